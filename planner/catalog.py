@@ -1,0 +1,229 @@
+"""The catalog: models, instances, prices and defaults, read from the data files in planner/data.
+
+Every number here comes from a data file with its source and date; nothing is a Python literal.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from planner.errors import PlannerError, Problem
+from planner.workloads import DataClass, Perimeter, Pricing, Task, Tier
+
+DATA_DIR = Path(__file__).parent / "data"
+
+TIER_ORDER = {Tier.small: 0, Tier.capable: 1, Tier.frontier: 2}
+DATA_ORDER = {
+    DataClass.public: 0,
+    DataClass.internal: 1,
+    DataClass.confidential: 2,
+    DataClass.regulated: 3,
+}
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Figure(_Data):
+    """A number with the source it comes from and the date it was read."""
+
+    value: float
+    source: str
+    date: str
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> str:
+        return str(value)
+
+
+class TextFigure(_Data):
+    value: str
+    source: str
+    date: str
+
+
+class Instance(_Data):
+    description: str
+    gpu: str
+    gpus: int
+    gpu_memory_gb: Figure
+    efa: bool
+    on_demand_usd_per_hour: Figure
+
+
+class PricingOption(_Data):
+    multiplier: Figure
+    inferred: bool
+    note: str
+
+
+class PricingData(_Data):
+    hours_per_month: Figure
+    options: dict[Pricing, PricingOption]
+
+
+class Precision(_Data):
+    bytes_per_param: Figure
+    quality_note: str
+
+
+class Throughput(_Data):
+    gpu: str
+    gpus: int
+    output_tokens_per_second: float
+    total_tokens_per_second: float
+    shape: str
+    source: str
+    date: str
+
+    @property
+    def output_per_gpu(self) -> float:
+        return self.output_tokens_per_second / self.gpus
+
+    @property
+    def total_per_gpu(self) -> float:
+        return self.total_tokens_per_second / self.gpus
+
+
+class OpenModel(_Data):
+    name: str
+    tier: Tier
+    quality_rank: int
+    weights: str
+    total_params_b: Figure
+    active_params_b: Figure
+    default_precision: str
+    throughput: list[Throughput]
+
+    def throughput_on(self, gpu: str) -> tuple[Throughput, bool] | None:
+        """The measured ceiling for this GPU, or the H100 figure as a stand-in (flag True)."""
+        for figure in self.throughput:
+            if figure.gpu == gpu:
+                return figure, False
+        for figure in self.throughput:
+            if figure.gpu == "h100":
+                return figure, True
+        return None
+
+
+class Provider(_Data):
+    name: str
+    hosts: list[str]
+    private_link: bool
+    max_data: DataClass
+
+
+class PriceRef(_Data):
+    model: str
+    provider: str
+
+
+class ApiModel(_Data):
+    provider: str
+    tier: Tier
+    price_ref: PriceRef
+    open_model: str | None = None
+    bedrock_model_id: str | None = None
+
+
+class PriceOverride(_Data):
+    price_ref: PriceRef
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    source: str
+    date: str
+
+
+class TaskInfo(_Data):
+    tier: Tier
+    reason: str
+
+
+class DataClassInfo(_Data):
+    perimeter: Perimeter
+    reason: str
+
+
+class Defaults(_Data):
+    pricing: TextFigure
+    utilization: Figure
+    serving_efficiency: Figure
+    memory_reserve: Figure
+    request_input_tokens: Figure
+    request_output_tokens: Figure
+    price_date: TextFigure
+
+
+class Catalog(_Data):
+    instances: dict[str, Instance]
+    pricing: PricingData
+    precisions: dict[str, Precision]
+    models: dict[str, OpenModel]
+    providers: dict[str, Provider]
+    api_models: dict[str, ApiModel]
+    price_overrides: list[PriceOverride]
+    tasks: dict[Task, TaskInfo]
+    data_classes: dict[DataClass, DataClassInfo]
+    defaults: Defaults
+
+    def override_for(self, ref: PriceRef) -> PriceOverride | None:
+        for override in self.price_overrides:
+            if override.price_ref == ref:
+                return override
+        return None
+
+
+def _read(name: str, directory: Path) -> Any:
+    path = directory / name
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlannerError.single(str(path), "", f"cannot read catalog file: {exc}") from None
+
+
+def load_catalog(directory: Path = DATA_DIR) -> Catalog:
+    """Read and check every catalog file; a broken one is reported like a bad workloads file."""
+    raw = {
+        "instances": _read("instances.yaml", directory)["instances"],
+        "pricing": _read("pricing.yaml", directory),
+        "precisions": _read("precisions.yaml", directory)["precisions"],
+        "models": _read("models.yaml", directory)["models"],
+        "providers": _read("providers.yaml", directory)["providers"],
+        "api_models": _read("api_models.yaml", directory)["api_models"],
+        "price_overrides": _read("api_price_overrides.yaml", directory)["overrides"],
+        "tasks": _read("tasks.yaml", directory)["tasks"],
+        "data_classes": _read("data_classes.yaml", directory)["data_classes"],
+        "defaults": _read("assumptions.yaml", directory),
+    }
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            Problem(".".join(str(part) for part in error["loc"]), error["msg"])
+            for error in exc.errors()
+        ]
+        raise PlannerError(str(directory), problems) from None
+    problems = []
+    for model_id, model in catalog.models.items():
+        if model.default_precision not in catalog.precisions:
+            problems.append(Problem(f"models.{model_id}.default_precision", "unknown precision"))
+    for api_id, api in catalog.api_models.items():
+        if api.provider not in catalog.providers:
+            problems.append(Problem(f"api_models.{api_id}.provider", "unknown provider"))
+        if api.open_model is not None and api.open_model not in catalog.models:
+            problems.append(Problem(f"api_models.{api_id}.open_model", "unknown open model"))
+    if problems:
+        raise PlannerError(str(directory), problems)
+    return catalog
+
+
+@cache
+def default_catalog() -> Catalog:
+    return load_catalog()

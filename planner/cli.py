@@ -1,0 +1,296 @@
+"""`planner`: plan, explain, tco and schema. Bad input exits 2 with one clear message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from planner import costs
+from planner.catalog import Catalog, default_catalog
+from planner.errors import PlannerError, WarningsFailed
+from planner.loader import load_workloads
+from planner.model import Plan
+from planner.plan import build_plan
+from planner.render import (
+    _environment,
+    find_project_dir,
+    plan_json,
+    plan_markdown,
+    stack_config,
+    write_all,
+)
+from planner.workloads import Pricing, WorkloadsFile
+
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def _relative(path: Path, base: Path) -> str:
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def _project_dir() -> Path:
+    cwd = Path.cwd()
+    project = find_project_dir(cwd)
+    if project is None:
+        raise PlannerError.single(
+            str(cwd), "", "no Pulumi.yaml here or above: run the planner inside the Pulumi project"
+        )
+    return project
+
+
+def _check_stack(stack: str) -> None:
+    if not _STACK_NAME.match(stack):
+        raise PlannerError.single(
+            "--stack", "", f"{stack!r} is not a stack name (letters, digits, '-', '_', '.')"
+        )
+
+
+def make_plan(workloads: Path, stack: str, catalog: Catalog) -> tuple[Plan, Path]:
+    _check_stack(stack)
+    project = _project_dir()
+    loaded = load_workloads(workloads, catalog)
+    return build_plan(loaded, catalog, stack, _relative(workloads, project)), project
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    catalog = default_catalog()
+    plan, project = make_plan(Path(args.workloads), args.stack, catalog)
+    warnings = [(w.name, warning) for w in plan.workloads for warning in w.warnings]
+    if args.strict and warnings:
+        for name, warning in warnings:
+            print(f"warning: {name}: {warning.code}: {warning.message}", file=sys.stderr)
+        raise WarningsFailed(f"--strict: {len(warnings)} warning(s); nothing was written")
+    out = Path(args.out) if args.out else Path("plans") / args.stack
+    plan_path = out / "plan.json"
+    config_path = project / f"Pulumi.{args.stack}.yaml"
+    existing = config_path.read_text(encoding="utf-8") if config_path.exists() else None
+    files = {
+        plan_path: plan_json(plan),
+        out / "plan.md": plan_markdown(plan),
+        config_path: stack_config(
+            existing, config_path, plan.region, _relative(plan_path, project)
+        ),
+    }
+    write_all(files)
+    print(summary(plan))
+    print()
+    for path in files:
+        print(f"wrote {_relative(path, Path.cwd())}")
+    for name, warning in warnings:
+        print(f"warning: {name}: {warning.code}: {warning.message}", file=sys.stderr)
+    return 0
+
+
+def summary(plan: Plan) -> str:
+    rows = [("workload", "placement", "model", "perimeter", "USD/month")]
+    for w in plan.workloads:
+        rows.append(
+            (
+                w.name,
+                w.placement,
+                w.model
+                + (f" x{pool.nodes} {pool.instance_type}" if (pool := _pool(plan, w.pool)) else ""),
+                w.answers.data_sensitivity.perimeter.value,
+                f"{w.monthly_cost_usd:,.2f}",
+            )
+        )
+    rows.append(("total", "", "", "", f"{plan.totals.monthly_cost_usd:,.2f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = [f"Plan for {plan.organization} (stack {plan.stack}, {plan.region})"]
+    for index, row in enumerate(rows):
+        if index == len(rows) - 1:
+            lines.append("  ".join("-" * width for width in widths))
+        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)]
+        lines.append("  ".join([*cells, row[4].rjust(widths[4])]).rstrip())
+    return "\n".join(lines)
+
+
+def _pool(plan: Plan, name: str | None) -> object | None:
+    return next((p for p in plan.pools if p.name == name), None) if name else None
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    catalog = default_catalog()
+    loaded = load_workloads(Path(args.workloads), catalog)
+    project = find_project_dir(Path.cwd()) or Path.cwd()
+    plan = build_plan(loaded, catalog, "explain", _relative(Path(args.workloads), project))
+    match = next((w for w in plan.workloads if w.name == args.name), None)
+    if match is None:
+        names = ", ".join(w.name for w in plan.workloads)
+        raise PlannerError.single(
+            args.workloads,
+            "workloads[].name",
+            f"no workload named {args.name!r}; there are: {names}",
+        )
+    text = _environment().get_template("explain.txt.j2").render(w=match, plan=plan)
+    print(text.rstrip())
+    return 0
+
+
+def cmd_tco(args: argparse.Namespace) -> int:
+    catalog = default_catalog()
+    if args.model not in catalog.models:
+        raise PlannerError.single(
+            "MODEL",
+            "",
+            f"unknown model {args.model!r}; the catalog has: " + ", ".join(sorted(catalog.models)),
+        )
+    if args.instance not in catalog.instances:
+        raise PlannerError.single(
+            "--instance",
+            "",
+            f"unknown instance type {args.instance!r}; the catalog has: "
+            + ", ".join(sorted(catalog.instances)),
+        )
+    if not 0 < args.utilization <= 1:
+        raise PlannerError.single("--utilization", "", "must be more than 0 and at most 1")
+    model = catalog.models[args.model]
+    instance = catalog.instances[args.instance]
+    pricing = Pricing(args.pricing)
+    precision = args.precision or model.default_precision
+    if precision not in catalog.precisions:
+        raise PlannerError.single(
+            "--precision",
+            "",
+            f"unknown precision {precision!r}; the catalog has: "
+            + ", ".join(sorted(catalog.precisions)),
+        )
+    fit = costs.memory_fit(
+        catalog, model, instance, precision, catalog.defaults.memory_reserve.value
+    )
+    if fit is None:
+        weights_gb = (
+            model.total_params_b.value * catalog.precisions[precision].bytes_per_param.value
+        )
+        multi_node = "" if instance.efa else ", no EFA for multi-node"
+        raise PlannerError.single(
+            "MODEL",
+            "",
+            f"{args.model} in {precision} ({weights_gb:,.0f} GB of weights) cannot be served on "
+            f"{args.instance} ({instance.gpus}x {instance.gpu_memory_gb.value:,.0f} GB"
+            f"{multi_node}); try a lower --precision or a larger instance",
+        )
+    if args.tokens_per_second is not None:
+        if args.tokens_per_second <= 0:
+            raise PlannerError.single("--tokens-per-second", "", "must be more than 0")
+        tps, tps_source = args.tokens_per_second, "given on the command line"
+    else:
+        measured = model.throughput_on(instance.gpu)
+        if measured is None:
+            raise PlannerError.single(
+                "--tokens-per-second",
+                "",
+                f"the catalog has no throughput for {args.model}; give one",
+            )
+        figure, stand_in = measured
+        tps = figure.output_per_gpu * instance.gpus
+        tps_source = f"{figure.source} ({figure.date})" + (" (H100 stand-in)" if stand_in else "")
+    hourly = costs.node_hourly_usd(catalog, instance, pricing)
+    per_million = costs.usd_per_million_tokens(hourly, tps, args.utilization)
+    result = {
+        "model": args.model,
+        "instance_type": args.instance,
+        "pricing": pricing.value,
+        "utilization": args.utilization,
+        "tokens_per_second_per_node": tps,
+        "tokens_per_second_source": tps_source,
+        "node_usd_per_hour": round(hourly, 4),
+        "node_usd_per_hour_source": instance.on_demand_usd_per_hour.source,
+        "usd_per_million_tokens": round(per_million, 2),
+        "formula": (
+            f"{hourly:,.4g} USD/h / ({tps:,.2f} tok/s x {args.utilization} x 3600 s) x 1e6 = "
+            f"{per_million:,.4f} USD per million tokens"
+        ),
+        "memory_fit": {
+            "precision": fit.precision,
+            "weights_gb": round(fit.weights_gb, 1),
+            "gpus_per_replica": fit.gpus_per_replica,
+            "nodes_per_replica": fit.nodes_per_replica,
+            "note": fit.note,
+        },
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model} on {args.instance} ({pricing.value}), utilization {args.utilization}:")
+    print(f"  {result['usd_per_million_tokens']:.2f} USD per million tokens")
+    print(f"  {result['formula']}")
+    print(f"  throughput: {tps_source}")
+    print(f"  memory fit: {fit.note}")
+    if fit.nodes_per_replica > 1:
+        print(
+            f"  note: one replica needs {fit.nodes_per_replica} nodes; the figure is per node "
+            "and assumes throughput grows with the nodes"
+        )
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(schema_text(), end="")
+    return 0
+
+
+def schema_text() -> str:
+    schema = WorkloadsFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "ai-infra-planner workloads file"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="planner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    plan = sub.add_parser("plan", help="plan a workloads file: plan.json, plan.md, stack config")
+    plan.add_argument("workloads", metavar="WORKLOADS")
+    plan.add_argument("--stack", default="dev")
+    plan.add_argument("--out", help="output directory (default plans/<stack>/)")
+    plan.add_argument("--strict", action="store_true", help="fail (exit 1) on any warning")
+    plan.set_defaults(func=cmd_plan)
+
+    explain = sub.add_parser("explain", help="the three answers for one workload")
+    explain.add_argument("workloads", metavar="WORKLOADS")
+    explain.add_argument("name", metavar="NAME")
+    explain.set_defaults(func=cmd_explain)
+
+    tco = sub.add_parser("tco", help="USD per million tokens for self-hosting a model")
+    tco.add_argument("model", metavar="MODEL")
+    tco.add_argument("--instance", required=True)
+    tco.add_argument("--pricing", choices=[p.value for p in Pricing], default="on_demand")
+    tco.add_argument("--utilization", type=float, required=True)
+    tco.add_argument("--tokens-per-second", type=float, help="output tokens/s of one node")
+    tco.add_argument("--precision", help="weight precision (default: the model's)")
+    tco.add_argument("--json", action="store_true")
+    tco.set_defaults(func=cmd_tco)
+
+    schema = sub.add_parser("schema", help="print the workloads file's JSON Schema")
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except PlannerError as exc:
+        for line in exc.render().splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except WarningsFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The cost model: API prices per request, memory fit, node counts and self-hosting cost.
+
+Every function returns the numbers it used, so the plan can show the formula and its sources.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import cache
+
+from genai_prices import Usage, calc_price
+from genai_prices import __version__ as genai_prices_version
+
+from planner.catalog import ApiModel, Catalog, Instance, OpenModel
+from planner.workloads import Pricing
+
+MILLION = 1_000_000
+# Floating-point slack when a load is an exact multiple of a capacity (3.0000000001 nodes is 3).
+_EPSILON = 1e-9
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The planning assumptions in force, after the workloads file's overrides."""
+
+    pricing: Pricing
+    utilization: float
+    serving_efficiency: float
+    memory_reserve: float
+    request_input_tokens: int
+    request_output_tokens: int
+    price_date: date
+
+
+@dataclass(frozen=True)
+class ApiPrice:
+    """USD per million tokens for one API model at one request shape."""
+
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    source: str
+    date: str
+
+
+@cache
+def _genai_price(
+    model: str, provider: str, input_tokens: int, output_tokens: int, when: date
+) -> tuple[Decimal, Decimal]:
+    result = calc_price(
+        Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+        model,
+        provider_id=provider,
+        genai_request_timestamp=datetime(when.year, when.month, when.day, tzinfo=UTC),
+    )
+    return result.input_price, result.output_price
+
+
+def api_price(
+    catalog: Catalog, api: ApiModel, request_in: int, request_out: int, when: date
+) -> ApiPrice:
+    """Price one request of the given shape, then express it per million tokens.
+
+    Pricing a whole request (not a month of tokens at once) is what makes tiered prices right:
+    gemini-2.5-pro charges more per token for prompts above 200k tokens.
+    """
+    override = catalog.override_for(api.price_ref)
+    if override is not None:
+        return ApiPrice(
+            override.input_usd_per_mtok,
+            override.output_usd_per_mtok,
+            f"api_price_overrides.yaml: {override.source}",
+            override.date,
+        )
+    input_price, output_price = _genai_price(
+        api.price_ref.model, api.price_ref.provider, request_in, request_out, when
+    )
+    return ApiPrice(
+        float(input_price * MILLION / request_in),
+        float(output_price * MILLION / request_out),
+        f"genai-prices {genai_prices_version} ({api.price_ref.provider}/{api.price_ref.model}),"
+        f" one request of {request_in:,} input and {request_out:,} output tokens",
+        when.isoformat(),
+    )
+
+
+def api_monthly_cost(price: ApiPrice, input_tokens: int, output_tokens: int) -> float:
+    return (
+        input_tokens * price.input_usd_per_mtok + output_tokens * price.output_usd_per_mtok
+    ) / MILLION
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How a model's weights fit an instance type at a precision."""
+
+    precision: str
+    weights_gb: float
+    gpu_memory_gb: float
+    usable_gb_per_gpu: float
+    gpus_per_replica: int
+    nodes_per_replica: int
+    replicas_per_node: int
+
+    @property
+    def tensor_parallel(self) -> int:
+        return min(self.gpus_per_replica, self.gpus_per_replica // self.nodes_per_replica)
+
+    @property
+    def pipeline_parallel(self) -> int:
+        return self.nodes_per_replica
+
+    @property
+    def note(self) -> str:
+        if self.nodes_per_replica > 1:
+            return (
+                f"{self.weights_gb:,.0f} GB of {self.precision} weights do not fit one node "
+                f"({self.gpu_memory_gb:,.0f} GB GPUs, {self.usable_gb_per_gpu:,.1f} GB usable "
+                f"each after the KV-cache reserve): {self.nodes_per_replica} nodes per replica, "
+                f"tensor parallel {self.tensor_parallel} x pipeline parallel "
+                f"{self.pipeline_parallel}"
+            )
+        return (
+            f"{self.weights_gb:,.1f} GB of {self.precision} weights on "
+            f"{self.gpus_per_replica} GPU(s) ({self.usable_gb_per_gpu:,.1f} GB usable each); "
+            f"{self.replicas_per_node} replica(s) per node"
+        )
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def memory_fit(
+    catalog: Catalog, model: OpenModel, instance: Instance, precision: str, reserve: float
+) -> Fit | None:
+    """Smallest tensor-parallel group (a power of two) that holds the weights; several nodes
+    (pipeline parallel) only on instances with EFA. None when the model cannot be served there."""
+    bytes_per_param = catalog.precisions[precision].bytes_per_param.value
+    weights_gb = model.total_params_b.value * bytes_per_param
+    gpu_gb = instance.gpu_memory_gb.value
+    usable = gpu_gb * (1 - reserve)
+    gpus_needed = max(1, math.ceil(weights_gb / usable - _EPSILON))
+    group = _next_power_of_two(gpus_needed)
+    if group <= instance.gpus:
+        return Fit(precision, weights_gb, gpu_gb, usable, group, 1, instance.gpus // group)
+    if not instance.efa:
+        return None
+    nodes = math.ceil(gpus_needed / instance.gpus)
+    return Fit(precision, weights_gb, gpu_gb, usable, nodes * instance.gpus, nodes, 1)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """A scaling unit (one node, or the nodes of one multi-node replica) and what it serves."""
+
+    fit: Fit
+    nodes_per_unit: int
+    output_ceiling_tps: float
+    total_ceiling_tps: float
+    throughput_source: str
+    throughput_date: str
+    throughput_is_stand_in: bool
+
+
+def unit_capacity(
+    catalog: Catalog, model: OpenModel, instance: Instance, settings: Settings
+) -> Capacity | None:
+    fit = memory_fit(catalog, model, instance, model.default_precision, settings.memory_reserve)
+    measured = model.throughput_on(instance.gpu)
+    if fit is None or measured is None:
+        return None
+    figure, stand_in = measured
+    gpus = fit.gpus_per_replica * fit.replicas_per_node
+    return Capacity(
+        fit=fit,
+        nodes_per_unit=fit.nodes_per_replica,
+        output_ceiling_tps=figure.output_per_gpu * gpus,
+        total_ceiling_tps=figure.total_per_gpu * gpus,
+        throughput_source=f"{figure.source}; {figure.gpus}x {figure.gpu.upper()}, {figure.shape}",
+        throughput_date=figure.date,
+        throughput_is_stand_in=stand_in,
+    )
+
+
+def units_for_load(
+    capacity: Capacity,
+    input_tokens: int,
+    output_tokens: int,
+    seconds_per_month: float,
+    settings: Settings,
+    peak_output_tps: float | None,
+    min_units: int,
+) -> int:
+    """Units needed so that both the output rate and the total token rate stay within the
+    ceilings derated by serving efficiency and utilization; peaks are derated by efficiency only."""
+    derate = settings.serving_efficiency * settings.utilization
+    output_load = output_tokens / seconds_per_month / (capacity.output_ceiling_tps * derate)
+    total_load = (
+        (input_tokens + output_tokens) / seconds_per_month / (capacity.total_ceiling_tps * derate)
+    )
+    units = math.ceil(max(output_load, total_load) - _EPSILON)
+    if peak_output_tps is not None:
+        peak = peak_output_tps / (capacity.output_ceiling_tps * settings.serving_efficiency)
+        units = max(units, math.ceil(peak - _EPSILON))
+    return max(min_units, units)
+
+
+def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> float:
+    return instance.on_demand_usd_per_hour.value * catalog.pricing.options[pricing].multiplier.value
+
+
+def usd_per_million_tokens(
+    hourly_usd: float, tokens_per_second: float, utilization: float
+) -> float:
+    """The article's formula: hourly price / (tokens per second x utilization x 3600) x 1e6."""
+    return hourly_usd / (tokens_per_second * utilization * 3600) * MILLION
+
+
+def break_even_tokens(
+    api_usd_per_token: float,
+    unit_monthly_usd: float,
+    unit_capacity_tokens: float,
+    min_units: int,
+) -> float | None:
+    """Smallest monthly volume at which self-hosting costs no more than the API.
+
+    The API costs a*v; self-hosting costs c*max(m, ceil(v/C)). If one unit's capacity costs less
+    through the API than the unit itself (a*C < c), every further unit loses too: no break-even.
+    Otherwise the first crossing is at v = m*c/a, which lies within the first m units.
+    """
+    if api_usd_per_token <= 0:
+        return None
+    if api_usd_per_token * unit_capacity_tokens < unit_monthly_usd:
+        return None
+    return min_units * unit_monthly_usd / api_usd_per_token

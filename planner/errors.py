@@ -1,0 +1,42 @@
+"""Errors the planner reports to a user: which file, which field (and line), what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+    line: int | None = None
+
+    def render(self, file: str) -> str:
+        where = f"{file}: {self.field}" if self.field else file
+        if self.line is not None:
+            where += f" (line {self.line})"
+        return f"{where}: {self.message}"
+
+
+class PlannerError(Exception):
+    """Bad input: the CLI prints every problem and exits with status 2, writing nothing."""
+
+    exit_code = 2
+
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = problems
+        super().__init__(self.render())
+
+    @classmethod
+    def single(cls, file: str, field: str, message: str, line: int | None = None) -> PlannerError:
+        return cls(file, [Problem(field, message, line)])
+
+    def render(self) -> str:
+        return "\n".join(problem.render(self.file) for problem in self.problems)
+
+
+class WarningsFailed(Exception):
+    """`--strict` and the plan has warnings: exit status 1, nothing written."""
+
+    exit_code = 1

@@ -1,0 +1,179 @@
+"""The workloads file: an organization's AI workloads, as pydantic models (the input contract)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+_SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
+_QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def parse_tokens(value: Any) -> int:
+    """Accept an int or a string such as '400M', '1.5B', '250k'; reject anything else."""
+    if isinstance(value, bool):
+        raise ValueError("must be a token count, not true/false")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"must be a whole number of tokens, got {value}")
+        number = int(value)
+    elif isinstance(value, str):
+        match = _QUANTITY.match(value)
+        if not match:
+            raise ValueError(f"cannot read {value!r} as a token count (use e.g. 400M, 1.5B, 250k)")
+        scaled = float(match.group(1)) * _SUFFIXES.get(match.group(2).lower(), 1)
+        number = round(scaled)
+    else:
+        raise ValueError(f"must be a token count, got {type(value).__name__}")
+    if number < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return number
+
+
+Tokens = Annotated[int, BeforeValidator(parse_tokens), PlainSerializer(int)]
+
+
+class Task(StrEnum):
+    classification = "classification"
+    extraction = "extraction"
+    faq = "faq"
+    rag_qa = "rag_qa"
+    summarization = "summarization"
+    chat = "chat"
+    code_assistant = "code_assistant"
+    code_generation = "code_generation"
+    multi_step_reasoning = "multi_step_reasoning"
+    synthesis = "synthesis"
+    legal_analysis = "legal_analysis"
+    financial_analysis = "financial_analysis"
+
+
+class Tier(StrEnum):
+    small = "small"
+    capable = "capable"
+    frontier = "frontier"
+
+
+class DataClass(StrEnum):
+    public = "public"
+    internal = "internal"
+    confidential = "confidential"
+    regulated = "regulated"
+
+
+class Perimeter(StrEnum):
+    contractual = "contractual"
+    private_link = "private_link"
+    technical = "technical"
+
+
+class Pricing(StrEnum):
+    on_demand = "on_demand"
+    spot = "spot"
+    savings_1yr = "savings_1yr"
+    savings_3yr = "savings_3yr"
+
+
+class Availability(StrEnum):
+    standard = "standard"
+    high = "high"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MonthlyTokens(_Strict):
+    input: Tokens = Field(description="Prompt tokens a month: an int or 400M, 1.5B, 250k.")
+    output: Tokens = Field(description="Completion tokens a month: an int or 80M, 2B, 500k.")
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+
+class RequestShape(_Strict):
+    input_tokens: Tokens = Field(gt=0, description="Prompt tokens of a typical request.")
+    output_tokens: Tokens = Field(gt=0, description="Completion tokens of a typical request.")
+
+
+class Assumptions(_Strict):
+    """Overrides of the catalog's planning defaults (planner/data/assumptions.yaml)."""
+
+    pricing: Pricing | None = Field(default=None, description="Purchase option for GPU capacity.")
+    utilization: float | None = Field(
+        default=None, gt=0, le=1, description="Average load over provisioned capacity."
+    )
+    serving_efficiency: float | None = Field(
+        default=None, gt=0, le=1, description="Share of the benchmark ceiling reached in service."
+    )
+    memory_reserve: float | None = Field(
+        default=None, ge=0, lt=1, description="Share of GPU memory kept for the KV cache."
+    )
+    request: RequestShape | None = None
+    price_date: date | None = Field(default=None, description="Date API prices are read at.")
+
+
+class Workload(_Strict):
+    name: str = Field(description="Unique, a lowercase DNS label.")
+    task: Task
+    data: DataClass
+    monthly_tokens: MonthlyTokens
+    consumers: list[str] = Field(min_length=1, description="CIDRs allowed to call the workload.")
+    quality: Tier | None = Field(default=None, description="Overrides the task's tier.")
+    model: str | None = Field(
+        default=None, description="Pin a catalog model (open-weights or API) instead of choosing."
+    )
+    peak_tokens_per_second: float | None = Field(
+        default=None, gt=0, description="Peak output tokens per second the service must sustain."
+    )
+    request: RequestShape | None = None
+    availability: Availability = Availability.standard
+    capacity_reservation_id: str | None = Field(
+        default=None, pattern=r"^cr-[0-9a-f]{8,17}$", description="EC2 capacity reservation to use."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not a lowercase DNS label (a-z, 0-9 and '-', at most 63 characters)"
+            )
+        return value
+
+    @field_validator("consumers")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR block: {exc}") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"{cidr!r} admits every address; name the consumers' networks")
+        return value
+
+
+class WorkloadsFile(_Strict):
+    organization: str = Field(min_length=1)
+    region: str = Field(
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1."
+    )
+    assumptions: Assumptions = Assumptions()
+    workloads: list[Workload] = Field(min_length=1)

@@ -1,0 +1,1 @@
+"""Pulumi components that deploy a plan: one module per component."""
