@@ -286,12 +286,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, workload: 
 
 
 def _api_option(ctx: Context, api_id: str, api: ApiModel, workload: Workload) -> Option:
-    request_in = (
-        workload.request.input_tokens if workload.request else ctx.settings.request_input_tokens
-    )
-    request_out = (
-        workload.request.output_tokens if workload.request else ctx.settings.request_output_tokens
-    )
+    request_in, request_out = _request_shape(ctx, workload)
     price, figure_ids = ctx.api_price(api_id, api, request_in, request_out)
     tokens = workload.monthly_tokens
     cost = costs.api_monthly_cost(price, tokens.input, tokens.output)
@@ -313,54 +308,61 @@ def _api_option(ctx: Context, api_id: str, api: ApiModel, workload: Workload) ->
     )
 
 
+def _request_shape(ctx: Context, workload: Workload) -> tuple[int, int]:
+    if workload.request is not None:
+        return workload.request.input_tokens, workload.request.output_tokens
+    return ctx.settings.request_input_tokens, ctx.settings.request_output_tokens
+
+
 def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> BreakEven | None:
+    """Break-even between the cheapest API option and the self-hosted option that breaks even
+    soonest (the API is linear in volume, so its cheapest option is cheapest at every volume)."""
     api = min((o for o in options if o.placement == "cloud_api"), key=_cost_key, default=None)
-    own = min((o for o in options if o.placement == "self_hosted"), key=_cost_key, default=None)
-    if api is None or own is None:
+    own_options = [o for o in options if o.placement == "self_hosted"]
+    if api is None or not own_options:
         return None
     tokens = workload.monthly_tokens
+    request_in, request_out = _request_shape(ctx, workload)
     if tokens.total > 0:
         output_share = tokens.output / tokens.total
     else:
-        request = workload.request
-        r_in = request.input_tokens if request else ctx.settings.request_input_tokens
-        r_out = request.output_tokens if request else ctx.settings.request_output_tokens
-        output_share = r_out / (r_in + r_out)
-    api_model = ctx.catalog.api_models[api.model]
-    request = workload.request
-    price, _ = ctx.api_price(
-        api.model,
-        api_model,
-        request.input_tokens if request else ctx.settings.request_input_tokens,
-        request.output_tokens if request else ctx.settings.request_output_tokens,
-    )
+        output_share = request_out / (request_in + request_out)
+    price, _ = ctx.api_price(api.model, ctx.catalog.api_models[api.model], request_in, request_out)
     api_per_token = (
         (1 - output_share) * price.input_usd_per_mtok + output_share * price.output_usd_per_mtok
     ) / costs.MILLION
-    assert own.instance_type is not None
-    candidate = next(c for c in ctx.candidates[own.model] if c.instance_type == own.instance_type)
-    capacity = candidate.capacity
     derate = ctx.settings.serving_efficiency * ctx.settings.utilization
-    per_token_seconds = max(
-        output_share / capacity.output_ceiling_tps, 1 / capacity.total_ceiling_tps
-    )
-    unit_tokens = ctx.seconds_per_month * derate / per_token_seconds
-    min_units = costs.units_for_load(
-        capacity,
-        0,
-        0,
-        ctx.seconds_per_month,
-        ctx.settings,
-        workload.peak_tokens_per_second,
-        2 if workload.availability is Availability.high else 1,
-    )
-    volume = costs.break_even_tokens(
-        api_per_token, candidate.unit_monthly_usd, unit_tokens, min_units
-    )
+    min_units_floor = 2 if workload.availability is Availability.high else 1
+
+    # (volume or None, -(API value of a unit / unit cost), id) orders the candidates.
+    best: tuple[tuple[float, float, str], Option, SelfHostedCandidate, float, float | None] | None
+    best = None
+    for own in own_options:
+        candidate = next(
+            c for c in ctx.candidates[own.model] if c.instance_type == own.instance_type
+        )
+        capacity = candidate.capacity
+        seconds_per_token = max(
+            output_share / capacity.output_ceiling_tps, 1 / capacity.total_ceiling_tps
+        )
+        unit_tokens = ctx.seconds_per_month * derate / seconds_per_token
+        min_units = costs.units_for_load(
+            capacity, 0, 0, ctx.seconds_per_month, ctx.settings,
+            workload.peak_tokens_per_second, min_units_floor,
+        )  # fmt: skip
+        volume = costs.break_even_tokens(
+            api_per_token, candidate.unit_monthly_usd, unit_tokens, min_units
+        )
+        ratio = api_per_token * unit_tokens / candidate.unit_monthly_usd
+        key = (volume if volume is not None else float("inf"), -ratio, own.id)
+        if best is None or key < best[0]:
+            best = (key, own, candidate, unit_tokens, volume)
+    assert best is not None
+    _, own, candidate, unit_tokens, volume = best
     if volume is None:
         explanation = (
-            f"{own.id} never breaks even with {api.id}: one unit serves at most "
-            f"{tokens_text(unit_tokens)} tokens a month, which cost "
+            f"no self-hosted option ever breaks even with {api.id}; the closest, {own.id}, "
+            f"serves at most {tokens_text(unit_tokens)} tokens a month per unit, which cost "
             f"{usd(api_per_token * unit_tokens)} through the API, less than the unit's "
             f"{usd(candidate.unit_monthly_usd)}"
         )

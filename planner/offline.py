@@ -96,4 +96,3 @@ def run_program(
     # gets its own stack instead of adding to the previous run's.
     contextvars.Context().run(body)
     return run
-

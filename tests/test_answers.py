@@ -1,0 +1,202 @@
+"""The three answers, decided separately for each workload."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.catalog import TIER_ORDER, Catalog
+from planner.errors import PlannerError
+from planner.workloads import Tier
+from tests.conftest import workload_yaml
+from tests.helpers import only, plan_text
+
+
+@pytest.mark.parametrize(
+    ("task", "tier"),
+    [
+        ("classification", "small"),
+        ("extraction", "small"),
+        ("faq", "small"),
+        ("rag_qa", "small"),
+        ("summarization", "capable"),
+        ("chat", "capable"),
+        ("code_assistant", "capable"),
+        ("code_generation", "frontier"),
+        ("multi_step_reasoning", "frontier"),
+        ("synthesis", "frontier"),
+        ("legal_analysis", "frontier"),
+        ("financial_analysis", "frontier"),
+    ],
+)
+def test_task_quality_tier(catalog: Catalog, task: str, tier: str) -> None:
+    answer = only(plan_text(workload_yaml(task=task), catalog)).answers.task_quality
+    assert answer.tier == tier
+    assert answer.reason.startswith(task)
+
+
+def test_quality_field_overrides_the_task(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="faq", quality="frontier"), catalog))
+    assert workload.answers.task_quality.tier == Tier.frontier
+    assert "set to frontier in the workloads file" in workload.answers.task_quality.reason
+    assert all(o.tier == Tier.frontier for o in workload.answers.volume_economics.options)
+
+
+@pytest.mark.parametrize(
+    ("data", "perimeter"),
+    [
+        ("public", "contractual"),
+        ("internal", "contractual"),
+        ("confidential", "private_link"),
+        ("regulated", "technical"),
+    ],
+)
+def test_data_sensitivity_perimeter(catalog: Catalog, data: str, perimeter: str) -> None:
+    answer = only(plan_text(workload_yaml(data=data), catalog)).answers.data_sensitivity
+    assert answer.perimeter == perimeter
+
+
+def test_every_option_meets_tier_and_perimeter(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="chat", data="confidential"), catalog))
+    options = workload.answers.volume_economics.options
+    assert options
+    for option in options:
+        assert TIER_ORDER[option.tier] >= TIER_ORDER[Tier.capable]
+        if option.placement == "cloud_api":
+            assert option.provider == "bedrock"  # the only provider behind PrivateLink
+    placements = {o.placement for o in options}
+    assert placements == {"cloud_api", "self_hosted"}
+
+
+def test_choice_is_the_cheapest_option(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="chat"), catalog))
+    economics = workload.answers.volume_economics
+    cheapest = min(o.monthly_cost_usd for o in economics.options)
+    chosen = next(o for o in economics.options if o.id == economics.chosen)
+    assert chosen.monthly_cost_usd == cheapest == workload.monthly_cost_usd
+    assert economics.reason.startswith(f"cheapest of {len(economics.options)} option(s)")
+
+
+def test_regulated_frontier_gets_best_open_model_and_a_warning(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog))
+    assert workload.placement == "self_hosted"
+    assert workload.model == "deepseek-v3.2"  # the highest-ranked open model
+    assert {o.model for o in workload.answers.volume_economics.options} == {"deepseek-v3.2"}
+    [warning] = [w for w in workload.warnings if w.code == "quality_ceiling"]
+    assert "frontier" in warning.message and "deepseek-v3.2" in warning.message
+
+
+def test_confidential_frontier_also_hits_the_ceiling(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="synthesis", data="confidential"), catalog))
+    assert any(w.code == "quality_ceiling" for w in workload.warnings)
+    assert workload.model in {"deepseek-v3.2"}
+
+
+def test_public_frontier_goes_to_a_frontier_api(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="code_generation", data="public"), catalog))
+    assert workload.placement == "cloud_api"
+    assert workload.answers.task_quality.tier == Tier.frontier
+    assert catalog.api_models[workload.model].tier == Tier.frontier
+    assert not workload.warnings
+
+
+def test_vendor_data_limits(catalog: Catalog) -> None:
+    """DeepSeek's own API may receive public data only."""
+
+    def api_models(data: str) -> set[str]:
+        workload = only(plan_text(workload_yaml(task="chat", data=data), catalog))
+        options = workload.answers.volume_economics.options
+        return {o.model for o in options if o.placement == "cloud_api"}
+
+    assert "deepseek-v3.2-api" in api_models("public")
+    assert "deepseek-v3.2-api" not in api_models("internal")
+    assert "gpt-4.1-mini" in api_models("internal")
+
+
+def test_deepseek_fp8_on_h100_needs_two_nodes(catalog: Catalog) -> None:
+    workload = only(
+        plan_text(workload_yaml(task="chat", data="regulated", model="deepseek-v3.2"), catalog)
+    )
+    h100 = next(
+        o for o in workload.answers.volume_economics.options if o.instance_type == "p5.48xlarge"
+    )
+    assert h100.memory_fit is not None
+    assert not h100.memory_fit.fits_one_node
+    assert (h100.memory_fit.tensor_parallel, h100.memory_fit.pipeline_parallel) == (8, 2)
+    assert h100.nodes == 2
+
+
+def test_pinned_api_model_must_respect_the_perimeter(catalog: Catalog) -> None:
+    with pytest.raises(PlannerError) as caught:
+        plan_text(workload_yaml(data="regulated", model="gpt-4.1"), catalog)
+    [problem] = caught.value.problems
+    assert problem.field == "workloads[0].model"
+    assert "technical" in problem.message
+
+
+def test_pinned_model_restricts_the_options(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="chat", model="claude-sonnet-4"), catalog))
+    assert [o.id for o in workload.answers.volume_economics.options] == [
+        "cloud_api/claude-sonnet-4"
+    ]
+
+
+def test_high_availability_means_two_nodes(catalog: Catalog) -> None:
+    plan = plan_text(workload_yaml(data="regulated", availability="high"), catalog)
+    workload = only(plan)
+    [pool] = plan.pools
+    assert workload.pool == pool.name
+    assert pool.nodes >= 2
+    assert all((o.nodes or 0) >= 2 for o in workload.answers.volume_economics.options)
+
+
+def test_volume_drives_node_count(catalog: Catalog) -> None:
+    small = plan_text(workload_yaml(data="regulated", model="llama-4-maverick"), catalog)
+    big = plan_text(
+        workload_yaml(
+            data="regulated",
+            model="llama-4-maverick",
+            monthly_tokens="{input: 40B, output: 8B}",
+        ),
+        catalog,
+    )
+    assert small.pools[0].nodes == 1
+    assert big.pools[0].nodes > 5
+    assert big.pools[0].monthly_cost_usd == pytest.approx(
+        small.pools[0].monthly_cost_usd * big.pools[0].nodes
+    )
+
+
+GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n  serving_efficiency: 1\n"
+
+
+def test_break_even_is_reported_and_consistent(catalog: Catalog) -> None:
+    """At the reported break-even volume, the self-hosted and API options cost the same."""
+
+    def plan_at(volume: int, **fields: str) -> float:
+        tokens = f"{{input: {volume * 5 // 6}, output: {volume // 6}}}"
+        text = workload_yaml(task="chat", monthly_tokens=tokens, **fields)
+        return only(plan_text(GENEROUS + text, catalog)).monthly_cost_usd
+
+    base = only(plan_text(GENEROUS + workload_yaml(task="chat"), catalog))
+    break_even = base.answers.volume_economics.break_even
+    assert break_even is not None and break_even.monthly_tokens is not None
+    volume = break_even.monthly_tokens
+    assert volume > base.answers.volume_economics.monthly_input_tokens
+    api_model = break_even.api_option.split("/")[1]
+    own_model = break_even.self_hosted_option.split("/")[1]
+    api_cost = plan_at(volume, model=api_model)
+    assert api_cost == pytest.approx(break_even.api_monthly_usd, rel=1e-3)
+    assert plan_at(volume, model=own_model) == pytest.approx(api_cost, rel=1e-3)
+    # Below the break-even the API wins, above it self-hosting does.
+    assert plan_at(volume // 2) < plan_at(volume // 2, model=own_model)
+    above = volume * 11 // 10
+    assert plan_at(above, model=own_model) < plan_at(above, model=api_model)
+
+
+def test_never_breaks_even_says_why(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="faq", data="internal"), catalog))
+    break_even = workload.answers.volume_economics.break_even
+    assert break_even is not None
+    assert break_even.monthly_tokens is None
+    assert "no self-hosted option ever breaks even" in break_even.explanation
+    assert "less than the unit" in break_even.explanation

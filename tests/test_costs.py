@@ -1,0 +1,199 @@
+"""The cost formulas: API prices per request, memory fit, node counts, break-even, TCO."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+
+import pytest
+
+from planner import costs
+from planner.catalog import Catalog
+from planner.cli import main
+from planner.costs import Settings
+from planner.workloads import Pricing
+
+WHEN = date(2026, 11, 1)
+
+
+def settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "pricing": Pricing.on_demand,
+        "utilization": 0.4,
+        "serving_efficiency": 0.4,
+        "memory_reserve": 0.2,
+        "request_input_tokens": 2000,
+        "request_output_tokens": 400,
+        "price_date": WHEN,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_tco_reproduces_the_articles_deepseek_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--pricing", "on_demand",
+            "--utilization", "1.0", "--tokens-per-second", "2673.55", "--json",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["usd_per_million_tokens"] == 5.72
+    # ... and says that the FP8 weights need two H100 nodes, which the article leaves out.
+    assert result["memory_fit"]["nodes_per_replica"] == 2
+
+
+def test_tco_scales_with_utilization_and_pricing(capsys: pytest.CaptureFixture[str]) -> None:
+    def tco(*extra: str) -> float:
+        assert main(["tco", "llama-4-maverick", "--instance", "p5.48xlarge", "--json", *extra]) == 0
+        return float(json.loads(capsys.readouterr().out)["usd_per_million_tokens"])
+
+    full = tco("--utilization", "1")
+    assert tco("--utilization", "0.5") == pytest.approx(2 * full, abs=0.01)
+    assert tco("--utilization", "1", "--pricing", "savings_3yr") == pytest.approx(
+        0.45 * full, abs=0.01
+    )
+    # 55.04 / (9677 x 3600) x 1e6
+    assert full == pytest.approx(1.58, abs=0.005)
+
+
+def test_tco_refuses_what_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tco", "llama-4-scout", "--instance", "p5.4xlarge", "--utilization", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be served on p5.4xlarge" in err and "Traceback" not in err
+    args = ["tco", "llama-4-scout", "--instance", "p5.4xlarge", "--utilization", "1"]
+    assert main([*args, "--precision", "int4"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("model", "instance", "gpus", "nodes", "replicas"),
+    [
+        ("deepseek-v3.2", "p5.48xlarge", 16, 2, 1),  # 671 GB FP8 > 8 x 80 GB
+        ("deepseek-v3.2", "p5en.48xlarge", 8, 1, 1),  # 8 x 141 GB holds it
+        ("llama-4-maverick", "p5.48xlarge", 8, 1, 1),
+        ("llama-4-scout", "p5.48xlarge", 2, 1, 4),  # FP8 wants 2-4 GPUs
+        ("qwen3-235b-a22b", "p5.48xlarge", 4, 1, 2),
+        ("llama-3.1-8b", "p5.48xlarge", 1, 1, 8),
+        ("llama-3.1-8b", "p5.4xlarge", 1, 1, 1),
+    ],
+)
+def test_memory_fit(
+    catalog: Catalog, model: str, instance: str, gpus: int, nodes: int, replicas: int
+) -> None:
+    fit = costs.memory_fit(catalog, catalog.models[model], catalog.instances[instance], "fp8", 0.2)
+    assert fit is not None
+    assert (fit.gpus_per_replica, fit.nodes_per_replica, fit.replicas_per_node) == (
+        gpus,
+        nodes,
+        replicas,
+    )
+    assert fit.tensor_parallel * fit.pipeline_parallel == fit.gpus_per_replica
+
+
+def test_memory_fit_without_efa_stays_on_one_node(catalog: Catalog) -> None:
+    one_gpu = catalog.instances["p5.4xlarge"]
+    assert costs.memory_fit(catalog, catalog.models["llama-4-scout"], one_gpu, "fp8", 0.2) is None
+    fit = costs.memory_fit(catalog, catalog.models["llama-4-scout"], one_gpu, "int4", 0.2)
+    assert fit is not None and fit.gpus_per_replica == 1
+
+
+def test_deepseek_int4_fits_one_h100_node(catalog: Catalog) -> None:
+    fit = costs.memory_fit(
+        catalog, catalog.models["deepseek-v3.2"], catalog.instances["p5.48xlarge"], "int4", 0.2
+    )
+    assert fit is not None and fit.nodes_per_replica == 1
+
+
+def test_api_price_is_per_request_so_tiers_apply(catalog: Catalog) -> None:
+    pro = catalog.api_models["gemini-2.5-pro"]
+    short = costs.api_price(catalog, pro, 2_000, 400, WHEN)
+    long = costs.api_price(catalog, pro, 300_000, 2_000, WHEN)
+    assert (short.input_usd_per_mtok, short.output_usd_per_mtok) == (1.25, 10.0)
+    assert (long.input_usd_per_mtok, long.output_usd_per_mtok) == (2.5, 15.0)
+    assert "genai-prices" in short.source
+
+
+def test_price_override_replaces_known_error(catalog: Catalog) -> None:
+    api = catalog.api_models["deepseek-v3.2-api"]
+    price = costs.api_price(catalog, api, 2_000, 400, WHEN)
+    assert (price.input_usd_per_mtok, price.output_usd_per_mtok) == (0.28, 0.42)
+    assert "api_price_overrides.yaml" in price.source
+
+
+@pytest.mark.parametrize(
+    ("api", "input_price", "output_price"),
+    [
+        ("gpt-4.1", 2.0, 8.0),
+        ("gpt-4.1-mini", 0.4, 1.6),
+        ("claude-opus-4", 15.0, 75.0),
+        ("claude-sonnet-4", 3.0, 15.0),
+        ("gemini-2.5-flash", 0.3, 2.5),
+        ("bedrock-llama-4-scout", 0.17, 0.66),
+        ("bedrock-llama-4-maverick", 0.24, 0.97),
+    ],
+)
+def test_api_list_prices_match_cost_facts(
+    catalog: Catalog, api: str, input_price: float, output_price: float
+) -> None:
+    price = costs.api_price(catalog, catalog.api_models[api], 2_000, 400, WHEN)
+    assert price.input_usd_per_mtok == pytest.approx(input_price)
+    assert price.output_usd_per_mtok == pytest.approx(output_price)
+
+
+def test_api_monthly_cost() -> None:
+    price = costs.ApiPrice(2.0, 8.0, "s", "d")
+    assert costs.api_monthly_cost(price, 400_000_000, 80_000_000) == pytest.approx(1440.0)
+
+
+def _capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
+    capacity = costs.unit_capacity(
+        catalog, catalog.models[model], catalog.instances[instance], settings()
+    )
+    assert capacity is not None
+    return capacity
+
+
+def test_units_follow_the_binding_constraint(catalog: Catalog) -> None:
+    capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
+    seconds = 730 * 3600
+    derate = 0.4 * 0.4
+    # Exactly one unit of output, no input: one unit, not two (floating-point slack).
+    exact = round(capacity.output_ceiling_tps * derate * seconds)
+    assert costs.units_for_load(capacity, 0, exact, seconds, settings(), None, 1) == 1
+    assert costs.units_for_load(capacity, 0, exact + 10_000, seconds, settings(), None, 1) == 2
+    # Input-heavy load is bound by the total-token ceiling.
+    total = round(capacity.total_ceiling_tps * derate * seconds * 2.5)
+    assert costs.units_for_load(capacity, total, 0, seconds, settings(), None, 1) == 3
+
+
+def test_units_honour_peak_and_availability(catalog: Catalog) -> None:
+    capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
+    seconds = 730 * 3600
+    peak = capacity.output_ceiling_tps * 0.4 * 3.5
+    assert costs.units_for_load(capacity, 0, 0, seconds, settings(), peak, 1) == 4
+    assert costs.units_for_load(capacity, 0, 0, seconds, settings(), None, 2) == 2
+
+
+def test_multi_node_unit_counts_both_nodes(catalog: Catalog) -> None:
+    capacity = _capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
+    assert capacity.nodes_per_unit == 2
+    # The SGLang figure is per 8-GPU node; a 16-GPU replica is assumed to serve twice that.
+    assert capacity.output_ceiling_tps == pytest.approx(2 * 2673.55)
+
+
+def test_break_even_formula() -> None:
+    # API 10 USD per million tokens; a unit costs 40,000 and serves 10B tokens.
+    a = 10 / 1e6
+    assert costs.break_even_tokens(a, 40_000, 10e9, 1) == pytest.approx(4e9)
+    assert costs.break_even_tokens(a, 40_000, 10e9, 2) == pytest.approx(8e9)
+    # The unit's capacity is worth less through the API than the unit costs: never.
+    assert costs.break_even_tokens(a, 40_000, 3e9, 1) is None
+    assert costs.break_even_tokens(0.0, 40_000, 3e9, 1) is None
+
+
+def test_usd_per_million_tokens() -> None:
+    value = costs.usd_per_million_tokens(55.04, 2673.55, 1.0)
+    assert math.isclose(value, 55.04 / (2673.55 * 3600) * 1e6)
+    assert round(value, 2) == 5.72
