@@ -1,0 +1,63 @@
+"""The Pulumi program (__main__.py), run for real under Pulumi's mocks: no CLI, no cloud."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from pulumi import RunError
+
+from planner.cli import main
+from planner.offline import run_program
+from tests.conftest import EXAMPLE
+
+
+@pytest.fixture
+def planned(project: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    (project / "examples").mkdir()
+    shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
+    assert main(["plan", "examples/workloads.yaml"]) == 0
+    capsys.readouterr()
+    return project
+
+
+CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}
+
+
+def test_program_exports_the_plans_costs(planned: Path) -> None:
+    run = run_program(planned, "dev", CONFIG)
+    assert run.outputs["monthly_cost_usd"] == pytest.approx(130058.28)
+    costs = run.outputs["workload_monthly_cost_usd"]
+    assert set(costs) == {
+        "support-faq", "contract-review", "ticket-triage", "code-review", "patient-notes",
+    }  # fmt: skip
+    assert sum(costs.values()) == pytest.approx(run.outputs["monthly_cost_usd"])
+    assert run.outputs["placements"]["contract-review"] == "self_hosted"
+    assert run.invokes == []  # no data-source lookups yet
+
+
+def test_program_refuses_a_stale_plan(planned: Path) -> None:
+    workloads = planned / "examples" / "workloads.yaml"
+    workloads.write_text(workloads.read_text().replace("400M", "500M"))
+    with pytest.raises(
+        RunError, match=r"stale plan: examples/workloads.yaml changed.*planner plan"
+    ):
+        run_program(planned, "dev", CONFIG)
+
+
+def test_program_refuses_a_missing_plan(project: Path) -> None:
+    with pytest.raises(RunError, match="no such plan: run `planner plan` first"):
+        run_program(project, "dev", CONFIG)
+
+
+def test_program_refuses_another_schema_version(planned: Path) -> None:
+    plan = planned / "plans/dev/plan.json"
+    plan.write_text(plan.read_text().replace('"schema_version": 1', '"schema_version": 99'))
+    with pytest.raises(RunError, match="schema_version: expected 1, found 99"):
+        run_program(planned, "dev", CONFIG)
+
+
+def test_program_requires_the_plan_config(planned: Path) -> None:
+    with pytest.raises(Exception, match="ai-infra-planner:plan"):
+        run_program(planned, "dev", {"aws:region": "us-east-1"})

@@ -1,0 +1,98 @@
+"""Rules that hold for every workload, checked on generated organizations."""
+
+from __future__ import annotations
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.catalog import Catalog, default_catalog
+from planner.render import plan_json, plan_markdown
+from planner.workloads import Availability, DataClass, Task, Tier
+from tests.helpers import plan_text
+
+CATALOG: Catalog = default_catalog()
+
+volumes = st.integers(min_value=0, max_value=200_000_000_000)
+
+
+@st.composite
+def workload(draw: st.DrawFn, name: str) -> dict[str, object]:
+    item: dict[str, object] = {
+        "name": name,
+        "task": draw(st.sampled_from(list(Task))).value,
+        "data": draw(st.sampled_from(list(DataClass))).value,
+        "monthly_tokens": {"input": draw(volumes), "output": draw(volumes) // 4},
+        "consumers": ["10.0.0.0/16"],
+        "availability": draw(st.sampled_from(list(Availability))).value,
+    }
+    if draw(st.booleans()):
+        item["quality"] = draw(st.sampled_from(list(Tier))).value
+    if draw(st.booleans()):
+        item["peak_tokens_per_second"] = draw(st.integers(min_value=1, max_value=200_000))
+    if draw(st.booleans()):
+        item["request"] = {
+            "input_tokens": draw(st.integers(min_value=1, max_value=400_000)),
+            "output_tokens": draw(st.integers(min_value=1, max_value=8_000)),
+        }
+    return item
+
+
+@st.composite
+def organization(draw: st.DrawFn) -> str:
+    count = draw(st.integers(min_value=1, max_value=4))
+    doc = {
+        "organization": "acme",
+        "region": "us-east-1",
+        "assumptions": {"pricing": draw(st.sampled_from(["on_demand", "spot", "savings_3yr"]))},
+        "workloads": [draw(workload(f"w{i}")) for i in range(count)],
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(organization())
+def test_regulated_data_never_lands_on_a_cloud_api(text: str) -> None:
+    plan = plan_text(text, CATALOG)
+    for w in plan.workloads:
+        if w.data == "regulated":
+            assert w.placement == "self_hosted"
+            assert all(o.placement == "self_hosted" for o in w.answers.volume_economics.options)
+        if w.answers.data_sensitivity.perimeter == "private_link" and w.provider is not None:
+            assert CATALOG.providers[w.provider].private_link
+
+
+@SETTINGS
+@given(organization())
+def test_every_dollar_is_allocated(text: str) -> None:
+    plan = plan_text(text, CATALOG)
+    cents = sum(round(w.monthly_cost_usd * 100) for w in plan.workloads)
+    assert round(plan.totals.monthly_cost_usd * 100) == cents
+    pools = sum(round(p.monthly_cost_usd * 100) for p in plan.pools)
+    assert round(plan.totals.self_hosted_usd * 100) == pools
+
+
+@SETTINGS
+@given(organization())
+def test_outputs_are_deterministic(text: str) -> None:
+    first, second = plan_text(text, CATALOG), plan_text(text, CATALOG)
+    assert plan_json(first) == plan_json(second)
+    assert plan_markdown(first) == plan_markdown(second)
+
+
+@SETTINGS
+@given(workload("w"), st.floats(min_value=1.0, max_value=50.0))
+def test_cost_never_falls_when_volume_rises(item: dict[str, object], factor: float) -> None:
+    def cost(scale: float) -> float:
+        tokens = item["monthly_tokens"]
+        assert isinstance(tokens, dict)
+        scaled = {key: int(value * scale) for key, value in tokens.items()}
+        doc = {"organization": "a", "region": "us-east-1", "workloads": [
+            {**item, "monthly_tokens": scaled}
+        ]}  # fmt: skip
+        return plan_text(yaml.safe_dump(doc), CATALOG).totals.monthly_cost_usd
+
+    assert cost(factor) >= cost(1.0)
