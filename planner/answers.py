@@ -24,7 +24,7 @@ from planner.model import (
     VolumeEconomics,
     Warning,
 )
-from planner.workloads import Availability, Perimeter, Workload
+from planner.workloads import Availability, DataClass, Perimeter, Task, Tier, Workload
 
 
 def tokens_text(count: float) -> str:
@@ -60,6 +60,24 @@ class SelfHostedCandidate:
     capacity: Capacity
     unit_monthly_usd: float
     figure_ids: tuple[str, ...]
+    memory_fit: MemoryFit
+    limits: costs.UnitLimits
+    option_id: str
+    tier: Tier
+    # Volume-independent parts of the option's formula, formatted once.
+    output_ceiling_text: str
+    total_ceiling_text: str
+    peak_ceiling_text: str
+    cost_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiQuote:
+    price: costs.ApiPrice
+    figure_ids: tuple[str, ...]
+    option_id: str
+    input_text: str
+    output_text: str
 
 
 @dataclass
@@ -72,14 +90,32 @@ class Context:
     region: str
     seconds_per_month: float = 0.0
     candidates: dict[str, list[SelfHostedCandidate]] = field(default_factory=dict)
-    _api_prices: dict[tuple[str, int, int], tuple[costs.ApiPrice, tuple[str, ...]]] = field(
+    api_ids: list[str] = field(default_factory=list)
+    by_option: dict[str, SelfHostedCandidate] = field(default_factory=dict)
+    formula_tails: dict[tuple[str, int], str] = field(default_factory=dict)
+    model_sizes: dict[str, float] = field(default_factory=dict)
+    self_hosted_entries: list[tuple[int, int, SelfHostedCandidate]] = field(default_factory=list)
+    _api_entries: dict[tuple[DataClass, Perimeter], list[tuple[int, int, str]]] = field(
         default_factory=dict
     )
+    _task_answers: dict[tuple[Task, Tier | None], TaskQuality] = field(default_factory=dict)
+    _data_answers: dict[DataClass, DataSensitivity] = field(default_factory=dict)
+    _api_quotes: dict[tuple[str, int, int], ApiQuote] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.seconds_per_month = self.catalog.pricing.hours_per_month.value * 3600
+        self.api_ids = sorted(self.catalog.api_models)
+        self.model_sizes = {
+            **{m: model_size(self.catalog, "self_hosted", m) for m in self.catalog.models},
+            **{a: model_size(self.catalog, "cloud_api", a) for a in self.api_ids},
+        }
         for model_id in sorted(self.catalog.models):
             self.candidates[model_id] = self._candidates_for(model_id)
+            self.by_option.update((c.option_id, c) for c in self.candidates[model_id])
+            model = self.catalog.models[model_id]
+            self.self_hosted_entries.extend(
+                (TIER_ORDER[model.tier], model.quality_rank, c) for c in self.candidates[model_id]
+            )
 
     def _candidates_for(self, model_id: str) -> list[SelfHostedCandidate]:
         catalog, settings, book = self.catalog, self.settings, self.book
@@ -151,17 +187,76 @@ class Context:
                 "assumption.serving_efficiency",
                 "assumption.memory_reserve",
             )
+            fit = capacity.fit
+            memory = MemoryFit(
+                precision=fit.precision,
+                weights_gb=round(fit.weights_gb, 1),
+                gpu_memory_gb=fit.gpu_memory_gb,
+                gpus_per_replica=fit.gpus_per_replica,
+                tensor_parallel=fit.tensor_parallel,
+                pipeline_parallel=fit.pipeline_parallel,
+                replicas_per_node=fit.replicas_per_node,
+                fits_one_node=fit.nodes_per_replica == 1,
+                note=fit.note,
+            )
+            derate = settings.serving_efficiency * settings.utilization
+            hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             found.append(
-                SelfHostedCandidate(model_id, instance_type, capacity, unit_monthly, figure_ids)
+                SelfHostedCandidate(
+                    model_id=model_id,
+                    instance_type=instance_type,
+                    capacity=capacity,
+                    unit_monthly_usd=unit_monthly,
+                    figure_ids=figure_ids,
+                    memory_fit=memory,
+                    limits=costs.unit_limits(capacity, self.seconds_per_month, settings),
+                    option_id=f"self_hosted/{model_id}/{instance_type}",
+                    tier=model.tier,
+                    output_ceiling_text=f"{capacity.output_ceiling_tps * derate:,.1f}",
+                    total_ceiling_text=f"{capacity.total_ceiling_tps * derate:,.1f}",
+                    peak_ceiling_text=(
+                        f"{capacity.output_ceiling_tps * settings.serving_efficiency:,.1f}"
+                    ),
+                    cost_text=(
+                        f" x {hourly:,.4g} USD/h ({settings.pricing.value}) x "
+                        f"{hours.value:,.0f} h = "
+                    ),
+                )
             )
         return found
 
-    def api_price(
-        self, api_id: str, api: ApiModel, request_in: int, request_out: int
-    ) -> tuple[costs.ApiPrice, tuple[str, ...]]:
+    def api_entries(self, data: DataClass, perimeter: Perimeter) -> list[tuple[int, int, str]]:
+        """The API models that may receive this data within this perimeter."""
+        key = (data, perimeter)
+        entries = self._api_entries.get(key)
+        if entries is None:
+            entries = []
+            for api_id in self.api_ids:
+                api = self.catalog.api_models[api_id]
+                if _api_allowed(self.catalog, api, data, perimeter) is None:
+                    rank = self.catalog.models[api.open_model].quality_rank if api.open_model else 0
+                    entries.append((TIER_ORDER[api.tier], rank, api_id))
+            self._api_entries[key] = entries
+        return entries
+
+    def task_quality(self, workload: Workload) -> TaskQuality:
+        key = (workload.task, workload.quality)
+        answer = self._task_answers.get(key)
+        if answer is None:
+            answer = self._task_answers[key] = task_quality(self.catalog, workload)
+        return answer
+
+    def data_sensitivity(self, workload: Workload) -> DataSensitivity:
+        answer = self._data_answers.get(workload.data)
+        if answer is None:
+            answer = self._data_answers[workload.data] = data_sensitivity(self.catalog, workload)
+        return answer
+
+    def api_quote(self, api_id: str, api: ApiModel, request_in: int, request_out: int) -> ApiQuote:
+        """The API's price at one request shape, with its figures recorded once."""
         key = (api_id, request_in, request_out)
-        cached = self._api_prices.get(key)
-        if cached is None:
+        quote = self._api_quotes.get(key)
+        if quote is None:
             price = costs.api_price(
                 self.catalog, api, request_in, request_out, self.settings.price_date
             )
@@ -182,9 +277,18 @@ class Context:
                     price.date,
                 ),
             )
-            cached = (price, ids)
-            self._api_prices[key] = cached
-        return cached
+            quote = ApiQuote(
+                price=price,
+                figure_ids=ids,
+                option_id=f"cloud_api/{api_id}",
+                input_text=f"{price.input_usd_per_mtok:,.4g} USD/M + ",
+                output_text=(
+                    f"{price.output_usd_per_mtok:,.4g} USD/M (prices for a request of "
+                    f"{request_in:,} input / {request_out:,} output tokens) = "
+                ),
+            )
+            self._api_quotes[key] = quote
+        return quote
 
 
 def task_quality(catalog: Catalog, workload: Workload) -> TaskQuality:
@@ -204,7 +308,7 @@ def data_sensitivity(catalog: Catalog, workload: Workload) -> DataSensitivity:
 
 
 def _api_allowed(
-    catalog: Catalog, api: ApiModel, workload: Workload, perimeter: Perimeter
+    catalog: Catalog, api: ApiModel, data: DataClass, perimeter: Perimeter
 ) -> str | None:
     """None when the API may serve this workload, else why not."""
     provider = catalog.providers[api.provider]
@@ -212,99 +316,113 @@ def _api_allowed(
         return "the technical perimeter allows no cloud API"
     if perimeter is Perimeter.private_link and not provider.private_link:
         return f"{provider.name} is not reachable through AWS PrivateLink"
-    if DATA_ORDER[workload.data] > DATA_ORDER[provider.max_data]:
+    if DATA_ORDER[data] > DATA_ORDER[provider.max_data]:
         return f"{provider.name} may receive at most {provider.max_data.value} data"
     return None
 
 
-def _quality_rank(catalog: Catalog, option: Option) -> int:
-    """Open models rank by the catalog; a hosted open model ranks as its open model."""
-    if option.placement == "self_hosted":
-        return catalog.models[option.model].quality_rank
-    open_model = catalog.api_models[option.model].open_model
-    return catalog.models[open_model].quality_rank if open_model else 0
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """One workload's load, and the parts of its option formulas that do not depend on the option
+    (formatted once per workload, not once per option)."""
+
+    input_tokens: int
+    output_tokens: int
+    min_units: int
+    peak_output_tps: float | None
+    request_in: int
+    request_out: int
+    units_head: str
+    total_head: str
+    peak_head: str
+    api_head_in: str
+    api_head_out: str
+
+    @classmethod
+    def of(cls, ctx: Context, workload: Workload) -> Demand:
+        tokens = workload.monthly_tokens
+        min_units = 2 if workload.availability is Availability.high else 1
+        peak = workload.peak_tokens_per_second
+        request_in, request_out = _request_shape(ctx, workload)
+        return cls(
+            input_tokens=tokens.input,
+            output_tokens=tokens.output,
+            min_units=min_units,
+            peak_output_tps=peak,
+            request_in=request_in,
+            request_out=request_out,
+            units_head=(
+                f"load / unit ceilings x serving efficiency {ctx.settings.serving_efficiency} x "
+                f"utilization {ctx.settings.utilization}: "
+                f"units = max({min_units} ({workload.availability.value} availability), "
+                f"ceil(max(output {tokens.output / ctx.seconds_per_month:,.1f} tok/s / "
+            ),
+            total_head=f", total {tokens.total / ctx.seconds_per_month:,.1f} tok/s / ",
+            peak_head=f", peak {peak:,.0f} tok/s / " if peak else "",
+            api_head_in=f"{tokens_text(tokens.input)} input x ",
+            api_head_out=f"{tokens_text(tokens.output)} output x ",
+        )
 
 
-def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, workload: Workload) -> Option:
+def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> Option:
     settings, capacity = ctx.settings, candidate.capacity
-    fit = capacity.fit
-    min_units = 2 if workload.availability is Availability.high else 1
-    units = costs.units_for_load(
-        capacity,
-        workload.monthly_tokens.input,
-        workload.monthly_tokens.output,
-        ctx.seconds_per_month,
-        settings,
-        workload.peak_tokens_per_second,
-        min_units,
+    units = costs.units_needed(
+        candidate.limits,
+        demand.input_tokens,
+        demand.output_tokens,
+        demand.peak_output_tps,
+        demand.min_units,
     )
     nodes = units * capacity.nodes_per_unit
     cost = units * candidate.unit_monthly_usd
-    instance = ctx.catalog.instances[candidate.instance_type]
-    hourly = costs.node_hourly_usd(ctx.catalog, instance, settings.pricing)
-    derate = settings.serving_efficiency * settings.utilization
-    out_tps = workload.monthly_tokens.output / ctx.seconds_per_month
-    total_tps = workload.monthly_tokens.total / ctx.seconds_per_month
-    formula = (
-        f"units = max({min_units} ({workload.availability.value} availability), "
-        f"ceil(max(output {out_tps:,.1f} tok/s / {capacity.output_ceiling_tps * derate:,.1f}, "
-        f"total {total_tps:,.1f} tok/s / {capacity.total_ceiling_tps * derate:,.1f})"
-        + (
-            f", peak {workload.peak_tokens_per_second:,.0f} tok/s / "
-            f"{capacity.output_ceiling_tps * settings.serving_efficiency:,.1f}"
-            if workload.peak_tokens_per_second
-            else ""
+    peak = demand.peak_head + candidate.peak_ceiling_text if demand.peak_head else ""
+    # The part after the load depends only on the candidate and the unit count: format it once.
+    tail_key = (candidate.option_id, units)
+    tail = ctx.formula_tails.get(tail_key)
+    if tail is None:
+        tail = ctx.formula_tails[tail_key] = (
+            f"))) = {units}; nodes = {units} x {capacity.nodes_per_unit} = {nodes}; "
+            f"cost = {nodes}{candidate.cost_text}{cost:,.2f} USD"
         )
-        + f")) = {units}, where a unit's ceiling x serving efficiency {settings.serving_efficiency}"
-        f" x utilization {settings.utilization}; nodes = {units} x {capacity.nodes_per_unit} = "
-        f"{nodes}; cost = {nodes} x {hourly:,.4g} USD/h ({settings.pricing.value}) x "
-        f"{ctx.catalog.pricing.hours_per_month.value:,.0f} h = {usd(cost)}"
+    formula = (
+        demand.units_head
+        + candidate.output_ceiling_text
+        + demand.total_head
+        + candidate.total_ceiling_text
+        + peak
+        + tail
     )
     return Option(
-        id=f"self_hosted/{candidate.model_id}/{candidate.instance_type}",
+        id=candidate.option_id,
         placement="self_hosted",
         model=candidate.model_id,
-        tier=ctx.catalog.models[candidate.model_id].tier,
+        tier=candidate.tier,
         instance_type=candidate.instance_type,
         pricing=settings.pricing,
-        memory_fit=MemoryFit(
-            precision=fit.precision,
-            weights_gb=round(fit.weights_gb, 1),
-            gpu_memory_gb=fit.gpu_memory_gb,
-            gpus_per_replica=fit.gpus_per_replica,
-            tensor_parallel=fit.tensor_parallel,
-            pipeline_parallel=fit.pipeline_parallel,
-            replicas_per_node=fit.replicas_per_node,
-            fits_one_node=fit.nodes_per_replica == 1,
-            note=fit.note,
-        ),
+        memory_fit=candidate.memory_fit,
         nodes=nodes,
         monthly_cost_usd=round(cost, 2),
         formula=formula,
-        figures=list(candidate.figure_ids),
+        figures=candidate.figure_ids,
     )
 
 
-def _api_option(ctx: Context, api_id: str, api: ApiModel, workload: Workload) -> Option:
-    request_in, request_out = _request_shape(ctx, workload)
-    price, figure_ids = ctx.api_price(api_id, api, request_in, request_out)
-    tokens = workload.monthly_tokens
-    cost = costs.api_monthly_cost(price, tokens.input, tokens.output)
+def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
+    quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
+    cost = costs.api_monthly_cost(quote.price, demand.input_tokens, demand.output_tokens)
     formula = (
-        f"{tokens_text(tokens.input)} input x {price.input_usd_per_mtok:,.4g} USD/M + "
-        f"{tokens_text(tokens.output)} output x {price.output_usd_per_mtok:,.4g} USD/M "
-        f"(prices for a request of {request_in:,} input / {request_out:,} output tokens) = "
-        f"{usd(cost)}"
+        f"{demand.api_head_in}{quote.input_text}{demand.api_head_out}{quote.output_text}"
+        f"{cost:,.2f} USD"
     )
     return Option(
-        id=f"cloud_api/{api_id}",
+        id=quote.option_id,
         placement="cloud_api",
         model=api_id,
         provider=api.provider,
         tier=api.tier,
         monthly_cost_usd=round(cost, 2),
         formula=formula,
-        figures=list(figure_ids),
+        figures=quote.figure_ids,
     )
 
 
@@ -327,7 +445,8 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
         output_share = tokens.output / tokens.total
     else:
         output_share = request_out / (request_in + request_out)
-    price, _ = ctx.api_price(api.model, ctx.catalog.api_models[api.model], request_in, request_out)
+    quote = ctx.api_quote(api.model, ctx.catalog.api_models[api.model], request_in, request_out)
+    price = quote.price
     api_per_token = (
         (1 - output_share) * price.input_usd_per_mtok + output_share * price.output_usd_per_mtok
     ) / costs.MILLION
@@ -338,18 +457,19 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
     best: tuple[tuple[float, float, str], Option, SelfHostedCandidate, float, float | None] | None
     best = None
     for own in own_options:
-        candidate = next(
-            c for c in ctx.candidates[own.model] if c.instance_type == own.instance_type
-        )
+        candidate = ctx.by_option[own.id]
         capacity = candidate.capacity
         seconds_per_token = max(
             output_share / capacity.output_ceiling_tps, 1 / capacity.total_ceiling_tps
         )
         unit_tokens = ctx.seconds_per_month * derate / seconds_per_token
-        min_units = costs.units_for_load(
-            capacity, 0, 0, ctx.seconds_per_month, ctx.settings,
-            workload.peak_tokens_per_second, min_units_floor,
-        )  # fmt: skip
+        min_units = (
+            min_units_floor
+            if workload.peak_tokens_per_second is None
+            else costs.units_needed(
+                candidate.limits, 0, 0, workload.peak_tokens_per_second, min_units_floor
+            )
+        )
         volume = costs.break_even_tokens(
             api_per_token, candidate.unit_monthly_usd, unit_tokens, min_units
         )
@@ -392,16 +512,10 @@ def _cost_key(option: Option) -> tuple[float, str]:
     return (option.monthly_cost_usd, option.id)
 
 
-def _choice_key(catalog: Catalog, option: Option) -> tuple[float, float, str]:
-    """Cheapest first; at equal cost the smaller model, as the smallest model that solves the
-    problem is the one to start with; then by id, so the choice never depends on order."""
-    open_model = (
-        option.model
-        if option.placement == "self_hosted"
-        else catalog.api_models[option.model].open_model
-    )
-    size = catalog.models[open_model].total_params_b.value if open_model else float("inf")
-    return (option.monthly_cost_usd, size, option.id)
+def model_size(catalog: Catalog, placement: str, model_id: str) -> float:
+    """Parameters of the open model behind an option; closed API models rank as largest."""
+    open_model = model_id if placement == "self_hosted" else catalog.api_models[model_id].open_model
+    return catalog.models[open_model].total_params_b.value if open_model else float("inf")
 
 
 class Unservable(Exception):
@@ -415,45 +529,54 @@ class Unservable(Exception):
 def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Option, list[Warning]]:
     """Answer the three questions for one workload and choose the cheapest admissible option."""
     catalog = ctx.catalog
-    quality = task_quality(catalog, workload)
-    sensitivity = data_sensitivity(catalog, workload)
+    quality = ctx.task_quality(workload)
+    sensitivity = ctx.data_sensitivity(workload)
     perimeter = sensitivity.perimeter
     warnings: list[Warning] = []
-    problems: list[Problem] = []
 
-    options: list[Option] = []
-    for model_id, candidates in ctx.candidates.items():
-        if workload.model is None or workload.model == model_id:
-            options.extend(_self_hosted_option(ctx, c, workload) for c in candidates)
-    for api_id in sorted(catalog.api_models):
-        api = catalog.api_models[api_id]
-        if workload.model is not None and workload.model != api_id:
-            continue
-        refusal = _api_allowed(catalog, api, workload, perimeter)
-        if refusal is None:
-            options.append(_api_option(ctx, api_id, api, workload))
-        elif workload.model == api_id:
-            problems.append(
-                Problem(
-                    f"workloads[{index}].model",
-                    f"{api_id} cannot serve {workload.data.value} data (perimeter "
-                    f"{perimeter.value}): {refusal}; pin an open-weights model or remove the pin",
+    # (tier order, quality rank, what to price): options are priced only once admissible.
+    entries: list[tuple[int, int, SelfHostedCandidate | str]]
+    if workload.model is None:
+        entries = [*ctx.self_hosted_entries, *ctx.api_entries(workload.data, perimeter)]
+    else:
+        entries = [e for e in ctx.self_hosted_entries if e[2].model_id == workload.model]
+        if workload.model in catalog.api_models:
+            api = catalog.api_models[workload.model]
+            refusal = _api_allowed(catalog, api, workload.data, perimeter)
+            if refusal is not None:
+                raise Unservable(
+                    [
+                        Problem(
+                            f"workloads[{index}].model",
+                            f"{workload.model} cannot serve {workload.data.value} data "
+                            f"(perimeter {perimeter.value}): {refusal}; pin an open-weights "
+                            "model or remove the pin",
+                        )
+                    ]
                 )
-            )
-    if problems:
-        raise Unservable(problems)
-    if not options:
+            entries = [
+                e for e in ctx.api_entries(workload.data, perimeter) if e[2] == workload.model
+            ]
+    if not entries:
         raise Unservable(
             [Problem(f"workloads[{index}]", "no option in the catalog can serve this workload")]
         )
 
+    demand = Demand.of(ctx, workload)
+
+    def price(subject: SelfHostedCandidate | str) -> Option:
+        if isinstance(subject, str):
+            return _api_option(ctx, subject, catalog.api_models[subject], demand)
+        return _self_hosted_option(ctx, subject, demand)
+
     needed = TIER_ORDER[quality.tier]
-    meeting = [o for o in options if TIER_ORDER[o.tier] >= needed]
+    meeting = [subject for tier, _, subject in entries if tier >= needed]
     if meeting:
-        admissible = meeting
+        admissible = [price(subject) for subject in meeting]
     else:
-        best = max(_quality_rank(catalog, o) for o in options)
-        admissible = [o for o in options if _quality_rank(catalog, o) == best]
+        # Nothing meets the tier within the perimeter: the best model allowed, and say so.
+        best = max(rank for _, rank, _ in entries)
+        admissible = [price(subject) for _, rank, subject in entries if rank == best]
         warnings.append(
             Warning(
                 code="quality_ceiling",
@@ -468,7 +591,10 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                 ),
             )
         )
-    admissible.sort(key=lambda option: _choice_key(catalog, option))
+    # Cheapest first; at equal cost the smaller model, as the smallest model that solves the
+    # problem is the one to start with; then by id, so the choice never depends on order.
+    sizes = ctx.model_sizes
+    admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
     chosen = admissible[0]
     runner_up = admissible[1] if len(admissible) > 1 else None
     reason = (
@@ -483,18 +609,16 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         )
     )
     if chosen.placement == "self_hosted":
-        assert chosen.instance_type is not None
-        candidate = next(
-            c for c in ctx.candidates[chosen.model] if c.instance_type == chosen.instance_type
-        )
+        candidate = ctx.by_option[chosen.id]
         if candidate.capacity.throughput_is_stand_in:
             warnings.append(
                 Warning(
                     code="throughput_stand_in",
                     message=(
                         f"no throughput figure for {chosen.model} on "
-                        f"{catalog.instances[chosen.instance_type].gpu.upper()}: the H100 figure "
-                        "is used, which likely understates this GPU; benchmark before committing"
+                        f"{catalog.instances[candidate.instance_type].gpu.upper()}: the H100 "
+                        "figure is used, which likely understates this GPU; benchmark before "
+                        "committing"
                     ),
                 )
             )

@@ -215,6 +215,9 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         if model.default_precision not in catalog.precisions:
             problems.append(Problem(f"models.{model_id}.default_precision", "unknown precision"))
     for api_id, api in catalog.api_models.items():
+        if api_id in catalog.models:
+            # A workload pins a model by id: one id must name one thing.
+            problems.append(Problem(f"api_models.{api_id}", "id also names an open model"))
         if api.provider not in catalog.providers:
             problems.append(Problem(f"api_models.{api_id}.provider", "unknown provider"))
         if api.open_model is not None and api.open_model not in catalog.models:

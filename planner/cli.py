@@ -13,7 +13,7 @@ from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError, WarningsFailed
 from planner.loader import load_workloads
-from planner.model import Plan
+from planner.model import Plan, Pool
 from planner.plan import build_plan
 from planner.render import (
     _environment,
@@ -113,7 +113,7 @@ def summary(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _pool(plan: Plan, name: str | None) -> object | None:
+def _pool(plan: Plan, name: str | None) -> Pool | None:
     return next((p for p in plan.pools if p.name == name), None) if name else None
 
 

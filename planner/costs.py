@@ -185,26 +185,41 @@ def unit_capacity(
     )
 
 
-def units_for_load(
-    capacity: Capacity,
+@dataclass(frozen=True, slots=True)
+class UnitLimits:
+    """What one unit serves: tokens a month once its ceilings are derated by serving efficiency
+    and utilization, and output tokens per second at peak (derated by efficiency only)."""
+
+    output_tokens_per_month: float
+    total_tokens_per_month: float
+    peak_output_tps: float
+
+
+def unit_limits(capacity: Capacity, seconds_per_month: float, settings: Settings) -> UnitLimits:
+    derate = settings.serving_efficiency * settings.utilization
+    return UnitLimits(
+        output_tokens_per_month=capacity.output_ceiling_tps * derate * seconds_per_month,
+        total_tokens_per_month=capacity.total_ceiling_tps * derate * seconds_per_month,
+        peak_output_tps=capacity.output_ceiling_tps * settings.serving_efficiency,
+    )
+
+
+def units_needed(
+    limits: UnitLimits,
     input_tokens: int,
     output_tokens: int,
-    seconds_per_month: float,
-    settings: Settings,
     peak_output_tps: float | None,
     min_units: int,
 ) -> int:
     """Units needed so that both the output rate and the total token rate stay within the
-    ceilings derated by serving efficiency and utilization; peaks are derated by efficiency only."""
-    derate = settings.serving_efficiency * settings.utilization
-    output_load = output_tokens / seconds_per_month / (capacity.output_ceiling_tps * derate)
-    total_load = (
-        (input_tokens + output_tokens) / seconds_per_month / (capacity.total_ceiling_tps * derate)
+    derated ceilings, and the peak within the efficiency-derated ceiling."""
+    load = max(
+        output_tokens / limits.output_tokens_per_month,
+        (input_tokens + output_tokens) / limits.total_tokens_per_month,
     )
-    units = math.ceil(max(output_load, total_load) - _EPSILON)
+    units = math.ceil(load - _EPSILON)
     if peak_output_tps is not None:
-        peak = peak_output_tps / (capacity.output_ceiling_tps * settings.serving_efficiency)
-        units = max(units, math.ceil(peak - _EPSILON))
+        units = max(units, math.ceil(peak_output_tps / limits.peak_output_tps - _EPSILON))
     return max(min_units, units)
 
 

@@ -14,10 +14,8 @@ from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
 from planner.workloads import WorkloadsFile
 
-try:  # The C loader is several times faster; the pure-Python one gives the same data.
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+# The C loader is several times faster; the pure-Python one gives the same data.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)

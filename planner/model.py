@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +31,11 @@ class FigureUsed(_Out):
     date: str
 
 
-class MemoryFit(_Out):
+# The per-workload parts of a plan are plain frozen dataclasses rather than pydantic models: a plan
+# of 10,000 workloads builds about 100,000 options, and pydantic still validates all of them when a
+# plan is read back (read_plan), as fields of the Plan model.
+@dataclass(frozen=True, slots=True)
+class MemoryFit:
     precision: str
     weights_gb: float
     gpu_memory_gb: float
@@ -42,22 +47,24 @@ class MemoryFit(_Out):
     note: str
 
 
-class Option(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Option:
     id: str
     placement: Placement
     model: str
-    provider: str | None = None
     tier: Tier
+    monthly_cost_usd: float
+    formula: str
+    figures: tuple[str, ...]
+    provider: str | None = None
     instance_type: str | None = None
     pricing: Pricing | None = None
     memory_fit: MemoryFit | None = None
     nodes: int | None = None
-    monthly_cost_usd: float
-    formula: str
-    figures: list[str]
 
 
-class BreakEven(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakEven:
     api_option: str
     self_hosted_option: str
     monthly_tokens: int | None
@@ -65,17 +72,20 @@ class BreakEven(_Out):
     explanation: str
 
 
-class TaskQuality(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskQuality:
     tier: Tier
     reason: str
 
 
-class DataSensitivity(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataSensitivity:
     perimeter: Perimeter
     reason: str
 
 
-class VolumeEconomics(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VolumeEconomics:
     monthly_input_tokens: int
     monthly_output_tokens: int
     options: list[Option]
@@ -84,18 +94,21 @@ class VolumeEconomics(_Out):
     break_even: BreakEven | None
 
 
-class Answers(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answers:
     task_quality: TaskQuality
     data_sensitivity: DataSensitivity
     volume_economics: VolumeEconomics
 
 
-class Warning(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Warning:
     code: str
     message: str
 
 
-class WorkloadPlan(_Out):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkloadPlan:
     name: str
     task: str
     data: str

@@ -82,12 +82,12 @@ def run_program(
         )
         pulumi.runtime.set_all_config(dict(config))
         root = pulumi.runtime.get_root_resource()
+
+        def program() -> None:
+            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
         with _working_directory(project_dir):
-            _sync_await(
-                run_pulumi_func(
-                    lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
-                )
-            )
+            _sync_await(run_pulumi_func(program))
         outputs = getattr(root, "outputs", {})
         for name, value in outputs.items():
             run.outputs[name] = _sync_await(pulumi.Output.from_input(value).future())

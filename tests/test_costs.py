@@ -158,22 +158,24 @@ def _capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
 def test_units_follow_the_binding_constraint(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
     seconds = 730 * 3600
+    limits = costs.unit_limits(capacity, seconds, settings())
     derate = 0.4 * 0.4
     # Exactly one unit of output, no input: one unit, not two (floating-point slack).
     exact = round(capacity.output_ceiling_tps * derate * seconds)
-    assert costs.units_for_load(capacity, 0, exact, seconds, settings(), None, 1) == 1
-    assert costs.units_for_load(capacity, 0, exact + 10_000, seconds, settings(), None, 1) == 2
+    assert costs.units_needed(limits, 0, exact, None, 1) == 1
+    assert costs.units_needed(limits, 0, exact + 10_000, None, 1) == 2
     # Input-heavy load is bound by the total-token ceiling.
     total = round(capacity.total_ceiling_tps * derate * seconds * 2.5)
-    assert costs.units_for_load(capacity, total, 0, seconds, settings(), None, 1) == 3
+    assert costs.units_needed(limits, total, 0, None, 1) == 3
 
 
 def test_units_honour_peak_and_availability(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
     seconds = 730 * 3600
+    limits = costs.unit_limits(capacity, seconds, settings())
     peak = capacity.output_ceiling_tps * 0.4 * 3.5
-    assert costs.units_for_load(capacity, 0, 0, seconds, settings(), peak, 1) == 4
-    assert costs.units_for_load(capacity, 0, 0, seconds, settings(), None, 2) == 2
+    assert costs.units_needed(limits, 0, 0, peak, 1) == 4
+    assert costs.units_needed(limits, 0, 0, None, 2) == 2
 
 
 def test_multi_node_unit_counts_both_nodes(catalog: Catalog) -> None:
