@@ -486,24 +486,18 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
             f"{usd(api_per_token * unit_tokens)} through the API, less than the unit's "
             f"{usd(candidate.unit_monthly_usd)}"
         )
-        return BreakEven(
-            api_option=api.id,
-            self_hosted_option=own.id,
-            monthly_tokens=None,
-            api_monthly_usd=None,
-            explanation=explanation,
+    else:
+        explanation = (
+            f"{own.id} costs less than {api.id} from {tokens_text(volume)} tokens a month "
+            f"(at this workload's input/output mix), that is from "
+            f"{usd(volume * api_per_token)} a month of API spend; this workload has "
+            f"{tokens_text(tokens.total)}"
         )
-    spend = volume * api_per_token
-    explanation = (
-        f"{own.id} costs less than {api.id} from {tokens_text(volume)} tokens a month "
-        f"(at this workload's input/output mix), that is from {usd(spend)} a month of API spend; "
-        f"this workload has {tokens_text(tokens.total)}"
-    )
     return BreakEven(
         api_option=api.id,
         self_hosted_option=own.id,
-        monthly_tokens=round(volume),
-        api_monthly_usd=round(spend, 2),
+        monthly_tokens=None if volume is None else round(volume),
+        api_monthly_usd=None if volume is None else round(volume * api_per_token, 2),
         explanation=explanation,
     )
 

@@ -17,11 +17,11 @@ from planner.loader import load_workloads
 from planner.model import Plan, Pool
 from planner.plan import build_plan
 from planner.render import (
-    _environment,
     find_project_dir,
     plan_json,
     plan_markdown,
     stack_config,
+    template_environment,
     write_all,
 )
 from planner.workloads import Pricing, WorkloadsFile
@@ -131,7 +131,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "workloads[].name",
             f"no workload named {args.name!r}; there are: {names}",
         )
-    text = _environment().get_template("explain.txt.j2").render(w=match, plan=plan)
+    text = template_environment().get_template("explain.txt.j2").render(w=match, plan=plan)
     print(text.rstrip())
     return 0
 

@@ -24,7 +24,7 @@ def plan_json(plan: Plan) -> str:
     return plan.model_dump_json(indent=2) + "\n"
 
 
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,
@@ -40,7 +40,7 @@ def _environment() -> jinja2.Environment:
 
 
 def plan_markdown(plan: Plan) -> str:
-    template = _environment().get_template("plan.md.j2")
+    template = template_environment().get_template("plan.md.j2")
     text = template.render(plan=plan, max_options=MAX_OPTIONS_IN_MD)
     return _tidy_markdown(text)
 
