@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pulumi
 
+from planner.catalog import default_catalog
 from planner.errors import PlannerError
 from planner.model import check_fresh, read_plan
+from stacks.program import build_stack
+from stacks.settings import lookup, read_settings
 
 config = pulumi.Config()
 plan_file = Path(config.require("plan"))
@@ -18,6 +21,5 @@ except PlannerError as exc:
     # RunError prints the message alone, without a Python traceback.
     raise pulumi.RunError(exc.render()) from None
 
-pulumi.export("monthly_cost_usd", plan.totals.monthly_cost_usd)
-pulumi.export("workload_monthly_cost_usd", {w.name: w.monthly_cost_usd for w in plan.workloads})
-pulumi.export("placements", {w.name: w.placement for w in plan.workloads})
+settings = read_settings(config, [p.provider for p in plan.providers if p.secret_config_key])
+build_stack(plan, default_catalog(), settings, lookup())

@@ -2,12 +2,14 @@
 
 The Pulumi CLI and its provider plugins are not needed: `pulumi.runtime.set_mocks` answers every
 resource registration and invoke in-process. This is how the tests exercise `__main__.py`, and it
-is what an offline preview is built on. It is not `pulumi preview`: no provider checks inputs.
+is what `planner preview` is built on. It is not `pulumi preview`: no provider checks the inputs,
+and outputs that only AWS would know (ids, ARNs) are made up from the resource names.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import runpy
 from collections.abc import Callable, Iterator, Mapping
@@ -17,18 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime import mocks, rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 PROJECT = "ai-infra-planner"
+ACCOUNT_ID = "123456789012"
+AMI_ID = "ami-0123456789abcdef0"
 
 
 @dataclass(frozen=True)
 class Registered:
+    """One resource as the engine saw its registration."""
+
     type: str
     name: str
+    urn: str
+    parent: str
+    custom: bool
     inputs: dict[str, Any]
-    parent: str | None
+    dependencies: dict[str, list[str]]
+    protect: bool
+    retain_on_delete: bool
 
 
 @dataclass
@@ -36,25 +48,119 @@ class OfflineRun:
     resources: list[Registered] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     invokes: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
+    stack_urn: str = ""
 
 
 InvokeAnswer = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
+def standard_invokes(region: str) -> InvokeAnswer:
+    """Answers for the only data sources the program reads, as AWS would give them."""
+
+    def answer(token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": region, "region": region, "id": region}
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                "userId": "AIDAOFFLINE",
+                "id": ACCOUNT_ID,
+            }
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{suffix}" for suffix in "abc"]
+            return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
+        if token == "aws:ssm/getParameter:getParameter":
+            return {"name": args.get("name"), "value": AMI_ID, "type": "String", "id": "ami"}
+        raise KeyError(f"the offline run has no answer for the data source {token}")
+
+    return answer
+
+
+def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Outputs only AWS would know (ARNs, DNS names, endpoint ids), made up from the names, so
+    that what depends on them can be checked offline."""
+    module = token.split(":")[1].split("/")[0]
+    service = {"cloudwatch": "logs", "lb": "elasticloadbalancing", "vpc": "ec2"}.get(module, module)
+    state: dict[str, Any] = {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"}
+    if token == "aws:s3/bucket:Bucket":
+        state.update(bucket=name, arn=f"arn:aws:s3:::{name}")
+    elif token == "aws:ecr/repository:Repository":
+        state["repositoryUrl"] = f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name}"
+    elif token == "aws:lb/loadBalancer:LoadBalancer":
+        state["dnsName"] = f"{name}.elb.{region}.amazonaws.com"
+    elif token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
+        state["prefixListId"] = "pl-63a5400a"
+    elif token == "aws:networkfirewall/firewall:Firewall":
+        state["firewallStatuses"] = [
+            {"syncStates": [{"attachments": [{"endpointId": f"vpce-{name}"}]}]}
+        ]
+    elif token == "aws:kms/key:Key":
+        state["keyId"] = f"{name}-key-id"
+    return state
+
+
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, run: OfflineRun, answer: InvokeAnswer | None) -> None:
+    def __init__(self, run: OfflineRun, answer: InvokeAnswer, region: str | None) -> None:
         self.run = run
         self.answer = answer
+        self.region = region
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.run.resources.append(Registered(args.typ, args.name, dict(args.inputs), None))
-        return f"{args.name}-id", dict(args.inputs)
+        # Outputs echo the inputs, as in Pulumi's own unit-testing examples; with a region,
+        # also the outputs AWS would compute.
+        state = dict(args.inputs)
+        if self.region is not None:
+            state = {**computed_outputs(args.typ, args.name, state, self.region), **state}
+        return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         self.run.invokes.append(args.token)
-        if self.answer is None:
-            raise KeyError(f"no mock answer for invoke {args.token}")
-        return self.answer(args.token, dict(args.args)), None
+        return self.answer(args.token, dict(args.args)), []
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """The mock monitor, also keeping what `pulumi preview` would show of each registration."""
+
+    def __init__(self, mocks_: _Mocks, run: OfflineRun) -> None:
+        super().__init__(mocks_)
+        self.run = run
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method, by its name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            self.run.stack_urn = response.urn
+            return response
+        self.run.resources.append(
+            Registered(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                custom=bool(request.custom),
+                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                dependencies={
+                    key: sorted(value.urns) for key, value in request.propertyDependencies.items()
+                },
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+            )
+        )
+        return response
+
+
+class _LogList(logging.Handler):
+    def __init__(self, run: OfflineRun) -> None:
+        super().__init__()
+        self.run = run
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.run.logs.append(record.getMessage())
 
 
 @contextmanager
@@ -71,25 +177,43 @@ def run_program(
     project_dir: Path,
     stack: str,
     config: Mapping[str, str],
+    secret_keys: list[str] | None = None,
     answer_invoke: InvokeAnswer | None = None,
+    program: Callable[[], None] | None = None,
+    computed: bool = True,
 ) -> OfflineRun:
-    """Run project_dir/__main__.py under mocks as the CLI would (cwd = the project directory)."""
+    """Run project_dir/__main__.py (or `program`) under mocks as the CLI would: cwd is the
+    project directory, config comes from the stack, data sources are answered offline.
+    computed=False gives plain mocks whose outputs only echo the inputs."""
     run = OfflineRun()
+    region = config.get("aws:region", "us-east-1")
+    answer = answer_invoke or standard_invokes(region)
 
     def body() -> None:
+        mocks_ = _Mocks(run, answer, region if computed else None)
+        logger = logging.getLogger(f"ai-infra-planner.offline.{id(run)}")
+        logger.propagate = False
+        logger.addHandler(_LogList(run))
         pulumi.runtime.set_mocks(
-            _Mocks(run, answer_invoke), project=PROJECT, stack=stack, preview=True
+            mocks_,
+            project=PROJECT,
+            stack=stack,
+            preview=True,
+            logger=logger,
+            monitor=_RecordingMonitor(mocks_, run),
         )
-        pulumi.runtime.set_all_config(dict(config))
+        pulumi.runtime.set_all_config(dict(config), secret_keys or [])
         root = pulumi.runtime.get_root_resource()
 
-        def program() -> None:
-            runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+        def main() -> None:
+            if program is not None:
+                program()
+            else:
+                runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
         with _working_directory(project_dir):
-            _sync_await(run_pulumi_func(program))
-        outputs = getattr(root, "outputs", {})
-        for name, value in outputs.items():
+            _sync_await(run_pulumi_func(main))
+        for name, value in getattr(root, "outputs", {}).items():
             run.outputs[name] = _sync_await(pulumi.Output.from_input(value).future())
 
     # A fresh context: the root stack resource and settings are context variables, so each run

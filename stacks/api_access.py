@@ -1,0 +1,161 @@
+"""Cloud API access, one component per provider: the key in Secrets Manager, and per workload an IAM
+policy that reads that one secret (or invokes the planned Bedrock models) and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from planner.model import ProviderAccess
+from stacks.common import guarded, kms_key, policy_json
+from stacks.settings import Lookups
+
+
+@dataclass
+class WorkloadCost:
+    name: str
+    monthly_cost_usd: float
+    tags: dict[str, str]
+
+
+@dataclass
+class ApiAccessArgs:
+    access: ProviderAccess
+    workloads: list[WorkloadCost]
+    # Catalog model id -> the provider's own model id (Bedrock), for the model ARNs.
+    provider_model_ids: dict[str, str]
+    lookups: Lookups
+    tags: dict[str, str]
+    protect: bool
+    # The key from `pulumi config set --secret <provider>_api_key`, if set.
+    api_key: pulumi.Output[str] | None = None
+
+
+def bedrock_model_arns(lookups: Lookups, model_ids: list[str]) -> list[str]:
+    """The foundation models and their US cross-region inference profiles, by ARN (no wildcard)."""
+    arns = []
+    for model_id in model_ids:
+        arns.append(
+            f"arn:{lookups.partition}:bedrock:{lookups.region}::foundation-model/{model_id}"
+        )
+        arns.append(
+            f"arn:{lookups.partition}:bedrock:{lookups.region}:{lookups.account_id}:"
+            f"inference-profile/us.{model_id}"
+        )
+    return arns
+
+
+class ApiAccess(pulumi.ComponentResource):
+    def __init__(
+        self, name: str, args: ApiAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-infra-planner:index:ApiAccess", name, None, opts)
+        access, lookups = args.access, args.lookups
+        child = pulumi.ResourceOptions(parent=self)
+        self.secret: aws.secretsmanager.Secret | None = None
+        self.policies: dict[str, aws.iam.Policy] = {}
+        fill_hint = None
+
+        if access.secret_config_key is not None:
+            key = kms_key(
+                f"{name}-key",
+                f"ai-infra-planner: {access.provider} API key",
+                lookups,
+                args.tags,
+                args.protect,
+                self,
+                services=[],
+            )
+            self.secret = aws.secretsmanager.Secret(
+                f"{name}-api-key",
+                description=f"{access.provider} API key for {', '.join(access.workloads)}",
+                kms_key_id=key.arn,
+                recovery_window_in_days=30,
+                tags=args.tags,
+                opts=guarded(args.protect, self),
+            )
+            if args.api_key is not None:
+                # The only resource that ever holds the key's value.
+                aws.secretsmanager.SecretVersion(
+                    f"{name}-api-key",
+                    secret_id=self.secret.id,
+                    secret_string=args.api_key,
+                    opts=guarded(args.protect, self),
+                )
+            else:
+                fill_hint = (
+                    f"the secret is empty: run `pulumi config set --secret "
+                    f"{access.secret_config_key}` and `pulumi up`"
+                )
+                pulumi.log.warn(f"{access.provider}: {fill_hint}", resource=self)
+            for workload in args.workloads:
+                self.policies[workload.name] = aws.iam.Policy(
+                    f"{workload.name}-api-access",
+                    description=f"{workload.name}: read the {access.provider} API key, only that",
+                    policy=pulumi.Output.all(self.secret.arn, key.arn).apply(
+                        lambda values: _secret_read_policy(values[0], values[1], lookups)
+                    ),
+                    tags=workload.tags,
+                    opts=child,
+                )
+        else:
+            model_ids = [args.provider_model_ids[model] for model in access.models]
+            arns = bedrock_model_arns(lookups, model_ids)
+            for workload in args.workloads:
+                self.policies[workload.name] = aws.iam.Policy(
+                    f"{workload.name}-api-access",
+                    description=f"{workload.name}: invoke the planned Bedrock models, only those",
+                    policy=policy_json(
+                        [
+                            {
+                                "Sid": "InvokePlannedModels",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "bedrock:InvokeModel",
+                                    "bedrock:InvokeModelWithResponseStream",
+                                ],
+                                "Resource": arns,
+                            }
+                        ]
+                    ),
+                    tags=workload.tags,
+                    opts=child,
+                )
+        self.fill_hint = fill_hint
+        self.monthly_cost_usd = pulumi.Output.from_input(
+            round(sum(w.monthly_cost_usd for w in args.workloads), 2)
+        )
+        self.register_outputs(
+            {
+                "secret_arn": self.secret.arn if self.secret else None,
+                "policy_arns": {name: policy.arn for name, policy in self.policies.items()},
+                "monthly_cost_usd": self.monthly_cost_usd,
+            }
+        )
+
+
+def _secret_read_policy(secret_arn: str, key_arn: str, lookups: Lookups) -> str:
+    return policy_json(
+        [
+            {
+                "Sid": "ReadThisSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": secret_arn,
+            },
+            {
+                # Reading the secret decrypts it with its key, through Secrets Manager only.
+                "Sid": "DecryptThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": key_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{lookups.region}.{lookups.dns_suffix}"
+                    }
+                },
+            },
+        ]
+    )

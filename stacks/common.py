@@ -1,0 +1,119 @@
+"""What every component shares: tags that carry the cost estimate, protection, KMS key policies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from stacks.settings import Lookups
+
+TAG_PREFIX = "ai-infra-planner"
+
+
+def cost_tags(stack: str, kind: str, name: str, monthly_usd: float) -> dict[str, str]:
+    """Tags naming the stack, the workload or pool, and its share of the monthly estimate."""
+    return {
+        f"{TAG_PREFIX}:stack": stack,
+        f"{TAG_PREFIX}:{kind}": name,
+        f"{TAG_PREFIX}:monthly-usd": f"{monthly_usd:.2f}",
+    }
+
+
+def guarded(protect: bool, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options for what must survive a mistaken `pulumi destroy`: keys, weights, secrets."""
+    return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)
+
+
+def policy_json(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def kms_key(
+    name: str,
+    description: str,
+    lookups: Lookups,
+    tags: dict[str, str],
+    protect: bool,
+    parent: pulumi.Resource,
+    services: list[str],
+) -> aws.kms.Key:
+    """A customer-managed key with rotation on; the account administers it, and only the named
+    AWS services (CloudWatch Logs, the Auto Scaling service role for EBS) may use it."""
+    account = f"arn:{lookups.partition}:iam::{lookups.account_id}:root"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": account},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if "logs" in services:
+        statements.append(
+            {
+                "Sid": "CloudWatchLogsEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{lookups.region}.{lookups.dns_suffix}"},
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": "*",
+                "Condition": {
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{lookups.partition}:logs:{lookups.region}:"
+                            f"{lookups.account_id}:log-group:*"
+                        )
+                    }
+                },
+            }
+        )
+    if "autoscaling" in services:
+        # EC2 Auto Scaling launches instances with volumes encrypted by this key only if its
+        # service-linked role may use the key and create grants for EBS.
+        role = (
+            f"arn:{lookups.partition}:iam::{lookups.account_id}:role/aws-service-role/"
+            "autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        )
+        statements.append(
+            {
+                "Sid": "AutoScalingUsesForEbs",
+                "Effect": "Allow",
+                "Principal": {"AWS": role},
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": "*",
+            }
+        )
+        statements.append(
+            {
+                "Sid": "AutoScalingGrantsForEbs",
+                "Effect": "Allow",
+                "Principal": {"AWS": role},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            }
+        )
+    return aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        policy=policy_json(statements),
+        tags=tags,
+        opts=guarded(protect, parent),
+    )

@@ -1,0 +1,232 @@
+"""A private network: a VPC with private subnets in two availability zones and no way out.
+
+Isolated subnets: there is no internet gateway, NAT gateway or any route but the VPC's own local
+route, so the only paths off a node lead to the VPC endpoints created here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from stacks.common import policy_json
+from stacks.settings import Lookups
+
+# What a GPU node needs without internet: Session Manager (ssm, ssmmessages, ec2messages), image
+# pulls from ECR (ecr.api, ecr.dkr; the layers come through the S3 gateway endpoint), logs, STS.
+NODE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "ecr.api", "ecr.dkr", "logs", "sts")
+
+
+@dataclass
+class PrivateNetworkArgs:
+    cidr: str
+    lookups: Lookups
+    kms_key_arn: pulumi.Input[str]
+    tags: dict[str, str]
+    interface_services: tuple[str, ...] = NODE_ENDPOINT_SERVICES
+    # The S3 gateway endpoint's policy (only the weights bucket); None: no S3 endpoint.
+    s3_endpoint_policy: pulumi.Input[str] | None = None
+    flow_log_retention_days: int = 365
+    extra_route_tables: list[str] = field(default_factory=list)
+
+
+def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
+    """The first `count` subnets of the VPC's CIDR at the given prefix length."""
+    network = ipaddress.ip_network(cidr)
+    subnets = network.subnets(new_prefix=max(new_prefix, network.prefixlen + 2))
+    return [str(next(subnets)) for _ in range(count)]
+
+
+def account_only_policy(lookups: Lookups) -> str:
+    """An endpoint policy narrower than full access: only principals of this account."""
+    return policy_json(
+        [
+            {
+                "Sid": "ThisAccountOnly",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": lookups.account_id}},
+            }
+        ]
+    )
+
+
+def add_flow_logs(
+    name: str,
+    vpc: aws.ec2.Vpc,
+    kms_key_arn: pulumi.Input[str],
+    retention_days: int,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> aws.cloudwatch.LogGroup:
+    """Every packet decision of the VPC, to a log group encrypted with the customer key."""
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-flow-logs",
+        retention_in_days=retention_days,
+        kms_key_id=kms_key_arn,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    role = aws.iam.Role(
+        f"{name}-flow-logs",
+        assume_role_policy=policy_json(
+            [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ]
+        ),
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.iam.RolePolicy(
+        f"{name}-flow-logs",
+        role=role.id,
+        policy=log_group.arn.apply(
+            lambda arn: policy_json(
+                [
+                    {
+                        "Effect": "Allow",
+                        "Action": [
+                            "logs:CreateLogStream",
+                            "logs:PutLogEvents",
+                            "logs:DescribeLogGroups",
+                            "logs:DescribeLogStreams",
+                        ],
+                        "Resource": [arn, f"{arn}:*"],
+                    }
+                ]
+            )
+        ),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.ec2.FlowLog(
+        f"{name}-flow-log",
+        vpc_id=vpc.id,
+        traffic_type="ALL",
+        log_destination_type="cloud-watch-logs",
+        log_destination=log_group.arn,
+        iam_role_arn=role.arn,
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return log_group
+
+
+class PrivateNetwork(pulumi.ComponentResource):
+    """VPC, private subnets, flow logs, and the VPC endpoints the nodes need."""
+
+    vpc: aws.ec2.Vpc
+    subnets: list[aws.ec2.Subnet]
+    route_table: aws.ec2.RouteTable
+    endpoint_security_group: aws.ec2.SecurityGroup
+    s3_endpoint: aws.ec2.VpcEndpoint | None
+
+    def __init__(
+        self, name: str, args: PrivateNetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("ai-infra-planner:index:PrivateNetwork", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        lookups, tags = args.lookups, args.tags
+        self.cidr = args.cidr
+        self.vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,  # private DNS names of interface endpoints need both
+            tags={**tags, "Name": f"{name}-vpc"},
+            opts=child,
+        )
+        self.subnets = [
+            aws.ec2.Subnet(
+                f"{name}-private-{zone}",
+                vpc_id=self.vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags={**tags, "Name": f"{name}-private-{zone}"},
+                opts=child,
+            )
+            for zone, cidr in zip(
+                lookups.availability_zones,
+                subnet_cidrs(args.cidr, len(lookups.availability_zones)),
+                strict=True,
+            )
+        ]
+        # One route table with the local route only: nothing leaves the VPC.
+        self.route_table = aws.ec2.RouteTable(
+            f"{name}-private",
+            vpc_id=self.vpc.id,
+            tags={**tags, "Name": f"{name}-private"},
+            opts=child,
+        )
+        for subnet, zone in zip(self.subnets, lookups.availability_zones, strict=True):
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}",
+                subnet_id=subnet.id,
+                route_table_id=self.route_table.id,
+                opts=child,
+            )
+        self.flow_logs = add_flow_logs(
+            name, self.vpc, args.kms_key_arn, args.flow_log_retention_days, tags, self
+        )
+
+        self.endpoint_security_group = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=self.vpc.id,
+            description="Interface endpoints: HTTPS from inside the VPC only",
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-https",
+            security_group_id=self.endpoint_security_group.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=args.cidr,
+            description="HTTPS from the VPC",
+            opts=child,
+        )
+        policy = account_only_policy(lookups)
+        self.interface_endpoints = {
+            service: aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{lookups.region}.{service}",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=[subnet.id for subnet in self.subnets],
+                security_group_ids=[self.endpoint_security_group.id],
+                policy=policy,
+                tags=tags,
+                opts=child,
+            )
+            for service in args.interface_services
+        }
+        self.s3_endpoint = None
+        if args.s3_endpoint_policy is not None:
+            self.s3_endpoint = aws.ec2.VpcEndpoint(
+                f"{name}-s3",
+                vpc_id=self.vpc.id,
+                service_name=f"com.amazonaws.{lookups.region}.s3",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=[self.route_table.id, *args.extra_route_tables],
+                policy=args.s3_endpoint_policy,
+                tags=tags,
+                opts=child,
+            )
+        self.register_outputs(
+            {
+                "vpc_id": self.vpc.id,
+                "subnet_ids": [subnet.id for subnet in self.subnets],
+                "route_table_id": self.route_table.id,
+            }
+        )

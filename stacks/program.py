@@ -1,0 +1,135 @@
+"""Wire a plan into components: one pool per self-hosted pool, one access per API provider, the
+network boundary per perimeter, and the stack's budget."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pulumi
+
+from planner.catalog import Catalog
+from planner.model import Plan
+from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
+from stacks.api_network import (
+    EgressNetwork,
+    EgressNetworkArgs,
+    PrivateLinkNetwork,
+    PrivateLinkNetworkArgs,
+)
+from stacks.budget import CostBudget, CostBudgetArgs
+from stacks.common import cost_tags
+from stacks.pool import InferencePool, InferencePoolArgs
+from stacks.settings import Lookups, StackSettings
+
+
+def _next_network(cidr: str, steps: int) -> str:
+    network = ipaddress.ip_network(cidr)
+    return str(
+        ipaddress.ip_network(
+            (int(network.network_address) + steps * network.num_addresses, network.prefixlen)
+        )
+    )
+
+
+def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
+    stack = settings.stack
+    by_name = {w.name: w for w in plan.workloads}
+    components: dict[str, pulumi.Output[float]] = {}
+
+    for index, pool in enumerate(plan.pools):
+        consumers = sorted({cidr for name in pool.workloads for cidr in by_name[name].consumers})
+        component = InferencePool(
+            pool.name,
+            InferencePoolArgs(
+                pool=pool,
+                consumers=consumers,
+                cidr=f"10.{settings.pool_cidr_base + index}.0.0/16",
+                lookups=lookups,
+                tags=cost_tags(stack, "pool", pool.name, pool.monthly_cost_usd),
+                protect=settings.protect,
+                image_tag=settings.serving_image_tag,
+                weights_uploader_arn=settings.weights_uploader_arn,
+            ),
+        )
+        components[pool.name] = component.monthly_cost_usd
+
+    def workload_costs(names: list[str]) -> list[WorkloadCost]:
+        return [
+            WorkloadCost(
+                name,
+                by_name[name].monthly_cost_usd,
+                cost_tags(stack, "workload", name, by_name[name].monthly_cost_usd),
+            )
+            for name in names
+        ]
+
+    bedrock_ids = {
+        api_id: api.bedrock_model_id
+        for api_id, api in catalog.api_models.items()
+        if api.bedrock_model_id
+    }
+    for access in plan.providers:
+        workloads = workload_costs(access.workloads)
+        share = round(sum(w.monthly_cost_usd for w in workloads), 2)
+        tags = cost_tags(stack, "provider", access.provider, share)
+        access_component = ApiAccess(
+            f"{access.provider}-access",
+            ApiAccessArgs(
+                access=access,
+                workloads=workloads,
+                provider_model_ids=bedrock_ids,
+                lookups=lookups,
+                tags=tags,
+                protect=settings.protect,
+                api_key=settings.api_keys.get(access.provider),
+            ),
+        )
+        components[f"{access.provider}-access"] = access_component.monthly_cost_usd
+        if access.private_link:
+            PrivateLinkNetwork(
+                f"{access.provider}-link",
+                PrivateLinkNetworkArgs(
+                    cidr=settings.api_vpc_cidr,
+                    lookups=lookups,
+                    model_arns=bedrock_model_arns(
+                        lookups, [bedrock_ids[model] for model in access.models]
+                    ),
+                    workloads=workloads,
+                    consumers=sorted(
+                        {c for name in access.workloads for c in by_name[name].consumers}
+                    ),
+                    tags=tags,
+                    protect=settings.protect,
+                ),
+            )
+
+    egress = [a for a in plan.providers if not a.private_link]
+    if egress:
+        names = [name for access in egress for name in access.workloads]
+        share = round(sum(by_name[name].monthly_cost_usd for name in names), 2)
+        EgressNetwork(
+            "api-egress",
+            EgressNetworkArgs(
+                cidr=_next_network(settings.api_vpc_cidr, 1),
+                lookups=lookups,
+                hosts=sorted({host for access in egress for host in access.hosts}),
+                workloads=workload_costs(names),
+                tags=cost_tags(stack, "network", "api-egress", share),
+                protect=settings.protect,
+            ),
+        )
+
+    CostBudget(
+        f"{stack}-budget",
+        CostBudgetArgs(
+            stack=stack,
+            monthly_limit_usd=plan.totals.monthly_cost_usd,
+            subscriber_email=settings.budget_email,
+            tags=cost_tags(stack, "stack", stack, plan.totals.monthly_cost_usd),
+        ),
+    )
+
+    pulumi.export("monthly_cost_usd", plan.totals.monthly_cost_usd)
+    pulumi.export("workload_monthly_cost_usd", {w.name: w.monthly_cost_usd for w in plan.workloads})
+    pulumi.export("placements", {w.name: w.placement for w in plan.workloads})
+    pulumi.export("component_monthly_cost_usd", components)

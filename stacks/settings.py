@@ -1,0 +1,84 @@
+"""Stack settings: every `pulumi config` value the program reads, read in one place.
+
+Components never read config; __main__.py reads it here and passes plain values (and the API keys
+as secret Outputs) down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+import pulumi
+
+# The Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04), by its public SSM parameter
+# (AWS DLAMI developer guide, "Finding the ID of a DLAMI", read 2026-11).
+DLAMI_PARAMETER = (
+    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+)
+SERVING_PORT = 8000
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    stack: str
+    # KMS keys, weights buckets and secrets are protected unless a dev stack turns it off.
+    protect: bool = True
+    budget_email: str | None = None
+    serving_image_tag: str = "v0.11.0"
+    weights_uploader_arn: str | None = None
+    # Self-hosted pools get 10.<pool_cidr_base + index>.0.0/16; API networks api_vpc_cidr.
+    pool_cidr_base: int = 100
+    api_vpc_cidr: str = "10.250.0.0/16"
+    api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+
+
+def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> StackSettings:
+    """Read the stack's config; API keys only as secrets (`pulumi config set --secret`)."""
+    api_keys = {}
+    for provider in providers_with_keys:
+        key = config.get_secret(f"{provider}_api_key")
+        if key is not None:
+            api_keys[provider] = key
+    api_cidr = config.get("api_vpc_cidr") or StackSettings.api_vpc_cidr
+    ipaddress.ip_network(api_cidr)  # a bad CIDR fails here, naming the value
+    return StackSettings(
+        stack=pulumi.get_stack(),
+        protect=config.get_bool("protect") is not False,
+        budget_email=config.get("budget_email"),
+        serving_image_tag=config.get("serving_image_tag") or StackSettings.serving_image_tag,
+        weights_uploader_arn=config.get("weights_uploader_arn"),
+        pool_cidr_base=config.get_int("pool_cidr_base") or StackSettings.pool_cidr_base,
+        api_vpc_cidr=api_cidr,
+        api_keys=api_keys,
+    )
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """The few data-source lookups (invokes) the program makes, done once."""
+
+    region: str
+    account_id: str
+    partition: str
+    dns_suffix: str
+    availability_zones: list[str]
+    ami_id: pulumi.Output[str] | str
+
+
+def lookup() -> Lookups:
+    import pulumi_aws as aws
+
+    region = aws.get_region()
+    identity = aws.get_caller_identity()
+    partition = aws.get_partition()
+    zones = aws.get_availability_zones(state="available")
+    ami = aws.ssm.get_parameter(name=DLAMI_PARAMETER)
+    return Lookups(
+        region=region.region,
+        account_id=identity.account_id,
+        partition=partition.partition,
+        dns_suffix=partition.dns_suffix,
+        availability_zones=sorted(zones.names)[:2],
+        ami_id=ami.value,
+    )
