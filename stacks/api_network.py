@@ -200,6 +200,7 @@ class EgressNetwork(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             cidr_ipv4=args.cidr,
+            tags=tags,
             opts=child,
         )
         aws.ec2.VpcEndpoint(
@@ -248,6 +249,7 @@ class EgressNetwork(pulumi.ComponentResource):
                 to_port=443,
                 cidr_ipv4="0.0.0.0/0",
                 description="HTTPS out; routing sends it through the firewall's allow-list",
+                tags=workload.tags,
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
@@ -304,6 +306,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 to_port=443,
                 cidr_ipv4=cidr,
                 description=f"HTTPS from consumer {cidr}",
+                tags=tags,
                 opts=child,
             )
         self.endpoint = aws.ec2.VpcEndpoint(
@@ -349,6 +352,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 to_port=443,
                 referenced_security_group_id=endpoint_group.id,
                 description="HTTPS to the Bedrock runtime endpoint",
+                tags=workload.tags,
                 opts=child,
             )
             self.consumer_groups[workload.name] = group

@@ -193,6 +193,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             to_port=443,
             cidr_ipv4=args.cidr,
             description="HTTPS from the VPC",
+            tags=tags,
             opts=child,
         )
         policy = account_only_policy(lookups)

@@ -233,6 +233,7 @@ class InferencePool(pulumi.ComponentResource):
                     to_port=SERVING_PORT,
                     cidr_ipv4=cidr,
                     description=f"serving port from consumer {cidr}",
+                    tags=tags,
                     opts=child,
                 )
         aws.vpc.SecurityGroupEgressRule(
@@ -243,6 +244,7 @@ class InferencePool(pulumi.ComponentResource):
             to_port=SERVING_PORT,
             referenced_security_group_id=self.node_security_group.id,
             description="to the nodes' serving port and health check",
+            tags=tags,
             opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
@@ -253,6 +255,7 @@ class InferencePool(pulumi.ComponentResource):
             to_port=SERVING_PORT,
             referenced_security_group_id=self.lb_security_group.id,
             description="serving port and health check from the load balancer",
+            tags=tags,
             opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
@@ -261,6 +264,7 @@ class InferencePool(pulumi.ComponentResource):
             ip_protocol="-1",
             cidr_ipv4=args.cidr,
             description="inside the VPC only: endpoints, other nodes",
+            tags=tags,
             opts=child,
         )
         aws.vpc.SecurityGroupEgressRule(
@@ -271,6 +275,7 @@ class InferencePool(pulumi.ComponentResource):
             to_port=443,
             prefix_list_id=s3_endpoint.prefix_list_id,
             description="HTTPS to S3 through the gateway endpoint",
+            tags=tags,
             opts=child,
         )
         if multi_node:
@@ -281,6 +286,7 @@ class InferencePool(pulumi.ComponentResource):
                 ip_protocol="-1",
                 referenced_security_group_id=self.node_security_group.id,
                 description="Ray, NCCL and EFA between the nodes of a replica",
+                tags=tags,
                 opts=child,
             )
             aws.vpc.SecurityGroupEgressRule(
@@ -289,6 +295,7 @@ class InferencePool(pulumi.ComponentResource):
                 ip_protocol="-1",
                 referenced_security_group_id=self.node_security_group.id,
                 description="Ray, NCCL and EFA between the nodes of a replica",
+                tags=tags,
                 opts=child,
             )
 

@@ -1,0 +1,459 @@
+"""The Pulumi components, run for real through __main__.py under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import inspect
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from planner.cli import main
+from planner.model import read_plan
+from planner.offline import OfflineRun, Registered, run_program
+from tests.conftest import EXAMPLE, workload_yaml
+
+CANARY = "sk-canary-7f3e9a1b-do-not-leak"
+
+MULTI_NODE = workload_yaml(
+    name="deep-notes",
+    task="chat",
+    data="regulated",
+    model="deepseek-v3.2",
+    monthly_tokens="{input: 30B, output: 6B}",
+    consumers='["10.60.0.0/16"]',
+    capacity_reservation_id="cr-0123456789abcdef0",
+)
+
+
+def plan_project(project: Path, text: str | None, stack: str = "dev") -> dict[str, str]:
+    (project / "examples").mkdir(exist_ok=True)
+    target = project / "examples" / "workloads.yaml"
+    if text is None:
+        shutil.copy(EXAMPLE, target)
+    else:
+        target.write_text(text)
+    assert main(["plan", "examples/workloads.yaml", "--stack", stack]) == 0
+    return {"ai-infra-planner:plan": f"plans/{stack}/plan.json", "aws:region": "us-east-1"}
+
+
+@pytest.fixture
+def example_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, None)
+    config["ai-infra-planner:google_api_key"] = CANARY
+    config["ai-infra-planner:budget_email"] = "finops@example.com"
+    capsys.readouterr()
+    return run_program(project, "dev", config, secret_keys=["ai-infra-planner:google_api_key"])
+
+
+@pytest.fixture
+def multi_node_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, MULTI_NODE)
+    capsys.readouterr()
+    return run_program(project, "dev", config)
+
+
+def of_type(run: OfflineRun, token: str) -> list[Registered]:
+    return [r for r in run.resources if r.type == token]
+
+
+def descendants(run: OfflineRun, component: Registered) -> list[Registered]:
+    children: dict[str, list[Registered]] = {}
+    for resource in run.resources:
+        children.setdefault(resource.parent, []).append(resource)
+    found: list[Registered] = []
+    stack = [component.urn]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child.urn)
+    return found
+
+
+def component(run: OfflineRun, token: str, name: str) -> Registered:
+    [match] = [r for r in run.resources if r.type == token and r.name == name]
+    return match
+
+
+def plain(value: Any) -> Any:
+    """Inputs with secrets unwrapped, for searching."""
+    if rpc.is_rpc_secret(value):
+        return plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+OUT_OF_VPC = {
+    "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",
+    "aws:ec2/natGateway:NatGateway",
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment",
+    "aws:ec2/vpcPeeringConnection:VpcPeeringConnection",
+    "aws:ec2/vpnGateway:VpnGateway",
+    "aws:ec2/route:Route",
+    "aws:ec2/eip:Eip",
+}
+
+
+def test_technical_pools_have_no_way_out(example_run: OfflineRun) -> None:
+    plan_pools = ["contract-review-pool", "patient-notes-pool"]
+    for name in plan_pools:
+        pool = component(example_run, "ai-infra-planner:index:InferencePool", name)
+        inside = descendants(example_run, pool)
+        assert inside, name
+        assert not [r.type for r in inside if r.type in OUT_OF_VPC]
+        for subnet in [r for r in inside if r.type == "aws:ec2/subnet:Subnet"]:
+            assert subnet.inputs["mapPublicIpOnLaunch"] is False
+        vpcs = [r for r in inside if r.type == "aws:ec2/vpc:Vpc"]
+        assert len(vpcs) == 1
+        zones = {r.inputs["availabilityZone"] for r in inside if r.type == "aws:ec2/subnet:Subnet"}
+        assert len(zones) >= 2
+        assert [r for r in inside if r.type == "aws:ec2/flowLog:FlowLog"]
+        services = {
+            r.inputs["serviceName"].rsplit(".", 1)[-1]
+            for r in inside
+            if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        }
+        assert {"s3", "ssm", "logs", "sts", "dkr"} <= services
+
+
+def test_no_security_group_admits_the_internet(example_run: OfflineRun) -> None:
+    for rule in of_type(example_run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0",)
+        assert rule.inputs.get("cidrIpv6") is None
+    for group in of_type(example_run, "aws:ec2/securityGroup:SecurityGroup"):
+        assert not group.inputs.get("ingress") and not group.inputs.get("egress")
+
+
+def test_node_security_group_rules(example_run: OfflineRun) -> None:
+    pool = component(example_run, "ai-infra-planner:index:InferencePool", "contract-review-pool")
+    inside = descendants(example_run, pool)
+    rules = {r.name: r.inputs for r in inside if "securityGroup" in r.type and "Rule" in r.type}
+    consumer = rules["contract-review-pool-nodes-consumer-0"]
+    assert (consumer["cidrIpv4"], consumer["fromPort"], consumer["toPort"]) == (
+        "10.30.0.0/16",
+        8000,
+        8000,
+    )
+    egress = {n: r for n, r in rules.items() if n.startswith("contract-review-pool-nodes-to")}
+    assert egress["contract-review-pool-nodes-to-vpc"]["cidrIpv4"] == "10.100.0.0/16"
+    assert egress["contract-review-pool-nodes-to-s3"]["prefixListId"] == "pl-63a5400a"
+    assert set(egress) == {"contract-review-pool-nodes-to-vpc", "contract-review-pool-nodes-to-s3"}
+
+
+def test_launch_template_is_locked_down(example_run: OfflineRun) -> None:
+    keys = {r.name: r for r in of_type(example_run, "aws:kms/key:Key")}
+    for template in of_type(example_run, "aws:ec2/launchTemplate:LaunchTemplate"):
+        pool = template.name.removesuffix("-nodes")
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required"
+        assert metadata["httpPutResponseHopLimit"] == 1
+        for interface in template.inputs["networkInterfaces"]:
+            assert interface["associatePublicIpAddress"] == "false"
+        key_arn = f"arn:aws:kms:us-east-1:123456789012:{pool}-key"
+        assert keys[f"{pool}-key"].inputs["enableKeyRotation"] is True
+        for mapping in template.inputs["blockDeviceMappings"]:
+            assert mapping["ebs"]["encrypted"] == "true"
+            assert mapping["ebs"]["kmsKeyId"] == key_arn
+        assert template.inputs["imageId"] == "ami-0123456789abcdef0"
+
+
+def test_nodes_match_the_plan(example_run: OfflineRun, project: Path) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    for pool in plan.pools:
+        [template] = [
+            r for r in of_type(example_run, "aws:ec2/launchTemplate:LaunchTemplate")
+            if r.name == f"{pool.name}-nodes"
+        ]  # fmt: skip
+        assert template.inputs["instanceType"] == pool.instance_type
+        groups = [
+            r for r in of_type(example_run, "aws:autoscaling/group:Group")
+            if r.name.startswith(pool.name)
+        ]  # fmt: skip
+        assert sum(g.inputs["desiredCapacity"] for g in groups) == pool.nodes
+        for group in groups:
+            assert (
+                group.inputs["minSize"]
+                == group.inputs["maxSize"]
+                == group.inputs["desiredCapacity"]
+            )
+
+
+def user_data(template: Registered) -> str:
+    return base64.b64decode(template.inputs["userData"]).decode()
+
+
+def test_user_data_carries_the_parallelism(example_run: OfflineRun) -> None:
+    [template] = [
+        r for r in of_type(example_run, "aws:ec2/launchTemplate:LaunchTemplate")
+        if r.name == "contract-review-pool-nodes"
+    ]  # fmt: skip
+    text = user_data(template)
+    assert text.startswith("#cloud-config\n")
+    assert "TENSOR_PARALLEL=8" in text and "PIPELINE_PARALLEL=1" in text
+    assert "--tensor-parallel-size $TENSOR_PARALLEL" in text
+    assert "--quantization fp8" in text
+    assert "WEIGHTS_URI=s3://contract-review-pool-weights/weights/deepseek-ai/DeepSeek-V3.2" in text
+    assert "dkr.ecr.us-east-1.amazonaws.com/contract-review-pool-serving:v0.11.0" in text
+    assert "ray start" not in text
+
+
+def test_multi_node_pool_runs_ray_over_efa(multi_node_run: OfflineRun) -> None:
+    [template] = of_type(multi_node_run, "aws:ec2/launchTemplate:LaunchTemplate")
+    text = user_data(template)
+    assert "TENSOR_PARALLEL=8" in text and "PIPELINE_PARALLEL=2" in text
+    assert "ray start --head" in text and "--distributed-executor-backend ray" in text
+    interfaces = template.inputs["networkInterfaces"]
+    assert len(interfaces) == 32 and {i["interfaceType"] for i in interfaces} == {"efa"}
+    [placement] = of_type(multi_node_run, "aws:ec2/placementGroup:PlacementGroup")
+    assert placement.inputs["strategy"] == "cluster"
+    groups = of_type(multi_node_run, "aws:autoscaling/group:Group")
+    assert all(g.inputs["desiredCapacity"] == 2 for g in groups)
+    assert all(g.inputs["placementGroup"] == "deep-notes-pool-cluster-id" for g in groups)
+    # The capacity reservation the user holds is used; nothing buys capacity.
+    target = template.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target["capacityReservationId"] == "cr-0123456789abcdef0"
+    assert not [r for r in multi_node_run.resources if "capacity" in r.type.lower()]
+
+
+def test_single_node_pools_have_no_placement_group(example_run: OfflineRun) -> None:
+    assert not of_type(example_run, "aws:ec2/placementGroup:PlacementGroup")
+    for template in of_type(example_run, "aws:ec2/launchTemplate:LaunchTemplate"):
+        assert len(template.inputs["networkInterfaces"]) == 1
+        assert "capacityReservationSpecification" not in template.inputs
+
+
+def test_weights_bucket(example_run: OfflineRun) -> None:
+    name = "contract-review-pool-weights"
+    by_type = {r.type: r for r in example_run.resources if r.name == name}
+    block = by_type["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"].inputs
+    assert all(block[k] is True for k in (
+        "blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"
+    ))  # fmt: skip
+    versioning = by_type["aws:s3/bucketVersioning:BucketVersioning"].inputs
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+    sse = by_type[
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    ].inputs["rules"][0]["applyServerSideEncryptionByDefault"]
+    assert sse["sseAlgorithm"] == "aws:kms"
+    assert sse["kmsMasterKeyId"] == "arn:aws:kms:us-east-1:123456789012:contract-review-pool-key"
+    policy = json.loads(by_type["aws:s3/bucketPolicy:BucketPolicy"].inputs["policy"])
+    conditions = {s["Sid"]: s["Condition"] for s in policy["Statement"]}
+    assert conditions["DenyPlainHttp"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert conditions["DenyOutsideTheVpcEndpoint"] == {
+        "StringNotEquals": {"aws:SourceVpce": "contract-review-pool-net-s3-id"}
+    }
+    endpoint = component(
+        example_run, "aws:ec2/vpcEndpoint:VpcEndpoint", "contract-review-pool-net-s3"
+    )
+    resources = {
+        r for s in json.loads(endpoint.inputs["policy"])["Statement"]
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    }  # fmt: skip
+    assert resources == {
+        f"arn:aws:s3:::{name}",
+        f"arn:aws:s3:::{name}/*",
+        "arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*",
+    }
+
+
+def test_budget_equals_the_plans_total(example_run: OfflineRun, project: Path) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    [budget] = of_type(example_run, "aws:budgets/budget:Budget")
+    assert float(budget.inputs["limitAmount"]) == plan.totals.monthly_cost_usd
+    thresholds = {(n["threshold"], n["notificationType"]) for n in budget.inputs["notifications"]}
+    assert {(80, "ACTUAL"), (100, "ACTUAL")} <= thresholds
+    assert all(
+        n["subscriberEmailAddresses"] == ["finops@example.com"]
+        for n in budget.inputs["notifications"]
+    )
+    assert example_run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd
+
+
+def _taggable(token: str) -> bool:
+    _, module, name = token.split(":")
+    cls = getattr(importlib.import_module(f"pulumi_aws.{module.split('/')[0]}"), name)
+    return "tags" in inspect.signature(cls._internal_init).parameters
+
+
+def test_every_taggable_resource_carries_its_cost(example_run: OfflineRun) -> None:
+    checked = 0
+    for resource in example_run.resources:
+        if not resource.custom or not _taggable(resource.type):
+            continue
+        checked += 1
+        tags = resource.inputs.get("tags")
+        if isinstance(tags, list):  # auto-scaling groups: [{key, value, propagateAtLaunch}]
+            tags = {tag["key"]: tag["value"] for tag in tags}
+        assert tags, resource.name
+        assert tags["ai-infra-planner:stack"] == "dev"
+        assert float(tags["ai-infra-planner:monthly-usd"]) >= 0
+        assert {"ai-infra-planner:pool", "ai-infra-planner:workload",
+                "ai-infra-planner:provider", "ai-infra-planner:network",
+                "ai-infra-planner:stack"} & set(tags)  # fmt: skip
+    assert checked > 50
+    pool_key = component(example_run, "aws:kms/key:Key", "patient-notes-pool-key")
+    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "80358.40"
+    groups = [g for g in of_type(example_run, "aws:autoscaling/group:Group")]
+    assert all(
+        {"key": "ai-infra-planner:pool", "value": g.name.removesuffix("-nodes"),
+         "propagateAtLaunch": True} in g.inputs["tags"] for g in groups
+    )  # fmt: skip
+
+
+def _walk(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+    else:
+        yield str(value)
+
+
+def test_api_key_canary_lives_only_in_the_secret_version(
+    example_run: OfflineRun, project: Path
+) -> None:
+    holders = [
+        r for r in example_run.resources if any(CANARY in text for text in _walk(plain(r.inputs)))
+    ]
+    assert [(r.type, r.name) for r in holders] == [
+        ("aws:secretsmanager/secretVersion:SecretVersion", "google-access-api-key")
+    ]
+    # ... and it travels as a secret there.
+    [version] = holders
+    assert rpc.is_rpc_secret(version.inputs["secretString"])
+    assert not any(CANARY in text for text in _walk(example_run.outputs))
+    assert not any(CANARY in line for line in example_run.logs)
+    for path in (project / "plans").rglob("*"):
+        if path.is_file():
+            assert CANARY not in path.read_text()
+
+
+def test_unset_api_key_leaves_the_secret_empty_and_says_how(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = plan_project(project, None)
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    assert of_type(run, "aws:secretsmanager/secret:Secret")
+    assert not of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert any("pulumi config set --secret google_api_key" in line for line in run.logs)
+
+
+def test_iam_policies_are_narrow(example_run: OfflineRun) -> None:
+    for resource in example_run.resources:
+        if resource.type not in ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy"):
+            continue
+        for statement in json.loads(resource.inputs["policy"])["Statement"]:
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert "*" not in actions
+            if statement["Resource"] == "*":
+                assert actions == ["ecr:GetAuthorizationToken"], resource.name
+    policy = component(example_run, "aws:iam/policy:Policy", "code-review-api-access")
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    assert statements[0]["Resource"] == (
+        "arn:aws:secretsmanager:us-east-1:123456789012:google-access-api-key"
+    )
+    bedrock = component(example_run, "aws:iam/policy:Policy", "ticket-triage-api-access")
+    [statement] = json.loads(bedrock.inputs["policy"])["Statement"]
+    assert all("llama4-scout" in arn for arn in statement["Resource"])
+
+
+def test_contractual_egress_goes_through_the_firewall(example_run: OfflineRun) -> None:
+    [rule_group] = of_type(example_run, "aws:networkfirewall/ruleGroup:RuleGroup")
+    source = rule_group.inputs["ruleGroup"]["rulesSource"]["rulesSourceList"]
+    assert source["generatedRulesType"] == "ALLOWLIST"
+    assert source["targets"] == ["generativelanguage.googleapis.com"]
+    routes = {r.name: r.inputs for r in of_type(example_run, "aws:ec2/route:Route")}
+    assert routes["api-egress-private-default"]["vpcEndpointId"] == "vpce-api-egress-firewall"
+    assert "natGatewayId" in routes["api-egress-firewall-default"]
+    [consumer_rule] = [
+        r for r in of_type(example_run, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if r.name == "code-review-consumers-https"
+    ]  # fmt: skip
+    assert (consumer_rule.inputs["fromPort"], consumer_rule.inputs["toPort"]) == (443, 443)
+
+
+def test_private_link_has_no_nat_and_a_narrow_endpoint(example_run: OfflineRun) -> None:
+    link = component(example_run, "ai-infra-planner:index:PrivateLinkNetwork", "bedrock-link")
+    inside = descendants(example_run, link)
+    assert not [r for r in inside if r.type in OUT_OF_VPC]
+    [endpoint] = [r for r in inside if r.name == "bedrock-link-bedrock-runtime"]
+    assert endpoint.inputs["privateDnsEnabled"] is True
+    [statement] = json.loads(endpoint.inputs["policy"])["Statement"]
+    assert statement["Resource"] == sorted(
+        [
+            "arn:aws:bedrock:us-east-1::foundation-model/meta.llama4-scout-17b-instruct-v1:0",
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+            "us.meta.llama4-scout-17b-instruct-v1:0",
+        ]
+    )
+
+
+def test_keys_buckets_and_secrets_are_protected(example_run: OfflineRun) -> None:
+    guarded = [
+        r for r in example_run.resources
+        if r.type in ("aws:kms/key:Key", "aws:s3/bucket:Bucket",
+                      "aws:secretsmanager/secret:Secret")
+    ]  # fmt: skip
+    assert len(guarded) >= 6
+    assert all(r.protect and r.retain_on_delete for r in guarded)
+
+
+def test_a_dev_stack_may_turn_protection_off(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = plan_project(project, None)
+    config["ai-infra-planner:protect"] = "false"
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    keys = of_type(run, "aws:kms/key:Key")
+    assert keys and not any(r.protect or r.retain_on_delete for r in keys)
+
+
+def test_components_expose_their_estimate(example_run: OfflineRun, project: Path) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    costs = example_run.outputs["component_monthly_cost_usd"]
+    for pool in plan.pools:
+        assert costs[pool.name] == pool.monthly_cost_usd
+    assert costs["google-access"] == 3000.0
+    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 120.8
+
+
+def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Outputs only AWS knows (ARNs, endpoint ids) stay unknown: the program must not need them."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    run = run_program(project, "dev", config, computed=False)
+    assert len(run.resources) > 100
+    assert set(run.invokes) <= {
+        "aws:index/getAvailabilityZones:getAvailabilityZones",
+        "aws:index/getRegion:getRegion",
+        "aws:index/getCallerIdentity:getCallerIdentity",
+        "aws:index/getPartition:getPartition",
+        "aws:ssm/getParameter:getParameter",
+    }
+
+
+def test_component_type_tokens(example_run: OfflineRun) -> None:
+    kinds: Callable[[str], int] = lambda token: len(of_type(example_run, token))  # noqa: E731
+    assert kinds("ai-infra-planner:index:InferencePool") == 2
+    assert kinds("ai-infra-planner:index:ApiAccess") == 2
+    assert kinds("ai-infra-planner:index:EgressNetwork") == 1
+    assert kinds("ai-infra-planner:index:PrivateLinkNetwork") == 1
+    assert kinds("ai-infra-planner:index:CostBudget") == 1
