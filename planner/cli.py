@@ -234,6 +234,18 @@ def cmd_tco(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from planner.preview import render_json, render_text, run_preview
+
+    project = _project_dir()
+    plan_file = Path(args.plan) if args.plan else None
+    if plan_file is None:
+        _check_stack(args.stack)
+    result = run_preview(project, default_catalog(), args.stack, plan_file)
+    print(render_json(result) if args.json else render_text(result), end="")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     print(schema_text(), end="")
     return 0
@@ -271,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     tco.add_argument("--precision", help="weight precision (default: the model's)")
     tco.add_argument("--json", action="store_true")
     tco.set_defaults(func=cmd_tco)
+
+    preview = sub.add_parser(
+        "preview", help="offline: what `pulumi preview` would create, and what it costs"
+    )
+    target = preview.add_mutually_exclusive_group()
+    target.add_argument("--stack", default="dev", help="read Pulumi.<stack>.yaml (default dev)")
+    target.add_argument("plan", nargs="?", metavar="PLAN.json", help="preview this plan instead")
+    preview.add_argument("--json", action="store_true", help="the shape of `pulumi preview --json`")
+    preview.set_defaults(func=cmd_preview)
 
     schema = sub.add_parser("schema", help="print the workloads file's JSON Schema")
     schema.set_defaults(func=cmd_schema)

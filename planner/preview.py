@@ -1,0 +1,303 @@
+"""`planner preview`: what `pulumi preview` would create, computed offline, with resource costs.
+
+It runs the real program (__main__.py) under Pulumi's mocks, so the resource tree is the one the
+CLI would see, then prices each resource from planner/data/aws_prices.yaml (and the GPU nodes from
+the catalog at the plan's purchase option), in the manner of an Infracost breakdown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+
+from planner.catalog import DATA_DIR, Catalog
+from planner.errors import PlannerError
+from planner.model import Plan, read_plan
+from planner.offline import PROJECT, OfflineRun, Registered, run_program
+
+UNKNOWN = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known only after apply
+SECRET = "[secret]"
+LABEL = "OFFLINE PREVIEW: the real program run under Pulumi's mocks; not `pulumi preview`"
+
+
+@dataclass(frozen=True)
+class ResourceCost:
+    urn: str
+    type: str
+    name: str
+    monthly_usd: float
+    quantity: str
+    usage: str | None
+    source: str
+
+
+@dataclass
+class Preview:
+    stack: str
+    plan: Plan
+    run: OfflineRun
+    costs: list[ResourceCost]
+
+    def ordered(self) -> list[tuple[int, Registered]]:
+        """Resources depth-first from the stack, siblings by name and type: the same program
+        gives the same listing however its asynchronous registrations interleave."""
+        children: dict[str, list[Registered]] = {}
+        for resource in self.run.resources:
+            children.setdefault(resource.parent, []).append(resource)
+        listing: list[tuple[int, Registered]] = []
+
+        def visit(urn: str, depth: int) -> None:
+            for child in sorted(children.get(urn, []), key=lambda r: (r.name, r.type)):
+                listing.append((depth, child))
+                visit(child.urn, depth + 1)
+
+        visit(self.run.stack_urn, 1)
+        return listing
+
+    @property
+    def total_usd(self) -> float:
+        return round(sum(c.monthly_usd for c in self.costs), 2)
+
+
+def stack_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """Config from Pulumi.<stack>.yaml. Encrypted values cannot be read offline: they are passed
+    as a placeholder, marked secret, so the program takes the same path as with the real key."""
+    path = project / f"Pulumi.{stack}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise PlannerError.single(
+            str(path), "", f"no such stack config: run `planner plan WORKLOADS --stack {stack}`"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PlannerError.single(str(path), "", f"malformed YAML: {exc}") from None
+    config: dict[str, str] = {}
+    secrets: list[str] = []
+    for key, value in (data.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and "secure" in value:
+            config[full] = SECRET
+            secrets.append(full)
+        elif isinstance(value, bool):
+            config[full] = "true" if value else "false"
+        elif isinstance(value, str):
+            config[full] = value
+        else:
+            config[full] = json.dumps(value)
+    return config, secrets
+
+
+def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | None) -> Preview:
+    if plan_file is not None:
+        plan = read_plan(plan_file)
+        stack = plan.stack
+        try:
+            relative = plan_file.resolve().relative_to(project.resolve()).as_posix()
+        except ValueError:
+            relative = plan_file.resolve().as_posix()
+        config = {f"{PROJECT}:plan": relative, "aws:region": plan.region}
+        secrets: list[str] = []
+    else:
+        config, secrets = stack_config(project, stack)
+        if f"{PROJECT}:plan" not in config:
+            raise PlannerError.single(
+                f"Pulumi.{stack}.yaml", f"config.{PROJECT}:plan", "not set: run `planner plan`"
+            )
+        plan = read_plan(project / config[f"{PROJECT}:plan"])
+    try:
+        run = run_program(project, stack, config, secret_keys=secrets)
+    except pulumi.RunError as exc:
+        raise PlannerError.single(f"Pulumi.{stack}.yaml", "", str(exc)) from None
+    return Preview(stack, plan, run, price_resources(run, plan, catalog))
+
+
+def _prices() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DATA_DIR / "aws_prices.yaml").read_text())
+    return loaded
+
+
+def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[ResourceCost]:
+    prices = _prices()
+    hours = float(prices["hours_per_month"])
+    by_urn = {r.urn: r for r in run.resources}
+    pricing = {pool.name: pool.pricing for pool in plan.pools}
+    costs = []
+    for resource in sorted(run.resources, key=lambda r: r.urn):
+        if not resource.custom:
+            continue
+        if resource.type == "aws:autoscaling/group:Group":
+            costs.append(_node_cost(resource, by_urn, catalog, pricing, hours))
+            continue
+        entry = prices["resources"].get(resource.type)
+        if entry is None:
+            continue
+        count, what = _quantity(resource)
+        if count == 0:
+            continue
+        if "usd_per_hour" in entry:
+            monthly = count * float(entry["usd_per_hour"]) * hours
+            quantity = f"{count} x {entry['usd_per_hour']} USD/h x {hours:.0f} h ({what})"
+        else:
+            monthly = count * float(entry["usd_per_month"])
+            quantity = f"{count} x {entry['usd_per_month']:.2f} USD/month ({what})"
+        costs.append(
+            ResourceCost(
+                resource.urn,
+                resource.type,
+                resource.name,
+                round(monthly, 2),
+                quantity,
+                entry.get("usage"),
+                f"{entry['source']}, {entry['date']}",
+            )
+        )
+    return costs
+
+
+def _quantity(resource: Registered) -> tuple[int, str]:
+    if resource.type == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        if resource.inputs.get("vpcEndpointType") != "Interface":
+            return 0, "gateway endpoint"
+        zones = len(resource.inputs.get("subnetIds") or [])
+        return zones, f"{zones} availability zone(s)"
+    if resource.type == "aws:networkfirewall/firewall:Firewall":
+        endpoints = len(resource.inputs.get("subnetMappings") or [])
+        return endpoints, f"{endpoints} endpoint(s)"
+    return 1, "1"
+
+
+def _node_cost(
+    group: Registered,
+    by_urn: dict[str, Registered],
+    catalog: Catalog,
+    pricing: dict[str, Any],
+    hours: float,
+) -> ResourceCost:
+    template_urns = group.dependencies.get("launchTemplate") or []
+    template = by_urn.get(template_urns[0]) if template_urns else None
+    instance_type = template.inputs.get("instanceType") if template else None
+    tags = {t["key"]: t["value"] for t in group.inputs.get("tags") or []}
+    option = pricing.get(tags.get("ai-infra-planner:pool", ""), "on_demand")
+    nodes = int(group.inputs.get("desiredCapacity") or 0)
+    if instance_type not in catalog.instances:
+        return ResourceCost(
+            group.urn, group.type, group.name, 0.0, f"{nodes} x unknown instance type", None, ""
+        )
+    instance = catalog.instances[instance_type]
+    multiplier = catalog.pricing.options[option].multiplier.value
+    hourly = instance.on_demand_usd_per_hour.value * multiplier
+    return ResourceCost(
+        group.urn,
+        group.type,
+        group.name,
+        round(nodes * hourly * hours, 2),
+        f"{nodes} x {instance_type} at {hourly:,.4g} USD/h ({option}) x {hours:.0f} h",
+        None,
+        f"{instance.on_demand_usd_per_hour.source}, {instance.on_demand_usd_per_hour.date}; "
+        f"{catalog.pricing.options[option].multiplier.source}",
+    )
+
+
+def _value(value: Any) -> Any:
+    """An input as `pulumi preview --json` shows it: secrets masked, unknowns as the sentinel."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, pulumi.output.Unknown):
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {key: _value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_value(item) for item in value]
+    return value
+
+
+def render_json(preview: Preview) -> str:
+    """The shape of `pulumi preview --json`: steps, each with op and newState."""
+    stack_urn = preview.run.stack_urn
+    steps: list[dict[str, Any]] = [
+        {
+            "op": "create",
+            "urn": stack_urn,
+            "newState": {
+                "type": "pulumi:pulumi:Stack",
+                "urn": stack_urn,
+                "custom": False,
+                "parent": "",
+                "inputs": {},
+                "propertyDependencies": {},
+            },
+        }
+    ]
+    for _, resource in preview.ordered():
+        steps.append(
+            {
+                "op": "create",
+                "urn": resource.urn,
+                "newState": {
+                    "type": resource.type,
+                    "urn": resource.urn,
+                    "custom": resource.custom,
+                    "parent": resource.parent,
+                    "protect": resource.protect,
+                    "retainOnDelete": resource.retain_on_delete,
+                    "inputs": _value(resource.inputs),
+                    "propertyDependencies": resource.dependencies,
+                },
+            }
+        )
+    document = {
+        "offline": LABEL,
+        "steps": steps,
+        "changeSummary": {"create": len(steps)},
+        "costs": {
+            "resources": [
+                {
+                    "urn": c.urn,
+                    "monthlyUsd": c.monthly_usd,
+                    "quantity": c.quantity,
+                    "usage": c.usage,
+                    "source": c.source,
+                }
+                for c in preview.costs
+            ],
+            "resourcesMonthlyUsd": preview.total_usd,
+            "apiUsageMonthlyUsd": preview.plan.totals.cloud_api_usd,
+        },
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def render_text(preview: Preview) -> str:
+    run = preview.run
+    lines = [LABEL, f"Stack {PROJECT}-{preview.stack}: {len(run.resources) + 1} to create", ""]
+    lines.append(f"+ pulumi:pulumi:Stack  {PROJECT}-{preview.stack}")
+    for depth, resource in preview.ordered():
+        lines.append(f"{'    ' * depth}+ {resource.type}  {resource.name}")
+    lines += ["", "Resources by type:"]
+    for token, count in sorted(Counter(r.type for r in run.resources).items()):
+        lines.append(f"  {count:>4}  {token}")
+    lines += ["", "Monthly cost of the resources (list prices; usage charges listed, not added):"]
+    width = max((len(c.name) for c in preview.costs), default=10)
+    for cost in sorted(preview.costs, key=lambda c: (-c.monthly_usd, c.name)):
+        usage = f"  + usage: {cost.usage}" if cost.usage else ""
+        lines.append(
+            f"  {cost.name:<{width}}  {cost.monthly_usd:>12,.2f} USD  {cost.quantity}{usage}"
+        )
+    api = preview.plan.totals.cloud_api_usd
+    lines += [
+        f"  {'resources total':<{width}}  {preview.total_usd:>12,.2f} USD",
+        f"  {'API tokens (plan)':<{width}}  {api:>12,.2f} USD",
+        f"  {'total':<{width}}  {preview.total_usd + api:>12,.2f} USD a month",
+        "",
+        f"{sum(1 for r in run.resources if r.custom) - len(preview.costs)} resources cost "
+        "nothing by themselves (IAM, security groups, routes, subnets, ...).",
+        LABEL,
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,110 @@
+"""`planner preview`: the offline preview, in text and in the shape of `pulumi preview --json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.cli import main
+from planner.model import read_plan
+from tests.test_stacks import plan_project
+
+CIPHERTEXT = "v1:c2VjcmV0LWNpcGhlcnRleHQ="
+
+
+@pytest.fixture
+def planned(project: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    plan_project(project, None)
+    config_file = project / "Pulumi.dev.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    config["config"]["ai-infra-planner:google_api_key"] = {"secure": CIPHERTEXT}
+    config_file.write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    return project
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["preview", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_text_preview(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("OFFLINE PREVIEW") and lines[-1].startswith("OFFLINE PREVIEW")
+    assert "+ pulumi:pulumi:Stack  ai-infra-planner-dev" in lines
+    assert "    + ai-infra-planner:index:InferencePool  contract-review-pool" in lines
+    assert "        + aws:kms/key:Key  contract-review-pool-key" in lines
+    assert "     2  aws:autoscaling/group:Group" in lines
+    plan = read_plan(planned / "plans/dev/plan.json")
+    for pool in plan.pools:
+        [row] = [line for line in lines if line.strip().startswith(f"{pool.name}-nodes ")]
+        assert f"{pool.monthly_cost_usd:,.2f} USD" in row
+    [total] = [line for line in lines if line.strip().startswith("resources total")]
+    resources_total = float(total.split()[2].replace(",", ""))
+    gpu = sum(p.monthly_cost_usd for p in plan.pools)
+    # Nodes, plus what the plan does not price: NAT, firewall, endpoints, keys, load balancers.
+    assert gpu + 400 < resources_total < gpu + 1000
+    assert any("api-egress-firewall" in line and "288.35 USD" in line for line in lines)
+
+
+def test_preview_is_deterministic(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys) == run(capsys)
+    assert run(capsys, "--json") == run(capsys, "--json")
+
+
+def test_json_has_the_shape_of_pulumi_preview(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--json")
+    assert code == 0
+    document = json.loads(out)
+    steps = document["steps"]
+    assert steps[0]["newState"]["type"] == "pulumi:pulumi:Stack"
+    urns = {step["urn"] for step in steps}
+    for step in steps:
+        assert step["op"] == "create"
+        state = step["newState"]
+        assert {"type", "urn", "parent", "inputs", "propertyDependencies"} <= set(state)
+        assert state["urn"] == step["urn"]
+        if state["type"] != "pulumi:pulumi:Stack":
+            assert state["parent"] in urns
+        for dependencies in state["propertyDependencies"].values():
+            assert set(dependencies) <= urns
+    [version] = [s for s in steps if s["newState"]["type"].endswith("secretVersion:SecretVersion")]
+    assert version["newState"]["inputs"]["secretString"] == "[secret]"
+    assert CIPHERTEXT not in out
+    [group] = [
+        s for s in steps
+        if s["newState"]["type"] == "aws:autoscaling/group:Group"
+        and s["urn"].endswith("contract-review-pool-nodes")
+    ]  # fmt: skip
+    assert any(
+        urn.endswith("launchTemplate:LaunchTemplate::contract-review-pool-nodes")
+        for urn in group["newState"]["propertyDependencies"]["launchTemplate"]
+    )
+    assert document["costs"]["resourcesMonthlyUsd"] > 126_000
+    assert document["offline"].startswith("OFFLINE PREVIEW")
+
+
+def test_preview_of_a_plan_file(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plans/dev/plan.json")
+    assert code == 0 and "contract-review-pool" in out
+
+
+def test_preview_refuses_a_stale_plan(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workloads = planned / "examples/workloads.yaml"
+    workloads.write_text(workloads.read_text().replace("400M", "401M"))
+    code, out, err = run(capsys)
+    assert code == 2 and out == ""
+    assert "stale plan" in err and "Traceback" not in err
+
+
+def test_preview_without_a_stack(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--stack", "prod")
+    assert code == 2 and "Pulumi.prod.yaml" in err and "planner plan" in err
