@@ -24,7 +24,8 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/plan_bench.py
+	$(BIN)/python -m bench.plan_bench
+	$(BIN)/python -m bench.preview_bench
 
 schema: $(STAMP)
 	$(BIN)/planner schema > schema/workloads.schema.json
