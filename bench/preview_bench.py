@@ -16,7 +16,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from functools import partial
@@ -26,7 +25,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import rpc
 
-from bench.plan_bench import organization
+from bench.plan_bench import best_of, organization
 from planner.cli import main as planner_main
 from planner.offline import OfflineRun, run_program
 
@@ -86,15 +85,6 @@ def bare_program(recorded: OfflineRun) -> Callable[[], None]:
                 made[urn] = pulumi.ComponentResource(token, name, None, opts)
 
     return program
-
-
-def best_of(repeats: int, action: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        action()
-        times.append(time.process_time() - start)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> int:

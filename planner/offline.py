@@ -85,7 +85,11 @@ def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str)
     that what depends on them can be checked offline."""
     module = token.split(":")[1].split("/")[0]
     service = {"cloudwatch": "logs", "lb": "elasticloadbalancing", "vpc": "ec2"}.get(module, module)
-    state: dict[str, Any] = {"arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"}
+    # Auto-naming gives "<name>-<random suffix>"; offline, the name alone.
+    state: dict[str, Any] = {
+        "arn": f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}",
+        "name": name,
+    }
     if token == "aws:s3/bucket:Bucket":
         state.update(bucket=name, arn=f"arn:aws:s3:::{name}")
     elif token == "aws:ecr/repository:Repository":

@@ -31,6 +31,23 @@ def policy_json(statements: list[dict[str, Any]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
 
+def assumed_by(service: str) -> str:
+    """A role trust policy: only this AWS service may assume the role."""
+    return policy_json(
+        [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+    )
+
+
+# What a service may do with a customer key it encrypts data under.
+KEY_USE_ACTIONS = [
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKey*",
+    "kms:DescribeKey",
+]
+
+
 def kms_key(
     name: str,
     description: str,
@@ -58,13 +75,7 @@ def kms_key(
                 "Sid": "CloudWatchLogsEncrypts",
                 "Effect": "Allow",
                 "Principal": {"Service": f"logs.{lookups.region}.{lookups.dns_suffix}"},
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:DescribeKey",
-                ],
+                "Action": KEY_USE_ACTIONS,
                 "Resource": "*",
                 "Condition": {
                     "ArnLike": {
@@ -88,13 +99,7 @@ def kms_key(
                 "Sid": "AutoScalingUsesForEbs",
                 "Effect": "Allow",
                 "Principal": {"AWS": role},
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:DescribeKey",
-                ],
+                "Action": KEY_USE_ACTIONS,
                 "Resource": "*",
             }
         )

@@ -7,12 +7,12 @@ route, so the only paths off a node lead to the VPC endpoints created here.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from stacks.common import policy_json
+from stacks.common import assumed_by, policy_json
 from stacks.settings import Lookups
 
 # What a GPU node needs without internet: Session Manager (ssm, ssmmessages, ec2messages), image
@@ -30,7 +30,6 @@ class PrivateNetworkArgs:
     # The S3 gateway endpoint's policy (only the weights bucket); None: no S3 endpoint.
     s3_endpoint_policy: pulumi.Input[str] | None = None
     flow_log_retention_days: int = 365
-    extra_route_tables: list[str] = field(default_factory=list)
 
 
 def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
@@ -74,15 +73,7 @@ def add_flow_logs(
     )
     role = aws.iam.Role(
         f"{name}-flow-logs",
-        assume_role_policy=policy_json(
-            [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ]
-        ),
+        assume_role_policy=assumed_by("vpc-flow-logs.amazonaws.com"),
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )
@@ -219,7 +210,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 vpc_id=self.vpc.id,
                 service_name=f"com.amazonaws.{lookups.region}.s3",
                 vpc_endpoint_type="Gateway",
-                route_table_ids=[self.route_table.id, *args.extra_route_tables],
+                route_table_ids=[self.route_table.id],
                 policy=args.s3_endpoint_policy,
                 tags=tags,
                 opts=child,

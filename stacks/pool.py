@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from planner.model import Pool
-from stacks.common import guarded, kms_key, policy_json
+from stacks.common import assumed_by, guarded, kms_key, policy_json
 from stacks.network import PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups
 
@@ -176,15 +176,7 @@ class InferencePool(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-node",
-            assume_role_policy=policy_json(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ec2.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ]
-            ),
+            assume_role_policy=assumed_by("ec2.amazonaws.com"),
             tags=tags,
             opts=child,
         )
@@ -306,7 +298,9 @@ class InferencePool(pulumi.ComponentResource):
             )
 
         registry = f"{lookups.account_id}.dkr.ecr.{lookups.region}.{lookups.dns_suffix}"
-        user_data = pulumi.Output.all(self.bucket.bucket, self.repository.repository_url).apply(
+        user_data = pulumi.Output.all(
+            self.bucket.bucket, self.repository.repository_url, self.log_group.name
+        ).apply(
             lambda values: base64.b64encode(
                 render_user_data(
                     pool=pool.name,
@@ -324,6 +318,7 @@ class InferencePool(pulumi.ComponentResource):
                     registry=registry,
                     port=SERVING_PORT,
                     election_key=f"ray/{pool.name}/head",
+                    log_group=values[2],
                 ).encode()
             ).decode()
         )
@@ -538,7 +533,7 @@ def _node_policy(
         {
             "Sid": "WriteServingLogs",
             "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
             "Resource": f"{log_group_arn}:*",
         },
     ]

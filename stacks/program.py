@@ -10,15 +10,11 @@ import pulumi
 from planner.catalog import Catalog
 from planner.model import Plan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
-from stacks.api_network import (
-    EgressNetwork,
-    EgressNetworkArgs,
-    PrivateLinkNetwork,
-    PrivateLinkNetworkArgs,
-)
 from stacks.budget import CostBudget, CostBudgetArgs
 from stacks.common import cost_tags
+from stacks.egress import EgressNetwork, EgressNetworkArgs
 from stacks.pool import InferencePool, InferencePoolArgs
+from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.settings import Lookups, StackSettings
 
 

@@ -205,6 +205,7 @@ def test_user_data_carries_the_parallelism(example_run: OfflineRun) -> None:
     assert "WEIGHTS_URI=s3://contract-review-pool-weights/weights/deepseek-ai/DeepSeek-V3.2" in text
     assert "dkr.ecr.us-east-1.amazonaws.com/contract-review-pool-serving:v0.11.0" in text
     assert "ray start" not in text
+    assert "--log-driver awslogs" in text and "LOG_GROUP=contract-review-pool-serving" in text
 
 
 def test_multi_node_pool_runs_ray_over_efa(multi_node_run: OfflineRun) -> None:

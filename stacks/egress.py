@@ -1,10 +1,6 @@
-"""Network boundaries for cloud API access, by perimeter.
-
-contractual: consumers reach the providers' API hosts only through AWS Network Firewall (a
-domain allow-list of those hosts) and a NAT gateway; their security groups allow HTTPS out only.
-private_link: consumers reach Bedrock through an interface endpoint whose policy admits only the
-planned models; the network has no internet gateway and no NAT at all.
-"""
+"""The network boundary for `contractual` cloud APIs: consumers reach the providers' API hosts only
+through AWS Network Firewall (a domain allow-list of those hosts) and a NAT gateway; their security
+groups allow HTTPS out only."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ import pulumi_aws as aws
 
 from stacks.api_access import WorkloadCost
 from stacks.common import kms_key, policy_json
-from stacks.network import PrivateNetwork, PrivateNetworkArgs, add_flow_logs, subnet_cidrs
+from stacks.network import add_flow_logs, subnet_cidrs
 from stacks.settings import Lookups
 
 
@@ -256,110 +252,6 @@ class EgressNetwork(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "vpc_id": self.vpc.id,
-                "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},
-            }
-        )
-
-
-@dataclass
-class PrivateLinkNetworkArgs:
-    cidr: str
-    lookups: Lookups
-    model_arns: list[str]
-    workloads: list[WorkloadCost]
-    consumers: list[str]
-    tags: dict[str, str]
-    protect: bool
-
-
-class PrivateLinkNetwork(pulumi.ComponentResource):
-    """Consumers -> Bedrock runtime interface endpoint (planned models only). No way out."""
-
-    def __init__(
-        self, name: str, args: PrivateLinkNetworkArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("ai-infra-planner:index:PrivateLinkNetwork", name, None, opts)
-        lookups, tags = args.lookups, args.tags
-        child = pulumi.ResourceOptions(parent=self)
-        key = kms_key(
-            f"{name}-key", "ai-infra-planner: Bedrock PrivateLink network logs", lookups, tags,
-            args.protect, self, services=["logs"],
-        )  # fmt: skip
-        self.network = PrivateNetwork(
-            f"{name}-net",
-            PrivateNetworkArgs(
-                cidr=args.cidr,
-                lookups=lookups,
-                kms_key_arn=key.arn,
-                tags=tags,
-                interface_services=(),
-            ),
-            opts=child,
-        )
-        endpoint_group = self.network.endpoint_security_group
-        for index, cidr in enumerate(args.consumers):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-bedrock-consumer-{index}",
-                security_group_id=endpoint_group.id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                cidr_ipv4=cidr,
-                description=f"HTTPS from consumer {cidr}",
-                tags=tags,
-                opts=child,
-            )
-        self.endpoint = aws.ec2.VpcEndpoint(
-            f"{name}-bedrock-runtime",
-            vpc_id=self.network.vpc.id,
-            service_name=f"com.amazonaws.{lookups.region}.bedrock-runtime",
-            vpc_endpoint_type="Interface",
-            private_dns_enabled=True,
-            subnet_ids=[each.id for each in self.network.subnets],
-            security_group_ids=[endpoint_group.id],
-            policy=policy_json(
-                [
-                    {
-                        "Sid": "PlannedModelsOnly",
-                        "Effect": "Allow",
-                        "Principal": "*",
-                        "Action": [
-                            "bedrock:InvokeModel",
-                            "bedrock:InvokeModelWithResponseStream",
-                        ],
-                        "Resource": sorted(args.model_arns),
-                        "Condition": {"StringEquals": {"aws:PrincipalAccount": lookups.account_id}},
-                    }
-                ]
-            ),
-            tags=tags,
-            opts=child,
-        )
-        self.consumer_groups = {}
-        for workload in args.workloads:
-            group = aws.ec2.SecurityGroup(
-                f"{workload.name}-consumers",
-                vpc_id=self.network.vpc.id,
-                description=f"{workload.name} callers: HTTPS to the Bedrock endpoint only",
-                tags=workload.tags,
-                opts=child,
-            )
-            aws.vpc.SecurityGroupEgressRule(
-                f"{workload.name}-consumers-bedrock",
-                security_group_id=group.id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                referenced_security_group_id=endpoint_group.id,
-                description="HTTPS to the Bedrock runtime endpoint",
-                tags=workload.tags,
-                opts=child,
-            )
-            self.consumer_groups[workload.name] = group
-        self.register_outputs(
-            {
-                "vpc_id": self.network.vpc.id,
-                "bedrock_endpoint_id": self.endpoint.id,
                 "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},
             }
         )
