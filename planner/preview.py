@@ -17,7 +17,8 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 
-from planner.catalog import DATA_DIR, Catalog
+from planner.aws_prices import hours_per_month, list_price
+from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
@@ -118,14 +119,8 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
     return Preview(stack, plan, run, price_resources(run, plan, catalog))
 
 
-def _prices() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DATA_DIR / "aws_prices.yaml").read_text())
-    return loaded
-
-
 def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[ResourceCost]:
-    prices = _prices()
-    hours = float(prices["hours_per_month"])
+    hours = hours_per_month()
     by_urn = {r.urn: r for r in run.resources}
     pricing = {pool.name: pool.pricing for pool in plan.pools}
     costs = []
@@ -135,29 +130,20 @@ def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[Resou
         if resource.type == "aws:autoscaling/group:Group":
             costs.append(_node_cost(resource, by_urn, catalog, pricing, hours))
             continue
-        entry = prices["resources"].get(resource.type)
-        if entry is None:
-            continue
         count, what = _quantity(resource)
-        if count == 0:
-            continue
-        if "usd_per_hour" in entry:
-            monthly = count * float(entry["usd_per_hour"]) * hours
-            quantity = f"{count} x {entry['usd_per_hour']} USD/h x {hours:.0f} h ({what})"
-        else:
-            monthly = count * float(entry["usd_per_month"])
-            quantity = f"{count} x {entry['usd_per_month']:.2f} USD/month ({what})"
-        costs.append(
-            ResourceCost(
-                resource.urn,
-                resource.type,
-                resource.name,
-                round(monthly, 2),
-                quantity,
-                entry.get("usage"),
-                f"{entry['source']}, {entry['date']}",
+        price = list_price(resource.type, count, what) if count else None
+        if price is not None:
+            costs.append(
+                ResourceCost(
+                    resource.urn,
+                    resource.type,
+                    resource.name,
+                    price.monthly_usd,
+                    price.quantity,
+                    price.usage,
+                    price.source,
+                )
             )
-        )
     return costs
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from planner.aws_prices import list_price
 from stacks.settings import Lookups
 
 TAG_PREFIX = "ai-infra-planner"
@@ -29,6 +30,15 @@ def guarded(protect: bool, parent: pulumi.Resource) -> pulumi.ResourceOptions:
 
 def policy_json(statements: list[dict[str, Any]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+def fixed_monthly_usd(resources: list[tuple[str, int]]) -> float:
+    """The list price a month of (resource type, count) pairs, usage charges aside."""
+    total = 0.0
+    for token, count in resources:
+        price = list_price(token, count)
+        total += price.monthly_usd if price else 0.0
+    return round(total, 2)
 
 
 def assumed_by(service: str) -> str:

@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stacks.api_access import WorkloadCost
-from stacks.common import kms_key, policy_json
+from stacks.common import fixed_monthly_usd, kms_key, policy_json
 from stacks.network import add_flow_logs, subnet_cidrs
 from stacks.settings import Lookups
 
@@ -249,8 +249,21 @@ class EgressNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
+        # The fixed part of the boundary's cost; data processed is charged on top.
+        self.monthly_cost_usd = pulumi.Output.from_input(
+            fixed_monthly_usd(
+                [
+                    ("aws:ec2/natGateway:NatGateway", 1),
+                    ("aws:ec2/eip:Eip", 1),
+                    ("aws:networkfirewall/firewall:Firewall", 1),
+                    ("aws:ec2/vpcEndpoint:VpcEndpoint", len(self.private_subnets)),
+                    ("aws:kms/key:Key", 1),
+                ]
+            )
+        )
         self.register_outputs(
             {
+                "monthly_cost_usd": self.monthly_cost_usd,
                 "vpc_id": self.vpc.id,
                 "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},
             }

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stacks.api_access import WorkloadCost
-from stacks.common import kms_key, policy_json
+from stacks.common import fixed_monthly_usd, kms_key, policy_json
 from stacks.network import PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import Lookups
 
@@ -109,8 +109,18 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
+        # The fixed part of the boundary's cost; data processed is charged on top.
+        self.monthly_cost_usd = pulumi.Output.from_input(
+            fixed_monthly_usd(
+                [
+                    ("aws:ec2/vpcEndpoint:VpcEndpoint", len(self.network.subnets)),
+                    ("aws:kms/key:Key", 1),
+                ]
+            )
+        )
         self.register_outputs(
             {
+                "monthly_cost_usd": self.monthly_cost_usd,
                 "vpc_id": self.network.vpc.id,
                 "bedrock_endpoint_id": self.endpoint.id,
                 "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},

@@ -82,7 +82,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
         )
         components[f"{access.provider}-access"] = access_component.monthly_cost_usd
         if access.private_link:
-            PrivateLinkNetwork(
+            link = PrivateLinkNetwork(
                 f"{access.provider}-link",
                 PrivateLinkNetworkArgs(
                     cidr=settings.api_vpc_cidr,
@@ -98,12 +98,13 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                     protect=settings.protect,
                 ),
             )
+            components[f"{access.provider}-link"] = link.monthly_cost_usd
 
     egress = [a for a in plan.providers if not a.private_link]
     if egress:
         names = [name for access in egress for name in access.workloads]
         share = round(sum(by_name[name].monthly_cost_usd for name in names), 2)
-        EgressNetwork(
+        network = EgressNetwork(
             "api-egress",
             EgressNetworkArgs(
                 cidr=_next_network(settings.api_vpc_cidr, 1),
@@ -114,6 +115,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 protect=settings.protect,
             ),
         )
+        components["api-egress"] = network.monthly_cost_usd
 
     CostBudget(
         f"{stack}-budget",

@@ -433,6 +433,9 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
     assert costs["google-access"] == 3000.0
+    # NAT 32.85 + address 3.65 + firewall endpoint 288.35 + endpoint in 2 zones 14.60 + key 1.00
+    assert costs["api-egress"] == 340.45
+    assert costs["bedrock-link"] == 15.60
     assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 120.8
 
 
