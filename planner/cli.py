@@ -15,7 +15,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError, WarningsFailed
 from planner.loader import load_workloads
 from planner.model import Plan, Pool
-from planner.plan import build_plan
+from planner.plan import Strategy, build_plan
 from planner.render import (
     find_project_dir,
     plan_json,
@@ -54,16 +54,18 @@ def _check_stack(stack: str) -> None:
         )
 
 
-def make_plan(workloads: Path, stack: str, catalog: Catalog) -> tuple[Plan, Path]:
+def make_plan(
+    workloads: Path, stack: str, catalog: Catalog, strategy: Strategy
+) -> tuple[Plan, Path]:
     _check_stack(stack)
     project = _project_dir()
     loaded = load_workloads(workloads, catalog)
-    return build_plan(loaded, catalog, stack, _relative(workloads, project)), project
+    return build_plan(loaded, catalog, stack, _relative(workloads, project), strategy), project
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     catalog = default_catalog()
-    plan, project = make_plan(Path(args.workloads), args.stack, catalog)
+    plan, project = make_plan(Path(args.workloads), args.stack, catalog, args.strategy)
     warnings = [(w.name, warning) for w in plan.workloads for warning in w.warnings]
     if args.strict and warnings:
         for name, warning in warnings:
@@ -103,11 +105,14 @@ def summary(plan: Plan) -> str:
                 f"{w.monthly_cost_usd:,.2f}",
             )
         )
+    first_total = len(rows)
     rows.append(("total", "", "", "", f"{plan.totals.monthly_cost_usd:,.2f}"))
+    if plan.strategy == "optimal":
+        rows.append(("decided one by one", "", "", "", f"{plan.totals.per_workload_usd:,.2f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"Plan for {plan.organization} (stack {plan.stack}, {plan.region})"]
     for index, row in enumerate(rows):
-        if index == len(rows) - 1:
+        if index == first_total:
             lines.append("  ".join("-" * width for width in widths))
         cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=False)]
         lines.append("  ".join([*cells, row[4].rjust(widths[4])]).rstrip())
@@ -122,7 +127,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     loaded = load_workloads(Path(args.workloads), catalog)
     project = find_project_dir(Path.cwd()) or Path.cwd()
-    plan = build_plan(loaded, catalog, "explain", _relative(Path(args.workloads), project))
+    plan = build_plan(
+        loaded, catalog, "explain", _relative(Path(args.workloads), project), args.strategy
+    )
     match = next((w for w in plan.workloads if w.name == args.name), None)
     if match is None:
         names = ", ".join(w.name for w in plan.workloads)
@@ -267,11 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", default="dev")
     plan.add_argument("--out", help="output directory (default plans/<stack>/)")
     plan.add_argument("--strict", action="store_true", help="fail (exit 1) on any warning")
+    plan.add_argument(
+        "--strategy",
+        choices=["optimal", "per-workload"],
+        default="per-workload",
+        help="per-workload (default): each workload decided alone; optimal: workloads share "
+        "pools where that costs less, the exact optimum of a mixed-integer program (slower: "
+        "about 12 s at 1,000 workloads here)",
+    )
     plan.set_defaults(func=cmd_plan)
 
     explain = sub.add_parser("explain", help="the three answers for one workload")
     explain.add_argument("workloads", metavar="WORKLOADS")
     explain.add_argument("name", metavar="NAME")
+    explain.add_argument("--strategy", choices=["optimal", "per-workload"], default="per-workload")
     explain.set_defaults(func=cmd_explain)
 
     tco = sub.add_parser("tco", help="USD per million tokens for self-hosting a model")
@@ -317,6 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped early (`planner plan ... | head`)
+        sys.stderr.close()
+        return 0
     finally:
         if collecting:
             gc.enable()

@@ -204,6 +204,19 @@ def unit_limits(capacity: Capacity, seconds_per_month: float, settings: Settings
     )
 
 
+def unit_load(
+    limits: UnitLimits, input_tokens: int, output_tokens: int, peak_output_tps: float | None
+) -> tuple[float, float]:
+    """A workload's load in units: the larger of its output and total-token shares of a unit's
+    derated ceilings, and its peak as a share of a unit's peak ceiling. Loads add up in a pool."""
+    load = max(
+        output_tokens / limits.output_tokens_per_month,
+        (input_tokens + output_tokens) / limits.total_tokens_per_month,
+    )
+    peak = peak_output_tps / limits.peak_output_tps if peak_output_tps is not None else 0.0
+    return load, peak
+
+
 def units_needed(
     limits: UnitLimits,
     input_tokens: int,
@@ -213,14 +226,8 @@ def units_needed(
 ) -> int:
     """Units needed so that both the output rate and the total token rate stay within the
     derated ceilings, and the peak within the efficiency-derated ceiling."""
-    load = max(
-        output_tokens / limits.output_tokens_per_month,
-        (input_tokens + output_tokens) / limits.total_tokens_per_month,
-    )
-    units = math.ceil(load - _EPSILON)
-    if peak_output_tps is not None:
-        units = max(units, math.ceil(peak_output_tps / limits.peak_output_tps - _EPSILON))
-    return max(min_units, units)
+    load, peak = unit_load(limits, input_tokens, output_tokens, peak_output_tps)
+    return max(min_units, math.ceil(load - _EPSILON), math.ceil(peak - _EPSILON))
 
 
 def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> float:

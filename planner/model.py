@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from planner.errors import PlannerError
 from planner.workloads import Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Placement = Literal["self_hosted", "cloud_api"]
 
@@ -154,6 +154,9 @@ class Totals(_Out):
     monthly_cost_usd: float
     self_hosted_usd: float
     cloud_api_usd: float
+    # The same workloads decided one at a time, and what planning them together saves.
+    per_workload_usd: float
+    saved_by_sharing_usd: float
 
 
 class Plan(_Out):
@@ -165,6 +168,7 @@ class Plan(_Out):
     inputs_sha256: str
     catalog_sha256: str
     assumptions: dict[str, str | float | int]
+    strategy: str
     workloads: list[WorkloadPlan]
     pools: list[Pool]
     providers: list[ProviderAccess]

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from dataclasses import replace
 from datetime import date
+from typing import Literal
 
 from genai_prices import __version__ as genai_prices_version
 
+from planner import optimize
 from planner.answers import Context, FigureBook, Unservable, decide
 from planner.catalog import DATA_DIR, Catalog
-from planner.costs import Settings
+from planner.costs import Settings, unit_load
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
 from planner.model import (
     SCHEMA_VERSION,
+    Answers,
+    Option,
     Plan,
     Pool,
     ProviderAccess,
     Totals,
+    Warning,
     WorkloadPlan,
 )
-from planner.workloads import Pricing, WorkloadsFile
+from planner.workloads import Availability, Perimeter, Pricing, Workload, WorkloadsFile
+
+Strategy = Literal["optimal", "per-workload"]
+PERIMETER_ORDER = {Perimeter.contractual: 0, Perimeter.private_link: 1, Perimeter.technical: 2}
 
 
 def catalog_sha256() -> str:
@@ -74,15 +84,216 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
     return settings
 
 
-def build_plan(loaded: LoadedWorkloads, catalog: Catalog, stack: str, workloads_file: str) -> Plan:
+Decision = tuple[Workload, Answers, Option, list[Warning]]
+
+
+def _workload_plan(
+    workload: Workload,
+    answers: Answers,
+    chosen: Option,
+    warnings: list[Warning],
+    pool: str | None,
+    cost: float,
+) -> WorkloadPlan:
+    return WorkloadPlan(
+        name=workload.name,
+        task=workload.task.value,
+        data=workload.data.value,
+        consumers=list(workload.consumers),
+        placement=chosen.placement,
+        model=chosen.model,
+        provider=chosen.provider,
+        pool=pool,
+        answers=answers,
+        monthly_cost_usd=cost,
+        warnings=warnings,
+    )
+
+
+def _pool(
+    catalog: Catalog,
+    name: str,
+    option: Option,
+    members: list[Decision],
+    nodes: int,
+    cost: float,
+) -> Pool:
+    assert option.instance_type and option.memory_fit and option.pricing
+    perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
+    reservations = sorted(
+        w.capacity_reservation_id for w, *_ in members if w.capacity_reservation_id
+    )
+    return Pool(
+        name=name,
+        model=option.model,
+        weights=catalog.models[option.model].weights,
+        instance_type=option.instance_type,
+        nodes=nodes,
+        gpus_per_node=catalog.instances[option.instance_type].gpus,
+        precision=option.memory_fit.precision,
+        tensor_parallel=option.memory_fit.tensor_parallel,
+        pipeline_parallel=option.memory_fit.pipeline_parallel,
+        pricing=option.pricing,
+        # The strictest perimeter of its workloads: a pool is built for that one.
+        perimeter=max(perimeters, key=lambda p: PERIMETER_ORDER[p]),
+        capacity_reservation_id=reservations[0] if reservations else None,
+        monthly_cost_usd=cost,
+        workloads=[w.name for w, *_ in members],
+    )
+
+
+def _per_workload(
+    catalog: Catalog, decisions: list[Decision]
+) -> tuple[list[WorkloadPlan], list[Pool]]:
+    """Each workload decided alone: its cheapest option, a pool of its own if self-hosted."""
+    plans, pools = [], []
+    for decision in decisions:
+        workload, answers, chosen, warnings = decision
+        pool_name = None
+        if chosen.placement == "self_hosted":
+            assert chosen.nodes
+            pool_name = f"{workload.name}-pool"
+            pools.append(
+                _pool(catalog, pool_name, chosen, [decision], chosen.nodes, chosen.monthly_cost_usd)
+            )
+        plans.append(
+            _workload_plan(workload, answers, chosen, warnings, pool_name, chosen.monthly_cost_usd)
+        )
+    return plans, pools
+
+
+def pool_name_for(option_id: str) -> str:
+    """self_hosted/deepseek-v3.2/p5en.48xlarge -> deepseek-v3-2-p5en-48xlarge (a DNS label)."""
+    _, model, instance = option_id.split("/")
+    return f"{model}-{instance}".replace(".", "-")
+
+
+def _allocate(total_cents: int, weights: list[float]) -> list[int]:
+    """Split whole cents in proportion to the weights, largest remainders first: the parts add
+    up to the total exactly."""
+    if not weights or sum(weights) <= 0:
+        weights = [1.0] * len(weights)
+    scale = sum(weights)
+    shares = [total_cents * weight / scale for weight in weights]
+    cents = [math.floor(share) for share in shares]
+    order = sorted(range(len(shares)), key=lambda i: (cents[i] - shares[i], i))
+    for i in order[: total_cents - sum(cents)]:
+        cents[i] += 1
+    return cents
+
+
+def _shared_pools(ctx: Context, decisions: list[Decision]) -> tuple[list[WorkloadPlan], list[Pool]]:
+    """Workloads share self-hosted pools where that costs less: the exact optimum."""
+    demands = []
+    for workload, answers, _, _ in decisions:
+        options = answers.volume_economics.options
+        apis = [o.monthly_cost_usd for o in options if o.placement == "cloud_api"]
+        candidates = {}
+        for option in options:
+            if option.placement == "self_hosted":
+                limits = ctx.by_option[option.id].limits
+                candidates[option.id] = unit_load(
+                    limits,
+                    workload.monthly_tokens.input,
+                    workload.monthly_tokens.output,
+                    workload.peak_tokens_per_second,
+                )
+        demands.append(
+            optimize.Demand(
+                name=workload.name,
+                api_cost=min(apis) if apis else None,
+                candidates=candidates,
+                min_units=2 if workload.availability is Availability.high else 1,
+            )
+        )
+    solution = optimize.solve(demands, ctx.by_option)
+
+    members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}
+    for decision, demand in zip(decisions, demands, strict=True):
+        chosen_id = solution.assignment[demand.name]
+        if chosen_id is not None:
+            members.setdefault(chosen_id, []).append((decision, demand))
+    pools: dict[str, Pool] = {}
+    shares: dict[str, tuple[float, str]] = {}
+    for option_id in sorted(members):
+        group = members[option_id]
+        candidate = ctx.by_option[option_id]
+        units = solution.units[option_id]
+        cost_cents = round(units * candidate.unit_monthly_usd * 100)
+        # Each member pays in proportion to what it would cost alone, so none pays more than
+        # alone: a pool in the optimum never costs more than its members' own choices.
+        weights = [decision[2].monthly_cost_usd for decision, _ in group]
+        option = next(o for o in group[0][0][1].volume_economics.options if o.id == option_id)
+        name = pool_name_for(option_id)
+        pools[option_id] = _pool(
+            ctx.catalog,
+            name,
+            option,
+            [d for d, _ in group],
+            units * candidate.capacity.nodes_per_unit,
+            cost_cents / 100,
+        )
+        others = [d[0].name for d, _ in group]
+        for (decision, _), cents in zip(group, _allocate(cost_cents, weights), strict=True):
+            mates = [n for n in others if n != decision[0].name]
+            shares[decision[0].name] = (
+                cents / 100,
+                f"shared pool {name} ({units * candidate.capacity.nodes_per_unit} x "
+                f"{candidate.instance_type}, {cost_cents / 100:,.2f} USD a month"
+                + (f", with {', '.join(mates)}" if mates else "")
+                + f"): this workload's share, in proportion to its cost alone, is "
+                f"{cents / 100:,.2f} USD",
+            )
+    plans = []
+    for decision in decisions:
+        workload, answers, alone, warnings = decision
+        chosen_id = solution.assignment[workload.name]
+        if chosen_id is None:
+            api = min(
+                (o for o in answers.volume_economics.options if o.placement == "cloud_api"),
+                key=lambda o: (o.monthly_cost_usd, o.id),
+            )
+            chosen, cost, pool_name = api, api.monthly_cost_usd, None
+            note = "cheaper through its API than in any shared pool"
+        else:
+            chosen = next(o for o in answers.volume_economics.options if o.id == chosen_id)
+            cost, note = shares[workload.name]
+            pool_name = pools[chosen_id].name
+        economics = replace(
+            answers.volume_economics,
+            chosen=chosen.id,
+            reason=(
+                f"{note}; alone, {answers.volume_economics.reason}"
+                if chosen.id != alone.id or chosen_id is not None
+                else answers.volume_economics.reason
+            ),
+        )
+        plans.append(
+            _workload_plan(
+                workload,
+                replace(answers, volume_economics=economics),
+                chosen,
+                warnings,
+                pool_name,
+                cost,
+            )
+        )
+    return plans, [pools[key] for key in sorted(pools)]
+
+
+def build_plan(
+    loaded: LoadedWorkloads,
+    catalog: Catalog,
+    stack: str,
+    workloads_file: str,
+    strategy: Strategy = "per-workload",
+) -> Plan:
     spec = loaded.spec
     book = FigureBook()
     settings = settings_for(catalog, spec, book)
     ctx = Context(catalog=catalog, settings=settings, book=book, region=spec.region)
 
-    workload_plans: list[WorkloadPlan] = []
-    pools: list[Pool] = []
-    api_users: dict[str, list[tuple[str, str]]] = {}
+    decisions: list[tuple[Workload, Answers, Option, list[Warning]]] = []
     problems: list[Problem] = []
     for index, workload in enumerate(spec.workloads):
         try:
@@ -90,49 +301,22 @@ def build_plan(loaded: LoadedWorkloads, catalog: Catalog, stack: str, workloads_
         except Unservable as exc:
             problems.extend(exc.problems)
             continue
-        pool_name = None
-        if chosen.placement == "self_hosted":
-            assert chosen.instance_type and chosen.memory_fit and chosen.nodes and chosen.pricing
-            pool_name = f"{workload.name}-pool"
-            instance = catalog.instances[chosen.instance_type]
-            pools.append(
-                Pool(
-                    name=pool_name,
-                    model=chosen.model,
-                    weights=catalog.models[chosen.model].weights,
-                    instance_type=chosen.instance_type,
-                    nodes=chosen.nodes,
-                    gpus_per_node=instance.gpus,
-                    precision=chosen.memory_fit.precision,
-                    tensor_parallel=chosen.memory_fit.tensor_parallel,
-                    pipeline_parallel=chosen.memory_fit.pipeline_parallel,
-                    pricing=chosen.pricing,
-                    perimeter=answers.data_sensitivity.perimeter,
-                    capacity_reservation_id=workload.capacity_reservation_id,
-                    monthly_cost_usd=chosen.monthly_cost_usd,
-                    workloads=[workload.name],
-                )
-            )
-        else:
-            assert chosen.provider is not None
-            api_users.setdefault(chosen.provider, []).append((workload.name, chosen.model))
-        workload_plans.append(
-            WorkloadPlan(
-                name=workload.name,
-                task=workload.task.value,
-                data=workload.data.value,
-                consumers=list(workload.consumers),
-                placement=chosen.placement,
-                model=chosen.model,
-                provider=chosen.provider,
-                pool=pool_name,
-                answers=answers,
-                monthly_cost_usd=chosen.monthly_cost_usd,
-                warnings=warnings,
-            )
-        )
+        decisions.append((workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
+
+    per_workload_cents = sum(round(chosen.monthly_cost_usd * 100) for _, _, chosen, _ in decisions)
+    if strategy == "per-workload":
+        placed = _per_workload(catalog, decisions)
+    else:
+        placed = _shared_pools(ctx, decisions)
+    workload_plans, pools = placed
+
+    api_users: dict[str, list[tuple[str, str]]] = {}
+    for plan_of in workload_plans:
+        if plan_of.placement == "cloud_api":
+            assert plan_of.provider is not None
+            api_users.setdefault(plan_of.provider, []).append((plan_of.name, plan_of.model))
 
     providers = []
     for provider_id in sorted(api_users):
@@ -178,10 +362,13 @@ def build_plan(loaded: LoadedWorkloads, catalog: Catalog, stack: str, workloads_
         workloads=workload_plans,
         pools=pools,
         providers=providers,
+        strategy=strategy,
         totals=Totals(
             monthly_cost_usd=total_cents / 100,
             self_hosted_usd=self_cents / 100,
             cloud_api_usd=(total_cents - self_cents) / 100,
+            per_workload_usd=per_workload_cents / 100,
+            saved_by_sharing_usd=(per_workload_cents - total_cents) / 100,
         ),
         figures=figures,
     )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, default_catalog
+from planner.loader import LoadedWorkloads, parse_workloads
+from planner.model import Plan
+from planner.plan import build_plan
 from planner.render import plan_json, plan_markdown
 from planner.workloads import Availability, DataClass, Task, Tier
 from tests.helpers import plan_text
@@ -96,3 +101,33 @@ def test_cost_never_falls_when_volume_rises(item: dict[str, object], factor: flo
         return plan_text(yaml.safe_dump(doc), CATALOG).totals.monthly_cost_usd
 
     assert cost(factor) >= cost(1.0)
+
+
+def plan_with(text: str, strategy: str) -> Plan:
+    spec = parse_workloads(text, "workloads.yaml", CATALOG)
+    loaded = LoadedWorkloads(Path("workloads.yaml"), spec, "0" * 64)
+    return build_plan(loaded, CATALOG, "dev", "workloads.yaml", strategy)  # type: ignore[arg-type]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(organization())
+def test_sharing_never_costs_more(text: str) -> None:
+    alone = plan_with(text, "per-workload")
+    shared = plan_with(text, "optimal")
+    assert shared.totals.monthly_cost_usd <= alone.totals.monthly_cost_usd + 0.01
+    assert shared.totals.per_workload_usd == alone.totals.monthly_cost_usd
+    assert shared.totals.saved_by_sharing_usd == round(
+        alone.totals.monthly_cost_usd - shared.totals.monthly_cost_usd, 2
+    )
+    # Nobody pays more for sharing than alone, and every dollar is allocated.
+    by_name = {w.name: w for w in alone.workloads}
+    for workload in shared.workloads:
+        assert workload.monthly_cost_usd <= by_name[workload.name].monthly_cost_usd + 0.01
+        if workload.data == "regulated":
+            assert workload.placement == "self_hosted"
+    cents = sum(round(w.monthly_cost_usd * 100) for w in shared.workloads)
+    assert round(shared.totals.monthly_cost_usd * 100) == cents
+    for pool in shared.pools:
+        members = [w for w in shared.workloads if w.pool == pool.name]
+        assert sorted(w.name for w in members) == sorted(pool.workloads)
+        assert round(sum(w.monthly_cost_usd for w in members), 2) == pool.monthly_cost_usd

@@ -32,14 +32,18 @@ MULTI_NODE = workload_yaml(
 )
 
 
-def plan_project(project: Path, text: str | None, stack: str = "dev") -> dict[str, str]:
+def plan_project(
+    project: Path, text: str | None, stack: str = "dev", strategy: str = "per-workload"
+) -> dict[str, str]:
+    """Plan into the project. Per workload by default: the example then uses every kind of
+    component (its optimal plan moves the Bedrock workloads into shared pools)."""
     (project / "examples").mkdir(exist_ok=True)
     target = project / "examples" / "workloads.yaml"
     if text is None:
         shutil.copy(EXAMPLE, target)
     else:
         target.write_text(text)
-    assert main(["plan", "examples/workloads.yaml", "--stack", stack]) == 0
+    assert main(["plan", "examples/workloads.yaml", "--stack", stack, "--strategy", strategy]) == 0
     return {"ai-infra-planner:plan": f"plans/{stack}/plan.json", "aws:region": "us-east-1"}
 
 
@@ -461,3 +465,30 @@ def test_component_type_tokens(example_run: OfflineRun) -> None:
     assert kinds("ai-infra-planner:index:EgressNetwork") == 1
     assert kinds("ai-infra-planner:index:PrivateLinkNetwork") == 1
     assert kinds("ai-infra-planner:index:CostBudget") == 1
+
+
+def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The optimal plan of the example shares two pools; each admits all its workloads' callers."""
+    config = plan_project(project, None, strategy="optimal")
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert plan.strategy == "optimal"
+    # Ties go to the smaller model: the small-tier workloads join the Llama 4 Scout pool.
+    assert {tuple(p.workloads) for p in plan.pools} == {
+        ("contract-review",),
+        ("support-faq", "ticket-triage", "patient-notes"),
+    }
+    run = run_program(project, "dev", config)
+    pools = {r.name for r in of_type(run, "ai-infra-planner:index:InferencePool")}
+    assert pools == {"deepseek-v3-2-p5en-48xlarge", "llama-4-scout-p5-48xlarge"}
+    consumers = {
+        r.inputs["cidrIpv4"]
+        for r in of_type(run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.name.startswith("llama-4-scout-p5-48xlarge-nodes-consumer-")
+    }
+    assert consumers == {"10.20.0.0/16", "10.21.0.0/16", "10.50.0.0/16"}
+    [key] = [r for r in of_type(run, "aws:kms/key:Key") if r.name.startswith("deepseek")]
+    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "46206.08"
+    # Only Google's API is left, so there is no PrivateLink network.
+    assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 129564.48

@@ -1,0 +1,169 @@
+"""Shared self-hosted pools, chosen exactly: a mixed-integer program solved by HiGHS (scipy).
+
+Each workload goes either to its cheapest admissible cloud API or to a pool of one self-hosted
+candidate (model on an instance type) that its tier, perimeter and pin admit. A pool's units are
+integers; the workloads in it must fit (their loads, and their peaks, add up to at most the
+units) and a pool has at least the largest minimum of its workloads (two units for
+`availability: high`). The objective is the total monthly cost. The optimum is exact (relative
+gap 0), so per-workload planning can only cost as much or more.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from planner.answers import SelfHostedCandidate
+
+# Loads are floats: a load that is a whole number of units up to rounding fits that many units,
+# as in costs.units_needed.
+_SLACK = 1e-9
+# Among equal-cost optima, the smaller model (the smallest model that solves the problem first):
+# a cost far below a cent per unit of model size decides, and changes no total.
+_TIE_BREAK_USD = 1e-7
+_NEGLIGIBLE = 1e-6
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What one workload asks of the optimizer."""
+
+    name: str
+    api_cost: float | None  # the cheapest admissible API option, if any
+    # candidate option id -> (load in units, peak in units)
+    candidates: dict[str, tuple[float, float]]
+    min_units: int
+
+
+@dataclass(frozen=True)
+class Solution:
+    # workload -> candidate option id, or None for its API option
+    assignment: dict[str, str | None]
+    units: dict[str, int]  # candidate option id -> units of the pool
+    total_usd: float
+
+
+def units_for(loads: list[tuple[float, float]], min_units: int) -> int:
+    """Units a pool needs for these (load, peak) pairs: what units_needed does for one."""
+    load = math.ceil(sum(a for a, _ in loads) - _SLACK) if loads else 0
+    peak = math.ceil(sum(p for _, p in loads) - _SLACK) if loads else 0
+    return max(min_units, load, peak) if loads else 0
+
+
+def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> Solution:
+    """The assignment of least total cost, exactly."""
+    used = sorted({c for d in demands for c in d.candidates})
+    if not used:
+        return Solution({d.name: None for d in demands}, {}, _api_total(demands))
+    sizes = {
+        c: candidates[c].capacity.fit.weights_gb for c in used
+    }  # smaller weights rank first on ties
+    rank = {c: i for i, c in enumerate(sorted(used, key=lambda c: (sizes[c], c)))}
+
+    pairs = [(w, c) for w, d in enumerate(demands) for c in sorted(d.candidates)]
+    api_vars = [w for w, d in enumerate(demands) if d.api_cost is not None]
+    n_pairs, n_api = len(pairs), len(api_vars)
+    unit_index = {c: n_pairs + n_api + i for i, c in enumerate(used)}
+    n_vars = n_pairs + n_api + len(used)
+
+    cost = np.zeros(n_vars)
+    for i, (_, c) in enumerate(pairs):
+        # Ties between equal-cost assignments go to the smaller model, too.
+        cost[i] = _TIE_BREAK_USD * rank[c]
+    for i, w in enumerate(api_vars):
+        cost[n_pairs + i] = demands[w].api_cost or 0.0
+    upper = np.ones(n_vars)
+    for c in used:
+        cost[unit_index[c]] = candidates[c].unit_monthly_usd + _TIE_BREAK_USD * rank[c]
+    # A pool never needs more units than its workloads would alone.
+    alone = dict.fromkeys(used, 0)
+    for d in demands:
+        for c, (load, peak) in d.candidates.items():
+            alone[c] += units_for([(load, peak)], d.min_units)
+    for c in used:
+        upper[unit_index[c]] = max(alone[c], 1)
+
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+    lower_bounds: list[float] = []
+    upper_bounds: list[float] = []
+
+    def row(entries: list[tuple[int, float]], lo: float, hi: float) -> None:
+        index = len(lower_bounds)
+        for col, value in entries:
+            rows.append(index)
+            cols.append(col)
+            values.append(value)
+        lower_bounds.append(lo)
+        upper_bounds.append(hi)
+
+    # Every workload is placed exactly once.
+    by_workload: dict[int, list[tuple[int, float]]] = {}
+    for i, (w, _) in enumerate(pairs):
+        by_workload.setdefault(w, []).append((i, 1.0))
+    for i, w in enumerate(api_vars):
+        by_workload.setdefault(w, []).append((n_pairs + i, 1.0))
+    for w in range(len(demands)):
+        row(by_workload[w], 1.0, 1.0)
+    # Loads and peaks fit the units; each workload's minimum holds.
+    for c in used:
+        # Loads below _NEGLIGIBLE of a unit are left out of the rows: such coefficients are
+        # below the solver's numerical tolerances and made HiGHS return wrong optima.
+        loads = [
+            (i, demands[w].candidates[c][0])
+            for i, (w, cc) in enumerate(pairs)
+            if cc == c and demands[w].candidates[c][0] >= _NEGLIGIBLE
+        ]
+        peaks = [
+            (i, demands[w].candidates[c][1])
+            for i, (w, cc) in enumerate(pairs)
+            if cc == c and demands[w].candidates[c][1] >= _NEGLIGIBLE
+        ]
+        if loads:
+            row([*loads, (unit_index[c], -1.0)], -np.inf, _SLACK)
+        if peaks:
+            row([*peaks, (unit_index[c], -1.0)], -np.inf, _SLACK)
+    for i, (w, c) in enumerate(pairs):
+        row([(i, float(demands[w].min_units)), (unit_index[c], -1.0)], -np.inf, 0.0)
+
+    matrix = coo_array((values, (rows, cols)), shape=(len(lower_bounds), n_vars)).tocsr()
+    result = milp(
+        cost,
+        constraints=LinearConstraint(matrix, lower_bounds, upper_bounds),
+        integrality=np.ones(n_vars),
+        bounds=Bounds(np.zeros(n_vars), upper),
+        # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on a
+        # four-workload case the brute-force test found (tests/test_optimize.py).
+        options={"mip_rel_gap": 0.0, "presolve": False},
+    )
+    if result.x is None:  # pragma: no cover - every workload always has a feasible option
+        raise RuntimeError(f"the optimizer found no solution: {result.message}")
+    x = np.round(result.x).astype(int)
+    assignment: dict[str, str | None] = {}
+    for i, (w, c) in enumerate(pairs):
+        if x[i]:
+            assignment[demands[w].name] = c
+    for d in demands:
+        assignment.setdefault(d.name, None)
+    members: dict[str, list[Demand]] = {}
+    for d in demands:
+        chosen = assignment[d.name]
+        if chosen is not None:
+            members.setdefault(chosen, []).append(d)
+    units = {
+        c: units_for([m.candidates[c] for m in group], max(m.min_units for m in group))
+        for c, group in members.items()
+    }
+    total = sum(units[c] * candidates[c].unit_monthly_usd for c in units) + sum(
+        d.api_cost or 0.0 for d in demands if assignment[d.name] is None
+    )
+    return Solution(assignment, units, total)
+
+
+def _api_total(demands: list[Demand]) -> float:
+    return sum(d.api_cost or 0.0 for d in demands)
