@@ -54,8 +54,55 @@ def units_for(loads: list[tuple[float, float]], min_units: int) -> int:
     return max(min_units, load, peak) if loads else 0
 
 
+def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> set[str]:
+    """Candidates no optimum needs: c is dominated by c' when every workload that may use c may
+    use c' with no more load or peak, and a unit of c' costs no more. Moving a pool of c, whole,
+    onto c' then never costs more (ceil(a + b) <= ceil(a) + ceil(b), and the minimums hold), so
+    dropping c keeps an optimum. Of two equivalent candidates the later id goes."""
+    used = sorted({c for d in demands for c in d.candidates})
+    users = {c: [d for d in demands if c in d.candidates] for c in used}
+    gone: set[str] = set()
+    for c in used:
+        for other in used:
+            if other == c or other in gone:
+                continue
+            cost_c = candidates[c].unit_monthly_usd
+            cost_other = candidates[other].unit_monthly_usd
+            if cost_other > cost_c:
+                continue
+            covers = all(
+                other in d.candidates
+                and d.candidates[other][0] <= d.candidates[c][0]
+                and d.candidates[other][1] <= d.candidates[c][1]
+                for d in users[c]
+            )
+            if not covers:
+                continue
+            equivalent = (
+                cost_other == cost_c
+                and all(d.candidates[other] == d.candidates[c] for d in users[c])
+                and {d.name for d in users[other]} == {d.name for d in users[c]}
+            )
+            if equivalent and other > c:
+                continue
+            gone.add(c)
+            break
+    return gone
+
+
 def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> Solution:
     """The assignment of least total cost, exactly."""
+    gone = dominated(demands, candidates)
+    if gone:
+        demands = [
+            Demand(
+                d.name,
+                d.api_cost,
+                {c: load for c, load in d.candidates.items() if c not in gone},
+                d.min_units,
+            )
+            for d in demands
+        ]
     used = sorted({c for d in demands for c in d.candidates})
     if not used:
         return Solution({d.name: None for d in demands}, {}, _api_total(demands))

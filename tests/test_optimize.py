@@ -117,3 +117,29 @@ def test_regression_presolve_case() -> None:
     solution = solve(items, CANDIDATES)
     assert solution.total_usd == brute_force(items)
     assert solution.units == {deepseek_h200: 1}
+
+
+def test_dominated_candidates_are_dropped_but_equivalents_keep_one() -> None:
+    scout = "self_hosted/llama-4-scout/p5.48xlarge"
+    h100 = "self_hosted/deepseek-v3.2/p5.48xlarge"
+    h200 = "self_hosted/deepseek-v3.2/p5en.48xlarge"
+    from planner.optimize import dominated
+
+    # Scout on H100 is cheaper per unit than DeepSeek on two H100 nodes and carries less load.
+    items = [Demand("a", None, {scout: (0.2, 0.0), h100: (0.5, 0.0)}, 1)]
+    assert dominated(items, CANDIDATES) == {h100}
+    # A second workload that may use only the H100 DeepSeek pool keeps it.
+    items.append(Demand("b", None, {h100: (0.1, 0.0)}, 1))
+    assert dominated(items, CANDIDATES) == set()
+    # The H200 unit is cheaper than two H100 nodes; with equal loads it dominates.
+    items = [Demand("c", None, {h100: (0.3, 0.0), h200: (0.3, 0.0)}, 2)]
+    assert dominated(items, CANDIDATES) == {h100}
+
+
+def test_equivalent_candidates_keep_exactly_one() -> None:
+    from planner.optimize import dominated
+
+    scout = "self_hosted/llama-4-scout/p5.48xlarge"
+    twin = {**CANDIDATES, "self_hosted/twin/p5.48xlarge": CANDIDATES[scout]}
+    items = [Demand("a", None, {scout: (0.2, 0.0), "self_hosted/twin/p5.48xlarge": (0.2, 0.0)}, 1)]
+    assert dominated(items, twin) == {"self_hosted/twin/p5.48xlarge"}
