@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ def plan_json(plan: Plan) -> str:
     return plan.model_dump_json(indent=2) + "\n"
 
 
+@cache
 def template_environment() -> jinja2.Environment:
+    """The templates of templates/, each compiled once per process."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         undefined=jinja2.StrictUndefined,

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 
-import jinja2
 import pulumi
 import pulumi_aws as aws
 
 from planner.model import Pool
+from planner.render import template_environment
 from stacks.common import assumed_by, guarded, kms_key, policy_json
 from stacks.network import PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 # vLLM flags for each weight precision of the catalog.
 PRECISION_FLAGS = {
@@ -47,15 +44,7 @@ class InferencePoolArgs:
 
 
 def render_user_data(**context: object) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # a YAML document with a shell script, not HTML
-    )
-    return environment.get_template("cloud-init.yaml.j2").render(**context)
+    return template_environment().get_template("cloud-init.yaml.j2").render(**context)
 
 
 class InferencePool(pulumi.ComponentResource):
