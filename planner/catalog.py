@@ -64,9 +64,22 @@ class PricingOption(_Data):
     note: str
 
 
+class Server(_Data):
+    capital_usd: Figure
+
+
+class Hardware(_Data):
+    horizon_months: Figure
+    power_kw: Figure
+    pue: Figure
+    usd_per_kwh: Figure
+    servers: dict[str, Server]
+
+
 class PricingData(_Data):
     hours_per_month: Figure
     options: dict[Pricing, PricingOption]
+    hardware: Hardware
 
 
 class Precision(_Data):

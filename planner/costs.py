@@ -258,3 +258,48 @@ def break_even_tokens(
     if api_usd_per_token * unit_capacity_tokens < unit_monthly_usd:
         return None
     return min_units * unit_monthly_usd / api_usd_per_token
+
+
+@dataclass(frozen=True)
+class PurchaseCost:
+    option: str
+    monthly_usd: float
+    formula: str
+    comparison_only: bool
+
+
+def purchase_costs(catalog: Catalog, instance_type: str, nodes: int) -> list[PurchaseCost]:
+    """A pool's nodes under every purchase option, and bought outright where the catalog has a
+    server price (capital over the horizon, plus power): the last as a comparison only."""
+    instance = catalog.instances[instance_type]
+    hours = catalog.pricing.hours_per_month.value
+    found = []
+    for option in Pricing:
+        hourly = node_hourly_usd(catalog, instance, option)
+        monthly = nodes * hourly * hours
+        found.append(
+            PurchaseCost(
+                option.value,
+                round(monthly, 2),
+                f"{nodes} x {hourly:,.4g} USD/h x {hours:,.0f} h = {monthly:,.2f} USD",
+                False,
+            )
+        )
+    hardware = catalog.pricing.hardware
+    server = hardware.servers.get(instance_type)
+    if server is not None:
+        capital = server.capital_usd.value / hardware.horizon_months.value
+        power = hardware.power_kw.value * hardware.pue.value * hardware.usd_per_kwh.value * hours
+        monthly = nodes * (capital + power)
+        found.append(
+            PurchaseCost(
+                "buy",
+                round(monthly, 2),
+                f"{nodes} x ({server.capital_usd.value:,.0f} USD / "
+                f"{hardware.horizon_months.value:.0f} months + {hardware.power_kw.value} kW x "
+                f"PUE {hardware.pue.value} x {hardware.usd_per_kwh.value} USD/kWh x {hours:,.0f} h)"
+                f" = {monthly:,.2f} USD, before hosting, staff and networking",
+                True,
+            )
+        )
+    return found

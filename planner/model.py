@@ -124,6 +124,13 @@ class WorkloadPlan:
     warnings: list[Warning]
 
 
+class PurchaseOptionCost(_Out):
+    option: str
+    monthly_cost_usd: float
+    formula: str
+    comparison_only: bool
+
+
 class Pool(_Out):
     name: str
     model: str
@@ -139,6 +146,8 @@ class Pool(_Out):
     capacity_reservation_id: str | None
     monthly_cost_usd: float
     workloads: list[str]
+    # The same nodes under every purchase option (and bought, as a comparison only).
+    purchase_options: list[PurchaseOptionCost]
 
 
 class ProviderAccess(_Out):

@@ -13,7 +13,7 @@ from genai_prices import __version__ as genai_prices_version
 from planner import optimize
 from planner.answers import Context, FigureBook, Unservable, decide
 from planner.catalog import DATA_DIR, Catalog
-from planner.costs import Settings, unit_load
+from planner.costs import Settings, purchase_costs, unit_load
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
 from planner.model import (
@@ -23,6 +23,7 @@ from planner.model import (
     Plan,
     Pool,
     ProviderAccess,
+    PurchaseOptionCost,
     Totals,
     Warning,
     WorkloadPlan,
@@ -123,7 +124,17 @@ def _pool(
     reservations = sorted(
         w.capacity_reservation_id for w, *_ in members if w.capacity_reservation_id
     )
+    purchase = [
+        PurchaseOptionCost(
+            option=cost.option,
+            monthly_cost_usd=cost.monthly_usd,
+            formula=cost.formula,
+            comparison_only=cost.comparison_only,
+        )
+        for cost in purchase_costs(catalog, option.instance_type, nodes)
+    ]
     return Pool(
+        purchase_options=purchase,
         name=name,
         model=option.model,
         weights=catalog.models[option.model].weights,

@@ -199,3 +199,17 @@ def test_usd_per_million_tokens() -> None:
     value = costs.usd_per_million_tokens(55.04, 2673.55, 1.0)
     assert math.isclose(value, 55.04 / (2673.55 * 3600) * 1e6)
     assert round(value, 2) == 5.72
+
+
+def test_purchase_options_of_a_pool(catalog: Catalog) -> None:
+    by_option = {c.option: c for c in costs.purchase_costs(catalog, "p5.48xlarge", 2)}
+    assert by_option["on_demand"].monthly_usd == pytest.approx(2 * 55.04 * 730)
+    assert by_option["savings_3yr"].monthly_usd == pytest.approx(2 * 55.04 * 0.45 * 730)
+    assert by_option["spot"].monthly_usd == pytest.approx(2 * 55.04 * 0.5175 * 730, abs=0.01)
+    # Bought: 270k USD over 18 months, plus 7 kW x PUE 1.3 at 0.10 USD/kWh, per node.
+    buy = by_option["buy"]
+    assert buy.comparison_only and not by_option["on_demand"].comparison_only
+    assert buy.monthly_usd == pytest.approx(2 * (270_000 / 18 + 7 * 1.3 * 0.10 * 730), abs=0.01)
+    assert "before hosting, staff and networking" in buy.formula
+    # No public server price for H200 nodes: no purchase line rather than a made-up one.
+    assert "buy" not in {c.option for c in costs.purchase_costs(catalog, "p5en.48xlarge", 1)}
