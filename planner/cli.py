@@ -253,6 +253,24 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crossover(args: argparse.Namespace) -> int:
+    from planner.crossover import render_table, reports, write_chart
+
+    catalog = default_catalog()
+    loaded = load_workloads(Path(args.workloads), catalog)
+    found = reports(loaded, catalog, args.name)
+    print(render_table(found), end="")
+    if args.chart:
+        chart = Path(args.chart)
+        if chart.suffix not in (".svg", ".png"):
+            raise PlannerError.single("--chart", "", "give a .svg or .png file name")
+        for report in found:
+            path = chart if len(found) == 1 else chart.with_stem(f"{chart.stem}-{report.workload}")
+            write_chart(report, path)
+            print(f"wrote {path}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     print(schema_text(), end="")
     return 0
@@ -308,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("plan", nargs="?", metavar="PLAN.json", help="preview this plan instead")
     preview.add_argument("--json", action="store_true", help="the shape of `pulumi preview --json`")
     preview.set_defaults(func=cmd_preview)
+
+    crossover = sub.add_parser(
+        "crossover", help="the volume at which self-hosting starts to win, per purchase option"
+    )
+    crossover.add_argument("workloads", metavar="WORKLOADS")
+    crossover.add_argument("name", metavar="NAME", nargs="?")
+    crossover.add_argument("--chart", help="write a chart: FILE.svg or FILE.png")
+    crossover.set_defaults(func=cmd_crossover)
 
     schema = sub.add_parser("schema", help="print the workloads file's JSON Schema")
     schema.set_defaults(func=cmd_schema)
