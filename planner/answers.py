@@ -432,6 +432,39 @@ def _request_shape(ctx: Context, workload: Workload) -> tuple[int, int]:
     return ctx.settings.request_input_tokens, ctx.settings.request_output_tokens
 
 
+def output_share(ctx: Context, workload: Workload) -> float:
+    """Output tokens' share of the workload's tokens (of a request's, with no volume yet)."""
+    tokens = workload.monthly_tokens
+    if tokens.total > 0:
+        return tokens.output / tokens.total
+    request_in, request_out = _request_shape(ctx, workload)
+    return request_out / (request_in + request_out)
+
+
+def api_usd_per_token(ctx: Context, api_id: str, workload: Workload, share: float) -> float:
+    """An API's price per token at the workload's request shape and input/output mix."""
+    request_in, request_out = _request_shape(ctx, workload)
+    price = ctx.api_quote(api_id, ctx.catalog.api_models[api_id], request_in, request_out).price
+    return (
+        (1 - share) * price.input_usd_per_mtok + share * price.output_usd_per_mtok
+    ) / costs.MILLION
+
+
+def unit_tokens(candidate: SelfHostedCandidate, share: float) -> float:
+    """Tokens a month one unit serves at this input/output mix, within both derated ceilings."""
+    limits = candidate.limits
+    by_output = limits.output_tokens_per_month / share if share > 0 else float("inf")
+    return min(by_output, limits.total_tokens_per_month)
+
+
+def minimum_units(candidate: SelfHostedCandidate, workload: Workload) -> int:
+    """Units the workload needs at any volume: two for high availability, and its peak."""
+    floor = 2 if workload.availability is Availability.high else 1
+    if workload.peak_tokens_per_second is None:
+        return floor
+    return costs.units_needed(candidate.limits, 0, 0, workload.peak_tokens_per_second, floor)
+
+
 def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> BreakEven | None:
     """Break-even between the cheapest API option and the self-hosted option that breaks even
     soonest (the API is linear in volume, so its cheapest option is cheapest at every volume)."""
@@ -440,50 +473,32 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
     if api is None or not own_options:
         return None
     tokens = workload.monthly_tokens
-    request_in, request_out = _request_shape(ctx, workload)
-    if tokens.total > 0:
-        output_share = tokens.output / tokens.total
-    else:
-        output_share = request_out / (request_in + request_out)
-    quote = ctx.api_quote(api.model, ctx.catalog.api_models[api.model], request_in, request_out)
-    price = quote.price
-    api_per_token = (
-        (1 - output_share) * price.input_usd_per_mtok + output_share * price.output_usd_per_mtok
-    ) / costs.MILLION
-    derate = ctx.settings.serving_efficiency * ctx.settings.utilization
-    min_units_floor = 2 if workload.availability is Availability.high else 1
+    share = output_share(ctx, workload)
+    api_per_token = api_usd_per_token(ctx, api.model, workload, share)
 
     # (volume or None, -(API value of a unit / unit cost), id) orders the candidates.
     best: tuple[tuple[float, float, str], Option, SelfHostedCandidate, float, float | None] | None
     best = None
     for own in own_options:
         candidate = ctx.by_option[own.id]
-        capacity = candidate.capacity
-        seconds_per_token = max(
-            output_share / capacity.output_ceiling_tps, 1 / capacity.total_ceiling_tps
-        )
-        unit_tokens = ctx.seconds_per_month * derate / seconds_per_token
-        min_units = (
-            min_units_floor
-            if workload.peak_tokens_per_second is None
-            else costs.units_needed(
-                candidate.limits, 0, 0, workload.peak_tokens_per_second, min_units_floor
-            )
-        )
+        capacity_tokens = unit_tokens(candidate, share)
         volume = costs.break_even_tokens(
-            api_per_token, candidate.unit_monthly_usd, unit_tokens, min_units
+            api_per_token,
+            candidate.unit_monthly_usd,
+            capacity_tokens,
+            minimum_units(candidate, workload),
         )
-        ratio = api_per_token * unit_tokens / candidate.unit_monthly_usd
+        ratio = api_per_token * capacity_tokens / candidate.unit_monthly_usd
         key = (volume if volume is not None else float("inf"), -ratio, own.id)
         if best is None or key < best[0]:
-            best = (key, own, candidate, unit_tokens, volume)
+            best = (key, own, candidate, capacity_tokens, volume)
     assert best is not None
-    _, own, candidate, unit_tokens, volume = best
+    _, own, candidate, capacity_tokens, volume = best
     if volume is None:
         explanation = (
             f"no self-hosted option ever breaks even with {api.id}; the closest, {own.id}, "
-            f"serves at most {tokens_text(unit_tokens)} tokens a month per unit, which cost "
-            f"{usd(api_per_token * unit_tokens)} through the API, less than the unit's "
+            f"serves at most {tokens_text(capacity_tokens)} tokens a month per unit, which cost "
+            f"{usd(api_per_token * capacity_tokens)} through the API, less than the unit's "
             f"{usd(candidate.unit_monthly_usd)}"
         )
     else:

@@ -8,12 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from planner import costs
-from planner.answers import Context, FigureBook, SelfHostedCandidate, decide
+from planner.answers import (
+    Context,
+    FigureBook,
+    SelfHostedCandidate,
+    api_usd_per_token,
+    decide,
+    minimum_units,
+    output_share,
+    unit_tokens,
+)
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.loader import LoadedWorkloads
 from planner.plan import settings_for
-from planner.workloads import Availability, Pricing, Tier, Workload
+from planner.workloads import Pricing, Tier, Workload
 
 
 @dataclass(frozen=True)
@@ -53,16 +62,6 @@ class Report:
     rows: list[Row]
 
 
-def _output_share(workload: Workload, ctx: Context) -> float:
-    tokens = workload.monthly_tokens
-    if tokens.total:
-        return tokens.output / tokens.total
-    request = workload.request
-    r_in = request.input_tokens if request else ctx.settings.request_input_tokens
-    r_out = request.output_tokens if request else ctx.settings.request_output_tokens
-    return r_out / (r_in + r_out)
-
-
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     answers, _, _ = decide(ctx, index, workload)
     # The self-hosted option the plan would pick: cheapest, then the smaller model.
@@ -74,14 +73,10 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     if own is None:
         return None
     candidate: SelfHostedCandidate = ctx.by_option[own.id]
-    share = _output_share(workload, ctx)
-    request = workload.request
-    r_in = request.input_tokens if request else ctx.settings.request_input_tokens
-    r_out = request.output_tokens if request else ctx.settings.request_output_tokens
+    share = output_share(ctx, workload)
 
     def per_token(api_id: str) -> float:
-        price = ctx.api_quote(api_id, ctx.catalog.api_models[api_id], r_in, r_out).price
-        return ((1 - share) * price.input_usd_per_mtok + share * price.output_usd_per_mtok) / 1e6
+        return api_usd_per_token(ctx, api_id, workload, share)
 
     catalog = ctx.catalog
     closed = [
@@ -93,10 +88,8 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
         if ids:
             best = min(sorted(ids), key=per_token)
             apis.append(ApiLine(comparison, best, per_token(best)))
-    limits = candidate.limits
-    unit_tokens = min(limits.output_tokens_per_month / share, limits.total_tokens_per_month)
-    floor = 2 if workload.availability is Availability.high else 1
-    min_units = costs.units_needed(limits, 0, 0, workload.peak_tokens_per_second, floor)
+    capacity_tokens = unit_tokens(candidate, share)
+    min_units = minimum_units(candidate, workload)
     instance = catalog.instances[candidate.instance_type]
     hours = catalog.pricing.hours_per_month.value
     units = [
@@ -105,7 +98,7 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
             costs.node_hourly_usd(catalog, instance, option)
             * hours
             * candidate.capacity.nodes_per_unit,
-            unit_tokens,
+            capacity_tokens,
             min_units,
         )
         for option in Pricing
