@@ -86,6 +86,8 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
 
 
 Decision = tuple[Workload, Answers, Option, list[Warning]]
+# (instance type, nodes) -> the pool's cost under each purchase option, computed once per plan.
+Purchases = dict[tuple[str, int], list[PurchaseOptionCost]]
 
 
 def _workload_plan(
@@ -118,21 +120,25 @@ def _pool(
     members: list[Decision],
     nodes: int,
     cost: float,
+    purchases: Purchases,
 ) -> Pool:
     assert option.instance_type and option.memory_fit and option.pricing
     perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
     reservations = sorted(
         w.capacity_reservation_id for w, *_ in members if w.capacity_reservation_id
     )
-    purchase = [
-        PurchaseOptionCost(
-            option=cost.option,
-            monthly_cost_usd=cost.monthly_usd,
-            formula=cost.formula,
-            comparison_only=cost.comparison_only,
-        )
-        for cost in purchase_costs(catalog, option.instance_type, nodes)
-    ]
+    key = (option.instance_type, nodes)
+    purchase = purchases.get(key)
+    if purchase is None:  # many pools have the same instance type and size
+        purchase = purchases[key] = [
+            PurchaseOptionCost(
+                option=cost.option,
+                monthly_cost_usd=cost.monthly_usd,
+                formula=cost.formula,
+                comparison_only=cost.comparison_only,
+            )
+            for cost in purchase_costs(catalog, option.instance_type, nodes)
+        ]
     return Pool(
         purchase_options=purchase,
         name=name,
@@ -154,7 +160,7 @@ def _pool(
 
 
 def _per_workload(
-    catalog: Catalog, decisions: list[Decision]
+    catalog: Catalog, decisions: list[Decision], purchases: Purchases
 ) -> tuple[list[WorkloadPlan], list[Pool]]:
     """Each workload decided alone: its cheapest option, a pool of its own if self-hosted."""
     plans, pools = [], []
@@ -165,7 +171,15 @@ def _per_workload(
             assert chosen.nodes
             pool_name = f"{workload.name}-pool"
             pools.append(
-                _pool(catalog, pool_name, chosen, [decision], chosen.nodes, chosen.monthly_cost_usd)
+                _pool(
+                    catalog,
+                    pool_name,
+                    chosen,
+                    [decision],
+                    chosen.nodes,
+                    chosen.monthly_cost_usd,
+                    purchases,
+                )
             )
         plans.append(
             _workload_plan(workload, answers, chosen, warnings, pool_name, chosen.monthly_cost_usd)
@@ -193,7 +207,9 @@ def _allocate(total_cents: int, weights: list[float]) -> list[int]:
     return cents
 
 
-def _shared_pools(ctx: Context, decisions: list[Decision]) -> tuple[list[WorkloadPlan], list[Pool]]:
+def _shared_pools(
+    ctx: Context, decisions: list[Decision], purchases: Purchases
+) -> tuple[list[WorkloadPlan], list[Pool]]:
     """Workloads share self-hosted pools where that costs less: the exact optimum."""
     demands = []
     for workload, answers, _, _ in decisions:
@@ -243,6 +259,7 @@ def _shared_pools(ctx: Context, decisions: list[Decision]) -> tuple[list[Workloa
             [d for d, _ in group],
             units * candidate.capacity.nodes_per_unit,
             cost_cents / 100,
+            purchases,
         )
         others = [d[0].name for d, _ in group]
         for (decision, _), cents in zip(group, _allocate(cost_cents, weights), strict=True):
@@ -317,10 +334,11 @@ def build_plan(
         raise PlannerError(str(loaded.path), problems)
 
     per_workload_cents = sum(round(chosen.monthly_cost_usd * 100) for _, _, chosen, _ in decisions)
+    purchases: Purchases = {}
     if strategy == "per-workload":
-        placed = _per_workload(catalog, decisions)
+        placed = _per_workload(catalog, decisions, purchases)
     else:
-        placed = _shared_pools(ctx, decisions)
+        placed = _shared_pools(ctx, decisions, purchases)
     workload_plans, pools = placed
 
     api_users: dict[str, list[tuple[str, str]]] = {}
