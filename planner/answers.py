@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from planner import costs
@@ -25,6 +26,8 @@ from planner.model import (
     Warning,
 )
 from planner.workloads import Availability, DataClass, Perimeter, Task, Tier, Workload
+
+CHART_POINTS = 9
 
 
 def tokens_text(count: float) -> str:
@@ -508,12 +511,25 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
             f"{usd(volume * api_per_token)} a month of API spend; this workload has "
             f"{tokens_text(tokens.total)}"
         )
+    minimum = minimum_units(candidate, workload)
+    top = 2 * max(volume or 0.0, float(tokens.total), capacity_tokens)
+    chart_tokens = [round(top * step / (CHART_POINTS - 1)) for step in range(CHART_POINTS)]
     return BreakEven(
         api_option=api.id,
         self_hosted_option=own.id,
         monthly_tokens=None if volume is None else round(volume),
         api_monthly_usd=None if volume is None else round(volume * api_per_token, 2),
         explanation=explanation,
+        chart_tokens=chart_tokens,
+        chart_api_usd=[round(api_per_token * v, 2) for v in chart_tokens],
+        chart_self_hosted_usd=[
+            round(
+                candidate.unit_monthly_usd
+                * max(minimum, math.ceil(v / capacity_tokens - costs.EPSILON)),
+                2,
+            )
+            for v in chart_tokens
+        ],
     )
 
 

@@ -19,7 +19,7 @@ from planner.workloads import Pricing
 
 MILLION = 1_000_000
 # Floating-point slack when a load is an exact multiple of a capacity (3.0000000001 nodes is 3).
-_EPSILON = 1e-9
+EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def memory_fit(
     weights_gb = model.total_params_b.value * bytes_per_param
     gpu_gb = instance.gpu_memory_gb.value
     usable = gpu_gb * (1 - reserve)
-    gpus_needed = max(1, math.ceil(weights_gb / usable - _EPSILON))
+    gpus_needed = max(1, math.ceil(weights_gb / usable - EPSILON))
     group = _next_power_of_two(gpus_needed)
     if group <= instance.gpus:
         return Fit(precision, weights_gb, gpu_gb, usable, group, 1, instance.gpus // group)
@@ -227,7 +227,7 @@ def units_needed(
     """Units needed so that both the output rate and the total token rate stay within the
     derated ceilings, and the peak within the efficiency-derated ceiling."""
     load, peak = unit_load(limits, input_tokens, output_tokens, peak_output_tps)
-    return max(min_units, math.ceil(load - _EPSILON), math.ceil(peak - _EPSILON))
+    return max(min_units, math.ceil(load - EPSILON), math.ceil(peak - EPSILON))
 
 
 def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> float:

@@ -72,6 +72,10 @@ class BreakEven:
     monthly_tokens: int | None
     api_monthly_usd: float | None
     explanation: str
+    # Monthly cost of both options at volumes from zero to past the crossover, for the chart.
+    chart_tokens: list[int]
+    chart_api_usd: list[float]
+    chart_self_hosted_usd: list[float]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

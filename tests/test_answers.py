@@ -200,3 +200,22 @@ def test_never_breaks_even_says_why(catalog: Catalog) -> None:
     assert break_even.monthly_tokens is None
     assert "no self-hosted option ever breaks even" in break_even.explanation
     assert "less than the unit" in break_even.explanation
+
+
+def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
+    base = only(plan_text(GENEROUS + workload_yaml(task="chat"), catalog))
+    break_even = base.answers.volume_economics.break_even
+    assert break_even is not None and break_even.monthly_tokens is not None
+    tokens, api, own = (
+        break_even.chart_tokens, break_even.chart_api_usd, break_even.chart_self_hosted_usd
+    )  # fmt: skip
+    assert len(tokens) == len(api) == len(own) == 9 and tokens[0] == 0
+    assert tokens[-1] >= 2 * break_even.monthly_tokens
+    assert api[0] == 0 and own[0] > 0  # self-hosting costs its minimum even unused
+    assert api == sorted(api) and own == sorted(own)
+    before = [i for i, v in enumerate(tokens) if v < break_even.monthly_tokens]
+    after = [i for i, v in enumerate(tokens) if v > break_even.monthly_tokens]
+    assert all(api[i] < own[i] for i in before)
+    assert any(api[i] > own[i] for i in after)
+    per_token = break_even.api_monthly_usd / break_even.monthly_tokens
+    assert api[4] == pytest.approx(per_token * tokens[4], rel=1e-6)
