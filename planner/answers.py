@@ -344,7 +344,7 @@ class Demand:
     @classmethod
     def of(cls, ctx: Context, workload: Workload) -> Demand:
         tokens = workload.monthly_tokens
-        min_units = 2 if workload.availability is Availability.high else 1
+        min_units = availability_floor(workload)
         peak = workload.peak_tokens_per_second
         request_in, request_out = _request_shape(ctx, workload)
         return cls(
@@ -460,9 +460,14 @@ def unit_tokens(candidate: SelfHostedCandidate, share: float) -> float:
     return min(by_output, limits.total_tokens_per_month)
 
 
+def availability_floor(workload: Workload) -> int:
+    """Units a workload never goes below: two for `availability: high`, so one can fail."""
+    return 2 if workload.availability is Availability.high else 1
+
+
 def minimum_units(candidate: SelfHostedCandidate, workload: Workload) -> int:
-    """Units the workload needs at any volume: two for high availability, and its peak."""
-    floor = 2 if workload.availability is Availability.high else 1
+    """Units the workload needs at any volume: its availability floor, and its peak."""
+    floor = availability_floor(workload)
     if workload.peak_tokens_per_second is None:
         return floor
     return costs.units_needed(candidate.limits, 0, 0, workload.peak_tokens_per_second, floor)

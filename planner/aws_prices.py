@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from planner.catalog import DATA_DIR
+from planner.catalog import DATA_DIR, default_catalog
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,8 @@ def _data() -> dict[str, Any]:
 
 
 def hours_per_month() -> float:
-    return float(_data()["hours_per_month"])
+    """The catalog's one hours-per-month figure (pricing.yaml), as the plans use."""
+    return default_catalog().pricing.hours_per_month.value
 
 
 def list_price(token: str, count: int, what: str = "") -> ListPrice | None:

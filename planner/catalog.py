@@ -55,6 +55,7 @@ class Instance(_Data):
     gpus: int
     gpu_memory_gb: Figure
     efa: bool
+    efa_interfaces: Figure | None = None
     on_demand_usd_per_hour: Figure
 
 

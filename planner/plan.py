@@ -11,7 +11,7 @@ from typing import Literal
 from genai_prices import __version__ as genai_prices_version
 
 from planner import optimize
-from planner.answers import Context, FigureBook, Unservable, decide
+from planner.answers import Context, FigureBook, Unservable, availability_floor, decide
 from planner.catalog import DATA_DIR, Catalog
 from planner.costs import Settings, purchase_costs, unit_load
 from planner.errors import PlannerError, Problem
@@ -28,7 +28,7 @@ from planner.model import (
     Warning,
     WorkloadPlan,
 )
-from planner.workloads import Availability, Perimeter, Pricing, Workload, WorkloadsFile
+from planner.workloads import Perimeter, Pricing, Workload, WorkloadsFile
 
 Strategy = Literal["optimal", "per-workload"]
 PERIMETER_ORDER = {Perimeter.contractual: 0, Perimeter.private_link: 1, Perimeter.technical: 2}
@@ -230,7 +230,7 @@ def _shared_pools(
                 name=workload.name,
                 api_cost=min(apis) if apis else None,
                 candidates=candidates,
-                min_units=2 if workload.availability is Availability.high else 1,
+                min_units=availability_floor(workload),
             )
         )
     solution = optimize.solve(demands, ctx.by_option)

@@ -25,8 +25,6 @@ PRECISION_FLAGS = {
     "fp8": " --quantization fp8",
     "int4": " --quantization awq",
 }
-# EFA interfaces a node gets when a replica spans nodes: one per network card.
-EFA_INTERFACES = {"p5.48xlarge": 32, "p5en.48xlarge": 16}
 ROOT_VOLUME_GB = 200
 DATA_VOLUME_GB = 2000
 
@@ -41,6 +39,7 @@ class InferencePoolArgs:
     protect: bool
     image_tag: str
     weights_uploader_arn: str | None = None
+    efa_interfaces: int = 1
 
 
 def render_user_data(**context: object) -> str:
@@ -311,7 +310,8 @@ class InferencePool(pulumi.ComponentResource):
                 ).encode()
             ).decode()
         )
-        cards = EFA_INTERFACES.get(pool.instance_type, 1) if multi_node else 1
+        # When a replica spans nodes, one EFA interface per network card of the instance.
+        cards = args.efa_interfaces if multi_node else 1
         interfaces = [
             aws.ec2.LaunchTemplateNetworkInterfaceArgs(
                 network_card_index=card,

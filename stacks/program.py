@@ -34,6 +34,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
 
     for index, pool in enumerate(plan.pools):
         consumers = sorted({cidr for name in pool.workloads for cidr in by_name[name].consumers})
+        efa = catalog.instances[pool.instance_type].efa_interfaces
         component = InferencePool(
             pool.name,
             InferencePoolArgs(
@@ -45,6 +46,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 protect=settings.protect,
                 image_tag=settings.serving_image_tag,
                 weights_uploader_arn=settings.weights_uploader_arn,
+                efa_interfaces=int(efa.value) if efa else 1,
             ),
         )
         components[pool.name] = component.monthly_cost_usd
