@@ -143,3 +143,29 @@ def test_equivalent_candidates_keep_exactly_one() -> None:
     twin = {**CANDIDATES, "self_hosted/twin/p5.48xlarge": CANDIDATES[scout]}
     items = [Demand("a", None, {scout: (0.2, 0.0), "self_hosted/twin/p5.48xlarge": (0.2, 0.0)}, 1)]
     assert dominated(items, twin) == {"self_hosted/twin/p5.48xlarge"}
+    # Between equivalent candidates of different model sizes, the larger model goes.
+    maverick = "self_hosted/llama-4-maverick/p5.48xlarge"
+    pools = {**CANDIDATES, maverick: CONTEXT.by_option[maverick]}
+    items = [Demand("a", None, {scout: (0.2, 0.0), maverick: (0.2, 0.0)}, 1)]
+    assert dominated(items, pools) == {maverick}
+
+
+def test_equal_cost_optima_prefer_the_smaller_model() -> None:
+    """Scout and Maverick cost the same per H100 node; a workload either may use goes to Scout."""
+    scout = "self_hosted/llama-4-scout/p5.48xlarge"
+    maverick = "self_hosted/llama-4-maverick/p5.48xlarge"
+    pools = {**CANDIDATES, maverick: CONTEXT.by_option[maverick]}
+    assert pools[scout].unit_monthly_usd == pools[maverick].unit_monthly_usd
+    items = [
+        Demand("big", None, {maverick: (0.5, 0.0)}, 1),
+        Demand("small", None, {maverick: (0.3, 0.0), scout: (0.3, 0.0)}, 1),
+        Demand("tiny", None, {scout: (0.1, 0.0)}, 1),
+    ]
+    solution = solve(items, pools)
+    assert solution.assignment["small"] == scout
+    assert solution.units == {maverick: 1, scout: 1}
+    # With no room left in the Scout pool it stays with Maverick, at the same cost.
+    items[2] = Demand("tiny", None, {scout: (0.9, 0.0)}, 1)
+    solution = solve(items, pools)
+    assert solution.assignment["small"] == maverick
+    assert solution.units == {maverick: 1, scout: 1}
