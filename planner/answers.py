@@ -71,6 +71,7 @@ class SelfHostedCandidate:
     output_ceiling_text: str
     total_ceiling_text: str
     peak_ceiling_text: str
+    kv_ceiling_text: str
     cost_text: str
 
 
@@ -186,9 +187,17 @@ class Context:
                     ),
                     capacity.throughput_date,
                 ),
+                book.add(
+                    f"model.{model_id}.kv_bytes_per_token",
+                    model.kv_bytes_per_token.value,
+                    "bytes of KV cache per token of context",
+                    model.kv_bytes_per_token.source,
+                    model.kv_bytes_per_token.date,
+                ),
                 "assumption.utilization",
                 "assumption.serving_efficiency",
                 "assumption.memory_reserve",
+                "assumption.user_output_tps",
             )
             fit = capacity.fit
             memory = MemoryFit(
@@ -204,6 +213,7 @@ class Context:
             )
             derate = settings.serving_efficiency * settings.utilization
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
+            limits = costs.unit_limits(capacity, self.seconds_per_month, settings)
             found.append(
                 SelfHostedCandidate(
                     model_id=model_id,
@@ -212,13 +222,18 @@ class Context:
                     unit_monthly_usd=unit_monthly,
                     figure_ids=figure_ids,
                     memory_fit=memory,
-                    limits=costs.unit_limits(capacity, self.seconds_per_month, settings),
+                    limits=limits,
                     option_id=f"self_hosted/{model_id}/{instance_type}",
                     tier=model.tier,
                     output_ceiling_text=f"{capacity.output_ceiling_tps * derate:,.1f}",
                     total_ceiling_text=f"{capacity.total_ceiling_tps * derate:,.1f}",
                     peak_ceiling_text=(
                         f"{capacity.output_ceiling_tps * settings.serving_efficiency:,.1f}"
+                    ),
+                    kv_ceiling_text=(
+                        f"{tokens_text(limits.kv_tokens_per_unit)} tokens a unit holds "
+                        f"({capacity.fit.kv_room_gb * capacity.fit.replicas_per_node:,.1f} GB / "
+                        f"{model.kv_bytes_per_token.value / 1024:,.0f} KiB a token)"
                     ),
                     cost_text=(
                         f" x {hourly:,.4g} USD/h ({settings.pricing.value}) x "
@@ -335,9 +350,12 @@ class Demand:
     peak_output_tps: float | None
     request_in: int
     request_out: int
+    # Context the workload keeps in the KV cache at its busiest: requests in flight x context.
+    kv_tokens: int
     units_head: str
     total_head: str
     peak_head: str
+    kv_head: str
     api_head_in: str
     api_head_out: str
 
@@ -347,6 +365,10 @@ class Demand:
         min_units = availability_floor(workload)
         peak = workload.peak_tokens_per_second
         request_in, request_out = _request_shape(ctx, workload)
+        flying = costs.in_flight(
+            ctx.settings, workload.concurrency, tokens.output, peak, ctx.seconds_per_month
+        )
+        context = request_in + request_out
         return cls(
             input_tokens=tokens.input,
             output_tokens=tokens.output,
@@ -354,6 +376,12 @@ class Demand:
             peak_output_tps=peak,
             request_in=request_in,
             request_out=request_out,
+            kv_tokens=flying * context,
+            kv_head=(
+                f", KV cache {flying:,} request(s) in flight"
+                + ("" if workload.concurrency else " (busiest output rate / user_output_tps)")
+                + f" x {context:,} tokens of context / "
+            ),
             units_head=(
                 f"load / unit ceilings x serving efficiency {ctx.settings.serving_efficiency} x "
                 f"utilization {ctx.settings.utilization}: "
@@ -367,6 +395,11 @@ class Demand:
         )
 
 
+def context_fits(candidate: SelfHostedCandidate, demand: Demand) -> bool:
+    """One request's whole context fits one replica's KV cache."""
+    return demand.request_in + demand.request_out <= candidate.limits.kv_tokens_per_replica
+
+
 def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> Option:
     settings, capacity = ctx.settings, candidate.capacity
     units = costs.units_needed(
@@ -375,6 +408,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         demand.output_tokens,
         demand.peak_output_tps,
         demand.min_units,
+        demand.kv_tokens,
     )
     nodes = units * capacity.nodes_per_unit
     cost = units * candidate.unit_monthly_usd
@@ -393,6 +427,8 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         + demand.total_head
         + candidate.total_ceiling_text
         + peak
+        + demand.kv_head
+        + candidate.kv_ceiling_text
         + tail
     )
     return Option(
@@ -465,12 +501,19 @@ def availability_floor(workload: Workload) -> int:
     return 2 if workload.availability is Availability.high else 1
 
 
-def minimum_units(candidate: SelfHostedCandidate, workload: Workload) -> int:
+def minimum_units(ctx: Context, candidate: SelfHostedCandidate, workload: Workload) -> int:
     """Units the workload needs at any volume: its availability floor, and its peak."""
     floor = availability_floor(workload)
-    if workload.peak_tokens_per_second is None:
+    if workload.peak_tokens_per_second is None and workload.concurrency is None:
         return floor
-    return costs.units_needed(candidate.limits, 0, 0, workload.peak_tokens_per_second, floor)
+    # At any volume: the peak and the requests in flight the workload states (a derived
+    # concurrency grows with volume, so it adds nothing here).
+    kv_tokens = 0
+    if workload.concurrency is not None:
+        kv_tokens = workload.concurrency * sum(_request_shape(ctx, workload))
+    return costs.units_needed(
+        candidate.limits, 0, 0, workload.peak_tokens_per_second, floor, kv_tokens
+    )
 
 
 def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> BreakEven | None:
@@ -494,7 +537,7 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
             api_per_token,
             candidate.unit_monthly_usd,
             capacity_tokens,
-            minimum_units(candidate, workload),
+            minimum_units(ctx, candidate, workload),
         )
         ratio = api_per_token * capacity_tokens / candidate.unit_monthly_usd
         key = (volume if volume is not None else float("inf"), -ratio, own.id)
@@ -516,7 +559,7 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
             f"{usd(volume * api_per_token)} a month of API spend; this workload has "
             f"{tokens_text(tokens.total)}"
         )
-    minimum = minimum_units(candidate, workload)
+    minimum = minimum_units(ctx, candidate, workload)
     top = 2 * max(volume or 0.0, float(tokens.total), capacity_tokens)
     chart_tokens = [round(top * step / (CHART_POINTS - 1)) for step in range(CHART_POINTS)]
     return BreakEven(
@@ -599,6 +642,25 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             return _api_option(ctx, subject, catalog.api_models[subject], demand)
         return _self_hosted_option(ctx, subject, demand)
 
+    # A model whose replica cannot hold one request's context cannot serve the workload.
+    too_long = sorted(
+        e[2].option_id
+        for e in entries
+        if not isinstance(e[2], str) and not context_fits(e[2], demand)
+    )
+    if too_long:
+        entries = [e for e in entries if isinstance(e[2], str) or context_fits(e[2], demand)]
+        if not entries:
+            raise Unservable(
+                [
+                    Problem(
+                        f"workloads[{index}].request",
+                        f"a context of {demand.request_in + demand.request_out:,} tokens fits "
+                        "no replica's KV cache of the options allowed: shorten the requests or "
+                        "unpin the model",
+                    )
+                ]
+            )
     needed = TIER_ORDER[quality.tier]
     meeting = [subject for tier, _, subject in entries if tier >= needed]
     if meeting:
@@ -635,6 +697,12 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         + (
             f"; next, {runner_up.id} at {usd(runner_up.monthly_cost_usd)}"
             if runner_up is not None
+            else ""
+        )
+        + (
+            f"; left out because one {demand.request_in + demand.request_out:,}-token context "
+            f"does not fit a replica's KV cache: {', '.join(too_long)}"
+            if too_long
             else ""
         )
     )

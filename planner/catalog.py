@@ -113,6 +113,8 @@ class OpenModel(_Data):
     weights: str
     total_params_b: Figure
     active_params_b: Figure
+    # Bytes of KV cache one token of context takes, all layers, at 16-bit cache precision.
+    kv_bytes_per_token: Figure
     default_precision: str
     throughput: list[Throughput]
 
@@ -170,6 +172,7 @@ class Defaults(_Data):
     utilization: Figure
     serving_efficiency: Figure
     memory_reserve: Figure
+    user_output_tps: Figure
     request_input_tokens: Figure
     request_output_tokens: Figure
     price_date: TextFigure

@@ -33,6 +33,8 @@ class Settings:
     request_input_tokens: int
     request_output_tokens: int
     price_date: date
+    # Output tokens a second one user reads at: how many requests are in flight at a rate.
+    user_output_tps: float
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ class Fit:
     replicas_per_node: int
 
     @property
+    def kv_room_gb(self) -> float:
+        """GPU memory one replica has for the KV cache once its weights are loaded."""
+        return self.gpus_per_replica * self.usable_gb_per_gpu - self.weights_gb
+
+    @property
     def tensor_parallel(self) -> int:
         return min(self.gpus_per_replica, self.gpus_per_replica // self.nodes_per_replica)
 
@@ -118,14 +125,15 @@ class Fit:
             return (
                 f"{self.weights_gb:,.0f} GB of {self.precision} weights do not fit one node "
                 f"({self.gpu_memory_gb:,.0f} GB GPUs, {self.usable_gb_per_gpu:,.1f} GB usable "
-                f"each after the KV-cache reserve): {self.nodes_per_replica} nodes per replica, "
+                f"each after the engine's reserve): {self.nodes_per_replica} nodes per replica, "
                 f"tensor parallel {self.tensor_parallel} x pipeline parallel "
-                f"{self.pipeline_parallel}"
+                f"{self.pipeline_parallel}; {self.kv_room_gb:,.1f} GB left for the KV cache"
             )
         return (
             f"{self.weights_gb:,.1f} GB of {self.precision} weights on "
             f"{self.gpus_per_replica} GPU(s) ({self.usable_gb_per_gpu:,.1f} GB usable each); "
-            f"{self.replicas_per_node} replica(s) per node"
+            f"{self.replicas_per_node} replica(s) per node, {self.kv_room_gb:,.1f} GB each left "
+            "for the KV cache"
         )
 
 
@@ -136,13 +144,15 @@ def _next_power_of_two(n: int) -> int:
 def memory_fit(
     catalog: Catalog, model: OpenModel, instance: Instance, precision: str, reserve: float
 ) -> Fit | None:
-    """Smallest tensor-parallel group (a power of two) that holds the weights; several nodes
-    (pipeline parallel) only on instances with EFA. None when the model cannot be served there."""
+    """Smallest tensor-parallel group (a power of two) that holds the weights with room left for
+    the KV cache; several nodes (pipeline parallel) only on instances with EFA. None when the
+    model cannot be served there. How much KV cache a workload needs is its own (kv_load)."""
     bytes_per_param = catalog.precisions[precision].bytes_per_param.value
     weights_gb = model.total_params_b.value * bytes_per_param
     gpu_gb = instance.gpu_memory_gb.value
     usable = gpu_gb * (1 - reserve)
-    gpus_needed = max(1, math.ceil(weights_gb / usable - EPSILON))
+    # Weights that fill the group exactly leave no KV cache: the next group size then.
+    gpus_needed = max(1, math.floor(weights_gb / usable + EPSILON) + 1)
     group = _next_power_of_two(gpus_needed)
     if group <= instance.gpus:
         return Fit(precision, weights_gb, gpu_gb, usable, group, 1, instance.gpus // group)
@@ -158,6 +168,7 @@ class Capacity:
 
     fit: Fit
     nodes_per_unit: int
+    kv_gb_per_token: float
     output_ceiling_tps: float
     total_ceiling_tps: float
     throughput_source: str
@@ -177,6 +188,7 @@ def unit_capacity(
     return Capacity(
         fit=fit,
         nodes_per_unit=fit.nodes_per_replica,
+        kv_gb_per_token=model.kv_bytes_per_token.value / 1e9,
         output_ceiling_tps=figure.output_per_gpu * gpus,
         total_ceiling_tps=figure.total_per_gpu * gpus,
         throughput_source=f"{figure.source}; {figure.gpus}x {figure.gpu.upper()}, {figure.shape}",
@@ -188,33 +200,52 @@ def unit_capacity(
 @dataclass(frozen=True, slots=True)
 class UnitLimits:
     """What one unit serves: tokens a month once its ceilings are derated by serving efficiency
-    and utilization, and output tokens per second at peak (derated by efficiency only)."""
+    and utilization, output tokens per second at peak (derated by efficiency only), and the
+    tokens of context its KV cache holds (in one replica, and in all of the unit's replicas)."""
 
     output_tokens_per_month: float
     total_tokens_per_month: float
     peak_output_tps: float
+    kv_tokens_per_replica: float
+    kv_tokens_per_unit: float
 
 
 def unit_limits(capacity: Capacity, seconds_per_month: float, settings: Settings) -> UnitLimits:
     derate = settings.serving_efficiency * settings.utilization
+    per_replica = capacity.fit.kv_room_gb / capacity.kv_gb_per_token
     return UnitLimits(
         output_tokens_per_month=capacity.output_ceiling_tps * derate * seconds_per_month,
         total_tokens_per_month=capacity.total_ceiling_tps * derate * seconds_per_month,
         peak_output_tps=capacity.output_ceiling_tps * settings.serving_efficiency,
+        kv_tokens_per_replica=per_replica,
+        kv_tokens_per_unit=per_replica * capacity.fit.replicas_per_node,
     )
 
 
+Load = tuple[float, float, float]
+
+
 def unit_load(
-    limits: UnitLimits, input_tokens: int, output_tokens: int, peak_output_tps: float | None
-) -> tuple[float, float]:
-    """A workload's load in units: the larger of its output and total-token shares of a unit's
-    derated ceilings, and its peak as a share of a unit's peak ceiling. Loads add up in a pool."""
+    limits: UnitLimits,
+    input_tokens: int,
+    output_tokens: int,
+    peak_output_tps: float | None,
+    kv_tokens: float = 0.0,
+) -> Load:
+    """A workload's load in units, three ways that each add up in a pool: the larger of its
+    output and total-token shares of a unit's derated ceilings; its peak as a share of a unit's
+    peak ceiling; and the context it keeps in flight (kv_tokens: concurrent requests x context
+    length) as a share of a unit's KV cache."""
     load = max(
         output_tokens / limits.output_tokens_per_month,
         (input_tokens + output_tokens) / limits.total_tokens_per_month,
     )
     peak = peak_output_tps / limits.peak_output_tps if peak_output_tps is not None else 0.0
-    return load, peak
+    return load, peak, kv_tokens / limits.kv_tokens_per_unit
+
+
+def units_for_load(load: Load, min_units: int) -> int:
+    return max(min_units, *(math.ceil(part - EPSILON) for part in load))
 
 
 def units_needed(
@@ -223,11 +254,33 @@ def units_needed(
     output_tokens: int,
     peak_output_tps: float | None,
     min_units: int,
+    kv_tokens: float = 0.0,
 ) -> int:
     """Units needed so that both the output rate and the total token rate stay within the
-    derated ceilings, and the peak within the efficiency-derated ceiling."""
-    load, peak = unit_load(limits, input_tokens, output_tokens, peak_output_tps)
-    return max(min_units, math.ceil(load - EPSILON), math.ceil(peak - EPSILON))
+    derated ceilings, the peak within the efficiency-derated ceiling, and the context in flight
+    within the KV cache."""
+    return units_for_load(
+        unit_load(limits, input_tokens, output_tokens, peak_output_tps, kv_tokens), min_units
+    )
+
+
+def in_flight(
+    settings: Settings,
+    concurrency: int | None,
+    output_tokens: int,
+    peak_output_tps: float | None,
+    seconds_per_month: float,
+) -> int:
+    """Requests in flight at the busiest time: as given, or the busiest output rate (the peak,
+    else the average over the utilization) over what one user reads a second."""
+    if concurrency is not None:
+        return concurrency
+    busiest = (
+        peak_output_tps
+        if peak_output_tps is not None
+        else output_tokens / seconds_per_month / settings.utilization
+    )
+    return max(1, math.ceil(busiest / settings.user_output_tps - EPSILON))
 
 
 def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> float:

@@ -89,7 +89,7 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
             best = min(sorted(ids), key=per_token)
             apis.append(ApiLine(comparison, best, per_token(best)))
     capacity_tokens = unit_tokens(candidate, share)
-    min_units = minimum_units(candidate, workload)
+    min_units = minimum_units(ctx, candidate, workload)
     instance = catalog.instances[candidate.instance_type]
     hours = catalog.pricing.hours_per_month.value
     units = [

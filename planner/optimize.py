@@ -31,8 +31,8 @@ class Demand:
 
     name: str
     api_cost: float | None  # the cheapest admissible API option, if any
-    # candidate option id -> (load in units, peak in units)
-    candidates: dict[str, tuple[float, float]]
+    # candidate option id -> (load, peak, KV cache) in units (costs.unit_load)
+    candidates: dict[str, tuple[float, ...]]
     min_units: int
 
 
@@ -44,11 +44,13 @@ class Solution:
     total_usd: float
 
 
-def units_for(loads: list[tuple[float, float]], min_units: int) -> int:
-    """Units a pool needs for these (load, peak) pairs: what units_needed does for one."""
-    load = math.ceil(sum(a for a, _ in loads) - _SLACK) if loads else 0
-    peak = math.ceil(sum(p for _, p in loads) - _SLACK) if loads else 0
-    return max(min_units, load, peak) if loads else 0
+def units_for(loads: list[tuple[float, ...]], min_units: int) -> int:
+    """Units a pool needs for these loads (each part adds up on its own): what
+    costs.units_needed does for one."""
+    if not loads:
+        return 0
+    totals: list[float] = [sum(part) for part in zip(*loads, strict=True)]
+    return max([min_units, *(math.ceil(total - _SLACK) for total in totals)])
 
 
 def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> set[str]:
@@ -73,8 +75,10 @@ def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate])
                 continue
             covers = all(
                 other in d.candidates
-                and d.candidates[other][0] <= d.candidates[c][0]
-                and d.candidates[other][1] <= d.candidates[c][1]
+                and all(
+                    mine <= theirs
+                    for mine, theirs in zip(d.candidates[other], d.candidates[c], strict=True)
+                )
                 for d in users[c]
             )
             if not covers:
@@ -124,8 +128,8 @@ def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> 
     # A pool never needs more units than its workloads would alone.
     alone = dict.fromkeys(used, 0)
     for d in demands:
-        for c, (load, peak) in d.candidates.items():
-            alone[c] += units_for([(load, peak)], d.min_units)
+        for c, load in d.candidates.items():
+            alone[c] += units_for([load], d.min_units)
     for c in used:
         upper[unit_index[c]] = max(alone[c], 1)
 
@@ -152,24 +156,16 @@ def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> 
         by_workload.setdefault(w, []).append((n_pairs + i, 1.0))
     for w in range(len(demands)):
         row(by_workload[w], 1.0, 1.0)
-    # Loads and peaks fit the units; each workload's minimum holds.
+    # Loads, peaks and KV caches fit the units; each workload's minimum holds.
+    parts = max((len(load) for d in demands for load in d.candidates.values()), default=0)
     for c in used:
-        # Loads below _NEGLIGIBLE of a unit are left out of the rows: such coefficients are
-        # below the solver's numerical tolerances and made HiGHS return wrong optima.
-        loads = [
-            (i, demands[w].candidates[c][0])
-            for i, (w, cc) in enumerate(pairs)
-            if cc == c and demands[w].candidates[c][0] >= _NEGLIGIBLE
-        ]
-        peaks = [
-            (i, demands[w].candidates[c][1])
-            for i, (w, cc) in enumerate(pairs)
-            if cc == c and demands[w].candidates[c][1] >= _NEGLIGIBLE
-        ]
-        if loads:
-            row([*loads, (unit_index[c], -1.0)], -np.inf, _SLACK)
-        if peaks:
-            row([*peaks, (unit_index[c], -1.0)], -np.inf, _SLACK)
+        members = [(i, demands[w].candidates[c]) for i, (w, cc) in enumerate(pairs) if cc == c]
+        for part in _binding_parts([load for _, load in members], parts):
+            # Loads below _NEGLIGIBLE of a unit are left out of the rows: such coefficients
+            # are below the solver's numerical tolerances and made HiGHS return wrong optima.
+            entries = [(i, load[part]) for i, load in members if load[part] >= _NEGLIGIBLE]
+            if entries:
+                row([*entries, (unit_index[c], -1.0)], -np.inf, _SLACK)
     for i, (w, c) in enumerate(pairs):
         row([(i, float(demands[w].min_units)), (unit_index[c], -1.0)], -np.inf, 0.0)
 
@@ -217,8 +213,9 @@ def _prefer_smaller(
     candidates: dict[str, SelfHostedCandidate],
 ) -> dict[str, int]:
     """Among equal-cost optima, the smaller model (the smallest model that solves the problem
-    first): move a workload to an open pool of a smaller model when that pool has room for it
-    as it stands. No pool grows, so the total never rises and the optimum stays optimal.
+    first): move a whole pool onto a smaller model where that costs no more, then a workload to
+    an open pool of a smaller model that has room for it as it stands. No move raises the total,
+    so the optimum stays optimal.
     Updates `assignment` in place; returns the units of each pool."""
     members: dict[str, dict[str, Demand]] = {}
     for d in demands:
@@ -237,10 +234,33 @@ def _prefer_smaller(
     def size(c: str) -> tuple[float, str]:
         return (candidates[c].capacity.fit.weights_gb, c)
 
-    for d in sorted(demands, key=lambda d: d.name):
-        current = assignment[d.name]
-        if current is None:
+    def price(c: str, count: int) -> float:
+        return count * candidates[c].unit_monthly_usd
+
+    # Whole pools first, larger models first: onto a smaller model every member may use, when
+    # that costs no more (alone there, or merged into its open pool).
+    for current in sorted(members, key=size, reverse=True):
+        group = members.get(current)
+        if not group:
             continue
+        allowed = set.intersection(*(set(d.candidates) for d in group.values()))
+        for target in sorted((c for c in allowed if size(c) < size(current)), key=size):
+            merged = {**members.get(target, {}), **group}
+            after = units_of(target, merged)
+            before = price(current, units[current]) + price(target, units.get(target, 0))
+            if price(target, after) > before:
+                continue
+            for name in group:
+                assignment[name] = target
+            members[target], units[target] = merged, after
+            del members[current], units[current]
+            break
+
+    for d in sorted(demands, key=lambda d: d.name):
+        placed = assignment[d.name]
+        if placed is None:
+            continue
+        current = placed
         for target in sorted((c for c in d.candidates if c in units), key=size):
             if size(target) >= size(current):
                 break
@@ -254,6 +274,23 @@ def _prefer_smaller(
                 del members[current], units[current]
             break
     return units
+
+
+def _binding_parts(loads: list[tuple[float, ...]], parts: int) -> list[int]:
+    """The parts of a pool's loads that need a row: a part no larger than another part for
+    every workload is implied by that part's row (fewer rows, a faster solve, same optimum)."""
+    kept = []
+    for part in range(parts):
+        implied = any(
+            other != part
+            and all(load[part] <= load[other] for load in loads)
+            # Of two equal parts, the first keeps its row.
+            and (other < part or any(load[part] < load[other] for load in loads))
+            for other in range(parts)
+        )
+        if not implied:
+            kept.append(part)
+    return kept
 
 
 def _api_total(demands: list[Demand]) -> float:

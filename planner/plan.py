@@ -11,7 +11,7 @@ from typing import Literal
 from genai_prices import __version__ as genai_prices_version
 
 from planner import optimize
-from planner.answers import Context, FigureBook, Unservable, availability_floor, decide
+from planner.answers import Context, Demand, FigureBook, Unservable, availability_floor, decide
 from planner.catalog import DATA_DIR, Catalog
 from planner.costs import Settings, purchase_costs, unit_load
 from planner.errors import PlannerError, Problem
@@ -66,6 +66,7 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
             request.output_tokens if request else int(defaults.request_output_tokens.value)
         ),
         price_date=given.price_date or date.fromisoformat(defaults.price_date.value),
+        user_output_tps=given.user_output_tps or defaults.user_output_tps.value,
     )
     overridden = "set in the workloads file (assumptions)"
     for key, unit, value, default in (
@@ -77,6 +78,12 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
             defaults.serving_efficiency,
         ),
         ("memory_reserve", "share of GPU memory", given.memory_reserve, defaults.memory_reserve),
+        (
+            "user_output_tps",
+            "output tokens/s per user",
+            given.user_output_tps,
+            defaults.user_output_tps,
+        ),
     ):
         if value is None:
             book.add(f"assumption.{key}", default.value, unit, default.source, default.date)
@@ -215,7 +222,8 @@ def _shared_pools(
     for workload, answers, _, _ in decisions:
         options = answers.volume_economics.options
         apis = [o.monthly_cost_usd for o in options if o.placement == "cloud_api"]
-        candidates = {}
+        kv_tokens = Demand.of(ctx, workload).kv_tokens
+        candidates: dict[str, tuple[float, ...]] = {}
         for option in options:
             if option.placement == "self_hosted":
                 limits = ctx.by_option[option.id].limits
@@ -224,6 +232,7 @@ def _shared_pools(
                     workload.monthly_tokens.input,
                     workload.monthly_tokens.output,
                     workload.peak_tokens_per_second,
+                    kv_tokens,
                 )
         demands.append(
             optimize.Demand(
@@ -383,6 +392,7 @@ def build_plan(
             "utilization": settings.utilization,
             "serving_efficiency": settings.serving_efficiency,
             "memory_reserve": settings.memory_reserve,
+            "user_output_tps": settings.user_output_tps,
             "request_input_tokens": settings.request_input_tokens,
             "request_output_tokens": settings.request_output_tokens,
             "price_date": settings.price_date.isoformat(),

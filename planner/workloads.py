@@ -123,7 +123,15 @@ class Assumptions(_Strict):
         default=None, gt=0, le=1, description="Share of the benchmark ceiling reached in service."
     )
     memory_reserve: float | None = Field(
-        default=None, ge=0, lt=1, description="Share of GPU memory kept for the KV cache."
+        default=None,
+        ge=0,
+        lt=1,
+        description="Share of GPU memory the serving engine keeps (activations, CUDA graphs).",
+    )
+    user_output_tps: float | None = Field(
+        default=None,
+        gt=0,
+        description="Output tokens a second one user reads at (sets requests in flight).",
     )
     request: RequestShape | None = None
     price_date: date | None = Field(default=None, description="Date API prices are read at.")
@@ -143,6 +151,14 @@ class Workload(_Strict):
         default=None, gt=0, description="Peak output tokens per second the service must sustain."
     )
     request: RequestShape | None = None
+    concurrency: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Requests in flight at the busiest time; with the request shape it sizes the KV "
+            "cache. Default: the busiest output rate over user_output_tps."
+        ),
+    )
     availability: Availability = Availability.standard
     capacity_reservation_id: str | None = Field(
         default=None, pattern=r"^cr-[0-9a-f]{8,17}$", description="EC2 capacity reservation to use."

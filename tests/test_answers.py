@@ -219,3 +219,53 @@ def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
     assert any(api[i] > own[i] for i in after)
     per_token = break_even.api_monthly_usd / break_even.monthly_tokens
     assert api[4] == pytest.approx(per_token * tokens[4], rel=1e-6)
+
+
+def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: Catalog) -> None:
+    """Llama 3.1 8B on one H100 keeps 64 GB of KV cache (72 GB usable less 8 GB of weights),
+    488,281 tokens at 128 KiB each: 100 requests of 33,000 tokens need ceil(6.76) = 7 nodes,
+    though the volume alone needs one."""
+    option_id = "self_hosted/llama-3.1-8b/p5.4xlarge"
+
+    def nodes(**fields: str) -> int:
+        workload = only(plan_text(workload_yaml(task="classification", **fields), catalog))
+        [option] = [o for o in workload.answers.volume_economics.options if o.id == option_id]
+        assert option.nodes is not None
+        return option.nodes
+
+    shape = "{input_tokens: 32000, output_tokens: 1000}"
+    assert nodes(request=shape) == 1
+    assert nodes(request=shape, concurrency="100") == 7
+    # Without a concurrency, requests in flight follow the busiest output rate: a peak of
+    # 3,000 output tokens/s at 30 per user is 100 requests.
+    assert nodes(request=shape, peak_tokens_per_second="3000") == 7
+    workload = only(plan_text(workload_yaml(request=shape, concurrency="100"), catalog))
+    option = next(o for o in workload.answers.volume_economics.options if o.id == option_id)
+    assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 488k" in option.formula
+
+
+def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> None:
+    """A 250,000-token request needs 49 GB of Llama 4 Scout's KV cache; a Scout replica on
+    H100s keeps 35 GB, on an H200 17.9 GB: Scout drops out, Maverick (176 GB) stays."""
+    text = workload_yaml(
+        task="chat", data="regulated", request="{input_tokens: 249000, output_tokens: 1000}"
+    )
+    workload = only(plan_text(text, catalog))
+    economics = workload.answers.volume_economics
+    ids = {o.id for o in economics.options}
+    assert not any(i.startswith("self_hosted/llama-4-scout/") for i in ids)
+    assert "self_hosted/llama-4-maverick/p5.48xlarge" in ids
+    assert "does not fit a replica's KV cache: self_hosted/llama-4-scout/p5.48xlarge" in (
+        economics.reason
+    )
+    pinned = workload_yaml(
+        task="chat",
+        data="regulated",
+        model="llama-4-scout",
+        request="{input_tokens: 249000, output_tokens: 1000}",
+    )
+    with pytest.raises(PlannerError) as caught:
+        plan_text(pinned, catalog)
+    [problem] = caught.value.problems
+    assert problem.field == "workloads[0].request"
+    assert "250,000 tokens fits no replica's KV cache" in problem.message

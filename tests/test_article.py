@@ -74,7 +74,7 @@ def test_same_open_model_as_an_api_never_breaks_even(catalog: Catalog) -> None:
     output_share = 400 / 2400
     per_token = ((1 - output_share) * api.input_usd_per_mtok
                  + output_share * api.output_usd_per_mtok) / 1e6  # fmt: skip
-    settings = costs.Settings(Pricing.on_demand, 0.4, 0.4, 0.2, 2000, 400, date(2026, 11, 1))
+    settings = costs.Settings(Pricing.on_demand, 0.4, 0.4, 0.1, 2000, 400, date(2026, 11, 1), 30.0)
     capacity = costs.unit_capacity(
         catalog, catalog.models["deepseek-v3.2"], catalog.instances["p5en.48xlarge"], settings
     )

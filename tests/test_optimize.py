@@ -18,7 +18,7 @@ from planner.workloads import Pricing
 CATALOG = default_catalog()
 CONTEXT = Context(
     catalog=CATALOG,
-    settings=Settings(Pricing.on_demand, 0.4, 0.4, 0.2, 2000, 400, date(2026, 11, 1)),
+    settings=Settings(Pricing.on_demand, 0.4, 0.4, 0.1, 2000, 400, date(2026, 11, 1), 30.0),
     book=FigureBook(),
     region="us-east-1",
 )
@@ -46,6 +46,7 @@ def demands(draw: st.DrawFn) -> list[Demand]:
             key: (
                 draw(st.floats(min_value=0, max_value=2.5)),
                 draw(st.sampled_from([0.0, 0.3, 1.2])),
+                draw(st.sampled_from([0.0, 0.05, 0.6, 1.7])),  # the KV cache
             )
             for key in keys
         }
@@ -83,7 +84,8 @@ def test_optimum_equals_brute_force(items: list[Demand]) -> None:
         assert (chosen is None and demand.api_cost is not None) or chosen in demand.candidates
     for key, units in solution.units.items():
         members = [d for d in items if solution.assignment[d.name] == key]
-        assert units >= sum(d.candidates[key][0] for d in members) - 1e-9
+        for part in range(3):
+            assert units >= sum(d.candidates[key][part] for d in members) - 1e-9
         assert units >= max(d.min_units for d in members)
 
 
@@ -169,3 +171,14 @@ def test_equal_cost_optima_prefer_the_smaller_model() -> None:
     solution = solve(items, pools)
     assert solution.assignment["small"] == maverick
     assert solution.units == {maverick: 1, scout: 1}
+
+
+def test_kv_caches_add_up_on_their_own() -> None:
+    """Little load, but two KV caches of 0.6 of a unit each: the pool needs two units."""
+    scout = "self_hosted/llama-4-scout/p5.48xlarge"
+    items = [
+        Demand("a", None, {scout: (0.1, 0.0, 0.6)}, 1),
+        Demand("b", None, {scout: (0.1, 0.0, 0.6)}, 1),
+    ]
+    assert solve(items, CANDIDATES).units == {scout: 2}
+    assert units_for([(0.1, 0.0, 0.6), (0.1, 0.0, 0.6)], 1) == 2
