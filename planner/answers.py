@@ -62,6 +62,8 @@ class SelfHostedCandidate:
     instance_type: str
     capacity: Capacity
     unit_monthly_usd: float
+    # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
+    fixed_usd: float
     figure_ids: tuple[str, ...]
     memory_fit: MemoryFit
     limits: costs.UnitLimits
@@ -105,9 +107,23 @@ class Context:
     _task_answers: dict[tuple[Task, Tier | None], TaskQuality] = field(default_factory=dict)
     _data_answers: dict[DataClass, DataSensitivity] = field(default_factory=dict)
     _api_quotes: dict[tuple[str, int, int], ApiQuote] = field(default_factory=dict)
+    pool_fixed: costs.FixedCost = field(default_factory=lambda: costs.FixedCost(0.0, ""))
+    # provider -> the fixed cost of reaching it, standing alone (its boundary and key)
+    api_fixed: dict[str, costs.FixedCost] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.seconds_per_month = self.catalog.pricing.hours_per_month.value * 3600
+        self.pool_fixed = costs.pool_fixed_cost(self.catalog)
+        self.api_fixed = {
+            p: costs.pieces_cost(self.catalog, costs.api_fixed_kinds(self.catalog, p))
+            for p in sorted(self.catalog.providers)
+        }
+        staff = self.catalog.operations.staff
+        for key, figure, unit in (
+            ("operations.engineer_usd_per_month", staff.engineer_usd_per_month, "USD/month"),
+            ("operations.pool_fte", staff.pool_fte, "engineers per pool"),
+        ):
+            self.book.add(key, figure.value, unit, figure.source, figure.date)
         self.api_ids = sorted(self.catalog.api_models)
         self.model_sizes = {
             **{m: model_size(self.catalog, "self_hosted", m) for m in self.catalog.models},
@@ -198,6 +214,8 @@ class Context:
                 "assumption.serving_efficiency",
                 "assumption.memory_reserve",
                 "assumption.user_output_tps",
+                "operations.engineer_usd_per_month",
+                "operations.pool_fte",
             )
             fit = capacity.fit
             memory = MemoryFit(
@@ -220,6 +238,7 @@ class Context:
                     instance_type=instance_type,
                     capacity=capacity,
                     unit_monthly_usd=unit_monthly,
+                    fixed_usd=self.pool_fixed.monthly_usd,
                     figure_ids=figure_ids,
                     memory_fit=memory,
                     limits=limits,
@@ -411,7 +430,8 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         demand.kv_tokens,
     )
     nodes = units * capacity.nodes_per_unit
-    cost = units * candidate.unit_monthly_usd
+    node_cost = units * candidate.unit_monthly_usd
+    cost = node_cost + candidate.fixed_usd
     peak = demand.peak_head + candidate.peak_ceiling_text if demand.peak_head else ""
     # The part after the load depends only on the candidate and the unit count: format it once.
     tail_key = (candidate.option_id, units)
@@ -419,7 +439,8 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
     if tail is None:
         tail = ctx.formula_tails[tail_key] = (
             f"))) = {units}; nodes = {units} x {capacity.nodes_per_unit} = {nodes}; "
-            f"cost = {nodes}{candidate.cost_text}{cost:,.2f} USD"
+            f"cost = {nodes}{candidate.cost_text}{node_cost:,.2f} USD; plus per pool "
+            f"{ctx.pool_fixed.formula}; total {cost:,.2f} USD"
         )
     formula = (
         demand.units_head
@@ -441,6 +462,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         memory_fit=candidate.memory_fit,
         nodes=nodes,
         monthly_cost_usd=round(cost, 2),
+        fixed_monthly_usd=candidate.fixed_usd,
         formula=formula,
         figures=candidate.figure_ids,
     )
@@ -448,10 +470,12 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
 
 def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
     quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
-    cost = costs.api_monthly_cost(quote.price, demand.input_tokens, demand.output_tokens)
+    usage = costs.api_monthly_cost(quote.price, demand.input_tokens, demand.output_tokens)
+    fixed = ctx.api_fixed[api.provider]
     formula = (
         f"{demand.api_head_in}{quote.input_text}{demand.api_head_out}{quote.output_text}"
-        f"{cost:,.2f} USD"
+        f"{usage:,.2f} USD; plus, standing alone, its access: {fixed.formula}; total "
+        f"{usage + fixed.monthly_usd:,.2f} USD"
     )
     return Option(
         id=quote.option_id,
@@ -459,7 +483,8 @@ def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Opt
         model=api_id,
         provider=api.provider,
         tier=api.tier,
-        monthly_cost_usd=round(cost, 2),
+        monthly_cost_usd=round(usage + fixed.monthly_usd, 2),
+        fixed_monthly_usd=fixed.monthly_usd,
         formula=formula,
         figures=quote.figure_ids,
     )
@@ -538,6 +563,8 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
             candidate.unit_monthly_usd,
             capacity_tokens,
             minimum_units(ctx, candidate, workload),
+            api.fixed_monthly_usd,
+            candidate.fixed_usd,
         )
         ratio = api_per_token * capacity_tokens / candidate.unit_monthly_usd
         key = (volume if volume is not None else float("inf"), -ratio, own.id)
@@ -555,7 +582,7 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
     else:
         explanation = (
             f"{own.id} costs less than {api.id} from {tokens_text(volume)} tokens a month "
-            f"(at this workload's input/output mix), that is from "
+            f"(at this workload's input/output mix, fixed costs included), that is from "
             f"{usd(volume * api_per_token)} a month of API spend; this workload has "
             f"{tokens_text(tokens.total)}"
         )
@@ -569,10 +596,11 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
         api_monthly_usd=None if volume is None else round(volume * api_per_token, 2),
         explanation=explanation,
         chart_tokens=chart_tokens,
-        chart_api_usd=[round(api_per_token * v, 2) for v in chart_tokens],
+        chart_api_usd=[round(api.fixed_monthly_usd + api_per_token * v, 2) for v in chart_tokens],
         chart_self_hosted_usd=[
             round(
-                candidate.unit_monthly_usd
+                candidate.fixed_usd
+                + candidate.unit_monthly_usd
                 * max(minimum, math.ceil(v / capacity_tokens - costs.EPSILON)),
                 2,
             )

@@ -178,6 +178,23 @@ class Defaults(_Data):
     price_date: TextFigure
 
 
+class Staff(_Data):
+    engineer_usd_per_month: Figure
+    pool_fte: Figure
+
+
+class Piece(_Data):
+    resource: str
+    count: int
+    what: str
+
+
+class Operations(_Data):
+    staff: Staff
+    # self_hosted_pool, api_key, egress_network, private_link -> the resources each adds
+    pieces: dict[str, list[Piece]]
+
+
 class Catalog(_Data):
     instances: dict[str, Instance]
     pricing: PricingData
@@ -189,6 +206,7 @@ class Catalog(_Data):
     tasks: dict[Task, TaskInfo]
     data_classes: dict[DataClass, DataClassInfo]
     defaults: Defaults
+    operations: Operations
 
     def override_for(self, ref: PriceRef) -> PriceOverride | None:
         for override in self.price_overrides:
@@ -218,6 +236,7 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "tasks": _read("tasks.yaml", directory)["tasks"],
         "data_classes": _read("data_classes.yaml", directory)["data_classes"],
         "defaults": _read("assumptions.yaml", directory),
+        "operations": _read("operations.yaml", directory),
     }
     try:
         catalog = Catalog.model_validate(raw)

@@ -14,6 +14,7 @@ from functools import cache
 from genai_prices import Usage, calc_price
 from genai_prices import __version__ as genai_prices_version
 
+from planner.aws_prices import list_price
 from planner.catalog import ApiModel, Catalog, Instance, OpenModel
 from planner.workloads import Pricing
 
@@ -299,18 +300,71 @@ def break_even_tokens(
     unit_monthly_usd: float,
     unit_capacity_tokens: float,
     min_units: int,
+    api_fixed_usd: float = 0.0,
+    own_fixed_usd: float = 0.0,
 ) -> float | None:
     """Smallest monthly volume at which self-hosting costs no more than the API.
 
-    The API costs a*v; self-hosting costs c*max(m, ceil(v/C)). If one unit's capacity costs less
-    through the API than the unit itself (a*C < c), every further unit loses too: no break-even.
-    Otherwise the first crossing is at v = m*c/a, which lies within the first m units.
+    The API costs Fa + a*v; self-hosting costs Fs + c*max(m, ceil(v/C)). Within the first m units
+    self-hosting is flat, so the crossing is at v = (Fs + m*c - Fa)/a if that is at most m*C.
+    Past them each unit adds c and the API a*C: if a*C < c the API only pulls ahead, so there
+    is no break-even; otherwise the first unit k whose end the API reaches, k >= (Fs - Fa) /
+    (a*C - c), holds the crossing.
     """
-    if api_usd_per_token <= 0:
+    a, c, capacity, m = api_usd_per_token, unit_monthly_usd, unit_capacity_tokens, min_units
+    if a <= 0:
         return None
-    if api_usd_per_token * unit_capacity_tokens < unit_monthly_usd:
+    first = (own_fixed_usd + m * c - api_fixed_usd) / a
+    if first <= m * capacity + EPSILON:
+        return max(0.0, first)
+    slope = a * capacity - c
+    if slope <= 0:
         return None
-    return min_units * unit_monthly_usd / api_usd_per_token
+    k = max(m + 1, math.ceil((own_fixed_usd - api_fixed_usd) / slope - EPSILON))
+    return max((k - 1) * capacity, (own_fixed_usd + k * c - api_fixed_usd) / a)
+
+
+@dataclass(frozen=True, slots=True)
+class FixedCost:
+    """A monthly cost that does not grow with volume, and how it is made up."""
+
+    monthly_usd: float
+    formula: str
+
+
+def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
+    """The list price a month of the network and security pieces of these kinds
+    (planner/data/operations.yaml, priced from aws_prices.yaml); usage charges aside."""
+    total, parts = 0.0, []
+    for kind in kinds:
+        for piece in catalog.operations.pieces[kind]:
+            price = list_price(piece.resource, piece.count, piece.what)
+            if price is not None:
+                total += price.monthly_usd
+                parts.append(f"{price.monthly_usd:,.2f} ({piece.what})")
+    return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
+
+
+def pool_fixed_cost(catalog: Catalog) -> FixedCost:
+    """What a self-hosted pool costs besides its nodes: a share of an engineer to run it, and
+    its network and security pieces."""
+    staff = catalog.operations.staff
+    people = staff.pool_fte.value * staff.engineer_usd_per_month.value
+    pieces = pieces_cost(catalog, ("self_hosted_pool",))
+    total = round(people + pieces.monthly_usd, 2)
+    return FixedCost(
+        total,
+        f"operations {staff.pool_fte.value:g} engineer x "
+        f"{staff.engineer_usd_per_month.value:,.0f} USD = {people:,.2f} USD; network and "
+        f"security {pieces.formula}",
+    )
+
+
+def api_fixed_kinds(catalog: Catalog, provider_id: str) -> tuple[str, ...]:
+    """The pieces a provider's access needs: its boundary (PrivateLink, else the shared egress
+    network) and, unless reached with an IAM role (Bedrock), a secret for its API key."""
+    boundary = "private_link" if catalog.providers[provider_id].private_link else "egress_network"
+    return (boundary,) if provider_id == "bedrock" else (boundary, "api_key")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ class ApiLine:
     comparison: str
     api_id: str
     usd_per_token: float
+    fixed_usd: float  # its access standing alone (boundary, key)
+
+    def cost(self, volume: float) -> float:
+        return self.fixed_usd + self.usd_per_token * volume
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,11 @@ class Unit:
     monthly_usd: float
     tokens: float
     min_units: int
+    fixed_usd: float  # the pool's staff and network pieces
 
     def cost(self, volume: float) -> float:
-        return self.monthly_usd * max(self.min_units, math.ceil(volume / self.tokens - 1e-9))
+        units = max(self.min_units, math.ceil(volume / self.tokens - 1e-9))
+        return self.fixed_usd + self.monthly_usd * units
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,10 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     for comparison, ids in (("closed frontier API", closed), ("same open model as an API", same)):
         if ids:
             best = min(sorted(ids), key=per_token)
-            apis.append(ApiLine(comparison, best, per_token(best)))
+            provider = catalog.api_models[best].provider
+            apis.append(
+                ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd)
+            )
     capacity_tokens = unit_tokens(candidate, share)
     min_units = minimum_units(ctx, candidate, workload)
     instance = catalog.instances[candidate.instance_type]
@@ -100,6 +109,7 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
             * candidate.capacity.nodes_per_unit,
             capacity_tokens,
             min_units,
+            candidate.fixed_usd,
         )
         for option in Pricing
     ]
@@ -107,7 +117,12 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     for api in apis:
         for unit in units:
             volume = costs.break_even_tokens(
-                api.usd_per_token, unit.monthly_usd, unit.tokens, unit.min_units
+                api.usd_per_token,
+                unit.monthly_usd,
+                unit.tokens,
+                unit.min_units,
+                api.fixed_usd,
+                unit.fixed_usd,
             )
             rows.append(
                 Row(
@@ -178,7 +193,7 @@ def chart_points(report: Report, points: int = 9) -> tuple[list[float], dict[str
     volumes = [top * i / (points - 1) for i in range(points)]
     lines: dict[str, list[float]] = {}
     for api in report.apis:
-        lines[api.api_id] = [api.usd_per_token * v for v in volumes]
+        lines[api.api_id] = [api.cost(v) for v in volumes]
     for unit in report.units:
         if unit.purchase in ("on_demand", "savings_3yr"):
             lines[f"self-hosted {unit.purchase}"] = [unit.cost(v) for v in volumes]
@@ -202,7 +217,8 @@ def write_chart(report: Report, path: Path) -> None:
         if row.monthly_tokens is None or row.api_monthly_usd is None:
             continue
         if row.purchase in ("on_demand", "savings_3yr"):
-            point = (row.monthly_tokens / 1e9, row.api_monthly_usd)
+            api = next(a for a in report.apis if a.api_id == row.api_id)
+            point = (row.monthly_tokens / 1e9, api.cost(row.monthly_tokens))
             axes.plot([point[0]], [point[1]], "o", color="black")
             axes.annotate(f"{row.purchase} vs {row.api_id}", point, fontsize=7)
     axes.axvline(report.monthly_tokens / 1e9, linestyle=":", color="grey", label="this workload")

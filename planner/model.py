@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from planner.errors import PlannerError
 from planner.workloads import Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Placement = Literal["self_hosted", "cloud_api"]
 
@@ -63,6 +63,9 @@ class Option:
     pricing: Pricing | None = None
     memory_fit: MemoryFit | None = None
     nodes: int | None = None
+    # The part of monthly_cost_usd that does not grow with volume: staff and network pieces
+    # (for an API, those of its access standing alone; shared in a plan).
+    fixed_monthly_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +164,8 @@ class ProviderAccess(_Out):
     models: list[str]
     secret_config_key: str | None
     workloads: list[str]
+    # Its own network and security pieces a month (key secret, PrivateLink endpoint).
+    fixed_monthly_usd: float
 
 
 class Totals(_Out):
@@ -170,6 +175,8 @@ class Totals(_Out):
     # The same workloads decided one at a time, and what planning them together saves.
     per_workload_usd: float
     saved_by_sharing_usd: float
+    # The boundary the providers reached over the internet share, once.
+    egress_network_usd: float
 
 
 class Plan(_Out):

@@ -30,16 +30,26 @@ class Demand:
     """What one workload asks of the optimizer."""
 
     name: str
-    api_cost: float | None  # the cheapest admissible API option, if any
+    # provider access id -> the usage cost of the workload's cheapest admissible API there
+    apis: dict[str, float]
     # candidate option id -> (load, peak, KV cache) in units (costs.unit_load)
     candidates: dict[str, tuple[float, ...]]
     min_units: int
 
 
 @dataclass(frozen=True)
+class Shared:
+    """A fixed monthly cost paid once if any workload uses it: a provider's access (its key,
+    its PrivateLink endpoint) or a boundary several providers share (the egress network)."""
+
+    fixed_usd: float
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
 class Solution:
-    # workload -> candidate option id, or None for its API option
-    assignment: dict[str, str | None]
+    # workload -> candidate option id, or the provider access id of its API
+    assignment: dict[str, str]
     units: dict[str, int]  # candidate option id -> units of the pool
     total_usd: float
 
@@ -71,7 +81,7 @@ def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate])
                 continue
             cost_c = candidates[c].unit_monthly_usd
             cost_other = candidates[other].unit_monthly_usd
-            if cost_other > cost_c:
+            if cost_other > cost_c or candidates[other].fixed_usd > candidates[c].fixed_usd:
                 continue
             covers = all(
                 other in d.candidates
@@ -85,6 +95,7 @@ def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate])
                 continue
             equivalent = (
                 cost_other == cost_c
+                and candidates[other].fixed_usd == candidates[c].fixed_usd
                 and all(d.candidates[other] == d.candidates[c] for d in users[c])
                 and {d.name for d in users[other]} == {d.name for d in users[c]}
             )
@@ -95,36 +106,50 @@ def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate])
     return gone
 
 
-def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> Solution:
-    """The assignment of least total cost, exactly."""
+def solve(
+    demands: list[Demand],
+    candidates: dict[str, SelfHostedCandidate],
+    shared: dict[str, Shared] | None = None,
+) -> Solution:
+    """The assignment of least total cost, exactly. A pool costs its units and, once open, its
+    fixed cost (staff, network); an API its usage and, once any workload uses it, the fixed costs
+    of its access and of the boundary it sits behind (`shared`)."""
+    shared = shared or {}
     gone = dominated(demands, candidates)
     if gone:
         demands = [
             Demand(
                 d.name,
-                d.api_cost,
+                d.apis,
                 {c: load for c, load in d.candidates.items() if c not in gone},
                 d.min_units,
             )
             for d in demands
         ]
     used = sorted({c for d in demands for c in d.candidates})
-    if not used:
-        return Solution({d.name: None for d in demands}, {}, _api_total(demands))
+    groups = sorted(
+        {p for d in demands for p in d.apis}
+        | {parent for p in {p for d in demands for p in d.apis} if (parent := _parent(shared, p))}
+    )
     pairs = [(w, c) for w, d in enumerate(demands) for c in sorted(d.candidates)]
-    api_vars = [w for w, d in enumerate(demands) if d.api_cost is not None]
-    n_pairs, n_api = len(pairs), len(api_vars)
+    api_pairs = [(w, p) for w, d in enumerate(demands) for p in sorted(d.apis)]
+    n_pairs, n_api = len(pairs), len(api_pairs)
     unit_index = {c: n_pairs + n_api + i for i, c in enumerate(used)}
-    n_vars = n_pairs + n_api + len(used)
+    open_index = {c: n_pairs + n_api + len(used) + i for i, c in enumerate(used)}
+    group_index = {g: n_pairs + n_api + 2 * len(used) + i for i, g in enumerate(groups)}
+    n_vars = n_pairs + n_api + 2 * len(used) + len(groups)
 
     # The objective is the monthly cost alone. (A tie-break term toward smaller models made the
     # solver ~10x slower at 1,000 workloads: `_prefer_smaller` does that after the optimum.)
     cost = np.zeros(n_vars)
-    for i, w in enumerate(api_vars):
-        cost[n_pairs + i] = demands[w].api_cost or 0.0
+    for i, (w, p) in enumerate(api_pairs):
+        cost[n_pairs + i] = demands[w].apis[p]
     upper = np.ones(n_vars)
     for c in used:
         cost[unit_index[c]] = candidates[c].unit_monthly_usd
+        cost[open_index[c]] = candidates[c].fixed_usd
+    for g in groups:
+        cost[group_index[g]] = shared[g].fixed_usd if g in shared else 0.0
     # A pool never needs more units than its workloads would alone.
     alone = dict.fromkeys(used, 0)
     for d in demands:
@@ -152,7 +177,7 @@ def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> 
     by_workload: dict[int, list[tuple[int, float]]] = {}
     for i, (w, _) in enumerate(pairs):
         by_workload.setdefault(w, []).append((i, 1.0))
-    for i, w in enumerate(api_vars):
+    for i, (w, _) in enumerate(api_pairs):
         by_workload.setdefault(w, []).append((n_pairs + i, 1.0))
     for w in range(len(demands)):
         row(by_workload[w], 1.0, 1.0)
@@ -166,8 +191,17 @@ def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> 
             entries = [(i, load[part]) for i, load in members if load[part] >= _NEGLIGIBLE]
             if entries:
                 row([*entries, (unit_index[c], -1.0)], -np.inf, _SLACK)
+        # Units only in an open pool.
+        row([(unit_index[c], 1.0), (open_index[c], -upper[unit_index[c]])], -np.inf, 0.0)
     for i, (w, c) in enumerate(pairs):
         row([(i, float(demands[w].min_units)), (unit_index[c], -1.0)], -np.inf, 0.0)
+    # An API's use opens its access, and that its boundary.
+    for i, (_, p) in enumerate(api_pairs):
+        row([(n_pairs + i, 1.0), (group_index[p], -1.0)], -np.inf, 0.0)
+    for g in groups:
+        parent = _parent(shared, g)
+        if parent is not None:
+            row([(group_index[g], 1.0), (group_index[parent], -1.0)], -np.inf, 0.0)
 
     matrix = coo_array((values, (rows, cols)), shape=(len(lower_bounds), n_vars)).tocsr()
     result = milp(
@@ -182,34 +216,39 @@ def solve(demands: list[Demand], candidates: dict[str, SelfHostedCandidate]) -> 
     if result.x is None:  # pragma: no cover - every workload always has a feasible option
         raise RuntimeError(f"the optimizer found no solution: {result.message}")
     x = np.round(result.x).astype(int)
-    assignment: dict[str, str | None] = {}
+    assignment: dict[str, str] = {}
     for i, (w, c) in enumerate(pairs):
         if x[i]:
             assignment[demands[w].name] = c
-    for d in demands:
-        assignment.setdefault(d.name, None)
+    for i, (w, p) in enumerate(api_pairs):
+        if x[n_pairs + i]:
+            assignment[demands[w].name] = p
     units = _prefer_smaller(demands, assignment, candidates)
-    total = sum(units[c] * candidates[c].unit_monthly_usd for c in units) + sum(
-        d.api_cost or 0.0 for d in demands if assignment[d.name] is None
-    )
-    return Solution(assignment, units, total)
+    return Solution(assignment, units, total_cost(demands, assignment, units, candidates, shared))
 
 
-def _pool_units(demands: list[Demand], assignment: dict[str, str | None]) -> dict[str, int]:
-    members: dict[str, list[Demand]] = {}
-    for d in demands:
-        chosen = assignment[d.name]
-        if chosen is not None:
-            members.setdefault(chosen, []).append(d)
-    return {
-        c: units_for([m.candidates[c] for m in group], max(m.min_units for m in group))
-        for c, group in members.items()
-    }
+def _parent(shared: dict[str, Shared], group: str) -> str | None:
+    return shared[group].parent if group in shared else None
+
+
+def total_cost(
+    demands: list[Demand],
+    assignment: dict[str, str],
+    units: dict[str, int],
+    candidates: dict[str, SelfHostedCandidate],
+    shared: dict[str, Shared],
+) -> float:
+    """What an assignment costs a month: pools, API usage, and each access and boundary used."""
+    pools = sum(units[c] * candidates[c].unit_monthly_usd + candidates[c].fixed_usd for c in units)
+    usage = sum(d.apis[assignment[d.name]] for d in demands if assignment[d.name] in d.apis)
+    opened = {assignment[d.name] for d in demands if assignment[d.name] in d.apis}
+    opened |= {parent for g in opened if (parent := _parent(shared, g))}
+    return pools + usage + sum(shared[g].fixed_usd for g in opened if g in shared)
 
 
 def _prefer_smaller(
     demands: list[Demand],
-    assignment: dict[str, str | None],
+    assignment: dict[str, str],
     candidates: dict[str, SelfHostedCandidate],
 ) -> dict[str, int]:
     """Among equal-cost optima, the smaller model (the smallest model that solves the problem
@@ -220,7 +259,7 @@ def _prefer_smaller(
     members: dict[str, dict[str, Demand]] = {}
     for d in demands:
         chosen = assignment[d.name]
-        if chosen is not None:
+        if chosen in d.candidates:
             members.setdefault(chosen, {})[d.name] = d
 
     def units_of(c: str, group: dict[str, Demand]) -> int:
@@ -235,7 +274,7 @@ def _prefer_smaller(
         return (candidates[c].capacity.fit.weights_gb, c)
 
     def price(c: str, count: int) -> float:
-        return count * candidates[c].unit_monthly_usd
+        return count * candidates[c].unit_monthly_usd + (candidates[c].fixed_usd if count else 0)
 
     # Whole pools first, larger models first: onto a smaller model every member may use, when
     # that costs no more (alone there, or merged into its open pool).
@@ -257,10 +296,9 @@ def _prefer_smaller(
             break
 
     for d in sorted(demands, key=lambda d: d.name):
-        placed = assignment[d.name]
-        if placed is None:
+        current = assignment[d.name]
+        if current not in members:
             continue
-        current = placed
         for target in sorted((c for c in d.candidates if c in units), key=size):
             if size(target) >= size(current):
                 break
@@ -291,7 +329,3 @@ def _binding_parts(loads: list[tuple[float, ...]], parts: int) -> list[int]:
         if not implied:
             kept.append(part)
     return kept
-
-
-def _api_total(demands: list[Demand]) -> float:
-    return sum(d.api_cost or 0.0 for d in demands)

@@ -13,7 +13,7 @@ from genai_prices import __version__ as genai_prices_version
 from planner import optimize
 from planner.answers import Context, Demand, FigureBook, Unservable, availability_floor, decide
 from planner.catalog import DATA_DIR, Catalog
-from planner.costs import Settings, purchase_costs, unit_load
+from planner.costs import Settings, api_fixed_kinds, pieces_cost, purchase_costs, unit_load
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
 from planner.model import (
@@ -169,7 +169,8 @@ def _pool(
 def _per_workload(
     catalog: Catalog, decisions: list[Decision], purchases: Purchases
 ) -> tuple[list[WorkloadPlan], list[Pool]]:
-    """Each workload decided alone: its cheapest option, a pool of its own if self-hosted."""
+    """Each workload decided alone: its cheapest option, a pool of its own if self-hosted; an
+    API workload's cost is its usage here (build_plan adds its share of the access)."""
     plans, pools = [], []
     for decision in decisions:
         workload, answers, chosen, warnings = decision
@@ -188,10 +189,60 @@ def _per_workload(
                     purchases,
                 )
             )
-        plans.append(
-            _workload_plan(workload, answers, chosen, warnings, pool_name, chosen.monthly_cost_usd)
-        )
+        cost = chosen.monthly_cost_usd
+        if chosen.placement == "cloud_api":
+            cost -= chosen.fixed_monthly_usd
+        plans.append(_workload_plan(workload, answers, chosen, warnings, pool_name, cost))
     return plans, pools
+
+
+EGRESS = "egress-network"
+
+
+def shared_access(catalog: Catalog) -> dict[str, optimize.Shared]:
+    """The fixed costs of reaching the APIs, paid once: each provider's own pieces (its key's
+    secret, its PrivateLink endpoint), and the egress network the others share."""
+    shared = {EGRESS: optimize.Shared(pieces_cost(catalog, ("egress_network",)).monthly_usd)}
+    for provider_id in sorted(catalog.providers):
+        kinds = api_fixed_kinds(catalog, provider_id)
+        own = tuple(kind for kind in kinds if kind != "egress_network")
+        shared[provider_id] = optimize.Shared(
+            pieces_cost(catalog, own).monthly_usd if own else 0.0,
+            EGRESS if "egress_network" in kinds else None,
+        )
+    return shared
+
+
+def _with_access_costs(
+    catalog: Catalog, plans: list[WorkloadPlan]
+) -> tuple[list[WorkloadPlan], dict[str, float]]:
+    """API workloads pay their usage and, in proportion to it, the fixed costs of the access
+    and boundary they use, each counted once in the plan. Returns the fixed cost by access."""
+    shared = shared_access(catalog)
+    users: dict[str, list[int]] = {}
+    for index, plan_of in enumerate(plans):
+        if plan_of.placement == "cloud_api":
+            assert plan_of.provider is not None
+            users.setdefault(plan_of.provider, []).append(index)
+            parent = shared[plan_of.provider].parent
+            if parent is not None:
+                users.setdefault(parent, []).append(index)
+    extra = [0] * len(plans)
+    fixed: dict[str, float] = {}
+    for access in sorted(users):
+        cents = round(shared[access].fixed_usd * 100)
+        fixed[access] = cents / 100
+        members = users[access]
+        weights = [plans[i].monthly_cost_usd for i in members]
+        for i, part in zip(members, _allocate(cents, weights), strict=True):
+            extra[i] += part
+    updated = []
+    for plan_of, cents in zip(plans, extra, strict=True):
+        if cents:
+            total = (round(plan_of.monthly_cost_usd * 100) + cents) / 100
+            plan_of = replace(plan_of, monthly_cost_usd=total)
+        updated.append(plan_of)
+    return updated, fixed
 
 
 def pool_name_for(option_id: str) -> str:
@@ -215,13 +266,18 @@ def _allocate(total_cents: int, weights: list[float]) -> list[int]:
 
 
 def _shared_pools(
-    ctx: Context, decisions: list[Decision], purchases: Purchases
+    ctx: Context, decisions: list[Decision], purchases: Purchases, alone_costs: dict[str, float]
 ) -> tuple[list[WorkloadPlan], list[Pool]]:
     """Workloads share self-hosted pools where that costs less: the exact optimum."""
     demands = []
     for workload, answers, _, _ in decisions:
         options = answers.volume_economics.options
-        apis = [o.monthly_cost_usd for o in options if o.placement == "cloud_api"]
+        apis: dict[str, float] = {}
+        for option in options:
+            if option.placement == "cloud_api":
+                assert option.provider is not None
+                usage = option.monthly_cost_usd - option.fixed_monthly_usd
+                apis[option.provider] = min(usage, apis.get(option.provider, usage))
         kv_tokens = Demand.of(ctx, workload).kv_tokens
         candidates: dict[str, tuple[float, ...]] = {}
         for option in options:
@@ -237,17 +293,17 @@ def _shared_pools(
         demands.append(
             optimize.Demand(
                 name=workload.name,
-                api_cost=min(apis) if apis else None,
+                apis=apis,
                 candidates=candidates,
                 min_units=availability_floor(workload),
             )
         )
-    solution = optimize.solve(demands, ctx.by_option)
+    solution = optimize.solve(demands, ctx.by_option, shared_access(ctx.catalog))
 
     members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}
     for decision, demand in zip(decisions, demands, strict=True):
         chosen_id = solution.assignment[demand.name]
-        if chosen_id is not None:
+        if chosen_id in demand.candidates:
             members.setdefault(chosen_id, []).append((decision, demand))
     pools: dict[str, Pool] = {}
     shares: dict[str, tuple[float, str]] = {}
@@ -255,10 +311,10 @@ def _shared_pools(
         group = members[option_id]
         candidate = ctx.by_option[option_id]
         units = solution.units[option_id]
-        cost_cents = round(units * candidate.unit_monthly_usd * 100)
-        # Each member pays in proportion to what it would cost alone, so none pays more than
-        # alone: a pool in the optimum never costs more than its members' own choices.
-        weights = [decision[2].monthly_cost_usd for decision, _ in group]
+        cost_cents = round((units * candidate.unit_monthly_usd + candidate.fixed_usd) * 100)
+        # Each member pays in proportion to what it costs in the per-workload plan, so none
+        # pays more than there: a pool in the optimum costs no more than its members did.
+        weights = [alone_costs[decision[0].name] for decision, _ in group]
         option = next(o for o in group[0][0][1].volume_economics.options if o.id == option_id)
         name = pool_name_for(option_id)
         pools[option_id] = _pool(
@@ -278,19 +334,24 @@ def _shared_pools(
                 f"shared pool {name} ({units * candidate.capacity.nodes_per_unit} x "
                 f"{candidate.instance_type}, {cost_cents / 100:,.2f} USD a month"
                 + (f", with {', '.join(mates)}" if mates else "")
-                + f"): this workload's share, in proportion to its cost alone, is "
+                + f"): this workload's share, in proportion to its per-workload cost, is "
                 f"{cents / 100:,.2f} USD",
             )
     plans = []
     for decision in decisions:
         workload, answers, alone, warnings = decision
         chosen_id = solution.assignment[workload.name]
-        if chosen_id is None:
+        if chosen_id not in ctx.by_option:
             api = min(
-                (o for o in answers.volume_economics.options if o.placement == "cloud_api"),
+                (
+                    o
+                    for o in answers.volume_economics.options
+                    if o.placement == "cloud_api" and o.provider == chosen_id
+                ),
                 key=lambda o: (o.monthly_cost_usd, o.id),
             )
-            chosen, cost, pool_name = api, api.monthly_cost_usd, None
+            # Its usage; build_plan adds its share of the access and boundary it uses.
+            chosen, cost, pool_name = api, api.monthly_cost_usd - api.fixed_monthly_usd, None
             note = "cheaper through its API than in any shared pool"
         else:
             chosen = next(o for o in answers.volume_economics.options if o.id == chosen_id)
@@ -301,7 +362,7 @@ def _shared_pools(
             chosen=chosen.id,
             reason=(
                 f"{note}; alone, {answers.volume_economics.reason}"
-                if chosen.id != alone.id or chosen_id is not None
+                if chosen.id != alone.id or chosen_id in ctx.by_option
                 else answers.volume_economics.reason
             ),
         )
@@ -342,13 +403,16 @@ def build_plan(
     if problems:
         raise PlannerError(str(loaded.path), problems)
 
-    per_workload_cents = sum(round(chosen.monthly_cost_usd * 100) for _, _, chosen, _ in decisions)
     purchases: Purchases = {}
+    alone_plans, alone_pools = _per_workload(catalog, decisions, purchases)
     if strategy == "per-workload":
-        placed = _per_workload(catalog, decisions, purchases)
-    else:
-        placed = _shared_pools(ctx, decisions, purchases)
-    workload_plans, pools = placed
+        workload_plans, pools = alone_plans, alone_pools
+    alone_plans, _ = _with_access_costs(catalog, alone_plans)
+    per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans)
+    if strategy != "per-workload":
+        alone_costs = {w.name: w.monthly_cost_usd for w in alone_plans}
+        workload_plans, pools = _shared_pools(ctx, decisions, purchases, alone_costs)
+    workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
     for plan_of in workload_plans:
@@ -369,6 +433,7 @@ def build_plan(
                 # Bedrock is reached with the nodes' IAM role; the others need an API key.
                 secret_config_key=None if provider_id == "bedrock" else f"{provider_id}_api_key",
                 workloads=[name for name, _ in users],
+                fixed_monthly_usd=access_fixed.get(provider_id, 0.0),
             )
         )
 
@@ -407,6 +472,7 @@ def build_plan(
             self_hosted_usd=self_cents / 100,
             cloud_api_usd=(total_cents - self_cents) / 100,
             per_workload_usd=per_workload_cents / 100,
+            egress_network_usd=access_fixed.get(EGRESS, 0.0),
             saved_by_sharing_usd=(per_workload_cents - total_cents) / 100,
         ),
         figures=figures,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from planner.answers import Context, FigureBook, SelfHostedCandidate
 from planner.catalog import default_catalog
 from planner.costs import Settings
-from planner.optimize import Demand, solve, units_for
+from planner.optimize import Demand, Shared, solve, units_for
 from planner.workloads import Pricing
 
 CATALOG = default_catalog()
@@ -39,9 +39,15 @@ def demands(draw: st.DrawFn) -> list[Demand]:
     found = []
     for index in range(count):
         keys = draw(st.lists(st.sampled_from(sorted(CANDIDATES)), unique=True, max_size=3))
-        api = draw(st.none() | st.floats(min_value=0, max_value=150_000))
-        if not keys and api is None:
-            api = 1_000.0
+        apis = draw(
+            st.dictionaries(
+                st.sampled_from(["openai", "anthropic", "bedrock"]),
+                st.floats(min_value=0, max_value=150_000),
+                max_size=2,
+            )
+        )
+        if not keys and not apis:
+            apis = {"openai": 1_000.0}
         loads = {
             key: (
                 draw(st.floats(min_value=0, max_value=2.5)),
@@ -50,25 +56,40 @@ def demands(draw: st.DrawFn) -> list[Demand]:
             )
             for key in keys
         }
-        found.append(Demand(f"w{index}", api, loads, draw(st.sampled_from([1, 2]))))
+        found.append(Demand(f"w{index}", apis, loads, draw(st.sampled_from([1, 2]))))
     return found
 
 
-def brute_force(items: list[Demand]) -> float:
-    """Every assignment of every workload to its API or one of its candidates."""
+# Two providers behind one egress network, one with its own PrivateLink endpoint.
+SHARED = {
+    "egress": Shared(340.0),
+    "openai": Shared(1.4, "egress"),
+    "anthropic": Shared(1.4, "egress"),
+    "bedrock": Shared(15.6),
+}
+
+
+def brute_force(items: list[Demand], shared: dict[str, Shared] | None = None) -> float:
+    """Every assignment of every workload to one of its APIs or one of its candidates."""
+    shared = shared or {}
     best = float("inf")
-    choices = [[*sorted(d.candidates), *([None] if d.api_cost is not None else [])] for d in items]
+    choices = [[*sorted(d.candidates), *sorted(d.apis)] for d in items]
     for assignment in itertools.product(*choices):
         total = 0.0
         groups: dict[str, list[Demand]] = {}
+        opened: set[str] = set()
         for demand, chosen in zip(items, assignment, strict=True):
-            if chosen is None:
-                total += demand.api_cost or 0.0
+            if chosen in demand.apis:
+                total += demand.apis[chosen]
+                opened.add(chosen)
+                if chosen in shared and shared[chosen].parent:
+                    opened.add(str(shared[chosen].parent))
             else:
                 groups.setdefault(chosen, []).append(demand)
+        total += sum(shared[g].fixed_usd for g in opened if g in shared)
         for key, group in groups.items():
             units = units_for([d.candidates[key] for d in group], max(d.min_units for d in group))
-            total += units * CANDIDATES[key].unit_monthly_usd
+            total += units * CANDIDATES[key].unit_monthly_usd + CANDIDATES[key].fixed_usd
         best = min(best, total)
     return best
 
@@ -76,12 +97,13 @@ def brute_force(items: list[Demand]) -> float:
 @settings(max_examples=int(os.environ.get("OPTIMIZE_EXAMPLES", "80")), deadline=None)
 @given(demands())
 def test_optimum_equals_brute_force(items: list[Demand]) -> None:
-    solution = solve(items, CANDIDATES)
-    assert abs(solution.total_usd - brute_force(items)) <= 1e-6 * max(1.0, solution.total_usd)
+    solution = solve(items, CANDIDATES, SHARED)
+    best = brute_force(items, SHARED)
+    assert abs(solution.total_usd - best) <= 1e-6 * max(1.0, solution.total_usd)
     # The solution is what it says: every workload placed where it may go, pools big enough.
     for demand in items:
         chosen = solution.assignment[demand.name]
-        assert (chosen is None and demand.api_cost is not None) or chosen in demand.candidates
+        assert chosen in demand.apis or chosen in demand.candidates
     for key, units in solution.units.items():
         members = [d for d in items if solution.assignment[d.name] == key]
         for part in range(3):
@@ -91,30 +113,29 @@ def test_optimum_equals_brute_force(items: list[Demand]) -> None:
 
 def test_sharing_beats_two_pools() -> None:
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
-    items = [Demand("a", None, {scout: (0.3, 0.0)}, 1), Demand("b", None, {scout: (0.4, 0.0)}, 1)]
+    items = [Demand("a", {}, {scout: (0.3, 0.0)}, 1), Demand("b", {}, {scout: (0.4, 0.0)}, 1)]
     solution = solve(items, CANDIDATES)
     assert solution.units == {scout: 1}
-    assert solution.total_usd == CANDIDATES[scout].unit_monthly_usd
+    assert solution.total_usd == CANDIDATES[scout].unit_monthly_usd + CANDIDATES[scout].fixed_usd
 
 
 def test_api_wins_when_cheaper() -> None:
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
-    items = [Demand("a", 500.0, {scout: (0.1, 0.0)}, 1)]
-    assert solve(items, CANDIDATES).assignment == {"a": None}
+    items = [Demand("a", {"openai": 500.0}, {scout: (0.1, 0.0)}, 1)]
+    assert solve(items, CANDIDATES).assignment == {"a": "openai"}
 
 
 def test_regression_presolve_case() -> None:
-    """HiGHS's presolve called a plan costing 81,358.40 optimal here; the optimum is 47,207.08."""
+    """HiGHS's presolve called a plan costing 81,358.40 optimal here; the optimum was 47,207.08
+    (pools' fixed costs aside)."""
     deepseek_h100 = "self_hosted/deepseek-v3.2/p5.48xlarge"
     deepseek_h200 = "self_hosted/deepseek-v3.2/p5en.48xlarge"
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
     items = [
-        Demand("w0", None, {deepseek_h100: (0.0, 0.0), deepseek_h200: (0.0, 0.0)}, 1),
-        Demand(
-            "w1", None, {deepseek_h100: (0.5, 0.0), deepseek_h200: (0.0, 0.0), scout: (0, 0)}, 1
-        ),
-        Demand("w2", 1000.0, {}, 1),
-        Demand("w3", 1.0, {deepseek_h100: (1e-06, 0.0)}, 1),
+        Demand("w0", {}, {deepseek_h100: (0.0, 0.0), deepseek_h200: (0.0, 0.0)}, 1),
+        Demand("w1", {}, {deepseek_h100: (0.5, 0.0), deepseek_h200: (0.0, 0.0), scout: (0, 0)}, 1),
+        Demand("w2", {"openai": 1000.0}, {}, 1),
+        Demand("w3", {"openai": 1.0}, {deepseek_h100: (1e-06, 0.0)}, 1),
     ]
     solution = solve(items, CANDIDATES)
     assert solution.total_usd == brute_force(items)
@@ -128,13 +149,13 @@ def test_dominated_candidates_are_dropped_but_equivalents_keep_one() -> None:
     from planner.optimize import dominated
 
     # Scout on H100 is cheaper per unit than DeepSeek on two H100 nodes and carries less load.
-    items = [Demand("a", None, {scout: (0.2, 0.0), h100: (0.5, 0.0)}, 1)]
+    items = [Demand("a", {}, {scout: (0.2, 0.0), h100: (0.5, 0.0)}, 1)]
     assert dominated(items, CANDIDATES) == {h100}
     # A second workload that may use only the H100 DeepSeek pool keeps it.
-    items.append(Demand("b", None, {h100: (0.1, 0.0)}, 1))
+    items.append(Demand("b", {}, {h100: (0.1, 0.0)}, 1))
     assert dominated(items, CANDIDATES) == set()
     # The H200 unit is cheaper than two H100 nodes; with equal loads it dominates.
-    items = [Demand("c", None, {h100: (0.3, 0.0), h200: (0.3, 0.0)}, 2)]
+    items = [Demand("c", {}, {h100: (0.3, 0.0), h200: (0.3, 0.0)}, 2)]
     assert dominated(items, CANDIDATES) == {h100}
 
 
@@ -143,12 +164,12 @@ def test_equivalent_candidates_keep_exactly_one() -> None:
 
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
     twin = {**CANDIDATES, "self_hosted/twin/p5.48xlarge": CANDIDATES[scout]}
-    items = [Demand("a", None, {scout: (0.2, 0.0), "self_hosted/twin/p5.48xlarge": (0.2, 0.0)}, 1)]
+    items = [Demand("a", {}, {scout: (0.2, 0.0), "self_hosted/twin/p5.48xlarge": (0.2, 0.0)}, 1)]
     assert dominated(items, twin) == {"self_hosted/twin/p5.48xlarge"}
     # Between equivalent candidates of different model sizes, the larger model goes.
     maverick = "self_hosted/llama-4-maverick/p5.48xlarge"
     pools = {**CANDIDATES, maverick: CONTEXT.by_option[maverick]}
-    items = [Demand("a", None, {scout: (0.2, 0.0), maverick: (0.2, 0.0)}, 1)]
+    items = [Demand("a", {}, {scout: (0.2, 0.0), maverick: (0.2, 0.0)}, 1)]
     assert dominated(items, pools) == {maverick}
 
 
@@ -159,15 +180,15 @@ def test_equal_cost_optima_prefer_the_smaller_model() -> None:
     pools = {**CANDIDATES, maverick: CONTEXT.by_option[maverick]}
     assert pools[scout].unit_monthly_usd == pools[maverick].unit_monthly_usd
     items = [
-        Demand("big", None, {maverick: (0.5, 0.0)}, 1),
-        Demand("small", None, {maverick: (0.3, 0.0), scout: (0.3, 0.0)}, 1),
-        Demand("tiny", None, {scout: (0.1, 0.0)}, 1),
+        Demand("big", {}, {maverick: (0.5, 0.0)}, 1),
+        Demand("small", {}, {maverick: (0.3, 0.0), scout: (0.3, 0.0)}, 1),
+        Demand("tiny", {}, {scout: (0.1, 0.0)}, 1),
     ]
     solution = solve(items, pools)
     assert solution.assignment["small"] == scout
     assert solution.units == {maverick: 1, scout: 1}
     # With no room left in the Scout pool it stays with Maverick, at the same cost.
-    items[2] = Demand("tiny", None, {scout: (0.9, 0.0)}, 1)
+    items[2] = Demand("tiny", {}, {scout: (0.9, 0.0)}, 1)
     solution = solve(items, pools)
     assert solution.assignment["small"] == maverick
     assert solution.units == {maverick: 1, scout: 1}
@@ -177,8 +198,8 @@ def test_kv_caches_add_up_on_their_own() -> None:
     """Little load, but two KV caches of 0.6 of a unit each: the pool needs two units."""
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
     items = [
-        Demand("a", None, {scout: (0.1, 0.0, 0.6)}, 1),
-        Demand("b", None, {scout: (0.1, 0.0, 0.6)}, 1),
+        Demand("a", {}, {scout: (0.1, 0.0, 0.6)}, 1),
+        Demand("b", {}, {scout: (0.1, 0.0, 0.6)}, 1),
     ]
     assert solve(items, CANDIDATES).units == {scout: 2}
     assert units_for([(0.1, 0.0, 0.6), (0.1, 0.0, 0.6)], 1) == 2

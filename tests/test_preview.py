@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from planner.catalog import default_catalog
 from planner.cli import main
+from planner.costs import pieces_cost, pool_fixed_cost
 from planner.model import read_plan
 from tests.test_stacks import plan_project
 
@@ -42,14 +44,22 @@ def test_text_preview(planned: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "        + aws:kms/key:Key  contract-review-pool-key" in lines
     assert "     2  aws:autoscaling/group:Group" in lines
     plan = read_plan(planned / "plans/dev/plan.json")
+    fixed = pool_fixed_cost(default_catalog())
+    staff = fixed.monthly_usd - pieces_cost(default_catalog(), ("self_hosted_pool",)).monthly_usd
     for pool in plan.pools:
         [row] = [line for line in lines if line.strip().startswith(f"{pool.name}-nodes ")]
-        assert f"{pool.monthly_cost_usd:,.2f} USD" in row
+        assert f"{pool.monthly_cost_usd - fixed.monthly_usd:,.2f} USD" in row
     [total] = [line for line in lines if line.strip().startswith("resources total")]
     resources_total = float(total.split()[2].replace(",", ""))
-    gpu = sum(p.monthly_cost_usd for p in plan.pools)
-    # Nodes, plus what the plan does not price: NAT, firewall, endpoints, keys, load balancers.
-    assert gpu + 400 < resources_total < gpu + 1000
+    # The plan prices the network and security pieces from operations.yaml; the preview prices
+    # the resources the program registers. They agree: the pools' cost less their staff, plus
+    # each provider's access and the egress network, is the preview's total.
+    planned_total = (
+        sum(p.monthly_cost_usd - staff for p in plan.pools)
+        + sum(a.fixed_monthly_usd for a in plan.providers)
+        + plan.totals.egress_network_usd
+    )
+    assert resources_total == pytest.approx(planned_total, abs=0.05)
     assert any("api-egress-firewall" in line and "288.35 USD" in line for line in lines)
 
 

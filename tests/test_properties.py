@@ -119,10 +119,13 @@ def test_sharing_never_costs_more(text: str) -> None:
     assert shared.totals.saved_by_sharing_usd == round(
         alone.totals.monthly_cost_usd - shared.totals.monthly_cost_usd, 2
     )
-    # Nobody pays more for sharing than alone, and every dollar is allocated.
+    # No pool member pays more for sharing than in the per-workload plan, and every dollar is
+    # allocated. (A workload left on an API can pay a larger share of its provider's access
+    # when others leave it for a pool; the total still falls.)
     by_name = {w.name: w for w in alone.workloads}
     for workload in shared.workloads:
-        assert workload.monthly_cost_usd <= by_name[workload.name].monthly_cost_usd + 0.01
+        if workload.pool is not None:
+            assert workload.monthly_cost_usd <= by_name[workload.name].monthly_cost_usd + 0.01
         if workload.data == "regulated":
             assert workload.placement == "self_hosted"
     cents = sum(round(w.monthly_cost_usd * 100) for w in shared.workloads)

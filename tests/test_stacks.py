@@ -307,7 +307,8 @@ def test_every_taggable_resource_carries_its_cost(example_run: OfflineRun) -> No
                 "ai-infra-planner:stack"} & set(tags)  # fmt: skip
     assert checked > 50
     pool_key = component(example_run, "aws:kms/key:Key", "patient-notes-pool-key")
-    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "80358.40"
+    # Two nodes, and the pool's staff and network pieces (4,286.38 USD).
+    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "84644.78"
     groups = [g for g in of_type(example_run, "aws:autoscaling/group:Group")]
     assert all(
         {"key": "ai-infra-planner:pool", "value": g.name.removesuffix("-nodes"),
@@ -436,11 +437,13 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     costs = example_run.outputs["component_monthly_cost_usd"]
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
-    assert costs["google-access"] == 3000.0
+    # Usage 3,000 + its key's secret and KMS key 1.40 + the egress network 340.45 (its only user).
+    assert costs["google-access"] == 3341.85
     # NAT 32.85 + address 3.65 + firewall endpoint 288.35 + endpoint in 2 zones 14.60 + key 1.00
     assert costs["api-egress"] == 340.45
     assert costs["bedrock-link"] == 15.60
-    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 120.8
+    # Usage 120.80 + its share (by usage, with ticket-triage) of the 15.60 Bedrock endpoint.
+    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 124.62
 
 
 def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -488,7 +491,7 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     }
     assert consumers == {"10.20.0.0/16", "10.21.0.0/16", "10.50.0.0/16"}
     [key] = [r for r in of_type(run, "aws:kms/key:Key") if r.name.startswith("deepseek")]
-    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "46206.08"
+    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50492.46"
     # Only Google's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 129564.48
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 138479.09
