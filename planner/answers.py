@@ -671,10 +671,11 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         return _self_hosted_option(ctx, subject, demand)
 
     # A model whose replica cannot hold one request's context cannot serve the workload.
+    context = demand.request_in + demand.request_out
     too_long = sorted(
         e[2].option_id
         for e in entries
-        if not isinstance(e[2], str) and not context_fits(e[2], demand)
+        if not isinstance(e[2], str) and context > e[2].limits.kv_tokens_per_replica
     )
     if too_long:
         entries = [e for e in entries if isinstance(e[2], str) or context_fits(e[2], demand)]

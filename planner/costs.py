@@ -246,7 +246,10 @@ def unit_load(
 
 
 def units_for_load(load: Load, min_units: int) -> int:
-    return max(min_units, *(math.ceil(part - EPSILON) for part in load))
+    ceil = math.ceil
+    return max(
+        min_units, ceil(load[0] - EPSILON), ceil(load[1] - EPSILON), ceil(load[2] - EPSILON)
+    )
 
 
 def units_needed(

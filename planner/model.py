@@ -116,7 +116,8 @@ class Warning:
     message: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen, like Option: the plan adds each API workload's share of its access afterwards.
+@dataclass(slots=True, kw_only=True)
 class WorkloadPlan:
     name: str
     task: str

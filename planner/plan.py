@@ -217,7 +217,8 @@ def _with_access_costs(
     catalog: Catalog, plans: list[WorkloadPlan]
 ) -> tuple[list[WorkloadPlan], dict[str, float]]:
     """API workloads pay their usage and, in proportion to it, the fixed costs of the access
-    and boundary they use, each counted once in the plan. Returns the fixed cost by access."""
+    and boundary they use, each counted once in the plan (added to the plans in place).
+    Returns the plans and the fixed cost by access."""
     shared = shared_access(catalog)
     users: dict[str, list[int]] = {}
     for index, plan_of in enumerate(plans):
@@ -236,13 +237,10 @@ def _with_access_costs(
         weights = [plans[i].monthly_cost_usd for i in members]
         for i, part in zip(members, _allocate(cents, weights), strict=True):
             extra[i] += part
-    updated = []
     for plan_of, cents in zip(plans, extra, strict=True):
         if cents:
-            total = (round(plan_of.monthly_cost_usd * 100) + cents) / 100
-            plan_of = replace(plan_of, monthly_cost_usd=total)
-        updated.append(plan_of)
-    return updated, fixed
+            plan_of.monthly_cost_usd = (round(plan_of.monthly_cost_usd * 100) + cents) / 100
+    return plans, fixed
 
 
 def pool_name_for(option_id: str) -> str:
@@ -404,15 +402,13 @@ def build_plan(
         raise PlannerError(str(loaded.path), problems)
 
     purchases: Purchases = {}
-    alone_plans, alone_pools = _per_workload(catalog, decisions, purchases)
-    if strategy == "per-workload":
-        workload_plans, pools = alone_plans, alone_pools
-    alone_plans, _ = _with_access_costs(catalog, alone_plans)
+    alone_plans, pools = _per_workload(catalog, decisions, purchases)
+    workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
     per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans)
     if strategy != "per-workload":
         alone_costs = {w.name: w.monthly_cost_usd for w in alone_plans}
         workload_plans, pools = _shared_pools(ctx, decisions, purchases, alone_costs)
-    workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
+        workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
     for plan_of in workload_plans:
