@@ -64,6 +64,10 @@ class SelfHostedCandidate:
     unit_monthly_usd: float
     # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
     fixed_usd: float
+    # At the favourable and the unfavourable ends of the uncertain settings' ranges (higher
+    # utilization and efficiency and the low purchase multiplier; and the reverse).
+    range_limits: tuple[costs.UnitLimits, costs.UnitLimits]
+    range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
     memory_fit: MemoryFit
     limits: costs.UnitLimits
@@ -232,6 +236,11 @@ class Context:
             derate = settings.serving_efficiency * settings.utilization
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             limits = costs.unit_limits(capacity, self.seconds_per_month, settings)
+            best, worst = settings.bounds()
+            multiplier = option.multiplier
+            unit_node_hours = (
+                instance.on_demand_usd_per_hour.value * hours.value * capacity.nodes_per_unit
+            )
             found.append(
                 SelfHostedCandidate(
                     model_id=model_id,
@@ -239,6 +248,14 @@ class Context:
                     capacity=capacity,
                     unit_monthly_usd=unit_monthly,
                     fixed_usd=self.pool_fixed.monthly_usd,
+                    range_limits=(
+                        costs.unit_limits(capacity, self.seconds_per_month, best),
+                        costs.unit_limits(capacity, self.seconds_per_month, worst),
+                    ),
+                    range_unit_usd=(
+                        unit_node_hours * _or(multiplier.low, multiplier.value),
+                        unit_node_hours * _or(multiplier.high, multiplier.value),
+                    ),
                     figure_ids=figure_ids,
                     memory_fit=memory,
                     limits=limits,
@@ -609,6 +626,29 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
     )
 
 
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
+def cost_range(
+    candidate: SelfHostedCandidate,
+    input_tokens: int,
+    output_tokens: int,
+    peak_output_tps: float | None,
+    kv_tokens: float,
+    min_units: int,
+) -> tuple[float, float]:
+    """Low and high monthly cost of serving this load on its own pool of the candidate, from
+    the ranges of utilization, serving efficiency and the purchase multiplier."""
+    found = []
+    for limits, unit_usd in zip(candidate.range_limits, candidate.range_unit_usd, strict=True):
+        units = costs.units_needed(
+            limits, input_tokens, output_tokens, peak_output_tps, min_units, kv_tokens
+        )
+        found.append(round(units * unit_usd + candidate.fixed_usd, 2))
+    return found[0], found[1]
+
+
 def _cost_key(option: Option) -> tuple[float, str]:
     return (option.monthly_cost_usd, option.id)
 
@@ -737,6 +777,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     )
     if chosen.placement == "self_hosted":
         candidate = ctx.by_option[chosen.id]
+        chosen.monthly_cost_low_usd, chosen.monthly_cost_high_usd = cost_range(
+            candidate,
+            demand.input_tokens,
+            demand.output_tokens,
+            demand.peak_output_tps,
+            demand.kv_tokens,
+            demand.min_units,
+        )
         if candidate.capacity.throughput_is_stand_in:
             warnings.append(
                 Warning(

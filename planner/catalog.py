@@ -36,6 +36,9 @@ class Figure(_Data):
     value: float
     source: str
     date: str
+    # The planning range of an uncertain figure, where the source gives one.
+    low: float | None = None
+    high: float | None = None
 
     @field_validator("date", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ Every function returns the numbers it used, so the plan can show the formula and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -36,6 +36,18 @@ class Settings:
     price_date: date
     # Output tokens a second one user reads at: how many requests are in flight at a rate.
     user_output_tps: float
+    # Planning ranges (low, high) of the uncertain settings; None where the value was given.
+    utilization_range: tuple[float, float] | None = None
+    efficiency_range: tuple[float, float] | None = None
+
+    def bounds(self) -> tuple[Settings, Settings]:
+        """The settings at the favourable and the unfavourable end of their ranges."""
+        utilization = self.utilization_range or (self.utilization, self.utilization)
+        efficiency = self.efficiency_range or (self.serving_efficiency, self.serving_efficiency)
+        return (
+            replace(self, utilization=utilization[1], serving_efficiency=efficiency[1]),
+            replace(self, utilization=utilization[0], serving_efficiency=efficiency[0]),
+        )
 
 
 @dataclass(frozen=True)
@@ -247,9 +259,7 @@ def unit_load(
 
 def units_for_load(load: Load, min_units: int) -> int:
     ceil = math.ceil
-    return max(
-        min_units, ceil(load[0] - EPSILON), ceil(load[1] - EPSILON), ceil(load[2] - EPSILON)
-    )
+    return max(min_units, ceil(load[0] - EPSILON), ceil(load[1] - EPSILON), ceil(load[2] - EPSILON))
 
 
 def units_needed(

@@ -66,6 +66,10 @@ class Option:
     # The part of monthly_cost_usd that does not grow with volume: staff and network pieces
     # (for an API, those of its access standing alone; shared in a plan).
     fixed_monthly_usd: float = 0.0
+    # Low and high ends of the cost from the ranges of the uncertain assumptions (utilization,
+    # serving efficiency, purchase multiplier); set on the option a plan chooses.
+    monthly_cost_low_usd: float | None = None
+    monthly_cost_high_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +134,9 @@ class WorkloadPlan:
     answers: Answers
     monthly_cost_usd: float
     warnings: list[Warning]
+    # The range of its cost from the uncertain assumptions (an API's is its expected cost).
+    monthly_cost_low_usd: float = 0.0
+    monthly_cost_high_usd: float = 0.0
 
 
 class PurchaseOptionCost(_Out):
@@ -153,6 +160,9 @@ class Pool(_Out):
     perimeter: Perimeter
     capacity_reservation_id: str | None
     monthly_cost_usd: float
+    # The range of its cost: utilization, serving efficiency and purchase multiplier ranges.
+    monthly_cost_low_usd: float
+    monthly_cost_high_usd: float
     workloads: list[str]
     # The same nodes under every purchase option (and bought, as a comparison only).
     purchase_options: list[PurchaseOptionCost]
@@ -171,6 +181,8 @@ class ProviderAccess(_Out):
 
 class Totals(_Out):
     monthly_cost_usd: float
+    monthly_cost_low_usd: float
+    monthly_cost_high_usd: float
     self_hosted_usd: float
     cloud_api_usd: float
     # The same workloads decided one at a time, and what planning them together saves.

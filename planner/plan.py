@@ -11,8 +11,16 @@ from typing import Literal
 from genai_prices import __version__ as genai_prices_version
 
 from planner import optimize
-from planner.answers import Context, Demand, FigureBook, Unservable, availability_floor, decide
-from planner.catalog import DATA_DIR, Catalog
+from planner.answers import (
+    Context,
+    Demand,
+    FigureBook,
+    SelfHostedCandidate,
+    Unservable,
+    availability_floor,
+    decide,
+)
+from planner.catalog import DATA_DIR, Catalog, Figure
 from planner.costs import Settings, api_fixed_kinds, pieces_cost, purchase_costs, unit_load
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
@@ -67,6 +75,10 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         ),
         price_date=given.price_date or date.fromisoformat(defaults.price_date.value),
         user_output_tps=given.user_output_tps or defaults.user_output_tps.value,
+        utilization_range=_range(defaults.utilization) if not given.utilization else None,
+        efficiency_range=(
+            _range(defaults.serving_efficiency) if not given.serving_efficiency else None
+        ),
     )
     overridden = "set in the workloads file (assumptions)"
     for key, unit, value, default in (
@@ -90,6 +102,12 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         else:
             book.add(f"assumption.{key}", value, unit, overridden, "")
     return settings
+
+
+def _range(figure: Figure) -> tuple[float, float] | None:
+    if figure.low is None or figure.high is None:
+        return None
+    return figure.low, figure.high
 
 
 Decision = tuple[Workload, Answers, Option, list[Warning]]
@@ -128,6 +146,7 @@ def _pool(
     nodes: int,
     cost: float,
     purchases: Purchases,
+    cost_range: tuple[float, float],
 ) -> Pool:
     assert option.instance_type and option.memory_fit and option.pricing
     perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
@@ -162,6 +181,8 @@ def _pool(
         perimeter=max(perimeters, key=lambda p: PERIMETER_ORDER[p]),
         capacity_reservation_id=reservations[0] if reservations else None,
         monthly_cost_usd=cost,
+        monthly_cost_low_usd=cost_range[0],
+        monthly_cost_high_usd=cost_range[1],
         workloads=[w.name for w, *_ in members],
     )
 
@@ -187,13 +208,23 @@ def _per_workload(
                     chosen.nodes,
                     chosen.monthly_cost_usd,
                     purchases,
+                    (_or(chosen.monthly_cost_low_usd), _or(chosen.monthly_cost_high_usd)),
                 )
             )
         cost = chosen.monthly_cost_usd
         if chosen.placement == "cloud_api":
             cost -= chosen.fixed_monthly_usd
-        plans.append(_workload_plan(workload, answers, chosen, warnings, pool_name, cost))
+        plan_of = _workload_plan(workload, answers, chosen, warnings, pool_name, cost)
+        if chosen.placement == "self_hosted":
+            plan_of.monthly_cost_low_usd = _or(chosen.monthly_cost_low_usd)
+            plan_of.monthly_cost_high_usd = _or(chosen.monthly_cost_high_usd)
+        plans.append(plan_of)
     return plans, pools
+
+
+def _or(value: float | None) -> float:
+    assert value is not None, "the chosen option carries its range"
+    return value
 
 
 EGRESS = "egress-network"
@@ -243,6 +274,29 @@ def _with_access_costs(
     return plans, fixed
 
 
+def _pool_range(
+    candidate: SelfHostedCandidate, members: list[Decision], kv_tokens: dict[str, float]
+) -> tuple[float, float]:
+    """A shared pool's cost at both ends of the uncertain settings' ranges: its members' loads
+    add up at those settings' unit limits, as in the optimum at the expected ones."""
+    found = []
+    floor = max(availability_floor(w) for w, *_ in members)
+    for limits, unit_usd in zip(candidate.range_limits, candidate.range_unit_usd, strict=True):
+        loads: list[tuple[float, ...]] = [
+            unit_load(
+                limits,
+                w.monthly_tokens.input,
+                w.monthly_tokens.output,
+                w.peak_tokens_per_second,
+                kv_tokens[w.name],
+            )
+            for w, *_ in members
+        ]
+        units = optimize.units_for(loads, floor)
+        found.append(round(units * unit_usd + candidate.fixed_usd, 2))
+    return found[0], found[1]
+
+
 def pool_name_for(option_id: str) -> str:
     """self_hosted/deepseek-v3.2/p5en.48xlarge -> deepseek-v3-2-p5en-48xlarge (a DNS label)."""
     _, model, instance = option_id.split("/")
@@ -268,6 +322,7 @@ def _shared_pools(
 ) -> tuple[list[WorkloadPlan], list[Pool]]:
     """Workloads share self-hosted pools where that costs less: the exact optimum."""
     demands = []
+    kv_by_name: dict[str, float] = {}
     for workload, answers, _, _ in decisions:
         options = answers.volume_economics.options
         apis: dict[str, float] = {}
@@ -277,6 +332,7 @@ def _shared_pools(
                 usage = option.monthly_cost_usd - option.fixed_monthly_usd
                 apis[option.provider] = min(usage, apis.get(option.provider, usage))
         kv_tokens = Demand.of(ctx, workload).kv_tokens
+        kv_by_name[workload.name] = kv_tokens
         candidates: dict[str, tuple[float, ...]] = {}
         for option in options:
             if option.placement == "self_hosted":
@@ -305,6 +361,7 @@ def _shared_pools(
             members.setdefault(chosen_id, []).append((decision, demand))
     pools: dict[str, Pool] = {}
     shares: dict[str, tuple[float, str]] = {}
+    ranges: dict[str, tuple[float, float]] = {}
     for option_id in sorted(members):
         group = members[option_id]
         candidate = ctx.by_option[option_id]
@@ -323,10 +380,14 @@ def _shared_pools(
             units * candidate.capacity.nodes_per_unit,
             cost_cents / 100,
             purchases,
+            _pool_range(candidate, [d for d, _ in group], kv_by_name),
         )
         others = [d[0].name for d, _ in group]
+        low, high = pools[option_id].monthly_cost_low_usd, pools[option_id].monthly_cost_high_usd
         for (decision, _), cents in zip(group, _allocate(cost_cents, weights), strict=True):
             mates = [n for n in others if n != decision[0].name]
+            part = cents / cost_cents if cost_cents else 0.0
+            ranges[decision[0].name] = (round(low * part, 2), round(high * part, 2))
             shares[decision[0].name] = (
                 cents / 100,
                 f"shared pool {name} ({units * candidate.capacity.nodes_per_unit} x "
@@ -364,16 +425,17 @@ def _shared_pools(
                 else answers.volume_economics.reason
             ),
         )
-        plans.append(
-            _workload_plan(
-                workload,
-                replace(answers, volume_economics=economics),
-                chosen,
-                warnings,
-                pool_name,
-                cost,
-            )
+        plan_of = _workload_plan(
+            workload,
+            replace(answers, volume_economics=economics),
+            chosen,
+            warnings,
+            pool_name,
+            cost,
         )
+        if workload.name in ranges:
+            plan_of.monthly_cost_low_usd, plan_of.monthly_cost_high_usd = ranges[workload.name]
+        plans.append(plan_of)
     return plans, [pools[key] for key in sorted(pools)]
 
 
@@ -433,6 +495,9 @@ def build_plan(
             )
         )
 
+    for plan_of in workload_plans:
+        if plan_of.placement == "cloud_api":  # prices and volume are given: no range
+            plan_of.monthly_cost_low_usd = plan_of.monthly_cost_high_usd = plan_of.monthly_cost_usd
     # Sum in whole cents so the total equals the workloads' costs to the cent.
     cents = [round(w.monthly_cost_usd * 100) for w in workload_plans]
     self_cents = sum(
@@ -465,6 +530,8 @@ def build_plan(
         strategy=strategy,
         totals=Totals(
             monthly_cost_usd=total_cents / 100,
+            monthly_cost_low_usd=round(sum(w.monthly_cost_low_usd for w in workload_plans), 2),
+            monthly_cost_high_usd=round(sum(w.monthly_cost_high_usd for w in workload_plans), 2),
             self_hosted_usd=self_cents / 100,
             cloud_api_usd=(total_cents - self_cents) / 100,
             per_workload_usd=per_workload_cents / 100,

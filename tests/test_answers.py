@@ -273,3 +273,43 @@ def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> Non
     [problem] = caught.value.problems
     assert problem.field == "workloads[0].request"
     assert "250,000 tokens fits no replica's KV cache" in problem.message
+
+
+def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) -> None:
+    """At 40B tokens on Maverick the node count moves with utilization (0.2-0.6) and serving
+    efficiency (0.3-0.6), so the cost has a range around the expected value; the pool, the
+    workload and the totals carry the same one."""
+    text = workload_yaml(
+        data="regulated", model="llama-4-maverick", monthly_tokens="{input: 40B, output: 8B}"
+    )
+    plan = plan_text(text, catalog)
+    workload, pool = only(plan), plan.pools[0]
+    assert workload.monthly_cost_low_usd < workload.monthly_cost_usd
+    assert workload.monthly_cost_usd < workload.monthly_cost_high_usd
+    assert (pool.monthly_cost_low_usd, pool.monthly_cost_high_usd) == (
+        workload.monthly_cost_low_usd,
+        workload.monthly_cost_high_usd,
+    )
+    assert plan.totals.monthly_cost_low_usd == workload.monthly_cost_low_usd
+    # The ends are whole nodes at the ends of the ranges, plus the pool's fixed costs.
+    fixed = pool_fixed_cost(catalog).monthly_usd
+    node = 55.04 * 730
+    for end in (workload.monthly_cost_low_usd, workload.monthly_cost_high_usd):
+        assert ((end - fixed) / node) == pytest.approx(round((end - fixed) / node))
+    # Given values have no range: utilization and efficiency set, on-demand prices.
+    given = text.replace(
+        "workloads:", "assumptions: {utilization: 0.4, serving_efficiency: 0.4}\nworkloads:"
+    )
+    fixed_plan = only(plan_text(given, catalog))
+    assert fixed_plan.monthly_cost_low_usd == fixed_plan.monthly_cost_usd
+    assert fixed_plan.monthly_cost_high_usd == fixed_plan.monthly_cost_usd
+    # Spot's multiplier has a range of its own (0.297-0.66 of on-demand).
+    spot = only(plan_text(given.replace("{utilization", "{pricing: spot, utilization"), catalog))
+    assert spot.monthly_cost_low_usd < spot.monthly_cost_usd < spot.monthly_cost_high_usd
+
+
+def test_an_api_cost_has_no_range(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(), catalog))
+    assert workload.placement == "cloud_api"
+    assert workload.monthly_cost_low_usd == workload.monthly_cost_usd
+    assert workload.monthly_cost_high_usd == workload.monthly_cost_usd

@@ -134,3 +134,7 @@ def test_sharing_never_costs_more(text: str) -> None:
         members = [w for w in shared.workloads if w.pool == pool.name]
         assert sorted(w.name for w in members) == sorted(pool.workloads)
         assert round(sum(w.monthly_cost_usd for w in members), 2) == pool.monthly_cost_usd
+        # The range holds the expected cost, and the members' ranges split the pool's.
+        assert pool.monthly_cost_low_usd <= pool.monthly_cost_usd <= pool.monthly_cost_high_usd
+        low = sum(w.monthly_cost_low_usd for w in members)
+        assert abs(low - pool.monthly_cost_low_usd) <= 0.01 * len(members)
