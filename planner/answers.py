@@ -25,7 +25,7 @@ from planner.model import (
     VolumeEconomics,
     Warning,
 )
-from planner.workloads import Availability, DataClass, Perimeter, Task, Tier, Workload
+from planner.workloads import Availability, DataClass, Perimeter, Pricing, Task, Tier, Workload
 
 CHART_POINTS = 9
 
@@ -111,6 +111,8 @@ class Context:
     _task_answers: dict[tuple[Task, Tier | None], TaskQuality] = field(default_factory=dict)
     _data_answers: dict[DataClass, DataSensitivity] = field(default_factory=dict)
     _api_quotes: dict[tuple[str, int, int], ApiQuote] = field(default_factory=dict)
+    _comparisons: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    _unit_prices: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     pool_fixed: costs.FixedCost = field(default_factory=lambda: costs.FixedCost(0.0, ""))
     # provider -> the fixed cost of reaching it, standing alone (its boundary and key)
     api_fixed: dict[str, costs.FixedCost] = field(default_factory=dict)
@@ -277,6 +279,43 @@ class Context:
                     ),
                 )
             )
+        return found
+
+    def comparisons(self, model_id: str) -> list[tuple[str, list[str]]]:
+        """The APIs a self-hosted model is compared with: the closed frontier APIs, and the same
+        open model sold as an API (sorted ids; a comparison with none is left out)."""
+        found = self._comparisons.get(model_id)
+        if found is None:
+            models = self.catalog.api_models
+            closed = sorted(
+                a for a, m in models.items() if m.tier is Tier.frontier and not m.open_model
+            )
+            same = sorted(a for a, m in models.items() if m.open_model == model_id)
+            found = self._comparisons[model_id] = [
+                (name, ids)
+                for name, ids in (
+                    ("closed frontier API", closed),
+                    ("same open model as an API", same),
+                )
+                if ids
+            ]
+        return found
+
+    def unit_prices(self, candidate: SelfHostedCandidate) -> list[tuple[str, float]]:
+        """A unit's monthly price under every purchase option."""
+        found = self._unit_prices.get(candidate.option_id)
+        if found is None:
+            instance = self.catalog.instances[candidate.instance_type]
+            hours = self.catalog.pricing.hours_per_month.value
+            found = self._unit_prices[candidate.option_id] = [
+                (
+                    option.value,
+                    costs.node_hourly_usd(self.catalog, instance, option)
+                    * hours
+                    * candidate.capacity.nodes_per_unit,
+                )
+                for option in Pricing
+            ]
         return found
 
     def api_entries(self, data: DataClass, perimeter: Perimeter) -> list[tuple[int, int, str]]:
@@ -624,6 +663,96 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
             for v in chart_tokens
         ],
     )
+
+
+@dataclass(frozen=True)
+class ApiLine:
+    comparison: str
+    api_id: str
+    usd_per_token: float
+    fixed_usd: float  # its access standing alone (boundary, key)
+
+    def cost(self, volume: float) -> float:
+        return self.fixed_usd + self.usd_per_token * volume
+
+
+@dataclass(frozen=True)
+class Unit:
+    purchase: str
+    monthly_usd: float
+    tokens: float
+    min_units: int
+    fixed_usd: float  # the pool's staff and network pieces
+
+    def cost(self, volume: float) -> float:
+        units = max(self.min_units, math.ceil(volume / self.tokens - costs.EPSILON))
+        return self.fixed_usd + self.monthly_usd * units
+
+
+@dataclass(frozen=True)
+class Row:
+    comparison: str
+    api_id: str
+    purchase: str
+    monthly_tokens: float | None
+    api_monthly_usd: float | None
+
+
+def crossover_lines(
+    ctx: Context, candidate: SelfHostedCandidate, workloads: list[Workload]
+) -> tuple[list[ApiLine], list[Unit], list[Row]]:
+    """Where a pool of this candidate serving these workloads (one, or a shared pool's members)
+    starts to cost less than an API, per purchase option, against two comparisons: the closed
+    frontier API the tasks would otherwise use, and the same open model bought as an API. API
+    prices are blended over the workloads' tokens at each one's request shape and mix."""
+    catalog = ctx.catalog
+    total = sum(w.monthly_tokens.total for w in workloads)
+    weights = [w.monthly_tokens.total / total if total else 1 / len(workloads) for w in workloads]
+    shares = [output_share(ctx, w) for w in workloads]
+    share = sum(s * weight for s, weight in zip(shares, weights, strict=True))
+    priced: dict[str, float] = {}
+
+    def per_token(api_id: str) -> float:
+        found = priced.get(api_id)
+        if found is None:
+            found = priced[api_id] = sum(
+                weight * api_usd_per_token(ctx, api_id, w, s)
+                for w, s, weight in zip(workloads, shares, weights, strict=True)
+            )
+        return found
+
+    apis = []
+    for comparison, ids in ctx.comparisons(candidate.model_id):
+        best = min(ids, key=per_token)
+        provider = catalog.api_models[best].provider
+        apis.append(ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd))
+    capacity_tokens = unit_tokens(candidate, share)
+    min_units = max(minimum_units(ctx, candidate, w) for w in workloads)
+    units = [
+        Unit(option, unit_usd, capacity_tokens, min_units, candidate.fixed_usd)
+        for option, unit_usd in ctx.unit_prices(candidate)
+    ]
+    rows = []
+    for api in apis:
+        for unit in units:
+            volume = costs.break_even_tokens(
+                api.usd_per_token,
+                unit.monthly_usd,
+                unit.tokens,
+                unit.min_units,
+                api.fixed_usd,
+                unit.fixed_usd,
+            )
+            rows.append(
+                Row(
+                    api.comparison,
+                    api.api_id,
+                    unit.purchase,
+                    volume,
+                    None if volume is None else volume * api.usd_per_token,
+                )
+            )
+    return apis, units, rows
 
 
 def _or(value: float | None, default: float) -> float:

@@ -3,59 +3,24 @@ against the closed frontier API and against the same open model bought as an API
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner import costs
 from planner.answers import (
+    ApiLine,
     Context,
     FigureBook,
+    Row,
     SelfHostedCandidate,
-    api_usd_per_token,
+    Unit,
+    crossover_lines,
     decide,
-    minimum_units,
-    output_share,
-    unit_tokens,
 )
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.loader import LoadedWorkloads
 from planner.plan import settings_for
-from planner.workloads import Pricing, Tier, Workload
-
-
-@dataclass(frozen=True)
-class ApiLine:
-    comparison: str
-    api_id: str
-    usd_per_token: float
-    fixed_usd: float  # its access standing alone (boundary, key)
-
-    def cost(self, volume: float) -> float:
-        return self.fixed_usd + self.usd_per_token * volume
-
-
-@dataclass(frozen=True)
-class Unit:
-    purchase: str
-    monthly_usd: float
-    tokens: float
-    min_units: int
-    fixed_usd: float  # the pool's staff and network pieces
-
-    def cost(self, volume: float) -> float:
-        units = max(self.min_units, math.ceil(volume / self.tokens - 1e-9))
-        return self.fixed_usd + self.monthly_usd * units
-
-
-@dataclass(frozen=True)
-class Row:
-    comparison: str
-    api_id: str
-    purchase: str
-    monthly_tokens: float | None
-    api_monthly_usd: float | None
+from planner.workloads import Workload
 
 
 @dataclass(frozen=True)
@@ -79,60 +44,7 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     if own is None:
         return None
     candidate: SelfHostedCandidate = ctx.by_option[own.id]
-    share = output_share(ctx, workload)
-
-    def per_token(api_id: str) -> float:
-        return api_usd_per_token(ctx, api_id, workload, share)
-
-    catalog = ctx.catalog
-    closed = [
-        a for a, m in catalog.api_models.items() if m.tier is Tier.frontier and not m.open_model
-    ]
-    same = [a for a, m in catalog.api_models.items() if m.open_model == own.model]
-    apis = []
-    for comparison, ids in (("closed frontier API", closed), ("same open model as an API", same)):
-        if ids:
-            best = min(sorted(ids), key=per_token)
-            provider = catalog.api_models[best].provider
-            apis.append(
-                ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd)
-            )
-    capacity_tokens = unit_tokens(candidate, share)
-    min_units = minimum_units(ctx, candidate, workload)
-    instance = catalog.instances[candidate.instance_type]
-    hours = catalog.pricing.hours_per_month.value
-    units = [
-        Unit(
-            option.value,
-            costs.node_hourly_usd(catalog, instance, option)
-            * hours
-            * candidate.capacity.nodes_per_unit,
-            capacity_tokens,
-            min_units,
-            candidate.fixed_usd,
-        )
-        for option in Pricing
-    ]
-    rows = []
-    for api in apis:
-        for unit in units:
-            volume = costs.break_even_tokens(
-                api.usd_per_token,
-                unit.monthly_usd,
-                unit.tokens,
-                unit.min_units,
-                api.fixed_usd,
-                unit.fixed_usd,
-            )
-            rows.append(
-                Row(
-                    api.comparison,
-                    api.api_id,
-                    unit.purchase,
-                    volume,
-                    None if volume is None else volume * api.usd_per_token,
-                )
-            )
+    apis, units, rows = crossover_lines(ctx, candidate, [workload])
     return Report(workload.name, own.id, workload.monthly_tokens.total, apis, units, rows)
 
 

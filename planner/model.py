@@ -146,6 +146,18 @@ class PurchaseOptionCost(_Out):
     comparison_only: bool
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolCrossover:
+    """The monthly volume from which the pool costs less than an API, at one purchase option.
+    (A dataclass, as the per-workload parts: a plan builds eight a pool.)"""
+
+    comparison: str  # closed frontier API, or the same open model as an API
+    api_option: str
+    purchase: str
+    monthly_tokens: int | None  # None: never
+    api_monthly_usd: float | None  # the API spend at that volume
+
+
 class Pool(_Out):
     name: str
     model: str
@@ -166,6 +178,9 @@ class Pool(_Out):
     workloads: list[str]
     # The same nodes under every purchase option (and bought, as a comparison only).
     purchase_options: list[PurchaseOptionCost]
+    # Tokens a month its workloads send, and where the pool starts to beat the APIs.
+    monthly_tokens: int
+    crossover: list[PoolCrossover]
 
 
 class ProviderAccess(_Out):

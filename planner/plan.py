@@ -18,6 +18,7 @@ from planner.answers import (
     SelfHostedCandidate,
     Unservable,
     availability_floor,
+    crossover_lines,
     decide,
 )
 from planner.catalog import DATA_DIR, Catalog, Figure
@@ -30,6 +31,7 @@ from planner.model import (
     Option,
     Plan,
     Pool,
+    PoolCrossover,
     ProviderAccess,
     PurchaseOptionCost,
     Totals,
@@ -139,7 +141,7 @@ def _workload_plan(
 
 
 def _pool(
-    catalog: Catalog,
+    ctx: Context,
     name: str,
     option: Option,
     members: list[Decision],
@@ -149,6 +151,9 @@ def _pool(
     cost_range: tuple[float, float],
 ) -> Pool:
     assert option.instance_type and option.memory_fit and option.pricing
+    catalog = ctx.catalog
+    workloads = [w for w, *_ in members]
+    _, _, rows = crossover_lines(ctx, ctx.by_option[option.id], workloads)
     perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
     reservations = sorted(
         w.capacity_reservation_id for w, *_ in members if w.capacity_reservation_id
@@ -183,12 +188,25 @@ def _pool(
         monthly_cost_usd=cost,
         monthly_cost_low_usd=cost_range[0],
         monthly_cost_high_usd=cost_range[1],
-        workloads=[w.name for w, *_ in members],
+        workloads=[w.name for w in workloads],
+        monthly_tokens=sum(w.monthly_tokens.total for w in workloads),
+        crossover=[
+            PoolCrossover(
+                comparison=row.comparison,
+                api_option=f"cloud_api/{row.api_id}",
+                purchase=row.purchase,
+                monthly_tokens=None if row.monthly_tokens is None else round(row.monthly_tokens),
+                api_monthly_usd=None
+                if row.api_monthly_usd is None
+                else round(row.api_monthly_usd, 2),
+            )
+            for row in rows
+        ],
     )
 
 
 def _per_workload(
-    catalog: Catalog, decisions: list[Decision], purchases: Purchases
+    ctx: Context, decisions: list[Decision], purchases: Purchases
 ) -> tuple[list[WorkloadPlan], list[Pool]]:
     """Each workload decided alone: its cheapest option, a pool of its own if self-hosted; an
     API workload's cost is its usage here (build_plan adds its share of the access)."""
@@ -201,7 +219,7 @@ def _per_workload(
             pool_name = f"{workload.name}-pool"
             pools.append(
                 _pool(
-                    catalog,
+                    ctx,
                     pool_name,
                     chosen,
                     [decision],
@@ -373,7 +391,7 @@ def _shared_pools(
         option = next(o for o in group[0][0][1].volume_economics.options if o.id == option_id)
         name = pool_name_for(option_id)
         pools[option_id] = _pool(
-            ctx.catalog,
+            ctx,
             name,
             option,
             [d for d, _ in group],
@@ -464,7 +482,7 @@ def build_plan(
         raise PlannerError(str(loaded.path), problems)
 
     purchases: Purchases = {}
-    alone_plans, pools = _per_workload(catalog, decisions, purchases)
+    alone_plans, pools = _per_workload(ctx, decisions, purchases)
     workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
     per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans)
     if strategy != "per-workload":

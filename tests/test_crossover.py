@@ -92,3 +92,41 @@ def test_bad_arguments(
 ) -> None:
     code, _, err = run(capsys, str(example), *args)
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog) -> None:
+    """A pool of one workload crosses where `planner crossover` says that workload does; a
+    shared pool crosses where its members' blended API line meets its unit line."""
+    from planner.answers import Context, FigureBook, crossover_lines
+    from planner.plan import build_plan, settings_for
+
+    loaded = load_workloads(EXAMPLE, catalog)
+    alone = build_plan(loaded, catalog, "dev", "examples/workloads.yaml")
+    [report] = reports(loaded, catalog, "patient-notes")
+    [pool] = [p for p in alone.pools if p.workloads == ["patient-notes"]]
+    assert len(pool.crossover) == 8  # two comparisons x four purchase options
+    expected = {
+        (f"cloud_api/{r.api_id}", r.purchase): None
+        if r.monthly_tokens is None
+        else round(r.monthly_tokens)
+        for r in report.rows
+    }
+    assert {(c.api_option, c.purchase): c.monthly_tokens for c in pool.crossover} == expected
+    assert any(c.monthly_tokens for c in pool.crossover)
+
+    shared = build_plan(loaded, catalog, "dev", "examples/workloads.yaml", "optimal")
+    [big] = [p for p in shared.pools if len(p.workloads) > 1]
+    book = FigureBook()
+    ctx = Context(catalog=catalog, settings=settings_for(catalog, loaded.spec, book), book=book,
+                  region="us-east-1")  # fmt: skip
+    members = [w for w in loaded.spec.workloads if w.name in big.workloads]
+    option_id = f"self_hosted/{big.model}/{big.instance_type}"
+    apis, units, _ = crossover_lines(ctx, ctx.by_option[option_id], members)
+    assert big.monthly_tokens == sum(w.monthly_tokens.total for w in members)
+    assert any(row.monthly_tokens for row in big.crossover)
+    for row in big.crossover:
+        if row.monthly_tokens is None:
+            continue
+        api = next(a for a in apis if f"cloud_api/{a.api_id}" == row.api_option)
+        unit = next(u for u in units if u.purchase == row.purchase)
+        assert api.cost(row.monthly_tokens) == pytest.approx(unit.cost(row.monthly_tokens), 1e-6)
