@@ -112,6 +112,8 @@ class Context:
     _data_answers: dict[DataClass, DataSensitivity] = field(default_factory=dict)
     _api_quotes: dict[tuple[str, int, int], ApiQuote] = field(default_factory=dict)
     _comparisons: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    # model -> the same model at a lower precision where its own needs several nodes
+    alternatives: dict[str, list[SelfHostedCandidate]] = field(default_factory=dict)
     _unit_prices: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     pool_fixed: costs.FixedCost = field(default_factory=lambda: costs.FixedCost(0.0, ""))
     # provider -> the fixed cost of reaching it, standing alone (its boundary and key)
@@ -138,18 +140,46 @@ class Context:
         for model_id in sorted(self.catalog.models):
             self.candidates[model_id] = self._candidates_for(model_id)
             self.by_option.update((c.option_id, c) for c in self.candidates[model_id])
+            self.alternatives[model_id] = self._lower_precisions(model_id)
             model = self.catalog.models[model_id]
             self.self_hosted_entries.extend(
                 (TIER_ORDER[model.tier], model.quality_rank, c) for c in self.candidates[model_id]
             )
 
-    def _candidates_for(self, model_id: str) -> list[SelfHostedCandidate]:
-        catalog, settings, book = self.catalog, self.settings, self.book
+    def _lower_precisions(self, model_id: str) -> list[SelfHostedCandidate]:
+        """Where the model's own precision needs several nodes (or cannot be served) on an
+        instance type, the same model at each lower precision that fits one node: priced side
+        by side as alternatives, with the precision's quality note, never chosen."""
+        catalog = self.catalog
         model = catalog.models[model_id]
+        own = catalog.precisions[model.default_precision].bytes_per_param.value
         found = []
         for instance_type in sorted(catalog.instances):
             instance = catalog.instances[instance_type]
-            capacity = costs.unit_capacity(catalog, model, instance, settings)
+            fit = costs.memory_fit(
+                catalog, model, instance, model.default_precision, self.settings.memory_reserve
+            )
+            if fit is not None and fit.nodes_per_replica == 1:
+                continue
+            for precision in sorted(catalog.precisions):
+                if catalog.precisions[precision].bytes_per_param.value >= own:
+                    continue
+                lower = costs.memory_fit(
+                    catalog, model, instance, precision, self.settings.memory_reserve
+                )
+                if lower is not None and lower.nodes_per_replica == 1:
+                    found.extend(self._candidates_for(model_id, [instance_type], precision))
+        return found
+
+    def _candidates_for(
+        self, model_id: str, instance_types: list[str] | None = None, precision: str | None = None
+    ) -> list[SelfHostedCandidate]:
+        catalog, settings, book = self.catalog, self.settings, self.book
+        model = catalog.models[model_id]
+        found = []
+        for instance_type in instance_types or sorted(catalog.instances):
+            instance = catalog.instances[instance_type]
+            capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
             if capacity is None:
                 continue
             option = catalog.pricing.options[settings.pricing]
@@ -159,7 +189,7 @@ class Context:
                 * hours.value
                 * capacity.nodes_per_unit
             )
-            precision = catalog.precisions[capacity.fit.precision].bytes_per_param
+            per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
             figure_ids = (
                 book.add(
                     f"instance.{instance_type}.on_demand_usd_per_hour",
@@ -192,10 +222,10 @@ class Context:
                 ),
                 book.add(
                     f"precision.{capacity.fit.precision}.bytes_per_param",
-                    precision.value,
+                    per_param.value,
                     "bytes per parameter",
-                    precision.source,
-                    precision.date,
+                    per_param.source,
+                    per_param.date,
                 ),
                 book.add(
                     f"throughput.{model_id}.{instance.gpu}",
@@ -261,7 +291,8 @@ class Context:
                     figure_ids=figure_ids,
                     memory_fit=memory,
                     limits=limits,
-                    option_id=f"self_hosted/{model_id}/{instance_type}",
+                    option_id=f"self_hosted/{model_id}/{instance_type}"
+                    + (f"/{precision}" if precision else ""),
                     tier=model.tier,
                     output_ceiling_text=f"{capacity.output_ceiling_tps * derate:,.1f}",
                     total_ceiling_text=f"{capacity.total_ceiling_tps * derate:,.1f}",
@@ -926,10 +957,27 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                     ),
                 )
             )
+    # The chosen self-hosted model at a lower precision, where its own needs several nodes.
+    alternatives = []
+    for model_id in [chosen.model] if chosen.placement == "self_hosted" else []:
+        for candidate in ctx.alternatives.get(model_id, ()):
+            if not context_fits(candidate, demand):
+                continue
+            option = _self_hosted_option(ctx, candidate, demand)
+            precision = catalog.precisions[candidate.memory_fit.precision]
+            option.note = (
+                f"comparison only, not chosen: {candidate.memory_fit.precision} weights fit one "
+                f"{candidate.instance_type} where {catalog.models[model_id].default_precision} "
+                f"weights do not; quality: {precision.quality_note}; throughput is the "
+                f"{catalog.models[model_id].default_precision} figure; not deployable from "
+                f"this plan: the catalog has no {candidate.memory_fit.precision} checkpoint"
+            )
+            alternatives.append(option)
     economics = VolumeEconomics(
         monthly_input_tokens=workload.monthly_tokens.input,
         monthly_output_tokens=workload.monthly_tokens.output,
         options=admissible,
+        alternatives=alternatives,
         chosen=chosen.id,
         reason=reason,
         break_even=_break_even(ctx, workload, admissible),

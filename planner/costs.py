@@ -190,9 +190,16 @@ class Capacity:
 
 
 def unit_capacity(
-    catalog: Catalog, model: OpenModel, instance: Instance, settings: Settings
+    catalog: Catalog,
+    model: OpenModel,
+    instance: Instance,
+    settings: Settings,
+    precision: str | None = None,
 ) -> Capacity | None:
-    fit = memory_fit(catalog, model, instance, model.default_precision, settings.memory_reserve)
+    """A unit at the model's own precision, or at another (its throughput figure is the own
+    precision's, which a lower precision typically matches or beats)."""
+    precision = precision or model.default_precision
+    fit = memory_fit(catalog, model, instance, precision, settings.memory_reserve)
     measured = model.throughput_on(instance.gpu)
     if fit is None or measured is None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -70,6 +70,8 @@ class Option:
     # serving efficiency, purchase multiplier); set on the option a plan chooses.
     monthly_cost_low_usd: float | None = None
     monthly_cost_high_usd: float | None = None
+    # What to know before relying on it (a lower-precision alternative's quality note).
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +107,9 @@ class VolumeEconomics:
     chosen: str
     reason: str
     break_even: BreakEven | None
+    # Priced side by side, never chosen: the chosen self-hosted model at a lower precision
+    # where its own needs several nodes (multi-node and larger-memory instances are options).
+    alternatives: list[Option] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -313,3 +313,34 @@ def test_an_api_cost_has_no_range(catalog: Catalog) -> None:
     assert workload.placement == "cloud_api"
     assert workload.monthly_cost_low_usd == workload.monthly_cost_usd
     assert workload.monthly_cost_high_usd == workload.monthly_cost_usd
+
+
+def test_a_model_too_big_for_one_node_is_priced_at_lower_precision_side_by_side(
+    catalog: Catalog,
+) -> None:
+    """DeepSeek V3.2's 671 GB of FP8 weights need two H100 nodes or one H200 node (options);
+    its int4 weights (362 GB) fit one H100 node: an alternative with its quality note, never
+    chosen."""
+    text = workload_yaml(task="legal_analysis", data="regulated")
+    workload = only(plan_text(text, catalog))
+    economics = workload.answers.volume_economics
+    ids = {o.id for o in economics.options}
+    assert {
+        "self_hosted/deepseek-v3.2/p5.48xlarge",
+        "self_hosted/deepseek-v3.2/p5en.48xlarge",
+    } <= ids
+    [alternative] = economics.alternatives
+    assert alternative.id == "self_hosted/deepseek-v3.2/p5.48xlarge/int4"
+    assert alternative.id not in ids and economics.chosen != alternative.id
+    assert alternative.nodes == 1 and alternative.memory_fit is not None
+    assert alternative.memory_fit.precision == "int4" and alternative.memory_fit.fits_one_node
+    multi_node = next(
+        o for o in economics.options if o.id == "self_hosted/deepseek-v3.2/p5.48xlarge"
+    )
+    assert alternative.monthly_cost_usd < multi_node.monthly_cost_usd
+    assert alternative.note is not None
+    assert catalog.precisions["int4"].quality_note in alternative.note
+    # Models that fit one node have no such alternative.
+    text = workload_yaml(task="classification", data="regulated", model="llama-3.1-8b")
+    small = only(plan_text(text, catalog))
+    assert small.answers.volume_economics.alternatives == []
