@@ -210,6 +210,9 @@ class Totals(_Out):
     saved_by_sharing_usd: float
     # The boundary the providers reached over the internet share, once.
     egress_network_usd: float
+    # strategy optimal: how far above the optimum the plan may be (0: the exact optimum; above
+    # 0 only when --time-limit stopped the solver, as proven by its bound).
+    optimality_gap_usd: float
 
 
 class Plan(_Out):

@@ -52,6 +52,9 @@ class Solution:
     assignment: dict[str, str]
     units: dict[str, int]  # candidate option id -> units of the pool
     total_usd: float
+    # How far above the optimum the solution may be, proven by the solver's bound: 0 when the
+    # solve finished; above 0 only when a time limit stopped it first.
+    gap_usd: float = 0.0
 
 
 def units_for(loads: list[tuple[float, ...]], min_units: int) -> int:
@@ -110,6 +113,7 @@ def solve(
     demands: list[Demand],
     candidates: dict[str, SelfHostedCandidate],
     shared: dict[str, Shared] | None = None,
+    time_limit: float | None = None,
 ) -> Solution:
     """The assignment of least total cost, exactly. A pool costs its units and, once open, its
     fixed cost (staff, network); an API its usage and, once any workload uses it, the fixed costs
@@ -211,10 +215,13 @@ def solve(
         bounds=Bounds(np.zeros(n_vars), upper),
         # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on a
         # four-workload case the brute-force test found (tests/test_optimize.py).
-        options={"mip_rel_gap": 0.0, "presolve": False},
+        options={"mip_rel_gap": 0.0, "presolve": False}
+        | ({"time_limit": time_limit} if time_limit is not None else {}),
     )
-    if result.x is None:  # pragma: no cover - every workload always has a feasible option
-        raise RuntimeError(f"the optimizer found no solution: {result.message}")
+    if result.x is None:
+        # Every workload always has a feasible option; only a time limit too short for the
+        # solver to find one lands here.
+        raise TimeoutError(f"no solution within the time limit: {result.message}")
     x = np.round(result.x).astype(int)
     assignment: dict[str, str] = {}
     for i, (w, c) in enumerate(pairs):
@@ -224,7 +231,12 @@ def solve(
         if x[n_pairs + i]:
             assignment[demands[w].name] = p
     units = _prefer_smaller(demands, assignment, candidates)
-    return Solution(assignment, units, total_cost(demands, assignment, units, candidates, shared))
+    total = total_cost(demands, assignment, units, candidates, shared)
+    gap = 0.0
+    if result.status != 0:  # stopped by the time limit with a feasible solution
+        bound = result.mip_dual_bound if result.mip_dual_bound is not None else 0.0
+        gap = max(0.0, total - bound)
+    return Solution(assignment, units, total, gap)
 
 
 def _parent(shared: dict[str, Shared], group: str) -> str | None:

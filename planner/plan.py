@@ -336,8 +336,12 @@ def _allocate(total_cents: int, weights: list[float]) -> list[int]:
 
 
 def _shared_pools(
-    ctx: Context, decisions: list[Decision], purchases: Purchases, alone_costs: dict[str, float]
-) -> tuple[list[WorkloadPlan], list[Pool]]:
+    ctx: Context,
+    decisions: list[Decision],
+    purchases: Purchases,
+    alone_costs: dict[str, float],
+    time_limit: float | None,
+) -> tuple[list[WorkloadPlan], list[Pool], float]:
     """Workloads share self-hosted pools where that costs less: the exact optimum."""
     demands = []
     kv_by_name: dict[str, float] = {}
@@ -370,7 +374,7 @@ def _shared_pools(
                 min_units=availability_floor(workload),
             )
         )
-    solution = optimize.solve(demands, ctx.by_option, shared_access(ctx.catalog))
+    solution = optimize.solve(demands, ctx.by_option, shared_access(ctx.catalog), time_limit)
 
     members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}
     for decision, demand in zip(decisions, demands, strict=True):
@@ -454,7 +458,7 @@ def _shared_pools(
         if workload.name in ranges:
             plan_of.monthly_cost_low_usd, plan_of.monthly_cost_high_usd = ranges[workload.name]
         plans.append(plan_of)
-    return plans, [pools[key] for key in sorted(pools)]
+    return plans, [pools[key] for key in sorted(pools)], round(solution.gap_usd, 2)
 
 
 def build_plan(
@@ -463,6 +467,7 @@ def build_plan(
     stack: str,
     workloads_file: str,
     strategy: Strategy = "per-workload",
+    time_limit: float | None = None,
 ) -> Plan:
     spec = loaded.spec
     book = FigureBook()
@@ -483,11 +488,21 @@ def build_plan(
 
     purchases: Purchases = {}
     alone_plans, pools = _per_workload(ctx, decisions, purchases)
+    gap = 0.0
     workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
     per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans)
     if strategy != "per-workload":
         alone_costs = {w.name: w.monthly_cost_usd for w in alone_plans}
-        workload_plans, pools = _shared_pools(ctx, decisions, purchases, alone_costs)
+        try:
+            workload_plans, pools, gap = _shared_pools(
+                ctx, decisions, purchases, alone_costs, time_limit
+            )
+        except TimeoutError:
+            raise PlannerError.single(
+                "--time-limit",
+                "",
+                f"the optimizer found no plan within {time_limit} s: raise the limit or drop it",
+            ) from None
         workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
@@ -554,6 +569,7 @@ def build_plan(
             cloud_api_usd=(total_cents - self_cents) / 100,
             per_workload_usd=per_workload_cents / 100,
             egress_network_usd=access_fixed.get(EGRESS, 0.0),
+            optimality_gap_usd=gap,
             saved_by_sharing_usd=(per_workload_cents - total_cents) / 100,
         ),
         figures=figures,

@@ -259,3 +259,31 @@ def test_python_dash_m_planner(example: Path, project: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["usd_per_million_tokens"] == 5.72
+
+
+def test_time_limit_plans_the_best_found_and_says_how_far_from_the_optimum(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.plan_bench import organization
+
+    (project / "org.yaml").write_text(organization(300, seed=3))
+    code, _, err = run(capsys, "plan", "org.yaml", "--strategy", "optimal", "--time-limit", "0.5")
+    assert code == 0, err
+    plan = json.loads((project / "plans/dev/plan.json").read_text())
+    gap = plan["totals"]["optimality_gap_usd"]
+    assert gap >= 0
+    text = (project / "plans/dev/plan.md").read_text()
+    if gap:  # stopped by the limit: the plan says so, with the bound
+        assert f"at most {gap:,.2f} USD above the optimum" in text
+    else:
+        assert "(the exact optimum)" in text
+    # The plan is whole either way: every dollar allocated, every workload placed.
+    cents = sum(round(w["monthly_cost_usd"] * 100) for w in plan["workloads"])
+    assert cents == round(plan["totals"]["monthly_cost_usd"] * 100)
+    assert plan["totals"]["monthly_cost_usd"] <= plan["totals"]["per_workload_usd"] + 0.01
+
+
+def test_time_limit_must_be_positive(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "plan", str(example), "--strategy", "optimal", "--time-limit", "0")
+    assert code == 2
+    assert "--time-limit" in err and "positive" in err
