@@ -199,6 +199,8 @@ def solve(
         row([(unit_index[c], 1.0), (open_index[c], -upper[unit_index[c]])], -np.inf, 0.0)
     for i, (w, c) in enumerate(pairs):
         row([(i, float(demands[w].min_units)), (unit_index[c], -1.0)], -np.inf, 0.0)
+        # A workload only in an open pool: the fixed cost counts whole in the relaxation too.
+        row([(i, 1.0), (open_index[c], -1.0)], -np.inf, 0.0)
     # An API's use opens its access, and that its boundary.
     for i, (_, p) in enumerate(api_pairs):
         row([(n_pairs + i, 1.0), (group_index[p], -1.0)], -np.inf, 0.0)
