@@ -696,7 +696,7 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ApiLine:
     comparison: str
     api_id: str
@@ -707,7 +707,7 @@ class ApiLine:
         return self.fixed_usd + self.usd_per_token * volume
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Unit:
     purchase: str
     monthly_usd: float
@@ -720,7 +720,7 @@ class Unit:
         return self.fixed_usd + self.monthly_usd * units
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     comparison: str
     api_id: str

@@ -151,10 +151,10 @@ class PurchaseOptionCost(_Out):
     comparison_only: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PoolCrossover:
     """The monthly volume from which the pool costs less than an API, at one purchase option.
-    (A dataclass, as the per-workload parts: a plan builds eight a pool.)"""
+    (A plain slots dataclass, as Option: a plan builds eight a pool.)"""
 
     comparison: str  # closed frontier API, or the same open model as an API
     api_option: str
