@@ -247,6 +247,8 @@ def test_explain_prints_the_three_answers(
     assert "2. Data sensitivity: technical" in out
     assert "3. Volume economics: self_hosted/deepseek-v3.2/" in out
     assert "WARNING (quality_ceiling)" in out
+    # The lower-precision alternative, side by side and marked as a comparison.
+    assert "~ self_hosted/deepseek-v3.2/p5.48xlarge/int4" in out and "comparison only" in out
     code, _, err = run(capsys, "explain", str(example), "nobody")
     assert code == 2 and "no workload named 'nobody'" in err
 
