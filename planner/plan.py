@@ -521,8 +521,11 @@ def build_plan(
                 hosts=[host.format(region=spec.region) for host in provider.hosts],
                 private_link=provider.private_link,
                 models=sorted({model for _, model in users}),
-                # Bedrock is reached with the nodes' IAM role; the others need an API key.
-                secret_config_key=None if provider_id == "bedrock" else f"{provider_id}_api_key",
+                # Bedrock is reached with the nodes' IAM role; the others need an API key
+                # (one rule, costs.api_fixed_kinds, which also prices the key's secret).
+                secret_config_key=f"{provider_id}_api_key"
+                if "api_key" in api_fixed_kinds(catalog, provider_id)
+                else None,
                 workloads=[name for name, _ in users],
                 fixed_monthly_usd=access_fixed.get(provider_id, 0.0),
             )
