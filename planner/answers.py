@@ -121,17 +121,25 @@ class Context:
 
     def __post_init__(self) -> None:
         self.seconds_per_month = self.catalog.pricing.hours_per_month.value * 3600
-        self.pool_fixed = costs.pool_fixed_cost(self.catalog)
+        self.pool_fixed = costs.pool_fixed_cost(self.catalog, self.settings)
         self.api_fixed = {
             p: costs.pieces_cost(self.catalog, costs.api_fixed_kinds(self.catalog, p))
             for p in sorted(self.catalog.providers)
         }
         staff = self.catalog.operations.staff
-        for key, figure, unit in (
-            ("operations.engineer_usd_per_month", staff.engineer_usd_per_month, "USD/month"),
-            ("operations.pool_fte", staff.pool_fte, "engineers per pool"),
+        for key, figure, unit, given in (
+            (
+                "operations.engineer_usd_per_month",
+                staff.engineer_usd_per_month,
+                "USD/month",
+                self.settings.engineer_usd_per_month,
+            ),
+            ("operations.pool_fte", staff.pool_fte, "engineers per pool", self.settings.pool_fte),
         ):
-            self.book.add(key, figure.value, unit, figure.source, figure.date)
+            if given is None:
+                self.book.add(key, figure.value, unit, figure.source, figure.date)
+            else:
+                self.book.add(key, given, unit, "set in the workloads file (assumptions)", "")
         self.api_ids = sorted(self.catalog.api_models)
         self.model_sizes = {
             **{m: model_size(self.catalog, "self_hosted", m) for m in self.catalog.models},

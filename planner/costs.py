@@ -39,6 +39,10 @@ class Settings:
     # Planning ranges (low, high) of the uncertain settings; None where the value was given.
     utilization_range: tuple[float, float] | None = None
     efficiency_range: tuple[float, float] | None = None
+    # Overrides of the catalog's staff and amortization figures; None keeps the catalog's.
+    engineer_usd_per_month: float | None = None
+    pool_fte: float | None = None
+    amortization_months: float | None = None
 
     def bounds(self) -> tuple[Settings, Settings]:
         """The settings at the favourable and the unfavourable end of their ranges."""
@@ -365,17 +369,23 @@ def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
     return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
 
 
-def pool_fixed_cost(catalog: Catalog) -> FixedCost:
+def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> FixedCost:
     """What a self-hosted pool costs besides its nodes: a share of an engineer to run it, and
-    its network and security pieces."""
+    its network and security pieces (the staff figures as the workloads file sets them)."""
     staff = catalog.operations.staff
-    people = staff.pool_fte.value * staff.engineer_usd_per_month.value
+    fte = staff.pool_fte.value
+    engineer = staff.engineer_usd_per_month.value
+    if settings is not None:
+        fte = fte if settings.pool_fte is None else settings.pool_fte
+        engineer = (
+            engineer if settings.engineer_usd_per_month is None else settings.engineer_usd_per_month
+        )
+    people = fte * engineer
     pieces = pieces_cost(catalog, ("self_hosted_pool",))
     total = round(people + pieces.monthly_usd, 2)
     return FixedCost(
         total,
-        f"operations {staff.pool_fte.value:g} engineer x "
-        f"{staff.engineer_usd_per_month.value:,.0f} USD = {people:,.2f} USD; network and "
+        f"operations {fte:g} engineer x {engineer:,.0f} USD = {people:,.2f} USD; network and "
         f"security {pieces.formula}",
     )
 
@@ -395,7 +405,9 @@ class PurchaseCost:
     comparison_only: bool
 
 
-def purchase_costs(catalog: Catalog, instance_type: str, nodes: int) -> list[PurchaseCost]:
+def purchase_costs(
+    catalog: Catalog, instance_type: str, nodes: int, horizon_months: float | None = None
+) -> list[PurchaseCost]:
     """A pool's nodes under every purchase option, and bought outright where the catalog has a
     server price (capital over the horizon, plus power): the last as a comparison only."""
     instance = catalog.instances[instance_type]
@@ -415,7 +427,8 @@ def purchase_costs(catalog: Catalog, instance_type: str, nodes: int) -> list[Pur
     hardware = catalog.pricing.hardware
     server = hardware.servers.get(instance_type)
     if server is not None:
-        capital = server.capital_usd.value / hardware.horizon_months.value
+        horizon = horizon_months or hardware.horizon_months.value
+        capital = server.capital_usd.value / horizon
         power = hardware.power_kw.value * hardware.pue.value * hardware.usd_per_kwh.value * hours
         monthly = nodes * (capital + power)
         found.append(
@@ -423,7 +436,7 @@ def purchase_costs(catalog: Catalog, instance_type: str, nodes: int) -> list[Pur
                 "buy",
                 round(monthly, 2),
                 f"{nodes} x ({server.capital_usd.value:,.0f} USD / "
-                f"{hardware.horizon_months.value:.0f} months + {hardware.power_kw.value} kW x "
+                f"{horizon:g} months + {hardware.power_kw.value} kW x "
                 f"PUE {hardware.pue.value} x {hardware.usd_per_kwh.value} USD/kWh x {hours:,.0f} h)"
                 f" = {monthly:,.2f} USD, before hosting, staff and networking",
                 True,

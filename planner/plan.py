@@ -77,6 +77,9 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         ),
         price_date=given.price_date or date.fromisoformat(defaults.price_date.value),
         user_output_tps=given.user_output_tps or defaults.user_output_tps.value,
+        engineer_usd_per_month=given.engineer_usd_per_month,
+        pool_fte=given.pool_fte,
+        amortization_months=given.amortization_months,
         utilization_range=_range(defaults.utilization) if not given.utilization else None,
         efficiency_range=(
             _range(defaults.serving_efficiency) if not given.serving_efficiency else None
@@ -168,7 +171,9 @@ def _pool(
                 formula=cost.formula,
                 comparison_only=cost.comparison_only,
             )
-            for cost in purchase_costs(catalog, option.instance_type, nodes)
+            for cost in purchase_costs(
+                catalog, option.instance_type, nodes, ctx.settings.amortization_months
+            )
         ]
     return Pool(
         purchase_options=purchase,
@@ -558,6 +563,14 @@ def build_plan(
             "request_input_tokens": settings.request_input_tokens,
             "request_output_tokens": settings.request_output_tokens,
             "price_date": settings.price_date.isoformat(),
+            "engineer_usd_per_month": settings.engineer_usd_per_month
+            if settings.engineer_usd_per_month is not None
+            else catalog.operations.staff.engineer_usd_per_month.value,
+            "pool_fte": settings.pool_fte
+            if settings.pool_fte is not None
+            else catalog.operations.staff.pool_fte.value,
+            "amortization_months": settings.amortization_months
+            or catalog.pricing.hardware.horizon_months.value,
             "genai_prices_version": genai_prices_version,
         },
         workloads=workload_plans,

@@ -135,6 +135,15 @@ class Assumptions(_Strict):
     )
     request: RequestShape | None = None
     price_date: date | None = Field(default=None, description="Date API prices are read at.")
+    engineer_usd_per_month: float | None = Field(
+        default=None, ge=0, description="Loaded monthly cost of one platform engineer."
+    )
+    pool_fte: float | None = Field(
+        default=None, ge=0, description="Engineers it takes to run one self-hosted pool."
+    )
+    amortization_months: float | None = Field(
+        default=None, gt=0, description="Horizon bought hardware is written off over."
+    )
 
 
 class Workload(_Strict):

@@ -344,3 +344,29 @@ def test_a_model_too_big_for_one_node_is_priced_at_lower_precision_side_by_side(
     text = workload_yaml(task="classification", data="regulated", model="llama-3.1-8b")
     small = only(plan_text(text, catalog))
     assert small.answers.volume_economics.alternatives == []
+
+
+def test_staff_and_amortization_can_be_set(catalog: Catalog) -> None:
+    """The workloads file sets its own engineer cost, staffing and hardware horizon."""
+    text = workload_yaml(data="regulated", model="llama-4-scout")
+    default = plan_text(text, catalog)
+    given = plan_text(
+        text.replace(
+            "workloads:",
+            "assumptions: {engineer_usd_per_month: 20000, pool_fte: 0.5, amortization_months: 36}"
+            "\nworkloads:",
+        ),
+        catalog,
+    )
+    default_pool, pool = default.pools[0], given.pools[0]
+    # 0.5 x 20,000 instead of 0.25 x 16,667.
+    assert round(pool.monthly_cost_usd - default_pool.monthly_cost_usd, 2) == round(
+        10_000 - 0.25 * 16_667, 2
+    )
+    assert given.figures["operations.pool_fte"].value == 0.5
+    assert given.figures["operations.pool_fte"].source.startswith("set in the workloads file")
+    assert given.assumptions["amortization_months"] == 36
+    buy = {o.option: o for o in pool.purchase_options}["buy"]
+    default_buy = {o.option: o for o in default_pool.purchase_options}["buy"]
+    assert "/ 36 months" in buy.formula and "/ 18 months" in default_buy.formula
+    assert buy.monthly_cost_usd < default_buy.monthly_cost_usd
