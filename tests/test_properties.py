@@ -138,3 +138,31 @@ def test_sharing_never_costs_more(text: str) -> None:
         assert pool.monthly_cost_low_usd <= pool.monthly_cost_usd <= pool.monthly_cost_high_usd
         low = sum(w.monthly_cost_low_usd for w in members)
         assert abs(low - pool.monthly_cost_low_usd) <= 0.01 * len(members)
+
+
+@SETTINGS
+@given(organization())
+def test_every_cost_lies_within_its_range(text: str) -> None:
+    plan = plan_text(text, CATALOG)
+    for w in plan.workloads:
+        assert w.monthly_cost_low_usd <= w.monthly_cost_usd + 0.01
+        assert w.monthly_cost_usd <= w.monthly_cost_high_usd + 0.01
+    for p in plan.pools:
+        assert p.monthly_cost_low_usd <= p.monthly_cost_usd <= p.monthly_cost_high_usd
+    totals = plan.totals
+    assert totals.monthly_cost_low_usd <= totals.monthly_cost_usd + 0.01
+    assert totals.monthly_cost_usd <= totals.monthly_cost_high_usd + 0.01
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workload("w"), st.integers(min_value=1, max_value=2_000))
+def test_more_requests_in_flight_never_cost_less(item: dict[str, object], concurrency: int) -> None:
+    """The KV cache only adds load: raising a workload's concurrency never lowers its cost."""
+    item = {**item, "data": "regulated"}  # self-hosted only, so the KV cache is priced
+
+    def cost(flying: int) -> float:
+        doc = {"organization": "acme", "region": "us-east-1",
+               "workloads": [{**item, "concurrency": flying}]}  # fmt: skip
+        return plan_text(yaml.safe_dump(doc), CATALOG).totals.monthly_cost_usd
+
+    assert cost(concurrency) <= cost(concurrency * 10) + 0.01
