@@ -800,19 +800,22 @@ def _or(value: float | None, default: float) -> float:
 
 def cost_range(
     candidate: SelfHostedCandidate,
-    input_tokens: int,
-    output_tokens: int,
-    peak_output_tps: float | None,
-    kv_tokens: float,
+    loads: list[tuple[int, int, float | None, float]],
     min_units: int,
 ) -> tuple[float, float]:
-    """Low and high monthly cost of serving this load on its own pool of the candidate, from
-    the ranges of utilization, serving efficiency and the purchase multiplier."""
+    """Low and high monthly cost of a pool of the candidate serving these loads (input and
+    output tokens, peak, KV tokens: one workload's, or a shared pool's members'), from the ranges
+    of utilization, serving efficiency and the purchase multiplier. Loads add up part by part,
+    as in units_needed and the optimizer."""
     found = []
     for limits, unit_usd in zip(candidate.range_limits, candidate.range_unit_usd, strict=True):
-        units = costs.units_needed(
-            limits, input_tokens, output_tokens, peak_output_tps, min_units, kv_tokens
+        parts = [costs.unit_load(limits, *load) for load in loads]
+        total = (
+            sum(p[0] for p in parts),
+            sum(p[1] for p in parts),
+            sum(p[2] for p in parts),
         )
+        units = costs.units_for_load(total, min_units)
         found.append(round(units * unit_usd + candidate.fixed_usd, 2))
     return found[0], found[1]
 
@@ -879,14 +882,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         return _self_hosted_option(ctx, subject, demand)
 
     # A model whose replica cannot hold one request's context cannot serve the workload.
-    context = demand.request_in + demand.request_out
     too_long = sorted(
         e[2].option_id
         for e in entries
-        if not isinstance(e[2], str) and context > e[2].limits.kv_tokens_per_replica
+        if not isinstance(e[2], str) and not context_fits(e[2], demand)
     )
     if too_long:
-        entries = [e for e in entries if isinstance(e[2], str) or context_fits(e[2], demand)]
+        left_out = set(too_long)
+        entries = [e for e in entries if isinstance(e[2], str) or e[2].option_id not in left_out]
         if not entries:
             raise Unservable(
                 [
@@ -947,10 +950,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         candidate = ctx.by_option[chosen.id]
         chosen.monthly_cost_low_usd, chosen.monthly_cost_high_usd = cost_range(
             candidate,
-            demand.input_tokens,
-            demand.output_tokens,
-            demand.peak_output_tps,
-            demand.kv_tokens,
+            [
+                (
+                    demand.input_tokens,
+                    demand.output_tokens,
+                    demand.peak_output_tps,
+                    demand.kv_tokens,
+                )
+            ],
             demand.min_units,
         )
         if candidate.capacity.throughput_is_stand_in:

@@ -18,6 +18,7 @@ from planner.answers import (
     SelfHostedCandidate,
     Unservable,
     availability_floor,
+    cost_range,
     crossover_lines,
     decide,
 )
@@ -211,10 +212,11 @@ def _pool(
 
 
 def _per_workload(
-    ctx: Context, decisions: list[Decision], purchases: Purchases
+    ctx: Context, decisions: list[Decision], purchases: Purchases, with_pools: bool = True
 ) -> tuple[list[WorkloadPlan], list[Pool]]:
     """Each workload decided alone: its cheapest option, a pool of its own if self-hosted; an
-    API workload's cost is its usage here (build_plan adds its share of the access)."""
+    API workload's cost is its usage here (build_plan adds its share of the access). Without
+    pools, only the workloads' costs (what the optimal strategy compares with)."""
     plans, pools = [], []
     for decision in decisions:
         workload, answers, chosen, warnings = decision
@@ -222,30 +224,31 @@ def _per_workload(
         if chosen.placement == "self_hosted":
             assert chosen.nodes
             pool_name = f"{workload.name}-pool"
-            pools.append(
-                _pool(
-                    ctx,
-                    pool_name,
-                    chosen,
-                    [decision],
-                    chosen.nodes,
-                    chosen.monthly_cost_usd,
-                    purchases,
-                    (_or(chosen.monthly_cost_low_usd), _or(chosen.monthly_cost_high_usd)),
+            if with_pools:
+                pools.append(
+                    _pool(
+                        ctx,
+                        pool_name,
+                        chosen,
+                        [decision],
+                        chosen.nodes,
+                        chosen.monthly_cost_usd,
+                        purchases,
+                        (_known(chosen.monthly_cost_low_usd), _known(chosen.monthly_cost_high_usd)),
+                    )
                 )
-            )
         cost = chosen.monthly_cost_usd
         if chosen.placement == "cloud_api":
             cost -= chosen.fixed_monthly_usd
         plan_of = _workload_plan(workload, answers, chosen, warnings, pool_name, cost)
         if chosen.placement == "self_hosted":
-            plan_of.monthly_cost_low_usd = _or(chosen.monthly_cost_low_usd)
-            plan_of.monthly_cost_high_usd = _or(chosen.monthly_cost_high_usd)
+            plan_of.monthly_cost_low_usd = _known(chosen.monthly_cost_low_usd)
+            plan_of.monthly_cost_high_usd = _known(chosen.monthly_cost_high_usd)
         plans.append(plan_of)
     return plans, pools
 
 
-def _or(value: float | None) -> float:
+def _known(value: float | None) -> float:
     assert value is not None, "the chosen option carries its range"
     return value
 
@@ -302,22 +305,16 @@ def _pool_range(
 ) -> tuple[float, float]:
     """A shared pool's cost at both ends of the uncertain settings' ranges: its members' loads
     add up at those settings' unit limits, as in the optimum at the expected ones."""
-    found = []
-    floor = max(availability_floor(w) for w, *_ in members)
-    for limits, unit_usd in zip(candidate.range_limits, candidate.range_unit_usd, strict=True):
-        loads: list[tuple[float, ...]] = [
-            unit_load(
-                limits,
-                w.monthly_tokens.input,
-                w.monthly_tokens.output,
-                w.peak_tokens_per_second,
-                kv_tokens[w.name],
-            )
-            for w, *_ in members
-        ]
-        units = optimize.units_for(loads, floor)
-        found.append(round(units * unit_usd + candidate.fixed_usd, 2))
-    return found[0], found[1]
+    loads = [
+        (
+            w.monthly_tokens.input,
+            w.monthly_tokens.output,
+            w.peak_tokens_per_second,
+            kv_tokens[w.name],
+        )
+        for w, *_ in members
+    ]
+    return cost_range(candidate, loads, max(availability_floor(w) for w, *_ in members))
 
 
 def pool_name_for(option_id: str) -> str:
@@ -492,7 +489,7 @@ def build_plan(
         raise PlannerError(str(loaded.path), problems)
 
     purchases: Purchases = {}
-    alone_plans, pools = _per_workload(ctx, decisions, purchases)
+    alone_plans, pools = _per_workload(ctx, decisions, purchases, strategy == "per-workload")
     gap = 0.0
     workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
     per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans)
