@@ -262,6 +262,25 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from planner.model import read_plan
+    from planner.verify import render_json, render_text, verify_preview_file, verify_program
+
+    catalog = default_catalog()
+    plan_file = Path(args.plan) if args.plan else None
+    if args.preview:
+        plan = read_plan(plan_file) if plan_file else None
+        report = verify_preview_file(
+            Path(args.preview), catalog, plan, protect=not args.allow_unprotected
+        )
+    else:
+        if plan_file is None:
+            _check_stack(args.stack)
+        report, plan = verify_program(_project_dir(), catalog, args.stack, plan_file)
+    print(render_json(report) if args.json else render_text(report, plan), end="")
+    return 0 if report.passed else 1
+
+
 def cmd_crossover(args: argparse.Namespace) -> int:
     from planner.crossover import render_table, reports, write_chart
 
@@ -344,6 +363,29 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("plan", nargs="?", metavar="PLAN.json", help="preview this plan instead")
     preview.add_argument("--json", action="store_true", help="the shape of `pulumi preview --json`")
     preview.set_defaults(func=cmd_preview)
+
+    verify = sub.add_parser(
+        "verify",
+        help="prove the perimeter from the resource graph and check the security rules",
+    )
+    target = verify.add_mutually_exclusive_group()
+    target.add_argument("--stack", default="dev", help="read Pulumi.<stack>.yaml (default dev)")
+    target.add_argument(
+        "plan", nargs="?", metavar="PLAN.json", help="verify this plan's stack instead"
+    )
+    verify.add_argument(
+        "--preview",
+        metavar="FILE",
+        help="check a preview JSON (`pulumi preview --json`, `planner preview --json`) instead "
+        "of running the program; with PLAN.json, also against the plan",
+    )
+    verify.add_argument(
+        "--allow-unprotected",
+        action="store_true",
+        help="with --preview: a dev stack, keys and buckets need not be protected",
+    )
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=cmd_verify)
 
     crossover = sub.add_parser(
         "crossover", help="the volume at which self-hosting starts to win, per purchase option"

@@ -14,13 +14,19 @@ from stacks.settings import Lookups
 TAG_PREFIX = "ai-infra-planner"
 
 
-def cost_tags(stack: str, kind: str, name: str, monthly_usd: float) -> dict[str, str]:
-    """Tags naming the stack, the workload or pool, and its share of the monthly estimate."""
-    return {
+def cost_tags(
+    stack: str, kind: str, name: str, monthly_usd: float, perimeter: str | None = None
+) -> dict[str, str]:
+    """Tags naming the stack, the workload or pool, its share of the monthly estimate, and
+    the perimeter its network is built for (what `planner verify` holds it to)."""
+    tags = {
         f"{TAG_PREFIX}:stack": stack,
         f"{TAG_PREFIX}:{kind}": name,
         f"{TAG_PREFIX}:monthly-usd": f"{monthly_usd:.2f}",
     }
+    if perimeter is not None:
+        tags[f"{TAG_PREFIX}:perimeter"] = perimeter
+    return tags
 
 
 def guarded(protect: bool, parent: pulumi.Resource) -> pulumi.ResourceOptions:

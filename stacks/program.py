@@ -42,7 +42,9 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 consumers=consumers,
                 cidr=f"10.{settings.pool_cidr_base + index}.0.0/16",
                 lookups=lookups,
-                tags=cost_tags(stack, "pool", pool.name, pool.monthly_cost_usd),
+                tags=cost_tags(
+                    stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
+                ),
                 protect=settings.protect,
                 image_tag=settings.serving_image_tag,
                 weights_uploader_arn=settings.weights_uploader_arn,
@@ -69,7 +71,13 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     for access in plan.providers:
         workloads = workload_costs(access.workloads)
         share = round(sum(w.monthly_cost_usd for w in workloads), 2)
-        tags = cost_tags(stack, "provider", access.provider, share)
+        tags = cost_tags(
+            stack,
+            "provider",
+            access.provider,
+            share,
+            "private_link" if access.private_link else None,
+        )
         access_component = ApiAccess(
             f"{access.provider}-access",
             ApiAccessArgs(
@@ -113,7 +121,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 lookups=lookups,
                 hosts=sorted({host for access in egress for host in access.hosts}),
                 workloads=workload_costs(names),
-                tags=cost_tags(stack, "network", "api-egress", share),
+                tags=cost_tags(stack, "network", "api-egress", share, "contractual"),
                 protect=settings.protect,
             ),
         )

@@ -1,0 +1,1126 @@
+"""`planner verify`: prove from the resource graph that sensitive workloads have no way out, and
+check every rule of the security-rules table (../shared/reference/security-rules.md).
+
+The perimeter property is computed (planner.netgraph), not pattern-matched on names: for every
+network interface serving a workload, where can its packets go? `technical`: nowhere but VPC
+endpoints whose policies are narrower than full access; `private_link`: only the planned Bedrock
+endpoint; `contractual`: out only through the firewall's allow-list of the providers' hosts.
+The same checks run in the CrossGuard policy pack (policy/), on `pulumi preview`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.catalog import Catalog
+from planner.errors import PlannerError
+from planner.model import Plan
+from planner.offline import PROJECT
+from planner.netgraph import (
+    EIP,
+    ENDPOINT,
+    EXITS,
+    FIREWALL,
+    FLOW_LOG,
+    IGW,
+    IGW_ATTACHMENT,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    LB,
+    MODELLED,
+    NAT,
+    PEERING,
+    SG,
+    SG_EGRESS,
+    SG_INGRESS,
+    SG_RULE,
+    SUBNET,
+    TAG_PREFIX,
+    TGW_ATTACHMENT,
+    VGW,
+    VPC,
+    Graph,
+    Network,
+    Reached,
+    Resource,
+    Secret,
+    Source,
+    Unknown,
+    cidr_box,
+    graph_from_offline,
+    graph_from_preview,
+)
+
+PERIMETER_TAG = f"{TAG_PREFIX}:perimeter"
+KMS_KEY = "aws:kms/key:Key"
+BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+SECRET_TYPE = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+CAPACITY_RESERVATION = "aws:ec2/capacityReservation:CapacityReservation"
+IDENTITY_POLICIES = (
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
+
+# The rules of security-rules.md, by id.
+RULES = {
+    "perimeter": "the perimeter property: no way out of a workload's network but the allowed ones",
+    "flow-logs": "every VPC has a flow log to a KMS-encrypted log group",
+    "open-ingress": "no rule admits 0.0.0.0/0 or ::/0; model endpoints admit only their consumers",
+    "open-egress": "no egress to 0.0.0.0/0 or ::/0 from a GPU node",
+    "imdsv2": "launch templates and instances require IMDSv2 tokens, hop limit 1",
+    "public-ip": "no instance, launch template, subnet or load balancer hands out public addresses",
+    "disks": "EBS volumes encrypted with a customer-managed KMS key",
+    "buckets": "public access blocked, SSE-KMS with a customer key, versioning, TLS and "
+    "VPC-endpoint-only bucket policy",
+    "secrets": "API keys only in Secrets Manager under a customer key; never in plain text",
+    "key-rotation": "KMS keys rotate",
+    "iam": "no `*` action; no `*` resource on a write or secret-read statement; each consumer "
+    "reads only its own secret",
+    "endpoint-policies": "VPC endpoint policies narrower than full access",
+    "deletion": "keys, buckets and secrets protected; no capacity purchase without a flag",
+}
+
+# Well-known shapes of credentials (prefixes documented by each vendor).
+KEY_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI, Anthropic (sk-ant-...), DeepSeek
+    re.compile(r"AIza[0-9A-Za-z_\-]{35}"),  # Google API keys
+    re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}"),  # AWS access key ids
+    re.compile(r"gh[pousr]_[A-Za-z0-9]{36}"),  # GitHub tokens
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+]
+WRITE_VERBS = (
+    "Put",
+    "Create",
+    "Delete",
+    "Update",
+    "Attach",
+    "Detach",
+    "Tag",
+    "Untag",
+    "Modify",
+    "Write",
+    "Upload",
+    "Set",
+    "Add",
+    "Remove",
+    "Run",
+    "Start",
+    "Stop",
+    "Terminate",
+    "Invoke",
+    "Replicate",
+    "Restore",
+    "Reboot",
+    "Pass",
+    "Associate",
+    "Disassociate",
+    "Enable",
+    "Disable",
+    "Import",
+    "Send",
+    "Publish",
+    "Register",
+    "Deregister",
+    "Revoke",
+    "Authorize",
+    "Copy",
+    "Encrypt",
+    "ReEncrypt",
+    "Generate",
+    "Sign",
+    "Rotate",
+    "Cancel",
+    "Reset",
+    "Restore",
+)
+SECRET_READS = {
+    "secretsmanager:getsecretvalue",
+    "kms:decrypt",
+    "ssm:getparameter",
+    "ssm:getparameters",
+    "ssm:getparametersbypath",
+}
+BROAD_MANAGED = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    resource: str
+    message: str
+    witness: tuple[str, ...] = ()
+
+
+@dataclass
+class Subject:
+    """One network that serves workloads: a pool's, the Bedrock PrivateLink one, the egress one."""
+
+    name: str
+    perimeter: str
+    workloads: list[str]
+    failures: list[Finding] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)  # what stops each way out, when it passes
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Report:
+    subjects: list[Subject]
+    findings: list[Finding]
+    warnings: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings and all(s.passed for s in self.subjects)
+
+    def failures(self) -> list[Finding]:
+        return [*self.findings, *(f for s in self.subjects for f in s.failures)]
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the plan (when known) says each network may reach."""
+
+    pools: dict[str, tuple[str, list[str], list[str]]]  # name -> (perimeter, workloads, consumers)
+    providers: dict[str, list[str]]  # provider -> workloads
+    hosts: list[str]  # the egress firewall's allow-list
+    bedrock_models: list[str]  # provider model ids the PrivateLink endpoint may invoke
+    workload_provider: dict[str, str]
+    protect: bool = True
+
+    @classmethod
+    def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
+        if plan is None:
+            return cls({}, {}, [], [], {}, protect)
+        by_name = {w.name: w for w in plan.workloads}
+        pools = {
+            p.name: (
+                p.perimeter.value,
+                list(p.workloads),
+                sorted({c for n in p.workloads for c in by_name[n].consumers}),
+            )
+            for p in plan.pools
+        }
+        providers = {a.provider: list(a.workloads) for a in plan.providers}
+        hosts = sorted({h for a in plan.providers if not a.private_link for h in a.hosts})
+        models = sorted(
+            model_id
+            for a in plan.providers
+            if a.private_link
+            for m in a.models
+            if catalog is not None and (model_id := catalog.api_models[m].bedrock_model_id)
+        )
+        workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
+        return cls(pools, providers, hosts, models, workload_provider, protect)
+
+
+def verify(graph: Graph, expect: Expectations, outputs: dict[str, Any] | None = None) -> Report:
+    network = Network(graph)
+    warnings: list[str] = []
+    subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
+    for pool, (perimeter, workloads, _) in sorted(expect.pools.items()):
+        if not any(s.name == f"pool {pool}" for s in subjects):
+            subjects.append(
+                Subject(
+                    f"pool {pool}",
+                    perimeter,
+                    workloads,
+                    [
+                        Finding(
+                            "perimeter",
+                            f"pool {pool}",
+                            "the plan's pool has no network "
+                            "in the graph: nothing to verify it against",
+                        )
+                    ],
+                )
+            )
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings.extend(check(graph, network, expect, warnings))
+    findings.extend(_plaintext_outputs(outputs or {}))
+    return Report(sorted(subjects, key=lambda s: s.name), _unique(findings), sorted(set(warnings)))
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen, kept = set(), []
+    for finding in findings:
+        if finding not in seen:
+            seen.add(finding)
+            kept.append(finding)
+    return sorted(kept, key=lambda f: (f.rule, f.resource, f.message))
+
+
+# ----------------------------------------------------------------------------- perimeter
+
+
+def _subject_vpcs(graph: Graph, expect: Expectations) -> list[Resource]:
+    found = []
+    for vpc in graph.of_type(VPC):
+        tags = vpc.tags()
+        if PERIMETER_TAG in tags or tags.get(f"{TAG_PREFIX}:pool") in expect.pools:
+            found.append(vpc)
+    return found
+
+
+def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
+    tags = vpc.tags()
+    pool = tags.get(f"{TAG_PREFIX}:pool")
+    if pool is not None:
+        planned = expect.pools.get(pool)
+        perimeter = planned[0] if planned else tags.get(PERIMETER_TAG, "technical")
+        return Subject(f"pool {pool}", perimeter, planned[1] if planned else [])
+    provider = tags.get(f"{TAG_PREFIX}:provider")
+    if provider is not None:
+        return Subject(
+            f"provider {provider}",
+            tags.get(PERIMETER_TAG, "private_link"),
+            list(expect.providers.get(provider, [])),
+        )
+    name = tags.get(f"{TAG_PREFIX}:network", vpc.name)
+    workloads = sorted(
+        w for p, ws in expect.providers.items() for w in ws if p not in _linked(expect)
+    )
+    return Subject(f"network {name}", tags.get(PERIMETER_TAG, "contractual"), workloads)
+
+
+def _linked(expect: Expectations) -> set[str]:
+    return {"bedrock"} if expect.bedrock_models else set()
+
+
+def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Subject:
+    graph = network.graph
+    subject = _subject_of(vpc, expect)
+    subnets = network.subnets_of(vpc)
+    forwarders = {
+        s.urn for target in graph.of_type(NAT, FIREWALL) for s in network.forwarder_subnets(target)
+    }
+    holders = [s for s in subnets if s.urn not in forwarders]
+    sources = network.sources_in(holders)
+    for group in graph.of_type(SG):
+        if network.vpc_of(group) is vpc and f"{TAG_PREFIX}:workload" in group.tags():
+            sources.append(
+                Source(
+                    f"consumers of {group.tags()[f'{TAG_PREFIX}:workload']} "
+                    f"(security group {group.name})",
+                    tuple(holders),
+                    (group,),
+                )
+            )
+    # Fail closed: what touches this network and the model does not know.
+    touched = {vpc.urn, *(s.urn for s in subnets)}
+    for resource in graph.touching(touched):
+        if resource.type not in MODELLED:
+            subject.failures.append(
+                Finding(
+                    "perimeter",
+                    resource.label,
+                    f"a {resource.type} touches the network of {subject.name} and the "
+                    "verifier does not model it: it may be a way out (fail closed)",
+                )
+            )
+    if not sources:
+        subject.blocks.append(f"no network interface sits in {vpc.label}'s subnets")
+    for source in sources:
+        reached, blocked = network.reach(source)
+        for place in reached:
+            problem = _judge(network, subject, place, expect)
+            if problem:
+                subject.failures.append(
+                    Finding(
+                        "perimeter", source.label, problem, tuple(hop.text() for hop in place.path)
+                    )
+                )
+        if subject.passed:
+            subject.blocks.extend(_blockers(network, vpc, source, reached, blocked))
+    subject.blocks = sorted(set(subject.blocks))
+    subject.failures = _unique(subject.failures)
+    return subject
+
+
+def _judge(network: Network, subject: Subject, place: Reached, expect: Expectations) -> str | None:
+    """Why reaching this place breaks the subject's perimeter, or None."""
+    perimeter = subject.perimeter
+    if place.kind in EXITS:
+        if perimeter == "contractual" and place.through_firewall is not None:
+            return _firewall_problem(network.graph, place.through_firewall, expect)
+        if perimeter == "contractual":
+            return f"reaches {_a(place.kind)} without passing the firewall: it {EXITS[place.kind]}"
+        return f"reaches {_a(place.kind)}: it {EXITS[place.kind]}"
+    if place.kind == "endpoint" and place.target is not None:
+        broad = endpoint_policy_problem(place.target, expect)
+        if broad:
+            return f"reaches {place.target.label}, whose {broad}"
+        service = str(place.target.inputs.get("serviceName", ""))
+        if perimeter == "private_link" and not service.endswith(".bedrock-runtime"):
+            return (
+                f"reaches {place.target.label} ({service}): a private_link network may reach "
+                "only the planned Bedrock endpoint"
+            )
+    return None
+
+
+def _a(kind: str) -> str:
+    if kind == "unmodelled":
+        return "a target the verifier does not model"
+    return ("an " if kind[0] in "aeiouAEIOU" else "a ") + kind
+
+
+def _firewall_problem(graph: Graph, firewall: Resource, expect: Expectations) -> str | None:
+    policy = graph.ref(firewall, "firewallPolicyArn")
+    if policy is None:
+        return f"passes {firewall.label}, whose policy the graph does not hold"
+    spec = policy.inputs.get("firewallPolicy") or {}
+    defaults = spec.get("statelessDefaultActions") or []
+    if defaults != ["aws:forward_to_sfe"]:
+        return (
+            f"passes {firewall.label}, whose stateless default {defaults} does not send "
+            "traffic to the allow-list"
+        )
+    groups = graph.refs(policy, "firewallPolicy", "aws:networkfirewall/ruleGroup:RuleGroup")
+    if not groups:
+        return f"passes {firewall.label}, whose policy has no allow-list rule group"
+    for group in groups:
+        source = ((group.inputs.get("ruleGroup") or {}).get("rulesSource") or {}).get(
+            "rulesSourceList"
+        ) or {}
+        targets = source.get("targets") or []
+        if source.get("generatedRulesType") != "ALLOWLIST" or not targets:
+            return f"passes {firewall.label}, whose rule group {group.name} is not an allow-list"
+        loose = [t for t in targets if t in ("*", ".", "") or t.startswith("*")]
+        extra = sorted(set(targets) - set(expect.hosts)) if expect.hosts else []
+        if loose or extra:
+            return (
+                f"passes {firewall.label}, whose allow-list admits "
+                f"{', '.join(loose + extra)}: not a planned provider's host"
+            )
+    return None
+
+
+def _blockers(
+    network: Network, vpc: Resource, source: Source, reached: list[Reached], blocked: list[Any]
+) -> Iterator[str]:
+    exits = _exits_of(network, vpc)
+    if not exits:
+        yield (f"{vpc.label} has no internet, egress-only, NAT, transit, peering or VPN gateway")
+    for subnet in source.subnets:
+        table = network.route_table(subnet)
+        routes = network.routes(table, vpc)
+        if not any(kind in EXITS or kind == "firewall" for _, kind, _ in routes):
+            where = table.label if table else f"the main route table of {vpc.name}"
+            yield (
+                f"{source.label}: {where} routes nothing out of the VPC (local route"
+                + (", gateway endpoints" if any(k == "endpoint" for _, k, _ in routes) else "")
+                + ")"
+            )
+    for item in blocked:
+        yield f"{source.label}: toward the {item.exit}, blocked by {item.component}"
+    firewalls = sorted(
+        {
+            p.through_firewall.label
+            for p in reached
+            if p.kind in EXITS and p.through_firewall is not None
+        }
+    )
+    if firewalls:
+        yield (
+            f"{source.label}: reaches the internet only through {', '.join(firewalls)} and "
+            "its allow-list of the providers' hosts"
+        )
+    for place in reached:
+        if place.kind == "endpoint" and place.target is not None:
+            yield (
+                f"{source.label}: reaches only endpoints with narrow policies, e.g. "
+                f"{place.target.name}"
+            )
+            break
+
+
+def _exits_of(network: Network, vpc: Resource) -> list[Resource]:
+    graph = network.graph
+    found = [
+        r
+        for r in graph.of_type(
+            IGW,
+            "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway",
+            VGW,
+            PEERING,
+            TGW_ATTACHMENT,
+        )
+        if vpc.urn in {u for v in r.deps.values() for u in v}
+    ]
+    found += [r for r in graph.of_type(IGW_ATTACHMENT) if graph.ref(r, "vpcId") is vpc]
+    subnets = {s.urn for s in network.subnets_of(vpc)}
+    found += [
+        n for n in graph.of_type(NAT) if any(s.urn in subnets for s in graph.refs(n, "subnetId"))
+    ]
+    return found
+
+
+def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | None:
+    """Why an endpoint's policy is broader than allowed, or None."""
+    policy = endpoint.inputs.get("policy")
+    if policy is None or policy == "":
+        return "policy is missing: full access"
+    if isinstance(policy, Unknown):
+        return None  # known after apply; reported as a warning by the rule check
+    document = _policy(policy)
+    if document is None:
+        return "policy cannot be read"
+    service = str(endpoint.inputs.get("serviceName", ""))
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions, resources = _list(statement.get("Action")), _list(statement.get("Resource"))
+        if "*" in actions and "*" in resources and not statement.get("Condition"):
+            return "policy grants full access"
+        if service.endswith(".bedrock-runtime"):
+            if any("*" in r for r in resources):
+                return "policy names models by wildcard"
+            if expect.bedrock_models:
+                allowed = {m for m in expect.bedrock_models}
+                stray = [
+                    r for r in resources if r.rsplit("/", 1)[-1].removeprefix("us.") not in allowed
+                ]
+                if stray:
+                    return f"policy admits models not planned: {', '.join(stray)}"
+        if service.endswith(".s3") and any(
+            r in ("*", "arn:aws:s3:::*", "arn:aws:s3:::*/*") for r in resources
+        ):
+            return "policy admits every bucket"
+    return None
+
+
+# ----------------------------------------------------------------------------- the rules table
+
+
+def _policy(value: Any) -> dict[str, Any] | None:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document.get("Statement") or []
+    if isinstance(statements, dict):
+        statements = [statements]
+    return [s for s in statements if isinstance(s, dict)]
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return []
+
+
+Check = Callable[[Graph, Network, Expectations, list[str]], list[Finding]]
+
+
+def _flow_logs(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for vpc in graph.of_type(VPC):
+        logs = [f for f in graph.of_type(FLOW_LOG) if graph.ref(f, "vpcId") is vpc]
+        if not logs:
+            found.append(Finding("flow-logs", vpc.label, "no flow log"))
+            continue
+        for log in logs:
+            groups = graph.refs(log, "logDestination", "aws:cloudwatch/logGroup:LogGroup")
+            if not groups:
+                found.append(
+                    Finding("flow-logs", log.label, "does not log to a CloudWatch log group")
+                )
+            for group in groups:
+                if not graph.refs(group, "kmsKeyId", KMS_KEY):
+                    found.append(
+                        Finding("flow-logs", group.label, "not encrypted with a customer key")
+                    )
+    return found
+
+
+def _rules_of(graph: Graph, direction: str) -> Iterator[tuple[Resource, Resource, dict[str, Any]]]:
+    """(security group, rule resource or the group, rule values) of every rule, inline or not."""
+    for group in graph.of_type(SG):
+        for rule in group.inputs.get(direction) or []:
+            if isinstance(rule, dict):
+                yield group, group, rule
+    kind = SG_INGRESS if direction == "ingress" else SG_EGRESS
+    for rule in graph.of_type(kind, SG_RULE):
+        if rule.type == SG_RULE and rule.inputs.get("type") != direction:
+            continue
+        owner = graph.ref(rule, "securityGroupId")
+        if owner is not None:
+            yield owner, rule, rule.inputs
+
+
+def _cidrs(values: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for key in ("cidrIpv4", "cidrIpv6", "cidrBlocks", "ipv6CidrBlocks"):
+        value = values.get(key)
+        found += (
+            [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+        )
+    return found
+
+
+def _open_ingress(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for group, rule, values in _rules_of(graph, "ingress"):
+        cidrs = _cidrs(values)
+        for cidr in cidrs:
+            if cidr in ("0.0.0.0/0", "::/0"):
+                found.append(
+                    Finding("open-ingress", rule.label, f"admits {cidr} into {group.name}")
+                )
+        pool = group.tags().get(f"{TAG_PREFIX}:pool")
+        if pool in expect.pools and _serves(graph, group):
+            consumers = expect.pools[pool][2]
+            vpc = network.vpc_of(group)
+            allowed = consumers + (network.vpc_cidrs(vpc) if vpc else [])
+            for cidr in cidrs:
+                if not any(_within(cidr, c) for c in allowed):
+                    found.append(
+                        Finding(
+                            "open-ingress",
+                            rule.label,
+                            f"admits {cidr} to the model endpoint of pool {pool}, "
+                            "which is not one of its consumers",
+                        )
+                    )
+    return found
+
+
+def _serves(graph: Graph, group: Resource) -> bool:
+    """The group guards a model endpoint: the nodes' launch template or the load balancer."""
+    for holder in graph.of_type(LAUNCH_TEMPLATE, LB, INSTANCE):
+        if any(u == group.urn for values in holder.deps.values() for u in values):
+            return True
+    return False
+
+
+def _within(cidr: str, outer: str) -> bool:
+    try:
+        family, low, high = cidr_box(cidr)
+        family2, low2, high2 = cidr_box(outer)
+    except ValueError:
+        return False
+    return family == family2 and low2 <= low and high <= high2
+
+
+def _node_groups(graph: Graph) -> set[str]:
+    """Security groups of GPU nodes: those of launch templates and instances."""
+    urns: set[str] = set()
+    for holder in graph.of_type(LAUNCH_TEMPLATE, INSTANCE):
+        for values in holder.deps.values():
+            urns.update(u for u in values if u in graph.resources and graph.resources[u].type == SG)
+    return urns
+
+
+def _open_egress(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    nodes = _node_groups(graph)
+    found = []
+    for group, rule, values in _rules_of(graph, "egress"):
+        if group.urn not in nodes:
+            continue
+        for cidr in _cidrs(values):
+            if cidr in ("0.0.0.0/0", "::/0"):
+                found.append(
+                    Finding(
+                        "open-egress", rule.label, f"lets GPU nodes of {group.name} out to {cidr}"
+                    )
+                )
+    return found
+
+
+def _imdsv2(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for holder in graph.of_type(LAUNCH_TEMPLATE, INSTANCE):
+        options = holder.inputs.get("metadataOptions") or {}
+        if options.get("httpTokens") != "required":
+            found.append(Finding("imdsv2", holder.label, "does not require IMDSv2 tokens"))
+        hops = options.get("httpPutResponseHopLimit")
+        if isinstance(hops, int | float) and hops > 1:
+            found.append(Finding("imdsv2", holder.label, f"hop limit {hops:g}: one is enough here"))
+    return found
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _public_ip(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for subnet in graph.of_type(SUBNET):
+        if _truthy(subnet.inputs.get("mapPublicIpOnLaunch")):
+            found.append(Finding("public-ip", subnet.label, "hands out public addresses"))
+    for holder in graph.of_type(LAUNCH_TEMPLATE, INSTANCE):
+        interfaces = holder.inputs.get("networkInterfaces") or []
+        if _truthy(holder.inputs.get("associatePublicIpAddress")) or any(
+            isinstance(i, dict) and _truthy(i.get("associatePublicIpAddress")) for i in interfaces
+        ):
+            found.append(Finding("public-ip", holder.label, "gives its nodes public addresses"))
+    for balancer in graph.of_type(LB):
+        if balancer.inputs.get("internal") is not True:
+            found.append(Finding("public-ip", balancer.label, "is internet-facing"))
+    for address in graph.of_type(EIP):
+        if graph.refs(address, "instance") or graph.refs(address, "networkInterface"):
+            found.append(Finding("public-ip", address.label, "gives an instance a public address"))
+    return found
+
+
+def _disks(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for template in graph.of_type(LAUNCH_TEMPLATE):
+        for mapping in template.inputs.get("blockDeviceMappings") or []:
+            ebs = (mapping or {}).get("ebs") or {}
+            if not _truthy(ebs.get("encrypted")) or not ebs.get("kmsKeyId"):
+                found.append(
+                    Finding(
+                        "disks",
+                        template.label,
+                        f"volume {mapping.get('deviceName')} is not encrypted with a customer key",
+                    )
+                )
+        if template.inputs.get("blockDeviceMappings") and not graph.refs(
+            template, "blockDeviceMappings", KMS_KEY
+        ):
+            found.append(
+                Finding("disks", template.label, "volumes' key is not a customer key of the stack")
+            )
+    for volume in graph.of_type("aws:ebs/volume:Volume"):
+        if not _truthy(volume.inputs.get("encrypted")) or not graph.refs(
+            volume, "kmsKeyId", KMS_KEY
+        ):
+            found.append(Finding("disks", volume.label, "not encrypted with a customer key"))
+    for instance in graph.of_type(INSTANCE):
+        root = instance.inputs.get("rootBlockDevice") or {}
+        if not _truthy(root.get("encrypted")) or not root.get("kmsKeyId"):
+            found.append(
+                Finding("disks", instance.label, "root volume not encrypted with a customer key")
+            )
+    return found
+
+
+def _for_bucket(graph: Graph, kind: str, bucket: Resource) -> list[Resource]:
+    return [r for r in graph.of_type(kind) if graph.ref(r, "bucket") is bucket]
+
+
+def _buckets(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for bucket in graph.of_type(*BUCKET_TYPES):
+        label = bucket.label
+        blocks = _for_bucket(
+            graph, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", bucket
+        )
+        settings = (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+        if not any(all(b.inputs.get(s) is True for s in settings) for b in blocks):
+            found.append(
+                Finding("buckets", label, "public access not blocked on all four settings")
+            )
+        encryption = _for_bucket(
+            graph,
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            bucket,
+        )
+        if not any(
+            (
+                (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
+                == "aws:kms"
+                and graph.refs(e, "rules", KMS_KEY)
+            )
+            for e in encryption
+            for rule in e.inputs.get("rules") or []
+        ):
+            found.append(
+                Finding("buckets", label, "not encrypted with SSE-KMS under a customer key")
+            )
+        versioning = _for_bucket(graph, "aws:s3/bucketVersioning:BucketVersioning", bucket)
+        if not any(
+            (v.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
+            for v in versioning
+        ):
+            found.append(Finding("buckets", label, "versioning is not enabled"))
+        policies = _for_bucket(graph, "aws:s3/bucketPolicy:BucketPolicy", bucket)
+        texts = [p.inputs.get("policy") for p in policies]
+        if any(isinstance(t, Unknown) for t in texts):
+            warnings.append(f"buckets: the policy of {label} is known only after `pulumi up`")
+            continue
+        statements = [s for t in texts if (d := _policy(t)) for s in _statements(d)]
+        denies = [s for s in statements if s.get("Effect") == "Deny"]
+        if not any("aws:SecureTransport" in json.dumps(s.get("Condition")) for s in denies):
+            found.append(Finding("buckets", label, "the bucket policy does not deny plain HTTP"))
+        if not any("aws:SourceVpce" in json.dumps(s.get("Condition")) for s in denies):
+            found.append(
+                Finding(
+                    "buckets",
+                    label,
+                    "the bucket policy does not deny access outside the VPC endpoint",
+                )
+            )
+    return found
+
+
+def _strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings_in(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings_in(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+        if path.endswith("userData"):
+            try:
+                decoded = base64.b64decode(value, validate=True).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                decoded = ""
+            if decoded:
+                yield f"{path} (decoded)", decoded
+
+
+def _looks_like_a_key(text: str) -> bool:
+    return any(pattern.search(text) for pattern in KEY_PATTERNS)
+
+
+def _secrets(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for secret in graph.of_type(SECRET_TYPE):
+        if not graph.refs(secret, "kmsKeyId", KMS_KEY):
+            found.append(Finding("secrets", secret.label, "not encrypted with a customer key"))
+    for version in graph.of_type(SECRET_VERSION):
+        for key in ("secretString", "secretBinary"):
+            value = version.inputs.get(key)
+            if value is not None and not isinstance(value, Secret | Unknown):
+                found.append(
+                    Finding(
+                        "secrets",
+                        version.label,
+                        f"{key} is not marked secret: it is stored and shown in plain text",
+                    )
+                )
+    for resource in graph.resources.values():
+        for path, text in _strings_in(resource.inputs):
+            if resource.type == SECRET_VERSION and path.startswith("secret"):
+                continue
+            if _looks_like_a_key(text):
+                found.append(
+                    Finding(
+                        "secrets",
+                        resource.label,
+                        f"{path} holds what looks like a credential, in plain text",
+                    )
+                )
+    return found
+
+
+def _plaintext_outputs(outputs: dict[str, Any]) -> list[Finding]:
+    return [
+        Finding(
+            "secrets", f"stack output {path}", "holds what looks like a credential, in plain text"
+        )
+        for path, text in _strings_in(outputs)
+        if _looks_like_a_key(text)
+    ]
+
+
+def _key_rotation(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    return [
+        Finding("key-rotation", key.label, "rotation is off")
+        for key in graph.of_type(KMS_KEY)
+        if key.inputs.get("enableKeyRotation") is not True
+    ]
+
+
+def _is_write(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return action.endswith("*") or verb.startswith(WRITE_VERBS)
+
+
+def _iam(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    documents: list[tuple[Resource, Any]] = [
+        (p, p.inputs.get("policy")) for p in graph.of_type(*IDENTITY_POLICIES)
+    ]
+    for role in graph.of_type("aws:iam/role:Role"):
+        documents += [
+            (role, i.get("policy"))
+            for i in role.inputs.get("inlinePolicies") or []
+            if isinstance(i, dict)
+        ]
+    for owner, text in documents:
+        if isinstance(text, Unknown):
+            warnings.append(f"iam: the policy of {owner.label} is known only after `pulumi up`")
+            continue
+        document = _policy(text)
+        if document is None:
+            found.append(Finding("iam", owner.label, "policy cannot be read"))
+            continue
+        for statement in _statements(document):
+            if statement.get("Effect") != "Allow":
+                continue
+            actions, resources = _list(statement.get("Action")), _list(statement.get("Resource"))
+            if any(a in ("*", "*:*") for a in actions) or statement.get("NotAction"):
+                found.append(Finding("iam", owner.label, "allows every action (`*`)"))
+            if "*" in resources:
+                risky = [a for a in actions if _is_write(a) or a.lower() in SECRET_READS]
+                if risky:
+                    found.append(
+                        Finding(
+                            "iam", owner.label, f"allows {', '.join(risky)} on every resource (`*`)"
+                        )
+                    )
+        workload = owner.tags().get(f"{TAG_PREFIX}:workload")
+        secrets = graph.refs(owner, "policy", SECRET_TYPE)
+        if workload and secrets:
+            provider = expect.workload_provider.get(workload)
+            foreign = [
+                s.name
+                for s in secrets
+                if provider and s.tags().get(f"{TAG_PREFIX}:provider") != provider
+            ]
+            if foreign or len(secrets) > 1:
+                found.append(
+                    Finding(
+                        "iam",
+                        owner.label,
+                        f"lets {workload} read secrets not its own: "
+                        + ", ".join(sorted(s.name for s in secrets)),
+                    )
+                )
+    for attachment in graph.of_type(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+    ):
+        arn = str(attachment.inputs.get("policyArn", ""))
+        if arn.endswith(BROAD_MANAGED) or arn.endswith("FullAccess"):
+            found.append(
+                Finding("iam", attachment.label, f"attaches the broad managed policy {arn}")
+            )
+    return found
+
+
+def _endpoint_policies(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    for endpoint in graph.of_type(ENDPOINT):
+        if isinstance(endpoint.inputs.get("policy"), Unknown):
+            warnings.append(
+                f"endpoint-policies: the policy of {endpoint.label} is known only after `pulumi up`"
+            )
+            continue
+        problem = endpoint_policy_problem(endpoint, expect)
+        if problem:
+            found.append(Finding("endpoint-policies", endpoint.label, problem))
+    return found
+
+
+def _deletion(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    found = []
+    if expect.protect:
+        for resource in graph.of_type(KMS_KEY, SECRET_TYPE, SECRET_VERSION, *BUCKET_TYPES):
+            if not (resource.protect and resource.retain_on_delete):
+                found.append(
+                    Finding(
+                        "deletion",
+                        resource.label,
+                        "not protected (`protect` and `retain_on_delete`)",
+                    )
+                )
+    for reservation in graph.of_type(CAPACITY_RESERVATION):
+        if reservation.tags().get(f"{TAG_PREFIX}:purchase-approved") != "true":
+            found.append(
+                Finding(
+                    "deletion",
+                    reservation.label,
+                    "creates (buys) a capacity reservation without the `purchase-approved` flag",
+                )
+            )
+    return found
+
+
+CHECKS: list[Check] = [
+    _flow_logs,
+    _open_ingress,
+    _open_egress,
+    _imdsv2,
+    _public_ip,
+    _disks,
+    _buckets,
+    _secrets,
+    _key_rotation,
+    _iam,
+    _endpoint_policies,
+    _deletion,
+]
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def render_text(report: Report, plan: Plan | None) -> str:
+    lines = []
+    by_subject = {s.name: s for s in report.subjects}
+    if plan is not None:
+        owner: dict[str, Subject] = {}
+        for subject in report.subjects:
+            for name in subject.workloads:
+                owner[name] = subject
+        for workload in plan.workloads:
+            serving = owner.get(workload.name)
+            perimeter = workload.answers.data_sensitivity.perimeter.value
+            if serving is None:
+                lines.append(
+                    f"FAIL {workload.name} ({perimeter}): no network of the stack serves it"
+                )
+                continue
+            status = "PASS" if serving.passed else "FAIL"
+            lines.append(f"{status} {workload.name} ({perimeter}, {serving.name})")
+    for subject in report.subjects:
+        lines.append("")
+        status = "PASS" if subject.passed else "FAIL"
+        workloads = f"; workloads {', '.join(subject.workloads)}" if subject.workloads else ""
+        lines.append(f"{status} {subject.name} ({subject.perimeter}{workloads})")
+        for finding in subject.failures:
+            lines.append(f"  {finding.resource}: {finding.message}")
+            if finding.witness:
+                lines.append("    path: " + " -> ".join(finding.witness))
+        if subject.passed:
+            lines.extend(f"  blocked: {text}" for text in subject.blocks)
+    del by_subject
+    lines.append("")
+    failing = {f.rule for f in report.findings}
+    for rule, text in RULES.items():
+        if rule == "perimeter":
+            continue
+        count = sum(1 for f in report.findings if f.rule == rule)
+        lines.append(
+            f"{'FAIL' if rule in failing else 'PASS'} {rule}: {text}"
+            + (f" ({count} finding(s))" if count else "")
+        )
+        lines.extend(f"  {f.resource}: {f.message}" for f in report.findings if f.rule == rule)
+    for warning in report.warnings:
+        lines.append(f"warning: {warning}")
+    total = len(report.failures())
+    lines += [
+        "",
+        "verified: no failure" if report.passed else f"verification FAILED: {total} failure(s)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report: Report) -> str:
+    def finding(f: Finding) -> dict[str, Any]:
+        return {
+            "rule": f.rule,
+            "resource": f.resource,
+            "message": f.message,
+            "witness": list(f.witness),
+        }
+
+    document = {
+        "passed": report.passed,
+        "subjects": [
+            {
+                "name": s.name,
+                "perimeter": s.perimeter,
+                "workloads": s.workloads,
+                "passed": s.passed,
+                "failures": [finding(f) for f in s.failures],
+                "blocked_by": s.blocks,
+            }
+            for s in report.subjects
+        ],
+        "rules": {
+            rule: [finding(f) for f in report.findings if f.rule == rule]
+            for rule in RULES
+            if rule != "perimeter"
+        },
+        "warnings": report.warnings,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def verify_program(
+    project: Path, catalog: Catalog, stack: str, plan_file: Path | None
+) -> tuple[Report, Plan]:
+    """Run the real program under mocks (as `planner preview` does) and verify its graph."""
+    from planner.preview import run_preview, stack_config
+
+    result = run_preview(project, catalog, stack, plan_file)
+    protect = True
+    if plan_file is None:
+        config, _ = stack_config(project, stack)
+        protect = config.get(f"{PROJECT}:protect", "true").lower() != "false"
+    expect = Expectations.of(result.plan, catalog, protect)
+    return verify(graph_from_offline(result.run), expect, result.run.outputs), result.plan
+
+
+def verify_preview_file(
+    path: Path, catalog: Catalog, plan: Plan | None, protect: bool = True
+) -> Report:
+    """Verify a preview JSON: ours (`planner preview --json`) or a real `pulumi preview --json`."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlannerError.single(str(path), "", "no such preview file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlannerError.single(str(path), "", f"cannot read the preview: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("steps"), list):
+        raise PlannerError.single(
+            str(path), "steps", "missing: expected the output of `pulumi preview --json`"
+        )
+    for index, step in enumerate(document["steps"]):
+        if not isinstance(step, dict) or not isinstance(step.get("newState", {}), dict):
+            raise PlannerError.single(str(path), f"steps[{index}]", "not a preview step")
+    return verify(graph_from_preview(document), Expectations.of(plan, catalog, protect))

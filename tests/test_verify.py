@@ -1,0 +1,645 @@
+"""`planner verify`: a clean generated graph passes; every fault injected into it is reported,
+with the rule and, for the perimeter, a witness path."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi.runtime import rpc
+
+from planner.catalog import default_catalog
+from planner.cli import main
+from planner.model import Plan, read_plan
+from planner.netgraph import (
+    ENDPOINT,
+    FIREWALL,
+    IGW,
+    LAUNCH_TEMPLATE,
+    NAT,
+    PEERING,
+    ROUTE,
+    ROUTE_TABLE,
+    SG,
+    SG_EGRESS,
+    SG_INGRESS,
+    SUBNET,
+    VPC,
+    Graph,
+    Resource,
+    graph_from_offline,
+)
+from planner.offline import run_program
+from planner.verify import Expectations, Report, verify
+from tests.test_stacks import CANARY, plan_project
+
+POOL = "patient-notes-pool"
+STACK = "urn:pulumi:dev::ai-infra-planner::test"
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Graph, Plan, dict[str, Any]]:
+    """The example, planned one workload at a time (every kind of network), run under mocks."""
+    project = tmp_path_factory.mktemp("verify")
+    repo = Path(__file__).resolve().parent.parent
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (project / name).write_text((repo / name).read_text())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        config = plan_project(project, None)
+        config["ai-infra-planner:google_api_key"] = CANARY
+        run = run_program(project, "dev", config, secret_keys=["ai-infra-planner:google_api_key"])
+    return graph_from_offline(run), read_plan(project / "plans/dev/plan.json"), run.outputs
+
+
+def check(graph: Graph, plan: Plan, outputs: dict[str, Any] | None = None) -> Report:
+    return verify(graph, Expectations.of(plan, default_catalog()), outputs)
+
+
+def find(graph: Graph, type_: str, name: str) -> Resource:
+    [found] = [r for r in graph.resources.values() if r.type == type_ and r.name == name]
+    return found
+
+
+def changed(graph: Graph, resource: Resource, **inputs: Any) -> Graph:
+    new = dataclasses.replace(resource, inputs={**resource.inputs, **inputs})
+    return Graph({**graph.resources, resource.urn: new})
+
+
+def added(
+    graph: Graph,
+    type_: str,
+    name: str,
+    inputs: dict[str, Any],
+    deps: dict[str, list[Resource]] | None = None,
+) -> Graph:
+    urn = f"{STACK}${type_}::{name}"
+    resource = Resource(
+        urn, type_, name, inputs, {k: tuple(r.urn for r in v) for k, v in (deps or {}).items()}
+    )
+    return Graph({**graph.resources, urn: resource})
+
+
+def perimeter_failures(report: Report, subject: str) -> list[Any]:
+    [found] = [s for s in report.subjects if s.name == subject]
+    return found.failures
+
+
+def rule_failures(report: Report, rule: str) -> list[str]:
+    return [f"{f.resource}: {f.message}" for f in report.findings if f.rule == rule]
+
+
+def route_out(graph: Graph, table: str, cidr: str, key: str, target: Resource) -> Graph:
+    return added(
+        graph,
+        ROUTE,
+        f"injected-{key}",
+        {"destinationCidrBlock": cidr, key: "x-id"},
+        {"routeTableId": [find(graph, ROUTE_TABLE, table)], key: [target]},
+    )
+
+
+def pool_vpc(graph: Graph) -> Resource:
+    return find(graph, VPC, f"{POOL}-net-vpc")
+
+
+def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, outputs = clean
+    report = check(graph, plan, outputs)
+    assert report.failures() == []
+    assert report.passed
+    perimeters = {s.name: s.perimeter for s in report.subjects}
+    assert perimeters == {
+        "pool contract-review-pool": "technical",
+        f"pool {POOL}": "technical",
+        "provider bedrock": "private_link",
+        "network api-egress": "contractual",
+    }
+    [pool] = [s for s in report.subjects if s.name == f"pool {POOL}"]
+    # The component that blocks each way out is named.
+    assert any("routes nothing out of the VPC" in b for b in pool.blocks)
+    assert any("has no internet, egress-only, NAT" in b for b in pool.blocks)
+    [egress] = [s for s in report.subjects if s.name == "network api-egress"]
+    assert any("only through firewall api-egress-firewall" in b for b in egress.blocks)
+
+
+@pytest.mark.parametrize(
+    ("key", "type_", "kind"),
+    [
+        ("gatewayId", IGW, "internet gateway"),
+        ("natGatewayId", NAT, "NAT gateway"),
+        ("vpcPeeringConnectionId", PEERING, "peering connection"),
+        (
+            "transitGatewayId",
+            "aws:ec2transitgateway/transitGateway:TransitGateway",
+            "transit gateway",
+        ),
+        ("gatewayId", "aws:ec2/vpnGateway:VpnGateway", "VPN gateway"),
+    ],
+)
+def test_a_route_out_of_a_technical_pool_is_found_with_its_path(
+    clean: tuple[Graph, Plan, dict[str, Any]], key: str, type_: str, kind: str
+) -> None:
+    graph, plan, _ = clean
+    vpc = pool_vpc(graph)
+    subnet = find(graph, SUBNET, f"{POOL}-net-private-us-east-1a")
+    graph = added(
+        graph,
+        type_,
+        "way-out",
+        {"vpcId": "v", "subnetId": "s"},
+        {"vpcId": [vpc], "subnetId": [subnet]},
+    )
+    target = find(graph, type_, "way-out")
+    graph = route_out(graph, f"{POOL}-net-private", "0.0.0.0/0", key, target)
+    failures = perimeter_failures(check(graph, plan), f"pool {POOL}")
+    assert failures, kind
+    [failure, *_] = failures
+    assert f"reaches {'an' if kind[0] in 'aeiou' else 'a'} {kind}" in failure.message
+    assert failure.witness[-1].startswith(target.label)
+    assert any(hop.startswith(f"routeTable {POOL}-net-private") for hop in failure.witness)
+    assert any(hop.startswith("route to") for hop in failure.witness)
+    # The other pool is untouched.
+    assert perimeter_failures(check(graph, plan), "pool contract-review-pool") == []
+
+
+def test_longest_prefix_match_decides(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    """The nodes may talk to the whole VPC: a more specific route than the local one that
+    sends half of it to an internet gateway is a way out; the same route for a range the
+    nodes may not reach is not."""
+    graph, plan, _ = clean
+    vpc = pool_vpc(graph)
+    cidr = vpc.inputs["cidrBlock"]
+    half = cidr.replace("/16", "/17")
+    graph = added(graph, IGW, "igw", {"vpcId": "v"}, {"vpcId": [vpc]})
+    gateway = find(graph, IGW, "igw")
+    leaking = route_out(graph, f"{POOL}-net-private", half, "gatewayId", gateway)
+    failures = perimeter_failures(check(leaking, plan), f"pool {POOL}")
+    assert any("nodes of" in f.resource and "internet gateway" in f.message for f in failures)
+    outside = route_out(graph, f"{POOL}-net-private", "192.168.0.0/16", "gatewayId", gateway)
+    failures = perimeter_failures(check(outside, plan), f"pool {POOL}")
+    assert not any("nodes of" in f.resource for f in failures)
+
+
+def test_a_network_acl_can_block_the_way_out(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    vpc = pool_vpc(graph)
+    graph = added(graph, IGW, "igw", {"vpcId": "v"}, {"vpcId": [vpc]})
+    graph = route_out(
+        graph, f"{POOL}-net-private", "0.0.0.0/0", "gatewayId", find(graph, IGW, "igw")
+    )
+    assert perimeter_failures(check(graph, plan), f"pool {POOL}")
+    subnets = [s for s in graph.of_type(SUBNET) if s.name.startswith(f"{POOL}-net-private")]
+    inside_only = [
+        {
+            "ruleNo": 100,
+            "action": "allow",
+            "protocol": "-1",
+            "fromPort": 0,
+            "toPort": 0,
+            "cidrBlock": vpc.inputs["cidrBlock"],
+        }
+    ]
+    graph = added(
+        graph,
+        "aws:ec2/networkAcl:NetworkAcl",
+        "inside-only",
+        {"vpcId": "v", "subnetIds": ["a", "b"], "egress": inside_only},
+        {"vpcId": [vpc], "subnetIds": subnets},
+    )
+    report = check(graph, plan)
+    assert perimeter_failures(report, f"pool {POOL}") == []
+
+
+@pytest.mark.parametrize("form", ["inline", "separate", "securityGroupRule"])
+def test_open_egress_from_gpu_nodes(clean: tuple[Graph, Plan, dict[str, Any]], form: str) -> None:
+    graph, plan, _ = clean
+    group = find(graph, SG, f"{POOL}-nodes")
+    if form == "inline":
+        graph = changed(
+            graph,
+            group,
+            egress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}],
+        )
+    elif form == "separate":
+        graph = added(
+            graph,
+            SG_EGRESS,
+            "anywhere",
+            {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0"},
+            {"securityGroupId": [group]},
+        )
+    else:
+        graph = added(
+            graph,
+            "aws:ec2/securityGroupRule:SecurityGroupRule",
+            "anywhere",
+            {
+                "type": "egress",
+                "protocol": "tcp",
+                "fromPort": 443,
+                "toPort": 443,
+                "cidrBlocks": ["0.0.0.0/0"],
+            },
+            {"securityGroupId": [group]},
+        )
+    [failure] = rule_failures(check(graph, plan), "open-egress")
+    assert f"{POOL}-nodes" in failure and "0.0.0.0/0" in failure
+
+
+@pytest.mark.parametrize("form", ["inline", "separate"])
+def test_open_ingress(clean: tuple[Graph, Plan, dict[str, Any]], form: str) -> None:
+    graph, plan, _ = clean
+    group = find(graph, SG, f"{POOL}-lb")
+    if form == "inline":
+        graph = changed(
+            graph,
+            group,
+            ingress=[
+                {"protocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrBlocks": ["0.0.0.0/0"]}
+            ],
+        )
+    else:
+        graph = added(
+            graph,
+            SG_INGRESS,
+            "anyone",
+            {"ipProtocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrIpv4": "0.0.0.0/0"},
+            {"securityGroupId": [group]},
+        )
+    failures = rule_failures(check(graph, plan), "open-ingress")
+    assert any("admits 0.0.0.0/0" in f for f in failures)
+
+
+def test_ingress_from_a_stranger_to_a_model_endpoint(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, plan, _ = clean
+    graph = added(
+        graph,
+        SG_INGRESS,
+        "stranger",
+        {"ipProtocol": "tcp", "fromPort": 8000, "toPort": 8000, "cidrIpv4": "172.16.0.0/12"},
+        {"securityGroupId": [find(graph, SG, f"{POOL}-nodes")]},
+    )
+    [failure] = rule_failures(check(graph, plan), "open-ingress")
+    assert "172.16.0.0/12" in failure and "not one of its consumers" in failure
+
+
+def test_public_addresses(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    subnet = find(graph, SUBNET, f"{POOL}-net-private-us-east-1a")
+    template = find(graph, LAUNCH_TEMPLATE, f"{POOL}-nodes")
+    interfaces = [
+        {**i, "associatePublicIpAddress": "true"} for i in template.inputs["networkInterfaces"]
+    ]
+    graph = changed(graph, subnet, mapPublicIpOnLaunch=True)
+    graph = changed(graph, template, networkInterfaces=interfaces)
+    failures = rule_failures(check(graph, plan), "public-ip")
+    assert any(subnet.name in f for f in failures)
+    assert any(template.name in f and "public addresses" in f for f in failures)
+
+
+def test_unencrypted_volume_and_imds(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    template = find(graph, LAUNCH_TEMPLATE, f"{POOL}-nodes")
+    mappings = template.inputs["blockDeviceMappings"]
+    plain = [{**mappings[0], "ebs": {**mappings[0]["ebs"], "encrypted": "false"}}, mappings[1]]
+    metadata = {**template.inputs["metadataOptions"], "httpTokens": "optional"}
+    graph = changed(graph, template, blockDeviceMappings=plain, metadataOptions=metadata)
+    report = check(graph, plan)
+    assert rule_failures(report, "disks") == [
+        f"launchTemplate {POOL}-nodes: volume /dev/sda1 is not encrypted with a customer key"
+    ]
+    assert rule_failures(report, "imdsv2") == [
+        f"launchTemplate {POOL}-nodes: does not require IMDSv2 tokens"
+    ]
+
+
+def test_plaintext_keys_in_user_data_tags_and_secret_versions(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, plan, _ = clean
+    template = find(graph, LAUNCH_TEMPLATE, f"{POOL}-nodes")
+    user_data = base64.b64decode(template.inputs["userData"]).decode()
+    leaked = base64.b64encode(f"{user_data}\nexport OPENAI_API_KEY={CANARY}\n".encode()).decode()
+    graph = changed(graph, template, userData=leaked)
+    vpc = pool_vpc(graph)
+    graph = changed(graph, vpc, tags={**vpc.tags(), "note": CANARY})
+    [version] = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    graph = changed(graph, version, secretString="plain")
+    failures = rule_failures(check(graph, plan), "secrets")
+    assert any(template.name in f and "userData (decoded)" in f for f in failures)
+    assert any(vpc.name in f and "tags.note" in f for f in failures)
+    assert any("secretString is not marked secret" in f for f in failures)
+    # The clean run's secret is marked, and its value is nowhere in the graph.
+    assert CANARY not in json.dumps([r.inputs for r in clean[0].resources.values()], default=str)
+
+
+def test_a_key_in_a_stack_output(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, outputs = clean
+    failures = rule_failures(check(graph, plan, {**outputs, "debug": CANARY}), "secrets")
+    assert failures == ["stack output debug: holds what looks like a credential, in plain text"]
+
+
+def test_iam_wildcards_and_foreign_secrets(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    role_policy = find(graph, "aws:iam/rolePolicy:RolePolicy", f"{POOL}-node")
+    graph = changed(
+        graph,
+        role_policy,
+        policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+    failures = rule_failures(check(graph, plan), "iam")
+    assert any(role_policy.name in f and "every action" in f for f in failures)
+    assert any("on every resource" in f for f in failures)
+
+
+def test_full_access_endpoint_policy(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    endpoint = find(graph, ENDPOINT, f"{POOL}-net-sts")
+    full = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+    graph = changed(graph, endpoint, policy=json.dumps(full))
+    report = check(graph, plan)
+    assert rule_failures(report, "endpoint-policies") == [
+        f"vpcEndpoint {endpoint.name}: policy grants full access"
+    ]
+    failures = perimeter_failures(report, f"pool {POOL}")
+    assert any(f"reaches vpcEndpoint {endpoint.name}" in f.message for f in failures)
+    assert failures[0].witness[-1] == f"vpcEndpoint {endpoint.name}"
+
+
+def test_unknown_resource_in_a_sensitive_subnet_fails_closed(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, plan, _ = clean
+    subnet = find(graph, SUBNET, f"{POOL}-net-private-us-east-1b")
+    graph = added(
+        graph,
+        "aws:ec2/trafficMirrorTarget:TrafficMirrorTarget",
+        "mirror",
+        {"networkInterfaceId": "eni"},
+        {"networkInterfaceId": [subnet]},
+    )
+    failures = perimeter_failures(check(graph, plan), f"pool {POOL}")
+    assert any(
+        "does not model it" in f.message and "trafficMirrorTarget" in f.resource for f in failures
+    )
+
+
+def test_unmodelled_route_target_fails_closed(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    vpc = pool_vpc(graph)
+    graph = added(
+        graph,
+        "aws:ec2/instance:Instance",
+        "router",
+        {"subnetId": "s"},
+        {"subnetId": [find(graph, SUBNET, f"{POOL}-net-private-us-east-1a")]},
+    )
+    graph = route_out(
+        graph,
+        f"{POOL}-net-private",
+        "0.0.0.0/0",
+        "networkInterfaceId",
+        find(graph, "aws:ec2/instance:Instance", "router"),
+    )
+    del vpc
+    failures = perimeter_failures(check(graph, plan), f"pool {POOL}")
+    assert any("a target the verifier does not model" in f.message for f in failures)
+
+
+def test_contractual_traffic_must_pass_the_firewall(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, plan, _ = clean
+    gateway = find(graph, IGW, "api-egress-igw")
+    [direct] = [r for r in graph.of_type(ROUTE) if r.name == "api-egress-private-default"]
+    bypass = Graph(
+        {
+            **graph.resources,
+            direct.urn: dataclasses.replace(
+                direct,
+                inputs={"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-id"},
+                deps={**direct.deps, "gatewayId": (gateway.urn,)},
+            ),
+        }
+    )
+    failures = perimeter_failures(check(bypass, plan), "network api-egress")
+    assert any("without passing the firewall" in f.message for f in failures)
+    [rule_group] = graph.of_type("aws:networkfirewall/ruleGroup:RuleGroup")
+    spec = json.loads(json.dumps(rule_group.inputs["ruleGroup"]))
+    spec["rulesSource"]["rulesSourceList"]["targets"].append(".example.com")
+    widened = changed(graph, rule_group, ruleGroup=spec)
+    failures = perimeter_failures(check(widened, plan), "network api-egress")
+    assert failures and all(".example.com" in f.message for f in failures)
+    assert any(FIREWALL.split("/")[1].split(":")[0] in hop for hop in failures[0].witness)
+
+
+def test_private_link_reaches_only_the_planned_endpoint(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, plan, _ = clean
+    endpoint = find(graph, ENDPOINT, "bedrock-link-bedrock-runtime")
+    extra = dataclasses.replace(
+        endpoint,
+        urn=endpoint.urn + "-s3",
+        name="bedrock-link-s3api",
+        inputs={**endpoint.inputs, "serviceName": "com.amazonaws.us-east-1.s3"},
+    )
+    graph2 = Graph({**graph.resources, extra.urn: extra})
+    failures = perimeter_failures(check(graph2, plan), "provider bedrock")
+    assert any("only the planned Bedrock endpoint" in f.message for f in failures)
+    policy = json.loads(endpoint.inputs["policy"])
+    policy["Statement"][0]["Resource"].append(
+        "arn:aws:bedrock:us-east-1::foundation-model/some.other-model-v1:0"
+    )
+    graph3 = changed(graph, endpoint, policy=json.dumps(policy))
+    failures = perimeter_failures(check(graph3, plan), "provider bedrock")
+    assert any("models not planned" in f.message for f in failures)
+
+
+Mutation = Callable[[Graph], Graph]
+
+
+@pytest.mark.parametrize(
+    ("rule", "mutate", "expected"),
+    [
+        (
+            "key-rotation",
+            lambda g: changed(
+                g, find(g, "aws:kms/key:Key", f"{POOL}-key"), enableKeyRotation=False
+            ),
+            "rotation is off",
+        ),
+        (
+            "buckets",
+            lambda g: changed(
+                g,
+                find(
+                    g, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{POOL}-weights"
+                ),
+                blockPublicPolicy=False,
+            ),
+            "public access not blocked",
+        ),
+        (
+            "buckets",
+            lambda g: changed(
+                g,
+                find(g, "aws:s3/bucketVersioning:BucketVersioning", f"{POOL}-weights"),
+                versioningConfiguration={"status": "Suspended"},
+            ),
+            "versioning is not enabled",
+        ),
+        (
+            "flow-logs",
+            lambda g: Graph(
+                {u: r for u, r in g.resources.items() if r.name != f"{POOL}-net-flow-log"}
+            ),
+            "no flow log",
+        ),
+        (
+            "deletion",
+            lambda g: Graph(
+                {
+                    **g.resources,
+                    **{
+                        r.urn: dataclasses.replace(r, protect=False)
+                        for r in g.of_type("aws:kms/key:Key")
+                    },
+                }
+            ),
+            "not protected",
+        ),
+        (
+            "deletion",
+            lambda g: added(g, "aws:ec2/capacityReservation:CapacityReservation", "buy", {}),
+            "capacity reservation",
+        ),
+    ],
+)
+def test_each_rule_reports_its_fault(
+    clean: tuple[Graph, Plan, dict[str, Any]], rule: str, mutate: Mutation, expected: str
+) -> None:
+    graph, plan, _ = clean
+    failures = rule_failures(check(mutate(graph), plan), rule)
+    assert failures and all(expected in f for f in failures), failures
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def planned(project: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    plan_project(project, None)
+    capsys.readouterr()
+    return project
+
+
+def _unknown_ids(value: Any) -> Any:
+    """What a real `pulumi preview --json` of a new stack shows: ids and anything computed
+    from other resources' outputs are unknown."""
+    if isinstance(value, dict):
+        return {k: _unknown_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unknown_ids(v) for v in value]
+    if isinstance(value, str) and ("-id" in value or "arn:aws:" in value):
+        return rpc.UNKNOWN
+    return value
+
+
+def test_verify_command_passes_the_example(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS patient-notes (technical, pool patient-notes-pool)" in out
+    assert "PASS code-review (contractual, network api-egress)" in out
+    assert out.rstrip().endswith("verified: no failure")
+    assert main(["verify", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is True
+    assert {s["perimeter"] for s in document["subjects"]} == {
+        "technical",
+        "private_link",
+        "contractual",
+    }
+
+
+def test_verify_a_preview_file_joined_by_urns(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["preview", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    for step in document["steps"]:
+        step["newState"]["inputs"] = _unknown_ids(step["newState"]["inputs"])
+    preview = planned / "preview.json"
+    preview.write_text(json.dumps(document))
+    assert main(["verify", "--preview", str(preview), "plans/dev/plan.json"]) == 0
+    out = capsys.readouterr().out
+    assert "verified: no failure" in out
+    assert "known only after `pulumi up`" in out  # policies built from unknown ARNs
+
+    # A route to an internet gateway in a pool's table, joined only by URNs.
+    steps = document["steps"]
+    [table] = [
+        s
+        for s in steps
+        if s["urn"].endswith("::patient-notes-pool-net-private")
+        and s["newState"]["type"] == ROUTE_TABLE
+    ]
+    [vpc] = [s for s in steps if s["urn"].endswith("::patient-notes-pool-net-vpc")]
+    igw_urn = f"{STACK}$aws:ec2/internetGateway:InternetGateway::igw"
+    steps.append(
+        {
+            "op": "create",
+            "urn": igw_urn,
+            "newState": {
+                "type": IGW,
+                "urn": igw_urn,
+                "custom": True,
+                "inputs": {"vpcId": rpc.UNKNOWN},
+                "propertyDependencies": {"vpcId": [vpc["urn"]]},
+            },
+        }
+    )
+    route_urn = f"{STACK}$aws:ec2/route:Route::out"
+    steps.append(
+        {
+            "op": "create",
+            "urn": route_urn,
+            "newState": {
+                "type": ROUTE,
+                "urn": route_urn,
+                "custom": True,
+                "inputs": {
+                    "routeTableId": rpc.UNKNOWN,
+                    "destinationCidrBlock": "0.0.0.0/0",
+                    "gatewayId": rpc.UNKNOWN,
+                },
+                "propertyDependencies": {"routeTableId": [table["urn"]], "gatewayId": [igw_urn]},
+            },
+        }
+    )
+    preview.write_text(json.dumps(document))
+    assert main(["verify", "--preview", str(preview)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL pool patient-notes-pool" in out
+    assert "reaches an internet gateway" in out
+    assert "path: " in out and "-> internetGateway igw" in out
+
+
+def test_verify_refuses_a_malformed_preview(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = planned / "bad.json"
+    bad.write_text('{"steps": 3}')
+    assert main(["verify", "--preview", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.json: steps: missing" in err
