@@ -22,7 +22,6 @@ from typing import Any
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.model import Plan
-from planner.offline import PROJECT
 from planner.netgraph import (
     EIP,
     ENDPOINT,
@@ -57,6 +56,7 @@ from planner.netgraph import (
     graph_from_offline,
     graph_from_preview,
 )
+from planner.offline import PROJECT
 
 PERIMETER_TAG = f"{TAG_PREFIX}:perimeter"
 KMS_KEY = "aws:kms/key:Key"
