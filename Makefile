@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 plan: $(STAMP)
 	$(BIN)/planner plan examples/workloads.yaml --stack dev
+	$(BIN)/planner verify --stack dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -161,7 +161,8 @@ def graph_from_policy(resources: Iterable[Any]) -> Graph:
             inputs=normalize(dict(r.props)),
             deps={k: tuple(d.urn for d in v) for k, v in (r.property_dependencies or {}).items()},
             protect=bool(getattr(r.opts, "protect", False)),
-            retain_on_delete=bool(getattr(r.opts, "retain_on_delete", False)),
+            # CrossGuard does not show retain_on_delete: the program sets it with protect.
+            retain_on_delete=bool(getattr(r.opts, "protect", False)),
         )
         for r in resources
     )

@@ -36,7 +36,8 @@ from planner.netgraph import (
 )
 from planner.offline import run_program
 from planner.verify import Expectations, Report, verify
-from tests.test_stacks import CANARY, plan_project
+from tests.conftest import EXAMPLE
+from tests.test_stacks import CANARY, MULTI_NODE, plan_project
 
 POOL = "patient-notes-pool"
 STACK = "urn:pulumi:dev::ai-infra-planner::test"
@@ -643,3 +644,18 @@ def test_verify_refuses_a_malformed_preview(
     assert main(["verify", "--preview", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "bad.json: steps: missing" in err
+
+
+@pytest.mark.parametrize("strategy", ["optimal", "per-workload"])
+def test_other_generated_stacks_pass(
+    project: Path, capsys: pytest.CaptureFixture[str], strategy: str
+) -> None:
+    """Shared pools, and a multi-node pool over EFA, verify clean too: `make test` fails if a
+    generated stack breaks a rule."""
+    text = EXAMPLE.read_text() + MULTI_NODE.split("workloads:\n", 1)[1]
+    plan_project(project, text, strategy=strategy)
+    capsys.readouterr()
+    code = main(["verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS deep-notes (technical, pool " in out

@@ -1,0 +1,143 @@
+"""The CrossGuard policy pack's validator, called as `pulumi preview --policy-pack policy` would
+call it: with the stack's resources as PolicyResource objects (the CLI is not available here)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from pulumi_policy import PolicyResource, PolicyResourceOptions
+from pulumi_policy.policy import PolicyCustomTimeouts
+
+from planner.model import Plan
+from planner.netgraph import SG, Graph, Resource
+from policy.checks import stack_validation, validate_stack
+from tests import test_verify
+from tests.test_verify import POOL, added, find
+
+clean = test_verify.clean  # the fixture: the example's graph
+
+
+def policy_resources(graph: Graph) -> list[PolicyResource]:
+    """The graph as CrossGuard hands it over: props, options, property dependencies."""
+    made: dict[str, PolicyResource] = {}
+    for resource in graph.resources.values():
+        made[resource.urn] = PolicyResource(
+            resource_type=resource.type,
+            props=resource.inputs,
+            urn=resource.urn,
+            name=resource.name,
+            opts=PolicyResourceOptions(
+                protect=resource.protect,
+                ignore_changes=[],
+                delete_before_replace=None,
+                aliases=[],
+                custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+                additional_secret_outputs=[],
+            ),
+            provider=None,
+            parent=None,
+            dependencies=[],
+            property_dependencies={},
+        )
+    for resource in graph.resources.values():
+        made[resource.urn].property_dependencies = {
+            key: [made[u] for u in urns if u in made] for key, urns in resource.deps.items()
+        }
+    return list(made.values())
+
+
+class Args:
+    def __init__(self, resources: list[PolicyResource], config: dict[str, Any]) -> None:
+        self.resources = resources
+        self.config = config
+
+    def get_config(self) -> dict[str, Any]:
+        return self.config
+
+
+def violations(graph: Graph, config: dict[str, Any] | None = None) -> list[str]:
+    found: list[str] = []
+    stack_validation(Args(policy_resources(graph), config or {}),
+                     lambda message, urn: found.append(message))  # fmt: skip
+    return found
+
+
+def test_clean_stack_has_no_violation(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, _, _ = clean
+    assert violations(graph) == []
+
+
+def test_open_egress_and_a_way_out_are_violations(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, _, _ = clean
+    group = find(graph, SG, f"{POOL}-nodes")
+    graph = added(
+        graph,
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        "anywhere",
+        {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0"},
+        {"securityGroupId": [group]},
+    )
+    vpc = find(graph, "aws:ec2/vpc:Vpc", f"{POOL}-net-vpc")
+    graph = added(
+        graph, "aws:ec2/internetGateway:InternetGateway", "igw", {"vpcId": "v"}, {"vpcId": [vpc]}
+    )
+    graph = added(
+        graph,
+        "aws:ec2/route:Route",
+        "out",
+        {"destinationCidrBlock": "0.0.0.0/0", "gatewayId": "igw-id"},
+        {
+            "routeTableId": [find(graph, "aws:ec2/routeTable:RouteTable", f"{POOL}-net-private")],
+            "gatewayId": [find(graph, "aws:ec2/internetGateway:InternetGateway", "igw")],
+        },
+    )
+    found = violations(graph)
+    assert any(v.startswith("[open-egress]") and f"{POOL}-nodes" in v for v in found)
+    assert any(v.startswith("[perimeter]") and "internet gateway" in v and "path: " in v
+               for v in found)  # fmt: skip
+
+
+def test_protection_can_be_waived_for_a_dev_stack(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, _, _ = clean
+    bare = Graph({u: dataclasses.replace(r, protect=False) for u, r in graph.resources.items()})
+    assert any(v.startswith("[deletion]") for v in violations(bare))
+    assert violations(bare, {"allow_unprotected": True}) == []
+
+
+def test_the_count_matches_the_reports(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, _, _ = clean
+    key = find(graph, "aws:kms/key:Key", f"{POOL}-key")
+    broken = Graph({**graph.resources, key.urn: Resource(
+        key.urn, key.type, key.name, {**key.inputs, "enableKeyRotation": False}, key.deps,
+        key.protect, key.retain_on_delete)})  # fmt: skip
+    found: list[str] = []
+    assert validate_stack(policy_resources(broken), {}, lambda m, u: found.append(m)) == 1
+    assert found == [f"[key-rotation] key {POOL}-key: rotation is off"]
+    assert json.dumps(found)  # plain strings: what the CLI prints
+
+
+def test_the_pack_serves_one_mandatory_stack_policy(monkeypatch: Any) -> None:
+    """policy/__main__.py as the CLI runs it, with the server replaced by a recorder."""
+    import runpy
+    from pathlib import Path
+
+    import pulumi_policy
+
+    made: dict[str, Any] = {}
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: made.update(kwargs))
+    runpy.run_path(str(Path(__file__).resolve().parent.parent / "policy" / "__main__.py"))
+    assert made["name"] == "ai-infra-planner"
+    assert made["enforcement_level"] == pulumi_policy.EnforcementLevel.MANDATORY
+    [policy] = made["policies"]
+    assert isinstance(policy, pulumi_policy.StackValidationPolicy)
+    # The pack's validation is the checks' entry point: it reports what they find.
+    calls: list[Any] = []
+    policy.validate(Args([], {}), lambda message, urn: calls.append(message))
+    assert calls == []  # an empty stack breaks no rule
+    assert policy._StackValidationPolicy__validate is stack_validation  # type: ignore[attr-defined]
