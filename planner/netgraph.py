@@ -446,6 +446,8 @@ MODELLED = {
     SG_EGRESS,
     SG_RULE,
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+    # carries no traffic: AWS's own analysis of the same property
+    "aws:ec2/networkInsightsAccessScope:NetworkInsightsAccessScope",
 }
 
 

@@ -17,6 +17,13 @@ from stacks.settings import Lookups
 
 # What a GPU node needs without internet: Session Manager (ssm, ssmmessages, ec2messages), image
 # pulls from ECR (ecr.api, ecr.dkr; the layers come through the S3 gateway endpoint), logs, STS.
+# Where Network Access Analyzer looks for a way out (destination types its scopes accept).
+EXIT_TYPES = (
+    "AWS::EC2::InternetGateway",
+    "AWS::EC2::TransitGatewayAttachment",
+    "AWS::EC2::VPCPeeringConnection",
+    "AWS::EC2::VPNGateway",
+)
 NODE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "ecr.api", "ecr.dkr", "logs", "sts")
 
 
@@ -215,6 +222,21 @@ class PrivateNetwork(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+        # For AWS to confirm after `pulumi up` what `planner verify` proves before it: a Network
+        # Access Analyzer scope matching any path from this VPC to an internet gateway, a transit
+        # gateway attachment, a peering connection or a VPN gateway (NAT gateways are "through"
+        # resources: their paths end at an internet gateway). The scope itself costs nothing.
+        self.access_scope = aws.ec2.NetworkInsightsAccessScope(
+            f"{name}-no-way-out",
+            match_paths=[
+                {
+                    "source": {"resource_statement": {"resources": [self.vpc.id]}},
+                    "destination": {"resource_statement": {"resource_types": list(EXIT_TYPES)}},
+                }
+            ],
+            tags=tags,
+            opts=child,
+        )
         self.register_outputs(
             {
                 "vpc_id": self.vpc.id,

@@ -31,6 +31,8 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     stack = settings.stack
     by_name = {w.name: w for w in plan.workloads}
     components: dict[str, pulumi.Output[float]] = {}
+    # Network Access Analyzer scopes, by network: what to analyze after `pulumi up`.
+    scopes: dict[str, pulumi.Output[str]] = {}
 
     for index, pool in enumerate(plan.pools):
         consumers = sorted({cidr for name in pool.workloads for cidr in by_name[name].consumers})
@@ -52,6 +54,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             ),
         )
         components[pool.name] = component.monthly_cost_usd
+        scopes[pool.name] = component.network.access_scope.id
 
     def workload_costs(names: list[str]) -> list[WorkloadCost]:
         return [
@@ -109,6 +112,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 ),
             )
             components[f"{access.provider}-link"] = link.monthly_cost_usd
+            scopes[f"{access.provider}-link"] = link.network.access_scope.id
 
     egress = [a for a in plan.providers if not a.private_link]
     if egress:
@@ -141,3 +145,4 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     pulumi.export("workload_monthly_cost_usd", {w.name: w.monthly_cost_usd for w in plan.workloads})
     pulumi.export("placements", {w.name: w.placement for w in plan.workloads})
     pulumi.export("component_monthly_cost_usd", components)
+    pulumi.export("network_access_scopes", scopes)

@@ -495,3 +495,25 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     # Only Google's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
     assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 138479.09
+
+
+def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
+    example_run: OfflineRun,
+) -> None:
+    """AWS can confirm the perimeter after `pulumi up`: one scope per pool and PrivateLink
+    network, from its own VPC to every destination type that leaves it."""
+    scopes = of_type(example_run, "aws:ec2/networkInsightsAccessScope:NetworkInsightsAccessScope")
+    vpcs = {r.urn: r.name for r in of_type(example_run, "aws:ec2/vpc:Vpc")}
+    sources = sorted(vpcs[s.dependencies["matchPaths"][0]] for s in scopes)
+    assert sources == [
+        "bedrock-link-net-vpc", "contract-review-pool-net-vpc", "patient-notes-pool-net-vpc",
+    ]  # fmt: skip
+    for scope in scopes:
+        [path] = scope.inputs["matchPaths"]
+        assert set(path["destination"]["resourceStatement"]["resourceTypes"]) >= {
+            "AWS::EC2::InternetGateway", "AWS::EC2::VPCPeeringConnection",
+            "AWS::EC2::TransitGatewayAttachment", "AWS::EC2::VPNGateway",
+        }  # fmt: skip
+    assert sorted(example_run.outputs["network_access_scopes"]) == [
+        "bedrock-link", "contract-review-pool", "patient-notes-pool",
+    ]  # fmt: skip
