@@ -4,6 +4,9 @@ registers the same resources (same types, names, parents and inputs) and does no
 Run with `make bench`. The ratio is the cost of the program's own work (reading and checking the
 plan, the lookups, building inputs, rendering user data) on top of registering the resources.
 Target: at most 1.5x. Best CPU time of a few repeats, in one run; compare ratios, not seconds.
+
+`planner verify` runs the program once more and then checks the graph: the last columns are the
+check alone (graph, reachability fixpoint, rules) and its ratio to the program run.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ import pulumi
 from pulumi.runtime import rpc
 
 from bench.plan_bench import best_of, organization
+from planner.catalog import default_catalog
 from planner.cli import main as planner_main
+from planner.model import read_plan
+from planner.netgraph import graph_from_offline
 from planner.offline import OfflineRun, run_program
+from planner.verify import Expectations, verify
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100)
@@ -93,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     gc.disable()  # as `planner` runs
-    print(f"{'workloads':>9}  {'resources':>9}  {'program s':>9}  {'bare s':>7}  {'ratio':>5}")
+    print(
+        f"{'workloads':>9}  {'resources':>9}  {'program s':>9}  {'bare s':>7}  {'ratio':>5}  "
+        f"{'verify s':>8}  {'verify/program':>14}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         for count in args.sizes:
             project = Path(scratch) / f"org-{count}"
@@ -119,9 +129,19 @@ def main(argv: list[str] | None = None) -> int:
             bare_s = best_of(
                 args.repeats, partial(run_program, project, "bench", config, program=bare)
             )
+            expect = Expectations.of(
+                read_plan(project / "plans/bench/plan.json"), default_catalog()
+            )
+            report = verify(graph_from_offline(recorded), expect, recorded.outputs)
+            assert report.passed, "a generated stack breaks a rule"
+
+            def check(run: OfflineRun = recorded, expected: Expectations = expect) -> object:
+                return verify(graph_from_offline(run), expected, run.outputs)
+
+            verify_s = best_of(args.repeats, check)
             print(
                 f"{count:>9}  {len(recorded.resources):>9}  {program_s:>9.3f}  {bare_s:>7.3f}  "
-                f"{program_s / bare_s:>5.2f}"
+                f"{program_s / bare_s:>5.2f}  {verify_s:>8.3f}  {verify_s / program_s:>14.2f}"
             )
     return 0
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 from pulumi.runtime import rpc
@@ -91,8 +92,30 @@ class Graph:
     def of(cls, resources: Iterable[Resource]) -> Graph:
         return cls({r.urn: r for r in resources})
 
+    @cached_property
+    def _by_type(self) -> dict[str, list[Resource]]:
+        index: dict[str, list[Resource]] = {}
+        for resource in sorted(self.resources.values(), key=lambda r: r.urn):
+            index.setdefault(resource.type, []).append(resource)
+        return index
+
+    @cached_property
+    def _users(self) -> dict[str, list[Resource]]:
+        """URN -> the resources with an input that came from it."""
+        index: dict[str, list[Resource]] = {}
+        for resource in sorted(self.resources.values(), key=lambda r: r.urn):
+            for urn in sorted({u for values in resource.deps.values() for u in values}):
+                index.setdefault(urn, []).append(resource)
+        return index
+
+    def users(self, resource: Resource, *types: str) -> list[Resource]:
+        """Resources (of these types) with an input that came from this one."""
+        return [r for r in self._users.get(resource.urn, []) if r.type in types]
+
     def of_type(self, *types: str) -> list[Resource]:
-        return sorted((r for r in self.resources.values() if r.type in types), key=lambda r: r.urn)
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        return sorted((r for t in types for r in self._by_type.get(t, [])), key=lambda r: r.urn)
 
     def refs(self, resource: Resource, prop: str, *types: str) -> list[Resource]:
         """The resources an input property came from (of the given types, if any)."""
@@ -103,11 +126,10 @@ class Graph:
         found = self.refs(resource, prop, *types)
         return found[0] if found else None
 
-    def touching(self, urns: set[str]) -> Iterator[Resource]:
+    def touching(self, urns: set[str]) -> list[Resource]:
         """Resources with an input that came from one of these resources."""
-        for resource in sorted(self.resources.values(), key=lambda r: r.urn):
-            if any(u in urns for values in resource.deps.values() for u in values):
-                yield resource
+        found = {r.urn: r for urn in urns for r in self._users.get(urn, [])}
+        return [found[urn] for urn in sorted(found)]
 
 
 def graph_from_offline(run: Any) -> Graph:
@@ -312,6 +334,7 @@ EVERYTHING = Headers.of(
 )
 
 
+@lru_cache(maxsize=4096)
 def cidr_box(cidr: str) -> tuple[str, int, int]:
     network = ipaddress.ip_network(cidr, strict=False)
     family = "ipv4" if network.version == 4 else "ipv6"
@@ -521,7 +544,7 @@ class Network:
                 )
                 yield self._peer(rule, protocols, group, direction, inline=True)
         kinds = {"egress": SG_EGRESS, "ingress": SG_INGRESS}
-        for rule in self.graph.of_type(kinds[direction], SG_RULE):
+        for rule in self.graph.users(group, kinds[direction], SG_RULE):
             if self.graph.ref(rule, "securityGroupId") is not group:
                 continue
             if rule.type == SG_RULE and rule.inputs.get("type") != direction:
@@ -579,7 +602,7 @@ class Network:
         return self.graph.ref(resource, "vpcId", VPC)
 
     def subnets_of(self, vpc: Resource) -> list[Resource]:
-        return [s for s in self.graph.of_type(SUBNET) if self.vpc_of(s) is vpc]
+        return [s for s in self.graph.users(vpc, SUBNET) if self.vpc_of(s) is vpc]
 
     def vpc_cidrs(self, vpc: Resource) -> list[str]:
         return _strings(vpc.inputs.get("cidrBlock")) + _strings(vpc.inputs.get("ipv6CidrBlock"))
@@ -587,7 +610,7 @@ class Network:
     def route_table(self, subnet: Resource) -> Resource | None:
         """The subnet's route table: its explicit association, else the VPC's main table
         (None: the main table AWS creates, with the local route only)."""
-        for association in self.graph.of_type(ASSOCIATION):
+        for association in self.graph.users(subnet, ASSOCIATION):
             if self.graph.ref(association, "subnetId") is subnet:
                 return self.graph.ref(association, "routeTableId")
         vpc = self.vpc_of(subnet)
@@ -608,13 +631,13 @@ class Network:
         ]
         if table is None:
             return found
-        for route in self.graph.of_type(ROUTE):
+        for route in self.graph.users(table, ROUTE):
             if self.graph.ref(route, "routeTableId") is table:
                 found.append(self._route(route.inputs, route, everything))
         for inline in table.inputs.get("routes") or []:
             if isinstance(inline, dict):
                 found.append(self._route(inline, table, everything, prop="routes"))
-        for endpoint in self.graph.of_type(ENDPOINT):
+        for endpoint in self.graph.users(table, ENDPOINT):
             if table.urn in endpoint.deps.get("routeTableIds", ()):
                 found.append((prefix_list(endpoint.urn, everything), "endpoint", endpoint))
         return found
@@ -669,10 +692,10 @@ class Network:
         """What the subnet's network ACL lets out: rules by number, first match wins, then
         deny. No ACL of its own: the VPC's default ACL, which allows everything."""
         acl = None
-        for association in self.graph.of_type(NACL_ASSOCIATION):
+        for association in self.graph.users(subnet, NACL_ASSOCIATION):
             if self.graph.ref(association, "subnetId") is subnet:
                 acl = self.graph.ref(association, "networkAclId")
-        for candidate in self.graph.of_type(NACL, DEFAULT_NACL):
+        for candidate in self.graph.users(subnet, NACL, DEFAULT_NACL):
             if subnet.urn in candidate.deps.get("subnetIds", ()):
                 acl = candidate
         if acl is None:
@@ -681,7 +704,7 @@ class Network:
         for entry in acl.inputs.get("egress") or []:
             if isinstance(entry, dict):
                 rules.append(self._acl_rule(entry, "ruleNo", "action"))
-        for rule in self.graph.of_type(NACL_RULE):
+        for rule in self.graph.users(acl, NACL_RULE):
             if self.graph.ref(rule, "networkAclId") is acl and rule.inputs.get("egress"):
                 rules.append(self._acl_rule(rule.inputs, "ruleNumber", "ruleAction"))
         allowed, decided = Headers(), Headers()
@@ -710,8 +733,10 @@ class Network:
         """Every network interface placed in these subnets: nodes of auto-scaling groups (by
         their launch templates), instances, network interfaces, load balancers."""
         inside = {s.urn for s in subnets}
+        near = {r.urn: r for s in subnets for r in self.graph.users(s, ASG, INSTANCE, ENI, LB)}
+        placed = [near[urn] for urn in sorted(near)]
         found = []
-        for group in self.graph.of_type(ASG):
+        for group in (r for r in placed if r.type == ASG):
             where = [s for s in self.graph.refs(group, "vpcZoneIdentifiers") if s.urn in inside]
             if not where:
                 continue
@@ -731,14 +756,14 @@ class Network:
                         open_egress=not groups,
                     )
                 )
-        for instance in self.graph.of_type(INSTANCE, ENI):
+        for instance in (r for r in placed if r.type in (INSTANCE, ENI)):
             where = [s for s in self.graph.refs(instance, "subnetId") if s.urn in inside]
             if where:
                 groups = self.graph.refs(instance, "vpcSecurityGroupIds", SG) + self.graph.refs(
                     instance, "securityGroups", SG
                 )
                 found.append(Source(instance.label, tuple(where), tuple(groups), not groups))
-        for balancer in self.graph.of_type(LB):
+        for balancer in (r for r in placed if r.type == LB):
             where = [
                 s
                 for s in self.graph.refs(balancer, "subnets")
@@ -859,7 +884,7 @@ class Network:
                 )
                 step = (*here, table_hop, route_hop)
                 if kind == "local":
-                    for endpoint in self.graph.of_type(ENDPOINT):
+                    for endpoint in self.graph.users(vpc, ENDPOINT):
                         if endpoint.inputs.get("vpcEndpointType") != "Interface":
                             continue
                         if self.vpc_of(endpoint) is not vpc:

@@ -196,6 +196,7 @@ class Expectations:
 
     pools: dict[str, tuple[str, list[str], list[str]]]  # name -> (perimeter, workloads, consumers)
     providers: dict[str, list[str]]  # provider -> workloads
+    linked: set[str]  # providers reached through PrivateLink
     hosts: list[str]  # the egress firewall's allow-list
     bedrock_models: list[str]  # provider model ids the PrivateLink endpoint may invoke
     workload_provider: dict[str, str]
@@ -204,7 +205,7 @@ class Expectations:
     @classmethod
     def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
         if plan is None:
-            return cls({}, {}, [], [], {}, protect)
+            return cls({}, {}, set(), [], [], {}, protect)
         by_name = {w.name: w for w in plan.workloads}
         pools = {
             p.name: (
@@ -224,10 +225,18 @@ class Expectations:
             if catalog is not None and (model_id := catalog.api_models[m].bedrock_model_id)
         )
         workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
-        return cls(pools, providers, hosts, models, workload_provider, protect)
+        linked = {a.provider for a in plan.providers if a.private_link}
+        return cls(pools, providers, linked, hosts, models, workload_provider, protect)
 
 
-def verify(graph: Graph, expect: Expectations, outputs: dict[str, Any] | None = None) -> Report:
+def verify(
+    graph: Graph,
+    expect: Expectations,
+    outputs: dict[str, Any] | None = None,
+    texts: dict[str, str] | None = None,
+) -> Report:
+    """Check the graph; `outputs` (stack outputs) and `texts` (what else the run wrote: the plan
+    file, the program's log) are searched for credentials in plain text too."""
     network = Network(graph)
     warnings: list[str] = []
     subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
@@ -252,6 +261,11 @@ def verify(graph: Graph, expect: Expectations, outputs: dict[str, Any] | None = 
     for check in CHECKS:
         findings.extend(check(graph, network, expect, warnings))
     findings.extend(_plaintext_outputs(outputs or {}))
+    findings.extend(
+        Finding("secrets", where, "holds what looks like a credential, in plain text")
+        for where, text in sorted((texts or {}).items())
+        if _looks_like_a_key(text)
+    )
     return Report(sorted(subjects, key=lambda s: s.name), _unique(findings), sorted(set(warnings)))
 
 
@@ -292,13 +306,9 @@ def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
         )
     name = tags.get(f"{TAG_PREFIX}:network", vpc.name)
     workloads = sorted(
-        w for p, ws in expect.providers.items() for w in ws if p not in _linked(expect)
+        w for p, ws in expect.providers.items() for w in ws if p not in expect.linked
     )
     return Subject(f"network {name}", tags.get(PERIMETER_TAG, "contractual"), workloads)
-
-
-def _linked(expect: Expectations) -> set[str]:
-    return {"bedrock"} if expect.bedrock_models else set()
 
 
 def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Subject:
@@ -336,9 +346,11 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
         subject.blocks.append(f"no network interface sits in {vpc.label}'s subnets")
     for source in sources:
         reached, blocked = network.reach(source)
+        said: set[str] = set()
         for place in reached:
             problem = _judge(network, subject, place, expect)
-            if problem:
+            if problem and problem not in said:  # one witness per way out is enough
+                said.add(problem)
                 subject.failures.append(
                     Finding(
                         "perimeter", source.label, problem, tuple(hop.text() for hop in place.path)
@@ -352,8 +364,10 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
 
 
 def _judge(network: Network, subject: Subject, place: Reached, expect: Expectations) -> str | None:
-    """Why reaching this place breaks the subject's perimeter, or None."""
-    perimeter = subject.perimeter
+    """Why reaching this place breaks the subject's perimeter, or None. A self-hosted pool is
+    held to the technical property whatever its workloads' perimeter: it is built with no way
+    out, which satisfies every perimeter (its endpoints are the ones its nodes need)."""
+    perimeter = "technical" if subject.name.startswith("pool ") else subject.perimeter
     if place.kind in EXITS:
         if perimeter == "contractual" and place.through_firewall is not None:
             return _firewall_problem(network.graph, place.through_firewall, expect)
@@ -542,7 +556,7 @@ def _flow_logs(
 ) -> list[Finding]:
     found = []
     for vpc in graph.of_type(VPC):
-        logs = [f for f in graph.of_type(FLOW_LOG) if graph.ref(f, "vpcId") is vpc]
+        logs = [f for f in graph.users(vpc, FLOW_LOG) if graph.ref(f, "vpcId") is vpc]
         if not logs:
             found.append(Finding("flow-logs", vpc.label, "no flow log"))
             continue
@@ -616,10 +630,7 @@ def _open_ingress(
 
 def _serves(graph: Graph, group: Resource) -> bool:
     """The group guards a model endpoint: the nodes' launch template or the load balancer."""
-    for holder in graph.of_type(LAUNCH_TEMPLATE, LB, INSTANCE):
-        if any(u == group.urn for values in holder.deps.values() for u in values):
-            return True
-    return False
+    return bool(graph.users(group, LAUNCH_TEMPLATE, LB, INSTANCE))
 
 
 def _within(cidr: str, outer: str) -> bool:
@@ -667,8 +678,17 @@ def _imdsv2(
         if options.get("httpTokens") != "required":
             found.append(Finding("imdsv2", holder.label, "does not require IMDSv2 tokens"))
         hops = options.get("httpPutResponseHopLimit")
-        if isinstance(hops, int | float) and hops > 1:
-            found.append(Finding("imdsv2", holder.label, f"hop limit {hops:g}: one is enough here"))
+        # Two hops only where a container on the host needs it, and the resource says why.
+        allowed = 2 if holder.tags().get(f"{TAG_PREFIX}:imds-hop-limit-reason") else 1
+        if isinstance(hops, int | float) and hops > allowed:
+            found.append(
+                Finding(
+                    "imdsv2",
+                    holder.label,
+                    f"hop limit {hops:g}: one is enough, two only with the tag "
+                    f"{TAG_PREFIX}:imds-hop-limit-reason saying why",
+                )
+            )
     return found
 
 
@@ -734,7 +754,7 @@ def _disks(
 
 
 def _for_bucket(graph: Graph, kind: str, bucket: Resource) -> list[Resource]:
-    return [r for r in graph.of_type(kind) if graph.ref(r, "bucket") is bucket]
+    return [r for r in graph.users(bucket, kind) if graph.ref(r, "bucket") is bucket]
 
 
 def _buckets(
@@ -1102,8 +1122,14 @@ def verify_program(
     if plan_file is None:
         config, _ = stack_config(project, stack)
         protect = config.get(f"{PROJECT}:protect", "true").lower() != "false"
+        plan_file = project / config[f"{PROJECT}:plan"]
     expect = Expectations.of(result.plan, catalog, protect)
-    return verify(graph_from_offline(result.run), expect, result.run.outputs), result.plan
+    texts = {
+        f"plan file {plan_file.name}": plan_file.read_text(encoding="utf-8"),
+        "the program's log": "\n".join(result.run.logs),
+    }
+    report = verify(graph_from_offline(result.run), expect, result.run.outputs, texts)
+    return report, result.plan
 
 
 def verify_preview_file(

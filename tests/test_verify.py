@@ -348,6 +348,42 @@ def test_a_key_in_a_stack_output(clean: tuple[Graph, Plan, dict[str, Any]]) -> N
     assert failures == ["stack output debug: holds what looks like a credential, in plain text"]
 
 
+def test_a_key_in_the_plan_file_or_the_log(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    report = verify(
+        graph,
+        Expectations.of(plan, default_catalog()),
+        texts={
+            "plan file plan.json": json.dumps({"note": CANARY}),
+            "the program's log": "all fine",
+        },
+    )
+    assert rule_failures(report, "secrets") == [
+        "plan file plan.json: holds what looks like a credential, in plain text"
+    ]
+
+
+def test_a_consumer_may_read_only_its_own_secret(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    graph, plan, _ = clean
+    [secret] = graph.of_type("aws:secretsmanager/secret:Secret")
+    other = dataclasses.replace(
+        secret,
+        urn=secret.urn + "-openai",
+        name="openai-access-api-key",
+        inputs={**secret.inputs, "tags": {**secret.tags(), "ai-infra-planner:provider": "openai"}},
+    )
+    policy = find(graph, "aws:iam/policy:Policy", "code-review-api-access")
+    widened = dataclasses.replace(
+        policy, deps={**policy.deps, "policy": (*policy.deps["policy"], other.urn)}
+    )
+    graph = Graph({**graph.resources, other.urn: other, policy.urn: widened})
+    [failure] = rule_failures(check(graph, plan), "iam")
+    assert "lets code-review read secrets not its own" in failure
+    assert "openai-access-api-key" in failure
+
+
 def test_iam_wildcards_and_foreign_secrets(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
     graph, plan, _ = clean
     role_policy = find(graph, "aws:iam/rolePolicy:RolePolicy", f"{POOL}-node")
@@ -488,6 +524,37 @@ Mutation = Callable[[Graph], Graph]
                 blockPublicPolicy=False,
             ),
             "public access not blocked",
+        ),
+        (
+            "buckets",
+            lambda g: changed(
+                g,
+                find(g, "aws:s3/bucketPolicy:BucketPolicy", f"{POOL}-weights"),
+                policy=json.dumps({"Statement": []}),
+            ),
+            "does not deny",
+        ),
+        (
+            "imdsv2",
+            lambda g: changed(
+                g,
+                find(g, LAUNCH_TEMPLATE, f"{POOL}-nodes"),
+                metadataOptions={"httpTokens": "required", "httpPutResponseHopLimit": 2},
+            ),
+            "hop limit 2",
+        ),
+        (
+            "secrets",
+            lambda g: Graph(
+                {
+                    **g.resources,
+                    **{
+                        s.urn: dataclasses.replace(s, deps={})
+                        for s in g.of_type("aws:secretsmanager/secret:Secret")
+                    },
+                }
+            ),
+            "not encrypted with a customer key",
         ),
         (
             "buckets",
