@@ -36,7 +36,7 @@ from planner.netgraph import (
 )
 from planner.offline import run_program
 from planner.verify import Expectations, Report, verify
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, workload_yaml
 from tests.test_stacks import CANARY, MULTI_NODE, plan_project
 
 POOL = "patient-notes-pool"
@@ -726,3 +726,19 @@ def test_other_generated_stacks_pass(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASS deep-notes (technical, pool " in out
+
+
+def test_a_self_hosted_private_link_pool_is_held_to_no_way_out(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pool serving confidential data (perimeter private_link) needs its node endpoints (SSM,
+    ECR, logs): a pool is held to the technical property, which satisfies private_link."""
+    text = workload_yaml(
+        name="hr-notes", task="chat", data="confidential", model="llama-3.1-8b",
+        monthly_tokens="{input: 20B, output: 4B}",
+    )  # fmt: skip
+    plan_project(project, text)
+    capsys.readouterr()
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS hr-notes (private_link, pool hr-notes-pool)" in out
