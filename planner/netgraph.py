@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -223,55 +223,22 @@ class Box:
         return Box(self.family, self.protocol, low, high, port_low, port_high)
 
     def minus(self, other: Box) -> list[Box]:
+        """This box less another: up to four boxes, below and above in address, then below
+        and above in port within the common address range."""
         common = self & other
         if common is None:
             return [self]
-        pieces = []
-        if self.low < common.low:
-            pieces.append(
-                Box(
-                    self.family,
-                    self.protocol,
-                    self.low,
-                    common.low - 1,
-                    self.port_low,
-                    self.port_high,
-                )
-            )
-        if common.high < self.high:
-            pieces.append(
-                Box(
-                    self.family,
-                    self.protocol,
-                    common.high + 1,
-                    self.high,
-                    self.port_low,
-                    self.port_high,
-                )
-            )
-        if self.port_low < common.port_low:
-            pieces.append(
-                Box(
-                    self.family,
-                    self.protocol,
-                    common.low,
-                    common.high,
-                    self.port_low,
-                    common.port_low - 1,
-                )
-            )
-        if common.port_high < self.port_high:
-            pieces.append(
-                Box(
-                    self.family,
-                    self.protocol,
-                    common.low,
-                    common.high,
-                    common.port_high + 1,
-                    self.port_high,
-                )
-            )
-        return pieces
+        pieces = [
+            replace(self, high=common.low - 1) if self.low < common.low else None,
+            replace(self, low=common.high + 1) if common.high < self.high else None,
+            replace(common, port_low=self.port_low, port_high=common.port_low - 1)
+            if self.port_low < common.port_low
+            else None,
+            replace(common, port_low=common.port_high + 1, port_high=self.port_high)
+            if common.port_high < self.port_high
+            else None,
+        ]
+        return [piece for piece in pieces if piece is not None]
 
     def describe(self) -> str:
         if self.family.startswith("pl:"):
