@@ -281,6 +281,24 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from planner.diff import diff_plans, load_plans, render_json, render_markdown
+
+    base, head = load_plans(Path(args.base)), load_plans(Path(args.head))
+    if not base and not head:
+        raise PlannerError.single(args.head, "", "no plan.json in BASE or HEAD")
+    for value, flag in ((args.fail_on_increase_pct, "--fail-on-increase-pct"),
+                        (args.fail_above_usd, "--fail-above-usd")):  # fmt: skip
+        if value is not None and value < 0:
+            raise PlannerError.single(flag, "", f"{value:g} is negative")
+    diff = diff_plans(base, head, default_catalog(), args.fail_on_increase_pct, args.fail_above_usd)
+    print(render_json(diff) if args.format == "json" else render_markdown(diff), end="")
+    if diff.gate:
+        print(f"budget gate failed: {'; '.join(diff.gate)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_crossover(args: argparse.Namespace) -> int:
     from planner.crossover import render_table, reports, write_chart
 
@@ -386,6 +404,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=cmd_verify)
+
+    diff = sub.add_parser(
+        "diff", help="what a change does to the plan: a pull-request comment, and a budget gate"
+    )
+    diff.add_argument("base", metavar="BASE", help="plan.json, or a directory of plans")
+    diff.add_argument("head", metavar="HEAD", help="plan.json, or a directory of plans")
+    diff.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    diff.add_argument(
+        "--fail-on-increase-pct",
+        type=float,
+        metavar="P",
+        help="exit 1 when the monthly estimate rises more than P percent",
+    )
+    diff.add_argument(
+        "--fail-above-usd",
+        type=float,
+        metavar="X",
+        help="exit 1 when the monthly estimate is above X USD",
+    )
+    diff.set_defaults(func=cmd_diff)
 
     crossover = sub.add_parser(
         "crossover", help="the volume at which self-hosting starts to win, per purchase option"

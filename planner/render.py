@@ -37,6 +37,10 @@ def template_environment() -> jinja2.Environment:
         autoescape=False,  # Markdown, not HTML.
     )
     env.filters["usd"] = lambda amount: f"{amount:,.2f} USD"
+    env.filters["money"] = lambda amount: "" if amount is None else f"{amount:,.2f}"
+    env.filters["signed"] = lambda amount: (
+        "0.00" if round(amount, 2) == 0 else f"{round(amount, 2):+,.2f}"
+    )
     env.filters["tokens"] = tokens_text
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     return env

@@ -1,0 +1,447 @@
+"""`planner diff BASE HEAD`: what a change to the workloads file, the catalog or the code does to
+the plan, for review in a pull request, the way Infracost's comment shows cost diffs: the monthly
+estimate before and after, each workload's placement and cost, the answers that changed, the
+resources the offline preview would add, remove or change with their monthly cost, the perimeter
+(HEAD verified, and any workload whose perimeter got weaker), new warnings, and a budget gate.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner.catalog import Catalog
+from planner.errors import PlannerError
+from planner.model import Plan, WorkloadPlan, read_plan
+from planner.netgraph import TAG_PREFIX, graph_from_offline, normalize
+from planner.offline import OfflineRun, Registered, run_program
+from planner.plan import PERIMETER_ORDER
+from planner.preview import price_resources
+from planner.render import _tidy_markdown, template_environment
+from planner.verify import Expectations, Report, verify
+from planner.workloads import Perimeter
+
+MARKER = "<!-- ai-infra-planner:plan-diff -->"
+# GitHub refuses a comment body over 65,536 characters; keep a margin for the workflow's note.
+COMMENT_LIMIT = 65_536 - 1_536
+FOLD_OVER = 10  # resource rows shown folded in <details> above this many
+
+
+@dataclass(frozen=True)
+class Side:
+    """One workload as one plan has it."""
+
+    placement: str
+    model: str
+    perimeter: str
+    data: str
+    monthly_cost_usd: float
+
+
+@dataclass
+class WorkloadChange:
+    name: str
+    status: str  # added, removed, changed, retagged (only its cost tag changed), unchanged
+    before: Side | None
+    after: Side | None
+    # (question, before, after, the new reason)
+    answers: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    @property
+    def change_usd(self) -> float:
+        before = self.before.monthly_cost_usd if self.before else 0.0
+        after = self.after.monthly_cost_usd if self.after else 0.0
+        return round(after - before, 2)
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    group: str  # the component it belongs to: a pool, a provider's access, a network
+    status: str  # added, removed, changed, retagged (only its cost tag changed)
+    type: str
+    name: str
+    before_usd: float | None
+    after_usd: float | None
+    changed_inputs: tuple[str, ...] = ()
+
+    @property
+    def change_usd(self) -> float:
+        return round((self.after_usd or 0.0) - (self.before_usd or 0.0), 2)
+
+
+@dataclass
+class StackDiff:
+    stack: str
+    before_usd: float
+    after_usd: float
+    workloads: list[WorkloadChange]
+    resources: list[ResourceChange]
+    weaker: list[
+        tuple[str, str, str, str, str]
+    ]  # workload, perimeter before/after, data before/after
+    new_warnings: list[tuple[str, str, str]]  # workload, code, message
+    verification: Report | None
+
+    @property
+    def change_usd(self) -> float:
+        return round(self.after_usd - self.before_usd, 2)
+
+
+@dataclass
+class Diff:
+    stacks: list[StackDiff]
+    gate: list[str]  # why the budget gate fails; empty: it passes (or is not set)
+    gate_set: bool
+    fail_on_increase_pct: float | None = None
+    fail_above_usd: float | None = None
+
+    @property
+    def before_usd(self) -> float:
+        return round(sum(s.before_usd for s in self.stacks), 2)
+
+    @property
+    def after_usd(self) -> float:
+        return round(sum(s.after_usd for s in self.stacks), 2)
+
+    @property
+    def change_usd(self) -> float:
+        return round(self.after_usd - self.before_usd, 2)
+
+    @property
+    def change_pct(self) -> float | None:
+        return None if self.before_usd == 0 else 100 * self.change_usd / self.before_usd
+
+    @property
+    def perimeter_ok(self) -> bool:
+        return all(
+            not s.weaker and (s.verification is None or s.verification.passed) for s in self.stacks
+        )
+
+
+def load_plans(path: Path) -> dict[str, Plan]:
+    """Plans by stack: a plan.json, a directory holding one, or a directory of stacks
+    (plans/<stack>/plan.json). An empty directory is no plan at all (a new project)."""
+    if path.is_file():
+        plan = read_plan(path)
+        return {plan.stack: plan}
+    if not path.is_dir():
+        raise PlannerError.single(str(path), "", "no such plan file or directory")
+    if (path / "plan.json").is_file():
+        plan = read_plan(path / "plan.json")
+        return {plan.stack: plan}
+    plans = {}
+    for file in sorted(path.glob("*/plan.json")):
+        plan = read_plan(file)
+        plans[plan.stack] = plan
+    return plans
+
+
+def _side(w: WorkloadPlan) -> Side:
+    return Side(
+        w.placement,
+        w.model,
+        w.answers.data_sensitivity.perimeter.value,
+        w.data,
+        w.monthly_cost_usd,
+    )
+
+
+def _answer_changes(before: WorkloadPlan, after: WorkloadPlan) -> list[tuple[str, str, str, str]]:
+    a, b = before.answers, after.answers
+    found = []
+    if a.task_quality.tier != b.task_quality.tier:
+        found.append(
+            ("task quality", a.task_quality.tier.value, b.task_quality.tier.value,
+             b.task_quality.reason)
+        )  # fmt: skip
+    if a.data_sensitivity.perimeter != b.data_sensitivity.perimeter:
+        found.append(
+            ("data sensitivity", a.data_sensitivity.perimeter.value,
+             b.data_sensitivity.perimeter.value, b.data_sensitivity.reason)
+        )  # fmt: skip
+    if a.volume_economics.chosen != b.volume_economics.chosen:
+        found.append(
+            ("volume economics", a.volume_economics.chosen, b.volume_economics.chosen,
+             b.volume_economics.reason)
+        )  # fmt: skip
+    return found
+
+
+def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChange]:
+    before = {w.name: w for w in base.workloads} if base else {}
+    after = {w.name: w for w in head.workloads} if head else {}
+    changes = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old is None:
+            assert new is not None
+            changes.append(WorkloadChange(name, "added", None, _side(new)))
+        elif new is None:
+            changes.append(WorkloadChange(name, "removed", _side(old), None))
+        else:
+            answers = _answer_changes(old, new)
+            same = _side(old) == _side(new) and not answers
+            changes.append(
+                WorkloadChange(name, "unchanged" if same else "changed", _side(old), _side(new),
+                               answers)
+            )  # fmt: skip
+    return changes
+
+
+# ----------------------------------------------------------------------------- resources
+
+
+def plan_program(plan: Plan, catalog: Catalog) -> Callable[[], None]:
+    """The stack of a plan, as __main__.py builds it, without the freshness check: a base plan
+    is compared as it was reviewed, whatever the workloads file says now."""
+
+    def program() -> None:
+        import pulumi
+
+        from stacks.program import build_stack
+        from stacks.settings import lookup, read_settings
+
+        config = pulumi.Config()
+        providers = [p.provider for p in plan.providers if p.secret_config_key]
+        build_stack(plan, catalog, read_settings(config, providers), lookup())
+
+    return program
+
+
+def run_plan(plan: Plan, catalog: Catalog) -> OfflineRun:
+    """The plan's stack under Pulumi's mocks (see planner.offline)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        return run_program(
+            Path(scratch),
+            plan.stack,
+            {"aws:region": plan.region},
+            program=plan_program(plan, catalog),
+        )
+
+
+def _groups(run: OfflineRun) -> dict[str, str]:
+    """URN -> the top-level component it belongs to (a pool, an access, a network, the budget)."""
+    by_urn = {r.urn: r for r in run.resources}
+    found = {}
+    for resource in run.resources:
+        top: Registered = resource
+        while top.parent in by_urn:
+            top = by_urn[top.parent]
+        found[resource.urn] = top.name
+    return found
+
+
+def _inputs(resource: Registered) -> dict[str, Any]:
+    value = normalize(resource.inputs)
+    return json.loads(json.dumps(value, default=repr, sort_keys=True))  # type: ignore[no-any-return]
+
+
+COST_TAG = f"{TAG_PREFIX}:monthly-usd"
+
+
+def _only_cost_tag(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def tags(inputs: dict[str, Any]) -> dict[str, Any]:
+        found = inputs.get("tags") or {}
+        if isinstance(found, list):  # auto-scaling groups
+            found = {t.get("key"): t.get("value") for t in found if isinstance(t, dict)}
+        return {k: v for k, v in found.items() if k != COST_TAG}
+
+    return tags(a) == tags(b)
+
+
+def resource_changes(
+    base: tuple[OfflineRun, Plan] | None, head: tuple[OfflineRun, Plan] | None, catalog: Catalog
+) -> list[ResourceChange]:
+    def index(side: tuple[OfflineRun, Plan] | None) -> dict[str, tuple[Registered, float, str]]:
+        if side is None:
+            return {}
+        run, plan = side
+        costs = {c.urn: c.monthly_usd for c in price_resources(run, plan, catalog)}
+        groups = _groups(run)
+        return {r.urn: (r, costs.get(r.urn, 0.0), groups[r.urn]) for r in run.resources if r.custom}
+
+    before, after = index(base), index(head)
+    changes = []
+    for urn in sorted(before.keys() | after.keys()):
+        old, new = before.get(urn), after.get(urn)
+        if old is None:
+            assert new is not None
+            changes.append(ResourceChange(new[2], "added", new[0].type, new[0].name, None, new[1]))
+        elif new is None:
+            changes.append(
+                ResourceChange(old[2], "removed", old[0].type, old[0].name, old[1], None)
+            )
+        else:
+            a, b = _inputs(old[0]), _inputs(new[0])
+            keys = tuple(sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)))
+            if not keys and old[1] == new[1]:
+                continue
+            # A new share of the estimate in its cost tag, and nothing else: counted, not listed.
+            status = "retagged" if keys == ("tags",) and _only_cost_tag(a, b) else "changed"
+            changes.append(
+                ResourceChange(new[2], status, new[0].type, new[0].name, old[1], new[1], keys)
+            )
+    return sorted(changes, key=lambda c: (c.group, c.status, c.type, c.name))
+
+
+# ----------------------------------------------------------------------------- the diff
+
+
+def diff_stack(stack: str, base: Plan | None, head: Plan | None, catalog: Catalog) -> StackDiff:
+    base_run = (run_plan(base, catalog), base) if base else None
+    head_run = (run_plan(head, catalog), head) if head else None
+    workloads = _workload_changes(base, head)
+    weaker = []
+    for change in workloads:
+        if change.before and change.after:
+            old, new = Perimeter(change.before.perimeter), Perimeter(change.after.perimeter)
+            if PERIMETER_ORDER[new] < PERIMETER_ORDER[old]:
+                weaker.append((change.name, old.value, new.value, change.before.data,
+                               change.after.data))  # fmt: skip
+    old_warnings = (
+        {(w.name, x.code, x.message) for w in base.workloads for x in w.warnings} if base else set()
+    )
+    new_warnings = sorted(
+        {(w.name, x.code, x.message) for w in head.workloads for x in w.warnings} - old_warnings
+        if head
+        else set()
+    )
+    verification = None
+    if head_run is not None:
+        run, plan = head_run
+        verification = verify(graph_from_offline(run), Expectations.of(plan, catalog), run.outputs)
+    return StackDiff(
+        stack=stack,
+        before_usd=base.totals.monthly_cost_usd if base else 0.0,
+        after_usd=head.totals.monthly_cost_usd if head else 0.0,
+        workloads=workloads,
+        resources=resource_changes(base_run, head_run, catalog),
+        weaker=weaker,
+        new_warnings=new_warnings,
+        verification=verification,
+    )
+
+
+def diff_plans(
+    base: dict[str, Plan],
+    head: dict[str, Plan],
+    catalog: Catalog,
+    fail_on_increase_pct: float | None = None,
+    fail_above_usd: float | None = None,
+) -> Diff:
+    stacks = [
+        diff_stack(stack, base.get(stack), head.get(stack), catalog)
+        for stack in sorted(base.keys() | head.keys())
+    ]
+    diff = Diff(stacks, [], fail_on_increase_pct is not None or fail_above_usd is not None,
+                fail_on_increase_pct, fail_above_usd)  # fmt: skip
+    if fail_on_increase_pct is not None and diff.change_usd > 0:
+        pct = diff.change_pct
+        if pct is None or pct > fail_on_increase_pct:
+            grown = "from nothing" if pct is None else f"{pct:.1f} %"
+            diff.gate.append(
+                f"the monthly estimate rises {grown} ({diff.change_usd:+,.2f} USD), above the "
+                f"{fail_on_increase_pct:g} % allowed"
+            )
+    if fail_above_usd is not None and diff.after_usd > fail_above_usd:
+        diff.gate.append(
+            f"the monthly estimate, {diff.after_usd:,.2f} USD, is above the "
+            f"{fail_above_usd:,.2f} USD allowed"
+        )
+    return diff
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def render_markdown(diff: Diff, limit: int = COMMENT_LIMIT) -> str:
+    """The pull-request comment, under GitHub's limit: the per-resource part is cut first (and
+    the comment says so), then the workload rows."""
+    template = template_environment().get_template("diff.md.j2")
+    total = sum(len(s.resources) for s in diff.stacks)
+    rows = max(len(s.workloads) for s in diff.stacks) if diff.stacks else 0
+
+    def render(max_resources: int, max_workloads: int) -> str:
+        text = template.render(
+            diff=diff, marker=MARKER, max_resources=max_resources,
+            max_workloads=max_workloads, fold_over=FOLD_OVER, total_resources=total,
+        )  # fmt: skip
+        return _tidy_markdown(text)
+
+    text = render(total, rows)
+    shown = total
+    while len(text) > limit and shown > 0:
+        shown = shown // 2
+        text = render(shown, rows)
+    while len(text) > limit and rows > 0:
+        rows = rows // 2
+        text = render(0, rows)
+    return text
+
+
+def render_json(diff: Diff) -> str:
+    def side(s: Side | None) -> dict[str, Any] | None:
+        return None if s is None else s.__dict__
+
+    document = {
+        "before_usd": diff.before_usd,
+        "after_usd": diff.after_usd,
+        "change_usd": diff.change_usd,
+        "change_pct": None if diff.change_pct is None else round(diff.change_pct, 2),
+        "budget_gate": {"passed": not diff.gate, "reasons": diff.gate, "set": diff.gate_set},
+        "perimeter_ok": diff.perimeter_ok,
+        "stacks": [
+            {
+                "stack": s.stack,
+                "before_usd": s.before_usd,
+                "after_usd": s.after_usd,
+                "change_usd": s.change_usd,
+                "workloads": [
+                    {
+                        "name": w.name,
+                        "status": w.status,
+                        "before": side(w.before),
+                        "after": side(w.after),
+                        "change_usd": w.change_usd,
+                        "answers": [
+                            {"question": q, "before": b, "after": a, "reason": r}
+                            for q, b, a, r in w.answers
+                        ],
+                    }
+                    for w in s.workloads
+                ],
+                "resources": [
+                    {
+                        "group": r.group,
+                        "status": r.status,
+                        "type": r.type,
+                        "name": r.name,
+                        "before_usd": r.before_usd,
+                        "after_usd": r.after_usd,
+                        "changed_inputs": list(r.changed_inputs),
+                    }
+                    for r in s.resources
+                ],
+                "perimeter_weakened": [
+                    {"workload": w, "before": b, "after": a, "data_before": db, "data_after": da}
+                    for w, b, a, db, da in s.weaker
+                ],
+                "verification": None if s.verification is None else {
+                    "passed": s.verification.passed,
+                    "failures": [
+                        {"rule": f.rule, "resource": f.resource, "message": f.message}
+                        for f in s.verification.failures()
+                    ],
+                },
+                "new_warnings": [
+                    {"workload": w, "code": c, "message": m} for w, c, m in s.new_warnings
+                ],
+            }
+            for s in diff.stacks
+        ],
+    }  # fmt: skip
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"

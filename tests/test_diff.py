@@ -1,0 +1,189 @@
+"""`planner diff`: the pull-request comment, checked against golden files, and the budget gate.
+
+Regenerate the golden comments with UPDATE_GOLDEN=1 after a deliberate change, and review them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from planner.catalog import Catalog, default_catalog
+from planner.cli import main
+from planner.diff import MARKER, diff_plans, load_plans, render_markdown
+from planner.loader import load_workloads
+from planner.model import Plan
+from planner.plan import build_plan
+from planner.render import plan_json
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+# Three workloads, three answers: an API behind the egress firewall, Bedrock over PrivateLink,
+# a self-hosted pool for regulated data. Three-year pricing, so volume can flip the first.
+BASE = """\
+organization: acme
+region: us-east-1
+assumptions:
+  pricing: savings_3yr
+workloads:
+  - name: faq-bot
+    task: faq
+    data: internal
+    monthly_tokens: {input: 2B, output: 400M}
+    consumers: ["10.20.0.0/16"]
+  - name: claims-triage
+    task: classification
+    data: confidential
+    monthly_tokens: {input: 500M, output: 20M}
+    consumers: ["10.21.0.0/16"]
+  - name: lab-notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 3B, output: 600M}
+    consumers: ["10.22.0.0/16"]
+"""
+NEW_REGULATED = """\
+  - name: radiology-notes
+    task: extraction
+    data: regulated
+    monthly_tokens: {input: 1B, output: 100M}
+    consumers: ["10.23.0.0/16"]
+"""
+
+
+def plan_of(tmp: Path, text: str, catalog: Catalog | None = None) -> Plan:
+    path = tmp / "workloads.yaml"
+    path.write_text(text)
+    catalog = catalog or default_catalog()
+    return build_plan(load_workloads(path, catalog), catalog, "dev", "workloads.yaml")
+
+
+def pricier_p5(catalog: Catalog) -> Catalog:
+    """The catalog with the p5.48xlarge on-demand price 10 % higher (a price update)."""
+    instance = catalog.instances["p5.48xlarge"]
+    price = instance.on_demand_usd_per_hour
+    raised = instance.model_copy(
+        update={"on_demand_usd_per_hour": price.model_copy(update={"value": price.value * 1.1})}
+    )
+    return catalog.model_copy(update={"instances": {**catalog.instances, "p5.48xlarge": raised}})
+
+
+SCENARIOS = {
+    "volume-flip": lambda: BASE.replace("{input: 2B, output: 400M}", "{input: 100B, output: 20B}"),
+    "new-regulated": lambda: BASE + NEW_REGULATED,
+    "removed": lambda: BASE.replace(BASE[BASE.index("  - name: claims-triage") :
+                                         BASE.index("  - name: lab-notes")], ""),
+    "weakened": lambda: BASE.replace("data: regulated", "data: internal"),
+    "catalog-price": lambda: BASE,
+}  # fmt: skip
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / f"diff-{name}.md"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{path.name} differs; UPDATE_GOLDEN=1 after review"
+
+
+@pytest.fixture(scope="module")
+def base_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    return plan_of(tmp_path_factory.mktemp("base"), BASE)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_golden_comments(name: str, base_plan: Plan, tmp_path: Path) -> None:
+    catalog = pricier_p5(default_catalog()) if name == "catalog-price" else default_catalog()
+    head = plan_of(tmp_path, SCENARIOS[name](), catalog)
+    diff = diff_plans({"dev": base_plan}, {"dev": head}, catalog)
+    text = render_markdown(diff)
+    assert text.startswith(MARKER)
+    check_golden(name, text)
+    [stack] = diff.stacks
+    statuses = {w.name: w.status for w in stack.workloads}
+    if name == "volume-flip":
+        [flip] = [w for w in stack.workloads if w.name == "faq-bot"]
+        assert (flip.before and flip.before.placement, flip.after and flip.after.placement) == (
+            "cloud_api", "self_hosted",
+        )  # fmt: skip
+        assert any(r.status == "added" and r.type == "aws:autoscaling/group:Group"
+                   for r in stack.resources)  # fmt: skip
+    elif name == "new-regulated":
+        assert statuses["radiology-notes"] == "added"
+        assert stack.verification is not None and stack.verification.passed
+    elif name == "removed":
+        assert statuses["claims-triage"] == "removed"
+        assert any(r.status == "removed" for r in stack.resources)
+    elif name == "weakened":
+        assert [w[0] for w in stack.weaker] == ["lab-notes"]
+        assert "⚠️ `lab-notes`: perimeter **technical → contractual**" in text
+        assert not diff.perimeter_ok
+    else:  # the catalog's price moved: the self-hosted pool costs more, nothing else changed
+        assert diff.change_usd > 0
+        assert statuses["lab-notes"] == "changed" and statuses["faq-bot"] == "unchanged"
+
+
+def test_budget_gate_fails_and_passes(base_plan: Plan, tmp_path: Path) -> None:
+    head = plan_of(tmp_path, SCENARIOS["volume-flip"]())
+    catalog = default_catalog()
+    failing = diff_plans({"dev": base_plan}, {"dev": head}, catalog, fail_on_increase_pct=5)
+    assert failing.gate and "above the 5 % allowed" in failing.gate[0]
+    text = render_markdown(failing)
+    assert text.splitlines()[4].startswith("**❌ Budget gate failed:**")
+    check_golden("gate-failing", text)
+    passing = diff_plans({"dev": base_plan}, {"dev": head}, catalog,
+                         fail_on_increase_pct=1000, fail_above_usd=1_000_000)  # fmt: skip
+    assert passing.gate == []
+    check_golden("gate-passing", render_markdown(passing))
+    above = diff_plans({"dev": base_plan}, {"dev": head}, catalog, fail_above_usd=10_000)
+    assert above.gate == [
+        f"the monthly estimate, {above.after_usd:,.2f} USD, is above the 10,000.00 USD allowed"
+    ]
+
+
+def test_the_command_and_its_exit_status(
+    base_plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "plan.json").write_text(plan_json(base_plan))
+    head = plan_of(tmp_path, SCENARIOS["volume-flip"]())
+    (tmp_path / "head" / "dev").mkdir(parents=True)
+    (tmp_path / "head" / "dev" / "plan.json").write_text(plan_json(head))
+    args = [str(tmp_path / "base"), str(tmp_path / "head")]
+    assert main(["diff", *args]) == 0
+    assert capsys.readouterr().out.startswith(MARKER)
+    assert main(["diff", *args, "--fail-on-increase-pct", "5"]) == 1
+    captured = capsys.readouterr()
+    assert "Budget gate failed" in captured.out and "budget gate failed" in captured.err
+    assert main(["diff", *args, "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["change_usd"] == round(head.totals.monthly_cost_usd
+                                           - base_plan.totals.monthly_cost_usd, 2)  # fmt: skip
+    assert document["budget_gate"] == {"passed": True, "reasons": [], "set": False}
+    # Bad input: a missing file, a negative limit.
+    assert main(["diff", str(tmp_path / "nowhere"), args[1]]) == 2
+    assert "nowhere: no such plan file or directory" in capsys.readouterr().err
+    assert main(["diff", *args, "--fail-above-usd", "-1"]) == 2
+    assert "--fail-above-usd: -1 is negative" in capsys.readouterr().err
+
+
+def test_a_new_stack_diffs_against_nothing(tmp_path: Path, base_plan: Plan) -> None:
+    """The first plan of a project: an empty BASE directory, every workload added."""
+    (tmp_path / "empty").mkdir()
+    assert load_plans(tmp_path / "empty") == {}
+    diff = diff_plans({}, {"dev": base_plan}, default_catalog(), fail_on_increase_pct=10)
+    assert diff.change_pct is None and diff.before_usd == 0
+    assert {w.status for w in diff.stacks[0].workloads} == {"added"}
+    assert diff.gate and "from nothing" in diff.gate[0]
+
+
+def test_the_comment_stays_under_githubs_limit(base_plan: Plan, tmp_path: Path) -> None:
+    head = plan_of(tmp_path, SCENARIOS["volume-flip"]())
+    diff = diff_plans({"dev": base_plan}, {"dev": head}, default_catalog())
+    full = render_markdown(diff)
+    limit = len(full) - 200  # force a cut
+    cut = render_markdown(diff, limit=limit)
+    assert len(cut) <= limit
+    assert "Per-resource rows cut to" in cut
+    assert "| `faq-bot` |" in cut  # the workloads stay; the resources go first
