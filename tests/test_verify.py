@@ -742,3 +742,22 @@ def test_a_self_hosted_private_link_pool_is_held_to_no_way_out(
     assert main(["verify"]) == 0
     out = capsys.readouterr().out
     assert "PASS hr-notes (private_link, pool hr-notes-pool)" in out
+
+
+def test_ipv6_egress_to_an_egress_only_gateway(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    graph, plan, _ = clean
+    graph = added(graph, SG_EGRESS, "v6", {"ipProtocol": "-1", "cidrIpv6": "::/0"},
+                  {"securityGroupId": [find(graph, SG, f"{POOL}-nodes")]})  # fmt: skip
+    eigw = "aws:ec2/egressOnlyInternetGateway:EgressOnlyInternetGateway"
+    graph = added(graph, eigw, "eigw", {"vpcId": "v"}, {"vpcId": [pool_vpc(graph)]})
+    graph = added(graph, ROUTE, "v6-out",
+                  {"destinationIpv6CidrBlock": "::/0", "egressOnlyGatewayId": "x"},
+                  {"routeTableId": [find(graph, ROUTE_TABLE, f"{POOL}-net-private")],
+                   "egressOnlyGatewayId": [find(graph, eigw, "eigw")]})  # fmt: skip
+    report = check(graph, plan)
+    failures = perimeter_failures(report, f"pool {POOL}")
+    assert any(f.resource.startswith("nodes of") and "egress-only internet gateway" in f.message
+               and f.witness[-1] == "egressOnlyInternetGateway eigw" for f in failures)  # fmt: skip
+    assert rule_failures(report, "open-egress") == [
+        f"securityGroupEgressRule v6: lets GPU nodes of {POOL}-nodes out to ::/0"
+    ]
