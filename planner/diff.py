@@ -29,6 +29,7 @@ MARKER = "<!-- ai-infra-planner:plan-diff -->"
 # GitHub refuses a comment body over 65,536 characters; keep a margin for the workflow's note.
 COMMENT_LIMIT = 65_536 - 1_536
 FOLD_OVER = 10  # resource rows shown folded in <details> above this many
+MAX_CHARTS = 3  # crossover charts in one comment
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,30 @@ class Side:
     monthly_cost_usd: float
 
 
+@dataclass(frozen=True)
+class Chart:
+    """HEAD's crossover chart of a workload whose placement or volume changed (as in plan.md),
+    with its volume before and after."""
+
+    api_option: str
+    self_hosted_option: str
+    tokens: list[int]
+    api_usd: list[float]
+    self_hosted_usd: list[float]
+    crossover_tokens: int | None
+    tokens_before: int | None
+    tokens_after: int
+
+
 @dataclass
 class WorkloadChange:
     name: str
-    status: str  # added, removed, changed, retagged (only its cost tag changed), unchanged
+    status: str  # added, removed, changed, unchanged
     before: Side | None
     after: Side | None
     # (question, before, after, the new reason)
     answers: list[tuple[str, str, str, str]] = field(default_factory=list)
+    chart: Chart | None = None
 
     @property
     def change_usd(self) -> float:
@@ -171,6 +188,28 @@ def _answer_changes(before: WorkloadPlan, after: WorkloadPlan) -> list[tuple[str
     return found
 
 
+def _tokens(w: WorkloadPlan) -> int:
+    economics = w.answers.volume_economics
+    return economics.monthly_input_tokens + economics.monthly_output_tokens
+
+
+def _chart(before: WorkloadPlan | None, after: WorkloadPlan) -> Chart | None:
+    """A chart where it tells the reviewer something: the placement or the volume moved."""
+    b = after.answers.volume_economics.break_even
+    if b is None:
+        return None
+    if before is not None and (before.placement, _tokens(before)) == (
+        after.placement,
+        _tokens(after),
+    ):
+        return None
+    return Chart(
+        b.api_option, b.self_hosted_option, b.chart_tokens, b.chart_api_usd,
+        b.chart_self_hosted_usd, b.monthly_tokens,
+        None if before is None else _tokens(before), _tokens(after),
+    )  # fmt: skip
+
+
 def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChange]:
     before = {w.name: w for w in base.workloads} if base else {}
     after = {w.name: w for w in head.workloads} if head else {}
@@ -179,7 +218,7 @@ def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChan
         old, new = before.get(name), after.get(name)
         if old is None:
             assert new is not None
-            changes.append(WorkloadChange(name, "added", None, _side(new)))
+            changes.append(WorkloadChange(name, "added", None, _side(new), chart=_chart(None, new)))
         elif new is None:
             changes.append(WorkloadChange(name, "removed", _side(old), None))
         else:
@@ -187,7 +226,7 @@ def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChan
             same = _side(old) == _side(new) and not answers
             changes.append(
                 WorkloadChange(name, "unchanged" if same else "changed", _side(old), _side(new),
-                               answers)
+                               answers, _chart(old, new))
             )  # fmt: skip
     return changes
 
@@ -369,6 +408,7 @@ def render_markdown(diff: Diff, limit: int = COMMENT_LIMIT) -> str:
         text = template.render(
             diff=diff, marker=MARKER, max_resources=max_resources,
             max_workloads=max_workloads, fold_over=FOLD_OVER, total_resources=total,
+            max_charts=MAX_CHARTS,
         )  # fmt: skip
         return _tidy_markdown(text)
 
@@ -411,6 +451,7 @@ def render_json(diff: Diff) -> str:
                             {"question": q, "before": b, "after": a, "reason": r}
                             for q, b, a, r in w.answers
                         ],
+                        "chart": None if w.chart is None else w.chart.__dict__,
                     }
                     for w in s.workloads
                 ],

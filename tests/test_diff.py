@@ -107,6 +107,11 @@ def test_golden_comments(name: str, base_plan: Plan, tmp_path: Path) -> None:
         assert (flip.before and flip.before.placement, flip.after and flip.after.placement) == (
             "cloud_api", "self_hosted",
         )  # fmt: skip
+        # HEAD's crossover chart, with the volume that moved across it.
+        assert flip.chart is not None and flip.chart.crossover_tokens is not None
+        assert flip.chart.tokens_before == 2_400_000_000 < flip.chart.crossover_tokens
+        assert flip.chart.tokens_after == 120_000_000_000 > flip.chart.crossover_tokens
+        assert "xychart-beta" in text
         assert any(r.status == "added" and r.type == "aws:autoscaling/group:Group"
                    for r in stack.resources)  # fmt: skip
     elif name == "new-regulated":
