@@ -192,3 +192,11 @@ def test_the_comment_stays_under_githubs_limit(base_plan: Plan, tmp_path: Path) 
     assert len(cut) <= limit
     assert "Per-resource rows cut to" in cut
     assert "| `faq-bot` |" in cut  # the workloads stay; the resources go first
+
+
+def test_no_change_says_so(base_plan: Plan) -> None:
+    diff = diff_plans({"dev": base_plan}, {"dev": base_plan}, default_catalog())
+    text = render_markdown(diff)
+    assert diff.change_usd == 0 and diff.perimeter_ok
+    assert "(0.00 USD, +0.0 %)" in text.splitlines()[2]
+    assert "No workload changes." in text and "No resource changes in the offline preview." in text
