@@ -21,7 +21,7 @@ from planner.netgraph import TAG_PREFIX, graph_from_offline, normalize
 from planner.offline import OfflineRun, Registered, run_program
 from planner.plan import PERIMETER_ORDER
 from planner.preview import price_resources
-from planner.render import _tidy_markdown, template_environment
+from planner.render import template_environment, tidy_markdown
 from planner.verify import Expectations, Report, verify
 from planner.workloads import Perimeter
 
@@ -112,9 +112,12 @@ class StackDiff:
 class Diff:
     stacks: list[StackDiff]
     gate: list[str]  # why the budget gate fails; empty: it passes (or is not set)
-    gate_set: bool
     fail_on_increase_pct: float | None = None
     fail_above_usd: float | None = None
+
+    @property
+    def gate_set(self) -> bool:
+        return self.fail_on_increase_pct is not None or self.fail_above_usd is not None
 
     @property
     def before_usd(self) -> float:
@@ -376,8 +379,7 @@ def diff_plans(
         diff_stack(stack, base.get(stack), head.get(stack), catalog)
         for stack in sorted(base.keys() | head.keys())
     ]
-    diff = Diff(stacks, [], fail_on_increase_pct is not None or fail_above_usd is not None,
-                fail_on_increase_pct, fail_above_usd)  # fmt: skip
+    diff = Diff(stacks, [], fail_on_increase_pct, fail_above_usd)
     if fail_on_increase_pct is not None and diff.change_usd > 0:
         pct = diff.change_pct
         if pct is None or pct > fail_on_increase_pct:
@@ -410,7 +412,7 @@ def render_markdown(diff: Diff, limit: int = COMMENT_LIMIT) -> str:
             max_workloads=max_workloads, fold_over=FOLD_OVER, total_resources=total,
             max_charts=MAX_CHARTS,
         )  # fmt: skip
-        return _tidy_markdown(text)
+        return tidy_markdown(text)
 
     text = render(total, rows)
     shown = total

@@ -49,10 +49,10 @@ def template_environment() -> jinja2.Environment:
 def plan_markdown(plan: Plan) -> str:
     template = template_environment().get_template("plan.md.j2")
     text = template.render(plan=plan, max_options=MAX_OPTIONS_IN_MD)
-    return _tidy_markdown(text)
+    return tidy_markdown(text)
 
 
-def _tidy_markdown(text: str) -> str:
+def tidy_markdown(text: str) -> str:
     """One blank line around headings, tables and quotes, never two in a row.
 
     The template stays readable with Jinja's block tags on lines of their own; this puts back the

@@ -165,6 +165,7 @@ class Finding:
 class Subject:
     """One network that serves workloads: a pool's, the Bedrock PrivateLink one, the egress one."""
 
+    kind: str  # pool, provider (its PrivateLink network), network (the egress one)
     name: str
     perimeter: str
     workloads: list[str]
@@ -244,6 +245,7 @@ def verify(
         if not any(s.name == f"pool {pool}" for s in subjects):
             subjects.append(
                 Subject(
+                    "pool",
                     f"pool {pool}",
                     perimeter,
                     workloads,
@@ -296,10 +298,11 @@ def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
     if pool is not None:
         planned = expect.pools.get(pool)
         perimeter = planned[0] if planned else tags.get(PERIMETER_TAG, "technical")
-        return Subject(f"pool {pool}", perimeter, planned[1] if planned else [])
+        return Subject("pool", f"pool {pool}", perimeter, planned[1] if planned else [])
     provider = tags.get(f"{TAG_PREFIX}:provider")
     if provider is not None:
         return Subject(
+            "provider",
             f"provider {provider}",
             tags.get(PERIMETER_TAG, "private_link"),
             list(expect.providers.get(provider, [])),
@@ -308,7 +311,7 @@ def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
     workloads = sorted(
         w for p, ws in expect.providers.items() for w in ws if p not in expect.linked
     )
-    return Subject(f"network {name}", tags.get(PERIMETER_TAG, "contractual"), workloads)
+    return Subject("network", f"network {name}", tags.get(PERIMETER_TAG, "contractual"), workloads)
 
 
 def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Subject:
@@ -367,7 +370,7 @@ def _judge(network: Network, subject: Subject, place: Reached, expect: Expectati
     """Why reaching this place breaks the subject's perimeter, or None. A self-hosted pool is
     held to the technical property whatever its workloads' perimeter: it is built with no way
     out, which satisfies every perimeter (its endpoints are the ones its nodes need)."""
-    perimeter = "technical" if subject.name.startswith("pool ") else subject.perimeter
+    perimeter = "technical" if subject.kind == "pool" else subject.perimeter
     if place.kind in EXITS:
         if perimeter == "contractual" and place.through_firewall is not None:
             return _firewall_problem(network.graph, place.through_firewall, expect)
@@ -1089,6 +1092,7 @@ def render_json(report: Report) -> str:
         "passed": report.passed,
         "subjects": [
             {
+                "kind": s.kind,
                 "name": s.name,
                 "perimeter": s.perimeter,
                 "workloads": s.workloads,
