@@ -1051,8 +1051,11 @@ def render_text(report: Report, plan: Plan | None) -> str:
         status = "PASS" if subject.passed else "FAIL"
         workloads = f"; workloads {', '.join(subject.workloads)}" if subject.workloads else ""
         lines.append(f"{status} {subject.name} ({subject.perimeter}{workloads})")
+        held = "technical" if subject.kind == "pool" else subject.perimeter
         for finding in subject.failures:
-            lines.append(f"  {finding.resource}: {finding.message}")
+            lines.append(
+                f"  {finding.resource}: {finding.message} (rule broken: the {held} perimeter)"
+            )
             if finding.witness:
                 lines.append("    path: " + " -> ".join(finding.witness))
         if subject.passed:

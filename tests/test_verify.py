@@ -699,6 +699,7 @@ def test_verify_a_preview_file_joined_by_urns(
     assert main(["verify", "--preview", str(preview)]) == 1
     out = capsys.readouterr().out
     assert "FAIL pool patient-notes-pool" in out
+    assert "(rule broken: the technical perimeter)" in out
     assert "reaches an internet gateway" in out
     assert "path: " in out and "-> internetGateway igw" in out
 
