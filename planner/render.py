@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from functools import cache
@@ -9,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
+import ruamel.yaml
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 
 from planner.answers import tokens_text
 from planner.errors import PlannerError
@@ -95,27 +98,41 @@ def find_project_dir(start: Path) -> Path | None:
 
 
 def stack_config(existing: str | None, config_path: Path, region: str, plan_path: str) -> str:
-    """The stack file with aws:region and the plan path set, every other key kept as it was."""
-    data: dict[str, Any] = {}
+    """The stack file with aws:region and the plan path set, everything else kept as it was:
+    other keys, secure values, and the user's comments and layout (a round-trip YAML load)."""
+    loader = _round_trip()
+    data: Any = None
     if existing:
         try:
-            loaded = yaml.safe_load(existing)
-        except yaml.YAMLError as exc:
+            data = loader.load(existing)
+        except YAMLError as exc:
             raise PlannerError.single(
                 str(config_path), "", f"malformed YAML, left unchanged: {exc}"
             ) from None
-        if loaded is not None and not isinstance(loaded, dict):
+        if data is not None and not isinstance(data, dict):
             raise PlannerError.single(str(config_path), "", "expected a mapping, left unchanged")
-        data = loaded or {}
+    if data is None:
+        data = CommentedMap()
     config = data.get("config")
     if config is None:
-        config = {}
+        config = data["config"] = CommentedMap()
     if not isinstance(config, dict):
         raise PlannerError.single(str(config_path), "config", "expected a mapping, left unchanged")
+    if config.get("aws:region") == region and config.get(CONFIG_PLAN_KEY) == plan_path:
+        return existing or ""  # already pointing here: the file stays byte for byte
     config["aws:region"] = region
     config[CONFIG_PLAN_KEY] = plan_path
-    data["config"] = config
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    stream = io.StringIO()
+    loader.dump(data, stream)
+    return stream.getvalue()
+
+
+def _round_trip() -> ruamel.yaml.YAML:
+    loader = ruamel.yaml.YAML()  # round-trip: comments, key order and quoting survive
+    loader.preserve_quotes = True
+    loader.width = 4096  # never fold a long value (a secure ciphertext) onto two lines
+    loader.indent(mapping=2, sequence=4, offset=2)
+    return loader
 
 
 def write_all(files: dict[Path, str]) -> None:

@@ -289,3 +289,34 @@ def test_time_limit_must_be_positive(example: Path, capsys: pytest.CaptureFixtur
     code, _, err = run(capsys, "plan", str(example), "--strategy", "optimal", "--time-limit", "0")
     assert code == 2
     assert "--time-limit" in err and "positive" in err
+
+
+def test_stack_config_keeps_the_users_comments(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pulumi.<stack>.yaml is the user's file too: comments and layout survive a plan, and a
+    plan that changes nothing there leaves it byte for byte."""
+    text = (
+        "# production: owned by the platform team\n"
+        "secretsprovider: passphrase\n"
+        "config:\n"
+        "  aws:region: eu-west-1  # moved by the planner\n"
+        "  # where budget alerts go\n"
+        "  ai-infra-planner:budget_email: ops@example.com\n"
+        "  ai-infra-planner:openai_api_key:\n"
+        "    secure: v1:AAAABBBB:ccccdddd\n"
+    )
+    config = project / "Pulumi.prod.yaml"
+    config.write_text(text)
+    assert run(capsys, "plan", str(example), "--stack", "prod")[0] == 0
+    after = config.read_text()
+    assert after.startswith("# production: owned by the platform team\n")
+    assert "  # where budget alerts go\n  ai-infra-planner:budget_email: ops@example.com\n" in after
+    assert (
+        "aws:region: us-east-1" in after and "ai-infra-planner:plan: plans/prod/plan.json" in after
+    )
+    assert yaml.safe_load(after)["config"]["ai-infra-planner:openai_api_key"] == {
+        "secure": "v1:AAAABBBB:ccccdddd"
+    }
+    assert run(capsys, "plan", str(example), "--stack", "prod")[0] == 0
+    assert config.read_text() == after
