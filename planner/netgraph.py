@@ -153,7 +153,10 @@ def graph_from_preview(document: Mapping[str, Any]) -> Graph:
     """From `pulumi preview --json` (or `planner preview --json`): each step's new state."""
     resources = []
     for step in document.get("steps") or []:
-        if step.get("op") in ("delete", "discard", "remove-pending-replace"):
+        # What leaves the stack: deletions, and the old halves of replacements.
+        if step.get("op") in (
+            "delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace",
+        ):  # fmt: skip
             continue
         state = step.get("newState") or {}
         if not state.get("custom", True) or str(state.get("type", "")).startswith("pulumi:"):
@@ -165,7 +168,10 @@ def graph_from_preview(document: Mapping[str, Any]) -> Graph:
                 type=str(state.get("type")),
                 name=urn.rsplit("::", 1)[-1],
                 inputs=normalize(state.get("inputs") or {}),
-                deps={k: tuple(v) for k, v in (state.get("propertyDependencies") or {}).items()},
+                # The engine writes `null` for a property with no dependencies.
+                deps={
+                    k: tuple(v or ()) for k, v in (state.get("propertyDependencies") or {}).items()
+                },
                 protect=bool(state.get("protect")),
                 retain_on_delete=bool(state.get("retainOnDelete")),
             )
