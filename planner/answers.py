@@ -852,6 +852,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         entries = [*ctx.self_hosted_entries, *ctx.api_entries(workload.data, perimeter)]
     else:
         entries = [e for e in ctx.self_hosted_entries if e[2].model_id == workload.model]
+        if workload.model in catalog.models:
+            # An open-weights pin pins the model, not how it is served: the same weights sold
+            # as an API compete too, where the perimeter allows them.
+            entries += [
+                e
+                for e in ctx.api_entries(workload.data, perimeter)
+                if catalog.api_models[e[2]].open_model == workload.model
+            ]
         if workload.model in catalog.api_models:
             api = catalog.api_models[workload.model]
             refusal = _api_allowed(catalog, api, workload.data, perimeter)

@@ -154,7 +154,9 @@ class Workload(_Strict):
     consumers: list[str] = Field(min_length=1, description="CIDRs allowed to call the workload.")
     quality: Tier | None = Field(default=None, description="Overrides the task's tier.")
     model: str | None = Field(
-        default=None, description="Pin a catalog model (open-weights or API) instead of choosing."
+        default=None,
+        description="Pin a catalog model (open-weights or API) instead of choosing; an "
+        "open-weights pin admits that model self-hosted or sold as an API where allowed.",
     )
     peak_tokens_per_second: float | None = Field(
         default=None, gt=0, description="Peak output tokens per second the service must sustain."

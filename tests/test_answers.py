@@ -175,25 +175,27 @@ GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n  serving_ef
 def test_break_even_is_reported_and_consistent(catalog: Catalog) -> None:
     """At the reported break-even volume, the self-hosted and API options cost the same."""
 
-    def plan_at(volume: int, **fields: str) -> float:
+    def costs_at(volume: int) -> dict[str, float]:
+        """Every admissible option's cost standing alone (what a one-workload plan pays)."""
         tokens = f"{{input: {volume * 5 // 6}, output: {volume // 6}}}"
-        text = workload_yaml(task="chat", monthly_tokens=tokens, **fields)
-        return only(plan_text(GENEROUS + text, catalog)).monthly_cost_usd
+        text = workload_yaml(task="chat", monthly_tokens=tokens)
+        options = only(plan_text(GENEROUS + text, catalog)).answers.volume_economics.options
+        return {o.id: o.monthly_cost_usd for o in options}
 
     base = only(plan_text(GENEROUS + workload_yaml(task="chat"), catalog))
     break_even = base.answers.volume_economics.break_even
     assert break_even is not None and break_even.monthly_tokens is not None
     volume = break_even.monthly_tokens
     assert volume > base.answers.volume_economics.monthly_input_tokens
-    api_model = break_even.api_option.split("/")[1]
-    own_model = break_even.self_hosted_option.split("/")[1]
-    api_cost = plan_at(volume, model=api_model)
-    assert api_cost == pytest.approx(break_even.api_monthly_usd, rel=1e-3)
-    assert plan_at(volume, model=own_model) == pytest.approx(api_cost, rel=1e-3)
+    api, own = break_even.api_option, break_even.self_hosted_option
+    at = costs_at(volume)
+    assert at[api] == pytest.approx(break_even.api_monthly_usd, rel=1e-3)
+    assert at[own] == pytest.approx(at[api], rel=1e-3)
     # Below the break-even the API wins, above it self-hosting does.
-    assert plan_at(volume // 2) < plan_at(volume // 2, model=own_model)
-    above = volume * 11 // 10
-    assert plan_at(above, model=own_model) < plan_at(above, model=api_model)
+    below = costs_at(volume // 2)
+    assert below[api] < below[own]
+    above = costs_at(volume * 11 // 10)
+    assert above[own] < above[api]
 
 
 def test_never_breaks_even_says_why(catalog: Catalog) -> None:
@@ -370,3 +372,23 @@ def test_staff_and_amortization_can_be_set(catalog: Catalog) -> None:
     default_buy = {o.option: o for o in default_pool.purchase_options}["buy"]
     assert "/ 36 months" in buy.formula and "/ 18 months" in default_buy.formula
     assert buy.monthly_cost_usd < default_buy.monthly_cost_usd
+
+
+def test_a_pinned_open_model_may_also_be_bought_as_an_api(catalog: Catalog) -> None:
+    """Pinning an open-weights model pins the model, not how it is served: the same weights sold
+    as an API (Bedrock's Maverick) compete with self-hosting it where the perimeter allows."""
+    internal = only(plan_text(workload_yaml(task="chat", model="llama-4-maverick"), catalog))
+    ids = [o.id for o in internal.answers.volume_economics.options]
+    assert "cloud_api/bedrock-llama-4-maverick" in ids
+    assert all(
+        o.model in ("llama-4-maverick", "bedrock-llama-4-maverick")
+        for o in internal.answers.volume_economics.options
+    )
+    # At 120M tokens a month the API costs a fraction of a node.
+    assert internal.answers.volume_economics.chosen == "cloud_api/bedrock-llama-4-maverick"
+    # Regulated data: no API may see it, so the pin self-hosts as before.
+    regulated = only(
+        plan_text(workload_yaml(task="chat", data="regulated", model="llama-4-maverick"), catalog)
+    )
+    assert regulated.placement == "self_hosted"
+    assert all(o.placement == "self_hosted" for o in regulated.answers.volume_economics.options)
