@@ -847,9 +847,7 @@ class Network:
                 if not carried:
                     # Blocked where the packets start; further on, routing already narrowed them.
                     if kind in EXITS and len(path) == 1:
-                        blocked.append(
-                            Blocked(kind, _what_blocks(source, passing, destination, acl))
-                        )
+                        blocked.append(Blocked(kind, _what_blocks(source, destination, acl)))
                     continue
                 route_hop = Hop(
                     f"route to {target.label if isinstance(target, Resource) else kind}",
@@ -950,9 +948,7 @@ def _more_specific(a: Headers, b: Headers) -> bool:
     return bool(a & b) and size(a) < size(b)
 
 
-def _what_blocks(
-    source: Source, passing: Headers, destination: Headers, acl: Resource | None
-) -> str:
+def _what_blocks(source: Source, destination: Headers, acl: Resource | None) -> str:
     groups = ", ".join(g.name for g in source.groups) or "none"
     return (
         f"security groups {groups}"

@@ -1030,7 +1030,6 @@ CHECKS: list[Check] = [
 
 def render_text(report: Report, plan: Plan | None) -> str:
     lines = []
-    by_subject = {s.name: s for s in report.subjects}
     if plan is not None:
         owner: dict[str, Subject] = {}
         for subject in report.subjects:
@@ -1060,7 +1059,6 @@ def render_text(report: Report, plan: Plan | None) -> str:
                 lines.append("    path: " + " -> ".join(finding.witness))
         if subject.passed:
             lines.extend(f"  blocked: {text}" for text in subject.blocks)
-    del by_subject
     lines.append("")
     failing = {f.rule for f in report.findings}
     for rule, text in RULES.items():
