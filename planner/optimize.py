@@ -10,7 +10,13 @@ gap 0), so per-workload planning can only cost as much or more.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,16 +216,17 @@ def solve(
             row([(group_index[g], 1.0), (group_index[parent], -1.0)], -np.inf, 0.0)
 
     matrix = coo_array((values, (rows, cols)), shape=(len(lower_bounds), n_vars)).tocsr()
-    result = milp(
-        cost,
-        constraints=LinearConstraint(matrix, lower_bounds, upper_bounds),
-        integrality=np.ones(n_vars),
-        bounds=Bounds(np.zeros(n_vars), upper),
-        # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on a
-        # four-workload case the brute-force test found (tests/test_optimize.py).
-        options={"mip_rel_gap": 0.0, "presolve": False}
-        | ({"time_limit": time_limit} if time_limit is not None else {}),
-    )
+    with _solver_output_discarded():
+        result = milp(
+            cost,
+            constraints=LinearConstraint(matrix, lower_bounds, upper_bounds),
+            integrality=np.ones(n_vars),
+            bounds=Bounds(np.zeros(n_vars), upper),
+            # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on
+            # a four-workload case the brute-force test found (tests/test_optimize.py).
+            options={"mip_rel_gap": 0.0, "presolve": False}
+            | ({"time_limit": time_limit} if time_limit is not None else {}),
+        )
     if result.x is None:
         # Every workload always has a feasible option; only a time limit too short for the
         # solver to find one lands here.
@@ -239,6 +246,38 @@ def solve(
         bound = result.mip_dual_bound if result.mip_dual_bound is not None else 0.0
         gap = max(0.0, total - bound)
     return Solution(assignment, units, total, gap)
+
+
+@contextmanager
+def _solver_output_discarded() -> Iterator[None]:
+    """File descriptor 1 points at /dev/null while the solver runs.
+
+    HiGHS (scipy 1.17.1) writes debugging lines from C++ straight to the process's stdout
+    (`HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();` when a time limit
+    stops a large solve) whatever `disp` says, and they landed on top of the plan's summary.
+    Python's sys.stdout is flushed first so nothing of ours is lost, and C's stdio buffer before
+    fd 1 is given back so nothing of the solver's leaks out later."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no fd 1 (closed, or a detached stream): nothing to guard
+        yield
+        return
+    sink = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(sink, 1)
+        yield
+    finally:
+        _flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(sink)
+
+
+def _flush_c_stdio() -> None:
+    # Without a C library to flush (not POSIX) there is nothing buffered to lose.
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).fflush(None)
 
 
 def _parent(shared: dict[str, Shared], group: str) -> str | None:
