@@ -4,29 +4,73 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import json
 import re
 import sys
+import tempfile
+import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from planner import costs
 from planner.catalog import Catalog, default_catalog
-from planner.errors import PlannerError, WarningsFailed
+from planner.console import is_long, progress, warning_lines
+from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.loader import load_workloads
 from planner.model import Plan, Pool
 from planner.plan import Strategy, build_plan
 from planner.render import (
+    CONFIG_PLAN_KEY,
+    ConfigChange,
     find_project_dir,
     plan_json,
     plan_markdown,
     stack_config,
+    stack_config_changes,
     template_environment,
+    unwritable,
     write_all,
 )
 from planner.workloads import Pricing, WorkloadsFile
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+DISTRIBUTION = "ai-infra-planner"
+
+
+def version() -> str:
+    """The installed distribution's version; run from a source checkout that is not installed,
+    the version its pyproject.toml declares."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        if project.get("name") == DISTRIBUTION:
+            return f"{project['version']} (source checkout, not installed)"
+    except (OSError, KeyError, TypeError, tomllib.TOMLDecodeError):
+        pass
+    return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """argparse's version action, with the version looked up only when asked: reading the
+    installed distributions' metadata costs a fifth of a second, too much for every run."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"{parser.prog} {version()}")
+        parser.exit()
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -54,6 +98,19 @@ def _check_stack(stack: str) -> None:
         )
 
 
+def _check_writable(flag: str, directory: Path) -> None:
+    """An output directory that cannot be written is a clear error before any work is done."""
+    if reason := unwritable(directory):
+        raise PlannerError.single(flag, "", f"cannot write in {directory}: {reason}")
+
+
+def _announce(workloads: int, strategy: Strategy, time_limit: float | None) -> None:
+    """The optimizer takes seconds to minutes at hundreds of workloads: say it is running."""
+    if strategy == "optimal" and is_long(workloads):
+        limit = f"time limit {time_limit:g} s" if time_limit is not None else "no time limit"
+        progress(f"solving shared pools for {workloads:,} workloads ({limit})...")
+
+
 def make_plan(
     workloads: Path,
     stack: str,
@@ -65,39 +122,91 @@ def make_plan(
     project = _project_dir()
     loaded = load_workloads(workloads, catalog)
     relative = _relative(workloads, project)
+    _announce(len(loaded.spec.workloads), strategy, time_limit)
     return build_plan(loaded, catalog, stack, relative, strategy, time_limit), project
+
+
+def _change_text(change: ConfigChange) -> str:
+    if change.old is None:
+        return f"{change.key} set to {change.new}"
+    return f"{change.key} {change.old} -> {change.new}"
+
+
+def _stack_config_file(
+    args: argparse.Namespace, plan: Plan, project: Path, plan_path: Path
+) -> tuple[Path, str, list[ConfigChange]]:
+    """Pulumi.<stack>.yaml with this plan, and what that changes. A stack already pointing at
+    a plan is not moved to another plan or region unless --repoint says so: a what-if plan
+    written to another --out would otherwise become what `pulumi up` deploys."""
+    config_path = project / f"Pulumi.{args.stack}.yaml"
+    existing = config_path.read_text(encoding="utf-8") if config_path.exists() else None
+    relative = _relative(plan_path, project)
+    changes = stack_config_changes(existing, config_path, plan.region, relative)
+    # Points at a plan already: the plan key is there (changed or not).
+    already = existing is not None and not any(
+        c.key == CONFIG_PLAN_KEY and c.old is None for c in changes
+    )
+    if already and changes and not args.repoint:
+        shown = _relative(config_path, Path.cwd())
+        problems = [
+            Problem(
+                f"config.{c.key}",
+                f"is {c.old}; this plan would change it to {c.new}"
+                if c.old is not None
+                else f"is not set; this plan would set it to {c.new}",
+                c.line,
+            )
+            for c in changes
+        ]
+        problems.append(
+            Problem(
+                "",
+                "the stack already points at a plan: pass --repoint to point it at this one, or "
+                "--no-stack-config to write only plan.json and plan.md (a what-if plan); "
+                "nothing was written",
+            )
+        )
+        raise PlannerError(shown, problems)
+    return config_path, stack_config(existing, config_path, plan.region, relative), changes
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     if args.time_limit is not None and args.time_limit <= 0:
         raise PlannerError.single("--time-limit", "", "must be a positive number of seconds")
+    out = Path(args.out) if args.out else Path("plans") / args.stack
+    _check_writable("--out", out)
     plan, project = make_plan(
         Path(args.workloads), args.stack, catalog, args.strategy, args.time_limit
     )
     warnings = [(w.name, warning) for w in plan.workloads for warning in w.warnings]
     if args.strict and warnings:
-        for name, warning in warnings:
-            print(f"warning: {name}: {warning.code}: {warning.message}", file=sys.stderr)
+        for line in warning_lines(warnings):
+            print(line, file=sys.stderr)
         raise WarningsFailed(f"--strict: {len(warnings)} warning(s); nothing was written")
-    out = Path(args.out) if args.out else Path("plans") / args.stack
     plan_path = out / "plan.json"
-    config_path = project / f"Pulumi.{args.stack}.yaml"
-    existing = config_path.read_text(encoding="utf-8") if config_path.exists() else None
-    files = {
+    files: dict[Path, str | bytes] = {
         plan_path: plan_json(plan),
         out / "plan.md": plan_markdown(plan),
-        config_path: stack_config(
-            existing, config_path, plan.region, _relative(plan_path, project)
-        ),
     }
+    changes: list[ConfigChange] = []
+    if not args.no_stack_config:
+        config_path, text, changes = _stack_config_file(args, plan, project, plan_path)
+        files[config_path] = text
+        # A new file says nothing more than "wrote"; an existing one says what moved.
+        if not config_path.exists():
+            changes = []
     write_all(files)
     print(summary(plan))
     print()
     for path in files:
         print(f"wrote {_relative(path, Path.cwd())}")
-    for name, warning in warnings:
-        print(f"warning: {name}: {warning.code}: {warning.message}", file=sys.stderr)
+    if changes:
+        shown = _relative(project / f"Pulumi.{args.stack}.yaml", Path.cwd())
+        for change in changes:
+            print(f"{shown}: {_change_text(change)}", file=sys.stderr)
+    for line in warning_lines(warnings):
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -136,6 +245,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     loaded = load_workloads(Path(args.workloads), catalog)
     project = find_project_dir(Path.cwd()) or Path.cwd()
+    _announce(len(loaded.spec.workloads), args.strategy, None)
     plan = build_plan(
         loaded, catalog, "explain", _relative(Path(args.workloads), project), args.strategy
     )
@@ -302,18 +412,31 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_crossover(args: argparse.Namespace) -> int:
     from planner.crossover import render_table, reports, write_chart
 
+    chart = Path(args.chart) if args.chart else None
+    if chart is not None:
+        if chart.suffix not in (".svg", ".png"):
+            raise PlannerError.single("--chart", "", "give a .svg or .png file name")
+        if chart.is_dir():
+            raise PlannerError.single("--chart", "", f"{chart} is a directory: give a file name")
+        _check_writable("--chart", chart.parent)
     catalog = default_catalog()
     loaded = load_workloads(Path(args.workloads), catalog)
     found = reports(loaded, catalog, args.name)
+    charts: dict[Path, str | bytes] = {}
+    if chart is not None:
+        # Drawn aside first, then written together: all the charts or none.
+        with tempfile.TemporaryDirectory() as scratch:
+            for report in found:
+                path = (
+                    chart if len(found) == 1 else chart.with_stem(f"{chart.stem}-{report.workload}")
+                )
+                drawn = Path(scratch) / path.name
+                write_chart(report, drawn)
+                charts[path] = drawn.read_bytes()
+        write_all(charts)
     print(render_table(found), end="")
-    if args.chart:
-        chart = Path(args.chart)
-        if chart.suffix not in (".svg", ".png"):
-            raise PlannerError.single("--chart", "", "give a .svg or .png file name")
-        for report in found:
-            path = chart if len(found) == 1 else chart.with_stem(f"{chart.stem}-{report.workload}")
-            write_chart(report, path)
-            print(f"wrote {path}")
+    for path in charts:
+        print(f"wrote {path}")
     return 0
 
 
@@ -331,12 +454,31 @@ def schema_text() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="planner", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action=_VersionAction, help="print the version")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="the command"
+    )
 
     plan = sub.add_parser("plan", help="plan a workloads file: plan.json, plan.md, stack config")
-    plan.add_argument("workloads", metavar="WORKLOADS")
-    plan.add_argument("--stack", default="dev")
+    plan.add_argument("workloads", metavar="WORKLOADS", help="the workloads YAML file")
+    plan.add_argument(
+        "--stack",
+        default="dev",
+        help="the Pulumi stack: plans/<stack>/ and Pulumi.<stack>.yaml (default dev)",
+    )
     plan.add_argument("--out", help="output directory (default plans/<stack>/)")
+    config = plan.add_mutually_exclusive_group()
+    config.add_argument(
+        "--no-stack-config",
+        action="store_true",
+        help="a what-if plan: write plan.json and plan.md only, leave Pulumi.<stack>.yaml as it is",
+    )
+    config.add_argument(
+        "--repoint",
+        action="store_true",
+        help="let this plan change the plan path or aws:region of a Pulumi.<stack>.yaml that "
+        "already points at a plan (without it, that is an error and nothing is written)",
+    )
     plan.add_argument("--strict", action="store_true", help="fail (exit 1) on any warning")
     plan.add_argument(
         "--strategy",
@@ -358,19 +500,34 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_plan)
 
     explain = sub.add_parser("explain", help="the three answers for one workload")
-    explain.add_argument("workloads", metavar="WORKLOADS")
-    explain.add_argument("name", metavar="NAME")
-    explain.add_argument("--strategy", choices=["optimal", "per-workload"], default="per-workload")
+    explain.add_argument("workloads", metavar="WORKLOADS", help="the workloads YAML file")
+    explain.add_argument("name", metavar="NAME", help="the workload's name")
+    explain.add_argument(
+        "--strategy",
+        choices=["optimal", "per-workload"],
+        default="per-workload",
+        help="as for `planner plan` (default per-workload)",
+    )
     explain.set_defaults(func=cmd_explain)
 
     tco = sub.add_parser("tco", help="USD per million tokens for self-hosting a model")
-    tco.add_argument("model", metavar="MODEL")
-    tco.add_argument("--instance", required=True)
-    tco.add_argument("--pricing", choices=[p.value for p in Pricing], default="on_demand")
-    tco.add_argument("--utilization", type=float, required=True)
+    tco.add_argument("model", metavar="MODEL", help="a self-hostable model of the catalog")
+    tco.add_argument("--instance", required=True, help="an instance type of the catalog")
+    tco.add_argument(
+        "--pricing",
+        choices=[p.value for p in Pricing],
+        default="on_demand",
+        help="purchase option (default on_demand)",
+    )
+    tco.add_argument(
+        "--utilization",
+        type=float,
+        required=True,
+        help="share of the hours the node serves at its throughput, more than 0 and at most 1",
+    )
     tco.add_argument("--tokens-per-second", type=float, help="output tokens/s of one node")
     tco.add_argument("--precision", help="weight precision (default: the model's)")
-    tco.add_argument("--json", action="store_true")
+    tco.add_argument("--json", action="store_true", help="print JSON instead of text")
     tco.set_defaults(func=cmd_tco)
 
     preview = sub.add_parser(
@@ -402,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --preview: a dev stack, keys and buckets need not be protected",
     )
-    verify.add_argument("--json", action="store_true")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(func=cmd_verify)
 
     diff = sub.add_parser(
@@ -410,7 +567,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument("base", metavar="BASE", help="plan.json, or a directory of plans")
     diff.add_argument("head", metavar="HEAD", help="plan.json, or a directory of plans")
-    diff.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    diff.add_argument(
+        "--format",
+        choices=["markdown", "json"],
+        default="markdown",
+        help="markdown (default): the pull-request comment; json: everything",
+    )
     diff.add_argument(
         "--fail-on-increase-pct",
         type=float,
@@ -428,8 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
     crossover = sub.add_parser(
         "crossover", help="the volume at which self-hosting starts to win, per purchase option"
     )
-    crossover.add_argument("workloads", metavar="WORKLOADS")
-    crossover.add_argument("name", metavar="NAME", nargs="?")
+    crossover.add_argument("workloads", metavar="WORKLOADS", help="the workloads YAML file")
+    crossover.add_argument(
+        "name",
+        metavar="NAME",
+        nargs="?",
+        help="one workload (default: every workload with a self-hosted option)",
+    )
     crossover.add_argument("--chart", help="write a chart: FILE.svg or FILE.png")
     crossover.set_defaults(func=cmd_crossover)
 

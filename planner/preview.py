@@ -19,6 +19,7 @@ from pulumi.runtime import rpc
 
 from planner.aws_prices import hours_per_month, list_price
 from planner.catalog import Catalog
+from planner.console import is_long, progress
 from planner.errors import PlannerError
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
@@ -112,10 +113,17 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
                 f"Pulumi.{stack}.yaml", f"config.{PROJECT}:plan", "not set: run `planner plan`"
             )
         plan = read_plan(project / config[f"{PROJECT}:plan"])
+    long = is_long(len(plan.workloads))
+    if long:  # seconds to minutes: say what is running, on stderr
+        progress(
+            f"running the program under Pulumi's mocks for {len(plan.workloads):,} workloads..."
+        )
     try:
         run = run_program(project, stack, config, secret_keys=secrets)
     except pulumi.RunError as exc:
         raise PlannerError.single(f"Pulumi.{stack}.yaml", "", str(exc)) from None
+    if long:
+        progress(f"pricing {len(run.resources):,} resources...")
     return Preview(stack, plan, run, price_resources(run, plan, catalog))
 
 

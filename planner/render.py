@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from planner.answers import tokens_text
+from planner.console import group_warnings
 from planner.errors import PlannerError
 from planner.model import Plan
 
@@ -46,6 +50,10 @@ def template_environment() -> jinja2.Environment:
     )
     env.filters["tokens"] = tokens_text
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
+    # The plan's warnings, equal ones of several workloads as one line.
+    env.globals["warning_groups"] = lambda plan: group_warnings(
+        (w.name, warning) for w in plan.workloads for warning in w.warnings
+    )
     return env
 
 
@@ -97,14 +105,22 @@ def find_project_dir(start: Path) -> Path | None:
     return None
 
 
-def stack_config(existing: str | None, config_path: Path, region: str, plan_path: str) -> str:
-    """The stack file with aws:region and the plan path set, everything else kept as it was:
-    other keys, secure values, and the user's comments and layout (a round-trip YAML load)."""
-    loader = _round_trip()
+@dataclass(frozen=True)
+class ConfigChange:
+    """A key of Pulumi.<stack>.yaml a plan sets: its value before (None: not set) and after."""
+
+    key: str
+    old: str | None
+    new: str
+    line: int | None  # of the key in the file, when it is there
+
+
+def _load_config(existing: str | None, config_path: Path) -> tuple[Any, Any]:
+    """The stack file's document and its `config` mapping, round-trip loaded."""
     data: Any = None
     if existing:
         try:
-            data = loader.load(existing)
+            data = _round_trip().load(existing)
         except YAMLError as exc:
             raise PlannerError.single(
                 str(config_path), "", f"malformed YAML, left unchanged: {exc}"
@@ -118,12 +134,44 @@ def stack_config(existing: str | None, config_path: Path, region: str, plan_path
         config = data["config"] = CommentedMap()
     if not isinstance(config, dict):
         raise PlannerError.single(str(config_path), "config", "expected a mapping, left unchanged")
-    if config.get("aws:region") == region and config.get(CONFIG_PLAN_KEY) == plan_path:
-        return existing or ""  # already pointing here: the file stays byte for byte
-    config["aws:region"] = region
-    config[CONFIG_PLAN_KEY] = plan_path
+    return data, config
+
+
+def stack_config_changes(
+    existing: str | None, config_path: Path, region: str, plan_path: str
+) -> list[ConfigChange]:
+    """What writing this plan would change in the stack file: the plan key and aws:region, each
+    only when its value differs (a plan path is compared as a path, from the project)."""
+    _, config = _load_config(existing, config_path)
+    changes = []
+    for key, new in (("aws:region", region), (CONFIG_PLAN_KEY, plan_path)):
+        old = config.get(key)
+        if key == CONFIG_PLAN_KEY and isinstance(old, str):
+            same = (config_path.parent / old).resolve() == (config_path.parent / new).resolve()
+        else:
+            same = old == new
+        if not same:
+            line = (
+                config.lc.key(key)[0] + 1
+                if isinstance(config, CommentedMap) and key in config
+                else None
+            )
+            changes.append(ConfigChange(key, None if old is None else str(old), new, line))
+    return changes
+
+
+def stack_config(existing: str | None, config_path: Path, region: str, plan_path: str) -> str:
+    """The stack file with aws:region and the plan path set, everything else kept as it was:
+    other keys, secure values, and the user's comments and layout (a round-trip YAML load)."""
+    changes = stack_config_changes(existing, config_path, region, plan_path)
+    if existing and not changes:
+        return existing  # already pointing here: the file stays byte for byte
+    data, config = _load_config(existing, config_path)
+    # Only what differs is set: a plan path spelled otherwise but the same stays as written.
+    for change in changes:
+        config[change.key] = change.new
     stream = io.StringIO()
-    loader.dump(data, stream)
+    _round_trip().dump(data, stream)
     return stream.getvalue()
 
 
@@ -135,23 +183,85 @@ def _round_trip() -> ruamel.yaml.YAML:
     return loader
 
 
-def write_all(files: dict[Path, str]) -> None:
+def unwritable(directory: Path) -> str | None:
+    """Why files cannot be written in `directory` (made if missing), or None when they can.
+
+    The planner makes a missing output directory, but not at the filesystem root: a mistyped
+    absolute path (`/nonexistent/x`) is an error, not a new top-level directory."""
+    if directory.exists():
+        if not directory.is_dir():
+            return f"{directory} is a file, not a directory"
+        if not os.access(directory, os.W_OK | os.X_OK):
+            return f"{directory} is not writable (permission denied)"
+        return None
+    missing, ancestor = directory, directory.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        missing, ancestor = ancestor, ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a directory"
+    real = ancestor.resolve()
+    if real == Path(real.anchor):
+        return (
+            f"{missing} does not exist, and the planner makes no directory at the filesystem root"
+        )
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{missing} does not exist and {ancestor} is not writable (permission denied)"
+    return None
+
+
+def write_all(files: Mapping[Path, str | bytes]) -> None:
     """Write every file to a temporary sibling first, then rename them into place.
 
-    Nothing is replaced unless every file was written in full; a rename is atomic on one filesystem.
-    """
+    Nothing is replaced unless every file was written in full; a rename is atomic on one
+    filesystem. On a failure the temporary files and the directories made for them are removed
+    again, and the error names the file (exit 2, as bad input)."""
+    for path in files:
+        if reason := unwritable(path.parent):
+            raise PlannerError.single(
+                str(path), "", f"cannot write it: {reason}; nothing was written"
+            )
     staged: list[tuple[Path, Path]] = []
+    made: list[Path] = []  # directories this call made, deepest first
+    current = next(iter(files), None)
+    replaced: list[Path] = []
+    done = False
     try:
         for path, text in files.items():
+            current = path
+            missing = []
+            directory = path.parent
+            while not directory.exists():
+                missing.append(directory)
+                directory = directory.parent
             path.parent.mkdir(parents=True, exist_ok=True)
+            made[:0] = missing
             handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             staged.append((Path(name), path))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-                stream.write(text)
+            data = text.encode("utf-8") if isinstance(text, str) else text
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
             os.chmod(name, 0o644)  # mkstemp makes 0600; a plan is meant to be read and reviewed.
         for temp, path in staged:
+            current = path
             os.replace(temp, path)
+            replaced.append(path)
+        done = True
+    except OSError as exc:
+        # A rename in one directory fails only in a race (the directory removed meanwhile):
+        # then say which files were replaced already.
+        written = (
+            "already replaced: " + ", ".join(map(str, replaced))
+            if replaced
+            else "nothing was written"
+        )
+        raise PlannerError.single(
+            str(current), "", f"cannot write it: {exc.strerror or exc}; {written}"
+        ) from None
     finally:
         for temp, _ in staged:
             if temp.exists():
                 temp.unlink()
+        if not done:
+            for directory in made:
+                with contextlib.suppress(OSError):
+                    directory.rmdir()

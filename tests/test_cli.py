@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import argparse
+import ctypes
+import importlib.metadata
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
-from planner import render
+from planner import cli, console, optimize, render
 from planner.cli import main
+from planner.errors import PlannerError
+from planner.model import Warning
 from tests.conftest import EXAMPLE, REPO, workload_yaml
 
 GOLDEN = REPO / "tests" / "golden"
@@ -232,7 +243,9 @@ def test_a_failed_write_leaves_the_old_files(
         real_replace(src, dst)
 
     monkeypatch.setattr(render.os, "replace", failing_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(
+        PlannerError, match=r"a\.txt: cannot write it: disk full; nothing was written"
+    ):
         render.write_all({first: "new a", second: "new b"})
     assert first.read_text() == "old a" and second.read_text() == "old b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temp files left
@@ -320,3 +333,364 @@ def test_stack_config_keeps_the_users_comments(
     }
     assert run(capsys, "plan", str(example), "--stack", "prod")[0] == 0
     assert config.read_text() == after
+
+
+# --- Command-line behaviour: version, help, unwritable outputs, quiet solver, progress, grouped
+# warnings, and a stack config that is not repointed behind the user's back.
+
+
+def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"planner {importlib.metadata.version('ai-infra-planner')}\n"
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    # Run from a checkout that is not installed: the version its pyproject.toml declares.
+    monkeypatch.setattr(cli.importlib.metadata, "version", not_installed)
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert cli.version() == f"{declared} (source checkout, not installed)"
+
+
+def test_every_argument_has_help() -> None:
+    parsers = [("planner", cli.build_parser())]
+    seen = 0
+    while parsers:
+        name, parser = parsers.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            seen += 1
+            assert action.help, f"{name} {action.dest}: no help text"
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    assert choice.help, f"{name} {choice.dest}: no help text"
+                parsers += [(f"{name} {sub}", p) for sub, p in action.choices.items()]
+    assert seen > 30  # every subcommand was walked
+
+
+def _unwritable_cases(project: Path) -> dict[str, tuple[str, str]]:
+    """flag value -> (what the message must say, a path that must not appear)"""
+    (project / "a-file").write_text("not a directory\n")
+    root = f"/nonexistent-planner-{os.getpid()}"
+    cases = {
+        "a-file": ("a-file is a file, not a directory", ""),
+        "a-file/sub": ("a-file is a file, not a directory", ""),
+        f"{root}/x": (f"{root} does not exist", root),
+    }
+    if os.geteuid() != 0:  # root writes in a read-only directory anyway
+        (project / "read-only").mkdir()
+        (project / "read-only").chmod(0o555)
+        cases["read-only/out"] = ("read-only is not writable", "")
+    return cases
+
+
+def test_an_unwritable_out_is_a_clear_error(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = _unwritable_cases(project)
+    before = snapshot(project)
+    for out, (says, absent) in cases.items():
+        code, stdout, err = run(capsys, "plan", str(example), "--out", out)
+        assert code == 2, out
+        assert err.startswith(f"error: --out: cannot write in {out}: ") and says in err, err
+        assert "Traceback" not in err and stdout == ""
+        assert snapshot(project) == before  # nothing written, not even Pulumi.dev.yaml
+        if absent:
+            assert not Path(absent).exists()  # no directory made at the filesystem root
+
+
+def test_an_unwritable_chart_is_a_clear_error(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = _unwritable_cases(project)
+    before = snapshot(project)
+    for directory, (says, absent) in cases.items():
+        code, stdout, err = run(
+            capsys, "crossover", str(example), "support-faq", "--chart", f"{directory}/c.svg"
+        )
+        assert code == 2, directory
+        assert err.startswith(f"error: --chart: cannot write in {directory}: ") and says in err
+        assert "Traceback" not in err and stdout == ""
+        assert snapshot(project) == before
+        if absent:
+            assert not Path(absent).exists()
+    (project / "charts").mkdir()
+    code, _, err = run(capsys, "crossover", str(example), "--chart", "charts")
+    assert code == 2 and "--chart" in err and "give a .svg or .png file name" in err
+    (project / "charts.svg").mkdir()
+    code, _, err = run(capsys, "crossover", str(example), "--chart", "charts.svg")
+    assert code == 2 and "--chart: charts.svg is a directory" in err
+
+
+def test_charts_are_written_all_together(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "crossover", str(example), "--chart", "new/dir/c.svg")
+    assert code == 0
+    written = sorted(p.name for p in (project / "new/dir").iterdir())
+    assert len(written) > 1 and all(name.startswith("c-") for name in written)
+    assert all(f"wrote new/dir/{name}" in out for name in written)
+
+
+def test_a_failed_write_removes_what_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename that fails (a full or vanished disk) leaves no temporary file and no directory
+    made for the new files, and is an error naming the file."""
+    real_replace = os.replace
+    target = tmp_path / "new" / "deeper" / "plan.json"
+
+    def failing_replace(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == target:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(render.os, "replace", failing_replace)
+    with pytest.raises(PlannerError) as error:
+        render.write_all({target: "{}", tmp_path / "new" / "other" / "plan.md": "text"})
+    assert str(error.value) == (
+        f"{target}: cannot write it: No space left on device; nothing was written"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_solver_prints_nothing_on_stdout(
+    example: Path,
+    project: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS writes debugging lines from C to file descriptor 1 (scipy 1.17.1, when a time limit
+    stops a large solve): here a stand-in solver writes there, from C and from the OS, and none
+    of it reaches stdout, which is the summary alone."""
+    real_milp = optimize.milp
+    libc = ctypes.CDLL(None)
+
+    def noisy_milp(*args: Any, **kwargs: Any) -> Any:
+        libc.printf(b"HighsMipSolverData::transformNewIntegerFeasibleSolution (buffered)\n")
+        os.write(1, b"solver noise on fd 1\n")
+        return real_milp(*args, **kwargs)
+
+    monkeypatch.setattr(optimize, "milp", noisy_milp)
+    print("before", flush=True)  # what was printed before the solve stays, in order
+    capfd.readouterr()
+    assert main(["plan", str(example), "--strategy", "optimal"]) == 0
+    libc.fflush(None)
+    out, err = capfd.readouterr()
+    assert out.startswith("Plan for acme (stack dev, us-east-1)\n"), out[:200]
+    assert "noise" not in out + err and "Highs" not in out + err
+    print("after", flush=True)  # fd 1 is back where it was
+    assert capfd.readouterr().out == "after\n"
+
+
+def test_a_long_solve_says_so_on_stderr_and_only_the_plan_on_stdout(
+    project: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from bench.plan_bench import organization
+
+    (project / "org.yaml").write_text(organization(300, seed=3))
+    code = main(["plan", "org.yaml", "--strategy", "optimal", "--time-limit", "0.5"])
+    out, err = capfd.readouterr()
+    assert code == 0
+    assert out.startswith("Plan for bench (stack dev, us-east-1)\n")
+    assert err.startswith("solving shared pools for 300 workloads (time limit 0.5 s)...\n")
+    # Warnings of many workloads are grouped: one line per distinct warning.
+    lines = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(lines) == len(set(lines)) < 30
+    assert any(re.match(r"warning: throughput_stand_in \(\d+ workloads: ", line) for line in lines)
+
+
+def test_a_short_run_is_quiet(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "plan", str(example), "--strategy", "optimal")
+    assert code == 0
+    assert all(line.startswith("warning: ") for line in err.splitlines())
+
+
+def test_a_long_preview_says_so_on_stderr(
+    example: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The threshold is lowered to the example's five workloads: the preview of a plan of
+    a hundred takes seconds, which a unit test should not spend."""
+    assert run(capsys, "plan", str(example))[0] == 0
+    code, out, err = run(capsys, "preview")
+    assert code == 0 and err == ""
+    monkeypatch.setattr(console, "LONG_RUN_WORKLOADS", 5)
+    code, long_out, err = run(capsys, "preview")
+    assert code == 0 and long_out == out  # stdout is the same preview
+    created = re.search(r"Stack \S+: (\d+) to create", out)
+    assert created is not None
+    assert err.splitlines() == [
+        "running the program under Pulumi's mocks for 5 workloads...",
+        f"pricing {int(created.group(1)) - 1:,} resources...",  # all but the stack itself
+    ]
+
+
+def test_equal_warnings_of_several_workloads_are_grouped(
+    write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    names = ["legal-a", "legal-b", "legal-c", "legal-d", "legal-e"]
+    spec = "organization: acme\nregion: us-east-1\nworkloads:\n" + "".join(
+        f"  - {{name: {name}, task: legal_analysis, data: regulated,"
+        f" monthly_tokens: {{input: 100M, output: 20M}}, consumers: ['10.0.0.0/16']}}\n"
+        for name in names
+    )
+    write_workloads(spec)
+    code, _, err = run(capsys, "plan", "workloads.yaml")
+    assert code == 0
+    [line] = [line for line in err.splitlines() if "quality_ceiling" in line]
+    assert line.startswith(
+        "warning: quality_ceiling (5 workloads: legal-a, legal-b, legal-c and 2 more): "
+        "the task needs a frontier model"
+    )
+    text = (project / "plans/dev/plan.md").read_text()
+    section = text.split("\n## Warnings\n", 1)[1].split("\n## ", 1)[0]
+    [item] = [line for line in section.splitlines() if "quality_ceiling" in line]
+    assert item.startswith(
+        "- **legal-a**, **legal-b**, **legal-c**, **legal-d** and **legal-e** "
+        "(quality_ceiling, 5 workloads): the task needs a frontier model"
+    )
+    # Each workload's own section still carries its warning.
+    assert text.count("> **Warning (quality_ceiling):**") == 5
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.sampled_from(["x", "y"]),
+            st.sampled_from(["m1", "m2"]),
+        ),
+        max_size=12,
+    )
+)
+def test_grouping_keeps_every_warning_once(items: list[tuple[str, str, str]]) -> None:
+    pairs = [(name, Warning(code=code, message=message)) for name, code, message in items]
+    groups = console.group_warnings(pairs)
+    regrouped = sorted(
+        (name, group.code, group.message) for group in groups for name in group.names
+    )
+    assert regrouped == sorted(items)
+    assert len({(g.code, g.message) for g in groups}) == len(groups)
+    lines = console.warning_lines(pairs)
+    assert len(lines) == len(groups)
+    for group, line in zip(groups, lines, strict=True):
+        assert group.code in line and line.endswith(group.message)
+
+
+def _config(project: Path, stack: str = "dev") -> Path:
+    return project / f"Pulumi.{stack}.yaml"
+
+
+def test_another_out_does_not_silently_repoint_the_stack(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "plan", str(example))[0] == 0
+    config = _config(project)
+    text = "# the team's stack\n" + config.read_text() + "  ai-infra-planner:budget_email: a@b.c\n"
+    config.write_text(text)
+    before = snapshot(project)
+    code, out, err = run(capsys, "plan", str(example), "--out", "whatif")
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "error: Pulumi.dev.yaml: config.ai-infra-planner:plan (line 4): is plans/dev/plan.json;"
+        " this plan would change it to whatif/plan.json",
+        "error: Pulumi.dev.yaml: the stack already points at a plan: pass --repoint to point it "
+        "at this one, or --no-stack-config to write only plan.json and plan.md (a what-if plan);"
+        " nothing was written",
+    ]
+    assert snapshot(project) == before
+
+    # A what-if plan: plan.json and plan.md, the stack config byte for byte as it was.
+    code, out, err = run(capsys, "plan", str(example), "--out", "whatif", "--no-stack-config")
+    assert code == 0
+    assert "wrote whatif/plan.json" in out and "Pulumi.dev.yaml" not in out + err
+    assert config.read_text() == text
+    assert (project / "whatif/plan.md").exists()
+
+    # Repointed on purpose: the file says so, and so does stderr; the rest is kept.
+    code, out, err = run(capsys, "plan", str(example), "--out", "whatif", "--repoint")
+    assert code == 0 and "wrote Pulumi.dev.yaml" in out
+    assert "Pulumi.dev.yaml: ai-infra-planner:plan plans/dev/plan.json -> whatif/plan.json\n" in err
+    assert config.read_text() == text.replace("plans/dev/plan.json", "whatif/plan.json")
+
+
+def test_a_region_change_is_refused_then_said(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        "config:\n"
+        "  aws:region: eu-west-1\n"
+        "  ai-infra-planner:plan: ./plans/dev/plan.json  # same path, other spelling\n"
+    )
+    config = _config(project)
+    config.write_text(text)
+    code, out, err = run(capsys, "plan", str(example))
+    assert code == 2 and out == ""
+    assert err.startswith(
+        "error: Pulumi.dev.yaml: config.aws:region (line 2): is eu-west-1; this plan would "
+        "change it to us-east-1\n"
+    )
+    assert "ai-infra-planner:plan" not in err.splitlines()[0] and "--repoint" in err
+    assert config.read_text() == text and not (project / "plans").exists()
+    code, _, err = run(capsys, "plan", str(example), "--repoint")
+    assert code == 0
+    assert "Pulumi.dev.yaml: aws:region eu-west-1 -> us-east-1\n" in err
+    assert config.read_text() == text.replace("eu-west-1", "us-east-1")
+    # Now in place: a replan changes nothing and says nothing about the stack config.
+    code, _, err = run(capsys, "plan", str(example))
+    assert code == 0 and "Pulumi.dev.yaml" not in err
+    assert config.read_text() == text.replace("eu-west-1", "us-east-1")
+
+
+def test_the_first_plan_of_a_stack_sets_its_keys_and_says_what_moved(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stack file without the plan key was never deployed by this program (it reads that
+    key first), so the first plan sets both keys without --repoint, and says what it changed."""
+    text = "secretsprovider: passphrase\nconfig:\n  aws:region: eu-west-1\n"
+    config = _config(project, "prod")
+    config.write_text(text)
+    code, _, err = run(capsys, "plan", str(example), "--stack", "prod")
+    assert code == 0
+    assert "Pulumi.prod.yaml: ai-infra-planner:plan set to plans/prod/plan.json\n" in err
+    assert "Pulumi.prod.yaml: aws:region eu-west-1 -> us-east-1\n" in err
+    assert config.read_text() == (
+        "secretsprovider: passphrase\nconfig:\n  aws:region: us-east-1\n"
+        "  ai-infra-planner:plan: plans/prod/plan.json\n"
+    )
+
+
+def test_no_stack_config_creates_none_and_excludes_repoint(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "plan", str(example), "--no-stack-config")
+    assert code == 0 and "Pulumi.dev.yaml" not in out
+    assert not _config(project).exists() and (project / "plans/dev/plan.json").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", str(example), "--no-stack-config", "--repoint"])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_the_workflow_repoints_the_head_and_not_the_base() -> None:
+    """In CI the stack config follows the head's plan (which `pulumi preview` checks); the base,
+    planned with the head's planner for comparison, is a what-if plan."""
+    workflow = yaml.safe_load((REPO / ".github/workflows/plan.yml").read_text())
+    [job] = workflow["jobs"].values()
+    runs = {step.get("name"): step.get("run", "") for step in job["steps"]}
+    commands = {
+        step: [
+            line.strip()
+            for line in runs[step].replace("\\\n", " ").splitlines()
+            if line.strip().startswith(".venv/bin/planner plan")
+        ]
+        for step in ("Plan the head", "Plan the base")
+    }
+    [head] = commands["Plan the head"]
+    [base] = commands["Plan the base"]
+    assert "--repoint" in head.split() and "--no-stack-config" in base.split()
+    for command in (head, base):
+        cli.build_parser().parse_args(shlex.split(command)[1:])
