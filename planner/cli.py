@@ -107,7 +107,11 @@ def _check_writable(flag: str, directory: Path) -> None:
 def _announce(workloads: int, strategy: Strategy, time_limit: float | None) -> None:
     """The optimizer takes seconds to minutes at hundreds of workloads: say it is running."""
     if strategy == "optimal" and is_long(workloads):
-        limit = f"time limit {time_limit:g} s" if time_limit is not None else "no time limit"
+        limit = (
+            f"time limit {time_limit:g} s"
+            if time_limit is not None
+            else "no time limit; --time-limit SECONDS bounds it"
+        )
         progress(f"solving shared pools for {workloads:,} workloads ({limit})...")
 
 

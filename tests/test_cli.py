@@ -402,6 +402,35 @@ def test_an_unwritable_out_is_a_clear_error(
             assert not Path(absent).exists()  # no directory made at the filesystem root
 
 
+def test_a_directory_without_write_permission(
+    example: Path,
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What a read-only directory does for a user who is not root (root may write anywhere, so
+    the permission check is stood in for)."""
+    (project / "locked").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        render.os,
+        "access",
+        lambda path, mode: Path(path).name != "locked" and real_access(path, mode),
+    )
+    before = snapshot(project)
+    for out, says in (
+        ("locked", "locked is not writable (permission denied)"),
+        (
+            "locked/new/out",
+            "locked/new does not exist and locked is not writable (permission denied)",
+        ),
+    ):
+        code, stdout, err = run(capsys, "plan", str(example), "--out", out)
+        assert code == 2 and stdout == ""
+        assert err == f"error: --out: cannot write in {out}: {says}\n"
+        assert snapshot(project) == before and not (project / "locked/new").exists()
+
+
 def test_an_unwritable_chart_is_a_clear_error(
     example: Path, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
