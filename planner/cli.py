@@ -276,8 +276,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         if plan_file is None:
             _check_stack(args.stack)
-        report, plan = verify_program(_project_dir(), catalog, args.stack, plan_file)
-    print(render_json(report) if args.json else render_text(report, plan), end="")
+        report, _ = verify_program(_project_dir(), catalog, args.stack, plan_file)
+    print(render_json(report) if args.json else render_text(report), end="")
     return 0 if report.passed else 1
 
 
