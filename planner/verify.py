@@ -1210,6 +1210,9 @@ def _deletion(
 # ----------------------------------------------------------------------------- output
 
 
+_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
 def render_text(report: Report) -> str:
     """The report for a reviewer. Every status line (PASS or FAIL) is a verdict the report holds;
     the last line says `verified` only when no line said FAIL."""
@@ -1254,7 +1257,9 @@ def render_text(report: Report) -> str:
         "",
         "verified: no failure" if report.passed else f"verification FAILED: {total} failure(s)",
     ]
-    return "\n".join(lines) + "\n"
+    # A name or message with a line break in it must not start a line of its own (one that
+    # could read FAIL or PASS): each entry above is one printed line.
+    return "\n".join(_LINE_BREAKS.sub(" ", line) for line in lines) + "\n"
 
 
 def render_json(report: Report) -> str:
