@@ -953,9 +953,7 @@ def _keys_in(text: str) -> list[str]:
     found: list[tuple[int, str]] = []
     for key in KEY_FORMATS:
         for match in key.pattern.finditer(text):
-            found.append(
-                (match.start(), f"{_a(key.name)}, {_mask(match[0], key.prefix)}")
-            )
+            found.append((match.start(), f"{_a(key.name)}, {_mask(match[0], key.prefix)}"))
     return list(dict.fromkeys(text for _, text in sorted(found)))
 
 
