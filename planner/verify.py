@@ -93,6 +93,8 @@ RULES: dict[str, Rule] = {}
 
 
 def rule(id: str, text: str) -> Callable[[Check], Check]:
+    """Register the decorated check as the rule `id`."""
+
     def register(check: Check) -> Check:
         if id in RULES:
             raise ValueError(f"rule {id!r} registered twice")
@@ -202,15 +204,12 @@ class Report:
             if verdict.served_by is not None and verdict.served_by not in names:
                 raise ValueError(f"workload {verdict.name}: served by unknown {verdict.served_by}")
 
-    def subject(self, name: str) -> Subject:
-        [found] = [s for s in self.subjects if s.name == name]
-        return found
-
     def workload_passed(self, verdict: WorkloadVerdict) -> bool:
+        """Served, with no failure of its own, and every network of that name passes."""
         return (
             not verdict.failures
             and verdict.served_by is not None
-            and self.subject(verdict.served_by).passed
+            and all(s.passed for s in self.subjects if s.name == verdict.served_by)
         )
 
     def failures(self) -> list[Finding]:

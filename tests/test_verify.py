@@ -1031,11 +1031,11 @@ findings = st.builds(_finding, st.sampled_from(list(RULES)), texts)
 @st.composite
 def reports(draw: st.DrawFn) -> Report:
     subjects = [
-        Subject(draw(st.sampled_from(["pool", "provider", "network"])), f"net {i} {name}",
+        Subject(draw(st.sampled_from(["pool", "provider", "network"])), f"net {name}",
                 draw(st.sampled_from(["technical", "private_link", "contractual"])),
                 draw(st.lists(texts, max_size=3)), draw(st.lists(findings, max_size=2)),
                 draw(st.lists(texts, max_size=2)))
-        for i, name in enumerate(draw(st.lists(texts, max_size=3)))
+        for name in draw(st.lists(st.sampled_from(["a", "b", "a\nFAIL"]), max_size=3))
     ]  # fmt: skip
     workloads = []
     for name in draw(st.lists(texts, max_size=4)):
