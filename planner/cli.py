@@ -390,8 +390,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         if plan_file is None:
             _check_stack(args.stack)
-        report, plan = verify_program(_project_dir(), catalog, args.stack, plan_file)
-    print(render_json(report) if args.json else render_text(report, plan), end="")
+        report, _ = verify_program(_project_dir(), catalog, args.stack, plan_file)
+    print(render_json(report) if args.json else render_text(report), end="")
     return 0 if report.passed else 1
 
 
@@ -399,18 +399,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from planner.diff import diff_plans, load_plans, render_json, render_markdown
 
     base, head = load_plans(Path(args.base)), load_plans(Path(args.head))
-    if not base and not head:
-        raise PlannerError.single(args.head, "", "no plan.json in BASE or HEAD")
+    if not head:
+        # An empty BASE is a project's first plan; an empty HEAD is a plan that is not there
+        # (a failed or misdirected `planner plan`), not every workload removed.
+        raise PlannerError.single(
+            args.head, "", "no plan.json here or in its stack directories: HEAD must hold a plan"
+        )
     for value, flag in ((args.fail_on_increase_pct, "--fail-on-increase-pct"),
                         (args.fail_above_usd, "--fail-above-usd")):  # fmt: skip
         if value is not None and value < 0:
             raise PlannerError.single(flag, "", f"{value:g} is negative")
-    diff = diff_plans(base, head, default_catalog(), args.fail_on_increase_pct, args.fail_above_usd)
+    diff = diff_plans(
+        base, head, default_catalog(), args.fail_on_increase_pct, args.fail_above_usd,
+        args.fail_on_verify, args.fail_on_weaker_perimeter,
+    )  # fmt: skip
     print(render_json(diff) if args.format == "json" else render_markdown(diff), end="")
     if diff.gate:
         print(f"budget gate failed: {'; '.join(diff.gate)}", file=sys.stderr)
-        return 1
-    return 0
+    if diff.perimeter_gate:
+        print(f"perimeter gate failed: {'; '.join(diff.perimeter_gate)}", file=sys.stderr)
+    return 1 if diff.failed else 0
 
 
 def cmd_crossover(args: argparse.Namespace) -> int:
@@ -588,6 +596,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="X",
         help="exit 1 when the monthly estimate is above X USD",
+    )
+    diff.add_argument(
+        "--fail-on-verify",
+        action="store_true",
+        help="exit 1 when HEAD fails `planner verify` (its perimeter or a security rule); the "
+        "comment says so at the top",
+    )
+    diff.add_argument(
+        "--fail-on-weaker-perimeter",
+        action="store_true",
+        help="exit 1 when a workload's perimeter got weaker (e.g. technical -> contractual "
+        "after its data was downgraded), even on purpose",
     )
     diff.set_defaults(func=cmd_diff)
 

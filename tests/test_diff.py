@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from planner.loader import load_workloads
 from planner.model import Plan
 from planner.plan import build_plan
 from planner.render import plan_json
+from planner.verify import Report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -200,3 +202,108 @@ def test_no_change_says_so(base_plan: Plan) -> None:
     assert diff.change_usd == 0 and diff.perimeter_ok
     assert "(0.00 USD, +0.0 %)" in text.splitlines()[2]
     assert "No workload changes." in text and "No resource changes in the offline preview." in text
+
+
+def _write(tmp_path: Path, name: str, plan: Plan) -> str:
+    (tmp_path / name / plan.stack).mkdir(parents=True)
+    (tmp_path / name / plan.stack / "plan.json").write_text(plan_json(plan))
+    return str(tmp_path / name)
+
+
+def _failing_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HEAD's stack breaks a rule: verify as diff runs it, with a key that does not rotate."""
+    import planner.diff
+    from planner.verify import Finding
+
+    real = planner.diff.verify
+
+    def failing(*args: Any, **kwargs: Any) -> Report:
+        report = real(*args, **kwargs)
+        report.findings.append(Finding("key-rotation", "key pool-key", "rotation is off"))
+        return report
+
+    monkeypatch.setattr(planner.diff, "verify", failing)
+
+
+def test_fail_on_verify(
+    base_plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    args = [_write(tmp_path, "base", base_plan), _write(tmp_path, "head", base_plan)]
+    # HEAD verifies: the gate passes and says so.
+    assert main(["diff", *args, "--fail-on-verify"]) == 0
+    out = capsys.readouterr().out
+    assert "**✅ Perimeter gate passed**: HEAD verified." in out.splitlines()
+    _failing_verify(monkeypatch)
+    # Without the flag the comment still reports the failure, and no gate was asked for.
+    assert main(["diff", *args]) == 0
+    out = capsys.readouterr().out
+    assert "❌ HEAD fails verification (1 failure(s))" in out and "Perimeter gate" not in out
+    assert "- ❌ key-rotation: key pool-key: rotation is off" in out
+    # With it: exit 1, and the comment says why at the top.
+    assert main(["diff", *args, "--fail-on-verify"]) == 1
+    captured = capsys.readouterr()
+    top = captured.out.splitlines()[:8]
+    assert "**❌ Perimeter gate failed:** HEAD fails verification (1 failure(s))." in top
+    assert "perimeter gate failed: HEAD fails verification" in captured.err
+    assert main(["diff", *args, "--fail-on-verify", "--format", "json"]) == 1
+    gate = json.loads(capsys.readouterr().out)["perimeter_gate"]
+    assert gate == {
+        "passed": False,
+        "reasons": ["HEAD fails verification (1 failure(s))"],
+        "set": True,
+        "fail_on_verify": True,
+        "fail_on_weaker_perimeter": False,
+    }
+
+
+def test_fail_on_weaker_perimeter(
+    base_plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = plan_of(tmp_path, SCENARIOS["weakened"]())
+    args = [_write(tmp_path, "base", base_plan), _write(tmp_path, "head", head)]
+    assert main(["diff", *args]) == 0  # weaker on purpose: said, not a gate unless asked
+    assert "⚠️ `lab-notes`: perimeter **technical → contractual**" in capsys.readouterr().out
+    assert main(["diff", *args, "--fail-on-weaker-perimeter", "--fail-on-verify"]) == 1
+    captured = capsys.readouterr()
+    assert (
+        "**❌ Perimeter gate failed:** the perimeter of lab-notes got weaker "
+        "(technical → contractual)."
+    ) in captured.out.splitlines()
+    assert "perimeter gate failed: the perimeter of lab-notes got weaker" in captured.err
+    # The reverse change strengthens the perimeter: the gate passes.
+    assert main(["diff", args[1], args[0], "--fail-on-weaker-perimeter", "--fail-on-verify"]) == 0
+    assert (
+        "**✅ Perimeter gate passed**: HEAD verified and no perimeter weaker than before."
+        in capsys.readouterr().out.splitlines()
+    )
+
+
+def test_a_missing_or_empty_head_is_an_error(
+    base_plan: Plan, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "-100 %, removed": HEAD must hold a plan, and the path is named."""
+    base = _write(tmp_path, "base", base_plan)
+    missing = str(tmp_path / "head-plans")
+    assert main(["diff", base, missing]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: {missing}: no such plan file or directory\n"
+    (tmp_path / "empty").mkdir()
+    assert main(["diff", base, str(tmp_path / "empty")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"error: {tmp_path / 'empty'}: no plan.json here")
+    assert main(["diff", str(tmp_path / "nothing"), base]) == 2
+    assert f"{tmp_path / 'nothing'}: no such plan file" in capsys.readouterr().err
+
+
+def test_every_diff_flag_has_help() -> None:
+    from planner.cli import build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if a.dest == "command"]
+    diff = sub.choices["diff"]  # type: ignore[attr-defined]
+    flags = {o for a in diff._actions for o in a.option_strings if a.help}
+    assert {"--fail-on-verify", "--fail-on-weaker-perimeter", "--fail-on-increase-pct",
+            "--fail-above-usd"} <= flags  # fmt: skip

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pulumi_policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.policy import PolicyCustomTimeouts
 
 from planner.model import Plan
 from planner.netgraph import SG, Graph, Resource
+from planner.render import plan_json
+from planner.verify import RULES, Expectations, verify
 from policy.checks import stack_validation, validate_stack
 from tests import test_verify
-from tests.test_verify import POOL, added, find
+from tests.test_verify import FAULTS, POOL, added, find
 
 clean = test_verify.clean  # the fixture: the example's graph
 
@@ -125,7 +129,6 @@ def test_the_count_matches_the_reports(clean: tuple[Graph, Plan, dict[str, Any]]
 def test_the_pack_serves_one_mandatory_stack_policy(monkeypatch: Any) -> None:
     """policy/__main__.py as the CLI runs it, with the server replaced by a recorder."""
     import runpy
-    from pathlib import Path
 
     import pulumi_policy
 
@@ -141,3 +144,37 @@ def test_the_pack_serves_one_mandatory_stack_policy(monkeypatch: Any) -> None:
     policy.validate(Args([], {}), lambda message, urn: calls.append(message))
     assert calls == []  # an empty stack breaks no rule
     assert policy._StackValidationPolicy__validate is stack_validation  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("rule_id", list(RULES))
+def test_every_rule_is_a_violation_of_the_pack(
+    clean: tuple[Graph, Plan, dict[str, Any]], rule_id: str
+) -> None:
+    """The pack runs the registry's checks: each rule's injected fault is reported under its id,
+    and the count returned is the number of failures `planner verify` finds."""
+    graph, _, _ = clean
+    faulty = FAULTS[rule_id](graph)
+    found: list[str] = []
+    count = validate_stack(policy_resources(faulty), {}, lambda m, u: found.append(m))
+    assert any(v.startswith(f"[{rule_id}] ") for v in found), found
+    assert count == len(found) == len(verify(faulty, Expectations.of(None, None)).failures())
+
+
+def test_with_the_plan_an_unserved_workload_is_a_violation(
+    clean: tuple[Graph, Plan, dict[str, Any]], tmp_path: Path
+) -> None:
+    """An empty stack against a plan with workloads: each workload no network serves (and each
+    pool with no network) is a violation, as in `planner verify`."""
+    _, plan, _ = clean
+    path = tmp_path / "plan.json"
+    path.write_text(plan_json(plan))
+    found: list[str] = []
+    validate_stack([], {"plan": str(path)}, lambda m, u: found.append(m))
+    served_by_pools = {name for pool in plan.pools for name in pool.workloads}
+    expected = [
+        f"[perimeter] workload {w.name}: no network of the stack serves it"
+        for w in plan.workloads
+        if w.name not in served_by_pools
+    ]
+    assert expected and set(expected) <= set(found)
+    assert sum(v.startswith("[perimeter] pool ") for v in found) == len(plan.pools)

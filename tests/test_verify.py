@@ -4,13 +4,20 @@ with the rule and, for the perimeter, a witness path."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import io
 import json
+import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
@@ -31,12 +38,25 @@ from planner.netgraph import (
     SUBNET,
     VPC,
     Graph,
+    Network,
     Resource,
     graph_from_offline,
 )
 from planner.offline import run_program
-from planner.verify import Expectations, Report, verify
+from planner.verify import (
+    RULES,
+    Expectations,
+    Finding,
+    Report,
+    Subject,
+    WorkloadVerdict,
+    _keys_in,
+    render_json,
+    render_text,
+    verify,
+)
 from tests.conftest import EXAMPLE, workload_yaml
+from tests.fake_keys import KINDS, fake_key
 from tests.test_stacks import CANARY, MULTI_NODE, plan_project
 
 POOL = "patient-notes-pool"
@@ -326,41 +346,108 @@ def test_plaintext_keys_in_user_data_tags_and_secret_versions(
     clean: tuple[Graph, Plan, dict[str, Any]],
 ) -> None:
     graph, plan, _ = clean
+    openai, anthropic = fake_key("openai-project"), fake_key("anthropic")
     template = find(graph, LAUNCH_TEMPLATE, f"{POOL}-nodes")
     user_data = base64.b64decode(template.inputs["userData"]).decode()
-    leaked = base64.b64encode(f"{user_data}\nexport OPENAI_API_KEY={CANARY}\n".encode()).decode()
+    leaked = base64.b64encode(f"{user_data}\nexport OPENAI_API_KEY={openai}\n".encode()).decode()
     graph = changed(graph, template, userData=leaked)
     vpc = pool_vpc(graph)
-    graph = changed(graph, vpc, tags={**vpc.tags(), "note": CANARY})
+    graph = changed(graph, vpc, tags={**vpc.tags(), "note": anthropic})
     [version] = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
     graph = changed(graph, version, secretString="plain")
-    failures = rule_failures(check(graph, plan), "secrets")
-    assert any(template.name in f and "userData (decoded)" in f for f in failures)
-    assert any(vpc.name in f and "tags.note" in f for f in failures)
+    report = check(graph, plan)
+    failures = rule_failures(report, "secrets")
+    assert (
+        f"launchTemplate {template.name}: userData (decoded) holds an OpenAI project, "
+        f"service-account or admin key, sk-proj-…{openai[-4:]} (164 chars), in plain text"
+    ) in failures
+    assert (
+        f"vpc {vpc.name}: tags.note holds an Anthropic API or admin key, "
+        f"sk-ant-api03-…{anthropic[-4:]} (108 chars), in plain text"
+    ) in failures
     assert any("secretString is not marked secret" in f for f in failures)
+    # The keys are named, never printed.
+    for text in (render_text(report), render_json(report)):
+        assert openai not in text and anthropic not in text
+        assert openai[10:30] not in text and anthropic[15:35] not in text
     # The clean run's secret is marked, and its value is nowhere in the graph.
     assert CANARY not in json.dumps([r.inputs for r in clean[0].resources.values()], default=str)
 
 
 def test_a_key_in_a_stack_output(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
     graph, plan, outputs = clean
-    failures = rule_failures(check(graph, plan, {**outputs, "debug": CANARY}), "secrets")
-    assert failures == ["stack output debug: holds what looks like a credential, in plain text"]
+    key = fake_key("google")
+    failures = rule_failures(check(graph, plan, {**outputs, "debug": f"key={key}"}), "secrets")
+    assert failures == [
+        f"stack output debug: holds a Google API key, AIza…{key[-4:]} (39 chars), in plain text"
+    ]
 
 
 def test_a_key_in_the_plan_file_or_the_log(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
     graph, plan, _ = clean
+    key = fake_key("aws")
     report = verify(
         graph,
         Expectations.of(plan, default_catalog()),
         texts={
-            "plan file plan.json": json.dumps({"note": CANARY}),
+            "plan file plan.json": json.dumps({"note": key}),
             "the program's log": "all fine",
         },
     )
     assert rule_failures(report, "secrets") == [
-        "plan file plan.json: holds what looks like a credential, in plain text"
+        f"plan file plan.json: holds an AWS access key id, AKIA…{key[-4:]} (20 chars), "
+        "in plain text"
     ]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_providers_key_shape_is_caught_masked(kind: str) -> None:
+    key = fake_key(kind)
+    for text in (key, f"export KEY={key}\n", json.dumps({"key": key}), f"'{key}'"):
+        [found] = _keys_in(text)
+        assert key not in found or kind == "private-key"
+        assert found.endswith("-----BEGIN RSA " + "PRIVATE KEY-----" if kind == "private-key"
+                              else f"…{key[-4:]} ({len(key)} chars)")  # fmt: skip
+    # Cut short or run on into a longer token, it is not that key.
+    if kind != "private-key":
+        assert _keys_in(key[:-1]) == [] and _keys_in(key + "x") == []
+
+
+def test_the_repository_holds_no_key() -> None:
+    """The detector over every tracked file: the fixtures build their keys at test time."""
+    repo = Path(__file__).resolve().parent.parent
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    found = {}
+    for name in filter(None, files):
+        path = repo / name.decode()
+        if path.is_file():
+            keys = _keys_in(path.read_bytes().decode("utf-8", "replace"))
+            if keys:
+                found[name.decode()] = keys
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["risk-code-generation-11", "helpdesk-ticket-summaries", "task-sk-proj-notes",
+     "desk-ant-api03-summaries", "ask-" + "0123456789abcdef" * 2],
+)  # fmt: skip
+def test_workload_names_are_not_keys(name: str) -> None:
+    assert _keys_in(name) == []
+
+
+@given(st.from_regex(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True))
+@example("sk-" + "0123456789abcdef" * 2)
+@example("x-sk-" + "0123456789abcdef" * 2)
+def test_no_workload_name_is_a_key(name: str) -> None:
+    """Workload names are lowercase DNS labels (at most 63 characters): the only key shape one
+    can have is a DeepSeek key's (sk- and 32 lowercase hex digits) as the whole name; the others
+    need uppercase letters, more characters or a fixed marker."""
+    deepseek = re.fullmatch(r"sk-[a-f0-9]{32}", name) is not None
+    assert (_keys_in(name) != []) == deepseek
+    assert (_keys_in(f"workloads: [{name}]") != []) == deepseek
 
 
 def test_a_consumer_may_read_only_its_own_secret(
@@ -395,6 +482,63 @@ def test_iam_wildcards_and_foreign_secrets(clean: tuple[Graph, Plan, dict[str, A
     failures = rule_failures(check(graph, plan), "iam")
     assert any(role_policy.name in f and "every action" in f for f in failures)
     assert any("on every resource" in f for f in failures)
+
+
+def with_node_policy(graph: Graph, *statements: dict[str, Any]) -> Graph:
+    role_policy = find(graph, "aws:iam/rolePolicy:RolePolicy", f"{POOL}-node")
+    return changed(graph, role_policy, policy=json.dumps({"Statement": list(statements)}))
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("secretsmanager:BatchGetSecretValue",
+         "allows secretsmanager:BatchGetSecretValue (reads secret material) on every resource"),
+        ("secretsmanager:GetSecretValue",
+         "allows secretsmanager:GetSecretValue (reads secret material) on every resource"),
+        ("kms:Decrypt", "allows kms:Decrypt (reads secret material) on every resource"),
+        ("ssm:GetParametersByPath",
+         "allows ssm:GetParametersByPath (reads secret material) on every resource"),
+        ("sts:AssumeRole", "allows sts:AssumeRole (assumes roles) on every resource"),
+        ("iam:PassRole", "allows iam:PassRole (Permissions management) on every resource"),
+        ("ec2:CreateTags", "allows ec2:CreateTags (Tagging) on every resource"),
+        ("s3:putobject", "allows s3:PutObject (Write) on every resource"),
+        ("s3:Put*", "allows s3:Put* on every resource (`*`), which includes s3:PutAccelerate"),
+        ("secretsmanager:*Secret*", "which includes secretsmanager:BatchGetSecretValue"),
+        ("s3:GetObjekt", "allows s3:GetObjekt, which is no action AWS defines"),
+        ("nosuchservice:Get", "allows nosuchservice:Get, which is no action AWS defines"),
+        ("*:GetObject", "allows *:GetObject, which is no action AWS defines"),
+    ],
+)  # fmt: skip
+def test_iam_knows_aws_access_levels(
+    clean: tuple[Graph, Plan, dict[str, Any]], action: str, expected: str
+) -> None:
+    graph, plan, _ = clean
+    graph = with_node_policy(graph, {"Effect": "Allow", "Action": action, "Resource": "*"})
+    failures = rule_failures(check(graph, plan), "iam")
+    assert failures and all(f"rolePolicy {POOL}-node: " in f for f in failures), failures
+    assert any(expected in f for f in failures), failures
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        # Read and List actions that hand out no secret, on every resource.
+        {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken", "s3:ListAllMyBuckets",
+                                       "sts:GetCallerIdentity"], "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:List*", "Resource": "*"},
+        # Writes and secret reads on a named resource.
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "s3:PutObject"],
+         "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
+        # A Deny of anything.
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+    ],
+)  # fmt: skip
+def test_iam_passes_what_it_should(
+    clean: tuple[Graph, Plan, dict[str, Any]], statement: dict[str, Any]
+) -> None:
+    graph, plan, _ = clean
+    assert rule_failures(check(with_node_policy(graph, statement), plan), "iam") == []
 
 
 def test_full_access_endpoint_policy(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
@@ -770,3 +914,186 @@ def test_ipv6_egress_to_an_egress_only_gateway(clean: tuple[Graph, Plan, dict[st
     assert rule_failures(report, "open-egress") == [
         f"securityGroupEgressRule v6: lets GPU nodes of {POOL}-nodes out to ::/0"
     ]
+
+
+# ----------------------------------------------------------------------------- the rules registry
+
+
+def _igw_route(g: Graph) -> Graph:
+    g = added(g, IGW, "way-out", {"vpcId": "v"}, {"vpcId": [pool_vpc(g)]})
+    return route_out(g, f"{POOL}-net-private", "0.0.0.0/0", "gatewayId", find(g, IGW, "way-out"))
+
+
+# One fault per rule, injected into the clean graph: a test fails when a rule is registered
+# without one (test_every_rule_has_a_fault).
+FAULTS: dict[str, Mutation] = {
+    "perimeter": _igw_route,
+    "flow-logs": lambda g: Graph(
+        {u: r for u, r in g.resources.items() if r.name != f"{POOL}-net-flow-log"}
+    ),
+    "open-ingress": lambda g: added(
+        g,
+        SG_INGRESS,
+        "anyone",
+        {"ipProtocol": "tcp", "cidrIpv4": "0.0.0.0/0"},
+        {"securityGroupId": [find(g, SG, f"{POOL}-lb")]},
+    ),
+    "open-egress": lambda g: added(
+        g,
+        SG_EGRESS,
+        "anywhere",
+        {"ipProtocol": "-1", "cidrIpv4": "0.0.0.0/0"},
+        {"securityGroupId": [find(g, SG, f"{POOL}-nodes")]},
+    ),
+    "imdsv2": lambda g: changed(
+        g, find(g, LAUNCH_TEMPLATE, f"{POOL}-nodes"), metadataOptions={"httpTokens": "optional"}
+    ),
+    "public-ip": lambda g: changed(
+        g, find(g, SUBNET, f"{POOL}-net-private-us-east-1a"), mapPublicIpOnLaunch=True
+    ),
+    "disks": lambda g: added(g, "aws:ebs/volume:Volume", "scratch", {"encrypted": False}),
+    "buckets": lambda g: changed(
+        g,
+        find(g, "aws:s3/bucketVersioning:BucketVersioning", f"{POOL}-weights"),
+        versioningConfiguration={"status": "Suspended"},
+    ),
+    "secrets": lambda g: changed(g, pool_vpc(g), tags={"note": fake_key("github")}),
+    "key-rotation": lambda g: changed(
+        g, find(g, "aws:kms/key:Key", f"{POOL}-key"), enableKeyRotation=False
+    ),
+    "iam": lambda g: with_node_policy(
+        g, {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}
+    ),
+    "endpoint-policies": lambda g: changed(
+        g,
+        find(g, ENDPOINT, f"{POOL}-net-sts"),
+        policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    ),
+    "deletion": lambda g: added(g, "aws:ec2/capacityReservation:CapacityReservation", "buy", {}),
+}
+
+
+def test_every_rule_has_a_fault() -> None:
+    assert list(FAULTS) == list(RULES)
+    assert all(r.id and r.text and callable(r.check) for r in RULES.values())
+
+
+@pytest.mark.parametrize("rule_id", list(RULES))
+def test_each_rule_fails_on_its_fault(
+    clean: tuple[Graph, Plan, dict[str, Any]], rule_id: str
+) -> None:
+    """The rule's own check finds the fault (and nothing on the clean graph); the whole run
+    fails, prints the rule as FAIL and does not end with `verified`."""
+    graph, plan, _ = clean
+    expect = Expectations.of(plan, default_catalog())
+    check_of = RULES[rule_id].check
+    assert check_of(graph, Network(graph), expect, []) == []
+    faulty = FAULTS[rule_id](graph)
+    found = check_of(faulty, Network(faulty), expect, [])
+    assert found and {f.rule for f in found} == {rule_id}
+    report = verify(faulty, expect)
+    assert not report.passed and report.rule_failures(rule_id)
+    text = render_text(report)
+    assert any(
+        line.startswith(f"FAIL {rule_id}: {RULES[rule_id].text} (") for line in text.splitlines()
+    )
+    assert text.rstrip().splitlines()[-1].startswith("verification FAILED")
+    document = json.loads(render_json(report))
+    assert document["passed"] is False and document["rules"][rule_id]
+
+
+def test_a_finding_of_an_unregistered_rule_cannot_be_made() -> None:
+    with pytest.raises(ValueError, match="'perimetre', which is not registered"):
+        Finding("perimetre", "vpc x", "a typo")
+    Finding("perimeter", "vpc x", "registered")
+
+
+def test_a_report_cannot_hold_a_silent_verdict() -> None:
+    """A workload served by nothing must carry its failure; one served by a network must name
+    a network of the report."""
+    with pytest.raises(ValueError, match="served by nothing"):
+        Report([], [], [], [WorkloadVerdict("w", "technical", None)])
+    with pytest.raises(ValueError, match="served by unknown"):
+        Report([], [], [], [WorkloadVerdict("w", "technical", "pool p")])
+
+
+# ----------------------------------------------------------------------------- exit status
+
+
+def _finding(rule_id: str, text: str) -> Finding:
+    return Finding(rule_id, text, text)
+
+
+texts = st.text(max_size=12)  # any characters: line breaks, "FAIL", "PASS" included
+findings = st.builds(_finding, st.sampled_from(list(RULES)), texts)
+
+
+@st.composite
+def reports(draw: st.DrawFn) -> Report:
+    subjects = [
+        Subject(draw(st.sampled_from(["pool", "provider", "network"])), f"net {name}",
+                draw(st.sampled_from(["technical", "private_link", "contractual"])),
+                draw(st.lists(texts, max_size=3)), draw(st.lists(findings, max_size=2)),
+                draw(st.lists(texts, max_size=2)))
+        for name in draw(st.lists(st.sampled_from(["a", "b", "a\nFAIL"]), max_size=3))
+    ]  # fmt: skip
+    workloads = []
+    for name in draw(st.lists(texts, max_size=4)):
+        served = draw(st.sampled_from([None, *(s.name for s in subjects)]))
+        failures = draw(st.lists(findings, min_size=1 if served is None else 0, max_size=2))
+        workloads.append(WorkloadVerdict(name, "technical", served, failures))
+    return Report(
+        subjects, draw(st.lists(findings, max_size=3)), draw(st.lists(texts, max_size=2)), workloads
+    )
+
+
+def _run_verify(report: Report) -> tuple[int, str, str]:
+    with (
+        mock.patch("planner.verify.verify_preview_file", return_value=report),
+        contextlib.redirect_stdout(io.StringIO()) as text,
+    ):
+        code = main(["verify", "--preview", "preview.json"])
+    with (
+        mock.patch("planner.verify.verify_preview_file", return_value=report),
+        contextlib.redirect_stdout(io.StringIO()) as document,
+    ):
+        assert main(["verify", "--preview", "preview.json", "--json"]) == code
+    return code, text.getvalue(), document.getvalue()
+
+
+@given(reports())
+def test_exit_status_is_1_iff_a_line_says_fail(report: Report) -> None:
+    code, text, document = _run_verify(report)
+    failed = any(line.startswith("FAIL") for line in text.splitlines())
+    assert code == (1 if failed else 0)
+    assert json.loads(document)["passed"] is (code == 0)
+    assert text.splitlines()[-1] == (
+        "verified: no failure" if code == 0 else f"verification FAILED: {len(report.failures())} "
+        "failure(s)"
+    )  # fmt: skip
+
+
+def test_an_empty_preview_for_a_plan_with_workloads_fails(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A preview with no steps: every workload of the plan is unserved, and that is a failure
+    in the exit status, the last line and the JSON, not only in the lines above them."""
+    empty = planned / "empty.json"
+    empty.write_text(json.dumps({"steps": []}))
+    assert main(["verify", "--preview", str(empty), "plans/dev/plan.json"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    plan = read_plan(planned / "plans/dev/plan.json")
+    unserved = [line for line in lines if line.endswith(": no network of the stack serves it")]
+    assert unserved and all(line.startswith("FAIL ") for line in unserved)
+    assert (
+        "FAIL perimeter: "
+        + RULES["perimeter"].text
+        + f" ({len(unserved) + len(plan.pools)} finding(s))"
+        in lines
+    )
+    assert lines[-1].startswith("verification FAILED")
+    assert main(["verify", "--preview", str(empty), "plans/dev/plan.json", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is False
+    assert {w["name"] for w in document["workloads"]} == {w.name for w in plan.workloads}
+    assert not any(w["passed"] for w in document["workloads"])

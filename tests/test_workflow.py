@@ -16,7 +16,7 @@ import yaml
 from planner.cli import build_parser
 from planner.diff import MARKER
 from planner.render import plan_json
-from tests.test_diff import SCENARIOS, plan_of
+from tests.test_diff import BASE, SCENARIOS, plan_of
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "plan.yml"
@@ -69,10 +69,8 @@ def test_one_comment_found_by_the_marker_and_the_gate_after_it() -> None:
     assert f'const marker = "{MARKER}";' in script
     assert "updateComment" in script and "createComment" in script
     names = list(found)
-    assert names.index("Budget gate") > names.index(
-        "Comment on the pull request (one comment, updated)"
-    )
-    assert found["Budget gate"]["if"] == "steps.diff.outputs.code == '1'"
+    assert names.index("Gates") > names.index("Comment on the pull request (one comment, updated)")
+    assert found["Gates"]["if"] == "steps.diff.outputs.code == '1'"
 
 
 def test_pulumi_preview_only_with_credentials() -> None:
@@ -86,33 +84,91 @@ def test_pulumi_preview_only_with_credentials() -> None:
 
 def test_the_flags_it_passes_exist() -> None:
     run = steps()["Diff"]["run"]
-    assert "--fail-on-increase-pct" in run and "--fail-above-usd" in run
+    assert "args=(--fail-on-verify)" in run  # on by default
+    for flag in ("--fail-on-weaker-perimeter", "--fail-on-increase-pct", "--fail-above-usd"):
+        assert flag in run
     args = build_parser().parse_args(
-        ["diff", "base-plans", "head-plans", "--fail-on-increase-pct", "5", "--fail-above-usd", "9"]
-    )
+        ["diff", "base-plans", "head-plans", "--fail-on-increase-pct", "5", "--fail-above-usd", "9",
+         "--fail-on-verify", "--fail-on-weaker-perimeter"]
+    )  # fmt: skip
     assert (args.fail_on_increase_pct, args.fail_above_usd) == (5.0, 9.0)
+    assert args.fail_on_verify and args.fail_on_weaker_perimeter
+
+
+# A stand-in for .venv/bin/planner whose verification of HEAD finds a key that does not rotate
+# (a generated stack passes; this is the way to see the step handle a failing one).
+FAILING_VERIFY = """\
+import sys
+
+import planner.diff
+from planner.cli import main
+from planner.verify import Finding
+
+real = planner.diff.verify
+
+
+def failing(*args, **kwargs):
+    report = real(*args, **kwargs)
+    report.findings.append(Finding("key-rotation", "key pool-key", "rotation is off"))
+    return report
+
+
+planner.diff.verify = failing
+sys.exit(main())
+"""
+
+
+def run_diff_step(
+    tmp_path: Path, base_text: str, head_text: str, env: dict[str, str], failing: bool = False
+) -> tuple[subprocess.CompletedProcess[str], str, str]:
+    """The step's own script, with the planner as .venv/bin/planner: (result, code, comment)."""
+    for name, text in (("base-plans", base_text), ("head-plans", head_text)):
+        (tmp_path / name / "dev").mkdir(parents=True)
+        (tmp_path / name / "dev" / "plan.json").write_text(plan_json(plan_of(tmp_path, text)))
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    planner = tmp_path / ".venv" / "bin" / "planner"
+    if failing:
+        planner.write_text(f"#!{sys.executable}\n{FAILING_VERIFY}")
+        planner.chmod(0o755)
+    else:
+        planner.symlink_to(Path(sys.executable).parent / "planner")
+    output = tmp_path / "github-output"
+    variables = {"FAIL_ON_INCREASE_PCT": "", "FAIL_ABOVE_USD": "", "FAIL_ON_WEAKER_PERIMETER": ""}
+    result = subprocess.run(
+        ["bash", "-e", "-c", steps()["Diff"]["run"]], cwd=tmp_path,
+        env={**os.environ, "GITHUB_OUTPUT": str(output), **variables, **env},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    code = output.read_text().removeprefix("code=").strip()
+    return result, code, (tmp_path / "comment.md").read_text()
 
 
 @pytest.mark.parametrize(("limit", "code"), [("5", "1"), ("", "0")])
 def test_the_diff_step_in_bash(tmp_path: Path, limit: str, code: str) -> None:
-    """The step's own script, with the planner as .venv/bin/planner, on a volume increase."""
-    base = plan_of(tmp_path, SCENARIOS["volume-flip"]().replace("100B", "2B"))
-    (tmp_path / "base-plans" / "dev").mkdir(parents=True)
-    (tmp_path / "base-plans" / "dev" / "plan.json").write_text(plan_json(base))
-    head = plan_of(tmp_path, SCENARIOS["volume-flip"]())
-    (tmp_path / "head-plans" / "dev").mkdir(parents=True)
-    (tmp_path / "head-plans" / "dev" / "plan.json").write_text(plan_json(head))
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "planner").symlink_to(Path(sys.executable).parent / "planner")
-    output = tmp_path / "github-output"
-    env = {**os.environ, "GITHUB_OUTPUT": str(output), "FAIL_ON_INCREASE_PCT": limit,
-           "FAIL_ABOVE_USD": ""}  # fmt: skip
-    result = subprocess.run(
-        ["bash", "-e", "-c", steps()["Diff"]["run"]], cwd=tmp_path, env=env,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert output.read_text() == f"code={code}\n"
-    comment = (tmp_path / "comment.md").read_text()
+    """A volume increase, with and without a budget limit."""
+    head = SCENARIOS["volume-flip"]()
+    _, found, comment = run_diff_step(
+        tmp_path, head.replace("100B", "2B"), head, {"FAIL_ON_INCREASE_PCT": limit}
+    )
+    assert found == code
     assert comment.startswith(MARKER)
     assert ("Budget gate failed" in comment) == (code == "1")
+    # --fail-on-verify is always on: the comment says HEAD passed it.
+    assert "**✅ Perimeter gate passed**: HEAD verified." in comment
+
+
+def test_the_diff_step_fails_when_head_fails_verification(tmp_path: Path) -> None:
+    _, code, comment = run_diff_step(tmp_path, BASE, BASE, {}, failing=True)
+    assert code == "1"
+    assert "**❌ Perimeter gate failed:** HEAD fails verification (1 failure(s))." in comment
+
+
+@pytest.mark.parametrize(("variable", "code"), [("true", "1"), ("", "0")])
+def test_the_diff_step_and_a_weaker_perimeter(tmp_path: Path, variable: str, code: str) -> None:
+    _, found, comment = run_diff_step(
+        tmp_path, BASE, SCENARIOS["weakened"](), {"FAIL_ON_WEAKER_PERIMETER": variable}
+    )
+    assert found == code
+    assert ("the perimeter of lab-notes got weaker" in comment) == (code == "1")
+    assert "⚠️ `lab-notes`: perimeter **technical → contractual**" in comment
