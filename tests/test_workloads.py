@@ -609,3 +609,15 @@ def test_messages_use_the_files_words_not_the_librarys(
     assert expected in line
     for library_word in ("MonthlyTokens", "Input should be", "instance of", "^", "[0-9a-f]"):
         assert library_word not in line
+
+
+def test_crossover_refuses_a_pin_too_short_for_the_request(
+    write_workloads: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_workloads(
+        workload_yaml(model="qwen3-235b-a22b", request="{input_tokens: 50000, output_tokens: 1000}")
+    )
+    assert main(["crossover", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"{path}: workloads[0].model (line 9): a request of 51,000 tokens" in err
