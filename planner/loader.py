@@ -109,6 +109,7 @@ def did_you_mean(value: object, choices: typing.Iterable[str]) -> str:
 def _repeated_keys(root: yaml.Node | None) -> list[tuple[Loc, int, int]]:
     """(path of the repeated key, first line, repeated line) for every key given twice."""
     found: list[tuple[Loc, int, int]] = []
+    collection = yaml.CollectionNode
     stack: list[tuple[yaml.Node, Loc]] = [(root, ())] if root is not None else []
     seen_nodes: set[int] = set()
     while stack:
@@ -117,18 +118,27 @@ def _repeated_keys(root: yaml.Node | None) -> list[tuple[Loc, int, int]]:
             continue
         seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            first: dict[tuple[str, str], int] = {}
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
-                    line = key.start_mark.line + 1
-                    ident = (key.tag, key.value)
-                    if ident in first:
-                        found.append(((*loc, key.value), first[ident], line))
-                    else:
-                        first[ident] = line
-                    stack.append((value, (*loc, key.value)))
+            pairs = node.value
+            keys = [(key.tag, key.value) for key, _ in pairs if isinstance(key, yaml.ScalarNode)]
+            if len(set(keys)) != len(keys):  # rare: look at each key only then
+                first: dict[tuple[str, str], int] = {}
+                for key, _ in pairs:
+                    if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                        ident, line = (key.tag, key.value), key.start_mark.line + 1
+                        if ident in first:
+                            found.append(((*loc, key.value), first[ident], line))
+                        else:
+                            first[ident] = line
+            # Only collections can hold more keys: scalars are not walked.
+            stack.extend(
+                (value, (*loc, key.value)) for key, value in pairs if isinstance(value, collection)
+            )
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend((item, (*loc, index)) for index, item in enumerate(node.value))
+            stack.extend(
+                (item, (*loc, index))
+                for index, item in enumerate(node.value)
+                if isinstance(item, collection)
+            )
     return sorted(found, key=lambda entry: entry[2])
 
 
