@@ -225,7 +225,19 @@ def _message(error: Any) -> str:
         return "required field missing"
     if kind == "string_pattern_mismatch":
         return f"{value!r} is not {_PATTERN_WORDS.get(name, 'in the expected format')}"
-    return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return f"must have at least {error.get('ctx', {}).get('min_length', 1)} item(s)"
+    if kind.startswith("date_"):
+        return f"{value!r} is not a date (YYYY-MM-DD)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    # pydantic's "Input should be a valid number": the file's value, not the library's input.
+    return (
+        "must be " + message.removeprefix("Input should be ")
+        if message.startswith("Input should be ")
+        else message
+    )
 
 
 # --- Rules the model alone cannot state: they need the catalog or several fields at once.

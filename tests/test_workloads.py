@@ -621,3 +621,38 @@ def test_crossover_refuses_a_pin_too_short_for_the_request(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert f"{path}: workloads[0].model (line 9): a request of 51,000 tokens" in err
+
+
+def test_no_message_speaks_the_librarys_language(
+    write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file with a bit of everything wrong: every message is in the file's words."""
+    path = write_workloads(
+        """
+        organization: ""
+        region: 5
+        assumptions:
+          utilization: abc
+          request: 5
+          price_date: tomorrow
+        workloads:
+          - name: w
+            task: faq
+            data: internal
+            monthly_tokens: {input: 1M, output: 1M}
+            consumers: "10.0.0.0/8"
+            request: {input_tokens: 0, output_tokens: 1}
+            concurrency: 1.5
+            peak_tokens_per_second: [1]
+          - 7
+        """
+    )
+    lines = refused(capsys, project, str(path))
+    assert len(lines) == 10
+    classes = ("MonthlyTokens", "RequestShape", "Assumptions", "WorkloadsFile", "Workload ")
+    for line in lines:
+        assert re.search(r"\(line \d+\)", line), line
+        assert "Input should" not in line and "String should" not in line, line
+        assert not any(name in line for name in classes), line
+    assert any("price_date (line 6): 'tomorrow' is not a date (YYYY-MM-DD)" in x for x in lines)
+    assert any("organization (line 1): must not be empty" in x for x in lines)
