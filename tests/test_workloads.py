@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import subprocess
@@ -656,3 +657,43 @@ def test_no_message_speaks_the_librarys_language(
         assert not any(name in line for name in classes), line
     assert any("price_date (line 6): 'tomorrow' is not a date (YYYY-MM-DD)" in x for x in lines)
     assert any("organization (line 1): must not be empty" in x for x in lines)
+
+
+_PRIVATE_BLOCKS = [  # (first, last) address as integers: RFC 1918, RFC 6598
+    (10 << 24, (10 << 24) + 2**24 - 1),
+    ((172 << 24) + (16 << 16), (172 << 24) + (31 << 16) + 2**16 - 1),
+    ((192 << 24) + (168 << 16), (192 << 24) + (168 << 16) + 2**16 - 1),
+    ((100 << 24) + (64 << 16), (100 << 24) + (127 << 16) + 2**16 - 1),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(
+        st.integers(0, 2**32 - 1),
+        # Near and inside the private blocks too, where the edges are.
+        st.sampled_from(_PRIVATE_BLOCKS).flatmap(
+            lambda block: st.integers(max(block[0] - 2**20, 0), block[1] + 2**20)
+        ),
+    ),
+    st.integers(1, 32),
+    st.sampled_from(["regulated", "public"]),
+)
+def test_a_range_is_refused_for_regulated_data_iff_it_leaves_private_space(
+    address: int, prefix: int, data: str
+) -> None:
+    """Property, against integer arithmetic: refused iff the block is not inside a private one;
+    other data classes are never refused for it."""
+    first = address & ~(2 ** (32 - prefix) - 1) & (2**32 - 1)
+    last = first + 2 ** (32 - prefix) - 1
+    cidr = f"{ipaddress.ip_address(first)}/{prefix}"
+    text = workload_yaml(data=data, consumers=f'["{cidr}"]')
+    inside = any(low <= first and last <= high for low, high in _PRIVATE_BLOCKS)
+    try:
+        parse_workloads(text, "w.yaml", default_catalog())
+        refused_it = False
+    except PlannerError as exc:
+        [problem] = exc.problems
+        assert problem.field == "workloads[0].consumers[0]" and problem.line == 8
+        refused_it = True
+    assert refused_it == (data == "regulated" and not inside)
