@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner import loader as loader_module
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main, schema_text
 from planner.errors import PlannerError
@@ -697,3 +699,28 @@ def test_a_range_is_refused_for_regulated_data_iff_it_leaves_private_space(
         assert problem.field == "workloads[0].consumers[0]" and problem.line == 8
         refused_it = True
     assert refused_it == (data == "regulated" and not inside)
+
+
+def test_many_problems_parse_the_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines come from the one node tree: a file is not parsed again per problem (that made
+    1,000 bad workloads take minutes; bench/error_bench.py times it)."""
+    parses = []
+    real = loader_module._Loader
+
+    def counting(text: str) -> Any:
+        parses.append(text)
+        return real(text)
+
+    monkeypatch.setattr(loader_module, "_Loader", counting)
+    monkeypatch.setattr(yaml, "compose", None)  # the old way, per problem
+    body = "".join(
+        f"  - {{name: w{i}, task: poetry, data: internal, consumers: ['10.0.0.0/8'],"
+        f" monthly_tokens: {{input: 1M, output: 1M}}}}\n"
+        for i in range(50)
+    )
+    with pytest.raises(PlannerError) as caught:
+        parse_workloads(
+            f"organization: a\nregion: us-east-1\nworkloads:\n{body}", "w", default_catalog()
+        )
+    assert [p.line for p in caught.value.problems] == list(range(4, 54))
+    assert len(parses) == 1
