@@ -203,8 +203,21 @@ class PrivateConsumers(_Data):
     def _date_text(cls, value: Any) -> str:
         return str(value)
 
-    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(cidr) for cidr in self.ranges]
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(tuple(self.ranges))
+
+    def is_private(self, cidr: str) -> bool:
+        """The block lies wholly inside one of the private ranges."""
+        network = ipaddress.ip_network(cidr)
+        return any(
+            network.version == space.version and network.subnet_of(space)  # type: ignore[arg-type]
+            for space in self.networks()
+        )
+
+
+@cache
+def _networks(ranges: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(cidr) for cidr in ranges)
 
 
 class RegionList(_Data):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import ipaddress
 import re
 import types
 import typing
@@ -278,7 +277,6 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
         )
 
     private = catalog.private_consumers
-    networks = private.networks()
     known_models = [*catalog.models, *catalog.api_models]
     first_seen: dict[str, int] = {}
     for index, workload in enumerate(spec.workloads):
@@ -297,11 +295,7 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
             )
         if workload.data in private.data_classes:
             for position, cidr in enumerate(workload.consumers):
-                network = ipaddress.ip_network(cidr)
-                if not any(
-                    network.version == space.version and network.subnet_of(space)  # type: ignore[arg-type]
-                    for space in networks
-                ):
+                if not private.is_private(cidr):
                     report(
                         ("workloads", index, "consumers", position),
                         f"{cidr} is not a private range, and {workload.data.value} data may "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 from dataclasses import replace
 from datetime import date
@@ -141,16 +140,7 @@ def input_warnings(
             )
         )
     if workload.data not in catalog.private_consumers.data_classes:
-        private = catalog.private_consumers.networks()
-        public = [
-            cidr
-            for cidr in workload.consumers
-            if not any(
-                ipaddress.ip_network(cidr).version == space.version
-                and ipaddress.ip_network(cidr).subnet_of(space)  # type: ignore[arg-type]
-                for space in private
-            )
-        ]
+        public = [c for c in workload.consumers if not catalog.private_consumers.is_private(c)]
         if public:
             warnings.append(
                 Warning(
