@@ -767,8 +767,13 @@ def crossover_lines(
             )
         return found
 
+    # An API whose context window is shorter than a request of these workloads is no comparison.
+    longest = max(sum(_request_shape(ctx, w)) for w in workloads)
     apis = []
-    for comparison, ids in ctx.comparisons(candidate.model_id):
+    for comparison, all_ids in ctx.comparisons(candidate.model_id):
+        ids = [i for i in all_ids if catalog.context_windows[i].value >= longest]
+        if not ids:
+            continue
         best = min(ids, key=per_token)
         provider = catalog.api_models[best].provider
         apis.append(ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd))

@@ -724,3 +724,25 @@ def test_many_problems_parse_the_file_once(monkeypatch: pytest.MonkeyPatch) -> N
         )
     assert [p.line for p in caught.value.problems] == list(range(4, 54))
     assert len(parses) == 1
+
+
+@pytest.mark.parametrize(("prompt", "compared"), [(100000, True), (140000, False)])
+def test_crossover_compares_no_api_too_short_for_the_request(
+    write_workloads: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+    prompt: int,
+    compared: bool,
+) -> None:
+    """deepseek-v3.2-api takes 128,000 tokens (genai-prices), the weights 163,840 (config.json):
+    a 141,000-token request may be self-hosted, but that API is no comparison for it."""
+    path = write_workloads(
+        workload_yaml(
+            data="regulated",
+            model="deepseek-v3.2",
+            request=f"{{input_tokens: {prompt}, output_tokens: 1000}}",
+        )
+    )
+    assert main(["crossover", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "closed frontier API" in out
+    assert ("deepseek-v3.2-api" in out) is compared
