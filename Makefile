@@ -26,6 +26,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.plan_bench
+	$(BIN)/python -m bench.error_bench
 	$(BIN)/python -m bench.preview_bench
 	$(BIN)/python -m bench.optimize_bench --time-limit 5
 

@@ -585,6 +585,13 @@ def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Opt
     )
 
 
+def _request_origin(workload: Workload) -> str:
+    """Where a workload's request shape comes from, in the file's words."""
+    if workload.request is not None:
+        return "its request.input_tokens + request.output_tokens"
+    return "the request shape of assumptions.request or planner/data/assumptions.yaml"
+
+
 def _request_shape(ctx: Context, workload: Workload) -> tuple[int, int]:
     if workload.request is not None:
         return workload.request.input_tokens, workload.request.output_tokens
@@ -760,8 +767,13 @@ def crossover_lines(
             )
         return found
 
+    # An API whose context window is shorter than a request of these workloads is no comparison.
+    longest = max(sum(_request_shape(ctx, w)) for w in workloads)
     apis = []
-    for comparison, ids in ctx.comparisons(candidate.model_id):
+    for comparison, all_ids in ctx.comparisons(candidate.model_id):
+        ids = [i for i in all_ids if catalog.context_windows[i].value >= longest]
+        if not ids:
+            continue
         best = min(ids, key=per_token)
         provider = catalog.api_models[best].provider
         apis.append(ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd))
@@ -889,23 +901,61 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             return _api_option(ctx, subject, catalog.api_models[subject], demand)
         return _self_hosted_option(ctx, subject, demand)
 
-    # A model whose replica cannot hold one request's context cannot serve the workload.
+    # A request longer than a model's context window rules the model out, and so does a replica
+    # whose KV cache cannot hold one request's context.
+    context = demand.request_in + demand.request_out
+    windows = catalog.context_windows
+    if workload.model is not None and context > windows[workload.model].value:
+        window = windows[workload.model]
+        raise Unservable(
+            [
+                Problem(
+                    f"workloads[{index}].model",
+                    f"a request of {context:,} tokens ({_request_origin(workload)}) is longer "
+                    f"than {workload.model}'s context window of {window.value:,.0f} tokens "
+                    f"({window.source}): shorten the requests or pin another model",
+                )
+            ]
+        )
+    over_window = sorted(
+        {
+            e[2] if isinstance(e[2], str) else e[2].model_id
+            for e in entries
+            if context > windows[e[2] if isinstance(e[2], str) else e[2].model_id].value
+        }
+    )
     too_long = sorted(
         e[2].option_id
         for e in entries
-        if not isinstance(e[2], str) and not context_fits(e[2], demand)
+        if not isinstance(e[2], str)
+        and e[2].model_id not in over_window
+        and not context_fits(e[2], demand)
     )
-    if too_long:
-        left_out = set(too_long)
-        entries = [e for e in entries if isinstance(e[2], str) or e[2].option_id not in left_out]
+    if too_long or over_window:
+        left_out = {*too_long, *over_window}
+        entries = [
+            e
+            for e in entries
+            if (e[2] if isinstance(e[2], str) else e[2].option_id) not in left_out
+            and (isinstance(e[2], str) or e[2].model_id not in left_out)
+        ]
         if not entries:
             raise Unservable(
                 [
                     Problem(
-                        f"workloads[{index}].request",
-                        f"a context of {demand.request_in + demand.request_out:,} tokens fits "
-                        "no replica's KV cache of the options allowed: shorten the requests or "
-                        "unpin the model",
+                        f"workloads[{index}].request"
+                        if workload.request is not None
+                        else f"workloads[{index}]",
+                        f"a context of {context:,} tokens "
+                        + (
+                            f"is longer than the context window of {', '.join(over_window)}"
+                            + (" and " if too_long else "")
+                            if over_window
+                            else ""
+                        )
+                        + ("fits no replica's KV cache of the options allowed" if too_long else "")
+                        + f" ({_request_origin(workload)}): shorten the requests or unpin the "
+                        "model",
                     )
                 ]
             )
@@ -948,8 +998,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             else ""
         )
         + (
-            f"; left out because one {demand.request_in + demand.request_out:,}-token context "
-            f"does not fit a replica's KV cache: {', '.join(too_long)}"
+            f"; left out because one {context:,}-token request is longer than their context "
+            f"window: {', '.join(over_window)}"
+            if over_window
+            else ""
+        )
+        + (
+            f"; left out because one {context:,}-token context does not fit a replica's KV "
+            f"cache: {', '.join(too_long)}"
             if too_long
             else ""
         )

@@ -5,11 +5,14 @@ Every number here comes from a data file with its source and date; nothing is a 
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from genai_prices import __version__ as genai_prices_version
+from genai_prices.data_snapshot import get_snapshot
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from planner.errors import PlannerError, Problem
@@ -118,6 +121,8 @@ class OpenModel(_Data):
     active_params_b: Figure
     # Bytes of KV cache one token of context takes, all layers, at 16-bit cache precision.
     kv_bytes_per_token: Figure
+    # Tokens of one request's context (prompt and completion) the model was built to take.
+    context_window: Figure
     default_precision: str
     throughput: list[Throughput]
 
@@ -150,6 +155,8 @@ class ApiModel(_Data):
     price_ref: PriceRef
     open_model: str | None = None
     bedrock_model_id: str | None = None
+    # Where genai-prices has no context window for the model (it is read from there otherwise).
+    context_window: Figure | None = None
 
 
 class PriceOverride(_Data):
@@ -179,6 +186,49 @@ class Defaults(_Data):
     request_input_tokens: Figure
     request_output_tokens: Figure
     price_date: TextFigure
+    warn_nodes_per_workload: Figure
+    warn_usd_per_workload: Figure
+
+
+class PrivateConsumers(_Data):
+    """Data classes whose consumers must be in private address space, and that space."""
+
+    data_classes: list[DataClass]
+    ranges: list[str]
+    source: str
+    date: str
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> str:
+        return str(value)
+
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(tuple(self.ranges))
+
+    def is_private(self, cidr: str) -> bool:
+        """The block lies wholly inside one of the private ranges."""
+        network = ipaddress.ip_network(cidr)
+        return any(
+            network.version == space.version and network.subnet_of(space)  # type: ignore[arg-type]
+            for space in self.networks()
+        )
+
+
+@cache
+def _networks(ranges: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(cidr) for cidr in ranges)
+
+
+class RegionList(_Data):
+    regions: list[str]
+    source: str
+    date: str
+
+
+class Regions(_Data):
+    priced: RegionList
+    aws: RegionList
 
 
 class Staff(_Data):
@@ -210,6 +260,10 @@ class Catalog(_Data):
     data_classes: dict[DataClass, DataClassInfo]
     defaults: Defaults
     operations: Operations
+    private_consumers: PrivateConsumers
+    regions: Regions
+    # Every model id (open and API) -> its context window, read once when the catalog loads.
+    context_windows: dict[str, Figure]
 
     def override_for(self, ref: PriceRef) -> PriceOverride | None:
         for override in self.price_overrides:
@@ -226,20 +280,59 @@ def _read(name: str, directory: Path) -> Any:
         raise PlannerError.single(str(path), "", f"cannot read catalog file: {exc}") from None
 
 
+def _api_context_windows(api_models: Any) -> dict[str, Any]:
+    """Each API model's context window: its catalog entry's, else genai-prices' model data."""
+    snapshot = get_snapshot()
+    windows: dict[str, Any] = {}
+    for api_id, api in (api_models or {}).items():
+        if not isinstance(api, dict):
+            continue
+        if api.get("context_window") is not None:
+            windows[api_id] = api["context_window"]
+            continue
+        ref = api.get("price_ref") or {}
+        try:
+            _, info = snapshot.find_provider_model(
+                str(ref.get("model")), None, str(ref.get("provider")), None
+            )
+        except LookupError:
+            continue
+        if info.context_window is not None:
+            windows[api_id] = {
+                "value": info.context_window,
+                "source": f"genai-prices {genai_prices_version} model data "
+                f"({ref.get('provider')}/{info.id}: context_window)",
+                "date": f"genai-prices {genai_prices_version}",
+            }
+    return windows
+
+
 def load_catalog(directory: Path = DATA_DIR) -> Catalog:
     """Read and check every catalog file; a broken one is reported like a bad workloads file."""
+    models = _read("models.yaml", directory)["models"]
+    api_models = _read("api_models.yaml", directory)["api_models"]
+    data_classes = _read("data_classes.yaml", directory)
+    windows = {
+        model_id: model.get("context_window")
+        for model_id, model in (models or {}).items()
+        if isinstance(model, dict) and model.get("context_window") is not None
+    }
+    windows.update(_api_context_windows(api_models))
     raw = {
         "instances": _read("instances.yaml", directory)["instances"],
         "pricing": _read("pricing.yaml", directory),
         "precisions": _read("precisions.yaml", directory)["precisions"],
-        "models": _read("models.yaml", directory)["models"],
+        "models": models,
         "providers": _read("providers.yaml", directory)["providers"],
-        "api_models": _read("api_models.yaml", directory)["api_models"],
+        "api_models": api_models,
         "price_overrides": _read("api_price_overrides.yaml", directory)["overrides"],
         "tasks": _read("tasks.yaml", directory)["tasks"],
-        "data_classes": _read("data_classes.yaml", directory)["data_classes"],
+        "data_classes": data_classes["data_classes"],
+        "private_consumers": data_classes["private_consumers"],
         "defaults": _read("assumptions.yaml", directory),
         "operations": _read("operations.yaml", directory),
+        "regions": _read("regions.yaml", directory),
+        "context_windows": windows,
     }
     try:
         catalog = Catalog.model_validate(raw)
@@ -261,6 +354,17 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
             problems.append(Problem(f"api_models.{api_id}.provider", "unknown provider"))
         if api.open_model is not None and api.open_model not in catalog.models:
             problems.append(Problem(f"api_models.{api_id}.open_model", "unknown open model"))
+        if api_id not in catalog.context_windows:
+            # A request longer than a model's window is ruled out: every model needs one.
+            problems.append(
+                Problem(
+                    f"api_models.{api_id}.context_window",
+                    "genai-prices has no context window for this model: give one here",
+                )
+            )
+    for region in catalog.regions.priced.regions:
+        if region not in catalog.regions.aws.regions:
+            problems.append(Problem("regions.priced", f"{region!r} is not in regions.aws"))
     if problems:
         raise PlannerError(str(directory), problems)
     return catalog

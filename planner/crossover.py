@@ -3,7 +3,7 @@ against the closed frontier API and against the same open model bought as an API
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from planner.answers import (
@@ -13,6 +13,7 @@ from planner.answers import (
     Row,
     SelfHostedCandidate,
     Unit,
+    Unservable,
     crossover_lines,
     decide,
 )
@@ -54,12 +55,19 @@ def reports(loaded: LoadedWorkloads, catalog: Catalog, name: str | None) -> list
     ctx = Context(catalog=catalog, settings=settings_for(catalog, spec, book), book=book,
                   region=spec.region)  # fmt: skip
     found = []
+    problems = []
     for index, workload in enumerate(spec.workloads):
         if name is not None and workload.name != name:
             continue
-        report = report_for(ctx, index, workload)
+        try:
+            report = report_for(ctx, index, workload)
+        except Unservable as exc:  # bad input, as `planner plan` reports it
+            problems += [replace(p, line=loaded.lines.line_of_field(p.field)) for p in exc.problems]
+            continue
         if report is not None:
             found.append(report)
+    if problems:
+        raise PlannerError(str(loaded.path), problems)
     if name is not None and not any(w.name == name for w in spec.workloads):
         names = ", ".join(w.name for w in spec.workloads)
         raise PlannerError.single(

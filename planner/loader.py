@@ -1,14 +1,23 @@
-"""Read a workloads file: YAML -> pydantic model, every problem reported by field path and line."""
+"""Read a workloads file: YAML -> pydantic model, every problem reported by field path and line.
+
+The file is parsed once into a node tree: the repeated-key check, the values and the line of every
+problem all come from that one tree, so reporting a thousand problems costs what reporting one does.
+"""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
+import types
+import typing
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
@@ -16,6 +25,46 @@ from planner.workloads import WorkloadsFile
 
 # The C loader is several times faster; the pure-Python one gives the same data.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+Loc = tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class LineIndex:
+    """Lines of a workloads file's YAML nodes, looked up by field path when a problem needs one."""
+
+    root: yaml.Node | None
+
+    def line(self, loc: Loc) -> int | None:
+        """The 1-based line of the node at loc (or of its nearest existing parent)."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in loc:
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if key.value == part:
+                        # A key's own line reads better than its value's for a bad scalar.
+                        child = value if isinstance(value, yaml.CollectionNode) else key
+                        break
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and 0 <= part < len(node.value)
+            ):
+                child = node.value[part]
+            if child is None:
+                break
+            node = child
+            line = node.start_mark.line + 1
+        return line
+
+    def line_of_field(self, field: str) -> int | None:
+        """The line of a field given as text, 'workloads[1].model' (as Problem carries it)."""
+        return self.line(parse_field_path(field))
 
 
 @dataclass(frozen=True)
@@ -23,9 +72,10 @@ class LoadedWorkloads:
     path: Path
     spec: WorkloadsFile
     sha256: str
+    lines: LineIndex = LineIndex(None)
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
+def field_path(loc: Loc) -> str:
     """('workloads', 1, 'monthly_tokens', 'input') -> 'workloads[1].monthly_tokens.input'."""
     text = ""
     for part in loc:
@@ -36,93 +86,271 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based line of the YAML node at loc (or of its nearest existing parent)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return None
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        child = None
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_field_path(field: str) -> Loc:
+    """'workloads[1].model' -> ('workloads', 1, 'model'), the inverse of field_path."""
+    return tuple(int(index) if index else name for name, index in _PATH_PART.findall(field))
+
+
+def did_you_mean(value: object, choices: typing.Iterable[str]) -> str:
+    """ "; did you mean 'x'?" where value is close to one of the choices, else ""."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --- Repeated keys: PyYAML keeps the last silently, which can turn regulated data into public.
+
+
+def _repeated_keys(root: yaml.Node | None) -> list[tuple[Loc, int, int]]:
+    """(path of the repeated key, first line, repeated line) for every key given twice."""
+    found: list[tuple[Loc, int, int]] = []
+    collection = yaml.CollectionNode
+    stack: list[tuple[yaml.Node, Loc]] = [(root, ())] if root is not None else []
+    seen_nodes: set[int] = set()
+    while stack:
+        node, loc = stack.pop()
+        if id(node) in seen_nodes:  # an alias repeats a node, not a key
+            continue
+        seen_nodes.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    # A key's own line reads better than its value's for a missing or bad value.
-                    child = value if isinstance(value, yaml.CollectionNode) else key
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-        line = node.start_mark.line + 1
-    return line
+            pairs = node.value
+            keys = [(key.tag, key.value) for key, _ in pairs if isinstance(key, yaml.ScalarNode)]
+            if len(set(keys)) != len(keys):  # rare: look at each key only then
+                first: dict[tuple[str, str], int] = {}
+                for key, _ in pairs:
+                    if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                        ident, line = (key.tag, key.value), key.start_mark.line + 1
+                        if ident in first:
+                            found.append(((*loc, key.value), first[ident], line))
+                        else:
+                            first[ident] = line
+            # Only collections can hold more keys: scalars are not walked.
+            stack.extend(
+                (value, (*loc, key.value)) for key, value in pairs if isinstance(value, collection)
+            )
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(
+                (item, (*loc, index))
+                for index, item in enumerate(node.value)
+                if isinstance(item, collection)
+            )
+    return sorted(found, key=lambda entry: entry[2])
+
+
+# --- Messages in the file's words: no class names, no regular expressions.
+
+
+def _unwrap(annotation: Any) -> Any:
+    """X | None -> X; list[X] stays (the caller steps into it with an index)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def _type_at(loc: Loc) -> Any:
+    """The annotation of the field at loc in WorkloadsFile (None where loc leaves the model)."""
+    current: Any = WorkloadsFile
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            if typing.get_origin(current) is not list or not args:
+                return None
+            current = args[0]
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(part)
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            return None
+    return _unwrap(current)
+
+
+def _fields_at(loc: Loc) -> list[str]:
+    parent = _type_at(loc)
+    if isinstance(parent, type) and issubclass(parent, BaseModel):
+        return list(parent.model_fields)
+    return []
+
+
+def _described(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    return repr(value)
+
+
+# Fields whose schema pattern is a regular expression: what the pattern means, in words.
+_PATTERN_WORDS = {
+    "region": "an AWS region name such as us-east-1",
+    "capacity_reservation_id": "an EC2 capacity reservation id: cr- and 8 to 17 hex digits",
+}
 
 
 def _message(error: Any) -> str:
-    message = str(error["msg"])
-    if error["type"] == "extra_forbidden":
-        return "unknown field (check its spelling; the schema lists every field)"
-    if error["type"] == "enum":
-        expected = error.get("ctx", {}).get("expected", "")
-        return f"{error['input']!r} is not one of {expected}"
-    return message.removeprefix("Value error, ")
+    loc: Loc = tuple(error["loc"])
+    kind = error["type"]
+    value = error.get("input")
+    name = str(loc[-1]) if loc else ""
+    if kind == "extra_forbidden":
+        hint = did_you_mean(name, _fields_at(loc[:-1]))
+        return f"unknown field{hint or ' (check its spelling; the schema lists every field)'}"
+    if kind == "enum":
+        field_type = _type_at(loc)
+        choices = (
+            [m.value for m in field_type]
+            if isinstance(field_type, type) and issubclass(field_type, Enum)
+            else []
+        )
+        listed = ", ".join(repr(choice) for choice in choices)
+        return f"{value!r} is not one of {listed}{did_you_mean(value, choices)}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        fields = ", ".join(_fields_at(loc))
+        return f"expected a mapping of fields ({fields}), got {_described(value)}"
+    if kind == "list_type":
+        return f"expected a list, got {_described(value)}"
+    if kind == "string_type":
+        return f"expected text, got {_described(value)}"
+    if kind == "missing":
+        return "required field missing"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} is not {_PATTERN_WORDS.get(name, 'in the expected format')}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return f"must have at least {error.get('ctx', {}).get('min_length', 1)} item(s)"
+    if kind.startswith("date_"):
+        return f"{value!r} is not a date (YYYY-MM-DD)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    # pydantic's "Input should be a valid number": the file's value, not the library's input.
+    return (
+        "must be " + message.removeprefix("Input should be ")
+        if message.startswith("Input should be ")
+        else message
+    )
+
+
+# --- Rules the model alone cannot state: they need the catalog or several fields at once.
+
+
+def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def report(loc: Loc, message: str) -> None:
+        problems.append(Problem(field_path(loc), message, lines.line(loc)))
+
+    regions = catalog.regions
+    priced = regions.priced.regions
+    if spec.region not in regions.aws.regions:
+        report(
+            ("region",),
+            f"{spec.region!r} is not an AWS region{did_you_mean(spec.region, regions.aws.regions)}"
+            f" (planner/data/regions.yaml lists them, from {regions.aws.source})",
+        )
+    price_region = spec.assumptions.price_region
+    if price_region is not None and price_region not in priced:
+        report(
+            ("assumptions", "price_region"),
+            f"the catalog has no prices for {price_region!r}{did_you_mean(price_region, priced)};"
+            f" it has prices for {', '.join(priced)}",
+        )
+    elif price_region is not None and spec.region in priced and price_region != spec.region:
+        report(
+            ("assumptions", "price_region"),
+            f"the catalog has prices for {spec.region} itself: remove price_region",
+        )
+    elif price_region is None and spec.region in regions.aws.regions and spec.region not in priced:
+        report(
+            ("region",),
+            f"the catalog has no prices for {spec.region} (only for {', '.join(priced)}): set "
+            f"assumptions.price_region: {priced[0]} to plan at those prices instead (the plan "
+            "will say so), or choose a priced region",
+        )
+
+    private = catalog.private_consumers
+    known_models = [*catalog.models, *catalog.api_models]
+    first_seen: dict[str, int] = {}
+    for index, workload in enumerate(spec.workloads):
+        if workload.name in first_seen:
+            report(
+                ("workloads", index, "name"),
+                f"duplicate workload name {workload.name!r} "
+                f"(first used by workloads[{first_seen[workload.name]}])",
+            )
+        first_seen.setdefault(workload.name, index)
+        if workload.model is not None and workload.model not in known_models:
+            report(
+                ("workloads", index, "model"),
+                f"unknown model {workload.model!r}; the catalog has: "
+                f"{', '.join(sorted(known_models))}{did_you_mean(workload.model, known_models)}",
+            )
+        if workload.data in private.data_classes:
+            for position, cidr in enumerate(workload.consumers):
+                if not private.is_private(cidr):
+                    report(
+                        ("workloads", index, "consumers", position),
+                        f"{cidr} is not a private range, and {workload.data.value} data may "
+                        f"only be called from private ones ({', '.join(private.ranges)})",
+                    )
+    return problems
 
 
 def parse_workloads(text: str, file: str, catalog: Catalog) -> WorkloadsFile:
+    """The validated file; a PlannerError lists every problem."""
+    return parse_with_lines(text, file, catalog)[0]
+
+
+def parse_with_lines(text: str, file: str, catalog: Catalog) -> tuple[WorkloadsFile, LineIndex]:
+    """The validated file and the index of its lines; a PlannerError lists every problem."""
+    loader = _Loader(text)
     try:
-        raw = yaml.load(text, Loader=_Loader)  # a safe loader: CSafeLoader or SafeLoader
+        root = loader.get_single_node()
+        lines = LineIndex(root)
+        repeated = _repeated_keys(root)
+        if repeated:
+            raise PlannerError(
+                file,
+                [
+                    Problem(
+                        field_path(loc),
+                        f"{loc[-1]!r} is given twice in one mapping (lines {first} and "
+                        f"{again}); YAML would keep only the last: keep one",
+                        again,
+                    )
+                    for loc, first, again in repeated
+                ],
+            )
+        raw = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise PlannerError.single(file, "", f"malformed YAML: {problem}", line) from None
+    finally:
+        loader.dispose()
     if not isinstance(raw, dict):
         raise PlannerError.single(file, "", "expected a mapping with organization and workloads")
     try:
         spec = WorkloadsFile.model_validate(raw)
     except ValidationError as exc:
         problems = [
-            Problem(field_path(err["loc"]), _message(err), _line_of(text, err["loc"]))
+            Problem(field_path(err["loc"]), _message(err), lines.line(tuple(err["loc"])))
             for err in exc.errors()
         ]
         raise PlannerError(file, problems) from None
-    problems = []
-    first_seen: dict[str, int] = {}
-    for index, workload in enumerate(spec.workloads):
-        if workload.name in first_seen:
-            loc: tuple[int | str, ...] = ("workloads", index, "name")
-            problems.append(
-                Problem(
-                    field_path(loc),
-                    f"duplicate workload name {workload.name!r} "
-                    f"(first used by workloads[{first_seen[workload.name]}])",
-                    _line_of(text, loc),
-                )
-            )
-        first_seen.setdefault(workload.name, index)
-        if (
-            workload.model is not None
-            and workload.model not in catalog.models
-            and workload.model not in catalog.api_models
-        ):
-            loc = ("workloads", index, "model")
-            known = ", ".join(sorted([*catalog.models, *catalog.api_models]))
-            problems.append(
-                Problem(
-                    field_path(loc),
-                    f"unknown model {workload.model!r}; the catalog has: {known}",
-                    _line_of(text, loc),
-                )
-            )
+    problems = _semantic_problems(spec, catalog, lines)
     if problems:
         raise PlannerError(file, problems)
-    return spec
+    return spec, lines
 
 
 def load_workloads(path: Path, catalog: Catalog) -> LoadedWorkloads:
@@ -137,5 +365,7 @@ def load_workloads(path: Path, catalog: Catalog) -> LoadedWorkloads:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PlannerError.single(file, "", f"not UTF-8 text ({exc.reason})") from None
-    spec = parse_workloads(text, file, catalog)
-    return LoadedWorkloads(path=path, spec=spec, sha256=hashlib.sha256(data).hexdigest())
+    spec, lines = parse_with_lines(text, file, catalog)
+    return LoadedWorkloads(
+        path=path, spec=spec, sha256=hashlib.sha256(data).hexdigest(), lines=lines
+    )

@@ -116,6 +116,65 @@ def _range(figure: Figure) -> tuple[float, float] | None:
     return figure.low, figure.high
 
 
+def input_warnings(
+    catalog: Catalog, spec: WorkloadsFile, workload: Workload, chosen: Option
+) -> list[Warning]:
+    """What the file asks that is allowed but unusual: said in the plan, never priced silently."""
+    warnings = []
+    if spec.assumptions.price_region not in (None, spec.region):
+        warnings.append(
+            Warning(
+                code="price_region",
+                message=f"priced at {spec.assumptions.price_region} prices "
+                f"(assumptions.price_region): the catalog has none for {spec.region}, where "
+                "the stack is deployed; prices there differ",
+            )
+        )
+    tokens = workload.monthly_tokens
+    if tokens.total == 0:
+        warnings.append(
+            Warning(
+                code="zero_volume",
+                message="monthly_tokens is 0 input and 0 output: the workload is planned with "
+                "no traffic, so only its fixed costs are priced; give its expected volume",
+            )
+        )
+    if workload.data not in catalog.private_consumers.data_classes:
+        public = [c for c in workload.consumers if not catalog.private_consumers.is_private(c)]
+        if public:
+            warnings.append(
+                Warning(
+                    code="public_consumers",
+                    message=f"consumers {', '.join(public)} are public address space: the "
+                    f"workload's endpoint admits callers from the internet there "
+                    f"({workload.data.value} data allows it; confidential and regulated "
+                    "data would not)",
+                )
+            )
+    defaults = catalog.defaults
+    sizes = []
+    if chosen.nodes is not None and chosen.nodes >= defaults.warn_nodes_per_workload.value:
+        sizes.append(
+            f"{chosen.nodes:,} nodes of {chosen.instance_type} (warned from "
+            f"{defaults.warn_nodes_per_workload.value:,.0f})"
+        )
+    if chosen.monthly_cost_usd >= defaults.warn_usd_per_workload.value:
+        sizes.append(
+            f"{chosen.monthly_cost_usd:,.2f} USD a month (warned from "
+            f"{defaults.warn_usd_per_workload.value:,.0f})"
+        )
+    if sizes:
+        warnings.append(
+            Warning(
+                code="large_workload",
+                message=f"one workload needs {' and '.join(sizes)} for the "
+                f"{tokens.input:,} input and {tokens.output:,} output tokens a month it asks: "
+                "check monthly_tokens (thresholds in planner/data/assumptions.yaml)",
+            )
+        )
+    return warnings
+
+
 Decision = tuple[Workload, Answers, Option, list[Warning]]
 # (instance type, nodes) -> the pool's cost under each purchase option, computed once per plan.
 Purchases = dict[tuple[str, int], list[PurchaseOptionCost]]
@@ -482,8 +541,12 @@ def build_plan(
         try:
             answers, chosen, warnings = decide(ctx, index, workload)
         except Unservable as exc:
-            problems.extend(exc.problems)
+            problems.extend(
+                replace(p, line=loaded.lines.line_of_field(p.field)) if p.line is None else p
+                for p in exc.problems
+            )
             continue
+        warnings.extend(input_warnings(catalog, spec, workload, chosen))
         decisions.append((workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
@@ -569,6 +632,12 @@ def build_plan(
             "amortization_months": settings.amortization_months
             or catalog.pricing.hardware.horizon_months.value,
             "genai_prices_version": genai_prices_version,
+            # Only where it stands in for the region's own prices (the plan warns).
+            **(
+                {"price_region": spec.assumptions.price_region}
+                if spec.assumptions.price_region not in (None, spec.region)
+                else {}
+            ),
         },
         workloads=workload_plans,
         pools=pools,

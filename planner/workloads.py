@@ -14,11 +14,16 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    WithJsonSchema,
     field_validator,
 )
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 _QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
+# What the schema admits as a token count written as text (the parser also reads a sign, to
+# say that a negative count is wrong rather than unreadable).
+TOKENS_PATTERN = r"^\s*\d+(\.\d+)?\s*[kKmMbBtT]?\s*$"
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -45,7 +50,22 @@ def parse_tokens(value: Any) -> int:
     return number
 
 
-Tokens = Annotated[int, BeforeValidator(parse_tokens), PlainSerializer(int)]
+# In the schema: an integer, or text such as 400M, 1.5B, 250k (what the README documents).
+Tokens = Annotated[
+    int,
+    BeforeValidator(parse_tokens),
+    PlainSerializer(int),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": TOKENS_PATTERN},
+            ],
+            "description": "A token count: an integer, or a number with k, M, B or T "
+            "(400M, 1.5B, 250k).",
+        }
+    ),
+]
 
 
 class Task(StrEnum):
@@ -135,6 +155,11 @@ class Assumptions(_Strict):
     )
     request: RequestShape | None = None
     price_date: date | None = Field(default=None, description="Date API prices are read at.")
+    price_region: str | None = Field(
+        default=None,
+        description="A region the catalog has prices for, whose prices stand in for `region`'s "
+        "where the catalog has none (the plan warns).",
+    )
     engineer_usd_per_month: float | None = Field(
         default=None, ge=0, description="Loaded monthly cost of one platform engineer."
     )
