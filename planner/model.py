@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from planner.errors import PlannerError
 from planner.workloads import Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Placement = Literal["self_hosted", "cloud_api"]
 
@@ -125,13 +125,32 @@ class Warning:
     message: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consumer:
+    """Callers of a workload. `vpc` (with `subnets`): their VPC in this account, where the stack
+    makes their endpoint; `account`: another account, which makes its own; neither: callers
+    inside the stack's own network."""
+
+    cidr: str
+    vpc: str | None = None
+    subnets: tuple[str, ...] = ()
+    account: str | None = None
+
+    def text(self) -> str:
+        if self.vpc is not None:
+            return f"{self.cidr} in {self.vpc} ({len(self.subnets)} subnet(s))"
+        if self.account is not None:
+            return f"{self.cidr} in account {self.account}"
+        return self.cidr
+
+
 # Not frozen, like Option: the plan adds each API workload's share of its access afterwards.
 @dataclass(slots=True, kw_only=True)
 class WorkloadPlan:
     name: str
     task: str
     data: str
-    consumers: list[str]
+    consumers: list[Consumer]
     placement: Placement
     model: str
     provider: str | None

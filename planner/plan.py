@@ -29,6 +29,7 @@ from planner.loader import LoadedWorkloads
 from planner.model import (
     SCHEMA_VERSION,
     Answers,
+    Consumer,
     Option,
     Plan,
     Pool,
@@ -140,7 +141,9 @@ def input_warnings(
             )
         )
     if workload.data not in catalog.private_consumers.data_classes:
-        public = [c for c in workload.consumers if not catalog.private_consumers.is_private(c)]
+        public = [
+            c.cidr for c in workload.consumers if not catalog.private_consumers.is_private(c.cidr)
+        ]
         if public:
             warnings.append(
                 Warning(
@@ -192,7 +195,10 @@ def _workload_plan(
         name=workload.name,
         task=workload.task.value,
         data=workload.data.value,
-        consumers=list(workload.consumers),
+        consumers=[
+            Consumer(cidr=c.cidr, vpc=c.vpc, subnets=tuple(c.subnets), account=c.account)
+            for c in workload.consumers
+        ],
         placement=chosen.placement,
         model=chosen.model,
         provider=chosen.provider,

@@ -49,6 +49,7 @@ def template_environment() -> jinja2.Environment:
         "0.00" if round(amount, 2) == 0 else f"{round(amount, 2):+,.2f}"
     )
     env.filters["tokens"] = tokens_text
+    env.filters["consumer"] = lambda consumer: consumer.text()
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     # The plan's warnings, equal ones of several workloads as one line.
     env.globals["warning_groups"] = lambda plan: group_warnings(

@@ -63,8 +63,8 @@ def test_program_refuses_a_missing_plan(project: Path) -> None:
 
 def test_program_refuses_another_schema_version(planned: Path) -> None:
     plan = planned / "plans/dev/plan.json"
-    plan.write_text(plan.read_text().replace('"schema_version": 3', '"schema_version": 99'))
-    with pytest.raises(RunError, match="schema_version: expected 3, found 99"):
+    plan.write_text(plan.read_text().replace('"schema_version": 4', '"schema_version": 99'))
+    with pytest.raises(RunError, match="schema_version: expected 4, found 99"):
         run_program(planned, "dev", CONFIG)
 
 
