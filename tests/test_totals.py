@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from planner.loader import LoadedWorkloads, parse_workloads
 from planner.model import Plan, plan_problems, read_plan
 from planner.plan import Strategy, build_plan
 from planner.preview import Preview, price_resources
+from planner.render import plan_markdown, template_environment, usd_range
 from tests.conftest import EXAMPLE
 from tests.test_properties import organization
 
@@ -152,3 +154,82 @@ def test_every_plan_passes_its_own_checks(text: str, strategy: Strategy) -> None
 @given(staffed_organization(), st.sampled_from(["per-workload", "optimal"]))
 def test_preview_equals_the_plan_for_generated_organizations(text: str, strategy: Strategy) -> None:
     _assert_reconciles(_plan(text, strategy))
+
+
+# ----------------------------------------------------------------------------- labels and ranges
+
+BIG = """\
+organization: acme
+region: us-east-1
+workloads:
+  - name: big-notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 60B, output: 12B}
+    consumers: ["10.50.0.0/16"]
+"""
+# "138,988.49 USD to 138,988.49 USD", "124.62 USD - 124.62 USD": a range whose ends are equal.
+NOISE = re.compile(r"([\d,]+\.\d\d USD) (to|-) \1")
+
+
+def test_usd_range_is_empty_where_the_ends_agree() -> None:
+    assert usd_range(138_988.49, 138_988.49) == ""
+    assert usd_range(10.0, 10.004) == ""  # the same cent
+    assert usd_range(84_644.78, 406_078.38) == "84,644.78 USD to 406,078.38 USD"
+
+
+def test_plan_md_shows_ranges_only_where_the_ends_differ() -> None:
+    example = plan_markdown(_plan(EXAMPLE.read_text()))
+    assert not NOISE.search(example)
+    # No workload or pool of the example has a range: no range column at all.
+    assert "| monthly cost | range |" not in example and "low - high" not in example
+    big = plan_markdown(_plan(BIG))
+    assert "(84,644.78 USD to 406,078.38 USD)" in big
+    assert "| 165,003.18 USD | 84,644.78 USD to 406,078.38 USD |" in big
+    assert "; 84,644.78 USD to 406,078.38 USD over the ranges" in big
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(organization())
+def test_no_range_is_noise(text: str) -> None:
+    plan = _plan(text)
+    assert not NOISE.search(plan_markdown(plan))
+    environment = template_environment()
+    for w in plan.workloads:
+        explained = environment.get_template("explain.txt.j2").render(w=w, plan=plan)
+        assert not NOISE.search(explained)
+
+
+def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
+    plan = _plan(EXAMPLE.read_text())
+    faq = next(w for w in plan.workloads if w.name == "support-faq")
+    # Bedrock's access (15.60 USD) is shared with ticket-triage: the plan charges a share of it.
+    assert faq.monthly_cost_usd == 124.62 and faq.access_share_usd == 3.82
+    [chosen] = [o for o in faq.answers.volume_economics.options if o.id.endswith("llama-4-scout")]
+    assert chosen.monthly_cost_usd == 136.40  # one price: the option with its access alone
+    text = plan_markdown(plan)
+    assert (
+        "3. **Volume economics: cloud_api/bedrock-llama-4-scout, 124.62 USD a month in this "
+        "plan.** In this plan: 120.80 USD of tokens + 3.82 USD, its share of the shared access "
+        "(paid once in the plan); the option standing alone: 136.40 USD, with 15.60 USD of access "
+        "to itself." in text
+    )
+    assert "| option | tier | nodes | memory fit | monthly cost, standing alone |" in text
+    # code-review is the egress network's only user: its share is the price alone, no label.
+    assert "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,341.85 USD a month.**" in text
+    explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
+    assert "at 124.62 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
+    assert "Options (cheapest first; each standing alone" in explained
+
+
+def test_every_share_adds_up() -> None:
+    for strategy in ("per-workload", "optimal"):
+        plan = _plan(EXAMPLE.read_text(), strategy)
+        for w in plan.workloads:
+            if w.placement == "cloud_api":
+                chosen = next(
+                    o for o in w.answers.volume_economics.options
+                    if o.id == w.answers.volume_economics.chosen
+                )  # fmt: skip
+                tokens = chosen.monthly_cost_usd - chosen.fixed_monthly_usd
+                assert _cents(w.monthly_cost_usd) == _cents(tokens) + _cents(w.access_share_usd)
