@@ -15,13 +15,15 @@ from hypothesis import strategies as st
 
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
-from planner.diff import run_plan
+from planner.diff import diff_plans, render_json, render_markdown, run_plan
 from planner.loader import LoadedWorkloads, parse_workloads
 from planner.model import Plan, plan_problems, read_plan
 from planner.plan import Strategy, build_plan
 from planner.preview import Preview, price_resources
-from planner.render import plan_markdown, template_environment, usd_range
+from planner.render import plan_json, plan_markdown, template_environment, usd_range
 from tests.conftest import EXAMPLE
+from tests.test_diff import BASE as DIFF_BASE
+from tests.test_diff import SCENARIOS, pricier_p5
 from tests.test_properties import organization
 
 CATALOG: Catalog = default_catalog()
@@ -233,3 +235,63 @@ def test_every_share_adds_up() -> None:
                 )  # fmt: skip
                 tokens = chosen.monthly_cost_usd - chosen.fixed_monthly_usd
                 assert _cents(w.monthly_cost_usd) == _cents(tokens) + _cents(w.access_share_usd)
+
+
+# ----------------------------------------------------------------------------- diff
+
+
+@pytest.mark.parametrize("name", ["volume-flip", "catalog-price"])
+def test_diff_resource_delta_reconciles_with_its_headline(name: str) -> None:
+    catalog = pricier_p5(CATALOG) if name == "catalog-price" else CATALOG
+    base = _plan(DIFF_BASE)
+    spec_text = SCENARIOS[name]()
+    spec = parse_workloads(spec_text, "workloads.yaml", catalog)
+    head = build_plan(
+        LoadedWorkloads(Path("workloads.yaml"), spec, "0" * 64), catalog, "dev", "workloads.yaml"
+    )
+    diff = diff_plans({"dev": base}, {"dev": head}, catalog)
+    [stack] = diff.stacks
+    parts = (
+        stack.resources_change_usd,
+        stack.staff_change_usd,
+        stack.tokens_change_usd,
+        stack.prices_change_usd,
+    )
+    assert (
+        sum(_cents(part) for part in parts) == _cents(stack.change_usd) == _cents(diff.change_usd)
+    )
+    text = render_markdown(diff)
+    if name == "volume-flip":  # same prices: the resources, the new pool's staff, fewer tokens
+        assert stack.prices_change_usd == 0 and stack.staff_change_usd == 4166.75
+        assert stack.tokens_change_usd < 0
+        assert (
+            f"Of the change of {stack.change_usd:+,.2f} USD a month, "
+            f"{stack.resources_change_usd:+,.2f} USD is in the resources below; the rest: staff "
+            f"+4,166.75 USD, API tokens {stack.tokens_change_usd:+,.2f} USD." in text
+        )
+    else:  # a price update: the rows price both sides at HEAD's prices, so it is all "prices"
+        assert stack.resources_change_usd == 0 and stack.prices_change_usd == stack.change_usd > 0
+        assert "from prices that changed since BASE was planned" in text
+    document = json.loads(render_json(diff))
+    by_kind = document["stacks"][0]["change_by_kind"]
+    assert by_kind["prices_usd"] == stack.prices_change_usd
+
+
+def test_diff_hides_sub_cent_changes_of_untouched_workloads(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _plan(EXAMPLE.read_text())
+    base = json.loads(plan_json(head))
+    # A plan written by another version, its costs a fraction of a cent away (still adding up
+    # to the same cents, so it is a valid plan).
+    base["workloads"][0]["monthly_cost_usd"] += 0.004
+    base["workloads"][3]["monthly_cost_usd"] -= 0.003
+    (project / "base.json").write_text(json.dumps(base))
+    (project / "head.json").write_text(plan_json(head))
+    assert main(["diff", "base.json", "head.json"]) == 0
+    out = capsys.readouterr().out
+    assert "No workload changes." in out and "+0.00" not in out and "-0.00" not in out
+    assert main(["diff", "base.json", "head.json", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {w["status"] for w in document["stacks"][0]["workloads"]} == {"unchanged"}
+    assert document["change_usd"] == 0
