@@ -295,3 +295,17 @@ def test_diff_hides_sub_cent_changes_of_untouched_workloads(
     document = json.loads(capsys.readouterr().out)
     assert {w["status"] for w in document["stacks"][0]["workloads"]} == {"unchanged"}
     assert document["change_usd"] == 0
+
+
+def test_plan_md_names_only_the_parts_a_plan_has() -> None:
+    saas = plan_markdown(_plan(SAAS))
+    assert (
+        "Made of: API tokens 12.08 USD and the shared API access 15.60 USD, each counted once"
+        in saas
+    )
+    assert "staff" not in saas.split("## ")[0]  # the summary above the first section
+    example = plan_markdown(_plan(EXAMPLE.read_text()))
+    assert (
+        "Made of: the pools' nodes and network pieces 126,803.74 USD, their staff 8,333.50 USD, "
+        "API tokens 3,493.80 USD and the shared API access 357.45 USD, each counted once" in example
+    )
