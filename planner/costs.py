@@ -313,9 +313,11 @@ def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> f
 
 
 def nodes_monthly_usd(node_hourly_usd: float, hours_per_month: float, nodes: int) -> float:
-    """A group of nodes a month, in whole cents: the one price the plan's pools and
-    `planner preview`'s auto-scaling groups both use."""
-    return round(nodes * node_hourly_usd * hours_per_month, 2)
+    """Nodes a month: a node-month in whole cents, times the nodes. The one price the plan's
+    pools and `planner preview`'s auto-scaling groups both use; rounding each node-month (not
+    each group) makes a pool cost the same however its nodes are grouped (one group per
+    multi-node replica in the stack)."""
+    return nodes * round(node_hourly_usd * hours_per_month * 100) / 100
 
 
 def usd_per_million_tokens(

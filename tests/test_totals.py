@@ -309,3 +309,29 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
         "Made of: the pools' nodes and network pieces 126,803.74 USD, their staff 8,333.50 USD, "
         "API tokens 3,493.80 USD and the shared API access 357.45 USD, each counted once" in example
     )
+
+
+# Found by the property test: three 2-node replicas at spot prices. The stack has one
+# auto-scaling group per replica; rounding each group's month to the cent gave 3 x 41,585.47
+# against 124,756.40 for the 6 nodes at once. A node-month is rounded instead, so any grouping
+# adds up to the pool's cost.
+MULTI_NODE_SPOT = """\
+organization: acme
+region: us-east-1
+assumptions: {pricing: spot}
+workloads:
+  - name: w1
+    task: classification
+    data: confidential
+    quality: frontier
+    monthly_tokens: {input: 0, output: 0}
+    peak_tokens_per_second: 5348
+    consumers: ["10.0.0.0/16"]
+"""
+
+
+def test_a_pool_of_multi_node_replicas_reconciles() -> None:
+    plan = _plan(MULTI_NODE_SPOT)
+    [pool] = plan.pools
+    assert pool.nodes == 6 and pool.pipeline_parallel == 2
+    _assert_reconciles(plan)
