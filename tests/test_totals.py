@@ -151,8 +151,8 @@ def test_every_plan_passes_its_own_checks(text: str, strategy: Strategy) -> None
     assert _cents(totals.staff_usd) <= pools
 
 
-# Each example runs the program under mocks (about a second): a few are enough.
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Each example runs the program under mocks (a fraction of a second to a second).
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(staffed_organization(), st.sampled_from(["per-workload", "optimal"]))
 def test_preview_equals_the_plan_for_generated_organizations(text: str, strategy: Strategy) -> None:
     _assert_reconciles(_plan(text, strategy))
