@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import re
 import types
 import typing
@@ -304,6 +305,21 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
         )
 
     private = catalog.private_consumers
+    network = spec.network
+    if not private.is_private(network.space):
+        report(
+            ("network", "space"),
+            f"{network.space} is not private address space: the stack's networks are allocated "
+            f"from it ({', '.join(r for r in private.ranges if ':' not in r)})",
+        )
+    for name in ("pools", "apis"):
+        start = ipaddress.IPv4Network(getattr(network, name))
+        if not start.subnet_of(ipaddress.IPv4Network(network.space)):
+            report(
+                ("network", name),
+                f"{start} is outside network.space {network.space}: the stack's networks are "
+                "allocated from the space",
+            )
     known_models = [*catalog.models, *catalog.api_models]
     first_seen: dict[str, int] = {}
     for index, workload in enumerate(spec.workloads):
