@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 IPv4Network = ipaddress.IPv4Network
 
-# The API networks, in the order their places are kept (both are kept whether or not the plan
-# needs them, so adding a PrivateLink provider never moves the egress network).
+# The API networks, in the order their places are kept (both are kept, where they fit, whether
+# or not the plan needs them, so adding a PrivateLink provider never moves the egress network).
 API_NETWORKS = ("private_link", "egress")
 
 API_WHAT = "the API networks"
@@ -90,6 +90,13 @@ def _take(
     return found
 
 
+def _api_places(outer: IPv4Network, api_start: str, taken: list[Span]) -> list[IPv4Network]:
+    """The API networks' places, in API_NETWORKS order, as many as fit (taken)."""
+    places = list(itertools.islice(_free(outer, IPv4Network(api_start), taken), len(API_NETWORKS)))
+    taken.extend(_span(network) for network in places)
+    return places
+
+
 def allocate(
     pools: int,
     needs: Sequence[str],
@@ -102,14 +109,15 @@ def allocate(
     overlapping another or a consumer's range. Raises OutOfRanges naming what ran out."""
     outer = IPv4Network(space)
     taken = _consumer_spans(consumers)
-    api = _take(API_WHAT, len(API_NETWORKS), outer, IPv4Network(api_start), taken)
+    api = _api_places(outer, api_start, taken)
+    wanted = max((API_NETWORKS.index(name) + 1 for name in needs), default=0)
+    if wanted > len(api):
+        raise OutOfRanges(API_WHAT, wanted, len(api), IPv4Network(api_start).prefixlen, space)
     found = _take(POOLS_WHAT, pools, outer, IPv4Network(pool_start), taken)
     return Allocation(
         pools=[str(network) for network in found],
         networks={
-            name: str(network)
-            for name, network in zip(API_NETWORKS, api, strict=True)
-            if name in needs
+            name: str(api[index]) for index, name in enumerate(API_NETWORKS) if name in needs
         },
     )
 
@@ -120,12 +128,9 @@ def pool_limit(
     pool_start: str = DEFAULT_POOLS,
     api_start: str = DEFAULT_APIS,
 ) -> int:
-    """The most pools the space holds beside the consumers' ranges and the API networks (0 when
-    the API networks do not fit)."""
+    """The most pools the space holds beside the consumers' ranges and the API networks' places:
+    allocate(n, ...) succeeds for every n up to it (when the API networks it needs fit)."""
     outer = IPv4Network(space)
     taken = _consumer_spans(consumers)
-    try:
-        _take(API_WHAT, len(API_NETWORKS), outer, IPv4Network(api_start), taken)
-    except OutOfRanges:
-        return 0
+    _api_places(outer, api_start, taken)
     return sum(1 for _ in _free(outer, IPv4Network(pool_start), taken))
