@@ -586,7 +586,7 @@ def _with_ranges(
                     + ("" if name == "apis" else " and the API networks")
                     + ": give network.space a larger block, or network."
                     + name
-                    + " a smaller size (up to /19)",
+                    + " a smaller size (up to /24)",
                     loaded.lines.line(where) if given else None,
                 )
             ],

@@ -278,9 +278,10 @@ class Workload(_Strict):
         return value
 
 
-# A VPC's range is /16 to /28 (Amazon VPC user guide, "VPC CIDR blocks"); the stack carves a
-# /20 subnet per availability zone (stacks/network.py), so a network is /19 or larger.
-NETWORK_PREFIXES = (16, 19)
+# A VPC's range is /16 to /28 and a subnet's at least /28 (Amazon VPC user guide, "VPC CIDR
+# blocks"); the stack splits each of its networks in four for its subnets (stacks/network.py
+# subnet_cidrs), so a /24 still leaves subnets of 59 usable addresses for nodes and endpoints.
+NETWORK_PREFIXES = (16, 24)
 
 
 def _ipv4_cidr(value: str, prefixes: tuple[int, int] | None = None) -> str:
@@ -293,8 +294,8 @@ def _ipv4_cidr(value: str, prefixes: tuple[int, int] | None = None) -> str:
     if prefixes is not None and not prefixes[0] <= network.prefixlen <= prefixes[1]:
         raise ValueError(
             f"{value!r} is a /{network.prefixlen}: a network of the stack is /{prefixes[0]} to "
-            f"/{prefixes[1]} (a VPC is at most a /16, and the stack gives each availability "
-            "zone a /20)"
+            f"/{prefixes[1]} (a VPC is at most a /16, and the stack splits each network into "
+            "subnets for its availability zones)"
         )
     return value
 
@@ -311,11 +312,11 @@ class Network(_Strict):
     pools: str = Field(
         default=DEFAULT_POOLS,
         description="The first pool's range: the next pools take the following ranges of its "
-        "size (/16 to /19), skipping taken ones and wrapping round the space.",
+        "size (/16 to /24), skipping taken ones and wrapping round the space.",
     )
     apis: str = Field(
         default=DEFAULT_APIS,
-        description="The first API network's range (/16 to /19): the PrivateLink network takes "
+        description="The first API network's range (/16 to /24): the PrivateLink network takes "
         "it, the egress network the next free one.",
     )
 

@@ -46,7 +46,7 @@ consumer_ranges = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(
     consumers=consumer_ranges,
-    prefix=st.sampled_from([16, 17, 19]),
+    prefix=st.sampled_from([16, 17, 19, 22, 24]),
     wanted=st.integers(0, 300),
     needs=st.sets(st.sampled_from(API_NETWORKS)),
 )
@@ -196,7 +196,7 @@ def test_api_networks_that_do_not_fit_are_refused(
     [
         ("{space: 8.0.0.0/8}", "network.space", "8.0.0.0/8 is not private address space"),
         ("{pools: 172.16.0.0/16}", "network.pools", "outside network.space 10.0.0.0/8"),
-        ("{apis: 10.250.0.0/24}", "network.apis", "is a /24: a network of the stack is /16"),
+        ("{apis: 10.250.0.0/25}", "network.apis", "is a /25: a network of the stack is /16 to /24"),
         ("{pools: 10.96.0.0/12}", "network.pools", "is a /12: a network of the stack is /16"),
         ("{pools: 10.100.0.1/16}", "network.pools", "is not a CIDR block"),
         ("{space: 'fd00::/8'}", "network.space", "is IPv6: a VPC's range is IPv4"),
