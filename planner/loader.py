@@ -321,6 +321,30 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                 "allocated from the space",
             )
     known_models = [*catalog.models, *catalog.api_models]
+    # A VPC's endpoints (one per service, with private DNS) go in one set of subnets, and a
+    # subnet is in one VPC: the file must say the same wherever it names them.
+    vpc_subnets: dict[str, tuple[tuple[str, ...], str]] = {}
+    subnet_vpc: dict[str, tuple[str, str]] = {}
+    for index, workload in enumerate(spec.workloads):
+        for position, consumer in enumerate(workload.consumers):
+            if consumer.vpc is None:
+                continue
+            loc = ("workloads", index, "consumers", position)
+            subnets = tuple(sorted(consumer.subnets))
+            first = vpc_subnets.setdefault(consumer.vpc, (subnets, field_path(loc)))
+            if first[0] != subnets:
+                report(
+                    (*loc, "subnets"),
+                    f"{consumer.vpc} is given subnets {', '.join(first[0])} at {first[1]}: "
+                    "name the same subnets wherever a VPC is named (its endpoints go in them)",
+                )
+            for subnet in subnets:
+                where = subnet_vpc.setdefault(subnet, (consumer.vpc, field_path(loc)))
+                if where[0] != consumer.vpc:
+                    report(
+                        (*loc, "subnets"),
+                        f"{subnet} is in {where[0]} at {where[1]}: a subnet is in one VPC",
+                    )
     first_seen: dict[str, int] = {}
     for index, workload in enumerate(spec.workloads):
         if workload.name in first_seen:

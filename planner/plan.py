@@ -579,10 +579,10 @@ def _with_ranges(
                 Problem(
                     f"network.{name}",
                     f"ran out of ranges for {exc.what}: {exc.needed} /{exc.size} range(s) "
-                    f"needed from {getattr(network, name)}"
+                    f"needed, counting up from {getattr(network, name)}"
                     + ("" if given else " (the default)")
-                    + f" in network.space {network.space}, and only {exc.free} are free beside "
-                    "the consumers' ranges"
+                    + f" round network.space {network.space}, and only {exc.free} are free "
+                    "beside the consumers' ranges"
                     + ("" if name == "apis" else " and the API networks")
                     + ": give network.space a larger block, or network."
                     + name

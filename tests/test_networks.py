@@ -174,7 +174,7 @@ def test_consumers_that_fill_the_default_space_are_refused_naming_the_default(
     path = write_workloads(_regulated(1, consumer="10.0.0.0/8"))
     [line] = refused(capsys, project, str(path))
     assert line.startswith(f"{path}: network.pools: ran out of ranges for the pools")
-    assert "from 10.100.0.0/16 (the default) in network.space 10.0.0.0/8" in line
+    assert "counting up from 10.100.0.0/16 (the default) round network.space 10.0.0.0/8" in line
     assert "only 0 are free" in line
 
 
@@ -299,3 +299,31 @@ def test_a_consumer_that_names_where_it_runs_is_not_warned_about(
 def test_the_example_names_its_consumers(catalog: Catalog) -> None:
     plan = plan_text(EXAMPLE.read_text(), catalog)
     assert not [w for p in plan.workloads for w in p.warnings if w.code == "consumers_inside"]
+
+
+@pytest.mark.parametrize(
+    ("second", "needle"),
+    [
+        (
+            "{cidr: 10.1.0.0/16, vpc: vpc-0a1b2c3d, subnets: [subnet-0000000b]}",
+            "vpc-0a1b2c3d is given subnets subnet-0000000a at workloads[0].consumers[0]: name "
+            "the same subnets wherever a VPC is named",
+        ),
+        (
+            "{cidr: 10.1.0.0/16, vpc: vpc-0e0e0e0e, subnets: [subnet-0000000a]}",
+            "subnet-0000000a is in vpc-0a1b2c3d at workloads[0].consumers[0]: a subnet is in one "
+            "VPC",
+        ),
+    ],
+)
+def test_a_vpc_and_its_subnets_are_named_alike_everywhere(
+    write_workloads: Callable[[str], Path],
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    second: str,
+    needle: str,
+) -> None:
+    first = "{cidr: 10.0.0.0/16, vpc: vpc-0a1b2c3d, subnets: [subnet-0000000a]}"
+    path = write_workloads(workload_yaml(consumers=f"[{first}, {second}]"))
+    [line] = refused(capsys, project, str(path))
+    assert line.startswith(f"{path}: workloads[0].consumers[1].subnets (line 8): {needle}"), line
