@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError, Problem
-from planner.workloads import Perimeter, Pricing, Tier
+from planner.workloads import NETWORK_PREFIXES, Perimeter, Pricing, Tier
 
 SCHEMA_VERSION = 6
 
@@ -581,6 +581,9 @@ def _network_problems(plan: Plan) -> list[Problem]:
         if not isinstance(network, ipaddress.IPv4Network):
             problem(field_name, f"{cidr} is not an IPv4 range")
             continue
+        low, high = NETWORK_PREFIXES
+        if not low <= network.prefixlen <= high:
+            problem(field_name, f"{cidr} is a /{network.prefixlen}, not /{low} to /{high}")
         ranges.append((field_name, network))
     needed = {API_NETWORK_FOR[access.private_link] for access in plan.providers}
     for name in sorted(needed - set(plan.networks)):

@@ -53,16 +53,23 @@ def _span(network: IPv4Network) -> Span:
     return int(network.network_address), int(network.broadcast_address)
 
 
+def _blocked(space: IPv4Network, size: int, taken: list[Span]) -> set[int]:
+    """The slots of `size` addresses in the space that a taken range touches."""
+    first, count = int(space.network_address), space.num_addresses // size
+    blocked: set[int] = set()
+    for low, high in taken:  # clipped to the space: a range outside it blocks nothing
+        low_slot = max((low - first) // size, 0)
+        high_slot = min((high - first) // size, count - 1)
+        blocked.update(range(low_slot, high_slot + 1))
+    return blocked
+
+
 def _free(space: IPv4Network, start: IPv4Network, taken: list[Span]) -> Iterator[IPv4Network]:
     """The ranges of start's size in the space that overlap nothing taken: from start upwards,
     then from the space's bottom up to start."""
     size, first = start.num_addresses, int(space.network_address)
     count = space.num_addresses // size
-    blocked: set[int] = set()
-    for low, high in taken:  # the slots each taken range touches, clipped to the space
-        low_slot = max((low - first) // size, 0)
-        high_slot = min((high - first) // size, count - 1)
-        blocked.update(range(low_slot, high_slot + 1))
+    blocked = _blocked(space, size, taken)
     offset = (int(start.network_address) - first) // size
     for step in range(count):
         slot = (offset + step) % count
@@ -133,4 +140,5 @@ def pool_limit(
     outer = IPv4Network(space)
     taken = _consumer_spans(consumers)
     _api_places(outer, api_start, taken)
-    return sum(1 for _ in _free(outer, IPv4Network(pool_start), taken))
+    size = IPv4Network(pool_start).num_addresses
+    return outer.num_addresses // size - len(_blocked(outer, size, taken))

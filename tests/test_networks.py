@@ -14,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pulumi import RunError
 
-from planner.catalog import Catalog
+from planner.catalog import Catalog, default_catalog
 from planner.cli import main
+from planner.errors import PlannerError
+from planner.model import plan_problems
 from planner.networks import API_NETWORKS, OutOfRanges, allocate, pool_limit
 from planner.offline import run_program
 from tests.conftest import EXAMPLE, workload_yaml
@@ -23,11 +25,21 @@ from tests.helpers import plan_text
 from tests.test_workloads import planned, refused
 
 Net = ipaddress.IPv4Network
+CATALOG = default_catalog()
 CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}
 
 
 def _overlapping(ranges: list[Net]) -> list[tuple[Net, Net]]:
-    return [(a, b) for i, a in enumerate(ranges) for b in ranges[i + 1 :] if a.overlaps(b)]
+    """Pairs that overlap (sorted by address, a range can only overlap the next ones that start
+    before it ends)."""
+    ordered = sorted(ranges, key=lambda r: int(r.network_address))
+    pairs = []
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if b.network_address > a.broadcast_address:
+                break
+            pairs.append((a, b))
+    return pairs
 
 
 # --- The allocator alone, for any consumers and any number of pools up to its limit.
@@ -43,7 +55,7 @@ consumer_ranges = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     consumers=consumer_ranges,
     prefix=st.sampled_from([16, 17, 19, 22, 24]),
@@ -105,6 +117,57 @@ def test_pools_skip_the_api_networks_and_consumers_and_wrap_round_the_space() ->
 
 
 # --- Through the workloads file and `planner plan`.
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["regulated", "confidential", "internal"]),
+            st.sampled_from(["classification", "faq", "code_generation"]),
+            st.lists(
+                st.builds(
+                    lambda address, prefix: str(Net((address, prefix), strict=False)),
+                    st.integers(0x0A000000, 0x0AFFFFFF),
+                    st.integers(9, 24),
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_a_plans_ranges_never_overlap_or_the_plan_is_refused(
+    workloads: list[tuple[str, str, list[str]]],
+) -> None:
+    """Any organization: its plan's ranges pass read_plan's checks (no overlap with each other
+    or a consumer), or planning stops naming network.pools or network.apis."""
+    doc = {
+        "organization": "acme",
+        "region": "us-east-1",
+        "workloads": [
+            {
+                "name": f"w{i}",
+                "task": task,
+                "data": data,
+                "monthly_tokens": {"input": "300M", "output": "30M"},
+                "consumers": [{"cidr": cidr, "account": "111122223333"} for cidr in cidrs],
+            }
+            for i, (data, task, cidrs) in enumerate(workloads)
+        ],
+    }
+    try:
+        plan = plan_text(yaml.safe_dump(doc), CATALOG)
+    except PlannerError as exc:
+        assert [p.field for p in exc.problems] in (["network.pools"], ["network.apis"])
+        return
+    assert plan_problems(plan, CATALOG) == []
+    ranges = [Net(p.cidr) for p in plan.pools] + [Net(c) for c in plan.networks.values()]
+    consumers = [Net(c) for _, _, cidrs in workloads for c in cidrs]
+    assert not [(r, c) for r in ranges for c in consumers if r.overlaps(c)]
+    assert _overlapping(ranges) == []
 
 
 def _regulated(count: int, network: str = "", consumer: str = "10.0.0.0/16") -> str:

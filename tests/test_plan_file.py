@@ -125,6 +125,7 @@ FAULTS: dict[str, tuple[Callable[[Plan], None], str]] = {
     ),
     "pool range not a CIDR": (_set("pools.0.cidr", "10.300.0.0/16"), "pools[0].cidr"),
     "pool range missing": (_set("pools.0.cidr", DELETE), "pools[0].cidr"),
+    "pool range too small for a VPC": (_set("pools.0.cidr", "10.100.0.0/28"), "pools[0].cidr"),
     "API network missing": (_set("networks.egress", DELETE), "networks.egress"),
     "API network not needed": (_set("networks.spare", "10.252.0.0/16"), "networks.spare"),
     "unknown field": (_set("totals.discount_usd", 5.0), "totals.discount_usd"),
