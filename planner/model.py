@@ -268,6 +268,10 @@ class Plan(_Out):
     figures: dict[str, FigureUsed]
 
 
+# A provider reached over PrivateLink needs the PrivateLink network; the others the egress one.
+API_NETWORK_FOR = {True: "private_link", False: "egress"}
+
+
 def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
     """Load plan.json and check it whole: a missing, malformed, other-version or inconsistent
     plan (a negative cost or node count, a model or instance type the catalog does not have,
@@ -621,10 +625,6 @@ def _network_problems(plan: Plan) -> list[Problem]:
         if before and reach[before - 1][0] >= int(network.network_address):
             problem(field_name, f"{network} overlaps consumer {reach[before - 1][1]}")
     return problems
-
-
-# A provider reached over PrivateLink needs the PrivateLink network; the others the egress one.
-API_NETWORK_FOR = {True: "private_link", False: "egress"}
 
 
 def check_fresh(plan: Plan, plan_file: Path, project_dir: Path) -> None:

@@ -33,7 +33,9 @@ class StackSettings:
 # Stack config keys that moved to the workloads file's `network:` mapping, and their value
 # there: pool_cidr_base N gave the first pool 10.N.0.0/16.
 MOVED: dict[str, Callable[[str], str]] = {
-    "pool_cidr_base": lambda value: f"pools: 10.{value}.0.0/16",
+    "pool_cidr_base": lambda value: (
+        f"pools: 10.{value}.0.0/16" if value.isdigit() and int(value) < 256 else "pools: CIDR"
+    ),
     "api_vpc_cidr": lambda value: f"apis: {value}",
 }
 
