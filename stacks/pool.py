@@ -232,7 +232,10 @@ class InferencePool(pulumi.ComponentResource):
         # outputs or logs; in the Pulumi state it is a secret (encrypted by the stack's secrets
         # provider).
         api_key = random.RandomPassword(
-            f"{name}-api-key", length=API_KEY_LENGTH, special=False, opts=child
+            f"{name}-api-key",
+            length=API_KEY_LENGTH,
+            special=False,
+            opts=guarded(args.protect, self),
         )
         self.api_key_secret = aws.secretsmanager.Secret(
             f"{name}-api-key",
@@ -246,7 +249,7 @@ class InferencePool(pulumi.ComponentResource):
             f"{name}-api-key",
             secret_id=self.api_key_secret.id,
             secret_string=api_key.result,
-            opts=child,
+            opts=guarded(args.protect, self),
         )
 
         role = aws.iam.Role(
@@ -314,7 +317,7 @@ class InferencePool(pulumi.ComponentResource):
             from_port=SERVING_PORT,
             to_port=SERVING_PORT,
             referenced_security_group_id=self.node_security_group.id,
-            description="to the nodes' serving port and health check",
+            description="to the serving port and health check of the nodes",
             tags=tags,
             opts=child,
         )
@@ -564,7 +567,9 @@ class InferencePool(pulumi.ComponentResource):
             }
         )
 
-    def _certificate(self, name: str, args: InferencePoolArgs, dns_name: str) -> aws.acm.Certificate:
+    def _certificate(
+        self, name: str, args: InferencePoolArgs, dns_name: str
+    ) -> aws.acm.Certificate:
         """The pool's own root CA in AWS Private CA, and the listener's certificate issued from
         it by ACM (which renews it). One CA per pool: a caller trusts exactly the pool it calls,
         and the CA is priced as one of the pool's pieces (operations.yaml). Its private key never

@@ -6,17 +6,21 @@ import base64
 import importlib
 import inspect
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pulumi.runtime import rpc
 
 from planner.cli import main
 from planner.model import read_plan
 from planner.offline import OfflineRun, Registered, run_program
+from stacks.pool import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"
@@ -498,7 +502,7 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50907.46"
     # Only Google's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 138479.09
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 139309.09
 
 
 def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
@@ -521,3 +525,202 @@ def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
     assert sorted(example_run.outputs["network_access_scopes"]) == [
         "bedrock-link", "contract-review-pool", "patient-notes-pool",
     ]  # fmt: skip
+
+
+# ------------------------------------------------------------------ the way in: PrivateLink, TLS, key
+# Deploy-time constraints the provider does not check before `pulumi up`, each with its source.
+# Security group descriptions: "Up to 255 characters in length. Valid characters: a-z, A-Z, 0-9,
+# spaces, and ._-:/()#,@[]+=&;{}!$*" (Amazon EC2 API Reference, CreateSecurityGroup,
+# GroupDescription); rule descriptions the same (EC2 API Reference, IpRange, Description). An
+# apostrophe ("the nodes' port") fails at `pulumi up`, never before.
+GROUP_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+RULE_DESCRIPTION = GROUP_DESCRIPTION
+# Security group names: "Up to 255 characters in length. Cannot start with sg-" (CreateSecurityGroup,
+# GroupName); Pulumi's auto-name adds "-" and 7 characters.
+AUTONAME_SUFFIX = 8
+# The TLS security policies a Network Load Balancer's TLS listener accepts that refuse TLS 1.0 and
+# 1.1 ("Security policies for your Network Load Balancer", Elastic Load Balancing guide, read
+# 2026-12); the API's default, ELBSecurityPolicy-2016-08, is not among them.
+NLB_TLS12_POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+}
+LISTENER = "aws:lb/listener:Listener"
+SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
+ALLOWED = "aws:ec2/vpcEndpointServiceAllowedPrinciple:VpcEndpointServiceAllowedPrinciple"
+ACCEPTER = "aws:ec2/vpcEndpointConnectionAccepter:VpcEndpointConnectionAccepter"
+CA = "aws:acmpca/certificateAuthority:CertificateAuthority"
+
+
+def by_urn(run: OfflineRun) -> dict[str, Registered]:
+    return {r.urn: r for r in run.resources}
+
+
+def referenced(run: OfflineRun, resource: Registered, key: str) -> list[Registered]:
+    """The resources an input of `resource` takes its value from (its property dependencies)."""
+    urns = by_urn(run)
+    return [urns[urn] for urn in resource.dependencies.get(key, [])]
+
+
+def assert_deployable(run: OfflineRun) -> None:
+    """The constraints AWS enforces only at `pulumi up`, on every resource of a run."""
+    for group in of_type(run, "aws:ec2/securityGroup:SecurityGroup"):
+        assert GROUP_DESCRIPTION.match(group.inputs["description"]), group.name
+        assert len(group.name) + AUTONAME_SUFFIX <= 255 and not group.name.startswith("sg-")
+    for rule in run.resources:
+        if rule.type.startswith("aws:vpc/securityGroup") and "description" in rule.inputs:
+            assert RULE_DESCRIPTION.match(rule.inputs["description"]), rule.name
+    for listener in of_type(run, LISTENER):
+        assert listener.inputs["protocol"] == "TLS", listener.name
+        assert listener.inputs["sslPolicy"] in NLB_TLS12_POLICIES
+        [certificate] = referenced(run, listener, "certificateArn")
+        assert certificate.type == "aws:acm/certificate:Certificate"
+    for service in of_type(run, SERVICE):
+        assert service.inputs["acceptanceRequired"] is True
+        # An endpoint service fronts a Network Load Balancer (CreateVpcEndpointServiceConfiguration).
+        [balancer] = referenced(run, service, "networkLoadBalancerArns")
+        assert balancer.inputs["loadBalancerType"] == "network"
+        assert "gatewayLoadBalancerArns" not in service.inputs
+    for ca in of_type(run, CA):
+        subject = ca.inputs["certificateAuthorityConfiguration"]["subject"]
+        # Subject common name and organization: at most 64 characters (ASN.1 ub-common-name,
+        # AWS Private CA API Reference, ASN1Subject).
+        assert len(subject["commonName"]) <= 64 and len(subject["organization"]) <= 64
+        assert ca.inputs["usageMode"] == "GENERAL_PURPOSE"  # ACM cannot issue from short-lived
+    for certificate in of_type(run, "aws:acm/certificate:Certificate"):
+        name = certificate.inputs["domainName"]
+        # RFC 1035: labels of at most 63 characters, names of at most 253.
+        assert len(name) <= 253 and all(0 < len(label) <= 63 for label in name.split("."))
+        assert re.fullmatch(r"[a-z0-9.-]+", name)
+
+
+def test_generated_stacks_meet_deploy_time_constraints(
+    example_run: OfflineRun, multi_node_run: OfflineRun
+) -> None:
+    assert_deployable(example_run)
+    assert_deployable(multi_node_run)
+
+
+def test_each_pool_is_an_endpoint_service_for_this_account(example_run: OfflineRun) -> None:
+    services = {s.name: s for s in of_type(example_run, SERVICE)}
+    assert set(services) == {"contract-review-pool-service", "patient-notes-pool-service"}
+    service = services["contract-review-pool-service"]
+    [balancer] = referenced(example_run, service, "networkLoadBalancerArns")
+    assert balancer.name == "contract-review-pool-lb"
+    assert balancer.inputs["enforceSecurityGroupInboundRulesOnPrivateLinkTraffic"] == "on"
+    allowed = [
+        a for a in of_type(example_run, ALLOWED)
+        if referenced(example_run, a, "vpcEndpointServiceId") == [service]
+    ]  # fmt: skip
+    # Plain-CIDR consumers are callers inside this account: only this account may connect.
+    assert [a.inputs["principalArn"] for a in allowed] == ["arn:aws:iam::123456789012:root"]
+    # No consumer VPC is named: no endpoint, zone or acceptance is made for one.
+    assert not of_type(example_run, ACCEPTER)
+    assert not of_type(example_run, "aws:route53/zone:Zone")
+    # PrivateLink, not a network: nothing in a pool routes or peers out.
+    pool = component(example_run, "ai-infra-planner:index:InferencePool", "contract-review-pool")
+    assert not [r for r in descendants(example_run, pool) if r.type in OUT_OF_VPC]
+
+
+def test_the_serving_path_is_tls_end_to_end(example_run: OfflineRun) -> None:
+    [listener] = [
+        r for r in of_type(example_run, LISTENER) if r.name == "contract-review-pool-serving"
+    ]
+    assert (listener.inputs["protocol"], listener.inputs["port"]) == ("TLS", 8000)
+    assert listener.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    [certificate] = referenced(example_run, listener, "certificateArn")
+    assert certificate.inputs["domainName"] == "contract-review-pool.dev.ai-infra-planner.internal"
+    # Issued by the pool's own private CA, once its root certificate is installed and ACM may
+    # issue and renew from it.
+    [ca] = referenced(example_run, certificate, "certificateAuthorityArn")
+    assert ca.name == "contract-review-pool-ca" and ca.inputs["type"] == "ROOT"
+    assert ca.protect and ca.retain_on_delete
+    [permission] = [
+        r for r in of_type(example_run, "aws:acmpca/permission:Permission")
+        if r.name == "contract-review-pool-ca-acm"
+    ]  # fmt: skip
+    assert permission.inputs["principal"] == "acm.amazonaws.com"
+    assert set(permission.inputs["actions"]) == {
+        "IssueCertificate",
+        "GetCertificate",
+        "ListPermissions",
+    }
+    [target_group] = referenced(example_run, listener, "defaultActions")
+    assert target_group.inputs["protocol"] == "TLS"
+    assert target_group.inputs["healthCheck"]["protocol"] == "HTTPS"
+    text = user_data(component(example_run, "aws:ec2/launchTemplate:LaunchTemplate",
+                               "contract-review-pool-nodes"))  # fmt: skip
+    assert "--ssl-keyfile /secrets/tls.key --ssl-certfile /secrets/tls.crt" in text
+    assert 'curl -skf "https://127.0.0.1:$PORT/health"' in text
+    assert "http://" not in text
+
+
+def test_the_api_key_is_generated_kept_and_read_only_by_its_pool(
+    example_run: OfflineRun,
+) -> None:
+    secret = component(
+        example_run, "aws:secretsmanager/secret:Secret", "contract-review-pool-api-key"
+    )
+    assert secret.protect and secret.retain_on_delete
+    assert (
+        secret.inputs["kmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:contract-review-pool-key"
+    )
+    password = component(example_run, "random:index/randomPassword:RandomPassword",
+                         "contract-review-pool-api-key")  # fmt: skip
+    assert password.inputs["length"] >= 32 and password.inputs["special"] is False
+    [version] = [
+        r for r in of_type(example_run, "aws:secretsmanager/secretVersion:SecretVersion")
+        if r.name == "contract-review-pool-api-key"
+    ]  # fmt: skip
+    assert referenced(example_run, version, "secretString") == [password]
+    # The node reads its key at boot by the secret's ARN: no value in user data, and the node's
+    # role may read that one secret and no other.
+    text = user_data(component(example_run, "aws:ec2/launchTemplate:LaunchTemplate",
+                               "contract-review-pool-nodes"))  # fmt: skip
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:contract-review-pool-api-key"
+    assert f"API_KEY_SECRET={arn}" in text
+    assert "--env-file /opt/serve/secrets/vllm.env" in text and "--api-key " not in text
+    assert not re.search(r"^\s*set -[a-z]*x", text, re.M) and "umask 077" in text
+    policy = component(example_run, "aws:iam/rolePolicy:RolePolicy", "contract-review-pool-node")
+    reads = [
+        s for s in json.loads(policy.inputs["policy"])["Statement"]
+        if "secretsmanager" in json.dumps(s["Action"])
+    ]  # fmt: skip
+    assert reads == [
+        {"Sid": "ReadTheApiKey", "Effect": "Allow",
+         "Action": "secretsmanager:GetSecretValue", "Resource": arn}
+    ]  # fmt: skip
+    # The nodes reach Secrets Manager through their VPC's interface endpoint.
+    endpoint = component(example_run, "aws:ec2/vpcEndpoint:VpcEndpoint",
+                         "contract-review-pool-net-secretsmanager")  # fmt: skip
+    assert endpoint.inputs["privateDnsEnabled"] is True
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=200))
+def test_dns_labels_fit_rfc_1035(name: str) -> None:
+    label = dns_label(name)
+    assert 0 < len(label) <= 63 and re.fullmatch(r"[a-z0-9-]+", label)
+    assert not label.startswith("-") and not label.endswith("-")
+    if len(name) <= 63 and name.strip("-") == name:
+        assert label == name
+    full = service_dns_name(name, name)
+    assert len(full) <= 253
+
+
+def test_long_workload_names_still_deploy(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 63-character workload name makes a 68-character pool name: its DNS name, CA subject and
+    security groups still fit."""
+    text = workload_yaml(name="w" * 63, task="chat", data="regulated", model="llama-3.1-8b")
+    config = plan_project(project, text)
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    assert_deployable(run)
+    [certificate] = of_type(run, "aws:acm/certificate:Certificate")
+    assert certificate.inputs["domainName"].endswith(".dev.ai-infra-planner.internal")
