@@ -25,7 +25,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from planner.model import Pool
+from planner.model import Consumer, Pool
 from planner.render import template_environment
 from stacks.common import assumed_by, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
@@ -78,6 +78,24 @@ class InferencePoolArgs:
     # (allowed to connect; they create their own endpoint).
     consumer_vpcs: Sequence[ConsumerVpc] = field(default_factory=tuple)
     consumer_accounts: Sequence[str] = field(default_factory=tuple)
+
+
+def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], list[str]]:
+    """The consumer VPCs of this account (one endpoint each, admitting every CIDR that names
+    it) and the other accounts, from a pool's workloads' consumers."""
+    vpcs: dict[str, tuple[set[str], set[str]]] = {}
+    accounts: set[str] = set()
+    for consumer in consumers:
+        if consumer.vpc is not None:
+            subnets, cidrs = vpcs.setdefault(consumer.vpc, (set(), set()))
+            subnets.update(consumer.subnets)
+            cidrs.add(consumer.cidr)
+        elif consumer.account is not None:
+            accounts.add(consumer.account)
+    return [
+        ConsumerVpc(vpc, tuple(sorted(subnets)), tuple(sorted(cidrs)))
+        for vpc, (subnets, cidrs) in sorted(vpcs.items())
+    ], sorted(accounts)
 
 
 def render_user_data(**context: object) -> str:
@@ -557,15 +575,25 @@ class InferencePool(pulumi.ComponentResource):
         self.monthly_cost_usd = pulumi.Output.from_input(pool.monthly_cost_usd)
         self.register_outputs(
             {
-                "endpoint": self.endpoint,
-                "endpoint_service_name": self.endpoint_service.service_name,
-                "api_key_secret_arn": self.api_key_secret.arn,
+                **self.connection(),
                 "ca_certificate": self.ca_certificate,
                 "weights_bucket": self.bucket.bucket,
                 "repository_url": self.repository.repository_url,
                 "monthly_cost_usd": self.monthly_cost_usd,
             }
         )
+
+    def connection(self) -> dict[str, object]:
+        """What a caller needs, for the stack outputs: the URL, where the API key is (its ARN,
+        never its value), and for each other account the endpoint service and the command that
+        makes its endpoint. The CA certificate to trust is an output of its own (known only
+        once AWS Private CA has signed it)."""
+        return {
+            "endpoint": self.endpoint,
+            "api_key_secret_arn": self.api_key_secret.arn,
+            "endpoint_service_name": self.endpoint_service.service_name,
+            "account_endpoint_commands": self.account_commands,
+        }
 
     def _certificate(
         self, name: str, args: InferencePoolArgs, dns_name: str

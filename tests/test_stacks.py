@@ -724,3 +724,148 @@ def test_long_workload_names_still_deploy(
     assert_deployable(run)
     [certificate] = of_type(run, "aws:acm/certificate:Certificate")
     assert certificate.inputs["domainName"].endswith(".dev.ai-infra-planner.internal")
+
+
+# An organization whose consumers say where they run: a VPC of this account (the stack connects
+# it), another account (it makes its own endpoint), and callers inside the stack's own network.
+CONSUMER_VPC = "vpc-0a1b2c3d4e5f60718"
+SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"]
+CONNECTED = f"""organization: acme
+region: us-east-1
+workloads:
+  - name: claims-notes
+    task: chat
+    data: regulated
+    model: llama-3.1-8b
+    monthly_tokens: {{input: 20B, output: 4B}}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: {CONSUMER_VPC}
+        subnets: [{", ".join(SUBNETS)}]
+      - cidr: 10.22.0.0/16
+        account: "111122223333"
+  - name: claims-triage
+    task: classification
+    data: regulated
+    model: llama-3.1-8b
+    monthly_tokens: {{input: 20B, output: 4B}}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: {CONSUMER_VPC}
+        subnets: [{SUBNETS[0]}]
+      - 10.70.0.0/16
+"""
+
+
+@pytest.fixture
+def connected_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, CONNECTED)
+    capsys.readouterr()
+    return run_program(project, "dev", config)
+
+
+def test_consumers_in_other_accounts_are_allowed_principals(connected_run: OfflineRun) -> None:
+    assert_deployable(connected_run)
+    service = component(connected_run, SERVICE, "claims-notes-pool-service")
+    allowed = sorted(
+        a.inputs["principalArn"] for a in of_type(connected_run, ALLOWED)
+        if referenced(connected_run, a, "vpcEndpointServiceId") == [service]
+    )  # fmt: skip
+    assert allowed == ["arn:aws:iam::111122223333:root", "arn:aws:iam::123456789012:root"]
+    other = component(connected_run, SERVICE, "claims-triage-pool-service")
+    assert [
+        a.inputs["principalArn"] for a in of_type(connected_run, ALLOWED)
+        if referenced(connected_run, a, "vpcEndpointServiceId") == [other]
+    ] == ["arn:aws:iam::123456789012:root"]  # fmt: skip
+    # The other account gets the service name and the command that makes its endpoint.
+    connection = connected_run.outputs["pools"]["claims-notes-pool"]
+    service_name = "com.amazonaws.vpce.us-east-1.vpce-svc-claims-notes-pool-service"
+    assert connection["endpoint_service_name"] == service_name
+    assert connection["account_endpoint_commands"] == {
+        "111122223333": (
+            "aws ec2 create-vpc-endpoint --region us-east-1 --vpc-endpoint-type Interface "
+            f"--service-name {service_name} --vpc-id <your-vpc-id> --subnet-ids <your-subnet-ids> "
+            "--security-group-ids <a-group-admitting-tcp-8000-from-your-callers> "
+            "--no-private-dns-enabled"
+        )
+    }
+    assert (
+        connection["endpoint"] == "https://claims-notes-pool.dev.ai-infra-planner.internal:8000/v1"
+    )
+    assert connection["api_key_secret_arn"].endswith(":claims-notes-pool-api-key")
+    assert connected_run.outputs["pools"]["claims-triage-pool"]["account_endpoint_commands"] == {}
+
+
+def test_a_consumer_vpc_gets_an_accepted_endpoint_with_a_private_name(
+    connected_run: OfflineRun,
+) -> None:
+    prefix = f"claims-notes-pool-{CONSUMER_VPC}"
+    endpoint = component(connected_run, "aws:ec2/vpcEndpoint:VpcEndpoint", prefix)
+    assert endpoint.inputs["vpcId"] == CONSUMER_VPC
+    assert endpoint.inputs["vpcEndpointType"] == "Interface"
+    assert endpoint.inputs["subnetIds"] == SUBNETS
+    assert endpoint.inputs["privateDnsEnabled"] is False
+    # Its service is the pool's endpoint service, its group the consumer's own.
+    service = component(connected_run, SERVICE, "claims-notes-pool-service")
+    assert referenced(connected_run, endpoint, "serviceName") == [service]
+    assert endpoint.inputs["serviceName"] == (
+        "com.amazonaws.vpce.us-east-1.vpce-svc-claims-notes-pool-service"
+    )
+    [group] = referenced(connected_run, endpoint, "securityGroupIds")
+    assert group.type == "aws:ec2/securityGroup:SecurityGroup" and group.name == prefix
+    assert group.inputs["vpcId"] == CONSUMER_VPC
+    rules = [
+        r for r in connected_run.resources
+        if r.type.startswith("aws:vpc/securityGroup")
+        and referenced(connected_run, r, "securityGroupId") == [group]
+    ]  # fmt: skip
+    assert [
+        (r.type.rsplit(":", 1)[1], r.inputs["ipProtocol"], r.inputs["fromPort"],
+         r.inputs["toPort"], r.inputs["cidrIpv4"]) for r in rules
+    ] == [("SecurityGroupIngressRule", "tcp", 8000, 8000, "10.20.0.0/16")]  # fmt: skip
+    # The stack accepts the connection its own endpoint asks for.
+    [accepter] = [
+        a for a in of_type(connected_run, ACCEPTER)
+        if referenced(connected_run, a, "vpcEndpointId") == [endpoint]
+    ]  # fmt: skip
+    assert referenced(connected_run, accepter, "vpcEndpointServiceId") == [service]
+    # The name the certificate carries resolves, in the consumer VPC only, to the endpoint.
+    zone = component(connected_run, "aws:route53/zone:Zone", prefix)
+    name = "claims-notes-pool.dev.ai-infra-planner.internal"
+    assert zone.inputs["name"] == name and zone.inputs["vpcs"] == [{"vpcId": CONSUMER_VPC}]
+    record = component(connected_run, "aws:route53/record:Record", prefix)
+    assert (record.inputs["name"], record.inputs["type"]) == (name, "A")
+    [alias] = record.inputs["aliases"]
+    assert alias["name"] == f"vpce-{prefix}.vpce-svc.us-east-1.vpce.amazonaws.com"
+    assert referenced(connected_run, record, "aliases") == [endpoint]
+    [certificate] = [
+        c for c in of_type(connected_run, "aws:acm/certificate:Certificate")
+        if c.name == "claims-notes-pool-serving"
+    ]  # fmt: skip
+    assert certificate.inputs["domainName"] == name
+    # Two pools in one consumer VPC: an endpoint and a zone of its own name each.
+    zones = [z for z in of_type(connected_run, "aws:route53/zone:Zone")]
+    assert sorted(z.inputs["name"] for z in zones) == [
+        "claims-notes-pool.dev.ai-infra-planner.internal",
+        "claims-triage-pool.dev.ai-infra-planner.internal",
+    ]
+    # Still no route, peering or gateway anywhere: PrivateLink only.
+    assert not [r for r in connected_run.resources if r.type in OUT_OF_VPC]
+
+
+def test_a_stack_with_consumer_vpcs_verifies_and_previews(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, CONNECTED)
+    capsys.readouterr()
+    code = main(["verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert main(["preview"]) == 0
+    out = capsys.readouterr().out
+    # The consumer endpoints are priced by their zones (one interface each), their private
+    # zones by the month. The plan does not price them yet (per-consumer pieces): the preview
+    # says by how much the stack differs rather than hiding it.
+    rows = [line.split() for line in out.splitlines() if f"-pool-{CONSUMER_VPC} " in line]
+    assert sorted(row[1] for row in rows) == ["0.50", "0.50", "14.60", "7.30"]
+    assert "the stack's resources differ from what the plan priced by +22.90 USD" in out
