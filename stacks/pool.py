@@ -592,6 +592,9 @@ class InferencePool(pulumi.ComponentResource):
             "endpoint": self.endpoint,
             "api_key_secret_arn": self.api_key_secret.arn,
             "endpoint_service_name": self.endpoint_service.service_name,
+            # Another account's endpoint waits for the owner: `aws ec2
+            # accept-vpc-endpoint-connections --service-id <this> --vpc-endpoint-ids <theirs>`.
+            "endpoint_service_id": self.endpoint_service.id,
             "account_endpoint_commands": self.account_commands,
         }
 
@@ -744,18 +747,19 @@ class InferencePool(pulumi.ComponentResource):
         )
         # An alias to the endpoint's regional DNS name ("Routing traffic to an interface VPC
         # endpoint", Route 53 developer guide).
-        entry = endpoint.dns_entries.apply(lambda entries: entries[0] if entries else None)
+        # A created interface endpoint always has its regional entry first.
+        entries = endpoint.dns_entries
         aws.route53.Record(
             prefix,
             zone_id=zone.zone_id,
             name=self.dns_name,
             type="A",
             aliases=[
-                {
-                    "name": entry.apply(lambda e: e.dns_name if e else None),
-                    "zone_id": entry.apply(lambda e: e.hosted_zone_id if e else None),
-                    "evaluate_target_health": True,
-                }
+                aws.route53.RecordAliasArgs(
+                    name=entries.apply(lambda e: (e[0].dns_name or "") if e else ""),
+                    zone_id=entries.apply(lambda e: (e[0].hosted_zone_id or "") if e else ""),
+                    evaluate_target_health=True,
+                )
             ],
             opts=child,
         )

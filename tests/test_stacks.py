@@ -527,7 +527,7 @@ def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
     ]  # fmt: skip
 
 
-# ------------------------------------------------------------------ the way in: PrivateLink, TLS, key
+# -------------------------------------------------------------- the way in: PrivateLink, TLS, key
 # Deploy-time constraints the provider does not check before `pulumi up`, each with its source.
 # Security group descriptions: "Up to 255 characters in length. Valid characters: a-z, A-Z, 0-9,
 # spaces, and ._-:/()#,@[]+=&;{}!$*" (Amazon EC2 API Reference, CreateSecurityGroup,
@@ -535,8 +535,8 @@ def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
 # apostrophe ("the nodes' port") fails at `pulumi up`, never before.
 GROUP_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
 RULE_DESCRIPTION = GROUP_DESCRIPTION
-# Security group names: "Up to 255 characters in length. Cannot start with sg-" (CreateSecurityGroup,
-# GroupName); Pulumi's auto-name adds "-" and 7 characters.
+# Security group names: "Up to 255 characters in length. Cannot start with sg-"
+# (CreateSecurityGroup, GroupName); Pulumi's auto-name adds "-" and 7 characters.
 AUTONAME_SUFFIX = 8
 # The TLS security policies a Network Load Balancer's TLS listener accepts that refuse TLS 1.0 and
 # 1.1 ("Security policies for your Network Load Balancer", Elastic Load Balancing guide, read
@@ -582,7 +582,8 @@ def assert_deployable(run: OfflineRun) -> None:
         assert certificate.type == "aws:acm/certificate:Certificate"
     for service in of_type(run, SERVICE):
         assert service.inputs["acceptanceRequired"] is True
-        # An endpoint service fronts a Network Load Balancer (CreateVpcEndpointServiceConfiguration).
+        # An endpoint service fronts a Network Load Balancer
+        # (EC2 API Reference, CreateVpcEndpointServiceConfiguration).
         [balancer] = referenced(run, service, "networkLoadBalancerArns")
         assert balancer.inputs["loadBalancerType"] == "network"
         assert "gatewayLoadBalancerArns" not in service.inputs
@@ -793,6 +794,8 @@ def test_consumers_in_other_accounts_are_allowed_principals(connected_run: Offli
         connection["endpoint"] == "https://claims-notes-pool.dev.ai-infra-planner.internal:8000/v1"
     )
     assert connection["api_key_secret_arn"].endswith(":claims-notes-pool-api-key")
+    assert connection["endpoint_service_id"] == "claims-notes-pool-service-id"
+    assert "secretString" not in json.dumps(connected_run.outputs)
     assert connected_run.outputs["pools"]["claims-triage-pool"]["account_endpoint_commands"] == {}
 
 
@@ -858,6 +861,13 @@ def test_a_stack_with_consumer_vpcs_verifies_and_previews(
 ) -> None:
     plan_project(project, CONNECTED)
     capsys.readouterr()
+    # The plan tells the other account how to make its endpoint.
+    markdown = (project / "plans/dev/plan.md").read_text()
+    assert (
+        "Consumers of claims-notes-pool in account 111122223333 make their own endpoint" in markdown
+    )
+    assert "Consumers of claims-triage-pool" not in markdown
+    assert "https://<pool>.dev.ai-infra-planner.internal:8000/v1" in markdown
     code = main(["verify"])
     out = capsys.readouterr().out
     assert code == 0, out
