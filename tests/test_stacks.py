@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import inspect
 import json
@@ -879,3 +880,45 @@ def test_a_stack_with_consumer_vpcs_verifies_and_previews(
     rows = [line.split() for line in out.splitlines() if f"-pool-{CONSUMER_VPC} " in line]
     assert sorted(row[1] for row in rows) == ["0.50", "0.50", "14.60", "7.30"]
     assert "the stack's resources differ from what the plan priced by +22.90 USD" in out
+
+
+@pytest.mark.parametrize(
+    ("token", "name", "change"),
+    [
+        (
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+            "contract-review-pool-lb-to-nodes",
+            {"description": "to the nodes' serving port"},
+        ),
+        (
+            "aws:ec2/securityGroup:SecurityGroup",
+            "contract-review-pool-lb",
+            {"description": "x" * 256},
+        ),
+        (LISTENER, "contract-review-pool-serving", {"sslPolicy": "ELBSecurityPolicy-2016-08"}),
+        (LISTENER, "contract-review-pool-serving", {"protocol": "TCP"}),
+        (
+            "aws:lb/loadBalancer:LoadBalancer",
+            "contract-review-pool-lb",
+            {"loadBalancerType": "application"},
+        ),
+        (SERVICE, "contract-review-pool-service", {"acceptanceRequired": False}),
+        (CA, "contract-review-pool-ca", {"usageMode": "SHORT_LIVED_CERTIFICATE"}),
+        (
+            "aws:acm/certificate:Certificate",
+            "contract-review-pool-serving",
+            {"domainName": "x" * 64 + ".dev.ai-infra-planner.internal"},
+        ),
+    ],
+)
+def test_each_deploy_time_constraint_catches_its_fault(
+    example_run: OfflineRun, token: str, name: str, change: dict[str, Any]
+) -> None:
+    """The checks fail on the inputs AWS would refuse (or, for the policy, weaken)."""
+    [target] = [r for r in example_run.resources if r.type == token and r.name == name]
+    broken = dataclasses.replace(target, inputs={**target.inputs, **change})
+    run = dataclasses.replace(
+        example_run, resources=[broken if r is target else r for r in example_run.resources]
+    )
+    with pytest.raises(AssertionError):
+        assert_deployable(run)
