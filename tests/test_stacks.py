@@ -869,6 +869,9 @@ def test_a_stack_with_consumer_vpcs_verifies_and_previews(
     )
     assert "Consumers of claims-triage-pool" not in markdown
     assert "https://<pool>.dev.ai-infra-planner.internal:8000/v1" in markdown
+    assert (
+        "private zones the stack creates in your VPCs are priced by `planner preview`" in markdown
+    )
     code = main(["verify"])
     out = capsys.readouterr().out
     assert code == 0, out
