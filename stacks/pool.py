@@ -46,7 +46,8 @@ POOL_ENDPOINT_SERVICES = (*NODE_ENDPOINT_SERVICES, "secretsmanager")
 # listener created through the API otherwise gets ELBSecurityPolicy-2016-08, which still accepts
 # TLS 1.0 ("Security policies for your Network Load Balancer", Elastic Load Balancing guide,
 # docs.aws.amazon.com/elasticloadbalancing/latest/network/describe-ssl-policies.html, read
-# 2026-12). With a TLS 1.3 policy the load balancer speaks TLS 1.3-capable TLS to the targets too.
+# 2026-12). With a TLS 1.3 policy the hop to the targets uses ELBSecurityPolicy-TLS13-1-0-2021-06
+# (same guide), and the node's server (Python's ssl defaults) accepts TLS 1.2 and 1.3 only.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
 # The private DNS names callers use: <pool>.<stack>.SERVICE_DOMAIN. `.internal` is the top-level
 # domain ICANN reserved for private use (2024), so no public name can ever collide with it.
