@@ -98,6 +98,11 @@ def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str)
         state["dnsName"] = f"{name}.elb.{region}.amazonaws.com"
     elif token == "aws:ec2/vpcEndpoint:VpcEndpoint" and inputs.get("vpcEndpointType") == "Gateway":
         state["prefixListId"] = "pl-63a5400a"
+    elif token == "aws:ec2/vpcEndpoint:VpcEndpoint":
+        dns = f"vpce-{name}.vpce-svc.{region}.vpce.amazonaws.com"
+        state["dnsEntries"] = [{"dnsName": dns, "hostedZoneId": "Z7HUB22UULQXV"}]
+    elif token == "aws:ec2/vpcEndpointService:VpcEndpointService":
+        state["serviceName"] = f"com.amazonaws.vpce.{region}.vpce-svc-{name}"
     elif token == "aws:networkfirewall/firewall:Firewall":
         state["firewallStatuses"] = [
             {"syncStates": [{"attachments": [{"endpointId": f"vpce-{name}"}]}]}

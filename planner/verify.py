@@ -1163,6 +1163,11 @@ def _endpoint_policies(
 ) -> list[Finding]:
     found = []
     for endpoint in graph.of_type(ENDPOINT):
+        # An endpoint to an endpoint service (a pool's load balancer), not an AWS service: AWS
+        # allows it full access and takes no policy (PrivateLink guide, "Control access to VPC
+        # endpoints using endpoint policies"); its callers are held by TLS and the API key.
+        if graph.refs(endpoint, "serviceName", "aws:ec2/vpcEndpointService:VpcEndpointService"):
+            continue
         if isinstance(endpoint.inputs.get("policy"), Unknown):
             warnings.append(
                 f"endpoint-policies: the policy of {endpoint.label} is known only after `pulumi up`"

@@ -244,7 +244,7 @@ class EgressNetwork(pulumi.ComponentResource):
                 from_port=443,
                 to_port=443,
                 cidr_ipv4="0.0.0.0/0",
-                description="HTTPS out; routing sends it through the firewall's allow-list",
+                description="HTTPS out; routing sends it through the firewall allow-list",
                 tags=workload.tags,
                 opts=child,
             )

@@ -2,21 +2,33 @@
 
 One component per pool of the plan. Everything a node touches stays inside its VPC: weights from
 the pool's own bucket through the S3 gateway endpoint, the serving image from the pool's private
-ECR repository through interface endpoints, logs to a log group encrypted with the pool's key.
+ECR repository and the serving API key from Secrets Manager through interface endpoints, logs to a
+log group encrypted with the pool's key.
+
+The way in is a service, not a network: the pool's Network Load Balancer is published as a VPC
+endpoint service (PrivateLink) that only this account and the consumers' accounts may connect to,
+each connection accepted. PrivateLink adds no route to the pool's VPC, and only a consumer can open
+a connection, so the no-way-out perimeter holds; peering or a transit gateway would add routes and
+are not used. Callers speak TLS to the load balancer (a certificate from the pool's AWS Private
+CA), the load balancer TLS to the nodes, and vLLM requires the pool's API key.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
-from planner.model import Pool
+from planner.model import Consumer, Pool
 from planner.render import template_environment
 from stacks.common import assumed_by, guarded, kms_key, policy_json
-from stacks.network import PrivateNetwork, PrivateNetworkArgs
+from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups
 
 # vLLM flags for each weight precision of the catalog.
@@ -27,6 +39,29 @@ PRECISION_FLAGS = {
 }
 ROOT_VOLUME_GB = 200
 DATA_VOLUME_GB = 2000
+# The nodes read the serving API key at boot: Secrets Manager is reached through an interface
+# endpoint like the other services a node needs.
+POOL_ENDPOINT_SERVICES = (*NODE_ENDPOINT_SERVICES, "secretsmanager")
+# TLS 1.3 and 1.2 with the restricted (forward-secret, AES-GCM) cipher list. Set explicitly: a TLS
+# listener created through the API otherwise gets ELBSecurityPolicy-2016-08, which still accepts
+# TLS 1.0 ("Security policies for your Network Load Balancer", Elastic Load Balancing guide,
+# docs.aws.amazon.com/elasticloadbalancing/latest/network/describe-ssl-policies.html, read
+# 2026-12). With a TLS 1.3 policy the hop to the targets uses ELBSecurityPolicy-TLS13-1-0-2021-06
+# (same guide), and the node's server (Python's ssl defaults) accepts TLS 1.2 and 1.3 only.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+# The private DNS names callers use: <pool>.<stack>.SERVICE_DOMAIN. `.internal` is the top-level
+# domain ICANN reserved for private use (2024), so no public name can ever collide with it.
+SERVICE_DOMAIN = "ai-infra-planner.internal"
+API_KEY_LENGTH = 48
+
+
+@dataclass(frozen=True)
+class ConsumerVpc:
+    """Callers in a VPC of this account: the stack makes their interface endpoint there."""
+
+    vpc: str
+    subnets: tuple[str, ...]
+    cidrs: tuple[str, ...]
 
 
 @dataclass
@@ -40,10 +75,58 @@ class InferencePoolArgs:
     image_tag: str
     weights_uploader_arn: str | None = None
     efa_interfaces: int = 1
+    # Where the callers run: VPCs of this account (the stack connects them) and other accounts
+    # (allowed to connect; they create their own endpoint).
+    consumer_vpcs: Sequence[ConsumerVpc] = field(default_factory=tuple)
+    consumer_accounts: Sequence[str] = field(default_factory=tuple)
+
+
+def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], list[str]]:
+    """The consumer VPCs of this account (one endpoint each, admitting every CIDR that names
+    it) and the other accounts, from a pool's workloads' consumers."""
+    vpcs: dict[str, tuple[set[str], set[str]]] = {}
+    accounts: set[str] = set()
+    for consumer in consumers:
+        if consumer.vpc is not None:
+            subnets, cidrs = vpcs.setdefault(consumer.vpc, (set(), set()))
+            subnets.update(consumer.subnets)
+            cidrs.add(consumer.cidr)
+        elif consumer.account is not None:
+            accounts.add(consumer.account)
+    return [
+        ConsumerVpc(vpc, tuple(sorted(subnets)), tuple(sorted(cidrs)))
+        for vpc, (subnets, cidrs) in sorted(vpcs.items())
+    ], sorted(accounts)
 
 
 def render_user_data(**context: object) -> str:
     return template_environment().get_template("cloud-init.yaml.j2").render(**context)
+
+
+def dns_label(name: str) -> str:
+    """A DNS label (at most 63 characters, RFC 1035) for a name: the name itself when it fits,
+    else its start and a hash of the whole (pool names are workload names plus "-pool")."""
+    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "x"
+    if len(label) <= 63:
+        return label
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{label[:54].rstrip('-')}-{digest}"
+
+
+def service_dns_name(pool: str, stack: str) -> str:
+    """The name callers use for a pool: one per pool and stack, so that two stacks of the same
+    workloads file can both connect one consumer VPC (a VPC takes one zone of a name)."""
+    return f"{dns_label(pool)}.{dns_label(stack)}.{SERVICE_DOMAIN}"
+
+
+def endpoint_command(service_name: str, region: str) -> str:
+    """What a consumer in another account runs to make its endpoint (then asks for acceptance)."""
+    return (
+        f"aws ec2 create-vpc-endpoint --region {region} --vpc-endpoint-type Interface "
+        f"--service-name {service_name} --vpc-id <your-vpc-id> --subnet-ids <your-subnet-ids> "
+        f"--security-group-ids <a-group-admitting-tcp-{SERVING_PORT}-from-your-callers> "
+        "--no-private-dns-enabled"
+    )
 
 
 class InferencePool(pulumi.ComponentResource):
@@ -129,6 +212,7 @@ class InferencePool(pulumi.ComponentResource):
                 lookups=lookups,
                 kms_key_arn=self.key.arn,
                 tags=tags,
+                interface_services=POOL_ENDPOINT_SERVICES,
                 s3_endpoint_policy=s3_policy,
             ),
             opts=child,
@@ -162,6 +246,31 @@ class InferencePool(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The serving API key: generated by the stack, kept in Secrets Manager under the pool's
+        # key, read by the nodes at boot with their role. It never appears in user data, tags,
+        # outputs or logs; in the Pulumi state it is a secret (encrypted by the stack's secrets
+        # provider).
+        api_key = random.RandomPassword(
+            f"{name}-api-key",
+            length=API_KEY_LENGTH,
+            special=False,
+            opts=guarded(args.protect, self),
+        )
+        self.api_key_secret = aws.secretsmanager.Secret(
+            f"{name}-api-key",
+            description=f"vLLM API key of pool {pool.name}: callers send it as a bearer token",
+            kms_key_id=self.key.arn,
+            recovery_window_in_days=30,
+            tags=tags,
+            opts=guarded(args.protect, self),
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-api-key",
+            secret_id=self.api_key_secret.id,
+            secret_string=api_key.result,
+            opts=guarded(args.protect, self),
+        )
+
         role = aws.iam.Role(
             f"{name}-node",
             assume_role_policy=assumed_by("ec2.amazonaws.com"),
@@ -178,7 +287,11 @@ class InferencePool(pulumi.ComponentResource):
             f"{name}-node",
             role=role.id,
             policy=pulumi.Output.all(
-                self.bucket.arn, self.key.arn, self.repository.arn, self.log_group.arn
+                self.bucket.arn,
+                self.key.arn,
+                self.repository.arn,
+                self.log_group.arn,
+                self.api_key_secret.arn,
             ).apply(lambda values: _node_policy(*values, multi_node=multi_node)),
             opts=child,
         )
@@ -223,7 +336,7 @@ class InferencePool(pulumi.ComponentResource):
             from_port=SERVING_PORT,
             to_port=SERVING_PORT,
             referenced_security_group_id=self.node_security_group.id,
-            description="to the nodes' serving port and health check",
+            description="to the serving port and health check of the nodes",
             tags=tags,
             opts=child,
         )
@@ -287,7 +400,10 @@ class InferencePool(pulumi.ComponentResource):
 
         registry = f"{lookups.account_id}.dkr.ecr.{lookups.region}.{lookups.dns_suffix}"
         user_data = pulumi.Output.all(
-            self.bucket.bucket, self.repository.repository_url, self.log_group.name
+            self.bucket.bucket,
+            self.repository.repository_url,
+            self.log_group.name,
+            self.api_key_secret.arn,
         ).apply(
             lambda values: base64.b64encode(
                 render_user_data(
@@ -307,6 +423,7 @@ class InferencePool(pulumi.ComponentResource):
                     port=SERVING_PORT,
                     election_key=f"ray/{pool.name}/head",
                     log_group=values[2],
+                    api_key_secret=values[3],
                 ).encode()
             ).decode()
         )
@@ -375,20 +492,31 @@ class InferencePool(pulumi.ComponentResource):
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-lb",
             internal=True,
+            # An endpoint service fronts a Network (or Gateway) Load Balancer only.
             load_balancer_type="network",
             subnets=[subnet.id for subnet in self.network.subnets],
             security_groups=[self.lb_security_group.id],
+            # PrivateLink traffic is held to the security group's rules too, evaluated against
+            # the callers' own addresses ("Update the security groups for your Network Load
+            # Balancer", Elastic Load Balancing guide, read 2026-12); "on" is the default, set so
+            # that nobody turns it off unseen.
+            enforce_security_group_inbound_rules_on_private_link_traffic="on",
             tags=tags,
             opts=child,
         )
+        self.dns_name = service_dns_name(pool.name, pulumi.get_stack())
+        self.certificate = self._certificate(name, args, self.dns_name)
+        # TLS again from the load balancer to the nodes: vLLM serves HTTPS with a certificate
+        # each node makes at first boot (the load balancer does not validate target
+        # certificates, so a node needs no CA; the hop is encrypted all the same).
         self.target_group = aws.lb.TargetGroup(
             f"{name}-serving",
             port=SERVING_PORT,
-            protocol="TCP",
+            protocol="TLS",
             target_type="instance",
             vpc_id=self.network.vpc.id,
             health_check={
-                "protocol": "HTTP",
+                "protocol": "HTTPS",
                 "path": "/health",
                 "port": str(SERVING_PORT),
                 "interval": 30,
@@ -398,15 +526,18 @@ class InferencePool(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.lb.Listener(
+        self.listener = aws.lb.Listener(
             f"{name}-serving",
             load_balancer_arn=self.load_balancer.arn,
             port=SERVING_PORT,
-            protocol="TCP",
+            protocol="TLS",
+            certificate_arn=self.certificate.arn,
+            ssl_policy=TLS_POLICY,
             default_actions=[{"type": "forward", "target_group_arn": self.target_group.arn}],
             tags=tags,
             opts=child,
         )
+        self._publish(name, args)
 
         # A replica that spans nodes is a group of its own (its nodes form one Ray cluster, in
         # one placement group and zone); single-node replicas share one group over both zones.
@@ -441,18 +572,199 @@ class InferencePool(pulumi.ComponentResource):
             )
             for group_name, size in groups
         ]
-        self.endpoint = self.load_balancer.dns_name.apply(
-            lambda dns: f"http://{dns}:{SERVING_PORT}/v1"
-        )
+        self.endpoint = f"https://{self.dns_name}:{SERVING_PORT}/v1"
         self.monthly_cost_usd = pulumi.Output.from_input(pool.monthly_cost_usd)
         self.register_outputs(
             {
-                "endpoint": self.endpoint,
+                **self.connection(),
+                "ca_certificate": self.ca_certificate,
                 "weights_bucket": self.bucket.bucket,
                 "repository_url": self.repository.repository_url,
                 "monthly_cost_usd": self.monthly_cost_usd,
             }
         )
+
+    def connection(self) -> dict[str, object]:
+        """What a caller needs, for the stack outputs: the URL, where the API key is (its ARN,
+        never its value), and for each other account the endpoint service and the command that
+        makes its endpoint. The CA certificate to trust is an output of its own (known only
+        once AWS Private CA has signed it)."""
+        return {
+            "endpoint": self.endpoint,
+            "api_key_secret_arn": self.api_key_secret.arn,
+            "endpoint_service_name": self.endpoint_service.service_name,
+            # Another account's endpoint waits for the owner: `aws ec2
+            # accept-vpc-endpoint-connections --service-id <this> --vpc-endpoint-ids <theirs>`.
+            "endpoint_service_id": self.endpoint_service.id,
+            "account_endpoint_commands": self.account_commands,
+        }
+
+    def _certificate(
+        self, name: str, args: InferencePoolArgs, dns_name: str
+    ) -> aws.acm.Certificate:
+        """The pool's own root CA in AWS Private CA, and the listener's certificate issued from
+        it by ACM (which renews it). One CA per pool: a caller trusts exactly the pool it calls,
+        and the CA is priced as one of the pool's pieces (operations.yaml). Its private key never
+        leaves AWS Private CA's HSMs; callers add the CA certificate (the `ca_certificate`
+        output) to their trust store."""
+        child = pulumi.ResourceOptions(parent=self)
+        partition = args.lookups.partition
+        self.certificate_authority = aws.acmpca.CertificateAuthority(
+            f"{name}-ca",
+            type="ROOT",
+            # ACM cannot issue from a short-lived-mode CA (AWS Private CA guide, "CA modes").
+            usage_mode="GENERAL_PURPOSE",
+            certificate_authority_configuration={
+                "key_algorithm": "RSA_2048",
+                "signing_algorithm": "SHA256WITHRSA",
+                "subject": {
+                    "common_name": dns_label(f"{args.pool.name}-ca"),
+                    "organization": "ai-infra-planner",
+                },
+            },
+            permanent_deletion_time_in_days=30,
+            tags=args.tags,
+            opts=guarded(args.protect, self),
+        )
+        root = aws.acmpca.Certificate(
+            f"{name}-ca-root",
+            certificate_authority_arn=self.certificate_authority.arn,
+            certificate_signing_request=self.certificate_authority.certificate_signing_request,
+            signing_algorithm="SHA256WITHRSA",
+            template_arn=f"arn:{partition}:acm-pca:::template/RootCACertificate/V1",
+            validity={"type": "YEARS", "value": "10"},
+            opts=child,
+        )
+        installed = aws.acmpca.CertificateAuthorityCertificate(
+            f"{name}-ca-root",
+            certificate_authority_arn=self.certificate_authority.arn,
+            certificate=root.certificate,
+            certificate_chain=root.certificate_chain,
+            opts=child,
+        )
+        # ACM issues and renews the listener's certificate only with these three permissions.
+        permission = aws.acmpca.Permission(
+            f"{name}-ca-acm",
+            certificate_authority_arn=self.certificate_authority.arn,
+            principal="acm.amazonaws.com",
+            actions=["IssueCertificate", "GetCertificate", "ListPermissions"],
+            opts=child,
+        )
+        self.ca_certificate = root.certificate
+        return aws.acm.Certificate(
+            f"{name}-serving",
+            domain_name=dns_name,
+            certificate_authority_arn=self.certificate_authority.arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[installed, permission]),
+        )
+
+    def _publish(self, name: str, args: InferencePoolArgs) -> None:
+        """The load balancer as an endpoint service, its allowed principals, and an interface
+        endpoint with a private name in each consumer VPC of this account."""
+        child = pulumi.ResourceOptions(parent=self)
+        lookups, tags = args.lookups, args.tags
+        self.endpoint_service = aws.ec2.VpcEndpointService(
+            f"{name}-service",
+            acceptance_required=True,
+            network_load_balancer_arns=[self.load_balancer.arn],
+            supported_ip_address_types=["ipv4"],
+            tags={**tags, "Name": f"{name}-service"},
+            opts=child,
+        )
+        accounts = sorted({lookups.account_id, *args.consumer_accounts})
+        for account in accounts:
+            aws.ec2.VpcEndpointServiceAllowedPrinciple(
+                f"{name}-allow-{account}",
+                vpc_endpoint_service_id=self.endpoint_service.id,
+                principal_arn=f"arn:{lookups.partition}:iam::{account}:root",
+                opts=child,
+            )
+        self.consumer_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        for consumer in args.consumer_vpcs:
+            self.consumer_endpoints[consumer.vpc] = self._connect(name, args, consumer)
+        self.account_commands = {
+            account: self.endpoint_service.service_name.apply(
+                lambda service: endpoint_command(service, lookups.region)
+            )
+            for account in sorted(set(args.consumer_accounts))
+        }
+
+    def _connect(
+        self, name: str, args: InferencePoolArgs, consumer: ConsumerVpc
+    ) -> aws.ec2.VpcEndpoint:
+        child = pulumi.ResourceOptions(parent=self)
+        tags, pool = args.tags, args.pool
+        prefix = f"{name}-{consumer.vpc}"
+        group = aws.ec2.SecurityGroup(
+            prefix,
+            vpc_id=consumer.vpc,
+            description=f"{pool.name} endpoint: serving port from the consumers",
+            tags=tags,
+            opts=child,
+        )
+        for index, cidr in enumerate(consumer.cidrs):
+            aws.vpc.SecurityGroupIngressRule(
+                f"{prefix}-consumer-{index}",
+                security_group_id=group.id,
+                ip_protocol="tcp",
+                from_port=SERVING_PORT,
+                to_port=SERVING_PORT,
+                cidr_ipv4=cidr,
+                description=f"serving port from consumer {cidr}",
+                tags=tags,
+                opts=child,
+            )
+        endpoint = aws.ec2.VpcEndpoint(
+            prefix,
+            vpc_id=consumer.vpc,
+            service_name=self.endpoint_service.service_name,
+            vpc_endpoint_type="Interface",
+            subnet_ids=list(consumer.subnets),
+            security_group_ids=[group.id],
+            # The service's own private DNS needs a public domain verified by a TXT record
+            # ("Manage DNS names for VPC endpoint services", AWS PrivateLink guide,
+            # docs.aws.amazon.com/vpc/latest/privatelink/manage-dns-names.html, read 2026-12);
+            # a private hosted zone in the consumer VPC, with an alias to the endpoint, names it
+            # without any public record.
+            private_dns_enabled=False,
+            tags={**tags, "Name": prefix},
+            opts=child,
+        )
+        # The service requires acceptance; an endpoint this stack makes is accepted by it.
+        aws.ec2.VpcEndpointConnectionAccepter(
+            prefix,
+            vpc_endpoint_id=endpoint.id,
+            vpc_endpoint_service_id=self.endpoint_service.id,
+            opts=child,
+        )
+        zone = aws.route53.Zone(
+            prefix,
+            name=self.dns_name,
+            comment=f"{pool.name} through its interface endpoint in {consumer.vpc}",
+            vpcs=[{"vpc_id": consumer.vpc}],
+            tags=tags,
+            opts=child,
+        )
+        # An alias to the endpoint's regional DNS name ("Routing traffic to an interface VPC
+        # endpoint", Route 53 developer guide).
+        # A created interface endpoint always has its regional entry first.
+        entries = endpoint.dns_entries
+        aws.route53.Record(
+            prefix,
+            zone_id=zone.zone_id,
+            name=self.dns_name,
+            type="A",
+            aliases=[
+                aws.route53.RecordAliasArgs(
+                    name=entries.apply(lambda e: (e[0].dns_name or "") if e else ""),
+                    zone_id=entries.apply(lambda e: (e[0].hosted_zone_id or "") if e else ""),
+                    evaluate_target_health=True,
+                )
+            ],
+            opts=child,
+        )
+        return endpoint
 
 
 def _bucket_policy(bucket_arn: str, endpoint_id: str, uploader_arn: str | None) -> str:
@@ -487,9 +799,22 @@ def _bucket_policy(bucket_arn: str, endpoint_id: str, uploader_arn: str | None) 
 
 
 def _node_policy(
-    bucket_arn: str, key_arn: str, repository_arn: str, log_group_arn: str, *, multi_node: bool
+    bucket_arn: str,
+    key_arn: str,
+    repository_arn: str,
+    log_group_arn: str,
+    api_key_arn: str,
+    *,
+    multi_node: bool,
 ) -> str:
     statements: list[dict[str, object]] = [
+        {
+            # The pool's own API key and no other secret.
+            "Sid": "ReadTheApiKey",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": api_key_arn,
+        },
         {
             "Sid": "ReadWeights",
             "Effect": "Allow",

@@ -11,7 +11,7 @@ from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_mo
 from stacks.budget import CostBudget, CostBudgetArgs
 from stacks.common import cost_tags
 from stacks.egress import EgressNetwork, EgressNetworkArgs
-from stacks.pool import InferencePool, InferencePoolArgs
+from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
 from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.settings import Lookups, StackSettings
 
@@ -22,9 +22,13 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     components: dict[str, pulumi.Output[float]] = {}
     # Network Access Analyzer scopes, by network: what to analyze after `pulumi up`.
     scopes: dict[str, pulumi.Output[str]] = {}
+    # How callers reach each pool (URL, CA, key ARN, endpoint service, other accounts' command).
+    pools: dict[str, dict[str, object]] = {}
+    authorities: dict[str, pulumi.Output[str]] = {}  # each pool's CA certificate, to trust
 
     for pool in plan.pools:
         consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
+        vpcs, accounts = consumer_places([c for n in pool.workloads for c in by_name[n].consumers])
         efa = catalog.instances[pool.instance_type].efa_interfaces
         component = InferencePool(
             pool.name,
@@ -40,8 +44,12 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 image_tag=settings.serving_image_tag,
                 weights_uploader_arn=settings.weights_uploader_arn,
                 efa_interfaces=int(efa.value) if efa else 1,
+                consumer_vpcs=vpcs,
+                consumer_accounts=accounts,
             ),
         )
+        pools[pool.name] = component.connection()
+        authorities[pool.name] = component.ca_certificate
         components[pool.name] = component.monthly_cost_usd
         scopes[pool.name] = component.network.access_scope.id
 
@@ -135,3 +143,5 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     pulumi.export("placements", {w.name: w.placement for w in plan.workloads})
     pulumi.export("component_monthly_cost_usd", components)
     pulumi.export("network_access_scopes", scopes)
+    pulumi.export("pools", pools)
+    pulumi.export("pool_ca_certificates", authorities)

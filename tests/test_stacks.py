@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import importlib
 import inspect
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pulumi.runtime import rpc
 
 from planner.cli import main
 from planner.model import read_plan
 from planner.offline import OfflineRun, Registered, run_program
+from stacks.pool import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"
@@ -285,7 +290,9 @@ def test_budget_equals_the_plans_total(example_run: OfflineRun, project: Path) -
 
 
 def _taggable(token: str) -> bool:
-    _, module, name = token.split(":")
+    provider, module, name = token.split(":")
+    if provider != "aws":  # the API key's random value (pulumi-random) has no tags
+        return False
     cls = getattr(importlib.import_module(f"pulumi_aws.{module.split('/')[0]}"), name)
     return "tags" in inspect.signature(cls._internal_init).parameters
 
@@ -307,8 +314,8 @@ def test_every_taggable_resource_carries_its_cost(example_run: OfflineRun) -> No
                 "ai-infra-planner:stack"} & set(tags)  # fmt: skip
     assert checked > 50
     pool_key = component(example_run, "aws:kms/key:Key", "patient-notes-pool-key")
-    # Two nodes, and the pool's staff and network pieces (4,286.38 USD).
-    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "84644.78"
+    # Two nodes, and the pool's staff, network and security pieces (4,701.38 USD).
+    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "85059.78"
     groups = [g for g in of_type(example_run, "aws:autoscaling/group:Group")]
     assert all(
         {"key": "ai-infra-planner:pool", "value": g.name.removesuffix("-nodes"),
@@ -352,8 +359,10 @@ def test_unset_api_key_leaves_the_secret_empty_and_says_how(
     config = plan_project(project, None)
     capsys.readouterr()
     run = run_program(project, "dev", config)
-    assert of_type(run, "aws:secretsmanager/secret:Secret")
-    assert not of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")
+    assert component(run, "aws:secretsmanager/secret:Secret", "google-access-api-key")
+    # The pools' serving keys are the stack's own; only the provider's key waits for config.
+    versions = {r.name for r in of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")}
+    assert versions == {"contract-review-pool-api-key", "patient-notes-pool-api-key"}
     assert any("pulumi config set --secret google_api_key" in line for line in run.logs)
 
 
@@ -491,10 +500,10 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     }
     assert consumers == {"10.20.0.0/16", "10.21.0.0/16", "10.50.0.0/16"}
     [key] = [r for r in of_type(run, "aws:kms/key:Key") if r.name.startswith("deepseek")]
-    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50492.46"
+    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50907.46"
     # Only Google's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 138479.09
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 139309.09
 
 
 def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
@@ -517,3 +526,402 @@ def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
     assert sorted(example_run.outputs["network_access_scopes"]) == [
         "bedrock-link", "contract-review-pool", "patient-notes-pool",
     ]  # fmt: skip
+
+
+# -------------------------------------------------------------- the way in: PrivateLink, TLS, key
+# Deploy-time constraints the provider does not check before `pulumi up`, each with its source.
+# Security group descriptions: "Up to 255 characters in length. Valid characters: a-z, A-Z, 0-9,
+# spaces, and ._-:/()#,@[]+=&;{}!$*" (Amazon EC2 API Reference, CreateSecurityGroup,
+# GroupDescription); rule descriptions the same (EC2 API Reference, IpRange, Description). An
+# apostrophe ("the nodes' port") fails at `pulumi up`, never before.
+GROUP_DESCRIPTION = re.compile(r"^[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}$")
+RULE_DESCRIPTION = GROUP_DESCRIPTION
+# Security group names: "Up to 255 characters in length. Cannot start with sg-"
+# (CreateSecurityGroup, GroupName); Pulumi's auto-name adds "-" and 7 characters.
+AUTONAME_SUFFIX = 8
+# The TLS security policies a Network Load Balancer's TLS listener accepts that refuse TLS 1.0 and
+# 1.1 ("Security policies for your Network Load Balancer", Elastic Load Balancing guide, read
+# 2026-12); the API's default, ELBSecurityPolicy-2016-08, is not among them.
+NLB_TLS12_POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext1-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Ext2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04",
+}
+LISTENER = "aws:lb/listener:Listener"
+SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
+ALLOWED = "aws:ec2/vpcEndpointServiceAllowedPrinciple:VpcEndpointServiceAllowedPrinciple"
+ACCEPTER = "aws:ec2/vpcEndpointConnectionAccepter:VpcEndpointConnectionAccepter"
+CA = "aws:acmpca/certificateAuthority:CertificateAuthority"
+
+
+def by_urn(run: OfflineRun) -> dict[str, Registered]:
+    return {r.urn: r for r in run.resources}
+
+
+def referenced(run: OfflineRun, resource: Registered, key: str) -> list[Registered]:
+    """The resources an input of `resource` takes its value from (its property dependencies)."""
+    urns = by_urn(run)
+    return [urns[urn] for urn in resource.dependencies.get(key, [])]
+
+
+def assert_deployable(run: OfflineRun) -> None:
+    """The constraints AWS enforces only at `pulumi up`, on every resource of a run."""
+    for group in of_type(run, "aws:ec2/securityGroup:SecurityGroup"):
+        assert GROUP_DESCRIPTION.match(group.inputs["description"]), group.name
+        assert len(group.name) + AUTONAME_SUFFIX <= 255 and not group.name.startswith("sg-")
+    for rule in run.resources:
+        if rule.type.startswith("aws:vpc/securityGroup") and "description" in rule.inputs:
+            assert RULE_DESCRIPTION.match(rule.inputs["description"]), rule.name
+    for listener in of_type(run, LISTENER):
+        assert listener.inputs["protocol"] == "TLS", listener.name
+        assert listener.inputs["sslPolicy"] in NLB_TLS12_POLICIES
+        [certificate] = referenced(run, listener, "certificateArn")
+        assert certificate.type == "aws:acm/certificate:Certificate"
+    for service in of_type(run, SERVICE):
+        assert service.inputs["acceptanceRequired"] is True
+        # An endpoint service fronts a Network Load Balancer
+        # (EC2 API Reference, CreateVpcEndpointServiceConfiguration).
+        [balancer] = referenced(run, service, "networkLoadBalancerArns")
+        assert balancer.inputs["loadBalancerType"] == "network"
+        assert "gatewayLoadBalancerArns" not in service.inputs
+    for ca in of_type(run, CA):
+        subject = ca.inputs["certificateAuthorityConfiguration"]["subject"]
+        # Subject common name and organization: at most 64 characters (ASN.1 ub-common-name,
+        # AWS Private CA API Reference, ASN1Subject).
+        assert len(subject["commonName"]) <= 64 and len(subject["organization"]) <= 64
+        assert ca.inputs["usageMode"] == "GENERAL_PURPOSE"  # ACM cannot issue from short-lived
+    for certificate in of_type(run, "aws:acm/certificate:Certificate"):
+        name = certificate.inputs["domainName"]
+        # RFC 1035: labels of at most 63 characters, names of at most 253.
+        assert len(name) <= 253 and all(0 < len(label) <= 63 for label in name.split("."))
+        assert re.fullmatch(r"[a-z0-9.-]+", name)
+
+
+def test_generated_stacks_meet_deploy_time_constraints(
+    example_run: OfflineRun, multi_node_run: OfflineRun
+) -> None:
+    assert_deployable(example_run)
+    assert_deployable(multi_node_run)
+
+
+def test_each_pool_is_an_endpoint_service_for_this_account(example_run: OfflineRun) -> None:
+    services = {s.name: s for s in of_type(example_run, SERVICE)}
+    assert set(services) == {"contract-review-pool-service", "patient-notes-pool-service"}
+    service = services["contract-review-pool-service"]
+    [balancer] = referenced(example_run, service, "networkLoadBalancerArns")
+    assert balancer.name == "contract-review-pool-lb"
+    assert balancer.inputs["enforceSecurityGroupInboundRulesOnPrivateLinkTraffic"] == "on"
+    allowed = [
+        a for a in of_type(example_run, ALLOWED)
+        if referenced(example_run, a, "vpcEndpointServiceId") == [service]
+    ]  # fmt: skip
+    # Plain-CIDR consumers are callers inside this account: only this account may connect.
+    assert [a.inputs["principalArn"] for a in allowed] == ["arn:aws:iam::123456789012:root"]
+    # No consumer VPC is named: no endpoint, zone or acceptance is made for one.
+    assert not of_type(example_run, ACCEPTER)
+    assert not of_type(example_run, "aws:route53/zone:Zone")
+    # PrivateLink, not a network: nothing in a pool routes or peers out.
+    pool = component(example_run, "ai-infra-planner:index:InferencePool", "contract-review-pool")
+    assert not [r for r in descendants(example_run, pool) if r.type in OUT_OF_VPC]
+
+
+def test_the_serving_path_is_tls_end_to_end(example_run: OfflineRun) -> None:
+    [listener] = [
+        r for r in of_type(example_run, LISTENER) if r.name == "contract-review-pool-serving"
+    ]
+    assert (listener.inputs["protocol"], listener.inputs["port"]) == ("TLS", 8000)
+    assert listener.inputs["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
+    [certificate] = referenced(example_run, listener, "certificateArn")
+    assert certificate.inputs["domainName"] == "contract-review-pool.dev.ai-infra-planner.internal"
+    # Issued by the pool's own private CA, once its root certificate is installed and ACM may
+    # issue and renew from it.
+    [ca] = referenced(example_run, certificate, "certificateAuthorityArn")
+    assert ca.name == "contract-review-pool-ca" and ca.inputs["type"] == "ROOT"
+    assert ca.protect and ca.retain_on_delete
+    [permission] = [
+        r for r in of_type(example_run, "aws:acmpca/permission:Permission")
+        if r.name == "contract-review-pool-ca-acm"
+    ]  # fmt: skip
+    assert permission.inputs["principal"] == "acm.amazonaws.com"
+    assert set(permission.inputs["actions"]) == {
+        "IssueCertificate",
+        "GetCertificate",
+        "ListPermissions",
+    }
+    [target_group] = referenced(example_run, listener, "defaultActions")
+    assert target_group.inputs["protocol"] == "TLS"
+    assert target_group.inputs["healthCheck"]["protocol"] == "HTTPS"
+    text = user_data(component(example_run, "aws:ec2/launchTemplate:LaunchTemplate",
+                               "contract-review-pool-nodes"))  # fmt: skip
+    assert "--ssl-keyfile /secrets/tls.key --ssl-certfile /secrets/tls.crt" in text
+    assert 'curl -skf "https://127.0.0.1:$PORT/health"' in text
+    assert "http://" not in text
+
+
+def test_the_api_key_is_generated_kept_and_read_only_by_its_pool(
+    example_run: OfflineRun,
+) -> None:
+    secret = component(
+        example_run, "aws:secretsmanager/secret:Secret", "contract-review-pool-api-key"
+    )
+    assert secret.protect and secret.retain_on_delete
+    assert (
+        secret.inputs["kmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:contract-review-pool-key"
+    )
+    password = component(example_run, "random:index/randomPassword:RandomPassword",
+                         "contract-review-pool-api-key")  # fmt: skip
+    assert password.inputs["length"] >= 32 and password.inputs["special"] is False
+    [version] = [
+        r for r in of_type(example_run, "aws:secretsmanager/secretVersion:SecretVersion")
+        if r.name == "contract-review-pool-api-key"
+    ]  # fmt: skip
+    assert referenced(example_run, version, "secretString") == [password]
+    # The node reads its key at boot by the secret's ARN: no value in user data, and the node's
+    # role may read that one secret and no other.
+    text = user_data(component(example_run, "aws:ec2/launchTemplate:LaunchTemplate",
+                               "contract-review-pool-nodes"))  # fmt: skip
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:contract-review-pool-api-key"
+    assert f"API_KEY_SECRET={arn}" in text
+    assert "--env-file /opt/serve/secrets/vllm.env" in text and "--api-key " not in text
+    assert not re.search(r"^\s*set -[a-z]*x", text, re.M) and "umask 077" in text
+    policy = component(example_run, "aws:iam/rolePolicy:RolePolicy", "contract-review-pool-node")
+    reads = [
+        s for s in json.loads(policy.inputs["policy"])["Statement"]
+        if "secretsmanager" in json.dumps(s["Action"])
+    ]  # fmt: skip
+    assert reads == [
+        {"Sid": "ReadTheApiKey", "Effect": "Allow",
+         "Action": "secretsmanager:GetSecretValue", "Resource": arn}
+    ]  # fmt: skip
+    # The nodes reach Secrets Manager through their VPC's interface endpoint.
+    endpoint = component(example_run, "aws:ec2/vpcEndpoint:VpcEndpoint",
+                         "contract-review-pool-net-secretsmanager")  # fmt: skip
+    assert endpoint.inputs["privateDnsEnabled"] is True
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=200))
+def test_dns_labels_fit_rfc_1035(name: str) -> None:
+    label = dns_label(name)
+    assert 0 < len(label) <= 63 and re.fullmatch(r"[a-z0-9-]+", label)
+    assert not label.startswith("-") and not label.endswith("-")
+    if len(name) <= 63 and name.strip("-") == name:
+        assert label == name
+    full = service_dns_name(name, name)
+    assert len(full) <= 253
+
+
+def test_long_workload_names_still_deploy(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 63-character workload name makes a 68-character pool name: its DNS name, CA subject and
+    security groups still fit."""
+    text = workload_yaml(name="w" * 63, task="chat", data="regulated", model="llama-3.1-8b")
+    config = plan_project(project, text)
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    assert_deployable(run)
+    [certificate] = of_type(run, "aws:acm/certificate:Certificate")
+    assert certificate.inputs["domainName"].endswith(".dev.ai-infra-planner.internal")
+
+
+# An organization whose consumers say where they run: a VPC of this account (the stack connects
+# it), another account (it makes its own endpoint), and callers inside the stack's own network.
+CONSUMER_VPC = "vpc-0a1b2c3d4e5f60718"
+SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"]
+CONNECTED = f"""organization: acme
+region: us-east-1
+workloads:
+  - name: claims-notes
+    task: chat
+    data: regulated
+    model: llama-3.1-8b
+    monthly_tokens: {{input: 20B, output: 4B}}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: {CONSUMER_VPC}
+        subnets: [{", ".join(SUBNETS)}]
+      - cidr: 10.22.0.0/16
+        account: "111122223333"
+  - name: claims-triage
+    task: classification
+    data: regulated
+    model: llama-3.1-8b
+    monthly_tokens: {{input: 20B, output: 4B}}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: {CONSUMER_VPC}
+        subnets: [{SUBNETS[0]}]
+      - 10.70.0.0/16
+"""
+
+
+@pytest.fixture
+def connected_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, CONNECTED)
+    capsys.readouterr()
+    return run_program(project, "dev", config)
+
+
+def test_consumers_in_other_accounts_are_allowed_principals(connected_run: OfflineRun) -> None:
+    assert_deployable(connected_run)
+    service = component(connected_run, SERVICE, "claims-notes-pool-service")
+    allowed = sorted(
+        a.inputs["principalArn"] for a in of_type(connected_run, ALLOWED)
+        if referenced(connected_run, a, "vpcEndpointServiceId") == [service]
+    )  # fmt: skip
+    assert allowed == ["arn:aws:iam::111122223333:root", "arn:aws:iam::123456789012:root"]
+    other = component(connected_run, SERVICE, "claims-triage-pool-service")
+    assert [
+        a.inputs["principalArn"] for a in of_type(connected_run, ALLOWED)
+        if referenced(connected_run, a, "vpcEndpointServiceId") == [other]
+    ] == ["arn:aws:iam::123456789012:root"]  # fmt: skip
+    # The other account gets the service name and the command that makes its endpoint.
+    connection = connected_run.outputs["pools"]["claims-notes-pool"]
+    service_name = "com.amazonaws.vpce.us-east-1.vpce-svc-claims-notes-pool-service"
+    assert connection["endpoint_service_name"] == service_name
+    assert connection["account_endpoint_commands"] == {
+        "111122223333": (
+            "aws ec2 create-vpc-endpoint --region us-east-1 --vpc-endpoint-type Interface "
+            f"--service-name {service_name} --vpc-id <your-vpc-id> --subnet-ids <your-subnet-ids> "
+            "--security-group-ids <a-group-admitting-tcp-8000-from-your-callers> "
+            "--no-private-dns-enabled"
+        )
+    }
+    assert (
+        connection["endpoint"] == "https://claims-notes-pool.dev.ai-infra-planner.internal:8000/v1"
+    )
+    assert connection["api_key_secret_arn"].endswith(":claims-notes-pool-api-key")
+    assert connection["endpoint_service_id"] == "claims-notes-pool-service-id"
+    assert "secretString" not in json.dumps(connected_run.outputs)
+    assert connected_run.outputs["pools"]["claims-triage-pool"]["account_endpoint_commands"] == {}
+
+
+def test_a_consumer_vpc_gets_an_accepted_endpoint_with_a_private_name(
+    connected_run: OfflineRun,
+) -> None:
+    prefix = f"claims-notes-pool-{CONSUMER_VPC}"
+    endpoint = component(connected_run, "aws:ec2/vpcEndpoint:VpcEndpoint", prefix)
+    assert endpoint.inputs["vpcId"] == CONSUMER_VPC
+    assert endpoint.inputs["vpcEndpointType"] == "Interface"
+    assert endpoint.inputs["subnetIds"] == SUBNETS
+    assert endpoint.inputs["privateDnsEnabled"] is False
+    # Its service is the pool's endpoint service, its group the consumer's own.
+    service = component(connected_run, SERVICE, "claims-notes-pool-service")
+    assert referenced(connected_run, endpoint, "serviceName") == [service]
+    assert endpoint.inputs["serviceName"] == (
+        "com.amazonaws.vpce.us-east-1.vpce-svc-claims-notes-pool-service"
+    )
+    [group] = referenced(connected_run, endpoint, "securityGroupIds")
+    assert group.type == "aws:ec2/securityGroup:SecurityGroup" and group.name == prefix
+    assert group.inputs["vpcId"] == CONSUMER_VPC
+    rules = [
+        r for r in connected_run.resources
+        if r.type.startswith("aws:vpc/securityGroup")
+        and referenced(connected_run, r, "securityGroupId") == [group]
+    ]  # fmt: skip
+    assert [
+        (r.type.rsplit(":", 1)[1], r.inputs["ipProtocol"], r.inputs["fromPort"],
+         r.inputs["toPort"], r.inputs["cidrIpv4"]) for r in rules
+    ] == [("SecurityGroupIngressRule", "tcp", 8000, 8000, "10.20.0.0/16")]  # fmt: skip
+    # The stack accepts the connection its own endpoint asks for.
+    [accepter] = [
+        a for a in of_type(connected_run, ACCEPTER)
+        if referenced(connected_run, a, "vpcEndpointId") == [endpoint]
+    ]  # fmt: skip
+    assert referenced(connected_run, accepter, "vpcEndpointServiceId") == [service]
+    # The name the certificate carries resolves, in the consumer VPC only, to the endpoint.
+    zone = component(connected_run, "aws:route53/zone:Zone", prefix)
+    name = "claims-notes-pool.dev.ai-infra-planner.internal"
+    assert zone.inputs["name"] == name and zone.inputs["vpcs"] == [{"vpcId": CONSUMER_VPC}]
+    record = component(connected_run, "aws:route53/record:Record", prefix)
+    assert (record.inputs["name"], record.inputs["type"]) == (name, "A")
+    [alias] = record.inputs["aliases"]
+    assert alias["name"] == f"vpce-{prefix}.vpce-svc.us-east-1.vpce.amazonaws.com"
+    assert referenced(connected_run, record, "aliases") == [endpoint]
+    [certificate] = [
+        c for c in of_type(connected_run, "aws:acm/certificate:Certificate")
+        if c.name == "claims-notes-pool-serving"
+    ]  # fmt: skip
+    assert certificate.inputs["domainName"] == name
+    # Two pools in one consumer VPC: an endpoint and a zone of its own name each.
+    zones = [z for z in of_type(connected_run, "aws:route53/zone:Zone")]
+    assert sorted(z.inputs["name"] for z in zones) == [
+        "claims-notes-pool.dev.ai-infra-planner.internal",
+        "claims-triage-pool.dev.ai-infra-planner.internal",
+    ]
+    # Still no route, peering or gateway anywhere: PrivateLink only.
+    assert not [r for r in connected_run.resources if r.type in OUT_OF_VPC]
+
+
+def test_a_stack_with_consumer_vpcs_verifies_and_previews(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, CONNECTED)
+    capsys.readouterr()
+    # The plan tells the other account how to make its endpoint.
+    markdown = (project / "plans/dev/plan.md").read_text()
+    assert (
+        "Consumers of claims-notes-pool in account 111122223333 make their own endpoint" in markdown
+    )
+    assert "Consumers of claims-triage-pool" not in markdown
+    assert "https://<pool>.dev.ai-infra-planner.internal:8000/v1" in markdown
+    assert (
+        "private zones the stack creates in your VPCs are priced by `planner preview`" in markdown
+    )
+    code = main(["verify"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert main(["preview"]) == 0
+    out = capsys.readouterr().out
+    # The consumer endpoints are priced by their zones (one interface each), their private
+    # zones by the month. The plan does not price them yet (per-consumer pieces): the preview
+    # says by how much the stack differs rather than hiding it.
+    rows = [line.split() for line in out.splitlines() if f"-pool-{CONSUMER_VPC} " in line]
+    assert sorted(row[1] for row in rows) == ["0.50", "0.50", "14.60", "7.30"]
+    assert "the stack's resources differ from what the plan priced by +22.90 USD" in out
+
+
+@pytest.mark.parametrize(
+    ("token", "name", "change"),
+    [
+        (
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+            "contract-review-pool-lb-to-nodes",
+            {"description": "to the nodes' serving port"},
+        ),
+        (
+            "aws:ec2/securityGroup:SecurityGroup",
+            "contract-review-pool-lb",
+            {"description": "x" * 256},
+        ),
+        (LISTENER, "contract-review-pool-serving", {"sslPolicy": "ELBSecurityPolicy-2016-08"}),
+        (LISTENER, "contract-review-pool-serving", {"protocol": "TCP"}),
+        (
+            "aws:lb/loadBalancer:LoadBalancer",
+            "contract-review-pool-lb",
+            {"loadBalancerType": "application"},
+        ),
+        (SERVICE, "contract-review-pool-service", {"acceptanceRequired": False}),
+        (CA, "contract-review-pool-ca", {"usageMode": "SHORT_LIVED_CERTIFICATE"}),
+        (
+            "aws:acm/certificate:Certificate",
+            "contract-review-pool-serving",
+            {"domainName": "x" * 64 + ".dev.ai-infra-planner.internal"},
+        ),
+    ],
+)
+def test_each_deploy_time_constraint_catches_its_fault(
+    example_run: OfflineRun, token: str, name: str, change: dict[str, Any]
+) -> None:
+    """The checks fail on the inputs AWS would refuse (or, for the policy, weaken)."""
+    [target] = [r for r in example_run.resources if r.type == token and r.name == name]
+    broken = dataclasses.replace(target, inputs={**target.inputs, **change})
+    run = dataclasses.replace(
+        example_run, resources=[broken if r is target else r for r in example_run.resources]
+    )
+    with pytest.raises(AssertionError):
+        assert_deployable(run)

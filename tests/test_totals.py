@@ -114,7 +114,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     assert amount("staff (plan)") == plan.totals.staff_usd == 2 * 4166.75
     assert amount("API tokens (plan)") == plan.totals.api_tokens_usd
     assert amount("shared access' resources") == plan.totals.shared_access_usd
-    assert amount("total") == plan.totals.monthly_cost_usd == 138_988.49
+    assert amount("total") == plan.totals.monthly_cost_usd == 139_818.49
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
@@ -122,7 +122,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 138_988.49
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 139_818.49
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
 
@@ -186,9 +186,9 @@ def test_plan_md_shows_ranges_only_where_the_ends_differ() -> None:
     # No workload or pool of the example has a range: no range column at all.
     assert "| monthly cost | range |" not in example and "low - high" not in example
     big = plan_markdown(_plan(BIG))
-    assert "(84,644.78 USD to 406,078.38 USD)" in big
-    assert "| 165,003.18 USD | 84,644.78 USD to 406,078.38 USD |" in big
-    assert "; 84,644.78 USD to 406,078.38 USD over the ranges" in big
+    assert "(85,059.78 USD to 406,493.38 USD)" in big
+    assert "| 165,418.18 USD | 85,059.78 USD to 406,493.38 USD |" in big
+    assert "; 85,059.78 USD to 406,493.38 USD over the ranges" in big
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -306,7 +306,7 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     assert "staff" not in saas.split("## ")[0]  # the summary above the first section
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
-        "Made of: the pools' nodes and network pieces 126,803.74 USD, their staff 8,333.50 USD, "
+        "Made of: the pools' nodes and network pieces 127,633.74 USD, their staff 8,333.50 USD, "
         "API tokens 3,493.80 USD and the shared API access 357.45 USD, each counted once" in example
     )
 

@@ -353,7 +353,7 @@ def test_plaintext_keys_in_user_data_tags_and_secret_versions(
     graph = changed(graph, template, userData=leaked)
     vpc = pool_vpc(graph)
     graph = changed(graph, vpc, tags={**vpc.tags(), "note": anthropic})
-    [version] = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    version = find(graph, "aws:secretsmanager/secretVersion:SecretVersion", "google-access-api-key")
     graph = changed(graph, version, secretString="plain")
     report = check(graph, plan)
     failures = rule_failures(report, "secrets")
@@ -454,7 +454,7 @@ def test_a_consumer_may_read_only_its_own_secret(
     clean: tuple[Graph, Plan, dict[str, Any]],
 ) -> None:
     graph, plan, _ = clean
-    [secret] = graph.of_type("aws:secretsmanager/secret:Secret")
+    secret = find(graph, "aws:secretsmanager/secret:Secret", "google-access-api-key")
     other = dataclasses.replace(
         secret,
         urn=secret.urn + "-openai",
