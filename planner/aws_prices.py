@@ -46,3 +46,15 @@ def list_price(token: str, count: int, what: str = "") -> ListPrice | None:
     return ListPrice(
         round(monthly, 2), quantity, entry.get("usage"), f"{entry['source']}, {entry['date']}"
     )
+
+
+def price_figure(token: str) -> tuple[float, str, str, str] | None:
+    """A resource type's price as a plan figure: value, unit, source, date; None if unpriced."""
+    entry = _data()["resources"].get(token)
+    if entry is None:
+        return None
+    if "usd_per_hour" in entry:
+        value, unit = float(entry["usd_per_hour"]), f"USD per hour, {entry['unit']}"
+    else:
+        value, unit = float(entry["usd_per_month"]), f"USD per month, {entry['unit']}"
+    return value, unit, str(entry["source"]), str(entry["date"])

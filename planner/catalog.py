@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from genai_prices import __version__ as genai_prices_version
@@ -242,10 +242,21 @@ class Piece(_Data):
     what: str
 
 
+class ConnectionPiece(_Data):
+    resource: str
+    # "subnet": one resource whose units are the consumer VPC's subnets (an interface endpoint's
+    # network interfaces); "vpc": one resource a consumer VPC
+    per: Literal["subnet", "vpc"]
+    what: str
+
+
 class Operations(_Data):
     staff: Staff
     # self_hosted_pool, api_key, egress_network, private_link -> the resources each adds
     pieces: dict[str, list[Piece]]
+    # self_hosted_pool, private_link, egress -> what the stack adds in each consumer VPC of this
+    # account that a service of that kind reaches (connections, priced per service and VPC)
+    connections: dict[str, list[ConnectionPiece]] = {}
 
 
 class Catalog(_Data):

@@ -377,6 +377,23 @@ def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
     return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
 
 
+def connection_cost(catalog: Catalog, kind: str, subnets: int) -> tuple[int, str, list[str]]:
+    """What the stack adds in one consumer VPC for one service of this kind
+    (operations.yaml connections, priced from aws_prices.yaml): whole cents a month, the formula,
+    and the resource types priced. Each resource is rounded to the cent as `planner preview`
+    prices it, so the plan and the preview agree to the cent."""
+    cents, parts, tokens = 0, [], []
+    for piece in catalog.operations.connections.get(kind, []):
+        count = subnets if piece.per == "subnet" else 1
+        price = list_price(piece.resource, count, piece.what)
+        if price is None or not count:
+            continue
+        cents += round(price.monthly_usd * 100)
+        parts.append(f"{price.monthly_usd:,.2f} USD: {price.quantity}")
+        tokens.append(piece.resource)
+    return cents, "; ".join([*parts, f"together {cents / 100:,.2f} USD"]), tokens
+
+
 def _staff(catalog: Catalog, settings: Settings | None) -> tuple[float, float]:
     """A pool's share of an engineer and the engineer's monthly cost, as the file sets them."""
     staff = catalog.operations.staff

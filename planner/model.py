@@ -16,7 +16,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError, Problem
 from planner.workloads import NETWORK_PREFIXES, Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 Placement = Literal["self_hosted", "cloud_api"]
 
@@ -168,6 +168,9 @@ class WorkloadPlan:
     # network, each paid once in the plan), part of monthly_cost_usd; the rest is its tokens. Its
     # chosen option's price is that access standing alone, which can be more.
     access_share_usd: float = 0.0
+    # Its share of the connections the stack makes in its consumers' VPCs for the service it
+    # uses (Plan.connections), part of monthly_cost_usd.
+    connection_share_usd: float = 0.0
 
 
 class PurchaseOptionCost(_Out):
@@ -227,6 +230,20 @@ class ProviderAccess(_Out):
     fixed_monthly_usd: float
 
 
+class Connection(_Out):
+    """What the stack adds in one consumer VPC of this account for one service (a pool, the
+    PrivateLink network or the egress network), priced once and shared equally by the workloads
+    of that service that name the VPC."""
+
+    service: str  # a pool's name, "private_link" or "egress"
+    kind: str  # operations.yaml connections: self_hosted_pool, private_link, egress
+    vpc: str
+    subnets: list[str]
+    workloads: list[str]
+    monthly_cost_usd: float
+    formula: str
+
+
 class Totals(_Out):
     monthly_cost_usd: float
     monthly_cost_low_usd: float
@@ -239,6 +256,9 @@ class Totals(_Out):
     staff_usd: float
     api_tokens_usd: float
     shared_access_usd: float
+    # The connections in the consumers' VPCs (Plan.connections), each once; part of the pools'
+    # workloads' costs and of the API workloads' costs by the service they connect.
+    connections_usd: float
     # The same workloads decided one at a time, and what planning them together saves.
     per_workload_usd: float
     saved_by_sharing_usd: float
@@ -264,6 +284,8 @@ class Plan(_Out):
     providers: list[ProviderAccess]
     # The API networks' ranges the plan needs ("private_link", "egress"), allocated at plan time.
     networks: dict[str, str]
+    # What the stack makes in the consumers' VPCs of this account, by service and VPC.
+    connections: list[Connection]
     totals: Totals
     figures: dict[str, FigureUsed]
 
@@ -359,8 +381,16 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             "monthly_cost_low_usd",
             "monthly_cost_high_usd",
             "access_share_usd",
+            "connection_share_usd",
         ):
             not_negative(f"{at}.{name}", getattr(w, name))
+        if w.connection_share_usd and _cents(w.access_share_usd) + _cents(
+            w.connection_share_usd
+        ) > _cents(w.monthly_cost_usd):
+            problem(
+                f"{at}.connection_share_usd",
+                "with access_share_usd, above the workload's monthly_cost_usd",
+            )
         if w.monthly_cost_low_usd > w.monthly_cost_high_usd:
             problem(f"{at}.monthly_cost_low_usd", "above monthly_cost_high_usd")
         economics = w.answers.volume_economics
@@ -458,13 +488,14 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             elif member.pool != pool.name:
                 problem(f"{at}.workloads[{number}]", f"{name!r} is placed in {member.pool!r}")
             else:
-                members.append(member.monthly_cost_usd)
+                # The pool's own cost: its workloads' connections are priced apart.
+                members.append(member.monthly_cost_usd - member.connection_share_usd)
         if len(members) == len(pool.workloads) and pool.workloads:
             adds_up(
                 f"{at}.monthly_cost_usd",
                 pool.monthly_cost_usd,
                 members,
-                "the sum of its workloads' costs",
+                "the sum of its workloads' costs less their connection shares",
             )
 
     for index, access in enumerate(plan.providers):
@@ -495,6 +526,7 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         "staff_usd",
         "api_tokens_usd",
         "shared_access_usd",
+        "connections_usd",
         "per_workload_usd",
         "egress_network_usd",
         "optimality_gap_usd",
@@ -519,8 +551,9 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     adds_up(
         "totals.cloud_api_usd",
         totals.cloud_api_usd,
-        [totals.api_tokens_usd, totals.shared_access_usd],
-        "api_tokens_usd + shared_access_usd",
+        [totals.api_tokens_usd, totals.shared_access_usd]
+        + [w.connection_share_usd for w in plan.workloads if w.placement == "cloud_api"],
+        "api_tokens_usd + shared_access_usd + the API workloads' connection_share_usd",
     )
     adds_up(
         "totals.shared_access_usd",
@@ -533,6 +566,19 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         totals.shared_access_usd,
         [w.access_share_usd for w in plan.workloads],
         "the sum of the workloads' access_share_usd",
+    )
+    problems.extend(_connection_problems(plan))
+    adds_up(
+        "totals.connections_usd",
+        totals.connections_usd,
+        [c.monthly_cost_usd for c in plan.connections],
+        "the sum of the connections' costs",
+    )
+    adds_up(
+        "totals.connections_usd",
+        totals.connections_usd,
+        [w.connection_share_usd for w in plan.workloads],
+        "the sum of the workloads' connection_share_usd",
     )
     adds_up(
         "totals.monthly_cost_low_usd",
@@ -562,6 +608,33 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         )
     else:
         problem("assumptions.pool_fte", "pool_fte and engineer_usd_per_month must be numbers")
+    return problems
+
+
+def _connection_problems(plan: Plan) -> list[Problem]:
+    """Each connection names a consumer VPC of its workloads, and those workloads use its
+    service; a workload sharing a connection has a share."""
+    problems: list[Problem] = []
+    workloads = {w.name: w for w in plan.workloads}
+    for index, connection in enumerate(plan.connections):
+        at = f"connections[{index}]"
+
+        def problem(field: str, message: str) -> None:
+            problems.append(Problem(field, f"{message}: plan again with `planner plan`"))
+
+        if connection.monthly_cost_usd < 0:
+            problem(f"{at}.monthly_cost_usd", f"{connection.monthly_cost_usd} is negative")
+        if not connection.workloads:
+            problem(f"{at}.workloads", "a connection names no workload")
+        for number, name in enumerate(connection.workloads):
+            member = workloads.get(name)
+            if member is None:
+                problem(f"{at}.workloads[{number}]", f"{name!r} is no workload of this plan")
+                continue
+            if connection.vpc not in {c.vpc for c in member.consumers}:
+                problem(f"{at}.vpc", f"{connection.vpc!r} is no consumer VPC of {name!r}")
+            if connection.monthly_cost_usd and not member.connection_share_usd:
+                problem(f"{at}.workloads[{number}]", f"{name!r} has no connection_share_usd")
     return problems
 
 

@@ -22,10 +22,12 @@ from planner.answers import (
     crossover_lines,
     decide,
 )
+from planner.aws_prices import price_figure
 from planner.catalog import DATA_DIR, Catalog, Figure
 from planner.costs import (
     Settings,
     api_fixed_kinds,
+    connection_cost,
     pieces_cost,
     pool_staff_usd,
     purchase_costs,
@@ -37,6 +39,7 @@ from planner.model import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
     Answers,
+    Connection,
     Consumer,
     Option,
     Plan,
@@ -598,6 +601,76 @@ def _with_ranges(
     return placed, allocation.networks
 
 
+def _service_of(catalog: Catalog, plan_of: WorkloadPlan) -> tuple[str, str] | None:
+    """The service a workload's callers connect to, and its kind (operations.yaml connections):
+    its pool, or the API network its provider is reached through."""
+    if plan_of.placement == "self_hosted":
+        return (plan_of.pool, "self_hosted_pool") if plan_of.pool is not None else None
+    if plan_of.provider is None:
+        return None
+    network = API_NETWORK_FOR[catalog.providers[plan_of.provider].private_link]
+    return network, network
+
+
+def _connections(
+    catalog: Catalog, plans: list[WorkloadPlan], book: FigureBook | None = None
+) -> list[Connection]:
+    """What the stack makes in each consumer VPC of this account for each service its callers
+    use, priced once per service and VPC (the stack makes one endpoint there, admitting every
+    workload's callers). Counts come from the VPC's subnets, as the stacks place the pieces."""
+    found: dict[tuple[str, str], tuple[str, set[str], list[str]]] = {}
+    for plan_of in plans:
+        service = _service_of(catalog, plan_of)
+        if service is None or service[1] not in catalog.operations.connections:
+            continue
+        for consumer in plan_of.consumers:
+            if consumer.vpc is None:
+                continue
+            kind, subnets, names = found.setdefault(
+                (service[0], consumer.vpc), (service[1], set(), [])
+            )
+            subnets.update(consumer.subnets)
+            if plan_of.name not in names:
+                names.append(plan_of.name)
+    connections = []
+    for (service_name, vpc), (kind, subnets, names) in sorted(found.items()):
+        cents, formula, tokens = connection_cost(catalog, kind, len(subnets))
+        if book is not None:
+            for token in tokens:
+                figure = price_figure(token)
+                if figure is not None:
+                    book.add(f"aws_prices:{token}", *figure)
+        connections.append(
+            Connection(
+                service=service_name,
+                kind=kind,
+                vpc=vpc,
+                subnets=sorted(subnets),
+                workloads=names,
+                monthly_cost_usd=cents / 100,
+                formula=formula,
+            )
+        )
+    return connections
+
+
+def _with_connections(plans: list[WorkloadPlan], connections: list[Connection]) -> None:
+    """Each connection split equally, in whole cents, among the workloads that name its VPC;
+    each share added to the workload's cost and both ends of its range."""
+    by_name = {plan_of.name: plan_of for plan_of in plans}
+    for connection in connections:
+        cents = round(connection.monthly_cost_usd * 100)
+        for name, share in zip(
+            connection.workloads,
+            _allocate(cents, [1.0] * len(connection.workloads)),
+            strict=True,
+        ):
+            plan_of = by_name[name]
+            plan_of.connection_share_usd = (round(plan_of.connection_share_usd * 100) + share) / 100
+            for field in ("monthly_cost_usd", "monthly_cost_low_usd", "monthly_cost_high_usd"):
+                setattr(plan_of, field, (round(getattr(plan_of, field) * 100) + share) / 100)
+
+
 def build_plan(
     loaded: LoadedWorkloads,
     catalog: Catalog,
@@ -631,7 +704,10 @@ def build_plan(
     alone_plans, pools = _per_workload(ctx, decisions, purchases, strategy == "per-workload")
     gap = 0.0
     workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
-    per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans)
+    # Decided one at a time, each workload's connections are its own service's.
+    per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans) + sum(
+        round(c.monthly_cost_usd * 100) for c in _connections(catalog, alone_plans)
+    )
     if strategy != "per-workload":
         alone_costs = {w.name: w.monthly_cost_usd for w in alone_plans}
         try:
@@ -676,6 +752,11 @@ def build_plan(
     for plan_of in workload_plans:
         if plan_of.placement == "cloud_api":  # prices and volume are given: no range
             plan_of.monthly_cost_low_usd = plan_of.monthly_cost_high_usd = plan_of.monthly_cost_usd
+    connections = _connections(catalog, workload_plans, book)
+    _with_connections(workload_plans, connections)
+    api_connection_cents = sum(
+        round(w.connection_share_usd * 100) for w in workload_plans if w.placement == "cloud_api"
+    )
     # Sum in whole cents so the total equals the workloads' costs to the cent.
     cents = [round(w.monthly_cost_usd * 100) for w in workload_plans]
     self_cents = sum(
@@ -722,6 +803,7 @@ def build_plan(
         pools=pools,
         providers=providers,
         networks=networks,
+        connections=connections,
         strategy=strategy,
         totals=Totals(
             monthly_cost_usd=total_cents / 100,
@@ -730,8 +812,9 @@ def build_plan(
             self_hosted_usd=self_cents / 100,
             cloud_api_usd=(total_cents - self_cents) / 100,
             staff_usd=staff_cents / 100,
-            api_tokens_usd=(total_cents - self_cents - shared_cents) / 100,
+            api_tokens_usd=(total_cents - self_cents - shared_cents - api_connection_cents) / 100,
             shared_access_usd=shared_cents / 100,
+            connections_usd=sum(round(c.monthly_cost_usd * 100) for c in connections) / 100,
             per_workload_usd=per_workload_cents / 100,
             egress_network_usd=access_fixed.get(EGRESS, 0.0),
             optimality_gap_usd=gap,

@@ -71,15 +71,27 @@ class Preview:
         return _cents(c.monthly_usd for c in self.costs)
 
     @property
+    def connections_usd(self) -> float:
+        """The resources the stack makes in the consumers' VPCs (endpoints, private zones, ...),
+        whichever component makes them: the plan's connections."""
+        inside = _in_consumer_vpcs(self.run, self.plan)
+        return _cents(c.monthly_usd for c in self.costs if c.urn in inside)
+
+    @property
     def pools_usd(self) -> float:
-        """The resources of the self-hosted pools: their nodes and network pieces."""
+        """The resources of the self-hosted pools in their own networks: nodes, network pieces."""
         tops = _top_types(self.run)
-        return _cents(c.monthly_usd for c in self.costs if tops.get(c.urn) == POOL_COMPONENT)
+        inside = _in_consumer_vpcs(self.run, self.plan)
+        return _cents(
+            c.monthly_usd
+            for c in self.costs
+            if tops.get(c.urn) == POOL_COMPONENT and c.urn not in inside
+        )
 
     @property
     def shared_access_usd(self) -> float:
         """The resources of the API access, each paid once: providers' pieces, egress network."""
-        return round(self.total_usd - self.pools_usd, 2)
+        return _cents((self.total_usd, -self.pools_usd, -self.connections_usd))
 
     @property
     def grand_total_usd(self) -> float:
@@ -99,6 +111,21 @@ POOL_COMPONENT = "ai-infra-planner:index:InferencePool"
 def _cents(amounts: Iterable[float]) -> float:
     """A sum of amounts in whole cents, added as cents so no float drift reaches the total."""
     return sum(round(amount * 100) for amount in amounts) / 100
+
+
+def _in_consumer_vpcs(run: OfflineRun, plan: Plan) -> set[str]:
+    """URNs of the resources placed in a consumer VPC of the plan (their `vpcId`, or a private
+    zone's `vpcs`): what the stack adds on the callers' side."""
+    vpcs = {c.vpc for w in plan.workloads for c in w.consumers if c.vpc is not None}
+    found = set()
+    for resource in run.resources:
+        inputs = resource.inputs
+        placed = {inputs.get("vpcId")} | {
+            v.get("vpcId") for v in inputs.get("vpcs") or [] if isinstance(v, dict)
+        }
+        if placed & vpcs:
+            found.add(resource.urn)
+    return found
 
 
 def _top_types(run: OfflineRun) -> dict[str, str]:
@@ -308,6 +335,7 @@ def render_json(preview: Preview) -> str:
             "resourcesMonthlyUsd": preview.total_usd,
             "poolResourcesMonthlyUsd": preview.pools_usd,
             "sharedAccessMonthlyUsd": preview.shared_access_usd,
+            "connectionsMonthlyUsd": preview.connections_usd,
             "staffMonthlyUsd": preview.plan.totals.staff_usd,
             "apiTokensMonthlyUsd": preview.plan.totals.api_tokens_usd,
             "totalMonthlyUsd": preview.grand_total_usd,
@@ -342,6 +370,17 @@ def render_text(preview: Preview) -> str:
     lines += [
         row("self-hosted pools' resources", preview.pools_usd, "  (nodes, network pieces)"),
         row("shared access' resources", preview.shared_access_usd, "  (API boundaries, keys)"),
+        *(
+            [
+                row(
+                    "consumer connections' resources",
+                    preview.connections_usd,
+                    f"  ({len(preview.plan.connections)} in consumer VPCs)",
+                )
+            ]
+            if preview.connections_usd or preview.plan.connections
+            else []
+        ),
         row("resources total", preview.total_usd),
         row("staff (plan)", totals.staff_usd, f"  ({len(preview.plan.pools)} pool(s))"),
         row("API tokens (plan)", totals.api_tokens_usd),

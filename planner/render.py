@@ -77,15 +77,30 @@ def cost_parts(w: WorkloadPlan, plan: Plan) -> str:
     if chosen is None or round(chosen.monthly_cost_usd * 100) == round(w.monthly_cost_usd * 100):
         return ""
     alone = f"the option standing alone: {chosen.monthly_cost_usd:,.2f} USD"
+    # Its share of the connections in its consumers' VPCs (Plan.connections), priced apart.
+    connections = (
+        f" + {w.connection_share_usd:,.2f} USD, its share of the connections in its consumers' VPCs"
+        if w.connection_share_usd
+        else ""
+    )
     if w.placement == "cloud_api":
-        tokens = w.monthly_cost_usd - w.access_share_usd
+        tokens = w.monthly_cost_usd - w.access_share_usd - w.connection_share_usd
         return (
             f"{tokens:,.2f} USD of tokens + {w.access_share_usd:,.2f} USD, its share of the "
-            f"shared access (paid once in the plan); {alone}, with "
+            f"shared access (paid once in the plan){connections}; {alone}, with "
             f"{chosen.fixed_monthly_usd:,.2f} USD of access to itself"
         )
     pool = next((p for p in plan.pools if p.name == w.pool), None)
     whole = f" of {pool.monthly_cost_usd:,.2f} USD" if pool is not None else ""
+    own = w.monthly_cost_usd - w.connection_share_usd
+    share = f"{own:,.2f} USD, its share of pool {w.pool}{whole}" if connections else ""
+    if connections and round(own * 100) == round(chosen.monthly_cost_usd * 100):
+        return (
+            f"{own:,.2f} USD, pool {w.pool} (the option standing alone){connections} "
+            "(not in the option's price)"
+        )
+    if connections:
+        return f"{share}{connections}; {alone}, in a pool of its own"
     return f"its share of pool {w.pool}{whole}; {alone}, in a pool of its own"
 
 
