@@ -129,6 +129,30 @@ FAULTS: dict[str, tuple[Callable[[Plan], None], str]] = {
     "API network missing": (_set("networks.egress", DELETE), "networks.egress"),
     "API network not needed": (_set("networks.spare", "10.252.0.0/16"), "networks.spare"),
     "unknown field": (_set("totals.discount_usd", 5.0), "totals.discount_usd"),
+    # The example's connections: contract-review-pool and patient-notes-pool, 15.10 USD each.
+    "connections total off": (_set("totals.connections_usd", 0.0), "totals.connections_usd"),
+    "connection cost off the total": (
+        _set("connections.0.monthly_cost_usd", 99.0),
+        "totals.connections_usd",
+    ),
+    "connection in a VPC its workloads do not name": (
+        _set("connections.0.vpc", "vpc-0123456789abcdef0"),
+        "connections[0].vpc",
+    ),
+    "connection names a workload that is not there": (
+        _set("connections.0.workloads", ["ghost"]),
+        "connections[0].workloads[0]",
+    ),
+    "negative connection share": (
+        _set(f"workloads.{SELF}.connection_share_usd", -15.1),
+        f"workloads[{SELF}].connection_share_usd",
+    ),
+    # The share moved out of the workload's cost: its pool no longer adds up.
+    "connection share not in the workload's cost": (
+        _set(f"workloads.{SELF}.connection_share_usd", 0.0),
+        "totals.connections_usd",
+    ),
+    "connections missing": (_set("connections", DELETE), "connections"),
 }
 
 

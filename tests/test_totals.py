@@ -75,9 +75,14 @@ def _assert_reconciles(plan: Plan) -> None:
     pools = sum(_cents(p.monthly_cost_usd) for p in plan.pools) - _cents(totals.staff_usd)
     assert _cents(preview.pools_usd) == pools
     assert _cents(preview.shared_access_usd) == _cents(totals.shared_access_usd)
-    assert _cents(totals.api_tokens_usd) + _cents(totals.shared_access_usd) == _cents(
-        totals.cloud_api_usd
+    # The resources in the consumers' VPCs are the plan's connections, once.
+    assert _cents(preview.connections_usd) == _cents(totals.connections_usd)
+    api_connections = sum(
+        _cents(w.connection_share_usd) for w in plan.workloads if w.placement == "cloud_api"
     )
+    assert _cents(totals.api_tokens_usd) + _cents(
+        totals.shared_access_usd
+    ) + api_connections == _cents(totals.cloud_api_usd)
     # The budget is that total.
     [budget] = [r for r in preview.run.resources if r.type == "aws:budgets/budget:Budget"]
     assert budget.inputs["limitAmount"] == f"{totals.monthly_cost_usd:.2f}"
@@ -98,6 +103,60 @@ def test_the_example_reconciles(strategy: Strategy) -> None:
     _assert_reconciles(plan)
 
 
+# Two workloads sharing one pool, both called from one VPC of three subnets, one also from a VPC
+# of one subnet: the stack makes one endpoint and one zone per VPC, not per workload.
+SHARED_CONSUMER_VPC = """\
+organization: acme
+region: us-east-1
+workloads:
+  - name: notes-a
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 3B, output: 600M}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: vpc-0a1b2c3d4e5f60718
+        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719, subnet-0c1c2d3e4f5a60719]
+  - name: notes-b
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 3B, output: 600M}
+    consumers:
+      - cidr: 10.21.0.0/16
+        vpc: vpc-0a1b2c3d4e5f60718
+        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719, subnet-0c1c2d3e4f5a60719]
+      - cidr: 10.30.0.0/16
+        vpc: vpc-0c3d4e5f6a7b80912
+        subnets: [subnet-0c3d4e5f6a7b80912]
+"""
+
+
+def test_connections_are_priced_once_per_pool_and_vpc_and_shared_equally() -> None:
+    plan = _plan(SHARED_CONSUMER_VPC, "optimal")
+    [pool] = plan.pools
+    assert pool.workloads == ["notes-a", "notes-b"]
+    found = {(c.service, c.vpc): c for c in plan.connections}
+    assert set(found) == {
+        (pool.name, "vpc-0a1b2c3d4e5f60718"),
+        (pool.name, "vpc-0c3d4e5f6a7b80912"),
+    }
+    # 3 subnets x 0.01 USD/h x 730 h + a 0.50 USD zone; 1 subnet: 7.30 + 0.50.
+    shared = found[(pool.name, "vpc-0a1b2c3d4e5f60718")]
+    assert shared.monthly_cost_usd == 22.40 and shared.workloads == ["notes-a", "notes-b"]
+    assert found[(pool.name, "vpc-0c3d4e5f6a7b80912")].monthly_cost_usd == 7.80
+    shares = {w.name: w.connection_share_usd for w in plan.workloads}
+    assert shares == {"notes-a": 11.20, "notes-b": 19.00}  # 11.20 + 7.80
+    assert plan.totals.connections_usd == 30.20
+    # The prices used are among the plan's figures.
+    assert plan.figures["aws_prices:aws:ec2/vpcEndpoint:VpcEndpoint"].value == 0.01
+    assert plan.figures["aws_prices:aws:route53/zone:Zone"].value == 0.50
+    _assert_reconciles(plan)
+    # Decided one at a time, each workload's pool has its own endpoint in the shared VPC.
+    alone = _plan(SHARED_CONSUMER_VPC, "per-workload")
+    assert alone.totals.connections_usd == 52.60  # 22.40 + 22.40 + 7.80
+    assert plan.totals.per_workload_usd == alone.totals.monthly_cost_usd
+
+
 def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "examples").mkdir()
     (project / "examples" / "workloads.yaml").write_text(EXAMPLE.read_text())
@@ -114,7 +173,10 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     assert amount("staff (plan)") == plan.totals.staff_usd == 2 * 4166.75
     assert amount("API tokens (plan)") == plan.totals.api_tokens_usd
     assert amount("shared access' resources") == plan.totals.shared_access_usd
-    assert amount("total") == plan.totals.monthly_cost_usd == 139_818.49
+    # Each pool's consumer VPC: an endpoint in 2 subnets (2 x 0.01 USD/h x 730 h) and a zone
+    # (0.50 USD): 15.10 USD, twice.
+    assert amount("consumer connections' resources") == plan.totals.connections_usd == 30.20
+    assert amount("total") == plan.totals.monthly_cost_usd == 139_848.69
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
@@ -122,7 +184,8 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 139_818.49
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 139_848.69
+    assert costs["connectionsMonthlyUsd"] == 30.20
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
 
@@ -307,8 +370,10 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
         "Made of: the pools' nodes and network pieces 127,633.74 USD, their staff 8,333.50 USD, "
-        "API tokens 3,493.80 USD and the shared API access 357.45 USD, each counted once" in example
+        "API tokens 3,493.80 USD, the shared API access 357.45 USD and the connections in the "
+        "consumers' VPCs 30.20 USD, each counted once" in example
     )
+    assert "connections in the consumers' VPCs" not in saas.split("## ")[0]
 
 
 # Found by the property test: three 2-node replicas at spot prices. The stack has one
