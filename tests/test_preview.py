@@ -53,13 +53,22 @@ def test_text_preview(planned: Path, capsys: pytest.CaptureFixture[str]) -> None
     resources_total = float(total.split()[2].replace(",", ""))
     # The plan prices the network and security pieces from operations.yaml; the preview prices
     # the resources the program registers. They agree: the pools' cost less their staff, plus
-    # each provider's access and the egress network, is the preview's total.
+    # each provider's access, the egress network and the connections in the consumers' VPCs is
+    # the preview's total.
     planned_total = (
         sum(p.monthly_cost_usd - staff for p in plan.pools)
         + sum(a.fixed_monthly_usd for a in plan.providers)
         + plan.totals.egress_network_usd
+        + sum(c.monthly_cost_usd for c in plan.connections)
     )
-    assert resources_total == pytest.approx(planned_total, abs=0.05)
+    assert resources_total == pytest.approx(planned_total, abs=0.005)
+    # Each pool's endpoint in its consumer VPC (two subnets) and its private zone there.
+    for connection in plan.connections:
+        name = f"{connection.service}-{connection.vpc} "
+        rows = sorted(line.split()[1] for line in lines if line.strip().startswith(name))
+        assert rows == ["0.50", "14.60"], connection
+    [row] = [line for line in lines if line.strip().startswith("consumer connections' resources")]
+    assert f"{plan.totals.connections_usd:,.2f} USD" in row and plan.totals.connections_usd == 30.20
     assert any("api-egress-firewall" in line and "288.35 USD" in line for line in lines)
 
 

@@ -501,9 +501,25 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     assert consumers == {"10.20.0.0/16", "10.21.0.0/16", "10.50.0.0/16"}
     [key] = [r for r in of_type(run, "aws:kms/key:Key") if r.name.startswith("deepseek")]
     assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50907.46"
+    # The shared Scout pool has one endpoint per consumer VPC (support-faq and ticket-triage
+    # share one), and lets ticket-triage's other account connect.
+    scout = "llama-4-scout-p5-48xlarge"
+    endpoints = {
+        r.inputs["vpcId"]
+        for r in of_type(run, "aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.name.startswith(f"{scout}-vpc-")
+    }
+    assert endpoints == {"vpc-0a1b2c3d4e5f60718", "vpc-01a2b3c4d5e6f7a8b"}
+    service = component(run, SERVICE, f"{scout}-service")
+    assert sorted(
+        a.inputs["principalArn"] for a in of_type(run, ALLOWED)
+        if referenced(run, a, "vpcEndpointServiceId") == [service]
+    ) == ["arn:aws:iam::111122223333:root", "arn:aws:iam::123456789012:root"]  # fmt: skip
     # Only Google's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 139309.09
+    # Three connections (the DeepSeek pool's VPC, the Scout pool's two), 15.10 USD each.
+    assert plan.totals.connections_usd == 45.30
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 139354.39
 
 
 def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
@@ -619,11 +635,28 @@ def test_each_pool_is_an_endpoint_service_for_this_account(example_run: OfflineR
         a for a in of_type(example_run, ALLOWED)
         if referenced(example_run, a, "vpcEndpointServiceId") == [service]
     ]  # fmt: skip
-    # Plain-CIDR consumers are callers inside this account: only this account may connect.
+    # Its consumers are in a VPC of this account: only this account may connect (the example's
+    # other account calls ticket-triage, an API workload in this plan).
     assert [a.inputs["principalArn"] for a in allowed] == ["arn:aws:iam::123456789012:root"]
-    # No consumer VPC is named: no endpoint, zone or acceptance is made for one.
-    assert not of_type(example_run, ACCEPTER)
-    assert not of_type(example_run, "aws:route53/zone:Zone")
+    # Each pool's consumer VPC gets its endpoint, accepted by that pool's service, and a zone.
+    consumer_vpcs = {
+        "contract-review-pool": "vpc-0c3d4e5f6a7b80912",
+        "patient-notes-pool": "vpc-01a2b3c4d5e6f7a8b",
+    }
+    for pool_name, vpc in consumer_vpcs.items():
+        endpoint = component(example_run, "aws:ec2/vpcEndpoint:VpcEndpoint", f"{pool_name}-{vpc}")
+        assert endpoint.inputs["vpcId"] == vpc and len(endpoint.inputs["subnetIds"]) == 2
+        [accepter] = [
+            a for a in of_type(example_run, ACCEPTER)
+            if referenced(example_run, a, "vpcEndpointId") == [endpoint]
+        ]  # fmt: skip
+        assert referenced(example_run, accepter, "vpcEndpointServiceId") == [
+            services[f"{pool_name}-service"]
+        ]
+        zone = component(example_run, "aws:route53/zone:Zone", f"{pool_name}-{vpc}")
+        assert zone.inputs["vpcs"] == [{"vpcId": vpc}]
+    assert len(of_type(example_run, ACCEPTER)) == 2
+    assert len(of_type(example_run, "aws:route53/zone:Zone")) == 2
     # PrivateLink, not a network: nothing in a pool routes or peers out.
     pool = component(example_run, "ai-infra-planner:index:InferencePool", "contract-review-pool")
     assert not [r for r in descendants(example_run, pool) if r.type in OUT_OF_VPC]
@@ -754,7 +787,7 @@ workloads:
     consumers:
       - cidr: 10.20.0.0/16
         vpc: {CONSUMER_VPC}
-        subnets: [{SUBNETS[0]}]
+        subnets: [{", ".join(SUBNETS)}]
       - 10.70.0.0/16
 """
 
@@ -869,8 +902,12 @@ def test_a_stack_with_consumer_vpcs_verifies_and_previews(
     )
     assert "Consumers of claims-triage-pool" not in markdown
     assert "https://<pool>.dev.ai-infra-planner.internal:8000/v1" in markdown
-    assert (
-        "private zones the stack creates in your VPCs are priced by `planner preview`" in markdown
+    # Each pool's endpoint and zone in the consumer VPC are priced in the plan.
+    assert f"| claims-notes-pool | {CONSUMER_VPC} (2 subnets) | claims-notes | 15.10 USD |" in (
+        markdown
+    )
+    assert f"| claims-triage-pool | {CONSUMER_VPC} (2 subnets) | claims-triage | 15.10 USD |" in (
+        markdown
     )
     code = main(["verify"])
     out = capsys.readouterr().out
@@ -878,11 +915,12 @@ def test_a_stack_with_consumer_vpcs_verifies_and_previews(
     assert main(["preview"]) == 0
     out = capsys.readouterr().out
     # The consumer endpoints are priced by their zones (one interface each), their private
-    # zones by the month. The plan does not price them yet (per-consumer pieces): the preview
-    # says by how much the stack differs rather than hiding it.
+    # zones by the month; the plan prices the same pieces, so the totals agree.
     rows = [line.split() for line in out.splitlines() if f"-pool-{CONSUMER_VPC} " in line]
-    assert sorted(row[1] for row in rows) == ["0.50", "0.50", "14.60", "7.30"]
-    assert "the stack's resources differ from what the plan priced by +22.90 USD" in out
+    assert sorted(row[1] for row in rows) == ["0.50", "0.50", "14.60", "14.60"]
+    [row] = [line for line in out.splitlines() if "consumer connections' resources" in line]
+    assert "30.20 USD" in row
+    assert "  (the plan's total to the cent, and the stack's budget)" in out.splitlines()
 
 
 @pytest.mark.parametrize(
