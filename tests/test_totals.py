@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.catalog import Catalog, default_catalog
+from planner.catalog import Catalog, ConnectionPiece, default_catalog
 from planner.cli import main
 from planner.diff import diff_plans, render_json, render_markdown, run_plan
 from planner.loader import LoadedWorkloads, parse_workloads
@@ -155,6 +155,44 @@ def test_connections_are_priced_once_per_pool_and_vpc_and_shared_equally() -> No
     alone = _plan(SHARED_CONSUMER_VPC, "per-workload")
     assert alone.totals.connections_usd == 52.60  # 22.40 + 22.40 + 7.80
     assert plan.totals.per_workload_usd == alone.totals.monthly_cost_usd
+
+
+def test_an_api_networks_connections_are_data() -> None:
+    """The next connection pieces (a Bedrock endpoint in each consumer VPC of the PrivateLink
+    network's workloads) are a data entry: priced, shared and checked like a pool's."""
+    operations = CATALOG.operations
+    connections = {
+        **operations.connections,
+        "private_link": [
+            ConnectionPiece(
+                resource="aws:ec2/vpcEndpoint:VpcEndpoint", per="subnet", what="bedrock-runtime"
+            )
+        ],
+    }
+    catalog = CATALOG.model_copy(
+        update={"operations": operations.model_copy(update={"connections": connections})}
+    )
+    text = EXAMPLE.read_text()
+    spec = parse_workloads(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"), spec, hashlib.sha256(text.encode()).hexdigest()
+    )
+    plan = build_plan(loaded, catalog, "dev", "workloads.yaml")
+    before = _plan(text)
+    # support-faq and ticket-triage reach Bedrock (through the PrivateLink network) from
+    # vpc-0a1b... (2 subnets): one endpoint, 14.60 USD, 7.30 each.
+    [bedrock] = [c for c in plan.connections if c.service == "private_link"]
+    assert (bedrock.vpc, bedrock.workloads, bedrock.monthly_cost_usd) == (
+        "vpc-0a1b2c3d4e5f60718",
+        ["support-faq", "ticket-triage"],
+        14.60,
+    )
+    shares = {w.name: w.connection_share_usd for w in plan.workloads if w.placement == "cloud_api"}
+    assert shares == {"support-faq": 7.30, "ticket-triage": 7.30, "code-review": 0.0}
+    assert plan.totals.connections_usd == 44.80  # the pools' 30.20 and Bedrock's 14.60
+    assert plan.totals.cloud_api_usd == round(before.totals.cloud_api_usd + 14.60, 2)
+    assert plan.totals.api_tokens_usd == before.totals.api_tokens_usd
+    assert plan_problems(plan, catalog) == []
 
 
 def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
