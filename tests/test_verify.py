@@ -520,6 +520,48 @@ def test_iam_knows_aws_access_levels(
     assert any(expected in f for f in failures), failures
 
 
+SECRET_READ = "secretsmanager:GetSecretValue"
+INVOKE = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        # An ARN whose resource part is a wildcard names every resource of its kind.
+        ({"Effect": "Allow", "Action": SECRET_READ,
+          "Resource": "arn:aws:secretsmanager:*:*:secret:*"},
+         f"allows {SECRET_READ} (reads secret material) on every resource "
+         "(`arn:aws:secretsmanager:*:*:secret:*`)"),
+        ({"Effect": "Allow", "Action": SECRET_READ, "Resource": "arn:aws:secretsmanager:*"},
+         "(reads secret material) on every resource (`arn:aws:secretsmanager:*`)"),
+        ({"Effect": "Allow", "Action": "s3:PutObject", "Resource": ["arn:aws:s3:::*"]},
+         "allows s3:PutObject (Write) on every resource (`arn:aws:s3:::*`)"),
+        # NotResource: every resource but the ones named.
+        ({"Effect": "Allow", "Action": SECRET_READ,
+          "NotResource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
+         "allows on every resource but those NotResource names"),
+        ({"Effect": "Allow", "Action": SECRET_READ,
+          "NotResource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
+         f"allows {SECRET_READ} (reads secret material) on every resource (NotResource)"),
+        # The perimeter allows the planned models only.
+        ({"Effect": "Allow", "Action": INVOKE, "Resource": "*"},
+         "allows bedrock:InvokeModel (invokes any model) on every resource (`*`)"),
+        ({"Effect": "Allow", "Action": "bedrock:InvokeModel",
+          "Resource": "arn:aws:bedrock:*::foundation-model/*"},
+         "allows bedrock:InvokeModel (invokes any model) on every resource "
+         "(`arn:aws:bedrock:*::foundation-model/*`)"),
+    ],
+)  # fmt: skip
+def test_iam_broad_resources(
+    clean: tuple[Graph, Plan, dict[str, Any]], statement: dict[str, Any], expected: str
+) -> None:
+    graph, plan, _ = clean
+    report = check(with_node_policy(graph, statement), plan)
+    failures = rule_failures(report, "iam")
+    assert any(expected in f for f in failures), failures
+    assert not report.passed and f"FAIL iam: {RULES['iam'].text}" in render_text(report)
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -532,6 +574,14 @@ def test_iam_knows_aws_access_levels(
          "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
         # A Deny of anything.
         {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+        # Named resources and name prefixes are not every resource.
+        {"Effect": "Allow", "Action": SECRET_READ,
+         "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod-*"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:serving:*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::one-bucket/*"},
+        {"Effect": "Allow", "Action": INVOKE,
+         "Resource": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-5"},
     ],
 )  # fmt: skip
 def test_iam_passes_what_it_should(
