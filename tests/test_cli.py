@@ -251,6 +251,21 @@ def test_a_failed_write_leaves_the_old_files(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temp files left
 
 
+def test_a_directory_in_the_way_is_found_before_anything_is_replaced(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plan.md is a directory: an error before plan.json is touched, not a half-written plan."""
+    (project / "od" / "plan.md").mkdir(parents=True)
+    before = snapshot(project)
+    code, out, err = run(capsys, "plan", str(example), "--out", "od", "--no-stack-config")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "error: od/plan.md: cannot write it: od/plan.md is a directory, in the way of the file; "
+        "nothing was written"
+    )
+    assert snapshot(project) == before and not (project / "od/plan.json").exists()
+
+
 def test_explain_prints_the_three_answers(
     example: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
