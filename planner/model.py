@@ -369,8 +369,7 @@ def _message(error: Any) -> str:
     if kind in ("enum", "literal_error"):
         choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
         return (
-            f"{_json_value(given)} is not one of {', '.join(choices)}"
-            f"{did_you_mean(given, choices)}"
+            f"{_json_value(given)} is not one of {', '.join(choices)}{did_you_mean(given, choices)}"
         )
     if kind in _KIND_WORDS:
         return _KIND_WORDS[kind] + shown
@@ -637,7 +636,8 @@ def _place_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         found.append(
             _again(
                 "region",
-                f"{plan.region!r} is not an AWS region{did_you_mean(plan.region, regions.aws.regions)}",
+                f"{plan.region!r} is not an AWS region"
+                + did_you_mean(plan.region, regions.aws.regions),
             )
         )
     elif plan.region not in regions.priced.regions:
@@ -759,7 +759,9 @@ def _node_cost_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     months = plan.assumptions.get("amortization_months")
     if not isinstance(fte, int | float) or not isinstance(engineer, int | float):
         return []  # plan_problems reports it
-    fixed = round(round(fte * engineer, 2) + pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd, 2)
+    fixed = round(
+        round(fte * engineer, 2) + pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd, 2
+    )
     hours = catalog.pricing.hours_per_month.value
     found = []
     for index, pool in enumerate(plan.pools):

@@ -241,7 +241,13 @@ def test_type_errors_are_all_listed(
 
 @pytest.mark.parametrize(
     "fault",
-    ["negative nodes", "unknown instance type", "total off by a cent", "NaN total", "nodes as text"],
+    [
+        "negative nodes",
+        "unknown instance type",
+        "total off by a cent",
+        "NaN total",
+        "nodes as text",
+    ],
 )
 def test_the_pulumi_program_refuses_a_corrupted_plan(
     fault: str, example_plan: Plan, project: Path

@@ -1147,3 +1147,45 @@ def test_an_empty_preview_for_a_plan_with_workloads_fails(
     assert document["passed"] is False
     assert {w["name"] for w in document["workloads"]} == {w.name for w in plan.workloads}
     assert not any(w["passed"] for w in document["workloads"])
+
+
+def test_a_preview_is_checked_against_the_stack_it_names(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--stack NAME` with --preview: the preview must hold what that stack's plan plans (an
+    empty one serves none of its workloads); a stack with no config is an error, exit 2."""
+    empty = planned / "empty.json"
+    empty.write_text(json.dumps({"steps": []}))
+    plan = read_plan(planned / "plans/dev/plan.json")
+    assert main(["verify", "--preview", str(empty), "--stack", "dev"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    unserved = [line for line in lines if line.endswith(": no network of the stack serves it")]
+    assert unserved and all(line.startswith("FAIL ") for line in unserved)
+    api = [w.name for w in plan.workloads if w.placement == "cloud_api"]
+    assert all(any(f" {name} (" in line for line in unserved) for name in api)
+    assert lines[-1].startswith("verification FAILED")
+    assert main(["verify", "--preview", str(empty), "--stack", "nosuch", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert "Pulumi.nosuch.yaml: no such stack config" in err
+    (planned / "Pulumi.noplan.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    assert main(["verify", "--preview", str(empty), "--stack", "noplan"]) == 2
+    assert "Pulumi.noplan.yaml: config.ai-infra-planner:plan: not set" in capsys.readouterr().err
+
+
+def test_an_empty_preview_with_no_plan_verifies_nothing(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing to check and nothing to check it against: unknown, reported as a failure in the
+    exit status, the text and the JSON alike, never as a pass."""
+    empty = planned / "empty.json"
+    empty.write_text(json.dumps({"steps": []}))
+    assert main(["verify", "--preview", str(empty)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"UNKNOWN nothing verified: {empty} declares no resources")
+    assert lines[-1] == "verification FAILED: nothing verified"
+    assert not any(line.startswith("PASS") or "no failure" in line for line in lines)
+    assert main(["verify", "--preview", str(empty), "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is False and document["verified"] == "nothing"
+    assert "declares no resources" in document["reason"]
