@@ -6,6 +6,7 @@ import argparse
 import gc
 import importlib.metadata
 import json
+import math
 import sys
 import tempfile
 import tomllib
@@ -17,7 +18,7 @@ from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
-from planner.loader import load_workloads
+from planner.loader import did_you_mean, load_workloads
 from planner.model import STACK_NAME, Plan, Pool
 from planner.plan import Strategy, build_plan
 from planner.render import (
@@ -92,6 +93,17 @@ def _project_dir() -> Path:
             str(cwd), "", "no Pulumi.yaml here or above: run the planner inside the Pulumi project"
         )
     return project
+
+
+def _finite(text: str) -> float:
+    """A number option: nan and inf parse as floats but are no amount, rate or limit."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _check_stack(stack: str) -> None:
@@ -251,19 +263,20 @@ def _pool(plan: Plan, name: str | None) -> Pool | None:
 def cmd_explain(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     loaded = load_workloads(Path(args.workloads), catalog)
+    names = [w.name for w in loaded.spec.workloads]
+    if args.name not in names:  # before planning: a typo costs no solver run
+        raise PlannerError.single(
+            args.workloads,
+            "workloads[].name",
+            f"no workload named {args.name!r}{did_you_mean(args.name, names) or ';'} there are: "
+            + ", ".join(names),
+        )
     project = find_project_dir(Path.cwd()) or Path.cwd()
     _announce(len(loaded.spec.workloads), args.strategy, None)
     plan = build_plan(
         loaded, catalog, "explain", _relative(Path(args.workloads), project), args.strategy
     )
-    match = next((w for w in plan.workloads if w.name == args.name), None)
-    if match is None:
-        names = ", ".join(w.name for w in plan.workloads)
-        raise PlannerError.single(
-            args.workloads,
-            "workloads[].name",
-            f"no workload named {args.name!r}; there are: {names}",
-        )
+    match = next(w for w in plan.workloads if w.name == args.name)
     text = template_environment().get_template("explain.txt.j2").render(w=match, plan=plan)
     print(text.rstrip())
     return 0
@@ -554,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--time-limit",
-        type=float,
+        type=_finite,
         metavar="SECONDS",
         help="with --strategy optimal: stop the solver after this long and plan the best "
         "assignment found; the plan states how far from the optimum it may be (the solver's "
@@ -585,11 +598,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tco.add_argument(
         "--utilization",
-        type=float,
+        type=_finite,
         required=True,
         help="share of the hours the node serves at its throughput, more than 0 and at most 1",
     )
-    tco.add_argument("--tokens-per-second", type=float, help="output tokens/s of one node")
+    tco.add_argument("--tokens-per-second", type=_finite, help="output tokens/s of one node")
     tco.add_argument("--precision", help="weight precision (default: the model's)")
     tco.add_argument("--json", action="store_true", help="print JSON instead of text")
     tco.set_defaults(func=cmd_tco)
@@ -643,13 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--fail-on-increase-pct",
-        type=float,
+        type=_finite,
         metavar="P",
         help="exit 1 when the monthly estimate rises more than P percent",
     )
     diff.add_argument(
         "--fail-above-usd",
-        type=float,
+        type=_finite,
         metavar="X",
         help="exit 1 when the monthly estimate is above X USD",
     )

@@ -279,6 +279,32 @@ def test_explain_prints_the_three_answers(
     assert "~ self_hosted/deepseek-v3.2/p5.48xlarge/int4" in out and "comparison only" in out
     code, _, err = run(capsys, "explain", str(example), "nobody")
     assert code == 2 and "no workload named 'nobody'" in err
+    code, out, err = run(capsys, "explain", str(example), "suport-faq")
+    assert code == 2 and out == ""
+    assert f"{example}: workloads[].name: no workload named 'suport-faq'; did you mean " in err
+    assert "'support-faq'?" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "0.5",
+         "--tokens-per-second", "nan"],
+        ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "0.5",
+         "--tokens-per-second", "inf"],
+        ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "nan"],
+        ["diff", "a", "b", "--fail-above-usd", "nan"],
+    ],
+)  # fmt: skip
+def test_a_number_option_is_a_finite_number(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(args)
+    out, err = capsys.readouterr()
+    assert raised.value.code == 2 and out == "" and "Traceback" not in err
+    flag, value = args[-2:]
+    assert f"argument {flag}: '{value}' is not a finite number" in err
 
 
 def test_python_dash_m_planner(example: Path, project: Path) -> None:
