@@ -444,7 +444,7 @@ def _preview_resources(preview: Path) -> int:
 
 def _nothing_verified(preview: Path, report: Report, as_json: bool) -> int:
     """A preview with no resources and no plan to hold it against proves nothing: unknown is
-    reported as unknown, a failure (exit 1), never as a pass."""
+    reported as unknown and as a failure (a FAIL line, exit 1), never as a pass."""
     reason = (
         f"nothing verified: {preview} declares no resources, and no plan says what it should "
         "hold (give PLAN.json or --stack)"
@@ -456,7 +456,7 @@ def _nothing_verified(preview: Path, report: Report, as_json: bool) -> int:
         document.update(passed=False, verified="nothing", reason=reason)
         print(json.dumps(document, indent=2, sort_keys=True))
     else:
-        print(f"UNKNOWN {reason}\nverification FAILED: nothing verified")
+        print(f"FAIL {reason}\nverification FAILED: nothing verified")
     return 1
 
 

@@ -1098,13 +1098,16 @@ def reports(draw: st.DrawFn) -> Report:
 
 
 def _run_verify(report: Report) -> tuple[int, str, str]:
+    # The report stands for a preview with resources (one without is tested on its own).
     with (
         mock.patch("planner.verify.verify_preview_file", return_value=report),
+        mock.patch("planner.cli._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
         code = main(["verify", "--preview", "preview.json"])
     with (
         mock.patch("planner.verify.verify_preview_file", return_value=report),
+        mock.patch("planner.cli._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):
         assert main(["verify", "--preview", "preview.json", "--json"]) == code
@@ -1182,7 +1185,8 @@ def test_an_empty_preview_with_no_plan_verifies_nothing(
     empty.write_text(json.dumps({"steps": []}))
     assert main(["verify", "--preview", str(empty)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"UNKNOWN nothing verified: {empty} declares no resources")
+    # Unknown is a failure: a FAIL line (exit 1 iff a line says FAIL), no PASS.
+    assert lines[0].startswith(f"FAIL nothing verified: {empty} declares no resources")
     assert lines[-1] == "verification FAILED: nothing verified"
     assert not any(line.startswith("PASS") or "no failure" in line for line in lines)
     assert main(["verify", "--preview", str(empty), "--json"]) == 1
