@@ -60,7 +60,8 @@ def test_text_preview(planned: Path, capsys: pytest.CaptureFixture[str]) -> None
         + plan.totals.egress_network_usd
     )
     assert resources_total == pytest.approx(planned_total, abs=0.05)
-    assert any("api-egress-firewall" in line and "288.35 USD" in line for line in lines)
+    # One firewall endpoint per availability zone.
+    assert any("api-egress-firewall" in line and "576.70 USD" in line for line in lines)
 
 
 def test_preview_is_deterministic(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -543,7 +543,7 @@ def test_iam_passes_what_it_should(
 
 def test_full_access_endpoint_policy(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
     graph, plan, _ = clean
-    endpoint = find(graph, ENDPOINT, f"{POOL}-net-sts")
+    endpoint = find(graph, ENDPOINT, f"{POOL}-net-logs")
     full = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
     graph = changed(graph, endpoint, policy=json.dumps(full))
     report = check(graph, plan)
@@ -600,7 +600,9 @@ def test_contractual_traffic_must_pass_the_firewall(
 ) -> None:
     graph, plan, _ = clean
     gateway = find(graph, IGW, "api-egress-igw")
-    [direct] = [r for r in graph.of_type(ROUTE) if r.name == "api-egress-private-default"]
+    [direct] = [
+        r for r in graph.of_type(ROUTE) if r.name == "api-egress-private-us-east-1a-default"
+    ]
     bypass = Graph(
         {
             **graph.resources,
@@ -966,7 +968,7 @@ FAULTS: dict[str, Mutation] = {
     ),
     "endpoint-policies": lambda g: changed(
         g,
-        find(g, ENDPOINT, f"{POOL}-net-sts"),
+        find(g, ENDPOINT, f"{POOL}-net-logs"),
         policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
     ),
     "deletion": lambda g: added(g, "aws:ec2/capacityReservation:CapacityReservation", "buy", {}),
