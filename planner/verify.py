@@ -249,7 +249,7 @@ class Expectations:
             p.name: (
                 p.perimeter.value,
                 list(p.workloads),
-                sorted({c for n in p.workloads for c in by_name[n].consumers}),
+                sorted({c.cidr for n in p.workloads for c in by_name[n].consumers}),
             )
             for p in plan.pools
         }
