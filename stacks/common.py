@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from planner.aws_prices import list_price
+from planner.model import Consumer
 from stacks.settings import Lookups
 
 TAG_PREFIX = "ai-infra-planner"
@@ -110,6 +112,18 @@ def endpoint_policy(service: str, lookups: Lookups) -> str:
             }
         ]
     )
+
+
+def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], list[str]]]:
+    """The consumers' VPCs in this account: VPC id -> (their CIDRs, their subnets), in order."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for consumer in consumers:
+        if consumer.vpc is None:
+            continue
+        cidrs, subnets = found.setdefault(consumer.vpc, ([], []))
+        cidrs.extend(c for c in [consumer.cidr] if c not in cidrs)
+        subnets.extend(s for s in consumer.subnets if s not in subnets)
+    return found
 
 
 def fixed_monthly_usd(resources: list[tuple[str, int]]) -> float:

@@ -5,26 +5,35 @@ groups allow HTTPS out only."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from planner.model import Consumer
 from stacks.api_access import WorkloadCost
-from stacks.common import fixed_monthly_usd, kms_key, policy_json
+from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
 from stacks.network import add_flow_logs, subnet_cidrs
 from stacks.settings import Lookups
 
 
-@dataclass
+@dataclass(frozen=True)
 class AttachedVpc:
     """A consumer's VPC in this account, attached to the egress path by the transit gateway."""
 
-    cidr: str
     vpc: str
+    cidrs: tuple[str, ...]
     subnets: tuple[str, ...]
+
+    @classmethod
+    def of(cls, consumers: Iterable[Consumer]) -> list[AttachedVpc]:
+        """One per VPC the consumers name, with all their ranges and subnets there."""
+        return [
+            cls(vpc, tuple(cidrs), tuple(subnets))
+            for vpc, (cidrs, subnets) in consumer_vpcs(consumers).items()
+        ]
 
 
 @dataclass
@@ -219,7 +228,7 @@ class EgressNetwork(pulumi.ComponentResource):
             )
             return table
 
-        callers = private_cidrs + [each.cidr for each in args.attached]
+        callers = private_cidrs + [cidr for each in args.attached for cidr in each.cidrs]
         self.transit_gateway: aws.ec2transitgateway.TransitGateway | None = None
         if args.attached:
             self.transit_gateway = self._transit(name, args, subnets["transit"], child)
@@ -257,11 +266,12 @@ class EgressNetwork(pulumi.ComponentResource):
                     opts=child,
                 )
             if self.transit_gateway is not None:
-                for index, each in enumerate(args.attached):
+                attached = [cidr for each in args.attached for cidr in each.cidrs]
+                for index, cidr in enumerate(attached):
                     aws.ec2.Route(
                         f"{name}-firewall-{zone}-to-consumer-{index}",
                         route_table_id=tables["firewall"].id,
-                        destination_cidr_block=each.cidr,
+                        destination_cidr_block=cidr,
                         transit_gateway_id=self.transit_gateway.id,
                         opts=child,
                     )
@@ -330,7 +340,7 @@ class EgressNetwork(pulumi.ComponentResource):
                 from_port=443,
                 to_port=443,
                 cidr_ipv4="0.0.0.0/0",
-                description="HTTPS out; routing sends it through the firewall's allow-list",
+                description="HTTPS out; routing sends it through the firewall allow-list",
                 tags=workload.tags,
                 opts=child,
             )
@@ -438,20 +448,21 @@ class EgressNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             # The way back to this consumer; no other consumer may use the gateway to reach it.
-            aws.ec2transitgateway.Route(
-                f"{name}-tgw-egress-consumer-{index}",
-                destination_cidr_block=each.cidr,
-                transit_gateway_attachment_id=attachment.id,
-                transit_gateway_route_table_id=back.id,
-                opts=child,
-            )
-            aws.ec2transitgateway.Route(
-                f"{name}-tgw-consumers-blackhole-{index}",
-                destination_cidr_block=each.cidr,
-                blackhole=True,
-                transit_gateway_route_table_id=spokes.id,
-                opts=child,
-            )
+            for number, cidr in enumerate(each.cidrs):
+                aws.ec2transitgateway.Route(
+                    f"{name}-tgw-egress-consumer-{index}-{number}",
+                    destination_cidr_block=cidr,
+                    transit_gateway_attachment_id=attachment.id,
+                    transit_gateway_route_table_id=back.id,
+                    opts=child,
+                )
+                aws.ec2transitgateway.Route(
+                    f"{name}-tgw-consumers-blackhole-{index}-{number}",
+                    destination_cidr_block=cidr,
+                    blackhole=True,
+                    transit_gateway_route_table_id=spokes.id,
+                    opts=child,
+                )
             # What the stack changes in the consumer's VPC: each named subnet's route table gets
             # a default route to the transit gateway (it must not have one already), so all of
             # those subnets' internet-bound traffic passes the allow-list firewall.

@@ -4,15 +4,16 @@ network boundary per perimeter, and the stack's budget."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
 import pulumi
 
 from planner.catalog import Catalog
-from planner.model import Plan
+from planner.model import Consumer, Plan, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
 from stacks.budget import CostBudget, CostBudgetArgs
 from stacks.common import cost_tags
-from stacks.egress import EgressNetwork, EgressNetworkArgs
+from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
 from stacks.pool import InferencePool, InferencePoolArgs
 from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.settings import Lookups, StackSettings
@@ -25,6 +26,12 @@ def _next_network(cidr: str, steps: int) -> str:
             (int(network.network_address) + steps * network.num_addresses, network.prefixlen)
         )
     )
+
+
+def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
+    """The workloads' consumers, each once, in a stable order."""
+    found = {c for w in workloads for c in w.consumers}
+    return sorted(found, key=lambda c: (c.cidr, c.vpc or "", c.subnets, c.account or ""))
 
 
 def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
@@ -104,15 +111,14 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                         lookups, [bedrock_ids[model] for model in access.models]
                     ),
                     workloads=workloads,
-                    consumers=sorted(
-                        {c.cidr for name in access.workloads for c in by_name[name].consumers}
-                    ),
+                    consumers=_consumers(by_name[name] for name in access.workloads),
                     tags=tags,
                     protect=settings.protect,
                 ),
             )
             components[f"{access.provider}-link"] = link.monthly_cost_usd
-            scopes[f"{access.provider}-link"] = link.network.access_scope.id
+            if link.network is not None:
+                scopes[f"{access.provider}-link"] = link.network.access_scope.id
 
     egress = [a for a in plan.providers if not a.private_link]
     if egress:
@@ -127,6 +133,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 workloads=workload_costs(names),
                 tags=cost_tags(stack, "network", "api-egress", share, "contractual"),
                 protect=settings.protect,
+                attached=AttachedVpc.of(_consumers(by_name[name] for name in names)),
             ),
         )
         components["api-egress"] = network.monthly_cost_usd
