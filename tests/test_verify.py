@@ -43,6 +43,7 @@ from planner.netgraph import (
     graph_from_offline,
 )
 from planner.offline import run_program
+from planner.preview import run_preview
 from planner.verify import (
     RULES,
     Expectations,
@@ -54,10 +55,11 @@ from planner.verify import (
     render_json,
     render_text,
     verify,
+    verify_program,
 )
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.fake_keys import KINDS, fake_key
-from tests.test_stacks import CANARY, MULTI_NODE, plan_project
+from tests.test_stacks import CANARY, MULTI_NODE, VPC_CONSUMERS, plan_project
 
 POOL = "patient-notes-pool"
 STACK = "urn:pulumi:dev::ai-infra-planner::test"
@@ -1099,3 +1101,35 @@ def test_an_empty_preview_for_a_plan_with_workloads_fails(
     assert document["passed"] is False
     assert {w["name"] for w in document["workloads"]} == {w.name for w in plan.workloads}
     assert not any(w["passed"] for w in document["workloads"])
+
+
+def test_consumers_naming_their_vpcs_pass_verify(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Bedrock workloads are served by the endpoint the stack makes in their consumers' VPC;
+    the contractual one by the egress network its VPC attaches to; nothing else gets out."""
+    plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    report, _ = verify_program(project, default_catalog(), "dev", None)
+    assert report.passed, render_text(report)
+    served = {w.name: w.served_by for w in report.workloads}
+    endpoint = "endpoint bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime"
+    assert served == {
+        "ticket-triage": endpoint, "support-faq": endpoint, "code-review": "network api-egress",
+    }  # fmt: skip
+
+
+def test_a_consumer_vpc_endpoint_with_a_wide_policy_serves_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    result = run_preview(project, default_catalog(), "dev", None)
+    graph = graph_from_offline(result.run)
+    endpoint = find(graph, ENDPOINT, "bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime")
+    wide = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+    report = check(changed(graph, endpoint, policy=json.dumps(wide)), result.plan)
+    assert not report.passed
+    assert {f.resource for w in report.workloads for f in w.failures} == {
+        "workload ticket-triage", "workload support-faq",
+    }  # fmt: skip
