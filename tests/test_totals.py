@@ -114,7 +114,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     assert amount("staff (plan)") == plan.totals.staff_usd == 2 * 4166.75
     assert amount("API tokens (plan)") == plan.totals.api_tokens_usd
     assert amount("shared access' resources") == plan.totals.shared_access_usd
-    assert amount("total") == plan.totals.monthly_cost_usd == 138_988.49
+    assert amount("total") == plan.totals.monthly_cost_usd == 139_284.14
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
@@ -122,7 +122,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 138_988.49
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 139_284.14
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
 
@@ -186,9 +186,9 @@ def test_plan_md_shows_ranges_only_where_the_ends_differ() -> None:
     # No workload or pool of the example has a range: no range column at all.
     assert "| monthly cost | range |" not in example and "low - high" not in example
     big = plan_markdown(_plan(BIG))
-    assert "(84,644.78 USD to 406,078.38 USD)" in big
-    assert "| 165,003.18 USD | 84,644.78 USD to 406,078.38 USD |" in big
-    assert "; 84,644.78 USD to 406,078.38 USD over the ranges" in big
+    assert "(84,630.18 USD to 406,063.78 USD)" in big
+    assert "| 164,988.58 USD | 84,630.18 USD to 406,063.78 USD |" in big
+    assert "; 84,630.18 USD to 406,063.78 USD over the ranges" in big
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -218,7 +218,7 @@ def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     )
     assert "| option | tier | nodes | memory fit | monthly cost, standing alone |" in text
     # code-review is the egress network's only user: its share is the price alone, no label.
-    assert "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,341.85 USD a month.**" in text
+    assert "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,666.70 USD a month.**" in text
     explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
     assert "at 124.62 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
     assert "Options (cheapest first; each standing alone" in explained
@@ -306,8 +306,8 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     assert "staff" not in saas.split("## ")[0]  # the summary above the first section
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
-        "Made of: the pools' nodes and network pieces 126,803.74 USD, their staff 8,333.50 USD, "
-        "API tokens 3,493.80 USD and the shared API access 357.45 USD, each counted once" in example
+        "Made of: the pools' nodes and network pieces 126,774.54 USD, their staff 8,333.50 USD, "
+        "API tokens 3,493.80 USD and the shared API access 682.30 USD, each counted once" in example
     )
 
 
