@@ -370,7 +370,7 @@ class Context:
             entries = []
             for api_id in self.api_ids:
                 api = self.catalog.api_models[api_id]
-                if _api_allowed(self.catalog, api, data, perimeter) is None:
+                if _api_allowed(self.catalog, api, data, perimeter, self.region) is None:
                     rank = self.catalog.models[api.open_model].quality_rank if api.open_model else 0
                     entries.append((TIER_ORDER[api.tier], rank, api_id))
             self._api_entries[key] = entries
@@ -445,10 +445,19 @@ def data_sensitivity(catalog: Catalog, workload: Workload) -> DataSensitivity:
 
 
 def _api_allowed(
-    catalog: Catalog, api: ApiModel, data: DataClass, perimeter: Perimeter
+    catalog: Catalog, api: ApiModel, data: DataClass, perimeter: Perimeter, region: str
 ) -> str | None:
     """None when the API may serve this workload, else why not."""
     provider = catalog.providers[api.provider]
+    profile = api.inference_profile
+    if profile is not None and region not in profile.destination_regions:
+        return f"served only through the inference profile {profile.id}, not callable in {region}"
+    away = [r for r in profile.destination_regions if r != region] if profile else []
+    if away and catalog.data_classes[data].stays_in_region:
+        return (
+            f"{data.value} data stays in {region}, and the inference profile "
+            f"{profile.id if profile else ''} may process it in {', '.join(away)}"
+        )
     if perimeter is Perimeter.technical:
         return "the technical perimeter allows no cloud API"
     if perimeter is Perimeter.private_link and not provider.private_link:
@@ -880,7 +889,7 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             ]
         if workload.model in catalog.api_models:
             api = catalog.api_models[workload.model]
-            refusal = _api_allowed(catalog, api, workload.data, perimeter)
+            refusal = _api_allowed(catalog, api, workload.data, perimeter, ctx.region)
             if refusal is not None:
                 raise Unservable(
                     [

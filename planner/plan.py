@@ -161,6 +161,18 @@ def input_warnings(
                     "data would not)",
                 )
             )
+    api = catalog.api_models.get(chosen.model) if chosen.provider else None
+    if api is not None and api.inference_profile is not None:
+        profile = api.inference_profile
+        warnings.append(
+            Warning(
+                code="cross_region_inference",
+                message=f"{chosen.model} is served only through the cross-region inference "
+                f"profile {profile.id}: requests made in {spec.region} may be processed in "
+                f"{', '.join(profile.destination_regions)} (planner/data/api_models.yaml, "
+                f"{profile.date})",
+            )
+        )
     defaults = catalog.defaults
     sizes = []
     if chosen.nodes is not None and chosen.nodes >= defaults.warn_nodes_per_workload.value:

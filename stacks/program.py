@@ -78,6 +78,11 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
         for api_id, api in catalog.api_models.items()
         if api.bedrock_model_id
     }
+    profiles = {
+        api.bedrock_model_id: api.inference_profile
+        for api in catalog.api_models.values()
+        if api.bedrock_model_id and api.inference_profile
+    }
     for access in plan.providers:
         workloads = workload_costs(access.workloads)
         share = round(sum(w.monthly_cost_usd for w in workloads), 2)
@@ -98,6 +103,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 tags=tags,
                 protect=settings.protect,
                 api_key=settings.api_keys.get(access.provider),
+                inference_profiles=profiles,
             ),
         )
         components[f"{access.provider}-access"] = access_component.monthly_cost_usd
@@ -108,7 +114,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                     cidr=settings.api_vpc_cidr,
                     lookups=lookups,
                     model_arns=bedrock_model_arns(
-                        lookups, [bedrock_ids[model] for model in access.models]
+                        lookups, [bedrock_ids[model] for model in access.models], profiles
                     ),
                     workloads=workloads,
                     consumers=_consumers(by_name[name] for name in access.workloads),

@@ -488,13 +488,20 @@ def test_private_link_has_no_nat_and_a_narrow_endpoint(example_run: OfflineRun) 
     [endpoint] = [r for r in inside if r.name == "bedrock-link-bedrock-runtime"]
     assert endpoint.inputs["privateDnsEnabled"] is True
     [statement] = json.loads(endpoint.inputs["policy"])["Statement"]
-    assert statement["Resource"] == sorted(
-        [
-            "arn:aws:bedrock:us-east-1::foundation-model/meta.llama4-scout-17b-instruct-v1:0",
-            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-            "us.meta.llama4-scout-17b-instruct-v1:0",
-        ]
-    )
+    # Llama 4 Scout is served only through its US inference profile: the profile, and the model
+    # in each of the profile's destination regions (planner/data/api_models.yaml).
+    assert statement["Resource"] == [
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+        "us.meta.llama4-scout-17b-instruct-v1:0",
+        *(
+            f"arn:aws:bedrock:{region}::foundation-model/meta.llama4-scout-17b-instruct-v1:0"
+            for region in ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
+        ),
+    ]
+    # The IAM policy of its workloads names the same.
+    policy = component(example_run, "aws:iam/policy:Policy", "ticket-triage-api-access")
+    [invoke] = json.loads(policy.inputs["policy"])["Statement"]
+    assert invoke["Resource"] == statement["Resource"]
 
 
 def test_keys_buckets_and_secrets_are_protected(example_run: OfflineRun) -> None:
