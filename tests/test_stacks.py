@@ -863,3 +863,17 @@ def test_vpc_consumer_policies_pass_parliament(vpc_run: OfflineRun) -> None:
     found = policy_findings(vpc_run)
     unexpected = sorted({(f[0], f[1], f[2]) for f in found if not accepted(f[1], f[2], f[3])})
     assert unexpected == [], unexpected
+
+
+def test_plan_md_says_what_changes_in_the_consumers_vpcs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    text = (project / "plans/dev/plan.md").read_text()
+    assert f"What the stack changes in the consumers' VPCs ({VPC_A}, {VPC_C})" in text
+    assert "resolves to it for the whole VPC" in text
+    assert "a default route to the transit gateway" in text
+    assert "may be processed in us-east-1, us-east-2, us-west-1, us-west-2" in text
+    plan_project(project, None)
+    assert "What the stack changes" not in (project / "plans/dev/plan.md").read_text()
