@@ -357,7 +357,11 @@ def test_a_public_range_for_internal_data_is_a_warning(
     [warning] = [w for w in warnings if "public_consumers" in w]
     assert "8.8.8.0/24 are public address space" in warning
     plan = json.loads((project / "plans/dev/plan.json").read_text())
-    assert [w["code"] for w in plan["workloads"][0]["warnings"]] == ["public_consumers"]
+    # (Its model, Llama 4 Scout on Bedrock, runs through a cross-region inference profile.)
+    assert [w["code"] for w in plan["workloads"][0]["warnings"]] == [
+        "public_consumers",
+        "cross_region_inference",
+    ]
 
 
 def test_a_request_longer_than_a_context_window_rules_the_model_out(
