@@ -44,7 +44,8 @@ def organization(count: int, seed: int = 7) -> str:
                 "input": f"{rng.randint(1, 5000)}M",
                 "output": f"{rng.randint(1, 1000)}M",
             },
-            "consumers": [f"10.{rng.randint(0, 255)}.0.0/16"],
+            # Callers in 172.16.0.0/12: the stack's networks come from 10.0.0.0/8.
+            "consumers": [f"172.{16 + (n := rng.randint(0, 4095)) // 256}.{n % 256}.0/24"],
             "availability": rng.choice(list(Availability)).value,
         }
         if rng.random() < 0.3:
@@ -53,7 +54,13 @@ def organization(count: int, seed: int = 7) -> str:
                 "output_tokens": rng.choice([200, 1000, 4000]),
             }
         workloads.append(item)
-    doc = {"organization": "bench", "region": "us-east-1", "workloads": workloads}
+    doc = {
+        "organization": "bench",
+        "region": "us-east-1",
+        # Thousands of pools at 10,000 workloads: /22 networks (16,384 in 10.0.0.0/8).
+        "network": {"pools": "10.0.0.0/22"},
+        "workloads": workloads,
+    }
     return yaml.safe_dump(doc, sort_keys=False)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import re
 import types
 import typing
@@ -304,7 +305,46 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
         )
 
     private = catalog.private_consumers
+    network = spec.network
+    if not private.is_private(network.space):
+        report(
+            ("network", "space"),
+            f"{network.space} is not private address space: the stack's networks are allocated "
+            f"from it ({', '.join(r for r in private.ranges if ':' not in r)})",
+        )
+    for name in ("pools", "apis"):
+        start = ipaddress.IPv4Network(getattr(network, name))
+        if not start.subnet_of(ipaddress.IPv4Network(network.space)):
+            report(
+                ("network", name),
+                f"{start} is outside network.space {network.space}: the stack's networks are "
+                "allocated from the space",
+            )
     known_models = [*catalog.models, *catalog.api_models]
+    # A VPC's endpoints (one per service, with private DNS) go in one set of subnets, and a
+    # subnet is in one VPC: the file must say the same wherever it names them.
+    vpc_subnets: dict[str, tuple[tuple[str, ...], str]] = {}
+    subnet_vpc: dict[str, tuple[str, str]] = {}
+    for index, workload in enumerate(spec.workloads):
+        for position, consumer in enumerate(workload.consumers):
+            if consumer.vpc is None:
+                continue
+            loc = ("workloads", index, "consumers", position)
+            subnets = tuple(sorted(consumer.subnets))
+            first = vpc_subnets.setdefault(consumer.vpc, (subnets, field_path(loc)))
+            if first[0] != subnets:
+                report(
+                    (*loc, "subnets"),
+                    f"{consumer.vpc} is given subnets {', '.join(first[0])} at {first[1]}: "
+                    "name the same subnets wherever a VPC is named (its endpoints go in them)",
+                )
+            for subnet in subnets:
+                where = subnet_vpc.setdefault(subnet, (consumer.vpc, field_path(loc)))
+                if where[0] != consumer.vpc:
+                    report(
+                        (*loc, "subnets"),
+                        f"{subnet} is in {where[0]} at {where[1]}: a subnet is in one VPC",
+                    )
     first_seen: dict[str, int] = {}
     for index, workload in enumerate(spec.workloads):
         if workload.name in first_seen:

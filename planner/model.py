@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError, Problem
-from planner.workloads import Perimeter, Pricing, Tier
+from planner.workloads import NETWORK_PREFIXES, Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 Placement = Literal["self_hosted", "cloud_api"]
 
@@ -210,6 +212,8 @@ class Pool(_Out):
     # Tokens a month its workloads send, and where the pool starts to beat the APIs.
     monthly_tokens: int
     crossover: list[PoolCrossover]
+    # Its network's range, allocated at plan time (planner/networks.py).
+    cidr: str
 
 
 class ProviderAccess(_Out):
@@ -258,8 +262,14 @@ class Plan(_Out):
     workloads: list[WorkloadPlan]
     pools: list[Pool]
     providers: list[ProviderAccess]
+    # The API networks' ranges the plan needs ("private_link", "egress"), allocated at plan time.
+    networks: dict[str, str]
     totals: Totals
     figures: dict[str, FigureUsed]
+
+
+# A provider reached over PrivateLink needs the PrivateLink network; the others the egress one.
+API_NETWORK_FOR = {True: "private_link", False: "egress"}
 
 
 def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
@@ -474,6 +484,7 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             if model not in catalog.api_models:
                 problem(f"{at}.models[{number}]", f"{model!r} is not an API model of the catalog")
 
+    problems.extend(_network_problems(plan))
     totals = plan.totals
     for name in (
         "monthly_cost_usd",
@@ -551,6 +562,68 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         )
     else:
         problem("assumptions.pool_fte", "pool_fte and engineer_usd_per_month must be numbers")
+    return problems
+
+
+def _network_problems(plan: Plan) -> list[Problem]:
+    """Every range a valid IPv4 network, the API networks those the providers need, and no two
+    of the stack's ranges overlapping each other or a consumer's."""
+    problems: list[Problem] = []
+
+    def problem(field: str, message: str) -> None:
+        problems.append(Problem(field, f"{message}: plan again with `planner plan`"))
+
+    ranges: list[tuple[str, ipaddress.IPv4Network]] = []
+    named = [(f"pools[{i}].cidr", pool.cidr) for i, pool in enumerate(plan.pools)]
+    named += [(f"networks.{name}", cidr) for name, cidr in sorted(plan.networks.items())]
+    for field_name, cidr in named:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            problem(field_name, f"{cidr!r} is not a CIDR block")
+            continue
+        if not isinstance(network, ipaddress.IPv4Network):
+            problem(field_name, f"{cidr} is not an IPv4 range")
+            continue
+        low, high = NETWORK_PREFIXES
+        if not low <= network.prefixlen <= high:
+            problem(field_name, f"{cidr} is a /{network.prefixlen}, not /{low} to /{high}")
+        ranges.append((field_name, network))
+    needed = {API_NETWORK_FOR[access.private_link] for access in plan.providers}
+    for name in sorted(needed - set(plan.networks)):
+        problem(f"networks.{name}", "missing: a provider of this plan needs it")
+    for name in sorted(set(plan.networks) - needed):
+        problem(f"networks.{name}", "no provider of this plan needs it")
+    # Sorted by address, a range can only overlap ranges that start before its end.
+    ranges.sort(key=lambda item: (int(item[1].network_address), item[0]))
+    for number, (field_name, network) in enumerate(ranges):
+        for other_field, other in ranges[number + 1 :]:
+            if other.network_address > network.broadcast_address:
+                break
+            problem(other_field, f"{other} overlaps {field_name} {network}")
+    # The consumers' IPv4 ranges by first address, each with the highest last address up to it:
+    # a range overlaps some consumer iff one starting at or before its end reaches its start.
+    firsts: dict[tuple[int, int], str] = {}
+    for number, w in enumerate(plan.workloads):
+        for index, c in enumerate(w.consumers):
+            try:
+                consumer = ipaddress.ip_network(c.cidr, strict=True)
+            except ValueError:
+                problem(f"workloads[{number}].consumers[{index}].cidr", f"{c.cidr!r} is no CIDR")
+                continue
+            if isinstance(consumer, ipaddress.IPv4Network):
+                span = (int(consumer.network_address), int(consumer.broadcast_address))
+                firsts.setdefault(span, f"workloads[{number}].consumers[{index}] {c.cidr}")
+    spans = sorted(firsts)
+    starts = [low for low, _ in spans]
+    reach: list[tuple[int, str]] = []
+    for span in spans:
+        here = (span[1], firsts[span])
+        reach.append(max(reach[-1], here) if reach else here)
+    for field_name, network in ranges:
+        before = bisect.bisect_right(starts, int(network.broadcast_address))
+        if before and reach[before - 1][0] >= int(network.network_address):
+            problem(field_name, f"{network} overlaps consumer {reach[before - 1][1]}")
     return problems
 
 

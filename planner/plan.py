@@ -10,7 +10,7 @@ from typing import Literal
 
 from genai_prices import __version__ as genai_prices_version
 
-from planner import optimize
+from planner import networks, optimize
 from planner.answers import (
     Context,
     Demand,
@@ -34,6 +34,7 @@ from planner.costs import (
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
 from planner.model import (
+    API_NETWORK_FOR,
     SCHEMA_VERSION,
     Answers,
     Consumer,
@@ -161,6 +162,17 @@ def input_warnings(
                     "data would not)",
                 )
             )
+    if any(c.vpc is None and c.account is None for c in workload.consumers):
+        # One message for every workload (grouped when many): the file shows which entries.
+        warnings.append(
+            Warning(
+                code="consumers_inside",
+                message="a consumer given as a plain range names no VPC or account, so it is "
+                "taken as callers inside the stack's own network: nothing outside the stack "
+                "reaches this workload through it. Name where the callers run: {cidr, vpc, "
+                "subnets} for a VPC of this account, {cidr, account} for another account",
+            )
+        )
     api = catalog.api_models.get(chosen.model) if chosen.provider else None
     if api is not None and api.inference_profile is not None:
         profile = api.inference_profile
@@ -280,6 +292,7 @@ def _pool(
         monthly_cost_high_usd=cost_range[1],
         workloads=[w.name for w in workloads],
         monthly_tokens=sum(w.monthly_tokens.total for w in workloads),
+        cidr="",  # build_plan allocates the ranges once every pool is known
         crossover=[
             PoolCrossover(
                 comparison=row.comparison,
@@ -551,6 +564,52 @@ def _shared_pools(
     return plans, [pools[key] for key in sorted(pools)], round(solution.gap_usd, 2)
 
 
+def _with_ranges(
+    loaded: LoadedWorkloads, pools: list[Pool], providers: list[ProviderAccess]
+) -> tuple[list[Pool], dict[str, str]]:
+    """Each pool's range and the API networks' the providers need, from the file's network
+    space, clear of every consumer's range; a PlannerError naming the field when it runs out."""
+    spec = loaded.spec
+    network = spec.network
+    needs = sorted({API_NETWORK_FOR[access.private_link] for access in providers})
+    try:
+        allocation = networks.allocate(
+            len(pools),
+            needs,
+            (c.cidr for w in spec.workloads for c in w.consumers),
+            network.space,
+            network.pools,
+            network.apis,
+        )
+    except networks.OutOfRanges as exc:
+        name = "apis" if exc.what == networks.API_WHAT else "pools"
+        given = "network" in spec.model_fields_set and name in network.model_fields_set
+        where = ("network", name)
+        raise PlannerError(
+            str(loaded.path),
+            [
+                Problem(
+                    f"network.{name}",
+                    f"ran out of ranges for {exc.what}: {exc.needed} /{exc.size} range(s) "
+                    f"needed, counting up from {getattr(network, name)}"
+                    + ("" if given else " (the default)")
+                    + f" round network.space {network.space}, and only {exc.free} are free "
+                    "beside the consumers' ranges"
+                    + ("" if name == "apis" else " and the API networks")
+                    + ": give network.space a larger block, or network."
+                    + name
+                    + " a smaller size (up to /24)",
+                    loaded.lines.line(where) if given else None,
+                )
+            ],
+        ) from None
+    placed = [
+        pool.model_copy(update={"cidr": cidr})
+        for pool, cidr in zip(pools, allocation.pools, strict=True)
+    ]
+    return placed, allocation.networks
+
+
 def build_plan(
     loaded: LoadedWorkloads,
     catalog: Catalog,
@@ -625,6 +684,7 @@ def build_plan(
             )
         )
 
+    pools, networks = _with_ranges(loaded, pools, providers)
     for plan_of in workload_plans:
         if plan_of.placement == "cloud_api":  # prices and volume are given: no range
             plan_of.monthly_cost_low_usd = plan_of.monthly_cost_high_usd = plan_of.monthly_cost_usd
@@ -673,6 +733,7 @@ def build_plan(
         workloads=workload_plans,
         pools=pools,
         providers=providers,
+        networks=networks,
         strategy=strategy,
         totals=Totals(
             monthly_cost_usd=total_cents / 100,

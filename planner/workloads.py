@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from planner.networks import DEFAULT_APIS, DEFAULT_POOLS, DEFAULT_SPACE
+
 _SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 _QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
 # What the schema admits as a token count written as text (the parser also reads a sign, to
@@ -276,10 +278,68 @@ class Workload(_Strict):
         return value
 
 
+# A VPC's range is /16 to /28 and a subnet's at least /28 (Amazon VPC user guide, "VPC CIDR
+# blocks"); the stack splits each of its networks in four for its subnets (stacks/network.py
+# subnet_cidrs), so a /24 still leaves subnets of 59 usable addresses for nodes and endpoints.
+NETWORK_PREFIXES = (16, 24)
+
+
+def _ipv4_cidr(value: str, prefixes: tuple[int, int] | None = None) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR block: {exc}") from None
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"{value!r} is IPv6: a VPC's range is IPv4")
+    if prefixes is not None and not prefixes[0] <= network.prefixlen <= prefixes[1]:
+        raise ValueError(
+            f"{value!r} is a /{network.prefixlen}: a network of the stack is /{prefixes[0]} to "
+            f"/{prefixes[1]} (a VPC is at most a /16, and the stack splits each network into "
+            "subnets for its availability zones)"
+        )
+    return value
+
+
+class Network(_Strict):
+    """Where the stack's own networks get their ranges: one per self-hosted pool, and the API
+    networks (PrivateLink, egress). The planner allocates them at plan time, never overlapping
+    each other or a consumer's range, and records them in the plan."""
+
+    space: str = Field(
+        default=DEFAULT_SPACE,
+        description="The private block every network of the stack is allocated from.",
+    )
+    pools: str = Field(
+        default=DEFAULT_POOLS,
+        description="The first pool's range: the next pools take the following ranges of its "
+        "size (/16 to /24), skipping taken ones and wrapping round the space.",
+    )
+    apis: str = Field(
+        default=DEFAULT_APIS,
+        description="The first API network's range (/16 to /24): the PrivateLink network takes "
+        "it, the egress network the next free one.",
+    )
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, value: str) -> str:
+        return _ipv4_cidr(value)
+
+    @field_validator("pools", "apis")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        return _ipv4_cidr(value, NETWORK_PREFIXES)
+
+
 class WorkloadsFile(_Strict):
     organization: str = Field(min_length=1)
     region: str = Field(
         pattern=r"^[a-z]{2}(-[a-z]+)+-\d$", description="AWS region, e.g. us-east-1."
     )
     assumptions: Assumptions = Assumptions()
+    network: Network = Field(
+        default=Network(),
+        description="Where the stack's own networks get their ranges (defaults: pools from "
+        "10.100.0.0/16 up, API networks from 10.250.0.0/16, all in 10.0.0.0/8).",
+    )
     workloads: list[Workload] = Field(min_length=1)

@@ -3,7 +3,6 @@ network boundary per perimeter, and the stack's budget."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 import pulumi
@@ -19,15 +18,6 @@ from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.settings import Lookups, StackSettings
 
 
-def _next_network(cidr: str, steps: int) -> str:
-    network = ipaddress.ip_network(cidr)
-    return str(
-        ipaddress.ip_network(
-            (int(network.network_address) + steps * network.num_addresses, network.prefixlen)
-        )
-    )
-
-
 def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
     """The workloads' consumers, each once, in a stable order."""
     found = {c for w in workloads for c in w.consumers}
@@ -41,7 +31,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     # Network Access Analyzer scopes, by network: what to analyze after `pulumi up`.
     scopes: dict[str, pulumi.Output[str]] = {}
 
-    for index, pool in enumerate(plan.pools):
+    for pool in plan.pools:
         consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
         efa = catalog.instances[pool.instance_type].efa_interfaces
         component = InferencePool(
@@ -49,7 +39,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             InferencePoolArgs(
                 pool=pool,
                 consumers=consumers,
-                cidr=f"10.{settings.pool_cidr_base + index}.0.0/16",
+                cidr=pool.cidr,  # allocated at plan time (planner/networks.py)
                 lookups=lookups,
                 tags=cost_tags(
                     stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
@@ -111,7 +101,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             link = PrivateLinkNetwork(
                 f"{access.provider}-link",
                 PrivateLinkNetworkArgs(
-                    cidr=settings.api_vpc_cidr,
+                    cidr=plan.networks["private_link"],
                     lookups=lookups,
                     model_arns=bedrock_model_arns(
                         lookups, [bedrock_ids[model] for model in access.models], profiles
@@ -133,7 +123,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
         network = EgressNetwork(
             "api-egress",
             EgressNetworkArgs(
-                cidr=_next_network(settings.api_vpc_cidr, 1),
+                cidr=plan.networks["egress"],
                 lookups=lookups,
                 hosts=sorted({host for access in egress for host in access.hosts}),
                 workloads=workload_costs(names),

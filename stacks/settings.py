@@ -6,7 +6,7 @@ as secret Outputs) down.
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
@@ -27,10 +27,17 @@ class StackSettings:
     budget_email: str | None = None
     serving_image_tag: str = "v0.11.0"
     weights_uploader_arn: str | None = None
-    # Self-hosted pools get 10.<pool_cidr_base + index>.0.0/16; API networks api_vpc_cidr.
-    pool_cidr_base: int = 100
-    api_vpc_cidr: str = "10.250.0.0/16"
     api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+
+
+# Stack config keys that moved to the workloads file's `network:` mapping, and their value
+# there: pool_cidr_base N gave the first pool 10.N.0.0/16.
+MOVED: dict[str, Callable[[str], str]] = {
+    "pool_cidr_base": lambda value: (
+        f"pools: 10.{value}.0.0/16" if value.isdigit() and int(value) < 256 else "pools: CIDR"
+    ),
+    "api_vpc_cidr": lambda value: f"apis: {value}",
+}
 
 
 def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> StackSettings:
@@ -40,16 +47,22 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
         key = config.get_secret(f"{provider}_api_key")
         if key is not None:
             api_keys[provider] = key
-    api_cidr = config.get("api_vpc_cidr") or StackSettings.api_vpc_cidr
-    ipaddress.ip_network(api_cidr)  # a bad CIDR fails here, naming the value
+    for name in sorted(MOVED):
+        value = config.get(name)
+        if value is not None:
+            # The planner allocates the ranges now, clear of the consumers' (the plan records
+            # them): a key the program ignored would deploy ranges the user did not mean.
+            raise pulumi.RunError(
+                f"stack config {name} moved to the workloads file: run `pulumi config rm {name}`, "
+                f"write `network: {{{MOVED[name](value)}}}` in the workloads file and run "
+                "`planner plan` again (the plan records every network's range)"
+            )
     return StackSettings(
         stack=pulumi.get_stack(),
         protect=config.get_bool("protect") is not False,
         budget_email=config.get("budget_email"),
         serving_image_tag=config.get("serving_image_tag") or StackSettings.serving_image_tag,
         weights_uploader_arn=config.get("weights_uploader_arn"),
-        pool_cidr_base=config.get_int("pool_cidr_base") or StackSettings.pool_cidr_base,
-        api_vpc_cidr=api_cidr,
         api_keys=api_keys,
     )
 

@@ -44,7 +44,8 @@ def workload_yaml(**fields: str) -> str:
         "task": "faq",
         "data": "internal",
         "monthly_tokens": "{input: 100M, output: 20M}",
-        "consumers": '["10.0.0.0/16"]',
+        # Callers in another account: a plain range would warn (consumers_inside).
+        "consumers": '[{cidr: 10.0.0.0/16, account: "111122223333"}]',
         **fields,
     }
     body = "\n".join(f"    {key}: {value}" for key, value in values.items())

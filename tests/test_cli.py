@@ -59,7 +59,10 @@ def test_plan_writes_json_markdown_and_stack_config(
     code, out, _ = run(capsys, "plan", str(example))
     assert code == 0
     plan = json.loads((project / "plans/dev/plan.json").read_text())
-    assert plan["schema_version"] == 5  # 4: totals by kind, access shares; 5: consumers
+    # 4: totals by kind, access shares; 5: consumers; 6: the networks' ranges
+    assert plan["schema_version"] == 6
+    assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16", "10.101.0.0/16"]
+    assert plan["networks"] == {"private_link": "10.250.0.0/16", "egress": "10.251.0.0/16"}
     assert plan["organization"] == "acme" and plan["stack"] == "dev"
     assert plan["workloads_file"] == "examples/workloads.yaml"
     assert len(plan["inputs_sha256"]) == 64

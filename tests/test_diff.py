@@ -51,7 +51,7 @@ NEW_REGULATED = """\
     task: extraction
     data: regulated
     monthly_tokens: {input: 1B, output: 100M}
-    consumers: ["10.23.0.0/16"]
+    consumers: [{cidr: 10.23.0.0/16, account: "111122223333"}]
 """
 
 

@@ -113,6 +113,21 @@ FAULTS: dict[str, tuple[Callable[[Plan], None], str]] = {
         f"workloads[{API}].answers.volume_economics.monthly_input_tokens",
     ),
     "missing total": (_set("totals.api_tokens_usd", DELETE), "totals.api_tokens_usd"),
+    # The example's pools are 10.100.0.0/16 and 10.101.0.0/16, its consumers 10.20-50.0.0/16.
+    "pool range overlaps another pool's": (
+        _set("pools.1.cidr", "10.100.128.0/17"),
+        "pools[1].cidr",
+    ),
+    "pool range overlaps a consumer's": (_set("pools.0.cidr", "10.20.0.0/16"), "pools[0].cidr"),
+    "pool range overlaps an API network": (
+        _set("networks.egress", "10.101.0.0/16"),
+        "pools[1].cidr",
+    ),
+    "pool range not a CIDR": (_set("pools.0.cidr", "10.300.0.0/16"), "pools[0].cidr"),
+    "pool range missing": (_set("pools.0.cidr", DELETE), "pools[0].cidr"),
+    "pool range too small for a VPC": (_set("pools.0.cidr", "10.100.0.0/28"), "pools[0].cidr"),
+    "API network missing": (_set("networks.egress", DELETE), "networks.egress"),
+    "API network not needed": (_set("networks.spare", "10.252.0.0/16"), "networks.spare"),
     "unknown field": (_set("totals.discount_usd", 5.0), "totals.discount_usd"),
 }
 
@@ -194,7 +209,14 @@ def test_type_errors_are_all_listed(
 
 
 @pytest.mark.parametrize(
-    "fault", ["negative nodes", "unknown instance type", "total off by a cent"]
+    "fault",
+    [
+        "negative nodes",
+        "unknown instance type",
+        "total off by a cent",
+        "pool range overlaps a consumer's",
+        "API network missing",
+    ],
 )
 def test_the_pulumi_program_refuses_a_corrupted_plan(
     fault: str, example_plan: Plan, project: Path

@@ -12,6 +12,7 @@ from planner.catalog import default_catalog
 from planner.cli import main
 from planner.costs import pieces_cost, pool_fixed_cost
 from planner.model import read_plan
+from tests.helpers import consumer_pieces_usd
 from tests.test_stacks import plan_project
 
 CIPHERTEXT = "v1:c2VjcmV0LWNpcGhlcnRleHQ="
@@ -59,7 +60,8 @@ def test_text_preview(planned: Path, capsys: pytest.CaptureFixture[str]) -> None
         + sum(a.fixed_monthly_usd for a in plan.providers)
         + plan.totals.egress_network_usd
     )
-    assert resources_total == pytest.approx(planned_total, abs=0.05)
+    # ... but for what the API boundaries add per consumer VPC (tests/helpers.py).
+    assert resources_total == pytest.approx(planned_total + consumer_pieces_usd(plan), abs=0.05)
     # One firewall endpoint per availability zone.
     assert any("api-egress-firewall" in line and "576.70 USD" in line for line in lines)
 

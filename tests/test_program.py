@@ -30,6 +30,8 @@ ALLOWED_INVOKES = [
     "aws:index/getCallerIdentity:getCallerIdentity",
     "aws:index/getPartition:getPartition",
     "aws:ssm/getParameter:getParameter",
+    # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
+    "aws:ec2/getRouteTable:getRouteTable",
 ]
 CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}
 

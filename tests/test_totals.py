@@ -22,6 +22,7 @@ from planner.plan import Strategy, build_plan
 from planner.preview import Preview, price_resources
 from planner.render import plan_json, plan_markdown, template_environment, usd_range
 from tests.conftest import EXAMPLE
+from tests.helpers import consumer_pieces_usd
 from tests.test_diff import BASE as DIFF_BASE
 from tests.test_diff import SCENARIOS, pricier_p5
 from tests.test_properties import organization
@@ -68,13 +69,15 @@ def _assert_reconciles(plan: Plan) -> None:
     assert plan_problems(plan, CATALOG) == []
     preview = _preview(plan)
     totals = plan.totals
-    assert _cents(preview.grand_total_usd) == _cents(totals.monthly_cost_usd)
-    assert preview.agrees
+    # Less what the API boundaries add per consumer VPC, which the plan does not price yet.
+    unplanned = consumer_pieces_usd(plan)
+    assert _cents(preview.grand_total_usd - unplanned) == _cents(totals.monthly_cost_usd)
+    assert preview.agrees == (unplanned == 0)
     # Piece by piece: the pools' resources are their cost less their staff; the access's
     # resources are the shared access the plan charges its API workloads, once.
     pools = sum(_cents(p.monthly_cost_usd) for p in plan.pools) - _cents(totals.staff_usd)
     assert _cents(preview.pools_usd) == pools
-    assert _cents(preview.shared_access_usd) == _cents(totals.shared_access_usd)
+    assert _cents(preview.shared_access_usd - unplanned) == _cents(totals.shared_access_usd)
     assert _cents(totals.api_tokens_usd) + _cents(totals.shared_access_usd) == _cents(
         totals.cloud_api_usd
     )
@@ -113,16 +116,22 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert amount("staff (plan)") == plan.totals.staff_usd == 2 * 4166.75
     assert amount("API tokens (plan)") == plan.totals.api_tokens_usd
-    assert amount("shared access' resources") == plan.totals.shared_access_usd
-    assert amount("total") == plan.totals.monthly_cost_usd == 139_284.14
+    # The example's consumers name VPCs: the egress path's transit gateway attachments (and the
+    # Bedrock endpoint without a log key) are not priced by the plan yet; the preview says so.
+    unplanned = consumer_pieces_usd(plan)
+    assert unplanned == 72.00
+    assert amount("shared access' resources") == round(plan.totals.shared_access_usd + unplanned, 2)
+    assert plan.totals.monthly_cost_usd == 139_284.14
+    assert amount("total") == round(plan.totals.monthly_cost_usd + unplanned, 2)
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
-    assert "  (the plan's total to the cent, and the stack's budget)" in lines
+    assert any("differ from what the plan priced by +72.00 USD" in line for line in lines)
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 139_284.14
+    assert costs["planTotalMonthlyUsd"] == 139_284.14
+    assert costs["totalMonthlyUsd"] == round(139_284.14 + unplanned, 2)
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
 

@@ -140,7 +140,7 @@ def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) 
     assert perimeters == {
         "pool contract-review-pool": "technical",
         f"pool {POOL}": "technical",
-        "provider bedrock": "private_link",
+        "endpoint bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime": "private_link",
         "network api-egress": "contractual",
     }
     [pool] = [s for s in report.subjects if s.name == f"pool {POOL}"]
@@ -627,9 +627,17 @@ def test_contractual_traffic_must_pass_the_firewall(
 
 
 def test_private_link_reaches_only_the_planned_endpoint(
-    clean: tuple[Graph, Plan, dict[str, Any]],
+    project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    graph, plan, _ = clean
+    # Callers given as a plain CIDR: the stack's own PrivateLink network serves them.
+    config = plan_project(
+        project,
+        workload_yaml(task="classification", data="confidential", consumers='["10.0.0.0/16"]'),
+    )
+    capsys.readouterr()
+    graph = graph_from_offline(run_program(project, "dev", config))
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert check(graph, plan).passed
     endpoint = find(graph, ENDPOINT, "bedrock-link-bedrock-runtime")
     extra = dataclasses.replace(
         endpoint,

@@ -344,7 +344,9 @@ def test_confidential_and_regulated_consumers_must_be_private(
 def test_private_ranges_pass_for_regulated_data(
     write_workloads: Callable[[str], Path], capsys: pytest.CaptureFixture[str], cidr: str
 ) -> None:
-    path = write_workloads(workload_yaml(data="regulated", consumers=f'["{cidr}"]'))
+    # The stack's networks come from 192.168.0.0/16: 10.0.0.0/8 leaves the default space no room.
+    network = "network: {space: 192.168.0.0/16, pools: 192.168.0.0/19, apis: 192.168.128.0/19}\n"
+    path = write_workloads(workload_yaml(data="regulated", consumers=f'["{cidr}"]') + network)
     _, warnings = planned(capsys, str(path))
     assert not any("public_consumers" in w for w in warnings)
 
@@ -357,9 +359,9 @@ def test_a_public_range_for_internal_data_is_a_warning(
     [warning] = [w for w in warnings if "public_consumers" in w]
     assert "8.8.8.0/24 are public address space" in warning
     plan = json.loads((project / "plans/dev/plan.json").read_text())
-    # (Its model, Llama 4 Scout on Bedrock, runs through a cross-region inference profile.)
     assert [w["code"] for w in plan["workloads"][0]["warnings"]] == [
         "public_consumers",
+        "consumers_inside",
         "cross_region_inference",
     ]
 
