@@ -6,19 +6,20 @@ import argparse
 import gc
 import importlib.metadata
 import json
-import re
+import math
 import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
-from planner.loader import load_workloads
-from planner.model import Plan, Pool
+from planner.loader import did_you_mean, load_workloads
+from planner.model import STACK_NAME, Plan, Pool
 from planner.plan import Strategy, build_plan
 from planner.render import (
     CONFIG_PLAN_KEY,
@@ -34,7 +35,10 @@ from planner.render import (
 )
 from planner.workloads import Pricing, WorkloadsFile
 
-_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+if TYPE_CHECKING:
+    from planner.verify import Report
+
+_STACK_NAME = STACK_NAME
 DISTRIBUTION = "ai-infra-planner"
 
 
@@ -89,6 +93,17 @@ def _project_dir() -> Path:
             str(cwd), "", "no Pulumi.yaml here or above: run the planner inside the Pulumi project"
         )
     return project
+
+
+def _finite(text: str) -> float:
+    """A number option: nan and inf parse as floats but are no amount, rate or limit."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def _check_stack(stack: str) -> None:
@@ -248,19 +263,20 @@ def _pool(plan: Plan, name: str | None) -> Pool | None:
 def cmd_explain(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     loaded = load_workloads(Path(args.workloads), catalog)
+    names = [w.name for w in loaded.spec.workloads]
+    if args.name not in names:  # before planning: a typo costs no solver run
+        raise PlannerError.single(
+            args.workloads,
+            "workloads[].name",
+            f"no workload named {args.name!r}{did_you_mean(args.name, names) or ';'} there are: "
+            + ", ".join(names),
+        )
     project = find_project_dir(Path.cwd()) or Path.cwd()
     _announce(len(loaded.spec.workloads), args.strategy, None)
     plan = build_plan(
         loaded, catalog, "explain", _relative(Path(args.workloads), project), args.strategy
     )
-    match = next((w for w in plan.workloads if w.name == args.name), None)
-    if match is None:
-        names = ", ".join(w.name for w in plan.workloads)
-        raise PlannerError.single(
-            args.workloads,
-            "workloads[].name",
-            f"no workload named {args.name!r}; there are: {names}",
-        )
+    match = next(w for w in plan.workloads if w.name == args.name)
     text = template_environment().get_template("explain.txt.j2").render(w=match, plan=plan)
     print(text.rstrip())
     return 0
@@ -383,16 +399,65 @@ def cmd_verify(args: argparse.Namespace) -> int:
     catalog = default_catalog()
     plan_file = Path(args.plan) if args.plan else None
     if args.preview:
+        if plan_file is None and args.stack is not None:
+            # The stack's plan, as verify_program reads it: the preview must hold what it plans.
+            plan_file = _stack_plan(args.stack)
         plan = read_plan(plan_file) if plan_file else None
         report = verify_preview_file(
             Path(args.preview), catalog, plan, protect=not args.allow_unprotected
         )
+        if plan is None and not _preview_resources(Path(args.preview)):
+            return _nothing_verified(Path(args.preview), report, args.json)
     else:
+        stack = args.stack or "dev"
         if plan_file is None:
-            _check_stack(args.stack)
-        report, _ = verify_program(_project_dir(), catalog, args.stack, plan_file)
+            _check_stack(stack)
+        report, _ = verify_program(_project_dir(), catalog, stack, plan_file)
     print(render_json(report) if args.json else render_text(report), end="")
     return 0 if report.passed else 1
+
+
+def _stack_plan(stack: str) -> Path:
+    """The plan Pulumi.<stack>.yaml names (a missing config or key is an error, exit 2)."""
+    from planner.offline import PROJECT
+    from planner.preview import stack_config
+
+    _check_stack(stack)
+    project = _project_dir()
+    config, _ = stack_config(project, stack)
+    if f"{PROJECT}:plan" not in config:
+        raise PlannerError.single(
+            str(project / f"Pulumi.{stack}.yaml"),
+            f"config.{PROJECT}:plan",
+            "not set: run `planner plan`",
+        )
+    return project / config[f"{PROJECT}:plan"]
+
+
+def _preview_resources(preview: Path) -> int:
+    """The resources a (readable) preview file declares, the stack itself aside."""
+    from planner.netgraph import graph_from_preview
+
+    graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")))
+    return sum(not r.type.startswith("pulumi:pulumi:") for r in graph.resources.values())
+
+
+def _nothing_verified(preview: Path, report: Report, as_json: bool) -> int:
+    """A preview with no resources and no plan to hold it against proves nothing: unknown is
+    reported as unknown and as a failure (a FAIL line, exit 1), never as a pass."""
+    reason = (
+        f"nothing verified: {preview} declares no resources, and no plan says what it should "
+        "hold (give PLAN.json or --stack)"
+    )
+    if as_json:
+        from planner.verify import render_json
+
+        document = json.loads(render_json(report))
+        document.update(passed=False, verified="nothing", reason=reason)
+        print(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        print(f"FAIL {reason}\nverification FAILED: nothing verified")
+    return 1
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -502,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--time-limit",
-        type=float,
+        type=_finite,
         metavar="SECONDS",
         help="with --strategy optimal: stop the solver after this long and plan the best "
         "assignment found; the plan states how far from the optimum it may be (the solver's "
@@ -533,11 +598,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tco.add_argument(
         "--utilization",
-        type=float,
+        type=_finite,
         required=True,
         help="share of the hours the node serves at its throughput, more than 0 and at most 1",
     )
-    tco.add_argument("--tokens-per-second", type=float, help="output tokens/s of one node")
+    tco.add_argument("--tokens-per-second", type=_finite, help="output tokens/s of one node")
     tco.add_argument("--precision", help="weight precision (default: the model's)")
     tco.add_argument("--json", action="store_true", help="print JSON instead of text")
     tco.set_defaults(func=cmd_tco)
@@ -556,7 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="prove the perimeter from the resource graph and check the security rules",
     )
     target = verify.add_mutually_exclusive_group()
-    target.add_argument("--stack", default="dev", help="read Pulumi.<stack>.yaml (default dev)")
+    target.add_argument(
+        "--stack",
+        help="read Pulumi.<stack>.yaml (default dev); with --preview, check the preview against "
+        "its plan",
+    )
     target.add_argument(
         "plan", nargs="?", metavar="PLAN.json", help="verify this plan's stack instead"
     )
@@ -564,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preview",
         metavar="FILE",
         help="check a preview JSON (`pulumi preview --json`, `planner preview --json`) instead "
-        "of running the program; with PLAN.json, also against the plan",
+        "of running the program; with PLAN.json or --stack, also against the plan",
     )
     verify.add_argument(
         "--allow-unprotected",
@@ -587,13 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     diff.add_argument(
         "--fail-on-increase-pct",
-        type=float,
+        type=_finite,
         metavar="P",
         help="exit 1 when the monthly estimate rises more than P percent",
     )
     diff.add_argument(
         "--fail-above-usd",
-        type=float,
+        type=_finite,
         metavar="X",
         help="exit 1 when the monthly estimate is above X USD",
     )

@@ -19,7 +19,7 @@ from planner.answers import (
 )
 from planner.catalog import Catalog
 from planner.errors import PlannerError
-from planner.loader import LoadedWorkloads
+from planner.loader import LoadedWorkloads, did_you_mean
 from planner.plan import settings_for
 from planner.workloads import Workload
 
@@ -69,9 +69,12 @@ def reports(loaded: LoadedWorkloads, catalog: Catalog, name: str | None) -> list
     if problems:
         raise PlannerError(str(loaded.path), problems)
     if name is not None and not any(w.name == name for w in spec.workloads):
-        names = ", ".join(w.name for w in spec.workloads)
+        names = [w.name for w in spec.workloads]
         raise PlannerError.single(
-            str(loaded.path), "workloads[].name", f"no workload named {name!r}; there are: {names}"
+            str(loaded.path),
+            "workloads[].name",
+            f"no workload named {name!r}{did_you_mean(name, names) or ';'} there are: "
+            + ", ".join(names),
         )
     return found
 

@@ -242,6 +242,17 @@ def _chart(before: WorkloadPlan | None, after: WorkloadPlan) -> Chart | None:
     )  # fmt: skip
 
 
+def _given(w: WorkloadPlan) -> tuple[object, ...]:
+    """What the workloads file says of a workload, as far as its plan carries it."""
+    economics = w.answers.volume_economics
+    return (
+        w.task,
+        economics.monthly_input_tokens,
+        economics.monthly_output_tokens,
+        tuple(c.text() for c in w.consumers),
+    )
+
+
 def _same(a: Side, b: Side) -> bool:
     """The same placement, model, perimeter and data, and the same cost to the cent: a
     sub-cent difference (float noise, a plan written by another version) is no change."""
@@ -263,7 +274,9 @@ def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChan
             changes.append(WorkloadChange(name, "removed", _side(old), None))
         else:
             answers = _answer_changes(old, new)
-            same = _same(_side(old), _side(new)) and not answers
+            # A workload whose input changed (volume, task, consumers) is changed even where its
+            # cost moved by less than a cent: only untouched workloads hide sub-cent noise.
+            same = _same(_side(old), _side(new)) and not answers and _given(old) == _given(new)
             changes.append(
                 WorkloadChange(name, "unchanged" if same else "changed", _side(old), _side(new),
                                answers, _chart(old, new))

@@ -6,6 +6,7 @@ import bisect
 import hashlib
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -13,16 +14,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.catalog import Catalog, default_catalog
+from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import PlannerError, Problem
-from planner.workloads import NETWORK_PREFIXES, Perimeter, Pricing, Tier
+from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
 
 SCHEMA_VERSION = 6
+
+# A stack name: it names Pulumi.<stack>.yaml, so no path separators (the CLI's --stack rule).
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 Placement = Literal["self_hosted", "cloud_api"]
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # read_plan validates JSON text strictly: "2" or true is no node count, NaN no cost.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FigureUsed(_Out):
@@ -279,7 +285,9 @@ def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
     PlannerError listing every problem with its field."""
     file = str(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        # NaN and Infinity are no JSON; Python's json reads them: mark them for pydantic to name.
+        raw = json.loads(text, parse_constant=lambda constant: None)
     except FileNotFoundError:
         raise PlannerError.single(file, "", "no such plan: run `planner plan` first") from None
     except IsADirectoryError:
@@ -294,12 +302,17 @@ def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
             f"expected {SCHEMA_VERSION}, found {found!r}: plan again with this planner",
         )
     try:
-        plan = Plan.model_validate(raw)
+        # Strict, from the JSON text: a count is a whole number and a flag true or false, as
+        # the planner writes them ("2", 2.0 or true for a node count is refused, not converted).
+        plan = Plan.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        problems = [
-            Problem(_field(error["loc"]), f"{_message(error)}: plan again")
-            for error in exc.errors()
-        ]
+        seen: set[str] = set()
+        problems = []
+        for error in exc.errors():
+            where = _field(error["loc"])
+            if where not in seen:  # a union reports each of its types: one problem a field
+                seen.add(where)
+                problems.append(Problem(where, f"{_message(error)}: plan again"))
         raise PlannerError(file, problems) from None
     problems = plan_problems(plan, catalog or default_catalog())
     if problems:
@@ -307,21 +320,70 @@ def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
     return plan
 
 
+# Parts of a pydantic error location that name a type of a union, not a field of the file.
+_UNION_PARTS = {"str", "float", "int", "bool", "none", "list[int]"}
+
+
 def _field(loc: tuple[int | str, ...]) -> str:
     """('workloads', 1, 'pool') -> workloads[1].pool: the field as the JSON file has it."""
     text = ""
     for part in loc:
+        if isinstance(part, str) and (part in _UNION_PARTS or part.startswith("function-")):
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
 
+def _json_value(value: Any) -> str:
+    """A value as the plan file writes it."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    try:
+        return json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# pydantic's error kinds in the plan file's words (no "Input should be ...").
+_KIND_WORDS = {
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "dict_type": "expected an object",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "dataclass_type": "expected an object",
+    "dataclass_exact_type": "expected an object",
+    "none_required": "expected null",
+}
+
+
 def _message(error: Any) -> str:
-    given = error.get("input")
-    if error["type"] == "missing":
+    from planner.loader import did_you_mean  # loader reads workloads files; imported when needed
+
+    kind, given = error["type"], error.get("input")
+    shown = "" if isinstance(given, dict | list) else f", found {_json_value(given)}"
+    if kind == "missing":
         return "missing"
-    if isinstance(given, dict | list):  # the whole value would drown the message
-        return str(error["msg"])
-    return f"{error['msg']}, found {given!r}"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind in ("enum", "literal_error"):
+        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        return (
+            f"{_json_value(given)} is not one of {', '.join(choices)}{did_you_mean(given, choices)}"
+        )
+    if kind in _KIND_WORDS:
+        return _KIND_WORDS[kind] + shown
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message.replace("Input should be ", "expected ") + shown
 
 
 def _cents(amount: float) -> int:
@@ -562,7 +624,199 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         )
     else:
         problem("assumptions.pool_fte", "pool_fte and engineer_usd_per_month must be numbers")
+    problems.extend(_place_problems(plan, catalog))
+    problems.extend(_consumer_problems(plan, catalog))
+    problems.extend(_perimeter_problems(plan, catalog))
+    problems.extend(_node_cost_problems(plan, catalog))
     return problems
+
+
+def _again(field: str, message: str) -> Problem:
+    return Problem(field, f"{message}: plan again with `planner plan`")
+
+
+def _place_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """The region is one AWS has (and the catalog prices, or price_region stands in), and the
+    stack is a name, not a path: both name files and resources the stack makes."""
+    from planner.loader import did_you_mean
+
+    found = []
+    regions = catalog.regions
+    if plan.region not in regions.aws.regions:
+        found.append(
+            _again(
+                "region",
+                f"{plan.region!r} is not an AWS region"
+                + did_you_mean(plan.region, regions.aws.regions),
+            )
+        )
+    elif plan.region not in regions.priced.regions:
+        stand_in = plan.assumptions.get("price_region")
+        if stand_in not in regions.priced.regions:
+            found.append(
+                _again(
+                    "assumptions.price_region",
+                    f"the catalog has no prices for {plan.region}, and price_region names none "
+                    f"it has ({', '.join(regions.priced.regions)}), found {stand_in!r}",
+                )
+            )
+    if not STACK_NAME.match(plan.stack) or plan.stack in (".", ".."):
+        found.append(
+            _again("stack", f"{plan.stack!r} is not a stack name (letters, digits, '-', '_', '.')")
+        )
+    return found
+
+
+def _consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Each consumer is a CIDR block; for the data classes that need it, a private one."""
+    private = catalog.private_consumers
+    found = []
+    for index, w in enumerate(plan.workloads):
+        for number, consumer in enumerate(w.consumers):
+            at = f"workloads[{index}].consumers[{number}].cidr"
+            try:
+                network = ipaddress.ip_network(consumer.cidr, strict=True)
+            except ValueError as exc:
+                found.append(_again(at, f"{consumer.cidr!r} is not a CIDR block: {exc}"))
+                continue
+            if network.prefixlen == 0:
+                found.append(_again(at, f"{consumer.cidr} admits every address"))
+            elif w.data in private.data_classes and not private.is_private(consumer.cidr):
+                found.append(
+                    _again(
+                        at,
+                        f"{consumer.cidr} is not a private range, and {w.data} data may only "
+                        f"be called from private ones ({', '.join(private.ranges)})",
+                    )
+                )
+    return found
+
+
+_RANK = {perimeter: rank for rank, perimeter in enumerate(Perimeter)}  # weakest first
+
+
+def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Each workload's perimeter is at least what its data class requires (the catalog's data
+    classes, as answers.data_sensitivity decides it) and its placement keeps to it; each pool's
+    perimeter is at least that of every workload it holds."""
+    from planner.loader import did_you_mean
+
+    found = []
+    needs: dict[str, Perimeter] = {}
+    for index, w in enumerate(plan.workloads):
+        at = f"workloads[{index}]"
+        info = catalog.data_classes.get(DataClass(w.data)) if w.data in set(DataClass) else None
+        if info is None:
+            classes = [c.value for c in DataClass]
+            found.append(
+                _again(
+                    f"{at}.data",
+                    f"{w.data!r} is not one of {', '.join(classes)}{did_you_mean(w.data, classes)}",
+                )
+            )
+            continue
+        stated = w.answers.data_sensitivity.perimeter
+        need = max(info.perimeter, stated, key=_RANK.__getitem__)
+        needs[w.name] = need
+        if _RANK[stated] < _RANK[info.perimeter]:
+            found.append(
+                _again(
+                    f"{at}.answers.data_sensitivity.perimeter",
+                    f"{stated.value}, but {w.data} data needs {info.perimeter.value}",
+                )
+            )
+        provider = catalog.providers.get(w.provider or "")
+        if w.placement == "cloud_api" and provider is not None:
+            if need is Perimeter.technical:
+                found.append(
+                    _again(
+                        f"{at}.placement",
+                        f"cloud_api, but the {need.value} perimeter ({w.data} data) allows no "
+                        "cloud API",
+                    )
+                )
+            elif need is Perimeter.private_link and not provider.private_link:
+                found.append(
+                    _again(
+                        f"{at}.provider",
+                        f"{w.provider} is not reachable through AWS PrivateLink, which "
+                        f"{w.data} data needs",
+                    )
+                )
+    for index, pool in enumerate(plan.pools):
+        weaker = [
+            name
+            for name in pool.workloads
+            if name in needs and _RANK[pool.perimeter] < _RANK[needs[name]]
+        ]
+        if weaker:
+            strongest = max((needs[name] for name in weaker), key=_RANK.__getitem__)
+            found.append(
+                _again(
+                    f"pools[{index}].perimeter",
+                    f"{pool.perimeter.value}, weaker than {strongest.value}, which "
+                    f"{', '.join(weaker)} need(s)",
+                )
+            )
+    return found
+
+
+def _node_cost_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """A pool's cost is its nodes at its purchase option plus its staff and network pieces, to
+    the cent (as plan.py prices it); its purchase options are the same nodes priced each way. A
+    node count changed alone, or an absurd one, disagrees with the costs."""
+    fte, engineer = plan.assumptions.get("pool_fte"), plan.assumptions.get("engineer_usd_per_month")
+    months = plan.assumptions.get("amortization_months")
+    if not isinstance(fte, int | float) or not isinstance(engineer, int | float):
+        return []  # plan_problems reports it
+    fixed = round(
+        round(fte * engineer, 2) + pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd, 2
+    )
+    hours = catalog.pricing.hours_per_month.value
+    found = []
+    for index, pool in enumerate(plan.pools):
+        instance = catalog.instances.get(pool.instance_type)
+        if instance is None or pool.nodes < 1:
+            continue  # reported by plan_problems
+        at = f"pools[{index}]"
+        hourly = node_hourly_usd(catalog, instance, pool.pricing)
+        expected = round((nodes_monthly_usd(hourly, hours, pool.nodes) + fixed) * 100)
+        if _cents(pool.monthly_cost_usd) != expected:
+            found.append(
+                _again(
+                    f"{at}.monthly_cost_usd",
+                    f"{pool.monthly_cost_usd:,.2f} USD, but {pool.nodes:,} x {pool.instance_type}"
+                    f" ({pool.pricing.value}) and the pool's staff and network pieces cost "
+                    f"{expected / 100:,.2f} USD: nodes and cost disagree",
+                )
+            )
+        recomputed = {
+            cost.option: cost.monthly_usd
+            for cost in purchase_costs(
+                catalog,
+                pool.instance_type,
+                pool.nodes,
+                months if isinstance(months, int | float) else None,
+            )
+        }
+        for number, purchase in enumerate(pool.purchase_options):
+            price = recomputed.get(purchase.option)
+            if price is None:
+                found.append(
+                    _again(
+                        f"{at}.purchase_options[{number}].option",
+                        f"{purchase.option!r} is no purchase option of {pool.instance_type}",
+                    )
+                )
+            elif _cents(purchase.monthly_cost_usd) != _cents(price):
+                found.append(
+                    _again(
+                        f"{at}.purchase_options[{number}].monthly_cost_usd",
+                        f"{purchase.monthly_cost_usd:,.2f} USD, but {pool.nodes:,} x "
+                        f"{pool.instance_type} cost {price:,.2f} USD {purchase.option}",
+                    )
+                )
+    return found
 
 
 def _network_problems(plan: Plan) -> list[Problem]:
@@ -609,8 +863,7 @@ def _network_problems(plan: Plan) -> list[Problem]:
             try:
                 consumer = ipaddress.ip_network(c.cidr, strict=True)
             except ValueError:
-                problem(f"workloads[{number}].consumers[{index}].cidr", f"{c.cidr!r} is no CIDR")
-                continue
+                continue  # _consumer_problems reports it
             if isinstance(consumer, ipaddress.IPv4Network):
                 span = (int(consumer.network_address), int(consumer.broadcast_address))
                 firsts.setdefault(span, f"workloads[{number}].consumers[{index}] {c.cidr}")

@@ -22,7 +22,7 @@ from planner.aws_prices import hours_per_month, list_price
 from planner.catalog import Catalog
 from planner.console import is_long, progress
 from planner.costs import node_hourly_usd, nodes_monthly_usd
-from planner.errors import PlannerError
+from planner.errors import PlannerError, Problem
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
 
@@ -166,6 +166,13 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
     try:
         run = run_program(project, stack, config, secret_keys=secrets)
     except pulumi.RunError as exc:
+        # The program's own complaint about the plan (stale, corrupted) names the plan file:
+        # blame that file, not a stack config that may not be in play.
+        named, lines = config[f"{PROJECT}:plan"], str(exc).splitlines()
+        if lines and all(line.startswith(f"{named}: ") for line in lines):
+            raise PlannerError(
+                named, [Problem("", line.removeprefix(f"{named}: ")) for line in lines]
+            ) from None
         raise PlannerError.single(f"Pulumi.{stack}.yaml", "", str(exc)) from None
     if long:
         progress(f"pricing {len(run.resources):,} resources...")
@@ -339,14 +346,19 @@ def render_text(preview: Preview) -> str:
     def row(label: str, amount: float, note: str = "") -> str:
         return f"  {label:<{width}}  {amount:>12,.2f} USD{note}"
 
+    # A kind the plan has none of gets no line ("staff 0.00 USD (0 pool(s))" is noise).
+    pools, apis = bool(preview.plan.pools), bool(preview.plan.providers)
     lines += [
-        row("self-hosted pools' resources", preview.pools_usd, "  (nodes, network pieces)"),
-        row("shared access' resources", preview.shared_access_usd, "  (API boundaries, keys)"),
+        *([row("self-hosted pools' resources", preview.pools_usd, "  (nodes, network pieces)")]
+          if pools else []),
+        *([row("shared access' resources", preview.shared_access_usd, "  (API boundaries, keys)")]
+          if apis else []),
         row("resources total", preview.total_usd),
-        row("staff (plan)", totals.staff_usd, f"  ({len(preview.plan.pools)} pool(s))"),
-        row("API tokens (plan)", totals.api_tokens_usd),
+        *([row("staff (plan)", totals.staff_usd, f"  ({len(preview.plan.pools)} pool(s))")]
+          if pools else []),
+        *([row("API tokens (plan)", totals.api_tokens_usd)] if apis else []),
         row("total", preview.grand_total_usd, "  a month"),
-    ]
+    ]  # fmt: skip
     if preview.agrees:
         lines.append("  (the plan's total to the cent, and the stack's budget)")
     else:

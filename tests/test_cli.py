@@ -256,6 +256,21 @@ def test_a_failed_write_leaves_the_old_files(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temp files left
 
 
+def test_a_directory_in_the_way_is_found_before_anything_is_replaced(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plan.md is a directory: an error before plan.json is touched, not a half-written plan."""
+    (project / "od" / "plan.md").mkdir(parents=True)
+    before = snapshot(project)
+    code, out, err = run(capsys, "plan", str(example), "--out", "od", "--no-stack-config")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "error: od/plan.md: cannot write it: od/plan.md is a directory, in the way of the file; "
+        "nothing was written"
+    )
+    assert snapshot(project) == before and not (project / "od/plan.json").exists()
+
+
 def test_explain_prints_the_three_answers(
     example: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -269,6 +284,32 @@ def test_explain_prints_the_three_answers(
     assert "~ self_hosted/deepseek-v3.2/p5.48xlarge/int4" in out and "comparison only" in out
     code, _, err = run(capsys, "explain", str(example), "nobody")
     assert code == 2 and "no workload named 'nobody'" in err
+    code, out, err = run(capsys, "explain", str(example), "suport-faq")
+    assert code == 2 and out == ""
+    assert f"{example}: workloads[].name: no workload named 'suport-faq'; did you mean " in err
+    assert "'support-faq'?" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "0.5",
+         "--tokens-per-second", "nan"],
+        ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "0.5",
+         "--tokens-per-second", "inf"],
+        ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "nan"],
+        ["diff", "a", "b", "--fail-above-usd", "nan"],
+    ],
+)  # fmt: skip
+def test_a_number_option_is_a_finite_number(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(args)
+    out, err = capsys.readouterr()
+    assert raised.value.code == 2 and out == "" and "Traceback" not in err
+    flag, value = args[-2:]
+    assert f"argument {flag}: '{value}' is not a finite number" in err
 
 
 def test_python_dash_m_planner(example: Path, project: Path) -> None:

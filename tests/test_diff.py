@@ -204,6 +204,18 @@ def test_no_change_says_so(base_plan: Plan) -> None:
     assert "No workload changes." in text and "No resource changes in the offline preview." in text
 
 
+def test_a_touched_workload_is_changed_even_below_a_cent(base_plan: Plan, tmp_path: Path) -> None:
+    """One more output token: the cost moves by less than a cent, but the workload's input
+    changed, so it is listed; the untouched ones stay unchanged."""
+    head = plan_of(tmp_path, BASE.replace("output: 400M}", "output: 400000001}"))
+    diff = diff_plans({"dev": base_plan}, {"dev": head}, default_catalog())
+    [stack] = diff.stacks
+    statuses = {w.name: w.status for w in stack.workloads}
+    assert statuses["faq-bot"] == "changed"
+    assert {s for name, s in statuses.items() if name != "faq-bot"} == {"unchanged"}
+    assert "No workload changes." not in render_markdown(diff)
+
+
 def _write(tmp_path: Path, name: str, plan: Plan) -> str:
     (tmp_path / name / plan.stack).mkdir(parents=True)
     (tmp_path / name / plan.stack / "plan.json").write_text(plan_json(plan))

@@ -129,6 +129,51 @@ FAULTS: dict[str, tuple[Callable[[Plan], None], str]] = {
     "API network missing": (_set("networks.egress", DELETE), "networks.egress"),
     "API network not needed": (_set("networks.spare", "10.252.0.0/16"), "networks.spare"),
     "unknown field": (_set("totals.discount_usd", 5.0), "totals.discount_usd"),
+    # Consumers: a public range on regulated data would open the pool to the internet.
+    "public consumer of regulated data": (
+        _set(f"workloads.{SELF}.consumers.0.cidr", "8.8.8.0/24"),
+        f"workloads[{SELF}].consumers[0].cidr",
+    ),
+    "consumer not a CIDR": (
+        _set(f"workloads.{API}.consumers.0.cidr", "not-a-cidr"),
+        f"workloads[{API}].consumers[0].cidr",
+    ),
+    "consumer admits everyone": (
+        _set(f"workloads.{API}.consumers.0.cidr", "0.0.0.0/0"),
+        f"workloads[{API}].consumers[0].cidr",
+    ),
+    # Numbers JSON does not have (Python's json reads and writes them).
+    "NaN total": (_set("totals.monthly_cost_usd", float("nan")), "totals.monthly_cost_usd"),
+    "infinite total": (_set("totals.monthly_cost_usd", float("inf")), "totals.monthly_cost_usd"),
+    "NaN node count": (_set("pools.0.nodes", float("nan")), "pools[0].nodes"),
+    # Node counts agree with the costs; a count is a whole number, not text or a flag.
+    "nodes changed alone": (_set("pools.0.nodes", 2), "pools[0].monthly_cost_usd"),
+    "absurd nodes": (_set("pools.0.nodes", 10**12), "pools[0].monthly_cost_usd"),
+    "nodes as text": (_set("pools.0.nodes", "2"), "pools[0].nodes"),
+    "nodes as a flag": (_set("pools.0.nodes", True), "pools[0].nodes"),
+    "fractional nodes": (_set("pools.0.nodes", 1.5), "pools[0].nodes"),
+    "flag as a number": (_set("providers.0.private_link", 1), "providers[0].private_link"),
+    "purchase option off its nodes": (
+        _set("pools.0.purchase_options.1.monthly_cost_usd", 1.0),
+        "pools[0].purchase_options[1].monthly_cost_usd",
+    ),
+    "unknown pricing": (_set("pools.0.pricing", "on_demandd"), "pools[0].pricing"),
+    "unknown region": (_set("region", "xx-moon-1"), "region"),
+    "stack is a path": (_set("stack", "../../etc"), "stack"),
+    # Perimeters at least as strong as the data classes need (planner/data/data_classes.yaml).
+    "pool perimeter weaker than its workloads'": (
+        _set("pools.0.perimeter", "contractual"),
+        "pools[0].perimeter",
+    ),
+    "workload perimeter weaker than its data": (
+        _set(f"workloads.{SELF}.answers.data_sensitivity.perimeter", "private_link"),
+        f"workloads[{SELF}].answers.data_sensitivity.perimeter",
+    ),
+    "regulated data on an API": (
+        _set(f"workloads.{API}.data", "regulated"),
+        f"workloads[{API}].placement",
+    ),
+    "unknown data class": (_set(f"workloads.{API}.data", "secret"), f"workloads[{API}].data"),
 }
 
 
@@ -149,6 +194,7 @@ def _refused(
     out, err = capsys.readouterr()
     assert code == 2, (args, out, err)
     assert out == "" and "Traceback" not in err
+    assert "Input should" not in err  # the file's words, not pydantic's
     lines = err.splitlines()
     for field in fields:
         assert any(
@@ -216,6 +262,8 @@ def test_type_errors_are_all_listed(
         "total off by a cent",
         "pool range overlaps a consumer's",
         "API network missing",
+        "NaN total",
+        "nodes as text",
     ],
 )
 def test_the_pulumi_program_refuses_a_corrupted_plan(

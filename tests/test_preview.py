@@ -118,6 +118,18 @@ def test_preview_refuses_a_stale_plan(planned: Path, capsys: pytest.CaptureFixtu
     assert "stale plan" in err and "Traceback" not in err
 
 
+def test_a_stale_plan_file_is_blamed_not_the_stack_config(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`preview PLAN.json` reads no stack config: the error names the plan file."""
+    workloads = planned / "examples/workloads.yaml"
+    workloads.write_text(workloads.read_text().replace("400M", "401M"))
+    code, out, err = run(capsys, "plans/dev/plan.json")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("error: plans/dev/plan.json: inputs_sha256: stale plan: ")
+    assert "Pulumi.dev.yaml" not in err
+
+
 def test_preview_without_a_stack(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "--stack", "prod")
     assert code == 2 and "Pulumi.prod.yaml" in err and "planner plan" in err

@@ -19,7 +19,7 @@ from planner.diff import diff_plans, render_json, render_markdown, run_plan
 from planner.loader import LoadedWorkloads, parse_workloads
 from planner.model import Plan, plan_problems, read_plan
 from planner.plan import Strategy, build_plan
-from planner.preview import Preview, price_resources
+from planner.preview import Preview, price_resources, render_text
 from planner.render import plan_json, plan_markdown, template_environment, usd_range
 from tests.conftest import EXAMPLE
 from tests.helpers import consumer_pieces_usd
@@ -93,6 +93,15 @@ def test_the_saas_example_reconciles() -> None:
     assert plan.totals.monthly_cost_usd == 27.68
     assert plan.totals.api_tokens_usd == 12.08
     _assert_reconciles(plan)
+
+
+def test_an_all_api_preview_has_no_pool_lines() -> None:
+    """No pools: no staff line (0.00 USD for 0 pools is noise), and the lines still add up."""
+    plan = _plan(SAAS)
+    lines = render_text(_preview(plan)).splitlines()
+    assert not any("staff (plan)" in line or "self-hosted pools'" in line for line in lines)
+    assert any(line.strip().startswith("API tokens (plan)") for line in lines)
+    assert "  (the plan's total to the cent, and the stack's budget)" in lines
 
 
 @pytest.mark.parametrize("strategy", ["per-workload", "optimal"])

@@ -522,6 +522,48 @@ def test_iam_knows_aws_access_levels(
     assert any(expected in f for f in failures), failures
 
 
+SECRET_READ = "secretsmanager:GetSecretValue"
+INVOKE = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        # An ARN whose resource part is a wildcard names every resource of its kind.
+        ({"Effect": "Allow", "Action": SECRET_READ,
+          "Resource": "arn:aws:secretsmanager:*:*:secret:*"},
+         f"allows {SECRET_READ} (reads secret material) on every resource "
+         "(`arn:aws:secretsmanager:*:*:secret:*`)"),
+        ({"Effect": "Allow", "Action": SECRET_READ, "Resource": "arn:aws:secretsmanager:*"},
+         "(reads secret material) on every resource (`arn:aws:secretsmanager:*`)"),
+        ({"Effect": "Allow", "Action": "s3:PutObject", "Resource": ["arn:aws:s3:::*"]},
+         "allows s3:PutObject (Write) on every resource (`arn:aws:s3:::*`)"),
+        # NotResource: every resource but the ones named.
+        ({"Effect": "Allow", "Action": SECRET_READ,
+          "NotResource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
+         "allows on every resource but those NotResource names"),
+        ({"Effect": "Allow", "Action": SECRET_READ,
+          "NotResource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
+         f"allows {SECRET_READ} (reads secret material) on every resource (NotResource)"),
+        # The perimeter allows the planned models only.
+        ({"Effect": "Allow", "Action": INVOKE, "Resource": "*"},
+         "allows bedrock:InvokeModel (invokes any model) on every resource (`*`)"),
+        ({"Effect": "Allow", "Action": "bedrock:InvokeModel",
+          "Resource": "arn:aws:bedrock:*::foundation-model/*"},
+         "allows bedrock:InvokeModel (invokes any model) on every resource "
+         "(`arn:aws:bedrock:*::foundation-model/*`)"),
+    ],
+)  # fmt: skip
+def test_iam_broad_resources(
+    clean: tuple[Graph, Plan, dict[str, Any]], statement: dict[str, Any], expected: str
+) -> None:
+    graph, plan, _ = clean
+    report = check(with_node_policy(graph, statement), plan)
+    failures = rule_failures(report, "iam")
+    assert any(expected in f for f in failures), failures
+    assert not report.passed and f"FAIL iam: {RULES['iam'].text}" in render_text(report)
+
+
 @pytest.mark.parametrize(
     "statement",
     [
@@ -534,6 +576,14 @@ def test_iam_knows_aws_access_levels(
          "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:one"},
         # A Deny of anything.
         {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+        # Named resources and name prefixes are not every resource.
+        {"Effect": "Allow", "Action": SECRET_READ,
+         "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod-*"},
+        {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:serving:*"},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::one-bucket/*"},
+        {"Effect": "Allow", "Action": INVOKE,
+         "Resource": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-5"},
     ],
 )  # fmt: skip
 def test_iam_passes_what_it_should(
@@ -1060,13 +1110,16 @@ def reports(draw: st.DrawFn) -> Report:
 
 
 def _run_verify(report: Report) -> tuple[int, str, str]:
+    # The report stands for a preview with resources (one without is tested on its own).
     with (
         mock.patch("planner.verify.verify_preview_file", return_value=report),
+        mock.patch("planner.cli._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
         code = main(["verify", "--preview", "preview.json"])
     with (
         mock.patch("planner.verify.verify_preview_file", return_value=report),
+        mock.patch("planner.cli._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):
         assert main(["verify", "--preview", "preview.json", "--json"]) == code
@@ -1141,3 +1194,46 @@ def test_a_consumer_vpc_endpoint_with_a_wide_policy_serves_nothing(
     assert {f.resource for w in report.workloads for f in w.failures} == {
         "workload ticket-triage", "workload support-faq",
     }  # fmt: skip
+
+
+def test_a_preview_is_checked_against_the_stack_it_names(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--stack NAME` with --preview: the preview must hold what that stack's plan plans (an
+    empty one serves none of its workloads); a stack with no config is an error, exit 2."""
+    empty = planned / "empty.json"
+    empty.write_text(json.dumps({"steps": []}))
+    plan = read_plan(planned / "plans/dev/plan.json")
+    assert main(["verify", "--preview", str(empty), "--stack", "dev"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    unserved = [line for line in lines if line.endswith(": no network of the stack serves it")]
+    assert unserved and all(line.startswith("FAIL ") for line in unserved)
+    api = [w.name for w in plan.workloads if w.placement == "cloud_api"]
+    assert all(any(f" {name} (" in line for line in unserved) for name in api)
+    assert lines[-1].startswith("verification FAILED")
+    assert main(["verify", "--preview", str(empty), "--stack", "nosuch", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert "Pulumi.nosuch.yaml: no such stack config" in err
+    (planned / "Pulumi.noplan.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    assert main(["verify", "--preview", str(empty), "--stack", "noplan"]) == 2
+    assert "Pulumi.noplan.yaml: config.ai-infra-planner:plan: not set" in capsys.readouterr().err
+
+
+def test_an_empty_preview_with_no_plan_verifies_nothing(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing to check and nothing to check it against: unknown, reported as a failure in the
+    exit status, the text and the JSON alike, never as a pass."""
+    empty = planned / "empty.json"
+    empty.write_text(json.dumps({"steps": []}))
+    assert main(["verify", "--preview", str(empty)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    # Unknown is a failure: a FAIL line (exit 1 iff a line says FAIL), no PASS.
+    assert lines[0].startswith(f"FAIL nothing verified: {empty} declares no resources")
+    assert lines[-1] == "verification FAILED: nothing verified"
+    assert not any(line.startswith("PASS") or "no failure" in line for line in lines)
+    assert main(["verify", "--preview", str(empty), "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["passed"] is False and document["verified"] == "nothing"
+    assert "declares no resources" in document["reason"]
