@@ -126,6 +126,20 @@ class Context:
     # provider -> the fixed cost of reaching it, standing alone (its boundary and key)
     api_fixed: dict[str, costs.FixedCost] = field(default_factory=dict)
 
+    def api_fixed_for(self, provider: str, plain: bool, vpcs: bool) -> costs.FixedCost:
+        """A provider's access standing alone, as the stack builds it for these callers: a
+        PrivateLink network of its own only for callers given as plain CIDRs, and the egress
+        VPC's transit gateway attachment when callers name VPCs (stacks/private_link.py,
+        stacks/egress.py)."""
+        kinds = costs.api_fixed_kinds(self.catalog, provider)
+        if "private_link" in kinds and not plain:
+            kinds = tuple(kind for kind in kinds if kind != "private_link")
+        if "egress_network" in kinds and vpcs:
+            kinds = (*kinds, "egress_transit")
+        if kinds == costs.api_fixed_kinds(self.catalog, provider):
+            return self.api_fixed[provider]
+        return costs.pieces_cost(self.catalog, kinds)
+
     def __post_init__(self) -> None:
         self.seconds_per_month = self.catalog.pricing.hours_per_month.value * 3600
         self.pool_fixed = costs.pool_fixed_cost(self.catalog, self.settings)
@@ -370,7 +384,7 @@ class Context:
             entries = []
             for api_id in self.api_ids:
                 api = self.catalog.api_models[api_id]
-                if _api_allowed(self.catalog, api, data, perimeter) is None:
+                if _api_allowed(self.catalog, api, data, perimeter, self.region) is None:
                     rank = self.catalog.models[api.open_model].quality_rank if api.open_model else 0
                     entries.append((TIER_ORDER[api.tier], rank, api_id))
             self._api_entries[key] = entries
@@ -445,10 +459,19 @@ def data_sensitivity(catalog: Catalog, workload: Workload) -> DataSensitivity:
 
 
 def _api_allowed(
-    catalog: Catalog, api: ApiModel, data: DataClass, perimeter: Perimeter
+    catalog: Catalog, api: ApiModel, data: DataClass, perimeter: Perimeter, region: str
 ) -> str | None:
     """None when the API may serve this workload, else why not."""
     provider = catalog.providers[api.provider]
+    profile = api.inference_profile
+    if profile is not None and region not in profile.destination_regions:
+        return f"served only through the inference profile {profile.id}, not callable in {region}"
+    away = [r for r in profile.destination_regions if r != region] if profile else []
+    if away and catalog.data_classes[data].stays_in_region:
+        return (
+            f"{data.value} data stays in {region}, and the inference profile "
+            f"{profile.id if profile else ''} may process it in {', '.join(away)}"
+        )
     if perimeter is Perimeter.technical:
         return "the technical perimeter allows no cloud API"
     if perimeter is Perimeter.private_link and not provider.private_link:
@@ -477,6 +500,10 @@ class Demand:
     kv_head: str
     api_head_in: str
     api_head_out: str
+    # Which API pieces the stack builds for these callers: a PrivateLink network of its own
+    # (callers given as plain CIDRs), a transit gateway attachment (callers naming VPCs).
+    plain_callers: bool = True
+    vpc_callers: bool = False
 
     @classmethod
     def of(cls, ctx: Context, workload: Workload) -> Demand:
@@ -488,7 +515,12 @@ class Demand:
             ctx.settings, workload.concurrency, tokens.output, peak, ctx.seconds_per_month
         )
         context = request_in + request_out
+        entries = workload.consumers
+        plain = any(isinstance(c, str) or (c.vpc is None and c.account is None) for c in entries)
+        vpcs = any(not isinstance(c, str) and c.vpc is not None for c in entries)
         return cls(
+            plain_callers=plain,
+            vpc_callers=vpcs,
             input_tokens=tokens.input,
             output_tokens=tokens.output,
             min_units=min_units,
@@ -572,7 +604,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
 def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
     quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
     usage = costs.api_monthly_cost(quote.price, demand.input_tokens, demand.output_tokens)
-    fixed = ctx.api_fixed[api.provider]
+    fixed = ctx.api_fixed_for(api.provider, demand.plain_callers, demand.vpc_callers)
     formula = (
         f"{demand.api_head_in}{quote.input_text}{demand.api_head_out}{quote.output_text}"
         f"{usage:,.2f} USD; plus, standing alone, its access: {fixed.formula}; total "
@@ -880,7 +912,7 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             ]
         if workload.model in catalog.api_models:
             api = catalog.api_models[workload.model]
-            refusal = _api_allowed(catalog, api, workload.data, perimeter)
+            refusal = _api_allowed(catalog, api, workload.data, perimeter, ctx.region)
             if refusal is not None:
                 raise Unservable(
                     [

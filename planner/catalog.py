@@ -149,12 +149,24 @@ class PriceRef(_Data):
     provider: str
 
 
+class InferenceProfile(_Data):
+    """A Bedrock cross-region inference profile: the only way some models are served. A request
+    made in one of its regions may be processed in any of its destination regions."""
+
+    id: str
+    destination_regions: list[str]
+    source: str
+    date: str
+
+
 class ApiModel(_Data):
     provider: str
     tier: Tier
     price_ref: PriceRef
     open_model: str | None = None
     bedrock_model_id: str | None = None
+    # Set where Bedrock serves the model only through a cross-region inference profile.
+    inference_profile: InferenceProfile | None = None
     # Where genai-prices has no context window for the model (it is read from there otherwise).
     context_window: Figure | None = None
 
@@ -175,6 +187,8 @@ class TaskInfo(_Data):
 class DataClassInfo(_Data):
     perimeter: Perimeter
     reason: str
+    # The data must be processed in the stack's region: no cross-region inference profile.
+    stays_in_region: bool = False
 
 
 class Defaults(_Data):

@@ -374,6 +374,8 @@ def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
             if price is not None:
                 total += price.monthly_usd
                 parts.append(f"{price.monthly_usd:,.2f} ({piece.what})")
+    if not parts:
+        return FixedCost(0.0, "nothing of its own in this stack = 0.00 USD")
     return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
 
 

@@ -73,6 +73,10 @@ def standard_invokes(region: str) -> InvokeAnswer:
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{suffix}" for suffix in "abc"]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
+        if token == "aws:ec2/getRouteTable:getRouteTable":
+            # A consumer subnet's route table, named after the subnet.
+            table = f"rtb-{str(args.get('subnetId')).removeprefix('subnet-')}"
+            return {"routeTableId": table, "id": table, "subnetId": args.get("subnetId")}
         if token == "aws:ssm/getParameter:getParameter":
             return {"name": args.get("name"), "value": AMI_ID, "type": "String", "id": "ami"}
         raise KeyError(f"the offline run has no answer for the data source {token}")
@@ -104,8 +108,21 @@ def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str)
     elif token == "aws:ec2/vpcEndpointService:VpcEndpointService":
         state["serviceName"] = f"com.amazonaws.vpce.{region}.vpce-svc-{name}"
     elif token == "aws:networkfirewall/firewall:Firewall":
+        # One endpoint per subnet mapping (per availability zone), named after its subnet.
         state["firewallStatuses"] = [
-            {"syncStates": [{"attachments": [{"endpointId": f"vpce-{name}"}]}]}
+            {
+                "syncStates": [
+                    {
+                        "attachments": [
+                            {
+                                "subnetId": mapping.get("subnetId"),
+                                "endpointId": f"vpce-{str(mapping.get('subnetId'))[:-3]}",
+                            }
+                        ]
+                    }
+                    for mapping in inputs.get("subnetMappings") or []
+                ]
+            }
         ]
     elif token == "aws:kms/key:Key":
         state["keyId"] = f"{name}-key-id"

@@ -176,6 +176,18 @@ def input_warnings(
                 "subnets} for a VPC of this account, {cidr, account} for another account",
             )
         )
+    api = catalog.api_models.get(chosen.model) if chosen.provider else None
+    if api is not None and api.inference_profile is not None:
+        profile = api.inference_profile
+        warnings.append(
+            Warning(
+                code="cross_region_inference",
+                message=f"{chosen.model} is served only through the cross-region inference "
+                f"profile {profile.id}: requests made in {spec.region} may be processed in "
+                f"{', '.join(profile.destination_regions)} (planner/data/api_models.yaml, "
+                f"{profile.date})",
+            )
+        )
     defaults = catalog.defaults
     sizes = []
     if chosen.nodes is not None and chosen.nodes >= defaults.warn_nodes_per_workload.value:
@@ -358,6 +370,24 @@ def shared_access(catalog: Catalog) -> dict[str, optimize.Shared]:
     return shared
 
 
+def _access_fixed_cents(
+    catalog: Catalog, shared: dict[str, optimize.Shared], access: str, users: list[WorkloadPlan]
+) -> int:
+    """An access's fixed cost in whole cents, as the stack builds it for these callers: the
+    PrivateLink network of its own only for callers given as plain CIDRs (consumer VPCs get the
+    endpoint as their connection), and the egress VPC's transit gateway attachment only when
+    consumer VPCs attach to the egress path."""
+    usd = shared[access].fixed_usd
+    consumers = [c for plan_of in users for c in plan_of.consumers]
+    provider = catalog.providers.get(access)
+    plain = any(c.vpc is None and c.account is None for c in consumers)
+    if provider is not None and provider.private_link and not plain:
+        usd -= pieces_cost(catalog, ("private_link",)).monthly_usd
+    if access == EGRESS and any(c.vpc is not None for c in consumers):
+        usd += pieces_cost(catalog, ("egress_transit",)).monthly_usd
+    return round(usd * 100)
+
+
 def _with_access_costs(
     catalog: Catalog, plans: list[WorkloadPlan]
 ) -> tuple[list[WorkloadPlan], dict[str, float]]:
@@ -376,7 +406,7 @@ def _with_access_costs(
     extra = [0] * len(plans)
     fixed: dict[str, float] = {}
     for access in sorted(users):
-        cents = round(shared[access].fixed_usd * 100)
+        cents = _access_fixed_cents(catalog, shared, access, [plans[i] for i in users[access]])
         fixed[access] = cents / 100
         members = users[access]
         weights = [plans[i].monthly_cost_usd for i in members]

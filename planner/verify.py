@@ -239,6 +239,8 @@ class Expectations:
     workload_provider: dict[str, str]
     protect: bool = True
     workloads: dict[str, str] = field(default_factory=dict)  # every workload -> its perimeter
+    # Workload -> the VPCs its consumers name, where the stack makes their endpoint.
+    consumer_vpcs: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
@@ -265,7 +267,10 @@ class Expectations:
         workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
         linked = {a.provider for a in plan.providers if a.private_link}
         workloads = {w.name: w.answers.data_sensitivity.perimeter.value for w in plan.workloads}
-        return cls(pools, providers, linked, hosts, models, workload_provider, protect, workloads)
+        vpcs = {w.name: sorted({c.vpc for c in w.consumers if c.vpc}) for w in plan.workloads}
+        return cls(
+            pools, providers, linked, hosts, models, workload_provider, protect, workloads, vpcs
+        )
 
 
 def verify(
@@ -320,6 +325,28 @@ def _perimeter_verdicts(
     subjects.sort(key=lambda s: s.name)
     owner = {name: s.name for s in subjects for name in s.workloads}
     workloads = []
+    for name in expect.workloads:
+        endpoint = None if name in owner else _consumer_endpoint(graph, name, expect)
+        if endpoint is not None:
+            served = [s for s in subjects if s.name == f"endpoint {endpoint.name}"]
+            if not served:
+                served = [
+                    Subject(
+                        "endpoint",
+                        f"endpoint {endpoint.name}",
+                        "private_link",
+                        [],
+                        blocks=[
+                            f"{endpoint.label} sits in the consumer VPC "
+                            f"{endpoint.inputs.get('vpcId')}: its callers reach Bedrock through "
+                            "it, its policy admits only the planned models"
+                        ],
+                    )
+                ]
+                subjects.append(served[0])
+            served[0].workloads.append(name)
+            owner[name] = served[0].name
+    subjects.sort(key=lambda s: s.name)
     for name, perimeter in expect.workloads.items():
         serving = owner.get(name)
         failures = (
@@ -329,6 +356,22 @@ def _perimeter_verdicts(
         )
         workloads.append(WorkloadVerdict(name, perimeter, serving, failures))
     return subjects, workloads
+
+
+def _consumer_endpoint(graph: Graph, workload: str, expect: Expectations) -> Resource | None:
+    """A PrivateLink workload whose callers name their VPC is served by the planned endpoint the
+    stack makes there (its policy narrow), not by a network of the stack."""
+    if expect.workload_provider.get(workload) not in expect.linked:
+        return None
+    for endpoint in graph.of_type(ENDPOINT):
+        vpc = endpoint.inputs.get("vpcId")
+        if (
+            vpc in expect.consumer_vpcs.get(workload, [])
+            and str(endpoint.inputs.get("serviceName", "")).endswith(".bedrock-runtime")
+            and endpoint_policy_problem(endpoint, expect) is None
+        ):
+            return endpoint
+    return None
 
 
 @rule(

@@ -3,11 +3,13 @@ policy that reads that one secret (or invokes the planned Bedrock models) and no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from planner.catalog import InferenceProfile
 from planner.model import ProviderAccess
 from stacks.common import guarded, kms_key, policy_json
 from stacks.settings import Lookups
@@ -31,20 +33,36 @@ class ApiAccessArgs:
     protect: bool
     # The key from `pulumi config set --secret <provider>_api_key`, if set.
     api_key: pulumi.Output[str] | None = None
+    # Provider model id -> its cross-region inference profile, where Bedrock serves it so only.
+    inference_profiles: dict[str, InferenceProfile] = field(default_factory=dict)
 
 
-def bedrock_model_arns(lookups: Lookups, model_ids: list[str]) -> list[str]:
-    """The foundation models and their US cross-region inference profiles, by ARN (no wildcard)."""
-    arns = []
+def bedrock_model_arns(
+    lookups: Lookups,
+    model_ids: list[str],
+    profiles: Mapping[str, InferenceProfile] | None = None,
+) -> list[str]:
+    """The planned models by ARN (no wildcard): in this region, or, for a model served only
+    through a cross-region inference profile, the profile and the model in every destination
+    region (Amazon Bedrock User Guide, "Prerequisites for inference profiles": a policy for a
+    profile allows the profile and the foundation model in each of its regions)."""
+    arns = set()
     for model_id in model_ids:
-        arns.append(
-            f"arn:{lookups.partition}:bedrock:{lookups.region}::foundation-model/{model_id}"
-        )
-        arns.append(
+        profile = (profiles or {}).get(model_id)
+        if profile is None:
+            arns.add(
+                f"arn:{lookups.partition}:bedrock:{lookups.region}::foundation-model/{model_id}"
+            )
+            continue
+        arns.add(
             f"arn:{lookups.partition}:bedrock:{lookups.region}:{lookups.account_id}:"
-            f"inference-profile/us.{model_id}"
+            f"inference-profile/{profile.id}"
         )
-    return arns
+        arns.update(
+            f"arn:{lookups.partition}:bedrock:{region}::foundation-model/{model_id}"
+            for region in profile.destination_regions
+        )
+    return sorted(arns)
 
 
 class ApiAccess(pulumi.ComponentResource):
@@ -102,7 +120,7 @@ class ApiAccess(pulumi.ComponentResource):
                 )
         else:
             model_ids = [args.provider_model_ids[model] for model in access.models]
-            arns = bedrock_model_arns(lookups, model_ids)
+            arns = bedrock_model_arns(lookups, model_ids, args.inference_profiles)
             for workload in args.workloads:
                 self.policies[workload.name] = aws.iam.Policy(
                     f"{workload.name}-api-access",

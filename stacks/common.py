@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from planner.aws_prices import list_price
+from planner.model import Consumer
 from stacks.settings import Lookups
 
 TAG_PREFIX = "ai-infra-planner"
@@ -36,6 +39,91 @@ def guarded(protect: bool, parent: pulumi.Resource) -> pulumi.ResourceOptions:
 
 def policy_json(statements: list[dict[str, Any]]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
+
+
+# What each interface endpoint of a private network carries, by service: the actions the nodes'
+# role needs there and nothing else (an endpoint policy of `Action: *` lets a stolen credential of
+# this account do anything through it). Sources: the AmazonSSMManagedInstanceCore managed policy
+# (ssm, ssmmessages, ec2messages; AWS Managed Policy Reference) and Systems Manager's "Reference:
+# ec2messages, ssmmessages, and other API operations"; Amazon ECR, "Interface VPC endpoints
+# (AWS PrivateLink)": the endpoint policy example for image pulls; the nodes' role (stacks/pool.py)
+# for logs and Secrets Manager. STS has no entry: nothing in the nodes calls it (instance
+# credentials come from the instance metadata service), so no STS endpoint is created.
+ENDPOINT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ssm": (
+        "ssm:DescribeAssociation",
+        "ssm:DescribeDocument",
+        "ssm:GetDeployablePatchSnapshotForInstance",
+        "ssm:GetDocument",
+        "ssm:GetManifest",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:ListAssociations",
+        "ssm:ListInstanceAssociations",
+        "ssm:PutComplianceItems",
+        "ssm:PutConfigurePackageResult",
+        "ssm:PutInventory",
+        "ssm:UpdateAssociationStatus",
+        "ssm:UpdateInstanceAssociationStatus",
+        "ssm:UpdateInstanceInformation",
+    ),
+    "ssmmessages": (
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    ),
+    "ec2messages": (
+        "ec2messages:AcknowledgeMessage",
+        "ec2messages:DeleteMessage",
+        "ec2messages:FailMessage",
+        "ec2messages:GetEndpoint",
+        "ec2messages:GetMessages",
+        "ec2messages:SendReply",
+    ),
+    "ecr.api": (
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+    ),
+    "ecr.dkr": (
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+    ),
+    "logs": ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+    "secretsmanager": ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
+}
+
+
+def endpoint_policy(service: str, lookups: Lookups) -> str:
+    """An interface endpoint's policy: the service's needed actions, by this account only."""
+    return policy_json(
+        [
+            {
+                "Sid": "".join(p.capitalize() for p in re.split(r"[.-]", service)) + "ActionsOnly",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": list(ENDPOINT_ACTIONS[service]),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": lookups.account_id}},
+            }
+        ]
+    )
+
+
+def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], list[str]]]:
+    """The consumers' VPCs in this account: VPC id -> (their CIDRs, their subnets), in order."""
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for consumer in consumers:
+        if consumer.vpc is None:
+            continue
+        cidrs, subnets = found.setdefault(consumer.vpc, ([], []))
+        cidrs.extend(c for c in [consumer.cidr] if c not in cidrs)
+        subnets.extend(s for s in consumer.subnets if s not in subnets)
+    return found
 
 
 def fixed_monthly_usd(resources: list[tuple[str, int]]) -> float:

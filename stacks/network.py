@@ -12,11 +12,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from stacks.common import assumed_by, policy_json
+from stacks.common import assumed_by, endpoint_policy, policy_json
 from stacks.settings import Lookups
 
 # What a GPU node needs without internet: Session Manager (ssm, ssmmessages, ec2messages), image
-# pulls from ECR (ecr.api, ecr.dkr; the layers come through the S3 gateway endpoint), logs, STS.
+# pulls from ECR (ecr.api, ecr.dkr; the layers come through the S3 gateway endpoint), logs. No STS:
+# nothing on the nodes calls it (stacks/common.py ENDPOINT_ACTIONS).
 # Where Network Access Analyzer looks for a way out (destination types its scopes accept).
 EXIT_TYPES = (
     "AWS::EC2::InternetGateway",
@@ -24,7 +25,7 @@ EXIT_TYPES = (
     "AWS::EC2::VPCPeeringConnection",
     "AWS::EC2::VPNGateway",
 )
-NODE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "ecr.api", "ecr.dkr", "logs", "sts")
+NODE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "ecr.api", "ecr.dkr", "logs")
 
 
 @dataclass
@@ -44,22 +45,6 @@ def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
     network = ipaddress.ip_network(cidr)
     subnets = network.subnets(new_prefix=max(new_prefix, network.prefixlen + 2))
     return [str(next(subnets)) for _ in range(count)]
-
-
-def account_only_policy(lookups: Lookups) -> str:
-    """An endpoint policy narrower than full access: only principals of this account."""
-    return policy_json(
-        [
-            {
-                "Sid": "ThisAccountOnly",
-                "Effect": "Allow",
-                "Principal": "*",
-                "Action": "*",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"aws:PrincipalAccount": lookups.account_id}},
-            }
-        ]
-    )
 
 
 def add_flow_logs(
@@ -194,7 +179,6 @@ class PrivateNetwork(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        policy = account_only_policy(lookups)
         self.interface_endpoints = {
             service: aws.ec2.VpcEndpoint(
                 f"{name}-{service.replace('.', '-')}",
@@ -204,7 +188,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 private_dns_enabled=True,
                 subnet_ids=[subnet.id for subnet in self.subnets],
                 security_group_ids=[self.endpoint_security_group.id],
-                policy=policy,
+                policy=endpoint_policy(service, lookups),
                 tags=tags,
                 opts=child,
             )

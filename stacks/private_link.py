@@ -1,5 +1,7 @@
 """The network boundary for `private_link`: consumers reach Bedrock through an interface endpoint
-whose policy admits only the planned models; the network has no internet gateway and no NAT."""
+whose policy admits only the planned models. Where a consumer names its VPC, the endpoint is made
+there, in its subnets; callers given as plain CIDRs get the stack's own network, which has no
+internet gateway and no NAT."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from planner.model import Consumer
 from stacks.api_access import WorkloadCost
-from stacks.common import fixed_monthly_usd, kms_key, policy_json
+from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
 from stacks.network import PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import Lookups
 
@@ -20,9 +23,24 @@ class PrivateLinkNetworkArgs:
     lookups: Lookups
     model_arns: list[str]
     workloads: list[WorkloadCost]
-    consumers: list[str]
+    consumers: list[Consumer]
     tags: dict[str, str]
     protect: bool
+
+
+def _endpoint_policy(model_arns: list[str], account_id: str) -> str:
+    return policy_json(
+        [
+            {
+                "Sid": "PlannedModelsOnly",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                "Resource": sorted(model_arns),
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
+            }
+        ]
+    )
 
 
 class PrivateLinkNetwork(pulumi.ComponentResource):
@@ -34,6 +52,80 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         super().__init__("ai-infra-planner:index:PrivateLinkNetwork", name, None, opts)
         lookups, tags = args.lookups, args.tags
         child = pulumi.ResourceOptions(parent=self)
+        policy = _endpoint_policy(args.model_arns, lookups.account_id)
+        # Callers in the consumers' own VPCs: the endpoint goes where they are. Its private DNS
+        # name makes bedrock-runtime.<region>.amazonaws.com resolve to the endpoint for the whole
+        # VPC, so every Bedrock call from that VPC then takes the endpoint and its policy.
+        self.consumer_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
+        for vpc, (cidrs, subnets) in consumer_vpcs(args.consumers).items():
+            group = aws.ec2.SecurityGroup(
+                f"{name}-{vpc}",
+                vpc_id=vpc,
+                description="Bedrock runtime endpoint: HTTPS from the planned consumers only",
+                tags={**tags, "Name": f"{name}-{vpc}"},
+                opts=child,
+            )
+            for index, cidr in enumerate(cidrs):
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-{vpc}-consumer-{index}",
+                    security_group_id=group.id,
+                    ip_protocol="tcp",
+                    from_port=443,
+                    to_port=443,
+                    cidr_ipv4=cidr,
+                    description=f"HTTPS from consumer {cidr}",
+                    tags=tags,
+                    opts=child,
+                )
+            self.consumer_endpoints[vpc] = aws.ec2.VpcEndpoint(
+                f"{name}-{vpc}-bedrock-runtime",
+                vpc_id=vpc,
+                service_name=f"com.amazonaws.{lookups.region}.bedrock-runtime",
+                vpc_endpoint_type="Interface",
+                private_dns_enabled=True,
+                subnet_ids=subnets,
+                security_group_ids=[group.id],
+                policy=policy,
+                tags={**tags, "Name": f"{name}-{vpc}-bedrock-runtime"},
+                opts=child,
+            )
+        # Callers given as plain CIDRs live in the stack's own network (nothing outside reaches
+        # it: the plan warns).
+        own = sorted({c.cidr for c in args.consumers if c.vpc is None and c.account is None})
+        self.network: PrivateNetwork | None = None
+        self.endpoint: aws.ec2.VpcEndpoint | None = None
+        self.consumer_groups: dict[str, aws.ec2.SecurityGroup] = {}
+        endpoints = sum(len(subnets) for _, subnets in consumer_vpcs(args.consumers).values())
+        keys = 0
+        if own:
+            keys, endpoints = 1, endpoints + len(lookups.availability_zones)
+            self._own_network(name, args, own, policy, child)
+        # The fixed part of the boundary's cost; data processed is charged on top.
+        self.monthly_cost_usd = pulumi.Output.from_input(
+            fixed_monthly_usd(
+                [("aws:ec2/vpcEndpoint:VpcEndpoint", endpoints), ("aws:kms/key:Key", keys)]
+            )
+        )
+        self.register_outputs(
+            {
+                "monthly_cost_usd": self.monthly_cost_usd,
+                "vpc_id": self.network.vpc.id if self.network else None,
+                "bedrock_endpoint_id": self.endpoint.id if self.endpoint else None,
+                "consumer_endpoint_ids": {v: e.id for v, e in self.consumer_endpoints.items()},
+                "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},
+            }
+        )
+
+    def _own_network(
+        self,
+        name: str,
+        args: PrivateLinkNetworkArgs,
+        cidrs: list[str],
+        policy: str,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        """The stack's own PrivateLink network, for callers given as plain CIDRs."""
+        lookups, tags = args.lookups, args.tags
         key = kms_key(
             f"{name}-key", "ai-infra-planner: Bedrock PrivateLink network logs", lookups, tags,
             args.protect, self, services=["logs"],
@@ -50,7 +142,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
             opts=child,
         )
         endpoint_group = self.network.endpoint_security_group
-        for index, cidr in enumerate(args.consumers):
+        for index, cidr in enumerate(cidrs):
             aws.vpc.SecurityGroupIngressRule(
                 f"{name}-bedrock-consumer-{index}",
                 security_group_id=endpoint_group.id,
@@ -70,25 +162,10 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
             private_dns_enabled=True,
             subnet_ids=[each.id for each in self.network.subnets],
             security_group_ids=[endpoint_group.id],
-            policy=policy_json(
-                [
-                    {
-                        "Sid": "PlannedModelsOnly",
-                        "Effect": "Allow",
-                        "Principal": "*",
-                        "Action": [
-                            "bedrock:InvokeModel",
-                            "bedrock:InvokeModelWithResponseStream",
-                        ],
-                        "Resource": sorted(args.model_arns),
-                        "Condition": {"StringEquals": {"aws:PrincipalAccount": lookups.account_id}},
-                    }
-                ]
-            ),
+            policy=policy,
             tags=tags,
             opts=child,
         )
-        self.consumer_groups = {}
         for workload in args.workloads:
             group = aws.ec2.SecurityGroup(
                 f"{workload.name}-consumers",
@@ -109,20 +186,3 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
-        # The fixed part of the boundary's cost; data processed is charged on top.
-        self.monthly_cost_usd = pulumi.Output.from_input(
-            fixed_monthly_usd(
-                [
-                    ("aws:ec2/vpcEndpoint:VpcEndpoint", len(self.network.subnets)),
-                    ("aws:kms/key:Key", 1),
-                ]
-            )
-        )
-        self.register_outputs(
-            {
-                "monthly_cost_usd": self.monthly_cost_usd,
-                "vpc_id": self.network.vpc.id,
-                "bedrock_endpoint_id": self.endpoint.id,
-                "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},
-            }
-        )

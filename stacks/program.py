@@ -3,17 +3,25 @@ network boundary per perimeter, and the stack's budget."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pulumi
 
 from planner.catalog import Catalog
-from planner.model import Plan
+from planner.model import Consumer, Plan, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
 from stacks.budget import CostBudget, CostBudgetArgs
 from stacks.common import cost_tags
-from stacks.egress import EgressNetwork, EgressNetworkArgs
+from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
 from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
 from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.settings import Lookups, StackSettings
+
+
+def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
+    """The workloads' consumers, each once, in a stable order."""
+    found = {c for w in workloads for c in w.consumers}
+    return sorted(found, key=lambda c: (c.cidr, c.vpc or "", c.subnets, c.account or ""))
 
 
 def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
@@ -68,6 +76,11 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
         for api_id, api in catalog.api_models.items()
         if api.bedrock_model_id
     }
+    profiles = {
+        api.bedrock_model_id: api.inference_profile
+        for api in catalog.api_models.values()
+        if api.bedrock_model_id and api.inference_profile
+    }
     for access in plan.providers:
         workloads = workload_costs(access.workloads)
         share = round(sum(w.monthly_cost_usd for w in workloads), 2)
@@ -88,6 +101,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 tags=tags,
                 protect=settings.protect,
                 api_key=settings.api_keys.get(access.provider),
+                inference_profiles=profiles,
             ),
         )
         components[f"{access.provider}-access"] = access_component.monthly_cost_usd
@@ -98,18 +112,17 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                     cidr=plan.networks["private_link"],
                     lookups=lookups,
                     model_arns=bedrock_model_arns(
-                        lookups, [bedrock_ids[model] for model in access.models]
+                        lookups, [bedrock_ids[model] for model in access.models], profiles
                     ),
                     workloads=workloads,
-                    consumers=sorted(
-                        {c.cidr for name in access.workloads for c in by_name[name].consumers}
-                    ),
+                    consumers=_consumers(by_name[name] for name in access.workloads),
                     tags=tags,
                     protect=settings.protect,
                 ),
             )
             components[f"{access.provider}-link"] = link.monthly_cost_usd
-            scopes[f"{access.provider}-link"] = link.network.access_scope.id
+            if link.network is not None:
+                scopes[f"{access.provider}-link"] = link.network.access_scope.id
 
     egress = [a for a in plan.providers if not a.private_link]
     if egress:
@@ -124,6 +137,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 workloads=workload_costs(names),
                 tags=cost_tags(stack, "network", "api-egress", share, "contractual"),
                 protect=settings.protect,
+                attached=AttachedVpc.of(_consumers(by_name[name] for name in names)),
             ),
         )
         components["api-egress"] = network.monthly_cost_usd

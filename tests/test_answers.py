@@ -216,8 +216,9 @@ def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
     )  # fmt: skip
     assert len(tokens) == len(api) == len(own) == 9 and tokens[0] == 0
     assert tokens[-1] >= 2 * break_even.monthly_tokens
-    # Unused, the API costs its access and self-hosting its minimum pool.
-    assert 0 < api[0] < own[0]
+    # Unused, the API costs its access (nothing here: the callers are in another account, which
+    # makes its own endpoint) and self-hosting its minimum pool.
+    assert 0 <= api[0] < own[0]
     assert api == sorted(api) and own == sorted(own)
     before = [i for i, v in enumerate(tokens) if v < break_even.monthly_tokens]
     after = [i for i, v in enumerate(tokens) if v > break_even.monthly_tokens]
@@ -392,3 +393,47 @@ def test_a_pinned_open_model_may_also_be_bought_as_an_api(catalog: Catalog) -> N
     )
     assert regulated.placement == "self_hosted"
     assert all(o.placement == "self_hosted" for o in regulated.answers.volume_economics.options)
+
+
+# ------------------------------------------------- Bedrock models served through inference profiles
+
+
+def _stays_in_region(catalog: Catalog, data: str) -> Catalog:
+    classes = dict(catalog.data_classes)
+    key = next(k for k in classes if k.value == data)
+    classes[key] = classes[key].model_copy(update={"stays_in_region": True})
+    return catalog.model_copy(update={"data_classes": classes})
+
+
+def test_the_plan_says_where_a_profile_may_process_the_data(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="classification", data="confidential"), catalog))
+    assert workload.provider == "bedrock"
+    [warning] = [w for w in workload.warnings if w.code == "cross_region_inference"]
+    assert "us.meta.llama4-scout-17b-instruct-v1:0" in warning.message
+    assert "may be processed in us-east-1, us-east-2, us-west-1, us-west-2" in warning.message
+
+
+def test_data_that_stays_in_region_gets_no_profile_that_leaves_it(catalog: Catalog) -> None:
+    strict = _stays_in_region(catalog, "confidential")
+    workload = only(plan_text(workload_yaml(task="classification", data="confidential"), strict))
+    assert workload.provider != "bedrock"
+    assert not [w for w in workload.warnings if w.code == "cross_region_inference"]
+    pinned = workload_yaml(
+        task="classification", data="confidential", model="bedrock-llama-4-scout"
+    )
+    with pytest.raises(PlannerError) as refused:
+        plan_text(pinned, strict)
+    message = str(refused.value.problems[0])
+    assert "confidential data stays in us-east-1" in message
+    assert (
+        "us.meta.llama4-scout-17b-instruct-v1:0 may process it in us-east-2, us-west-1" in message
+    )
+
+
+def test_a_profile_is_not_offered_where_it_cannot_be_called(catalog: Catalog) -> None:
+    text = workload_yaml(
+        task="classification", data="confidential", model="bedrock-llama-4-scout"
+    ).replace("region: us-east-1", "region: eu-west-1\nassumptions: {price_region: us-east-1}")
+    with pytest.raises(PlannerError) as refused:
+        plan_text(text, catalog)
+    assert "not callable in eu-west-1" in str(refused.value.problems[0])

@@ -225,7 +225,9 @@ def test_strict_fails_on_warnings_and_writes_nothing(
 def test_strict_passes_without_warnings(
     write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_workloads(workload_yaml())
+    # A frontier task: a Gemini API, nothing to warn about (the default task's Bedrock model
+    # would warn that its inference profile processes data in other regions).
+    write_workloads(workload_yaml(task="code_generation"))
     assert run(capsys, "plan", "workloads.yaml", "--strict")[0] == 0
     assert (project / "plans/dev/plan.json").exists()
 

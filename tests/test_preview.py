@@ -62,14 +62,29 @@ def test_text_preview(planned: Path, capsys: pytest.CaptureFixture[str]) -> None
         + sum(c.monthly_cost_usd for c in plan.connections)
     )
     assert resources_total == pytest.approx(planned_total, abs=0.005)
-    # Each pool's endpoint in its consumer VPC (two subnets) and its private zone there.
+    # Each pool's endpoint in its consumer VPC (two subnets) and its private zone there; the
+    # Bedrock endpoint in its consumer VPC (two subnets); the egress path's attachment of
+    # code-review's VPC to the transit gateway.
+    expected = {
+        "self_hosted_pool": ["0.50", "14.60"],
+        "private_link": ["14.60"],
+        "egress": ["36.50"],
+    }
+    names = {"private_link": "bedrock-link-{vpc}-", "egress": "api-egress-tgw-consumer-"}
     for connection in plan.connections:
-        name = f"{connection.service}-{connection.vpc} "
-        rows = sorted(line.split()[1] for line in lines if line.strip().startswith(name))
-        assert rows == ["0.50", "14.60"], connection
+        name = names.get(connection.kind, "{service}-{vpc} ").format(
+            service=connection.service, vpc=connection.vpc
+        )
+        rows = sorted(
+            line.split()[1]
+            for line in lines
+            if line.strip().startswith(name) and line.split()[1] != "0.00"
+        )
+        assert rows == expected[connection.kind], connection
     [row] = [line for line in lines if line.strip().startswith("consumer connections' resources")]
-    assert f"{plan.totals.connections_usd:,.2f} USD" in row and plan.totals.connections_usd == 30.20
-    assert any("api-egress-firewall" in line and "288.35 USD" in line for line in lines)
+    assert f"{plan.totals.connections_usd:,.2f} USD" in row and plan.totals.connections_usd == 81.30
+    # One firewall endpoint per availability zone.
+    assert any("api-egress-firewall" in line and "576.70 USD" in line for line in lines)
 
 
 def test_preview_is_deterministic(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -30,6 +30,8 @@ ALLOWED_INVOKES = [
     "aws:index/getCallerIdentity:getCallerIdentity",
     "aws:index/getPartition:getPartition",
     "aws:ssm/getParameter:getParameter",
+    # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
+    "aws:ec2/getRouteTable:getRouteTable",
 ]
 CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}
 
@@ -37,9 +39,10 @@ CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east
 def test_program_exports_the_plans_costs(planned: Path) -> None:
     run = run_program(planned, "dev", CONFIG)
     plan = json.loads((planned / "plans/dev/plan.json").read_text())
-    # Nodes, staff, network and security pieces, the pools' connections in their consumer VPCs
-    # and API usage: 139,848.69 USD for the example.
-    assert run.outputs["monthly_cost_usd"] == plan["totals"]["monthly_cost_usd"] == 139848.69
+    # Nodes, staff, network and security pieces, the connections in the consumer VPCs (the
+    # pools' endpoints, Bedrock's endpoint, the egress attachment) and API usage: 140,216.34
+    # USD for the example.
+    assert run.outputs["monthly_cost_usd"] == plan["totals"]["monthly_cost_usd"] == 140216.34
     costs = run.outputs["workload_monthly_cost_usd"]
     assert set(costs) == {
         "support-faq", "contract-review", "ticket-triage", "code-review", "patient-notes",

@@ -37,6 +37,41 @@ MULTI_NODE = workload_yaml(
 )
 
 
+# An organization whose consumers name their VPCs (and one another account).
+VPC_CONSUMERS = """\
+organization: acme
+region: us-east-1
+workloads:
+  - name: ticket-triage
+    task: classification
+    data: confidential
+    monthly_tokens: {input: 2B, output: 50M}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: vpc-0a1b2c3d4e5f60718
+        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]
+      - cidr: 10.22.0.0/16
+        account: "111122223333"
+  - name: support-faq
+    task: faq
+    data: internal
+    monthly_tokens: {input: 400M, output: 80M}
+    consumers:
+      - cidr: 10.20.0.0/16
+        vpc: vpc-0a1b2c3d4e5f60718
+        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]
+  - name: code-review
+    task: code_generation
+    data: internal
+    monthly_tokens: {input: 1.2B, output: 150M}
+    consumers:
+      - cidr: 10.40.0.0/16
+        vpc: vpc-0c1d2e3f4a5b60720
+        subnets: [subnet-0c1d2e3f4a5b60720, subnet-0d1e2f3a4b5c60721]
+    request: {input_tokens: 60000, output_tokens: 2000}
+"""
+
+
 def plan_project(
     project: Path, text: str | None, stack: str = "dev", strategy: str = "per-workload"
 ) -> dict[str, str]:
@@ -132,7 +167,9 @@ def test_technical_pools_have_no_way_out(example_run: OfflineRun) -> None:
             for r in inside
             if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
         }
-        assert {"s3", "ssm", "logs", "sts", "dkr"} <= services
+        assert {"s3", "ssm", "logs", "dkr"} <= services
+        # Nothing on the nodes calls STS, so there is no STS endpoint.
+        assert "sts" not in services
 
 
 def test_no_security_group_admits_the_internet(example_run: OfflineRun) -> None:
@@ -314,8 +351,8 @@ def test_every_taggable_resource_carries_its_cost(example_run: OfflineRun) -> No
                 "ai-infra-planner:stack"} & set(tags)  # fmt: skip
     assert checked > 50
     pool_key = component(example_run, "aws:kms/key:Key", "patient-notes-pool-key")
-    # Two nodes, and the pool's staff, network and security pieces (4,701.38 USD).
-    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "85059.78"
+    # Two nodes, and the pool's staff, network and security pieces (4,686.78 USD).
+    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "85045.18"
     groups = [g for g in of_type(example_run, "aws:autoscaling/group:Group")]
     assert all(
         {"key": "ai-infra-planner:pool", "value": g.name.removesuffix("-nodes"),
@@ -395,8 +432,14 @@ def test_contractual_egress_goes_through_the_firewall(example_run: OfflineRun) -
     assert source["generatedRulesType"] == "ALLOWLIST"
     assert source["targets"] == ["generativelanguage.googleapis.com"]
     routes = {r.name: r.inputs for r in of_type(example_run, "aws:ec2/route:Route")}
-    assert routes["api-egress-private-default"]["vpcEndpointId"] == "vpce-api-egress-firewall"
-    assert "natGatewayId" in routes["api-egress-firewall-default"]
+    for zone in ("us-east-1a", "us-east-1b"):
+        # Each zone's callers go to that zone's firewall endpoint, and the way back too.
+        endpoint = f"vpce-api-egress-firewall-{zone}"
+        assert routes[f"api-egress-private-{zone}-default"]["vpcEndpointId"] == endpoint
+        assert routes[f"api-egress-public-{zone}-return-0"]["vpcEndpointId"] == endpoint
+        assert routes[f"api-egress-firewall-{zone}-default"]["natGatewayId"] == (
+            f"api-egress-nat-{zone}-id"
+        )
     [consumer_rule] = [
         r for r in of_type(example_run, "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
         if r.name == "code-review-consumers-https"
@@ -404,20 +447,73 @@ def test_contractual_egress_goes_through_the_firewall(example_run: OfflineRun) -
     assert (consumer_rule.inputs["fromPort"], consumer_rule.inputs["toPort"]) == (443, 443)
 
 
+def test_the_firewall_drops_what_is_not_tls_to_an_allowed_host(example_run: OfflineRun) -> None:
+    """Strict rule order with a drop-established default: plain TCP on 443, or TLS to any other
+    name, is dropped (AWS Network Firewall Developer Guide, strict evaluation order; the policy's
+    stateful default actions are accepted only with STRICT_ORDER, and its rule groups must use
+    the same order)."""
+    [policy] = of_type(example_run, "aws:networkfirewall/firewallPolicy:FirewallPolicy")
+    spec = policy.inputs["firewallPolicy"]
+    assert spec["statefulEngineOptions"]["ruleOrder"] == "STRICT_ORDER"
+    assert spec["statefulDefaultActions"] == ["aws:drop_established", "aws:alert_established"]
+    assert spec["statelessDefaultActions"] == ["aws:forward_to_sfe"]
+    # Under STRICT_ORDER every rule group reference needs a priority.
+    assert [r["priority"] for r in spec["statefulRuleGroupReferences"]] == [100]
+    [rule_group] = of_type(example_run, "aws:networkfirewall/ruleGroup:RuleGroup")
+    assert rule_group.inputs["ruleGroup"]["statefulRuleOptions"]["ruleOrder"] == "STRICT_ORDER"
+
+
+def test_one_firewall_endpoint_per_zone_with_logs(example_run: OfflineRun) -> None:
+    [firewall] = of_type(example_run, "aws:networkfirewall/firewall:Firewall")
+    subnets = {r.name: r for r in of_type(example_run, "aws:ec2/subnet:Subnet")}
+    mapped = [m["subnetId"].removesuffix("-id") for m in firewall.inputs["subnetMappings"]]
+    assert sorted(subnets[name].inputs["availabilityZone"] for name in mapped) == [
+        "us-east-1a", "us-east-1b",
+    ]  # fmt: skip
+    nats = of_type(example_run, "aws:ec2/natGateway:NatGateway")
+    assert sorted(n.inputs["subnetId"] for n in nats) == [
+        "api-egress-public-us-east-1a-id", "api-egress-public-us-east-1b-id",
+    ]  # fmt: skip
+    [logging] = of_type(
+        example_run, "aws:networkfirewall/loggingConfiguration:LoggingConfiguration"
+    )
+    assert logging.inputs["firewallArn"].endswith(":api-egress-firewall")
+    configs = logging.inputs["loggingConfiguration"]["logDestinationConfigs"]
+    assert sorted(c["logType"] for c in configs) == ["ALERT", "FLOW"]
+    [group] = [
+        r for r in of_type(example_run, "aws:cloudwatch/logGroup:LogGroup")
+        if r.name == "api-egress-firewall-logs"
+    ]  # fmt: skip
+    assert group.inputs["kmsKeyId"] == "arn:aws:kms:us-east-1:123456789012:api-egress-key"
+    assert {c["logDestination"]["logGroup"] for c in configs} == {"api-egress-firewall-logs"}
+    assert {c["logDestinationType"] for c in configs} == {"CloudWatchLogs"}
+
+
 def test_private_link_has_no_nat_and_a_narrow_endpoint(example_run: OfflineRun) -> None:
     link = component(example_run, "ai-infra-planner:index:PrivateLinkNetwork", "bedrock-link")
     inside = descendants(example_run, link)
     assert not [r for r in inside if r.type in OUT_OF_VPC]
-    [endpoint] = [r for r in inside if r.name == "bedrock-link-bedrock-runtime"]
+    # The example's Bedrock callers name their VPC: the endpoint is made there, and no network
+    # of its own (the other account's callers make their own endpoint).
+    assert not [r for r in inside if r.type == "aws:ec2/vpc:Vpc"]
+    [endpoint] = [r for r in inside if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"]
+    assert endpoint.name == "bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime"
     assert endpoint.inputs["privateDnsEnabled"] is True
     [statement] = json.loads(endpoint.inputs["policy"])["Statement"]
-    assert statement["Resource"] == sorted(
-        [
-            "arn:aws:bedrock:us-east-1::foundation-model/meta.llama4-scout-17b-instruct-v1:0",
-            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-            "us.meta.llama4-scout-17b-instruct-v1:0",
-        ]
-    )
+    # Llama 4 Scout is served only through its US inference profile: the profile, and the model
+    # in each of the profile's destination regions (planner/data/api_models.yaml).
+    assert statement["Resource"] == [
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
+        "us.meta.llama4-scout-17b-instruct-v1:0",
+        *(
+            f"arn:aws:bedrock:{region}::foundation-model/meta.llama4-scout-17b-instruct-v1:0"
+            for region in ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
+        ),
+    ]
+    # The IAM policy of its workloads names the same.
+    policy = component(example_run, "aws:iam/policy:Policy", "ticket-triage-api-access")
+    [invoke] = json.loads(policy.inputs["policy"])["Statement"]
+    assert invoke["Resource"] == statement["Resource"]
 
 
 def test_keys_buckets_and_secrets_are_protected(example_run: OfflineRun) -> None:
@@ -446,13 +542,25 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     costs = example_run.outputs["component_monthly_cost_usd"]
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
-    # Usage 3,000 + its key's secret and KMS key 1.40 + the egress network 340.45 (its only user).
-    assert costs["google-access"] == 3341.85
-    # NAT 32.85 + address 3.65 + firewall endpoint 288.35 + endpoint in 2 zones 14.60 + key 1.00
-    assert costs["api-egress"] == 340.45
-    assert costs["bedrock-link"] == 15.60
-    # Usage 120.80 + its share (by usage, with ticket-triage) of the 15.60 Bedrock endpoint.
-    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 124.62
+    # Usage 3,000 + its key's secret and KMS key 1.40 + the plan's egress network 701.80 (its
+    # only user; the egress VPC's attachment included) + its VPC's attachment 36.50.
+    assert costs["google-access"] == 3739.70
+    # Per zone (2): NAT 32.85 + address 3.65 + firewall endpoint 288.35; the Secrets Manager
+    # endpoint in 2 zones 14.60; key 1.00; the transit gateway attachments of the egress VPC and
+    # of code-review's VPC, 36.50 each: the plan's 701.80 and code-review's connection.
+    assert (
+        costs["api-egress"]
+        == 738.30
+        == round(
+            plan.totals.egress_network_usd
+            + sum(c.monthly_cost_usd for c in plan.connections if c.kind == "egress"),
+            2,
+        )
+    )
+    # The Bedrock endpoint in the consumers' VPC, 2 subnets; no log key without an own network.
+    assert costs["bedrock-link"] == 14.60
+    # Usage 120.80 + its share (with ticket-triage) of that endpoint, 7.30; no own network.
+    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 128.10
 
 
 def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -467,6 +575,8 @@ def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixtur
         "aws:index/getCallerIdentity:getCallerIdentity",
         "aws:index/getPartition:getPartition",
         "aws:ssm/getParameter:getParameter",
+        # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
+        "aws:ec2/getRouteTable:getRouteTable",
     }
 
 
@@ -500,7 +610,7 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     }
     assert consumers == {"10.20.0.0/16", "10.21.0.0/16", "10.50.0.0/16"}
     [key] = [r for r in of_type(run, "aws:kms/key:Key") if r.name.startswith("deepseek")]
-    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50907.46"
+    assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50892.86"
     # The shared Scout pool has one endpoint per consumer VPC (support-faq and ticket-triage
     # share one), and lets ticket-triage's other account connect.
     scout = "llama-4-scout-p5-48xlarge"
@@ -517,9 +627,10 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     ) == ["arn:aws:iam::111122223333:root", "arn:aws:iam::123456789012:root"]  # fmt: skip
     # Only Google's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
-    # Three connections (the DeepSeek pool's VPC, the Scout pool's two), 15.10 USD each.
-    assert plan.totals.connections_usd == 45.30
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 139354.39
+    # Three pool connections (the DeepSeek pool's VPC, the Scout pool's two), 15.10 USD each,
+    # and code-review's VPC attached to the egress path, 36.50 USD.
+    assert plan.totals.connections_usd == 81.80
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 139723.04
 
 
 def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
@@ -531,7 +642,7 @@ def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
     vpcs = {r.urn: r.name for r in of_type(example_run, "aws:ec2/vpc:Vpc")}
     sources = sorted(vpcs[s.dependencies["matchPaths"][0]] for s in scopes)
     assert sources == [
-        "bedrock-link-net-vpc", "contract-review-pool-net-vpc", "patient-notes-pool-net-vpc",
+        "contract-review-pool-net-vpc", "patient-notes-pool-net-vpc",
     ]  # fmt: skip
     for scope in scopes:
         [path] = scope.inputs["matchPaths"]
@@ -540,7 +651,7 @@ def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
             "AWS::EC2::TransitGatewayAttachment", "AWS::EC2::VPNGateway",
         }  # fmt: skip
     assert sorted(example_run.outputs["network_access_scopes"]) == [
-        "bedrock-link", "contract-review-pool", "patient-notes-pool",
+        "contract-review-pool", "patient-notes-pool",
     ]  # fmt: skip
 
 
@@ -799,6 +910,143 @@ def connected_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineR
     return run_program(project, "dev", config)
 
 
+# --------------------------------------------------------------------- resource policies, linted
+
+POLICY_HOLDERS = {
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "policy",
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:kms/key:Key": "policy",
+}
+# Findings of medium or higher severity that are accepted, by statement and issue, with why.
+ACCEPTED_FINDINGS = {
+    # AWS KMS, "Default key policy": the account root administers the key so that IAM policies
+    # can grant its use; without the statement the key becomes unmanageable.
+    ("AccountAdministers", "PERMISSIONS_MANAGEMENT_ACTIONS"),
+    # Amazon EBS, "Required AWS KMS key policy for use with encrypted volumes" (EC2 Auto Scaling
+    # user guide): the Auto Scaling service-linked role creates grants, only for AWS resources
+    # (kms:GrantIsForAWSResource), to attach encrypted volumes.
+    ("AutoScalingGrantsForEbs", "PERMISSIONS_MANAGEMENT_ACTIONS"),
+    # Amazon CloudWatch Logs, "Encrypt log data in CloudWatch Logs using AWS KMS": the documented
+    # key policy for the logs service principal conditions on kms:EncryptionContext:aws:logs:arn
+    # with ArnLike; parliament knows neither that key for these actions nor its ARN type.
+    ("CloudWatchLogsEncrypts", "UNKNOWN_CONDITION_FOR_ACTION"),
+    ("CloudWatchLogsEncrypts", "MISMATCHED_TYPE"),
+    # Amazon ECR, "Private registry authentication": pulling an image needs
+    # ecr:GetAuthorizationToken, a registry token (a credential, as parliament says).
+    ("EcrApiActionsOnly", "CREDENTIALS_EXPOSURE"),
+    ("EcrDkrActionsOnly", "CREDENTIALS_EXPOSURE"),
+}
+# Bedrock model ids carry a version after a colon (meta.llama4-scout-17b-instruct-v1:0), which
+# parliament 1.6.4 reads as a sixth ARN part; the ARN is the one the Bedrock user guide
+# documents. The version's colon is replaced before linting, so the rest of the ARN is still
+# checked against the documented formats.
+_MODEL_VERSION = re.compile(r"(:bedrock:[^\"]*?/[^\":/]+):(\d+)\"")
+# The Service Authorization Reference lists eight alternative resource types for
+# bedrock:InvokeModel (foundation model, inference profile, provisioned model, ...), and
+# parliament wants a resource of each; a policy naming the planned models passes if only the
+# other types are missing, i.e. the models' ARNs match their documented formats.
+_MODEL_FORMATS = ("foundation-model/", ":inference-profile/")
+
+
+def accepted(sid: str, issue: str, detail: Any) -> bool:
+    if (sid, issue) in ACCEPTED_FINDINGS:
+        return True
+    if issue == "RESOURCE_MISMATCH" and sid in ("PlannedModelsOnly", "InvokePlannedModels"):
+        formats = [str(item["required_format"]) for item in detail]
+        return all(item["action"].startswith("bedrock:Invoke") for item in detail) and not any(
+            kind in f for f in formats for kind in _MODEL_FORMATS
+        )
+    return False
+
+
+def policy_findings(run: OfflineRun) -> list[tuple[str, str, str, Any]]:
+    """(resource, statement Sid, issue, detail) for every finding of medium severity or higher,
+    each statement linted on its own so that a finding names its statement."""
+    import parliament
+    from parliament import analyze_policy_string, enhance_finding, override_config
+
+    override_config(
+        str(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml")
+    )
+    found = []
+    linted = 0
+    for resource in run.resources:
+        field = POLICY_HOLDERS.get(resource.type)
+        if field is None or not isinstance(resource.inputs.get(field), str):
+            continue
+        for statement in json.loads(resource.inputs[field])["Statement"]:
+            linted += 1
+            text = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+            text = _MODEL_VERSION.sub(r'\1-v\2"', text)
+            policy = analyze_policy_string(text, include_community_auditors=True)
+            for finding in map(enhance_finding, policy.findings):
+                if finding.severity in ("MEDIUM", "HIGH", "CRITICAL"):
+                    found.append(
+                        (resource.name, statement.get("Sid", ""), finding.issue, finding.detail)
+                    )
+    assert linted > 3
+    return found
+
+
+def test_resource_policies_pass_parliament(example_run: OfflineRun) -> None:
+    """No endpoint, bucket or key policy the stack writes has a finding of medium severity or
+    higher (parliament, with its community auditors: privilege escalation, credentials exposure,
+    permissions management), but the accepted ones above."""
+    found = policy_findings(example_run)
+    unexpected = sorted({(f[0], f[1], f[2]) for f in found if not accepted(f[1], f[2], f[3])})
+    assert unexpected == [], unexpected
+
+
+def test_parliament_finds_full_access_endpoint_policies(example_run: OfflineRun) -> None:
+    """The lint is not blind: yesterday's `Action: *` endpoint policy is reported."""
+    [endpoint] = [
+        r for r in example_run.resources if r.name == "contract-review-pool-net-logs"
+    ]  # fmt: skip
+    endpoint.inputs["policy"] = json.dumps(
+        {
+            "Statement": [
+                {
+                    "Sid": "ThisAccountOnly", "Effect": "Allow", "Principal": "*",
+                    "Action": "*", "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:PrincipalAccount": "123456789012"}},
+                }
+            ]
+        }
+    )  # fmt: skip
+    issues = {f[2] for f in policy_findings(example_run) if f[0] == endpoint.name}
+    assert "PRIVILEGE_ESCALATION" in issues
+
+
+def test_interface_endpoints_name_their_actions(example_run: OfflineRun) -> None:
+    for endpoint in of_type(example_run, "aws:ec2/vpcEndpoint:VpcEndpoint"):
+        if endpoint.inputs["serviceName"].startswith("com.amazonaws.vpce."):
+            continue  # a pool's endpoint service: AWS services take endpoint policies, it not
+        service = endpoint.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1.")
+        for statement in json.loads(endpoint.inputs["policy"])["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            assert all("*" not in a for a in actions), endpoint.name
+            prefix = {"ecr.api": "ecr", "ecr.dkr": "ecr", "bedrock-runtime": "bedrock"}.get(
+                service, service
+            )
+            if statement["Effect"] == "Allow":
+                assert {a.split(":")[0] for a in actions} == {prefix}, endpoint.name
+
+
+# ------------------------------------------------------- consumers that name their VPC or account
+
+VPC_A, VPC_C = "vpc-0a1b2c3d4e5f60718", "vpc-0c1d2e3f4a5b60720"
+SUBNETS_A = ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"]
+SUBNETS_C = ["subnet-0c1d2e3f4a5b60720", "subnet-0d1e2f3a4b5c60721"]
+
+
+@pytest.fixture
+def vpc_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    return run_program(project, "dev", config)
+
+
 def test_consumers_in_other_accounts_are_allowed_principals(connected_run: OfflineRun) -> None:
     assert_deployable(connected_run)
     service = component(connected_run, SERVICE, "claims-notes-pool-service")
@@ -963,3 +1211,134 @@ def test_each_deploy_time_constraint_catches_its_fault(
     )
     with pytest.raises(AssertionError):
         assert_deployable(run)
+
+
+def test_bedrock_endpoint_is_made_in_the_consumers_vpc(vpc_run: OfflineRun) -> None:
+    endpoints = [
+        r for r in of_type(vpc_run, "aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.inputs["serviceName"].endswith(".bedrock-runtime")
+    ]  # fmt: skip
+    # One endpoint in the one consumer VPC both Bedrock workloads name; none in a VPC of its own
+    # (no caller is a plain CIDR), and nothing for the other account, which makes its own.
+    [endpoint] = endpoints
+    assert endpoint.inputs["vpcId"] == VPC_A
+    assert endpoint.inputs["subnetIds"] == SUBNETS_A
+    assert endpoint.inputs["privateDnsEnabled"] is True
+    [statement] = json.loads(endpoint.inputs["policy"])["Statement"]
+    assert all("llama4-scout" in arn for arn in statement["Resource"])
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
+    assert not of_type(vpc_run, "aws:ec2/vpc:Vpc") or all(
+        not r.name.startswith("bedrock-link") for r in of_type(vpc_run, "aws:ec2/vpc:Vpc")
+    )
+    assert "111122223333" not in json.dumps([r.inputs for r in vpc_run.resources])
+    # Its security group is in that VPC and admits HTTPS from the consumer's range only.
+    [group] = [
+        r for r in of_type(vpc_run, "aws:ec2/securityGroup:SecurityGroup")
+        if r.name == f"bedrock-link-{VPC_A}"
+    ]  # fmt: skip
+    assert group.inputs["vpcId"] == VPC_A
+    assert endpoint.inputs["securityGroupIds"] == [f"bedrock-link-{VPC_A}-id"]
+    rules = [
+        r for r in of_type(vpc_run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == f"bedrock-link-{VPC_A}-id"
+    ]  # fmt: skip
+    assert [(r.inputs["cidrIpv4"], r.inputs["fromPort"], r.inputs["toPort"]) for r in rules] == [
+        ("10.20.0.0/16", 443, 443)
+    ]
+    # Two zones of one interface endpoint, and no key: there is no network of its own to log.
+    assert vpc_run.outputs["component_monthly_cost_usd"]["bedrock-link"] == 14.60
+
+
+def test_consumer_vpcs_attach_to_the_egress_firewall(vpc_run: OfflineRun) -> None:
+    """Centralized egress: the consumer's VPC attaches to a transit gateway whose only way for it
+    is the egress VPC, where each zone's firewall endpoint sees both directions."""
+    [gateway] = of_type(vpc_run, "aws:ec2transitgateway/transitGateway:TransitGateway")
+    assert gateway.inputs["defaultRouteTableAssociation"] == "disable"
+    assert gateway.inputs["defaultRouteTablePropagation"] == "disable"
+    attachments = {
+        r.name: r.inputs
+        for r in of_type(vpc_run, "aws:ec2transitgateway/vpcAttachment:VpcAttachment")
+    }
+    assert attachments["api-egress-tgw-consumer-0"]["vpcId"] == VPC_C
+    assert attachments["api-egress-tgw-consumer-0"]["subnetIds"] == SUBNETS_C
+    assert attachments["api-egress-tgw-egress"]["applianceModeSupport"] == "enable"
+    tgw_routes = {r.name: r.inputs for r in of_type(vpc_run, "aws:ec2transitgateway/route:Route")}
+    assert tgw_routes["api-egress-tgw-consumers-default"]["destinationCidrBlock"] == "0.0.0.0/0"
+    assert tgw_routes["api-egress-tgw-consumers-default"]["transitGatewayAttachmentId"] == (
+        "api-egress-tgw-egress-id"
+    )
+    assert tgw_routes["api-egress-tgw-consumers-blackhole-0-0"]["blackhole"] is True
+    assert tgw_routes["api-egress-tgw-egress-consumer-0-0"]["destinationCidrBlock"] == (
+        "10.40.0.0/16"
+    )
+    routes = {r.name: r.inputs for r in of_type(vpc_run, "aws:ec2/route:Route")}
+    # What the stack changes in the consumer's VPC: each named subnet's route table sends its
+    # default route to the transit gateway.
+    for subnet in SUBNETS_C:
+        route = routes[f"api-egress-consumer-0-{subnet}-default"]
+        assert route["routeTableId"] == f"rtb-{subnet.removeprefix('subnet-')}"
+        assert (route["destinationCidrBlock"], route["transitGatewayId"]) == (
+            "0.0.0.0/0", "api-egress-tgw-id"
+        )  # fmt: skip
+    for zone in ("us-east-1a", "us-east-1b"):
+        endpoint = f"vpce-api-egress-firewall-{zone}"
+        assert routes[f"api-egress-transit-{zone}-default"]["vpcEndpointId"] == endpoint
+        # The way back from the NAT gateway to the consumer passes the firewall again, then the
+        # transit gateway.
+        assert routes[f"api-egress-public-{zone}-return-2"] == {
+            "routeTableId": f"api-egress-public-{zone}-id",
+            "destinationCidrBlock": "10.40.0.0/16",
+            "vpcEndpointId": endpoint,
+        }
+        assert routes[f"api-egress-firewall-{zone}-to-consumer-0"]["transitGatewayId"] == (
+            "api-egress-tgw-id"
+        )
+    # Attachments are priced: 2 x 36.50 on top of the example's 665.30.
+    assert vpc_run.outputs["component_monthly_cost_usd"]["api-egress"] == 738.30
+    assert "aws:ec2/getRouteTable:getRouteTable" in vpc_run.invokes
+
+
+# EC2 API reference, CreateSecurityGroup (GroupDescription) and IpPermission/IpRange
+# (Description): "Constraints: Up to 255 characters in length. Valid characters: a-z, A-Z, 0-9,
+# spaces, and ._-:/()#,@[]+=&;{}!$*".
+_EC2_DESCRIPTION = re.compile(r"[a-zA-Z0-9. _\-:/()#,@\[\]+=&;{}!$*]{0,255}")
+
+
+@pytest.mark.parametrize("fixture", ["example_run", "vpc_run"])
+def test_security_group_descriptions_are_accepted_by_ec2(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    run: OfflineRun = request.getfixturevalue(fixture)
+    checked = 0
+    # The API boundaries' groups and rules (the pools' are stacks/pool.py's).
+    mine = [
+        r for token in ("EgressNetwork", "PrivateLinkNetwork")
+        for c in of_type(run, f"ai-infra-planner:index:{token}") for r in descendants(run, c)
+    ]  # fmt: skip
+    for resource in mine:
+        if resource.type.startswith(("aws:ec2/securityGroup", "aws:vpc/securityGroup")):
+            description = resource.inputs.get("description")
+            if description is not None:
+                checked += 1
+                assert _EC2_DESCRIPTION.fullmatch(description), (resource.name, description)
+    assert checked >= 4
+
+
+def test_vpc_consumer_policies_pass_parliament(vpc_run: OfflineRun) -> None:
+    found = policy_findings(vpc_run)
+    unexpected = sorted({(f[0], f[1], f[2]) for f in found if not accepted(f[1], f[2], f[3])})
+    assert unexpected == [], unexpected
+
+
+def test_plan_md_says_what_changes_in_the_consumers_vpcs(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    text = (project / "plans/dev/plan.md").read_text()
+    assert f"What the stack changes in the consumers' VPCs ({VPC_A}, {VPC_C})" in text
+    assert "resolves to it for the whole VPC" in text
+    assert "a default route to the transit gateway" in text
+    assert "may be processed in us-east-1, us-east-2, us-west-1, us-west-2" in text
+    plan_project(project, MULTI_NODE)  # plain-CIDR callers: the stack changes nothing of theirs
+    assert "What the stack changes" not in (project / "plans/dev/plan.md").read_text()

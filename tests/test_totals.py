@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.catalog import Catalog, ConnectionPiece, default_catalog
+from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.diff import diff_plans, render_json, render_markdown, run_plan
 from planner.loader import LoadedWorkloads, parse_workloads
@@ -68,6 +68,7 @@ def _assert_reconciles(plan: Plan) -> None:
     assert plan_problems(plan, CATALOG) == []
     preview = _preview(plan)
     totals = plan.totals
+    # The preview's total is the plan's to the cent, consumer VPCs' pieces included.
     assert _cents(preview.grand_total_usd) == _cents(totals.monthly_cost_usd)
     assert preview.agrees
     # Piece by piece: the pools' resources are their cost less their staff; the access's
@@ -167,27 +168,22 @@ def test_connections_are_priced_once_per_pool_and_vpc_and_shared_equally() -> No
 
 
 def test_an_api_networks_connections_are_data() -> None:
-    """The next connection pieces (a Bedrock endpoint in each consumer VPC of the PrivateLink
-    network's workloads) are a data entry: priced, shared and checked like a pool's."""
+    """The API networks' connection pieces (a Bedrock endpoint in each consumer VPC of the
+    PrivateLink network's workloads, each consumer VPC's transit gateway attachment to the egress
+    path) are data entries: priced, shared and checked like a pool's; without them the plan
+    prices the same tokens and shares."""
     operations = CATALOG.operations
-    connections = {
-        **operations.connections,
-        "private_link": [
-            ConnectionPiece(
-                resource="aws:ec2/vpcEndpoint:VpcEndpoint", per="subnet", what="bedrock-runtime"
-            )
-        ],
-    }
+    pools_only = {"self_hosted_pool": operations.connections["self_hosted_pool"]}
     catalog = CATALOG.model_copy(
-        update={"operations": operations.model_copy(update={"connections": connections})}
+        update={"operations": operations.model_copy(update={"connections": pools_only})}
     )
     text = EXAMPLE.read_text()
     spec = parse_workloads(text, "workloads.yaml", catalog)
     loaded = LoadedWorkloads(
         Path("workloads.yaml"), spec, hashlib.sha256(text.encode()).hexdigest()
     )
-    plan = build_plan(loaded, catalog, "dev", "workloads.yaml")
-    before = _plan(text)
+    without = build_plan(loaded, catalog, "dev", "workloads.yaml")
+    plan = _plan(text)
     # support-faq and ticket-triage reach Bedrock (through the PrivateLink network) from
     # vpc-0a1b... (2 subnets): one endpoint, 14.60 USD, 7.30 each.
     [bedrock] = [c for c in plan.connections if c.service == "private_link"]
@@ -196,12 +192,47 @@ def test_an_api_networks_connections_are_data() -> None:
         ["support-faq", "ticket-triage"],
         14.60,
     )
+    # code-review's VPC attaches to the egress path: 1 x 0.05 USD/h x 730 h.
+    [egress] = [c for c in plan.connections if c.service == "egress"]
+    assert (egress.vpc, egress.workloads, egress.monthly_cost_usd) == (
+        "vpc-0e5f6a7b8c9d0a1b2",
+        ["code-review"],
+        36.50,
+    )
     shares = {w.name: w.connection_share_usd for w in plan.workloads if w.placement == "cloud_api"}
-    assert shares == {"support-faq": 7.30, "ticket-triage": 7.30, "code-review": 0.0}
-    assert plan.totals.connections_usd == 44.80  # the pools' 30.20 and Bedrock's 14.60
-    assert plan.totals.cloud_api_usd == round(before.totals.cloud_api_usd + 14.60, 2)
-    assert plan.totals.api_tokens_usd == before.totals.api_tokens_usd
-    assert plan_problems(plan, catalog) == []
+    assert shares == {"support-faq": 7.30, "ticket-triage": 7.30, "code-review": 36.50}
+    assert plan.totals.connections_usd == 81.30  # the pools' 30.20, Bedrock's 14.60, 36.50
+    assert plan.totals.cloud_api_usd == round(without.totals.cloud_api_usd + 51.10, 2)
+    assert plan.totals.api_tokens_usd == without.totals.api_tokens_usd
+    assert (
+        plan.figures["aws_prices:aws:ec2transitgateway/vpcAttachment:VpcAttachment"].value == 0.05
+    )
+    assert plan_problems(plan, CATALOG) == []
+
+
+def test_the_api_boundaries_are_priced_as_the_stacks_build_them() -> None:
+    """No PrivateLink network of its own (endpoints, log key) when no caller is a plain CIDR;
+    the egress VPC's own transit gateway attachment only when a consumer VPC attaches."""
+    plan = _plan(EXAMPLE.read_text())
+    fixed = {a.provider: a.fixed_monthly_usd for a in plan.providers}
+    assert fixed["bedrock"] == 0.0  # its callers name a VPC or another account
+    # NAT, addresses, firewall endpoints, secretsmanager endpoints, log key and the egress
+    # VPC's attachment (36.50 USD).
+    assert plan.totals.egress_network_usd == 701.80
+    _assert_reconciles(plan)
+    # Callers given as plain CIDRs: Bedrock's own network (2 endpoints, 14.60 USD, and its log
+    # key, 1.00 USD) and no attachment of the egress VPC.
+    text = EXAMPLE.read_text()
+    for vpc in ("vpc-0a1b2c3d4e5f60718", "vpc-0e5f6a7b8c9d0a1b2"):
+        tail = vpc.removeprefix("vpc-")
+        text = text.replace(f"        vpc: {vpc}\n", "")
+        text = re.sub(rf"        subnets: \[subnet-{tail}, [^\]]*\]\n", "", text)
+    plain = _plan(text)
+    fixed = {a.provider: a.fixed_monthly_usd for a in plain.providers}
+    assert fixed["bedrock"] == 15.60
+    assert plain.totals.egress_network_usd == 665.30
+    assert [c.service for c in plain.connections] == ["contract-review-pool", "patient-notes-pool"]
+    _assert_reconciles(plain)
 
 
 def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -221,18 +252,19 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     assert amount("API tokens (plan)") == plan.totals.api_tokens_usd
     assert amount("shared access' resources") == plan.totals.shared_access_usd
     # Each pool's consumer VPC: an endpoint in 2 subnets (2 x 0.01 USD/h x 730 h) and a zone
-    # (0.50 USD): 15.10 USD, twice.
-    assert amount("consumer connections' resources") == plan.totals.connections_usd == 30.20
-    assert amount("total") == plan.totals.monthly_cost_usd == 139_848.69
+    # (0.50 USD): 15.10 USD, twice; Bedrock's endpoint in its consumer VPC's 2 subnets, 14.60
+    # USD; code-review's VPC attached to the egress path's transit gateway, 36.50 USD.
+    assert amount("consumer connections' resources") == plan.totals.connections_usd == 81.30
+    assert amount("total") == plan.totals.monthly_cost_usd == 140_216.34
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
-    assert "  (the plan's total to the cent, and the stack's budget)" in lines
+    assert not any("differ from what the plan priced" in line for line in lines)
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 139_848.69
-    assert costs["connectionsMonthlyUsd"] == 30.20
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 140_216.34
+    assert costs["connectionsMonthlyUsd"] == 81.30
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
 
@@ -296,9 +328,9 @@ def test_plan_md_shows_ranges_only_where_the_ends_differ() -> None:
     # No workload or pool of the example has a range: no range column at all.
     assert "| monthly cost | range |" not in example and "low - high" not in example
     big = plan_markdown(_plan(BIG))
-    assert "(85,059.78 USD to 406,493.38 USD)" in big
-    assert "| 165,418.18 USD | 85,059.78 USD to 406,493.38 USD |" in big
-    assert "; 85,059.78 USD to 406,493.38 USD over the ranges" in big
+    assert "(85,045.18 USD to 406,478.78 USD)" in big
+    assert "| 165,403.58 USD | 85,045.18 USD to 406,478.78 USD |" in big
+    assert "; 85,045.18 USD to 406,478.78 USD over the ranges" in big
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -315,22 +347,28 @@ def test_no_range_is_noise(text: str) -> None:
 def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     plan = _plan(EXAMPLE.read_text())
     faq = next(w for w in plan.workloads if w.name == "support-faq")
-    # Bedrock's access (15.60 USD) is shared with ticket-triage: the plan charges a share of it.
-    assert faq.monthly_cost_usd == 124.62 and faq.access_share_usd == 3.82
+    # Bedrock's callers name a VPC: no network of its own to share, but the endpoint in that VPC
+    # (14.60 USD) is shared with ticket-triage.
+    assert faq.monthly_cost_usd == 128.10 and faq.access_share_usd == 0.0
+    assert faq.connection_share_usd == 7.30
     [chosen] = [o for o in faq.answers.volume_economics.options if o.id.endswith("llama-4-scout")]
-    assert chosen.monthly_cost_usd == 136.40  # one price: the option with its access alone
+    assert chosen.monthly_cost_usd == 120.80  # one price: the option with its access alone
     text = plan_markdown(plan)
     assert (
-        "3. **Volume economics: cloud_api/bedrock-llama-4-scout, 124.62 USD a month in this "
-        "plan.** In this plan: 120.80 USD of tokens + 3.82 USD, its share of the shared access "
-        "(paid once in the plan); the option standing alone: 136.40 USD, with 15.60 USD of access "
-        "to itself." in text
+        "3. **Volume economics: cloud_api/bedrock-llama-4-scout, 128.10 USD a month in this "
+        "plan.** In this plan: 120.80 USD of tokens + 0.00 USD, its share of the shared access "
+        "(paid once in the plan) + 7.30 USD, its share of the connections in its consumers' "
+        "VPCs; the option standing alone: 120.80 USD, with 0.00 USD of access to itself." in text
     )
     assert "| option | tier | nodes | memory fit | monthly cost, standing alone |" in text
-    # code-review is the egress network's only user: its share is the price alone, no label.
-    assert "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,341.85 USD a month.**" in text
+    # code-review is the egress network's only user: its share is the access alone (703.20
+    # USD, the egress VPC's attachment included), and its VPC's attachment its own.
+    assert (
+        "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,739.70 USD a month in this plan.** "
+        "In this plan: 3,000.00 USD of tokens + 703.20 USD" in text
+    )
     explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
-    assert "at 124.62 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
+    assert "at 128.10 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
     assert "Options (cheapest first; each standing alone" in explained
 
 
@@ -344,7 +382,9 @@ def test_every_share_adds_up() -> None:
                     if o.id == w.answers.volume_economics.chosen
                 )  # fmt: skip
                 tokens = chosen.monthly_cost_usd - chosen.fixed_monthly_usd
-                assert _cents(w.monthly_cost_usd) == _cents(tokens) + _cents(w.access_share_usd)
+                assert _cents(w.monthly_cost_usd) == _cents(tokens) + _cents(
+                    w.access_share_usd
+                ) + _cents(w.connection_share_usd)
 
 
 # ----------------------------------------------------------------------------- diff
@@ -416,9 +456,9 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     assert "staff" not in saas.split("## ")[0]  # the summary above the first section
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
-        "Made of: the pools' nodes and network pieces 127,633.74 USD, their staff 8,333.50 USD, "
-        "API tokens 3,493.80 USD, the shared API access 357.45 USD and the connections in the "
-        "consumers' VPCs 30.20 USD, each counted once" in example
+        "Made of: the pools' nodes and network pieces 127,604.54 USD, their staff 8,333.50 USD, "
+        "API tokens 3,493.80 USD, the shared API access 703.20 USD and the connections in the "
+        "consumers' VPCs 81.30 USD, each counted once" in example
     )
     assert "connections in the consumers' VPCs" not in saas.split("## ")[0]
 

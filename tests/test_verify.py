@@ -43,6 +43,7 @@ from planner.netgraph import (
     graph_from_offline,
 )
 from planner.offline import run_program
+from planner.preview import run_preview
 from planner.verify import (
     RULES,
     Expectations,
@@ -54,10 +55,11 @@ from planner.verify import (
     render_json,
     render_text,
     verify,
+    verify_program,
 )
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.fake_keys import KINDS, fake_key
-from tests.test_stacks import CANARY, MULTI_NODE, plan_project
+from tests.test_stacks import CANARY, MULTI_NODE, VPC_CONSUMERS, plan_project
 
 POOL = "patient-notes-pool"
 STACK = "urn:pulumi:dev::ai-infra-planner::test"
@@ -138,7 +140,7 @@ def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) 
     assert perimeters == {
         "pool contract-review-pool": "technical",
         f"pool {POOL}": "technical",
-        "provider bedrock": "private_link",
+        "endpoint bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime": "private_link",
         "network api-egress": "contractual",
     }
     [pool] = [s for s in report.subjects if s.name == f"pool {POOL}"]
@@ -593,7 +595,7 @@ def test_iam_passes_what_it_should(
 
 def test_full_access_endpoint_policy(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
     graph, plan, _ = clean
-    endpoint = find(graph, ENDPOINT, f"{POOL}-net-sts")
+    endpoint = find(graph, ENDPOINT, f"{POOL}-net-logs")
     full = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
     graph = changed(graph, endpoint, policy=json.dumps(full))
     report = check(graph, plan)
@@ -650,7 +652,9 @@ def test_contractual_traffic_must_pass_the_firewall(
 ) -> None:
     graph, plan, _ = clean
     gateway = find(graph, IGW, "api-egress-igw")
-    [direct] = [r for r in graph.of_type(ROUTE) if r.name == "api-egress-private-default"]
+    [direct] = [
+        r for r in graph.of_type(ROUTE) if r.name == "api-egress-private-us-east-1a-default"
+    ]
     bypass = Graph(
         {
             **graph.resources,
@@ -673,9 +677,17 @@ def test_contractual_traffic_must_pass_the_firewall(
 
 
 def test_private_link_reaches_only_the_planned_endpoint(
-    clean: tuple[Graph, Plan, dict[str, Any]],
+    project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    graph, plan, _ = clean
+    # Callers given as a plain CIDR: the stack's own PrivateLink network serves them.
+    config = plan_project(
+        project,
+        workload_yaml(task="classification", data="confidential", consumers='["10.0.0.0/16"]'),
+    )
+    capsys.readouterr()
+    graph = graph_from_offline(run_program(project, "dev", config))
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert check(graph, plan).passed
     endpoint = find(graph, ENDPOINT, "bedrock-link-bedrock-runtime")
     extra = dataclasses.replace(
         endpoint,
@@ -1016,7 +1028,7 @@ FAULTS: dict[str, Mutation] = {
     ),
     "endpoint-policies": lambda g: changed(
         g,
-        find(g, ENDPOINT, f"{POOL}-net-sts"),
+        find(g, ENDPOINT, f"{POOL}-net-logs"),
         policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
     ),
     "deletion": lambda g: added(g, "aws:ec2/capacityReservation:CapacityReservation", "buy", {}),
@@ -1150,6 +1162,38 @@ def test_an_empty_preview_for_a_plan_with_workloads_fails(
     assert document["passed"] is False
     assert {w["name"] for w in document["workloads"]} == {w.name for w in plan.workloads}
     assert not any(w["passed"] for w in document["workloads"])
+
+
+def test_consumers_naming_their_vpcs_pass_verify(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Bedrock workloads are served by the endpoint the stack makes in their consumers' VPC;
+    the contractual one by the egress network its VPC attaches to; nothing else gets out."""
+    plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    report, _ = verify_program(project, default_catalog(), "dev", None)
+    assert report.passed, render_text(report)
+    served = {w.name: w.served_by for w in report.workloads}
+    endpoint = "endpoint bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime"
+    assert served == {
+        "ticket-triage": endpoint, "support-faq": endpoint, "code-review": "network api-egress",
+    }  # fmt: skip
+
+
+def test_a_consumer_vpc_endpoint_with_a_wide_policy_serves_nothing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, VPC_CONSUMERS)
+    capsys.readouterr()
+    result = run_preview(project, default_catalog(), "dev", None)
+    graph = graph_from_offline(result.run)
+    endpoint = find(graph, ENDPOINT, "bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime")
+    wide = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+    report = check(changed(graph, endpoint, policy=json.dumps(wide)), result.plan)
+    assert not report.passed
+    assert {f.resource for w in report.workloads for f in w.failures} == {
+        "workload ticket-triage", "workload support-faq",
+    }  # fmt: skip
 
 
 def test_a_preview_is_checked_against_the_stack_it_names(

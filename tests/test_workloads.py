@@ -362,6 +362,7 @@ def test_a_public_range_for_internal_data_is_a_warning(
     assert [w["code"] for w in plan["workloads"][0]["warnings"]] == [
         "public_consumers",
         "consumers_inside",
+        "cross_region_inference",
     ]
 
 
