@@ -57,7 +57,8 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         # name makes bedrock-runtime.<region>.amazonaws.com resolve to the endpoint for the whole
         # VPC, so every Bedrock call from that VPC then takes the endpoint and its policy.
         self.consumer_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
-        for vpc, (cidrs, subnets) in consumer_vpcs(args.consumers).items():
+        places = consumer_vpcs(args.consumers)
+        for vpc, (cidrs, subnets) in places.items():
             group = aws.ec2.SecurityGroup(
                 f"{name}-{vpc}",
                 vpc_id=vpc,
@@ -65,18 +66,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{name}-{vpc}"},
                 opts=child,
             )
-            for index, cidr in enumerate(cidrs):
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-{vpc}-consumer-{index}",
-                    security_group_id=group.id,
-                    ip_protocol="tcp",
-                    from_port=443,
-                    to_port=443,
-                    cidr_ipv4=cidr,
-                    description=f"HTTPS from consumer {cidr}",
-                    tags=tags,
-                    opts=child,
-                )
+            _https_from(f"{name}-{vpc}-consumer", group, cidrs, tags, child)
             self.consumer_endpoints[vpc] = aws.ec2.VpcEndpoint(
                 f"{name}-{vpc}-bedrock-runtime",
                 vpc_id=vpc,
@@ -95,7 +85,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         self.network: PrivateNetwork | None = None
         self.endpoint: aws.ec2.VpcEndpoint | None = None
         self.consumer_groups: dict[str, aws.ec2.SecurityGroup] = {}
-        endpoints = sum(len(subnets) for _, subnets in consumer_vpcs(args.consumers).values())
+        endpoints = sum(len(subnets) for _, subnets in places.values())
         keys = 0
         if own:
             keys, endpoints = 1, endpoints + len(lookups.availability_zones)
@@ -142,18 +132,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
             opts=child,
         )
         endpoint_group = self.network.endpoint_security_group
-        for index, cidr in enumerate(cidrs):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{name}-bedrock-consumer-{index}",
-                security_group_id=endpoint_group.id,
-                ip_protocol="tcp",
-                from_port=443,
-                to_port=443,
-                cidr_ipv4=cidr,
-                description=f"HTTPS from consumer {cidr}",
-                tags=tags,
-                opts=child,
-            )
+        _https_from(f"{name}-bedrock-consumer", endpoint_group, cidrs, tags, child)
         self.endpoint = aws.ec2.VpcEndpoint(
             f"{name}-bedrock-runtime",
             vpc_id=self.network.vpc.id,
@@ -186,3 +165,25 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
+
+
+def _https_from(
+    prefix: str,
+    group: aws.ec2.SecurityGroup,
+    cidrs: list[str],
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """One ingress rule per consumer range: HTTPS (443) into the Bedrock endpoint's group."""
+    for index, cidr in enumerate(cidrs):
+        aws.vpc.SecurityGroupIngressRule(
+            f"{prefix}-{index}",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=cidr,
+            description=f"HTTPS from consumer {cidr}",
+            tags=tags,
+            opts=opts,
+        )
