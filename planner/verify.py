@@ -1003,6 +1003,15 @@ def _exits_of(network: Network, vpc: Resource) -> list[Resource]:
     return found
 
 
+def _to_endpoint_service(graph: Graph, endpoint: Resource) -> bool:
+    """An endpoint of a VPC endpoint service (a pool's load balancer), not of an AWS service:
+    AWS supports endpoint policies only on AWS services' endpoints."""
+    service = endpoint.inputs.get("serviceName")
+    return bool(graph.refs(endpoint, "serviceName", ENDPOINT_SERVICE)) or (
+        isinstance(service, str) and service.startswith("com.amazonaws.vpce.")
+    )
+
+
 def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | None:
     """Why an endpoint's policy is broader than allowed, or None."""
     policy = endpoint.inputs.get("policy")
@@ -1606,6 +1615,8 @@ def _endpoint_policies(
 ) -> list[Finding]:
     found = []
     for endpoint in graph.of_type(ENDPOINT):
+        if _to_endpoint_service(graph, endpoint):
+            continue  # a PrivateLink service's endpoint takes no policy: its service decides
         if isinstance(endpoint.inputs.get("policy"), Unknown):
             warnings.append(
                 f"endpoint-policies: the policy of {endpoint.label} is known only after `pulumi up`"

@@ -24,7 +24,13 @@ from planner.catalog import default_catalog
 from planner.cli import main
 from planner.model import Plan, read_plan
 from planner.netgraph import (
+    DNS_ASSOCIATION,
+    DNS_CONFIG,
+    DNS_DOMAIN_LIST,
+    DNS_RULE,
     ENDPOINT,
+    ENDPOINT_ACCEPTER,
+    ENDPOINT_SERVICE,
     FIREWALL,
     IGW,
     LAUNCH_TEMPLATE,
@@ -36,6 +42,7 @@ from planner.netgraph import (
     SG_EGRESS,
     SG_INGRESS,
     SUBNET,
+    TGW_ATTACHMENT,
     VPC,
     Graph,
     Network,
@@ -45,6 +52,7 @@ from planner.netgraph import (
 from planner.offline import run_program
 from planner.verify import (
     RULES,
+    Caller,
     Expectations,
     Finding,
     Report,
@@ -129,11 +137,29 @@ def pool_vpc(graph: Graph) -> Resource:
     return find(graph, VPC, f"{POOL}-net-vpc")
 
 
+def way_in_failures(report: Report) -> list[Finding]:
+    return [f for f in report.failures() if f.rule == "way-in"]
+
+
 def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    """Nothing gets out of the example's networks (DNS included). Its consumers are plain ranges
+    outside every network of the stack, and today's stacks publish no endpoint service and put
+    the Bedrock endpoint in a VPC of its own: no consumer gets in, and the way-in proof says so
+    for each of them (expected FAIL until the stacks build the way in)."""
     graph, plan, outputs = clean
     report = check(graph, plan, outputs)
-    assert report.failures() == []
-    assert report.passed
+    assert [f for f in report.failures() if f.rule != "way-in"] == []
+    consumers = {(w.name, c) for w in plan.workloads for c in w.consumers}
+    blocked = way_in_failures(report)
+    assert len(blocked) == len(consumers) and not report.passed
+    pool_blocks = [f for f in blocked if "patient-notes" in f.message]
+    assert [f.message for f in pool_blocks] == [
+        "cannot reach patient-notes: 10.50.0.0/16 lies outside vpc patient-notes-pool-net-vpc "
+        "(10.101.0.0/16) and names no VPC or account, so no endpoint is made for it and no route "
+        "carries its packets in (blocked at the edge of vpc patient-notes-pool-net-vpc)"
+    ]
+    bedrock = "vpcEndpoint bedrock-link-bedrock-runtime sits in vpc bedrock-link-net-vpc"
+    assert any(bedrock in f.message for f in blocked)
     perimeters = {s.name: s.perimeter for s in report.subjects}
     assert perimeters == {
         "pool contract-review-pool": "technical",
@@ -141,10 +167,14 @@ def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) 
         "provider bedrock": "private_link",
         "network api-egress": "contractual",
     }
+    assert all(s.passed for s in report.subjects)
     [pool] = [s for s in report.subjects if s.name == f"pool {POOL}"]
     # The component that blocks each way out is named.
     assert any("routes nothing out of the VPC" in b for b in pool.blocks)
     assert any("has no internet, egress-only, NAT" in b for b in pool.blocks)
+    assert any(
+        b.startswith(f"DNS: vpc {POOL}-net-vpc's resolver answers only") for b in pool.blocks
+    )
     [egress] = [s for s in report.subjects if s.name == "network api-egress"]
     assert any("only through firewall api-egress-firewall" in b for b in egress.blocks)
 
@@ -766,17 +796,29 @@ def _unknown_ids(value: Any) -> Any:
     return value
 
 
-def test_verify_command_passes_the_example(
+def only_the_way_in_fails(out: str) -> None:
+    """Every rule but the way in passes; the way in fails (the example's consumers are plain
+    ranges outside the stack's networks) and the run ends FAILED."""
+    for rule_id in RULES:
+        expected = "FAIL" if rule_id == "way-in" else "PASS"
+        assert any(line.startswith(f"{expected} {rule_id}: ") for line in out.splitlines()), rule_id
+    assert out.rstrip().splitlines()[-1].startswith("verification FAILED")
+
+
+def test_verify_command_on_the_example_fails_the_way_in(
     planned: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["verify"]) == 0
+    assert main(["verify"]) == 1
     out = capsys.readouterr().out
-    assert "PASS patient-notes (technical, pool patient-notes-pool)" in out
-    assert "PASS code-review (contractual, network api-egress)" in out
-    assert out.rstrip().endswith("verified: no failure")
-    assert main(["verify", "--json"]) == 0
+    assert "FAIL patient-notes (technical, pool patient-notes-pool)" in out
+    assert "FAIL code-review (contractual, network api-egress)" in out
+    assert "PASS pool patient-notes-pool (technical; workloads patient-notes)" in out
+    assert "  consumer 10.50.0.0/16 (named by its range only): cannot reach patient-notes: " in out
+    only_the_way_in_fails(out)
+    assert main(["verify", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["passed"] is True
+    assert document["passed"] is False
+    assert {r for r, found in document["rules"].items() if found} == {"way-in"}
     assert {s["perimeter"] for s in document["subjects"]} == {
         "technical",
         "private_link",
@@ -801,9 +843,9 @@ def test_verify_a_preview_file_joined_by_urns(
     document["steps"].append(ghost)
     preview = planned / "preview.json"
     preview.write_text(json.dumps(document))
-    assert main(["verify", "--preview", str(preview), "plans/dev/plan.json"]) == 0
+    assert main(["verify", "--preview", str(preview), "plans/dev/plan.json"]) == 1
     out = capsys.readouterr().out
-    assert "verified: no failure" in out
+    only_the_way_in_fails(out)
     assert "known only after `pulumi up`" in out  # policies built from unknown ARNs
 
     # A route to an internet gateway in a pool's table, joined only by URNs.
@@ -867,18 +909,20 @@ def test_verify_refuses_a_malformed_preview(
 
 
 @pytest.mark.parametrize("strategy", ["optimal", "per-workload"])
-def test_other_generated_stacks_pass(
+def test_other_generated_stacks_keep_the_way_out_shut(
     project: Path, capsys: pytest.CaptureFixture[str], strategy: str
 ) -> None:
-    """Shared pools, and a multi-node pool over EFA, verify clean too: `make test` fails if a
-    generated stack breaks a rule."""
+    """Shared pools, and a multi-node pool over EFA, break no rule but the way in (their
+    consumers are plain ranges outside the stack): `make test` fails if a generated stack
+    breaks another."""
     text = EXAMPLE.read_text() + MULTI_NODE.split("workloads:\n", 1)[1]
     plan_project(project, text, strategy=strategy)
     capsys.readouterr()
     code = main(["verify"])
     out = capsys.readouterr().out
-    assert code == 0, out
-    assert "PASS deep-notes (technical, pool " in out
+    assert code == 1, out
+    assert "FAIL deep-notes (technical, pool " in out
+    only_the_way_in_fails(out)
 
 
 def test_a_self_hosted_private_link_pool_is_held_to_no_way_out(
@@ -892,9 +936,11 @@ def test_a_self_hosted_private_link_pool_is_held_to_no_way_out(
     )  # fmt: skip
     plan_project(project, text)
     capsys.readouterr()
-    assert main(["verify"]) == 0
+    assert main(["verify"]) == 1
     out = capsys.readouterr().out
-    assert "PASS hr-notes (private_link, pool hr-notes-pool)" in out
+    assert "PASS pool hr-notes-pool (private_link; workloads hr-notes)" in out
+    assert "FAIL hr-notes (private_link, pool hr-notes-pool)" in out  # only its way in
+    only_the_way_in_fails(out)
 
 
 def test_ipv6_egress_to_an_egress_only_gateway(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
@@ -919,6 +965,11 @@ def test_ipv6_egress_to_an_egress_only_gateway(clean: tuple[Graph, Plan, dict[st
 # ----------------------------------------------------------------------------- the rules registry
 
 
+def _without(g: Graph, type_: str, name: str) -> Graph:
+    gone = find(g, type_, name)
+    return Graph({u: r for u, r in g.resources.items() if u != gone.urn})
+
+
 def _igw_route(g: Graph) -> Graph:
     g = added(g, IGW, "way-out", {"vpcId": "v"}, {"vpcId": [pool_vpc(g)]})
     return route_out(g, f"{POOL}-net-private", "0.0.0.0/0", "gatewayId", find(g, IGW, "way-out"))
@@ -928,6 +979,9 @@ def _igw_route(g: Graph) -> Graph:
 # without one (test_every_rule_has_a_fault).
 FAULTS: dict[str, Mutation] = {
     "perimeter": _igw_route,
+    "dns": lambda g: _without(g, DNS_ASSOCIATION, f"{POOL}-net-dns"),
+    # Needs the way in built (the `reachable` graph): the endpoint service removed.
+    "way-in": lambda g: _without(g, ENDPOINT_SERVICE, f"{POOL}-service"),
     "flow-logs": lambda g: Graph(
         {u: r for u, r in g.resources.items() if r.name != f"{POOL}-net-flow-log"}
     ),
@@ -979,13 +1033,10 @@ def test_every_rule_has_a_fault() -> None:
 
 
 @pytest.mark.parametrize("rule_id", list(RULES))
-def test_each_rule_fails_on_its_fault(
-    clean: tuple[Graph, Plan, dict[str, Any]], rule_id: str
-) -> None:
-    """The rule's own check finds the fault (and nothing on the clean graph); the whole run
-    fails, prints the rule as FAIL and does not end with `verified`."""
-    graph, plan, _ = clean
-    expect = Expectations.of(plan, default_catalog())
+def test_each_rule_fails_on_its_fault(reachable: tuple[Graph, Expectations], rule_id: str) -> None:
+    """The rule's own check finds the fault (and nothing on the clean graph, its way in built);
+    the whole run fails, prints the rule as FAIL and does not end with `verified`."""
+    graph, expect = reachable
     check_of = RULES[rule_id].check
     assert check_of(graph, Network(graph), expect, []) == []
     faulty = FAULTS[rule_id](graph)
@@ -1097,3 +1148,311 @@ def test_an_empty_preview_for_a_plan_with_workloads_fails(
     assert document["passed"] is False
     assert {w["name"] for w in document["workloads"]} == {w.name for w in plan.workloads}
     assert not any(w["passed"] for w in document["workloads"])
+
+
+# ----------------------------------------------------------------------------- the way in
+
+CONSUMER_VPC = "vpc-0a1b2c3d4e5f60718"
+CONSUMER_SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"]
+OTHER_ACCOUNT = "111122223333"
+TGW = "aws:ec2transitgateway/transitGateway:TransitGateway"
+
+
+def _consumer_group(g: Graph, name: str, cidr: str, port: int) -> Graph:
+    """A security group in the consumer's VPC admitting the consumer's range on one port (the
+    VPC is not the stack's: its id is a plain value, not a resource of the graph)."""
+    g = added(g, SG, name, {"vpcId": CONSUMER_VPC, "description": "consumers"})
+    return added(
+        g,
+        SG_INGRESS,
+        f"{name}-in",
+        {"ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": cidr},
+        {"securityGroupId": [find(g, SG, name)]},
+    )
+
+
+def _publish_pool(g: Graph, pool: str, cidr: str) -> Graph:
+    """What the pool branch builds: the pool's load balancer as a VPC endpoint service with
+    acceptance required (this account and the other one allowed), an interface endpoint in the
+    consumer's VPC and subnets, its security group, and the accepted connection."""
+    balancer = find(g, "aws:lb/loadBalancer:LoadBalancer", f"{pool}-lb")
+    g = added(
+        g,
+        ENDPOINT_SERVICE,
+        f"{pool}-service",
+        {
+            "acceptanceRequired": True,
+            "networkLoadBalancerArns": ["lb-arn"],
+            "allowedPrincipals": [f"arn:aws:iam::{OTHER_ACCOUNT}:root"],
+        },
+        {"networkLoadBalancerArns": [balancer]},
+    )
+    service = find(g, ENDPOINT_SERVICE, f"{pool}-service")
+    g = _consumer_group(g, f"{pool}-consumer", cidr, 8000)
+    g = added(
+        g,
+        ENDPOINT,
+        f"{pool}-consumer",
+        {
+            "vpcId": CONSUMER_VPC,
+            "vpcEndpointType": "Interface",
+            "serviceName": "svc-name",
+            "subnetIds": CONSUMER_SUBNETS,
+            "privateDnsEnabled": False,
+        },
+        {"serviceName": [service], "securityGroupIds": [find(g, SG, f"{pool}-consumer")]},
+    )
+    endpoint = find(g, ENDPOINT, f"{pool}-consumer")
+    return added(
+        g,
+        ENDPOINT_ACCEPTER,
+        f"{pool}-consumer",
+        {"vpcEndpointId": "x", "vpcEndpointServiceId": "y"},
+        {"vpcEndpointId": [endpoint], "vpcEndpointServiceId": [service]},
+    )
+
+
+def _bedrock_in_consumer_vpc(g: Graph, cidr: str) -> Graph:
+    """What the apis branch builds: the bedrock-runtime endpoint, planned models only, in the
+    consumer's VPC."""
+    planned = find(g, ENDPOINT, "bedrock-link-bedrock-runtime")
+    g = _consumer_group(g, "bedrock-consumer", cidr, 443)
+    return added(
+        g,
+        ENDPOINT,
+        "bedrock-consumer",
+        {**planned.inputs, "vpcId": CONSUMER_VPC, "subnetIds": CONSUMER_SUBNETS},
+        {"securityGroupIds": [find(g, SG, "bedrock-consumer")]},
+    )
+
+
+def _egress_attached(g: Graph) -> Graph:
+    """The consumer's VPC joined to the egress network by a transit gateway, its route table
+    sending the traffic there (centralized egress)."""
+    g = added(g, TGW, "egress-tgw", {})
+    gateway = find(g, TGW, "egress-tgw")
+    egress = find(g, VPC, "api-egress-vpc")
+    g = added(g, TGW_ATTACHMENT, "consumer-attachment",
+              {"vpcId": CONSUMER_VPC, "subnetIds": CONSUMER_SUBNETS, "transitGatewayId": "t"},
+              {"transitGatewayId": [gateway]})  # fmt: skip
+    g = added(g, TGW_ATTACHMENT, "egress-attachment", {"vpcId": "v", "transitGatewayId": "t"},
+              {"vpcId": [egress], "transitGatewayId": [gateway]})  # fmt: skip
+    return added(g, ROUTE, "consumer-default",
+                 {"routeTableId": "rtb-0a1b2c3d4e5f60718", "destinationCidrBlock": "0.0.0.0/0",
+                  "transitGatewayId": "t"},
+                 {"transitGatewayId": [gateway]})  # fmt: skip
+
+
+CALLERS = {
+    "patient-notes": [
+        Caller("10.50.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS)),
+        Caller("10.22.0.0/16", account=OTHER_ACCOUNT),
+    ],
+    "contract-review": [Caller("10.30.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
+    "ticket-triage": [Caller("10.20.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
+    "support-faq": [Caller("10.20.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
+    "code-review": [Caller("10.40.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
+}
+
+
+@pytest.fixture(scope="module")
+def reachable(clean: tuple[Graph, Plan, dict[str, Any]]) -> tuple[Graph, Expectations]:
+    """The example as the issue builds it: consumers that name their VPC (and one another
+    account), the pools published through PrivateLink, Bedrock in the consumer's VPC, the
+    consumer attached to the egress path."""
+    graph, plan, _ = clean
+    expect = dataclasses.replace(Expectations.of(plan, default_catalog()), consumers=CALLERS)
+    graph = _publish_pool(graph, POOL, "10.50.0.0/16")
+    graph = _publish_pool(graph, "contract-review-pool", "10.30.0.0/16")
+    graph = _bedrock_in_consumer_vpc(graph, "10.20.0.0/16")
+    return _egress_attached(graph), expect
+
+
+def test_every_consumer_has_a_way_in(reachable: tuple[Graph, Expectations]) -> None:
+    graph, expect = reachable
+    report = verify(graph, expect)
+    assert report.failures() == [] and report.passed
+    ways = {w.name: w.ways_in for w in report.workloads}
+    assert ways["patient-notes"] == [
+        f"consumer 10.50.0.0/16 (in {CONSUMER_VPC}) -> security group {POOL}-consumer "
+        f"(tcp 8000 from 10.50.0.0/16) -> vpcEndpoint {POOL}-consumer in {CONSUMER_VPC} -> "
+        f"vpcEndpointService {POOL}-service -> loadBalancer {POOL}-lb -> listener {POOL}-serving "
+        f"(port 8000) -> targetGroup {POOL}-serving -> nodes of {POOL}-nodes",
+        f"consumer 10.22.0.0/16 (in account {OTHER_ACCOUNT}) -> its own interface endpoint to "
+        f"vpcEndpointService {POOL}-service (account {OTHER_ACCOUNT} makes it; the service owner "
+        f"accepts the connection) -> vpcEndpointService {POOL}-service -> loadBalancer {POOL}-lb "
+        f"-> listener {POOL}-serving (port 8000) -> targetGroup {POOL}-serving -> nodes of "
+        f"{POOL}-nodes",
+    ]
+    assert ways["ticket-triage"][0].endswith(
+        "-> vpcEndpoint bedrock-consumer (planned models only) -> Bedrock runtime"
+    )
+    assert ways["code-review"][0].endswith(
+        "-> firewall api-egress-firewall (allow-list of the providers' hosts) -> providers' hosts"
+    )
+    text = render_text(report)
+    assert f"  way in: consumer 10.50.0.0/16 (in {CONSUMER_VPC}) -> " in text
+    assert json.loads(render_json(report))["workloads"][0]["ways_in"]
+
+
+@pytest.mark.parametrize(
+    ("workload", "mutate", "blocked"),
+    [
+        (
+            "patient-notes",
+            lambda g: _without(g, ENDPOINT_SERVICE, f"{POOL}-service"),
+            f"no VPC endpoint service publishes loadBalancer {POOL}-lb (PrivateLink)",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(
+                g, find(g, ENDPOINT, f"{POOL}-consumer"), vpcId="vpc-0fedcba987654321"
+            ),
+            f"vpcEndpoint {POOL}-consumer sits in vpc-0fedcba987654321, not in the consumer's "
+            f"{CONSUMER_VPC}",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(
+                g, find(g, ENDPOINT, f"{POOL}-consumer"), subnetIds=["subnet-0ffffffffffffffff"]
+            ),
+            f"vpcEndpoint {POOL}-consumer has no interface in the consumer's subnets",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(
+                g, find(g, SG_INGRESS, f"{POOL}-consumer-in"), cidrIpv4="10.50.0.0/17"
+            ),
+            f"blocked by security groups {POOL}-consumer of vpcEndpoint {POOL}-consumer: nothing "
+            "admits 10.50.0.0/16 on port 8000",
+        ),
+        (
+            "patient-notes",
+            lambda g: _without(g, ENDPOINT_ACCEPTER, f"{POOL}-consumer"),
+            f"vpcEndpointService {POOL}-service requires acceptance and nothing accepts "
+            f"vpcEndpoint {POOL}-consumer's connection",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(
+                g, find(g, ENDPOINT_SERVICE, f"{POOL}-service"), allowedPrincipals=[]
+            ),
+            f"vpcEndpointService {POOL}-service does not allow account {OTHER_ACCOUNT} to connect",
+        ),
+        (
+            "patient-notes",
+            lambda g: _without(g, "aws:lb/listener:Listener", f"{POOL}-serving"),
+            f"loadBalancer {POOL}-lb: no listener forwards to a target group with nodes",
+        ),
+        (
+            "ticket-triage",
+            lambda g: changed(
+                g, find(g, ENDPOINT, "bedrock-consumer"), vpcId="vpc-0fedcba987654321"
+            ),
+            f"vpcEndpoint bedrock-link-bedrock-runtime sits in vpc bedrock-link-net-vpc "
+            f"(10.250.0.0/16), not in the consumer's {CONSUMER_VPC}",
+        ),
+        (
+            "code-review",
+            lambda g: _without(g, ROUTE, "consumer-default"),
+            f"no route in {CONSUMER_VPC}'s route tables sends its traffic to transitGateway "
+            "egress-tgw",
+        ),
+        (
+            "code-review",
+            lambda g: _without(g, TGW_ATTACHMENT, "egress-attachment"),
+            "vpcAttachment consumer-attachment's transit gateway has no attachment in vpc "
+            "api-egress-vpc",
+        ),
+    ],
+)
+def test_the_first_component_that_blocks_a_consumer_is_named(
+    reachable: tuple[Graph, Expectations], workload: str, mutate: Mutation, blocked: str
+) -> None:
+    graph, expect = reachable
+    report = verify(mutate(graph), expect)
+    [verdict] = [w for w in report.workloads if w.name == workload]
+    assert not report.workload_passed(verdict) and not report.passed
+    messages = [f.message for f in verdict.failures if f.rule == "way-in"]
+    assert any(blocked in m for m in messages), messages
+    text = render_text(report)
+    assert f"FAIL {workload} (" in text and "FAIL way-in: " in text
+
+
+def test_a_workload_with_no_consumer_fails(reachable: tuple[Graph, Expectations]) -> None:
+    graph, expect = reachable
+    report = verify(graph, dataclasses.replace(expect, consumers={**CALLERS, "code-review": []}))
+    [verdict] = [w for w in report.workloads if w.name == "code-review"]
+    assert [f.message for f in verdict.failures] == ["has no consumer: nothing reaches it"]
+    assert not report.passed
+
+
+def test_a_consumer_range_widened_to_everyone_is_open_ingress(
+    reachable: tuple[Graph, Expectations],
+) -> None:
+    """The consumer's range on the service's security groups (the load balancer's, the consumer
+    endpoint's) widened to 0.0.0.0/0: admitted, so the way in holds, and open-ingress fails."""
+    graph, expect = reachable
+    for group in (f"{POOL}-lb-consumer-0", f"{POOL}-consumer-in"):
+        widened = changed(graph, find(graph, SG_INGRESS, group), cidrIpv4="0.0.0.0/0")
+        report = verify(widened, expect)
+        assert [f.rule for f in report.failures()] == ["open-ingress"] * len(report.failures())
+        assert any("admits 0.0.0.0/0" in f.message for f in report.failures()), group
+
+
+# ----------------------------------------------------------------------------- DNS
+
+
+def _dns_rule(g: Graph, action: str) -> Resource:
+    [rule] = [r for r in g.of_type(DNS_RULE)
+              if r.name.startswith(POOL) and r.inputs.get("action") == action]  # fmt: skip
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("mutate", "why"),
+    [
+        (
+            lambda g: _without(g, DNS_ASSOCIATION, f"{POOL}-net-dns"),
+            "no DNS Firewall rule group is associated with it",
+        ),
+        (
+            lambda g: changed(
+                g, find(g, DNS_CONFIG, f"{POOL}-net-dns-fail-closed"), firewallFailOpen="ENABLED"
+            ),
+            "its DNS Firewall fails open",
+        ),
+        (
+            lambda g: Graph(
+                {u: r for u, r in g.resources.items() if u != _dns_rule(g, "BLOCK").urn}
+            ),
+            "no DNS Firewall rule blocks `*` after its allow-list",
+        ),
+        (
+            lambda g: changed(g, _dns_rule(g, "BLOCK"), action="ALLOW"),
+            "lets the resolver look up * (ALLOW): not an AWS service name",
+        ),
+        (
+            lambda g: changed(
+                g,
+                find(g, DNS_DOMAIN_LIST, f"{POOL}-net-dns-allowed"),
+                domains=["ssm.us-east-1.amazonaws.com", "*.amazonaws.com"],
+            ),
+            "lets the resolver look up *.amazonaws.com (ALLOW): not an AWS service name",
+        ),
+    ],
+)
+def test_a_resolver_that_answers_any_name_is_a_way_out(
+    clean: tuple[Graph, Plan, dict[str, Any]], mutate: Mutation, why: str
+) -> None:
+    graph, plan, _ = clean
+    report = check(mutate(graph), plan)
+    failures = [f for f in perimeter_failures(report, f"pool {POOL}") if f.rule == "dns"]
+    assert failures, why
+    [failure] = failures
+    assert failure.resource == f"vpc {POOL}-net-vpc"
+    assert why in failure.message and "the resolver is a way out" in failure.message
+    assert failure.witness[1] == f"Route 53 Resolver of vpc {POOL}-net-vpc"
+    assert perimeter_failures(report, "pool contract-review-pool") == []
+    text = render_text(report)
+    assert f"FAIL pool {POOL} (technical" in text and "FAIL dns: " in text
