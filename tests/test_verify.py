@@ -1456,3 +1456,56 @@ def test_a_resolver_that_answers_any_name_is_a_way_out(
     assert perimeter_failures(report, "pool contract-review-pool") == []
     text = render_text(report)
     assert f"FAIL pool {POOL} (technical" in text and "FAIL dns: " in text
+
+
+def test_every_private_network_has_a_dns_firewall(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    """Each pool's and the Bedrock network's VPC: an allow-list of exactly its endpoints' names,
+    then BLOCK `*`, associated at a priority AWS accepts, failing closed. Limits checked against
+    the Route 53 API Reference: AssociateFirewallRuleGroup's Priority is 100-9900; a domain
+    specification may start with `*` and is 1-255 characters of A-Z, a-z, 0-9 and `-` besides
+    the dots (UpdateFirewallDomains); BlockResponse NODATA | NXDOMAIN | OVERRIDE; a VPC's
+    FirewallFailOpen ENABLED | DISABLED (UpdateFirewallConfig)."""
+    graph, _, _ = clean
+    private = [v for v in graph.of_type(VPC) if v.name != "api-egress-vpc"]
+    assert len(private) == 3
+    for vpc in private:
+        [association] = [a for a in graph.of_type(DNS_ASSOCIATION) if graph.ref(a, "vpcId") is vpc]
+        assert 100 <= association.inputs["priority"] <= 9900
+        [config] = [c for c in graph.of_type(DNS_CONFIG) if graph.ref(c, "resourceId") is vpc]
+        assert config.inputs["firewallFailOpen"] == "DISABLED"
+        [group] = graph.refs(association, "firewallRuleGroupId")
+        rules = sorted(
+            (r for r in graph.of_type(DNS_RULE) if graph.ref(r, "firewallRuleGroupId") is group),
+            key=lambda r: r.inputs["priority"],
+        )
+        assert [r.inputs["action"] for r in rules] == ["ALLOW", "BLOCK"]
+        assert rules[1].inputs["blockResponse"] in ("NODATA", "NXDOMAIN")
+        lists = [graph.ref(r, "firewallDomainListId") for r in rules]
+        assert lists[1] is not None and lists[1].inputs["domains"] == ["*"]
+        assert lists[0] is not None
+        allowed = lists[0].inputs["domains"]
+        for domain in allowed:
+            assert re.fullmatch(r"\*?[A-Za-z0-9.-]{1,254}", domain) and len(domain) <= 255
+        assert "*.amazonaws.com" not in allowed and "*" not in allowed
+        # The endpoints' own names: each interface endpoint of the VPC has its name listed.
+        for endpoint in graph.of_type(ENDPOINT):
+            if graph.ref(endpoint, "vpcId") is not vpc:
+                continue
+            service = endpoint.inputs["serviceName"].split("us-east-1.", 1)[1]
+            name = {"ecr.api": "api.ecr", "ecr.dkr": "123456789012.dkr.ecr"}.get(service, service)
+            assert f"{name}.us-east-1.amazonaws.com" in allowed, (vpc.name, service)
+    [bedrock] = [v for v in private if v.name == "bedrock-link-net-vpc"]
+    [association] = [a for a in graph.of_type(DNS_ASSOCIATION) if graph.ref(a, "vpcId") is bedrock]
+    [group] = graph.refs(association, "firewallRuleGroupId")
+    [allow] = [
+        r
+        for r in graph.of_type(DNS_RULE)
+        if graph.ref(r, "firewallRuleGroupId") is group and r.inputs["action"] == "ALLOW"
+    ]
+    listed = graph.ref(allow, "firewallDomainListId")
+    assert listed is not None
+    assert listed.inputs["domains"] == sorted(
+        ["bedrock-runtime.us-east-1.amazonaws.com", "*.ec2.internal", "ec2.internal"]
+    )
