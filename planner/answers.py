@@ -62,6 +62,8 @@ class SelfHostedCandidate:
     instance_type: str
     capacity: Capacity
     unit_monthly_usd: float
+    # One node an hour at the plan's purchase option (what costs.nodes_monthly_usd prices).
+    node_hourly_usd: float
     # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
     fixed_usd: float
     # At the favourable and the unfavourable ends of the uncertain settings' ranges (higher
@@ -79,6 +81,11 @@ class SelfHostedCandidate:
     peak_ceiling_text: str
     kv_ceiling_text: str
     cost_text: str
+
+    def nodes_monthly_usd(self, catalog: Catalog, nodes: int) -> float:
+        return costs.nodes_monthly_usd(
+            self.node_hourly_usd, catalog.pricing.hours_per_month.value, nodes
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,11 +199,8 @@ class Context:
                 continue
             option = catalog.pricing.options[settings.pricing]
             hours = catalog.pricing.hours_per_month
-            unit_monthly = (
-                costs.node_hourly_usd(catalog, instance, settings.pricing)
-                * hours.value
-                * capacity.nodes_per_unit
-            )
+            node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
+            unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
             per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
             figure_ids = (
                 book.add(
@@ -287,6 +291,7 @@ class Context:
                     instance_type=instance_type,
                     capacity=capacity,
                     unit_monthly_usd=unit_monthly,
+                    node_hourly_usd=node_hourly,
                     fixed_usd=self.pool_fixed.monthly_usd,
                     range_limits=(
                         costs.unit_limits(capacity, self.seconds_per_month, best),
@@ -525,7 +530,8 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         demand.kv_tokens,
     )
     nodes = units * capacity.nodes_per_unit
-    node_cost = units * candidate.unit_monthly_usd
+    # Priced as `planner preview` prices the nodes' group, so the two agree to the cent.
+    node_cost = candidate.nodes_monthly_usd(ctx.catalog, nodes)
     cost = node_cost + candidate.fixed_usd
     peak = demand.peak_head + candidate.peak_ceiling_text if demand.peak_head else ""
     # The part after the load depends only on the candidate and the unit count: format it once.

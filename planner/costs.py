@@ -312,6 +312,14 @@ def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> f
     return instance.on_demand_usd_per_hour.value * catalog.pricing.options[pricing].multiplier.value
 
 
+def nodes_monthly_usd(node_hourly_usd: float, hours_per_month: float, nodes: int) -> float:
+    """Nodes a month: a node-month in whole cents, times the nodes. The one price the plan's
+    pools and `planner preview`'s auto-scaling groups both use; rounding each node-month (not
+    each group) makes a pool cost the same however its nodes are grouped (one group per
+    multi-node replica in the stack)."""
+    return nodes * round(node_hourly_usd * hours_per_month * 100) / 100
+
+
 def usd_per_million_tokens(
     hourly_usd: float, tokens_per_second: float, utilization: float
 ) -> float:
@@ -369,9 +377,8 @@ def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
     return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
 
 
-def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> FixedCost:
-    """What a self-hosted pool costs besides its nodes: a share of an engineer to run it, and
-    its network and security pieces (the staff figures as the workloads file sets them)."""
+def _staff(catalog: Catalog, settings: Settings | None) -> tuple[float, float]:
+    """A pool's share of an engineer and the engineer's monthly cost, as the file sets them."""
     staff = catalog.operations.staff
     fte = staff.pool_fte.value
     engineer = staff.engineer_usd_per_month.value
@@ -380,7 +387,21 @@ def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> Fixed
         engineer = (
             engineer if settings.engineer_usd_per_month is None else settings.engineer_usd_per_month
         )
-    people = fte * engineer
+    return fte, engineer
+
+
+def pool_staff_usd(catalog: Catalog, settings: Settings | None = None) -> float:
+    """A pool's staff a month, in whole cents: the one figure the plan's pool costs, its staff
+    total and `planner preview`'s staff line all use."""
+    fte, engineer = _staff(catalog, settings)
+    return round(fte * engineer, 2)
+
+
+def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> FixedCost:
+    """What a self-hosted pool costs besides its nodes: a share of an engineer to run it, and
+    its network and security pieces (the staff figures as the workloads file sets them)."""
+    fte, engineer = _staff(catalog, settings)
+    people = pool_staff_usd(catalog, settings)
     pieces = pieces_cost(catalog, ("self_hosted_pool",))
     total = round(people + pieces.monthly_usd, 2)
     return FixedCost(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,26 @@ class StackDiff:
     ]  # workload, perimeter before/after, data before/after
     new_warnings: list[tuple[str, str, str]]  # workload, code, message
     verification: Report | None
+    # The headline's change by kind, as `planner preview` adds a total up: the resources (the
+    # per-resource rows), the pools' staff and the API tokens; prices_change_usd is the rest.
+    staff_change_usd: float = 0.0
+    tokens_change_usd: float = 0.0
 
     @property
     def change_usd(self) -> float:
         return round(self.after_usd - self.before_usd, 2)
+
+    @property
+    def resources_change_usd(self) -> float:
+        return sum(round(r.change_usd * 100) for r in self.resources) / 100
+
+    @property
+    def prices_change_usd(self) -> float:
+        """What the rows do not show: BASE's resources are priced here at HEAD's catalog and
+        list prices, its total at its own; a price update moves the headline only."""
+        cents = round(self.change_usd * 100) - round(self.resources_change_usd * 100)
+        cents -= round(self.staff_change_usd * 100) + round(self.tokens_change_usd * 100)
+        return cents / 100
 
 
 @dataclass
@@ -226,6 +242,14 @@ def _chart(before: WorkloadPlan | None, after: WorkloadPlan) -> Chart | None:
     )  # fmt: skip
 
 
+def _same(a: Side, b: Side) -> bool:
+    """The same placement, model, perimeter and data, and the same cost to the cent: a
+    sub-cent difference (float noise, a plan written by another version) is no change."""
+    return replace(a, monthly_cost_usd=0.0) == replace(b, monthly_cost_usd=0.0) and round(
+        a.monthly_cost_usd * 100
+    ) == round(b.monthly_cost_usd * 100)
+
+
 def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChange]:
     before = {w.name: w for w in base.workloads} if base else {}
     after = {w.name: w for w in head.workloads} if head else {}
@@ -239,7 +263,7 @@ def _workload_changes(base: Plan | None, head: Plan | None) -> list[WorkloadChan
             changes.append(WorkloadChange(name, "removed", _side(old), None))
         else:
             answers = _answer_changes(old, new)
-            same = _side(old) == _side(new) and not answers
+            same = _same(_side(old), _side(new)) and not answers
             changes.append(
                 WorkloadChange(name, "unchanged" if same else "changed", _side(old), _side(new),
                                answers, _chart(old, new))
@@ -333,7 +357,7 @@ def resource_changes(
         else:
             a, b = _inputs(old[0]), _inputs(new[0])
             keys = tuple(sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k)))
-            if not keys and old[1] == new[1]:
+            if not keys and round(old[1] * 100) == round(new[1] * 100):
                 continue
             # A new share of the estimate in its cost tag, and nothing else: counted, not listed.
             status = "retagged" if keys == ("tags",) and _only_cost_tag(a, b) else "changed"
@@ -378,7 +402,16 @@ def diff_stack(stack: str, base: Plan | None, head: Plan | None, catalog: Catalo
         weaker=weaker,
         new_warnings=new_warnings,
         verification=verification,
+        staff_change_usd=_kind(base, head, "staff_usd"),
+        tokens_change_usd=_kind(base, head, "api_tokens_usd"),
     )
+
+
+def _kind(base: Plan | None, head: Plan | None, field: str) -> float:
+    """The change of one of the totals' parts (staff, API tokens), in whole cents."""
+    before = round(getattr(base.totals, field) * 100) if base else 0
+    after = round(getattr(head.totals, field) * 100) if head else 0
+    return (after - before) / 100
 
 
 def diff_plans(
@@ -483,6 +516,12 @@ def render_json(diff: Diff) -> str:
                 "before_usd": s.before_usd,
                 "after_usd": s.after_usd,
                 "change_usd": s.change_usd,
+                "change_by_kind": {
+                    "resources_usd": s.resources_change_usd,
+                    "staff_usd": s.staff_change_usd,
+                    "api_tokens_usd": s.tokens_change_usd,
+                    "prices_usd": s.prices_change_usd,
+                },
                 "workloads": [
                     {
                         "name": w.name,

@@ -145,7 +145,10 @@ def _repeated_keys(root: yaml.Node | None) -> list[tuple[Loc, int, int]]:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """X | None -> X; list[X] stays (the caller steps into it with an index)."""
+    """X | None -> X; Annotated[X, ...] -> X; list[X] stays (the caller steps into it with an
+    index)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         return args[0] if len(args) == 1 else annotation
@@ -193,7 +196,24 @@ def _described(value: Any) -> str:
 _PATTERN_WORDS = {
     "region": "an AWS region name such as us-east-1",
     "capacity_reservation_id": "an EC2 capacity reservation id: cr- and 8 to 17 hex digits",
+    "vpc": "a VPC id: vpc- and 8 to 17 hex digits",
+    "subnets": "a subnet id: subnet- and 8 to 17 hex digits",
+    "account": "an AWS account id: 12 digits, quoted",
 }
+
+
+def _as_written(raw: Any, loc: Loc) -> Loc:
+    """The field as the file spells it: a consumer given as a plain CIDR is `consumers[0]`, not
+    the `consumers[0].cidr` it stands for."""
+    if loc[-1:] != ("cidr",):
+        return loc
+    value = raw
+    for part in loc[:-1]:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    return loc[:-1] if isinstance(value, str) else loc
 
 
 def _message(error: Any) -> str:
@@ -201,6 +221,8 @@ def _message(error: Any) -> str:
     kind = error["type"]
     value = error.get("input")
     name = str(loc[-1]) if loc else ""
+    if len(loc) > 1 and isinstance(loc[-1], int):
+        name = str(loc[-2])  # an item of a list: the list's words (subnets[0] -> subnets)
     if kind == "extra_forbidden":
         hint = did_you_mean(name, _fields_at(loc[:-1]))
         return f"unknown field{hint or ' (check its spelling; the schema lists every field)'}"
@@ -218,6 +240,11 @@ def _message(error: Any) -> str:
         return f"expected a mapping of fields ({fields}), got {_described(value)}"
     if kind == "list_type":
         return f"expected a list, got {_described(value)}"
+    if kind == "string_type" and name == "account":
+        return (
+            f"an account id is quoted text, got {_described(value)}: unquoted, YAML reads it as "
+            'a number and drops leading zeros (write account: "012345678901")'
+        )
     if kind == "string_type":
         return f"expected text, got {_described(value)}"
     if kind == "missing":
@@ -294,12 +321,12 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                 f"{', '.join(sorted(known_models))}{did_you_mean(workload.model, known_models)}",
             )
         if workload.data in private.data_classes:
-            for position, cidr in enumerate(workload.consumers):
-                if not private.is_private(cidr):
+            for position, consumer in enumerate(workload.consumers):
+                if not private.is_private(consumer.cidr):
                     report(
                         ("workloads", index, "consumers", position),
-                        f"{cidr} is not a private range, and {workload.data.value} data may "
-                        f"only be called from private ones ({', '.join(private.ranges)})",
+                        f"{consumer.cidr} is not a private range, and {workload.data.value} "
+                        f"data may only be called from private ones ({', '.join(private.ranges)})",
                     )
     return problems
 
@@ -342,10 +369,10 @@ def parse_with_lines(text: str, file: str, catalog: Catalog) -> tuple[WorkloadsF
     try:
         spec = WorkloadsFile.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            Problem(field_path(err["loc"]), _message(err), lines.line(tuple(err["loc"])))
-            for err in exc.errors()
-        ]
+        problems = []
+        for err in exc.errors():
+            loc = _as_written(raw, tuple(err["loc"]))
+            problems.append(Problem(field_path(loc), _message(err), lines.line(loc)))
         raise PlannerError(file, problems) from None
     problems = _semantic_problems(spec, catalog, lines)
     if problems:

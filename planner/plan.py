@@ -23,12 +23,20 @@ from planner.answers import (
     decide,
 )
 from planner.catalog import DATA_DIR, Catalog, Figure
-from planner.costs import Settings, api_fixed_kinds, pieces_cost, purchase_costs, unit_load
+from planner.costs import (
+    Settings,
+    api_fixed_kinds,
+    pieces_cost,
+    pool_staff_usd,
+    purchase_costs,
+    unit_load,
+)
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
 from planner.model import (
     SCHEMA_VERSION,
     Answers,
+    Consumer,
     Option,
     Plan,
     Pool,
@@ -140,7 +148,9 @@ def input_warnings(
             )
         )
     if workload.data not in catalog.private_consumers.data_classes:
-        public = [c for c in workload.consumers if not catalog.private_consumers.is_private(c)]
+        public = [
+            c.cidr for c in workload.consumers if not catalog.private_consumers.is_private(c.cidr)
+        ]
         if public:
             warnings.append(
                 Warning(
@@ -192,7 +202,10 @@ def _workload_plan(
         name=workload.name,
         task=workload.task.value,
         data=workload.data.value,
-        consumers=list(workload.consumers),
+        consumers=[
+            Consumer(cidr=c.cidr, vpc=c.vpc, subnets=tuple(c.subnets), account=c.account)
+            for c in workload.consumers
+        ],
         placement=chosen.placement,
         model=chosen.model,
         provider=chosen.provider,
@@ -354,6 +367,7 @@ def _with_access_costs(
         for i, part in zip(members, _allocate(cents, weights), strict=True):
             extra[i] += part
     for plan_of, cents in zip(plans, extra, strict=True):
+        plan_of.access_share_usd = cents / 100
         if cents:
             plan_of.monthly_cost_usd = (round(plan_of.monthly_cost_usd * 100) + cents) / 100
     return plans, fixed
@@ -449,7 +463,10 @@ def _shared_pools(
         group = members[option_id]
         candidate = ctx.by_option[option_id]
         units = solution.units[option_id]
-        cost_cents = round((units * candidate.unit_monthly_usd + candidate.fixed_usd) * 100)
+        nodes = units * candidate.capacity.nodes_per_unit
+        cost_cents = round(
+            (candidate.nodes_monthly_usd(ctx.catalog, nodes) + candidate.fixed_usd) * 100
+        )
         # Each member pays in proportion to what it costs in the per-workload plan, so none
         # pays more than there: a pool in the optimum costs no more than its members did.
         weights = [alone_costs[decision[0].name] for decision, _ in group]
@@ -605,6 +622,8 @@ def build_plan(
         c for c, w in zip(cents, workload_plans, strict=True) if w.placement == "self_hosted"
     )
     total_cents = sum(cents)
+    shared_cents = sum(round(usd * 100) for usd in access_fixed.values())
+    staff_cents = len(pools) * round(pool_staff_usd(catalog, settings) * 100)
     figures = {key: book.figures[key] for key in sorted(book.figures)}
     return Plan(
         schema_version=SCHEMA_VERSION,
@@ -649,6 +668,9 @@ def build_plan(
             monthly_cost_high_usd=round(sum(w.monthly_cost_high_usd for w in workload_plans), 2),
             self_hosted_usd=self_cents / 100,
             cloud_api_usd=(total_cents - self_cents) / 100,
+            staff_usd=staff_cents / 100,
+            api_tokens_usd=(total_cents - self_cents - shared_cents) / 100,
+            shared_access_usd=shared_cents / 100,
             per_workload_usd=per_workload_cents / 100,
             egress_network_usd=access_fixed.get(EGRESS, 0.0),
             optimality_gap_usd=gap,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pulumi.runtime import rpc
 from planner.aws_prices import hours_per_month, list_price
 from planner.catalog import Catalog
 from planner.console import is_long, progress
+from planner.costs import node_hourly_usd, nodes_monthly_usd
 from planner.errors import PlannerError
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
@@ -65,7 +67,50 @@ class Preview:
 
     @property
     def total_usd(self) -> float:
-        return round(sum(c.monthly_usd for c in self.costs), 2)
+        """The resources' list prices a month (what AWS bills for them, usage aside)."""
+        return _cents(c.monthly_usd for c in self.costs)
+
+    @property
+    def pools_usd(self) -> float:
+        """The resources of the self-hosted pools: their nodes and network pieces."""
+        tops = _top_types(self.run)
+        return _cents(c.monthly_usd for c in self.costs if tops.get(c.urn) == POOL_COMPONENT)
+
+    @property
+    def shared_access_usd(self) -> float:
+        """The resources of the API access, each paid once: providers' pieces, egress network."""
+        return round(self.total_usd - self.pools_usd, 2)
+
+    @property
+    def grand_total_usd(self) -> float:
+        """The resources, plus what no resource bills: the pools' staff and the API tokens
+        (both from the plan). Each piece once: the plan's total, and the stack's budget."""
+        totals = self.plan.totals
+        return _cents((self.total_usd, totals.staff_usd, totals.api_tokens_usd))
+
+    @property
+    def agrees(self) -> bool:
+        return round(self.grand_total_usd * 100) == round(self.plan.totals.monthly_cost_usd * 100)
+
+
+POOL_COMPONENT = "ai-infra-planner:index:InferencePool"
+
+
+def _cents(amounts: Iterable[float]) -> float:
+    """A sum of amounts in whole cents, added as cents so no float drift reaches the total."""
+    return sum(round(amount * 100) for amount in amounts) / 100
+
+
+def _top_types(run: OfflineRun) -> dict[str, str]:
+    """URN -> the type of the top-level component it belongs to (a pool, an access, ...)."""
+    by_urn = {r.urn: r for r in run.resources}
+    found = {}
+    for resource in run.resources:
+        top = resource
+        while top.parent in by_urn:
+            top = by_urn[top.parent]
+        found[resource.urn] = top.type
+    return found
 
 
 def stack_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
@@ -185,13 +230,12 @@ def _node_cost(
             group.urn, group.type, group.name, 0.0, f"{nodes} x unknown instance type", None, ""
         )
     instance = catalog.instances[instance_type]
-    multiplier = catalog.pricing.options[option].multiplier.value
-    hourly = instance.on_demand_usd_per_hour.value * multiplier
+    hourly = node_hourly_usd(catalog, instance, option)
     return ResourceCost(
         group.urn,
         group.type,
         group.name,
-        round(nodes * hourly * hours, 2),
+        nodes_monthly_usd(hourly, hours, nodes),
         f"{nodes} x {instance_type} at {hourly:,.4g} USD/h ({option}) x {hours:.0f} h",
         None,
         f"{instance.on_demand_usd_per_hour.source}, {instance.on_demand_usd_per_hour.date}; "
@@ -262,7 +306,12 @@ def render_json(preview: Preview) -> str:
                 for c in preview.costs
             ],
             "resourcesMonthlyUsd": preview.total_usd,
-            "apiUsageMonthlyUsd": preview.plan.totals.cloud_api_usd,
+            "poolResourcesMonthlyUsd": preview.pools_usd,
+            "sharedAccessMonthlyUsd": preview.shared_access_usd,
+            "staffMonthlyUsd": preview.plan.totals.staff_usd,
+            "apiTokensMonthlyUsd": preview.plan.totals.api_tokens_usd,
+            "totalMonthlyUsd": preview.grand_total_usd,
+            "planTotalMonthlyUsd": preview.plan.totals.monthly_cost_usd,
         },
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
@@ -284,11 +333,29 @@ def render_text(preview: Preview) -> str:
         lines.append(
             f"  {cost.name:<{width}}  {cost.monthly_usd:>12,.2f} USD  {cost.quantity}{usage}"
         )
-    api = preview.plan.totals.cloud_api_usd
+    totals = preview.plan.totals
+    width = max(width, 30)
+
+    def row(label: str, amount: float, note: str = "") -> str:
+        return f"  {label:<{width}}  {amount:>12,.2f} USD{note}"
+
     lines += [
-        f"  {'resources total':<{width}}  {preview.total_usd:>12,.2f} USD",
-        f"  {'API tokens (plan)':<{width}}  {api:>12,.2f} USD",
-        f"  {'total':<{width}}  {preview.total_usd + api:>12,.2f} USD a month",
+        row("self-hosted pools' resources", preview.pools_usd, "  (nodes, network pieces)"),
+        row("shared access' resources", preview.shared_access_usd, "  (API boundaries, keys)"),
+        row("resources total", preview.total_usd),
+        row("staff (plan)", totals.staff_usd, f"  ({len(preview.plan.pools)} pool(s))"),
+        row("API tokens (plan)", totals.api_tokens_usd),
+        row("total", preview.grand_total_usd, "  a month"),
+    ]
+    if preview.agrees:
+        lines.append("  (the plan's total to the cent, and the stack's budget)")
+    else:
+        lines.append(
+            f"  the plan's total is {totals.monthly_cost_usd:,.2f} USD: the stack's resources "
+            f"differ from what the plan priced by "
+            f"{preview.grand_total_usd - totals.monthly_cost_usd:+,.2f} USD"
+        )
+    lines += [
         "",
         f"{sum(1 for r in run.resources if r.custom) - len(preview.costs)} resources cost "
         "nothing by themselves (IAM, security groups, routes, subnets, ...).",

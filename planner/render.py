@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 from planner.answers import tokens_text
 from planner.console import group_warnings
 from planner.errors import PlannerError
-from planner.model import Plan
+from planner.model import Plan, WorkloadPlan
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 MAX_OPTIONS_IN_MD = 12
@@ -49,12 +49,44 @@ def template_environment() -> jinja2.Environment:
         "0.00" if round(amount, 2) == 0 else f"{round(amount, 2):+,.2f}"
     )
     env.filters["tokens"] = tokens_text
+    env.filters["consumer"] = lambda consumer: consumer.text()
+    env.filters["usd_range"] = usd_range
+    env.globals["cost_parts"] = cost_parts
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     # The plan's warnings, equal ones of several workloads as one line.
     env.globals["warning_groups"] = lambda plan: group_warnings(
         (w.name, warning) for w in plan.workloads for warning in w.warnings
     )
     return env
+
+
+def usd_range(low: float, high: float) -> str:
+    """A cost's range, or nothing where its ends are the same cent (no noise like
+    "138,988.49 USD to 138,988.49 USD")."""
+    if round(low * 100) == round(high * 100):
+        return ""
+    return f"{low:,.2f} USD to {high:,.2f} USD"
+
+
+def cost_parts(w: WorkloadPlan, plan: Plan) -> str:
+    """What a workload's cost in the plan is made of, where it differs from its chosen option's
+    price standing alone (an API's access shared with other workloads, a pool shared with
+    others): both, each labelled. Empty where the two are the same."""
+    economics = w.answers.volume_economics
+    chosen = next((o for o in economics.options if o.id == economics.chosen), None)
+    if chosen is None or round(chosen.monthly_cost_usd * 100) == round(w.monthly_cost_usd * 100):
+        return ""
+    alone = f"the option standing alone: {chosen.monthly_cost_usd:,.2f} USD"
+    if w.placement == "cloud_api":
+        tokens = w.monthly_cost_usd - w.access_share_usd
+        return (
+            f"{tokens:,.2f} USD of tokens + {w.access_share_usd:,.2f} USD, its share of the "
+            f"shared access (paid once in the plan); {alone}, with "
+            f"{chosen.fixed_monthly_usd:,.2f} USD of access to itself"
+        )
+    pool = next((p for p in plan.pools if p.name == w.pool), None)
+    whole = f" of {pool.monthly_cost_usd:,.2f} USD" if pool is not None else ""
+    return f"its share of pool {w.pool}{whole}; {alone}, in a pool of its own"
 
 
 def plan_markdown(plan: Plan) -> str:

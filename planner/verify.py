@@ -293,7 +293,7 @@ class Expectations:
             p.name: (
                 p.perimeter.value,
                 list(p.workloads),
-                sorted({Caller.of(c).cidr for n in p.workloads for c in by_name[n].consumers}),
+                sorted({c.cidr for n in p.workloads for c in by_name[n].consumers}),
             )
             for p in plan.pools
         }

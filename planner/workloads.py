@@ -16,6 +16,7 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
@@ -171,12 +172,77 @@ class Assumptions(_Strict):
     )
 
 
+_VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
+_SUBNET_ID = r"^subnet-[0-9a-f]{8,17}$"
+_ACCOUNT_ID = r"^[0-9]{12}$"
+
+
+class Consumer(_Strict):
+    """Callers of a workload: their range, and where they run (the stack connects a VPC of this
+    account; another account is allowed to connect and makes its own endpoint)."""
+
+    cidr: str = Field(description="The callers' range, e.g. 10.20.0.0/16.")
+    vpc: str | None = Field(
+        default=None,
+        pattern=_VPC_ID,
+        description="The callers' VPC in this account: the stack creates their endpoint there.",
+    )
+    subnets: list[Annotated[str, Field(pattern=_SUBNET_ID)]] = Field(
+        default_factory=list,
+        description="With vpc: the subnets (one per availability zone) the endpoint goes in.",
+    )
+    account: str | None = Field(
+        default=None,
+        pattern=_ACCOUNT_ID,
+        description="Another AWS account (12 digits) whose callers may connect; it makes its own "
+        "endpoint.",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a CIDR block: {exc}") from None
+        if network.prefixlen == 0:
+            raise ValueError(f"{value!r} admits every address; name the consumers' networks")
+        return value
+
+    @model_validator(mode="after")
+    def _where(self) -> Consumer:
+        if self.vpc is not None and self.account is not None:
+            raise ValueError("give vpc (this account) or account (another one), not both")
+        if self.vpc is not None and not self.subnets:
+            raise ValueError(f"vpc {self.vpc} needs subnets: the endpoint goes in them")
+        if self.subnets and self.vpc is None:
+            raise ValueError("subnets need the vpc they are in")
+        if len(set(self.subnets)) != len(self.subnets):
+            raise ValueError("a subnet is listed twice")
+        return self
+
+
+def _plain_cidr(value: Any) -> Any:
+    """A bare CIDR string is a consumer inside the stack's own network."""
+    return {"cidr": value} if isinstance(value, str) else value
+
+
+ConsumerEntry = Annotated[
+    Consumer, BeforeValidator(_plain_cidr, json_schema_input_type=str | Consumer)
+]
+
+
 class Workload(_Strict):
     name: str = Field(description="Unique, a lowercase DNS label.")
     task: Task
     data: DataClass
     monthly_tokens: MonthlyTokens
-    consumers: list[str] = Field(min_length=1, description="CIDRs allowed to call the workload.")
+    consumers: list[ConsumerEntry] = Field(
+        min_length=1,
+        description="Who may call the workload: a CIDR (callers inside the stack's own network), "
+        "or where the callers run ({cidr, vpc, subnets} in this account, {cidr, account} in "
+        "another).",
+    )
     quality: Tier | None = Field(default=None, description="Overrides the task's tier.")
     model: str | None = Field(
         default=None,
@@ -207,18 +273,6 @@ class Workload(_Strict):
             raise ValueError(
                 f"{value!r} is not a lowercase DNS label (a-z, 0-9 and '-', at most 63 characters)"
             )
-        return value
-
-    @field_validator("consumers")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                network = ipaddress.ip_network(cidr, strict=True)
-            except ValueError as exc:
-                raise ValueError(f"{cidr!r} is not a CIDR block: {exc}") from None
-            if network.prefixlen == 0:
-                raise ValueError(f"{cidr!r} admits every address; name the consumers' networks")
         return value
 
 

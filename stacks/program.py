@@ -35,7 +35,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     scopes: dict[str, pulumi.Output[str]] = {}
 
     for index, pool in enumerate(plan.pools):
-        consumers = sorted({cidr for name in pool.workloads for cidr in by_name[name].consumers})
+        consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
         efa = catalog.instances[pool.instance_type].efa_interfaces
         component = InferencePool(
             pool.name,
@@ -105,7 +105,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                     ),
                     workloads=workloads,
                     consumers=sorted(
-                        {c for name in access.workloads for c in by_name[name].consumers}
+                        {c.cidr for name in access.workloads for c in by_name[name].consumers}
                     ),
                     tags=tags,
                     protect=settings.protect,

@@ -59,7 +59,7 @@ def test_plan_writes_json_markdown_and_stack_config(
     code, out, _ = run(capsys, "plan", str(example))
     assert code == 0
     plan = json.loads((project / "plans/dev/plan.json").read_text())
-    assert plan["schema_version"] == 3
+    assert plan["schema_version"] == 5  # 4: totals by kind, access shares; 5: consumers
     assert plan["organization"] == "acme" and plan["stack"] == "dev"
     assert plan["workloads_file"] == "examples/workloads.yaml"
     assert len(plan["inputs_sha256"]) == 64

@@ -10,6 +10,7 @@ import pytest
 from pulumi import RunError
 
 from planner.cli import main
+from planner.model import SCHEMA_VERSION
 from planner.offline import run_program
 from tests.conftest import EXAMPLE
 
@@ -63,8 +64,9 @@ def test_program_refuses_a_missing_plan(project: Path) -> None:
 
 def test_program_refuses_another_schema_version(planned: Path) -> None:
     plan = planned / "plans/dev/plan.json"
-    plan.write_text(plan.read_text().replace('"schema_version": 3', '"schema_version": 99'))
-    with pytest.raises(RunError, match="schema_version: expected 3, found 99"):
+    text = plan.read_text().replace(f'"schema_version": {SCHEMA_VERSION}', '"schema_version": 99')
+    plan.write_text(text)
+    with pytest.raises(RunError, match=f"schema_version: expected {SCHEMA_VERSION}, found 99"):
         run_program(planned, "dev", CONFIG)
 
 

@@ -746,3 +746,107 @@ def test_crossover_compares_no_api_too_short_for_the_request(
     out = capsys.readouterr().out
     assert "closed frontier API" in out
     assert ("deepseek-v3.2-api" in out) is compared
+
+
+# --- Consumers that name where the callers run (issue 12).
+
+VPC_CONSUMERS = """[
+      {cidr: 10.20.0.0/16, vpc: vpc-0a1b2c3d4e5f60718,
+       subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]},
+      {cidr: 10.22.0.0/16, account: "111122223333"},
+      10.30.0.0/16]"""
+
+
+def test_consumers_name_a_vpc_an_account_or_a_plain_range(
+    write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_workloads(workload_yaml(consumers=VPC_CONSUMERS))
+    planned(capsys, str(path))
+    plan = json.loads((project / "plans/dev/plan.json").read_text())
+    assert plan["workloads"][0]["consumers"] == [
+        {
+            "cidr": "10.20.0.0/16",
+            "vpc": "vpc-0a1b2c3d4e5f60718",
+            "subnets": ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"],
+            "account": None,
+        },
+        {"cidr": "10.22.0.0/16", "vpc": None, "subnets": [], "account": "111122223333"},
+        {"cidr": "10.30.0.0/16", "vpc": None, "subnets": [], "account": None},
+    ]
+    markdown = (project / "plans/dev/plan.md").read_text()
+    assert (
+        "called from 10.20.0.0/16 in vpc-0a1b2c3d4e5f60718 (2 subnet(s)), 10.22.0.0/16 in "
+        "account 111122223333, 10.30.0.0/16." in markdown
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "message"),
+    [
+        ("10.0.0.0/33", "consumers[0]", "'10.0.0.0/33' is not a CIDR block"),
+        ("{cidr: 10.0.0.0/33}", "consumers[0].cidr", "'10.0.0.0/33' is not a CIDR block"),
+        (
+            "{cidr: 10.1.0.0/16, vpc: vpc-0a1b2c3d4e5f60718}",
+            "consumers[0]",
+            "vpc vpc-0a1b2c3d4e5f60718 needs subnets",
+        ),
+        (
+            "{cidr: 10.1.0.0/16, subnets: [subnet-0a1b2c3d4e5f60718]}",
+            "consumers[0]",
+            "subnets need the vpc they are in",
+        ),
+        (
+            '{cidr: 10.1.0.0/16, account: "1234"}',
+            "consumers[0].account",
+            "'1234' is not an AWS account id: 12 digits, quoted",
+        ),
+        (
+            "{cidr: 10.1.0.0/16, account: 111122223333}",
+            "consumers[0].account",
+            "an account id is quoted text, got 111122223333",
+        ),
+        (
+            "{cidr: 10.1.0.0/16, vpc: vpc-1, subnets: [subnet-0a1b2c3d4e5f60718]}",
+            "consumers[0].vpc",
+            "'vpc-1' is not a VPC id",
+        ),
+        (
+            "{cidr: 10.1.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, subnets: [sn-1]}",
+            "consumers[0].subnets[0]",
+            "'sn-1' is not a subnet id",
+        ),
+        (
+            '{cidr: 10.1.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, account: "111122223333", '
+            "subnets: [subnet-0a1b2c3d4e5f60718]}",
+            "consumers[0]",
+            "give vpc (this account) or account (another one), not both",
+        ),
+        (
+            "{cidr: 10.1.0.0/16, vpcs: vpc-0a1b2c3d4e5f60718}",
+            "consumers[0].vpcs",
+            "unknown field; did you mean 'vpc'?",
+        ),
+    ],
+)
+def test_a_bad_consumer_entry_is_refused_in_the_files_words(
+    write_workloads: Callable[[str], Path],
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    entry: str,
+    field: str,
+    message: str,
+) -> None:
+    path = write_workloads(workload_yaml(consumers=f"\n      - {entry}"))
+    [line] = refused(capsys, project, str(path))
+    assert line.startswith(f"{path}: workloads[0].{field} (line 9): {message}"), line
+    assert "Consumer" not in line  # the library's class name stays out of the message
+
+
+def test_a_private_data_consumer_mapping_must_be_private(
+    write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_workloads(
+        workload_yaml(data="regulated", consumers='[{cidr: 8.8.8.0/24, account: "111122223333"}]')
+    )
+    [line] = refused(capsys, project, str(path))
+    assert line.startswith(f"{path}: workloads[0].consumers[0] (line 8): 8.8.8.0/24 is not")

@@ -1,0 +1,219 @@
+"""plan.json is checked whole where it is read: `preview`, `verify`, `diff` and the Pulumi
+program refuse a corrupted plan with exit status 2, naming every bad field, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi import RunError
+
+from planner.cli import main
+from planner.model import SCHEMA_VERSION, read_plan
+from planner.offline import run_program
+from tests.conftest import EXAMPLE, REPO
+
+Plan = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def example_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The example's plan, planned once for the module (per workload: pools and providers)."""
+    project = tmp_path_factory.mktemp("example")
+    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
+    (project / "examples").mkdir()
+    shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
+    with contextlib.chdir(project):
+        assert main(["plan", "examples/workloads.yaml"]) == 0
+    loaded: Plan = json.loads((project / "plans/dev/plan.json").read_text())
+    return loaded
+
+
+def _index(plan: Plan, placement: str) -> int:
+    return next(i for i, w in enumerate(plan["workloads"]) if w["placement"] == placement)
+
+
+def _set(path: str, value: Any) -> Callable[[Plan], None]:
+    """A corruption: set one field, by its dotted path (a number indexes a list)."""
+
+    def corrupt(plan: Plan) -> None:
+        *parents, last = path.split(".")
+        node: Any = plan
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[int(last) if last.isdigit() else last] = value
+
+    return corrupt
+
+
+DELETE = object()
+SELF = 1  # contract-review, self-hosted in the example
+API = 0  # support-faq, through Bedrock
+
+# (corruption, the field the message must name)
+FAULTS: dict[str, tuple[Callable[[Plan], None], str]] = {
+    "negative nodes": (_set("pools.0.nodes", -1), "pools[0].nodes"),
+    "zero nodes": (_set("pools.0.nodes", 0), "pools[0].nodes"),
+    "nodes not a number": (_set("pools.0.nodes", "two"), "pools[0].nodes"),
+    "negative workload cost": (
+        _set(f"workloads.{API}.monthly_cost_usd", -5.0),
+        f"workloads[{API}].monthly_cost_usd",
+    ),
+    "negative pool cost": (_set("pools.1.monthly_cost_usd", -1.0), "pools[1].monthly_cost_usd"),
+    "negative access cost": (
+        _set("providers.0.fixed_monthly_usd", -15.6),
+        "providers[0].fixed_monthly_usd",
+    ),
+    "negative option cost": (
+        _set(f"workloads.{API}.answers.volume_economics.options.2.monthly_cost_usd", -1.0),
+        f"workloads[{API}].answers.volume_economics.options[2].monthly_cost_usd",
+    ),
+    "unknown instance type": (
+        _set("pools.0.instance_type", "p9.96xlarge"),
+        "pools[0].instance_type",
+    ),
+    "unknown open model": (_set("pools.0.model", "llama-99"), "pools[0].model"),
+    "unknown API model": (_set(f"workloads.{API}.model", "gpt-99"), f"workloads[{API}].model"),
+    "unknown provider": (_set("providers.0.provider", "acme-ai"), "providers[0].provider"),
+    "total off by a cent": (_set("totals.monthly_cost_usd", 138988.50), "totals.monthly_cost_usd"),
+    "pool cost off its workloads": (
+        _set("pools.0.monthly_cost_usd", 1000.0),
+        "pools[0].monthly_cost_usd",
+    ),
+    "staff off": (_set("totals.staff_usd", 0.0), "totals.staff_usd"),
+    "shared access off": (_set("totals.shared_access_usd", 1.0), "totals.shared_access_usd"),
+    "pool names no workload": (_set("pools.0.workloads", []), "pools[0].workloads"),
+    "pool names a workload that is not there": (
+        _set("pools.0.workloads", ["ghost"]),
+        "pools[0].workloads[0]",
+    ),
+    "workload names a pool that is not there": (
+        _set(f"workloads.{SELF}.pool", "ghost-pool"),
+        f"workloads[{SELF}].pool",
+    ),
+    "workload names a provider that is not there": (
+        _set(f"workloads.{API}.provider", "openai"),
+        f"workloads[{API}].provider",
+    ),
+    "chosen option is not an option": (
+        _set(f"workloads.{API}.answers.volume_economics.chosen", "cloud_api/nothing"),
+        f"workloads[{API}].answers.volume_economics.chosen",
+    ),
+    "negative tokens": (
+        _set(f"workloads.{API}.answers.volume_economics.monthly_input_tokens", -1),
+        f"workloads[{API}].answers.volume_economics.monthly_input_tokens",
+    ),
+    "missing total": (_set("totals.api_tokens_usd", DELETE), "totals.api_tokens_usd"),
+    "unknown field": (_set("totals.discount_usd", 5.0), "totals.discount_usd"),
+}
+
+
+def _write(project: Path, plan: Plan, corrupt: Callable[[Plan], None] | None) -> Path:
+    broken = copy.deepcopy(plan)
+    if corrupt is not None:
+        corrupt(broken)
+    path = project / "plans" / "dev" / "plan.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(broken, indent=2))
+    return path
+
+
+def _refused(
+    capsys: pytest.CaptureFixture[str], args: list[str], file: Path, fields: list[str]
+) -> None:
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 2, (args, out, err)
+    assert out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    for field in fields:
+        assert any(
+            line.startswith(f"error: {file}: {field}: ") or f"{file}: {field}: " in line
+            for line in lines
+        ), (field, err)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_corrupted_plan_is_refused_by_every_reader(
+    fault: str, example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corrupt, field = FAULTS[fault]
+    good = _write(project, example_plan, None).rename(project / "base.json")
+    path = _write(project, example_plan, corrupt)
+    relative = Path("plans/dev/plan.json")
+    _refused(capsys, ["preview", str(relative)], relative, [field])
+    _refused(capsys, ["verify", str(relative)], relative, [field])
+    _refused(capsys, ["diff", str(good), str(relative)], relative, [field])
+    _refused(capsys, ["diff", str(relative), str(good)], relative, [field])
+    assert path.read_text() != good.read_text()  # nothing was rewritten
+
+
+def test_the_example_plan_passes(
+    example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(project, example_plan, None)
+    assert read_plan(path).totals.monthly_cost_usd == example_plan["totals"]["monthly_cost_usd"]
+
+
+def test_every_problem_is_listed(
+    example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def corrupt(plan: Plan) -> None:
+        for fault in ("negative nodes", "unknown API model", "pool names no workload"):
+            FAULTS[fault][0](plan)
+
+    _write(project, example_plan, corrupt)
+    relative = Path("plans/dev/plan.json")
+    _refused(
+        capsys,
+        ["preview", str(relative)],
+        relative,
+        ["pools[0].nodes", f"workloads[{API}].model", "pools[0].workloads"],
+    )
+
+
+def test_type_errors_are_all_listed(
+    example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def corrupt(plan: Plan) -> None:
+        plan["pools"][0]["nodes"] = "two"
+        plan["totals"]["staff_usd"] = "a lot"
+
+    _write(project, example_plan, corrupt)
+    relative = Path("plans/dev/plan.json")
+    _refused(capsys, ["verify", str(relative)], relative, ["pools[0].nodes", "totals.staff_usd"])
+
+
+@pytest.mark.parametrize(
+    "fault", ["negative nodes", "unknown instance type", "total off by a cent"]
+)
+def test_the_pulumi_program_refuses_a_corrupted_plan(
+    fault: str, example_plan: Plan, project: Path
+) -> None:
+    corrupt, field = FAULTS[fault]
+    _write(project, example_plan, corrupt)
+    # Fresh against the workloads file it names, so only the corruption can stop it.
+    (project / "examples").mkdir()
+    shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
+    config = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}
+    with pytest.raises(RunError) as raised:
+        run_program(project, "dev", config)
+    assert f"plans/dev/plan.json: {field}: " in str(raised.value)
+    assert "Traceback" not in str(raised.value)
+
+
+def test_another_schema_version_is_refused(
+    example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project, example_plan, _set("schema_version", SCHEMA_VERSION - 1))
+    relative = Path("plans/dev/plan.json")
+    _refused(capsys, ["preview", str(relative)], relative, ["schema_version"])

@@ -1,0 +1,337 @@
+"""One total: `planner preview` adds the stack's resources, the pools' staff and the API tokens,
+each once, and that is the plan's total to the cent, and the stack's budget."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.catalog import Catalog, default_catalog
+from planner.cli import main
+from planner.diff import diff_plans, render_json, render_markdown, run_plan
+from planner.loader import LoadedWorkloads, parse_workloads
+from planner.model import Plan, plan_problems, read_plan
+from planner.plan import Strategy, build_plan
+from planner.preview import Preview, price_resources
+from planner.render import plan_json, plan_markdown, template_environment, usd_range
+from tests.conftest import EXAMPLE
+from tests.test_diff import BASE as DIFF_BASE
+from tests.test_diff import SCENARIOS, pricier_p5
+from tests.test_properties import organization
+
+CATALOG: Catalog = default_catalog()
+
+# A small SaaS company: everything through an API (Bedrock over PrivateLink), a few dollars of
+# tokens next to 15.60 USD of access. The preview counted that access twice (40.61 against 25.01).
+SAAS = """\
+organization: tiny-saas
+region: us-east-1
+workloads:
+  - name: helpdesk-ticket-summaries
+    task: summarization
+    data: confidential
+    monthly_tokens: {input: 30M, output: 6M}
+    consumers: ["10.0.0.0/16"]
+  - name: faq-bot
+    task: faq
+    data: confidential
+    monthly_tokens: {input: 10M, output: 2M}
+    consumers: ["10.1.0.0/16"]
+"""
+
+
+def _plan(text: str, strategy: Strategy = "per-workload") -> Plan:
+    spec = parse_workloads(text, "workloads.yaml", CATALOG)
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"), spec, hashlib.sha256(text.encode()).hexdigest()
+    )
+    return build_plan(loaded, CATALOG, "dev", "workloads.yaml", strategy)
+
+
+def _preview(plan: Plan) -> Preview:
+    run = run_plan(plan, CATALOG)
+    return Preview(plan.stack, plan, run, price_resources(run, plan, CATALOG))
+
+
+def _cents(amount: float) -> int:
+    return round(amount * 100)
+
+
+def _assert_reconciles(plan: Plan) -> None:
+    assert plan_problems(plan, CATALOG) == []
+    preview = _preview(plan)
+    totals = plan.totals
+    assert _cents(preview.grand_total_usd) == _cents(totals.monthly_cost_usd)
+    assert preview.agrees
+    # Piece by piece: the pools' resources are their cost less their staff; the access's
+    # resources are the shared access the plan charges its API workloads, once.
+    pools = sum(_cents(p.monthly_cost_usd) for p in plan.pools) - _cents(totals.staff_usd)
+    assert _cents(preview.pools_usd) == pools
+    assert _cents(preview.shared_access_usd) == _cents(totals.shared_access_usd)
+    assert _cents(totals.api_tokens_usd) + _cents(totals.shared_access_usd) == _cents(
+        totals.cloud_api_usd
+    )
+    # The budget is that total.
+    [budget] = [r for r in preview.run.resources if r.type == "aws:budgets/budget:Budget"]
+    assert budget.inputs["limitAmount"] == f"{totals.monthly_cost_usd:.2f}"
+
+
+def test_the_saas_example_reconciles() -> None:
+    plan = _plan(SAAS)
+    assert not plan.pools and plan.totals.staff_usd == 0
+    assert plan.totals.shared_access_usd == 15.60  # the Bedrock endpoint and its log key
+    assert plan.totals.monthly_cost_usd == 27.68
+    assert plan.totals.api_tokens_usd == 12.08
+    _assert_reconciles(plan)
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_the_example_reconciles(strategy: Strategy) -> None:
+    plan = _plan(EXAMPLE.read_text(), strategy)
+    _assert_reconciles(plan)
+
+
+def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "examples").mkdir()
+    (project / "examples" / "workloads.yaml").write_text(EXAMPLE.read_text())
+    assert main(["plan", "examples/workloads.yaml"]) == 0
+    capsys.readouterr()
+    assert main(["preview"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    plan = read_plan(project / "plans/dev/plan.json")
+
+    def amount(label: str) -> float:
+        [line] = [x for x in lines if x.strip().startswith(label + "  ")]
+        return float(line.split("USD")[0].split()[-1].replace(",", ""))
+
+    assert amount("staff (plan)") == plan.totals.staff_usd == 2 * 4166.75
+    assert amount("API tokens (plan)") == plan.totals.api_tokens_usd
+    assert amount("shared access' resources") == plan.totals.shared_access_usd
+    assert amount("total") == plan.totals.monthly_cost_usd == 138_988.49
+    assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
+        amount("API tokens (plan)")
+    ) == _cents(amount("total"))
+    assert "  (the plan's total to the cent, and the stack's budget)" in lines
+
+    assert main(["preview", "--json"]) == 0
+    costs = json.loads(capsys.readouterr().out)["costs"]
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 138_988.49
+    assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
+    assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
+
+
+@st.composite
+def staffed_organization(draw: st.DrawFn) -> str:
+    """Generated organizations, some with odd staff figures (sub-cent products)."""
+    doc = yaml.safe_load(draw(organization()))
+    if draw(st.booleans()):
+        doc["assumptions"]["pool_fte"] = draw(st.sampled_from([0.1, 0.3, 0.33, 1.0]))
+        doc["assumptions"]["engineer_usd_per_month"] = draw(
+            st.sampled_from([12345.67, 9999.99, 20000.0])
+        )
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(staffed_organization(), st.sampled_from(["per-workload", "optimal"]))
+def test_every_plan_passes_its_own_checks(text: str, strategy: Strategy) -> None:
+    plan = _plan(text, strategy)
+    assert plan_problems(plan, CATALOG) == []
+    totals = plan.totals
+    pools = sum(_cents(p.monthly_cost_usd) for p in plan.pools)
+    parts = pools + _cents(totals.api_tokens_usd) + _cents(totals.shared_access_usd)
+    assert _cents(totals.monthly_cost_usd) == parts
+    assert _cents(totals.staff_usd) <= pools
+
+
+# Each example runs the program under mocks (a fraction of a second to a second).
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(staffed_organization(), st.sampled_from(["per-workload", "optimal"]))
+def test_preview_equals_the_plan_for_generated_organizations(text: str, strategy: Strategy) -> None:
+    _assert_reconciles(_plan(text, strategy))
+
+
+# ----------------------------------------------------------------------------- labels and ranges
+
+BIG = """\
+organization: acme
+region: us-east-1
+workloads:
+  - name: big-notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 60B, output: 12B}
+    consumers: ["10.50.0.0/16"]
+"""
+# "138,988.49 USD to 138,988.49 USD", "124.62 USD - 124.62 USD": a range whose ends are equal.
+NOISE = re.compile(r"([\d,]+\.\d\d USD) (to|-) \1")
+
+
+def test_usd_range_is_empty_where_the_ends_agree() -> None:
+    assert usd_range(138_988.49, 138_988.49) == ""
+    assert usd_range(10.0, 10.004) == ""  # the same cent
+    assert usd_range(84_644.78, 406_078.38) == "84,644.78 USD to 406,078.38 USD"
+
+
+def test_plan_md_shows_ranges_only_where_the_ends_differ() -> None:
+    example = plan_markdown(_plan(EXAMPLE.read_text()))
+    assert not NOISE.search(example)
+    # No workload or pool of the example has a range: no range column at all.
+    assert "| monthly cost | range |" not in example and "low - high" not in example
+    big = plan_markdown(_plan(BIG))
+    assert "(84,644.78 USD to 406,078.38 USD)" in big
+    assert "| 165,003.18 USD | 84,644.78 USD to 406,078.38 USD |" in big
+    assert "; 84,644.78 USD to 406,078.38 USD over the ranges" in big
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(organization())
+def test_no_range_is_noise(text: str) -> None:
+    plan = _plan(text)
+    assert not NOISE.search(plan_markdown(plan))
+    environment = template_environment()
+    for w in plan.workloads:
+        explained = environment.get_template("explain.txt.j2").render(w=w, plan=plan)
+        assert not NOISE.search(explained)
+
+
+def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
+    plan = _plan(EXAMPLE.read_text())
+    faq = next(w for w in plan.workloads if w.name == "support-faq")
+    # Bedrock's access (15.60 USD) is shared with ticket-triage: the plan charges a share of it.
+    assert faq.monthly_cost_usd == 124.62 and faq.access_share_usd == 3.82
+    [chosen] = [o for o in faq.answers.volume_economics.options if o.id.endswith("llama-4-scout")]
+    assert chosen.monthly_cost_usd == 136.40  # one price: the option with its access alone
+    text = plan_markdown(plan)
+    assert (
+        "3. **Volume economics: cloud_api/bedrock-llama-4-scout, 124.62 USD a month in this "
+        "plan.** In this plan: 120.80 USD of tokens + 3.82 USD, its share of the shared access "
+        "(paid once in the plan); the option standing alone: 136.40 USD, with 15.60 USD of access "
+        "to itself." in text
+    )
+    assert "| option | tier | nodes | memory fit | monthly cost, standing alone |" in text
+    # code-review is the egress network's only user: its share is the price alone, no label.
+    assert "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,341.85 USD a month.**" in text
+    explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
+    assert "at 124.62 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
+    assert "Options (cheapest first; each standing alone" in explained
+
+
+def test_every_share_adds_up() -> None:
+    for strategy in ("per-workload", "optimal"):
+        plan = _plan(EXAMPLE.read_text(), strategy)
+        for w in plan.workloads:
+            if w.placement == "cloud_api":
+                chosen = next(
+                    o for o in w.answers.volume_economics.options
+                    if o.id == w.answers.volume_economics.chosen
+                )  # fmt: skip
+                tokens = chosen.monthly_cost_usd - chosen.fixed_monthly_usd
+                assert _cents(w.monthly_cost_usd) == _cents(tokens) + _cents(w.access_share_usd)
+
+
+# ----------------------------------------------------------------------------- diff
+
+
+@pytest.mark.parametrize("name", ["volume-flip", "catalog-price"])
+def test_diff_resource_delta_reconciles_with_its_headline(name: str) -> None:
+    catalog = pricier_p5(CATALOG) if name == "catalog-price" else CATALOG
+    base = _plan(DIFF_BASE)
+    spec_text = SCENARIOS[name]()
+    spec = parse_workloads(spec_text, "workloads.yaml", catalog)
+    head = build_plan(
+        LoadedWorkloads(Path("workloads.yaml"), spec, "0" * 64), catalog, "dev", "workloads.yaml"
+    )
+    diff = diff_plans({"dev": base}, {"dev": head}, catalog)
+    [stack] = diff.stacks
+    parts = (
+        stack.resources_change_usd,
+        stack.staff_change_usd,
+        stack.tokens_change_usd,
+        stack.prices_change_usd,
+    )
+    assert (
+        sum(_cents(part) for part in parts) == _cents(stack.change_usd) == _cents(diff.change_usd)
+    )
+    text = render_markdown(diff)
+    if name == "volume-flip":  # same prices: the resources, the new pool's staff, fewer tokens
+        assert stack.prices_change_usd == 0 and stack.staff_change_usd == 4166.75
+        assert stack.tokens_change_usd < 0
+        assert (
+            f"Of the change of {stack.change_usd:+,.2f} USD a month, "
+            f"{stack.resources_change_usd:+,.2f} USD is in the resources below; the rest: staff "
+            f"+4,166.75 USD, API tokens {stack.tokens_change_usd:+,.2f} USD." in text
+        )
+    else:  # a price update: the rows price both sides at HEAD's prices, so it is all "prices"
+        assert stack.resources_change_usd == 0 and stack.prices_change_usd == stack.change_usd > 0
+        assert "from prices that changed since BASE was planned" in text
+    document = json.loads(render_json(diff))
+    by_kind = document["stacks"][0]["change_by_kind"]
+    assert by_kind["prices_usd"] == stack.prices_change_usd
+
+
+def test_diff_hides_sub_cent_changes_of_untouched_workloads(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _plan(EXAMPLE.read_text())
+    base = json.loads(plan_json(head))
+    # A plan written by another version, its costs a fraction of a cent away (still adding up
+    # to the same cents, so it is a valid plan).
+    base["workloads"][0]["monthly_cost_usd"] += 0.004
+    base["workloads"][3]["monthly_cost_usd"] -= 0.003
+    (project / "base.json").write_text(json.dumps(base))
+    (project / "head.json").write_text(plan_json(head))
+    assert main(["diff", "base.json", "head.json"]) == 0
+    out = capsys.readouterr().out
+    assert "No workload changes." in out and "+0.00" not in out and "-0.00" not in out
+    assert main(["diff", "base.json", "head.json", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {w["status"] for w in document["stacks"][0]["workloads"]} == {"unchanged"}
+    assert document["change_usd"] == 0
+
+
+def test_plan_md_names_only_the_parts_a_plan_has() -> None:
+    saas = plan_markdown(_plan(SAAS))
+    assert (
+        "Made of: API tokens 12.08 USD and the shared API access 15.60 USD, each counted once"
+        in saas
+    )
+    assert "staff" not in saas.split("## ")[0]  # the summary above the first section
+    example = plan_markdown(_plan(EXAMPLE.read_text()))
+    assert (
+        "Made of: the pools' nodes and network pieces 126,803.74 USD, their staff 8,333.50 USD, "
+        "API tokens 3,493.80 USD and the shared API access 357.45 USD, each counted once" in example
+    )
+
+
+# Found by the property test: three 2-node replicas at spot prices. The stack has one
+# auto-scaling group per replica; rounding each group's month to the cent gave 3 x 41,585.47
+# against 124,756.40 for the 6 nodes at once. A node-month is rounded instead, so any grouping
+# adds up to the pool's cost.
+MULTI_NODE_SPOT = """\
+organization: acme
+region: us-east-1
+assumptions: {pricing: spot}
+workloads:
+  - name: w1
+    task: classification
+    data: confidential
+    quality: frontier
+    monthly_tokens: {input: 0, output: 0}
+    peak_tokens_per_second: 5348
+    consumers: ["10.0.0.0/16"]
+"""
+
+
+def test_a_pool_of_multi_node_replicas_reconciles() -> None:
+    plan = _plan(MULTI_NODE_SPOT)
+    [pool] = plan.pools
+    assert pool.nodes == 6 and pool.pipeline_parallel == 2
+    _assert_reconciles(plan)
