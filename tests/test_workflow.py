@@ -95,9 +95,10 @@ def test_the_flags_it_passes_exist() -> None:
     assert args.fail_on_verify and args.fail_on_weaker_perimeter
 
 
-# A stand-in for .venv/bin/planner whose verification of HEAD finds a key that does not rotate
-# (a generated stack passes; this is the way to see the step handle a failing one).
-FAILING_VERIFY = """\
+# Stand-ins for .venv/bin/planner. WAYS_IN_BUILT sets aside verify's way-in rule, which every
+# HEAD fails until the stacks build the way in (see tests/test_diff.py, `_ways_in_built`);
+# FAILING_VERIFY also finds a key that does not rotate, to see the step handle a failing HEAD.
+WAYS_IN_BUILT = """\
 import sys
 
 import planner.diff
@@ -107,14 +108,29 @@ from planner.verify import Finding
 real = planner.diff.verify
 
 
+def without_way_in(report):
+    report.findings = [f for f in report.findings if f.rule != "way-in"]
+    for verdict in report.workloads:
+        verdict.failures = [f for f in verdict.failures if f.rule != "way-in"]
+    return report
+
+
+def verify(*args, **kwargs):
+    return without_way_in(real(*args, **kwargs))
+
+
+planner.diff.verify = verify
+"""
+FAILING_VERIFY = """\
+
+
 def failing(*args, **kwargs):
-    report = real(*args, **kwargs)
+    report = verify(*args, **kwargs)
     report.findings.append(Finding("key-rotation", "key pool-key", "rotation is off"))
     return report
 
 
 planner.diff.verify = failing
-sys.exit(main())
 """
 
 
@@ -127,11 +143,9 @@ def run_diff_step(
         (tmp_path / name / "dev" / "plan.json").write_text(plan_json(plan_of(tmp_path, text)))
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     planner = tmp_path / ".venv" / "bin" / "planner"
-    if failing:
-        planner.write_text(f"#!{sys.executable}\n{FAILING_VERIFY}")
-        planner.chmod(0o755)
-    else:
-        planner.symlink_to(Path(sys.executable).parent / "planner")
+    script = WAYS_IN_BUILT + (FAILING_VERIFY if failing else "") + "sys.exit(main())\n"
+    planner.write_text(f"#!{sys.executable}\n{script}")
+    planner.chmod(0o755)
     output = tmp_path / "github-output"
     variables = {"FAIL_ON_INCREASE_PCT": "", "FAIL_ABOVE_USD": "", "FAIL_ON_WEAKER_PERIMETER": ""}
     result = subprocess.run(
