@@ -197,9 +197,9 @@ def test_with_the_plan_an_unserved_workload_is_a_violation(
 def test_dns_and_the_way_in_are_violations_of_the_pack(
     reachable_graph: tuple[Graph, Expectations],
 ) -> None:
-    """The pack holds the new proofs: a pool's VPC whose DNS Firewall association is gone is a
-    [dns] violation naming the VPC, with the resolver in its path; with the plan's consumers
-    (the example's), each unreachable consumer is a [way-in] violation."""
+    """The pack holds the DNS proof: a pool's VPC whose DNS Firewall association is gone is a
+    [dns] violation naming the VPC, with the resolver in its path (the way-in rule, which needs
+    the plan's consumers, is test_every_rule_is_a_violation_of_the_pack[way-in])."""
     graph, _ = reachable_graph
     found = violations(FAULTS["dns"](graph))
     assert any(v.startswith(f"[dns] vpc {POOL}-net-vpc: no DNS Firewall rule group") and

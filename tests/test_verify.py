@@ -1509,3 +1509,48 @@ def test_every_private_network_has_a_dns_firewall(
     assert listed.inputs["domains"] == sorted(
         ["bedrock-runtime.us-east-1.amazonaws.com", "*.ec2.internal", "ec2.internal"]
     )
+
+
+NAMED = (
+    EXAMPLE.read_text()
+    .replace(
+        'consumers: ["10.50.0.0/16"]',
+        "consumers:\n"
+        f"      - {{cidr: 10.50.0.0/16, vpc: {CONSUMER_VPC}, subnets: [{CONSUMER_SUBNETS[0]}]}}\n"
+        f'      - {{cidr: 10.22.0.0/16, account: "{OTHER_ACCOUNT}"}}',
+    )
+    .replace(
+        'consumers: ["10.20.0.0/16", "10.21.0.0/16"]',
+        "consumers: [{cidr: 10.20.0.0/16, "
+        f"vpc: {CONSUMER_VPC}, subnets: [{CONSUMER_SUBNETS[0]}]}}]",
+    )
+)
+
+
+def test_consumers_that_name_vpcs_and_accounts_on_todays_stacks(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An organization whose consumers name their VPC and another account, through the real
+    program under mocks. Expected FAIL until the pool and API branches build the way in: each
+    consumer's line names the first component missing (for a pool, the endpoint service; for
+    Bedrock, the endpoint in the consumer's VPC). With the pool branch merged the two pool
+    consumers' lines become `way in:` paths (tried on its work in progress)."""
+    assert EXAMPLE.read_text() != NAMED
+    plan_project(project, NAMED)
+    capsys.readouterr()
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    for consumer in (
+        f"10.50.0.0/16 (in {CONSUMER_VPC})",
+        f"10.22.0.0/16 (in account {OTHER_ACCOUNT})",
+    ):
+        assert (
+            f"  consumer {consumer}: cannot reach patient-notes: no VPC endpoint service publishes "
+            "loadBalancer patient-notes-pool-lb (PrivateLink)"
+        ) in out
+    assert (
+        f"  consumer 10.20.0.0/16 (in {CONSUMER_VPC}): cannot reach ticket-triage: vpcEndpoint "
+        "bedrock-link-bedrock-runtime sits in vpc bedrock-link-net-vpc (10.250.0.0/16), not in "
+        f"the consumer's {CONSUMER_VPC}"
+    ) in out
+    only_the_way_in_fails(out)
