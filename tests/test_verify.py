@@ -1554,3 +1554,21 @@ def test_consumers_that_name_vpcs_and_accounts_on_todays_stacks(
         f"the consumer's {CONSUMER_VPC}"
     ) in out
     only_the_way_in_fails(out)
+
+
+@pytest.mark.parametrize("loosened", [["aws:pass"], ["aws:drop", "aws:pass"], []])
+def test_the_network_firewalls_default_action_loosened(
+    clean: tuple[Graph, Plan, dict[str, Any]], loosened: list[str]
+) -> None:
+    """The egress firewall's stateless default action, which sends every packet to the
+    allow-list (aws:forward_to_sfe), loosened: traffic past it is not held to the hosts."""
+    graph, plan, _ = clean
+    [policy] = graph.of_type("aws:networkfirewall/firewallPolicy:FirewallPolicy")
+    spec = json.loads(json.dumps(policy.inputs["firewallPolicy"]))
+    spec["statelessDefaultActions"] = loosened
+    failures = perimeter_failures(check(changed(graph, policy, firewallPolicy=spec), plan),
+                                  "network api-egress")  # fmt: skip
+    assert failures and all(
+        f"whose stateless default {loosened} does not send traffic to the allow-list" in f.message
+        for f in failures
+    )
