@@ -585,7 +585,8 @@ def _prove_ways_in(
         for subject in subjects:
             if subject.kind == "pool":
                 path, blocked = _pool_way_in(network, subject, caller)
-            elif subject.kind == "provider":
+            elif subject.kind in ("provider", "endpoint"):  # Bedrock: its network, or an
+                # endpoint the stack makes in the consumer's VPC
                 path, blocked = _bedrock_way_in(network, expect, subject, caller)
             else:
                 path, blocked = _egress_way_in(network, subject, caller)
@@ -870,7 +871,9 @@ def _egress_way_in(network: Network, subject: Subject, caller: Caller) -> Proof:
     ]
     if not routed:
         return None, (
-            f"no route in {caller.vpc}'s route tables sends its traffic to {gateway.label}"
+            f"no route in {caller.vpc}'s route tables sends its traffic to {gateway.label}: "
+            "the VPC is attached, but nothing the stack makes routes it there (the consumer's "
+            "own route would, and the verifier cannot see it)"
         )
     return [
         f"{routed[0].label} in {caller.vpc}",
