@@ -608,14 +608,9 @@ def _inside(network: Network, vpc: Resource | None, cidr: str) -> bool:
 def _serving(network: Network, vpc: Resource) -> tuple[list[Serving], str | None]:
     """The pool's load balancers in the VPC and the listeners that forward to nodes."""
     graph = network.graph
-    subnets = {s.urn for s in network.subnets_of(vpc)}
-    balancers = [
-        lb
-        for lb in graph.of_type(LB)
-        if any(
-            s.urn in subnets for s in graph.refs(lb, "subnets") + graph.refs(lb, "subnetMappings")
-        )
-    ]
+    # The balancers placed in the VPC's subnets (by the edges, not a scan of every balancer).
+    near = {lb.urn: lb for s in network.subnets_of(vpc) for lb in graph.users(s, LB)}
+    balancers = [near[urn] for urn in sorted(near)]
     if not balancers:
         return [], f"no load balancer sits in {vpc.label}: nothing serves the pool"
     found = []
@@ -690,8 +685,9 @@ def _pool_way_in(network: Network, subject: Subject, caller: Caller) -> Proof:
         return [*hops, *first.path()], None
     services = [
         s
-        for s in graph.of_type(ENDPOINT_SERVICE)
-        if any(sv.balancer.urn in s.deps.get("networkLoadBalancerArns", ()) for sv in serving)
+        for sv in serving
+        for s in graph.users(sv.balancer, ENDPOINT_SERVICE)
+        if sv.balancer.urn in s.deps.get("networkLoadBalancerArns", ())
     ]
     if not services:
         return None, (
