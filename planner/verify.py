@@ -24,7 +24,7 @@ import yaml
 
 from planner.catalog import DATA_DIR, Catalog
 from planner.errors import PlannerError
-from planner.model import Plan
+from planner.model import Consumer, Plan
 from planner.netgraph import (
     ASG,
     EIP,
@@ -236,38 +236,16 @@ class Report:
         return not self.failures()
 
 
-@dataclass(frozen=True)
-class Caller:
-    """A workload's consumer as the plan names it: a plain CIDR (callers inside the stack's own
-    network), or a CIDR with the VPC (and subnets) it runs in, or with another account."""
-
-    cidr: str
-    vpc: str | None = None
-    subnets: tuple[str, ...] = ()
-    account: str | None = None
-
-    @classmethod
-    def of(cls, value: Any) -> Caller:
-        """From the plan's consumer: a CIDR string, or planner.model.Consumer."""
-        if isinstance(value, str):
-            return cls(value)
-        return cls(
-            str(value.cidr),
-            getattr(value, "vpc", None),
-            tuple(getattr(value, "subnets", ()) or ()),
-            getattr(value, "account", None),
-        )
-
-    @property
-    def label(self) -> str:
-        where = (
-            f"in {self.vpc}"
-            if self.vpc
-            else f"in account {self.account}"
-            if self.account
-            else "named by its range only"
-        )
-        return f"consumer {self.cidr} ({where})"
+def _caller(consumer: Consumer) -> str:
+    """A consumer as a report names it."""
+    where = (
+        f"in {consumer.vpc}"
+        if consumer.vpc
+        else f"in account {consumer.account}"
+        if consumer.account
+        else "named by its range only"
+    )
+    return f"consumer {consumer.cidr} ({where})"
 
 
 @dataclass(frozen=True)
@@ -282,7 +260,7 @@ class Expectations:
     workload_provider: dict[str, str]
     protect: bool = True
     workloads: dict[str, str] = field(default_factory=dict)  # every workload -> its perimeter
-    consumers: dict[str, list[Caller]] = field(default_factory=dict)  # workload -> its callers
+    consumers: dict[str, list[Consumer]] = field(default_factory=dict)  # workload -> callers
 
     @classmethod
     def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
@@ -309,7 +287,7 @@ class Expectations:
         workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
         linked = {a.provider for a in plan.providers if a.private_link}
         workloads = {w.name: w.answers.data_sensitivity.perimeter.value for w in plan.workloads}
-        consumers = {w.name: [Caller.of(c) for c in w.consumers] for w in plan.workloads}
+        consumers = {w.name: list(w.consumers) for w in plan.workloads}
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
             consumers,
@@ -592,10 +570,10 @@ def _prove_ways_in(
                 path, blocked = _egress_way_in(network, subject, caller)
             if blocked is not None:
                 verdict.failures.append(
-                    Finding("way-in", caller.label, f"cannot reach {verdict.name}: {blocked}")
+                    Finding("way-in", _caller(caller), f"cannot reach {verdict.name}: {blocked}")
                 )
             elif path:
-                verdict.ways_in.append(" -> ".join([caller.label, *path]))
+                verdict.ways_in.append(" -> ".join([_caller(caller), *path]))
 
 
 Proof = tuple[list[str] | None, str | None]  # (the path, or None and what blocks it)
@@ -649,12 +627,12 @@ def _strings_of(value: Any) -> list[str]:
     return []
 
 
-def _admits_text(groups: list[Resource], caller: Caller, port: int) -> str:
+def _admits_text(groups: list[Resource], caller: Consumer, port: int) -> str:
     names = ", ".join(g.name for g in groups)
     return f"security group{'s' if len(groups) > 1 else ''} {names} (tcp {port} from {caller.cidr})"
 
 
-def _pool_way_in(network: Network, subject: Subject, caller: Caller) -> Proof:
+def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
     graph = network.graph
     vpc = subject.vpc
     if vpc is None:
@@ -757,7 +735,7 @@ def _pool_way_in(network: Network, subject: Subject, caller: Caller) -> Proof:
 
 
 def _bedrock_way_in(
-    network: Network, expect: Expectations, subject: Subject, caller: Caller
+    network: Network, expect: Expectations, subject: Subject, caller: Consumer
 ) -> Proof:
     graph = network.graph
     endpoints = [
@@ -805,7 +783,7 @@ def _bedrock_way_in(
     ], None
 
 
-def _egress_way_in(network: Network, subject: Subject, caller: Caller) -> Proof:
+def _egress_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
     """A contractual workload's callers out to the providers' hosts: through the firewall of
     the egress network (whose allow-list the perimeter rule checks), from the egress network
     itself, or from the consumer's VPC attached to it by a transit gateway."""

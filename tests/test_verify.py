@@ -22,7 +22,7 @@ from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.model import Plan, read_plan
+from planner.model import Consumer, Plan, read_plan
 from planner.netgraph import (
     DNS_ASSOCIATION,
     DNS_CONFIG,
@@ -52,7 +52,6 @@ from planner.netgraph import (
 from planner.offline import run_program
 from planner.verify import (
     RULES,
-    Caller,
     Expectations,
     Finding,
     Report,
@@ -1243,15 +1242,16 @@ def _egress_attached(g: Graph) -> Graph:
                  {"transitGatewayId": [gateway]})  # fmt: skip
 
 
+NAMED_VPC = {"vpc": CONSUMER_VPC, "subnets": tuple(CONSUMER_SUBNETS)}
 CALLERS = {
     "patient-notes": [
-        Caller("10.50.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS)),
-        Caller("10.22.0.0/16", account=OTHER_ACCOUNT),
+        Consumer(cidr="10.50.0.0/16", **NAMED_VPC),
+        Consumer(cidr="10.22.0.0/16", account=OTHER_ACCOUNT),
     ],
-    "contract-review": [Caller("10.30.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
-    "ticket-triage": [Caller("10.20.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
-    "support-faq": [Caller("10.20.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
-    "code-review": [Caller("10.40.0.0/16", CONSUMER_VPC, tuple(CONSUMER_SUBNETS))],
+    "contract-review": [Consumer(cidr="10.30.0.0/16", **NAMED_VPC)],
+    "ticket-triage": [Consumer(cidr="10.20.0.0/16", **NAMED_VPC)],
+    "support-faq": [Consumer(cidr="10.20.0.0/16", **NAMED_VPC)],
+    "code-review": [Consumer(cidr="10.40.0.0/16", **NAMED_VPC)],
 }
 
 
