@@ -397,6 +397,19 @@ LB = "aws:lb/loadBalancer:LoadBalancer"
 FLOW_LOG = "aws:ec2/flowLog:FlowLog"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 EIP = "aws:ec2/eip:Eip"
+LISTENER = "aws:lb/listener:Listener"
+ENDPOINT_SERVICE = "aws:ec2/vpcEndpointService:VpcEndpointService"
+ENDPOINT_SERVICE_PRINCIPAL = (
+    "aws:ec2/vpcEndpointServiceAllowedPrinciple:VpcEndpointServiceAllowedPrinciple"
+)
+ENDPOINT_ACCEPTER = "aws:ec2/vpcEndpointConnectionAccepter:VpcEndpointConnectionAccepter"
+DNS_DOMAIN_LIST = "aws:route53/resolverFirewallDomainList:ResolverFirewallDomainList"
+DNS_RULE_GROUP = "aws:route53/resolverFirewallRuleGroup:ResolverFirewallRuleGroup"
+DNS_RULE = "aws:route53/resolverFirewallRule:ResolverFirewallRule"
+DNS_ASSOCIATION = (
+    "aws:route53/resolverFirewallRuleGroupAssociation:ResolverFirewallRuleGroupAssociation"
+)
+DNS_CONFIG = "aws:route53/resolverFirewallConfig:ResolverFirewallConfig"
 
 # Kinds of route target and what each one is.
 EXITS = {
@@ -442,6 +455,9 @@ MODELLED = {
     SG_EGRESS,
     SG_RULE,
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+    # DNS Firewall: filters the resolver's answers (checked by the dns rule), carries no traffic
+    DNS_ASSOCIATION,
+    DNS_CONFIG,
     # carries no traffic: AWS's own analysis of the same property
     "aws:ec2/networkInsightsAccessScope:NetworkInsightsAccessScope",
 }
@@ -790,6 +806,80 @@ class Network:
         ]
         return destinations(cidrs, everything) if cidrs else EVERYTHING
 
+    # --- who may come in
+    def admits(self, groups: Iterable[Resource], cidr: str, port: int) -> bool:
+        """Whether these security groups, together, admit TCP to `port` from every address of
+        `cidr` (a group admitting only part of the range does not carry the consumer)."""
+        wanted = destinations([cidr], [("tcp", port, port)])
+        admitted = Headers()
+        for group in groups:
+            admitted = admitted | self.ingress(group)
+        return not (wanted - admitted)
+
+    # --- DNS
+    def dns_way_out(self, vpc: Resource) -> tuple[str, Resource] | None:
+        """Why the VPC's Route 53 Resolver would look up a name the VPC does not need (data
+        spelled into a name reaches whoever serves it), with the component that lets it; None
+        when DNS Firewall answers only AWS service names and blocks every other, failing
+        closed. Rule groups by association priority, rules by priority, first match wins."""
+        if vpc.inputs.get("enableDnsSupport") is False:
+            return None  # no resolver at all
+        for config in self.graph.users(vpc, DNS_CONFIG):
+            if self.graph.ref(config, "resourceId") is vpc and (
+                str(config.inputs.get("firewallFailOpen", "")).upper() == "ENABLED"
+            ):
+                return (
+                    "its DNS Firewall fails open: when the firewall does not answer, the "
+                    "resolver looks up any name",
+                    config,
+                )
+        associations = [
+            a for a in self.graph.users(vpc, DNS_ASSOCIATION) if self.graph.ref(a, "vpcId") is vpc
+        ]
+        if not associations:
+            return (
+                "no DNS Firewall rule group is associated with it: its Route 53 Resolver looks "
+                "up any name",
+                vpc,
+            )
+        rules: list[tuple[int, int, Resource]] = []
+        for association in associations:
+            for group in self.graph.refs(association, "firewallRuleGroupId", DNS_RULE_GROUP):
+                for rule in self.graph.users(group, DNS_RULE):
+                    if self.graph.ref(rule, "firewallRuleGroupId") is group:
+                        rules.append(
+                            (
+                                _number(association.inputs.get("priority")),
+                                _number(rule.inputs.get("priority")),
+                                rule,
+                            )
+                        )
+        for _, _, rule in sorted(rules, key=lambda r: (r[0], r[1], r[2].urn)):
+            listed = self.graph.ref(rule, "firewallDomainListId", DNS_DOMAIN_LIST)
+            if listed is None:
+                continue  # an Advanced rule (tunnelling, DGA): matches no name for certain
+            domains = listed.inputs.get("domains")
+            if not isinstance(domains, list):
+                return (f"the names of {listed.label} are not known: fail closed", listed)
+            action = str(rule.inputs.get("action", "")).upper()
+            if action == "BLOCK":
+                if DNS_ALL in domains:
+                    return None
+                continue
+            loose = sorted(d for d in _strings(domains) if not aws_service_name(d))
+            if loose:
+                return (
+                    f"{rule.label} lets the resolver look up {', '.join(loose[:3])}"
+                    + (f" and {len(loose) - 3} more" if len(loose) > 3 else "")
+                    + f" ({action or 'no action'}): not an AWS service name",
+                    rule,
+                )
+        return (
+            "no DNS Firewall rule blocks `*` after its allow-list: its Route 53 Resolver looks "
+            "up any name it does not list",
+            associations[0],
+        )
+
     # --- the fixpoint
     def reach(self, source: Source) -> tuple[list[Reached], list[Blocked]]:
         """Everywhere packets from the source can go, each with a witness path; and for the
@@ -920,6 +1010,38 @@ class Network:
                     )
                 )
         return reached, blocked
+
+
+DNS_ALL = "*"
+# AWS's own domains: names below them are answered by AWS (endpoints' private zones, the VPC's
+# host names ip-10-0-0-1.ec2.internal or ....<region>.compute.internal), never by a stranger.
+AWS_DOMAINS = ("amazonaws.com", "amazonaws.com.cn", "compute.internal")
+AWS_ZONES = ("ec2.internal",)  # a zone whose own name is asked too
+
+
+def aws_service_name(domain: str) -> bool:
+    """A name (or `*.`-wildcard) strictly inside AWS's own domains. `*.amazonaws.com` is not
+    one (it is every service of every region, S3 website buckets included), nor
+    `*amazonaws.com`, which also matches evilamazonaws.com."""
+    name = domain.lower().rstrip(".")
+    if name.startswith("*"):
+        if not name.startswith("*."):
+            return False
+        name = name[2:]
+        if name in AWS_ZONES:
+            return True
+        if name in AWS_DOMAINS or name.count(".") < 2:
+            return False
+    return name in AWS_ZONES or any(
+        name.endswith("." + suffix) for suffix in (*AWS_DOMAINS, *AWS_ZONES)
+    )
+
+
+def _number(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 2**31
 
 
 def _longest_prefix(

@@ -24,10 +24,14 @@ import yaml
 
 from planner.catalog import DATA_DIR, Catalog
 from planner.errors import PlannerError
-from planner.model import Plan
+from planner.model import Consumer, Plan
 from planner.netgraph import (
+    ASG,
     EIP,
     ENDPOINT,
+    ENDPOINT_ACCEPTER,
+    ENDPOINT_SERVICE,
+    ENDPOINT_SERVICE_PRINCIPAL,
     EXITS,
     FIREWALL,
     FLOW_LOG,
@@ -36,15 +40,18 @@ from planner.netgraph import (
     INSTANCE,
     LAUNCH_TEMPLATE,
     LB,
+    LISTENER,
     MODELLED,
     NAT,
     PEERING,
+    ROUTE,
     SG,
     SG_EGRESS,
     SG_INGRESS,
     SG_RULE,
     SUBNET,
     TAG_PREFIX,
+    TARGET_GROUP,
     TGW_ATTACHMENT,
     VGW,
     VPC,
@@ -170,6 +177,7 @@ class Subject:
     workloads: list[str]
     failures: list[Finding] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)  # what stops each way out, when it passes
+    vpc: Resource | None = None  # its network in the graph (None: the plan's, missing)
 
     @property
     def passed(self) -> bool:
@@ -184,6 +192,7 @@ class WorkloadVerdict:
     perimeter: str
     served_by: str | None
     failures: list[Finding] = field(default_factory=list)
+    ways_in: list[str] = field(default_factory=list)  # each consumer's proven path in
 
 
 @dataclass
@@ -227,6 +236,18 @@ class Report:
         return not self.failures()
 
 
+def _caller(consumer: Consumer) -> str:
+    """A consumer as a report names it."""
+    where = (
+        f"in {consumer.vpc}"
+        if consumer.vpc
+        else f"in account {consumer.account}"
+        if consumer.account
+        else "named by its range only"
+    )
+    return f"consumer {consumer.cidr} ({where})"
+
+
 @dataclass(frozen=True)
 class Expectations:
     """What the plan (when known) says each network may reach."""
@@ -241,6 +262,7 @@ class Expectations:
     workloads: dict[str, str] = field(default_factory=dict)  # every workload -> its perimeter
     # Workload -> the VPCs its consumers name, where the stack makes their endpoint.
     consumer_vpcs: dict[str, list[str]] = field(default_factory=dict)
+    consumers: dict[str, list[Consumer]] = field(default_factory=dict)  # workload -> callers
 
     @classmethod
     def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
@@ -268,9 +290,11 @@ class Expectations:
         linked = {a.provider for a in plan.providers if a.private_link}
         workloads = {w.name: w.answers.data_sensitivity.perimeter.value for w in plan.workloads}
         vpcs = {w.name: sorted({c.vpc for c in w.consumers if c.vpc}) for w in plan.workloads}
+        consumers = {w.name: list(w.consumers) for w in plan.workloads}
         return cls(
-            pools, providers, linked, hosts, models, workload_provider, protect, workloads, vpcs
-        )
+            pools, providers, linked, hosts, models, workload_provider, protect, workloads,
+            vpcs, consumers,
+        )  # fmt: skip
 
 
 def verify(
@@ -286,7 +310,7 @@ def verify(
     subjects, workloads = _perimeter_verdicts(network, expect)
     findings: list[Finding] = []
     for registered in RULES.values():
-        if registered.id != "perimeter":  # its verdicts are the subjects and workloads above
+        if registered.id not in SUBJECT_RULES:  # their verdicts are the subjects and workloads
             findings.extend(registered.check(graph, network, expect, warnings))
     findings.extend(_plaintext_outputs(outputs or {}))
     findings.extend(
@@ -297,11 +321,16 @@ def verify(
     return Report(subjects, _unique(findings), sorted(set(warnings)), workloads)
 
 
+# Rules whose verdicts are held by the networks (subjects) and workloads of a report.
+SUBJECT_RULES = ("perimeter", "dns", "way-in")
+
+
 def _perimeter_verdicts(
     network: Network, expect: Expectations
 ) -> tuple[list[Subject], list[WorkloadVerdict]]:
     """Every network that serves workloads, checked; and every workload of the plan with the
-    network that serves it: a workload no network serves is a failure, not a silence."""
+    network that serves it and each consumer's way in: a workload no network serves, or a
+    consumer with no path to it, is a failure, not a silence."""
     graph = network.graph
     subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
     for pool, (perimeter, names, _) in sorted(expect.pools.items()):
@@ -354,7 +383,10 @@ def _perimeter_verdicts(
             if serving
             else [Finding("perimeter", f"workload {name}", "no network of the stack serves it")]
         )
-        workloads.append(WorkloadVerdict(name, perimeter, serving, failures))
+        verdict = WorkloadVerdict(name, perimeter, serving, failures)
+        if serving:
+            _prove_ways_in(network, expect, verdict, [s for s in subjects if s.name == serving])
+        workloads.append(verdict)
     return subjects, workloads
 
 
@@ -374,17 +406,42 @@ def _consumer_endpoint(graph: Graph, workload: str, expect: Expectations) -> Res
     return None
 
 
+def _subject_findings(network: Network, expect: Expectations, rule_id: str) -> list[Finding]:
+    subjects, workloads = _perimeter_verdicts(network, expect)
+    held = [*(f for s in subjects for f in s.failures), *(f for w in workloads for f in w.failures)]
+    return [f for f in held if f.rule == rule_id]
+
+
 @rule(
     "perimeter", "the perimeter property: no way out of a workload's network but the allowed ones"
 )
 def _perimeter(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
 ) -> list[Finding]:
-    subjects, workloads = _perimeter_verdicts(network, expect)
-    return [
-        *(f for s in subjects for f in s.failures),
-        *(f for w in workloads for f in w.failures),
-    ]
+    return _subject_findings(network, expect, "perimeter")
+
+
+@rule(
+    "dns",
+    "the resolver of every technical and private_link network answers only AWS service names: "
+    "a DNS Firewall allow-list, then a block-all rule, failing closed",
+)
+def _dns(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    return _subject_findings(network, expect, "dns")
+
+
+@rule(
+    "way-in",
+    "every consumer of every workload has a path to it: security groups, interface endpoint, "
+    "endpoint service, load balancer (a pool); the planned Bedrock endpoint (private_link); the "
+    "firewall's egress path (contractual)",
+)
+def _way_in(
+    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
+) -> list[Finding]:
+    return _subject_findings(network, expect, "way-in")
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
@@ -433,6 +490,7 @@ def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
 def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Subject:
     graph = network.graph
     subject = _subject_of(vpc, expect)
+    subject.vpc = vpc
     subnets = network.subnets_of(vpc)
     forwarders = {
         s.urn for target in graph.of_type(NAT, FIREWALL) for s in network.forwarder_subnets(target)
@@ -461,6 +519,31 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
                     "verifier does not model it: it may be a way out (fail closed)",
                 )
             )
+    # DNS: the resolver looks names up for every interface of the VPC, whatever its routes.
+    held = "technical" if subject.kind == "pool" else subject.perimeter
+    if held in ("technical", "private_link"):
+        dns = network.dns_way_out(vpc)
+        if dns is not None:
+            why, component = dns
+            subject.failures.append(
+                Finding(
+                    "dns",
+                    vpc.label,
+                    f"{why}: the resolver is a way out (data spelled into a name reaches the "
+                    "name's servers)",
+                    (
+                        f"any interface in {vpc.label}",
+                        f"Route 53 Resolver of {vpc.label}",
+                        component.label,
+                        "the internet's name servers",
+                    ),
+                )
+            )
+        else:
+            subject.blocks.append(
+                f"DNS: {vpc.label}'s resolver answers only AWS service names (DNS Firewall "
+                "allow-list, block-all rule, fails closed)"
+            )
     if not sources:
         subject.blocks.append(f"no network interface sits in {vpc.label}'s subnets")
     for source in sources:
@@ -480,6 +563,341 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
     subject.blocks = sorted(set(subject.blocks))
     subject.failures = _unique(subject.failures)
     return subject
+
+
+# ----------------------------------------------------------------------------- the way in
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Where a pool's requests land: load balancer, listener, target group, nodes."""
+
+    balancer: Resource
+    listener: Resource
+    port: int
+    target_group: Resource
+    nodes: Resource
+
+    def path(self) -> list[str]:
+        return [
+            self.balancer.label,
+            f"{self.listener.label} (port {self.port})",
+            self.target_group.label,
+            f"nodes of {self.nodes.name}",
+        ]
+
+
+def _prove_ways_in(
+    network: Network, expect: Expectations, verdict: WorkloadVerdict, subjects: list[Subject]
+) -> None:
+    """Each consumer's path to the workload (its PASS path) or the first component that blocks
+    it (a failure). A workload with no consumer to reach it is a failure too."""
+    callers = expect.consumers.get(verdict.name)
+    if callers is None:
+        return  # the plan is not known: there is no consumer to prove a path for
+    if not callers:
+        verdict.failures.append(
+            Finding("way-in", f"workload {verdict.name}", "has no consumer: nothing reaches it")
+        )
+        return
+    for caller in callers:
+        for subject in subjects:
+            if subject.kind == "pool":
+                path, blocked = _pool_way_in(network, subject, caller)
+            elif subject.kind in ("provider", "endpoint"):  # Bedrock: its network, or an
+                # endpoint the stack makes in the consumer's VPC
+                path, blocked = _bedrock_way_in(network, expect, subject, caller)
+            else:
+                path, blocked = _egress_way_in(network, subject, caller)
+            if blocked is not None:
+                verdict.failures.append(
+                    Finding("way-in", _caller(caller), f"cannot reach {verdict.name}: {blocked}")
+                )
+            elif path:
+                verdict.ways_in.append(" -> ".join([_caller(caller), *path]))
+
+
+Proof = tuple[list[str] | None, str | None]  # (the path, or None and what blocks it)
+
+
+def _inside(network: Network, vpc: Resource | None, cidr: str) -> bool:
+    return vpc is not None and any(_within(cidr, c) for c in network.vpc_cidrs(vpc))
+
+
+def _serving(network: Network, vpc: Resource) -> tuple[list[Serving], str | None]:
+    """The pool's load balancers in the VPC and the listeners that forward to nodes."""
+    graph = network.graph
+    # The balancers placed in the VPC's subnets (by the edges, not a scan of every balancer).
+    near = {lb.urn: lb for s in network.subnets_of(vpc) for lb in graph.users(s, LB)}
+    balancers = [near[urn] for urn in sorted(near)]
+    if not balancers:
+        return [], f"no load balancer sits in {vpc.label}: nothing serves the pool"
+    found = []
+    for balancer in balancers:
+        for listener in graph.users(balancer, LISTENER):
+            if graph.ref(listener, "loadBalancerArn") is not balancer:
+                continue
+            port = listener.inputs.get("port")
+            for group in graph.refs(listener, "defaultActions", TARGET_GROUP):
+                for nodes in graph.users(group, ASG):
+                    if group.urn in nodes.deps.get("targetGroupArns", ()) and isinstance(
+                        port, int | float
+                    ):
+                        found.append(Serving(balancer, listener, int(port), group, nodes))
+    if not found:
+        return [], (
+            f"{balancers[0].label}: no listener forwards to a target group with nodes behind it"
+        )
+    return found, None
+
+
+def _principals(network: Network, service: Resource) -> list[str]:
+    graph = network.graph
+    found = _strings_of(service.inputs.get("allowedPrincipals"))
+    for grant in graph.users(service, ENDPOINT_SERVICE_PRINCIPAL):
+        if graph.ref(grant, "vpcEndpointServiceId") is service:
+            found += _strings_of(grant.inputs.get("principalArn"))
+    return found
+
+
+def _strings_of(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _admits_text(groups: list[Resource], caller: Consumer, port: int) -> str:
+    names = ", ".join(g.name for g in groups)
+    return f"security group{'s' if len(groups) > 1 else ''} {names} (tcp {port} from {caller.cidr})"
+
+
+def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
+    graph = network.graph
+    vpc = subject.vpc
+    if vpc is None:
+        return None, f"{subject.name} has no network in the graph"
+    serving, missing = _serving(network, vpc)
+    if missing is not None:
+        return None, missing
+    first = serving[0]
+    port = first.port
+    if not caller.vpc and not caller.account:
+        # Callers named by their range only: inside the pool's own network, or nowhere.
+        if not _inside(network, vpc, caller.cidr):
+            return None, (
+                f"{caller.cidr} lies outside {vpc.label} "
+                f"({', '.join(network.vpc_cidrs(vpc))}) and names no VPC or account, so no "
+                "endpoint is made for it and no route carries its packets in (blocked at the "
+                f"edge of {vpc.label})"
+            )
+        groups = graph.refs(first.balancer, "securityGroups", SG)
+        if groups and not network.admits(groups, caller.cidr, port):
+            return None, (
+                f"blocked by security groups {', '.join(g.name for g in groups)} of "
+                f"{first.balancer.label}: nothing admits {caller.cidr} on port {port}"
+            )
+        hops = [f"local route of {vpc.label}"]
+        if groups:
+            hops.append(_admits_text(groups, caller, port))
+        return [*hops, *first.path()], None
+    services = [
+        s
+        for sv in serving
+        for s in graph.users(sv.balancer, ENDPOINT_SERVICE)
+        if sv.balancer.urn in s.deps.get("networkLoadBalancerArns", ())
+    ]
+    if not services:
+        return None, (
+            f"no VPC endpoint service publishes {first.balancer.label} (PrivateLink): nothing "
+            "outside its VPC can connect to it"
+        )
+    service = services[0]
+    [through] = [
+        sv for sv in serving if sv.balancer.urn in service.deps.get("networkLoadBalancerArns", ())
+    ][:1]
+    tail = [service.label, *through.path()]
+    acceptance = _truthy(service.inputs.get("acceptanceRequired"))
+    if caller.account:
+        principals = _principals(network, service)
+        if not any(
+            p == caller.account or f":{caller.account}:" in p or p == "*" for p in principals
+        ):
+            return None, f"{service.label} does not allow account {caller.account} to connect"
+        return [
+            f"its own interface endpoint to {service.label} (account {caller.account} makes it"
+            + ("; the service owner accepts the connection)" if acceptance else ")"),
+            *tail,
+        ], None
+    endpoints = [
+        e for e in graph.users(service, ENDPOINT) if service.urn in e.deps.get("serviceName", ())
+    ]
+    if not endpoints:
+        return None, f"no interface endpoint of {service.label} is made in {caller.vpc}"
+    here = [e for e in endpoints if e.inputs.get("vpcId") == caller.vpc]
+    if not here:
+        elsewhere = endpoints[0]
+        where = elsewhere.inputs.get("vpcId")
+        return None, (
+            f"{elsewhere.label} sits in {where if isinstance(where, str) else 'another VPC'}, "
+            f"not in the consumer's {caller.vpc}"
+        )
+    endpoint = here[0]
+    subnets = endpoint.inputs.get("subnetIds")
+    if (
+        caller.subnets
+        and isinstance(subnets, list)
+        and not set(caller.subnets) & set(_strings_of(subnets))
+    ):
+        return None, f"{endpoint.label} has no interface in the consumer's subnets"
+    groups = graph.refs(endpoint, "securityGroupIds", SG)
+    if not groups:
+        return None, (
+            f"{endpoint.label} has no security group of its own: {caller.vpc}'s default group "
+            "decides, which the verifier does not see (fail closed)"
+        )
+    if not network.admits(groups, caller.cidr, through.port):
+        return None, (
+            f"blocked by security groups {', '.join(g.name for g in groups)} of "
+            f"{endpoint.label}: nothing admits {caller.cidr} on port {through.port}"
+        )
+    if acceptance and not any(
+        graph.ref(a, "vpcEndpointId") is endpoint for a in graph.users(endpoint, ENDPOINT_ACCEPTER)
+    ):
+        return None, (
+            f"{service.label} requires acceptance and nothing accepts {endpoint.label}'s connection"
+        )
+    return [
+        _admits_text(groups, caller, through.port),
+        f"{endpoint.label} in {caller.vpc}",
+        *tail,
+    ], None
+
+
+def _bedrock_way_in(
+    network: Network, expect: Expectations, subject: Subject, caller: Consumer
+) -> Proof:
+    graph = network.graph
+    endpoints = [
+        e
+        for e in graph.of_type(ENDPOINT)
+        if e.inputs.get("vpcEndpointType") == "Interface"
+        and str(e.inputs.get("serviceName", "")).endswith(".bedrock-runtime")
+    ]
+    if caller.account:
+        return None, (
+            f"its callers are in account {caller.account}: a Bedrock endpoint there is not this "
+            "stack's, so no path to the planned endpoint can be shown"
+        )
+    if caller.vpc:
+        here = [e for e in endpoints if e.inputs.get("vpcId") == caller.vpc]
+        where = f"the consumer's {caller.vpc}"
+    else:
+        here = [e for e in endpoints if _inside(network, network.vpc_of(e), caller.cidr)]
+        where = f"a network of the stack holding {caller.cidr}"
+    if not here:
+        if not endpoints:
+            return None, "the stack has no Bedrock runtime endpoint"
+        other = endpoints[0]
+        vpc = network.vpc_of(other)
+        sits = (
+            f"{vpc.label} ({', '.join(network.vpc_cidrs(vpc))})"
+            if vpc is not None
+            else str(other.inputs.get("vpcId"))
+        )
+        return None, f"{other.label} sits in {sits}, not in {where}"
+    endpoint = here[0]
+    groups = graph.refs(endpoint, "securityGroupIds", SG)
+    if not groups or not network.admits(groups, caller.cidr, 443):
+        return None, (
+            f"blocked by security groups {', '.join(g.name for g in groups) or '(none)'} of "
+            f"{endpoint.label}: nothing admits {caller.cidr} on port 443"
+        )
+    broad = endpoint_policy_problem(endpoint, expect)
+    if broad:
+        return None, f"{endpoint.label}'s {broad}"
+    return [
+        _admits_text(groups, caller, 443),
+        f"{endpoint.label} (planned models only)",
+        "Bedrock runtime",
+    ], None
+
+
+def _egress_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
+    """A contractual workload's callers out to the providers' hosts: through the firewall of
+    the egress network (whose allow-list the perimeter rule checks), from the egress network
+    itself, or from the consumer's VPC attached to it by a transit gateway."""
+    graph = network.graph
+    vpc = subject.vpc
+    if vpc is None:
+        return None, f"{subject.name} has no network in the graph"
+    subnets = {s.urn for s in network.subnets_of(vpc)}
+    firewalls = [
+        f
+        for f in graph.of_type(FIREWALL)
+        if any(s.urn in subnets for s in graph.refs(f, "subnetMappings"))
+    ]
+    if caller.vpc:
+        inline = [f for f in graph.of_type(FIREWALL) if f.inputs.get("vpcId") == caller.vpc]
+        if inline:
+            return [f"{inline[0].label} in {caller.vpc} (allow-list)", "providers' hosts"], None
+    if not firewalls:
+        return None, f"{vpc.label} has no firewall: no allowed way to the providers' hosts"
+    firewall = firewalls[0]
+    if not caller.vpc and not caller.account:
+        if not _inside(network, vpc, caller.cidr):
+            return None, (
+                f"{caller.cidr} lies outside {vpc.label} "
+                f"({', '.join(network.vpc_cidrs(vpc))}) and names no VPC: nothing attaches it "
+                f"to the egress path (blocked at the edge of {vpc.label})"
+            )
+        return [
+            f"route tables of {vpc.label}",
+            f"{firewall.label} (allow-list of the providers' hosts)",
+            "providers' hosts",
+        ], None
+    if caller.account:
+        return None, (
+            f"its callers are in account {caller.account}: this stack attaches no network of "
+            "another account to its egress path"
+        )
+    attachments = [a for a in graph.of_type(TGW_ATTACHMENT) if a.inputs.get("vpcId") == caller.vpc]
+    if not attachments:
+        return None, (
+            f"no transit gateway attachment joins {caller.vpc} to the egress path (nor a "
+            "firewall in it)"
+        )
+    attachment = attachments[0]
+    gateways = graph.refs(attachment, "transitGatewayId")
+    egress_side = [
+        a
+        for a in graph.of_type(TGW_ATTACHMENT)
+        if graph.ref(a, "vpcId") is vpc
+        and set(a.deps.get("transitGatewayId", ())) & {g.urn for g in gateways}
+    ]
+    if not gateways or not egress_side:
+        return None, f"{attachment.label}'s transit gateway has no attachment in {vpc.label}"
+    gateway = gateways[0]
+    routed = [
+        r
+        for r in graph.users(gateway, ROUTE)
+        if graph.ref(r, "transitGatewayId") is gateway and graph.ref(r, "routeTableId") is None
+    ]
+    if not routed:
+        return None, (
+            f"no route in {caller.vpc}'s route tables sends its traffic to {gateway.label}: "
+            "the VPC is attached, but nothing the stack makes routes it there (the consumer's "
+            "own route would, and the verifier cannot see it)"
+        )
+    return [
+        f"{routed[0].label} in {caller.vpc}",
+        attachment.label,
+        gateway.label,
+        egress_side[0].label,
+        f"{firewall.label} (allow-list of the providers' hosts)",
+        "providers' hosts",
+    ], None
 
 
 def _judge(network: Network, subject: Subject, place: Reached, expect: Expectations) -> str | None:
@@ -601,6 +1019,15 @@ def _exits_of(network: Network, vpc: Resource) -> list[Resource]:
         n for n in graph.of_type(NAT) if any(s.urn in subnets for s in graph.refs(n, "subnetId"))
     ]
     return found
+
+
+def _to_endpoint_service(graph: Graph, endpoint: Resource) -> bool:
+    """An endpoint of a VPC endpoint service (a pool's load balancer), not of an AWS service:
+    AWS supports endpoint policies only on AWS services' endpoints."""
+    service = endpoint.inputs.get("serviceName")
+    return bool(graph.refs(endpoint, "serviceName", ENDPOINT_SERVICE)) or (
+        isinstance(service, str) and service.startswith("com.amazonaws.vpce.")
+    )
 
 
 def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | None:
@@ -1255,11 +1682,8 @@ def _endpoint_policies(
 ) -> list[Finding]:
     found = []
     for endpoint in graph.of_type(ENDPOINT):
-        # An endpoint to an endpoint service (a pool's load balancer), not an AWS service: AWS
-        # allows it full access and takes no policy (PrivateLink guide, "Control access to VPC
-        # endpoints using endpoint policies"); its callers are held by TLS and the API key.
-        if graph.refs(endpoint, "serviceName", "aws:ec2/vpcEndpointService:VpcEndpointService"):
-            continue
+        if _to_endpoint_service(graph, endpoint):
+            continue  # a PrivateLink service's endpoint takes no policy: its service decides
         if isinstance(endpoint.inputs.get("policy"), Unknown):
             warnings.append(
                 f"endpoint-policies: the policy of {endpoint.label} is known only after `pulumi up`"
@@ -1318,6 +1742,7 @@ def render_text(report: Report) -> str:
             continue
         status = "PASS" if report.workload_passed(verdict) else "FAIL"
         lines.append(f"{status} {verdict.name} ({verdict.perimeter}, {verdict.served_by})")
+        lines.extend(f"  way in: {path}" for path in verdict.ways_in)
         lines.extend(f"  {f.resource}: {f.message}" for f in verdict.failures)
     for subject in report.subjects:
         lines.append("")
@@ -1373,6 +1798,7 @@ def render_json(report: Report) -> str:
                 "perimeter": w.perimeter,
                 "served_by": w.served_by,
                 "passed": report.workload_passed(w),
+                "ways_in": w.ways_in,
                 "failures": [finding(f) for f in w.failures],
             }
             for w in report.workloads

@@ -1,7 +1,9 @@
 """A private network: a VPC with private subnets in two availability zones and no way out.
 
 Isolated subnets: there is no internet gateway, NAT gateway or any route but the VPC's own local
-route, so the only paths off a node lead to the VPC endpoints created here.
+route, so the only paths off a node lead to the VPC endpoints created here. The VPC's DNS
+resolver, which would otherwise look up any name on the internet for a node (a way out for data
+spelled into names), answers only the endpoints' names (Route 53 Resolver DNS Firewall).
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ EXIT_TYPES = (
 )
 NODE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "ecr.api", "ecr.dkr", "logs")
 
+# Route 53 Resolver DNS Firewall. Rule groups associated with a VPC are processed by the
+# association's priority, 100-9900 (AssociateFirewallRuleGroup, Route 53 API Reference; AWS's
+# own example uses 101); rules inside a group by their priority, lowest first (the provider's
+# ResolverFirewallRule docs). The allow-list comes first; the block-all rule after it.
+DNS_ASSOCIATION_PRIORITY = 101
+DNS_ALLOW_PRIORITY = 100
+DNS_BLOCK_PRIORITY = 200
+# A domain specification may start with `*` and is 1-255 characters (UpdateFirewallDomains);
+# `*` alone matches every name.
+DNS_EVERYTHING = "*"
+
 
 @dataclass
 class PrivateNetworkArgs:
@@ -38,6 +51,90 @@ class PrivateNetworkArgs:
     # The S3 gateway endpoint's policy (only the weights bucket); None: no S3 endpoint.
     s3_endpoint_policy: pulumi.Input[str] | None = None
     flow_log_retention_days: int = 365
+    # Services the network reaches through endpoints created outside it (the caller's), whose
+    # names its DNS Firewall must still answer, e.g. ("bedrock-runtime",).
+    dns_services: tuple[str, ...] = ()
+
+
+def service_domains(service: str, region: str, account_id: str) -> list[str]:
+    """The names a VPC's resolver must answer for one endpoint service (its private DNS names,
+    AWS PrivateLink "AWS services" docs): `<service>.<region>.amazonaws.com`, with ECR's two
+    exceptions (api.ecr.<region>..., and <account>.dkr.ecr.<region>... for this account's
+    registry) and S3's virtual-hosted bucket names, which the gateway endpoint serves."""
+    suffix = f"{region}.amazonaws.com"
+    if service == "ecr.api":
+        return [f"api.ecr.{suffix}"]
+    if service == "ecr.dkr":
+        return [f"{account_id}.dkr.ecr.{suffix}"]
+    if service == "s3":
+        # Buckets by name (the weights bucket, ECR's layer bucket): AWS answers them; a query
+        # for one carries nothing to a name server outside AWS.
+        return [f"s3.{suffix}", f"*.s3.{suffix}"]
+    return [f"{service}.{suffix}"]
+
+
+def vpc_internal_domains(region: str) -> list[str]:
+    """The VPC's own host names (ip-10-0-0-1.ec2.internal): answered by the resolver itself."""
+    zone = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
+    return [zone, f"*.{zone}"]
+
+
+def dns_allow_list(args: PrivateNetworkArgs) -> list[str]:
+    """Every name the network's endpoints need, and nothing else, sorted."""
+    region, account = args.lookups.region, args.lookups.account_id
+    services = [*args.interface_services, *args.dns_services]
+    if args.s3_endpoint_policy is not None:
+        services.append("s3")
+    names = {n for s in services for n in service_domains(s, region, account)}
+    return sorted(names | set(vpc_internal_domains(region)))
+
+
+def add_dns_firewall(
+    name: str, vpc: aws.ec2.Vpc, domains: list[str], tags: dict[str, str], parent: pulumi.Resource
+) -> aws.route53.ResolverFirewallRuleGroupAssociation:
+    """DNS is a way out: a name the resolver looks up for a node reaches the name's servers.
+    The VPC's resolver answers only the names the endpoints need (ALLOW), refuses every other
+    (BLOCK `*`, NXDOMAIN, at a later priority) and fails closed when DNS Firewall cannot answer
+    (firewall_fail_open DISABLED)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    allowed = aws.route53.ResolverFirewallDomainList(
+        f"{name}-dns-allowed", domains=domains, tags=tags, opts=child
+    )
+    everything = aws.route53.ResolverFirewallDomainList(
+        f"{name}-dns-everything", domains=[DNS_EVERYTHING], tags=tags, opts=child
+    )
+    group = aws.route53.ResolverFirewallRuleGroup(f"{name}-dns", tags=tags, opts=child)
+    aws.route53.ResolverFirewallRule(
+        f"{name}-dns-allow-endpoints",
+        firewall_rule_group_id=group.id,
+        firewall_domain_list_id=allowed.id,
+        action="ALLOW",
+        priority=DNS_ALLOW_PRIORITY,
+        opts=child,
+    )
+    aws.route53.ResolverFirewallRule(
+        f"{name}-dns-block-rest",
+        firewall_rule_group_id=group.id,
+        firewall_domain_list_id=everything.id,
+        action="BLOCK",
+        block_response="NXDOMAIN",
+        priority=DNS_BLOCK_PRIORITY,
+        opts=child,
+    )
+    aws.route53.ResolverFirewallConfig(
+        f"{name}-dns-fail-closed",
+        resource_id=vpc.id,
+        firewall_fail_open="DISABLED",
+        opts=child,
+    )
+    return aws.route53.ResolverFirewallRuleGroupAssociation(
+        f"{name}-dns",
+        firewall_rule_group_id=group.id,
+        vpc_id=vpc.id,
+        priority=DNS_ASSOCIATION_PRIORITY,
+        tags=tags,
+        opts=child,
+    )
 
 
 def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
@@ -104,7 +201,8 @@ def add_flow_logs(
 
 
 class PrivateNetwork(pulumi.ComponentResource):
-    """VPC, private subnets, flow logs, and the VPC endpoints the nodes need."""
+    """VPC, private subnets, flow logs, the VPC endpoints the nodes need, and a DNS Firewall
+    that answers only their names."""
 
     vpc: aws.ec2.Vpc
     subnets: list[aws.ec2.Subnet]
@@ -206,10 +304,15 @@ class PrivateNetwork(pulumi.ComponentResource):
                 tags=tags,
                 opts=child,
             )
+        self.dns_domains = dns_allow_list(args)
+        self.dns_firewall = add_dns_firewall(name, self.vpc, self.dns_domains, tags, self)
         # For AWS to confirm after `pulumi up` what `planner verify` proves before it: a Network
         # Access Analyzer scope matching any path from this VPC to an internet gateway, a transit
         # gateway attachment, a peering connection or a VPN gateway (NAT gateways are "through"
         # resources: their paths end at an internet gateway). The scope itself costs nothing.
+        # It cannot cover DNS: Network Access Analyzer's resource statements name no Route 53
+        # Resolver component ("Network Access Analyzer resource statements", Amazon VPC docs),
+        # so the resolver's way out is shut by the DNS Firewall above and checked by verify.
         self.access_scope = aws.ec2.NetworkInsightsAccessScope(
             f"{name}-no-way-out",
             match_paths=[

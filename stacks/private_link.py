@@ -128,6 +128,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 kms_key_arn=key.arn,
                 tags=tags,
                 interface_services=(),
+                dns_services=("bedrock-runtime",),  # the endpoint below: its name resolves
             ),
             opts=child,
         )

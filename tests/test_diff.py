@@ -23,7 +23,8 @@ from planner.verify import Report
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 # Three workloads, three answers: an API behind the egress firewall, Bedrock over PrivateLink,
-# a self-hosted pool for regulated data. Three-year pricing, so volume can flip the first.
+# a self-hosted pool for regulated data, each called from a VPC the stack connects (so verify's
+# way in holds). Three-year pricing, so volume can flip the first.
 BASE = """\
 organization: acme
 region: us-east-1
@@ -34,24 +35,28 @@ workloads:
     task: faq
     data: internal
     monthly_tokens: {input: 2B, output: 400M}
-    consumers: ["10.20.0.0/16"]
+    consumers:
+      - {cidr: 10.20.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, subnets: [subnet-0a1b2c3d4e5f60718]}
   - name: claims-triage
     task: classification
     data: confidential
     monthly_tokens: {input: 500M, output: 20M}
-    consumers: ["10.21.0.0/16"]
+    consumers:
+      - {cidr: 10.21.0.0/16, vpc: vpc-0b1c2d3e4f5a60719, subnets: [subnet-0b1c2d3e4f5a60719]}
   - name: lab-notes
     task: summarization
     data: regulated
     monthly_tokens: {input: 3B, output: 600M}
-    consumers: ["10.22.0.0/16"]
+    consumers:
+      - {cidr: 10.22.0.0/16, vpc: vpc-0c2d3e4f5a6b7c8d9, subnets: [subnet-0c2d3e4f5a6b7c8d9]}
 """
 NEW_REGULATED = """\
   - name: radiology-notes
     task: extraction
     data: regulated
     monthly_tokens: {input: 1B, output: 100M}
-    consumers: [{cidr: 10.23.0.0/16, account: "111122223333"}]
+    consumers:
+      - {cidr: 10.23.0.0/16, account: "111122223333"}
 """
 
 

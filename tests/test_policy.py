@@ -12,13 +12,16 @@ import pytest
 from pulumi_policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.policy import PolicyCustomTimeouts
 
+from planner.catalog import default_catalog
 from planner.model import Plan
 from planner.netgraph import SG, Graph, Resource
 from planner.render import plan_json
 from planner.verify import RULES, Expectations, verify
 from policy.checks import stack_validation, validate_stack
 from tests import test_verify
-from tests.test_verify import FAULTS, POOL, added, find
+from tests.test_verify import FAULTS, POOL, added, find, reachable
+
+reachable_graph = reachable  # the fixture: the example with its consumers' ways in built
 
 clean = test_verify.clean  # the fixture: the example's graph
 
@@ -148,16 +151,22 @@ def test_the_pack_serves_one_mandatory_stack_policy(monkeypatch: Any) -> None:
 
 @pytest.mark.parametrize("rule_id", list(RULES))
 def test_every_rule_is_a_violation_of_the_pack(
-    clean: tuple[Graph, Plan, dict[str, Any]], rule_id: str
+    clean: tuple[Graph, Plan, dict[str, Any]], rule_id: str, tmp_path: Path
 ) -> None:
     """The pack runs the registry's checks: each rule's injected fault is reported under its id,
     and the count returned is the number of failures `planner verify` finds."""
-    graph, _, _ = clean
+    graph, plan, _ = clean
+    # With the plan, as the workflow runs the pack: the way in needs the plan's consumers.
+    path = tmp_path / "plan.json"
+    path.write_text(plan_json(plan))
+    config: dict[str, Any] = {"plan": str(path)}
+    expect = Expectations.of(plan, default_catalog())
+    assert verify(graph, expect).failures() == []  # the example is clean, so the fault is the cause
     faulty = FAULTS[rule_id](graph)
     found: list[str] = []
-    count = validate_stack(policy_resources(faulty), {}, lambda m, u: found.append(m))
+    count = validate_stack(policy_resources(faulty), config, lambda m, u: found.append(m))
     assert any(v.startswith(f"[{rule_id}] ") for v in found), found
-    assert count == len(found) == len(verify(faulty, Expectations.of(None, None)).failures())
+    assert count == len(found) == len(verify(faulty, expect).failures())
 
 
 def test_with_the_plan_an_unserved_workload_is_a_violation(
@@ -178,3 +187,16 @@ def test_with_the_plan_an_unserved_workload_is_a_violation(
     ]
     assert expected and set(expected) <= set(found)
     assert sum(v.startswith("[perimeter] pool ") for v in found) == len(plan.pools)
+
+
+def test_dns_and_the_way_in_are_violations_of_the_pack(
+    reachable_graph: tuple[Graph, Expectations],
+) -> None:
+    """The pack holds the DNS proof: a pool's VPC whose DNS Firewall association is gone is a
+    [dns] violation naming the VPC, with the resolver in its path (the way-in rule, which needs
+    the plan's consumers, is test_every_rule_is_a_violation_of_the_pack[way-in])."""
+    graph, _ = reachable_graph
+    found = violations(FAULTS["dns"](graph))
+    assert any(v.startswith(f"[dns] vpc {POOL}-net-vpc: no DNS Firewall rule group") and
+               f"Route 53 Resolver of vpc {POOL}-net-vpc" in v for v in found), found  # fmt: skip
+    assert violations(graph) == []

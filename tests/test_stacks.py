@@ -608,11 +608,11 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
         for r in of_type(run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
         if r.name.startswith("llama-4-scout-p5-48xlarge-nodes-consumer-")
     }
-    assert consumers == {"10.20.0.0/16", "10.21.0.0/16", "10.50.0.0/16"}
+    assert consumers == {"10.20.0.0/16", "10.50.0.0/16", "10.51.0.0/16"}
     [key] = [r for r in of_type(run, "aws:kms/key:Key") if r.name.startswith("deepseek")]
     assert key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "50892.86"
     # The shared Scout pool has one endpoint per consumer VPC (support-faq and ticket-triage
-    # share one), and lets ticket-triage's other account connect.
+    # share one), and lets patient-notes' other account connect.
     scout = "llama-4-scout-p5-48xlarge"
     endpoints = {
         r.inputs["vpcId"]
@@ -1159,7 +1159,14 @@ def test_a_stack_with_consumer_vpcs_verifies_and_previews(
     )
     code = main(["verify"])
     out = capsys.readouterr().out
-    assert code == 0, out
+    # Every consumer naming a VPC or an account has its way in; the one named by its range only
+    # (10.70.0.0/16, outside the pool's network) has none, and verify says so and nothing else.
+    assert code == 1, out
+    assert "verification FAILED: 1 failure(s)" in out
+    findings = [line for line in out.splitlines() if "cannot reach" in line]
+    assert len(findings) == 1, findings
+    assert findings[0].strip().startswith("consumer 10.70.0.0/16 (named by its range only)")
+    assert "no endpoint is made for it" in findings[0]
     assert main(["preview"]) == 0
     out = capsys.readouterr().out
     # The consumer endpoints are priced by their zones (one interface each), their private

@@ -22,9 +22,15 @@ from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.model import Plan, read_plan
+from planner.model import Consumer, Plan, read_plan
 from planner.netgraph import (
+    DNS_ASSOCIATION,
+    DNS_CONFIG,
+    DNS_DOMAIN_LIST,
+    DNS_RULE,
     ENDPOINT,
+    ENDPOINT_ACCEPTER,
+    ENDPOINT_SERVICE,
     FIREWALL,
     IGW,
     LAUNCH_TEMPLATE,
@@ -36,6 +42,7 @@ from planner.netgraph import (
     SG_EGRESS,
     SG_INGRESS,
     SUBNET,
+    TGW_ATTACHMENT,
     VPC,
     Graph,
     Network,
@@ -131,11 +138,18 @@ def pool_vpc(graph: Graph) -> Resource:
     return find(graph, VPC, f"{POOL}-net-vpc")
 
 
+def way_in_failures(report: Report) -> list[Finding]:
+    return [f for f in report.failures() if f.rule == "way-in"]
+
+
 def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    """Nothing gets out of the example's networks (DNS included), and every consumer gets in:
+    the pools publish endpoint services, Bedrock's endpoint sits in the consumer's VPC, and the
+    consumer in another account is allowed by the pool's endpoint service."""
     graph, plan, outputs = clean
     report = check(graph, plan, outputs)
-    assert report.failures() == []
-    assert report.passed
+    assert report.failures() == [] and report.passed
+    assert way_in_failures(report) == []
     perimeters = {s.name: s.perimeter for s in report.subjects}
     assert perimeters == {
         "pool contract-review-pool": "technical",
@@ -143,10 +157,14 @@ def test_clean_generated_stacks_pass(clean: tuple[Graph, Plan, dict[str, Any]]) 
         "endpoint bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime": "private_link",
         "network api-egress": "contractual",
     }
+    assert all(s.passed for s in report.subjects)
     [pool] = [s for s in report.subjects if s.name == f"pool {POOL}"]
     # The component that blocks each way out is named.
     assert any("routes nothing out of the VPC" in b for b in pool.blocks)
     assert any("has no internet, egress-only, NAT" in b for b in pool.blocks)
+    assert any(
+        b.startswith(f"DNS: vpc {POOL}-net-vpc's resolver answers only") for b in pool.blocks
+    )
     [egress] = [s for s in report.subjects if s.name == "network api-egress"]
     assert any("only through firewall api-egress-firewall" in b for b in egress.blocks)
 
@@ -679,7 +697,8 @@ def test_contractual_traffic_must_pass_the_firewall(
 def test_private_link_reaches_only_the_planned_endpoint(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Callers given as a plain CIDR: the stack's own PrivateLink network serves them.
+    # Callers given as a plain CIDR: the stack's own PrivateLink network holds the endpoint, and
+    # no caller lives there, so the way in legitimately fails; the way out is proven all the same.
     config = plan_project(
         project,
         workload_yaml(task="classification", data="confidential", consumers='["10.0.0.0/16"]'),
@@ -687,7 +706,11 @@ def test_private_link_reaches_only_the_planned_endpoint(
     capsys.readouterr()
     graph = graph_from_offline(run_program(project, "dev", config))
     plan = read_plan(project / "plans/dev/plan.json")
-    assert check(graph, plan).passed
+    report = check(graph, plan)
+    [blocked] = report.failures()
+    assert blocked.rule == "way-in"
+    assert "not in a network of the stack holding 10.0.0.0/16" in blocked.message
+    assert perimeter_failures(report, "provider bedrock") == []
     endpoint = find(graph, ENDPOINT, "bedrock-link-bedrock-runtime")
     extra = dataclasses.replace(
         endpoint,
@@ -823,22 +846,42 @@ def _unknown_ids(value: Any) -> Any:
         return {k: _unknown_ids(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unknown_ids(v) for v in value]
-    if isinstance(value, str) and ("-id" in value or "arn:aws:" in value):
+    # A principal's ARN is written in the program (an account number), known at preview.
+    if isinstance(value, str) and ("-id" in value or "arn:aws:" in value) and ":root" not in value:
         return rpc.UNKNOWN
     return value
 
 
-def test_verify_command_passes_the_example(
+def only_the_way_in_fails(out: str) -> None:
+    """Every rule but the way in passes; the way in fails and the run ends FAILED."""
+    for rule_id in RULES:
+        expected = "FAIL" if rule_id == "way-in" else "PASS"
+        assert any(line.startswith(f"{expected} {rule_id}: ") for line in out.splitlines()), rule_id
+    assert out.rstrip().splitlines()[-1].startswith("verification FAILED")
+
+
+def every_rule_passes(out: str) -> None:
+    """Every rule passes, the way in included, and the run ends verified."""
+    for rule_id in RULES:
+        assert any(line.startswith(f"PASS {rule_id}: ") for line in out.splitlines()), rule_id
+    assert "FAIL" not in out
+    assert out.rstrip().splitlines()[-1] == "verified: no failure"
+
+
+def test_verify_command_on_the_example_passes(
     planned: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["verify"]) == 0
     out = capsys.readouterr().out
     assert "PASS patient-notes (technical, pool patient-notes-pool)" in out
     assert "PASS code-review (contractual, network api-egress)" in out
-    assert out.rstrip().endswith("verified: no failure")
+    assert "PASS pool patient-notes-pool (technical; workloads patient-notes)" in out
+    assert "  way in: consumer 10.51.0.0/16 (in account 111122223333) -> " in out
+    every_rule_passes(out)
     assert main(["verify", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["passed"] is True
+    assert {r for r, found in document["rules"].items() if found} == set()
     assert {s["perimeter"] for s in document["subjects"]} == {
         "technical",
         "private_link",
@@ -865,7 +908,7 @@ def test_verify_a_preview_file_joined_by_urns(
     preview.write_text(json.dumps(document))
     assert main(["verify", "--preview", str(preview), "plans/dev/plan.json"]) == 0
     out = capsys.readouterr().out
-    assert "verified: no failure" in out
+    every_rule_passes(out)
     assert "known only after `pulumi up`" in out  # policies built from unknown ARNs
 
     # A route to an internet gateway in a pool's table, joined only by URNs.
@@ -929,18 +972,24 @@ def test_verify_refuses_a_malformed_preview(
 
 
 @pytest.mark.parametrize("strategy", ["optimal", "per-workload"])
-def test_other_generated_stacks_pass(
+def test_other_generated_stacks_keep_the_way_out_shut(
     project: Path, capsys: pytest.CaptureFixture[str], strategy: str
 ) -> None:
-    """Shared pools, and a multi-node pool over EFA, verify clean too: `make test` fails if a
-    generated stack breaks a rule."""
-    text = EXAMPLE.read_text() + MULTI_NODE.split("workloads:\n", 1)[1]
+    """Shared pools, and a multi-node pool over EFA (its callers in another account), break no
+    rule: `make test` fails if a generated stack breaks one."""
+    multi_node = MULTI_NODE.replace(
+        'consumers: ["10.60.0.0/16"]',
+        f'consumers: [{{cidr: 10.60.0.0/16, account: "{OTHER_ACCOUNT}"}}]',
+    )
+    assert multi_node != MULTI_NODE
+    text = EXAMPLE.read_text() + multi_node.split("workloads:\n", 1)[1]
     plan_project(project, text, strategy=strategy)
     capsys.readouterr()
     code = main(["verify"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASS deep-notes (technical, pool " in out
+    every_rule_passes(out)
 
 
 def test_a_self_hosted_private_link_pool_is_held_to_no_way_out(
@@ -956,7 +1005,9 @@ def test_a_self_hosted_private_link_pool_is_held_to_no_way_out(
     capsys.readouterr()
     assert main(["verify"]) == 0
     out = capsys.readouterr().out
+    assert "PASS pool hr-notes-pool (private_link; workloads hr-notes)" in out
     assert "PASS hr-notes (private_link, pool hr-notes-pool)" in out
+    every_rule_passes(out)
 
 
 def test_ipv6_egress_to_an_egress_only_gateway(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
@@ -981,6 +1032,11 @@ def test_ipv6_egress_to_an_egress_only_gateway(clean: tuple[Graph, Plan, dict[st
 # ----------------------------------------------------------------------------- the rules registry
 
 
+def _without(g: Graph, type_: str, name: str) -> Graph:
+    gone = find(g, type_, name)
+    return Graph({u: r for u, r in g.resources.items() if u != gone.urn})
+
+
 def _igw_route(g: Graph) -> Graph:
     g = added(g, IGW, "way-out", {"vpcId": "v"}, {"vpcId": [pool_vpc(g)]})
     return route_out(g, f"{POOL}-net-private", "0.0.0.0/0", "gatewayId", find(g, IGW, "way-out"))
@@ -990,6 +1046,9 @@ def _igw_route(g: Graph) -> Graph:
 # without one (test_every_rule_has_a_fault).
 FAULTS: dict[str, Mutation] = {
     "perimeter": _igw_route,
+    "dns": lambda g: _without(g, DNS_ASSOCIATION, f"{POOL}-net-dns"),
+    # Needs the way in built (the `reachable` graph): the endpoint service removed.
+    "way-in": lambda g: _without(g, ENDPOINT_SERVICE, f"{POOL}-service"),
     "flow-logs": lambda g: Graph(
         {u: r for u, r in g.resources.items() if r.name != f"{POOL}-net-flow-log"}
     ),
@@ -1041,13 +1100,10 @@ def test_every_rule_has_a_fault() -> None:
 
 
 @pytest.mark.parametrize("rule_id", list(RULES))
-def test_each_rule_fails_on_its_fault(
-    clean: tuple[Graph, Plan, dict[str, Any]], rule_id: str
-) -> None:
-    """The rule's own check finds the fault (and nothing on the clean graph); the whole run
-    fails, prints the rule as FAIL and does not end with `verified`."""
-    graph, plan, _ = clean
-    expect = Expectations.of(plan, default_catalog())
+def test_each_rule_fails_on_its_fault(reachable: tuple[Graph, Expectations], rule_id: str) -> None:
+    """The rule's own check finds the fault (and nothing on the clean graph, its way in built);
+    the whole run fails, prints the rule as FAIL and does not end with `verified`."""
+    graph, expect = reachable
     check_of = RULES[rule_id].check
     assert check_of(graph, Network(graph), expect, []) == []
     faulty = FAULTS[rule_id](graph)
@@ -1168,11 +1224,16 @@ def test_consumers_naming_their_vpcs_pass_verify(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The Bedrock workloads are served by the endpoint the stack makes in their consumers' VPC;
-    the contractual one by the egress network its VPC attaches to; nothing else gets out."""
+    the contractual one by the egress network its VPC attaches to; nothing else gets out. The
+    Bedrock consumer in another account fails the way in: its own endpoint is not this stack's,
+    so no path to the planned endpoint can be shown (why the example's account consumer calls a
+    pool instead)."""
     plan_project(project, VPC_CONSUMERS)
     capsys.readouterr()
     report, _ = verify_program(project, default_catalog(), "dev", None)
-    assert report.passed, render_text(report)
+    [blocked] = report.failures()
+    assert blocked.rule == "way-in", render_text(report)
+    assert "its callers are in account 111122223333" in blocked.message
     served = {w.name: w.served_by for w in report.workloads}
     endpoint = "endpoint bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime"
     assert served == {
@@ -1237,3 +1298,404 @@ def test_an_empty_preview_with_no_plan_verifies_nothing(
     document = json.loads(capsys.readouterr().out)
     assert document["passed"] is False and document["verified"] == "nothing"
     assert "declares no resources" in document["reason"]
+
+
+# ----------------------------------------------------------------------------- the way in
+
+CONSUMER_VPC = "vpc-0a1b2c3d4e5f60718"
+CONSUMER_SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"]
+OTHER_ACCOUNT = "111122223333"
+TGW = "aws:ec2transitgateway/transitGateway:TransitGateway"
+
+
+def _consumer_group(g: Graph, name: str, cidr: str, port: int) -> Graph:
+    """A security group in the consumer's VPC admitting the consumer's range on one port (the
+    VPC is not the stack's: its id is a plain value, not a resource of the graph)."""
+    g = added(g, SG, name, {"vpcId": CONSUMER_VPC, "description": "consumers"})
+    return added(
+        g,
+        SG_INGRESS,
+        f"{name}-in",
+        {"ipProtocol": "tcp", "fromPort": port, "toPort": port, "cidrIpv4": cidr},
+        {"securityGroupId": [find(g, SG, name)]},
+    )
+
+
+def _publish_pool(g: Graph, pool: str, cidr: str) -> Graph:
+    """What the pool branch builds: the pool's load balancer as a VPC endpoint service with
+    acceptance required (this account and the other one allowed), an interface endpoint in the
+    consumer's VPC and subnets, its security group, and the accepted connection."""
+    balancer = find(g, "aws:lb/loadBalancer:LoadBalancer", f"{pool}-lb")
+    g = added(
+        g,
+        ENDPOINT_SERVICE,
+        f"{pool}-service",
+        {
+            "acceptanceRequired": True,
+            "networkLoadBalancerArns": ["lb-arn"],
+            "allowedPrincipals": [f"arn:aws:iam::{OTHER_ACCOUNT}:root"],
+        },
+        {"networkLoadBalancerArns": [balancer]},
+    )
+    service = find(g, ENDPOINT_SERVICE, f"{pool}-service")
+    g = _consumer_group(g, f"{pool}-consumer", cidr, 8000)
+    g = added(
+        g,
+        ENDPOINT,
+        f"{pool}-consumer",
+        {
+            "vpcId": CONSUMER_VPC,
+            "vpcEndpointType": "Interface",
+            "serviceName": "svc-name",
+            "subnetIds": CONSUMER_SUBNETS,
+            "privateDnsEnabled": False,
+        },
+        {"serviceName": [service], "securityGroupIds": [find(g, SG, f"{pool}-consumer")]},
+    )
+    endpoint = find(g, ENDPOINT, f"{pool}-consumer")
+    return added(
+        g,
+        ENDPOINT_ACCEPTER,
+        f"{pool}-consumer",
+        {"vpcEndpointId": "x", "vpcEndpointServiceId": "y"},
+        {"vpcEndpointId": [endpoint], "vpcEndpointServiceId": [service]},
+    )
+
+
+def _bedrock_in_consumer_vpc(g: Graph, cidr: str) -> Graph:
+    """What the apis branch builds: the bedrock-runtime endpoint, planned models only, in the
+    consumer's VPC."""
+    planned = find(g, ENDPOINT, "bedrock-link-bedrock-runtime")
+    g = _consumer_group(g, "bedrock-consumer", cidr, 443)
+    return added(
+        g,
+        ENDPOINT,
+        "bedrock-consumer",
+        {**planned.inputs, "vpcId": CONSUMER_VPC, "subnetIds": CONSUMER_SUBNETS},
+        {"securityGroupIds": [find(g, SG, "bedrock-consumer")]},
+    )
+
+
+def _egress_attached(g: Graph) -> Graph:
+    """The consumer's VPC joined to the egress network by a transit gateway, its route table
+    sending the traffic there (centralized egress)."""
+    g = added(g, TGW, "egress-tgw", {})
+    gateway = find(g, TGW, "egress-tgw")
+    egress = find(g, VPC, "api-egress-vpc")
+    g = added(g, TGW_ATTACHMENT, "consumer-attachment",
+              {"vpcId": CONSUMER_VPC, "subnetIds": CONSUMER_SUBNETS, "transitGatewayId": "t"},
+              {"transitGatewayId": [gateway]})  # fmt: skip
+    g = added(g, TGW_ATTACHMENT, "egress-attachment", {"vpcId": "v", "transitGatewayId": "t"},
+              {"vpcId": [egress], "transitGatewayId": [gateway]})  # fmt: skip
+    return added(g, ROUTE, "consumer-default",
+                 {"routeTableId": "rtb-0a1b2c3d4e5f60718", "destinationCidrBlock": "0.0.0.0/0",
+                  "transitGatewayId": "t"},
+                 {"transitGatewayId": [gateway]})  # fmt: skip
+
+
+# The example's names, as the stacks build them.
+POOL_VPC = "vpc-01a2b3c4d5e6f7a8b"
+POOL_EP = f"{POOL}-{POOL_VPC}"
+BEDROCK_EP = f"bedrock-link-{CONSUMER_VPC}-bedrock-runtime"
+NAMED_VPC = {"vpc": CONSUMER_VPC, "subnets": tuple(CONSUMER_SUBNETS)}
+CALLERS = {
+    "patient-notes": [
+        Consumer(cidr="10.50.0.0/16", **NAMED_VPC),
+        Consumer(cidr="10.22.0.0/16", account=OTHER_ACCOUNT),
+    ],
+    "contract-review": [Consumer(cidr="10.30.0.0/16", **NAMED_VPC)],
+    "ticket-triage": [Consumer(cidr="10.20.0.0/16", **NAMED_VPC)],
+    "support-faq": [Consumer(cidr="10.20.0.0/16", **NAMED_VPC)],
+    "code-review": [Consumer(cidr="10.40.0.0/16", **NAMED_VPC)],
+}
+
+
+@pytest.fixture(scope="module")
+def reachable(clean: tuple[Graph, Plan, dict[str, Any]]) -> tuple[Graph, Expectations]:
+    """The example as the issue builds it: consumers that name their VPC (and one another
+    account), the pools published through PrivateLink, Bedrock in the consumer's VPC, the
+    consumer attached to the egress path."""
+    graph, plan, _ = clean
+    return graph, Expectations.of(plan, default_catalog())
+
+
+def test_every_consumer_has_a_way_in(reachable: tuple[Graph, Expectations]) -> None:
+    graph, expect = reachable
+    report = verify(graph, expect)
+    assert report.failures() == [] and report.passed
+    ways = {w.name: w.ways_in for w in report.workloads}
+    assert ways["patient-notes"] == [
+        f"consumer 10.50.0.0/16 (in {POOL_VPC}) -> security group {POOL_EP} "
+        f"(tcp 8000 from 10.50.0.0/16) -> vpcEndpoint {POOL_EP} in {POOL_VPC} -> "
+        f"vpcEndpointService {POOL}-service -> loadBalancer {POOL}-lb -> listener {POOL}-serving "
+        f"(port 8000) -> targetGroup {POOL}-serving -> nodes of {POOL}-nodes",
+        f"consumer 10.51.0.0/16 (in account {OTHER_ACCOUNT}) -> its own interface endpoint to "
+        f"vpcEndpointService {POOL}-service (account {OTHER_ACCOUNT} makes it; the service owner "
+        f"accepts the connection) -> vpcEndpointService {POOL}-service -> loadBalancer {POOL}-lb "
+        f"-> listener {POOL}-serving (port 8000) -> targetGroup {POOL}-serving -> nodes of "
+        f"{POOL}-nodes",
+    ]
+    assert ways["ticket-triage"][0].endswith(
+        f"-> vpcEndpoint {BEDROCK_EP} (planned models only) -> Bedrock runtime"
+    )
+    assert ways["code-review"][0].endswith(
+        "-> firewall api-egress-firewall (allow-list of the providers' hosts) -> providers' hosts"
+    )
+    text = render_text(report)
+    assert f"  way in: consumer 10.50.0.0/16 (in {POOL_VPC}) -> " in text
+    assert json.loads(render_json(report))["workloads"][0]["ways_in"]
+
+
+@pytest.mark.parametrize(
+    ("workload", "mutate", "blocked"),
+    [
+        (
+            "patient-notes",
+            lambda g: _without(g, ENDPOINT_SERVICE, f"{POOL}-service"),
+            f"no VPC endpoint service publishes loadBalancer {POOL}-lb (PrivateLink)",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(g, find(g, ENDPOINT, POOL_EP), vpcId="vpc-0fedcba987654321"),
+            f"vpcEndpoint {POOL_EP} sits in vpc-0fedcba987654321, not in the consumer's {POOL_VPC}",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(
+                g, find(g, ENDPOINT, POOL_EP), subnetIds=["subnet-0ffffffffffffffff"]
+            ),
+            f"vpcEndpoint {POOL_EP} has no interface in the consumer's subnets",
+        ),
+        (
+            "patient-notes",
+            lambda g: changed(
+                g, find(g, SG_INGRESS, f"{POOL_EP}-consumer-0"), cidrIpv4="10.50.0.0/17"
+            ),
+            "nothing admits 10.50.0.0/16 on port 8000",
+        ),
+        (
+            "patient-notes",
+            lambda g: _without(g, ENDPOINT_ACCEPTER, POOL_EP),
+            f"vpcEndpointService {POOL}-service requires acceptance and nothing accepts "
+            f"vpcEndpoint {POOL_EP}'s connection",
+        ),
+        (
+            "patient-notes",
+            lambda g: _without(
+                g,
+                "aws:ec2/vpcEndpointServiceAllowedPrinciple:VpcEndpointServiceAllowedPrinciple",
+                f"{POOL}-allow-{OTHER_ACCOUNT}",
+            ),
+            f"vpcEndpointService {POOL}-service does not allow account {OTHER_ACCOUNT} to connect",
+        ),
+        (
+            "patient-notes",
+            lambda g: _without(g, "aws:lb/listener:Listener", f"{POOL}-serving"),
+            f"loadBalancer {POOL}-lb: no listener forwards to a target group with nodes",
+        ),
+        (
+            "code-review",
+            lambda g: _without(
+                _without(g, ROUTE, "api-egress-consumer-0-subnet-0e5f6a7b8c9d0a1b2-default"),
+                ROUTE,
+                "api-egress-consumer-0-subnet-0f6a7b8c9d0e1b2c3-default",
+            ),
+            "sends its traffic to transitGateway api-egress-tgw",
+        ),
+        (
+            "code-review",
+            lambda g: _without(g, TGW_ATTACHMENT, "api-egress-tgw-egress"),
+            "transit gateway has no attachment in vpc api-egress-vpc",
+        ),
+    ],
+)
+def test_the_first_component_that_blocks_a_consumer_is_named(
+    reachable: tuple[Graph, Expectations], workload: str, mutate: Mutation, blocked: str
+) -> None:
+    graph, expect = reachable
+    report = verify(mutate(graph), expect)
+    [verdict] = [w for w in report.workloads if w.name == workload]
+    assert not report.workload_passed(verdict) and not report.passed
+    messages = [f.message for f in verdict.failures if f.rule == "way-in"]
+    assert any(blocked in m for m in messages), messages
+    text = render_text(report)
+    assert f"FAIL {workload} (" in text and "FAIL way-in: " in text
+
+
+def test_a_bedrock_endpoint_moved_out_of_the_consumer_vpc_serves_nothing(
+    reachable: tuple[Graph, Expectations],
+) -> None:
+    graph, expect = reachable
+    moved = changed(graph, find(graph, ENDPOINT, BEDROCK_EP), vpcId="vpc-0fedcba987654321")
+    report = verify(moved, expect)
+    [verdict] = [w for w in report.workloads if w.name == "ticket-triage"]
+    assert [f.message for f in verdict.failures] == ["no network of the stack serves it"]
+    assert not report.passed
+
+
+def test_a_workload_with_no_consumer_fails(reachable: tuple[Graph, Expectations]) -> None:
+    graph, expect = reachable
+    report = verify(graph, dataclasses.replace(expect, consumers={**CALLERS, "code-review": []}))
+    [verdict] = [w for w in report.workloads if w.name == "code-review"]
+    assert [f.message for f in verdict.failures] == ["has no consumer: nothing reaches it"]
+    assert not report.passed
+
+
+def test_a_consumer_range_widened_to_everyone_is_open_ingress(
+    reachable: tuple[Graph, Expectations],
+) -> None:
+    """The consumer's range on the service's security groups (the load balancer's, the consumer
+    endpoint's) widened to 0.0.0.0/0: admitted, so the way in holds, and open-ingress fails."""
+    graph, expect = reachable
+    for group in (f"{POOL}-lb-consumer-0", f"{POOL_EP}-consumer-0"):
+        widened = changed(graph, find(graph, SG_INGRESS, group), cidrIpv4="0.0.0.0/0")
+        report = verify(widened, expect)
+        assert [f.rule for f in report.failures()] == ["open-ingress"] * len(report.failures())
+        assert any("admits 0.0.0.0/0" in f.message for f in report.failures()), group
+
+
+# ----------------------------------------------------------------------------- DNS
+
+
+def _dns_rule(g: Graph, action: str) -> Resource:
+    [rule] = [r for r in g.of_type(DNS_RULE)
+              if r.name.startswith(POOL) and r.inputs.get("action") == action]  # fmt: skip
+    return rule
+
+
+@pytest.mark.parametrize(
+    ("mutate", "why"),
+    [
+        (
+            lambda g: _without(g, DNS_ASSOCIATION, f"{POOL}-net-dns"),
+            "no DNS Firewall rule group is associated with it",
+        ),
+        (
+            lambda g: changed(
+                g, find(g, DNS_CONFIG, f"{POOL}-net-dns-fail-closed"), firewallFailOpen="ENABLED"
+            ),
+            "its DNS Firewall fails open",
+        ),
+        (
+            lambda g: Graph(
+                {u: r for u, r in g.resources.items() if u != _dns_rule(g, "BLOCK").urn}
+            ),
+            "no DNS Firewall rule blocks `*` after its allow-list",
+        ),
+        (
+            lambda g: changed(g, _dns_rule(g, "BLOCK"), action="ALLOW"),
+            "lets the resolver look up * (ALLOW): not an AWS service name",
+        ),
+        (
+            lambda g: changed(
+                g,
+                find(g, DNS_DOMAIN_LIST, f"{POOL}-net-dns-allowed"),
+                domains=["ssm.us-east-1.amazonaws.com", "*.amazonaws.com"],
+            ),
+            "lets the resolver look up *.amazonaws.com (ALLOW): not an AWS service name",
+        ),
+    ],
+)
+def test_a_resolver_that_answers_any_name_is_a_way_out(
+    clean: tuple[Graph, Plan, dict[str, Any]], mutate: Mutation, why: str
+) -> None:
+    graph, plan, _ = clean
+    report = check(mutate(graph), plan)
+    failures = [f for f in perimeter_failures(report, f"pool {POOL}") if f.rule == "dns"]
+    assert failures, why
+    [failure] = failures
+    assert failure.resource == f"vpc {POOL}-net-vpc"
+    assert why in failure.message and "the resolver is a way out" in failure.message
+    assert failure.witness[1] == f"Route 53 Resolver of vpc {POOL}-net-vpc"
+    assert perimeter_failures(report, "pool contract-review-pool") == []
+    text = render_text(report)
+    assert f"FAIL pool {POOL} (technical" in text and "FAIL dns: " in text
+
+
+def test_every_private_network_has_a_dns_firewall(
+    clean: tuple[Graph, Plan, dict[str, Any]],
+) -> None:
+    """Each pool's VPC (Bedrock's endpoint sits in the consumer's VPC): an allow-list of exactly its
+    endpoints' names, then BLOCK `*`, associated at a priority AWS accepts, failing closed. Limits
+    checked against the Route 53 API Reference: AssociateFirewallRuleGroup's Priority is 100-9900; a
+    domain specification may start with `*` and is 1-255 characters of A-Z, a-z, 0-9 and `-` besides
+    the dots (UpdateFirewallDomains); BlockResponse NODATA | NXDOMAIN | OVERRIDE; a VPC's
+    FirewallFailOpen ENABLED | DISABLED (UpdateFirewallConfig)."""
+    graph, _, _ = clean
+    private = [v for v in graph.of_type(VPC) if v.name != "api-egress-vpc"]
+    assert len(private) == 2
+    for vpc in private:
+        [association] = [a for a in graph.of_type(DNS_ASSOCIATION) if graph.ref(a, "vpcId") is vpc]
+        assert 100 <= association.inputs["priority"] <= 9900
+        [config] = [c for c in graph.of_type(DNS_CONFIG) if graph.ref(c, "resourceId") is vpc]
+        assert config.inputs["firewallFailOpen"] == "DISABLED"
+        [group] = graph.refs(association, "firewallRuleGroupId")
+        rules = sorted(
+            (r for r in graph.of_type(DNS_RULE) if graph.ref(r, "firewallRuleGroupId") is group),
+            key=lambda r: r.inputs["priority"],
+        )
+        assert [r.inputs["action"] for r in rules] == ["ALLOW", "BLOCK"]
+        assert rules[1].inputs["blockResponse"] in ("NODATA", "NXDOMAIN")
+        lists = [graph.ref(r, "firewallDomainListId") for r in rules]
+        assert lists[1] is not None and lists[1].inputs["domains"] == ["*"]
+        assert lists[0] is not None
+        allowed = lists[0].inputs["domains"]
+        for domain in allowed:
+            assert re.fullmatch(r"\*?[A-Za-z0-9.-]{1,254}", domain) and len(domain) <= 255
+        assert "*.amazonaws.com" not in allowed and "*" not in allowed
+        # The endpoints' own names: each interface endpoint of the VPC has its name listed.
+        for endpoint in graph.of_type(ENDPOINT):
+            if graph.ref(endpoint, "vpcId") is not vpc:
+                continue
+            service = endpoint.inputs["serviceName"].split("us-east-1.", 1)[1]
+            name = {"ecr.api": "api.ecr", "ecr.dkr": "123456789012.dkr.ecr"}.get(service, service)
+            assert f"{name}.us-east-1.amazonaws.com" in allowed, (vpc.name, service)
+
+
+# The example with a plain range among ticket-triage's (Bedrock) callers: the stack builds
+# nothing for a range that names no VPC, so that consumer has no way in.
+PLAIN_BEDROCK = EXAMPLE.read_text().replace(
+    "        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]\n  - name: code-review",
+    "        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]\n"
+    "      - cidr: 10.21.0.0/16\n  - name: code-review",
+)
+
+
+def test_consumers_that_name_vpcs_and_accounts_get_in_a_plain_bedrock_range_does_not(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the real program under mocks: the consumers that name their VPC or another
+    account get a way in (the pool's endpoint service allows the account, Bedrock's endpoint
+    sits in the consumer's VPC); a plain range calling Bedrock legitimately fails the way in."""
+    assert EXAMPLE.read_text() != PLAIN_BEDROCK
+    plan_project(project, PLAIN_BEDROCK)
+    capsys.readouterr()
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    for consumer in (
+        "10.50.0.0/16 (in vpc-01a2b3c4d5e6f7a8b)",
+        f"10.51.0.0/16 (in account {OTHER_ACCOUNT})",
+        f"10.20.0.0/16 (in {CONSUMER_VPC})",
+    ):
+        assert f"  way in: consumer {consumer} -> " in out, consumer
+    assert "  consumer 10.21.0.0/16 (named by its range only): cannot reach ticket-triage: " in out
+    assert "FAIL ticket-triage (private_link, " in out
+    only_the_way_in_fails(out)
+
+
+@pytest.mark.parametrize("loosened", [["aws:pass"], ["aws:drop", "aws:pass"], []])
+def test_the_network_firewalls_default_action_loosened(
+    clean: tuple[Graph, Plan, dict[str, Any]], loosened: list[str]
+) -> None:
+    """The egress firewall's stateless default action, which sends every packet to the
+    allow-list (aws:forward_to_sfe), loosened: traffic past it is not held to the hosts."""
+    graph, plan, _ = clean
+    [policy] = graph.of_type("aws:networkfirewall/firewallPolicy:FirewallPolicy")
+    spec = json.loads(json.dumps(policy.inputs["firewallPolicy"]))
+    spec["statelessDefaultActions"] = loosened
+    failures = perimeter_failures(check(changed(graph, policy, firewallPolicy=spec), plan),
+                                  "network api-egress")  # fmt: skip
+    assert failures and all(
+        f"whose stateless default {loosened} does not send traffic to the allow-list" in f.message
+        for f in failures
+    )

@@ -95,26 +95,27 @@ def test_the_flags_it_passes_exist() -> None:
     assert args.fail_on_verify and args.fail_on_weaker_perimeter
 
 
-# A stand-in for .venv/bin/planner whose verification of HEAD finds a key that does not rotate
-# (a generated stack passes; this is the way to see the step handle a failing one).
-FAILING_VERIFY = """\
+# A stand-in for .venv/bin/planner: FAILING_VERIFY finds a key that does not rotate, to see the
+# step handle a failing HEAD.
+HEADER = """\
 import sys
 
 import planner.diff
 from planner.cli import main
 from planner.verify import Finding
 
-real = planner.diff.verify
+verify = planner.diff.verify
+"""
+FAILING_VERIFY = """\
 
 
 def failing(*args, **kwargs):
-    report = real(*args, **kwargs)
+    report = verify(*args, **kwargs)
     report.findings.append(Finding("key-rotation", "key pool-key", "rotation is off"))
     return report
 
 
 planner.diff.verify = failing
-sys.exit(main())
 """
 
 
@@ -127,11 +128,9 @@ def run_diff_step(
         (tmp_path / name / "dev" / "plan.json").write_text(plan_json(plan_of(tmp_path, text)))
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     planner = tmp_path / ".venv" / "bin" / "planner"
-    if failing:
-        planner.write_text(f"#!{sys.executable}\n{FAILING_VERIFY}")
-        planner.chmod(0o755)
-    else:
-        planner.symlink_to(Path(sys.executable).parent / "planner")
+    script = HEADER + (FAILING_VERIFY if failing else "") + "sys.exit(main())\n"
+    planner.write_text(f"#!{sys.executable}\n{script}")
+    planner.chmod(0o755)
     output = tmp_path / "github-output"
     variables = {"FAIL_ON_INCREASE_PCT": "", "FAIL_ABOVE_USD": "", "FAIL_ON_WEAKER_PERIMETER": ""}
     result = subprocess.run(
