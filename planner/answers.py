@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from planner import costs
@@ -630,6 +631,11 @@ def _request_origin(workload: Workload) -> str:
     return "the request shape of assumptions.request or planner/data/assumptions.yaml"
 
 
+def longest_request(ctx: Context, workloads: Sequence[Workload]) -> int:
+    """The longest context (input and output tokens) of one request of these workloads."""
+    return max(sum(_request_shape(ctx, w)) for w in workloads)
+
+
 def _request_shape(ctx: Context, workload: Workload) -> tuple[int, int]:
     if workload.request is not None:
         return workload.request.input_tokens, workload.request.output_tokens
@@ -806,7 +812,7 @@ def crossover_lines(
         return found
 
     # An API whose context window is shorter than a request of these workloads is no comparison.
-    longest = max(sum(_request_shape(ctx, w)) for w in workloads)
+    longest = longest_request(ctx, workloads)
     apis = []
     for comparison, all_ids in ctx.comparisons(candidate.model_id):
         ids = [i for i in all_ids if catalog.context_windows[i].value >= longest]

@@ -112,11 +112,21 @@ class Throughput(_Data):
         return self.total_tokens_per_second / self.gpus
 
 
+class Checkpoint(_Data):
+    """A published checkpoint of a model at one precision (a Hugging Face repository)."""
+
+    repo: str
+    source: str
+    date: str
+
+
 class OpenModel(_Data):
     name: str
     tier: Tier
     quality_rank: int
-    weights: str
+    # precision -> the checkpoint served at it: a pool loads it as published, never quantizing
+    # a larger one online (which loads the larger one first).
+    checkpoints: dict[str, Checkpoint]
     total_params_b: Figure
     active_params_b: Figure
     # Bytes of KV cache one token of context takes, all layers, at 16-bit cache precision.
@@ -125,6 +135,11 @@ class OpenModel(_Data):
     context_window: Figure
     default_precision: str
     throughput: list[Throughput]
+
+    @property
+    def weights(self) -> str:
+        """The checkpoint of its own precision (load_catalog checks there is one)."""
+        return self.checkpoints[self.default_precision].repo
 
     def throughput_on(self, gpu: str) -> tuple[Throughput, bool] | None:
         """The measured ceiling for this GPU, or the H100 figure as a stand-in (flag True)."""
@@ -273,6 +288,45 @@ class Operations(_Data):
     connections: dict[str, list[ConnectionPiece]] = {}
 
 
+class FlagValues(_Data):
+    """What the serving release accepts for one flag: a list of choices or an integer range."""
+
+    choices: list[str] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    source: str
+
+
+class ReleaseFlags(_Data):
+    names: list[str]
+    source: str
+    date: str
+
+
+class ModelFlags(_Data):
+    flags: list[str]
+    source: str
+
+
+class ServingRelease(_Data):
+    version: str
+    image: str
+    tag: str
+    commit: str
+    source: str
+    date: str
+
+
+class Serving(_Data):
+    """vllm.yaml: the pinned vLLM release, the flags it defines and what each model needs."""
+
+    release: ServingRelease
+    flags: ReleaseFlags
+    values: dict[str, FlagValues]
+    max_model_len_margin: Figure
+    models: dict[str, ModelFlags]
+
+
 class Catalog(_Data):
     instances: dict[str, Instance]
     pricing: PricingData
@@ -287,6 +341,7 @@ class Catalog(_Data):
     operations: Operations
     private_consumers: PrivateConsumers
     regions: Regions
+    serving: Serving
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
 
@@ -357,6 +412,7 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "defaults": _read("assumptions.yaml", directory),
         "operations": _read("operations.yaml", directory),
         "regions": _read("regions.yaml", directory),
+        "serving": _read("vllm.yaml", directory),
         "context_windows": windows,
     }
     try:
@@ -371,6 +427,23 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
     for model_id, model in catalog.models.items():
         if model.default_precision not in catalog.precisions:
             problems.append(Problem(f"models.{model_id}.default_precision", "unknown precision"))
+        elif model.default_precision not in model.checkpoints:
+            # A pool serves the model at its own precision: from that checkpoint.
+            problems.append(
+                Problem(f"models.{model_id}.checkpoints", "no checkpoint at its default precision")
+            )
+        for precision in model.checkpoints:
+            if precision not in catalog.precisions:
+                problems.append(
+                    Problem(f"models.{model_id}.checkpoints.{precision}", "unknown precision")
+                )
+        if model_id not in catalog.serving.models:
+            problems.append(
+                Problem(f"vllm.yaml models.{model_id}", "the flags to serve it are not given")
+            )
+    for model_id in catalog.serving.models:
+        if model_id not in catalog.models:
+            problems.append(Problem(f"vllm.yaml models.{model_id}", "not an open model"))
     for api_id, api in catalog.api_models.items():
         if api_id in catalog.models:
             # A workload pins a model by id: one id must name one thing.

@@ -18,7 +18,7 @@ from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purch
 from planner.errors import PlannerError, Problem
 from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # A stack name: it names Pulumi.<stack>.yaml, so no path separators (the CLI's --stack rule).
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -208,6 +208,12 @@ class Pool(_Out):
     precision: str
     tensor_parallel: int
     pipeline_parallel: int
+    # Replicas a node serves (the plan prices them all; a multi-node replica is 1): the node
+    # runs them as vLLM data-parallel engines behind one server.
+    replicas_per_node: int
+    # The longest context (prompt and completion) a request may have: from its workloads'
+    # request shapes with a margin, within the model's window and one replica's KV cache.
+    max_model_len: int
     pricing: Pricing
     perimeter: Perimeter
     capacity_reservation_id: str | None
@@ -526,9 +532,37 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                 f"{at}.gpus_per_node",
                 f"{pool.gpus_per_node}, but a {pool.instance_type} has {instance.gpus}",
             )
-        for name in ("nodes", "tensor_parallel", "pipeline_parallel"):
+        for name in (
+            "nodes",
+            "tensor_parallel",
+            "pipeline_parallel",
+            "replicas_per_node",
+            "max_model_len",
+        ):
             if getattr(pool, name) < 1:
                 problem(f"{at}.{name}", f"{getattr(pool, name)}: at least 1")
+        if pool.tensor_parallel * pool.replicas_per_node > pool.gpus_per_node:
+            problem(
+                f"{at}.replicas_per_node",
+                f"{pool.replicas_per_node} replicas of tensor parallel {pool.tensor_parallel} "
+                f"need more than the node's {pool.gpus_per_node} GPUs",
+            )
+        if pool.pipeline_parallel > 1 and pool.replicas_per_node != 1:
+            problem(
+                f"{at}.replicas_per_node",
+                f"{pool.replicas_per_node}, but a replica spans {pool.pipeline_parallel} nodes",
+            )
+        open_model = catalog.models.get(pool.model)
+        if open_model is not None and pool.precision not in open_model.checkpoints:
+            # The nodes load the checkpoint published at the pool's precision.
+            problem(f"{at}.precision", f"{pool.model} has no checkpoint at {pool.precision!r}")
+        window = catalog.context_windows.get(pool.model)
+        if window is not None and pool.max_model_len > window.value:
+            problem(
+                f"{at}.max_model_len",
+                f"{pool.max_model_len:,} tokens, over {pool.model}'s context window of "
+                f"{window.value:,.0f}",
+            )
         for name in (
             "monthly_cost_usd",
             "monthly_cost_low_usd",

@@ -21,6 +21,7 @@ from planner.answers import (
     cost_range,
     crossover_lines,
     decide,
+    longest_request,
 )
 from planner.aws_prices import price_figure
 from planner.catalog import DATA_DIR, Catalog, Figure
@@ -243,6 +244,18 @@ def _workload_plan(
     )
 
 
+def max_model_len(ctx: Context, window: float, option: Option, workloads: list[Workload]) -> int:
+    """vLLM's --max-model-len for a pool: its workloads' longest request with the margin of
+    vllm.yaml, never above the model's context window (vLLM refuses to start above it) nor
+    above what one replica's KV cache holds as the plan sizes it (vLLM refuses to start when
+    one sequence of that length cannot fit). The planner admits no workload whose request
+    exceeds either, so the longest request always fits."""
+    longest = longest_request(ctx, workloads)
+    margin = ctx.catalog.serving.max_model_len_margin.value
+    kv_tokens = ctx.by_option[option.id].limits.kv_tokens_per_replica
+    return max(longest, min(math.ceil(longest * margin), int(window), math.floor(kv_tokens)))
+
+
 def _pool(
     ctx: Context,
     name: str,
@@ -275,17 +288,22 @@ def _pool(
                 catalog, option.instance_type, nodes, ctx.settings.amortization_months
             )
         ]
+    model = catalog.models[option.model]
+    fit = option.memory_fit
     return Pool(
         purchase_options=purchase,
         name=name,
         model=option.model,
-        weights=catalog.models[option.model].weights,
+        # The checkpoint published at the pool's precision, loaded as it is.
+        weights=model.checkpoints[fit.precision].repo,
         instance_type=option.instance_type,
         nodes=nodes,
         gpus_per_node=catalog.instances[option.instance_type].gpus,
         precision=option.memory_fit.precision,
-        tensor_parallel=option.memory_fit.tensor_parallel,
-        pipeline_parallel=option.memory_fit.pipeline_parallel,
+        tensor_parallel=fit.tensor_parallel,
+        pipeline_parallel=fit.pipeline_parallel,
+        replicas_per_node=fit.replicas_per_node,
+        max_model_len=max_model_len(ctx, model.context_window.value, option, workloads),
         pricing=option.pricing,
         # The strictest perimeter of its workloads: a pool is built for that one.
         perimeter=max(perimeters, key=lambda p: PERIMETER_ORDER[p]),

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,12 +32,6 @@ from stacks.common import assumed_by, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups
 
-# vLLM flags for each weight precision of the catalog.
-PRECISION_FLAGS = {
-    "bf16": " --dtype bfloat16",
-    "fp8": " --quantization fp8",
-    "int4": " --quantization awq",
-}
 ROOT_VOLUME_GB = 200
 DATA_VOLUME_GB = 2000
 # The nodes read the serving API key at boot: Secrets Manager is reached through an interface
@@ -73,6 +68,8 @@ class InferencePoolArgs:
     tags: dict[str, str]
     protect: bool
     image_tag: str
+    # What follows `vllm serve /weights` on every node (stacks/serving.py).
+    serve_args: list[str]
     weights_uploader_arn: str | None = None
     efa_interfaces: int = 1
     # Where the callers run: VPCs of this account (the stack connects them) and other accounts
@@ -410,7 +407,7 @@ class InferencePool(pulumi.ComponentResource):
                     pool=pool.name,
                     model=pool.model,
                     precision=pool.precision,
-                    precision_flags=PRECISION_FLAGS[pool.precision],
+                    serve_flags=shlex.join(args.serve_args),
                     tensor_parallel=pool.tensor_parallel,
                     pipeline_parallel=pool.pipeline_parallel,
                     nodes_per_replica=pool.pipeline_parallel,

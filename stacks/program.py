@@ -15,6 +15,7 @@ from stacks.common import cost_tags
 from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
 from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
 from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
+from stacks.serving import serve_args
 from stacks.settings import Lookups, StackSettings
 
 
@@ -50,6 +51,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 ),
                 protect=settings.protect,
                 image_tag=settings.serving_image_tag,
+                serve_args=serve_args(pool, catalog),
                 weights_uploader_arn=settings.weights_uploader_arn,
                 efa_interfaces=int(efa.value) if efa else 1,
                 consumer_vpcs=vpcs,

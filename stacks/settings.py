@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from planner.catalog import default_catalog
+
 # The Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04), by its public SSM parameter
 # (AWS DLAMI developer guide, "Finding the ID of a DLAMI", read 2026-11).
 DLAMI_PARAMETER = (
@@ -25,7 +27,9 @@ class StackSettings:
     # KMS keys, weights buckets and secrets are protected unless a dev stack turns it off.
     protect: bool = True
     budget_email: str | None = None
-    serving_image_tag: str = "v0.11.0"
+    # The vLLM release the serving command is built for (planner/data/vllm.yaml): another tag
+    # may lack a flag the command uses.
+    serving_image_tag: str = default_catalog().serving.release.tag
     weights_uploader_arn: str | None = None
     api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
 

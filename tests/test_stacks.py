@@ -246,10 +246,10 @@ def test_user_data_carries_the_parallelism(example_run: OfflineRun) -> None:
     text = user_data(template)
     assert text.startswith("#cloud-config\n")
     assert "TENSOR_PARALLEL=8" in text and "PIPELINE_PARALLEL=1" in text
-    assert "--tensor-parallel-size $TENSOR_PARALLEL" in text
-    assert "--quantization fp8" in text
+    assert "--tensor-parallel-size 8 --pipeline-parallel-size 1 --data-parallel-size 1" in text
+    assert "--quantization" not in text  # DeepSeek publishes V3.2 in FP8: loaded as it is
     assert "WEIGHTS_URI=s3://contract-review-pool-weights/weights/deepseek-ai/DeepSeek-V3.2" in text
-    assert "dkr.ecr.us-east-1.amazonaws.com/contract-review-pool-serving:v0.11.0" in text
+    assert "dkr.ecr.us-east-1.amazonaws.com/contract-review-pool-serving:v0.33.0" in text
     assert "ray start" not in text
     assert "--log-driver awslogs" in text and "LOG_GROUP=contract-review-pool-serving" in text
 

@@ -1,0 +1,64 @@
+"""The command line each node of a pool runs: `vllm serve /weights ARGS`, built from the plan and
+the pinned vLLM release (planner/data/vllm.yaml).
+
+The node serves the checkpoint published at the pool's precision as it is (no online
+quantization, which would load the larger checkpoint first), with the context length the plan
+sized (--max-model-len: a model's advertised window may not fit the KV cache, and vLLM then
+refuses to start), and as many engines as the plan priced replicas on the node: vLLM's data
+parallelism runs them behind one port and sends each request to the least busy engine.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from planner.catalog import Catalog
+from planner.model import Pool
+from stacks.settings import SERVING_PORT
+
+# Where the serving container sees the node's files (the start script mounts them there).
+TLS_KEY = "/secrets/tls.key"
+TLS_CERTIFICATE = "/secrets/tls.crt"
+# Every argument is a plain word, so the start script can hold the command in a double-quoted
+# shell string and hand it to `bash -c` without any quoting.
+PLAIN = re.compile(r"[A-Za-z0-9._/:=@+-]+")
+
+
+def data_parallel(pool: Pool) -> int:
+    """vLLM engines a node runs: the replicas per node the plan priced (one when a replica
+    spans several nodes)."""
+    return pool.replicas_per_node
+
+
+def serve_args(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> list[str]:
+    """The arguments after `vllm serve /weights` for the nodes of a pool."""
+    model = catalog.models[pool.model]
+    if pool.precision not in model.checkpoints:
+        # read_plan refuses such a plan; a caller passing its own Pool gets the reason.
+        raise ValueError(f"{pool.model} has no checkpoint at {pool.precision}")
+    args = [
+        "--served-model-name", pool.model,
+        "--host", "0.0.0.0",  # the load balancer reaches the node on its own address
+        "--port", str(port),
+        "--ssl-keyfile", TLS_KEY,
+        "--ssl-certfile", TLS_CERTIFICATE,
+        "--tensor-parallel-size", str(pool.tensor_parallel),
+        "--pipeline-parallel-size", str(pool.pipeline_parallel),
+        "--data-parallel-size", str(data_parallel(pool)),
+        "--max-model-len", str(pool.max_model_len),
+    ]  # fmt: skip
+    if pool.precision == "bf16":
+        # A BF16 checkpoint loads as BF16 with the default dtype too: said, not inferred.
+        args += ["--dtype", "bfloat16"]
+    # FP8 and int4 checkpoints carry their quantization_config: vLLM reads the method there.
+    args += catalog.serving.models[pool.model].flags
+    for arg in args:
+        if not PLAIN.fullmatch(arg):
+            raise ValueError(f"serving argument {arg!r} would need shell quoting")
+    return args
+
+
+def serve_flags(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> str:
+    """The same arguments as one shell word list, as the start script holds them."""
+    return shlex.join(serve_args(pool, catalog, port))
