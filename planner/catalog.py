@@ -289,11 +289,13 @@ class Operations(_Data):
 
 
 class FlagValues(_Data):
-    """What the serving release accepts for one flag: a list of choices or an integer range."""
+    """What the serving release accepts for one flag: a list of choices or a number's range."""
 
     choices: list[str] | None = None
-    minimum: int | None = None
-    maximum: int | None = None
+    type: Literal["int", "float"] | None = None
+    minimum: float | None = None
+    exclusive_minimum: bool = False
+    maximum: float | None = None
     source: str
 
 

@@ -214,6 +214,9 @@ class Pool(_Out):
     # The longest context (prompt and completion) a request may have: from its workloads'
     # request shapes with a margin, within the model's window and one replica's KV cache.
     max_model_len: int
+    # The share of GPU memory the engine may use: 1 - the plan's memory_reserve, as the plan
+    # sized the KV cache with it.
+    gpu_memory_utilization: float
     pricing: Pricing
     perimeter: Perimeter
     capacity_reservation_id: str | None
@@ -541,6 +544,11 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         ):
             if getattr(pool, name) < 1:
                 problem(f"{at}.{name}", f"{getattr(pool, name)}: at least 1")
+        if not 0 < pool.gpu_memory_utilization <= 1:
+            problem(
+                f"{at}.gpu_memory_utilization",
+                f"{pool.gpu_memory_utilization}: a share of GPU memory, above 0 and at most 1",
+            )
         if pool.tensor_parallel * pool.replicas_per_node > pool.gpus_per_node:
             problem(
                 f"{at}.replicas_per_node",

@@ -304,6 +304,7 @@ def _pool(
         pipeline_parallel=fit.pipeline_parallel,
         replicas_per_node=fit.replicas_per_node,
         max_model_len=max_model_len(ctx, model.context_window.value, option, workloads),
+        gpu_memory_utilization=round(1 - ctx.settings.memory_reserve, 4),
         pricing=option.pricing,
         # The strictest perimeter of its workloads: a pool is built for that one.
         perimeter=max(perimeters, key=lambda p: PERIMETER_ORDER[p]),

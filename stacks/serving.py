@@ -47,6 +47,8 @@ def serve_args(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> list[s
         "--pipeline-parallel-size", str(pool.pipeline_parallel),
         "--data-parallel-size", str(data_parallel(pool)),
         "--max-model-len", str(pool.max_model_len),
+        # The plan's memory reserve, not the release's default (0.92 in 0.33.0).
+        "--gpu-memory-utilization", str(pool.gpu_memory_utilization),
     ]  # fmt: skip
     if pool.precision == "bf16":
         # A BF16 checkpoint loads as BF16 with the default dtype too: said, not inferred.

@@ -61,11 +61,20 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
                 f"write `network: {{{MOVED[name](value)}}}` in the workloads file and run "
                 "`planner plan` again (the plan records every network's range)"
             )
+    pinned = StackSettings.serving_image_tag
+    image_tag = config.get("serving_image_tag") or pinned
+    if image_tag != pinned:
+        # Allowed (a patch release, a rebuilt image), but nothing here checked its flags.
+        pulumi.log.warn(
+            f"serving_image_tag {image_tag} is not the pinned vLLM release {pinned} "
+            "(planner/data/vllm.yaml): the serving command's flags are checked against "
+            f"{pinned} only"
+        )
     return StackSettings(
         stack=pulumi.get_stack(),
         protect=config.get_bool("protect") is not False,
         budget_email=config.get("budget_email"),
-        serving_image_tag=config.get("serving_image_tag") or StackSettings.serving_image_tag,
+        serving_image_tag=image_tag,
         weights_uploader_arn=config.get("weights_uploader_arn"),
         api_keys=api_keys,
     )

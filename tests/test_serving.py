@@ -18,7 +18,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.catalog import Catalog, Serving, load_catalog
+from planner.catalog import Catalog, FlagValues, Serving, load_catalog
 from planner.costs import memory_fit
 from planner.errors import PlannerError
 from planner.model import Plan, Pool, read_plan
@@ -92,15 +92,26 @@ def flag_problems(args: list[str], serving: Serving) -> list[str]:
             index += 1
             continue
         value, rule = args[index + 1], serving.values.get(flag)
-        if rule is not None and rule.choices is not None and value not in rule.choices:
-            problems.append(f"{flag} {value}: not one of {rule.choices}")
-        if rule is not None and rule.minimum is not None:
-            if not value.isdigit():
-                problems.append(f"{flag} {value}: not a whole number")
-            elif int(value) < rule.minimum or int(value) > (rule.maximum or int(value)):
-                problems.append(f"{flag} {value}: out of range")
+        if rule is not None:
+            problems += _value_problems(flag, value, rule)
         index += 2
     return problems
+
+
+def _value_problems(flag: str, value: str, rule: FlagValues) -> list[str]:
+    if rule.choices is not None and value not in rule.choices:
+        return [f"{flag} {value}: not one of {rule.choices}"]
+    if rule.type == "int" and not value.isdigit():
+        return [f"{flag} {value}: not a whole number"]
+    if rule.type == "float" and not re.fullmatch(r"[0-9]+(\.[0-9]+)?", value):
+        return [f"{flag} {value}: not a number"]
+    if rule.type is not None:
+        number = float(value)
+        low = rule.minimum if rule.minimum is not None else -math.inf
+        high = rule.maximum if rule.maximum is not None else math.inf
+        if number < low or (rule.exclusive_minimum and number == low) or number > high:
+            return [f"{flag} {value}: out of range"]
+    return []
 
 
 def possible_pools(catalog: Catalog, template: Pool) -> Iterator[Pool]:
@@ -144,6 +155,19 @@ def test_the_pinned_release_is_the_default_image(
         assert not flag_problems(model.flags, catalog.serving), model
     for flag in catalog.serving.values:
         assert flag in catalog.serving.flags.names
+
+
+def test_another_image_tag_is_used_with_a_warning(project: Path) -> None:
+    """A tag other than the pinned release's deploys (a patch release, a rebuilt image), and the
+    program says that its flags were checked against the pinned release only."""
+    config = plan_project(project, MULTI_NODE)
+    assert not [line for line in run_program(project, "dev", config).logs if "image" in line]
+    config["ai-infra-planner:serving_image_tag"] = "v0.11.0"
+    run = run_program(project, "dev", config)
+    [template] = of_type(run, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert "deep-notes-pool-serving:v0.11.0\n" in user_data(template)
+    [warning] = [line for line in run.logs if "serving_image_tag" in line]
+    assert warning.startswith("serving_image_tag v0.11.0 is not the pinned vLLM release v0.33.0")
 
 
 def test_the_rendered_commands_use_only_the_releases_flags(
@@ -196,6 +220,9 @@ def test_the_flag_check_catches_what_the_release_refuses(catalog: Catalog) -> No
         "--max-model-len 10M: not a whole number"
     ]
     assert flag_problems(["--dtype", "--port", "8000"], serving) == ["--dtype: no value"]
+    for share in ("0", "0.0", "1.5", "ninety"):
+        assert flag_problems(["--gpu-memory-utilization", share], serving), share
+    assert not flag_problems(["--gpu-memory-utilization", "1"], serving)
 
 
 def test_fp8_pools_load_the_published_fp8_checkpoint(
@@ -354,6 +381,14 @@ PLAN_FAULTS = {
     "no context": (_set("pools.0.max_model_len", 0), "pools[0].max_model_len"),
     "no such checkpoint": (_set("pools.0.precision", "bf16"), "pools[0].precision"),
     "replicas missing": (_set("pools.0.replicas_per_node", None), "pools[0].replicas_per_node"),
+    "no GPU memory": (
+        _set("pools.0.gpu_memory_utilization", 0.0),
+        "pools[0].gpu_memory_utilization",
+    ),
+    "more than the GPU": (
+        _set("pools.1.gpu_memory_utilization", 1.2),
+        "pools[1].gpu_memory_utilization",
+    ),
 }
 
 
@@ -393,3 +428,22 @@ def test_a_catalog_model_without_its_checkpoint_is_refused(tmp_path: Path) -> No
         load_catalog(data)
     fields = {problem.field for problem in raised.value.problems}
     assert fields == {"models.llama-4-scout.checkpoints", "vllm.yaml models.qwen3-235b-a22b"}
+
+
+def test_the_engine_uses_the_gpu_memory_the_plan_counted(
+    runs: dict[str, tuple[OfflineRun, Plan]], catalog: Catalog
+) -> None:
+    """The plan sizes the KV cache with 1 - memory_reserve of each GPU; vLLM 0.33.0's own default
+    is 0.92, so the command says the plan's share."""
+    assert catalog.defaults.memory_reserve.value == 0.1
+    for run, plan in runs.values():
+        for pool in plan.pools:
+            command = serve_line(rendered(run, pool.name))
+            assert command[command.index("--gpu-memory-utilization") + 1] == "0.9"
+    text = workload_yaml(data="regulated", model="llama-4-scout").replace(
+        "region: us-east-1\n", "region: us-east-1\nassumptions: {memory_reserve: 0.2}\n"
+    )
+    [pool] = plan_text(text, catalog).pools
+    assert pool.gpu_memory_utilization == 0.8
+    args = serve_args(pool, catalog)
+    assert args[args.index("--gpu-memory-utilization") + 1] == "0.8"
