@@ -299,6 +299,7 @@ class EgressNetwork(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             cidr_ipv4=args.cidr,
+            description="HTTPS from the VPC",
             tags=tags,
             opts=child,
         )
