@@ -1327,7 +1327,7 @@ def _for_bucket(graph: Graph, kind: str, bucket: Resource) -> list[Resource]:
 @rule(
     "buckets",
     "public access blocked, SSE-KMS with a customer key, versioning, TLS and "
-    "VPC-endpoint-only bucket policy",
+    "bucket policy keeping object reads, writes and deletes to the VPC endpoint",
 )
 def _buckets(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]

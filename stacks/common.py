@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import yaml
 
 from planner.aws_prices import list_price
+from planner.catalog import DATA_DIR
 from planner.model import Consumer
 from stacks.settings import Lookups
 
@@ -171,6 +174,44 @@ KEY_USE_ACTIONS = [
     "kms:GenerateDataKey*",
     "kms:DescribeKey",
 ]
+
+
+# Pulumi's auto-name: the logical name, "-" and 7 random characters ("Resource names:
+# auto-naming", Pulumi docs).
+AUTONAME_SUFFIX = 8
+
+
+@functools.cache
+def autoname_limits() -> dict[str, tuple[str, int, str]]:
+    """Resource type -> (name property, its maximum length, "lower" or "true") for every type
+    whose name pulumi-aws makes from the logical name (planner/data/aws_limits.yaml)."""
+    rules = yaml.safe_load((DATA_DIR / "aws_limits.yaml").read_text(encoding="utf-8"))["rules"]
+    return {
+        rule["type"]: (rule["property"], rule["max_length"], str(rule["autoname"]).lower())
+        for rule in rules
+        if rule.get("autoname") and "max_length" in rule
+    }
+
+
+def fit_autonames(stack: str) -> Callable[[pulumi.ResourceTransformationArgs], Any]:
+    """A stack transformation: a resource whose auto-name (logical name + 8 characters) would
+    pass its AWS limit gets an explicit name, aws_name's stable short form, instead. Long
+    workload names make long logical names; short ones keep their auto-names."""
+
+    def transform(
+        args: pulumi.ResourceTransformationArgs,
+    ) -> pulumi.ResourceTransformationResult | None:
+        found = autoname_limits().get(args.type_)
+        if found is None:
+            return None
+        prop, limit, mode = found
+        if args.props.get(prop) is not None or len(args.name) + AUTONAME_SUFFIX <= limit:
+            return None
+        name = aws_name(stack, args.name, limit)
+        props = {**args.props, prop: name.lower() if mode == "lower" else name}
+        return pulumi.ResourceTransformationResult(props, args.opts)
+
+    return transform
 
 
 # EC2 Auto Scaling's service-linked roles: the account's default, or one per pool with a custom

@@ -29,7 +29,7 @@ from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.verify import Expectations, verify
 from stacks.common import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT, aws_name
 from stacks.pool import OBJECT_ACTIONS, efa_layout
-from tests.conftest import REPO
+from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CONNECTED, MULTI_NODE, VPC_CONSUMERS, accepted, plan_project
 
 LIMITS = yaml.safe_load((DATA_DIR / "aws_limits.yaml").read_text(encoding="utf-8"))
@@ -711,3 +711,21 @@ def test_parliament_finds_a_role_policy_that_escalates(runs: dict[str, OfflineRu
     document["Statement"][0]["Action"] = "sts:AssumeRol"
     found, _ = policy_findings(replaced(run, trust, assumeRolePolicy=json.dumps(document)))
     assert any(f[0] == trust.name and f[3] == "UNKNOWN_ACTION" for f in found), found
+
+
+# ------------------------------------------------------------ long names, shortened stably
+def test_long_workload_names_get_names_aws_accepts(tmp_path: Path) -> None:
+    """A 63-character workload name makes 68-character pool names: auto-names of buckets,
+    roles and DNS Firewall pieces would pass their limits, so those get aws_name's short form."""
+    text = workload_yaml(name="w" * 63, task="chat", data="regulated", model="llama-3.1-8b")
+    run = _run(tmp_path, text)
+    found, checked = violations(run)
+    assert found == [] and checked > 100
+    bucket = named(run, "aws:s3/bucket:Bucket", "w" * 63 + "-pool-weights")
+    assert bucket.inputs["bucket"] == aws_name("dev", bucket.name, 63).lower()
+    # Short logical names keep their auto-names (and the golden previews their resources).
+    example = _run(tmp_path / "example", None)
+    assert (
+        "bucket"
+        not in named(example, "aws:s3/bucket:Bucket", "contract-review-pool-weights").inputs
+    )
