@@ -580,7 +580,7 @@ def test_flow_log_roles_trust_only_this_accounts_flow_logs(
         assert all(r.startswith(f"arn:aws:logs:us-east-1:{ACCOUNT_ID}:") for r in group["Resource"])
 
 
-def test_verify_still_passes_the_iam_rule(runs: dict[str, OfflineRun], tmp_path: Path) -> None:
+def test_verify_still_passes_the_iam_rule(tmp_path: Path) -> None:
     run = _run(tmp_path, None)
     plan = read_plan(tmp_path / "dev" / "plans" / "dev" / "plan.json")
     report = verify(graph_from_offline(run), Expectations.of(plan, default_catalog()))
