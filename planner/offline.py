@@ -41,6 +41,8 @@ class Registered:
     dependencies: dict[str, list[str]]
     protect: bool
     retain_on_delete: bool
+    # Every resource it waits for: its property dependencies and its explicit depends_on.
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass
@@ -126,6 +128,15 @@ def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str)
         ]
     elif token == "aws:kms/key:Key":
         state["keyId"] = f"{name}-key-id"
+    elif token == "aws:iam/serviceLinkedRole:ServiceLinkedRole":
+        # IAM's path for service-linked roles: aws-service-role/<service>/<role name>.
+        service = inputs.get("awsServiceName", "")
+        role = {"autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling"}.get(service, name)
+        if inputs.get("customSuffix"):
+            role = f"{role}_{inputs['customSuffix']}"
+        state.update(
+            name=role, arn=f"arn:aws:iam::{ACCOUNT_ID}:role/aws-service-role/{service}/{role}"
+        )
     return state
 
 
@@ -175,6 +186,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                 },
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
+                depends_on=tuple(sorted(request.dependencies)),
             )
         )
         return response

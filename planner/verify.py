@@ -1327,7 +1327,7 @@ def _for_bucket(graph: Graph, kind: str, bucket: Resource) -> list[Resource]:
 @rule(
     "buckets",
     "public access blocked, SSE-KMS with a customer key, versioning, TLS and "
-    "VPC-endpoint-only bucket policy",
+    "bucket policy keeping object reads, writes and deletes to the VPC endpoint",
 )
 def _buckets(
     graph: Graph, network: Network, expect: Expectations, warnings: list[str]
@@ -1380,7 +1380,8 @@ def _buckets(
         denies = [s for s in statements if s.get("Effect") == "Deny"]
         if not any("aws:SecureTransport" in json.dumps(s.get("Condition")) for s in denies):
             found.append(Finding("buckets", label, "the bucket policy does not deny plain HTTP"))
-        if not any("aws:SourceVpce" in json.dumps(s.get("Condition")) for s in denies):
+        outside = [s for s in denies if "aws:SourceVpce" in json.dumps(s.get("Condition"))]
+        if not outside:
             found.append(
                 Finding(
                     "buckets",
@@ -1388,7 +1389,40 @@ def _buckets(
                     "the bucket policy does not deny access outside the VPC endpoint",
                 )
             )
+        else:
+            # Object data (the weights) is what stays inside; bucket configuration may be
+            # managed from outside (the deployer), so s3:* is not demanded.
+            missing = [
+                action
+                for action in ENDPOINT_ONLY_ACTIONS
+                if not any(_action_covered(action, s.get("Action")) for s in outside)
+            ]
+            if missing:
+                found.append(
+                    Finding(
+                        "buckets",
+                        label,
+                        "the bucket policy does not deny "
+                        + ", ".join(missing)
+                        + " outside the VPC endpoint",
+                    )
+                )
     return found
+
+
+# What a bucket policy must deny outside the VPC endpoint: reading, writing, deleting objects.
+ENDPOINT_ONLY_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
+
+
+def _action_covered(action: str, listed: Any) -> bool:
+    """Whether a statement's Action (a string or a list, with IAM's `*` and `?` wildcards,
+    case-insensitive) includes the action."""
+    patterns = [listed] if isinstance(listed, str) else list(listed or [])
+    for pattern in patterns:
+        regex = re.escape(str(pattern).lower()).replace(r"\*", ".*").replace(r"\?", ".")
+        if re.fullmatch(regex, action.lower()):
+            return True
+    return False
 
 
 def _strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -128,16 +128,23 @@ class EgressNetwork(pulumi.ComponentResource):
         self.private_subnets = list(subnets["private"].values())
         private_cidrs = list(layout["private"].values())
 
+        # The gateway is attached by the resource itself (its vpc_id). A public NAT gateway and
+        # its Elastic IP need that attachment first, and nothing in their inputs refers to the
+        # gateway, so the dependency is explicit: pulumi-aws `aws.ec2.Eip` docs, "EIP may
+        # require IGW to exist prior to association. Use `depends_on` to set an explicit
+        # dependency on the IGW"; its `aws.ec2.NatGateway` "Public NAT" example depends on the
+        # internet gateway the same way.
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, tags=tags, opts=child)
+        after_gateway = pulumi.ResourceOptions(parent=self, depends_on=[gateway])
         nats = {}
         for zone in zones:
-            address = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=tags, opts=child)
+            address = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=tags, opts=after_gateway)
             nats[zone] = aws.ec2.NatGateway(
                 f"{name}-nat-{zone}",
                 subnet_id=subnets["public"][zone].id,
                 allocation_id=address.id,
                 tags=tags,
-                opts=child,
+                opts=after_gateway,
             )
 
         rule_group = aws.networkfirewall.RuleGroup(
@@ -275,7 +282,7 @@ class EgressNetwork(pulumi.ComponentResource):
                         transit_gateway_id=self.transit_gateway.id,
                         opts=child,
                     )
-        add_flow_logs(name, self.vpc, key.arn, 365, tags, self)
+        add_flow_logs(name, self.vpc, key.arn, 365, tags, self, lookups)
 
         # Consumers fetch their API key from Secrets Manager without leaving the VPC.
         endpoint_group = aws.ec2.SecurityGroup(
@@ -292,6 +299,7 @@ class EgressNetwork(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             cidr_ipv4=args.cidr,
+            description="HTTPS from the VPC",
             tags=tags,
             opts=child,
         )

@@ -144,6 +144,52 @@ def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
     return [str(next(subnets)) for _ in range(count)]
 
 
+def flow_logs_trust(lookups: Lookups) -> str:
+    """The flow-log role's trust policy: the VPC Flow Logs service, for this account's flow logs
+    only (the confused-deputy conditions of "IAM role for publishing flow logs to CloudWatch
+    Logs", Amazon VPC user guide, docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html:
+    aws:SourceAccount the account, aws:SourceArn arn:...:ec2:<region>:<account>:vpc-flow-log/*)."""
+    account = lookups.account_id
+    return assumed_by(
+        "vpc-flow-logs.amazonaws.com",
+        {
+            "StringEquals": {"aws:SourceAccount": account},
+            "ArnLike": {
+                "aws:SourceArn": (
+                    f"arn:{lookups.partition}:ec2:{lookups.region}:{account}:vpc-flow-log/*"
+                )
+            },
+        },
+    )
+
+
+def flow_logs_policy(log_group_arn: str) -> str:
+    """What the flow-log role may do: write streams of its one log group. DescribeLogGroups
+    (in AWS's documented policy for the role, same page) takes no resource ARN ("Actions,
+    resources, and condition keys for Amazon CloudWatch Logs", Service Authorization
+    Reference: no resource type for DescribeLogGroups), so it stands alone on `*`."""
+    return policy_json(
+        [
+            {
+                "Sid": "WriteTheFlowLogGroup",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogStream",
+                    "logs:DescribeLogStreams",
+                    "logs:PutLogEvents",
+                ],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            },
+            {
+                "Sid": "DescribeLogGroups",
+                "Effect": "Allow",
+                "Action": "logs:DescribeLogGroups",
+                "Resource": "*",
+            },
+        ]
+    )
+
+
 def add_flow_logs(
     name: str,
     vpc: aws.ec2.Vpc,
@@ -151,6 +197,7 @@ def add_flow_logs(
     retention_days: int,
     tags: dict[str, str],
     parent: pulumi.Resource,
+    lookups: Lookups,
 ) -> aws.cloudwatch.LogGroup:
     """Every packet decision of the VPC, to a log group encrypted with the customer key."""
     log_group = aws.cloudwatch.LogGroup(
@@ -162,29 +209,14 @@ def add_flow_logs(
     )
     role = aws.iam.Role(
         f"{name}-flow-logs",
-        assume_role_policy=assumed_by("vpc-flow-logs.amazonaws.com"),
+        assume_role_policy=flow_logs_trust(lookups),
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent),
     )
     aws.iam.RolePolicy(
         f"{name}-flow-logs",
         role=role.id,
-        policy=log_group.arn.apply(
-            lambda arn: policy_json(
-                [
-                    {
-                        "Effect": "Allow",
-                        "Action": [
-                            "logs:CreateLogStream",
-                            "logs:PutLogEvents",
-                            "logs:DescribeLogGroups",
-                            "logs:DescribeLogStreams",
-                        ],
-                        "Resource": [arn, f"{arn}:*"],
-                    }
-                ]
-            )
-        ),
+        policy=log_group.arn.apply(flow_logs_policy),
         opts=pulumi.ResourceOptions(parent=parent),
     )
     aws.ec2.FlowLog(
@@ -256,7 +288,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 opts=child,
             )
         self.flow_logs = add_flow_logs(
-            name, self.vpc, args.kms_key_arn, args.flow_log_retention_days, tags, self
+            name, self.vpc, args.kms_key_arn, args.flow_log_retention_days, tags, self, lookups
         )
 
         self.endpoint_security_group = aws.ec2.SecurityGroup(

@@ -28,7 +28,7 @@ import pulumi_random as random
 
 from planner.model import Consumer, Pool
 from planner.render import template_environment
-from stacks.common import assumed_by, guarded, kms_key, policy_json
+from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups
 
@@ -48,6 +48,8 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
 # domain ICANN reserved for private use (2024), so no public name can ever collide with it.
 SERVICE_DOMAIN = "ai-infra-planner.internal"
 API_KEY_LENGTH = 48
+# Load balancer and target group names: at most 32 characters (planner/data/aws_limits.yaml).
+NAME_LIMIT = 32
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,10 @@ class InferencePool(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         partition = lookups.partition
         multi_node = pool.pipeline_parallel > 1
+        stack = pulumi.get_stack()
 
+        # The key names the pool's Auto Scaling role, so the role comes first (stacks/common.py).
+        self.autoscaling_role = autoscaling_role(stack, name, tags, self)
         self.key = kms_key(
             f"{name}-key",
             f"ai-infra-planner pool {pool.name}: weights, volumes, logs",
@@ -146,6 +151,7 @@ class InferencePool(pulumi.ComponentResource):
             args.protect,
             self,
             services=["logs", "autoscaling"],
+            autoscaling_role_arn=self.autoscaling_role.arn,
         )
 
         # Weights bucket: versioned, encrypted with the pool's key, never public.
@@ -424,18 +430,15 @@ class InferencePool(pulumi.ComponentResource):
                 ).encode()
             ).decode()
         )
-        # When a replica spans nodes, one EFA interface per network card of the instance.
-        cards = args.efa_interfaces if multi_node else 1
         interfaces = [
             aws.ec2.LaunchTemplateNetworkInterfaceArgs(
                 network_card_index=card,
-                device_index=0 if card == 0 else 1,
-                interface_type="efa" if multi_node else None,
-                associate_public_ip_address="false",
+                device_index=device,
+                interface_type=kind,
                 delete_on_termination="true",
                 security_groups=[self.node_security_group.id],
             )
-            for card in range(cards)
+            for card, device, kind in efa_layout(args.efa_interfaces if multi_node else 0)
         ]
 
         def volume(device: str, size: int) -> aws.ec2.LaunchTemplateBlockDeviceMappingArgs:
@@ -488,6 +491,9 @@ class InferencePool(pulumi.ComponentResource):
 
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-lb",
+            # Auto-names (logical name and 7 random characters) pass the 32-character limit of
+            # load balancer and target group names (planner/data/aws_limits.yaml).
+            name=aws_name(stack, f"{name}-lb", NAME_LIMIT),
             internal=True,
             # An endpoint service fronts a Network (or Gateway) Load Balancer only.
             load_balancer_type="network",
@@ -501,13 +507,14 @@ class InferencePool(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.dns_name = service_dns_name(pool.name, pulumi.get_stack())
+        self.dns_name = service_dns_name(pool.name, stack)
         self.certificate = self._certificate(name, args, self.dns_name)
         # TLS again from the load balancer to the nodes: vLLM serves HTTPS with a certificate
         # each node makes at first boot (the load balancer does not validate target
         # certificates, so a node needs no CA; the hop is encrypted all the same).
         self.target_group = aws.lb.TargetGroup(
             f"{name}-serving",
+            name=aws_name(stack, f"{name}-serving", NAME_LIMIT),
             port=SERVING_PORT,
             protocol="TLS",
             target_type="instance",
@@ -556,6 +563,7 @@ class InferencePool(pulumi.ComponentResource):
                 vpc_zone_identifiers=subnets,
                 placement_group=placement_group.id if placement_group else None,
                 launch_template={"id": self.launch_template.id, "version": "$Latest"},
+                service_linked_role_arn=self.autoscaling_role.arn,
                 target_group_arns=[self.target_group.arn],
                 # Workers of a multi-node replica do not serve; only the head passes the
                 # load balancer's check, so those groups judge health by EC2 status.
@@ -764,9 +772,51 @@ class InferencePool(pulumi.ComponentResource):
         return endpoint
 
 
+def efa_layout(cards: int) -> list[tuple[int, int, str | None]]:
+    """(network card, device index, interface type) of a node's interfaces.
+
+    One ENA interface (the default type) at card 0, device 0: the node's one private address.
+    With EFA (`cards` network cards, a replica spanning nodes), an `efa-only` interface at card
+    0, device 1, and one at device 0 of every other card. EFA-only interfaces carry no IP
+    address, so a P5 node takes one address of its subnet, not 32 ("Maximize network bandwidth
+    on Amazon EC2 instances with multiple network cards", EC2 user guide,
+    docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa-acc-inst-types.html: "You can't use an
+    EFA-only network interface as the primary network interface", then card 0 device 1 and
+    device 0 of each further card; its P5 example requests 32 EFA devices and one ENA device).
+    No interface asks for a public address: EC2 refuses AssociatePublicIpAddress with more
+    than one interface, and the subnets give none."""
+    layout: list[tuple[int, int, str | None]] = [(0, 0, None)]
+    if cards > 0:
+        layout.append((0, 1, "efa-only"))
+        layout.extend((card, 0, "efa-only") for card in range(1, cards))
+    return layout
+
+
+# The object-level actions a bucket policy keeps to the VPC endpoint: reading, writing and
+# deleting weights (Service Authorization Reference, Amazon S3, actions on the `object`
+# resource type, and ListBucket, which lists them). Bucket configuration (policy, tags,
+# encryption, versioning) stays reachable for the deployer: denying s3:* there would lock
+# Pulumi out of the bucket after the first `up`.
+OBJECT_ACTIONS = (
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:GetObject",
+    "s3:GetObjectAttributes",
+    "s3:GetObjectVersion",
+    "s3:GetObjectVersionAttributes",
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+    "s3:RestoreObject",
+)
+
+
 def _bucket_policy(bucket_arn: str, endpoint_id: str, uploader_arn: str | None) -> str:
-    """Deny plain HTTP, and deny every access not through the pool's VPC endpoint (but for the
-    one principal allowed to upload weights, when the stack names one)."""
+    """Deny plain HTTP, and deny reading, writing and deleting objects not through the pool's
+    VPC endpoint (but for the one principal allowed to upload weights, when the stack names
+    one). The deployer keeps managing the bucket itself from outside the VPC."""
     not_through_endpoint: dict[str, dict[str, str]] = {
         "StringNotEquals": {"aws:SourceVpce": endpoint_id}
     }
@@ -784,10 +834,10 @@ def _bucket_policy(bucket_arn: str, endpoint_id: str, uploader_arn: str | None) 
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
             {
-                "Sid": "DenyOutsideTheVpcEndpoint",
+                "Sid": "DenyObjectsOutsideTheVpcEndpoint",
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": "s3:*",
+                "Action": list(OBJECT_ACTIONS),
                 "Resource": resources,
                 "Condition": not_through_endpoint,
             },

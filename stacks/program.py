@@ -11,7 +11,7 @@ from planner.catalog import Catalog
 from planner.model import Consumer, Plan, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
 from stacks.budget import CostBudget, CostBudgetArgs
-from stacks.common import cost_tags
+from stacks.common import cost_tags, fit_autonames
 from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
 from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
 from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
@@ -27,6 +27,8 @@ def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
 
 def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
     stack = settings.stack
+    # Names AWS would refuse as too long (long workload names) are shortened, stably.
+    pulumi.runtime.register_stack_transformation(fit_autonames(stack))
     by_name = {w.name: w for w in plan.workloads}
     components: dict[str, pulumi.Output[float]] = {}
     # Network Access Analyzer scopes, by network: what to analyze after `pulumi up`.
