@@ -114,7 +114,11 @@ def plan_with(text: str, strategy: str) -> Plan:
 def test_sharing_never_costs_more(text: str) -> None:
     alone = plan_with(text, "per-workload")
     shared = plan_with(text, "optimal")
-    assert shared.totals.monthly_cost_usd <= alone.totals.monthly_cost_usd + 0.01
+    # The optimizer compares exact costs; the plan rounds each node, pool and workload to the
+    # cent, so equal-cost choices (one p5.48xlarge or eight p5.4xlarge at an eighth of its price)
+    # can differ by a cent per rounded part.
+    slack = 0.01 * (len(alone.workloads) + len(alone.pools) + len(shared.pools) + 1)
+    assert shared.totals.monthly_cost_usd <= alone.totals.monthly_cost_usd + slack
     assert shared.totals.per_workload_usd == alone.totals.monthly_cost_usd
     assert shared.totals.saved_by_sharing_usd == round(
         alone.totals.monthly_cost_usd - shared.totals.monthly_cost_usd, 2
@@ -125,7 +129,7 @@ def test_sharing_never_costs_more(text: str) -> None:
     by_name = {w.name: w for w in alone.workloads}
     for workload in shared.workloads:
         if workload.pool is not None:
-            assert workload.monthly_cost_usd <= by_name[workload.name].monthly_cost_usd + 0.01
+            assert workload.monthly_cost_usd <= by_name[workload.name].monthly_cost_usd + slack
         if workload.data == "regulated":
             assert workload.placement == "self_hosted"
     cents = sum(round(w.monthly_cost_usd * 100) for w in shared.workloads)
