@@ -5,6 +5,7 @@ workload's callers are told in the stack outputs: the real program under Pulumi'
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -505,3 +506,11 @@ def test_no_output_holds_a_secret_value(secret_run: OfflineRun) -> None:
     named = [(p, v) for p, v in walk(secret_run.outputs["workloads"]) if "secret" in p]
     assert len(named) == 3  # two pool workloads and the Google one
     assert all(str(v).startswith("arn:aws:secretsmanager:") for _, v in named)
+
+
+def test_every_output_the_readme_names_exists(secret_run: OfflineRun) -> None:
+    """The README tells callers to run `pulumi stack output NAME`: each NAME is an output."""
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"pulumi\s+stack\s+output\s+([a-z_]+)", readme))
+    assert {"pools", "workloads", "pool_ca_certificates", "network_access_scopes"} <= named
+    assert named <= set(secret_run.outputs), named - set(secret_run.outputs)
