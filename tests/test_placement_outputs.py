@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pulumi import RunError
 
 from planner import offline
 from planner.catalog import default_catalog
 from planner.cli import main
+from planner.loader import load_workloads
 from planner.model import read_plan
 from planner.offline import OfflineRun, Registered, run_program, standard_invokes
+from planner.plan import build_plan
 from stacks.pool import service_dns_name
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CANARY, component, of_type, plain, plan_project
@@ -514,3 +518,61 @@ def test_every_output_the_readme_names_exists(secret_run: OfflineRun) -> None:
     named = set(re.findall(r"pulumi\s+stack\s+output\s+([a-z_]+)", readme))
     assert {"pools", "workloads", "pool_ca_certificates", "network_access_scopes"} <= named
     assert named <= set(secret_run.outputs), named - set(secret_run.outputs)
+
+
+ZONES = [f"us-east-1{suffix}" for suffix in "abcdef"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    offered_zones=st.sets(st.sampled_from(ZONES)),
+    reservation=st.none() | st.sampled_from(ZONES),
+)
+def test_pool_zones_offer_the_type_and_hold_the_reservation(
+    offered_zones: set[str], reservation: str | None
+) -> None:
+    """For any offering and reservation: two zones, all offering the type, the reservation's
+    among them; or an error saying why, never a crash or a zone that does not offer it."""
+    from stacks.settings import Lookups, pool_zones  # here: main's has no pool_zones
+
+    lookups = Lookups(
+        region="us-east-1",
+        account_id="123456789012",
+        partition="aws",
+        dns_suffix="amazonaws.com",
+        availability_zones=ZONES[:2],
+        ami_id="ami-0123456789abcdef0",
+        zone_names=tuple(ZONES),
+        offerings={"p5.48xlarge": sorted(offered_zones)},  # as looked up already
+    )
+    possible = len(offered_zones) >= 2 and (reservation is None or reservation in offered_zones)
+    if not possible:
+        with pytest.raises(RunError, match=r"^pool p: "):
+            pool_zones(lookups, "p", "p5.48xlarge", reservation)
+        return
+    zones = pool_zones(lookups, "p", "p5.48xlarge", reservation)
+    assert len(zones) == 2 and zones == sorted(set(zones))
+    assert set(zones) <= offered_zones
+    assert reservation is None or reservation in zones
+    if reservation is None:
+        assert zones == sorted(offered_zones)[:2]
+
+
+@settings(max_examples=15, deadline=None)
+@given(allowed=st.sets(st.sampled_from(sorted(default_catalog().instances)), min_size=1))
+def test_plans_price_only_the_allowed_instance_types(
+    tmp_path_factory: pytest.TempPathFactory, allowed: set[str]
+) -> None:
+    listed = ", ".join(sorted(allowed))
+    text = workload_yaml(task="chat", monthly_tokens="{input: 3B, output: 600M}").replace(
+        "region: us-east-1\n", f"region: us-east-1\nassumptions:\n  instance_types: [{listed}]\n"
+    )
+    path = tmp_path_factory.mktemp("types") / "workloads.yaml"
+    path.write_text(text)
+    catalog = default_catalog()
+    plan = build_plan(load_workloads(path, catalog), catalog, "dev", "workloads.yaml")
+    for workload in plan.workloads:
+        economics = workload.answers.volume_economics
+        for option in [*economics.options, *economics.alternatives]:
+            assert option.instance_type is None or option.instance_type in allowed
+    assert all(pool.instance_type in allowed for pool in plan.pools)
