@@ -230,6 +230,7 @@ class InferencePool(pulumi.ComponentResource):
         )
         s3_endpoint = self.network.s3_endpoint
         assert s3_endpoint is not None
+        self.zone_ids = {zone: lookups.zone_ids.get(zone, "") for zone in self.network.zones}
 
         uploader = args.weights_uploader_arn
         aws.s3.BucketPolicy(
@@ -644,6 +645,9 @@ class InferencePool(pulumi.ComponentResource):
                 lambda bucket: f"s3://{bucket}/{self.weights_prefix}/"
             ),
             "node_zones": self.node_zones,
+            # The zones of its load balancer, by name and AZ ID: a consumer's endpoint subnets
+            # must lie in them (PrivateLink refuses a subnet in a zone the service is not in).
+            "zones": self.zone_ids,
         }
 
     def _certificate(

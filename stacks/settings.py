@@ -82,8 +82,10 @@ class Lookups:
     # (egress, PrivateLink). A pool's network takes the zones offering its instance type.
     availability_zones: list[str]
     ami_id: pulumi.Output[str] | str
-    # Every available zone of the region, by name.
+    # Every available zone of the region, by name, and its AZ ID (the same physical zone in
+    # every account; names map differently per account).
     zone_names: tuple[str, ...] = ()
+    zone_ids: dict[str, str] = field(default_factory=dict)
     # Instance type -> the available zones that offer it, looked up once per type.
     offerings: dict[str, list[str]] = field(default_factory=dict, compare=False)
 
@@ -158,4 +160,5 @@ def lookup() -> Lookups:
         availability_zones=sorted(zones.names)[:2],
         ami_id=ami.value,
         zone_names=tuple(sorted(zones.names)),
+        zone_ids=dict(zip(zones.names, zones.zone_ids, strict=True)),
     )

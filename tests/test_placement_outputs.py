@@ -119,6 +119,11 @@ def test_pool_subnets_are_only_in_zones_offering_its_instance_type(
     assert run.outputs["pools"]["contract-review-pool"]["node_zones"] == [
         "us-east-1b", "us-east-1c",
     ]  # fmt: skip
+    # By name and AZ ID (getAvailabilityZones' zoneIds): a consumer's endpoint subnets must be
+    # in these zones, and another account knows them by AZ ID only.
+    assert run.outputs["pools"]["contract-review-pool"]["zones"] == {
+        "us-east-1b": "use1-az2", "us-east-1c": "use1-az4",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("zones", [[], ["us-east-1c"]])
