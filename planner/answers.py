@@ -176,6 +176,11 @@ class Context:
                 (TIER_ORDER[model.tier], model.quality_rank, c) for c in self.candidates[model_id]
             )
 
+    def instance_types(self) -> list[str]:
+        """The instance types pools may use: the file's `assumptions.instance_types`, or every
+        one of the catalog."""
+        return sorted(self.settings.instance_types or self.catalog.instances)
+
     def _lower_precisions(self, model_id: str) -> list[SelfHostedCandidate]:
         """Where the model's own precision needs several nodes (or cannot be served) on an
         instance type, the same model at each lower precision that fits one node: priced side
@@ -184,7 +189,7 @@ class Context:
         model = catalog.models[model_id]
         own = catalog.precisions[model.default_precision].bytes_per_param.value
         found = []
-        for instance_type in sorted(catalog.instances):
+        for instance_type in self.instance_types():
             instance = catalog.instances[instance_type]
             fit = costs.memory_fit(
                 catalog, model, instance, model.default_precision, self.settings.memory_reserve
@@ -207,7 +212,7 @@ class Context:
         catalog, settings, book = self.catalog, self.settings, self.book
         model = catalog.models[model_id]
         found = []
-        for instance_type in instance_types or sorted(catalog.instances):
+        for instance_type in instance_types or self.instance_types():
             instance = catalog.instances[instance_type]
             capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
             if capacity is None:

@@ -43,6 +43,9 @@ class Settings:
     engineer_usd_per_month: float | None = None
     pool_fte: float | None = None
     amortization_months: float | None = None
+    # The instance types pools may use (assumptions.instance_types); None: every one of the
+    # catalog.
+    instance_types: tuple[str, ...] | None = None
 
     def bounds(self) -> tuple[Settings, Settings]:
         """The settings at the favourable and the unfavourable end of their ranges."""

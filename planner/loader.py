@@ -197,6 +197,7 @@ def _described(value: Any) -> str:
 _PATTERN_WORDS = {
     "region": "an AWS region name such as us-east-1",
     "capacity_reservation_id": "an EC2 capacity reservation id: cr- and 8 to 17 hex digits",
+    "capacity_reservation_zone": "an availability zone name such as us-east-1a",
     "vpc": "a VPC id: vpc- and 8 to 17 hex digits",
     "subnets": "a subnet id: subnet- and 8 to 17 hex digits",
     "account": "an AWS account id: 12 digits, quoted",
@@ -320,6 +321,14 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                 f"{start} is outside network.space {network.space}: the stack's networks are "
                 "allocated from the space",
             )
+    instance_types = sorted(catalog.instances)
+    for position, instance_type in enumerate(spec.assumptions.instance_types or []):
+        if instance_type not in catalog.instances:
+            report(
+                ("assumptions", "instance_types", position),
+                f"unknown instance type {instance_type!r}; the catalog has: "
+                f"{', '.join(instance_types)}{did_you_mean(instance_type, instance_types)}",
+            )
     known_models = [*catalog.models, *catalog.api_models]
     # A VPC's endpoints (one per service, with private DNS) go in one set of subnets, and a
     # subnet is in one VPC: the file must say the same wherever it names them.
@@ -354,6 +363,7 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                 f"(first used by workloads[{first_seen[workload.name]}])",
             )
         first_seen.setdefault(workload.name, index)
+        _reservation_problems(spec, index, report)
         if workload.model is not None and workload.model not in known_models:
             report(
                 ("workloads", index, "model"),
@@ -369,6 +379,35 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                         f"data may only be called from private ones ({', '.join(private.ranges)})",
                     )
     return problems
+
+
+def _reservation_problems(
+    spec: WorkloadsFile, index: int, report: typing.Callable[[Loc, str], None]
+) -> None:
+    """A capacity reservation is used only in its own availability zone (EC2 User Guide,
+    "Launch instances into an existing Capacity Reservation": matching instance type, platform,
+    Availability Zone and tenancy), and no pulumi-aws data source reads an On-Demand Capacity
+    Reservation's zone: the file names it beside the id."""
+    workload = spec.workloads[index]
+    reservation, zone = workload.capacity_reservation_id, workload.capacity_reservation_zone
+    loc: Loc = ("workloads", index)
+    if reservation is not None and zone is None:
+        report(
+            (*loc, "capacity_reservation_id"),
+            f"{reservation} needs capacity_reservation_zone: the availability zone it is in "
+            f"(aws ec2 describe-capacity-reservations --capacity-reservation-ids {reservation} "
+            "--query 'CapacityReservations[0].AvailabilityZone'); the nodes launch there",
+        )
+    if zone is not None and reservation is None:
+        report(
+            (*loc, "capacity_reservation_zone"),
+            "a zone without capacity_reservation_id: name the reservation, or remove the zone",
+        )
+    if zone is not None and zone[:-1] != spec.region:
+        report(
+            (*loc, "capacity_reservation_zone"),
+            f"{zone} is not an availability zone of {spec.region} (the file's region)",
+        )
 
 
 def parse_workloads(text: str, file: str, catalog: Catalog) -> WorkloadsFile:

@@ -220,6 +220,8 @@ class Pool(_Out):
     pricing: Pricing
     perimeter: Perimeter
     capacity_reservation_id: str | None
+    # The reservation's availability zone (the workloads file names it): the nodes go there.
+    capacity_reservation_zone: str | None = None
     monthly_cost_usd: float
     # The range of its cost: utilization, serving efficiency and purchase multiplier ranges.
     monthly_cost_low_usd: float
@@ -534,6 +536,11 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             problem(
                 f"{at}.gpus_per_node",
                 f"{pool.gpus_per_node}, but a {pool.instance_type} has {instance.gpus}",
+            )
+        if (pool.capacity_reservation_id is None) != (pool.capacity_reservation_zone is None):
+            problem(
+                f"{at}.capacity_reservation_zone",
+                "a capacity reservation and its availability zone go together: plan again",
             )
         for name in (
             "nodes",

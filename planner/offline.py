@@ -12,7 +12,7 @@ import contextvars
 import logging
 import os
 import runpy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +57,20 @@ class OfflineRun:
 InvokeAnswer = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-def standard_invokes(region: str) -> InvokeAnswer:
-    """Answers for the only data sources the program reads, as AWS would give them."""
+# The zones the offline region has (getAvailabilityZones below), by suffix.
+ZONE_SUFFIXES = "abc"
+
+
+def standard_invokes(
+    region: str, offerings: Mapping[str, Sequence[str]] | None = None
+) -> InvokeAnswer:
+    """Answers for the only data sources the program reads, as AWS would give them.
+    `offerings`: instance type -> the zones that offer it (default: every zone offers every
+    type)."""
 
     def answer(token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            return _offerings(region, args, offerings)
         if token == "aws:index/getRegion:getRegion":
             return {"name": region, "region": region, "id": region}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -73,7 +83,7 @@ def standard_invokes(region: str) -> InvokeAnswer:
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{region}{suffix}" for suffix in "abc"]
+            names = [f"{region}{suffix}" for suffix in ZONE_SUFFIXES]
             return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
         if token == "aws:ec2/getRouteTable:getRouteTable":
             # A consumer subnet's route table, named after the subnet.
@@ -84,6 +94,34 @@ def standard_invokes(region: str) -> InvokeAnswer:
         raise KeyError(f"the offline run has no answer for the data source {token}")
 
     return answer
+
+
+def _offerings(
+    region: str, args: dict[str, Any], offerings: Mapping[str, Sequence[str]] | None
+) -> dict[str, Any]:
+    """DescribeInstanceTypeOfferings by availability zone, for the instance types the filter
+    names: one entry per (type, zone) offered, as the data source lists them."""
+    if args.get("locationType") != "availability-zone":
+        raise KeyError("the offline run answers instance type offerings by availability zone")
+    wanted = [
+        value
+        for entry in args.get("filters") or []
+        if entry.get("name") == "instance-type"
+        for value in entry.get("values") or []
+    ]
+    every = [f"{region}{suffix}" for suffix in ZONE_SUFFIXES]
+    pairs = [
+        (kind, zone)
+        for kind in wanted
+        for zone in (every if offerings is None else offerings.get(kind, ()))
+    ]
+    return {
+        "instanceTypes": [kind for kind, _ in pairs],
+        "locations": [zone for _, zone in pairs],
+        "locationTypes": ["availability-zone"] * len(pairs),
+        "locationType": "availability-zone",
+        "id": region,
+    }
 
 
 def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:

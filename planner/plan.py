@@ -94,6 +94,7 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         engineer_usd_per_month=given.engineer_usd_per_month,
         pool_fte=given.pool_fte,
         amortization_months=given.amortization_months,
+        instance_types=tuple(sorted(set(given.instance_types))) if given.instance_types else None,
         utilization_range=_range(defaults.utilization) if not given.utilization else None,
         efficiency_range=(
             _range(defaults.serving_efficiency) if not given.serving_efficiency else None
@@ -271,8 +272,11 @@ def _pool(
     workloads = [w for w, *_ in members]
     _, _, rows = crossover_lines(ctx, ctx.by_option[option.id], workloads)
     perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
+    # A reservation and the zone it is in, from the same workload.
     reservations = sorted(
-        w.capacity_reservation_id for w, *_ in members if w.capacity_reservation_id
+        (w.capacity_reservation_id, w.capacity_reservation_zone)
+        for w, *_ in members
+        if w.capacity_reservation_id
     )
     key = (option.instance_type, nodes)
     purchase = purchases.get(key)
@@ -308,7 +312,8 @@ def _pool(
         pricing=option.pricing,
         # The strictest perimeter of its workloads: a pool is built for that one.
         perimeter=max(perimeters, key=lambda p: PERIMETER_ORDER[p]),
-        capacity_reservation_id=reservations[0] if reservations else None,
+        capacity_reservation_id=reservations[0][0] if reservations else None,
+        capacity_reservation_zone=reservations[0][1] if reservations else None,
         monthly_cost_usd=cost,
         monthly_cost_low_usd=cost_range[0],
         monthly_cost_high_usd=cost_range[1],
@@ -841,6 +846,12 @@ def build_plan(
             "amortization_months": settings.amortization_months
             or catalog.pricing.hardware.horizon_months.value,
             "genai_prices_version": genai_prices_version,
+            # Only where the file restricts them.
+            **(
+                {"instance_types": ", ".join(settings.instance_types)}
+                if settings.instance_types
+                else {}
+            ),
             # Only where it stands in for the region's own prices (the plan warns).
             **(
                 {"price_region": spec.assumptions.price_region}

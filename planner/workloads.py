@@ -27,6 +27,9 @@ _QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
 # say that a negative count is wrong rather than unreadable).
 TOKENS_PATTERN = r"^\s*\d+(\.\d+)?\s*[kKmMbBtT]?\s*$"
 
+# An availability zone's name: its region's name and a letter (us-east-1a).
+ZONE_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
+
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -172,6 +175,12 @@ class Assumptions(_Strict):
     amortization_months: float | None = Field(
         default=None, gt=0, description="Horizon bought hardware is written off over."
     )
+    instance_types: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The only instance types self-hosted pools may use (catalog names, e.g. "
+        "p5.48xlarge); default: every instance type of the catalog.",
+    )
 
 
 _VPC_ID = r"^vpc-[0-9a-f]{8,17}$"
@@ -266,6 +275,12 @@ class Workload(_Strict):
     availability: Availability = Availability.standard
     capacity_reservation_id: str | None = Field(
         default=None, pattern=r"^cr-[0-9a-f]{8,17}$", description="EC2 capacity reservation to use."
+    )
+    capacity_reservation_zone: str | None = Field(
+        default=None,
+        pattern=ZONE_PATTERN,
+        description="With capacity_reservation_id: the availability zone the reservation is in "
+        "(instances launch into a reservation only in its zone).",
     )
 
     @field_validator("name")

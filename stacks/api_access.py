@@ -113,7 +113,7 @@ class ApiAccess(pulumi.ComponentResource):
                     f"{workload.name}-api-access",
                     description=f"{workload.name}: read the {access.provider} API key, only that",
                     policy=pulumi.Output.all(self.secret.arn, key.arn).apply(
-                        lambda values: _secret_read_policy(values[0], values[1], lookups)
+                        lambda values: secret_read_policy(values[0], values[1], lookups)
                     ),
                     tags=workload.tags,
                     opts=child,
@@ -154,7 +154,8 @@ class ApiAccess(pulumi.ComponentResource):
         )
 
 
-def _secret_read_policy(secret_arn: str, key_arn: str, lookups: Lookups) -> str:
+def secret_read_policy(secret_arn: str, key_arn: str, lookups: Lookups) -> str:
+    """Read one secret, and decrypt it with its key through Secrets Manager only."""
     return policy_json(
         [
             {

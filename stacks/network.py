@@ -54,6 +54,9 @@ class PrivateNetworkArgs:
     # Services the network reaches through endpoints created outside it (the caller's), whose
     # names its DNS Firewall must still answer, e.g. ("bedrock-runtime",).
     dns_services: tuple[str, ...] = ()
+    # The zones of its subnets, by name; None: the region's first two (Lookups). A pool's
+    # network takes the zones that offer its instance type (stacks/settings.py pool_zones).
+    zones: list[str] | None = None
 
 
 def service_domains(service: str, region: str, account_id: str) -> list[str]:
@@ -249,6 +252,7 @@ class PrivateNetwork(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         lookups, tags = args.lookups, args.tags
         self.cidr = args.cidr
+        self.zones = list(args.zones or lookups.availability_zones)
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=args.cidr,
@@ -267,11 +271,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{name}-private-{zone}"},
                 opts=child,
             )
-            for zone, cidr in zip(
-                lookups.availability_zones,
-                subnet_cidrs(args.cidr, len(lookups.availability_zones)),
-                strict=True,
-            )
+            for zone, cidr in zip(self.zones, subnet_cidrs(args.cidr, len(self.zones)), strict=True)
         ]
         # One route table with the local route only: nothing leaves the VPC.
         self.route_table = aws.ec2.RouteTable(
@@ -280,7 +280,7 @@ class PrivateNetwork(pulumi.ComponentResource):
             tags={**tags, "Name": f"{name}-private"},
             opts=child,
         )
-        for subnet, zone in zip(self.subnets, lookups.availability_zones, strict=True):
+        for subnet, zone in zip(self.subnets, self.zones, strict=True):
             aws.ec2.RouteTableAssociation(
                 f"{name}-private-{zone}",
                 subnet_id=subnet.id,

@@ -28,6 +28,7 @@ import pulumi_random as random
 
 from planner.model import Consumer, Pool
 from planner.render import template_environment
+from stacks.api_access import WorkloadCost, secret_read_policy
 from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups
@@ -78,6 +79,11 @@ class InferencePoolArgs:
     # (allowed to connect; they create their own endpoint).
     consumer_vpcs: Sequence[ConsumerVpc] = field(default_factory=tuple)
     consumer_accounts: Sequence[str] = field(default_factory=tuple)
+    # The zones of its network, offering its instance type (stacks/settings.py pool_zones);
+    # None: the region's first two.
+    zones: list[str] | None = None
+    # Its workloads: each gets a policy its callers' role attaches to read the API key.
+    workloads: Sequence[WorkloadCost] = field(default_factory=tuple)
 
 
 def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], list[str]]:
@@ -140,6 +146,10 @@ class InferencePool(pulumi.ComponentResource):
         partition = lookups.partition
         multi_node = pool.pipeline_parallel > 1
         stack = pulumi.get_stack()
+        # What callers name in a request (vLLM's --served-model-name, templates/cloud-init) and
+        # where the weights go: for the stack outputs.
+        self.served_model = pool.model
+        self.weights_prefix = f"weights/{pool.weights}"
 
         # The key names the pool's Auto Scaling role, so the role comes first (stacks/common.py).
         self.autoscaling_role = autoscaling_role(stack, name, tags, self)
@@ -217,11 +227,13 @@ class InferencePool(pulumi.ComponentResource):
                 tags=tags,
                 interface_services=POOL_ENDPOINT_SERVICES,
                 s3_endpoint_policy=s3_policy,
+                zones=args.zones,
             ),
             opts=child,
         )
         s3_endpoint = self.network.s3_endpoint
         assert s3_endpoint is not None
+        self.zone_ids = {zone: lookups.zone_ids.get(zone, "") for zone in self.network.zones}
 
         uploader = args.weights_uploader_arn
         aws.s3.BucketPolicy(
@@ -273,6 +285,20 @@ class InferencePool(pulumi.ComponentResource):
             secret_string=api_key.result,
             opts=guarded(args.protect, self),
         )
+        # Per workload, what its callers' role attaches to read the key (and decrypt it through
+        # Secrets Manager only): the stack attaches it to nothing, the callers' roles are theirs.
+        self.access_policies = {
+            workload.name: aws.iam.Policy(
+                f"{workload.name}-pool-access",
+                description=f"{workload.name}: read the API key of pool {pool.name}, only that",
+                policy=pulumi.Output.all(self.api_key_secret.arn, self.key.arn).apply(
+                    lambda values: secret_read_policy(values[0], values[1], lookups)
+                ),
+                tags=workload.tags,
+                opts=child,
+            )
+            for workload in args.workloads
+        }
 
         role = aws.iam.Role(
             f"{name}-node",
@@ -545,15 +571,23 @@ class InferencePool(pulumi.ComponentResource):
 
         # A replica that spans nodes is a group of its own (its nodes form one Ray cluster, in
         # one placement group and zone); single-node replicas share one group over both zones.
+        # A capacity reservation is used only in its own zone: every node goes there.
+        by_zone = dict(zip(self.network.zones, self.network.subnets, strict=True))
+        self.node_zones = (
+            [pool.capacity_reservation_zone]
+            if pool.capacity_reservation_zone
+            else self.network.zones[:1]
+            if multi_node
+            else list(self.network.zones)
+        )
+        subnets = [by_zone[zone].id for zone in self.node_zones]
         if multi_node:
             groups = [
                 (f"{name}-replica-{index}", pool.pipeline_parallel)
                 for index in range(pool.nodes // pool.pipeline_parallel)
             ]
-            subnets = [self.network.subnets[0].id]
         else:
             groups = [(f"{name}-nodes", pool.nodes)]
-            subnets = [subnet.id for subnet in self.network.subnets]
         self.groups = [
             aws.autoscaling.Group(
                 group_name,
@@ -596,12 +630,29 @@ class InferencePool(pulumi.ComponentResource):
         once AWS Private CA has signed it)."""
         return {
             "endpoint": self.endpoint,
+            "dns_name": self.dns_name,
+            # The name vLLM serves the model under (--served-model-name): the `model` of a
+            # request.
+            "model": self.served_model,
             "api_key_secret_arn": self.api_key_secret.arn,
+            # Per workload, the policy its callers' role attaches to read that key.
+            "access_policy_arns": {
+                workload: policy.arn for workload, policy in sorted(self.access_policies.items())
+            },
             "endpoint_service_name": self.endpoint_service.service_name,
             # Another account's endpoint waits for the owner: `aws ec2
             # accept-vpc-endpoint-connections --service-id <this> --vpc-endpoint-ids <theirs>`.
             "endpoint_service_id": self.endpoint_service.id,
             "account_endpoint_commands": self.account_commands,
+            # Where the serving image and the weights go before the nodes can serve.
+            "repository_url": self.repository.repository_url,
+            "weights_uri": self.bucket.bucket.apply(
+                lambda bucket: f"s3://{bucket}/{self.weights_prefix}/"
+            ),
+            "node_zones": self.node_zones,
+            # The zones of its load balancer, by name and AZ ID: a consumer's endpoint subnets
+            # must lie in them (PrivateLink refuses a subnet in a zone the service is not in).
+            "zones": self.zone_ids,
         }
 
     def _certificate(

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import pulumi
 
-from planner.catalog import Catalog
-from planner.model import Consumer, Plan, WorkloadPlan
+from planner.catalog import Catalog, InferenceProfile
+from planner.model import Consumer, Plan, ProviderAccess, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
 from stacks.budget import CostBudget, CostBudgetArgs
 from stacks.common import cost_tags, fit_autonames
@@ -16,7 +16,7 @@ from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
 from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
 from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.serving import serve_args
-from stacks.settings import Lookups, StackSettings
+from stacks.settings import Lookups, StackSettings, pool_zones
 
 
 def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
@@ -36,6 +36,18 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     # How callers reach each pool (URL, CA, key ARN, endpoint service, other accounts' command).
     pools: dict[str, dict[str, object]] = {}
     authorities: dict[str, pulumi.Output[str]] = {}  # each pool's CA certificate, to trust
+    # What each workload's callers need to call it (stack output `workloads`).
+    callers: dict[str, dict[str, object]] = {}
+
+    def workload_costs(names: list[str]) -> list[WorkloadCost]:
+        return [
+            WorkloadCost(
+                name,
+                by_name[name].monthly_cost_usd,
+                cost_tags(stack, "workload", name, by_name[name].monthly_cost_usd),
+            )
+            for name in names
+        ]
 
     for pool in plan.pools:
         consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
@@ -58,22 +70,27 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 efa_interfaces=int(efa.value) if efa else 1,
                 consumer_vpcs=vpcs,
                 consumer_accounts=accounts,
+                zones=pool_zones(
+                    lookups, pool.name, pool.instance_type, pool.capacity_reservation_zone
+                ),
+                workloads=workload_costs(pool.workloads),
             ),
         )
         pools[pool.name] = component.connection()
+        for name in pool.workloads:
+            callers[name] = {
+                "kind": "pool",
+                "pool": pool.name,
+                "endpoint": component.endpoint,
+                "dns_name": component.dns_name,
+                "endpoint_service_name": component.endpoint_service.service_name,
+                "model": component.served_model,
+                "api_key_secret_arn": component.api_key_secret.arn,
+                "policy_arn": component.access_policies[name].arn,
+            }
         authorities[pool.name] = component.ca_certificate
         components[pool.name] = component.monthly_cost_usd
         scopes[pool.name] = component.network.access_scope.id
-
-    def workload_costs(names: list[str]) -> list[WorkloadCost]:
-        return [
-            WorkloadCost(
-                name,
-                by_name[name].monthly_cost_usd,
-                cost_tags(stack, "workload", name, by_name[name].monthly_cost_usd),
-            )
-            for name in names
-        ]
 
     bedrock_ids = {
         api_id: api.bedrock_model_id
@@ -109,6 +126,10 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             ),
         )
         components[f"{access.provider}-access"] = access_component.monthly_cost_usd
+        for name in access.workloads:
+            callers[name] = _api_consumer(
+                access, by_name[name], access_component, bedrock_ids, profiles, lookups
+            )
         if access.private_link:
             link = PrivateLinkNetwork(
                 f"{access.provider}-link",
@@ -153,6 +174,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             monthly_limit_usd=plan.totals.monthly_cost_usd,
             subscriber_email=settings.budget_email,
             tags=cost_tags(stack, "stack", stack, plan.totals.monthly_cost_usd),
+            activate_tag=settings.activate_cost_tag,
         ),
     )
 
@@ -163,3 +185,38 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
     pulumi.export("network_access_scopes", scopes)
     pulumi.export("pools", pools)
     pulumi.export("pool_ca_certificates", authorities)
+    pulumi.export("workloads", {name: callers[name] for name in sorted(callers)})
+
+
+def _api_consumer(
+    access: ProviderAccess,
+    workload: WorkloadPlan,
+    component: ApiAccess,
+    bedrock_ids: dict[str, str],
+    profiles: dict[str, InferenceProfile],
+    lookups: Lookups,
+) -> dict[str, object]:
+    """What a caller of a cloud API workload needs: for Bedrock the id to call (the inference
+    profile's where Bedrock serves the model only through one) and the runtime's name, which
+    the interface endpoint's private DNS answers in the consumers' VPCs; for a contractual API
+    the provider's hosts (reached through the egress firewall) and the secret holding its key.
+    Each with the policy its callers' role attaches. ARNs only, never a key."""
+    policy = component.policies[workload.name].arn
+    if access.secret_config_key is None:
+        model_id = bedrock_ids[workload.model]
+        profile = profiles.get(model_id)
+        return {
+            "kind": "bedrock",
+            "provider": access.provider,
+            "model_id": profile.id if profile else model_id,
+            "endpoint_dns_name": f"bedrock-runtime.{lookups.region}.{lookups.dns_suffix}",
+            "policy_arn": policy,
+        }
+    assert component.secret is not None  # a provider with a key has its secret
+    return {
+        "kind": "api",
+        "provider": access.provider,
+        "hosts": list(access.hosts),
+        "api_key_secret_arn": component.secret.arn,
+        "policy_arn": policy,
+    }

@@ -32,6 +32,8 @@ class StackSettings:
     serving_image_tag: str = default_catalog().serving.release.tag
     weights_uploader_arn: str | None = None
     api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    # Activate the stack tag as a cost allocation tag (stacks/budget.py says when it can be).
+    activate_cost_tag: bool = False
 
 
 # Stack config keys that moved to the workloads file's `network:` mapping, and their value
@@ -77,6 +79,7 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
         serving_image_tag=image_tag,
         weights_uploader_arn=config.get("weights_uploader_arn"),
         api_keys=api_keys,
+        activate_cost_tag=config.get_bool("activate_cost_tag") is True,
     )
 
 
@@ -88,8 +91,70 @@ class Lookups:
     account_id: str
     partition: str
     dns_suffix: str
+    # The first two available zones by name: for the networks whose resources any zone offers
+    # (egress, PrivateLink). A pool's network takes the zones offering its instance type.
     availability_zones: list[str]
     ami_id: pulumi.Output[str] | str
+    # Every available zone of the region, by name, and its AZ ID (the same physical zone in
+    # every account; names map differently per account).
+    zone_names: tuple[str, ...] = ()
+    zone_ids: dict[str, str] = field(default_factory=dict)
+    # Instance type -> the available zones that offer it, looked up once per type.
+    offerings: dict[str, list[str]] = field(default_factory=dict, compare=False)
+
+
+# A pool's network spans two zones: its load balancer and interface endpoints have a subnet in
+# each (the nodes of a multi-node replica, or of a capacity reservation, sit in one of them).
+POOL_ZONES = 2
+
+
+def offering_zones(lookups: Lookups, instance_type: str) -> list[str]:
+    """The available zones of the region where EC2 offers the instance type, by name: the
+    DescribeInstanceTypeOfferings call with LocationType availability-zone and a filter on
+    instance-type (Amazon EC2 API Reference, DescribeInstanceTypeOfferings: "Lists the instance
+    types that are offered for the specified location"; pulumi-aws
+    aws.ec2.get_instance_type_offerings). Not every zone offers every GPU type."""
+    if instance_type not in lookups.offerings:
+        import pulumi_aws as aws
+
+        offers = aws.ec2.get_instance_type_offerings(
+            location_type="availability-zone",
+            filters=[{"name": "instance-type", "values": [instance_type]}],
+        )
+        offered = {
+            location
+            for location, kind in zip(offers.locations, offers.instance_types, strict=True)
+            if kind == instance_type
+        }
+        lookups.offerings[instance_type] = sorted(offered & set(lookups.zone_names))
+    return lookups.offerings[instance_type]
+
+
+def pool_zones(
+    lookups: Lookups, pool: str, instance_type: str, reservation_zone: str | None
+) -> list[str]:
+    """The zones of a pool's network, by name: zones that offer its instance type only, and
+    the capacity reservation's zone when it has one (instances launch into a reservation only
+    in its zone: EC2 User Guide, "Launch instances into an existing Capacity Reservation").
+    A plan the region cannot serve is an error saying why, before anything is created."""
+    offered = offering_zones(lookups, instance_type)
+    where = f"{lookups.region} offers {instance_type} in " + (
+        f"{len(offered)} available zone(s) ({', '.join(offered)})" if offered else "no zone"
+    )
+    if reservation_zone is not None and reservation_zone not in offered:
+        raise pulumi.RunError(
+            f"pool {pool}: its capacity reservation is in {reservation_zone}, but {where}: "
+            "check capacity_reservation_zone in the workloads file and plan again"
+        )
+    first = [reservation_zone] if reservation_zone is not None else []
+    zones = [*first, *(zone for zone in offered if zone != reservation_zone)][:POOL_ZONES]
+    if len(zones) < POOL_ZONES:
+        raise pulumi.RunError(
+            f"pool {pool}: its network needs {POOL_ZONES} availability zones offering "
+            f"{instance_type}, but {where}: plan another instance type "
+            "(assumptions.instance_types in the workloads file) or another region"
+        )
+    return sorted(zones)
 
 
 def lookup() -> Lookups:
@@ -107,4 +172,6 @@ def lookup() -> Lookups:
         dns_suffix=partition.dns_suffix,
         availability_zones=sorted(zones.names)[:2],
         ami_id=ami.value,
+        zone_names=tuple(sorted(zones.names)),
+        zone_ids=dict(zip(zones.names, zones.zone_ids, strict=True)),
     )

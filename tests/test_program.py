@@ -32,6 +32,8 @@ ALLOWED_INVOKES = [
     "aws:ssm/getParameter:getParameter",
     # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
     "aws:ec2/getRouteTable:getRouteTable",
+    # The zones that offer each pool's instance type (stacks/settings.py).
+    "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
 ]
 CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}
 

@@ -34,6 +34,7 @@ MULTI_NODE = workload_yaml(
     monthly_tokens="{input: 30B, output: 6B}",
     consumers='["10.60.0.0/16"]',
     capacity_reservation_id="cr-0123456789abcdef0",
+    capacity_reservation_zone="us-east-1a",
 )
 
 
@@ -584,6 +585,8 @@ def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixtur
         "aws:ssm/getParameter:getParameter",
         # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
         "aws:ec2/getRouteTable:getRouteTable",
+        # The zones that offer each pool's instance type (stacks/settings.py).
+        "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
     }
 
 

@@ -1,0 +1,583 @@
+"""Where the nodes go (zones that offer the instance type, a capacity reservation's zone), the
+instance types a workloads file allows, the budget's cost allocation tag, and what each
+workload's callers are told in the stack outputs: the real program under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pulumi import RunError
+
+from planner import offline
+from planner.catalog import default_catalog
+from planner.cli import main
+from planner.loader import load_workloads
+from planner.model import read_plan
+from planner.offline import OfflineRun, Registered, run_program, standard_invokes
+from planner.plan import build_plan
+from stacks.pool import service_dns_name
+from tests.conftest import REPO, workload_yaml
+from tests.test_stacks import CANARY, component, of_type, plain, plan_project
+
+# The deploy-time constraints these tests hold the stacks to, with their sources:
+# - DescribeInstanceTypeOfferings (Amazon EC2 API Reference,
+#   docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypeOfferings.html): "Lists
+#   the instance types that are offered for the specified location"; LocationType
+#   availability-zone, filter instance-type. Not every zone offers every GPU type, and an
+#   auto-scaling group with a subnet in a zone that does not offer its type fails to launch there.
+# - "You can only launch an instance into a Capacity Reservation that: Has matching attributes
+#   (instance type, platform, Availability Zone, and tenancy)" (Amazon EC2 User Guide,
+#   docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-reservations-launch.html). pulumi-aws
+#   7.51 has no data source for an On-Demand Capacity Reservation (only
+#   ec2.get_capacity_block_reservation, for Capacity Blocks alone), so the file names the zone.
+# - "After the user-defined tags are created and applied to resources, it can take up to 24 hours
+#   for the tag keys to appear on Cost Allocation tag page for activation" (pulumi-aws
+#   costexplorer.CostAllocationTag; AWS Billing User Guide,
+#   docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html); activating a key
+#   AWS has not seen yet fails the deploy (hashicorp/terraform-provider-aws issue 29068), and only
+#   the management account may activate tags ("Linked account doesn't have access to cost
+#   allocation tags", 2i2c-org/infrastructure pull request 4932).
+POOL = "ai-infra-planner:index:InferencePool"
+SUBNET = "aws:ec2/subnet:Subnet"
+GROUP = "aws:autoscaling/group:Group"
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+COST_TAG = "aws:costexplorer/costAllocationTag:CostAllocationTag"
+OFFERINGS = "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings"
+
+
+def children(run: OfflineRun, name: str) -> list[Registered]:
+    """Everything registered under one component, at any depth."""
+    parents = {component(run, POOL, name).urn}
+    found = []
+    for resource in run.resources:  # registration order: a parent comes before its children
+        if resource.parent in parents:
+            parents.add(resource.urn)
+            found.append(resource)
+    return found
+
+
+def zones_of(run: OfflineRun, pool: str) -> list[str]:
+    return sorted(r.inputs["availabilityZone"] for r in children(run, pool) if r.type == SUBNET)
+
+
+def group_zones(run: OfflineRun, group: Registered) -> list[str]:
+    """The zones of an auto-scaling group's subnets (the mocks' ids are `<name>-id`)."""
+    subnets = {f"{r.name}-id": r.inputs["availabilityZone"] for r in of_type(run, SUBNET)}
+    return sorted(subnets[subnet] for subnet in group.inputs["vpcZoneIdentifiers"])
+
+
+def offered(only: dict[str, list[str]]) -> offline.InvokeAnswer:
+    """The standard answers, with these instance types offered only in these zones (every
+    other type of the catalog in every zone)."""
+    every = ["us-east-1a", "us-east-1b", "us-east-1c"]  # the offline region's zones
+    types = default_catalog().instances
+    return standard_invokes("us-east-1", {kind: only.get(kind, every) for kind in types})
+
+
+# ------------------------------------------------------------------ 1. zones offering the type
+def test_pool_subnets_are_only_in_zones_offering_its_instance_type(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """us-east-1a does not offer the contract-review pool's instance type here: its network and
+    nodes go to b and c, where name order alone would pick a and b. The consumer side (the
+    egress network) still takes the region's first two zones."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = [p for p in plan.pools if p.name == "contract-review-pool"]
+    run = run_program(
+        project,
+        "dev",
+        config,
+        answer_invoke=offered({pool.instance_type: ["us-east-1b", "us-east-1c"]}),
+    )
+    assert OFFERINGS in run.invokes
+    assert zones_of(run, "contract-review-pool") == ["us-east-1b", "us-east-1c"]
+    [group] = [g for g in of_type(run, GROUP) if g.name.startswith("contract-review-pool")]
+    assert group_zones(run, group) == ["us-east-1b", "us-east-1c"]
+    [balancer] = [
+        r for r in of_type(run, "aws:lb/loadBalancer:LoadBalancer")
+        if r.name.startswith("contract-review-pool")
+    ]  # fmt: skip
+    assert sorted(s.removesuffix("-id")[-10:] for s in balancer.inputs["subnets"]) == [
+        "us-east-1b", "us-east-1c",
+    ]  # fmt: skip
+    # The other pool's type is offered everywhere: the first two zones by name.
+    assert zones_of(run, "patient-notes-pool") == ["us-east-1a", "us-east-1b"]
+    egress = sorted(
+        r.inputs["availabilityZone"] for r in of_type(run, SUBNET)
+        if r.name.startswith("api-egress-private-")
+    )  # fmt: skip
+    assert egress == ["us-east-1a", "us-east-1b"]
+    assert run.outputs["pools"]["contract-review-pool"]["node_zones"] == [
+        "us-east-1b", "us-east-1c",
+    ]  # fmt: skip
+    # By name and AZ ID (getAvailabilityZones' zoneIds): a consumer's endpoint subnets must be
+    # in these zones, and another account knows them by AZ ID only.
+    assert run.outputs["pools"]["contract-review-pool"]["zones"] == {
+        "us-east-1b": "use1-az2", "us-east-1c": "use1-az4",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("zones", [[], ["us-east-1c"]])
+def test_fewer_offering_zones_than_a_pool_needs_is_a_clear_error(
+    project: Path, capsys: pytest.CaptureFixture[str], zones: list[str]
+) -> None:
+    config = plan_project(project, None)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = [p for p in plan.pools if p.name == "patient-notes-pool"]
+    with pytest.raises(RunError) as raised:
+        run_program(project, "dev", config, answer_invoke=offered({pool.instance_type: zones}))
+    message = str(raised.value)
+    assert message.startswith("pool patient-notes-pool: its network needs 2 availability zones")
+    assert pool.instance_type in message
+    where = f"({', '.join(zones)})" if zones else "no zone"
+    assert where in message
+    assert "assumptions.instance_types" in message
+
+
+# ------------------------------------------------------------------ 5. a capacity reservation
+RESERVED = workload_yaml(
+    name="claims-notes",
+    task="summarization",
+    data="regulated",
+    model="llama-4-scout",
+    monthly_tokens="{input: 2B, output: 400M}",
+    consumers=(
+        "[{cidr: 10.60.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, "
+        "subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]}]"
+    ),
+    capacity_reservation_id="cr-0123456789abcdef0",
+    capacity_reservation_zone="us-east-1c",
+)
+
+
+def test_a_capacity_reservation_puts_every_node_in_its_zone(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reservation is in us-east-1c: name order would never pick it (a, b). The pool's
+    network spans the reservation's zone and one more offering zone, the nodes only the
+    reservation's, and the launch template targets the reservation."""
+    config = plan_project(project, RESERVED)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = plan.pools
+    assert (pool.capacity_reservation_id, pool.capacity_reservation_zone) == (
+        "cr-0123456789abcdef0", "us-east-1c",
+    )  # fmt: skip
+    run = run_program(project, "dev", config)
+    assert zones_of(run, "claims-notes-pool") == ["us-east-1a", "us-east-1c"]
+    groups = [g for g in of_type(run, GROUP) if g.name.startswith("claims-notes-pool")]
+    assert groups and sum(g.inputs["desiredCapacity"] for g in groups) == pool.nodes
+    assert all(group_zones(run, g) == ["us-east-1c"] for g in groups)
+    [template] = of_type(run, TEMPLATE)
+    target = template.inputs["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
+    assert all(g.inputs["launchTemplate"]["id"] == f"{template.name}-id" for g in groups)
+    # Nothing buys capacity, and the stack verifies.
+    assert not [r for r in run.resources if "capacity" in r.type.lower()]
+    assert run.outputs["pools"]["claims-notes-pool"]["node_zones"] == ["us-east-1c"]
+    assert main(["verify"]) == 0, capsys.readouterr().out
+
+
+def test_a_reservation_in_a_zone_without_its_type_is_a_clear_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = plan_project(project, RESERVED)
+    capsys.readouterr()
+    [pool] = read_plan(project / "plans/dev/plan.json").pools
+    answer = offered({pool.instance_type: ["us-east-1a", "us-east-1b"]})
+    with pytest.raises(RunError) as raised:
+        run_program(project, "dev", config, answer_invoke=answer)
+    assert str(raised.value) == (
+        "pool claims-notes-pool: its capacity reservation is in us-east-1c, but us-east-1 "
+        f"offers {pool.instance_type} in 2 available zone(s) (us-east-1a, us-east-1b): check "
+        "capacity_reservation_zone in the workloads file and plan again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {"capacity_reservation_id": "cr-0123456789abcdef0"},
+            "workloads[0].capacity_reservation_id (line 9)",
+            "cr-0123456789abcdef0 needs capacity_reservation_zone: the availability zone it is in",
+        ),
+        (
+            {"capacity_reservation_zone": "us-east-1a"},
+            "workloads[0].capacity_reservation_zone (line 9)",
+            "a zone without capacity_reservation_id",
+        ),
+        (
+            {
+                "capacity_reservation_id": "cr-0123456789abcdef0",
+                "capacity_reservation_zone": "eu-west-1a",
+            },
+            "workloads[0].capacity_reservation_zone (line 10)",
+            "eu-west-1a is not an availability zone of us-east-1 (the file's region)",
+        ),
+        (
+            {
+                "capacity_reservation_id": "cr-0123456789abcdef0",
+                "capacity_reservation_zone": "east",
+            },
+            "workloads[0].capacity_reservation_zone (line 10)",
+            "'east' is not an availability zone name such as us-east-1a",
+        ),
+    ],
+)
+def test_a_reservation_needs_its_zone(
+    write_workloads: Any,
+    capsys: pytest.CaptureFixture[str],
+    fields: dict[str, str],
+    field: str,
+    message: str,
+) -> None:
+    path = write_workloads(workload_yaml(**fields))
+    assert main(["plan", str(path), "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {field}: {message}" in err, err
+    assert "Traceback" not in err
+    assert not (path.parent / "plans").exists()
+    assert not (path.parent / "Pulumi.dev.yaml").exists()
+
+
+# ---------------------------------------------------------- 4. the instance types a file allows
+DEEP = """\
+organization: acme
+region: us-east-1
+assumptions:
+  instance_types: [p5.48xlarge]
+workloads:
+  - name: deep-notes
+    task: chat
+    data: regulated
+    model: deepseek-v3.2
+    monthly_tokens: {input: 3B, output: 600M}
+    availability: high
+    consumers:
+      - cidr: 10.60.0.0/16
+        vpc: vpc-0a1b2c3d4e5f60718
+        subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]
+"""
+
+
+def test_instance_types_restrict_the_candidates(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Left free, DeepSeek V3.2 goes to one p5en.48xlarge a replica (H200); restricted to
+    p5.48xlarge it needs two nodes a replica, and only that type is priced."""
+    free = DEEP.replace("assumptions:\n  instance_types: [p5.48xlarge]\n", "")
+    plan_project(project, free)
+    [pool] = read_plan(project / "plans/dev/plan.json").pools
+    assert pool.instance_type != "p5.48xlarge"
+    plan_project(project, DEEP)
+    capsys.readouterr()
+    data = json.loads((project / "plans/dev/plan.json").read_text())
+    assert data["assumptions"]["instance_types"] == "p5.48xlarge"
+    [workload] = data["workloads"]
+    economics = workload["answers"]["volume_economics"]
+    hosted = [o["id"] for o in economics["options"] if o["id"].startswith("self_hosted/")]
+    assert hosted == ["self_hosted/deepseek-v3.2/p5.48xlarge"]
+    assert all(
+        o["id"].split("/")[2] == "p5.48xlarge"
+        for o in economics["alternatives"]
+        if o["id"].startswith("self_hosted/")
+    )
+
+
+def test_a_multi_node_pool_of_two_replicas_builds(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DeepSeek V3.2 on p5.48xlarge: two nodes a replica (pipeline parallel 2), two replicas for
+    availability: high, four nodes; each replica is a group of its own in one zone."""
+    config = plan_project(project, DEEP)
+    capsys.readouterr()
+    [pool] = read_plan(project / "plans/dev/plan.json").pools
+    assert (pool.instance_type, pool.nodes, pool.pipeline_parallel) == ("p5.48xlarge", 4, 2)
+    assert pool.tensor_parallel * pool.pipeline_parallel == 16
+    run = run_program(project, "dev", config)
+    [template] = of_type(run, TEMPLATE)
+    assert template.inputs["instanceType"] == "p5.48xlarge"
+    groups = sorted(of_type(run, GROUP), key=lambda g: g.name)
+    assert [g.name for g in groups] == ["deep-notes-pool-replica-0", "deep-notes-pool-replica-1"]
+    assert [g.inputs["desiredCapacity"] for g in groups] == [2, 2]
+    assert all(g.inputs["minSize"] == g.inputs["maxSize"] == 2 for g in groups)
+    assert all(len(group_zones(run, g)) == 1 for g in groups)
+    assert run.outputs["workloads"]["deep-notes"]["model"] == "deepseek-v3.2"
+    assert main(["verify"]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("types", "line", "message"),
+    [
+        (
+            "[p5.48xl]",
+            4,
+            "unknown instance type 'p5.48xl'; the catalog has: ",
+        ),
+        ("[]", 4, "must have at least 1 item(s)"),
+    ],
+)
+def test_an_unknown_instance_type_names_file_field_and_line(
+    write_workloads: Any,
+    capsys: pytest.CaptureFixture[str],
+    types: str,
+    line: int,
+    message: str,
+) -> None:
+    text = workload_yaml().replace(
+        "region: us-east-1\n", f"region: us-east-1\nassumptions:\n  instance_types: {types}\n"
+    )
+    path = write_workloads(text)
+    assert main(["plan", str(path), "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    field = "assumptions.instance_types[0]" if types != "[]" else "assumptions.instance_types"
+    assert f"{path}: {field} (line {line}): {message}" in err, err
+    if types == "[p5.48xl]":
+        assert "did you mean 'p5.48xlarge'?" in err
+    assert not (path.parent / "plans").exists()
+
+
+def test_the_schema_file_lists_instance_types() -> None:
+    schema = json.loads((REPO / "schema/workloads.schema.json").read_text())
+    definitions = schema["$defs"]
+    assert "instance_types" in definitions["Assumptions"]["properties"]
+    assert "capacity_reservation_zone" in definitions["Workload"]["properties"]
+
+
+# ------------------------------------------------------------------ 2. the budget's cost tag
+def test_the_budgets_tag_is_activated_as_a_cost_allocation_tag(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = plan_project(project, None)
+    config["ai-infra-planner:activate_cost_tag"] = "true"
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    [tag] = of_type(run, COST_TAG)
+    assert tag.inputs == {"tagKey": "ai-infra-planner:stack", "status": "Active"}
+    # Shared by every stack of the account: destroying one leaves it active.
+    assert tag.retain_on_delete
+    # The tag activated is the one the budget counts by.
+    [budget] = of_type(run, "aws:budgets/budget:Budget")
+    [values] = [f["values"] for f in budget.inputs["costFilters"] if f["name"] == "TagKeyValue"]
+    assert values == [f"user:{tag.inputs['tagKey']}$dev"]
+    assert not [line for line in run.logs if "cost allocation tag" in line]
+
+
+def test_without_the_setting_the_stack_says_how_to_activate_it(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """AWS activates a tag key only once it has seen it on usage (up to 24 hours after the first
+    `pulumi up`): activating it on the first `up` would fail it."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    assert not of_type(run, COST_TAG)
+    [warning] = [line for line in run.logs if "cost allocation tag" in line]
+    assert "pulumi config set activate_cost_tag true" in warning
+    assert "24 hours" in warning
+    assert "TagKey=ai-infra-planner:stack,Status=Active" in warning
+    readme = (REPO / "README.md").read_text()
+    assert "activate_cost_tag" in readme and "24 hours" in readme
+
+
+# ------------------------------------------------------------- 3. what each workload's callers get
+@pytest.fixture
+def secret_run(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> OfflineRun:
+    """The example, with the provider's key a canary and each pool's generated key a known
+    value (the mocks otherwise leave it unknown), to look for both everywhere."""
+    computed = offline.computed_outputs
+
+    def with_keys(token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        state = computed(token, name, inputs, region)
+        if token == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"{POOL_KEY}-{name}"
+        return state
+
+    monkeypatch.setattr(offline, "computed_outputs", with_keys)
+    config = plan_project(project, None)
+    config["ai-infra-planner:google_api_key"] = CANARY
+    capsys.readouterr()
+    return run_program(project, "dev", config, secret_keys=["ai-infra-planner:google_api_key"])
+
+
+POOL_KEY = "pool-key-canary-3c9d"
+
+
+def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from walk(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def policy_of(run: OfflineRun, arn: str) -> dict[str, Any]:
+    [policy] = [
+        p for p in of_type(run, "aws:iam/policy:Policy") if arn.endswith(f":{p.name}")
+    ]  # fmt: skip
+    document: dict[str, Any] = json.loads(policy.inputs["policy"])
+    return document
+
+
+def test_every_workload_tells_its_callers_what_to_call(
+    secret_run: OfflineRun, project: Path
+) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    callers = secret_run.outputs["workloads"]
+    assert sorted(callers) == sorted(w.name for w in plan.workloads)
+    providers = {p.provider: p for p in plan.providers}
+    for workload in plan.workloads:
+        given = callers[workload.name]
+        assert all(value not in (None, "", [], {}) for _, value in walk(given)), given
+        document = policy_of(secret_run, given["policy_arn"])
+        if workload.pool is not None:
+            pool = next(p for p in plan.pools if p.name == workload.pool)
+            assert given["kind"] == "pool"
+            dns = service_dns_name(pool.name, "dev")
+            assert given["dns_name"] == dns
+            assert given["endpoint"] == f"https://{dns}:8000/v1"
+            assert given["endpoint_service_name"] == (
+                f"com.amazonaws.vpce.us-east-1.vpce-svc-{pool.name}-service"
+            )
+            assert given["model"] == pool.model
+            assert given["api_key_secret_arn"].endswith(f":{pool.name}-api-key")
+            # The policy reads that key and decrypts it through Secrets Manager: nothing else.
+            read, decrypt = document["Statement"]
+            assert read["Resource"] == given["api_key_secret_arn"]
+            assert decrypt["Resource"] == f"arn:aws:kms:us-east-1:123456789012:{pool.name}-key"
+            assert decrypt["Condition"] == {
+                "StringEquals": {"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}
+            }
+            continue
+        access = providers[str(workload.provider)]
+        if access.secret_config_key is None:
+            assert given["kind"] == "bedrock"
+            # Llama 4 Scout is served only through its US inference profile: call that id.
+            assert given["model_id"] == "us.meta.llama4-scout-17b-instruct-v1:0"
+            assert given["endpoint_dns_name"] == "bedrock-runtime.us-east-1.amazonaws.com"
+            [invoke] = document["Statement"]
+            assert any(given["model_id"] in arn for arn in invoke["Resource"])
+        else:
+            assert given["kind"] == "api"
+            assert given["hosts"] == access.hosts == ["generativelanguage.googleapis.com"]
+            assert given["api_key_secret_arn"].endswith(":google-access-api-key")
+            assert document["Statement"][0]["Resource"] == given["api_key_secret_arn"]
+    kinds = sorted(callers[w]["kind"] for w in callers)
+    assert kinds == ["api", "bedrock", "bedrock", "pool", "pool"]
+
+
+def test_the_outputs_name_the_image_repository_and_the_weights(secret_run: OfflineRun) -> None:
+    """README: push the image to each pool's ECR repository and upload the weights to
+    s3://<weights bucket>/weights/<model repository>/; "the stack outputs name both"."""
+    pool = secret_run.outputs["pools"]["contract-review-pool"]
+    assert pool["repository_url"] == (
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/contract-review-pool-serving"
+    )
+    assert pool["weights_uri"] == (
+        "s3://contract-review-pool-weights/weights/deepseek-ai/DeepSeek-V3.2/"
+    )
+    assert pool["access_policy_arns"] == {
+        "contract-review": secret_run.outputs["workloads"]["contract-review"]["policy_arn"]
+    }
+
+
+def test_no_output_holds_a_secret_value(secret_run: OfflineRun) -> None:
+    # The keys are there to be found: each in its secret's version, as a secret.
+    versions = {
+        r.name: plain(r.inputs["secretString"])
+        for r in of_type(secret_run, "aws:secretsmanager/secretVersion:SecretVersion")
+    }
+    assert versions["google-access-api-key"] == CANARY
+    assert versions["contract-review-pool-api-key"] == f"{POOL_KEY}-contract-review-pool-api-key"
+    leaked = [
+        path
+        for path, value in walk(secret_run.outputs)
+        if CANARY in str(value) or POOL_KEY in str(value)
+    ]
+    assert not leaked
+    # Where a secret is named, it is by its ARN.
+    named = [(p, v) for p, v in walk(secret_run.outputs["workloads"]) if "secret" in p]
+    assert len(named) == 3  # two pool workloads and the Google one
+    assert all(str(v).startswith("arn:aws:secretsmanager:") for _, v in named)
+
+
+def test_every_output_the_readme_names_exists(secret_run: OfflineRun) -> None:
+    """The README tells callers to run `pulumi stack output NAME`: each NAME is an output."""
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"pulumi\s+stack\s+output\s+([a-z_]+)", readme))
+    assert {"pools", "workloads", "pool_ca_certificates", "network_access_scopes"} <= named
+    assert named <= set(secret_run.outputs), named - set(secret_run.outputs)
+
+
+ZONES = [f"us-east-1{suffix}" for suffix in "abcdef"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    offered_zones=st.sets(st.sampled_from(ZONES)),
+    reservation=st.none() | st.sampled_from(ZONES),
+)
+def test_pool_zones_offer_the_type_and_hold_the_reservation(
+    offered_zones: set[str], reservation: str | None
+) -> None:
+    """For any offering and reservation: two zones, all offering the type, the reservation's
+    among them; or an error saying why, never a crash or a zone that does not offer it."""
+    from stacks.settings import Lookups, pool_zones  # here: main's has no pool_zones
+
+    lookups = Lookups(
+        region="us-east-1",
+        account_id="123456789012",
+        partition="aws",
+        dns_suffix="amazonaws.com",
+        availability_zones=ZONES[:2],
+        ami_id="ami-0123456789abcdef0",
+        zone_names=tuple(ZONES),
+        offerings={"p5.48xlarge": sorted(offered_zones)},  # as looked up already
+    )
+    possible = len(offered_zones) >= 2 and (reservation is None or reservation in offered_zones)
+    if not possible:
+        with pytest.raises(RunError, match=r"^pool p: "):
+            pool_zones(lookups, "p", "p5.48xlarge", reservation)
+        return
+    zones = pool_zones(lookups, "p", "p5.48xlarge", reservation)
+    assert len(zones) == 2 and zones == sorted(set(zones))
+    assert set(zones) <= offered_zones
+    assert reservation is None or reservation in zones
+    if reservation is None:
+        assert zones == sorted(offered_zones)[:2]
+
+
+@settings(max_examples=15, deadline=None)
+@given(allowed=st.sets(st.sampled_from(sorted(default_catalog().instances)), min_size=1))
+def test_plans_price_only_the_allowed_instance_types(
+    tmp_path_factory: pytest.TempPathFactory, allowed: set[str]
+) -> None:
+    listed = ", ".join(sorted(allowed))
+    text = workload_yaml(task="chat", monthly_tokens="{input: 3B, output: 600M}").replace(
+        "region: us-east-1\n", f"region: us-east-1\nassumptions:\n  instance_types: [{listed}]\n"
+    )
+    path = tmp_path_factory.mktemp("types") / "workloads.yaml"
+    path.write_text(text)
+    catalog = default_catalog()
+    plan = build_plan(load_workloads(path, catalog), catalog, "dev", "workloads.yaml")
+    for workload in plan.workloads:
+        economics = workload.answers.volume_economics
+        for option in [*economics.options, *economics.alternatives]:
+            assert option.instance_type is None or option.instance_type in allowed
+    assert all(pool.instance_type in allowed for pool in plan.pools)
