@@ -102,7 +102,9 @@ def _applies(statement: dict[str, Any], action: str, context: dict[str, str]) ->
     return True
 
 
-def test_the_deployer_may_upload_weights_when_no_uploader_is_set(example_run: OfflineRun) -> None:
+def test_the_deployer_may_upload_weights_when_no_uploader_is_set(
+    example_run: OfflineRun, project: Path
+) -> None:
     # Unset `weights_uploader_arn` left nobody able to write weights/: every node then waited on
     # an empty prefix. The principal running `pulumi up` is the default uploader.
     upload = {"aws:SecureTransport": "true", "aws:PrincipalArn": DEPLOYER}
@@ -119,17 +121,14 @@ def test_the_deployer_may_upload_weights_when_no_uploader_is_set(example_run: Of
         assert any(
             s["Effect"] == "Deny" and _applies(s, "s3:PutObject", stranger) for s in statements
         ), policy.name
-
-
-def test_a_named_uploader_replaces_the_deployer(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    config = plan_project(project, None)
+    # A named uploader replaces the deployer.
     uploader = f"arn:aws:iam::{ACCOUNT_ID}:role/weights-upload"
-    config["ai-infra-planner:weights_uploader_arn"] = uploader
-    capsys.readouterr()
-    run = run_program(project, "dev", config)
-    for policy in of_type(run, "aws:s3/bucketPolicy:BucketPolicy"):
+    config = {
+        "ai-infra-planner:plan": "plans/dev/plan.json",
+        "aws:region": "us-east-1",
+        "ai-infra-planner:weights_uploader_arn": uploader,
+    }
+    for policy in of_type(run_program(project, "dev", config), "aws:s3/bucketPolicy:BucketPolicy"):
         text = policy.inputs["policy"]
         assert uploader in text and DEPLOYER not in text
 
@@ -196,6 +195,8 @@ def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
         assert ["/opt/serve/start.sh"] not in runcmd  # no longer a one-off boot command
         start = files["/opt/serve/start.sh"]
         assert "set -a\nsource /opt/serve/env\nset +a" in start
+        # A single node needs no instance tag from the metadata (replicas do): none shown there.
+        assert template.inputs["metadataOptions"]["instanceMetadataTags"] == "disabled"
 
 
 # --- 3. The health-check grace ---------------------------------------------------------------
@@ -345,13 +346,6 @@ def test_each_replica_group_has_its_own_head(replicas_run: OfflineRun, project: 
         assert re.fullmatch(r"[A-Za-z0-9+\-=.,_:@]+", key) and key not in (".", "..", "_index")
     env = written(user_data(template))["/opt/serve/env"]
     assert f"ELECTION_PREFIX=ray/{pool.name}\n" in env and f"LEASE_TTL={LEASE_TTL_S}\n" in env
-
-
-def test_single_node_pools_keep_instance_tags_out_of_the_metadata(
-    example_run: OfflineRun,
-) -> None:
-    for name, template in templates(example_run).items():
-        assert template.inputs["metadataOptions"]["instanceMetadataTags"] == "disabled", name
 
 
 # --- 8. The start script, run with stand-in commands -----------------------------------------
