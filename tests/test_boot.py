@@ -173,10 +173,13 @@ def unit_sections(text: str) -> dict[str, dict[str, str]]:
 
 
 def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
-    # systemd.service(5): Restart=on-failure restarts a unit whose process exits non-zero;
-    # RestartSec= is the sleep before a restart. systemd.unit(5): StartLimitIntervalSec= belongs
-    # in [Unit], and 0 disables start rate limiting, so the unit never gives up on a missing
-    # image or weights. systemd.exec(5): EnvironmentFile= exports the file's variables.
+    # systemd.service(5) (freedesktop.org/software/systemd/man/latest/systemd.service.html):
+    # Restart=on-failure restarts a unit whose process exits non-zero; RestartSec= is the sleep
+    # before a restart, growing to RestartMaxDelaySec= over RestartSteps= (systemd 254 and later,
+    # which ignores a RestartMaxDelaySec= without RestartSteps=). systemd.unit(5):
+    # StartLimitIntervalSec= belongs in [Unit], and 0 disables start rate limiting, so the unit
+    # never gives up on a missing image or weights. systemd.exec(5): EnvironmentFile= sets the
+    # file's variables in the process's environment.
     for name, template in templates(example_run).items():
         text = user_data(template)
         files = written(text)
@@ -187,6 +190,7 @@ def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
         assert service["Restart"] == "on-failure"
         assert int(service["RestartSec"]) >= 10
         assert int(service["RestartMaxDelaySec"]) > int(service["RestartSec"])
+        assert int(service["RestartSteps"]) > 0
         assert service["ExecStart"] == "/opt/serve/start.sh"
         assert service["EnvironmentFile"] == "/opt/serve/env"
         assert unit["Install"]["WantedBy"] == "multi-user.target"
