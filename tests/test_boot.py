@@ -413,7 +413,17 @@ RECORDER = """\
 
 
 STANDINS = {
-    "docker": 'case "$1" in login) cat >/dev/null;; run) exit "${DOCKER_RUN_EXIT:-0}";; esac',
+    # `docker run` returns at once; with DOCKER_RUN_HOOK, it runs the hook, then serves until
+    # `docker stop` (at most a minute).
+    "docker": textwrap.dedent("""\
+        case "$1" in
+          login) cat >/dev/null;;
+          stop) touch "$HOME/stopped";;
+          run)
+            [ -n "${DOCKER_RUN_HOOK:-}" ] || exit 0
+            eval "$DOCKER_RUN_HOOK"
+            for _ in $(seq 600); do [ -e "$HOME/stopped" ] && exit 143; /bin/sleep 0.1; done;;
+        esac"""),
     "systemctl": "",
     "curl": textwrap.dedent("""\
         case "$*" in
@@ -466,6 +476,7 @@ def boot(
     ip: str = "10.0.0.5",
     replica: str = "0",
     lease: tuple[str, int, float] | None = None,
+    hook: str = "",
 ) -> Boot:
     """Run the user data's start script as systemd would, with stand-in commands on PATH; its
     absolute paths are moved under tmp_path. `lease`: a head lease already in the bucket for
@@ -520,6 +531,7 @@ def boot(
             "FAKE_S3": str(s3),
             "FAKE_IP": ip,
             "FAKE_REPLICA": replica,
+            "DOCKER_RUN_HOOK": hook,
         },
     )
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
@@ -668,3 +680,30 @@ def test_the_stand_in_s3_honours_conditional_writes(tmp_path: Path) -> None:
     assert run("--if-match", '"0"').returncode != 0
     etag = '"' + hashlib.md5(body.read_bytes()).hexdigest() + '"'
     assert first.stdout.strip() == etag and run("--if-match", etag).returncode == 0
+
+
+def test_a_node_restarts_when_its_replicas_head_changes(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    text = user_data(template)
+    lease = f"{tmp_path}/{{}}/s3/{pool.name}-weights/ray/{pool.name}/replica-0/head"
+    # While a joiner serves, another node takes the lease over (generation 2): the joiner stops
+    # its container, so the unit fails and re-elects, joining the new head.
+    takeover = f"printf '10.0.0.9 2\\n' > {lease.format('joiner')}"
+    joiner = boot(
+        text, tmp_path / "joiner", ip="10.0.0.6", lease=("10.0.0.5", 1, 10), hook=takeover
+    )
+    # The stopped container's status (143) fails the unit, which systemd restarts.
+    assert joiner.returncode == 143
+    assert "the head of generation 1 is gone" in joiner.stderr
+    assert joiner.of("docker", "stop", "vllm")
+    # A head whose lease another node took (it was thought gone) stops serving, and restarts.
+    head = boot(text, tmp_path / "head", ip="10.0.0.5", hook=takeover.replace("joiner", "head"))
+    assert head.returncode == 143
+    assert "lease lost" in head.stderr
+    assert head.of("docker", "stop", "vllm")
+    # Until then it renewed its lease, conditionally on the ETag of its own last write.
+    renewals = head.of("aws", "s3api", "put-object")[1:]
+    assert renewals and all("--if-match" in call for call in renewals)
