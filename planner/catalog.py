@@ -62,6 +62,9 @@ class Instance(_Data):
     gpu_memory_gb: Figure
     efa: bool
     efa_interfaces: Figure | None = None
+    # How fast a node fetches its weights, and the local NVMe it stages them on (stacks/boot.py).
+    s3_download_gbps: Figure | None = None
+    instance_store_gb: Figure | None = None
     on_demand_usd_per_hour: Figure
 
 

@@ -89,6 +89,10 @@ def standard_invokes(
             # A consumer subnet's route table, named after the subnet.
             table = f"rtb-{str(args.get('subnetId')).removeprefix('subnet-')}"
             return {"routeTableId": table, "id": table, "subnetId": args.get("subnetId")}
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # An IAM user's ARN passes through as its own issuer.
+            arn = args.get("arn")
+            return {"arn": arn, "issuerArn": arn, "issuerId": "AIDAOFFLINE", "id": arn}
         if token == "aws:ssm/getParameter:getParameter":
             return {"name": args.get("name"), "value": AMI_ID, "type": "String", "id": "ami"}
         raise KeyError(f"the offline run has no answer for the data source {token}")

@@ -34,7 +34,15 @@ from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetwor
 from stacks.settings import SERVING_PORT, Lookups
 
 ROOT_VOLUME_GB = 200
-DATA_VOLUME_GB = 2000
+# The weights are staged on the instance's local NVMe (instance store), not on an EBS volume.
+FAST_STORAGE = "/opt/dlami/nvme"
+# A multi-node replica's nodes find their group by this instance tag, read from the instance
+# metadata (keys there allow letters, digits and + - = . , _ : @, no "/": "Tag your Amazon EC2
+# resources", EC2 User Guide, tag restrictions).
+REPLICA_TAG = "ai-infra-planner:replica"
+# The Ray head's lease: renewed every LEASE_RENEW_S seconds, stale after LEASE_TTL_S.
+LEASE_RENEW_S = 30
+LEASE_TTL_S = 120
 # The nodes read the serving API key at boot: Secrets Manager is reached through an interface
 # endpoint like the other services a node needs.
 POOL_ENDPOINT_SERVICES = (*NODE_ENDPOINT_SERVICES, "secretsmanager")
@@ -73,6 +81,10 @@ class InferencePoolArgs:
     image_tag: str
     # What follows `vllm serve /weights` on every node (stacks/serving.py).
     serve_args: list[str]
+    # From stacks/boot.py: the grace before a new node's health checks count, and the rate its
+    # S3 client aims at (the rate the grace was computed for).
+    health_check_grace_s: int
+    s3_download_gbps: float
     weights_uploader_arn: str | None = None
     efa_interfaces: int = 1
     # Where the callers run: VPCs of this account (the stack connects them) and other accounts
@@ -443,14 +455,18 @@ class InferencePool(pulumi.ComponentResource):
                     tensor_parallel=pool.tensor_parallel,
                     pipeline_parallel=pool.pipeline_parallel,
                     nodes_per_replica=pool.pipeline_parallel,
-                    efa=multi_node,
                     region=lookups.region,
                     bucket=values[0],
                     weights_prefix=f"weights/{pool.weights}",
                     image=f"{values[1]}:{args.image_tag}",
                     registry=registry,
                     port=SERVING_PORT,
-                    election_key=f"ray/{pool.name}/head",
+                    election_prefix=f"ray/{pool.name}",
+                    replica_tag=REPLICA_TAG,
+                    lease_ttl=LEASE_TTL_S,
+                    lease_renew=LEASE_RENEW_S,
+                    fast_storage=FAST_STORAGE,
+                    s3_target_gbps=f"{args.s3_download_gbps:g}",
                     log_group=values[2],
                     api_key_secret=values[3],
                 ).encode()
@@ -489,12 +505,11 @@ class InferencePool(pulumi.ComponentResource):
                 http_endpoint="enabled",
                 http_tokens="required",
                 http_put_response_hop_limit=1,
-                instance_metadata_tags="disabled",
+                # A multi-node replica's nodes read their group's tag (REPLICA_TAG).
+                instance_metadata_tags="enabled" if multi_node else "disabled",
             ),
-            block_device_mappings=[
-                volume("/dev/sda1", ROOT_VOLUME_GB),
-                volume("/dev/sdb", DATA_VOLUME_GB),
-            ],
+            # The root volume only: the weights live on the instance store (FAST_STORAGE).
+            block_device_mappings=[volume("/dev/sda1", ROOT_VOLUME_GB)],
             network_interfaces=interfaces,
             # A reservation the user already holds is used; nothing here buys capacity.
             capacity_reservation_specification=(
@@ -581,13 +596,14 @@ class InferencePool(pulumi.ComponentResource):
             else list(self.network.zones)
         )
         subnets = [by_zone[zone].id for zone in self.node_zones]
+        # Each replica group's nodes carry its number (REPLICA_TAG): one Ray head per group.
         if multi_node:
             groups = [
-                (f"{name}-replica-{index}", pool.pipeline_parallel)
+                (f"{name}-replica-{index}", pool.pipeline_parallel, {REPLICA_TAG: str(index)})
                 for index in range(pool.nodes // pool.pipeline_parallel)
             ]
         else:
-            groups = [(f"{name}-nodes", pool.nodes)]
+            groups = [(f"{name}-nodes", pool.nodes, {})]
         self.groups = [
             aws.autoscaling.Group(
                 group_name,
@@ -602,14 +618,15 @@ class InferencePool(pulumi.ComponentResource):
                 # Workers of a multi-node replica do not serve; only the head passes the
                 # load balancer's check, so those groups judge health by EC2 status.
                 health_check_type="EC2" if multi_node else "ELB",
-                health_check_grace_period=1800,
+                # Long enough to fetch and load the weights (stacks/boot.py).
+                health_check_grace_period=args.health_check_grace_s,
                 tags=[
                     {"key": key, "value": value, "propagate_at_launch": True}
-                    for key, value in sorted(tags.items())
+                    for key, value in sorted({**tags, **group_tags}.items())
                 ],
                 opts=child,
             )
-            for group_name, size in groups
+            for group_name, size, group_tags in groups
         ]
         self.endpoint = f"https://{self.dns_name}:{SERVING_PORT}/v1"
         self.monthly_cost_usd = pulumi.Output.from_input(pool.monthly_cost_usd)
@@ -952,6 +969,7 @@ def _node_policy(
     if multi_node:
         statements.append(
             {
+                # The head's lease, per replica group (templates/cloud-init.yaml.j2).
                 "Sid": "ElectTheRayHead",
                 "Effect": "Allow",
                 "Action": ["s3:PutObject", "s3:GetObject"],

@@ -10,6 +10,7 @@ import pulumi
 from planner.catalog import Catalog, InferenceProfile
 from planner.model import Consumer, Plan, ProviderAccess, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
+from stacks.boot import boot_time
 from stacks.budget import CostBudget, CostBudgetArgs
 from stacks.common import cost_tags, fit_autonames
 from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
@@ -53,6 +54,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
         consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
         vpcs, accounts = consumer_places([c for n in pool.workloads for c in by_name[n].consumers])
         efa = catalog.instances[pool.instance_type].efa_interfaces
+        boot = boot_time(catalog, pool)
         component = InferencePool(
             pool.name,
             InferencePoolArgs(
@@ -66,7 +68,10 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 protect=settings.protect,
                 image_tag=settings.serving_image_tag,
                 serve_args=serve_args(pool, catalog),
-                weights_uploader_arn=settings.weights_uploader_arn,
+                health_check_grace_s=boot.grace_s,
+                s3_download_gbps=boot.download_gbps,
+                # Unset, the deploying principal may upload the weights (README).
+                weights_uploader_arn=settings.weights_uploader_arn or lookups.deployer_arn,
                 efa_interfaces=int(efa.value) if efa else 1,
                 consumer_vpcs=vpcs,
                 consumer_accounts=accounts,

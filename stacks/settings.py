@@ -6,6 +6,7 @@ as secret Outputs) down.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,10 @@ DLAMI_PARAMETER = (
     "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 )
 SERVING_PORT = 8000
+# An IAM user or role ARN, as the bucket policy's aws:PrincipalArn condition compares it: for a
+# role, the role's ARN, never an assumed-role session's ("AWS global condition context keys",
+# aws:PrincipalArn, IAM User Guide).
+IAM_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@/-]+")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,16 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
         key = config.get_secret(f"{provider}_api_key")
         if key is not None:
             api_keys[provider] = key
+    uploader = config.get("weights_uploader_arn")
+    if uploader is not None and not IAM_PRINCIPAL_ARN.fullmatch(uploader):
+        # A session ARN (sts::...:assumed-role/...) never equals aws:PrincipalArn: nobody could
+        # upload the weights, and every node would wait for them.
+        raise pulumi.RunError(
+            f"stack config weights_uploader_arn: {uploader!r} is no IAM user or role ARN "
+            "(arn:aws:iam::<account>:user/<name> or :role/<name>; for an assumed role, the "
+            "role's ARN, not the session's): run `pulumi config set weights_uploader_arn ARN`, "
+            "or `pulumi config rm weights_uploader_arn` to let the deploying principal upload"
+        )
     for name in sorted(MOVED):
         value = config.get(name)
         if value is not None:
@@ -77,7 +92,7 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
         protect=config.get_bool("protect") is not False,
         budget_email=config.get("budget_email"),
         serving_image_tag=image_tag,
-        weights_uploader_arn=config.get("weights_uploader_arn"),
+        weights_uploader_arn=uploader,
         api_keys=api_keys,
         activate_cost_tag=config.get_bool("activate_cost_tag") is True,
     )
@@ -101,6 +116,9 @@ class Lookups:
     zone_ids: dict[str, str] = field(default_factory=dict)
     # Instance type -> the available zones that offer it, looked up once per type.
     offerings: dict[str, list[str]] = field(default_factory=dict, compare=False)
+    # The principal running the program (for a role session, the role): the default weights
+    # uploader.
+    deployer_arn: str = ""
 
 
 # A pool's network spans two zones: its load balancer and interface endpoints have a subnet in
@@ -165,6 +183,9 @@ def lookup() -> Lookups:
     partition = aws.get_partition()
     zones = aws.get_availability_zones(state="available")
     ami = aws.ssm.get_parameter(name=DLAMI_PARAMETER)
+    # The caller's ARN as aws:PrincipalArn sees it: an assumed-role session's issuing role
+    # (aws.iam.getSessionContext passes other ARNs through).
+    deployer = aws.iam.get_session_context(arn=identity.arn)
     return Lookups(
         region=region.region,
         account_id=identity.account_id,
@@ -174,4 +195,5 @@ def lookup() -> Lookups:
         ami_id=ami.value,
         zone_names=tuple(sorted(zones.names)),
         zone_ids=dict(zip(zones.names, zones.zone_ids, strict=True)),
+        deployer_arn=deployer.issuer_arn,
     )

@@ -30,6 +30,8 @@ ALLOWED_INVOKES = [
     "aws:index/getCallerIdentity:getCallerIdentity",
     "aws:index/getPartition:getPartition",
     "aws:ssm/getParameter:getParameter",
+    # The deploying principal, the weights' default uploader (stacks/settings.py).
+    "aws:iam/getSessionContext:getSessionContext",
     # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
     "aws:ec2/getRouteTable:getRouteTable",
     # The zones that offer each pool's instance type (stacks/settings.py).

@@ -304,7 +304,9 @@ def test_weights_bucket(example_run: OfflineRun) -> None:
     conditions = {s["Sid"]: s["Condition"] for s in policy["Statement"]}
     assert conditions["DenyPlainHttp"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert conditions["DenyObjectsOutsideTheVpcEndpoint"] == {
-        "StringNotEquals": {"aws:SourceVpce": "contract-review-pool-net-s3-id"}
+        "StringNotEquals": {"aws:SourceVpce": "contract-review-pool-net-s3-id"},
+        # No uploader configured: the deploying principal uploads the weights.
+        "ArnNotEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:user/offline"},
     }
     endpoint = component(
         example_run, "aws:ec2/vpcEndpoint:VpcEndpoint", "contract-review-pool-net-s3"
@@ -583,6 +585,7 @@ def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixtur
         "aws:index/getCallerIdentity:getCallerIdentity",
         "aws:index/getPartition:getPartition",
         "aws:ssm/getParameter:getParameter",
+        "aws:iam/getSessionContext:getSessionContext",
         # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
         "aws:ec2/getRouteTable:getRouteTable",
         # The zones that offer each pool's instance type (stacks/settings.py).
@@ -812,7 +815,7 @@ def test_the_serving_path_is_tls_end_to_end(example_run: OfflineRun) -> None:
     text = user_data(component(example_run, "aws:ec2/launchTemplate:LaunchTemplate",
                                "contract-review-pool-nodes"))  # fmt: skip
     assert "--ssl-keyfile /secrets/tls.key --ssl-certfile /secrets/tls.crt" in text
-    assert 'curl -skf "https://127.0.0.1:$PORT/health"' in text
+    assert target_group.inputs["healthCheck"]["path"] == "/health"
     assert "http://" not in text
 
 

@@ -350,7 +350,7 @@ def test_unencrypted_volume_and_imds(clean: tuple[Graph, Plan, dict[str, Any]]) 
     graph, plan, _ = clean
     template = find(graph, LAUNCH_TEMPLATE, f"{POOL}-nodes")
     mappings = template.inputs["blockDeviceMappings"]
-    plain = [{**mappings[0], "ebs": {**mappings[0]["ebs"], "encrypted": "false"}}, mappings[1]]
+    plain = [{**mappings[0], "ebs": {**mappings[0]["ebs"], "encrypted": "false"}}, *mappings[1:]]
     metadata = {**template.inputs["metadataOptions"], "httpTokens": "optional"}
     graph = changed(graph, template, blockDeviceMappings=plain, metadataOptions=metadata)
     report = check(graph, plan)

@@ -1,0 +1,709 @@
+"""A GPU node boots and keeps serving: the rendered cloud-init user data, checked by cloud-init's
+own schema and run with stand-in commands, the serving unit's restarts, the weights' uploader and
+fast storage, the health-check grace, and the Ray head's lease per replica group."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from planner.catalog import Catalog
+from planner.cli import main
+from planner.model import Plan, read_plan
+from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
+from stacks.boot import boot_time
+from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
+from tests.conftest import REPO
+from tests.test_stacks import MULTI_NODE, of_type, plan_project
+
+DEPLOYER = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"  # the offline caller (planner/offline.py)
+BOOT_DATA = yaml.safe_load((REPO / "planner/data/boot.yaml").read_text())["boot"]
+
+# DeepSeek V3.2 (671 GB in FP8) over two p5.48xlarge nodes a replica, several replicas.
+REPLICAS = MULTI_NODE
+
+
+@pytest.fixture
+def example_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, None)
+    capsys.readouterr()
+    return run_program(project, "dev", config)
+
+
+@pytest.fixture
+def replicas_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    config = plan_project(project, REPLICAS)
+    capsys.readouterr()
+    return run_program(project, "dev", config)
+
+
+def templates(run: OfflineRun) -> dict[str, Registered]:
+    return {t.name: t for t in of_type(run, "aws:ec2/launchTemplate:LaunchTemplate")}
+
+
+def user_data(template: Registered) -> str:
+    return base64.b64decode(template.inputs["userData"]).decode()
+
+
+def written(text: str) -> dict[str, str]:
+    """The files the user data writes, by path."""
+    return {f["path"]: f["content"] for f in yaml.safe_load(text)["write_files"]}
+
+
+def groups_of(run: OfflineRun, pool: str) -> list[Registered]:
+    return [g for g in of_type(run, "aws:autoscaling/group:Group") if g.name.startswith(pool)]
+
+
+def plan_of(project: Path) -> Plan:
+    return read_plan(project / "plans/dev/plan.json")
+
+
+# --- 1. Who may upload the weights --------------------------------------------------------------
+
+
+def _applies(statement: dict[str, Any], action: str, context: dict[str, str]) -> bool:
+    """Whether a Deny statement of a bucket policy matches a request (the operators the stacks
+    use; an operator this does not know counts as matching, so the test errs towards failing)."""
+    actions = statement.get("Action", [])
+    actions = [actions] if isinstance(actions, str) else actions
+    if not any(re.fullmatch(a.replace("*", ".*"), action) for a in actions):
+        return False
+    for operator, pairs in statement.get("Condition", {}).items():
+        for key, expected in pairs.items():
+            values = [expected] if isinstance(expected, str) else expected
+            have = context.get(key)
+            if operator == "Bool":
+                matched = have in values
+            elif operator in ("StringNotEquals", "ArnNotEquals", "ArnNotLike"):
+                matched = have not in values
+            elif operator in ("StringEquals", "ArnEquals", "ArnLike"):
+                matched = have in values
+            elif operator.endswith("IfExists"):
+                matched = have is None or have not in values
+            else:
+                matched = True
+            if not matched:
+                return False
+    return True
+
+
+def test_the_deployer_may_upload_weights_when_no_uploader_is_set(
+    example_run: OfflineRun, project: Path
+) -> None:
+    # Unset `weights_uploader_arn` left nobody able to write weights/: every node then waited on
+    # an empty prefix. The principal running `pulumi up` is the default uploader.
+    upload = {"aws:SecureTransport": "true", "aws:PrincipalArn": DEPLOYER}
+    for policy in of_type(example_run, "aws:s3/bucketPolicy:BucketPolicy"):
+        statements = json.loads(policy.inputs["policy"])["Statement"]
+        denied = [
+            s["Sid"]
+            for s in statements
+            if s["Effect"] == "Deny" and _applies(s, "s3:PutObject", upload)
+        ]
+        assert denied == [], policy.name
+        # ... and nobody else from outside the endpoint.
+        stranger = {**upload, "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT_ID}:user/someone"}
+        assert any(
+            s["Effect"] == "Deny" and _applies(s, "s3:PutObject", stranger) for s in statements
+        ), policy.name
+    # A named uploader replaces the deployer.
+    uploader = f"arn:aws:iam::{ACCOUNT_ID}:role/weights-upload"
+    config = {
+        "ai-infra-planner:plan": "plans/dev/plan.json",
+        "aws:region": "us-east-1",
+        "ai-infra-planner:weights_uploader_arn": uploader,
+    }
+    for policy in of_type(run_program(project, "dev", config), "aws:s3/bucketPolicy:BucketPolicy"):
+        text = policy.inputs["policy"]
+        assert uploader in text and DEPLOYER not in text
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/Admin/alice",  # a session: never a PrincipalArn
+        "weights-uploader",
+        f"arn:aws:iam::{ACCOUNT_ID}:group/uploaders",
+    ],
+)
+def test_an_uploader_that_is_no_principal_arn_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str], arn: str
+) -> None:
+    plan_project(project, None)
+    stack = project / "Pulumi.dev.yaml"
+    stack.write_text(stack.read_text() + f"  ai-infra-planner:weights_uploader_arn: {arn}\n")
+    capsys.readouterr()
+    before = sorted(p for p in project.rglob("*") if p.is_file())
+    assert main(["preview", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.dev.yaml" in err and "weights_uploader_arn" in err and arn in err
+    assert "Traceback" not in err
+    assert sorted(p for p in project.rglob("*") if p.is_file()) == before
+
+
+# --- 2, 4. The serving unit ------------------------------------------------------------------
+
+
+def unit_sections(text: str) -> dict[str, dict[str, str]]:
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+        elif line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            current[key] = value
+    return sections
+
+
+def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
+    # systemd.service(5) (freedesktop.org/software/systemd/man/latest/systemd.service.html):
+    # Restart=on-failure restarts a unit whose process exits non-zero; RestartSec= is the sleep
+    # before a restart, growing to RestartMaxDelaySec= over RestartSteps= (systemd 254 and later,
+    # which ignores a RestartMaxDelaySec= without RestartSteps=). systemd.unit(5):
+    # StartLimitIntervalSec= belongs in [Unit], and 0 disables start rate limiting, so the unit
+    # never gives up on a missing image or weights. systemd.exec(5): EnvironmentFile= sets the
+    # file's variables in the process's environment.
+    for name, template in templates(example_run).items():
+        text = user_data(template)
+        files = written(text)
+        unit = unit_sections(files["/etc/systemd/system/serve.service"])
+        assert unit["Unit"]["StartLimitIntervalSec"] == "0", name
+        assert "docker.service" in unit["Unit"]["Requires"]
+        service = unit["Service"]
+        assert service["Restart"] == "on-failure"
+        assert int(service["RestartSec"]) >= 10
+        assert int(service["RestartMaxDelaySec"]) > int(service["RestartSec"])
+        assert int(service["RestartSteps"]) > 0
+        assert service["ExecStart"] == "/opt/serve/start.sh"
+        assert service["EnvironmentFile"] == "/opt/serve/env"
+        assert unit["Install"]["WantedBy"] == "multi-user.target"
+        runcmd = yaml.safe_load(text)["runcmd"]
+        assert ["systemctl", "enable", "--now", "--no-block", "serve.service"] in runcmd
+        assert ["/opt/serve/start.sh"] not in runcmd  # no longer a one-off boot command
+        start = files["/opt/serve/start.sh"]
+        assert "set -a\nsource /opt/serve/env\nset +a" in start
+        # A single node needs no instance tag from the metadata (replicas do): none shown there.
+        assert template.inputs["metadataOptions"]["instanceMetadataTags"] == "disabled"
+
+
+# --- 3. The health-check grace ---------------------------------------------------------------
+
+
+def expected_grace(catalog: Catalog, model: str, precision: str, instance_type: str) -> int:
+    """From the figures alone: size at the instance's S3 rate, loaded, started, with margin."""
+    size = (
+        catalog.models[model].total_params_b.value
+        * catalog.precisions[precision].bytes_per_param.value
+    )
+    rate = catalog.instances[instance_type].s3_download_gbps
+    assert rate is not None
+    seconds = (
+        size * 8 / rate.value
+        + size / BOOT_DATA["weights_load_gb_per_s"]["value"]
+        + BOOT_DATA["engine_start_s"]["value"]
+    ) * BOOT_DATA["margin"]["value"]
+    return math.ceil(seconds / 60) * 60
+
+
+def test_every_instance_type_has_its_boot_figures(catalog: Catalog) -> None:
+    for name, instance in catalog.instances.items():
+        for figure in (instance.s3_download_gbps, instance.instance_store_gb):
+            assert figure is not None and figure.value > 0 and figure.source, name
+    for figure in BOOT_DATA.values():
+        assert figure["value"] > 0 and figure["source"] and figure["date"]
+
+
+def test_the_grace_covers_download_and_load_of_the_examples_pools(
+    example_run: OfflineRun, project: Path, catalog: Catalog
+) -> None:
+    plan = plan_of(project)
+    assert plan.pools
+    for pool in plan.pools:
+        grace = expected_grace(catalog, pool.model, pool.precision, pool.instance_type)
+        assert boot_time(catalog, pool).grace_s == grace
+        for group in groups_of(example_run, pool.name):
+            assert group.inputs["healthCheckGracePeriod"] == grace, group.name
+        # The weights fit the instance store they are staged on.
+        store = catalog.instances[pool.instance_type].instance_store_gb
+        assert store is not None and boot_time(catalog, pool).weights_gb < store.value
+
+
+def test_the_grace_of_a_700_gb_model_covers_its_download(
+    replicas_run: OfflineRun, project: Path, catalog: Catalog
+) -> None:
+    [pool] = plan_of(project).pools
+    boot = boot_time(catalog, pool)
+    assert 650 <= boot.weights_gb <= 720  # DeepSeek V3.2 in FP8
+    rate = catalog.instances[pool.instance_type].s3_download_gbps
+    assert rate is not None
+    floor = boot.weights_gb * 8 / rate.value + boot.weights_gb / 1.0
+    groups = groups_of(replicas_run, pool.name)
+    assert groups
+    for group in groups:
+        grace = group.inputs["healthCheckGracePeriod"]
+        assert grace == expected_grace(catalog, pool.model, pool.precision, pool.instance_type)
+        # 30 minutes, the old fixed grace, is less than this node needs.
+        assert grace > floor and grace > 1800
+
+
+# --- 5. Fast storage, no idle volume --------------------------------------------------------
+
+
+def test_no_data_volume_sits_unused(example_run: OfflineRun, replicas_run: OfflineRun) -> None:
+    # The 2 TB gp3 volume was attached to every node, never formatted nor mounted, and not
+    # priced: the weights go on the instance store, so the node has its root volume only.
+    for run in (example_run, replicas_run):
+        for name, template in templates(run).items():
+            devices = [m["deviceName"] for m in template.inputs["blockDeviceMappings"]]
+            assert devices == ["/dev/sda1"], name
+            env = written(user_data(template))["/opt/serve/env"]
+            assert f"WEIGHTS_DIR={FAST_STORAGE}/weights/" in env
+
+
+# --- 7. cloud-init's own schema --------------------------------------------------------------
+
+
+def cloud_init() -> str:
+    found = shutil.which("cloud-init")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("cloud-init is not installed: .ci/run installs Debian's cloud-init")
+        pytest.skip("cloud-init is not installed here (apt-get install cloud-init)")
+    return found
+
+
+def validate(tmp_path: Path, name: str, text: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return subprocess.run(
+        [cloud_init(), "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_user_data_passes_cloud_inits_schema(
+    example_run: OfflineRun, replicas_run: OfflineRun, tmp_path: Path
+) -> None:
+    checked = 0
+    for run in (example_run, replicas_run):
+        for name, template in templates(run).items():
+            result = validate(tmp_path, name, user_data(template))
+            assert result.returncode == 0, (name, result.stdout, result.stderr)
+            assert "Valid cloud-config" in result.stdout
+            checked += 1
+    assert checked == 3
+
+
+def test_cloud_inits_schema_catches_a_broken_user_data(
+    example_run: OfflineRun, tmp_path: Path
+) -> None:
+    text = user_data(templates(example_run)["contract-review-pool-nodes"])
+    broken = text.replace('permissions: "0755"', "permissions: 755")
+    assert broken != text
+    result = validate(tmp_path, "broken", broken)
+    assert result.returncode != 0
+    assert "permissions" in result.stdout + result.stderr
+
+
+# --- 6. Multi-node: one head per replica group ----------------------------------------------
+
+
+def test_each_replica_group_has_its_own_head(replicas_run: OfflineRun, project: Path) -> None:
+    [pool] = plan_of(project).pools
+    assert pool.pipeline_parallel == 2
+    groups = groups_of(replicas_run, pool.name)
+    assert len(groups) == pool.nodes // pool.pipeline_parallel >= 2
+    numbers = []
+    for group in groups:
+        [tag] = [t for t in group.inputs["tags"] if t["key"] == REPLICA_TAG]
+        assert tag["propagateAtLaunch"] is True
+        numbers.append(tag["value"])
+    assert len(set(numbers)) == len(groups)
+    [template] = templates(replicas_run).values()
+    # The node reads its group's tag from the instance metadata.
+    assert template.inputs["metadataOptions"]["instanceMetadataTags"] == "enabled"
+    # Keys readable there: letters, digits and + - = . , _ : @ ("Tag your Amazon EC2
+    # resources", EC2 User Guide, tag restrictions: no spaces or /, not only . or .., not _index).
+    keys = {t["key"] for g in groups for t in g.inputs["tags"]}
+    for spec in template.inputs["tagSpecifications"]:
+        keys |= set(spec["tags"])
+    for key in keys:
+        assert re.fullmatch(r"[A-Za-z0-9+\-=.,_:@]+", key) and key not in (".", "..", "_index")
+    env = written(user_data(template))["/opt/serve/env"]
+    assert f"ELECTION_PREFIX=ray/{pool.name}\n" in env and f"LEASE_TTL={LEASE_TTL_S}\n" in env
+
+
+# --- 8. The start script, run with stand-in commands -----------------------------------------
+
+AWS_STANDIN = '''\
+#!{python}
+"""Stand-in aws: records each call (and its region) and keeps S3 in a directory."""
+import hashlib, json, os, shutil, sys
+from datetime import datetime, timezone
+from pathlib import Path
+argv = sys.argv[1:]
+s3 = Path(os.environ["FAKE_S3"])
+with open(os.environ["CALLS"], "a") as log:
+    log.write(json.dumps(["aws", *argv, {{"AWS_REGION": os.environ.get("AWS_REGION")}}]) + "\\n")
+def opt(name):
+    return argv[argv.index(name) + 1] if name in argv else None
+def etag(path):
+    return '"' + hashlib.md5(path.read_bytes()).hexdigest() + '"'
+if argv[:2] == ["secretsmanager", "get-secret-value"]:
+    print("stand-in-api-key")
+elif argv[:2] == ["ecr", "get-login-password"]:
+    print("stand-in-password")
+elif argv[0] == "configure":
+    pass
+elif argv[:2] == ["s3", "sync"]:
+    source = s3 / argv[-2].removeprefix("s3://")
+    if source.is_dir():
+        shutil.copytree(source, argv[-1], dirs_exist_ok=True)
+elif argv[:2] == ["s3api", "get-object"]:
+    path = s3 / opt("--bucket") / opt("--key")
+    if not path.exists():
+        sys.exit("An error occurred (NoSuchKey) when calling the GetObject operation")
+    shutil.copy(path, argv[argv.index(opt("--key")) + 1])
+    modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
+    print(etag(path) + "\\t" + modified)
+elif argv[:2] == ["s3api", "put-object"]:
+    path = s3 / opt("--bucket") / opt("--key")
+    if opt("--if-none-match") == "*" and path.exists():
+        sys.exit("An error occurred (PreconditionFailed) when calling the PutObject operation")
+    if opt("--if-match") is not None and (not path.exists() or etag(path) != opt("--if-match")):
+        sys.exit("An error occurred (PreconditionFailed) when calling the PutObject operation")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(opt("--body"), path)
+    print(etag(path))
+else:
+    sys.exit("stand-in aws: unexpected call " + " ".join(argv))
+'''
+
+RECORD = """\
+#!{python}
+import json, os, sys
+open(os.environ["CALLS"], "a").write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+RECORDER = """\
+#!/bin/bash
+# Stand-in {name}: records its arguments.
+"$(dirname "$0")/.record" {name} "$@"
+{body}
+"""
+
+
+STANDINS = {
+    # `docker run` returns at once; with DOCKER_RUN_HOOK, it runs the hook, then serves until
+    # `docker stop` (at most a minute).
+    "docker": textwrap.dedent("""\
+        case "$1" in
+          login) cat >/dev/null;;
+          stop) touch "$HOME/stopped";;
+          run)
+            [ -n "${DOCKER_RUN_HOOK:-}" ] || exit 0
+            eval "$DOCKER_RUN_HOOK"
+            for _ in $(seq 600); do [ -e "$HOME/stopped" ] && exit 143; /bin/sleep 0.1; done;;
+        esac"""),
+    "systemctl": "",
+    "curl": textwrap.dedent("""\
+        case "$*" in
+          *api/token*) echo stand-in-token;;
+          *meta-data/local-ipv4) echo "$FAKE_IP";;
+          *meta-data/tags/instance/*) echo "$FAKE_REPLICA";;
+          *) exit 22;;
+        esac"""),
+    "ip": 'echo "2: ens32    inet $FAKE_IP/20 brd 10.0.15.255 scope global dynamic ens32"',
+    "openssl": textwrap.dedent("""\
+        while [ $# -gt 0 ]; do
+          case "$1" in -keyout|-out) touch "$2"; shift;; esac; shift
+        done"""),
+    "hostname": "echo ip-10-0-0-5",
+    "mountpoint": "exit 1",
+    "lsblk": textwrap.dedent("""\
+        echo "/dev/nvme0n1 Amazon Elastic Block Store"
+        echo "/dev/nvme1n1 Amazon EC2 NVMe Instance Storage"
+        echo "/dev/nvme2n1 Amazon EC2 NVMe Instance Storage\""""),
+    "mdadm": 'case "$1" in --assemble) exit 1;; esac',
+    "blkid": "exit 2",
+    "mkfs.xfs": "",
+    "mount": "",
+    "sleep": "exec /bin/sleep 0.2",
+    "nvidia-smi": "",
+}
+
+
+@dataclass
+class Boot:
+    returncode: int
+    stderr: str
+    calls: list[list[Any]]
+    env: dict[str, str]
+    root: Path
+
+    def of(self, command: str, *start: str) -> list[list[Any]]:
+        return [c for c in self.calls if c[0] == command and c[1 : 1 + len(start)] == list(start)]
+
+    def run_args(self) -> list[str]:
+        [run] = self.of("docker", "run")
+        return [str(a) for a in run[1:]]
+
+
+def boot(
+    text: str,
+    tmp_path: Path,
+    *,
+    weights: bool = True,
+    ip: str = "10.0.0.5",
+    replica: str = "0",
+    lease: tuple[str, int, float] | None = None,
+    hook: str = "",
+) -> Boot:
+    """Run the user data's start script as systemd would, with stand-in commands on PATH; its
+    absolute paths are moved under tmp_path. `lease`: a head lease already in the bucket for
+    this replica (address, generation, age in seconds)."""
+    root = tmp_path / f"node-{ip}"
+    bin_dir, s3 = root / "bin", tmp_path / "s3"
+    bin_dir.mkdir(parents=True)
+    files = written(text)
+
+    def moved(content: str) -> str:
+        return content.replace("/opt/serve", f"{root}/opt/serve").replace(
+            FAST_STORAGE, f"{root}/nvme"
+        )
+
+    (root / "opt/serve").mkdir(parents=True)
+    (root / "opt/serve/env").write_text(moved(files["/opt/serve/env"]))
+    script = root / "opt/serve/start.sh"
+    script.write_text(moved(files["/opt/serve/start.sh"]))
+    env = dict(
+        line.split("=", 1) for line in (root / "opt/serve/env").read_text().splitlines() if line
+    )
+    bucket = env["BUCKET"]
+    if weights:
+        prefix = s3 / env["WEIGHTS_URI"].removeprefix("s3://")
+        prefix.mkdir(parents=True, exist_ok=True)
+        (prefix / "config.json").write_text("{}")
+        (prefix / "model-00001-of-00001.safetensors").write_bytes(b"\0" * 8)
+    if lease is not None:
+        address, generation, age = lease
+        key = s3 / bucket / env["ELECTION_PREFIX"] / f"replica-{replica}" / "head"
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(f"{address} {generation}\n")
+        when = datetime.now(UTC).timestamp() - age
+        os.utime(key, (when, when))
+    (bin_dir / "aws").write_text(AWS_STANDIN.format(python=sys.executable))
+    (bin_dir / ".record").write_text(RECORD.format(python=sys.executable))
+    for name, body in STANDINS.items():
+        (bin_dir / name).write_text(RECORDER.format(name=name, body=body))
+    for path in bin_dir.iterdir():
+        path.chmod(0o755)
+    calls = root / "calls.jsonl"
+    result = subprocess.run(
+        ["bash", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={
+            "PATH": f"{bin_dir}:/usr/bin:/bin",
+            "HOME": str(root),
+            "CALLS": str(calls),
+            "FAKE_S3": str(s3),
+            "FAKE_IP": ip,
+            "FAKE_REPLICA": replica,
+            "DOCKER_RUN_HOOK": hook,
+        },
+    )
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
+    return Boot(result.returncode, result.stderr, recorded, env, root)
+
+
+def serve_command(text: str, env_file: Path) -> str:
+    """The SERVE line of the start script, evaluated by bash with the node's environment: the
+    vLLM command line exactly as the script passes it, whatever flags it holds."""
+    script = written(text)["/opt/serve/start.sh"]
+    match = re.search(r'^ *(SERVE=".*?")\n', script, re.MULTILINE | re.DOTALL)
+    assert match, "the start script has one SERVE= line"
+    program = f'set -a; source {env_file}; set +a\n{match.group(1)}\nprintf %s "$SERVE"'
+    return subprocess.run(
+        ["bash", "-c", program], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_a_single_node_boot_serves_what_the_plan_says(
+    example_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    plan = plan_of(project)
+    for pool in plan.pools:
+        text = user_data(templates(example_run)[f"{pool.name}-nodes"])
+        node = boot(text, tmp_path / pool.name)
+        # The server ran in the foreground and returned: the script fails, so systemd restarts.
+        assert node.returncode == 1, node.stderr
+        assert "the server stopped" in node.stderr
+        # Every AWS call had the region: the env file's variables are exported.
+        assert node.of("aws") and all(c[-1]["AWS_REGION"] == plan.region for c in node.of("aws"))
+        weights_dir = f"{node.root}/nvme/weights/{pool.model}"
+        [sync] = node.of("aws", "s3", "sync")
+        assert sync[-3:-1] == [f"s3://{pool.name}-weights/weights/{pool.weights}", weights_dir]
+        assert node.of("aws", "configure", "set", "default.s3.preferred_transfer_client", "crt")
+        image = f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{pool.name}-serving:v0.11.0"
+        assert node.of("docker", "pull", image)
+        args = node.run_args()
+        assert args[args.index("--entrypoint") + 1 : args.index("--entrypoint") + 4] == [
+            "/bin/bash",
+            image,
+            "-c",
+        ]
+        assert f"{weights_dir}:/weights:ro" in args
+        assert "--rm" in args and "-d" not in args  # foreground: systemd watches the server
+        assert "--restart" not in args  # systemd restarts, not docker
+        served = serve_command(text, node.root / "opt/serve/env")
+        assert args[-1] == served
+        assert served.startswith("vllm serve /weights ")
+        assert f"--tensor-parallel-size {pool.tensor_parallel}" in served
+        assert "ray start" not in served
+        # The instance store's two disks, striped, formatted and mounted for the weights.
+        [create] = node.of("mdadm", "--create")
+        assert create[-2:] == ["/dev/nvme1n1", "/dev/nvme2n1"]
+        assert node.of("mkfs.xfs", "-f", "/dev/md/weights")
+        assert node.of("mount", "/dev/md/weights", f"{node.root}/nvme")
+        # The key reached vLLM's env file, not the command line.
+        assert "stand-in-api-key" not in json.dumps(node.calls)
+        assert (node.root / "opt/serve/secrets/vllm.env").read_text() == (
+            "VLLM_API_KEY=stand-in-api-key\n"
+        )
+
+
+def test_a_boot_without_weights_fails_loudly(example_run: OfflineRun, tmp_path: Path) -> None:
+    text = user_data(templates(example_run)["contract-review-pool-nodes"])
+    node = boot(text, tmp_path, weights=False)
+    assert node.returncode == 3
+    assert "no weights at s3://contract-review-pool-weights/weights/" in node.stderr
+    assert not node.of("docker", "run")  # vLLM never starts on an empty directory
+
+
+def test_a_replica_elects_one_head_and_survives_its_loss(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    text = user_data(template)
+
+    # The first node of replica 0 finds no lease: it creates one and is the head.
+    head = boot(text, tmp_path / "a", ip="10.0.0.5")
+    assert head.returncode == 1, head.stderr
+    [create, *_] = head.of("aws", "s3api", "put-object")
+    assert create[create.index("--key") + 1] == f"ray/{pool.name}/replica-0/head"
+    assert create[create.index("--if-none-match") + 1] == "*"
+    args = head.run_args()
+    command = args[-1]
+    assert command.startswith("ray start --head --port=6379 --node-ip-address=10.0.0.5 ")
+    assert command.endswith(
+        serve_command(text, head.root / "opt/serve/env") + " --distributed-executor-backend ray"
+    )
+    assert f"-ge {pool.pipeline_parallel} ]" in command
+    # NCCL over EFA (AWS "Get started with EFA and NCCL"), the host's address and interface.
+    for setting in (
+        "FI_PROVIDER=efa",
+        "FI_EFA_USE_DEVICE_RDMA=1",
+        "NCCL_SOCKET_IFNAME=ens32",
+        "GLOO_SOCKET_IFNAME=ens32",
+        "VLLM_HOST_IP=10.0.0.5",
+    ):
+        assert args[args.index(setting) - 1] == "--env", setting
+    assert "/dev/infiniband" in args
+
+    # A second node of the same replica finds the fresh lease: it joins that head.
+    joiner = boot(text, tmp_path / "b", ip="10.0.0.6", lease=("10.0.0.5", 1, 10))
+    assert joiner.returncode == 1, joiner.stderr
+    assert not [c for c in joiner.of("aws", "s3api", "put-object")]
+    assert joiner.run_args()[-1] == (
+        "ray start --block --address=10.0.0.5:6379 --node-ip-address=10.0.0.6"
+    )
+
+    # The head was replaced: its lease went stale. The new node takes it over, conditionally on
+    # the ETag it read, with the next generation, and heads the replica.
+    stale = LEASE_TTL_S + 60
+    successor = boot(text, tmp_path / "c", ip="10.0.0.7", lease=("10.0.0.5", 1, stale))
+    [takeover, *_] = successor.of("aws", "s3api", "put-object")
+    assert "--if-match" in takeover
+    assert successor.run_args()[-1].startswith("ray start --head")
+    lease = tmp_path / "c/s3" / f"{pool.name}-weights" / f"ray/{pool.name}/replica-0/head"
+    assert lease.read_text().split() == ["10.0.0.7", "2"]
+
+    # Another replica's nodes never join replica 0's head: their lease is their own.
+    other = boot(text, tmp_path / "d", ip="10.0.1.5", replica="1", lease=None)
+    [create, *_] = other.of("aws", "s3api", "put-object")
+    assert create[create.index("--key") + 1] == f"ray/{pool.name}/replica-1/head"
+    assert other.run_args()[-1].startswith("ray start --head")
+
+
+def test_the_stand_in_s3_honours_conditional_writes(tmp_path: Path) -> None:
+    # The election relies on S3 conditional writes ("How to prevent object overwrites with
+    # conditional writes", Amazon S3 User Guide: If-None-Match * fails when the key exists,
+    # If-Match fails when the ETag differs); the stand-in must refuse the same.
+    (tmp_path / "bin").mkdir()
+    aws = tmp_path / "bin/aws"
+    aws.write_text(AWS_STANDIN.format(python=sys.executable))
+    aws.chmod(0o755)
+    body = tmp_path / "body"
+    body.write_text("10.0.0.5 1\n")
+    env = {"FAKE_S3": str(tmp_path / "s3"), "CALLS": str(tmp_path / "calls"), "PATH": "/usr/bin"}
+    put = [str(aws), "s3api", "put-object", "--bucket", "b", "--key", "k", "--body", str(body)]
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*put, *extra], capture_output=True, text=True, env=env)
+
+    first = run("--if-none-match", "*")
+    assert first.returncode == 0
+    assert run("--if-none-match", "*").returncode != 0
+    assert run("--if-match", '"0"').returncode != 0
+    etag = '"' + hashlib.md5(body.read_bytes()).hexdigest() + '"'
+    assert first.stdout.strip() == etag and run("--if-match", etag).returncode == 0
+
+
+def test_a_node_restarts_when_its_replicas_head_changes(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    text = user_data(template)
+    lease = f"{tmp_path}/{{}}/s3/{pool.name}-weights/ray/{pool.name}/replica-0/head"
+    # While a joiner serves, another node takes the lease over (generation 2): the joiner stops
+    # its container, so the unit fails and re-elects, joining the new head.
+    takeover = f"printf '10.0.0.9 2\\n' > {lease.format('joiner')}"
+    joiner = boot(
+        text, tmp_path / "joiner", ip="10.0.0.6", lease=("10.0.0.5", 1, 10), hook=takeover
+    )
+    # The stopped container's status (143) fails the unit, which systemd restarts.
+    assert joiner.returncode == 143
+    assert "the head of generation 1 is gone" in joiner.stderr
+    assert joiner.of("docker", "stop", "vllm")
+    # A head whose lease another node took (it was thought gone) stops serving, and restarts.
+    head = boot(text, tmp_path / "head", ip="10.0.0.5", hook=takeover.replace("joiner", "head"))
+    assert head.returncode == 143
+    assert "lease lost" in head.stderr
+    assert head.of("docker", "stop", "vllm")
+    # Until then it renewed its lease, conditionally on the ETag of its own last write.
+    renewals = head.of("aws", "s3api", "put-object")[1:]
+    assert renewals and all("--if-match" in call for call in renewals)
