@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from planner.catalog import Catalog
+from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.model import Plan, read_plan
 from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
@@ -566,7 +566,8 @@ def test_a_single_node_boot_serves_what_the_plan_says(
         [sync] = node.of("aws", "s3", "sync")
         assert sync[-3:-1] == [f"s3://{pool.name}-weights/weights/{pool.weights}", weights_dir]
         assert node.of("aws", "configure", "set", "default.s3.preferred_transfer_client", "crt")
-        image = f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{pool.name}-serving:v0.11.0"
+        tag = default_catalog().serving.release.tag  # the pinned vLLM release (vllm.yaml)
+        image = f"{ACCOUNT_ID}.dkr.ecr.us-east-1.amazonaws.com/{pool.name}-serving:{tag}"
         assert node.of("docker", "pull", image)
         args = node.run_args()
         assert args[args.index("--entrypoint") + 1 : args.index("--entrypoint") + 4] == [
