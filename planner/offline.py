@@ -9,6 +9,7 @@ and outputs that only AWS would know (ids, ARNs) are made up from the resource n
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import os
 import runpy
@@ -62,13 +63,21 @@ ZONE_SUFFIXES = "abc"
 
 
 def standard_invokes(
-    region: str, offerings: Mapping[str, Sequence[str]] | None = None
+    region: str,
+    offerings: Mapping[str, Sequence[str]] | None = None,
+    subnets: Mapping[str, str] | None = None,
 ) -> InvokeAnswer:
     """Answers for the only data sources the program reads, as AWS would give them.
     `offerings`: instance type -> the zones that offer it (default: every zone offers every
-    type)."""
+    type). `subnets`: a consumer subnet id -> its zone's suffix (default: the first or second
+    zone, by a hash of the id: zones every pool of the default offerings has)."""
 
     def answer(token: str, args: dict[str, Any]) -> dict[str, Any]:
+        if token == "aws:ec2/getSubnet:getSubnet":
+            subnet = str(args.get("id"))
+            digest = hashlib.sha256(subnet.encode()).digest()[0]
+            suffix = (subnets or {}).get(subnet, ZONE_SUFFIXES[digest % 2])
+            return {"id": subnet, "availabilityZone": f"{region}{suffix}"}
         if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
             return _offerings(region, args, offerings)
         if token == "aws:index/getRegion:getRegion":

@@ -9,6 +9,7 @@ spelled into names), answers only the endpoints' names (Route 53 Resolver DNS Fi
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from dataclasses import dataclass
 
 import pulumi
@@ -57,6 +58,10 @@ class PrivateNetworkArgs:
     # The zones of its subnets, by name; None: the region's first two (Lookups). A pool's
     # network takes the zones that offer its instance type (stacks/settings.py pool_zones).
     zones: list[str] | None = None
+    # Zones with a subnet (on the private route table) and nothing else: where a pool's load
+    # balancer must also be, because its consumers' endpoints are there (stacks/settings.py
+    # subnet_zones). The interface endpoints stay in `zones`, as the plan prices them.
+    extra_zones: tuple[str, ...] = ()
 
 
 def service_domains(service: str, region: str, account_id: str) -> list[str]:
@@ -143,8 +148,15 @@ def add_dns_firewall(
 def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
     """The first `count` subnets of the VPC's CIDR at the given prefix length."""
     network = ipaddress.ip_network(cidr)
-    subnets = network.subnets(new_prefix=max(new_prefix, network.prefixlen + 2))
-    return [str(next(subnets)) for _ in range(count)]
+    prefix = max(new_prefix, network.prefixlen + 2)
+    found = [str(subnet) for subnet in itertools.islice(network.subnets(new_prefix=prefix), count)]
+    if len(found) < count:
+        raise pulumi.RunError(
+            f"network {cidr} holds {len(found)} subnets of /{prefix}, but it needs {count} (one "
+            "per availability zone): give the pools a larger range (`network: pools:` in the "
+            "workloads file) and plan again"
+        )
+    return found
 
 
 def flow_logs_trust(lookups: Lookups) -> str:
@@ -252,7 +264,10 @@ class PrivateNetwork(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         lookups, tags = args.lookups, args.tags
         self.cidr = args.cidr
-        self.zones = list(args.zones or lookups.availability_zones)
+        # The zones of the endpoints (and of a pool's nodes), then the load balancer's others.
+        self.service_zones = list(args.zones or lookups.availability_zones)
+        extra = sorted(set(args.extra_zones) - set(self.service_zones))
+        self.zones = [*self.service_zones, *extra]
         self.vpc = aws.ec2.Vpc(
             f"{name}-vpc",
             cidr_block=args.cidr,
@@ -316,7 +331,7 @@ class PrivateNetwork(pulumi.ComponentResource):
                 service_name=f"com.amazonaws.{lookups.region}.{service}",
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
-                subnet_ids=[subnet.id for subnet in self.subnets],
+                subnet_ids=[subnet.id for subnet in self.subnets[: len(self.service_zones)]],
                 security_group_ids=[self.endpoint_security_group.id],
                 policy=endpoint_policy(service, lookups),
                 tags=tags,

@@ -31,7 +31,7 @@ from planner.render import template_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
 from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
-from stacks.settings import SERVING_PORT, Lookups
+from stacks.settings import SERVING_PORT, Lookups, subnet_zones
 
 ROOT_VOLUME_GB = 200
 # The weights are staged on the instance's local NVMe (instance store), not on an EBS volume.
@@ -240,6 +240,11 @@ class InferencePool(pulumi.ComponentResource):
                 interface_services=POOL_ENDPOINT_SERVICES,
                 s3_endpoint_policy=s3_policy,
                 zones=args.zones,
+                # The load balancer also goes where this account's consumer endpoints are:
+                # PrivateLink serves a subnet only in a zone the load balancer is in.
+                extra_zones=tuple(
+                    subnet_zones(lookups, [s for vpc in args.consumer_vpcs for s in vpc.subnets])
+                ),
             ),
             opts=child,
         )
@@ -545,6 +550,13 @@ class InferencePool(pulumi.ComponentResource):
             # Balancer", Elastic Load Balancing guide, read 2026-12); "on" is the default, set so
             # that nobody turns it off unseen.
             enforce_security_group_inbound_rules_on_private_link_traffic="on",
+            # Each load balancer node forwards to the nodes in every zone: a multi-node replica,
+            # a capacity reservation and the consumers' zones leave zones without nodes, and
+            # with cross-zone off (a Network Load Balancer's default) "each load balancer node
+            # distributes traffic across only the registered targets in its Availability Zone"
+            # ("Cross-zone load balancing for target groups", Network Load Balancers guide).
+            # EC2 data transfer between zones is charged by usage (not in the plan).
+            enable_cross_zone_load_balancing=True,
             tags=tags,
             opts=child,
         )
@@ -591,9 +603,9 @@ class InferencePool(pulumi.ComponentResource):
         self.node_zones = (
             [pool.capacity_reservation_zone]
             if pool.capacity_reservation_zone
-            else self.network.zones[:1]
+            else self.network.service_zones[:1]
             if multi_node
-            else list(self.network.zones)
+            else list(self.network.service_zones)
         )
         subnets = [by_zone[zone].id for zone in self.node_zones]
         # Each replica group's nodes carry its number (REPLICA_TAG): one Ray head per group.

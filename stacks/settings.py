@@ -7,7 +7,7 @@ as secret Outputs) down.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -119,6 +119,8 @@ class Lookups:
     # The principal running the program (for a role session, the role): the default weights
     # uploader.
     deployer_arn: str = ""
+    # Subnet id -> its zone by name, looked up once per consumer subnet (subnet_zones).
+    subnets: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 # A pool's network spans two zones: its load balancer and interface endpoints have a subnet in
@@ -146,6 +148,22 @@ def offering_zones(lookups: Lookups, instance_type: str) -> list[str]:
         }
         lookups.offerings[instance_type] = sorted(offered & set(lookups.zone_names))
     return lookups.offerings[instance_type]
+
+
+def subnet_zones(lookups: Lookups, subnet_ids: Sequence[str]) -> list[str]:
+    """The zones, by name, of subnets of this account (a consumer VPC's, named in the workloads
+    file): the ec2 DescribeSubnets call (pulumi-aws aws.ec2.get_subnet, `availability_zone`).
+    An endpoint service is reachable only from the zones its load balancer is in ("The VPC
+    endpoint service ... does not support the Availability Zone of the subnet", AWS re:Post
+    knowledge center, interface-endpoint-availability-zone; "consumers can see only the
+    Availability Zones that they have in common with the service provider", AWS PrivateLink
+    guide, create-endpoint-service), so a pool's load balancer needs a subnet in each."""
+    for subnet in subnet_ids:
+        if subnet not in lookups.subnets:
+            import pulumi_aws as aws
+
+            lookups.subnets[subnet] = aws.ec2.get_subnet(id=subnet).availability_zone
+    return sorted({lookups.subnets[subnet] for subnet in subnet_ids})
 
 
 def pool_zones(

@@ -20,8 +20,10 @@ from planner.catalog import default_catalog
 from planner.cli import main
 from planner.loader import load_workloads
 from planner.model import read_plan
+from planner.netgraph import graph_from_offline
 from planner.offline import OfflineRun, Registered, run_program, standard_invokes
 from planner.plan import build_plan
+from planner.verify import Expectations, render_text, verify
 from stacks.pool import service_dns_name
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CANARY, component, of_type, plain, plan_project
@@ -73,12 +75,21 @@ def group_zones(run: OfflineRun, group: Registered) -> list[str]:
     return sorted(subnets[subnet] for subnet in group.inputs["vpcZoneIdentifiers"])
 
 
-def offered(only: dict[str, list[str]]) -> offline.InvokeAnswer:
+def offered(
+    only: dict[str, list[str]], subnets: dict[str, str] | None = None
+) -> offline.InvokeAnswer:
     """The standard answers, with these instance types offered only in these zones (every
-    other type of the catalog in every zone)."""
+    other type of the catalog in every zone), and these consumer subnets in these zones (by
+    suffix; the others in a or b)."""
     every = ["us-east-1a", "us-east-1b", "us-east-1c"]  # the offline region's zones
     types = default_catalog().instances
-    return standard_invokes("us-east-1", {kind: only.get(kind, every) for kind in types})
+    return standard_invokes(
+        "us-east-1", {kind: only.get(kind, every) for kind in types}, subnets or {}
+    )
+
+
+# The example's contract-review consumers' subnets (examples/workloads.yaml).
+CONTRACT_SUBNETS = ("subnet-0c3d4e5f6a7b80912", "subnet-0d4e5f6a7b8c90a13")
 
 
 # ------------------------------------------------------------------ 1. zones offering the type
@@ -96,7 +107,10 @@ def test_pool_subnets_are_only_in_zones_offering_its_instance_type(
         project,
         "dev",
         config,
-        answer_invoke=offered({pool.instance_type: ["us-east-1b", "us-east-1c"]}),
+        answer_invoke=offered(
+            {pool.instance_type: ["us-east-1b", "us-east-1c"]},
+            dict(zip(CONTRACT_SUBNETS, "bc", strict=True)),  # the consumers: b and c too
+        ),
     )
     assert OFFERINGS in run.invokes
     assert zones_of(run, "contract-review-pool") == ["us-east-1b", "us-east-1c"]
@@ -124,6 +138,71 @@ def test_pool_subnets_are_only_in_zones_offering_its_instance_type(
     assert run.outputs["pools"]["contract-review-pool"]["zones"] == {
         "us-east-1b": "use1-az2", "us-east-1c": "use1-az4",
     }  # fmt: skip
+
+
+def test_the_load_balancer_is_in_every_zone_of_its_consumers_endpoints(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A consumer subnet in us-east-1a, which does not offer the pool's type: the load balancer
+    gets a subnet there too (PrivateLink serves a consumer subnet only in a zone the load
+    balancer is in, stacks/settings.py subnet_zones), forwarding across zones to the nodes in b
+    and c; nodes and the pool's interface endpoints stay where the plan priced them."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = [p for p in plan.pools if p.name == "contract-review-pool"]
+    run = run_program(
+        project,
+        "dev",
+        config,
+        answer_invoke=offered(
+            {pool.instance_type: ["us-east-1b", "us-east-1c"]},
+            dict(zip(CONTRACT_SUBNETS, "ab", strict=True)),
+        ),
+    )
+    assert "aws:ec2/getSubnet:getSubnet" in run.invokes
+    assert zones_of(run, "contract-review-pool") == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    [balancer] = [
+        r for r in of_type(run, "aws:lb/loadBalancer:LoadBalancer")
+        if r.name.startswith("contract-review-pool")
+    ]  # fmt: skip
+    assert sorted(s.removesuffix("-id")[-10:] for s in balancer.inputs["subnets"]) == [
+        "us-east-1a", "us-east-1b", "us-east-1c",
+    ]  # fmt: skip
+    assert balancer.inputs["enableCrossZoneLoadBalancing"] is True
+    [group] = [g for g in of_type(run, GROUP) if g.name.startswith("contract-review-pool")]
+    assert group_zones(run, group) == ["us-east-1b", "us-east-1c"]
+    subnets = {f"{r.name}-id": r.inputs["availabilityZone"] for r in of_type(run, SUBNET)}
+    endpoints = [
+        r for r in children(run, "contract-review-pool")
+        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        and r.inputs["vpcEndpointType"] == "Interface"
+        and r.name.startswith("contract-review-pool-net-")  # the pool's own, not the consumers'
+    ]  # fmt: skip
+    assert endpoints and all(
+        sorted(subnets[s] for s in e.inputs["subnetIds"]) == ["us-east-1b", "us-east-1c"]
+        for e in endpoints
+    )
+    # The extra subnet is on the private route table (no way out), and the stack verifies.
+    assert run.outputs["pools"]["contract-review-pool"]["zones"] == {
+        "us-east-1a": "use1-az1", "us-east-1b": "use1-az2", "us-east-1c": "use1-az4",
+    }  # fmt: skip
+    graph = graph_from_offline(run)
+    report = verify(graph, Expectations.of(plan, default_catalog()))
+    assert report.passed, render_text(report)
+
+
+def test_every_pool_balances_across_zones(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A multi-node replica or a capacity reservation puts every node in one zone, and the load
+    balancer is in two or more: without cross-zone load balancing (off by default on a Network
+    Load Balancer) the other zone's consumers would reach no node."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    run = run_program(project, "dev", config)
+    balancers = of_type(run, "aws:lb/loadBalancer:LoadBalancer")
+    assert balancers and all(b.inputs["enableCrossZoneLoadBalancing"] is True for b in balancers)
 
 
 @pytest.mark.parametrize("zones", [[], ["us-east-1c"]])
@@ -173,7 +252,11 @@ def test_a_capacity_reservation_puts_every_node_in_its_zone(
     assert (pool.capacity_reservation_id, pool.capacity_reservation_zone) == (
         "cr-0123456789abcdef0", "us-east-1c",
     )  # fmt: skip
-    run = run_program(project, "dev", config)
+    # The consumers' subnets in a and c: the load balancer needs no other zone.
+    consumer_zones = {"subnet-0a1b2c3d4e5f60718": "a", "subnet-0b1c2d3e4f5a60719": "c"}
+    run = run_program(
+        project, "dev", config, answer_invoke=standard_invokes("us-east-1", None, consumer_zones)
+    )
     assert zones_of(run, "claims-notes-pool") == ["us-east-1a", "us-east-1c"]
     groups = [g for g in of_type(run, GROUP) if g.name.startswith("claims-notes-pool")]
     assert groups and sum(g.inputs["desiredCapacity"] for g in groups) == pool.nodes
@@ -581,3 +664,13 @@ def test_plans_price_only_the_allowed_instance_types(
         for option in [*economics.options, *economics.alternatives]:
             assert option.instance_type is None or option.instance_type in allowed
     assert all(pool.instance_type in allowed for pool in plan.pools)
+
+
+def test_a_pool_range_too_small_for_its_zones_is_a_clear_error() -> None:
+    """A /22 holds four /24 subnets: a network over more zones (its nodes' and its consumers')
+    stops with the range and the count, instead of a StopIteration deep in the program."""
+    from stacks.network import subnet_cidrs
+
+    assert subnet_cidrs("10.100.0.0/22", 4)[-1] == "10.100.3.0/24"
+    with pytest.raises(RunError, match=r"10.100.0.0/22 holds 4 subnets of /24, but it needs 5"):
+        subnet_cidrs("10.100.0.0/22", 5)

@@ -34,6 +34,7 @@ ALLOWED_INVOKES = [
     "aws:iam/getSessionContext:getSessionContext",
     # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
     "aws:ec2/getRouteTable:getRouteTable",
+    "aws:ec2/getSubnet:getSubnet",
     # The zones that offer each pool's instance type (stacks/settings.py).
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
 ]

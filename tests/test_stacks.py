@@ -588,6 +588,7 @@ def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixtur
         "aws:iam/getSessionContext:getSessionContext",
         # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
         "aws:ec2/getRouteTable:getRouteTable",
+        "aws:ec2/getSubnet:getSubnet",
         # The zones that offer each pool's instance type (stacks/settings.py).
         "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
     }
