@@ -50,6 +50,12 @@ class BootTime:
     def estimate_s(self) -> float:
         return self.download_s + self.load_s + self.engine_start_s
 
+    @property
+    def restart_s(self) -> float:
+        """A restart of the serving unit on a node that has the weights: `aws s3 sync` copies
+        nothing new, so the load and the engine's start."""
+        return self.load_s + self.engine_start_s
+
 
 def boot_time(catalog: Catalog, pool: Pool) -> BootTime:
     """The boot of one node of the pool, and the grace before its health checks count (the

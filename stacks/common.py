@@ -152,13 +152,19 @@ def assumed_by(service: str, condition: dict[str, dict[str, str]] | None = None)
     return policy_json([statement])
 
 
-def aws_name(stack: str, name: str, limit: int) -> str:
+def aws_name(stack: str, name: str, limit: int, replaced_by: tuple[str, ...] = ()) -> str:
     """An explicit AWS name for a resource whose auto-name would not fit (load balancers and
     target groups: 32 characters, planner/data/aws_limits.yaml): the start of the logical name
     and a hash of stack and name, so that it is stable, unique per stack and account, and made
     of alphanumerics and inner hyphens only. Never `internal-...` (reserved for internal load
-    balancers' DNS names)."""
-    digest = hashlib.sha256(f"{stack}/{name}".encode()).hexdigest()[:8]
+    balancers' DNS names).
+
+    `replaced_by`: the values whose change makes the provider replace the resource. They go into
+    the hash, so a replacement gets a new name: Pulumi creates a replacement before deleting the
+    old resource, and AWS refuses a second resource of the same name ("This name must be unique
+    per region per account", CreateLoadBalancer and CreateTargetGroup, ELB API Reference)."""
+    key = "/".join((stack, name, *replaced_by))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     prefix = re.sub(r"[^a-zA-Z0-9]+", "-", name).strip("-")
     if prefix.lower().startswith("internal-"):
         prefix = prefix[len("internal-") :]

@@ -538,8 +538,13 @@ class InferencePool(pulumi.ComponentResource):
         self.load_balancer = aws.lb.LoadBalancer(
             f"{name}-lb",
             # Auto-names (logical name and 7 random characters) pass the 32-character limit of
-            # load balancer and target group names (planner/data/aws_limits.yaml).
-            name=aws_name(stack, f"{name}-lb", NAME_LIMIT),
+            # load balancer and target group names (planner/data/aws_limits.yaml). What replaces
+            # it is in the name: the network (its range) and the zones of its subnets (removing
+            # a subnet from a Network Load Balancer recreates it: hashicorp/terraform-provider-aws
+            # pull request 33205 allows only adding them).
+            name=aws_name(
+                stack, f"{name}-lb", NAME_LIMIT, (args.cidr, "network", *self.network.zones)
+            ),
             internal=True,
             # An endpoint service fronts a Network (or Gateway) Load Balancer only.
             load_balancer_type="network",
@@ -567,7 +572,13 @@ class InferencePool(pulumi.ComponentResource):
         # certificates, so a node needs no CA; the hop is encrypted all the same).
         self.target_group = aws.lb.TargetGroup(
             f"{name}-serving",
-            name=aws_name(stack, f"{name}-serving", NAME_LIMIT),
+            # A new VPC (its range), port, protocol or target type replaces a target group.
+            name=aws_name(
+                stack,
+                f"{name}-serving",
+                NAME_LIMIT,
+                (args.cidr, str(SERVING_PORT), "TLS", "instance"),
+            ),
             port=SERVING_PORT,
             protocol="TLS",
             target_type="instance",
@@ -627,9 +638,16 @@ class InferencePool(pulumi.ComponentResource):
                 launch_template={"id": self.launch_template.id, "version": "$Latest"},
                 service_linked_role_arn=self.autoscaling_role.arn,
                 target_group_arns=[self.target_group.arn],
-                # Workers of a multi-node replica do not serve; only the head passes the
-                # load balancer's check, so those groups judge health by EC2 status.
-                health_check_type="EC2" if multi_node else "ELB",
+                # EC2 status, not the load balancer's check: a node whose vLLM systemd is
+                # restarting fails the check for minutes (the load and the engine's start,
+                # stacks/boot.py restart_s), far past the target group's unhealthy window
+                # (3 checks 30 s apart), and an ELB-checked group would terminate it and boot a
+                # new one that downloads the weights again ("Health checks for instances in an
+                # Auto Scaling group", Amazon EC2 Auto Scaling User Guide: with ELB checks an
+                # instance the load balancer reports unhealthy is replaced). The load balancer
+                # still sends nothing to an unhealthy target. Workers of a multi-node replica
+                # never pass the check at all (only the head serves).
+                health_check_type="EC2",
                 # Long enough to fetch and load the weights (stacks/boot.py).
                 health_check_grace_period=args.health_check_grace_s,
                 tags=[

@@ -674,3 +674,27 @@ def test_a_pool_range_too_small_for_its_zones_is_a_clear_error() -> None:
     assert subnet_cidrs("10.100.0.0/22", 4)[-1] == "10.100.3.0/24"
     with pytest.raises(RunError, match=r"10.100.0.0/22 holds 4 subnets of /24, but it needs 5"):
         subnet_cidrs("10.100.0.0/22", 5)
+
+
+def test_a_restarting_node_is_not_replaced(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """systemd restarts vLLM in place (the load and the engine's start, minutes), far longer
+    than the target group's unhealthy window: groups judged by the load balancer's check would
+    terminate every restarting node, so every group is judged by EC2 status."""
+    from stacks.boot import boot_time
+
+    config = plan_project(project, None)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    run = run_program(project, "dev", config)
+    for pool in plan.pools:
+        [group_ts] = [
+            r for r in of_type(run, "aws:lb/targetGroup:TargetGroup")
+            if r.name == f"{pool.name}-serving"
+        ]  # fmt: skip
+        check = group_ts.inputs["healthCheck"]
+        window = check["unhealthyThreshold"] * check["interval"]
+        assert boot_time(default_catalog(), pool).restart_s > window  # why ELB checks would kill
+        groups = [g for g in of_type(run, GROUP) if g.name.startswith(pool.name)]
+        assert groups and all(g.inputs["healthCheckType"] == "EC2" for g in groups)
