@@ -8,6 +8,7 @@ The stacks run for real under Pulumi's mocks (planner/offline.py); the Pulumi CL
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
@@ -174,6 +175,10 @@ def _problems(rule: dict[str, Any], resource: Registered) -> Iterator[str]:
             yield f"{path} {value!r} is not one of {rule['one_of']}"
         if not isinstance(value, str):
             continue
+        if "max_decoded_bytes" in rule:
+            size = len(base64.b64decode(value, validate=True))
+            if size > rule["max_decoded_bytes"]:
+                yield f"{path} is {size} bytes decoded, more than {rule['max_decoded_bytes']}"
         text = rule.get("prefix", "") + value
         if len(text) > rule.get("max_length", len(text)):
             yield f"{path} {text!r} is {len(text)} characters, more than {rule['max_length']}"
@@ -205,7 +210,7 @@ def violations(run: OfflineRun) -> tuple[list[str], int]:
 # ----------------------------------------------------------------------------- the data file
 def test_every_rule_names_its_source_and_checks_something() -> None:
     kinds = {"max_length", "min_length", "pattern", "not_prefix", "one_of", "only_with_single"}
-    kinds |= {"requires", "exactly_one_of", "tags"}
+    kinds |= {"requires", "exactly_one_of", "tags", "max_decoded_bytes"}
     for rule in RULES:
         assert rule["source"] and re.fullmatch(r"\d{4}-\d{2}", rule["date"]), rule
         assert kinds & set(rule), rule
@@ -321,6 +326,14 @@ FAULTS: list[tuple[str, str, str, dict[str, Any], str]] = [
     ("example", KEY, "contract-review-pool-key", {"tags": {"k" * 129: "v"}}, "tag key"),
     ("example", KEY, "contract-review-pool-key", {"tags": {"k": "v" * 257}}, "value longer"),
     ("example", KEY, "contract-review-pool-key", {"tags": {"aws:cost": "1"}}, "starts with aws:"),
+    # max_decoded_bytes: user data over 16 KB before base64
+    (
+        "example",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+        "contract-review-pool-nodes",
+        {"userData": base64.b64encode(b"#" * 16385).decode()},
+        "more than 16384",
+    ),
 ]
 
 
