@@ -70,3 +70,57 @@ def boot_time(catalog: Catalog, pool: Pool) -> BootTime:
     start = figures.engine_start_s.value
     grace = math.ceil((download + load + start) * figures.margin.value / 60) * 60
     return BootTime(size, instance.s3_download_gbps.value, download, load, start, grace)
+
+
+@dataclass(frozen=True)
+class LeaseFigures:
+    """The Ray head's lease of a multi-node replica, in seconds (boot.yaml `lease`)."""
+
+    renew_s: int
+    ttl_s: int
+    retry_s: int
+    call_timeout_s: int
+    give_up_s: int
+    stop_s: int
+    clock_skew_s: int
+
+    @property
+    def head_gone_by_s(self) -> int:
+        """How long after sending its last successful renewal a head has stopped serving, at the
+        latest: its give-up time passes between two checks (a retry's sleep and a call cut off
+        at its timeout apart), then `docker stop` waits its time before killing the server."""
+        return self.give_up_s + self.retry_s + self.call_timeout_s + self.stop_s
+
+    def problems(self) -> list[str]:
+        """What breaks the lease's invariant: at most one head per replica believes it holds
+        the lease. Another node takes the lease over only once it is older than ttl_s by that
+        node's clock, and its LastModified is no earlier than the moment the head sent its last
+        renewal; so the old head must be gone before ttl_s, less the clocks' skew."""
+        found = []
+        if self.head_gone_by_s + self.clock_skew_s >= self.ttl_s:
+            found.append(
+                f"a head that cannot renew stops only {self.head_gone_by_s} s after its last "
+                f"renewal, not {self.clock_skew_s} s before its lease goes stale at {self.ttl_s} s"
+            )
+        # A renewal that fails once (sent after renew_s, cut off after call_timeout_s) must not
+        # stop the head: a transient S3 error would reload every node of the replica.
+        if self.give_up_s <= self.renew_s + 2 * self.call_timeout_s:
+            found.append(
+                f"give_up_s {self.give_up_s} leaves no retry after one failed renewal "
+                f"({self.renew_s} s + two calls of {self.call_timeout_s} s)"
+            )
+        if self.retry_s >= self.renew_s:
+            found.append(f"retry_s {self.retry_s} is not shorter than renew_s {self.renew_s}")
+        return found
+
+
+@cache
+def lease_figures() -> LeaseFigures:
+    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))["lease"]
+    figures = LeaseFigures(
+        **{name: int(Figure.model_validate(value).value) for name, value in data.items()}
+    )
+    problems = figures.problems()
+    if problems:
+        raise ValueError("boot.yaml lease: " + "; ".join(problems))
+    return figures

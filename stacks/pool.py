@@ -29,6 +29,7 @@ import pulumi_random as random
 from planner.model import Consumer, Pool
 from planner.render import template_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
+from stacks.boot import lease_figures
 from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups, subnet_zones
@@ -40,9 +41,11 @@ FAST_STORAGE = "/opt/dlami/nvme"
 # metadata (keys there allow letters, digits and + - = . , _ : @, no "/": "Tag your Amazon EC2
 # resources", EC2 User Guide, tag restrictions).
 REPLICA_TAG = "ai-infra-planner:replica"
-# The Ray head's lease: renewed every LEASE_RENEW_S seconds, stale after LEASE_TTL_S.
-LEASE_RENEW_S = 30
-LEASE_TTL_S = 120
+# The Ray head's lease: renewed every LEASE_RENEW_S seconds, stale after LEASE_TTL_S
+# (planner/data/boot.yaml `lease`, checked to keep one head per replica by stacks/boot.py).
+LEASE = lease_figures()
+LEASE_RENEW_S = LEASE.renew_s
+LEASE_TTL_S = LEASE.ttl_s
 # The nodes read the serving API key at boot: Secrets Manager is reached through an interface
 # endpoint like the other services a node needs.
 POOL_ENDPOINT_SERVICES = (*NODE_ENDPOINT_SERVICES, "secretsmanager")
@@ -468,8 +471,7 @@ class InferencePool(pulumi.ComponentResource):
                     port=SERVING_PORT,
                     election_prefix=f"ray/{pool.name}",
                     replica_tag=REPLICA_TAG,
-                    lease_ttl=LEASE_TTL_S,
-                    lease_renew=LEASE_RENEW_S,
+                    lease=LEASE,
                     fast_storage=FAST_STORAGE,
                     s3_target_gbps=f"{args.s3_download_gbps:g}",
                     log_group=values[2],

@@ -5,7 +5,7 @@ fast storage, the health-check grace, and the Ray head's lease per replica group
 from __future__ import annotations
 
 import base64
-import hashlib
+import dataclasses
 import json
 import math
 import os
@@ -26,7 +26,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.model import Plan, read_plan
 from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
-from stacks.boot import boot_time
+from stacks.boot import boot_time, lease_figures
 from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from tests.conftest import REPO
 from tests.test_stacks import MULTI_NODE, of_type, plan_project
@@ -36,6 +36,7 @@ BOOT_DATA = yaml.safe_load((REPO / "planner/data/boot.yaml").read_text())["boot"
 
 # DeepSeek V3.2 (671 GB in FP8) over two p5.48xlarge nodes a replica, several replicas.
 REPLICAS = MULTI_NODE
+LEASE = lease_figures()
 
 
 @pytest.fixture
@@ -354,10 +355,19 @@ def test_each_replica_group_has_its_own_head(replicas_run: OfflineRun, project: 
 
 # --- 8. The start script, run with stand-in commands -----------------------------------------
 
+# The stand-in `aws` answers as the AWS CLI does: a service error exits 254 with "An error
+# occurred (<Code>) when calling the <Operation> operation: ..." on stderr, a failure before any
+# answer (no connection, a read timeout) exits 255 ("Command line return codes in the AWS CLI",
+# AWS CLI User Guide). Each write gets a new ETag, as S3 gives objects encrypted with SSE-KMS
+# (the weights bucket's default) ETags that are no MD5 of their data ("Checking object
+# integrity", S3 User Guide). Faults to inject: lines "<operation> <fault>" in $FAKE_S3/.faults,
+# each taken by the next call of that operation: `503` (S3 throttles: SlowDown), `offline` (no
+# connection) or, for put-object, `lost` (the write lands, its answer does not). With
+# $FAKE_CLOCK, writes are stamped with the node's stand-in clock.
 AWS_STANDIN = '''\
 #!{python}
 """Stand-in aws: records each call (and its region) and keeps S3 in a directory."""
-import hashlib, json, os, shutil, sys
+import hashlib, json, os, shutil, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 argv = sys.argv[1:]
@@ -367,7 +377,37 @@ with open(os.environ["CALLS"], "a") as log:
 def opt(name):
     return argv[argv.index(name) + 1] if name in argv else None
 def etag(path):
-    return '"' + hashlib.md5(path.read_bytes()).hexdigest() + '"'
+    stamp = str(path.stat().st_mtime_ns).encode()
+    return '"' + hashlib.md5(path.read_bytes() + stamp).hexdigest() + '"'
+def now():
+    clock = os.environ.get("FAKE_CLOCK")
+    return float(Path(clock).read_text()) if clock and Path(clock).exists() else time.time()
+def fail(status, message):
+    sys.stderr.write("\\n" + message + "\\n")
+    sys.exit(status)
+def service_error(code, operation, message):
+    fail(254, f"An error occurred ({{code}}) when calling the {{operation}} operation: {{message}}")
+def fault():
+    faults = s3 / ".faults"
+    if len(argv) < 2 or not faults.exists():
+        return None
+    lines = faults.read_text().splitlines()
+    for number, line in enumerate(lines):
+        name, _, kind = line.partition(" ")
+        if name == argv[1]:
+            faults.write_text("".join(f + "\\n" for f in lines[:number] + lines[number + 1 :]))
+            return kind
+    return None
+def injected(kind, operation):
+    url = "https://" + str(opt("--bucket")) + ".s3.amazonaws.com/" + str(opt("--key"))
+    if kind == "503":
+        fail(254, f"An error occurred (SlowDown) when calling the {{operation}} operation"
+             " (reached max retries: 2): Please reduce your request rate.")
+    if kind == "offline":
+        fail(255, f'Could not connect to the endpoint URL: "{{url}}"')
+    if kind == "lost":
+        fail(255, f'Read timeout on endpoint URL: "{{url}}"')
+kind = fault()
 if argv[:2] == ["secretsmanager", "get-secret-value"]:
     print("stand-in-api-key")
 elif argv[:2] == ["ecr", "get-login-password"]:
@@ -379,23 +419,29 @@ elif argv[:2] == ["s3", "sync"]:
     if source.is_dir():
         shutil.copytree(source, argv[-1], dirs_exist_ok=True)
 elif argv[:2] == ["s3api", "get-object"]:
+    injected(kind, "GetObject")
     path = s3 / opt("--bucket") / opt("--key")
     if not path.exists():
-        sys.exit("An error occurred (NoSuchKey) when calling the GetObject operation")
+        service_error("NoSuchKey", "GetObject", "The specified key does not exist.")
     shutil.copy(path, argv[argv.index(opt("--key")) + 1])
     modified = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat()
     print(etag(path) + "\\t" + modified)
 elif argv[:2] == ["s3api", "put-object"]:
+    if kind != "lost":
+        injected(kind, "PutObject")
     path = s3 / opt("--bucket") / opt("--key")
+    refused = "At least one of the pre-conditions you specified did not hold"
     if opt("--if-none-match") == "*" and path.exists():
-        sys.exit("An error occurred (PreconditionFailed) when calling the PutObject operation")
+        service_error("PreconditionFailed", "PutObject", refused)
     if opt("--if-match") is not None and (not path.exists() or etag(path) != opt("--if-match")):
-        sys.exit("An error occurred (PreconditionFailed) when calling the PutObject operation")
+        service_error("PreconditionFailed", "PutObject", refused)
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(opt("--body"), path)
+    os.utime(path, (now(), now()))
+    injected(kind, "PutObject")
     print(etag(path))
 else:
-    sys.exit("stand-in aws: unexpected call " + " ".join(argv))
+    fail(252, "stand-in aws: unexpected call " + " ".join(argv))
 '''
 
 RECORD = """\
@@ -414,15 +460,21 @@ RECORDER = """\
 
 STANDINS = {
     # `docker run` returns at once; with DOCKER_RUN_HOOK, it runs the hook, then serves until
-    # `docker stop` (at most a minute).
+    # `docker stop` (which notes the stand-in clock's time) or until DOCKER_SERVE_UNTIL holds (at
+    # most a minute); then it leaves $HOME/served for whatever the hook started.
     "docker": textwrap.dedent("""\
         case "$1" in
           login) cat >/dev/null;;
-          stop) touch "$HOME/stopped";;
+          stop) cat "$FAKE_CLOCK" > "$HOME/stopped";;
           run)
             [ -n "${DOCKER_RUN_HOOK:-}" ] || exit 0
             eval "$DOCKER_RUN_HOOK"
-            for _ in $(seq 600); do [ -e "$HOME/stopped" ] && exit 143; /bin/sleep 0.1; done;;
+            trap 'touch "$HOME/served"' EXIT
+            for _ in $(seq 600); do
+              [ -e "$HOME/stopped" ] && exit 143
+              [ -n "${DOCKER_SERVE_UNTIL:-}" ] && eval "$DOCKER_SERVE_UNTIL" && exit 0
+              /bin/sleep 0.1
+            done;;
         esac"""),
     "systemctl": "",
     "curl": textwrap.dedent("""\
@@ -447,8 +499,21 @@ STANDINS = {
     "blkid": "exit 2",
     "mkfs.xfs": "",
     "mount": "",
-    "sleep": "exec /bin/sleep 0.2",
+    # Time passes by the stand-in clock ($FAKE_CLOCK, seconds since the epoch): `sleep N` moves
+    # it N seconds on at once (and yields a moment), `date +%s` reads it.
+    "sleep": textwrap.dedent("""\
+        echo $(( $(cat "$FAKE_CLOCK") + ${1%.*} )) > "$FAKE_CLOCK.new"
+        mv "$FAKE_CLOCK.new" "$FAKE_CLOCK"
+        exec /bin/sleep 0.05"""),
     "nvidia-smi": "",
+}
+
+# Stand-ins that record nothing.
+QUIET = {
+    "date": textwrap.dedent("""\
+        #!/bin/bash
+        if [ "$*" = "+%s" ]; then cat "$FAKE_CLOCK"; else exec /bin/date "$@"; fi
+        """),
 }
 
 
@@ -477,10 +542,12 @@ def boot(
     replica: str = "0",
     lease: tuple[str, int, float] | None = None,
     hook: str = "",
+    until: str = "",
 ) -> Boot:
     """Run the user data's start script as systemd would, with stand-in commands on PATH; its
     absolute paths are moved under tmp_path. `lease`: a head lease already in the bucket for
-    this replica (address, generation, age in seconds)."""
+    this replica (address, generation, age in seconds). `hook` runs when the server starts,
+    which then serves until `docker stop` or until the shell condition `until` holds."""
     root = tmp_path / f"node-{ip}"
     bin_dir, s3 = root / "bin", tmp_path / "s3"
     bin_dir.mkdir(parents=True)
@@ -515,6 +582,10 @@ def boot(
     (bin_dir / ".record").write_text(RECORD.format(python=sys.executable))
     for name, body in STANDINS.items():
         (bin_dir / name).write_text(RECORDER.format(name=name, body=body))
+    for name, body in QUIET.items():
+        (bin_dir / name).write_text(body)
+    clock = root / "clock"
+    clock.write_text(f"{int(datetime.now(UTC).timestamp())}\n")
     for path in bin_dir.iterdir():
         path.chmod(0o755)
     calls = root / "calls.jsonl"
@@ -532,6 +603,8 @@ def boot(
             "FAKE_IP": ip,
             "FAKE_REPLICA": replica,
             "DOCKER_RUN_HOOK": hook,
+            "DOCKER_SERVE_UNTIL": until,
+            "FAKE_CLOCK": str(clock),
         },
     )
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
@@ -677,10 +750,26 @@ def test_the_stand_in_s3_honours_conditional_writes(tmp_path: Path) -> None:
 
     first = run("--if-none-match", "*")
     assert first.returncode == 0
-    assert run("--if-none-match", "*").returncode != 0
-    assert run("--if-match", '"0"').returncode != 0
-    etag = '"' + hashlib.md5(body.read_bytes()).hexdigest() + '"'
-    assert first.stdout.strip() == etag and run("--if-match", etag).returncode == 0
+    refused = "An error occurred (PreconditionFailed) when calling the PutObject operation"
+    again = run("--if-none-match", "*")
+    assert again.returncode == 254 and refused in again.stderr  # S3's 412, as the CLI shows it
+    assert run("--if-match", '"0"').returncode == 254
+    etag = first.stdout.strip()
+    second = run("--if-match", etag)
+    assert second.returncode == 0
+    # SSE-KMS: each write has a new ETag, so the first one no longer matches.
+    assert second.stdout.strip() != etag and run("--if-match", etag).returncode == 254
+    # Injected faults: throttling (a service error, 254) and no connection (255), once each.
+    (tmp_path / "s3/.faults").write_text("put-object 503\nput-object offline\n")
+    throttled, offline = run(), run()
+    assert throttled.returncode == 254 and "(SlowDown)" in throttled.stderr
+    assert offline.returncode == 255 and "Could not connect" in offline.stderr
+    assert run().returncode == 0
+    # A write whose answer is lost lands all the same.
+    (tmp_path / "s3/.faults").write_text("put-object lost\n")
+    body.write_text("10.0.0.7 2\n")
+    assert run().returncode == 255
+    assert (tmp_path / "s3/b/k").read_text() == "10.0.0.7 2\n"
 
 
 def test_a_node_restarts_when_its_replicas_head_changes(
@@ -698,13 +787,164 @@ def test_a_node_restarts_when_its_replicas_head_changes(
     )
     # The stopped container's status (143) fails the unit, which systemd restarts.
     assert joiner.returncode == 143
-    assert "the head of generation 1 is gone" in joiner.stderr
-    assert joiner.of("docker", "stop", "vllm")
+    assert "the head of generation 1 is gone: the lease names 10.0.0.9" in joiner.stderr
+    assert joiner.of("docker", "stop", "--time", str(LEASE.stop_s), "vllm")
     # A head whose lease another node took (it was thought gone) stops serving, and restarts.
     head = boot(text, tmp_path / "head", ip="10.0.0.5", hook=takeover.replace("joiner", "head"))
     assert head.returncode == 143
-    assert "lease lost" in head.stderr
-    assert head.of("docker", "stop", "vllm")
+    assert "lease lost: another node holds the lease" in head.stderr
+    assert head.of("docker", "stop", "--time", str(LEASE.stop_s), "vllm")
     # Until then it renewed its lease, conditionally on the ETag of its own last write.
     renewals = head.of("aws", "s3api", "put-object")[1:]
     assert renewals and all("--if-match" in call for call in renewals)
+
+
+# --- 9. The lease rides out transient S3 errors ---------------------------------------------
+
+
+def lease_path(root: Path, pool: str) -> Path:
+    return root / "s3" / f"{pool}-weights" / f"ray/{pool}/replica-0/head"
+
+
+def faults(root: Path, *lines: str) -> str:
+    """A hook that makes the next S3 calls fail, in order (the stand-in aws's .faults file)."""
+    text = "".join(line + "\\n" for line in lines)
+    return f"printf '{text}' > {root}/s3/.faults"
+
+
+def calls_of(operation: str, count: int) -> str:
+    """A DOCKER_SERVE_UNTIL condition: the node made `count` calls of the S3 operation."""
+    return f'[ "$(grep -c \'"{operation}"\' "$CALLS")" -ge {count} ]'
+
+
+def test_lease_figures_keep_one_head_per_replica() -> None:
+    # The invariant the start script states, from boot.yaml's figures.
+    assert LEASE.problems() == []
+    assert LEASE.head_gone_by_s + LEASE.clock_skew_s < LEASE.ttl_s
+    assert LEASE.give_up_s > LEASE.renew_s + 2 * LEASE.call_timeout_s
+    # A head that would stop too late, or at its first failed renewal, is refused.
+    late = dataclasses.replace(LEASE, give_up_s=LEASE.ttl_s - LEASE.retry_s)
+    assert late.problems() and "stale" in late.problems()[0]
+    eager = dataclasses.replace(LEASE, give_up_s=LEASE.renew_s)
+    assert eager.problems() and "no retry" in eager.problems()[0]
+
+
+def test_a_head_rides_out_transient_s3_errors(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    # While it serves, S3 throttles one renewal, another lands but its answer is lost, a third
+    # finds no network: the head keeps serving and renewing. (The lost answer leaves it an old
+    # ETag: S3 refuses the next renewal with 412, and the lease it reads is still its own.)
+    hook = faults(tmp_path, "put-object 503", "put-object lost", "put-object offline")
+    head = boot(
+        user_data(template),
+        tmp_path,
+        ip="10.0.0.5",
+        hook=hook,
+        until=calls_of("put-object", 8),
+    )
+    assert head.returncode == 1, head.stderr  # the server returned by itself, not stopped
+    assert "the server stopped" in head.stderr
+    assert not head.of("docker", "stop")
+    assert "lease lost" not in head.stderr and "not renewed" not in head.stderr
+    assert "(SlowDown)" in head.stderr and "Could not connect" in head.stderr
+    assert "(PreconditionFailed)" in head.stderr  # the refusal after the lost answer...
+    puts = head.of("aws", "s3api", "put-object")
+    assert len(puts) >= 8 and all("--if-match" in call for call in puts[1:])
+    assert lease_path(tmp_path, pool.name).read_text().split() == ["10.0.0.5", "1"]
+    # ... and renewals went on after it: the head took its own lease's ETag.
+    last = puts[-1]
+    assert last[last.index("--if-match") + 1] != puts[1][puts[1].index("--if-match") + 1]
+
+
+def test_a_head_that_cannot_renew_stops_before_its_lease_goes_stale(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    # S3 fails every renewal: the head stops serving once it could not renew for give_up_s,
+    # before its lease goes stale and another node may take the replica over.
+    head = boot(
+        user_data(template),
+        tmp_path,
+        ip="10.0.0.5",
+        hook=faults(tmp_path, *["put-object 503"] * 40),
+    )
+    assert head.returncode == 143, head.stderr
+    assert f"lease not renewed for {LEASE.give_up_s} s" in head.stderr
+    assert head.of("docker", "stop", "--time", str(LEASE.stop_s), "vllm")
+    # By the stand-in clock: the stop came after give_up_s without a renewal (the lease's
+    # LastModified is the head's last successful write), and early enough that, with docker's
+    # stop time and the clocks' skew, the head is gone before the lease is stale.
+    renewed = lease_path(tmp_path, pool.name).stat().st_mtime
+    stopped = int((head.root / "stopped").read_text())
+    assert (
+        LEASE.give_up_s
+        <= stopped - renewed
+        <= LEASE.give_up_s + LEASE.retry_s + LEASE.call_timeout_s
+    )
+    assert stopped - renewed + LEASE.stop_s + LEASE.clock_skew_s < LEASE.ttl_s
+    # It kept trying in between, every retry_s.
+    assert len(head.of("aws", "s3api", "put-object")) > 3
+
+
+def keep_renewed(root: Path, pool: str) -> str:
+    """A hook standing in for a live head: its lease is rewritten (same address and generation)
+    at every tick of the joiner's clock, until the joiner's server returns."""
+    lease = lease_path(root, pool)
+    return (
+        '( for _ in $(seq 1200); do [ -e "$HOME/served" ] && break; '
+        f'touch -d "@$(cat "$FAKE_CLOCK")" {lease}; /bin/sleep 0.02; done ) >/dev/null 2>&1 &'
+    )
+
+
+def test_a_joiner_rides_out_failed_lease_reads(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    # Two reads of the lease fail (throttled, then no network) while its head lives on: the
+    # joiner keeps serving.
+    hook = (
+        keep_renewed(tmp_path, pool.name)
+        + "\n"
+        + faults(tmp_path, "get-object 503", "get-object offline")
+    )
+    joiner = boot(
+        user_data(template),
+        tmp_path,
+        ip="10.0.0.6",
+        lease=("10.0.0.5", 1, 10),
+        hook=hook,
+        until=calls_of("get-object", 6),
+    )
+    assert joiner.returncode == 1, joiner.stderr
+    assert not joiner.of("docker", "stop")
+    assert joiner.stderr.count("could not read the lease of replica 0: retrying") == 2
+    assert "is gone" not in joiner.stderr
+
+
+def test_a_joiner_stops_when_the_lease_stays_unreadable_for_its_ttl(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    [template] = templates(replicas_run).values()
+    joiner = boot(
+        user_data(template),
+        tmp_path,
+        ip="10.0.0.6",
+        lease=("10.0.0.5", 1, 10),
+        hook=faults(tmp_path, *["get-object offline"] * 40),
+    )
+    assert joiner.returncode == 143, joiner.stderr
+    assert f"could not be read for {LEASE.ttl_s} s" in joiner.stderr
+    assert joiner.of("docker", "stop", "--time", str(LEASE.stop_s), "vllm")
+    # Not before: it read the lease when it started (the lease was then 10 s old), and stopped
+    # more than ttl_s later by its clock, at the first read after that.
+    started = lease_path(tmp_path, pool.name).stat().st_mtime + 10
+    stopped = int((joiner.root / "stopped").read_text())
+    assert LEASE.ttl_s < stopped - started + 1 <= LEASE.ttl_s + LEASE.renew_s + 1
+    failed = joiner.of("aws", "s3api", "get-object")[1:]
+    assert len(failed) > LEASE.ttl_s // LEASE.renew_s
