@@ -948,3 +948,94 @@ def test_a_joiner_stops_when_the_lease_stays_unreadable_for_its_ttl(
     assert LEASE.ttl_s < stopped - started + 1 <= LEASE.ttl_s + LEASE.renew_s + 1
     failed = joiner.of("aws", "s3api", "get-object")[1:]
     assert len(failed) > LEASE.ttl_s // LEASE.renew_s
+
+
+# --- 10. The head waits for live Ray nodes only ---------------------------------------------
+
+# Stand-in `ray`, from a nodes file (node id, address, ALIVE or DEAD): `ray list nodes` filters
+# and prints as Ray's state CLI does (ray/util/state/state_cli.py: key=value filters, string
+# values compared case-insensitively; YAML as yaml.dump(indent=4, explicit_start, sort_keys=False,
+# explicit_end); "No resource in the cluster" when none), `ray status` as its autoscaler report
+# (ray/autoscaler/_private/util.py format_info_string: live nodes under "Active:", dead ones
+# under "Recent failures:").
+RAY_STANDIN = """\
+#!{python}
+import json, os, sys
+import yaml
+nodes = json.load(open(os.environ["RAY_NODES"]))
+argv = sys.argv[1:]
+if argv[0] == "start":
+    pass
+elif argv[:2] == ["list", "nodes"]:
+    filters = [argv[i + 1] for i, a in enumerate(argv) if a in ("-f", "--filter")]
+    for f in filters:
+        key, value = f.split("=", 1)
+        nodes = [n for n in nodes if str(n[key]).lower() == value.lower()]
+    listed = [
+        {{"node_id": n["node_id"], "node_ip": n["node_ip"], "is_head_node": n["head"],
+          "state": n["state"], "labels": {{"ray.io/node_id": n["node_id"]}}}}
+        for n in nodes
+    ]
+    if not listed:
+        print("No resource in the cluster")
+    else:
+        print(yaml.dump(listed, indent=4, explicit_start=True, sort_keys=False, explicit_end=True))
+elif argv[0] == "status":
+    print("======== Autoscaler status: 2026-12-02 03:00:00.000000 ========")
+    print("Node status\\n" + "-" * 63 + "\\nActive:")
+    for n in nodes:
+        if n["state"] == "ALIVE":
+            print(" 1 node_" + n["node_id"])
+    print("Pending:\\n (no pending nodes)\\nRecent failures:")
+    for n in nodes:
+        if n["state"] == "DEAD":
+            print(" node_" + n["node_id"] + ": NodeTerminated (ip: " + n["node_ip"] + ")")
+    print("\\nResources\\n" + "-" * 63 + "\\nUsage:\\n 0.0/384.0 CPU\\n 0.0/16.0 GPU")
+else:
+    sys.exit("stand-in ray: unexpected call " + " ".join(argv))
+"""
+
+
+def test_the_head_waits_for_live_ray_nodes_only(
+    replicas_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    [pool] = plan_of(project).pools
+    assert pool.pipeline_parallel == 2
+    [template] = templates(replicas_run).values()
+    head = boot(user_data(template), tmp_path / "head", ip="10.0.0.5")
+    command = head.run_args()[-1]
+    # The container's command, run with a stand-in Ray: the head and a worker that died (the
+    # node was replaced); the replacement joins after the head has waited twice.
+    bin_dir = tmp_path / "ray-bin"
+    bin_dir.mkdir()
+    nodes = tmp_path / "nodes.json"
+    alive = {"node_id": "a1", "node_ip": "10.0.0.5", "head": True, "state": "ALIVE"}
+    dead = {"node_id": "d2", "node_ip": "10.0.0.6", "head": False, "state": "DEAD"}
+    joined = {"node_id": "c3", "node_ip": "10.0.0.7", "head": False, "state": "ALIVE"}
+    nodes.write_text(json.dumps([alive, dead]))
+    (bin_dir / "ray").write_text(RAY_STANDIN.format(python=sys.executable))
+    (bin_dir / "sleep").write_text(
+        textwrap.dedent(f"""\
+            #!/bin/bash
+            echo >> {tmp_path}/waits
+            n=$(wc -l < {tmp_path}/waits)
+            [ "$n" -eq 2 ] && printf '%s' '{json.dumps([alive, dead, joined])}' > {nodes}
+            [ "$n" -lt 20 ] || kill "$PPID\"""")
+    )
+    (bin_dir / "vllm").write_text(f"#!/bin/bash\nwc -l < {tmp_path}/waits > {tmp_path}/served\n")
+    for path in bin_dir.iterdir():
+        path.chmod(0o755)
+    (tmp_path / "waits").touch()
+    result = subprocess.run(
+        ["bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "RAY_NODES": str(nodes)},
+    )
+    assert result.returncode == 0, result.stderr
+    # vLLM started once two live nodes were there: after the replacement joined, not when the
+    # dead worker still showed in `ray status`.
+    assert (tmp_path / "served").read_text().split() == ["2"]
+    assert "ray list nodes --filter state=ALIVE" in command
