@@ -124,3 +124,22 @@ def lease_figures() -> LeaseFigures:
     if problems:
         raise ValueError("boot.yaml lease: " + "; ".join(problems))
     return figures
+
+
+@dataclass(frozen=True)
+class LifecycleFigures:
+    """The weights bucket's lifecycle rules, in days (boot.yaml `bucket_lifecycle`)."""
+
+    lease_noncurrent_days: int
+    abort_multipart_days: int
+
+
+@cache
+def lifecycle_figures() -> LifecycleFigures:
+    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))
+    return LifecycleFigures(
+        **{
+            name: int(Figure.model_validate(value).value)
+            for name, value in data["bucket_lifecycle"].items()
+        }
+    )

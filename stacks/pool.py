@@ -29,7 +29,7 @@ import pulumi_random as random
 from planner.model import Consumer, Pool
 from planner.render import template_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
-from stacks.boot import lease_figures
+from stacks.boot import lease_figures, lifecycle_figures
 from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups, subnet_zones
@@ -46,6 +46,8 @@ REPLICA_TAG = "ai-infra-planner:replica"
 LEASE = lease_figures()
 LEASE_RENEW_S = LEASE.renew_s
 LEASE_TTL_S = LEASE.ttl_s
+# The leases' keys, ray/<pool>/replica-<n>/head, in the pool's weights bucket.
+LEASE_ROOT = "ray/"
 # The nodes read the serving API key at boot: Secrets Manager is reached through an interface
 # endpoint like the other services a node needs.
 POOL_ENDPOINT_SERVICES = (*NODE_ENDPOINT_SERVICES, "secretsmanager")
@@ -181,11 +183,42 @@ class InferencePool(pulumi.ComponentResource):
 
         # Weights bucket: versioned, encrypted with the pool's key, never public.
         self.bucket = aws.s3.Bucket(f"{name}-weights", tags=tags, opts=guarded(args.protect, self))
-        aws.s3.BucketVersioning(
+        versioning = aws.s3.BucketVersioning(
             f"{name}-weights",
             bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"},
             opts=child,
+        )
+        # Versioning keeps every version a write replaces: the Ray heads' leases, rewritten every
+        # LEASE_RENEW_S seconds per replica, would pile up forever. One lifecycle configuration
+        # per bucket (pulumi-aws BucketLifecycleConfiguration: a second one fights the first),
+        # after the versioning it acts on (as pulumi-aws's versioned-bucket example does).
+        lifecycle = lifecycle_figures()
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-weights",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "id": "expire-replaced-leases",
+                    "status": "Enabled",
+                    "filter": {"prefix": LEASE_ROOT},
+                    "noncurrent_version_expiration": {
+                        "noncurrent_days": lifecycle.lease_noncurrent_days
+                    },
+                },
+                {
+                    # An interrupted upload of a checkpoint leaves parts billed as storage.
+                    # An empty filter: the whole bucket (pulumi-aws docs, "Specifying an empty
+                    # filter").
+                    "id": "abort-incomplete-uploads",
+                    "status": "Enabled",
+                    "filter": {},
+                    "abort_incomplete_multipart_upload": {
+                        "days_after_initiation": lifecycle.abort_multipart_days
+                    },
+                },
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-weights",
@@ -469,7 +502,7 @@ class InferencePool(pulumi.ComponentResource):
                     image=f"{values[1]}:{args.image_tag}",
                     registry=registry,
                     port=SERVING_PORT,
-                    election_prefix=f"ray/{pool.name}",
+                    election_prefix=f"{LEASE_ROOT}{pool.name}",
                     replica_tag=REPLICA_TAG,
                     lease=LEASE,
                     fast_storage=FAST_STORAGE,

@@ -32,7 +32,8 @@ from tests.conftest import REPO
 from tests.test_stacks import MULTI_NODE, of_type, plan_project
 
 DEPLOYER = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"  # the offline caller (planner/offline.py)
-BOOT_DATA = yaml.safe_load((REPO / "planner/data/boot.yaml").read_text())["boot"]
+BOOT_DATA_FILE = yaml.safe_load((REPO / "planner/data/boot.yaml").read_text())
+BOOT_DATA = BOOT_DATA_FILE["boot"]
 
 # DeepSeek V3.2 (671 GB in FP8) over two p5.48xlarge nodes a replica, several replicas.
 REPLICAS = MULTI_NODE
@@ -1039,3 +1040,46 @@ def test_the_head_waits_for_live_ray_nodes_only(
     # dead worker still showed in `ray status`.
     assert (tmp_path / "served").read_text().split() == ["2"]
     assert "ray list nodes --filter state=ALIVE" in command
+
+
+# --- 12. Replaced lease versions expire --------------------------------------------------------
+
+
+def test_the_weights_bucket_expires_replaced_lease_versions(
+    example_run: OfflineRun, replicas_run: OfflineRun
+) -> None:
+    # The bucket is versioned and each lease renewal replaces a version: without a lifecycle
+    # rule, 2880 versions a day per replica stay forever. S3 API Reference: LifecycleRule ID at
+    # most 255 characters, Status Enabled or Disabled; NoncurrentVersionExpiration NoncurrentDays
+    # and AbortIncompleteMultipartUpload DaysAfterInitiation positive integers.
+    figures = BOOT_DATA_FILE["bucket_lifecycle"]
+    for run in (example_run, replicas_run):
+        buckets = of_type(run, "aws:s3/bucket:Bucket")
+        configurations = of_type(
+            run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+        )
+        # One configuration per weights bucket (a second one would fight the first).
+        assert sorted(c.name for c in configurations) == sorted(b.name for b in buckets)
+        versionings = {
+            v.name: v.urn for v in of_type(run, "aws:s3/bucketVersioning:BucketVersioning")
+        }
+        for configuration in configurations:
+            # After the versioning it acts on (pulumi-aws's example for a versioned bucket).
+            assert versionings[configuration.name] in configuration.depends_on
+            rules = {rule["id"]: rule for rule in configuration.inputs["rules"]}
+            leases = rules["expire-replaced-leases"]
+            assert leases["status"] == "Enabled"
+            assert leases["filter"] == {"prefix": "ray/"}
+            days = leases["noncurrentVersionExpiration"]["noncurrentDays"]
+            assert days == figures["lease_noncurrent_days"]["value"] == 1
+            uploads = rules["abort-incomplete-uploads"]
+            assert uploads["status"] == "Enabled" and not uploads.get("filter")
+            initiation = uploads["abortIncompleteMultipartUpload"]["daysAfterInitiation"]
+            assert initiation == figures["abort_multipart_days"]["value"] == 7
+            assert all(len(rule_id) <= 255 for rule_id in rules)
+            # Nothing else expires: the weights and the current leases stay.
+            assert "expiration" not in leases and "expiration" not in uploads
+    # The prefix is where the nodes keep their leases.
+    [template] = templates(replicas_run).values()
+    env = written(user_data(template))["/opt/serve/env"]
+    assert re.search(r"^ELECTION_PREFIX=ray/", env, re.MULTILINE)

@@ -45,6 +45,7 @@ KEY = "aws:kms/key:Key"
 SLR = "aws:iam/serviceLinkedRole:ServiceLinkedRole"
 GROUP = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -170,9 +171,16 @@ def _problems(rule: dict[str, Any], resource: Registered) -> Iterator[str]:
         if _values(inputs, path) and len(items) > 1:
             yield f"{path} is set with {len(items)} items in {rule['only_with_single']}"
         return
+    if "max_items" in rule:
+        for items in _values(inputs, path):
+            if len(items) > rule["max_items"]:
+                yield f"{path} has {len(items)} items, more than {rule['max_items']}"
+        return
     for value in _effective(rule, resource):
         if "one_of" in rule and value not in rule["one_of"]:
             yield f"{path} {value!r} is not one of {rule['one_of']}"
+        if "min_value" in rule and isinstance(value, int | float) and value < rule["min_value"]:
+            yield f"{path} {value!r} is less than {rule['min_value']}"
         if not isinstance(value, str):
             continue
         if "max_decoded_bytes" in rule:
@@ -210,7 +218,7 @@ def violations(run: OfflineRun) -> tuple[list[str], int]:
 # ----------------------------------------------------------------------------- the data file
 def test_every_rule_names_its_source_and_checks_something() -> None:
     kinds = {"max_length", "min_length", "pattern", "not_prefix", "one_of", "only_with_single"}
-    kinds |= {"requires", "exactly_one_of", "tags", "max_decoded_bytes"}
+    kinds |= {"requires", "exactly_one_of", "tags", "max_decoded_bytes", "min_value", "max_items"}
     for rule in RULES:
         assert rule["source"] and re.fullmatch(r"\d{4}-\d{2}", rule["date"]), rule
         assert kinds & set(rule), rule
@@ -297,6 +305,30 @@ FAULTS: list[tuple[str, str, str, dict[str, Any], str]] = [
         "contract-review-pool-serving",
         {"retentionInDays": 366},
         "not one of",
+    ),
+    # min_value and max_items: a lifecycle rule expiring replaced versions at once, and more
+    # rules than one configuration holds
+    (
+        "example",
+        LIFECYCLE,
+        "contract-review-pool-weights",
+        {
+            "rules": [
+                {
+                    "id": "r",
+                    "status": "Enabled",
+                    "noncurrentVersionExpiration": {"noncurrentDays": 0},
+                }
+            ]
+        },
+        "less than 1",
+    ),
+    (
+        "example",
+        LIFECYCLE,
+        "contract-review-pool-weights",
+        {"rules": [{"id": f"r{n}", "status": "Enabled"} for n in range(1001)]},
+        "more than 1000",
     ),
     # prefix + max_length: a suffix the Auto Scaling role name cannot hold
     (
