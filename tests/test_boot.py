@@ -1042,6 +1042,23 @@ def test_the_head_waits_for_live_ray_nodes_only(
     assert "ray list nodes --filter state=ALIVE" in command
 
 
+# --- 11. Where the missing weights message points --------------------------------------------
+
+
+def test_the_missing_weights_message_points_to_a_readme_section(example_run: OfflineRun) -> None:
+    script = written(user_data(templates(example_run)["contract-review-pool-nodes"]))[
+        "/opt/serve/start.sh"
+    ]
+    [title] = re.findall(r"README, '([^']+)'", script)
+    readme = (REPO / "README.md").read_text()
+    headings = re.findall(r"^#+ (.+)$", readme, re.MULTILINE)
+    assert title in headings
+    # The section says how, where and who: `aws s3 sync` to the weights prefix, by the uploader.
+    section = readme.split(f"# {title}\n", 1)[1].split("\n#", 1)[0]
+    for needed in ("aws s3 sync", "/weights/<repository>/", "weights_uploader_arn", "pulumi up"):
+        assert needed in section, needed
+
+
 # --- 12. Replaced lease versions expire --------------------------------------------------------
 
 
