@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import gzip
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -1435,12 +1436,28 @@ def _strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     elif isinstance(value, str):
         yield path, value
         if path.endswith("userData"):
-            try:
-                decoded = base64.b64decode(value, validate=True).decode("utf-8", "replace")
-            except (binascii.Error, ValueError):
-                decoded = ""
+            decoded = user_data_text(value)
             if decoded:
                 yield f"{path} (decoded)", decoded
+
+
+def user_data_text(value: str) -> str:
+    """User data as the instance reads it: base64 (as a launch template holds it), gzip
+    compressed or not (cloud-init uncompresses gzip content before it reads it: cloud-init
+    docs, "User-data formats", gzip compressed content); "" when it is neither."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError):
+            return ""
+    return raw.decode("utf-8", "replace")
+
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _mask(key: str, prefix: re.Pattern[str] | None) -> str:

@@ -16,6 +16,7 @@ CA), the load balancer TLS to the nodes, and vLLM requires the pool's API key.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import re
 import shlex
@@ -123,6 +124,15 @@ def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], l
 
 def render_user_data(**context: object) -> str:
     return template_environment().get_template("cloud-init.yaml.j2").render(**context)
+
+
+def encode_user_data(text: str) -> str:
+    """User data for a launch template: gzip-compressed (cloud-init uncompresses gzip content:
+    cloud-init docs, "User-data formats"), so the script stays far within EC2's 16 KB ("User
+    data is limited to 16 KB, in raw form, before it is base64-encoded", EC2 User Guide;
+    planner/data/aws_limits.yaml), then base64 as the launch template takes it. mtime 0 keeps
+    the bytes the same for the same text (deterministic output)."""
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
 
 
 def dns_label(name: str) -> str:
@@ -487,7 +497,7 @@ class InferencePool(pulumi.ComponentResource):
             self.log_group.name,
             self.api_key_secret.arn,
         ).apply(
-            lambda values: base64.b64encode(
+            lambda values: encode_user_data(
                 render_user_data(
                     pool=pool.name,
                     model=pool.model,
@@ -509,8 +519,8 @@ class InferencePool(pulumi.ComponentResource):
                     s3_target_gbps=f"{args.s3_download_gbps:g}",
                     log_group=values[2],
                     api_key_secret=values[3],
-                ).encode()
-            ).decode()
+                )
+            )
         )
         interfaces = [
             aws.ec2.LaunchTemplateNetworkInterfaceArgs(

@@ -4,7 +4,6 @@ fast storage, the health-check grace, and the Ray head's lease per replica group
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import math
@@ -26,6 +25,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.model import Plan, read_plan
 from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
+from planner.verify import user_data_text
 from stacks.boot import boot_time, lease_figures
 from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from tests.conftest import REPO
@@ -59,7 +59,8 @@ def templates(run: OfflineRun) -> dict[str, Registered]:
 
 
 def user_data(template: Registered) -> str:
-    return base64.b64decode(template.inputs["userData"]).decode()
+    """The script as cloud-init reads it (the launch template holds it gzipped, base64)."""
+    return user_data_text(template.inputs["userData"])
 
 
 def written(text: str) -> dict[str, str]:

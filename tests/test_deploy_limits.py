@@ -819,3 +819,22 @@ def test_a_pool_moved_to_another_range_names_its_balancer_and_target_group_anew(
         names.append({r.name: r.inputs["name"] for t in (LB, TG) for r in of_type(run, t)})
     assert names[0].keys() == names[1].keys() and names[0]
     assert all(names[0][k] != names[1][k] for k in names[0])
+
+
+def test_user_data_is_gzipped_deterministically_and_reads_back(runs: dict[str, OfflineRun]) -> None:
+    """The stacks gzip the user data (cloud-init uncompresses it) so the script has room under
+    EC2's 16 KB; the bytes depend on the text only (gzip's mtime set to 0), and what cloud-init
+    reads back is the rendered cloud-config."""
+    from planner.verify import user_data_text
+    from stacks.pool import encode_user_data
+
+    assert encode_user_data("#cloud-config\n") == encode_user_data("#cloud-config\n")
+    templates = [
+        r for run in runs.values() for r in of_type(run, "aws:ec2/launchTemplate:LaunchTemplate")
+    ]
+    assert templates
+    for template in templates:
+        raw = base64.b64decode(template.inputs["userData"])
+        text = user_data_text(template.inputs["userData"])
+        assert raw[:2] == b"\x1f\x8b" and text.startswith("#cloud-config")
+        assert len(raw) < len(text.encode()) / 2 and len(raw) <= 16384

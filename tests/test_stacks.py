@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import importlib
 import inspect
@@ -21,6 +20,7 @@ from pulumi.runtime import rpc
 from planner.cli import main
 from planner.model import read_plan
 from planner.offline import OfflineRun, Registered, run_program
+from planner.verify import user_data_text
 from stacks.pool import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
@@ -238,7 +238,8 @@ def test_nodes_match_the_plan(example_run: OfflineRun, project: Path) -> None:
 
 
 def user_data(template: Registered) -> str:
-    return base64.b64decode(template.inputs["userData"]).decode()
+    """The script as cloud-init reads it (the launch template holds it gzipped, base64)."""
+    return user_data_text(template.inputs["userData"])
 
 
 def test_user_data_carries_the_parallelism(example_run: OfflineRun) -> None:

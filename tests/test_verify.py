@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import gzip
 import io
 import json
 import re
@@ -61,6 +62,7 @@ from planner.verify import (
     _keys_in,
     render_json,
     render_text,
+    user_data_text,
     verify,
     verify_program,
 )
@@ -362,14 +364,19 @@ def test_unencrypted_volume_and_imds(clean: tuple[Graph, Plan, dict[str, Any]]) 
     ]
 
 
+@pytest.mark.parametrize("compressed", [True, False])
 def test_plaintext_keys_in_user_data_tags_and_secret_versions(
-    clean: tuple[Graph, Plan, dict[str, Any]],
+    clean: tuple[Graph, Plan, dict[str, Any]], compressed: bool
 ) -> None:
+    """A key in user data is found whether the user data is gzipped (as the stacks write it)
+    or plain base64."""
     graph, plan, _ = clean
     openai, anthropic = fake_key("openai-project"), fake_key("anthropic")
     template = find(graph, LAUNCH_TEMPLATE, f"{POOL}-nodes")
-    user_data = base64.b64decode(template.inputs["userData"]).decode()
-    leaked = base64.b64encode(f"{user_data}\nexport OPENAI_API_KEY={openai}\n".encode()).decode()
+    user_data = user_data_text(template.inputs["userData"])
+    assert user_data.startswith("#cloud-config")
+    raw = f"{user_data}\nexport OPENAI_API_KEY={openai}\n".encode()
+    leaked = base64.b64encode(gzip.compress(raw) if compressed else raw).decode()
     graph = changed(graph, template, userData=leaked)
     vpc = pool_vpc(graph)
     graph = changed(graph, vpc, tags={**vpc.tags(), "note": anthropic})
