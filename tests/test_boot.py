@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.verify import user_data_text
 from stacks.boot import boot_time, lease_figures
 from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
+from stacks.serving import serve_args
 from tests.conftest import REPO
 from tests.test_stacks import MULTI_NODE, of_type, plan_project
 
@@ -492,7 +494,8 @@ STANDINS = {
           case "$1" in -keyout|-out) touch "$2"; shift;; esac; shift
         done"""),
     "hostname": "echo ip-10-0-0-5",
-    "mountpoint": "exit 1",
+    # The AMI has mounted the instance store when $FAKE_MOUNTED is set.
+    "mountpoint": '[ -n "$FAKE_MOUNTED" ]',
     "lsblk": textwrap.dedent("""\
         echo "/dev/nvme0n1 Amazon Elastic Block Store"
         echo "/dev/nvme1n1 Amazon EC2 NVMe Instance Storage"
@@ -545,6 +548,7 @@ def boot(
     lease: tuple[str, int, float] | None = None,
     hook: str = "",
     until: str = "",
+    mounted: bool = False,
 ) -> Boot:
     """Run the user data's start script as systemd would, with stand-in commands on PATH; its
     absolute paths are moved under tmp_path. `lease`: a head lease already in the bucket for
@@ -607,6 +611,7 @@ def boot(
             "DOCKER_RUN_HOOK": hook,
             "DOCKER_SERVE_UNTIL": until,
             "FAKE_CLOCK": str(clock),
+            "FAKE_MOUNTED": "1" if mounted else "",
         },
     )
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
@@ -655,8 +660,18 @@ def test_a_single_node_boot_serves_what_the_plan_says(
         assert "--restart" not in args  # systemd restarts, not docker
         served = serve_command(text, node.root / "opt/serve/env")
         assert args[-1] == served
-        assert served.startswith("vllm serve /weights ")
-        assert f"--tensor-parallel-size {pool.tensor_parallel}" in served
+        # What docker runs is the plan's command, built apart from the script (stacks/serving.py),
+        # with the parallelism, context length and memory share the plan priced.
+        assert served == "vllm serve /weights " + shlex.join(serve_args(pool, default_catalog()))
+        flags = served.split()
+        for flag, value in (
+            ("--tensor-parallel-size", pool.tensor_parallel),
+            ("--pipeline-parallel-size", pool.pipeline_parallel),
+            ("--data-parallel-size", pool.replicas_per_node),
+            ("--max-model-len", pool.max_model_len),
+            ("--gpu-memory-utilization", pool.gpu_memory_utilization),
+        ):
+            assert flags[flags.index(flag) + 1] == str(value), (flag, served)
         assert "ray start" not in served
         # The instance store's two disks, striped, formatted and mounted for the weights.
         [create] = node.of("mdadm", "--create")
@@ -1101,3 +1116,19 @@ def test_the_weights_bucket_expires_replaced_lease_versions(
     [template] = templates(replicas_run).values()
     env = written(user_data(template))["/opt/serve/env"]
     assert re.search(r"^ELECTION_PREFIX=ray/", env, re.MULTILINE)
+
+
+def test_an_instance_store_the_ami_mounted_is_used_as_it_is(
+    example_run: OfflineRun, project: Path, tmp_path: Path
+) -> None:
+    """When the AMI already mounted the instance store at the weights' place, the script neither
+    builds an array nor formats anything: it syncs the weights there and serves."""
+    pool = plan_of(project).pools[0]
+    text = user_data(templates(example_run)[f"{pool.name}-nodes"])
+    node = boot(text, tmp_path / pool.name, mounted=True)
+    assert node.returncode == 1 and "the server stopped" in node.stderr, node.stderr
+    assert node.of("mountpoint")
+    assert not node.of("mdadm") and not node.of("mkfs.xfs") and not node.of("mount")
+    [sync] = node.of("aws", "s3", "sync")
+    assert sync[-2] == f"{node.root}/nvme/weights/{pool.model}"
+    assert node.run_args()
