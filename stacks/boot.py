@@ -127,6 +127,25 @@ def lease_figures() -> LeaseFigures:
 
 
 @dataclass(frozen=True)
+class BackoffFigures:
+    """The serving unit's back-off while a node cannot start, in seconds (boot.yaml)."""
+
+    first_s: int
+    max_s: int
+
+
+@cache
+def backoff_figures() -> BackoffFigures:
+    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))["backoff"]
+    figures = BackoffFigures(
+        **{name: int(Figure.model_validate(value).value) for name, value in data.items()}
+    )
+    if not 0 < figures.first_s <= figures.max_s:
+        raise ValueError("boot.yaml backoff: 0 < first_s <= max_s")
+    return figures
+
+
+@dataclass(frozen=True)
 class LifecycleFigures:
     """The weights bucket's lifecycle rules, in days (boot.yaml `bucket_lifecycle`)."""
 

@@ -30,7 +30,7 @@ import pulumi_random as random
 from planner.model import Consumer, Pool
 from planner.render import template_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
-from stacks.boot import lease_figures, lifecycle_figures
+from stacks.boot import backoff_figures, lease_figures, lifecycle_figures
 from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
 from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import SERVING_PORT, Lookups, subnet_zones
@@ -515,6 +515,7 @@ class InferencePool(pulumi.ComponentResource):
                     election_prefix=f"{LEASE_ROOT}{pool.name}",
                     replica_tag=REPLICA_TAG,
                     lease=LEASE,
+                    backoff=backoff_figures(),
                     fast_storage=FAST_STORAGE,
                     s3_target_gbps=f"{args.s3_download_gbps:g}",
                     log_group=values[2],

@@ -27,7 +27,7 @@ from planner.cli import main
 from planner.model import Plan, read_plan
 from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.verify import user_data_text
-from stacks.boot import boot_time, lease_figures
+from stacks.boot import backoff_figures, boot_time, lease_figures
 from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from stacks.serving import serve_args
 from tests.conftest import REPO
@@ -180,11 +180,11 @@ def unit_sections(text: str) -> dict[str, dict[str, str]]:
 def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
     # systemd.service(5) (freedesktop.org/software/systemd/man/latest/systemd.service.html):
     # Restart=on-failure restarts a unit whose process exits non-zero; RestartSec= is the sleep
-    # before a restart, growing to RestartMaxDelaySec= over RestartSteps= (systemd 254 and later,
-    # which ignores a RestartMaxDelaySec= without RestartSteps=). systemd.unit(5):
-    # StartLimitIntervalSec= belongs in [Unit], and 0 disables start rate limiting, so the unit
-    # never gives up on a missing image or weights. systemd.exec(5): EnvironmentFile= sets the
-    # file's variables in the process's environment.
+    # before a restart (RestartSteps=, a growing delay, needs systemd 254: the Ubuntu 22.04 AMI
+    # has 249, so the script backs off itself, test_a_node_that_cannot_start_backs_off).
+    # systemd.unit(5): StartLimitIntervalSec= belongs in [Unit], and 0 disables start rate
+    # limiting, so the unit never gives up on a missing image or weights. systemd.exec(5):
+    # EnvironmentFile= sets the file's variables in the process's environment.
     for name, template in templates(example_run).items():
         text = user_data(template)
         files = written(text)
@@ -193,9 +193,8 @@ def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
         assert "docker.service" in unit["Unit"]["Requires"]
         service = unit["Service"]
         assert service["Restart"] == "on-failure"
-        assert int(service["RestartSec"]) >= 10
-        assert int(service["RestartMaxDelaySec"]) > int(service["RestartSec"])
-        assert int(service["RestartSteps"]) > 0
+        assert int(service["RestartSec"]) == backoff_figures().first_s
+        assert "RestartSteps" not in service and "RestartMaxDelaySec" not in service
         assert service["ExecStart"] == "/opt/serve/start.sh"
         assert service["EnvironmentFile"] == "/opt/serve/env"
         assert unit["Install"]["WantedBy"] == "multi-user.target"
@@ -549,6 +548,7 @@ def boot(
     hook: str = "",
     until: str = "",
     mounted: bool = False,
+    failures: int = 0,
 ) -> Boot:
     """Run the user data's start script as systemd would, with stand-in commands on PATH; its
     absolute paths are moved under tmp_path. `lease`: a head lease already in the bucket for
@@ -565,6 +565,8 @@ def boot(
         )
 
     (root / "opt/serve").mkdir(parents=True)
+    if failures:  # earlier starts that failed in a row (the unit's restarts)
+        (root / "opt/serve/failures").write_text(f"{failures}\n")
     (root / "opt/serve/env").write_text(moved(files["/opt/serve/env"]))
     script = root / "opt/serve/start.sh"
     script.write_text(moved(files["/opt/serve/start.sh"]))
@@ -691,6 +693,28 @@ def test_a_boot_without_weights_fails_loudly(example_run: OfflineRun, tmp_path: 
     assert node.returncode == 3
     assert "no weights at s3://contract-review-pool-weights/weights/" in node.stderr
     assert not node.of("docker", "run")  # vLLM never starts on an empty directory
+
+
+def test_a_node_that_cannot_start_backs_off(example_run: OfflineRun, tmp_path: Path) -> None:
+    """Without weights, each failure in a row waits twice as long before the unit's restart
+    (RestartSec= adds the first delay): 30, 60, 120, 240, 480 s apart, then 600 s at most; a start
+    that runs the server resets the count, and a server that stops is restarted at once."""
+    figures = backoff_figures()
+    text = user_data(templates(example_run)["contract-review-pool-nodes"])
+    waits = []
+    for before in range(8):
+        node = boot(text, tmp_path / f"n{before}", weights=False, failures=before)
+        assert node.returncode == 3, node.stderr
+        assert (node.root / "opt/serve/failures").read_text().strip() == str(before + 1)
+        [[_, delay]] = node.of("sleep")
+        waits.append(int(delay) + figures.first_s)
+        assert f"next try in {waits[-1]} s" in node.stderr
+    assert waits == [30, 60, 120, 240, 480, 600, 600, 600]
+    # With the weights there, the count goes back to zero and the stopped server is not waited on.
+    node = boot(text, tmp_path / "served", failures=5)
+    assert node.returncode == 1 and "the server stopped" in node.stderr
+    assert (node.root / "opt/serve/failures").read_text().strip() == "0"
+    assert not node.of("sleep")
 
 
 def test_a_replica_elects_one_head_and_survives_its_loss(
