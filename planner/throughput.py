@@ -1,0 +1,423 @@
+"""Throughput of one serving replica from physics: a model a reviewer can check.
+
+One replica is N GPUs of one type serving one model by tensor parallelism. Requests of one shape
+(input tokens I, output tokens O) run in a continuous batch of B requests. Per batch of requests:
+
+    cycle(B) = O x decode_step(B) + B x prefill(I)
+    output tokens/s = B x O / cycle(B)        per-user tokens/s = O / cycle(B)
+
+decode_step(B) is the time of one decode step: the bytes it reads (weights, and the KV cache of
+the batch) over HBM bandwidth, or its FLOPS over the GPUs' dense FLOPS, whichever is longer, plus
+a per-step and a per-layer overhead and the tensor-parallel all-reduces. prefill(I) is FLOPS bound
+(2 x active parameters x I, plus attention growing with I squared). The batch is bounded by the KV
+cache memory the weights leave, by a concurrency, or by a per-user speed target. Every figure
+comes from planner/data (gpus.yaml, architectures.yaml, precisions.yaml, throughput.yaml); the
+efficiencies are fitted on the calibration points (bench/throughput_bench.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
+from planner.errors import PlannerError
+
+Limit = Literal["KV memory", "concurrency", "per-user speed"]
+TimeBound = Literal["bandwidth", "compute", "overhead"]
+
+
+class Gpu(_Data):
+    name: str
+    memory_gb: Figure
+    bandwidth_tb_per_s: Figure
+    nvlink_gb_per_s: Figure
+    dense_tflops: dict[str, Figure]
+
+
+class Architecture(_Data):
+    layers: Figure
+    query_heads: Figure
+    kv_heads: Figure
+    head_dim: Figure
+    hidden_size: Figure
+    total_params_b: Figure
+    active_params_b: Figure
+    experts: Figure | None = None
+    experts_per_token: Figure | None = None
+    attention: Literal["gqa", "mla"]
+    latent_dim: Figure | None = None
+    kv_cache_precision: TextFigure
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts is not None
+
+    def kv_values_per_token(self) -> float:
+        """Values cached per token of context, all layers: K and V per KV head, or MLA's latent."""
+        if self.attention == "mla":
+            if self.latent_dim is None:
+                raise ValueError("an mla architecture needs latent_dim")
+            return self.layers.value * self.latent_dim.value
+        return self.layers.value * self.kv_heads.value * self.head_dim.value * 2
+
+    def expert_params(self) -> float:
+        """Parameters (not billions) in routed experts: total - active = experts x (1 - k / E)."""
+        if self.experts is None or self.experts_per_token is None:
+            return 0.0
+        share = self.experts_per_token.value / self.experts.value
+        return (self.total_params_b.value - self.active_params_b.value) * 1e9 / (1 - share)
+
+
+class Settings(_Data):
+    runtime_reserve_gb: Figure
+    kv_free_fraction: Figure
+    compute_precision: dict[str, TextFigure]
+    kv_bytes_per_value: dict[str, Figure]
+
+
+class Fit(_Data):
+    """The fitted efficiencies, and how well they reproduce the calibration points."""
+
+    bandwidth_efficiency: Figure
+    compute_efficiency: Figure
+    step_overhead_ms: Figure
+    request_overhead_us: Figure
+    allreduce_latency_us: Figure
+    moe_factor: Figure
+    points: int
+    geometric_mean_error: float
+    worst_error: float
+    worst_point: str
+    source: str
+    date: str
+
+
+class CalibrationPoint(_Data):
+    model: str
+    gpu: str
+    gpus: int
+    input_tokens: int
+    output_tokens: int
+    output_tokens_per_second: float
+    concurrency: int | None = None
+    source: str
+    date: str
+
+    def label(self) -> str:
+        load = f"concurrency {self.concurrency}" if self.concurrency else "max load"
+        return (
+            f"{self.model} {self.gpus}x {self.gpu} {self.input_tokens}/{self.output_tokens} {load}"
+        )
+
+
+class ThroughputData(_Data):
+    gpus: dict[str, Gpu]
+    architectures: dict[str, Architecture]
+    precisions: dict[str, Precision]
+    settings: Settings
+    fit: Fit
+    calibration: list[CalibrationPoint]
+
+
+@dataclass(frozen=True)
+class Efficiencies:
+    """The fitted figures as plain numbers (the fit varies them)."""
+
+    bandwidth: float
+    compute: float
+    step_overhead_s: float
+    request_overhead_s: float
+    allreduce_latency_s: float
+    moe_factor: float
+
+    @classmethod
+    def of(cls, fit: Fit) -> Efficiencies:
+        return cls(
+            bandwidth=fit.bandwidth_efficiency.value,
+            compute=fit.compute_efficiency.value,
+            step_overhead_s=fit.step_overhead_ms.value / 1e3,
+            request_overhead_s=fit.request_overhead_us.value / 1e6,
+            allreduce_latency_s=fit.allreduce_latency_us.value / 1e6,
+            moe_factor=fit.moe_factor.value,
+        )
+
+
+def _read(directory: Path, name: str) -> Any:
+    path = directory / name
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlannerError.single(str(path), "", f"cannot read catalog file: {exc}") from None
+
+
+def load_throughput_data(directory: Path = DATA_DIR) -> ThroughputData:
+    throughput = _read(directory, "throughput.yaml")
+    raw = {
+        "gpus": _read(directory, "gpus.yaml")["gpus"],
+        "architectures": _read(directory, "architectures.yaml")["architectures"],
+        "precisions": _read(directory, "precisions.yaml")["precisions"],
+        "settings": throughput["settings"],
+        "fit": throughput["fit"],
+        "calibration": _read(directory, "throughput_calibration.yaml")["points"],
+    }
+    try:
+        return ThroughputData.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise PlannerError.single(str(directory), field, first["msg"]) from None
+
+
+@cache
+def default_throughput_data() -> ThroughputData:
+    return load_throughput_data()
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One model on N GPUs of one type at one precision: the numbers the step times use."""
+
+    model: str
+    arch: Architecture
+    gpu_name: str
+    gpu: Gpu
+    gpus: int
+    precision: str
+    bytes_per_param: float
+    kv_bytes_per_token: float
+    flops_per_second: float  # all GPUs, dense, at the compute precision
+    bandwidth_bytes_per_second: float  # all GPUs
+    memory_bytes: float  # all GPUs
+    weight_bytes: float
+    kv_capacity_tokens: float
+
+
+def _choices(kind: str, names: list[str]) -> str:
+    return f"the catalog has {kind}: " + ", ".join(sorted(names))
+
+
+def make_replica(
+    data: ThroughputData, model: str, gpu: str, gpus: int, precision: str | None = None
+) -> Replica:
+    """The replica, or a PlannerError naming the argument that is wrong."""
+    if model not in data.architectures:
+        raise PlannerError.single(
+            "MODEL",
+            "",
+            f"unknown model {model!r}; " + _choices("architectures of", list(data.architectures)),
+        )
+    if gpu not in data.gpus:
+        raise PlannerError.single(
+            "--gpu", "", f"unknown GPU {gpu!r}; " + _choices("GPUs", [*data.gpus])
+        )
+    if gpus < 1:
+        raise PlannerError.single("--gpus", "", f"must be at least 1, not {gpus}")
+    arch = data.architectures[model]
+    precision = precision or "fp8"
+    if precision not in data.precisions or precision not in data.settings.compute_precision:
+        raise PlannerError.single(
+            "--precision",
+            "",
+            f"unknown precision {precision!r}; "
+            + _choices(
+                "precisions", [p for p in data.precisions if p in data.settings.compute_precision]
+            ),
+        )
+    kv_precision = arch.kv_cache_precision.value
+    card = data.gpus[gpu]
+    compute = data.settings.compute_precision[precision].value
+    bytes_per_param = data.precisions[precision].bytes_per_param.value
+    kv_bytes = arch.kv_values_per_token() * data.settings.kv_bytes_per_value[kv_precision].value
+    memory = gpus * card.memory_gb.value * 1e9
+    weights = arch.total_params_b.value * 1e9 * bytes_per_param
+    free = memory - weights - gpus * data.settings.runtime_reserve_gb.value * 1e9
+    capacity = max(free, 0.0) * data.settings.kv_free_fraction.value / kv_bytes
+    return Replica(
+        model=model,
+        arch=arch,
+        gpu_name=gpu,
+        gpu=card,
+        gpus=gpus,
+        precision=precision,
+        bytes_per_param=bytes_per_param,
+        kv_bytes_per_token=kv_bytes,
+        flops_per_second=gpus * card.dense_tflops[compute].value * 1e12,
+        bandwidth_bytes_per_second=gpus * card.bandwidth_tb_per_s.value * 1e12,
+        memory_bytes=memory,
+        weight_bytes=weights,
+        kv_capacity_tokens=capacity,
+    )
+
+
+def experts_touched(arch: Architecture, batch: float) -> float:
+    """The expected share of routed experts a batch of tokens reads (each picks top-k of E)."""
+    if arch.experts is None or arch.experts_per_token is None:
+        return 0.0
+    miss = 1 - arch.experts_per_token.value / arch.experts.value
+    return float(1 - miss**batch)
+
+
+def _allreduce_s(r: Replica, eff: Efficiencies, tokens: float) -> float:
+    """Two all-reduces a layer (attention and MLP outputs), ring: 2 (N-1)/N of the payload."""
+    if r.gpus == 1:
+        return 0.0
+    payload = tokens * r.arch.hidden_size.value * 2  # BF16 activations
+    ring = 2 * (r.gpus - 1) / r.gpus * payload / (r.gpu.nvlink_gb_per_s.value * 1e9)
+    return r.arch.layers.value * 2 * (eff.allreduce_latency_s + ring)
+
+
+@dataclass(frozen=True)
+class StepTime:
+    seconds: float
+    memory_s: float
+    compute_s: float
+    overhead_s: float
+
+
+def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> StepTime:
+    """One decode step of `batch` requests with `context` tokens each on average."""
+    arch = r.arch
+    expert = arch.expert_params()
+    dense = arch.total_params_b.value * 1e9 - expert
+    weight_read = (dense + expert * experts_touched(arch, batch)) * r.bytes_per_param
+    kv_read = batch * context * r.kv_bytes_per_token
+    memory_s = (weight_read + kv_read) / (r.bandwidth_bytes_per_second * eff.bandwidth)
+    attention = 4 * arch.layers.value * arch.query_heads.value * arch.head_dim.value * context
+    flops = batch * (2 * arch.active_params_b.value * 1e9 + attention)
+    compute_s = flops / (r.flops_per_second * eff.compute)
+    moe = eff.moe_factor if arch.is_moe else 1.0
+    overhead = eff.step_overhead_s + batch * eff.request_overhead_s + _allreduce_s(r, eff, batch)
+    return StepTime(
+        seconds=max(memory_s, compute_s) * moe + overhead,
+        memory_s=memory_s * moe,
+        compute_s=compute_s * moe,
+        overhead_s=overhead,
+    )
+
+
+def prefill_seconds(r: Replica, eff: Efficiencies, input_tokens: float) -> float:
+    """Compute time of one request's prompt: 2 x active x I, plus causal attention (I^2)."""
+    arch = r.arch
+    linear = 2 * arch.active_params_b.value * 1e9 * input_tokens
+    attention = 2 * arch.layers.value * arch.query_heads.value * arch.head_dim.value
+    flops = linear + attention * input_tokens**2
+    moe = eff.moe_factor if arch.is_moe else 1.0
+    return flops / (r.flops_per_second * eff.compute) * moe + _allreduce_s(r, eff, input_tokens)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What one replica serves for one request shape and load."""
+
+    replica: Replica
+    input_tokens: int
+    output_tokens: int
+    batch: int
+    kv_batch: int
+    limit: Limit
+    time_bound: TimeBound
+    output_tokens_per_second: float
+    total_tokens_per_second: float
+    tokens_per_user: float
+    time_to_first_token_s: float
+    decode_step_s: float
+    prefill_s: float
+    target_met: bool
+
+
+def _cycle(r: Replica, eff: Efficiencies, batch: int, i: int, o: int) -> tuple[float, StepTime]:
+    step = decode_step(r, eff, batch, i + o / 2)
+    return o * step.seconds + batch * prefill_seconds(r, eff, i), step
+
+
+def kv_batch(r: Replica, input_tokens: int, output_tokens: int) -> int:
+    """Requests the KV cache holds at once, each at its average context (I + O/2)."""
+    return math.floor(r.kv_capacity_tokens / (input_tokens + output_tokens / 2))
+
+
+def serve(
+    r: Replica,
+    eff: Efficiencies,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    tokens_per_user: float | None = None,
+    concurrency: int | None = None,
+) -> Serving:
+    """Throughput at maximum load, at a concurrency, or at the largest batch meeting a per-user
+    speed; a request that does not fit the KV cache is an error naming the shape."""
+    if input_tokens < 1 or output_tokens < 1:
+        flag = "--input-tokens" if input_tokens < 1 else "--output-tokens"
+        raise PlannerError.single(flag, "", "must be at least 1")
+    if r.kv_capacity_tokens < input_tokens + output_tokens:
+        weights_gb = r.weight_bytes / 1e9
+        raise PlannerError.single(
+            "--gpus",
+            "",
+            f"{r.model} in {r.precision} ({weights_gb:,.0f} GB of weights) leaves no room for "
+            f"one request of {input_tokens + output_tokens:,} tokens on {r.gpus}x {r.gpu_name} "
+            f"({r.memory_bytes / 1e9:,.0f} GB); give more --gpus or a lower --precision",
+        )
+    most = max(kv_batch(r, input_tokens, output_tokens), 1)
+    batch, limit = most, "KV memory"
+    if concurrency is not None and concurrency < most:
+        batch, limit = concurrency, "concurrency"
+    target_met = True
+    if tokens_per_user is not None:
+        cycle, _ = _cycle(r, eff, batch, input_tokens, output_tokens)
+        if output_tokens / cycle < tokens_per_user:
+            low, high = 1, batch  # the per-user speed falls as the batch grows: bisect
+            if output_tokens / _cycle(r, eff, 1, input_tokens, output_tokens)[0] < tokens_per_user:
+                high, target_met = 1, False
+            while low < high:
+                middle = (low + high + 1) // 2
+                speed = output_tokens / _cycle(r, eff, middle, input_tokens, output_tokens)[0]
+                if speed >= tokens_per_user:
+                    low = middle
+                else:
+                    high = middle - 1
+            batch, limit = low, "per-user speed"
+    cycle, step = _cycle(r, eff, batch, input_tokens, output_tokens)
+    prefill = prefill_seconds(r, eff, input_tokens)
+    output_tps = batch * output_tokens / cycle
+    waiting = 0.0
+    if concurrency is not None and concurrency > batch:
+        waiting = (concurrency - batch) * cycle / batch  # queued until a slot frees
+    decode_bound = step.memory_s >= step.compute_s
+    parts: dict[TimeBound, float] = {
+        "bandwidth": output_tokens * step.memory_s if decode_bound else 0.0,
+        "compute": (0.0 if decode_bound else output_tokens * step.compute_s) + batch * prefill,
+        "overhead": output_tokens * step.overhead_s,
+    }
+    time_bound = max(parts, key=lambda k: parts[k])
+    return Serving(
+        replica=r,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        batch=batch,
+        kv_batch=most,
+        limit=limit,  # type: ignore[arg-type]
+        time_bound=time_bound,
+        output_tokens_per_second=output_tps,
+        total_tokens_per_second=output_tps * (input_tokens + output_tokens) / output_tokens,
+        tokens_per_user=output_tokens / cycle,
+        time_to_first_token_s=waiting + prefill + step.seconds,
+        decode_step_s=step.seconds,
+        prefill_s=prefill,
+        target_met=target_met,
+    )
+
+
+def predict(data: ThroughputData, eff: Efficiencies, point: CalibrationPoint) -> float:
+    """The model's output tokens/s for a calibration point."""
+    r = make_replica(data, point.model, point.gpu, point.gpus)
+    return serve(
+        r, eff, point.input_tokens, point.output_tokens, concurrency=point.concurrency
+    ).output_tokens_per_second
