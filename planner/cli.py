@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from planner import costs
+from planner import costs, throughput
 from planner.catalog import Catalog, default_catalog
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
@@ -380,6 +380,79 @@ def cmd_tco(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_throughput(args: argparse.Namespace) -> int:
+    data = throughput.default_throughput_data()
+    for flag, value in (
+        ("--gpus", args.gpus),
+        ("--input-tokens", args.input_tokens),
+        ("--output-tokens", args.output_tokens),
+        ("--concurrency", args.concurrency),
+    ):
+        if value is not None and value < 1:
+            raise PlannerError.single(flag, "", f"must be at least 1, not {value}")
+    if args.tokens_per_user is not None and args.tokens_per_user <= 0:
+        raise PlannerError.single("--tokens-per-user", "", "must be more than 0")
+    replica = throughput.make_replica(data, args.model, args.gpu, args.gpus, args.precision)
+    served = throughput.serve(
+        replica,
+        throughput.Efficiencies.of(data.fit),
+        args.input_tokens,
+        args.output_tokens,
+        tokens_per_user=args.tokens_per_user,
+        concurrency=args.concurrency,
+    )
+    if not served.target_met:
+        raise PlannerError.single(
+            "--tokens-per-user",
+            "",
+            f"{args.tokens_per_user:g} tokens/s per user is out of reach: {args.model} on "
+            f"{args.gpus}x {args.gpu} gives one user {served.tokens_per_user:,.1f} tokens/s "
+            "at most; give more --gpus or a lower target",
+        )
+    report = throughput.serving_report(data, served)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    load = (
+        f"at {args.tokens_per_user:g} tokens/s per user"
+        if args.tokens_per_user is not None
+        else f"at concurrency {args.concurrency}"
+        if args.concurrency is not None
+        else "at maximum load"
+    )
+    print(
+        f"{args.model} on {args.gpus}x {args.gpu} ({report['precision']}), "
+        f"{args.input_tokens:,} input / {args.output_tokens:,} output tokens, {load}:"
+    )
+    print(
+        f"  {report['output_tokens_per_second']:,.0f} output tokens/s "
+        f"({report['total_tokens_per_second']:,.0f} total), "
+        f"{report['tokens_per_user']:,.1f} per user"
+    )
+    print(
+        f"  batch {report['batch']:,} (the KV cache holds {report['kv_cache_batch']:,}); "
+        f"limited by {report['limit']}, time spent mostly on {report['time_bound']}"
+    )
+    print(
+        f"  time to first token {report['time_to_first_token_s']:,.3f} s; "
+        f"decode step {report['decode_step_ms']:,.1f} ms, prefill {report['prefill_ms']:,.1f} ms"
+    )
+    print(
+        f"  weights {report['weights_gb']:,.1f} GB, KV cache {report['kv_cache_gb']:,.1f} GB "
+        f"({report['kv_bytes_per_token']:,} bytes a token)"
+    )
+    fit = report["fit"]
+    print(
+        f"  model error on its {fit['points']} calibration points: geometric mean "
+        f"{fit['geometric_mean_error']}x, worst {fit['worst_error']}x ({fit['worst_point']})"
+    )
+    print("  figures used:")
+    for name, figure in report["figures"].items():
+        unit = f" {figure['unit']}" if "unit" in figure else ""
+        print(f"    {name}: {figure['value']}{unit} ({figure['source']}, {figure['date']})")
+    return 0
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from planner.preview import render_json, render_text, run_preview
 
@@ -606,6 +679,33 @@ def build_parser() -> argparse.ArgumentParser:
     tco.add_argument("--precision", help="weight precision (default: the model's)")
     tco.add_argument("--json", action="store_true", help="print JSON instead of text")
     tco.set_defaults(func=cmd_tco)
+
+    tput = sub.add_parser(
+        "throughput", help="what one replica of N GPUs serves: tokens/s, batch, first token"
+    )
+    tput.add_argument("model", metavar="MODEL", help="a model of planner/data/architectures.yaml")
+    tput.add_argument("--gpu", required=True, help="the GPU type: h100 or h200 (gpus.yaml)")
+    tput.add_argument(
+        "--gpus", type=int, required=True, help="GPUs in the replica (tensor parallel size)"
+    )
+    tput.add_argument("--precision", help="weight precision: fp8 (default), bf16 or int4")
+    tput.add_argument(
+        "--input-tokens", type=int, required=True, help="prompt tokens of one request"
+    )
+    tput.add_argument(
+        "--output-tokens", type=int, required=True, help="completion tokens of one request"
+    )
+    load = tput.add_mutually_exclusive_group()
+    load.add_argument(
+        "--tokens-per-user",
+        type=_finite,
+        help="the output tokens/s each user must get (default: maximum load)",
+    )
+    load.add_argument(
+        "--concurrency", type=int, help="requests in flight at once (default: maximum load)"
+    )
+    tput.add_argument("--json", action="store_true", help="print JSON instead of text")
+    tput.set_defaults(func=cmd_throughput)
 
     preview = sub.add_parser(
         "preview", help="offline: what `pulumi preview` would create, and what it costs"

@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
 from planner.errors import PlannerError
 
-Limit = Literal["KV memory", "concurrency", "per-user speed"]
+Limit = Literal["KV memory", "engine batch limit", "concurrency", "per-user speed"]
 TimeBound = Literal["bandwidth", "compute", "overhead"]
 
 
@@ -77,6 +77,7 @@ class Architecture(_Data):
 
 class Settings(_Data):
     runtime_reserve_gb: Figure
+    max_batch: Figure
     kv_free_fraction: Figure
     compute_precision: dict[str, TextFigure]
     kv_bytes_per_value: dict[str, Figure]
@@ -191,12 +192,13 @@ class Replica:
     gpus: int
     precision: str
     bytes_per_param: float
-    kv_bytes_per_token: float
+    kv_bytes_per_token: float  # in all the replica's memory, copies included
     flops_per_second: float  # all GPUs, dense, at the compute precision
     bandwidth_bytes_per_second: float  # all GPUs
     memory_bytes: float  # all GPUs
     weight_bytes: float
     kv_capacity_tokens: float
+    max_batch: int
 
 
 def _choices(kind: str, names: list[str]) -> str:
@@ -234,7 +236,14 @@ def make_replica(
     card = data.gpus[gpu]
     compute = data.settings.compute_precision[precision].value
     bytes_per_param = data.precisions[precision].bytes_per_param.value
-    kv_bytes = arch.kv_values_per_token() * data.settings.kv_bytes_per_value[kv_precision].value
+    # Tensor parallelism splits the KV heads over the GPUs; with fewer KV heads than GPUs each
+    # head is kept (and read) on N / heads GPUs. MLA's one latent is on every GPU.
+    replication = max(1.0, gpus / arch.kv_heads.value)
+    kv_bytes = (
+        arch.kv_values_per_token()
+        * data.settings.kv_bytes_per_value[kv_precision].value
+        * replication
+    )
     memory = gpus * card.memory_gb.value * 1e9
     weights = arch.total_params_b.value * 1e9 * bytes_per_param
     free = memory - weights - gpus * data.settings.runtime_reserve_gb.value * 1e9
@@ -253,6 +262,7 @@ def make_replica(
         memory_bytes=memory,
         weight_bytes=weights,
         kv_capacity_tokens=capacity,
+        max_batch=int(data.settings.max_batch.value),
     )
 
 
@@ -367,7 +377,9 @@ def serve(
         )
     most = max(kv_batch(r, input_tokens, output_tokens), 1)
     batch, limit = most, "KV memory"
-    if concurrency is not None and concurrency < most:
+    if r.max_batch < most:
+        batch, limit = r.max_batch, "engine batch limit"
+    if concurrency is not None and concurrency < batch:
         batch, limit = concurrency, "concurrency"
     target_met = True
     if tokens_per_user is not None:
@@ -421,3 +433,83 @@ def predict(data: ThroughputData, eff: Efficiencies, point: CalibrationPoint) ->
     return serve(
         r, eff, point.input_tokens, point.output_tokens, concurrency=point.concurrency
     ).output_tokens_per_second
+
+
+def _figure(figure: Figure | TextFigure, unit: str = "") -> dict[str, Any]:
+    shown: dict[str, Any] = {"value": figure.value, "source": figure.source, "date": figure.date}
+    if unit:
+        shown["unit"] = unit
+    return shown
+
+
+def figures_used(data: ThroughputData, r: Replica) -> dict[str, dict[str, Any]]:
+    """Every catalog figure the answer rests on, with its source and date."""
+    arch, gpu, fit = r.arch, r.gpu, data.fit
+    compute = data.settings.compute_precision[r.precision]
+    used: dict[str, dict[str, Any]] = {
+        "gpu_memory": _figure(gpu.memory_gb, "GB per GPU"),
+        "gpu_bandwidth": _figure(gpu.bandwidth_tb_per_s, "TB/s per GPU"),
+        "gpu_dense_flops": _figure(gpu.dense_tflops[compute.value], f"{compute.value} TFLOPS"),
+        "gpu_nvlink": _figure(gpu.nvlink_gb_per_s, "GB/s each way"),
+        "compute_precision": _figure(compute),
+        "bytes_per_param": _figure(data.precisions[r.precision].bytes_per_param),
+        "kv_cache_precision": _figure(arch.kv_cache_precision),
+        "layers": _figure(arch.layers),
+        "query_heads": _figure(arch.query_heads),
+        "kv_heads": _figure(arch.kv_heads),
+        "head_dim": _figure(arch.head_dim),
+        "hidden_size": _figure(arch.hidden_size),
+        "total_params": _figure(arch.total_params_b, "billion"),
+        "active_params": _figure(arch.active_params_b, "billion"),
+    }
+    if arch.latent_dim is not None:
+        used["latent_dim"] = _figure(arch.latent_dim)
+    if arch.experts is not None and arch.experts_per_token is not None:
+        used["experts"] = _figure(arch.experts)
+        used["experts_per_token"] = _figure(arch.experts_per_token)
+        used["moe_factor"] = _figure(fit.moe_factor)
+    used["runtime_reserve"] = _figure(data.settings.runtime_reserve_gb, "GB per GPU")
+    used["kv_free_fraction"] = _figure(data.settings.kv_free_fraction)
+    used["max_batch"] = _figure(data.settings.max_batch, "requests")
+    used["bandwidth_efficiency"] = _figure(fit.bandwidth_efficiency)
+    used["compute_efficiency"] = _figure(fit.compute_efficiency)
+    used["step_overhead"] = _figure(fit.step_overhead_ms, "ms")
+    used["request_overhead"] = _figure(fit.request_overhead_us, "us per request and step")
+    if r.gpus > 1:
+        used["allreduce_latency"] = _figure(fit.allreduce_latency_us, "us")
+    return used
+
+
+def serving_report(data: ThroughputData, s: Serving) -> dict[str, Any]:
+    """The answer as JSON-ready data (rounded: the model is no better than its fit)."""
+    r = s.replica
+    return {
+        "model": r.model,
+        "gpu": r.gpu_name,
+        "gpus": r.gpus,
+        "precision": r.precision,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "output_tokens_per_second": round(s.output_tokens_per_second, 1),
+        "total_tokens_per_second": round(s.total_tokens_per_second, 1),
+        "output_tokens_per_second_per_gpu": round(s.output_tokens_per_second / r.gpus, 1),
+        "tokens_per_user": round(s.tokens_per_user, 2),
+        "batch": s.batch,
+        "kv_cache_batch": s.kv_batch,
+        "limit": s.limit,
+        "time_bound": s.time_bound,
+        "time_to_first_token_s": round(s.time_to_first_token_s, 4),
+        "decode_step_ms": round(s.decode_step_s * 1e3, 3),
+        "prefill_ms": round(s.prefill_s * 1e3, 3),
+        "weights_gb": round(r.weight_bytes / 1e9, 1),
+        "kv_cache_gb": round(r.kv_capacity_tokens * r.kv_bytes_per_token / 1e9, 1),
+        "kv_bytes_per_token": round(r.kv_bytes_per_token),
+        "fit": {
+            "points": data.fit.points,
+            "geometric_mean_error": data.fit.geometric_mean_error,
+            "worst_error": data.fit.worst_error,
+            "worst_point": data.fit.worst_point,
+            "source": data.fit.source,
+        },
+        "figures": figures_used(data, r),
+    }
