@@ -78,6 +78,7 @@ class Architecture(_Data):
 class Settings(_Data):
     runtime_reserve_gb: Figure
     max_batch: Figure
+    prefill_chunk_tokens: Figure
     kv_free_fraction: Figure
     compute_precision: dict[str, TextFigure]
     kv_bytes_per_value: dict[str, Figure]
@@ -199,6 +200,7 @@ class Replica:
     weight_bytes: float
     kv_capacity_tokens: float
     max_batch: int
+    prefill_chunk_tokens: float
 
 
 def _choices(kind: str, names: list[str]) -> str:
@@ -263,6 +265,7 @@ def make_replica(
         weight_bytes=weights,
         kv_capacity_tokens=capacity,
         max_batch=int(data.settings.max_batch.value),
+        prefill_chunk_tokens=data.settings.prefill_chunk_tokens.value,
     )
 
 
@@ -274,13 +277,14 @@ def experts_touched(arch: Architecture, batch: float) -> float:
     return float(1 - miss**batch)
 
 
-def _allreduce_s(r: Replica, eff: Efficiencies, tokens: float) -> float:
-    """Two all-reduces a layer (attention and MLP outputs), ring: 2 (N-1)/N of the payload."""
+def _allreduce_s(r: Replica, eff: Efficiencies, tokens: float, passes: float = 1.0) -> float:
+    """Two all-reduces a layer (attention and MLP outputs), ring: 2 (N-1)/N of the payload, and
+    a latency per forward pass (a share of one when prompts share a pass)."""
     if r.gpus == 1:
         return 0.0
     payload = tokens * r.arch.hidden_size.value * 2  # BF16 activations
     ring = 2 * (r.gpus - 1) / r.gpus * payload / (r.gpu.nvlink_gb_per_s.value * 1e9)
-    return r.arch.layers.value * 2 * (eff.allreduce_latency_s + ring)
+    return r.arch.layers.value * 2 * (eff.allreduce_latency_s * passes + ring)
 
 
 @dataclass(frozen=True)
@@ -319,7 +323,10 @@ def prefill_seconds(r: Replica, eff: Efficiencies, input_tokens: float) -> float
     attention = 2 * arch.layers.value * arch.query_heads.value * arch.head_dim.value
     flops = linear + attention * input_tokens**2
     moe = eff.moe_factor if arch.is_moe else 1.0
-    return flops / (r.flops_per_second * eff.compute) * moe + _allreduce_s(r, eff, input_tokens)
+    passes = input_tokens / r.prefill_chunk_tokens
+    return flops / (r.flops_per_second * eff.compute) * moe + _allreduce_s(
+        r, eff, input_tokens, passes
+    )
 
 
 @dataclass(frozen=True)
@@ -471,6 +478,7 @@ def figures_used(data: ThroughputData, r: Replica) -> dict[str, dict[str, Any]]:
     used["runtime_reserve"] = _figure(data.settings.runtime_reserve_gb, "GB per GPU")
     used["kv_free_fraction"] = _figure(data.settings.kv_free_fraction)
     used["max_batch"] = _figure(data.settings.max_batch, "requests")
+    used["prefill_chunk_tokens"] = _figure(data.settings.prefill_chunk_tokens, "tokens")
     used["bandwidth_efficiency"] = _figure(fit.bandwidth_efficiency)
     used["compute_efficiency"] = _figure(fit.compute_efficiency)
     used["step_overhead"] = _figure(fit.step_overhead_ms, "ms")
