@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import throughput_bench
+from planner.catalog import default_catalog
 from planner.cli import main
 from planner.errors import PlannerError
 from planner.throughput import (
@@ -46,6 +47,19 @@ def smallest_fit(data: ThroughputData, model: str, gpu: str) -> int:
         if make_replica(data, model, gpu, gpus).kv_capacity_tokens >= 4096:
             return gpus
     raise AssertionError(f"{model} fits no replica of {gpu}")
+
+
+def test_every_catalog_model_has_an_architecture_that_agrees_with_it() -> None:
+    catalog = default_catalog()
+    for name, model in catalog.models.items():
+        arch = DATA.architectures[name]
+        assert arch.total_params_b.value == model.total_params_b.value, name
+        assert arch.active_params_b.value == model.active_params_b.value, name
+        # models.yaml counts a 16-bit cache; the architecture's values at 2 bytes must match it
+        assert arch.kv_values_per_token() * 2 == model.kv_bytes_per_token.value, name
+    for name in ("llama-3.1-70b", "llama-3.3-70b"):  # the calibration's dense 70.6B models
+        assert DATA.architectures[name].active_params_b.value == 70.6
+    assert {p.model for p in DATA.calibration} <= set(DATA.architectures)
 
 
 # --- The parts -------------------------------------------------------------------------------
