@@ -446,6 +446,13 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         f"  model error on its {fit['points']} calibration points: geometric mean "
         f"{fit['geometric_mean_error']}x, worst {fit['worst_error']}x ({fit['worst_point']})"
     )
+    if fit["points_of_this_model"] == 0:
+        print(
+            f"  unvalidated: no measured point of {args.model} is among them, so that error does "
+            "not cover this answer (docs/cost-model.md: held-out points it misses)"
+        )
+    else:
+        print(f"  {fit['points_of_this_model']} of them measure {args.model}")
     print("  figures used:")
     for name, figure in report["figures"].items():
         unit = f" {figure['unit']}" if "unit" in figure else ""

@@ -514,6 +514,9 @@ def serving_report(data: ThroughputData, s: Serving) -> dict[str, Any]:
         "kv_bytes_per_token": round(r.kv_bytes_per_token),
         "fit": {
             "points": data.fit.points,
+            # How many of them measure this model: with none, the fit's error says nothing of
+            # this answer (docs/cost-model.md lists held-out misses, DeepSeek's among them).
+            "points_of_this_model": sum(p.model == r.model for p in data.calibration),
             "geometric_mean_error": data.fit.geometric_mean_error,
             "worst_error": data.fit.worst_error,
             "worst_point": data.fit.worst_point,

@@ -370,3 +370,17 @@ def test_cli_refuses_both_loads(capsys: pytest.CaptureFixture[str]) -> None:
         )  # fmt: skip
     assert exit_info.value.code == 2
     assert "--concurrency" in capsys.readouterr().err
+
+
+def test_cli_says_when_no_measured_point_covers_the_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fit's error is over the calibration points: for a model with none of them (DeepSeek)
+    the answer is marked unvalidated, in text and JSON; a calibrated model says how many."""
+    shape = ["--input-tokens", "229", "--output-tokens", "196"]
+    code, text, _ = run(capsys, "deepseek-v3.2", "--gpu", "h200", "--gpus", "8", *shape)
+    assert code == 0 and "unvalidated: no measured point of deepseek-v3.2 is among them" in text
+    code, out, _ = run(capsys, "deepseek-v3.2", "--gpu", "h200", "--gpus", "8", *shape, "--json")
+    assert code == 0 and json.loads(out)["fit"]["points_of_this_model"] == 0
+    code, text, _ = run(capsys, "llama-3.1-8b", "--gpu", "h100", "--gpus", "1", *shape)
+    assert "8 of them measure llama-3.1-8b" in text and "unvalidated" not in text
