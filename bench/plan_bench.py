@@ -32,7 +32,10 @@ from planner.workloads import Availability, DataClass, Task
 SIZES = (10, 100, 1_000, 10_000)
 
 
-def organization(count: int, seed: int = 7) -> str:
+def organization(count: int, seed: int = 7, consumer_vpcs: bool = False) -> str:
+    """`count` random workloads. Their callers are plain ranges, or, with `consumer_vpcs`, ranges
+    in VPCs of this account that the stack connects (each consumer must have a way in for
+    `planner verify` to pass: a plain range outside the stack has none)."""
     rng = random.Random(seed)
     workloads = []
     for index in range(count):
@@ -48,6 +51,11 @@ def organization(count: int, seed: int = 7) -> str:
             "consumers": [f"172.{16 + (n := rng.randint(0, 4095)) // 256}.{n % 256}.0/24"],
             "availability": rng.choice(list(Availability)).value,
         }
+        if consumer_vpcs:
+            cidr = f"172.{16 + n // 256}.{n % 256}.0/24"
+            vpc = {"cidr": cidr, "vpc": f"vpc-{n:017x}"}
+            subnets = [f"subnet-{2 * n:017x}", f"subnet-{2 * n + 1:017x}"]
+            item["consumers"] = [{**vpc, "subnets": subnets}]
         if rng.random() < 0.3:
             item["request"] = {
                 "input_tokens": rng.choice([1000, 4000, 30000, 250000]),

@@ -57,10 +57,12 @@ def _snake(name: str) -> str:
 
 
 def _resource_class(token: str) -> type[pulumi.CustomResource]:
-    _, module, name = token.split(":")
-    cls: type[pulumi.CustomResource] = getattr(
-        importlib.import_module(f"pulumi_aws.{module.split('/')[0]}"), name
-    )
+    """The SDK class of a resource token: `aws:ec2/vpc:Vpc` is pulumi_aws.ec2.Vpc, and a
+    package's `index` module is the package itself (`random:index/randomPassword:...`)."""
+    package, module, name = token.split(":")
+    module = module.split("/")[0]
+    path = f"pulumi_{package}" + ("" if module == "index" else f".{module}")
+    cls: type[pulumi.CustomResource] = getattr(importlib.import_module(path), name)
     return cls
 
 
@@ -110,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             project.mkdir()
             for name in ("Pulumi.yaml", "__main__.py"):
                 shutil.copy(REPO / name, project / name)
-            (project / "workloads.yaml").write_text(organization(count, seed=11))
+            (project / "workloads.yaml").write_text(
+                organization(count, seed=11, consumer_vpcs=True)
+            )
             previous = Path.cwd()
             os.chdir(project)
             try:
