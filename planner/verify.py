@@ -1441,6 +1441,9 @@ def _strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
                 yield f"{path} (decoded)", decoded
 
 
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of gzip data (RFC 1952)
+
+
 def user_data_text(value: str) -> str:
     """User data as the instance reads it: base64 (as a launch template holds it), gzip
     compressed or not (cloud-init uncompresses gzip content before it reads it: cloud-init
@@ -1455,9 +1458,6 @@ def user_data_text(value: str) -> str:
         except (OSError, EOFError):
             return ""
     return raw.decode("utf-8", "replace")
-
-
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _mask(key: str, prefix: re.Pattern[str] | None) -> str:

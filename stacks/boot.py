@@ -26,8 +26,25 @@ class BootFigures:
 
 
 @cache
+def _boot_data() -> dict[str, dict[str, object]]:
+    """planner/data/boot.yaml, read once for all its sections."""
+    data: dict[str, dict[str, object]] = yaml.safe_load(
+        (DATA_DIR / "boot.yaml").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def _whole_figures(section: str) -> dict[str, int]:
+    """A boot.yaml section of whole-number figures (seconds, days), each checked as a Figure."""
+    return {
+        name: int(Figure.model_validate(value).value)
+        for name, value in _boot_data()[section].items()
+    }
+
+
+@cache
 def boot_figures() -> BootFigures:
-    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))["boot"]
+    data = _boot_data()["boot"]
     return BootFigures(**{name: Figure.model_validate(value) for name, value in data.items()})
 
 
@@ -116,10 +133,7 @@ class LeaseFigures:
 
 @cache
 def lease_figures() -> LeaseFigures:
-    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))["lease"]
-    figures = LeaseFigures(
-        **{name: int(Figure.model_validate(value).value) for name, value in data.items()}
-    )
+    figures = LeaseFigures(**_whole_figures("lease"))
     problems = figures.problems()
     if problems:
         raise ValueError("boot.yaml lease: " + "; ".join(problems))
@@ -136,10 +150,7 @@ class BackoffFigures:
 
 @cache
 def backoff_figures() -> BackoffFigures:
-    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))["backoff"]
-    figures = BackoffFigures(
-        **{name: int(Figure.model_validate(value).value) for name, value in data.items()}
-    )
+    figures = BackoffFigures(**_whole_figures("backoff"))
     if not 0 < figures.first_s <= figures.max_s:
         raise ValueError("boot.yaml backoff: 0 < first_s <= max_s")
     return figures
@@ -155,10 +166,4 @@ class LifecycleFigures:
 
 @cache
 def lifecycle_figures() -> LifecycleFigures:
-    data = yaml.safe_load((DATA_DIR / "boot.yaml").read_text(encoding="utf-8"))
-    return LifecycleFigures(
-        **{
-            name: int(Figure.model_validate(value).value)
-            for name, value in data["bucket_lifecycle"].items()
-        }
-    )
+    return LifecycleFigures(**_whole_figures("bucket_lifecycle"))

@@ -410,17 +410,7 @@ class InferencePool(pulumi.ComponentResource):
                 (self.lb_security_group, "lb"),
                 (self.node_security_group, "nodes"),
             ):
-                aws.vpc.SecurityGroupIngressRule(
-                    f"{name}-{label}-consumer-{index}",
-                    security_group_id=group.id,
-                    ip_protocol="tcp",
-                    from_port=SERVING_PORT,
-                    to_port=SERVING_PORT,
-                    cidr_ipv4=cidr,
-                    description=f"serving port from consumer {cidr}",
-                    tags=tags,
-                    opts=child,
-                )
+                _serving_port_from(f"{name}-{label}-consumer-{index}", group, cidr, tags, child)
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-lb-to-nodes",
             security_group_id=self.lb_security_group.id,
@@ -853,17 +843,7 @@ class InferencePool(pulumi.ComponentResource):
             opts=child,
         )
         for index, cidr in enumerate(consumer.cidrs):
-            aws.vpc.SecurityGroupIngressRule(
-                f"{prefix}-consumer-{index}",
-                security_group_id=group.id,
-                ip_protocol="tcp",
-                from_port=SERVING_PORT,
-                to_port=SERVING_PORT,
-                cidr_ipv4=cidr,
-                description=f"serving port from consumer {cidr}",
-                tags=tags,
-                opts=child,
-            )
+            _serving_port_from(f"{prefix}-consumer-{index}", group, cidr, tags, child)
         endpoint = aws.ec2.VpcEndpoint(
             prefix,
             vpc_id=consumer.vpc,
@@ -955,6 +935,27 @@ OBJECT_ACTIONS = (
     "s3:PutObject",
     "s3:RestoreObject",
 )
+
+
+def _serving_port_from(
+    name: str,
+    group: aws.ec2.SecurityGroup,
+    cidr: str,
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.vpc.SecurityGroupIngressRule:
+    """A security group admits one consumer range on the serving port, and nothing else."""
+    return aws.vpc.SecurityGroupIngressRule(
+        name,
+        security_group_id=group.id,
+        ip_protocol="tcp",
+        from_port=SERVING_PORT,
+        to_port=SERVING_PORT,
+        cidr_ipv4=cidr,
+        description=f"serving port from consumer {cidr}",
+        tags=tags,
+        opts=opts,
+    )
 
 
 def _bucket_policy(bucket_arn: str, endpoint_id: str, uploader_arn: str | None) -> str:

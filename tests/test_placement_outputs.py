@@ -69,10 +69,22 @@ def zones_of(run: OfflineRun, pool: str) -> list[str]:
     return sorted(r.inputs["availabilityZone"] for r in children(run, pool) if r.type == SUBNET)
 
 
-def group_zones(run: OfflineRun, group: Registered) -> list[str]:
-    """The zones of an auto-scaling group's subnets (the mocks' ids are `<name>-id`)."""
+def subnets_zones(run: OfflineRun, subnet_ids: list[str]) -> list[str]:
+    """The zones of the stack's subnets with these ids (the mocks' ids are `<name>-id`)."""
     subnets = {f"{r.name}-id": r.inputs["availabilityZone"] for r in of_type(run, SUBNET)}
-    return sorted(subnets[subnet] for subnet in group.inputs["vpcZoneIdentifiers"])
+    return sorted(subnets[subnet] for subnet in subnet_ids)
+
+
+def group_zones(run: OfflineRun, group: Registered) -> list[str]:
+    """The zones of an auto-scaling group's subnets."""
+    return subnets_zones(run, group.inputs["vpcZoneIdentifiers"])
+
+
+def balancer_of(run: OfflineRun, pool: str) -> Registered:
+    [balancer] = [
+        r for r in of_type(run, "aws:lb/loadBalancer:LoadBalancer") if r.name.startswith(pool)
+    ]
+    return balancer
 
 
 def offered(
@@ -116,13 +128,8 @@ def test_pool_subnets_are_only_in_zones_offering_its_instance_type(
     assert zones_of(run, "contract-review-pool") == ["us-east-1b", "us-east-1c"]
     [group] = [g for g in of_type(run, GROUP) if g.name.startswith("contract-review-pool")]
     assert group_zones(run, group) == ["us-east-1b", "us-east-1c"]
-    [balancer] = [
-        r for r in of_type(run, "aws:lb/loadBalancer:LoadBalancer")
-        if r.name.startswith("contract-review-pool")
-    ]  # fmt: skip
-    assert sorted(s.removesuffix("-id")[-10:] for s in balancer.inputs["subnets"]) == [
-        "us-east-1b", "us-east-1c",
-    ]  # fmt: skip
+    balancer = balancer_of(run, "contract-review-pool")
+    assert subnets_zones(run, balancer.inputs["subnets"]) == ["us-east-1b", "us-east-1c"]
     # The other pool's type is offered everywhere: the first two zones by name.
     assert zones_of(run, "patient-notes-pool") == ["us-east-1a", "us-east-1b"]
     egress = sorted(
@@ -162,17 +169,13 @@ def test_the_load_balancer_is_in_every_zone_of_its_consumers_endpoints(
     )
     assert "aws:ec2/getSubnet:getSubnet" in run.invokes
     assert zones_of(run, "contract-review-pool") == ["us-east-1a", "us-east-1b", "us-east-1c"]
-    [balancer] = [
-        r for r in of_type(run, "aws:lb/loadBalancer:LoadBalancer")
-        if r.name.startswith("contract-review-pool")
-    ]  # fmt: skip
-    assert sorted(s.removesuffix("-id")[-10:] for s in balancer.inputs["subnets"]) == [
+    balancer = balancer_of(run, "contract-review-pool")
+    assert subnets_zones(run, balancer.inputs["subnets"]) == [
         "us-east-1a", "us-east-1b", "us-east-1c",
     ]  # fmt: skip
     assert balancer.inputs["enableCrossZoneLoadBalancing"] is True
     [group] = [g for g in of_type(run, GROUP) if g.name.startswith("contract-review-pool")]
     assert group_zones(run, group) == ["us-east-1b", "us-east-1c"]
-    subnets = {f"{r.name}-id": r.inputs["availabilityZone"] for r in of_type(run, SUBNET)}
     endpoints = [
         r for r in children(run, "contract-review-pool")
         if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -180,8 +183,7 @@ def test_the_load_balancer_is_in_every_zone_of_its_consumers_endpoints(
         and r.name.startswith("contract-review-pool-net-")  # the pool's own, not the consumers'
     ]  # fmt: skip
     assert endpoints and all(
-        sorted(subnets[s] for s in e.inputs["subnetIds"]) == ["us-east-1b", "us-east-1c"]
-        for e in endpoints
+        subnets_zones(run, e.inputs["subnetIds"]) == ["us-east-1b", "us-east-1c"] for e in endpoints
     )
     # The extra subnet is on the private route table (no way out), and the stack verifies.
     assert run.outputs["pools"]["contract-review-pool"]["zones"] == {
