@@ -80,6 +80,7 @@ class Settings(_Data):
     max_batch: Figure
     prefill_chunk_tokens: Figure
     kv_free_fraction: Figure
+    moe_parallelism: TextFigure
     compute_precision: dict[str, TextFigure]
     kv_bytes_per_value: dict[str, Figure]
 
@@ -97,6 +98,13 @@ class Fit(_Data):
     geometric_mean_error: float
     worst_error: float
     worst_point: str
+    # The same on the held-out points (throughput_holdout.yaml, outliers aside), and how many of
+    # them the model misses by more than 2x.
+    holdout_points: int
+    holdout_geometric_mean_error: float
+    holdout_worst_error: float
+    holdout_worst_point: str
+    holdout_beyond_2x: int
     source: str
     date: str
 
@@ -105,18 +113,32 @@ class CalibrationPoint(_Data):
     model: str
     gpu: str
     gpus: int
+    precision: str = "fp8"
     input_tokens: int
     output_tokens: int
     output_tokens_per_second: float
     concurrency: int | None = None
+    tokens_per_user: float | None = None
     source: str
     date: str
 
     def label(self) -> str:
-        load = f"concurrency {self.concurrency}" if self.concurrency else "max load"
+        load = "max load"
+        if self.concurrency:
+            load = f"concurrency {self.concurrency}"
+        elif self.tokens_per_user:
+            load = f"{self.tokens_per_user:g} tok/s/user"
         return (
             f"{self.model} {self.gpus}x {self.gpu} {self.input_tokens}/{self.output_tokens} {load}"
         )
+
+
+class HoldoutPoint(CalibrationPoint):
+    """A measured point the fit never sees: the model's check (throughput_holdout.yaml)."""
+
+    engine: str
+    # Why the point measures something the model does not describe (from its source), if so.
+    outlier: str | None = None
 
 
 class ThroughputData(_Data):
@@ -126,6 +148,7 @@ class ThroughputData(_Data):
     settings: Settings
     fit: Fit
     calibration: list[CalibrationPoint]
+    holdout: list[HoldoutPoint]
 
 
 @dataclass(frozen=True)
@@ -168,6 +191,7 @@ def load_throughput_data(directory: Path = DATA_DIR) -> ThroughputData:
         "settings": throughput["settings"],
         "fit": throughput["fit"],
         "calibration": _read(directory, "throughput_calibration.yaml")["points"],
+        "holdout": _read(directory, "throughput_holdout.yaml")["points"],
     }
     try:
         return ThroughputData.model_validate(raw)
@@ -200,6 +224,9 @@ class Replica:
     weight_bytes: float
     kv_capacity_tokens: float
     max_batch: int
+    # GPUs that share the per-request work of a step: N under attention data parallelism (each GPU
+    # schedules and attends its own requests), 1 under tensor parallelism (every GPU does it all).
+    request_parallelism: int
     prefill_chunk_tokens: float
 
 
@@ -239,8 +266,10 @@ def make_replica(
     compute = data.settings.compute_precision[precision].value
     bytes_per_param = data.precisions[precision].bytes_per_param.value
     # Tensor parallelism splits the KV heads over the GPUs; with fewer KV heads than GPUs each
-    # head is kept (and read) on N / heads GPUs. MLA's one latent is on every GPU.
-    replication = max(1.0, gpus / arch.kv_heads.value)
+    # head is kept (and read) on N / heads GPUs. MLA's one latent is on every GPU. Under attention
+    # data parallelism (MoE models) each GPU caches all heads of its own requests: no copies.
+    attention_dp = arch.is_moe and data.settings.moe_parallelism.value == "attention-dp"
+    replication = 1.0 if attention_dp else max(1.0, gpus / arch.kv_heads.value)
     kv_bytes = (
         arch.kv_values_per_token()
         * data.settings.kv_bytes_per_value[kv_precision].value
@@ -265,6 +294,7 @@ def make_replica(
         weight_bytes=weights,
         kv_capacity_tokens=capacity,
         max_batch=int(data.settings.max_batch.value),
+        request_parallelism=gpus if attention_dp else 1,
         prefill_chunk_tokens=data.settings.prefill_chunk_tokens.value,
     )
 
@@ -307,7 +337,8 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
     flops = batch * (2 * arch.active_params_b.value * 1e9 + attention)
     compute_s = flops / (r.flops_per_second * eff.compute)
     moe = eff.moe_factor if arch.is_moe else 1.0
-    overhead = eff.step_overhead_s + batch * eff.request_overhead_s + _allreduce_s(r, eff, batch)
+    per_request = batch * eff.request_overhead_s / r.request_parallelism
+    overhead = eff.step_overhead_s + per_request + _allreduce_s(r, eff, batch)
     return StepTime(
         seconds=max(memory_s, compute_s) * moe + overhead,
         memory_s=memory_s * moe,
@@ -435,10 +466,15 @@ def serve(
 
 
 def predict(data: ThroughputData, eff: Efficiencies, point: CalibrationPoint) -> float:
-    """The model's output tokens/s for a calibration point."""
-    r = make_replica(data, point.model, point.gpu, point.gpus)
+    """The model's output tokens/s for a measured point (calibration or held out)."""
+    r = make_replica(data, point.model, point.gpu, point.gpus, point.precision)
     return serve(
-        r, eff, point.input_tokens, point.output_tokens, concurrency=point.concurrency
+        r,
+        eff,
+        point.input_tokens,
+        point.output_tokens,
+        concurrency=point.concurrency,
+        tokens_per_user=point.tokens_per_user,
     ).output_tokens_per_second
 
 

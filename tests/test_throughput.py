@@ -69,13 +69,45 @@ def test_kv_bytes_per_token_from_the_architecture() -> None:
     # 80 layers x 8 KV heads x 128 x 2 (K and V) x 1 byte (FP8 cache)
     llama = make_replica(DATA, "llama-3.3-70b", "h100", 1)
     assert llama.kv_bytes_per_token == 80 * 8 * 128 * 2 * 1
-    # DeepSeek's latent attention caches 512 + 64 values a layer, BF16, on every GPU of TP8
+    # DeepSeek's latent attention caches 512 + 64 values a layer, BF16; MoE models run attention
+    # data parallel (each GPU caches its own requests), so the latent is kept once
     deepseek = make_replica(DATA, "deepseek-v3.2", "h200", 8)
-    assert deepseek.kv_bytes_per_token == 61 * 576 * 2 * 8
-    # Qwen3 has 4 KV heads: on 8 GPUs each is kept twice
-    qwen1 = make_replica(DATA, "qwen3-235b-a22b", "h200", 4)
+    assert deepseek.kv_bytes_per_token == 61 * 576 * 2
+    assert deepseek.request_parallelism == 8
     qwen8 = make_replica(DATA, "qwen3-235b-a22b", "h200", 8)
+    assert qwen8.kv_bytes_per_token == 94 * 4 * 128 * 2
+    # Under tensor parallelism the latent is on every GPU, and Qwen3's 4 KV heads are each kept
+    # twice on 8 GPUs; the per-request work is not shared
+    tensor = tensor_parallel_moe(DATA)
+    deepseek = make_replica(tensor, "deepseek-v3.2", "h200", 8)
+    assert deepseek.kv_bytes_per_token == 61 * 576 * 2 * 8
+    assert deepseek.request_parallelism == 1
+    qwen1 = make_replica(tensor, "qwen3-235b-a22b", "h200", 4)
+    qwen8 = make_replica(tensor, "qwen3-235b-a22b", "h200", 8)
     assert qwen8.kv_bytes_per_token == 2 * qwen1.kv_bytes_per_token == 2 * 94 * 4 * 128 * 2
+    # dense models are tensor parallel either way
+    assert make_replica(DATA, "llama-3.3-70b", "h100", 2).request_parallelism == 1
+
+
+def tensor_parallel_moe(data: ThroughputData) -> ThroughputData:
+    """The catalog with MoE models served tensor parallel instead of attention data parallel."""
+    setting = data.settings.moe_parallelism.model_copy(update={"value": "tensor"})
+    settings = data.settings.model_copy(update={"moe_parallelism": setting})
+    return data.model_copy(update={"settings": settings})
+
+
+def test_attention_data_parallel_shares_the_per_request_work() -> None:
+    """At a large batch the per-request work of a step is split over the GPUs of an attention
+    data parallel MoE replica, so the step is shorter than under tensor parallelism."""
+    dp = make_replica(DATA, "qwen3-235b-a22b", "h200", 8)
+    tp = make_replica(tensor_parallel_moe(DATA), "qwen3-235b-a22b", "h200", 8)
+    overhead_dp = decode_step(dp, EFF, 1024, 1000).overhead_s
+    overhead_tp = decode_step(tp, EFF, 1024, 1000).overhead_s
+    assert overhead_tp - overhead_dp == pytest.approx(1024 * EFF.request_overhead_s * 7 / 8)
+    assert (
+        serve(dp, EFF, 128, 2048).output_tokens_per_second
+        > serve(tp, EFF, 128, 2048).output_tokens_per_second
+    )
 
 
 def test_weights_and_kv_memory_per_gpu_type() -> None:
