@@ -178,8 +178,11 @@ def report(data: ThroughputData, eff: Efficiencies) -> str:
         *_rows(data, eff, held_out(data)),
         f"held out: geometric-mean error {h_gm:.3f}x, worst {h_worst:.3f}x ({h_label})",
         f"target (geometric mean <= {TARGET_GEOMETRIC_MEAN}, none beyond {TARGET_WORST:g}x): "
-        + ("met" if met else f"MISSED ({len(misses)} beyond {TARGET_WORST:g}x: "
-           + "; ".join(misses) + ")"),
+        + (
+            "met"
+            if met
+            else f"MISSED ({len(misses)} beyond {TARGET_WORST:g}x: " + "; ".join(misses) + ")"
+        ),
         "",
         "Outliers (held out, kept apart for the reason given):",
     ]

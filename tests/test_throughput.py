@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from bench import throughput_bench
 from planner.catalog import default_catalog
@@ -16,7 +15,6 @@ from planner.cli import main
 from planner.errors import PlannerError
 from planner.throughput import (
     Efficiencies,
-    Replica,
     ThroughputData,
     decode_step,
     default_throughput_data,
@@ -32,21 +30,12 @@ DATA = default_throughput_data()
 EFF = Efficiencies.of(DATA.fit)
 MODELS = sorted(DATA.architectures)
 GPUS = sorted(DATA.gpus)
-QUIET = settings(max_examples=60, deadline=None)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(["throughput", *args])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def smallest_fit(data: ThroughputData, model: str, gpu: str) -> int:
-    """The smallest power-of-two replica whose KV cache holds a 4k-token request."""
-    for gpus in (1, 2, 4, 8, 16):
-        if make_replica(data, model, gpu, gpus).kv_capacity_tokens >= 4096:
-            return gpus
-    raise AssertionError(f"{model} fits no replica of {gpu}")
 
 
 def test_every_catalog_model_has_an_architecture_that_agrees_with_it() -> None:
@@ -227,6 +216,66 @@ def test_fit_reproduces_the_calibration_points_within_its_stated_error() -> None
     assert fit.geometric_mean_error <= 1.25 and fit.worst_error <= 2
 
 
+def test_held_out_points_are_not_calibration_points() -> None:
+    """A held-out point is a shape, GPU count, model or load the fit never saw, with its source."""
+    fitted = {
+        (p.model, p.gpu, p.gpus, p.input_tokens, p.output_tokens, p.concurrency)
+        for p in DATA.calibration
+    }
+    assert len(DATA.holdout) >= 20
+    for point in DATA.holdout:
+        key = (point.model, point.gpu, point.gpus, point.input_tokens, point.output_tokens)
+        assert (*key, point.concurrency) not in fitted, point.label()
+        assert point.source and point.date and point.engine, point.label()
+    models = {p.model for p in DATA.holdout if p.outlier is None}
+    assert {"llama-4-maverick", "llama-3.1-405b"} <= models  # models the fit has no point of
+    assert {p.gpu for p in DATA.holdout} == {"h100", "h200"}
+
+
+def test_held_out_error_against_the_issues_target() -> None:
+    """The issue's target on held-out points is a geometric-mean error of at most 1.25 and no
+    point beyond 2x. The geometric mean meets it; two Llama 4 Maverick points on 8x H200 do not
+    (docs/cost-model.md): the test states those figures, so a regression fails and an
+    improvement has to update them here and in the docs."""
+    fit = DATA.fit
+    points = throughput_bench.held_out(DATA)
+    assert fit.holdout_points == len(points) == 131
+    gm, worst, label = throughput_bench.errors_of(DATA, EFF, points)
+    assert gm <= fit.holdout_geometric_mean_error == 1.231
+    assert worst <= fit.holdout_worst_error == 2.671
+    assert label == fit.holdout_worst_point == "llama-4-maverick 8x h200 128/128 max load"
+    assert gm <= throughput_bench.TARGET_GEOMETRIC_MEAN  # met
+    misses = throughput_bench.beyond(DATA, EFF, throughput_bench.TARGET_WORST)
+    assert misses == [  # missed, on these points only
+        "llama-4-maverick 8x h200 128/128 max load",
+        "llama-4-maverick 8x h200 2048/128 max load",
+    ]
+    assert fit.holdout_beyond_2x == len(misses)
+    report = throughput_bench.report(DATA, EFF)
+    assert "target (geometric mean <= 1.25, none beyond 2x): MISSED (2 beyond 2x" in report
+
+
+def test_outliers_say_why() -> None:
+    """Outliers are the DeepSeek runs whose engine does something the model has no term for."""
+    outliers = [p for p in DATA.holdout if p.outlier is not None]
+    assert {p.model for p in outliers} == {"deepseek-v3"}
+    sglang = next(p for p in outliers if p.engine.startswith("SGLang"))
+    assert sglang.output_tokens_per_second == 2673.55 and sglang.gpu == "h200"
+    assert "early engine" in (sglang.outlier or "")
+    mtp = next(p for p in outliers if "MTP" in p.engine)
+    assert "speculative decoding" in (mtp.outlier or "")
+
+
+def test_the_chart_regenerates_to_the_committed_bytes(tmp_path: Path) -> None:
+    committed = Path(__file__).parent.parent / "docs" / "throughput-fit.svg"
+    fresh = tmp_path / "fit.svg"
+    assert throughput_bench.main(["--chart", str(fresh)]) == 0
+    assert fresh.read_bytes() == committed.read_bytes()
+    text = fresh.read_text(encoding="utf-8")
+    assert "held out: 131" in text and "calibration (fitted on): 60" in text
+    assert "2x above and below" in text and "1.25x above and below" in text
+
+
 def test_fitted_efficiencies_are_physical() -> None:
     assert 0.5 <= EFF.bandwidth <= 0.85  # sustained HBM is about 0.8 of peak
     assert 0.1 <= EFF.compute <= 1
@@ -239,77 +288,6 @@ def test_refit_lands_on_the_stored_fit() -> None:
     assert gm <= DATA.fit.geometric_mean_error + 0.01
     assert refit.bandwidth == pytest.approx(EFF.bandwidth, rel=0.05)
     assert refit.compute == pytest.approx(EFF.compute, rel=0.05)
-
-
-# --- Properties ------------------------------------------------------------------------------
-
-
-@st.composite
-def setups(draw: st.DrawFn) -> tuple[Replica, int, int]:
-    model = draw(st.sampled_from(MODELS))
-    gpu = draw(st.sampled_from(GPUS))
-    gpus = smallest_fit(DATA, model, gpu) * draw(st.sampled_from([1, 2]))
-    r = make_replica(DATA, model, gpu, gpus)
-    return r, draw(st.integers(1, 8000)), draw(st.integers(1, 4000))
-
-
-def _fits(r: Replica, i: int, o: int) -> bool:
-    return r.kv_capacity_tokens >= i + o
-
-
-@QUIET
-@given(setups(), st.floats(1.01, 3))
-def test_more_bandwidth_never_lowers_throughput(
-    setup: tuple[Replica, int, int], factor: float
-) -> None:
-    r, i, o = setup
-    if not _fits(r, i, o):
-        return
-    faster = replace(r, bandwidth_bytes_per_second=r.bandwidth_bytes_per_second * factor)
-    assert (
-        serve(faster, EFF, i, o).output_tokens_per_second
-        >= serve(r, EFF, i, o).output_tokens_per_second
-    )
-
-
-@QUIET
-@given(setups(), st.integers(1, 8000))
-def test_longer_prompts_never_raise_throughput(setup: tuple[Replica, int, int], more: int) -> None:
-    r, i, o = setup
-    if not _fits(r, i + more, o):
-        return
-    assert (
-        serve(r, EFF, i + more, o).output_tokens_per_second
-        <= serve(r, EFF, i, o).output_tokens_per_second
-    )
-
-
-@QUIET
-@given(setups(), st.floats(0.5, 500))
-def test_a_per_user_speed_target_never_raises_throughput(
-    setup: tuple[Replica, int, int], target: float
-) -> None:
-    r, i, o = setup
-    if not _fits(r, i, o):
-        return
-    paced = serve(r, EFF, i, o, tokens_per_user=target)
-    assert paced.output_tokens_per_second <= serve(r, EFF, i, o).output_tokens_per_second
-    if paced.target_met:
-        assert paced.tokens_per_user >= target
-
-
-@QUIET
-@given(st.sampled_from(MODELS), st.sampled_from(GPUS), st.integers(1, 8000), st.integers(1, 4000))
-def test_more_gpus_never_lower_max_throughput(model: str, gpu: str, i: int, o: int) -> None:
-    first = smallest_fit(DATA, model, gpu)
-    previous = 0.0
-    for gpus in (first, 2 * first, 4 * first):
-        r = make_replica(DATA, model, gpu, gpus)
-        if not _fits(r, i, o):
-            continue
-        now = serve(r, EFF, i, o).output_tokens_per_second
-        assert now >= previous
-        previous = now
 
 
 # --- The command -----------------------------------------------------------------------------
