@@ -453,6 +453,12 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         )
     else:
         print(f"  {fit['points_of_this_model']} of them measure {args.model}")
+    print(
+        f"  on {fit['holdout_points']} held-out points it was not fitted on: geometric mean "
+        f"{fit['holdout_geometric_mean_error']}x, worst {fit['holdout_worst_error']}x "
+        f"({fit['holdout_worst_point']}); {fit['holdout_points_of_this_model']} of them measure "
+        f"{args.model}"
+    )
     print("  figures used:")
     for name, figure in report["figures"].items():
         unit = f" {figure['unit']}" if "unit" in figure else ""

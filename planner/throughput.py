@@ -197,8 +197,23 @@ def load_throughput_data(directory: Path = DATA_DIR) -> ThroughputData:
         return ThroughputData.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise PlannerError.single(str(directory), field, first["msg"]) from None
+        section, *rest = (str(part) for part in first["loc"])
+        # Name the file the figure is in, and the field as it is spelled there.
+        name, prefix = _FILES[section]
+        field = ".".join([*prefix, *rest])
+        raise PlannerError.single(str(directory / name), field, first["msg"]) from None
+
+
+# Where each section of ThroughputData comes from: file, and the key path of the section in it.
+_FILES: dict[str, tuple[str, list[str]]] = {
+    "gpus": ("gpus.yaml", ["gpus"]),
+    "architectures": ("architectures.yaml", ["architectures"]),
+    "precisions": ("precisions.yaml", ["precisions"]),
+    "settings": ("throughput.yaml", ["settings"]),
+    "fit": ("throughput.yaml", ["fit"]),
+    "calibration": ("throughput_calibration.yaml", ["points"]),
+    "holdout": ("throughput_holdout.yaml", ["points"]),
+}
 
 
 @cache
@@ -556,6 +571,14 @@ def serving_report(data: ThroughputData, s: Serving) -> dict[str, Any]:
             "geometric_mean_error": data.fit.geometric_mean_error,
             "worst_error": data.fit.worst_error,
             "worst_point": data.fit.worst_point,
+            # The check on measured points the fit never saw (throughput_holdout.yaml).
+            "holdout_points": data.fit.holdout_points,
+            "holdout_points_of_this_model": sum(
+                p.model == r.model and p.outlier is None for p in data.holdout
+            ),
+            "holdout_geometric_mean_error": data.fit.holdout_geometric_mean_error,
+            "holdout_worst_error": data.fit.holdout_worst_error,
+            "holdout_worst_point": data.fit.holdout_worst_point,
             "source": data.fit.source,
         },
         "figures": figures_used(data, r),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bench import throughput_bench
-from planner.catalog import default_catalog
+from planner.catalog import DATA_DIR, default_catalog
 from planner.cli import main
 from planner.errors import PlannerError
 from planner.throughput import (
@@ -20,6 +21,7 @@ from planner.throughput import (
     default_throughput_data,
     experts_touched,
     kv_batch,
+    load_throughput_data,
     make_replica,
     predict,
     prefill_seconds,
@@ -276,6 +278,19 @@ def test_the_chart_regenerates_to_the_committed_bytes(tmp_path: Path) -> None:
     assert "2x above and below" in text and "1.25x above and below" in text
 
 
+def test_a_held_out_point_without_its_engine_is_named(tmp_path: Path) -> None:
+    for source in DATA_DIR.glob("*.yaml"):
+        shutil.copy(source, tmp_path / source.name)
+    holdout = tmp_path / "throughput_holdout.yaml"
+    text = holdout.read_text(encoding="utf-8")
+    holdout.write_text(text.replace('engine: "TensorRT-LLM', 'engin: "TensorRT-LLM', 1))
+    with pytest.raises(PlannerError) as error:
+        load_throughput_data(tmp_path)
+    message = str(error.value)
+    assert str(holdout) in message and "points.0.engine" in message
+    assert len(message.splitlines()) == 1
+
+
 def test_fitted_efficiencies_are_physical() -> None:
     assert 0.5 <= EFF.bandwidth <= 0.85  # sustained HBM is about 0.8 of peak
     assert 0.1 <= EFF.compute <= 1
@@ -304,6 +319,8 @@ def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "time to first token" in out
     assert "gpu_bandwidth: 3.35 TB/s per GPU (NVIDIA H100 datasheet" in out
     assert "bandwidth_efficiency" in out and "geometric mean" in out
+    assert "on 131 held-out points it was not fitted on: geometric mean 1.231x" in out
+    assert "; 16 of them measure llama-3.3-70b" in out
 
 
 def test_cli_json_matches_the_model(capsys: pytest.CaptureFixture[str]) -> None:
