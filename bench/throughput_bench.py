@@ -46,8 +46,8 @@ NAMES = (
     "moe_factor",
 )
 LOWER = np.array([0.5, 0.1, 1e-5, 1e-7, 1e-7, 1.0])
-UPPER = np.array([0.85, 1.0, 0.05, 1e-3, 1e-3, 4.0])
-START = np.array([0.8, 0.5, 1e-3, 1e-5, 1e-5, 1.5])
+UPPER = np.array([0.85, 1.0, 0.05, 1e-3, 1e-3, 16.0])
+START = np.array([0.8, 0.5, 1e-3, 1e-5, 1e-5, 4.0])
 
 
 def _efficiencies(x: np.ndarray) -> Efficiencies:

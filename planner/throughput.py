@@ -53,6 +53,8 @@ class Architecture(_Data):
     experts_per_token: Figure | None = None
     attention: Literal["gqa", "mla"]
     latent_dim: Figure | None = None
+    # Parameters of the attention layers (MLA's are not a function of the figures above).
+    attention_params_b: Figure | None = None
     kv_cache_precision: TextFigure
 
     @property
@@ -66,6 +68,16 @@ class Architecture(_Data):
                 raise ValueError("an mla architecture needs latent_dim")
             return self.layers.value * self.latent_dim.value
         return self.layers.value * self.kv_heads.value * self.head_dim.value * 2
+
+    def attention_params(self) -> float:
+        """Parameters (not billions) of all attention layers: Q, K, V and output projections."""
+        if self.attention_params_b is not None:
+            return self.attention_params_b.value * 1e9
+        if self.attention == "mla":
+            raise ValueError("an mla architecture needs attention_params_b")
+        hidden, heads = self.hidden_size.value, self.query_heads.value
+        per_layer = hidden * (2 * heads + 2 * self.kv_heads.value) * self.head_dim.value
+        return self.layers.value * per_layer
 
     def expert_params(self) -> float:
         """Parameters (not billions) in routed experts: total - active = experts x (1 - k / E)."""
@@ -242,6 +254,9 @@ class Replica:
     # GPUs that share the per-request work of a step: N under attention data parallelism (each GPU
     # schedules and attends its own requests), 1 under tensor parallelism (every GPU does it all).
     request_parallelism: int
+    # Attention weights every GPU holds a copy of under attention data parallelism (N - 1 extra
+    # copies), read by each GPU every step.
+    replicated_weight_bytes: float
     prefill_chunk_tokens: float
 
 
@@ -291,7 +306,8 @@ def make_replica(
         * replication
     )
     memory = gpus * card.memory_gb.value * 1e9
-    weights = arch.total_params_b.value * 1e9 * bytes_per_param
+    copies = (gpus - 1) * arch.attention_params() * bytes_per_param if attention_dp else 0.0
+    weights = arch.total_params_b.value * 1e9 * bytes_per_param + copies
     free = memory - weights - gpus * data.settings.runtime_reserve_gb.value * 1e9
     capacity = max(free, 0.0) * data.settings.kv_free_fraction.value / kv_bytes
     return Replica(
@@ -308,8 +324,10 @@ def make_replica(
         memory_bytes=memory,
         weight_bytes=weights,
         kv_capacity_tokens=capacity,
-        max_batch=int(data.settings.max_batch.value),
+        # Each attention data parallel rank schedules its own batch of up to max_batch requests.
+        max_batch=int(data.settings.max_batch.value) * (gpus if attention_dp else 1),
         request_parallelism=gpus if attention_dp else 1,
+        replicated_weight_bytes=copies,
         prefill_chunk_tokens=data.settings.prefill_chunk_tokens.value,
     )
 
@@ -345,32 +363,45 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
     arch = r.arch
     expert = arch.expert_params()
     dense = arch.total_params_b.value * 1e9 - expert
-    weight_read = (dense + expert * experts_touched(arch, batch)) * r.bytes_per_param
+    # The MoE factor weighs the routed experts' share of the step only (their reads and matrix
+    # multiplies: a decode step hands each expert a few tokens, dispatched and gathered again);
+    # attention, the KV cache and the dense layers run as in a dense model.
+    moe = eff.moe_factor if arch.is_moe else 1.0
+    expert_read = expert * experts_touched(arch, batch) * moe
+    weight_read = (dense + expert_read) * r.bytes_per_param + r.replicated_weight_bytes
     kv_read = batch * context * r.kv_bytes_per_token
     memory_s = (weight_read + kv_read) / (r.bandwidth_bytes_per_second * eff.bandwidth)
     attention = 4 * arch.layers.value * arch.query_heads.value * arch.head_dim.value * context
-    flops = batch * (2 * arch.active_params_b.value * 1e9 + attention)
+    active_expert = expert * _routed_share(arch)
+    linear = arch.active_params_b.value * 1e9 + (moe - 1) * active_expert
+    flops = batch * (2 * linear + attention)
     compute_s = flops / (r.flops_per_second * eff.compute)
-    moe = eff.moe_factor if arch.is_moe else 1.0
     per_request = batch * eff.request_overhead_s / r.request_parallelism
     overhead = eff.step_overhead_s + per_request + _allreduce_s(r, eff, batch)
     return StepTime(
-        seconds=max(memory_s, compute_s) * moe + overhead,
-        memory_s=memory_s * moe,
-        compute_s=compute_s * moe,
+        seconds=max(memory_s, compute_s) + overhead,
+        memory_s=memory_s,
+        compute_s=compute_s,
         overhead_s=overhead,
     )
 
 
+def _routed_share(arch: Architecture) -> float:
+    """The share of routed-expert parameters one token uses: k / E (0 for a dense model)."""
+    if arch.experts is None or arch.experts_per_token is None:
+        return 0.0
+    return arch.experts_per_token.value / arch.experts.value
+
+
 def prefill_seconds(r: Replica, eff: Efficiencies, input_tokens: float) -> float:
-    """Compute time of one request's prompt: 2 x active x I, plus causal attention (I^2)."""
+    """Compute time of one request's prompt: 2 x active x I, plus causal attention (I^2). No MoE
+    factor: a prefill pass of thousands of tokens gives every expert a full matrix multiply."""
     arch = r.arch
     linear = 2 * arch.active_params_b.value * 1e9 * input_tokens
     attention = 2 * arch.layers.value * arch.query_heads.value * arch.head_dim.value
     flops = linear + attention * input_tokens**2
-    moe = eff.moe_factor if arch.is_moe else 1.0
     passes = input_tokens / r.prefill_chunk_tokens
-    return flops / (r.flops_per_second * eff.compute) * moe + _allreduce_s(
+    return flops / (r.flops_per_second * eff.compute) + _allreduce_s(
         r, eff, input_tokens, passes
     )
 
@@ -420,11 +451,14 @@ def serve(
         flag = "--input-tokens" if input_tokens < 1 else "--output-tokens"
         raise PlannerError.single(flag, "", "must be at least 1")
     if r.kv_capacity_tokens < input_tokens + output_tokens:
-        weights_gb = r.weight_bytes / 1e9
+        copies = r.replicated_weight_bytes
+        weights = f"{(r.weight_bytes - copies) / 1e9:,.0f} GB of weights"
+        if copies:
+            weights += f" and {copies / 1e9:,.0f} GB of attention-weight copies, one a GPU"
         raise PlannerError.single(
             "--gpus",
             "",
-            f"{r.model} in {r.precision} ({weights_gb:,.0f} GB of weights) leaves no room for "
+            f"{r.model} in {r.precision} ({weights}) leaves no room for "
             f"one request of {input_tokens + output_tokens:,} tokens on {r.gpus}x {r.gpu_name} "
             f"({r.memory_bytes / 1e9:,.0f} GB); give more --gpus or a lower --precision",
         )
