@@ -203,12 +203,12 @@ def write_chart(data: ThroughputData, eff: Efficiencies, path: Path) -> None:
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(figsize=(7, 7))
-    groups = [
+    groups: list[tuple[str, list[CalibrationPoint], str, str]] = [
         ("calibration (fitted on)", data.calibration, "o", "tab:blue"),
         ("held out", held_out(data), "^", "tab:orange"),
         ("held-out outliers", [p for p in data.holdout if p.outlier], "x", "tab:red"),
     ]
-    values = []
+    values: list[float] = []
     for label, points, marker, color in groups:
         measured = [p.output_tokens_per_second for p in points]
         predicted = [predict(data, eff, p) for p in points]
@@ -224,10 +224,10 @@ def write_chart(data: ThroughputData, eff: Efficiencies, path: Path) -> None:
     low, high = min(values) / 1.5, max(values) * 1.5
     line = np.array([low, high])
     axes.plot(line, line, color="black", linewidth=0.8, label="predicted = measured")
-    for factor, style in ((1.25, "--"), (2.0, ":")):
+    for factor, dashes in ((1.25, "--"), (2.0, ":")):
         label = f"{factor:g}x above and below"
-        axes.plot(line, line * factor, color="grey", linestyle=style, linewidth=0.8, label=label)
-        axes.plot(line, line / factor, color="grey", linestyle=style, linewidth=0.8)
+        axes.plot(line, line * factor, color="grey", linestyle=dashes, linewidth=0.8, label=label)
+        axes.plot(line, line / factor, color="grey", linestyle=dashes, linewidth=0.8)
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlim(low, high)

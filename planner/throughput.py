@@ -401,9 +401,7 @@ def prefill_seconds(r: Replica, eff: Efficiencies, input_tokens: float) -> float
     attention = 2 * arch.layers.value * arch.query_heads.value * arch.head_dim.value
     flops = linear + attention * input_tokens**2
     passes = input_tokens / r.prefill_chunk_tokens
-    return flops / (r.flops_per_second * eff.compute) + _allreduce_s(
-        r, eff, input_tokens, passes
-    )
+    return flops / (r.flops_per_second * eff.compute) + _allreduce_s(r, eff, input_tokens, passes)
 
 
 @dataclass(frozen=True)
