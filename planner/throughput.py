@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
 from planner.errors import PlannerError
+from planner.loader import LineIndex, field_path
 
 Limit = Literal["KV memory", "engine batch limit", "concurrency", "per-user speed"]
 TimeBound = Literal["bandwidth", "compute", "overhead"]
@@ -209,22 +210,24 @@ def load_throughput_data(directory: Path = DATA_DIR) -> ThroughputData:
         return ThroughputData.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        section, *rest = (str(part) for part in first["loc"])
-        # Name the file the figure is in, and the field as it is spelled there.
-        name, prefix = _FILES[section]
-        field = ".".join([*prefix, *rest])
-        raise PlannerError.single(str(directory / name), field, first["msg"]) from None
+        section, *rest = first["loc"]
+        # Name the file the figure is in, the field as it is spelled there, and its line.
+        name, key = _FILES[str(section)]
+        loc = (key, *rest)
+        path = directory / name
+        line = LineIndex(yaml.compose(path.read_text(encoding="utf-8"))).line(loc)
+        raise PlannerError.single(str(path), field_path(loc), first["msg"], line) from None
 
 
-# Where each section of ThroughputData comes from: file, and the key path of the section in it.
-_FILES: dict[str, tuple[str, list[str]]] = {
-    "gpus": ("gpus.yaml", ["gpus"]),
-    "architectures": ("architectures.yaml", ["architectures"]),
-    "precisions": ("precisions.yaml", ["precisions"]),
-    "settings": ("throughput.yaml", ["settings"]),
-    "fit": ("throughput.yaml", ["fit"]),
-    "calibration": ("throughput_calibration.yaml", ["points"]),
-    "holdout": ("throughput_holdout.yaml", ["points"]),
+# Where each section of ThroughputData comes from: its file, and its key in that file.
+_FILES: dict[str, tuple[str, str]] = {
+    "gpus": ("gpus.yaml", "gpus"),
+    "architectures": ("architectures.yaml", "architectures"),
+    "precisions": ("precisions.yaml", "precisions"),
+    "settings": ("throughput.yaml", "settings"),
+    "fit": ("throughput.yaml", "fit"),
+    "calibration": ("throughput_calibration.yaml", "points"),
+    "holdout": ("throughput_holdout.yaml", "points"),
 }
 
 

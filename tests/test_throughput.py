@@ -309,7 +309,10 @@ def test_a_held_out_point_without_its_engine_is_named(tmp_path: Path) -> None:
     with pytest.raises(PlannerError) as error:
         load_throughput_data(tmp_path)
     message = str(error.value)
-    assert str(holdout) in message and "points.0.engine" in message
+    line = 1 + text.splitlines().index(
+        next(row for row in text.splitlines() if row.startswith("  - {"))
+    )
+    assert message == f"{holdout}: points[0].engine (line {line}): Field required"
     assert len(message.splitlines()) == 1
 
 
