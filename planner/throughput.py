@@ -1,6 +1,6 @@
 """Throughput of one serving replica from physics: a model a reviewer can check.
 
-One replica is N GPUs of one type serving one model by tensor parallelism. Requests of one shape
+One replica is N GPUs of one type serving one model together. Requests of one shape
 (input tokens I, output tokens O) run in a continuous batch of B requests. Per batch of requests:
 
     cycle(B) = O x decode_step(B) + B x prefill(I)
@@ -8,11 +8,14 @@ One replica is N GPUs of one type serving one model by tensor parallelism. Reque
 
 decode_step(B) is the time of one decode step: the bytes it reads (weights, and the KV cache of
 the batch) over HBM bandwidth, or its FLOPS over the GPUs' dense FLOPS, whichever is longer, plus
-a per-step and a per-layer overhead and the tensor-parallel all-reduces. prefill(I) is FLOPS bound
-(2 x active parameters x I, plus attention growing with I squared). The batch is bounded by the KV
-cache memory the weights leave, by a concurrency, or by a per-user speed target. Every figure
-comes from planner/data (gpus.yaml, architectures.yaml, precisions.yaml, throughput.yaml); the
-efficiencies are fitted on the calibration points (bench/throughput_bench.py).
+a per-step and a per-layer overhead and the tensor-parallel all-reduces; in MoE models a fitted
+factor weighs the routed experts' share of it. prefill(I) is FLOPS bound (2 x active parameters x
+I, plus attention growing with I squared). Dense models run tensor parallel, MoE models attention
+data parallel (each GPU attends its own requests with its own copy of the attention weights). The
+batch is bounded by the KV cache memory the weights leave, by a concurrency, or by a per-user
+speed target. Every figure comes from planner/data (gpus.yaml, architectures.yaml,
+precisions.yaml, throughput.yaml); the efficiencies are fitted on the calibration points
+(bench/throughput_bench.py) and checked on held-out ones (throughput_holdout.yaml).
 """
 
 from __future__ import annotations
@@ -561,6 +564,9 @@ def figures_used(data: ThroughputData, r: Replica) -> dict[str, dict[str, Any]]:
         used["experts"] = _figure(arch.experts)
         used["experts_per_token"] = _figure(arch.experts_per_token)
         used["moe_factor"] = _figure(fit.moe_factor)
+        used["moe_parallelism"] = _figure(data.settings.moe_parallelism)
+    if r.replicated_weight_bytes and arch.attention_params_b is not None:
+        used["attention_params"] = _figure(arch.attention_params_b, "billion")
     used["runtime_reserve"] = _figure(data.settings.runtime_reserve_gb, "GB per GPU")
     used["kv_free_fraction"] = _figure(data.settings.kv_free_fraction)
     used["max_batch"] = _figure(data.settings.max_batch, "requests")

@@ -20,6 +20,7 @@ from planner.throughput import (
     decode_step,
     default_throughput_data,
     experts_touched,
+    figures_used,
     kv_batch,
     load_throughput_data,
     make_replica,
@@ -437,3 +438,13 @@ def test_cli_says_when_no_measured_point_covers_the_model(
     assert code == 0 and json.loads(out)["fit"]["points_of_this_model"] == 0
     code, text, _ = run(capsys, "llama-3.1-8b", "--gpu", "h100", "--gpus", "1", *shape)
     assert "8 of them measure llama-3.1-8b" in text and "unvalidated" not in text
+
+
+def test_figures_used_name_the_moe_parallelism_and_mla_attention_size() -> None:
+    r = make_replica(DATA, "deepseek-v3.2", "h200", 8)
+    figures = figures_used(DATA, r)
+    assert figures["moe_parallelism"]["value"] == "attention-dp"
+    assert "enable_attention_dp" in figures["moe_parallelism"]["source"]
+    assert figures["attention_params"]["value"] == 11.41
+    dense = figures_used(DATA, make_replica(DATA, "llama-3.3-70b", "h100", 2))
+    assert "moe_parallelism" not in dense and "attention_params" not in dense
