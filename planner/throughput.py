@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
 from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
 from planner.errors import PlannerError
@@ -99,6 +99,13 @@ class Settings(_Data):
     moe_parallelism: TextFigure
     compute_precision: dict[str, TextFigure]
     kv_bytes_per_value: dict[str, Figure]
+
+    @field_validator("moe_parallelism")
+    @classmethod
+    def _known_parallelism(cls, figure: TextFigure) -> TextFigure:
+        if figure.value not in ("attention-dp", "tensor"):
+            raise ValueError(f"must be attention-dp or tensor, not {figure.value!r}")
+        return figure
 
 
 class Fit(_Data):

@@ -448,3 +448,18 @@ def test_figures_used_name_the_moe_parallelism_and_mla_attention_size() -> None:
     assert figures["attention_params"]["value"] == 11.41
     dense = figures_used(DATA, make_replica(DATA, "llama-3.3-70b", "h100", 2))
     assert "moe_parallelism" not in dense and "attention_params" not in dense
+
+
+def test_an_unknown_moe_parallelism_is_named(tmp_path: Path) -> None:
+    for source in DATA_DIR.glob("*.yaml"):
+        shutil.copy(source, tmp_path / source.name)
+    settings = tmp_path / "throughput.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("value: attention-dp", "value: attention-db", 1))
+    with pytest.raises(PlannerError) as error:
+        load_throughput_data(tmp_path)
+    line = 2 + text.splitlines().index("  moe_parallelism:")  # its value's first line
+    assert str(error.value) == (
+        f"{settings}: settings.moe_parallelism (line {line}): "
+        "Value error, must be attention-dp or tensor, not 'attention-db'"
+    )
