@@ -281,9 +281,11 @@ class Totals(_Out):
     saved_by_sharing_usd: float
     # The boundary the providers reached over the internet share, once.
     egress_network_usd: float
-    # strategy optimal: how far above the optimum the plan may be (0: the exact optimum; above
-    # 0 only when --time-limit stopped the solver, as proven by its bound).
+    # strategy optimal: how far above the optimum the plan may be, proven by the solver's bound
+    # (0: the exact optimum); the solve stops within optimizer.yaml's gap, or at a time limit.
     optimality_gap_usd: float
+    # A time limit stopped the solve first: the gap still holds, but a rerun may differ.
+    optimizer_stopped_by_time_limit: bool = False
 
 
 class Plan(_Out):
@@ -865,7 +867,24 @@ def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                         f"{w.data} data needs",
                     )
                 )
+    private = catalog.private_consumers
+    by_name = {w.name: w for w in plan.workloads}
     for index, pool in enumerate(plan.pools):
+        # A pool admits every member's callers: where one member's data may only be called from
+        # private ranges, that holds for all of them (a mixed pool keeps the strictest perimeter).
+        members = [by_name[name] for name in pool.workloads if name in by_name]
+        strict = [w.name for w in members if w.data in private.data_classes]
+        public = sorted(
+            {c.cidr for w in members for c in w.consumers if not private.is_private(c.cidr)}
+        )
+        if strict and public:
+            found.append(
+                _again(
+                    f"pools[{index}].workloads",
+                    f"{', '.join(strict)} may only be called from private ranges, but the pool "
+                    f"also admits its other members' public callers {', '.join(public)}",
+                )
+            )
         weaker = [
             name
             for name in pool.workloads
