@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from planner.catalog import Catalog, default_catalog
+from planner.catalog import Catalog, PrivateConsumers, default_catalog
 from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import PlannerError, Problem
 from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
@@ -819,6 +819,14 @@ def _consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
 _RANK = {perimeter: rank for rank, perimeter in enumerate(Perimeter)}  # weakest first
 
 
+def _public_range(private: PrivateConsumers, cidr: str) -> bool:
+    """A valid range outside private address space (a malformed one is reported elsewhere)."""
+    try:
+        return not private.is_private(cidr)
+    except ValueError:
+        return False
+
+
 def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """Each workload's perimeter is at least what its data class requires (the catalog's data
     classes, as answers.data_sensitivity decides it) and its placement keeps to it; each pool's
@@ -875,7 +883,7 @@ def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         members = [by_name[name] for name in pool.workloads if name in by_name]
         strict = [w.name for w in members if w.data in private.data_classes]
         public = sorted(
-            {c.cidr for w in members for c in w.consumers if not private.is_private(c.cidr)}
+            {c.cidr for w in members for c in w.consumers if _public_range(private, c.cidr)}
         )
         if strict and public:
             found.append(
