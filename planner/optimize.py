@@ -270,7 +270,9 @@ def solve(
         if found_total <= fallback_total:
             assignment, units, total = found, found_units, found_total
     # status 0: optimal within rel_gap; 1: a limit stopped it (its bound still holds).
-    bound = result.mip_dual_bound if result.mip_dual_bound is not None else 0.0
+    bound = result.get("mip_dual_bound")
+    # No bound (stopped before the first relaxation): costs are never negative, so 0 is one.
+    bound = float(bound) if bound is not None and math.isfinite(bound) else 0.0
     if result.status == 0 and rel_gap == 0.0:
         bound = total  # proven optimal: rounding of the solver's bound is no gap
     solution = Solution(
