@@ -28,7 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.plan_bench
 	$(BIN)/python -m bench.error_bench
 	$(BIN)/python -m bench.preview_bench
-	$(BIN)/python -m bench.optimize_bench --time-limit 5
+	$(BIN)/python -m bench.optimize_bench --exact-up-to 1000
 	$(BIN)/python -m bench.throughput_bench
 
 schema: $(STAMP)

@@ -222,6 +222,13 @@ class Defaults(_Data):
     warn_usd_per_workload: Figure
 
 
+class OptimizerSettings(_Data):
+    """When the shared-pool optimizer stops: a proven relative gap, or a time limit first."""
+
+    gap: Figure
+    time_limit_s: Figure
+
+
 class PrivateConsumers(_Data):
     """Data classes whose consumers must be in private address space, and that space."""
 
@@ -347,6 +354,7 @@ class Catalog(_Data):
     private_consumers: PrivateConsumers
     regions: Regions
     serving: Serving
+    optimizer: OptimizerSettings
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
 
@@ -418,6 +426,7 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "operations": _read("operations.yaml", directory),
         "regions": _read("regions.yaml", directory),
         "serving": _read("vllm.yaml", directory),
+        "optimizer": _read("optimizer.yaml", directory),
         "context_windows": windows,
     }
     try:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from planner.catalog import Catalog, default_catalog
+from planner.catalog import Catalog, PrivateConsumers, default_catalog
 from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import PlannerError, Problem
 from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
@@ -281,9 +281,11 @@ class Totals(_Out):
     saved_by_sharing_usd: float
     # The boundary the providers reached over the internet share, once.
     egress_network_usd: float
-    # strategy optimal: how far above the optimum the plan may be (0: the exact optimum; above
-    # 0 only when --time-limit stopped the solver, as proven by its bound).
+    # strategy optimal: how far above the optimum the plan may be, proven by the solver's bound
+    # (0: the exact optimum); the solve stops within optimizer.yaml's gap, or at a time limit.
     optimality_gap_usd: float
+    # A time limit stopped the solve first: the gap still holds, but a rerun may differ.
+    optimizer_stopped_by_time_limit: bool = False
 
 
 class Plan(_Out):
@@ -817,6 +819,14 @@ def _consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
 _RANK = {perimeter: rank for rank, perimeter in enumerate(Perimeter)}  # weakest first
 
 
+def _public_range(private: PrivateConsumers, cidr: str) -> bool:
+    """A valid range outside private address space (a malformed one is reported elsewhere)."""
+    try:
+        return not private.is_private(cidr)
+    except ValueError:
+        return False
+
+
 def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """Each workload's perimeter is at least what its data class requires (the catalog's data
     classes, as answers.data_sensitivity decides it) and its placement keeps to it; each pool's
@@ -865,7 +875,24 @@ def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                         f"{w.data} data needs",
                     )
                 )
+    private = catalog.private_consumers
+    by_name = {w.name: w for w in plan.workloads}
     for index, pool in enumerate(plan.pools):
+        # A pool admits every member's callers: where one member's data may only be called from
+        # private ranges, that holds for all of them (a mixed pool keeps the strictest perimeter).
+        members = [by_name[name] for name in pool.workloads if name in by_name]
+        strict = [w.name for w in members if w.data in private.data_classes]
+        public = sorted(
+            {c.cidr for w in members for c in w.consumers if _public_range(private, c.cidr)}
+        )
+        if strict and public:
+            found.append(
+                _again(
+                    f"pools[{index}].workloads",
+                    f"{', '.join(strict)} may only be called from private ranges, but the pool "
+                    f"also admits its other members' public callers {', '.join(public)}",
+                )
+            )
         weaker = [
             name
             for name in pool.workloads

@@ -1,11 +1,17 @@
-"""Shared self-hosted pools, chosen exactly: a mixed-integer program solved by HiGHS (scipy).
+"""Shared self-hosted pools: a mixed-integer program solved by HiGHS (scipy).
 
 Each workload goes either to its cheapest admissible cloud API or to a pool of one self-hosted
 candidate (model on an instance type) that its tier, perimeter and pin admit. A pool's units are
 integers; the workloads in it must fit (their loads, and their peaks, add up to at most the
 units) and a pool has at least the largest minimum of its workloads (two units for
-`availability: high`). The objective is the total monthly cost. The optimum is exact (relative
-gap 0), so per-workload planning can only cost as much or more.
+`availability: high`). The objective is the total monthly cost.
+
+The solve stops when its plan is proven within a relative gap of the optimum (the solver's
+bound; 0 asks for the exact optimum), or at a time limit. The gap stop is deterministic: HiGHS
+explores the same nodes in the same order for the same program, so the same inputs give the same
+plan. Only a time limit that stops the solve first can make a rerun differ, and the solution
+says when it did. The plan is never worse than each workload's cheapest option alone, with pools
+of one candidate merged (`alone_assignment`): the solver's plan is kept only when it costs less.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import ctypes
 import math
 import os
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -58,9 +66,11 @@ class Solution:
     assignment: dict[str, str]
     units: dict[str, int]  # candidate option id -> units of the pool
     total_usd: float
-    # How far above the optimum the solution may be, proven by the solver's bound: 0 when the
-    # solve finished; above 0 only when a time limit stopped it first.
+    # How far above the optimum the solution may be, proven by the solver's bound (0: the exact
+    # optimum).
     gap_usd: float = 0.0
+    # A time limit stopped the solve before the gap was proven: a rerun may differ.
+    stopped_by_time_limit: bool = False
 
 
 def units_for(loads: list[tuple[float, ...]], min_units: int) -> int:
@@ -120,11 +130,16 @@ def solve(
     candidates: dict[str, SelfHostedCandidate],
     shared: dict[str, Shared] | None = None,
     time_limit: float | None = None,
+    rel_gap: float = 0.0,
+    progress: Callable[[str], None] | None = None,
 ) -> Solution:
-    """The assignment of least total cost, exactly. A pool costs its units and, once open, its
-    fixed cost (staff, network); an API its usage and, once any workload uses it, the fixed costs
-    of its access and of the boundary it sits behind (`shared`)."""
+    """The assignment of least total cost, within `rel_gap` of the optimum (0: exactly). A pool
+    costs its units and, once open, its fixed cost (staff, network); an API its usage and, once
+    any workload uses it, the fixed costs of its access and of the boundary it sits behind
+    (`shared`). `progress` hears what the solve is doing while it runs (the CLI: stderr)."""
     shared = shared or {}
+    original = demands
+    started = time.monotonic()
     gone = dominated(demands, candidates)
     if gone:
         demands = [
@@ -216,7 +231,15 @@ def solve(
             row([(group_index[g], 1.0), (group_index[parent], -1.0)], -np.inf, 0.0)
 
     matrix = coo_array((values, (rows, cols)), shape=(len(lower_bounds), n_vars)).tocsr()
-    with _solver_output_discarded():
+    if progress is not None:
+        stop = f"a plan proven within {rel_gap:.2%} of the optimum" if rel_gap else "the optimum"
+        limit = f", or {time_limit:g} s" if time_limit is not None else ""
+        progress(
+            f"optimizer: {len(demands):,} workloads, {len(used)} candidate pools kept of "
+            f"{len(used) + len(gone)} ({n_vars:,} variables, {len(lower_bounds):,} constraints); "
+            f"solving until {stop}{limit}..."
+        )
+    with _solver_output_discarded(), _heartbeat(progress, started, time_limit):
         result = milp(
             cost,
             constraints=LinearConstraint(matrix, lower_bounds, upper_bounds),
@@ -224,28 +247,101 @@ def solve(
             bounds=Bounds(np.zeros(n_vars), upper),
             # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on
             # a four-workload case the brute-force test found (tests/test_optimize.py).
-            options={"mip_rel_gap": 0.0, "presolve": False}
+            options={"mip_rel_gap": rel_gap, "presolve": False}
             | ({"time_limit": time_limit} if time_limit is not None else {}),
         )
-    if result.x is None:
-        # Every workload always has a feasible option; only a time limit too short for the
-        # solver to find one lands here.
-        raise TimeoutError(f"no solution within the time limit: {result.message}")
-    x = np.round(result.x).astype(int)
-    assignment: dict[str, str] = {}
-    for i, (w, c) in enumerate(pairs):
-        if x[i]:
-            assignment[demands[w].name] = c
-    for i, (w, p) in enumerate(api_pairs):
-        if x[n_pairs + i]:
-            assignment[demands[w].name] = p
-    units = _prefer_smaller(demands, assignment, candidates)
-    total = total_cost(demands, assignment, units, candidates, shared)
-    gap = 0.0
-    if result.status != 0:  # stopped by the time limit with a feasible solution
-        bound = result.mip_dual_bound if result.mip_dual_bound is not None else 0.0
-        gap = max(0.0, total - bound)
-    return Solution(assignment, units, total, gap)
+    # Each workload's cheapest option alone, pools of one candidate merged: always feasible, and
+    # what the solver's plan must beat (a time limit may stop it before it finds anything).
+    fallback = alone_assignment(original, candidates, shared)
+    fallback_units = _prefer_smaller(original, fallback, candidates)
+    fallback_total = total_cost(original, fallback, fallback_units, candidates, shared)
+    assignment, units, total = fallback, fallback_units, fallback_total
+    if result.x is not None:
+        x = np.round(result.x).astype(int)
+        found: dict[str, str] = {}
+        for i, (w, c) in enumerate(pairs):
+            if x[i]:
+                found[demands[w].name] = c
+        for i, (w, p) in enumerate(api_pairs):
+            if x[n_pairs + i]:
+                found[demands[w].name] = p
+        found_units = _prefer_smaller(demands, found, candidates)
+        found_total = total_cost(demands, found, found_units, candidates, shared)
+        if found_total <= fallback_total:
+            assignment, units, total = found, found_units, found_total
+    # status 0: optimal within rel_gap; 1: a limit stopped it (its bound still holds).
+    bound = result.get("mip_dual_bound")
+    # No bound (stopped before the first relaxation): costs are never negative, so 0 is one.
+    bound = float(bound) if bound is not None and math.isfinite(bound) else 0.0
+    if result.status == 0 and rel_gap == 0.0:
+        bound = total  # proven optimal: rounding of the solver's bound is no gap
+    solution = Solution(
+        assignment,
+        units,
+        total,
+        max(0.0, total - bound),
+        stopped_by_time_limit=result.status != 0,
+    )
+    if progress is not None:
+        how = "stopped by the time limit" if solution.stopped_by_time_limit else "done"
+        share = solution.gap_usd / total if total else 0.0
+        progress(
+            f"optimizer: {how} after {time.monotonic() - started:.1f} s: {total:,.2f} USD a "
+            f"month, at most {solution.gap_usd:,.2f} USD ({share:.3%}) above the optimum"
+        )
+    return solution
+
+
+# Seconds between the lines that say a long solve is still running.
+HEARTBEAT_S = 5.0
+
+
+@contextmanager
+def _heartbeat(
+    progress: Callable[[str], None] | None, started: float, time_limit: float | None
+) -> Iterator[None]:
+    """While the solver runs (it gives no callback through scipy), a line every HEARTBEAT_S
+    seconds that it still does: a user waiting on a large organization sees it is alive."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_S):
+            limit = f" of the {time_limit:g} s limit" if time_limit is not None else ""
+            progress(f"optimizer: still solving, {time.monotonic() - started:.0f} s{limit}")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def alone_assignment(
+    demands: list[Demand],
+    candidates: dict[str, SelfHostedCandidate],
+    shared: dict[str, Shared],
+) -> dict[str, str]:
+    """Each workload where it costs least on its own: an API with its access and boundary, or
+    a pool of its own (ties to the first in sort order). Workloads of one candidate then share
+    its pool, which costs no more than their pools apart."""
+
+    def alone(d: Demand, choice: str) -> float:
+        if choice in d.apis:
+            parent = _parent(shared, choice)
+            fixed = sum(shared[g].fixed_usd for g in (choice, parent) if g and g in shared)
+            return d.apis[choice] + fixed
+        c = candidates[choice]
+        return units_for([d.candidates[choice]], d.min_units) * c.unit_monthly_usd + c.fixed_usd
+
+    return {
+        d.name: min(sorted([*d.candidates, *d.apis]), key=lambda choice: alone(d, choice))
+        for d in demands
+    }
 
 
 @contextmanager

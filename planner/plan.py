@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from typing import Literal
@@ -480,16 +481,54 @@ def _allocate(total_cents: int, weights: list[float]) -> list[int]:
     return cents
 
 
+# A pool whose members include a workload with callers in public address space: kept apart from
+# workloads whose data may only be called from private ranges (data_classes.yaml).
+PUBLIC_CALLERS = "+public-callers"
+
+
+def _public_callers(ctx: Context, workload: Workload) -> bool:
+    private = ctx.catalog.private_consumers
+    return any(not private.is_private(c.cidr) for c in workload.consumers)
+
+
+def _pool_keys(ctx: Context, decisions: list[Decision]) -> dict[str, dict[str, str]]:
+    """Per workload, the optimizer's pool key of each of its self-hosted options. A pool is
+    built for its strictest member's perimeter, and that must hold for every member: a workload
+    whose data needs private callers (confidential, regulated) never shares a pool with one that
+    has public callers. Where both may use one option, the public-callers workloads get a pool
+    of that option of their own (option id + PUBLIC_CALLERS); elsewhere the key is the option."""
+    strict = set(ctx.catalog.private_consumers.data_classes)
+    options = {
+        w.name: [o.id for o in answers.volume_economics.options if o.placement == "self_hosted"]
+        for w, answers, _, _ in decisions
+    }
+    strict_options = {o for w, *_ in decisions if w.data in strict for o in options[w.name]}
+    keys = {}
+    for w, *_ in decisions:
+        apart = w.data not in strict and _public_callers(ctx, w)
+        keys[w.name] = {
+            o: o + PUBLIC_CALLERS if apart and o in strict_options else o for o in options[w.name]
+        }
+    return keys
+
+
+def _option_of(key: str) -> str:
+    return key.removesuffix(PUBLIC_CALLERS)
+
+
 def _shared_pools(
     ctx: Context,
     decisions: list[Decision],
     purchases: Purchases,
     alone_costs: dict[str, float],
     time_limit: float | None,
-) -> tuple[list[WorkloadPlan], list[Pool], float]:
-    """Workloads share self-hosted pools where that costs less: the exact optimum."""
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[WorkloadPlan], list[Pool], optimize.Solution]:
+    """Workloads share self-hosted pools where that costs less: the optimum within the
+    catalog's gap (optimizer.yaml), or the best plan found when the time limit stops it."""
     demands = []
     kv_by_name: dict[str, float] = {}
+    pool_keys = _pool_keys(ctx, decisions)
     for workload, answers, _, _ in decisions:
         options = answers.volume_economics.options
         apis: dict[str, float] = {}
@@ -504,7 +543,7 @@ def _shared_pools(
         for option in options:
             if option.placement == "self_hosted":
                 limits = ctx.by_option[option.id].limits
-                candidates[option.id] = unit_load(
+                candidates[pool_keys[workload.name][option.id]] = unit_load(
                     limits,
                     workload.monthly_tokens.input,
                     workload.monthly_tokens.output,
@@ -519,7 +558,17 @@ def _shared_pools(
                 min_units=availability_floor(workload),
             )
         )
-    solution = optimize.solve(demands, ctx.by_option, shared_access(ctx.catalog), time_limit)
+    by_key = {
+        key: ctx.by_option[_option_of(key)] for keys in pool_keys.values() for key in keys.values()
+    }
+    solution = optimize.solve(
+        demands,
+        by_key,
+        shared_access(ctx.catalog),
+        time_limit,
+        ctx.catalog.optimizer.gap.value,
+        progress,
+    )
 
     members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}
     for decision, demand in zip(decisions, demands, strict=True):
@@ -529,10 +578,11 @@ def _shared_pools(
     pools: dict[str, Pool] = {}
     shares: dict[str, tuple[float, str]] = {}
     ranges: dict[str, tuple[float, float]] = {}
-    for option_id in sorted(members):
-        group = members[option_id]
+    for key in sorted(members):
+        group = members[key]
+        option_id = _option_of(key)
         candidate = ctx.by_option[option_id]
-        units = solution.units[option_id]
+        units = solution.units[key]
         nodes = units * candidate.capacity.nodes_per_unit
         cost_cents = round(
             (candidate.nodes_monthly_usd(ctx.catalog, nodes) + candidate.fixed_usd) * 100
@@ -541,8 +591,8 @@ def _shared_pools(
         # pays more than there: a pool in the optimum costs no more than its members did.
         weights = [alone_costs[decision[0].name] for decision, _ in group]
         option = next(o for o in group[0][0][1].volume_economics.options if o.id == option_id)
-        name = pool_name_for(option_id)
-        pools[option_id] = _pool(
+        name = pool_name_for(option_id) + ("-public-callers" if key != option_id else "")
+        pools[key] = _pool(
             ctx,
             name,
             option,
@@ -553,7 +603,7 @@ def _shared_pools(
             _pool_range(candidate, [d for d, _ in group], kv_by_name),
         )
         others = [d[0].name for d, _ in group]
-        low, high = pools[option_id].monthly_cost_low_usd, pools[option_id].monthly_cost_high_usd
+        low, high = pools[key].monthly_cost_low_usd, pools[key].monthly_cost_high_usd
         for (decision, _), cents in zip(group, _allocate(cost_cents, weights), strict=True):
             mates = [n for n in others if n != decision[0].name]
             part = cents / cost_cents if cost_cents else 0.0
@@ -569,8 +619,9 @@ def _shared_pools(
     plans = []
     for decision in decisions:
         workload, answers, alone, warnings = decision
-        chosen_id = solution.assignment[workload.name]
-        if chosen_id not in ctx.by_option:
+        chosen_key = solution.assignment[workload.name]
+        chosen_id = _option_of(chosen_key)
+        if chosen_key not in by_key:
             api = min(
                 (
                     o
@@ -585,13 +636,13 @@ def _shared_pools(
         else:
             chosen = next(o for o in answers.volume_economics.options if o.id == chosen_id)
             cost, note = shares[workload.name]
-            pool_name = pools[chosen_id].name
+            pool_name = pools[chosen_key].name
         economics = replace(
             answers.volume_economics,
             chosen=chosen.id,
             reason=(
                 f"{note}; alone, {answers.volume_economics.reason}"
-                if chosen.id != alone.id or chosen_id in ctx.by_option
+                if chosen.id != alone.id or chosen_key in by_key
                 else answers.volume_economics.reason
             ),
         )
@@ -606,7 +657,7 @@ def _shared_pools(
         if workload.name in ranges:
             plan_of.monthly_cost_low_usd, plan_of.monthly_cost_high_usd = ranges[workload.name]
         plans.append(plan_of)
-    return plans, [pools[key] for key in sorted(pools)], round(solution.gap_usd, 2)
+    return plans, [pools[key] for key in sorted(pools)], solution
 
 
 def _with_ranges(
@@ -732,7 +783,12 @@ def build_plan(
     workloads_file: str,
     strategy: Strategy = "per-workload",
     time_limit: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Plan:
+    """The plan of a workloads file (the CLI's default strategy is optimal; per-workload here
+    keeps library callers' plans as they were). The optimal strategy stops at the catalog's
+    time limit (optimizer.yaml) unless `time_limit` gives another; `progress` hears how its
+    solve goes."""
     spec = loaded.spec
     book = FigureBook()
     settings = settings_for(catalog, spec, book)
@@ -757,23 +813,20 @@ def build_plan(
     purchases: Purchases = {}
     alone_plans, pools = _per_workload(ctx, decisions, purchases, strategy == "per-workload")
     gap = 0.0
+    stopped = False
     workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
     # Decided one at a time, each workload's connections are its own service's.
     per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans) + sum(
         round(c.monthly_cost_usd * 100) for c in _connections(catalog, alone_plans)
     )
+    if time_limit is None:
+        time_limit = catalog.optimizer.time_limit_s.value
     if strategy != "per-workload":
         alone_costs = {w.name: w.monthly_cost_usd for w in alone_plans}
-        try:
-            workload_plans, pools, gap = _shared_pools(
-                ctx, decisions, purchases, alone_costs, time_limit
-            )
-        except TimeoutError:
-            raise PlannerError.single(
-                "--time-limit",
-                "",
-                f"the optimizer found no plan within {time_limit} s: raise the limit or drop it",
-            ) from None
+        workload_plans, pools, solution = _shared_pools(
+            ctx, decisions, purchases, alone_costs, time_limit, progress
+        )
+        gap, stopped = round(solution.gap_usd, 2), solution.stopped_by_time_limit
         workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
@@ -852,6 +905,12 @@ def build_plan(
                 if settings.instance_types
                 else {}
             ),
+            # How the optimizer stopped: at a proven gap, or at a time limit first.
+            **(
+                {"optimizer_gap": catalog.optimizer.gap.value, "optimizer_time_limit_s": time_limit}
+                if strategy == "optimal"
+                else {}
+            ),
             # Only where it stands in for the region's own prices (the plan warns).
             **(
                 {"price_region": spec.assumptions.price_region}
@@ -878,6 +937,7 @@ def build_plan(
             per_workload_usd=per_workload_cents / 100,
             egress_network_usd=access_fixed.get(EGRESS, 0.0),
             optimality_gap_usd=gap,
+            optimizer_stopped_by_time_limit=stopped,
             saved_by_sharing_usd=(per_workload_cents - total_cents) / 100,
         ),
         figures=figures,

@@ -63,7 +63,10 @@ def test_plan_writes_json_markdown_and_stack_config(
     # 8: a pool's replicas per node, max model length and GPU memory share
     assert plan["schema_version"] == 8
     assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16", "10.101.0.0/16"]
-    assert plan["networks"] == {"private_link": "10.250.0.0/16", "egress": "10.251.0.0/16"}
+    # The optimal plan (the default) moves the Bedrock workloads into a shared pool: only the
+    # egress network remains, in its own place after the PrivateLink network's.
+    assert plan["strategy"] == "optimal"
+    assert plan["networks"] == {"egress": "10.251.0.0/16"}
     assert plan["organization"] == "acme" and plan["stack"] == "dev"
     assert plan["workloads_file"] == "examples/workloads.yaml"
     assert len(plan["inputs_sha256"]) == 64
@@ -335,10 +338,12 @@ def test_time_limit_plans_the_best_found_and_says_how_far_from_the_optimum(
     gap = plan["totals"]["optimality_gap_usd"]
     assert gap >= 0
     text = (project / "plans/dev/plan.md").read_text()
-    if gap:  # stopped by the limit: the plan says so, with the bound
-        assert f"at most {gap:,.2f} USD above the optimum" in text
+    if gap:  # the plan says how far from the optimum it may be, with the bound
+        assert f"at most {gap:,.2f} USD (" in text and "above the optimum" in text
     else:
-        assert "(the exact optimum)" in text
+        assert "the exact optimum" in text
+    if plan["totals"]["optimizer_stopped_by_time_limit"]:
+        assert "the time limit of 0.5 s stopped the solve (a rerun may differ)" in text
     # The plan is whole either way: every dollar allocated, every workload placed.
     cents = sum(round(w["monthly_cost_usd"] * 100) for w in plan["workloads"])
     assert cents == round(plan["totals"]["monthly_cost_usd"] * 100)
@@ -572,7 +577,9 @@ def test_a_long_solve_says_so_on_stderr_and_only_the_plan_on_stdout(
     out, err = capfd.readouterr()
     assert code == 0
     assert out.startswith("Plan for bench (stack dev, us-east-1)\n")
-    assert err.startswith("solving shared pools for 300 workloads (time limit 0.5 s)...\n")
+    first, *_ = err.splitlines()
+    assert first.startswith("optimizer: 300 workloads, ") and first.endswith(", or 0.5 s...")
+    assert re.search(r"^optimizer: (done|stopped by the time limit) after ", err, re.M)
     # Warnings of many workloads are grouped: one line per distinct warning.
     lines = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(lines) == len(set(lines)) < 30

@@ -223,7 +223,7 @@ def test_too_many_pools_for_the_space_are_refused_at_plan_time(
 ) -> None:
     network = "network:\n  space: 10.0.0.0/12\n  pools: 10.0.0.0/16\n  apis: 10.8.0.0/16\n"
     path = write_workloads(_regulated(200, network))
-    [line] = refused(capsys, project, str(path))
+    [line] = refused(capsys, project, str(path), "--strategy", "per-workload")
     line_of_pools = _regulated(200).count("\n") + 3
     assert line.startswith(f"{path}: network.pools (line {line_of_pools}): ran out of ranges")
     # What ran out, how many were needed and how many there were.
@@ -294,7 +294,7 @@ def test_the_program_builds_the_plans_ranges_past_the_top_of_the_space(
     """Pools from 10.254.0.0/16: the third wraps to the bottom of 10.0.0.0/8, where the old
     10.<base + index> arithmetic made 10.256.0.0/16 and crashed preview and verify."""
     write_workloads(_regulated(3, "network: {pools: 10.254.0.0/16}\n"))
-    planned(capsys, "workloads.yaml")
+    planned(capsys, "workloads.yaml", "--strategy", "per-workload")
     plan = json.loads((project / "plans/dev/plan.json").read_text())
     ranges = [pool["cidr"] for pool in plan["pools"]]
     assert ranges == ["10.254.0.0/16", "10.255.0.0/16", "10.1.0.0/16"]  # 10.0 is the consumer's

@@ -30,7 +30,7 @@ def example_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     (project / "examples").mkdir()
     shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
     with contextlib.chdir(project):
-        assert main(["plan", "examples/workloads.yaml"]) == 0
+        assert main(["plan", "examples/workloads.yaml", "--strategy", "per-workload"]) == 0
     loaded: Plan = json.loads((project / "plans/dev/plan.json").read_text())
     return loaded
 

@@ -19,7 +19,8 @@ from tests.conftest import EXAMPLE
 def planned(project: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     (project / "examples").mkdir()
     shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
-    assert main(["plan", "examples/workloads.yaml"]) == 0
+    # Per workload: the example then uses every kind of component (as tests/test_stacks.py).
+    assert main(["plan", "examples/workloads.yaml", "--strategy", "per-workload"]) == 0
     capsys.readouterr()
     return project
 

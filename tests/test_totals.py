@@ -238,7 +238,8 @@ def test_the_api_boundaries_are_priced_as_the_stacks_build_them() -> None:
 def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "examples").mkdir()
     (project / "examples" / "workloads.yaml").write_text(EXAMPLE.read_text())
-    assert main(["plan", "examples/workloads.yaml"]) == 0
+    # The example's per-workload plan: two pools and three APIs, every kind of cost.
+    assert main(["plan", "examples/workloads.yaml", "--strategy", "per-workload"]) == 0
     capsys.readouterr()
     assert main(["preview"]) == 0
     lines = capsys.readouterr().out.splitlines()
