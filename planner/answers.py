@@ -93,6 +93,8 @@ class SelfHostedCandidate:
 class ApiQuote:
     price: costs.ApiPrice
     figure_ids: tuple[str, ...]
+    # The cache-read price's figure id, recorded only when a workload uses it.
+    cached_figure_id: str | None
     option_id: str
     input_text: str
     output_text: str
@@ -352,7 +354,9 @@ class Context:
         if found is None:
             models = self.catalog.api_models
             closed = sorted(
-                a for a, m in models.items() if m.tier is Tier.frontier and not m.open_model
+                a
+                for a, m in models.items()
+                if m.tier is Tier.frontier and not m.open_model and m.current
             )
             same = sorted(a for a, m in models.items() if m.open_model == model_id)
             found = self._comparisons[model_id] = [
@@ -418,7 +422,7 @@ class Context:
                 self.catalog, api, request_in, request_out, self.settings.price_date
             )
             shape = f"{request_in}/{request_out}"
-            ids = (
+            ids: tuple[str, ...] = (
                 self.book.add(
                     f"api.{api_id}.input_usd_per_mtok[{shape}]",
                     round(price.input_usd_per_mtok, 6),
@@ -434,9 +438,23 @@ class Context:
                     price.date,
                 ),
             )
+            if api.tier_source is not None:
+                ids += (
+                    self.book.add(
+                        f"api.{api_id}.tier",
+                        api.tier.value,
+                        "tier",
+                        api.tier_source.source,
+                        api.tier_source.date,
+                    ),
+                )
+            cached_id = None
+            if price.cached_input_usd_per_mtok is not None:
+                cached_id = f"api.{api_id}.cached_input_usd_per_mtok[{shape}]"
             quote = ApiQuote(
                 price=price,
                 figure_ids=ids,
+                cached_figure_id=cached_id,
                 option_id=f"cloud_api/{api_id}",
                 input_text=f"{price.input_usd_per_mtok:,.4g} USD/M + ",
                 output_text=(
@@ -510,6 +528,8 @@ class Demand:
     # (callers given as plain CIDRs), a transit gateway attachment (callers naming VPCs).
     plain_callers: bool = True
     vpc_callers: bool = False
+    # Share of the input tokens read from the provider's prompt cache (cached_input_fraction).
+    cached_fraction: float = 0.0
 
     @classmethod
     def of(cls, ctx: Context, workload: Workload) -> Demand:
@@ -527,6 +547,7 @@ class Demand:
         return cls(
             plain_callers=plain,
             vpc_callers=vpcs,
+            cached_fraction=workload.cached_input_fraction or 0.0,
             input_tokens=tokens.input,
             output_tokens=tokens.output,
             min_units=min_units,
@@ -609,10 +630,36 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
 
 def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
     quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
-    usage = costs.api_monthly_cost(quote.price, demand.input_tokens, demand.output_tokens)
+    price = quote.price
+    usage = costs.api_monthly_cost(
+        price, demand.input_tokens, demand.output_tokens, demand.cached_fraction
+    )
     fixed = ctx.api_fixed_for(api.provider, demand.plain_callers, demand.vpc_callers)
+    head, figures = f"{demand.api_head_in}{quote.input_text}", quote.figure_ids
+    if demand.cached_fraction:
+        share = demand.cached_fraction
+        if price.cached_input_usd_per_mtok is None or quote.cached_figure_id is None:
+            head = (
+                f"{demand.api_head_in}{price.input_usd_per_mtok:,.4g} USD/M (no cache-read price "
+                f"for {api_id}: its cached share {share:g} is charged as input) + "
+            )
+        else:
+            cached = price.cached_input_usd_per_mtok
+            ctx.book.add(
+                quote.cached_figure_id,
+                round(cached, 6),
+                "USD per million input tokens read from the prompt cache",
+                price.source,
+                price.date,
+            )
+            figures = (*figures, quote.cached_figure_id)
+            head = (
+                f"{tokens_text(demand.input_tokens)} input x ({1 - share:g} x "
+                f"{price.input_usd_per_mtok:,.4g} USD/M + {share:g} cached "
+                f"(cached_input_fraction) x {cached:,.4g} USD/M cache read) + "
+            )
     formula = (
-        f"{demand.api_head_in}{quote.input_text}{demand.api_head_out}{quote.output_text}"
+        f"{head}{demand.api_head_out}{quote.output_text}"
         f"{usage:,.2f} USD; plus, standing alone, its access: {fixed.formula}; total "
         f"{usage + fixed.monthly_usd:,.2f} USD"
     )
@@ -625,7 +672,26 @@ def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Opt
         monthly_cost_usd=round(usage + fixed.monthly_usd, 2),
         fixed_monthly_usd=fixed.monthly_usd,
         formula=formula,
-        figures=quote.figure_ids,
+        figures=figures,
+        note=_profile_note(api),
+    )
+
+
+def _profile_note(api: ApiModel) -> str | None:
+    """Where a Bedrock inference profile may process the workload's requests, which is what the
+    data-class gate (data_classes.yaml stays_in_region) decides on."""
+    profile = api.inference_profile
+    if profile is None:
+        return None
+    where = (
+        f"any of {len(profile.destination_regions)} commercial AWS regions"
+        if profile.scope == "global"
+        else ", ".join(profile.destination_regions)
+    )
+    return (
+        f"served through the {profile.scope} cross-region inference profile {profile.id}: "
+        f"requests may be processed in {where}; allowed for data classes that need not stay in "
+        "the stack's region (planner/data/data_classes.yaml stays_in_region)"
     )
 
 
@@ -660,9 +726,11 @@ def api_usd_per_token(ctx: Context, api_id: str, workload: Workload, share: floa
     """An API's price per token at the workload's request shape and input/output mix."""
     request_in, request_out = _request_shape(ctx, workload)
     price = ctx.api_quote(api_id, ctx.catalog.api_models[api_id], request_in, request_out).price
-    return (
-        (1 - share) * price.input_usd_per_mtok + share * price.output_usd_per_mtok
-    ) / costs.MILLION
+    input_price = price.input_usd_per_mtok
+    cached = workload.cached_input_fraction
+    if cached and price.cached_input_usd_per_mtok is not None:
+        input_price = (1 - cached) * input_price + cached * price.cached_input_usd_per_mtok
+    return ((1 - share) * input_price + share * price.output_usd_per_mtok) / costs.MILLION
 
 
 def unit_tokens(candidate: SelfHostedCandidate, share: float) -> float:
@@ -910,7 +978,12 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     # (tier order, quality rank, what to price): options are priced only once admissible.
     entries: list[tuple[int, int, SelfHostedCandidate | str]]
     if workload.model is None:
-        entries = [*ctx.self_hosted_entries, *ctx.api_entries(workload.data, perimeter)]
+        # The article's snapshot models (current: false) compete only when pinned.
+        apis = catalog.api_models
+        entries = [
+            *ctx.self_hosted_entries,
+            *(e for e in ctx.api_entries(workload.data, perimeter) if apis[e[2]].current),
+        ]
     else:
         entries = [e for e in ctx.self_hosted_entries if e[2].model_id == workload.model]
         if workload.model in catalog.models:
@@ -1010,12 +1083,32 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             )
     needed = TIER_ORDER[quality.tier]
     meeting = [subject for tier, _, subject in entries if tier >= needed]
+    sizes = ctx.model_sizes
     if meeting:
         admissible = [price(subject) for subject in meeting]
     else:
-        # Nothing meets the tier within the perimeter: the best model allowed, and say so.
-        best = max(rank for _, rank, _ in entries)
-        admissible = [price(subject) for _, rank, subject in entries if rank == best]
+        # Nothing meets the tier within the perimeter: every option of the best tier that does,
+        # cheapest first, and what insisting on that tier's top-ranked model costs on top.
+        reached = max(tier for tier, _, _ in entries)
+        best = [(rank, subject) for tier, rank, subject in entries if tier == reached]
+        admissible = [price(subject) for _, subject in best]
+        admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
+        top_rank = max(rank for rank, _ in best)
+        top_models = {
+            subject if isinstance(subject, str) else subject.model_id
+            for rank, subject in best
+            if rank == top_rank
+        }
+        top = next(o for o in admissible if o.model in top_models)
+        cheapest = admissible[0]
+        listed = ", ".join(f"{o.id} {usd(o.monthly_cost_usd)}" for o in admissible)
+        insisting = (
+            f"; insisting on the top-ranked {top.model} ({top.id}) costs "
+            f"{usd(top.monthly_cost_usd - cheapest.monthly_cost_usd)} a month more than "
+            f"{cheapest.id}"
+            if top.id != cheapest.id
+            else f"; the top-ranked {top.model} is also the cheapest"
+        )
         warnings.append(
             Warning(
                 code="quality_ceiling",
@@ -1023,8 +1116,8 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                     f"the task needs a {quality.tier.value} model but nothing at that tier meets "
                     f"the {perimeter.value} perimeter"
                     + (f" or the pinned model {workload.model}" if workload.model else "")
-                    + f"; the best model allowed, {admissible[0].model} "
-                    f"({admissible[0].tier.value}), is used. What is given up: "
+                    + f"; the best tier allowed is {cheapest.tier.value}, whose options are, "
+                    f"cheapest first: {listed}{insisting}. What is given up: "
                     f"{quality.tier.value}-level quality ({catalog.tasks[workload.task].reason}); "
                     "review its answers on this task before relying on them"
                 ),
@@ -1032,7 +1125,6 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         )
     # Cheapest first; at equal cost the smaller model, as the smallest model that solves the
     # problem is the one to start with; then by id, so the choice never depends on order.
-    sizes = ctx.model_sizes
     admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
     chosen = admissible[0]
     runner_up = admissible[1] if len(admissible) > 1 else None
