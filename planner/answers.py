@@ -1084,30 +1084,49 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     needed = TIER_ORDER[quality.tier]
     meeting = [subject for tier, _, subject in entries if tier >= needed]
     sizes = ctx.model_sizes
+    ceiling_alternatives: list[Option] = []
     if meeting:
         admissible = [price(subject) for subject in meeting]
     else:
-        # Nothing meets the tier within the perimeter: every option of the best tier that does,
-        # cheapest first, and what insisting on that tier's top-ranked model costs on top.
+        # Nothing meets the tier within the perimeter: the best model allowed (the top-ranked of
+        # the best tier reached), and say so; the cheaper models of that tier are priced beside
+        # it, so the plan shows what insisting on the top-ranked model costs.
         reached = max(tier for tier, _, _ in entries)
         best = [(rank, subject) for tier, rank, subject in entries if tier == reached]
-        admissible = [price(subject) for _, subject in best]
-        admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
         top_rank = max(rank for rank, _ in best)
-        top_models = {
-            subject if isinstance(subject, str) else subject.model_id
-            for rank, subject in best
-            if rank == top_rank
-        }
-        top = next(o for o in admissible if o.model in top_models)
-        cheapest = admissible[0]
-        listed = ", ".join(f"{o.id} {usd(o.monthly_cost_usd)}" for o in admissible)
-        insisting = (
-            f"; insisting on the top-ranked {top.model} ({top.id}) costs "
-            f"{usd(top.monthly_cost_usd - cheapest.monthly_cost_usd)} a month more than "
-            f"{cheapest.id}"
-            if top.id != cheapest.id
-            else f"; the top-ranked {top.model} is also the cheapest"
+        admissible = [price(subject) for rank, subject in best if rank == top_rank]
+        admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
+        top = admissible[0]
+        cheapest: dict[str, Option] = {}
+        for rank, subject in best:
+            if rank == top_rank:
+                continue
+            option = price(subject)
+            known = cheapest.get(option.model)
+            if known is None or (option.monthly_cost_usd, option.id) < (
+                known.monthly_cost_usd,
+                known.id,
+            ):
+                cheapest[option.model] = option
+        cheaper = sorted(
+            (o for o in cheapest.values() if o.monthly_cost_usd < top.monthly_cost_usd),
+            key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id),
+        )
+        for option in cheaper:
+            option.note = (
+                f"comparison only, not chosen: {option.tier.value} like {top.model} but ranked "
+                f"below it; {usd(top.monthly_cost_usd - option.monthly_cost_usd)} a month less "
+                f"than {top.id}; pin `model: {option.model}` to use it"
+            )
+        ceiling_alternatives = cheaper
+        listed = (
+            "; cheaper options of the same tier (priced as alternatives): "
+            + ", ".join(f"{o.id} {usd(o.monthly_cost_usd)}" for o in cheaper)
+            + f"; insisting on the top-ranked {top.model} costs "
+            f"{usd(top.monthly_cost_usd - cheaper[0].monthly_cost_usd)} a month more than "
+            f"{cheaper[0].id}"
+            if cheaper
+            else f"; no model of the {top.tier.value} tier costs less"
         )
         warnings.append(
             Warning(
@@ -1116,10 +1135,11 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                     f"the task needs a {quality.tier.value} model but nothing at that tier meets "
                     f"the {perimeter.value} perimeter"
                     + (f" or the pinned model {workload.model}" if workload.model else "")
-                    + f"; the best tier allowed is {cheapest.tier.value}, whose options are, "
-                    f"cheapest first: {listed}{insisting}. What is given up: "
-                    f"{quality.tier.value}-level quality ({catalog.tasks[workload.task].reason}); "
-                    "review its answers on this task before relying on them"
+                    + f"; the best model allowed, {top.model} ({top.tier.value}), is used"
+                    + listed
+                    + f". What is given up: {quality.tier.value}-level quality "
+                    f"({catalog.tasks[workload.task].reason}); review its answers on this task "
+                    "before relying on them"
                 ),
             )
         )
@@ -1177,8 +1197,9 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                     ),
                 )
             )
-    # The chosen self-hosted model at a lower precision, where its own needs several nodes.
-    alternatives = []
+    # The cheaper models of the tier under a quality ceiling, and the chosen self-hosted model
+    # at a lower precision, where its own needs several nodes.
+    alternatives = list(ceiling_alternatives)
     for model_id in [chosen.model] if chosen.placement == "self_hosted" else []:
         for candidate in ctx.alternatives.get(model_id, ()):
             if not context_fits(candidate, demand):

@@ -285,13 +285,16 @@ def test_a_bad_cached_input_fraction_is_refused(
 
 
 # ------------------------------------------------------------------ the quality ceiling
-def test_the_quality_ceiling_lists_the_tier_s_options_and_the_top_model_s_price(
+def test_the_quality_ceiling_lists_the_tier_s_cheaper_options_and_the_top_model_s_price(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = project / "workloads.yaml"
     path.write_text(workload_yaml(task="legal_analysis", data="regulated"))
     assert main(["explain", str(path), "w"]) == 0
     out = capsys.readouterr().out
-    assert "the best tier allowed is capable, whose options are, cheapest first:" in out
-    assert "self_hosted/llama-4-scout/p5.48xlarge" in out
-    assert "insisting on the top-ranked deepseek-v3.2" in out
+    assert "the best model allowed, deepseek-v3.2 (capable), is used" in out
+    assert "cheaper options of the same tier (priced as alternatives):" in out
+    assert "insisting on the top-ranked deepseek-v3.2 costs" in out
+    # Each cheaper model is an alternative line of its own, with how to choose it.
+    assert "~ self_hosted/llama-4-scout/p5.48xlarge" in out
+    assert "pin `model: llama-4-scout` to use it" in out
