@@ -148,8 +148,7 @@ def test_the_stack_grants_exactly_the_global_profile_and_its_model(
     run, _ = claude_run
     expected = [
         "arn:aws:bedrock:::foundation-model/anthropic.claude-opus-4-8",
-        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-        "global.anthropic.claude-opus-4-8",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-opus-4-8",
         "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-8",
     ]
     policy = _resources(run, "aws:iam/policy:Policy", "deal-memos-api-access")
