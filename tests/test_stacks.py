@@ -553,8 +553,9 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     costs = example_run.outputs["component_monthly_cost_usd"]
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
-    # Usage 4,200 (Gemini 3.1 Pro) + its key's secret and KMS key 1.40 + the plan's egress network 701.80 (its
-    # only user; the egress VPC's attachment included) + its VPC's attachment 36.50.
+    # Usage 4,200 (Gemini 3.1 Pro) + its key's secret and KMS key 1.40 + the plan's egress
+    # network 701.80 (its only user; the egress VPC's attachment included) + its VPC's
+    # attachment 36.50.
     assert costs["google-access"] == 4939.70
     # Per zone (2): NAT 32.85 + address 3.65 + firewall endpoint 288.35; the Secrets Manager
     # endpoint in 2 zones 14.60; key 1.00; the transit gateway attachments of the egress VPC and
