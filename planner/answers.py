@@ -93,6 +93,8 @@ class SelfHostedCandidate:
 class ApiQuote:
     price: costs.ApiPrice
     figure_ids: tuple[str, ...]
+    # The cache-read price's figure id, recorded only when a workload uses it.
+    cached_figure_id: str | None
     option_id: str
     input_text: str
     output_text: str
@@ -352,7 +354,9 @@ class Context:
         if found is None:
             models = self.catalog.api_models
             closed = sorted(
-                a for a, m in models.items() if m.tier is Tier.frontier and not m.open_model
+                a
+                for a, m in models.items()
+                if m.tier is Tier.frontier and not m.open_model and m.current
             )
             same = sorted(a for a, m in models.items() if m.open_model == model_id)
             found = self._comparisons[model_id] = [
@@ -418,7 +422,7 @@ class Context:
                 self.catalog, api, request_in, request_out, self.settings.price_date
             )
             shape = f"{request_in}/{request_out}"
-            ids = (
+            ids: tuple[str, ...] = (
                 self.book.add(
                     f"api.{api_id}.input_usd_per_mtok[{shape}]",
                     round(price.input_usd_per_mtok, 6),
@@ -434,9 +438,23 @@ class Context:
                     price.date,
                 ),
             )
+            if api.tier_source is not None:
+                ids += (
+                    self.book.add(
+                        f"api.{api_id}.tier",
+                        api.tier.value,
+                        "tier",
+                        api.tier_source.source,
+                        api.tier_source.date,
+                    ),
+                )
+            cached_id = None
+            if price.cached_input_usd_per_mtok is not None:
+                cached_id = f"api.{api_id}.cached_input_usd_per_mtok[{shape}]"
             quote = ApiQuote(
                 price=price,
                 figure_ids=ids,
+                cached_figure_id=cached_id,
                 option_id=f"cloud_api/{api_id}",
                 input_text=f"{price.input_usd_per_mtok:,.4g} USD/M + ",
                 output_text=(
@@ -510,6 +528,8 @@ class Demand:
     # (callers given as plain CIDRs), a transit gateway attachment (callers naming VPCs).
     plain_callers: bool = True
     vpc_callers: bool = False
+    # Share of the input tokens read from the provider's prompt cache (cached_input_fraction).
+    cached_fraction: float = 0.0
 
     @classmethod
     def of(cls, ctx: Context, workload: Workload) -> Demand:
@@ -527,6 +547,7 @@ class Demand:
         return cls(
             plain_callers=plain,
             vpc_callers=vpcs,
+            cached_fraction=workload.cached_input_fraction or 0.0,
             input_tokens=tokens.input,
             output_tokens=tokens.output,
             min_units=min_units,
@@ -609,10 +630,36 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
 
 def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
     quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
-    usage = costs.api_monthly_cost(quote.price, demand.input_tokens, demand.output_tokens)
+    price = quote.price
+    usage = costs.api_monthly_cost(
+        price, demand.input_tokens, demand.output_tokens, demand.cached_fraction
+    )
     fixed = ctx.api_fixed_for(api.provider, demand.plain_callers, demand.vpc_callers)
+    head, figures = f"{demand.api_head_in}{quote.input_text}", quote.figure_ids
+    if demand.cached_fraction:
+        share = demand.cached_fraction
+        if price.cached_input_usd_per_mtok is None or quote.cached_figure_id is None:
+            head = (
+                f"{demand.api_head_in}{price.input_usd_per_mtok:,.4g} USD/M (no cache-read price "
+                f"for {api_id}: its cached share {share:g} is charged as input) + "
+            )
+        else:
+            cached = price.cached_input_usd_per_mtok
+            ctx.book.add(
+                quote.cached_figure_id,
+                round(cached, 6),
+                "USD per million input tokens read from the prompt cache",
+                price.source,
+                price.date,
+            )
+            figures = (*figures, quote.cached_figure_id)
+            head = (
+                f"{tokens_text(demand.input_tokens)} input x ({1 - share:g} x "
+                f"{price.input_usd_per_mtok:,.4g} USD/M + {share:g} cached "
+                f"(cached_input_fraction) x {cached:,.4g} USD/M cache read) + "
+            )
     formula = (
-        f"{demand.api_head_in}{quote.input_text}{demand.api_head_out}{quote.output_text}"
+        f"{head}{demand.api_head_out}{quote.output_text}"
         f"{usage:,.2f} USD; plus, standing alone, its access: {fixed.formula}; total "
         f"{usage + fixed.monthly_usd:,.2f} USD"
     )
@@ -625,7 +672,26 @@ def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Opt
         monthly_cost_usd=round(usage + fixed.monthly_usd, 2),
         fixed_monthly_usd=fixed.monthly_usd,
         formula=formula,
-        figures=quote.figure_ids,
+        figures=figures,
+        note=_profile_note(api),
+    )
+
+
+def _profile_note(api: ApiModel) -> str | None:
+    """Where a Bedrock inference profile may process the workload's requests, which is what the
+    data-class gate (data_classes.yaml stays_in_region) decides on."""
+    profile = api.inference_profile
+    if profile is None:
+        return None
+    where = (
+        f"any of {len(profile.destination_regions)} commercial AWS regions"
+        if profile.scope == "global"
+        else ", ".join(profile.destination_regions)
+    )
+    return (
+        f"served through the {profile.scope} cross-region inference profile {profile.id}: "
+        f"requests may be processed in {where}; allowed for data classes that need not stay in "
+        "the stack's region (planner/data/data_classes.yaml stays_in_region)"
     )
 
 
@@ -660,9 +726,11 @@ def api_usd_per_token(ctx: Context, api_id: str, workload: Workload, share: floa
     """An API's price per token at the workload's request shape and input/output mix."""
     request_in, request_out = _request_shape(ctx, workload)
     price = ctx.api_quote(api_id, ctx.catalog.api_models[api_id], request_in, request_out).price
-    return (
-        (1 - share) * price.input_usd_per_mtok + share * price.output_usd_per_mtok
-    ) / costs.MILLION
+    input_price = price.input_usd_per_mtok
+    cached = workload.cached_input_fraction
+    if cached and price.cached_input_usd_per_mtok is not None:
+        input_price = (1 - cached) * input_price + cached * price.cached_input_usd_per_mtok
+    return ((1 - share) * input_price + share * price.output_usd_per_mtok) / costs.MILLION
 
 
 def unit_tokens(candidate: SelfHostedCandidate, share: float) -> float:
@@ -910,7 +978,12 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     # (tier order, quality rank, what to price): options are priced only once admissible.
     entries: list[tuple[int, int, SelfHostedCandidate | str]]
     if workload.model is None:
-        entries = [*ctx.self_hosted_entries, *ctx.api_entries(workload.data, perimeter)]
+        # The article's snapshot models (current: false) compete only when pinned.
+        apis = catalog.api_models
+        entries = [
+            *ctx.self_hosted_entries,
+            *(e for e in ctx.api_entries(workload.data, perimeter) if apis[e[2]].current),
+        ]
     else:
         entries = [e for e in ctx.self_hosted_entries if e[2].model_id == workload.model]
         if workload.model in catalog.models:
@@ -1010,12 +1083,51 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             )
     needed = TIER_ORDER[quality.tier]
     meeting = [subject for tier, _, subject in entries if tier >= needed]
+    sizes = ctx.model_sizes
+    ceiling_alternatives: list[Option] = []
     if meeting:
         admissible = [price(subject) for subject in meeting]
     else:
-        # Nothing meets the tier within the perimeter: the best model allowed, and say so.
-        best = max(rank for _, rank, _ in entries)
-        admissible = [price(subject) for _, rank, subject in entries if rank == best]
+        # Nothing meets the tier within the perimeter: the best model allowed (the top-ranked of
+        # the best tier reached), and say so; the cheaper models of that tier are priced beside
+        # it, so the plan shows what insisting on the top-ranked model costs.
+        reached = max(tier for tier, _, _ in entries)
+        best = [(rank, subject) for tier, rank, subject in entries if tier == reached]
+        top_rank = max(rank for rank, _ in best)
+        admissible = [price(subject) for rank, subject in best if rank == top_rank]
+        admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
+        top = admissible[0]
+        cheapest: dict[str, Option] = {}
+        for rank, subject in best:
+            if rank == top_rank:
+                continue
+            option = price(subject)
+            known = cheapest.get(option.model)
+            if known is None or (option.monthly_cost_usd, option.id) < (
+                known.monthly_cost_usd,
+                known.id,
+            ):
+                cheapest[option.model] = option
+        cheaper = sorted(
+            (o for o in cheapest.values() if o.monthly_cost_usd < top.monthly_cost_usd),
+            key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id),
+        )
+        for option in cheaper:
+            option.note = (
+                f"comparison only, not chosen: {option.tier.value} like {top.model} but ranked "
+                f"below it; {usd(top.monthly_cost_usd - option.monthly_cost_usd)} a month less "
+                f"than {top.id}; pin `model: {option.model}` to use it"
+            )
+        ceiling_alternatives = cheaper
+        listed = (
+            "; cheaper options of the same tier (priced as alternatives): "
+            + ", ".join(f"{o.id} {usd(o.monthly_cost_usd)}" for o in cheaper)
+            + f"; insisting on the top-ranked {top.model} costs "
+            f"{usd(top.monthly_cost_usd - cheaper[0].monthly_cost_usd)} a month more than "
+            f"{cheaper[0].id}"
+            if cheaper
+            else f"; no model of the {top.tier.value} tier costs less"
+        )
         warnings.append(
             Warning(
                 code="quality_ceiling",
@@ -1023,16 +1135,16 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                     f"the task needs a {quality.tier.value} model but nothing at that tier meets "
                     f"the {perimeter.value} perimeter"
                     + (f" or the pinned model {workload.model}" if workload.model else "")
-                    + f"; the best model allowed, {admissible[0].model} "
-                    f"({admissible[0].tier.value}), is used. What is given up: "
-                    f"{quality.tier.value}-level quality ({catalog.tasks[workload.task].reason}); "
-                    "review its answers on this task before relying on them"
+                    + f"; the best model allowed, {top.model} ({top.tier.value}), is used"
+                    + listed
+                    + f". What is given up: {quality.tier.value}-level quality "
+                    f"({catalog.tasks[workload.task].reason}); review its answers on this task "
+                    "before relying on them"
                 ),
             )
         )
     # Cheapest first; at equal cost the smaller model, as the smallest model that solves the
     # problem is the one to start with; then by id, so the choice never depends on order.
-    sizes = ctx.model_sizes
     admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
     chosen = admissible[0]
     runner_up = admissible[1] if len(admissible) > 1 else None
@@ -1085,8 +1197,9 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                     ),
                 )
             )
-    # The chosen self-hosted model at a lower precision, where its own needs several nodes.
-    alternatives = []
+    # The cheaper models of the tier under a quality ceiling, and the chosen self-hosted model
+    # at a lower precision, where its own needs several nodes.
+    alternatives = list(ceiling_alternatives)
     for model_id in [chosen.model] if chosen.placement == "self_hosted" else []:
         for candidate in ctx.alternatives.get(model_id, ()):
             if not context_fits(candidate, demand):

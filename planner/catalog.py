@@ -172,7 +172,17 @@ class InferenceProfile(_Data):
     made in one of its regions may be processed in any of its destination regions."""
 
     id: str
+    # geo: the regions of one geography (us.*); global: any commercial region (global.*), which
+    # an IAM policy grants through the foundation model's region-less ARN.
+    scope: Literal["geo", "global"] = "geo"
     destination_regions: list[str]
+    source: str
+    date: str
+
+
+class Basis(_Data):
+    """Whose judgement a non-numeric figure (a model's tier) is, and when it was read."""
+
     source: str
     date: str
 
@@ -181,6 +191,9 @@ class ApiModel(_Data):
     provider: str
     tier: Tier
     price_ref: PriceRef
+    tier_source: Basis | None = None
+    # False: kept as a named option (a workload may pin it) but never chosen or compared unpinned.
+    current: bool = True
     open_model: str | None = None
     bedrock_model_id: str | None = None
     # Set where Bedrock serves the model only through a cross-region inference profile.
@@ -193,6 +206,7 @@ class PriceOverride(_Data):
     price_ref: PriceRef
     input_usd_per_mtok: float
     output_usd_per_mtok: float
+    cache_read_usd_per_mtok: float | None = None
     source: str
     date: str
 

@@ -65,19 +65,32 @@ class ApiPrice:
     output_usd_per_mtok: float
     source: str
     date: str
+    # Input tokens read from the provider's prompt cache; None where it prices no cache reads.
+    cached_input_usd_per_mtok: float | None = None
 
 
 @cache
 def _genai_price(
     model: str, provider: str, input_tokens: int, output_tokens: int, when: date
-) -> tuple[Decimal, Decimal]:
+) -> tuple[Decimal, Decimal, Decimal | None]:
+    """Input and output price of one request, and its input price when all of it is read from
+    the prompt cache (None where the model has no cache-read price)."""
+    timestamp = datetime(when.year, when.month, when.day, tzinfo=UTC)
     result = calc_price(
         Usage(input_tokens=input_tokens, output_tokens=output_tokens),
         model,
         provider_id=provider,
-        genai_request_timestamp=datetime(when.year, when.month, when.day, tzinfo=UTC),
+        genai_request_timestamp=timestamp,
     )
-    return result.input_price, result.output_price
+    if result.model.get_prices(timestamp).cache_read_mtok is None:
+        return result.input_price, result.output_price, None
+    cached = calc_price(
+        Usage(input_tokens=input_tokens, cache_read_tokens=input_tokens, output_tokens=0),
+        model,
+        provider_id=provider,
+        genai_request_timestamp=timestamp,
+    )
+    return result.input_price, result.output_price, cached.input_price
 
 
 def api_price(
@@ -95,8 +108,9 @@ def api_price(
             override.output_usd_per_mtok,
             f"api_price_overrides.yaml: {override.source}",
             override.date,
+            override.cache_read_usd_per_mtok,
         )
-    input_price, output_price = _genai_price(
+    input_price, output_price, cached_price = _genai_price(
         api.price_ref.model, api.price_ref.provider, request_in, request_out, when
     )
     return ApiPrice(
@@ -105,12 +119,20 @@ def api_price(
         f"genai-prices {genai_prices_version} ({api.price_ref.provider}/{api.price_ref.model}),"
         f" one request of {request_in:,} input and {request_out:,} output tokens",
         when.isoformat(),
+        None if cached_price is None else float(cached_price * MILLION / request_in),
     )
 
 
-def api_monthly_cost(price: ApiPrice, input_tokens: int, output_tokens: int) -> float:
+def api_monthly_cost(
+    price: ApiPrice, input_tokens: int, output_tokens: int, cached_fraction: float = 0.0
+) -> float:
+    """A month of tokens at the price; the cached share of the input tokens at the cache-read
+    price where the provider has one (else at the input price: nothing is saved)."""
+    cached = input_tokens * cached_fraction if price.cached_input_usd_per_mtok is not None else 0
     return (
-        input_tokens * price.input_usd_per_mtok + output_tokens * price.output_usd_per_mtok
+        (input_tokens - cached) * price.input_usd_per_mtok
+        + cached * (price.cached_input_usd_per_mtok or 0.0)
+        + output_tokens * price.output_usd_per_mtok
     ) / MILLION
 
 

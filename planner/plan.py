@@ -182,13 +182,17 @@ def input_warnings(
     api = catalog.api_models.get(chosen.model) if chosen.provider else None
     if api is not None and api.inference_profile is not None:
         profile = api.inference_profile
+        where = (
+            f"any of {len(profile.destination_regions)} commercial regions (a global profile)"
+            if profile.scope == "global"
+            else ", ".join(profile.destination_regions)
+        )
         warnings.append(
             Warning(
                 code="cross_region_inference",
                 message=f"{chosen.model} is served only through the cross-region inference "
                 f"profile {profile.id}: requests made in {spec.region} may be processed in "
-                f"{', '.join(profile.destination_regions)} (planner/data/api_models.yaml, "
-                f"{profile.date})",
+                f"{where} (planner/data/api_models.yaml, {profile.date})",
             )
         )
     defaults = catalog.defaults

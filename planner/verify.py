@@ -1053,9 +1053,7 @@ def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | N
                 return "policy names models by wildcard"
             if expect.bedrock_models:
                 allowed = {m for m in expect.bedrock_models}
-                stray = [
-                    r for r in resources if r.rsplit("/", 1)[-1].removeprefix("us.") not in allowed
-                ]
+                stray = [r for r in resources if _profile_model(r) not in allowed]
                 if stray:
                     return f"policy admits models not planned: {', '.join(stray)}"
         if service.endswith(".s3") and any(
@@ -1063,6 +1061,15 @@ def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | N
         ):
             return "policy admits every bucket"
     return None
+
+
+def _profile_model(arn: str) -> str:
+    """The Bedrock model an ARN names: a cross-region inference profile's id is the model's with
+    the profile's geography in front (us., eu., apac., jp., global. ...)."""
+    name = arn.rsplit("/", 1)[-1]
+    parts = arn.split(":")
+    profile = len(parts) > 5 and parts[5].startswith("inference-profile/")
+    return name.partition(".")[2] if profile and "." in name else name
 
 
 # ----------------------------------------------------------------------------- the rules table

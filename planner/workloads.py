@@ -272,6 +272,13 @@ class Workload(_Strict):
             "cache. Default: the busiest output rate over user_output_tps."
         ),
     )
+    cached_input_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share (0 to 1) of the input tokens that repeat a prefix the provider "
+        "caches (a RAG corpus, a code base resent): an API charges it at its cache-read price.",
+    )
     availability: Availability = Availability.standard
     capacity_reservation_id: str | None = Field(
         default=None, pattern=r"^cr-[0-9a-f]{8,17}$", description="EC2 capacity reservation to use."

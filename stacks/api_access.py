@@ -33,34 +33,42 @@ class ApiAccessArgs:
     protect: bool
     # The key from `pulumi config set --secret <provider>_api_key`, if set.
     api_key: pulumi.Output[str] | None = None
-    # Provider model id -> its cross-region inference profile, where Bedrock serves it so only.
+    # Catalog model id -> its cross-region inference profile, where Bedrock serves it so only
+    # (one foundation model may be planned through a geographic and a global profile).
     inference_profiles: dict[str, InferenceProfile] = field(default_factory=dict)
 
 
 def bedrock_model_arns(
     lookups: Lookups,
-    model_ids: list[str],
+    models: list[str],
+    model_ids: Mapping[str, str],
     profiles: Mapping[str, InferenceProfile] | None = None,
 ) -> list[str]:
-    """The planned models by ARN (no wildcard): in this region, or, for a model served only
-    through a cross-region inference profile, the profile and the model in every destination
-    region (Amazon Bedrock User Guide, "Prerequisites for inference profiles": a policy for a
-    profile allows the profile and the foundation model in each of its regions)."""
+    """The planned models (catalog ids; model_ids gives Bedrock's) by ARN, no wildcard: in this
+    region, or, for a model served only through a cross-region inference profile, the profile
+    and the model in every destination region (Amazon Bedrock User Guide, "Prerequisites for
+    inference profiles": a policy for a profile allows the profile and the foundation model in
+    each of its regions). A global profile may route to any commercial region, which IAM
+    matches with the foundation model's region-less ARN (arn:aws:bedrock:::foundation-model/...,
+    Bedrock User Guide, global cross-Region inference), beside the model in this region."""
+    partition, region = lookups.partition, lookups.region
     arns = set()
-    for model_id in model_ids:
-        profile = (profiles or {}).get(model_id)
+    for model in models:
+        model_id = model_ids[model]
+        profile = (profiles or {}).get(model)
         if profile is None:
-            arns.add(
-                f"arn:{lookups.partition}:bedrock:{lookups.region}::foundation-model/{model_id}"
-            )
+            arns.add(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
             continue
         arns.add(
-            f"arn:{lookups.partition}:bedrock:{lookups.region}:{lookups.account_id}:"
-            f"inference-profile/{profile.id}"
+            f"arn:{partition}:bedrock:{region}:{lookups.account_id}:inference-profile/{profile.id}"
         )
+        if profile.scope == "global":
+            arns.add(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
+            arns.add(f"arn:{partition}:bedrock:::foundation-model/{model_id}")
+            continue
         arns.update(
-            f"arn:{lookups.partition}:bedrock:{region}::foundation-model/{model_id}"
-            for region in profile.destination_regions
+            f"arn:{partition}:bedrock:{destination}::foundation-model/{model_id}"
+            for destination in profile.destination_regions
         )
     return sorted(arns)
 
@@ -119,8 +127,9 @@ class ApiAccess(pulumi.ComponentResource):
                     opts=child,
                 )
         else:
-            model_ids = [args.provider_model_ids[model] for model in access.models]
-            arns = bedrock_model_arns(lookups, model_ids, args.inference_profiles)
+            arns = bedrock_model_arns(
+                lookups, access.models, args.provider_model_ids, args.inference_profiles
+            )
             for workload in args.workloads:
                 self.policies[workload.name] = aws.iam.Policy(
                     f"{workload.name}-api-access",

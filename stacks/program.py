@@ -103,8 +103,8 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
         if api.bedrock_model_id
     }
     profiles = {
-        api.bedrock_model_id: api.inference_profile
-        for api in catalog.api_models.values()
+        api_id: api.inference_profile
+        for api_id, api in catalog.api_models.items()
         if api.bedrock_model_id and api.inference_profile
     }
     for access in plan.providers:
@@ -141,9 +141,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 PrivateLinkNetworkArgs(
                     cidr=plan.networks["private_link"],
                     lookups=lookups,
-                    model_arns=bedrock_model_arns(
-                        lookups, [bedrock_ids[model] for model in access.models], profiles
-                    ),
+                    model_arns=bedrock_model_arns(lookups, access.models, bedrock_ids, profiles),
                     workloads=workloads,
                     consumers=_consumers(by_name[name] for name in access.workloads),
                     tags=tags,
@@ -209,7 +207,7 @@ def _api_consumer(
     policy = component.policies[workload.name].arn
     if access.secret_config_key is None:
         model_id = bedrock_ids[workload.model]
-        profile = profiles.get(model_id)
+        profile = profiles.get(workload.model)
         return {
             "kind": "bedrock",
             "provider": access.provider,

@@ -78,18 +78,32 @@ def test_choice_is_the_cheapest_option(catalog: Catalog) -> None:
 
 
 def test_regulated_frontier_gets_best_open_model_and_a_warning(catalog: Catalog) -> None:
+    """No frontier model meets the technical perimeter: the top-ranked capable model, with the
+    cheaper capable models priced beside it and what insisting on the top one costs."""
     workload = only(plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog))
     assert workload.placement == "self_hosted"
     assert workload.model == "deepseek-v3.2"  # the highest-ranked open model
-    assert {o.model for o in workload.answers.volume_economics.options} == {"deepseek-v3.2"}
+    economics = workload.answers.volume_economics
+    assert {o.model for o in economics.options} == {"deepseek-v3.2"}
+    capable = {m for m, model in catalog.models.items() if model.tier is Tier.capable}
+    cheaper = [o for o in economics.alternatives if o.model != "deepseek-v3.2"]
+    assert {o.model for o in cheaper} == capable - {"deepseek-v3.2"}
+    assert all(o.monthly_cost_usd < workload.monthly_cost_usd for o in cheaper)
+    assert [o.monthly_cost_usd for o in cheaper] == sorted(o.monthly_cost_usd for o in cheaper)
     [warning] = [w for w in workload.warnings if w.code == "quality_ceiling"]
     assert "frontier" in warning.message and "deepseek-v3.2" in warning.message
+    extra = workload.monthly_cost_usd - cheaper[0].monthly_cost_usd
+    assert f"insisting on the top-ranked deepseek-v3.2 costs {extra:,.2f} USD a month more" in (
+        warning.message
+    )
 
 
-def test_confidential_frontier_also_hits_the_ceiling(catalog: Catalog) -> None:
+def test_confidential_frontier_gets_claude_on_bedrock(catalog: Catalog) -> None:
+    """Claude through a Bedrock inference profile is a private_link frontier option."""
     workload = only(plan_text(workload_yaml(task="synthesis", data="confidential"), catalog))
-    assert any(w.code == "quality_ceiling" for w in workload.warnings)
-    assert workload.model in {"deepseek-v3.2"}
+    assert not any(w.code == "quality_ceiling" for w in workload.warnings)
+    assert workload.placement == "cloud_api"
+    assert workload.model.startswith("bedrock-claude-opus-4.8-")
 
 
 def test_public_frontier_goes_to_a_frontier_api(catalog: Catalog) -> None:
@@ -97,7 +111,8 @@ def test_public_frontier_goes_to_a_frontier_api(catalog: Catalog) -> None:
     assert workload.placement == "cloud_api"
     assert workload.answers.task_quality.tier == Tier.frontier
     assert catalog.api_models[workload.model].tier == Tier.frontier
-    assert not workload.warnings
+    # Only the note of where a Bedrock profile may process it, no quality warning.
+    assert {w.code for w in workload.warnings} <= {"cross_region_inference"}
 
 
 def test_vendor_data_limits(catalog: Catalog) -> None:
@@ -110,7 +125,7 @@ def test_vendor_data_limits(catalog: Catalog) -> None:
 
     assert "deepseek-v3.2-api" in api_models("public")
     assert "deepseek-v3.2-api" not in api_models("internal")
-    assert "gpt-4.1-mini" in api_models("internal")
+    assert "gpt-5.6-terra" in api_models("internal")
 
 
 def test_deepseek_fp8_on_h100_needs_two_nodes(catalog: Catalog) -> None:
@@ -323,8 +338,8 @@ def test_a_model_too_big_for_one_node_is_priced_at_lower_precision_side_by_side(
 ) -> None:
     """DeepSeek V3.2's 671 GB of FP8 weights need two H100 nodes or one H200 node (options);
     its int4 weights (362 GB) fit one H100 node: an alternative with its quality note, never
-    chosen."""
-    text = workload_yaml(task="legal_analysis", data="regulated")
+    chosen. (Pinned: unpinned, a cheaper capable model would serve this frontier task.)"""
+    text = workload_yaml(task="legal_analysis", data="regulated", model="deepseek-v3.2")
     workload = only(plan_text(text, catalog))
     economics = workload.answers.volume_economics
     ids = {o.id for o in economics.options}

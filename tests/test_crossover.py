@@ -61,7 +61,7 @@ def test_table_and_deterministic_svg(
 ) -> None:
     code, out, _ = run(capsys, str(example), "patient-notes", "--chart", "chart.svg")
     assert code == 0
-    assert "closed frontier API" in out and "gemini-2.5-pro" in out and "never" in out
+    assert "closed frontier API" in out and "gemini-3.1-pro" in out and "never" in out
     first = (project / "chart.svg").read_bytes()
     assert first.startswith(b"<?xml") and b"patient-notes" in first
     assert run(capsys, str(example), "patient-notes", "--chart", "chart.svg")[0] == 0

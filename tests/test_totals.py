@@ -256,7 +256,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     # (0.50 USD): 15.10 USD, twice; Bedrock's endpoint in its consumer VPC's 2 subnets, 14.60
     # USD; code-review's VPC attached to the egress path's transit gateway, 36.50 USD.
     assert amount("consumer connections' resources") == plan.totals.connections_usd == 81.30
-    assert amount("total") == plan.totals.monthly_cost_usd == 140_216.34
+    assert amount("total") == plan.totals.monthly_cost_usd == 141_416.34
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
@@ -264,7 +264,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 140_216.34
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 141_416.34
     assert costs["connectionsMonthlyUsd"] == 81.30
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
@@ -365,8 +365,8 @@ def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     # code-review is the egress network's only user: its share is the access alone (703.20
     # USD, the egress VPC's attachment included), and its VPC's attachment its own.
     assert (
-        "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,739.70 USD a month in this plan.** "
-        "In this plan: 3,000.00 USD of tokens + 703.20 USD" in text
+        "3. **Volume economics: cloud_api/gemini-3.1-pro, 4,939.70 USD a month in this plan.** "
+        "In this plan: 4,200.00 USD of tokens + 703.20 USD" in text
     )
     explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
     assert "at 128.10 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
@@ -458,7 +458,7 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
         "Made of: the pools' nodes and network pieces 127,604.54 USD, their staff 8,333.50 USD, "
-        "API tokens 3,493.80 USD, the shared API access 703.20 USD and the connections in the "
+        "API tokens 4,693.80 USD, the shared API access 703.20 USD and the connections in the "
         "consumers' VPCs 81.30 USD, each counted once" in example
     )
     assert "connections in the consumers' VPCs" not in saas.split("## ")[0]
@@ -475,7 +475,7 @@ assumptions: {pricing: spot}
 workloads:
   - name: w1
     task: classification
-    data: confidential
+    data: regulated
     quality: frontier
     monthly_tokens: {input: 0, output: 0}
     peak_tokens_per_second: 5348

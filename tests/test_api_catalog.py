@@ -1,0 +1,299 @@
+"""The API catalog of today: current models per provider and tier, Claude on Bedrock through
+inference profiles (its IAM grants and data-class gate), cached-input prices, and what a quality
+ceiling offers."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner import costs
+from planner.catalog import Catalog
+from planner.cli import main
+from planner.model import read_plan
+from planner.netgraph import graph_from_offline
+from planner.offline import OfflineRun, run_program
+from planner.verify import Expectations, verify
+from planner.workloads import DataClass, Tier
+from tests.conftest import workload_yaml
+from tests.helpers import only, plan_text
+from tests.test_stacks import _MODEL_VERSION, accepted, plan_project
+
+PRICE_DATE = date(2026, 11, 1)
+PROVIDERS = ("anthropic", "openai", "google")
+# A confidential frontier workload whose callers name their VPC (the endpoint goes there).
+DEAL_MEMOS = workload_yaml(
+    name="deal-memos",
+    task="synthesis",
+    data="confidential",
+    monthly_tokens="{input: 200M, output: 20M}",
+    consumers="[{cidr: 10.20.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, "
+    "subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]}]",
+)
+
+
+def price(catalog: Catalog, api_id: str, shape: tuple[int, int] = (2000, 400)) -> costs.ApiPrice:
+    return costs.api_price(catalog, catalog.api_models[api_id], *shape, PRICE_DATE)
+
+
+# ----------------------------------------------------------------------------- the catalog
+def test_every_provider_has_a_current_model_of_each_tier_with_its_source(
+    catalog: Catalog,
+) -> None:
+    for provider in PROVIDERS:
+        current = {
+            a.tier: a for a in catalog.api_models.values() if a.provider == provider and a.current
+        }
+        assert set(current) == set(Tier), provider
+        for api in current.values():
+            assert api.tier_source is not None and api.tier_source.source and api.tier_source.date
+
+
+def test_current_prices_are_the_pinned_package_s(catalog: Catalog) -> None:
+    """The issue's figures at the plan's price_date: Opus 4.8 at 5 / 25, not Opus 4's 15 / 75."""
+    for api_id, expected in {
+        "claude-opus-4.8": (5, 25, 0.5),
+        "claude-sonnet-4.6": (3, 15, 0.3),
+        "claude-haiku-4.5": (1, 5, 0.1),
+        "gpt-5.6-sol": (4, 20, 0.4),
+        "gemini-3.1-pro": (2, 12, 0.2),
+        "gemini-3.5-flash": (1.5, 9, 0.15),
+        # Bedrock: the US profile at AWS's regional rate, the global one 10 % below it.
+        "bedrock-claude-opus-4.8-us": (5.5, 27.5, 0.55),
+        "bedrock-claude-opus-4.8-global": (5, 25, 0.5),
+        "claude-opus-4": (15, 75, 1.5),  # the article's, still priced when pinned
+    }.items():
+        found = price(catalog, api_id)
+        assert (
+            found.input_usd_per_mtok,
+            found.output_usd_per_mtok,
+            found.cached_input_usd_per_mtok,
+        ) == pytest.approx(expected), api_id
+
+
+def test_the_article_s_models_are_named_options_only(catalog: Catalog) -> None:
+    """Unpinned, a frontier task never gets a mid-2025 model; pinned, it does, at its price."""
+    article = {a for a, m in catalog.api_models.items() if not m.current}
+    assert {"claude-opus-4", "gpt-4.1", "gemini-2.5-pro"} <= article
+    workload = only(plan_text(workload_yaml(task="code_generation"), catalog))
+    assert not {o.model for o in workload.answers.volume_economics.options} & article
+    pinned = only(plan_text(workload_yaml(task="code_generation", model="claude-opus-4"), catalog))
+    assert pinned.model == "claude-opus-4"
+    assert "15 USD/M" in pinned.answers.volume_economics.options[0].formula
+
+
+# ------------------------------------------------------------------- Claude on Bedrock
+def test_confidential_frontier_work_gets_claude_through_bedrock(catalog: Catalog) -> None:
+    workload = only(plan_text(DEAL_MEMOS, catalog))
+    assert workload.answers.data_sensitivity.perimeter.value == "private_link"
+    options = workload.answers.volume_economics.options
+    apis = {o.model for o in options if o.placement == "cloud_api"}
+    assert {"bedrock-claude-opus-4.8-us", "bedrock-claude-opus-4.8-global"} <= apis
+    assert not apis & {"claude-opus-4.8", "gpt-5.6-sol"}  # no PrivateLink to them
+    # The global profile is the cheaper one, and the plan says where it may process the data.
+    assert workload.model == "bedrock-claude-opus-4.8-global"
+    chosen = next(o for o in options if o.id == workload.answers.volume_economics.chosen)
+    assert chosen.note is not None and "any of 34 commercial AWS regions" in chosen.note
+    us = next(o for o in options if o.model == "bedrock-claude-opus-4.8-us")
+    assert us.note is not None and "us-east-1, us-east-2, us-west-1, us-west-2" in us.note
+    [warning] = [w for w in workload.warnings if w.code == "cross_region_inference"]
+    assert "global.anthropic.claude-opus-4-8" in warning.message
+    assert "any of 34 commercial regions" in warning.message
+
+
+def test_data_that_stays_in_region_gets_no_cross_region_profile(catalog: Catalog) -> None:
+    """The gate the code applies to destination regions: a data class that must stay in the
+    stack's region may use neither the US nor the global profile, so confidential frontier
+    work falls back to the quality ceiling."""
+    classes = dict(catalog.data_classes)
+    classes[DataClass.confidential] = classes[DataClass.confidential].model_copy(
+        update={"stays_in_region": True}
+    )
+    strict = catalog.model_copy(update={"data_classes": classes})
+    workload = only(plan_text(DEAL_MEMOS, strict))
+    options = workload.answers.volume_economics.options
+    assert not [o for o in options if o.model.startswith("bedrock-claude")]
+    assert any(w.code == "quality_ceiling" for w in workload.warnings)
+
+
+@pytest.fixture(scope="module")
+def claude_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[OfflineRun, Path]:
+    project = tmp_path_factory.mktemp("claude")
+    repo = Path(__file__).resolve().parent.parent
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (project / name).write_text((repo / name).read_text())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        config = plan_project(project, DEAL_MEMOS)
+        return run_program(project, "dev", config), project
+
+
+def _resources(run: OfflineRun, token: str, name: str) -> dict[str, Any]:
+    [found] = [r for r in run.resources if r.type == token and r.name == name]
+    return found.inputs
+
+
+def test_the_stack_grants_exactly_the_global_profile_and_its_model(
+    claude_run: tuple[OfflineRun, Path],
+) -> None:
+    """A global profile is granted as the Bedrock user guide says: the profile in this region,
+    the model in this region and the model's region-less ARN (any commercial region); nothing
+    by wildcard, and the endpoint policy names the same."""
+    run, _ = claude_run
+    expected = [
+        "arn:aws:bedrock:::foundation-model/anthropic.claude-opus-4-8",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-opus-4-8",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-8",
+    ]
+    policy = _resources(run, "aws:iam/policy:Policy", "deal-memos-api-access")
+    [invoke] = json.loads(policy["policy"])["Statement"]
+    assert invoke["Resource"] == expected
+    endpoint = _resources(
+        run,
+        "aws:ec2/vpcEndpoint:VpcEndpoint",
+        "bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime",
+    )
+    [statement] = json.loads(endpoint["policy"])["Statement"]
+    assert statement["Resource"] == expected
+    assert lint(invoke) == [] and lint(statement) == []
+
+
+def lint(statement: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Parliament's findings of medium severity or more on one statement, but those
+    tests/test_stacks.py accepts for the Bedrock statements (the resource types not named)."""
+    import parliament
+    from parliament import analyze_policy_string, enhance_finding, override_config
+
+    override_config(
+        str(Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml")
+    )
+    text = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    policy = analyze_policy_string(
+        _MODEL_VERSION.sub(r'\1-v\2"', text), include_community_auditors=True
+    )
+    return [
+        (f.issue, f.detail)
+        for f in map(enhance_finding, policy.findings)
+        if f.severity in ("MEDIUM", "HIGH", "CRITICAL")
+        and not accepted(statement.get("Sid", ""), f.issue, f.detail)
+    ]
+
+
+def test_verify_passes_the_global_profile_and_refuses_another_model(
+    claude_run: tuple[OfflineRun, Path], catalog: Catalog
+) -> None:
+    run, project = claude_run
+    plan = read_plan(project / "plans/dev/plan.json")
+    graph = graph_from_offline(run)
+    assert verify(graph, Expectations.of(plan, catalog), run.outputs).failures() == []
+    [endpoint] = [
+        r for r in graph.resources.values() if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"
+    ]
+    document = json.loads(endpoint.inputs["policy"])
+    document["Statement"][0]["Resource"].append(
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-opus-5"
+    )
+    endpoint.inputs["policy"] = json.dumps(document)
+    failures = verify(graph, Expectations.of(plan, catalog), run.outputs).failures()
+    assert any("global.anthropic.claude-opus-5" in str(f) for f in failures), failures
+
+
+# ----------------------------------------------------------------------- cached input
+def test_cached_input_is_charged_at_the_cache_read_price(catalog: Catalog) -> None:
+    text = workload_yaml(task="code_generation", cached_input_fraction="0.75")
+    workload = only(plan_text(text, catalog))
+    option = next(
+        o for o in workload.answers.volume_economics.options if o.model == "claude-opus-4.8"
+    )
+    found = price(catalog, "claude-opus-4.8")
+    usage = (100e6 * 0.25 * 5 + 100e6 * 0.75 * 0.5 + 20e6 * 25) / 1e6
+    assert option.monthly_cost_usd == round(usage + option.fixed_monthly_usd, 2)
+    assert "0.75 cached (cached_input_fraction) x 0.5 USD/M cache read" in option.formula
+    figure = "api.claude-opus-4.8.cached_input_usd_per_mtok[2000/400]"
+    assert figure in option.figures
+    plan = plan_text(text, catalog)
+    assert plan.figures[figure].value == found.cached_input_usd_per_mtok == 0.5
+    assert "genai-prices" in plan.figures[figure].source
+    # Without the field the same option costs the full input price.
+    plain = only(plan_text(workload_yaml(task="code_generation"), catalog))
+    same = next(o for o in plain.answers.volume_economics.options if o.id == option.id)
+    assert same.monthly_cost_usd - option.monthly_cost_usd == pytest.approx(
+        100e6 * 0.75 * (5 - 0.5) / 1e6, abs=0.01
+    )
+
+
+def test_a_model_without_a_cache_price_charges_the_cached_share_as_input(
+    catalog: Catalog,
+) -> None:
+    text = workload_yaml(task="chat", cached_input_fraction="0.5")
+    workload = only(plan_text(text, catalog))
+    option = next(
+        o for o in workload.answers.volume_economics.options if o.model == "bedrock-llama-4-scout"
+    )
+    assert price(catalog, "bedrock-llama-4-scout").cached_input_usd_per_mtok is None
+    assert "no cache-read price for bedrock-llama-4-scout" in option.formula
+    plain = only(plan_text(workload_yaml(task="chat"), catalog))
+    same = next(o for o in plain.answers.volume_economics.options if o.id == option.id)
+    assert same.monthly_cost_usd == option.monthly_cost_usd
+
+
+def test_an_override_carries_its_own_cache_price(catalog: Catalog) -> None:
+    found = price(catalog, "deepseek-v3.2-api")
+    assert found.cached_input_usd_per_mtok == 0.028
+    assert found.source.startswith("api_price_overrides.yaml")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.integers(0, 10**10),
+    st.integers(0, 10**10),
+    st.sampled_from(["claude-opus-4.8", "gpt-5.6-luna", "bedrock-llama-4-scout"]),
+)
+def test_more_cached_input_never_costs_more(
+    low: float, high: float, input_tokens: int, output_tokens: int, api_id: str
+) -> None:
+    from planner.catalog import default_catalog
+
+    low, high = sorted((low, high))
+    found = price(default_catalog(), api_id)
+    assert costs.api_monthly_cost(found, input_tokens, output_tokens, high) <= (
+        costs.api_monthly_cost(found, input_tokens, output_tokens, low) + 1e-6
+    )
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "lots"])
+def test_a_bad_cached_input_fraction_is_refused(
+    value: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "workloads.yaml"
+    path.write_text(workload_yaml(cached_input_fraction=value))
+    code = main(["plan", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and "Traceback" not in captured.err
+    [line] = captured.err.splitlines()
+    assert str(path) in line and "workloads[0].cached_input_fraction (line " in line
+    assert not (project / "plans").exists() and not (project / "Pulumi.dev.yaml").exists()
+
+
+# ------------------------------------------------------------------ the quality ceiling
+def test_the_quality_ceiling_lists_the_tier_s_cheaper_options_and_the_top_model_s_price(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "workloads.yaml"
+    path.write_text(workload_yaml(task="legal_analysis", data="regulated"))
+    assert main(["explain", str(path), "w"]) == 0
+    out = capsys.readouterr().out
+    assert "the best model allowed, deepseek-v3.2 (capable), is used" in out
+    assert "cheaper options of the same tier (priced as alternatives):" in out
+    assert "insisting on the top-ranked deepseek-v3.2 costs" in out
+    # Each cheaper model is an alternative line of its own, with how to choose it.
+    assert "~ self_hosted/llama-4-scout/p5.48xlarge" in out
+    assert "pin `model: llama-4-scout` to use it" in out
