@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from planner import costs
 from planner.catalog import Catalog
 from planner.workloads import Pricing

@@ -26,7 +26,9 @@ from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"
 
-MULTI_NODE = workload_yaml(
+# DeepSeek V3.2 on H100s only: its FP8 weights need two p5.48xlarge nodes a replica (one
+# p5en.48xlarge would hold them and, by the throughput model, serve for less).
+MULTI_NODE = "assumptions:\n  instance_types: [p5.48xlarge]\n" + workload_yaml(
     name="deep-notes",
     task="chat",
     data="regulated",
