@@ -361,7 +361,17 @@ def cmd_tco(args: argparse.Namespace) -> int:
                 "",
                 f"the throughput model knows no {args.model} on {instance.gpu}; give one",
             )
-        served = costs.unit_throughput(capacity, input_tokens, output_tokens, per_user)
+        try:
+            served = costs.unit_throughput(capacity, input_tokens, output_tokens, per_user)
+        except PlannerError:
+            # The replica's KV cache cannot hold one request of this shape.
+            raise PlannerError.single(
+                "--input-tokens",
+                "",
+                f"one request of {input_tokens + output_tokens:,} tokens does not fit the KV cache "
+                f"of a {args.model} replica on {args.instance} in {precision}; give a shorter "
+                "request or --tokens-per-second",
+            ) from None
         tps = served.output_tps / capacity.nodes_per_unit
         error = throughput.default_throughput_data().fit.geometric_mean_error
         tps_source = (

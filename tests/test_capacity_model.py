@@ -333,3 +333,14 @@ def test_plan_json_shows_the_throughput_behind_each_self_hosted_option(
     markdown = (out / "plan.md").read_text(encoding="utf-8")
     assert "Throughput of one unit, from the throughput model" in markdown
     assert "| gpu.h" in markdown and "bandwidth_tb_per_s" in markdown
+
+
+def test_tco_refuses_a_request_no_replica_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    """Llama 3.3 70B on one H100 keeps a few GB of KV cache: a 100,000-token request does not
+    fit; the error names the flag, exit 2, no traceback."""
+    args = ["tco", "llama-3.3-70b", "--instance", "p5.4xlarge", "--utilization", "1"]
+    assert main([*args, "--input-tokens", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens" in err and "does not fit the KV cache" in err
+    assert "Traceback" not in err
+    assert main([*args, "--input-tokens", "1000"]) == 0
