@@ -60,8 +60,9 @@ def test_plan_writes_json_markdown_and_stack_config(
     assert code == 0
     plan = json.loads((project / "plans/dev/plan.json").read_text())
     # 4: totals by kind, access shares; 5: consumers; 6: the networks' ranges; 7: connections;
-    # 8: a pool's replicas per node, max model length and GPU memory share
-    assert plan["schema_version"] == 8
+    # 8: a pool's replicas per node, max model length and GPU memory share; 9: each
+    # self-hosted option's throughput (the throughput model's answer at its request shape)
+    assert plan["schema_version"] == 9
     assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16", "10.101.0.0/16"]
     assert plan["networks"] == {"private_link": "10.250.0.0/16", "egress": "10.251.0.0/16"}
     assert plan["organization"] == "acme" and plan["stack"] == "dev"
