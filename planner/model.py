@@ -246,7 +246,7 @@ class Pool(_Out):
     # The reservation's availability zone (the workloads file names it): the nodes go there.
     capacity_reservation_zone: str | None = None
     monthly_cost_usd: float
-    # The range of its cost: utilization, the throughput model's error and purchase multiplier ranges.
+    # The range of its cost: utilization, the throughput model's error, purchase multiplier.
     monthly_cost_low_usd: float
     monthly_cost_high_usd: float
     workloads: list[str]
