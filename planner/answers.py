@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from planner import costs
-from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog
+from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog, Figure
 from planner.costs import Capacity, Settings
-from planner.errors import Problem
+from planner.errors import PlannerError, Problem
 from planner.model import (
     Answers,
     BreakEven,
@@ -23,9 +23,11 @@ from planner.model import (
     MemoryFit,
     Option,
     TaskQuality,
+    ThroughputUsed,
     VolumeEconomics,
     Warning,
 )
+from planner.throughput import default_throughput_data
 from planner.workloads import Availability, DataClass, Perimeter, Pricing, Task, Tier, Workload
 
 CHART_POINTS = 9
@@ -55,6 +57,46 @@ class FigureBook:
         return key
 
 
+def throughput_figures(book: FigureBook, model_id: str, gpu: str) -> tuple[str, ...]:
+    """The throughput model's figures a self-hosted cost rests on, recorded once: the GPU's
+    (gpus.yaml), the model's architecture (architectures.yaml) and the fitted efficiencies with
+    the fit's error (throughput.yaml)."""
+    data = default_throughput_data()
+    card, arch, fit = data.gpus[gpu], data.architectures[model_id], data.fit
+    entries: list[tuple[str, Figure, str]] = [
+        (f"gpu.{gpu}.memory_gb", card.memory_gb, "GB per GPU"),
+        (f"gpu.{gpu}.bandwidth_tb_per_s", card.bandwidth_tb_per_s, "TB/s per GPU (HBM)"),
+        (f"gpu.{gpu}.nvlink_gb_per_s", card.nvlink_gb_per_s, "GB/s per GPU each way"),
+        *(
+            (f"gpu.{gpu}.dense_tflops.{p}", figure, f"dense {p} TFLOPS per GPU")
+            for p, figure in sorted(card.dense_tflops.items())
+        ),
+        (f"architecture.{model_id}.layers", arch.layers, "layers"),
+        (f"architecture.{model_id}.query_heads", arch.query_heads, "attention heads"),
+        (f"architecture.{model_id}.head_dim", arch.head_dim, "values per head"),
+        (f"architecture.{model_id}.active_params_b", arch.active_params_b, "billion active"),
+        ("throughput_fit.bandwidth_efficiency", fit.bandwidth_efficiency, "share of HBM peak"),
+        ("throughput_fit.compute_efficiency", fit.compute_efficiency, "share of dense FLOPS"),
+        ("throughput_fit.step_overhead_ms", fit.step_overhead_ms, "ms per decode step"),
+        ("throughput_fit.request_overhead_us", fit.request_overhead_us, "us per request a step"),
+        ("throughput_fit.allreduce_latency_us", fit.allreduce_latency_us, "us per all-reduce"),
+    ]
+    if arch.is_moe:
+        entries.append(("throughput_fit.moe_factor", fit.moe_factor, "x MoE step time"))
+    ids = [book.add(key, f.value, unit, f.source, f.date) for key, f, unit in entries]
+    ids.append(
+        book.add(
+            "throughput_fit.geometric_mean_error",
+            fit.geometric_mean_error,
+            f"x typical error on {fit.points} calibration points (worst {fit.worst_error}x: "
+            f"{fit.worst_point}); the planning range of every throughput",
+            fit.source,
+            fit.date,
+        )
+    )
+    return tuple(ids)
+
+
 @dataclass(frozen=True)
 class SelfHostedCandidate:
     """A model on an instance type: what one scaling unit costs and serves (volume-independent)."""
@@ -67,19 +109,16 @@ class SelfHostedCandidate:
     node_hourly_usd: float
     # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
     fixed_usd: float
-    # At the favourable and the unfavourable ends of the uncertain settings' ranges (higher
-    # utilization and efficiency and the low purchase multiplier; and the reverse).
-    range_limits: tuple[costs.UnitLimits, costs.UnitLimits]
+    # At the favourable and the unfavourable ends of the purchase multiplier's range.
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
     memory_fit: MemoryFit
-    limits: costs.UnitLimits
+    # The unit's KV cache (the same for every request shape); its token rates depend on the
+    # shape: Context.shape_limits.
+    kv_limits: costs.UnitLimits
     option_id: str
     tier: Tier
     # Volume-independent parts of the option's formula, formatted once.
-    output_ceiling_text: str
-    total_ceiling_text: str
-    peak_ceiling_text: str
     kv_ceiling_text: str
     cost_text: str
 
@@ -87,6 +126,24 @@ class SelfHostedCandidate:
         return costs.nodes_monthly_usd(
             self.node_hourly_usd, catalog.pricing.hours_per_month.value, nodes
         )
+
+
+# A request shape as the throughput model takes it: input and output tokens of one request, and
+# the share of the input that is a cached prefix.
+Shape = tuple[int, int, float]
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeLimits:
+    """What a unit of a candidate serves at one request shape, at the expected settings and at
+    both ends of their ranges (favourable first), with the formula's texts formatted once."""
+
+    throughput: costs.UnitThroughput
+    limits: costs.UnitLimits
+    range_limits: tuple[costs.UnitLimits, costs.UnitLimits]
+    output_text: str
+    total_text: str
+    peak_text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +179,7 @@ class Context:
     _data_answers: dict[DataClass, DataSensitivity] = field(default_factory=dict)
     _api_quotes: dict[tuple[str, int, int], ApiQuote] = field(default_factory=dict)
     _comparisons: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    _shape_limits: dict[tuple[str, Shape], ShapeLimits | None] = field(default_factory=dict)
     # model -> the same model at a lower precision where its own needs several nodes
     alternatives: dict[str, list[SelfHostedCandidate]] = field(default_factory=dict)
     _unit_prices: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
@@ -224,6 +282,7 @@ class Context:
             node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
             per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
+            kv_precision = default_throughput_data().architectures[model_id].kv_cache_precision
             figure_ids = (
                 book.add(
                     f"instance.{instance_type}.on_demand_usd_per_hour",
@@ -262,26 +321,15 @@ class Context:
                     per_param.date,
                 ),
                 book.add(
-                    f"throughput.{model_id}.{instance.gpu}",
-                    round(capacity.output_ceiling_tps / (capacity.fit.replicas_per_node or 1), 2),
-                    "output tokens/s per replica (ceiling)",
-                    capacity.throughput_source
-                    + (
-                        "; H100 figure used for lack of one on this GPU"
-                        if capacity.throughput_is_stand_in
-                        else ""
-                    ),
-                    capacity.throughput_date,
-                ),
-                book.add(
                     f"model.{model_id}.kv_bytes_per_token",
-                    model.kv_bytes_per_token.value,
-                    "bytes of KV cache per token of context",
-                    model.kv_bytes_per_token.source,
-                    model.kv_bytes_per_token.date,
+                    round(capacity.kv_gb_per_token * 1e9),
+                    f"bytes of KV cache per token of context ({capacity.kv_cache_precision})",
+                    f"{model.kv_bytes_per_token.source}; at the KV-cache precision "
+                    f"{capacity.kv_cache_precision} ({kv_precision.source})",
+                    kv_precision.date,
                 ),
+                *throughput_figures(book, model_id, instance.gpu),
                 "assumption.utilization",
-                "assumption.serving_efficiency",
                 "assumption.memory_reserve",
                 "assumption.user_output_tps",
                 "operations.engineer_usd_per_month",
@@ -299,10 +347,8 @@ class Context:
                 fits_one_node=fit.nodes_per_replica == 1,
                 note=fit.note,
             )
-            derate = settings.serving_efficiency * settings.utilization
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
-            limits = costs.unit_limits(capacity, self.seconds_per_month, settings)
-            best, worst = settings.bounds()
+            limits = costs.unit_limits(capacity, None, self.seconds_per_month, settings)
             multiplier = option.multiplier
             unit_node_hours = (
                 instance.on_demand_usd_per_hour.value * hours.value * capacity.nodes_per_unit
@@ -315,29 +361,21 @@ class Context:
                     unit_monthly_usd=unit_monthly,
                     node_hourly_usd=node_hourly,
                     fixed_usd=self.pool_fixed.monthly_usd,
-                    range_limits=(
-                        costs.unit_limits(capacity, self.seconds_per_month, best),
-                        costs.unit_limits(capacity, self.seconds_per_month, worst),
-                    ),
                     range_unit_usd=(
                         unit_node_hours * _or(multiplier.low, multiplier.value),
                         unit_node_hours * _or(multiplier.high, multiplier.value),
                     ),
                     figure_ids=figure_ids,
                     memory_fit=memory,
-                    limits=limits,
+                    kv_limits=limits,
                     option_id=f"self_hosted/{model_id}/{instance_type}"
                     + (f"/{precision}" if precision else ""),
                     tier=model.tier,
-                    output_ceiling_text=f"{capacity.output_ceiling_tps * derate:,.1f}",
-                    total_ceiling_text=f"{capacity.total_ceiling_tps * derate:,.1f}",
-                    peak_ceiling_text=(
-                        f"{capacity.output_ceiling_tps * settings.serving_efficiency:,.1f}"
-                    ),
                     kv_ceiling_text=(
                         f"{tokens_text(limits.kv_tokens_per_unit)} tokens a unit holds "
                         f"({capacity.fit.kv_room_gb * capacity.fit.replicas_per_node:,.1f} GB / "
-                        f"{model.kv_bytes_per_token.value / 1024:,.0f} KiB a token)"
+                        f"{capacity.kv_gb_per_token * 1e9 / 1024:,.1f} KiB a token at "
+                        f"{capacity.kv_cache_precision})"
                     ),
                     cost_text=(
                         f" x {hourly:,.4g} USD/h ({settings.pricing.value}) x "
@@ -345,6 +383,43 @@ class Context:
                     ),
                 )
             )
+        return found
+
+    def shape_limits(self, candidate: SelfHostedCandidate, shape: Shape) -> ShapeLimits | None:
+        """What a unit serves at this request shape (the throughput model, at the per-user
+        speed); None where the throughput model's replica cannot hold one such request."""
+        key = (candidate.option_id, shape)
+        if key in self._shape_limits:
+            return self._shape_limits[key]
+        settings, seconds = self.settings, self.seconds_per_month
+        try:
+            served = costs.unit_throughput(
+                candidate.capacity, shape[0], shape[1], settings.user_output_tps, shape[2]
+            )
+        except PlannerError:
+            found = None
+        else:
+            best, worst = settings.bounds()
+            limits = costs.unit_limits(candidate.capacity, served, seconds, settings)
+            rate = served.output_tps * settings.throughput_factor
+            found = ShapeLimits(
+                throughput=served,
+                limits=limits,
+                range_limits=(
+                    costs.unit_limits(candidate.capacity, served, seconds, best),
+                    costs.unit_limits(candidate.capacity, served, seconds, worst),
+                ),
+                output_text=(
+                    f"{rate * settings.utilization:,.1f} ({rate:,.1f} output tok/s a unit at "
+                    f"{shape[0]:,}/{shape[1]:,} tokens and {settings.user_output_tps:g} tok/s "
+                    f"per user, bound: {served.bound}, x utilization)"
+                ),
+                total_text=(
+                    f"{served.total_tps * settings.throughput_factor * settings.utilization:,.1f}"
+                ),
+                peak_text=f"{rate:,.1f}",
+            )
+        self._shape_limits[key] = found
         return found
 
     def comparisons(self, model_id: str) -> list[tuple[str, list[str]]]:
@@ -516,6 +591,8 @@ class Demand:
     peak_output_tps: float | None
     request_in: int
     request_out: int
+    # The request shape the throughput model prices it at (request_in, request_out, cached share)
+    shape: Shape
     # Context the workload keeps in the KV cache at its busiest: requests in flight x context.
     kv_tokens: int
     units_head: str
@@ -554,6 +631,7 @@ class Demand:
             peak_output_tps=peak,
             request_in=request_in,
             request_out=request_out,
+            shape=shape_of(ctx, workload),
             kv_tokens=flying * context,
             kv_head=(
                 f", KV cache {flying:,} request(s) in flight"
@@ -561,7 +639,7 @@ class Demand:
                 + f" x {context:,} tokens of context / "
             ),
             units_head=(
-                f"load / unit ceilings x serving efficiency {ctx.settings.serving_efficiency} x "
+                f"load / what a unit serves at this request shape (throughput model) x "
                 f"utilization {ctx.settings.utilization}: "
                 f"units = max({min_units} ({workload.availability.value} availability), "
                 f"ceil(max(output {tokens.output / ctx.seconds_per_month:,.1f} tok/s / "
@@ -573,15 +651,35 @@ class Demand:
         )
 
 
-def context_fits(candidate: SelfHostedCandidate, demand: Demand) -> bool:
-    """One request's whole context fits one replica's KV cache."""
-    return demand.request_in + demand.request_out <= candidate.limits.kv_tokens_per_replica
+def shape_of(ctx: Context, workload: Workload) -> Shape:
+    """The workload's request shape and the cached share of its prompts (prefix caching)."""
+    request_in, request_out = _request_shape(ctx, workload)
+    # The workload's cached_input_fraction where the workloads file has that field.
+    cached = getattr(workload, "cached_input_fraction", None) or 0.0
+    return request_in, request_out, float(cached)
+
+
+def context_fits(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> bool:
+    """One request's whole context fits one replica's KV cache, as the plan sizes it and as
+    the throughput model does."""
+    return (
+        demand.request_in + demand.request_out <= candidate.kv_limits.kv_tokens_per_replica
+        and ctx.shape_limits(candidate, demand.shape) is not None
+    )
+
+
+def limits_at(ctx: Context, candidate: SelfHostedCandidate, shape: Shape) -> ShapeLimits:
+    """shape_limits for a shape the candidate was admitted for (context_fits)."""
+    found = ctx.shape_limits(candidate, shape)
+    assert found is not None, (candidate.option_id, shape)
+    return found
 
 
 def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> Option:
     settings, capacity = ctx.settings, candidate.capacity
+    at_shape = limits_at(ctx, candidate, demand.shape)
     units = costs.units_needed(
-        candidate.limits,
+        at_shape.limits,
         demand.input_tokens,
         demand.output_tokens,
         demand.peak_output_tps,
@@ -592,7 +690,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
     # Priced as `planner preview` prices the nodes' group, so the two agree to the cent.
     node_cost = candidate.nodes_monthly_usd(ctx.catalog, nodes)
     cost = node_cost + candidate.fixed_usd
-    peak = demand.peak_head + candidate.peak_ceiling_text if demand.peak_head else ""
+    peak = demand.peak_head + at_shape.peak_text if demand.peak_head else ""
     # The part after the load depends only on the candidate and the unit count: format it once.
     tail_key = (candidate.option_id, units)
     tail = ctx.formula_tails.get(tail_key)
@@ -604,9 +702,9 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         )
     formula = (
         demand.units_head
-        + candidate.output_ceiling_text
+        + at_shape.output_text
         + demand.total_head
-        + candidate.total_ceiling_text
+        + at_shape.total_text
         + peak
         + demand.kv_head
         + candidate.kv_ceiling_text
@@ -625,6 +723,23 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         fixed_monthly_usd=candidate.fixed_usd,
         formula=formula,
         figures=candidate.figure_ids,
+        throughput=_throughput_info(at_shape.throughput, settings.throughput_factor),
+    )
+
+
+def _throughput_info(served: costs.UnitThroughput, factor: float) -> ThroughputUsed:
+    """What the plan shows of the throughput behind a self-hosted option."""
+    return ThroughputUsed(
+        input_tokens=served.input_tokens,
+        output_tokens=served.output_tokens,
+        cached_input_fraction=served.cached_input_fraction,
+        user_output_tps=served.user_output_tps,
+        output_tokens_per_second=round(served.output_tps * factor, 1),
+        total_tokens_per_second=round(served.total_tps * factor, 1),
+        batch_per_replica=served.batch,
+        tokens_per_user=round(served.tokens_per_user, 1),
+        bound=served.bound,
+        user_speed_met=served.target_met,
     )
 
 
@@ -733,9 +848,12 @@ def api_usd_per_token(ctx: Context, api_id: str, workload: Workload, share: floa
     return ((1 - share) * input_price + share * price.output_usd_per_mtok) / costs.MILLION
 
 
-def unit_tokens(candidate: SelfHostedCandidate, share: float) -> float:
-    """Tokens a month one unit serves at this input/output mix, within both derated ceilings."""
-    limits = candidate.limits
+def unit_tokens(
+    ctx: Context, candidate: SelfHostedCandidate, workload: Workload, share: float
+) -> float:
+    """Tokens a month one unit serves at this input/output mix and the workload's request
+    shape, within both of its rates at the utilization."""
+    limits = limits_at(ctx, candidate, shape_of(ctx, workload)).limits
     by_output = limits.output_tokens_per_month / share if share > 0 else float("inf")
     return min(by_output, limits.total_tokens_per_month)
 
@@ -756,7 +874,12 @@ def minimum_units(ctx: Context, candidate: SelfHostedCandidate, workload: Worklo
     if workload.concurrency is not None:
         kv_tokens = workload.concurrency * sum(_request_shape(ctx, workload))
     return costs.units_needed(
-        candidate.limits, 0, 0, workload.peak_tokens_per_second, floor, kv_tokens
+        limits_at(ctx, candidate, shape_of(ctx, workload)).limits,
+        0,
+        0,
+        workload.peak_tokens_per_second,
+        floor,
+        kv_tokens,
     )
 
 
@@ -776,7 +899,7 @@ def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> Brea
     best = None
     for own in own_options:
         candidate = ctx.by_option[own.id]
-        capacity_tokens = unit_tokens(candidate, share)
+        capacity_tokens = unit_tokens(ctx, candidate, workload, share)
         volume = costs.break_even_tokens(
             api_per_token,
             candidate.unit_monthly_usd,
@@ -872,7 +995,6 @@ def crossover_lines(
     total = sum(w.monthly_tokens.total for w in workloads)
     weights = [w.monthly_tokens.total / total if total else 1 / len(workloads) for w in workloads]
     shares = [output_share(ctx, w) for w in workloads]
-    share = sum(s * weight for s, weight in zip(shares, weights, strict=True))
     priced: dict[str, float] = {}
 
     def per_token(api_id: str) -> float:
@@ -894,7 +1016,11 @@ def crossover_lines(
         best = min(ids, key=per_token)
         provider = catalog.api_models[best].provider
         apis.append(ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd))
-    capacity_tokens = unit_tokens(candidate, share)
+    # Loads add up: a unit serving the mix holds 1 / sum(weight / what it serves of each).
+    capacity_tokens = 1 / sum(
+        weight / unit_tokens(ctx, candidate, w, s)
+        for w, s, weight in zip(workloads, shares, weights, strict=True)
+    )
     min_units = max(minimum_units(ctx, candidate, w) for w in workloads)
     units = [
         Unit(option, unit_usd, capacity_tokens, min_units, candidate.fixed_usd)
@@ -928,17 +1054,23 @@ def _or(value: float | None, default: float) -> float:
 
 
 def cost_range(
+    ctx: Context,
     candidate: SelfHostedCandidate,
-    loads: list[tuple[int, int, float | None, float]],
+    loads: list[tuple[Shape, int, int, float | None, float]],
     min_units: int,
 ) -> tuple[float, float]:
-    """Low and high monthly cost of a pool of the candidate serving these loads (input and
-    output tokens, peak, KV tokens: one workload's, or a shared pool's members'), from the ranges
-    of utilization, serving efficiency and the purchase multiplier. Loads add up part by part,
-    as in units_needed and the optimizer."""
+    """Low and high monthly cost of a pool of the candidate serving these loads (request shape,
+    input and output tokens, peak, KV tokens: one workload's, or a shared pool's members'), from
+    the ranges of utilization, the throughput model's error and the purchase multiplier. Loads
+    add up part by part, as in units_needed and the optimizer."""
     found = []
-    for limits, unit_usd in zip(candidate.range_limits, candidate.range_unit_usd, strict=True):
-        parts = [costs.unit_load(limits, *load) for load in loads]
+    for end, unit_usd in enumerate(candidate.range_unit_usd):
+        parts = [
+            costs.unit_load(
+                limits_at(ctx, candidate, shape).range_limits[end], tokens_in, tokens_out, peak, kv
+            )
+            for shape, tokens_in, tokens_out, peak, kv in loads
+        ]
         total = (
             sum(p[0] for p in parts),
             sum(p[1] for p in parts),
@@ -1051,7 +1183,7 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         for e in entries
         if not isinstance(e[2], str)
         and e[2].model_id not in over_window
-        and not context_fits(e[2], demand)
+        and not context_fits(ctx, e[2], demand)
     )
     if too_long or over_window:
         left_out = {*too_long, *over_window}
@@ -1174,9 +1306,11 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     if chosen.placement == "self_hosted":
         candidate = ctx.by_option[chosen.id]
         chosen.monthly_cost_low_usd, chosen.monthly_cost_high_usd = cost_range(
+            ctx,
             candidate,
             [
                 (
+                    demand.shape,
                     demand.input_tokens,
                     demand.output_tokens,
                     demand.peak_output_tps,
@@ -1185,32 +1319,20 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             ],
             demand.min_units,
         )
-        if candidate.capacity.throughput_is_stand_in:
-            warnings.append(
-                Warning(
-                    code="throughput_stand_in",
-                    message=(
-                        f"no throughput figure for {chosen.model} on "
-                        f"{catalog.instances[candidate.instance_type].gpu.upper()}: the H100 "
-                        "figure is used, which likely understates this GPU; benchmark before "
-                        "committing"
-                    ),
-                )
-            )
     # The cheaper models of the tier under a quality ceiling, and the chosen self-hosted model
     # at a lower precision, where its own needs several nodes.
     alternatives = list(ceiling_alternatives)
     for model_id in [chosen.model] if chosen.placement == "self_hosted" else []:
         for candidate in ctx.alternatives.get(model_id, ()):
-            if not context_fits(candidate, demand):
+            if not context_fits(ctx, candidate, demand):
                 continue
             option = _self_hosted_option(ctx, candidate, demand)
             precision = catalog.precisions[candidate.memory_fit.precision]
             option.note = (
                 f"comparison only, not chosen: {candidate.memory_fit.precision} weights fit one "
                 f"{candidate.instance_type} where {catalog.models[model_id].default_precision} "
-                f"weights do not; quality: {precision.quality_note}; throughput is the "
-                f"{catalog.models[model_id].default_precision} figure; not deployable from "
+                f"weights do not; quality: {precision.quality_note}; throughput from the "
+                f"throughput model at {candidate.memory_fit.precision}; not deployable from "
                 f"this plan: the catalog has no {candidate.memory_fit.precision} checkpoint"
             )
             alternatives.append(option)

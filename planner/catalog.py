@@ -98,13 +98,22 @@ class Precision(_Data):
 
 
 class Throughput(_Data):
+    """A measured serving point of a model: an anchor the throughput model is checked against
+    (tests/test_capacity_model.py), not a planning figure."""
+
     gpu: str
     gpus: int
     output_tokens_per_second: float
     total_tokens_per_second: float
+    input_tokens: int
+    output_tokens: int
+    # Requests in flight where the run fixed them; None: maximum load.
+    concurrency: int | None = None
     shape: str
     source: str
     date: str
+    # Why the throughput model misses this point by more than its stated error, where it does.
+    known_miss: str | None = None
 
     @property
     def output_per_gpu(self) -> float:
@@ -127,6 +136,8 @@ class OpenModel(_Data):
     name: str
     tier: Tier
     quality_rank: int
+    # Where the tier and rank come from, where a benchmark places the model.
+    quality_source: str | None = None
     # precision -> the checkpoint served at it: a pool loads it as published, never quantizing
     # a larger one online (which loads the larger one first).
     checkpoints: dict[str, Checkpoint]
@@ -143,16 +154,6 @@ class OpenModel(_Data):
     def weights(self) -> str:
         """The checkpoint of its own precision (load_catalog checks there is one)."""
         return self.checkpoints[self.default_precision].repo
-
-    def throughput_on(self, gpu: str) -> tuple[Throughput, bool] | None:
-        """The measured ceiling for this GPU, or the H100 figure as a stand-in (flag True)."""
-        for figure in self.throughput:
-            if figure.gpu == gpu:
-                return figure, False
-        for figure in self.throughput:
-            if figure.gpu == "h100":
-                return figure, True
-        return None
 
 
 class Provider(_Data):
@@ -226,7 +227,6 @@ class DataClassInfo(_Data):
 class Defaults(_Data):
     pricing: TextFigure
     utilization: Figure
-    serving_efficiency: Figure
     memory_reserve: Figure
     user_output_tps: Figure
     request_input_tokens: Figure

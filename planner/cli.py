@@ -11,6 +11,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -327,36 +328,93 @@ def cmd_tco(args: argparse.Namespace) -> int:
             f"{args.instance} ({instance.gpus}x {instance.gpu_memory_gb.value:,.0f} GB"
             f"{multi_node}); try a lower --precision or a larger instance",
         )
+    defaults = catalog.defaults
+    input_tokens = args.input_tokens or int(defaults.request_input_tokens.value)
+    output_tokens = args.output_tokens or int(defaults.request_output_tokens.value)
+    per_user = args.tokens_per_user or defaults.user_output_tps.value
+    for flag, value in (
+        ("--input-tokens", input_tokens),
+        ("--output-tokens", output_tokens),
+        ("--tokens-per-user", per_user),
+    ):
+        if value <= 0:
+            raise PlannerError.single(flag, "", f"must be more than 0, not {value:g}")
+    # Total tokens a request carries per output token: what --per total divides by.
+    total_per_output = (input_tokens + output_tokens) / output_tokens
+    model_answer: dict[str, object] | None = None
     if args.tokens_per_second is not None:
         if args.tokens_per_second <= 0:
             raise PlannerError.single("--tokens-per-second", "", "must be more than 0")
         tps, tps_source = args.tokens_per_second, "given on the command line"
     else:
-        measured = model.throughput_on(instance.gpu)
-        if measured is None:
+        settings = costs.Settings(
+            pricing=pricing,
+            utilization=args.utilization,
+            memory_reserve=defaults.memory_reserve.value,
+            request_input_tokens=input_tokens,
+            request_output_tokens=output_tokens,
+            price_date=date.fromisoformat(defaults.price_date.value),
+            user_output_tps=per_user,
+        )
+        capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
+        if capacity is None:
             raise PlannerError.single(
                 "--tokens-per-second",
                 "",
-                f"the catalog has no throughput for {args.model}; give one",
+                f"the throughput model knows no {args.model} on {instance.gpu}; give one",
             )
-        figure, stand_in = measured
-        tps = figure.output_per_gpu * instance.gpus
-        tps_source = f"{figure.source} ({figure.date})" + (" (H100 stand-in)" if stand_in else "")
+        try:
+            served = costs.unit_throughput(capacity, input_tokens, output_tokens, per_user)
+        except PlannerError:
+            # The replica's KV cache cannot hold one request of this shape.
+            raise PlannerError.single(
+                "--input-tokens",
+                "",
+                f"one request of {input_tokens + output_tokens:,} tokens does not fit the KV cache "
+                f"of a {args.model} replica on {args.instance} in {precision}; give a shorter "
+                "request or --tokens-per-second",
+            ) from None
+        tps = served.output_tps / capacity.nodes_per_unit
+        error = throughput.default_throughput_data().fit.geometric_mean_error
+        tps_source = (
+            f"throughput model (planner/throughput.py, docs/cost-model.md): "
+            f"{served.output_tps:,.1f} output tok/s a unit of {capacity.nodes_per_unit} node(s) "
+            f"at {input_tokens:,} input / {output_tokens:,} output tokens and {per_user:g} tok/s "
+            f"per user (bound: {served.bound}); typical error of the fit {error}x"
+        )
+        model_answer = {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "tokens_per_user": per_user,
+            "batch_per_replica": served.batch,
+            "bound": served.bound,
+            "user_speed_met": served.target_met,
+        }
     hourly = costs.node_hourly_usd(catalog, instance, pricing)
-    per_million = costs.usd_per_million_tokens(hourly, tps, args.utilization)
+    per_output = costs.usd_per_million_tokens(hourly, tps, args.utilization)
+    per_million = per_output if args.per == "output" else per_output / total_per_output
+    shown_tps = tps if args.per == "output" else tps * total_per_output
+    kind = "output tokens" if args.per == "output" else "tokens (input and output)"
     result = {
         "model": args.model,
         "instance_type": args.instance,
         "pricing": pricing.value,
         "utilization": args.utilization,
+        "per": args.per,
         "tokens_per_second_per_node": tps,
         "tokens_per_second_source": tps_source,
         "node_usd_per_hour": round(hourly, 4),
         "node_usd_per_hour_source": instance.on_demand_usd_per_hour.source,
         "usd_per_million_tokens": round(per_million, 2),
         "formula": (
-            f"{hourly:,.4g} USD/h / ({tps:,.2f} tok/s x {args.utilization} x 3600 s) x 1e6 = "
-            f"{per_million:,.4f} USD per million tokens"
+            f"{hourly:,.4g} USD/h / ({shown_tps:,.2f} tok/s x {args.utilization} x 3600 s) x 1e6 = "
+            f"{per_million:,.4f} USD per million {kind}"
+            + (
+                f" ({tps:,.2f} output tok/s x ({input_tokens:,} + {output_tokens:,}) / "
+                f"{output_tokens:,} tokens a request)"
+                if args.per == "total"
+                else ""
+            )
         ),
         "memory_fit": {
             "precision": fit.precision,
@@ -366,18 +424,24 @@ def cmd_tco(args: argparse.Namespace) -> int:
             "note": fit.note,
         },
     }
+    if model_answer is not None:
+        result["throughput_model"] = model_answer
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{args.model} on {args.instance} ({pricing.value}), utilization {args.utilization}:")
-    print(f"  {result['usd_per_million_tokens']:.2f} USD per million tokens")
+    print(f"  {result['usd_per_million_tokens']:.2f} USD per million {kind}")
     print(f"  {result['formula']}")
     print(f"  throughput: {tps_source}")
     print(f"  memory fit: {fit.note}")
     if fit.nodes_per_replica > 1:
         print(
-            f"  note: one replica needs {fit.nodes_per_replica} nodes; the figure is per node "
-            "and assumes throughput grows with the nodes"
+            f"  note: one replica needs {fit.nodes_per_replica} nodes; the figure is per node"
+            + (
+                " and assumes throughput grows with the nodes"
+                if args.tokens_per_second is not None
+                else " (the model's answer for the replica over its nodes)"
+            )
         )
     return 0
 
@@ -676,7 +740,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.set_defaults(func=cmd_explain)
 
-    tco = sub.add_parser("tco", help="USD per million tokens for self-hosting a model")
+    tco = sub.add_parser("tco", help="USD per million output tokens for self-hosting a model")
     tco.add_argument("model", metavar="MODEL", help="a self-hostable model of the catalog")
     tco.add_argument("--instance", required=True, help="an instance type of the catalog")
     tco.add_argument(
@@ -691,7 +755,28 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="share of the hours the node serves at its throughput, more than 0 and at most 1",
     )
-    tco.add_argument("--tokens-per-second", type=_finite, help="output tokens/s of one node")
+    tco.add_argument(
+        "--tokens-per-second",
+        type=_finite,
+        help="output tokens/s of one node (default: the throughput model's at the request shape)",
+    )
+    tco.add_argument(
+        "--input-tokens", type=int, help="prompt tokens of one request (default: assumptions')"
+    )
+    tco.add_argument(
+        "--output-tokens", type=int, help="completion tokens of one request (default: assumptions')"
+    )
+    tco.add_argument(
+        "--tokens-per-user",
+        type=_finite,
+        help="output tokens/s each user reads (default: assumptions' user_output_tps)",
+    )
+    tco.add_argument(
+        "--per",
+        choices=["output", "total"],
+        default="output",
+        help="USD per million output tokens (default) or per million total tokens",
+    )
     tco.add_argument("--precision", help="weight precision (default: the model's)")
     tco.add_argument("--json", action="store_true", help="print JSON instead of text")
     tco.set_defaults(func=cmd_tco)

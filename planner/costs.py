@@ -15,7 +15,14 @@ from genai_prices import Usage, calc_price
 from genai_prices import __version__ as genai_prices_version
 
 from planner.aws_prices import list_price
-from planner.catalog import ApiModel, Catalog, Instance, OpenModel
+from planner.catalog import ApiModel, Catalog, Figure, Instance, OpenModel
+from planner.throughput import (
+    Efficiencies,
+    ThroughputData,
+    default_throughput_data,
+    make_replica,
+    serve,
+)
 from planner.workloads import Pricing
 
 MILLION = 1_000_000
@@ -29,16 +36,20 @@ class Settings:
 
     pricing: Pricing
     utilization: float
-    serving_efficiency: float
     memory_reserve: float
     request_input_tokens: int
     request_output_tokens: int
     price_date: date
     # Output tokens a second one user reads at: how many requests are in flight at a rate.
     user_output_tps: float
+    # What the throughput model's answer is multiplied by: 1 as fitted; the ends of
+    # throughput_range at the ends of the planning range.
+    throughput_factor: float = 1.0
     # Planning ranges (low, high) of the uncertain settings; None where the value was given.
     utilization_range: tuple[float, float] | None = None
-    efficiency_range: tuple[float, float] | None = None
+    # The throughput model's stated error (throughput.yaml fit.geometric_mean_error g): its
+    # answer may be g times too high or too low, so (1/g, g).
+    throughput_range: tuple[float, float] | None = None
     # Overrides of the catalog's staff and amortization figures; None keeps the catalog's.
     engineer_usd_per_month: float | None = None
     pool_fte: float | None = None
@@ -50,10 +61,10 @@ class Settings:
     def bounds(self) -> tuple[Settings, Settings]:
         """The settings at the favourable and the unfavourable end of their ranges."""
         utilization = self.utilization_range or (self.utilization, self.utilization)
-        efficiency = self.efficiency_range or (self.serving_efficiency, self.serving_efficiency)
+        factor = self.throughput_range or (self.throughput_factor, self.throughput_factor)
         return (
-            replace(self, utilization=utilization[1], serving_efficiency=efficiency[1]),
-            replace(self, utilization=utilization[0], serving_efficiency=efficiency[0]),
+            replace(self, utilization=utilization[1], throughput_factor=factor[1]),
+            replace(self, utilization=utilization[0], throughput_factor=factor[0]),
         )
 
 
@@ -206,16 +217,27 @@ def memory_fit(
 
 @dataclass(frozen=True)
 class Capacity:
-    """A scaling unit (one node, or the nodes of one multi-node replica) and what it serves."""
+    """A scaling unit (one node, or the nodes of one multi-node replica): its memory fit, and
+    what its replicas are made of for the throughput model (planner/throughput.py)."""
 
     fit: Fit
     nodes_per_unit: int
+    # Bytes of KV cache a token of context takes at the model's KV-cache precision
+    # (architectures.yaml kv_cache_precision), in GB.
     kv_gb_per_token: float
-    output_ceiling_tps: float
-    total_ceiling_tps: float
-    throughput_source: str
-    throughput_date: str
-    throughput_is_stand_in: bool
+    model_id: str
+    gpu: str
+    kv_cache_precision: str
+
+
+def kv_gb_per_token(model_id: str) -> tuple[float, str]:
+    """A token's KV cache at the precision the model is served with (architectures.yaml), and
+    that precision."""
+    data = default_throughput_data()
+    arch = data.architectures[model_id]
+    precision = arch.kv_cache_precision.value
+    per_value = data.settings.kv_bytes_per_value[precision].value
+    return arch.kv_values_per_token() * per_value / 1e9, precision
 
 
 def unit_capacity(
@@ -225,32 +247,136 @@ def unit_capacity(
     settings: Settings,
     precision: str | None = None,
 ) -> Capacity | None:
-    """A unit at the model's own precision, or at another (its throughput figure is the own
-    precision's, which a lower precision typically matches or beats)."""
+    """A unit at the model's own precision, or at another; None where the weights do not fit
+    or the throughput model knows neither the model nor the GPU."""
     precision = precision or model.default_precision
     fit = memory_fit(catalog, model, instance, precision, settings.memory_reserve)
-    measured = model.throughput_on(instance.gpu)
-    if fit is None or measured is None:
+    data = default_throughput_data()
+    model_id = _model_id(catalog, model)
+    if fit is None or model_id not in data.architectures or instance.gpu not in data.gpus:
         return None
-    figure, stand_in = measured
-    gpus = fit.gpus_per_replica * fit.replicas_per_node
+    kv_gb, kv_precision = kv_gb_per_token(model_id)
     return Capacity(
         fit=fit,
         nodes_per_unit=fit.nodes_per_replica,
-        kv_gb_per_token=model.kv_bytes_per_token.value / 1e9,
-        output_ceiling_tps=figure.output_per_gpu * gpus,
-        total_ceiling_tps=figure.total_per_gpu * gpus,
-        throughput_source=f"{figure.source}; {figure.gpus}x {figure.gpu.upper()}, {figure.shape}",
-        throughput_date=figure.date,
-        throughput_is_stand_in=stand_in,
+        kv_gb_per_token=kv_gb,
+        model_id=model_id,
+        gpu=instance.gpu,
+        kv_cache_precision=kv_precision,
+    )
+
+
+def _model_id(catalog: Catalog, model: OpenModel) -> str:
+    return next(key for key, value in catalog.models.items() if value == model)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitThroughput:
+    """What one unit serves for one request shape at one per-user speed (the throughput model's
+    answer for one replica, times the unit's replicas)."""
+
+    output_tps: float
+    total_tps: float
+    replica_output_tps: float
+    batch: int
+    # What bounds the batch (KV memory, engine batch limit, per-user speed) and what bounds the
+    # step time (bandwidth, compute, overhead)
+    limit: str
+    time_bound: str
+    tokens_per_user: float
+    target_met: bool
+    input_tokens: int
+    output_tokens: int
+    user_output_tps: float
+    cached_input_fraction: float
+
+    @property
+    def bound(self) -> str:
+        """One word for what limits the unit: the per-user speed or KV memory where they bound
+        the batch, else what bounds the step time."""
+        if self.limit in ("per-user speed", "KV memory"):
+            return self.limit
+        return self.time_bound
+
+
+def _stage(data: ThroughputData, model_id: str, pipeline: int) -> ThroughputData:
+    """The data with the model cut into one pipeline stage: 1/pipeline of its layers and
+    parameters (experts and KV cache follow the layers)."""
+    if pipeline == 1:
+        return data
+    arch = data.architectures[model_id]
+
+    def part(figure: Figure) -> Figure:
+        return figure.model_copy(update={"value": figure.value / pipeline})
+
+    stage = arch.model_copy(
+        update={
+            "layers": part(arch.layers),
+            "total_params_b": part(arch.total_params_b),
+            "active_params_b": part(arch.active_params_b),
+        }
+    )
+    return data.model_copy(update={"architectures": {**data.architectures, model_id: stage}})
+
+
+@cache
+def unit_throughput(
+    capacity: Capacity,
+    input_tokens: int,
+    output_tokens: int,
+    user_output_tps: float,
+    cached_input_fraction: float = 0.0,
+) -> UnitThroughput:
+    """The throughput model (planner/throughput.py serve) for one unit and one request shape,
+    at the per-user speed: the largest batch whose every user reads user_output_tps.
+
+    A replica is tensor parallel within a node; one of several nodes (DeepSeek V3.2 on 2x
+    p5.48xlarge) is pipeline parallel across them: each node is a stage holding 1/PP of the
+    layers, and with PP micro-batches in flight every stage works all the time. The replica
+    then serves what one stage does (each token passes every stage), and a user reads a token
+    per PP stage steps, so a stage must meet PP times the per-user speed. The hop between
+    nodes (EFA) is not modelled: an optimistic simplification for multi-node replicas."""
+    data = default_throughput_data()
+    fit = capacity.fit
+    pipeline = fit.pipeline_parallel
+    replica = make_replica(
+        _stage(data, capacity.model_id, pipeline),
+        capacity.model_id,
+        capacity.gpu,
+        fit.tensor_parallel,
+        fit.precision,
+    )
+    served = serve(
+        replica,
+        Efficiencies.of(data.fit),
+        input_tokens,
+        output_tokens,
+        tokens_per_user=user_output_tps * pipeline,
+        cached_input_fraction=cached_input_fraction,
+    )
+    replicas = fit.replicas_per_node
+    return UnitThroughput(
+        output_tps=served.output_tokens_per_second * replicas,
+        total_tps=served.total_tokens_per_second * replicas,
+        replica_output_tps=served.output_tokens_per_second,
+        batch=served.batch,
+        limit=served.limit,
+        time_bound=served.time_bound,
+        tokens_per_user=served.tokens_per_user / pipeline,
+        target_met=served.target_met,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        user_output_tps=user_output_tps,
+        cached_input_fraction=cached_input_fraction,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class UnitLimits:
-    """What one unit serves: tokens a month once its ceilings are derated by serving efficiency
-    and utilization, output tokens per second at peak (derated by efficiency only), and the
-    tokens of context its KV cache holds (in one replica, and in all of the unit's replicas)."""
+    """What one unit serves at one request shape: tokens a month (its throughput x utilization,
+    within the throughput model's range), output tokens per second at peak (the throughput at
+    the per-user speed), and the tokens of context its KV cache holds (in one replica, and in
+    all of the unit's replicas)."""
 
     output_tokens_per_month: float
     total_tokens_per_month: float
@@ -259,13 +385,23 @@ class UnitLimits:
     kv_tokens_per_unit: float
 
 
-def unit_limits(capacity: Capacity, seconds_per_month: float, settings: Settings) -> UnitLimits:
-    derate = settings.serving_efficiency * settings.utilization
+def unit_limits(
+    capacity: Capacity,
+    throughput: UnitThroughput | None,
+    seconds_per_month: float,
+    settings: Settings,
+) -> UnitLimits:
+    """The unit's limits; throughput None gives the KV limits alone (the rates infinite)."""
     per_replica = capacity.fit.kv_room_gb / capacity.kv_gb_per_token
+    if throughput is None:
+        rate = total = float("inf")
+    else:
+        rate = throughput.output_tps * settings.throughput_factor
+        total = throughput.total_tps * settings.throughput_factor
     return UnitLimits(
-        output_tokens_per_month=capacity.output_ceiling_tps * derate * seconds_per_month,
-        total_tokens_per_month=capacity.total_ceiling_tps * derate * seconds_per_month,
-        peak_output_tps=capacity.output_ceiling_tps * settings.serving_efficiency,
+        output_tokens_per_month=rate * settings.utilization * seconds_per_month,
+        total_tokens_per_month=total * settings.utilization * seconds_per_month,
+        peak_output_tps=rate,
         kv_tokens_per_replica=per_replica,
         kv_tokens_per_unit=per_replica * capacity.fit.replicas_per_node,
     )
@@ -282,9 +418,9 @@ def unit_load(
     kv_tokens: float = 0.0,
 ) -> Load:
     """A workload's load in units, three ways that each add up in a pool: the larger of its
-    output and total-token shares of a unit's derated ceilings; its peak as a share of a unit's
-    peak ceiling; and the context it keeps in flight (kv_tokens: concurrent requests x context
-    length) as a share of a unit's KV cache."""
+    output and total-token shares of what a unit serves a month at its request shape; its peak
+    as a share of a unit's throughput at the per-user speed; and the context it keeps in flight
+    (kv_tokens: concurrent requests x context length) as a share of a unit's KV cache."""
     load = max(
         output_tokens / limits.output_tokens_per_month,
         (input_tokens + output_tokens) / limits.total_tokens_per_month,
@@ -306,8 +442,8 @@ def units_needed(
     min_units: int,
     kv_tokens: float = 0.0,
 ) -> int:
-    """Units needed so that both the output rate and the total token rate stay within the
-    derated ceilings, the peak within the efficiency-derated ceiling, and the context in flight
+    """Units needed so that both the output rate and the total token rate stay within what the
+    units serve at the utilization, the peak within their throughput, and the context in flight
     within the KV cache."""
     return units_for_load(
         unit_load(limits, input_tokens, output_tokens, peak_output_tps, kv_tokens), min_units

@@ -285,6 +285,16 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
             f"{spec.region!r} is not an AWS region{did_you_mean(spec.region, regions.aws.regions)}"
             f" (planner/data/regions.yaml lists them, from {regions.aws.source})",
         )
+    if spec.assumptions.serving_efficiency is not None:
+        # Its old meaning (a share of a benchmark ceiling) would derate the throughput model,
+        # which already derives what serving reaches, a second time.
+        report(
+            ("assumptions", "serving_efficiency"),
+            "serving_efficiency is no longer an assumption: what a node serves comes from the "
+            "throughput model at each workload's request shape and user_output_tps, within the "
+            "fit's stated error (docs/cost-model.md); remove it, and set user_output_tps or "
+            "utilization instead",
+        )
     price_region = spec.assumptions.price_region
     if price_region is not None and price_region not in priced:
         report(

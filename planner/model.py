@@ -18,7 +18,7 @@ from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purch
 from planner.errors import PlannerError, Problem
 from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # A stack name: it names Pulumi.<stack>.yaml, so no path separators (the CLI's --stack rule).
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -56,6 +56,27 @@ class MemoryFit:
     note: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThroughputUsed:
+    """What one unit of a self-hosted option serves, from the throughput model (planner/
+    throughput.py): at the workload's request shape and the per-user speed."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_input_fraction: float
+    user_output_tps: float
+    # Per unit (all its replicas), before utilization.
+    output_tokens_per_second: float
+    total_tokens_per_second: float
+    batch_per_replica: int
+    tokens_per_user: float
+    # What limits it: per-user speed, KV memory (the batch), or bandwidth, compute, overhead
+    # (the step time).
+    bound: str
+    # False where even one request alone is slower than user_output_tps.
+    user_speed_met: bool
+
+
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which makes building
 # the ~10 options of every workload three times slower. Nothing mutates an option once built.
 @dataclass(slots=True, kw_only=True)
@@ -76,11 +97,13 @@ class Option:
     # (for an API, those of its access standing alone; shared in a plan).
     fixed_monthly_usd: float = 0.0
     # Low and high ends of the cost from the ranges of the uncertain assumptions (utilization,
-    # serving efficiency, purchase multiplier); set on the option a plan chooses.
+    # the throughput model's error, purchase multiplier); set on the option a plan chooses.
     monthly_cost_low_usd: float | None = None
     monthly_cost_high_usd: float | None = None
     # What to know before relying on it (a lower-precision alternative's quality note).
     note: str | None = None
+    # A self-hosted option's throughput at the workload's request shape.
+    throughput: ThroughputUsed | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,7 +246,7 @@ class Pool(_Out):
     # The reservation's availability zone (the workloads file names it): the nodes go there.
     capacity_reservation_zone: str | None = None
     monthly_cost_usd: float
-    # The range of its cost: utilization, serving efficiency and purchase multiplier ranges.
+    # The range of its cost: utilization, the throughput model's error, purchase multiplier.
     monthly_cost_low_usd: float
     monthly_cost_high_usd: float
     workloads: list[str]

@@ -22,7 +22,9 @@ from planner.answers import (
     cost_range,
     crossover_lines,
     decide,
+    limits_at,
     longest_request,
+    shape_of,
 )
 from planner.aws_prices import price_figure
 from planner.catalog import DATA_DIR, Catalog, Figure
@@ -53,6 +55,7 @@ from planner.model import (
     Warning,
     WorkloadPlan,
 )
+from planner.throughput import default_throughput_data
 from planner.workloads import Perimeter, Pricing, Workload, WorkloadsFile
 
 Strategy = Literal["optimal", "per-workload"]
@@ -78,7 +81,6 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
     settings = Settings(
         pricing=given.pricing or Pricing(defaults.pricing.value),
         utilization=given.utilization or defaults.utilization.value,
-        serving_efficiency=given.serving_efficiency or defaults.serving_efficiency.value,
         memory_reserve=(
             given.memory_reserve
             if given.memory_reserve is not None
@@ -97,19 +99,11 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         amortization_months=given.amortization_months,
         instance_types=tuple(sorted(set(given.instance_types))) if given.instance_types else None,
         utilization_range=_range(defaults.utilization) if not given.utilization else None,
-        efficiency_range=(
-            _range(defaults.serving_efficiency) if not given.serving_efficiency else None
-        ),
+        throughput_range=throughput_range(),
     )
     overridden = "set in the workloads file (assumptions)"
     for key, unit, value, default in (
         ("utilization", "share of capacity", given.utilization, defaults.utilization),
-        (
-            "serving_efficiency",
-            "share of the benchmark ceiling",
-            given.serving_efficiency,
-            defaults.serving_efficiency,
-        ),
         ("memory_reserve", "share of GPU memory", given.memory_reserve, defaults.memory_reserve),
         (
             "user_output_tps",
@@ -123,6 +117,12 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         else:
             book.add(f"assumption.{key}", value, unit, overridden, "")
     return settings
+
+
+def throughput_range() -> tuple[float, float]:
+    """The planning range of every throughput: the fit's typical error either way."""
+    error = default_throughput_data().fit.geometric_mean_error
+    return 1 / error, error
 
 
 def _range(figure: Figure) -> tuple[float, float] | None:
@@ -258,7 +258,7 @@ def max_model_len(ctx: Context, window: float, option: Option, workloads: list[W
     exceeds either, so the longest request always fits."""
     longest = longest_request(ctx, workloads)
     margin = ctx.catalog.serving.max_model_len_margin.value
-    kv_tokens = ctx.by_option[option.id].limits.kv_tokens_per_replica
+    kv_tokens = ctx.by_option[option.id].kv_limits.kv_tokens_per_replica
     return max(longest, min(math.ceil(longest * margin), int(window), math.floor(kv_tokens)))
 
 
@@ -449,12 +449,16 @@ def _with_access_costs(
 
 
 def _pool_range(
-    candidate: SelfHostedCandidate, members: list[Decision], kv_tokens: dict[str, float]
+    ctx: Context,
+    candidate: SelfHostedCandidate,
+    members: list[Decision],
+    kv_tokens: dict[str, float],
 ) -> tuple[float, float]:
     """A shared pool's cost at both ends of the uncertain settings' ranges: its members' loads
     add up at those settings' unit limits, as in the optimum at the expected ones."""
     loads = [
         (
+            shape_of(ctx, w),
             w.monthly_tokens.input,
             w.monthly_tokens.output,
             w.peak_tokens_per_second,
@@ -462,7 +466,7 @@ def _pool_range(
         )
         for w, *_ in members
     ]
-    return cost_range(candidate, loads, max(availability_floor(w) for w, *_ in members))
+    return cost_range(ctx, candidate, loads, max(availability_floor(w) for w, *_ in members))
 
 
 def pool_name_for(option_id: str) -> str:
@@ -546,7 +550,7 @@ def _shared_pools(
         candidates: dict[str, tuple[float, ...]] = {}
         for option in options:
             if option.placement == "self_hosted":
-                limits = ctx.by_option[option.id].limits
+                limits = limits_at(ctx, ctx.by_option[option.id], shape_of(ctx, workload)).limits
                 candidates[pool_keys[workload.name][option.id]] = unit_load(
                     limits,
                     workload.monthly_tokens.input,
@@ -604,7 +608,7 @@ def _shared_pools(
             units * candidate.capacity.nodes_per_unit,
             cost_cents / 100,
             purchases,
-            _pool_range(candidate, [d for d, _ in group], kv_by_name),
+            _pool_range(ctx, candidate, [d for d, _ in group], kv_by_name),
         )
         others = [d[0].name for d, _ in group]
         low, high = pools[key].monthly_cost_low_usd, pools[key].monthly_cost_high_usd
@@ -888,7 +892,6 @@ def build_plan(
         assumptions={
             "pricing": settings.pricing.value,
             "utilization": settings.utilization,
-            "serving_efficiency": settings.serving_efficiency,
             "memory_reserve": settings.memory_reserve,
             "user_output_tps": settings.user_output_tps,
             "request_input_tokens": settings.request_input_tokens,

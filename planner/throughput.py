@@ -406,15 +406,23 @@ def _routed_share(arch: Architecture) -> float:
     return arch.experts_per_token.value / arch.experts.value
 
 
-def prefill_seconds(r: Replica, eff: Efficiencies, input_tokens: float) -> float:
+def prefill_seconds(
+    r: Replica, eff: Efficiencies, input_tokens: float, cached_fraction: float = 0.0
+) -> float:
     """Compute time of one request's prompt: 2 x active x I, plus causal attention (I^2). No MoE
-    factor: a prefill pass of thousands of tokens gives every expert a full matrix multiply."""
+    factor: a prefill pass of thousands of tokens gives every expert a full matrix multiply.
+
+    With prefix caching the first `cached_fraction` of the prompt is already in the KV cache:
+    only the rest is computed, its tokens still attending to the cached ones (attention over
+    positions c..I costs I^2 - c^2)."""
     arch = r.arch
-    linear = 2 * arch.active_params_b.value * 1e9 * input_tokens
+    cached = input_tokens * cached_fraction
+    new = input_tokens - cached
+    linear = 2 * arch.active_params_b.value * 1e9 * new
     attention = 2 * arch.layers.value * arch.query_heads.value * arch.head_dim.value
-    flops = linear + attention * input_tokens**2
-    passes = input_tokens / r.prefill_chunk_tokens
-    return flops / (r.flops_per_second * eff.compute) + _allreduce_s(r, eff, input_tokens, passes)
+    flops = linear + attention * (input_tokens**2 - cached**2)
+    passes = new / r.prefill_chunk_tokens
+    return flops / (r.flops_per_second * eff.compute) + _allreduce_s(r, eff, new, passes)
 
 
 @dataclass(frozen=True)
@@ -437,9 +445,11 @@ class Serving:
     target_met: bool
 
 
-def _cycle(r: Replica, eff: Efficiencies, batch: int, i: int, o: int) -> tuple[float, StepTime]:
+def _cycle(
+    r: Replica, eff: Efficiencies, batch: int, i: int, o: int, cached: float = 0.0
+) -> tuple[float, StepTime]:
     step = decode_step(r, eff, batch, i + o / 2)
-    return o * step.seconds + batch * prefill_seconds(r, eff, i), step
+    return o * step.seconds + batch * prefill_seconds(r, eff, i, cached), step
 
 
 def kv_batch(r: Replica, input_tokens: int, output_tokens: int) -> int:
@@ -455,12 +465,22 @@ def serve(
     *,
     tokens_per_user: float | None = None,
     concurrency: int | None = None,
+    cached_input_fraction: float = 0.0,
 ) -> Serving:
     """Throughput at maximum load, at a concurrency, or at the largest batch meeting a per-user
-    speed; a request that does not fit the KV cache is an error naming the shape."""
+    speed; a request that does not fit the KV cache is an error naming the shape.
+    cached_input_fraction: the share of each prompt that is a prefix already cached (prefix
+    caching), whose prefill is skipped; its KV cache is still counted per request."""
     if input_tokens < 1 or output_tokens < 1:
         flag = "--input-tokens" if input_tokens < 1 else "--output-tokens"
         raise PlannerError.single(flag, "", "must be at least 1")
+    if not 0.0 <= cached_input_fraction < 1.0:
+        raise PlannerError.single(
+            "cached_input_fraction",
+            "",
+            f"must be at least 0 and below 1, not {cached_input_fraction}",
+        )
+    c = cached_input_fraction
     if r.kv_capacity_tokens < input_tokens + output_tokens:
         copies = r.replicated_weight_bytes
         weights = f"{(r.weight_bytes - copies) / 1e9:,.0f} GB of weights"
@@ -481,21 +501,24 @@ def serve(
         batch, limit = concurrency, "concurrency"
     target_met = True
     if tokens_per_user is not None:
-        cycle, _ = _cycle(r, eff, batch, input_tokens, output_tokens)
+        cycle, _ = _cycle(r, eff, batch, input_tokens, output_tokens, c)
         if output_tokens / cycle < tokens_per_user:
             low, high = 1, batch  # the per-user speed falls as the batch grows: bisect
-            if output_tokens / _cycle(r, eff, 1, input_tokens, output_tokens)[0] < tokens_per_user:
+            if (
+                output_tokens / _cycle(r, eff, 1, input_tokens, output_tokens, c)[0]
+                < tokens_per_user
+            ):
                 high, target_met = 1, False
             while low < high:
                 middle = (low + high + 1) // 2
-                speed = output_tokens / _cycle(r, eff, middle, input_tokens, output_tokens)[0]
+                speed = output_tokens / _cycle(r, eff, middle, input_tokens, output_tokens, c)[0]
                 if speed >= tokens_per_user:
                     low = middle
                 else:
                     high = middle - 1
             batch, limit = low, "per-user speed"
-    cycle, step = _cycle(r, eff, batch, input_tokens, output_tokens)
-    prefill = prefill_seconds(r, eff, input_tokens)
+    cycle, step = _cycle(r, eff, batch, input_tokens, output_tokens, c)
+    prefill = prefill_seconds(r, eff, input_tokens, c)
     output_tps = batch * output_tokens / cycle
     waiting = 0.0
     if concurrency is not None and concurrency > batch:

@@ -146,7 +146,11 @@ class Assumptions(_Strict):
         default=None, gt=0, le=1, description="Average load over provisioned capacity."
     )
     serving_efficiency: float | None = Field(
-        default=None, gt=0, le=1, description="Share of the benchmark ceiling reached in service."
+        default=None,
+        gt=0,
+        le=1,
+        description="No longer accepted (an error): throughput comes from the "
+        "throughput model (docs/cost-model.md).",
     )
     memory_reserve: float | None = Field(
         default=None,

@@ -165,13 +165,19 @@ def test_high_availability_means_two_nodes(catalog: Catalog) -> None:
     assert all((o.nodes or 0) >= 2 for o in workload.answers.volume_economics.options)
 
 
+H100_ONLY = "assumptions:\n  instance_types: [p5.48xlarge]\n"
+
+
 def test_volume_drives_node_count(catalog: Catalog) -> None:
-    small = plan_text(workload_yaml(data="regulated", model="llama-4-maverick"), catalog)
+    small = plan_text(
+        H100_ONLY + workload_yaml(data="regulated", model="llama-4-maverick"), catalog
+    )
     big = plan_text(
-        workload_yaml(
+        H100_ONLY
+        + workload_yaml(
             data="regulated",
             model="llama-4-maverick",
-            monthly_tokens="{input: 40B, output: 8B}",
+            monthly_tokens="{input: 200B, output: 40B}",
         ),
         catalog,
     )
@@ -184,7 +190,7 @@ def test_volume_drives_node_count(catalog: Catalog) -> None:
     )
 
 
-GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n  serving_efficiency: 1\n"
+GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n"
 
 
 def test_break_even_is_reported_and_consistent(catalog: Catalog) -> None:
@@ -193,11 +199,11 @@ def test_break_even_is_reported_and_consistent(catalog: Catalog) -> None:
     def costs_at(volume: int) -> dict[str, float]:
         """Every admissible option's cost standing alone (what a one-workload plan pays)."""
         tokens = f"{{input: {volume * 5 // 6}, output: {volume // 6}}}"
-        text = workload_yaml(task="chat", monthly_tokens=tokens)
+        text = workload_yaml(task="faq", monthly_tokens=tokens)
         options = only(plan_text(GENEROUS + text, catalog)).answers.volume_economics.options
         return {o.id: o.monthly_cost_usd for o in options}
 
-    base = only(plan_text(GENEROUS + workload_yaml(task="chat"), catalog))
+    base = only(plan_text(GENEROUS + workload_yaml(task="faq"), catalog))
     break_even = base.answers.volume_economics.break_even
     assert break_even is not None and break_even.monthly_tokens is not None
     volume = break_even.monthly_tokens
@@ -214,7 +220,9 @@ def test_break_even_is_reported_and_consistent(catalog: Catalog) -> None:
 
 
 def test_never_breaks_even_says_why(catalog: Catalog) -> None:
-    workload = only(plan_text(workload_yaml(task="faq", data="internal"), catalog))
+    # A capable-tier task: Bedrock's Llama 4 Scout costs less a token than any capable model's
+    # node serves at 30 tok/s a user (the throughput model's answer at 2,000 / 400 tokens).
+    workload = only(plan_text(workload_yaml(task="chat", data="internal"), catalog))
     break_even = workload.answers.volume_economics.break_even
     assert break_even is not None
     assert break_even.monthly_tokens is None
@@ -223,7 +231,7 @@ def test_never_breaks_even_says_why(catalog: Catalog) -> None:
 
 
 def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
-    base = only(plan_text(GENEROUS + workload_yaml(task="chat"), catalog))
+    base = only(plan_text(GENEROUS + workload_yaml(task="faq"), catalog))
     break_even = base.answers.volume_economics.break_even
     assert break_even is not None and break_even.monthly_tokens is not None
     tokens, api, own = (
@@ -245,8 +253,8 @@ def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
 
 def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: Catalog) -> None:
     """Llama 3.1 8B on one H100 keeps 64 GB of KV cache (72 GB usable less 8 GB of weights),
-    488,281 tokens at 128 KiB each: 100 requests of 33,000 tokens need ceil(6.76) = 7 nodes,
-    though the volume alone needs one."""
+    976k tokens at 64 KiB each (its FP8 KV cache, architectures.yaml): 100 requests of 33,000
+    tokens need ceil(3.38) = 4 nodes, though the volume alone needs one."""
     option_id = "self_hosted/llama-3.1-8b/p5.4xlarge"
 
     def nodes(**fields: str) -> int:
@@ -257,20 +265,28 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
 
     shape = "{input_tokens: 32000, output_tokens: 1000}"
     assert nodes(request=shape) == 1
-    assert nodes(request=shape, concurrency="100") == 7
+    assert nodes(request=shape, concurrency="100") == 4
     # Without a concurrency, requests in flight follow the busiest output rate: a peak of
-    # 3,000 output tokens/s at 30 per user is 100 requests.
+    # 3,000 output tokens/s at 30 per user is 100 requests (4 nodes of KV cache); the peak
+    # itself needs more: a node serves 484.7 output tok/s at this shape and 30 tok/s a user.
     assert nodes(request=shape, peak_tokens_per_second="3000") == 7
     workload = only(plan_text(workload_yaml(request=shape, concurrency="100"), catalog))
     option = next(o for o in workload.answers.volume_economics.options if o.id == option_id)
-    assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 488k" in option.formula
+    assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 976k" in option.formula
+    # The plan shows the throughput behind the count: shape, per-user speed, rate and bound.
+    assert option.throughput is not None
+    assert (option.throughput.input_tokens, option.throughput.output_tokens) == (32000, 1000)
+    assert option.throughput.user_output_tps == 30
+    assert option.throughput.output_tokens_per_second == pytest.approx(484.7, abs=0.1)
+    assert option.throughput.bound == "per-user speed"
 
 
 def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> None:
-    """A 250,000-token request needs 49 GB of Llama 4 Scout's KV cache; a Scout replica on
-    H100s keeps 35 GB, on an H200 17.9 GB: Scout drops out, Maverick (176 GB) stays."""
+    """A 400,000-token request needs 39 GB of Llama 4 Scout's KV cache (96 KiB a token, FP8);
+    a Scout replica on H100s keeps 35 GB, on an H200 17.9 GB: Scout drops out, Maverick
+    (176 GB) stays."""
     text = workload_yaml(
-        task="chat", data="regulated", request="{input_tokens: 249000, output_tokens: 1000}"
+        task="chat", data="regulated", request="{input_tokens: 399000, output_tokens: 1000}"
     )
     workload = only(plan_text(text, catalog))
     economics = workload.answers.volume_economics
@@ -284,20 +300,20 @@ def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> Non
         task="chat",
         data="regulated",
         model="llama-4-scout",
-        request="{input_tokens: 249000, output_tokens: 1000}",
+        request="{input_tokens: 399000, output_tokens: 1000}",
     )
     with pytest.raises(PlannerError) as caught:
         plan_text(pinned, catalog)
     [problem] = caught.value.problems
     assert problem.field == "workloads[0].request"
-    assert "250,000 tokens fits no replica's KV cache" in problem.message
+    assert "400,000 tokens fits no replica's KV cache" in problem.message
 
 
 def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) -> None:
-    """At 40B tokens on Maverick the node count moves with utilization (0.2-0.6) and serving
-    efficiency (0.3-0.6), so the cost has a range around the expected value; the pool, the
-    workload and the totals carry the same one."""
-    text = workload_yaml(
+    """At 40B tokens on Maverick (on p5.48xlarge) the node count moves with utilization
+    (0.2-0.6) and the throughput model's error (its fit's 1.143x either way), so the cost has a
+    range around the expected value; the pool, the workload and the totals carry the same one."""
+    text = H100_ONLY + workload_yaml(
         data="regulated", model="llama-4-maverick", monthly_tokens="{input: 40B, output: 8B}"
     )
     plan = plan_text(text, catalog)
@@ -314,15 +330,25 @@ def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) ->
     node = 55.04 * 730
     for end in (workload.monthly_cost_low_usd, workload.monthly_cost_high_usd):
         assert ((end - fixed) / node) == pytest.approx(round((end - fixed) / node))
-    # Given values have no range: utilization and efficiency set, on-demand prices.
+    # A given utilization has no range; the throughput model's error stays: at 40B it moves no
+    # node (3 either way), at 100B the unfavourable end needs a seventh.
     given = text.replace(
-        "workloads:", "assumptions: {utilization: 0.4, serving_efficiency: 0.4}\nworkloads:"
+        "  instance_types: [p5.48xlarge]\n", "  instance_types: [p5.48xlarge]\n  utilization: 0.4\n"
     )
     fixed_plan = only(plan_text(given, catalog))
     assert fixed_plan.monthly_cost_low_usd == fixed_plan.monthly_cost_usd
     assert fixed_plan.monthly_cost_high_usd == fixed_plan.monthly_cost_usd
+    more = only(
+        plan_text(given.replace("{input: 40B, output: 8B}", "{input: 100B, output: 20B}"), catalog)
+    )
+    assert more.monthly_cost_low_usd == more.monthly_cost_usd < more.monthly_cost_high_usd
+    assert more.monthly_cost_high_usd - more.monthly_cost_usd == pytest.approx(node, abs=0.01)
     # Spot's multiplier has a range of its own (0.297-0.66 of on-demand).
-    spot = only(plan_text(given.replace("{utilization", "{pricing: spot, utilization"), catalog))
+    spot = only(
+        plan_text(
+            given.replace("  utilization: 0.4\n", "  utilization: 0.4\n  pricing: spot\n"), catalog
+        )
+    )
     assert spot.monthly_cost_low_usd < spot.monthly_cost_usd < spot.monthly_cost_high_usd
 
 

@@ -4,31 +4,77 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
 from planner import costs
 from planner.catalog import Catalog
 from planner.workloads import Pricing
 
-REALISTIC = 0.4 * 0.4  # serving efficiency x utilization, the catalog's defaults
+UTILIZATION = 0.4  # the catalog's default utilization
+WHEN = date(2026, 11, 1)
 
 
 def hourly(catalog: Catalog, instance: str, pricing: str = "on_demand") -> float:
     return costs.node_hourly_usd(catalog, catalog.instances[instance], Pricing(pricing))
 
 
-def test_defaults_are_the_documented_ones(catalog: Catalog) -> None:
-    assert catalog.defaults.serving_efficiency.value * catalog.defaults.utilization.value == (
-        pytest.approx(REALISTIC)
+def realistic(catalog: Catalog) -> costs.Settings:
+    """The planner's defaults: 2,000 / 400 tokens a request, 30 tok/s a user, utilization 0.4."""
+    defaults = catalog.defaults
+    return costs.Settings(
+        pricing=Pricing.on_demand,
+        utilization=defaults.utilization.value,
+        memory_reserve=defaults.memory_reserve.value,
+        request_input_tokens=int(defaults.request_input_tokens.value),
+        request_output_tokens=int(defaults.request_output_tokens.value),
+        price_date=WHEN,
+        user_output_tps=defaults.user_output_tps.value,
     )
 
 
+def per_node_tps(catalog: Catalog, model: str, instance: str) -> float:
+    """Output tokens/s one node serves at the defaults, from the throughput model."""
+    settings = realistic(catalog)
+    capacity = costs.unit_capacity(
+        catalog, catalog.models[model], catalog.instances[instance], settings
+    )
+    assert capacity is not None
+    served = costs.unit_throughput(
+        capacity,
+        settings.request_input_tokens,
+        settings.request_output_tokens,
+        settings.user_output_tps,
+    )
+    assert served.bound == "per-user speed"
+    return served.output_tps / capacity.nodes_per_unit
+
+
+def test_defaults_are_the_documented_ones(catalog: Catalog) -> None:
+    defaults = catalog.defaults
+    assert defaults.utilization.value == UTILIZATION
+    assert (defaults.request_input_tokens.value, defaults.request_output_tokens.value) == (
+        2000,
+        400,
+    )
+    assert defaults.user_output_tps.value == 30
+    # No serving efficiency: what a node serves is derived by the throughput model.
+    assert "serving_efficiency" not in type(defaults).model_fields
+
+
 def test_deepseek_572(catalog: Catalog) -> None:
-    ceiling = catalog.models["deepseek-v3.2"].throughput[0].output_tokens_per_second
+    sglang = catalog.models["deepseek-v3.2"].throughput[0]
+    ceiling = sglang.output_tokens_per_second
+    # The article's figure, relabelled as the 8x H200 run it was, priced as the article did:
+    # one p5.48xlarge at 100 % utilization.
+    assert (sglang.gpu, sglang.gpus) == ("h200", 8)
     node = hourly(catalog, "p5.48xlarge")
     assert round(costs.usd_per_million_tokens(node, ceiling, 1.0), 2) == 5.72
-    # Realistic: the same node derated by efficiency and utilization.
-    assert round(costs.usd_per_million_tokens(node, ceiling, REALISTIC), 2) == 35.74
+    # Realistic: what the throughput model says a p5.48xlarge serves (a replica of two nodes,
+    # tensor parallel 8 x pipeline parallel 2) at 2,000 / 400 tokens and 30 tok/s a user, at
+    # utilization 0.4; and on the p5en.48xlarge the measurement ran on (one node holds it).
+    h100 = per_node_tps(catalog, "deepseek-v3.2", "p5.48xlarge")
+    assert round(costs.usd_per_million_tokens(node, h100, UTILIZATION), 2) == 97.04
+    h200 = per_node_tps(catalog, "deepseek-v3.2", "p5en.48xlarge")
+    p5en = hourly(catalog, "p5en.48xlarge")
+    assert round(costs.usd_per_million_tokens(p5en, h200, UTILIZATION), 2) == 50.19
     fit = costs.memory_fit(
         catalog, catalog.models["deepseek-v3.2"], catalog.instances["p5.48xlarge"], "fp8", 0.2
     )
@@ -51,10 +97,10 @@ def test_scout_036(catalog: Catalog) -> None:
     scout = catalog.models["llama-4-scout"]
     assert costs.memory_fit(catalog, scout, one_gpu, "fp8", 0.2) is None
     assert costs.memory_fit(catalog, scout, one_gpu, "int4", 0.2) is not None
+    # Realistic: the throughput model on a p5.48xlarge node (four TP2 replicas) at the defaults.
     node = hourly(catalog, "p5.48xlarge")
-    assert round(costs.usd_per_million_tokens(node, measured.output_per_gpu * 8, REALISTIC), 2) == (
-        3.94
-    )
+    scout_tps = per_node_tps(catalog, "llama-4-scout", "p5.48xlarge")
+    assert round(costs.usd_per_million_tokens(node, scout_tps, UTILIZATION), 2) == 16.6
 
 
 def test_crossover_is_one_node(catalog: Catalog) -> None:
@@ -84,13 +130,14 @@ def test_same_open_model_as_an_api_never_breaks_even(catalog: Catalog) -> None:
     output_share = 400 / 2400
     per_token = ((1 - output_share) * api.input_usd_per_mtok
                  + output_share * api.output_usd_per_mtok) / 1e6  # fmt: skip
-    settings = costs.Settings(Pricing.on_demand, 0.4, 0.4, 0.1, 2000, 400, date(2026, 11, 1), 30.0)
+    settings = realistic(catalog)
     capacity = costs.unit_capacity(
         catalog, catalog.models["deepseek-v3.2"], catalog.instances["p5en.48xlarge"], settings
     )
     assert capacity is not None
     seconds = catalog.pricing.hours_per_month.value * 3600
-    limits = costs.unit_limits(capacity, seconds, settings)
+    served = costs.unit_throughput(capacity, 2000, 400, settings.user_output_tps)
+    limits = costs.unit_limits(capacity, served, seconds, settings)
     unit_tokens = min(limits.output_tokens_per_month / output_share, limits.total_tokens_per_month)
     unit_cost = hourly(catalog, "p5en.48xlarge") * catalog.pricing.hours_per_month.value
     assert costs.break_even_tokens(per_token, unit_cost, unit_tokens, 1) is None

@@ -60,8 +60,9 @@ def test_plan_writes_json_markdown_and_stack_config(
     assert code == 0
     plan = json.loads((project / "plans/dev/plan.json").read_text())
     # 4: totals by kind, access shares; 5: consumers; 6: the networks' ranges; 7: connections;
-    # 8: a pool's replicas per node, max model length and GPU memory share
-    assert plan["schema_version"] == 8
+    # 8: a pool's replicas per node, max model length and GPU memory share; 9: each
+    # self-hosted option's throughput (the throughput model's answer at its request shape)
+    assert plan["schema_version"] == 9
     assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16", "10.101.0.0/16"]
     # The optimal plan (the default) moves the Bedrock workloads into a shared pool: only the
     # egress network remains, in its own place after the PrivateLink network's.
@@ -583,7 +584,9 @@ def test_a_long_solve_says_so_on_stderr_and_only_the_plan_on_stdout(
     # Warnings of many workloads are grouped: one line per distinct warning.
     lines = [line for line in err.splitlines() if line.startswith("warning: ")]
     assert len(lines) == len(set(lines)) < 30
-    assert any(re.match(r"warning: throughput_stand_in \(\d+ workloads: ", line) for line in lines)
+    assert any(re.match(r"warning: quality_ceiling \(\d+ workloads: ", line) for line in lines)
+    # H200 has its own throughput now: no H100 figure stands in for it.
+    assert not any("throughput_stand_in" in line for line in lines)
 
 
 def test_a_short_run_is_quiet(example: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,10 @@ import pytest
 
 from planner import costs
 from planner.catalog import Catalog
+from planner.catalog import default_catalog as catalog_default
 from planner.cli import main
 from planner.costs import Settings
+from planner.throughput import default_throughput_data
 from planner.workloads import Pricing
 
 WHEN = date(2026, 11, 1)
@@ -21,7 +23,6 @@ def settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "pricing": Pricing.on_demand,
         "utilization": 0.4,
-        "serving_efficiency": 0.4,
         "memory_reserve": 0.1,
         "user_output_tps": 30.0,
         "request_input_tokens": 2000,
@@ -51,13 +52,56 @@ def test_tco_scales_with_utilization_and_pricing(capsys: pytest.CaptureFixture[s
         assert main(["tco", "llama-4-maverick", "--instance", "p5.48xlarge", "--json", *extra]) == 0
         return float(json.loads(capsys.readouterr().out)["usd_per_million_tokens"])
 
-    full = tco("--utilization", "1")
-    assert tco("--utilization", "0.5") == pytest.approx(2 * full, abs=0.01)
-    assert tco("--utilization", "1", "--pricing", "savings_3yr") == pytest.approx(
+    full = tco("--utilization", "1", "--tokens-per-second", "9677")
+    given = ["--tokens-per-second", "9677"]
+    assert tco("--utilization", "0.5", *given) == pytest.approx(2 * full, abs=0.01)
+    assert tco("--utilization", "1", "--pricing", "savings_3yr", *given) == pytest.approx(
         0.45 * full, abs=0.01
     )
     # 55.04 / (9677 x 3600) x 1e6
     assert full == pytest.approx(1.58, abs=0.005)
+
+
+def test_tco_per_output_or_total_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    """Per million output tokens by default; --per total spreads the same cost over input and
+    output tokens at the request shape (2,000 + 400 tokens a request: 6x as many)."""
+
+    def tco(*extra: str) -> dict[str, object]:
+        args = ["tco", "deepseek-v3.2", "--instance", "p5.48xlarge", "--utilization", "1"]
+        assert main([*args, "--tokens-per-second", "2673.55", "--json", *extra]) == 0
+        result: dict[str, object] = json.loads(capsys.readouterr().out)
+        return result
+
+    output = tco()
+    total = tco("--per", "total", "--input-tokens", "2000", "--output-tokens", "400")
+    assert output["per"] == "output" and output["usd_per_million_tokens"] == 5.72
+    assert total["usd_per_million_tokens"] == pytest.approx(5.72 / 6, abs=0.01)
+    assert "per million tokens (input and output)" in str(total["formula"])
+
+
+def test_tco_applies_the_throughput_model(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --tokens-per-second the node's throughput is the model's at the request shape
+    and per-user speed: a long prompt or a faster user costs more per output token."""
+
+    def tco(*extra: str) -> float:
+        args = ["tco", "llama-3.3-70b", "--instance", "p5en.48xlarge", "--utilization", "1"]
+        assert main([*args, "--json", *extra]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["tokens_per_second_source"].startswith("throughput model")
+        return float(result["usd_per_million_tokens"])
+
+    short = tco("--input-tokens", "500", "--output-tokens", "500")
+    long = tco("--input-tokens", "8000", "--output-tokens", "500")
+    fast = tco("--input-tokens", "500", "--output-tokens", "500", "--tokens-per-user", "60")
+    assert long > short and fast > short
+    # No default throughput: the model's figure per node (63.296 USD/h over its tok/s).
+    node = costs.unit_capacity(
+        catalog_default(), catalog_default().models["llama-3.3-70b"],
+        catalog_default().instances["p5en.48xlarge"], settings(),
+    )  # fmt: skip
+    assert node is not None
+    served = costs.unit_throughput(node, 500, 500, 30.0)
+    assert short == pytest.approx(63.296 / (served.output_tps * 3600) * 1e6, abs=0.01)
 
 
 def test_tco_refuses_what_does_not_fit(capsys: pytest.CaptureFixture[str]) -> None:
@@ -159,31 +203,47 @@ def _capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
 def test_units_follow_the_binding_constraint(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
     seconds = 730 * 3600
-    limits = costs.unit_limits(capacity, seconds, settings())
-    derate = 0.4 * 0.4
+    served = costs.unit_throughput(capacity, 2000, 400, 30.0)
+    limits = costs.unit_limits(capacity, served, seconds, settings())
+    # No serving-efficiency derate any more: the model's throughput x utilization.
+    exact = round(served.output_tps * 0.4 * seconds)
+    assert limits.output_tokens_per_month == pytest.approx(exact, abs=1)
     # Exactly one unit of output, no input: one unit, not two (floating-point slack).
-    exact = round(capacity.output_ceiling_tps * derate * seconds)
     assert costs.units_needed(limits, 0, exact, None, 1) == 1
     assert costs.units_needed(limits, 0, exact + 10_000, None, 1) == 2
-    # Input-heavy load is bound by the total-token ceiling.
-    total = round(capacity.total_ceiling_tps * derate * seconds * 2.5)
+    # Input-heavy load is bound by the total-token rate.
+    total = round(served.total_tps * 0.4 * seconds * 2.5)
     assert costs.units_needed(limits, total, 0, None, 1) == 3
 
 
 def test_units_honour_peak_and_availability(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
     seconds = 730 * 3600
-    limits = costs.unit_limits(capacity, seconds, settings())
-    peak = capacity.output_ceiling_tps * 0.4 * 3.5
+    served = costs.unit_throughput(capacity, 2000, 400, 30.0)
+    limits = costs.unit_limits(capacity, served, seconds, settings())
+    # The peak is held by the throughput at the per-user speed, not derated further.
+    assert limits.peak_output_tps == pytest.approx(served.output_tps)
+    peak = served.output_tps * 3.5
     assert costs.units_needed(limits, 0, 0, peak, 1) == 4
     assert costs.units_needed(limits, 0, 0, None, 2) == 2
+
+
+def test_throughput_range_is_the_fits_error(catalog: Catalog) -> None:
+    """The planning range of a unit's throughput is the fit's stated error either way."""
+    capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
+    served = costs.unit_throughput(capacity, 2000, 400, 30.0)
+    error = default_throughput_data().fit.geometric_mean_error
+    best, worst = settings(throughput_range=(1 / error, error)).bounds()
+    high = costs.unit_limits(capacity, served, 3600.0, best)
+    low = costs.unit_limits(capacity, served, 3600.0, worst)
+    assert high.peak_output_tps == pytest.approx(served.output_tps * error)
+    assert low.peak_output_tps == pytest.approx(served.output_tps / error)
 
 
 def test_multi_node_unit_counts_both_nodes(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
     assert capacity.nodes_per_unit == 2
-    # The SGLang figure is per 8-GPU node; a 16-GPU replica is assumed to serve twice that.
-    assert capacity.output_ceiling_tps == pytest.approx(2 * 2673.55)
+    assert (capacity.fit.tensor_parallel, capacity.fit.pipeline_parallel) == (8, 2)
 
 
 def test_break_even_formula() -> None:

@@ -14,8 +14,22 @@ from planner.loader import load_workloads
 from tests.conftest import EXAMPLE
 
 
-def test_rows_cross_where_the_lines_meet(catalog: Catalog) -> None:
-    [report] = reports(load_workloads(EXAMPLE, catalog), catalog, "patient-notes")
+@pytest.fixture
+def scout_example(tmp_path: Path) -> Path:
+    """The example with patient-notes pinned to Llama 4 Scout: a model sold as an API too (on
+    Bedrock), so both comparisons appear. (Unpinned, the throughput model makes Llama 3.3 70B
+    on p5.4xlarge cheapest, which the catalog sells as no API.)"""
+    target = tmp_path / "scout.yaml"
+    target.write_text(
+        EXAMPLE.read_text().replace(
+            "    availability: high", "    availability: high\n    model: llama-4-scout"
+        )
+    )
+    return target
+
+
+def test_rows_cross_where_the_lines_meet(catalog: Catalog, scout_example: Path) -> None:
+    [report] = reports(load_workloads(scout_example, catalog), catalog, "patient-notes")
     assert report.self_hosted == "self_hosted/llama-4-scout/p5.48xlarge"
     assert {api.comparison for api in report.apis} == {
         "closed frontier API",
@@ -94,13 +108,13 @@ def test_bad_arguments(
     assert code == 2 and needle in err and "Traceback" not in err
 
 
-def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog) -> None:
+def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog, scout_example: Path) -> None:
     """A pool of one workload crosses where `planner crossover` says that workload does; a
     shared pool crosses where its members' blended API line meets its unit line."""
     from planner.answers import Context, FigureBook, crossover_lines
     from planner.plan import build_plan, settings_for
 
-    loaded = load_workloads(EXAMPLE, catalog)
+    loaded = load_workloads(scout_example, catalog)
     alone = build_plan(loaded, catalog, "dev", "examples/workloads.yaml")
     [report] = reports(loaded, catalog, "patient-notes")
     [pool] = [p for p in alone.pools if p.workloads == ["patient-notes"]]

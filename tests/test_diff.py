@@ -68,13 +68,15 @@ def plan_of(tmp: Path, text: str, catalog: Catalog | None = None) -> Plan:
 
 
 def pricier_p5(catalog: Catalog) -> Catalog:
-    """The catalog with the p5.48xlarge on-demand price 10 % higher (a price update)."""
-    instance = catalog.instances["p5.48xlarge"]
-    price = instance.on_demand_usd_per_hour
-    raised = instance.model_copy(
-        update={"on_demand_usd_per_hour": price.model_copy(update={"value": price.value * 1.1})}
-    )
-    return catalog.model_copy(update={"instances": {**catalog.instances, "p5.48xlarge": raised}})
+    """The catalog with every P5 instance type's on-demand price 10 % higher (a price update;
+    the base's pool runs on whichever the throughput model makes cheapest)."""
+    raised = {}
+    for name, instance in catalog.instances.items():
+        price = instance.on_demand_usd_per_hour
+        raised[name] = instance.model_copy(
+            update={"on_demand_usd_per_hour": price.model_copy(update={"value": price.value * 1.1})}
+        )
+    return catalog.model_copy(update={"instances": raised})
 
 
 SCENARIOS = {

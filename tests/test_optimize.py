@@ -18,7 +18,15 @@ from planner.workloads import Pricing
 CATALOG = default_catalog()
 CONTEXT = Context(
     catalog=CATALOG,
-    settings=Settings(Pricing.on_demand, 0.4, 0.4, 0.1, 2000, 400, date(2026, 11, 1), 30.0),
+    settings=Settings(
+        pricing=Pricing.on_demand,
+        utilization=0.4,
+        memory_reserve=0.1,
+        request_input_tokens=2000,
+        request_output_tokens=400,
+        price_date=date(2026, 11, 1),
+        user_output_tps=30.0,
+    ),
     book=FigureBook(),
     region="us-east-1",
 )

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, FlagValues, Serving, load_catalog
-from planner.costs import memory_fit
+from planner.costs import kv_gb_per_token, memory_fit
 from planner.errors import PlannerError
 from planner.model import Plan, Pool, read_plan
 from planner.offline import OfflineRun, run_program
@@ -245,9 +245,9 @@ def test_fp8_pools_load_the_published_fp8_checkpoint(
             gpu = catalog.instances[pool.instance_type].gpu_memory_gb.value * 1e9
             group = pool.tensor_parallel * pool.pipeline_parallel
             assert weights < group * gpu * (1 - reserve), pool.name
-    scout = next(p for p in runs["example"][1].pools if p.model == "llama-4-scout")
-    assert scout.weights == "RedHatAI/Llama-4-Scout-17B-16E-Instruct-FP8-dynamic"
-    assert scout.tensor_parallel == 2
+    llama = next(p for p in runs["example"][1].pools if p.model == "llama-3.3-70b")
+    assert llama.weights == "nvidia/Llama-3.3-70B-Instruct-FP8"
+    assert llama.tensor_parallel == 1
     # Every model's own precision is FP8, from a checkpoint that is not the BF16 one.
     for model in catalog.models.values():
         assert model.default_precision == "fp8"
@@ -286,9 +286,17 @@ def test_replicas_per_node_run_as_data_parallel_engines(
                 assert dp * tp == pool.gpus_per_node
             else:
                 assert dp == 1 and tp == pool.gpus_per_node
-    scout = next(p for p in runs["example"][1].pools if p.model == "llama-4-scout")
+    template = runs["example"][1].pools[0]
+    # Scout on a p5.48xlarge: four replicas of two GPUs, four data-parallel engines.
+    [scout] = [
+        p
+        for p in possible_pools(catalog, template)
+        if (p.model, p.instance_type, p.precision) == ("llama-4-scout", "p5.48xlarge", "fp8")
+    ]
     assert (scout.replicas_per_node, scout.tensor_parallel) == (4, 2)
-    for pool in possible_pools(catalog, scout):
+    scout_args = serve_args(scout, catalog)
+    assert scout_args[scout_args.index("--data-parallel-size") + 1] == "4"
+    for pool in possible_pools(catalog, template):
         args = serve_args(pool, catalog)
         dp = int(args[args.index("--data-parallel-size") + 1])
         if pool.pipeline_parallel == 1:
@@ -316,14 +324,15 @@ def test_max_model_len_comes_from_the_request_shapes(
 
 
 def _kv_tokens_per_replica(pool: Pool, plan: Plan, catalog: Catalog) -> float:
-    model = catalog.models[pool.model]
     [economics] = [w.answers.volume_economics for w in plan.workloads if w.pool == pool.name]
     [chosen] = [o for o in economics.options if o.id == economics.chosen]
     assert chosen.memory_fit is not None
     fit = chosen.memory_fit
     usable = fit.gpu_memory_gb * (1 - catalog.defaults.memory_reserve.value)
     room = fit.gpus_per_replica * usable - fit.weights_gb
-    return room / (model.kv_bytes_per_token.value / 1e9)
+    # A token's KV cache at the model's KV-cache precision (architectures.yaml), as vLLM keeps
+    # it (--kv-cache-dtype fp8 where that is FP8).
+    return room / kv_gb_per_token(pool.model)[0]
 
 
 @settings(max_examples=25, deadline=None)

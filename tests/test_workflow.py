@@ -148,7 +148,10 @@ def test_the_diff_step_in_bash(tmp_path: Path, limit: str, code: str) -> None:
     """A volume increase, with and without a budget limit."""
     head = SCENARIOS["volume-flip"]()
     _, found, comment = run_diff_step(
-        tmp_path, head.replace("100B", "2B"), head, {"FAIL_ON_INCREASE_PCT": limit}
+        tmp_path,
+        head.replace("{input: 100B, output: 20B}", "{input: 2B, output: 400M}"),
+        head,
+        {"FAIL_ON_INCREASE_PCT": limit},
     )
     assert found == code
     assert comment.startswith(MARKER)

@@ -369,7 +369,8 @@ def test_a_public_range_for_internal_data_is_a_warning(
 def test_a_request_longer_than_a_context_window_rules_the_model_out(
     write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # 151,000 tokens: more than Llama 3.1 8B's 131,072 and Qwen3's 40,960 (models.yaml).
+    # 151,000 tokens: more than Llama 3.1 8B's and 3.3 70B's 131,072 and Qwen3's 40,960
+    # (models.yaml).
     path = write_workloads(
         workload_yaml(task="faq", request="{input_tokens: 150000, output_tokens: 1000}")
     )
@@ -377,11 +378,11 @@ def test_a_request_longer_than_a_context_window_rules_the_model_out(
     plan = json.loads((project / "plans/dev/plan.json").read_text())
     economics = plan["workloads"][0]["answers"]["volume_economics"]
     models = {option["model"] for option in economics["options"]}
-    assert not models & {"llama-3.1-8b", "qwen3-235b-a22b"}
+    assert not models & {"llama-3.1-8b", "llama-3.3-70b", "qwen3-235b-a22b"}
     assert "deepseek-v3.2" in models  # 163,840 tokens: long enough
     assert (
         "151,000-token request is longer than their context window: llama-3.1-8b, "
-        "qwen3-235b-a22b" in economics["reason"]
+        "llama-3.3-70b, qwen3-235b-a22b" in economics["reason"]
     )
 
 

@@ -1,0 +1,346 @@
+"""Plans take every self-hosted unit's throughput from the throughput model (planner/throughput.py):
+at each workload's request shape, on the instance's own GPU, at the fit's parallelism and
+precision and at the per-user speed; measured figures stay as anchors the model is checked
+against."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner import costs
+from planner.catalog import Catalog, default_catalog
+from planner.cli import main
+from planner.errors import PlannerError
+from planner.throughput import (
+    Efficiencies,
+    default_throughput_data,
+    make_replica,
+    prefill_seconds,
+    serve,
+)
+from planner.workloads import Pricing
+from tests.conftest import workload_yaml
+from tests.test_answers import only, plan_text
+
+SECONDS = 730 * 3600
+
+
+def defaults(**overrides: object) -> costs.Settings:
+    values: dict[str, object] = {
+        "pricing": Pricing.on_demand,
+        "utilization": 0.4,
+        "memory_reserve": 0.1,
+        "user_output_tps": 30.0,
+        "request_input_tokens": 2000,
+        "request_output_tokens": 400,
+        "price_date": date(2026, 11, 1),
+    }
+    values.update(overrides)
+    return costs.Settings(**values)  # type: ignore[arg-type]
+
+
+def capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
+    found = costs.unit_capacity(
+        catalog, catalog.models[model], catalog.instances[instance], defaults()
+    )
+    assert found is not None
+    return found
+
+
+ANCHORS = [
+    (model_id, index)
+    for model_id, model in default_catalog().models.items()
+    for index in range(len(model.throughput))
+]
+
+
+@pytest.mark.parametrize(("model_id", "index"), ANCHORS)
+def test_the_model_meets_each_measured_anchor(catalog: Catalog, model_id: str, index: int) -> None:
+    """Each measured point of models.yaml, predicted at its own GPU, GPU count, shape and load:
+    within the fit's stated error (its worst calibration point), or a known miss with its
+    reason."""
+    data = default_throughput_data()
+    model = catalog.models[model_id]
+    anchor = model.throughput[index]
+    replica = make_replica(data, model_id, anchor.gpu, anchor.gpus, model.default_precision)
+    served = serve(
+        replica,
+        Efficiencies.of(data.fit),
+        anchor.input_tokens,
+        anchor.output_tokens,
+        concurrency=anchor.concurrency,
+    )
+    ratio = served.output_tokens_per_second / anchor.output_tokens_per_second
+    error = max(ratio, 1 / ratio)
+    if anchor.known_miss is None:
+        assert error <= data.fit.worst_error, (model_id, anchor.shape, ratio)
+    else:
+        # A known miss says why, and is a miss: else its reason would be stale.
+        assert len(anchor.known_miss) > 40
+        assert error > data.fit.geometric_mean_error, (model_id, anchor.shape, ratio)
+
+
+def test_every_plannable_model_has_an_architecture_and_an_anchor(catalog: Catalog) -> None:
+    data = default_throughput_data()
+    for model_id, model in catalog.models.items():
+        assert model_id in data.architectures
+        assert model.throughput, model_id
+        for anchor in model.throughput:
+            assert anchor.gpu in data.gpus
+
+
+def test_the_sglang_deepseek_figure_is_the_8x_h200_run(catalog: Catalog) -> None:
+    gpus = {
+        (a.gpu, a.gpus, a.output_tokens_per_second)
+        for a in catalog.models["deepseek-v3.2"].throughput
+    }
+    assert ("h200", 8, 2673.55) in gpus
+    assert ("h200", 8, 158) in gpus
+    assert not any(gpu == "h100" for gpu, _, _ in gpus)
+
+
+def test_llama_33_70b_is_plannable(catalog: Catalog) -> None:
+    model = catalog.models["llama-3.3-70b"]
+    assert model.total_params_b.value == model.active_params_b.value == 70.6
+    assert model.checkpoints["fp8"].repo == "nvidia/Llama-3.3-70B-Instruct-FP8"
+    assert model.checkpoints["bf16"].repo == "meta-llama/Llama-3.3-70B-Instruct"
+    assert model.quality_source is not None and "MMLU Pro" in model.quality_source
+    scout = catalog.models["llama-4-scout"]
+    assert model.tier == scout.tier and model.quality_rank < scout.quality_rank
+    assert catalog.serving.models["llama-3.3-70b"].flags == ["--kv-cache-dtype", "fp8"]
+
+
+def test_h200_gets_its_own_answer(catalog: Catalog) -> None:
+    """No H100 figure stands in for H200: the same model, parallelism and shape serve more on
+    H200's 4.8 TB/s and 141 GB than on H100's 3.35 TB/s and 80 GB."""
+    h100 = make_replica(default_throughput_data(), "llama-3.3-70b", "h100", 2)
+    h200 = make_replica(default_throughput_data(), "llama-3.3-70b", "h200", 2)
+    eff = Efficiencies.of(default_throughput_data().fit)
+    assert serve(h200, eff, 2000, 400).output_tokens_per_second > (
+        serve(h100, eff, 2000, 400).output_tokens_per_second
+    )
+    p5en = capacity(catalog, "llama-3.3-70b", "p5en.48xlarge")
+    assert p5en.gpu == "h200"
+    served = costs.unit_throughput(p5en, 2000, 400, 30.0)
+    replica = make_replica(default_throughput_data(), "llama-3.3-70b", "h200", 1, "fp8")
+    alone = serve(replica, eff, 2000, 400, tokens_per_user=30.0)
+    # Eight one-GPU replicas a node.
+    assert served.output_tps == pytest.approx(8 * alone.output_tokens_per_second)
+    # ... and no plan warns of a stand-in any more.
+    plan = plan_text(workload_yaml(task="chat", data="regulated"), catalog)
+    assert not any(w.code == "throughput_stand_in" for w in only(plan).warnings)
+
+
+def test_the_unit_follows_the_workloads_request_shape(catalog: Catalog) -> None:
+    """The same unit serves fewer output tokens for long prompts and more for long answers."""
+    unit = capacity(catalog, "llama-3.1-8b", "p5.48xlarge")
+    short = costs.unit_throughput(unit, 500, 500, 30.0)
+    long_prompt = costs.unit_throughput(unit, 20000, 500, 30.0)
+    assert long_prompt.output_tps < short.output_tps
+    assert long_prompt.total_tps > long_prompt.output_tps * 40  # 20,500 / 500 tokens a request
+
+    # In a plan: two workloads on the same option, different shapes, different rates.
+    def rate(request: str) -> float:
+        text = workload_yaml(task="classification", data="regulated", request=request)
+        workload = only(plan_text(text, catalog))
+        [option] = [
+            o
+            for o in workload.answers.volume_economics.options
+            if o.id == "self_hosted/llama-3.1-8b/p5.48xlarge"
+        ]
+        assert option.throughput is not None
+        assert "output tok/s a unit at" in option.formula
+        return option.throughput.output_tokens_per_second
+
+    assert rate("{input_tokens: 500, output_tokens: 500}") > rate(
+        "{input_tokens: 20000, output_tokens: 500}"
+    )
+
+
+def test_no_serving_efficiency_derate(catalog: Catalog) -> None:
+    """A unit's monthly tokens are its throughput x utilization x seconds: nothing else."""
+    unit = capacity(catalog, "llama-4-scout", "p5.48xlarge")
+    served = costs.unit_throughput(unit, 2000, 400, 30.0)
+    limits = costs.unit_limits(unit, served, SECONDS, defaults())
+    assert limits.output_tokens_per_month == pytest.approx(served.output_tps * 0.4 * SECONDS)
+    assert limits.total_tokens_per_month == pytest.approx(served.total_tps * 0.4 * SECONDS)
+    assert limits.peak_output_tps == pytest.approx(served.output_tps)
+
+
+def test_a_per_user_speed_bounds_the_batch(catalog: Catalog) -> None:
+    unit = capacity(catalog, "qwen3-235b-a22b", "p5.48xlarge")
+    fast = costs.unit_throughput(unit, 2000, 400, 60.0)
+    slow = costs.unit_throughput(unit, 2000, 400, 20.0)
+    assert fast.bound == slow.bound == "per-user speed"
+    assert fast.output_tps < slow.output_tps
+    assert fast.tokens_per_user >= 60.0 and slow.tokens_per_user >= 20.0
+    # Slow enough, the KV cache bounds the batch instead.
+    assert costs.unit_throughput(unit, 2000, 400, 1.0).bound == "KV memory"
+
+
+def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Catalog) -> None:
+    """DeepSeek V3.2 on two p5.48xlarge: TP 8 in a node x PP 2 across. Each node is a stage of
+    half the layers and parameters; the replica serves what a stage does, and a stage must
+    reach twice the per-user speed (a token passes both stages)."""
+    unit = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
+    assert (unit.fit.tensor_parallel, unit.fit.pipeline_parallel, unit.nodes_per_unit) == (8, 2, 2)
+    data = default_throughput_data()
+    arch = data.architectures["deepseek-v3.2"]
+    half = arch.model_copy(
+        update={
+            "layers": arch.layers.model_copy(update={"value": arch.layers.value / 2}),
+            "total_params_b": arch.total_params_b.model_copy(
+                update={"value": arch.total_params_b.value / 2}
+            ),
+            "active_params_b": arch.active_params_b.model_copy(
+                update={"value": arch.active_params_b.value / 2}
+            ),
+        }
+    )
+    staged = data.model_copy(
+        update={"architectures": {**data.architectures, "deepseek-v3.2": half}}
+    )
+    stage = make_replica(staged, "deepseek-v3.2", "h100", 8, "fp8")
+    # A stage holds half the weights and half of each token's KV cache.
+    full = make_replica(data, "deepseek-v3.2", "h200", 8, "fp8")
+    assert stage.weight_bytes == pytest.approx(full.weight_bytes / 2)
+    assert stage.kv_bytes_per_token == pytest.approx(full.kv_bytes_per_token / 2)
+    expected = serve(stage, Efficiencies.of(data.fit), 2000, 400, tokens_per_user=60.0)
+    served = costs.unit_throughput(unit, 2000, 400, 30.0)
+    assert served.output_tps == pytest.approx(expected.output_tokens_per_second)
+    assert served.tokens_per_user == pytest.approx(expected.tokens_per_user / 2)
+    assert served.tokens_per_user >= 30.0
+
+
+def test_prefix_caching_skips_the_cached_prefill(catalog: Catalog) -> None:
+    """With half of each prompt a cached prefix, prefill computes only the other half: the
+    unit serves more of a long-prompt shape, and nothing changes at 0."""
+    data = default_throughput_data()
+    eff = Efficiencies.of(data.fit)
+    replica = make_replica(data, "llama-3.3-70b", "h100", 2)
+    assert prefill_seconds(replica, eff, 20000, 0.5) < prefill_seconds(replica, eff, 20000)
+    plain = serve(replica, eff, 20000, 500, tokens_per_user=20.0)
+    cached = serve(replica, eff, 20000, 500, tokens_per_user=20.0, cached_input_fraction=0.5)
+    assert cached.output_tokens_per_second > plain.output_tokens_per_second
+    assert cached.time_to_first_token_s < plain.time_to_first_token_s
+    zero = serve(replica, eff, 20000, 500, tokens_per_user=20.0, cached_input_fraction=0.0)
+    assert zero == plain
+    # The plan's capacity function takes the workload's share.
+    unit = capacity(catalog, "llama-3.3-70b", "p5.48xlarge")
+    assert costs.unit_throughput(unit, 20000, 500, 20.0, 0.5).output_tps > (
+        costs.unit_throughput(unit, 20000, 500, 20.0).output_tps
+    )
+    with pytest.raises(PlannerError):
+        serve(replica, eff, 20000, 500, cached_input_fraction=1.0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    fraction=st.floats(min_value=0.0, max_value=0.95),
+    more=st.floats(min_value=0.0, max_value=0.95),
+    prompt=st.integers(min_value=100, max_value=30000),
+)
+def test_a_larger_cached_share_never_lowers_throughput(
+    fraction: float, more: float, prompt: int
+) -> None:
+    data = default_throughput_data()
+    eff = Efficiencies.of(data.fit)
+    replica = make_replica(data, "llama-3.1-8b", "h100", 1)
+    low, high = sorted((fraction, more))
+    assert serve(
+        replica, eff, prompt, 400, cached_input_fraction=high
+    ).output_tokens_per_second >= (
+        serve(replica, eff, prompt, 400, cached_input_fraction=low).output_tokens_per_second
+        * (1 - 1e-9)
+    )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    prompt=st.integers(min_value=100, max_value=20000),
+    longer=st.integers(min_value=0, max_value=20000),
+    speed=st.floats(min_value=5.0, max_value=60.0),
+)
+def test_longer_prompts_never_raise_a_units_output(prompt: int, longer: int, speed: float) -> None:
+    unit = capacity(default_catalog(), "llama-3.3-70b", "p5en.48xlarge")
+    short = costs.unit_throughput(unit, prompt, 400, speed)
+    long = costs.unit_throughput(unit, prompt + longer, 400, speed)
+    # Bisection on whole batches: equal within one request of a replica.
+    slack = 1 + 1 / max(short.batch, 1)
+    assert long.output_tps <= short.output_tps * slack
+
+
+def test_serving_efficiency_in_a_workloads_file_is_an_error(tmp_path: Path) -> None:
+    """The old assumption would derate the derived throughput a second time: refused, naming
+    the file, the field and its line; nothing is written."""
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "assumptions:\n  utilization: 0.5\n  serving_efficiency: 0.4\n" + workload_yaml(),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code = main(["plan", str(path), "--out", str(out), "--no-stack-config"])
+    assert code == 2
+    assert not out.exists()
+
+
+def test_serving_efficiency_message(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "assumptions:\n  utilization: 0.5\n  serving_efficiency: 0.4\n" + workload_yaml(),
+        encoding="utf-8",
+    )
+    assert main(["plan", str(path), "--out", str(tmp_path / "o"), "--no-stack-config"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: assumptions.serving_efficiency (line 3)" in err
+    assert "no longer an assumption" in err and "Traceback" not in err
+
+
+def test_plan_json_shows_the_throughput_behind_each_self_hosted_option(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(workload_yaml(task="chat", data="regulated"), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["plan", str(path), "--out", str(out), "--no-stack-config"]) == 0
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    assert plan["schema_version"] == 9
+    [workload] = plan["workloads"]
+    own = [
+        o
+        for o in workload["answers"]["volume_economics"]["options"]
+        if o["placement"] == "self_hosted"
+    ]
+    assert own
+    for option in own:
+        used = option["throughput"]
+        assert (used["input_tokens"], used["output_tokens"]) == (2000, 400)
+        assert used["user_output_tps"] == 30
+        assert used["bound"] in {"per-user speed", "KV memory", "bandwidth", "compute", "overhead"}
+        assert used["output_tokens_per_second"] > 0
+        # The figures behind it: the GPU's bandwidth and the fit, with sources.
+        gpu = catalog.instances[option["instance_type"]].gpu
+        assert f"gpu.{gpu}.bandwidth_tb_per_s" in option["figures"]
+        assert "throughput_fit.geometric_mean_error" in option["figures"]
+        assert not any(key.startswith("throughput.") for key in option["figures"])
+    assert "serving_efficiency" not in plan["assumptions"]
+    markdown = (out / "plan.md").read_text(encoding="utf-8")
+    assert "Throughput of one unit, from the throughput model" in markdown
+    assert "| gpu.h" in markdown and "bandwidth_tb_per_s" in markdown
+
+
+def test_tco_refuses_a_request_no_replica_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    """Llama 3.3 70B on one H100 keeps a few GB of KV cache: a 100,000-token request does not
+    fit; the error names the flag, exit 2, no traceback."""
+    args = ["tco", "llama-3.3-70b", "--instance", "p5.4xlarge", "--utilization", "1"]
+    assert main([*args, "--input-tokens", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens" in err and "does not fit the KV cache" in err
+    assert "Traceback" not in err
+    assert main([*args, "--input-tokens", "1000"]) == 0
