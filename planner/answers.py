@@ -654,9 +654,7 @@ class Demand:
 def shape_of(ctx: Context, workload: Workload) -> Shape:
     """The workload's request shape and the cached share of its prompts (prefix caching)."""
     request_in, request_out = _request_shape(ctx, workload)
-    # The workload's cached_input_fraction where the workloads file has that field.
-    cached = getattr(workload, "cached_input_fraction", None) or 0.0
-    return request_in, request_out, float(cached)
+    return request_in, request_out, workload.cached_input_fraction or 0.0
 
 
 def context_fits(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> bool:

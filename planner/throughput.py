@@ -474,11 +474,11 @@ def serve(
     if input_tokens < 1 or output_tokens < 1:
         flag = "--input-tokens" if input_tokens < 1 else "--output-tokens"
         raise PlannerError.single(flag, "", "must be at least 1")
-    if not 0.0 <= cached_input_fraction < 1.0:
+    if not 0.0 <= cached_input_fraction <= 1.0:
         raise PlannerError.single(
             "cached_input_fraction",
             "",
-            f"must be at least 0 and below 1, not {cached_input_fraction}",
+            f"must be from 0 to 1, not {cached_input_fraction}",
         )
     c = cached_input_fraction
     if r.kv_capacity_tokens < input_tokens + output_tokens:

@@ -281,7 +281,8 @@ class Workload(_Strict):
         ge=0,
         le=1,
         description="Share (0 to 1) of the input tokens that repeat a prefix the provider "
-        "caches (a RAG corpus, a code base resent): an API charges it at its cache-read price.",
+        "caches (a RAG corpus, a code base resent): an API charges it at its cache-read price, "
+        "and a self-hosted pool skips its prefill (prefix caching).",
     )
     availability: Availability = Availability.standard
     capacity_reservation_id: str | None = Field(
