@@ -232,13 +232,7 @@ class Context:
                     instance.on_demand_usd_per_hour.source,
                     instance.on_demand_usd_per_hour.date,
                 ),
-                book.add(
-                    f"pricing.{settings.pricing.value}.multiplier",
-                    option.multiplier.value,
-                    "x on-demand",
-                    option.multiplier.source,
-                    option.multiplier.date,
-                ),
+                *self._rate_figures(instance_type),
                 book.add("pricing.hours_per_month", hours.value, "hours", hours.source, hours.date),
                 book.add(
                     f"instance.{instance_type}.gpu_memory_gb",
@@ -303,10 +297,8 @@ class Context:
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             limits = costs.unit_limits(capacity, self.seconds_per_month, settings)
             best, worst = settings.bounds()
-            multiplier = option.multiplier
-            unit_node_hours = (
-                instance.on_demand_usd_per_hour.value * hours.value * capacity.nodes_per_unit
-            )
+            rate = costs.node_rate(catalog, instance, settings.pricing)
+            unit_node_hours = hours.value * capacity.nodes_per_unit
             found.append(
                 SelfHostedCandidate(
                     model_id=model_id,
@@ -319,10 +311,7 @@ class Context:
                         costs.unit_limits(capacity, self.seconds_per_month, best),
                         costs.unit_limits(capacity, self.seconds_per_month, worst),
                     ),
-                    range_unit_usd=(
-                        unit_node_hours * _or(multiplier.low, multiplier.value),
-                        unit_node_hours * _or(multiplier.high, multiplier.value),
-                    ),
+                    range_unit_usd=(unit_node_hours * rate.low, unit_node_hours * rate.high),
                     figure_ids=figure_ids,
                     memory_fit=memory,
                     limits=limits,
@@ -340,12 +329,39 @@ class Context:
                         f"{model.kv_bytes_per_token.value / 1024:,.0f} KiB a token)"
                     ),
                     cost_text=(
-                        f" x {hourly:,.4g} USD/h ({settings.pricing.value}) x "
+                        f" x {hourly:,.4g} USD/h ({settings.pricing.value}: {rate.basis}) x "
                         f"{hours.value:,.0f} h = "
                     ),
                 )
             )
         return found
+
+    def _rate_figures(self, instance_type: str) -> tuple[str, ...]:
+        """The figures a node's price under the plan's purchase option rests on: a published
+        spot price and its premium, or the option's multiplier of on-demand."""
+        catalog, pricing, book = self.catalog, self.settings.pricing, self.book
+        option = catalog.pricing.options[pricing]
+        spot = catalog.instances[instance_type].spot_usd_per_hour
+        if costs.node_rate(catalog, catalog.instances[instance_type], pricing).published and (
+            pricing is Pricing.spot and spot is not None and option.premium is not None
+        ):
+            premium = option.premium
+            return (
+                book.add(f"instance.{instance_type}.spot_usd_per_hour", spot.value, "USD/hour",
+                         spot.source, spot.date),  # fmt: skip
+                book.add("pricing.spot.premium", premium.value, "share of the spot price",
+                         premium.source, premium.date),  # fmt: skip
+            )
+        multiplier = option.multiplier
+        return (
+            book.add(
+                f"pricing.{pricing.value}.multiplier",
+                multiplier.value,
+                "x on-demand",
+                multiplier.source,
+                multiplier.date,
+            ),
+        )
 
     def comparisons(self, model_id: str) -> list[tuple[str, list[str]]]:
         """The APIs a self-hosted model is compared with: the closed frontier APIs, and the same

@@ -311,8 +311,53 @@ def in_flight(
     return max(1, math.ceil(busiest / settings.user_output_tps - EPSILON))
 
 
+@dataclass(frozen=True, slots=True)
+class NodeRate:
+    """One node an hour under a purchase option, its planning range, and what it rests on: a
+    published rate of the instance type, or the on-demand price times an inferred multiplier."""
+
+    usd_per_hour: float
+    low: float
+    high: float
+    published: bool
+    basis: str
+
+
+def node_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> NodeRate:
+    option = catalog.pricing.options[pricing]
+    on_demand = instance.on_demand_usd_per_hour.value
+    spot = instance.spot_usd_per_hour
+    if pricing == Pricing.spot and spot is not None and option.premium is not None:
+        premium = option.premium
+
+        def with_premium(price: float | None, share: float | None) -> float:
+            return (spot.value if price is None else price) * (
+                1 + (premium.value if share is None else share)
+            )
+
+        return NodeRate(
+            with_premium(spot.value, premium.value),
+            with_premium(spot.low, premium.low),
+            with_premium(spot.high, premium.high),
+            True,
+            f"published spot {spot.value:,.4g} USD/h ({spot.date}) x (1 + {premium.value:g} "
+            "interruption and fallback premium)",
+        )
+    multiplier = option.multiplier
+    low = multiplier.value if multiplier.low is None else multiplier.low
+    high = multiplier.value if multiplier.high is None else multiplier.high
+    inferred = "" if pricing == Pricing.on_demand else ", inferred: no published rate found"
+    return NodeRate(
+        on_demand * multiplier.value,
+        on_demand * low,
+        on_demand * high,
+        pricing == Pricing.on_demand,
+        f"on-demand {on_demand:,.4g} USD/h x {multiplier.value:g}{inferred}",
+    )
+
+
 def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> float:
-    return instance.on_demand_usd_per_hour.value * catalog.pricing.options[pricing].multiplier.value
+    return node_rate(catalog, instance, pricing).usd_per_hour
 
 
 def nodes_monthly_usd(node_hourly_usd: float, hours_per_month: float, nodes: int) -> float:
@@ -536,13 +581,15 @@ def purchase_costs(
     hours = catalog.pricing.hours_per_month.value
     found = []
     for option in Pricing:
-        hourly = node_hourly_usd(catalog, instance, option)
+        rate = node_rate(catalog, instance, option)
+        hourly = rate.usd_per_hour
         monthly = nodes * hourly * hours
         found.append(
             PurchaseCost(
                 option.value,
                 round(monthly, 2),
-                f"{nodes} x {hourly:,.4g} USD/h x {hours:,.0f} h = {monthly:,.2f} USD",
+                f"{nodes} x {hourly:,.4g} USD/h ({rate.basis}) x {hours:,.0f} h = "
+                f"{monthly:,.2f} USD",
                 False,
             )
         )

@@ -179,3 +179,30 @@ def test_the_chart_draws_the_plans_purchase_option_and_the_volume(
     # The workload's own volume is marked and named, with thousands separators on the axes.
     assert "this workload: 180,000M tokens a month" in svg
     assert "100,000" in svg
+
+
+def test_published_spot_price_where_the_catalog_has_one(catalog: Catalog) -> None:
+    """p5en.48xlarge has a published spot price: spot is that price plus the premium, with its
+    observations as the range; the others keep the inferred multiplier, and the formulas say
+    which."""
+    from planner.workloads import Pricing
+
+    h200 = catalog.instances["p5en.48xlarge"]
+    spot = costs.node_rate(catalog, h200, Pricing.spot)
+    assert spot.published and spot.usd_per_hour == pytest.approx(27.1958 * 1.15)
+    assert (spot.low, spot.high) == (pytest.approx(27.1928 * 1.10), pytest.approx(27.1988 * 1.20))
+    assert "published spot" in spot.basis
+    h100 = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.spot)
+    assert not h100.published and "inferred: no published rate" in h100.basis
+    assert h100.usd_per_hour == pytest.approx(55.04 * 0.5175)
+    formulas = {c.option: c.formula for c in costs.purchase_costs(catalog, "p5en.48xlarge", 2)}
+    assert "published spot 27.2 USD/h" in formulas["spot"]
+    assert "inferred: no published rate" in formulas["savings_3yr"]
+    text = (
+        "organization: acme\nregion: us-east-1\nassumptions:\n  pricing: spot\n"
+        "  instance_types: [p5en.48xlarge]\nworkloads:\n"
+        + workload("big", "internal", "{input: 150B, output: 30B}")
+    )
+    spot_plan = build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml")
+    assert "instance.p5en.48xlarge.spot_usd_per_hour" in spot_plan.figures
+    assert "pricing.spot.multiplier" not in spot_plan.figures
