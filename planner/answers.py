@@ -15,19 +15,19 @@ from planner import costs
 from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog
 from planner.costs import Capacity, Settings
 from planner.errors import Problem
-from planner.model import Crossing as ModelCrossing
 from planner.model import (
     Answers,
     BreakEven,
-    Placement,
     DataSensitivity,
     FigureUsed,
     MemoryFit,
     Option,
+    Placement,
     TaskQuality,
     VolumeEconomics,
     Warning,
 )
+from planner.model import Crossing as ModelCrossing
 from planner.workloads import Availability, DataClass, Perimeter, Pricing, Task, Tier, Workload
 
 CHART_POINTS = 9
@@ -219,7 +219,6 @@ class Context:
             capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
             if capacity is None:
                 continue
-            option = catalog.pricing.options[settings.pricing]
             hours = catalog.pricing.hours_per_month
             node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
@@ -347,10 +346,20 @@ class Context:
         ):
             premium = option.premium
             return (
-                book.add(f"instance.{instance_type}.spot_usd_per_hour", spot.value, "USD/hour",
-                         spot.source, spot.date),  # fmt: skip
-                book.add("pricing.spot.premium", premium.value, "share of the spot price",
-                         premium.source, premium.date),  # fmt: skip
+                book.add(
+                    f"instance.{instance_type}.spot_usd_per_hour",
+                    spot.value,
+                    "USD/hour",
+                    spot.source,
+                    spot.date,
+                ),
+                book.add(
+                    "pricing.spot.premium",
+                    premium.value,
+                    "share of the spot price",
+                    premium.source,
+                    premium.date,
+                ),
             )
         multiplier = option.multiplier
         return (

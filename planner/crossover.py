@@ -166,10 +166,7 @@ def chart_points(report: Report, points: int = 9) -> tuple[list[float], dict[str
 
 def _top(report: Report) -> float:
     shown = [
-        c.monthly_tokens
-        for r in report.rows
-        if r.purchase == report.pricing
-        for c in r.crossings
+        c.monthly_tokens for r in report.rows if r.purchase == report.pricing for c in r.crossings
     ]
     return 1.25 * max([*shown, float(report.monthly_tokens), report.units[0].tokens])
 

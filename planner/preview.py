@@ -24,8 +24,8 @@ from planner.console import is_long, progress
 from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd
 from planner.errors import PlannerError, Problem
 from planner.model import Plan, read_plan
-from planner.workloads import Pricing
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
+from planner.workloads import Pricing
 
 UNKNOWN = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known only after apply
 SECRET = "[secret]"

@@ -133,6 +133,8 @@ def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog) -> None:
         unit = next(u for u in units if u.purchase == row.purchase)
         assert api.cost(row.monthly_tokens) == pytest.approx(unit.cost(row.monthly_tokens), 1e-6)
         for crossing in row.crossings:
-            assert api.cost(crossing.monthly_tokens) == pytest.approx(
-                unit.cost(crossing.monthly_tokens), rel=1e-6
-            ) or crossing.cheaper == "cloud_api"
+            assert (
+                api.cost(crossing.monthly_tokens)
+                == pytest.approx(unit.cost(crossing.monthly_tokens), rel=1e-6)
+                or crossing.cheaper == "cloud_api"
+            )

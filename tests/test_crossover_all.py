@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -80,10 +81,10 @@ def test_each_crossing_changes_the_cheaper_side(
     else:
         assert first is None or first > top
     sides = [x.cheaper for x in found]
-    assert all(x != y for x, y in zip(sides, sides[1:], strict=False))
+    assert all(x != y for x, y in pairwise(sides))
     edges = [0.0, *[x.monthly_tokens for x in found], top]
     expected = ["cloud_api", *sides]
-    for (low, high), side in zip(zip(edges, edges[1:], strict=False), expected, strict=False):
+    for (low, high), side in zip(pairwise(edges), expected, strict=True):
         if high - low < 1e-6:
             continue  # a tie at one volume
         middle = (low + high) / 2
