@@ -150,20 +150,6 @@ def _steps(unit: Unit, top: float) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def chart_points(report: Report, points: int = 9) -> tuple[list[float], dict[str, list[float]]]:
-    """Volumes up to twice the farthest crossing (or this workload's volume), and each line at the
-    plan's purchase option."""
-    top = _top(report)
-    volumes = [top * i / (points - 1) for i in range(points)]
-    lines: dict[str, list[float]] = {}
-    for api in report.apis:
-        lines[api.api_id] = [api.cost(v) for v in volumes]
-    for unit in report.units:
-        if unit.purchase == report.pricing:
-            lines[f"self-hosted {unit.purchase}"] = [unit.cost(v) for v in volumes]
-    return volumes, lines
-
-
 def _top(report: Report) -> float:
     shown = [
         c.monthly_tokens for r in report.rows if r.purchase == report.pricing for c in r.crossings
