@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner import costs
 from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog, Figure
@@ -22,11 +22,13 @@ from planner.model import (
     FigureUsed,
     MemoryFit,
     Option,
+    Placement,
     TaskQuality,
     ThroughputUsed,
     VolumeEconomics,
     Warning,
 )
+from planner.model import Crossing as ModelCrossing
 from planner.throughput import default_throughput_data
 from planner.workloads import Availability, DataClass, Perimeter, Pricing, Task, Tier, Workload
 
@@ -277,7 +279,6 @@ class Context:
             capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
             if capacity is None:
                 continue
-            option = catalog.pricing.options[settings.pricing]
             hours = catalog.pricing.hours_per_month
             node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
@@ -291,13 +292,7 @@ class Context:
                     instance.on_demand_usd_per_hour.source,
                     instance.on_demand_usd_per_hour.date,
                 ),
-                book.add(
-                    f"pricing.{settings.pricing.value}.multiplier",
-                    option.multiplier.value,
-                    "x on-demand",
-                    option.multiplier.source,
-                    option.multiplier.date,
-                ),
+                *self._rate_figures(instance_type),
                 book.add("pricing.hours_per_month", hours.value, "hours", hours.source, hours.date),
                 book.add(
                     f"instance.{instance_type}.gpu_memory_gb",
@@ -349,10 +344,8 @@ class Context:
             )
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             limits = costs.unit_limits(capacity, None, self.seconds_per_month, settings)
-            multiplier = option.multiplier
-            unit_node_hours = (
-                instance.on_demand_usd_per_hour.value * hours.value * capacity.nodes_per_unit
-            )
+            rate = costs.node_rate(catalog, instance, settings.pricing)
+            unit_node_hours = hours.value * capacity.nodes_per_unit
             found.append(
                 SelfHostedCandidate(
                     model_id=model_id,
@@ -361,10 +354,7 @@ class Context:
                     unit_monthly_usd=unit_monthly,
                     node_hourly_usd=node_hourly,
                     fixed_usd=self.pool_fixed.monthly_usd,
-                    range_unit_usd=(
-                        unit_node_hours * _or(multiplier.low, multiplier.value),
-                        unit_node_hours * _or(multiplier.high, multiplier.value),
-                    ),
+                    range_unit_usd=(unit_node_hours * rate.low, unit_node_hours * rate.high),
                     figure_ids=figure_ids,
                     memory_fit=memory,
                     kv_limits=limits,
@@ -378,7 +368,7 @@ class Context:
                         f"{capacity.kv_cache_precision})"
                     ),
                     cost_text=(
-                        f" x {hourly:,.4g} USD/h ({settings.pricing.value}) x "
+                        f" x {hourly:,.4g} USD/h ({settings.pricing.value}: {rate.basis}) x "
                         f"{hours.value:,.0f} h = "
                     ),
                 )
@@ -421,6 +411,43 @@ class Context:
             )
         self._shape_limits[key] = found
         return found
+
+    def _rate_figures(self, instance_type: str) -> tuple[str, ...]:
+        """The figures a node's price under the plan's purchase option rests on: a published
+        spot price and its premium, or the option's multiplier of on-demand."""
+        catalog, pricing, book = self.catalog, self.settings.pricing, self.book
+        option = catalog.pricing.options[pricing]
+        spot = catalog.instances[instance_type].spot_usd_per_hour
+        if costs.node_rate(catalog, catalog.instances[instance_type], pricing).published and (
+            pricing is Pricing.spot and spot is not None and option.premium is not None
+        ):
+            premium = option.premium
+            return (
+                book.add(
+                    f"instance.{instance_type}.spot_usd_per_hour",
+                    spot.value,
+                    "USD/hour",
+                    spot.source,
+                    spot.date,
+                ),
+                book.add(
+                    "pricing.spot.premium",
+                    premium.value,
+                    "share of the spot price",
+                    premium.source,
+                    premium.date,
+                ),
+            )
+        multiplier = option.multiplier
+        return (
+            book.add(
+                f"pricing.{pricing.value}.multiplier",
+                multiplier.value,
+                "x on-demand",
+                multiplier.source,
+                multiplier.date,
+            ),
+        )
 
     def comparisons(self, model_id: str) -> list[tuple[str, list[str]]]:
         """The APIs a self-hosted model is compared with: the closed frontier APIs, and the same
@@ -881,71 +908,84 @@ def minimum_units(ctx: Context, candidate: SelfHostedCandidate, workload: Worklo
     )
 
 
-def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> BreakEven | None:
-    """Break-even between the cheapest API option and the self-hosted option that breaks even
-    soonest (the API is linear in volume, so its cheapest option is cheapest at every volume)."""
-    api = min((o for o in options if o.placement == "cloud_api"), key=_cost_key, default=None)
-    own_options = [o for o in options if o.placement == "self_hosted"]
-    if api is None or not own_options:
-        return None
-    tokens = workload.monthly_tokens
-    share = output_share(ctx, workload)
-    api_per_token = api_usd_per_token(ctx, api.model, workload, share)
+def own_option(ctx: Context, options: Sequence[Option]) -> Option | None:
+    """The self-hosted option a workload's plan would pick among its admissible ones: the
+    cheapest, then the smaller model, then by id (as `decide` orders them). The break-even in
+    plan.md and `planner crossover` both compare this one."""
+    return min(
+        (o for o in options if o.placement == "self_hosted"),
+        key=lambda o: (o.monthly_cost_usd, ctx.model_sizes[o.model], o.id),
+        default=None,
+    )
 
-    # (volume or None, -(API value of a unit / unit cost), id) orders the candidates.
-    best: tuple[tuple[float, float, str], Option, SelfHostedCandidate, float, float | None] | None
-    best = None
-    for own in own_options:
-        candidate = ctx.by_option[own.id]
-        capacity_tokens = unit_tokens(ctx, candidate, workload, share)
-        volume = costs.break_even_tokens(
-            api_per_token,
-            candidate.unit_monthly_usd,
-            capacity_tokens,
-            minimum_units(ctx, candidate, workload),
-            api.fixed_monthly_usd,
-            candidate.fixed_usd,
-        )
-        ratio = api_per_token * capacity_tokens / candidate.unit_monthly_usd
-        key = (volume if volume is not None else float("inf"), -ratio, own.id)
-        if best is None or key < best[0]:
-            best = (key, own, candidate, capacity_tokens, volume)
-    assert best is not None
-    _, own, candidate, capacity_tokens, volume = best
+
+def admissible_apis(options: Sequence[Option]) -> list[str]:
+    """The API models among a workload's admissible options (its tier, perimeter, pin, window)."""
+    return sorted(o.model for o in options if o.placement == "cloud_api")
+
+
+def _crossings_text(crossings: Sequence[Crossing], api: str, own: str) -> str:
+    """'cheaper again from ...' for the crossings after the first."""
+    parts = [
+        f"{api if c.placement == 'cloud_api' else own} is cheaper again from "
+        f"{tokens_text(c.monthly_tokens)}"
+        for c in crossings[1:]
+    ]
+    return "; ".join(parts)
+
+
+def _break_even(ctx: Context, workload: Workload, options: list[Option]) -> BreakEven | None:
+    """Break-even between the plan's own self-hosted option (own_option) and the cheapest API the
+    workload may use, at the plan's purchase option: every crossing up to the stated maximum
+    volume, from the same lines `planner crossover` draws (crossover_lines)."""
+    own = own_option(ctx, options)
+    api_ids = admissible_apis(options)
+    if own is None or not api_ids:
+        return None
+    candidate = ctx.by_option[own.id]
+    apis, units, rows = crossover_lines(
+        ctx, candidate, [workload], api_ids, purchases=(ctx.settings.pricing.value,)
+    )
+    if not apis:
+        return None
+    api, unit, row = apis[0], units[0], rows[0]
+    tokens = workload.monthly_tokens
+    volume = row.monthly_tokens
+    api_id = f"cloud_api/{api.api_id}"
     if volume is None:
         explanation = (
-            f"no self-hosted option ever breaks even with {api.id}; the closest, {own.id}, "
-            f"serves at most {tokens_text(capacity_tokens)} tokens a month per unit, which cost "
-            f"{usd(api_per_token * capacity_tokens)} through the API, less than the unit's "
-            f"{usd(candidate.unit_monthly_usd)}"
+            f"{own.id} never costs less than {api_id}: one unit serves at most "
+            f"{tokens_text(unit.tokens)} tokens a month at this workload's mix, which cost "
+            f"{usd(api.usd_per_token * unit.tokens)} through the API, less than the unit's "
+            f"{usd(unit.monthly_usd)}"
         )
     else:
+        again = _crossings_text(row.crossings, api_id, own.id)
         explanation = (
-            f"{own.id} costs less than {api.id} from {tokens_text(volume)} tokens a month "
-            f"(at this workload's input/output mix, fixed costs included), that is from "
-            f"{usd(volume * api_per_token)} a month of API spend; this workload has "
-            f"{tokens_text(tokens.total)}"
+            f"{own.id} costs less than {api_id} from {tokens_text(volume)} tokens a month "
+            f"(at this workload's input/output mix, {ctx.settings.pricing.value}, fixed costs "
+            f"included), that is from {usd(volume * api.usd_per_token)} a month of API spend"
+            + (f"; {again}" if again else "")
+            + f" (crossings up to {tokens_text(row.max_tokens)} tokens a month"
+            + (", more beyond the last listed" if row.truncated else "")
+            + f"); this workload has {tokens_text(tokens.total)}"
         )
-    minimum = minimum_units(ctx, candidate, workload)
-    top = 2 * max(volume or 0.0, float(tokens.total), capacity_tokens)
+    top = 2 * max(volume or 0.0, float(tokens.total), unit.tokens)
     chart_tokens = [round(top * step / (CHART_POINTS - 1)) for step in range(CHART_POINTS)]
     return BreakEven(
-        api_option=api.id,
+        api_option=api_id,
         self_hosted_option=own.id,
         monthly_tokens=None if volume is None else round(volume),
-        api_monthly_usd=None if volume is None else round(volume * api_per_token, 2),
+        api_monthly_usd=None if volume is None else round(volume * api.usd_per_token, 2),
         explanation=explanation,
         chart_tokens=chart_tokens,
-        chart_api_usd=[round(api.fixed_monthly_usd + api_per_token * v, 2) for v in chart_tokens],
-        chart_self_hosted_usd=[
-            round(
-                candidate.fixed_usd
-                + candidate.unit_monthly_usd
-                * max(minimum, math.ceil(v / capacity_tokens - costs.EPSILON)),
-                2,
-            )
-            for v in chart_tokens
+        chart_api_usd=[round(api.cost(v), 2) for v in chart_tokens],
+        chart_self_hosted_usd=[round(unit.cost(v), 2) for v in chart_tokens],
+        crossings=[
+            ModelCrossing(monthly_tokens=round(c.monthly_tokens), cheaper=c.placement)
+            for c in row.crossings
         ],
+        crossings_up_to_tokens=round(row.max_tokens),
     )
 
 
@@ -978,42 +1018,74 @@ class Row:
     comparison: str
     api_id: str
     purchase: str
-    monthly_tokens: float | None
+    monthly_tokens: float | None  # the first volume from which self-hosting costs no more
     api_monthly_usd: float | None
+    # Every change of the cheaper side up to max_tokens (the first is monthly_tokens).
+    crossings: list[Crossing] = field(default_factory=list)
+    max_tokens: float = 0.0
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    monthly_tokens: float
+    placement: Placement  # the side that is cheaper from this volume on
+
+
+# Crossings are listed up to this many times the larger of the volume and the smallest
+# deployment's capacity: the API can win again above the first crossover, one node at a time.
+CROSSOVER_HORIZON = 10
+# A stretch where the two sides alternate with every node is listed this far, then cut short.
+MAX_CROSSINGS = 12
+CHEAPEST = "cheapest API it may use"
+SAME_MODEL = "same open model as an API"
 
 
 def crossover_lines(
-    ctx: Context, candidate: SelfHostedCandidate, workloads: list[Workload]
+    ctx: Context,
+    candidate: SelfHostedCandidate,
+    workloads: list[Workload],
+    api_ids: Sequence[str],
+    purchases: Sequence[str] | None = None,
 ) -> tuple[list[ApiLine], list[Unit], list[Row]]:
     """Where a pool of this candidate serving these workloads (one, or a shared pool's members)
-    starts to cost less than an API, per purchase option, against two comparisons: the closed
-    frontier API the tasks would otherwise use, and the same open model bought as an API. API
-    prices are blended over the workloads' tokens at each one's request shape and mix."""
+    costs less than an API, per purchase option, against two comparisons among the APIs every one
+    of the workloads may use (api_ids: their admissible ones): the cheapest at these volumes, and
+    the same open model bought as an API. API prices are blended over the workloads' tokens at
+    each one's request shape and mix; an API's access is priced standing alone for these callers.
+    Every crossing is listed up to a maximum volume (CROSSOVER_HORIZON)."""
     catalog = ctx.catalog
     total = sum(w.monthly_tokens.total for w in workloads)
     weights = [w.monthly_tokens.total / total if total else 1 / len(workloads) for w in workloads]
     shares = [output_share(ctx, w) for w in workloads]
-    priced: dict[str, float] = {}
+    plain = any(
+        isinstance(c, str) or (c.vpc is None and c.account is None)
+        for w in workloads
+        for c in w.consumers
+    )
+    vpcs = any(not isinstance(c, str) and c.vpc is not None for w in workloads for c in w.consumers)
 
-    def per_token(api_id: str) -> float:
-        found = priced.get(api_id)
-        if found is None:
-            found = priced[api_id] = sum(
-                weight * api_usd_per_token(ctx, api_id, w, s)
-                for w, s, weight in zip(workloads, shares, weights, strict=True)
-            )
-        return found
+    def line(comparison: str, api_id: str) -> ApiLine:
+        per_token = sum(
+            weight * api_usd_per_token(ctx, api_id, w, s)
+            for w, s, weight in zip(workloads, shares, weights, strict=True)
+        )
+        provider = catalog.api_models[api_id].provider
+        fixed = ctx.api_fixed_for(provider, plain, vpcs).monthly_usd
+        return ApiLine(comparison, api_id, per_token, fixed)
 
     # An API whose context window is shorter than a request of these workloads is no comparison.
     longest = longest_request(ctx, workloads)
-    apis = []
-    for comparison, all_ids in ctx.comparisons(candidate.model_id):
-        ids = [i for i in all_ids if catalog.context_windows[i].value >= longest]
-        if not ids:
-            continue
-        best = min(ids, key=per_token)
-        provider = catalog.api_models[best].provider
-        apis.append(ApiLine(comparison, best, per_token(best), ctx.api_fixed[provider].monthly_usd))
+    ids = sorted(i for i in api_ids if catalog.context_windows[i].value >= longest)
+    apis: list[ApiLine] = []
+    if ids:
+        lines = [line(CHEAPEST, i) for i in ids]
+        cheapest = min(lines, key=lambda a: (a.cost(total), a.api_id))
+        apis.append(cheapest)
+        same = [a for a in lines if catalog.api_models[a.api_id].open_model == candidate.model_id]
+        best_same = min(same, key=lambda a: (a.cost(total), a.api_id), default=None)
+        if best_same is not None and best_same.api_id != cheapest.api_id:
+            apis.append(replace(best_same, comparison=SAME_MODEL))
     # Loads add up: a unit serving the mix holds 1 / sum(weight / what it serves of each).
     capacity_tokens = 1 / sum(
         weight / unit_tokens(ctx, candidate, w, s)
@@ -1023,18 +1095,16 @@ def crossover_lines(
     units = [
         Unit(option, unit_usd, capacity_tokens, min_units, candidate.fixed_usd)
         for option, unit_usd in ctx.unit_prices(candidate)
+        if purchases is None or option in purchases
     ]
+    horizon = CROSSOVER_HORIZON * max(float(total), min_units * capacity_tokens)
     rows = []
     for api in apis:
         for unit in units:
-            volume = costs.break_even_tokens(
-                api.usd_per_token,
-                unit.monthly_usd,
-                unit.tokens,
-                unit.min_units,
-                api.fixed_usd,
-                unit.fixed_usd,
-            )
+            args = (api.usd_per_token, unit.monthly_usd, unit.tokens, unit.min_units)
+            fixed = (api.fixed_usd, unit.fixed_usd)
+            volume = costs.break_even_tokens(*args, *fixed)
+            found, cut = costs.crossings(*args, horizon, *fixed, limit=MAX_CROSSINGS)
             rows.append(
                 Row(
                     api.comparison,
@@ -1042,6 +1112,14 @@ def crossover_lines(
                     unit.purchase,
                     volume,
                     None if volume is None else volume * api.usd_per_token,
+                    [
+                        Crossing(c.monthly_tokens, "self_hosted")
+                        if c.cheaper == "self_hosted"
+                        else Crossing(c.monthly_tokens, "cloud_api")
+                        for c in found
+                    ],
+                    horizon,
+                    cut,
                 )
             )
     return apis, units, rows

@@ -66,10 +66,14 @@ class Instance(_Data):
     s3_download_gbps: Figure | None = None
     instance_store_gb: Figure | None = None
     on_demand_usd_per_hour: Figure
+    # A published spot price (low and high of the observations), where one was found.
+    spot_usd_per_hour: Figure | None = None
 
 
 class PricingOption(_Data):
     multiplier: Figure
+    # Spot: what interruptions and on-demand fallback add on top of a published spot price.
+    premium: Figure | None = None
     inferred: bool
     note: str
 

@@ -469,8 +469,53 @@ def in_flight(
     return max(1, math.ceil(busiest / settings.user_output_tps - EPSILON))
 
 
+@dataclass(frozen=True, slots=True)
+class NodeRate:
+    """One node an hour under a purchase option, its planning range, and what it rests on: a
+    published rate of the instance type, or the on-demand price times an inferred multiplier."""
+
+    usd_per_hour: float
+    low: float
+    high: float
+    published: bool
+    basis: str
+
+
+def node_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> NodeRate:
+    option = catalog.pricing.options[pricing]
+    on_demand = instance.on_demand_usd_per_hour.value
+    spot = instance.spot_usd_per_hour
+    if pricing == Pricing.spot and spot is not None and option.premium is not None:
+        premium = option.premium
+
+        def with_premium(price: float | None, share: float | None) -> float:
+            return (spot.value if price is None else price) * (
+                1 + (premium.value if share is None else share)
+            )
+
+        return NodeRate(
+            with_premium(spot.value, premium.value),
+            with_premium(spot.low, premium.low),
+            with_premium(spot.high, premium.high),
+            True,
+            f"published spot {spot.value:,.4g} USD/h ({spot.date}) x (1 + {premium.value:g} "
+            "interruption and fallback premium)",
+        )
+    multiplier = option.multiplier
+    low = multiplier.value if multiplier.low is None else multiplier.low
+    high = multiplier.value if multiplier.high is None else multiplier.high
+    inferred = "" if pricing == Pricing.on_demand else ", inferred: no published rate found"
+    return NodeRate(
+        on_demand * multiplier.value,
+        on_demand * low,
+        on_demand * high,
+        pricing == Pricing.on_demand,
+        f"on-demand {on_demand:,.4g} USD/h x {multiplier.value:g}{inferred}",
+    )
+
+
 def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> float:
-    return instance.on_demand_usd_per_hour.value * catalog.pricing.options[pricing].multiplier.value
+    return node_rate(catalog, instance, pricing).usd_per_hour
 
 
 def nodes_monthly_usd(node_hourly_usd: float, hours_per_month: float, nodes: int) -> float:
@@ -515,6 +560,85 @@ def break_even_tokens(
         return None
     k = max(m + 1, math.ceil((own_fixed_usd - api_fixed_usd) / slope - EPSILON))
     return max((k - 1) * capacity, (own_fixed_usd + k * c - api_fixed_usd) / a)
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    """From this monthly volume on (up to the next crossing) `cheaper` costs less: the self-hosted
+    pool (it costs no more than the API at the volume itself) or the API (from just above it)."""
+
+    monthly_tokens: float
+    cheaper: str  # "self_hosted" or "cloud_api"
+
+
+def crossings(
+    api_usd_per_token: float,
+    unit_monthly_usd: float,
+    unit_capacity_tokens: float,
+    min_units: int,
+    max_volume: float,
+    api_fixed_usd: float = 0.0,
+    own_fixed_usd: float = 0.0,
+    limit: int = 100,
+) -> tuple[list[Crossing], bool]:
+    """Every volume up to max_volume at which the cheaper of self-hosting and the API changes, and
+    whether the list stops at `limit` crossings before max_volume.
+
+    Self-hosting is a staircase, Fs + c*max(m, ceil(v/C)); the API a line, Fa + a*v. Within the
+    k-th unit's stretch ((k-1)C, kC] (the first m units: [0, mC]) self-hosting is flat and the API
+    rises, so self-hosting starts to win inside it at v = (Fs + k*c - Fa)/a when it is not already
+    winning; at the next unit it jumps by c, which can hand the API the lead again: right above
+    (k-1)C when D(k) = Fs + k*c - Fa - a*(k-1)*C > 0. The first crossing is break_even_tokens.
+    """
+    a, c, cap, m = api_usd_per_token, unit_monthly_usd, unit_capacity_tokens, min_units
+    found: list[Crossing] = []
+    if a <= 0 or cap <= 0:
+        return found, False
+    base = own_fixed_usd - api_fixed_usd
+    slope = a * cap - c  # how much a unit's capacity is worth more through the API than the unit
+
+    def end_gap(k: int) -> float:  # self-hosted minus API at the end of the k-th stretch
+        return base + k * c - a * k * cap
+
+    def wins_at(k: int) -> float:
+        return (base + k * c) / a
+
+    # The stretches in which self-hosting wins somewhere, end_gap(k) <= 0 for k from first to
+    # last, with break_even_tokens' tolerance of EPSILON tokens.
+    tolerance = a * EPSILON
+    last: float = math.inf
+    if end_gap(m) <= tolerance:
+        first = m
+        if slope < 0:
+            last = max(m, math.floor((base - tolerance) / slope + EPSILON))
+    elif slope > 0:
+        first = max(m + 1, math.ceil(base / slope - EPSILON))
+    else:
+        return found, False
+    if (first - 1) * cap > max_volume:
+        return found, False
+    top = math.ceil(max_volume / cap - EPSILON)
+    k = first
+    # The stretch self-hosting first wins in: from its start (volume 0) or inside it.
+    start_gap = base + k * c - (0.0 if k == m else a * (k - 1) * cap)
+    found.append(Crossing(0.0 if start_gap <= 0 else wins_at(k), "self_hosted"))
+    if slope < 0:
+        # The API gains a unit at a time: skip the stretches self-hosting wins from their start
+        # (end_gap(j) + c <= 0 up to j = calm).
+        calm = math.floor((-base - c) / -slope + EPSILON)
+        k = max(k, min(calm, int(min(last, top))))
+    while k < min(last, top):
+        k += 1
+        if end_gap(k - 1) + c > EPSILON:  # the API is cheaper right above (k-1)C
+            if len(found) + 2 > limit:
+                return found, True
+            found.append(Crossing((k - 1) * cap, "cloud_api"))
+            found.append(Crossing(wins_at(k), "self_hosted"))
+        elif slope >= 0:
+            break  # self-hosting wins from here on
+    if last < math.inf and last * cap < max_volume:
+        found.append(Crossing(last * cap, "cloud_api"))  # past it the API wins for good
+    return [x for x in found if x.monthly_tokens <= max_volume + EPSILON], False
 
 
 @dataclass(frozen=True, slots=True)
@@ -615,13 +739,15 @@ def purchase_costs(
     hours = catalog.pricing.hours_per_month.value
     found = []
     for option in Pricing:
-        hourly = node_hourly_usd(catalog, instance, option)
+        rate = node_rate(catalog, instance, option)
+        hourly = rate.usd_per_hour
         monthly = nodes * hourly * hours
         found.append(
             PurchaseCost(
                 option.value,
                 round(monthly, 2),
-                f"{nodes} x {hourly:,.4g} USD/h x {hours:,.0f} h = {monthly:,.2f} USD",
+                f"{nodes} x {hourly:,.4g} USD/h ({rate.basis}) x {hours:,.0f} h = "
+                f"{monthly:,.2f} USD",
                 False,
             )
         )

@@ -1,5 +1,5 @@
-"""`planner crossover`: the monthly volume at which self-hosting starts to win, per purchase option,
-against the closed frontier API and against the same open model bought as an API."""
+"""`planner crossover`: every monthly volume at which the cheaper of self-hosting and an API
+changes, per purchase option, against the APIs the workload may use."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from planner.answers import (
     Context,
     FigureBook,
     Row,
-    SelfHostedCandidate,
     Unit,
     Unservable,
+    admissible_apis,
     crossover_lines,
     decide,
+    own_option,
 )
 from planner.catalog import Catalog
 from planner.errors import PlannerError
@@ -32,21 +33,29 @@ class Report:
     apis: list[ApiLine]
     units: list[Unit]
     rows: list[Row]
+    pricing: str  # the plan's purchase option: the one the chart draws
 
 
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     answers, _, _ = decide(ctx, index, workload)
-    # The self-hosted option the plan would pick: cheapest, then the smaller model.
-    own = min(
-        (o for o in answers.volume_economics.options if o.placement == "self_hosted"),
-        key=lambda o: (o.monthly_cost_usd, ctx.model_sizes[o.model], o.id),
-        default=None,
-    )
+    options = answers.volume_economics.options
+    # The self-hosted option the plan's break-even compares (answers.own_option), against the
+    # APIs this workload may use.
+    own = own_option(ctx, options)
     if own is None:
         return None
-    candidate: SelfHostedCandidate = ctx.by_option[own.id]
-    apis, units, rows = crossover_lines(ctx, candidate, [workload])
-    return Report(workload.name, own.id, workload.monthly_tokens.total, apis, units, rows)
+    apis, units, rows = crossover_lines(
+        ctx, ctx.by_option[own.id], [workload], admissible_apis(options)
+    )
+    return Report(
+        workload.name,
+        own.id,
+        workload.monthly_tokens.total,
+        apis,
+        units,
+        rows,
+        ctx.settings.pricing.value,
+    )
 
 
 def reports(loaded: LoadedWorkloads, catalog: Catalog, name: str | None) -> list[Report]:
@@ -88,67 +97,121 @@ def _tokens(volume: float | None) -> str:
     return f"{volume:,.0f}"
 
 
+def _later(row: Row) -> str:
+    """The crossings after the first: where the API wins again, and self-hosting after it."""
+    parts = [
+        f"{'API' if c.placement == 'cloud_api' else 'self-hosted'} from {_tokens(c.monthly_tokens)}"
+        for c in row.crossings[1:]
+    ]
+    if row.truncated:
+        parts.append("more")
+    return ", ".join(parts) or "-"
+
+
 def render_table(found: list[Report]) -> str:
     lines = []
     for report in found:
-        lines.append(
-            f"{report.workload}: {report.self_hosted} against the APIs "
-            f"(this workload: {_tokens(report.monthly_tokens)} tokens a month)"
+        head = (
+            f"{report.workload}: {report.self_hosted} against the APIs it may use "
+            f"(this workload: {_tokens(report.monthly_tokens)} tokens a month; the plan buys "
+            f"{report.pricing}"
         )
+        if not report.rows:
+            lines.append(head + ")")
+            lines.append("  none: its tier and perimeter admit no API (or none with its context)")
+            lines.append("")
+            continue
+        lines.append(head + f"; crossings up to {_tokens(report.rows[0].max_tokens)})")
         lines.append(
-            f"  {'comparison':<27} {'API':<26} {'purchase':<12} {'tokens/month':>13} "
-            f"{'API spend/month':>16}"
+            f"  {'comparison':<25} {'API':<26} {'purchase':<12} {'self-hosted from':>16} "
+            f"{'API spend/month':>16}  then cheaper"
         )
         for row in report.rows:
             spend = "-" if row.api_monthly_usd is None else f"{row.api_monthly_usd:,.0f} USD"
             lines.append(
-                f"  {row.comparison:<27} {row.api_id:<26} {row.purchase:<12} "
-                f"{_tokens(row.monthly_tokens):>13} {spend:>16}"
+                f"  {row.comparison:<25} {row.api_id:<26} {row.purchase:<12} "
+                f"{_tokens(row.monthly_tokens):>16} {spend:>16}  {_later(row)}"
             )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def chart_points(report: Report, points: int = 9) -> tuple[list[float], dict[str, list[float]]]:
-    """Volumes up to twice the farthest crossover (or this workload's volume), and each line."""
-    finite = [r.monthly_tokens for r in report.rows if r.monthly_tokens is not None]
-    top = 2 * max([*finite, float(report.monthly_tokens), report.units[0].tokens])
-    volumes = [top * i / (points - 1) for i in range(points)]
-    lines: dict[str, list[float]] = {}
-    for api in report.apis:
-        lines[api.api_id] = [api.cost(v) for v in volumes]
-    for unit in report.units:
-        if unit.purchase in ("on_demand", "savings_3yr"):
-            lines[f"self-hosted {unit.purchase}"] = [unit.cost(v) for v in volumes]
-    return volumes, lines
+def _steps(unit: Unit, top: float) -> tuple[list[float], list[float]]:
+    """The self-hosted staircase, exactly: a corner at every unit boundary up to `top`."""
+    xs, ys = [0.0], [unit.cost(0.0)]
+    k = unit.min_units
+    while k * unit.tokens < top and len(xs) < 4000:
+        edge = k * unit.tokens
+        xs += [edge, edge]
+        ys += [unit.cost(edge), unit.cost(edge * (1 + 1e-9) + 1)]
+        k += 1
+    xs.append(top)
+    ys.append(unit.cost(top))
+    return xs, ys
+
+
+def _top(report: Report) -> float:
+    shown = [
+        c.monthly_tokens for r in report.rows if r.purchase == report.pricing for c in r.crossings
+    ]
+    return 1.25 * max([*shown, float(report.monthly_tokens), report.units[0].tokens])
 
 
 def write_chart(report: Report, path: Path) -> None:
-    """Monthly cost against monthly volume, crossovers marked: PNG or SVG by the file's suffix."""
+    """Monthly cost against monthly volume at the plan's purchase option, every crossing and the
+    workload's current volume marked: PNG or SVG by the file's suffix."""
     import matplotlib
 
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "ai-infra-planner"  # the same SVG every time
     from matplotlib import pyplot
+    from matplotlib.ticker import FuncFormatter
 
-    volumes, lines = chart_points(report, points=200)
-    figure, axes = pyplot.subplots(figsize=(8, 5))
-    for label, values in lines.items():
-        style = "steps-post" if label.startswith("self-hosted") else "default"
-        axes.plot([v / 1e9 for v in volumes], values, label=label, drawstyle=style)
+    top = _top(report)
+    scale = 1e6  # x in millions of tokens
+    figure, axes = pyplot.subplots(figsize=(9, 5.5))
+    for api in report.apis:
+        axes.plot([0, top / scale], [api.cost(0), api.cost(top)],
+                  label=f"{api.api_id} ({api.comparison})")  # fmt: skip
+    unit = next(u for u in report.units if u.purchase == report.pricing)
+    xs, ys = _steps(unit, top)
+    axes.plot([x / scale for x in xs], ys, label=f"{report.self_hosted} ({report.pricing})",
+              color="black", linewidth=1.6)  # fmt: skip
     for row in report.rows:
-        if row.monthly_tokens is None or row.api_monthly_usd is None:
+        if row.purchase != report.pricing:
             continue
-        if row.purchase in ("on_demand", "savings_3yr"):
-            api = next(a for a in report.apis if a.api_id == row.api_id)
-            point = (row.monthly_tokens / 1e9, api.cost(row.monthly_tokens))
-            axes.plot([point[0]], [point[1]], "o", color="black")
-            axes.annotate(f"{row.purchase} vs {row.api_id}", point, fontsize=7)
-    axes.axvline(report.monthly_tokens / 1e9, linestyle=":", color="grey", label="this workload")
-    axes.set_xlabel("tokens a month (billions)")
+        api = next(a for a in report.apis if a.api_id == row.api_id)
+        for crossing in row.crossings:
+            point = (crossing.monthly_tokens / scale, api.cost(crossing.monthly_tokens))
+            marker = "o" if crossing.placement == "self_hosted" else "x"
+            axes.plot([point[0]], [point[1]], marker, color="black", markersize=6)
+        if row.crossings:
+            first = row.crossings[0]
+            axes.annotate(
+                f"self-hosted cheaper from {first.monthly_tokens / scale:,.0f}M vs {row.api_id}",
+                (first.monthly_tokens / scale, api.cost(first.monthly_tokens)),
+                textcoords="offset points", xytext=(6, -12), fontsize=7,
+            )  # fmt: skip
+    now = report.monthly_tokens
+    axes.axvline(now / scale, linestyle="--", color="red", linewidth=1.4,
+                 label=f"this workload: {now / scale:,.0f}M tokens a month")  # fmt: skip
+    axes.plot([now / scale], [unit.cost(now)], "s", color="red", markersize=7)
+    for api in report.apis:
+        axes.plot([now / scale], [api.cost(now)], "s", color="red", markersize=7)
+    thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
+    axes.xaxis.set_major_formatter(thousands)
+    axes.yaxis.set_major_formatter(thousands)
+    axes.set_xlim(0, top / scale)
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("tokens a month (millions)")
     axes.set_ylabel("USD a month")
-    axes.set_title(f"{report.workload}: {report.self_hosted} against the APIs")
-    axes.legend(fontsize=8)
+    axes.set_title(
+        f"{report.workload}: {report.self_hosted} ({report.pricing}) against the APIs it may use"
+        "\no: self-hosting cheaper from here, x: the API cheaper again",
+        fontsize=9,
+    )
+    axes.legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Date": None} if path.suffix == ".svg" else {}
     figure.savefig(path, metadata=metadata)

@@ -107,6 +107,15 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Crossing:
+    """From this monthly volume on the `cheaper` side costs less (self-hosting at the volume
+    itself, the API from just above it), up to the next crossing."""
+
+    monthly_tokens: int
+    cheaper: Placement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BreakEven:
     api_option: str
     self_hosted_option: str
@@ -117,6 +126,10 @@ class BreakEven:
     chart_tokens: list[int]
     chart_api_usd: list[float]
     chart_self_hosted_usd: list[float]
+    # Every crossing at the plan's purchase option up to crossings_up_to_tokens: self-hosting
+    # steps up a node at a time, so the API can win again above the first.
+    crossings: list[Crossing] = field(default_factory=list)
+    crossings_up_to_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +232,9 @@ class PoolCrossover:
     purchase: str
     monthly_tokens: int | None  # None: never
     api_monthly_usd: float | None  # the API spend at that volume
+    # Every crossing up to crossings_up_to_tokens (the first is monthly_tokens).
+    crossings: list[Crossing] = field(default_factory=list)
+    crossings_up_to_tokens: int = 0
 
 
 class Pool(_Out):

@@ -18,6 +18,7 @@ from planner.answers import (
     FigureBook,
     SelfHostedCandidate,
     Unservable,
+    admissible_apis,
     availability_floor,
     cost_range,
     crossover_lines,
@@ -45,6 +46,7 @@ from planner.model import (
     Answers,
     Connection,
     Consumer,
+    Crossing,
     Option,
     Plan,
     Pool,
@@ -275,7 +277,11 @@ def _pool(
     assert option.instance_type and option.memory_fit and option.pricing
     catalog = ctx.catalog
     workloads = [w for w, *_ in members]
-    _, _, rows = crossover_lines(ctx, ctx.by_option[option.id], workloads)
+    # The APIs every member may use (its tier, perimeter and pin admit), as the plan compares.
+    allowed = [set(admissible_apis(a.volume_economics.options)) for _, a, _, _ in members]
+    _, _, rows = crossover_lines(
+        ctx, ctx.by_option[option.id], workloads, sorted(set.intersection(*allowed))
+    )
     perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
     # A reservation and the zone it is in, from the same workload.
     reservations = sorted(
@@ -334,6 +340,11 @@ def _pool(
                 api_monthly_usd=None
                 if row.api_monthly_usd is None
                 else round(row.api_monthly_usd, 2),
+                crossings=[
+                    Crossing(monthly_tokens=round(c.monthly_tokens), cheaper=c.placement)
+                    for c in row.crossings
+                ],
+                crossings_up_to_tokens=round(row.max_tokens),
             )
             for row in rows
         ],

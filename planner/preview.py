@@ -19,12 +19,13 @@ import yaml
 from pulumi.runtime import rpc
 
 from planner.aws_prices import hours_per_month, list_price
-from planner.catalog import Catalog
+from planner.catalog import Catalog, Instance
 from planner.console import is_long, progress
-from planner.costs import node_hourly_usd, nodes_monthly_usd
+from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd
 from planner.errors import PlannerError, Problem
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
+from planner.workloads import Pricing
 
 UNKNOWN = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known only after apply
 SECRET = "[secret]"
@@ -273,8 +274,18 @@ def _node_cost(
         f"{nodes} x {instance_type} at {hourly:,.4g} USD/h ({option}) x {hours:.0f} h",
         None,
         f"{instance.on_demand_usd_per_hour.source}, {instance.on_demand_usd_per_hour.date}; "
-        f"{catalog.pricing.options[option].multiplier.source}",
+        f"{_rate_source(catalog, instance, option)}",
     )
+
+
+def _rate_source(catalog: Catalog, instance: Instance, option: str) -> str:
+    """What a node's price under the purchase option rests on, with its source."""
+    pricing = Pricing(option)
+    rate = node_rate(catalog, instance, pricing)
+    spot = instance.spot_usd_per_hour
+    if rate.published and spot is not None and option == "spot":
+        return f"{rate.basis}: {spot.source}"
+    return f"{rate.basis}: {catalog.pricing.options[pricing].multiplier.source}"
 
 
 def _value(value: Any) -> Any:

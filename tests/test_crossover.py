@@ -14,27 +14,11 @@ from planner.loader import load_workloads
 from tests.conftest import EXAMPLE
 
 
-@pytest.fixture
-def scout_example(tmp_path: Path) -> Path:
-    """The example with patient-notes pinned to Llama 4 Scout: a model sold as an API too (on
-    Bedrock), so both comparisons appear. (Unpinned, the throughput model makes Llama 3.3 70B
-    on p5.4xlarge cheapest, which the catalog sells as no API.)"""
-    target = tmp_path / "scout.yaml"
-    target.write_text(
-        EXAMPLE.read_text().replace(
-            "    availability: high", "    availability: high\n    model: llama-4-scout"
-        )
-    )
-    return target
-
-
-def test_rows_cross_where_the_lines_meet(catalog: Catalog, scout_example: Path) -> None:
-    [report] = reports(load_workloads(scout_example, catalog), catalog, "patient-notes")
-    assert report.self_hosted == "self_hosted/llama-4-scout/p5.48xlarge"
-    assert {api.comparison for api in report.apis} == {
-        "closed frontier API",
-        "same open model as an API",
-    }
+def test_rows_cross_where_the_lines_meet(catalog: Catalog) -> None:
+    [report] = reports(load_workloads(EXAMPLE, catalog), catalog, "support-faq")
+    assert report.self_hosted == "self_hosted/llama-3.1-8b/p5.4xlarge"
+    # An internal FAQ may use any API of its tier: the cheapest is the comparison.
+    assert [api.comparison for api in report.apis] == ["cheapest API it may use"]
     assert {row.purchase for row in report.rows} == {
         "on_demand", "spot", "savings_1yr", "savings_3yr",
     }  # fmt: skip
@@ -46,15 +30,23 @@ def test_rows_cross_where_the_lines_meet(catalog: Catalog, scout_example: Path) 
         if row.monthly_tokens is None:
             # Never: one unit's capacity is worth less through the API than the unit.
             assert api.usd_per_token * unit.tokens < unit.monthly_usd
+            assert row.crossings == []
             continue
         crossed += 1
         volume = row.monthly_tokens
         assert api.cost(volume) == pytest.approx(unit.cost(volume), rel=1e-6)
         assert api.cost(volume * 0.99) < unit.cost(volume * 0.99)
         assert row.api_monthly_usd == pytest.approx(api.usd_per_token * volume)
+        if row.crossings:
+            assert row.crossings[0].monthly_tokens == pytest.approx(volume)
     assert crossed >= 2
-    # Against Bedrock's own Llama 4 Scout, self-hosting never wins at these assumptions.
-    assert all(r.monthly_tokens is None for r in report.rows if r.api_id == "bedrock-llama-4-scout")
+
+
+def test_regulated_data_is_compared_with_no_api(catalog: Catalog) -> None:
+    """Patient notes may only be self-hosted (technical perimeter): no API is a comparison,
+    where the frontier APIs it may not use used to be."""
+    [report] = reports(load_workloads(EXAMPLE, catalog), catalog, "patient-notes")
+    assert report.apis == [] and report.rows == []
 
 
 @pytest.fixture
@@ -73,12 +65,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_table_and_deterministic_svg(
     example: Path, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, str(example), "patient-notes", "--chart", "chart.svg")
+    code, out, _ = run(capsys, str(example), "support-faq", "--chart", "chart.svg")
     assert code == 0
-    assert "closed frontier API" in out and "gemini-3.1-pro" in out and "never" in out
+    assert "cheapest API it may use" in out and "bedrock-llama-4-scout" in out and "never" in out
     first = (project / "chart.svg").read_bytes()
-    assert first.startswith(b"<?xml") and b"patient-notes" in first
-    assert run(capsys, str(example), "patient-notes", "--chart", "chart.svg")[0] == 0
+    assert first.startswith(b"<?xml") and b"support-faq" in first
+    assert run(capsys, str(example), "support-faq", "--chart", "chart.svg")[0] == 0
     assert (project / "chart.svg").read_bytes() == first
 
 
@@ -108,34 +100,30 @@ def test_bad_arguments(
     assert code == 2 and needle in err and "Traceback" not in err
 
 
-def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog, scout_example: Path) -> None:
-    """A pool of one workload crosses where `planner crossover` says that workload does; a
-    shared pool crosses where its members' blended API line meets its unit line."""
-    from planner.answers import Context, FigureBook, crossover_lines
+def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog) -> None:
+    """A pool of one workload crosses where `planner crossover` says that workload does
+    (tests/test_crossover_all.py); a shared pool crosses where its members' blended API line
+    meets its unit line, against the APIs all of its members may use."""
+    from planner.answers import Context, FigureBook, admissible_apis, crossover_lines
     from planner.plan import build_plan, settings_for
+    from tests.test_crossover_all import loaded as load_text
 
-    loaded = load_workloads(scout_example, catalog)
-    alone = build_plan(loaded, catalog, "dev", "examples/workloads.yaml")
-    [report] = reports(loaded, catalog, "patient-notes")
-    [pool] = [p for p in alone.pools if p.workloads == ["patient-notes"]]
-    assert len(pool.crossover) == 8  # two comparisons x four purchase options
-    expected = {
-        (f"cloud_api/{r.api_id}", r.purchase): None
-        if r.monthly_tokens is None
-        else round(r.monthly_tokens)
-        for r in report.rows
-    }
-    assert {(c.api_option, c.purchase): c.monthly_tokens for c in pool.crossover} == expected
-    assert any(c.monthly_tokens for c in pool.crossover)
-
-    shared = build_plan(loaded, catalog, "dev", "examples/workloads.yaml", "optimal")
+    loaded = load_text(catalog)
+    shared = build_plan(loaded, catalog, "dev", "workloads.yaml", "optimal")
     [big] = [p for p in shared.pools if len(p.workloads) > 1]
     book = FigureBook()
     ctx = Context(catalog=catalog, settings=settings_for(catalog, loaded.spec, book), book=book,
                   region="us-east-1")  # fmt: skip
     members = [w for w in loaded.spec.workloads if w.name in big.workloads]
+    allowed = set.intersection(
+        *(
+            set(admissible_apis(w.answers.volume_economics.options))
+            for w in shared.workloads
+            if w.name in big.workloads
+        )
+    )
     option_id = f"self_hosted/{big.model}/{big.instance_type}"
-    apis, units, _ = crossover_lines(ctx, ctx.by_option[option_id], members)
+    apis, units, _ = crossover_lines(ctx, ctx.by_option[option_id], members, sorted(allowed))
     assert big.monthly_tokens == sum(w.monthly_tokens.total for w in members)
     assert any(row.monthly_tokens for row in big.crossover)
     for row in big.crossover:
@@ -144,3 +132,9 @@ def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog, scout_exa
         api = next(a for a in apis if f"cloud_api/{a.api_id}" == row.api_option)
         unit = next(u for u in units if u.purchase == row.purchase)
         assert api.cost(row.monthly_tokens) == pytest.approx(unit.cost(row.monthly_tokens), 1e-6)
+        for crossing in row.crossings:
+            assert (
+                api.cost(crossing.monthly_tokens)
+                == pytest.approx(unit.cost(crossing.monthly_tokens), rel=1e-6)
+                or crossing.cheaper == "cloud_api"
+            )

@@ -741,18 +741,20 @@ def test_crossover_compares_no_api_too_short_for_the_request(
     compared: bool,
 ) -> None:
     """deepseek-v3.2-api takes 128,000 tokens (genai-prices), the weights 163,840 (config.json):
-    a 141,000-token request may be self-hosted, but that API is no comparison for it."""
+    a 141,000-token request may be self-hosted, but that API is no comparison for it (the pin
+    admits the same weights sold as an API, the only API the workload may use)."""
     path = write_workloads(
         workload_yaml(
-            data="regulated",
+            data="public",
             model="deepseek-v3.2",
             request=f"{{input_tokens: {prompt}, output_tokens: 1000}}",
         )
     )
     assert main(["crossover", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "closed frontier API" in out
+    assert "self_hosted/deepseek-v3.2" in out
     assert ("deepseek-v3.2-api" in out) is compared
+    assert ("none: its tier and perimeter admit no API" in out) is not compared
 
 
 # --- Consumers that name where the callers run (issue 12).
