@@ -376,20 +376,21 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
     arch = r.arch
     expert = arch.expert_params()
     dense = arch.total_params_b.value * 1e9 - expert
-    # The MoE factor weighs the routed experts' share of the step only (their reads and matrix
-    # multiplies: a decode step hands each expert a few tokens, dispatched and gathered again);
-    # attention, the KV cache and the dense layers run as in a dense model.
-    moe = eff.moe_factor if arch.is_moe else 1.0
-    expert_read = expert * experts_touched(arch, batch) * moe
+    # Weights are read at the memory's speed whatever routes them: the routed experts a batch
+    # touches, once a step. What makes an MoE decode step slower than its roofline is per token:
+    # each token is dispatched to its experts and gathered again, and grouped matrix multiplies
+    # of a few tokens an expert run far below peak. The MoE factor weighs the per-request step
+    # work of an MoE model (a cost that grows with the batch, TPOT(B) = a + b B), so small
+    # batches at a fast per-user speed are not slowed as if every weight were read m times.
+    expert_read = expert * experts_touched(arch, batch)
     weight_read = (dense + expert_read) * r.bytes_per_param + r.replicated_weight_bytes
     kv_read = batch * context * r.kv_bytes_per_token
     memory_s = (weight_read + kv_read) / (r.bandwidth_bytes_per_second * eff.bandwidth)
     attention = 4 * arch.layers.value * arch.query_heads.value * arch.head_dim.value * context
-    active_expert = expert * _routed_share(arch)
-    linear = arch.active_params_b.value * 1e9 + (moe - 1) * active_expert
-    flops = batch * (2 * linear + attention)
+    flops = batch * (2 * arch.active_params_b.value * 1e9 + attention)
     compute_s = flops / (r.flops_per_second * eff.compute)
-    per_request = batch * eff.request_overhead_s / r.request_parallelism
+    moe = eff.moe_factor if arch.is_moe else 1.0
+    per_request = batch * eff.request_overhead_s * moe / r.request_parallelism
     overhead = eff.step_overhead_s + per_request + _allreduce_s(r, eff, batch)
     return StepTime(
         seconds=max(memory_s, compute_s) + overhead,
@@ -397,13 +398,6 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
         compute_s=compute_s,
         overhead_s=overhead,
     )
-
-
-def _routed_share(arch: Architecture) -> float:
-    """The share of routed-expert parameters one token uses: k / E (0 for a dense model)."""
-    if arch.experts is None or arch.experts_per_token is None:
-        return 0.0
-    return arch.experts_per_token.value / arch.experts.value
 
 
 def prefill_seconds(

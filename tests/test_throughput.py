@@ -95,7 +95,8 @@ def test_attention_data_parallel_shares_the_per_request_work() -> None:
     tp = make_replica(tensor_parallel_moe(DATA), "qwen3-235b-a22b", "h200", 8)
     overhead_dp = decode_step(dp, EFF, 1024, 1000).overhead_s
     overhead_tp = decode_step(tp, EFF, 1024, 1000).overhead_s
-    assert overhead_tp - overhead_dp == pytest.approx(1024 * EFF.request_overhead_s * 7 / 8)
+    per_request = EFF.request_overhead_s * EFF.moe_factor  # an MoE model's per-request work
+    assert overhead_tp - overhead_dp == pytest.approx(1024 * per_request * 7 / 8)
     assert (
         serve(dp, EFF, 128, 2048).output_tokens_per_second
         > serve(tp, EFF, 128, 2048).output_tokens_per_second
@@ -142,10 +143,12 @@ def test_moe_reads_active_weights_at_batch_one_and_all_at_large_batches() -> Non
     bytes_read = one.memory_s * r.bandwidth_bytes_per_second * EFF.bandwidth
     # plus the attention weights each attention data parallel GPU reads from its own copy
     assert bytes_read - r.replicated_weight_bytes == pytest.approx(22e9, rel=1e-6)
-    # the MoE factor weighs the routed experts' reads only, not the shared and dense weights
+    # the MoE factor weighs the per-request work, never the weight reads
     slower = decode_step(r, replace(EFF, moe_factor=2.0), 1, 0)
-    extra = (slower.memory_s - one.memory_s) * r.bandwidth_bytes_per_second * EFF.bandwidth
-    assert extra == pytest.approx(experts * 8 / 128, rel=1e-6)
+    assert slower.memory_s == one.memory_s
+    assert slower.overhead_s - one.overhead_s == pytest.approx(
+        EFF.request_overhead_s / r.request_parallelism
+    )
 
 
 def test_attention_data_parallel_keeps_a_copy_of_the_attention_weights_per_gpu() -> None:
@@ -264,20 +267,45 @@ def test_held_out_points_are_not_calibration_points() -> None:
 
 def test_held_out_error_against_the_issues_target() -> None:
     """The issue's target on held-out points is a geometric-mean error of at most 1.25 and no
-    point beyond 2x; the outliers (DeepSeek runs, each with its reason) are outside it and the
-    docs say how far off they are. The figures are stated so a regression fails."""
+    point beyond 2x. The geometric mean is met; four Llama 4 points at 128-token prompts are
+    beyond 2x (overrated), and the report says MISSED and names them rather than passing. The
+    outliers (DeepSeek runs, each with its reason) are outside it. The figures are stated so a
+    regression fails."""
     fit = DATA.fit
     points = throughput_bench.held_out(DATA)
     assert fit.holdout_points == len(points) == 131
     gm, worst, label = throughput_bench.errors_of(DATA, EFF, points)
-    assert gm <= fit.holdout_geometric_mean_error == 1.19
-    assert worst <= fit.holdout_worst_error == 1.829
-    assert label == fit.holdout_worst_point == "llama-4-maverick 8x h200 20000/2000 max load"
+    assert gm <= fit.holdout_geometric_mean_error == 1.236
     assert gm <= throughput_bench.TARGET_GEOMETRIC_MEAN
-    assert throughput_bench.beyond(DATA, EFF, throughput_bench.TARGET_WORST) == []
-    assert fit.holdout_beyond_2x == 0
+    assert worst <= fit.holdout_worst_error == 2.616
+    assert label == fit.holdout_worst_point == "llama-4-maverick 8x h200 128/128 max load"
+    missed = throughput_bench.beyond(DATA, EFF, throughput_bench.TARGET_WORST)
+    assert len(missed) == fit.holdout_beyond_2x == 4
+    assert all(m.startswith("llama-4-") and " 128/" in m for m in missed)
     report = throughput_bench.report(DATA, EFF)
-    assert "target (geometric mean <= 1.25, none beyond 2x): met" in report
+    assert "target (geometric mean <= 1.25, none beyond 2x): MISSED (4 beyond 2x" in report
+
+
+def test_an_moe_step_reads_its_weights_once() -> None:
+    """The MoE factor is a per-token cost (dispatch, small grouped matrix multiplies), not a
+    multiple of the weight reads: a decode step of one request of Scout on 8x H100 takes its
+    roofline read plus the overheads, so a fast per-user speed still allows a large batch."""
+    r = make_replica(DATA, "llama-4-scout", "h100", 8)
+    one = decode_step(r, EFF, 1, 2200)
+    read = (
+        r.arch.total_params_b.value * 1e9
+        - r.arch.expert_params() * (1 - experts_touched(r.arch, 1))
+    ) * r.bytes_per_param + r.replicated_weight_bytes
+    roofline = (read + 2200 * r.kv_bytes_per_token) / (r.bandwidth_bytes_per_second * EFF.bandwidth)
+    assert one.memory_s == pytest.approx(roofline)
+    assert one.seconds == pytest.approx(roofline + one.overhead_s)
+    fast = serve(r, EFF, 2000, 400, tokens_per_user=30)
+    assert fast.batch >= 100 and fast.output_tokens_per_second >= 3000
+    # The InferenceX DeepSeek R1 point at 42 tok/s/user is within 2x (it was 16x under when the
+    # factor multiplied the expert reads).
+    [ix42] = [p for p in DATA.holdout if p.outlier and "42 tok/s/user" in p.label()]
+    ratio = throughput_bench.predict(DATA, EFF, ix42) / ix42.output_tokens_per_second
+    assert 0.5 < ratio < 2
 
 
 def test_outliers_say_why() -> None:
@@ -345,7 +373,7 @@ def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "time to first token" in out
     assert "gpu_bandwidth: 3.35 TB/s per GPU (NVIDIA H100 datasheet" in out
     assert "bandwidth_efficiency" in out and "geometric mean" in out
-    assert "on 131 held-out points it was not fitted on: geometric mean 1.19x" in out
+    assert "on 131 held-out points it was not fitted on: geometric mean 1.236x" in out
     assert "; 16 of them measure llama-3.3-70b" in out
 
 
