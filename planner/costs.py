@@ -301,7 +301,7 @@ class UnitThroughput:
 
 def _stage(data: ThroughputData, model_id: str, pipeline: int) -> ThroughputData:
     """The data with the model cut into one pipeline stage: 1/pipeline of its layers and
-    parameters (experts and KV cache follow the layers)."""
+    parameters (experts, attention weights and KV cache follow the layers)."""
     if pipeline == 1:
         return data
     arch = data.architectures[model_id]
@@ -314,6 +314,9 @@ def _stage(data: ThroughputData, model_id: str, pipeline: int) -> ThroughputData
             "layers": part(arch.layers),
             "total_params_b": part(arch.total_params_b),
             "active_params_b": part(arch.active_params_b),
+            "attention_params_b": None
+            if arch.attention_params_b is None
+            else part(arch.attention_params_b),
         }
     )
     return data.model_copy(update={"architectures": {**data.architectures, model_id: stage}})
