@@ -1327,12 +1327,13 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                 f"than {top.id}; pin `model: {option.model}` to use it"
             )
         ceiling_alternatives = cheaper
+        # The warning names the cheaper models, not their prices: the prices (and what
+        # insisting on the top-ranked model costs) are in each alternative's note, so the same
+        # warning of many workloads still groups into one line.
         listed = (
-            "; cheaper options of the same tier (priced as alternatives): "
-            + ", ".join(f"{o.id} {usd(o.monthly_cost_usd)}" for o in cheaper)
-            + f"; insisting on the top-ranked {top.model} costs "
-            f"{usd(top.monthly_cost_usd - cheaper[0].monthly_cost_usd)} a month more than "
-            f"{cheaper[0].id}"
+            "; cheaper models of the same tier are priced as alternatives, each saying what "
+            f"insisting on the top-ranked {top.model} costs: "
+            + ", ".join(o.model for o in cheaper)
             if cheaper
             else f"; no model of the {top.tier.value} tier costs less"
         )

@@ -292,7 +292,7 @@ def test_the_quality_ceiling_lists_the_tier_s_cheaper_options_and_the_top_model_
     assert main(["explain", str(path), "w"]) == 0
     out = capsys.readouterr().out
     assert "the best model allowed, deepseek-v3.2 (capable), is used" in out
-    assert "cheaper options of the same tier (priced as alternatives):" in out
+    assert "cheaper models of the same tier are priced as alternatives" in out
     assert "insisting on the top-ranked deepseek-v3.2 costs" in out
     # Each cheaper model is an alternative line of its own, with how to choose it.
     assert "~ self_hosted/llama-4-scout/p5.48xlarge" in out
