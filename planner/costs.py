@@ -203,7 +203,13 @@ def memory_fit(
     bytes_per_param = catalog.precisions[precision].bytes_per_param.value
     weights_gb = model.total_params_b.value * bytes_per_param
     gpu_gb = instance.gpu_memory_gb.value
-    usable = gpu_gb * (1 - reserve)
+    # vLLM's budget (gpu_memory_utilization = 1 - reserve) holds the weights, the activations of
+    # its profiling pass and CUDA graphs, then the KV cache: the engine's own share of it
+    # (throughput.yaml runtime_reserve_gb, the throughput model's figure) is no KV cache either.
+    # Without it a 70.6 GB model "fits" one 80 GB H100 with 1.4 GB of KV cache that vLLM's
+    # start-up profiling then takes.
+    runtime = default_throughput_data().settings.runtime_reserve_gb.value
+    usable = gpu_gb * (1 - reserve) - runtime
     # Weights that fill the group exactly leave no KV cache: the next group size then.
     gpus_needed = max(1, math.floor(weights_gb / usable + EPSILON) + 1)
     group = _next_power_of_two(gpus_needed)

@@ -63,9 +63,10 @@ def test_plan_writes_json_markdown_and_stack_config(
     # 8: a pool's replicas per node, max model length and GPU memory share; 9: each
     # self-hosted option's throughput (the throughput model's answer at its request shape)
     assert plan["schema_version"] == 9
-    assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16", "10.101.0.0/16"]
-    # The optimal plan (the default) moves the Bedrock workloads into a shared pool: only the
-    # egress network remains, in its own place after the PrivateLink network's.
+    assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16"]
+    # The optimal plan (the default) moves every self-hosted and Bedrock workload into one
+    # shared DeepSeek pool on p5en.48xlarge: only the egress network remains, in its own place
+    # after the PrivateLink network's.
     assert plan["strategy"] == "optimal"
     assert plan["networks"] == {"egress": "10.251.0.0/16"}
     assert plan["organization"] == "acme" and plan["stack"] == "dev"

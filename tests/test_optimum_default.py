@@ -22,7 +22,7 @@ from planner.optimize import Demand, alone_assignment, solve, total_cost
 from tests.test_optimize import CANDIDATES, SHARED
 
 # The issue's case: three small regulated workloads of three tiers. Alone, each gets the
-# smallest model of its tier in a pool of its own (Llama 3.1 8B, Scout, DeepSeek); together one
+# smallest model of its tier in a pool of its own (Llama 3.1 8B, Llama 3.3 70B, DeepSeek); together one
 # DeepSeek H200 node serves all three. The issue quoted 104,267 against 50,492 USD; today's
 # catalog prices each pool about 400 USD more (its network pieces), the structure is the same.
 THREE_REGULATED = """\
@@ -81,7 +81,7 @@ def test_plan_shares_pools_by_default_and_shows_the_per_workload_cost(
     alone = plan(project, THREE_REGULATED, "--strategy", "per-workload", out="plans/alone")
     assert alone.strategy == "per-workload"
     models = sorted(p.model for p in alone.pools)
-    assert models == ["deepseek-v3.2", "llama-3.1-8b", "llama-4-scout"]
+    assert models == ["deepseek-v3.2", "llama-3.1-8b", "llama-3.3-70b"]
     assert alone.totals.monthly_cost_usd == shared.totals.per_workload_usd
 
 
