@@ -1332,8 +1332,7 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         # warning of many workloads still groups into one line.
         listed = (
             "; cheaper models of the same tier are priced as alternatives, each saying what "
-            f"insisting on the top-ranked {top.model} costs: "
-            + ", ".join(o.model for o in cheaper)
+            f"insisting on the top-ranked {top.model} costs: " + ", ".join(o.model for o in cheaper)
             if cheaper
             else f"; no model of the {top.tier.value} tier costs less"
         )

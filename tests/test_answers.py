@@ -257,9 +257,10 @@ def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
 
 
 def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: Catalog) -> None:
-    """Llama 3.1 8B on one H100 keeps 64 GB of KV cache (72 GB usable less 8 GB of weights),
-    976k tokens at 64 KiB each (its FP8 KV cache, architectures.yaml): 100 requests of 33,000
-    tokens need ceil(3.38) = 4 nodes, though the volume alone needs one."""
+    """Llama 3.1 8B on one H100 keeps 62 GB of KV cache (72 GB of vLLM's budget less 2 GB the
+    engine keeps and 8 GB of weights), 946k tokens at 64 KiB each (its FP8 KV cache,
+    architectures.yaml): 100 requests of 33,000 tokens need ceil(3.49) = 4 nodes, though the
+    volume alone needs one."""
     option_id = "self_hosted/llama-3.1-8b/p5.4xlarge"
 
     def nodes(**fields: str) -> int:
@@ -277,7 +278,7 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
     assert nodes(request=shape, peak_tokens_per_second="3000") == 7
     workload = only(plan_text(workload_yaml(request=shape, concurrency="100"), catalog))
     option = next(o for o in workload.answers.volume_economics.options if o.id == option_id)
-    assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 976k" in option.formula
+    assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 946k" in option.formula
     # The plan shows the throughput behind the count: shape, per-user speed, rate and bound.
     assert option.throughput is not None
     assert (option.throughput.input_tokens, option.throughput.output_tokens) == (32000, 1000)

@@ -344,11 +344,17 @@ def test_plan_json_shows_the_throughput_behind_each_self_hosted_option(
 
 
 def test_tco_refuses_a_request_no_replica_holds(capsys: pytest.CaptureFixture[str]) -> None:
-    """Llama 3.3 70B on one H100 keeps a few GB of KV cache: a 100,000-token request does not
-    fit; the error names the flag, exit 2, no traceback."""
-    args = ["tco", "llama-3.3-70b", "--instance", "p5.4xlarge", "--utilization", "1"]
-    assert main([*args, "--input-tokens", "100000"]) == 2
+    """Llama 3.1 8B on one H100 keeps about 950k tokens of KV cache: a 2,000,000-token request
+    does not fit; the error names the flag, exit 2, no traceback. Llama 3.3 70B does not fit
+    one H100 at all once the engine's own memory is counted."""
+    args = ["tco", "llama-3.1-8b", "--instance", "p5.4xlarge", "--utilization", "1"]
+    assert main([*args, "--input-tokens", "2000000"]) == 2
     err = capsys.readouterr().err
     assert "--input-tokens" in err and "does not fit the KV cache" in err
     assert "Traceback" not in err
     assert main([*args, "--input-tokens", "1000"]) == 0
+    capsys.readouterr()
+    big = ["tco", "llama-3.3-70b", "--instance", "p5.4xlarge", "--utilization", "1"]
+    assert main(big) == 2
+    err = capsys.readouterr().err
+    assert "cannot be served on p5.4xlarge" in err and "Traceback" not in err
