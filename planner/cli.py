@@ -375,6 +375,7 @@ def cmd_tco(args: argparse.Namespace) -> int:
                 "request or --tokens-per-second",
             ) from None
         tps = served.output_tps / capacity.nodes_per_unit
+        fit = capacity.fit  # the tensor-parallel group the throughput model serves best with
         error = throughput.default_throughput_data().fit.geometric_mean_error
         tps_source = (
             f"throughput model (planner/throughput.py, docs/cost-model.md): "

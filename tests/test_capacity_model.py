@@ -6,6 +6,7 @@ against."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -128,10 +129,12 @@ def test_h200_gets_its_own_answer(catalog: Catalog) -> None:
     p5en = capacity(catalog, "llama-3.3-70b", "p5en.48xlarge")
     assert p5en.gpu == "h200"
     served = costs.unit_throughput(p5en, 2000, 400, 30.0)
-    replica = make_replica(default_throughput_data(), "llama-3.3-70b", "h200", 1, "fp8")
+    group = p5en.fit.gpus_per_replica
+    replica = make_replica(default_throughput_data(), "llama-3.3-70b", "h200", group, "fp8")
     alone = serve(replica, eff, 2000, 400, tokens_per_user=30.0)
-    # Eight one-GPU replicas a node.
-    assert served.output_tps == pytest.approx(8 * alone.output_tokens_per_second)
+    # The node's replicas of the group that serves most (8 GPUs / group of them).
+    assert p5en.fit.replicas_per_node == 8 // group
+    assert served.output_tps == pytest.approx(8 // group * alone.output_tokens_per_second)
     # ... and no plan warns of a stand-in any more.
     plan = plan_text(workload_yaml(task="chat", data="regulated"), catalog)
     assert not any(w.code == "throughput_stand_in" for w in only(plan).warnings)
@@ -358,3 +361,25 @@ def test_tco_refuses_a_request_no_replica_holds(capsys: pytest.CaptureFixture[st
     assert main(big) == 2
     err = capsys.readouterr().err
     assert "cannot be served on p5.4xlarge" in err and "Traceback" not in err
+
+
+def test_the_unit_takes_the_tensor_parallel_group_that_serves_most(catalog: Catalog) -> None:
+    """Scout's 109 GB of FP8 weights fit one 141 GB H200, but eight one-GPU replicas read their
+    weights eight times as slowly as one replica of eight: at 30 tok/s a user a larger group
+    batches more. The unit takes the group whose node serves most at the settings' shape, and
+    the fit it reports (tensor parallel, replicas per node) is that group's."""
+    scout, p5en = catalog.models["llama-4-scout"], catalog.instances["p5en.48xlarge"]
+    smallest = costs.memory_fit(catalog, scout, p5en, "fp8", 0.1)
+    assert smallest is not None and smallest.gpus_per_replica == 1
+    chosen = capacity(catalog, "llama-4-scout", "p5en.48xlarge")
+    assert chosen.fit.gpus_per_replica > 1
+    assert chosen.fit.gpus_per_replica * chosen.fit.replicas_per_node == 8
+    served = {}
+    for group in (1, 2, 4, 8):
+        fit = replace(smallest, gpus_per_replica=group, replicas_per_node=8 // group)
+        unit = replace(chosen, fit=fit)
+        served[group] = costs.unit_throughput(unit, 2000, 400, 30.0).output_tps
+    assert served[chosen.fit.gpus_per_replica] == max(served.values())
+    assert max(served.values()) > 1.3 * served[1]
+    multi = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
+    assert multi.fit.nodes_per_replica == 2  # multi-node replicas keep their fit

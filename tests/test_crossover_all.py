@@ -21,7 +21,7 @@ from planner.model import Plan
 from planner.plan import build_plan
 from planner.render import plan_markdown
 
-GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n  serving_efficiency: 1\n"
+GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n"
 
 
 def workload(name: str, data: str, tokens: str) -> str:
