@@ -94,10 +94,12 @@ def test_tco_applies_the_throughput_model(capsys: pytest.CaptureFixture[str]) ->
     long = tco("--input-tokens", "8000", "--output-tokens", "500")
     fast = tco("--input-tokens", "500", "--output-tokens", "500", "--tokens-per-user", "60")
     assert long > short and fast > short
-    # No default throughput: the model's figure per node (63.296 USD/h over its tok/s).
+    # No default throughput: the model's figure per node (63.296 USD/h over its tok/s), with
+    # the tensor-parallel group that serves most at this shape.
     node = costs.unit_capacity(
         catalog_default(), catalog_default().models["llama-3.3-70b"],
-        catalog_default().instances["p5en.48xlarge"], settings(),
+        catalog_default().instances["p5en.48xlarge"],
+        settings(request_input_tokens=500, request_output_tokens=500),
     )  # fmt: skip
     assert node is not None
     served = costs.unit_throughput(node, 500, 500, 30.0)

@@ -247,8 +247,9 @@ def test_fp8_pools_load_the_published_fp8_checkpoint(
             assert weights < group * gpu * (1 - reserve), pool.name
     llama = next(p for p in runs["example"][1].pools if p.model == "llama-3.3-70b")
     assert llama.weights == "nvidia/Llama-3.3-70B-Instruct-FP8"
-    # 70.6 GB of FP8 weights leave no KV cache on one H100 once vLLM's own memory is counted.
-    assert llama.tensor_parallel == 2
+    # 70.6 GB of FP8 weights leave no KV cache on one H100 once vLLM's own memory is counted;
+    # the group that serves most at the example's shape and per-user speed is larger still.
+    assert llama.tensor_parallel >= 2
     # Every model's own precision is FP8, from a checkpoint that is not the BF16 one.
     for model in catalog.models.values():
         assert model.default_precision == "fp8"
