@@ -364,7 +364,7 @@ def test_every_taggable_resource_carries_its_cost(example_run: OfflineRun) -> No
     assert checked > 50
     pool_key = component(example_run, "aws:kms/key:Key", "patient-notes-pool-key")
     # Thirteen p5.4xlarge nodes, and the pool's staff, network and security pieces.
-    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "69977.98"
+    assert pool_key.inputs["tags"]["ai-infra-planner:monthly-usd"] == "85045.18"
     groups = [g for g in of_type(example_run, "aws:autoscaling/group:Group")]
     assert all(
         {"key": "ai-infra-planner:pool", "value": g.name.removesuffix("-nodes"),
@@ -555,9 +555,10 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     costs = example_run.outputs["component_monthly_cost_usd"]
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
-    # Usage 3,000 + its key's secret and KMS key 1.40 + the plan's egress network 701.80 (its
-    # only user; the egress VPC's attachment included) + its VPC's attachment 36.50.
-    assert costs["google-access"] == 3739.70
+    # Usage 4,200 (Gemini 3.1 Pro) + its key's secret and KMS key 1.40 + the plan's egress
+    # network 701.80 (its only user; the egress VPC's attachment included) + its VPC's
+    # attachment 36.50.
+    assert costs["google-access"] == 4939.70
     # Per zone (2): NAT 32.85 + address 3.65 + firewall endpoint 288.35; the Secrets Manager
     # endpoint in 2 zones 14.60; key 1.00; the transit gateway attachments of the egress VPC and
     # of code-review's VPC, 36.50 each: the plan's 701.80 and code-review's connection.
@@ -646,7 +647,7 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     # Three pool connections (the shared pool's three consumer VPCs), 15.10 USD each, and
     # code-review's VPC attached to the egress path, 36.50 USD.
     assert plan.totals.connections_usd == 81.80
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 100883.94
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 102083.94
 
 
 def test_no_way_out_networks_carry_a_network_access_analyzer_scope(

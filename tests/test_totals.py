@@ -238,7 +238,8 @@ def test_the_api_boundaries_are_priced_as_the_stacks_build_them() -> None:
 def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (project / "examples").mkdir()
     (project / "examples" / "workloads.yaml").write_text(EXAMPLE.read_text())
-    assert main(["plan", "examples/workloads.yaml"]) == 0
+    # The example's per-workload plan: two pools and three APIs, every kind of cost.
+    assert main(["plan", "examples/workloads.yaml", "--strategy", "per-workload"]) == 0
     capsys.readouterr()
     assert main(["preview"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -255,7 +256,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     # (0.50 USD): 15.10 USD, twice; Bedrock's endpoint in its consumer VPC's 2 subnets, 14.60
     # USD; code-review's VPC attached to the egress path's transit gateway, 36.50 USD.
     assert amount("consumer connections' resources") == plan.totals.connections_usd == 81.30
-    assert amount("total") == plan.totals.monthly_cost_usd == 125_149.14
+    assert amount("total") == plan.totals.monthly_cost_usd == 141_416.34
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
@@ -263,7 +264,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 125_149.14
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 141_416.34
     assert costs["connectionsMonthlyUsd"] == 81.30
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
@@ -329,9 +330,9 @@ def test_plan_md_shows_ranges_only_where_the_ends_differ() -> None:
     apis = plan_markdown(_plan(workload_yaml()))
     assert "| monthly cost | range |" not in apis and "low - high" not in apis
     big = plan_markdown(_plan(BIG))
-    assert "(97,098.94 USD to 328,129.34 USD)" in big
-    assert "| 143,305.02 USD | 97,098.94 USD to 328,129.34 USD |" in big
-    assert "; 97,098.94 USD to 328,129.34 USD over the ranges" in big
+    assert "(44,865.98 USD to 165,403.58 USD)" in big
+    assert "| 85,045.18 USD | 44,865.98 USD to 165,403.58 USD |" in big
+    assert "; 44,865.98 USD to 165,403.58 USD over the ranges" in big
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -368,8 +369,8 @@ def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     # code-review is the egress network's only user: its share is the access alone (703.20
     # USD, the egress VPC's attachment included), and its VPC's attachment its own.
     assert (
-        "3. **Volume economics: cloud_api/gemini-2.5-pro, 3,739.70 USD a month in this plan.** "
-        "In this plan: 3,000.00 USD of tokens + 703.20 USD" in text
+        "3. **Volume economics: cloud_api/gemini-3.1-pro, 4,939.70 USD a month in this plan.** "
+        "In this plan: 4,200.00 USD of tokens + 703.20 USD" in text
     )
     explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
     assert "at 128.10 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
@@ -460,8 +461,8 @@ def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     assert "staff" not in saas.split("## ")[0]  # the summary above the first section
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
-        "Made of: the pools' nodes and network pieces 112,537.34 USD, their staff 8,333.50 USD, "
-        "API tokens 3,493.80 USD, the shared API access 703.20 USD and the connections in the "
+        "Made of: the pools' nodes and network pieces 127,604.54 USD, their staff 8,333.50 USD, "
+        "API tokens 4,693.80 USD, the shared API access 703.20 USD and the connections in the "
         "consumers' VPCs 81.30 USD, each counted once" in example
     )
     assert "connections in the consumers' VPCs" not in saas.split("## ")[0]
@@ -479,7 +480,7 @@ assumptions: {pricing: spot, instance_types: [p5.48xlarge]}
 workloads:
   - name: w1
     task: classification
-    data: confidential
+    data: regulated
     quality: frontier
     monthly_tokens: {input: 0, output: 0}
     peak_tokens_per_second: 2000
