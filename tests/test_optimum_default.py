@@ -22,9 +22,10 @@ from planner.optimize import Demand, alone_assignment, solve, total_cost
 from tests.test_optimize import CANDIDATES, SHARED
 
 # The issue's case: three small regulated workloads of three tiers. Alone, each gets the
-# smallest model of its tier in a pool of its own (Llama 3.1 8B, Llama 3.3 70B, DeepSeek); together one
-# DeepSeek H200 node serves all three. The issue quoted 104,267 against 50,492 USD; today's
-# catalog prices each pool about 400 USD more (its network pieces), the structure is the same.
+# smallest model of its tier in a pool of its own (Llama 3.1 8B, Llama 3.3 70B, DeepSeek);
+# together one DeepSeek H200 node serves all three. The issue quoted 104,267 against 50,492
+# USD; today's catalog prices each pool about 400 USD more (its network pieces), the
+# structure is the same.
 THREE_REGULATED = """\
 organization: acme
 region: us-east-1
