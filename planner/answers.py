@@ -130,9 +130,9 @@ class SelfHostedCandidate:
         )
 
 
-# A request shape as the throughput model takes it: input and output tokens of one request, and
-# the share of the input that is a cached prefix.
-Shape = tuple[int, int, float]
+# A request shape as the throughput model takes it: input and output tokens of one request, the
+# share of the input that is a cached prefix, and the output tokens a second each user reads.
+Shape = tuple[int, int, float, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +384,7 @@ class Context:
         settings, seconds = self.settings, self.seconds_per_month
         try:
             served = costs.unit_throughput(
-                candidate.capacity, shape[0], shape[1], settings.user_output_tps, shape[2]
+                candidate.capacity, shape[0], shape[1], shape[3], shape[2]
             )
         except PlannerError:
             found = None
@@ -401,7 +401,7 @@ class Context:
                 ),
                 output_text=(
                     f"{rate * settings.utilization:,.1f} ({rate:,.1f} output tok/s a unit at "
-                    f"{shape[0]:,}/{shape[1]:,} tokens and {settings.user_output_tps:g} tok/s "
+                    f"{shape[0]:,}/{shape[1]:,} tokens and {shape[3]:g} tok/s "
                     f"per user, bound: {served.bound}, x utilization)"
                 ),
                 total_text=(
@@ -642,7 +642,12 @@ class Demand:
         peak = workload.peak_tokens_per_second
         request_in, request_out = _request_shape(ctx, workload)
         flying = costs.in_flight(
-            ctx.settings, workload.concurrency, tokens.output, peak, ctx.seconds_per_month
+            ctx.settings,
+            workload.concurrency,
+            tokens.output,
+            peak,
+            ctx.seconds_per_month,
+            workload.user_output_tps,
         )
         context = request_in + request_out
         entries = workload.consumers
@@ -679,9 +684,15 @@ class Demand:
 
 
 def shape_of(ctx: Context, workload: Workload) -> Shape:
-    """The workload's request shape and the cached share of its prompts (prefix caching)."""
+    """The workload's request shape, the cached share of its prompts (prefix caching) and the
+    speed its users read at (its own user_output_tps, else the assumptions')."""
     request_in, request_out = _request_shape(ctx, workload)
-    return request_in, request_out, workload.cached_input_fraction or 0.0
+    return (
+        request_in,
+        request_out,
+        workload.cached_input_fraction or 0.0,
+        workload.user_output_tps or ctx.settings.user_output_tps,
+    )
 
 
 def context_fits(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> bool:

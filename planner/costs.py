@@ -504,9 +504,11 @@ def in_flight(
     output_tokens: int,
     peak_output_tps: float | None,
     seconds_per_month: float,
+    user_output_tps: float | None = None,
 ) -> int:
     """Requests in flight at the busiest time: as given, or the busiest output rate (the peak,
-    else the average over the utilization) over what one user reads a second."""
+    else the average over the utilization) over what one user reads a second (the workload's
+    own speed where it has one, else the settings')."""
     if concurrency is not None:
         return concurrency
     busiest = (
@@ -514,7 +516,8 @@ def in_flight(
         if peak_output_tps is not None
         else output_tokens / seconds_per_month / settings.utilization
     )
-    return max(1, math.ceil(busiest / settings.user_output_tps - EPSILON))
+    speed = user_output_tps or settings.user_output_tps
+    return max(1, math.ceil(busiest / speed - EPSILON))
 
 
 @dataclass(frozen=True, slots=True)

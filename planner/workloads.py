@@ -276,6 +276,15 @@ class Workload(_Strict):
             "cache. Default: the busiest output rate over user_output_tps."
         ),
     )
+    user_output_tps: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Output tokens a second one user of this workload reads at: the per-user speed its "
+            "self-hosted throughput is computed at, and what its requests in flight are counted "
+            "with. Default: the assumptions' user_output_tps."
+        ),
+    )
     cached_input_fraction: float | None = Field(
         default=None,
         ge=0,

@@ -6,6 +6,7 @@ against."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,7 @@ from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.errors import PlannerError
+from planner.model import Option
 from planner.throughput import (
     Efficiencies,
     default_throughput_data,
@@ -383,3 +385,48 @@ def test_the_unit_takes_the_tensor_parallel_group_that_serves_most(catalog: Cata
     assert max(served.values()) > 1.3 * served[1]
     multi = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
     assert multi.fit.nodes_per_replica == 2  # multi-node replicas keep their fit
+
+
+def test_a_workload_s_own_user_speed_sets_its_throughput_and_requests_in_flight(
+    catalog: Catalog,
+) -> None:
+    """A workload that reads at 45 tok/s a user (an agent, a code assistant) gets the throughput
+    a unit serves at that speed, smaller batches, so more nodes than at the assumptions' 30; and
+    its requests in flight are its busiest output rate over its own speed. A speed no batch
+    reaches (60 tok/s, even one request alone) is stated, not hidden."""
+    option_id = "self_hosted/llama-3.3-70b/p5.48xlarge"
+
+    def option(**fields: str) -> Option:
+        text = workload_yaml(
+            task="chat", data="regulated", monthly_tokens="{input: 40B, output: 8B}", **fields
+        )
+        workload = only(plan_text(text, catalog))
+        return next(o for o in workload.answers.volume_economics.options if o.id == option_id)
+
+    default, fast = option(), option(user_output_tps="45")
+    assert default.throughput is not None and fast.throughput is not None
+    assert (default.throughput.user_output_tps, fast.throughput.user_output_tps) == (30, 45)
+    assert fast.throughput.output_tokens_per_second < default.throughput.output_tokens_per_second
+    assert fast.throughput.tokens_per_user >= 45 and fast.throughput.user_speed_met
+    assert fast.nodes is not None and default.nodes is not None and fast.nodes > default.nodes
+    # Requests in flight at the busiest time: 8B output tokens a month over the utilization,
+    # read at 45 tok/s a user, two thirds as many as at 30.
+    busiest = 8e9 / SECONDS / 0.4
+    assert f"KV cache {math.ceil(busiest / 45):,} request(s) in flight" in fast.formula
+    assert f"KV cache {math.ceil(busiest / 30):,} request(s) in flight" in default.formula
+    too_fast = option(user_output_tps="60").throughput
+    assert too_fast is not None and not too_fast.user_speed_met
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "fast"])
+def test_a_bad_user_output_tps_is_refused(
+    value: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "workloads.yaml"
+    path.write_text(workload_yaml(user_output_tps=value))
+    code = main(["plan", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and "Traceback" not in captured.err
+    [line] = captured.err.splitlines()
+    assert str(path) in line and "workloads[0].user_output_tps (line " in line
+    assert not (project / "plans").exists() and not (project / "Pulumi.dev.yaml").exists()
