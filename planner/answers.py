@@ -414,7 +414,8 @@ class Context:
 
     def _rate_figures(self, instance_type: str) -> tuple[str, ...]:
         """The figures a node's price under the plan's purchase option rests on: a published
-        spot price and its premium, or the option's multiplier of on-demand."""
+        spot price and its premium, a published 1-year rate, or the option's multiplier of
+        on-demand."""
         catalog, pricing, book = self.catalog, self.settings.pricing, self.book
         option = catalog.pricing.options[pricing]
         spot = catalog.instances[instance_type].spot_usd_per_hour
@@ -436,6 +437,17 @@ class Context:
                     "share of the spot price",
                     premium.source,
                     premium.date,
+                ),
+            )
+        committed = catalog.instances[instance_type].savings_1yr_usd_per_hour
+        if pricing is Pricing.savings_1yr and committed is not None:
+            return (
+                book.add(
+                    f"instance.{instance_type}.savings_1yr_usd_per_hour",
+                    committed.value,
+                    "USD/hour",
+                    committed.source,
+                    committed.date,
                 ),
             )
         multiplier = option.multiplier

@@ -68,6 +68,8 @@ class Instance(_Data):
     on_demand_usd_per_hour: Figure
     # A published spot price (low and high of the observations), where one was found.
     spot_usd_per_hour: Figure | None = None
+    # A published 1-year commitment rate, where one was found.
+    savings_1yr_usd_per_hour: Figure | None = None
 
 
 class PricingOption(_Data):

@@ -552,6 +552,15 @@ def node_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> NodeRat
             f"published spot {spot.value:,.4g} USD/h ({spot.date}) x (1 + {premium.value:g} "
             "interruption and fallback premium)",
         )
+    committed = instance.savings_1yr_usd_per_hour
+    if pricing == Pricing.savings_1yr and committed is not None:
+        return NodeRate(
+            committed.value,
+            committed.value if committed.low is None else committed.low,
+            committed.value if committed.high is None else committed.high,
+            True,
+            f"published 1-year rate {committed.value:,.4g} USD/h ({committed.date})",
+        )
     multiplier = option.multiplier
     low = multiplier.value if multiplier.low is None else multiplier.low
     high = multiplier.value if multiplier.high is None else multiplier.high

@@ -285,6 +285,9 @@ def _rate_source(catalog: Catalog, instance: Instance, option: str) -> str:
     spot = instance.spot_usd_per_hour
     if rate.published and spot is not None and option == "spot":
         return f"{rate.basis}: {spot.source}"
+    committed = instance.savings_1yr_usd_per_hour
+    if rate.published and committed is not None and option == "savings_1yr":
+        return f"{rate.basis}: {committed.source}"
     return f"{rate.basis}: {catalog.pricing.options[pricing].multiplier.source}"
 
 

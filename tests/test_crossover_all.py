@@ -210,3 +210,36 @@ def test_published_spot_price_where_the_catalog_has_one(catalog: Catalog) -> Non
     spot_plan = build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml")
     assert "instance.p5en.48xlarge.spot_usd_per_hour" in spot_plan.figures
     assert "pricing.spot.multiplier" not in spot_plan.figures
+
+
+def test_published_one_year_rates_replace_the_multiplier(catalog: Catalog) -> None:
+    """The P5-class types have a published 1-year commitment rate (instances.yaml, dated, with
+    its source): savings_1yr prices a node at that rate with no range, the formula and the
+    plan's figures say so; savings_3yr has none and keeps the inferred multiplier."""
+    from planner.workloads import Pricing
+
+    for name, rate in (
+        ("p5.48xlarge", 38.14272),
+        ("p5.4xlarge", 4.76784),
+        ("p5en.48xlarge", 43.86413),
+    ):
+        instance = catalog.instances[name]
+        committed = costs.node_rate(catalog, instance, Pricing.savings_1yr)
+        assert committed.published and committed.usd_per_hour == rate
+        assert committed.low == committed.high == rate
+        assert "published 1-year rate" in committed.basis
+        # The published rate sits below on-demand, as a commitment does.
+        assert rate < instance.on_demand_usd_per_hour.value
+        three = costs.node_rate(catalog, instance, Pricing.savings_3yr)
+        assert not three.published and "inferred: no published rate" in three.basis
+    formulas = {c.option: c.formula for c in costs.purchase_costs(catalog, "p5.48xlarge", 1)}
+    assert "published 1-year rate 38.14 USD/h" in formulas["savings_1yr"]
+    text = (
+        "organization: acme\nregion: us-east-1\nassumptions:\n  pricing: savings_1yr\n"
+        "  instance_types: [p5en.48xlarge]\nworkloads:\n"
+        + workload("big", "regulated", "{input: 150B, output: 30B}")
+    )
+    committed_plan = build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml")
+    assert committed_plan.pools
+    assert "instance.p5en.48xlarge.savings_1yr_usd_per_hour" in committed_plan.figures
+    assert "pricing.savings_1yr.multiplier" not in committed_plan.figures
