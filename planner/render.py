@@ -49,6 +49,7 @@ def template_environment() -> jinja2.Environment:
         "0.00" if round(amount, 2) == 0 else f"{round(amount, 2):+,.2f}"
     )
     env.filters["tokens"] = tokens_text
+    env.filters["billions"] = billions_label
     env.filters["consumer"] = lambda consumer: consumer.text()
     env.filters["usd_range"] = usd_range
     env.globals["cost_parts"] = cost_parts
@@ -58,6 +59,15 @@ def template_environment() -> jinja2.Environment:
         (w.name, warning) for w in plan.workloads for warning in w.warnings
     )
     return env
+
+
+def billions_label(tokens: float) -> str:
+    """A chart's axis label: tokens in billions, three significant figures below 100 and whole
+    billions with thousands separators above (never the exponent form %g gives at 1,000),
+    quoted for mermaid, whose category list a comma would otherwise split."""
+    value = tokens / 1e9
+    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    return f'"{text}"'
 
 
 def usd_range(low: float, high: float) -> str:

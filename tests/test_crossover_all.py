@@ -243,3 +243,21 @@ def test_published_one_year_rates_replace_the_multiplier(catalog: Catalog) -> No
     assert committed_plan.pools
     assert "instance.p5en.48xlarge.savings_1yr_usd_per_hour" in committed_plan.figures
     assert "pricing.savings_1yr.multiplier" not in committed_plan.figures
+
+
+def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> None:
+    """plan.md's chart labels its volumes in billions: three significant figures below 100,
+    whole billions with thousands separators above (1,234, never %g's 1.23e+03), each quoted
+    so mermaid does not split a label at its comma."""
+    from planner.render import billions_label
+
+    assert billions_label(58.5e9) == '"58.5"'
+    assert billions_label(1_234.4e9) == '"1,234"'
+    assert billions_label(0) == '"0"'
+    text = "organization: acme\nregion: us-east-1\nworkloads:\n" + workload(
+        "huge", "internal", "{input: 900B, output: 180B}"
+    )
+    markdown = plan_markdown(build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml"))
+    axes = [line for line in markdown.splitlines() if line.strip().startswith("x-axis [")]
+    assert axes and all("e+" not in line for line in axes)
+    assert any('"1,' in line or '"2,' in line for line in axes)
