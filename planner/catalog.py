@@ -246,6 +246,7 @@ class OptimizerSettings(_Data):
     """When the shared-pool optimizer stops: a proven relative gap, or a time limit first."""
 
     gap: Figure
+    node_limit: Figure
     time_limit_s: Figure
 
 

@@ -325,6 +325,8 @@ class Totals(_Out):
     optimality_gap_usd: float
     # A time limit stopped the solve first: the gap still holds, but a rerun may differ.
     optimizer_stopped_by_time_limit: bool = False
+    # The node limit stopped it first: the gap still holds, and a rerun gives the same plan.
+    optimizer_stopped_by_node_limit: bool = False
 
 
 class Plan(_Out):

@@ -71,6 +71,8 @@ class Solution:
     gap_usd: float = 0.0
     # A time limit stopped the solve before the gap was proven: a rerun may differ.
     stopped_by_time_limit: bool = False
+    # The node limit stopped it first: deterministic, the same program gives the same plan.
+    stopped_by_node_limit: bool = False
 
 
 def units_for(loads: list[tuple[float, ...]], min_units: int) -> int:
@@ -132,6 +134,7 @@ def solve(
     time_limit: float | None = None,
     rel_gap: float = 0.0,
     progress: Callable[[str], None] | None = None,
+    node_limit: int | None = None,
 ) -> Solution:
     """The assignment of least total cost, within `rel_gap` of the optimum (0: exactly). A pool
     costs its units and, once open, its fixed cost (staff, network); an API its usage and, once
@@ -248,7 +251,8 @@ def solve(
             # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on
             # a four-workload case the brute-force test found (tests/test_optimize.py).
             options={"mip_rel_gap": rel_gap, "presolve": False}
-            | ({"time_limit": time_limit} if time_limit is not None else {}),
+            | ({"time_limit": time_limit} if time_limit is not None else {})
+            | ({"node_limit": node_limit} if node_limit is not None else {}),
         )
     # Each workload's cheapest option alone, pools of one candidate merged: always feasible, and
     # what the solver's plan must beat (a time limit may stop it before it finds anything).
@@ -275,15 +279,29 @@ def solve(
     bound = float(bound) if bound is not None and math.isfinite(bound) else 0.0
     if result.status == 0 and rel_gap == 0.0:
         bound = total  # proven optimal: rounding of the solver's bound is no gap
+    # scipy reports a time limit as status 1 ("Time limit reached"); HiGHS's node limit comes
+    # through as a status scipy does not map. Either way the solver's bound still holds.
+    by_nodes = (
+        result.status != 0
+        and node_limit is not None
+        and "time limit" not in str(result.message).lower()
+    )
     solution = Solution(
         assignment,
         units,
         total,
         max(0.0, total - bound),
-        stopped_by_time_limit=result.status != 0,
+        stopped_by_time_limit=result.status != 0 and not by_nodes,
+        stopped_by_node_limit=by_nodes,
     )
     if progress is not None:
-        how = "stopped by the time limit" if solution.stopped_by_time_limit else "done"
+        how = (
+            "stopped by the time limit"
+            if solution.stopped_by_time_limit
+            else "stopped by the node limit"
+            if solution.stopped_by_node_limit
+            else "done"
+        )
         share = solution.gap_usd / total if total else 0.0
         progress(
             f"optimizer: {how} after {time.monotonic() - started:.1f} s: {total:,.2f} USD a "

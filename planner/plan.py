@@ -587,6 +587,7 @@ def _shared_pools(
         time_limit,
         ctx.catalog.optimizer.gap.value,
         progress,
+        int(ctx.catalog.optimizer.node_limit.value),
     )
 
     members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}
@@ -833,6 +834,7 @@ def build_plan(
     alone_plans, pools = _per_workload(ctx, decisions, purchases, strategy == "per-workload")
     gap = 0.0
     stopped = False
+    stopped_by_nodes = False
     workload_plans, access_fixed = _with_access_costs(catalog, alone_plans)
     # Decided one at a time, each workload's connections are its own service's.
     per_workload_cents = sum(round(w.monthly_cost_usd * 100) for w in alone_plans) + sum(
@@ -846,6 +848,7 @@ def build_plan(
             ctx, decisions, purchases, alone_costs, time_limit, progress
         )
         gap, stopped = round(solution.gap_usd, 2), solution.stopped_by_time_limit
+        stopped_by_nodes = solution.stopped_by_node_limit
         workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
@@ -925,7 +928,11 @@ def build_plan(
             ),
             # How the optimizer stopped: at a proven gap, or at a time limit first.
             **(
-                {"optimizer_gap": catalog.optimizer.gap.value, "optimizer_time_limit_s": time_limit}
+                {
+                    "optimizer_gap": catalog.optimizer.gap.value,
+                    "optimizer_node_limit": int(catalog.optimizer.node_limit.value),
+                    "optimizer_time_limit_s": time_limit,
+                }
                 if strategy == "optimal"
                 else {}
             ),
@@ -956,6 +963,7 @@ def build_plan(
             egress_network_usd=access_fixed.get(EGRESS, 0.0),
             optimality_gap_usd=gap,
             optimizer_stopped_by_time_limit=stopped,
+            optimizer_stopped_by_node_limit=stopped_by_nodes,
             saved_by_sharing_usd=(per_workload_cents - total_cents) / 100,
         ),
         figures=figures,

@@ -15,7 +15,7 @@ import pytest
 from scipy.optimize import OptimizeResult
 
 from planner import console, optimize
-from planner.catalog import default_catalog
+from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.model import Plan, plan_problems, read_plan
 from planner.optimize import Demand, alone_assignment, solve, total_cost
@@ -279,3 +279,39 @@ def test_verify_refuses_a_pool_that_admits_public_callers_beside_private_only_da
         )
         assert "Traceback" not in err
     assert path.read_text() == before  # nothing written
+
+
+def test_the_node_limit_stops_a_solve_deterministically(catalog: Catalog) -> None:
+    """Where the gap is not proven within optimizer.yaml's node limit, the node limit stops the
+    solve: a stop that depends only on the program (unlike wall-clock time), so two plans of the
+    same inputs are byte-identical, and plan.md says how it stopped and the proven gap."""
+    import hashlib
+
+    from bench.plan_bench import organization
+    from planner.loader import LoadedWorkloads, parse_workloads
+    from planner.plan import build_plan
+    from planner.render import plan_markdown
+
+    one_node = catalog.model_copy(
+        update={
+            "optimizer": catalog.optimizer.model_copy(
+                update={
+                    "gap": catalog.optimizer.gap.model_copy(update={"value": 0.0}),
+                    "node_limit": catalog.optimizer.node_limit.model_copy(update={"value": 1}),
+                }
+            )
+        }
+    )
+    text = organization(150, seed=3)
+    spec = parse_workloads(text, "org.yaml", one_node)
+    loaded = LoadedWorkloads(Path("org.yaml"), spec, hashlib.sha256(text.encode()).hexdigest())
+    first = build_plan(loaded, one_node, "dev", "org.yaml", "optimal")
+    second = build_plan(loaded, one_node, "dev", "org.yaml", "optimal")
+    assert first.totals.optimizer_stopped_by_node_limit
+    assert not first.totals.optimizer_stopped_by_time_limit
+    assert first.totals.optimality_gap_usd > 0
+    markdown = plan_markdown(first)
+    assert "the best found within the solver's limit of 1 branch-and-bound nodes" in markdown
+    assert "the same inputs give the same plan" in markdown and "a rerun may differ" not in markdown
+    assert markdown == plan_markdown(second)
+    assert first.totals.monthly_cost_usd <= first.totals.per_workload_usd
