@@ -86,6 +86,18 @@ def throughput_figures(book: FigureBook, model_id: str, gpu: str) -> tuple[str, 
     if arch.is_moe:
         entries.append(("throughput_fit.moe_factor", fit.moe_factor, "x MoE step time"))
     ids = [book.add(key, f.value, unit, f.source, f.date) for key, f, unit in entries]
+    if arch.is_moe:
+        # MoE replicas are priced as deployed (vLLM tensor parallel), not as calibrated.
+        deployed = costs.deployed_throughput_data().settings.moe_parallelism
+        ids.append(
+            book.add(
+                "serving.moe_parallelism",
+                deployed.value,
+                "how an MoE replica's GPUs split the work",
+                deployed.source,
+                deployed.date,
+            )
+        )
     ids.append(
         book.add(
             "throughput_fit.geometric_mean_error",

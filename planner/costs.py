@@ -16,7 +16,7 @@ from genai_prices import Usage, calc_price
 from genai_prices import __version__ as genai_prices_version
 
 from planner.aws_prices import list_price
-from planner.catalog import ApiModel, Catalog, Figure, Instance, OpenModel
+from planner.catalog import ApiModel, Catalog, Figure, Instance, OpenModel, TextFigure
 from planner.errors import PlannerError
 from planner.throughput import (
     Efficiencies,
@@ -238,6 +238,29 @@ class Capacity:
     kv_cache_precision: str
 
 
+@cache
+def deployed_throughput_data() -> ThroughputData:
+    """The throughput model's data with the parallelism the stack deploys: vLLM with
+    --tensor-parallel-size and no expert or attention data parallelism (stacks/serving.py), so
+    an MoE replica keeps one batch and (for MLA) a copy of the KV latent on every GPU. The
+    calibration's MoE points ran TensorRT-LLM with attention data parallelism (throughput.yaml
+    moe_parallelism): pricing that configuration would overstate what the deployed pools serve
+    (about 2x for Llama 4 at 30 tok/s a user)."""
+    data = default_throughput_data()
+    settings = data.settings.model_copy(
+        update={
+            "moe_parallelism": TextFigure(
+                value="tensor",
+                source="stacks/serving.py serve_args: vLLM 0.33.0 with --tensor-parallel-size "
+                "(and --data-parallel-size for replicas a node), no --enable-expert-parallel: "
+                "MoE models run tensor parallel, as dense ones do",
+                date="2026-12",
+            )
+        }
+    )
+    return data.model_copy(update={"settings": settings})
+
+
 def kv_gb_per_token(model_id: str) -> tuple[float, str]:
     """A token's KV cache at the precision the model is served with (architectures.yaml), and
     that precision."""
@@ -284,8 +307,9 @@ def _best_group(
     """The unit whose tensor-parallel group (a power of two, from the smallest that holds the
     weights up to the node's GPUs) makes the node serve the most at the settings' request shape
     and per-user speed. A larger group reads a replica's weights faster, so at a per-user speed
-    it can batch more: Scout on a p5en.48xlarge serves about 4,800 output tok/s at 30 tok/s a
-    user as eight one-GPU replicas, 7,700 as one of eight GPUs. Ties keep the smaller group.
+    it can batch more: Llama 3.3 70B on a p5en.48xlarge serves about 3,170 output tok/s at 30
+    tok/s a user as eight one-GPU replicas, 3,570 as two of four GPUs. Ties keep the smaller
+    group.
     Multi-node replicas keep their fit (their group is the nodes' GPUs)."""
     best = unit(fit)
     if fit.nodes_per_replica > 1:
@@ -383,8 +407,11 @@ def unit_throughput(
     layers, and with PP micro-batches in flight every stage works all the time. The replica
     then serves what one stage does (each token passes every stage), and a user reads a token
     per PP stage steps, so a stage must meet PP times the per-user speed. The hop between
-    nodes (EFA) is not modelled: an optimistic simplification for multi-node replicas."""
-    data = default_throughput_data()
+    nodes (EFA) is not modelled: an optimistic simplification for multi-node replicas.
+
+    MoE models are served as the stack deploys them (deployed_throughput_data): vLLM tensor
+    parallel, not the attention data parallelism of the TensorRT-LLM runs the fit was made on."""
+    data = deployed_throughput_data()
     fit = capacity.fit
     pipeline = fit.pipeline_parallel
     replica = make_replica(

@@ -288,12 +288,12 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
 
 
 def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> None:
-    """A 4,200,000-token request needs 413 GB of Llama 4 Scout's KV cache (96 KiB a token,
-    FP8): a replica of eight H100s (p5.48xlarge) keeps 4.59M tokens, one of four H200s (the
-    group p5en.48xlarge serves best with) 3.97M: Scout on p5en drops out, on p5 it stays. A
-    5,000,000-token request fits no Scout replica: pinned to Scout, it is an error."""
+    """A 1,000,000-token request needs 98 GB of Llama 4 Scout's KV cache (96 KiB a token,
+    FP8): a replica of four H100s (the group p5.48xlarge serves best with) keeps 1.74M tokens,
+    one of one H200 (p5en.48xlarge's) 162k: Scout on p5en drops out, on p5 it stays. A
+    2,000,000-token request fits no Scout replica: pinned to Scout, it is an error."""
     text = workload_yaml(
-        task="chat", data="regulated", request="{input_tokens: 4199000, output_tokens: 1000}"
+        task="chat", data="regulated", request="{input_tokens: 999000, output_tokens: 1000}"
     )
     workload = only(plan_text(text, catalog))
     economics = workload.answers.volume_economics
@@ -307,13 +307,13 @@ def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> Non
         task="chat",
         data="regulated",
         model="llama-4-scout",
-        request="{input_tokens: 4999000, output_tokens: 1000}",
+        request="{input_tokens: 1999000, output_tokens: 1000}",
     )
     with pytest.raises(PlannerError) as caught:
         plan_text(pinned, catalog)
     [problem] = caught.value.problems
     assert problem.field == "workloads[0].request"
-    assert "5,000,000 tokens fits no replica's KV cache" in problem.message
+    assert "2,000,000 tokens fits no replica's KV cache" in problem.message
 
 
 def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) -> None:

@@ -71,10 +71,10 @@ def test_deepseek_572(catalog: Catalog) -> None:
     # tensor parallel 8 x pipeline parallel 2) at 2,000 / 400 tokens and 30 tok/s a user, at
     # utilization 0.4; and on the p5en.48xlarge the measurement ran on (one node holds it).
     h100 = per_node_tps(catalog, "deepseek-v3.2", "p5.48xlarge")
-    assert round(costs.usd_per_million_tokens(node, h100, UTILIZATION), 2) == 79.54
+    assert round(costs.usd_per_million_tokens(node, h100, UTILIZATION), 2) == 95.6
     h200 = per_node_tps(catalog, "deepseek-v3.2", "p5en.48xlarge")
     p5en = hourly(catalog, "p5en.48xlarge")
-    assert round(costs.usd_per_million_tokens(p5en, h200, UTILIZATION), 2) == 35.46
+    assert round(costs.usd_per_million_tokens(p5en, h200, UTILIZATION), 2) == 48.26
     fit = costs.memory_fit(
         catalog, catalog.models["deepseek-v3.2"], catalog.instances["p5.48xlarge"], "fp8", 0.2
     )
@@ -97,11 +97,11 @@ def test_scout_036(catalog: Catalog) -> None:
     scout = catalog.models["llama-4-scout"]
     assert costs.memory_fit(catalog, scout, one_gpu, "fp8", 0.2) is None
     assert costs.memory_fit(catalog, scout, one_gpu, "int4", 0.2) is not None
-    # Realistic: the throughput model on a p5.48xlarge node (one replica of eight GPUs, the
+    # Realistic: the throughput model on a p5.48xlarge node (two replicas of four GPUs, the
     # group that serves most at 30 tok/s a user) at the defaults.
     node = hourly(catalog, "p5.48xlarge")
     scout_tps = per_node_tps(catalog, "llama-4-scout", "p5.48xlarge")
-    assert round(costs.usd_per_million_tokens(node, scout_tps, UTILIZATION), 2) == 5.63
+    assert round(costs.usd_per_million_tokens(node, scout_tps, UTILIZATION), 2) == 11.93
 
 
 def test_crossover_is_one_node(catalog: Catalog) -> None:

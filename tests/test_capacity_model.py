@@ -195,7 +195,7 @@ def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Cata
     reach twice the per-user speed (a token passes both stages)."""
     unit = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
     assert (unit.fit.tensor_parallel, unit.fit.pipeline_parallel, unit.nodes_per_unit) == (8, 2, 2)
-    data = default_throughput_data()
+    data = costs.deployed_throughput_data()
     arch = data.architectures["deepseek-v3.2"]
     half = arch.model_copy(
         update={
@@ -223,6 +223,7 @@ def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Cata
     assert stage.weight_bytes == pytest.approx(full.weight_bytes / 2)
     assert stage.kv_bytes_per_token == pytest.approx(full.kv_bytes_per_token / 2)
     expected = serve(stage, Efficiencies.of(data.fit), 2000, 400, tokens_per_user=60.0)
+    assert data.settings.moe_parallelism.value == "tensor"  # as the stack deploys it
     served = costs.unit_throughput(unit, 2000, 400, 30.0)
     assert served.output_tps == pytest.approx(expected.output_tokens_per_second)
     assert served.tokens_per_user == pytest.approx(expected.tokens_per_user / 2)
@@ -366,14 +367,14 @@ def test_tco_refuses_a_request_no_replica_holds(capsys: pytest.CaptureFixture[st
 
 
 def test_the_unit_takes_the_tensor_parallel_group_that_serves_most(catalog: Catalog) -> None:
-    """Scout's 109 GB of FP8 weights fit one 141 GB H200, but eight one-GPU replicas read their
-    weights eight times as slowly as one replica of eight: at 30 tok/s a user a larger group
-    batches more. The unit takes the group whose node serves most at the settings' shape, and
-    the fit it reports (tensor parallel, replicas per node) is that group's."""
-    scout, p5en = catalog.models["llama-4-scout"], catalog.instances["p5en.48xlarge"]
-    smallest = costs.memory_fit(catalog, scout, p5en, "fp8", 0.1)
+    """Llama 3.3 70B's 70.6 GB of FP8 weights fit one 141 GB H200, but eight one-GPU replicas
+    read their weights four times as slowly as two of four GPUs: at 30 tok/s a user the larger
+    group batches more. The unit takes the group whose node serves most at the settings' shape,
+    and the fit it reports (tensor parallel, replicas per node) is that group's."""
+    llama, p5en = catalog.models["llama-3.3-70b"], catalog.instances["p5en.48xlarge"]
+    smallest = costs.memory_fit(catalog, llama, p5en, "fp8", 0.1)
     assert smallest is not None and smallest.gpus_per_replica == 1
-    chosen = capacity(catalog, "llama-4-scout", "p5en.48xlarge")
+    chosen = capacity(catalog, "llama-3.3-70b", "p5en.48xlarge")
     assert chosen.fit.gpus_per_replica > 1
     assert chosen.fit.gpus_per_replica * chosen.fit.replicas_per_node == 8
     served = {}
@@ -382,7 +383,7 @@ def test_the_unit_takes_the_tensor_parallel_group_that_serves_most(catalog: Cata
         unit = replace(chosen, fit=fit)
         served[group] = costs.unit_throughput(unit, 2000, 400, 30.0).output_tps
     assert served[chosen.fit.gpus_per_replica] == max(served.values())
-    assert max(served.values()) > 1.3 * served[1]
+    assert max(served.values()) > 1.1 * served[1]
     multi = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
     assert multi.fit.nodes_per_replica == 2  # multi-node replicas keep their fit
 
