@@ -21,24 +21,24 @@ from planner.model import Plan
 from planner.plan import build_plan
 from planner.render import plan_markdown
 
-GENEROUS = "assumptions:\n  pricing: savings_3yr\n  utilization: 1\n"
+GENEROUS = "assumptions:\n  pricing: savings_3yr\n"
 
 
-def workload(name: str, data: str, tokens: str) -> str:
+def workload(name: str, data: str, tokens: str, task: str = "chat") -> str:
     return (
-        f"  - name: {name}\n    task: chat\n    data: {data}\n    monthly_tokens: {tokens}\n"
+        f"  - name: {name}\n    task: {task}\n    data: {data}\n    monthly_tokens: {tokens}\n"
         '    consumers: [{cidr: 10.0.0.0/16, account: "111122223333"}]\n'
     )
 
 
-# A big internal chat self-hosts, a smaller confidential one does not on its own; both share a
-# pool in the optimal plan.
+# A big internal FAQ self-hosts (Llama 3.1 8B), a smaller confidential one does not on its own;
+# both share a pool in the optimal plan.
 TEXT = (
     "organization: acme\nregion: us-east-1\n"
     + GENEROUS
     + "workloads:\n"
-    + workload("big", "internal", "{input: 150B, output: 30B}")
-    + workload("small", "confidential", "{input: 60B, output: 12B}")
+    + workload("big", "internal", "{input: 150B, output: 30B}", "faq")
+    + workload("small", "confidential", "{input: 20B, output: 4B}", "faq")
 )
 
 
@@ -166,7 +166,9 @@ def test_plan_md_lists_the_later_crossings(catalog: Catalog) -> None:
     text = plan_markdown(plan(catalog))
     assert "again from" in text and "is cheaper again from" in text
     # Under each workload's chart: its purchase option, every crossing and its own volume.
-    assert "(savings_3yr); they cross at 90.5B tokens a month, again at 107B, again at 162B" in text
+    assert (
+        "(savings_3yr); they cross at 27.6B tokens a month, again at 32.1B, again at 36.6B" in text
+    )
     assert "this workload: 180B tokens a month." in text
 
 
