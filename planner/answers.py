@@ -783,11 +783,15 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         fixed_monthly_usd=candidate.fixed_usd,
         formula=formula,
         figures=candidate.figure_ids,
-        throughput=_throughput_info(at_shape.throughput, settings.throughput_factor),
+        throughput=_throughput_info(
+            at_shape.throughput, settings.throughput_factor, candidate.capacity.model_id
+        ),
     )
 
 
-def _throughput_info(served: costs.UnitThroughput, factor: float) -> ThroughputUsed:
+def _throughput_info(
+    served: costs.UnitThroughput, factor: float, model_id: str
+) -> ThroughputUsed:
     """What the plan shows of the throughput behind a self-hosted option."""
     return ThroughputUsed(
         input_tokens=served.input_tokens,
@@ -800,6 +804,7 @@ def _throughput_info(served: costs.UnitThroughput, factor: float) -> ThroughputU
         tokens_per_user=round(served.tokens_per_user, 1),
         bound=served.bound,
         user_speed_met=served.target_met,
+        validated=any(p.model == model_id for p in default_throughput_data().calibration),
     )
 
 

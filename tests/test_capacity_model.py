@@ -431,3 +431,26 @@ def test_a_bad_user_output_tps_is_refused(
     [line] = captured.err.splitlines()
     assert str(path) in line and "workloads[0].user_output_tps (line " in line
     assert not (project / "plans").exists() and not (project / "Pulumi.dev.yaml").exists()
+
+
+def test_a_model_without_calibration_points_is_marked_unvalidated(catalog: Catalog) -> None:
+    """DeepSeek has no calibration point and every measured point of it is off by 2x or more:
+    its throughput in a plan says it is unvalidated (the fit's error does not cover it), as
+    `planner throughput` does; a calibrated model's does not."""
+    from planner.render import plan_markdown
+
+    plan = plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog)
+    [workload] = plan.workloads
+    by_model = {
+        o.model: o for o in workload.answers.volume_economics.alternatives
+        + workload.answers.volume_economics.options
+        if o.throughput is not None
+    }  # fmt: skip
+    assert by_model["deepseek-v3.2"].throughput is not None
+    assert not by_model["deepseek-v3.2"].throughput.validated
+    calibrated = {p.model for p in default_throughput_data().calibration}
+    assert "deepseek-v3.2" not in calibrated
+    for model, option in by_model.items():
+        assert option.throughput is not None
+        assert option.throughput.validated == (model in calibrated)
+    assert "**Unvalidated:** no measured point of deepseek-v3.2" in plan_markdown(plan)
