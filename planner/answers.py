@@ -789,9 +789,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
     )
 
 
-def _throughput_info(
-    served: costs.UnitThroughput, factor: float, model_id: str
-) -> ThroughputUsed:
+def _throughput_info(served: costs.UnitThroughput, factor: float, model_id: str) -> ThroughputUsed:
     """What the plan shows of the throughput behind a self-hosted option."""
     return ThroughputUsed(
         input_tokens=served.input_tokens,
