@@ -339,6 +339,7 @@ def cmd_tco(args: argparse.Namespace) -> int:
     ):
         if value <= 0:
             raise PlannerError.single(flag, "", f"must be more than 0, not {value:g}")
+    _within_context(args.model, model.context_window.value, input_tokens, output_tokens)
     # Total tokens a request carries per output token: what --per total divides by.
     total_per_output = (input_tokens + output_tokens) / output_tokens
     model_answer: dict[str, object] | None = None
@@ -447,6 +448,18 @@ def cmd_tco(args: argparse.Namespace) -> int:
     return 0
 
 
+def _within_context(model: str, window: float, input_tokens: int, output_tokens: int) -> None:
+    """A request longer than the model's context window is refused, as `planner plan` refuses
+    it: no engine serves it, so no throughput or price of it is true."""
+    if input_tokens + output_tokens > window:
+        raise PlannerError.single(
+            "--input-tokens",
+            "",
+            f"a request of {input_tokens + output_tokens:,} tokens is longer than {model}'s "
+            f"context window of {window:,.0f} tokens (models.yaml)",
+        )
+
+
 def cmd_throughput(args: argparse.Namespace) -> int:
     data = throughput.default_throughput_data()
     for flag, value in (
@@ -460,6 +473,11 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     if args.tokens_per_user is not None and args.tokens_per_user <= 0:
         raise PlannerError.single("--tokens-per-user", "", "must be more than 0")
     replica = throughput.make_replica(data, args.model, args.gpu, args.gpus, args.precision)
+    known = default_catalog().models.get(args.model)
+    if known is not None:
+        _within_context(
+            args.model, known.context_window.value, args.input_tokens, args.output_tokens
+        )
     served = throughput.serve(
         replica,
         throughput.Efficiencies.of(data.fit),

@@ -350,15 +350,28 @@ def test_plan_json_shows_the_throughput_behind_each_self_hosted_option(
 
 
 def test_tco_refuses_a_request_no_replica_holds(capsys: pytest.CaptureFixture[str]) -> None:
-    """Llama 3.1 8B on one H100 keeps about 950k tokens of KV cache: a 2,000,000-token request
-    does not fit; the error names the flag, exit 2, no traceback. Llama 3.3 70B does not fit
-    one H100 at all once the engine's own memory is counted."""
-    args = ["tco", "llama-3.1-8b", "--instance", "p5.4xlarge", "--utilization", "1"]
-    assert main([*args, "--input-tokens", "2000000"]) == 2
+    """Llama 4 Scout takes 10M-token requests, but a replica on eight H100s keeps about 4.6M
+    tokens of KV cache: a 5,000,000-token request does not fit any group of a p5.48xlarge; the
+    error names the flag, exit 2, no traceback. A request beyond the model's context window
+    (Llama 3.1 8B: 131,072 tokens) is refused as `planner plan` refuses it, in `tco` and in
+    `throughput` alike. Llama 3.3 70B does not fit one H100 at all once the engine's own memory
+    is counted."""
+    args = ["tco", "llama-4-scout", "--instance", "p5.48xlarge", "--utilization", "1"]
+    assert main([*args, "--input-tokens", "5000000"]) == 2
     err = capsys.readouterr().err
     assert "--input-tokens" in err and "does not fit the KV cache" in err
     assert "Traceback" not in err
-    assert main([*args, "--input-tokens", "1000"]) == 0
+    small = ["tco", "llama-3.1-8b", "--instance", "p5.4xlarge", "--utilization", "1"]
+    assert main([*small, "--input-tokens", "1000"]) == 0
+    capsys.readouterr()
+    assert main([*small, "--input-tokens", "200000"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens" in err and "context window of 131,072 tokens" in err
+    tput = ["throughput", "llama-3.1-8b", "--gpu", "h100", "--gpus", "1", "--output-tokens", "100"]
+    assert main([*tput, "--input-tokens", "500000"]) == 2
+    err = capsys.readouterr().err
+    assert "--input-tokens" in err and "context window" in err and "Traceback" not in err
+    assert main([*tput, "--input-tokens", "1000"]) == 0
     capsys.readouterr()
     big = ["tco", "llama-3.3-70b", "--instance", "p5.4xlarge", "--utilization", "1"]
     assert main(big) == 2
