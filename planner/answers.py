@@ -29,7 +29,7 @@ from planner.model import (
     Warning,
 )
 from planner.model import Crossing as ModelCrossing
-from planner.throughput import default_throughput_data
+from planner.throughput import calibration_points_of, default_throughput_data
 from planner.workloads import Availability, DataClass, Perimeter, Pricing, Task, Tier, Workload
 
 CHART_POINTS = 9
@@ -802,7 +802,7 @@ def _throughput_info(served: costs.UnitThroughput, factor: float, model_id: str)
         tokens_per_user=round(served.tokens_per_user, 1),
         bound=served.bound,
         user_speed_met=served.target_met,
-        validated=any(p.model == model_id for p in default_throughput_data().calibration),
+        validated=calibration_points_of(default_throughput_data(), model_id) > 0,
     )
 
 

@@ -604,6 +604,12 @@ def figures_used(data: ThroughputData, r: Replica) -> dict[str, dict[str, Any]]:
     return used
 
 
+def calibration_points_of(data: ThroughputData, model: str) -> int:
+    """Calibration points that measure this model: with none, the fit's stated error does not
+    cover its answers (`planner throughput` and plans say it is unvalidated)."""
+    return sum(p.model == model for p in data.calibration)
+
+
 def serving_report(data: ThroughputData, s: Serving) -> dict[str, Any]:
     """The answer as JSON-ready data (rounded: the model is no better than its fit)."""
     r = s.replica
@@ -632,7 +638,7 @@ def serving_report(data: ThroughputData, s: Serving) -> dict[str, Any]:
             "points": data.fit.points,
             # How many of them measure this model: with none, the fit's error says nothing of
             # this answer (docs/cost-model.md lists held-out misses, DeepSeek's among them).
-            "points_of_this_model": sum(p.model == r.model for p in data.calibration),
+            "points_of_this_model": calibration_points_of(data, r.model),
             "geometric_mean_error": data.fit.geometric_mean_error,
             "worst_error": data.fit.worst_error,
             "worst_point": data.fit.worst_point,

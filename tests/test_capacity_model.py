@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -27,25 +26,11 @@ from planner.throughput import (
     prefill_seconds,
     serve,
 )
-from planner.workloads import Pricing
 from tests.conftest import workload_yaml
 from tests.test_answers import only, plan_text
+from tests.test_costs import settings as defaults  # the planning defaults
 
 SECONDS = 730 * 3600
-
-
-def defaults(**overrides: object) -> costs.Settings:
-    values: dict[str, object] = {
-        "pricing": Pricing.on_demand,
-        "utilization": 0.4,
-        "memory_reserve": 0.1,
-        "user_output_tps": 30.0,
-        "request_input_tokens": 2000,
-        "request_output_tokens": 400,
-        "price_date": date(2026, 11, 1),
-    }
-    values.update(overrides)
-    return costs.Settings(**values)  # type: ignore[arg-type]
 
 
 def capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
