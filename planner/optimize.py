@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ from planner.answers import SelfHostedCandidate
 # as in costs.units_needed.
 _SLACK = 1e-9
 _NEGLIGIBLE = 1e-6
+# HiGHS's own tolerance first (fast), then a tight one when its plan, priced exactly, costs more
+# than it said: at 1e-6 it took 1.000001 units as a whole one and let a workload of load 1e-6
+# into a full pool (the brute-force test found an "optimum" 1 USD above the true one). The
+# retry depends only on the program, so the same inputs still give the same plan.
+_FEASIBILITY_TOLERANCES: tuple[float | None, ...] = (None, 1e-9)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,27 @@ def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate])
     return gone
 
 
+def _apis_kept(apis: dict[str, float], shared: dict[str, Shared]) -> dict[str, float]:
+    """A workload's APIs that an optimum may need. API p is dropped when another API q costs no
+    more with all of q's fixed costs paid (its access and the boundary it sits behind): moving
+    the workload from p to q then never raises the total, since leaving p can only close what p
+    opened. Of two that tie, the first in sort order stays."""
+
+    def fixed(p: str) -> float:
+        parent = _parent(shared, p)
+        return sum(shared[g].fixed_usd for g in (p, parent) if g is not None and g in shared)
+
+    return {
+        p: apis[p]
+        for p in sorted(apis)
+        if not any(
+            apis[q] + fixed(q) < apis[p] or (apis[q] + fixed(q) == apis[p] and q < p)
+            for q in apis
+            if q != p
+        )
+    }
+
+
 def solve(
     demands: list[Demand],
     candidates: dict[str, SelfHostedCandidate],
@@ -144,16 +171,15 @@ def solve(
     original = demands
     started = time.monotonic()
     gone = dominated(demands, candidates)
-    if gone:
-        demands = [
-            Demand(
-                d.name,
-                d.apis,
-                {c: load for c, load in d.candidates.items() if c not in gone},
-                d.min_units,
-            )
-            for d in demands
-        ]
+    demands = [
+        Demand(
+            d.name,
+            _apis_kept(d.apis, shared),
+            {c: load for c, load in d.candidates.items() if c not in gone},
+            d.min_units,
+        )
+        for d in demands
+    ]
     used = sorted({c for d in demands for c in d.candidates})
     groups = sorted(
         {p for d in demands for p in d.apis}
@@ -242,42 +268,57 @@ def solve(
             f"{len(used) + len(gone)} ({n_vars:,} variables, {len(lower_bounds):,} constraints); "
             f"solving until {stop}{limit}..."
         )
-    with _solver_output_discarded(), _heartbeat(progress, started, time_limit):
-        result = milp(
-            cost,
-            constraints=LinearConstraint(matrix, lower_bounds, upper_bounds),
-            integrality=np.ones(n_vars),
-            bounds=Bounds(np.zeros(n_vars), upper),
-            # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal" answer on
-            # a four-workload case the brute-force test found (tests/test_optimize.py).
-            options={"mip_rel_gap": rel_gap, "presolve": False}
-            | ({"time_limit": time_limit} if time_limit is not None else {})
-            | ({"node_limit": node_limit} if node_limit is not None else {}),
-        )
     # Each workload's cheapest option alone, pools of one candidate merged: always feasible, and
     # what the solver's plan must beat (a time limit may stop it before it finds anything).
     fallback = alone_assignment(original, candidates, shared)
     fallback_units = _prefer_smaller(original, fallback, candidates)
     fallback_total = total_cost(original, fallback, fallback_units, candidates, shared)
-    assignment, units, total = fallback, fallback_units, fallback_total
-    if result.x is not None:
-        x = np.round(result.x).astype(int)
-        found: dict[str, str] = {}
-        for i, (w, c) in enumerate(pairs):
-            if x[i]:
-                found[demands[w].name] = c
-        for i, (w, p) in enumerate(api_pairs):
-            if x[n_pairs + i]:
-                found[demands[w].name] = p
-        found_units = _prefer_smaller(demands, found, candidates)
-        found_total = total_cost(demands, found, found_units, candidates, shared)
-        if found_total <= fallback_total:
-            assignment, units, total = found, found_units, found_total
+    for tolerance in _FEASIBILITY_TOLERANCES:
+        # scipy warns that it passes HiGHS's own option names on verbatim, as meant.
+        with (
+            _solver_output_discarded(),
+            _heartbeat(progress, started, time_limit),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = milp(
+                cost,
+                constraints=LinearConstraint(matrix, lower_bounds, upper_bounds),
+                integrality=np.ones(n_vars),
+                bounds=Bounds(np.zeros(n_vars), upper),
+                # Presolve off: HiGHS's presolve (scipy 1.17.1) returned a wrong "optimal"
+                # answer on a four-workload case the brute-force test found
+                # (tests/test_optimize.py).
+                options={"mip_rel_gap": rel_gap, "presolve": False}
+                | ({"mip_feasibility_tolerance": tolerance} if tolerance else {})
+                | ({"time_limit": time_limit} if time_limit is not None else {})
+                | ({"node_limit": node_limit} if node_limit is not None else {}),
+            )
+        assignment, units, total = fallback, fallback_units, fallback_total
+        solver_kept = result.x is None
+        if result.x is not None:
+            x = np.round(result.x).astype(int)
+            found: dict[str, str] = {}
+            for i, (w, c) in enumerate(pairs):
+                if x[i]:
+                    found[demands[w].name] = c
+            for i, (w, p) in enumerate(api_pairs):
+                if x[n_pairs + i]:
+                    found[demands[w].name] = p
+            found_units = _prefer_smaller(demands, found, candidates)
+            found_total = total_cost(demands, found, found_units, candidates, shared)
+            # Priced exactly, the solver's plan costs what it said: its tolerances did not
+            # let a load past a full pool.
+            solver_kept = found_total <= float(result.fun) + 1e-9 * max(1.0, found_total)
+            if found_total <= fallback_total:
+                assignment, units, total = found, found_units, found_total
+        if solver_kept:
+            break
     # status 0: optimal within rel_gap; 1: a limit stopped it (its bound still holds).
     bound = result.get("mip_dual_bound")
     # No bound (stopped before the first relaxation): costs are never negative, so 0 is one.
     bound = float(bound) if bound is not None and math.isfinite(bound) else 0.0
-    if result.status == 0 and rel_gap == 0.0:
+    if result.status == 0 and rel_gap == 0.0 and solver_kept and result.x is not None:
         bound = total  # proven optimal: rounding of the solver's bound is no gap
     # scipy reports a time limit as status 1 ("Time limit reached"); HiGHS's node limit comes
     # through as a status scipy does not map. Either way the solver's bound still holds.

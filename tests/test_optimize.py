@@ -150,6 +150,44 @@ def test_regression_presolve_case() -> None:
     assert solution.units == {deepseek_h200: 1}
 
 
+def test_regression_feasibility_tolerance_case() -> None:
+    """At HiGHS's own tolerance (1e-6) the solver took 1.000001 units as one and put a workload
+    of load 1e-6 into a full Scout pool; priced exactly that pool needs two units, so the plan
+    fell back to each workload alone, 1 USD above the optimum, and said its gap was 0. The
+    optimizer re-solves at a tight tolerance when the solver's plan costs more than it said."""
+    deepseek_h100 = "self_hosted/deepseek-v3.2/p5.48xlarge"
+    deepseek_h200 = "self_hosted/deepseek-v3.2/p5en.48xlarge"
+    scout = "self_hosted/llama-4-scout/p5.48xlarge"
+    free = (0.0, 0.0, 0.0)
+    items = [
+        Demand("w0", {"openai": 1.0}, {deepseek_h100: free, deepseek_h200: free, scout: free}, 1),
+        Demand("w1", {"openai": 1.0}, {scout: (1e-06, 0.0, 0.0)}, 1),
+        Demand("w2", {}, {deepseek_h100: free, deepseek_h200: free, scout: (1.0, 0.0, 0.0)}, 1),
+    ]
+    solution = solve(items, CANDIDATES, SHARED)
+    assert solution.total_usd == brute_force(items, SHARED)
+    assert solution.assignment == {"w0": scout, "w1": "openai", "w2": scout}
+    assert solution.gap_usd == 0.0
+
+
+def test_an_api_beaten_with_its_fixed_costs_paid_is_not_a_choice() -> None:
+    """Only APIs an optimum may need reach the solver: one that costs more than another with
+    all the other's fixed costs (access and boundary) paid is dropped; of equals the first
+    stays; one whose advantage is smaller than the other's fixed costs is kept."""
+    from planner.optimize import _apis_kept
+
+    # bedrock (15.6 fixed) beats openai (1.4 + 340 egress) by far more than its fixed cost.
+    assert _apis_kept({"bedrock": 100.0, "openai": 1_000.0}, SHARED) == {"bedrock": 100.0}
+    # anthropic is cheaper by less than bedrock's own 15.6: both may be optimal.
+    assert _apis_kept({"bedrock": 100.0, "anthropic": 90.0}, SHARED) == {
+        "anthropic": 90.0,
+        "bedrock": 100.0,
+    }
+    # Unknown to `shared` (no fixed cost) and equal: the first in sort order stays.
+    assert _apis_kept({"b": 5.0, "a": 5.0}, {}) == {"a": 5.0}
+    assert _apis_kept({}, SHARED) == {}
+
+
 def test_dominated_candidates_are_dropped_but_equivalents_keep_one() -> None:
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
     h100 = "self_hosted/deepseek-v3.2/p5.48xlarge"
