@@ -226,6 +226,19 @@ Decision = tuple[Workload, Answers, Option, list[Warning]]
 Purchases = dict[tuple[str, int], list[PurchaseOptionCost]]
 
 
+def _with_input_warnings(
+    catalog: Catalog, spec: WorkloadsFile, decisions: list[Decision], plans: list[WorkloadPlan]
+) -> None:
+    """Each workload's warnings: its answers' (decide) and those of the option the plan
+    assigns it. The optimal plan may move a workload off its standalone choice (into a shared
+    pool, or to an API), so these follow the final assignment, never the choice alone."""
+    for (workload, _, _, decided), plan_of in zip(decisions, plans, strict=True):
+        assert plan_of.name == workload.name
+        economics = plan_of.answers.volume_economics
+        assigned = next(o for o in economics.options if o.id == economics.chosen)
+        plan_of.warnings = [*decided, *input_warnings(catalog, spec, workload, assigned)]
+
+
 def _workload_plan(
     workload: Workload,
     answers: Answers,
@@ -825,7 +838,6 @@ def build_plan(
                 for p in exc.problems
             )
             continue
-        warnings.extend(input_warnings(catalog, spec, workload, chosen))
         decisions.append((workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
@@ -850,6 +862,8 @@ def build_plan(
         gap, stopped = round(solution.gap_usd, 2), solution.stopped_by_time_limit
         stopped_by_nodes = solution.stopped_by_node_limit
         workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
+
+    _with_input_warnings(catalog, spec, decisions, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
     for plan_of in workload_plans:
