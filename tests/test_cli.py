@@ -267,6 +267,25 @@ def test_preview_verify_and_diff_outside_a_project(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [("verify",), ("preview",), ("plan", "w.yaml")])
+def test_a_removed_working_directory_is_one_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # the shell's directory, removed under it
+    code, out, err = run(capsys, *args)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "error: .: the working directory no longer exists: cd into the project and run again"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_strict_fails_on_warnings_and_writes_nothing(
     example: Path, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
