@@ -96,6 +96,17 @@ def _project_dir() -> Path:
     return project
 
 
+def _check_working_directory() -> None:
+    """Every command reads or writes relative to it: a directory removed under the shell
+    (Path.cwd() raises) is one error, not a traceback from wherever it is first used."""
+    try:
+        Path.cwd()
+    except FileNotFoundError:
+        raise PlannerError.single(
+            ".", "", "the working directory no longer exists: cd into the project and run again"
+        ) from None
+
+
 def _finite(text: str) -> float:
     """A number option: nan and inf parse as floats but are no amount, rate or limit."""
     try:
@@ -927,6 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
+        _check_working_directory()
         return func(args)
     except PlannerError as exc:
         for line in exc.render().splitlines():

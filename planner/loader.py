@@ -418,6 +418,24 @@ def _reservation_problems(
             (*loc, "capacity_reservation_zone"),
             f"{zone} is not an availability zone of {spec.region} (the file's region)",
         )
+    # A reservation is in one zone: workloads naming the same one (they may share its pool)
+    # must agree on where it is.
+    earlier = next(
+        (
+            (number, other)
+            for number, other in enumerate(spec.workloads[:index])
+            if reservation is not None
+            and other.capacity_reservation_id == reservation
+            and other.capacity_reservation_zone is not None
+        ),
+        None,
+    )
+    if earlier is not None and zone is not None and earlier[1].capacity_reservation_zone != zone:
+        report(
+            (*loc, "capacity_reservation_zone"),
+            f"{zone}, but workloads[{earlier[0]}] ({earlier[1].name}) puts {reservation} in "
+            f"{earlier[1].capacity_reservation_zone}: a capacity reservation is in one zone",
+        )
 
 
 def parse_workloads(text: str, file: str, catalog: Catalog) -> WorkloadsFile:

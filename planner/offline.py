@@ -24,6 +24,8 @@ from pulumi.runtime import mocks, rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from planner.errors import PlannerError
+
 PROJECT = "ai-infra-planner"
 ACCOUNT_ID = "123456789012"
 AMI_ID = "ami-0123456789abcdef0"
@@ -274,6 +276,15 @@ def run_program(
     """Run project_dir/__main__.py (or `program`) under mocks as the CLI would: cwd is the
     project directory, config comes from the stack, data sources are answered offline.
     computed=False gives plain mocks whose outputs only echo the inputs."""
+    if program is None and not (project_dir / "__main__.py").is_file():
+        # A Pulumi.yaml without this repository's program beside it (another project, or a
+        # copy of the file alone): say so instead of runpy's FileNotFoundError traceback.
+        raise PlannerError.single(
+            str(project_dir / "__main__.py"),
+            "",
+            "no such file: the Pulumi program (this repository's __main__.py) must be beside "
+            "Pulumi.yaml; run the planner in the ai-infra-planner project",
+        )
     run = OfflineRun()
     region = config.get("aws:region", "us-east-1")
     answer = answer_invoke or standard_invokes(region)

@@ -226,6 +226,19 @@ Decision = tuple[Workload, Answers, Option, list[Warning]]
 Purchases = dict[tuple[str, int], list[PurchaseOptionCost]]
 
 
+def _with_input_warnings(
+    catalog: Catalog, spec: WorkloadsFile, decisions: list[Decision], plans: list[WorkloadPlan]
+) -> None:
+    """Each workload's warnings: its answers' (decide) and those of the option the plan
+    assigns it. The optimal plan may move a workload off its standalone choice (into a shared
+    pool, or to an API), so these follow the final assignment, never the choice alone."""
+    for (workload, _, _, decided), plan_of in zip(decisions, plans, strict=True):
+        assert plan_of.name == workload.name
+        economics = plan_of.answers.volume_economics
+        assigned = next(o for o in economics.options if o.id == economics.chosen)
+        plan_of.warnings = [*decided, *input_warnings(catalog, spec, workload, assigned)]
+
+
 def _workload_plan(
     workload: Workload,
     answers: Answers,
@@ -283,12 +296,18 @@ def _pool(
         ctx, ctx.by_option[option.id], workloads, sorted(set.intersection(*allowed))
     )
     perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
-    # A reservation and the zone it is in, from the same workload.
+    # A reservation and the zone it is in (the loader holds one zone per reservation); a pool
+    # has at most one: _pool_keys keeps workloads of different reservations, or none, apart.
     reservations = sorted(
-        (w.capacity_reservation_id, w.capacity_reservation_zone)
-        for w, *_ in members
-        if w.capacity_reservation_id
+        {
+            (w.capacity_reservation_id, w.capacity_reservation_zone)
+            for w, *_ in members
+            if w.capacity_reservation_id
+        }
     )
+    assert len(reservations) <= 1 and (
+        not reservations or all(w.capacity_reservation_id for w, *_ in members)
+    ), f"pool {name} mixes capacity reservations: {reservations}"
     key = (option.instance_type, nodes)
     purchase = purchases.get(key)
     if purchase is None:  # many pools have the same instance type and size
@@ -503,6 +522,9 @@ def _allocate(total_cents: int, weights: list[float]) -> list[int]:
 # A pool whose members include a workload with callers in public address space: kept apart from
 # workloads whose data may only be called from private ranges (data_classes.yaml).
 PUBLIC_CALLERS = "+public-callers"
+# A pool that launches its nodes into a workload's capacity reservation: shared only by the
+# workloads naming that reservation (option id + RESERVATION + its id).
+RESERVATION = "+reservation-"
 
 
 def _public_callers(ctx: Context, workload: Workload) -> bool:
@@ -515,7 +537,11 @@ def _pool_keys(ctx: Context, decisions: list[Decision]) -> dict[str, dict[str, s
     built for its strictest member's perimeter, and that must hold for every member: a workload
     whose data needs private callers (confidential, regulated) never shares a pool with one that
     has public callers. Where both may use one option, the public-callers workloads get a pool
-    of that option of their own (option id + PUBLIC_CALLERS); elsewhere the key is the option."""
+    of that option of their own (option id + PUBLIC_CALLERS); elsewhere the key is the option.
+    A pool's launch template targets one capacity reservation, and a targeted launch fails
+    once that reservation is full (EC2 User Guide, "Launch instances into an existing Capacity
+    Reservation"): a workload naming a reservation shares a pool only with workloads naming
+    the same one (+ RESERVATION + its id), and one naming none never joins such a pool."""
     strict = set(ctx.catalog.private_consumers.data_classes)
     options = {
         w.name: [o.id for o in answers.volume_economics.options if o.placement == "self_hosted"]
@@ -525,14 +551,26 @@ def _pool_keys(ctx: Context, decisions: list[Decision]) -> dict[str, dict[str, s
     keys = {}
     for w, *_ in decisions:
         apart = w.data not in strict and _public_callers(ctx, w)
+        reserved = f"{RESERVATION}{w.capacity_reservation_id}" if w.capacity_reservation_id else ""
         keys[w.name] = {
-            o: o + PUBLIC_CALLERS if apart and o in strict_options else o for o in options[w.name]
+            o: (o + PUBLIC_CALLERS if apart and o in strict_options else o) + reserved
+            for o in options[w.name]
         }
     return keys
 
 
 def _option_of(key: str) -> str:
-    return key.removesuffix(PUBLIC_CALLERS)
+    return key.split("+", 1)[0]  # option ids have no "+"
+
+
+def _pool_name_of(key: str) -> str:
+    """A pool's name from its key: its option's, then what keeps it apart."""
+    name = pool_name_for(_option_of(key))
+    if PUBLIC_CALLERS in key:
+        name += "-public-callers"
+    if RESERVATION in key:
+        name += "-" + key.split(RESERVATION, 1)[1]
+    return name
 
 
 def _shared_pools(
@@ -611,7 +649,7 @@ def _shared_pools(
         # pays more than there: a pool in the optimum costs no more than its members did.
         weights = [alone_costs[decision[0].name] for decision, _ in group]
         option = next(o for o in group[0][0][1].volume_economics.options if o.id == option_id)
-        name = pool_name_for(option_id) + ("-public-callers" if key != option_id else "")
+        name = _pool_name_of(key)
         pools[key] = _pool(
             ctx,
             name,
@@ -825,7 +863,6 @@ def build_plan(
                 for p in exc.problems
             )
             continue
-        warnings.extend(input_warnings(catalog, spec, workload, chosen))
         decisions.append((workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
@@ -850,6 +887,8 @@ def build_plan(
         gap, stopped = round(solution.gap_usd, 2), solution.stopped_by_time_limit
         stopped_by_nodes = solution.stopped_by_node_limit
         workload_plans, access_fixed = _with_access_costs(catalog, workload_plans)
+
+    _with_input_warnings(catalog, spec, decisions, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
     for plan_of in workload_plans:

@@ -18,6 +18,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from planner.answers import tokens_text
+from planner.catalog import default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
 from planner.model import Plan, WorkloadPlan
@@ -53,6 +54,7 @@ def template_environment() -> jinja2.Environment:
     env.filters["consumer"] = lambda consumer: consumer.text()
     env.filters["usd_range"] = usd_range
     env.globals["cost_parts"] = cost_parts
+    env.globals["claude_on_bedrock"] = claude_on_bedrock
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     # The plan's warnings, equal ones of several workloads as one line.
     env.globals["warning_groups"] = lambda plan: group_warnings(
@@ -76,6 +78,22 @@ def usd_range(low: float, high: float) -> str:
     if round(low * 100) == round(high * 100):
         return ""
     return f"{low:,.2f} USD to {high:,.2f} USD"
+
+
+def claude_on_bedrock(plan: Plan) -> list[str]:
+    """The plan's API models that are Anthropic's models on Amazon Bedrock: invoking them first
+    needs Anthropic's one-time use-case details (plan.md says so before the first call)."""
+    models = default_catalog().api_models
+    return sorted(
+        {
+            w.model
+            for w in plan.workloads
+            if w.placement == "cloud_api"
+            and w.model in models
+            and models[w.model].provider == "bedrock"
+            and (models[w.model].bedrock_model_id or "").startswith("anthropic.")
+        }
+    )
 
 
 def cost_parts(w: WorkloadPlan, plan: Plan) -> str:

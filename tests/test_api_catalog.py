@@ -297,3 +297,29 @@ def test_the_quality_ceiling_lists_the_tier_s_cheaper_options_and_the_top_model_
     # Each cheaper model is an alternative line of its own, with how to choose it.
     assert "~ self_hosted/llama-4-scout/p5.48xlarge" in out
     assert "pin `model: llama-4-scout` to use it" in out
+
+
+FIRST_CALL = (
+    "Before the first call to {models}: Anthropic requires first-time customers to submit their "
+    "use-case details once per AWS account"
+)
+MODEL_ACCESS = "https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html"
+
+
+def test_plan_md_says_claude_on_bedrock_needs_anthropic_s_use_case_form(
+    claude_run: tuple[OfflineRun, Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, claude_project = claude_run
+    plan = read_plan(claude_project / "plans/dev/plan.json")
+    assert [w.model for w in plan.workloads] == ["bedrock-claude-opus-4.8-global"]
+    text = (claude_project / "plans/dev/plan.md").read_text()
+    assert FIRST_CALL.format(models="bedrock-claude-opus-4.8-global") in text
+    assert "`aws bedrock put-use-case-for-model-access`" in text and MODEL_ACCESS in text
+    # Bedrock without Claude (Llama 4 Scout), and no Bedrock at all: not a word of it.
+    for data, model in (("confidential", "bedrock-llama-4-scout"), ("internal", "gemini-3.1-pro")):
+        plan_project(project, workload_yaml(data=data, model=model))
+        capsys.readouterr()
+        [workload] = read_plan(project / "plans/dev/plan.json").workloads
+        assert (workload.placement, workload.model) == ("cloud_api", model)
+        text = (project / "plans/dev/plan.md").read_text()
+        assert "use-case details" not in text and MODEL_ACCESS not in text

@@ -219,6 +219,73 @@ def test_outside_a_pulumi_project(
     assert code == 2 and "no Pulumi.yaml" in err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("verify",), ("verify", "plans/dev/plan.json"), ("preview",), ("preview", "--json")],
+)
+def test_preview_and_verify_without_the_program_say_so(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    # A Pulumi.yaml with no __main__.py beside it (another project, or the file copied alone):
+    # one message naming the missing program, exit 2, no traceback, nothing written.
+    assert run(capsys, "plan", str(example))[0] == 0
+    (project / "__main__.py").unlink()
+    before = snapshot(project)
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        f"error: {project / '__main__.py'}: no such file: the Pulumi program (this "
+        "repository's __main__.py) must be beside Pulumi.yaml; run the planner in the "
+        "ai-infra-planner project"
+    ]
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("verify",), "no Pulumi.yaml here or above"),
+        (("verify", "plan.json"), "no Pulumi.yaml here or above"),
+        (("preview",), "no Pulumi.yaml here or above"),
+        (("verify", "--preview", "nowhere/preview.json"), "nowhere/preview.json: no such"),
+        (("diff", "nowhere", "."), "nowhere: no such plan file or directory"),
+        (("diff", ".", "."), ".: no plan.json here or in its stack directories"),
+    ],
+)
+def test_preview_verify_and_diff_outside_a_project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    named: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and "Traceback" not in err
+    [line] = err.splitlines()
+    assert named in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [("verify",), ("preview",), ("plan", "w.yaml")])
+def test_a_removed_working_directory_is_one_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # the shell's directory, removed under it
+    code, out, err = run(capsys, *args)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "error: .: the working directory no longer exists: cd into the project and run again"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_strict_fails_on_warnings_and_writes_nothing(
     example: Path, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

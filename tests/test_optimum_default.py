@@ -315,3 +315,38 @@ def test_the_node_limit_stops_a_solve_deterministically(catalog: Catalog) -> Non
     assert "the same inputs give the same plan" in markdown and "a rerun may differ" not in markdown
     assert markdown == plan_markdown(second)
     assert first.totals.monthly_cost_usd <= first.totals.per_workload_usd
+
+
+# A confidential FAQ beside THREE_REGULATED: alone it takes Bedrock (served through a
+# cross-region inference profile, which the plan warns about); the optimum serves it from the
+# regulated workloads' DeepSeek pool, where no request leaves the region.
+WITH_CONFIDENTIAL = (
+    THREE_REGULATED
+    + """\
+  - {name: intake, task: faq, data: confidential, monthly_tokens: {input: 10M, output: 1M},
+     consumers: [{cidr: 10.4.0.0/16, account: "111122223333"}]}
+"""
+)
+
+
+def test_warnings_follow_the_option_the_optimal_plan_assigns(
+    project: Path, capsys: pytest.CaptureFixture[str], catalog: Catalog
+) -> None:
+    alone = plan(project, WITH_CONFIDENTIAL, "--strategy", "per-workload", out="alone")
+    [intake] = [w for w in alone.workloads if w.name == "intake"]
+    assert intake.placement == "cloud_api"
+    assert [w.code for w in intake.warnings] == ["cross_region_inference"]
+
+    shared = plan(project, WITH_CONFIDENTIAL)
+    [intake] = [w for w in shared.workloads if w.name == "intake"]
+    assert (intake.placement, intake.pool) == ("self_hosted", "deepseek-v3-2-p5en-48xlarge")
+    assert intake.warnings == []
+    capsys.readouterr()
+    text = (project / "plans/dev/plan.md").read_text()
+    assert "cross_region_inference" not in text
+    # Every workload's cross-region warning is there exactly when its assigned model needs one.
+    for plans in (alone, shared):
+        for w in plans.workloads:
+            api = catalog.api_models.get(w.model) if w.placement == "cloud_api" else None
+            profiled = api is not None and api.inference_profile is not None
+            assert profiled == any(x.code == "cross_region_inference" for x in w.warnings), w.name

@@ -336,6 +336,87 @@ def test_a_reservation_needs_its_zone(
     assert not (path.parent / "Pulumi.dev.yaml").exists()
 
 
+# Three small regulated workloads that one DeepSeek pool serves best (tests/test_optimum_default
+# THREE_REGULATED), each with the reservation fields given.
+def _three(*reservations: str) -> str:
+    tasks = [("faq", "faq"), ("notes", "summarization"), ("legal", "legal_analysis")]
+    lines = ["organization: acme", "region: us-east-1", "workloads:"]
+    for number, ((name, task), reserved) in enumerate(zip(tasks, reservations, strict=True)):
+        lines.append(
+            f"  - {{name: {name}, task: {task}, data: regulated, "
+            f"monthly_tokens: {{input: 10M, output: 1M}}, "
+            f'consumers: [{{cidr: 10.{number + 1}.0.0/16, account: "111122223333"}}]'
+            + (f", {reserved}" if reserved else "")
+            + "}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+CR_A = "capacity_reservation_id: cr-0aaaaaaaaaaaaaaaa, capacity_reservation_zone: us-east-1a"
+CR_B = "capacity_reservation_id: cr-0bbbbbbbbbbbbbbbb, capacity_reservation_zone: us-east-1b"
+
+
+@pytest.mark.parametrize(
+    ("reservations", "together"),
+    [
+        # No reservation: one shared pool (the optimum).
+        (("", "", ""), [{"faq", "notes", "legal"}]),
+        # One reservation named by two: they share a pool launching into it; the third is kept
+        # out of it (its nodes would launch into a reservation sized for the others).
+        ((CR_A, CR_A, ""), [{"faq", "notes"}, {"legal"}]),
+        # Two reservations: never one pool (a launch template targets one reservation).
+        ((CR_A, CR_B, ""), [{"faq"}, {"notes"}, {"legal"}]),
+    ],
+)
+def test_a_shared_pool_holds_one_capacity_reservation(
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    reservations: tuple[str, ...],
+    together: list[set[str]],
+) -> None:
+    (project / "w.yaml").write_text(_three(*reservations))
+    assert main(["plan", "w.yaml", "--no-stack-config"]) == 0
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    text = (project / "plans/dev/plan.md").read_text()
+    named = {
+        w: line.split("capacity_reservation_id: ")[1].split(",")[0]
+        for w, line in zip(["faq", "notes", "legal"], reservations, strict=True)
+        if line
+    }
+    assert sorted(sorted(p.workloads) for p in plan.pools) == sorted(map(sorted, together))
+    for pool in plan.pools:
+        # Every member names the pool's reservation, or none does: never a mix, never two.
+        assert {named.get(w) for w in pool.workloads} == {pool.capacity_reservation_id}
+        if pool.capacity_reservation_id:
+            assert pool.name.endswith(f"-{pool.capacity_reservation_id}")
+            zone = "us-east-1a" if "aaaa" in pool.capacity_reservation_id else "us-east-1b"
+            assert pool.capacity_reservation_zone == zone
+            # plan.md says where the nodes go and what the reservation must hold.
+            assert (
+                f"Pool {pool.name} launches its nodes into capacity reservation "
+                f"{pool.capacity_reservation_id} in {zone}, which "
+            ) in text
+            assert f"must be for {pool.instance_type} and hold its {pool.nodes} node" in text
+        else:
+            assert pool.capacity_reservation_zone is None
+
+
+def test_one_reservation_in_two_zones_is_an_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other_zone = CR_A.replace("us-east-1a", "us-east-1b")
+    (project / "w.yaml").write_text(_three(CR_A, "", other_zone))
+    assert main(["plan", "w.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "error: w.yaml: workloads[2].capacity_reservation_zone (line 6): us-east-1b, but "
+        "workloads[0] (faq) puts cr-0aaaaaaaaaaaaaaaa in us-east-1a: a capacity reservation "
+        "is in one zone"
+    ]
+    assert not (project / "plans").exists() and not (project / "Pulumi.dev.yaml").exists()
+
+
 # ---------------------------------------------------------- 4. the instance types a file allows
 DEEP = """\
 organization: acme

@@ -1366,3 +1366,32 @@ def test_plan_md_says_what_changes_in_the_consumers_vpcs(
     assert "may be processed in us-east-1, us-east-2, us-west-1, us-west-2" in text
     plan_project(project, MULTI_NODE)  # plain-CIDR callers: the stack changes nothing of theirs
     assert "What the stack changes" not in (project / "plans/dev/plan.md").read_text()
+
+
+def test_plan_md_names_only_the_consumer_vpc_changes_the_plan_makes(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head, rest = VPC_CONSUMERS.split("  - name: support-faq")
+    code_review = "  - name: code-review" + rest.split("  - name: code-review")[1]
+    line = "What the stack changes in the consumers' VPCs"
+    bedrock = "for Bedrock, an interface endpoint with private DNS in the named subnets"
+    egress = "for the egress allow-list, a transit gateway attachment in the named subnets"
+
+    def sentence() -> str:
+        capsys.readouterr()
+        text = (project / "plans/dev/plan.md").read_text()
+        [found] = [s for s in text.splitlines() if s.startswith(line)]
+        return found
+
+    plan_project(project, head)  # ticket-triage alone: Bedrock through PrivateLink
+    found = sentence()
+    assert found.startswith(f"{line} ({VPC_A}): {bedrock}")
+    assert "egress" not in found and "transit gateway" not in found
+    plan_project(project, head.split("  - name:")[0] + code_review)  # a Gemini API alone
+    found = sentence()
+    assert found.startswith(f"{line} ({VPC_C}): {egress}")
+    assert "Bedrock" not in found and "bedrock" not in found
+    plan_project(project, VPC_CONSUMERS)  # both, each naming the VPCs it changes
+    found = sentence()
+    assert f"for Bedrock ({VPC_A}), an interface endpoint" in found
+    assert f"for the egress allow-list ({VPC_C}), a transit gateway attachment" in found
