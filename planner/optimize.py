@@ -295,7 +295,10 @@ def solve(
                 | ({"node_limit": node_limit} if node_limit is not None else {}),
             )
         assignment, units, total = fallback, fallback_units, fallback_total
-        solver_kept = result.x is None
+        # The solver's plan, priced exactly, costs more than it said: its tolerances let a load
+        # past a full pool.
+        mispriced = False
+        adopted = False
         if result.x is not None:
             x = np.round(result.x).astype(int)
             found: dict[str, str] = {}
@@ -307,18 +310,20 @@ def solve(
                     found[demands[w].name] = p
             found_units = _prefer_smaller(demands, found, candidates)
             found_total = total_cost(demands, found, found_units, candidates, shared)
-            # Priced exactly, the solver's plan costs what it said: its tolerances did not
-            # let a load past a full pool.
-            solver_kept = found_total <= float(result.fun) + 1e-9 * max(1.0, found_total)
+            said = result.get("fun")
+            mispriced = said is not None and found_total > float(said) + 1e-9 * max(
+                1.0, found_total
+            )
             if found_total <= fallback_total:
                 assignment, units, total = found, found_units, found_total
-        if solver_kept:
+                adopted = True
+        if not mispriced:
             break
     # status 0: optimal within rel_gap; 1: a limit stopped it (its bound still holds).
     bound = result.get("mip_dual_bound")
     # No bound (stopped before the first relaxation): costs are never negative, so 0 is one.
     bound = float(bound) if bound is not None and math.isfinite(bound) else 0.0
-    if result.status == 0 and rel_gap == 0.0 and solver_kept and result.x is not None:
+    if result.status == 0 and rel_gap == 0.0 and adopted and not mispriced:
         bound = total  # proven optimal: rounding of the solver's bound is no gap
     # scipy reports a time limit as status 1 ("Time limit reached"); HiGHS's node limit comes
     # through as a status scipy does not map. Either way the solver's bound still holds.
