@@ -308,7 +308,9 @@ def solve(
             for i, (w, p) in enumerate(api_pairs):
                 if x[n_pairs + i]:
                     found[demands[w].name] = p
-            found_units = _prefer_smaller(demands, found, candidates)
+            # Over every candidate, the dominated too: a smaller model of the same cost that
+            # the pruning dropped still gets the work (README: the smallest model first).
+            found_units = _prefer_smaller(original, found, candidates)
             found_total = total_cost(demands, found, found_units, candidates, shared)
             said = result.get("fun")
             mispriced = said is not None and found_total > float(said) + 1e-9 * max(

@@ -240,6 +240,23 @@ def test_equal_cost_optima_prefer_the_smaller_model() -> None:
     assert solution.units == {maverick: 1, scout: 1}
 
 
+def test_a_smaller_model_the_pruning_dropped_still_gets_the_work() -> None:
+    """Scout serves more than Llama 3.3 70B on an H100 node at the same price, so the pruning
+    drops 70B before the solve; the workload fits one node of either, and at equal cost the
+    smaller model gets it (README), as deciding it alone does."""
+    scout = "self_hosted/llama-4-scout/p5.48xlarge"
+    llama70 = "self_hosted/llama-3.3-70b/p5.48xlarge"
+    pools = {c: CONTEXT.by_option[c] for c in (scout, llama70)}
+    assert pools[scout].unit_monthly_usd == pools[llama70].unit_monthly_usd
+    items = [Demand("a", {}, {scout: (0.6, 0.0, 0.0), llama70: (0.9, 0.0, 0.0)}, 1)]
+    from planner.optimize import dominated
+
+    assert dominated(items, pools) == {llama70}
+    solution = solve(items, pools)
+    assert solution.assignment == {"a": llama70}
+    assert solution.units == {llama70: 1}
+
+
 def test_kv_caches_add_up_on_their_own() -> None:
     """Little load, but two KV caches of 0.6 of a unit each: the pool needs two units."""
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
