@@ -704,7 +704,10 @@ def crossings(
         return found, False
     if (first - 1) * cap > max_volume:
         return found, False
-    top = math.ceil(max_volume / cap - EPSILON)
+    # The last stretch whose start (where the API may take the lead back) is within max_volume:
+    # a crossing exactly at max_volume (10 units' capacity, the horizon of a small workload) is
+    # listed too.
+    top = math.floor(max_volume / cap + EPSILON) + 1
     k = first
     # The stretch self-hosting first wins in: from its start (volume 0) or inside it.
     start_gap = base + k * c - (0.0 if k == m else a * (k - 1) * cap)

@@ -102,9 +102,13 @@ def test_the_api_wins_again_above_the_first_crossover() -> None:
         (149.5, "self_hosted"), (150.0, "cloud_api"), (158.5, "self_hosted"),
         (160.0, "cloud_api"), (167.5, "self_hosted"), (170.0, "cloud_api"),
         (176.5, "self_hosted"), (180.0, "cloud_api"), (185.5, "self_hosted"),
-        (190.0, "cloud_api"), (194.5, "self_hosted"),
+        (190.0, "cloud_api"), (194.5, "self_hosted"), (200.0, "cloud_api"),
     ]  # fmt: skip
     assert costs.break_even_tokens(1.0, 9.0, 10.0, 1, 0.0, 14.5) == 149.5
+    # Up to just below 200 the last change is at 194.5; at 200 itself the API takes the lead
+    # right above it, a crossing at the end of the range that is listed (it was not).
+    below, _ = costs.crossings(1.0, 9.0, 10.0, 1, 199.9, 0.0, 14.5)
+    assert below[-1] == costs.Crossing(194.5, "self_hosted")
     # From the 25th unit on self-hosting stays cheaper: nothing listed past it.
     later, _ = costs.crossings(1.0, 9.0, 10.0, 1, 1000.0, 0.0, 14.5)
     assert later[-1] == costs.Crossing(230.5, "self_hosted")
