@@ -18,7 +18,7 @@ from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purch
 from planner.errors import PlannerError, Problem
 from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # A stack name: it names Pulumi.<stack>.yaml, so no path separators (the CLI's --stack rule).
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -240,6 +240,17 @@ class PoolCrossover:
     crossings_up_to_tokens: int = 0
 
 
+class PoolLoad(_Out):
+    """One member's load on a pool, in units of the pool's option (costs.unit_load): its
+    monthly volume, its peak, the KV cache it keeps in flight, and its minimum of units."""
+
+    workload: str
+    volume_units: float
+    peak_units: float
+    kv_cache_units: float
+    min_units: int
+
+
 class Pool(_Out):
     name: str
     model: str
@@ -276,6 +287,10 @@ class Pool(_Out):
     crossover: list[PoolCrossover]
     # Its network's range, allocated at plan time (planner/networks.py).
     cidr: str
+    # How its nodes follow from its members' loads: each part adds up on its own, and the units
+    # are the largest of the rounded-up sums and the largest minimum (sizing_formula).
+    sizing: list[PoolLoad]
+    sizing_formula: str
 
 
 class ProviderAccess(_Out):

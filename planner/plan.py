@@ -37,6 +37,7 @@ from planner.costs import (
     pool_staff_usd,
     purchase_costs,
     unit_load,
+    units_for_load,
 )
 from planner.errors import PlannerError, Problem
 from planner.loader import LoadedWorkloads
@@ -51,6 +52,7 @@ from planner.model import (
     Plan,
     Pool,
     PoolCrossover,
+    PoolLoad,
     ProviderAccess,
     PurchaseOptionCost,
     Totals,
@@ -324,7 +326,10 @@ def _pool(
         ]
     model = catalog.models[option.model]
     fit = option.memory_fit
+    sizing, sizing_formula = _pool_sizing(ctx, option.id, workloads, nodes)
     return Pool(
+        sizing=sizing,
+        sizing_formula=sizing_formula,
         purchase_options=purchase,
         name=name,
         model=option.model,
@@ -368,6 +373,50 @@ def _pool(
             for row in rows
         ],
     )
+
+
+def _pool_sizing(
+    ctx: Context, option_id: str, workloads: list[Workload], nodes: int
+) -> tuple[list[PoolLoad], str]:
+    """Each member's load in units of the option (costs.unit_load at its own request shape) and
+    how the pool's nodes follow from them: every part adds up on its own, the units are the
+    largest of the rounded-up sums and of the members' minimums (costs.units_for_load, as the
+    optimizer sizes a pool). The nodes the plan has must be those."""
+    candidate = ctx.by_option[option_id]
+    loads = []
+    exact = [0.0, 0.0, 0.0]
+    for w in workloads:
+        limits = limits_at(ctx, candidate, shape_of(ctx, w)).limits
+        volume, peak, kv = unit_load(
+            limits,
+            w.monthly_tokens.input,
+            w.monthly_tokens.output,
+            w.peak_tokens_per_second,
+            Demand.of(ctx, w).kv_tokens,
+        )
+        exact = [exact[0] + volume, exact[1] + peak, exact[2] + kv]
+        loads.append(
+            PoolLoad(
+                workload=w.name,
+                volume_units=round(volume, 6),
+                peak_units=round(peak, 6),
+                kv_cache_units=round(kv, 6),
+                min_units=availability_floor(w),
+            )
+        )
+    totals = exact
+    minimum = max(x.min_units for x in loads)
+    units = units_for_load((exact[0], exact[1], exact[2]), minimum)
+    per_unit = candidate.capacity.nodes_per_unit
+    assert units * per_unit == nodes, f"{option_id}: {units} x {per_unit} units, {nodes} nodes"
+    formula = (
+        f"units = max(largest minimum {minimum}, ceil(volume {totals[0]:,.4f}), "
+        f"ceil(peak {totals[1]:,.4f}), ceil(KV cache {totals[2]:,.4f})) = {units}, the sums of "
+        f"{len(loads)} member(s)' loads in units of one {candidate.instance_type} "
+        f"{'node' if per_unit == 1 else f'{per_unit}-node replica'}; nodes = {units} x "
+        f"{per_unit} = {nodes}"
+    )
+    return loads, formula
 
 
 def _per_workload(
