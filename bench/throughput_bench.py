@@ -36,7 +36,8 @@ from planner.throughput import (
 TARGET_GEOMETRIC_MEAN = 1.25
 TARGET_WORST = 2.0
 
-# Parameter order, their bounds (physical ranges) and a start.
+# Parameter order, their bounds (physical ranges) and a start. The MoE factor counts HBM passes
+# of a token's hidden state per MoE layer (planner/throughput.py moe_dispatch_s).
 NAMES = (
     "bandwidth",
     "compute",
@@ -46,8 +47,8 @@ NAMES = (
     "moe_factor",
 )
 LOWER = np.array([0.5, 0.1, 1e-5, 1e-7, 1e-7, 1.0])
-UPPER = np.array([0.85, 1.0, 0.05, 1e-3, 1e-3, 16.0])
-START = np.array([0.8, 0.5, 1e-3, 1e-5, 1e-5, 4.0])
+UPPER = np.array([0.85, 1.0, 0.05, 1e-3, 1e-3, 500.0])
+START = np.array([0.8, 0.5, 1e-3, 1e-5, 1e-5, 20.0])
 
 
 def _efficiencies(x: np.ndarray) -> Efficiencies:

@@ -76,7 +76,7 @@ class ThroughputUsed:
     # False where even one request alone is slower than user_output_tps.
     user_speed_met: bool
     # False where no calibration point of the model is in the fit: its stated error does not
-    # cover this figure (DeepSeek: every measured point of it is off by 2x or more).
+    # cover this figure (DeepSeek: every measured point of it is off by 1.5x or more).
     validated: bool = True
 
 

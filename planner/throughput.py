@@ -8,14 +8,19 @@ One replica is N GPUs of one type serving one model together. Requests of one sh
 
 decode_step(B) is the time of one decode step: the bytes it reads (weights, and the KV cache of
 the batch) over HBM bandwidth, or its FLOPS over the GPUs' dense FLOPS, whichever is longer, plus
-a per-step and a per-layer overhead and the tensor-parallel all-reduces; in MoE models a fitted
-factor weighs the routed experts' share of it. prefill(I) is FLOPS bound (2 x active parameters x
-I, plus attention growing with I squared). Dense models run tensor parallel, MoE models attention
-data parallel (each GPU attends its own requests with its own copy of the attention weights). The
-batch is bounded by the KV cache memory the weights leave, by a concurrency, or by a per-user
-speed target. Every figure comes from planner/data (gpus.yaml, architectures.yaml,
-precisions.yaml, throughput.yaml); the efficiencies are fitted on the calibration points
-(bench/throughput_bench.py) and checked on held-out ones (throughput_holdout.yaml).
+a per-step and a per-request overhead and the collectives between the GPUs (tensor parallel
+all-reduces; the all-gather and reduce-scatter of MoE layers under attention data parallelism).
+prefill(I) is FLOPS bound (2 x active parameters x I, plus attention growing with I squared). In
+MoE models every token also passes the MoE dispatch of every MoE layer on every GPU (routing,
+permutation to its experts and back), a per-token cost weighed by the fitted MoE factor, in decode
+and prefill alike. Dense models run tensor parallel, MoE models attention data parallel (each GPU
+attends its own requests and keeps its own copy of every weight but the routed experts). The
+batch is bounded by the KV cache memory the weights leave (each request holding the KV cache of
+its prompt and of its whole output from admission, as TensorRT-LLM's default scheduler reserves
+it), by a concurrency, or by a per-user speed target. Every figure comes from planner/data
+(gpus.yaml, architectures.yaml, precisions.yaml, throughput.yaml); the efficiencies are fitted on
+the calibration points (bench/throughput_bench.py) and checked on held-out ones
+(throughput_holdout.yaml).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
 from planner.errors import PlannerError
@@ -55,11 +60,23 @@ class Architecture(_Data):
     active_params_b: Figure
     experts: Figure | None = None
     experts_per_token: Figure | None = None
+    # Layers with routed experts (Llama 4 Maverick alternates dense and MoE layers, DeepSeek's
+    # first three are dense): each token's MoE dispatch and the attention data parallel
+    # collectives happen once per MoE layer.
+    moe_layers: Figure | None = None
     attention: Literal["gqa", "mla"]
     latent_dim: Figure | None = None
-    # Parameters of the attention layers (MLA's are not a function of the figures above).
+    # Not used by the model (the attention data parallel copies are all but the routed experts);
+    # optional, kept for catalogs that state it.
     attention_params_b: Figure | None = None
     kv_cache_precision: TextFigure
+
+    @model_validator(mode="after")
+    def _moe_figures_together(self) -> Architecture:
+        moe = (self.experts, self.experts_per_token, self.moe_layers)
+        if any(f is not None for f in moe) and any(f is None for f in moe):
+            raise ValueError("an MoE architecture needs experts, experts_per_token and moe_layers")
+        return self
 
     @property
     def is_moe(self) -> bool:
@@ -73,16 +90,6 @@ class Architecture(_Data):
             return self.layers.value * self.latent_dim.value
         return self.layers.value * self.kv_heads.value * self.head_dim.value * 2
 
-    def attention_params(self) -> float:
-        """Parameters (not billions) of all attention layers: Q, K, V and output projections."""
-        if self.attention_params_b is not None:
-            return self.attention_params_b.value * 1e9
-        if self.attention == "mla":
-            raise ValueError("an mla architecture needs attention_params_b")
-        hidden, heads = self.hidden_size.value, self.query_heads.value
-        per_layer = hidden * (2 * heads + 2 * self.kv_heads.value) * self.head_dim.value
-        return self.layers.value * per_layer
-
     def expert_params(self) -> float:
         """Parameters (not billions) in routed experts: total - active = experts x (1 - k / E)."""
         if self.experts is None or self.experts_per_token is None:
@@ -90,9 +97,17 @@ class Architecture(_Data):
         share = self.experts_per_token.value / self.experts.value
         return (self.total_params_b.value - self.active_params_b.value) * 1e9 / (1 - share)
 
+    def unrouted_params(self) -> float:
+        """Parameters (not billions) outside the routed experts: attention, dense MLP layers,
+        shared experts, embeddings. Under attention data parallelism every GPU keeps them all."""
+        return self.total_params_b.value * 1e9 - self.expert_params()
+
 
 class Settings(_Data):
     runtime_reserve_gb: Figure
+    # Share of a request's output tokens whose KV cache the scheduler reserves when it admits
+    # the request (1: the whole output, TensorRT-LLM's GUARANTEED_NO_EVICT).
+    kv_reserved_output_share: Figure
     max_batch: Figure
     prefill_chunk_tokens: Figure
     kv_free_fraction: Figure
@@ -267,10 +282,11 @@ class Replica:
     # GPUs that share the per-request work of a step: N under attention data parallelism (each GPU
     # schedules and attends its own requests), 1 under tensor parallelism (every GPU does it all).
     request_parallelism: int
-    # Attention weights every GPU holds a copy of under attention data parallelism (N - 1 extra
-    # copies), read by each GPU every step.
+    # Weights every GPU holds a copy of under attention data parallelism (N - 1 extra copies of
+    # all but the routed experts), read by each GPU every step.
     replicated_weight_bytes: float
     prefill_chunk_tokens: float
+    kv_reserved_output_share: float
 
 
 def _choices(kind: str, names: list[str]) -> str:
@@ -319,7 +335,9 @@ def make_replica(
         * replication
     )
     memory = gpus * card.memory_gb.value * 1e9
-    copies = (gpus - 1) * arch.attention_params() * bytes_per_param if attention_dp else 0.0
+    # Under attention data parallelism TensorRT-LLM splits only the routed experts over the GPUs:
+    # attention, dense MLP layers, shared experts and embeddings are replicated (tp size 1).
+    copies = (gpus - 1) * arch.unrouted_params() * bytes_per_param if attention_dp else 0.0
     weights = arch.total_params_b.value * 1e9 * bytes_per_param + copies
     free = memory - weights - gpus * data.settings.runtime_reserve_gb.value * 1e9
     capacity = max(free, 0.0) * data.settings.kv_free_fraction.value / kv_bytes
@@ -342,6 +360,7 @@ def make_replica(
         request_parallelism=gpus if attention_dp else 1,
         replicated_weight_bytes=copies,
         prefill_chunk_tokens=data.settings.prefill_chunk_tokens.value,
+        kv_reserved_output_share=data.settings.kv_reserved_output_share.value,
     )
 
 
@@ -353,14 +372,38 @@ def experts_touched(arch: Architecture, batch: float) -> float:
     return float(1 - miss**batch)
 
 
-def _allreduce_s(r: Replica, eff: Efficiencies, tokens: float, passes: float = 1.0) -> float:
-    """Two all-reduces a layer (attention and MLP outputs), ring: 2 (N-1)/N of the payload, and
-    a latency per forward pass (a share of one when prompts share a pass)."""
+def _collectives_s(r: Replica, eff: Efficiencies, tokens: float, passes: float = 1.0) -> float:
+    """The GPUs' collectives of a forward pass of `tokens` tokens, ring, each with a latency per
+    pass (a share of one when prompts share a pass). Tensor parallel: two all-reduces a layer
+    (attention and MLP outputs), 2 (N-1)/N of the payload each. Attention data parallel: no
+    all-reduce (each GPU holds whole attention and dense layers); each MoE layer all-gathers the
+    replica's tokens to every GPU and reduce-scatters the experts' outputs, (N-1)/N each."""
     if r.gpus == 1:
         return 0.0
     payload = tokens * r.arch.hidden_size.value * 2  # BF16 activations
-    ring = 2 * (r.gpus - 1) / r.gpus * payload / (r.gpu.nvlink_gb_per_s.value * 1e9)
-    return r.arch.layers.value * 2 * (eff.allreduce_latency_s * passes + ring)
+    link = r.gpu.nvlink_gb_per_s.value * 1e9
+    share = (r.gpus - 1) / r.gpus
+    if r.request_parallelism > 1 and r.arch.moe_layers is not None:
+        return (
+            r.arch.moe_layers.value
+            * 2
+            * (eff.allreduce_latency_s * passes + share * payload / link)
+        )
+    return r.arch.layers.value * 2 * (eff.allreduce_latency_s * passes + 2 * share * payload / link)
+
+
+def moe_dispatch_s(r: Replica, eff: Efficiencies, tokens: float) -> float:
+    """The MoE layers' per-token work for `tokens` tokens: every GPU routes every token of the
+    replica in every MoE layer, permutes it to its experts' order and weighs and sums their
+    outputs back (TensorRT-LLM all-gathers the tokens of all attention data parallel ranks to
+    each GPU; under tensor parallelism every GPU holds them all anyway). Counted as the MoE
+    factor times one pass of each token's hidden state (BF16) through a GPU's HBM per MoE layer;
+    the factor is fitted (the kernels' several passes, the collectives' wait, the padding of
+    ranks to the largest)."""
+    if r.arch.moe_layers is None:
+        return 0.0
+    per_token = r.arch.moe_layers.value * r.arch.hidden_size.value * 2
+    return tokens * per_token * eff.moe_factor / (r.gpu.bandwidth_tb_per_s.value * 1e12)
 
 
 @dataclass(frozen=True)
@@ -378,10 +421,10 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
     dense = arch.total_params_b.value * 1e9 - expert
     # Weights are read at the memory's speed whatever routes them: the routed experts a batch
     # touches, once a step. What makes an MoE decode step slower than its roofline is per token:
-    # each token is dispatched to its experts and gathered again, and grouped matrix multiplies
-    # of a few tokens an expert run far below peak. The MoE factor weighs the per-request step
-    # work of an MoE model (a cost that grows with the batch, TPOT(B) = a + b B), so small
-    # batches at a fast per-user speed are not slowed as if every weight were read m times.
+    # each token is dispatched to its experts and gathered again on every GPU (moe_dispatch_s),
+    # a cost that grows with the batch (TPOT(B) = a + b B) and is not shared by the attention
+    # data parallel ranks, so small batches at a fast per-user speed are not slowed as if every
+    # weight were read m times.
     expert_read = expert * experts_touched(arch, batch)
     weight_read = (dense + expert_read) * r.bytes_per_param + r.replicated_weight_bytes
     kv_read = batch * context * r.kv_bytes_per_token
@@ -389,9 +432,13 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
     attention = 4 * arch.layers.value * arch.query_heads.value * arch.head_dim.value * context
     flops = batch * (2 * arch.active_params_b.value * 1e9 + attention)
     compute_s = flops / (r.flops_per_second * eff.compute)
-    moe = eff.moe_factor if arch.is_moe else 1.0
-    per_request = batch * eff.request_overhead_s * moe / r.request_parallelism
-    overhead = eff.step_overhead_s + per_request + _allreduce_s(r, eff, batch)
+    per_request = batch * eff.request_overhead_s / r.request_parallelism
+    overhead = (
+        eff.step_overhead_s
+        + per_request
+        + _collectives_s(r, eff, batch)
+        + moe_dispatch_s(r, eff, batch)
+    )
     return StepTime(
         seconds=max(memory_s, compute_s) + overhead,
         memory_s=memory_s,
@@ -403,8 +450,8 @@ def decode_step(r: Replica, eff: Efficiencies, batch: float, context: float) -> 
 def prefill_seconds(
     r: Replica, eff: Efficiencies, input_tokens: float, cached_fraction: float = 0.0
 ) -> float:
-    """Compute time of one request's prompt: 2 x active x I, plus causal attention (I^2). No MoE
-    factor: a prefill pass of thousands of tokens gives every expert a full matrix multiply.
+    """Time of one request's prompt: its compute, 2 x active x I plus causal attention (I^2), the
+    collectives, and in MoE models each prompt token's MoE dispatch, as a decoded token's.
 
     With prefix caching the first `cached_fraction` of the prompt is already in the KV cache:
     only the rest is computed, its tokens still attending to the cached ones (attention over
@@ -416,7 +463,8 @@ def prefill_seconds(
     attention = 2 * arch.layers.value * arch.query_heads.value * arch.head_dim.value
     flops = linear + attention * (input_tokens**2 - cached**2)
     passes = new / r.prefill_chunk_tokens
-    return flops / (r.flops_per_second * eff.compute) + _allreduce_s(r, eff, new, passes)
+    compute = flops / (r.flops_per_second * eff.compute)
+    return compute + _collectives_s(r, eff, new, passes) + moe_dispatch_s(r, eff, new)
 
 
 @dataclass(frozen=True)
@@ -447,8 +495,11 @@ def _cycle(
 
 
 def kv_batch(r: Replica, input_tokens: int, output_tokens: int) -> int:
-    """Requests the KV cache holds at once, each at its average context (I + O/2)."""
-    return math.floor(r.kv_capacity_tokens / (input_tokens + output_tokens / 2))
+    """Requests the KV cache holds at once: each holds its prompt and the share of its output the
+    scheduler reserves on admission (all of it under TensorRT-LLM's GUARANTEED_NO_EVICT, so a
+    request never waits for memory mid-answer), not only its average context (I + O/2)."""
+    reserved = input_tokens + r.kv_reserved_output_share * output_tokens
+    return math.floor(r.kv_capacity_tokens / reserved)
 
 
 def serve(
@@ -479,7 +530,7 @@ def serve(
         copies = r.replicated_weight_bytes
         weights = f"{(r.weight_bytes - copies) / 1e9:,.0f} GB of weights"
         if copies:
-            weights += f" and {copies / 1e9:,.0f} GB of attention-weight copies, one a GPU"
+            weights += f" and {copies / 1e9:,.0f} GB of copies of all but the routed experts"
         raise PlannerError.single(
             "--gpus",
             "",
@@ -587,12 +638,15 @@ def figures_used(data: ThroughputData, r: Replica) -> dict[str, dict[str, Any]]:
     if arch.experts is not None and arch.experts_per_token is not None:
         used["experts"] = _figure(arch.experts)
         used["experts_per_token"] = _figure(arch.experts_per_token)
-        used["moe_factor"] = _figure(fit.moe_factor)
+        if arch.moe_layers is not None:
+            used["moe_layers"] = _figure(arch.moe_layers)
+        used["moe_factor"] = _figure(
+            fit.moe_factor, "HBM passes of a token's hidden state per MoE layer"
+        )
         used["moe_parallelism"] = _figure(data.settings.moe_parallelism)
-    if r.replicated_weight_bytes and arch.attention_params_b is not None:
-        used["attention_params"] = _figure(arch.attention_params_b, "billion")
     used["runtime_reserve"] = _figure(data.settings.runtime_reserve_gb, "GB per GPU")
     used["kv_free_fraction"] = _figure(data.settings.kv_free_fraction)
+    used["kv_reserved_output_share"] = _figure(data.settings.kv_reserved_output_share)
     used["max_batch"] = _figure(data.settings.max_batch, "requests")
     used["prefill_chunk_tokens"] = _figure(data.settings.prefill_chunk_tokens, "tokens")
     used["bandwidth_efficiency"] = _figure(fit.bandwidth_efficiency)

@@ -274,8 +274,8 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
     assert nodes(request=shape, concurrency="100") == 4
     # Without a concurrency, requests in flight follow the busiest output rate: a peak of
     # 3,000 output tokens/s at 30 per user is 100 requests (4 nodes of KV cache); the peak
-    # itself needs more: a node serves 484.7 output tok/s at this shape and 30 tok/s a user.
-    assert nodes(request=shape, peak_tokens_per_second="3000") == 7
+    # itself needs more: a node serves 622.9 output tok/s at this shape and 30 tok/s a user.
+    assert nodes(request=shape, peak_tokens_per_second="3000") == 5
     workload = only(plan_text(workload_yaml(request=shape, concurrency="100"), catalog))
     option = next(o for o in workload.answers.volume_economics.options if o.id == option_id)
     assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 946k" in option.formula
@@ -283,17 +283,17 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
     assert option.throughput is not None
     assert (option.throughput.input_tokens, option.throughput.output_tokens) == (32000, 1000)
     assert option.throughput.user_output_tps == 30
-    assert option.throughput.output_tokens_per_second == pytest.approx(493.4, abs=0.1)
+    assert option.throughput.output_tokens_per_second == pytest.approx(622.9, abs=0.1)
     assert option.throughput.bound == "per-user speed"
 
 
 def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> None:
-    """A 1,000,000-token request needs 98 GB of Llama 4 Scout's KV cache (96 KiB a token,
+    """A 1,600,000-token request needs 157 GB of Llama 4 Scout's KV cache (96 KiB a token,
     FP8): a replica of four H100s (the group p5.48xlarge serves best with) keeps 1.74M tokens,
-    one of one H200 (p5en.48xlarge's) 162k: Scout on p5en drops out, on p5 it stays. A
+    one of two H200s (p5en.48xlarge's) 1.43M: Scout on p5en drops out, on p5 it stays. A
     2,000,000-token request fits no Scout replica: pinned to Scout, it is an error."""
     text = workload_yaml(
-        task="chat", data="regulated", request="{input_tokens: 999000, output_tokens: 1000}"
+        task="chat", data="regulated", request="{input_tokens: 1599000, output_tokens: 1000}"
     )
     workload = only(plan_text(text, catalog))
     economics = workload.answers.volume_economics
@@ -317,11 +317,11 @@ def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> Non
 
 
 def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) -> None:
-    """At 60B tokens on Maverick (on p5.48xlarge) the node count moves with utilization
-    (0.2-0.6) and the throughput model's error (its fit's 1.13x either way), so the cost has a
+    """At 110B tokens on Maverick (on p5.48xlarge) the node count moves with utilization
+    (0.2-0.6) and the throughput model's error (its fit's 1.11x either way), so the cost has a
     range around the expected value; the pool, the workload and the totals carry the same one."""
     text = H100_ONLY + workload_yaml(
-        data="regulated", model="llama-4-maverick", monthly_tokens="{input: 60B, output: 12B}"
+        data="regulated", model="llama-4-maverick", monthly_tokens="{input: 110B, output: 22B}"
     )
     plan = plan_text(text, catalog)
     workload, pool = only(plan), plan.pools[0]
@@ -337,7 +337,7 @@ def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) ->
     node = 55.04 * 730
     for end in (workload.monthly_cost_low_usd, workload.monthly_cost_high_usd):
         assert ((end - fixed) / node) == pytest.approx(round((end - fixed) / node))
-    # A given utilization has no range of its own; the throughput model's error stays: at 60B
+    # A given utilization has no range of its own; the throughput model's error stays: at 110B
     # its favourable end saves no node, its unfavourable end needs one more.
     given = text.replace(
         "  instance_types: [p5.48xlarge]\n", "  instance_types: [p5.48xlarge]\n  utilization: 0.4\n"

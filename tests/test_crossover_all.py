@@ -21,7 +21,7 @@ from planner.model import Plan
 from planner.plan import build_plan
 from planner.render import plan_markdown
 
-GENEROUS = "assumptions:\n  pricing: savings_3yr\n"
+GENEROUS = "assumptions:\n  pricing: savings_1yr\n"
 
 
 def workload(name: str, data: str, tokens: str, task: str = "chat") -> str:
@@ -130,7 +130,7 @@ def test_crossover_and_plan_compare_the_same_option_and_api(catalog: Catalog) ->
         report, break_even = found[w.name], w.answers.volume_economics.break_even
         assert break_even is not None
         assert break_even.self_hosted_option == report.self_hosted
-        [row] = [r for r in report.rows if r.purchase == "savings_3yr"]
+        [row] = [r for r in report.rows if r.purchase == "savings_1yr"]
         assert break_even.api_option == f"cloud_api/{row.api_id}"
         assert [(c.monthly_tokens, c.cheaper) for c in break_even.crossings] == [
             (round(c.monthly_tokens), c.placement) for c in row.crossings
@@ -171,7 +171,7 @@ def test_plan_md_lists_the_later_crossings(catalog: Catalog) -> None:
     assert "again from" in text and "is cheaper again from" in text
     # Under each workload's chart: its purchase option, every crossing and its own volume.
     assert (
-        "(savings_3yr); they cross at 27.6B tokens a month, again at 32.1B, again at 36.6B" in text
+        "(savings_1yr); they cross at 32.5B tokens a month, again at 39.9B, again at 46.3B" in text
     )
     assert "this workload: 180B tokens a month." in text
 
@@ -182,10 +182,10 @@ def test_the_chart_draws_the_plans_purchase_option_and_the_volume(
     (project / "workloads.yaml").write_text(TEXT)
     assert main(["crossover", "workloads.yaml", "big", "--chart", "big.svg"]) == 0
     out = capsys.readouterr().out
-    assert "savings_3yr" in out and "API from" in out
+    assert "savings_1yr" in out and "API from" in out
     svg = (project / "big.svg").read_text()
-    # The plan buys savings_3yr: that staircase is drawn, no other purchase option's.
-    assert "(savings_3yr)" in svg and "(on_demand)" not in svg
+    # The plan buys savings_1yr: that staircase is drawn, no other purchase option's.
+    assert "(savings_1yr)" in svg and "(on_demand)" not in svg
     # The workload's own volume is marked and named, with thousands separators on the axes.
     assert "this workload: 180,000M tokens a month" in svg
     assert "100,000" in svg

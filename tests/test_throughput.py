@@ -24,6 +24,7 @@ from planner.throughput import (
     kv_batch,
     load_throughput_data,
     make_replica,
+    moe_dispatch_s,
     predict,
     prefill_seconds,
     serve,
@@ -90,13 +91,19 @@ def tensor_parallel_moe(data: ThroughputData) -> ThroughputData:
 
 def test_attention_data_parallel_shares_the_per_request_work() -> None:
     """At a large batch the per-request work of a step is split over the GPUs of an attention
-    data parallel MoE replica, so the step is shorter than under tensor parallelism."""
+    data parallel MoE replica, and its collectives are one all-gather and one reduce-scatter a
+    MoE layer instead of two all-reduces a layer, so the step is shorter than under tensor
+    parallelism. The MoE dispatch is not shared: every GPU handles every token either way."""
     dp = make_replica(DATA, "qwen3-235b-a22b", "h200", 8)
     tp = make_replica(tensor_parallel_moe(DATA), "qwen3-235b-a22b", "h200", 8)
     overhead_dp = decode_step(dp, EFF, 1024, 1000).overhead_s
     overhead_tp = decode_step(tp, EFF, 1024, 1000).overhead_s
-    per_request = EFF.request_overhead_s * EFF.moe_factor  # an MoE model's per-request work
-    assert overhead_tp - overhead_dp == pytest.approx(1024 * per_request * 7 / 8)
+    dispatch = 1024 * 94 * 4096 * 2 * EFF.moe_factor / 4.8e12  # 94 MoE layers, BF16 hidden
+    assert moe_dispatch_s(dp, EFF, 1024) == moe_dispatch_s(tp, EFF, 1024) == pytest.approx(dispatch)
+    # all 94 layers are MoE layers: the same latencies, half the ring traffic
+    ring = 94 * 2 * (7 / 8) * 1024 * 4096 * 2 / 450e9
+    shared = 1024 * EFF.request_overhead_s * 7 / 8
+    assert overhead_tp - overhead_dp == pytest.approx(shared + ring)
     assert (
         serve(dp, EFF, 128, 2048).output_tokens_per_second
         > serve(tp, EFF, 128, 2048).output_tokens_per_second
@@ -141,35 +148,51 @@ def test_moe_reads_active_weights_at_batch_one_and_all_at_large_batches() -> Non
     r = make_replica(DATA, "qwen3-235b-a22b", "h100", 8)
     one = decode_step(r, replace(EFF, moe_factor=1.0), 1, 0)
     bytes_read = one.memory_s * r.bandwidth_bytes_per_second * EFF.bandwidth
-    # plus the attention weights each attention data parallel GPU reads from its own copy
+    # plus the unrouted weights each attention data parallel GPU reads from its own copy
     assert bytes_read - r.replicated_weight_bytes == pytest.approx(22e9, rel=1e-6)
-    # the MoE factor weighs the per-request work, never the weight reads
+    # the MoE factor weighs each token's dispatch in each MoE layer, never the weight reads:
+    # one more pass of the token's hidden state through a GPU's HBM per MoE layer
     slower = decode_step(r, replace(EFF, moe_factor=2.0), 1, 0)
     assert slower.memory_s == one.memory_s
-    assert slower.overhead_s - one.overhead_s == pytest.approx(
-        EFF.request_overhead_s / r.request_parallelism
-    )
+    assert slower.overhead_s - one.overhead_s == pytest.approx(94 * 4096 * 2 / 3.35e12)
 
 
-def test_attention_data_parallel_keeps_a_copy_of_the_attention_weights_per_gpu() -> None:
-    # Qwen3: 94 layers x 4096 hidden x (2 x 64 query + 2 x 4 KV heads) x 128 = 6.7 B parameters
+def test_attention_data_parallel_keeps_a_copy_of_all_but_the_routed_experts_per_gpu() -> None:
+    """TensorRT-LLM splits only the routed experts over attention data parallel GPUs: attention,
+    dense MLP layers, shared experts and embeddings are on every GPU (modeling_llama.py)."""
     qwen = DATA.architectures["qwen3-235b-a22b"]
-    assert qwen.attention_params() == 94 * 4096 * (2 * 64 + 2 * 4) * 128
+    # Qwen3: no dense layers or shared experts; 94 layers of attention, 4096 hidden x (2 x 64
+    # query + 2 x 4 KV heads) x 128 = 6.7 B, and the embeddings make the 7.8 B outside experts
+    attention = 94 * 4096 * (2 * 64 + 2 * 4) * 128
+    assert qwen.unrouted_params() == pytest.approx(235e9 - 213e9 / (1 - 8 / 128))
+    assert attention < qwen.unrouted_params() < attention + 1.5e9
     r = make_replica(DATA, "qwen3-235b-a22b", "h200", 8)
-    assert r.replicated_weight_bytes == pytest.approx(7 * qwen.attention_params())
+    assert r.replicated_weight_bytes == pytest.approx(7 * qwen.unrouted_params())
     assert r.weight_bytes == pytest.approx(235e9 + r.replicated_weight_bytes)
     assert r.max_batch == 8 * DATA.settings.max_batch.value  # one scheduler per rank
     tp = make_replica(tensor_parallel_moe(DATA), "qwen3-235b-a22b", "h200", 8)
     assert tp.replicated_weight_bytes == 0 and tp.weight_bytes == pytest.approx(235e9)
     assert tp.max_batch == DATA.settings.max_batch.value
-    # MLA's projections are a figure of their own (config.json arithmetic)
-    assert DATA.architectures["deepseek-v3"].attention_params() == pytest.approx(11.41e9)
+    # Maverick: 24 dense MLP layers (3 x 5120 x 16384), 24 shared experts (3 x 5120 x 8192) and
+    # attention (48 x 5120 x 96 x 128) are most of its 14 B outside the routed experts
+    maverick = DATA.architectures["llama-4-maverick"]
+    dense_and_shared = 24 * 3 * 5120 * (16384 + 8192) + 48 * 5120 * 96 * 128
+    assert dense_and_shared < maverick.unrouted_params() < dense_and_shared + 2.5e9
+    copies = make_replica(DATA, "llama-4-maverick", "h100", 8).replicated_weight_bytes
+    assert copies == pytest.approx(7 * maverick.unrouted_params())
 
 
-def test_prefill_has_no_moe_factor() -> None:
+def test_prefill_pays_each_prompt_tokens_moe_dispatch() -> None:
+    """A prompt token passes the MoE layers' dispatch as a decoded token does; dense models have
+    none."""
     r = make_replica(DATA, "qwen3-235b-a22b", "h100", 8)
-    assert prefill_seconds(r, replace(EFF, moe_factor=1.0), 2048) == prefill_seconds(
-        r, replace(EFF, moe_factor=3.0), 2048
+    more = prefill_seconds(r, replace(EFF, moe_factor=3.0), 2048)
+    assert more - prefill_seconds(r, replace(EFF, moe_factor=1.0), 2048) == pytest.approx(
+        2 * 2048 * 94 * 4096 * 2 / 3.35e12
+    )
+    dense = make_replica(DATA, "llama-3.3-70b", "h100", 2)
+    assert prefill_seconds(dense, replace(EFF, moe_factor=1.0), 2048) == prefill_seconds(
+        dense, replace(EFF, moe_factor=3.0), 2048
     )
 
 
@@ -198,8 +221,9 @@ def test_tensor_parallel_adds_all_reduces() -> None:
 
 def test_batch_limits() -> None:
     r = make_replica(DATA, "llama-3.3-70b", "h100", 2)
+    # each request holds the KV cache of its prompt and its whole output (GUARANTEED_NO_EVICT)
     most = kv_batch(r, 5000, 500)
-    assert most == math.floor(r.kv_capacity_tokens / 5250)
+    assert most == math.floor(r.kv_capacity_tokens / 5500)
     full = serve(r, EFF, 5000, 500)
     assert (full.batch, full.limit) == (most, "KV memory")
     some = serve(r, EFF, 5000, 500, concurrency=10)
@@ -267,27 +291,37 @@ def test_held_out_points_are_not_calibration_points() -> None:
 
 def test_held_out_error_against_the_issues_target() -> None:
     """The issue's target on held-out points is a geometric-mean error of at most 1.25 and no
-    point beyond 2x. The geometric mean is met; four Llama 4 points at 128-token prompts are
-    beyond 2x (overrated), and the report says MISSED and names them rather than passing. The
-    outliers (DeepSeek runs, each with its reason) are outside it. The figures are stated so a
-    regression fails."""
+    point beyond 2x. Both are met (the four Llama 4 points that were beyond 2x, at 128-token
+    prompts, are within 1.5x once a request holds its whole output's KV cache, attention data
+    parallel GPUs copy all but the routed experts, and the MoE dispatch is a per-token cost of
+    every GPU). The outliers (DeepSeek runs, each with its reason) are outside it. The figures
+    are stated so a regression fails."""
     fit = DATA.fit
     points = throughput_bench.held_out(DATA)
     assert fit.holdout_points == len(points) == 131
     gm, worst, label = throughput_bench.errors_of(DATA, EFF, points)
-    assert gm <= fit.holdout_geometric_mean_error == 1.236
+    assert gm <= fit.holdout_geometric_mean_error == 1.136
     assert gm <= throughput_bench.TARGET_GEOMETRIC_MEAN
-    assert worst <= fit.holdout_worst_error == 2.616
-    assert label == fit.holdout_worst_point == "llama-4-maverick 8x h200 128/128 max load"
-    missed = throughput_bench.beyond(DATA, EFF, throughput_bench.TARGET_WORST)
-    assert len(missed) == fit.holdout_beyond_2x == 4
-    assert all(m.startswith("llama-4-") and " 128/" in m for m in missed)
+    assert worst <= fit.holdout_worst_error == 1.518
+    assert label == fit.holdout_worst_point == "llama-4-maverick 8x h100 128/2048 max load"
+    assert throughput_bench.beyond(DATA, EFF, throughput_bench.TARGET_WORST) == []
+    assert fit.holdout_beyond_2x == 0
+    # the four points that were beyond 2x before
+    for label in (
+        "llama-4-scout 4x h200 128/128 max load",
+        "llama-4-scout 4x h200 128/2048 max load",
+        "llama-4-maverick 8x h200 128/128 max load",
+        "llama-4-maverick 8x h100 128/4096 max load",
+    ):
+        [point] = [p for p in points if p.label() == label]
+        ratio = predict(DATA, EFF, point) / point.output_tokens_per_second
+        assert 1 / 1.5 < ratio < 1.5, label
     report = throughput_bench.report(DATA, EFF)
-    assert "target (geometric mean <= 1.25, none beyond 2x): MISSED (4 beyond 2x" in report
+    assert "target (geometric mean <= 1.25, none beyond 2x): met" in report
 
 
 def test_an_moe_step_reads_its_weights_once() -> None:
-    """The MoE factor is a per-token cost (dispatch, small grouped matrix multiplies), not a
+    """The MoE factor is a per-token cost (each token's dispatch in each MoE layer), not a
     multiple of the weight reads: a decode step of one request of Scout on 8x H100 takes its
     roofline read plus the overheads, so a fast per-user speed still allows a large batch."""
     r = make_replica(DATA, "llama-4-scout", "h100", 8)
@@ -348,6 +382,7 @@ def test_a_held_out_point_without_its_engine_is_named(tmp_path: Path) -> None:
 def test_fitted_efficiencies_are_physical() -> None:
     assert 0.5 <= EFF.bandwidth <= 0.85  # sustained HBM is about 0.8 of peak
     assert 0.1 <= EFF.compute <= 1
+    # at least the one pass of the hidden state that routing it takes
     assert EFF.moe_factor >= 1
 
 
@@ -373,7 +408,7 @@ def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert "time to first token" in out
     assert "gpu_bandwidth: 3.35 TB/s per GPU (NVIDIA H100 datasheet" in out
     assert "bandwidth_efficiency" in out and "geometric mean" in out
-    assert "on 131 held-out points it was not fitted on: geometric mean 1.236x" in out
+    assert "on 131 held-out points it was not fitted on: geometric mean 1.136x" in out
     assert "; 16 of them measure llama-3.3-70b" in out
 
 
@@ -418,8 +453,8 @@ def test_cli_h200_serves_more_than_h100(capsys: pytest.CaptureFixture[str]) -> N
         ),
         (
             ["deepseek-v3.2", "--gpu", "h100", "--gpus", "8"],
-            "error: --gpus: deepseek-v3.2 in fp8 (671 GB of weights and 80 GB of attention-weight"
-            " copies, one a GPU) leaves no room",
+            "error: --gpus: deepseek-v3.2 in fp8 (671 GB of weights and 116 GB of copies of all"
+            " but the routed experts) leaves no room",
         ),
         (
             ["llama-3.3-70b", "--gpu", "h100", "--gpus", "2", "--tokens-per-user", "5000"],
@@ -468,14 +503,18 @@ def test_cli_says_when_no_measured_point_covers_the_model(
     assert "8 of them measure llama-3.1-8b" in text and "unvalidated" not in text
 
 
-def test_figures_used_name_the_moe_parallelism_and_mla_attention_size() -> None:
+def test_figures_used_name_the_moe_parallelism_and_layers_and_the_kv_reservation() -> None:
     r = make_replica(DATA, "deepseek-v3.2", "h200", 8)
     figures = figures_used(DATA, r)
     assert figures["moe_parallelism"]["value"] == "attention-dp"
     assert "enable_attention_dp" in figures["moe_parallelism"]["source"]
-    assert figures["attention_params"]["value"] == 11.41
+    assert "overridden_tp_size=1" in figures["moe_parallelism"]["source"]
+    assert figures["moe_layers"]["value"] == 58
+    assert "first_k_dense_replace 3" in figures["moe_layers"]["source"]
+    assert figures["kv_reserved_output_share"]["value"] == 1
+    assert "GUARANTEED_NO_EVICT" in figures["kv_reserved_output_share"]["source"]
     dense = figures_used(DATA, make_replica(DATA, "llama-3.3-70b", "h100", 2))
-    assert "moe_parallelism" not in dense and "attention_params" not in dense
+    assert "moe_parallelism" not in dense and "moe_layers" not in dense
 
 
 def test_an_unknown_moe_parallelism_is_named(tmp_path: Path) -> None:
@@ -490,4 +529,25 @@ def test_an_unknown_moe_parallelism_is_named(tmp_path: Path) -> None:
     assert str(error.value) == (
         f"{settings}: settings.moe_parallelism (line {line}): "
         "Value error, must be attention-dp or tensor, not 'attention-db'"
+    )
+
+
+def test_an_moe_architecture_without_its_moe_layers_is_named(tmp_path: Path) -> None:
+    """The MoE dispatch and the attention data parallel collectives are counted per MoE layer: an
+    MoE model without the figure is a catalog error naming the file, the model and its line."""
+    for source in DATA_DIR.glob("*.yaml"):
+        shutil.copy(source, tmp_path / source.name)
+    architectures = tmp_path / "architectures.yaml"
+    text = architectures.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    [scout_layers] = [
+        i for i, row in enumerate(lines) if "Llama-4-Scout" in row and "moe_layers" in row
+    ]
+    architectures.write_text("".join(lines[:scout_layers] + lines[scout_layers + 1 :]))
+    with pytest.raises(PlannerError) as error:
+        load_throughput_data(tmp_path)
+    line = 2 + text.splitlines().index("  llama-4-scout:")  # its first figure's line
+    assert str(error.value) == (
+        f"{architectures}: architectures.llama-4-scout (line {line}): Value error, an MoE "
+        "architecture needs experts, experts_per_token and moe_layers"
     )
