@@ -19,7 +19,9 @@ from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.errors import PlannerError
+from planner.loader import LoadedWorkloads, parse_workloads
 from planner.model import Option
+from planner.plan import build_plan
 from planner.throughput import (
     Efficiencies,
     default_throughput_data,
@@ -603,3 +605,38 @@ def test_the_plans_kv_limit_is_planner_throughputs(
         report = throughput_json(capsys, *args, "--tokens-per-user", "1")
         assert report["batch"] == slow.batch == report["kv_cache_batch"]
         assert report["kv_cache_gb"] == round(unit.kv_gb_per_replica, 1)
+
+
+def test_workloads_share_a_pool_only_at_the_same_group(catalog: Catalog) -> None:
+    """A pool's replicas have one tensor-parallel group. Two workloads on Llama 3.3 70B on
+    p5.48xlarge at 30 tok/s a user are served best by four GPUs a replica, one at 60 tok/s by
+    eight: the first two share a pool, the third gets a pool of its own group (named -tp8); each
+    pool deploys the group its members were priced with."""
+    body = "".join(
+        workload_yaml(
+            name=name, task="chat", data="regulated", model="llama-3.3-70b", **fields
+        ).split("workloads:\n")[1]
+        for name, fields in (
+            ("a", {}),
+            ("b", {}),
+            ("fast", {"user_output_tps": "60"}),
+        )
+    )
+    text = "organization: acme\nregion: us-east-1\n" + H100_ONLY + "workloads:\n" + body
+    spec = parse_workloads(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(Path("workloads.yaml"), spec, "0" * 64)
+    plan = build_plan(loaded, catalog, "dev", "workloads.yaml", "optimal")
+    pools = {pool.name: pool for pool in plan.pools}
+    assert sorted(pools) == ["llama-3-3-70b-p5-48xlarge", "llama-3-3-70b-p5-48xlarge-tp8"]
+    assert pools["llama-3-3-70b-p5-48xlarge"].workloads == ["a", "b"]
+    assert pools["llama-3-3-70b-p5-48xlarge-tp8"].workloads == ["fast"]
+    for workload in plan.workloads:
+        option = next(
+            o
+            for o in workload.answers.volume_economics.options
+            if o.id == workload.answers.volume_economics.chosen
+        )
+        assert option.memory_fit is not None and workload.pool is not None
+        assert pools[workload.pool].tensor_parallel == option.memory_fit.tensor_parallel
+    assert pools["llama-3-3-70b-p5-48xlarge-tp8"].tensor_parallel == 8
+    assert pools["llama-3-3-70b-p5-48xlarge"].tensor_parallel == 4
