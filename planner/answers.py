@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from planner import costs
 from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog, Figure
 from planner.costs import Capacity, Settings
-from planner.errors import PlannerError, Problem
+from planner.errors import Problem
 from planner.model import (
     Answers,
     BreakEven,
@@ -117,7 +117,11 @@ class SelfHostedCandidate:
 
     model_id: str
     instance_type: str
+    # The unit at the settings' request shape and per-user speed (what a workload without its
+    # own is served with); a workload's own is the best of `units` for its shape (shape_limits).
     capacity: Capacity
+    # Every tensor-parallel group the weights fit (costs.unit_options): the same node price.
+    units: tuple[Capacity, ...]
     unit_monthly_usd: float
     # One node an hour at the plan's purchase option (what costs.nodes_monthly_usd prices).
     node_hourly_usd: float
@@ -126,14 +130,11 @@ class SelfHostedCandidate:
     # At the favourable and the unfavourable ends of the purchase multiplier's range.
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
+    # capacity's memory fit; a workload's own is its shape's (ShapeLimits.memory_fit).
     memory_fit: MemoryFit
-    # The unit's KV cache (the same for every request shape); its token rates depend on the
-    # shape: Context.shape_limits.
-    kv_limits: costs.UnitLimits
     option_id: str
     tier: Tier
     # Volume-independent parts of the option's formula, formatted once.
-    kv_ceiling_text: str
     cost_text: str
 
     def nodes_monthly_usd(self, catalog: Catalog, nodes: int) -> float:
@@ -150,8 +151,12 @@ Shape = tuple[int, int, float, float]
 @dataclass(frozen=True, slots=True)
 class ShapeLimits:
     """What a unit of a candidate serves at one request shape, at the expected settings and at
-    both ends of their ranges (favourable first), with the formula's texts formatted once."""
+    both ends of their ranges (favourable first), with the formula's texts formatted once: the
+    unit is the tensor-parallel group that serves this shape best (costs.best_unit)."""
 
+    capacity: Capacity
+    memory_fit: MemoryFit
+    kv_ceiling_text: str
     throughput: costs.UnitThroughput
     limits: costs.UnitLimits
     range_limits: tuple[costs.UnitLimits, costs.UnitLimits]
@@ -288,9 +293,11 @@ class Context:
         found = []
         for instance_type in instance_types or self.instance_types():
             instance = catalog.instances[instance_type]
-            capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
-            if capacity is None:
+            units = costs.unit_options(catalog, model, instance, settings, precision)
+            if not units:
                 continue
+            capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
+            assert capacity is not None
             hours = catalog.pricing.hours_per_month
             node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
@@ -342,20 +349,7 @@ class Context:
                 "operations.engineer_usd_per_month",
                 "operations.pool_fte",
             )
-            fit = capacity.fit
-            memory = MemoryFit(
-                precision=fit.precision,
-                weights_gb=round(fit.weights_gb, 1),
-                gpu_memory_gb=fit.gpu_memory_gb,
-                gpus_per_replica=fit.gpus_per_replica,
-                tensor_parallel=fit.tensor_parallel,
-                pipeline_parallel=fit.pipeline_parallel,
-                replicas_per_node=fit.replicas_per_node,
-                fits_one_node=fit.nodes_per_replica == 1,
-                note=fit.note,
-            )
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
-            limits = costs.unit_limits(capacity, None, self.seconds_per_month, settings)
             rate = costs.node_rate(catalog, instance, settings.pricing)
             unit_node_hours = hours.value * capacity.nodes_per_unit
             found.append(
@@ -363,22 +357,16 @@ class Context:
                     model_id=model_id,
                     instance_type=instance_type,
                     capacity=capacity,
+                    units=units,
                     unit_monthly_usd=unit_monthly,
                     node_hourly_usd=node_hourly,
                     fixed_usd=self.pool_fixed.monthly_usd,
                     range_unit_usd=(unit_node_hours * rate.low, unit_node_hours * rate.high),
                     figure_ids=figure_ids,
-                    memory_fit=memory,
-                    kv_limits=limits,
+                    memory_fit=_memory_fit(capacity),
                     option_id=f"self_hosted/{model_id}/{instance_type}"
                     + (f"/{precision}" if precision else ""),
                     tier=model.tier,
-                    kv_ceiling_text=(
-                        f"{tokens_text(limits.kv_tokens_per_unit)} tokens a unit holds "
-                        f"({capacity.fit.kv_room_gb * capacity.fit.replicas_per_node:,.1f} GB / "
-                        f"{capacity.kv_gb_per_token * 1e9 / 1024:,.1f} KiB a token at "
-                        f"{capacity.kv_cache_precision})"
-                    ),
                     cost_text=(
                         f" x {hourly:,.4g} USD/h ({settings.pricing.value}: {rate.basis}) x "
                         f"{hours.value:,.0f} h = "
@@ -394,22 +382,30 @@ class Context:
         if key in self._shape_limits:
             return self._shape_limits[key]
         settings, seconds = self.settings, self.seconds_per_month
-        try:
-            served = costs.unit_throughput(
-                candidate.capacity, shape[0], shape[1], shape[3], shape[2]
-            )
-        except PlannerError:
+        best_unit = costs.best_unit(candidate.units, shape[0], shape[1], shape[3], shape[2])
+        if best_unit is None:
             found = None
         else:
+            capacity, served = best_unit
             best, worst = settings.bounds()
-            limits = costs.unit_limits(candidate.capacity, served, seconds, settings)
+            limits = costs.unit_limits(capacity, served, seconds, settings)
             rate = served.output_tps * settings.throughput_factor
+            # The KV cache's bytes a token include its copies under tensor parallelism.
+            per_token = capacity.kv_gb_per_replica / capacity.kv_tokens_per_replica
             found = ShapeLimits(
+                capacity=capacity,
+                memory_fit=_memory_fit(capacity),
+                kv_ceiling_text=(
+                    f"{tokens_text(limits.kv_tokens_per_unit)} tokens a unit holds "
+                    f"({capacity.kv_gb_per_replica * capacity.fit.replicas_per_node:,.1f} GB / "
+                    f"{per_token * 1e9 / 1024:,.1f} KiB a token at "
+                    f"{capacity.kv_cache_precision})"
+                ),
                 throughput=served,
                 limits=limits,
                 range_limits=(
-                    costs.unit_limits(candidate.capacity, served, seconds, best),
-                    costs.unit_limits(candidate.capacity, served, seconds, worst),
+                    costs.unit_limits(capacity, served, seconds, best),
+                    costs.unit_limits(capacity, served, seconds, worst),
                 ),
                 output_text=(
                     f"{rate * settings.utilization:,.1f} ({rate:,.1f} output tok/s a unit at "
@@ -720,12 +716,9 @@ def shape_of(ctx: Context, workload: Workload) -> Shape:
 
 
 def context_fits(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> bool:
-    """One request's whole context fits one replica's KV cache, as the plan sizes it and as
-    the throughput model does."""
-    return (
-        demand.request_in + demand.request_out <= candidate.kv_limits.kv_tokens_per_replica
-        and ctx.shape_limits(candidate, demand.shape) is not None
-    )
+    """One request's whole context fits the KV cache of a replica of some tensor-parallel
+    group of the candidate (the throughput model's, which the plan sizes with too)."""
+    return ctx.shape_limits(candidate, demand.shape) is not None
 
 
 def limits_at(ctx: Context, candidate: SelfHostedCandidate, shape: Shape) -> ShapeLimits:
@@ -736,8 +729,9 @@ def limits_at(ctx: Context, candidate: SelfHostedCandidate, shape: Shape) -> Sha
 
 
 def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> Option:
-    settings, capacity = ctx.settings, candidate.capacity
+    settings = ctx.settings
     at_shape = limits_at(ctx, candidate, demand.shape)
+    capacity = at_shape.capacity
     units = costs.units_needed(
         at_shape.limits,
         demand.input_tokens,
@@ -767,7 +761,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         + at_shape.total_text
         + peak
         + demand.kv_head
-        + candidate.kv_ceiling_text
+        + at_shape.kv_ceiling_text
         + tail
     )
     return Option(
@@ -777,7 +771,7 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         tier=candidate.tier,
         instance_type=candidate.instance_type,
         pricing=settings.pricing,
-        memory_fit=candidate.memory_fit,
+        memory_fit=at_shape.memory_fit,
         nodes=nodes,
         monthly_cost_usd=round(cost, 2),
         fixed_monthly_usd=candidate.fixed_usd,
@@ -786,6 +780,21 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         throughput=_throughput_info(
             at_shape.throughput, settings.throughput_factor, candidate.capacity.model_id
         ),
+    )
+
+
+def _memory_fit(capacity: Capacity) -> MemoryFit:
+    fit = capacity.fit
+    return MemoryFit(
+        precision=fit.precision,
+        weights_gb=round(fit.weights_gb, 1),
+        gpu_memory_gb=fit.gpu_memory_gb,
+        gpus_per_replica=fit.gpus_per_replica,
+        tensor_parallel=fit.tensor_parallel,
+        pipeline_parallel=fit.pipeline_parallel,
+        replicas_per_node=fit.replicas_per_node,
+        fits_one_node=fit.nodes_per_replica == 1,
+        note=fit.note,
     )
 
 
@@ -871,6 +880,13 @@ def _profile_note(api: ApiModel) -> str | None:
         f"requests may be processed in {where}; allowed for data classes that need not stay in "
         "the stack's region (planner/data/data_classes.yaml stays_in_region)"
     )
+
+
+def _speed_origin(workload: Workload) -> str:
+    """Where a workload's per-user speed comes from, in the file's words."""
+    if workload.user_output_tps is not None:
+        return "its user_output_tps"
+    return "assumptions.user_output_tps or planner/data/assumptions.yaml"
 
 
 def _request_origin(workload: Workload) -> str:
@@ -1299,14 +1315,39 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         and e[2].model_id not in over_window
         and not context_fits(ctx, e[2], demand)
     )
-    if too_long or over_window:
-        left_out = {*too_long, *over_window}
+    # A self-hosted option on which no user reads at the workload's per-user speed, even one
+    # request alone (its decode step is too long), cannot deliver the workload: left out.
+    speed = demand.shape[3]
+    too_slow = {
+        e[2].option_id: limits_at(ctx, e[2], demand.shape).throughput.max_user_tps
+        for e in entries
+        if not isinstance(e[2], str)
+        and e[2].model_id not in over_window
+        and e[2].option_id not in too_long
+        and not limits_at(ctx, e[2], demand.shape).throughput.delivers_user_speed
+    }
+    slow_text = ", ".join(f"{o} (at most {too_slow[o]:,.1f})" for o in sorted(too_slow))
+    if too_long or over_window or too_slow:
+        left_out = {*too_long, *over_window, *too_slow}
         entries = [
             e
             for e in entries
             if (e[2] if isinstance(e[2], str) else e[2].option_id) not in left_out
             and (isinstance(e[2], str) or e[2].model_id not in left_out)
         ]
+        if not entries and not too_long and not over_window:
+            raise Unservable(
+                [
+                    Problem(
+                        f"workloads[{index}].user_output_tps"
+                        if workload.user_output_tps is not None
+                        else f"workloads[{index}]",
+                        f"no option allowed reaches {speed:g} output tokens/s a user "
+                        f"({_speed_origin(workload)}): {slow_text} tokens/s at most, even "
+                        "serving one request alone; ask for a lower speed or unpin the model",
+                    )
+                ]
+            )
         if not entries:
             raise Unservable(
                 [
@@ -1322,8 +1363,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                             else ""
                         )
                         + ("fits no replica's KV cache of the options allowed" if too_long else "")
-                        + f" ({_request_origin(workload)}): shorten the requests or unpin the "
-                        "model",
+                        + f" ({_request_origin(workload)})"
+                        + (
+                            f", and no other option reaches {speed:g} output tokens/s a user "
+                            f"({_speed_origin(workload)}): {slow_text} tokens/s at most"
+                            if too_slow
+                            else ""
+                        )
+                        + ": shorten the requests or unpin the model",
                     )
                 ]
             )
@@ -1416,6 +1463,12 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             if too_long
             else ""
         )
+        + (
+            f"; left out because no batch reaches {speed:g} output tokens/s a user "
+            f"({_speed_origin(workload)}), even one request alone: {slow_text} tokens/s"
+            if too_slow
+            else ""
+        )
     )
     if chosen.placement == "self_hosted":
         candidate = ctx.by_option[chosen.id]
@@ -1438,7 +1491,9 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     alternatives = list(ceiling_alternatives)
     for model_id in [chosen.model] if chosen.placement == "self_hosted" else []:
         for candidate in ctx.alternatives.get(model_id, ()):
-            if not context_fits(ctx, candidate, demand):
+            if not context_fits(ctx, candidate, demand) or not (
+                limits_at(ctx, candidate, demand.shape).throughput.delivers_user_speed
+            ):
                 continue
             option = _self_hosted_option(ctx, candidate, demand)
             precision = catalog.precisions[candidate.memory_fit.precision]

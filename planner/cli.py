@@ -13,10 +13,10 @@ import tomllib
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from planner import costs, throughput
-from planner.catalog import Catalog, default_catalog
+from planner.catalog import Catalog, Figure, default_catalog
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.loader import did_you_mean, load_workloads
@@ -472,9 +472,9 @@ def _within_context(model: str, window: float, input_tokens: int, output_tokens:
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
-    data = throughput.default_throughput_data()
     for flag, value in (
         ("--gpus", args.gpus),
+        ("--nodes", args.nodes),
         ("--input-tokens", args.input_tokens),
         ("--output-tokens", args.output_tokens),
         ("--concurrency", args.concurrency),
@@ -483,15 +483,32 @@ def cmd_throughput(args: argparse.Namespace) -> int:
             raise PlannerError.single(flag, "", f"must be at least 1, not {value}")
     if args.tokens_per_user is not None and args.tokens_per_user <= 0:
         raise PlannerError.single("--tokens-per-user", "", "must be more than 0")
-    replica = throughput.make_replica(data, args.model, args.gpu, args.gpus, args.precision)
+    # As plans price a replica (vLLM as the stack deploys it, within the default memory
+    # reserve), or as the calibration points were measured (TensorRT-LLM).
+    reserve = default_catalog().defaults.memory_reserve
+    if args.calibrated:
+        data, utilization = throughput.default_throughput_data(), 1.0
+    else:
+        data, utilization = costs.deployed_throughput_data(), 1 - reserve.value
+    arch = data.architectures.get(args.model)
+    if arch is not None and args.nodes > arch.layers.value:
+        # A pipeline stage holds whole layers: one a node at most.
+        raise PlannerError.single(
+            "--nodes",
+            "",
+            f"must be at most {args.model}'s {arch.layers.value:g} layers, not {args.nodes}",
+        )
+    replica = costs.serving_replica(
+        data, args.model, args.gpu, args.gpus, args.nodes, args.precision, utilization
+    )
     known = default_catalog().models.get(args.model)
     if known is not None:
         _within_context(
             args.model, known.context_window.value, args.input_tokens, args.output_tokens
         )
-    served = throughput.serve(
+    served = costs.serve_replica(
         replica,
-        throughput.Efficiencies.of(data.fit),
+        args.nodes,
         args.input_tokens,
         args.output_tokens,
         tokens_per_user=args.tokens_per_user,
@@ -505,7 +522,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
             f"{args.gpus}x {args.gpu} gives one user {served.tokens_per_user:,.1f} tokens/s "
             "at most; give more --gpus or a lower target",
         )
-    report = throughput.serving_report(data, served)
+    report = _replica_report(args, data, served, utilization, reserve)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -516,9 +533,11 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         if args.concurrency is not None
         else "at maximum load"
     )
+    nodes = f" a node x {args.nodes} nodes (pipeline parallel)" if args.nodes > 1 else ""
     print(
-        f"{args.model} on {args.gpus}x {args.gpu} ({report['precision']}), "
-        f"{args.input_tokens:,} input / {args.output_tokens:,} output tokens, {load}:"
+        f"{args.model} on {args.gpus}x {args.gpu}{nodes} ({report['precision']}), "
+        f"{args.input_tokens:,} input / {args.output_tokens:,} output tokens, {load}, "
+        f"{report['serving']}:"
     )
     print(
         f"  {report['output_tokens_per_second']:,.0f} output tokens/s "
@@ -560,6 +579,41 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         unit = f" {figure['unit']}" if "unit" in figure else ""
         print(f"    {name}: {figure['value']}{unit} ({figure['source']}, {figure['date']})")
     return 0
+
+
+def _replica_report(
+    args: argparse.Namespace,
+    data: throughput.ThroughputData,
+    served: throughput.Serving,
+    utilization: float,
+    reserve: Figure,
+) -> dict[str, Any]:
+    """serving_report of a replica of --nodes pipeline stages (its figures are one stage's:
+    weights and KV cache are counted on every node), saying how it is served."""
+    report = throughput.serving_report(data, served)
+    nodes = args.nodes
+    report["nodes"] = nodes
+    report["weights_gb"] = round(served.replica.weight_bytes * nodes / 1e9, 1)
+    report["kv_cache_gb"] = round(
+        served.replica.kv_capacity_tokens * served.replica.kv_bytes_per_token * nodes / 1e9, 1
+    )
+    report["kv_cache_tokens"] = round(served.replica.kv_capacity_tokens)
+    report["kv_bytes_per_token"] = round(served.replica.kv_bytes_per_token * nodes)
+    report["output_tokens_per_second_per_gpu"] = round(
+        served.output_tokens_per_second / (args.gpus * nodes), 1
+    )
+    report["serving"] = (
+        "as calibrated (TensorRT-LLM, as the calibration points were measured)"
+        if args.calibrated
+        else "as plans price it (vLLM as the stack deploys it)"
+    )
+    if not args.calibrated:
+        report["figures"]["memory_utilization"] = {
+            "value": round(utilization, 4),
+            "source": f"1 - memory_reserve {reserve.value:g} (assumptions.yaml: {reserve.source})",
+            "date": reserve.date,
+        }
+    return report
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
@@ -818,6 +872,20 @@ def build_parser() -> argparse.ArgumentParser:
     tput.add_argument("--gpu", required=True, help="the GPU type: h100 or h200 (gpus.yaml)")
     tput.add_argument(
         "--gpus", type=int, required=True, help="GPUs in the replica (tensor parallel size)"
+    )
+    tput.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="nodes the replica spans, --gpus each: tensor parallel in a node, pipeline "
+        "parallel across nodes, as plans serve a model that fits no node (default 1)",
+    )
+    tput.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="serve as the calibration points were measured (TensorRT-LLM: MoE models attention "
+        "data parallel, the KV cache 0.9 of the memory left) instead of as plans price a replica "
+        "(vLLM as the stack deploys it: tensor parallel, within the memory reserve)",
     )
     tput.add_argument("--precision", help="weight precision: fp8 (default), bf16 or int4")
     tput.add_argument(

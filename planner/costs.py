@@ -6,7 +6,6 @@ Every function returns the numbers it used, so the plan can show the formula and
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -20,7 +19,10 @@ from planner.catalog import ApiModel, Catalog, Figure, Instance, OpenModel, Text
 from planner.errors import PlannerError
 from planner.throughput import (
     Efficiencies,
+    Replica,
+    Serving,
     ThroughputData,
+    decode_step,
     default_throughput_data,
     make_replica,
     serve,
@@ -236,13 +238,21 @@ class Capacity:
     model_id: str
     gpu: str
     kv_cache_precision: str
+    # The share of GPU memory the engine may use (vLLM's gpu_memory_utilization, 1 - the
+    # memory reserve), and what the replica's KV cache holds with it (throughput.kv_cache, the
+    # throughput model's own figure): tokens of context, and their bytes in all its GPUs.
+    memory_utilization: float
+    kv_tokens_per_replica: float
+    kv_gb_per_replica: float
 
 
 @cache
 def deployed_throughput_data() -> ThroughputData:
-    """The throughput model's data with the parallelism the stack deploys: vLLM with
+    """The throughput model's data with the engine the stack deploys: vLLM with
     --tensor-parallel-size and no expert or attention data parallelism (stacks/serving.py), so
-    an MoE replica keeps one batch and (for MLA) a copy of the KV latent on every GPU. The
+    an MoE replica keeps one batch and (for MLA) a copy of the KV latent on every GPU, and its
+    KV cache is vLLM's (throughput.kv_cache, with the memory utilization of the plan), filled as
+    requests grow rather than reserved for their whole output. The
     calibration's MoE points ran TensorRT-LLM with attention data parallelism (throughput.yaml
     moe_parallelism): pricing that configuration would overstate what the deployed pools serve
     (about 2x for Llama 4 at 30 tok/s a user)."""
@@ -255,7 +265,27 @@ def deployed_throughput_data() -> ThroughputData:
                 "(and --data-parallel-size for replicas a node), no --enable-expert-parallel: "
                 "MoE models run tensor parallel, as dense ones do",
                 date="2026-12",
-            )
+            ),
+            # vLLM keeps a request's KV cache as it grows, not reserved for its whole output.
+            "kv_reserved_output_share": Figure(
+                value=0.5,
+                source="vLLM's scheduler (vllm/v1/core/sched/scheduler.py with "
+                "KVCacheManager.allocate_slots) allocates a running request's KV cache blocks "
+                "as its tokens are computed and preempts a request when the cache is full, so a "
+                "request holds its prompt and its output so far: on average I + O/2 over its "
+                "decode (TensorRT-LLM's default scheduler reserves I + O: throughput.yaml)",
+                date="2026-12",
+            ),
+            # vLLM gives the KV cache all of its budget (gpu_memory_utilization x memory) left
+            # after the weights and the profiled activations and CUDA graphs: no further share.
+            "kv_free_fraction": Figure(
+                value=1.0,
+                source="vllm/v1/worker/gpu_worker.py determine_available_memory: the KV cache "
+                "gets gpu_memory_utilization x total GPU memory less the weights, the profiled "
+                "peak activations and non-torch memory (CUDA graphs); the stack passes "
+                "--gpu-memory-utilization 1 - memory_reserve (stacks/serving.py)",
+                date="2026-12",
+            ),
         }
     )
     return data.model_copy(update={"settings": settings})
@@ -271,24 +301,30 @@ def kv_gb_per_token(model_id: str) -> tuple[float, str]:
     return arch.kv_values_per_token() * per_value / 1e9, precision
 
 
-def unit_capacity(
+def unit_options(
     catalog: Catalog,
     model: OpenModel,
     instance: Instance,
     settings: Settings,
     precision: str | None = None,
-) -> Capacity | None:
-    """A unit at the model's own precision, or at another; None where the weights do not fit
-    or the throughput model knows neither the model nor the GPU."""
+) -> tuple[Capacity, ...]:
+    """Every unit the model can be served in on the instance, at its own precision or another:
+    one per tensor-parallel group (a power of two, from the smallest that holds the weights up
+    to the node's GPUs, each node full of replicas), or the one multi-node replica (its group
+    is the nodes' GPUs). Empty where the weights do not fit or the throughput model knows
+    neither the model nor the GPU. Which of them serves a workload best depends on its request
+    shape and per-user speed (best_unit)."""
     precision = precision or model.default_precision
     fit = memory_fit(catalog, model, instance, precision, settings.memory_reserve)
-    data = default_throughput_data()
+    data = deployed_throughput_data()
     model_id = _model_id(catalog, model)
     if fit is None or model_id not in data.architectures or instance.gpu not in data.gpus:
-        return None
+        return ()
     kv_gb, kv_precision = kv_gb_per_token(model_id)
+    utilization = 1 - settings.memory_reserve
 
     def unit(fit: Fit) -> Capacity:
+        replica = _replica(model_id, instance.gpu, fit, utilization)
         return Capacity(
             fit=fit,
             nodes_per_unit=fit.nodes_per_replica,
@@ -296,43 +332,87 @@ def unit_capacity(
             model_id=model_id,
             gpu=instance.gpu,
             kv_cache_precision=kv_precision,
+            memory_utilization=utilization,
+            kv_tokens_per_replica=replica.kv_capacity_tokens,
+            kv_gb_per_replica=replica.kv_capacity_tokens
+            * replica.kv_bytes_per_token
+            * fit.pipeline_parallel
+            / 1e9,
         )
 
-    return _best_group(unit, fit, instance, settings)
-
-
-def _best_group(
-    unit: Callable[[Fit], Capacity], fit: Fit, instance: Instance, settings: Settings
-) -> Capacity:
-    """The unit whose tensor-parallel group (a power of two, from the smallest that holds the
-    weights up to the node's GPUs) makes the node serve the most at the settings' request shape
-    and per-user speed. A larger group reads a replica's weights faster, so at a per-user speed
-    it can batch more: Llama 3.3 70B on a p5en.48xlarge serves about 3,170 output tok/s at 30
-    tok/s a user as eight one-GPU replicas, 3,570 as two of four GPUs. Ties keep the smaller
-    group.
-    Multi-node replicas keep their fit (their group is the nodes' GPUs)."""
-    best = unit(fit)
     if fit.nodes_per_replica > 1:
-        return best
-    best_tps = -1.0
+        return (unit(fit),)
+    groups = []
     group = fit.gpus_per_replica
     while group <= instance.gpus:
-        capacity = unit(
-            replace(fit, gpus_per_replica=group, replicas_per_node=instance.gpus // group)
+        groups.append(
+            unit(replace(fit, gpus_per_replica=group, replicas_per_node=instance.gpus // group))
         )
+        group *= 2
+    return tuple(groups)
+
+
+def best_unit(
+    units: tuple[Capacity, ...],
+    input_tokens: int,
+    output_tokens: int,
+    user_output_tps: float,
+    cached_input_fraction: float = 0.0,
+) -> tuple[Capacity, UnitThroughput] | None:
+    """The unit that serves a workload of this request shape and per-user speed best: among the
+    units whose replica holds the weights, the engine's reserve and one request's KV cache,
+    those that reach the per-user speed, and of them the one whose node serves the most output
+    tokens (a larger group reads a replica's weights faster, so at a per-user speed it can
+    batch more: Llama 3.3 70B on a p5en.48xlarge serves about 3,170 output tok/s at 30 tok/s a
+    user as eight one-GPU replicas, 3,570 as two of four GPUs; a long request may fit only a
+    larger group's KV cache). Where none delivers the speed, the fastest (the plan leaves the
+    option out: UnitThroughput.delivers_user_speed). Ties keep the smaller group, so the answer
+    does not depend on float noise. None where no unit holds one request."""
+    best: tuple[Capacity, UnitThroughput] | None = None
+    for unit in units:
         try:
             served = unit_throughput(
-                capacity,
-                settings.request_input_tokens,
-                settings.request_output_tokens,
-                settings.user_output_tps,
-            ).output_tps
+                unit, input_tokens, output_tokens, user_output_tps, cached_input_fraction
+            )
         except PlannerError:  # no room for one request of this shape in this group's KV cache
-            served = 0.0
-        if served > best_tps * (1 + EPSILON):
-            best, best_tps = capacity, served
-        group *= 2
+            continue
+        if best is None or _serves_better(served, best[1]):
+            best = (unit, served)
     return best
+
+
+def _serves_better(new: UnitThroughput, old: UnitThroughput) -> bool:
+    """Delivering the per-user speed first (else the fastest), then reaching it with a batch,
+    then the most output."""
+    if new.delivers_user_speed != old.delivers_user_speed:
+        return new.delivers_user_speed
+    if not new.delivers_user_speed:
+        return new.max_user_tps > old.max_user_tps * (1 + EPSILON)
+    if new.target_met != old.target_met:
+        return new.target_met
+    return new.output_tps > old.output_tps * (1 + EPSILON)
+
+
+def unit_capacity(
+    catalog: Catalog,
+    model: OpenModel,
+    instance: Instance,
+    settings: Settings,
+    precision: str | None = None,
+) -> Capacity | None:
+    """The unit that serves the settings' request shape and per-user speed best (best_unit), or
+    the smallest group where no group holds one such request; None where the weights do not
+    fit or the throughput model knows neither the model nor the GPU."""
+    units = unit_options(catalog, model, instance, settings, precision)
+    if not units:
+        return None
+    found = best_unit(
+        units,
+        settings.request_input_tokens,
+        settings.request_output_tokens,
+        settings.user_output_tps,
+    )
+    return units[0] if found is None else found[0]
 
 
 def _model_id(catalog: Catalog, model: OpenModel) -> str:
@@ -354,6 +434,10 @@ class UnitThroughput:
     time_bound: str
     tokens_per_user: float
     target_met: bool
+    # The fastest a user reads on this unit: one request alone, a decode step at its average
+    # context a token (every stage's, under pipeline parallelism). Bandwidth and the step's
+    # overheads bound it; a prompt's prefill does not (it comes before the first token).
+    max_user_tps: float
     input_tokens: int
     output_tokens: int
     user_output_tps: float
@@ -367,11 +451,20 @@ class UnitThroughput:
             return self.limit
         return self.time_bound
 
+    @property
+    def delivers_user_speed(self) -> bool:
+        """Whether a user can read at user_output_tps at all: else the unit cannot serve the
+        workload (answers.decide leaves it out). The throughput model's own per-user speed
+        (tokens_per_user, target_met) averages a request's output over the whole cycle, its
+        prefill included, which a one-token answer never brings to a reading speed."""
+        return self.max_user_tps >= self.user_output_tps * (1 - EPSILON)
+
 
 def _stage(data: ThroughputData, model_id: str, pipeline: int) -> ThroughputData:
     """The data with the model cut into one pipeline stage: 1/pipeline of its layers and
-    parameters (experts, attention weights and KV cache follow the layers)."""
-    if pipeline == 1:
+    parameters (experts, attention weights and KV cache follow the layers). An unknown model is
+    left to make_replica to name."""
+    if pipeline == 1 or model_id not in data.architectures:
         return data
     arch = data.architectures[model_id]
 
@@ -389,6 +482,73 @@ def _stage(data: ThroughputData, model_id: str, pipeline: int) -> ThroughputData
         }
     )
     return data.model_copy(update={"architectures": {**data.architectures, model_id: stage}})
+
+
+def _replica(model_id: str, gpu: str, fit: Fit, memory_utilization: float) -> Replica:
+    return serving_replica(
+        deployed_throughput_data(),
+        model_id,
+        gpu,
+        fit.tensor_parallel,
+        fit.pipeline_parallel,
+        fit.precision,
+        memory_utilization,
+    )
+
+
+def serving_replica(
+    data: ThroughputData,
+    model_id: str,
+    gpu: str,
+    tensor_parallel: int,
+    pipeline_parallel: int,
+    precision: str | None,
+    memory_utilization: float = 1.0,
+) -> Replica:
+    """One replica of tensor_parallel GPUs a node on pipeline_parallel nodes, as the throughput
+    model takes it: one pipeline stage (the whole replica on one node). Plans and `planner
+    throughput --nodes` both make theirs here."""
+    return make_replica(
+        _stage(data, model_id, pipeline_parallel),
+        model_id,
+        gpu,
+        tensor_parallel,
+        precision,
+        memory_utilization,
+    )
+
+
+def serve_replica(
+    stage: Replica,
+    pipeline_parallel: int,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    tokens_per_user: float | None = None,
+    concurrency: int | None = None,
+    cached_input_fraction: float = 0.0,
+) -> Serving:
+    """What a replica of pipeline_parallel stages (serving_replica) serves: with as many
+    micro-batches in flight every stage works all the time, so the replica serves what a stage
+    does; a token passes every stage, so a stage must reach PP times the per-user speed, a user
+    reads 1/PP of a stage's speed and a first token comes after every stage. The hop between
+    nodes (EFA) is not modelled: an optimistic simplification for multi-node replicas."""
+    served = serve(
+        stage,
+        Efficiencies.of(deployed_throughput_data().fit),
+        input_tokens,
+        output_tokens,
+        tokens_per_user=None if tokens_per_user is None else tokens_per_user * pipeline_parallel,
+        concurrency=concurrency,
+        cached_input_fraction=cached_input_fraction,
+    )
+    if pipeline_parallel == 1:
+        return served
+    return replace(
+        served,
+        tokens_per_user=served.tokens_per_user / pipeline_parallel,
+        time_to_first_token_s=served.time_to_first_token_s * pipeline_parallel,
+    )
 
 
 @cache
@@ -411,25 +571,23 @@ def unit_throughput(
 
     MoE models are served as the stack deploys them (deployed_throughput_data): vLLM tensor
     parallel, not the attention data parallelism of the TensorRT-LLM runs the fit was made on."""
-    data = deployed_throughput_data()
     fit = capacity.fit
     pipeline = fit.pipeline_parallel
-    replica = make_replica(
-        _stage(data, capacity.model_id, pipeline),
-        capacity.model_id,
-        capacity.gpu,
-        fit.tensor_parallel,
-        fit.precision,
-    )
-    served = serve(
-        replica,
-        Efficiencies.of(data.fit),
+    served = serve_replica(
+        _replica(capacity.model_id, capacity.gpu, fit, capacity.memory_utilization),
+        pipeline,
         input_tokens,
         output_tokens,
-        tokens_per_user=user_output_tps * pipeline,
+        tokens_per_user=user_output_tps,
         cached_input_fraction=cached_input_fraction,
     )
     replicas = fit.replicas_per_node
+    alone = decode_step(
+        served.replica,
+        Efficiencies.of(deployed_throughput_data().fit),
+        1,
+        input_tokens + output_tokens / 2,
+    )
     return UnitThroughput(
         output_tps=served.output_tokens_per_second * replicas,
         total_tps=served.total_tokens_per_second * replicas,
@@ -437,8 +595,9 @@ def unit_throughput(
         batch=served.batch,
         limit=served.limit,
         time_bound=served.time_bound,
-        tokens_per_user=served.tokens_per_user / pipeline,
+        tokens_per_user=served.tokens_per_user,
         target_met=served.target_met,
+        max_user_tps=1 / (alone.seconds * pipeline),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         user_output_tps=user_output_tps,
@@ -466,8 +625,10 @@ def unit_limits(
     seconds_per_month: float,
     settings: Settings,
 ) -> UnitLimits:
-    """The unit's limits; throughput None gives the KV limits alone (the rates infinite)."""
-    per_replica = capacity.fit.kv_room_gb / capacity.kv_gb_per_token
+    """The unit's limits; throughput None gives the KV limits alone (the rates infinite). The
+    KV cache is the throughput model's (throughput.kv_cache), so the context a unit admits and
+    holds in flight is the one its batch is limited by."""
+    per_replica = capacity.kv_tokens_per_replica
     if throughput is None:
         rate = total = float("inf")
     else:

@@ -275,7 +275,9 @@ def max_model_len(ctx: Context, window: float, option: Option, workloads: list[W
     exceeds either, so the longest request always fits."""
     longest = longest_request(ctx, workloads)
     margin = ctx.catalog.serving.max_model_len_margin.value
-    kv_tokens = ctx.by_option[option.id].kv_limits.kv_tokens_per_replica
+    # The pool's group is its workloads' (a pool key holds one group): the first one's.
+    candidate = ctx.by_option[option.id]
+    kv_tokens = limits_at(ctx, candidate, shape_of(ctx, workloads[0])).limits.kv_tokens_per_replica
     return max(longest, min(math.ceil(longest * margin), int(window), math.floor(kv_tokens)))
 
 
@@ -598,14 +600,34 @@ def _pool_keys(ctx: Context, decisions: list[Decision]) -> dict[str, dict[str, s
     }
     strict_options = {o for w, *_ in decisions if w.data in strict for o in options[w.name]}
     keys = {}
-    for w, *_ in decisions:
+    for w, answers, _, _ in decisions:
         apart = w.data not in strict and _public_callers(ctx, w)
         reserved = f"{RESERVATION}{w.capacity_reservation_id}" if w.capacity_reservation_id else ""
+        groups = {
+            o.id: o.memory_fit.gpus_per_replica
+            for o in answers.volume_economics.options
+            if o.memory_fit is not None
+        }
         keys[w.name] = {
-            o: (o + PUBLIC_CALLERS if apart and o in strict_options else o) + reserved
+            o: o
+            + _group_suffix(ctx, o, groups[o])
+            + (PUBLIC_CALLERS if apart and o in strict_options else "")
+            + reserved
             for o in options[w.name]
         }
     return keys
+
+
+# A pool's replicas have one tensor-parallel group. A workload whose request shape is served
+# best by another group than the option's usual one (at the plan's request shape) gets a pool
+# key of that group (option id + GROUP + its GPUs a replica): only workloads served with the
+# same group share a pool.
+GROUP = "+tp"
+
+
+def _group_suffix(ctx: Context, option_id: str, gpus_per_replica: int) -> str:
+    usual = ctx.by_option[option_id].memory_fit.gpus_per_replica
+    return "" if gpus_per_replica == usual else f"{GROUP}{gpus_per_replica}"
 
 
 def _option_of(key: str) -> str:
@@ -613,8 +635,11 @@ def _option_of(key: str) -> str:
 
 
 def _pool_name_of(key: str) -> str:
-    """A pool's name from its key: its option's, then what keeps it apart."""
+    """A pool's name from its key: its option's, then what keeps it apart (its group, public
+    callers, a capacity reservation)."""
     name = pool_name_for(_option_of(key))
+    if GROUP in key:
+        name += "-tp" + key.split(GROUP, 1)[1].split("+", 1)[0]
     if PUBLIC_CALLERS in key:
         name += "-public-callers"
     if RESERVATION in key:

@@ -293,10 +293,59 @@ def _choices(kind: str, names: list[str]) -> str:
     return f"the catalog has {kind}: " + ", ".join(sorted(names))
 
 
+def kv_cache(
+    data: ThroughputData,
+    arch: Architecture,
+    card: Gpu,
+    gpus: int,
+    bytes_per_param: float,
+    memory_utilization: float = 1.0,
+) -> tuple[float, float, float, float]:
+    """A replica's memory: (weight bytes, of them the copies attention data parallelism keeps,
+    KV bytes a token of context takes in all its GPUs, tokens of context its KV cache holds). The one source of the
+    KV cache for `planner throughput` and for plans (costs.unit_capacity, the batch limit, the
+    KV ceiling and the context a replica admits).
+
+        KV bytes = kv_free_fraction x (memory_utilization x N x memory - weights - N x reserve)
+
+    which is both engines' rule, each with its own two figures: TensorRT-LLM (the calibration
+    points) may use all of the memory (utilization 1) and gives the KV cache 0.9 of what is left
+    after weights and its workspace (free_gpu_memory_fraction); vLLM (the deployed pools) may use
+    gpu_memory_utilization of it and gives the KV cache all that is left after the weights and
+    its profiled activations and CUDA graphs (kv_free_fraction 1: costs.deployed_throughput_data).
+    A replica's cache is what the engine that serves it allocates, so neither rule is applied to
+    the other engine. Copies are counted where the engine keeps them: tensor parallelism splits
+    the KV heads over the GPUs and keeps a head shared by several GPUs on each (max(1, N / KV
+    heads) copies; MLA's one latent on every GPU), vLLM as TensorRT-LLM; under attention data
+    parallelism (MoE models in TensorRT-LLM) each GPU caches all heads of its own requests, no
+    copies, but holds a copy of all weights except the routed experts."""
+    attention_dp = arch.is_moe and data.settings.moe_parallelism.value == "attention-dp"
+    replication = 1.0 if attention_dp else max(1.0, gpus / arch.kv_heads.value)
+    kv_precision = arch.kv_cache_precision.value
+    kv_bytes = (
+        arch.kv_values_per_token() * data.settings.kv_bytes_per_value[kv_precision].value
+    ) * replication
+    memory = gpus * card.memory_gb.value * 1e9
+    # Under attention data parallelism TensorRT-LLM splits only the routed experts over the GPUs:
+    # attention, dense MLP layers, shared experts and embeddings are replicated (tp size 1).
+    copies = (gpus - 1) * arch.unrouted_params() * bytes_per_param if attention_dp else 0.0
+    weights = arch.total_params_b.value * 1e9 * bytes_per_param + copies
+    reserve = gpus * data.settings.runtime_reserve_gb.value * 1e9
+    free = memory * memory_utilization - weights - reserve
+    capacity = max(free, 0.0) * data.settings.kv_free_fraction.value / kv_bytes
+    return weights, copies, kv_bytes, capacity
+
+
 def make_replica(
-    data: ThroughputData, model: str, gpu: str, gpus: int, precision: str | None = None
+    data: ThroughputData,
+    model: str,
+    gpu: str,
+    gpus: int,
+    precision: str | None = None,
+    memory_utilization: float = 1.0,
 ) -> Replica:
-    """The replica, or a PlannerError naming the argument that is wrong."""
+    """The replica, or a PlannerError naming the argument that is wrong. memory_utilization: the
+    share of the GPUs' memory the engine may use (kv_cache)."""
     if model not in data.architectures:
         raise PlannerError.single(
             "MODEL",
@@ -320,27 +369,13 @@ def make_replica(
                 "precisions", [p for p in data.precisions if p in data.settings.compute_precision]
             ),
         )
-    kv_precision = arch.kv_cache_precision.value
     card = data.gpus[gpu]
     compute = data.settings.compute_precision[precision].value
     bytes_per_param = data.precisions[precision].bytes_per_param.value
-    # Tensor parallelism splits the KV heads over the GPUs; with fewer KV heads than GPUs each
-    # head is kept (and read) on N / heads GPUs. MLA's one latent is on every GPU. Under attention
-    # data parallelism (MoE models) each GPU caches all heads of its own requests: no copies.
     attention_dp = arch.is_moe and data.settings.moe_parallelism.value == "attention-dp"
-    replication = 1.0 if attention_dp else max(1.0, gpus / arch.kv_heads.value)
-    kv_bytes = (
-        arch.kv_values_per_token()
-        * data.settings.kv_bytes_per_value[kv_precision].value
-        * replication
+    weights, copies, kv_bytes, capacity = kv_cache(
+        data, arch, card, gpus, bytes_per_param, memory_utilization
     )
-    memory = gpus * card.memory_gb.value * 1e9
-    # Under attention data parallelism TensorRT-LLM splits only the routed experts over the GPUs:
-    # attention, dense MLP layers, shared experts and embeddings are replicated (tp size 1).
-    copies = (gpus - 1) * arch.unrouted_params() * bytes_per_param if attention_dp else 0.0
-    weights = arch.total_params_b.value * 1e9 * bytes_per_param + copies
-    free = memory - weights - gpus * data.settings.runtime_reserve_gb.value * 1e9
-    capacity = max(free, 0.0) * data.settings.kv_free_fraction.value / kv_bytes
     return Replica(
         model=model,
         arch=arch,
@@ -352,7 +387,7 @@ def make_replica(
         kv_bytes_per_token=kv_bytes,
         flops_per_second=gpus * card.dense_tflops[compute].value * 1e12,
         bandwidth_bytes_per_second=gpus * card.bandwidth_tb_per_s.value * 1e12,
-        memory_bytes=memory,
+        memory_bytes=gpus * card.memory_gb.value * 1e9,
         weight_bytes=weights,
         kv_capacity_tokens=capacity,
         # Each attention data parallel rank schedules its own batch of up to max_batch requests.

@@ -7,6 +7,7 @@ import pytest
 from planner.catalog import TIER_ORDER, Catalog
 from planner.costs import pool_fixed_cost
 from planner.errors import PlannerError
+from planner.model import VolumeEconomics
 from planner.workloads import Tier
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text
@@ -288,32 +289,38 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
 
 
 def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> None:
-    """A 1,600,000-token request needs 157 GB of Llama 4 Scout's KV cache (96 KiB a token,
-    FP8): a replica of four H100s (the group p5.48xlarge serves best with) keeps 1.74M tokens,
-    one of two H200s (p5en.48xlarge's) 1.43M: Scout on p5en drops out, on p5 it stays. A
-    2,000,000-token request fits no Scout replica: pinned to Scout, it is an error."""
-    text = workload_yaml(
-        task="chat", data="regulated", request="{input_tokens: 1599000, output_tokens: 1000}"
-    )
-    workload = only(plan_text(text, catalog))
-    economics = workload.answers.volume_economics
+    """The tensor-parallel group is chosen per workload shape: a 1,000,000-token request needs
+    98 GB of Llama 4 Scout's KV cache (96 KiB a token, FP8), more than a one-H200 replica (the
+    group p5en.48xlarge serves the plan's 2,000/400 shape best with) keeps, so its replicas span
+    more GPUs and Scout on p5en stays. A 5,000,000-token request fits only eight H200s (9.06M
+    tokens), not eight H100s (4.59M): Scout on p5 drops out. A 9,500,000-token one (within
+    Scout's 10M window) fits no Scout replica: pinned to Scout, it is an error. (A batch
+    reader, 0.1 tok/s a user: a multi-million-token prompt's prefill takes minutes.)"""
+
+    def plan_of(request: str, **fields: str) -> VolumeEconomics:
+        text = workload_yaml(
+            task="chat", data="regulated", request=request, user_output_tps="0.1", **fields
+        )
+        return only(plan_text(text, catalog)).answers.volume_economics
+
+    economics = plan_of("{input_tokens: 999000, output_tokens: 1000}")
+    by_id = {o.id: o for o in economics.options}
+    p5en = by_id["self_hosted/llama-4-scout/p5en.48xlarge"]
+    assert p5en.memory_fit is not None and p5en.memory_fit.gpus_per_replica > 1
+    assert "self_hosted/llama-4-scout/p5.48xlarge" in by_id
+    assert "does not fit" not in economics.reason
+    economics = plan_of("{input_tokens: 4999000, output_tokens: 1000}")
     ids = {o.id for o in economics.options}
-    assert "self_hosted/llama-4-scout/p5en.48xlarge" not in ids
-    assert "self_hosted/llama-4-scout/p5.48xlarge" in ids
-    assert "does not fit a replica's KV cache: self_hosted/llama-4-scout/p5en.48xlarge" in (
+    assert "self_hosted/llama-4-scout/p5en.48xlarge" in ids
+    assert "self_hosted/llama-4-scout/p5.48xlarge" not in ids
+    assert "does not fit a replica's KV cache: self_hosted/llama-4-scout/p5.48xlarge" in (
         economics.reason
     )
-    pinned = workload_yaml(
-        task="chat",
-        data="regulated",
-        model="llama-4-scout",
-        request="{input_tokens: 1999000, output_tokens: 1000}",
-    )
     with pytest.raises(PlannerError) as caught:
-        plan_text(pinned, catalog)
+        plan_of("{input_tokens: 9499000, output_tokens: 1000}", model="llama-4-scout")
     [problem] = caught.value.problems
     assert problem.field == "workloads[0].request"
-    assert "2,000,000 tokens fits no replica's KV cache" in problem.message
+    assert "9,500,000 tokens fits no replica's KV cache" in problem.message
 
 
 def test_costs_carry_a_range_from_the_uncertain_assumptions(catalog: Catalog) -> None:

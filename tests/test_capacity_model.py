@@ -9,6 +9,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,7 +19,9 @@ from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.errors import PlannerError
+from planner.loader import LoadedWorkloads, parse_workloads
 from planner.model import Option
+from planner.plan import build_plan
 from planner.throughput import (
     Efficiencies,
     default_throughput_data,
@@ -27,7 +30,7 @@ from planner.throughput import (
     serve,
 )
 from tests.conftest import workload_yaml
-from tests.test_answers import only, plan_text
+from tests.test_answers import H100_ONLY, only, plan_text
 from tests.test_costs import settings as defaults  # the planning defaults
 
 SECONDS = 730 * 3600
@@ -391,8 +394,9 @@ def test_a_workload_s_own_user_speed_sets_its_throughput_and_requests_in_flight(
 ) -> None:
     """A workload that reads at 45 tok/s a user (an agent, a code assistant) gets the throughput
     a unit serves at that speed, smaller batches, so more nodes than at the assumptions' 30; and
-    its requests in flight are its busiest output rate over its own speed. A speed no batch
-    reaches (70 tok/s, even one request alone) is stated, not hidden."""
+    its requests in flight are its busiest output rate over its own speed. Its replicas are the
+    group that serves its speed best: eight H100s at 45 and 60 tok/s a user (the plan's 30 is
+    served best by four)."""
     option_id = "self_hosted/llama-3.3-70b/p5.48xlarge"
 
     def option(**fields: str) -> Option:
@@ -413,8 +417,56 @@ def test_a_workload_s_own_user_speed_sets_its_throughput_and_requests_in_flight(
     busiest = 8e9 / SECONDS / 0.4
     assert f"KV cache {math.ceil(busiest / 45):,} request(s) in flight" in fast.formula
     assert f"KV cache {math.ceil(busiest / 30):,} request(s) in flight" in default.formula
-    too_fast = option(user_output_tps="70").throughput
-    assert too_fast is not None and not too_fast.user_speed_met
+    assert default.memory_fit is not None and default.memory_fit.gpus_per_replica == 4
+    assert fast.memory_fit is not None and fast.memory_fit.gpus_per_replica == 8
+    faster = option(user_output_tps="60")
+    assert faster.throughput is not None and faster.throughput.user_speed_met
+    assert faster.throughput.tokens_per_user >= 60
+
+
+def test_an_option_that_cannot_reach_the_per_user_speed_is_left_out(catalog: Catalog) -> None:
+    """100 tok/s a user is more than Llama 3.3 70B reaches on any H100 or H200 group: even one
+    request alone on eight GPUs reads its 70.6 GB of weights each step at 8 x 3.35 TB/s x the
+    fitted bandwidth efficiency, plus the step's overheads: about 78 tok/s on p5 (84 on p5en).
+    Its self-hosted options are left out with the reason in the plan (the API sells the same
+    weights at any speed); a workload with no other option is refused, naming its field."""
+    text = workload_yaml(task="faq", data="internal", user_output_tps="100")
+    workload = only(plan_text(text, catalog))
+    economics = workload.answers.volume_economics
+    ids = {o.id for o in economics.options}
+    assert not any(i.startswith("self_hosted/llama-3.3-70b/") for i in ids)
+    assert all(o.throughput is None or o.throughput.user_speed_met for o in economics.options)
+    assert "left out because no batch reaches 100 output tokens/s a user (its user_output_tps)" in (
+        economics.reason
+    )
+    assert "self_hosted/llama-3.3-70b/p5.48xlarge (at most 77.8)" in economics.reason
+    # At 30 tok/s the same options are admissible.
+    slow = only(plan_text(workload_yaml(task="faq", data="internal"), catalog))
+    assert "self_hosted/llama-3.3-70b/p5.48xlarge" in {
+        o.id for o in slow.answers.volume_economics.options
+    }
+    assert "no batch reaches" not in slow.answers.volume_economics.reason
+
+
+def test_a_speed_no_option_reaches_is_an_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regulated data may only be self-hosted: pinned to Llama 3.3 70B at 100 tok/s a user,
+    nothing can serve it. Exit 2, one line naming the file, the field and its line, what each
+    option reaches at most; nothing written."""
+    path = project / "workloads.yaml"
+    path.write_text(
+        workload_yaml(data="regulated", model="llama-3.3-70b", user_output_tps="100"),
+        encoding="utf-8",
+    )
+    code = main(["plan", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and "Traceback" not in captured.err
+    [line] = captured.err.splitlines()
+    assert f"{path}: workloads[0].user_output_tps (line " in line
+    assert "no option allowed reaches 100 output tokens/s a user" in line
+    assert "self_hosted/llama-3.3-70b/p5.48xlarge (at most 77.8)" in line
+    assert not (project / "plans").exists() and not (project / "Pulumi.dev.yaml").exists()
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "fast"])
@@ -452,3 +504,139 @@ def test_a_model_without_calibration_points_is_marked_unvalidated(catalog: Catal
         assert option.throughput is not None
         assert option.throughput.validated == (model in calibrated)
     assert "**Unvalidated:** no measured point of deepseek-v3.2" in plan_markdown(plan)
+
+
+def throughput_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    assert main(["throughput", *args, "--json"]) == 0
+    report: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return report
+
+
+def test_planner_throughput_nodes_gives_the_plans_multi_node_figure(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DeepSeek V3.2 on p5.48xlarge is one replica on two nodes, tensor parallel 8 x pipeline
+    parallel 2. `planner throughput --gpus 8 --nodes 2` at the plan's shape and per-user speed
+    gives the figures the plan prices that option with: output tokens/s, batch, per-user
+    speed."""
+    text = H100_ONLY + workload_yaml(task="legal_analysis", data="regulated")
+    economics = only(plan_text(text, catalog)).answers.volume_economics
+    [option] = [
+        o
+        for o in economics.options + economics.alternatives
+        if o.id == "self_hosted/deepseek-v3.2/p5.48xlarge"
+    ]
+    assert option.memory_fit is not None and option.throughput is not None
+    fit = option.memory_fit
+    assert (fit.tensor_parallel, fit.pipeline_parallel, fit.replicas_per_node) == (8, 2, 1)
+    used = option.throughput
+    report = throughput_json(
+        capsys, "deepseek-v3.2", "--gpu", "h100", "--gpus", "8", "--nodes", "2",
+        "--input-tokens", str(used.input_tokens), "--output-tokens", str(used.output_tokens),
+        "--tokens-per-user", f"{used.user_output_tps:g}",
+    )  # fmt: skip
+    assert report["output_tokens_per_second"] == used.output_tokens_per_second
+    assert report["batch"] == used.batch_per_replica
+    assert round(report["tokens_per_user"], 1) == used.tokens_per_user
+    assert report["nodes"] == 2 and report["weights_gb"] == pytest.approx(671, abs=1)
+    assert report["figures"]["moe_parallelism"]["value"] == "tensor"
+    # One node is not the plan's replica: DeepSeek's 671 GB do not fit eight H100s.
+    assert main(["throughput", "deepseek-v3.2", "--gpu", "h100", "--gpus", "8",
+                 "--input-tokens", "2000", "--output-tokens", "400"]) == 2  # fmt: skip
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        ("0", "error: --nodes: must be at least 1, not 0"),
+        ("-2", "error: --nodes: must be at least 1, not -2"),
+        ("62", "error: --nodes: must be at most deepseek-v3.2's 61 layers, not 62"),
+    ],
+)
+def test_planner_throughput_refuses_bad_nodes(
+    capsys: pytest.CaptureFixture[str], nodes: str, message: str
+) -> None:
+    args = ["throughput", "deepseek-v3.2", "--gpu", "h100", "--gpus", "8", "--nodes", nodes,
+            "--input-tokens", "2000", "--output-tokens", "400"]  # fmt: skip
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err.splitlines() == [message]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args[:7], "two", *args[8:]])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --nodes: invalid int value: 'two'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("model", "instance"),
+    [
+        ("llama-3.3-70b", "p5.48xlarge"),  # dense, 8 KV heads: no copies up to 8 GPUs
+        ("qwen3-235b-a22b", "p5.48xlarge"),  # 4 KV heads: each kept twice on 8 GPUs
+        ("deepseek-v3.2", "p5en.48xlarge"),  # MLA: the latent on every GPU
+        ("deepseek-v3.2", "p5.48xlarge"),  # two nodes, pipeline parallel
+    ],
+)
+def test_the_plans_kv_limit_is_planner_throughputs(
+    catalog: Catalog, capsys: pytest.CaptureFixture[str], model: str, instance: str
+) -> None:
+    """One function (throughput.kv_cache) sizes the KV cache for both: for every group a plan
+    may serve the model with, the tokens of context a replica holds (what the plan admits and
+    counts in flight), and the batch it limits, are `planner throughput`'s for the same
+    replica, memory reserve and shape."""
+    units = costs.unit_options(
+        catalog, catalog.models[model], catalog.instances[instance], defaults()
+    )
+    assert units
+    for unit in units:
+        fit = unit.fit
+        args = [model, "--gpu", unit.gpu, "--gpus", str(fit.tensor_parallel),
+                "--nodes", str(fit.pipeline_parallel), "--precision", fit.precision,
+                "--input-tokens", "2000", "--output-tokens", "400"]  # fmt: skip
+        report = throughput_json(capsys, *args)
+        limits = costs.unit_limits(unit, None, SECONDS, defaults())
+        assert report["kv_cache_tokens"] == round(limits.kv_tokens_per_replica)
+        assert report["kv_cache_batch"] == math.floor(limits.kv_tokens_per_replica / 2200)
+        # Slow enough a user that the KV cache bounds the batch: the same batch.
+        slow = costs.unit_throughput(unit, 2000, 400, 1.0)
+        assert slow.limit == "KV memory"
+        report = throughput_json(capsys, *args, "--tokens-per-user", "1")
+        assert report["batch"] == slow.batch == report["kv_cache_batch"]
+        assert report["kv_cache_gb"] == round(unit.kv_gb_per_replica, 1)
+
+
+def test_workloads_share_a_pool_only_at_the_same_group(catalog: Catalog) -> None:
+    """A pool's replicas have one tensor-parallel group. Two workloads on Llama 3.3 70B on
+    p5.48xlarge at 30 tok/s a user are served best by four GPUs a replica, one at 60 tok/s by
+    eight: the first two share a pool, the third gets a pool of its own group (named -tp8); each
+    pool deploys the group its members were priced with."""
+    body = "".join(
+        workload_yaml(
+            name=name, task="chat", data="regulated", model="llama-3.3-70b", **fields
+        ).split("workloads:\n")[1]
+        for name, fields in (
+            ("a", {}),
+            ("b", {}),
+            ("fast", {"user_output_tps": "60"}),
+        )
+    )
+    text = "organization: acme\nregion: us-east-1\n" + H100_ONLY + "workloads:\n" + body
+    spec = parse_workloads(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(Path("workloads.yaml"), spec, "0" * 64)
+    plan = build_plan(loaded, catalog, "dev", "workloads.yaml", "optimal")
+    pools = {pool.name: pool for pool in plan.pools}
+    assert sorted(pools) == ["llama-3-3-70b-p5-48xlarge", "llama-3-3-70b-p5-48xlarge-tp8"]
+    assert pools["llama-3-3-70b-p5-48xlarge"].workloads == ["a", "b"]
+    assert pools["llama-3-3-70b-p5-48xlarge-tp8"].workloads == ["fast"]
+    for workload in plan.workloads:
+        option = next(
+            o
+            for o in workload.answers.volume_economics.options
+            if o.id == workload.answers.volume_economics.chosen
+        )
+        assert option.memory_fit is not None and workload.pool is not None
+        assert pools[workload.pool].tensor_parallel == option.memory_fit.tensor_parallel
+    assert pools["llama-3-3-70b-p5-48xlarge-tp8"].tensor_parallel == 8
+    assert pools["llama-3-3-70b-p5-48xlarge"].tensor_parallel == 4

@@ -413,9 +413,11 @@ def test_cli_text(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_json_matches_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    """--calibrated: the engine of the calibration points (TensorRT-LLM); by default the command
+    serves as plans price a replica (tests/test_capacity_model.py)."""
     code, out, _ = run(
         capsys, "llama-3.1-8b", "--gpu", "h200", "--gpus", "1",
-        "--input-tokens", "1000", "--output-tokens", "1000", "--json",
+        "--input-tokens", "1000", "--output-tokens", "1000", "--json", "--calibrated",
     )  # fmt: skip
     assert code == 0
     report = json.loads(out)
@@ -430,12 +432,14 @@ def test_cli_json_matches_the_model(capsys: pytest.CaptureFixture[str]) -> None:
     # deterministic
     assert run(
         capsys, "llama-3.1-8b", "--gpu", "h200", "--gpus", "1",
-        "--input-tokens", "1000", "--output-tokens", "1000", "--json",
+        "--input-tokens", "1000", "--output-tokens", "1000", "--json", "--calibrated",
     )[1] == out  # fmt: skip
 
 
 def test_cli_h200_serves_more_than_h100(capsys: pytest.CaptureFixture[str]) -> None:
+    # Calibrated: TensorRT-LLM fits 70.6 GB in one H100, vLLM within its reserve does not.
     shape = ["--gpus", "1", "--input-tokens", "1000", "--output-tokens", "1000", "--json"]
+    shape.append("--calibrated")
     h100 = json.loads(run(capsys, "llama-3.3-70b", "--gpu", "h100", *shape)[1])
     h200 = json.loads(run(capsys, "llama-3.3-70b", "--gpu", "h200", *shape)[1])
     assert h200["output_tokens_per_second"] > 2 * h100["output_tokens_per_second"]
@@ -453,6 +457,10 @@ def test_cli_h200_serves_more_than_h100(capsys: pytest.CaptureFixture[str]) -> N
         ),
         (
             ["deepseek-v3.2", "--gpu", "h100", "--gpus", "8"],
+            "error: --gpus: deepseek-v3.2 in fp8 (671 GB of weights) leaves no room",
+        ),
+        (
+            ["deepseek-v3.2", "--gpu", "h100", "--gpus", "8", "--calibrated"],
             "error: --gpus: deepseek-v3.2 in fp8 (671 GB of weights and 116 GB of copies of all"
             " but the routed experts) leaves no room",
         ),
