@@ -302,9 +302,9 @@ def kv_cache(
     memory_utilization: float = 1.0,
 ) -> tuple[float, float, float, float]:
     """A replica's memory: (weight bytes, of them the copies attention data parallelism keeps,
-    KV bytes a token of context takes in all its GPUs, tokens of context its KV cache holds). The one source of the
-    KV cache for `planner throughput` and for plans (costs.unit_capacity, the batch limit, the
-    KV ceiling and the context a replica admits).
+    KV bytes a token of context takes in all its GPUs, tokens of context its KV cache holds).
+    The one source of the KV cache for `planner throughput` and for plans (costs.unit_capacity,
+    the batch limit, the KV ceiling and the context a replica admits).
 
         KV bytes = kv_free_fraction x (memory_utilization x N x memory - weights - N x reserve)
 
