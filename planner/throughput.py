@@ -60,6 +60,9 @@ class Architecture(_Data):
     # Parameters of the attention layers (MLA's are not a function of the figures above).
     attention_params_b: Figure | None = None
     kv_cache_precision: TextFigure
+    # Tokens of one request (prompt and completion) the model takes: `planner throughput`
+    # refuses longer ones for every architecture, in the catalog's models.yaml or not.
+    context_window: Figure
 
     @property
     def is_moe(self) -> bool:
