@@ -11,6 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from planner import costs
 from planner.catalog import DATA_DIR, default_catalog
@@ -222,6 +224,30 @@ def test_throughput_refuses_a_group_no_node_has(
             capsys, "throughput", "llama-3.1-8b", "--gpu", "h100", "--gpus", good, *SHAPE
         )
         assert code == 0 and out.startswith(f"llama-3.1-8b on {good}x h100")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    model=st.sampled_from(sorted(default_throughput_data().architectures)),
+    gpu=st.sampled_from(["h100", "h200"]),
+    gpus=st.integers(min_value=1, max_value=2048),
+)
+def test_only_a_group_a_node_has_is_ever_served(
+    capsys: pytest.CaptureFixture[str], model: str, gpu: str, gpus: int
+) -> None:
+    """For every model, GPU type and count: a count no node of the catalog splits into (all
+    nodes have 1 or 8 GPUs) is refused naming --gpus, never answered."""
+    code, out, err = run(
+        capsys, "throughput", model, "--gpu", gpu, "--gpus", str(gpus), *SHAPE, "--json"
+    )
+    refused = "GPUs are no tensor-parallel group a node has" in err
+    assert refused == (gpus not in (1, 2, 4, 8))
+    if refused:
+        assert code == 2 and out == "" and err.startswith("error: --gpus: ")
+    else:
+        assert code == 0 or "error: --gpus: " in err  # or its weights do not fit so few GPUs
 
 
 def test_the_attention_heads_must_divide_by_the_group() -> None:
