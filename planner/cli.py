@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner import costs, throughput
-from planner.catalog import Catalog, Figure, default_catalog
+from planner.catalog import Catalog, Figure, OpenModel, Throughput, default_catalog
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.loader import did_you_mean, load_workloads
@@ -115,6 +115,34 @@ def _finite(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _count(text: str) -> int:
+    """A count option (tokens, GPUs, requests): a whole number of at least 1, so that 0 is
+    refused rather than read as absent."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """A rate option (tokens per second): a finite number more than 0."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
+    return value
+
+
+def _share(text: str) -> float:
+    """A share of the hours: more than 0 and at most 1."""
+    value = _finite(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1, not {text!r}")
     return value
 
 
@@ -311,8 +339,6 @@ def cmd_tco(args: argparse.Namespace) -> int:
             f"unknown instance type {args.instance!r}; the catalog has: "
             + ", ".join(sorted(catalog.instances)),
         )
-    if not 0 < args.utilization <= 1:
-        raise PlannerError.single("--utilization", "", "must be more than 0 and at most 1")
     model = catalog.models[args.model]
     instance = catalog.instances[args.instance]
     pricing = Pricing(args.pricing)
@@ -340,24 +366,48 @@ def cmd_tco(args: argparse.Namespace) -> int:
             f"{multi_node}); try a lower --precision or a larger instance",
         )
     defaults = catalog.defaults
-    input_tokens = args.input_tokens or int(defaults.request_input_tokens.value)
-    output_tokens = args.output_tokens or int(defaults.request_output_tokens.value)
-    per_user = args.tokens_per_user or defaults.user_output_tps.value
-    for flag, value in (
-        ("--input-tokens", input_tokens),
-        ("--output-tokens", output_tokens),
-        ("--tokens-per-user", per_user),
-    ):
-        if value <= 0:
-            raise PlannerError.single(flag, "", f"must be more than 0, not {value:g}")
+    # A default stands in only for a flag not given (argparse refuses a given 0).
+    input_tokens = (
+        args.input_tokens
+        if args.input_tokens is not None
+        else int(defaults.request_input_tokens.value)
+    )
+    output_tokens = (
+        args.output_tokens
+        if args.output_tokens is not None
+        else int(defaults.request_output_tokens.value)
+    )
+    per_user = (
+        args.tokens_per_user if args.tokens_per_user is not None else defaults.user_output_tps.value
+    )
     _within_context(args.model, model.context_window.value, input_tokens, output_tokens)
-    # Total tokens a request carries per output token: what --per total divides by.
+    # Total tokens a request carries per output token: what --per total divides by, at the
+    # request shape given, or the default one (said in the text), or that of the measured run
+    # a given rate comes from.
     total_per_output = (input_tokens + output_tokens) / output_tokens
+    shape_given = args.input_tokens is not None or args.output_tokens is not None
+    shape = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "source": "given on the command line"
+        if shape_given
+        else "the default shape, assumptions.yaml",
+    }
+    measured = None
     model_answer: dict[str, object] | None = None
     if args.tokens_per_second is not None:
-        if args.tokens_per_second <= 0:
-            raise PlannerError.single("--tokens-per-second", "", "must be more than 0")
         tps, tps_source = args.tokens_per_second, "given on the command line"
+        if not shape_given:
+            measured = _measured_run(model, args.tokens_per_second)
+        if measured is not None:
+            total_per_output = measured.total_tokens_per_second / measured.output_tokens_per_second
+            shape = {
+                "input_tokens": measured.input_tokens,
+                "output_tokens": measured.output_tokens,
+                "source": f"the measured run of {measured.output_tokens_per_second:,.2f} output "
+                f"tok/s and {measured.total_tokens_per_second:,.2f} total (models.yaml "
+                f"{args.model} throughput: {measured.shape})",
+            }
     else:
         settings = costs.Settings(
             pricing=pricing,
@@ -388,27 +438,58 @@ def cmd_tco(args: argparse.Namespace) -> int:
             ) from None
         tps = served.output_tps / capacity.nodes_per_unit
         fit = capacity.fit  # the tensor-parallel group the throughput model serves best with
-        error = throughput.default_throughput_data().fit.geometric_mean_error
+        data = throughput.default_throughput_data()
+        points = throughput.calibration_points_of(data, capacity.model_id)
+        error = data.fit.geometric_mean_error
+        # Said as `planner throughput` and plans say it: the fit's error covers only models
+        # with calibration points.
+        error_text = (
+            f"typical error of the fit {error}x"
+            if points
+            else f"unvalidated: no measured point of {args.model} is among the fit's "
+            f"{data.fit.points} calibration points, so its typical error ({error}x) does not "
+            "cover this figure (docs/cost-model.md: held-out points it misses)"
+        )
+        # A per-user speed no batch reaches is said, not priced as if met: the price is at
+        # the fastest speed the instance gives a user (a batch of one).
+        speed_text = (
+            f" and {per_user:g} tok/s per user (bound: {served.bound})"
+            if served.target_met
+            else f"; no batch reaches {per_user:g} tok/s per user on {args.instance}: the "
+            f"fastest a user gets is {served.tokens_per_user:,.1f} tok/s (one request at a "
+            "time), and the price is at that speed"
+        )
         tps_source = (
             f"throughput model (planner/throughput.py, docs/cost-model.md): "
             f"{served.output_tps:,.1f} output tok/s a unit of {capacity.nodes_per_unit} node(s) "
-            f"at {input_tokens:,} input / {output_tokens:,} output tokens and {per_user:g} tok/s "
-            f"per user (bound: {served.bound}); typical error of the fit {error}x"
+            f"at {input_tokens:,} input / {output_tokens:,} output tokens{speed_text}; "
+            f"{error_text}"
         )
         model_answer = {
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "tokens_per_user": per_user,
+            "tokens_per_user_reached": round(served.tokens_per_user, 1),
             "batch_per_replica": served.batch,
             "bound": served.bound,
             "user_speed_met": served.target_met,
+            "validated": points > 0,
+            "calibration_points_of_this_model": points,
         }
     hourly = costs.node_hourly_usd(catalog, instance, pricing)
     per_output = costs.usd_per_million_tokens(hourly, tps, args.utilization)
     per_million = per_output if args.per == "output" else per_output / total_per_output
     shown_tps = tps if args.per == "output" else tps * total_per_output
     kind = "output tokens" if args.per == "output" else "tokens (input and output)"
-    result = {
+    conversion = (
+        f" ({shown_tps:,.2f} total tok/s of the measured run at about {measured.input_tokens:,} "
+        f"input / {measured.output_tokens:,} output tokens a request, models.yaml, for its "
+        f"{tps:,.2f} output tok/s)"
+        if measured is not None
+        else f" ({tps:,.2f} output tok/s x ({input_tokens:,} + {output_tokens:,}) / "
+        f"{output_tokens:,} tokens a request)"
+    )
+    result: dict[str, object] = {
         "model": args.model,
         "instance_type": args.instance,
         "pricing": pricing.value,
@@ -422,12 +503,7 @@ def cmd_tco(args: argparse.Namespace) -> int:
         "formula": (
             f"{hourly:,.4g} USD/h / ({shown_tps:,.2f} tok/s x {args.utilization} x 3600 s) x 1e6 = "
             f"{per_million:,.4f} USD per million {kind}"
-            + (
-                f" ({tps:,.2f} output tok/s x ({input_tokens:,} + {output_tokens:,}) / "
-                f"{output_tokens:,} tokens a request)"
-                if args.per == "total"
-                else ""
-            )
+            + (conversion if args.per == "total" else "")
         ),
         "memory_fit": {
             "precision": fit.precision,
@@ -437,6 +513,8 @@ def cmd_tco(args: argparse.Namespace) -> int:
             "note": fit.note,
         },
     }
+    if args.per == "total":
+        result["request_shape"] = shape
     if model_answer is not None:
         result["throughput_model"] = model_answer
     if args.json:
@@ -446,6 +524,15 @@ def cmd_tco(args: argparse.Namespace) -> int:
     print(f"  {result['usd_per_million_tokens']:.2f} USD per million {kind}")
     print(f"  {result['formula']}")
     print(f"  throughput: {tps_source}")
+    assumed = args.tokens_per_second is not None and measured is None and not shape_given
+    if args.per == "total" and assumed:
+        # A given rate was measured at some shape; converting it at another misprices it.
+        print(
+            f"  request shape: the conversion to total tokens assumes {input_tokens:,} input / "
+            f"{output_tokens:,} output tokens a request (the default shape, assumptions.yaml); "
+            f"give --input-tokens and --output-tokens for the shape {tps:,g} tok/s was "
+            "measured at"
+        )
     print(f"  memory fit: {fit.note}")
     if fit.nodes_per_replica > 1:
         print(
@@ -459,7 +546,9 @@ def cmd_tco(args: argparse.Namespace) -> int:
     return 0
 
 
-def _within_context(model: str, window: float, input_tokens: int, output_tokens: int) -> None:
+def _within_context(
+    model: str, window: float, input_tokens: int, output_tokens: int, source: str = "models.yaml"
+) -> None:
     """A request longer than the model's context window is refused, as `planner plan` refuses
     it: no engine serves it, so no throughput or price of it is true."""
     if input_tokens + output_tokens > window:
@@ -467,22 +556,76 @@ def _within_context(model: str, window: float, input_tokens: int, output_tokens:
             "--input-tokens",
             "",
             f"a request of {input_tokens + output_tokens:,} tokens is longer than {model}'s "
-            f"context window of {window:,.0f} tokens (models.yaml)",
+            f"context window of {window:,.0f} tokens ({source})",
         )
 
 
+def _check_tensor_parallel(
+    model: str, arch: throughput.Architecture, gpu: str, gpus: int, nodes: dict[str, int]
+) -> list[int]:
+    """--gpus is one tensor-parallel group as the pinned vLLM (0.33.0, planner/data/vllm.yaml)
+    runs it, else an error naming why; the groups it would run. Tensor parallelism runs within
+    a node (groups split a node's GPUs evenly, as pools place replicas). vLLM refuses a size
+    that does not divide the attention heads (vllm/config/model.py,
+    ModelConfig.verify_with_parallel_config: total_num_attention_heads % tensor_parallel_size)
+    and one that neither divides nor is divided by the KV heads (vllm/model_executor/layers/
+    linear.py, QKVParallelLinear: divide(tp_size, total_num_kv_heads) when tp_size >= them,
+    else divide(total_num_kv_heads, tp_size)); MLA caches one latent, no KV heads to split."""
+    if not nodes:
+        raise PlannerError.single("--gpu", "", f"no instance type of the catalog has {gpu} GPUs")
+    heads, kv = int(arch.query_heads.value), int(arch.kv_heads.value)
+
+    def splits_kv(group: int) -> bool:
+        return arch.attention == "mla" or kv % group == 0 or group % kv == 0
+
+    in_node = sorted({g for n in nodes.values() for g in range(1, n + 1) if n % g == 0})
+    groups = [g for g in in_node if heads % g == 0 and splits_kv(g)]
+    if gpus not in in_node:
+        shown = ", ".join(f"{n} on {name}" for name, n in sorted(nodes.items()))
+        raise PlannerError.single(
+            "--gpus",
+            "",
+            f"{gpus} GPUs are no tensor-parallel group a node has: vLLM runs tensor parallelism "
+            f"within one node, and the catalog's {gpu} nodes ({shown}) split into groups of "
+            f"{_or_list(in_node)}",
+        )
+    if heads % gpus:
+        raise PlannerError.single(
+            "--gpus",
+            "",
+            f"{model} has {heads} attention heads, which do not divide by {gpus} GPUs: vLLM runs "
+            f"a tensor-parallel group only of a size that divides them ({_or_list(groups)} here)",
+        )
+    if not splits_kv(gpus):
+        raise PlannerError.single(
+            "--gpus",
+            "",
+            f"{model} has {kv} KV heads, which neither divide by {gpus} GPUs nor divide them: "
+            f"vLLM splits or copies whole KV heads over a tensor-parallel group "
+            f"({_or_list(groups)} here)",
+        )
+    return groups
+
+
+def _or_list(numbers: list[int]) -> str:
+    shown = [str(n) for n in numbers]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def _measured_run(model: OpenModel, output_tps: float) -> Throughput | None:
+    """The measured run of models.yaml a given output rate is, if it is one: its request shape
+    and total rate are known, so --per total need not assume one."""
+    return next(
+        (
+            run
+            for run in model.throughput
+            if math.isclose(run.output_tokens_per_second, output_tps, rel_tol=1e-9)
+        ),
+        None,
+    )
+
+
 def cmd_throughput(args: argparse.Namespace) -> int:
-    for flag, value in (
-        ("--gpus", args.gpus),
-        ("--nodes", args.nodes),
-        ("--input-tokens", args.input_tokens),
-        ("--output-tokens", args.output_tokens),
-        ("--concurrency", args.concurrency),
-    ):
-        if value is not None and value < 1:
-            raise PlannerError.single(flag, "", f"must be at least 1, not {value}")
-    if args.tokens_per_user is not None and args.tokens_per_user <= 0:
-        raise PlannerError.single("--tokens-per-user", "", "must be more than 0")
     # As plans price a replica (vLLM as the stack deploys it, within the default memory
     # reserve), or as the calibration points were measured (TensorRT-LLM).
     reserve = default_catalog().defaults.memory_reserve
@@ -490,22 +633,31 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         data, utilization = throughput.default_throughput_data(), 1.0
     else:
         data, utilization = costs.deployed_throughput_data(), 1 - reserve.value
-    arch = data.architectures.get(args.model)
-    if arch is not None and args.nodes > arch.layers.value:
+    known_arch = data.architectures.get(args.model)
+    if known_arch is not None and args.nodes > known_arch.layers.value:
         # A pipeline stage holds whole layers: one a node at most.
         raise PlannerError.single(
             "--nodes",
             "",
-            f"must be at most {args.model}'s {arch.layers.value:g} layers, not {args.nodes}",
+            f"must be at most {args.model}'s {known_arch.layers.value:g} layers, not {args.nodes}",
         )
     replica = costs.serving_replica(
         data, args.model, args.gpu, args.gpus, args.nodes, args.precision, utilization
     )
-    known = default_catalog().models.get(args.model)
-    if known is not None:
-        _within_context(
-            args.model, known.context_window.value, args.input_tokens, args.output_tokens
-        )
+    arch = data.architectures[args.model]
+    gpus_a_node = {
+        name: instance.gpus
+        for name, instance in default_catalog().instances.items()
+        if instance.gpu == args.gpu
+    }
+    groups = _check_tensor_parallel(args.model, arch, args.gpu, args.gpus, gpus_a_node)
+    _within_context(
+        args.model,
+        arch.context_window.value,
+        args.input_tokens,
+        args.output_tokens,
+        "architectures.yaml",
+    )
     served = costs.serve_replica(
         replica,
         args.nodes,
@@ -515,12 +667,18 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
     )
     if not served.target_met:
+        larger = max(groups) > args.gpus
         raise PlannerError.single(
             "--tokens-per-user",
             "",
             f"{args.tokens_per_user:g} tokens/s per user is out of reach: {args.model} on "
             f"{args.gpus}x {args.gpu} gives one user {served.tokens_per_user:,.1f} tokens/s "
-            "at most; give more --gpus or a lower target",
+            "at most, so no batch reaches it; "
+            + (
+                f"give more --gpus (up to {max(groups)}) or a lower target"
+                if larger
+                else "a node has no larger group: give a lower target"
+            ),
         )
     report = _replica_report(args, data, served, utilization, reserve)
     if args.json:
@@ -835,24 +993,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tco.add_argument(
         "--utilization",
-        type=_finite,
+        type=_share,
         required=True,
         help="share of the hours the node serves at its throughput, more than 0 and at most 1",
     )
     tco.add_argument(
         "--tokens-per-second",
-        type=_finite,
+        type=_positive,
         help="output tokens/s of one node (default: the throughput model's at the request shape)",
     )
     tco.add_argument(
-        "--input-tokens", type=int, help="prompt tokens of one request (default: assumptions')"
+        "--input-tokens", type=_count, help="prompt tokens of one request (default: assumptions')"
     )
     tco.add_argument(
-        "--output-tokens", type=int, help="completion tokens of one request (default: assumptions')"
+        "--output-tokens",
+        type=_count,
+        help="completion tokens of one request (default: assumptions')",
     )
     tco.add_argument(
         "--tokens-per-user",
-        type=_finite,
+        type=_positive,
         help="output tokens/s each user reads (default: assumptions' user_output_tps)",
     )
     tco.add_argument(
@@ -871,11 +1031,15 @@ def build_parser() -> argparse.ArgumentParser:
     tput.add_argument("model", metavar="MODEL", help="a model of planner/data/architectures.yaml")
     tput.add_argument("--gpu", required=True, help="the GPU type: h100 or h200 (gpus.yaml)")
     tput.add_argument(
-        "--gpus", type=int, required=True, help="GPUs in the replica (tensor parallel size)"
+        "--gpus",
+        type=_count,
+        required=True,
+        help="GPUs in the replica (tensor parallel size): a group a node has (1, 2, 4, 8) that "
+        "divides the model's attention heads",
     )
     tput.add_argument(
         "--nodes",
-        type=int,
+        type=_count,
         default=1,
         help="nodes the replica spans, --gpus each: tensor parallel in a node, pipeline "
         "parallel across nodes, as plans serve a model that fits no node (default 1)",
@@ -889,19 +1053,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tput.add_argument("--precision", help="weight precision: fp8 (default), bf16 or int4")
     tput.add_argument(
-        "--input-tokens", type=int, required=True, help="prompt tokens of one request"
+        "--input-tokens", type=_count, required=True, help="prompt tokens of one request"
     )
     tput.add_argument(
-        "--output-tokens", type=int, required=True, help="completion tokens of one request"
+        "--output-tokens", type=_count, required=True, help="completion tokens of one request"
     )
     load = tput.add_mutually_exclusive_group()
     load.add_argument(
         "--tokens-per-user",
-        type=_finite,
+        type=_positive,
         help="the output tokens/s each user must get (default: maximum load)",
     )
     load.add_argument(
-        "--concurrency", type=int, help="requests in flight at once (default: maximum load)"
+        "--concurrency", type=_count, help="requests in flight at once (default: maximum load)"
     )
     tput.add_argument("--json", action="store_true", help="print JSON instead of text")
     tput.set_defaults(func=cmd_throughput)

@@ -70,6 +70,9 @@ class Architecture(_Data):
     # optional, kept for catalogs that state it.
     attention_params_b: Figure | None = None
     kv_cache_precision: TextFigure
+    # Tokens of one request (prompt and completion) the model takes: `planner throughput`
+    # refuses longer ones for every architecture, in the catalog's models.yaml or not.
+    context_window: Figure
 
     @model_validator(mode="after")
     def _moe_figures_together(self) -> Architecture:
