@@ -1370,6 +1370,21 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                 f"`model: {option.model}` to use it"
             )
         ceiling_alternatives = cheaper
+        # The ranks that make the top model the top one, with their sources, among the figures
+        # of each option they ordered.
+        for option in [top, *cheaper]:
+            if option.placement == "self_hosted":
+                model = catalog.models[option.model]
+                option.figures = (
+                    *option.figures,
+                    ctx.book.add(
+                        f"model.{option.model}.quality_rank",
+                        model.quality_rank,
+                        "quality rank among the open models (higher is better)",
+                        model.quality_source,
+                        model.quality_date,
+                    ),
+                )
         # The warning names the cheaper models, not their prices: the prices (and what
         # insisting on the top-ranked model costs) are in each alternative's note, so the same
         # warning of many workloads still groups into one line.

@@ -465,3 +465,17 @@ def test_the_ceiling_s_saving_is_worded_as_deciding_the_workload_alone(catalog: 
     assert "not the change in the plan's total" in alternative.note
     [warning] = [w for w in workload.warnings if w.code == "quality_ceiling"]
     assert "costs when this workload is decided alone" in warning.message
+
+
+def test_the_ranks_that_pick_the_top_model_are_among_the_plan_s_figures(
+    catalog: Catalog,
+) -> None:
+    plan = plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog)
+    economics = only(plan).answers.volume_economics
+    [chosen] = [o for o in economics.options if o.id == economics.chosen]
+    assert "model.deepseek-v3.2.quality_rank" in chosen.figures
+    figure = plan.figures["model.deepseek-v3.2.quality_rank"]
+    assert figure.value == 6 and "67.1" in figure.source and figure.date == "2026-12"
+    for alternative in economics.alternatives:
+        if alternative.model != chosen.model:
+            assert f"model.{alternative.model}.quality_rank" in alternative.figures
