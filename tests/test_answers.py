@@ -128,8 +128,13 @@ def test_vendor_data_limits(catalog: Catalog) -> None:
         options = workload.answers.volume_economics.options
         return {o.model for o in options if o.placement == "cloud_api"}
 
-    assert "deepseek-v3.2-api" in api_models("public")
-    assert "deepseek-v3.2-api" not in api_models("internal")
+    # Retired from DeepSeek's API on 2026-07-24: compared only when pinned, and then only for
+    # public data.
+    assert "deepseek-v3.2-api" not in api_models("public")
+    pinned = workload_yaml(task="chat", data="public", model="deepseek-v3.2-api")
+    assert only(plan_text(pinned, catalog)).model == "deepseek-v3.2-api"
+    with pytest.raises(PlannerError):
+        plan_text(workload_yaml(task="chat", data="internal", model="deepseek-v3.2-api"), catalog)
     assert "gpt-6.1-terra" in api_models("internal")
 
 

@@ -167,7 +167,7 @@ def test_plan_md_lists_the_later_crossings(catalog: Catalog) -> None:
     assert "again from" in text and "is cheaper again from" in text
     # Under each workload's chart: its purchase option, every crossing and its own volume.
     assert (
-        "(savings_3yr); they cross at 27.6B tokens a month, again at 32.1B, again at 36.6B" in text
+        "(savings_3yr); they cross at 55.2B tokens a month, again at 64.2B, again at 68.8B" in text
     )
     assert "this workload: 180B tokens a month." in text
 
