@@ -560,16 +560,15 @@ class Context:
                     price.date,
                 ),
             )
-            if api.tier_source is not None:
-                ids += (
-                    self.book.add(
-                        f"api.{api_id}.tier",
-                        api.tier.value,
-                        "tier",
-                        api.tier_source.source,
-                        api.tier_source.date,
-                    ),
-                )
+            ids += (
+                self.book.add(
+                    f"api.{api_id}.tier",
+                    api.tier.value,
+                    "tier",
+                    api.tier_source.source,
+                    api.tier_source.date,
+                ),
+            )
             cached_id = None
             if price.cached_input_usd_per_mtok is not None:
                 cached_id = f"api.{api_id}.cached_input_usd_per_mtok[{shape}]"
@@ -1406,18 +1405,40 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
             key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id),
         )
         for option in cheaper:
+            # The difference of the two standalone prices, said as what it is: with shared
+            # pools (the optimal strategy) pinning the model moves the plan's total by another
+            # amount, which only a re-plan with the pin gives.
             option.note = (
                 f"comparison only, not chosen: {option.tier.value} like {top.model} but ranked "
-                f"below it; {usd(top.monthly_cost_usd - option.monthly_cost_usd)} a month less "
-                f"than {top.id}; pin `model: {option.model}` to use it"
+                f"below it; deciding this workload alone, "
+                f"{usd(top.monthly_cost_usd - option.monthly_cost_usd)} a month less than "
+                f"{top.id} (not the change in the plan's total, where pools are shared: "
+                f"re-plan with `model: {option.model}` pinned to see that); pin "
+                f"`model: {option.model}` to use it"
             )
         ceiling_alternatives = cheaper
+        # The ranks that make the top model the top one, with their sources, among the figures
+        # of each option they ordered.
+        for option in [top, *cheaper]:
+            if option.placement == "self_hosted":
+                model = catalog.models[option.model]
+                option.figures = (
+                    *option.figures,
+                    ctx.book.add(
+                        f"model.{option.model}.quality_rank",
+                        model.quality_rank,
+                        "quality rank among the open models (higher is better)",
+                        model.quality_source,
+                        model.quality_date,
+                    ),
+                )
         # The warning names the cheaper models, not their prices: the prices (and what
         # insisting on the top-ranked model costs) are in each alternative's note, so the same
         # warning of many workloads still groups into one line.
         listed = (
             "; cheaper models of the same tier are priced as alternatives, each saying what "
-            f"insisting on the top-ranked {top.model} costs: " + ", ".join(o.model for o in cheaper)
+            f"insisting on the top-ranked {top.model} costs when this workload is decided "
+            "alone: " + ", ".join(o.model for o in cheaper)
             if cheaper
             else f"; no model of the {top.tier.value} tier costs less"
         )

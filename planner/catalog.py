@@ -142,8 +142,10 @@ class OpenModel(_Data):
     name: str
     tier: Tier
     quality_rank: int
-    # Where the tier and rank come from, where a benchmark places the model.
-    quality_source: str | None = None
+    # Where the tier and rank come from (the benchmark that places the model) and when it was
+    # read: required, a rank decides which model a quality ceiling calls the top one.
+    quality_source: str
+    quality_date: str
     # precision -> the checkpoint served at it: a pool loads it as published, never quantizing
     # a larger one online (which loads the larger one first).
     checkpoints: dict[str, Checkpoint]
@@ -198,7 +200,9 @@ class ApiModel(_Data):
     provider: str
     tier: Tier
     price_ref: PriceRef
-    tier_source: Basis | None = None
+    # Whose judgement the tier is and when it was read: required, the tier decides which tasks
+    # the model may serve.
+    tier_source: Basis
     # False: kept as a named option (a workload may pin it) but never chosen or compared unpinned.
     current: bool = True
     open_model: str | None = None

@@ -109,7 +109,7 @@ def test_confidential_frontier_gets_claude_on_bedrock(catalog: Catalog) -> None:
     workload = only(plan_text(workload_yaml(task="synthesis", data="confidential"), catalog))
     assert not any(w.code == "quality_ceiling" for w in workload.warnings)
     assert workload.placement == "cloud_api"
-    assert workload.model.startswith("bedrock-claude-opus-4.8-")
+    assert workload.model.startswith("bedrock-claude-opus-5.5-")
 
 
 def test_public_frontier_goes_to_a_frontier_api(catalog: Catalog) -> None:
@@ -129,9 +129,14 @@ def test_vendor_data_limits(catalog: Catalog) -> None:
         options = workload.answers.volume_economics.options
         return {o.model for o in options if o.placement == "cloud_api"}
 
-    assert "deepseek-v3.2-api" in api_models("public")
-    assert "deepseek-v3.2-api" not in api_models("internal")
-    assert "gpt-5.6-terra" in api_models("internal")
+    # Retired from DeepSeek's API on 2026-07-24: compared only when pinned, and then only for
+    # public data.
+    assert "deepseek-v3.2-api" not in api_models("public")
+    pinned = workload_yaml(task="chat", data="public", model="deepseek-v3.2-api")
+    assert only(plan_text(pinned, catalog)).model == "deepseek-v3.2-api"
+    with pytest.raises(PlannerError):
+        plan_text(workload_yaml(task="chat", data="internal", model="deepseek-v3.2-api"), catalog)
+    assert "gpt-6.1-terra" in api_models("internal")
 
 
 def test_deepseek_fp8_on_h100_needs_two_nodes(catalog: Catalog) -> None:
@@ -461,7 +466,10 @@ def _stays_in_region(catalog: Catalog, data: str) -> Catalog:
 
 
 def test_the_plan_says_where_a_profile_may_process_the_data(catalog: Catalog) -> None:
-    workload = only(plan_text(workload_yaml(task="classification", data="confidential"), catalog))
+    # A geographic profile names its regions (Llama 4 Scout, pinned: Claude Haiku 5.5's global
+    # profile is the cheaper small model now).
+    text = workload_yaml(task="classification", data="confidential", model="bedrock-llama-4-scout")
+    workload = only(plan_text(text, catalog))
     assert workload.provider == "bedrock"
     [warning] = [w for w in workload.warnings if w.code == "cross_region_inference"]
     assert "us.meta.llama4-scout-17b-instruct-v1:0" in warning.message

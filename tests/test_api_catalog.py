@@ -56,18 +56,28 @@ def test_every_provider_has_a_current_model_of_each_tier_with_its_source(
 
 
 def test_current_prices_are_the_pinned_package_s(catalog: Catalog) -> None:
-    """The issue's figures at the plan's price_date: Opus 4.8 at 5 / 25, not Opus 4's 15 / 75."""
+    """The pinned package's figures at the plan's price_date (2026-11-01): Opus 5.5 at 4 / 20,
+    not Opus 4.8's 5 / 25 nor Opus 4's 15 / 75."""
     for api_id, expected in {
-        "claude-opus-4.8": (5, 25, 0.5),
-        "claude-sonnet-4.6": (3, 15, 0.3),
-        "claude-haiku-4.5": (1, 5, 0.1),
-        "gpt-5.6-sol": (4, 20, 0.4),
-        "gemini-3.1-pro": (2, 12, 0.2),
-        "gemini-3.5-flash": (1.5, 9, 0.15),
-        # Bedrock: the US profile at AWS's regional rate, the global one 10 % below it.
-        "bedrock-claude-opus-4.8-us": (5.5, 27.5, 0.55),
-        "bedrock-claude-opus-4.8-global": (5, 25, 0.5),
+        "claude-fable-5.1": (10, 50, 0.25),
+        "claude-opus-5.5": (4, 20, 0.2),
+        "claude-sonnet-5.5": (2, 10, 0.1),
+        "claude-haiku-5.5": (0.1, 0.5, 0.01),
+        "gpt-6-astra": (10, 50, 1),
+        "gpt-6.1-sol": (2, 10, 0.1),
+        "gpt-6.1-terra": (1, 5, 0.05),
+        "gpt-6-luna": (0.1, 0.5, 0.01),
+        # Gemini 4 Argon at its introductory rate (4 / 20 from 2026-12-01).
+        "gemini-4-argon": (2, 10, 0.1),
+        "gemini-3.8-flash": (0.75, 3.75, 0.075),
+        "gemini-3.5-flash-lite": (0.3, 2.5, 0.03),
+        # Bedrock: the US profile at AWS's regional rate, 10 % above the global one.
+        "bedrock-claude-opus-5.5-us": (4.4, 22, 0.22),
+        "bedrock-claude-opus-5.5-global": (4, 20, 0.2),
+        "bedrock-claude-sonnet-5.5-us": (2.2, 11, 0.11),
+        "bedrock-claude-haiku-5.5-global": (0.1, 0.5, 0.01),
         "claude-opus-4": (15, 75, 1.5),  # the article's, still priced when pinned
+        "claude-opus-4.8": (5, 25, 0.5),  # superseded, still priced when pinned
     }.items():
         found = price(catalog, api_id)
         assert (
@@ -94,16 +104,17 @@ def test_confidential_frontier_work_gets_claude_through_bedrock(catalog: Catalog
     assert workload.answers.data_sensitivity.perimeter.value == "private_link"
     options = workload.answers.volume_economics.options
     apis = {o.model for o in options if o.placement == "cloud_api"}
-    assert {"bedrock-claude-opus-4.8-us", "bedrock-claude-opus-4.8-global"} <= apis
-    assert not apis & {"claude-opus-4.8", "gpt-5.6-sol"}  # no PrivateLink to them
+    assert {"bedrock-claude-opus-5.5-us", "bedrock-claude-opus-5.5-global"} <= apis
+    assert not apis & {"claude-opus-5.5", "gpt-6-astra"}  # no PrivateLink to them
+    assert not [a for a in apis if "4.8" in a]  # superseded: pin-only
     # The global profile is the cheaper one, and the plan says where it may process the data.
-    assert workload.model == "bedrock-claude-opus-4.8-global"
+    assert workload.model == "bedrock-claude-opus-5.5-global"
     chosen = next(o for o in options if o.id == workload.answers.volume_economics.chosen)
     assert chosen.note is not None and "any of 34 commercial AWS regions" in chosen.note
-    us = next(o for o in options if o.model == "bedrock-claude-opus-4.8-us")
+    us = next(o for o in options if o.model == "bedrock-claude-opus-5.5-us")
     assert us.note is not None and "us-east-1, us-east-2, us-west-1, us-west-2" in us.note
     [warning] = [w for w in workload.warnings if w.code == "cross_region_inference"]
-    assert "global.anthropic.claude-opus-4-8" in warning.message
+    assert "global.anthropic.claude-opus-5-5" in warning.message
     assert "any of 34 commercial regions" in warning.message
 
 
@@ -147,9 +158,9 @@ def test_the_stack_grants_exactly_the_global_profile_and_its_model(
     by wildcard, and the endpoint policy names the same."""
     run, _ = claude_run
     expected = [
-        "arn:aws:bedrock:::foundation-model/anthropic.claude-opus-4-8",
-        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-opus-4-8",
-        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-4-8",
+        "arn:aws:bedrock:::foundation-model/anthropic.claude-opus-5-5",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.anthropic.claude-opus-5-5",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-opus-5-5",
     ]
     policy = _resources(run, "aws:iam/policy:Policy", "deal-memos-api-access")
     [invoke] = json.loads(policy["policy"])["Statement"]
@@ -209,22 +220,22 @@ def test_cached_input_is_charged_at_the_cache_read_price(catalog: Catalog) -> No
     text = workload_yaml(task="code_generation", cached_input_fraction="0.75")
     workload = only(plan_text(text, catalog))
     option = next(
-        o for o in workload.answers.volume_economics.options if o.model == "claude-opus-4.8"
+        o for o in workload.answers.volume_economics.options if o.model == "claude-opus-5.5"
     )
-    found = price(catalog, "claude-opus-4.8")
-    usage = (100e6 * 0.25 * 5 + 100e6 * 0.75 * 0.5 + 20e6 * 25) / 1e6
+    found = price(catalog, "claude-opus-5.5")
+    usage = (100e6 * 0.25 * 4 + 100e6 * 0.75 * 0.2 + 20e6 * 20) / 1e6
     assert option.monthly_cost_usd == round(usage + option.fixed_monthly_usd, 2)
-    assert "0.75 cached (cached_input_fraction) x 0.5 USD/M cache read" in option.formula
-    figure = "api.claude-opus-4.8.cached_input_usd_per_mtok[2000/400]"
+    assert "0.75 cached (cached_input_fraction) x 0.2 USD/M cache read" in option.formula
+    figure = "api.claude-opus-5.5.cached_input_usd_per_mtok[2000/400]"
     assert figure in option.figures
     plan = plan_text(text, catalog)
-    assert plan.figures[figure].value == found.cached_input_usd_per_mtok == 0.5
+    assert plan.figures[figure].value == found.cached_input_usd_per_mtok == 0.2
     assert "genai-prices" in plan.figures[figure].source
     # Without the field the same option costs the full input price.
     plain = only(plan_text(workload_yaml(task="code_generation"), catalog))
     same = next(o for o in plain.answers.volume_economics.options if o.id == option.id)
     assert same.monthly_cost_usd - option.monthly_cost_usd == pytest.approx(
-        100e6 * 0.75 * (5 - 0.5) / 1e6, abs=0.01
+        100e6 * 0.75 * (4 - 0.2) / 1e6, abs=0.01
     )
 
 
@@ -255,7 +266,7 @@ def test_an_override_carries_its_own_cache_price(catalog: Catalog) -> None:
     st.floats(0, 1),
     st.integers(0, 10**10),
     st.integers(0, 10**10),
-    st.sampled_from(["claude-opus-4.8", "gpt-5.6-luna", "bedrock-llama-4-scout"]),
+    st.sampled_from(["claude-opus-5.5", "gpt-6-luna", "claude-haiku-5.5", "bedrock-llama-4-scout"]),
 )
 def test_more_cached_input_never_costs_more(
     low: float, high: float, input_tokens: int, output_tokens: int, api_id: str
@@ -311,15 +322,160 @@ def test_plan_md_says_claude_on_bedrock_needs_anthropic_s_use_case_form(
 ) -> None:
     _, claude_project = claude_run
     plan = read_plan(claude_project / "plans/dev/plan.json")
-    assert [w.model for w in plan.workloads] == ["bedrock-claude-opus-4.8-global"]
+    assert [w.model for w in plan.workloads] == ["bedrock-claude-opus-5.5-global"]
     text = (claude_project / "plans/dev/plan.md").read_text()
-    assert FIRST_CALL.format(models="bedrock-claude-opus-4.8-global") in text
+    assert FIRST_CALL.format(models="bedrock-claude-opus-5.5-global") in text
     assert "`aws bedrock put-use-case-for-model-access`" in text and MODEL_ACCESS in text
     # Bedrock without Claude (Llama 4 Scout), and no Bedrock at all: not a word of it.
-    for data, model in (("confidential", "bedrock-llama-4-scout"), ("internal", "gemini-3.1-pro")):
+    for data, model in (("confidential", "bedrock-llama-4-scout"), ("internal", "gemini-4-argon")):
         plan_project(project, workload_yaml(data=data, model=model))
         capsys.readouterr()
         [workload] = read_plan(project / "plans/dev/plan.json").workloads
         assert (workload.placement, workload.model) == ("cloud_api", model)
         text = (project / "plans/dev/plan.md").read_text()
         assert "use-case details" not in text and MODEL_ACCESS not in text
+
+
+# ------------------------------------------------------------- sources of tiers and ranks
+def test_every_api_tier_and_open_model_rank_has_a_source_and_a_date(catalog: Catalog) -> None:
+    for api_id, api in catalog.api_models.items():
+        assert api.tier_source.source.strip() and api.tier_source.date.strip(), api_id
+    for model_id, model in catalog.models.items():
+        assert model.quality_source.strip() and model.quality_date.strip(), model_id
+    # The rank that decides the "top-ranked" open model cites the benchmark it comes from.
+    assert "67.1" in catalog.models["deepseek-v3.2"].quality_source
+
+
+@pytest.mark.parametrize(
+    ("name", "entry", "field", "path"),
+    [
+        ("api_models.yaml", "  deepseek-v3.2-api:\n", "    tier_source:", "tier_source"),
+        ("api_models.yaml", "  gpt-6-astra:\n", "    tier_source:", "tier_source"),
+        ("models.yaml", "  qwen3-235b-a22b:\n", "    quality_source:", "quality_source"),
+        ("models.yaml", "  llama-3.1-8b:\n", "    quality_date:", "quality_date"),
+    ],
+)
+def test_a_tier_or_rank_without_its_source_is_refused(
+    tmp_path: Path, name: str, entry: str, field: str, path: str
+) -> None:
+    """Fault injection: drop one source line from a copy of the catalog; it does not load, and
+    the one problem names the file's directory and the entry's field."""
+    import shutil
+
+    from planner.catalog import DATA_DIR, load_catalog
+    from planner.errors import PlannerError
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA_DIR, data)
+    text = (data / name).read_text()
+    start = text.index(entry)
+    line = text.index(field, start)
+    end = text.index("\n", line) + 1
+    (data / name).write_text(text[:line] + text[end:])
+    with pytest.raises(PlannerError) as raised:
+        load_catalog(data)
+    [problem] = raised.value.problems
+    model = entry.strip().rstrip(":")
+    assert str(data) in str(raised.value)
+    assert problem.field.endswith(f"{model}.{path}"), problem.field
+
+
+# -------------------------------------------------------------------- the current catalog
+def test_the_current_models_are_those_released_before_the_price_date(catalog: Catalog) -> None:
+    """Fable 5.2 (2026-11-09) is priced by genai-prices but came after the price_date; the
+    5.5 / 6.x / Gemini 4 models it supersedes are the current ones, the older ones pin-only."""
+    current = {a for a, m in catalog.api_models.items() if m.current}
+    assert {
+        "claude-fable-5.1",
+        "claude-opus-5.5",
+        "claude-sonnet-5.5",
+        "claude-haiku-5.5",
+        "gpt-6-astra",
+        "gpt-6.1-terra",
+        "gpt-6-luna",
+        "gemini-4-argon",
+        "gemini-3.8-flash",
+    } <= current
+    assert not current & {"claude-opus-4.8", "claude-sonnet-4.6", "gpt-5.6-sol", "gemini-3.1-pro"}
+    assert not [a for a, m in catalog.api_models.items() if "fable-5-2" in m.price_ref.model]
+    for api_id in current:
+        assert "2026" in catalog.api_models[api_id].tier_source.source or (
+            catalog.api_models[api_id].open_model is not None
+        ), api_id
+
+
+def test_every_current_claude_model_has_a_us_and_a_global_bedrock_profile(
+    catalog: Catalog,
+) -> None:
+    bedrock = {
+        (m.bedrock_model_id, m.inference_profile.scope if m.inference_profile else None): m
+        for m in catalog.api_models.values()
+        if m.provider == "bedrock" and m.current
+    }
+    for name in ("opus-5-5", "sonnet-5-5", "haiku-5-5"):
+        us = bedrock[(f"anthropic.claude-{name}", "geo")]
+        world = bedrock[(f"anthropic.claude-{name}", "global")]
+        # The profile ids AWS documents are the ids genai-prices prices.
+        assert us.inference_profile is not None and world.inference_profile is not None
+        assert us.inference_profile.id == us.price_ref.model == f"us.anthropic.claude-{name}"
+        assert world.inference_profile.id == world.price_ref.model
+        assert world.price_ref.model == f"global.anthropic.claude-{name}"
+
+
+# ------------------------------------------------------------------------- tiered prices
+def test_a_long_prompt_pays_haiku_5_5_s_long_context_tier(catalog: Catalog) -> None:
+    """Haiku 5.5 bills every token of a request whose prompt exceeds 100,000 tokens at 5x: the
+    plan prices the workload's own request shape at that tier, not the base rate."""
+
+    def haiku(request: str) -> tuple[float, str]:
+        text = workload_yaml(task="classification", request=request)
+        options = only(plan_text(text, catalog)).answers.volume_economics.options
+        [option] = [o for o in options if o.model == "claude-haiku-5.5"]
+        return option.monthly_cost_usd - option.fixed_monthly_usd, option.formula
+
+    short, short_formula = haiku("{input_tokens: 100000, output_tokens: 400}")
+    long, long_formula = haiku("{input_tokens: 100001, output_tokens: 400}")
+    assert short == pytest.approx((100e6 * 0.1 + 20e6 * 0.5) / 1e6)
+    assert long == pytest.approx((100e6 * 0.5 + 20e6 * 2.5) / 1e6)
+    assert "100M input x 0.1 USD/M + 20M output x 0.5 USD/M" in short_formula
+    assert "100M input x 0.5 USD/M + 20M output x 2.5 USD/M" in long_formula
+    assert "100,001 input / 400 output tokens" in long_formula
+    # The same shape on a flat-priced small model costs the same either side of 100k.
+    assert price(catalog, "gpt-6-luna", (100001, 400)).input_usd_per_mtok == 0.1
+
+
+# -------------------------------------------------------- what insisting on the top costs
+def test_the_ceiling_s_saving_is_worded_as_deciding_the_workload_alone(catalog: Catalog) -> None:
+    """The cheaper alternative's saving is the difference of two standalone prices: the note
+    says so, and that the plan's total (shared pools) moves by another amount."""
+    workload = only(plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog))
+    top = next(
+        o
+        for o in workload.answers.volume_economics.options
+        if o.id == workload.answers.volume_economics.chosen
+    )
+    [alternative, *_] = [
+        o for o in workload.answers.volume_economics.alternatives if o.model != top.model
+    ]
+    assert alternative.note is not None
+    saving = round(top.monthly_cost_usd - alternative.monthly_cost_usd, 2)
+    assert f"deciding this workload alone, {saving:,.2f} USD a month less than {top.id}" in (
+        alternative.note
+    )
+    assert "not the change in the plan's total" in alternative.note
+    [warning] = [w for w in workload.warnings if w.code == "quality_ceiling"]
+    assert "costs when this workload is decided alone" in warning.message
+
+
+def test_the_ranks_that_pick_the_top_model_are_among_the_plan_s_figures(
+    catalog: Catalog,
+) -> None:
+    plan = plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog)
+    economics = only(plan).answers.volume_economics
+    [chosen] = [o for o in economics.options if o.id == economics.chosen]
+    assert "model.deepseek-v3.2.quality_rank" in chosen.figures
+    figure = plan.figures["model.deepseek-v3.2.quality_rank"]
+    assert figure.value == 6 and "67.1" in figure.source and figure.date == "2026-12"
+    for alternative in economics.alternatives:
+        if alternative.model != chosen.model:
+            assert f"model.{alternative.model}.quality_rank" in alternative.figures

@@ -67,7 +67,7 @@ def test_table_and_deterministic_svg(
 ) -> None:
     code, out, _ = run(capsys, str(example), "support-faq", "--chart", "chart.svg")
     assert code == 0
-    assert "cheapest API it may use" in out and "bedrock-llama-4-scout" in out
+    assert "cheapest API it may use" in out and "bedrock-claude-haiku-5.5-global" in out
     assert "API from" in out and "self-hosted from" in out  # the later crossings
     first = (project / "chart.svg").read_bytes()
     assert first.startswith(b"<?xml") and b"support-faq" in first

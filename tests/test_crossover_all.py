@@ -171,7 +171,7 @@ def test_plan_md_lists_the_later_crossings(catalog: Catalog) -> None:
     assert "again from" in text and "is cheaper again from" in text
     # Under each workload's chart: its purchase option, every crossing and its own volume.
     assert (
-        "(savings_1yr); they cross at 32.5B tokens a month, again at 39.9B, again at 46.3B" in text
+        "(savings_1yr); they cross at 69.9B tokens a month, again at 79.7B, again at 90.8B" in text
     )
     assert "this workload: 180B tokens a month." in text
 

@@ -634,8 +634,8 @@ def test_every_workload_tells_its_callers_what_to_call(
         access = providers[str(workload.provider)]
         if access.secret_config_key is None:
             assert given["kind"] == "bedrock"
-            # Llama 4 Scout is served only through its US inference profile: call that id.
-            assert given["model_id"] == "us.meta.llama4-scout-17b-instruct-v1:0"
+            # Claude Haiku 5.5 is served only through inference profiles: call the global one.
+            assert given["model_id"] == "global.anthropic.claude-haiku-5-5"
             assert given["endpoint_dns_name"] == "bedrock-runtime.us-east-1.amazonaws.com"
             [invoke] = document["Statement"]
             assert any(given["model_id"] in arn for arn in invoke["Resource"])

@@ -48,7 +48,7 @@ def test_program_exports_the_plans_costs(planned: Path) -> None:
     # Nodes, staff, network and security pieces, the connections in the consumer VPCs (the
     # pools' endpoints, Bedrock's endpoint, the egress attachment) and API usage: 141,416.34
     # USD for the example.
-    assert run.outputs["monthly_cost_usd"] == plan["totals"]["monthly_cost_usd"] == 141416.34
+    assert run.outputs["monthly_cost_usd"] == plan["totals"]["monthly_cost_usd"] == 140927.54
     costs = run.outputs["workload_monthly_cost_usd"]
     assert set(costs) == {
         "support-faq", "contract-review", "ticket-triage", "code-review", "patient-notes",

@@ -436,7 +436,7 @@ def test_iam_policies_are_narrow(example_run: OfflineRun) -> None:
     )
     bedrock = component(example_run, "aws:iam/policy:Policy", "ticket-triage-api-access")
     [statement] = json.loads(bedrock.inputs["policy"])["Statement"]
-    assert all("llama4-scout" in arn for arn in statement["Resource"])
+    assert all("claude-haiku-5-5" in arn for arn in statement["Resource"])
 
 
 def test_contractual_egress_goes_through_the_firewall(example_run: OfflineRun) -> None:
@@ -513,15 +513,14 @@ def test_private_link_has_no_nat_and_a_narrow_endpoint(example_run: OfflineRun) 
     assert endpoint.name == "bedrock-link-vpc-0a1b2c3d4e5f60718-bedrock-runtime"
     assert endpoint.inputs["privateDnsEnabled"] is True
     [statement] = json.loads(endpoint.inputs["policy"])["Statement"]
-    # Llama 4 Scout is served only through its US inference profile: the profile, and the model
-    # in each of the profile's destination regions (planner/data/api_models.yaml).
+    # Claude Haiku 5.5 is served only through inference profiles, the example's through the
+    # global one: the profile in this region, the model in this region and the model's
+    # region-less ARN (any commercial region; planner/data/api_models.yaml).
     assert statement["Resource"] == [
+        "arn:aws:bedrock:::foundation-model/anthropic.claude-haiku-5-5",
         "arn:aws:bedrock:us-east-1:123456789012:inference-profile/"
-        "us.meta.llama4-scout-17b-instruct-v1:0",
-        *(
-            f"arn:aws:bedrock:{region}::foundation-model/meta.llama4-scout-17b-instruct-v1:0"
-            for region in ("us-east-1", "us-east-2", "us-west-1", "us-west-2")
-        ),
+        "global.anthropic.claude-haiku-5-5",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-haiku-5-5",
     ]
     # The IAM policy of its workloads names the same.
     policy = component(example_run, "aws:iam/policy:Policy", "ticket-triage-api-access")
@@ -555,10 +554,10 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     costs = example_run.outputs["component_monthly_cost_usd"]
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
-    # Usage 4,200 (Gemini 3.1 Pro) + its key's secret and KMS key 1.40 + the plan's egress
+    # Usage 3,900 (Gemini 4 Argon) + its key's secret and KMS key 1.40 + the plan's egress
     # network 701.80 (its only user; the egress VPC's attachment included) + its VPC's
     # attachment 36.50.
-    assert costs["google-access"] == 4939.70
+    assert costs["google-access"] == 4639.70
     # Per zone (2): NAT 32.85 + address 3.65 + firewall endpoint 288.35; the Secrets Manager
     # endpoint in 2 zones 14.60; key 1.00; the transit gateway attachments of the egress VPC and
     # of code-review's VPC, 36.50 each: the plan's 701.80 and code-review's connection.
@@ -573,8 +572,9 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     )
     # The Bedrock endpoint in the consumers' VPC, 2 subnets; no log key without an own network.
     assert costs["bedrock-link"] == 14.60
-    # Usage 120.80 + its share (with ticket-triage) of that endpoint, 7.30; no own network.
-    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 128.10
+    # Usage 80.00 (Claude Haiku 5.5, global profile) + its share (with ticket-triage) of that
+    # endpoint, 7.30; no own network.
+    assert example_run.outputs["workload_monthly_cost_usd"]["support-faq"] == 87.30
 
 
 def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -647,7 +647,7 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
     # Three pool connections (the shared pool's three consumer VPCs), 15.10 USD each, and
     # code-review's VPC attached to the egress path, 36.50 USD.
     assert plan.totals.connections_usd == 81.80
-    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 102083.94
+    assert run.outputs["monthly_cost_usd"] == plan.totals.monthly_cost_usd == 101783.94
 
 
 def test_no_way_out_networks_carry_a_network_access_analyzer_scope(
@@ -1249,7 +1249,7 @@ def test_bedrock_endpoint_is_made_in_the_consumers_vpc(vpc_run: OfflineRun) -> N
     assert endpoint.inputs["subnetIds"] == SUBNETS_A
     assert endpoint.inputs["privateDnsEnabled"] is True
     [statement] = json.loads(endpoint.inputs["policy"])["Statement"]
-    assert all("llama4-scout" in arn for arn in statement["Resource"])
+    assert all("claude-haiku-5-5" in arn for arn in statement["Resource"])
     assert statement["Condition"] == {"StringEquals": {"aws:PrincipalAccount": "123456789012"}}
     assert not of_type(vpc_run, "aws:ec2/vpc:Vpc") or all(
         not r.name.startswith("bedrock-link") for r in of_type(vpc_run, "aws:ec2/vpc:Vpc")
@@ -1363,7 +1363,7 @@ def test_plan_md_says_what_changes_in_the_consumers_vpcs(
     assert f"What the stack changes in the consumers' VPCs ({VPC_A}, {VPC_C})" in text
     assert "resolves to it for the whole VPC" in text
     assert "a default route to the transit gateway" in text
-    assert "may be processed in us-east-1, us-east-2, us-west-1, us-west-2" in text
+    assert "may be processed in any of 34 commercial regions" in text
     plan_project(project, MULTI_NODE)  # plain-CIDR callers: the stack changes nothing of theirs
     assert "What the stack changes" not in (project / "plans/dev/plan.md").read_text()
 

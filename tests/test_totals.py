@@ -93,8 +93,8 @@ def test_the_saas_example_reconciles() -> None:
     plan = _plan(SAAS)
     assert not plan.pools and plan.totals.staff_usd == 0
     assert plan.totals.shared_access_usd == 15.60  # the Bedrock endpoint and its log key
-    assert plan.totals.monthly_cost_usd == 27.68
-    assert plan.totals.api_tokens_usd == 12.08
+    assert plan.totals.monthly_cost_usd == 26.66
+    assert plan.totals.api_tokens_usd == 11.06
     _assert_reconciles(plan)
 
 
@@ -256,7 +256,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
     # (0.50 USD): 15.10 USD, twice; Bedrock's endpoint in its consumer VPC's 2 subnets, 14.60
     # USD; code-review's VPC attached to the egress path's transit gateway, 36.50 USD.
     assert amount("consumer connections' resources") == plan.totals.connections_usd == 81.30
-    assert amount("total") == plan.totals.monthly_cost_usd == 141_416.34
+    assert amount("total") == plan.totals.monthly_cost_usd == 140_927.54
     assert _cents(amount("resources total")) + _cents(amount("staff (plan)")) + _cents(
         amount("API tokens (plan)")
     ) == _cents(amount("total"))
@@ -264,7 +264,7 @@ def test_preview_prints_one_total(project: Path, capsys: pytest.CaptureFixture[s
 
     assert main(["preview", "--json"]) == 0
     costs = json.loads(capsys.readouterr().out)["costs"]
-    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 141_416.34
+    assert costs["totalMonthlyUsd"] == costs["planTotalMonthlyUsd"] == 140_927.54
     assert costs["connectionsMonthlyUsd"] == 81.30
     assert costs["staffMonthlyUsd"] == plan.totals.staff_usd
     assert costs["apiTokensMonthlyUsd"] == plan.totals.api_tokens_usd
@@ -351,16 +351,18 @@ def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     faq = next(w for w in plan.workloads if w.name == "support-faq")
     # Bedrock's callers name a VPC: no network of its own to share, but the endpoint in that VPC
     # (14.60 USD) is shared with ticket-triage.
-    assert faq.monthly_cost_usd == 128.10 and faq.access_share_usd == 0.0
+    assert faq.monthly_cost_usd == 87.30 and faq.access_share_usd == 0.0
     assert faq.connection_share_usd == 7.30
-    [chosen] = [o for o in faq.answers.volume_economics.options if o.id.endswith("llama-4-scout")]
-    assert chosen.monthly_cost_usd == 120.80  # one price: the option with its access alone
+    [chosen] = [
+        o for o in faq.answers.volume_economics.options if o.id.endswith("haiku-5.5-global")
+    ]
+    assert chosen.monthly_cost_usd == 80.00  # one price: the option with its access alone
     text = plan_markdown(plan)
     assert (
-        "3. **Volume economics: cloud_api/bedrock-llama-4-scout, 128.10 USD a month in this "
-        "plan.** In this plan: 120.80 USD of tokens + 0.00 USD, its share of the shared access "
+        "3. **Volume economics: cloud_api/bedrock-claude-haiku-5.5-global, 87.30 USD a month in "
+        "this plan.** In this plan: 80.00 USD of tokens + 0.00 USD, its share of the shared access "
         "(paid once in the plan) + 7.30 USD, its share of the connections in its consumers' "
-        "VPCs; the option standing alone: 120.80 USD, with 0.00 USD of access to itself." in text
+        "VPCs; the option standing alone: 80.00 USD, with 0.00 USD of access to itself." in text
     )
     assert (
         "| option | tier | nodes | memory fit | output tok/s a unit (bound) | monthly cost, "
@@ -369,11 +371,11 @@ def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     # code-review is the egress network's only user: its share is the access alone (703.20
     # USD, the egress VPC's attachment included), and its VPC's attachment its own.
     assert (
-        "3. **Volume economics: cloud_api/gemini-3.1-pro, 4,939.70 USD a month in this plan.** "
-        "In this plan: 4,200.00 USD of tokens + 703.20 USD" in text
+        "3. **Volume economics: cloud_api/gemini-4-argon, 4,639.70 USD a month in this plan.** "
+        "In this plan: 3,900.00 USD of tokens + 703.20 USD" in text
     )
     explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)
-    assert "at 128.10 USD a month in this plan\n   In this plan: 120.80 USD of tokens" in explained
+    assert "at 87.30 USD a month in this plan\n   In this plan: 80.00 USD of tokens" in explained
     assert "Options (cheapest first; each standing alone" in explained
 
 
@@ -455,14 +457,14 @@ def test_diff_hides_sub_cent_changes_of_untouched_workloads(
 def test_plan_md_names_only_the_parts_a_plan_has() -> None:
     saas = plan_markdown(_plan(SAAS))
     assert (
-        "Made of: API tokens 12.08 USD and the shared API access 15.60 USD, each counted once"
+        "Made of: API tokens 11.06 USD and the shared API access 15.60 USD, each counted once"
         in saas
     )
     assert "staff" not in saas.split("## ")[0]  # the summary above the first section
     example = plan_markdown(_plan(EXAMPLE.read_text()))
     assert (
         "Made of: the pools' nodes and network pieces 127,604.54 USD, their staff 8,333.50 USD, "
-        "API tokens 4,693.80 USD, the shared API access 703.20 USD and the connections in the "
+        "API tokens 4,205.00 USD, the shared API access 703.20 USD and the connections in the "
         "consumers' VPCs 81.30 USD, each counted once" in example
     )
     assert "connections in the consumers' VPCs" not in saas.split("## ")[0]
