@@ -311,6 +311,7 @@ def solve(
             # Over every candidate, the dominated too: a smaller model of the same cost that
             # the pruning dropped still gets the work (README: the smallest model first).
             found_units = _prefer_smaller(original, found, candidates)
+            _prefer_alone_api(original, found, fallback, shared)
             found_total = total_cost(demands, found, found_units, candidates, shared)
             said = result.get("fun")
             mispriced = said is not None and found_total > float(said) + 1e-9 * max(
@@ -527,6 +528,50 @@ def _prefer_smaller(
                 del members[current], units[current]
             break
     return units
+
+
+def _prefer_alone_api(
+    demands: list[Demand],
+    assignment: dict[str, str],
+    alone: dict[str, str],
+    shared: dict[str, Shared],
+) -> None:
+    """Among equal-cost optima, a workload on an API goes to the API it would use alone (its
+    cheapest, ties to the first in sort order) where that costs no more: the same usage, and
+    the access it opens no dearer than what leaving the other closes. Which of two equal APIs
+    the solver returns depends on the whole program, so without this a tie flipped with changes
+    elsewhere in the plan. Updates `assignment` in place; never raises the total."""
+    users: dict[str, int] = {}
+
+    def groups(p: str) -> list[str]:
+        parent = _parent(shared, p)
+        return [g for g in (p, parent) if g is not None]
+
+    for d in demands:
+        if assignment[d.name] in d.apis:
+            for g in groups(assignment[d.name]):
+                users[g] = users.get(g, 0) + 1
+
+    def fixed(g: str) -> float:
+        return shared[g].fixed_usd if g in shared else 0.0
+
+    for d in sorted(demands, key=lambda d: d.name):
+        current, wanted = assignment[d.name], alone.get(d.name)
+        if current not in d.apis or wanted is None or wanted == current or wanted not in d.apis:
+            continue
+        if d.apis[wanted] > d.apis[current]:
+            continue
+        leaving = [g for g in groups(current) if g not in groups(wanted)]
+        joining = [g for g in groups(wanted) if g not in groups(current)]
+        closed = sum(fixed(g) for g in leaving if users.get(g, 0) == 1)
+        opened = sum(fixed(g) for g in joining if users.get(g, 0) == 0)
+        if d.apis[wanted] - d.apis[current] + opened - closed > 0:
+            continue
+        for g in leaving:
+            users[g] -= 1
+        for g in joining:
+            users[g] = users.get(g, 0) + 1
+        assignment[d.name] = wanted
 
 
 def _binding_parts(loads: list[tuple[float, ...]], parts: int) -> list[int]:

@@ -257,6 +257,31 @@ def test_a_smaller_model_the_pruning_dropped_still_gets_the_work() -> None:
     assert solution.units == {llama70: 1}
 
 
+def test_an_equal_cost_api_goes_where_the_workload_would_go_alone() -> None:
+    """Two APIs at the same usage behind the same boundary: the workload takes the one it would
+    use alone, whichever the solver returned (the example's code-review flipped between two
+    providers of equal price as unrelated parts of the plan changed); not where that opens an
+    access dearer than what it closes."""
+    from planner.optimize import _prefer_alone_api
+
+    items = [Demand("a", {"openai": 10.0, "anthropic": 10.0}, {}, 1)]
+    assignment = {"a": "openai"}
+    _prefer_alone_api(items, assignment, {"a": "anthropic"}, SHARED)
+    assert assignment == {"a": "anthropic"}
+    assert total_cost(items, assignment, {}, CANDIDATES, SHARED) == 10.0 + 1.4 + 340.0
+    # Bedrock's own endpoint (15.6) would open while openai stays open for b: no move.
+    items = [
+        Demand("a", {"openai": 10.0, "bedrock": 10.0}, {}, 1),
+        Demand("b", {"openai": 5.0}, {}, 1),
+    ]
+    assignment = {"a": "openai", "b": "openai"}
+    _prefer_alone_api(items, assignment, {"a": "bedrock", "b": "openai"}, SHARED)
+    assert assignment == {"a": "openai", "b": "openai"}
+    # The solver's own answer for the first case ends there too.
+    solution = solve([Demand("a", {"openai": 10.0, "anthropic": 10.0}, {}, 1)], CANDIDATES, SHARED)
+    assert solution.assignment == {"a": "anthropic"}
+
+
 def test_kv_caches_add_up_on_their_own() -> None:
     """Little load, but two KV caches of 0.6 of a unit each: the pool needs two units."""
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
