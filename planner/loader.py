@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
-from planner.workloads import WorkloadsFile
+from planner.workloads import LIMIT_REASONS, WorkloadsFile, yaml_number
 
 # The C loader is several times faster; the pure-Python one gives the same data.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -218,6 +218,35 @@ def _as_written(raw: Any, loc: Loc) -> Loc:
     return loc[:-1] if isinstance(value, str) else loc
 
 
+# pydantic's bound errors: the key of the bound in the error's context, and its words.
+_BOUNDS = {
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+}
+
+
+def _shown(value: Any) -> str:
+    """A number as the file wrote it (text stays text: '1e300')."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return yaml_number(value)
+    return repr(value)
+
+
+def _bound_message(kind: str, error: Any, name: str) -> str:
+    key, words = _BOUNDS[kind]
+    bound = error.get("ctx", {}).get(key)
+    if isinstance(bound, float) and bound.is_integer():
+        bound = int(bound)
+    text = f"{bound:,}" if isinstance(bound, int) else f"{bound:,g}"
+    message = f"must be {words} {text}, got {_shown(error.get('input'))}"
+    # The reason of a limit, not of a plain sign (peak_tokens_per_second > 0 needs none).
+    if name in LIMIT_REASONS and (kind.startswith("less") or bound):
+        message += f" ({LIMIT_REASONS[name]})"
+    return message
+
+
 def _message(error: Any) -> str:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
@@ -225,6 +254,13 @@ def _message(error: Any) -> str:
     name = str(loc[-1]) if loc else ""
     if len(loc) > 1 and isinstance(loc[-1], int):
         name = str(loc[-2])  # an item of a list: the list's words (subnets[0] -> subnets)
+    if kind == "finite_number":
+        return f"must be a finite number, not {_shown(value)}"
+    if kind in _BOUNDS:
+        return _bound_message(kind, error, name)
+    if kind == "int_parsing_size":
+        reason = f" ({LIMIT_REASONS[name]})" if name in LIMIT_REASONS else ""
+        return f"is far too large a number, got {_shown(value)}{reason}"
     if kind == "extra_forbidden":
         hint = did_you_mean(name, _fields_at(loc[:-1]))
         return f"unknown field{hint or ' (check its spelling; the schema lists every field)'}"
