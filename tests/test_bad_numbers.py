@@ -1,6 +1,6 @@
 """Numbers a workloads file may not hold: .inf, -.inf, .nan and numbers so large the arithmetic
 overflows are refused by the schema (exit 2, one message naming the file, the field and its
-line, nothing written) (issue 14 review)."""
+line, nothing written); every problem of a file is reported in one run (issue 14 review)."""
 
 from __future__ import annotations
 
@@ -308,3 +308,88 @@ def test_a_request_bound_admits_every_context_window(catalog: Catalog) -> None:
     windows = [window.value for window in catalog.context_windows.values()]
     most = _bounds(("workloads", 0, "request", "input_tokens"))[1]
     assert math.isfinite(most) and max(windows) * 2 < most
+
+
+# --- Every problem in one run (review item 4).
+
+
+def test_a_schema_error_does_not_hide_the_rules_past_the_schema(
+    write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The review's w6.yaml: three problems, three messages, in the order of their lines."""
+    path = write_workloads(
+        """
+        organization: acme
+        region: us-east-9
+        assumptions:
+          serving_efficiency: 0.4
+        workloads:
+          - name: c
+            task: faq
+            data: internal
+            monthly_tokens: {input: -400M, output: 80M}
+            consumers: [10.20.0.0/16]
+        """
+    )
+    lines = refused(capsys, project, str(path))
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"{path}: region (line 2): 'us-east-9' is not an AWS region")
+    assert lines[1].startswith(f"{path}: assumptions.serving_efficiency (line 4): ")
+    assert "no longer an assumption" in lines[1]
+    assert lines[2].startswith(f"{path}: workloads[0].monthly_tokens.input (line 9): ")
+
+
+def test_one_bad_workload_does_not_hide_another_ones_problems(
+    write_workloads: Callable[[str], Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each workload that passes the schema is still checked against the catalog, and each
+    assumption that passes it too."""
+    path = write_workloads(
+        """
+        organization: acme
+        region: us-east-1
+        assumptions:
+          utilization: 5
+          instance_types: [p9.48xlarge]
+        workloads:
+          - {name: a, task: faq, data: internal, monthly_tokens: {input: .inf, output: 1M},
+             consumers: ['10.0.0.0/16']}
+          - {name: b, task: faq, data: internal, monthly_tokens: {input: 1M, output: 1M},
+             consumers: ['10.0.0.0/16'], model: gpt-9}
+          - {name: c, task: faq, data: regulated, monthly_tokens: {input: 1M, output: 1M},
+             consumers: ['8.8.8.0/24'], peak_tokens_per_second: -1}
+        """
+    )
+    lines = refused(capsys, project, str(path))
+    fields = [line.split(" (line")[0].removeprefix(f"{path}: ") for line in lines]
+    assert fields == [
+        "assumptions.utilization",
+        "assumptions.instance_types[0]",
+        "workloads[0].monthly_tokens.input",
+        "workloads[1].model",
+        "workloads[2].peak_tokens_per_second",
+    ], lines
+
+
+@pytest.mark.parametrize(
+    ("region", "price_region", "expected"),
+    [
+        # A refused price_region is not also "missing" for an unpriced region.
+        ("ap-south-2", "5", ["assumptions.price_region"]),
+        # A refused region does not hide an unpriced price_region, nor adds a region message.
+        ("Frankfurt", "xx-nowhere-1", ["region", "assumptions.price_region"]),
+    ],
+)
+def test_a_refused_field_is_one_message_not_two(
+    region: str,
+    price_region: str,
+    expected: list[str],
+    write_workloads: Callable[[str], Path],
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = workload_yaml(concurrency="-1").replace("us-east-1", region)
+    text = text.replace("workloads:", f"assumptions:\n  price_region: {price_region}\nworkloads:")
+    lines = refused(capsys, project, str(write_workloads(text)))
+    fields = [line.split(": ", 1)[1].split(" (line")[0] for line in lines]
+    assert fields == [*expected, "workloads[0].concurrency"], lines
