@@ -1,6 +1,7 @@
 """Numbers a workloads file may not hold: .inf, -.inf, .nan and numbers so large the arithmetic
 overflows are refused by the schema (exit 2, one message naming the file, the field and its
-line, nothing written); every problem of a file is reported in one run (issue 14 review)."""
+line, nothing written); every problem of a file is reported in one run; and a plan cites the
+per-user speed it priced a workload at (issue 14 review)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from pydantic import BaseModel
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main, schema_text
 from planner.errors import PlannerError
-from planner.loader import parse_workloads
+from planner.loader import LoadedWorkloads, parse_with_lines, parse_workloads
+from planner.plan import build_plan
 from planner.workloads import WorkloadsFile
 from tests.conftest import workload_yaml
+from tests.helpers import only
 from tests.test_workloads import refused
 
 Path_ = tuple[int | str, ...]
@@ -393,3 +396,44 @@ def test_a_refused_field_is_one_message_not_two(
     lines = refused(capsys, project, str(write_workloads(text)))
     fields = [line.split(": ", 1)[1].split(" (line")[0] for line in lines]
     assert fields == [*expected, "workloads[0].concurrency"], lines
+
+
+# --- The plan cites the per-user speed it used (review item 5).
+
+
+def _self_hosted(text: str, catalog: Catalog) -> tuple[Any, Any]:
+    spec, lines = parse_with_lines(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(Path("workloads.yaml"), spec, "0" * 64, lines)
+    plan = build_plan(loaded, catalog, "dev", "workloads.yaml")
+    workload = only(plan)
+    option = next(
+        o for o in workload.answers.volume_economics.options if o.placement == "self_hosted"
+    )
+    return plan, option
+
+
+def test_a_workloads_own_speed_is_the_figure_cited(catalog: Catalog) -> None:
+    """The review's w4.yaml: priced at the workload's 50 tok/s a user, so the option cites the
+    workload's field with its line, not the assumption's 30, and the formula shows 50."""
+    text = workload_yaml(data="regulated", monthly_tokens="{input: 400M, output: 80M}")
+    text += "    user_output_tps: 50\n"
+    plan, option = _self_hosted(text, catalog)
+    assert option.throughput.user_output_tps == 50
+    assert "workload.w.user_output_tps" in option.figures
+    assert "assumption.user_output_tps" not in option.figures
+    cited = plan.figures["workload.w.user_output_tps"]
+    assert cited.value == 50
+    assert cited.source == "set in the workloads file: workloads[0].user_output_tps (line 9)"
+    busiest = 80e6 / (catalog.pricing.hours_per_month.value * 3600) / 0.4
+    assert f"(busiest output rate {busiest:,.1f} tok/s / user_output_tps 50 tok/s)" in (
+        option.formula
+    )
+
+
+def test_without_its_own_speed_a_workload_cites_the_assumption(catalog: Catalog) -> None:
+    text = workload_yaml(data="regulated", monthly_tokens="{input: 400M, output: 80M}")
+    plan, option = _self_hosted(text, catalog)
+    assert option.throughput.user_output_tps == 30
+    assert "assumption.user_output_tps" in option.figures
+    assert not any(key.startswith("workload.") for key in plan.figures)
+    assert "/ user_output_tps 30 tok/s)" in option.formula
