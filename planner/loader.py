@@ -265,7 +265,9 @@ def _message(error: Any) -> str:
         return f"must be a finite number, not {_shown(value)}"
     if kind in _BOUNDS:
         return _bound_message(kind, error, name)
-    if kind == "int_parsing_size":
+    # A whole number too long for a float or a 64-bit integer (`10` and 400 zeros).
+    too_large = kind == "float_type" and isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int_parsing_size" or too_large:
         reason = f" ({LIMIT_REASONS[name]})" if name in LIMIT_REASONS else ""
         return f"is far too large a number, got {_shown(value)}{reason}"
     if kind == "extra_forbidden":

@@ -113,14 +113,16 @@ def parse_tokens(value: Any) -> int:
 
 
 def yaml_number(value: float) -> str:
-    """A number as a YAML file writes it: .inf, -.inf, .nan; 1e+300 rather than 301 digits."""
+    """A number as a YAML file writes it: .inf, -.inf, .nan; a float at its shortest (1e+300,
+    0.5); a whole number with thousands separators, or its digit count past 21 digits."""
+    if isinstance(value, int):
+        digits = len(str(abs(value)))
+        return f"{value:,}" if digits <= 21 else f"a {digits}-digit number"
     if math.isnan(value):
         return ".nan"
     if math.isinf(value):
         return ".inf" if value > 0 else "-.inf"
-    if abs(value) >= 1e12:
-        return f"{value:.3g}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return repr(value)
 
 
 def _tokens_schema(minimum: int, maximum: int, most: str) -> dict[str, Any]:
