@@ -344,9 +344,11 @@ def _valid_parts(raw: dict[Any, Any], errors: list[Any]) -> _Parts:
     """The parts of a file the schema refused that pass on their own: the region, each
     assumption, the network, and each workload."""
     refused = tuple(tuple(error["loc"]) for error in errors)
+    # Every path that holds a refused field: one set lookup per part, however many errors.
+    holding = {bad[:length] for bad in refused for length in range(1, len(bad) + 1)}
 
     def failed(loc: Loc) -> bool:
-        return any(bad[: len(loc)] == loc for bad in refused)
+        return loc in holding
 
     def fields_that_pass(key: str) -> dict[Any, Any]:
         given = raw.get(key, {})
