@@ -59,6 +59,26 @@ class FigureBook:
         return key
 
 
+ASSUMED_SPEED = "assumption.user_output_tps"
+
+
+def speed_figure(
+    book: FigureBook, workload: Workload, field: str = "", line: int | None = None
+) -> str:
+    """The id of the per-user speed a workload is priced at: its own user_output_tps, recorded
+    with the field and line that set it (the plan records them first), else the assumption's."""
+    if workload.user_output_tps is None:
+        return ASSUMED_SPEED
+    where = field or f"user_output_tps of workload {workload.name}"
+    return book.add(
+        f"workload.{workload.name}.user_output_tps",
+        workload.user_output_tps,
+        "output tokens/s per user",
+        f"set in the workloads file: {where}" + (f" (line {line})" if line is not None else ""),
+        "",
+    )
+
+
 def throughput_figures(book: FigureBook, model_id: str, gpu: str) -> tuple[str, ...]:
     """The throughput model's figures a self-hosted cost rests on, recorded once: the GPU's
     (gpus.yaml), the model's architecture (architectures.yaml) and the fitted efficiencies with
@@ -345,7 +365,7 @@ class Context:
                 *throughput_figures(book, model_id, instance.gpu),
                 "assumption.utilization",
                 "assumption.memory_reserve",
-                "assumption.user_output_tps",
+                ASSUMED_SPEED,
                 "operations.engineer_usd_per_month",
                 "operations.pool_fte",
             )
@@ -653,6 +673,8 @@ class Demand:
     vpc_callers: bool = False
     # Share of the input tokens read from the provider's prompt cache (cached_input_fraction).
     cached_fraction: float = 0.0
+    # The figure of the per-user speed it is priced at (its own, or the assumption's).
+    speed_figure: str = ASSUMED_SPEED
 
     @classmethod
     def of(cls, ctx: Context, workload: Workload) -> Demand:
@@ -669,6 +691,12 @@ class Demand:
             workload.user_output_tps,
         )
         context = request_in + request_out
+        speed = workload.user_output_tps or ctx.settings.user_output_tps
+        busiest = (
+            peak
+            if peak is not None
+            else tokens.output / ctx.seconds_per_month / ctx.settings.utilization
+        )
         entries = workload.consumers
         plain = any(isinstance(c, str) or (c.vpc is None and c.account is None) for c in entries)
         vpcs = any(not isinstance(c, str) and c.vpc is not None for c in entries)
@@ -676,6 +704,7 @@ class Demand:
             plain_callers=plain,
             vpc_callers=vpcs,
             cached_fraction=workload.cached_input_fraction or 0.0,
+            speed_figure=speed_figure(ctx.book, workload),
             input_tokens=tokens.input,
             output_tokens=tokens.output,
             min_units=min_units,
@@ -686,7 +715,12 @@ class Demand:
             kv_tokens=flying * context,
             kv_head=(
                 f", KV cache {flying:,} request(s) in flight"
-                + ("" if workload.concurrency else " (busiest output rate / user_output_tps)")
+                + (
+                    ""
+                    if workload.concurrency
+                    else f" (busiest output rate {busiest:,.1f} tok/s / user_output_tps "
+                    f"{speed:g} tok/s)"
+                )
                 + f" x {context:,} tokens of context / "
             ),
             units_head=(
@@ -775,7 +809,10 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
         monthly_cost_usd=round(cost, 2),
         fixed_monthly_usd=candidate.fixed_usd,
         formula=formula,
-        figures=candidate.figure_ids,
+        figures=tuple(
+            demand.speed_figure if figure == ASSUMED_SPEED else figure
+            for figure in candidate.figure_ids
+        ),
         throughput=_throughput_info(
             at_shape.throughput, settings.throughput_factor, candidate.capacity.model_id
         ),

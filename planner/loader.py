@@ -22,7 +22,14 @@ from pydantic import BaseModel, ValidationError
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
-from planner.workloads import WorkloadsFile
+from planner.workloads import (
+    LIMIT_REASONS,
+    Assumptions,
+    Network,
+    Workload,
+    WorkloadsFile,
+    yaml_number,
+)
 
 # The C loader is several times faster; the pure-Python one gives the same data.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -218,6 +225,35 @@ def _as_written(raw: Any, loc: Loc) -> Loc:
     return loc[:-1] if isinstance(value, str) else loc
 
 
+# pydantic's bound errors: the key of the bound in the error's context, and its words.
+_BOUNDS = {
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+}
+
+
+def _shown(value: Any) -> str:
+    """A number as the file wrote it (text stays text: '1e300')."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return yaml_number(value)
+    return repr(value)
+
+
+def _bound_message(kind: str, error: Any, name: str) -> str:
+    key, words = _BOUNDS[kind]
+    bound = error.get("ctx", {}).get(key)
+    if isinstance(bound, float) and bound.is_integer():
+        bound = int(bound)
+    text = f"{bound:,}" if isinstance(bound, int) else f"{bound:,g}"
+    message = f"must be {words} {text}, got {_shown(error.get('input'))}"
+    # The reason of a limit, not of a plain sign (peak_tokens_per_second > 0 needs none).
+    if name in LIMIT_REASONS and (kind.startswith("less") or bound):
+        message += f" ({LIMIT_REASONS[name]})"
+    return message
+
+
 def _message(error: Any) -> str:
     loc: Loc = tuple(error["loc"])
     kind = error["type"]
@@ -225,6 +261,15 @@ def _message(error: Any) -> str:
     name = str(loc[-1]) if loc else ""
     if len(loc) > 1 and isinstance(loc[-1], int):
         name = str(loc[-2])  # an item of a list: the list's words (subnets[0] -> subnets)
+    if kind == "finite_number":
+        return f"must be a finite number, not {_shown(value)}"
+    if kind in _BOUNDS:
+        return _bound_message(kind, error, name)
+    # A whole number too long for a float or a 64-bit integer (`10` and 400 zeros).
+    too_large = kind == "float_type" and isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int_parsing_size" or too_large:
+        reason = f" ({LIMIT_REASONS[name]})" if name in LIMIT_REASONS else ""
+        return f"is far too large a number, got {_shown(value)}{reason}"
     if kind == "extra_forbidden":
         hint = did_you_mean(name, _fields_at(loc[:-1]))
         return f"unknown field{hint or ' (check its spelling; the schema lists every field)'}"
@@ -271,7 +316,72 @@ def _message(error: Any) -> str:
 # --- Rules the model alone cannot state: they need the catalog or several fields at once.
 
 
-def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) -> list[Problem]:
+_Part = typing.TypeVar("_Part", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What of a workloads file passed the schema: all of it once it passes, else each part that
+    does, so that the rules below still run and one run reports every problem."""
+
+    region: str | None
+    assumptions: Assumptions
+    network: Network | None
+    # (index in the file, workload) for every workload that passed
+    workloads: list[tuple[int, Workload]]
+    # Field paths the schema refused (their parts stand at their defaults here).
+    refused: tuple[Loc, ...] = ()
+
+    @classmethod
+    def of(cls, spec: WorkloadsFile) -> _Parts:
+        return cls(spec.region, spec.assumptions, spec.network, list(enumerate(spec.workloads)))
+
+    def was_refused(self, loc: Loc) -> bool:
+        return any(loc[: len(bad)] == bad or bad[: len(loc)] == loc for bad in self.refused)
+
+
+def _valid_parts(raw: dict[Any, Any], errors: list[Any]) -> _Parts:
+    """The parts of a file the schema refused that pass on their own: the region, each
+    assumption, the network, and each workload."""
+    refused = tuple(tuple(error["loc"]) for error in errors)
+    # Every path that holds a refused field: one set lookup per part, however many errors.
+    holding = {bad[:length] for bad in refused for length in range(1, len(bad) + 1)}
+
+    def failed(loc: Loc) -> bool:
+        return loc in holding
+
+    def fields_that_pass(key: str) -> dict[Any, Any]:
+        given = raw.get(key, {})
+        if not isinstance(given, dict):
+            return {}
+        return {name: value for name, value in given.items() if not failed((key, name))}
+
+    def passing(model: type[_Part], value: Any) -> _Part | None:
+        # A part with no error of its own passes; were one still refused, its rules would not run.
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return None
+
+    region = raw.get("region")
+    assumptions = passing(Assumptions, fields_that_pass("assumptions")) or Assumptions()
+    network = None if failed(("network",)) else passing(Network, raw.get("network", {}))
+    workloads = []
+    items = raw.get("workloads")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        workload = None if failed(("workloads", index)) else passing(Workload, item)
+        if workload is not None:
+            workloads.append((index, workload))
+    return _Parts(
+        region if isinstance(region, str) and not failed(("region",)) else None,
+        assumptions,
+        network,
+        workloads,
+        refused,
+    )
+
+
+def _semantic_problems(parts: _Parts, catalog: Catalog, lines: LineIndex) -> list[Problem]:
     problems: list[Problem] = []
 
     def report(loc: Loc, message: str) -> None:
@@ -279,13 +389,14 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
 
     regions = catalog.regions
     priced = regions.priced.regions
-    if spec.region not in regions.aws.regions:
+    region, assumptions = parts.region, parts.assumptions
+    if region is not None and region not in regions.aws.regions:
         report(
             ("region",),
-            f"{spec.region!r} is not an AWS region{did_you_mean(spec.region, regions.aws.regions)}"
+            f"{region!r} is not an AWS region{did_you_mean(region, regions.aws.regions)}"
             f" (planner/data/regions.yaml lists them, from {regions.aws.source})",
         )
-    if spec.assumptions.serving_efficiency is not None:
+    if assumptions.serving_efficiency is not None:
         # Its old meaning (a share of a benchmark ceiling) would derate the throughput model,
         # which already derives what serving reaches, a second time.
         report(
@@ -295,44 +406,34 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
             "fit's stated error (docs/cost-model.md); remove it, and set user_output_tps or "
             "utilization instead",
         )
-    price_region = spec.assumptions.price_region
+    price_region = assumptions.price_region
     if price_region is not None and price_region not in priced:
         report(
             ("assumptions", "price_region"),
             f"the catalog has no prices for {price_region!r}{did_you_mean(price_region, priced)};"
             f" it has prices for {', '.join(priced)}",
         )
-    elif price_region is not None and spec.region in priced and price_region != spec.region:
+    elif region is None or parts.was_refused(("assumptions", "price_region")):
+        pass  # the schema's message says what is wrong with either
+    elif price_region is not None and region in priced and price_region != region:
         report(
             ("assumptions", "price_region"),
-            f"the catalog has prices for {spec.region} itself: remove price_region",
+            f"the catalog has prices for {region} itself: remove price_region",
         )
-    elif price_region is None and spec.region in regions.aws.regions and spec.region not in priced:
+    elif price_region is None and region in regions.aws.regions and region not in priced:
         report(
             ("region",),
-            f"the catalog has no prices for {spec.region} (only for {', '.join(priced)}): set "
+            f"the catalog has no prices for {region} (only for {', '.join(priced)}): set "
             f"assumptions.price_region: {priced[0]} to plan at those prices instead (the plan "
             "will say so), or choose a priced region",
         )
 
     private = catalog.private_consumers
-    network = spec.network
-    if not private.is_private(network.space):
-        report(
-            ("network", "space"),
-            f"{network.space} is not private address space: the stack's networks are allocated "
-            f"from it ({', '.join(r for r in private.ranges if ':' not in r)})",
-        )
-    for name in ("pools", "apis"):
-        start = ipaddress.IPv4Network(getattr(network, name))
-        if not start.subnet_of(ipaddress.IPv4Network(network.space)):
-            report(
-                ("network", name),
-                f"{start} is outside network.space {network.space}: the stack's networks are "
-                "allocated from the space",
-            )
+    network = parts.network
+    if network is not None:
+        _network_problems(network, private, report)
     instance_types = sorted(catalog.instances)
-    for position, instance_type in enumerate(spec.assumptions.instance_types or []):
+    for position, instance_type in enumerate(assumptions.instance_types or []):
         if instance_type not in catalog.instances:
             report(
                 ("assumptions", "instance_types", position),
@@ -344,7 +445,7 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
     # subnet is in one VPC: the file must say the same wherever it names them.
     vpc_subnets: dict[str, tuple[tuple[str, ...], str]] = {}
     subnet_vpc: dict[str, tuple[str, str]] = {}
-    for index, workload in enumerate(spec.workloads):
+    for index, workload in parts.workloads:
         for position, consumer in enumerate(workload.consumers):
             if consumer.vpc is None:
                 continue
@@ -365,7 +466,7 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                         f"{subnet} is in {where[0]} at {where[1]}: a subnet is in one VPC",
                     )
     first_seen: dict[str, int] = {}
-    for index, workload in enumerate(spec.workloads):
+    for index, workload in parts.workloads:
         if workload.name in first_seen:
             report(
                 ("workloads", index, "name"),
@@ -373,7 +474,7 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
                 f"(first used by workloads[{first_seen[workload.name]}])",
             )
         first_seen.setdefault(workload.name, index)
-        _reservation_problems(spec, index, report)
+        _reservation_problems(parts, index, workload, report)
         if workload.model is not None and workload.model not in known_models:
             report(
                 ("workloads", index, "model"),
@@ -391,14 +492,33 @@ def _semantic_problems(spec: WorkloadsFile, catalog: Catalog, lines: LineIndex) 
     return problems
 
 
+def _network_problems(
+    network: Network, private: Any, report: typing.Callable[[Loc, str], None]
+) -> None:
+    """The stack's networks come from private space, and each start lies inside the space."""
+    if not private.is_private(network.space):
+        report(
+            ("network", "space"),
+            f"{network.space} is not private address space: the stack's networks are allocated "
+            f"from it ({', '.join(r for r in private.ranges if ':' not in r)})",
+        )
+    for name in ("pools", "apis"):
+        start = ipaddress.IPv4Network(getattr(network, name))
+        if not start.subnet_of(ipaddress.IPv4Network(network.space)):
+            report(
+                ("network", name),
+                f"{start} is outside network.space {network.space}: the stack's networks are "
+                "allocated from the space",
+            )
+
+
 def _reservation_problems(
-    spec: WorkloadsFile, index: int, report: typing.Callable[[Loc, str], None]
+    parts: _Parts, index: int, workload: Workload, report: typing.Callable[[Loc, str], None]
 ) -> None:
     """A capacity reservation is used only in its own availability zone (EC2 User Guide,
     "Launch instances into an existing Capacity Reservation": matching instance type, platform,
     Availability Zone and tenancy), and no pulumi-aws data source reads an On-Demand Capacity
     Reservation's zone: the file names it beside the id."""
-    workload = spec.workloads[index]
     reservation, zone = workload.capacity_reservation_id, workload.capacity_reservation_zone
     loc: Loc = ("workloads", index)
     if reservation is not None and zone is None:
@@ -413,18 +533,19 @@ def _reservation_problems(
             (*loc, "capacity_reservation_zone"),
             "a zone without capacity_reservation_id: name the reservation, or remove the zone",
         )
-    if zone is not None and zone[:-1] != spec.region:
+    if zone is not None and parts.region is not None and zone[:-1] != parts.region:
         report(
             (*loc, "capacity_reservation_zone"),
-            f"{zone} is not an availability zone of {spec.region} (the file's region)",
+            f"{zone} is not an availability zone of {parts.region} (the file's region)",
         )
     # A reservation is in one zone: workloads naming the same one (they may share its pool)
     # must agree on where it is.
     earlier = next(
         (
             (number, other)
-            for number, other in enumerate(spec.workloads[:index])
-            if reservation is not None
+            for number, other in parts.workloads
+            if number < index
+            and reservation is not None
             and other.capacity_reservation_id == reservation
             and other.capacity_reservation_zone is not None
         ),
@@ -476,12 +597,16 @@ def parse_with_lines(text: str, file: str, catalog: Catalog) -> tuple[WorkloadsF
     try:
         spec = WorkloadsFile.model_validate(raw)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = []
-        for err in exc.errors():
+        for err in errors:
             loc = _as_written(raw, tuple(err["loc"]))
             problems.append(Problem(field_path(loc), _message(err), lines.line(loc)))
+        # The rules past the schema still run on the parts that pass it: one run, every problem.
+        problems += _semantic_problems(_valid_parts(raw, errors), catalog, lines)
+        problems.sort(key=lambda problem: (problem.line is None, problem.line or 0))
         raise PlannerError(file, problems) from None
-    problems = _semantic_problems(spec, catalog, lines)
+    problems = _semantic_problems(_Parts.of(spec), catalog, lines)
     if problems:
         raise PlannerError(file, problems)
     return spec, lines

@@ -26,6 +26,7 @@ from planner.answers import (
     limits_at,
     longest_request,
     shape_of,
+    speed_figure,
 )
 from planner.aws_prices import price_figure
 from planner.catalog import DATA_DIR, Catalog, Figure
@@ -924,6 +925,11 @@ def build_plan(
     spec = loaded.spec
     book = FigureBook()
     settings = settings_for(catalog, spec, book)
+    for index, workload in enumerate(spec.workloads):  # its own speed, cited with its line
+        where = ("workloads", index, "user_output_tps")
+        speed_figure(
+            book, workload, f"workloads[{index}].user_output_tps", loaded.lines.line(where)
+        )
     ctx = Context(catalog=catalog, settings=settings, book=book, region=spec.region)
 
     decisions: list[tuple[Workload, Answers, Option, list[Warning]]] = []

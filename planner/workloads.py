@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import date
 from enum import StrEnum
@@ -33,6 +34,59 @@ ZONE_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+# --- Bounds of the file's numbers. Past them a number is a typo (a T for an M, .inf), never a
+# plan: left in, it overflows the arithmetic (an OverflowError from `ceil(inf)`, an infinite cost)
+# or prices a fleet no one could buy. Each bound is in the published schema with its reason, and
+# the loader's message repeats the reason.
+
+# Google reported processing about 3.2 quadrillion (3,200T) tokens a month across all of its
+# products (Sundar Pichai at Google I/O, May 2026, as reported by Business Insider and The
+# Register); one workload of one organization is far below that.
+MAX_MONTHLY_TOKENS = 10**16
+# The longest context window in the catalog is 10,485,760 tokens (llama-4-scout, models.yaml);
+# a longer request is refused by the context-window check with a better message.
+MAX_REQUEST_TOKENS = 10**8
+# 10,000T a month is 3.8 billion tokens a second on average; a peak is bounded alike.
+MAX_PEAK_TOKENS_PER_SECOND = 10**10
+MAX_CONCURRENCY = 10**9
+# The busiest rate is the average over the utilization: below 1 % a pool idles, and near 0 the
+# rate (and the pool) is infinite.
+MIN_UTILIZATION = 0.01
+# Below one token a second nobody reads (people read several a second); requests in flight are
+# the busiest rate over this speed, so a tiny speed means a near-infinite count.
+MIN_USER_OUTPUT_TPS = 1
+# Published per-user decode speeds reach a few thousand tokens a second on specialized chips;
+# a GPU node serves far less.
+MAX_USER_OUTPUT_TPS = 10_000
+MAX_ENGINEER_USD_PER_MONTH = 10**6
+MAX_POOL_FTE = 1_000
+MIN_AMORTIZATION_MONTHS = 1
+MAX_AMORTIZATION_MONTHS = 240
+
+# Field name -> why its number is bounded (in the schema's descriptions and the loader's
+# messages). `input` and `output` are monthly_tokens' fields.
+LIMIT_REASONS = {
+    "input": "a monthly volume past 10,000T (10^16 tokens) is three times what Google reported "
+    "processing across all its products (3,200T a month, May 2026): a typo",
+    "output": "a monthly volume past 10,000T (10^16 tokens) is three times what Google reported "
+    "processing across all its products (3,200T a month, May 2026): a typo",
+    "input_tokens": "a request past 100M tokens is ten times the longest context window of any "
+    "model (10M)",
+    "output_tokens": "a request past 100M tokens is ten times the longest context window of any "
+    "model (10M)",
+    "peak_tokens_per_second": "10 billion tokens a second is more than the largest monthly "
+    "volume (10,000T) averages",
+    "concurrency": "a billion requests at once is more than any service holds",
+    "utilization": "a share of capacity from 1 % to 1: below 1 % a pool idles, and the busiest "
+    "rate (the average over the utilization) grows without bound",
+    "user_output_tps": "one user reads at 1 to 10,000 tokens a second: slower than 1 is slower "
+    "than anyone reads (give concurrency for batch work), and no GPU serves one user 10,000",
+    "engineer_usd_per_month": "a million USD a month for one engineer is a typo, not a salary",
+    "pool_fte": "a thousand engineers to run one pool is a typo",
+    "amortization_months": "hardware is written off over 1 month to 20 years (240 months)",
+}
+
+
 def parse_tokens(value: Any) -> int:
     """Accept an int or a string such as '400M', '1.5B', '250k'; reject anything else."""
     if isinstance(value, bool):
@@ -40,6 +94,8 @@ def parse_tokens(value: Any) -> int:
     if isinstance(value, int):
         number = value
     elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number of tokens, not {yaml_number(value)}")
         if not value.is_integer():
             raise ValueError(f"must be a whole number of tokens, got {value}")
         number = int(value)
@@ -56,21 +112,45 @@ def parse_tokens(value: Any) -> int:
     return number
 
 
-# In the schema: an integer, or text such as 400M, 1.5B, 250k (what the README documents).
-Tokens = Annotated[
+def yaml_number(value: float) -> str:
+    """A number as a YAML file writes it: .inf, -.inf, .nan; a float at its shortest (1e+300,
+    0.5); a whole number with thousands separators, or its digit count past 21 digits."""
+    if isinstance(value, int):
+        digits = len(str(abs(value)))
+        return f"{value:,}" if digits <= 21 else f"a {digits}-digit number"
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    return repr(value)
+
+
+def _tokens_schema(minimum: int, maximum: int, most: str) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "integer", "minimum": minimum, "maximum": maximum},
+            {"type": "string", "pattern": TOKENS_PATTERN},
+        ],
+        "description": "A token count: an integer, or a number with k, M, B or T "
+        f"(400M, 1.5B, 250k); at most {most}.",
+    }
+
+
+# In the schema: an integer, or text such as 400M, 1.5B, 250k (what the README documents), with
+# its bound (a pattern cannot bound the text's value: the loader does).
+MonthlyTokenCount = Annotated[
     int,
     BeforeValidator(parse_tokens),
     PlainSerializer(int),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "integer", "minimum": 0},
-                {"type": "string", "pattern": TOKENS_PATTERN},
-            ],
-            "description": "A token count: an integer, or a number with k, M, B or T "
-            "(400M, 1.5B, 250k).",
-        }
-    ),
+    Field(le=MAX_MONTHLY_TOKENS),
+    WithJsonSchema(_tokens_schema(0, MAX_MONTHLY_TOKENS, "10,000T")),
+]
+RequestTokenCount = Annotated[
+    int,
+    BeforeValidator(parse_tokens),
+    PlainSerializer(int),
+    Field(gt=0, le=MAX_REQUEST_TOKENS),
+    WithJsonSchema(_tokens_schema(1, MAX_REQUEST_TOKENS, "100M")),
 ]
 
 
@@ -121,12 +201,22 @@ class Availability(StrEnum):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML reads .inf and .nan as numbers, and either would reach the
+    # arithmetic (an OverflowError, a plan "at inf tok/s per user").
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _bounded(description: str, field: str) -> str:
+    return f"{description} Bounded: {LIMIT_REASONS[field]}."
 
 
 class MonthlyTokens(_Strict):
-    input: Tokens = Field(description="Prompt tokens a month: an int or 400M, 1.5B, 250k.")
-    output: Tokens = Field(description="Completion tokens a month: an int or 80M, 2B, 500k.")
+    input: MonthlyTokenCount = Field(
+        description=_bounded("Prompt tokens a month: an int or 400M, 1.5B, 250k.", "input")
+    )
+    output: MonthlyTokenCount = Field(
+        description=_bounded("Completion tokens a month: an int or 80M, 2B, 500k.", "output")
+    )
 
     @property
     def total(self) -> int:
@@ -134,8 +224,12 @@ class MonthlyTokens(_Strict):
 
 
 class RequestShape(_Strict):
-    input_tokens: Tokens = Field(gt=0, description="Prompt tokens of a typical request.")
-    output_tokens: Tokens = Field(gt=0, description="Completion tokens of a typical request.")
+    input_tokens: RequestTokenCount = Field(
+        description=_bounded("Prompt tokens of a typical request.", "input_tokens")
+    )
+    output_tokens: RequestTokenCount = Field(
+        description=_bounded("Completion tokens of a typical request.", "output_tokens")
+    )
 
 
 class Assumptions(_Strict):
@@ -143,7 +237,10 @@ class Assumptions(_Strict):
 
     pricing: Pricing | None = Field(default=None, description="Purchase option for GPU capacity.")
     utilization: float | None = Field(
-        default=None, gt=0, le=1, description="Average load over provisioned capacity."
+        default=None,
+        ge=MIN_UTILIZATION,
+        le=1,
+        description=_bounded("Average load over provisioned capacity.", "utilization"),
     )
     serving_efficiency: float | None = Field(
         default=None,
@@ -160,8 +257,12 @@ class Assumptions(_Strict):
     )
     user_output_tps: float | None = Field(
         default=None,
-        gt=0,
-        description="Output tokens a second one user reads at (sets requests in flight).",
+        ge=MIN_USER_OUTPUT_TPS,
+        le=MAX_USER_OUTPUT_TPS,
+        description=_bounded(
+            "Output tokens a second one user reads at (sets requests in flight).",
+            "user_output_tps",
+        ),
     )
     request: RequestShape | None = None
     price_date: date | None = Field(default=None, description="Date API prices are read at.")
@@ -171,13 +272,24 @@ class Assumptions(_Strict):
         "where the catalog has none (the plan warns).",
     )
     engineer_usd_per_month: float | None = Field(
-        default=None, ge=0, description="Loaded monthly cost of one platform engineer."
+        default=None,
+        ge=0,
+        le=MAX_ENGINEER_USD_PER_MONTH,
+        description=_bounded(
+            "Loaded monthly cost of one platform engineer.", "engineer_usd_per_month"
+        ),
     )
     pool_fte: float | None = Field(
-        default=None, ge=0, description="Engineers it takes to run one self-hosted pool."
+        default=None,
+        ge=0,
+        le=MAX_POOL_FTE,
+        description=_bounded("Engineers it takes to run one self-hosted pool.", "pool_fte"),
     )
     amortization_months: float | None = Field(
-        default=None, gt=0, description="Horizon bought hardware is written off over."
+        default=None,
+        ge=MIN_AMORTIZATION_MONTHS,
+        le=MAX_AMORTIZATION_MONTHS,
+        description=_bounded("Horizon bought hardware is written off over.", "amortization_months"),
     )
     instance_types: list[str] | None = Field(
         default=None,
@@ -265,24 +377,33 @@ class Workload(_Strict):
         "open-weights pin admits that model self-hosted or sold as an API where allowed.",
     )
     peak_tokens_per_second: float | None = Field(
-        default=None, gt=0, description="Peak output tokens per second the service must sustain."
+        default=None,
+        gt=0,
+        le=MAX_PEAK_TOKENS_PER_SECOND,
+        description=_bounded(
+            "Peak output tokens per second the service must sustain.", "peak_tokens_per_second"
+        ),
     )
     request: RequestShape | None = None
     concurrency: int | None = Field(
         default=None,
         gt=0,
-        description=(
+        le=MAX_CONCURRENCY,
+        description=_bounded(
             "Requests in flight at the busiest time; with the request shape it sizes the KV "
-            "cache. Default: the busiest output rate over user_output_tps."
+            "cache. Default: the busiest output rate over user_output_tps.",
+            "concurrency",
         ),
     )
     user_output_tps: float | None = Field(
         default=None,
-        gt=0,
-        description=(
+        ge=MIN_USER_OUTPUT_TPS,
+        le=MAX_USER_OUTPUT_TPS,
+        description=_bounded(
             "Output tokens a second one user of this workload reads at: the per-user speed its "
             "self-hosted throughput is computed at, and what its requests in flight are counted "
-            "with. Default: the assumptions' user_output_tps."
+            "with. Default: the assumptions' user_output_tps.",
+            "user_output_tps",
         ),
     )
     cached_input_fraction: float | None = Field(
