@@ -300,11 +300,12 @@ def test_a_context_no_replica_holds_rules_the_model_out(catalog: Catalog) -> Non
     more GPUs and Scout on p5en stays. A 5,000,000-token request fits only eight H200s (9.06M
     tokens), not eight H100s (4.59M): Scout on p5 drops out. A 9,500,000-token one (within
     Scout's 10M window) fits no Scout replica: pinned to Scout, it is an error. (A batch
-    reader, 0.1 tok/s a user: a multi-million-token prompt's prefill takes minutes.)"""
+    reader, 1 tok/s a user, the slowest the schema takes: a multi-million-token prompt's
+    prefill takes minutes.)"""
 
     def plan_of(request: str, **fields: str) -> VolumeEconomics:
         text = workload_yaml(
-            task="chat", data="regulated", request=request, user_output_tps="0.1", **fields
+            task="chat", data="regulated", request=request, user_output_tps="1", **fields
         )
         return only(plan_text(text, catalog)).answers.volume_economics
 
