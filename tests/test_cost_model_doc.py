@@ -1,0 +1,31 @@
+"""docs/cost-model.md states figures the code computes: each is recomputed here from the catalog
+and must appear in the document as written, so a change that moves one fails until the
+document follows (review: the pool's pieces, the egress network, the fit's error and the
+smallest deployment had all drifted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from planner import costs
+from planner.catalog import Catalog
+from planner.plan import EGRESS, shared_access
+from planner.throughput import default_throughput_data
+
+DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text().split())
+
+
+def test_the_fixed_costs_in_the_document_are_the_code_s(catalog: Catalog) -> None:
+    pieces = costs.pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd
+    assert f"its private CA: {pieces:,.2f} USD)" in DOC
+    egress = shared_access(catalog)[EGRESS].fixed_usd
+    assert f"Secrets Manager endpoint, key: {egress:,.2f} USD)" in DOC
+    fixed = costs.pool_fixed_cost(catalog).monthly_usd
+    hours = catalog.pricing.hours_per_month.value
+    on_demand = 2 * catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value * hours + fixed
+    assert f"private CA ({fixed:,.2f} USD), costs {on_demand:,.2f} USD a month on-demand" in DOC
+
+
+def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
+    error = default_throughput_data().fit.geometric_mean_error
+    assert f"a unit serves between 1/{error:.3f} and {error:.3f} times" in DOC
