@@ -34,7 +34,7 @@ from planner.render import (
     unwritable,
     write_all,
 )
-from planner.workloads import Pricing, WorkloadsFile
+from planner.workloads import MIN_UTILIZATION, Pricing, WorkloadsFile
 
 if TYPE_CHECKING:
     from planner.verify import Report
@@ -139,10 +139,14 @@ def _positive(text: str) -> float:
 
 
 def _share(text: str) -> float:
-    """A share of the hours: more than 0 and at most 1."""
+    """A share of the hours: from the workloads file's least utilization (1 %: below it a pool
+    idles and the busiest rate, the average over it, grows without bound) to 1."""
     value = _finite(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 1, not {text!r}")
+    if not MIN_UTILIZATION <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"must be from {MIN_UTILIZATION:g} to 1 (below {MIN_UTILIZATION:.0%} a pool idles), "
+            f"not {text!r}"
+        )
     return value
 
 
@@ -956,9 +960,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["optimal", "per-workload"],
         default="optimal",
         help="optimal (default): workloads share pools where that costs less, a plan of a "
-        "mixed-integer program proven within 0.1%% of the optimum (planner/data/optimizer.yaml; "
-        "about 3 s at 1,000 workloads here); per-workload: each workload decided alone (every "
-        "optimal plan shows that cost too)",
+        "mixed-integer program proven within 0.1%% of the optimum, or the best within 20 "
+        "branch-and-bound nodes with its proven gap (planner/data/optimizer.yaml); "
+        "per-workload: each workload decided alone (every optimal plan shows that cost too)",
     )
     plan.add_argument(
         "--time-limit",

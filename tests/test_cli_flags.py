@@ -102,7 +102,10 @@ def test_the_messages_say_what_is_wrong(capsys: pytest.CaptureFixture[str]) -> N
     assert "argument --tokens-per-second: 'inf' is not a finite number" in err
     args = ["tco", "llama-3.1-8b", "--instance", "p5.48xlarge", "--utilization", "2"]
     err = refused_by_argparse(capsys, args)
-    assert "argument --utilization: must be more than 0 and at most 1, not '2'" in err
+    assert "argument --utilization: must be from 0.01 to 1 (below 1% a pool idles), not '2'" in err
+    # As in the workloads file: a utilization near 0 made the busiest rate (and the cost) huge.
+    err = refused_by_argparse(capsys, [*args[:-1], "1e-300"])
+    assert "argument --utilization: must be from 0.01 to 1" in err
 
 
 def test_a_flag_given_is_used_or_refused_never_replaced_by_its_default(
