@@ -848,6 +848,21 @@ def _throughput_info(served: costs.UnitThroughput, factor: float, model_id: str)
         bound=served.bound,
         user_speed_met=served.target_met,
         validated=calibration_points_of(default_throughput_data(), model_id) > 0,
+        configuration_measured=configuration_measured(model_id),
+    )
+
+
+def configuration_measured(model_id: str) -> bool:
+    """Whether the calibration measured the model served as the stack deploys it: its MoE
+    points ran TensorRT-LLM with attention data parallelism (throughput.yaml moe_parallelism),
+    the pools run vLLM tensor parallel (costs.deployed_throughput_data), so an MoE model's
+    figure is the model's extrapolation to a configuration no calibration point measured."""
+    calibrated, deployed = default_throughput_data(), costs.deployed_throughput_data()
+    arch = calibrated.architectures.get(model_id)
+    return (
+        arch is None
+        or not arch.is_moe
+        or (calibrated.settings.moe_parallelism.value == deployed.settings.moe_parallelism.value)
     )
 
 

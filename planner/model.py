@@ -78,6 +78,9 @@ class ThroughputUsed:
     # False where no calibration point of the model is in the fit: its stated error does not
     # cover this figure (DeepSeek: every measured point of it is off by 1.5x or more).
     validated: bool = True
+    # False where the calibration measured the model only in another configuration than the
+    # pools deploy (MoE: TensorRT-LLM attention data parallel, not vLLM tensor parallel).
+    configuration_measured: bool = True
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, which makes building

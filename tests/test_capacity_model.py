@@ -635,3 +635,22 @@ def test_workloads_share_a_pool_only_at_the_same_group(catalog: Catalog) -> None
         assert pools[workload.pool].tensor_parallel == option.memory_fit.tensor_parallel
     assert pools["llama-3-3-70b-p5-48xlarge-tp8"].tensor_parallel == 8
     assert pools["llama-3-3-70b-p5-48xlarge"].tensor_parallel == 4
+
+
+def test_an_moe_figure_in_a_configuration_never_measured_is_marked_extrapolated(
+    catalog: Catalog,
+) -> None:
+    """The calibration measured the MoE models with TensorRT-LLM and attention data
+    parallelism; the pools serve them tensor parallel on vLLM. Their figures are marked as the
+    model's extrapolation (plan.json and plan.md), the dense models' are not."""
+    from planner.render import plan_markdown
+
+    plan = plan_text(workload_yaml(data="regulated", model="llama-4-scout"), catalog)
+    for option in only(plan).answers.volume_economics.options:
+        if option.throughput is not None:
+            moe = default_throughput_data().architectures[option.model].is_moe
+            assert option.throughput.configuration_measured is not moe, option.id
+    text = plan_markdown(plan)
+    assert "**Extrapolated:** the calibration measured llama-4-scout only with TensorRT-LLM" in text
+    dense = plan_text(workload_yaml(data="regulated", model="llama-3.3-70b"), catalog)
+    assert "**Extrapolated:**" not in plan_markdown(dense)
