@@ -692,11 +692,7 @@ class Demand:
         )
         context = request_in + request_out
         speed = workload.user_output_tps or ctx.settings.user_output_tps
-        busiest = (
-            peak
-            if peak is not None
-            else tokens.output / ctx.seconds_per_month / ctx.settings.utilization
-        )
+        busiest = costs.busiest_output_tps(ctx.settings, tokens.output, peak, ctx.seconds_per_month)
         entries = workload.consumers
         plain = any(isinstance(c, str) or (c.vpc is None and c.account is None) for c in entries)
         vpcs = any(not isinstance(c, str) and c.vpc is not None for c in entries)

@@ -699,13 +699,21 @@ def in_flight(
     own speed where it has one, else the settings')."""
     if concurrency is not None:
         return concurrency
-    busiest = (
-        peak_output_tps
-        if peak_output_tps is not None
-        else output_tokens / seconds_per_month / settings.utilization
-    )
+    busiest = busiest_output_tps(settings, output_tokens, peak_output_tps, seconds_per_month)
     speed = user_output_tps or settings.user_output_tps
     return max(1, math.ceil(busiest / speed - EPSILON))
+
+
+def busiest_output_tps(
+    settings: Settings,
+    output_tokens: int,
+    peak_output_tps: float | None,
+    seconds_per_month: float,
+) -> float:
+    """The busiest output rate: the peak where given, else the average over the utilization."""
+    if peak_output_tps is not None:
+        return peak_output_tps
+    return output_tokens / seconds_per_month / settings.utilization
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,8 +140,7 @@ def _apis_kept(apis: dict[str, float], shared: dict[str, Shared]) -> dict[str, f
     opened. Of two that tie, the first in sort order stays."""
 
     def fixed(p: str) -> float:
-        parent = _parent(shared, p)
-        return sum(shared[g].fixed_usd for g in (p, parent) if g is not None and g in shared)
+        return _fixed_usd(shared, _opens(shared, p))
 
     return {
         p: apis[p]
@@ -399,9 +398,7 @@ def alone_assignment(
 
     def alone(d: Demand, choice: str) -> float:
         if choice in d.apis:
-            parent = _parent(shared, choice)
-            fixed = sum(shared[g].fixed_usd for g in (choice, parent) if g and g in shared)
-            return d.apis[choice] + fixed
+            return d.apis[choice] + _fixed_usd(shared, _opens(shared, choice))
         c = candidates[choice]
         return units_for([d.candidates[choice]], d.min_units) * c.unit_monthly_usd + c.fixed_usd
 
@@ -445,6 +442,16 @@ def _flush_c_stdio() -> None:
 
 def _parent(shared: dict[str, Shared], group: str) -> str | None:
     return shared[group].parent if group in shared else None
+
+
+def _opens(shared: dict[str, Shared], api: str) -> list[str]:
+    """What using an API opens: its access, and the boundary it sits behind if any."""
+    parent = _parent(shared, api)
+    return [api] if parent is None else [api, parent]
+
+
+def _fixed_usd(shared: dict[str, Shared], groups: list[str]) -> float:
+    return sum(shared[g].fixed_usd for g in groups if g in shared)
 
 
 def total_cost(
@@ -542,18 +549,10 @@ def _prefer_alone_api(
     the solver returns depends on the whole program, so without this a tie flipped with changes
     elsewhere in the plan. Updates `assignment` in place; never raises the total."""
     users: dict[str, int] = {}
-
-    def groups(p: str) -> list[str]:
-        parent = _parent(shared, p)
-        return [g for g in (p, parent) if g is not None]
-
     for d in demands:
         if assignment[d.name] in d.apis:
-            for g in groups(assignment[d.name]):
+            for g in _opens(shared, assignment[d.name]):
                 users[g] = users.get(g, 0) + 1
-
-    def fixed(g: str) -> float:
-        return shared[g].fixed_usd if g in shared else 0.0
 
     for d in sorted(demands, key=lambda d: d.name):
         current, wanted = assignment[d.name], alone.get(d.name)
@@ -561,10 +560,11 @@ def _prefer_alone_api(
             continue
         if d.apis[wanted] > d.apis[current]:
             continue
-        leaving = [g for g in groups(current) if g not in groups(wanted)]
-        joining = [g for g in groups(wanted) if g not in groups(current)]
-        closed = sum(fixed(g) for g in leaving if users.get(g, 0) == 1)
-        opened = sum(fixed(g) for g in joining if users.get(g, 0) == 0)
+        before, after = _opens(shared, current), _opens(shared, wanted)
+        leaving = [g for g in before if g not in after]
+        joining = [g for g in after if g not in before]
+        closed = _fixed_usd(shared, [g for g in leaving if users.get(g, 0) == 1])
+        opened = _fixed_usd(shared, [g for g in joining if users.get(g, 0) == 0])
         if d.apis[wanted] - d.apis[current] + opened - closed > 0:
             continue
         for g in leaving:
