@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, FlagValues, Serving, load_catalog
-from planner.costs import kv_gb_per_token, memory_fit
+from planner.costs import memory_fit, unit_options
 from planner.errors import PlannerError
 from planner.model import Plan, Pool, read_plan
 from planner.offline import OfflineRun, run_program
@@ -27,6 +27,7 @@ from stacks.serving import serve_args, serve_flags
 from stacks.settings import StackSettings
 from tests.conftest import REPO, workload_yaml
 from tests.helpers import plan_text
+from tests.test_costs import settings as defaults  # the planning defaults
 from tests.test_plan_file import Plan as PlanJson
 from tests.test_plan_file import _refused, _set, _write
 from tests.test_stacks import MULTI_NODE, of_type, plan_project, user_data
@@ -326,15 +327,18 @@ def test_max_model_len_comes_from_the_request_shapes(
 
 
 def _kv_tokens_per_replica(pool: Pool, plan: Plan, catalog: Catalog) -> float:
-    [economics] = [w.answers.volume_economics for w in plan.workloads if w.pool == pool.name]
-    [chosen] = [o for o in economics.options if o.id == economics.chosen]
-    assert chosen.memory_fit is not None
-    fit = chosen.memory_fit
-    usable = fit.gpu_memory_gb * (1 - catalog.defaults.memory_reserve.value)
-    room = fit.gpus_per_replica * usable - fit.weights_gb
-    # A token's KV cache at the model's KV-cache precision (architectures.yaml), as vLLM keeps
-    # it (--kv-cache-dtype fp8 where that is FP8).
-    return room / kv_gb_per_token(pool.model)[0]
+    """What one replica of the pool's group holds, from the one KV source plans and `planner
+    throughput` share (throughput.kv_cache via costs.unit_options: vLLM's budget less weights and
+    runtime reserve, with the KV copies tensor parallelism keeps)."""
+    [unit] = [
+        u
+        for u in unit_options(
+            catalog, catalog.models[pool.model], catalog.instances[pool.instance_type], defaults()
+        )
+        if (u.fit.tensor_parallel, u.fit.pipeline_parallel)
+        == (pool.tensor_parallel, pool.pipeline_parallel)
+    ]
+    return unit.kv_tokens_per_replica
 
 
 @settings(max_examples=25, deadline=None)
