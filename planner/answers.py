@@ -189,8 +189,9 @@ class ShapeLimits:
 class ApiQuote:
     price: costs.ApiPrice
     figure_ids: tuple[str, ...]
-    # The cache-read price's figure id, recorded only when a workload uses it.
+    # The cache-read and cache-write prices' figure ids, recorded only when a workload uses them.
     cached_figure_id: str | None
+    write_figure_id: str | None
     option_id: str
     input_text: str
     output_text: str
@@ -589,13 +590,16 @@ class Context:
                     api.tier_source.date,
                 ),
             )
-            cached_id = None
+            cached_id = write_id = None
             if price.cached_input_usd_per_mtok is not None:
                 cached_id = f"api.{api_id}.cached_input_usd_per_mtok[{shape}]"
+            if price.cache_write_usd_per_mtok is not None:
+                write_id = f"api.{api_id}.cache_write_usd_per_mtok[{shape}]"
             quote = ApiQuote(
                 price=price,
                 figure_ids=ids,
                 cached_figure_id=cached_id,
+                write_figure_id=write_id,
                 option_id=f"cloud_api/{api_id}",
                 input_text=f"{price.input_usd_per_mtok:,.4g} USD/M + ",
                 output_text=(
@@ -671,8 +675,10 @@ class Demand:
     # (callers given as plain CIDRs), a transit gateway attachment (callers naming VPCs).
     plain_callers: bool = True
     vpc_callers: bool = False
-    # Share of the input tokens read from the provider's prompt cache (cached_input_fraction).
+    # Share of the input tokens read from the provider's prompt cache (cached_input_fraction),
+    # and written to it (cache_write_fraction).
     cached_fraction: float = 0.0
+    write_fraction: float = 0.0
     # The figure of the per-user speed it is priced at (its own, or the assumption's).
     speed_figure: str = ASSUMED_SPEED
 
@@ -700,6 +706,7 @@ class Demand:
             plain_callers=plain,
             vpc_callers=vpcs,
             cached_fraction=workload.cached_input_fraction or 0.0,
+            write_fraction=workload.cache_write_fraction or 0.0,
             speed_figure=speed_figure(ctx.book, workload),
             input_tokens=tokens.input,
             output_tokens=tokens.output,
@@ -862,36 +869,83 @@ def configuration_measured(model_id: str) -> bool:
     )
 
 
+def _cache_head(
+    ctx: Context, api_id: str, quote: ApiQuote, demand: Demand
+) -> tuple[str, tuple[str, ...]]:
+    """The input part of an API option's formula when the workload reads from or writes to the
+    provider's prompt cache: each share at the price it is charged, the prices it uses recorded
+    as figures, and what is not counted said (cache writes of a provider that charges a premium
+    for them, when the file gives no cache_write_fraction)."""
+    price = quote.price
+    read, written = demand.cached_fraction, demand.write_fraction
+    terms: list[str] = []
+    notes: list[str] = []
+    figures: list[str] = []
+    charged_read = read if price.cached_input_usd_per_mtok is not None else 0.0
+    charged_write = written if price.cache_write_usd_per_mtok is not None else 0.0
+    terms.append(f"{1 - charged_read - charged_write:g} x {price.input_usd_per_mtok:,.4g} USD/M")
+    for share, usd, figure_id, what, role, key in (
+        (
+            read,
+            price.cached_input_usd_per_mtok,
+            quote.cached_figure_id,
+            "read",
+            "cached",
+            "cached_input",
+        ),
+        (
+            written,
+            price.cache_write_usd_per_mtok,
+            quote.write_figure_id,
+            "write",
+            "written",
+            "cache_write",
+        ),
+    ):
+        if not share:
+            continue
+        if usd is None or figure_id is None:
+            notes.append(
+                f"no cache-{what} price for {api_id}: "
+                f"its {role} share {share:g} is charged as input"
+            )
+            continue
+        ctx.book.add(
+            figure_id,
+            round(usd, 6),
+            f"USD per million input tokens {'read from' if what == 'read' else 'written to'} "
+            "the prompt cache",
+            price.source,
+            price.date,
+        )
+        figures.append(figure_id)
+        terms.append(f"{share:g} {role} ({key}_fraction) x {usd:,.4g} USD/M cache {what}")
+    write_price = price.cache_write_usd_per_mtok
+    if read and not written and write_price is not None and write_price > price.input_usd_per_mtok:
+        notes.append(
+            f"cache writes not counted: {api_id} charges them {write_price:,.4g} USD/M, and "
+            "the file gives no cache_write_fraction"
+        )
+    note = f" ({'; '.join(notes)})" if notes else ""
+    head = f"{tokens_text(demand.input_tokens)} input x ({' + '.join(terms)}){note} + "
+    return head, tuple(figures)
+
+
 def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
     quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
     price = quote.price
     usage = costs.api_monthly_cost(
-        price, demand.input_tokens, demand.output_tokens, demand.cached_fraction
+        price,
+        demand.input_tokens,
+        demand.output_tokens,
+        demand.cached_fraction,
+        demand.write_fraction,
     )
     fixed = ctx.api_fixed_for(api.provider, demand.plain_callers, demand.vpc_callers)
     head, figures = f"{demand.api_head_in}{quote.input_text}", quote.figure_ids
-    if demand.cached_fraction:
-        share = demand.cached_fraction
-        if price.cached_input_usd_per_mtok is None or quote.cached_figure_id is None:
-            head = (
-                f"{demand.api_head_in}{price.input_usd_per_mtok:,.4g} USD/M (no cache-read price "
-                f"for {api_id}: its cached share {share:g} is charged as input) + "
-            )
-        else:
-            cached = price.cached_input_usd_per_mtok
-            ctx.book.add(
-                quote.cached_figure_id,
-                round(cached, 6),
-                "USD per million input tokens read from the prompt cache",
-                price.source,
-                price.date,
-            )
-            figures = (*figures, quote.cached_figure_id)
-            head = (
-                f"{tokens_text(demand.input_tokens)} input x ({1 - share:g} x "
-                f"{price.input_usd_per_mtok:,.4g} USD/M + {share:g} cached "
-                f"(cached_input_fraction) x {cached:,.4g} USD/M cache read) + "
-            )
+    if demand.cached_fraction or demand.write_fraction:
+        head, cache_figures = _cache_head(ctx, api_id, quote, demand)
+        figures = (*figures, *cache_figures)
     formula = (
         f"{head}{demand.api_head_out}{quote.output_text}"
         f"{usage:,.2f} USD; plus, standing alone, its access: {fixed.formula}; total "
@@ -967,10 +1021,9 @@ def api_usd_per_token(ctx: Context, api_id: str, workload: Workload, share: floa
     """An API's price per token at the workload's request shape and input/output mix."""
     request_in, request_out = _request_shape(ctx, workload)
     price = ctx.api_quote(api_id, ctx.catalog.api_models[api_id], request_in, request_out).price
-    input_price = price.input_usd_per_mtok
-    cached = workload.cached_input_fraction
-    if cached and price.cached_input_usd_per_mtok is not None:
-        input_price = (1 - cached) * input_price + cached * price.cached_input_usd_per_mtok
+    input_price = costs.api_input_usd_per_mtok(
+        price, workload.cached_input_fraction or 0.0, workload.cache_write_fraction or 0.0
+    )
     return ((1 - share) * input_price + share * price.output_usd_per_mtok) / costs.MILLION
 
 

@@ -218,6 +218,7 @@ class PriceOverride(_Data):
     input_usd_per_mtok: float
     output_usd_per_mtok: float
     cache_read_usd_per_mtok: float | None = None
+    cache_write_usd_per_mtok: float | None = None
     source: str
     date: str
 

@@ -82,14 +82,17 @@ class ApiPrice:
     date: str
     # Input tokens read from the provider's prompt cache; None where it prices no cache reads.
     cached_input_usd_per_mtok: float | None = None
+    # Input tokens written to the prompt cache; None where writing is charged as plain input.
+    cache_write_usd_per_mtok: float | None = None
 
 
 @cache
 def _genai_price(
     model: str, provider: str, input_tokens: int, output_tokens: int, when: date
-) -> tuple[Decimal, Decimal, Decimal | None]:
+) -> tuple[Decimal, Decimal, Decimal | None, Decimal | None]:
     """Input and output price of one request, and its input price when all of it is read from
-    the prompt cache (None where the model has no cache-read price)."""
+    the prompt cache and when all of it is written to the cache (None where the model has no
+    cache-read, or no cache-write, price)."""
     timestamp = datetime(when.year, when.month, when.day, tzinfo=UTC)
     result = calc_price(
         Usage(input_tokens=input_tokens, output_tokens=output_tokens),
@@ -97,15 +100,20 @@ def _genai_price(
         provider_id=provider,
         genai_request_timestamp=timestamp,
     )
-    if result.model.get_prices(timestamp).cache_read_mtok is None:
-        return result.input_price, result.output_price, None
-    cached = calc_price(
-        Usage(input_tokens=input_tokens, cache_read_tokens=input_tokens, output_tokens=0),
-        model,
-        provider_id=provider,
-        genai_request_timestamp=timestamp,
+    prices = result.model.get_prices(timestamp)
+
+    def all_input_as(kind: str) -> Decimal:
+        usage = Usage(input_tokens=input_tokens, output_tokens=0, **{kind: input_tokens})
+        return calc_price(
+            usage, model, provider_id=provider, genai_request_timestamp=timestamp
+        ).input_price
+
+    return (
+        result.input_price,
+        result.output_price,
+        None if prices.cache_read_mtok is None else all_input_as("cache_read_tokens"),
+        None if prices.cache_write_mtok is None else all_input_as("cache_write_tokens"),
     )
-    return result.input_price, result.output_price, cached.input_price
 
 
 def api_price(
@@ -124,8 +132,9 @@ def api_price(
             f"api_price_overrides.yaml: {override.source}",
             override.date,
             override.cache_read_usd_per_mtok,
+            override.cache_write_usd_per_mtok,
         )
-    input_price, output_price, cached_price = _genai_price(
+    input_price, output_price, cached_price, write_price = _genai_price(
         api.price_ref.model, api.price_ref.provider, request_in, request_out, when
     )
     return ApiPrice(
@@ -135,18 +144,40 @@ def api_price(
         f" one request of {request_in:,} input and {request_out:,} output tokens",
         when.isoformat(),
         None if cached_price is None else float(cached_price * MILLION / request_in),
+        None if write_price is None else float(write_price * MILLION / request_in),
+    )
+
+
+def api_input_usd_per_mtok(
+    price: ApiPrice, cached_fraction: float = 0.0, write_fraction: float = 0.0
+) -> float:
+    """The price of a million input tokens of which `cached_fraction` are read from the
+    provider's prompt cache and `write_fraction` written to it: each share at the provider's
+    cache-read and cache-write price where it has one (else at the input price: a provider
+    that caches implicitly charges no premium for writing and saves nothing without a read
+    price)."""
+    read = price.cached_input_usd_per_mtok
+    write = price.cache_write_usd_per_mtok
+    cached = cached_fraction if read is not None else 0.0
+    written = write_fraction if write is not None else 0.0
+    return (
+        (1 - cached - written) * price.input_usd_per_mtok
+        + cached * (read or 0.0)
+        + written * (write or 0.0)
     )
 
 
 def api_monthly_cost(
-    price: ApiPrice, input_tokens: int, output_tokens: int, cached_fraction: float = 0.0
+    price: ApiPrice,
+    input_tokens: int,
+    output_tokens: int,
+    cached_fraction: float = 0.0,
+    write_fraction: float = 0.0,
 ) -> float:
-    """A month of tokens at the price; the cached share of the input tokens at the cache-read
-    price where the provider has one (else at the input price: nothing is saved)."""
-    cached = input_tokens * cached_fraction if price.cached_input_usd_per_mtok is not None else 0
+    """A month of tokens at the price, the input's cached and written shares as
+    api_input_usd_per_mtok prices them."""
     return (
-        (input_tokens - cached) * price.input_usd_per_mtok
-        + cached * (price.cached_input_usd_per_mtok or 0.0)
+        input_tokens * api_input_usd_per_mtok(price, cached_fraction, write_fraction)
         + output_tokens * price.output_usd_per_mtok
     ) / MILLION
 

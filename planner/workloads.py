@@ -414,6 +414,16 @@ class Workload(_Strict):
         "caches (a RAG corpus, a code base resent): an API charges it at its cache-read price, "
         "and a self-hosted pool skips its prefill (prefix caching).",
     )
+    cache_write_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share (0 to 1) of the input tokens written to the provider's prompt cache "
+        "(a prefix's first send, and each resend after its cache entry expired): an API that "
+        "charges cache writes at a premium (Anthropic: 1.25x the input price for five-minute "
+        "caching) charges it at that price. With cached_input_fraction at most 1 in all. "
+        "Default 0: a plan that caches reads without it says the writes are not counted.",
+    )
     availability: Availability = Availability.standard
     capacity_reservation_id: str | None = Field(
         default=None, pattern=r"^cr-[0-9a-f]{8,17}$", description="EC2 capacity reservation to use."

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from planner import costs
 from planner.catalog import Catalog
 from planner.cli import main
-from planner.model import read_plan
+from planner.model import Option, read_plan
 from planner.netgraph import graph_from_offline
 from planner.offline import OfflineRun, run_program
 from planner.verify import Expectations, verify
@@ -278,6 +278,88 @@ def test_more_cached_input_never_costs_more(
     assert costs.api_monthly_cost(found, input_tokens, output_tokens, high) <= (
         costs.api_monthly_cost(found, input_tokens, output_tokens, low) + 1e-6
     )
+
+
+def test_cache_writes_are_charged_at_the_cache_write_price(catalog: Catalog) -> None:
+    text = workload_yaml(
+        task="code_generation", cached_input_fraction="0.5", cache_write_fraction="0.1"
+    )
+    plan = plan_text(text, catalog)
+    option = next(
+        o for o in only(plan).answers.volume_economics.options if o.model == "claude-opus-5.5"
+    )
+    found = price(catalog, "claude-opus-5.5")
+    # genai-prices: Anthropic charges a five-minute cache write 1.25x the input price.
+    assert found.cache_write_usd_per_mtok == pytest.approx(1.25 * found.input_usd_per_mtok)
+    usage = (100e6 * (0.4 * 4 + 0.5 * 0.2 + 0.1 * 5) + 20e6 * 20) / 1e6
+    assert option.monthly_cost_usd == round(usage + option.fixed_monthly_usd, 2)
+    assert "0.1 written (cache_write_fraction) x 5 USD/M cache write" in option.formula
+    assert "not counted" not in option.formula
+    figure = "api.claude-opus-5.5.cache_write_usd_per_mtok[2000/400]"
+    assert figure in option.figures and plan.figures[figure].value == 5
+
+
+def test_cache_reads_without_writes_say_the_writes_are_not_counted(catalog: Catalog) -> None:
+    workload = only(plan_text(workload_yaml(task="chat", cached_input_fraction="0.5"), catalog))
+    options = {o.model: o for o in workload.answers.volume_economics.options}
+    assert "cache writes not counted: claude-opus-5.5 charges them 5 USD/M" in (
+        options["claude-opus-5.5"].formula
+    )
+    # Gemini prices no cache write (genai-prices): nothing is left out there.
+    assert "not counted" not in options["gemini-3.8-flash"].formula
+
+
+def test_a_provider_without_a_write_price_charges_the_written_share_as_input(
+    catalog: Catalog,
+) -> None:
+    written = workload_yaml(task="chat", cached_input_fraction="0.5", cache_write_fraction="0.2")
+    read_only = workload_yaml(task="chat", cached_input_fraction="0.5")
+    model = "gemini-3.8-flash"
+    assert price(catalog, model).cache_write_usd_per_mtok is None
+
+    def option(text: str) -> Option:
+        workload = only(plan_text(text, catalog))
+        return next(o for o in workload.answers.volume_economics.options if o.model == model)
+
+    assert f"no cache-write price for {model}: its written share 0.2 is charged as input" in (
+        option(written).formula
+    )
+    assert option(written).monthly_cost_usd == option(read_only).monthly_cost_usd
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0, 0.5),
+    st.floats(0, 0.5),
+    st.floats(0, 0.5),
+    st.integers(0, 10**10),
+    st.sampled_from(["claude-opus-5.5", "gpt-6-luna", "claude-haiku-5.5", "gemini-3.5-flash"]),
+)
+def test_more_cache_writes_never_cost_less(
+    read: float, low: float, high: float, input_tokens: int, api_id: str
+) -> None:
+    """Writing to the cache costs at least the input price wherever it is priced at all."""
+    from planner.catalog import default_catalog
+
+    low, high = sorted((low, high))
+    found = price(default_catalog(), api_id)
+    assert costs.api_monthly_cost(found, input_tokens, 0, read, high) >= (
+        costs.api_monthly_cost(found, input_tokens, 0, read, low) - 1e-6
+    )
+
+
+def test_reads_and_writes_above_all_the_input_are_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "workloads.yaml"
+    path.write_text(workload_yaml(cached_input_fraction="0.7", cache_write_fraction="0.4"))
+    code = main(["plan", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and "Traceback" not in captured.err
+    [line] = captured.err.splitlines()
+    assert str(path) in line and "workloads[0].cache_write_fraction (line " in line
+    assert "together at most 1" in line
+    assert not (project / "plans").exists()
 
 
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "lots"])

@@ -92,6 +92,7 @@ GOOD: dict[str, Any] = {
             "concurrency": 20,
             "user_output_tps": 40,
             "cached_input_fraction": 0.5,
+            "cache_write_fraction": 0.1,
         }
     ],
 }
