@@ -253,6 +253,8 @@ class OptimizerSettings(_Data):
     gap: Figure
     node_limit: Figure
     time_limit_s: Figure
+    # HiGHS options passed on verbatim (scipy.optimize.milp options), each with why it is set.
+    solver_options: dict[str, Figure] = {}
 
 
 class PrivateConsumers(_Data):

@@ -17,6 +17,7 @@ from scipy.optimize import OptimizeResult
 from planner import console, optimize
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
+from planner.loader import LoadedWorkloads
 from planner.model import Plan, plan_problems, read_plan
 from planner.optimize import Demand, alone_assignment, solve, total_cost
 from tests.test_optimize import CANDIDATES, SHARED
@@ -288,7 +289,7 @@ def test_the_node_limit_stops_a_solve_deterministically(catalog: Catalog) -> Non
     import hashlib
 
     from bench.plan_bench import organization
-    from planner.loader import LoadedWorkloads, parse_workloads
+    from planner.loader import parse_workloads
     from planner.plan import build_plan
     from planner.render import plan_markdown
 
@@ -315,6 +316,36 @@ def test_the_node_limit_stops_a_solve_deterministically(catalog: Catalog) -> Non
     assert "the same inputs give the same plan" in markdown and "a rerun may differ" not in markdown
     assert markdown == plan_markdown(second)
     assert first.totals.monthly_cost_usd <= first.totals.per_workload_usd
+
+
+def test_the_catalog_s_solver_options_reach_highs(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """optimizer.yaml's HiGHS options are what the solve runs with, an integer option as an
+    integer (HiGHS refuses 0.0 for mip_pscost_minreliable), beside the gap and node limit."""
+    from planner.loader import parse_workloads
+    from planner.plan import build_plan
+
+    seen: list[dict[str, Any]] = []
+    real = optimize.milp
+
+    def spy(*args: Any, options: dict[str, Any], **kwargs: Any) -> OptimizeResult:
+        seen.append(dict(options))
+        return real(*args, options=options, **kwargs)
+
+    monkeypatch.setattr(optimize, "milp", spy)
+    spec = parse_workloads(THREE_REGULATED, "org.yaml", catalog)
+    loaded = LoadedWorkloads(Path("org.yaml"), spec, "0" * 64)
+    build_plan(loaded, catalog, "dev", "org.yaml", "optimal")
+    assert seen, "the optimizer never ran"
+    wanted = catalog.optimizer.solver_options
+    assert set(wanted) == {"mip_pscost_minreliable", "mip_heuristic_effort"}
+    for options in seen:
+        assert options["mip_pscost_minreliable"] == 0
+        assert isinstance(options["mip_pscost_minreliable"], int)
+        assert options["mip_heuristic_effort"] == wanted["mip_heuristic_effort"].value
+        assert options["node_limit"] == int(catalog.optimizer.node_limit.value)
+        assert options["mip_rel_gap"] == catalog.optimizer.gap.value
 
 
 # A confidential FAQ beside THREE_REGULATED: alone it takes Bedrock (served through a
