@@ -881,8 +881,10 @@ def _cache_head(
     terms: list[str] = []
     notes: list[str] = []
     figures: list[str] = []
+    # Writes are a share of the cache's misses (cache_write_fraction of the uncached input).
+    misses = (1 - read) * written
     charged_read = read if price.cached_input_usd_per_mtok is not None else 0.0
-    charged_write = written if price.cache_write_usd_per_mtok is not None else 0.0
+    charged_write = misses if price.cache_write_usd_per_mtok is not None else 0.0
     terms.append(f"{1 - charged_read - charged_write:g} x {price.input_usd_per_mtok:,.4g} USD/M")
     for share, usd, figure_id, what, role, key in (
         (
@@ -894,7 +896,7 @@ def _cache_head(
             "cached_input",
         ),
         (
-            written,
+            misses,
             price.cache_write_usd_per_mtok,
             quote.write_figure_id,
             "write",
@@ -919,7 +921,8 @@ def _cache_head(
             price.date,
         )
         figures.append(figure_id)
-        terms.append(f"{share:g} {role} ({key}_fraction) x {usd:,.4g} USD/M cache {what}")
+        of = f" {written:g} of the uncached {1 - read:g}" if what == "write" and read else ""
+        terms.append(f"{share:g} {role} ({key}_fraction{of}) x {usd:,.4g} USD/M cache {what}")
     write_price = price.cache_write_usd_per_mtok
     if read and not written and write_price is not None and write_price > price.input_usd_per_mtok:
         notes.append(

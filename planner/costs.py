@@ -152,14 +152,14 @@ def api_input_usd_per_mtok(
     price: ApiPrice, cached_fraction: float = 0.0, write_fraction: float = 0.0
 ) -> float:
     """The price of a million input tokens of which `cached_fraction` are read from the
-    provider's prompt cache and `write_fraction` written to it: each share at the provider's
-    cache-read and cache-write price where it has one (else at the input price: a provider
-    that caches implicitly charges no premium for writing and saves nothing without a read
-    price)."""
+    provider's prompt cache and, of the rest (the cache's misses), `write_fraction` are written
+    to it: each share at the provider's cache-read and cache-write price where it has one (else
+    at the input price: a provider that caches implicitly charges no premium for writing and
+    saves nothing without a read price)."""
     read = price.cached_input_usd_per_mtok
     write = price.cache_write_usd_per_mtok
     cached = cached_fraction if read is not None else 0.0
-    written = write_fraction if write is not None else 0.0
+    written = (1 - cached_fraction) * write_fraction if write is not None else 0.0
     return (
         (1 - cached - written) * price.input_usd_per_mtok
         + cached * (read or 0.0)

@@ -475,13 +475,6 @@ def _semantic_problems(parts: _Parts, catalog: Catalog, lines: LineIndex) -> lis
             )
         first_seen.setdefault(workload.name, index)
         _reservation_problems(parts, index, workload, report)
-        read, written = workload.cached_input_fraction, workload.cache_write_fraction
-        if read is not None and written is not None and read + written > 1:
-            report(
-                ("workloads", index, "cache_write_fraction"),
-                f"{written:g} written and {read:g} read from the cache (cached_input_fraction) "
-                "are more than all of the input tokens: together at most 1",
-            )
         if workload.model is not None and workload.model not in known_models:
             report(
                 ("workloads", index, "model"),

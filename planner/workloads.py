@@ -418,11 +418,12 @@ class Workload(_Strict):
         default=None,
         ge=0,
         le=1,
-        description="Share (0 to 1) of the input tokens written to the provider's prompt cache "
-        "(a prefix's first send, and each resend after its cache entry expired): an API that "
-        "charges cache writes at a premium (Anthropic: 1.25x the input price for five-minute "
-        "caching) charges it at that price. With cached_input_fraction at most 1 in all. "
-        "Default 0: a plan that caches reads without it says the writes are not counted.",
+        description="Share (0 to 1) of the input tokens not read from the cache (the rest "
+        "after cached_input_fraction: the cache's misses) that are written to the provider's "
+        "prompt cache (a prefix's first send, and each resend after its cache entry expired): "
+        "an API that charges cache writes at a premium (Anthropic: 1.25x the input price for "
+        "five-minute caching) charges them at that price. Default 0: a plan that reads from "
+        "such a cache without it says the writes are not counted.",
     )
     availability: Availability = Availability.standard
     capacity_reservation_id: str | None = Field(

@@ -291,9 +291,13 @@ def test_cache_writes_are_charged_at_the_cache_write_price(catalog: Catalog) -> 
     found = price(catalog, "claude-opus-5.5")
     # genai-prices: Anthropic charges a five-minute cache write 1.25x the input price.
     assert found.cache_write_usd_per_mtok == pytest.approx(1.25 * found.input_usd_per_mtok)
-    usage = (100e6 * (0.4 * 4 + 0.5 * 0.2 + 0.1 * 5) + 20e6 * 20) / 1e6
+    # A tenth of the misses (the uncached half) is written: 0.05 of the input.
+    usage = (100e6 * (0.45 * 4 + 0.5 * 0.2 + 0.05 * 5) + 20e6 * 20) / 1e6
     assert option.monthly_cost_usd == round(usage + option.fixed_monthly_usd, 2)
-    assert "0.1 written (cache_write_fraction) x 5 USD/M cache write" in option.formula
+    assert (
+        "0.05 written (cache_write_fraction 0.1 of the uncached 0.5) x 5 USD/M cache write"
+        in option.formula
+    )
     assert "not counted" not in option.formula
     figure = "api.claude-opus-5.5.cache_write_usd_per_mtok[2000/400]"
     assert figure in option.figures and plan.figures[figure].value == 5
@@ -321,7 +325,7 @@ def test_a_provider_without_a_write_price_charges_the_written_share_as_input(
         workload = only(plan_text(text, catalog))
         return next(o for o in workload.answers.volume_economics.options if o.model == model)
 
-    assert f"no cache-write price for {model}: its written share 0.2 is charged as input" in (
+    assert f"no cache-write price for {model}: its written share 0.1 is charged as input" in (
         option(written).formula
     )
     assert option(written).monthly_cost_usd == option(read_only).monthly_cost_usd
@@ -329,9 +333,9 @@ def test_a_provider_without_a_write_price_charges_the_written_share_as_input(
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.floats(0, 0.5),
-    st.floats(0, 0.5),
-    st.floats(0, 0.5),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(0, 1),
     st.integers(0, 10**10),
     st.sampled_from(["claude-opus-5.5", "gpt-6-luna", "claude-haiku-5.5", "gemini-3.5-flash"]),
 )
@@ -346,20 +350,6 @@ def test_more_cache_writes_never_cost_less(
     assert costs.api_monthly_cost(found, input_tokens, 0, read, high) >= (
         costs.api_monthly_cost(found, input_tokens, 0, read, low) - 1e-6
     )
-
-
-def test_reads_and_writes_above_all_the_input_are_refused(
-    project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = project / "workloads.yaml"
-    path.write_text(workload_yaml(cached_input_fraction="0.7", cache_write_fraction="0.4"))
-    code = main(["plan", str(path)])
-    captured = capsys.readouterr()
-    assert code == 2 and captured.out == "" and "Traceback" not in captured.err
-    [line] = captured.err.splitlines()
-    assert str(path) in line and "workloads[0].cache_write_fraction (line " in line
-    assert "together at most 1" in line
-    assert not (project / "plans").exists()
 
 
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "lots"])
