@@ -34,7 +34,7 @@ from planner.cli import main as planner_main
 from planner.model import read_plan
 from planner.netgraph import graph_from_offline
 from planner.offline import OfflineRun, run_program
-from planner.verify import Expectations, verify
+from planner.verification import Expectations, verify
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100)

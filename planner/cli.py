@@ -37,7 +37,7 @@ from planner.render import (
 from planner.workloads import MIN_UTILIZATION, Pricing, WorkloadsFile
 
 if TYPE_CHECKING:
-    from planner.verify import Report
+    from planner.verification import Report
 
 _STACK_NAME = STACK_NAME
 DISTRIBUTION = "ai-infra-planner"
@@ -792,7 +792,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from planner.model import read_plan
-    from planner.verify import render_json, render_text, verify_preview_file, verify_program
+    from planner.verification import render_json, render_text, verify_preview_file, verify_program
 
     catalog = default_catalog()
     plan_file = Path(args.plan) if args.plan else None
@@ -848,7 +848,7 @@ def _nothing_verified(preview: Path, report: Report, as_json: bool) -> int:
         "hold (give PLAN.json or --stack)"
     )
     if as_json:
-        from planner.verify import render_json
+        from planner.verification import render_json
 
         document = json.loads(render_json(report))
         document.update(passed=False, verified="nothing", reason=reason)

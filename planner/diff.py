@@ -22,7 +22,7 @@ from planner.offline import OfflineRun, Registered, run_program
 from planner.plan import PERIMETER_ORDER
 from planner.preview import price_resources
 from planner.render import template_environment, tidy_markdown
-from planner.verify import Expectations, Report, verify
+from planner.verification import Expectations, Report, verify
 from planner.workloads import Perimeter
 
 MARKER = "<!-- ai-infra-planner:plan-diff -->"

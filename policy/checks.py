@@ -10,7 +10,7 @@ from typing import Any
 from planner.catalog import default_catalog
 from planner.model import read_plan
 from planner.netgraph import graph_from_policy
-from planner.verify import Expectations, verify
+from planner.verification import Expectations, verify
 
 ReportViolation = Callable[[str, str | None], None]
 

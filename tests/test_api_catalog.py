@@ -19,7 +19,7 @@ from planner.cli import main
 from planner.model import Option, read_plan
 from planner.netgraph import graph_from_offline
 from planner.offline import OfflineRun, run_program
-from planner.verify import Expectations, verify
+from planner.verification import Expectations, verify
 from planner.workloads import DataClass, Tier
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text

@@ -18,7 +18,7 @@ from planner.loader import load_workloads
 from planner.model import Plan
 from planner.plan import build_plan
 from planner.render import plan_json
-from planner.verify import Report
+from planner.verification import Report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -232,7 +232,7 @@ def _write(tmp_path: Path, name: str, plan: Plan) -> str:
 def _failing_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     """HEAD's stack breaks a rule: verify as diff runs it, with a key that does not rotate."""
     import planner.diff
-    from planner.verify import Finding
+    from planner.verification import Finding
 
     real = planner.diff.verify
 

@@ -23,7 +23,7 @@ from planner.model import read_plan
 from planner.netgraph import graph_from_offline
 from planner.offline import OfflineRun, Registered, run_program, standard_invokes
 from planner.plan import build_plan
-from planner.verify import Expectations, render_text, verify
+from planner.verification import Expectations, render_text, verify
 from stacks.pool import service_dns_name
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CANARY, component, of_type, plain, plan_project

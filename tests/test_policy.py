@@ -16,7 +16,7 @@ from planner.catalog import default_catalog
 from planner.model import Plan
 from planner.netgraph import SG, Graph, Resource
 from planner.render import plan_json
-from planner.verify import RULES, Expectations, verify
+from planner.verification import RULES, Expectations, verify
 from policy.checks import stack_validation, validate_stack
 from tests import test_verify
 from tests.test_verify import FAULTS, POOL, added, find, reachable

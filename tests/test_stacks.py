@@ -20,7 +20,7 @@ from pulumi.runtime import rpc
 from planner.cli import main
 from planner.model import read_plan
 from planner.offline import OfflineRun, Registered, run_program
-from planner.verify import user_data_text
+from planner.verification import user_data_text
 from stacks.pool import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 

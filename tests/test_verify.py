@@ -52,7 +52,7 @@ from planner.netgraph import (
 )
 from planner.offline import run_program
 from planner.preview import run_preview
-from planner.verify import (
+from planner.verification import (
     RULES,
     Expectations,
     Finding,
@@ -1175,13 +1175,13 @@ def reports(draw: st.DrawFn) -> Report:
 def _run_verify(report: Report) -> tuple[int, str, str]:
     # The report stands for a preview with resources (one without is tested on its own).
     with (
-        mock.patch("planner.verify.verify_preview_file", return_value=report),
+        mock.patch("planner.verification.verify_preview_file", return_value=report),
         mock.patch("planner.cli._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
         code = main(["verify", "--preview", "preview.json"])
     with (
-        mock.patch("planner.verify.verify_preview_file", return_value=report),
+        mock.patch("planner.verification.verify_preview_file", return_value=report),
         mock.patch("planner.cli._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):

@@ -102,7 +102,7 @@ import sys
 
 import planner.diff
 from planner.cli import main
-from planner.verify import Finding
+from planner.verification import Finding
 
 verify = planner.diff.verify
 """
