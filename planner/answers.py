@@ -442,42 +442,34 @@ class Context:
 
     def _rate_figures(self, instance_type: str) -> tuple[str, ...]:
         """The figures a node's price under the plan's purchase option rests on: a published
-        spot price and its premium, a published 1-year rate, or the option's multiplier of
-        on-demand."""
+        rate of the instance type (costs.published_rate; a spot price with its premium), or the
+        option's multiplier of on-demand."""
         catalog, pricing, book = self.catalog, self.settings.pricing, self.book
         option = catalog.pricing.options[pricing]
-        spot = catalog.instances[instance_type].spot_usd_per_hour
-        if costs.node_rate(catalog, catalog.instances[instance_type], pricing).published and (
-            pricing is Pricing.spot and spot is not None and option.premium is not None
-        ):
-            premium = option.premium
-            return (
+        published = costs.published_rate(catalog, catalog.instances[instance_type], pricing)
+        if published is not None:
+            figure = published.figure
+            found: tuple[str, ...] = (
                 book.add(
-                    f"instance.{instance_type}.spot_usd_per_hour",
-                    spot.value,
+                    f"instance.{instance_type}.{published.field}",
+                    figure.value,
                     "USD/hour",
-                    spot.source,
-                    spot.date,
-                ),
-                book.add(
-                    "pricing.spot.premium",
-                    premium.value,
-                    "share of the spot price",
-                    premium.source,
-                    premium.date,
+                    figure.source,
+                    figure.date,
                 ),
             )
-        committed = catalog.instances[instance_type].savings_1yr_usd_per_hour
-        if pricing is Pricing.savings_1yr and committed is not None:
-            return (
-                book.add(
-                    f"instance.{instance_type}.savings_1yr_usd_per_hour",
-                    committed.value,
-                    "USD/hour",
-                    committed.source,
-                    committed.date,
-                ),
-            )
+            if pricing is Pricing.spot and option.premium is not None:
+                premium = option.premium
+                found += (
+                    book.add(
+                        "pricing.spot.premium",
+                        premium.value,
+                        "share of the spot price",
+                        premium.source,
+                        premium.date,
+                    ),
+                )
+            return found
         multiplier = option.multiplier
         return (
             book.add(
