@@ -147,7 +147,7 @@ class SelfHostedCandidate:
     node_hourly_usd: float
     # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
     fixed_usd: float
-    # At the favourable and the unfavourable ends of the purchase multiplier's range.
+    # At the favourable and the unfavourable ends of the purchase rate's range (costs.node_rate).
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
     # capacity's memory fit; a workload's own is its shape's (ShapeLimits.memory_fit).
@@ -1230,7 +1230,7 @@ def cost_range(
 ) -> tuple[float, float]:
     """Low and high monthly cost of a pool of the candidate serving these loads (request shape,
     input and output tokens, peak, KV tokens: one workload's, or a shared pool's members'), from
-    the ranges of utilization, the throughput model's error and the purchase multiplier. Loads
+    the ranges of utilization, the throughput model's error and the purchase rate. Loads
     add up part by part, as in units_needed and the optimizer."""
     found = []
     for end, unit_usd in enumerate(candidate.range_unit_usd):

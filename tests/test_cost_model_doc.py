@@ -29,3 +29,20 @@ def test_the_fixed_costs_in_the_document_are_the_code_s(catalog: Catalog) -> Non
 def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
     error = default_throughput_data().fit.geometric_mean_error
     assert f"a unit serves between 1/{error:.3f} and {error:.3f} times" in DOC
+
+
+def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> None:
+    """The published spot prices with their premium and range, the commitment rates the
+    document quotes are what costs.node_rate gives."""
+    from planner.workloads import Pricing
+
+    for name in ("p5en.48xlarge", "p5.48xlarge", "p5.4xlarge"):
+        instance = catalog.instances[name]
+        spot = costs.node_rate(catalog, instance, Pricing.spot)
+        assert spot.published
+        assert f"{spot.usd_per_hour:,.2f} USD an hour ({spot.low:,.2f}-{spot.high:,.2f}" in DOC
+        for pricing in (Pricing.savings_1yr, Pricing.savings_3yr):
+            rate = costs.node_rate(catalog, instance, pricing)
+            assert rate.published and f"{rate.usd_per_hour:,.2f}" in DOC
+            ratio = rate.usd_per_hour / instance.on_demand_usd_per_hour.value
+            assert f"{ratio:.3g} of on-demand" in DOC
