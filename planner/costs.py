@@ -1057,7 +1057,7 @@ def purchase_costs(
             PurchaseCost(
                 "buy",
                 round(monthly, 2),
-                f"{nodes} x ({server.capital_usd.value:,.0f} USD / "
+                f"{nodes} x ({server.capital_usd.value:,.0f} USD ({server.capital_usd.date}) / "
                 f"{horizon:g} months + {hardware.power_kw.value} kW x "
                 f"PUE {hardware.pue.value} x {hardware.usd_per_kwh.value} USD/kWh x {hours:,.0f} h)"
                 f" = {monthly:,.2f} USD, before hosting, staff and networking",

@@ -32,8 +32,8 @@ def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
 
 
 def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> None:
-    """The published spot prices with their premium and range, the commitment rates the
-    document quotes are what costs.node_rate gives."""
+    """The published spot prices with their premium and range, the commitment rates and the
+    server prices the document quotes are what costs.node_rate and pricing.yaml give."""
     from planner.workloads import Pricing
 
     for name in ("p5en.48xlarge", "p5.48xlarge", "p5.4xlarge"):
@@ -46,3 +46,10 @@ def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> 
             assert rate.published and f"{rate.usd_per_hour:,.2f}" in DOC
             ratio = rate.usd_per_hour / instance.on_demand_usd_per_hour.value
             assert f"{ratio:.3g} of on-demand" in DOC
+    for name, server in catalog.pricing.hardware.servers.items():
+        capital = server.capital_usd
+        assert capital.low is not None and capital.high is not None
+        assert (
+            f"{name}, {capital.value / 1000:,.0f} k USD "
+            f"({capital.low / 1000:,.0f}-{capital.high / 1000:,.0f} k)" in DOC
+        )
