@@ -147,7 +147,8 @@ class SelfHostedCandidate:
     node_hourly_usd: float
     # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
     fixed_usd: float
-    # At the favourable and the unfavourable ends of the purchase rate's range (costs.node_rate).
+    # At the favourable and the unfavourable ends of the purchase rate's range (costs.node_rate),
+    # a node-month in whole cents as costs.nodes_monthly_usd prices it.
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
     # capacity's memory fit; a workload's own is its shape's (ShapeLimits.memory_fit).
@@ -371,7 +372,6 @@ class Context:
             )
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             rate = costs.node_rate(catalog, instance, settings.pricing)
-            unit_node_hours = hours.value * capacity.nodes_per_unit
             found.append(
                 SelfHostedCandidate(
                     model_id=model_id,
@@ -381,7 +381,13 @@ class Context:
                     unit_monthly_usd=unit_monthly,
                     node_hourly_usd=node_hourly,
                     fixed_usd=self.pool_fixed.monthly_usd,
-                    range_unit_usd=(unit_node_hours * rate.low, unit_node_hours * rate.high),
+                    # Each end a node-month in whole cents, as the cost itself
+                    # (costs.nodes_monthly_usd): a published rate without a range then gives
+                    # the cost exactly, not a cent below it.
+                    range_unit_usd=(
+                        costs.nodes_monthly_usd(rate.low, hours.value, capacity.nodes_per_unit),
+                        costs.nodes_monthly_usd(rate.high, hours.value, capacity.nodes_per_unit),
+                    ),
                     figure_ids=figure_ids,
                     memory_fit=_memory_fit(capacity),
                     option_id=f"self_hosted/{model_id}/{instance_type}"
