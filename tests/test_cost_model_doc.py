@@ -11,6 +11,7 @@ from planner import costs
 from planner.catalog import Catalog
 from planner.plan import EGRESS, shared_access
 from planner.throughput import default_throughput_data
+from planner.workloads import Pricing
 
 DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text().split())
 
@@ -24,6 +25,13 @@ def test_the_fixed_costs_in_the_document_are_the_code_s(catalog: Catalog) -> Non
     hours = catalog.pricing.hours_per_month.value
     on_demand = 2 * catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value * hours + fixed
     assert f"private CA ({fixed:,.2f} USD), costs {on_demand:,.2f} USD a month on-demand" in DOC
+    rate = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.savings_3yr)
+    three_year = 2 * rate.usd_per_hour * hours + fixed
+    assert f"and {three_year:,.2f} USD on a 3-year commitment" in DOC
+    assert (
+        f"3-year commitment (the published EC2 Instance Savings Plan rate, {rate.usd_per_hour:.2f}"
+        in DOC
+    )
 
 
 def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
@@ -34,8 +42,6 @@ def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
 def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> None:
     """The published spot prices with their premium and range, the commitment rates and the
     server prices the document quotes are what costs.node_rate and pricing.yaml give."""
-    from planner.workloads import Pricing
-
     for name in ("p5en.48xlarge", "p5.48xlarge", "p5.4xlarge"):
         instance = catalog.instances[name]
         spot = costs.node_rate(catalog, instance, Pricing.spot)
