@@ -346,3 +346,24 @@ def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> No
     axes = [line for line in markdown.splitlines() if line.strip().startswith("x-axis [")]
     assert axes and all("e+" not in line for line in axes)
     assert any('"1,' in line or '"2,' in line for line in axes)
+
+
+def test_preview_names_the_published_rate_s_source(catalog: Catalog) -> None:
+    """`planner preview` prices a node group with the same figure as the plan and cites its
+    source: the published rate's where there is one, the multiplier's where not."""
+    from planner.preview import _rate_source
+    from planner.workloads import Pricing
+
+    instance = catalog.instances["p5.48xlarge"]
+    three = instance.savings_3yr_usd_per_hour
+    assert three is not None
+    text = _rate_source(catalog, instance, "savings_3yr")
+    assert text.startswith("published 3-year rate 23.78 USD/h (2026-09-27): ")
+    assert text.endswith(three.source)
+    spot = _rate_source(catalog, catalog.instances["p5.4xlarge"], "spot")
+    assert spot.startswith("published spot 3.338 USD/h") and "No low or high was found" in spot
+    bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
+    inferred = _rate_source(bare, bare.instances["p5.48xlarge"], "savings_3yr")
+    multiplier = catalog.pricing.options[Pricing.savings_3yr].multiplier
+    assert "inferred: no published rate found" in inferred
+    assert inferred.endswith(multiplier.source)
