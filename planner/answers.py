@@ -147,7 +147,8 @@ class SelfHostedCandidate:
     node_hourly_usd: float
     # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
     fixed_usd: float
-    # At the favourable and the unfavourable ends of the purchase multiplier's range.
+    # At the favourable and the unfavourable ends of the purchase rate's range (costs.node_rate),
+    # a node-month in whole cents as costs.nodes_monthly_usd prices it.
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
     # capacity's memory fit; a workload's own is its shape's (ShapeLimits.memory_fit).
@@ -372,7 +373,6 @@ class Context:
             )
             hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             rate = costs.node_rate(catalog, instance, settings.pricing)
-            unit_node_hours = hours.value * capacity.nodes_per_unit
             found.append(
                 SelfHostedCandidate(
                     model_id=model_id,
@@ -382,7 +382,13 @@ class Context:
                     unit_monthly_usd=unit_monthly,
                     node_hourly_usd=node_hourly,
                     fixed_usd=self.pool_fixed.monthly_usd,
-                    range_unit_usd=(unit_node_hours * rate.low, unit_node_hours * rate.high),
+                    # Each end a node-month in whole cents, as the cost itself
+                    # (costs.nodes_monthly_usd): a published rate without a range then gives
+                    # the cost exactly, not a cent below it.
+                    range_unit_usd=(
+                        costs.nodes_monthly_usd(rate.low, hours.value, capacity.nodes_per_unit),
+                        costs.nodes_monthly_usd(rate.high, hours.value, capacity.nodes_per_unit),
+                    ),
                     figure_ids=figure_ids,
                     memory_fit=_memory_fit(capacity),
                     option_id=f"self_hosted/{model_id}/{instance_type}"
@@ -443,42 +449,34 @@ class Context:
 
     def _rate_figures(self, instance_type: str) -> tuple[str, ...]:
         """The figures a node's price under the plan's purchase option rests on: a published
-        spot price and its premium, a published 1-year rate, or the option's multiplier of
-        on-demand."""
+        rate of the instance type (costs.published_rate; a spot price with its premium), or the
+        option's multiplier of on-demand."""
         catalog, pricing, book = self.catalog, self.settings.pricing, self.book
         option = catalog.pricing.options[pricing]
-        spot = catalog.instances[instance_type].spot_usd_per_hour
-        if costs.node_rate(catalog, catalog.instances[instance_type], pricing).published and (
-            pricing is Pricing.spot and spot is not None and option.premium is not None
-        ):
-            premium = option.premium
-            return (
+        published = costs.published_rate(catalog, catalog.instances[instance_type], pricing)
+        if published is not None:
+            figure = published.figure
+            found: tuple[str, ...] = (
                 book.add(
-                    f"instance.{instance_type}.spot_usd_per_hour",
-                    spot.value,
+                    f"instance.{instance_type}.{published.field}",
+                    figure.value,
                     "USD/hour",
-                    spot.source,
-                    spot.date,
-                ),
-                book.add(
-                    "pricing.spot.premium",
-                    premium.value,
-                    "share of the spot price",
-                    premium.source,
-                    premium.date,
+                    figure.source,
+                    figure.date,
                 ),
             )
-        committed = catalog.instances[instance_type].savings_1yr_usd_per_hour
-        if pricing is Pricing.savings_1yr and committed is not None:
-            return (
-                book.add(
-                    f"instance.{instance_type}.savings_1yr_usd_per_hour",
-                    committed.value,
-                    "USD/hour",
-                    committed.source,
-                    committed.date,
-                ),
-            )
+            if pricing is Pricing.spot and option.premium is not None:
+                premium = option.premium
+                found += (
+                    book.add(
+                        "pricing.spot.premium",
+                        premium.value,
+                        "share of the spot price",
+                        premium.source,
+                        premium.date,
+                    ),
+                )
+            return found
         multiplier = option.multiplier
         return (
             book.add(
@@ -1294,7 +1292,7 @@ def cost_range(
 ) -> tuple[float, float]:
     """Low and high monthly cost of a pool of the candidate serving these loads (request shape,
     input and output tokens, peak, KV tokens: one workload's, or a shared pool's members'), from
-    the ranges of utilization, the throughput model's error and the purchase multiplier. Loads
+    the ranges of utilization, the throughput model's error and the purchase rate. Loads
     add up part by part, as in units_needed and the optimizer."""
     found = []
     for end, unit_usd in enumerate(candidate.range_unit_usd):

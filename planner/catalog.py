@@ -68,8 +68,10 @@ class Instance(_Data):
     on_demand_usd_per_hour: Figure
     # A published spot price (low and high of the observations), where one was found.
     spot_usd_per_hour: Figure | None = None
-    # A published 1-year commitment rate, where one was found.
+    # Published 1-year and 3-year commitment rates, where one was found (costs.PUBLISHED_RATES
+    # maps each purchase option to its field).
     savings_1yr_usd_per_hour: Figure | None = None
+    savings_3yr_usd_per_hour: Figure | None = None
 
 
 class PricingOption(_Data):

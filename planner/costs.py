@@ -759,34 +759,70 @@ class NodeRate:
     basis: str
 
 
+# The Instance field that holds a purchase option's published rate, and how a basis names it:
+# a new published option is a data field (catalog.Instance, instances.yaml) and an entry here.
+PUBLISHED_RATES: dict[Pricing, tuple[str, str]] = {
+    Pricing.spot: ("spot_usd_per_hour", "spot"),
+    Pricing.savings_1yr: ("savings_1yr_usd_per_hour", "1-year rate"),
+    Pricing.savings_3yr: ("savings_3yr_usd_per_hour", "3-year rate"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRate:
+    """A published rate an instance type's node is priced at under a purchase option: the
+    Instance field it comes from (the plan's figure is instance.<type>.<field>) and the figure."""
+
+    field: str
+    label: str
+    figure: Figure
+
+
+def published_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> PublishedRate | None:
+    """The published figure behind a node's price under the option, or None where the instance
+    type has none (the option's multiplier of on-demand then applies). A spot price counts only
+    with the premium pricing.yaml adds to it for interruptions and the on-demand fallback."""
+    entry = PUBLISHED_RATES.get(pricing)
+    if entry is None:
+        return None
+    field, label = entry
+    figure = getattr(instance, field)
+    if not isinstance(figure, Figure):
+        return None
+    if pricing is Pricing.spot and catalog.pricing.options[pricing].premium is None:
+        return None
+    return PublishedRate(field, label, figure)
+
+
 def node_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> NodeRate:
     option = catalog.pricing.options[pricing]
     on_demand = instance.on_demand_usd_per_hour.value
-    spot = instance.spot_usd_per_hour
-    if pricing == Pricing.spot and spot is not None and option.premium is not None:
-        premium = option.premium
+    published = published_rate(catalog, instance, pricing)
+    if published is not None:
+        figure = published.figure
+        if option.premium is not None and pricing is Pricing.spot:
+            premium = option.premium
 
-        def with_premium(price: float | None, share: float | None) -> float:
-            return (spot.value if price is None else price) * (
-                1 + (premium.value if share is None else share)
+            def with_premium(price: float | None, share: float | None) -> float:
+                # An end the spot price has no range for takes its value: the premium's range.
+                return (figure.value if price is None else price) * (
+                    1 + (premium.value if share is None else share)
+                )
+
+            return NodeRate(
+                with_premium(figure.value, premium.value),
+                with_premium(figure.low, premium.low),
+                with_premium(figure.high, premium.high),
+                True,
+                f"published spot {figure.value:,.4g} USD/h ({figure.date}) x (1 + "
+                f"{premium.value:g} interruption and fallback premium)",
             )
-
         return NodeRate(
-            with_premium(spot.value, premium.value),
-            with_premium(spot.low, premium.low),
-            with_premium(spot.high, premium.high),
+            figure.value,
+            figure.value if figure.low is None else figure.low,
+            figure.value if figure.high is None else figure.high,
             True,
-            f"published spot {spot.value:,.4g} USD/h ({spot.date}) x (1 + {premium.value:g} "
-            "interruption and fallback premium)",
-        )
-    committed = instance.savings_1yr_usd_per_hour
-    if pricing == Pricing.savings_1yr and committed is not None:
-        return NodeRate(
-            committed.value,
-            committed.value if committed.low is None else committed.low,
-            committed.value if committed.high is None else committed.high,
-            True,
-            f"published 1-year rate {committed.value:,.4g} USD/h ({committed.date})",
+            f"published {published.label} {figure.value:,.4g} USD/h ({figure.date})",
         )
     multiplier = option.multiplier
     low = multiplier.value if multiplier.low is None else multiplier.low
@@ -1052,7 +1088,7 @@ def purchase_costs(
             PurchaseCost(
                 "buy",
                 round(monthly, 2),
-                f"{nodes} x ({server.capital_usd.value:,.0f} USD / "
+                f"{nodes} x ({server.capital_usd.value:,.0f} USD ({server.capital_usd.date}) / "
                 f"{horizon:g} months + {hardware.power_kw.value} kW x "
                 f"PUE {hardware.pue.value} x {hardware.usd_per_kwh.value} USD/kWh x {hours:,.0f} h)"
                 f" = {monthly:,.2f} USD, before hosting, staff and networking",

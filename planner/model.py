@@ -103,7 +103,7 @@ class Option:
     # (for an API, those of its access standing alone; shared in a plan).
     fixed_monthly_usd: float = 0.0
     # Low and high ends of the cost from the ranges of the uncertain assumptions (utilization,
-    # the throughput model's error, purchase multiplier); set on the option a plan chooses.
+    # the throughput model's error, purchase rate); set on the option a plan chooses.
     monthly_cost_low_usd: float | None = None
     monthly_cost_high_usd: float | None = None
     # What to know before relying on it (a lower-precision alternative's quality note).
@@ -279,7 +279,7 @@ class Pool(_Out):
     # The reservation's availability zone (the workloads file names it): the nodes go there.
     capacity_reservation_zone: str | None = None
     monthly_cost_usd: float
-    # The range of its cost: utilization, the throughput model's error, purchase multiplier.
+    # The range of its cost: utilization, the throughput model's error, purchase rate.
     monthly_cost_low_usd: float
     monthly_cost_high_usd: float
     workloads: list[str]

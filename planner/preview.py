@@ -21,7 +21,7 @@ from pulumi.runtime import rpc
 from planner.aws_prices import hours_per_month, list_price
 from planner.catalog import Catalog, Instance
 from planner.console import is_long, progress
-from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd
+from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
@@ -282,12 +282,9 @@ def _rate_source(catalog: Catalog, instance: Instance, option: str) -> str:
     """What a node's price under the purchase option rests on, with its source."""
     pricing = Pricing(option)
     rate = node_rate(catalog, instance, pricing)
-    spot = instance.spot_usd_per_hour
-    if rate.published and spot is not None and option == "spot":
-        return f"{rate.basis}: {spot.source}"
-    committed = instance.savings_1yr_usd_per_hour
-    if rate.published and committed is not None and option == "savings_1yr":
-        return f"{rate.basis}: {committed.source}"
+    published = published_rate(catalog, instance, pricing)
+    if published is not None:
+        return f"{rate.basis}: {published.figure.source}"
     return f"{rate.basis}: {catalog.pricing.options[pricing].multiplier.source}"
 
 

@@ -11,6 +11,7 @@ from planner import costs
 from planner.catalog import Catalog
 from planner.plan import EGRESS, shared_access
 from planner.throughput import default_throughput_data
+from planner.workloads import Pricing
 
 DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text().split())
 
@@ -24,8 +25,37 @@ def test_the_fixed_costs_in_the_document_are_the_code_s(catalog: Catalog) -> Non
     hours = catalog.pricing.hours_per_month.value
     on_demand = 2 * catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value * hours + fixed
     assert f"private CA ({fixed:,.2f} USD), costs {on_demand:,.2f} USD a month on-demand" in DOC
+    rate = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.savings_3yr)
+    three_year = 2 * rate.usd_per_hour * hours + fixed
+    assert f"and {three_year:,.2f} USD on a 3-year commitment" in DOC
+    assert (
+        f"3-year commitment (the published EC2 Instance Savings Plan rate, {rate.usd_per_hour:.2f}"
+        in DOC
+    )
 
 
 def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
     error = default_throughput_data().fit.geometric_mean_error
     assert f"a unit serves between 1/{error:.3f} and {error:.3f} times" in DOC
+
+
+def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> None:
+    """The published spot prices with their premium and range, the commitment rates and the
+    server prices the document quotes are what costs.node_rate and pricing.yaml give."""
+    for name in ("p5en.48xlarge", "p5.48xlarge", "p5.4xlarge"):
+        instance = catalog.instances[name]
+        spot = costs.node_rate(catalog, instance, Pricing.spot)
+        assert spot.published
+        assert f"{spot.usd_per_hour:,.2f} USD an hour ({spot.low:,.2f}-{spot.high:,.2f}" in DOC
+        for pricing in (Pricing.savings_1yr, Pricing.savings_3yr):
+            rate = costs.node_rate(catalog, instance, pricing)
+            assert rate.published and f"{rate.usd_per_hour:,.2f}" in DOC
+            ratio = rate.usd_per_hour / instance.on_demand_usd_per_hour.value
+            assert f"{ratio:.3g} of on-demand" in DOC
+    for name, server in catalog.pricing.hardware.servers.items():
+        capital = server.capital_usd
+        assert capital.low is not None and capital.high is not None
+        assert (
+            f"{name}, {capital.value / 1000:,.0f} k USD "
+            f"({capital.low / 1000:,.0f}-{capital.high / 1000:,.0f} k)" in DOC
+        )

@@ -55,8 +55,9 @@ def test_tco_scales_with_utilization_and_pricing(capsys: pytest.CaptureFixture[s
     full = tco("--utilization", "1", "--tokens-per-second", "9677")
     given = ["--tokens-per-second", "9677"]
     assert tco("--utilization", "0.5", *given) == pytest.approx(2 * full, abs=0.01)
+    # Three years: the published rate of p5.48xlarge, 23.77728 of 55.04 USD/h.
     assert tco("--utilization", "1", "--pricing", "savings_3yr", *given) == pytest.approx(
-        0.45 * full, abs=0.01
+        23.77728 / 55.04 * full, abs=0.01
     )
     # 55.04 / (9677 x 3600) x 1e6
     assert full == pytest.approx(1.58, abs=0.005)
@@ -267,12 +268,18 @@ def test_usd_per_million_tokens() -> None:
 def test_purchase_options_of_a_pool(catalog: Catalog) -> None:
     by_option = {c.option: c for c in costs.purchase_costs(catalog, "p5.48xlarge", 2)}
     assert by_option["on_demand"].monthly_usd == pytest.approx(2 * 55.04 * 730)
-    assert by_option["savings_3yr"].monthly_usd == pytest.approx(2 * 55.04 * 0.45 * 730)
-    assert by_option["spot"].monthly_usd == pytest.approx(2 * 55.04 * 0.5175 * 730, abs=0.01)
-    # Bought: 270k USD over 18 months, plus 7 kW x PUE 1.3 at 0.10 USD/kWh, per node.
+    # Published rates: the 3-year EC2 Instance Savings Plan, the spot price plus its premium.
+    assert by_option["savings_3yr"].monthly_usd == pytest.approx(2 * 23.77728 * 730, abs=0.01)
+    assert by_option["spot"].monthly_usd == pytest.approx(2 * 26.904583 * 1.15 * 730, abs=0.01)
+    # Bought: 285k USD (a 2026-05 market estimate) over 18 months, plus 7 kW x PUE 1.3 at
+    # 0.10 USD/kWh, per node.
     buy = by_option["buy"]
     assert buy.comparison_only and not by_option["on_demand"].comparison_only
-    assert buy.monthly_usd == pytest.approx(2 * (270_000 / 18 + 7 * 1.3 * 0.10 * 730), abs=0.01)
+    assert buy.monthly_usd == pytest.approx(2 * (285_000 / 18 + 7 * 1.3 * 0.10 * 730), abs=0.01)
     assert "before hosting, staff and networking" in buy.formula
-    # No public server price for H200 nodes: no purchase line rather than a made-up one.
-    assert "buy" not in {c.option for c in costs.purchase_costs(catalog, "p5en.48xlarge", 1)}
+    assert buy.formula.startswith("2 x (285,000 USD (2026-05) / 18 months")
+    # H200 nodes have their own server price (an HGX H200 estimate), not the H100's.
+    [h200] = [c for c in costs.purchase_costs(catalog, "p5en.48xlarge", 1) if c.option == "buy"]
+    assert h200.monthly_usd == pytest.approx(370_000 / 18 + 7 * 1.3 * 0.10 * 730, abs=0.01)
+    # No server price for the one-GPU type: no purchase line rather than a made-up one.
+    assert "buy" not in {c.option for c in costs.purchase_costs(catalog, "p5.4xlarge", 1)}

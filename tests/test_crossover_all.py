@@ -191,10 +191,41 @@ def test_the_chart_draws_the_plans_purchase_option_and_the_volume(
     assert "100,000" in svg
 
 
-def test_published_spot_price_where_the_catalog_has_one(catalog: Catalog) -> None:
-    """p5en.48xlarge has a published spot price: spot is that price plus the premium, with its
-    observations as the range; the others keep the inferred multiplier, and the formulas say
-    which."""
+def without(catalog: Catalog, instance_type: str, field: str) -> Catalog:
+    """A copy of the catalog whose instance type lacks a published rate (the field unset)."""
+    instances = dict(catalog.instances)
+    instances[instance_type] = instances[instance_type].model_copy(update={field: None})
+    return catalog.model_copy(update={"instances": instances})
+
+
+def pricing_plan(catalog: Catalog, pricing: str, instance_type: str) -> Plan:
+    """A regulated workload (so it self-hosts) on one instance type under one purchase option."""
+    text = (
+        f"organization: acme\nregion: us-east-1\nassumptions:\n  pricing: {pricing}\n"
+        f"  instance_types: [{instance_type}]\nworkloads:\n"
+        + workload("big", "regulated", "{input: 150B, output: 30B}")
+    )
+    found = build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml")
+    assert found.pools and {p.instance_type for p in found.pools} == {instance_type}
+    return found
+
+
+def test_every_published_rate_field_is_an_instance_figure() -> None:
+    """The one mapping from a purchase option to the Instance field of its published rate names
+    real optional figures (a typo would silently price every node at the multiplier)."""
+    from planner.catalog import Instance
+    from planner.workloads import Pricing
+
+    assert set(costs.PUBLISHED_RATES) == set(Pricing) - {Pricing.on_demand}
+    for field, _label in costs.PUBLISHED_RATES.values():
+        assert field in Instance.model_fields
+        assert Instance.model_fields[field].default is None
+
+
+def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
+    """Spot is the published spot price plus the premium; the range is the price's observed
+    range with the premium's where the data has one (p5en.48xlarge, p5.48xlarge), the premium's
+    alone where it has none (p5.4xlarge: no range is invented); the formulas say so."""
     from planner.workloads import Pricing
 
     h200 = catalog.instances["p5en.48xlarge"]
@@ -203,52 +234,100 @@ def test_published_spot_price_where_the_catalog_has_one(catalog: Catalog) -> Non
     assert (spot.low, spot.high) == (pytest.approx(27.1928 * 1.10), pytest.approx(27.1988 * 1.20))
     assert "published spot" in spot.basis
     h100 = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.spot)
-    assert not h100.published and "inferred: no published rate" in h100.basis
-    assert h100.usd_per_hour == pytest.approx(55.04 * 0.5175)
-    formulas = {c.option: c.formula for c in costs.purchase_costs(catalog, "p5en.48xlarge", 2)}
-    assert "published spot 27.2 USD/h" in formulas["spot"]
-    assert "inferred: no published rate" in formulas["savings_3yr"]
-    text = (
-        "organization: acme\nregion: us-east-1\nassumptions:\n  pricing: spot\n"
-        "  instance_types: [p5en.48xlarge]\nworkloads:\n"
-        + workload("big", "internal", "{input: 150B, output: 30B}")
+    assert h100.published and h100.usd_per_hour == pytest.approx(26.904583 * 1.15)
+    assert (h100.low, h100.high) == (
+        pytest.approx(13.2182 * 1.10),
+        pytest.approx(52.0766 * 1.20),
     )
-    spot_plan = build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml")
-    assert "instance.p5en.48xlarge.spot_usd_per_hour" in spot_plan.figures
+    assert h100.basis.startswith("published spot 26.9 USD/h (2026-10-05) x (1 + 0.15")
+    one = catalog.instances["p5.4xlarge"].spot_usd_per_hour
+    assert one is not None and one.low is None and one.high is None
+    assert "No low or high was found" in one.source
+    single = costs.node_rate(catalog, catalog.instances["p5.4xlarge"], Pricing.spot)
+    assert single.published and single.usd_per_hour == pytest.approx(3.33834 * 1.15)
+    assert (single.low, single.high) == (
+        pytest.approx(3.33834 * 1.10),
+        pytest.approx(3.33834 * 1.20),
+    )
+    assert "inferred" not in single.basis
+    formulas = {c.option: c.formula for c in costs.purchase_costs(catalog, "p5.48xlarge", 2)}
+    assert "published spot 26.9 USD/h" in formulas["spot"]
+    assert "published 3-year rate 23.78 USD/h" in formulas["savings_3yr"]
+    spot_plan = pricing_plan(catalog, "spot", "p5.48xlarge")
+    used = spot_plan.figures["instance.p5.48xlarge.spot_usd_per_hour"]
+    assert used.value == 26.904583 and used.date == "2026-10-05"
+    assert "pricing.spot.premium" in spot_plan.figures
     assert "pricing.spot.multiplier" not in spot_plan.figures
+    # Without the published price, spot falls back to the inferred multiplier, and says so.
+    bare = without(catalog, "p5.48xlarge", "spot_usd_per_hour")
+    inferred = costs.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.spot)
+    assert not inferred.published and "inferred: no published rate" in inferred.basis
+    assert inferred.usd_per_hour == pytest.approx(55.04 * 0.5175)
+    bare_plan = pricing_plan(bare, "spot", "p5.48xlarge")
+    assert "pricing.spot.multiplier" in bare_plan.figures
+    assert "instance.p5.48xlarge.spot_usd_per_hour" not in bare_plan.figures
 
 
-def test_published_one_year_rates_replace_the_multiplier(catalog: Catalog) -> None:
-    """The P5-class types have a published 1-year commitment rate (instances.yaml, dated, with
-    its source): savings_1yr prices a node at that rate with no range, the formula and the
-    plan's figures say so; savings_3yr has none and keeps the inferred multiplier."""
+@pytest.mark.parametrize(
+    ("name", "one_year", "three_year"),
+    [
+        # EC2 Instance Savings Plan, No Upfront (fsku, 2026-09-27).
+        ("p5.48xlarge", 34.6752, 23.77728),
+        ("p5en.48xlarge", 39.87648, 27.34387),
+        # 1 year: most likely the Compute Savings Plan; 3 years: the Standard RI (Vantage).
+        ("p5.4xlarge", 4.76784, 2.97216),
+    ],
+)
+def test_published_commitment_rates_replace_the_multiplier(
+    catalog: Catalog, name: str, one_year: float, three_year: float
+) -> None:
+    """The P5-class types have published 1-year and 3-year commitment rates (instances.yaml,
+    dated, with their source): each option prices a node at its rate with no range, the formula
+    says so; a 3-year commitment costs less than a 1-year one, which costs less than on-demand."""
     from planner.workloads import Pricing
 
-    for name, rate in (
-        ("p5.48xlarge", 38.14272),
-        ("p5.4xlarge", 4.76784),
-        ("p5en.48xlarge", 43.86413),
+    instance = catalog.instances[name]
+    for pricing, rate, label in (
+        (Pricing.savings_1yr, one_year, "1-year"),
+        (Pricing.savings_3yr, three_year, "3-year"),
     ):
-        instance = catalog.instances[name]
-        committed = costs.node_rate(catalog, instance, Pricing.savings_1yr)
+        committed = costs.node_rate(catalog, instance, pricing)
         assert committed.published and committed.usd_per_hour == rate
         assert committed.low == committed.high == rate
-        assert "published 1-year rate" in committed.basis
-        # The published rate sits below on-demand, as a commitment does.
-        assert rate < instance.on_demand_usd_per_hour.value
-        three = costs.node_rate(catalog, instance, Pricing.savings_3yr)
-        assert not three.published and "inferred: no published rate" in three.basis
-    formulas = {c.option: c.formula for c in costs.purchase_costs(catalog, "p5.48xlarge", 1)}
-    assert "published 1-year rate 38.14 USD/h" in formulas["savings_1yr"]
-    text = (
-        "organization: acme\nregion: us-east-1\nassumptions:\n  pricing: savings_1yr\n"
-        "  instance_types: [p5en.48xlarge]\nworkloads:\n"
-        + workload("big", "regulated", "{input: 150B, output: 30B}")
+        assert committed.basis.startswith(f"published {label} rate {rate:,.4g} USD/h (")
+    assert three_year < one_year < instance.on_demand_usd_per_hour.value
+
+
+def test_the_plan_uses_the_published_three_year_rate(catalog: Catalog) -> None:
+    """savings_3yr prices a p5.48xlarge node at its published rate, the plan lists that figure
+    and not the multiplier; without it (a copy of the catalog) the multiplier is back, inferred."""
+    from planner.workloads import Pricing
+
+    committed_plan = pricing_plan(catalog, "savings_3yr", "p5.48xlarge")
+    used = committed_plan.figures["instance.p5.48xlarge.savings_3yr_usd_per_hour"]
+    assert used.value == 23.77728 and used.unit == "USD/hour" and "3 years" in used.source
+    assert "pricing.savings_3yr.multiplier" not in committed_plan.figures
+    for pool in committed_plan.pools:
+        nodes = pool.nodes
+        [three] = [c for c in pool.purchase_options if c.option == "savings_3yr"]
+        assert three.monthly_cost_usd == pytest.approx(nodes * 23.77728 * 730, abs=0.01)
+        assert "published 3-year rate 23.78 USD/h" in three.formula
+    bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
+    inferred = costs.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.savings_3yr)
+    assert not inferred.published and "inferred: no published rate" in inferred.basis
+    assert inferred.usd_per_hour == pytest.approx(55.04 * 0.45)
+    assert (inferred.low, inferred.high) == (
+        pytest.approx(55.04 * 0.40),
+        pytest.approx(55.04 * 0.55),
     )
-    committed_plan = build_plan(loaded(catalog, text), catalog, "dev", "workloads.yaml")
-    assert committed_plan.pools
-    assert "instance.p5en.48xlarge.savings_1yr_usd_per_hour" in committed_plan.figures
-    assert "pricing.savings_1yr.multiplier" not in committed_plan.figures
+    bare_plan = pricing_plan(bare, "savings_3yr", "p5.48xlarge")
+    assert "pricing.savings_3yr.multiplier" in bare_plan.figures
+    assert "instance.p5.48xlarge.savings_3yr_usd_per_hour" not in bare_plan.figures
+    one_year_plan = pricing_plan(catalog, "savings_1yr", "p5en.48xlarge")
+    assert one_year_plan.figures["instance.p5en.48xlarge.savings_1yr_usd_per_hour"].value == (
+        39.87648
+    )
+    assert "pricing.savings_1yr.multiplier" not in one_year_plan.figures
 
 
 def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> None:
@@ -267,3 +346,24 @@ def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> No
     axes = [line for line in markdown.splitlines() if line.strip().startswith("x-axis [")]
     assert axes and all("e+" not in line for line in axes)
     assert any('"1,' in line or '"2,' in line for line in axes)
+
+
+def test_preview_names_the_published_rate_s_source(catalog: Catalog) -> None:
+    """`planner preview` prices a node group with the same figure as the plan and cites its
+    source: the published rate's where there is one, the multiplier's where not."""
+    from planner.preview import _rate_source
+    from planner.workloads import Pricing
+
+    instance = catalog.instances["p5.48xlarge"]
+    three = instance.savings_3yr_usd_per_hour
+    assert three is not None
+    text = _rate_source(catalog, instance, "savings_3yr")
+    assert text.startswith("published 3-year rate 23.78 USD/h (2026-09-27): ")
+    assert text.endswith(three.source)
+    spot = _rate_source(catalog, catalog.instances["p5.4xlarge"], "spot")
+    assert spot.startswith("published spot 3.338 USD/h") and "No low or high was found" in spot
+    bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
+    inferred = _rate_source(bare, bare.instances["p5.48xlarge"], "savings_3yr")
+    multiplier = catalog.pricing.options[Pricing.savings_3yr].multiplier
+    assert "inferred: no published rate found" in inferred
+    assert inferred.endswith(multiplier.source)

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from planner.catalog import Catalog, default_catalog
+from planner import costs
+from planner.catalog import Catalog, Figure, default_catalog
 from planner.cli import main
 from planner.diff import MARKER, diff_plans, load_plans, render_markdown
 from planner.loader import load_workloads
@@ -68,14 +69,24 @@ def plan_of(tmp: Path, text: str, catalog: Catalog | None = None) -> Plan:
 
 
 def pricier_p5(catalog: Catalog) -> Catalog:
-    """The catalog with every P5 instance type's on-demand price 10 % higher (a price update;
-    the base's pool runs on whichever the throughput model makes cheapest)."""
+    """The catalog with every P5 instance type's on-demand price and published purchase-option
+    rates 10 % higher (a price update; the base's pool runs on whichever the throughput model
+    makes cheapest, under a published 3-year rate)."""
     raised = {}
     for name, instance in catalog.instances.items():
-        price = instance.on_demand_usd_per_hour
-        raised[name] = instance.model_copy(
-            update={"on_demand_usd_per_hour": price.model_copy(update={"value": price.value * 1.1})}
-        )
+        fields = ["on_demand_usd_per_hour"] + [f for f, _ in costs.PUBLISHED_RATES.values()]
+        update: dict[str, Figure] = {}
+        for field in fields:
+            price = getattr(instance, field)
+            if isinstance(price, Figure):
+                update[field] = price.model_copy(
+                    update={
+                        key: getattr(price, key) * 1.1
+                        for key in ("value", "low", "high")
+                        if getattr(price, key) is not None
+                    }
+                )
+        raised[name] = instance.model_copy(update=update)
     return catalog.model_copy(update={"instances": raised})
 
 

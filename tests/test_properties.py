@@ -158,6 +158,25 @@ def test_every_cost_lies_within_its_range(text: str) -> None:
     assert totals.monthly_cost_usd <= totals.monthly_cost_high_usd + 0.01
 
 
+def test_a_published_rate_without_a_range_prices_the_range_as_the_cost() -> None:
+    """Hypothesis found it: a published 3-year rate has no range, and a node-month in whole
+    cents (2.97216 x 730 = 2,169.6768 -> 2,169.68) put the pool's cost a cent above a high end
+    computed without that rounding. With the node count pinned (availability high, no load),
+    low, cost and high are now the same cents."""
+    text = (
+        "organization: acme\nregion: us-east-1\nassumptions:\n  pricing: savings_3yr\n"
+        "workloads:\n- name: w0\n  task: classification\n  data: regulated\n"
+        "  monthly_tokens:\n    input: 0\n    output: 0\n  consumers:\n  - 10.0.0.0/16\n"
+        "  availability: high\n"
+    )
+    plan = plan_text(text, CATALOG)
+    [pool] = plan.pools
+    assert pool.instance_type == "p5.4xlarge" and pool.nodes == 2
+    assert pool.monthly_cost_low_usd == pool.monthly_cost_usd == pool.monthly_cost_high_usd
+    [w] = plan.workloads
+    assert w.monthly_cost_low_usd == w.monthly_cost_usd == w.monthly_cost_high_usd
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(workload("w"), st.integers(min_value=1, max_value=2_000))
 def test_more_requests_in_flight_never_cost_less(item: dict[str, object], concurrency: int) -> None:
