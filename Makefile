@@ -33,6 +33,7 @@ bench: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/planner schema > schema/workloads.schema.json
+	$(BIN)/planner schema --plan > schema/plan.schema.json
 
 clean:
 	rm -rf $(VENV) plans

@@ -21,6 +21,7 @@ from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.loader import did_you_mean, load_workloads
 from planner.model import STACK_NAME, Plan, Pool
+from planner.outputs import versioned
 from planner.plan import Strategy, build_plan
 from planner.render import (
     CONFIG_PLAN_KEY,
@@ -522,7 +523,7 @@ def cmd_tco(args: argparse.Namespace) -> int:
     if model_answer is not None:
         result["throughput_model"] = model_answer
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(versioned("tco", result), indent=2))
         return 0
     print(f"{args.model} on {args.instance} ({pricing.value}), utilization {args.utilization}:")
     print(f"  {result['usd_per_million_tokens']:.2f} USD per million {kind}")
@@ -686,7 +687,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         )
     report = _replica_report(args, data, served, utilization, reserve)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(versioned("throughput", report), indent=2))
         return 0
     load = (
         f"at {args.tokens_per_user:g} tokens/s per user"
@@ -795,7 +796,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from planner.verification import render_json, render_text, verify_preview_file, verify_program
 
     catalog = default_catalog()
+    shape = "json" if args.json else args.format or "text"
     plan_file = Path(args.plan) if args.plan else None
+    plan: Plan | None
     if args.preview:
         if plan_file is None and args.stack is not None:
             # The stack's plan, as verify_program reads it: the preview must hold what it plans.
@@ -805,14 +808,43 @@ def cmd_verify(args: argparse.Namespace) -> int:
             Path(args.preview), catalog, plan, protect=not args.allow_unprotected
         )
         if plan is None and not _preview_resources(Path(args.preview)):
-            return _nothing_verified(Path(args.preview), report, args.json)
+            return _nothing_verified(Path(args.preview), report, shape)
     else:
         stack = args.stack or "dev"
         if plan_file is None:
             _check_stack(stack)
-        report, _ = verify_program(_project_dir(), catalog, stack, plan_file)
-    print(render_json(report) if args.json else render_text(report), end="")
+        report, plan = verify_program(_project_dir(), catalog, stack, plan_file)
+    if shape == "sarif":
+        print(_sarif(report, plan, catalog, args.preview), end="")
+    else:
+        print(render_json(report) if shape == "json" else render_text(report), end="")
     return 0 if report.passed else 1
+
+
+def _sarif(
+    report: Report, plan: Plan | None, catalog: Catalog, preview: str | None, not_run: str = ""
+) -> str:
+    """The report as SARIF, its findings on the lines of the plan's workloads file where their
+    workloads are named (the preview file, line 1, without a plan)."""
+    from planner.loader import parse_with_lines
+    from planner.sarif import render_sarif
+
+    if plan is None:
+        where = _relative(Path(preview or "."), Path.cwd())
+        return render_sarif(report, where, version=version(), not_run=not_run or None)
+    lines: dict[str, int] = {}
+    try:
+        project = find_project_dir(Path.cwd()) or Path.cwd()
+        text = (project / plan.workloads_file).read_text(encoding="utf-8")
+        spec, index = parse_with_lines(text, plan.workloads_file, catalog)
+        lines = {
+            w.name: index.line(("workloads", i, "name")) or 1 for i, w in enumerate(spec.workloads)
+        }
+    except (OSError, UnicodeDecodeError, PlannerError):
+        pass  # the file moved or changed since the plan: its findings go on line 1
+    return render_sarif(
+        report, plan.workloads_file, lines, version=version(), not_run=not_run or None
+    )
 
 
 def _stack_plan(stack: str) -> Path:
@@ -840,14 +872,16 @@ def _preview_resources(preview: Path) -> int:
     return sum(not r.type.startswith("pulumi:pulumi:") for r in graph.resources.values())
 
 
-def _nothing_verified(preview: Path, report: Report, as_json: bool) -> int:
+def _nothing_verified(preview: Path, report: Report, shape: str) -> int:
     """A preview with no resources and no plan to hold it against proves nothing: unknown is
     reported as unknown and as a failure (a FAIL line, exit 1), never as a pass."""
     reason = (
         f"nothing verified: {preview} declares no resources, and no plan says what it should "
         "hold (give PLAN.json or --stack)"
     )
-    if as_json:
+    if shape == "sarif":
+        print(_sarif(report, None, default_catalog(), str(preview), reason), end="")
+    elif shape == "json":
         from planner.verification import render_json
 
         document = json.loads(render_json(report))
@@ -885,7 +919,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_crossover(args: argparse.Namespace) -> int:
-    from planner.crossover import render_table, reports, write_chart
+    from planner.crossover import render_json, render_table, reports, write_chart
 
     chart = Path(args.chart) if args.chart else None
     if chart is not None:
@@ -909,15 +943,28 @@ def cmd_crossover(args: argparse.Namespace) -> int:
                 write_chart(report, drawn)
                 charts[path] = drawn.read_bytes()
         write_all(charts)
-    print(render_table(found), end="")
+    print(render_json(found) if args.json else render_table(found), end="")
     for path in charts:
-        print(f"wrote {path}")
+        # With --json stdout holds the document alone.
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(schema_text(), end="")
+    print(plan_schema_text() if args.plan else schema_text(), end="")
     return 0
+
+
+def plan_schema_text() -> str:
+    """plan.json's JSON Schema (schema/plan.schema.json): what `planner plan` writes, for
+    scripts and reviewers that read plans (its schema_version is fixed to this planner's)."""
+    from planner.model import SCHEMA_VERSION, Plan
+
+    schema = Plan.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"ai-infra-planner plan.json, schema version {SCHEMA_VERSION}"
+    schema["properties"]["schema_version"]["const"] = SCHEMA_VERSION
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def schema_text() -> str:
@@ -1107,7 +1154,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --preview: a dev stack, keys and buckets need not be protected",
     )
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    shape = verify.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the report as JSON")
+    shape.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        help="text (the default), json (as --json), or sarif: SARIF 2.1.0 for GitHub code "
+        "scanning, each finding on the workloads file's line of its workload",
+    )
     verify.set_defaults(func=cmd_verify)
 
     diff = sub.add_parser(
@@ -1158,9 +1212,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="one workload (default: every workload with a self-hosted option)",
     )
     crossover.add_argument("--chart", help="write a chart: FILE.svg or FILE.png")
+    crossover.add_argument(
+        "--json", action="store_true", help="print JSON instead of the table (charts: stderr)"
+    )
     crossover.set_defaults(func=cmd_crossover)
 
     schema = sub.add_parser("schema", help="print the workloads file's JSON Schema")
+    schema.add_argument(
+        "--plan", action="store_true", help="plan.json's JSON Schema instead (its schema_version)"
+    )
     schema.set_defaults(func=cmd_schema)
     return parser
 

@@ -3,7 +3,8 @@ changes, per purchase option, against the APIs the workload may use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from planner.answers import (
@@ -21,6 +22,7 @@ from planner.answers import (
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.loader import LoadedWorkloads, did_you_mean
+from planner.outputs import versioned
 from planner.plan import settings_for
 from planner.workloads import Workload
 
@@ -106,6 +108,27 @@ def _later(row: Row) -> str:
     if row.truncated:
         parts.append("more")
     return ", ".join(parts) or "-"
+
+
+def render_json(found: list[Report]) -> str:
+    """`planner crossover --json`: per workload, its self-hosted option, the APIs and purchase
+    options compared (each API's price per token and fixed access, each option's unit), and
+    every crossing the table lists, with the side that is cheaper from it on."""
+    document = {
+        "workloads": [
+            {
+                "workload": report.workload,
+                "self_hosted": report.self_hosted,
+                "monthly_tokens": report.monthly_tokens,
+                "pricing": report.pricing,
+                "apis": [asdict(line) for line in report.apis],
+                "units": [asdict(unit) for unit in report.units],
+                "rows": [asdict(row) for row in report.rows],
+            }
+            for report in found
+        ]
+    }
+    return json.dumps(versioned("crossover", document), indent=2, sort_keys=True) + "\n"
 
 
 def render_table(found: list[Report]) -> str:

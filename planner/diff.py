@@ -19,6 +19,7 @@ from planner.errors import PlannerError
 from planner.model import Plan, WorkloadPlan, read_plan
 from planner.netgraph import TAG_PREFIX, graph_from_offline, normalize
 from planner.offline import OfflineRun, Registered, run_program
+from planner.outputs import versioned
 from planner.plan import PERIMETER_ORDER
 from planner.preview import price_resources
 from planner.render import template_environment, tidy_markdown
@@ -580,4 +581,4 @@ def render_json(diff: Diff) -> str:
             for s in diff.stacks
         ],
     }  # fmt: skip
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    return json.dumps(versioned("diff", document), indent=2, sort_keys=True) + "\n"

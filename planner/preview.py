@@ -25,6 +25,7 @@ from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd, publish
 from planner.errors import PlannerError, Problem
 from planner.model import Plan, read_plan
 from planner.offline import PROJECT, OfflineRun, Registered, run_program
+from planner.outputs import versioned
 from planner.workloads import Pricing
 
 UNKNOWN = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known only after apply
@@ -360,7 +361,7 @@ def render_json(preview: Preview) -> str:
             "planTotalMonthlyUsd": preview.plan.totals.monthly_cost_usd,
         },
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    return json.dumps(versioned("preview", document), indent=2, sort_keys=True) + "\n"
 
 
 def render_text(preview: Preview) -> str:

@@ -68,6 +68,7 @@ from planner.netgraph import (
     graph_from_preview,
 )
 from planner.offline import PROJECT
+from planner.outputs import versioned
 
 PERIMETER_TAG = f"{TAG_PREFIX}:perimeter"
 KMS_KEY = "aws:kms/key:Key"
@@ -1878,7 +1879,7 @@ def render_json(report: Report) -> str:
         "rules": {rule: [finding(f) for f in report.rule_failures(rule)] for rule in RULES},
         "warnings": report.warnings,
     }
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    return json.dumps(versioned("verify", document), indent=2, sort_keys=True) + "\n"
 
 
 # ----------------------------------------------------------------------------- entry points

@@ -174,3 +174,58 @@ def test_the_diff_step_and_a_weaker_perimeter(tmp_path: Path, variable: str, cod
     assert found == code
     assert ("the perimeter of lab-notes got weaker" in comment) == (code == "1")
     assert "⚠️ `lab-notes`: perimeter **technical → contractual**" in comment
+
+
+def test_the_verify_findings_go_to_code_scanning() -> None:
+    found = steps()
+    names = list(found)
+    upload = found["Upload the findings to code scanning"]
+    assert upload["uses"].startswith("github/codeql-action/upload-sarif@")
+    assert upload["with"]["sarif_file"] == "verify.sarif"
+    # A repository without code scanning still gets its plan check.
+    assert upload["continue-on-error"] is True
+    assert names.index("Verify the head for code scanning") < names.index(
+        "Upload the findings to code scanning"
+    )
+    assert workflow()["permissions"]["security-events"] == "write"
+    args = build_parser().parse_args(["verify", "--stack", "dev", "--format", "sarif"])
+    assert args.format == "sarif"
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_the_verify_step_in_bash(project: Path, failing: bool) -> None:
+    """The step's own script in a planned project: SARIF written whether HEAD passes or not (the
+    Gates step fails the check), and the step itself fails only on bad input (exit 2)."""
+    import json
+
+    from tests.test_stacks import plan_project
+
+    plan_project(project, None)
+    (project / ".venv" / "bin").mkdir(parents=True)
+    planner = project / ".venv" / "bin" / "planner"
+    fault = (
+        "import planner.verification as v\n"
+        "real = v.verify\n"
+        "def failing(*a, **k):\n"
+        "    report = real(*a, **k)\n"
+        "    report.findings.append(v.Finding('key-rotation', 'key pool-key', 'rotation is off'))\n"
+        "    return report\n"
+        "v.verify = failing\n"
+    )
+    script = "import sys\nfrom planner.cli import main\n" + (fault if failing else "")
+    planner.write_text(f"#!{sys.executable}\n{script}sys.exit(main())\n")
+    planner.chmod(0o755)
+    run = steps()["Verify the head for code scanning"]["run"]
+    result = subprocess.run(
+        ["bash", "-e", "-c", run], cwd=project, env={**os.environ, "STACK": "dev"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [sarif_run] = json.loads((project / "verify.sarif").read_text())["runs"]
+    assert [r["ruleId"] for r in sarif_run["results"]] == (["key-rotation"] if failing else [])
+    # A stack with no config is bad input: the step fails with it.
+    bad = subprocess.run(
+        ["bash", "-e", "-c", run], cwd=project, env={**os.environ, "STACK": "nowhere"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2

@@ -1,0 +1,96 @@
+"""Every JSON document the planner prints carries its output's schema version (issue 15), as
+plan.json does, and plan.json's own JSON Schema is published beside the workloads file's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from planner.catalog import default_catalog
+from planner.cli import main, plan_schema_text
+from planner.diff import diff_plans, render_json
+from planner.model import SCHEMA_VERSION, read_plan
+from planner.outputs import VERSIONS
+from tests.test_stacks import plan_project
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def printed_json(capsys: pytest.CaptureFixture[str], argv: list[str], status: int = 0) -> dict:
+    capsys.readouterr()
+    assert main(argv) == status
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_the_commands_json_carries_its_schema_version(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, None)
+    example = "examples/workloads.yaml"
+    documents = {
+        "preview": printed_json(capsys, ["preview", "--stack", "dev", "--json"]),
+        "verify": printed_json(capsys, ["verify", "--stack", "dev", "--json"]),
+        "crossover": printed_json(capsys, ["crossover", example, "--json"]),
+        "throughput": printed_json(
+            capsys,
+            [
+                *("throughput", "llama-3.1-8b", "--gpu", "h100", "--gpus", "1", "--json"),
+                *("--input-tokens", "1000", "--output-tokens", "200"),
+            ],
+        ),
+        "tco": printed_json(
+            capsys,
+            ["tco", "llama-3.1-8b", "--instance", "p5.4xlarge", "--utilization", "0.4", "--json"],
+        ),
+    }
+    for output, document in documents.items():
+        assert document["schema_version"] == VERSIONS[output], output
+    assert set(VERSIONS) == {*documents, "diff"}
+    # The preview stays in the shape `planner verify --preview` reads.
+    assert documents["preview"]["steps"]
+
+
+def test_the_diff_json_carries_its_schema_version(project: Path) -> None:
+    plan_project(project, None)
+    plan = read_plan(project / "plans" / "dev" / "plan.json")
+    document = json.loads(render_json(diff_plans({"dev": plan}, {"dev": plan}, default_catalog())))
+    assert document["schema_version"] == VERSIONS["diff"]
+
+
+def test_crossover_json_with_a_chart_keeps_stdout_json(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, None)
+    capsys.readouterr()
+    argv = ["crossover", "examples/workloads.yaml", "support-faq", "--json"]
+    assert main([*argv, "--chart", "c.svg"]) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    [report] = document["workloads"]
+    assert report["workload"] == "support-faq" and report["rows"]
+    assert "wrote c.svg" in captured.err and (project / "c.svg").exists()
+
+
+def test_the_plan_schema_is_published_and_current() -> None:
+    """schema/plan.schema.json is what `planner schema --plan` prints (`make schema` writes it)."""
+    committed = (REPO / "schema" / "plan.schema.json").read_text(encoding="utf-8")
+    assert committed == plan_schema_text()
+    schema = json.loads(committed)
+    assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
+
+
+def test_a_written_plan_validates_against_the_plan_schema(project: Path) -> None:
+    plan_project(project, None, strategy="optimal")
+    schema = json.loads(plan_schema_text())
+    document = json.loads((project / "plans" / "dev" / "plan.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)
+    # And the schema is not vacuous: a plan of another version, or a cost as text, fails.
+    for broken in (
+        {**document, "schema_version": SCHEMA_VERSION - 1},
+        {**document, "totals": {**document["totals"], "monthly_cost_usd": "lots"}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, schema)

@@ -1,0 +1,140 @@
+"""`planner verify --format sarif` (issue 15): SARIF 2.1.0 that GitHub code scanning reads.
+
+Every document is validated against the SARIF 2.1.0 JSON Schema of the OASIS technical
+committee, tests/data/sarif-schema-2.1.0.json (github.com/oasis-tcs/sarif-spec
+sarif-2.1/schema/sarif-schema-2.1.0.json, last changed in commit a560296c, 2024-05-02). GitHub's
+own requirements ("SARIF support for code scanning", docs.github.com/en/code-security/reference/
+code-scanning/sarif-files/sarif-support-for-code-scanning): a result needs `ruleId`,
+`message.text` and a physical location (a repository-relative `uri` and `region.startLine`);
+`partialFingerprints` keep one alert per result across runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+
+from planner.cli import main
+from planner.sarif import render_sarif
+from planner.verification import RULES, Finding, Report, Subject, WorkloadVerdict
+from tests.test_stacks import plan_project
+from tests.test_verify import reports
+
+SCHEMA = json.loads(
+    (Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8")
+)
+VALIDATOR = jsonschema.Draft4Validator(SCHEMA)
+
+
+def valid(document: dict[str, Any]) -> dict[str, Any]:
+    VALIDATOR.validate(document)
+    [run] = document["runs"]
+    for result in run["results"]:  # what GitHub needs of each result
+        assert result["ruleId"] in RULES and result["message"]["text"]
+        [location] = result["locations"]
+        physical = location["physicalLocation"]
+        assert not physical["artifactLocation"]["uri"].startswith("/")
+        assert physical["region"]["startLine"] >= 1
+        assert result["partialFingerprints"]
+    return document
+
+
+def test_a_passing_stack_is_every_rule_and_no_result(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_project(project, None)
+    capsys.readouterr()
+    assert main(["verify", "--stack", "dev", "--format", "sarif"]) == 0
+    document = valid(json.loads(capsys.readouterr().out))
+    [run] = document["runs"]
+    assert run["results"] == []
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == list(RULES)
+    assert run["invocations"][0]["executionSuccessful"] is True
+
+
+def test_a_finding_lands_on_its_workload_s_line(project: Path) -> None:
+    """A network's finding goes on the line naming its first workload; a workload's own on its
+    line; one naming no workload on line 1."""
+    lines = {"support-faq": 12, "patient-notes": 40}
+    pool = Finding("perimeter", "patient-notes-pool-vpc", "reaches the internet", ("a", "b"))
+    own = Finding("way-in", "support-faq", "no way in for 10.1.0.0/16")
+    loose = Finding("secrets", "plan file plan.json", "holds a key, in plain text")
+    report = Report(
+        [Subject("pool", "patient-notes-pool", "technical", ["patient-notes"], [pool])],
+        [loose],
+        ["the firewall's rules are unknown until apply"],
+        [WorkloadVerdict("support-faq", "contractual", None, [own])],
+    )
+    document = valid(json.loads(render_sarif(report, "examples/workloads.yaml", lines)))
+    [run] = document["runs"]
+    placed = {
+        r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]["startLine"]
+        for r in run["results"]
+    }
+    assert placed == {"perimeter": 40, "way-in": 12, "secrets": 1}
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run[
+        "results"]} == {"examples/workloads.yaml"}  # fmt: skip
+    perimeter = next(r for r in run["results"] if r["ruleId"] == "perimeter")
+    assert "(witness: a -> b)" in perimeter["message"]["text"]
+    # An unknown is a notification, never a result that passes.
+    [note] = run["invocations"][0]["toolExecutionNotifications"]
+    assert note["level"] == "warning" and "unknown" in note["message"]["text"]
+    # The same finding keeps its fingerprint; another gets another.
+    again = json.loads(render_sarif(report, "examples/workloads.yaml", lines))["runs"][0]
+    assert [r["partialFingerprints"] for r in again["results"]] == [
+        r["partialFingerprints"] for r in run["results"]
+    ]
+    assert len({json.dumps(r["partialFingerprints"]) for r in run["results"]}) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(reports())
+def test_exit_status_and_results_agree_for_any_report(report: Report) -> None:
+    with (
+        mock.patch("planner.verification.verify_preview_file", return_value=report),
+        mock.patch("planner.cli._preview_resources", return_value=1),
+        contextlib.redirect_stdout(io.StringIO()) as out,
+    ):
+        code = main(["verify", "--preview", "preview.json", "--format", "sarif"])
+    [run] = valid(json.loads(out.getvalue()))["runs"]
+    assert len(run["results"]) == len(report.failures())
+    assert code == (0 if not run["results"] else 1)
+
+
+def test_nothing_verified_is_a_failed_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "preview.json"
+    empty.write_text(json.dumps({"steps": []}), encoding="utf-8")
+    assert main(["verify", "--preview", str(empty), "--format", "sarif"]) == 1
+    [run] = valid(json.loads(capsys.readouterr().out))["runs"]
+    [invocation] = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert any(
+        n["level"] == "error" and "nothing verified" in n["message"]["text"]
+        for n in invocation["toolExecutionNotifications"]
+    )
+
+
+def test_json_and_format_are_one_choice(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["verify", "--json", "--format", "sarif"])
+    assert stopped.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_the_schema_rejects_what_github_could_not_read() -> None:
+    """The validator is not vacuous: a result without a message fails it."""
+    report = Report([], [Finding("secrets", "x", "y")], [], [])
+    document = json.loads(render_sarif(report, "w.yaml"))
+    del document["runs"][0]["results"][0]["message"]
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(document)
