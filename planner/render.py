@@ -22,8 +22,8 @@ from planner.catalog import default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
 from planner.model import Plan, WorkloadPlan
+from planner.templating import base_environment
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 MAX_OPTIONS_IN_MD = 12
 CONFIG_PLAN_KEY = "ai-infra-planner:plan"
 
@@ -35,15 +35,12 @@ def plan_json(plan: Plan) -> str:
 
 @cache
 def template_environment() -> jinja2.Environment:
-    """The templates of templates/, each compiled once per process."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # Markdown, not HTML.
-    )
+    """The templates of templates/ with the plan's formatting filters, on an overlay of the
+    shared environment (planner/templating.py)."""
+    env = base_environment().overlay()
+    # An overlay shares its parent's dictionaries: the plan's filters go on copies of them.
+    env.filters = dict(env.filters)
+    env.globals = dict(env.globals)
     env.filters["usd"] = lambda amount: f"{amount:,.2f} USD"
     env.filters["money"] = lambda amount: "" if amount is None else f"{amount:,.2f}"
     env.filters["signed"] = lambda amount: (

@@ -28,7 +28,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from planner.model import Consumer, Pool
-from planner.render import template_environment
+from planner.templating import base_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
 from stacks.boot import backoff_figures, lease_figures, lifecycle_figures
 from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
@@ -123,7 +123,7 @@ def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], l
 
 
 def render_user_data(**context: object) -> str:
-    return template_environment().get_template("cloud-init.yaml.j2").render(**context)
+    return base_environment().get_template("cloud-init.yaml.j2").render(**context)
 
 
 def encode_user_data(text: str) -> str:
