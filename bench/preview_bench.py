@@ -29,6 +29,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from bench.plan_bench import best_of, organization
+from planner import names
 from planner.catalog import default_catalog
 from planner.cli import main as planner_main
 from planner.model import read_plan
@@ -79,7 +80,7 @@ def bare_program(recorded: OfflineRun) -> Callable[[], None]:
     classes = {
         token: _resource_class(token)
         for token, *_ in resources
-        if not token.startswith("ai-infra-planner:")
+        if not token.startswith(f"{names.PROJECT}:")
     }
 
     def program() -> None:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                     assert planner_main(["plan", "workloads.yaml", "--stack", "bench"]) == 0
             finally:
                 os.chdir(previous)
-            config = {"ai-infra-planner:plan": "plans/bench/plan.json", "aws:region": "us-east-1"}
+            config = {names.CONFIG_PLAN: "plans/bench/plan.json", "aws:region": "us-east-1"}
             recorded = run_program(project, "bench", config)
             bare = bare_program(recorded)
             program_s = best_of(args.repeats, partial(run_program, project, "bench", config))

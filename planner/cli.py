@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from planner import costs, throughput
+from planner import costs, names, throughput
 from planner.catalog import Catalog, Figure, OpenModel, Throughput, default_catalog
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
@@ -849,19 +849,18 @@ def _sarif(
 
 def _stack_plan(stack: str) -> Path:
     """The plan Pulumi.<stack>.yaml names (a missing config or key is an error, exit 2)."""
-    from planner.offline import PROJECT
     from planner.preview import stack_config
 
     _check_stack(stack)
     project = _project_dir()
     config, _ = stack_config(project, stack)
-    if f"{PROJECT}:plan" not in config:
+    if names.CONFIG_PLAN not in config:
         raise PlannerError.single(
             str(project / f"Pulumi.{stack}.yaml"),
-            f"config.{PROJECT}:plan",
+            f"config.{names.CONFIG_PLAN}",
             "not set: run `planner plan`",
         )
-    return project / config[f"{PROJECT}:plan"]
+    return project / config[names.CONFIG_PLAN]
 
 
 def _preview_resources(preview: Path) -> int:

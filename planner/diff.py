@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from planner import names
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.model import Plan, WorkloadPlan, read_plan
-from planner.netgraph import TAG_PREFIX, graph_from_offline, normalize
+from planner.netgraph import graph_from_offline, normalize
 from planner.offline import OfflineRun, Registered, run_program
 from planner.outputs import versioned
 from planner.plan import PERIMETER_ORDER
@@ -333,7 +334,7 @@ def _inputs(resource: Registered) -> dict[str, Any]:
     return json.loads(json.dumps(value, default=repr, sort_keys=True))  # type: ignore[no-any-return]
 
 
-COST_TAG = f"{TAG_PREFIX}:monthly-usd"
+COST_TAG = names.TAG_MONTHLY_USD
 
 
 def _only_cost_tag(a: dict[str, Any], b: dict[str, Any]) -> bool:

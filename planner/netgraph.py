@@ -24,6 +24,8 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from planner import names
+
 UNKNOWN_SENTINEL = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known after apply
 MASKED = "[secret]"  # how a preview shows a secret
 
@@ -44,7 +46,7 @@ class Unknown:
 
 SECRET = Secret()
 UNKNOWN = Unknown()
-TAG_PREFIX = "ai-infra-planner"
+TAG_PREFIX = names.TAG_PREFIX
 
 
 def normalize(value: Any) -> Any:

@@ -24,9 +24,10 @@ from pulumi.runtime import mocks, rpc
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from planner import names
 from planner.errors import PlannerError
 
-PROJECT = "ai-infra-planner"
+PROJECT = names.PROJECT
 ACCOUNT_ID = "123456789012"
 AMI_ID = "ami-0123456789abcdef0"
 
@@ -94,8 +95,8 @@ def standard_invokes(
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            names = [f"{region}{suffix}" for suffix in ZONE_SUFFIXES]
-            return {"names": names, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
+            zones = [f"{region}{suffix}" for suffix in ZONE_SUFFIXES]
+            return {"names": zones, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
         if token == "aws:ec2/getRouteTable:getRouteTable":
             # A consumer subnet's route table, named after the subnet.
             table = f"rtb-{str(args.get('subnetId')).removeprefix('subnet-')}"

@@ -18,13 +18,14 @@ import pulumi
 import yaml
 from pulumi.runtime import rpc
 
+from planner import names
 from planner.aws_prices import hours_per_month, list_price
 from planner.catalog import Catalog, Instance
 from planner.console import is_long, progress
 from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
 from planner.model import Plan, read_plan
-from planner.offline import PROJECT, OfflineRun, Registered, run_program
+from planner.offline import OfflineRun, Registered, run_program
 from planner.outputs import versioned
 from planner.workloads import Pricing
 
@@ -107,7 +108,7 @@ class Preview:
         return round(self.grand_total_usd * 100) == round(self.plan.totals.monthly_cost_usd * 100)
 
 
-POOL_COMPONENT = "ai-infra-planner:index:InferencePool"
+POOL_COMPONENT = names.INFERENCE_POOL
 
 
 def _cents(amounts: Iterable[float]) -> float:
@@ -157,7 +158,7 @@ def stack_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     config: dict[str, str] = {}
     secrets: list[str] = []
     for key, value in (data.get("config") or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+        full = key if ":" in key else names.config_key(key)
         if isinstance(value, dict) and "secure" in value:
             config[full] = SECRET
             secrets.append(full)
@@ -178,15 +179,15 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
             relative = plan_file.resolve().relative_to(project.resolve()).as_posix()
         except ValueError:
             relative = plan_file.resolve().as_posix()
-        config = {f"{PROJECT}:plan": relative, "aws:region": plan.region}
+        config = {names.CONFIG_PLAN: relative, "aws:region": plan.region}
         secrets: list[str] = []
     else:
         config, secrets = stack_config(project, stack)
-        if f"{PROJECT}:plan" not in config:
+        if names.CONFIG_PLAN not in config:
             raise PlannerError.single(
-                f"Pulumi.{stack}.yaml", f"config.{PROJECT}:plan", "not set: run `planner plan`"
+                f"Pulumi.{stack}.yaml", f"config.{names.CONFIG_PLAN}", "not set: run `planner plan`"
             )
-        plan = read_plan(project / config[f"{PROJECT}:plan"])
+        plan = read_plan(project / config[names.CONFIG_PLAN])
     long = is_long(len(plan.workloads))
     if long:  # seconds to minutes: say what is running, on stderr
         progress(
@@ -197,7 +198,7 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
     except pulumi.RunError as exc:
         # The program's own complaint about the plan (stale, corrupted) names the plan file:
         # blame that file, not a stack config that may not be in play.
-        named, lines = config[f"{PROJECT}:plan"], str(exc).splitlines()
+        named, lines = config[names.CONFIG_PLAN], str(exc).splitlines()
         if lines and all(line.startswith(f"{named}: ") for line in lines):
             raise PlannerError(
                 named, [Problem("", line.removeprefix(f"{named}: ")) for line in lines]
@@ -259,7 +260,7 @@ def _node_cost(
     template = by_urn.get(template_urns[0]) if template_urns else None
     instance_type = template.inputs.get("instanceType") if template else None
     tags = {t["key"]: t["value"] for t in group.inputs.get("tags") or []}
-    option = pricing.get(tags.get("ai-infra-planner:pool", ""), "on_demand")
+    option = pricing.get(tags.get(names.TAG_POOL, ""), "on_demand")
     nodes = int(group.inputs.get("desiredCapacity") or 0)
     if instance_type not in catalog.instances:
         return ResourceCost(
@@ -366,8 +367,12 @@ def render_json(preview: Preview) -> str:
 
 def render_text(preview: Preview) -> str:
     run = preview.run
-    lines = [LABEL, f"Stack {PROJECT}-{preview.stack}: {len(run.resources) + 1} to create", ""]
-    lines.append(f"+ pulumi:pulumi:Stack  {PROJECT}-{preview.stack}")
+    lines = [
+        LABEL,
+        f"Stack {names.PROJECT}-{preview.stack}: {len(run.resources) + 1} to create",
+        "",
+    ]
+    lines.append(f"+ pulumi:pulumi:Stack  {names.PROJECT}-{preview.stack}")
     for depth, resource in preview.ordered():
         lines.append(f"{'    ' * depth}+ {resource.type}  {resource.name}")
     lines += ["", "Resources by type:"]

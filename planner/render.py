@@ -17,6 +17,7 @@ import ruamel.yaml
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from planner import names
 from planner.answers import tokens_text
 from planner.catalog import default_catalog
 from planner.console import group_warnings
@@ -25,7 +26,7 @@ from planner.model import Plan, WorkloadPlan
 from planner.templating import base_environment
 
 MAX_OPTIONS_IN_MD = 12
-CONFIG_PLAN_KEY = "ai-infra-planner:plan"
+CONFIG_PLAN_KEY = names.CONFIG_PLAN
 
 
 def plan_json(plan: Plan) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from planner import names
 from planner.catalog import DATA_DIR, Catalog
 from planner.errors import PlannerError
 from planner.model import Consumer, Plan
@@ -51,7 +52,6 @@ from planner.netgraph import (
     SG_INGRESS,
     SG_RULE,
     SUBNET,
-    TAG_PREFIX,
     TARGET_GROUP,
     TGW_ATTACHMENT,
     VGW,
@@ -67,10 +67,9 @@ from planner.netgraph import (
     graph_from_offline,
     graph_from_preview,
 )
-from planner.offline import PROJECT
 from planner.outputs import versioned
 
-PERIMETER_TAG = f"{TAG_PREFIX}:perimeter"
+PERIMETER_TAG = names.TAG_PERIMETER
 KMS_KEY = "aws:kms/key:Key"
 BUCKET_TYPES = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 SECRET_TYPE = "aws:secretsmanager/secret:Secret"
@@ -208,11 +207,11 @@ class Report:
     workloads: list[WorkloadVerdict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        names = {s.name for s in self.subjects}
+        known = {s.name for s in self.subjects}
         for verdict in self.workloads:
             if verdict.served_by is None and not verdict.failures:
                 raise ValueError(f"workload {verdict.name}: served by nothing, with no failure")
-            if verdict.served_by is not None and verdict.served_by not in names:
+            if verdict.served_by is not None and verdict.served_by not in known:
                 raise ValueError(f"workload {verdict.name}: served by unknown {verdict.served_by}")
 
     def workload_passed(self, verdict: WorkloadVerdict) -> bool:
@@ -335,14 +334,14 @@ def _perimeter_verdicts(
     consumer with no path to it, is a failure, not a silence."""
     graph = network.graph
     subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
-    for pool, (perimeter, names, _) in sorted(expect.pools.items()):
+    for pool, (perimeter, members, _) in sorted(expect.pools.items()):
         if not any(s.name == f"pool {pool}" for s in subjects):
             subjects.append(
                 Subject(
                     "pool",
                     f"pool {pool}",
                     perimeter,
-                    names,
+                    members,
                     [
                         Finding(
                             "perimeter",
@@ -462,19 +461,19 @@ def _subject_vpcs(graph: Graph, expect: Expectations) -> list[Resource]:
     found = []
     for vpc in graph.of_type(VPC):
         tags = vpc.tags()
-        if PERIMETER_TAG in tags or tags.get(f"{TAG_PREFIX}:pool") in expect.pools:
+        if PERIMETER_TAG in tags or tags.get(names.TAG_POOL) in expect.pools:
             found.append(vpc)
     return found
 
 
 def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
     tags = vpc.tags()
-    pool = tags.get(f"{TAG_PREFIX}:pool")
+    pool = tags.get(names.TAG_POOL)
     if pool is not None:
         planned = expect.pools.get(pool)
         perimeter = planned[0] if planned else tags.get(PERIMETER_TAG, "technical")
         return Subject("pool", f"pool {pool}", perimeter, planned[1] if planned else [])
-    provider = tags.get(f"{TAG_PREFIX}:provider")
+    provider = tags.get(names.TAG_PROVIDER)
     if provider is not None:
         return Subject(
             "provider",
@@ -482,7 +481,7 @@ def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
             tags.get(PERIMETER_TAG, "private_link"),
             list(expect.providers.get(provider, [])),
         )
-    name = tags.get(f"{TAG_PREFIX}:network", vpc.name)
+    name = tags.get(names.TAG_NETWORK, vpc.name)
     workloads = sorted(
         w for p, ws in expect.providers.items() for w in ws if p not in expect.linked
     )
@@ -500,10 +499,10 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
     holders = [s for s in subnets if s.urn not in forwarders]
     sources = network.sources_in(holders)
     for group in graph.of_type(SG):
-        if network.vpc_of(group) is vpc and f"{TAG_PREFIX}:workload" in group.tags():
+        if network.vpc_of(group) is vpc and names.TAG_WORKLOAD in group.tags():
             sources.append(
                 Source(
-                    f"consumers of {group.tags()[f'{TAG_PREFIX}:workload']} "
+                    f"consumers of {group.tags()[names.TAG_WORKLOAD]} "
                     f"(security group {group.name})",
                     tuple(holders),
                     (group,),
@@ -671,8 +670,8 @@ def _strings_of(value: Any) -> list[str]:
 
 
 def _admits_text(groups: list[Resource], caller: Consumer, port: int) -> str:
-    names = ", ".join(g.name for g in groups)
-    return f"security group{'s' if len(groups) > 1 else ''} {names} (tcp {port} from {caller.cidr})"
+    ids = ", ".join(g.name for g in groups)
+    return f"security group{'s' if len(groups) > 1 else ''} {ids} (tcp {port} from {caller.cidr})"
 
 
 def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
@@ -1170,7 +1169,7 @@ def _open_ingress(
                 found.append(
                     Finding("open-ingress", rule.label, f"admits {cidr} into {group.name}")
                 )
-        pool = group.tags().get(f"{TAG_PREFIX}:pool")
+        pool = group.tags().get(names.TAG_POOL)
         if pool in expect.pools and _serves(graph, group):
             consumers = expect.pools[pool][2]
             vpc = network.vpc_of(group)
@@ -1247,14 +1246,14 @@ def _imdsv2(
             found.append(Finding("imdsv2", holder.label, "does not require IMDSv2 tokens"))
         hops = options.get("httpPutResponseHopLimit")
         # Two hops only where a container on the host needs it, and the resource says why.
-        allowed = 2 if holder.tags().get(f"{TAG_PREFIX}:imds-hop-limit-reason") else 1
+        allowed = 2 if holder.tags().get(names.TAG_IMDS_HOP_LIMIT_REASON) else 1
         if isinstance(hops, int | float) and hops > allowed:
             found.append(
                 Finding(
                     "imdsv2",
                     holder.label,
                     f"hop limit {hops:g}: one is enough, two only with the tag "
-                    f"{TAG_PREFIX}:imds-hop-limit-reason saying why",
+                    f"{names.TAG_IMDS_HOP_LIMIT_REASON} saying why",
                 )
             )
     return found
@@ -1702,14 +1701,12 @@ def _iam(
                 else:
                     continue
                 found.append(Finding("iam", owner.label, message))
-        workload = owner.tags().get(f"{TAG_PREFIX}:workload")
+        workload = owner.tags().get(names.TAG_WORKLOAD)
         secrets = graph.refs(owner, "policy", SECRET_TYPE)
         if workload and secrets:
             provider = expect.workload_provider.get(workload)
             foreign = [
-                s.name
-                for s in secrets
-                if provider and s.tags().get(f"{TAG_PREFIX}:provider") != provider
+                s.name for s in secrets if provider and s.tags().get(names.TAG_PROVIDER) != provider
             ]
             if foreign or len(secrets) > 1:
                 found.append(
@@ -1773,7 +1770,7 @@ def _deletion(
                     )
                 )
     for reservation in graph.of_type(CAPACITY_RESERVATION):
-        if reservation.tags().get(f"{TAG_PREFIX}:purchase-approved") != "true":
+        if reservation.tags().get(names.TAG_PURCHASE_APPROVED) != "true":
             found.append(
                 Finding(
                     "deletion",
@@ -1895,8 +1892,8 @@ def verify_program(
     protect = True
     if plan_file is None:
         config, _ = stack_config(project, stack)
-        protect = config.get(f"{PROJECT}:protect", "true").lower() != "false"
-        plan_file = project / config[f"{PROJECT}:plan"]
+        protect = config.get(names.CONFIG_PROTECT, "true").lower() != "false"
+        plan_file = project / config[names.CONFIG_PLAN]
     expect = Expectations.of(result.plan, catalog, protect)
     texts = {
         f"plan file {plan_file.name}": plan_file.read_text(encoding="utf-8"),

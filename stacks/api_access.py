@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from planner import names
 from planner.catalog import InferenceProfile
 from planner.model import ProviderAccess
 from stacks.common import guarded, kms_key, policy_json
@@ -77,7 +78,7 @@ class ApiAccess(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ApiAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("ai-infra-planner:index:ApiAccess", name, None, opts)
+        super().__init__(names.API_ACCESS, name, None, opts)
         access, lookups = args.access, args.lookups
         child = pulumi.ResourceOptions(parent=self)
         self.secret: aws.secretsmanager.Secret | None = None

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from stacks.common import TAG_PREFIX
+from planner import names
 
 ALERT_PERCENTS = (80, 100)
 # The tag every resource of the stack carries with the stack's name, and the budget counts by.
-STACK_TAG = f"{TAG_PREFIX}:stack"
+STACK_TAG = names.TAG_STACK
 # What the management account runs to activate it where the stack does not.
 ACTIVATE_COMMAND = (
     "aws ce update-cost-allocation-tags-status --cost-allocation-tags-status "
@@ -44,7 +44,7 @@ class CostBudget(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CostBudgetArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("ai-infra-planner:index:CostBudget", name, None, opts)
+        super().__init__(names.COST_BUDGET, name, None, opts)
         notifications: list[aws.budgets.BudgetNotificationArgs] = []
         if args.subscriber_email:
             notifications = [

@@ -13,12 +13,11 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from planner import names
 from planner.aws_prices import list_price
 from planner.catalog import DATA_DIR
 from planner.model import Consumer
 from stacks.settings import Lookups
-
-TAG_PREFIX = "ai-infra-planner"
 
 
 def cost_tags(
@@ -27,12 +26,12 @@ def cost_tags(
     """Tags naming the stack, the workload or pool, its share of the monthly estimate, and
     the perimeter its network is built for (what `planner verify` holds it to)."""
     tags = {
-        f"{TAG_PREFIX}:stack": stack,
-        f"{TAG_PREFIX}:{kind}": name,
-        f"{TAG_PREFIX}:monthly-usd": f"{monthly_usd:.2f}",
+        names.TAG_STACK: stack,
+        names.tag(kind): name,
+        names.TAG_MONTHLY_USD: f"{monthly_usd:.2f}",
     }
     if perimeter is not None:
-        tags[f"{TAG_PREFIX}:perimeter"] = perimeter
+        tags[names.TAG_PERIMETER] = perimeter
     return tags
 
 

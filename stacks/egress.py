@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from planner import names
 from planner.model import Consumer
 from stacks.api_access import WorkloadCost
 from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
@@ -87,7 +88,7 @@ class EgressNetwork(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EgressNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("ai-infra-planner:index:EgressNetwork", name, None, opts)
+        super().__init__(names.EGRESS_NETWORK, name, None, opts)
         lookups, tags = args.lookups, args.tags
         child = pulumi.ResourceOptions(parent=self)
         zones = lookups.availability_zones

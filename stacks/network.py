@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from planner import names
 from stacks.common import assumed_by, endpoint_policy, policy_json
 from stacks.settings import Lookups
 
@@ -93,8 +94,8 @@ def dns_allow_list(args: PrivateNetworkArgs) -> list[str]:
     services = [*args.interface_services, *args.dns_services]
     if args.s3_endpoint_policy is not None:
         services.append("s3")
-    names = {n for s in services for n in service_domains(s, region, account)}
-    return sorted(names | set(vpc_internal_domains(region)))
+    domains = {n for s in services for n in service_domains(s, region, account)}
+    return sorted(domains | set(vpc_internal_domains(region)))
 
 
 def add_dns_firewall(
@@ -260,7 +261,7 @@ class PrivateNetwork(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PrivateNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("ai-infra-planner:index:PrivateNetwork", name, None, opts)
+        super().__init__(names.PRIVATE_NETWORK, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         lookups, tags = args.lookups, args.tags
         self.cidr = args.cidr

@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from planner import names
 from planner.model import Consumer, Pool
 from planner.templating import base_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
@@ -41,7 +42,7 @@ FAST_STORAGE = "/opt/dlami/nvme"
 # A multi-node replica's nodes find their group by this instance tag, read from the instance
 # metadata (keys there allow letters, digits and + - = . , _ : @, no "/": "Tag your Amazon EC2
 # resources", EC2 User Guide, tag restrictions).
-REPLICA_TAG = "ai-infra-planner:replica"
+REPLICA_TAG = names.TAG_REPLICA
 # The Ray head's lease: renewed every LEASE_RENEW_S seconds, stale after LEASE_TTL_S
 # (planner/data/boot.yaml `lease`, checked to keep one head per replica by stacks/boot.py).
 LEASE = lease_figures()
@@ -167,7 +168,7 @@ class InferencePool(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: InferencePoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("ai-infra-planner:index:InferencePool", name, None, opts)
+        super().__init__(names.INFERENCE_POOL, name, None, opts)
         pool, lookups, tags = args.pool, args.lookups, args.tags
         child = pulumi.ResourceOptions(parent=self)
         partition = lookups.partition

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from planner import names
 from planner.model import Consumer
 from stacks.api_access import WorkloadCost
 from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
@@ -49,7 +50,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: PrivateLinkNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("ai-infra-planner:index:PrivateLinkNetwork", name, None, opts)
+        super().__init__(names.PRIVATE_LINK_NETWORK, name, None, opts)
         lookups, tags = args.lookups, args.tags
         child = pulumi.ResourceOptions(parent=self)
         policy = _endpoint_policy(args.model_arns, lookups.account_id)

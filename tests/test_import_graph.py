@@ -14,7 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("planner", "stacks", "policy")
 
-# What stacks/ may import of the planner: planfile (model), catalog, costing, errors, templates.
+# What stacks/ may import of the planner: planfile (model), catalog, costing, errors, templates,
+# and the shared names (tags, config keys, type tokens).
 STACKS_MAY_IMPORT = {
     "planner.model",
     "planner.catalog",
@@ -22,6 +23,7 @@ STACKS_MAY_IMPORT = {
     "planner.costs",
     "planner.errors",
     "planner.templating",
+    "planner.names",
 }
 # The planner's layers above them: none of these may be reached from what stacks/ imports.
 UPPER = {
@@ -64,13 +66,12 @@ def import_graph(root: Path = REPO) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 found.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-                # `from planner import costs`: the submodule, where it is one.
-                found.update(
-                    f"{node.module}.{a.name}"
-                    for a in node.names
-                    if f"{node.module}.{a.name}" in modules
-                )
+                # `from planner import costs`: the submodule (the package's own names only
+                # where something else is imported from it).
+                submodules = {f"{node.module}.{a.name}" for a in node.names} & set(modules)
+                found.update(submodules)
+                if len(submodules) < len(node.names):
+                    found.add(node.module)
         graph[name] = {m for m in found if m.split(".")[0] in PACKAGES and m != name}
     return graph
 
@@ -143,4 +144,4 @@ def test_type_checking_imports_do_not_count(tmp_path: Path) -> None:
     )
     (tmp_path / "planner" / "costs.py").write_text("", encoding="utf-8")
     graph = import_graph(tmp_path)
-    assert graph["stacks.a"] == {"planner.model", "planner", "planner.costs"}
+    assert graph["stacks.a"] == {"planner.model", "planner.costs"}
