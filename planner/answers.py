@@ -674,9 +674,9 @@ class Demand:
     plain_callers: bool = True
     vpc_callers: bool = False
     # Share of the input tokens read from the provider's prompt cache (cached_input_fraction),
-    # and written to it (cache_write_fraction).
+    # and written to it (cache_write_fraction; None: the file does not say).
     cached_fraction: float = 0.0
-    write_fraction: float = 0.0
+    write_fraction: float | None = None
     # The figure of the per-user speed it is priced at (its own, or the assumption's).
     speed_figure: str = ASSUMED_SPEED
 
@@ -704,7 +704,7 @@ class Demand:
             plain_callers=plain,
             vpc_callers=vpcs,
             cached_fraction=workload.cached_input_fraction or 0.0,
-            write_fraction=workload.cache_write_fraction or 0.0,
+            write_fraction=workload.cache_write_fraction,
             speed_figure=speed_figure(ctx.book, workload),
             input_tokens=tokens.input,
             output_tokens=tokens.output,
@@ -875,7 +875,7 @@ def _cache_head(
     as figures, and what is not counted said (cache writes of a provider that charges a premium
     for them, when the file gives no cache_write_fraction)."""
     price = quote.price
-    read, written = demand.cached_fraction, demand.write_fraction
+    read, written = demand.cached_fraction, demand.write_fraction or 0.0
     terms: list[str] = []
     notes: list[str] = []
     figures: list[str] = []
@@ -922,7 +922,8 @@ def _cache_head(
         of = f" {written:g} of the uncached {1 - read:g}" if what == "write" and read else ""
         terms.append(f"{share:g} {role} ({key}_fraction{of}) x {usd:,.4g} USD/M cache {what}")
     write_price = price.cache_write_usd_per_mtok
-    if read and not written and write_price is not None and write_price > price.input_usd_per_mtok:
+    unsaid = demand.write_fraction is None
+    if read and unsaid and write_price is not None and write_price > price.input_usd_per_mtok:
         notes.append(
             f"cache writes not counted: {api_id} charges them {write_price:,.4g} USD/M, and "
             "the file gives no cache_write_fraction"
@@ -940,7 +941,7 @@ def _api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Opt
         demand.input_tokens,
         demand.output_tokens,
         demand.cached_fraction,
-        demand.write_fraction,
+        demand.write_fraction or 0.0,
     )
     fixed = ctx.api_fixed_for(api.provider, demand.plain_callers, demand.vpc_callers)
     head, figures = f"{demand.api_head_in}{quote.input_text}", quote.figure_ids

@@ -17,13 +17,15 @@ rest of the package is internal: its modules may move between releases, these fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 from planner.catalog import Catalog, default_catalog
+from planner.errors import PlannerError
 from planner.loader import LoadedWorkloads
 from planner.loader import load_workloads as _load
-from planner.model import Plan
+from planner.model import STACK_NAME, Plan
 from planner.model import read_plan as _read
 from planner.verification import Report
 
@@ -44,13 +46,27 @@ def build_plan(
     progress: Callable[[str], None] | None = None,
 ) -> Plan:
     """The plan `planner plan --stack STACK --strategy STRATEGY` makes of the loaded file (the
-    optimum by default; `per-workload` decides each workload alone), in memory. `progress`
-    hears how a long solve goes, as the CLI's stderr does."""
+    optimum by default; `per-workload` decides each workload alone), in memory: the workloads
+    file recorded relative to the Pulumi project around the working directory, as the CLI
+    does. `progress` hears how a long solve goes, as the CLI's stderr does. A bad stack name or
+    time limit raises PlannerError, as the CLI refuses them."""
     from planner.plan import build_plan as _build
+    from planner.render import find_project_dir
 
     if strategy not in ("optimal", "per-workload"):
         raise ValueError(f"strategy {strategy!r}: optimal or per-workload")
-    workloads_file = loaded.path.as_posix()
+    if not STACK_NAME.match(stack) or stack in (".", ".."):
+        raise PlannerError.single(
+            "stack", "", f"{stack!r} is not a stack name (letters, digits, '-', '_', '.')"
+        )
+    if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
+        raise PlannerError.single("time_limit", "", "must be a positive number of seconds")
+    project = find_project_dir(Path.cwd()) or Path.cwd()
+    path = loaded.path.resolve()
+    try:
+        workloads_file = path.relative_to(project.resolve()).as_posix()
+    except ValueError:
+        workloads_file = path.as_posix()
     return _build(
         loaded,
         catalog or default_catalog(),

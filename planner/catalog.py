@@ -249,6 +249,16 @@ class Defaults(_Data):
     warn_usd_per_workload: Figure
 
 
+# The HiGHS options the catalog may set (optimizer.yaml solver_options): type and range as the
+# HiGHS documentation lists them ("List of options", ergo-code.github.io/HiGHS/stable/options/
+# definitions). A name HiGHS does not know is only a warning there, and a fraction for an integer
+# option a TypeError from scipy's wrapper: both are refused when the catalog loads.
+HIGHS_OPTIONS: dict[str, tuple[type, float, float]] = {
+    "mip_pscost_minreliable": (int, 0, 2_147_483_647),
+    "mip_heuristic_effort": (float, 0.0, 1.0),
+}
+
+
 class OptimizerSettings(_Data):
     """When the shared-pool optimizer stops: a proven relative gap, or a time limit first."""
 
@@ -257,6 +267,24 @@ class OptimizerSettings(_Data):
     time_limit_s: Figure
     # HiGHS options passed on verbatim (scipy.optimize.milp options), each with why it is set.
     solver_options: dict[str, Figure] = {}
+
+    @field_validator("solver_options")
+    @classmethod
+    def _known_options(cls, options: dict[str, Figure]) -> dict[str, Figure]:
+        for name, figure in options.items():
+            if name not in HIGHS_OPTIONS:
+                raise ValueError(
+                    f"{name}: not a HiGHS option the planner sets (known: "
+                    f"{', '.join(sorted(HIGHS_OPTIONS))}; add one to catalog.HIGHS_OPTIONS with "
+                    "its type and range from the HiGHS documentation)"
+                )
+            kind, low, high = HIGHS_OPTIONS[name]
+            value = figure.value
+            if kind is int and not float(value).is_integer():
+                raise ValueError(f"{name}: {value} is not a whole number (an integer option)")
+            if not low <= value <= high:
+                raise ValueError(f"{name}: {value} is outside HiGHS's range {low:g} to {high:g}")
+        return options
 
 
 class PrivateConsumers(_Data):

@@ -484,6 +484,12 @@ def cmd_tco(args: argparse.Namespace) -> int:
     hourly = costs.node_hourly_usd(catalog, instance, pricing)
     per_output = costs.usd_per_million_tokens(hourly, tps, args.utilization)
     per_million = per_output if args.per == "output" else per_output / total_per_output
+    if not math.isfinite(per_million):
+        raise PlannerError.single(
+            "--tokens-per-second",
+            "",
+            f"{tps:g} tokens/s is too few: the cost per million tokens is not a finite number",
+        )
     shown_tps = tps if args.per == "output" else tps * total_per_output
     kind = "output tokens" if args.per == "output" else "tokens (input and output)"
     conversion = (
@@ -825,26 +831,33 @@ def _sarif(
     report: Report, plan: Plan | None, catalog: Catalog, preview: str | None, not_run: str = ""
 ) -> str:
     """The report as SARIF, its findings on the lines of the plan's workloads file where their
-    workloads are named (the preview file, line 1, without a plan)."""
+    workloads are named (the preview file, line 1, without a plan), the file named relative to
+    the repository's root."""
     from planner.loader import parse_with_lines
-    from planner.sarif import render_sarif
+    from planner.sarif import artifact_uri, render_sarif, repository_root
 
-    if plan is None:
-        where = _relative(Path(preview or "."), Path.cwd())
-        return render_sarif(report, where, version=version(), not_run=not_run or None)
+    project = find_project_dir(Path.cwd()) or Path.cwd()
+    root = repository_root(project)
+    notes: list[str] = []
     lines: dict[str, int] = {}
-    try:
-        project = find_project_dir(Path.cwd()) or Path.cwd()
-        text = (project / plan.workloads_file).read_text(encoding="utf-8")
-        spec, index = parse_with_lines(text, plan.workloads_file, catalog)
-        lines = {
-            w.name: index.line(("workloads", i, "name")) or 1 for i, w in enumerate(spec.workloads)
-        }
-    except (OSError, UnicodeDecodeError, PlannerError):
-        pass  # the file moved or changed since the plan: its findings go on line 1
-    return render_sarif(
-        report, plan.workloads_file, lines, version=version(), not_run=not_run or None
-    )
+    if plan is None:
+        path = Path(preview or ".")
+    else:
+        path = project / plan.workloads_file
+        try:
+            text = path.read_text(encoding="utf-8")
+            spec, index = parse_with_lines(text, plan.workloads_file, catalog)
+            lines = {
+                w.name: index.line(("workloads", i, "name")) or 1
+                for i, w in enumerate(spec.workloads)
+            }
+        except (OSError, UnicodeDecodeError) as exc:
+            notes.append(f"cannot read the workloads file {path}: {exc}: results on line 1")
+        except PlannerError:
+            notes.append(f"the workloads file {path} is no longer valid: results on line 1")
+    uri, outside = artifact_uri(path, root)
+    notes += [outside] if outside else []
+    return render_sarif(report, uri, lines, version=version(), not_run=not_run or None, notes=notes)
 
 
 def _stack_plan(stack: str) -> Path:
@@ -938,6 +951,8 @@ def cmd_crossover(args: argparse.Namespace) -> int:
                 path = (
                     chart if len(found) == 1 else chart.with_stem(f"{chart.stem}-{report.workload}")
                 )
+                if report.self_hosted is None:
+                    continue  # nothing to draw: the table says why
                 drawn = Path(scratch) / path.name
                 write_chart(report, drawn)
                 charts[path] = drawn.read_bytes()
@@ -1006,8 +1021,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["optimal", "per-workload"],
         default="optimal",
         help="optimal (default): workloads share pools where that costs less, a plan of a "
-        "mixed-integer program proven within 0.1%% of the optimum, or the best within 20 "
-        "branch-and-bound nodes with its proven gap (planner/data/optimizer.yaml); "
+        "mixed-integer program proven within optimizer.yaml's gap of the optimum, or the best "
+        "within its node limit with the gap it proves (planner/data/optimizer.yaml); "
         "per-workload: each workload decided alone (every optimal plan shows that cost too)",
     )
     plan.add_argument(

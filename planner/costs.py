@@ -805,17 +805,22 @@ def node_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> NodeRat
 
             def with_premium(price: float | None, share: float | None) -> float:
                 # An end the spot price has no range for takes its value: the premium's range.
-                return (figure.value if price is None else price) * (
-                    1 + (premium.value if share is None else share)
+                # Above on-demand no one buys spot: the fallback is on-demand itself.
+                return min(
+                    on_demand,
+                    (figure.value if price is None else price)
+                    * (1 + (premium.value if share is None else share)),
                 )
 
+            high = with_premium(figure.high, premium.high)
+            capped = f", at most on-demand {on_demand:,.4g} USD/h" if high >= on_demand else ""
             return NodeRate(
                 with_premium(figure.value, premium.value),
                 with_premium(figure.low, premium.low),
-                with_premium(figure.high, premium.high),
+                high,
                 True,
                 f"published spot {figure.value:,.4g} USD/h ({figure.date}) x (1 + "
-                f"{premium.value:g} interruption and fallback premium)",
+                f"{premium.value:g} interruption and fallback premium){capped}",
             )
         return NodeRate(
             figure.value,
@@ -1067,7 +1072,8 @@ def purchase_costs(
     for option in Pricing:
         rate = node_rate(catalog, instance, option)
         hourly = rate.usd_per_hour
-        monthly = nodes * hourly * hours
+        # As the pool's own cost is priced: each node-month in whole cents.
+        monthly = nodes_monthly_usd(hourly, hours, nodes)
         found.append(
             PurchaseCost(
                 option.value,

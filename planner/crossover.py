@@ -30,7 +30,7 @@ from planner.workloads import Workload
 @dataclass(frozen=True)
 class Report:
     workload: str
-    self_hosted: str
+    self_hosted: str | None  # None: the workload has no self-hosted option (asked by name)
     monthly_tokens: int
     apis: list[ApiLine]
     units: list[Unit]
@@ -77,6 +77,11 @@ def reports(loaded: LoadedWorkloads, catalog: Catalog, name: str | None) -> list
             continue
         if report is not None:
             found.append(report)
+        elif name is not None:  # asked for by name: say there is nothing to cross
+            found.append(
+                Report(workload.name, None, workload.monthly_tokens.total, [], [], [],
+                       ctx.settings.pricing.value)
+            )  # fmt: skip
     if problems:
         raise PlannerError(str(loaded.path), problems)
     if name is not None and not any(w.name == name for w in spec.workloads):
@@ -119,6 +124,7 @@ def render_json(found: list[Report]) -> str:
             {
                 "workload": report.workload,
                 "self_hosted": report.self_hosted,
+                **({} if report.self_hosted else {"reason": NO_SELF_HOSTED}),
                 "monthly_tokens": report.monthly_tokens,
                 "pricing": report.pricing,
                 "apis": [asdict(line) for line in report.apis],
@@ -131,9 +137,18 @@ def render_json(found: list[Report]) -> str:
     return json.dumps(versioned("crossover", document), indent=2, sort_keys=True) + "\n"
 
 
+NO_SELF_HOSTED = (
+    "no self-hosted option: no open model of its tier serves it (`planner explain` says why), "
+    "so there is nothing to cross"
+)
+
+
 def render_table(found: list[Report]) -> str:
     lines = []
     for report in found:
+        if report.self_hosted is None:
+            lines += [f"{report.workload}: {NO_SELF_HOSTED}", ""]
+            continue
         head = (
             f"{report.workload}: {report.self_hosted} against the APIs it may use "
             f"(this workload: {_tokens(report.monthly_tokens)} tokens a month; the plan buys "

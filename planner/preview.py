@@ -286,6 +286,9 @@ def _rate_source(catalog: Catalog, instance: Instance, option: str) -> str:
     rate = node_rate(catalog, instance, pricing)
     published = published_rate(catalog, instance, pricing)
     if published is not None:
+        premium = catalog.pricing.options[pricing].premium
+        if pricing is Pricing.spot and premium is not None:  # the premium's source too
+            return f"{rate.basis}: {published.figure.source}; premium: {premium.source}"
         return f"{rate.basis}: {published.figure.source}"
     return f"{rate.basis}: {catalog.pricing.options[pricing].multiplier.source}"
 

@@ -6,29 +6,65 @@ reads a subset ("SARIF support for code scanning", docs.github.com): each rule's
 `shortDescription`, each result's `ruleId`, `message.text` and a `physicalLocation` (a file of the
 repository, relative to its root, and a `region.startLine`) to annotate, and `partialFingerprints`
 to recognise the same result across runs. A finding is placed on the line of the workloads file
-where the workload it concerns is named (its pool's or its provider's first workload for a
-network's finding); one that concerns no workload of the plan, on line 1.
+where the workload it concerns is named (the first workload of the pool, provider or network
+whose resource it names); one that concerns no workload of the plan, on line 1. The file is
+named relative to the repository's root (the directory holding .git above the project), as
+code scanning needs; a file outside it, which code scanning cannot place, is said in a
+notification.
 
 Every rule of the registry (planner.verification.RULES) is listed, so a rule with no result reads
 as checked and passed; the report's warnings (what could not be decided: unknowns) are tool
-notifications, never results that pass. A report that did not pass has at least one result.
+notifications, never results that pass. A report that did not pass has at least one result, and
+so has a run that verified nothing (rule `verified`): code scanning reads an upload without
+results as every alert fixed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from planner.verification import RULES, Finding, Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL = "ai-infra-planner verify"
+# Not a rule of the registry (no graph check can find it): the run verified nothing at all.
+NOTHING_VERIFIED = "verified"
+NOTHING_VERIFIED_TEXT = (
+    "something was verified: a preview that declares resources, or a plan to hold it against"
+)
+
+
+def repository_root(start: Path) -> Path | None:
+    """The nearest directory at or above `start` holding .git (a directory, or a worktree's
+    file)."""
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def artifact_uri(path: Path, root: Path | None) -> tuple[str, str | None]:
+    """The file as SARIF names it: relative to the repository's root, percent-encoded; outside
+    it (or with no repository), an absolute file URI and a sentence saying code scanning
+    cannot place it."""
+    absolute = path.resolve()
+    if root is not None:
+        try:
+            return quote(absolute.relative_to(root.resolve()).as_posix()), None
+        except ValueError:
+            pass
+    where = "outside the repository" if root is not None else "not in a git repository"
+    return absolute.as_uri(), f"{absolute} is {where}: code scanning cannot place its results"
 
 
 def _owner(report: Report, finding: Finding, names: list[str]) -> str | None:
-    """The workload a finding concerns: its own verdict's, its network's first workload's, or
-    the longest workload name its resource or message names."""
+    """The workload a finding concerns: its own verdict's, its network's first workload's, the
+    longest workload name its resource or message names, or the first workload of the pool,
+    provider or network whose resources (named after it) it names."""
     for verdict in report.workloads:
         if any(f is finding for f in verdict.failures):
             return verdict.name
@@ -36,7 +72,16 @@ def _owner(report: Report, finding: Finding, names: list[str]) -> str | None:
         if any(f is finding for f in subject.failures) and subject.workloads:
             return subject.workloads[0]
     named = [n for n in names if n in finding.resource or n in finding.message]
-    return max(named, key=len) if named else None
+    if named:
+        return max(named, key=len)
+    owners = [
+        (len(bare), subject.workloads[0])
+        for subject in report.subjects
+        if subject.workloads
+        and (bare := subject.name.split(" ", 1)[-1])
+        and (finding.resource == bare or finding.resource.startswith(f"{bare}-"))
+    ]
+    return max(owners)[1] if owners else None
 
 
 def render_sarif(
@@ -45,10 +90,12 @@ def render_sarif(
     workload_lines: dict[str, int] | None = None,
     version: str = "",
     not_run: str | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """The report as one SARIF run. `artifact` is the file results are placed in (the workloads
-    file, relative to the repository's root), `workload_lines` each workload's line in it;
-    `not_run` says why nothing was verified (the run then failed: no result can pass it)."""
+    file as artifact_uri names it), `workload_lines` each workload's line in it; `not_run`
+    says why nothing was verified (the run then failed, with a result of its own); `notes`,
+    what else the run should say (a file it could not read)."""
     lines = workload_lines or {}
     names = sorted(lines)
     rules = list(RULES.values())
@@ -83,8 +130,29 @@ def render_sarif(
                     "properties": {"workload": owner} if owner is not None else {},
                 }
             )
+    if not_run is not None:
+        results.append(
+            {
+                "ruleId": NOTHING_VERIFIED,
+                "ruleIndex": len(rules),
+                "level": "error",
+                "message": {"text": not_run},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": artifact},
+                            "region": {"startLine": 1},
+                        }
+                    }
+                ],
+                "partialFingerprints": {
+                    "plannerFinding/v1": hashlib.sha256(not_run.encode()).hexdigest()[:32]
+                },
+            }
+        )
     notifications = [
-        {"level": "warning", "message": {"text": warning}} for warning in report.warnings
+        {"level": "warning", "message": {"text": warning}}
+        for warning in [*report.warnings, *(notes or [])]
     ]
     if not_run is not None:
         notifications.append({"level": "error", "message": {"text": not_run}})
@@ -107,6 +175,16 @@ def render_sarif(
                                 "properties": {"tags": ["security"]},
                             }
                             for r in rules
+                        ]
+                        + [
+                            {
+                                "id": NOTHING_VERIFIED,
+                                "name": NOTHING_VERIFIED,
+                                "shortDescription": {"text": NOTHING_VERIFIED_TEXT},
+                                "fullDescription": {"text": NOTHING_VERIFIED_TEXT},
+                                "defaultConfiguration": {"level": "error"},
+                                "properties": {"tags": ["security"]},
+                            }
                         ],
                     }
                 },

@@ -551,3 +551,20 @@ def test_the_ranks_that_pick_the_top_model_are_among_the_plan_s_figures(
     for alternative in economics.alternatives:
         if alternative.model != chosen.model:
             assert f"model.{alternative.model}.quality_rank" in alternative.figures
+
+
+def test_a_write_fraction_of_zero_is_said_and_counted(catalog: Catalog) -> None:
+    """`cache_write_fraction: 0` says the cache is written (almost) never: no 'not counted'
+    note, the same cost as reads alone."""
+    said = workload_yaml(task="chat", cached_input_fraction="0.5", cache_write_fraction="0")
+    unsaid = workload_yaml(task="chat", cached_input_fraction="0.5")
+
+    def option(text: str) -> Option:
+        workload = only(plan_text(text, catalog))
+        return next(
+            o for o in workload.answers.volume_economics.options if o.model == "claude-opus-5.5"
+        )
+
+    assert "not counted" not in option(said).formula
+    assert "not counted" in option(unsaid).formula
+    assert option(said).monthly_cost_usd == option(unsaid).monthly_cost_usd

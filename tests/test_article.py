@@ -119,9 +119,10 @@ def test_the_realistic_smallest_deployment(catalog: Catalog) -> None:
     fixed = costs.pool_fixed_cost(catalog).monthly_usd
     hours = catalog.pricing.hours_per_month.value
     assert fixed == 4686.78
-    on_demand = 2 * hourly(catalog, "p5.48xlarge") * hours + fixed
-    three_year = 2 * hourly(catalog, "p5.48xlarge", "savings_3yr") * hours + fixed
-    assert (round(on_demand, 2), round(three_year, 2)) == (85045.18, 39401.61)
+    # As the plan prices a pool: each node-month in whole cents (costs.nodes_monthly_usd).
+    on_demand = costs.nodes_monthly_usd(hourly(catalog, "p5.48xlarge"), hours, 2) + fixed
+    three_year = costs.nodes_monthly_usd(hourly(catalog, "p5.48xlarge", "savings_3yr"), hours, 2)
+    assert (round(on_demand, 2), round(three_year + fixed, 2)) == (85045.18, 39401.60)
 
 
 def test_same_open_model_as_an_api_never_breaks_even(catalog: Catalog) -> None:

@@ -66,6 +66,16 @@ def test_tco_refuses_a_bad_rate(capsys: pytest.CaptureFixture[str], flag: str, v
     assert f"argument {flag}: " in err
 
 
+@pytest.mark.parametrize("shape", [[], ["--json"]])
+def test_tco_refuses_a_rate_that_prices_nothing(
+    capsys: pytest.CaptureFixture[str], shape: list[str]
+) -> None:
+    """1e-320 tokens/s is positive, and its cost per million tokens is infinite: `--json`
+    printed `Infinity`, which is no JSON. Exit 2 naming the flag, nothing on stdout."""
+    code, out, err = run(capsys, *TCO, "--tokens-per-second", "1e-320", *shape)
+    assert code == 2 and out == "" and "--tokens-per-second" in err and "finite" in err
+
+
 @pytest.mark.parametrize("value", ["0", "-0.5", "1.01"])
 def test_tco_refuses_a_bad_utilization(capsys: pytest.CaptureFixture[str], value: str) -> None:
     args = ["tco", "llama-3.1-8b", "--instance", "p5.48xlarge", "--utilization", value]

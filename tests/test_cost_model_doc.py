@@ -23,10 +23,16 @@ def test_the_fixed_costs_in_the_document_are_the_code_s(catalog: Catalog) -> Non
     assert f"Secrets Manager endpoint, key: {egress:,.2f} USD)" in DOC
     fixed = costs.pool_fixed_cost(catalog).monthly_usd
     hours = catalog.pricing.hours_per_month.value
-    on_demand = 2 * catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value * hours + fixed
+    # As the plan prices a pool's nodes (costs.nodes_monthly_usd), whole cents a node-month.
+    on_demand = (
+        costs.nodes_monthly_usd(
+            catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value, hours, 2
+        )
+        + fixed
+    )
     assert f"private CA ({fixed:,.2f} USD), costs {on_demand:,.2f} USD a month on-demand" in DOC
     rate = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.savings_3yr)
-    three_year = 2 * rate.usd_per_hour * hours + fixed
+    three_year = costs.nodes_monthly_usd(rate.usd_per_hour, hours, 2) + fixed
     assert f"and {three_year:,.2f} USD on a 3-year commitment" in DOC
     assert (
         f"3-year commitment (the published EC2 Instance Savings Plan rate, {rate.usd_per_hour:.2f}"

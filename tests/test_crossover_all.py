@@ -230,16 +230,18 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
 
     h200 = catalog.instances["p5en.48xlarge"]
     spot = costs.node_rate(catalog, h200, Pricing.spot)
-    assert spot.published and spot.usd_per_hour == pytest.approx(27.1958 * 1.15)
-    assert (spot.low, spot.high) == (pytest.approx(27.1928 * 1.10), pytest.approx(27.1988 * 1.20))
-    assert "published spot" in spot.basis
+    assert spot.published and spot.usd_per_hour == pytest.approx(35.9826 * 1.15)
+    assert (spot.low, spot.high) == (pytest.approx(17.1932 * 1.10), pytest.approx(35.9826 * 1.20))
+    assert "published spot" in spot.basis and "at most on-demand" not in spot.basis
     h100 = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.spot)
     assert h100.published and h100.usd_per_hour == pytest.approx(26.904583 * 1.15)
-    assert (h100.low, h100.high) == (
-        pytest.approx(13.2182 * 1.10),
-        pytest.approx(52.0766 * 1.20),
-    )
+    # 52.0766 x 1.20 = 62.49 USD/h is above on-demand: no one buys spot there, the range ends
+    # at on-demand, and the basis says so.
+    on_demand = catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value
+    assert on_demand < 52.0766 * 1.20
+    assert (h100.low, h100.high) == (pytest.approx(13.2182 * 1.10), on_demand)
     assert h100.basis.startswith("published spot 26.9 USD/h (2026-10-05) x (1 + 0.15")
+    assert h100.basis.endswith(f"at most on-demand {on_demand:,.4g} USD/h")
     one = catalog.instances["p5.4xlarge"].spot_usd_per_hour
     assert one is not None and one.low is None and one.high is None
     assert "No low or high was found" in one.source
@@ -310,7 +312,10 @@ def test_the_plan_uses_the_published_three_year_rate(catalog: Catalog) -> None:
     for pool in committed_plan.pools:
         nodes = pool.nodes
         [three] = [c for c in pool.purchase_options if c.option == "savings_3yr"]
-        assert three.monthly_cost_usd == pytest.approx(nodes * 23.77728 * 730, abs=0.01)
+        # Each node-month in whole cents, as the pool's own cost (review: a cent apart).
+        assert three.monthly_cost_usd == pytest.approx(nodes * round(23.77728 * 730, 2), abs=1e-6)
+        fixed = costs.pool_fixed_cost(catalog).monthly_usd
+        assert round(three.monthly_cost_usd + fixed, 2) == pool.monthly_cost_usd
         assert "published 3-year rate 23.78 USD/h" in three.formula
     bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
     inferred = costs.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.savings_3yr)

@@ -94,3 +94,20 @@ def test_a_written_plan_validates_against_the_plan_schema(project: Path) -> None
     ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema)
+
+
+def test_crossover_of_a_workload_without_a_self_hosted_option_says_so(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asked by name, a workload with nothing to cross is said to be one, in the table and the
+    JSON, instead of a blank line or an empty list; no chart is drawn for it."""
+    plan_project(project, None)
+    capsys.readouterr()
+    argv = ["crossover", "examples/workloads.yaml", "code-review"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("code-review: no self-hosted option")
+    assert main([*argv, "--json", "--chart", "c.svg"]) == 0
+    captured = capsys.readouterr()
+    [entry] = json.loads(captured.out)["workloads"]
+    assert entry["self_hosted"] is None and "no self-hosted option" in entry["reason"]
+    assert not (project / "c.svg").exists() and "wrote" not in captured.err

@@ -381,3 +381,26 @@ def test_warnings_follow_the_option_the_optimal_plan_assigns(
             api = catalog.api_models.get(w.model) if w.placement == "cloud_api" else None
             profiled = api is not None and api.inference_profile is not None
             assert profiled == any(x.code == "cross_region_inference" for x in w.warnings), w.name
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("mip_pscost_minreliabel", 0, "not a HiGHS option"),
+        ("mip_pscost_minreliable", 0.5, "not a whole number"),
+        ("mip_heuristic_effort", 1.5, "outside HiGHS's range"),
+    ],
+)
+def test_a_solver_option_highs_would_ignore_or_refuse_is_refused(
+    catalog: Catalog, name: str, value: float, says: str
+) -> None:
+    """A misspelt option is only a warning in HiGHS (the solve runs without it) and a fraction
+    for an integer option a TypeError deep in scipy: the catalog refuses both when it loads."""
+    from pydantic import ValidationError
+
+    from planner.catalog import Figure, OptimizerSettings
+
+    settings = catalog.optimizer.model_dump()
+    settings["solver_options"] = {name: Figure(value=value, source="s", date="2026-12")}
+    with pytest.raises(ValidationError, match=says):
+        OptimizerSettings.model_validate(settings)

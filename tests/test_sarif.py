@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 
 from planner.cli import main
-from planner.sarif import render_sarif
+from planner.sarif import NOTHING_VERIFIED, artifact_uri, render_sarif
 from planner.verification import RULES, Finding, Report, Subject, WorkloadVerdict
 from tests.test_stacks import plan_project
 from tests.test_verify import reports
@@ -37,11 +37,18 @@ VALIDATOR = jsonschema.Draft4Validator(SCHEMA)
 def valid(document: dict[str, Any]) -> dict[str, Any]:
     VALIDATOR.validate(document)
     [run] = document["runs"]
+    listed = [r["id"] for r in run["tool"]["driver"]["rules"]]
+    assert listed == [*RULES, NOTHING_VERIFIED]
+    notes = " ".join(
+        n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]
+    )
     for result in run["results"]:  # what GitHub needs of each result
-        assert result["ruleId"] in RULES and result["message"]["text"]
+        assert result["ruleId"] == listed[result["ruleIndex"]] and result["message"]["text"]
         [location] = result["locations"]
         physical = location["physicalLocation"]
-        assert not physical["artifactLocation"]["uri"].startswith("/")
+        uri = physical["artifactLocation"]["uri"]
+        # Relative to the repository's root, or a file URI the run says it cannot place.
+        assert not uri.startswith("/") and (not uri.startswith("file:") or "cannot place" in notes)
         assert physical["region"]["startLine"] >= 1
         assert result["partialFingerprints"]
     return document
@@ -56,7 +63,6 @@ def test_a_passing_stack_is_every_rule_and_no_result(
     document = valid(json.loads(capsys.readouterr().out))
     [run] = document["runs"]
     assert run["results"] == []
-    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == list(RULES)
     assert run["invocations"][0]["executionSuccessful"] is True
 
 
@@ -118,6 +124,9 @@ def test_nothing_verified_is_a_failed_run(
     [run] = valid(json.loads(capsys.readouterr().out))["runs"]
     [invocation] = run["invocations"]
     assert invocation["executionSuccessful"] is False
+    # A result of its own: code scanning reads an upload without results as all alerts fixed.
+    [result] = run["results"]
+    assert result["ruleId"] == NOTHING_VERIFIED and "nothing verified" in result["message"]["text"]
     assert any(
         n["level"] == "error" and "nothing verified" in n["message"]["text"]
         for n in invocation["toolExecutionNotifications"]
@@ -138,3 +147,41 @@ def test_the_schema_rejects_what_github_could_not_read() -> None:
     del document["runs"][0]["results"][0]["message"]
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(document)
+
+
+def test_a_pool_s_resource_lands_on_its_first_workload() -> None:
+    """A finding on a resource named after a pool (its key, its log group) goes on the line of
+    the pool's first workload, not line 1."""
+    pool = Subject("pool", "pool deepseek-v3-2-p5en", "technical", ["patient-notes", "faq"])
+    report = Report([pool], [Finding("key-rotation", "deepseek-v3-2-p5en-key", "no rotation")], [])
+    lines = {"patient-notes": 40, "faq": 12}
+    [run] = valid(json.loads(render_sarif(report, "w.yaml", lines)))["runs"]
+    [result] = run["results"]
+    assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 40
+
+
+def test_the_file_is_named_from_the_repository_s_root(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "my plans").mkdir(parents=True)
+    assert artifact_uri(root / "my plans" / "w.yaml", root) == ("my%20plans/w.yaml", None)
+    outside, note = artifact_uri(tmp_path / "elsewhere.yaml", root)
+    assert outside.startswith("file:///") and note is not None and "cannot place" in note
+    nowhere, note = artifact_uri(tmp_path / "w.yaml", None)
+    assert nowhere.startswith("file:///") and note is not None and "not in a git" in note
+
+
+def test_a_missing_workloads_file_is_said(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Verifying a saved preview against a plan whose workloads file is gone: the results go on
+    line 1, and the run says why."""
+    plan_project(project, None)
+    capsys.readouterr()
+    assert main(["preview", "--stack", "dev", "--json"]) == 0
+    (project / "preview.json").write_text(capsys.readouterr().out, encoding="utf-8")
+    (project / "examples" / "workloads.yaml").unlink()
+    argv = ["verify", "--preview", "preview.json", "plans/dev/plan.json", "--format", "sarif"]
+    assert main(argv) == 0
+    [run] = valid(json.loads(capsys.readouterr().out))["runs"]
+    notes = [n["message"]["text"] for n in run["invocations"][0]["toolExecutionNotifications"]]
+    assert any("cannot read the workloads file" in n for n in notes), notes
