@@ -1,14 +1,13 @@
-"""AWS list prices of the resource types the stacks create (planner/data/aws_prices.yaml)."""
+"""AWS list prices of the resource types the stacks create (the catalog's aws_prices.yaml).
+
+Every price is read from the catalog it is given, with that catalog's hours a month: a plan, its
+preview and its stack priced from one catalog agree, whichever directory it was read from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
 
-import yaml
-
-from planner.catalog import DATA_DIR, default_catalog
+from planner.catalog import Catalog
 
 
 @dataclass(frozen=True)
@@ -19,25 +18,14 @@ class ListPrice:
     source: str
 
 
-@cache
-def _data() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DATA_DIR / "aws_prices.yaml").read_text())
-    return loaded
-
-
-def hours_per_month() -> float:
-    """The catalog's one hours-per-month figure (pricing.yaml), as the plans use."""
-    return default_catalog().pricing.hours_per_month.value
-
-
-def list_price(token: str, count: int, what: str = "") -> ListPrice | None:
+def list_price(catalog: Catalog, token: str, count: int, what: str = "") -> ListPrice | None:
     """The monthly list price of `count` units of a resource type; None if it has no entry."""
-    entry = _data()["resources"].get(token)
+    entry = catalog.aws_prices.get(token)
     if entry is None:
         return None
     what = what or str(count)
     if "usd_per_hour" in entry:
-        hours = hours_per_month()
+        hours = catalog.pricing.hours_per_month.value
         monthly = count * float(entry["usd_per_hour"]) * hours
         quantity = f"{count} x {entry['usd_per_hour']} USD/h x {hours:.0f} h ({what})"
     else:
@@ -48,9 +36,9 @@ def list_price(token: str, count: int, what: str = "") -> ListPrice | None:
     )
 
 
-def price_figure(token: str) -> tuple[float, str, str, str] | None:
+def price_figure(catalog: Catalog, token: str) -> tuple[float, str, str, str] | None:
     """A resource type's price as a plan figure: value, unit, source, date; None if unpriced."""
-    entry = _data()["resources"].get(token)
+    entry = catalog.aws_prices.get(token)
     if entry is None:
         return None
     if "usd_per_hour" in entry:

@@ -415,6 +415,10 @@ class Catalog(_Data):
     optimizer: OptimizerSettings
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
+    # The AWS list prices of the resource types the stacks create (aws_prices.yaml: resources).
+    aws_prices: dict[str, dict[str, Any]]
+    # The directory the catalog was read from: what plan.catalog_sha256 hashes.
+    directory: Path = DATA_DIR
 
     def override_for(self, ref: PriceRef) -> PriceOverride | None:
         for override in self.price_overrides:
@@ -486,6 +490,8 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "serving": _read("vllm.yaml", directory),
         "optimizer": _read("optimizer.yaml", directory),
         "context_windows": windows,
+        "aws_prices": _read("aws_prices.yaml", directory)["resources"],
+        "directory": directory,
     }
     try:
         catalog = Catalog.model_validate(raw)

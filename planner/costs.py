@@ -986,7 +986,7 @@ def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
     total, parts = 0.0, []
     for kind in kinds:
         for piece in catalog.operations.pieces[kind]:
-            price = list_price(piece.resource, piece.count, piece.what)
+            price = list_price(catalog, piece.resource, piece.count, piece.what)
             if price is not None:
                 total += price.monthly_usd
                 parts.append(f"{price.monthly_usd:,.2f} ({piece.what})")
@@ -1003,7 +1003,7 @@ def connection_cost(catalog: Catalog, kind: str, subnets: int) -> tuple[int, str
     cents, parts, tokens = 0, [], []
     for piece in catalog.operations.connections.get(kind, []):
         count = subnets if piece.per == "subnet" else 1
-        price = list_price(piece.resource, count, piece.what)
+        price = list_price(catalog, piece.resource, count, piece.what)
         if price is None or not count:
             continue
         cents += round(price.monthly_usd * 100)

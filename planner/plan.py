@@ -29,7 +29,7 @@ from planner.answers import (
     speed_figure,
 )
 from planner.aws_prices import price_figure
-from planner.catalog import DATA_DIR, Catalog, Figure
+from planner.catalog import Catalog, Figure
 from planner.costs import (
     Settings,
     api_fixed_kinds,
@@ -67,10 +67,11 @@ Strategy = Literal["optimal", "per-workload"]
 PERIMETER_ORDER = {Perimeter.contractual: 0, Perimeter.private_link: 1, Perimeter.technical: 2}
 
 
-def catalog_sha256() -> str:
-    """One hash over the catalog's data files, so a plan records which catalog priced it."""
+def catalog_sha256(catalog: Catalog) -> str:
+    """One hash over the data files of the catalog that priced the plan (the directory it was
+    read from), so a plan records which catalog priced it."""
     digest = hashlib.sha256()
-    for path in sorted(DATA_DIR.glob("*.yaml")):
+    for path in sorted(catalog.directory.glob("*.yaml")):
         digest.update(path.name.encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
@@ -876,7 +877,7 @@ def _connections(
         cents, formula, tokens = connection_cost(catalog, kind, len(subnets))
         if book is not None:
             for token in tokens:
-                figure = price_figure(token)
+                figure = price_figure(catalog, token)
                 if figure is not None:
                     book.add(f"aws_prices:{token}", *figure)
         connections.append(
@@ -1022,7 +1023,7 @@ def build_plan(
         region=spec.region,
         workloads_file=workloads_file,
         inputs_sha256=loaded.sha256,
-        catalog_sha256=catalog_sha256(),
+        catalog_sha256=catalog_sha256(catalog),
         assumptions={
             "pricing": settings.pricing.value,
             "utilization": settings.utilization,

@@ -19,7 +19,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from planner import names
-from planner.aws_prices import hours_per_month, list_price
+from planner.aws_prices import list_price
 from planner.catalog import Catalog, Instance
 from planner.console import is_long, progress
 from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
@@ -210,7 +210,7 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
 
 
 def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[ResourceCost]:
-    hours = hours_per_month()
+    hours = catalog.pricing.hours_per_month.value
     by_urn = {r.urn: r for r in run.resources}
     pricing = {pool.name: pool.pricing for pool in plan.pools}
     costs = []
@@ -221,7 +221,7 @@ def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[Resou
             costs.append(_node_cost(resource, by_urn, catalog, pricing, hours))
             continue
         count, what = _quantity(resource)
-        price = list_price(resource.type, count, what) if count else None
+        price = list_price(catalog, resource.type, count, what) if count else None
         if price is not None:
             costs.append(
                 ResourceCost(

@@ -15,7 +15,7 @@ import yaml
 
 from planner import names
 from planner.aws_prices import list_price
-from planner.catalog import DATA_DIR
+from planner.catalog import DATA_DIR, Catalog
 from planner.model import Consumer
 from stacks.settings import Lookups
 
@@ -129,11 +129,12 @@ def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], l
     return found
 
 
-def fixed_monthly_usd(resources: list[tuple[str, int]]) -> float:
-    """The list price a month of (resource type, count) pairs, usage charges aside."""
+def fixed_monthly_usd(catalog: Catalog, resources: list[tuple[str, int]]) -> float:
+    """The list price a month of (resource type, count) pairs, usage charges aside, from the
+    catalog the plan was priced with."""
     total = 0.0
     for token, count in resources:
-        price = list_price(token, count)
+        price = list_price(catalog, token, count)
         total += price.monthly_usd if price else 0.0
     return round(total, 2)
 

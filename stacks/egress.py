@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from planner import names
+from planner.catalog import Catalog
 from planner.model import Consumer
 from stacks.api_access import WorkloadCost
 from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
@@ -41,6 +42,8 @@ class AttachedVpc:
 class EgressNetworkArgs:
     cidr: str
     lookups: Lookups
+    # The catalog the plan was priced with: the boundary's list prices come from it.
+    catalog: Catalog
     hosts: list[str]
     workloads: list[WorkloadCost]
     tags: dict[str, str]
@@ -358,6 +361,7 @@ class EgressNetwork(pulumi.ComponentResource):
         attachments = len(args.attached) + 1 if args.attached else 0
         self.monthly_cost_usd = pulumi.Output.from_input(
             fixed_monthly_usd(
+                args.catalog,
                 [
                     ("aws:ec2/natGateway:NatGateway", len(zones)),
                     ("aws:ec2/eip:Eip", len(zones)),
@@ -365,7 +369,7 @@ class EgressNetwork(pulumi.ComponentResource):
                     ("aws:ec2/vpcEndpoint:VpcEndpoint", len(self.private_subnets)),
                     ("aws:ec2transitgateway/vpcAttachment:VpcAttachment", attachments),
                     ("aws:kms/key:Key", 1),
-                ]
+                ],
             )
         )
         self.register_outputs(

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from planner import names
+from planner.catalog import Catalog
 from planner.model import Consumer
 from stacks.api_access import WorkloadCost
 from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
@@ -22,6 +23,8 @@ from stacks.settings import Lookups
 class PrivateLinkNetworkArgs:
     cidr: str
     lookups: Lookups
+    # The catalog the plan was priced with: the network's list prices come from it.
+    catalog: Catalog
     model_arns: list[str]
     workloads: list[WorkloadCost]
     consumers: list[Consumer]
@@ -94,7 +97,8 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         # The fixed part of the boundary's cost; data processed is charged on top.
         self.monthly_cost_usd = pulumi.Output.from_input(
             fixed_monthly_usd(
-                [("aws:ec2/vpcEndpoint:VpcEndpoint", endpoints), ("aws:kms/key:Key", keys)]
+                args.catalog,
+                [("aws:ec2/vpcEndpoint:VpcEndpoint", endpoints), ("aws:kms/key:Key", keys)],
             )
         )
         self.register_outputs(

@@ -141,6 +141,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 PrivateLinkNetworkArgs(
                     cidr=plan.networks["private_link"],
                     lookups=lookups,
+                    catalog=catalog,
                     model_arns=bedrock_model_arns(lookups, access.models, bedrock_ids, profiles),
                     workloads=workloads,
                     consumers=_consumers(by_name[name] for name in access.workloads),
@@ -161,6 +162,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             EgressNetworkArgs(
                 cidr=plan.networks["egress"],
                 lookups=lookups,
+                catalog=catalog,
                 hosts=sorted({host for access in egress for host in access.hosts}),
                 workloads=workload_costs(names),
                 tags=cost_tags(stack, "network", "api-egress", share, "contractual"),
