@@ -26,8 +26,8 @@ def workflow() -> dict[Any, Any]:
     return yaml.safe_load(WORKFLOW.read_text())
 
 
-def steps() -> dict[str, dict[str, Any]]:
-    [job] = workflow()["jobs"].values()
+def steps(job_id: str = "plan") -> dict[str, dict[str, Any]]:
+    job = workflow()["jobs"][job_id]
     return {step.get("name", step.get("uses")): step for step in job["steps"]}
 
 
@@ -44,7 +44,7 @@ def test_valid_against_the_github_workflow_schema() -> None:
 def test_a_broken_workflow_is_caught(tmp_path: Path) -> None:
     """The schema check is not vacuous: a step with neither `run` nor `uses` fails it."""
     broken = workflow()
-    [job] = broken["jobs"].values()
+    job = broken["jobs"]["plan"]
     job["steps"].append({"name": "nothing to do"})
     path = tmp_path / "broken.yml"
     path.write_text(yaml.safe_dump(broken))
@@ -177,17 +177,26 @@ def test_the_diff_step_and_a_weaker_perimeter(tmp_path: Path, variable: str, cod
 
 
 def test_the_verify_findings_go_to_code_scanning() -> None:
+    """The plan job writes the SARIF and keeps it; a job of its own, the only one that may write
+    security events, uploads it and runs none of the pull request's code."""
     found = steps()
     names = list(found)
-    upload = found["Upload the findings to code scanning"]
+    kept = found["Keep the findings for code scanning"]
+    assert kept["uses"].startswith("actions/upload-artifact@")
+    assert kept["with"]["path"] == "verify.sarif"
+    assert names.index("Verify the head for code scanning") < names.index(
+        "Keep the findings for code scanning"
+    )
+    assert "security-events" not in workflow()["permissions"]
+    scanning = workflow()["jobs"]["code-scanning"]
+    assert scanning["needs"] == "plan" and "always()" in scanning["if"]
+    assert scanning["permissions"]["security-events"] == "write"
+    assert not any("run" in step for step in scanning["steps"])  # no code of the change runs
+    upload = steps("code-scanning")["Upload the findings to code scanning"]
     assert upload["uses"].startswith("github/codeql-action/upload-sarif@")
     assert upload["with"]["sarif_file"] == "verify.sarif"
     # A repository without code scanning still gets its plan check.
     assert upload["continue-on-error"] is True
-    assert names.index("Verify the head for code scanning") < names.index(
-        "Upload the findings to code scanning"
-    )
-    assert workflow()["permissions"]["security-events"] == "write"
     args = build_parser().parse_args(["verify", "--stack", "dev", "--format", "sarif"])
     assert args.format == "sarif"
 
