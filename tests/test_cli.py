@@ -833,7 +833,7 @@ def test_the_workflow_repoints_the_head_and_not_the_base() -> None:
     """In CI the stack config follows the head's plan (which `pulumi preview` checks); the base,
     planned with the head's planner for comparison, is a what-if plan."""
     workflow = yaml.safe_load((REPO / ".github/workflows/plan.yml").read_text())
-    [job] = workflow["jobs"].values()
+    job = workflow["jobs"]["plan"]
     runs = {step.get("name"): step.get("run", "") for step in job["steps"]}
     commands = {
         step: [
