@@ -995,6 +995,19 @@ def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
     return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
 
 
+def component_monthly_usd(
+    catalog: Catalog, pieces: tuple[str, ...], connections: list[tuple[str, int]]
+) -> float:
+    """What a stack component costs a month, usage charges aside, from the same operations.yaml
+    pieces and connections the plan prices: its own pieces (pieces_cost) and what it makes in
+    consumer VPCs, each (kind, subnets) priced as connection_cost does. The stacks report it as
+    the component's `monthly_cost_usd`, so the two cannot drift apart."""
+    cents = round(pieces_cost(catalog, pieces).monthly_usd * 100) if pieces else 0
+    for kind, subnets in connections:
+        cents += connection_cost(catalog, kind, subnets)[0]
+    return cents / 100
+
+
 def connection_cost(catalog: Catalog, kind: str, subnets: int) -> tuple[int, str, list[str]]:
     """What the stack adds in one consumer VPC for one service of this kind
     (operations.yaml connections, priced from aws_prices.yaml): whole cents a month, the formula,

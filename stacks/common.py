@@ -14,8 +14,7 @@ import pulumi_aws as aws
 import yaml
 
 from planner import names
-from planner.aws_prices import list_price
-from planner.catalog import DATA_DIR, Catalog
+from planner.catalog import DATA_DIR
 from planner.model import Consumer
 from stacks.settings import Lookups
 
@@ -127,16 +126,6 @@ def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], l
         cidrs.extend(c for c in [consumer.cidr] if c not in cidrs)
         subnets.extend(s for s in consumer.subnets if s not in subnets)
     return found
-
-
-def fixed_monthly_usd(catalog: Catalog, resources: list[tuple[str, int]]) -> float:
-    """The list price a month of (resource type, count) pairs, usage charges aside, from the
-    catalog the plan was priced with."""
-    total = 0.0
-    for token, count in resources:
-        price = list_price(catalog, token, count)
-        total += price.monthly_usd if price else 0.0
-    return round(total, 2)
 
 
 def assumed_by(service: str, condition: dict[str, dict[str, str]] | None = None) -> str:

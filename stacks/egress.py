@@ -14,9 +14,10 @@ import pulumi_aws as aws
 
 from planner import names
 from planner.catalog import Catalog
+from planner.costs import component_monthly_usd
 from planner.model import Consumer
 from stacks.api_access import WorkloadCost
-from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
+from stacks.common import consumer_vpcs, kms_key, policy_json
 from stacks.network import add_flow_logs, subnet_cidrs
 from stacks.settings import Lookups
 
@@ -357,19 +358,14 @@ class EgressNetwork(pulumi.ComponentResource):
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
-        # The fixed part of the boundary's cost; data processed is charged on top.
-        attachments = len(args.attached) + 1 if args.attached else 0
+        # The fixed part of the boundary's cost, as the plan prices it (operations.yaml: the
+        # boundary's pieces, its own transit attachment and each consumer VPC's when VPCs attach);
+        # data processed is charged on top.
         self.monthly_cost_usd = pulumi.Output.from_input(
-            fixed_monthly_usd(
+            component_monthly_usd(
                 args.catalog,
-                [
-                    ("aws:ec2/natGateway:NatGateway", len(zones)),
-                    ("aws:ec2/eip:Eip", len(zones)),
-                    ("aws:networkfirewall/firewall:Firewall", len(zones)),
-                    ("aws:ec2/vpcEndpoint:VpcEndpoint", len(self.private_subnets)),
-                    ("aws:ec2transitgateway/vpcAttachment:VpcAttachment", attachments),
-                    ("aws:kms/key:Key", 1),
-                ],
+                ("egress_network", "egress_transit") if args.attached else ("egress_network",),
+                [("egress", len(vpc.subnets)) for vpc in args.attached],
             )
         )
         self.register_outputs(

@@ -12,9 +12,10 @@ import pulumi_aws as aws
 
 from planner import names
 from planner.catalog import Catalog
+from planner.costs import component_monthly_usd
 from planner.model import Consumer
 from stacks.api_access import WorkloadCost
-from stacks.common import consumer_vpcs, fixed_monthly_usd, kms_key, policy_json
+from stacks.common import consumer_vpcs, kms_key, policy_json
 from stacks.network import PrivateNetwork, PrivateNetworkArgs
 from stacks.settings import Lookups
 
@@ -89,16 +90,15 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         self.network: PrivateNetwork | None = None
         self.endpoint: aws.ec2.VpcEndpoint | None = None
         self.consumer_groups: dict[str, aws.ec2.SecurityGroup] = {}
-        endpoints = sum(len(subnets) for _, subnets in places.values())
-        keys = 0
         if own:
-            keys, endpoints = 1, endpoints + len(lookups.availability_zones)
             self._own_network(name, args, own, policy, child)
-        # The fixed part of the boundary's cost; data processed is charged on top.
+        # The fixed part of the boundary's cost, as the plan prices it (operations.yaml: its own
+        # network's pieces, an endpoint in each consumer VPC); data processed is charged on top.
         self.monthly_cost_usd = pulumi.Output.from_input(
-            fixed_monthly_usd(
+            component_monthly_usd(
                 args.catalog,
-                [("aws:ec2/vpcEndpoint:VpcEndpoint", endpoints), ("aws:kms/key:Key", keys)],
+                ("private_link",) if own else (),
+                [("private_link", len(subnets)) for _, subnets in places.values()],
             )
         )
         self.register_outputs(

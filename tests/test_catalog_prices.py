@@ -12,7 +12,6 @@ from planner import costs
 from planner.aws_prices import list_price, price_figure
 from planner.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from planner.plan import catalog_sha256
-from stacks.common import fixed_monthly_usd
 
 NAT = "aws:ec2/natGateway:NatGateway"
 
@@ -42,7 +41,7 @@ def test_list_prices_come_from_the_catalog_given(tmp_path: Path) -> None:
     # The plan's egress pieces and the stack's boundary price from the same catalog.
     egress = costs.pieces_cost(custom, ("egress_network",)).monthly_usd
     assert egress != costs.pieces_cost(bundled, ("egress_network",)).monthly_usd
-    assert fixed_monthly_usd(custom, [(NAT, 2)]) == mine.monthly_usd
+    assert costs.component_monthly_usd(custom, ("egress_network",), []) == egress
 
 
 def test_the_catalog_hash_is_the_catalog_s_own(tmp_path: Path) -> None:
@@ -51,3 +50,29 @@ def test_the_catalog_hash_is_the_catalog_s_own(tmp_path: Path) -> None:
     custom = copied_catalog(tmp_path, hours=700, nat_usd_per_hour=0.1)
     assert catalog_sha256(same) == catalog_sha256(bundled)
     assert catalog_sha256(custom) != catalog_sha256(bundled)
+
+
+def test_the_stack_s_boundaries_cost_what_the_plan_says(project: Path) -> None:
+    """The egress and PrivateLink components report the cost the plan prices for them: the
+    boundary's pieces and the connections each makes in consumer VPCs (one costing, not two
+    lists kept equal by a test)."""
+    from planner.model import read_plan
+    from planner.offline import run_program
+    from tests.test_stacks import plan_project
+
+    config = plan_project(project, None)
+    plan = read_plan(project / "plans" / "dev" / "plan.json")
+    components = run_program(project, "dev", config).outputs["component_monthly_cost_usd"]
+
+    def connected(kind: str) -> float:
+        return sum(c.monthly_cost_usd for c in plan.connections if c.kind == kind)
+
+    assert any(c.kind == "egress" for c in plan.connections)
+    egress = plan.totals.egress_network_usd + connected("egress")
+    assert components["api-egress"] == round(egress, 2)
+    link = next(a for a in plan.providers if a.private_link)
+    own = costs.pieces_cost(default_catalog(), ("private_link",)).monthly_usd
+    has_own = any(c for w in plan.workloads if w.provider == link.provider for c in w.consumers
+                  if not isinstance(c, str) and c.vpc is None and c.account is None)  # fmt: skip
+    expected = (own if has_own else 0.0) + connected("private_link")
+    assert components[f"{link.provider}-link"] == round(expected, 2)
