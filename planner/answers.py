@@ -881,9 +881,8 @@ def _cache_head(
     figures: list[str] = []
     # Writes are a share of the cache's misses (cache_write_fraction of the uncached input).
     misses = (1 - read) * written
-    charged_read = read if price.cached_input_usd_per_mtok is not None else 0.0
-    charged_write = misses if price.cache_write_usd_per_mtok is not None else 0.0
-    terms.append(f"{1 - charged_read - charged_write:g} x {price.input_usd_per_mtok:,.4g} USD/M")
+    plain, _, _ = costs.cache_shares(price, read, written)
+    terms.append(f"{plain:g} x {price.input_usd_per_mtok:,.4g} USD/M")
     for share, usd, figure_id, what, role, key in (
         (
             read,

@@ -286,6 +286,13 @@ class OptimizerSettings(_Data):
                 raise ValueError(f"{name}: {value} is outside HiGHS's range {low:g} to {high:g}")
         return options
 
+    def highs_options(self) -> dict[str, int | float]:
+        """solver_options as HiGHS takes them: each value of its option's type."""
+        return {
+            name: int(figure.value) if HIGHS_OPTIONS[name][0] is int else float(figure.value)
+            for name, figure in sorted(self.solver_options.items())
+        }
+
 
 class PrivateConsumers(_Data):
     """Data classes whose consumers must be in private address space, and that space."""

@@ -148,22 +148,32 @@ def api_price(
     )
 
 
+def cache_shares(
+    price: ApiPrice, cached_fraction: float = 0.0, write_fraction: float = 0.0
+) -> tuple[float, float, float]:
+    """The shares of the input charged at the input, cache-read and cache-write prices, of
+    which `cached_fraction` is read from the provider's prompt cache and, of the rest (the
+    cache's misses), `write_fraction` written to it. A share the provider has no price for is
+    charged as input: a provider that caches implicitly charges no premium for writing, and
+    one without a read price saves nothing."""
+    cached = cached_fraction if price.cached_input_usd_per_mtok is not None else 0.0
+    written = (
+        (1 - cached_fraction) * write_fraction
+        if price.cache_write_usd_per_mtok is not None
+        else 0.0
+    )
+    return 1 - cached - written, cached, written
+
+
 def api_input_usd_per_mtok(
     price: ApiPrice, cached_fraction: float = 0.0, write_fraction: float = 0.0
 ) -> float:
-    """The price of a million input tokens of which `cached_fraction` are read from the
-    provider's prompt cache and, of the rest (the cache's misses), `write_fraction` are written
-    to it: each share at the provider's cache-read and cache-write price where it has one (else
-    at the input price: a provider that caches implicitly charges no premium for writing and
-    saves nothing without a read price)."""
-    read = price.cached_input_usd_per_mtok
-    write = price.cache_write_usd_per_mtok
-    cached = cached_fraction if read is not None else 0.0
-    written = (1 - cached_fraction) * write_fraction if write is not None else 0.0
+    """The price of a million input tokens with these cache shares (cache_shares)."""
+    plain, cached, written = cache_shares(price, cached_fraction, write_fraction)
     return (
-        (1 - cached - written) * price.input_usd_per_mtok
-        + cached * (read or 0.0)
-        + written * (write or 0.0)
+        plain * price.input_usd_per_mtok
+        + cached * (price.cached_input_usd_per_mtok or 0.0)
+        + written * (price.cache_write_usd_per_mtok or 0.0)
     )
 
 

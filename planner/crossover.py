@@ -115,6 +115,12 @@ def _later(row: Row) -> str:
     return ", ".join(parts) or "-"
 
 
+NO_SELF_HOSTED = (
+    "no self-hosted option: no open model of its tier serves it (`planner explain` says why), "
+    "so there is nothing to cross"
+)
+
+
 def render_json(found: list[Report]) -> str:
     """`planner crossover --json`: per workload, its self-hosted option, the APIs and purchase
     options compared (each API's price per token and fixed access, each option's unit), and
@@ -135,12 +141,6 @@ def render_json(found: list[Report]) -> str:
         ]
     }
     return json.dumps(versioned("crossover", document), indent=2, sort_keys=True) + "\n"
-
-
-NO_SELF_HOSTED = (
-    "no self-hosted option: no open model of its tier serves it (`planner explain` says why), "
-    "so there is nothing to cross"
-)
 
 
 def render_table(found: list[Report]) -> str:

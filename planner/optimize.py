@@ -161,14 +161,14 @@ def solve(
     rel_gap: float = 0.0,
     progress: Callable[[str], None] | None = None,
     node_limit: int | None = None,
-    solver_options: dict[str, float] | None = None,
+    solver_options: dict[str, int | float] | None = None,
 ) -> Solution:
     """The assignment of least total cost, within `rel_gap` of the optimum (0: exactly). A pool
     costs its units and, once open, its fixed cost (staff, network); an API its usage and, once
     any workload uses it, the fixed costs of its access and of the boundary it sits behind
     (`shared`). `progress` hears what the solve is doing while it runs (the CLI: stderr).
-    `solver_options` go to HiGHS as they are (option name -> value; whole numbers as integers,
-    which HiGHS's integer options require)."""
+    `solver_options` go to HiGHS as they are (option name -> value of the option's type:
+    catalog.OptimizerSettings.highs_options)."""
     shared = shared or {}
     original = demands
     started = time.monotonic()
@@ -292,10 +292,7 @@ def solve(
                 # answer on a four-workload case the brute-force test found
                 # (tests/test_optimize.py).
                 options={"mip_rel_gap": rel_gap, "presolve": False}
-                | {
-                    name: int(value) if float(value).is_integer() else value
-                    for name, value in sorted((solver_options or {}).items())
-                }
+                | (solver_options or {})
                 | ({"mip_feasibility_tolerance": tolerance} if tolerance else {})
                 | ({"time_limit": time_limit} if time_limit is not None else {})
                 | ({"node_limit": node_limit} if node_limit is not None else {}),

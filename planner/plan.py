@@ -702,7 +702,7 @@ def _shared_pools(
         ctx.catalog.optimizer.gap.value,
         progress,
         int(ctx.catalog.optimizer.node_limit.value),
-        {name: f.value for name, f in ctx.catalog.optimizer.solver_options.items()},
+        ctx.catalog.optimizer.highs_options(),
     )
 
     members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}

@@ -59,7 +59,7 @@ def test_every_planner_tag_the_example_writes_is_a_known_one(example_run: Offlin
         value
         for key, value in vars(names).items()
         if key.startswith("TAG_") and isinstance(value, str) and key != "TAG_PREFIX"
-    } | {names.tag(kind) for kind in ("access", "budget", "connection")}
+    }
     written = {
         key
         for resource in example_run.resources
