@@ -26,7 +26,7 @@ import yaml
 from bench.plan_bench import best_of, organization
 from planner.catalog import default_catalog
 from planner.errors import PlannerError
-from planner.loader import load_workloads
+from planner.inputs.loader import load_workloads
 
 SIZES = (100, 1_000, 10_000)
 # One mistake per workload, in turn: (line to find, line to put instead).
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     args = parser.parse_args(argv)
     catalog = default_catalog()
-    gc.disable()  # as `planner` itself runs (planner/cli.py main)
+    gc.disable()  # as `planner` itself runs (planner/cli/app.py main)
     print(
         f"{'workloads':>9}  {'good s':>8}  {'problems':>8}  {'bad s':>8}  {'bad/good':>8}  "
         f"{'repeated s':>10}  {'(ratio)':>7}"

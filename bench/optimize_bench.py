@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.plan_bench import organization
-from planner import optimize
 from planner.catalog import default_catalog
-from planner.loader import load_workloads
-from planner.plan import build_plan
+from planner.inputs.loader import load_workloads
+from planner.planning import optimize
+from planner.planning.plan import build_plan
 
 SIZES = (10, 100, 1_000)
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import yaml
 
 from planner.catalog import default_catalog
-from planner.loader import load_workloads
-from planner.plan import build_plan
-from planner.render import plan_json, plan_markdown
-from planner.workloads import Availability, DataClass, Task
+from planner.catalog.vocabulary import Availability, DataClass, Task
+from planner.inputs.loader import load_workloads
+from planner.planning.plan import build_plan
+from planner.render.plan_files import plan_json, plan_markdown
 
 SIZES = (10, 100, 1_000, 10_000)
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     args = parser.parse_args(argv)
     catalog = default_catalog()
-    gc.disable()  # as `planner` itself runs (planner/cli.py main): see the reason there
+    gc.disable()  # as `planner` itself runs (planner/cli/app.py main): see the reason there
     print(
         f"{'workloads':>9}  {'validate s':>10}  {'plan s':>8}  {'plan/validate':>13}  "
         f"{'plan+render s':>13}  {'(ratio)':>7}"

@@ -31,11 +31,11 @@ from pulumi.runtime import rpc
 from bench.plan_bench import best_of, organization
 from planner import names
 from planner.catalog import default_catalog
-from planner.cli import main as planner_main
-from planner.model import read_plan
-from planner.netgraph import graph_from_offline
-from planner.offline import OfflineRun, run_program
-from planner.verification import Expectations, verify
+from planner.cli.app import main as planner_main
+from planner.graph.netgraph import graph_from_offline
+from planner.graph.offline import OfflineRun, run_program
+from planner.planfile.schema import read_plan
+from planner.verification.report import Expectations, verify
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100)

@@ -1,6 +1,6 @@
 """Benchmark: the throughput model's error on its calibration points and on held-out points.
 
-Fits the efficiencies of planner/throughput.py (bandwidth, compute, per-step and per-request
+Fits the efficiencies of planner/costing/throughput.py (bandwidth, compute, per-step and per-request
 overheads, all-reduce latency, MoE factor) on planner/data/throughput_calibration.yaml only, by
 least squares on the log of predicted over measured output tokens/s (scipy.optimize), and reports
 per point the prediction, the measurement and their ratio, and the geometric-mean and worst error
@@ -24,7 +24,7 @@ import yaml
 from scipy.optimize import least_squares
 
 from planner.catalog import DATA_DIR
-from planner.throughput import (
+from planner.costing.throughput import (
     CalibrationPoint,
     Efficiencies,
     ThroughputData,
@@ -37,7 +37,7 @@ TARGET_GEOMETRIC_MEAN = 1.25
 TARGET_WORST = 2.0
 
 # Parameter order, their bounds (physical ranges) and a start. The MoE factor counts HBM passes
-# of a token's hidden state per MoE layer (planner/throughput.py moe_dispatch_s).
+# of a token's hidden state per MoE layer (planner/costing/throughput.py moe_dispatch_s).
 NAMES = (
     "bandwidth",
     "compute",
@@ -234,7 +234,7 @@ def write_chart(data: ThroughputData, eff: Efficiencies, path: Path) -> None:
     axes.set_xlim(low, high)
     axes.set_ylim(low, high)
     axes.set_xlabel("measured output tokens/s of one replica")
-    axes.set_ylabel("predicted output tokens/s (planner/throughput.py)")
+    axes.set_ylabel("predicted output tokens/s (planner/costing/throughput.py)")
     gm, worst, _ = summary(data, eff)
     h_gm, h_worst, _ = errors_of(data, eff, held_out(data))
     axes.set_title(

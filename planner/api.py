@@ -23,11 +23,11 @@ from pathlib import Path
 
 from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError
-from planner.loader import LoadedWorkloads
-from planner.loader import load_workloads as _load
-from planner.model import STACK_NAME, Plan
-from planner.model import read_plan as _read
-from planner.verification import Report
+from planner.inputs.loader import LoadedWorkloads
+from planner.inputs.loader import load_workloads as _load
+from planner.planfile.schema import STACK_NAME, Plan
+from planner.planfile.schema import read_plan as _read
+from planner.verification.report import Report
 
 
 def load_workloads(path: str | Path, catalog: Catalog | None = None) -> LoadedWorkloads:
@@ -50,8 +50,8 @@ def build_plan(
     file recorded relative to the Pulumi project around the working directory, as the CLI
     does. `progress` hears how a long solve goes, as the CLI's stderr does. A bad stack name or
     time limit raises PlannerError, as the CLI refuses them."""
-    from planner.plan import build_plan as _build
-    from planner.render import find_project_dir
+    from planner.planning.plan import build_plan as _build
+    from planner.render.plan_files import find_project_dir
 
     if strategy not in ("optimal", "per-workload"):
         raise ValueError(f"strategy {strategy!r}: optimal or per-workload")
@@ -92,7 +92,7 @@ def verify(
     """Run the Pulumi program of `project` under mocks for `stack` and verify what it would
     create (`planner verify --stack STACK`): `report.passed` is what the command's exit status
     says, `report.failures()` why not."""
-    from planner.verification import verify_program
+    from planner.verification.report import verify_program
 
     report, _ = verify_program(
         Path(project),

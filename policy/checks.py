@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from planner.catalog import default_catalog
-from planner.model import read_plan
-from planner.netgraph import graph_from_policy
-from planner.verification import Expectations, verify
+from planner.graph.netgraph import graph_from_policy
+from planner.planfile.schema import read_plan
+from planner.verification.report import Expectations, verify
 
 ReportViolation = Callable[[str, str | None], None]
 

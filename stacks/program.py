@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pulumi
 
 from planner.catalog import Catalog, InferenceProfile
-from planner.model import Consumer, Plan, ProviderAccess, WorkloadPlan
+from planner.planfile.schema import Consumer, Plan, ProviderAccess, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
 from stacks.boot import boot_time
 from stacks.budget import CostBudget, CostBudgetArgs
@@ -60,7 +60,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
             InferencePoolArgs(
                 pool=pool,
                 consumers=consumers,
-                cidr=pool.cidr,  # allocated at plan time (planner/networks.py)
+                cidr=pool.cidr,  # allocated at plan time (planner/inputs/networks.py)
                 lookups=lookups,
                 tags=cost_tags(
                     stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value

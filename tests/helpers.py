@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 from planner.catalog import Catalog
-from planner.loader import LoadedWorkloads, parse_workloads
-from planner.model import Plan, WorkloadPlan
-from planner.plan import build_plan
+from planner.inputs.loader import LoadedWorkloads, parse_workloads
+from planner.planfile.schema import Plan, WorkloadPlan
+from planner.planning.plan import build_plan
 
 
 def plan_text(text: str, catalog: Catalog, stack: str = "dev") -> Plan:

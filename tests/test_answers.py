@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from planner.catalog import TIER_ORDER, Catalog
-from planner.costs import pool_fixed_cost
+from planner.catalog.vocabulary import Tier
+from planner.costing.costs import pool_fixed_cost
 from planner.errors import PlannerError
-from planner.model import VolumeEconomics
-from planner.workloads import Tier
+from planner.planfile.schema import VolumeEconomics
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text
 

@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import costs
 from planner.catalog import Catalog
+from planner.catalog.vocabulary import DataClass, Tier
 from planner.cli import main
-from planner.model import Option, read_plan
-from planner.netgraph import graph_from_offline
-from planner.offline import OfflineRun, run_program
-from planner.verification import Expectations, verify
-from planner.workloads import DataClass, Tier
+from planner.costing import costs
+from planner.graph.netgraph import graph_from_offline
+from planner.graph.offline import OfflineRun, run_program
+from planner.planfile.schema import Option, read_plan
+from planner.verification.report import Expectations, verify
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text
 from tests.test_stacks import _MODEL_VERSION, accepted, plan_project

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from planner.catalog import Catalog, default_catalog
-from planner.cli import main, schema_text
+from planner.cli.app import main, schema_text
 from planner.errors import PlannerError
-from planner.loader import LoadedWorkloads, parse_with_lines, parse_workloads
-from planner.plan import build_plan
-from planner.workloads import WorkloadsFile
+from planner.inputs.loader import LoadedWorkloads, parse_with_lines, parse_workloads
+from planner.inputs.workloads import WorkloadsFile
+from planner.planning.plan import build_plan
 from tests.conftest import workload_yaml
 from tests.helpers import only
 from tests.test_workloads import refused

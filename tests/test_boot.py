@@ -24,16 +24,18 @@ import yaml
 
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
-from planner.model import Plan, read_plan
-from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
-from planner.verification import user_data_text
+from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
+from planner.planfile.schema import Plan, read_plan
+from planner.verification.report import user_data_text
 from stacks.boot import backoff_figures, boot_time, lease_figures
 from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from stacks.serving import serve_args
 from tests.conftest import REPO
 from tests.test_stacks import MULTI_NODE, of_type, plan_project
 
-DEPLOYER = f"arn:aws:iam::{ACCOUNT_ID}:user/offline"  # the offline caller (planner/offline.py)
+DEPLOYER = (
+    f"arn:aws:iam::{ACCOUNT_ID}:user/offline"  # the offline caller (planner/graph/offline.py)
+)
 BOOT_DATA_FILE = yaml.safe_load((REPO / "planner/data/boot.yaml").read_text())
 BOOT_DATA = BOOT_DATA_FILE["boot"]
 

@@ -1,7 +1,7 @@
-"""Plans take every self-hosted unit's throughput from the throughput model (planner/throughput.py):
-at each workload's request shape, on the instance's own GPU, at the fit's parallelism and
-precision and at the per-user speed; measured figures stay as anchors the model is checked
-against."""
+"""Plans take every self-hosted unit's throughput from the throughput model
+(planner/costing/throughput.py): at each workload's request shape, on the instance's own GPU,
+at the fit's parallelism and precision and at the per-user speed; measured figures stay as
+anchors the model is checked against."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import costs
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
-from planner.errors import PlannerError
-from planner.loader import LoadedWorkloads, parse_workloads
-from planner.model import Option
-from planner.plan import build_plan
-from planner.throughput import (
+from planner.costing import costs
+from planner.costing.throughput import (
     Efficiencies,
     default_throughput_data,
     make_replica,
     prefill_seconds,
     serve,
 )
+from planner.errors import PlannerError
+from planner.inputs.loader import LoadedWorkloads, parse_workloads
+from planner.planfile.schema import Option
+from planner.planning.plan import build_plan
 from tests.conftest import workload_yaml
 from tests.test_answers import H100_ONLY, only, plan_text
 from tests.test_costs import settings as defaults  # the planning defaults
@@ -487,7 +487,7 @@ def test_a_model_without_calibration_points_is_marked_unvalidated(catalog: Catal
     """DeepSeek has no calibration point and every measured point of it is off by 1.5x or more:
     its throughput in a plan says it is unvalidated (the fit's error does not cover it), as
     `planner throughput` does; a calibrated model's does not."""
-    from planner.render import plan_markdown
+    from planner.render.plan_files import plan_markdown
 
     plan = plan_text(workload_yaml(task="legal_analysis", data="regulated"), catalog)
     [workload] = plan.workloads
@@ -643,7 +643,7 @@ def test_an_moe_figure_in_a_configuration_never_measured_is_marked_extrapolated(
     """The calibration measured the MoE models with TensorRT-LLM and attention data
     parallelism; the pools serve them tensor parallel on vLLM. Their figures are marked as the
     model's extrapolation (plan.json and plan.md), the dense models' are not."""
-    from planner.render import plan_markdown
+    from planner.render.plan_files import plan_markdown
 
     plan = plan_text(workload_yaml(data="regulated", model="llama-4-scout"), catalog)
     for option in only(plan).answers.volume_economics.options:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import yaml
 
-from planner import costs
-from planner.aws_prices import list_price, price_figure
 from planner.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
-from planner.plan import catalog_sha256
+from planner.catalog.aws_prices import list_price, price_figure
+from planner.costing import costs
+from planner.planning.plan import catalog_sha256
 
 NAT = "aws:ec2/natGateway:NatGateway"
 
@@ -56,8 +56,8 @@ def test_the_stack_s_boundaries_cost_what_the_plan_says(project: Path) -> None:
     """The egress and PrivateLink components report the cost the plan prices for them: the
     boundary's pieces and the connections each makes in consumer VPCs (one costing, not two
     lists kept equal by a test)."""
-    from planner.model import read_plan
-    from planner.offline import run_program
+    from planner.graph.offline import run_program
+    from planner.planfile.schema import read_plan
     from tests.test_stacks import plan_project
 
     config = plan_project(project, None)

@@ -22,10 +22,12 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner import cli, console, optimize, render
-from planner.cli import main
+from planner import console
+from planner.cli import app, main
 from planner.errors import PlannerError
-from planner.model import Warning
+from planner.planfile.schema import Warning
+from planner.planning import optimize
+from planner.render import plan_files
 from tests.conftest import EXAMPLE, REPO, workload_yaml
 
 GOLDEN = REPO / "tests" / "golden"
@@ -320,11 +322,11 @@ def test_a_failed_write_leaves_the_old_files(
             raise OSError("disk full")
         real_replace(src, dst)
 
-    monkeypatch.setattr(render.os, "replace", failing_replace)
+    monkeypatch.setattr(plan_files.os, "replace", failing_replace)
     with pytest.raises(
         PlannerError, match=r"a\.txt: cannot write it: disk full; nothing was written"
     ):
-        render.write_all({first: "new a", second: "new b"})
+        plan_files.write_all({first: "new a", second: "new b"})
     assert first.read_text() == "old a" and second.read_text() == "old b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temp files left
 
@@ -470,13 +472,13 @@ def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[
         raise importlib.metadata.PackageNotFoundError(name)
 
     # Run from a checkout that is not installed: the version its pyproject.toml declares.
-    monkeypatch.setattr(cli.importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(app.importlib.metadata, "version", not_installed)
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    assert cli.version() == f"{declared} (source checkout, not installed)"
+    assert app.version() == f"{declared} (source checkout, not installed)"
 
 
 def test_every_argument_has_help() -> None:
-    parsers = [("planner", cli.build_parser())]
+    parsers = [("planner", app.build_parser())]
     seen = 0
     while parsers:
         name, parser = parsers.pop()
@@ -534,7 +536,7 @@ def test_a_directory_without_write_permission(
     (project / "locked").mkdir()
     real_access = os.access
     monkeypatch.setattr(
-        render.os,
+        plan_files.os,
         "access",
         lambda path, mode: Path(path).name != "locked" and real_access(path, mode),
     )
@@ -598,9 +600,9 @@ def test_a_failed_write_removes_what_it_made(
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(render.os, "replace", failing_replace)
+    monkeypatch.setattr(plan_files.os, "replace", failing_replace)
     with pytest.raises(PlannerError) as error:
-        render.write_all({target: "{}", tmp_path / "new" / "other" / "plan.md": "text"})
+        plan_files.write_all({target: "{}", tmp_path / "new" / "other" / "plan.md": "text"})
     assert str(error.value) == (
         f"{target}: cannot write it: No space left on device; nothing was written"
     )
@@ -847,4 +849,4 @@ def test_the_workflow_repoints_the_head_and_not_the_base() -> None:
     [base] = commands["Plan the base"]
     assert "--repoint" in head.split() and "--no-stack-config" in base.split()
     for command in (head, base):
-        cli.build_parser().parse_args(shlex.split(command)[1:])
+        app.build_parser().parse_args(shlex.split(command)[1:])

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import costs
 from planner.catalog import DATA_DIR, default_catalog
-from planner.cli import _check_tensor_parallel, main
+from planner.catalog.vocabulary import Pricing
+from planner.cli.app import _check_tensor_parallel, main
+from planner.costing import costs
+from planner.costing.throughput import Architecture, default_throughput_data, load_throughput_data
 from planner.errors import PlannerError
-from planner.throughput import Architecture, default_throughput_data, load_throughput_data
-from planner.workloads import Pricing
 
 TCO = ["tco", "llama-3.1-8b", "--instance", "p5.48xlarge", "--utilization", "1"]
 TPUT = ["throughput", "llama-3.1-8b", "--gpu", "h100", "--gpus", "1"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner import costs
 from planner.catalog import Catalog
-from planner.plan import EGRESS, shared_access
-from planner.throughput import default_throughput_data
-from planner.workloads import Pricing
+from planner.catalog.vocabulary import Pricing
+from planner.costing import costs
+from planner.costing.throughput import default_throughput_data
+from planner.planning.plan import EGRESS, shared_access
 
 DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text().split())
 

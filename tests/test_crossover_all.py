@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import costs
 from planner.catalog import Catalog
 from planner.cli import main
-from planner.crossover import reports
-from planner.loader import LoadedWorkloads, parse_workloads
-from planner.model import Plan
-from planner.plan import build_plan
-from planner.render import plan_markdown
+from planner.costing import costs
+from planner.inputs.loader import LoadedWorkloads, parse_workloads
+from planner.planfile.schema import Plan
+from planner.planning.crossover import reports
+from planner.planning.plan import build_plan
+from planner.render.plan_files import plan_markdown
 
 GENEROUS = "assumptions:\n  pricing: savings_1yr\n"
 
@@ -214,7 +214,7 @@ def test_every_published_rate_field_is_an_instance_figure() -> None:
     """The one mapping from a purchase option to the Instance field of its published rate names
     real optional figures (a typo would silently price every node at the multiplier)."""
     from planner.catalog import Instance
-    from planner.workloads import Pricing
+    from planner.catalog.vocabulary import Pricing
 
     assert set(costs.PUBLISHED_RATES) == set(Pricing) - {Pricing.on_demand}
     for field, _label in costs.PUBLISHED_RATES.values():
@@ -226,7 +226,7 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
     """Spot is the published spot price plus the premium; the range is the price's observed
     range with the premium's where the data has one (p5en.48xlarge, p5.48xlarge), the premium's
     alone where it has none (p5.4xlarge: no range is invented); the formulas say so."""
-    from planner.workloads import Pricing
+    from planner.catalog.vocabulary import Pricing
 
     h200 = catalog.instances["p5en.48xlarge"]
     spot = costs.node_rate(catalog, h200, Pricing.spot)
@@ -286,7 +286,7 @@ def test_published_commitment_rates_replace_the_multiplier(
     """The P5-class types have published 1-year and 3-year commitment rates (instances.yaml,
     dated, with their source): each option prices a node at its rate with no range, the formula
     says so; a 3-year commitment costs less than a 1-year one, which costs less than on-demand."""
-    from planner.workloads import Pricing
+    from planner.catalog.vocabulary import Pricing
 
     instance = catalog.instances[name]
     for pricing, rate, label in (
@@ -303,7 +303,7 @@ def test_published_commitment_rates_replace_the_multiplier(
 def test_the_plan_uses_the_published_three_year_rate(catalog: Catalog) -> None:
     """savings_3yr prices a p5.48xlarge node at its published rate, the plan lists that figure
     and not the multiplier; without it (a copy of the catalog) the multiplier is back, inferred."""
-    from planner.workloads import Pricing
+    from planner.catalog.vocabulary import Pricing
 
     committed_plan = pricing_plan(catalog, "savings_3yr", "p5.48xlarge")
     used = committed_plan.figures["instance.p5.48xlarge.savings_3yr_usd_per_hour"]
@@ -339,7 +339,7 @@ def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> No
     """plan.md's chart labels its volumes in billions: three significant figures below 100,
     whole billions with thousands separators above (1,234, never %g's 1.23e+03), each quoted
     so mermaid does not split a label at its comma."""
-    from planner.render import billions_label
+    from planner.render.plan_files import billions_label
 
     assert billions_label(58.5e9) == '"58.5"'
     assert billions_label(1_234.4e9) == '"1,234"'
@@ -356,8 +356,8 @@ def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> No
 def test_preview_names_the_published_rate_s_source(catalog: Catalog) -> None:
     """`planner preview` prices a node group with the same figure as the plan and cites its
     source: the published rate's where there is one, the multiplier's where not."""
-    from planner.preview import _rate_source
-    from planner.workloads import Pricing
+    from planner.catalog.vocabulary import Pricing
+    from planner.graph.preview import _rate_source
 
     instance = catalog.instances["p5.48xlarge"]
     three = instance.savings_3yr_usd_per_hour

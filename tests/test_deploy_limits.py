@@ -3,7 +3,7 @@
 Every resource of the generated stacks is walked against the provider-level constraints of
 planner/data/aws_limits.yaml (each with its documented source), each rule kind is shown failing
 on a broken input, and every IAM and resource policy the stacks write is linted with parliament.
-The stacks run for real under Pulumi's mocks (planner/offline.py); the Pulumi CLI never runs.
+The stacks run for real under Pulumi's mocks (planner/graph/offline.py); the Pulumi CLI never runs.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from planner.catalog import DATA_DIR, default_catalog
-from planner.model import read_plan
-from planner.netgraph import graph_from_offline
-from planner.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
-from planner.verification import Expectations, verify
+from planner.graph.netgraph import graph_from_offline
+from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
+from planner.planfile.schema import read_plan
+from planner.verification.report import Expectations, verify
 from stacks.common import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT, aws_name
 from stacks.pool import OBJECT_ACTIONS, efa_layout
 from tests.conftest import REPO, workload_yaml
@@ -825,7 +825,7 @@ def test_user_data_is_gzipped_deterministically_and_reads_back(runs: dict[str, O
     """The stacks gzip the user data (cloud-init uncompresses it) so the script has room under
     EC2's 16 KB; the bytes depend on the text only (gzip's mtime set to 0), and what cloud-init
     reads back is the rendered cloud-config."""
-    from planner.verification import user_data_text
+    from planner.verification.report import user_data_text
     from stacks.pool import encode_user_data
 
     assert encode_user_data("#cloud-config\n") == encode_user_data("#cloud-config\n")

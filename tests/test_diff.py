@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from planner import costs
 from planner.catalog import Catalog, Figure, default_catalog
 from planner.cli import main
-from planner.diff import MARKER, diff_plans, load_plans, render_markdown
-from planner.loader import load_workloads
-from planner.model import Plan
-from planner.plan import build_plan
-from planner.render import plan_json
-from planner.verification import Report
+from planner.costing import costs
+from planner.diff.compare import MARKER, diff_plans, load_plans, render_markdown
+from planner.inputs.loader import load_workloads
+from planner.planfile.schema import Plan
+from planner.planning.plan import build_plan
+from planner.render.plan_files import plan_json
+from planner.verification.report import Report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -242,17 +242,17 @@ def _write(tmp_path: Path, name: str, plan: Plan) -> str:
 
 def _failing_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     """HEAD's stack breaks a rule: verify as diff runs it, with a key that does not rotate."""
-    import planner.diff
-    from planner.verification import Finding
+    import planner.diff.compare
+    from planner.verification.report import Finding
 
-    real = planner.diff.verify
+    real = planner.diff.compare.verify
 
     def failing(*args: Any, **kwargs: Any) -> Report:
         report = real(*args, **kwargs)
         report.findings.append(Finding("key-rotation", "key pool-key", "rotation is off"))
         return report
 
-    monkeypatch.setattr(planner.diff, "verify", failing)
+    monkeypatch.setattr(planner.diff.compare, "verify", failing)
 
 
 def test_fail_on_verify(
@@ -329,7 +329,7 @@ def test_a_missing_or_empty_head_is_an_error(
 
 
 def test_every_diff_flag_has_help() -> None:
-    from planner.cli import build_parser
+    from planner.cli.app import build_parser
 
     parser = build_parser()
     [sub] = [a for a in parser._actions if a.dest == "command"]

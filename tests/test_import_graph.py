@@ -1,9 +1,17 @@
-"""The import graph between the packages (issue 15): the Pulumi program's components (stacks/)
-use only the plan file's model, the catalog and the costing of the planner (and the templates'
-environment), and nothing those import reaches back into stacks/ or into the planning,
-rendering, verification or CLI. The only planner module that imports stacks/ runs a base plan's
-stack for `planner diff`. Imports are read from the source (function-level ones too; those under
-`if TYPE_CHECKING:` are not run and do not count)."""
+"""The import graph between the packages (issue 15). The planner is a set of packages, one per
+idea (planner/inputs, catalog, costing, planning, planfile, graph, verification, diff, render,
+cli) and a few shared modules (errors, names, templating, outputs, console, api); stacks/ is the
+Pulumi program's components and policy/ the CrossGuard pack. The rules:
+
+- no import cycle between packages (a package's modules may import each other);
+- stacks/ imports of the planner only the plan file (planfile), the catalog, the costing and the
+  shared names, errors and templates, and nothing those reach imports planning, rendering,
+  verification, the CLI or stacks/ back;
+- no planner package imports stacks/, except the one that runs a base plan's stack for
+  `planner diff`.
+
+Imports are read from the source (function-level ones too; those under `if TYPE_CHECKING:` are
+not run and do not count)."""
 
 from __future__ import annotations
 
@@ -14,24 +22,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("planner", "stacks", "policy")
 
-# What stacks/ may import of the planner: planfile (model), catalog, costing, errors, templates,
-# and the shared names (tags, config keys, type tokens).
+# What stacks/ may import of the planner (package or shared module).
 STACKS_MAY_IMPORT = {
-    "planner.model",
+    "planner.planfile",
     "planner.catalog",
-    "planner.aws_prices",
-    "planner.costs",
+    "planner.costing",
+    "planner.inputs",
     "planner.errors",
     "planner.templating",
     "planner.names",
 }
 # The planner's layers above them: none of these may be reached from what stacks/ imports.
 UPPER = {
-    "planner.answers", "planner.api", "planner.cli", "planner.crossover", "planner.diff",
-    "planner.offline", "planner.optimize", "planner.plan", "planner.preview", "planner.render",
-    "planner.sarif", "planner.verification", "planner.netgraph",
+    "planner.planning", "planner.api", "planner.cli", "planner.diff", "planner.graph",
+    "planner.render", "planner.verification", "planner.console", "planner.outputs",
 }  # fmt: skip
-# Planner modules that run a stack's program (`planner diff` builds the base plan's stack).
+# Planner packages that run a stack's program (`planner diff` builds the base plan's stack).
 RUNNERS = {"planner.diff"}
 
 
@@ -88,41 +94,74 @@ def reachable(graph: dict[str, set[str]], start: Iterable[str]) -> set[str]:
     return seen
 
 
+def unit(module: str, root: Path = REPO) -> str:
+    """The package a module belongs to: planner's subpackage (planner.costing for
+    planner.costing.costs), planner's shared module itself (planner.errors), or stacks / policy."""
+    parts = module.split(".")
+    if parts[0] != "planner" or len(parts) == 1:
+        return parts[0]
+    return ".".join(parts[:2])
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Package -> the other packages its modules import."""
+    packages: dict[str, set[str]] = {}
+    for module, imports in graph.items():
+        packages.setdefault(unit(module), set()).update(unit(i) for i in imports)
+    return {p: i - {p} for p, i in packages.items()}
+
+
 def layering_problems(graph: dict[str, set[str]]) -> list[str]:
     """Every way the graph breaks the layering above, as a sentence."""
+    packages = package_graph(graph)
     problems = []
-    for module, imports in sorted(graph.items()):
-        if module.startswith("stacks"):
-            for imported in sorted(imports):
-                if imported.startswith("planner") and imported not in STACKS_MAY_IMPORT:
-                    problems.append(f"{module} imports {imported}")
-        elif module.startswith("planner") and module not in RUNNERS:
-            for imported in sorted(imports):
-                if imported.startswith("stacks"):
-                    problems.append(f"{module} imports {imported}")
-    below = reachable(graph, STACKS_MAY_IMPORT)
-    for module in sorted(below & (UPPER | {m for m in graph if m.startswith("stacks")})):
-        problems.append(f"what stacks/ imports reaches {module}")
-    for module in sorted(m for m in graph if m.startswith("stacks")):
-        if module in reachable(graph, graph[module]):
-            problems.append(f"{module} imports itself through a cycle")
+    for imported in sorted(packages.get("stacks", set())):
+        if imported.startswith("planner") and imported not in STACKS_MAY_IMPORT:
+            problems.append(f"stacks imports {imported}")
+    for package, imports in sorted(packages.items()):
+        if package.startswith("planner") and package not in RUNNERS and "stacks" in imports:
+            problems.append(f"{package} imports stacks")
+    below = reachable(packages, STACKS_MAY_IMPORT)
+    for package in sorted(below & (UPPER | {"stacks"})):
+        problems.append(f"what stacks/ imports reaches {package}")
+    for package in sorted(packages):
+        if package in reachable(packages, packages[package]):
+            problems.append(f"{package} imports itself through a cycle")
     return problems
 
 
 def test_the_packages_are_layered() -> None:
     graph = import_graph()
-    assert any(m.startswith("stacks") for m in graph) and "planner.model" in graph
+    assert any(m.startswith("stacks") for m in graph) and "planner.planfile.schema" in graph
     assert layering_problems(graph) == []
+    # Every planner subpackage is a unit of its own, and its modules are in the graph.
+    packages = package_graph(graph)
+    for package in ("inputs", "catalog", "costing", "planning", "planfile", "graph"):
+        assert f"planner.{package}" in packages, package
 
 
 def test_a_break_of_the_layering_is_caught() -> None:
     """The check is not vacuous: each kind of break in a copy of the real graph is reported."""
     graph = import_graph()
     for module, imported, expected in (
-        ("stacks.pool", "planner.render", "stacks.pool imports planner.render"),
-        ("planner.costs", "stacks.common", "planner.costs imports stacks.common"),
-        ("planner.model", "planner.plan", "what stacks/ imports reaches planner.plan"),
-        ("planner.catalog", "stacks.program", "stacks.program imports itself through a cycle"),
+        ("stacks.pool", "planner.render.plan_files", "stacks imports planner.render"),
+        ("planner.costing.costs", "stacks.common", "planner.costing imports stacks"),
+        (
+            "planner.planfile.schema",
+            "planner.planning.plan",
+            "what stacks/ imports reaches planner.planning",
+        ),
+        ("planner.catalog", "stacks.program", "planner.catalog imports itself through a cycle"),
+        (
+            "planner.inputs.loader",
+            "planner.planning.plan",
+            "planner.inputs imports itself through a cycle",
+        ),
+        (
+            "planner.graph.netgraph",
+            "planner.render.sarif",
+            "planner.verification imports itself through a cycle",
+        ),
     ):
         broken = {m: set(i) for m, i in graph.items()}
         broken[module].add(imported)
@@ -135,13 +174,14 @@ def test_type_checking_imports_do_not_count(tmp_path: Path) -> None:
     (tmp_path / "policy").mkdir()
     (tmp_path / "stacks" / "a.py").write_text(
         "from typing import TYPE_CHECKING\n"
-        "from planner.model import Plan\n"
+        "from planner.planfile.schema import Plan\n"
         "if TYPE_CHECKING:\n"
-        "    from planner.plan import build_plan\n"
+        "    from planner.planning.plan import build_plan\n"
         "def run():\n"
-        "    from planner import costs\n",
+        "    from planner.costing import costs\n",
         encoding="utf-8",
     )
-    (tmp_path / "planner" / "costs.py").write_text("", encoding="utf-8")
+    (tmp_path / "planner" / "costing").mkdir()
+    (tmp_path / "planner" / "costing" / "costs.py").write_text("", encoding="utf-8")
     graph = import_graph(tmp_path)
-    assert graph["stacks.a"] == {"planner.model", "planner.costs"}
+    assert graph["stacks.a"] == {"planner.planfile.schema", "planner.costing.costs"}

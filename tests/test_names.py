@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from planner import names
-from planner.offline import OfflineRun, run_program
+from planner.graph.offline import OfflineRun, run_program
 from tests.test_stacks import plan_project
 
 REPO = Path(__file__).resolve().parent.parent
 # `ai-infra-planner:` followed by a name: a tag, config key or type token spelled out.
 SPELLED = re.compile(r"ai-infra-planner:[A-Za-z]")
 # The pull-request comment's hidden marker is HTML, not a tag: it lives with the diff.
-ALLOWED = {("planner/diff.py", '"<!-- ai-infra-planner:plan-diff -->"')}
+ALLOWED = {("planner/diff/compare.py", '"<!-- ai-infra-planner:plan-diff -->"')}
 
 
 def test_no_code_spells_out_a_shared_name() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.netgraph import (
+from planner.graph.netgraph import (
     DNS_ASSOCIATION,
     DNS_CONFIG,
     DNS_DOMAIN_LIST,

@@ -17,9 +17,9 @@ from pulumi import RunError
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.errors import PlannerError
-from planner.model import plan_problems
-from planner.networks import API_NETWORKS, OutOfRanges, allocate, pool_limit
-from planner.offline import run_program
+from planner.graph.offline import run_program
+from planner.inputs.networks import API_NETWORKS, OutOfRanges, allocate, pool_limit
+from planner.planfile.schema import plan_problems
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.helpers import plan_text
 from tests.test_workloads import planned, refused

@@ -9,11 +9,11 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.answers import Context, FigureBook, SelfHostedCandidate
 from planner.catalog import default_catalog
-from planner.costs import Settings
-from planner.optimize import Demand, Shared, alone_assignment, solve, total_cost, units_for
-from planner.workloads import Pricing
+from planner.catalog.vocabulary import Pricing
+from planner.costing.costs import Settings
+from planner.planning.answers import Context, FigureBook, SelfHostedCandidate
+from planner.planning.optimize import Demand, Shared, alone_assignment, solve, total_cost, units_for
 
 CATALOG = default_catalog()
 CONTEXT = Context(
@@ -174,7 +174,7 @@ def test_an_api_beaten_with_its_fixed_costs_paid_is_not_a_choice() -> None:
     """Only APIs an optimum may need reach the solver: one that costs more than another with
     all the other's fixed costs (access and boundary) paid is dropped; of equals the first
     stays; one whose advantage is smaller than the other's fixed costs is kept."""
-    from planner.optimize import _apis_kept
+    from planner.planning.optimize import _apis_kept
 
     # bedrock (15.6 fixed) beats openai (1.4 + 340 egress) by far more than its fixed cost.
     assert _apis_kept({"bedrock": 100.0, "openai": 1_000.0}, SHARED) == {"bedrock": 100.0}
@@ -192,7 +192,7 @@ def test_dominated_candidates_are_dropped_but_equivalents_keep_one() -> None:
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
     h100 = "self_hosted/deepseek-v3.2/p5.48xlarge"
     h200 = "self_hosted/deepseek-v3.2/p5en.48xlarge"
-    from planner.optimize import dominated
+    from planner.planning.optimize import dominated
 
     # Scout on H100 is cheaper per unit than DeepSeek on two H100 nodes and carries less load.
     items = [Demand("a", {}, {scout: (0.2, 0.0), h100: (0.5, 0.0)}, 1)]
@@ -206,7 +206,7 @@ def test_dominated_candidates_are_dropped_but_equivalents_keep_one() -> None:
 
 
 def test_equivalent_candidates_keep_exactly_one() -> None:
-    from planner.optimize import dominated
+    from planner.planning.optimize import dominated
 
     scout = "self_hosted/llama-4-scout/p5.48xlarge"
     twin = {**CANDIDATES, "self_hosted/twin/p5.48xlarge": CANDIDATES[scout]}
@@ -249,7 +249,7 @@ def test_a_smaller_model_the_pruning_dropped_still_gets_the_work() -> None:
     pools = {c: CONTEXT.by_option[c] for c in (scout, llama70)}
     assert pools[scout].unit_monthly_usd == pools[llama70].unit_monthly_usd
     items = [Demand("a", {}, {scout: (0.6, 0.0, 0.0), llama70: (0.9, 0.0, 0.0)}, 1)]
-    from planner.optimize import dominated
+    from planner.planning.optimize import dominated
 
     assert dominated(items, pools) == {llama70}
     solution = solve(items, pools)
@@ -262,7 +262,7 @@ def test_an_equal_cost_api_goes_where_the_workload_would_go_alone() -> None:
     use alone, whichever the solver returned (the example's code-review flipped between two
     providers of equal price as unrelated parts of the plan changed); not where that opens an
     access dearer than what it closes."""
-    from planner.optimize import _prefer_alone_api
+    from planner.planning.optimize import _prefer_alone_api
 
     items = [Demand("a", {"openai": 10.0, "anthropic": 10.0}, {}, 1)]
     assignment = {"a": "openai"}

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 from scipy.optimize import OptimizeResult
 
-from planner import console, optimize
+from planner import console
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
-from planner.loader import LoadedWorkloads
-from planner.model import Plan, plan_problems, read_plan
-from planner.optimize import Demand, alone_assignment, solve, total_cost
+from planner.inputs.loader import LoadedWorkloads
+from planner.planfile.schema import Plan, plan_problems, read_plan
+from planner.planning import optimize
+from planner.planning.optimize import Demand, alone_assignment, solve, total_cost
 from tests.test_optimize import CANDIDATES, SHARED
 
 # The issue's case: three small regulated workloads of three tiers. Alone, each gets the
@@ -289,9 +290,9 @@ def test_the_node_limit_stops_a_solve_deterministically(catalog: Catalog) -> Non
     import hashlib
 
     from bench.plan_bench import organization
-    from planner.loader import parse_workloads
-    from planner.plan import build_plan
-    from planner.render import plan_markdown
+    from planner.inputs.loader import parse_workloads
+    from planner.planning.plan import build_plan
+    from planner.render.plan_files import plan_markdown
 
     one_node = catalog.model_copy(
         update={
@@ -323,8 +324,8 @@ def test_the_catalog_s_solver_options_reach_highs(
 ) -> None:
     """optimizer.yaml's HiGHS options are what the solve runs with, an integer option as an
     integer (HiGHS refuses 0.0 for mip_pscost_minreliable), beside the gap and node limit."""
-    from planner.loader import parse_workloads
-    from planner.plan import build_plan
+    from planner.inputs.loader import parse_workloads
+    from planner.planning.plan import build_plan
 
     seen: list[dict[str, Any]] = []
     real = optimize.milp

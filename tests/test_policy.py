@@ -13,10 +13,10 @@ from pulumi_policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.policy import PolicyCustomTimeouts
 
 from planner.catalog import default_catalog
-from planner.model import Plan
-from planner.netgraph import SG, Graph, Resource
-from planner.render import plan_json
-from planner.verification import RULES, Expectations, verify
+from planner.graph.netgraph import SG, Graph, Resource
+from planner.planfile.schema import Plan
+from planner.render.plan_files import plan_json
+from planner.verification.report import RULES, Expectations, verify
 from policy.checks import stack_validation, validate_stack
 from tests import test_verify
 from tests.test_verify import FAULTS, POOL, added, find, reachable

@@ -10,8 +10,8 @@ import yaml
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.costs import pieces_cost, pool_fixed_cost
-from planner.model import read_plan
+from planner.costing.costs import pieces_cost, pool_fixed_cost
+from planner.planfile.schema import read_plan
 from tests.test_stacks import plan_project
 
 CIPHERTEXT = "v1:c2VjcmV0LWNpcGhlcnRleHQ="

@@ -10,8 +10,8 @@ import pytest
 from pulumi import RunError
 
 from planner.cli import main
-from planner.model import SCHEMA_VERSION
-from planner.offline import run_program
+from planner.graph.offline import run_program
+from planner.planfile.schema import SCHEMA_VERSION
 from tests.conftest import EXAMPLE
 
 

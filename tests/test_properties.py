@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, default_catalog
-from planner.loader import LoadedWorkloads, parse_workloads
-from planner.model import Plan
-from planner.plan import build_plan
-from planner.render import plan_json, plan_markdown
-from planner.workloads import Availability, DataClass, Task, Tier
+from planner.catalog.vocabulary import Availability, DataClass, Task, Tier
+from planner.inputs.loader import LoadedWorkloads, parse_workloads
+from planner.planfile.schema import Plan
+from planner.planning.plan import build_plan
+from planner.render.plan_files import plan_json, plan_markdown
 from tests.helpers import plan_text
 
 CATALOG: Catalog = default_catalog()

@@ -12,7 +12,7 @@ import pytest
 import planner
 from planner.cli import main
 from planner.errors import PlannerError
-from planner.render import plan_json
+from planner.render.plan_files import plan_json
 from tests.test_stacks import plan_project
 
 
@@ -72,7 +72,7 @@ def test_importing_a_module_of_the_package_does_not_load_the_api() -> None:
     used (the optimizer and its solver are not imported for the catalog)."""
     code = (
         "import sys, planner.catalog; "
-        "print('planner.api' in sys.modules, 'planner.optimize' in sys.modules)"
+        "print('planner.api' in sys.modules, 'planner.planning.optimize' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import given, settings
 
 from planner.cli import main
-from planner.sarif import NOTHING_VERIFIED, artifact_uri, render_sarif
-from planner.verification import RULES, Finding, Report, Subject, WorkloadVerdict
+from planner.render.sarif import NOTHING_VERIFIED, artifact_uri, render_sarif
+from planner.verification.report import RULES, Finding, Report, Subject, WorkloadVerdict
 from tests.test_stacks import plan_project
 from tests.test_verify import reports
 
@@ -105,8 +105,8 @@ def test_a_finding_lands_on_its_workload_s_line(project: Path) -> None:
 @given(reports())
 def test_exit_status_and_results_agree_for_any_report(report: Report) -> None:
     with (
-        mock.patch("planner.verification.verify_preview_file", return_value=report),
-        mock.patch("planner.cli._preview_resources", return_value=1),
+        mock.patch("planner.verification.report.verify_preview_file", return_value=report),
+        mock.patch("planner.cli.app._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as out,
     ):
         code = main(["verify", "--preview", "preview.json", "--format", "sarif"])

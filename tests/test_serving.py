@@ -19,10 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, FlagValues, Serving, load_catalog
-from planner.costs import memory_fit, unit_options
+from planner.costing.costs import memory_fit, unit_options
 from planner.errors import PlannerError
-from planner.model import Plan, Pool, read_plan
-from planner.offline import OfflineRun, run_program
+from planner.graph.offline import OfflineRun, run_program
+from planner.planfile.schema import Plan, Pool, read_plan
 from stacks.serving import serve_args, serve_flags
 from stacks.settings import StackSettings
 from tests.conftest import REPO, workload_yaml

@@ -1,4 +1,5 @@
-"""The throughput model of one serving replica (planner/throughput.py) and `planner throughput`."""
+"""The throughput model of one serving replica (planner/costing/throughput.py) and
+`planner throughput`."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ import pytest
 from bench import throughput_bench
 from planner.catalog import DATA_DIR, default_catalog
 from planner.cli import main
-from planner.errors import PlannerError
-from planner.throughput import (
+from planner.costing.throughput import (
     Efficiencies,
     ThroughputData,
     decode_step,
@@ -29,6 +29,7 @@ from planner.throughput import (
     prefill_seconds,
     serve,
 )
+from planner.errors import PlannerError
 
 DATA = default_throughput_data()
 EFF = Efficiencies.of(DATA.fit)

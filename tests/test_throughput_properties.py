@@ -1,5 +1,6 @@
-"""Properties of the throughput model (planner/throughput.py) that hold for every model, GPU,
-replica size and request shape: what more hardware or a lighter request can never make worse."""
+"""Properties of the throughput model (planner/costing/throughput.py) that hold for every model,
+GPU, replica size and request shape: what more hardware or a lighter request can never make
+worse."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.throughput import (
+from planner.costing.throughput import (
     Efficiencies,
     Replica,
     ThroughputData,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from planner.cli import main
-from planner.offline import run_program
+from planner.graph.offline import run_program
 from tests.conftest import EXAMPLE
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

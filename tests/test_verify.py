@@ -23,8 +23,7 @@ from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.model import Consumer, Plan, read_plan
-from planner.netgraph import (
+from planner.graph.netgraph import (
     DNS_ASSOCIATION,
     DNS_CONFIG,
     DNS_DOMAIN_LIST,
@@ -50,9 +49,10 @@ from planner.netgraph import (
     Resource,
     graph_from_offline,
 )
-from planner.offline import run_program
-from planner.preview import run_preview
-from planner.verification import (
+from planner.graph.offline import run_program
+from planner.graph.preview import run_preview
+from planner.planfile.schema import Consumer, Plan, read_plan
+from planner.verification.report import (
     RULES,
     Expectations,
     Finding,
@@ -1175,14 +1175,14 @@ def reports(draw: st.DrawFn) -> Report:
 def _run_verify(report: Report) -> tuple[int, str, str]:
     # The report stands for a preview with resources (one without is tested on its own).
     with (
-        mock.patch("planner.verification.verify_preview_file", return_value=report),
-        mock.patch("planner.cli._preview_resources", return_value=1),
+        mock.patch("planner.verification.report.verify_preview_file", return_value=report),
+        mock.patch("planner.cli.app._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
         code = main(["verify", "--preview", "preview.json"])
     with (
-        mock.patch("planner.verification.verify_preview_file", return_value=report),
-        mock.patch("planner.cli._preview_resources", return_value=1),
+        mock.patch("planner.verification.report.verify_preview_file", return_value=report),
+        mock.patch("planner.cli.app._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):
         assert main(["verify", "--preview", "preview.json", "--json"]) == code

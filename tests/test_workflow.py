@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from planner.cli import build_parser
-from planner.diff import MARKER
-from planner.render import plan_json
+from planner.cli.app import build_parser
+from planner.diff.compare import MARKER
+from planner.render.plan_files import plan_json
 from tests.test_diff import BASE, SCENARIOS, plan_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,11 +100,11 @@ def test_the_flags_it_passes_exist() -> None:
 HEADER = """\
 import sys
 
-import planner.diff
+import planner.diff.compare
 from planner.cli import main
-from planner.verification import Finding
+from planner.verification.report import Finding
 
-verify = planner.diff.verify
+verify = planner.diff.compare.verify
 """
 FAILING_VERIFY = """\
 
@@ -115,7 +115,7 @@ def failing(*args, **kwargs):
     return report
 
 
-planner.diff.verify = failing
+planner.diff.compare.verify = failing
 """
 
 
@@ -213,7 +213,7 @@ def test_the_verify_step_in_bash(project: Path, failing: bool) -> None:
     (project / ".venv" / "bin").mkdir(parents=True)
     planner = project / ".venv" / "bin" / "planner"
     fault = (
-        "import planner.verification as v\n"
+        "import planner.verification.report as v\n"
         "real = v.verify\n"
         "def failing(*a, **k):\n"
         "    report = real(*a, **k)\n"
@@ -221,7 +221,7 @@ def test_the_verify_step_in_bash(project: Path, failing: bool) -> None:
         "    return report\n"
         "v.verify = failing\n"
     )
-    script = "import sys\nfrom planner.cli import main\n" + (fault if failing else "")
+    script = "import sys\nfrom planner.cli.app import main\n" + (fault if failing else "")
     planner.write_text(f"#!{sys.executable}\n{script}sys.exit(main())\n")
     planner.chmod(0o755)
     run = steps()["Verify the head for code scanning"]["run"]

@@ -16,13 +16,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import loader as loader_module
 from planner.catalog import Catalog, default_catalog
-from planner.cli import main, schema_text
+from planner.cli.app import main, schema_text
 from planner.errors import PlannerError
-from planner.loader import load_workloads, parse_workloads
-from planner.plan import build_plan
-from planner.workloads import parse_tokens
+from planner.inputs import loader as loader_module
+from planner.inputs.loader import load_workloads, parse_workloads
+from planner.inputs.workloads import parse_tokens
+from planner.planning.plan import build_plan
 from tests.conftest import EXAMPLE, REPO, workload_yaml
 
 

@@ -19,15 +19,15 @@ import yaml
 from pulumi.runtime import rpc
 
 from planner import names
-from planner.aws_prices import list_price
 from planner.catalog import Catalog, Instance
+from planner.catalog.aws_prices import list_price
+from planner.catalog.vocabulary import Pricing
 from planner.console import is_long, progress
-from planner.costs import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
+from planner.costing.costs import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
-from planner.model import Plan, read_plan
-from planner.offline import OfflineRun, Registered, run_program
+from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.outputs import versioned
-from planner.workloads import Pricing
+from planner.planfile.schema import Plan, read_plan
 
 UNKNOWN = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known only after apply
 SECRET = "[secret]"

@@ -36,7 +36,7 @@ from pydantic import ValidationError, field_validator, model_validator
 
 from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
 from planner.errors import PlannerError
-from planner.loader import LineIndex, field_path
+from planner.inputs.loader import LineIndex, field_path
 
 Limit = Literal["KV memory", "engine batch limit", "concurrency", "per-user speed"]
 TimeBound = Literal["bandwidth", "compute", "overhead"]

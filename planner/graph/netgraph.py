@@ -1,8 +1,8 @@
 """The resource graph of a stack, and where packets can go in it.
 
 The graph comes from what the Pulumi engine sees: the real program run under mocks
-(planner.offline), the steps of a `pulumi preview --json`, or the resources a CrossGuard policy
-is handed. Resources are joined through their property dependencies (URNs), never through id
+(planner.graph.offline), the steps of a `pulumi preview --json`, or the resources a CrossGuard
+policy is handed. Resources are joined through their property dependencies (URNs), never through id
 values, which are unknown for new resources at preview time.
 
 Reachability carries header sets (address family, protocol, address range, port range) from a
@@ -135,7 +135,8 @@ class Graph:
 
 
 def graph_from_offline(run: Any) -> Graph:
-    """From planner.offline.OfflineRun: what the mock monitor recorded of each registration."""
+    """From planner.graph.offline.OfflineRun: what the mock monitor recorded of each
+    registration."""
     return Graph.of(
         Resource(
             urn=r.urn,

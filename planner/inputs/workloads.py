@@ -6,7 +6,6 @@ import ipaddress
 import math
 import re
 from datetime import date
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -20,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from planner.networks import DEFAULT_APIS, DEFAULT_POOLS, DEFAULT_SPACE
+from planner.catalog.vocabulary import Availability, DataClass, Pricing, Task, Tier
+from planner.inputs.networks import DEFAULT_APIS, DEFAULT_POOLS, DEFAULT_SPACE
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 _QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
@@ -152,52 +152,6 @@ RequestTokenCount = Annotated[
     Field(gt=0, le=MAX_REQUEST_TOKENS),
     WithJsonSchema(_tokens_schema(1, MAX_REQUEST_TOKENS, "100M")),
 ]
-
-
-class Task(StrEnum):
-    classification = "classification"
-    extraction = "extraction"
-    faq = "faq"
-    rag_qa = "rag_qa"
-    summarization = "summarization"
-    chat = "chat"
-    code_assistant = "code_assistant"
-    code_generation = "code_generation"
-    multi_step_reasoning = "multi_step_reasoning"
-    synthesis = "synthesis"
-    legal_analysis = "legal_analysis"
-    financial_analysis = "financial_analysis"
-
-
-class Tier(StrEnum):
-    small = "small"
-    capable = "capable"
-    frontier = "frontier"
-
-
-class DataClass(StrEnum):
-    public = "public"
-    internal = "internal"
-    confidential = "confidential"
-    regulated = "regulated"
-
-
-class Perimeter(StrEnum):
-    contractual = "contractual"
-    private_link = "private_link"
-    technical = "technical"
-
-
-class Pricing(StrEnum):
-    on_demand = "on_demand"
-    spot = "spot"
-    savings_1yr = "savings_1yr"
-    savings_3yr = "savings_3yr"
-
-
-class Availability(StrEnum):
-    standard = "standard"
-    high = "high"
 
 
 class _Strict(BaseModel):

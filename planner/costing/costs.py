@@ -14,10 +14,10 @@ from functools import cache
 from genai_prices import Usage, calc_price
 from genai_prices import __version__ as genai_prices_version
 
-from planner.aws_prices import list_price
 from planner.catalog import ApiModel, Catalog, Figure, Instance, OpenModel, TextFigure
-from planner.errors import PlannerError
-from planner.throughput import (
+from planner.catalog.aws_prices import list_price
+from planner.catalog.vocabulary import Pricing
+from planner.costing.throughput import (
     Efficiencies,
     Replica,
     Serving,
@@ -27,7 +27,7 @@ from planner.throughput import (
     make_replica,
     serve,
 )
-from planner.workloads import Pricing
+from planner.errors import PlannerError
 
 MILLION = 1_000_000
 # Floating-point slack when a load is an exact multiple of a capacity (3.0000000001 nodes is 3).
@@ -269,7 +269,7 @@ def memory_fit(
 @dataclass(frozen=True)
 class Capacity:
     """A scaling unit (one node, or the nodes of one multi-node replica): its memory fit, and
-    what its replicas are made of for the throughput model (planner/throughput.py)."""
+    what its replicas are made of for the throughput model (planner/costing/throughput.py)."""
 
     fit: Fit
     nodes_per_unit: int
@@ -600,8 +600,8 @@ def unit_throughput(
     user_output_tps: float,
     cached_input_fraction: float = 0.0,
 ) -> UnitThroughput:
-    """The throughput model (planner/throughput.py serve) for one unit and one request shape,
-    at the per-user speed: the largest batch whose every user reads user_output_tps.
+    """The throughput model (planner/costing/throughput.py serve) for one unit and one request
+    shape, at the per-user speed: the largest batch whose every user reads user_output_tps.
 
     A replica is tensor parallel within a node; one of several nodes (DeepSeek V3.2 on 2x
     p5.48xlarge) is pipeline parallel across them: each node is a stage holding 1/PP of the

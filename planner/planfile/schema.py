@@ -14,9 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.catalog import Catalog, PrivateConsumers, default_catalog
-from planner.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
+from planner.catalog.vocabulary import DataClass, Perimeter, Pricing, Tier
+from planner.costing.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import PlannerError, Problem
-from planner.workloads import NETWORK_PREFIXES, DataClass, Perimeter, Pricing, Tier
+from planner.inputs.workloads import NETWORK_PREFIXES
 
 SCHEMA_VERSION = 10
 
@@ -288,7 +289,7 @@ class Pool(_Out):
     # Tokens a month its workloads send, and where the pool starts to beat the APIs.
     monthly_tokens: int
     crossover: list[PoolCrossover]
-    # Its network's range, allocated at plan time (planner/networks.py).
+    # Its network's range, allocated at plan time (planner/inputs/networks.py).
     cidr: str
     # How its nodes follow from its members' loads: each part adds up on its own, and the units
     # are the largest of the rounded-up sums and the largest minimum (sizing_formula).
@@ -464,7 +465,9 @@ _KIND_WORDS = {
 
 
 def _message(error: Any) -> str:
-    from planner.loader import did_you_mean  # loader reads workloads files; imported when needed
+    from planner.inputs.loader import (
+        did_you_mean,  # loader reads workloads files; imported when needed
+    )
 
     kind, given = error["type"], error.get("input")
     shown = "" if isinstance(given, dict | list) else f", found {_json_value(given)}"
@@ -824,7 +827,7 @@ def _again(field: str, message: str) -> Problem:
 def _place_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """The region is one AWS has (and the catalog prices, or price_region stands in), and the
     stack is a name, not a path: both name files and resources the stack makes."""
-    from planner.loader import did_you_mean
+    from planner.inputs.loader import did_you_mean
 
     found = []
     regions = catalog.regions
@@ -893,7 +896,7 @@ def _perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """Each workload's perimeter is at least what its data class requires (the catalog's data
     classes, as answers.data_sensitivity decides it) and its placement keeps to it; each pool's
     perimeter is at least that of every workload it holds."""
-    from planner.loader import did_you_mean
+    from planner.inputs.loader import did_you_mean
 
     found = []
     needs: dict[str, Perimeter] = {}

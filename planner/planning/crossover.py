@@ -7,7 +7,12 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from planner.answers import (
+from planner.catalog import Catalog
+from planner.errors import PlannerError
+from planner.inputs.loader import LoadedWorkloads, did_you_mean
+from planner.inputs.workloads import Workload
+from planner.outputs import versioned
+from planner.planning.answers import (
     ApiLine,
     Context,
     FigureBook,
@@ -19,12 +24,7 @@ from planner.answers import (
     decide,
     own_option,
 )
-from planner.catalog import Catalog
-from planner.errors import PlannerError
-from planner.loader import LoadedWorkloads, did_you_mean
-from planner.outputs import versioned
-from planner.plan import settings_for
-from planner.workloads import Workload
+from planner.planning.plan import settings_for
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from planner import costs
 from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog, Figure
-from planner.costs import Capacity, Settings
+from planner.catalog.vocabulary import Availability, DataClass, Perimeter, Pricing, Task, Tier
+from planner.costing import costs
+from planner.costing.costs import Capacity, Settings
+from planner.costing.throughput import calibration_points_of, default_throughput_data
 from planner.errors import Problem
-from planner.model import (
+from planner.inputs.workloads import Workload
+from planner.planfile.schema import (
     Answers,
     BreakEven,
     DataSensitivity,
@@ -28,9 +31,7 @@ from planner.model import (
     VolumeEconomics,
     Warning,
 )
-from planner.model import Crossing as ModelCrossing
-from planner.throughput import calibration_points_of, default_throughput_data
-from planner.workloads import Availability, DataClass, Perimeter, Pricing, Task, Tier, Workload
+from planner.planfile.schema import Crossing as ModelCrossing
 
 CHART_POINTS = 9
 

@@ -18,11 +18,11 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from planner import names
-from planner.answers import tokens_text
 from planner.catalog import default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
-from planner.model import Plan, WorkloadPlan
+from planner.planfile.schema import Plan, WorkloadPlan
+from planner.planning.answers import tokens_text
 from planner.templating import base_environment
 
 MAX_OPTIONS_IN_MD = 12

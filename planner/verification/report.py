@@ -1,7 +1,7 @@
 """`planner verify`: prove from the resource graph that sensitive workloads have no way out, and
 check every rule of the security-rules table (../shared/reference/security-rules.md).
 
-The perimeter property is computed (planner.netgraph), not pattern-matched on names: for every
+The perimeter property is computed (planner.graph.netgraph), not pattern-matched on names: for every
 network interface serving a workload, where can its packets go? `technical`: nowhere but VPC
 endpoints whose policies are narrower than full access; `private_link`: only the planned Bedrock
 endpoint; `contractual`: out only through the firewall's allow-list of the providers' hosts.
@@ -26,8 +26,7 @@ import yaml
 from planner import names
 from planner.catalog import DATA_DIR, Catalog
 from planner.errors import PlannerError
-from planner.model import Consumer, Plan
-from planner.netgraph import (
+from planner.graph.netgraph import (
     ASG,
     EIP,
     ENDPOINT,
@@ -68,6 +67,7 @@ from planner.netgraph import (
     graph_from_preview,
 )
 from planner.outputs import versioned
+from planner.planfile.schema import Consumer, Plan
 
 PERIMETER_TAG = names.TAG_PERIMETER
 KMS_KEY = "aws:kms/key:Key"
@@ -1886,7 +1886,7 @@ def verify_program(
     project: Path, catalog: Catalog, stack: str, plan_file: Path | None
 ) -> tuple[Report, Plan]:
     """Run the real program under mocks (as `planner preview` does) and verify its graph."""
-    from planner.preview import run_preview, stack_config
+    from planner.graph.preview import run_preview, stack_config
 
     result = run_preview(project, catalog, stack, plan_file)
     protect = True

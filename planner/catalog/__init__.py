@@ -15,10 +15,10 @@ from genai_prices import __version__ as genai_prices_version
 from genai_prices.data_snapshot import get_snapshot
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from planner.catalog.vocabulary import DataClass, Perimeter, Pricing, Task, Tier
 from planner.errors import PlannerError, Problem
-from planner.workloads import DataClass, Perimeter, Pricing, Task, Tier
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 TIER_ORDER = {Tier.small: 0, Tier.capable: 1, Tier.frontier: 2}
 DATA_ORDER = {

@@ -11,26 +11,10 @@ from typing import Literal
 
 from genai_prices import __version__ as genai_prices_version
 
-from planner import networks, optimize
-from planner.answers import (
-    Context,
-    Demand,
-    FigureBook,
-    SelfHostedCandidate,
-    Unservable,
-    admissible_apis,
-    availability_floor,
-    cost_range,
-    crossover_lines,
-    decide,
-    limits_at,
-    longest_request,
-    shape_of,
-    speed_figure,
-)
-from planner.aws_prices import price_figure
 from planner.catalog import Catalog, Figure
-from planner.costs import (
+from planner.catalog.aws_prices import price_figure
+from planner.catalog.vocabulary import Perimeter, Pricing
+from planner.costing.costs import (
     Settings,
     api_fixed_kinds,
     connection_cost,
@@ -40,9 +24,12 @@ from planner.costs import (
     unit_load,
     units_for_load,
 )
+from planner.costing.throughput import default_throughput_data
 from planner.errors import PlannerError, Problem
-from planner.loader import LoadedWorkloads
-from planner.model import (
+from planner.inputs import networks
+from planner.inputs.loader import LoadedWorkloads
+from planner.inputs.workloads import Workload, WorkloadsFile
+from planner.planfile.schema import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
     Answers,
@@ -60,8 +47,23 @@ from planner.model import (
     Warning,
     WorkloadPlan,
 )
-from planner.throughput import default_throughput_data
-from planner.workloads import Perimeter, Pricing, Workload, WorkloadsFile
+from planner.planning import optimize
+from planner.planning.answers import (
+    Context,
+    Demand,
+    FigureBook,
+    SelfHostedCandidate,
+    Unservable,
+    admissible_apis,
+    availability_floor,
+    cost_range,
+    crossover_lines,
+    decide,
+    limits_at,
+    longest_request,
+    shape_of,
+    speed_figure,
+)
 
 Strategy = Literal["optimal", "per-workload"]
 PERIMETER_ORDER = {Perimeter.contractual: 0, Perimeter.private_link: 1, Perimeter.technical: 2}

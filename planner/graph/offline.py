@@ -292,7 +292,7 @@ def run_program(
 
     def body() -> None:
         mocks_ = _Mocks(run, answer, region if computed else None)
-        logger = logging.getLogger(f"ai-infra-planner.offline.{id(run)}")
+        logger = logging.getLogger(f"ai-infra-planner.graph.offline.{id(run)}")
         logger.propagate = False
         logger.addHandler(_LogList(run))
         pulumi.runtime.set_mocks(

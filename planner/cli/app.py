@@ -15,15 +15,18 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from planner import costs, names, throughput
+from planner import names
 from planner.catalog import Catalog, Figure, OpenModel, Throughput, default_catalog
+from planner.catalog.vocabulary import Pricing
 from planner.console import is_long, progress, warning_lines
+from planner.costing import costs, throughput
 from planner.errors import PlannerError, Problem, WarningsFailed
-from planner.loader import did_you_mean, load_workloads
-from planner.model import STACK_NAME, Plan, Pool
+from planner.inputs.loader import did_you_mean, load_workloads
+from planner.inputs.workloads import MIN_UTILIZATION, WorkloadsFile
 from planner.outputs import versioned
-from planner.plan import Strategy, build_plan
-from planner.render import (
+from planner.planfile.schema import STACK_NAME, Plan, Pool
+from planner.planning.plan import Strategy, build_plan
+from planner.render.plan_files import (
     CONFIG_PLAN_KEY,
     ConfigChange,
     find_project_dir,
@@ -35,10 +38,9 @@ from planner.render import (
     unwritable,
     write_all,
 )
-from planner.workloads import MIN_UTILIZATION, Pricing, WorkloadsFile
 
 if TYPE_CHECKING:
-    from planner.verification import Report
+    from planner.verification.report import Report
 
 _STACK_NAME = STACK_NAME
 DISTRIBUTION = "ai-infra-planner"
@@ -51,7 +53,7 @@ def version() -> str:
         return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         pass
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
         if project.get("name") == DISTRIBUTION:
@@ -465,7 +467,7 @@ def cmd_tco(args: argparse.Namespace) -> int:
             "time), and the price is at that speed"
         )
         tps_source = (
-            f"throughput model (planner/throughput.py, docs/cost-model.md): "
+            f"throughput model (planner/costing/throughput.py, docs/cost-model.md): "
             f"{served.output_tps:,.1f} output tok/s a unit of {capacity.nodes_per_unit} node(s) "
             f"at {input_tokens:,} input / {output_tokens:,} output tokens{speed_text}; "
             f"{error_text}"
@@ -786,7 +788,7 @@ def _replica_report(
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from planner.preview import render_json, render_text, run_preview
+    from planner.graph.preview import render_json, render_text, run_preview
 
     project = _project_dir()
     plan_file = Path(args.plan) if args.plan else None
@@ -798,8 +800,13 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from planner.model import read_plan
-    from planner.verification import render_json, render_text, verify_preview_file, verify_program
+    from planner.planfile.schema import read_plan
+    from planner.verification.report import (
+        render_json,
+        render_text,
+        verify_preview_file,
+        verify_program,
+    )
 
     catalog = default_catalog()
     shape = "json" if args.json else args.format or "text"
@@ -833,8 +840,8 @@ def _sarif(
     """The report as SARIF, its findings on the lines of the plan's workloads file where their
     workloads are named (the preview file, line 1, without a plan), the file named relative to
     the repository's root."""
-    from planner.loader import parse_with_lines
-    from planner.sarif import artifact_uri, render_sarif, repository_root
+    from planner.inputs.loader import parse_with_lines
+    from planner.render.sarif import artifact_uri, render_sarif, repository_root
 
     project = find_project_dir(Path.cwd()) or Path.cwd()
     root = repository_root(project)
@@ -862,7 +869,7 @@ def _sarif(
 
 def _stack_plan(stack: str) -> Path:
     """The plan Pulumi.<stack>.yaml names (a missing config or key is an error, exit 2)."""
-    from planner.preview import stack_config
+    from planner.graph.preview import stack_config
 
     _check_stack(stack)
     project = _project_dir()
@@ -878,7 +885,7 @@ def _stack_plan(stack: str) -> Path:
 
 def _preview_resources(preview: Path) -> int:
     """The resources a (readable) preview file declares, the stack itself aside."""
-    from planner.netgraph import graph_from_preview
+    from planner.graph.netgraph import graph_from_preview
 
     graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")))
     return sum(not r.type.startswith("pulumi:pulumi:") for r in graph.resources.values())
@@ -894,7 +901,7 @@ def _nothing_verified(preview: Path, report: Report, shape: str) -> int:
     if shape == "sarif":
         print(_sarif(report, None, default_catalog(), str(preview), reason), end="")
     elif shape == "json":
-        from planner.verification import render_json
+        from planner.verification.report import render_json
 
         document = json.loads(render_json(report))
         document.update(passed=False, verified="nothing", reason=reason)
@@ -905,7 +912,7 @@ def _nothing_verified(preview: Path, report: Report, shape: str) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from planner.diff import diff_plans, load_plans, render_json, render_markdown
+    from planner.diff.compare import diff_plans, load_plans, render_json, render_markdown
 
     base, head = load_plans(Path(args.base)), load_plans(Path(args.head))
     if not head:
@@ -931,7 +938,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_crossover(args: argparse.Namespace) -> int:
-    from planner.crossover import render_json, render_table, reports, write_chart
+    from planner.planning.crossover import render_json, render_table, reports, write_chart
 
     chart = Path(args.chart) if args.chart else None
     if chart is not None:
@@ -972,7 +979,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def plan_schema_text() -> str:
     """plan.json's JSON Schema (schema/plan.schema.json): what `planner plan` writes, for
     scripts and reviewers that read plans (its schema_version is fixed to this planner's)."""
-    from planner.model import SCHEMA_VERSION, Plan
+    from planner.planfile.schema import SCHEMA_VERSION, Plan
 
     schema = Plan.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

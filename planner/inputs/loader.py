@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
-from planner.workloads import (
+from planner.inputs.workloads import (
     LIMIT_REASONS,
     Assumptions,
     Network,

@@ -16,16 +16,16 @@ from typing import Any
 
 from planner import names
 from planner.catalog import Catalog
+from planner.catalog.vocabulary import Perimeter
 from planner.errors import PlannerError
-from planner.model import Plan, WorkloadPlan, read_plan
-from planner.netgraph import graph_from_offline, normalize
-from planner.offline import OfflineRun, Registered, run_program
+from planner.graph.netgraph import graph_from_offline, normalize
+from planner.graph.offline import OfflineRun, Registered, run_program
+from planner.graph.preview import price_resources
 from planner.outputs import versioned
-from planner.plan import PERIMETER_ORDER
-from planner.preview import price_resources
-from planner.render import template_environment, tidy_markdown
-from planner.verification import Expectations, Report, verify
-from planner.workloads import Perimeter
+from planner.planfile.schema import Plan, WorkloadPlan, read_plan
+from planner.planning.plan import PERIMETER_ORDER
+from planner.render.plan_files import template_environment, tidy_markdown
+from planner.verification.report import Expectations, Report, verify
 
 MARKER = "<!-- ai-infra-planner:plan-diff -->"
 # GitHub refuses a comment body over 65,536 characters; keep a margin for the workflow's note.
@@ -307,7 +307,7 @@ def plan_program(plan: Plan, catalog: Catalog) -> Callable[[], None]:
 
 
 def run_plan(plan: Plan, catalog: Catalog) -> OfflineRun:
-    """The plan's stack under Pulumi's mocks (see planner.offline)."""
+    """The plan's stack under Pulumi's mocks (see planner.graph.offline)."""
     with tempfile.TemporaryDirectory() as scratch:
         return run_program(
             Path(scratch),
