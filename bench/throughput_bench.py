@@ -24,13 +24,8 @@ import yaml
 from scipy.optimize import least_squares
 
 from planner.catalog import DATA_DIR
-from planner.costing.throughput import (
-    CalibrationPoint,
-    Efficiencies,
-    ThroughputData,
-    load_throughput_data,
-    predict,
-)
+from planner.costing.throughput import Efficiencies, predict
+from planner.costing.throughput_data import CalibrationPoint, ThroughputData, load_throughput_data
 
 # The target on held-out points: geometric-mean error at most 1.25, no point beyond 2.
 TARGET_GEOMETRIC_MEAN = 1.25

@@ -6,7 +6,7 @@ import pytest
 
 from planner.catalog import TIER_ORDER, Catalog
 from planner.catalog.vocabulary import Tier
-from planner.costing.costs import pool_fixed_cost
+from planner.costing import pool_fixed_cost
 from planner.errors import PlannerError
 from planner.planfile.schema import VolumeEconomics
 from tests.conftest import workload_yaml

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner import costing as costs
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import DataClass, Tier
 from planner.cli import main
-from planner.costing import costs
 from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, run_program
 from planner.planfile.schema import Option, read_plan

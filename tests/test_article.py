@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from planner import costing as costs
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing
-from planner.costing import costs
 
 UTILIZATION = 0.4  # the catalog's default utilization
 WHEN = date(2026, 11, 1)

@@ -15,16 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner import costing as costs
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
-from planner.costing import costs
-from planner.costing.throughput import (
-    Efficiencies,
-    default_throughput_data,
-    make_replica,
-    prefill_seconds,
-    serve,
-)
+from planner.costing.throughput import Efficiencies, make_replica, prefill_seconds, serve
+from planner.costing.throughput_data import default_throughput_data
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile.schema import Option
@@ -183,7 +178,7 @@ def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Cata
     reach twice the per-user speed (a token passes both stages)."""
     unit = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
     assert (unit.fit.tensor_parallel, unit.fit.pipeline_parallel, unit.nodes_per_unit) == (8, 2, 2)
-    data = costs.deployed_throughput_data()
+    data = costs.deployed_throughput_data(catalog)
     arch = data.architectures["deepseek-v3.2"]
     half = arch.model_copy(
         update={

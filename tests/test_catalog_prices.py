@@ -1,16 +1,20 @@
-"""No hidden globals in pricing (issue 15): list prices, hours a month and the catalog's hash
-come from the catalog a plan is priced with, not from the bundled one whatever was loaded."""
+"""No hidden globals in pricing (issue 15): list prices, hours a month, the catalog's hash and
+the throughput model's data come from the catalog a plan is priced with, not from the bundled
+one whatever was loaded."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
 
 import yaml
 
+from planner import costing as costs
 from planner.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from planner.catalog.aws_prices import list_price, price_figure
-from planner.costing import costs
+from planner.catalog.vocabulary import Pricing
+from planner.costing.throughput_data import throughput_data
 from planner.planning.plan import catalog_sha256
 
 NAT = "aws:ec2/natGateway:NatGateway"
@@ -50,6 +54,62 @@ def test_the_catalog_hash_is_the_catalog_s_own(tmp_path: Path) -> None:
     custom = copied_catalog(tmp_path, hours=700, nat_usd_per_hour=0.1)
     assert catalog_sha256(same) == catalog_sha256(bundled)
     assert catalog_sha256(custom) != catalog_sha256(bundled)
+
+
+def throughput_catalog(
+    tmp_path: Path, bandwidth_efficiency: float, runtime_reserve_gb: float
+) -> Catalog:
+    """A copy of the bundled data with another fitted bandwidth efficiency and engine reserve
+    (throughput.yaml)."""
+    directory = tmp_path / "throughput-data"
+    shutil.copytree(DATA_DIR, directory)
+    path = directory / "throughput.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["fit"]["bandwidth_efficiency"]["value"] = bandwidth_efficiency
+    data["settings"]["runtime_reserve_gb"]["value"] = runtime_reserve_gb
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_catalog(directory)
+
+
+def test_throughput_comes_from_the_catalog_given(tmp_path: Path) -> None:
+    """A unit's memory fit, KV cache and throughput use the throughput data of the catalog's
+    own directory: a global reading the bundled files would give the bundled answers here."""
+    bundled = default_catalog()
+    same = load_catalog(shutil.copytree(DATA_DIR, tmp_path / "same"))
+    custom = throughput_catalog(tmp_path, bandwidth_efficiency=0.4, runtime_reserve_gb=6)
+    assert throughput_data(custom).fit.bandwidth_efficiency.value == 0.4
+    settings = costs.Settings(
+        pricing=Pricing.on_demand,
+        utilization=0.4,
+        memory_reserve=0.1,
+        request_input_tokens=2000,
+        request_output_tokens=400,
+        price_date=date.fromisoformat(bundled.defaults.price_date.value),
+        user_output_tps=30.0,
+    )
+
+    def served(catalog: Catalog) -> tuple[float, dict[int, tuple[float, float]]]:
+        """The usable memory a GPU, and by tensor-parallel group the KV cache and throughput."""
+        model, instance = catalog.models["llama-3.3-70b"], catalog.instances["p5.48xlarge"]
+        fit = costs.memory_fit(catalog, model, instance, "fp8", 0.1)
+        assert fit is not None
+        units = costs.unit_options(catalog, model, instance, settings)
+        return fit.usable_gb_per_gpu, {
+            unit.fit.gpus_per_replica: (
+                unit.kv_tokens_per_replica,
+                costs.unit_throughput(unit, 2000, 400, 30.0).output_tps,
+            )
+            for unit in units
+        }
+
+    assert served(same) == served(bundled)
+    usable, groups = served(custom)
+    theirs, their_groups = served(bundled)
+    assert usable == theirs - 4  # 4 GB more of the engine's reserve on every GPU
+    assert groups.keys() & their_groups.keys()
+    for group in groups.keys() & their_groups.keys():
+        assert groups[group][0] < their_groups[group][0]  # less KV cache
+        assert groups[group][1] < their_groups[group][1]  # and less throughput
 
 
 def test_the_stack_s_boundaries_cost_what_the_plan_says(project: Path) -> None:

@@ -14,11 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from planner import costing as costs
 from planner.catalog import DATA_DIR, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.cli.app import _check_tensor_parallel, main
-from planner.costing import costs
-from planner.costing.throughput import Architecture, default_throughput_data, load_throughput_data
+from planner.costing.throughput_data import (
+    Architecture,
+    default_throughput_data,
+    load_throughput_data,
+)
 from planner.errors import PlannerError
 
 TCO = ["tco", "llama-3.1-8b", "--instance", "p5.48xlarge", "--utilization", "1"]

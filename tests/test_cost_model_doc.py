@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from planner import costing as costs
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing
-from planner.costing import costs
-from planner.costing.throughput import default_throughput_data
+from planner.costing.throughput_data import default_throughput_data
 from planner.planning.plan import EGRESS, shared_access
 
 DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text().split())

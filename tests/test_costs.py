@@ -8,13 +8,13 @@ from datetime import date
 
 import pytest
 
+from planner import costing as costs
 from planner.catalog import Catalog
 from planner.catalog import default_catalog as catalog_default
 from planner.catalog.vocabulary import Pricing
 from planner.cli import main
-from planner.costing import costs
-from planner.costing.costs import Settings
-from planner.costing.throughput import default_throughput_data
+from planner.costing import Settings
+from planner.costing.throughput_data import default_throughput_data
 
 WHEN = date(2026, 11, 1)
 

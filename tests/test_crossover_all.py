@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from planner import costing as costs
 from planner.catalog import Catalog
 from planner.cli import main
-from planner.costing import costs
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile.schema import Plan
 from planner.planning.crossover import reports

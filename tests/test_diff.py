@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from planner import costing as costs
 from planner.catalog import Catalog, Figure, default_catalog
 from planner.cli import main
-from planner.costing import costs
 from planner.diff.compare import MARKER, diff_plans, load_plans, render_markdown
 from planner.inputs.loader import load_workloads
 from planner.planfile.schema import Plan

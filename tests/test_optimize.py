@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from planner.catalog import default_catalog
 from planner.catalog.vocabulary import Pricing
-from planner.costing.costs import Settings
+from planner.costing import Settings
 from planner.planning.answers import Context, FigureBook, SelfHostedCandidate
 from planner.planning.optimize import Demand, Shared, alone_assignment, solve, total_cost, units_for
 

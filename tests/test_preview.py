@@ -10,7 +10,7 @@ import yaml
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.costing.costs import pieces_cost, pool_fixed_cost
+from planner.costing import pieces_cost, pool_fixed_cost
 from planner.planfile.schema import read_plan
 from tests.test_stacks import plan_project
 

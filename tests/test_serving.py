@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, FlagValues, Serving, load_catalog
-from planner.costing.costs import memory_fit, unit_options
+from planner.costing import memory_fit, unit_options
 from planner.errors import PlannerError
 from planner.graph.offline import OfflineRun, run_program
 from planner.planfile.schema import Plan, Pool, read_plan

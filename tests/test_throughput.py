@@ -16,19 +16,21 @@ from planner.catalog import DATA_DIR, default_catalog
 from planner.cli import main
 from planner.costing.throughput import (
     Efficiencies,
-    ThroughputData,
     decode_step,
-    default_throughput_data,
     experts_touched,
-    figures_used,
     kv_batch,
-    load_throughput_data,
     make_replica,
     moe_dispatch_s,
     predict,
     prefill_seconds,
     serve,
 )
+from planner.costing.throughput_data import (
+    ThroughputData,
+    default_throughput_data,
+    load_throughput_data,
+)
+from planner.costing.throughput_report import figures_used
 from planner.errors import PlannerError
 
 DATA = default_throughput_data()

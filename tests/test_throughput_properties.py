@@ -9,14 +9,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.costing.throughput import (
-    Efficiencies,
-    Replica,
-    ThroughputData,
-    default_throughput_data,
-    make_replica,
-    serve,
-)
+from planner.costing.throughput import Efficiencies, Replica, make_replica, serve
+from planner.costing.throughput_data import ThroughputData, default_throughput_data
 
 DATA = default_throughput_data()
 EFF = Efficiencies.of(DATA.fit)

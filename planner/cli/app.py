@@ -15,11 +15,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from planner import costing as costs
 from planner import names
 from planner.catalog import Catalog, Figure, OpenModel, Throughput, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.console import is_long, progress, warning_lines
-from planner.costing import costs, throughput
+from planner.costing import throughput, throughput_data, throughput_report
 from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.inputs.loader import did_you_mean, load_workloads
 from planner.inputs.workloads import MIN_UTILIZATION, WorkloadsFile
@@ -445,8 +446,8 @@ def cmd_tco(args: argparse.Namespace) -> int:
             ) from None
         tps = served.output_tps / capacity.nodes_per_unit
         fit = capacity.fit  # the tensor-parallel group the throughput model serves best with
-        data = throughput.default_throughput_data()
-        points = throughput.calibration_points_of(data, capacity.model_id)
+        data = throughput_data.throughput_data(catalog)
+        points = throughput_report.calibration_points_of(data, capacity.model_id)
         error = data.fit.geometric_mean_error
         # Said as `planner throughput` and plans say it: the fit's error covers only models
         # with calibration points.
@@ -574,7 +575,7 @@ def _within_context(
 
 
 def _check_tensor_parallel(
-    model: str, arch: throughput.Architecture, gpu: str, gpus: int, nodes: dict[str, int]
+    model: str, arch: throughput_data.Architecture, gpu: str, gpus: int, nodes: dict[str, int]
 ) -> list[int]:
     """--gpus is one tensor-parallel group as the pinned vLLM (0.33.0, planner/data/vllm.yaml)
     runs it, else an error naming why; the groups it would run. Tensor parallelism runs within
@@ -643,9 +644,9 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     # reserve), or as the calibration points were measured (TensorRT-LLM).
     reserve = default_catalog().defaults.memory_reserve
     if args.calibrated:
-        data, utilization = throughput.default_throughput_data(), 1.0
+        data, utilization = throughput_data.default_throughput_data(), 1.0
     else:
-        data, utilization = costs.deployed_throughput_data(), 1 - reserve.value
+        data, utilization = costs.deployed_throughput_data(default_catalog()), 1 - reserve.value
     known_arch = data.architectures.get(args.model)
     if known_arch is not None and args.nodes > known_arch.layers.value:
         # A pipeline stage holds whole layers: one a node at most.
@@ -672,6 +673,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
         "architectures.yaml",
     )
     served = costs.serve_replica(
+        data,
         replica,
         args.nodes,
         args.input_tokens,
@@ -754,14 +756,14 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 def _replica_report(
     args: argparse.Namespace,
-    data: throughput.ThroughputData,
+    data: throughput_data.ThroughputData,
     served: throughput.Serving,
     utilization: float,
     reserve: Figure,
 ) -> dict[str, Any]:
     """serving_report of a replica of --nodes pipeline stages (its figures are one stage's:
     weights and KV cache are counted on every node), saying how it is served."""
-    report = throughput.serving_report(data, served)
+    report = throughput_report.serving_report(data, served)
     nodes = args.nodes
     report["nodes"] = nodes
     report["weights_gb"] = round(served.replica.weight_bytes * nodes / 1e9, 1)

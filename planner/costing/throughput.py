@@ -20,176 +20,28 @@ its prompt and of its whole output from admission, as TensorRT-LLM's default sch
 it), by a concurrency, or by a per-user speed target. Every figure comes from planner/data
 (gpus.yaml, architectures.yaml, precisions.yaml, throughput.yaml); the efficiencies are fitted on
 the calibration points (bench/throughput_bench.py) and checked on held-out ones
-(throughput_holdout.yaml).
+(throughput_holdout.yaml). Those figures' types and reading are throughput_data.py, the answer as
+`planner throughput --json` reports it throughput_report.py, and the model as the stack deploys
+it (vLLM, pipeline stages, a plan's units) costing/serving.py.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import ValidationError, field_validator, model_validator
-
-from planner.catalog import DATA_DIR, Figure, Precision, TextFigure, _Data
+from planner.costing.throughput_data import (
+    Architecture,
+    CalibrationPoint,
+    Fit,
+    Gpu,
+    ThroughputData,
+)
 from planner.errors import PlannerError
-from planner.inputs.loader import LineIndex, field_path
 
 Limit = Literal["KV memory", "engine batch limit", "concurrency", "per-user speed"]
 TimeBound = Literal["bandwidth", "compute", "overhead"]
-
-
-class Gpu(_Data):
-    name: str
-    memory_gb: Figure
-    bandwidth_tb_per_s: Figure
-    nvlink_gb_per_s: Figure
-    dense_tflops: dict[str, Figure]
-
-
-class Architecture(_Data):
-    layers: Figure
-    query_heads: Figure
-    kv_heads: Figure
-    head_dim: Figure
-    hidden_size: Figure
-    total_params_b: Figure
-    active_params_b: Figure
-    experts: Figure | None = None
-    experts_per_token: Figure | None = None
-    # Layers with routed experts (Llama 4 Maverick alternates dense and MoE layers, DeepSeek's
-    # first three are dense): each token's MoE dispatch and the attention data parallel
-    # collectives happen once per MoE layer.
-    moe_layers: Figure | None = None
-    attention: Literal["gqa", "mla"]
-    latent_dim: Figure | None = None
-    # Not used by the model (the attention data parallel copies are all but the routed experts);
-    # optional, kept for catalogs that state it.
-    attention_params_b: Figure | None = None
-    kv_cache_precision: TextFigure
-    # Tokens of one request (prompt and completion) the model takes: `planner throughput`
-    # refuses longer ones for every architecture, in the catalog's models.yaml or not.
-    context_window: Figure
-
-    @model_validator(mode="after")
-    def _moe_figures_together(self) -> Architecture:
-        moe = (self.experts, self.experts_per_token, self.moe_layers)
-        if any(f is not None for f in moe) and any(f is None for f in moe):
-            raise ValueError("an MoE architecture needs experts, experts_per_token and moe_layers")
-        return self
-
-    @property
-    def is_moe(self) -> bool:
-        return self.experts is not None
-
-    def kv_values_per_token(self) -> float:
-        """Values cached per token of context, all layers: K and V per KV head, or MLA's latent."""
-        if self.attention == "mla":
-            if self.latent_dim is None:
-                raise ValueError("an mla architecture needs latent_dim")
-            return self.layers.value * self.latent_dim.value
-        return self.layers.value * self.kv_heads.value * self.head_dim.value * 2
-
-    def expert_params(self) -> float:
-        """Parameters (not billions) in routed experts: total - active = experts x (1 - k / E)."""
-        if self.experts is None or self.experts_per_token is None:
-            return 0.0
-        share = self.experts_per_token.value / self.experts.value
-        return (self.total_params_b.value - self.active_params_b.value) * 1e9 / (1 - share)
-
-    def unrouted_params(self) -> float:
-        """Parameters (not billions) outside the routed experts: attention, dense MLP layers,
-        shared experts, embeddings. Under attention data parallelism every GPU keeps them all."""
-        return self.total_params_b.value * 1e9 - self.expert_params()
-
-
-class Settings(_Data):
-    runtime_reserve_gb: Figure
-    # Share of a request's output tokens whose KV cache the scheduler reserves when it admits
-    # the request (1: the whole output, TensorRT-LLM's GUARANTEED_NO_EVICT).
-    kv_reserved_output_share: Figure
-    max_batch: Figure
-    prefill_chunk_tokens: Figure
-    kv_free_fraction: Figure
-    moe_parallelism: TextFigure
-    compute_precision: dict[str, TextFigure]
-    kv_bytes_per_value: dict[str, Figure]
-
-    @field_validator("moe_parallelism")
-    @classmethod
-    def _known_parallelism(cls, figure: TextFigure) -> TextFigure:
-        if figure.value not in ("attention-dp", "tensor"):
-            raise ValueError(f"must be attention-dp or tensor, not {figure.value!r}")
-        return figure
-
-
-class Fit(_Data):
-    """The fitted efficiencies, and how well they reproduce the calibration points."""
-
-    bandwidth_efficiency: Figure
-    compute_efficiency: Figure
-    step_overhead_ms: Figure
-    request_overhead_us: Figure
-    allreduce_latency_us: Figure
-    moe_factor: Figure
-    points: int
-    geometric_mean_error: float
-    worst_error: float
-    worst_point: str
-    # The same on the held-out points (throughput_holdout.yaml, outliers aside), and how many of
-    # them the model misses by more than 2x.
-    holdout_points: int
-    holdout_geometric_mean_error: float
-    holdout_worst_error: float
-    holdout_worst_point: str
-    holdout_beyond_2x: int
-    source: str
-    date: str
-
-
-class CalibrationPoint(_Data):
-    model: str
-    gpu: str
-    gpus: int
-    precision: str = "fp8"
-    input_tokens: int
-    output_tokens: int
-    output_tokens_per_second: float
-    concurrency: int | None = None
-    tokens_per_user: float | None = None
-    source: str
-    date: str
-
-    def label(self) -> str:
-        load = "max load"
-        if self.concurrency:
-            load = f"concurrency {self.concurrency}"
-        elif self.tokens_per_user:
-            load = f"{self.tokens_per_user:g} tok/s/user"
-        return (
-            f"{self.model} {self.gpus}x {self.gpu} {self.input_tokens}/{self.output_tokens} {load}"
-        )
-
-
-class HoldoutPoint(CalibrationPoint):
-    """A measured point the fit never sees: the model's check (throughput_holdout.yaml)."""
-
-    engine: str
-    # Why the point measures something the model does not describe (from its source), if so.
-    outlier: str | None = None
-
-
-class ThroughputData(_Data):
-    gpus: dict[str, Gpu]
-    architectures: dict[str, Architecture]
-    precisions: dict[str, Precision]
-    settings: Settings
-    fit: Fit
-    calibration: list[CalibrationPoint]
-    holdout: list[HoldoutPoint]
 
 
 @dataclass(frozen=True)
@@ -213,55 +65,6 @@ class Efficiencies:
             allreduce_latency_s=fit.allreduce_latency_us.value / 1e6,
             moe_factor=fit.moe_factor.value,
         )
-
-
-def _read(directory: Path, name: str) -> Any:
-    path = directory / name
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PlannerError.single(str(path), "", f"cannot read catalog file: {exc}") from None
-
-
-def load_throughput_data(directory: Path = DATA_DIR) -> ThroughputData:
-    throughput = _read(directory, "throughput.yaml")
-    raw = {
-        "gpus": _read(directory, "gpus.yaml")["gpus"],
-        "architectures": _read(directory, "architectures.yaml")["architectures"],
-        "precisions": _read(directory, "precisions.yaml")["precisions"],
-        "settings": throughput["settings"],
-        "fit": throughput["fit"],
-        "calibration": _read(directory, "throughput_calibration.yaml")["points"],
-        "holdout": _read(directory, "throughput_holdout.yaml")["points"],
-    }
-    try:
-        return ThroughputData.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        section, *rest = first["loc"]
-        # Name the file the figure is in, the field as it is spelled there, and its line.
-        name, key = _FILES[str(section)]
-        loc = (key, *rest)
-        path = directory / name
-        line = LineIndex(yaml.compose(path.read_text(encoding="utf-8"))).line(loc)
-        raise PlannerError.single(str(path), field_path(loc), first["msg"], line) from None
-
-
-# Where each section of ThroughputData comes from: its file, and its key in that file.
-_FILES: dict[str, tuple[str, str]] = {
-    "gpus": ("gpus.yaml", "gpus"),
-    "architectures": ("architectures.yaml", "architectures"),
-    "precisions": ("precisions.yaml", "precisions"),
-    "settings": ("throughput.yaml", "settings"),
-    "fit": ("throughput.yaml", "fit"),
-    "calibration": ("throughput_calibration.yaml", "points"),
-    "holdout": ("throughput_holdout.yaml", "points"),
-}
-
-
-@cache
-def default_throughput_data() -> ThroughputData:
-    return load_throughput_data()
 
 
 @dataclass(frozen=True)
@@ -642,107 +445,3 @@ def predict(data: ThroughputData, eff: Efficiencies, point: CalibrationPoint) ->
         concurrency=point.concurrency,
         tokens_per_user=point.tokens_per_user,
     ).output_tokens_per_second
-
-
-def _figure(figure: Figure | TextFigure, unit: str = "") -> dict[str, Any]:
-    shown: dict[str, Any] = {"value": figure.value, "source": figure.source, "date": figure.date}
-    if unit:
-        shown["unit"] = unit
-    return shown
-
-
-def figures_used(data: ThroughputData, r: Replica) -> dict[str, dict[str, Any]]:
-    """Every catalog figure the answer rests on, with its source and date."""
-    arch, gpu, fit = r.arch, r.gpu, data.fit
-    compute = data.settings.compute_precision[r.precision]
-    used: dict[str, dict[str, Any]] = {
-        "gpu_memory": _figure(gpu.memory_gb, "GB per GPU"),
-        "gpu_bandwidth": _figure(gpu.bandwidth_tb_per_s, "TB/s per GPU"),
-        "gpu_dense_flops": _figure(gpu.dense_tflops[compute.value], f"{compute.value} TFLOPS"),
-        "gpu_nvlink": _figure(gpu.nvlink_gb_per_s, "GB/s each way"),
-        "compute_precision": _figure(compute),
-        "bytes_per_param": _figure(data.precisions[r.precision].bytes_per_param),
-        "kv_cache_precision": _figure(arch.kv_cache_precision),
-        "layers": _figure(arch.layers),
-        "query_heads": _figure(arch.query_heads),
-        "kv_heads": _figure(arch.kv_heads),
-        "head_dim": _figure(arch.head_dim),
-        "hidden_size": _figure(arch.hidden_size),
-        "total_params": _figure(arch.total_params_b, "billion"),
-        "active_params": _figure(arch.active_params_b, "billion"),
-    }
-    if arch.latent_dim is not None:
-        used["latent_dim"] = _figure(arch.latent_dim)
-    if arch.experts is not None and arch.experts_per_token is not None:
-        used["experts"] = _figure(arch.experts)
-        used["experts_per_token"] = _figure(arch.experts_per_token)
-        if arch.moe_layers is not None:
-            used["moe_layers"] = _figure(arch.moe_layers)
-        used["moe_factor"] = _figure(
-            fit.moe_factor, "HBM passes of a token's hidden state per MoE layer"
-        )
-        used["moe_parallelism"] = _figure(data.settings.moe_parallelism)
-    used["runtime_reserve"] = _figure(data.settings.runtime_reserve_gb, "GB per GPU")
-    used["kv_free_fraction"] = _figure(data.settings.kv_free_fraction)
-    used["kv_reserved_output_share"] = _figure(data.settings.kv_reserved_output_share)
-    used["max_batch"] = _figure(data.settings.max_batch, "requests")
-    used["prefill_chunk_tokens"] = _figure(data.settings.prefill_chunk_tokens, "tokens")
-    used["bandwidth_efficiency"] = _figure(fit.bandwidth_efficiency)
-    used["compute_efficiency"] = _figure(fit.compute_efficiency)
-    used["step_overhead"] = _figure(fit.step_overhead_ms, "ms")
-    used["request_overhead"] = _figure(fit.request_overhead_us, "us per request and step")
-    if r.gpus > 1:
-        used["allreduce_latency"] = _figure(fit.allreduce_latency_us, "us")
-    return used
-
-
-def calibration_points_of(data: ThroughputData, model: str) -> int:
-    """Calibration points that measure this model: with none, the fit's stated error does not
-    cover its answers (`planner throughput` and plans say it is unvalidated)."""
-    return sum(p.model == model for p in data.calibration)
-
-
-def serving_report(data: ThroughputData, s: Serving) -> dict[str, Any]:
-    """The answer as JSON-ready data (rounded: the model is no better than its fit)."""
-    r = s.replica
-    return {
-        "model": r.model,
-        "gpu": r.gpu_name,
-        "gpus": r.gpus,
-        "precision": r.precision,
-        "input_tokens": s.input_tokens,
-        "output_tokens": s.output_tokens,
-        "output_tokens_per_second": round(s.output_tokens_per_second, 1),
-        "total_tokens_per_second": round(s.total_tokens_per_second, 1),
-        "output_tokens_per_second_per_gpu": round(s.output_tokens_per_second / r.gpus, 1),
-        "tokens_per_user": round(s.tokens_per_user, 2),
-        "batch": s.batch,
-        "kv_cache_batch": s.kv_batch,
-        "limit": s.limit,
-        "time_bound": s.time_bound,
-        "time_to_first_token_s": round(s.time_to_first_token_s, 4),
-        "decode_step_ms": round(s.decode_step_s * 1e3, 3),
-        "prefill_ms": round(s.prefill_s * 1e3, 3),
-        "weights_gb": round(r.weight_bytes / 1e9, 1),
-        "kv_cache_gb": round(r.kv_capacity_tokens * r.kv_bytes_per_token / 1e9, 1),
-        "kv_bytes_per_token": round(r.kv_bytes_per_token),
-        "fit": {
-            "points": data.fit.points,
-            # How many of them measure this model: with none, the fit's error says nothing of
-            # this answer (docs/cost-model.md lists held-out misses, DeepSeek's among them).
-            "points_of_this_model": calibration_points_of(data, r.model),
-            "geometric_mean_error": data.fit.geometric_mean_error,
-            "worst_error": data.fit.worst_error,
-            "worst_point": data.fit.worst_point,
-            # The check on measured points the fit never saw (throughput_holdout.yaml).
-            "holdout_points": data.fit.holdout_points,
-            "holdout_points_of_this_model": sum(
-                p.model == r.model and p.outlier is None for p in data.holdout
-            ),
-            "holdout_geometric_mean_error": data.fit.holdout_geometric_mean_error,
-            "holdout_worst_error": data.fit.holdout_worst_error,
-            "holdout_worst_point": data.fit.holdout_worst_point,
-            "source": data.fit.source,
-        },
-        "figures": figures_used(data, r),
-    }

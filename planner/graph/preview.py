@@ -23,7 +23,7 @@ from planner.catalog import Catalog, Instance
 from planner.catalog.aws_prices import list_price
 from planner.catalog.vocabulary import Pricing
 from planner.console import is_long, progress
-from planner.costing.costs import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
+from planner.costing import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.outputs import versioned

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.catalog import Catalog, PrivateConsumers, default_catalog
 from planner.catalog.vocabulary import DataClass, Perimeter, Pricing, Tier
-from planner.costing.costs import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
+from planner.costing import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import PlannerError, Problem
 from planner.inputs.workloads import NETWORK_PREFIXES
 

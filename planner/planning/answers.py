@@ -11,11 +11,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from planner import costing as costs
 from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog, Figure
 from planner.catalog.vocabulary import Availability, DataClass, Perimeter, Pricing, Task, Tier
-from planner.costing import costs
-from planner.costing.costs import Capacity, Settings
-from planner.costing.throughput import calibration_points_of, default_throughput_data
+from planner.costing import Capacity, Settings
+from planner.costing.throughput_data import throughput_data
+from planner.costing.throughput_report import calibration_points_of
 from planner.errors import Problem
 from planner.inputs.workloads import Workload
 from planner.planfile.schema import (
@@ -80,11 +81,13 @@ def speed_figure(
     )
 
 
-def throughput_figures(book: FigureBook, model_id: str, gpu: str) -> tuple[str, ...]:
+def throughput_figures(
+    catalog: Catalog, book: FigureBook, model_id: str, gpu: str
+) -> tuple[str, ...]:
     """The throughput model's figures a self-hosted cost rests on, recorded once: the GPU's
     (gpus.yaml), the model's architecture (architectures.yaml) and the fitted efficiencies with
     the fit's error (throughput.yaml)."""
-    data = default_throughput_data()
+    data = throughput_data(catalog)
     card, arch, fit = data.gpus[gpu], data.architectures[model_id], data.fit
     entries: list[tuple[str, Figure, str]] = [
         (f"gpu.{gpu}.memory_gb", card.memory_gb, "GB per GPU"),
@@ -109,7 +112,7 @@ def throughput_figures(book: FigureBook, model_id: str, gpu: str) -> tuple[str, 
     ids = [book.add(key, f.value, unit, f.source, f.date) for key, f, unit in entries]
     if arch.is_moe:
         # MoE replicas are priced as deployed (vLLM tensor parallel), not as calibrated.
-        deployed = costs.deployed_throughput_data().settings.moe_parallelism
+        deployed = costs.deployed_throughput_data(catalog).settings.moe_parallelism
         ids.append(
             book.add(
                 "serving.moe_parallelism",
@@ -325,7 +328,7 @@ class Context:
             node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
             unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
             per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
-            kv_precision = default_throughput_data().architectures[model_id].kv_cache_precision
+            kv_precision = throughput_data(catalog).architectures[model_id].kv_cache_precision
             figure_ids = (
                 book.add(
                     f"instance.{instance_type}.on_demand_usd_per_hour",
@@ -365,7 +368,7 @@ class Context:
                     f"{capacity.kv_cache_precision} ({kv_precision.source})",
                     kv_precision.date,
                 ),
-                *throughput_figures(book, model_id, instance.gpu),
+                *throughput_figures(catalog, book, model_id, instance.gpu),
                 "assumption.utilization",
                 "assumption.memory_reserve",
                 ASSUMED_SPEED,
@@ -816,7 +819,10 @@ def _self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: De
             for figure in candidate.figure_ids
         ),
         throughput=_throughput_info(
-            at_shape.throughput, settings.throughput_factor, candidate.capacity.model_id
+            ctx.catalog,
+            at_shape.throughput,
+            settings.throughput_factor,
+            candidate.capacity.model_id,
         ),
     )
 
@@ -836,7 +842,9 @@ def _memory_fit(capacity: Capacity) -> MemoryFit:
     )
 
 
-def _throughput_info(served: costs.UnitThroughput, factor: float, model_id: str) -> ThroughputUsed:
+def _throughput_info(
+    catalog: Catalog, served: costs.UnitThroughput, factor: float, model_id: str
+) -> ThroughputUsed:
     """What the plan shows of the throughput behind a self-hosted option."""
     return ThroughputUsed(
         input_tokens=served.input_tokens,
@@ -849,17 +857,17 @@ def _throughput_info(served: costs.UnitThroughput, factor: float, model_id: str)
         tokens_per_user=round(served.tokens_per_user, 1),
         bound=served.bound,
         user_speed_met=served.target_met,
-        validated=calibration_points_of(default_throughput_data(), model_id) > 0,
-        configuration_measured=configuration_measured(model_id),
+        validated=calibration_points_of(throughput_data(catalog), model_id) > 0,
+        configuration_measured=configuration_measured(catalog, model_id),
     )
 
 
-def configuration_measured(model_id: str) -> bool:
+def configuration_measured(catalog: Catalog, model_id: str) -> bool:
     """Whether the calibration measured the model served as the stack deploys it: its MoE
     points ran TensorRT-LLM with attention data parallelism (throughput.yaml moe_parallelism),
     the pools run vLLM tensor parallel (costs.deployed_throughput_data), so an MoE model's
     figure is the model's extrapolation to a configuration no calibration point measured."""
-    calibrated, deployed = default_throughput_data(), costs.deployed_throughput_data()
+    calibrated, deployed = throughput_data(catalog), costs.deployed_throughput_data(catalog)
     arch = calibrated.architectures.get(model_id)
     return (
         arch is None

@@ -14,7 +14,7 @@ from genai_prices import __version__ as genai_prices_version
 from planner.catalog import Catalog, Figure
 from planner.catalog.aws_prices import price_figure
 from planner.catalog.vocabulary import Perimeter, Pricing
-from planner.costing.costs import (
+from planner.costing import (
     Settings,
     api_fixed_kinds,
     connection_cost,
@@ -24,7 +24,7 @@ from planner.costing.costs import (
     unit_load,
     units_for_load,
 )
-from planner.costing.throughput import default_throughput_data
+from planner.costing.throughput_data import throughput_data
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
@@ -107,7 +107,7 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         amortization_months=given.amortization_months,
         instance_types=tuple(sorted(set(given.instance_types))) if given.instance_types else None,
         utilization_range=_range(defaults.utilization) if not given.utilization else None,
-        throughput_range=throughput_range(),
+        throughput_range=throughput_range(catalog),
     )
     overridden = "set in the workloads file (assumptions)"
     for key, unit, value, default in (
@@ -127,9 +127,9 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
     return settings
 
 
-def throughput_range() -> tuple[float, float]:
+def throughput_range(catalog: Catalog) -> tuple[float, float]:
     """The planning range of every throughput: the fit's typical error either way."""
-    error = default_throughput_data().fit.geometric_mean_error
+    error = throughput_data(catalog).fit.geometric_mean_error
     return 1 / error, error
 
 

@@ -1,0 +1,143 @@
+"""Reading the catalog: the data files of a directory (planner/data, DATA_DIR, unless told),
+each checked, and the references between them (a model's precision, an API model's provider,
+its context window), a broken one reported like a bad workloads file."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from genai_prices import __version__ as genai_prices_version
+from genai_prices.data_snapshot import get_snapshot
+from pydantic import ValidationError
+
+from planner.catalog.types import Catalog
+from planner.errors import PlannerError, Problem
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def _read(name: str, directory: Path) -> Any:
+    path = directory / name
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlannerError.single(str(path), "", f"cannot read catalog file: {exc}") from None
+
+
+def _api_context_windows(api_models: Any) -> dict[str, Any]:
+    """Each API model's context window: its catalog entry's, else genai-prices' model data."""
+    snapshot = get_snapshot()
+    windows: dict[str, Any] = {}
+    for api_id, api in (api_models or {}).items():
+        if not isinstance(api, dict):
+            continue
+        if api.get("context_window") is not None:
+            windows[api_id] = api["context_window"]
+            continue
+        ref = api.get("price_ref") or {}
+        try:
+            _, info = snapshot.find_provider_model(
+                str(ref.get("model")), None, str(ref.get("provider")), None
+            )
+        except LookupError:
+            continue
+        if info.context_window is not None:
+            windows[api_id] = {
+                "value": info.context_window,
+                "source": f"genai-prices {genai_prices_version} model data "
+                f"({ref.get('provider')}/{info.id}: context_window)",
+                "date": f"genai-prices {genai_prices_version}",
+            }
+    return windows
+
+
+def load_catalog(directory: Path = DATA_DIR) -> Catalog:
+    """Read and check every catalog file; a broken one is reported like a bad workloads file."""
+    models = _read("models.yaml", directory)["models"]
+    api_models = _read("api_models.yaml", directory)["api_models"]
+    data_classes = _read("data_classes.yaml", directory)
+    windows = {
+        model_id: model.get("context_window")
+        for model_id, model in (models or {}).items()
+        if isinstance(model, dict) and model.get("context_window") is not None
+    }
+    windows.update(_api_context_windows(api_models))
+    raw = {
+        "instances": _read("instances.yaml", directory)["instances"],
+        "pricing": _read("pricing.yaml", directory),
+        "precisions": _read("precisions.yaml", directory)["precisions"],
+        "models": models,
+        "providers": _read("providers.yaml", directory)["providers"],
+        "api_models": api_models,
+        "price_overrides": _read("api_price_overrides.yaml", directory)["overrides"],
+        "tasks": _read("tasks.yaml", directory)["tasks"],
+        "data_classes": data_classes["data_classes"],
+        "private_consumers": data_classes["private_consumers"],
+        "defaults": _read("assumptions.yaml", directory),
+        "operations": _read("operations.yaml", directory),
+        "regions": _read("regions.yaml", directory),
+        "serving": _read("vllm.yaml", directory),
+        "optimizer": _read("optimizer.yaml", directory),
+        "context_windows": windows,
+        "aws_prices": _read("aws_prices.yaml", directory)["resources"],
+        "directory": directory,
+    }
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            Problem(".".join(str(part) for part in error["loc"]), error["msg"])
+            for error in exc.errors()
+        ]
+        raise PlannerError(str(directory), problems) from None
+    problems = []
+    for model_id, model in catalog.models.items():
+        if model.default_precision not in catalog.precisions:
+            problems.append(Problem(f"models.{model_id}.default_precision", "unknown precision"))
+        elif model.default_precision not in model.checkpoints:
+            # A pool serves the model at its own precision: from that checkpoint.
+            problems.append(
+                Problem(f"models.{model_id}.checkpoints", "no checkpoint at its default precision")
+            )
+        for precision in model.checkpoints:
+            if precision not in catalog.precisions:
+                problems.append(
+                    Problem(f"models.{model_id}.checkpoints.{precision}", "unknown precision")
+                )
+        if model_id not in catalog.serving.models:
+            problems.append(
+                Problem(f"vllm.yaml models.{model_id}", "the flags to serve it are not given")
+            )
+    for model_id in catalog.serving.models:
+        if model_id not in catalog.models:
+            problems.append(Problem(f"vllm.yaml models.{model_id}", "not an open model"))
+    for api_id, api in catalog.api_models.items():
+        if api_id in catalog.models:
+            # A workload pins a model by id: one id must name one thing.
+            problems.append(Problem(f"api_models.{api_id}", "id also names an open model"))
+        if api.provider not in catalog.providers:
+            problems.append(Problem(f"api_models.{api_id}.provider", "unknown provider"))
+        if api.open_model is not None and api.open_model not in catalog.models:
+            problems.append(Problem(f"api_models.{api_id}.open_model", "unknown open model"))
+        if api_id not in catalog.context_windows:
+            # A request longer than a model's window is ruled out: every model needs one.
+            problems.append(
+                Problem(
+                    f"api_models.{api_id}.context_window",
+                    "genai-prices has no context window for this model: give one here",
+                )
+            )
+    for region in catalog.regions.priced.regions:
+        if region not in catalog.regions.aws.regions:
+            problems.append(Problem("regions.priced", f"{region!r} is not in regions.aws"))
+    if problems:
+        raise PlannerError(str(directory), problems)
+    return catalog
+
+
+@cache
+def default_catalog() -> Catalog:
+    return load_catalog()

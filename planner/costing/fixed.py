@@ -1,0 +1,105 @@
+"""Fixed pieces: what does not grow with volume. A pool's staff, the network and security pieces
+of a pool or an API's access (operations.yaml, priced from aws_prices.yaml), what the stack adds
+in each consumer VPC, and a stack component's monthly cost from the same pieces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.catalog import Catalog
+from planner.catalog.aws_prices import list_price
+from planner.costing.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class FixedCost:
+    """A monthly cost that does not grow with volume, and how it is made up."""
+
+    monthly_usd: float
+    formula: str
+
+
+def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
+    """The list price a month of the network and security pieces of these kinds
+    (planner/data/operations.yaml, priced from aws_prices.yaml); usage charges aside."""
+    total, parts = 0.0, []
+    for kind in kinds:
+        for piece in catalog.operations.pieces[kind]:
+            price = list_price(catalog, piece.resource, piece.count, piece.what)
+            if price is not None:
+                total += price.monthly_usd
+                parts.append(f"{price.monthly_usd:,.2f} ({piece.what})")
+    if not parts:
+        return FixedCost(0.0, "nothing of its own in this stack = 0.00 USD")
+    return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
+
+
+def component_monthly_usd(
+    catalog: Catalog, pieces: tuple[str, ...], connections: list[tuple[str, int]]
+) -> float:
+    """What a stack component costs a month, usage charges aside, from the same operations.yaml
+    pieces and connections the plan prices: its own pieces (pieces_cost) and what it makes in
+    consumer VPCs, each (kind, subnets) priced as connection_cost does. The stacks report it as
+    the component's `monthly_cost_usd`, so the two cannot drift apart."""
+    cents = round(pieces_cost(catalog, pieces).monthly_usd * 100) if pieces else 0
+    for kind, subnets in connections:
+        cents += connection_cost(catalog, kind, subnets)[0]
+    return cents / 100
+
+
+def connection_cost(catalog: Catalog, kind: str, subnets: int) -> tuple[int, str, list[str]]:
+    """What the stack adds in one consumer VPC for one service of this kind
+    (operations.yaml connections, priced from aws_prices.yaml): whole cents a month, the formula,
+    and the resource types priced. Each resource is rounded to the cent as `planner preview`
+    prices it, so the plan and the preview agree to the cent."""
+    cents, parts, tokens = 0, [], []
+    for piece in catalog.operations.connections.get(kind, []):
+        count = subnets if piece.per == "subnet" else 1
+        price = list_price(catalog, piece.resource, count, piece.what)
+        if price is None or not count:
+            continue
+        cents += round(price.monthly_usd * 100)
+        parts.append(f"{price.monthly_usd:,.2f} USD: {price.quantity}")
+        tokens.append(piece.resource)
+    return cents, "; ".join([*parts, f"together {cents / 100:,.2f} USD"]), tokens
+
+
+def _staff(catalog: Catalog, settings: Settings | None) -> tuple[float, float]:
+    """A pool's share of an engineer and the engineer's monthly cost, as the file sets them."""
+    staff = catalog.operations.staff
+    fte = staff.pool_fte.value
+    engineer = staff.engineer_usd_per_month.value
+    if settings is not None:
+        fte = fte if settings.pool_fte is None else settings.pool_fte
+        engineer = (
+            engineer if settings.engineer_usd_per_month is None else settings.engineer_usd_per_month
+        )
+    return fte, engineer
+
+
+def pool_staff_usd(catalog: Catalog, settings: Settings | None = None) -> float:
+    """A pool's staff a month, in whole cents: the one figure the plan's pool costs, its staff
+    total and `planner preview`'s staff line all use."""
+    fte, engineer = _staff(catalog, settings)
+    return round(fte * engineer, 2)
+
+
+def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> FixedCost:
+    """What a self-hosted pool costs besides its nodes: a share of an engineer to run it, and
+    its network and security pieces (the staff figures as the workloads file sets them)."""
+    fte, engineer = _staff(catalog, settings)
+    people = pool_staff_usd(catalog, settings)
+    pieces = pieces_cost(catalog, ("self_hosted_pool",))
+    total = round(people + pieces.monthly_usd, 2)
+    return FixedCost(
+        total,
+        f"operations {fte:g} engineer x {engineer:,.0f} USD = {people:,.2f} USD; network and "
+        f"security {pieces.formula}",
+    )
+
+
+def api_fixed_kinds(catalog: Catalog, provider_id: str) -> tuple[str, ...]:
+    """The pieces a provider's access needs: its boundary (PrivateLink, else the shared egress
+    network) and, unless reached with an IAM role (Bedrock), a secret for its API key."""
+    boundary = "private_link" if catalog.providers[provider_id].private_link else "egress_network"
+    return (boundary,) if provider_id == "bedrock" else (boundary, "api_key")
