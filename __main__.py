@@ -8,7 +8,7 @@ import pulumi
 
 from planner.catalog import default_catalog
 from planner.errors import PlannerError
-from planner.planfile.schema import check_fresh, read_plan
+from planner.planfile import check_fresh, read_plan
 from stacks.program import build_stack
 from stacks.settings import lookup, read_settings
 

@@ -34,7 +34,7 @@ from planner.catalog import default_catalog
 from planner.cli.app import main as planner_main
 from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, run_program
-from planner.planfile.schema import read_plan
+from planner.planfile import read_plan
 from planner.verification.report import Expectations, verify
 
 REPO = Path(__file__).resolve().parent.parent

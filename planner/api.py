@@ -25,8 +25,8 @@ from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.loader import load_workloads as _load
-from planner.planfile.schema import STACK_NAME, Plan
-from planner.planfile.schema import read_plan as _read
+from planner.planfile import STACK_NAME, Plan
+from planner.planfile import read_plan as _read
 from planner.verification.report import Report
 
 

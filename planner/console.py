@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from planner.planfile.schema import Warning
+from planner.planfile import Warning
 
 # From this many workloads a step (the optimizer, the program under mocks) takes seconds, and a
 # line on stderr says what is running; below it the run is quick and stays quiet.

@@ -9,7 +9,7 @@ from typing import Any
 
 from planner.catalog import default_catalog
 from planner.graph.netgraph import graph_from_policy
-from planner.planfile.schema import read_plan
+from planner.planfile import read_plan
 from planner.verification.report import Expectations, verify
 
 ReportViolation = Callable[[str, str | None], None]

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from planner import names
 from planner.catalog import InferenceProfile
-from planner.planfile.schema import ProviderAccess
+from planner.planfile import ProviderAccess
 from stacks.common import guarded, kms_key, policy_json
 from stacks.settings import Lookups
 

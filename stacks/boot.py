@@ -15,7 +15,7 @@ from functools import cache
 import yaml
 
 from planner.catalog import DATA_DIR, Catalog, Figure
-from planner.planfile.schema import Pool
+from planner.planfile import Pool
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import yaml
 
 from planner import names
 from planner.catalog import DATA_DIR
-from planner.planfile.schema import Consumer
+from planner.planfile import Consumer
 from stacks.settings import Lookups
 
 

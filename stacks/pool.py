@@ -28,7 +28,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from planner import names
-from planner.planfile.schema import Consumer, Pool
+from planner.planfile import Consumer, Pool
 from planner.templating import base_environment
 from stacks.api_access import WorkloadCost, secret_read_policy
 from stacks.boot import backoff_figures, lease_figures, lifecycle_figures

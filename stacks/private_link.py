@@ -13,7 +13,7 @@ import pulumi_aws as aws
 from planner import names
 from planner.catalog import Catalog
 from planner.costing import component_monthly_usd
-from planner.planfile.schema import Consumer
+from planner.planfile import Consumer
 from stacks.api_access import WorkloadCost
 from stacks.common import consumer_vpcs, kms_key, policy_json
 from stacks.network import PrivateNetwork, PrivateNetworkArgs

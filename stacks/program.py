@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import pulumi
 
 from planner.catalog import Catalog, InferenceProfile
-from planner.planfile.schema import Consumer, Plan, ProviderAccess, WorkloadPlan
+from planner.planfile import Consumer, Plan, ProviderAccess, WorkloadPlan
 from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
 from stacks.boot import boot_time
 from stacks.budget import CostBudget, CostBudgetArgs

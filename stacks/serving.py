@@ -14,7 +14,7 @@ import re
 import shlex
 
 from planner.catalog import Catalog
-from planner.planfile.schema import Pool
+from planner.planfile import Pool
 from stacks.settings import SERVING_PORT
 
 # Where the serving container sees the node's files (the start script mounts them there).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from planner.catalog import Catalog
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
-from planner.planfile.schema import Plan, WorkloadPlan
+from planner.planfile import Plan, WorkloadPlan
 from planner.planning.plan import build_plan
 
 

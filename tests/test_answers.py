@@ -8,7 +8,7 @@ from planner.catalog import TIER_ORDER, Catalog
 from planner.catalog.vocabulary import Tier
 from planner.costing import pool_fixed_cost
 from planner.errors import PlannerError
-from planner.planfile.schema import VolumeEconomics
+from planner.planfile import VolumeEconomics
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text
 

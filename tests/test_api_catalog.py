@@ -19,7 +19,7 @@ from planner.catalog.vocabulary import DataClass, Tier
 from planner.cli import main
 from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, run_program
-from planner.planfile.schema import Option, read_plan
+from planner.planfile import Option, read_plan
 from planner.verification.report import Expectations, verify
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text

@@ -22,7 +22,7 @@ from planner.costing.throughput import Efficiencies, make_replica, prefill_secon
 from planner.costing.throughput_data import default_throughput_data
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
-from planner.planfile.schema import Option
+from planner.planfile import Option
 from planner.planning.plan import build_plan
 from tests.conftest import workload_yaml
 from tests.test_answers import H100_ONLY, only, plan_text

@@ -117,7 +117,7 @@ def test_the_stack_s_boundaries_cost_what_the_plan_says(project: Path) -> None:
     boundary's pieces and the connections each makes in consumer VPCs (one costing, not two
     lists kept equal by a test)."""
     from planner.graph.offline import run_program
-    from planner.planfile.schema import read_plan
+    from planner.planfile import read_plan
     from tests.test_stacks import plan_project
 
     config = plan_project(project, None)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from planner import console
 from planner.cli import app, main
 from planner.errors import PlannerError
-from planner.planfile.schema import Warning
+from planner.planfile import Warning
 from planner.planning import optimize
 from planner.render import plan_files
 from tests.conftest import EXAMPLE, REPO, workload_yaml

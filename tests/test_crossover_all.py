@@ -16,7 +16,7 @@ from planner import costing as costs
 from planner.catalog import Catalog
 from planner.cli import main
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
-from planner.planfile.schema import Plan
+from planner.planfile import Plan
 from planner.planning.crossover import reports
 from planner.planning.plan import build_plan
 from planner.render.plan_files import plan_markdown

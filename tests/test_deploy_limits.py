@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from planner.catalog import DATA_DIR, default_catalog
 from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
-from planner.planfile.schema import read_plan
+from planner.planfile import read_plan
 from planner.verification.report import Expectations, verify
 from stacks.common import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT, aws_name
 from stacks.pool import OBJECT_ACTIONS, efa_layout

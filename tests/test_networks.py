@@ -19,7 +19,7 @@ from planner.cli import main
 from planner.errors import PlannerError
 from planner.graph.offline import run_program
 from planner.inputs.networks import API_NETWORKS, OutOfRanges, allocate, pool_limit
-from planner.planfile.schema import plan_problems
+from planner.planfile import plan_problems
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.helpers import plan_text
 from tests.test_workloads import planned, refused

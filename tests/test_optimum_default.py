@@ -18,7 +18,7 @@ from planner import console
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.inputs.loader import LoadedWorkloads
-from planner.planfile.schema import Plan, plan_problems, read_plan
+from planner.planfile import Plan, plan_problems, read_plan
 from planner.planning import optimize
 from planner.planning.optimize import Demand, alone_assignment, solve, total_cost
 from tests.test_optimize import CANDIDATES, SHARED

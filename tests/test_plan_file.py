@@ -16,7 +16,7 @@ from pulumi import RunError
 
 from planner.cli import main
 from planner.graph.offline import run_program
-from planner.planfile.schema import SCHEMA_VERSION, read_plan
+from planner.planfile import SCHEMA_VERSION, read_plan
 from tests.conftest import EXAMPLE, REPO
 
 Plan = dict[str, Any]

@@ -14,7 +14,7 @@ from pulumi_policy.policy import PolicyCustomTimeouts
 
 from planner.catalog import default_catalog
 from planner.graph.netgraph import SG, Graph, Resource
-from planner.planfile.schema import Plan
+from planner.planfile import Plan
 from planner.render.plan_files import plan_json
 from planner.verification.report import RULES, Expectations, verify
 from policy.checks import stack_validation, validate_stack

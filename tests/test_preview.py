@@ -11,7 +11,7 @@ import yaml
 from planner.catalog import default_catalog
 from planner.cli import main
 from planner.costing import pieces_cost, pool_fixed_cost
-from planner.planfile.schema import read_plan
+from planner.planfile import read_plan
 from tests.test_stacks import plan_project
 
 CIPHERTEXT = "v1:c2VjcmV0LWNpcGhlcnRleHQ="

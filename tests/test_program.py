@@ -11,7 +11,7 @@ from pulumi import RunError
 
 from planner.cli import main
 from planner.graph.offline import run_program
-from planner.planfile.schema import SCHEMA_VERSION
+from planner.planfile import SCHEMA_VERSION
 from tests.conftest import EXAMPLE
 
 

@@ -22,7 +22,7 @@ from planner.catalog import Catalog, FlagValues, Serving, load_catalog
 from planner.costing import memory_fit, unit_options
 from planner.errors import PlannerError
 from planner.graph.offline import OfflineRun, run_program
-from planner.planfile.schema import Plan, Pool, read_plan
+from planner.planfile import Plan, Pool, read_plan
 from stacks.serving import serve_args, serve_flags
 from stacks.settings import StackSettings
 from tests.conftest import REPO, workload_yaml

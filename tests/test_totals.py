@@ -18,7 +18,7 @@ from planner.cli import main
 from planner.diff.compare import diff_plans, render_json, render_markdown, run_plan
 from planner.graph.preview import Preview, price_resources, render_text
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
-from planner.planfile.schema import Plan, plan_problems, read_plan
+from planner.planfile import Plan, plan_problems, read_plan
 from planner.planning.plan import Strategy, build_plan
 from planner.render.plan_files import plan_json, plan_markdown, template_environment, usd_range
 from tests.conftest import EXAMPLE, workload_yaml

@@ -51,7 +51,7 @@ from planner.graph.netgraph import (
 )
 from planner.graph.offline import run_program
 from planner.graph.preview import run_preview
-from planner.planfile.schema import Consumer, Plan, read_plan
+from planner.planfile import Consumer, Plan, read_plan
 from planner.verification.report import (
     RULES,
     Expectations,

@@ -25,7 +25,7 @@ from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.inputs.loader import did_you_mean, load_workloads
 from planner.inputs.workloads import MIN_UTILIZATION, WorkloadsFile
 from planner.outputs import versioned
-from planner.planfile.schema import STACK_NAME, Plan, Pool
+from planner.planfile import STACK_NAME, Plan, Pool
 from planner.planning.plan import Strategy, build_plan
 from planner.render.plan_files import (
     CONFIG_PLAN_KEY,
@@ -802,7 +802,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from planner.planfile.schema import read_plan
+    from planner.planfile import read_plan
     from planner.verification.report import (
         render_json,
         render_text,
@@ -981,7 +981,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def plan_schema_text() -> str:
     """plan.json's JSON Schema (schema/plan.schema.json): what `planner plan` writes, for
     scripts and reviewers that read plans (its schema_version is fixed to this planner's)."""
-    from planner.planfile.schema import SCHEMA_VERSION, Plan
+    from planner.planfile import SCHEMA_VERSION, Plan
 
     schema = Plan.model_json_schema(mode="serialization")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

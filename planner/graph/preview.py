@@ -27,7 +27,7 @@ from planner.costing import node_hourly_usd, node_rate, nodes_monthly_usd, publi
 from planner.errors import PlannerError, Problem
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.outputs import versioned
-from planner.planfile.schema import Plan, read_plan
+from planner.planfile import Plan, read_plan
 
 UNKNOWN = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known only after apply
 SECRET = "[secret]"

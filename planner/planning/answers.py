@@ -19,7 +19,7 @@ from planner.costing.throughput_data import throughput_data
 from planner.costing.throughput_report import calibration_points_of
 from planner.errors import Problem
 from planner.inputs.workloads import Workload
-from planner.planfile.schema import (
+from planner.planfile import (
     Answers,
     BreakEven,
     DataSensitivity,
@@ -32,7 +32,7 @@ from planner.planfile.schema import (
     VolumeEconomics,
     Warning,
 )
-from planner.planfile.schema import Crossing as ModelCrossing
+from planner.planfile import Crossing as ModelCrossing
 
 CHART_POINTS = 9
 

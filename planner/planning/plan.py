@@ -29,7 +29,7 @@ from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.workloads import Workload, WorkloadsFile
-from planner.planfile.schema import (
+from planner.planfile import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
     Answers,

@@ -21,7 +21,7 @@ from planner import names
 from planner.catalog import default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
-from planner.planfile.schema import Plan, WorkloadPlan
+from planner.planfile import Plan, WorkloadPlan
 from planner.planning.answers import tokens_text
 from planner.templating import base_environment
 

@@ -67,7 +67,7 @@ from planner.graph.netgraph import (
     graph_from_preview,
 )
 from planner.outputs import versioned
-from planner.planfile.schema import Consumer, Plan
+from planner.planfile import Consumer, Plan
 
 PERIMETER_TAG = names.TAG_PERIMETER
 KMS_KEY = "aws:kms/key:Key"

@@ -1,0 +1,148 @@
+"""Reading plan.json back: its schema version, strict types and every check (checks.py), each
+problem named by its field; and refusing a plan whose workloads file changed since."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from planner.catalog import Catalog, default_catalog
+from planner.errors import PlannerError, Problem
+from planner.planfile.checks import plan_problems
+from planner.planfile.plan import Plan
+
+SCHEMA_VERSION = 10
+
+
+def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
+    """Load plan.json and check it whole: a missing, malformed, other-version or inconsistent
+    plan (a negative cost or node count, a model or instance type the catalog does not have,
+    totals that do not add up, a pool or provider and its workloads that disagree) is a
+    PlannerError listing every problem with its field."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        # NaN and Infinity are no JSON; Python's json reads them: mark them for pydantic to name.
+        raw = json.loads(text, parse_constant=lambda constant: None)
+    except FileNotFoundError:
+        raise PlannerError.single(file, "", "no such plan: run `planner plan` first") from None
+    except IsADirectoryError:
+        raise PlannerError.single(file, "", "a directory, not a plan file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlannerError.single(file, "", f"cannot read the plan: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
+        found = raw.get("schema_version") if isinstance(raw, dict) else None
+        raise PlannerError.single(
+            file,
+            "schema_version",
+            f"expected {SCHEMA_VERSION}, found {found!r}: plan again with this planner",
+        )
+    try:
+        # Strict, from the JSON text: a count is a whole number and a flag true or false, as
+        # the planner writes them ("2", 2.0 or true for a node count is refused, not converted).
+        plan = Plan.model_validate_json(text, strict=True)
+    except ValidationError as exc:
+        seen: set[str] = set()
+        problems = []
+        for error in exc.errors():
+            where = _field(error["loc"])
+            if where not in seen:  # a union reports each of its types: one problem a field
+                seen.add(where)
+                problems.append(Problem(where, f"{_message(error)}: plan again"))
+        raise PlannerError(file, problems) from None
+    problems = plan_problems(plan, catalog or default_catalog())
+    if problems:
+        raise PlannerError(file, problems)
+    return plan
+
+
+# Parts of a pydantic error location that name a type of a union, not a field of the file.
+_UNION_PARTS = {"str", "float", "int", "bool", "none", "list[int]"}
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    """('workloads', 1, 'pool') -> workloads[1].pool: the field as the JSON file has it."""
+    text = ""
+    for part in loc:
+        if isinstance(part, str) and (part in _UNION_PARTS or part.startswith("function-")):
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _json_value(value: Any) -> str:
+    """A value as the plan file writes it."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    try:
+        return json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# pydantic's error kinds in the plan file's words (no "Input should be ...").
+_KIND_WORDS = {
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "list_type": "expected a list",
+    "tuple_type": "expected a list",
+    "dict_type": "expected an object",
+    "model_type": "expected an object",
+    "model_attributes_type": "expected an object",
+    "dataclass_type": "expected an object",
+    "dataclass_exact_type": "expected an object",
+    "none_required": "expected null",
+}
+
+
+def _message(error: Any) -> str:
+    from planner.inputs.loader import (
+        did_you_mean,  # loader reads workloads files; imported when needed
+    )
+
+    kind, given = error["type"], error.get("input")
+    shown = "" if isinstance(given, dict | list) else f", found {_json_value(given)}"
+    if kind == "missing":
+        return "missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind in ("enum", "literal_error"):
+        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        return (
+            f"{_json_value(given)} is not one of {', '.join(choices)}{did_you_mean(given, choices)}"
+        )
+    if kind in _KIND_WORDS:
+        return _KIND_WORDS[kind] + shown
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message.replace("Input should be ", "expected ") + shown
+
+
+def check_fresh(plan: Plan, plan_file: Path, project_dir: Path) -> None:
+    """Refuse a plan whose workloads file changed since it was planned: what was reviewed is
+    what gets deployed."""
+    workloads = project_dir / plan.workloads_file
+    try:
+        digest = hashlib.sha256(workloads.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise PlannerError.single(
+            str(plan_file), "workloads_file", f"cannot read {workloads}: {exc.strerror}"
+        ) from None
+    if digest != plan.inputs_sha256:
+        raise PlannerError.single(
+            str(plan_file),
+            "inputs_sha256",
+            f"stale plan: {plan.workloads_file} changed since this plan was made; run "
+            f"`planner plan {plan.workloads_file} --stack {plan.stack}` and review the new plan",
+        )

@@ -1,0 +1,101 @@
+"""The plan itself: the models of the file's top level (Plan, its providers' access, the
+connections in consumer VPCs, the totals and the figures used) and what names a stack."""
+
+from __future__ import annotations
+
+import re
+
+from planner.planfile.base import _Out
+from planner.planfile.pool import Pool
+from planner.planfile.workload import WorkloadPlan
+
+# A stack name: it names Pulumi.<stack>.yaml, so no path separators (the CLI's --stack rule).
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+class FigureUsed(_Out):
+    """A catalog figure a cost was computed from."""
+
+    value: float | str
+    unit: str
+    source: str
+    date: str
+
+
+class ProviderAccess(_Out):
+    provider: str
+    hosts: list[str]
+    private_link: bool
+    models: list[str]
+    secret_config_key: str | None
+    workloads: list[str]
+    # Its own network and security pieces a month (key secret, PrivateLink endpoint).
+    fixed_monthly_usd: float
+
+
+class Connection(_Out):
+    """What the stack adds in one consumer VPC of this account for one service (a pool, the
+    PrivateLink network or the egress network), priced once and shared equally by the workloads
+    of that service that name the VPC."""
+
+    service: str  # a pool's name, "private_link" or "egress"
+    kind: str  # operations.yaml connections: self_hosted_pool, private_link, egress
+    vpc: str
+    subnets: list[str]
+    workloads: list[str]
+    monthly_cost_usd: float
+    formula: str
+
+
+class Totals(_Out):
+    monthly_cost_usd: float
+    monthly_cost_low_usd: float
+    monthly_cost_high_usd: float
+    self_hosted_usd: float
+    cloud_api_usd: float
+    # The same total by kind, as `planner preview` shows it: the pools' staff, the API tokens,
+    # and the shared access (providers' pieces and the egress network, each once); the rest is
+    # the pools' nodes and network pieces.
+    staff_usd: float
+    api_tokens_usd: float
+    shared_access_usd: float
+    # The connections in the consumers' VPCs (Plan.connections), each once; part of the pools'
+    # workloads' costs and of the API workloads' costs by the service they connect.
+    connections_usd: float
+    # The same workloads decided one at a time, and what planning them together saves.
+    per_workload_usd: float
+    saved_by_sharing_usd: float
+    # The boundary the providers reached over the internet share, once.
+    egress_network_usd: float
+    # strategy optimal: how far above the optimum the plan may be, proven by the solver's bound
+    # (0: the exact optimum); the solve stops within optimizer.yaml's gap, or at a time limit.
+    optimality_gap_usd: float
+    # A time limit stopped the solve first: the gap still holds, but a rerun may differ.
+    optimizer_stopped_by_time_limit: bool = False
+    # The node limit stopped it first: the gap still holds, and a rerun gives the same plan.
+    optimizer_stopped_by_node_limit: bool = False
+
+
+class Plan(_Out):
+    schema_version: int
+    organization: str
+    stack: str
+    region: str
+    workloads_file: str
+    inputs_sha256: str
+    catalog_sha256: str
+    assumptions: dict[str, str | float | int]
+    strategy: str
+    workloads: list[WorkloadPlan]
+    pools: list[Pool]
+    providers: list[ProviderAccess]
+    # The API networks' ranges the plan needs ("private_link", "egress"), allocated at plan time.
+    networks: dict[str, str]
+    # What the stack makes in the consumers' VPCs of this account, by service and VPC.
+    connections: list[Connection]
+    totals: Totals
+    figures: dict[str, FigureUsed]
+
+
+# A provider reached over PrivateLink needs the PrivateLink network; the others the egress one.
+API_NETWORK_FOR = {True: "private_link", False: "egress"}
