@@ -158,7 +158,7 @@ def test_a_break_of_the_layering_is_caught() -> None:
             "planner.inputs imports itself through a cycle",
         ),
         (
-            "planner.graph.netgraph",
+            "planner.graph.resources",
             "planner.render.sarif",
             "planner.verification imports itself through a cycle",
         ),
