@@ -32,10 +32,11 @@ from bench.plan_bench import best_of, organization
 from planner import names
 from planner.catalog import default_catalog
 from planner.cli.app import main as planner_main
-from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, run_program
+from planner.graph.resources import graph_from_offline
 from planner.planfile import read_plan
-from planner.verification.report import Expectations, verify
+from planner.verification.expectations import Expectations
+from planner.verification.run import verify
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 100)

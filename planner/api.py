@@ -27,7 +27,7 @@ from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.loader import load_workloads as _load
 from planner.planfile import STACK_NAME, Plan
 from planner.planfile import read_plan as _read
-from planner.verification.report import Report
+from planner.verification.registry import Report
 
 
 def load_workloads(path: str | Path, catalog: Catalog | None = None) -> LoadedWorkloads:
@@ -92,7 +92,7 @@ def verify(
     """Run the Pulumi program of `project` under mocks for `stack` and verify what it would
     create (`planner verify --stack STACK`): `report.passed` is what the command's exit status
     says, `report.failures()` why not."""
-    from planner.verification.report import verify_program
+    from planner.verification.run import verify_program
 
     report, _ = verify_program(
         Path(project),

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from planner.catalog import default_catalog
-from planner.graph.netgraph import graph_from_policy
+from planner.graph.resources import graph_from_policy
 from planner.planfile import read_plan
-from planner.verification.report import Expectations, verify
+from planner.verification.expectations import Expectations
+from planner.verification.run import verify
 
 ReportViolation = Callable[[str, str | None], None]
 

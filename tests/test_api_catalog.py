@@ -17,10 +17,11 @@ from planner import costing as costs
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import DataClass, Tier
 from planner.cli import main
-from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, run_program
+from planner.graph.resources import graph_from_offline
 from planner.planfile import Option, read_plan
-from planner.verification.report import Expectations, verify
+from planner.verification.expectations import Expectations
+from planner.verification.run import verify
 from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text
 from tests.test_stacks import _MODEL_VERSION, accepted, plan_project

@@ -26,7 +26,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.planfile import Plan, read_plan
-from planner.verification.report import user_data_text
+from planner.verification.rules.secrets import user_data_text
 from stacks.boot import backoff_figures, boot_time, lease_figures
 from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from stacks.serving import serve_args

@@ -24,10 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from planner.catalog import DATA_DIR, default_catalog
-from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
+from planner.graph.resources import graph_from_offline
 from planner.planfile import read_plan
-from planner.verification.report import Expectations, verify
+from planner.verification.expectations import Expectations
+from planner.verification.run import verify
 from stacks.common import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT, aws_name
 from stacks.pool import OBJECT_ACTIONS, efa_layout
 from tests.conftest import REPO, workload_yaml
@@ -825,7 +826,7 @@ def test_user_data_is_gzipped_deterministically_and_reads_back(runs: dict[str, O
     """The stacks gzip the user data (cloud-init uncompresses it) so the script has room under
     EC2's 16 KB; the bytes depend on the text only (gzip's mtime set to 0), and what cloud-init
     reads back is the rendered cloud-config."""
-    from planner.verification.report import user_data_text
+    from planner.verification.rules.secrets import user_data_text
     from stacks.pool import encode_user_data
 
     assert encode_user_data("#cloud-config\n") == encode_user_data("#cloud-config\n")

@@ -19,7 +19,7 @@ from planner.inputs.loader import load_workloads
 from planner.planfile import Plan
 from planner.planning.plan import build_plan
 from planner.render.plan_files import plan_json
-from planner.verification.report import Report
+from planner.verification.registry import Report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -243,7 +243,7 @@ def _write(tmp_path: Path, name: str, plan: Plan) -> str:
 def _failing_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     """HEAD's stack breaks a rule: verify as diff runs it, with a key that does not rotate."""
     import planner.diff.compare
-    from planner.verification.report import Finding
+    from planner.verification.registry import Finding
 
     real = planner.diff.compare.verify
 

@@ -9,23 +9,17 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from planner.graph.netgraph import (
+from planner.graph.resources import Graph, Resource
+from planner.verification.aws_network import Network, _longest_prefix, aws_service_name
+from planner.verification.aws_types import (
     DNS_ASSOCIATION,
     DNS_CONFIG,
     DNS_DOMAIN_LIST,
     DNS_RULE,
     DNS_RULE_GROUP,
-    PROTOCOLS,
     VPC,
-    Box,
-    Graph,
-    Headers,
-    Network,
-    Resource,
-    _longest_prefix,
-    aws_service_name,
-    destinations,
 )
+from planner.verification.headers import PROTOCOLS, Box, Headers, destinations
 
 SMALL = 255  # addresses and ports from a small space, so random sets overlap
 

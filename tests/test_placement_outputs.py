@@ -18,12 +18,14 @@ from pulumi import RunError
 from planner.catalog import default_catalog
 from planner.cli import main
 from planner.graph import offline
-from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, Registered, run_program, standard_invokes
+from planner.graph.resources import graph_from_offline
 from planner.inputs.loader import load_workloads
 from planner.planfile import read_plan
 from planner.planning.plan import build_plan
-from planner.verification.report import Expectations, render_text, verify
+from planner.render.verify_report import render_text
+from planner.verification.expectations import Expectations
+from planner.verification.run import verify
 from stacks.pool import service_dns_name
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CANARY, component, of_type, plain, plan_project

@@ -13,10 +13,13 @@ from pulumi_policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.policy import PolicyCustomTimeouts
 
 from planner.catalog import default_catalog
-from planner.graph.netgraph import SG, Graph, Resource
+from planner.graph.resources import Graph, Resource
 from planner.planfile import Plan
 from planner.render.plan_files import plan_json
-from planner.verification.report import RULES, Expectations, verify
+from planner.verification.aws_types import SG
+from planner.verification.expectations import Expectations
+from planner.verification.registry import RULES
+from planner.verification.run import verify
 from policy.checks import stack_validation, validate_stack
 from tests import test_verify
 from tests.test_verify import FAULTS, POOL, added, find, reachable

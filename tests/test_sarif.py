@@ -24,7 +24,7 @@ from hypothesis import given, settings
 
 from planner.cli import main
 from planner.render.sarif import NOTHING_VERIFIED, artifact_uri, render_sarif
-from planner.verification.report import RULES, Finding, Report, Subject, WorkloadVerdict
+from planner.verification.registry import RULES, Finding, Report, Subject, WorkloadVerdict
 from tests.test_stacks import plan_project
 from tests.test_verify import reports
 
@@ -105,7 +105,7 @@ def test_a_finding_lands_on_its_workload_s_line(project: Path) -> None:
 @given(reports())
 def test_exit_status_and_results_agree_for_any_report(report: Report) -> None:
     with (
-        mock.patch("planner.verification.report.verify_preview_file", return_value=report),
+        mock.patch("planner.verification.run.verify_preview_file", return_value=report),
         mock.patch("planner.cli.app._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as out,
     ):

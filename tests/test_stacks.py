@@ -20,7 +20,7 @@ from pulumi.runtime import rpc
 from planner.cli import main
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.planfile import read_plan
-from planner.verification.report import user_data_text
+from planner.verification.rules.secrets import user_data_text
 from stacks.pool import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 

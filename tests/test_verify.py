@@ -23,7 +23,13 @@ from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.graph.netgraph import (
+from planner.graph.offline import run_program
+from planner.graph.preview import run_preview
+from planner.graph.resources import Graph, Resource, graph_from_offline
+from planner.planfile import Consumer, Plan, read_plan
+from planner.render.verify_report import render_json, render_text
+from planner.verification.aws_network import Network
+from planner.verification.aws_types import (
     DNS_ASSOCIATION,
     DNS_CONFIG,
     DNS_DOMAIN_LIST,
@@ -44,28 +50,12 @@ from planner.graph.netgraph import (
     SUBNET,
     TGW_ATTACHMENT,
     VPC,
-    Graph,
-    Network,
-    Resource,
-    graph_from_offline,
 )
-from planner.graph.offline import run_program
-from planner.graph.preview import run_preview
-from planner.planfile import Consumer, Plan, read_plan
-from planner.verification.report import (
-    RULES,
-    Expectations,
-    Finding,
-    Report,
-    Subject,
-    WorkloadVerdict,
-    _keys_in,
-    render_json,
-    render_text,
-    user_data_text,
-    verify,
-    verify_program,
-)
+from planner.verification.expectations import Expectations
+from planner.verification.registry import RULES, Finding, Report, Subject, WorkloadVerdict
+from planner.verification.rules.secrets import keys_in as _keys_in
+from planner.verification.rules.secrets import user_data_text
+from planner.verification.run import verify, verify_program
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.fake_keys import KINDS, fake_key
 from tests.test_stacks import CANARY, MULTI_NODE, VPC_CONSUMERS, plan_project
@@ -1175,13 +1165,13 @@ def reports(draw: st.DrawFn) -> Report:
 def _run_verify(report: Report) -> tuple[int, str, str]:
     # The report stands for a preview with resources (one without is tested on its own).
     with (
-        mock.patch("planner.verification.report.verify_preview_file", return_value=report),
+        mock.patch("planner.verification.run.verify_preview_file", return_value=report),
         mock.patch("planner.cli.app._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
         code = main(["verify", "--preview", "preview.json"])
     with (
-        mock.patch("planner.verification.report.verify_preview_file", return_value=report),
+        mock.patch("planner.verification.run.verify_preview_file", return_value=report),
         mock.patch("planner.cli.app._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):

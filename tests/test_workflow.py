@@ -102,7 +102,7 @@ import sys
 
 import planner.diff.compare
 from planner.cli import main
-from planner.verification.report import Finding
+from planner.verification.registry import Finding
 
 verify = planner.diff.compare.verify
 """
@@ -213,7 +213,7 @@ def test_the_verify_step_in_bash(project: Path, failing: bool) -> None:
     (project / ".venv" / "bin").mkdir(parents=True)
     planner = project / ".venv" / "bin" / "planner"
     fault = (
-        "import planner.verification.report as v\n"
+        "import planner.verification.run as v\n"
         "real = v.verify\n"
         "def failing(*a, **k):\n"
         "    report = real(*a, **k)\n"

@@ -41,7 +41,7 @@ from planner.render.plan_files import (
 )
 
 if TYPE_CHECKING:
-    from planner.verification.report import Report
+    from planner.verification.registry import Report
 
 _STACK_NAME = STACK_NAME
 DISTRIBUTION = "ai-infra-planner"
@@ -803,12 +803,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from planner.planfile import read_plan
-    from planner.verification.report import (
-        render_json,
-        render_text,
-        verify_preview_file,
-        verify_program,
-    )
+    from planner.render.verify_report import render_json, render_text
+    from planner.verification.run import verify_preview_file, verify_program
 
     catalog = default_catalog()
     shape = "json" if args.json else args.format or "text"
@@ -887,7 +883,7 @@ def _stack_plan(stack: str) -> Path:
 
 def _preview_resources(preview: Path) -> int:
     """The resources a (readable) preview file declares, the stack itself aside."""
-    from planner.graph.netgraph import graph_from_preview
+    from planner.graph.resources import graph_from_preview
 
     graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")))
     return sum(not r.type.startswith("pulumi:pulumi:") for r in graph.resources.values())
@@ -903,7 +899,7 @@ def _nothing_verified(preview: Path, report: Report, shape: str) -> int:
     if shape == "sarif":
         print(_sarif(report, None, default_catalog(), str(preview), reason), end="")
     elif shape == "json":
-        from planner.verification.report import render_json
+        from planner.render.verify_report import render_json
 
         document = json.loads(render_json(report))
         document.update(passed=False, verified="nothing", reason=reason)

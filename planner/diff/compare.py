@@ -18,14 +18,16 @@ from planner import names
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Perimeter
 from planner.errors import PlannerError
-from planner.graph.netgraph import graph_from_offline, normalize
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.graph.preview import price_resources
+from planner.graph.resources import graph_from_offline, normalize
 from planner.outputs import versioned
 from planner.planfile import Plan, WorkloadPlan, read_plan
 from planner.planning.plan import PERIMETER_ORDER
 from planner.render.plan_files import template_environment, tidy_markdown
-from planner.verification.report import Expectations, Report, verify
+from planner.verification.expectations import Expectations
+from planner.verification.registry import Report
+from planner.verification.run import verify
 
 MARKER = "<!-- ai-infra-planner:plan-diff -->"
 # GitHub refuses a comment body over 65,536 characters; keep a margin for the workflow's note.

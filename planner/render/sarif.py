@@ -12,7 +12,7 @@ named relative to the repository's root (the directory holding .git above the pr
 code scanning needs; a file outside it, which code scanning cannot place, is said in a
 notification.
 
-Every rule of the registry (planner.verification.report.RULES) is listed, so a rule with no
+Every rule of the registry (planner.verification.registry.RULES) is listed, so a rule with no
 result reads as checked and passed; the report's warnings (what could not be decided:
 unknowns) are tool notifications, never results that pass. A report that did not pass has at
 least one result, and so has a run that verified nothing (rule `verified`): code scanning reads
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from planner.verification.report import RULES, Finding, Report
+from planner.verification.registry import RULES, Finding, Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 TOOL = "ai-infra-planner verify"

@@ -1,0 +1,59 @@
+"""What the plan says each network of the stack may reach, and who calls each workload: the
+verifier holds the graph to it (without a plan, only to the rules every stack keeps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.catalog import Catalog
+from planner.planfile import Consumer
+from planner.planfile.plan import Plan
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What the plan (when known) says each network may reach."""
+
+    pools: dict[str, tuple[str, list[str], list[str]]]  # name -> (perimeter, workloads, consumers)
+    providers: dict[str, list[str]]  # provider -> workloads
+    linked: set[str]  # providers reached through PrivateLink
+    hosts: list[str]  # the egress firewall's allow-list
+    bedrock_models: list[str]  # provider model ids the PrivateLink endpoint may invoke
+    workload_provider: dict[str, str]
+    protect: bool = True
+    workloads: dict[str, str] = field(default_factory=dict)  # every workload -> its perimeter
+    # Workload -> the VPCs its consumers name, where the stack makes their endpoint.
+    consumer_vpcs: dict[str, list[str]] = field(default_factory=dict)
+    consumers: dict[str, list[Consumer]] = field(default_factory=dict)  # workload -> callers
+
+    @classmethod
+    def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
+        if plan is None:
+            return cls({}, {}, set(), [], [], {}, protect)
+        by_name = {w.name: w for w in plan.workloads}
+        pools = {
+            p.name: (
+                p.perimeter.value,
+                list(p.workloads),
+                sorted({c.cidr for n in p.workloads for c in by_name[n].consumers}),
+            )
+            for p in plan.pools
+        }
+        providers = {a.provider: list(a.workloads) for a in plan.providers}
+        hosts = sorted({h for a in plan.providers if not a.private_link for h in a.hosts})
+        models = sorted(
+            model_id
+            for a in plan.providers
+            if a.private_link
+            for m in a.models
+            if catalog is not None and (model_id := catalog.api_models[m].bedrock_model_id)
+        )
+        workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
+        linked = {a.provider for a in plan.providers if a.private_link}
+        workloads = {w.name: w.answers.data_sensitivity.perimeter.value for w in plan.workloads}
+        vpcs = {w.name: sorted({c.vpc for c in w.consumers if c.vpc}) for w in plan.workloads}
+        consumers = {w.name: list(w.consumers) for w in plan.workloads}
+        return cls(
+            pools, providers, linked, hosts, models, workload_provider, protect, workloads,
+            vpcs, consumers,
+        )  # fmt: skip

@@ -1,0 +1,347 @@
+"""The perimeter judgement: every network that serves workloads (a subject), where its network
+interfaces' packets can go, and whether each place breaks its perimeter. `technical`: nowhere
+but VPC endpoints whose policies are narrower than full access; `private_link`: only the planned
+Bedrock endpoint; `contractual`: out only through the firewall's allow-list of the providers'
+hosts. A passing network says what blocks each way out; every workload of the plan is matched
+with the network that serves it and its consumers' ways in (planner.verification.ways_in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from planner import names
+from planner.graph.resources import Graph, Resource
+from planner.verification.aws_network import EXITS, MODELLED, Network, Reached, Source
+from planner.verification.aws_types import (
+    EIGW,
+    ENDPOINT,
+    FIREWALL,
+    IGW,
+    IGW_ATTACHMENT,
+    NAT,
+    PEERING,
+    SG,
+    TGW_ATTACHMENT,
+    VGW,
+    VPC,
+)
+from planner.verification.expectations import Expectations
+from planner.verification.policies import endpoint_policy_problem
+from planner.verification.registry import Finding, Subject, WorkloadVerdict, unique
+from planner.verification.values import article
+from planner.verification.ways_in import prove_ways_in
+
+PERIMETER_TAG = names.TAG_PERIMETER
+
+
+def perimeter_verdicts(
+    network: Network, expect: Expectations
+) -> tuple[list[Subject], list[WorkloadVerdict]]:
+    """Every network that serves workloads, checked; and every workload of the plan with the
+    network that serves it and each consumer's way in: a workload no network serves, or a
+    consumer with no path to it, is a failure, not a silence."""
+    graph = network.graph
+    subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
+    for pool, (perimeter, members, _) in sorted(expect.pools.items()):
+        if not any(s.name == f"pool {pool}" for s in subjects):
+            subjects.append(
+                Subject(
+                    "pool",
+                    f"pool {pool}",
+                    perimeter,
+                    members,
+                    [
+                        Finding(
+                            "perimeter",
+                            f"pool {pool}",
+                            "the plan's pool has no network "
+                            "in the graph: nothing to verify it against",
+                        )
+                    ],
+                )
+            )
+    subjects.sort(key=lambda s: s.name)
+    owner = {name: s.name for s in subjects for name in s.workloads}
+    workloads = []
+    for name in expect.workloads:
+        endpoint = None if name in owner else _consumer_endpoint(graph, name, expect)
+        if endpoint is not None:
+            served = [s for s in subjects if s.name == f"endpoint {endpoint.name}"]
+            if not served:
+                served = [
+                    Subject(
+                        "endpoint",
+                        f"endpoint {endpoint.name}",
+                        "private_link",
+                        [],
+                        blocks=[
+                            f"{endpoint.label} sits in the consumer VPC "
+                            f"{endpoint.inputs.get('vpcId')}: its callers reach Bedrock through "
+                            "it, its policy admits only the planned models"
+                        ],
+                    )
+                ]
+                subjects.append(served[0])
+            served[0].workloads.append(name)
+            owner[name] = served[0].name
+    subjects.sort(key=lambda s: s.name)
+    for name, perimeter in expect.workloads.items():
+        serving = owner.get(name)
+        failures = (
+            []
+            if serving
+            else [Finding("perimeter", f"workload {name}", "no network of the stack serves it")]
+        )
+        verdict = WorkloadVerdict(name, perimeter, serving, failures)
+        if serving:
+            prove_ways_in(network, expect, verdict, [s for s in subjects if s.name == serving])
+        workloads.append(verdict)
+    return subjects, workloads
+
+
+def _consumer_endpoint(graph: Graph, workload: str, expect: Expectations) -> Resource | None:
+    """A PrivateLink workload whose callers name their VPC is served by the planned endpoint the
+    stack makes there (its policy narrow), not by a network of the stack."""
+    if expect.workload_provider.get(workload) not in expect.linked:
+        return None
+    for endpoint in graph.of_type(ENDPOINT):
+        vpc = endpoint.inputs.get("vpcId")
+        if (
+            vpc in expect.consumer_vpcs.get(workload, [])
+            and str(endpoint.inputs.get("serviceName", "")).endswith(".bedrock-runtime")
+            and endpoint_policy_problem(endpoint, expect) is None
+        ):
+            return endpoint
+    return None
+
+
+def _subject_vpcs(graph: Graph, expect: Expectations) -> list[Resource]:
+    found = []
+    for vpc in graph.of_type(VPC):
+        tags = vpc.tags()
+        if PERIMETER_TAG in tags or tags.get(names.TAG_POOL) in expect.pools:
+            found.append(vpc)
+    return found
+
+
+def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
+    tags = vpc.tags()
+    pool = tags.get(names.TAG_POOL)
+    if pool is not None:
+        planned = expect.pools.get(pool)
+        perimeter = planned[0] if planned else tags.get(PERIMETER_TAG, "technical")
+        return Subject("pool", f"pool {pool}", perimeter, planned[1] if planned else [])
+    provider = tags.get(names.TAG_PROVIDER)
+    if provider is not None:
+        return Subject(
+            "provider",
+            f"provider {provider}",
+            tags.get(PERIMETER_TAG, "private_link"),
+            list(expect.providers.get(provider, [])),
+        )
+    name = tags.get(names.TAG_NETWORK, vpc.name)
+    workloads = sorted(
+        w for p, ws in expect.providers.items() for w in ws if p not in expect.linked
+    )
+    return Subject("network", f"network {name}", tags.get(PERIMETER_TAG, "contractual"), workloads)
+
+
+def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Subject:
+    graph = network.graph
+    subject = _subject_of(vpc, expect)
+    subject.vpc = vpc
+    subnets = network.subnets_of(vpc)
+    forwarders = {
+        s.urn for target in graph.of_type(NAT, FIREWALL) for s in network.forwarder_subnets(target)
+    }
+    holders = [s for s in subnets if s.urn not in forwarders]
+    sources = network.sources_in(holders)
+    for group in graph.of_type(SG):
+        if network.vpc_of(group) is vpc and names.TAG_WORKLOAD in group.tags():
+            sources.append(
+                Source(
+                    f"consumers of {group.tags()[names.TAG_WORKLOAD]} "
+                    f"(security group {group.name})",
+                    tuple(holders),
+                    (group,),
+                )
+            )
+    # Fail closed: what touches this network and the model does not know.
+    touched = {vpc.urn, *(s.urn for s in subnets)}
+    for resource in graph.touching(touched):
+        if resource.type not in MODELLED:
+            subject.failures.append(
+                Finding(
+                    "perimeter",
+                    resource.label,
+                    f"a {resource.type} touches the network of {subject.name} and the "
+                    "verifier does not model it: it may be a way out (fail closed)",
+                )
+            )
+    # DNS: the resolver looks names up for every interface of the VPC, whatever its routes.
+    held = "technical" if subject.kind == "pool" else subject.perimeter
+    if held in ("technical", "private_link"):
+        dns = network.dns_way_out(vpc)
+        if dns is not None:
+            why, component = dns
+            subject.failures.append(
+                Finding(
+                    "dns",
+                    vpc.label,
+                    f"{why}: the resolver is a way out (data spelled into a name reaches the "
+                    "name's servers)",
+                    (
+                        f"any interface in {vpc.label}",
+                        f"Route 53 Resolver of {vpc.label}",
+                        component.label,
+                        "the internet's name servers",
+                    ),
+                )
+            )
+        else:
+            subject.blocks.append(
+                f"DNS: {vpc.label}'s resolver answers only AWS service names (DNS Firewall "
+                "allow-list, block-all rule, fails closed)"
+            )
+    if not sources:
+        subject.blocks.append(f"no network interface sits in {vpc.label}'s subnets")
+    for source in sources:
+        reached, blocked = network.reach(source)
+        said: set[str] = set()
+        for place in reached:
+            problem = _judge(network, subject, place, expect)
+            if problem and problem not in said:  # one witness per way out is enough
+                said.add(problem)
+                subject.failures.append(
+                    Finding(
+                        "perimeter", source.label, problem, tuple(hop.text() for hop in place.path)
+                    )
+                )
+        if subject.passed:
+            subject.blocks.extend(_blockers(network, vpc, source, reached, blocked))
+    subject.blocks = sorted(set(subject.blocks))
+    subject.failures = unique(subject.failures)
+    return subject
+
+
+def _judge(network: Network, subject: Subject, place: Reached, expect: Expectations) -> str | None:
+    """Why reaching this place breaks the subject's perimeter, or None. A self-hosted pool is
+    held to the technical property whatever its workloads' perimeter: it is built with no way
+    out, which satisfies every perimeter (its endpoints are the ones its nodes need)."""
+    perimeter = "technical" if subject.kind == "pool" else subject.perimeter
+    if place.kind in EXITS:
+        if perimeter == "contractual" and place.through_firewall is not None:
+            return _firewall_problem(network.graph, place.through_firewall, expect)
+        if perimeter == "contractual":
+            return f"reaches {_a(place.kind)} without passing the firewall: it {EXITS[place.kind]}"
+        return f"reaches {_a(place.kind)}: it {EXITS[place.kind]}"
+    if place.kind == "endpoint" and place.target is not None:
+        broad = endpoint_policy_problem(place.target, expect)
+        if broad:
+            return f"reaches {place.target.label}, whose {broad}"
+        service = str(place.target.inputs.get("serviceName", ""))
+        if perimeter == "private_link" and not service.endswith(".bedrock-runtime"):
+            return (
+                f"reaches {place.target.label} ({service}): a private_link network may reach "
+                "only the planned Bedrock endpoint"
+            )
+    return None
+
+
+def _a(kind: str) -> str:
+    if kind == "unmodelled":
+        return "a target the verifier does not model"
+    return article(kind)
+
+
+def _firewall_problem(graph: Graph, firewall: Resource, expect: Expectations) -> str | None:
+    policy = graph.ref(firewall, "firewallPolicyArn")
+    if policy is None:
+        return f"passes {firewall.label}, whose policy the graph does not hold"
+    spec = policy.inputs.get("firewallPolicy") or {}
+    defaults = spec.get("statelessDefaultActions") or []
+    if defaults != ["aws:forward_to_sfe"]:
+        return (
+            f"passes {firewall.label}, whose stateless default {defaults} does not send "
+            "traffic to the allow-list"
+        )
+    groups = graph.refs(policy, "firewallPolicy", "aws:networkfirewall/ruleGroup:RuleGroup")
+    if not groups:
+        return f"passes {firewall.label}, whose policy has no allow-list rule group"
+    for group in groups:
+        source = ((group.inputs.get("ruleGroup") or {}).get("rulesSource") or {}).get(
+            "rulesSourceList"
+        ) or {}
+        targets = source.get("targets") or []
+        if source.get("generatedRulesType") != "ALLOWLIST" or not targets:
+            return f"passes {firewall.label}, whose rule group {group.name} is not an allow-list"
+        loose = [t for t in targets if t in ("*", ".", "") or t.startswith("*")]
+        extra = sorted(set(targets) - set(expect.hosts)) if expect.hosts else []
+        if loose or extra:
+            return (
+                f"passes {firewall.label}, whose allow-list admits "
+                f"{', '.join(loose + extra)}: not a planned provider's host"
+            )
+    return None
+
+
+def _blockers(
+    network: Network, vpc: Resource, source: Source, reached: list[Reached], blocked: list[Any]
+) -> Iterator[str]:
+    exits = _exits_of(network, vpc)
+    if not exits:
+        yield (f"{vpc.label} has no internet, egress-only, NAT, transit, peering or VPN gateway")
+    for subnet in source.subnets:
+        table = network.route_table(subnet)
+        routes = network.routes(table, vpc)
+        if not any(kind in EXITS or kind == "firewall" for _, kind, _ in routes):
+            where = table.label if table else f"the main route table of {vpc.name}"
+            yield (
+                f"{source.label}: {where} routes nothing out of the VPC (local route"
+                + (", gateway endpoints" if any(k == "endpoint" for _, k, _ in routes) else "")
+                + ")"
+            )
+    for item in blocked:
+        yield f"{source.label}: toward the {item.exit}, blocked by {item.component}"
+    firewalls = sorted(
+        {
+            p.through_firewall.label
+            for p in reached
+            if p.kind in EXITS and p.through_firewall is not None
+        }
+    )
+    if firewalls:
+        yield (
+            f"{source.label}: reaches the internet only through {', '.join(firewalls)} and "
+            "its allow-list of the providers' hosts"
+        )
+    for place in reached:
+        if place.kind == "endpoint" and place.target is not None:
+            yield (
+                f"{source.label}: reaches only endpoints with narrow policies, e.g. "
+                f"{place.target.name}"
+            )
+            break
+
+
+def _exits_of(network: Network, vpc: Resource) -> list[Resource]:
+    graph = network.graph
+    found = [
+        r
+        for r in graph.of_type(
+            IGW,
+            EIGW,
+            VGW,
+            PEERING,
+            TGW_ATTACHMENT,
+        )
+        if vpc.urn in {u for v in r.deps.values() for u in v}
+    ]
+    found += [r for r in graph.of_type(IGW_ATTACHMENT) if graph.ref(r, "vpcId") is vpc]
+    subnets = {s.urn for s in network.subnets_of(vpc)}
+    found += [
+        n for n in graph.of_type(NAT) if any(s.urn in subnets for s in graph.refs(n, "subnetId"))
+    ]
+    return found

@@ -1,0 +1,152 @@
+"""The rules of security-rules.md (../shared/reference/security-rules.md) in a registry, and the
+verdicts a run of them gives: findings, networks (subjects), workloads, the report.
+
+Each rule family (planner.verification.rules) registers its checks with @rule, next to each
+check, with the resource types it reads; the package puts them in the order reports list them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from planner.graph.resources import Graph, Resource
+from planner.verification.aws_network import Network
+from planner.verification.expectations import Expectations
+
+Check = Callable[[Graph, Network, Expectations, list[str]], list["Finding"]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of security-rules.md: its id, what it requires, and the check that finds where
+    the graph breaks it."""
+
+    id: str
+    text: str
+    check: Check
+    # The resource types the check reads (checkov's supported resources); empty: it reads the
+    # whole graph (the network's paths, or every resource's inputs).
+    resource_types: tuple[str, ...] = ()
+
+
+# The rules of security-rules.md, by id, in the order reports list them. Filled by @rule, next
+# to each check (planner.verification.rules, which importing the package loads, and orders);
+# a Finding can name only a rule registered here.
+RULES: dict[str, Rule] = {}
+
+
+def rule(id: str, text: str, *resource_types: str) -> Callable[[Check], Check]:
+    """Register the decorated check as the rule `id`, reading these resource types."""
+
+    def register(check: Check) -> Check:
+        if id in RULES:
+            raise ValueError(f"rule {id!r} registered twice")
+        RULES[id] = Rule(id, text, check, tuple(resource_types))
+        return check
+
+    return register
+
+
+def put_in_order(ids: Sequence[str]) -> None:
+    """Order the registry as reports list the rules: the families register them module by
+    module, which is not the reports' order."""
+    if sorted(ids) != sorted(RULES):
+        raise ValueError(f"the rules' order names {', '.join(ids)}; registered: {', '.join(RULES)}")
+    ordered = {id: RULES[id] for id in ids}
+    RULES.clear()
+    RULES.update(ordered)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    resource: str
+    message: str
+    witness: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise ValueError(
+                f"a finding of rule {self.rule!r}, which is not registered "
+                f"(registered: {', '.join(RULES)})"
+            )
+
+
+@dataclass
+class Subject:
+    """One network that serves workloads: a pool's, the Bedrock PrivateLink one, the egress one."""
+
+    kind: str  # pool, provider (its PrivateLink network), network (the egress one)
+    name: str
+    perimeter: str
+    workloads: list[str]
+    failures: list[Finding] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)  # what stops each way out, when it passes
+    vpc: Resource | None = None  # its network in the graph (None: the plan's, missing)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class WorkloadVerdict:
+    """A workload of the plan and the network that serves it (None: none does, a failure)."""
+
+    name: str
+    perimeter: str
+    served_by: str | None
+    failures: list[Finding] = field(default_factory=list)
+    ways_in: list[str] = field(default_factory=list)  # each consumer's proven path in
+
+
+@dataclass
+class Report:
+    """Every verdict of a run. A renderer prints only what is here, and `passed` is derived
+    from all of it: a status line printed FAIL always has a failure behind it."""
+
+    subjects: list[Subject]
+    findings: list[Finding]
+    warnings: list[str]
+    workloads: list[WorkloadVerdict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        known = {s.name for s in self.subjects}
+        for verdict in self.workloads:
+            if verdict.served_by is None and not verdict.failures:
+                raise ValueError(f"workload {verdict.name}: served by nothing, with no failure")
+            if verdict.served_by is not None and verdict.served_by not in known:
+                raise ValueError(f"workload {verdict.name}: served by unknown {verdict.served_by}")
+
+    def workload_passed(self, verdict: WorkloadVerdict) -> bool:
+        """Served, with no failure of its own, and every network of that name passes."""
+        return (
+            not verdict.failures
+            and verdict.served_by is not None
+            and all(s.passed for s in self.subjects if s.name == verdict.served_by)
+        )
+
+    def failures(self) -> list[Finding]:
+        return [
+            *self.findings,
+            *(f for s in self.subjects for f in s.failures),
+            *(f for w in self.workloads for f in w.failures),
+        ]
+
+    def rule_failures(self, rule: str) -> list[Finding]:
+        return [f for f in self.failures() if f.rule == rule]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
+
+
+def unique(findings: list[Finding]) -> list[Finding]:
+    """Each finding once, by rule, resource and message."""
+    seen, kept = set(), []
+    for finding in findings:
+        if finding not in seen:
+            seen.add(finding)
+            kept.append(finding)
+    return sorted(kept, key=lambda f: (f.rule, f.resource, f.message))
