@@ -9,8 +9,9 @@ import pulumi
 from planner.catalog import default_catalog
 from planner.errors import PlannerError
 from planner.planfile.schema import check_fresh, read_plan
+from stacks.aws.lookups import lookup
 from stacks.program import build_stack
-from stacks.settings import lookup, read_settings
+from stacks.settings import read_settings
 
 config = pulumi.Config()
 plan_file = Path(config.require("plan"))

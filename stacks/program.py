@@ -3,27 +3,21 @@ network boundary per perimeter, and the stack's budget."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pulumi
 
 from planner.catalog import Catalog, InferenceProfile
-from planner.planfile.schema import Consumer, Plan, ProviderAccess, WorkloadPlan
-from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
+from planner.planfile.schema import Plan, ProviderAccess, WorkloadPlan
+from stacks.addressing import WorkloadCost, consumer_places, consumers_of, cost_tags
+from stacks.aws.api_access import ApiAccess, ApiAccessArgs, bedrock_model_arns
+from stacks.aws.budget import CostBudget, CostBudgetArgs
+from stacks.aws.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
+from stacks.aws.lookups import Lookups, pool_zones
+from stacks.aws.naming import fit_autonames
+from stacks.aws.pool import InferencePool, InferencePoolArgs
+from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.boot import boot_time
-from stacks.budget import CostBudget, CostBudgetArgs
-from stacks.common import cost_tags, fit_autonames
-from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
-from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
-from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.serving import serve_args
-from stacks.settings import Lookups, StackSettings, pool_zones
-
-
-def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
-    """The workloads' consumers, each once, in a stable order."""
-    found = {c for w in workloads for c in w.consumers}
-    return sorted(found, key=lambda c: (c.cidr, c.vpc or "", c.subnets, c.account or ""))
+from stacks.settings import StackSettings
 
 
 def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
@@ -144,7 +138,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                     catalog=catalog,
                     model_arns=bedrock_model_arns(lookups, access.models, bedrock_ids, profiles),
                     workloads=workloads,
-                    consumers=_consumers(by_name[name] for name in access.workloads),
+                    consumers=consumers_of(by_name[name] for name in access.workloads),
                     tags=tags,
                     protect=settings.protect,
                 ),
@@ -167,7 +161,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 workloads=workload_costs(names),
                 tags=cost_tags(stack, "network", "api-egress", share, "contractual"),
                 protect=settings.protect,
-                attached=AttachedVpc.of(_consumers(by_name[name] for name in names)),
+                attached=AttachedVpc.of(consumers_of(by_name[name] for name in names)),
             ),
         )
         components["api-egress"] = network.monthly_cost_usd

@@ -21,7 +21,7 @@ from planner.cli import main
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.planfile.schema import read_plan
 from planner.verification.report import user_data_text
-from stacks.pool import dns_label, service_dns_name
+from stacks.addressing import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"

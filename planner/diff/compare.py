@@ -296,8 +296,9 @@ def plan_program(plan: Plan, catalog: Catalog) -> Callable[[], None]:
     def program() -> None:
         import pulumi
 
+        from stacks.aws.lookups import lookup
         from stacks.program import build_stack
-        from stacks.settings import lookup, read_settings
+        from stacks.settings import read_settings
 
         config = pulumi.Config()
         providers = [p.provider for p in plan.providers if p.secret_config_key]

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,13 +26,16 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from planner import names
-from planner.planfile.schema import Consumer, Pool
+from planner.planfile.schema import Pool
 from planner.templating import base_environment
-from stacks.api_access import WorkloadCost, secret_read_policy
+from stacks.addressing import ConsumerVpc, WorkloadCost, dns_label, service_dns_name
+from stacks.aws.identity import assumed_by, autoscaling_role, policy_json, secret_read_policy
+from stacks.aws.kms import kms_key
+from stacks.aws.lookups import Lookups, subnet_zones
+from stacks.aws.naming import aws_name
+from stacks.aws.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.boot import backoff_figures, lease_figures, lifecycle_figures
-from stacks.common import assumed_by, autoscaling_role, aws_name, guarded, kms_key, policy_json
-from stacks.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
-from stacks.settings import SERVING_PORT, Lookups, subnet_zones
+from stacks.settings import SERVING_PORT, guarded
 
 ROOT_VOLUME_GB = 200
 # The weights are staged on the instance's local NVMe (instance store), not on an EBS volume.
@@ -60,21 +61,9 @@ POOL_ENDPOINT_SERVICES = (*NODE_ENDPOINT_SERVICES, "secretsmanager")
 # 2026-12). With a TLS 1.3 policy the hop to the targets uses ELBSecurityPolicy-TLS13-1-0-2021-06
 # (same guide), and the node's server (Python's ssl defaults) accepts TLS 1.2 and 1.3 only.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-2021-06"
-# The private DNS names callers use: <pool>.<stack>.SERVICE_DOMAIN. `.internal` is the top-level
-# domain ICANN reserved for private use (2024), so no public name can ever collide with it.
-SERVICE_DOMAIN = "ai-infra-planner.internal"
 API_KEY_LENGTH = 48
 # Load balancer and target group names: at most 32 characters (planner/data/aws_limits.yaml).
 NAME_LIMIT = 32
-
-
-@dataclass(frozen=True)
-class ConsumerVpc:
-    """Callers in a VPC of this account: the stack makes their interface endpoint there."""
-
-    vpc: str
-    subnets: tuple[str, ...]
-    cidrs: tuple[str, ...]
 
 
 @dataclass
@@ -105,24 +94,6 @@ class InferencePoolArgs:
     workloads: Sequence[WorkloadCost] = field(default_factory=tuple)
 
 
-def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], list[str]]:
-    """The consumer VPCs of this account (one endpoint each, admitting every CIDR that names
-    it) and the other accounts, from a pool's workloads' consumers."""
-    vpcs: dict[str, tuple[set[str], set[str]]] = {}
-    accounts: set[str] = set()
-    for consumer in consumers:
-        if consumer.vpc is not None:
-            subnets, cidrs = vpcs.setdefault(consumer.vpc, (set(), set()))
-            subnets.update(consumer.subnets)
-            cidrs.add(consumer.cidr)
-        elif consumer.account is not None:
-            accounts.add(consumer.account)
-    return [
-        ConsumerVpc(vpc, tuple(sorted(subnets)), tuple(sorted(cidrs)))
-        for vpc, (subnets, cidrs) in sorted(vpcs.items())
-    ], sorted(accounts)
-
-
 def render_user_data(**context: object) -> str:
     return base_environment().get_template("cloud-init.yaml.j2").render(**context)
 
@@ -134,22 +105,6 @@ def encode_user_data(text: str) -> str:
     planner/data/aws_limits.yaml), then base64 as the launch template takes it. mtime 0 keeps
     the bytes the same for the same text (deterministic output)."""
     return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
-
-
-def dns_label(name: str) -> str:
-    """A DNS label (at most 63 characters, RFC 1035) for a name: the name itself when it fits,
-    else its start and a hash of the whole (pool names are workload names plus "-pool")."""
-    label = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "x"
-    if len(label) <= 63:
-        return label
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{label[:54].rstrip('-')}-{digest}"
-
-
-def service_dns_name(pool: str, stack: str) -> str:
-    """The name callers use for a pool: one per pool and stack, so that two stacks of the same
-    workloads file can both connect one consumer VPC (a VPC takes one zone of a name)."""
-    return f"{dns_label(pool)}.{dns_label(stack)}.{SERVICE_DOMAIN}"
 
 
 def endpoint_command(service_name: str, region: str) -> str:
