@@ -27,7 +27,7 @@ from planner.cli import main
 from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.planfile.schema import Plan, read_plan
 from planner.verification.report import user_data_text
-from stacks.aws.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
+from stacks.aws.nodes import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from stacks.boot import backoff_figures, boot_time, lease_figures
 from stacks.serving import serve_args
 from tests.conftest import REPO

@@ -30,7 +30,8 @@ from planner.planfile.schema import read_plan
 from planner.verification.report import Expectations, verify
 from stacks.aws.identity import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT
 from stacks.aws.naming import aws_name
-from stacks.aws.pool import OBJECT_ACTIONS, efa_layout
+from stacks.aws.nodes import efa_layout
+from stacks.aws.weights import OBJECT_ACTIONS
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CONNECTED, MULTI_NODE, VPC_CONSUMERS, accepted, plan_project
 
@@ -827,7 +828,7 @@ def test_user_data_is_gzipped_deterministically_and_reads_back(runs: dict[str, O
     EC2's 16 KB; the bytes depend on the text only (gzip's mtime set to 0), and what cloud-init
     reads back is the rendered cloud-config."""
     from planner.verification.report import user_data_text
-    from stacks.aws.pool import encode_user_data
+    from stacks.aws.nodes import encode_user_data
 
     assert encode_user_data("#cloud-config\n") == encode_user_data("#cloud-config\n")
     templates = [
