@@ -33,6 +33,8 @@ def cost_tags(
 
 @dataclass
 class WorkloadCost:
+    """A workload a component serves: its monthly cost, and the tags its own resources carry."""
+
     name: str
     monthly_cost_usd: float
     tags: dict[str, str]

@@ -1,7 +1,8 @@
 """Stack settings: every `pulumi config` value the program reads, read in one place.
 
-Components never read config; __main__.py reads it here and passes plain values (and the API keys
-as secret Outputs) down.
+Components never read config; the program (stacks/program.py run) reads it here and passes plain
+values (and the API keys as secret Outputs) down. `guarded` turns the `protect` setting into the
+options of what must survive a mistaken destroy.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class StackSettings:
     serving_image_tag: str = default_catalog().serving.release.tag
     weights_uploader_arn: str | None = None
     api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
-    # Activate the stack tag as a cost allocation tag (stacks/budget.py says when it can be).
+    # Activate the stack tag as a cost allocation tag (stacks/aws/budget.py says when it can be).
     activate_cost_tag: bool = False
 
 

@@ -152,7 +152,7 @@ def test_the_load_balancer_is_in_every_zone_of_its_consumers_endpoints(
 ) -> None:
     """A consumer subnet in us-east-1a, which does not offer the pool's type: the load balancer
     gets a subnet there too (PrivateLink serves a consumer subnet only in a zone the load
-    balancer is in, stacks/settings.py subnet_zones), forwarding across zones to the nodes in b
+    balancer is in, stacks/aws/lookups.py subnet_zones), forwarding across zones to the nodes in b
     and c; nodes and the pool's interface endpoints stay where the plan priced them."""
     config = plan_project(project, None)
     capsys.readouterr()

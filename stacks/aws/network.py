@@ -123,10 +123,10 @@ class PrivateNetworkArgs:
     # names its DNS Firewall must still answer, e.g. ("bedrock-runtime",).
     dns_services: tuple[str, ...] = ()
     # The zones of its subnets, by name; None: the region's first two (Lookups). A pool's
-    # network takes the zones that offer its instance type (stacks/settings.py pool_zones).
+    # network takes the zones that offer its instance type (stacks/aws/lookups.py pool_zones).
     zones: list[str] | None = None
     # Zones with a subnet (on the private route table) and nothing else: where a pool's load
-    # balancer must also be, because its consumers' endpoints are there (stacks/settings.py
+    # balancer must also be, because its consumers' endpoints are there (stacks/aws/lookups.py
     # subnet_zones). The interface endpoints stay in `zones`, as the plan prices them.
     extra_zones: tuple[str, ...] = ()
 
