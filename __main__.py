@@ -9,8 +9,7 @@ import pulumi
 from planner.catalog import default_catalog
 from planner.errors import PlannerError
 from planner.planfile import check_fresh, read_plan
-from stacks.program import build_stack
-from stacks.settings import lookup, read_settings
+from stacks.program import run
 
 config = pulumi.Config()
 plan_file = Path(config.require("plan"))
@@ -21,5 +20,4 @@ except PlannerError as exc:
     # RunError prints the message alone, without a Python traceback.
     raise pulumi.RunError(exc.render()) from None
 
-settings = read_settings(config, [p.provider for p in plan.providers if p.secret_config_key])
-build_stack(plan, default_catalog(), settings, lookup())
+run(plan, default_catalog())

@@ -28,7 +28,7 @@ def component_type(name: str) -> str:
     return f"{PROJECT}:index:{name}"
 
 
-# Tags (stacks/common.py cost_tags and the components; read by verification, preview, diff).
+# Tags (stacks/addressing.py cost_tags and the components; read by verification, preview, diff).
 TAG_STACK = tag("stack")
 TAG_POOL = tag("pool")
 TAG_PROVIDER = tag("provider")
@@ -44,7 +44,7 @@ TAG_PURCHASE_APPROVED = tag("purchase-approved")
 CONFIG_PLAN = config_key("plan")
 CONFIG_PROTECT = config_key("protect")
 
-# Component type tokens (stacks/*.py; preview and verify find the pools by them).
+# Component type tokens (stacks/aws/*.py; preview and verify find the pools by them).
 INFERENCE_POOL = component_type("InferencePool")
 API_ACCESS = component_type("ApiAccess")
 COST_BUDGET = component_type("CostBudget")

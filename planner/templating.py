@@ -1,6 +1,6 @@
 """The Jinja2 environment of templates/: its loader and settings, with no filter of its own.
 
-The Pulumi program renders cloud-init from it (stacks/pool.py), the plan's renderers add their
+The Pulumi program renders cloud-init from it (stacks/aws/nodes.py), the plan's renderers add their
 formatting filters on an overlay of it (planner/render/plan_files.py template_environment): the
 stacks need nothing of the planner's rendering, and the settings that decide every template's
 text are in one place.

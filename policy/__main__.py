@@ -1,12 +1,12 @@
 """CrossGuard policy pack: `pulumi preview --policy-pack policy` (from the project directory).
 
-One mandatory stack validation policy runs the same checks as `planner verify`."""
+One mandatory stack validation policy runs the same checks as `planner verify`.
 
-import sys
-from pathlib import Path
-
-# The pack runs from this directory with the project's virtualenv; the checks live in the repo.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+Pulumi's Python policy runtime runs this file from the pack's directory (runpy.run_path), with
+the interpreter of the virtualenv PulumiPolicy.yaml names: the project's own, where `make`
+installs the project (pyproject.toml packages planner, stacks and policy). So the checks are
+imported as the installed package `policy`, like the planner they call, with no path of the
+repository's spelled out here."""
 
 from pulumi_policy import (
     EnforcementLevel,

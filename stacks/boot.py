@@ -4,6 +4,10 @@ Computed, not guessed: the weights' size (the catalog's parameters times the byt
 of the pool's precision), fetched from the pool's bucket at the instance's documented rate
 (planner/data/instances.yaml `s3_download_gbps`, the target the node gives its S3 client) and
 loaded into GPU memory, plus the engine's start, with a margin (planner/data/boot.yaml).
+
+Target-neutral, so at the top of stacks/ rather than in stacks/aws/: the Kubernetes target the
+next issue asks for reuses it (a pod's startup grace is the same boot), and the Ray head's lease
+and the serving unit's back-off hold wherever the nodes run.
 """
 
 from __future__ import annotations

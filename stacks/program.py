@@ -1,56 +1,109 @@
-"""Wire a plan into components: one pool per self-hosted pool, one access per API provider, the
-network boundary per perimeter, and the stack's budget."""
+"""The Pulumi program: a reviewed plan wired into components. One pool per self-hosted pool, one
+access per API provider, the network boundary per perimeter, and the stack's budget.
+
+`run` is the one entry point: __main__.py calls it for `pulumi up` (after checking the plan is
+fresh), and `planner diff` for a base plan's stack under Pulumi's mocks
+(planner/diff/compare.py), so both build the same stack from the same plan. The components are
+AWS's (stacks/aws/); what is not AWS's (stacks/addressing.py, serving.py, boot.py) is shared
+with the targets to come.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import pulumi
 
 from planner.catalog import Catalog, InferenceProfile
-from planner.planfile import Consumer, Plan, ProviderAccess, WorkloadPlan
-from stacks.api_access import ApiAccess, ApiAccessArgs, WorkloadCost, bedrock_model_arns
+from planner.planfile import Plan, Pool, ProviderAccess, WorkloadPlan
+from stacks.addressing import WorkloadCost, consumer_places, consumers_of, cost_tags
+from stacks.aws.api_access import ApiAccess, ApiAccessArgs, bedrock_model_arns
+from stacks.aws.budget import CostBudget, CostBudgetArgs
+from stacks.aws.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
+from stacks.aws.lookups import Lookups, lookup, pool_zones
+from stacks.aws.naming import fit_autonames
+from stacks.aws.pool import InferencePool, InferencePoolArgs
+from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.boot import boot_time
-from stacks.budget import CostBudget, CostBudgetArgs
-from stacks.common import cost_tags, fit_autonames
-from stacks.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
-from stacks.pool import InferencePool, InferencePoolArgs, consumer_places
-from stacks.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
 from stacks.serving import serve_args
-from stacks.settings import Lookups, StackSettings, pool_zones
+from stacks.settings import StackSettings, read_settings
 
 
-def _consumers(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
-    """The workloads' consumers, each once, in a stable order."""
-    found = {c for w in workloads for c in w.consumers}
-    return sorted(found, key=lambda c: (c.cidr, c.vpc or "", c.subnets, c.account or ""))
+def run(plan: Plan, catalog: Catalog) -> None:
+    """The stack of a plan: its settings from the stack config, the account's lookups, the
+    components. The plan is read (and checked, where the caller means to) by the caller."""
+    providers = [p.provider for p in plan.providers if p.secret_config_key]
+    build_stack(plan, catalog, read_settings(pulumi.Config(), providers), lookup())
 
 
 def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
-    stack = settings.stack
     # Names AWS would refuse as too long (long workload names) are shortened, stably.
-    pulumi.runtime.register_stack_transformation(fit_autonames(stack))
-    by_name = {w.name: w for w in plan.workloads}
-    components: dict[str, pulumi.Output[float]] = {}
-    # Network Access Analyzer scopes, by network: what to analyze after `pulumi up`.
-    scopes: dict[str, pulumi.Output[str]] = {}
-    # How callers reach each pool (URL, CA, key ARN, endpoint service, other accounts' command).
-    pools: dict[str, dict[str, object]] = {}
-    authorities: dict[str, pulumi.Output[str]] = {}  # each pool's CA certificate, to trust
-    # What each workload's callers need to call it (stack output `workloads`).
-    callers: dict[str, dict[str, object]] = {}
+    pulumi.runtime.register_stack_transformation(fit_autonames(settings.stack))
+    stack = _Stack(plan, catalog, settings, lookups)
+    for pool in plan.pools:
+        stack.add_pool(pool)
+    for access in plan.providers:
+        stack.add_api_access(access)
+    stack.add_egress([a for a in plan.providers if not a.private_link])
+    stack.add_budget()
+    stack.export()
 
-    def workload_costs(names: list[str]) -> list[WorkloadCost]:
+
+@dataclass
+class _Stack:
+    """The components of one plan as they are built, and what the stack exports of them."""
+
+    plan: Plan
+    catalog: Catalog
+    settings: StackSettings
+    lookups: Lookups
+    # Each component's fixed monthly cost, by name.
+    components: dict[str, pulumi.Output[float]] = field(default_factory=dict)
+    # Network Access Analyzer scopes, by network: what to analyze after `pulumi up`.
+    scopes: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    # How callers reach each pool (URL, CA, key ARN, endpoint service, other accounts' command).
+    pools: dict[str, dict[str, object]] = field(default_factory=dict)
+    # Each pool's CA certificate, to trust.
+    authorities: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    # What each workload's callers need to call it (stack output `workloads`).
+    callers: dict[str, dict[str, object]] = field(default_factory=dict)
+    # The plan's workloads by name.
+    by_name: dict[str, WorkloadPlan] = field(init=False)
+    # Catalog model id -> Bedrock's model id, and its cross-region inference profile if any.
+    bedrock_ids: dict[str, str] = field(init=False)
+    profiles: dict[str, InferenceProfile] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.by_name = {w.name: w for w in self.plan.workloads}
+        api_models = self.catalog.api_models.items()
+        self.bedrock_ids = {
+            api_id: api.bedrock_model_id for api_id, api in api_models if api.bedrock_model_id
+        }
+        self.profiles = {
+            api_id: api.inference_profile
+            for api_id, api in api_models
+            if api.bedrock_model_id and api.inference_profile
+        }
+
+    def workload_costs(self, names: list[str]) -> list[WorkloadCost]:
         return [
             WorkloadCost(
                 name,
-                by_name[name].monthly_cost_usd,
-                cost_tags(stack, "workload", name, by_name[name].monthly_cost_usd),
+                self.by_name[name].monthly_cost_usd,
+                cost_tags(
+                    self.settings.stack, "workload", name, self.by_name[name].monthly_cost_usd
+                ),
             )
             for name in names
         ]
 
-    for pool in plan.pools:
+    def add_pool(self, pool: Pool) -> None:
+        catalog, settings, lookups, by_name = (
+            self.catalog,
+            self.settings,
+            self.lookups,
+            self.by_name,
+        )
         consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
         vpcs, accounts = consumer_places([c for n in pool.workloads for c in by_name[n].consumers])
         efa = catalog.instances[pool.instance_type].efa_interfaces
@@ -63,7 +116,7 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 cidr=pool.cidr,  # allocated at plan time (planner/inputs/networks.py)
                 lookups=lookups,
                 tags=cost_tags(
-                    stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
+                    settings.stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
                 ),
                 protect=settings.protect,
                 image_tag=settings.serving_image_tag,
@@ -78,12 +131,12 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 zones=pool_zones(
                     lookups, pool.name, pool.instance_type, pool.capacity_reservation_zone
                 ),
-                workloads=workload_costs(pool.workloads),
+                workloads=self.workload_costs(pool.workloads),
             ),
         )
-        pools[pool.name] = component.connection()
+        self.pools[pool.name] = component.connection()
         for name in pool.workloads:
-            callers[name] = {
+            self.callers[name] = {
                 "kind": "pool",
                 "pool": pool.name,
                 "endpoint": component.endpoint,
@@ -93,104 +146,106 @@ def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: 
                 "api_key_secret_arn": component.api_key_secret.arn,
                 "policy_arn": component.access_policies[name].arn,
             }
-        authorities[pool.name] = component.ca_certificate
-        components[pool.name] = component.monthly_cost_usd
-        scopes[pool.name] = component.network.access_scope.id
+        self.authorities[pool.name] = component.ca_certificate
+        self.components[pool.name] = component.monthly_cost_usd
+        self.scopes[pool.name] = component.network.access_scope.id
 
-    bedrock_ids = {
-        api_id: api.bedrock_model_id
-        for api_id, api in catalog.api_models.items()
-        if api.bedrock_model_id
-    }
-    profiles = {
-        api_id: api.inference_profile
-        for api_id, api in catalog.api_models.items()
-        if api.bedrock_model_id and api.inference_profile
-    }
-    for access in plan.providers:
-        workloads = workload_costs(access.workloads)
+    def add_api_access(self, access: ProviderAccess) -> None:
+        """The provider's access (its key, its workloads' policies) and, for PrivateLink, the
+        network boundary its consumers reach it through."""
+        settings, lookups, by_name = self.settings, self.lookups, self.by_name
+        workloads = self.workload_costs(access.workloads)
         share = round(sum(w.monthly_cost_usd for w in workloads), 2)
         tags = cost_tags(
-            stack,
+            settings.stack,
             "provider",
             access.provider,
             share,
             "private_link" if access.private_link else None,
         )
-        access_component = ApiAccess(
+        component = ApiAccess(
             f"{access.provider}-access",
             ApiAccessArgs(
                 access=access,
                 workloads=workloads,
-                provider_model_ids=bedrock_ids,
+                provider_model_ids=self.bedrock_ids,
                 lookups=lookups,
                 tags=tags,
                 protect=settings.protect,
                 api_key=settings.api_keys.get(access.provider),
-                inference_profiles=profiles,
+                inference_profiles=self.profiles,
             ),
         )
-        components[f"{access.provider}-access"] = access_component.monthly_cost_usd
+        self.components[f"{access.provider}-access"] = component.monthly_cost_usd
         for name in access.workloads:
-            callers[name] = _api_consumer(
-                access, by_name[name], access_component, bedrock_ids, profiles, lookups
+            self.callers[name] = _api_consumer(
+                access, by_name[name], component, self.bedrock_ids, self.profiles, lookups
             )
-        if access.private_link:
-            link = PrivateLinkNetwork(
-                f"{access.provider}-link",
-                PrivateLinkNetworkArgs(
-                    cidr=plan.networks["private_link"],
-                    lookups=lookups,
-                    catalog=catalog,
-                    model_arns=bedrock_model_arns(lookups, access.models, bedrock_ids, profiles),
-                    workloads=workloads,
-                    consumers=_consumers(by_name[name] for name in access.workloads),
-                    tags=tags,
-                    protect=settings.protect,
+        if not access.private_link:
+            return
+        link = PrivateLinkNetwork(
+            f"{access.provider}-link",
+            PrivateLinkNetworkArgs(
+                cidr=self.plan.networks["private_link"],
+                lookups=lookups,
+                catalog=self.catalog,
+                model_arns=bedrock_model_arns(
+                    lookups, access.models, self.bedrock_ids, self.profiles
                 ),
-            )
-            components[f"{access.provider}-link"] = link.monthly_cost_usd
-            if link.network is not None:
-                scopes[f"{access.provider}-link"] = link.network.access_scope.id
+                workloads=workloads,
+                consumers=consumers_of(by_name[name] for name in access.workloads),
+                tags=tags,
+                protect=settings.protect,
+            ),
+        )
+        self.components[f"{access.provider}-link"] = link.monthly_cost_usd
+        if link.network is not None:
+            self.scopes[f"{access.provider}-link"] = link.network.access_scope.id
 
-    egress = [a for a in plan.providers if not a.private_link]
-    if egress:
+    def add_egress(self, egress: list[ProviderAccess]) -> None:
+        """One egress boundary for every contractual provider, if any."""
+        if not egress:
+            return
         names = [name for access in egress for name in access.workloads]
-        share = round(sum(by_name[name].monthly_cost_usd for name in names), 2)
+        share = round(sum(self.by_name[name].monthly_cost_usd for name in names), 2)
         network = EgressNetwork(
             "api-egress",
             EgressNetworkArgs(
-                cidr=plan.networks["egress"],
-                lookups=lookups,
-                catalog=catalog,
+                cidr=self.plan.networks["egress"],
+                lookups=self.lookups,
+                catalog=self.catalog,
                 hosts=sorted({host for access in egress for host in access.hosts}),
-                workloads=workload_costs(names),
-                tags=cost_tags(stack, "network", "api-egress", share, "contractual"),
-                protect=settings.protect,
-                attached=AttachedVpc.of(_consumers(by_name[name] for name in names)),
+                workloads=self.workload_costs(names),
+                tags=cost_tags(self.settings.stack, "network", "api-egress", share, "contractual"),
+                protect=self.settings.protect,
+                attached=AttachedVpc.of(consumers_of(self.by_name[name] for name in names)),
             ),
         )
-        components["api-egress"] = network.monthly_cost_usd
+        self.components["api-egress"] = network.monthly_cost_usd
 
-    CostBudget(
-        f"{stack}-budget",
-        CostBudgetArgs(
-            stack=stack,
-            monthly_limit_usd=plan.totals.monthly_cost_usd,
-            subscriber_email=settings.budget_email,
-            tags=cost_tags(stack, "stack", stack, plan.totals.monthly_cost_usd),
-            activate_tag=settings.activate_cost_tag,
-        ),
-    )
+    def add_budget(self) -> None:
+        stack, total = self.settings.stack, self.plan.totals.monthly_cost_usd
+        CostBudget(
+            f"{stack}-budget",
+            CostBudgetArgs(
+                stack=stack,
+                monthly_limit_usd=total,
+                subscriber_email=self.settings.budget_email,
+                tags=cost_tags(stack, "stack", stack, total),
+                activate_tag=self.settings.activate_cost_tag,
+            ),
+        )
 
-    pulumi.export("monthly_cost_usd", plan.totals.monthly_cost_usd)
-    pulumi.export("workload_monthly_cost_usd", {w.name: w.monthly_cost_usd for w in plan.workloads})
-    pulumi.export("placements", {w.name: w.placement for w in plan.workloads})
-    pulumi.export("component_monthly_cost_usd", components)
-    pulumi.export("network_access_scopes", scopes)
-    pulumi.export("pools", pools)
-    pulumi.export("pool_ca_certificates", authorities)
-    pulumi.export("workloads", {name: callers[name] for name in sorted(callers)})
+    def export(self) -> None:
+        workloads = self.plan.workloads
+        pulumi.export("monthly_cost_usd", self.plan.totals.monthly_cost_usd)
+        pulumi.export("workload_monthly_cost_usd", {w.name: w.monthly_cost_usd for w in workloads})
+        pulumi.export("placements", {w.name: w.placement for w in workloads})
+        pulumi.export("component_monthly_cost_usd", self.components)
+        pulumi.export("network_access_scopes", self.scopes)
+        pulumi.export("pools", self.pools)
+        pulumi.export("pool_ca_certificates", self.authorities)
+        pulumi.export("workloads", {name: self.callers[name] for name in sorted(self.callers)})
 
 
 def _api_consumer(

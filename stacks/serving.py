@@ -6,6 +6,10 @@ quantization, which would load the larger checkpoint first), with the context le
 sized (--max-model-len: a model's advertised window may not fit the KV cache, and vLLM then
 refuses to start), and as many engines as the plan priced replicas on the node: vLLM's data
 parallelism runs them behind one port and sends each request to the least busy engine.
+
+Target-neutral, so at the top of stacks/ rather than in stacks/aws/: the Kubernetes target the
+next issue asks for reuses it, as any target running the pinned vLLM image runs this command line
+(an EC2 node's cloud-init today).
 """
 
 from __future__ import annotations

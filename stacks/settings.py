@@ -1,24 +1,20 @@
 """Stack settings: every `pulumi config` value the program reads, read in one place.
 
-Components never read config; __main__.py reads it here and passes plain values (and the API keys
-as secret Outputs) down.
+Components never read config; the program (stacks/program.py run) reads it here and passes plain
+values (and the API keys as secret Outputs) down. `guarded` turns the `protect` setting into the
+options of what must survive a mistaken destroy.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pulumi
 
 from planner.catalog import default_catalog
 
-# The Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04), by its public SSM parameter
-# (AWS DLAMI developer guide, "Finding the ID of a DLAMI", read 2026-11).
-DLAMI_PARAMETER = (
-    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
-)
 SERVING_PORT = 8000
 # An IAM user or role ARN, as the bucket policy's aws:PrincipalArn condition compares it: for a
 # role, the role's ARN, never an assumed-role session's ("AWS global condition context keys",
@@ -37,7 +33,7 @@ class StackSettings:
     serving_image_tag: str = default_catalog().serving.release.tag
     weights_uploader_arn: str | None = None
     api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
-    # Activate the stack tag as a cost allocation tag (stacks/budget.py says when it can be).
+    # Activate the stack tag as a cost allocation tag (stacks/aws/budget.py says when it can be).
     activate_cost_tag: bool = False
 
 
@@ -98,120 +94,6 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
     )
 
 
-@dataclass(frozen=True)
-class Lookups:
-    """The few data-source lookups (invokes) the program makes, done once."""
-
-    region: str
-    account_id: str
-    partition: str
-    dns_suffix: str
-    # The first two available zones by name: for the networks whose resources any zone offers
-    # (egress, PrivateLink). A pool's network takes the zones offering its instance type.
-    availability_zones: list[str]
-    ami_id: pulumi.Output[str] | str
-    # Every available zone of the region, by name, and its AZ ID (the same physical zone in
-    # every account; names map differently per account).
-    zone_names: tuple[str, ...] = ()
-    zone_ids: dict[str, str] = field(default_factory=dict)
-    # Instance type -> the available zones that offer it, looked up once per type.
-    offerings: dict[str, list[str]] = field(default_factory=dict, compare=False)
-    # The principal running the program (for a role session, the role): the default weights
-    # uploader.
-    deployer_arn: str = ""
-    # Subnet id -> its zone by name, looked up once per consumer subnet (subnet_zones).
-    subnets: dict[str, str] = field(default_factory=dict, compare=False)
-
-
-# A pool's network spans two zones: its load balancer and interface endpoints have a subnet in
-# each (the nodes of a multi-node replica, or of a capacity reservation, sit in one of them).
-POOL_ZONES = 2
-
-
-def offering_zones(lookups: Lookups, instance_type: str) -> list[str]:
-    """The available zones of the region where EC2 offers the instance type, by name: the
-    DescribeInstanceTypeOfferings call with LocationType availability-zone and a filter on
-    instance-type (Amazon EC2 API Reference, DescribeInstanceTypeOfferings: "Lists the instance
-    types that are offered for the specified location"; pulumi-aws
-    aws.ec2.get_instance_type_offerings). Not every zone offers every GPU type."""
-    if instance_type not in lookups.offerings:
-        import pulumi_aws as aws
-
-        offers = aws.ec2.get_instance_type_offerings(
-            location_type="availability-zone",
-            filters=[{"name": "instance-type", "values": [instance_type]}],
-        )
-        offered = {
-            location
-            for location, kind in zip(offers.locations, offers.instance_types, strict=True)
-            if kind == instance_type
-        }
-        lookups.offerings[instance_type] = sorted(offered & set(lookups.zone_names))
-    return lookups.offerings[instance_type]
-
-
-def subnet_zones(lookups: Lookups, subnet_ids: Sequence[str]) -> list[str]:
-    """The zones, by name, of subnets of this account (a consumer VPC's, named in the workloads
-    file): the ec2 DescribeSubnets call (pulumi-aws aws.ec2.get_subnet, `availability_zone`).
-    An endpoint service is reachable only from the zones its load balancer is in ("The VPC
-    endpoint service ... does not support the Availability Zone of the subnet", AWS re:Post
-    knowledge center, interface-endpoint-availability-zone; "consumers can see only the
-    Availability Zones that they have in common with the service provider", AWS PrivateLink
-    guide, create-endpoint-service), so a pool's load balancer needs a subnet in each."""
-    for subnet in subnet_ids:
-        if subnet not in lookups.subnets:
-            import pulumi_aws as aws
-
-            lookups.subnets[subnet] = aws.ec2.get_subnet(id=subnet).availability_zone
-    return sorted({lookups.subnets[subnet] for subnet in subnet_ids})
-
-
-def pool_zones(
-    lookups: Lookups, pool: str, instance_type: str, reservation_zone: str | None
-) -> list[str]:
-    """The zones of a pool's network, by name: zones that offer its instance type only, and
-    the capacity reservation's zone when it has one (instances launch into a reservation only
-    in its zone: EC2 User Guide, "Launch instances into an existing Capacity Reservation").
-    A plan the region cannot serve is an error saying why, before anything is created."""
-    offered = offering_zones(lookups, instance_type)
-    where = f"{lookups.region} offers {instance_type} in " + (
-        f"{len(offered)} available zone(s) ({', '.join(offered)})" if offered else "no zone"
-    )
-    if reservation_zone is not None and reservation_zone not in offered:
-        raise pulumi.RunError(
-            f"pool {pool}: its capacity reservation is in {reservation_zone}, but {where}: "
-            "check capacity_reservation_zone in the workloads file and plan again"
-        )
-    first = [reservation_zone] if reservation_zone is not None else []
-    zones = [*first, *(zone for zone in offered if zone != reservation_zone)][:POOL_ZONES]
-    if len(zones) < POOL_ZONES:
-        raise pulumi.RunError(
-            f"pool {pool}: its network needs {POOL_ZONES} availability zones offering "
-            f"{instance_type}, but {where}: plan another instance type "
-            "(assumptions.instance_types in the workloads file) or another region"
-        )
-    return sorted(zones)
-
-
-def lookup() -> Lookups:
-    import pulumi_aws as aws
-
-    region = aws.get_region()
-    identity = aws.get_caller_identity()
-    partition = aws.get_partition()
-    zones = aws.get_availability_zones(state="available")
-    ami = aws.ssm.get_parameter(name=DLAMI_PARAMETER)
-    # The caller's ARN as aws:PrincipalArn sees it: an assumed-role session's issuing role
-    # (aws.iam.getSessionContext passes other ARNs through).
-    deployer = aws.iam.get_session_context(arn=identity.arn)
-    return Lookups(
-        region=region.region,
-        account_id=identity.account_id,
-        partition=partition.partition,
-        dns_suffix=partition.dns_suffix,
-        availability_zones=sorted(zones.names)[:2],
-        ami_id=ami.value,
-        zone_names=tuple(sorted(zones.names)),
-        zone_ids=dict(zip(zones.names, zones.zone_ids, strict=True)),
-        deployer_arn=deployer.issuer_arn,
-    )
+def guarded(protect: bool, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """Options for what must survive a mistaken `pulumi destroy`: keys, weights, secrets."""
+    return pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect)

@@ -27,8 +27,8 @@ from planner.cli import main
 from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.planfile import Plan, read_plan
 from planner.verification.rules.secrets import user_data_text
+from stacks.aws.nodes import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from stacks.boot import backoff_figures, boot_time, lease_figures
-from stacks.pool import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
 from stacks.serving import serve_args
 from tests.conftest import REPO
 from tests.test_stacks import MULTI_NODE, of_type, plan_project

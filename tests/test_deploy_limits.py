@@ -29,8 +29,10 @@ from planner.graph.resources import graph_from_offline
 from planner.planfile import read_plan
 from planner.verification.expectations import Expectations
 from planner.verification.run import verify
-from stacks.common import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT, aws_name
-from stacks.pool import OBJECT_ACTIONS, efa_layout
+from stacks.aws.identity import AUTOSCALING_ROLE, AUTOSCALING_SUFFIX_LIMIT
+from stacks.aws.naming import aws_name
+from stacks.aws.nodes import efa_layout
+from stacks.aws.weights import OBJECT_ACTIONS
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CONNECTED, MULTI_NODE, VPC_CONSUMERS, accepted, plan_project
 
@@ -453,7 +455,7 @@ def test_a_replaced_load_balancer_or_target_group_gets_a_new_name() -> None:
     """Pulumi creates a replacement before it deletes the old resource, and two load balancers
     (or target groups) of one name cannot coexist: a pool whose range or zones change (what
     replaces them) names them anew, and one whose inputs stay keeps its names."""
-    from stacks.common import aws_name as named_for
+    from stacks.aws.naming import aws_name as named_for
 
     lb = named_for("dev", "p-lb", 32, ("10.100.0.0/16", "network", "us-east-1a", "us-east-1b"))
     assert lb == named_for(
@@ -827,7 +829,7 @@ def test_user_data_is_gzipped_deterministically_and_reads_back(runs: dict[str, O
     EC2's 16 KB; the bytes depend on the text only (gzip's mtime set to 0), and what cloud-init
     reads back is the rendered cloud-config."""
     from planner.verification.rules.secrets import user_data_text
-    from stacks.pool import encode_user_data
+    from stacks.aws.nodes import encode_user_data
 
     assert encode_user_data("#cloud-config\n") == encode_user_data("#cloud-config\n")
     templates = [

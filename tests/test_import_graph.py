@@ -144,8 +144,8 @@ def test_a_break_of_the_layering_is_caught() -> None:
     """The check is not vacuous: each kind of break in a copy of the real graph is reported."""
     graph = import_graph()
     for module, imported, expected in (
-        ("stacks.pool", "planner.render.plan_files", "stacks imports planner.render"),
-        ("planner.costing.fixed", "stacks.common", "planner.costing imports stacks"),
+        ("stacks.aws.pool", "planner.render.plan_files", "stacks imports planner.render"),
+        ("planner.costing.fixed", "stacks.addressing", "planner.costing imports stacks"),
         (
             "planner.planfile.plan",
             "planner.planning.plan",

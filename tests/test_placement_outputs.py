@@ -26,7 +26,7 @@ from planner.planning.plan import build_plan
 from planner.render.verify_report import render_text
 from planner.verification.expectations import Expectations
 from planner.verification.run import verify
-from stacks.pool import service_dns_name
+from stacks.addressing import service_dns_name
 from tests.conftest import REPO, workload_yaml
 from tests.test_stacks import CANARY, component, of_type, plain, plan_project
 
@@ -154,7 +154,7 @@ def test_the_load_balancer_is_in_every_zone_of_its_consumers_endpoints(
 ) -> None:
     """A consumer subnet in us-east-1a, which does not offer the pool's type: the load balancer
     gets a subnet there too (PrivateLink serves a consumer subnet only in a zone the load
-    balancer is in, stacks/settings.py subnet_zones), forwarding across zones to the nodes in b
+    balancer is in, stacks/aws/lookups.py subnet_zones), forwarding across zones to the nodes in b
     and c; nodes and the pool's interface endpoints stay where the plan priced them."""
     config = plan_project(project, None)
     capsys.readouterr()
@@ -706,7 +706,7 @@ def test_pool_zones_offer_the_type_and_hold_the_reservation(
 ) -> None:
     """For any offering and reservation: two zones, all offering the type, the reservation's
     among them; or an error saying why, never a crash or a zone that does not offer it."""
-    from stacks.settings import Lookups, pool_zones  # here: main's has no pool_zones
+    from stacks.aws.lookups import Lookups, pool_zones  # here: main's has no pool_zones
 
     lookups = Lookups(
         region="us-east-1",
@@ -754,7 +754,7 @@ def test_plans_price_only_the_allowed_instance_types(
 def test_a_pool_range_too_small_for_its_zones_is_a_clear_error() -> None:
     """A /22 holds four /24 subnets: a network over more zones (its nodes' and its consumers')
     stops with the range and the count, instead of a StopIteration deep in the program."""
-    from stacks.network import subnet_cidrs
+    from stacks.aws.network import subnet_cidrs
 
     assert subnet_cidrs("10.100.0.0/22", 4)[-1] == "10.100.3.0/24"
     with pytest.raises(RunError, match=r"10.100.0.0/22 holds 4 subnets of /24, but it needs 5"):

@@ -31,12 +31,12 @@ ALLOWED_INVOKES = [
     "aws:index/getCallerIdentity:getCallerIdentity",
     "aws:index/getPartition:getPartition",
     "aws:ssm/getParameter:getParameter",
-    # The deploying principal, the weights' default uploader (stacks/settings.py).
+    # The deploying principal, the weights' default uploader (stacks/aws/lookups.py).
     "aws:iam/getSessionContext:getSessionContext",
-    # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
+    # The route table of each consumer subnet the egress path attaches (stacks/aws/egress.py).
     "aws:ec2/getRouteTable:getRouteTable",
     "aws:ec2/getSubnet:getSubnet",
-    # The zones that offer each pool's instance type (stacks/settings.py).
+    # The zones that offer each pool's instance type (stacks/aws/lookups.py).
     "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
 ]
 CONFIG = {"ai-infra-planner:plan": "plans/dev/plan.json", "aws:region": "us-east-1"}

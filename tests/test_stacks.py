@@ -21,7 +21,7 @@ from planner.cli import main
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.planfile import read_plan
 from planner.verification.rules.secrets import user_data_text
-from stacks.pool import dns_label, service_dns_name
+from stacks.addressing import dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"
@@ -590,10 +590,10 @@ def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixtur
         "aws:index/getPartition:getPartition",
         "aws:ssm/getParameter:getParameter",
         "aws:iam/getSessionContext:getSessionContext",
-        # The route table of each consumer subnet the egress path attaches (stacks/egress.py).
+        # The route table of each consumer subnet the egress path attaches (stacks/aws/egress.py).
         "aws:ec2/getRouteTable:getRouteTable",
         "aws:ec2/getSubnet:getSubnet",
-        # The zones that offer each pool's instance type (stacks/settings.py).
+        # The zones that offer each pool's instance type (stacks/aws/lookups.py).
         "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
     }
 
@@ -1334,7 +1334,8 @@ def test_security_group_descriptions_are_accepted_by_ec2(
 ) -> None:
     run: OfflineRun = request.getfixturevalue(fixture)
     checked = 0
-    # The API boundaries' groups and rules (the pools' are stacks/pool.py's).
+    # The API boundaries' groups and rules (the pools' are in stacks/aws/load_balancer.py and
+    # endpoint_service.py).
     mine = [
         r for token in ("EgressNetwork", "PrivateLinkNetwork")
         for c in of_type(run, f"ai-infra-planner:index:{token}") for r in descendants(run, c)

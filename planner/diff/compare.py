@@ -296,14 +296,9 @@ def plan_program(plan: Plan, catalog: Catalog) -> Callable[[], None]:
     is compared as it was reviewed, whatever the workloads file says now."""
 
     def program() -> None:
-        import pulumi
+        from stacks.program import run
 
-        from stacks.program import build_stack
-        from stacks.settings import lookup, read_settings
-
-        config = pulumi.Config()
-        providers = [p.provider for p in plan.providers if p.secret_config_key]
-        build_stack(plan, catalog, read_settings(config, providers), lookup())
+        run(plan, catalog)
 
     return program
 

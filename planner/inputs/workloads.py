@@ -401,7 +401,7 @@ class Workload(_Strict):
 
 
 # A VPC's range is /16 to /28 and a subnet's at least /28 (Amazon VPC user guide, "VPC CIDR
-# blocks"); the stack splits each of its networks in four for its subnets (stacks/network.py
+# blocks"); the stack splits each of its networks in four for its subnets (stacks/aws/network.py
 # subnet_cidrs), so a /24 still leaves subnets of 59 usable addresses for nodes and endpoints.
 NETWORK_PREFIXES = (16, 24)
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.catalog import Catalog
-from planner.planfile import Consumer
-from planner.planfile.plan import Plan
+from planner.planfile import Consumer, Plan
 
 
 @dataclass(frozen=True)

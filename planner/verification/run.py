@@ -14,7 +14,7 @@ from planner import names
 from planner.catalog import Catalog
 from planner.errors import PlannerError
 from planner.graph.resources import Graph, graph_from_offline, graph_from_preview
-from planner.planfile.plan import Plan
+from planner.planfile import Plan
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
 from planner.verification.perimeter import perimeter_verdicts

@@ -14,10 +14,11 @@ from planner import names
 from planner.catalog import Catalog
 from planner.costing import component_monthly_usd
 from planner.planfile import Consumer
-from stacks.api_access import WorkloadCost
-from stacks.common import consumer_vpcs, kms_key, policy_json
-from stacks.network import PrivateNetwork, PrivateNetworkArgs
-from stacks.settings import Lookups
+from stacks.addressing import WorkloadCost, consumer_vpcs
+from stacks.aws.identity import policy_json
+from stacks.aws.kms import kms_key
+from stacks.aws.lookups import Lookups
+from stacks.aws.network import PrivateNetwork, PrivateNetworkArgs
 
 
 @dataclass

@@ -10,18 +10,92 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from planner import names
-from stacks.common import assumed_by, endpoint_policy, policy_json
-from stacks.settings import Lookups
+from stacks.aws.dns_firewall import add_dns_firewall, service_domains, vpc_internal_domains
+from stacks.aws.flow_logs import add_flow_logs
+from stacks.aws.identity import policy_json
+from stacks.aws.lookups import Lookups
 
-# What a GPU node needs without internet: Session Manager (ssm, ssmmessages, ec2messages), image
-# pulls from ECR (ecr.api, ecr.dkr; the layers come through the S3 gateway endpoint), logs. No STS:
-# nothing on the nodes calls it (stacks/common.py ENDPOINT_ACTIONS).
+# What each interface endpoint of a private network carries, by service: the actions the nodes'
+# role needs there and nothing else (an endpoint policy of `Action: *` lets a stolen credential of
+# this account do anything through it). Sources: the AmazonSSMManagedInstanceCore managed policy
+# (ssm, ssmmessages, ec2messages; AWS Managed Policy Reference) and Systems Manager's "Reference:
+# ec2messages, ssmmessages, and other API operations"; Amazon ECR, "Interface VPC endpoints
+# (AWS PrivateLink)": the endpoint policy example for image pulls; the nodes' role
+# (stacks/aws/identity.py) for logs and Secrets Manager. STS has no entry: nothing in the nodes
+# calls it (instance credentials come from the instance metadata service), so no STS endpoint is
+# created.
+ENDPOINT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "ssm": (
+        "ssm:DescribeAssociation",
+        "ssm:DescribeDocument",
+        "ssm:GetDeployablePatchSnapshotForInstance",
+        "ssm:GetDocument",
+        "ssm:GetManifest",
+        "ssm:GetParameter",
+        "ssm:GetParameters",
+        "ssm:ListAssociations",
+        "ssm:ListInstanceAssociations",
+        "ssm:PutComplianceItems",
+        "ssm:PutConfigurePackageResult",
+        "ssm:PutInventory",
+        "ssm:UpdateAssociationStatus",
+        "ssm:UpdateInstanceAssociationStatus",
+        "ssm:UpdateInstanceInformation",
+    ),
+    "ssmmessages": (
+        "ssmmessages:CreateControlChannel",
+        "ssmmessages:CreateDataChannel",
+        "ssmmessages:OpenControlChannel",
+        "ssmmessages:OpenDataChannel",
+    ),
+    "ec2messages": (
+        "ec2messages:AcknowledgeMessage",
+        "ec2messages:DeleteMessage",
+        "ec2messages:FailMessage",
+        "ec2messages:GetEndpoint",
+        "ec2messages:GetMessages",
+        "ec2messages:SendReply",
+    ),
+    "ecr.api": (
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+    ),
+    "ecr.dkr": (
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "ecr:GetDownloadUrlForLayer",
+    ),
+    "logs": ("logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+    "secretsmanager": ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
+}
+
+
+def endpoint_policy(service: str, lookups: Lookups) -> str:
+    """An interface endpoint's policy: the service's needed actions, by this account only."""
+    return policy_json(
+        [
+            {
+                "Sid": "".join(p.capitalize() for p in re.split(r"[.-]", service)) + "ActionsOnly",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": list(ENDPOINT_ACTIONS[service]),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalAccount": lookups.account_id}},
+            }
+        ]
+    )
+
+
 # Where Network Access Analyzer looks for a way out (destination types its scopes accept).
 EXIT_TYPES = (
     "AWS::EC2::InternetGateway",
@@ -29,18 +103,10 @@ EXIT_TYPES = (
     "AWS::EC2::VPCPeeringConnection",
     "AWS::EC2::VPNGateway",
 )
+# What a GPU node needs without internet: Session Manager (ssm, ssmmessages, ec2messages), image
+# pulls from ECR (ecr.api, ecr.dkr; the layers come through the S3 gateway endpoint), logs. No STS:
+# nothing on the nodes calls it (ENDPOINT_ACTIONS above).
 NODE_ENDPOINT_SERVICES = ("ssm", "ssmmessages", "ec2messages", "ecr.api", "ecr.dkr", "logs")
-
-# Route 53 Resolver DNS Firewall. Rule groups associated with a VPC are processed by the
-# association's priority, 100-9900 (AssociateFirewallRuleGroup, Route 53 API Reference; AWS's
-# own example uses 101); rules inside a group by their priority, lowest first (the provider's
-# ResolverFirewallRule docs). The allow-list comes first; the block-all rule after it.
-DNS_ASSOCIATION_PRIORITY = 101
-DNS_ALLOW_PRIORITY = 100
-DNS_BLOCK_PRIORITY = 200
-# A domain specification may start with `*` and is 1-255 characters (UpdateFirewallDomains);
-# `*` alone matches every name.
-DNS_EVERYTHING = "*"
 
 
 @dataclass
@@ -57,35 +123,12 @@ class PrivateNetworkArgs:
     # names its DNS Firewall must still answer, e.g. ("bedrock-runtime",).
     dns_services: tuple[str, ...] = ()
     # The zones of its subnets, by name; None: the region's first two (Lookups). A pool's
-    # network takes the zones that offer its instance type (stacks/settings.py pool_zones).
+    # network takes the zones that offer its instance type (stacks/aws/lookups.py pool_zones).
     zones: list[str] | None = None
     # Zones with a subnet (on the private route table) and nothing else: where a pool's load
-    # balancer must also be, because its consumers' endpoints are there (stacks/settings.py
+    # balancer must also be, because its consumers' endpoints are there (stacks/aws/lookups.py
     # subnet_zones). The interface endpoints stay in `zones`, as the plan prices them.
     extra_zones: tuple[str, ...] = ()
-
-
-def service_domains(service: str, region: str, account_id: str) -> list[str]:
-    """The names a VPC's resolver must answer for one endpoint service (its private DNS names,
-    AWS PrivateLink "AWS services" docs): `<service>.<region>.amazonaws.com`, with ECR's two
-    exceptions (api.ecr.<region>..., and <account>.dkr.ecr.<region>... for this account's
-    registry) and S3's virtual-hosted bucket names, which the gateway endpoint serves."""
-    suffix = f"{region}.amazonaws.com"
-    if service == "ecr.api":
-        return [f"api.ecr.{suffix}"]
-    if service == "ecr.dkr":
-        return [f"{account_id}.dkr.ecr.{suffix}"]
-    if service == "s3":
-        # Buckets by name (the weights bucket, ECR's layer bucket): AWS answers them; a query
-        # for one carries nothing to a name server outside AWS.
-        return [f"s3.{suffix}", f"*.s3.{suffix}"]
-    return [f"{service}.{suffix}"]
-
-
-def vpc_internal_domains(region: str) -> list[str]:
-    """The VPC's own host names (ip-10-0-0-1.ec2.internal): answered by the resolver itself."""
-    zone = "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
-    return [zone, f"*.{zone}"]
 
 
 def dns_allow_list(args: PrivateNetworkArgs) -> list[str]:
@@ -96,54 +139,6 @@ def dns_allow_list(args: PrivateNetworkArgs) -> list[str]:
         services.append("s3")
     domains = {n for s in services for n in service_domains(s, region, account)}
     return sorted(domains | set(vpc_internal_domains(region)))
-
-
-def add_dns_firewall(
-    name: str, vpc: aws.ec2.Vpc, domains: list[str], tags: dict[str, str], parent: pulumi.Resource
-) -> aws.route53.ResolverFirewallRuleGroupAssociation:
-    """DNS is a way out: a name the resolver looks up for a node reaches the name's servers.
-    The VPC's resolver answers only the names the endpoints need (ALLOW), refuses every other
-    (BLOCK `*`, NXDOMAIN, at a later priority) and fails closed when DNS Firewall cannot answer
-    (firewall_fail_open DISABLED)."""
-    child = pulumi.ResourceOptions(parent=parent)
-    allowed = aws.route53.ResolverFirewallDomainList(
-        f"{name}-dns-allowed", domains=domains, tags=tags, opts=child
-    )
-    everything = aws.route53.ResolverFirewallDomainList(
-        f"{name}-dns-everything", domains=[DNS_EVERYTHING], tags=tags, opts=child
-    )
-    group = aws.route53.ResolverFirewallRuleGroup(f"{name}-dns", tags=tags, opts=child)
-    aws.route53.ResolverFirewallRule(
-        f"{name}-dns-allow-endpoints",
-        firewall_rule_group_id=group.id,
-        firewall_domain_list_id=allowed.id,
-        action="ALLOW",
-        priority=DNS_ALLOW_PRIORITY,
-        opts=child,
-    )
-    aws.route53.ResolverFirewallRule(
-        f"{name}-dns-block-rest",
-        firewall_rule_group_id=group.id,
-        firewall_domain_list_id=everything.id,
-        action="BLOCK",
-        block_response="NXDOMAIN",
-        priority=DNS_BLOCK_PRIORITY,
-        opts=child,
-    )
-    aws.route53.ResolverFirewallConfig(
-        f"{name}-dns-fail-closed",
-        resource_id=vpc.id,
-        firewall_fail_open="DISABLED",
-        opts=child,
-    )
-    return aws.route53.ResolverFirewallRuleGroupAssociation(
-        f"{name}-dns",
-        firewall_rule_group_id=group.id,
-        vpc_id=vpc.id,
-        priority=DNS_ASSOCIATION_PRIORITY,
-        tags=tags,
-        opts=child,
-    )
 
 
 def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
@@ -158,94 +153,6 @@ def subnet_cidrs(cidr: str, count: int, new_prefix: int = 20) -> list[str]:
             "workloads file) and plan again"
         )
     return found
-
-
-def flow_logs_trust(lookups: Lookups) -> str:
-    """The flow-log role's trust policy: the VPC Flow Logs service, for this account's flow logs
-    only (the confused-deputy conditions of "IAM role for publishing flow logs to CloudWatch
-    Logs", Amazon VPC user guide, docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html:
-    aws:SourceAccount the account, aws:SourceArn arn:...:ec2:<region>:<account>:vpc-flow-log/*)."""
-    account = lookups.account_id
-    return assumed_by(
-        "vpc-flow-logs.amazonaws.com",
-        {
-            "StringEquals": {"aws:SourceAccount": account},
-            "ArnLike": {
-                "aws:SourceArn": (
-                    f"arn:{lookups.partition}:ec2:{lookups.region}:{account}:vpc-flow-log/*"
-                )
-            },
-        },
-    )
-
-
-def flow_logs_policy(log_group_arn: str) -> str:
-    """What the flow-log role may do: write streams of its one log group. DescribeLogGroups
-    (in AWS's documented policy for the role, same page) takes no resource ARN ("Actions,
-    resources, and condition keys for Amazon CloudWatch Logs", Service Authorization
-    Reference: no resource type for DescribeLogGroups), so it stands alone on `*`."""
-    return policy_json(
-        [
-            {
-                "Sid": "WriteTheFlowLogGroup",
-                "Effect": "Allow",
-                "Action": [
-                    "logs:CreateLogStream",
-                    "logs:DescribeLogStreams",
-                    "logs:PutLogEvents",
-                ],
-                "Resource": [log_group_arn, f"{log_group_arn}:*"],
-            },
-            {
-                "Sid": "DescribeLogGroups",
-                "Effect": "Allow",
-                "Action": "logs:DescribeLogGroups",
-                "Resource": "*",
-            },
-        ]
-    )
-
-
-def add_flow_logs(
-    name: str,
-    vpc: aws.ec2.Vpc,
-    kms_key_arn: pulumi.Input[str],
-    retention_days: int,
-    tags: dict[str, str],
-    parent: pulumi.Resource,
-    lookups: Lookups,
-) -> aws.cloudwatch.LogGroup:
-    """Every packet decision of the VPC, to a log group encrypted with the customer key."""
-    log_group = aws.cloudwatch.LogGroup(
-        f"{name}-flow-logs",
-        retention_in_days=retention_days,
-        kms_key_id=kms_key_arn,
-        tags=tags,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    role = aws.iam.Role(
-        f"{name}-flow-logs",
-        assume_role_policy=flow_logs_trust(lookups),
-        tags=tags,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    aws.iam.RolePolicy(
-        f"{name}-flow-logs",
-        role=role.id,
-        policy=log_group.arn.apply(flow_logs_policy),
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    aws.ec2.FlowLog(
-        f"{name}-flow-log",
-        vpc_id=vpc.id,
-        traffic_type="ALL",
-        log_destination_type="cloud-watch-logs",
-        log_destination=log_group.arn,
-        iam_role_arn=role.arn,
-        tags=tags,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
-    return log_group
 
 
 class PrivateNetwork(pulumi.ComponentResource):

@@ -12,15 +12,11 @@ import pulumi_aws as aws
 from planner import names
 from planner.catalog import InferenceProfile
 from planner.planfile import ProviderAccess
-from stacks.common import guarded, kms_key, policy_json
-from stacks.settings import Lookups
-
-
-@dataclass
-class WorkloadCost:
-    name: str
-    monthly_cost_usd: float
-    tags: dict[str, str]
+from stacks.addressing import WorkloadCost
+from stacks.aws.identity import policy_json, secret_read_policy
+from stacks.aws.kms import kms_key
+from stacks.aws.lookups import Lookups
+from stacks.settings import guarded
 
 
 @dataclass
@@ -162,29 +158,3 @@ class ApiAccess(pulumi.ComponentResource):
                 "monthly_cost_usd": self.monthly_cost_usd,
             }
         )
-
-
-def secret_read_policy(secret_arn: str, key_arn: str, lookups: Lookups) -> str:
-    """Read one secret, and decrypt it with its key through Secrets Manager only."""
-    return policy_json(
-        [
-            {
-                "Sid": "ReadThisSecret",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": secret_arn,
-            },
-            {
-                # Reading the secret decrypts it with its key, through Secrets Manager only.
-                "Sid": "DecryptThroughSecretsManager",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": key_arn,
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{lookups.region}.{lookups.dns_suffix}"
-                    }
-                },
-            },
-        ]
-    )
