@@ -788,7 +788,8 @@ def _replica_report(
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    from planner.graph.preview import render_json, render_text, run_preview
+    from planner.graph.preview import run_preview
+    from planner.render.preview_report import render_json, render_text
 
     project = _project_dir()
     plan_file = Path(args.plan) if args.plan else None
@@ -912,7 +913,8 @@ def _nothing_verified(preview: Path, report: Report, shape: str) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from planner.diff.compare import diff_plans, load_plans, render_json, render_markdown
+    from planner.diff.compare import diff_plans, load_plans
+    from planner.render.diff_report import render_json, render_markdown
 
     base, head = load_plans(Path(args.base)), load_plans(Path(args.head))
     if not head:
