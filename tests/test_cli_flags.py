@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from planner.catalog import DATA_DIR, default_catalog
 from planner.catalog.vocabulary import Pricing
-from planner.cli.app import _check_tensor_parallel, main
+from planner.cli.app import main
+from planner.cli.throughput import _check_tensor_parallel
 from planner.costing import costs
 from planner.costing.throughput import Architecture, default_throughput_data, load_throughput_data
 from planner.errors import PlannerError

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from planner.catalog import default_catalog
-from planner.cli.app import main, plan_schema_text
+from planner.cli.app import main
+from planner.cli.schema import plan_schema_text
 from planner.diff.compare import diff_plans
 from planner.outputs import VERSIONS
 from planner.planfile.schema import SCHEMA_VERSION, read_plan
