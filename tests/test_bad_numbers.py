@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from planner.catalog import Catalog, default_catalog
-from planner.cli.app import main, schema_text
+from planner.cli.app import main
+from planner.cli.schema import schema_text
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, parse_with_lines, parse_workloads
 from planner.inputs.workloads import WorkloadsFile

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from planner import console
 from planner.cli import app, main
+from planner.cli import version as cli_version
 from planner.errors import PlannerError
 from planner.planfile import Warning
 from planner.planning import optimize
@@ -472,9 +473,9 @@ def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[
         raise importlib.metadata.PackageNotFoundError(name)
 
     # Run from a checkout that is not installed: the version its pyproject.toml declares.
-    monkeypatch.setattr(app.importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(cli_version.importlib.metadata, "version", not_installed)
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    assert app.version() == f"{declared} (source checkout, not installed)"
+    assert cli_version.version() == f"{declared} (source checkout, not installed)"
 
 
 def test_every_argument_has_help() -> None:

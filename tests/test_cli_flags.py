@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from planner import costing as costs
 from planner.catalog import DATA_DIR, default_catalog
 from planner.catalog.vocabulary import Pricing
-from planner.cli.app import _check_tensor_parallel, main
+from planner.cli.app import main
+from planner.cli.throughput import _check_tensor_parallel
 from planner.costing.throughput_data import (
     Architecture,
     default_throughput_data,

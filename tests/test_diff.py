@@ -14,10 +14,11 @@ import pytest
 from planner import costing as costs
 from planner.catalog import Catalog, Figure, default_catalog
 from planner.cli import main
-from planner.diff.compare import MARKER, diff_plans, load_plans, render_markdown
+from planner.diff.compare import diff_plans, load_plans
 from planner.inputs.loader import load_workloads
 from planner.planfile import Plan
 from planner.planning.plan import build_plan
+from planner.render.diff_report import MARKER, render_markdown
 from planner.render.plan_files import plan_json
 from planner.verification.registry import Report
 

@@ -10,10 +10,12 @@ import jsonschema
 import pytest
 
 from planner.catalog import default_catalog
-from planner.cli.app import main, plan_schema_text
-from planner.diff.compare import diff_plans, render_json
+from planner.cli.app import main
+from planner.cli.schema import plan_schema_text
+from planner.diff.compare import diff_plans
 from planner.outputs import VERSIONS
 from planner.planfile import SCHEMA_VERSION, read_plan
+from planner.render.diff_report import render_json
 from tests.test_stacks import plan_project
 
 REPO = Path(__file__).resolve().parent.parent

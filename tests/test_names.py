@@ -15,8 +15,8 @@ from tests.test_stacks import plan_project
 REPO = Path(__file__).resolve().parent.parent
 # `ai-infra-planner:` followed by a name: a tag, config key or type token spelled out.
 SPELLED = re.compile(r"ai-infra-planner:[A-Za-z]")
-# The pull-request comment's hidden marker is HTML, not a tag: it lives with the diff.
-ALLOWED = {("planner/diff/compare.py", '"<!-- ai-infra-planner:plan-diff -->"')}
+# The pull-request comment's hidden marker is HTML, not a tag: it lives with the diff's comment.
+ALLOWED = {("planner/render/diff_report.py", '"<!-- ai-infra-planner:plan-diff -->"')}
 
 
 def test_no_code_spells_out_a_shared_name() -> None:

@@ -106,7 +106,7 @@ def test_a_finding_lands_on_its_workload_s_line(project: Path) -> None:
 def test_exit_status_and_results_agree_for_any_report(report: Report) -> None:
     with (
         mock.patch("planner.verification.run.verify_preview_file", return_value=report),
-        mock.patch("planner.cli.app._preview_resources", return_value=1),
+        mock.patch("planner.cli.verify._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as out,
     ):
         code = main(["verify", "--preview", "preview.json", "--format", "sarif"])

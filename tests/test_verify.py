@@ -1166,13 +1166,13 @@ def _run_verify(report: Report) -> tuple[int, str, str]:
     # The report stands for a preview with resources (one without is tested on its own).
     with (
         mock.patch("planner.verification.run.verify_preview_file", return_value=report),
-        mock.patch("planner.cli.app._preview_resources", return_value=1),
+        mock.patch("planner.cli.verify._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
         code = main(["verify", "--preview", "preview.json"])
     with (
         mock.patch("planner.verification.run.verify_preview_file", return_value=report),
-        mock.patch("planner.cli.app._preview_resources", return_value=1),
+        mock.patch("planner.cli.verify._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):
         assert main(["verify", "--preview", "preview.json", "--json"]) == code

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from planner.cli.app import build_parser
-from planner.diff.compare import MARKER
+from planner.render.diff_report import MARKER
 from planner.render.plan_files import plan_json
 from tests.test_diff import BASE, SCENARIOS, plan_of
 

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import Catalog, default_catalog
-from planner.cli.app import main, schema_text
+from planner.cli.app import main
+from planner.cli.schema import schema_text
 from planner.errors import PlannerError
 from planner.inputs import loader as loader_module
 from planner.inputs.loader import load_workloads, parse_workloads
