@@ -11,7 +11,7 @@ import yaml
 from planner.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from planner.catalog.aws_prices import list_price, price_figure
 from planner.costing import costs
-from planner.planning.plan import catalog_sha256
+from planner.planning.build import catalog_sha256
 
 NAT = "aws:ec2/natGateway:NatGateway"
 

@@ -17,7 +17,7 @@ from planner.costing import costs
 from planner.diff.compare import MARKER, diff_plans, load_plans, render_markdown
 from planner.inputs.loader import load_workloads
 from planner.planfile.schema import Plan
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from planner.render.plan_files import plan_json
 from planner.verification.report import Report
 

@@ -22,7 +22,7 @@ from planner.graph.netgraph import graph_from_offline
 from planner.graph.offline import OfflineRun, Registered, run_program, standard_invokes
 from planner.inputs.loader import load_workloads
 from planner.planfile.schema import read_plan
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from planner.verification.report import Expectations, render_text, verify
 from stacks.pool import service_dns_name
 from tests.conftest import REPO, workload_yaml

@@ -19,7 +19,7 @@ from planner.diff.compare import diff_plans, render_json, render_markdown, run_p
 from planner.graph.preview import Preview, price_resources, render_text
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile.schema import Plan, plan_problems, read_plan
-from planner.planning.plan import Strategy, build_plan
+from planner.planning.build import Strategy, build_plan
 from planner.render.plan_files import plan_json, plan_markdown, template_environment, usd_range
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.test_diff import BASE as DIFF_BASE

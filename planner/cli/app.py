@@ -25,7 +25,7 @@ from planner.inputs.loader import did_you_mean, load_workloads
 from planner.inputs.workloads import MIN_UTILIZATION, WorkloadsFile
 from planner.outputs import versioned
 from planner.planfile.schema import STACK_NAME, Plan, Pool
-from planner.planning.plan import Strategy, build_plan
+from planner.planning.build import Strategy, build_plan
 from planner.render.plan_files import (
     CONFIG_PLAN_KEY,
     ConfigChange,

@@ -23,7 +23,7 @@ from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.graph.preview import price_resources
 from planner.outputs import versioned
 from planner.planfile.schema import Plan, WorkloadPlan, read_plan
-from planner.planning.plan import PERIMETER_ORDER
+from planner.planning.pools import PERIMETER_ORDER
 from planner.render.plan_files import template_environment, tidy_markdown
 from planner.verification.report import Expectations, Report, verify
 

@@ -12,19 +12,18 @@ from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, did_you_mean
 from planner.inputs.workloads import Workload
 from planner.outputs import versioned
-from planner.planning.answers import (
+from planner.planning.context import Context
+from planner.planning.crossings import (
     ApiLine,
-    Context,
-    FigureBook,
     Row,
     Unit,
-    Unservable,
     admissible_apis,
     crossover_lines,
-    decide,
     own_option,
 )
-from planner.planning.plan import settings_for
+from planner.planning.decide import Unservable, decide
+from planner.planning.figures import FigureBook
+from planner.planning.settings import settings_for
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from planner.planning.answers import SelfHostedCandidate
+from planner.planning.candidates import SelfHostedCandidate
 
 # Loads are floats: a load that is a whole number of units up to rounding fits that many units,
 # as in costs.units_needed.
