@@ -14,21 +14,17 @@ from planner.costing.costs import api_fixed_kinds, pool_staff_usd
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
-from planner.inputs.workloads import Workload
 from planner.planfile.schema import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
-    Answers,
-    Option,
     Plan,
     Pool,
     ProviderAccess,
     Totals,
-    Warning,
 )
 from planner.planning.access import EGRESS, connections_of, with_access_costs, with_connections
 from planner.planning.context import Context
-from planner.planning.decide import Unservable, decide
+from planner.planning.decide import Decision, Unservable, decide
 from planner.planning.figures import FigureBook, speed_figure
 from planner.planning.input_warnings import with_input_warnings
 from planner.planning.pools import Purchases
@@ -119,7 +115,7 @@ def build_plan(
         )
     ctx = Context(catalog=catalog, settings=settings, book=book, region=spec.region)
 
-    decisions: list[tuple[Workload, Answers, Option, list[Warning]]] = []
+    decisions: list[Decision] = []
     problems: list[Problem] = []
     for index, workload in enumerate(spec.workloads):
         try:
@@ -130,7 +126,7 @@ def build_plan(
                 for p in exc.problems
             )
             continue
-        decisions.append((workload, answers, chosen, warnings))
+        decisions.append(Decision(workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
 

@@ -40,7 +40,7 @@ class Report:
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     answers, _, _ = decide(ctx, index, workload)
     options = answers.volume_economics.options
-    # The self-hosted option the plan's break-even compares (answers.own_option), against the
+    # The self-hosted option the plan's break-even compares (crossings.own_option), against the
     # APIs this workload may use.
     own = own_option(ctx, options)
     if own is None:

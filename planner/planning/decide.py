@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from planner.catalog import TIER_ORDER
 from planner.errors import Problem
 from planner.inputs.workloads import Workload
 from planner.planfile.schema import Answers, Option, VolumeEconomics, Warning
 from planner.planning.candidates import SelfHostedCandidate
-from planner.planning.context import Context, api_allowed
+from planner.planning.context import Context, Entry, api_allowed
 from planner.planning.crossings import break_even
 from planner.planning.demand import Demand, context_fits, limits_at
 from planner.planning.options import api_option, cost_range, self_hosted_option
@@ -49,24 +51,24 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     perimeter = sensitivity.perimeter
     warnings: list[Warning] = []
 
-    # (tier order, quality rank, what to price): options are priced only once admissible.
-    entries: list[tuple[int, int, SelfHostedCandidate | str]]
+    # Options are priced only once admissible.
+    entries: list[Entry]
     if workload.model is None:
         # The article's snapshot models (current: false) compete only when pinned.
         apis = catalog.api_models
         entries = [
             *ctx.self_hosted_entries,
-            *(e for e in ctx.api_entries(workload.data, perimeter) if apis[e[2]].current),
+            *(e for e in ctx.api_entries[workload.data] if apis[e.model_id].current),
         ]
     else:
-        entries = [e for e in ctx.self_hosted_entries if e[2].model_id == workload.model]
+        entries = [e for e in ctx.self_hosted_entries if e.model_id == workload.model]
         if workload.model in catalog.models:
             # An open-weights pin pins the model, not how it is served: the same weights sold
             # as an API compete too, where the perimeter allows them.
             entries += [
                 e
-                for e in ctx.api_entries(workload.data, perimeter)
-                if catalog.api_models[e[2]].open_model == workload.model
+                for e in ctx.api_entries[workload.data]
+                if catalog.api_models[e.model_id].open_model == workload.model
             ]
         if workload.model in catalog.api_models:
             api = catalog.api_models[workload.model]
@@ -82,9 +84,7 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                         )
                     ]
                 )
-            entries = [
-                e for e in ctx.api_entries(workload.data, perimeter) if e[2] == workload.model
-            ]
+            entries = [e for e in ctx.api_entries[workload.data] if e.subject == workload.model]
     if not entries:
         raise Unservable(
             [Problem(f"workloads[{index}]", "no option in the catalog can serve this workload")]
@@ -113,30 +113,22 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                 )
             ]
         )
-    over_window = sorted(
-        {
-            e[2] if isinstance(e[2], str) else e[2].model_id
-            for e in entries
-            if context > windows[e[2] if isinstance(e[2], str) else e[2].model_id].value
-        }
-    )
+    self_hosted = [e.subject for e in entries if not isinstance(e.subject, str)]
+    over_window = sorted({e.model_id for e in entries if context > windows[e.model_id].value})
     too_long = sorted(
-        e[2].option_id
-        for e in entries
-        if not isinstance(e[2], str)
-        and e[2].model_id not in over_window
-        and not context_fits(ctx, e[2], demand)
+        c.option_id
+        for c in self_hosted
+        if c.model_id not in over_window and not context_fits(ctx, c, demand)
     )
     # A self-hosted option on which no user reads at the workload's per-user speed, even one
     # request alone (its decode step is too long), cannot deliver the workload: left out.
-    speed = demand.shape[3]
+    speed = demand.shape.user_output_tps
     too_slow = {
-        e[2].option_id: limits_at(ctx, e[2], demand.shape).throughput.max_user_tps
-        for e in entries
-        if not isinstance(e[2], str)
-        and e[2].model_id not in over_window
-        and e[2].option_id not in too_long
-        and not limits_at(ctx, e[2], demand.shape).throughput.delivers_user_speed
+        c.option_id: limits_at(ctx, c, demand.shape).throughput.max_user_tps
+        for c in self_hosted
+        if c.model_id not in over_window
+        and c.option_id not in too_long
+        and not limits_at(ctx, c, demand.shape).throughput.delivers_user_speed
     }
     slow_text = ", ".join(f"{o} (at most {too_slow[o]:,.1f})" for o in sorted(too_slow))
     if too_long or over_window or too_slow:
@@ -144,8 +136,8 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         entries = [
             e
             for e in entries
-            if (e[2] if isinstance(e[2], str) else e[2].option_id) not in left_out
-            and (isinstance(e[2], str) or e[2].model_id not in left_out)
+            if (e.subject if isinstance(e.subject, str) else e.subject.option_id) not in left_out
+            and (isinstance(e.subject, str) or e.model_id not in left_out)
         ]
         if not entries and not too_long and not over_window:
             raise Unservable(
@@ -187,7 +179,7 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
                 ]
             )
     needed = TIER_ORDER[quality.tier]
-    meeting = [subject for tier, _, subject in entries if tier >= needed]
+    meeting = [e.subject for e in entries if e.tier >= needed]
     sizes = ctx.model_sizes
     ceiling_alternatives: list[Option] = []
     if meeting:
@@ -196,17 +188,17 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         # Nothing meets the tier within the perimeter: the best model allowed (the top-ranked of
         # the best tier reached), and say so; the cheaper models of that tier are priced beside
         # it, so the plan shows what insisting on the top-ranked model costs.
-        reached = max(tier for tier, _, _ in entries)
-        best = [(rank, subject) for tier, rank, subject in entries if tier == reached]
-        top_rank = max(rank for rank, _ in best)
-        admissible = [price(subject) for rank, subject in best if rank == top_rank]
+        reached = max(e.tier for e in entries)
+        best = [e for e in entries if e.tier == reached]
+        top_rank = max(e.rank for e in best)
+        admissible = [price(e.subject) for e in best if e.rank == top_rank]
         admissible.sort(key=lambda o: (o.monthly_cost_usd, sizes[o.model], o.id))
         top = admissible[0]
         cheapest: dict[str, Option] = {}
-        for rank, subject in best:
-            if rank == top_rank:
+        for e in best:
+            if e.rank == top_rank:
                 continue
-            option = price(subject)
+            option = price(e.subject)
             known = cheapest.get(option.model)
             if known is None or (option.monthly_cost_usd, option.id) < (
                 known.monthly_cost_usd,
@@ -309,22 +301,14 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         chosen.monthly_cost_low_usd, chosen.monthly_cost_high_usd = cost_range(
             ctx,
             candidate,
-            [
-                (
-                    demand.shape,
-                    demand.input_tokens,
-                    demand.output_tokens,
-                    demand.peak_output_tps,
-                    demand.kv_tokens,
-                )
-            ],
+            [demand.load],
             demand.min_units,
         )
     # The cheaper models of the tier under a quality ceiling, and the chosen self-hosted model
     # at a lower precision, where its own needs several nodes.
     alternatives = list(ceiling_alternatives)
     for model_id in [chosen.model] if chosen.placement == "self_hosted" else []:
-        for candidate in ctx.alternatives.get(model_id, ()):
+        for candidate in ctx.lower_precisions.get(model_id, ()):
             if not context_fits(ctx, candidate, demand) or not (
                 limits_at(ctx, candidate, demand.shape).throughput.delivers_user_speed
             ):
@@ -354,4 +338,10 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     return answers, chosen, warnings
 
 
-Decision = tuple[Workload, Answers, Option, list[Warning]]
+class Decision(NamedTuple):
+    """A workload with its answers, the option chosen for it alone and its answers' warnings."""
+
+    workload: Workload
+    answers: Answers
+    chosen: Option
+    warnings: list[Warning]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from planner.catalog.vocabulary import Availability
 from planner.costing import costs
@@ -14,6 +15,16 @@ from planner.planning.candidates import SelfHostedCandidate, Shape, ShapeLimits
 from planner.planning.context import Context
 from planner.planning.figures import ASSUMED_SPEED, speed_figure
 from planner.planning.text import tokens_text
+
+
+class Load(NamedTuple):
+    """One workload's load on a pool, as costs.unit_load takes it."""
+
+    shape: Shape
+    input_tokens: int
+    output_tokens: int
+    peak_output_tps: float | None
+    kv_tokens: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,12 @@ class Demand:
     write_fraction: float | None = None
     # The figure of the per-user speed it is priced at (its own, or the assumption's).
     speed_figure: str = ASSUMED_SPEED
+
+    @property
+    def load(self) -> Load:
+        return Load(
+            self.shape, self.input_tokens, self.output_tokens, self.peak_output_tps, self.kv_tokens
+        )
 
     @classmethod
     def of(cls, ctx: Context, workload: Workload) -> Demand:
@@ -109,7 +126,7 @@ def shape_of(ctx: Context, workload: Workload) -> Shape:
     """The workload's request shape, the cached share of its prompts (prefix caching) and the
     speed its users read at (its own user_output_tps, else the assumptions')."""
     request_in, request_out = request_shape(ctx, workload)
-    return (
+    return Shape(
         request_in,
         request_out,
         workload.cached_input_fraction or 0.0,

@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-from planner.catalog import Figure
+from planner.catalog import Catalog, Figure
 from planner.costing import costs
+from planner.costing.costs import Settings
 from planner.costing.throughput import default_throughput_data
 from planner.inputs.workloads import Workload
 from planner.planfile.schema import FigureUsed
@@ -93,3 +94,21 @@ def throughput_figures(book: FigureBook, model_id: str, gpu: str) -> tuple[str, 
         )
     )
     return tuple(ids)
+
+
+def staff_figures(catalog: Catalog, settings: Settings, book: FigureBook) -> None:
+    """Record the staff figures every pool's fixed cost cites: the file's, else the catalog's."""
+    staff = catalog.operations.staff
+    for key, figure, unit, given in (
+        (
+            "operations.engineer_usd_per_month",
+            staff.engineer_usd_per_month,
+            "USD/month",
+            settings.engineer_usd_per_month,
+        ),
+        ("operations.pool_fte", staff.pool_fte, "engineers per pool", settings.pool_fte),
+    ):
+        if given is None:
+            book.add(key, figure.value, unit, figure.source, figure.date)
+        else:
+            book.add(key, given, unit, "set in the workloads file (assumptions)", "")

@@ -4,14 +4,17 @@ at its usage plus its access, each with the formula that explains the price.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from planner.catalog import ApiModel
 from planner.costing import costs
 from planner.costing.throughput import calibration_points_of, default_throughput_data
 from planner.planfile.schema import Option, ThroughputUsed
-from planner.planning.candidates import SelfHostedCandidate, Shape
-from planner.planning.context import ApiQuote, Context
-from planner.planning.demand import Demand, limits_at
+from planner.planning.candidates import SelfHostedCandidate
+from planner.planning.context import Context
+from planner.planning.demand import Demand, Load, limits_at
 from planner.planning.figures import ASSUMED_SPEED
+from planner.planning.quotes import ApiQuote
 from planner.planning.text import tokens_text
 
 
@@ -222,16 +225,19 @@ def _profile_note(api: ApiModel) -> str | None:
     )
 
 
-def _or(value: float | None, default: float) -> float:
-    return default if value is None else value
+class CostRange(NamedTuple):
+    """A monthly cost at the favourable and the unfavourable ends of the uncertain settings."""
+
+    low: float
+    high: float
 
 
 def cost_range(
     ctx: Context,
     candidate: SelfHostedCandidate,
-    loads: list[tuple[Shape, int, int, float | None, float]],
+    loads: list[Load],
     min_units: int,
-) -> tuple[float, float]:
+) -> CostRange:
     """Low and high monthly cost of a pool of the candidate serving these loads (request shape,
     input and output tokens, peak, KV tokens: one workload's, or a shared pool's members'), from
     the ranges of utilization, the throughput model's error and the purchase rate. Loads
@@ -245,10 +251,11 @@ def cost_range(
             for shape, tokens_in, tokens_out, peak, kv in loads
         ]
         total = (
-            sum(p[0] for p in parts),
-            sum(p[1] for p in parts),
-            sum(p[2] for p in parts),
+            sum(volume for volume, _, _ in parts),
+            sum(peak for _, peak, _ in parts),
+            sum(kv for _, _, kv in parts),
         )
         units = costs.units_for_load(total, min_units)
         found.append(round(units * unit_usd + candidate.fixed_usd, 2))
-    return found[0], found[1]
+    low, high = found
+    return CostRange(low, high)

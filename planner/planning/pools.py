@@ -21,8 +21,15 @@ from planner.planning.candidates import SelfHostedCandidate
 from planner.planning.context import Context
 from planner.planning.crossings import admissible_apis, crossover_lines
 from planner.planning.decide import Decision
-from planner.planning.demand import Demand, availability_floor, limits_at, longest_request, shape_of
-from planner.planning.options import cost_range
+from planner.planning.demand import (
+    Demand,
+    Load,
+    availability_floor,
+    limits_at,
+    longest_request,
+    shape_of,
+)
+from planner.planning.options import CostRange, cost_range
 
 # (instance type, nodes) -> the pool's cost under each purchase option, computed once per plan.
 Purchases = dict[tuple[str, int], list[PurchaseOptionCost]]
@@ -50,30 +57,31 @@ def build_pool(
     nodes: int,
     cost: float,
     purchases: Purchases,
-    cost_range: tuple[float, float],
+    range_usd: CostRange,
 ) -> Pool:
     assert option.instance_type and option.memory_fit and option.pricing
     catalog = ctx.catalog
-    workloads = [w for w, *_ in members]
+    workloads = [member.workload for member in members]
     # The APIs every member may use (its tier, perimeter and pin admit), as the plan compares.
-    allowed = [set(admissible_apis(a.volume_economics.options)) for _, a, _, _ in members]
+    allowed = [set(admissible_apis(m.answers.volume_economics.options)) for m in members]
     _, _, rows = crossover_lines(
         ctx, ctx.by_option[option.id], workloads, sorted(set.intersection(*allowed))
     )
-    perimeters = [answers.data_sensitivity.perimeter for _, answers, _, _ in members]
+    perimeters = [m.answers.data_sensitivity.perimeter for m in members]
     # A reservation and the zone it is in (the loader holds one zone per reservation); a pool
     # has at most one: pool_keys_by_workload keeps workloads of different reservations, or none,
     # apart.
     reservations = sorted(
         {
             (w.capacity_reservation_id, w.capacity_reservation_zone)
-            for w, *_ in members
+            for w in workloads
             if w.capacity_reservation_id
         }
     )
     assert len(reservations) <= 1 and (
-        not reservations or all(w.capacity_reservation_id for w, *_ in members)
+        not reservations or all(w.capacity_reservation_id for w in workloads)
     ), f"pool {name} mixes capacity reservations: {reservations}"
+    reservation_id, reservation_zone = reservations[0] if reservations else (None, None)
     key = (option.instance_type, nodes)
     purchase = purchases.get(key)
     if purchase is None:  # many pools have the same instance type and size
@@ -111,11 +119,11 @@ def build_pool(
         pricing=option.pricing,
         # The strictest perimeter of its workloads: a pool is built for that one.
         perimeter=max(perimeters, key=lambda p: PERIMETER_ORDER[p]),
-        capacity_reservation_id=reservations[0][0] if reservations else None,
-        capacity_reservation_zone=reservations[0][1] if reservations else None,
+        capacity_reservation_id=reservation_id,
+        capacity_reservation_zone=reservation_zone,
         monthly_cost_usd=cost,
-        monthly_cost_low_usd=cost_range[0],
-        monthly_cost_high_usd=cost_range[1],
+        monthly_cost_low_usd=range_usd.low,
+        monthly_cost_high_usd=range_usd.high,
         workloads=[w.name for w in workloads],
         monthly_tokens=sum(w.monthly_tokens.total for w in workloads),
         cidr="",  # build_plan allocates the ranges once every pool is known
@@ -148,7 +156,7 @@ def _pool_sizing(
     optimizer sizes a pool). The nodes the plan has must be those."""
     candidate = ctx.by_option[option_id]
     loads = []
-    exact = [0.0, 0.0, 0.0]
+    volume_units = peak_units = kv_units = 0.0
     for w in workloads:
         limits = limits_at(ctx, candidate, shape_of(ctx, w)).limits
         volume, peak, kv = unit_load(
@@ -158,7 +166,7 @@ def _pool_sizing(
             w.peak_tokens_per_second,
             Demand.of(ctx, w).kv_tokens,
         )
-        exact = [exact[0] + volume, exact[1] + peak, exact[2] + kv]
+        volume_units, peak_units, kv_units = volume_units + volume, peak_units + peak, kv_units + kv
         loads.append(
             PoolLoad(
                 workload=w.name,
@@ -168,14 +176,13 @@ def _pool_sizing(
                 min_units=availability_floor(w),
             )
         )
-    totals = exact
     minimum = max(x.min_units for x in loads)
-    units = units_for_load((exact[0], exact[1], exact[2]), minimum)
+    units = units_for_load((volume_units, peak_units, kv_units), minimum)
     per_unit = candidate.capacity.nodes_per_unit
     assert units * per_unit == nodes, f"{option_id}: {units} x {per_unit} units, {nodes} nodes"
     formula = (
-        f"units = max(largest minimum {minimum}, ceil(volume {totals[0]:,.4f}), "
-        f"ceil(peak {totals[1]:,.4f}), ceil(KV cache {totals[2]:,.4f})) = {units}, the sums of "
+        f"units = max(largest minimum {minimum}, ceil(volume {volume_units:,.4f}), "
+        f"ceil(peak {peak_units:,.4f}), ceil(KV cache {kv_units:,.4f})) = {units}, the sums of "
         f"{len(loads)} member(s)' loads in units of one {candidate.instance_type} "
         f"{'node' if per_unit == 1 else f'{per_unit}-node replica'}; nodes = {units} x "
         f"{per_unit} = {nodes}"
@@ -188,20 +195,21 @@ def pool_range(
     candidate: SelfHostedCandidate,
     members: list[Decision],
     kv_tokens: dict[str, float],
-) -> tuple[float, float]:
+) -> CostRange:
     """A shared pool's cost at both ends of the uncertain settings' ranges: its members' loads
     add up at those settings' unit limits, as in the optimum at the expected ones."""
+    workloads = [member.workload for member in members]
     loads = [
-        (
+        Load(
             shape_of(ctx, w),
             w.monthly_tokens.input,
             w.monthly_tokens.output,
             w.peak_tokens_per_second,
             kv_tokens[w.name],
         )
-        for w, *_ in members
+        for w in workloads
     ]
-    return cost_range(ctx, candidate, loads, max(availability_floor(w) for w, *_ in members))
+    return cost_range(ctx, candidate, loads, max(availability_floor(w) for w in workloads))
 
 
 def pool_name_for(option_id: str) -> str:

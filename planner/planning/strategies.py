@@ -16,6 +16,7 @@ from planner.planning.cents import allocate
 from planner.planning.context import Context
 from planner.planning.decide import Decision
 from planner.planning.demand import Demand, availability_floor, limits_at, shape_of
+from planner.planning.options import CostRange
 from planner.planning.pools import (
     Purchases,
     build_pool,
@@ -75,7 +76,10 @@ def per_workload(
                         chosen.nodes,
                         chosen.monthly_cost_usd,
                         purchases,
-                        (_known(chosen.monthly_cost_low_usd), _known(chosen.monthly_cost_high_usd)),
+                        CostRange(
+                            _known(chosen.monthly_cost_low_usd),
+                            _known(chosen.monthly_cost_high_usd),
+                        ),
                     )
                 )
         cost = chosen.monthly_cost_usd
@@ -150,14 +154,14 @@ def shared_pools(
         ctx.catalog.optimizer.highs_options(),
     )
 
-    members: dict[str, list[tuple[Decision, optimize.Demand]]] = {}
+    members: dict[str, list[Decision]] = {}
     for decision, demand in zip(decisions, demands, strict=True):
         chosen_id = solution.assignment[demand.name]
         if chosen_id in demand.candidates:
-            members.setdefault(chosen_id, []).append((decision, demand))
+            members.setdefault(chosen_id, []).append(decision)
     pools: dict[str, Pool] = {}
     shares: dict[str, tuple[float, str]] = {}
-    ranges: dict[str, tuple[float, float]] = {}
+    ranges: dict[str, CostRange] = {}
     for key in sorted(members):
         group = members[key]
         option_id = option_of(key)
@@ -169,26 +173,26 @@ def shared_pools(
         )
         # Each member pays in proportion to what it costs in the per-workload plan, so none
         # pays more than there: a pool in the optimum costs no more than its members did.
-        weights = [alone_costs[decision[0].name] for decision, _ in group]
-        option = next(o for o in group[0][0][1].volume_economics.options if o.id == option_id)
+        weights = [alone_costs[member.workload.name] for member in group]
+        option = next(o for o in group[0].answers.volume_economics.options if o.id == option_id)
         name = pool_name_of(key)
         pools[key] = build_pool(
             ctx,
             name,
             option,
-            [d for d, _ in group],
+            group,
             units * candidate.capacity.nodes_per_unit,
             cost_cents / 100,
             purchases,
-            pool_range(ctx, candidate, [d for d, _ in group], kv_by_name),
+            pool_range(ctx, candidate, group, kv_by_name),
         )
-        others = [d[0].name for d, _ in group]
+        others = [member.workload.name for member in group]
         low, high = pools[key].monthly_cost_low_usd, pools[key].monthly_cost_high_usd
-        for (decision, _), cents in zip(group, allocate(cost_cents, weights), strict=True):
-            mates = [n for n in others if n != decision[0].name]
+        for member, cents in zip(group, allocate(cost_cents, weights), strict=True):
+            mates = [n for n in others if n != member.workload.name]
             part = cents / cost_cents if cost_cents else 0.0
-            ranges[decision[0].name] = (round(low * part, 2), round(high * part, 2))
-            shares[decision[0].name] = (
+            ranges[member.workload.name] = CostRange(round(low * part, 2), round(high * part, 2))
+            shares[member.workload.name] = (
                 cents / 100,
                 f"shared pool {name} ({units * candidate.capacity.nodes_per_unit} x "
                 f"{candidate.instance_type}, {cost_cents / 100:,.2f} USD a month"
