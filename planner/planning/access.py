@@ -4,6 +4,8 @@ connections in consumer VPCs, each counted once and shared among the workloads t
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from planner.catalog import Catalog
 from planner.catalog.aws_prices import price_figure
 from planner.costing.costs import api_fixed_kinds, connection_cost, pieces_cost
@@ -78,15 +80,23 @@ def with_access_costs(
     return plans, fixed
 
 
-def _service_of(catalog: Catalog, plan_of: WorkloadPlan) -> tuple[str, str] | None:
+class Service(NamedTuple):
+    """What a workload's callers connect to: its name, and its kind (operations.yaml
+    connections)."""
+
+    name: str
+    kind: str
+
+
+def _service_of(catalog: Catalog, plan_of: WorkloadPlan) -> Service | None:
     """The service a workload's callers connect to, and its kind (operations.yaml connections):
     its pool, or the API network its provider is reached through."""
     if plan_of.placement == "self_hosted":
-        return (plan_of.pool, "self_hosted_pool") if plan_of.pool is not None else None
+        return Service(plan_of.pool, "self_hosted_pool") if plan_of.pool is not None else None
     if plan_of.provider is None:
         return None
     network = API_NETWORK_FOR[catalog.providers[plan_of.provider].private_link]
-    return network, network
+    return Service(network, network)
 
 
 def connections_of(
@@ -98,13 +108,13 @@ def connections_of(
     found: dict[tuple[str, str], tuple[str, set[str], list[str]]] = {}
     for plan_of in plans:
         service = _service_of(catalog, plan_of)
-        if service is None or service[1] not in catalog.operations.connections:
+        if service is None or service.kind not in catalog.operations.connections:
             continue
         for consumer in plan_of.consumers:
             if consumer.vpc is None:
                 continue
             kind, subnets, names = found.setdefault(
-                (service[0], consumer.vpc), (service[1], set(), [])
+                (service.name, consumer.vpc), (service.kind, set(), [])
             )
             subnets.update(consumer.subnets)
             if plan_of.name not in names:

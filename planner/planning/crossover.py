@@ -219,9 +219,9 @@ def write_chart(report: Report, path: Path) -> None:
             continue
         api = next(a for a in report.apis if a.api_id == row.api_id)
         for crossing in row.crossings:
-            point = (crossing.monthly_tokens / scale, api.cost(crossing.monthly_tokens))
+            x, y = crossing.monthly_tokens / scale, api.cost(crossing.monthly_tokens)
             marker = "o" if crossing.placement == "self_hosted" else "x"
-            axes.plot([point[0]], [point[1]], marker, color="black", markersize=6)
+            axes.plot([x], [y], marker, color="black", markersize=6)
         if row.crossings:
             first = row.crossings[0]
             axes.annotate(
