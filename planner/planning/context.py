@@ -14,7 +14,7 @@ from planner.costing.costs import Settings
 from planner.inputs.workloads import Workload
 from planner.planfile.schema import DataSensitivity, TaskQuality
 from planner.planning import candidates
-from planner.planning.candidates import SelfHostedCandidate, Shape, ShapeLimits
+from planner.planning.candidates import SelfHostedCandidate, Shape, ShapeLimits, UnitPrice
 from planner.planning.figures import FigureBook, staff_figures
 from planner.planning.quotes import ApiQuote, api_quote
 
@@ -26,10 +26,7 @@ class Entry(NamedTuple):
     tier: int
     rank: int
     subject: SelfHostedCandidate | str  # a self-hosted candidate, or an API model's id
-
-    @property
-    def model_id(self) -> str:
-        return self.subject if isinstance(self.subject, str) else self.subject.model_id
+    model_id: str  # the model it serves (the API model's id for an API)
 
 
 @dataclass
@@ -65,7 +62,7 @@ class Context:
         self.lower_precisions = built.lower_precisions
         models = self.catalog.models
         self.self_hosted_entries = [
-            Entry(TIER_ORDER[models[model_id].tier], models[model_id].quality_rank, c)
+            Entry(TIER_ORDER[models[model_id].tier], models[model_id].quality_rank, c, model_id)
             for model_id, own in built.own.items()
             for c in own
         ]
@@ -119,13 +116,21 @@ class Context:
             for data, answer in self.data_answers.items()
         }
 
+    @cached_property
+    def unit_prices(self) -> dict[str, list[UnitPrice]]:
+        """option id -> a unit's monthly price under every purchase option."""
+        return {
+            option_id: candidates.unit_prices(self.catalog, candidate)
+            for option_id, candidate in self.by_option.items()
+        }
+
     def _api_entries(self, data: DataClass, perimeter: Perimeter) -> list[Entry]:
         entries = []
         for api_id in sorted(self.catalog.api_models):
             api = self.catalog.api_models[api_id]
             if api_allowed(self.catalog, api, data, perimeter, self.region) is None:
                 rank = self.catalog.models[api.open_model].quality_rank if api.open_model else 0
-                entries.append(Entry(TIER_ORDER[api.tier], rank, api_id))
+                entries.append(Entry(TIER_ORDER[api.tier], rank, api_id, api_id))
         return entries
 
     def task_quality(self, workload: Workload) -> TaskQuality:

@@ -12,7 +12,7 @@ from planner.costing import costs
 from planner.inputs.workloads import Workload
 from planner.planfile.schema import BreakEven, Option, Placement
 from planner.planfile.schema import Crossing as ModelCrossing
-from planner.planning.candidates import SelfHostedCandidate, unit_prices
+from planner.planning.candidates import SelfHostedCandidate
 from planner.planning.context import Context
 from planner.planning.demand import (
     availability_floor,
@@ -261,7 +261,7 @@ def crossover_lines(
     min_units = max(minimum_units(ctx, candidate, w) for w in workloads)
     units = [
         Unit(option, unit_usd, capacity_tokens, min_units, candidate.fixed_usd)
-        for option, unit_usd in unit_prices(ctx.catalog, candidate)
+        for option, unit_usd in ctx.unit_prices[candidate.option_id]
         if purchases is None or option in purchases
     ]
     horizon = CROSSOVER_HORIZON * max(float(total), min_units * capacity_tokens)
