@@ -1,6 +1,5 @@
 """The fixed costs of reaching the APIs (keys, PrivateLink, the egress network) and of the
-connections in consumer VPCs, each counted once and shared among the workloads that use it.
-"""
+connections in consumer VPCs, each counted once and shared among the workloads that use it."""
 
 from __future__ import annotations
 

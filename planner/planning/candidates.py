@@ -1,6 +1,5 @@
 """Self-hosted candidates: a model on an instance type, what one scaling unit costs and serves
-whatever the workload's volume.
-"""
+whatever the workload's volume."""
 
 from __future__ import annotations
 

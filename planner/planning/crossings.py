@@ -1,6 +1,5 @@
 """Where self-hosting costs less than an API: the cost lines of a pool and of the APIs, every
-volume where the cheaper side changes, and the break-even a workload's answers show.
-"""
+volume where the cheaper side changes, and the break-even a workload's answers show."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """One workload's load as the option formulas take it: its request shape, tokens, peak and the KV
-cache it keeps, and whether a candidate's replica can hold its context.
-"""
+cache it keeps, and whether a candidate's replica can hold its context."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """The figures a plan cites, recorded once by id: the book, and the figures a cost rests on
-(the per-user speed, the throughput model's).
-"""
+(the per-user speed, the throughput model's)."""
 
 from __future__ import annotations
 

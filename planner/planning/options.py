@@ -1,6 +1,5 @@
 """Pricing one admissible option for one workload: self-hosted at its units and nodes, or an API
-at its usage plus its access, each with the formula that explains the price.
-"""
+at its usage plus its access, each with the formula that explains the price."""
 
 from __future__ import annotations
 

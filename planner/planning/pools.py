@@ -1,6 +1,5 @@
 """Self-hosted pools: what the plan says of each (its sizing, purchase options, crossover), and
-the keys that keep workloads that must not share a pool apart.
-"""
+the keys that keep workloads that must not share a pool apart."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """The plan's settings: the catalog's defaults, overridden by the workloads file, each recorded
-with its source.
-"""
+with its source."""
 
 from __future__ import annotations
 

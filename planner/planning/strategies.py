@@ -1,6 +1,5 @@
 """The two strategies: each workload decided alone (a pool of its own), or workloads sharing
-pools where that costs less (the optimizer).
-"""
+pools where that costs less (the optimizer)."""
 
 from __future__ import annotations
 
