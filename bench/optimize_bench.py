@@ -27,7 +27,7 @@ from bench.plan_bench import organization
 from planner.catalog import default_catalog
 from planner.inputs.loader import load_workloads
 from planner.planning import optimize
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 
 SIZES = (10, 100, 1_000)
 

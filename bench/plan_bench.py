@@ -26,7 +26,7 @@ import yaml
 from planner.catalog import default_catalog
 from planner.catalog.vocabulary import Availability, DataClass, Task
 from planner.inputs.loader import load_workloads
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from planner.render.plan_files import plan_json, plan_markdown
 
 SIZES = (10, 100, 1_000, 10_000)

@@ -50,7 +50,7 @@ def build_plan(
     file recorded relative to the Pulumi project around the working directory, as the CLI
     does. `progress` hears how a long solve goes, as the CLI's stderr does. A bad stack name or
     time limit raises PlannerError, as the CLI refuses them."""
-    from planner.planning.plan import build_plan as _build
+    from planner.planning.build import build_plan as _build
     from planner.render.plan_files import find_project_dir
 
     if strategy not in ("optimal", "per-workload"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from planner.catalog import Catalog
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Plan, WorkloadPlan
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 
 
 def plan_text(text: str, catalog: Catalog, stack: str = "dev") -> Plan:

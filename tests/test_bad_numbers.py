@@ -26,7 +26,7 @@ from planner.cli.schema import schema_text
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, parse_with_lines, parse_workloads
 from planner.inputs.workloads import WorkloadsFile
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from tests.conftest import workload_yaml
 from tests.helpers import only
 from tests.test_workloads import refused

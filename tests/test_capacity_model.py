@@ -23,7 +23,7 @@ from planner.costing.throughput_data import default_throughput_data
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Option
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from tests.conftest import workload_yaml
 from tests.test_answers import H100_ONLY, only, plan_text
 from tests.test_costs import settings as defaults  # the planning defaults

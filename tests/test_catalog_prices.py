@@ -15,7 +15,7 @@ from planner.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from planner.catalog.aws_prices import list_price, price_figure
 from planner.catalog.vocabulary import Pricing
 from planner.costing.throughput_data import throughput_data
-from planner.planning.plan import catalog_sha256
+from planner.planning.build import catalog_sha256
 
 NAT = "aws:ec2/natGateway:NatGateway"
 

@@ -11,7 +11,7 @@ from planner import costing as costs
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing
 from planner.costing.throughput_data import default_throughput_data
-from planner.planning.plan import EGRESS, shared_access
+from planner.planning.access import EGRESS, shared_access
 
 DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text().split())
 

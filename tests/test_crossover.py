@@ -105,8 +105,11 @@ def test_each_pool_in_the_plan_carries_its_crossover(catalog: Catalog) -> None:
     """A pool of one workload crosses where `planner crossover` says that workload does
     (tests/test_crossover_all.py); a shared pool crosses where its members' blended API line
     meets its unit line, against the APIs all of its members may use."""
-    from planner.planning.answers import Context, FigureBook, admissible_apis, crossover_lines
-    from planner.planning.plan import build_plan, settings_for
+    from planner.planning.build import build_plan
+    from planner.planning.context import Context
+    from planner.planning.crossings import admissible_apis, crossover_lines
+    from planner.planning.figures import FigureBook
+    from planner.planning.settings import settings_for
     from tests.test_crossover_all import loaded as load_text
 
     loaded = load_text(catalog)

@@ -17,8 +17,8 @@ from planner.catalog import Catalog
 from planner.cli import main
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Plan
+from planner.planning.build import build_plan
 from planner.planning.crossover import reports
-from planner.planning.plan import build_plan
 from planner.render.plan_files import plan_markdown
 
 GENEROUS = "assumptions:\n  pricing: savings_1yr\n"

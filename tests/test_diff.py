@@ -17,7 +17,7 @@ from planner.cli import main
 from planner.diff.compare import diff_plans, load_plans
 from planner.inputs.loader import load_workloads
 from planner.planfile import Plan
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from planner.render.diff_report import MARKER, render_markdown
 from planner.render.plan_files import plan_json
 from planner.verification.registry import Report

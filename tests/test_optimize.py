@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from planner.catalog import default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.costing import Settings
-from planner.planning.answers import Context, FigureBook, SelfHostedCandidate
+from planner.planning.candidates import SelfHostedCandidate
+from planner.planning.context import Context
+from planner.planning.figures import FigureBook
 from planner.planning.optimize import Demand, Shared, alone_assignment, solve, total_cost, units_for
 
 CATALOG = default_catalog()

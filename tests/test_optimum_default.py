@@ -291,7 +291,7 @@ def test_the_node_limit_stops_a_solve_deterministically(catalog: Catalog) -> Non
 
     from bench.plan_bench import organization
     from planner.inputs.loader import parse_workloads
-    from planner.planning.plan import build_plan
+    from planner.planning.build import build_plan
     from planner.render.plan_files import plan_markdown
 
     one_node = catalog.model_copy(
@@ -325,7 +325,7 @@ def test_the_catalog_s_solver_options_reach_highs(
     """optimizer.yaml's HiGHS options are what the solve runs with, an integer option as an
     integer (HiGHS refuses 0.0 for mip_pscost_minreliable), beside the gap and node limit."""
     from planner.inputs.loader import parse_workloads
-    from planner.planning.plan import build_plan
+    from planner.planning.build import build_plan
 
     seen: list[dict[str, Any]] = []
     real = optimize.milp

@@ -22,7 +22,7 @@ from planner.graph.offline import OfflineRun, Registered, run_program, standard_
 from planner.graph.resources import graph_from_offline
 from planner.inputs.loader import load_workloads
 from planner.planfile import read_plan
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from planner.render.verify_report import render_text
 from planner.verification.expectations import Expectations
 from planner.verification.run import verify

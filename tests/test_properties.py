@@ -12,7 +12,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.catalog.vocabulary import Availability, DataClass, Task, Tier
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Plan
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from planner.render.plan_files import plan_json, plan_markdown
 from tests.helpers import plan_text
 

@@ -19,7 +19,7 @@ from planner.diff.compare import diff_plans, run_plan
 from planner.graph.preview import Preview, price_resources
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Plan, plan_problems, read_plan
-from planner.planning.plan import Strategy, build_plan
+from planner.planning.build import Strategy, build_plan
 from planner.render.diff_report import render_json, render_markdown
 from planner.render.plan_files import plan_json, plan_markdown, template_environment, usd_range
 from planner.render.preview_report import render_text

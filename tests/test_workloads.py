@@ -23,7 +23,7 @@ from planner.errors import PlannerError
 from planner.inputs import loader as loader_module
 from planner.inputs.loader import load_workloads, parse_workloads
 from planner.inputs.workloads import parse_tokens
-from planner.planning.plan import build_plan
+from planner.planning.build import build_plan
 from tests.conftest import EXAMPLE, REPO, workload_yaml
 
 

@@ -14,7 +14,7 @@ from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
 from planner.inputs.loader import load_workloads
 from planner.planfile import Plan, Pool
-from planner.planning.plan import Strategy, build_plan
+from planner.planning.build import Strategy, build_plan
 from planner.render.plan_files import (
     CONFIG_PLAN_KEY,
     ConfigChange,

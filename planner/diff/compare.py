@@ -24,7 +24,7 @@ from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.graph.preview import price_resources
 from planner.graph.resources import graph_from_offline, normalize
 from planner.planfile import Plan, WorkloadPlan, read_plan
-from planner.planning.plan import PERIMETER_ORDER
+from planner.planning.pools import PERIMETER_ORDER
 from planner.verification.expectations import Expectations
 from planner.verification.registry import Report
 from planner.verification.run import verify

@@ -12,19 +12,18 @@ from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, did_you_mean
 from planner.inputs.workloads import Workload
 from planner.outputs import versioned
-from planner.planning.answers import (
+from planner.planning.context import Context
+from planner.planning.crossings import (
     ApiLine,
-    Context,
-    FigureBook,
     Row,
     Unit,
-    Unservable,
     admissible_apis,
     crossover_lines,
-    decide,
     own_option,
 )
-from planner.planning.plan import settings_for
+from planner.planning.decide import Unservable, decide
+from planner.planning.figures import FigureBook
+from planner.planning.settings import settings_for
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class Report:
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     answers, _, _ = decide(ctx, index, workload)
     options = answers.volume_economics.options
-    # The self-hosted option the plan's break-even compares (answers.own_option), against the
+    # The self-hosted option the plan's break-even compares (crossings.own_option), against the
     # APIs this workload may use.
     own = own_option(ctx, options)
     if own is None:
@@ -220,9 +219,9 @@ def write_chart(report: Report, path: Path) -> None:
             continue
         api = next(a for a in report.apis if a.api_id == row.api_id)
         for crossing in row.crossings:
-            point = (crossing.monthly_tokens / scale, api.cost(crossing.monthly_tokens))
+            x, y = crossing.monthly_tokens / scale, api.cost(crossing.monthly_tokens)
             marker = "o" if crossing.placement == "self_hosted" else "x"
-            axes.plot([point[0]], [point[1]], marker, color="black", markersize=6)
+            axes.plot([x], [y], marker, color="black", markersize=6)
         if row.crossings:
             first = row.crossings[0]
             axes.annotate(

@@ -12,6 +12,12 @@ explores the same nodes in the same order for the same program, so the same inpu
 plan. Only a time limit that stops the solve first can make a rerun differ, and the solution
 says when it did. The plan is never worse than each workload's cheapest option alone, with pools
 of one candidate merged (`alone_assignment`): the solver's plan is kept only when it costs less.
+
+One module of about 600 lines, on purpose: it is one model and its solve. The program's
+variables and constraints (`solve`), the exact pricing its answer is checked against
+(`total_cost`, `alone_assignment`) and the moves among equal-cost optima (`_prefer_smaller`,
+`_prefer_alone_api`) all read the same layout of demands, pools and shared access; apart, each
+would have to restate it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from planner.planning.answers import SelfHostedCandidate
+from planner.planning.candidates import SelfHostedCandidate
 
 # Loads are floats: a load that is a whole number of units up to rounding fits that many units,
 # as in costs.units_needed.

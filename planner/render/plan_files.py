@@ -22,7 +22,7 @@ from planner.catalog import default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
 from planner.planfile import Plan, WorkloadPlan
-from planner.planning.answers import tokens_text
+from planner.planning.text import tokens_text
 from planner.templating import base_environment
 
 MAX_OPTIONS_IN_MD = 12

@@ -1,0 +1,363 @@
+"""Self-hosted candidates: a model on an instance type, what one scaling unit costs and serves
+whatever the workload's volume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from planner import costing as costs
+from planner.catalog import Catalog
+from planner.catalog.vocabulary import Pricing, Tier
+from planner.costing import Capacity, Settings
+from planner.costing.throughput_data import throughput_data
+from planner.planfile import MemoryFit
+from planner.planning.figures import ASSUMED_SPEED, FigureBook, throughput_figures
+from planner.planning.text import tokens_text
+
+
+@dataclass(frozen=True)
+class SelfHostedCandidate:
+    """A model on an instance type: what one scaling unit costs and serves (volume-independent)."""
+
+    model_id: str
+    instance_type: str
+    # The unit at the settings' request shape and per-user speed (what a workload without its
+    # own is served with); a workload's own is the best of `units` for its shape (shape_limits).
+    capacity: Capacity
+    # Every tensor-parallel group the weights fit (costs.unit_options): the same node price.
+    units: tuple[Capacity, ...]
+    unit_monthly_usd: float
+    # One node an hour at the plan's purchase option (what costs.nodes_monthly_usd prices).
+    node_hourly_usd: float
+    # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
+    fixed_usd: float
+    # At the favourable and the unfavourable ends of the purchase rate's range (costs.node_rate),
+    # a node-month in whole cents as costs.nodes_monthly_usd prices it.
+    range_unit_usd: tuple[float, float]
+    figure_ids: tuple[str, ...]
+    # capacity's memory fit; a workload's own is its shape's (ShapeLimits.memory_fit).
+    memory_fit: MemoryFit
+    option_id: str
+    tier: Tier
+    # Volume-independent parts of the option's formula, formatted once.
+    cost_text: str
+
+    def nodes_monthly_usd(self, catalog: Catalog, nodes: int) -> float:
+        return costs.nodes_monthly_usd(
+            self.node_hourly_usd, catalog.pricing.hours_per_month.value, nodes
+        )
+
+
+class Shape(NamedTuple):
+    """A request shape as the throughput model takes it: input and output tokens of one request,
+    the share of the input that is a cached prefix, and the output tokens a second each user
+    reads."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_fraction: float
+    user_output_tps: float
+
+
+class UnitPrice(NamedTuple):
+    """A unit's monthly price under one purchase option."""
+
+    purchase: str
+    monthly_usd: float
+
+
+class Candidates(NamedTuple):
+    """Every self-hosted candidate of a plan: per model (sorted), its own precision on each
+    instance type the weights fit, and the lower precisions priced beside it as alternatives."""
+
+    own: dict[str, list[SelfHostedCandidate]]
+    # model -> the same model at a lower precision where its own needs several nodes
+    lower_precisions: dict[str, list[SelfHostedCandidate]]
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeLimits:
+    """What a unit of a candidate serves at one request shape, at the expected settings and at
+    both ends of their ranges (favourable first), with the formula's texts formatted once: the
+    unit is the tensor-parallel group that serves this shape best (costs.best_unit)."""
+
+    capacity: Capacity
+    memory_fit: MemoryFit
+    kv_ceiling_text: str
+    throughput: costs.UnitThroughput
+    limits: costs.UnitLimits
+    range_limits: tuple[costs.UnitLimits, costs.UnitLimits]
+    output_text: str
+    total_text: str
+    peak_text: str
+
+
+def memory_fit_of(capacity: Capacity) -> MemoryFit:
+    fit = capacity.fit
+    return MemoryFit(
+        precision=fit.precision,
+        weights_gb=round(fit.weights_gb, 1),
+        gpu_memory_gb=fit.gpu_memory_gb,
+        gpus_per_replica=fit.gpus_per_replica,
+        tensor_parallel=fit.tensor_parallel,
+        pipeline_parallel=fit.pipeline_parallel,
+        replicas_per_node=fit.replicas_per_node,
+        fits_one_node=fit.nodes_per_replica == 1,
+        note=fit.note,
+    )
+
+
+def pool_instance_types(catalog: Catalog, settings: Settings) -> list[str]:
+    """The instance types pools may use: the file's `assumptions.instance_types`, or every
+    one of the catalog."""
+    return sorted(settings.instance_types or catalog.instances)
+
+
+def every_candidate(
+    catalog: Catalog, settings: Settings, book: FigureBook, fixed_usd: float
+) -> Candidates:
+    """Every model on every instance type its weights fit, with the figures each cost rests on
+    recorded: built once per plan, so the plan cites every candidate's figures. `fixed_usd`: what
+    a pool pays whatever its size (costs.pool_fixed_cost)."""
+    own: dict[str, list[SelfHostedCandidate]] = {}
+    lower: dict[str, list[SelfHostedCandidate]] = {}
+    for model_id in sorted(catalog.models):
+        own[model_id] = candidates_for(catalog, settings, book, fixed_usd, model_id)
+        lower[model_id] = _lower_precisions(catalog, settings, book, fixed_usd, model_id)
+    return Candidates(own, lower)
+
+
+def _lower_precisions(
+    catalog: Catalog, settings: Settings, book: FigureBook, fixed_usd: float, model_id: str
+) -> list[SelfHostedCandidate]:
+    """Where the model's own precision needs several nodes (or cannot be served) on an
+    instance type, the same model at each lower precision that fits one node: priced side
+    by side as alternatives, with the precision's quality note, never chosen."""
+    model = catalog.models[model_id]
+    own = catalog.precisions[model.default_precision].bytes_per_param.value
+    found = []
+    for instance_type in pool_instance_types(catalog, settings):
+        instance = catalog.instances[instance_type]
+        fit = costs.memory_fit(
+            catalog, model, instance, model.default_precision, settings.memory_reserve
+        )
+        if fit is not None and fit.nodes_per_replica == 1:
+            continue
+        for precision in sorted(catalog.precisions):
+            if catalog.precisions[precision].bytes_per_param.value >= own:
+                continue
+            lower = costs.memory_fit(catalog, model, instance, precision, settings.memory_reserve)
+            if lower is not None and lower.nodes_per_replica == 1:
+                found.extend(
+                    candidates_for(
+                        catalog, settings, book, fixed_usd, model_id, [instance_type], precision
+                    )
+                )
+    return found
+
+
+def candidates_for(
+    catalog: Catalog,
+    settings: Settings,
+    book: FigureBook,
+    fixed_usd: float,
+    model_id: str,
+    instance_types: list[str] | None = None,
+    precision: str | None = None,
+) -> list[SelfHostedCandidate]:
+    """The model on each of these instance types (every one pools may use) its weights fit, at
+    this precision (its own)."""
+    model = catalog.models[model_id]
+    found = []
+    for instance_type in instance_types or pool_instance_types(catalog, settings):
+        instance = catalog.instances[instance_type]
+        units = costs.unit_options(catalog, model, instance, settings, precision)
+        if not units:
+            continue
+        capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
+        assert capacity is not None
+        hours = catalog.pricing.hours_per_month
+        node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
+        unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
+        per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
+        kv_precision = throughput_data(catalog).architectures[model_id].kv_cache_precision
+        figure_ids = (
+            book.add(
+                f"instance.{instance_type}.on_demand_usd_per_hour",
+                instance.on_demand_usd_per_hour.value,
+                "USD/hour",
+                instance.on_demand_usd_per_hour.source,
+                instance.on_demand_usd_per_hour.date,
+            ),
+            *rate_figures(catalog, settings.pricing, book, instance_type),
+            book.add("pricing.hours_per_month", hours.value, "hours", hours.source, hours.date),
+            book.add(
+                f"instance.{instance_type}.gpu_memory_gb",
+                instance.gpu_memory_gb.value,
+                "GB per GPU",
+                instance.gpu_memory_gb.source,
+                instance.gpu_memory_gb.date,
+            ),
+            book.add(
+                f"model.{model_id}.total_params_b",
+                model.total_params_b.value,
+                "billion parameters",
+                model.total_params_b.source,
+                model.total_params_b.date,
+            ),
+            book.add(
+                f"precision.{capacity.fit.precision}.bytes_per_param",
+                per_param.value,
+                "bytes per parameter",
+                per_param.source,
+                per_param.date,
+            ),
+            book.add(
+                f"model.{model_id}.kv_bytes_per_token",
+                round(capacity.kv_gb_per_token * 1e9),
+                f"bytes of KV cache per token of context ({capacity.kv_cache_precision})",
+                f"{model.kv_bytes_per_token.source}; at the KV-cache precision "
+                f"{capacity.kv_cache_precision} ({kv_precision.source})",
+                kv_precision.date,
+            ),
+            *throughput_figures(catalog, book, model_id, instance.gpu),
+            "assumption.utilization",
+            "assumption.memory_reserve",
+            ASSUMED_SPEED,
+            "operations.engineer_usd_per_month",
+            "operations.pool_fte",
+        )
+        rate = costs.node_rate(catalog, instance, settings.pricing)
+        found.append(
+            SelfHostedCandidate(
+                model_id=model_id,
+                instance_type=instance_type,
+                capacity=capacity,
+                units=units,
+                unit_monthly_usd=unit_monthly,
+                node_hourly_usd=node_hourly,
+                fixed_usd=fixed_usd,
+                # Each end a node-month in whole cents, as the cost itself
+                # (costs.nodes_monthly_usd): a published rate without a range then gives
+                # the cost exactly, not a cent below it.
+                range_unit_usd=(
+                    costs.nodes_monthly_usd(rate.low, hours.value, capacity.nodes_per_unit),
+                    costs.nodes_monthly_usd(rate.high, hours.value, capacity.nodes_per_unit),
+                ),
+                figure_ids=figure_ids,
+                memory_fit=memory_fit_of(capacity),
+                option_id=f"self_hosted/{model_id}/{instance_type}"
+                + (f"/{precision}" if precision else ""),
+                tier=model.tier,
+                cost_text=(
+                    f" x {node_hourly:,.4g} USD/h ({settings.pricing.value}: {rate.basis}) x "
+                    f"{hours.value:,.0f} h = "
+                ),
+            )
+        )
+    return found
+
+
+def rate_figures(
+    catalog: Catalog, pricing: Pricing, book: FigureBook, instance_type: str
+) -> tuple[str, ...]:
+    """The figures a node's price under the plan's purchase option rests on: a published
+    rate of the instance type (costs.published_rate; a spot price with its premium), or the
+    option's multiplier of on-demand."""
+    option = catalog.pricing.options[pricing]
+    published = costs.published_rate(catalog, catalog.instances[instance_type], pricing)
+    if published is not None:
+        figure = published.figure
+        found: tuple[str, ...] = (
+            book.add(
+                f"instance.{instance_type}.{published.field}",
+                figure.value,
+                "USD/hour",
+                figure.source,
+                figure.date,
+            ),
+        )
+        if pricing is Pricing.spot and option.premium is not None:
+            premium = option.premium
+            found += (
+                book.add(
+                    "pricing.spot.premium",
+                    premium.value,
+                    "share of the spot price",
+                    premium.source,
+                    premium.date,
+                ),
+            )
+        return found
+    multiplier = option.multiplier
+    return (
+        book.add(
+            f"pricing.{pricing.value}.multiplier",
+            multiplier.value,
+            "x on-demand",
+            multiplier.source,
+            multiplier.date,
+        ),
+    )
+
+
+def shape_limits(
+    candidate: SelfHostedCandidate, shape: Shape, settings: Settings, seconds: float
+) -> ShapeLimits | None:
+    """What a unit serves at this request shape (the throughput model, at the per-user
+    speed), in `seconds` a month; None where the throughput model's replica cannot hold one
+    such request."""
+    best_unit = costs.best_unit(
+        candidate.units,
+        shape.input_tokens,
+        shape.output_tokens,
+        shape.user_output_tps,
+        shape.cached_fraction,
+    )
+    if best_unit is None:
+        return None
+    capacity, served = best_unit
+    best, worst = settings.bounds()
+    limits = costs.unit_limits(capacity, served, seconds, settings)
+    rate = served.output_tps * settings.throughput_factor
+    # The KV cache's bytes a token include its copies under tensor parallelism.
+    per_token = capacity.kv_gb_per_replica / capacity.kv_tokens_per_replica
+    return ShapeLimits(
+        capacity=capacity,
+        memory_fit=memory_fit_of(capacity),
+        kv_ceiling_text=(
+            f"{tokens_text(limits.kv_tokens_per_unit)} tokens a unit holds "
+            f"({capacity.kv_gb_per_replica * capacity.fit.replicas_per_node:,.1f} GB / "
+            f"{per_token * 1e9 / 1024:,.1f} KiB a token at "
+            f"{capacity.kv_cache_precision})"
+        ),
+        throughput=served,
+        limits=limits,
+        range_limits=(
+            costs.unit_limits(capacity, served, seconds, best),
+            costs.unit_limits(capacity, served, seconds, worst),
+        ),
+        output_text=(
+            f"{rate * settings.utilization:,.1f} ({rate:,.1f} output tok/s a unit at "
+            f"{shape.input_tokens:,}/{shape.output_tokens:,} tokens and "
+            f"{shape.user_output_tps:g} tok/s per user, bound: {served.bound}, x utilization)"
+        ),
+        total_text=(f"{served.total_tps * settings.throughput_factor * settings.utilization:,.1f}"),
+        peak_text=f"{rate:,.1f}",
+    )
+
+
+def unit_prices(catalog: Catalog, candidate: SelfHostedCandidate) -> list[UnitPrice]:
+    """A unit's monthly price under every purchase option."""
+    instance = catalog.instances[candidate.instance_type]
+    hours = catalog.pricing.hours_per_month.value
+    return [
+        UnitPrice(
+            option.value,
+            costs.node_hourly_usd(catalog, instance, option)
+            * hours
+            * candidate.capacity.nodes_per_unit,
+        )
+        for option in Pricing
+    ]

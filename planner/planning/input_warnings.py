@@ -1,0 +1,109 @@
+"""What the file asks that is allowed but unusual: said in the plan, never priced silently."""
+
+from __future__ import annotations
+
+from planner.catalog import Catalog
+from planner.inputs.workloads import Workload, WorkloadsFile
+from planner.planfile import Option, Warning, WorkloadPlan
+from planner.planning.decide import Decision
+
+
+def input_warnings(
+    catalog: Catalog, spec: WorkloadsFile, workload: Workload, chosen: Option
+) -> list[Warning]:
+    """What the file asks that is allowed but unusual: said in the plan, never priced silently."""
+    warnings = []
+    if spec.assumptions.price_region not in (None, spec.region):
+        warnings.append(
+            Warning(
+                code="price_region",
+                message=f"priced at {spec.assumptions.price_region} prices "
+                f"(assumptions.price_region): the catalog has none for {spec.region}, where "
+                "the stack is deployed; prices there differ",
+            )
+        )
+    tokens = workload.monthly_tokens
+    if tokens.total == 0:
+        warnings.append(
+            Warning(
+                code="zero_volume",
+                message="monthly_tokens is 0 input and 0 output: the workload is planned with "
+                "no traffic, so only its fixed costs are priced; give its expected volume",
+            )
+        )
+    if workload.data not in catalog.private_consumers.data_classes:
+        public = [
+            c.cidr for c in workload.consumers if not catalog.private_consumers.is_private(c.cidr)
+        ]
+        if public:
+            warnings.append(
+                Warning(
+                    code="public_consumers",
+                    message=f"consumers {', '.join(public)} are public address space: the "
+                    f"workload's endpoint admits callers from the internet there "
+                    f"({workload.data.value} data allows it; confidential and regulated "
+                    "data would not)",
+                )
+            )
+    if any(c.vpc is None and c.account is None for c in workload.consumers):
+        # One message for every workload (grouped when many): the file shows which entries.
+        warnings.append(
+            Warning(
+                code="consumers_inside",
+                message="a consumer given as a plain range names no VPC or account, so it is "
+                "taken as callers inside the stack's own network: nothing outside the stack "
+                "reaches this workload through it. Name where the callers run: {cidr, vpc, "
+                "subnets} for a VPC of this account, {cidr, account} for another account",
+            )
+        )
+    api = catalog.api_models.get(chosen.model) if chosen.provider else None
+    if api is not None and api.inference_profile is not None:
+        profile = api.inference_profile
+        where = (
+            f"any of {len(profile.destination_regions)} commercial regions (a global profile)"
+            if profile.scope == "global"
+            else ", ".join(profile.destination_regions)
+        )
+        warnings.append(
+            Warning(
+                code="cross_region_inference",
+                message=f"{chosen.model} is served only through the cross-region inference "
+                f"profile {profile.id}: requests made in {spec.region} may be processed in "
+                f"{where} (planner/data/api_models.yaml, {profile.date})",
+            )
+        )
+    defaults = catalog.defaults
+    sizes = []
+    if chosen.nodes is not None and chosen.nodes >= defaults.warn_nodes_per_workload.value:
+        sizes.append(
+            f"{chosen.nodes:,} nodes of {chosen.instance_type} (warned from "
+            f"{defaults.warn_nodes_per_workload.value:,.0f})"
+        )
+    if chosen.monthly_cost_usd >= defaults.warn_usd_per_workload.value:
+        sizes.append(
+            f"{chosen.monthly_cost_usd:,.2f} USD a month (warned from "
+            f"{defaults.warn_usd_per_workload.value:,.0f})"
+        )
+    if sizes:
+        warnings.append(
+            Warning(
+                code="large_workload",
+                message=f"one workload needs {' and '.join(sizes)} for the "
+                f"{tokens.input:,} input and {tokens.output:,} output tokens a month it asks: "
+                "check monthly_tokens (thresholds in planner/data/assumptions.yaml)",
+            )
+        )
+    return warnings
+
+
+def with_input_warnings(
+    catalog: Catalog, spec: WorkloadsFile, decisions: list[Decision], plans: list[WorkloadPlan]
+) -> None:
+    """Each workload's warnings: its answers' (decide) and those of the option the plan
+    assigns it. The optimal plan may move a workload off its standalone choice (into a shared
+    pool, or to an API), so these follow the final assignment, never the choice alone."""
+    for (workload, _, _, decided), plan_of in zip(decisions, plans, strict=True):
+        assert plan_of.name == workload.name
+        economics = plan_of.answers.volume_economics
+        assigned = next(o for o in economics.options if o.id == economics.chosen)
+        plan_of.warnings = [*decided, *input_warnings(catalog, spec, workload, assigned)]
