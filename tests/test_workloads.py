@@ -20,7 +20,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.cli.app import main
 from planner.cli.schema import schema_text
 from planner.errors import PlannerError
-from planner.inputs import loader as loader_module
+from planner.inputs import lines as yaml_lines
 from planner.inputs.loader import load_workloads, parse_workloads
 from planner.inputs.workloads import parse_tokens
 from planner.planning.build import build_plan
@@ -713,13 +713,13 @@ def test_many_problems_parse_the_file_once(monkeypatch: pytest.MonkeyPatch) -> N
     """Lines come from the one node tree: a file is not parsed again per problem (that made
     1,000 bad workloads take minutes; bench/error_bench.py times it)."""
     parses = []
-    real = loader_module._Loader
+    real = yaml_lines._Loader
 
     def counting(text: str) -> Any:
         parses.append(text)
         return real(text)
 
-    monkeypatch.setattr(loader_module, "_Loader", counting)
+    monkeypatch.setattr(yaml_lines, "_Loader", counting)
     monkeypatch.setattr(yaml, "compose", None)  # the old way, per problem
     body = "".join(
         f"  - {{name: w{i}, task: poetry, data: internal, consumers: ['10.0.0.0/8'],"

@@ -10,7 +10,8 @@ from planner.cli import options
 from planner.cli.plan import announce
 from planner.cli.project import relative_to
 from planner.errors import PlannerError
-from planner.inputs.loader import did_you_mean, load_workloads
+from planner.inputs.loader import load_workloads
+from planner.inputs.messages import did_you_mean
 from planner.planning.build import build_plan
 from planner.render.plan_files import find_project_dir, template_environment
 

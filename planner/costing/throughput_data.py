@@ -15,7 +15,7 @@ from pydantic import ValidationError, field_validator, model_validator
 from planner.catalog import DATA_DIR, Catalog, Figure, Precision, TextFigure, default_catalog
 from planner.catalog.types import _Data
 from planner.errors import PlannerError
-from planner.inputs.loader import LineIndex, field_path
+from planner.inputs.lines import LineIndex, field_path
 
 
 class Gpu(_Data):

@@ -6,14 +6,10 @@ problem all come from that one tree, so reporting a thousand problems costs what
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import ipaddress
-import re
-import types
 import typing
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -22,57 +18,14 @@ from pydantic import BaseModel, ValidationError
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
+from planner.inputs.lines import LineIndex, Loc, field_path, loader_of, repeated_keys
+from planner.inputs.messages import as_written, did_you_mean, message
 from planner.inputs.workloads import (
-    LIMIT_REASONS,
     Assumptions,
     Network,
     Workload,
     WorkloadsFile,
-    yaml_number,
 )
-
-# The C loader is several times faster; the pure-Python one gives the same data.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-Loc = tuple[int | str, ...]
-
-
-@dataclass(frozen=True)
-class LineIndex:
-    """Lines of a workloads file's YAML nodes, looked up by field path when a problem needs one."""
-
-    root: yaml.Node | None
-
-    def line(self, loc: Loc) -> int | None:
-        """The 1-based line of the node at loc (or of its nearest existing parent)."""
-        node = self.root
-        if node is None:
-            return None
-        line = node.start_mark.line + 1
-        for part in loc:
-            child = None
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if key.value == part:
-                        # A key's own line reads better than its value's for a bad scalar.
-                        child = value if isinstance(value, yaml.CollectionNode) else key
-                        break
-            elif (
-                isinstance(node, yaml.SequenceNode)
-                and isinstance(part, int)
-                and 0 <= part < len(node.value)
-            ):
-                child = node.value[part]
-            if child is None:
-                break
-            node = child
-            line = node.start_mark.line + 1
-        return line
-
-    def line_of_field(self, field: str) -> int | None:
-        """The line of a field given as text, 'workloads[1].model' (as Problem carries it)."""
-        return self.line(parse_field_path(field))
 
 
 @dataclass(frozen=True)
@@ -80,240 +33,7 @@ class LoadedWorkloads:
     path: Path
     spec: WorkloadsFile
     sha256: str
-    lines: LineIndex = LineIndex(None)
-
-
-def field_path(loc: Loc) -> str:
-    """('workloads', 1, 'monthly_tokens', 'input') -> 'workloads[1].monthly_tokens.input'."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def parse_field_path(field: str) -> Loc:
-    """'workloads[1].model' -> ('workloads', 1, 'model'), the inverse of field_path."""
-    return tuple(int(index) if index else name for name, index in _PATH_PART.findall(field))
-
-
-def did_you_mean(value: object, choices: typing.Iterable[str]) -> str:
-    """ "; did you mean 'x'?" where value is close to one of the choices, else ""."""
-    if not isinstance(value, str):
-        return ""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-# --- Repeated keys: PyYAML keeps the last silently, which can turn regulated data into public.
-
-
-def _repeated_keys(root: yaml.Node | None) -> list[tuple[Loc, int, int]]:
-    """(path of the repeated key, first line, repeated line) for every key given twice."""
-    found: list[tuple[Loc, int, int]] = []
-    collection = yaml.CollectionNode
-    stack: list[tuple[yaml.Node, Loc]] = [(root, ())] if root is not None else []
-    seen_nodes: set[int] = set()
-    while stack:
-        node, loc = stack.pop()
-        if id(node) in seen_nodes:  # an alias repeats a node, not a key
-            continue
-        seen_nodes.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            pairs = node.value
-            keys = [(key.tag, key.value) for key, _ in pairs if isinstance(key, yaml.ScalarNode)]
-            if len(set(keys)) != len(keys):  # rare: look at each key only then
-                first: dict[tuple[str, str], int] = {}
-                for key, _ in pairs:
-                    if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
-                        ident, line = (key.tag, key.value), key.start_mark.line + 1
-                        if ident in first:
-                            found.append(((*loc, key.value), first[ident], line))
-                        else:
-                            first[ident] = line
-            # Only collections can hold more keys: scalars are not walked.
-            stack.extend(
-                (value, (*loc, key.value)) for key, value in pairs if isinstance(value, collection)
-            )
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(
-                (item, (*loc, index))
-                for index, item in enumerate(node.value)
-                if isinstance(item, collection)
-            )
-    return sorted(found, key=lambda entry: entry[2])
-
-
-# --- Messages in the file's words: no class names, no regular expressions.
-
-
-def _unwrap(annotation: Any) -> Any:
-    """X | None -> X; Annotated[X, ...] -> X; list[X] stays (the caller steps into it with an
-    index)."""
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return args[0] if len(args) == 1 else annotation
-    return annotation
-
-
-def _type_at(loc: Loc) -> Any:
-    """The annotation of the field at loc in WorkloadsFile (None where loc leaves the model)."""
-    current: Any = WorkloadsFile
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(part, int):
-            args = typing.get_args(current)
-            if typing.get_origin(current) is not list or not args:
-                return None
-            current = args[0]
-        elif isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(part)
-            if field is None:
-                return None
-            current = field.annotation
-        else:
-            return None
-    return _unwrap(current)
-
-
-def _fields_at(loc: Loc) -> list[str]:
-    parent = _type_at(loc)
-    if isinstance(parent, type) and issubclass(parent, BaseModel):
-        return list(parent.model_fields)
-    return []
-
-
-def _described(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    return repr(value)
-
-
-# Fields whose schema pattern is a regular expression: what the pattern means, in words.
-_PATTERN_WORDS = {
-    "region": "an AWS region name such as us-east-1",
-    "capacity_reservation_id": "an EC2 capacity reservation id: cr- and 8 to 17 hex digits",
-    "capacity_reservation_zone": "an availability zone name such as us-east-1a",
-    "vpc": "a VPC id: vpc- and 8 to 17 hex digits",
-    "subnets": "a subnet id: subnet- and 8 to 17 hex digits",
-    "account": "an AWS account id: 12 digits, quoted",
-}
-
-
-def _as_written(raw: Any, loc: Loc) -> Loc:
-    """The field as the file spells it: a consumer given as a plain CIDR is `consumers[0]`, not
-    the `consumers[0].cidr` it stands for."""
-    if loc[-1:] != ("cidr",):
-        return loc
-    value = raw
-    for part in loc[:-1]:
-        try:
-            value = value[part]
-        except (KeyError, IndexError, TypeError):
-            return loc
-    return loc[:-1] if isinstance(value, str) else loc
-
-
-# pydantic's bound errors: the key of the bound in the error's context, and its words.
-_BOUNDS = {
-    "less_than_equal": ("le", "at most"),
-    "less_than": ("lt", "less than"),
-    "greater_than_equal": ("ge", "at least"),
-    "greater_than": ("gt", "more than"),
-}
-
-
-def _shown(value: Any) -> str:
-    """A number as the file wrote it (text stays text: '1e300')."""
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return yaml_number(value)
-    return repr(value)
-
-
-def _bound_message(kind: str, error: Any, name: str) -> str:
-    key, words = _BOUNDS[kind]
-    bound = error.get("ctx", {}).get(key)
-    if isinstance(bound, float) and bound.is_integer():
-        bound = int(bound)
-    text = f"{bound:,}" if isinstance(bound, int) else f"{bound:,g}"
-    message = f"must be {words} {text}, got {_shown(error.get('input'))}"
-    # The reason of a limit, not of a plain sign (peak_tokens_per_second > 0 needs none).
-    if name in LIMIT_REASONS and (kind.startswith("less") or bound):
-        message += f" ({LIMIT_REASONS[name]})"
-    return message
-
-
-def _message(error: Any) -> str:
-    loc: Loc = tuple(error["loc"])
-    kind = error["type"]
-    value = error.get("input")
-    name = str(loc[-1]) if loc else ""
-    if len(loc) > 1 and isinstance(loc[-1], int):
-        name = str(loc[-2])  # an item of a list: the list's words (subnets[0] -> subnets)
-    if kind == "finite_number":
-        return f"must be a finite number, not {_shown(value)}"
-    if kind in _BOUNDS:
-        return _bound_message(kind, error, name)
-    # A whole number too long for a float or a 64-bit integer (`10` and 400 zeros).
-    too_large = kind == "float_type" and isinstance(value, int) and not isinstance(value, bool)
-    if kind == "int_parsing_size" or too_large:
-        reason = f" ({LIMIT_REASONS[name]})" if name in LIMIT_REASONS else ""
-        return f"is far too large a number, got {_shown(value)}{reason}"
-    if kind == "extra_forbidden":
-        hint = did_you_mean(name, _fields_at(loc[:-1]))
-        return f"unknown field{hint or ' (check its spelling; the schema lists every field)'}"
-    if kind == "enum":
-        field_type = _type_at(loc)
-        choices = (
-            [m.value for m in field_type]
-            if isinstance(field_type, type) and issubclass(field_type, Enum)
-            else []
-        )
-        listed = ", ".join(repr(choice) for choice in choices)
-        return f"{value!r} is not one of {listed}{did_you_mean(value, choices)}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        fields = ", ".join(_fields_at(loc))
-        return f"expected a mapping of fields ({fields}), got {_described(value)}"
-    if kind == "list_type":
-        return f"expected a list, got {_described(value)}"
-    if kind == "string_type" and name == "account":
-        return (
-            f"an account id is quoted text, got {_described(value)}: unquoted, YAML reads it as "
-            'a number and drops leading zeros (write account: "012345678901")'
-        )
-    if kind == "string_type":
-        return f"expected text, got {_described(value)}"
-    if kind == "missing":
-        return "required field missing"
-    if kind == "string_pattern_mismatch":
-        return f"{value!r} is not {_PATTERN_WORDS.get(name, 'in the expected format')}"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "too_short":
-        return f"must have at least {error.get('ctx', {}).get('min_length', 1)} item(s)"
-    if kind.startswith("date_"):
-        return f"{value!r} is not a date (YYYY-MM-DD)"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    # pydantic's "Input should be a valid number": the file's value, not the library's input.
-    return (
-        "must be " + message.removeprefix("Input should be ")
-        if message.startswith("Input should be ")
-        else message
-    )
-
-
-# --- Rules the model alone cannot state: they need the catalog or several fields at once.
+    lines: LineIndex = LineIndex(None)  # noqa: RUF009 (a frozen dataclass: one shared empty index is safe)
 
 
 _Part = typing.TypeVar("_Part", bound=BaseModel)
@@ -566,11 +286,11 @@ def parse_workloads(text: str, file: str, catalog: Catalog) -> WorkloadsFile:
 
 def parse_with_lines(text: str, file: str, catalog: Catalog) -> tuple[WorkloadsFile, LineIndex]:
     """The validated file and the index of its lines; a PlannerError lists every problem."""
-    loader = _Loader(text)
+    loader = loader_of(text)
     try:
         root = loader.get_single_node()
         lines = LineIndex(root)
-        repeated = _repeated_keys(root)
+        repeated = repeated_keys(root)
         if repeated:
             raise PlannerError(
                 file,
@@ -600,8 +320,8 @@ def parse_with_lines(text: str, file: str, catalog: Catalog) -> tuple[WorkloadsF
         errors = exc.errors()
         problems = []
         for err in errors:
-            loc = _as_written(raw, tuple(err["loc"]))
-            problems.append(Problem(field_path(loc), _message(err), lines.line(loc)))
+            loc = as_written(raw, tuple(err["loc"]))
+            problems.append(Problem(field_path(loc), message(err), lines.line(loc)))
         # The rules past the schema still run on the parts that pass it: one run, every problem.
         problems += _semantic_problems(_valid_parts(raw, errors), catalog, lines)
         problems.sort(key=lambda problem: (problem.line is None, problem.line or 0))

@@ -108,9 +108,7 @@ _KIND_WORDS = {
 
 
 def _message(error: Any) -> str:
-    from planner.inputs.loader import (
-        did_you_mean,  # loader reads workloads files; imported when needed
-    )
+    from planner.inputs.messages import did_you_mean
 
     kind, given = error["type"], error.get("input")
     shown = "" if isinstance(given, dict | list) else f", found {_json_value(given)}"

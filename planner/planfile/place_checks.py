@@ -20,7 +20,7 @@ def again(field: str, message: str) -> Problem:
 def place_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """The region is one AWS has (and the catalog prices, or price_region stands in), and the
     stack is a name, not a path: both name files and resources the stack makes."""
-    from planner.inputs.loader import did_you_mean
+    from planner.inputs.messages import did_you_mean
 
     found = []
     regions = catalog.regions
@@ -89,7 +89,7 @@ def perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """Each workload's perimeter is at least what its data class requires (the catalog's data
     classes, as answers.data_sensitivity decides it) and its placement keeps to it; each pool's
     perimeter is at least that of every workload it holds."""
-    from planner.inputs.loader import did_you_mean
+    from planner.inputs.messages import did_you_mean
 
     found = []
     needs: dict[str, Perimeter] = {}

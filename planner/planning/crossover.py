@@ -9,7 +9,8 @@ from pathlib import Path
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError
-from planner.inputs.loader import LoadedWorkloads, did_you_mean
+from planner.inputs.loader import LoadedWorkloads
+from planner.inputs.messages import did_you_mean
 from planner.inputs.workloads import Workload
 from planner.outputs import versioned
 from planner.planning.context import Context
