@@ -83,6 +83,17 @@ def test_png_per_workload(example: Path, project: Path, capsys: pytest.CaptureFi
     assert (project / "charts/x-patient-notes.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_an_empty_chart_value_draws_no_chart(
+    example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--chart ''` has always meant no chart (a script passing an unset variable): the
+    argparse type that checks --chart keeps it so."""
+    before = sorted(p.name for p in project.iterdir())
+    code, out, err = run(capsys, str(example), "support-faq", "--chart", "")
+    assert code == 0 and "cheapest API it may use" in out and "error" not in err
+    assert sorted(p.name for p in project.iterdir()) == before
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -16,9 +16,11 @@ from planner.inputs.loader import load_workloads
 from planner.render.plan_files import write_all
 
 
-def chart_file(text: str) -> Path:
+def chart_file(text: str) -> Path | None:
     """--chart: an .svg or .png file name, not a directory (refused as the command's own
-    error, as options.py says)."""
+    error, as options.py says); an empty value draws no chart, as it always has."""
+    if not text:
+        return None
     chart = Path(text)
     if chart.suffix not in (".svg", ".png"):
         raise PlannerError.single("--chart", "", "give a .svg or .png file name")

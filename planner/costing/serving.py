@@ -118,7 +118,7 @@ class UnitThroughput:
     @property
     def delivers_user_speed(self) -> bool:
         """Whether a user can read at user_output_tps at all: else the unit cannot serve the
-        workload (answers.decide leaves it out). The throughput model's own per-user speed
+        workload (planning.decide leaves it out). The throughput model's own per-user speed
         (tokens_per_user, target_met) averages a request's output over the whole cycle, its
         prefill included, which a one-token answer never brings to a reading speed."""
         return self.max_user_tps >= self.user_output_tps * (1 - EPSILON)

@@ -353,8 +353,8 @@ def _connection_problems(plan: Plan) -> list[Problem]:
 
 def _node_cost_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """A pool's cost is its nodes at its purchase option plus its staff and network pieces, to
-    the cent (as plan.py prices it); its purchase options are the same nodes priced each way. A
-    node count changed alone, or an absurd one, disagrees with the costs."""
+    the cent (as planning/pools.py prices it); its purchase options are the same nodes priced
+    each way. A node count changed alone, or an absurd one, disagrees with the costs."""
     fte, engineer = plan.assumptions.get("pool_fte"), plan.assumptions.get("engineer_usd_per_month")
     months = plan.assumptions.get("amortization_months")
     if not isinstance(fte, int | float) or not isinstance(engineer, int | float):

@@ -87,8 +87,8 @@ def _public_range(private: PrivateConsumers, cidr: str) -> bool:
 
 def perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """Each workload's perimeter is at least what its data class requires (the catalog's data
-    classes, as answers.data_sensitivity decides it) and its placement keeps to it; each pool's
-    perimeter is at least that of every workload it holds."""
+    classes, as planning.context.data_sensitivity decides it) and its placement keeps to it; each
+    pool's perimeter is at least that of every workload it holds."""
     from planner.inputs.messages import did_you_mean
 
     found = []

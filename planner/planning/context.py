@@ -142,8 +142,8 @@ class Context:
     def api_fixed_for(self, provider: str, plain: bool, vpcs: bool) -> costs.FixedCost:
         """A provider's access standing alone, as the stack builds it for these callers: a
         PrivateLink network of its own only for callers given as plain CIDRs, and the egress
-        VPC's transit gateway attachment when callers name VPCs (stacks/private_link.py,
-        stacks/egress.py)."""
+        VPC's transit gateway attachment when callers name VPCs (stacks/aws/private_link.py,
+        stacks/aws/egress.py)."""
         kinds = costs.api_fixed_kinds(self.catalog, provider)
         if "private_link" in kinds and not plain:
             kinds = tuple(kind for kind in kinds if kind != "private_link")
