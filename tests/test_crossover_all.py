@@ -339,7 +339,7 @@ def test_chart_axis_labels_have_separators_not_exponents(catalog: Catalog) -> No
     """plan.md's chart labels its volumes in billions: three significant figures below 100,
     whole billions with thousands separators above (1,234, never %g's 1.23e+03), each quoted
     so mermaid does not split a label at its comma."""
-    from planner.render.plan_files import billions_label
+    from planner.fmt import billions_label
 
     assert billions_label(58.5e9) == '"58.5"'
     assert billions_label(1_234.4e9) == '"1,234"'

@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.diff.compare import diff_plans, run_plan
+from planner.fmt import usd_range
 from planner.graph.preview import Preview, price_resources
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Plan, plan_problems, read_plan
 from planner.planning.build import Strategy, build_plan
 from planner.render.diff_report import render_json, render_markdown
-from planner.render.plan_files import plan_json, plan_markdown, template_environment, usd_range
+from planner.render.plan_files import plan_json, plan_markdown, template_environment
 from planner.render.preview_report import render_text
 from tests.conftest import EXAMPLE, workload_yaml
 from tests.test_diff import BASE as DIFF_BASE

@@ -11,9 +11,9 @@ from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing, Tier
 from planner.costing import Capacity, Settings
 from planner.costing.throughput_data import throughput_data
+from planner.fmt import tokens_text
 from planner.planfile import MemoryFit
 from planner.planning.figures import ASSUMED_SPEED, FigureBook, throughput_figures
-from planner.planning.text import tokens_text
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from planner import costing as costs
+from planner.fmt import tokens_text, usd
 from planner.inputs.workloads import Workload
 from planner.planfile import BreakEven, Option, Placement
 from planner.planfile import Crossing as ModelCrossing
@@ -20,7 +21,6 @@ from planner.planning.demand import (
     request_shape,
     shape_of,
 )
-from planner.planning.text import tokens_text, usd
 
 CHART_POINTS = 9
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from planner.catalog import TIER_ORDER
 from planner.catalog.vocabulary import Perimeter
 from planner.errors import Problem
+from planner.fmt import usd
 from planner.inputs.workloads import Workload
 from planner.planfile import Answers, Option, TaskQuality, VolumeEconomics, Warning
 from planner.planning.candidates import SelfHostedCandidate
@@ -20,7 +21,6 @@ from planner.planning.context import Context, Entry, api_allowed
 from planner.planning.crossings import break_even
 from planner.planning.demand import Demand, context_fits, limits_at
 from planner.planning.options import api_option, cost_range, self_hosted_option
-from planner.planning.text import usd
 
 
 class Unservable(Exception):

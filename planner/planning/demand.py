@@ -9,11 +9,11 @@ from typing import NamedTuple
 
 from planner import costing as costs
 from planner.catalog.vocabulary import Availability
+from planner.fmt import tokens_text
 from planner.inputs.workloads import Workload
 from planner.planning.candidates import SelfHostedCandidate, Shape, ShapeLimits
 from planner.planning.context import Context
 from planner.planning.figures import ASSUMED_SPEED, speed_figure
-from planner.planning.text import tokens_text
 
 
 class Load(NamedTuple):

@@ -9,13 +9,13 @@ from planner import costing as costs
 from planner.catalog import ApiModel, Catalog
 from planner.costing.throughput_data import throughput_data
 from planner.costing.throughput_report import calibration_points_of
+from planner.fmt import tokens_text
 from planner.planfile import Option, ThroughputUsed
 from planner.planning.candidates import SelfHostedCandidate
 from planner.planning.context import Context
 from planner.planning.demand import Demand, Load, limits_at
 from planner.planning.figures import ASSUMED_SPEED
 from planner.planning.quotes import ApiQuote
-from planner.planning.text import tokens_text
 
 
 def self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Demand) -> Option:

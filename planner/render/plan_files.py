@@ -21,8 +21,8 @@ from planner import names
 from planner.catalog import default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
+from planner.fmt import billions_label, tokens_text, usd_range
 from planner.planfile import Plan, WorkloadPlan
-from planner.planning.text import tokens_text
 from planner.templating import base_environment
 
 MAX_OPTIONS_IN_MD = 12
@@ -59,23 +59,6 @@ def template_environment() -> jinja2.Environment:
         (w.name, warning) for w in plan.workloads for warning in w.warnings
     )
     return env
-
-
-def billions_label(tokens: float) -> str:
-    """A chart's axis label: tokens in billions, three significant figures below 100 and whole
-    billions with thousands separators above (never the exponent form %g gives at 1,000),
-    quoted for mermaid, whose category list a comma would otherwise split."""
-    value = tokens / 1e9
-    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
-    return f'"{text}"'
-
-
-def usd_range(low: float, high: float) -> str:
-    """A cost's range, or nothing where its ends are the same cent (no noise like
-    "138,988.49 USD to 138,988.49 USD")."""
-    if round(low * 100) == round(high * 100):
-        return ""
-    return f"{low:,.2f} USD to {high:,.2f} USD"
 
 
 def claude_on_bedrock(plan: Plan) -> list[str]:
