@@ -25,7 +25,7 @@ from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.loader import load_workloads as _load
-from planner.planfile import STACK_NAME, Plan
+from planner.planfile import Plan, is_stack_name
 from planner.planfile import read_plan as _read
 from planner.verification.registry import Report
 
@@ -55,7 +55,7 @@ def build_plan(
 
     if strategy not in ("optimal", "per-workload"):
         raise ValueError(f"strategy {strategy!r}: optimal or per-workload")
-    if not STACK_NAME.match(stack) or stack in (".", ".."):
+    if not is_stack_name(stack):
         raise PlannerError.single(
             "stack", "", f"{stack!r} is not a stack name (letters, digits, '-', '_', '.')"
         )

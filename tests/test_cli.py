@@ -213,6 +213,22 @@ def test_missing_file_and_bad_stack_name(project: Path, capsys: pytest.CaptureFi
     assert not (project / "plans").exists()
 
 
+
+@pytest.mark.parametrize("command", ["plan", "verify", "preview"])
+@pytest.mark.parametrize("stack", [".", ".."])
+def test_dot_stacks_are_refused_before_anything_is_written(
+    command: str, stack: str, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--stack ..` matched the stack name's characters, and `planner plan` wrote plan.json,
+    plan.md and `Pulumi....yaml` into the project's root; the public API refused it already."""
+    (project / "examples").mkdir()
+    shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
+    before = sorted(p.name for p in project.rglob("*"))
+    args = ["examples/workloads.yaml"] if command == "plan" else []
+    code, out, err = run(capsys, command, *args, "--stack", stack)
+    assert code == 2 and f"{stack!r} is not a stack name" in err and out == ""
+    assert sorted(p.name for p in project.rglob("*")) == before
+
 def test_outside_a_pulumi_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from planner.errors import PlannerError
 from planner.inputs.workloads import MIN_UTILIZATION
-from planner.planfile import STACK_NAME
+from planner.planfile import is_stack_name
 
 STRATEGIES = ["optimal", "per-workload"]
 
@@ -102,8 +102,9 @@ def add_stack(parser: argparse._ActionsContainer, help: str, default: str | None
 
 
 def check_stack(stack: str) -> None:
-    """A name Pulumi takes for a stack, and a directory name under plans/."""
-    if not STACK_NAME.match(stack):
+    """A name Pulumi takes for a stack, and a directory name under plans/ ("." and ".." are
+    refused: they would write the plan into plans/ itself or the project's root)."""
+    if not is_stack_name(stack):
         raise PlannerError.single(
             "--stack", "", f"{stack!r} is not a stack name (letters, digits, '-', '_', '.')"
         )

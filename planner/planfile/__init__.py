@@ -17,6 +17,7 @@ from planner.planfile.plan import (
     Plan,
     ProviderAccess,
     Totals,
+    is_stack_name,
 )
 from planner.planfile.pool import Pool, PoolCrossover, PoolLoad, PurchaseOptionCost
 from planner.planfile.workload import (
@@ -61,6 +62,7 @@ __all__ = [
     "Warning",
     "WorkloadPlan",
     "check_fresh",
+    "is_stack_name",
     "plan_problems",
     "read_plan",
 ]

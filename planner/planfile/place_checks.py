@@ -10,7 +10,7 @@ from planner.catalog import Catalog, PrivateConsumers
 from planner.catalog.vocabulary import DataClass, Perimeter
 from planner.errors import Problem
 from planner.inputs.workloads import NETWORK_PREFIXES
-from planner.planfile.plan import API_NETWORK_FOR, STACK_NAME, Plan
+from planner.planfile.plan import API_NETWORK_FOR, Plan, is_stack_name
 
 
 def again(field: str, message: str) -> Problem:
@@ -42,7 +42,7 @@ def place_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                     f"it has ({', '.join(regions.priced.regions)}), found {stand_in!r}",
                 )
             )
-    if not STACK_NAME.match(plan.stack) or plan.stack in (".", ".."):
+    if not is_stack_name(plan.stack):
         found.append(
             again("stack", f"{plan.stack!r} is not a stack name (letters, digits, '-', '_', '.')")
         )

@@ -13,6 +13,12 @@ from planner.planfile.workload import WorkloadPlan
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 
+def is_stack_name(stack: str) -> bool:
+    """A name Pulumi takes for a stack that is also one directory under plans/: "." and ".."
+    match the characters but would put the plan in plans/ itself or in the project's root."""
+    return bool(STACK_NAME.match(stack)) and stack not in (".", "..")
+
+
 class FigureUsed(_Out):
     """A catalog figure a cost was computed from."""
 
