@@ -213,7 +213,6 @@ def test_missing_file_and_bad_stack_name(project: Path, capsys: pytest.CaptureFi
     assert not (project / "plans").exists()
 
 
-
 @pytest.mark.parametrize("command", ["plan", "verify", "preview"])
 @pytest.mark.parametrize("stack", [".", ".."])
 def test_dot_stacks_are_refused_before_anything_is_written(
@@ -228,6 +227,7 @@ def test_dot_stacks_are_refused_before_anything_is_written(
     code, out, err = run(capsys, command, *args, "--stack", stack)
     assert code == 2 and f"{stack!r} is not a stack name" in err and out == ""
     assert sorted(p.name for p in project.rglob("*")) == before
+
 
 def test_outside_a_pulumi_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
