@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import DataClass, Tier
 from planner.cli import main
@@ -39,8 +39,8 @@ DEAL_MEMOS = workload_yaml(
 )
 
 
-def price(catalog: Catalog, api_id: str, shape: tuple[int, int] = (2000, 400)) -> costs.ApiPrice:
-    return costs.api_price(catalog, catalog.api_models[api_id], *shape, PRICE_DATE)
+def price(catalog: Catalog, api_id: str, shape: tuple[int, int] = (2000, 400)) -> costing.ApiPrice:
+    return costing.api_price(catalog, catalog.api_models[api_id], *shape, PRICE_DATE)
 
 
 # ----------------------------------------------------------------------------- the catalog
@@ -276,8 +276,8 @@ def test_more_cached_input_never_costs_more(
 
     low, high = sorted((low, high))
     found = price(default_catalog(), api_id)
-    assert costs.api_monthly_cost(found, input_tokens, output_tokens, high) <= (
-        costs.api_monthly_cost(found, input_tokens, output_tokens, low) + 1e-6
+    assert costing.api_monthly_cost(found, input_tokens, output_tokens, high) <= (
+        costing.api_monthly_cost(found, input_tokens, output_tokens, low) + 1e-6
     )
 
 
@@ -348,8 +348,8 @@ def test_more_cache_writes_never_cost_less(
 
     low, high = sorted((low, high))
     found = price(default_catalog(), api_id)
-    assert costs.api_monthly_cost(found, input_tokens, 0, read, high) >= (
-        costs.api_monthly_cost(found, input_tokens, 0, read, low) - 1e-6
+    assert costing.api_monthly_cost(found, input_tokens, 0, read, high) >= (
+        costing.api_monthly_cost(found, input_tokens, 0, read, low) - 1e-6
     )
 
 

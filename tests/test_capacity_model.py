@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog, default_catalog
 from planner.cli import main
 from planner.costing.throughput import Efficiencies, make_replica, prefill_seconds, serve
@@ -31,8 +31,8 @@ from tests.test_costs import settings as defaults  # the planning defaults
 SECONDS = 730 * 3600
 
 
-def capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
-    found = costs.unit_capacity(
+def capacity(catalog: Catalog, model: str, instance: str) -> costing.Capacity:
+    found = costing.unit_capacity(
         catalog, catalog.models[model], catalog.instances[instance], defaults()
     )
     assert found is not None
@@ -113,7 +113,7 @@ def test_h200_gets_its_own_answer(catalog: Catalog) -> None:
     )
     p5en = capacity(catalog, "llama-3.3-70b", "p5en.48xlarge")
     assert p5en.gpu == "h200"
-    served = costs.unit_throughput(p5en, 2000, 400, 30.0)
+    served = costing.unit_throughput(p5en, 2000, 400, 30.0)
     group = p5en.fit.gpus_per_replica
     replica = make_replica(default_throughput_data(), "llama-3.3-70b", "h200", group, "fp8")
     alone = serve(replica, eff, 2000, 400, tokens_per_user=30.0)
@@ -128,8 +128,8 @@ def test_h200_gets_its_own_answer(catalog: Catalog) -> None:
 def test_the_unit_follows_the_workloads_request_shape(catalog: Catalog) -> None:
     """The same unit serves fewer output tokens for long prompts and more for long answers."""
     unit = capacity(catalog, "llama-3.1-8b", "p5.48xlarge")
-    short = costs.unit_throughput(unit, 500, 500, 30.0)
-    long_prompt = costs.unit_throughput(unit, 20000, 500, 30.0)
+    short = costing.unit_throughput(unit, 500, 500, 30.0)
+    long_prompt = costing.unit_throughput(unit, 20000, 500, 30.0)
     assert long_prompt.output_tps < short.output_tps
     assert long_prompt.total_tps > long_prompt.output_tps * 40  # 20,500 / 500 tokens a request
 
@@ -154,8 +154,8 @@ def test_the_unit_follows_the_workloads_request_shape(catalog: Catalog) -> None:
 def test_no_serving_efficiency_derate(catalog: Catalog) -> None:
     """A unit's monthly tokens are its throughput x utilization x seconds: nothing else."""
     unit = capacity(catalog, "llama-4-scout", "p5.48xlarge")
-    served = costs.unit_throughput(unit, 2000, 400, 30.0)
-    limits = costs.unit_limits(unit, served, SECONDS, defaults())
+    served = costing.unit_throughput(unit, 2000, 400, 30.0)
+    limits = costing.unit_limits(unit, served, SECONDS, defaults())
     assert limits.output_tokens_per_month == pytest.approx(served.output_tps * 0.4 * SECONDS)
     assert limits.total_tokens_per_month == pytest.approx(served.total_tps * 0.4 * SECONDS)
     assert limits.peak_output_tps == pytest.approx(served.output_tps)
@@ -163,13 +163,13 @@ def test_no_serving_efficiency_derate(catalog: Catalog) -> None:
 
 def test_a_per_user_speed_bounds_the_batch(catalog: Catalog) -> None:
     unit = capacity(catalog, "qwen3-235b-a22b", "p5.48xlarge")
-    fast = costs.unit_throughput(unit, 2000, 400, 45.0)
-    slow = costs.unit_throughput(unit, 2000, 400, 20.0)
+    fast = costing.unit_throughput(unit, 2000, 400, 45.0)
+    slow = costing.unit_throughput(unit, 2000, 400, 20.0)
     assert fast.bound == slow.bound == "per-user speed"
     assert fast.output_tps < slow.output_tps
     assert fast.tokens_per_user >= 45.0 and slow.tokens_per_user >= 20.0
     # Slow enough, the KV cache bounds the batch instead.
-    assert costs.unit_throughput(unit, 2000, 400, 1.0).bound == "KV memory"
+    assert costing.unit_throughput(unit, 2000, 400, 1.0).bound == "KV memory"
 
 
 def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Catalog) -> None:
@@ -178,7 +178,7 @@ def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Cata
     reach twice the per-user speed (a token passes both stages)."""
     unit = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
     assert (unit.fit.tensor_parallel, unit.fit.pipeline_parallel, unit.nodes_per_unit) == (8, 2, 2)
-    data = costs.deployed_throughput_data(catalog)
+    data = costing.deployed_throughput_data(catalog)
     arch = data.architectures["deepseek-v3.2"]
     half = arch.model_copy(
         update={
@@ -207,7 +207,7 @@ def test_multi_node_replica_is_tensor_within_pipeline_across_nodes(catalog: Cata
     assert stage.kv_bytes_per_token == pytest.approx(full.kv_bytes_per_token / 2)
     expected = serve(stage, Efficiencies.of(data.fit), 2000, 400, tokens_per_user=60.0)
     assert data.settings.moe_parallelism.value == "tensor"  # as the stack deploys it
-    served = costs.unit_throughput(unit, 2000, 400, 30.0)
+    served = costing.unit_throughput(unit, 2000, 400, 30.0)
     assert served.output_tps == pytest.approx(expected.output_tokens_per_second)
     assert served.tokens_per_user == pytest.approx(expected.tokens_per_user / 2)
     assert served.tokens_per_user >= 30.0
@@ -228,8 +228,8 @@ def test_prefix_caching_skips_the_cached_prefill(catalog: Catalog) -> None:
     assert zero == plain
     # The plan's capacity function takes the workload's share.
     unit = capacity(catalog, "llama-3.3-70b", "p5.48xlarge")
-    assert costs.unit_throughput(unit, 20000, 500, 20.0, 0.5).output_tps > (
-        costs.unit_throughput(unit, 20000, 500, 20.0).output_tps
+    assert costing.unit_throughput(unit, 20000, 500, 20.0, 0.5).output_tps > (
+        costing.unit_throughput(unit, 20000, 500, 20.0).output_tps
     )
     with pytest.raises(PlannerError):
         serve(replica, eff, 20000, 500, cached_input_fraction=1.5)
@@ -266,8 +266,8 @@ def test_a_larger_cached_share_never_lowers_throughput(
 )
 def test_longer_prompts_never_raise_a_units_output(prompt: int, longer: int, speed: float) -> None:
     unit = capacity(default_catalog(), "llama-3.3-70b", "p5en.48xlarge")
-    short = costs.unit_throughput(unit, prompt, 400, speed)
-    long = costs.unit_throughput(unit, prompt + longer, 400, speed)
+    short = costing.unit_throughput(unit, prompt, 400, speed)
+    long = costing.unit_throughput(unit, prompt + longer, 400, speed)
     # Bisection on whole batches: equal within one request of a replica.
     slack = 1 + 1 / max(short.batch, 1)
     assert long.output_tps <= short.output_tps * slack
@@ -368,7 +368,7 @@ def test_the_unit_takes_the_tensor_parallel_group_that_serves_most(catalog: Cata
     more. The unit takes the group whose node serves most at the settings' shape, and the fit
     it reports (tensor parallel, replicas per node) is that group's."""
     llama, p5 = catalog.models["llama-3.3-70b"], catalog.instances["p5.48xlarge"]
-    smallest = costs.memory_fit(catalog, llama, p5, "fp8", 0.1)
+    smallest = costing.memory_fit(catalog, llama, p5, "fp8", 0.1)
     assert smallest is not None and smallest.gpus_per_replica == 2
     chosen = capacity(catalog, "llama-3.3-70b", "p5.48xlarge")
     assert chosen.fit.gpus_per_replica > 1
@@ -377,7 +377,7 @@ def test_the_unit_takes_the_tensor_parallel_group_that_serves_most(catalog: Cata
     for group in (2, 4, 8):
         fit = replace(smallest, gpus_per_replica=group, replicas_per_node=8 // group)
         unit = replace(chosen, fit=fit)
-        served[group] = costs.unit_throughput(unit, 2000, 400, 30.0).output_tps
+        served[group] = costing.unit_throughput(unit, 2000, 400, 30.0).output_tps
     assert served[chosen.fit.gpus_per_replica] == max(served.values())
     assert max(served.values()) > 1.1 * served[2]
     multi = capacity(catalog, "deepseek-v3.2", "p5.48xlarge")
@@ -576,7 +576,7 @@ def test_the_plans_kv_limit_is_planner_throughputs(
     may serve the model with, the tokens of context a replica holds (what the plan admits and
     counts in flight), and the batch it limits, are `planner throughput`'s for the same
     replica, memory reserve and shape."""
-    units = costs.unit_options(
+    units = costing.unit_options(
         catalog, catalog.models[model], catalog.instances[instance], defaults()
     )
     assert units
@@ -586,11 +586,11 @@ def test_the_plans_kv_limit_is_planner_throughputs(
                 "--nodes", str(fit.pipeline_parallel), "--precision", fit.precision,
                 "--input-tokens", "2000", "--output-tokens", "400"]  # fmt: skip
         report = throughput_json(capsys, *args)
-        limits = costs.unit_limits(unit, None, SECONDS, defaults())
+        limits = costing.unit_limits(unit, None, SECONDS, defaults())
         assert report["kv_cache_tokens"] == round(limits.kv_tokens_per_replica)
         assert report["kv_cache_batch"] == math.floor(limits.kv_tokens_per_replica / 2200)
         # Slow enough a user that the KV cache bounds the batch: the same batch.
-        slow = costs.unit_throughput(unit, 2000, 400, 1.0)
+        slow = costing.unit_throughput(unit, 2000, 400, 1.0)
         assert slow.limit == "KV memory"
         report = throughput_json(capsys, *args, "--tokens-per-user", "1")
         assert report["batch"] == slow.batch == report["kv_cache_batch"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import DATA_DIR, Catalog, default_catalog, load_catalog
 from planner.catalog.aws_prices import list_price, price_figure
 from planner.catalog.vocabulary import Pricing
@@ -43,9 +43,9 @@ def test_list_prices_come_from_the_catalog_given(tmp_path: Path) -> None:
     figure = price_figure(custom, NAT)
     assert figure is not None and figure[0] == 0.1
     # The plan's egress pieces and the stack's boundary price from the same catalog.
-    egress = costs.pieces_cost(custom, ("egress_network",)).monthly_usd
-    assert egress != costs.pieces_cost(bundled, ("egress_network",)).monthly_usd
-    assert costs.component_monthly_usd(custom, ("egress_network",), []) == egress
+    egress = costing.pieces_cost(custom, ("egress_network",)).monthly_usd
+    assert egress != costing.pieces_cost(bundled, ("egress_network",)).monthly_usd
+    assert costing.component_monthly_usd(custom, ("egress_network",), []) == egress
 
 
 def test_the_catalog_hash_is_the_catalog_s_own(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_throughput_comes_from_the_catalog_given(tmp_path: Path) -> None:
     same = load_catalog(shutil.copytree(DATA_DIR, tmp_path / "same"))
     custom = throughput_catalog(tmp_path, bandwidth_efficiency=0.4, runtime_reserve_gb=6)
     assert throughput_data(custom).fit.bandwidth_efficiency.value == 0.4
-    settings = costs.Settings(
+    settings = costing.Settings(
         pricing=Pricing.on_demand,
         utilization=0.4,
         memory_reserve=0.1,
@@ -91,13 +91,13 @@ def test_throughput_comes_from_the_catalog_given(tmp_path: Path) -> None:
     def served(catalog: Catalog) -> tuple[float, dict[int, tuple[float, float]]]:
         """The usable memory a GPU, and by tensor-parallel group the KV cache and throughput."""
         model, instance = catalog.models["llama-3.3-70b"], catalog.instances["p5.48xlarge"]
-        fit = costs.memory_fit(catalog, model, instance, "fp8", 0.1)
+        fit = costing.memory_fit(catalog, model, instance, "fp8", 0.1)
         assert fit is not None
-        units = costs.unit_options(catalog, model, instance, settings)
+        units = costing.unit_options(catalog, model, instance, settings)
         return fit.usable_gb_per_gpu, {
             unit.fit.gpus_per_replica: (
                 unit.kv_tokens_per_replica,
-                costs.unit_throughput(unit, 2000, 400, 30.0).output_tps,
+                costing.unit_throughput(unit, 2000, 400, 30.0).output_tps,
             )
             for unit in units
         }
@@ -131,7 +131,7 @@ def test_the_stack_s_boundaries_cost_what_the_plan_says(project: Path) -> None:
     egress = plan.totals.egress_network_usd + connected("egress")
     assert components["api-egress"] == round(egress, 2)
     link = next(a for a in plan.providers if a.private_link)
-    own = costs.pieces_cost(default_catalog(), ("private_link",)).monthly_usd
+    own = costing.pieces_cost(default_catalog(), ("private_link",)).monthly_usd
     has_own = any(c for w in plan.workloads if w.provider == link.provider for c in w.consumers
                   if not isinstance(c, str) and c.vpc is None and c.account is None)  # fmt: skip
     expected = (own if has_own else 0.0) + connected("private_link")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import DATA_DIR, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.cli.app import main
@@ -372,7 +372,7 @@ def test_per_total_of_a_measured_rate_takes_the_measured_runs_total(
     code, out, _ = run(capsys, *ARTICLE, "--json")
     assert code == 0
     result = json.loads(out)
-    hourly = costs.node_hourly_usd(
+    hourly = costing.node_hourly_usd(
         default_catalog(), default_catalog().instances["p5.48xlarge"], Pricing("on_demand")
     )
     expected = hourly / (measured.total_tokens_per_second * 3600) * 1e6

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing
 from planner.costing.throughput_data import default_throughput_data
@@ -17,22 +17,22 @@ DOC = " ".join((Path(__file__).parent.parent / "docs/cost-model.md").read_text()
 
 
 def test_the_fixed_costs_in_the_document_are_the_code_s(catalog: Catalog) -> None:
-    pieces = costs.pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd
+    pieces = costing.pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd
     assert f"its private CA: {pieces:,.2f} USD)" in DOC
     egress = shared_access(catalog)[EGRESS].fixed_usd
     assert f"Secrets Manager endpoint, key: {egress:,.2f} USD)" in DOC
-    fixed = costs.pool_fixed_cost(catalog).monthly_usd
+    fixed = costing.pool_fixed_cost(catalog).monthly_usd
     hours = catalog.pricing.hours_per_month.value
-    # As the plan prices a pool's nodes (costs.nodes_monthly_usd), whole cents a node-month.
+    # As the plan prices a pool's nodes (costing.nodes_monthly_usd), whole cents a node-month.
     on_demand = (
-        costs.nodes_monthly_usd(
+        costing.nodes_monthly_usd(
             catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value, hours, 2
         )
         + fixed
     )
     assert f"private CA ({fixed:,.2f} USD), costs {on_demand:,.2f} USD a month on-demand" in DOC
-    rate = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.savings_3yr)
-    three_year = costs.nodes_monthly_usd(rate.usd_per_hour, hours, 2) + fixed
+    rate = costing.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.savings_3yr)
+    three_year = costing.nodes_monthly_usd(rate.usd_per_hour, hours, 2) + fixed
     assert f"and {three_year:,.2f} USD on a 3-year commitment" in DOC
     assert (
         f"3-year commitment (the published EC2 Instance Savings Plan rate, {rate.usd_per_hour:.2f}"
@@ -47,14 +47,14 @@ def test_the_fit_error_in_the_document_is_the_fit_s() -> None:
 
 def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> None:
     """The published spot prices with their premium and range, the commitment rates and the
-    server prices the document quotes are what costs.node_rate and pricing.yaml give."""
+    server prices the document quotes are what costing.node_rate and pricing.yaml give."""
     for name in ("p5en.48xlarge", "p5.48xlarge", "p5.4xlarge"):
         instance = catalog.instances[name]
-        spot = costs.node_rate(catalog, instance, Pricing.spot)
+        spot = costing.node_rate(catalog, instance, Pricing.spot)
         assert spot.published
         assert f"{spot.usd_per_hour:,.2f} USD an hour ({spot.low:,.2f}-{spot.high:,.2f}" in DOC
         for pricing in (Pricing.savings_1yr, Pricing.savings_3yr):
-            rate = costs.node_rate(catalog, instance, pricing)
+            rate = costing.node_rate(catalog, instance, pricing)
             assert rate.published and f"{rate.usd_per_hour:,.2f}" in DOC
             ratio = rate.usd_per_hour / instance.on_demand_usd_per_hour.value
             assert f"{ratio:.3g} of on-demand" in DOC

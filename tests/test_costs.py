@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog
 from planner.catalog import default_catalog as catalog_default
 from planner.catalog.vocabulary import Pricing
@@ -97,13 +97,13 @@ def test_tco_applies_the_throughput_model(capsys: pytest.CaptureFixture[str]) ->
     assert long > short and fast > short
     # No default throughput: the model's figure per node (63.296 USD/h over its tok/s), with
     # the tensor-parallel group that serves most at this shape.
-    node = costs.unit_capacity(
+    node = costing.unit_capacity(
         catalog_default(), catalog_default().models["llama-3.3-70b"],
         catalog_default().instances["p5en.48xlarge"],
         settings(request_input_tokens=500, request_output_tokens=500),
     )  # fmt: skip
     assert node is not None
-    served = costs.unit_throughput(node, 500, 500, 30.0)
+    served = costing.unit_throughput(node, 500, 500, 30.0)
     assert short == pytest.approx(63.296 / (served.output_tps * 3600) * 1e6, abs=0.01)
 
 
@@ -130,7 +130,9 @@ def test_tco_refuses_what_does_not_fit(capsys: pytest.CaptureFixture[str]) -> No
 def test_memory_fit(
     catalog: Catalog, model: str, instance: str, gpus: int, nodes: int, replicas: int
 ) -> None:
-    fit = costs.memory_fit(catalog, catalog.models[model], catalog.instances[instance], "fp8", 0.2)
+    fit = costing.memory_fit(
+        catalog, catalog.models[model], catalog.instances[instance], "fp8", 0.2
+    )
     assert fit is not None
     assert (fit.gpus_per_replica, fit.nodes_per_replica, fit.replicas_per_node) == (
         gpus,
@@ -142,13 +144,13 @@ def test_memory_fit(
 
 def test_memory_fit_without_efa_stays_on_one_node(catalog: Catalog) -> None:
     one_gpu = catalog.instances["p5.4xlarge"]
-    assert costs.memory_fit(catalog, catalog.models["llama-4-scout"], one_gpu, "fp8", 0.2) is None
-    fit = costs.memory_fit(catalog, catalog.models["llama-4-scout"], one_gpu, "int4", 0.2)
+    assert costing.memory_fit(catalog, catalog.models["llama-4-scout"], one_gpu, "fp8", 0.2) is None
+    fit = costing.memory_fit(catalog, catalog.models["llama-4-scout"], one_gpu, "int4", 0.2)
     assert fit is not None and fit.gpus_per_replica == 1
 
 
 def test_deepseek_int4_fits_one_h100_node(catalog: Catalog) -> None:
-    fit = costs.memory_fit(
+    fit = costing.memory_fit(
         catalog, catalog.models["deepseek-v3.2"], catalog.instances["p5.48xlarge"], "int4", 0.2
     )
     assert fit is not None and fit.nodes_per_replica == 1
@@ -156,8 +158,8 @@ def test_deepseek_int4_fits_one_h100_node(catalog: Catalog) -> None:
 
 def test_api_price_is_per_request_so_tiers_apply(catalog: Catalog) -> None:
     pro = catalog.api_models["gemini-2.5-pro"]
-    short = costs.api_price(catalog, pro, 2_000, 400, WHEN)
-    long = costs.api_price(catalog, pro, 300_000, 2_000, WHEN)
+    short = costing.api_price(catalog, pro, 2_000, 400, WHEN)
+    long = costing.api_price(catalog, pro, 300_000, 2_000, WHEN)
     assert (short.input_usd_per_mtok, short.output_usd_per_mtok) == (1.25, 10.0)
     assert (long.input_usd_per_mtok, long.output_usd_per_mtok) == (2.5, 15.0)
     assert "genai-prices" in short.source
@@ -165,7 +167,7 @@ def test_api_price_is_per_request_so_tiers_apply(catalog: Catalog) -> None:
 
 def test_price_override_replaces_known_error(catalog: Catalog) -> None:
     api = catalog.api_models["deepseek-v3.2-api"]
-    price = costs.api_price(catalog, api, 2_000, 400, WHEN)
+    price = costing.api_price(catalog, api, 2_000, 400, WHEN)
     assert (price.input_usd_per_mtok, price.output_usd_per_mtok) == (0.28, 0.42)
     assert "api_price_overrides.yaml" in price.source
 
@@ -185,18 +187,18 @@ def test_price_override_replaces_known_error(catalog: Catalog) -> None:
 def test_api_list_prices_match_cost_facts(
     catalog: Catalog, api: str, input_price: float, output_price: float
 ) -> None:
-    price = costs.api_price(catalog, catalog.api_models[api], 2_000, 400, WHEN)
+    price = costing.api_price(catalog, catalog.api_models[api], 2_000, 400, WHEN)
     assert price.input_usd_per_mtok == pytest.approx(input_price)
     assert price.output_usd_per_mtok == pytest.approx(output_price)
 
 
 def test_api_monthly_cost() -> None:
-    price = costs.ApiPrice(2.0, 8.0, "s", "d")
-    assert costs.api_monthly_cost(price, 400_000_000, 80_000_000) == pytest.approx(1440.0)
+    price = costing.ApiPrice(2.0, 8.0, "s", "d")
+    assert costing.api_monthly_cost(price, 400_000_000, 80_000_000) == pytest.approx(1440.0)
 
 
-def _capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
-    capacity = costs.unit_capacity(
+def _capacity(catalog: Catalog, model: str, instance: str) -> costing.Capacity:
+    capacity = costing.unit_capacity(
         catalog, catalog.models[model], catalog.instances[instance], settings()
     )
     assert capacity is not None
@@ -206,39 +208,39 @@ def _capacity(catalog: Catalog, model: str, instance: str) -> costs.Capacity:
 def test_units_follow_the_binding_constraint(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
     seconds = 730 * 3600
-    served = costs.unit_throughput(capacity, 2000, 400, 30.0)
-    limits = costs.unit_limits(capacity, served, seconds, settings())
+    served = costing.unit_throughput(capacity, 2000, 400, 30.0)
+    limits = costing.unit_limits(capacity, served, seconds, settings())
     # No serving-efficiency derate any more: the model's throughput x utilization.
     exact = round(served.output_tps * 0.4 * seconds)
     assert limits.output_tokens_per_month == pytest.approx(exact, abs=1)
     # Exactly one unit of output, no input: one unit, not two (floating-point slack).
-    assert costs.units_needed(limits, 0, exact, None, 1) == 1
-    assert costs.units_needed(limits, 0, exact + 10_000, None, 1) == 2
+    assert costing.units_needed(limits, 0, exact, None, 1) == 1
+    assert costing.units_needed(limits, 0, exact + 10_000, None, 1) == 2
     # Input-heavy load is bound by the total-token rate.
     total = round(served.total_tps * 0.4 * seconds * 2.5)
-    assert costs.units_needed(limits, total, 0, None, 1) == 3
+    assert costing.units_needed(limits, total, 0, None, 1) == 3
 
 
 def test_units_honour_peak_and_availability(catalog: Catalog) -> None:
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
     seconds = 730 * 3600
-    served = costs.unit_throughput(capacity, 2000, 400, 30.0)
-    limits = costs.unit_limits(capacity, served, seconds, settings())
+    served = costing.unit_throughput(capacity, 2000, 400, 30.0)
+    limits = costing.unit_limits(capacity, served, seconds, settings())
     # The peak is held by the throughput at the per-user speed, not derated further.
     assert limits.peak_output_tps == pytest.approx(served.output_tps)
     peak = served.output_tps * 3.5
-    assert costs.units_needed(limits, 0, 0, peak, 1) == 4
-    assert costs.units_needed(limits, 0, 0, None, 2) == 2
+    assert costing.units_needed(limits, 0, 0, peak, 1) == 4
+    assert costing.units_needed(limits, 0, 0, None, 2) == 2
 
 
 def test_throughput_range_is_the_fits_error(catalog: Catalog) -> None:
     """The planning range of a unit's throughput is the fit's stated error either way."""
     capacity = _capacity(catalog, "llama-4-maverick", "p5.48xlarge")
-    served = costs.unit_throughput(capacity, 2000, 400, 30.0)
+    served = costing.unit_throughput(capacity, 2000, 400, 30.0)
     error = default_throughput_data().fit.geometric_mean_error
     best, worst = settings(throughput_range=(1 / error, error)).bounds()
-    high = costs.unit_limits(capacity, served, 3600.0, best)
-    low = costs.unit_limits(capacity, served, 3600.0, worst)
+    high = costing.unit_limits(capacity, served, 3600.0, best)
+    low = costing.unit_limits(capacity, served, 3600.0, worst)
     assert high.peak_output_tps == pytest.approx(served.output_tps * error)
     assert low.peak_output_tps == pytest.approx(served.output_tps / error)
 
@@ -252,21 +254,21 @@ def test_multi_node_unit_counts_both_nodes(catalog: Catalog) -> None:
 def test_break_even_formula() -> None:
     # API 10 USD per million tokens; a unit costs 40,000 and serves 10B tokens.
     a = 10 / 1e6
-    assert costs.break_even_tokens(a, 40_000, 10e9, 1) == pytest.approx(4e9)
-    assert costs.break_even_tokens(a, 40_000, 10e9, 2) == pytest.approx(8e9)
+    assert costing.break_even_tokens(a, 40_000, 10e9, 1) == pytest.approx(4e9)
+    assert costing.break_even_tokens(a, 40_000, 10e9, 2) == pytest.approx(8e9)
     # The unit's capacity is worth less through the API than the unit costs: never.
-    assert costs.break_even_tokens(a, 40_000, 3e9, 1) is None
-    assert costs.break_even_tokens(0.0, 40_000, 3e9, 1) is None
+    assert costing.break_even_tokens(a, 40_000, 3e9, 1) is None
+    assert costing.break_even_tokens(0.0, 40_000, 3e9, 1) is None
 
 
 def test_usd_per_million_tokens() -> None:
-    value = costs.usd_per_million_tokens(55.04, 2673.55, 1.0)
+    value = costing.usd_per_million_tokens(55.04, 2673.55, 1.0)
     assert math.isclose(value, 55.04 / (2673.55 * 3600) * 1e6)
     assert round(value, 2) == 5.72
 
 
 def test_purchase_options_of_a_pool(catalog: Catalog) -> None:
-    by_option = {c.option: c for c in costs.purchase_costs(catalog, "p5.48xlarge", 2)}
+    by_option = {c.option: c for c in costing.purchase_costs(catalog, "p5.48xlarge", 2)}
     assert by_option["on_demand"].monthly_usd == pytest.approx(2 * 55.04 * 730)
     # Published rates: the 3-year EC2 Instance Savings Plan, the spot price plus its premium.
     assert by_option["savings_3yr"].monthly_usd == pytest.approx(2 * 23.77728 * 730, abs=0.01)
@@ -279,7 +281,7 @@ def test_purchase_options_of_a_pool(catalog: Catalog) -> None:
     assert "before hosting, staff and networking" in buy.formula
     assert buy.formula.startswith("2 x (285,000 USD (2026-05) / 18 months")
     # H200 nodes have their own server price (an HGX H200 estimate), not the H100's.
-    [h200] = [c for c in costs.purchase_costs(catalog, "p5en.48xlarge", 1) if c.option == "buy"]
+    [h200] = [c for c in costing.purchase_costs(catalog, "p5en.48xlarge", 1) if c.option == "buy"]
     assert h200.monthly_usd == pytest.approx(370_000 / 18 + 7 * 1.3 * 0.10 * 730, abs=0.01)
     # No server price for the one-GPU type: no purchase line rather than a made-up one.
-    assert "buy" not in {c.option for c in costs.purchase_costs(catalog, "p5.4xlarge", 1)}
+    assert "buy" not in {c.option for c in costing.purchase_costs(catalog, "p5.4xlarge", 1)}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog
 from planner.cli import main
 from planner.inputs.loader import LoadedWorkloads, parse_workloads
@@ -53,7 +53,7 @@ def plan(catalog: Catalog, strategy: str = "per-workload") -> Plan:
 
 def cost_gap(a: float, c: float, cap: float, m: int, fa: float, fs: float, v: float) -> float:
     """Self-hosted minus API at volume v."""
-    return fs + c * max(m, math.ceil(v / cap - costs.EPSILON)) - (fa + a * v)
+    return fs + c * max(m, math.ceil(v / cap - costing.EPSILON)) - (fa + a * v)
 
 
 @settings(max_examples=300, deadline=None)
@@ -72,9 +72,9 @@ def test_each_crossing_changes_the_cheaper_side(
     every stretch); the first is break_even_tokens; they alternate."""
     c = a * cap * ratio
     top = 60.0
-    found, cut = costs.crossings(a, c, cap, m, top, fa, fs, limit=1000)
+    found, cut = costing.crossings(a, c, cap, m, top, fa, fs, limit=1000)
     assert not cut
-    first = costs.break_even_tokens(a, c, cap, m, fa, fs)
+    first = costing.break_even_tokens(a, c, cap, m, fa, fs)
     if found:
         assert first == pytest.approx(found[0].monthly_tokens)
         assert found[0].cheaper == "self_hosted"
@@ -96,7 +96,7 @@ def test_the_api_wins_again_above_the_first_crossover() -> None:
     """A unit of 10 tokens costs 9, the API 1 a token, the pool 14.5 fixed: from the 15th unit
     the API has paid for the pool inside each unit's stretch, but every further node hands it the
     lead again, until its 1 a unit has paid back the fixed 14.5 (the 25th)."""
-    found, cut = costs.crossings(1.0, 9.0, 10.0, 1, 200.0, 0.0, 14.5)
+    found, cut = costing.crossings(1.0, 9.0, 10.0, 1, 200.0, 0.0, 14.5)
     assert not cut
     assert [(x.monthly_tokens, x.cheaper) for x in found] == [
         (149.5, "self_hosted"), (150.0, "cloud_api"), (158.5, "self_hosted"),
@@ -104,18 +104,18 @@ def test_the_api_wins_again_above_the_first_crossover() -> None:
         (176.5, "self_hosted"), (180.0, "cloud_api"), (185.5, "self_hosted"),
         (190.0, "cloud_api"), (194.5, "self_hosted"), (200.0, "cloud_api"),
     ]  # fmt: skip
-    assert costs.break_even_tokens(1.0, 9.0, 10.0, 1, 0.0, 14.5) == 149.5
+    assert costing.break_even_tokens(1.0, 9.0, 10.0, 1, 0.0, 14.5) == 149.5
     # Up to just below 200 the last change is at 194.5; at 200 itself the API takes the lead
     # right above it, a crossing at the end of the range that is listed (it was not).
-    below, _ = costs.crossings(1.0, 9.0, 10.0, 1, 199.9, 0.0, 14.5)
-    assert below[-1] == costs.Crossing(194.5, "self_hosted")
+    below, _ = costing.crossings(1.0, 9.0, 10.0, 1, 199.9, 0.0, 14.5)
+    assert below[-1] == costing.Crossing(194.5, "self_hosted")
     # From the 25th unit on self-hosting stays cheaper: nothing listed past it.
-    later, _ = costs.crossings(1.0, 9.0, 10.0, 1, 1000.0, 0.0, 14.5)
-    assert later[-1] == costs.Crossing(230.5, "self_hosted")
+    later, _ = costing.crossings(1.0, 9.0, 10.0, 1, 1000.0, 0.0, 14.5)
+    assert later[-1] == costing.Crossing(230.5, "self_hosted")
 
 
 def test_a_long_alternation_is_cut_short_and_says_so() -> None:
-    found, cut = costs.crossings(1.0, 9.999, 10.0, 1, 1e9, 0.0, 15.0, limit=5)
+    found, cut = costing.crossings(1.0, 9.999, 10.0, 1, 1e9, 0.0, 15.0, limit=5)
     assert cut and len(found) <= 5
 
 
@@ -216,8 +216,8 @@ def test_every_published_rate_field_is_an_instance_figure() -> None:
     from planner.catalog import Instance
     from planner.catalog.vocabulary import Pricing
 
-    assert set(costs.PUBLISHED_RATES) == set(Pricing) - {Pricing.on_demand}
-    for field, _label in costs.PUBLISHED_RATES.values():
+    assert set(costing.PUBLISHED_RATES) == set(Pricing) - {Pricing.on_demand}
+    for field, _label in costing.PUBLISHED_RATES.values():
         assert field in Instance.model_fields
         assert Instance.model_fields[field].default is None
 
@@ -229,11 +229,11 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
     from planner.catalog.vocabulary import Pricing
 
     h200 = catalog.instances["p5en.48xlarge"]
-    spot = costs.node_rate(catalog, h200, Pricing.spot)
+    spot = costing.node_rate(catalog, h200, Pricing.spot)
     assert spot.published and spot.usd_per_hour == pytest.approx(35.9826 * 1.15)
     assert (spot.low, spot.high) == (pytest.approx(17.1932 * 1.10), pytest.approx(35.9826 * 1.20))
     assert "published spot" in spot.basis and "at most on-demand" not in spot.basis
-    h100 = costs.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.spot)
+    h100 = costing.node_rate(catalog, catalog.instances["p5.48xlarge"], Pricing.spot)
     assert h100.published and h100.usd_per_hour == pytest.approx(26.904583 * 1.15)
     # 52.0766 x 1.20 = 62.49 USD/h is above on-demand: no one buys spot there, the range ends
     # at on-demand, and the basis says so.
@@ -245,14 +245,14 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
     one = catalog.instances["p5.4xlarge"].spot_usd_per_hour
     assert one is not None and one.low is None and one.high is None
     assert "No low or high was found" in one.source
-    single = costs.node_rate(catalog, catalog.instances["p5.4xlarge"], Pricing.spot)
+    single = costing.node_rate(catalog, catalog.instances["p5.4xlarge"], Pricing.spot)
     assert single.published and single.usd_per_hour == pytest.approx(3.33834 * 1.15)
     assert (single.low, single.high) == (
         pytest.approx(3.33834 * 1.10),
         pytest.approx(3.33834 * 1.20),
     )
     assert "inferred" not in single.basis
-    formulas = {c.option: c.formula for c in costs.purchase_costs(catalog, "p5.48xlarge", 2)}
+    formulas = {c.option: c.formula for c in costing.purchase_costs(catalog, "p5.48xlarge", 2)}
     assert "published spot 26.9 USD/h" in formulas["spot"]
     assert "published 3-year rate 23.78 USD/h" in formulas["savings_3yr"]
     spot_plan = pricing_plan(catalog, "spot", "p5.48xlarge")
@@ -262,7 +262,7 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
     assert "pricing.spot.multiplier" not in spot_plan.figures
     # Without the published price, spot falls back to the inferred multiplier, and says so.
     bare = without(catalog, "p5.48xlarge", "spot_usd_per_hour")
-    inferred = costs.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.spot)
+    inferred = costing.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.spot)
     assert not inferred.published and "inferred: no published rate" in inferred.basis
     assert inferred.usd_per_hour == pytest.approx(55.04 * 0.5175)
     bare_plan = pricing_plan(bare, "spot", "p5.48xlarge")
@@ -293,7 +293,7 @@ def test_published_commitment_rates_replace_the_multiplier(
         (Pricing.savings_1yr, one_year, "1-year"),
         (Pricing.savings_3yr, three_year, "3-year"),
     ):
-        committed = costs.node_rate(catalog, instance, pricing)
+        committed = costing.node_rate(catalog, instance, pricing)
         assert committed.published and committed.usd_per_hour == rate
         assert committed.low == committed.high == rate
         assert committed.basis.startswith(f"published {label} rate {rate:,.4g} USD/h (")
@@ -314,11 +314,11 @@ def test_the_plan_uses_the_published_three_year_rate(catalog: Catalog) -> None:
         [three] = [c for c in pool.purchase_options if c.option == "savings_3yr"]
         # Each node-month in whole cents, as the pool's own cost (review: a cent apart).
         assert three.monthly_cost_usd == pytest.approx(nodes * round(23.77728 * 730, 2), abs=1e-6)
-        fixed = costs.pool_fixed_cost(catalog).monthly_usd
+        fixed = costing.pool_fixed_cost(catalog).monthly_usd
         assert round(three.monthly_cost_usd + fixed, 2) == pool.monthly_cost_usd
         assert "published 3-year rate 23.78 USD/h" in three.formula
     bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
-    inferred = costs.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.savings_3yr)
+    inferred = costing.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.savings_3yr)
     assert not inferred.published and "inferred: no published rate" in inferred.basis
     assert inferred.usd_per_hour == pytest.approx(55.04 * 0.45)
     assert (inferred.low, inferred.high) == (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog, Figure, default_catalog
 from planner.cli import main
 from planner.diff.compare import diff_plans, load_plans
@@ -75,7 +75,7 @@ def pricier_p5(catalog: Catalog) -> Catalog:
     makes cheapest, under a published 3-year rate)."""
     raised = {}
     for name, instance in catalog.instances.items():
-        fields = ["on_demand_usd_per_hour"] + [f for f, _ in costs.PUBLISHED_RATES.values()]
+        fields = ["on_demand_usd_per_hour"] + [f for f, _ in costing.PUBLISHED_RATES.values()]
         update: dict[str, Figure] = {}
         for field in fields:
             price = getattr(instance, field)

@@ -94,7 +94,7 @@ def reachable(graph: dict[str, set[str]], start: Iterable[str]) -> set[str]:
     return seen
 
 
-def unit(module: str, root: Path = REPO) -> str:
+def unit(module: str) -> str:
     """The package a module belongs to: planner's subpackage (planner.costing for
     planner.costing.fixed), planner's shared module itself (planner.errors), or stacks / policy."""
     parts = module.split(".")

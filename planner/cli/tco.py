@@ -9,7 +9,7 @@ import json
 import math
 from datetime import date
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import OpenModel, Throughput, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.cli import options
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             f"unknown precision {precision!r}; the catalog has: "
             + ", ".join(sorted(catalog.precisions)),
         )
-    fit = costs.memory_fit(
+    fit = costing.memory_fit(
         catalog, model, instance, precision, catalog.defaults.memory_reserve.value
     )
     if fit is None:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.model} throughput: {measured.shape})",
             }
     else:
-        settings = costs.Settings(
+        settings = costing.Settings(
             pricing=pricing,
             utilization=args.utilization,
             memory_reserve=defaults.memory_reserve.value,
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
             price_date=date.fromisoformat(defaults.price_date.value),
             user_output_tps=per_user,
         )
-        capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
+        capacity = costing.unit_capacity(catalog, model, instance, settings, precision)
         if capacity is None:
             raise PlannerError.single(
                 "--tokens-per-second",
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 f"the throughput model knows no {args.model} on {instance.gpu}; give one",
             )
         try:
-            served = costs.unit_throughput(capacity, input_tokens, output_tokens, per_user)
+            served = costing.unit_throughput(capacity, input_tokens, output_tokens, per_user)
         except PlannerError:
             # The replica's KV cache cannot hold one request of this shape.
             raise PlannerError.single(
@@ -218,8 +218,8 @@ def run(args: argparse.Namespace) -> int:
             "validated": points > 0,
             "calibration_points_of_this_model": points,
         }
-    hourly = costs.node_hourly_usd(catalog, instance, pricing)
-    per_output = costs.usd_per_million_tokens(hourly, tps, args.utilization)
+    hourly = costing.node_hourly_usd(catalog, instance, pricing)
+    per_output = costing.usd_per_million_tokens(hourly, tps, args.utilization)
     per_million = per_output if args.per == "output" else per_output / total_per_output
     if not math.isfinite(per_million):
         raise PlannerError.single(

@@ -8,7 +8,7 @@ import argparse
 import json
 from typing import Any
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Figure, default_catalog
 from planner.cli import options
 from planner.costing import throughput, throughput_data, throughput_report
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrated:
         data, utilization = throughput_data.default_throughput_data(), 1.0
     else:
-        data, utilization = costs.deployed_throughput_data(default_catalog()), 1 - reserve.value
+        data, utilization = costing.deployed_throughput_data(default_catalog()), 1 - reserve.value
     known_arch = data.architectures.get(args.model)
     if known_arch is not None and args.nodes > known_arch.layers.value:
         # A pipeline stage holds whole layers: one a node at most.
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             "",
             f"must be at most {args.model}'s {known_arch.layers.value:g} layers, not {args.nodes}",
         )
-    replica = costs.serving_replica(
+    replica = costing.serving_replica(
         data, args.model, args.gpu, args.gpus, args.nodes, args.precision, utilization
     )
     arch = data.architectures[args.model]
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         args.output_tokens,
         "architectures.yaml",
     )
-    served = costs.serve_replica(
+    served = costing.serve_replica(
         data,
         replica,
         args.nodes,

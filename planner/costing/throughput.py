@@ -109,7 +109,7 @@ def kv_cache(
 ) -> tuple[float, float, float, float]:
     """A replica's memory: (weight bytes, of them the copies attention data parallelism keeps,
     KV bytes a token of context takes in all its GPUs, tokens of context its KV cache holds).
-    The one source of the KV cache for `planner throughput` and for plans (costs.unit_capacity,
+    The one source of the KV cache for `planner throughput` and for plans (costing.unit_capacity,
     the batch limit, the KV ceiling and the context a replica admits).
 
         KV bytes = kv_free_fraction x (memory_utilization x N x memory - weights - N x reserve)
@@ -118,7 +118,7 @@ def kv_cache(
     points) may use all of the memory (utilization 1) and gives the KV cache 0.9 of what is left
     after weights and its workspace (free_gpu_memory_fraction); vLLM (the deployed pools) may use
     gpu_memory_utilization of it and gives the KV cache all that is left after the weights and
-    its profiled activations and CUDA graphs (kv_free_fraction 1: costs.deployed_throughput_data).
+    its profiled activations and CUDA graphs (kv_free_fraction 1: costing.deployed_throughput_data).
     A replica's cache is what the engine that serves it allocates, so neither rule is applied to
     the other engine. Copies are counted where the engine keeps them: tensor parallelism splits
     the KV heads over the GPUs and keeps a head shared by several GPUs on each (max(1, N / KV

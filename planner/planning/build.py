@@ -163,7 +163,7 @@ def build_plan(
                 private_link=provider.private_link,
                 models=sorted({model for _, model in users}),
                 # Bedrock is reached with the nodes' IAM role; the others need an API key
-                # (one rule, costs.api_fixed_kinds, which also prices the key's secret).
+                # (one rule, costing.api_fixed_kinds, which also prices the key's secret).
                 secret_config_key=f"{provider_id}_api_key"
                 if "api_key" in api_fixed_kinds(catalog, provider_id)
                 else None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing, Tier
 from planner.costing import Capacity, Settings
@@ -25,15 +25,15 @@ class SelfHostedCandidate:
     # The unit at the settings' request shape and per-user speed (what a workload without its
     # own is served with); a workload's own is the best of `units` for its shape (shape_limits).
     capacity: Capacity
-    # Every tensor-parallel group the weights fit (costs.unit_options): the same node price.
+    # Every tensor-parallel group the weights fit (costing.unit_options): the same node price.
     units: tuple[Capacity, ...]
     unit_monthly_usd: float
-    # One node an hour at the plan's purchase option (what costs.nodes_monthly_usd prices).
+    # One node an hour at the plan's purchase option (what costing.nodes_monthly_usd prices).
     node_hourly_usd: float
-    # Paid once per pool whatever its size: staff and network pieces (costs.pool_fixed_cost).
+    # Paid once per pool whatever its size: staff and network pieces (costing.pool_fixed_cost).
     fixed_usd: float
-    # At the favourable and the unfavourable ends of the purchase rate's range (costs.node_rate),
-    # a node-month in whole cents as costs.nodes_monthly_usd prices it.
+    # At the favourable and the unfavourable ends of the purchase rate's range (costing.node_rate),
+    # a node-month in whole cents as costing.nodes_monthly_usd prices it.
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
     # capacity's memory fit; a workload's own is its shape's (ShapeLimits.memory_fit).
@@ -44,7 +44,7 @@ class SelfHostedCandidate:
     cost_text: str
 
     def nodes_monthly_usd(self, catalog: Catalog, nodes: int) -> float:
-        return costs.nodes_monthly_usd(
+        return costing.nodes_monthly_usd(
             self.node_hourly_usd, catalog.pricing.hours_per_month.value, nodes
         )
 
@@ -80,14 +80,14 @@ class Candidates(NamedTuple):
 class ShapeLimits:
     """What a unit of a candidate serves at one request shape, at the expected settings and at
     both ends of their ranges (favourable first), with the formula's texts formatted once: the
-    unit is the tensor-parallel group that serves this shape best (costs.best_unit)."""
+    unit is the tensor-parallel group that serves this shape best (costing.best_unit)."""
 
     capacity: Capacity
     memory_fit: MemoryFit
     kv_ceiling_text: str
-    throughput: costs.UnitThroughput
-    limits: costs.UnitLimits
-    range_limits: tuple[costs.UnitLimits, costs.UnitLimits]
+    throughput: costing.UnitThroughput
+    limits: costing.UnitLimits
+    range_limits: tuple[costing.UnitLimits, costing.UnitLimits]
     output_text: str
     total_text: str
     peak_text: str
@@ -119,7 +119,7 @@ def every_candidate(
 ) -> Candidates:
     """Every model on every instance type its weights fit, with the figures each cost rests on
     recorded: built once per plan, so the plan cites every candidate's figures. `fixed_usd`: what
-    a pool pays whatever its size (costs.pool_fixed_cost)."""
+    a pool pays whatever its size (costing.pool_fixed_cost)."""
     own: dict[str, list[SelfHostedCandidate]] = {}
     lower: dict[str, list[SelfHostedCandidate]] = {}
     for model_id in sorted(catalog.models):
@@ -139,7 +139,7 @@ def _lower_precisions(
     found = []
     for instance_type in pool_instance_types(catalog, settings):
         instance = catalog.instances[instance_type]
-        fit = costs.memory_fit(
+        fit = costing.memory_fit(
             catalog, model, instance, model.default_precision, settings.memory_reserve
         )
         if fit is not None and fit.nodes_per_replica == 1:
@@ -147,7 +147,7 @@ def _lower_precisions(
         for precision in sorted(catalog.precisions):
             if catalog.precisions[precision].bytes_per_param.value >= own:
                 continue
-            lower = costs.memory_fit(catalog, model, instance, precision, settings.memory_reserve)
+            lower = costing.memory_fit(catalog, model, instance, precision, settings.memory_reserve)
             if lower is not None and lower.nodes_per_replica == 1:
                 found.extend(
                     candidates_for(
@@ -172,13 +172,13 @@ def candidates_for(
     found = []
     for instance_type in instance_types or pool_instance_types(catalog, settings):
         instance = catalog.instances[instance_type]
-        units = costs.unit_options(catalog, model, instance, settings, precision)
+        units = costing.unit_options(catalog, model, instance, settings, precision)
         if not units:
             continue
-        capacity = costs.unit_capacity(catalog, model, instance, settings, precision)
+        capacity = costing.unit_capacity(catalog, model, instance, settings, precision)
         assert capacity is not None
         hours = catalog.pricing.hours_per_month
-        node_hourly = costs.node_hourly_usd(catalog, instance, settings.pricing)
+        node_hourly = costing.node_hourly_usd(catalog, instance, settings.pricing)
         unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
         per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
         kv_precision = throughput_data(catalog).architectures[model_id].kv_cache_precision
@@ -228,7 +228,7 @@ def candidates_for(
             "operations.engineer_usd_per_month",
             "operations.pool_fte",
         )
-        rate = costs.node_rate(catalog, instance, settings.pricing)
+        rate = costing.node_rate(catalog, instance, settings.pricing)
         found.append(
             SelfHostedCandidate(
                 model_id=model_id,
@@ -239,11 +239,11 @@ def candidates_for(
                 node_hourly_usd=node_hourly,
                 fixed_usd=fixed_usd,
                 # Each end a node-month in whole cents, as the cost itself
-                # (costs.nodes_monthly_usd): a published rate without a range then gives
+                # (costing.nodes_monthly_usd): a published rate without a range then gives
                 # the cost exactly, not a cent below it.
                 range_unit_usd=(
-                    costs.nodes_monthly_usd(rate.low, hours.value, capacity.nodes_per_unit),
-                    costs.nodes_monthly_usd(rate.high, hours.value, capacity.nodes_per_unit),
+                    costing.nodes_monthly_usd(rate.low, hours.value, capacity.nodes_per_unit),
+                    costing.nodes_monthly_usd(rate.high, hours.value, capacity.nodes_per_unit),
                 ),
                 figure_ids=figure_ids,
                 memory_fit=memory_fit_of(capacity),
@@ -263,10 +263,10 @@ def rate_figures(
     catalog: Catalog, pricing: Pricing, book: FigureBook, instance_type: str
 ) -> tuple[str, ...]:
     """The figures a node's price under the plan's purchase option rests on: a published
-    rate of the instance type (costs.published_rate; a spot price with its premium), or the
+    rate of the instance type (costing.published_rate; a spot price with its premium), or the
     option's multiplier of on-demand."""
     option = catalog.pricing.options[pricing]
-    published = costs.published_rate(catalog, catalog.instances[instance_type], pricing)
+    published = costing.published_rate(catalog, catalog.instances[instance_type], pricing)
     if published is not None:
         figure = published.figure
         found: tuple[str, ...] = (
@@ -308,7 +308,7 @@ def shape_limits(
     """What a unit serves at this request shape (the throughput model, at the per-user
     speed), in `seconds` a month; None where the throughput model's replica cannot hold one
     such request."""
-    best_unit = costs.best_unit(
+    best_unit = costing.best_unit(
         candidate.units,
         shape.input_tokens,
         shape.output_tokens,
@@ -319,7 +319,7 @@ def shape_limits(
         return None
     capacity, served = best_unit
     best, worst = settings.bounds()
-    limits = costs.unit_limits(capacity, served, seconds, settings)
+    limits = costing.unit_limits(capacity, served, seconds, settings)
     rate = served.output_tps * settings.throughput_factor
     # The KV cache's bytes a token include its copies under tensor parallelism.
     per_token = capacity.kv_gb_per_replica / capacity.kv_tokens_per_replica
@@ -335,8 +335,8 @@ def shape_limits(
         throughput=served,
         limits=limits,
         range_limits=(
-            costs.unit_limits(capacity, served, seconds, best),
-            costs.unit_limits(capacity, served, seconds, worst),
+            costing.unit_limits(capacity, served, seconds, best),
+            costing.unit_limits(capacity, served, seconds, worst),
         ),
         output_text=(
             f"{rate * settings.utilization:,.1f} ({rate:,.1f} output tok/s a unit at "
@@ -355,7 +355,7 @@ def unit_prices(catalog: Catalog, candidate: SelfHostedCandidate) -> list[UnitPr
     return [
         UnitPrice(
             option.value,
-            costs.node_hourly_usd(catalog, instance, option)
+            costing.node_hourly_usd(catalog, instance, option)
             * hours
             * candidate.capacity.nodes_per_unit,
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import DATA_ORDER, TIER_ORDER, ApiModel, Catalog
 from planner.catalog.vocabulary import DataClass, Perimeter, Task, Tier
 from planner.costing import Settings
@@ -72,15 +72,15 @@ class Context:
         return self.catalog.pricing.hours_per_month.value * 3600
 
     @cached_property
-    def pool_fixed(self) -> costs.FixedCost:
+    def pool_fixed(self) -> costing.FixedCost:
         """What a pool pays whatever its size: staff and network pieces."""
-        return costs.pool_fixed_cost(self.catalog, self.settings)
+        return costing.pool_fixed_cost(self.catalog, self.settings)
 
     @cached_property
-    def api_fixed(self) -> dict[str, costs.FixedCost]:
+    def api_fixed(self) -> dict[str, costing.FixedCost]:
         """provider -> the fixed cost of reaching it, standing alone (its boundary and key)."""
         return {
-            p: costs.pieces_cost(self.catalog, costs.api_fixed_kinds(self.catalog, p))
+            p: costing.pieces_cost(self.catalog, costing.api_fixed_kinds(self.catalog, p))
             for p in sorted(self.catalog.providers)
         }
 
@@ -139,19 +139,19 @@ class Context:
     def data_sensitivity(self, workload: Workload) -> DataSensitivity:
         return self.data_answers[workload.data]
 
-    def api_fixed_for(self, provider: str, plain: bool, vpcs: bool) -> costs.FixedCost:
+    def api_fixed_for(self, provider: str, plain: bool, vpcs: bool) -> costing.FixedCost:
         """A provider's access standing alone, as the stack builds it for these callers: a
         PrivateLink network of its own only for callers given as plain CIDRs, and the egress
         VPC's transit gateway attachment when callers name VPCs (stacks/aws/private_link.py,
         stacks/aws/egress.py)."""
-        kinds = costs.api_fixed_kinds(self.catalog, provider)
+        kinds = costing.api_fixed_kinds(self.catalog, provider)
         if "private_link" in kinds and not plain:
             kinds = tuple(kind for kind in kinds if kind != "private_link")
         if "egress_network" in kinds and vpcs:
             kinds = (*kinds, "egress_transit")
-        if kinds == costs.api_fixed_kinds(self.catalog, provider):
+        if kinds == costing.api_fixed_kinds(self.catalog, provider):
             return self.api_fixed[provider]
-        return costs.pieces_cost(self.catalog, kinds)
+        return costing.pieces_cost(self.catalog, kinds)
 
     def shape_limits(self, candidate: SelfHostedCandidate, shape: Shape) -> ShapeLimits | None:
         """candidates.shape_limits, computed once per candidate and request shape."""

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from planner import costing as costs
+from planner import costing
 from planner.fmt import tokens_text, usd
 from planner.inputs.workloads import Workload
 from planner.planfile import BreakEven, Option, Placement
@@ -38,10 +38,10 @@ def api_usd_per_token(ctx: Context, api_id: str, workload: Workload, share: floa
     """An API's price per token at the workload's request shape and input/output mix."""
     request_in, request_out = request_shape(ctx, workload)
     price = ctx.api_quote(api_id, ctx.catalog.api_models[api_id], request_in, request_out).price
-    input_price = costs.api_input_usd_per_mtok(
+    input_price = costing.api_input_usd_per_mtok(
         price, workload.cached_input_fraction or 0.0, workload.cache_write_fraction or 0.0
     )
-    return ((1 - share) * input_price + share * price.output_usd_per_mtok) / costs.MILLION
+    return ((1 - share) * input_price + share * price.output_usd_per_mtok) / costing.MILLION
 
 
 def unit_tokens(
@@ -64,7 +64,7 @@ def minimum_units(ctx: Context, candidate: SelfHostedCandidate, workload: Worklo
     kv_tokens = 0
     if workload.concurrency is not None:
         kv_tokens = workload.concurrency * sum(request_shape(ctx, workload))
-    return costs.units_needed(
+    return costing.units_needed(
         limits_at(ctx, candidate, shape_of(ctx, workload)).limits,
         0,
         0,
@@ -175,7 +175,7 @@ class Unit:
     fixed_usd: float  # the pool's staff and network pieces
 
     def cost(self, volume: float) -> float:
-        units = max(self.min_units, math.ceil(volume / self.tokens - costs.EPSILON))
+        units = max(self.min_units, math.ceil(volume / self.tokens - costing.EPSILON))
         return self.fixed_usd + self.monthly_usd * units
 
 
@@ -269,8 +269,8 @@ def crossover_lines(
         for unit in units:
             args = (api.usd_per_token, unit.monthly_usd, unit.tokens, unit.min_units)
             fixed = (api.fixed_usd, unit.fixed_usd)
-            volume = costs.break_even_tokens(*args, *fixed)
-            found, cut = costs.crossings(*args, horizon, *fixed, limit=MAX_CROSSINGS)
+            volume = costing.break_even_tokens(*args, *fixed)
+            found, cut = costing.crossings(*args, horizon, *fixed, limit=MAX_CROSSINGS)
             rows.append(
                 Row(
                     api.comparison,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog.vocabulary import Availability
 from planner.fmt import tokens_text
 from planner.inputs.workloads import Workload
@@ -17,7 +17,7 @@ from planner.planning.figures import ASSUMED_SPEED, speed_figure
 
 
 class Load(NamedTuple):
-    """One workload's load on a pool, as costs.unit_load takes it."""
+    """One workload's load on a pool, as costing.unit_load takes it."""
 
     shape: Shape
     input_tokens: int
@@ -70,7 +70,7 @@ class Demand:
         min_units = availability_floor(workload)
         peak = workload.peak_tokens_per_second
         request_in, request_out = request_shape(ctx, workload)
-        flying = costs.in_flight(
+        flying = costing.in_flight(
             ctx.settings,
             workload.concurrency,
             tokens.output,
@@ -80,7 +80,9 @@ class Demand:
         )
         context = request_in + request_out
         speed = workload.user_output_tps or ctx.settings.user_output_tps
-        busiest = costs.busiest_output_tps(ctx.settings, tokens.output, peak, ctx.seconds_per_month)
+        busiest = costing.busiest_output_tps(
+            ctx.settings, tokens.output, peak, ctx.seconds_per_month
+        )
         entries = workload.consumers
         plain = any(isinstance(c, str) or (c.vpc is None and c.account is None) for c in entries)
         vpcs = any(not isinstance(c, str) and c.vpc is not None for c in entries)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import Catalog, Figure
 from planner.costing import Settings
 from planner.costing.throughput_data import throughput_data
@@ -74,7 +74,7 @@ def throughput_figures(
     ids = [book.add(key, f.value, unit, f.source, f.date) for key, f, unit in entries]
     if arch.is_moe:
         # MoE replicas are priced as deployed (vLLM tensor parallel), not as calibrated.
-        deployed = costs.deployed_throughput_data(catalog).settings.moe_parallelism
+        deployed = costing.deployed_throughput_data(catalog).settings.moe_parallelism
         ids.append(
             book.add(
                 "serving.moe_parallelism",

@@ -41,7 +41,7 @@ from scipy.sparse import coo_array
 from planner.planning.candidates import SelfHostedCandidate
 
 # Loads are floats: a load that is a whole number of units up to rounding fits that many units,
-# as in costs.units_needed.
+# as in costing.units_needed.
 _SLACK = 1e-9
 _NEGLIGIBLE = 1e-6
 # HiGHS's own tolerance first (fast), then a tight one when its plan, priced exactly, costs more
@@ -58,7 +58,7 @@ class Demand:
     name: str
     # provider access id -> the usage cost of the workload's cheapest admissible API there
     apis: dict[str, float]
-    # candidate option id -> (load, peak, KV cache) in units (costs.unit_load)
+    # candidate option id -> (load, peak, KV cache) in units (costing.unit_load)
     candidates: dict[str, tuple[float, ...]]
     min_units: int
 
@@ -89,7 +89,7 @@ class Solution:
 
 def units_for(loads: list[tuple[float, ...]], min_units: int) -> int:
     """Units a pool needs for these loads (each part adds up on its own): what
-    costs.units_needed does for one."""
+    costing.units_needed does for one."""
     if not loads:
         return 0
     totals: list[float] = [sum(part) for part in zip(*loads, strict=True)]

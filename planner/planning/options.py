@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import ApiModel, Catalog
 from planner.costing.throughput_data import throughput_data
 from planner.costing.throughput_report import calibration_points_of
@@ -22,7 +22,7 @@ def self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Dem
     settings = ctx.settings
     at_shape = limits_at(ctx, candidate, demand.shape)
     capacity = at_shape.capacity
-    units = costs.units_needed(
+    units = costing.units_needed(
         at_shape.limits,
         demand.input_tokens,
         demand.output_tokens,
@@ -80,7 +80,7 @@ def self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Dem
 
 
 def _throughput_info(
-    catalog: Catalog, served: costs.UnitThroughput, factor: float, model_id: str
+    catalog: Catalog, served: costing.UnitThroughput, factor: float, model_id: str
 ) -> ThroughputUsed:
     """What the plan shows of the throughput behind a self-hosted option."""
     return ThroughputUsed(
@@ -102,9 +102,9 @@ def _throughput_info(
 def configuration_measured(catalog: Catalog, model_id: str) -> bool:
     """Whether the calibration measured the model served as the stack deploys it: its MoE
     points ran TensorRT-LLM with attention data parallelism (throughput.yaml moe_parallelism),
-    the pools run vLLM tensor parallel (costs.deployed_throughput_data), so an MoE model's
+    the pools run vLLM tensor parallel (costing.deployed_throughput_data), so an MoE model's
     figure is the model's extrapolation to a configuration no calibration point measured."""
-    calibrated, deployed = throughput_data(catalog), costs.deployed_throughput_data(catalog)
+    calibrated, deployed = throughput_data(catalog), costing.deployed_throughput_data(catalog)
     arch = calibrated.architectures.get(model_id)
     return (
         arch is None
@@ -127,7 +127,7 @@ def _cache_head(
     figures: list[str] = []
     # Writes are a share of the cache's misses (cache_write_fraction of the uncached input).
     misses = (1 - read) * written
-    plain, _, _ = costs.cache_shares(price, read, written)
+    plain, _, _ = costing.cache_shares(price, read, written)
     terms.append(f"{plain:g} x {price.input_usd_per_mtok:,.4g} USD/M")
     for share, usd, figure_id, what, role, key in (
         (
@@ -181,7 +181,7 @@ def _cache_head(
 def api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Option:
     quote = ctx.api_quote(api_id, api, demand.request_in, demand.request_out)
     price = quote.price
-    usage = costs.api_monthly_cost(
+    usage = costing.api_monthly_cost(
         price,
         demand.input_tokens,
         demand.output_tokens,
@@ -250,7 +250,7 @@ def cost_range(
     found = []
     for end, unit_usd in enumerate(candidate.range_unit_usd):
         parts = [
-            costs.unit_load(
+            costing.unit_load(
                 limits_at(ctx, candidate, shape).range_limits[end], tokens_in, tokens_out, peak, kv
             )
             for shape, tokens_in, tokens_out, peak, kv in loads
@@ -260,7 +260,7 @@ def cost_range(
             sum(peak for _, peak, _ in parts),
             sum(kv for _, _, kv in parts),
         )
-        units = costs.units_for_load(total, min_units)
+        units = costing.units_for_load(total, min_units)
         found.append(round(units * unit_usd + candidate.fixed_usd, 2))
     low, high = found
     return CostRange(low, high)

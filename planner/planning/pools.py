@@ -142,9 +142,9 @@ def build_pool(
 def _pool_sizing(
     ctx: Context, option_id: str, workloads: list[Workload], nodes: int
 ) -> tuple[list[PoolLoad], str]:
-    """Each member's load in units of the option (costs.unit_load at its own request shape) and
+    """Each member's load in units of the option (costing.unit_load at its own request shape) and
     how the pool's nodes follow from them: every part adds up on its own, the units are the
-    largest of the rounded-up sums and of the members' minimums (costs.units_for_load, as the
+    largest of the rounded-up sums and of the members' minimums (costing.units_for_load, as the
     optimizer sizes a pool). The nodes the plan has must be those."""
     candidate = ctx.by_option[option_id]
     loads = []

@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from planner import costing as costs
+from planner import costing
 from planner.catalog import ApiModel, Catalog
 from planner.planning.figures import FigureBook
 
 
 @dataclass(frozen=True, slots=True)
 class ApiQuote:
-    price: costs.ApiPrice
+    price: costing.ApiPrice
     figure_ids: tuple[str, ...]
     # The cache-read and cache-write prices' figure ids, recorded only when a workload uses them.
     cached_figure_id: str | None
@@ -33,7 +33,7 @@ def api_quote(
     request_out: int,
 ) -> ApiQuote:
     """The API's price at one request shape, with its figures recorded."""
-    price = costs.api_price(catalog, api, request_in, request_out, price_date)
+    price = costing.api_price(catalog, api, request_in, request_out, price_date)
     shape = f"{request_in}/{request_out}"
     ids: tuple[str, ...] = (
         book.add(
