@@ -3,9 +3,10 @@ access per API provider, the network boundary per perimeter, and the stack's bud
 
 `run` is the one entry point: __main__.py calls it for `pulumi up` (after checking the plan is
 fresh), and `planner diff` for a base plan's stack under Pulumi's mocks
-(planner/diff/compare.py), so both build the same stack from the same plan. The components are
-AWS's (stacks/aws/); what is not AWS's (stacks/addressing.py, serving.py, boot.py) is shared
-with the targets to come.
+(planner/diff/compare.py), so both build the same stack from the same plan. A pool is built by
+its deployment target's builder (stacks/targets.py); the API access and network boundaries are
+AWS's components (stacks/aws/); what is not AWS's (stacks/addressing.py, serving.py, boot.py) is
+shared with the targets to come.
 """
 
 from __future__ import annotations
@@ -16,17 +17,16 @@ import pulumi
 
 from planner.catalog import Catalog, InferenceProfile
 from planner.planfile import Plan, Pool, ProviderAccess, WorkloadPlan
-from stacks.addressing import WorkloadCost, consumer_places, consumers_of, cost_tags
+from stacks.addressing import WorkloadCost, consumers_of, cost_tags
 from stacks.aws.api_access import ApiAccess, ApiAccessArgs, bedrock_model_arns
 from stacks.aws.budget import CostBudget, CostBudgetArgs
 from stacks.aws.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
-from stacks.aws.lookups import Lookups, lookup, pool_zones
+from stacks.aws.lookups import Lookups, lookup
 from stacks.aws.naming import fit_autonames
-from stacks.aws.pool import InferencePool, InferencePoolArgs
 from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
-from stacks.boot import boot_time
-from stacks.serving import serve_args
+from stacks.pools import PoolRequest
 from stacks.settings import StackSettings, read_settings
+from stacks.targets import POOL_BUILDERS, pool_target
 
 
 def run(plan: Plan, catalog: Catalog) -> None:
@@ -98,57 +98,23 @@ class _Stack:
         ]
 
     def add_pool(self, pool: Pool) -> None:
-        catalog, settings, lookups, by_name = (
-            self.catalog,
-            self.settings,
-            self.lookups,
-            self.by_name,
-        )
-        consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
-        vpcs, accounts = consumer_places([c for n in pool.workloads for c in by_name[n].consumers])
-        efa = catalog.instances[pool.instance_type].efa_interfaces
-        boot = boot_time(catalog, pool)
-        component = InferencePool(
-            pool.name,
-            InferencePoolArgs(
+        """The pool, built by its target's builder (stacks/targets.py), and what the stack
+        exports of it."""
+        built = POOL_BUILDERS[pool_target(pool)](
+            PoolRequest(
                 pool=pool,
-                consumers=consumers,
-                cidr=pool.cidr,  # allocated at plan time (planner/inputs/networks.py)
-                lookups=lookups,
-                tags=cost_tags(
-                    settings.stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
-                ),
-                protect=settings.protect,
-                image_tag=settings.serving_image_tag,
-                serve_args=serve_args(pool, catalog),
-                health_check_grace_s=boot.grace_s,
-                s3_download_gbps=boot.download_gbps,
-                # Unset, the deploying principal may upload the weights (README).
-                weights_uploader_arn=settings.weights_uploader_arn or lookups.deployer_arn,
-                efa_interfaces=int(efa.value) if efa else 1,
-                consumer_vpcs=vpcs,
-                consumer_accounts=accounts,
-                zones=pool_zones(
-                    lookups, pool.name, pool.instance_type, pool.capacity_reservation_zone
-                ),
-                workloads=self.workload_costs(pool.workloads),
-            ),
+                catalog=self.catalog,
+                settings=self.settings,
+                lookups=self.lookups,
+                workloads={name: self.by_name[name] for name in pool.workloads},
+                costs=self.workload_costs(pool.workloads),
+            )
         )
-        self.pools[pool.name] = component.connection()
-        for name in pool.workloads:
-            self.callers[name] = {
-                "kind": "pool",
-                "pool": pool.name,
-                "endpoint": component.endpoint,
-                "dns_name": component.dns_name,
-                "endpoint_service_name": component.endpoint_service.service_name,
-                "model": component.served_model,
-                "api_key_secret_arn": component.api_key_secret.arn,
-                "policy_arn": component.access_policies[name].arn,
-            }
-        self.authorities[pool.name] = component.ca_certificate
-        self.components[pool.name] = component.monthly_cost_usd
-        self.scopes[pool.name] = component.network.access_scope.id
+        self.pools[pool.name] = built.connection
+        self.callers.update(built.callers)
+        self.authorities[pool.name] = built.ca_certificate
+        self.components[pool.name] = built.monthly_cost_usd
+        self.scopes[pool.name] = built.access_scope_id
 
     def add_api_access(self, access: ProviderAccess) -> None:
         """The provider's access (its key, its workloads' policies) and, for PrivateLink, the

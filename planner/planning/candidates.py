@@ -1,5 +1,5 @@
-"""Self-hosted candidates: a model on an instance type, what one scaling unit costs and serves
-whatever the workload's volume."""
+"""Self-hosted candidates: a model on a kind of node a deployment target offers (an EC2 instance
+type), what one scaling unit costs and serves whatever the workload's volume."""
 
 from __future__ import annotations
 
@@ -14,13 +14,17 @@ from planner.costing.throughput_data import throughput_data
 from planner.fmt import tokens_text
 from planner.planfile import MemoryFit
 from planner.planning.figures import ASSUMED_SPEED, FigureBook, throughput_figures
+from planner.targets import TARGETS, Offer, Target, pool_targets
 
 
 @dataclass(frozen=True)
 class SelfHostedCandidate:
-    """A model on an instance type: what one scaling unit costs and serves (volume-independent)."""
+    """A model on a kind of node of a target: what one scaling unit costs and serves
+    (volume-independent)."""
 
     model_id: str
+    # The kind of node of a target (planner.targets) it runs on: an EC2 instance type.
+    offer: Offer
     instance_type: str
     # The unit at the settings' request shape and per-user speed (what a workload without its
     # own is served with); a workload's own is the best of `units` for its shape (shape_limits).
@@ -30,9 +34,11 @@ class SelfHostedCandidate:
     unit_monthly_usd: float
     # One node an hour at the plan's purchase option (what costing.nodes_monthly_usd prices).
     node_hourly_usd: float
-    # Paid once per pool whatever its size: staff and network pieces (costing.pool_fixed_cost).
+    # Paid once per pool whatever its size: staff and network pieces (its target's
+    # pool_fixed_cost).
     fixed_usd: float
-    # At the favourable and the unfavourable ends of the purchase rate's range (costing.node_rate),
+    # At the favourable and the unfavourable ends of the purchase rate's range (its target's
+    # node_rate),
     # a node-month in whole cents as costing.nodes_monthly_usd prices it.
     range_unit_usd: tuple[float, float]
     figure_ids: tuple[str, ...]
@@ -42,6 +48,10 @@ class SelfHostedCandidate:
     tier: Tier
     # Volume-independent parts of the option's formula, formatted once.
     cost_text: str
+
+    @property
+    def target(self) -> Target:
+        return TARGETS[self.offer.target]
 
     def nodes_monthly_usd(self, catalog: Catalog, nodes: int) -> float:
         return costing.nodes_monthly_usd(
@@ -108,51 +118,50 @@ def memory_fit_of(capacity: Capacity) -> MemoryFit:
     )
 
 
-def pool_instance_types(catalog: Catalog, settings: Settings) -> list[str]:
-    """The instance types pools may use: the file's `assumptions.instance_types`, or every
-    one of the catalog."""
-    return sorted(settings.instance_types or catalog.instances)
-
-
-def every_candidate(
-    catalog: Catalog, settings: Settings, book: FigureBook, fixed_usd: float
-) -> Candidates:
-    """Every model on every instance type its weights fit, with the figures each cost rests on
-    recorded: built once per plan, so the plan cites every candidate's figures. `fixed_usd`: what
-    a pool pays whatever its size (costing.pool_fixed_cost)."""
+def every_candidate(catalog: Catalog, settings: Settings, book: FigureBook) -> Candidates:
+    """Every model on every kind of node of every target its weights fit, with the figures each
+    cost rests on recorded: built once per plan, so the plan cites every candidate's figures."""
     own: dict[str, list[SelfHostedCandidate]] = {}
     lower: dict[str, list[SelfHostedCandidate]] = {}
+    targets = pool_targets(settings)
     for model_id in sorted(catalog.models):
-        own[model_id] = candidates_for(catalog, settings, book, fixed_usd, model_id)
-        lower[model_id] = _lower_precisions(catalog, settings, book, fixed_usd, model_id)
+        own[model_id] = [
+            c
+            for target in targets
+            for c in candidates_for(catalog, settings, book, target, model_id)
+        ]
+        lower[model_id] = [
+            c
+            for target in targets
+            for c in _lower_precisions(catalog, settings, book, target, model_id)
+        ]
     return Candidates(own, lower)
 
 
 def _lower_precisions(
-    catalog: Catalog, settings: Settings, book: FigureBook, fixed_usd: float, model_id: str
+    catalog: Catalog, settings: Settings, book: FigureBook, target: Target, model_id: str
 ) -> list[SelfHostedCandidate]:
-    """Where the model's own precision needs several nodes (or cannot be served) on an
-    instance type, the same model at each lower precision that fits one node: priced side
-    by side as alternatives, with the precision's quality note, never chosen."""
+    """Where the model's own precision needs several nodes (or cannot be served) on a kind of
+    node, the same model at each lower precision that fits one node: priced side by side as
+    alternatives, with the precision's quality note, never chosen."""
     model = catalog.models[model_id]
     own = catalog.precisions[model.default_precision].bytes_per_param.value
     found = []
-    for instance_type in pool_instance_types(catalog, settings):
-        instance = catalog.instances[instance_type]
+    for offer in target.offers(catalog, settings):
         fit = costing.memory_fit(
-            catalog, model, instance, model.default_precision, settings.memory_reserve
+            catalog, model, offer.instance, model.default_precision, settings.memory_reserve
         )
         if fit is not None and fit.nodes_per_replica == 1:
             continue
         for precision in sorted(catalog.precisions):
             if catalog.precisions[precision].bytes_per_param.value >= own:
                 continue
-            lower = costing.memory_fit(catalog, model, instance, precision, settings.memory_reserve)
+            lower = costing.memory_fit(
+                catalog, model, offer.instance, precision, settings.memory_reserve
+            )
             if lower is not None and lower.nodes_per_replica == 1:
                 found.extend(
-                    candidates_for(
-                        catalog, settings, book, fixed_usd, model_id, [instance_type], precision
-                    )
+                    candidates_for(catalog, settings, book, target, model_id, [offer], precision)
                 )
     return found
 
@@ -161,44 +170,32 @@ def candidates_for(
     catalog: Catalog,
     settings: Settings,
     book: FigureBook,
-    fixed_usd: float,
+    target: Target,
     model_id: str,
-    instance_types: list[str] | None = None,
+    offers: list[Offer] | None = None,
     precision: str | None = None,
 ) -> list[SelfHostedCandidate]:
-    """The model on each of these instance types (every one pools may use) its weights fit, at
-    this precision (its own)."""
+    """The model on each of these kinds of node of the target (every one it offers pools) its
+    weights fit, at this precision (its own)."""
     model = catalog.models[model_id]
+    fixed = target.pool_fixed_cost(catalog, settings)
     found = []
-    for instance_type in instance_types or pool_instance_types(catalog, settings):
-        instance = catalog.instances[instance_type]
+    for offer in offers or target.offers(catalog, settings):
+        instance_type, instance = offer.node_type, offer.instance
         units = costing.unit_options(catalog, model, instance, settings, precision)
         if not units:
             continue
         capacity = costing.unit_capacity(catalog, model, instance, settings, precision)
         assert capacity is not None
         hours = catalog.pricing.hours_per_month
-        node_hourly = costing.node_hourly_usd(catalog, instance, settings.pricing)
+        rate = target.node_rate(catalog, offer, settings.pricing)
+        node_hourly = rate.usd_per_hour
         unit_monthly = node_hourly * hours.value * capacity.nodes_per_unit
         per_param = catalog.precisions[capacity.fit.precision].bytes_per_param
         kv_precision = throughput_data(catalog).architectures[model_id].kv_cache_precision
         figure_ids = (
-            book.add(
-                f"instance.{instance_type}.on_demand_usd_per_hour",
-                instance.on_demand_usd_per_hour.value,
-                "USD/hour",
-                instance.on_demand_usd_per_hour.source,
-                instance.on_demand_usd_per_hour.date,
-            ),
-            *rate_figures(catalog, settings.pricing, book, instance_type),
-            book.add("pricing.hours_per_month", hours.value, "hours", hours.source, hours.date),
-            book.add(
-                f"instance.{instance_type}.gpu_memory_gb",
-                instance.gpu_memory_gb.value,
-                "GB per GPU",
-                instance.gpu_memory_gb.source,
-                instance.gpu_memory_gb.date,
-            ),
+            *(book.add(*cited) for cited in target.price_figures(catalog, offer, settings.pricing)),
+            book.add(*target.memory_figure(catalog, offer)),
             book.add(
                 f"model.{model_id}.total_params_b",
                 model.total_params_b.value,
@@ -228,16 +225,16 @@ def candidates_for(
             "operations.engineer_usd_per_month",
             "operations.pool_fte",
         )
-        rate = costing.node_rate(catalog, instance, settings.pricing)
         found.append(
             SelfHostedCandidate(
                 model_id=model_id,
+                offer=offer,
                 instance_type=instance_type,
                 capacity=capacity,
                 units=units,
                 unit_monthly_usd=unit_monthly,
                 node_hourly_usd=node_hourly,
-                fixed_usd=fixed_usd,
+                fixed_usd=fixed.monthly_usd,
                 # Each end a node-month in whole cents, as the cost itself
                 # (costing.nodes_monthly_usd): a published rate without a range then gives
                 # the cost exactly, not a cent below it.
@@ -257,49 +254,6 @@ def candidates_for(
             )
         )
     return found
-
-
-def rate_figures(
-    catalog: Catalog, pricing: Pricing, book: FigureBook, instance_type: str
-) -> tuple[str, ...]:
-    """The figures a node's price under the plan's purchase option rests on: a published
-    rate of the instance type (costing.published_rate; a spot price with its premium), or the
-    option's multiplier of on-demand."""
-    option = catalog.pricing.options[pricing]
-    published = costing.published_rate(catalog, catalog.instances[instance_type], pricing)
-    if published is not None:
-        figure = published.figure
-        found: tuple[str, ...] = (
-            book.add(
-                f"instance.{instance_type}.{published.field}",
-                figure.value,
-                "USD/hour",
-                figure.source,
-                figure.date,
-            ),
-        )
-        if pricing is Pricing.spot and option.premium is not None:
-            premium = option.premium
-            found += (
-                book.add(
-                    "pricing.spot.premium",
-                    premium.value,
-                    "share of the spot price",
-                    premium.source,
-                    premium.date,
-                ),
-            )
-        return found
-    multiplier = option.multiplier
-    return (
-        book.add(
-            f"pricing.{pricing.value}.multiplier",
-            multiplier.value,
-            "x on-demand",
-            multiplier.source,
-            multiplier.date,
-        ),
-    )
 
 
 def shape_limits(
@@ -350,12 +304,11 @@ def shape_limits(
 
 def unit_prices(catalog: Catalog, candidate: SelfHostedCandidate) -> list[UnitPrice]:
     """A unit's monthly price under every purchase option."""
-    instance = catalog.instances[candidate.instance_type]
     hours = catalog.pricing.hours_per_month.value
     return [
         UnitPrice(
             option.value,
-            costing.node_hourly_usd(catalog, instance, option)
+            candidate.target.node_rate(catalog, candidate.offer, option).usd_per_hour
             * hours
             * candidate.capacity.nodes_per_unit,
         )

@@ -17,6 +17,7 @@ from planner.planning import candidates
 from planner.planning.candidates import SelfHostedCandidate, Shape, ShapeLimits, UnitPrice
 from planner.planning.figures import FigureBook, staff_figures
 from planner.planning.quotes import ApiQuote, api_quote
+from planner.targets import pool_targets
 
 
 class Entry(NamedTuple):
@@ -55,9 +56,7 @@ class Context:
 
     def __post_init__(self) -> None:
         staff_figures(self.catalog, self.settings, self.book)
-        built = candidates.every_candidate(
-            self.catalog, self.settings, self.book, self.pool_fixed.monthly_usd
-        )
+        built = candidates.every_candidate(self.catalog, self.settings, self.book)
         self.by_option = {c.option_id: c for own in built.own.values() for c in own}
         self.lower_precisions = built.lower_precisions
         models = self.catalog.models
@@ -72,9 +71,12 @@ class Context:
         return self.catalog.pricing.hours_per_month.value * 3600
 
     @cached_property
-    def pool_fixed(self) -> costing.FixedCost:
-        """What a pool pays whatever its size: staff and network pieces."""
-        return costing.pool_fixed_cost(self.catalog, self.settings)
+    def pool_fixed(self) -> dict[str, costing.FixedCost]:
+        """target -> what a pool there pays whatever its size: staff and network pieces."""
+        return {
+            target.kind: target.pool_fixed_cost(self.catalog, self.settings)
+            for target in pool_targets(self.settings)
+        }
 
     @cached_property
     def api_fixed(self) -> dict[str, costing.FixedCost]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from planner.catalog.vocabulary import Perimeter
-from planner.costing import purchase_costs, unit_load, units_for_load
+from planner.costing import unit_load, units_for_load
 from planner.inputs.workloads import Workload
 from planner.planfile import Crossing, Option, Pool, PoolCrossover, PoolLoad, PurchaseOptionCost
 from planner.planning.candidates import SelfHostedCandidate
@@ -22,9 +22,11 @@ from planner.planning.demand import (
     shape_of,
 )
 from planner.planning.options import CostRange, cost_range
+from planner.targets import TARGETS
 
-# (instance type, nodes) -> the pool's cost under each purchase option, computed once per plan.
-Purchases = dict[tuple[str, int], list[PurchaseOptionCost]]
+# (target, kind of node, nodes) -> the pool's nodes under every purchase option, computed once
+# per plan (many pools have the same kind of node and size).
+Purchases = dict[tuple[str, str, int], list[PurchaseOptionCost]]
 
 
 def max_model_len(ctx: Context, window: float, option: Option, workloads: list[Workload]) -> int:
@@ -74,9 +76,10 @@ def build_pool(
         not reservations or all(w.capacity_reservation_id for w in workloads)
     ), f"pool {name} mixes capacity reservations: {reservations}"
     reservation_id, reservation_zone = reservations[0] if reservations else (None, None)
-    key = (option.instance_type, nodes)
+    offer = ctx.by_option[option.id].offer
+    key = (offer.target, offer.node_type, nodes)
     purchase = purchases.get(key)
-    if purchase is None:  # many pools have the same instance type and size
+    if purchase is None:  # many pools have the same kind of node and size
         purchase = purchases[key] = [
             PurchaseOptionCost(
                 option=cost.option,
@@ -84,8 +87,8 @@ def build_pool(
                 formula=cost.formula,
                 comparison_only=cost.comparison_only,
             )
-            for cost in purchase_costs(
-                catalog, option.instance_type, nodes, ctx.settings.amortization_months
+            for cost in TARGETS[offer.target].purchase_costs(
+                catalog, offer, nodes, ctx.settings.amortization_months
             )
         ]
     model = catalog.models[option.model]
@@ -101,7 +104,7 @@ def build_pool(
         weights=model.checkpoints[fit.precision].repo,
         instance_type=option.instance_type,
         nodes=nodes,
-        gpus_per_node=catalog.instances[option.instance_type].gpus,
+        gpus_per_node=offer.instance.gpus,
         precision=option.memory_fit.precision,
         tensor_parallel=fit.tensor_parallel,
         pipeline_parallel=fit.pipeline_parallel,

@@ -1,0 +1,65 @@
+"""What a deployment target is: the kinds of node it offers, and how it prices them (the
+Target protocol; planner/targets/__init__.py says how targets plug in)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from planner.catalog import Catalog, Instance
+from planner.catalog.vocabulary import Pricing
+from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
+
+
+class Cited(NamedTuple):
+    """A figure a price rests on, as the plan cites it (planning's FigureBook.add takes these)."""
+
+    key: str
+    value: float
+    unit: str
+    source: str
+    date: str
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A kind of node a target offers pools: its name there (the option id's last part and the
+    pool's `instance_type`) and its hardware (GPU, GPUs a node, memory), which the throughput
+    model and the memory fit read."""
+
+    target: str
+    node_type: str
+    instance: Instance
+
+
+class Target(Protocol):
+    """What a deployment target provides the planning."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
+        """The kinds of node pools may use, in a stable order."""
+        ...
+
+    def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
+        """One node an hour under the purchase option, with its range and basis."""
+        ...
+
+    def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
+        """The figures node_rate rests on under the option, and the hours a month."""
+        ...
+
+    def memory_figure(self, catalog: Catalog, offer: Offer) -> Cited:
+        """The figure of a node's GPU memory that the memory fit reads."""
+        ...
+
+    def pool_fixed_cost(self, catalog: Catalog, settings: Settings) -> FixedCost:
+        """What a pool on this target costs a month whatever its size."""
+        ...
+
+    def purchase_costs(
+        self, catalog: Catalog, offer: Offer, nodes: int, horizon_months: float | None
+    ) -> list[PurchaseCost]:
+        """A pool's nodes under every purchase option (and any comparison-only ones)."""
+        ...

@@ -1,0 +1,42 @@
+"""What a deployment target's stack builder takes and gives for one self-hosted pool, whatever
+the target: the plan's pool with what the stack knows of its callers, and what the stack exports
+of the pool it built (stacks/targets.py registers each target's builder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from planner.catalog import Catalog
+from planner.planfile import Pool, WorkloadPlan
+from stacks.addressing import WorkloadCost
+from stacks.aws.lookups import Lookups
+from stacks.settings import StackSettings
+
+
+@dataclass(frozen=True)
+class PoolRequest:
+    """One pool of the plan to build, with its workloads (consumers and cost tags)."""
+
+    pool: Pool
+    catalog: Catalog
+    settings: StackSettings
+    lookups: Lookups
+    # The plan's workloads the pool serves, by name, and their costs and tags.
+    workloads: dict[str, WorkloadPlan]
+    costs: list[WorkloadCost]
+
+
+@dataclass(frozen=True)
+class BuiltPool:
+    """What the stack exports of a pool it built."""
+
+    # How callers reach the pool (stack output `pools`).
+    connection: dict[str, object]
+    # Workload -> what its callers need to call it (stack output `workloads`).
+    callers: dict[str, dict[str, object]]
+    ca_certificate: pulumi.Output[str]
+    monthly_cost_usd: pulumi.Output[float]
+    # The pool network's Network Access Analyzer scope, to analyze after `pulumi up`.
+    access_scope_id: pulumi.Output[str]

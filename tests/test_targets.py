@@ -1,0 +1,124 @@
+"""The deployment-target seam (issue 15): planning asks the targets for candidates and prices,
+and never names one; the stack builds a pool with its target's builder. A second target
+registered here (a cluster of owned nodes priced flat, nothing like EC2) must flow through the
+planning without any planning code knowing it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+import pytest
+
+from planner import costing
+from planner.catalog import Catalog, default_catalog
+from planner.catalog.vocabulary import Pricing
+from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
+from planner.planning import candidates as candidates_module
+from planner.planning import context as context_module
+from planner.targets import TARGETS, Cited, Offer, Target, pool_targets
+from planner.targets.aws_ec2 import AWS_EC2
+from stacks.targets import POOL_BUILDERS
+from tests.helpers import plan_text
+
+
+@dataclass(frozen=True)
+class OwnedRack:
+    """A test target: owned 8x H100 servers at a flat 20 USD a node-hour, 1,000 USD a pool."""
+
+    kind: str = "rack"
+
+    def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
+        return [Offer(self.kind, "rack-h100", catalog.instances["p5.48xlarge"])]
+
+    def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
+        return NodeRate(20.0, 20.0, 20.0, True, "owned, 20 USD/h")
+
+    def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
+        return [Cited("rack.usd_per_node_hour", 20.0, "USD/hour", "test rack", "2026-12-02")]
+
+    def memory_figure(self, catalog: Catalog, offer: Offer) -> Cited:
+        return Cited("rack.gpu_memory_gb", 80.0, "GB per GPU", "test rack", "2026-12-02")
+
+    def pool_fixed_cost(self, catalog: Catalog, settings: Settings) -> FixedCost:
+        return FixedCost(1000.0, "rack staff = 1,000.00 USD")
+
+    def purchase_costs(
+        self, catalog: Catalog, offer: Offer, nodes: int, horizon_months: float | None
+    ) -> list[PurchaseCost]:
+        return [PurchaseCost("owned", nodes * 20.0 * 730, f"{nodes} x 20 USD/h x 730 h", False)]
+
+
+WORKLOADS = """
+organization: acme
+region: us-east-1
+workloads:
+  - name: notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 6B, output: 1.2B}
+    consumers: [{cidr: 10.50.0.0/16}]
+"""
+
+
+def test_every_target_has_a_stack_builder() -> None:
+    assert set(TARGETS) == set(POOL_BUILDERS) == {"aws"}
+    assert all(TARGETS[kind].kind == kind for kind in TARGETS)
+    rack: Target = OwnedRack()  # the protocol is what a target implements (mypy checks it)
+    assert rack.kind == "rack"
+
+
+def test_aws_ec2_offers_the_file_s_instance_types_and_prices_them_as_costing_does() -> None:
+    catalog = default_catalog()
+    settings = costing.Settings(
+        pricing=Pricing.on_demand,
+        utilization=0.4,
+        memory_reserve=0.1,
+        request_input_tokens=2000,
+        request_output_tokens=400,
+        price_date=date(2026, 12, 2),
+        user_output_tps=30.0,
+    )
+    offers = AWS_EC2.offers(catalog, settings)
+    assert [o.node_type for o in offers] == sorted(catalog.instances)
+    assert pool_targets(settings) == [AWS_EC2]
+    chosen = replace(settings, instance_types=("p5en.48xlarge",))
+    assert [o.node_type for o in AWS_EC2.offers(catalog, chosen)] == ["p5en.48xlarge"]
+    for offer in offers:
+        for pricing in Pricing:
+            assert AWS_EC2.node_rate(catalog, offer, pricing) == costing.node_rate(
+                catalog, offer.instance, pricing
+            )
+        cited = AWS_EC2.price_figures(catalog, offer, Pricing.savings_1yr)
+        assert cited[0].key == f"instance.{offer.node_type}.on_demand_usd_per_hour"
+        assert cited[-1].key == "pricing.hours_per_month"
+
+
+def test_a_second_target_flows_through_planning_without_planning_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    catalog = default_catalog()
+    baseline = plan_text(WORKLOADS, catalog)
+    assert [p.instance_type for p in baseline.pools] != ["rack-h100"]
+
+    rack = OwnedRack()
+    monkeypatch.setitem(TARGETS, rack.kind, rack)
+    both = lambda settings: [AWS_EC2, rack]  # noqa: E731
+    monkeypatch.setattr(candidates_module, "pool_targets", both)
+    monkeypatch.setattr(context_module, "pool_targets", both)
+    plan = plan_text(WORKLOADS, catalog)
+
+    # The rack's flat price beats EC2's on-demand: the pool is placed there, priced by it.
+    (pool,) = plan.pools
+    assert pool.instance_type == "rack-h100"
+    assert [(p.option, p.monthly_cost_usd) for p in pool.purchase_options] == [
+        ("owned", pool.nodes * 20.0 * 730)
+    ]
+    assert pool.monthly_cost_usd == pytest.approx(pool.nodes * 20.0 * 730 + 1000.0, abs=0.01)
+    economics = plan.workloads[0].answers.volume_economics
+    chosen = next(o for o in economics.options if o.id == economics.chosen)
+    assert chosen.id.endswith("/rack-h100")
+    assert "rack staff = 1,000.00 USD" in chosen.formula
+    assert {"rack.usd_per_node_hour", "rack.gpu_memory_gb"} <= set(chosen.figures)
+    # EC2's candidates are still priced beside it.
+    assert any(o.instance_type == "p5.48xlarge" for o in economics.options)
