@@ -16,7 +16,7 @@ from planner.catalog.vocabulary import Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
 from planner.planning import candidates as candidates_module
 from planner.planning import context as context_module
-from planner.targets import TARGETS, Cited, Offer, Target, pool_targets
+from planner.targets import TARGET_KINDS, Cited, Offer, Target, pool_targets
 from planner.targets.aws_ec2 import AWS_EC2
 from stacks.targets import POOL_BUILDERS
 from tests.helpers import plan_text
@@ -27,9 +27,10 @@ class OwnedRack:
     """A test target: owned 8x H100 servers at a flat 20 USD a node-hour, 1,000 USD a pool."""
 
     kind: str = "rack"
+    name: str = "rack1"
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
-        return [Offer(self.kind, "rack-h100", catalog.instances["p5.48xlarge"])]
+        return [Offer(self, "rack-h100", catalog.instances["p5.48xlarge"])]
 
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
         return NodeRate(20.0, 20.0, 20.0, True, "owned, 20 USD/h")
@@ -62,8 +63,7 @@ workloads:
 
 
 def test_every_target_has_a_stack_builder() -> None:
-    assert set(TARGETS) == set(POOL_BUILDERS) == {"aws"}
-    assert all(TARGETS[kind].kind == kind for kind in TARGETS)
+    assert set(TARGET_KINDS) == set(POOL_BUILDERS) == {"aws"}
     rack: Target = OwnedRack()  # the protocol is what a target implements (mypy checks it)
     assert rack.kind == "rack"
 
@@ -102,7 +102,6 @@ def test_a_second_target_flows_through_planning_without_planning_naming_it(
     assert [p.instance_type for p in baseline.pools] != ["rack-h100"]
 
     rack = OwnedRack()
-    monkeypatch.setitem(TARGETS, rack.kind, rack)
     both = lambda settings: [AWS_EC2, rack]  # noqa: E731
     monkeypatch.setattr(candidates_module, "pool_targets", both)
     monkeypatch.setattr(context_module, "pool_targets", both)

@@ -14,7 +14,7 @@ from planner.costing.throughput_data import throughput_data
 from planner.fmt import tokens_text
 from planner.planfile import MemoryFit
 from planner.planning.figures import ASSUMED_SPEED, FigureBook, throughput_figures
-from planner.targets import TARGETS, Offer, Target, pool_targets
+from planner.targets import Offer, Target, pool_targets
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class SelfHostedCandidate:
 
     @property
     def target(self) -> Target:
-        return TARGETS[self.offer.target]
+        return self.offer.target
 
     def nodes_monthly_usd(self, catalog: Catalog, nodes: int) -> float:
         return costing.nodes_monthly_usd(

@@ -74,7 +74,7 @@ class Context:
     def pool_fixed(self) -> dict[str, costing.FixedCost]:
         """target -> what a pool there pays whatever its size: staff and network pieces."""
         return {
-            target.kind: target.pool_fixed_cost(self.catalog, self.settings)
+            target.name: target.pool_fixed_cost(self.catalog, self.settings)
             for target in pool_targets(self.settings)
         }
 

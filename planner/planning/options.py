@@ -42,7 +42,7 @@ def self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Dem
         tail = ctx.formula_tails[tail_key] = (
             f"))) = {units}; nodes = {units} x {capacity.nodes_per_unit} = {nodes}; "
             f"cost = {nodes}{candidate.cost_text}{node_cost:,.2f} USD; plus per pool "
-            f"{ctx.pool_fixed[candidate.offer.target].formula}; total {cost:,.2f} USD"
+            f"{ctx.pool_fixed[candidate.target.name].formula}; total {cost:,.2f} USD"
         )
     formula = (
         demand.units_head

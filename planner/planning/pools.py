@@ -22,7 +22,6 @@ from planner.planning.demand import (
     shape_of,
 )
 from planner.planning.options import CostRange, cost_range
-from planner.targets import TARGETS
 
 # (target, kind of node, nodes) -> the pool's nodes under every purchase option, computed once
 # per plan (many pools have the same kind of node and size).
@@ -77,7 +76,7 @@ def build_pool(
     ), f"pool {name} mixes capacity reservations: {reservations}"
     reservation_id, reservation_zone = reservations[0] if reservations else (None, None)
     offer = ctx.by_option[option.id].offer
-    key = (offer.target, offer.node_type, nodes)
+    key = (offer.target.name, offer.node_type, nodes)
     purchase = purchases.get(key)
     if purchase is None:  # many pools have the same kind of node and size
         purchase = purchases[key] = [
@@ -87,7 +86,7 @@ def build_pool(
                 formula=cost.formula,
                 comparison_only=cost.comparison_only,
             )
-            for cost in TARGETS[offer.target].purchase_costs(
+            for cost in offer.target.purchase_costs(
                 catalog, offer, nodes, ctx.settings.amortization_months
             )
         ]

@@ -3,11 +3,12 @@
 A target offers kinds of node (an EC2 instance type; a cluster's GPU node, to come), prices a
 node an hour under a purchase option with the figures that price rests on, and says what a pool
 costs on it whatever its size (staff, network pieces) and what its nodes cost under every
-purchase option. Planning asks the targets for candidates and never names one; the stack builds
-a pool with the builder registered for its target (stacks/targets.py) and `planner verify` reads
-its network with the model registered for it (planner/verification/targets.py). AWS EC2 is the
-first target (aws_ec2.py); a new one is a module here registered in TARGETS, its stack builder
-and its network model, with its figures in planner/data.
+purchase option. Planning asks the targets `pool_targets` returns for candidates and never names
+one; the stack builds a pool with the builder registered for its kind (stacks/targets.py), and
+`planner verify` reads the network with its model (planner/verification/aws_network.py for AWS).
+AWS EC2 is the first target (aws_ec2.py). A new one is a module here implementing base.Target,
+its kind listed in TARGET_KINDS and returned by pool_targets, its stack builder and network
+model, and its figures in planner/data.
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from planner.costing import Settings
 from planner.targets.aws_ec2 import AWS_EC2
 from planner.targets.base import Cited, Offer, Target
 
-# Every target, by kind. A plan's pools are placed on the targets `pool_targets` returns.
-TARGETS: dict[str, Target] = {AWS_EC2.kind: AWS_EC2}
+# The kinds of target, each with its stack builder (stacks/targets.py POOL_BUILDERS).
+TARGET_KINDS = (AWS_EC2.kind,)
 
 
 def pool_targets(settings: Settings) -> list[Target]:
     """The targets a plan's pools may use, in the order their candidates are built. Today every
     plan self-hosts on AWS EC2 in its region; a workloads file naming its sites (issue 16) is
     where this chooses among them."""
-    return [TARGETS["aws"]]
+    return [AWS_EC2]
 
 
-__all__ = ["TARGETS", "Cited", "Offer", "Target", "pool_targets"]
+__all__ = ["TARGET_KINDS", "Cited", "Offer", "Target", "pool_targets"]

@@ -19,12 +19,13 @@ from planner.targets.base import Cited, Offer
 @dataclass(frozen=True)
 class AwsEc2:
     kind: str = "aws"
+    name: str = "aws"
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The instance types pools may use: the file's `assumptions.instance_types`, or every
         one of the catalog."""
         return [
-            Offer(self.kind, instance_type, catalog.instances[instance_type])
+            Offer(self, instance_type, catalog.instances[instance_type])
             for instance_type in sorted(settings.instance_types or catalog.instances)
         ]
 

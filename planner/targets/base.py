@@ -21,22 +21,18 @@ class Cited(NamedTuple):
     date: str
 
 
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """A kind of node a target offers pools: its name there (the option id's last part and the
-    pool's `instance_type`) and its hardware (GPU, GPUs a node, memory), which the throughput
-    model and the memory fit read."""
-
-    target: str
-    node_type: str
-    instance: Instance
-
-
 class Target(Protocol):
     """What a deployment target provides the planning."""
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> str:
+        """What it is (its stack builder is registered under this: stacks/targets.py)."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """Which one it is: "aws" for EC2 in the plan's region, a site's name."""
+        ...
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The kinds of node pools may use, in a stable order."""
@@ -63,3 +59,14 @@ class Target(Protocol):
     ) -> list[PurchaseCost]:
         """A pool's nodes under every purchase option (and any comparison-only ones)."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A kind of node a target offers pools: the target, the node's name there (the option id's
+    last part and the pool's `instance_type`) and its hardware (GPU, GPUs a node, memory), which
+    the throughput model and the memory fit read."""
+
+    target: Target
+    node_type: str
+    instance: Instance
