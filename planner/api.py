@@ -91,7 +91,8 @@ def verify(
 ) -> Report:
     """Run the Pulumi program of `project` under mocks for `stack` and verify what it would
     create (`planner verify --stack STACK`): `report.passed` is what the command's exit status
-    says, `report.failures()` why not."""
+    says (`report.passes(fail_on_unknown=True)` with `--fail-on-unknown`), `report.failures()`
+    why not, `report.unknowns()` what could not be decided."""
     from planner.verification.run import verify_program
 
     report, _ = verify_program(

@@ -14,7 +14,7 @@ Output = Literal["preview", "verify", "diff", "crossover", "throughput", "tco"]
 
 VERSIONS: dict[Output, int] = {
     "preview": 1,
-    "verify": 1,
+    "verify": 2,  # 2: rules carry status, failures and unknowns; `warnings` gone
     "diff": 1,
     "crossover": 1,
     "throughput": 1,

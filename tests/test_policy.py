@@ -13,7 +13,7 @@ from pulumi_policy import PolicyResource, PolicyResourceOptions
 from pulumi_policy.policy import PolicyCustomTimeouts
 
 from planner.catalog import default_catalog
-from planner.graph.resources import Graph, Resource
+from planner.graph.resources import UNKNOWN, Graph, Resource, graph_from_policy
 from planner.planfile import Plan
 from planner.render.plan_files import plan_json
 from planner.verification.aws_types import SG
@@ -130,6 +130,24 @@ def test_the_count_matches_the_reports(clean: tuple[Graph, Plan, dict[str, Any]]
     assert validate_stack(policy_resources(broken), {}, lambda m, u: found.append(m)) == 1
     assert found == [f"[key-rotation] key {POOL}-key: rotation is off"]
     assert json.dumps(found)  # plain strings: what the CLI prints
+
+
+def test_an_unknown_is_no_violation_of_the_pack(clean: tuple[Graph, Plan, dict[str, Any]]) -> None:
+    """A policy known only after `pulumi up` is an UNKNOWN of its rule in `planner verify`; the
+    pack, as before unknowns were results, reports only failures (CrossGuard has no third
+    verdict), so it is no violation, while a failure beside it still is."""
+    graph, _, _ = clean
+    policy = find(graph, "aws:s3/bucketPolicy:BucketPolicy", f"{POOL}-weights")
+    unknown = test_verify.changed(graph, policy, policy=UNKNOWN)
+    expect = Expectations.of(None, default_catalog())
+    report = verify(graph_from_policy(policy_resources(unknown)), expect)
+    assert [(f.rule, f.resource) for f in report.unknowns()] == [
+        ("buckets", f"bucket {POOL}-weights")
+    ]
+    assert violations(unknown) == []
+    key = find(unknown, "aws:kms/key:Key", f"{POOL}-key")
+    broken = test_verify.changed(unknown, key, enableKeyRotation=False)
+    assert violations(broken) == [f"[key-rotation] key {POOL}-key: rotation is off"]
 
 
 def test_the_pack_serves_one_mandatory_stack_policy(monkeypatch: Any) -> None:

@@ -73,10 +73,10 @@ def test_a_finding_lands_on_its_workload_s_line(project: Path) -> None:
     pool = Finding("perimeter", "patient-notes-pool-vpc", "reaches the internet", ("a", "b"))
     own = Finding("way-in", "support-faq", "no way in for 10.1.0.0/16")
     loose = Finding("secrets", "plan file plan.json", "holds a key, in plain text")
+    unknown = Finding.unknown("iam", "policy x", "the policy is known only after `pulumi up`")
     report = Report(
         [Subject("pool", "patient-notes-pool", "technical", ["patient-notes"], [pool])],
-        [loose],
-        ["the firewall's rules are unknown until apply"],
+        [loose, unknown],
         [WorkloadVerdict("support-faq", "contractual", None, [own])],
     )
     document = valid(json.loads(render_sarif(report, "examples/workloads.yaml", lines)))
@@ -85,20 +85,30 @@ def test_a_finding_lands_on_its_workload_s_line(project: Path) -> None:
         r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]["startLine"]
         for r in run["results"]
     }
-    assert placed == {"perimeter": 40, "way-in": 12, "secrets": 1}
+    assert placed == {"perimeter": 40, "way-in": 12, "secrets": 1, "iam": 1}
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run[
         "results"]} == {"examples/workloads.yaml"}  # fmt: skip
     perimeter = next(r for r in run["results"] if r["ruleId"] == "perimeter")
     assert "(witness: a -> b)" in perimeter["message"]["text"]
-    # An unknown is a notification, never a result that passes.
-    [note] = run["invocations"][0]["toolExecutionNotifications"]
-    assert note["level"] == "warning" and "unknown" in note["message"]["text"]
+    # An unknown is a result of its rule to review (SARIF 2.1.0 3.27.9: the tool could not
+    # decide pass or fail), level none as 3.27.10 requires; never a result that passes, nor a
+    # failure; failures are kind fail. Not a notification of the run any more.
+    kinds = {r["ruleId"]: (r["kind"], r["level"]) for r in run["results"]}
+    assert kinds == {
+        "perimeter": ("fail", "error"), "way-in": ("fail", "error"), "secrets": ("fail", "error"),
+        "iam": ("review", "none"),
+    }  # fmt: skip
+    iam = next(r for r in run["results"] if r["ruleId"] == "iam")
+    assert iam["message"]["text"] == (
+        "unknown: policy x: the policy is known only after `pulumi up`"
+    )
+    assert run["invocations"][0]["toolExecutionNotifications"] == []
     # The same finding keeps its fingerprint; another gets another.
     again = json.loads(render_sarif(report, "examples/workloads.yaml", lines))["runs"][0]
     assert [r["partialFingerprints"] for r in again["results"]] == [
         r["partialFingerprints"] for r in run["results"]
     ]
-    assert len({json.dumps(r["partialFingerprints"]) for r in run["results"]}) == 3
+    assert len({json.dumps(r["partialFingerprints"]) for r in run["results"]}) == 4
 
 
 @settings(max_examples=60, deadline=None)
@@ -111,8 +121,23 @@ def test_exit_status_and_results_agree_for_any_report(report: Report) -> None:
     ):
         code = main(["verify", "--preview", "preview.json", "--format", "sarif"])
     [run] = valid(json.loads(out.getvalue()))["runs"]
-    assert len(run["results"]) == len(report.failures())
-    assert code == (0 if not run["results"] else 1)
+    failed = [r for r in run["results"] if r["kind"] == "fail"]
+    assert len(failed) == len(report.failures())
+    assert [r for r in run["results"] if r["kind"] != "fail"] == [
+        r for r in run["results"] if r["kind"] == "review" and r["level"] == "none"
+    ]
+    assert len(run["results"]) == len(report.failures()) + len(report.unknowns())
+    assert code == (0 if not failed else 1)
+    # A strict gate: any result, failure or unknown, fails it.
+    with (
+        mock.patch("planner.verification.run.verify_preview_file", return_value=report),
+        mock.patch("planner.cli.verify._preview_resources", return_value=1),
+        contextlib.redirect_stdout(io.StringIO()) as out,
+    ):
+        argv = ["verify", "--preview", "preview.json", "--format", "sarif", "--fail-on-unknown"]
+        strict = main(argv)
+    assert json.loads(out.getvalue())["runs"] == [run]
+    assert strict == (0 if not run["results"] else 1)
 
 
 def test_nothing_verified_is_a_failed_run(
@@ -142,7 +167,7 @@ def test_json_and_format_are_one_choice(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_the_schema_rejects_what_github_could_not_read() -> None:
     """The validator is not vacuous: a result without a message fails it."""
-    report = Report([], [Finding("secrets", "x", "y")], [], [])
+    report = Report([], [Finding("secrets", "x", "y")], [])
     document = json.loads(render_sarif(report, "w.yaml"))
     del document["runs"][0]["results"][0]["message"]
     with pytest.raises(jsonschema.ValidationError):
@@ -153,7 +178,7 @@ def test_a_pool_s_resource_lands_on_its_first_workload() -> None:
     """A finding on a resource named after a pool (its key, its log group) goes on the line of
     the pool's first workload, not line 1."""
     pool = Subject("pool", "pool deepseek-v3-2-p5en", "technical", ["patient-notes", "faq"])
-    report = Report([pool], [Finding("key-rotation", "deepseek-v3-2-p5en-key", "no rotation")], [])
+    report = Report([pool], [Finding("key-rotation", "deepseek-v3-2-p5en-key", "no rotation")])
     lines = {"patient-notes": 40, "faq": 12}
     [run] = valid(json.loads(render_sarif(report, "w.yaml", lines)))["runs"]
     [result] = run["results"]

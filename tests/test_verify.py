@@ -52,7 +52,14 @@ from planner.verification.aws_types import (
     VPC,
 )
 from planner.verification.expectations import Expectations
-from planner.verification.registry import RULES, Finding, Report, Subject, WorkloadVerdict
+from planner.verification.registry import (
+    RULES,
+    Finding,
+    Report,
+    Status,
+    Subject,
+    WorkloadVerdict,
+)
 from planner.verification.rules.secrets import keys_in as _keys_in
 from planner.verification.rules.secrets import user_data_text
 from planner.verification.run import verify, verify_program
@@ -857,6 +864,19 @@ def only_the_way_in_fails(out: str) -> None:
     assert out.rstrip().splitlines()[-1].startswith("verification FAILED")
 
 
+def no_rule_fails(out: str, unknown: set[str]) -> None:
+    """The rules named are UNKNOWN, every other passes; no line says FAIL, and the run ends
+    saying it is not verified (exit status 0: no failure)."""
+    for rule_id in RULES:
+        expected = "UNKNOWN" if rule_id in unknown else "PASS"
+        assert any(line.startswith(f"{expected} {rule_id}: ") for line in out.splitlines()), rule_id
+    assert "FAIL" not in out
+    assert re.fullmatch(
+        r"not verified: no failure; [1-9]\d* check\(s\) unknown \(--fail-on-unknown fails them\)",
+        out.rstrip().splitlines()[-1],
+    )
+
+
 def every_rule_passes(out: str) -> None:
     """Every rule passes, the way in included, and the run ends verified."""
     for rule_id in RULES:
@@ -878,7 +898,10 @@ def test_verify_command_on_the_example_passes(
     assert main(["verify", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["passed"] is True
-    assert {r for r, found in document["rules"].items() if found} == set()
+    assert {r for r, found in document["rules"].items() if found["failures"]} == set()
+    assert {r["status"] for r in document["rules"].values()} == {"PASS"}
+    assert not any(r["unknowns"] for r in document["rules"].values())
+    assert document["status"] == "PASS"
     assert {s["perimeter"] for s in document["subjects"]} == {
         "technical",
         "private_link",
@@ -905,8 +928,21 @@ def test_verify_a_preview_file_joined_by_urns(
     preview.write_text(json.dumps(document))
     assert main(["verify", "--preview", str(preview), "plans/dev/plan.json"]) == 0
     out = capsys.readouterr().out
-    every_rule_passes(out)
-    assert "known only after `pulumi up`" in out  # policies built from unknown ARNs
+    # Policies built from unknown ARNs: their rules are UNKNOWN, each resource listed with why;
+    # every other rule passes, and the run does not read as verified.
+    no_rule_fails(out, unknown={"buckets", "iam", "endpoint-policies"})
+    assert (
+        "  unknown: bucket patient-notes-pool-weights: the bucket policy is known only after "
+        "`pulumi up`" in out.splitlines()
+    )
+    assert (
+        "  unknown: policy patient-notes-pool-access: the policy is known only after `pulumi up`"
+        in out
+    )
+    # A strict gate on a real preview: the unknowns fail it.
+    argv = ["verify", "--preview", str(preview), "plans/dev/plan.json", "--fail-on-unknown"]
+    assert main(argv) == 1
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("verification FAILED")
 
     # A route to an internet gateway in a pool's table, joined only by URNs.
     steps = document["steps"]
@@ -956,6 +992,188 @@ def test_verify_a_preview_file_joined_by_urns(
     assert "(rule broken: the technical perimeter)" in out
     assert "reaches an internet gateway" in out
     assert "path: " in out and "-> internetGateway igw" in out
+
+
+# ----------------------------------------------------------------------------- unknowns
+
+
+def _preview_steps(planned: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`planner preview --json` of the example: every value known."""
+    assert main(["preview", "--json"]) == 0
+    document: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return document
+
+
+def _step(document: dict[str, Any], type_: str, name: str) -> dict[str, Any]:
+    [step] = [
+        s
+        for s in document["steps"]
+        if s["newState"]["type"] == type_ and s["urn"].endswith(f"::{name}")
+    ]
+    return step
+
+
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+IAM_POLICY = "aws:iam/policy:Policy"
+BUCKET_UNKNOWN = (
+    "bucket patient-notes-pool-weights: the bucket policy is known only after `pulumi up`"
+)
+
+
+def _verify_preview(
+    planned: Path, capsys: pytest.CaptureFixture[str], document: dict[str, Any], *flags: str
+) -> tuple[int, str, int, dict[str, Any], int, dict[str, Any]]:
+    """Verify the preview in text, JSON and SARIF: each exit status and output."""
+    preview = planned / "unknown-preview.json"
+    preview.write_text(json.dumps(document))
+    argv = ["verify", "--preview", str(preview), "plans/dev/plan.json", *flags]
+    code = main(argv)
+    text = capsys.readouterr().out
+    json_code = main([*argv, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    sarif_code = main([*argv, "--format", "sarif"])
+    sarif = json.loads(capsys.readouterr().out)
+    return code, text, json_code, report, sarif_code, sarif
+
+
+def test_a_computed_bucket_policy_is_an_unknown_of_the_buckets_rule(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fault injection: a preview whose bucket policy is computed (known only after `pulumi
+    up`). The buckets rule is UNKNOWN on that bucket, in the text, the JSON and SARIF (a result
+    of kind review); every other rule passes; exit 0, and 1 with --fail-on-unknown."""
+    document = _preview_steps(planned, capsys)
+    policy = _step(document, BUCKET_POLICY, "patient-notes-pool-weights")
+    policy["newState"]["inputs"]["policy"] = rpc.UNKNOWN
+    code, text, json_code, report, sarif_code, sarif = _verify_preview(planned, capsys, document)
+    assert code == json_code == sarif_code == 0
+    no_rule_fails(text, unknown={"buckets"})
+    lines = text.splitlines()
+    assert f"UNKNOWN buckets: {RULES['buckets'].text} (1 unknown)" in lines
+    assert f"  unknown: {BUCKET_UNKNOWN}" in lines
+    assert (
+        lines[-1] == "not verified: no failure; 1 check(s) unknown (--fail-on-unknown fails them)"
+    )
+    assert report["passed"] is True and report["status"] == "UNKNOWN"
+    assert report["rules"]["buckets"] == {
+        "status": "UNKNOWN",
+        "failures": [],
+        "unknowns": [
+            {
+                "rule": "buckets",
+                "resource": "bucket patient-notes-pool-weights",
+                "message": "the bucket policy is known only after `pulumi up`",
+                "witness": [],
+            }
+        ],
+    }
+    assert {r: v["status"] for r, v in report["rules"].items() if v["status"] != "PASS"} == {
+        "buckets": "UNKNOWN"
+    }
+    [run] = sarif["runs"]
+    [result] = run["results"]
+    assert (result["ruleId"], result["kind"], result["level"]) == ("buckets", "review", "none")
+    assert result["message"]["text"] == f"unknown: {BUCKET_UNKNOWN}"
+    assert run["invocations"][0]["executionSuccessful"] is True
+    # A result, not a notification of the run (the one there says the project is no repository).
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert not any("known only after" in n["message"]["text"] for n in notes), notes
+
+    # A strict gate: the unknown fails it in every format, and the text says why.
+    code, text, json_code, report, sarif_code, sarif = _verify_preview(
+        planned, capsys, document, "--fail-on-unknown"
+    )
+    assert code == json_code == sarif_code == 1
+    assert text.splitlines()[-1] == (
+        "verification FAILED: no failure; 1 check(s) unknown (--fail-on-unknown)"
+    )
+    assert report["passed"] is False and report["status"] == "UNKNOWN"
+    assert [r["kind"] for r in sarif["runs"][0]["results"]] == ["review"]
+
+
+def test_a_computed_iam_policy_is_an_unknown_of_the_iam_rule(
+    planned: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _preview_steps(planned, capsys)
+    policy = _step(document, IAM_POLICY, "patient-notes-pool-access")
+    policy["newState"]["inputs"]["policy"] = rpc.UNKNOWN
+    code, text, json_code, report, sarif_code, sarif = _verify_preview(planned, capsys, document)
+    assert code == json_code == sarif_code == 0
+    no_rule_fails(text, unknown={"iam"})
+    assert (
+        "  unknown: policy patient-notes-pool-access: the policy is known only after `pulumi up`"
+        in text.splitlines()
+    )
+    [unknown] = report["rules"]["iam"]["unknowns"]
+    assert unknown["resource"] == "policy patient-notes-pool-access"
+    assert report["rules"]["iam"]["status"] == report["status"] == "UNKNOWN"
+    [result] = sarif["runs"][0]["results"]
+    assert (result["ruleId"], result["kind"], result["level"]) == ("iam", "review", "none")
+    assert main(["verify", "--preview", "unknown-preview.json", "--fail-on-unknown"]) == 1
+
+
+def test_a_failure_wins_over_an_unknown(planned: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule with a failure and an unknown is FAIL, listing both; a run with a failure of one
+    rule and an unknown of another fails (exit 1 without --fail-on-unknown), the other rule
+    still UNKNOWN."""
+    document = _preview_steps(planned, capsys)
+    policy = _step(document, BUCKET_POLICY, "patient-notes-pool-weights")
+    policy["newState"]["inputs"]["policy"] = rpc.UNKNOWN
+    versioning = _step(
+        document, "aws:s3/bucketVersioning:BucketVersioning", "patient-notes-pool-weights"
+    )
+    versioning["newState"]["inputs"]["versioningConfiguration"] = {"status": "Suspended"}
+    code, text, json_code, report, sarif_code, sarif = _verify_preview(planned, capsys, document)
+    assert code == json_code == sarif_code == 1
+    lines = text.splitlines()
+    assert f"FAIL buckets: {RULES['buckets'].text} (1 finding(s), 1 unknown)" in lines
+    assert "  bucket patient-notes-pool-weights: versioning is not enabled" in lines
+    assert f"  unknown: {BUCKET_UNKNOWN}" in lines
+    assert not any(line.startswith("UNKNOWN") for line in lines)
+    assert lines[-1] == "verification FAILED: 1 failure(s)"
+    assert report["status"] == report["rules"]["buckets"]["status"] == "FAIL"
+    assert (
+        len(report["rules"]["buckets"]["failures"])
+        == len(report["rules"]["buckets"]["unknowns"])
+        == 1
+    )
+    kinds = sorted((r["kind"], r["level"]) for r in sarif["runs"][0]["results"])
+    assert kinds == [("fail", "error"), ("review", "none")]
+
+    # Another rule's failure: the run fails, buckets stays UNKNOWN.
+    versioning["newState"]["inputs"]["versioningConfiguration"] = {"status": "Enabled"}
+    iam = _step(document, IAM_POLICY, "patient-notes-pool-access")
+    iam["newState"]["inputs"]["policy"] = json.dumps(
+        {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
+    code, text, json_code, report, sarif_code, sarif = _verify_preview(planned, capsys, document)
+    assert code == json_code == sarif_code == 1
+    lines = text.splitlines()
+    assert f"UNKNOWN buckets: {RULES['buckets'].text} (1 unknown)" in lines
+    assert any(line.startswith(f"FAIL iam: {RULES['iam'].text} (") for line in lines)
+    assert lines[-1].startswith("verification FAILED")
+    assert report["status"] == "FAIL" and report["rules"]["buckets"]["status"] == "UNKNOWN"
+    assert report["passed"] is False
+
+
+def test_a_report_keeps_unknowns_out_of_verdicts_that_fail() -> None:
+    """A network's or workload's failures are failures: an unknown there would print FAIL with
+    no failure behind it. A finding fails or is unknown, never passes."""
+    unknown = Finding.unknown("perimeter", "vpc x", "a route known only after `pulumi up`")
+    with pytest.raises(ValueError, match="network pool p: an unknown among its failures"):
+        Report([Subject("pool", "pool p", "technical", ["w"], [unknown])], [])
+    with pytest.raises(ValueError, match="workload w: an unknown among its failures"):
+        Report([], [], [WorkloadVerdict("w", "technical", None, [unknown])])
+    with pytest.raises(ValueError, match="a finding fails or is unknown"):
+        Finding("iam", "policy p", "fine", status=Status.PASS)
+    report = Report([], [unknown, Finding("iam", "policy p", "allows *")])
+    assert (report.rule_status("perimeter"), report.rule_status("iam")) == ("UNKNOWN", "FAIL")
+    assert report.rule_status("dns") == "PASS" and report.status == "FAIL"
+    assert report.failures() == [Finding("iam", "policy p", "allows *")]
+    assert report.unknowns() == [unknown]
+    only_unknown = Report([], [unknown])
+    assert only_unknown.passed and only_unknown.passes() and only_unknown.status == "UNKNOWN"
+    assert not only_unknown.passes(fail_on_unknown=True)
 
 
 def test_verify_refuses_a_malformed_preview(
@@ -1102,9 +1320,9 @@ def test_each_rule_fails_on_its_fault(reachable: tuple[Graph, Expectations], rul
     the whole run fails, prints the rule as FAIL and does not end with `verified`."""
     graph, expect = reachable
     check_of = RULES[rule_id].check
-    assert check_of(graph, Network(graph), expect, []) == []
+    assert check_of(graph, Network(graph), expect) == []
     faulty = FAULTS[rule_id](graph)
-    found = check_of(faulty, Network(faulty), expect, [])
+    found = check_of(faulty, Network(faulty), expect)
     assert found and {f.rule for f in found} == {rule_id}
     report = verify(faulty, expect)
     assert not report.passed and report.rule_failures(rule_id)
@@ -1114,7 +1332,8 @@ def test_each_rule_fails_on_its_fault(reachable: tuple[Graph, Expectations], rul
     )
     assert text.rstrip().splitlines()[-1].startswith("verification FAILED")
     document = json.loads(render_json(report))
-    assert document["passed"] is False and document["rules"][rule_id]
+    assert document["passed"] is False and document["rules"][rule_id]["failures"]
+    assert document["status"] == document["rules"][rule_id]["status"] == "FAIL"
 
 
 def test_a_finding_of_an_unregistered_rule_cannot_be_made() -> None:
@@ -1127,9 +1346,9 @@ def test_a_report_cannot_hold_a_silent_verdict() -> None:
     """A workload served by nothing must carry its failure; one served by a network must name
     a network of the report."""
     with pytest.raises(ValueError, match="served by nothing"):
-        Report([], [], [], [WorkloadVerdict("w", "technical", None)])
+        Report([], [], [WorkloadVerdict("w", "technical", None)])
     with pytest.raises(ValueError, match="served by unknown"):
-        Report([], [], [], [WorkloadVerdict("w", "technical", "pool p")])
+        Report([], [], [WorkloadVerdict("w", "technical", "pool p")])
 
 
 # ----------------------------------------------------------------------------- exit status
@@ -1139,8 +1358,13 @@ def _finding(rule_id: str, text: str) -> Finding:
     return Finding(rule_id, text, text)
 
 
+def _unknown(rule_id: str, text: str) -> Finding:
+    return Finding.unknown(rule_id, text, text)
+
+
 texts = st.text(max_size=12)  # any characters: line breaks, "FAIL", "PASS" included
 findings = st.builds(_finding, st.sampled_from(list(RULES)), texts)
+unknowns = st.builds(_unknown, st.sampled_from(list(RULES)), texts)
 
 
 @st.composite
@@ -1157,25 +1381,24 @@ def reports(draw: st.DrawFn) -> Report:
         served = draw(st.sampled_from([None, *(s.name for s in subjects)]))
         failures = draw(st.lists(findings, min_size=1 if served is None else 0, max_size=2))
         workloads.append(WorkloadVerdict(name, "technical", served, failures))
-    return Report(
-        subjects, draw(st.lists(findings, max_size=3)), draw(st.lists(texts, max_size=2)), workloads
-    )
+    loose = draw(st.lists(findings, max_size=3)) + draw(st.lists(unknowns, max_size=2))
+    return Report(subjects, loose, workloads)
 
 
-def _run_verify(report: Report) -> tuple[int, str, str]:
+def _run_verify(report: Report, *flags: str) -> tuple[int, str, str]:
     # The report stands for a preview with resources (one without is tested on its own).
     with (
         mock.patch("planner.verification.run.verify_preview_file", return_value=report),
         mock.patch("planner.cli.verify._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as text,
     ):
-        code = main(["verify", "--preview", "preview.json"])
+        code = main(["verify", "--preview", "preview.json", *flags])
     with (
         mock.patch("planner.verification.run.verify_preview_file", return_value=report),
         mock.patch("planner.cli.verify._preview_resources", return_value=1),
         contextlib.redirect_stdout(io.StringIO()) as document,
     ):
-        assert main(["verify", "--preview", "preview.json", "--json"]) == code
+        assert main(["verify", "--preview", "preview.json", "--json", *flags]) == code
     return code, text.getvalue(), document.getvalue()
 
 
@@ -1185,10 +1408,32 @@ def test_exit_status_is_1_iff_a_line_says_fail(report: Report) -> None:
     failed = any(line.startswith("FAIL") for line in text.splitlines())
     assert code == (1 if failed else 0)
     assert json.loads(document)["passed"] is (code == 0)
+    unknown = report.unknowns()
     assert text.splitlines()[-1] == (
-        "verified: no failure" if code == 0 else f"verification FAILED: {len(report.failures())} "
-        "failure(s)"
+        f"verification FAILED: {len(report.failures())} failure(s)" if code == 1
+        else f"not verified: no failure; {len(unknown)} check(s) unknown (--fail-on-unknown "
+        "fails them)" if unknown
+        else "verified: no failure"
     )  # fmt: skip
+    # Every status line is a verdict the report holds: UNKNOWN only with an unknown behind it.
+    assert any(line.startswith("UNKNOWN") for line in text.splitlines()) is bool(
+        {f.rule for f in unknown} - {f.rule for f in report.failures()}
+    )
+    assert json.loads(document)["status"] == (
+        "FAIL" if failed else "UNKNOWN" if unknown else "PASS"
+    )
+
+
+@given(reports())
+def test_with_fail_on_unknown_exit_status_is_1_iff_a_line_says_fail_or_unknown(
+    report: Report,
+) -> None:
+    code, text, document = _run_verify(report, "--fail-on-unknown")
+    failed = any(line.startswith(("FAIL", "UNKNOWN")) for line in text.splitlines())
+    assert code == (1 if failed else 0)
+    assert json.loads(document)["passed"] is (code == 0)
+    last = text.splitlines()[-1]
+    assert last.startswith("verification FAILED") if code else last == "verified: no failure"
 
 
 def test_an_empty_preview_for_a_plan_with_workloads_fails(

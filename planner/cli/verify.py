@@ -46,6 +46,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="with --preview: a dev stack, keys and buckets need not be protected",
     )
+    verify.add_argument(
+        "--fail-on-unknown",
+        action="store_true",
+        help="exit status 1 when a rule cannot be decided (UNKNOWN: a value known only after "
+        "`pulumi up`), as when it fails; without it, unknowns are reported and exit 0",
+    )
     shape = verify.add_mutually_exclusive_group()
     options.add_json(shape, help="print the report as JSON")
     options.add_format(
@@ -81,11 +87,14 @@ def run(args: argparse.Namespace) -> int:
         if plan_file is None:
             options.check_stack(stack)
         report, plan = verify_program(project_dir(), catalog, stack, plan_file)
+    strict = args.fail_on_unknown
     if shape == "sarif":
         print(_sarif(report, plan, catalog, args.preview), end="")
+    elif shape == "json":
+        print(render_json(report, fail_on_unknown=strict), end="")
     else:
-        print(render_json(report) if shape == "json" else render_text(report), end="")
-    return 0 if report.passed else 1
+        print(render_text(report, fail_on_unknown=strict), end="")
+    return 0 if report.passes(fail_on_unknown=strict) else 1
 
 
 def _sarif(
@@ -158,7 +167,7 @@ def _nothing_verified(preview: Path, report: Report, shape: str) -> int:
         from planner.render.verify_report import render_json
 
         document = json.loads(render_json(report))
-        document.update(passed=False, verified="nothing", reason=reason)
+        document.update(passed=False, status="FAIL", verified="nothing", reason=reason)
         print(json.dumps(document, indent=2, sort_keys=True))
     else:
         print(f"FAIL {reason}\nverification FAILED: nothing verified")

@@ -13,8 +13,11 @@ code scanning needs; a file outside it, which code scanning cannot place, is sai
 notification.
 
 Every rule of the registry (planner.verification.registry.RULES) is listed, so a rule with no
-result reads as checked and passed; the report's warnings (what could not be decided:
-unknowns) are tool notifications, never results that pass. A report that did not pass has at
+result reads as checked and passed. A failure is a result of kind `fail` (level `error`); an
+unknown (a rule that could not be decided on a resource: a value known only after `pulumi up`) a
+result of kind `review`, which SARIF 2.1.0 defines as one the tool could not judge pass or fail
+and a human should (§3.27.9), with level `none`, as the standard requires of every kind but
+`fail` (§3.27.10): never a passing result, nor a failure. A report that did not pass has at
 least one result, and so has a run that verified nothing (rule `verified`): code scanning reads
 an upload without results as every alert fixed.
 """
@@ -102,20 +105,28 @@ def render_sarif(
     index = {r.id: i for i, r in enumerate(rules)}
     results: list[dict[str, Any]] = []
     for registered in rules:
-        for finding in report.rule_failures(registered.id):
+        for finding in [
+            *report.rule_failures(registered.id),
+            *report.rule_unknowns(registered.id),
+        ]:
             owner = _owner(report, finding, names)
             line = lines.get(owner, 1) if owner is not None else 1
+            key = (finding.rule, finding.resource, finding.message)
+            # A failure's fingerprint is what it was before unknowns were results.
             digest = hashlib.sha256(
-                "\0".join((finding.rule, finding.resource, finding.message)).encode()
+                "\0".join(key if finding.failed else (*key, "unknown")).encode()
             ).hexdigest()
             text = f"{finding.resource}: {finding.message}"
             if finding.witness:
                 text += " (witness: " + " -> ".join(finding.witness) + ")"
+            if not finding.failed:
+                text = f"unknown: {text}"
             results.append(
                 {
                     "ruleId": finding.rule,
                     "ruleIndex": index[finding.rule],
-                    "level": "error",
+                    "kind": "fail" if finding.failed else "review",
+                    "level": "error" if finding.failed else "none",
                     "message": {"text": text},
                     "locations": [
                         {
@@ -135,6 +146,7 @@ def render_sarif(
             {
                 "ruleId": NOTHING_VERIFIED,
                 "ruleIndex": len(rules),
+                "kind": "fail",
                 "level": "error",
                 "message": {"text": not_run},
                 "locations": [
@@ -150,10 +162,7 @@ def render_sarif(
                 },
             }
         )
-    notifications = [
-        {"level": "warning", "message": {"text": warning}}
-        for warning in [*report.warnings, *(notes or [])]
-    ]
+    notifications = [{"level": "warning", "message": {"text": note}} for note in notes or []]
     if not_run is not None:
         notifications.append({"level": "error", "message": {"text": not_run}})
     document = {

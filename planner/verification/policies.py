@@ -43,7 +43,7 @@ def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | N
     if policy is None or policy == "":
         return "policy is missing: full access"
     if isinstance(policy, Unknown):
-        return None  # known after apply; reported as a warning by the rule check
+        return None  # known after apply: the rule's check reports it as an UNKNOWN
     document = policy_document(policy)
     if document is None:
         return "policy cannot be read"

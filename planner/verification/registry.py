@@ -3,18 +3,32 @@ verdicts a run of them gives: findings, networks (subjects), workloads, the repo
 
 Each rule family (planner.verification.rules) registers its checks with @rule, next to each
 check, with the resource types it reads; the package puts them in the order reports list them.
+
+A check returns its findings, each a FAIL (the graph breaks the rule there) or an UNKNOWN (the
+rule cannot be decided there: a value known only after `pulumi up`), as checkov's checks return
+UNKNOWN: an unknown is a result of its rule, not a warning beside the report. A rule's verdict
+is FAIL with any failure, else UNKNOWN with any unknown, else PASS.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from planner.graph.resources import Graph, Resource
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
 
-Check = Callable[[Graph, Network, Expectations, list[str]], list["Finding"]]
+Check = Callable[[Graph, Network, Expectations], list["Finding"]]
+
+
+class Status(StrEnum):
+    """A verdict, as reports print it: of a rule, a finding, or a whole report."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    UNKNOWN = "UNKNOWN"
 
 
 @dataclass(frozen=True)
@@ -60,10 +74,14 @@ def put_in_order(ids: Sequence[str]) -> None:
 
 @dataclass(frozen=True)
 class Finding:
+    """Where a rule fails (FAIL: `message` says how), or cannot be decided (UNKNOWN: `message`
+    says why, e.g. a value known only after `pulumi up`)."""
+
     rule: str
     resource: str
     message: str
     witness: tuple[str, ...] = ()
+    status: Status = Status.FAIL
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -71,6 +89,19 @@ class Finding:
                 f"a finding of rule {self.rule!r}, which is not registered "
                 f"(registered: {', '.join(RULES)})"
             )
+        if self.status is Status.PASS:
+            raise ValueError(
+                f"a finding of rule {self.rule!r} that passes: a finding fails or is unknown"
+            )
+
+    @classmethod
+    def unknown(cls, rule: str, resource: str, reason: str) -> Finding:
+        """The rule cannot be decided on `resource`, for `reason`."""
+        return cls(rule, resource, reason, status=Status.UNKNOWN)
+
+    @property
+    def failed(self) -> bool:
+        return self.status is Status.FAIL
 
 
 @dataclass
@@ -103,15 +134,22 @@ class WorkloadVerdict:
 
 @dataclass
 class Report:
-    """Every verdict of a run. A renderer prints only what is here, and `passed` is derived
-    from all of it: a status line printed FAIL always has a failure behind it."""
+    """Every verdict of a run. A renderer prints only what is here, and every status is derived
+    from it: a status line printed FAIL always has a failure behind it, one printed UNKNOWN an
+    unknown (and no failure). Networks and workloads hold failures only; the rules' unknowns are
+    in `findings`."""
 
     subjects: list[Subject]
     findings: list[Finding]
-    warnings: list[str]
     workloads: list[WorkloadVerdict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        for owner, held in [
+            *((f"network {s.name}", s.failures) for s in self.subjects),
+            *((f"workload {w.name}", w.failures) for w in self.workloads),
+        ]:
+            if any(not f.failed for f in held):
+                raise ValueError(f"{owner}: an unknown among its failures")
         known = {s.name for s in self.subjects}
         for verdict in self.workloads:
             if verdict.served_by is None and not verdict.failures:
@@ -129,24 +167,49 @@ class Report:
 
     def failures(self) -> list[Finding]:
         return [
-            *self.findings,
+            *(f for f in self.findings if f.failed),
             *(f for s in self.subjects for f in s.failures),
             *(f for w in self.workloads for f in w.failures),
         ]
 
+    def unknowns(self) -> list[Finding]:
+        return [f for f in self.findings if f.status is Status.UNKNOWN]
+
     def rule_failures(self, rule: str) -> list[Finding]:
         return [f for f in self.failures() if f.rule == rule]
 
+    def rule_unknowns(self, rule: str) -> list[Finding]:
+        return [f for f in self.unknowns() if f.rule == rule]
+
+    def rule_status(self, rule: str) -> Status:
+        """FAIL with any failure of the rule, else UNKNOWN with any unknown, else PASS."""
+        if self.rule_failures(rule):
+            return Status.FAIL
+        return Status.UNKNOWN if self.rule_unknowns(rule) else Status.PASS
+
+    @property
+    def status(self) -> Status:
+        """The run's verdict: FAIL with any failure, else UNKNOWN with any unknown, else PASS."""
+        if self.failures():
+            return Status.FAIL
+        return Status.UNKNOWN if self.unknowns() else Status.PASS
+
     @property
     def passed(self) -> bool:
+        """No failure (unknowns aside: `passes` says whether they fail the gate)."""
         return not self.failures()
+
+    def passes(self, fail_on_unknown: bool = False) -> bool:
+        """The gate (`planner verify`'s exit status 0): no failure and, with `fail_on_unknown`,
+        no unknown either."""
+        return self.status is Status.PASS or (self.passed and not fail_on_unknown)
 
 
 def unique(findings: list[Finding]) -> list[Finding]:
-    """Each finding once, by rule, resource and message."""
+    """Each finding once, by rule, resource, message and status."""
     seen, kept = set(), []
     for finding in findings:
         if finding not in seen:
             seen.add(finding)
             kept.append(finding)
-    return sorted(kept, key=lambda f: (f.rule, f.resource, f.message))
+    return sorted(kept, key=lambda f: (f.rule, f.resource, f.message, f.status))

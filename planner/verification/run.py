@@ -32,19 +32,18 @@ def verify(
     """Check the graph; `outputs` (stack outputs) and `texts` (what else the run wrote: the plan
     file, the program's log) are searched for credentials in plain text too."""
     network = Network(graph)
-    warnings: list[str] = []
     subjects, workloads = perimeter_verdicts(network, expect)
     findings: list[Finding] = []
     for registered in RULES.values():
         if registered.id not in SUBJECT_RULES:  # their verdicts are the subjects and workloads
-            findings.extend(registered.check(graph, network, expect, warnings))
+            findings.extend(registered.check(graph, network, expect))
     findings.extend(plaintext_outputs(outputs or {}))
     findings.extend(
         Finding("secrets", where, f"holds {found}, in plain text")
         for where, text in sorted((texts or {}).items())
         for found in keys_in(text)
     )
-    return Report(subjects, unique(findings), sorted(set(warnings)), workloads)
+    return Report(subjects, unique(findings), workloads)
 
 
 def verify_program(

@@ -17,9 +17,7 @@ from planner.verification.values import truthy
     LAUNCH_TEMPLATE,
     INSTANCE,
 )
-def _imdsv2(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _imdsv2(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for holder in graph.of_type(LAUNCH_TEMPLATE, INSTANCE):
         options = holder.inputs.get("metadataOptions") or {}
@@ -47,9 +45,7 @@ def _imdsv2(
     EBS_VOLUME,
     INSTANCE,
 )
-def _disks(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _disks(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for template in graph.of_type(LAUNCH_TEMPLATE):
         for mapping in template.inputs.get("blockDeviceMappings") or []:

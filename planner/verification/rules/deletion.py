@@ -26,9 +26,7 @@ from planner.verification.registry import Finding, rule
     *BUCKET_TYPES,
     CAPACITY_RESERVATION,
 )
-def _deletion(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _deletion(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     if expect.protect:
         for resource in graph.of_type(KMS_KEY, SECRET_TYPE, SECRET_VERSION, *BUCKET_TYPES):

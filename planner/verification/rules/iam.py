@@ -134,9 +134,7 @@ def _broad_resource(resource: str) -> bool:
     ROLE,
     *POLICY_ATTACHMENTS,
 )
-def _iam(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _iam(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     documents: list[tuple[Resource, Any]] = [
         (p, p.inputs.get("policy")) for p in graph.of_type(*IDENTITY_POLICIES)
@@ -149,7 +147,9 @@ def _iam(
         ]
     for owner, text in documents:
         if isinstance(text, Unknown):
-            warnings.append(f"iam: the policy of {owner.label} is known only after `pulumi up`")
+            found.append(
+                Finding.unknown("iam", owner.label, "the policy is known only after `pulumi up`")
+            )
             continue
         document = policy_document(text)
         if document is None:
@@ -243,16 +243,18 @@ def _iam(
     "VPC endpoint policies narrower than full access",
     ENDPOINT,
 )
-def _endpoint_policies(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _endpoint_policies(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for endpoint in graph.of_type(ENDPOINT):
         if _to_endpoint_service(graph, endpoint):
             continue  # a PrivateLink service's endpoint takes no policy: its service decides
         if isinstance(endpoint.inputs.get("policy"), Unknown):
-            warnings.append(
-                f"endpoint-policies: the policy of {endpoint.label} is known only after `pulumi up`"
+            found.append(
+                Finding.unknown(
+                    "endpoint-policies",
+                    endpoint.label,
+                    "the policy is known only after `pulumi up`",
+                )
             )
             continue
         problem = endpoint_policy_problem(endpoint, expect)

@@ -37,9 +37,7 @@ from planner.verification.values import truthy
     FLOW_LOG,
     LOG_GROUP,
 )
-def _flow_logs(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _flow_logs(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for vpc in graph.of_type(VPC):
         logs = [f for f in graph.users(vpc, FLOW_LOG) if graph.ref(f, "vpcId") is vpc]
@@ -92,9 +90,7 @@ def _cidrs(values: dict[str, Any]) -> list[str]:
     SG_INGRESS,
     SG_RULE,
 )
-def _open_ingress(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _open_ingress(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for group, entry, values in _rules_of(graph, "ingress"):
         cidrs = _cidrs(values)
@@ -142,9 +138,7 @@ def _node_groups(graph: Graph) -> set[str]:
     SG_EGRESS,
     SG_RULE,
 )
-def _open_egress(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _open_egress(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     nodes = _node_groups(graph)
     found = []
     for group, entry, values in _rules_of(graph, "egress"):
@@ -169,9 +163,7 @@ def _open_egress(
     LB,
     EIP,
 )
-def _public_ip(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _public_ip(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for subnet in graph.of_type(SUBNET):
         if truthy(subnet.inputs.get("mapPublicIpOnLaunch")):

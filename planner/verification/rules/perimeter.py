@@ -23,9 +23,7 @@ def _subject_findings(network: Network, expect: Expectations, rule_id: str) -> l
 @rule(
     "perimeter", "the perimeter property: no way out of a workload's network but the allowed ones"
 )
-def _perimeter(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _perimeter(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     return _subject_findings(network, expect, "perimeter")
 
 
@@ -34,9 +32,7 @@ def _perimeter(
     "the resolver of every technical and private_link network answers only AWS service names: "
     "a DNS Firewall allow-list, then a block-all rule, failing closed",
 )
-def _dns(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _dns(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     return _subject_findings(network, expect, "dns")
 
 
@@ -46,7 +42,5 @@ def _dns(
     "endpoint service, load balancer (a pool); the planned Bedrock endpoint (private_link); the "
     "firewall's egress path (contractual)",
 )
-def _way_in(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _way_in(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     return _subject_findings(network, expect, "way-in")

@@ -103,9 +103,7 @@ def keys_in(text: str) -> list[str]:
     "secrets",
     "API keys only in Secrets Manager under a customer key; never in plain text",
 )
-def _secrets(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _secrets(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for secret in graph.of_type(SECRET_TYPE):
         if not graph.refs(secret, "kmsKeyId", KMS_KEY):
@@ -145,9 +143,7 @@ def plaintext_outputs(outputs: dict[str, Any]) -> list[Finding]:
     "KMS keys rotate",
     KMS_KEY,
 )
-def _key_rotation(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _key_rotation(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     return [
         Finding("key-rotation", key.label, "rotation is off")
         for key in graph.of_type(KMS_KEY)

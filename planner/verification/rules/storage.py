@@ -25,9 +25,7 @@ def _for_bucket(graph: Graph, kind: str, bucket: Resource) -> list[Resource]:
     "bucket policy keeping object reads, writes and deletes to the VPC endpoint",
     *BUCKET_TYPES,
 )
-def _buckets(
-    graph: Graph, network: Network, expect: Expectations, warnings: list[str]
-) -> list[Finding]:
+def _buckets(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for bucket in graph.of_type(*BUCKET_TYPES):
         label = bucket.label
@@ -70,7 +68,11 @@ def _buckets(
         policies = _for_bucket(graph, "aws:s3/bucketPolicy:BucketPolicy", bucket)
         texts = [p.inputs.get("policy") for p in policies]
         if any(isinstance(t, Unknown) for t in texts):
-            warnings.append(f"buckets: the policy of {label} is known only after `pulumi up`")
+            found.append(
+                Finding.unknown(
+                    "buckets", label, "the bucket policy is known only after `pulumi up`"
+                )
+            )
             continue
         found_statements = [s for t in texts if (d := policy_document(t)) for s in statements(d)]
         denies = [s for s in found_statements if s.get("Effect") == "Deny"]
