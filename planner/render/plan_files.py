@@ -52,7 +52,9 @@ def template_environment() -> jinja2.Environment:
     env.filters["consumer"] = lambda consumer: consumer.text()
     env.filters["usd_range"] = usd_range
     env.globals["cost_parts"] = cost_parts
-    env.globals["claude_on_bedrock"] = claude_on_bedrock
+    env.globals["first_call_notes"] = first_call_notes
+    # A provider's capabilities (providers.yaml), by id: how plan.md names its endpoint.
+    env.globals["provider"] = lambda provider_id: default_catalog().providers[provider_id]
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     # The plan's warnings, equal ones of several workloads as one line.
     env.globals["warning_groups"] = lambda plan: group_warnings(
@@ -61,20 +63,28 @@ def template_environment() -> jinja2.Environment:
     return env
 
 
-def claude_on_bedrock(plan: Plan) -> list[str]:
-    """The plan's API models that are Anthropic's models on Amazon Bedrock: invoking them first
-    needs Anthropic's one-time use-case details (plan.md says so before the first call)."""
-    models = default_catalog().api_models
-    return sorted(
-        {
-            w.model
-            for w in plan.workloads
-            if w.placement == "cloud_api"
-            and w.model in models
-            and models[w.model].provider == "bedrock"
-            and (models[w.model].bedrock_model_id or "").startswith("anthropic.")
-        }
+def first_call_notes(plan: Plan) -> list[tuple[list[str], str]]:
+    """The one-time steps before the plan's API models are first invoked (providers.yaml
+    before_first_call, e.g. Anthropic's use-case details for Claude on Amazon Bedrock): each
+    note with the planned models it concerns, by provider; plan.md says them before the first
+    call."""
+    catalog = default_catalog()
+    models = catalog.api_models
+    planned = sorted(
+        {w.model for w in plan.workloads if w.placement == "cloud_api" and w.model in models}
     )
+    notes = []
+    for provider_id, provider in sorted(catalog.providers.items()):
+        for step in provider.before_first_call:
+            concerned = [
+                m
+                for m in planned
+                if models[m].provider == provider_id
+                and (models[m].provider_model_id or "").startswith(step.model_prefix)
+            ]
+            if concerned:
+                notes.append((concerned, step.note))
+    return notes
 
 
 def cost_parts(w: WorkloadPlan, plan: Plan) -> str:
