@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from planner.catalog import Catalog, InferenceProfile
+from planner.catalog import Catalog, InferenceProfile, Provider
 from planner.planfile import Plan, Pool, ProviderAccess, WorkloadPlan
 from stacks.addressing import WorkloadCost, consumers_of, cost_tags
-from stacks.aws.api_access import ApiAccess, ApiAccessArgs, bedrock_model_arns
+from stacks.aws.api_access import ApiAccess, ApiAccessArgs, model_arns
 from stacks.aws.budget import CostBudget, CostBudgetArgs
 from stacks.aws.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
 from stacks.aws.lookups import Lookups, lookup
 from stacks.aws.naming import fit_autonames
-from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs
+from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs, dns_name
 from stacks.pools import PoolRequest
 from stacks.settings import StackSettings, read_settings
 from stacks.targets import POOL_BUILDERS, pool_target
@@ -69,20 +69,21 @@ class _Stack:
     callers: dict[str, dict[str, object]] = field(default_factory=dict)
     # The plan's workloads by name.
     by_name: dict[str, WorkloadPlan] = field(init=False)
-    # Catalog model id -> Bedrock's model id, and its cross-region inference profile if any.
-    bedrock_ids: dict[str, str] = field(init=False)
+    # Catalog model id -> the provider's own model id, and its cross-region inference profile
+    # if any (the models an `iam_role` provider's policies name by ARN).
+    provider_ids: dict[str, str] = field(init=False)
     profiles: dict[str, InferenceProfile] = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_name = {w.name: w for w in self.plan.workloads}
         api_models = self.catalog.api_models.items()
-        self.bedrock_ids = {
-            api_id: api.bedrock_model_id for api_id, api in api_models if api.bedrock_model_id
+        self.provider_ids = {
+            api_id: api.provider_model_id for api_id, api in api_models if api.provider_model_id
         }
         self.profiles = {
             api_id: api.inference_profile
             for api_id, api in api_models
-            if api.bedrock_model_id and api.inference_profile
+            if api.provider_model_id and api.inference_profile
         }
 
     def workload_costs(self, names: list[str]) -> list[WorkloadCost]:
@@ -120,6 +121,7 @@ class _Stack:
         """The provider's access (its key, its workloads' policies) and, for PrivateLink, the
         network boundary its consumers reach it through."""
         settings, lookups, by_name = self.settings, self.lookups, self.by_name
+        provider = self.catalog.providers[access.provider]
         workloads = self.workload_costs(access.workloads)
         share = round(sum(w.monthly_cost_usd for w in workloads), 2)
         tags = cost_tags(
@@ -133,8 +135,9 @@ class _Stack:
             f"{access.provider}-access",
             ApiAccessArgs(
                 access=access,
+                provider=provider,
                 workloads=workloads,
-                provider_model_ids=self.bedrock_ids,
+                provider_model_ids=self.provider_ids,
                 lookups=lookups,
                 tags=tags,
                 protect=settings.protect,
@@ -145,18 +148,22 @@ class _Stack:
         self.components[f"{access.provider}-access"] = component.monthly_cost_usd
         for name in access.workloads:
             self.callers[name] = _api_consumer(
-                access, by_name[name], component, self.bedrock_ids, self.profiles, lookups
-            )
+                access, provider, by_name[name], component, self.provider_ids, self.profiles,
+                lookups,
+            )  # fmt: skip
         if not access.private_link:
             return
+        assert provider.invoke is not None  # load_catalog: a private_link provider's actions
         link = PrivateLinkNetwork(
             f"{access.provider}-link",
             PrivateLinkNetworkArgs(
                 cidr=self.plan.networks["private_link"],
                 lookups=lookups,
                 catalog=self.catalog,
-                model_arns=bedrock_model_arns(
-                    lookups, access.models, self.bedrock_ids, self.profiles
+                provider_id=access.provider,
+                provider=provider,
+                model_arns=model_arns(
+                    lookups, provider.invoke, access.models, self.provider_ids, self.profiles
                 ),
                 workloads=workloads,
                 consumers=consumers_of(by_name[name] for name in access.workloads),
@@ -216,26 +223,29 @@ class _Stack:
 
 def _api_consumer(
     access: ProviderAccess,
+    provider: Provider,
     workload: WorkloadPlan,
     component: ApiAccess,
-    bedrock_ids: dict[str, str],
+    provider_ids: dict[str, str],
     profiles: dict[str, InferenceProfile],
     lookups: Lookups,
 ) -> dict[str, object]:
-    """What a caller of a cloud API workload needs: for Bedrock the id to call (the inference
-    profile's where Bedrock serves the model only through one) and the runtime's name, which
-    the interface endpoint's private DNS answers in the consumers' VPCs; for a contractual API
-    the provider's hosts (reached through the egress firewall) and the secret holding its key.
-    Each with the policy its callers' role attaches. ARNs only, never a key."""
+    """What a caller of a cloud API workload needs: for a provider reached with an IAM role
+    through PrivateLink (Bedrock; `kind` is the provider's id, whose SDK callers use) the id to
+    call (the inference profile's where the provider serves the model only through one) and the
+    endpoint's name, which its private DNS answers in the consumers' VPCs; for a contractual
+    API (`kind` api) the provider's hosts (reached through the egress firewall) and the secret
+    holding its key. Each with the policy its callers' role attaches. ARNs only, never a key."""
     policy = component.policies[workload.name].arn
     if access.secret_config_key is None:
-        model_id = bedrock_ids[workload.model]
+        assert provider.endpoint is not None  # load_catalog: iam_role is reached by PrivateLink
+        model_id = provider_ids[workload.model]
         profile = profiles.get(workload.model)
         return {
-            "kind": "bedrock",
+            "kind": access.provider,
             "provider": access.provider,
             "model_id": profile.id if profile else model_id,
-            "endpoint_dns_name": f"bedrock-runtime.{lookups.region}.{lookups.dns_suffix}",
+            "endpoint_dns_name": dns_name(lookups, provider.endpoint.service),
             "policy_arn": policy,
         }
     assert component.secret is not None  # a provider with a key has its secret

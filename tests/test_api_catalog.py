@@ -481,7 +481,7 @@ def test_every_current_claude_model_has_a_us_and_a_global_bedrock_profile(
     catalog: Catalog,
 ) -> None:
     bedrock = {
-        (m.bedrock_model_id, m.inference_profile.scope if m.inference_profile else None): m
+        (m.provider_model_id, m.inference_profile.scope if m.inference_profile else None): m
         for m in catalog.api_models.values()
         if m.provider == "bedrock" and m.current
     }

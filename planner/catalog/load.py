@@ -13,7 +13,7 @@ from genai_prices import __version__ as genai_prices_version
 from genai_prices.data_snapshot import get_snapshot
 from pydantic import ValidationError
 
-from planner.catalog.types import Catalog
+from planner.catalog.types import ApiModel, Catalog, Provider
 from planner.errors import PlannerError, Problem
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -120,6 +120,8 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
             problems.append(Problem(f"api_models.{api_id}", "id also names an open model"))
         if api.provider not in catalog.providers:
             problems.append(Problem(f"api_models.{api_id}.provider", "unknown provider"))
+        else:
+            problems += _provider_model_problems(api_id, api, catalog.providers[api.provider])
         if api.open_model is not None and api.open_model not in catalog.models:
             problems.append(Problem(f"api_models.{api_id}.open_model", "unknown open model"))
         if api_id not in catalog.context_windows:
@@ -136,6 +138,49 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
     if problems:
         raise PlannerError(str(directory), problems)
     return catalog
+
+
+def _provider_model_problems(api_id: str, api: ApiModel, provider: Provider) -> list[Problem]:
+    """What the stack needs of a model to name it: an `iam_role` provider's model by its
+    provider_model_id (its ARNs), an inference profile by an ARN form of the provider's and an
+    id that is the model's with a geography in front (how the verifier reads a profile ARN)."""
+    at = f"api_models.{api_id}"
+    problems = []
+    if provider.invoke is not None and api.provider_model_id is None:
+        problems.append(
+            Problem(
+                f"{at}.provider_model_id",
+                f"{api.provider} is reached with an IAM role: the model's ARN needs the "
+                "provider's id of it",
+            )
+        )
+    profile = api.inference_profile
+    if profile is None:
+        return problems
+    if provider.invoke is None or provider.invoke.profile_arn is None:
+        problems.append(
+            Problem(
+                f"{at}.inference_profile",
+                f"provider {api.provider} has no inference profile ARN form (invoke.profile_arn)",
+            )
+        )
+    elif profile.scope == "global" and provider.invoke.any_region_model_arn is None:
+        problems.append(
+            Problem(
+                f"{at}.inference_profile.scope",
+                f"a global profile routes to any region: provider {api.provider} needs "
+                "invoke.any_region_model_arn",
+            )
+        )
+    if api.provider_model_id is not None and not profile.id.endswith(f".{api.provider_model_id}"):
+        problems.append(
+            Problem(
+                f"{at}.inference_profile.id",
+                f"{profile.id!r} is not the model's id {api.provider_model_id!r} with a "
+                "geography in front (e.g. us.<model id>)",
+            )
+        )
+    return problems
 
 
 @cache

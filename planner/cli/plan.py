@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     plan_path = out / "plan.json"
     files: dict[Path, str | bytes] = {
         plan_path: plan_json(plan),
-        out / "plan.md": plan_markdown(plan),
+        out / "plan.md": plan_markdown(plan, catalog),
     }
     changes: list[ConfigChange] = []
     if not args.no_stack_config:

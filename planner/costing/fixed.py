@@ -100,6 +100,8 @@ def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> Fixed
 
 def api_fixed_kinds(catalog: Catalog, provider_id: str) -> tuple[str, ...]:
     """The pieces a provider's access needs: its boundary (PrivateLink, else the shared egress
-    network) and, unless reached with an IAM role (Bedrock), a secret for its API key."""
-    boundary = "private_link" if catalog.providers[provider_id].private_link else "egress_network"
-    return (boundary,) if provider_id == "bedrock" else (boundary, "api_key")
+    network) and, where its callers authenticate with an API key (providers.yaml auth) rather
+    than their IAM role, a secret for the key."""
+    provider = catalog.providers[provider_id]
+    boundary = "private_link" if provider.private_link else "egress_network"
+    return (boundary, "api_key") if provider.needs_api_key else (boundary,)

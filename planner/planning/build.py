@@ -162,8 +162,9 @@ def build_plan(
                 hosts=[host.format(region=spec.region) for host in provider.hosts],
                 private_link=provider.private_link,
                 models=sorted({model for _, model in users}),
-                # Bedrock is reached with the nodes' IAM role; the others need an API key
-                # (one rule, costing.api_fixed_kinds, which also prices the key's secret).
+                # An `iam_role` provider is reached with the callers' IAM role, the others
+                # with an API key (providers.yaml auth; one rule, costing.api_fixed_kinds,
+                # which also prices the key's secret).
                 secret_config_key=f"{provider_id}_api_key"
                 if "api_key" in api_fixed_kinds(catalog, provider_id)
                 else None,

@@ -18,7 +18,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
 from planner import names
-from planner.catalog import default_catalog
+from planner.catalog import Catalog, default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
 from planner.fmt import billions_label, tokens_text, usd_range
@@ -52,7 +52,7 @@ def template_environment() -> jinja2.Environment:
     env.filters["consumer"] = lambda consumer: consumer.text()
     env.filters["usd_range"] = usd_range
     env.globals["cost_parts"] = cost_parts
-    env.globals["claude_on_bedrock"] = claude_on_bedrock
+    env.globals["first_call_notes"] = first_call_notes
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     # The plan's warnings, equal ones of several workloads as one line.
     env.globals["warning_groups"] = lambda plan: group_warnings(
@@ -61,20 +61,27 @@ def template_environment() -> jinja2.Environment:
     return env
 
 
-def claude_on_bedrock(plan: Plan) -> list[str]:
-    """The plan's API models that are Anthropic's models on Amazon Bedrock: invoking them first
-    needs Anthropic's one-time use-case details (plan.md says so before the first call)."""
-    models = default_catalog().api_models
-    return sorted(
-        {
-            w.model
-            for w in plan.workloads
-            if w.placement == "cloud_api"
-            and w.model in models
-            and models[w.model].provider == "bedrock"
-            and (models[w.model].bedrock_model_id or "").startswith("anthropic.")
-        }
+def first_call_notes(plan: Plan, catalog: Catalog) -> list[tuple[list[str], str]]:
+    """The one-time steps before the plan's API models are first invoked (providers.yaml
+    before_first_call, e.g. Anthropic's use-case details for Claude on Amazon Bedrock): each
+    note with the planned models it concerns, by provider; plan.md says them before the first
+    call."""
+    models = catalog.api_models
+    planned = sorted(
+        {w.model for w in plan.workloads if w.placement == "cloud_api" and w.model in models}
     )
+    notes = []
+    for provider_id, provider in sorted(catalog.providers.items()):
+        for step in provider.before_first_call:
+            concerned = [
+                m
+                for m in planned
+                if models[m].provider == provider_id
+                and (models[m].provider_model_id or "").startswith(step.model_prefix)
+            ]
+            if concerned:
+                notes.append((concerned, step.note))
+    return notes
 
 
 def cost_parts(w: WorkloadPlan, plan: Plan) -> str:
@@ -113,9 +120,13 @@ def cost_parts(w: WorkloadPlan, plan: Plan) -> str:
     return f"its share of pool {w.pool}{whole}; {alone}, in a pool of its own"
 
 
-def plan_markdown(plan: Plan) -> str:
+def plan_markdown(plan: Plan, catalog: Catalog | None = None) -> str:
+    """plan.md of a plan; `catalog`, the one that priced it (the bundled one unless given),
+    says how its providers are reached (providers.yaml)."""
     template = template_environment().get_template("plan.md.j2")
-    text = template.render(plan=plan, max_options=MAX_OPTIONS_IN_MD)
+    text = template.render(
+        plan=plan, max_options=MAX_OPTIONS_IN_MD, catalog=catalog or default_catalog()
+    )
     return tidy_markdown(text)
 
 

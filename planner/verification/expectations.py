@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.catalog import Catalog
+from planner.catalog import Catalog, Provider
 from planner.planfile import Consumer, Plan
 
 
@@ -17,18 +17,48 @@ class Expectations:
     providers: dict[str, list[str]]  # provider -> workloads
     linked: set[str]  # providers reached through PrivateLink
     hosts: list[str]  # the egress firewall's allow-list
-    bedrock_models: list[str]  # provider model ids the PrivateLink endpoint may invoke
+    provider_models: list[str]  # provider model ids the PrivateLink endpoint may invoke
     workload_provider: dict[str, str]
     protect: bool = True
     workloads: dict[str, str] = field(default_factory=dict)  # every workload -> its perimeter
     # Workload -> the VPCs its consumers name, where the stack makes their endpoint.
     consumer_vpcs: dict[str, list[str]] = field(default_factory=dict)
     consumers: dict[str, list[Consumer]] = field(default_factory=dict)  # workload -> callers
+    # The catalog's PrivateLink providers, by id (known with or without a plan): what an
+    # endpoint's service, a policy's model ARNs and invoke actions are matched against.
+    links: dict[str, Provider] = field(default_factory=dict)
+
+    def link_of(self, service_name: str) -> str | None:
+        """The PrivateLink provider (its id) whose endpoint service an interface endpoint's
+        service name (com.amazonaws.<region>.<service>) is, or None."""
+        for provider_id, provider in sorted(self.links.items()):
+            if provider.endpoint and service_name.endswith(f".{provider.endpoint.service}"):
+                return provider_id
+        return None
+
+    def link_service(self, provider_id: str | None) -> str | None:
+        """The endpoint service of a PrivateLink provider (None: not one)."""
+        provider = self.links.get(provider_id or "")
+        return provider.endpoint.service if provider and provider.endpoint else None
+
+    def invoke_actions(self) -> set[str]:
+        """The IAM actions, lower-cased, that invoke a model of a catalog provider."""
+        return {
+            action.lower()
+            for provider in self.links.values()
+            if provider.invoke
+            for action in provider.invoke.actions
+        }
 
     @classmethod
     def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
+        links = {
+            provider_id: provider
+            for provider_id, provider in (catalog.providers.items() if catalog else ())
+            if provider.private_link
+        }
         if plan is None:
-            return cls({}, {}, set(), [], [], {}, protect)
+            return cls({}, {}, set(), [], [], {}, protect, links=links)
         by_name = {w.name: w for w in plan.workloads}
         pools = {
             p.name: (
@@ -45,7 +75,7 @@ class Expectations:
             for a in plan.providers
             if a.private_link
             for m in a.models
-            if catalog is not None and (model_id := catalog.api_models[m].bedrock_model_id)
+            if catalog is not None and (model_id := catalog.api_models[m].provider_model_id)
         )
         workload_provider = {w.name: w.provider for w in plan.workloads if w.provider}
         linked = {a.provider for a in plan.providers if a.private_link}
@@ -54,5 +84,5 @@ class Expectations:
         consumers = {w.name: list(w.consumers) for w in plan.workloads}
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
-            vpcs, consumers,
+            vpcs, consumers, links,
         )  # fmt: skip

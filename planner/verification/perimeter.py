@@ -1,9 +1,10 @@
 """The perimeter judgement: every network that serves workloads (a subject), where its network
 interfaces' packets can go, and whether each place breaks its perimeter. `technical`: nowhere
 but VPC endpoints whose policies are narrower than full access; `private_link`: only the planned
-Bedrock endpoint; `contractual`: out only through the firewall's allow-list of the providers'
-hosts. A passing network says what blocks each way out; every workload of the plan is matched
-with the network that serves it and its consumers' ways in (planner.verification.ways_in).
+endpoint of its provider (Bedrock's; providers.yaml names each provider's endpoint service);
+`contractual`: out only through the firewall's allow-list of the providers' hosts. A passing
+network says what blocks each way out; every workload of the plan is matched with the network
+that serves it and its consumers' ways in (planner.verification.ways_in).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def perimeter_verdicts(
         if endpoint is not None:
             served = [s for s in subjects if s.name == f"endpoint {endpoint.name}"]
             if not served:
+                provider = expect.workload_provider[name]
                 served = [
                     Subject(
                         "endpoint",
@@ -78,9 +80,11 @@ def perimeter_verdicts(
                         [],
                         blocks=[
                             f"{endpoint.label} sits in the consumer VPC "
-                            f"{endpoint.inputs.get('vpcId')}: its callers reach Bedrock through "
-                            "it, its policy admits only the planned models"
+                            f"{endpoint.inputs.get('vpcId')}: its callers reach "
+                            f"{expect.links[provider].short_name} through it, its policy "
+                            "admits only the planned models"
                         ],
+                        provider=provider,
                     )
                 ]
                 subjects.append(served[0])
@@ -104,13 +108,15 @@ def perimeter_verdicts(
 def _consumer_endpoint(graph: Graph, workload: str, expect: Expectations) -> Resource | None:
     """A PrivateLink workload whose callers name their VPC is served by the planned endpoint the
     stack makes there (its policy narrow), not by a network of the stack."""
-    if expect.workload_provider.get(workload) not in expect.linked:
+    provider = expect.workload_provider.get(workload)
+    service = expect.link_service(provider)
+    if provider not in expect.linked or service is None:
         return None
     for endpoint in graph.of_type(ENDPOINT):
         vpc = endpoint.inputs.get("vpcId")
         if (
             vpc in expect.consumer_vpcs.get(workload, [])
-            and str(endpoint.inputs.get("serviceName", "")).endswith(".bedrock-runtime")
+            and str(endpoint.inputs.get("serviceName", "")).endswith(f".{service}")
             and endpoint_policy_problem(endpoint, expect) is None
         ):
             return endpoint
@@ -140,6 +146,7 @@ def _subject_of(vpc: Resource, expect: Expectations) -> Subject:
             f"provider {provider}",
             tags.get(PERIMETER_TAG, "private_link"),
             list(expect.providers.get(provider, [])),
+            provider=provider,
         )
     name = tags.get(names.TAG_NETWORK, vpc.name)
     workloads = sorted(
@@ -242,12 +249,23 @@ def _judge(network: Network, subject: Subject, place: Reached, expect: Expectati
         if broad:
             return f"reaches {place.target.label}, whose {broad}"
         service = str(place.target.inputs.get("serviceName", ""))
-        if perimeter == "private_link" and not service.endswith(".bedrock-runtime"):
+        if perimeter == "private_link" and not _own_endpoint(subject, service, expect):
+            own = expect.links.get(subject.provider or "")
             return (
                 f"reaches {place.target.label} ({service}): a private_link network may reach "
-                "only the planned Bedrock endpoint"
+                f"only the planned {own.short_name + ' ' if own else 'PrivateLink provider '}"
+                "endpoint"
             )
     return None
+
+
+def _own_endpoint(subject: Subject, service: str, expect: Expectations) -> bool:
+    """The endpoint service is the subject's provider's (any PrivateLink provider's, for a
+    network the plan does not tie to one)."""
+    if subject.provider is not None:
+        own = expect.link_service(subject.provider)
+        return own is not None and service.endswith(f".{own}")
+    return expect.link_of(service) is not None
 
 
 def _a(kind: str) -> str:

@@ -54,12 +54,15 @@ def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | N
         actions, resources = as_list(statement.get("Action")), as_list(statement.get("Resource"))
         if "*" in actions and "*" in resources and not statement.get("Condition"):
             return "policy grants full access"
-        if service.endswith(".bedrock-runtime"):
+        link = expect.link_of(service)
+        if link is not None:
             if any("*" in r for r in resources):
                 return "policy names models by wildcard"
-            if expect.bedrock_models:
-                allowed = {m for m in expect.bedrock_models}
-                stray = [r for r in resources if _profile_model(r) not in allowed]
+            if expect.provider_models:
+                allowed = set(expect.provider_models)
+                invoke = expect.links[link].invoke
+                profile = invoke.profile_resource() if invoke else None
+                stray = [r for r in resources if _profile_model(r, profile) not in allowed]
                 if stray:
                     return f"policy admits models not planned: {', '.join(stray)}"
         if service.endswith(".s3") and any(
@@ -69,10 +72,14 @@ def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | N
     return None
 
 
-def _profile_model(arn: str) -> str:
-    """The Bedrock model an ARN names: a cross-region inference profile's id is the model's with
-    the profile's geography in front (us., eu., apac., jp., global. ...)."""
+def _profile_model(arn: str, profile_resource: str | None) -> str:
+    """The model an ARN names: a cross-region inference profile's (its ARN's resource part
+    starts with the provider's profile_resource, Bedrock's `inference-profile/`) id is the
+    model's with the profile's geography in front (us., eu., apac., jp., global. ...; the
+    catalog's profiles are checked to be so when it loads)."""
     name = arn.rsplit("/", 1)[-1]
     parts = arn.split(":")
-    profile = len(parts) > 5 and parts[5].startswith("inference-profile/")
+    profile = (
+        profile_resource is not None and len(parts) > 5 and parts[5].startswith(profile_resource)
+    )
     return name.partition(".")[2] if profile and "." in name else name

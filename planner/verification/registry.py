@@ -106,15 +106,19 @@ class Finding:
 
 @dataclass
 class Subject:
-    """One network that serves workloads: a pool's, the Bedrock PrivateLink one, the egress one."""
+    """One network that serves workloads: a pool's, a PrivateLink provider's (Bedrock's), the
+    egress one."""
 
-    kind: str  # pool, provider (its PrivateLink network), network (the egress one)
+    # pool, provider (its PrivateLink network), endpoint (a provider's, in a consumer's VPC),
+    # network (the egress one)
+    kind: str
     name: str
     perimeter: str
     workloads: list[str]
     failures: list[Finding] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)  # what stops each way out, when it passes
     vpc: Resource | None = None  # its network in the graph (None: the plan's, missing)
+    provider: str | None = None  # the PrivateLink provider a provider or endpoint subject reaches
 
     @property
     def passed(self) -> bool:

@@ -1,6 +1,7 @@
 """Each consumer's way in to a workload, proven path by path or refused at the first component
 that blocks it: into a pool (its own network, or PrivateLink through an endpoint service), to
-the planned Bedrock endpoint, or out through the egress network's firewall."""
+the planned endpoint of a PrivateLink provider (Bedrock's), or out through the egress network's
+firewall."""
 
 from __future__ import annotations
 
@@ -78,9 +79,10 @@ def prove_ways_in(
         for subject in subjects:
             if subject.kind == "pool":
                 path, blocked = _pool_way_in(network, subject, caller)
-            elif subject.kind in ("provider", "endpoint"):  # Bedrock: its network, or an
-                # endpoint the stack makes in the consumer's VPC
-                path, blocked = _bedrock_way_in(network, expect, subject, caller)
+            elif subject.kind in ("provider", "endpoint"):  # a PrivateLink provider (Bedrock):
+                # its network, or an endpoint the stack makes in the consumer's VPC
+                provider = expect.workload_provider.get(verdict.name)
+                path, blocked = _linked_way_in(network, expect, provider, caller)
             else:
                 path, blocked = _egress_way_in(network, subject, caller)
             if blocked is not None:
@@ -241,19 +243,25 @@ def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
     ], None
 
 
-def _bedrock_way_in(
-    network: Network, expect: Expectations, subject: Subject, caller: Consumer
+def _linked_way_in(
+    network: Network, expect: Expectations, provider_id: str | None, caller: Consumer
 ) -> Proof:
+    """A PrivateLink provider's caller to the provider's interface endpoint (its service from
+    the catalog): in the caller's VPC, or in the stack's network that holds its range."""
     graph = network.graph
+    provider = expect.links.get(provider_id or "")
+    if provider is None or provider.endpoint is None:
+        return None, f"provider {provider_id} is not reached through PrivateLink in the catalog"
+    short, label, service = provider.short_name, provider.endpoint.label, provider.endpoint.service
     endpoints = [
         e
         for e in graph.of_type(ENDPOINT)
         if e.inputs.get("vpcEndpointType") == "Interface"
-        and str(e.inputs.get("serviceName", "")).endswith(".bedrock-runtime")
+        and str(e.inputs.get("serviceName", "")).endswith(f".{service}")
     ]
     if caller.account:
         return None, (
-            f"its callers are in account {caller.account}: a Bedrock endpoint there is not this "
+            f"its callers are in account {caller.account}: a {short} endpoint there is not this "
             "stack's, so no path to the planned endpoint can be shown"
         )
     if caller.vpc:
@@ -264,7 +272,7 @@ def _bedrock_way_in(
         where = f"a network of the stack holding {caller.cidr}"
     if not here:
         if not endpoints:
-            return None, "the stack has no Bedrock runtime endpoint"
+            return None, f"the stack has no {label} endpoint"
         other = endpoints[0]
         vpc = network.vpc_of(other)
         sits = (
@@ -286,7 +294,7 @@ def _bedrock_way_in(
     return [
         _admits_text(groups, caller, 443),
         f"{endpoint.label} (planned models only)",
-        "Bedrock runtime",
+        label,
     ], None
 
 

@@ -1,5 +1,7 @@
 """Cloud API access, one component per provider: the key in Secrets Manager, and per workload an IAM
-policy that reads that one secret (or invokes the planned Bedrock models) and nothing else."""
+policy that reads that one secret (or, for a provider reached with an IAM role such as Bedrock,
+invokes the planned models) and nothing else. What a provider takes is its catalog entry's
+(planner/data/providers.yaml: auth, invoke)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from planner import names
-from planner.catalog import InferenceProfile
+from planner.catalog import InferenceProfile, Invoke, Provider
 from planner.planfile import ProviderAccess
 from stacks.addressing import WorkloadCost
 from stacks.aws.identity import policy_json, secret_read_policy
@@ -22,49 +24,58 @@ from stacks.settings import guarded
 @dataclass
 class ApiAccessArgs:
     access: ProviderAccess
+    # Its catalog entry: how callers authenticate, the actions and ARNs that invoke a model.
+    provider: Provider
     workloads: list[WorkloadCost]
-    # Catalog model id -> the provider's own model id (Bedrock), for the model ARNs.
+    # Catalog model id -> the provider's own model id, for the model ARNs.
     provider_model_ids: dict[str, str]
     lookups: Lookups
     tags: dict[str, str]
     protect: bool
     # The key from `pulumi config set --secret <provider>_api_key`, if set.
     api_key: pulumi.Output[str] | None = None
-    # Catalog model id -> its cross-region inference profile, where Bedrock serves it so only
+    # Catalog model id -> its cross-region inference profile, where the provider serves it so only
     # (one foundation model may be planned through a geographic and a global profile).
     inference_profiles: dict[str, InferenceProfile] = field(default_factory=dict)
 
 
-def bedrock_model_arns(
+def model_arns(
     lookups: Lookups,
+    invoke: Invoke,
     models: list[str],
     model_ids: Mapping[str, str],
     profiles: Mapping[str, InferenceProfile] | None = None,
 ) -> list[str]:
-    """The planned models (catalog ids; model_ids gives Bedrock's) by ARN, no wildcard: in this
-    region, or, for a model served only through a cross-region inference profile, the profile
-    and the model in every destination region (Amazon Bedrock User Guide, "Prerequisites for
-    inference profiles": a policy for a profile allows the profile and the foundation model in
-    each of its regions). A global profile may route to any commercial region, which IAM
-    matches with the foundation model's region-less ARN (arn:aws:bedrock:::foundation-model/...,
-    Bedrock User Guide, global cross-Region inference), beside the model in this region."""
-    partition, region = lookups.partition, lookups.region
+    """The planned models (catalog ids; model_ids gives the provider's) by ARN, in the
+    provider's ARN forms (invoke), no wildcard: in this region, or, for a model served only
+    through a cross-region inference profile, the profile and the model in every destination
+    region (Amazon Bedrock User Guide, "Prerequisites for inference profiles": a policy for a
+    profile allows the profile and the foundation model in each of its regions). A global
+    profile may route to any commercial region, which IAM matches with the model's region-less
+    ARN (invoke.any_region_model_arn; Bedrock User Guide, global cross-Region inference),
+    beside the model in this region. load_catalog checks a profile's forms are given."""
+
+    def arn(template: str | None, region: str, **ids: str) -> str:
+        assert template is not None  # load_catalog: a provider with profiles gives its forms
+        return template.format(
+            partition=lookups.partition, region=region, account=lookups.account_id, **ids
+        )
+
+    region = lookups.region
     arns = set()
     for model in models:
         model_id = model_ids[model]
         profile = (profiles or {}).get(model)
         if profile is None:
-            arns.add(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
+            arns.add(arn(invoke.model_arn, region, model_id=model_id))
             continue
-        arns.add(
-            f"arn:{partition}:bedrock:{region}:{lookups.account_id}:inference-profile/{profile.id}"
-        )
+        arns.add(arn(invoke.profile_arn, region, profile_id=profile.id))
         if profile.scope == "global":
-            arns.add(f"arn:{partition}:bedrock:{region}::foundation-model/{model_id}")
-            arns.add(f"arn:{partition}:bedrock:::foundation-model/{model_id}")
+            arns.add(arn(invoke.model_arn, region, model_id=model_id))
+            arns.add(arn(invoke.any_region_model_arn, region, model_id=model_id))
             continue
         arns.update(
-            f"arn:{partition}:bedrock:{destination}::foundation-model/{model_id}"
+            arn(invoke.model_arn, destination, model_id=model_id)
             for destination in profile.destination_regions
         )
     return sorted(arns)
@@ -124,22 +135,22 @@ class ApiAccess(pulumi.ComponentResource):
                     opts=child,
                 )
         else:
-            arns = bedrock_model_arns(
-                lookups, access.models, args.provider_model_ids, args.inference_profiles
+            invoke = args.provider.invoke
+            assert invoke is not None  # load_catalog: an iam_role provider gives its actions
+            arns = model_arns(
+                lookups, invoke, access.models, args.provider_model_ids, args.inference_profiles
             )
             for workload in args.workloads:
                 self.policies[workload.name] = aws.iam.Policy(
                     f"{workload.name}-api-access",
-                    description=f"{workload.name}: invoke the planned Bedrock models, only those",
+                    description=f"{workload.name}: invoke the planned "
+                    f"{args.provider.short_name} models, only those",
                     policy=policy_json(
                         [
                             {
                                 "Sid": "InvokePlannedModels",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "bedrock:InvokeModel",
-                                    "bedrock:InvokeModelWithResponseStream",
-                                ],
+                                "Action": list(invoke.actions),
                                 "Resource": arns,
                             }
                         ]

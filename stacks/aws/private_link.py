@@ -1,7 +1,9 @@
-"""The network boundary for `private_link`: consumers reach Bedrock through an interface endpoint
-whose policy admits only the planned models. Where a consumer names its VPC, the endpoint is made
-there, in its subnets; callers given as plain CIDRs get the stack's own network, which has no
-internet gateway and no NAT."""
+"""The network boundary for `private_link`: consumers reach the provider (Bedrock) through an
+interface endpoint whose policy admits only the planned models. Where a consumer names its VPC,
+the endpoint is made there, in its subnets; callers given as plain CIDRs get the stack's own
+network, which has no internet gateway and no NAT. The endpoint's service, the actions its
+policy allows and the resources' names come from the provider's catalog entry
+(planner/data/providers.yaml: endpoint, invoke), so URNs read e.g. `<name>-bedrock-runtime`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from planner import names
-from planner.catalog import Catalog
+from planner.catalog import Catalog, Provider
 from planner.costing import component_monthly_usd
 from planner.planfile import Consumer
 from stacks.addressing import WorkloadCost, consumer_vpcs
@@ -27,6 +29,9 @@ class PrivateLinkNetworkArgs:
     lookups: Lookups
     # The catalog the plan was priced with: the network's list prices come from it.
     catalog: Catalog
+    # The provider (its catalog id and entry): the endpoint's service, the invoke actions.
+    provider_id: str
+    provider: Provider
     model_arns: list[str]
     workloads: list[WorkloadCost]
     consumers: list[Consumer]
@@ -34,14 +39,14 @@ class PrivateLinkNetworkArgs:
     protect: bool
 
 
-def _endpoint_policy(model_arns: list[str], account_id: str) -> str:
+def _endpoint_policy(actions: list[str], model_arns: list[str], account_id: str) -> str:
     return policy_json(
         [
             {
                 "Sid": "PlannedModelsOnly",
                 "Effect": "Allow",
                 "Principal": "*",
-                "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                "Action": list(actions),
                 "Resource": sorted(model_arns),
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account_id}},
             }
@@ -50,39 +55,44 @@ def _endpoint_policy(model_arns: list[str], account_id: str) -> str:
 
 
 class PrivateLinkNetwork(pulumi.ComponentResource):
-    """Consumers -> Bedrock runtime interface endpoint (planned models only). No way out."""
+    """Consumers -> the provider's interface endpoint (planned models only). No way out."""
 
     def __init__(
         self, name: str, args: PrivateLinkNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(names.PRIVATE_LINK_NETWORK, name, None, opts)
-        lookups, tags = args.lookups, args.tags
+        lookups, tags, provider = args.lookups, args.tags, args.provider
+        endpoint, invoke = provider.endpoint, provider.invoke
+        # load_catalog: a private_link provider gives its endpoint and invoke actions.
+        assert endpoint is not None and invoke is not None
+        service, label = endpoint.service, endpoint.label
         child = pulumi.ResourceOptions(parent=self)
-        policy = _endpoint_policy(args.model_arns, lookups.account_id)
+        policy = _endpoint_policy(invoke.actions, args.model_arns, lookups.account_id)
         # Callers in the consumers' own VPCs: the endpoint goes where they are. Its private DNS
-        # name makes bedrock-runtime.<region>.amazonaws.com resolve to the endpoint for the whole
-        # VPC, so every Bedrock call from that VPC then takes the endpoint and its policy.
+        # name (e.g. bedrock-runtime.<region>.amazonaws.com) resolves to the endpoint for the
+        # whole VPC, so every call to the provider from that VPC then takes the endpoint and its
+        # policy.
         self.consumer_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
         places = consumer_vpcs(args.consumers)
         for vpc, (cidrs, subnets) in places.items():
             group = aws.ec2.SecurityGroup(
                 f"{name}-{vpc}",
                 vpc_id=vpc,
-                description="Bedrock runtime endpoint: HTTPS from the planned consumers only",
+                description=f"{label} endpoint: HTTPS from the planned consumers only",
                 tags={**tags, "Name": f"{name}-{vpc}"},
                 opts=child,
             )
             _https_from(f"{name}-{vpc}-consumer", group, cidrs, tags, child)
             self.consumer_endpoints[vpc] = aws.ec2.VpcEndpoint(
-                f"{name}-{vpc}-bedrock-runtime",
+                f"{name}-{vpc}-{service}",
                 vpc_id=vpc,
-                service_name=f"com.amazonaws.{lookups.region}.bedrock-runtime",
+                service_name=service_name(lookups, service),
                 vpc_endpoint_type="Interface",
                 private_dns_enabled=True,
                 subnet_ids=subnets,
                 security_group_ids=[group.id],
                 policy=policy,
-                tags={**tags, "Name": f"{name}-{vpc}-bedrock-runtime"},
+                tags={**tags, "Name": f"{name}-{vpc}-{service}"},
                 opts=child,
             )
         # Callers given as plain CIDRs live in the stack's own network (nothing outside reaches
@@ -106,7 +116,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
             {
                 "monthly_cost_usd": self.monthly_cost_usd,
                 "vpc_id": self.network.vpc.id if self.network else None,
-                "bedrock_endpoint_id": self.endpoint.id if self.endpoint else None,
+                f"{args.provider_id}_endpoint_id": self.endpoint.id if self.endpoint else None,
                 "consumer_endpoint_ids": {v: e.id for v, e in self.consumer_endpoints.items()},
                 "consumer_security_groups": {n: g.id for n, g in self.consumer_groups.items()},
             }
@@ -121,10 +131,13 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> None:
         """The stack's own PrivateLink network, for callers given as plain CIDRs."""
-        lookups, tags = args.lookups, args.tags
+        lookups, tags, provider = args.lookups, args.tags, args.provider
+        provider_id = args.provider_id
+        assert provider.endpoint is not None  # load_catalog: a private_link provider's endpoint
+        service = provider.endpoint.service
         key = kms_key(
-            f"{name}-key", "ai-infra-planner: Bedrock PrivateLink network logs", lookups, tags,
-            args.protect, self, services=["logs"],
+            f"{name}-key", f"ai-infra-planner: {provider.short_name} PrivateLink network logs",
+            lookups, tags, args.protect, self, services=["logs"],
         )  # fmt: skip
         self.network = PrivateNetwork(
             f"{name}-net",
@@ -134,16 +147,16 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
                 kms_key_arn=key.arn,
                 tags=tags,
                 interface_services=(),
-                dns_services=("bedrock-runtime",),  # the endpoint below: its name resolves
+                dns_services=(service,),  # the endpoint below: its name resolves
             ),
             opts=child,
         )
         endpoint_group = self.network.endpoint_security_group
-        _https_from(f"{name}-bedrock-consumer", endpoint_group, cidrs, tags, child)
+        _https_from(f"{name}-{provider_id}-consumer", endpoint_group, cidrs, tags, child)
         self.endpoint = aws.ec2.VpcEndpoint(
-            f"{name}-bedrock-runtime",
+            f"{name}-{service}",
             vpc_id=self.network.vpc.id,
-            service_name=f"com.amazonaws.{lookups.region}.bedrock-runtime",
+            service_name=service_name(lookups, service),
             vpc_endpoint_type="Interface",
             private_dns_enabled=True,
             subnet_ids=[each.id for each in self.network.subnets],
@@ -156,22 +169,35 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
             group = aws.ec2.SecurityGroup(
                 f"{workload.name}-consumers",
                 vpc_id=self.network.vpc.id,
-                description=f"{workload.name} callers: HTTPS to the Bedrock endpoint only",
+                description=f"{workload.name} callers: HTTPS to the {provider.short_name} "
+                "endpoint only",
                 tags=workload.tags,
                 opts=child,
             )
             aws.vpc.SecurityGroupEgressRule(
-                f"{workload.name}-consumers-bedrock",
+                f"{workload.name}-consumers-{provider_id}",
                 security_group_id=group.id,
                 ip_protocol="tcp",
                 from_port=443,
                 to_port=443,
                 referenced_security_group_id=endpoint_group.id,
-                description="HTTPS to the Bedrock runtime endpoint",
+                description=f"HTTPS to the {provider.endpoint.label} endpoint",
                 tags=workload.tags,
                 opts=child,
             )
             self.consumer_groups[workload.name] = group
+
+
+def service_name(lookups: Lookups, service: str) -> str:
+    """An AWS service's endpoint service name in the stack's region: com.amazonaws.<region>.
+    <service> (AWS PrivateLink Guide, "AWS services that integrate with AWS PrivateLink")."""
+    return f"com.amazonaws.{lookups.region}.{service}"
+
+
+def dns_name(lookups: Lookups, service: str) -> str:
+    """The private DNS name an interface endpoint of an AWS service answers for its VPC
+    (<service>.<region>.<the partition's DNS suffix>): the name callers call."""
+    return f"{service}.{lookups.region}.{lookups.dns_suffix}"
 
 
 def _https_from(
@@ -181,7 +207,7 @@ def _https_from(
     tags: dict[str, str],
     opts: pulumi.ResourceOptions,
 ) -> None:
-    """One ingress rule per consumer range: HTTPS (443) into the Bedrock endpoint's group."""
+    """One ingress rule per consumer range: HTTPS (443) into the provider endpoint's group."""
     for index, cidr in enumerate(cidrs):
         aws.vpc.SecurityGroupIngressRule(
             f"{prefix}-{index}",

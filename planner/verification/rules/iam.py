@@ -75,14 +75,15 @@ def _expand(action: str) -> list[tuple[str, str]]:
     return [levels[n] for n in sorted(levels) if pattern.fullmatch(n)]
 
 
-def _risky_on_every_resource(action: str, level: str) -> str | None:
-    """Why an action may not apply to every resource (`*`), or None."""
+def _risky_on_every_resource(action: str, level: str, invoke: set[str]) -> str | None:
+    """Why an action may not apply to every resource (`*`), or None. `invoke`: the catalog's
+    providers' model invocation actions, lower-cased (Expectations.invoke_actions)."""
     lower = action.lower()
     if lower in SECRET_READS:
         return "reads secret material"
     if lower.startswith("sts:assumerole"):
         return "assumes roles"
-    if lower.startswith("bedrock:invokemodel"):  # the perimeter allows the planned models only
+    if lower in invoke:  # the perimeter allows the planned models only
         return "invokes any model"
     if level in RISKY_LEVELS:
         return level
@@ -136,6 +137,7 @@ def _broad_resource(resource: str) -> bool:
 )
 def _iam(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
+    invoke = expect.invoke_actions()
     documents: list[tuple[Resource, Any]] = [
         (p, p.inputs.get("policy")) for p in graph.of_type(*IDENTITY_POLICIES)
     ]
@@ -199,7 +201,7 @@ def _iam(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
                 risky = [
                     f"{name} ({why})"
                     for name, level in expanded
-                    if (why := _risky_on_every_resource(name, level))
+                    if (why := _risky_on_every_resource(name, level, invoke))
                 ]
                 if len(risky) == 1 and len(expanded) == 1:
                     message = f"allows {risky[0]} on every resource ({scope})"
