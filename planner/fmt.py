@@ -25,15 +25,25 @@ def usd_cents(amount: float) -> str:
     return f"{amount:,.2f}"
 
 
+def usd_cents_signed(amount: float) -> str:
+    """A change to the cent without its unit: 12.5 -> '+12.50', -3 -> '-3.00'."""
+    return f"{amount:+,.2f}"
+
+
 def usd_signed(amount: float) -> str:
     """A change: 12.5 -> '+12.50 USD', -3 -> '-3.00 USD'."""
-    return f"{amount:+,.2f} USD"
+    return f"{usd_cents_signed(amount)} USD"
+
+
+def usd_dollars(amount: float) -> str:
+    """285000 -> '285,000': whole dollars without the unit (a threshold the sentence names)."""
+    return f"{amount:,.0f}"
 
 
 def usd_whole(amount: float) -> str:
     """285000 -> '285,000 USD': a figure given in whole dollars (a salary, a server's price, a
     month's API spend in a table)."""
-    return f"{amount:,.0f} USD"
+    return f"{usd_dollars(amount)} USD"
 
 
 def usd_per_hour(rate: float) -> str:
@@ -46,9 +56,15 @@ def usd_per_mtok(price: float) -> str:
     return f"{price:,.4g} USD/M"
 
 
-def tokens_per_second(rate: float) -> str:
-    """1234.56 -> '1,234.6': a token rate to a tenth (the unit, tok/s, is said beside it)."""
-    return f"{rate:,.1f}"
+def tokens_count(count: float) -> str:
+    """128000 -> '128,000': a token count in full (a context window, a request's tokens)."""
+    return f"{count:,.0f}"
+
+
+def tokens_per_second(rate: float, decimals: int = 1) -> str:
+    """1234.56 -> '1,234.6': a token rate, to a tenth unless said (the unit, tok/s, is said
+    beside it)."""
+    return f"{rate:,.{decimals}f}"
 
 
 def percent(share: float, decimals: int = 1) -> str:

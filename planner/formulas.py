@@ -75,6 +75,20 @@ def fixed_formula(terms: PiecesTerms | PoolFixedTerms) -> str:
     return pieces_formula(terms)
 
 
+def hourly_quantity(count: int, usd_per_hour: object, hours: float, what: str) -> str:
+    """A resource priced by the hour, as aws_prices.list_price says its quantity:
+    '2 x 0.045 USD/h x 730 h (NAT gateways)'. The price is written as the data file gives it
+    (aws_prices.yaml), not rounded."""
+    return f"{count} x {usd_per_hour} USD/h x {hours:.0f} h ({what})"
+
+
+def monthly_quantity(count: int, usd_per_month: float, what: str) -> str:
+    """A resource priced by the month: '1 x 0.40 USD/month (the API key's secret)'. Unique to
+    this quantity: to the cent without thousands separators (a list price a month of one
+    resource is never a thousand dollars; the bytes are those plans and previews have shown)."""
+    return f"{count} x {usd_per_month:.2f} USD/month ({what})"
+
+
 @dataclass(frozen=True, slots=True)
 class PricedResource:
     """One resource a connection makes in a consumer VPC: its price a month (to the cent, as
@@ -442,3 +456,65 @@ def pool_sizing_formula(terms: PoolSizingTerms) -> str:
         f"{terms.units}, the sums of {terms.members} member(s)' loads in units of one "
         f"{terms.instance_type} {unit}; nodes = {terms.units} x {per_unit} = {terms.nodes}"
     )
+
+
+# ---- `planner tco` (cli/tco.py) ----
+
+
+@dataclass(frozen=True, slots=True)
+class TotalConversion:
+    """How a price per million output tokens becomes one per million tokens of both kinds: the
+    measured run's total rate (`measured`), or the request's input and output tokens."""
+
+    output_tps: float
+    input_tokens: int
+    output_tokens: int
+    measured: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TcoTerms:
+    """The article's formula: hourly price / (tokens a second x utilization x 3600) x 1e6."""
+
+    usd_per_hour: float
+    tokens_per_second: float
+    utilization: float
+    usd_per_million: float
+    kind: str
+    conversion: TotalConversion | None
+
+
+def measured_run_text(output_tps: float, total_tps: float, model: str, shape: str) -> str:
+    return (
+        f"the measured run of {tokens_per_second(output_tps, 2)} output tok/s and "
+        f"{tokens_per_second(total_tps, 2)} total (models.yaml {model} throughput: {shape})"
+    )
+
+
+def tco_formula(terms: TcoTerms) -> str:
+    """The formula `planner tco` prints. Its price per million tokens has four decimals, unique
+    to it (a price that small is where the comparison happens)."""
+    text = (
+        f"{usd_per_hour(terms.usd_per_hour)} / ({tokens_per_second(terms.tokens_per_second, 2)} "
+        f"tok/s x {terms.utilization} x 3600 s) x 1e6 = "
+        f"{terms.usd_per_million:,.4f} USD per million {terms.kind}"
+    )
+    c = terms.conversion
+    if c is None:
+        return text
+    if c.measured:
+        return text + (
+            f" ({tokens_per_second(terms.tokens_per_second, 2)} total tok/s of the measured run "
+            f"at about {c.input_tokens:,} input / {c.output_tokens:,} output tokens a request, "
+            f"models.yaml, for its {tokens_per_second(c.output_tps, 2)} output tok/s)"
+        )
+    return text + (
+        f" ({tokens_per_second(c.output_tps, 2)} output tok/s x ({c.input_tokens:,} + "
+        f"{c.output_tokens:,}) / {c.output_tokens:,} tokens a request)"
+    )
+
+
+def usd_per_million_line(usd_per_million: float) -> str:
+    """`planner tco`'s headline price: to the cent without thousands separators, unique to that
+    line (the bytes it has always printed)."""
+    return f"{usd_per_million:.2f}"
