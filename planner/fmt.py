@@ -1,6 +1,7 @@
-"""How the planner writes amounts: token counts and US dollars in formulas and reasons, and the
-labels and ranges plan.md's templates show (their Jinja2 filters). A new format goes here, so
-that one amount reads the same wherever it appears."""
+"""How the planner writes amounts: token counts, US dollars and shares in formulas, reasons and
+reports, and the labels and ranges plan.md's templates show (their Jinja2 filters). A new format
+goes here, so that one amount reads the same wherever it appears; the formulas that assemble
+these amounts into sentences are in planner/formulas.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,61 @@ def tokens_text(count: float) -> str:
 
 
 def usd(amount: float) -> str:
-    return f"{amount:,.2f} USD"
+    """1234.564 -> '1,234.56 USD': an amount to the cent."""
+    return f"{usd_cents(amount)} USD"
+
+
+def usd_cents(amount: float) -> str:
+    """1234.564 -> '1,234.56': an amount to the cent without its unit (a table's column says
+    it, or a sum of such amounts ends with the unit once)."""
+    return f"{amount:,.2f}"
+
+
+def usd_cents_signed(amount: float) -> str:
+    """A change to the cent without its unit: 12.5 -> '+12.50', -3 -> '-3.00'."""
+    return f"{amount:+,.2f}"
+
+
+def usd_signed(amount: float) -> str:
+    """A change: 12.5 -> '+12.50 USD', -3 -> '-3.00 USD'."""
+    return f"{usd_cents_signed(amount)} USD"
+
+
+def usd_dollars(amount: float) -> str:
+    """285000 -> '285,000': whole dollars without the unit (a threshold the sentence names)."""
+    return f"{amount:,.0f}"
+
+
+def usd_whole(amount: float) -> str:
+    """285000 -> '285,000 USD': a figure given in whole dollars (a salary, a server's price, a
+    month's API spend in a table)."""
+    return f"{usd_dollars(amount)} USD"
+
+
+def usd_per_hour(rate: float) -> str:
+    """98.32 -> '98.32 USD/h': an hourly price, four significant figures."""
+    return f"{rate:,.4g} USD/h"
+
+
+def usd_per_mtok(price: float) -> str:
+    """15 -> '15 USD/M': a price per million tokens, four significant figures."""
+    return f"{price:,.4g} USD/M"
+
+
+def tokens_count(count: float) -> str:
+    """128000 -> '128,000': a token count in full (a context window, a request's tokens)."""
+    return f"{count:,.0f}"
+
+
+def tokens_per_second(rate: float, decimals: int = 1) -> str:
+    """1234.56 -> '1,234.6': a token rate, to a tenth unless said (the unit, tok/s, is said
+    beside it)."""
+    return f"{rate:,.{decimals}f}"
+
+
+def percent(share: float, decimals: int = 1) -> str:
+    """0.1234 -> '12.3%' (decimals after the point: 0.5 with 0 -> '50%')."""
+    return f"{share:.{decimals}%}"
 
 
 def billions_label(tokens: float) -> str:
@@ -31,4 +86,4 @@ def usd_range(low: float, high: float) -> str:
     "138,988.49 USD to 138,988.49 USD")."""
     if round(low * 100) == round(high * 100):
         return ""
-    return f"{low:,.2f} USD to {high:,.2f} USD"
+    return f"{usd(low)} to {usd(high)}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner import formulas
 from planner.catalog import Catalog
 
 
@@ -27,10 +28,10 @@ def list_price(catalog: Catalog, token: str, count: int, what: str = "") -> List
     if "usd_per_hour" in entry:
         hours = catalog.pricing.hours_per_month.value
         monthly = count * float(entry["usd_per_hour"]) * hours
-        quantity = f"{count} x {entry['usd_per_hour']} USD/h x {hours:.0f} h ({what})"
+        quantity = formulas.hourly_quantity(count, entry["usd_per_hour"], hours, what)
     else:
         monthly = count * float(entry["usd_per_month"])
-        quantity = f"{count} x {entry['usd_per_month']:.2f} USD/month ({what})"
+        quantity = formulas.monthly_quantity(count, float(entry["usd_per_month"]), what)
     return ListPrice(
         round(monthly, 2), quantity, entry.get("usage"), f"{entry['source']}, {entry['date']}"
     )

@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from planner.errors import PlannerError
+from planner.fmt import percent
 from planner.inputs.workloads import MIN_UTILIZATION
 from planner.planfile import is_stack_name
 
@@ -61,7 +62,8 @@ def share(text: str) -> float:
     value = finite(text)
     if not MIN_UTILIZATION <= value <= 1:
         raise argparse.ArgumentTypeError(
-            f"must be from {MIN_UTILIZATION:g} to 1 (below {MIN_UTILIZATION:.0%} a pool idles), "
+            f"must be from {MIN_UTILIZATION:g} to 1 "
+            f"(below {percent(MIN_UTILIZATION, 0)} a pool idles), "
             f"not {text!r}"
         )
     return value

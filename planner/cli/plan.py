@@ -12,6 +12,7 @@ from planner.cli import options
 from planner.cli.project import check_writable, project_dir, relative_to
 from planner.console import is_long, progress, warning_lines
 from planner.errors import PlannerError, Problem, WarningsFailed
+from planner.fmt import usd_cents
 from planner.inputs.loader import load_workloads
 from planner.planfile import Plan, Pool
 from planner.planning.build import Strategy, build_plan
@@ -176,13 +177,13 @@ def summary(plan: Plan) -> str:
                 w.model
                 + (f" x{pool.nodes} {pool.instance_type}" if (pool := _pool(plan, w.pool)) else ""),
                 w.answers.data_sensitivity.perimeter.value,
-                f"{w.monthly_cost_usd:,.2f}",
+                usd_cents(w.monthly_cost_usd),
             )
         )
     first_total = len(rows)
-    rows.append(("total", "", "", "", f"{plan.totals.monthly_cost_usd:,.2f}"))
+    rows.append(("total", "", "", "", usd_cents(plan.totals.monthly_cost_usd)))
     if plan.strategy == "optimal":
-        rows.append(("decided one by one", "", "", "", f"{plan.totals.per_workload_usd:,.2f}"))
+        rows.append(("decided one by one", "", "", "", usd_cents(plan.totals.per_workload_usd)))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = [f"Plan for {plan.organization} (stack {plan.stack}, {plan.region})"]
     for index, row in enumerate(rows):

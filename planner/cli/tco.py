@@ -9,13 +9,14 @@ import json
 import math
 from datetime import date
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog import OpenModel, Throughput, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.cli import options
 from planner.cli.throughput import within_context
 from planner.costing import throughput_data, throughput_report
 from planner.errors import PlannerError
+from planner.fmt import tokens_per_second
 from planner.outputs import versioned
 
 
@@ -146,9 +147,12 @@ def run(args: argparse.Namespace) -> int:
             shape = {
                 "input_tokens": measured.input_tokens,
                 "output_tokens": measured.output_tokens,
-                "source": f"the measured run of {measured.output_tokens_per_second:,.2f} output "
-                f"tok/s and {measured.total_tokens_per_second:,.2f} total (models.yaml "
-                f"{args.model} throughput: {measured.shape})",
+                "source": formulas.measured_run_text(
+                    measured.output_tokens_per_second,
+                    measured.total_tokens_per_second,
+                    args.model,
+                    measured.shape,
+                ),
             }
     else:
         settings = costing.Settings(
@@ -198,12 +202,14 @@ def run(args: argparse.Namespace) -> int:
             f" and {per_user:g} tok/s per user (bound: {served.bound})"
             if served.target_met
             else f"; no batch reaches {per_user:g} tok/s per user on {args.instance}: the "
-            f"fastest a user gets is {served.tokens_per_user:,.1f} tok/s (one request at a "
+            f"fastest a user gets is {tokens_per_second(served.tokens_per_user)} tok/s "
+            "(one request at a "
             "time), and the price is at that speed"
         )
         tps_source = (
             f"throughput model (planner/costing/throughput.py, docs/cost-model.md): "
-            f"{served.output_tps:,.1f} output tok/s a unit of {capacity.nodes_per_unit} node(s) "
+            f"{tokens_per_second(served.output_tps)} output tok/s a unit of "
+            f"{capacity.nodes_per_unit} node(s) "
             f"at {input_tokens:,} input / {output_tokens:,} output tokens{speed_text}; "
             f"{error_text}"
         )
@@ -229,14 +235,6 @@ def run(args: argparse.Namespace) -> int:
         )
     shown_tps = tps if args.per == "output" else tps * total_per_output
     kind = "output tokens" if args.per == "output" else "tokens (input and output)"
-    conversion = (
-        f" ({shown_tps:,.2f} total tok/s of the measured run at about {measured.input_tokens:,} "
-        f"input / {measured.output_tokens:,} output tokens a request, models.yaml, for its "
-        f"{tps:,.2f} output tok/s)"
-        if measured is not None
-        else f" ({tps:,.2f} output tok/s x ({input_tokens:,} + {output_tokens:,}) / "
-        f"{output_tokens:,} tokens a request)"
-    )
     result: dict[str, object] = {
         "model": args.model,
         "instance_type": args.instance,
@@ -248,10 +246,22 @@ def run(args: argparse.Namespace) -> int:
         "node_usd_per_hour": round(hourly, 4),
         "node_usd_per_hour_source": instance.on_demand_usd_per_hour.source,
         "usd_per_million_tokens": round(per_million, 2),
-        "formula": (
-            f"{hourly:,.4g} USD/h / ({shown_tps:,.2f} tok/s x {args.utilization} x 3600 s) x 1e6 = "
-            f"{per_million:,.4f} USD per million {kind}"
-            + (conversion if args.per == "total" else "")
+        "formula": formulas.tco_formula(
+            formulas.TcoTerms(
+                usd_per_hour=hourly,
+                tokens_per_second=shown_tps,
+                utilization=args.utilization,
+                usd_per_million=per_million,
+                kind=kind,
+                conversion=None
+                if args.per != "total"
+                else formulas.TotalConversion(
+                    output_tps=tps,
+                    input_tokens=measured.input_tokens if measured is not None else input_tokens,
+                    output_tokens=measured.output_tokens if measured is not None else output_tokens,
+                    measured=measured is not None,
+                ),
+            )
         ),
         "memory_fit": {
             "precision": fit.precision,
@@ -269,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(versioned("tco", result), indent=2))
         return 0
     print(f"{args.model} on {args.instance} ({pricing.value}), utilization {args.utilization}:")
-    print(f"  {result['usd_per_million_tokens']:.2f} USD per million {kind}")
+    print(f"  {formulas.usd_per_million_line(round(per_million, 2))} USD per million {kind}")
     print(f"  {result['formula']}")
     print(f"  throughput: {tps_source}")
     assumed = args.tokens_per_second is not None and measured is None and not shape_given

@@ -13,6 +13,7 @@ from planner.catalog import Figure, default_catalog
 from planner.cli import options
 from planner.costing import throughput, throughput_data, throughput_report
 from planner.errors import PlannerError
+from planner.fmt import tokens_count, tokens_per_second
 from planner.outputs import versioned
 
 
@@ -116,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
             "--tokens-per-user",
             "",
             f"{args.tokens_per_user:g} tokens/s per user is out of reach: {args.model} on "
-            f"{args.gpus}x {args.gpu} gives one user {served.tokens_per_user:,.1f} tokens/s "
+            f"{args.gpus}x {args.gpu} gives one user "
+            f"{tokens_per_second(served.tokens_per_user)} tokens/s "
             "at most, so no batch reaches it; "
             + (
                 f"give more --gpus (up to {max(groups)}) or a lower target"
@@ -142,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
         f"{report['serving']}:"
     )
     print(
-        f"  {report['output_tokens_per_second']:,.0f} output tokens/s "
-        f"({report['total_tokens_per_second']:,.0f} total), "
-        f"{report['tokens_per_user']:,.1f} per user"
+        f"  {tokens_per_second(report['output_tokens_per_second'], 0)} output tokens/s "
+        f"({tokens_per_second(report['total_tokens_per_second'], 0)} total), "
+        f"{tokens_per_second(report['tokens_per_user'])} per user"
     )
     print(
         f"  batch {report['batch']:,} (the KV cache holds {report['kv_cache_batch']:,}); "
@@ -228,7 +230,7 @@ def within_context(
             "--input-tokens",
             "",
             f"a request of {input_tokens + output_tokens:,} tokens is longer than {model}'s "
-            f"context window of {window:,.0f} tokens ({source})",
+            f"context window of {tokens_count(window)} tokens ({source})",
         )
 
 

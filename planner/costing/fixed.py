@@ -5,33 +5,43 @@ in each consumer VPC, and a stack component's monthly cost from the same pieces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+from planner import formulas
 from planner.catalog import Catalog
 from planner.catalog.aws_prices import list_price
 from planner.costing.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FixedCost:
-    """A monthly cost that does not grow with volume, and how it is made up."""
+    """A monthly cost that does not grow with volume, and how it is made up (its terms; the
+    formula is written from them once, planner/formulas.py)."""
 
     monthly_usd: float
-    formula: str
+    terms: formulas.PiecesTerms | formulas.PoolFixedTerms
+
+    @cached_property
+    def formula(self) -> str:
+        return formulas.fixed_formula(self.terms)
 
 
 def pieces_cost(catalog: Catalog, kinds: tuple[str, ...]) -> FixedCost:
     """The list price a month of the network and security pieces of these kinds
     (planner/data/operations.yaml, priced from aws_prices.yaml); usage charges aside."""
+    terms = _pieces_terms(catalog, kinds)
+    return FixedCost(round(terms.total_usd, 2), terms)
+
+
+def _pieces_terms(catalog: Catalog, kinds: tuple[str, ...]) -> formulas.PiecesTerms:
     total, parts = 0.0, []
     for kind in kinds:
         for piece in catalog.operations.pieces[kind]:
             price = list_price(catalog, piece.resource, piece.count, piece.what)
             if price is not None:
                 total += price.monthly_usd
-                parts.append(f"{price.monthly_usd:,.2f} ({piece.what})")
-    if not parts:
-        return FixedCost(0.0, "nothing of its own in this stack = 0.00 USD")
-    return FixedCost(round(total, 2), " + ".join(parts) + f" = {total:,.2f} USD")
+                parts.append(formulas.PiecePrice(price.monthly_usd, piece.what))
+    return formulas.PiecesTerms(tuple(parts), total)
 
 
 def component_monthly_usd(
@@ -47,11 +57,14 @@ def component_monthly_usd(
     return cents / 100
 
 
-def connection_cost(catalog: Catalog, kind: str, subnets: int) -> tuple[int, str, list[str]]:
+def connection_cost(
+    catalog: Catalog, kind: str, subnets: int
+) -> tuple[int, formulas.ConnectionTerms, list[str]]:
     """What the stack adds in one consumer VPC for one service of this kind
-    (operations.yaml connections, priced from aws_prices.yaml): whole cents a month, the formula,
-    and the resource types priced. Each resource is rounded to the cent as `planner preview`
-    prices it, so the plan and the preview agree to the cent."""
+    (operations.yaml connections, priced from aws_prices.yaml): whole cents a month, the terms
+    of its formula (formulas.connection_formula), and the resource types priced. Each resource
+    is rounded to the cent as `planner preview` prices it, so the plan and the preview agree to
+    the cent."""
     cents, parts, tokens = 0, [], []
     for piece in catalog.operations.connections.get(kind, []):
         count = subnets if piece.per == "subnet" else 1
@@ -59,9 +72,9 @@ def connection_cost(catalog: Catalog, kind: str, subnets: int) -> tuple[int, str
         if price is None or not count:
             continue
         cents += round(price.monthly_usd * 100)
-        parts.append(f"{price.monthly_usd:,.2f} USD: {price.quantity}")
+        parts.append(formulas.PricedResource(price.monthly_usd, price.quantity))
         tokens.append(piece.resource)
-    return cents, "; ".join([*parts, f"together {cents / 100:,.2f} USD"]), tokens
+    return cents, formulas.ConnectionTerms(tuple(parts), cents), tokens
 
 
 def _staff(catalog: Catalog, settings: Settings | None) -> tuple[float, float]:
@@ -89,13 +102,9 @@ def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> Fixed
     its network and security pieces (the staff figures as the workloads file sets them)."""
     fte, engineer = _staff(catalog, settings)
     people = pool_staff_usd(catalog, settings)
-    pieces = pieces_cost(catalog, ("self_hosted_pool",))
-    total = round(people + pieces.monthly_usd, 2)
-    return FixedCost(
-        total,
-        f"operations {fte:g} engineer x {engineer:,.0f} USD = {people:,.2f} USD; network and "
-        f"security {pieces.formula}",
-    )
+    pieces = _pieces_terms(catalog, ("self_hosted_pool",))
+    total = round(people + round(pieces.total_usd, 2), 2)
+    return FixedCost(total, formulas.PoolFixedTerms(fte, engineer, people, pieces))
 
 
 def api_fixed_kinds(catalog: Catalog, provider_id: str) -> tuple[str, ...]:

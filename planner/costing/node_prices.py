@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from planner import formulas
 from planner.catalog import Catalog, Figure, Instance
 from planner.catalog.vocabulary import Pricing
 from planner.costing.settings import MILLION
@@ -14,13 +15,18 @@ from planner.costing.settings import MILLION
 @dataclass(frozen=True, slots=True)
 class NodeRate:
     """One node an hour under a purchase option, its planning range, and what it rests on: a
-    published rate of the instance type, or the on-demand price times an inferred multiplier."""
+    published rate of the instance type, or the on-demand price times an inferred multiplier
+    (its terms; `basis` writes them, planner/formulas.py)."""
 
     usd_per_hour: float
     low: float
     high: float
     published: bool
-    basis: str
+    terms: formulas.RateBasis
+
+    @property
+    def basis(self) -> str:
+        return formulas.rate_basis(self.terms)
 
 
 # The Instance field that holds a purchase option's published rate, and how a basis names it:
@@ -77,32 +83,34 @@ def node_rate(catalog: Catalog, instance: Instance, pricing: Pricing) -> NodeRat
                 )
 
             high = with_premium(figure.high, premium.high)
-            capped = f", at most on-demand {on_demand:,.4g} USD/h" if high >= on_demand else ""
             return NodeRate(
                 with_premium(figure.value, premium.value),
                 with_premium(figure.low, premium.low),
                 high,
                 True,
-                f"published spot {figure.value:,.4g} USD/h ({figure.date}) x (1 + "
-                f"{premium.value:g} interruption and fallback premium){capped}",
+                formulas.SpotBasis(
+                    figure.value,
+                    figure.date,
+                    premium.value,
+                    on_demand if high >= on_demand else None,
+                ),
             )
         return NodeRate(
             figure.value,
             figure.value if figure.low is None else figure.low,
             figure.value if figure.high is None else figure.high,
             True,
-            f"published {published.label} {figure.value:,.4g} USD/h ({figure.date})",
+            formulas.PublishedBasis(published.label, figure.value, figure.date),
         )
     multiplier = option.multiplier
     low = multiplier.value if multiplier.low is None else multiplier.low
     high = multiplier.value if multiplier.high is None else multiplier.high
-    inferred = "" if pricing == Pricing.on_demand else ", inferred: no published rate found"
     return NodeRate(
         on_demand * multiplier.value,
         on_demand * low,
         on_demand * high,
         pricing == Pricing.on_demand,
-        f"on-demand {on_demand:,.4g} USD/h x {multiplier.value:g}{inferred}",
+        formulas.MultiplierBasis(on_demand, multiplier.value, pricing != Pricing.on_demand),
     )
 
 
@@ -127,10 +135,16 @@ def usd_per_million_tokens(
 
 @dataclass(frozen=True)
 class PurchaseCost:
+    """A pool's nodes a month under one purchase option, and the terms of its formula."""
+
     option: str
     monthly_usd: float
-    formula: str
+    terms: formulas.RentedNodesTerms | formulas.BoughtNodesTerms
     comparison_only: bool
+
+    @property
+    def formula(self) -> str:
+        return formulas.purchase_formula(self.terms)
 
 
 def purchase_costs(
@@ -150,8 +164,7 @@ def purchase_costs(
             PurchaseCost(
                 option.value,
                 round(monthly, 2),
-                f"{nodes} x {hourly:,.4g} USD/h ({rate.basis}) x {hours:,.0f} h = "
-                f"{monthly:,.2f} USD",
+                formulas.RentedNodesTerms(nodes, hourly, rate.terms, hours, monthly),
                 False,
             )
         )
@@ -166,10 +179,17 @@ def purchase_costs(
             PurchaseCost(
                 "buy",
                 round(monthly, 2),
-                f"{nodes} x ({server.capital_usd.value:,.0f} USD ({server.capital_usd.date}) / "
-                f"{horizon:g} months + {hardware.power_kw.value} kW x "
-                f"PUE {hardware.pue.value} x {hardware.usd_per_kwh.value} USD/kWh x {hours:,.0f} h)"
-                f" = {monthly:,.2f} USD, before hosting, staff and networking",
+                formulas.BoughtNodesTerms(
+                    nodes,
+                    server.capital_usd.value,
+                    server.capital_usd.date,
+                    horizon,
+                    hardware.power_kw.value,
+                    hardware.pue.value,
+                    hardware.usd_per_kwh.value,
+                    hours,
+                    monthly,
+                ),
                 True,
             )
         )

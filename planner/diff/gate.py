@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from planner.fmt import usd, usd_signed
+
 if TYPE_CHECKING:
     from planner.diff.compare import Diff
 
@@ -19,13 +21,13 @@ def budget_gate(diff: Diff) -> list[str]:
         if pct is None or pct > diff.fail_on_increase_pct:
             grown = "from nothing" if pct is None else f"{pct:.1f} %"
             reasons.append(
-                f"the monthly estimate rises {grown} ({diff.change_usd:+,.2f} USD), above the "
+                f"the monthly estimate rises {grown} ({usd_signed(diff.change_usd)}), above the "
                 f"{diff.fail_on_increase_pct:g} % allowed"
             )
     if diff.fail_above_usd is not None and diff.after_usd > diff.fail_above_usd:
         reasons.append(
-            f"the monthly estimate, {diff.after_usd:,.2f} USD, is above the "
-            f"{diff.fail_above_usd:,.2f} USD allowed"
+            f"the monthly estimate, {usd(diff.after_usd)}, is above the "
+            f"{usd(diff.fail_above_usd)} allowed"
         )
     return reasons
 

@@ -24,6 +24,7 @@ from planner.catalog.vocabulary import Pricing
 from planner.console import is_long, progress
 from planner.costing import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
+from planner.fmt import usd_per_hour
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.planfile import Plan, read_plan
 
@@ -269,7 +270,7 @@ def _node_cost(
         group.type,
         group.name,
         nodes_monthly_usd(hourly, hours, nodes),
-        f"{nodes} x {instance_type} at {hourly:,.4g} USD/h ({option}) x {hours:.0f} h",
+        f"{nodes} x {instance_type} at {usd_per_hour(hourly)} ({option}) x {hours:.0f} h",
         None,
         f"{instance.on_demand_usd_per_hour.source}, {instance.on_demand_usd_per_hour.date}; "
         f"{_rate_source(catalog, instance, option)}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from planner.catalog import Catalog
 from planner.costing import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import Problem
+from planner.fmt import tokens_count, usd
 from planner.planfile.place_checks import (
     again,
     consumer_problems,
@@ -36,7 +37,7 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     def adds_up(field: str, value: float, parts: list[float], what: str) -> None:
         expected = sum(_cents(part) for part in parts)
         if _cents(value) != expected:
-            problem(field, f"{value:,.2f} USD is not {what}, {expected / 100:,.2f} USD")
+            problem(field, f"{usd(value)} is not {what}, {usd(expected / 100)}")
 
     workloads = {w.name: w for w in plan.workloads}
     pools = {pool.name: pool for pool in plan.pools}
@@ -174,7 +175,7 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             problem(
                 f"{at}.max_model_len",
                 f"{pool.max_model_len:,} tokens, over {pool.model}'s context window of "
-                f"{window.value:,.0f}",
+                f"{tokens_count(window.value)}",
             )
         for name in (
             "monthly_cost_usd",
@@ -313,7 +314,7 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             "totals.staff_usd",
             totals.staff_usd,
             [round(fte * engineer, 2)] * len(plan.pools),
-            f"{len(plan.pools)} pool(s) x {fte:g} engineer x {engineer:,.2f} USD",
+            f"{len(plan.pools)} pool(s) x {fte:g} engineer x {usd(engineer)}",
         )
     else:
         problem("assumptions.pool_fte", "pool_fte and engineer_usd_per_month must be numbers")
@@ -375,9 +376,9 @@ def _node_cost_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             found.append(
                 again(
                     f"{at}.monthly_cost_usd",
-                    f"{pool.monthly_cost_usd:,.2f} USD, but {pool.nodes:,} x {pool.instance_type}"
+                    f"{usd(pool.monthly_cost_usd)}, but {pool.nodes:,} x {pool.instance_type}"
                     f" ({pool.pricing.value}) and the pool's staff and network pieces cost "
-                    f"{expected / 100:,.2f} USD: nodes and cost disagree",
+                    f"{usd(expected / 100)}: nodes and cost disagree",
                 )
             )
         recomputed = {
@@ -402,8 +403,8 @@ def _node_cost_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                 found.append(
                     again(
                         f"{at}.purchase_options[{number}].monthly_cost_usd",
-                        f"{purchase.monthly_cost_usd:,.2f} USD, but {pool.nodes:,} x "
-                        f"{pool.instance_type} cost {price:,.2f} USD {purchase.option}",
+                        f"{usd(purchase.monthly_cost_usd)}, but {pool.nodes:,} x "
+                        f"{pool.instance_type} cost {usd(price)} {purchase.option}",
                     )
                 )
     return found

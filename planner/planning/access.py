@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from planner import formulas
 from planner.catalog import Catalog
 from planner.catalog.aws_prices import price_figure
 from planner.costing import api_fixed_kinds, connection_cost, pieces_cost
@@ -120,7 +121,7 @@ def connections_of(
                 names.append(plan_of.name)
     connections = []
     for (service_name, vpc), (kind, subnets, names) in sorted(found.items()):
-        cents, formula, tokens = connection_cost(catalog, kind, len(subnets))
+        cents, terms, tokens = connection_cost(catalog, kind, len(subnets))
         if book is not None:
             for token in tokens:
                 figure = price_figure(catalog, token)
@@ -134,7 +135,7 @@ def connections_of(
                 subnets=sorted(subnets),
                 workloads=names,
                 monthly_cost_usd=cents / 100,
-                formula=formula,
+                formula=formulas.connection_formula(terms),
             )
         )
     return connections

@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Pricing, Tier
 from planner.costing import Capacity, Settings
 from planner.costing.throughput_data import throughput_data
-from planner.fmt import tokens_text
 from planner.planfile import MemoryFit
 from planner.planning.figures import ASSUMED_SPEED, FigureBook, throughput_figures
 from planner.targets import Offer, Target, pool_targets
@@ -94,13 +93,10 @@ class ShapeLimits:
 
     capacity: Capacity
     memory_fit: MemoryFit
-    kv_ceiling_text: str
     throughput: costing.UnitThroughput
     limits: costing.UnitLimits
     range_limits: tuple[costing.UnitLimits, costing.UnitLimits]
-    output_text: str
-    total_text: str
-    peak_text: str
+    texts: formulas.ShapeTexts
 
 
 def memory_fit_of(capacity: Capacity) -> MemoryFit:
@@ -247,9 +243,8 @@ def candidates_for(
                 option_id=f"self_hosted/{model_id}/{instance_type}"
                 + (f"/{precision}" if precision else ""),
                 tier=model.tier,
-                cost_text=(
-                    f" x {node_hourly:,.4g} USD/h ({settings.pricing.value}: {rate.basis}) x "
-                    f"{hours.value:,.0f} h = "
+                cost_text=formulas.node_price_text(
+                    node_hourly, settings.pricing.value, rate.terms, hours.value
                 ),
             )
         )
@@ -280,25 +275,25 @@ def shape_limits(
     return ShapeLimits(
         capacity=capacity,
         memory_fit=memory_fit_of(capacity),
-        kv_ceiling_text=(
-            f"{tokens_text(limits.kv_tokens_per_unit)} tokens a unit holds "
-            f"({capacity.kv_gb_per_replica * capacity.fit.replicas_per_node:,.1f} GB / "
-            f"{per_token * 1e9 / 1024:,.1f} KiB a token at "
-            f"{capacity.kv_cache_precision})"
-        ),
         throughput=served,
         limits=limits,
         range_limits=(
             costing.unit_limits(capacity, served, seconds, best),
             costing.unit_limits(capacity, served, seconds, worst),
         ),
-        output_text=(
-            f"{rate * settings.utilization:,.1f} ({rate:,.1f} output tok/s a unit at "
-            f"{shape.input_tokens:,}/{shape.output_tokens:,} tokens and "
-            f"{shape.user_output_tps:g} tok/s per user, bound: {served.bound}, x utilization)"
+        texts=formulas.shape_texts(
+            output_tps=rate,
+            total_tps=served.total_tps * settings.throughput_factor,
+            utilization=settings.utilization,
+            input_tokens=shape.input_tokens,
+            output_tokens=shape.output_tokens,
+            user_output_tps=shape.user_output_tps,
+            bound=served.bound,
+            kv_tokens_per_unit=limits.kv_tokens_per_unit,
+            kv_gb_per_unit=capacity.kv_gb_per_replica * capacity.fit.replicas_per_node,
+            kv_kib_per_token=per_token * 1e9 / 1024,
+            kv_cache_precision=capacity.kv_cache_precision,
         ),
-        total_text=(f"{served.total_tps * settings.throughput_factor * settings.utilization:,.1f}"),
-        peak_text=f"{rate:,.1f}",
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from planner.catalog import Catalog
 from planner.errors import PlannerError
+from planner.fmt import usd_whole
 from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.messages import did_you_mean
 from planner.inputs.workloads import Workload
@@ -96,6 +97,9 @@ def reports(loaded: LoadedWorkloads, catalog: Catalog, name: str | None) -> list
 
 
 def _tokens(volume: float | None) -> str:
+    """A volume in the crossover table's columns: unique to that table (no 'k', as its
+    volumes are millions and more; fmt.tokens_text is the format elsewhere), and kept so that
+    `planner crossover`'s text reads as before."""
     if volume is None:
         return "never"
     for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
@@ -165,7 +169,7 @@ def render_table(found: list[Report]) -> str:
             f"{'API spend/month':>16}  then cheaper"
         )
         for row in report.rows:
-            spend = "-" if row.api_monthly_usd is None else f"{row.api_monthly_usd:,.0f} USD"
+            spend = "-" if row.api_monthly_usd is None else usd_whole(row.api_monthly_usd)
             lines.append(
                 f"  {row.comparison:<25} {row.api_id:<26} {row.purchase:<12} "
                 f"{_tokens(row.monthly_tokens):>16} {spend:>16}  {_later(row)}"
@@ -236,6 +240,7 @@ def write_chart(report: Report, path: Path) -> None:
     axes.plot([now / scale], [unit.cost(now)], "s", color="red", markersize=7)
     for api in report.apis:
         axes.plot([now / scale], [api.cost(now)], "s", color="red", markersize=7)
+    # The chart's labels (millions of tokens, whole dollars on the axis) are unique to it.
     thousands = FuncFormatter(lambda value, _: f"{value:,.0f}")
     axes.xaxis.set_major_formatter(thousands)
     axes.yaxis.set_major_formatter(thousands)

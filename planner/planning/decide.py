@@ -13,7 +13,7 @@ from typing import NamedTuple
 from planner.catalog import TIER_ORDER
 from planner.catalog.vocabulary import Perimeter
 from planner.errors import Problem
-from planner.fmt import usd
+from planner.fmt import tokens_count, tokens_per_second, usd
 from planner.inputs.workloads import Workload
 from planner.planfile import Answers, Option, TaskQuality, VolumeEconomics, Warning
 from planner.planning.candidates import SelfHostedCandidate
@@ -140,7 +140,8 @@ def _admitted(
                 Problem(
                     f"workloads[{index}].model",
                     f"a request of {context:,} tokens ({_request_origin(workload)}) is longer "
-                    f"than {workload.model}'s context window of {window.value:,.0f} tokens "
+                    f"than {workload.model}'s context window of "
+                    f"{tokens_count(window.value)} tokens "
                     f"({window.source}): shorten the requests or pin another model",
                 )
             ]
@@ -162,7 +163,9 @@ def _admitted(
         and c.option_id not in too_long
         and not limits_at(ctx, c, demand.shape).throughput.delivers_user_speed
     }
-    slow_text = ", ".join(f"{o} (at most {too_slow[o]:,.1f})" for o in sorted(too_slow))
+    slow_text = ", ".join(
+        f"{o} (at most {tokens_per_second(too_slow[o])})" for o in sorted(too_slow)
+    )
     if too_long or over_window or too_slow:
         left_out = {*too_long, *over_window, *too_slow}
         entries = [

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog.vocabulary import Availability
-from planner.fmt import tokens_text
 from planner.inputs.workloads import Workload
 from planner.planning.candidates import SelfHostedCandidate, Shape, ShapeLimits
 from planner.planning.context import Context
@@ -41,12 +40,7 @@ class Demand:
     shape: Shape
     # Context the workload keeps in the KV cache at its busiest: requests in flight x context.
     kv_tokens: int
-    units_head: str
-    total_head: str
-    peak_head: str
-    kv_head: str
-    api_head_in: str
-    api_head_out: str
+    texts: formulas.DemandTexts
     # Which API pieces the stack builds for these callers: a PrivateLink network of its own
     # (callers given as plain CIDRs), a transit gateway attachment (callers naming VPCs).
     plain_callers: bool = True
@@ -100,26 +94,20 @@ class Demand:
             request_out=request_out,
             shape=shape_of(ctx, workload),
             kv_tokens=flying * context,
-            kv_head=(
-                f", KV cache {flying:,} request(s) in flight"
-                + (
-                    ""
-                    if workload.concurrency
-                    else f" (busiest output rate {busiest:,.1f} tok/s / user_output_tps "
-                    f"{speed:g} tok/s)"
-                )
-                + f" x {context:,} tokens of context / "
+            texts=formulas.demand_texts(
+                utilization=ctx.settings.utilization,
+                min_units=min_units,
+                availability=workload.availability.value,
+                output_tps=tokens.output / ctx.seconds_per_month,
+                total_tps=tokens.total / ctx.seconds_per_month,
+                peak_tps=peak,
+                in_flight=flying,
+                busiest_tps=None if workload.concurrency else busiest,
+                user_output_tps=speed,
+                context_tokens=context,
+                input_tokens=tokens.input,
+                output_tokens=tokens.output,
             ),
-            units_head=(
-                f"load / what a unit serves at this request shape (throughput model) x "
-                f"utilization {ctx.settings.utilization}: "
-                f"units = max({min_units} ({workload.availability.value} availability), "
-                f"ceil(max(output {tokens.output / ctx.seconds_per_month:,.1f} tok/s / "
-            ),
-            total_head=f", total {tokens.total / ctx.seconds_per_month:,.1f} tok/s / ",
-            peak_head=f", peak {peak:,.0f} tok/s / " if peak else "",
-            api_head_in=f"{tokens_text(tokens.input)} input x ",
-            api_head_out=f"{tokens_text(tokens.output)} output x ",
         )
 
 

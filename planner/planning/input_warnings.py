@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planner.catalog import Catalog
+from planner.fmt import usd, usd_dollars
 from planner.inputs.workloads import Workload, WorkloadsFile
 from planner.planfile import Option, Warning, WorkloadPlan
 from planner.planning.decide import Decision
@@ -81,8 +82,8 @@ def input_warnings(
         )
     if chosen.monthly_cost_usd >= defaults.warn_usd_per_workload.value:
         sizes.append(
-            f"{chosen.monthly_cost_usd:,.2f} USD a month (warned from "
-            f"{defaults.warn_usd_per_workload.value:,.0f})"
+            f"{usd(chosen.monthly_cost_usd)} a month (warned from "
+            f"{usd_dollars(defaults.warn_usd_per_workload.value)})"
         )
     if sizes:
         warnings.append(

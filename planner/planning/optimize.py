@@ -38,6 +38,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
+from planner.fmt import percent, usd
 from planner.planning.candidates import SelfHostedCandidate
 
 # Loads are floats: a load that is a whole number of units up to rounding fits that many units,
@@ -269,7 +270,11 @@ def solve(
 
     matrix = coo_array((values, (rows, cols)), shape=(len(lower_bounds), n_vars)).tocsr()
     if progress is not None:
-        stop = f"a plan proven within {rel_gap:.2%} of the optimum" if rel_gap else "the optimum"
+        stop = (
+            f"a plan proven within {percent(rel_gap, 2)} of the optimum"
+            if rel_gap
+            else "the optimum"
+        )
         limit = f", or {time_limit:g} s" if time_limit is not None else ""
         progress(
             f"optimizer: {len(demands):,} workloads, {len(used)} candidate pools kept of "
@@ -362,8 +367,8 @@ def solve(
         )
         share = solution.gap_usd / total if total else 0.0
         progress(
-            f"optimizer: {how} after {time.monotonic() - started:.1f} s: {total:,.2f} USD a "
-            f"month, at most {solution.gap_usd:,.2f} USD ({share:.3%}) above the optimum"
+            f"optimizer: {how} after {time.monotonic() - started:.1f} s: {usd(total)} a "
+            f"month, at most {usd(solution.gap_usd)} ({percent(share, 3)}) above the optimum"
         )
     return solution
 

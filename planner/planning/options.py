@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog import ApiModel, Catalog
 from planner.costing.throughput_data import throughput_data
 from planner.costing.throughput_report import calibration_points_of
-from planner.fmt import tokens_text
 from planner.planfile import Option, ThroughputUsed
 from planner.planning.candidates import SelfHostedCandidate
 from planner.planning.context import Context
@@ -34,26 +33,20 @@ def self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Dem
     # Priced as `planner preview` prices the nodes' group, so the two agree to the cent.
     node_cost = candidate.nodes_monthly_usd(ctx.catalog, nodes)
     cost = node_cost + candidate.fixed_usd
-    peak = demand.peak_head + at_shape.peak_text if demand.peak_head else ""
     # The part after the load depends only on the candidate and the unit count: format it once.
     tail_key = (candidate.option_id, units)
     tail = ctx.formula_tails.get(tail_key)
     if tail is None:
-        tail = ctx.formula_tails[tail_key] = (
-            f"))) = {units}; nodes = {units} x {capacity.nodes_per_unit} = {nodes}; "
-            f"cost = {nodes}{candidate.cost_text}{node_cost:,.2f} USD; plus per pool "
-            f"{ctx.pool_fixed[candidate.target.name].formula}; total {cost:,.2f} USD"
+        tail = ctx.formula_tails[tail_key] = formulas.self_hosted_tail(
+            units,
+            capacity.nodes_per_unit,
+            nodes,
+            candidate.cost_text,
+            node_cost,
+            ctx.pool_fixed[candidate.target.name].formula,
+            cost,
         )
-    formula = (
-        demand.units_head
-        + at_shape.output_text
-        + demand.total_head
-        + at_shape.total_text
-        + peak
-        + demand.kv_head
-        + at_shape.kv_ceiling_text
-        + tail
-    )
+    formula = formulas.self_hosted_formula(demand.texts, at_shape.texts, tail)
     return Option(
         id=candidate.option_id,
         placement="self_hosted",
@@ -122,13 +115,12 @@ def _cache_head(
     for them, when the file gives no cache_write_fraction)."""
     price = quote.price
     read, written = demand.cached_fraction, demand.write_fraction or 0.0
-    terms: list[str] = []
+    terms: list[formulas.CacheTerm] = []
     notes: list[str] = []
     figures: list[str] = []
     # Writes are a share of the cache's misses (cache_write_fraction of the uncached input).
     misses = (1 - read) * written
     plain, _, _ = costing.cache_shares(price, read, written)
-    terms.append(f"{plain:g} x {price.input_usd_per_mtok:,.4g} USD/M")
     for share, usd, figure_id, what, role, key in (
         (
             read,
@@ -150,10 +142,7 @@ def _cache_head(
         if not share:
             continue
         if usd is None or figure_id is None:
-            notes.append(
-                f"no cache-{what} price for {api_id}: "
-                f"its {role} share {share:g} is charged as input"
-            )
+            notes.append(formulas.no_cache_price_note(api_id, what, role, share))
             continue
         ctx.book.add(
             figure_id,
@@ -164,17 +153,15 @@ def _cache_head(
             price.date,
         )
         figures.append(figure_id)
-        of = f" {written:g} of the uncached {1 - read:g}" if what == "write" and read else ""
-        terms.append(f"{share:g} {role} ({key}_fraction{of}) x {usd:,.4g} USD/M cache {what}")
+        of = (written, 1 - read) if what == "write" and read else None
+        terms.append(formulas.CacheTerm(share, role, key, of, usd, what))
     write_price = price.cache_write_usd_per_mtok
     unsaid = demand.write_fraction is None
     if read and unsaid and write_price is not None and write_price > price.input_usd_per_mtok:
-        notes.append(
-            f"cache writes not counted: {api_id} charges them {write_price:,.4g} USD/M, and "
-            "the file gives no cache_write_fraction"
-        )
-    note = f" ({'; '.join(notes)})" if notes else ""
-    head = f"{tokens_text(demand.input_tokens)} input x ({' + '.join(terms)}){note} + "
+        notes.append(formulas.uncounted_cache_writes_note(api_id, write_price))
+    head = formulas.cache_input_text(
+        demand.input_tokens, plain, price.input_usd_per_mtok, terms, notes
+    )
     return head, tuple(figures)
 
 
@@ -189,14 +176,17 @@ def api_option(ctx: Context, api_id: str, api: ApiModel, demand: Demand) -> Opti
         demand.write_fraction or 0.0,
     )
     fixed = ctx.api_fixed_for(api.provider, demand.plain_callers, demand.vpc_callers)
-    head, figures = f"{demand.api_head_in}{quote.input_text}", quote.figure_ids
+    head, figures = f"{demand.texts.api_head_in}{quote.input_text}", quote.figure_ids
     if demand.cached_fraction or demand.write_fraction:
         head, cache_figures = _cache_head(ctx, api_id, quote, demand)
         figures = (*figures, *cache_figures)
-    formula = (
-        f"{head}{demand.api_head_out}{quote.output_text}"
-        f"{usage:,.2f} USD; plus, standing alone, its access: {fixed.formula}; total "
-        f"{usage + fixed.monthly_usd:,.2f} USD"
+    formula = formulas.api_formula(
+        head,
+        demand.texts.api_head_out,
+        quote.output_text,
+        usage,
+        fixed.formula,
+        fixed.monthly_usd,
     )
     return Option(
         id=quote.option_id,

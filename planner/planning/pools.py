@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from planner import formulas
 from planner.catalog.vocabulary import Perimeter
 from planner.costing import unit_load, units_for_load
 from planner.inputs.workloads import Workload
@@ -174,14 +175,18 @@ def _pool_sizing(
     units = units_for_load((volume_units, peak_units, kv_units), minimum)
     per_unit = candidate.capacity.nodes_per_unit
     assert units * per_unit == nodes, f"{option_id}: {units} x {per_unit} units, {nodes} nodes"
-    formula = (
-        f"units = max(largest minimum {minimum}, ceil(volume {volume_units:,.4f}), "
-        f"ceil(peak {peak_units:,.4f}), ceil(KV cache {kv_units:,.4f})) = {units}, the sums of "
-        f"{len(loads)} member(s)' loads in units of one {candidate.instance_type} "
-        f"{'node' if per_unit == 1 else f'{per_unit}-node replica'}; nodes = {units} x "
-        f"{per_unit} = {nodes}"
+    terms = formulas.PoolSizingTerms(
+        minimum=minimum,
+        volume_units=volume_units,
+        peak_units=peak_units,
+        kv_units=kv_units,
+        units=units,
+        members=len(loads),
+        instance_type=candidate.instance_type,
+        nodes_per_unit=per_unit,
+        nodes=nodes,
     )
-    return loads, formula
+    return loads, formulas.pool_sizing_formula(terms)
 
 
 def pool_range(

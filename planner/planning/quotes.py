@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog import ApiModel, Catalog
 from planner.planning.figures import FigureBook
 
@@ -71,9 +71,8 @@ def api_quote(
         cached_figure_id=cached_id,
         write_figure_id=write_id,
         option_id=f"cloud_api/{api_id}",
-        input_text=f"{price.input_usd_per_mtok:,.4g} USD/M + ",
-        output_text=(
-            f"{price.output_usd_per_mtok:,.4g} USD/M (prices for a request of "
-            f"{request_in:,} input / {request_out:,} output tokens) = "
+        input_text=formulas.api_input_price_text(price.input_usd_per_mtok),
+        output_text=formulas.api_output_price_text(
+            price.output_usd_per_mtok, request_in, request_out
         ),
     )

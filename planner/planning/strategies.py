@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from planner.costing import unit_load
+from planner.fmt import usd
 from planner.inputs.workloads import Workload
 from planner.planfile import Answers, Consumer, Option, Pool, Warning, WorkloadPlan
 from planner.planning import optimize
@@ -194,10 +195,10 @@ def shared_pools(
             shares[member.workload.name] = (
                 cents / 100,
                 f"shared pool {name} ({units * candidate.capacity.nodes_per_unit} x "
-                f"{candidate.instance_type}, {cost_cents / 100:,.2f} USD a month"
+                f"{candidate.instance_type}, {usd(cost_cents / 100)} a month"
                 + (f", with {', '.join(mates)}" if mates else "")
-                + f"): this workload's share, in proportion to its per-workload cost, is "
-                f"{cents / 100:,.2f} USD",
+                + "): this workload's share, in proportion to its per-workload cost, is "
+                + usd(cents / 100),
             )
     plans = []
     for decision in decisions:

@@ -21,7 +21,7 @@ from planner import names
 from planner.catalog import Catalog, default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
-from planner.fmt import billions_label, tokens_text, usd_range
+from planner.fmt import billions_label, tokens_text, usd, usd_cents, usd_cents_signed, usd_range
 from planner.planfile import Plan, WorkloadPlan
 from planner.templating import base_environment
 
@@ -42,10 +42,11 @@ def template_environment() -> jinja2.Environment:
     # An overlay shares its parent's dictionaries: the plan's filters go on copies of them.
     env.filters = dict(env.filters)
     env.globals = dict(env.globals)
-    env.filters["usd"] = lambda amount: f"{amount:,.2f} USD"
-    env.filters["money"] = lambda amount: "" if amount is None else f"{amount:,.2f}"
+    env.filters["usd"] = usd
+    env.filters["money"] = lambda amount: "" if amount is None else usd_cents(amount)
+    # A change to the cent with its sign, and no sign where it rounds to nothing ("-0.00").
     env.filters["signed"] = lambda amount: (
-        "0.00" if round(amount, 2) == 0 else f"{round(amount, 2):+,.2f}"
+        usd_cents(0.0) if round(amount, 2) == 0 else usd_cents_signed(round(amount, 2))
     )
     env.filters["tokens"] = tokens_text
     env.filters["billions"] = billions_label
@@ -92,27 +93,27 @@ def cost_parts(w: WorkloadPlan, plan: Plan) -> str:
     chosen = next((o for o in economics.options if o.id == economics.chosen), None)
     if chosen is None or round(chosen.monthly_cost_usd * 100) == round(w.monthly_cost_usd * 100):
         return ""
-    alone = f"the option standing alone: {chosen.monthly_cost_usd:,.2f} USD"
+    alone = f"the option standing alone: {usd(chosen.monthly_cost_usd)}"
     # Its share of the connections in its consumers' VPCs (Plan.connections), priced apart.
     connections = (
-        f" + {w.connection_share_usd:,.2f} USD, its share of the connections in its consumers' VPCs"
+        f" + {usd(w.connection_share_usd)}, its share of the connections in its consumers' VPCs"
         if w.connection_share_usd
         else ""
     )
     if w.placement == "cloud_api":
         tokens = w.monthly_cost_usd - w.access_share_usd - w.connection_share_usd
         return (
-            f"{tokens:,.2f} USD of tokens + {w.access_share_usd:,.2f} USD, its share of the "
+            f"{usd(tokens)} of tokens + {usd(w.access_share_usd)}, its share of the "
             f"shared access (paid once in the plan){connections}; {alone}, with "
-            f"{chosen.fixed_monthly_usd:,.2f} USD of access to itself"
+            f"{usd(chosen.fixed_monthly_usd)} of access to itself"
         )
     pool = next((p for p in plan.pools if p.name == w.pool), None)
-    whole = f" of {pool.monthly_cost_usd:,.2f} USD" if pool is not None else ""
+    whole = f" of {usd(pool.monthly_cost_usd)}" if pool is not None else ""
     own = w.monthly_cost_usd - w.connection_share_usd
-    share = f"{own:,.2f} USD, its share of pool {w.pool}{whole}" if connections else ""
+    share = f"{usd(own)}, its share of pool {w.pool}{whole}" if connections else ""
     if connections and round(own * 100) == round(chosen.monthly_cost_usd * 100):
         return (
-            f"{own:,.2f} USD, pool {w.pool} (the option standing alone){connections} "
+            f"{usd(own)}, pool {w.pool} (the option standing alone){connections} "
             "(not in the option's price)"
         )
     if connections:

@@ -11,6 +11,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from planner import names
+from planner.fmt import usd, usd_cents, usd_signed
 from planner.graph.preview import SECRET, Preview
 from planner.outputs import versioned
 
@@ -111,13 +112,13 @@ def render_text(preview: Preview) -> str:
     for cost in sorted(preview.costs, key=lambda c: (-c.monthly_usd, c.name)):
         usage = f"  + usage: {cost.usage}" if cost.usage else ""
         lines.append(
-            f"  {cost.name:<{width}}  {cost.monthly_usd:>12,.2f} USD  {cost.quantity}{usage}"
+            f"  {cost.name:<{width}}  {usd_cents(cost.monthly_usd):>12} USD  {cost.quantity}{usage}"
         )
     totals = preview.plan.totals
     width = max(width, 30)
 
     def row(label: str, amount: float, note: str = "") -> str:
-        return f"  {label:<{width}}  {amount:>12,.2f} USD{note}"
+        return f"  {label:<{width}}  {usd_cents(amount):>12} USD{note}"
 
     # A kind the plan has none of gets no line ("staff 0.00 USD (0 pool(s))" is noise).
     pools, apis = bool(preview.plan.pools), bool(preview.plan.providers)
@@ -139,9 +140,9 @@ def render_text(preview: Preview) -> str:
         lines.append("  (the plan's total to the cent, and the stack's budget)")
     else:
         lines.append(
-            f"  the plan's total is {totals.monthly_cost_usd:,.2f} USD: the stack's resources "
+            f"  the plan's total is {usd(totals.monthly_cost_usd)}: the stack's resources "
             f"differ from what the plan priced by "
-            f"{preview.grand_total_usd - totals.monthly_cost_usd:+,.2f} USD"
+            f"{usd_signed(preview.grand_total_usd - totals.monthly_cost_usd)}"
         )
     lines += [
         "",
