@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog import Catalog, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
@@ -20,6 +20,8 @@ from planner.targets import TARGET_KINDS, Cited, Offer, Target, pool_targets
 from planner.targets.aws_ec2 import AWS_EC2
 from stacks.targets import POOL_BUILDERS
 from tests.helpers import plan_text
+
+RATE = formulas.PublishedBasis("rack rate", 20.0, "2026-12-02")
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class OwnedRack:
         return [Offer(self, "rack-h100", catalog.instances["p5.48xlarge"])]
 
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
-        return NodeRate(20.0, 20.0, 20.0, True, "owned, 20 USD/h")
+        return NodeRate(20.0, 20.0, 20.0, True, RATE)
 
     def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
         return [Cited("rack.usd_per_node_hour", 20.0, "USD/hour", "test rack", "2026-12-02")]
@@ -42,12 +44,16 @@ class OwnedRack:
         return Cited("rack.gpu_memory_gb", 80.0, "GB per GPU", "test rack", "2026-12-02")
 
     def pool_fixed_cost(self, catalog: Catalog, settings: Settings) -> FixedCost:
-        return FixedCost(1000.0, "rack staff = 1,000.00 USD")
+        return FixedCost(
+            1000.0, formulas.PoolFixedTerms(0.5, 2000.0, 1000.0, formulas.PiecesTerms((), 0.0))
+        )
 
     def purchase_costs(
         self, catalog: Catalog, offer: Offer, nodes: int, horizon_months: float | None
     ) -> list[PurchaseCost]:
-        return [PurchaseCost("owned", nodes * 20.0 * 730, f"{nodes} x 20 USD/h x 730 h", False)]
+        monthly = nodes * 20.0 * 730
+        terms = formulas.RentedNodesTerms(nodes, 20.0, RATE, 730, monthly)
+        return [PurchaseCost("owned", monthly, terms, False)]
 
 
 WORKLOADS = """
@@ -117,7 +123,8 @@ def test_a_second_target_flows_through_planning_without_planning_naming_it(
     economics = plan.workloads[0].answers.volume_economics
     chosen = next(o for o in economics.options if o.id == economics.chosen)
     assert chosen.id.endswith("/rack-h100")
-    assert "rack staff = 1,000.00 USD" in chosen.formula
+    assert "operations 0.5 engineer x 2,000 USD = 1,000.00 USD" in chosen.formula
+    assert "published rack rate 20 USD/h (2026-12-02)" in chosen.formula
     assert {"rack.usd_per_node_hour", "rack.gpu_memory_gb"} <= set(chosen.figures)
     # EC2's candidates are still priced beside it.
     assert any(o.instance_type == "p5.48xlarge" for o in economics.options)
