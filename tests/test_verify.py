@@ -930,7 +930,12 @@ def test_verify_a_preview_file_joined_by_urns(
     out = capsys.readouterr().out
     # Policies built from unknown ARNs: their rules are UNKNOWN, each resource listed with why;
     # every other rule passes, and the run does not read as verified.
-    no_rule_fails(out, unknown={"buckets", "iam", "endpoint-policies"})
+    no_rule_fails(out, unknown={"buckets", "iam", "endpoint-policies", "perimeter"})
+    # A network whose way out ends at endpoints of unknown policy is UNKNOWN, not PASS, and
+    # claims no narrow policy it has not read (review of issue 15).
+    assert any(line.startswith("UNKNOWN network api-egress ") for line in out.splitlines())
+    assert "whose policy is known only after `pulumi up`: whether it is narrow is not proven" in out
+    assert "reaches only endpoints with narrow policies, e.g. api-egress-secretsmanager" not in out
     assert (
         "  unknown: bucket patient-notes-pool-weights: the bucket policy is known only after "
         "`pulumi up`" in out.splitlines()

@@ -23,13 +23,13 @@ def render_text(report: Report, fail_on_unknown: bool = False) -> str:
             for finding in verdict.failures:
                 lines.append(f"FAIL {verdict.name} ({verdict.perimeter}): {finding.message}")
             continue
-        status = "PASS" if report.workload_passed(verdict) else "FAIL"
+        status = report.workload_status(verdict)
         lines.append(f"{status} {verdict.name} ({verdict.perimeter}, {verdict.served_by})")
         lines.extend(f"  way in: {path}" for path in verdict.ways_in)
         lines.extend(f"  {f.resource}: {f.message}" for f in verdict.failures)
     for subject in report.subjects:
         lines.append("")
-        status = "PASS" if subject.passed else "FAIL"
+        status = subject.status
         workloads = f"; workloads {', '.join(subject.workloads)}" if subject.workloads else ""
         lines.append(f"{status} {subject.name} ({subject.perimeter}{workloads})")
         held = "technical" if subject.kind == "pool" else subject.perimeter
@@ -39,6 +39,7 @@ def render_text(report: Report, fail_on_unknown: bool = False) -> str:
             )
             if finding.witness:
                 lines.append("    path: " + " -> ".join(finding.witness))
+        lines.extend(f"  unknown: {f.resource}: {f.message}" for f in subject.unknowns)
         if subject.passed:
             lines.extend(f"  blocked: {text}" for text in subject.blocks)
     lines.append("")
@@ -58,7 +59,10 @@ def render_text(report: Report, fail_on_unknown: bool = False) -> str:
             for f in report.findings
             if f.rule == registered.id and f.failed
         )
-        lines.extend(f"  unknown: {f.resource}: {f.message}" for f in unknowns)
+        # A network's unknowns are listed with it above, as its failures are.
+        lines.extend(
+            f"  unknown: {f.resource}: {f.message}" for f in unknowns if f in report.findings
+        )
     lines += ["", _status_line(report, fail_on_unknown)]
     # A name or message with a line break in it must not start a line of its own (one that
     # could read FAIL or PASS): each entry above is one printed line.
@@ -98,6 +102,7 @@ def render_json(report: Report, fail_on_unknown: bool = False) -> str:
                 "perimeter": w.perimeter,
                 "served_by": w.served_by,
                 "passed": report.workload_passed(w),
+                "status": str(report.workload_status(w)),
                 "ways_in": w.ways_in,
                 "failures": [finding(f) for f in w.failures],
             }
@@ -110,7 +115,9 @@ def render_json(report: Report, fail_on_unknown: bool = False) -> str:
                 "perimeter": s.perimeter,
                 "workloads": s.workloads,
                 "passed": s.passed,
+                "status": str(s.status),
                 "failures": [finding(f) for f in s.failures],
+                "unknowns": [finding(f) for f in s.unknowns],
                 "blocked_by": s.blocks,
             }
             for s in report.subjects

@@ -29,7 +29,7 @@ from planner.verification.aws_types import (
     VPC,
 )
 from planner.verification.expectations import Expectations
-from planner.verification.policies import endpoint_policy_problem
+from planner.verification.policies import endpoint_policy_problem, policy_unknown
 from planner.verification.registry import Finding, Subject, WorkloadVerdict, unique
 from planner.verification.values import article
 from planner.verification.ways_in import prove_ways_in
@@ -72,6 +72,7 @@ def perimeter_verdicts(
             served = [s for s in subjects if s.name == f"endpoint {endpoint.name}"]
             if not served:
                 provider = expect.workload_provider[name]
+                unknown = policy_unknown(endpoint)
                 served = [
                     Subject(
                         "endpoint",
@@ -81,10 +82,20 @@ def perimeter_verdicts(
                         blocks=[
                             f"{endpoint.label} sits in the consumer VPC "
                             f"{endpoint.inputs.get('vpcId')}: its callers reach "
-                            f"{expect.links[provider].short_name} through it, its policy "
-                            "admits only the planned models"
+                            f"{expect.links[provider].short_name} through it"
+                            + ("" if unknown else ", its policy admits only the planned models")
                         ],
                         provider=provider,
+                        unknowns=[
+                            Finding.unknown(
+                                "perimeter",
+                                endpoint.label,
+                                "its policy is known only after `pulumi up`: that it admits "
+                                "only the planned models is not proven",
+                            )
+                        ]
+                        if unknown
+                        else [],
                     )
                 ]
                 subjects.append(served[0])
@@ -118,7 +129,7 @@ def _consumer_endpoint(graph: Graph, workload: str, expect: Expectations) -> Res
             vpc in expect.consumer_vpcs.get(workload, [])
             and str(endpoint.inputs.get("serviceName", "")).endswith(f".{service}")
             and endpoint_policy_problem(endpoint, expect) is None
-        ):
+        ):  # an unknown policy serves too: the endpoint-policies rule reports it UNKNOWN
             return endpoint
     return None
 
@@ -226,10 +237,25 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
                         "perimeter", source.label, problem, tuple(hop.text() for hop in place.path)
                     )
                 )
+            elif (
+                problem is None
+                and place.kind == "endpoint"
+                and place.target is not None
+                and policy_unknown(place.target)
+            ):
+                subject.unknowns.append(
+                    Finding.unknown(
+                        "perimeter",
+                        source.label,
+                        f"reaches {place.target.label}, whose policy is known only after "
+                        "`pulumi up`: whether it is narrow is not proven",
+                    )
+                )
         if subject.passed:
             subject.blocks.extend(_blockers(network, vpc, source, reached, blocked))
     subject.blocks = sorted(set(subject.blocks))
     subject.failures = unique(subject.failures)
+    subject.unknowns = unique(subject.unknowns)
     return subject
 
 
@@ -336,7 +362,11 @@ def _blockers(
             "its allow-list of the providers' hosts"
         )
     for place in reached:
-        if place.kind == "endpoint" and place.target is not None:
+        if (
+            place.kind == "endpoint"
+            and place.target is not None
+            and not policy_unknown(place.target)
+        ):
             yield (
                 f"{source.label}: reaches only endpoints with narrow policies, e.g. "
                 f"{place.target.name}"

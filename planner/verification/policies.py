@@ -37,6 +37,12 @@ def as_list(value: Any) -> list[str]:
     return []
 
 
+def policy_unknown(endpoint: Resource) -> bool:
+    """The endpoint's policy is known only after `pulumi up` (a real preview of a new stack):
+    nothing that rests on it is proven."""
+    return isinstance(endpoint.inputs.get("policy"), Unknown)
+
+
 def endpoint_policy_problem(endpoint: Resource, expect: Expectations) -> str | None:
     """Why an endpoint's policy is broader than allowed, or None."""
     policy = endpoint.inputs.get("policy")

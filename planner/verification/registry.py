@@ -119,10 +119,18 @@ class Subject:
     blocks: list[str] = field(default_factory=list)  # what stops each way out, when it passes
     vpc: Resource | None = None  # its network in the graph (None: the plan's, missing)
     provider: str | None = None  # the PrivateLink provider a provider or endpoint subject reaches
+    # What its verdict rests on that is known only after `pulumi up` (an endpoint's policy).
+    unknowns: list[Finding] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def status(self) -> Status:
+        if self.failures:
+            return Status.FAIL
+        return Status.UNKNOWN if self.unknowns else Status.PASS
 
 
 @dataclass
@@ -154,12 +162,23 @@ class Report:
         ]:
             if any(not f.failed for f in held):
                 raise ValueError(f"{owner}: an unknown among its failures")
+        for subject in self.subjects:
+            if any(f.failed for f in subject.unknowns):
+                raise ValueError(f"network {subject.name}: a failure among its unknowns")
         known = {s.name for s in self.subjects}
         for verdict in self.workloads:
             if verdict.served_by is None and not verdict.failures:
                 raise ValueError(f"workload {verdict.name}: served by nothing, with no failure")
             if verdict.served_by is not None and verdict.served_by not in known:
                 raise ValueError(f"workload {verdict.name}: served by unknown {verdict.served_by}")
+
+    def workload_status(self, verdict: WorkloadVerdict) -> Status:
+        """FAIL unless it passes; UNKNOWN where it passes but a network that serves it rests on
+        something known only after `pulumi up`; else PASS."""
+        if not self.workload_passed(verdict):
+            return Status.FAIL
+        serving = [s for s in self.subjects if s.name == verdict.served_by]
+        return Status.UNKNOWN if any(s.unknowns for s in serving) else Status.PASS
 
     def workload_passed(self, verdict: WorkloadVerdict) -> bool:
         """Served, with no failure of its own, and every network of that name passes."""
@@ -177,7 +196,10 @@ class Report:
         ]
 
     def unknowns(self) -> list[Finding]:
-        return [f for f in self.findings if f.status is Status.UNKNOWN]
+        return [
+            *(f for f in self.findings if f.status is Status.UNKNOWN),
+            *(f for s in self.subjects for f in s.unknowns),
+        ]
 
     def rule_failures(self, rule: str) -> list[Finding]:
         return [f for f in self.failures() if f.rule == rule]

@@ -26,7 +26,7 @@ from planner.verification.aws_types import (
 )
 from planner.verification.expectations import Expectations
 from planner.verification.headers import within
-from planner.verification.policies import endpoint_policy_problem
+from planner.verification.policies import endpoint_policy_problem, policy_unknown
 from planner.verification.registry import Finding, Subject, WorkloadVerdict
 from planner.verification.values import strings, truthy
 
@@ -291,11 +291,12 @@ def _linked_way_in(
     broad = endpoint_policy_problem(endpoint, expect)
     if broad:
         return None, f"{endpoint.label}'s {broad}"
-    return [
-        _admits_text(groups, caller, 443),
-        f"{endpoint.label} (planned models only)",
-        label,
-    ], None
+    models = (
+        "its policy known only after `pulumi up`"
+        if policy_unknown(endpoint)
+        else "planned models only"
+    )
+    return [_admits_text(groups, caller, 443), f"{endpoint.label} ({models})", label], None
 
 
 def _egress_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
