@@ -72,6 +72,11 @@ def percent(share: float, decimals: int = 1) -> str:
     return f"{share:.{decimals}%}"
 
 
+def percent_points(points: float) -> str:
+    """12.34 (a percent already) -> '12.3 %', as the budget gate states a rise."""
+    return f"{points:.1f} %"
+
+
 def billions_label(tokens: float) -> str:
     """A chart's axis label: tokens in billions, three significant figures below 100 and whole
     billions with thousands separators above (never the exponent form %g gives at 1,000),

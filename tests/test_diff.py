@@ -18,7 +18,7 @@ from planner.diff.compare import diff_plans, load_plans
 from planner.inputs.loader import load_workloads
 from planner.planfile import Plan
 from planner.planning.build import build_plan
-from planner.render.diff_report import MARKER, render_markdown
+from planner.render.diff_report import MARKER, render_json, render_markdown
 from planner.render.plan_files import plan_json
 from planner.verification.registry import Report
 
@@ -338,3 +338,32 @@ def test_every_diff_flag_has_help() -> None:
     flags = {o for a in diff._actions for o in a.option_strings if a.help}
     assert {"--fail-on-verify", "--fail-on-weaker-perimeter", "--fail-on-increase-pct",
             "--fail-above-usd"} <= flags  # fmt: skip
+
+
+def test_a_head_with_unknowns_is_not_said_verified(
+    base_plan: Plan, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review of issue 15: the comment said "✅ HEAD verified" on `passed` (no failure), while
+    `planner verify` says "not verified" when checks are unknown."""
+    import planner.diff.compare
+    from planner.verification.registry import Finding
+
+    real = planner.diff.compare.verify
+
+    def unknown(*args: Any, **kwargs: Any) -> Report:
+        report = real(*args, **kwargs)
+        report.findings.append(Finding.unknown("buckets", "bucket w", "known after up"))
+        return report
+
+    monkeypatch.setattr(planner.diff.compare, "verify", unknown)
+    head = plan_of(tmp_path, BASE + NEW_REGULATED)
+    diff = diff_plans({"dev": base_plan}, {"dev": head}, default_catalog())
+    text = render_markdown(diff)
+    assert "✅ HEAD verified" not in text
+    assert "❔ HEAD not verified: no failure, 1 check(s) unknown until `pulumi up`" in text
+    document = json.loads(render_json(diff))
+    [stack] = document["stacks"]
+    assert stack["verification"]["status"] == "UNKNOWN"
+    assert stack["verification"]["unknowns"] == [
+        {"rule": "buckets", "resource": "bucket w", "message": "known after up"}
+    ]

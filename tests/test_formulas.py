@@ -224,7 +224,8 @@ def test_tco_formula() -> None:
 
 
 # An amount written inline: a USD amount, hourly or per-million price, or a share as percent.
-INLINE = re.compile(r"\{[^{}]*:[^{}]*(,\.[0-9][fg]\} USD|\.[0-9]%\})")
+# `{x:,.2f} USD`, `{x:.2f} USD`, `{x:.1f} %`, `{x:.1%}`: an amount or a share written inline.
+INLINE = re.compile(r"\{[^{}]*:[^{}]*(,?\.[0-9][fg]\} ?(USD|%)|\.[0-9]%\})")
 
 
 def inline_amounts(text: str) -> list[str]:
@@ -240,6 +241,8 @@ def test_inline_amounts_are_found() -> None:
         'f"{engineer:,.0f} USD"',
         'f"({share:.3%})"',
         'f"{x:+,.2f} USD"',
+        'f"{x:.2f} USD"',  # review of issue 15: without a thousands separator
+        'f"{pct:.1f} %"',
     ):
         assert inline_amounts(line), line
     assert not inline_amounts('f"{usd(total)} a month, {tokens_text(n)} tokens"')

@@ -98,11 +98,20 @@ def data_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(DATA_DIR, tmp_path / "data"))
 
 
+def _without_bedrock(data: dict[str, Any]) -> None:
+    for api_id in [a for a, api in data["api_models"].items() if api["provider"] == "bedrock"]:
+        del data["api_models"][api_id]
+    data["api_models"]["acme-1"] = ACME_MODEL
+
+
 def with_acme(tmp_path: Path) -> Catalog:
-    """The bundled catalog plus Acme: three data files edited, no code."""
+    """The bundled catalog with Acme in Bedrock's place (the stack builds one PrivateLink
+    network, so a catalog has at most one PrivateLink provider): three data files edited, no
+    code."""
     directory = data_copy(tmp_path)
+    _edit(directory, "providers.yaml", lambda d: d["providers"].pop("bedrock"))
     _edit(directory, "providers.yaml", lambda d: d["providers"].update(acme=ACME))
-    _edit(directory, "api_models.yaml", lambda d: d["api_models"].update({"acme-1": ACME_MODEL}))
+    _edit(directory, "api_models.yaml", _without_bedrock)
     _edit(directory, "api_price_overrides.yaml", lambda d: d["overrides"].append(ACME_PRICE))
     return load_catalog(directory)
 
@@ -392,3 +401,49 @@ def test_no_code_names_a_provider() -> None:
     repo = Path(__file__).resolve().parent.parent
     found = provider_names_in_code(repo, set(load_catalog().providers))
     assert found == [], found
+
+
+def test_a_second_privatelink_provider_is_refused_as_the_stack_builds_one_network(
+    tmp_path: Path,
+) -> None:
+    """Review of issue 15: Acme beside Bedrock loaded, and the stack built two VPCs of one range
+    and two private-DNS endpoints of one service in a consumer VPC."""
+    directory = data_copy(tmp_path)
+    _edit(directory, "providers.yaml", lambda d: d["providers"].update(acme=ACME))
+    with pytest.raises(PlannerError) as raised:
+        load_catalog(directory)
+    messages = [(p.field, p.message) for p in raised.value.problems]
+    assert messages == [
+        (
+            "providers.bedrock.private_link",
+            "acme and bedrock are both reached through PrivateLink: the stack builds one "
+            "PrivateLink network, so at most one provider may be",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("arn:{partition}:bedrock:{region}::foundation-model/{model_id}}", "Single '}'"),
+        ("arn:{partition}:bedrock:{region}::foundation-model/*", "does not name {model_id}"),
+        ("arn:{partition}:bedrock:{region}::foundation-model/{model_id}*", "has a wildcard"),
+        ("arn:{partition}:bedrock:{region}::foundation-model/x", "does not name {model_id}"),
+    ],
+)
+def test_an_arn_template_the_stack_could_not_fill_or_that_grants_too_much_is_refused(
+    tmp_path: Path, template: str, says: str
+) -> None:
+    """Review of issue 15: a stray brace loaded and crashed the stack with a traceback; a
+    wildcard or a template without the model loaded and granted every model."""
+    directory = data_copy(tmp_path)
+    _edit(
+        directory,
+        "providers.yaml",
+        lambda d: d["providers"]["bedrock"]["invoke"].update(model_arn=template),
+    )
+    with pytest.raises(PlannerError) as raised:
+        load_catalog(directory)
+    [problem] = raised.value.problems
+    assert problem.field == "providers.bedrock.invoke.model_arn"
+    assert says in problem.message

@@ -132,6 +132,19 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
                     "genai-prices has no context window for this model: give one here",
                 )
             )
+    # The stack builds one PrivateLink network, from the plan's one `private_link` range
+    # (planner/inputs/networks.py, stacks/program.py): two providers reached that way would get
+    # two VPCs of the same range, and two private-DNS endpoints of one service in a consumer VPC
+    # (which AWS refuses).
+    linked = sorted(p for p, provider in catalog.providers.items() if provider.private_link)
+    if len(linked) > 1:
+        problems.append(
+            Problem(
+                f"providers.{linked[1]}.private_link",
+                f"{' and '.join(linked)} are both reached through PrivateLink: the stack builds "
+                "one PrivateLink network, so at most one provider may be",
+            )
+        )
     for region in catalog.regions.priced.regions:
         if region not in catalog.regions.aws.regions:
             problems.append(Problem("regions.priced", f"{region!r} is not in regions.aws"))

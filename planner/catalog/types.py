@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from planner.catalog.vocabulary import DataClass, Perimeter, Pricing, Task, Tier
 
@@ -223,10 +224,13 @@ class Invoke(_Data):
 
     @field_validator("model_arn", "profile_arn", "any_region_model_arn")
     @classmethod
-    def _arn_template(cls, value: str | None) -> str | None:
+    def _arn_template(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
-        fields = re.findall(r"\{([^{}]*)\}", value)
+        try:  # what str.format reads, as the stack fills it: a stray brace is refused here
+            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an ARN template: {exc}") from None
         unknown = sorted(set(fields) - set(ARN_FIELDS))
         if not value.startswith("arn:{partition}:") or unknown:
             raise ValueError(
@@ -234,6 +238,13 @@ class Invoke(_Data):
                 f"{', '.join('{' + f + '}' for f in ARN_FIELDS)}"
                 + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             )
+        # The policy grants the planned models by ARN, never by wildcard: each form names its
+        # model (or profile), and nothing else may match more than one resource.
+        needed = "profile_id" if info.field_name == "profile_arn" else "model_id"
+        if needed not in fields:
+            raise ValueError(f"{value!r} does not name {{{needed}}}: it would grant every one")
+        if "*" in value or "?" in value:
+            raise ValueError(f"{value!r} has a wildcard: the policy names the planned models only")
         return value
 
     def profile_resource(self) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from planner.fmt import usd, usd_signed
+from planner.fmt import percent_points, usd, usd_signed
 
 if TYPE_CHECKING:
     from planner.diff.compare import Diff
@@ -19,7 +19,7 @@ def budget_gate(diff: Diff) -> list[str]:
     if diff.fail_on_increase_pct is not None and diff.change_usd > 0:
         pct = diff.change_pct
         if pct is None or pct > diff.fail_on_increase_pct:
-            grown = "from nothing" if pct is None else f"{pct:.1f} %"
+            grown = "from nothing" if pct is None else percent_points(pct)
             reasons.append(
                 f"the monthly estimate rises {grown} ({usd_signed(diff.change_usd)}), above the "
                 f"{diff.fail_on_increase_pct:g} % allowed"

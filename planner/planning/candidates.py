@@ -131,6 +131,12 @@ def every_candidate(catalog: Catalog, settings: Settings, book: FigureBook) -> C
             for target in targets
             for c in _lower_precisions(catalog, settings, book, target, model_id)
         ]
+    # An option is named by its model and kind of node (self_hosted/<model>/<node type>): two
+    # targets offering one node type would be two options of one name.
+    offered = [o.node_type for target in targets for o in target.offers(catalog, settings)]
+    if len(offered) != len(set(offered)):
+        twice = sorted({t for t in offered if offered.count(t) > 1})
+        raise ValueError(f"kinds of node offered by two targets: {', '.join(twice)}")
     return Candidates(own, lower)
 
 

@@ -106,9 +106,14 @@ def render_json(diff: Diff) -> str:
                 ],
                 "verification": None if s.verification is None else {
                     "passed": s.verification.passed,
+                    "status": str(s.verification.status),
                     "failures": [
                         {"rule": f.rule, "resource": f.resource, "message": f.message}
                         for f in s.verification.failures()
+                    ],
+                    "unknowns": [
+                        {"rule": f.rule, "resource": f.resource, "message": f.message}
+                        for f in s.verification.unknowns()
                     ],
                 },
                 "new_warnings": [
