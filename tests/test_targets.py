@@ -6,7 +6,6 @@ planning without any planning code knowing it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
 
 import pytest
 
@@ -20,6 +19,7 @@ from planner.targets import TARGET_KINDS, Cited, Offer, Target, pool_targets
 from planner.targets.aws_ec2 import AWS_EC2
 from stacks.targets import POOL_BUILDERS
 from tests.helpers import plan_text
+from tests.test_optimize import CONTEXT
 
 RATE = formulas.PublishedBasis("rack rate", 20.0, "2026-12-02")
 
@@ -76,15 +76,8 @@ def test_every_target_has_a_stack_builder() -> None:
 
 def test_aws_ec2_offers_the_file_s_instance_types_and_prices_them_as_costing_does() -> None:
     catalog = default_catalog()
-    settings = costing.Settings(
-        pricing=Pricing.on_demand,
-        utilization=0.4,
-        memory_reserve=0.1,
-        request_input_tokens=2000,
-        request_output_tokens=400,
-        price_date=date(2026, 12, 2),
-        user_output_tps=30.0,
-    )
+    # The settings of the optimizer's tests: which figures they hold does not matter here.
+    settings = CONTEXT.settings
     offers = AWS_EC2.offers(catalog, settings)
     assert [o.node_type for o in offers] == sorted(catalog.instances)
     assert pool_targets(settings) == [AWS_EC2]
