@@ -1,11 +1,19 @@
 """The catalog: models, instances, prices and defaults, read from the data files in planner/data.
 
-Its types are in types.py and their reading and checking in load.py; the package's public names
-are these (`from planner.catalog import Catalog`). The AWS list prices of the stacks' resources
-are aws_prices.py, the words the workloads file and the catalog share vocabulary.py.
+Its types are in types.py (the providers' in providers.py) and their reading and checking in
+load.py; the package's public names are these (`from planner.catalog import Catalog`). The AWS
+list prices of the stacks' resources are aws_prices.py, the words the workloads file and the
+catalog share vocabulary.py.
 """
 
 from planner.catalog.load import DATA_DIR, default_catalog, load_catalog
+from planner.catalog.providers import (
+    FirstCallNote,
+    Invoke,
+    PrivateLinkEndpoint,
+    Provider,
+    ProviderAuth,
+)
 from planner.catalog.types import (
     DATA_ORDER,
     HIGHS_OPTIONS,
@@ -18,12 +26,10 @@ from planner.catalog.types import (
     DataClassInfo,
     Defaults,
     Figure,
-    FirstCallNote,
     FlagValues,
     Hardware,
     InferenceProfile,
     Instance,
-    Invoke,
     ModelFlags,
     OpenModel,
     Operations,
@@ -35,9 +41,6 @@ from planner.catalog.types import (
     PricingData,
     PricingOption,
     PrivateConsumers,
-    PrivateLinkEndpoint,
-    Provider,
-    ProviderAuth,
     RegionList,
     Regions,
     ReleaseFlags,

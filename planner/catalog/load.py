@@ -13,7 +13,8 @@ from genai_prices import __version__ as genai_prices_version
 from genai_prices.data_snapshot import get_snapshot
 from pydantic import ValidationError
 
-from planner.catalog.types import ApiModel, Catalog, Provider
+from planner.catalog.providers import Provider
+from planner.catalog.types import ApiModel, Catalog
 from planner.errors import PlannerError, Problem
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"

@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError, field_validator, model_validator
 
 from planner.catalog import DATA_DIR, Catalog, Figure, Precision, TextFigure, default_catalog
-from planner.catalog.types import _Data
+from planner.catalog.base import _Data
 from planner.errors import PlannerError
 from planner.inputs.lines import LineIndex, field_path
 
