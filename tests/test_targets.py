@@ -121,3 +121,58 @@ def test_a_second_target_flows_through_planning_without_planning_naming_it(
     assert {"rack.usd_per_node_hour", "rack.gpu_memory_gb"} <= set(chosen.figures)
     # EC2's candidates are still priced beside it.
     assert any(o.instance_type == "p5.48xlarge" for o in economics.options)
+
+
+def test_every_target_kind_has_a_network_model_for_verify() -> None:
+    from planner.verification.verdicts import NETWORK_MODELS
+
+    assert set(TARGET_KINDS) <= set(NETWORK_MODELS)
+
+
+def test_a_second_network_model_serves_its_pools_in_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    """verify composes the network models of every target: a model registered beside AWS's
+    (here a test one that holds every pool of the plan, on a graph with no AWS network) gives
+    the networks of those pools and proves their workloads' ways in, so none is reported as a
+    pool with no network or a workload no network serves."""
+    from planner.graph.resources import Graph
+    from planner.verification import verdicts
+    from planner.verification.expectations import Expectations
+    from planner.verification.registry import Subject, WorkloadVerdict
+    from planner.verification.run import verify
+
+    catalog = default_catalog()
+    plan = plan_text(WORKLOADS, catalog)
+    expect = Expectations.of(plan, catalog)
+
+    @dataclass(frozen=True)
+    class Racks:
+        network: object
+        kind: str = "rack"
+
+        def subjects(self, expect: Expectations) -> list[Subject]:
+            return [
+                Subject("pool", f"pool {pool}", perimeter, list(members), blocks=["racked"])
+                for pool, (perimeter, members, _) in sorted(expect.pools.items())
+            ]
+
+        def served_elsewhere(
+            self, subjects: list[Subject], workload: str, expect: Expectations
+        ) -> Subject | None:
+            return None
+
+        def prove_ways_in(
+            self, expect: Expectations, verdict: WorkloadVerdict, subjects: list[Subject]
+        ) -> None:
+            verdict.ways_in.append(f"rack path to {verdict.name}")
+
+    empty = Graph.of([])
+    alone = verify(empty, expect)
+    assert [f.message for f in alone.failures() if f.resource == "pool notes-pool"] == [
+        "the plan's pool has no network in the graph: nothing to verify it against"
+    ]
+    monkeypatch.setitem(verdicts.NETWORK_MODELS, "rack", Racks)
+    report = verify(empty, expect)
+    [pool] = [s for s in report.subjects if s.name == "pool notes-pool"]
+    assert pool.failures == [] and pool.blocks == ["racked"]
+    [notes] = [w for w in report.workloads if w.name == "notes"]
+    assert (notes.served_by, notes.ways_in) == ("pool notes-pool", ["rack path to notes"])

@@ -3,13 +3,15 @@ interfaces' packets can go, and whether each place breaks its perimeter. `techni
 but VPC endpoints whose policies are narrower than full access; `private_link`: only the planned
 endpoint of its provider (Bedrock's; providers.yaml names each provider's endpoint service);
 `contractual`: out only through the firewall's allow-list of the providers' hosts. A passing
-network says what blocks each way out; every workload of the plan is matched with the network
-that serves it and its consumers' ways in (planner.verification.ways_in).
+network says what blocks each way out. AwsNetworkModel gives these to
+planner.verification.verdicts, which matches every workload of the plan with the network that
+serves it and its consumers' ways in (planner.verification.ways_in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from planner import names
@@ -37,83 +39,63 @@ from planner.verification.ways_in import prove_ways_in
 PERIMETER_TAG = names.TAG_PERIMETER
 
 
-def perimeter_verdicts(
-    network: Network, expect: Expectations
-) -> tuple[list[Subject], list[WorkloadVerdict]]:
-    """Every network that serves workloads, checked; and every workload of the plan with the
-    network that serves it and each consumer's way in: a workload no network serves, or a
-    consumer with no path to it, is a failure, not a silence."""
-    graph = network.graph
-    subjects = [_check_subject(network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
-    for pool, (perimeter, members, _) in sorted(expect.pools.items()):
-        if not any(s.name == f"pool {pool}" for s in subjects):
-            subjects.append(
-                Subject(
-                    "pool",
-                    f"pool {pool}",
-                    perimeter,
-                    members,
-                    [
-                        Finding(
-                            "perimeter",
-                            f"pool {pool}",
-                            "the plan's pool has no network "
-                            "in the graph: nothing to verify it against",
-                        )
-                    ],
+@dataclass(frozen=True)
+class AwsNetworkModel:
+    """The AWS target's network model for verify (planner.verification.verdicts composes the
+    models of every target): its networks are the graph's VPCs that serve workloads, a
+    PrivateLink workload whose callers name their VPC is served by the endpoint the stack makes
+    there, and a consumer's way in is proven over the AWS network (ways_in.py)."""
+
+    network: Network
+    kind: str = "aws"
+
+    def subjects(self, expect: Expectations) -> list[Subject]:
+        graph = self.network.graph
+        return [_check_subject(self.network, vpc, expect) for vpc in _subject_vpcs(graph, expect)]
+
+    def served_elsewhere(
+        self, subjects: list[Subject], workload: str, expect: Expectations
+    ) -> Subject | None:
+        """The subject of the PrivateLink endpoint in the workload's consumer VPC, if the stack
+        makes one (added to `subjects` the first time a workload names it)."""
+        endpoint = _consumer_endpoint(self.network.graph, workload, expect)
+        if endpoint is None:
+            return None
+        served = [s for s in subjects if s.name == f"endpoint {endpoint.name}"]
+        if served:
+            return served[0]
+        provider = expect.workload_provider[workload]
+        unknown = policy_unknown(endpoint)
+        subject = Subject(
+            "endpoint",
+            f"endpoint {endpoint.name}",
+            "private_link",
+            [],
+            blocks=[
+                f"{endpoint.label} sits in the consumer VPC "
+                f"{endpoint.inputs.get('vpcId')}: its callers reach "
+                f"{expect.links[provider].short_name} through it"
+                + ("" if unknown else ", its policy admits only the planned models")
+            ],
+            provider=provider,
+            unknowns=[
+                Finding.unknown(
+                    "perimeter",
+                    endpoint.label,
+                    "its policy is known only after `pulumi up`: that it admits only the "
+                    "planned models is not proven",
                 )
-            )
-    subjects.sort(key=lambda s: s.name)
-    owner = {name: s.name for s in subjects for name in s.workloads}
-    workloads = []
-    for name in expect.workloads:
-        endpoint = None if name in owner else _consumer_endpoint(graph, name, expect)
-        if endpoint is not None:
-            served = [s for s in subjects if s.name == f"endpoint {endpoint.name}"]
-            if not served:
-                provider = expect.workload_provider[name]
-                unknown = policy_unknown(endpoint)
-                served = [
-                    Subject(
-                        "endpoint",
-                        f"endpoint {endpoint.name}",
-                        "private_link",
-                        [],
-                        blocks=[
-                            f"{endpoint.label} sits in the consumer VPC "
-                            f"{endpoint.inputs.get('vpcId')}: its callers reach "
-                            f"{expect.links[provider].short_name} through it"
-                            + ("" if unknown else ", its policy admits only the planned models")
-                        ],
-                        provider=provider,
-                        unknowns=[
-                            Finding.unknown(
-                                "perimeter",
-                                endpoint.label,
-                                "its policy is known only after `pulumi up`: that it admits "
-                                "only the planned models is not proven",
-                            )
-                        ]
-                        if unknown
-                        else [],
-                    )
-                ]
-                subjects.append(served[0])
-            served[0].workloads.append(name)
-            owner[name] = served[0].name
-    subjects.sort(key=lambda s: s.name)
-    for name, perimeter in expect.workloads.items():
-        serving = owner.get(name)
-        failures = (
-            []
-            if serving
-            else [Finding("perimeter", f"workload {name}", "no network of the stack serves it")]
+            ]
+            if unknown
+            else [],
         )
-        verdict = WorkloadVerdict(name, perimeter, serving, failures)
-        if serving:
-            prove_ways_in(network, expect, verdict, [s for s in subjects if s.name == serving])
-        workloads.append(verdict)
-    return subjects, workloads
+        subjects.append(subject)
+        return subject
+
+    def prove_ways_in(
+        self, expect: Expectations, verdict: WorkloadVerdict, subjects: list[Subject]
+    ) -> None:
+        prove_ways_in(self.network, expect, verdict, subjects)
 
 
 def _consumer_endpoint(graph: Graph, workload: str, expect: Expectations) -> Resource | None:

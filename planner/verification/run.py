@@ -17,10 +17,10 @@ from planner.graph.resources import Graph, graph_from_offline, graph_from_previe
 from planner.planfile import Plan
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
-from planner.verification.perimeter import perimeter_verdicts
 from planner.verification.registry import RULES, Finding, Report, unique
 from planner.verification.rules.perimeter import SUBJECT_RULES
 from planner.verification.rules.secrets import keys_in, plaintext_outputs
+from planner.verification.verdicts import perimeter_verdicts
 
 
 def verify(

@@ -7,8 +7,8 @@ from __future__ import annotations
 from planner.graph.resources import Graph
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
-from planner.verification.perimeter import perimeter_verdicts
 from planner.verification.registry import Finding, rule
+from planner.verification.verdicts import perimeter_verdicts
 
 # Rules whose verdicts are held by the networks (subjects) and workloads of a report.
 SUBJECT_RULES = ("perimeter", "dns", "way-in")
