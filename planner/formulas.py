@@ -8,7 +8,11 @@ change of every plan.
 Where a formula is assembled per workload and option, its parts that do not depend on both are
 written once and kept (SelfHostedCandidate.cost_text, ShapeLimits.texts, Demand.texts,
 ApiQuote's texts, Context.formula_tails): the writers for those parts are the `*_text`
-functions, and the sentence joining them is `self_hosted_formula` / `api_formula`."""
+functions, and the sentence joining them is `self_hosted_formula` / `api_formula`.
+
+About 500 lines on purpose: every formula's wording in one place, so a reviewer reads what the
+plan says of a cost here and nowhere else. The reasons a decision gives (planning/decide.py,
+crossings.py) stay with the steps that decide: they say why, not how a cost is made up."""
 
 from __future__ import annotations
 
