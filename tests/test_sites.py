@@ -1,0 +1,205 @@
+"""The workloads file's `sites` (issue 16): where self-hosted pools may run, checked as the
+Kubernetes API server checks its names (kubernetes.io, "Labels and Selectors" and "Object Names
+and IDs", Syntax and character set), and a Kubernetes site's node priced as bought hardware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner.catalog import default_catalog
+from planner.errors import PlannerError
+from planner.inputs.loader import load_workloads
+from planner.inputs.sites import KubernetesSite, label_key_problem, label_value_problem
+from planner.targets.kubernetes import KubernetesTarget
+
+SITE = """
+  - name: dc1
+    kind: kubernetes
+    context: dc1-admin
+    gpu: h100
+    gpus_per_node: 8
+    nodes: 4
+    node_selector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}
+    storage_class: fast-nvme
+    weights_source: s3://models.internal/weights
+    cost:
+      owned: true
+      power_kw_per_node: 7.0
+      usd_per_kwh: 0.12
+      pue: 1.3
+      hosting_usd_per_node_month: 600
+  - name: aws
+    kind: aws
+"""
+WORKLOADS = """
+workloads:
+  - name: notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 6B, output: 1.2B}
+    consumers: [{cidr: 10.50.0.0/16}]
+"""
+
+
+def _load(tmp_path: Path, sites: str) -> object:
+    path = tmp_path / "workloads.yaml"
+    path.write_text(f"organization: acme\nregion: us-east-1\nsites:{sites}{WORKLOADS}")
+    return load_workloads(path, default_catalog())
+
+
+def _problems(tmp_path: Path, sites: str) -> list[tuple[str, int | None, str]]:
+    with pytest.raises(PlannerError) as raised:
+        _load(tmp_path, sites)
+    return [(p.field, p.line, p.message) for p in raised.value.problems]
+
+
+def test_the_issue_s_sites_load(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, SITE)
+    sites = loaded.spec.sites  # type: ignore[attr-defined]
+    assert [(s.name, s.kind) for s in sites] == [("dc1", "kubernetes"), ("aws", "aws")]
+    assert sites[0].node_selector == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "at", "says"),
+    [
+        ("gpu: h100", "gpu: a100", "sites[0].gpu", "gpu:", "unknown GPU 'a100'"),
+        ("storage_class: fast-nvme", "storage_class: Fast_NVMe", "sites[0].storage_class",
+         "storage_class:", "not a StorageClass name"),
+        ("weights_source: s3://models.internal/weights",
+         "weights_source: https://huggingface.co/meta-llama", "sites[0].weights_source",
+         "weights_source:", "not an s3:// URL"),
+        ("{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}", '{"-x/gpu": "a b"}',
+         "sites[0].node_selector", "node_selector:", "its prefix '-x' is not a DNS subdomain"),
+        ("kind: kubernetes", "kind: openstack", "sites[0].kind", "kind: openstack",
+         "unknown kind 'openstack': one of 'aws', 'kubernetes'"),
+        ("name: dc1", "name: DC_1", "sites[0].name", "name: DC_1", "is not a DNS label"),
+        ("nodes: 4", "nodes: 0", "sites[0].nodes", "nodes:", "must be at least 1"),
+        ("owned: true", "owned: true\n      amortization_months: 36", "sites[0].cost",
+         "owned: true", "amortization_months price a purchase"),
+        ("name: aws", "name: dc1", "sites[1].name", "name: dc1\n    kind: aws",
+         "duplicate site name 'dc1'"),
+        ("context: dc1-admin", "context: dc1-admin\n    colour: blue", "sites[0].colour",
+         "colour:", "unknown field"),
+    ],
+)  # fmt: skip
+def test_each_bad_site_field_is_named_with_its_line(
+    tmp_path: Path, old: str, new: str, field: str, at: str, says: str
+) -> None:
+    assert old in SITE
+    sites = SITE.replace(old, new)
+    problems = _problems(tmp_path, sites)
+    assert len(problems) == 1, problems
+    (found_field, found_line, message) = problems[0]
+    assert (found_field, says in message) == (field, True), problems
+    # The line of the field in the file: organization and region come before `sites:`.
+    assert found_line == 2 + sites[: sites.index(at)].count("\n") + 1
+
+
+def test_aws_is_one_site(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, SITE + "  - name: aws2\n    kind: aws\n")
+    assert [(f, "AWS is already a site (sites[1])" in m) for f, _, m in problems] == [
+        ("sites[2].kind", True)
+    ]
+
+
+def test_a_purchase_needs_a_server_price_the_catalog_has_or_the_file_gives(
+    tmp_path: Path,
+) -> None:
+    bought = SITE.replace("owned: true", "owned: false")
+    _load(tmp_path, bought)  # 8 x h100: the catalog prices an HGX H100 server
+    odd = bought.replace("gpus_per_node: 8", "gpus_per_node: 4")
+    problems = _problems(tmp_path, odd)
+    assert [(f, "no price of a server of 4 x h100" in m) for f, _, m in problems] == [
+        ("sites[0].cost.owned", True)
+    ]
+    _load(tmp_path, odd.replace("owned: false", "owned: false\n      capital_usd_per_node: 150000"))
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [
+        ("nvidia.com/gpu.product", True),
+        ("gpu", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("example.com/" + "b" * 63, True),
+        ("Example.com/gpu", False),  # a prefix is lowercase
+        ("/gpu", False),
+        ("gpu-", False),
+        ("x/y/z", False),
+    ],
+)
+def test_label_keys_as_kubernetes_checks_them(key: str, ok: bool) -> None:
+    assert (label_key_problem(key) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("", True), ("NVIDIA-H100-80GB-HBM3", True), ("a" * 64, False), ("a b", False), ("-a", False)],
+)
+def test_label_values_as_kubernetes_checks_them(value: str, ok: bool) -> None:
+    assert (label_value_problem(value) is None) is ok
+
+
+def _site(**cost: object) -> KubernetesSite:
+    return KubernetesSite.model_validate(
+        {
+            "name": "dc1",
+            "kind": "kubernetes",
+            "context": "dc1-admin",
+            "gpu": "h100",
+            "gpus_per_node": 8,
+            "nodes": 4,
+            "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+            "storage_class": "fast-nvme",
+            "weights_source": "s3://models.internal/weights",
+            "cost": cost,
+        }
+    )
+
+
+def test_an_owned_node_costs_power_and_hosting() -> None:
+    catalog = default_catalog()
+    hours = catalog.pricing.hours_per_month.value
+    target = KubernetesTarget(
+        _site(owned=True, power_kw_per_node=7.0, usd_per_kwh=0.12, pue=1.3,
+              hosting_usd_per_node_month=600),
+        index=0,
+    )  # fmt: skip
+    node = target.node_cost(catalog)
+    assert node.power_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours)
+    assert node.capital_usd == 0
+    assert node.monthly_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours + 600)
+    cited = {c.key: c for c in target.price_figures(catalog, target.offers(catalog, None)[0], None)}  # type: ignore[arg-type]
+    assert cited["site.dc1.pue"].source == "set in the workloads file: sites[0].cost.pue"
+    (cost,) = target.purchase_costs(catalog, target.offers(catalog, None)[0], 3, None)  # type: ignore[arg-type]
+    assert (cost.option, cost.monthly_usd) == ("owned", round(3 * round(node.monthly_usd, 2), 2))
+
+
+def test_a_purchase_adds_capital_over_the_horizon_from_the_catalog_where_the_file_is_silent() -> (
+    None
+):
+    catalog = default_catalog()
+    hardware = catalog.pricing.hardware
+    hours = catalog.pricing.hours_per_month.value
+    target = KubernetesTarget(_site(owned=False), index=2)
+    node = target.node_cost(catalog)
+    server = hardware.servers["p5.48xlarge"].capital_usd.value
+    assert node.capital_usd == pytest.approx(server / hardware.horizon_months.value)
+    power = hardware.power_kw.value * hardware.pue.value * hardware.usd_per_kwh.value * hours
+    assert node.monthly_usd == pytest.approx(
+        power + hardware.hosting_usd_per_node_month.value + node.capital_usd
+    )
+    sources = {t.cited.key: t.cited.source for t in node.terms}
+    assert sources["site.dc1.capital_usd_per_node"].startswith("HGX H100 8-GPU server")
+    assert sources["site.dc1.hosting_usd_per_node_month"].startswith("colocation")
+    # The file's horizon, then the assumptions', then the catalog's.
+    assert KubernetesTarget(_site(owned=False), 2, amortization_months=36).node_cost(
+        catalog
+    ).capital_usd == pytest.approx(server / 36)
+    assert KubernetesTarget(
+        _site(owned=False, amortization_months=24), 2, amortization_months=36
+    ).node_cost(catalog).capital_usd == pytest.approx(server / 24)
