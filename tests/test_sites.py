@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from planner.catalog import default_catalog
+from planner.catalog.vocabulary import Pricing
 from planner.errors import PlannerError
 from planner.inputs.loader import load_workloads
 from planner.inputs.sites import KubernetesSite, label_key_problem, label_value_problem
@@ -170,8 +171,8 @@ def test_an_owned_node_costs_power_and_hosting() -> None:
         index=0,
     )  # fmt: skip
     node = target.node_cost(catalog)
-    assert node.power_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours)
-    assert node.capital_usd == 0
+    assert node.basis.power_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours)
+    assert node.basis.capital_month_usd == 0
     assert node.monthly_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours + 600)
     cited = {c.key: c for c in target.price_figures(catalog, target.offers(catalog, None)[0], None)}  # type: ignore[arg-type]
     assert cited["site.dc1.pue"].source == "set in the workloads file: sites[0].cost.pue"
@@ -188,10 +189,10 @@ def test_a_purchase_adds_capital_over_the_horizon_from_the_catalog_where_the_fil
     target = KubernetesTarget(_site(owned=False), index=2)
     node = target.node_cost(catalog)
     server = hardware.servers["p5.48xlarge"].capital_usd.value
-    assert node.capital_usd == pytest.approx(server / hardware.horizon_months.value)
+    assert node.basis.capital_month_usd == pytest.approx(server / hardware.horizon_months.value)
     power = hardware.power_kw.value * hardware.pue.value * hardware.usd_per_kwh.value * hours
     assert node.monthly_usd == pytest.approx(
-        power + hardware.hosting_usd_per_node_month.value + node.capital_usd
+        power + hardware.hosting_usd_per_node_month.value + node.basis.capital_month_usd
     )
     sources = {t.cited.key: t.cited.source for t in node.terms}
     assert sources["site.dc1.capital_usd_per_node"].startswith("HGX H100 8-GPU server")
@@ -199,7 +200,33 @@ def test_a_purchase_adds_capital_over_the_horizon_from_the_catalog_where_the_fil
     # The file's horizon, then the assumptions', then the catalog's.
     assert KubernetesTarget(_site(owned=False), 2, amortization_months=36).node_cost(
         catalog
-    ).capital_usd == pytest.approx(server / 36)
+    ).basis.capital_month_usd == pytest.approx(server / 36)
     assert KubernetesTarget(
         _site(owned=False, amortization_months=24), 2, amortization_months=36
-    ).node_cost(catalog).capital_usd == pytest.approx(server / 24)
+    ).node_cost(catalog).basis.capital_month_usd == pytest.approx(server / 24)
+
+
+def test_a_site_node_s_formula_shows_each_term() -> None:
+    catalog = default_catalog()
+    target = KubernetesTarget(
+        _site(owned=False, capital_usd_per_node=300000, amortization_months=36, pue=1.2,
+              power_kw_per_node=7, usd_per_kwh=0.1, hosting_usd_per_node_month=500),
+        index=0,
+    )  # fmt: skip
+    offer = target.offers(catalog, None)[0]  # type: ignore[arg-type]
+    (cost,) = target.purchase_costs(catalog, offer, 2, None)
+    hours = catalog.pricing.hours_per_month.value
+    power = 7 * 1.2 * 0.1 * hours
+    node = power + 500 + 300000 / 36
+    assert cost.option == "buy"
+    assert cost.formula == (
+        f"2 x (7 kW x PUE 1.2 x 0.1 USD/kWh x {hours:,.0f} h = {power:,.2f} USD power + "
+        f"500.00 USD hosting + 300,000 USD / 36 months = {300000 / 36:,.2f} USD capital = "
+        f"{node:,.2f} USD a node-month) = {2 * round(node, 2):,.2f} USD"
+    )
+    rate = target.node_rate(catalog, offer, Pricing.spot)  # bought hardware: any option
+    assert rate.usd_per_hour == pytest.approx(node / hours)
+    assert rate.basis.startswith("bought: 7 kW x PUE 1.2")
+    assert target.pool_fixed_cost(catalog, None).formula.endswith(  # type: ignore[arg-type]
+        "network and security nothing of its own in this stack = 0.00 USD"
+    )

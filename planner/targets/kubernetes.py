@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from planner import costing
+from planner import costing, formulas
 from planner.catalog import Catalog, Figure, Instance
 from planner.catalog.vocabulary import Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
@@ -31,14 +31,14 @@ class Term(NamedTuple):
 
 @dataclass(frozen=True)
 class NodeCost:
-    """One node a month and the figures it is made of."""
+    """One node a month, the figures it is made of, and its formula's terms."""
 
-    monthly_usd: float
-    power_usd: float
-    capital_usd: float
-    hosting_usd: float
     terms: tuple[Term, ...]
-    formula: str
+    basis: formulas.SiteNodeBasis
+
+    @property
+    def monthly_usd(self) -> float:
+        return self.basis.monthly_usd
 
 
 @dataclass(frozen=True)
@@ -79,12 +79,8 @@ class KubernetesTarget:
         )
         power_usd = power.value * pue.value * kwh.value * hours.value
         terms = [power, pue, kwh, hours_term, hosting]
-        formula = (
-            f"{power.value:g} kW x PUE {pue.value:g} x {kwh.value:g} USD/kWh x "
-            f"{hours.value:,.0f} h = {power_usd:,.2f} USD power + {hosting.value:,.2f} USD "
-            "hosting"
-        )
-        capital_usd = 0.0
+        capital_usd = horizon_months = None
+        capital_month = 0.0
         if not cost.owned:
             default = catalog.server_price(self.site.gpu, self.site.gpus_per_node)
             if cost.capital_usd_per_node is None and default is None:
@@ -101,15 +97,23 @@ class KubernetesTarget:
                 hardware.horizon_months,
                 "months",
             )
-            capital_usd = capital.value / horizon.value
+            capital_usd, horizon_months = capital.value, horizon.value
+            capital_month = capital.value / horizon.value
             terms += [capital, horizon]
-            formula += (
-                f" + {capital.value:,.0f} USD / {horizon.value:g} months = "
-                f"{capital_usd:,.2f} USD capital"
-            )
-        monthly = power_usd + hosting.value + capital_usd
-        formula += f" = {monthly:,.2f} USD a node-month"
-        return NodeCost(monthly, power_usd, capital_usd, hosting.value, tuple(terms), formula)
+        basis = formulas.SiteNodeBasis(
+            owned=cost.owned,
+            power_kw=power.value,
+            pue=pue.value,
+            usd_per_kwh=kwh.value,
+            hours=hours.value,
+            power_usd=power_usd,
+            hosting_usd=hosting.value,
+            capital_usd=capital_usd,
+            horizon_months=horizon_months,
+            capital_month_usd=capital_month,
+            monthly_usd=power_usd + hosting.value + capital_month,
+        )
+        return NodeCost(tuple(terms), basis)
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         gpu = throughput_data(catalog).gpus[self.site.gpu]
@@ -133,8 +137,7 @@ class KubernetesTarget:
         """Bought hardware costs the same under every purchase option."""
         node = self.node_cost(catalog)
         hourly = node.monthly_usd / catalog.pricing.hours_per_month.value
-        owned = "owned" if self.site.cost.owned else "bought"
-        return NodeRate(hourly, hourly, hourly, True, f"{owned}: {node.formula}")
+        return NodeRate(hourly, hourly, hourly, True, node.basis)
 
     def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
         return [term.cited for term in self.node_cost(catalog).terms]
@@ -148,22 +151,16 @@ class KubernetesTarget:
     def pool_fixed_cost(self, catalog: Catalog, settings: Settings) -> FixedCost:
         """A pool's share of an engineer; its network is the cluster's (NetworkPolicy, a
         Service), which costs nothing a month of its own."""
-        fixed = costing.pool_fixed_cost(catalog, settings)
-        staff = costing.pool_staff_usd(catalog, settings)
-        people = fixed.formula.split("; network")[0]
-        return FixedCost(staff, f"{people}; the cluster's network: 0.00 USD")
+        return costing.pool_fixed_cost(catalog, settings, kinds=())
 
     def purchase_costs(
         self, catalog: Catalog, offer: Offer, nodes: int, horizon_months: float | None
     ) -> list[PurchaseCost]:
         node = self.node_cost(catalog)
         option = "owned" if self.site.cost.owned else "buy"
-        monthly = nodes * round(node.monthly_usd, 2)
+        monthly = round(nodes * round(node.monthly_usd, 2), 2)
         return [
             PurchaseCost(
-                option,
-                round(monthly, 2),
-                f"{nodes} x ({node.formula}) = {monthly:,.2f} USD",
-                False,
+                option, monthly, formulas.SiteNodesTerms(nodes, node.basis, monthly), False
             )
         ]
