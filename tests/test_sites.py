@@ -4,15 +4,28 @@ and IDs", Syntax and character set), and a Kubernetes site's node priced as boug
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import math
+import os
+from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from planner.catalog import default_catalog
 from planner.catalog.vocabulary import Pricing
+from planner.costing import Settings
 from planner.errors import PlannerError
-from planner.inputs.loader import load_workloads
-from planner.inputs.sites import KubernetesSite, label_key_problem, label_value_problem
+from planner.inputs.loader import LoadedWorkloads, load_workloads, parse_workloads
+from planner.inputs.sites import AwsSite, KubernetesSite, label_key_problem, label_value_problem
+from planner.planfile import Plan
+from planner.planning.build import build_plan
+from planner.planning.context import Context
+from planner.planning.figures import FigureBook
+from planner.planning.optimize import Demand, overfull, solve, units_for
 from planner.targets.kubernetes import KubernetesTarget
 
 SITE = """
@@ -230,3 +243,174 @@ def test_a_site_node_s_formula_shows_each_term() -> None:
     assert target.pool_fixed_cost(catalog, None).formula.endswith(  # type: ignore[arg-type]
         "network and security nothing of its own in this stack = 0.00 USD"
     )
+
+
+# --- Planning onto a site: its nodes are shared by every pool placed there.
+
+
+def _spill_file(nodes: int) -> str:
+    return f"""
+organization: acme
+region: us-east-1
+sites:
+  - name: dc1
+    kind: kubernetes
+    context: dc1-admin
+    gpu: h100
+    gpus_per_node: 8
+    nodes: {nodes}
+    node_selector: {{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}}
+    storage_class: fast-nvme
+    weights_source: s3://models.internal/weights
+    cost: {{owned: true}}
+  - name: aws
+    kind: aws
+workloads:
+  - name: notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {{input: 6B, output: 1.2B}}
+    consumers: [{{cidr: 10.50.0.0/16}}]
+  - name: contracts
+    task: legal_analysis
+    data: regulated
+    monthly_tokens: {{input: 300M, output: 30M}}
+    consumers: [{{cidr: 10.30.0.0/16}}]
+    request: {{input_tokens: 30000, output_tokens: 3000}}
+"""
+
+
+def _plan(text: str, strategy: str) -> Plan:
+    catalog = default_catalog()
+    spec = parse_workloads(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"), spec, hashlib.sha256(text.encode()).hexdigest()
+    )
+    return build_plan(loaded, catalog, "dev", "workloads.yaml", strategy)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_a_full_site_spills_to_aws_and_says_what_it_costs(strategy: str) -> None:
+    plan = _plan(_spill_file(1), strategy)
+    on_site = [p for p in plan.pools if p.site == "dc1"]
+    assert sum(p.nodes for p in on_site) <= 1
+    assert all(p.instance_type == "dc1" for p in on_site)
+    assert all(p.site == "aws" for p in plan.pools if p.instance_type.startswith("p5"))
+    contracts = next(w for w in plan.workloads if w.name == "contracts")
+    (warning,) = [w for w in contracts.warnings if w.code == "site_full"]
+    assert warning.message.startswith("site dc1 has only 1 GPU node(s) and ")
+    assert "decided alone, the workload goes to self_hosted/deepseek-v3.2/p5" in warning.message
+    pool = next(p for p in plan.pools if "contracts" in p.workloads)
+    assert pool.site == "aws"
+    if strategy == "per-workload":  # notes alone is cheapest on the owned node
+        notes = next(p for p in plan.pools if p.workloads == ["notes"])
+        assert (notes.site, notes.nodes) == ("dc1", 1)
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_a_site_with_room_takes_every_pool(strategy: str) -> None:
+    plan = _plan(_spill_file(4), strategy)
+    assert {p.site for p in plan.pools} == {"dc1"}
+    assert sum(p.nodes for p in plan.pools) <= 4
+    assert not [w for p in plan.workloads for w in p.warnings if w.code == "site_full"]
+
+
+def test_a_workload_only_a_full_site_serves_is_an_error_naming_it() -> None:
+    text = _spill_file(1).replace("  - name: aws\n    kind: aws\n", "")
+    text = text.replace(
+        "    request: {input_tokens: 30000",
+        "    model: deepseek-v3.2\n    request: {input_tokens: 30000",
+    )
+    with pytest.raises(PlannerError) as raised:
+        _plan(text, "per-workload")
+    (problem,) = raised.value.problems
+    assert problem.field == "workloads[1]"
+    assert "site dc1 has 0 of its 1 GPU nodes left" in problem.message
+
+
+def _site_context(nodes: int) -> Context:
+    site = _site(owned=True).model_copy(update={"nodes": nodes})
+    return Context(
+        catalog=default_catalog(),
+        settings=Settings(
+            pricing=Pricing.on_demand,
+            utilization=0.4,
+            memory_reserve=0.1,
+            request_input_tokens=2000,
+            request_output_tokens=400,
+            price_date=date(2026, 12, 1),
+            user_output_tps=30.0,
+            sites=(site, AwsSite(name="aws", kind="aws")),
+        ),
+        book=FigureBook(),
+        region="us-east-1",
+    )
+
+
+SITE_CONTEXT = _site_context(2)
+# One and two nodes a unit on the two-node site, and one EC2 node.
+SITE_CANDIDATES = {
+    key: SITE_CONTEXT.by_option[key]
+    for key in (
+        "self_hosted/llama-4-scout/dc1",
+        "self_hosted/deepseek-v3.2/dc1",
+        "self_hosted/llama-4-scout/p5.48xlarge",
+    )
+}
+
+
+@st.composite
+def site_demands(draw: st.DrawFn) -> list[Demand]:
+    found = []
+    for index in range(draw(st.integers(min_value=1, max_value=4))):
+        keys = draw(st.lists(st.sampled_from(sorted(SITE_CANDIDATES)), unique=True, max_size=3))
+        apis = draw(st.dictionaries(st.sampled_from(["openai"]), st.floats(0, 150_000), max_size=1))
+        if not keys and not apis:
+            apis = {"openai": 1_000.0}
+        loads = {
+            key: (draw(st.floats(0, 2.5)), 0.0, draw(st.sampled_from([0.0, 0.6]))) for key in keys
+        }
+        found.append(Demand(f"w{index}", apis, loads, draw(st.sampled_from([1, 2]))))
+    return found
+
+
+def _site_brute_force(items: list[Demand]) -> float:
+    """Every assignment, those that overfill the site left out (inf: none fits)."""
+    best = float("inf")
+    for assignment in itertools.product(*([*sorted(d.candidates), *sorted(d.apis)] for d in items)):
+        total, groups = 0.0, {}
+        for demand, chosen in zip(items, assignment, strict=True):
+            if chosen in demand.apis:
+                total += demand.apis[chosen]
+            else:
+                groups.setdefault(chosen, []).append(demand)
+        units = {
+            key: units_for([d.candidates[key] for d in group], max(d.min_units for d in group))
+            for key, group in groups.items()
+        }
+        if overfull(units, SITE_CANDIDATES):
+            continue
+        total += sum(
+            n * SITE_CANDIDATES[k].unit_monthly_usd + SITE_CANDIDATES[k].fixed_usd
+            for k, n in units.items()
+        )
+        best = min(best, total)
+    return best
+
+
+@settings(max_examples=int(os.environ.get("OPTIMIZE_EXAMPLES", "60")), deadline=None)
+@given(site_demands())
+def test_the_optimum_keeps_the_site_within_its_nodes(items: list[Demand]) -> None:
+    solution = solve(items, SITE_CANDIDATES)
+    best = _site_brute_force(items)
+    if math.isinf(best):  # nothing fits: the plan says so (planning refuses it)
+        assert overfull(solution.units, SITE_CANDIDATES)
+        return
+    assert not overfull(solution.units, SITE_CANDIDATES)
+    assert abs(solution.total_usd - best) <= 1e-6 * max(1.0, solution.total_usd)
+    site_nodes = sum(
+        n * SITE_CANDIDATES[k].capacity.nodes_per_unit
+        for k, n in solution.units.items()
+        if SITE_CANDIDATES[k].target.name == "dc1"
+    )
+    assert site_nodes <= 2

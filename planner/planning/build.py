@@ -22,6 +22,7 @@ from planner.planning.figures import FigureBook, speed_figure
 from planner.planning.input_warnings import with_input_warnings
 from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
+from planner.planning.sites import within_sites
 from planner.planning.strategies import per_workload, shared_pools
 
 Strategy = Literal["optimal", "per-workload"]
@@ -122,6 +123,12 @@ def build_plan(
         decisions.append(Decision(workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
+    decisions, problems = within_sites(ctx, decisions)
+    if problems:
+        lines = loaded.lines
+        raise PlannerError(
+            str(loaded.path), [replace(p, line=lines.line_of_field(p.field)) for p in problems]
+        )
 
     purchases: Purchases = {}
     alone_plans, pools = per_workload(ctx, decisions, purchases, strategy == "per-workload")

@@ -54,6 +54,11 @@ class KubernetesTarget:
     def name(self) -> str:
         return self.site.name
 
+    @property
+    def max_nodes(self) -> int:
+        """The GPU nodes pools may use: every pool on the site shares them."""
+        return self.site.nodes
+
     def _term(self, field: str, given: float | None, default: Figure, unit: str) -> Term:
         key = f"site.{self.site.name}.{field}"
         if given is not None:
