@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 
 from planner.catalog import Catalog
-from planner.planfile import Pool, WorkloadPlan
+from planner.planfile import ClusterSite, Pool, WorkloadPlan
 from stacks.addressing import WorkloadCost
 from stacks.aws.lookups import Lookups
 from stacks.settings import StackSettings
@@ -20,6 +20,8 @@ class PoolRequest:
     """One pool of the plan to build, with its workloads (consumers and cost tags)."""
 
     pool: Pool
+    # The cluster the pool runs on (the plan's `sites`), or None on AWS EC2.
+    site: ClusterSite | None
     catalog: Catalog
     settings: StackSettings
     lookups: Lookups

@@ -26,7 +26,7 @@ from stacks.aws.naming import fit_autonames
 from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs, dns_name
 from stacks.pools import PoolRequest
 from stacks.settings import StackSettings, read_settings
-from stacks.targets import POOL_BUILDERS, pool_target
+from stacks.targets import POOL_BUILDERS, pool_site, pool_target
 
 
 def run(plan: Plan, catalog: Catalog) -> None:
@@ -101,9 +101,10 @@ class _Stack:
     def add_pool(self, pool: Pool) -> None:
         """The pool, built by its target's builder (stacks/targets.py), and what the stack
         exports of it."""
-        built = POOL_BUILDERS[pool_target(pool)](
+        built = POOL_BUILDERS[pool_target(self.plan, pool)](
             PoolRequest(
                 pool=pool,
+                site=pool_site(self.plan, pool),
                 catalog=self.catalog,
                 settings=self.settings,
                 lookups=self.lookups,

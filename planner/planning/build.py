@@ -14,7 +14,16 @@ from planner.costing import api_fixed_kinds, pool_staff_usd
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
-from planner.planfile import API_NETWORK_FOR, SCHEMA_VERSION, Plan, Pool, ProviderAccess, Totals
+from planner.inputs.sites import AwsSite, KubernetesSite
+from planner.planfile import (
+    API_NETWORK_FOR,
+    SCHEMA_VERSION,
+    ClusterSite,
+    Plan,
+    Pool,
+    ProviderAccess,
+    Totals,
+)
 from planner.planning.access import EGRESS, connections_of, with_access_costs, with_connections
 from planner.planning.context import Context
 from planner.planning.decide import Decision, Unservable, decide
@@ -84,6 +93,26 @@ def _with_ranges(
         for pool, cidr in zip(pools, allocation.pools, strict=True)
     ]
     return placed, allocation.networks
+
+
+def _cluster_sites(sites: list[AwsSite | KubernetesSite], pools: list[Pool]) -> list[ClusterSite]:
+    """The file's Kubernetes sites some pool runs on, in the file's order, with what the stack
+    deploys there (its cost stays in the pools' formulas and figures)."""
+    used = {pool.site for pool in pools}
+    return [
+        ClusterSite(
+            name=site.name,
+            context=site.context,
+            gpu=site.gpu,
+            gpus_per_node=site.gpus_per_node,
+            nodes=site.nodes,
+            node_selector=dict(site.node_selector),
+            storage_class=site.storage_class,
+            weights_source=site.weights_source,
+        )
+        for site in sites
+        if isinstance(site, KubernetesSite) and site.name in used
+    ]
 
 
 def build_plan(
@@ -248,6 +277,7 @@ def build_plan(
         },
         workloads=workload_plans,
         pools=pools,
+        sites=_cluster_sites(spec.sites or [], pools),
         providers=providers,
         networks=networks,
         connections=connections,
