@@ -38,7 +38,10 @@ class BuiltPool:
     connection: dict[str, object]
     # Workload -> what its callers need to call it (stack output `workloads`).
     callers: dict[str, dict[str, object]]
-    ca_certificate: pulumi.Output[str]
+    # The CA its callers trust (None: the pool serves plain HTTP inside its cluster, sealed by
+    # its NetworkPolicy, as a Kubernetes site's does).
+    ca_certificate: pulumi.Output[str] | None
     monthly_cost_usd: pulumi.Output[float]
-    # The pool network's Network Access Analyzer scope, to analyze after `pulumi up`.
-    access_scope_id: pulumi.Output[str]
+    # The pool network's Network Access Analyzer scope, to analyze after `pulumi up` (None:
+    # not an AWS network; a cluster pool's boundary is its NetworkPolicy).
+    access_scope_id: pulumi.Output[str] | None

@@ -8,9 +8,13 @@ from collections.abc import Callable
 
 from planner.planfile import ClusterSite, Plan, Pool
 from stacks.aws.target import build_pool as build_aws_pool
+from stacks.kubernetes.target import build_pool as build_kubernetes_pool
 from stacks.pools import BuiltPool, PoolRequest
 
-POOL_BUILDERS: dict[str, Callable[[PoolRequest], BuiltPool]] = {"aws": build_aws_pool}
+POOL_BUILDERS: dict[str, Callable[[PoolRequest], BuiltPool]] = {
+    "aws": build_aws_pool,
+    "kubernetes": build_kubernetes_pool,
+}
 
 
 def pool_site(plan: Plan, pool: Pool) -> ClusterSite | None:

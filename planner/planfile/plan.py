@@ -114,7 +114,8 @@ class Plan(_Out):
     strategy: str
     workloads: list[WorkloadPlan]
     pools: list[Pool]
-    # The Kubernetes sites the pools use (a pool on any other site runs on AWS EC2).
+    # The workloads file's Kubernetes sites, which its options and pools name (a pool on any
+    # other site runs on AWS EC2).
     sites: list[ClusterSite] = Field(default_factory=list)
     providers: list[ProviderAccess]
     # The API networks' ranges the plan needs ("private_link", "egress"), allocated at plan time.

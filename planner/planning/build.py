@@ -95,10 +95,10 @@ def _with_ranges(
     return placed, allocation.networks
 
 
-def _cluster_sites(sites: list[AwsSite | KubernetesSite], pools: list[Pool]) -> list[ClusterSite]:
-    """The file's Kubernetes sites some pool runs on, in the file's order, with what the stack
-    deploys there (its cost stays in the pools' formulas and figures)."""
-    used = {pool.site for pool in pools}
+def _cluster_sites(sites: list[AwsSite | KubernetesSite]) -> list[ClusterSite]:
+    """The file's Kubernetes sites, in its order, with what the stack deploys there (their cost
+    stays in the pools' formulas and figures). Each is used: every workload's options name
+    its node type, a pool on it names it as its site."""
     return [
         ClusterSite(
             name=site.name,
@@ -111,7 +111,7 @@ def _cluster_sites(sites: list[AwsSite | KubernetesSite], pools: list[Pool]) -> 
             weights_source=site.weights_source,
         )
         for site in sites
-        if isinstance(site, KubernetesSite) and site.name in used
+        if isinstance(site, KubernetesSite)
     ]
 
 
@@ -277,7 +277,7 @@ def build_plan(
         },
         workloads=workload_plans,
         pools=pools,
-        sites=_cluster_sites(spec.sites or [], pools),
+        sites=_cluster_sites(spec.sites or []),
         providers=providers,
         networks=networks,
         connections=connections,
