@@ -117,7 +117,7 @@ class ClusterPool(pulumi.ComponentResource):
         )
         self.policies = [
             k8s.networking.v1.NetworkPolicy(
-                f"{name}-{manifest['metadata']['name']}",
+                f"{name}-policy-{manifest['metadata']['name']}",
                 metadata=_metadata(manifest),
                 spec=manifest["spec"],
                 opts=inside,
