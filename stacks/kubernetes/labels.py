@@ -22,7 +22,7 @@ POOL_LABEL = f"{PREFIX}/pool"
 
 
 def label_key(tag: str) -> str:
-    """The label key of a cost tag's key (`ai-infra-planner:pool` -> `ai-infra-planner/pool`)."""
+    """The label key of a cost tag's key: the project's name as its prefix, then the tag's name."""
     return f"{PREFIX}/{tag.removeprefix(names.TAG_PREFIX + ':')}"
 
 
