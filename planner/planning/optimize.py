@@ -347,7 +347,9 @@ def solve(
             mispriced = said is not None and found_total > float(said) + 1e-9 * max(
                 1.0, found_total
             )
-            if found_total <= fallback_total and not overfull(found_units, candidates):
+            # Never a plan that overfills a cluster; one that fits beats a fallback that does not.
+            fits = not overfull(found_units, candidates)
+            if fits and (found_total <= fallback_total or overfull(units, candidates)):
                 assignment, units, total = found, found_units, found_total
                 adopted = True
         if not mispriced:
@@ -501,31 +503,45 @@ def _within_limits(
     only options are there stays, and the plan then refuses). Updates `assignment` in place;
     returns the units of each pool."""
     moves = 0
-    # Each move takes a workload off a full target; a bound keeps two sites from trading one.
+    # Each move takes a workload off a full target and frees some of its nodes; a bound keeps
+    # two sites from trading one.
     while (over := overfull(units, candidates)) and moves < len(demands) * (len(over) + 1):
         moves += 1
-        full = set(over)
+        excess = sum(over.values())
         best: tuple[float, str, str] | None = None
         for d in sorted(demands, key=lambda d: d.name):
             current = assignment[d.name]
-            if current not in d.candidates or candidates[current].target.name not in full:
+            if current not in d.candidates or candidates[current].target.name not in over:
                 continue
-            elsewhere = [
-                choice
-                for choice in sorted([*d.candidates, *d.apis])
-                if choice in d.apis or candidates[choice].target.name not in full
-            ]
-            for choice in elsewhere:
+            for choice in sorted([*d.candidates, *d.apis]):
+                if choice in d.candidates and candidates[choice].target.name in over:
+                    continue
+                moved = _units(demands, {**assignment, d.name: choice})
+                freed = excess - sum(overfull(moved, candidates).values())
+                if freed <= 0:  # a pool that stays as large frees nothing
+                    continue
                 extra = _alone_usd(d, choice, candidates, shared) - _alone_usd(
                     d, current, candidates, shared
                 )
-                if best is None or (extra, d.name, choice) < best:
-                    best = (extra, d.name, choice)
+                if best is None or (extra / freed, d.name, choice) < best:
+                    best = (extra / freed, d.name, choice)
         if best is None:
             break
         assignment[best[1]] = best[2]
         units = _prefer_smaller(demands, assignment, candidates)
     return units
+
+
+def _units(demands: list[Demand], assignment: dict[str, str]) -> dict[str, int]:
+    """The units of each pool of an assignment, as it stands."""
+    members: dict[str, list[Demand]] = {}
+    for d in demands:
+        if assignment[d.name] in d.candidates:
+            members.setdefault(assignment[d.name], []).append(d)
+    return {
+        c: units_for([m.candidates[c] for m in group], max(m.min_units for m in group))
+        for c, group in members.items()
+    }
 
 
 def _alone_usd(
