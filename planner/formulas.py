@@ -149,7 +149,40 @@ class MultiplierBasis:
     inferred: bool
 
 
-RateBasis = SpotBasis | PublishedBasis | MultiplierBasis
+@dataclass(frozen=True, slots=True)
+class SiteNodeBasis:
+    """A cluster's node a month as bought hardware (planner/targets/kubernetes.py): power x PUE x
+    electricity x hours, hosting, and for a purchase the capital over the horizon."""
+
+    owned: bool
+    power_kw: float
+    pue: float
+    usd_per_kwh: float
+    hours: float
+    power_usd: float
+    hosting_usd: float
+    capital_usd: float | None
+    horizon_months: float | None
+    capital_month_usd: float
+    monthly_usd: float
+
+
+def site_node_formula(basis: SiteNodeBasis) -> str:
+    """'7 kW x PUE 1.3 x 0.12 USD/kWh x 730 h = 797.16 USD power + 600.00 USD hosting
+    [+ 285,000 USD / 18 months = 15,833.33 USD capital] = ... USD a node-month'."""
+    text = (
+        f"{basis.power_kw:g} kW x PUE {basis.pue:g} x {basis.usd_per_kwh:g} USD/kWh x "
+        f"{basis.hours:,.0f} h = {usd(basis.power_usd)} power + {usd(basis.hosting_usd)} hosting"
+    )
+    if basis.capital_usd is not None and basis.horizon_months is not None:
+        text += (
+            f" + {usd_whole(basis.capital_usd)} / {basis.horizon_months:g} months = "
+            f"{usd(basis.capital_month_usd)} capital"
+        )
+    return f"{text} = {usd(basis.monthly_usd)} a node-month"
+
+
+RateBasis = SpotBasis | PublishedBasis | MultiplierBasis | SiteNodeBasis
 
 
 def rate_basis(basis: RateBasis) -> str:
@@ -166,6 +199,8 @@ def rate_basis(basis: RateBasis) -> str:
         )
     if isinstance(basis, PublishedBasis):
         return f"published {basis.label} {usd_per_hour(basis.usd_per_hour)} ({basis.date})"
+    if isinstance(basis, SiteNodeBasis):
+        return f"{'owned' if basis.owned else 'bought'}: {site_node_formula(basis)}"
     inferred = ", inferred: no published rate found" if basis.inferred else ""
     return (
         f"on-demand {usd_per_hour(basis.on_demand_usd_per_hour)} x {basis.multiplier:g}{inferred}"
@@ -198,8 +233,19 @@ class BoughtNodesTerms:
     monthly_usd: float
 
 
-def purchase_formula(terms: RentedNodesTerms | BoughtNodesTerms) -> str:
+@dataclass(frozen=True, slots=True)
+class SiteNodesTerms:
+    """A pool's nodes on a cluster a month: nodes x a node-month (SiteNodeBasis)."""
+
+    nodes: int
+    basis: SiteNodeBasis
+    monthly_usd: float
+
+
+def purchase_formula(terms: RentedNodesTerms | BoughtNodesTerms | SiteNodesTerms) -> str:
     """A purchase option's formula (costing.PurchaseCost.formula)."""
+    if isinstance(terms, SiteNodesTerms):
+        return f"{terms.nodes} x ({site_node_formula(terms.basis)}) = {usd(terms.monthly_usd)}"
     if isinstance(terms, RentedNodesTerms):
         return (
             f"{terms.nodes} x {usd_per_hour(terms.usd_per_hour)} ({rate_basis(terms.basis)}) x "

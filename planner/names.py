@@ -46,6 +46,8 @@ CONFIG_PROTECT = config_key("protect")
 
 # Component type tokens (stacks/aws/*.py; preview and verify find the pools by them).
 INFERENCE_POOL = component_type("InferencePool")
+# A pool on a Kubernetes site (stacks/kubernetes/pool.py).
+CLUSTER_POOL = component_type("ClusterPool")
 API_ACCESS = component_type("ApiAccess")
 COST_BUDGET = component_type("CostBudget")
 PRIVATE_NETWORK = component_type("PrivateNetwork")

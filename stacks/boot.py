@@ -93,6 +93,16 @@ def boot_time(catalog: Catalog, pool: Pool) -> BootTime:
     return BootTime(size, instance.s3_download_gbps.value, download, load, start, grace)
 
 
+def pod_startup_s(catalog: Catalog, pool: Pool) -> int:
+    """How long a pool's serving container on a Kubernetes site may take to start before its
+    liveness counts (the startup probe's budget): its init step has already copied the weights
+    to the pod's volume, so loading them into GPU memory and the engine's start (across nodes,
+    the Ray cluster forming), with the same margin, in whole minutes."""
+    figures = boot_figures()
+    load = weights_gb(catalog, pool.model, pool.precision) / figures.weights_load_gb_per_s.value
+    return math.ceil((load + figures.engine_start_s.value) * figures.margin.value / 60) * 60
+
+
 @dataclass(frozen=True)
 class LeaseFigures:
     """The Ray head's lease of a multi-node replica, in seconds (boot.yaml `lease`)."""

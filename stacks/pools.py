@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 
 from planner.catalog import Catalog
-from planner.planfile import Pool, WorkloadPlan
+from planner.planfile import ClusterSite, Pool, WorkloadPlan
 from stacks.addressing import WorkloadCost
 from stacks.aws.lookups import Lookups
 from stacks.settings import StackSettings
@@ -20,6 +20,8 @@ class PoolRequest:
     """One pool of the plan to build, with its workloads (consumers and cost tags)."""
 
     pool: Pool
+    # The cluster the pool runs on (the plan's `sites`), or None on AWS EC2.
+    site: ClusterSite | None
     catalog: Catalog
     settings: StackSettings
     lookups: Lookups
@@ -36,7 +38,10 @@ class BuiltPool:
     connection: dict[str, object]
     # Workload -> what its callers need to call it (stack output `workloads`).
     callers: dict[str, dict[str, object]]
-    ca_certificate: pulumi.Output[str]
+    # The CA its callers trust (None: the pool serves plain HTTP inside its cluster, sealed by
+    # its NetworkPolicy, as a Kubernetes site's does).
+    ca_certificate: pulumi.Output[str] | None
     monthly_cost_usd: pulumi.Output[float]
-    # The pool network's Network Access Analyzer scope, to analyze after `pulumi up`.
-    access_scope_id: pulumi.Output[str]
+    # The pool network's Network Access Analyzer scope, to analyze after `pulumi up` (None:
+    # not an AWS network; a cluster pool's boundary is its NetworkPolicy).
+    access_scope_id: pulumi.Output[str] | None

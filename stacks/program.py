@@ -26,14 +26,15 @@ from stacks.aws.naming import fit_autonames
 from stacks.aws.private_link import PrivateLinkNetwork, PrivateLinkNetworkArgs, dns_name
 from stacks.pools import PoolRequest
 from stacks.settings import StackSettings, read_settings
-from stacks.targets import POOL_BUILDERS, pool_target
+from stacks.targets import POOL_BUILDERS, pool_site, pool_target
 
 
 def run(plan: Plan, catalog: Catalog) -> None:
     """The stack of a plan: its settings from the stack config, the account's lookups, the
     components. The plan is read (and checked, where the caller means to) by the caller."""
     providers = [p.provider for p in plan.providers if p.secret_config_key]
-    build_stack(plan, catalog, read_settings(pulumi.Config(), providers), lookup())
+    sites = [site.name for site in plan.sites]
+    build_stack(plan, catalog, read_settings(pulumi.Config(), providers, sites), lookup())
 
 
 def build_stack(plan: Plan, catalog: Catalog, settings: StackSettings, lookups: Lookups) -> None:
@@ -101,9 +102,10 @@ class _Stack:
     def add_pool(self, pool: Pool) -> None:
         """The pool, built by its target's builder (stacks/targets.py), and what the stack
         exports of it."""
-        built = POOL_BUILDERS[pool_target(pool)](
+        built = POOL_BUILDERS[pool_target(self.plan, pool)](
             PoolRequest(
                 pool=pool,
+                site=pool_site(self.plan, pool),
                 catalog=self.catalog,
                 settings=self.settings,
                 lookups=self.lookups,
@@ -113,9 +115,11 @@ class _Stack:
         )
         self.pools[pool.name] = built.connection
         self.callers.update(built.callers)
-        self.authorities[pool.name] = built.ca_certificate
+        if built.ca_certificate is not None:
+            self.authorities[pool.name] = built.ca_certificate
         self.components[pool.name] = built.monthly_cost_usd
-        self.scopes[pool.name] = built.access_scope_id
+        if built.access_scope_id is not None:
+            self.scopes[pool.name] = built.access_scope_id
 
     def add_api_access(self, access: ProviderAccess) -> None:
         """The provider's access (its key, its workloads' policies) and, for PrivateLink, the

@@ -35,8 +35,18 @@ def data_parallel(pool: Pool) -> int:
     return pool.replicas_per_node
 
 
-def serve_args(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> list[str]:
-    """The arguments after `vllm serve /weights` for the nodes of a pool."""
+def serve_args(
+    pool: Pool,
+    catalog: Catalog,
+    port: int = SERVING_PORT,
+    engines: int | None = None,
+    tls: bool = True,
+) -> list[str]:
+    """The arguments after `vllm serve /weights` for the nodes of a pool. `engines`: the
+    data-parallel engines one server runs (default: the replicas the plan put on a node; a
+    Kubernetes pod serves one replica, the Service spreading requests over them). `tls`: serve
+    HTTPS with the node's certificate (an EC2 node behind its TLS listener; a cluster pool's pods
+    serve HTTP inside the cluster, sealed by their NetworkPolicy)."""
     model = catalog.models[pool.model]
     if pool.precision not in model.checkpoints:
         # read_plan refuses such a plan; a caller passing its own Pool gets the reason.
@@ -45,11 +55,10 @@ def serve_args(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> list[s
         "--served-model-name", pool.model,
         "--host", "0.0.0.0",  # the load balancer reaches the node on its own address
         "--port", str(port),
-        "--ssl-keyfile", TLS_KEY,
-        "--ssl-certfile", TLS_CERTIFICATE,
+        *(["--ssl-keyfile", TLS_KEY, "--ssl-certfile", TLS_CERTIFICATE] if tls else []),
         "--tensor-parallel-size", str(pool.tensor_parallel),
         "--pipeline-parallel-size", str(pool.pipeline_parallel),
-        "--data-parallel-size", str(data_parallel(pool)),
+        "--data-parallel-size", str(data_parallel(pool) if engines is None else engines),
         "--max-model-len", str(pool.max_model_len),
         # The plan's memory reserve, not the release's default (0.92 in 0.33.0).
         "--gpu-memory-utilization", str(pool.gpu_memory_utilization),

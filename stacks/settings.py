@@ -23,6 +23,32 @@ IAM_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:(user|role)/[\w+=,.@
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """What the stack needs of a Kubernetes site beyond the plan (stack config `clusters`, one
+    mapping per site name): where the organization's images and weights are. Never a public
+    registry or hub: the pods pull from `registry` and copy the weights from the site's object
+    store."""
+
+    # The organization's registry the pinned vLLM image is mirrored into (host[/path]); the
+    # image is <registry>/<vllm.yaml release image's repository>:<serving_image_tag>.
+    registry: str
+    # The S3 client image the init step copies the weights with, in that registry, pinned by
+    # tag or digest (e.g. <registry>/amazon/aws-cli:<tag>).
+    weights_copy_image: str
+    # The object store's S3 endpoint (https://...), and the range its addresses are in: the
+    # only place outside the pool its pods may reach (stacks/kubernetes/network_policy.py).
+    weights_endpoint: str
+    weights_cidr: str
+    # Read-only credentials of the weights' bucket (secret config
+    # <site>_weights_access_key_id and <site>_weights_secret_access_key).
+    access_key_id: pulumi.Output[str] | None = None
+    secret_access_key: pulumi.Output[str] | None = None
+
+
+CLUSTER_KEYS = ("registry", "weights_copy_image", "weights_endpoint", "weights_cidr")
+
+
+@dataclass(frozen=True)
 class StackSettings:
     stack: str
     # KMS keys, weights buckets and secrets are protected unless a dev stack turns it off.
@@ -35,6 +61,8 @@ class StackSettings:
     api_keys: dict[str, pulumi.Output[str]] = field(default_factory=dict)
     # Activate the stack tag as a cost allocation tag (stacks/aws/budget.py says when it can be).
     activate_cost_tag: bool = False
+    # The Kubernetes sites' settings, by site name.
+    clusters: dict[str, ClusterSettings] = field(default_factory=dict)
 
 
 # Stack config keys that moved to the workloads file's `network:` mapping, and their value
@@ -47,7 +75,46 @@ MOVED: dict[str, Callable[[str], str]] = {
 }
 
 
-def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> StackSettings:
+def read_clusters(config: pulumi.Config, sites: list[str]) -> dict[str, ClusterSettings]:
+    """The `clusters` mapping of the stack config for the plan's Kubernetes sites, each with its
+    four keys (a registry and an endpoint the pods reach, never a public one)."""
+    given = config.get_object("clusters") or {}
+    found = {}
+    for site in sites:
+        entry = given.get(site) if isinstance(given, dict) else None
+        missing = [
+            key
+            for key in CLUSTER_KEYS
+            if not isinstance(entry, dict) or not isinstance(entry.get(key), str) or not entry[key]
+        ]
+        if missing:
+            raise pulumi.RunError(
+                f"stack config clusters.{site}: {', '.join(missing)} missing: the Kubernetes site "
+                f"{site} needs the organization's registry, the S3 client image in it, the "
+                "weights' object store endpoint and its address range (README, Kubernetes sites)"
+            )
+        assert isinstance(entry, dict)
+        registry = entry["registry"].rstrip("/")
+        if not entry["weights_copy_image"].startswith(registry + "/"):
+            raise pulumi.RunError(
+                f"stack config clusters.{site}.weights_copy_image: "
+                f"{entry['weights_copy_image']!r} is not in the registry {registry!r}: the pods "
+                "pull only from the organization's registry"
+            )
+        found[site] = ClusterSettings(
+            registry=registry,
+            weights_copy_image=entry["weights_copy_image"],
+            weights_endpoint=entry["weights_endpoint"],
+            weights_cidr=entry["weights_cidr"],
+            access_key_id=config.get_secret(f"{site}_weights_access_key_id"),
+            secret_access_key=config.get_secret(f"{site}_weights_secret_access_key"),
+        )
+    return found
+
+
+def read_settings(
+    config: pulumi.Config, providers_with_keys: list[str], sites: list[str] | None = None
+) -> StackSettings:
     """Read the stack's config; API keys only as secrets (`pulumi config set --secret`)."""
     api_keys = {}
     for provider in providers_with_keys:
@@ -91,6 +158,7 @@ def read_settings(config: pulumi.Config, providers_with_keys: list[str]) -> Stac
         weights_uploader_arn=uploader,
         api_keys=api_keys,
         activate_cost_tag=config.get_bool("activate_cost_tag") is True,
+        clusters=read_clusters(config, sites or []),
     )
 
 

@@ -69,7 +69,7 @@ workloads:
 
 
 def test_every_target_has_a_stack_builder() -> None:
-    assert set(TARGET_KINDS) == set(POOL_BUILDERS) == {"aws"}
+    assert set(TARGET_KINDS) == set(POOL_BUILDERS) == {"aws", "kubernetes"}
     rack: Target = OwnedRack()  # the protocol is what a target implements (mypy checks it)
     assert rack.kind == "rack"
 

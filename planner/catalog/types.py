@@ -86,6 +86,8 @@ class Hardware(_Data):
     power_kw: Figure
     pue: Figure
     usd_per_kwh: Figure
+    # Colocation of one GPU node a month (space, cooling capacity, network), without its power.
+    hosting_usd_per_node_month: Figure
     servers: dict[str, Server]
 
 
@@ -424,4 +426,13 @@ class Catalog(_Data):
         for override in self.price_overrides:
             if override.price_ref == ref:
                 return override
+        return None
+
+    def server_price(self, gpu: str, gpus: int) -> Figure | None:
+        """The price of a server with these GPUs (pricing.yaml servers, by the instance type
+        that has that hardware), or None where the catalog has none."""
+        for instance_type, instance in sorted(self.instances.items()):
+            server = self.pricing.hardware.servers.get(instance_type)
+            if server is not None and (instance.gpu, instance.gpus) == (gpu, gpus):
+                return server.capital_usd
         return None

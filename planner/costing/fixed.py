@@ -97,12 +97,17 @@ def pool_staff_usd(catalog: Catalog, settings: Settings | None = None) -> float:
     return round(fte * engineer, 2)
 
 
-def pool_fixed_cost(catalog: Catalog, settings: Settings | None = None) -> FixedCost:
+def pool_fixed_cost(
+    catalog: Catalog,
+    settings: Settings | None = None,
+    kinds: tuple[str, ...] = ("self_hosted_pool",),
+) -> FixedCost:
     """What a self-hosted pool costs besides its nodes: a share of an engineer to run it, and
-    its network and security pieces (the staff figures as the workloads file sets them)."""
+    its network and security pieces of these kinds (operations.yaml; a cluster's pool has none
+    of its own), the staff figures as the workloads file sets them."""
     fte, engineer = _staff(catalog, settings)
     people = pool_staff_usd(catalog, settings)
-    pieces = _pieces_terms(catalog, ("self_hosted_pool",))
+    pieces = _pieces_terms(catalog, kinds)
     total = round(people + round(pieces.total_usd, 2), 2)
     return FixedCost(total, formulas.PoolFixedTerms(fte, engineer, people, pieces))
 

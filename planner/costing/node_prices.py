@@ -139,7 +139,7 @@ class PurchaseCost:
 
     option: str
     monthly_usd: float
-    terms: formulas.RentedNodesTerms | formulas.BoughtNodesTerms
+    terms: formulas.RentedNodesTerms | formulas.BoughtNodesTerms | formulas.SiteNodesTerms
     comparison_only: bool
 
     @property

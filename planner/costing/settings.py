@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from planner.catalog.vocabulary import Pricing
+from planner.inputs.sites import Site
 
 MILLION = 1_000_000
 # Floating-point slack when a load is an exact multiple of a capacity (3.0000000001 nodes is 3).
@@ -40,6 +41,8 @@ class Settings:
     # The instance types pools may use (assumptions.instance_types); None: every one of the
     # catalog.
     instance_types: tuple[str, ...] | None = None
+    # Where pools may run (the file's `sites`); None: AWS EC2 in the region only.
+    sites: tuple[Site, ...] | None = None
 
     def bounds(self) -> tuple[Settings, Settings]:
         """The settings at the favourable and the unfavourable end of their ranges."""

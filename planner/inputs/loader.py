@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
 from planner.inputs.lines import LineIndex, Loc, field_path, loader_of, repeated_keys
 from planner.inputs.messages import as_written, did_you_mean, message
+from planner.inputs.sites import AwsSite, KubernetesSite, Site
 from planner.inputs.workloads import (
     Assumptions,
     Network,
@@ -49,12 +50,20 @@ class _Parts:
     network: Network | None
     # (index in the file, workload) for every workload that passed
     workloads: list[tuple[int, Workload]]
+    # (index in the file, site) for every site that passed
+    sites: list[tuple[int, AwsSite | KubernetesSite]] = field(default_factory=list)
     # Field paths the schema refused (their parts stand at their defaults here).
     refused: tuple[Loc, ...] = ()
 
     @classmethod
     def of(cls, spec: WorkloadsFile) -> _Parts:
-        return cls(spec.region, spec.assumptions, spec.network, list(enumerate(spec.workloads)))
+        return cls(
+            spec.region,
+            spec.assumptions,
+            spec.network,
+            list(enumerate(spec.workloads)),
+            list(enumerate(spec.sites or [])),
+        )
 
     def was_refused(self, loc: Loc) -> bool:
         return any(loc[: len(bad)] == bad or bad[: len(loc)] == loc for bad in self.refused)
@@ -92,13 +101,26 @@ def _valid_parts(raw: dict[Any, Any], errors: list[Any]) -> _Parts:
         workload = None if failed(("workloads", index)) else passing(Workload, item)
         if workload is not None:
             workloads.append((index, workload))
+    sites = []
+    given = raw.get("sites")
+    for index, item in enumerate(given if isinstance(given, list) else []):
+        site = None if failed(("sites", index)) else passing(_SiteOf, {"site": item})
+        if site is not None:
+            sites.append((index, site.site))
     return _Parts(
         region if isinstance(region, str) and not failed(("region",)) else None,
         assumptions,
         network,
         workloads,
+        sites,
         refused,
     )
+
+
+class _SiteOf(BaseModel):
+    """One site alone, to check it apart from the file (a site is a union of kinds)."""
+
+    site: Site
 
 
 def _semantic_problems(parts: _Parts, catalog: Catalog, lines: LineIndex) -> list[Problem]:
@@ -160,6 +182,7 @@ def _semantic_problems(parts: _Parts, catalog: Catalog, lines: LineIndex) -> lis
                 f"unknown instance type {instance_type!r}; the catalog has: "
                 f"{', '.join(instance_types)}{did_you_mean(instance_type, instance_types)}",
             )
+    _site_problems(parts, catalog, report)
     known_models = [*catalog.models, *catalog.api_models]
     # A VPC's endpoints (one per service, with private DNS) go in one set of subnets, and a
     # subnet is in one VPC: the file must say the same wherever it names them.
@@ -210,6 +233,47 @@ def _semantic_problems(parts: _Parts, catalog: Catalog, lines: LineIndex) -> lis
                         f"data may only be called from private ones ({', '.join(private.ranges)})",
                     )
     return problems
+
+
+def _site_problems(
+    parts: _Parts, catalog: Catalog, report: typing.Callable[[Loc, str], None]
+) -> None:
+    """Site names are unique, AWS is named at most once, and a cluster's GPU is one the
+    catalog's instance types have: the throughput model knows each of those (their bandwidth
+    and memory price what a node serves; the catalog's load checks gpus.yaml has them)."""
+    gpus = sorted({instance.gpu for instance in catalog.instances.values()})
+    first: dict[str, int] = {}
+    aws: int | None = None
+    for index, site in parts.sites:
+        if site.name in first:
+            report(
+                ("sites", index, "name"),
+                f"duplicate site name {site.name!r} (first used by sites[{first[site.name]}])",
+            )
+        first.setdefault(site.name, index)
+        if isinstance(site, AwsSite):
+            if aws is not None:
+                report(
+                    ("sites", index, "kind"),
+                    f"AWS is already a site (sites[{aws}]): the file's region is its one region",
+                )
+            aws = index if aws is None else aws
+        elif site.gpu not in gpus:
+            report(
+                ("sites", index, "gpu"),
+                f"unknown GPU {site.gpu!r}; the catalog's GPUs are: {', '.join(gpus)}"
+                f"{did_you_mean(site.gpu, gpus)}",
+            )
+        elif (
+            not site.cost.owned
+            and site.cost.capital_usd_per_node is None
+            and catalog.server_price(site.gpu, site.gpus_per_node) is None
+        ):
+            report(
+                ("sites", index, "cost", "owned"),
+                f"the catalog has no price of a server of {site.gpus_per_node} x {site.gpu} "
+                "to price buying one: give capital_usd_per_node",
+            )
 
 
 def _network_problems(
@@ -320,7 +384,7 @@ def parse_with_lines(text: str, file: str, catalog: Catalog) -> tuple[WorkloadsF
         errors = exc.errors()
         problems = []
         for err in errors:
-            loc = as_written(raw, tuple(err["loc"]))
+            loc = as_written(raw, tuple(err["loc"]), err["type"])
             problems.append(Problem(field_path(loc), message(err), lines.line(loc)))
         # The rules past the schema still run on the parts that pass it: one run, every problem.
         problems += _semantic_problems(_valid_parts(raw, errors), catalog, lines)

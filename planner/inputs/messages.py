@@ -43,7 +43,9 @@ def _type_at(loc: Loc) -> Any:
     current: Any = WorkloadsFile
     for part in loc:
         current = _unwrap(current)
-        if isinstance(part, int):
+        if isinstance(part, str) and _tagged(current, part) is not None:
+            current = _tagged(current, part)  # a union member, by its `kind` (sites)
+        elif isinstance(part, int):
             args = typing.get_args(current)
             if typing.get_origin(current) is not list or not args:
                 return None
@@ -56,6 +58,19 @@ def _type_at(loc: Loc) -> Any:
         else:
             return None
     return _unwrap(current)
+
+
+def _tagged(union: Any, tag: str) -> type[BaseModel] | None:
+    """The member of a union of models whose `kind` is this tag (pydantic puts the tag of a
+    discriminated union in an error's location), or None."""
+    if not (isinstance(union, types.UnionType) or typing.get_origin(union) is typing.Union):
+        return None
+    for member in typing.get_args(union):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            kind = member.model_fields.get("kind")
+            if kind is not None and typing.get_args(kind.annotation) == (tag,):
+                return member
+    return None
 
 
 def _fields_at(loc: Loc) -> list[str]:
@@ -78,6 +93,8 @@ def _described(value: Any) -> str:
 # Fields whose schema pattern is a regular expression: what the pattern means, in words.
 _PATTERN_WORDS = {
     "region": "an AWS region name such as us-east-1",
+    "name": "a DNS label: at most 63 lowercase letters, digits and '-', starting and ending with "
+    "a letter or digit",
     "capacity_reservation_id": "an EC2 capacity reservation id: cr- and 8 to 17 hex digits",
     "capacity_reservation_zone": "an availability zone name such as us-east-1a",
     "vpc": "a VPC id: vpc- and 8 to 17 hex digits",
@@ -86,9 +103,15 @@ _PATTERN_WORDS = {
 }
 
 
-def as_written(raw: Any, loc: Loc) -> Loc:
+def as_written(raw: Any, loc: Loc, kind: str = "") -> Loc:
     """The field as the file spells it: a consumer given as a plain CIDR is `consumers[0]`, not
-    the `consumers[0].cidr` it stands for."""
+    the `consumers[0].cidr` it stands for, and a site's field is `sites[0].cost`, without the
+    `kubernetes` tag pydantic puts in the location of a member of a union by kind (an unknown
+    or missing kind is the `kind` field's problem: `sites[0].kind`)."""
+    if kind.startswith("union_tag_"):
+        return (*loc, "kind")
+    if loc[:1] == ("sites",) and len(loc) > 2 and _tagged(_site_union(), str(loc[2])):
+        return loc[:2] + loc[3:]
     if loc[-1:] != ("cidr",):
         return loc
     value = raw
@@ -98,6 +121,10 @@ def as_written(raw: Any, loc: Loc) -> Loc:
         except (KeyError, IndexError, TypeError):
             return loc
     return loc[:-1] if isinstance(value, str) else loc
+
+
+def _site_union() -> Any:
+    return _unwrap(typing.get_args(_unwrap(WorkloadsFile.model_fields["sites"].annotation))[0])
 
 
 # pydantic's bound errors: the key of the bound in the error's context, and its words.
@@ -171,6 +198,11 @@ def message(error: Any) -> str:
         return f"expected text, got {_described(value)}"
     if kind == "missing":
         return "required field missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        given = error.get("ctx", {}).get("tag")
+        what = f"unknown kind {given!r}" if given is not None else "kind missing"
+        return f"{what}: one of {expected}"
     if kind == "string_pattern_mismatch":
         return f"{value!r} is not {_PATTERN_WORDS.get(name, 'in the expected format')}"
     if kind == "string_too_short":

@@ -9,9 +9,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     WithJsonSchema,
@@ -21,6 +19,8 @@ from pydantic import (
 
 from planner.catalog.vocabulary import Availability, DataClass, Pricing, Task, Tier
 from planner.inputs.networks import DEFAULT_APIS, DEFAULT_POOLS, DEFAULT_SPACE
+from planner.inputs.sites import Site
+from planner.inputs.strict import Strict as _Strict
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
 _QUANTITY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
@@ -152,12 +152,6 @@ RequestTokenCount = Annotated[
     Field(gt=0, le=MAX_REQUEST_TOKENS),
     WithJsonSchema(_tokens_schema(1, MAX_REQUEST_TOKENS, "100M")),
 ]
-
-
-class _Strict(BaseModel):
-    # allow_inf_nan=False: YAML reads .inf and .nan as numbers, and either would reach the
-    # arithmetic (an OverflowError, a plan "at inf tok/s per user").
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _bounded(description: str, field: str) -> str:
@@ -463,5 +457,11 @@ class WorkloadsFile(_Strict):
         default=Network(),
         description="Where the stack's own networks get their ranges (defaults: pools from "
         "10.100.0.0/16 up, API networks from 10.250.0.0/16, all in 10.0.0.0/8).",
+    )
+    sites: list[Site] | None = Field(
+        default=None,
+        min_length=1,
+        description="Where self-hosted pools may run: `aws` (EC2 in `region`) and Kubernetes "
+        "clusters the organization runs; default: AWS EC2 in `region` only.",
     )
     workloads: list[Workload] = Field(min_length=1)

@@ -12,6 +12,7 @@ from planner.planfile.io import SCHEMA_VERSION, check_fresh, read_plan
 from planner.planfile.plan import (
     API_NETWORK_FOR,
     STACK_NAME,
+    ClusterSite,
     Connection,
     FigureUsed,
     Plan,
@@ -41,6 +42,7 @@ __all__ = [
     "STACK_NAME",
     "Answers",
     "BreakEven",
+    "ClusterSite",
     "Connection",
     "Consumer",
     "Crossing",

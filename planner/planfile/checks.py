@@ -41,6 +41,11 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
 
     workloads = {w.name: w for w in plan.workloads}
     pools = {pool.name: pool for pool in plan.pools}
+    clusters = {}
+    for index, site in enumerate(plan.sites):
+        if site.name in clusters:
+            problem(f"sites[{index}].name", f"{site.name!r} is repeated")
+        clusters[site.name] = site
     providers = {access.provider: access for access in plan.providers}
     seen: set[str] = set()
     for index, w in enumerate(plan.workloads):
@@ -103,7 +108,11 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             not_negative(f"{where}.fixed_monthly_usd", option.fixed_monthly_usd)
             if option.nodes is not None and option.nodes < 1:
                 problem(f"{where}.nodes", f"{option.nodes} nodes: at least 1")
-            if option.instance_type is not None and option.instance_type not in catalog.instances:
+            if (
+                option.instance_type is not None
+                and option.instance_type not in catalog.instances
+                and option.instance_type not in clusters
+            ):
                 problem(
                     f"{where}.instance_type",
                     f"{option.instance_type!r} is not an instance type of the catalog",
@@ -126,7 +135,22 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         if pool.model not in catalog.models:
             problem(f"{at}.model", f"{pool.model!r} is not an open model of the catalog")
         instance = catalog.instances.get(pool.instance_type)
-        if instance is None:
+        cluster = clusters.get(pool.site)
+        if cluster is not None:
+            # A cluster pool's node is its site's GPU node (its cost is the site's, not
+            # instances.yaml's: the costs' recomputation below covers EC2 pools only).
+            if pool.instance_type != cluster.name:
+                problem(
+                    f"{at}.instance_type",
+                    f"{pool.instance_type!r}, but a pool on site {cluster.name} runs on its nodes",
+                )
+            elif pool.gpus_per_node != cluster.gpus_per_node:
+                problem(
+                    f"{at}.gpus_per_node",
+                    f"{pool.gpus_per_node}, but a node of site {cluster.name} has "
+                    f"{cluster.gpus_per_node}",
+                )
+        elif instance is None:
             problem(
                 f"{at}.instance_type",
                 f"{pool.instance_type!r} is not an instance type of the catalog",

@@ -4,6 +4,9 @@ connections in consumer VPCs, the totals and the figures used) and what names a 
 from __future__ import annotations
 
 import re
+from typing import Literal
+
+from pydantic import Field
 
 from planner.planfile.base import _Out
 from planner.planfile.pool import Pool
@@ -37,6 +40,23 @@ class ProviderAccess(_Out):
     workloads: list[str]
     # Its own network and security pieces a month (key secret, PrivateLink endpoint).
     fixed_monthly_usd: float
+
+
+class ClusterSite(_Out):
+    """A Kubernetes cluster of the workloads file's `sites` that pools of the plan run on, with
+    what the stack needs to deploy there: the kubeconfig context, the GPU nodes and how to
+    select them, the weights' storage class and object store. A pool runs there when its
+    `site` names it."""
+
+    name: str
+    kind: Literal["kubernetes"] = "kubernetes"
+    context: str
+    gpu: str
+    gpus_per_node: int
+    nodes: int
+    node_selector: dict[str, str]
+    storage_class: str
+    weights_source: str
 
 
 class Connection(_Out):
@@ -94,6 +114,9 @@ class Plan(_Out):
     strategy: str
     workloads: list[WorkloadPlan]
     pools: list[Pool]
+    # The workloads file's Kubernetes sites, which its options and pools name (a pool on any
+    # other site runs on AWS EC2).
+    sites: list[ClusterSite] = Field(default_factory=list)
     providers: list[ProviderAccess]
     # The API networks' ranges the plan needs ("private_link", "egress"), allocated at plan time.
     networks: dict[str, str]

@@ -47,6 +47,9 @@ class Pool(_Out):
     name: str
     model: str
     weights: str
+    # Where it runs: "aws" (EC2 in the plan's region) or a site of the workloads file.
+    site: str = "aws"
+    # Its kind of node: an EC2 instance type, or a cluster site's name.
     instance_type: str
     nodes: int
     gpus_per_node: int

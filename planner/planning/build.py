@@ -14,7 +14,16 @@ from planner.costing import api_fixed_kinds, pool_staff_usd
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
-from planner.planfile import API_NETWORK_FOR, SCHEMA_VERSION, Plan, Pool, ProviderAccess, Totals
+from planner.inputs.sites import AwsSite, KubernetesSite
+from planner.planfile import (
+    API_NETWORK_FOR,
+    SCHEMA_VERSION,
+    ClusterSite,
+    Plan,
+    Pool,
+    ProviderAccess,
+    Totals,
+)
 from planner.planning.access import EGRESS, connections_of, with_access_costs, with_connections
 from planner.planning.context import Context
 from planner.planning.decide import Decision, Unservable, decide
@@ -22,6 +31,7 @@ from planner.planning.figures import FigureBook, speed_figure
 from planner.planning.input_warnings import with_input_warnings
 from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
+from planner.planning.sites import within_sites
 from planner.planning.strategies import per_workload, shared_pools
 
 Strategy = Literal["optimal", "per-workload"]
@@ -85,6 +95,26 @@ def _with_ranges(
     return placed, allocation.networks
 
 
+def _cluster_sites(sites: list[AwsSite | KubernetesSite]) -> list[ClusterSite]:
+    """The file's Kubernetes sites, in its order, with what the stack deploys there (their cost
+    stays in the pools' formulas and figures). Each is used: every workload's options name
+    its node type, a pool on it names it as its site."""
+    return [
+        ClusterSite(
+            name=site.name,
+            context=site.context,
+            gpu=site.gpu,
+            gpus_per_node=site.gpus_per_node,
+            nodes=site.nodes,
+            node_selector=dict(site.node_selector),
+            storage_class=site.storage_class,
+            weights_source=site.weights_source,
+        )
+        for site in sites
+        if isinstance(site, KubernetesSite)
+    ]
+
+
 def build_plan(
     loaded: LoadedWorkloads,
     catalog: Catalog,
@@ -122,6 +152,12 @@ def build_plan(
         decisions.append(Decision(workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
+    decisions, problems = within_sites(ctx, decisions)
+    if problems:
+        lines = loaded.lines
+        raise PlannerError(
+            str(loaded.path), [replace(p, line=lines.line_of_field(p.field)) for p in problems]
+        )
 
     purchases: Purchases = {}
     alone_plans, pools = per_workload(ctx, decisions, purchases, strategy == "per-workload")
@@ -241,6 +277,7 @@ def build_plan(
         },
         workloads=workload_plans,
         pools=pools,
+        sites=_cluster_sites(spec.sites or []),
         providers=providers,
         networks=networks,
         connections=connections,

@@ -111,7 +111,8 @@ def dominated(demands: list[Demand], candidates: dict[str, SelfHostedCandidate])
     gone: set[str] = set()
     for c in used:
         for other in used:
-            if other == c or other in gone:
+            # A pool moved onto a target of limited nodes (a cluster) may not fit there.
+            if other == c or other in gone or candidates[other].target.max_nodes is not None:
                 continue
             cost_c = candidates[c].unit_monthly_usd
             cost_other = candidates[other].unit_monthly_usd
@@ -169,13 +170,16 @@ def solve(
     progress: Callable[[str], None] | None = None,
     node_limit: int | None = None,
     solver_options: dict[str, int | float] | None = None,
+    start: dict[str, str] | None = None,
 ) -> Solution:
     """The assignment of least total cost, within `rel_gap` of the optimum (0: exactly). A pool
     costs its units and, once open, its fixed cost (staff, network); an API its usage and, once
     any workload uses it, the fixed costs of its access and of the boundary it sits behind
     (`shared`). `progress` hears what the solve is doing while it runs (the CLI: stderr).
     `solver_options` go to HiGHS as they are (option name -> value of the option's type:
-    catalog.OptimizerSettings.highs_options)."""
+    catalog.OptimizerSettings.highs_options). `start`: a plan within every cluster's nodes that
+    the solver's must beat (the workloads decided one at a time, sites filled in order), where
+    each workload alone might overfill one."""
     shared = shared or {}
     original = demands
     started = time.monotonic()
@@ -260,6 +264,17 @@ def solve(
         row([(i, float(demands[w].min_units)), (unit_index[c], -1.0)], -np.inf, 0.0)
         # A workload only in an open pool: the fixed cost counts whole in the relaxation too.
         row([(i, 1.0), (open_index[c], -1.0)], -np.inf, 0.0)
+    # A target of limited nodes (a cluster site): its pools' nodes together within them.
+    for name, most in sorted(_limits(candidates, used).items()):
+        row(
+            [
+                (unit_index[c], float(candidates[c].capacity.nodes_per_unit))
+                for c in used
+                if candidates[c].target.name == name
+            ],
+            -np.inf,
+            float(most),
+        )
     # An API's use opens its access, and that its boundary.
     for i, (_, p) in enumerate(api_pairs):
         row([(n_pairs + i, 1.0), (group_index[p], -1.0)], -np.inf, 0.0)
@@ -283,8 +298,9 @@ def solve(
         )
     # Each workload's cheapest option alone, pools of one candidate merged: always feasible, and
     # what the solver's plan must beat (a time limit may stop it before it finds anything).
-    fallback = alone_assignment(original, candidates, shared)
+    fallback = dict(start) if start is not None else alone_assignment(original, candidates, shared)
     fallback_units = _prefer_smaller(original, fallback, candidates)
+    fallback_units = _within_limits(original, fallback, fallback_units, candidates, shared)
     fallback_total = total_cost(original, fallback, fallback_units, candidates, shared)
     for tolerance in _FEASIBILITY_TOLERANCES:
         # scipy warns that it passes HiGHS's own option names on verbatim, as meant.
@@ -331,7 +347,9 @@ def solve(
             mispriced = said is not None and found_total > float(said) + 1e-9 * max(
                 1.0, found_total
             )
-            if found_total <= fallback_total:
+            # Never a plan that overfills a cluster; one that fits beats a fallback that does not.
+            fits = not overfull(found_units, candidates)
+            if fits and (found_total <= fallback_total or overfull(units, candidates)):
                 assignment, units, total = found, found_units, found_total
                 adopted = True
         if not mispriced:
@@ -411,14 +429,11 @@ def alone_assignment(
     a pool of its own (ties to the first in sort order). Workloads of one candidate then share
     its pool, which costs no more than their pools apart."""
 
-    def alone(d: Demand, choice: str) -> float:
-        if choice in d.apis:
-            return d.apis[choice] + _fixed_usd(shared, _opens(shared, choice))
-        c = candidates[choice]
-        return units_for([d.candidates[choice]], d.min_units) * c.unit_monthly_usd + c.fixed_usd
-
     return {
-        d.name: min(sorted([*d.candidates, *d.apis]), key=lambda choice: alone(d, choice))
+        d.name: min(
+            sorted([*d.candidates, *d.apis]),
+            key=lambda choice: _alone_usd(d, choice, candidates, shared),
+        )
         for d in demands
     }
 
@@ -453,6 +468,91 @@ def _flush_c_stdio() -> None:
     # Without a C library to flush (not POSIX) there is nothing buffered to lose.
     with contextlib.suppress(OSError, AttributeError, TypeError):
         ctypes.CDLL(None).fflush(None)
+
+
+def _limits(candidates: dict[str, SelfHostedCandidate], used: list[str]) -> dict[str, int]:
+    """Target -> the nodes its pools may use together, for the targets that limit them."""
+    return {
+        target.name: target.max_nodes
+        for c in used
+        if (target := candidates[c].target).max_nodes is not None
+    }
+
+
+def overfull(units: dict[str, int], candidates: dict[str, SelfHostedCandidate]) -> dict[str, int]:
+    """Target -> the nodes its pools use past its limit, for each target they overfill."""
+    used: dict[str, int] = {}
+    for c, count in units.items():
+        used[candidates[c].target.name] = (
+            used.get(candidates[c].target.name, 0) + count * candidates[c].capacity.nodes_per_unit
+        )
+    limits = _limits(candidates, sorted(units))
+    return {t: used[t] - limit for t, limit in sorted(limits.items()) if used[t] > limit}
+
+
+def _within_limits(
+    demands: list[Demand],
+    assignment: dict[str, str],
+    units: dict[str, int],
+    candidates: dict[str, SelfHostedCandidate],
+    shared: dict[str, Shared],
+) -> dict[str, int]:
+    """Each workload alone may fill a cluster past its nodes: move workloads off an overfull
+    target, the one whose move costs least first, to where each costs least alone of the
+    options off it (an API, or a pool elsewhere), until every target fits (a workload whose
+    only options are there stays, and the plan then refuses). Updates `assignment` in place;
+    returns the units of each pool."""
+    moves = 0
+    # Each move takes a workload off a full target and frees some of its nodes; a bound keeps
+    # two sites from trading one.
+    while (over := overfull(units, candidates)) and moves < len(demands) * (len(over) + 1):
+        moves += 1
+        excess = sum(over.values())
+        best: tuple[float, str, str] | None = None
+        for d in sorted(demands, key=lambda d: d.name):
+            current = assignment[d.name]
+            if current not in d.candidates or candidates[current].target.name not in over:
+                continue
+            for choice in sorted([*d.candidates, *d.apis]):
+                if choice in d.candidates and candidates[choice].target.name in over:
+                    continue
+                moved = _units(demands, {**assignment, d.name: choice})
+                freed = excess - sum(overfull(moved, candidates).values())
+                if freed <= 0:  # a pool that stays as large frees nothing
+                    continue
+                extra = _alone_usd(d, choice, candidates, shared) - _alone_usd(
+                    d, current, candidates, shared
+                )
+                if best is None or (extra / freed, d.name, choice) < best:
+                    best = (extra / freed, d.name, choice)
+        if best is None:
+            break
+        assignment[best[1]] = best[2]
+        units = _prefer_smaller(demands, assignment, candidates)
+    return units
+
+
+def _units(demands: list[Demand], assignment: dict[str, str]) -> dict[str, int]:
+    """The units of each pool of an assignment, as it stands."""
+    members: dict[str, list[Demand]] = {}
+    for d in demands:
+        if assignment[d.name] in d.candidates:
+            members.setdefault(assignment[d.name], []).append(d)
+    return {
+        c: units_for([m.candidates[c] for m in group], max(m.min_units for m in group))
+        for c, group in members.items()
+    }
+
+
+def _alone_usd(
+    d: Demand, choice: str, candidates: dict[str, SelfHostedCandidate], shared: dict[str, Shared]
+) -> float:
+    """What a workload costs on this choice alone: an API with its access and boundary, or a
+    pool of its own."""
+    if choice in d.apis:
+        return d.apis[choice] + _fixed_usd(shared, _opens(shared, choice))
+    c = candidates[choice]
+    return units_for([d.candidates[choice]], d.min_units) * c.unit_monthly_usd + c.fixed_usd
 
 
 def _parent(shared: dict[str, Shared], group: str) -> str | None:
@@ -526,6 +626,9 @@ def _prefer_smaller(
             after = units_of(target, merged)
             before = price(current, units[current]) + price(target, units.get(target, 0))
             if price(target, after) > before:
+                continue
+            moved = {c: n for c, n in units.items() if c != current} | {target: after}
+            if overfull(moved, candidates):  # a cluster has no room for the pool
                 continue
             for name in group:
                 assignment[name] = target

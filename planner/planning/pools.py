@@ -102,6 +102,7 @@ def build_pool(
         model=option.model,
         # The checkpoint published at the pool's precision, loaded as it is.
         weights=model.checkpoints[fit.precision].repo,
+        site=offer.target.name,
         instance_type=option.instance_type,
         nodes=nodes,
         gpus_per_node=offer.instance.gpus,

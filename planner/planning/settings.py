@@ -38,6 +38,7 @@ def settings_for(catalog: Catalog, spec: WorkloadsFile, book: FigureBook) -> Set
         pool_fte=given.pool_fte,
         amortization_months=given.amortization_months,
         instance_types=tuple(sorted(set(given.instance_types))) if given.instance_types else None,
+        sites=tuple(spec.sites) if spec.sites else None,
         utilization_range=_range(defaults.utilization) if not given.utilization else None,
         throughput_range=throughput_range(catalog),
     )

@@ -25,6 +25,7 @@ from planner.planning.pools import (
     pool_name_of,
     pool_range,
 )
+from planner.planning.sites import site_limits
 
 
 def _workload_plan(
@@ -93,6 +94,18 @@ def per_workload(
     return plans, pools
 
 
+def _decided(decisions: list[Decision], pool_keys: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Each workload where it was decided alone: its pool's key, or its API's provider."""
+    found = {}
+    for workload, _, chosen, _ in decisions:
+        if chosen.placement == "self_hosted":
+            found[workload.name] = pool_keys[workload.name][chosen.id]
+        else:
+            assert chosen.provider is not None
+            found[workload.name] = chosen.provider
+    return found
+
+
 def _known(value: float | None) -> float:
     assert value is not None, "the chosen option carries its range"
     return value
@@ -152,7 +165,10 @@ def shared_pools(
         progress,
         int(ctx.catalog.optimizer.node_limit.value),
         ctx.catalog.optimizer.highs_options(),
+        start=_decided(decisions, pool_keys) if site_limits(ctx) else None,
     )
+    if optimize.overfull(solution.units, by_key):
+        raise AssertionError(f"the optimizer's plan overfills a site: {solution.units}")
 
     members: dict[str, list[Decision]] = {}
     for decision, demand in zip(decisions, demands, strict=True):

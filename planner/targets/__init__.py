@@ -14,18 +14,26 @@ model, and its figures in planner/data.
 from __future__ import annotations
 
 from planner.costing import Settings
-from planner.targets.aws_ec2 import AWS_EC2
+from planner.inputs.sites import KubernetesSite
+from planner.targets.aws_ec2 import AWS_EC2, AwsEc2
 from planner.targets.base import Cited, Offer, Target
+from planner.targets.kubernetes import KubernetesTarget
 
 # The kinds of target, each with its stack builder (stacks/targets.py POOL_BUILDERS).
-TARGET_KINDS = (AWS_EC2.kind,)
+TARGET_KINDS = (AWS_EC2.kind, KubernetesTarget.kind)
 
 
 def pool_targets(settings: Settings) -> list[Target]:
-    """The targets a plan's pools may use, in the order their candidates are built. Today every
-    plan self-hosts on AWS EC2 in its region; a workloads file naming its sites (issue 16) is
-    where this chooses among them."""
-    return [AWS_EC2]
+    """The targets a plan's pools may use, in the order their candidates are built: the file's
+    `sites` in its order, or AWS EC2 in the region without them."""
+    if settings.sites is None:
+        return [AWS_EC2]
+    return [
+        KubernetesTarget(site, index, settings.amortization_months)
+        if isinstance(site, KubernetesSite)
+        else AwsEc2(name=site.name)
+        for index, site in enumerate(settings.sites)
+    ]
 
 
 __all__ = ["TARGET_KINDS", "Cited", "Offer", "Target", "pool_targets"]

@@ -19,7 +19,10 @@ from planner.targets.base import Cited, Offer
 @dataclass(frozen=True)
 class AwsEc2:
     kind: str = "aws"
+    # The site's name in the workloads file (`sites`), "aws" without one.
     name: str = "aws"
+    # EC2 sells as many nodes as the account's quotas allow (checked at deploy: aws_limits.yaml).
+    max_nodes: int | None = None
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The instance types pools may use: the file's `assumptions.instance_types`, or every

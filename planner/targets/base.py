@@ -34,6 +34,11 @@ class Target(Protocol):
         """Which one it is: "aws" for EC2 in the plan's region, a site's name."""
         ...
 
+    @property
+    def max_nodes(self) -> int | None:
+        """The nodes all its pools together may use (a cluster's); None: no such limit."""
+        ...
+
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The kinds of node pools may use, in a stable order."""
         ...

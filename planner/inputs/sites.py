@@ -1,0 +1,166 @@
+"""The workloads file's `sites`: where self-hosted pools may run (issue 16). Without the list,
+pools run on AWS EC2 in the file's `region`, as before; with it, on the sites it names: `aws`
+(EC2 in `region`) and Kubernetes clusters the organization runs, each with its GPU nodes and
+what they cost (owned: power, hosting and staff; bought: capital over a horizon besides).
+
+The Kubernetes names are checked as the API server checks them, so a plan never names what a
+deploy would refuse (kubernetes.io, "Object Names and IDs" and "Labels and Selectors", Syntax
+and character set)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from planner.inputs.strict import Strict as _Strict
+
+# RFC 1123 label (a site's name becomes part of resource names and labels): at most 63
+# lowercase alphanumerics and '-', starting and ending with an alphanumeric.
+SITE_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# A DNS subdomain name (StorageClass names; a label key's prefix): at most 253 characters,
+# lowercase alphanumerics, '-' and '.', starting and ending with an alphanumeric.
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
+# A label key's name and a label value: at most 63 characters, alphanumerics with '-', '_' and
+# '.' between (a value may be empty).
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why Kubernetes refuses this label key, or None: an optional DNS-subdomain prefix and '/',
+    then a name of at most 63 characters."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"{key!r}: its prefix {prefix!r} is not a DNS subdomain (lowercase, '-', '.')"
+    if not _LABEL_NAME.match(name):
+        return (
+            f"{key!r}: a label key's name is 1 to 63 alphanumerics, '-', '_' or '.', starting "
+            "and ending with an alphanumeric"
+        )
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    if value and not _LABEL_NAME.match(value):
+        return (
+            f"{value!r}: a label value is at most 63 alphanumerics, '-', '_' or '.', starting "
+            "and ending with an alphanumeric"
+        )
+    return None
+
+
+class SiteCost(_Strict):
+    """What a Kubernetes site's GPU nodes cost a month: `owned: true` (already bought: power,
+    hosting and staff) or `owned: false` (a purchase: its capital over the amortization horizon
+    besides). Figures left out take the catalog's defaults (pricing.yaml hardware), and the plan
+    says which were the file's."""
+
+    owned: bool = Field(description="true: the nodes are already bought; false: price buying them.")
+    capital_usd_per_node: float | None = Field(
+        default=None,
+        gt=0,
+        le=10**8,
+        description="Price of one GPU node (owned: false; default: the catalog's 8-GPU server "
+        "of the site's GPU).",
+    )
+    amortization_months: float | None = Field(
+        default=None,
+        ge=1,
+        le=240,
+        description="Horizon a purchase is written off over (default: assumptions' or the "
+        "catalog's).",
+    )
+    power_kw_per_node: float | None = Field(
+        default=None, gt=0, le=200, description="Average draw of one node, kW."
+    )
+    usd_per_kwh: float | None = Field(default=None, gt=0, le=10, description="Electricity, USD.")
+    pue: float | None = Field(
+        default=None, ge=1, le=5, description="Power usage effectiveness of the data centre."
+    )
+    hosting_usd_per_node_month: float | None = Field(
+        default=None,
+        ge=0,
+        le=10**6,
+        description="Rack space, cooling capacity and network of one node a month.",
+    )
+
+    @model_validator(mode="after")
+    def _purchase_fields(self) -> SiteCost:
+        given = [
+            name
+            for name in ("capital_usd_per_node", "amortization_months")
+            if getattr(self, name) is not None
+        ]
+        if self.owned and given:
+            raise ValueError(
+                f"{' and '.join(given)} price a purchase: remove with owned: true, or set "
+                "owned: false"
+            )
+        return self
+
+
+class AwsSite(_Strict):
+    """AWS EC2 in the file's `region`, as without `sites`."""
+
+    name: str = Field(pattern=SITE_NAME, description="The site's name, e.g. aws.")
+    kind: Literal["aws"]
+
+
+class KubernetesSite(_Strict):
+    """A Kubernetes cluster the organization runs (on premises, or an EKS cluster it has)."""
+
+    name: str = Field(pattern=SITE_NAME, description="The site's name: a DNS label, e.g. dc1.")
+    kind: Literal["kubernetes"]
+    context: str = Field(
+        min_length=1, description="The kubeconfig context the Pulumi Kubernetes provider uses."
+    )
+    gpu: str = Field(description="The GPU of its GPU nodes: a GPU of the throughput model.")
+    gpus_per_node: int = Field(ge=1, le=16, description="GPUs a node.")
+    nodes: int = Field(ge=1, le=10_000, description="GPU nodes this planner may use.")
+    node_selector: dict[str, str] = Field(
+        min_length=1, description="Labels that select the GPU nodes (nodeSelector)."
+    )
+    storage_class: str = Field(description="The StorageClass of the model weights' volumes.")
+    weights_source: str = Field(
+        description="The organization's object store holding the weights (s3://bucket/prefix, "
+        "S3 API): never a public hub."
+    )
+    cost: SiteCost
+
+    @field_validator("node_selector")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = [
+            problem
+            for key, label in value.items()
+            for problem in (label_key_problem(key), label_value_problem(label))
+            if problem
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, value: str) -> str:
+        if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+            raise ValueError(
+                f"{value!r} is not a StorageClass name (a DNS subdomain: lowercase "
+                "alphanumerics, '-' and '.', at most 253 characters)"
+            )
+        return value
+
+    @field_validator("weights_source")
+    @classmethod
+    def _weights_source(cls, value: str) -> str:
+        if not _S3_URL.match(value):
+            raise ValueError(
+                f"{value!r} is not an s3:// URL of a bucket (s3://bucket/prefix): the weights "
+                "come from the organization's own object store"
+            )
+        return value
+
+
+Site = Annotated[AwsSite | KubernetesSite, Field(discriminator="kind")]

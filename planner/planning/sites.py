@@ -1,0 +1,96 @@
+"""A cluster site's nodes are few and shared by every pool placed on it (issue 16): decided one
+at a time, workloads fill a site in the file's order, and one whose pool no longer fits there
+goes to its next cheapest option off the full site (an API, EC2, or another site with room),
+with a warning that says what the site's size costs. The optimizer keeps the same limit as a
+constraint (optimize.solve)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from planner.errors import Problem
+from planner.fmt import usd
+from planner.planfile import Option, Warning
+from planner.planning.context import Context
+from planner.planning.decide import Decision
+from planner.planning.demand import Demand
+from planner.planning.options import cost_range
+from planner.targets import pool_targets
+
+
+def site_limits(ctx: Context) -> dict[str, int]:
+    """Target -> the nodes its pools may use together, for the targets that limit them."""
+    return {
+        target.name: target.max_nodes
+        for target in pool_targets(ctx.settings)
+        if target.max_nodes is not None
+    }
+
+
+def site_of(ctx: Context, option: Option) -> str | None:
+    """The target a self-hosted option runs on (None: an API)."""
+    if option.placement != "self_hosted":
+        return None
+    return ctx.by_option[option.id].target.name
+
+
+def within_sites(ctx: Context, decisions: list[Decision]) -> tuple[list[Decision], list[Problem]]:
+    """The decisions (one per workload of the file, in its order) with each site's nodes shared
+    in that order, and a problem for each workload that no option off its full site can serve."""
+    limits = site_limits(ctx)
+    if not limits:
+        return decisions, []
+    left = dict(limits)
+    kept: list[Decision] = []
+    problems: list[Problem] = []
+
+    def fits(option: Option) -> bool:
+        site = site_of(ctx, option)
+        return site not in left or (option.nodes or 0) <= left[site]
+
+    for index, decision in enumerate(decisions):
+        chosen, answers, warnings = decision.chosen, decision.answers, decision.warnings
+        site = site_of(ctx, chosen)
+        if not fits(chosen):
+            assert site is not None
+            economics = answers.volume_economics
+            spill = next((o for o in economics.options if fits(o)), None)
+            if spill is None:
+                problems.append(
+                    Problem(
+                        f"workloads[{index}]",
+                        f"site {site} has {left[site]} of its {limits[site]} GPU nodes left and "
+                        f"every option of this workload needs a site without room: give the "
+                        "site more nodes, or let the workload use AWS or an API (sites, model)",
+                    )
+                )
+                continue
+            room = (
+                f"site {site} has only {limits[site]} GPU node(s)"
+                if (chosen.nodes or 0) > limits[site]
+                else f"site {site} has {left[site]} of its {limits[site]} GPU node(s) left after "
+                "the workloads before this one in the file, decided one at a time,"
+            )
+            said = (
+                f"{room} and {chosen.id} needs {chosen.nodes}: decided alone, the workload goes "
+                f"to {spill.id} instead, "
+                f"{usd(spill.monthly_cost_usd - chosen.monthly_cost_usd)} a month more"
+            )
+            warnings = [*warnings, Warning(code="site_full", message=said)]
+            answers = replace(
+                answers,
+                volume_economics=replace(
+                    economics, chosen=spill.id, reason=f"{economics.reason}; {said}"
+                ),
+            )
+            chosen = spill
+            if chosen.placement == "self_hosted":  # a chosen option carries its range
+                demand = Demand.of(ctx, decision.workload)
+                chosen.monthly_cost_low_usd, chosen.monthly_cost_high_usd = cost_range(
+                    ctx, ctx.by_option[chosen.id], [demand.load], demand.min_units
+                )
+        placed = site_of(ctx, chosen)
+        if placed in left:
+            left[placed] -= chosen.nodes or 0
+        kept.append(Decision(decision.workload, answers, chosen, warnings))
+    return kept, problems

@@ -1,0 +1,171 @@
+"""A Kubernetes cluster the organization runs (issue 16): the second deployment target. Its GPU
+nodes are bought hardware, so a node costs the same whatever the purchase option: power (draw x
+PUE x electricity x hours) and hosting a month, and, for a purchase, the capital over the
+amortization horizon. Each term is the workloads file's (`sites[i].cost`) or the catalog's
+default (pricing.yaml hardware), and the figures the plan cites say which.
+
+A site offers one kind of node, named by the site: its GPUs (gpus.yaml, the throughput model's
+figures) and how many a node has. Its nodes are joined by the cluster's network, so a model
+too large for one node is served across several (a LeaderWorkerSet in the stack)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from planner import costing, formulas
+from planner.catalog import Catalog, Figure, Instance
+from planner.catalog.vocabulary import Pricing
+from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
+from planner.costing.throughput_data import throughput_data
+from planner.inputs.sites import KubernetesSite
+from planner.targets.base import Cited, Offer
+
+
+class Term(NamedTuple):
+    """A figure of a node's cost: its value and where it comes from, cited by key."""
+
+    value: float
+    cited: Cited
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    """One node a month, the figures it is made of, and its formula's terms."""
+
+    terms: tuple[Term, ...]
+    basis: formulas.SiteNodeBasis
+
+    @property
+    def monthly_usd(self) -> float:
+        return self.basis.monthly_usd
+
+
+@dataclass(frozen=True)
+class KubernetesTarget:
+    site: KubernetesSite
+    # The site's position in the workloads file (sites[i]), for the figures it sets.
+    index: int
+    # assumptions.amortization_months, where the file sets one.
+    amortization_months: float | None = None
+    kind: str = "kubernetes"
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    @property
+    def max_nodes(self) -> int:
+        """The GPU nodes pools may use: every pool on the site shares them."""
+        return self.site.nodes
+
+    def _term(self, field: str, given: float | None, default: Figure, unit: str) -> Term:
+        key = f"site.{self.site.name}.{field}"
+        if given is not None:
+            where = f"set in the workloads file: sites[{self.index}].cost.{field}"
+            return Term(given, Cited(key, given, unit, where, ""))
+        return Term(default.value, Cited(key, default.value, unit, default.source, default.date))
+
+    def node_cost(self, catalog: Catalog) -> NodeCost:
+        hardware, cost = catalog.pricing.hardware, self.site.cost
+        hours = catalog.pricing.hours_per_month
+        power = self._term("power_kw_per_node", cost.power_kw_per_node, hardware.power_kw, "kW")
+        pue = self._term("pue", cost.pue, hardware.pue, "PUE")
+        kwh = self._term("usd_per_kwh", cost.usd_per_kwh, hardware.usd_per_kwh, "USD/kWh")
+        hosting = self._term(
+            "hosting_usd_per_node_month",
+            cost.hosting_usd_per_node_month,
+            hardware.hosting_usd_per_node_month,
+            "USD a node-month",
+        )
+        hours_term = Term(
+            hours.value,
+            Cited("pricing.hours_per_month", hours.value, "hours", hours.source, hours.date),
+        )
+        power_usd = power.value * pue.value * kwh.value * hours.value
+        terms = [power, pue, kwh, hours_term, hosting]
+        capital_usd = horizon_months = None
+        capital_month = 0.0
+        if not cost.owned:
+            default = catalog.server_price(self.site.gpu, self.site.gpus_per_node)
+            if cost.capital_usd_per_node is None and default is None:
+                raise ValueError(f"site {self.site.name}: no capital figure (the loader checks)")
+            capital = self._term(
+                "capital_usd_per_node",
+                cost.capital_usd_per_node,
+                default or Figure(value=0, source="", date=""),
+                "USD",
+            )
+            horizon = self._term(
+                "amortization_months",
+                cost.amortization_months or self.amortization_months,
+                hardware.horizon_months,
+                "months",
+            )
+            capital_usd, horizon_months = capital.value, horizon.value
+            capital_month = capital.value / horizon.value
+            terms += [capital, horizon]
+        basis = formulas.SiteNodeBasis(
+            owned=cost.owned,
+            power_kw=power.value,
+            pue=pue.value,
+            usd_per_kwh=kwh.value,
+            hours=hours.value,
+            power_usd=power_usd,
+            hosting_usd=hosting.value,
+            capital_usd=capital_usd,
+            horizon_months=horizon_months,
+            capital_month_usd=capital_month,
+            monthly_usd=power_usd + hosting.value + capital_month,
+        )
+        return NodeCost(tuple(terms), basis)
+
+    def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
+        gpu = throughput_data(catalog).gpus[self.site.gpu]
+        hourly = self.node_cost(catalog).monthly_usd / catalog.pricing.hours_per_month.value
+        instance = Instance(
+            description=f"GPU node of site {self.site.name}: {self.site.gpus_per_node} x "
+            f"{gpu.name}",
+            gpu=self.site.gpu,
+            gpus=self.site.gpus_per_node,
+            gpu_memory_gb=gpu.memory_gb,
+            efa=True,  # the cluster's network joins its nodes (a LeaderWorkerSet spans them)
+            on_demand_usd_per_hour=Figure(
+                value=hourly,
+                source=f"site {self.site.name}: its node-month over the hours of a month",
+                date="",
+            ),
+        )
+        return [Offer(self, self.site.name, instance)]
+
+    def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
+        """Bought hardware costs the same under every purchase option."""
+        node = self.node_cost(catalog)
+        hourly = node.monthly_usd / catalog.pricing.hours_per_month.value
+        return NodeRate(hourly, hourly, hourly, True, node.basis)
+
+    def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
+        return [term.cited for term in self.node_cost(catalog).terms]
+
+    def memory_figure(self, catalog: Catalog, offer: Offer) -> Cited:
+        memory = offer.instance.gpu_memory_gb
+        return Cited(
+            f"gpu.{self.site.gpu}.memory_gb", memory.value, "GB per GPU", memory.source, memory.date
+        )
+
+    def pool_fixed_cost(self, catalog: Catalog, settings: Settings) -> FixedCost:
+        """A pool's share of an engineer; its network is the cluster's (NetworkPolicy, a
+        Service), which costs nothing a month of its own."""
+        return costing.pool_fixed_cost(catalog, settings, kinds=())
+
+    def purchase_costs(
+        self, catalog: Catalog, offer: Offer, nodes: int, horizon_months: float | None
+    ) -> list[PurchaseCost]:
+        node = self.node_cost(catalog)
+        option = "owned" if self.site.cost.owned else "buy"
+        monthly = round(nodes * round(node.monthly_usd, 2), 2)
+        return [
+            PurchaseCost(
+                option, monthly, formulas.SiteNodesTerms(nodes, node.basis, monthly), False
+            )
+        ]

@@ -1,0 +1,196 @@
+"""A pool on a Kubernetes site: its namespace, policies, serving pods, Service and disruption
+budget, deployed with a Kubernetes provider for the site's kubeconfig context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from planner import names
+from planner.catalog import Catalog
+from planner.planfile import ClusterSite, Pool
+from stacks.addressing import WorkloadCost, dns_label
+from stacks.aws.identity import API_KEY_LENGTH
+from stacks.kubernetes import network_policy, service, workload
+from stacks.kubernetes.labels import (
+    POOL_LABEL,
+    cost_annotations,
+    cost_labels,
+    label_key,
+    label_value,
+)
+from stacks.kubernetes.namespace import namespace_manifest
+from stacks.settings import SERVING_PORT, ClusterSettings, guarded
+
+
+@dataclass(frozen=True)
+class ClusterPoolArgs:
+    pool: Pool
+    site: ClusterSite
+    cluster: ClusterSettings
+    consumers: list[str]
+    image_tag: str
+    protect: bool
+    workloads: list[WorkloadCost]
+
+
+def _metadata(manifest: dict[str, Any]) -> Any:
+    return manifest["metadata"]
+
+
+class ClusterPool(pulumi.ComponentResource):
+    """One pool's resources on its cluster, and what callers need to reach it."""
+
+    provider: k8s.Provider
+    namespace: k8s.core.v1.Namespace
+    api_key_secret: k8s.core.v1.Secret
+    policies: list[k8s.networking.v1.NetworkPolicy]
+    serving: pulumi.CustomResource
+    service: k8s.core.v1.Service
+    disruption_budget: k8s.policy.v1.PodDisruptionBudget
+    # Every manifest registered, as the API server reads it (secrets' values left out).
+    manifests: list[dict[str, Any]]
+
+    def __init__(
+        self,
+        name: str,
+        args: ClusterPoolArgs,
+        catalog: Catalog,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(names.CLUSTER_POOL, name, None, opts)
+        pool, site, stack = args.pool, args.site, pulumi.get_stack()
+        self.served_model = pool.model
+        self.site_name = site.name
+        # One namespace per pool and stack: two stacks may deploy to one cluster.
+        self.namespace_name = dns_label(f"{pool.name}-{stack}")
+        labels = cost_labels(stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value)
+        annotations = cost_annotations(
+            stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
+        )
+        for cost in args.workloads:  # each workload's share, as the AWS stack's tags say it
+            annotations[f"{label_key(names.tag('workload-monthly-usd'))}.{cost.name}"[:253]] = (
+                f"{cost.monthly_cost_usd:.2f}"
+            )
+        pods = {POOL_LABEL: label_value(pool.name)}
+        self.provider = k8s.Provider(
+            f"{name}-cluster", context=site.context, opts=pulumi.ResourceOptions(parent=self)
+        )
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        ns = self.namespace_name
+        self.manifests = [namespace_manifest(ns, labels, annotations)]
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", metadata=_metadata(self.manifests[0]), opts=on_cluster
+        )
+        inside = pulumi.ResourceOptions.merge(
+            on_cluster, pulumi.ResourceOptions(depends_on=[self.namespace])
+        )
+        api_key = random.RandomPassword(
+            f"{name}-api-key",
+            length=API_KEY_LENGTH,
+            special=False,
+            opts=guarded(args.protect, self),
+        )
+        self.api_key_secret = self._secret(
+            f"{name}-api-key", ns, workload.SECRET_API_KEY, labels, {"key": api_key.result}, inside
+        )
+        cluster = args.cluster
+        if cluster.access_key_id is not None and cluster.secret_access_key is not None:
+            self._secret(
+                f"{name}-weights-reader",
+                ns,
+                workload.SECRET_WEIGHTS,
+                labels,
+                {
+                    "AWS_ACCESS_KEY_ID": cluster.access_key_id,
+                    "AWS_SECRET_ACCESS_KEY": cluster.secret_access_key,
+                },
+                inside,
+            )
+        deny = network_policy.default_deny(ns, labels)
+        allow = network_policy.pool_allow(
+            ns, labels, pods, SERVING_PORT, args.consumers, cluster.weights_cidr
+        )
+        self.policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-policy-{manifest['metadata']['name']}",
+                metadata=_metadata(manifest),
+                spec=manifest["spec"],
+                opts=inside,
+            )
+            for manifest in (deny, allow)
+        ]
+        serving = workload.serving_manifest(
+            catalog, pool, site, cluster, args.image_tag, ns, pods, labels, annotations
+        )
+        # The pods start only once the policies select them: never a moment unsealed.
+        after_policies = pulumi.ResourceOptions.merge(
+            inside, pulumi.ResourceOptions(depends_on=[*self.policies, self.api_key_secret])
+        )
+        if serving["kind"] == "Deployment":
+            self.serving = k8s.apps.v1.Deployment(
+                f"{name}-serving",
+                metadata=_metadata(serving),
+                spec=serving["spec"],
+                opts=after_policies,
+            )
+        else:
+            self.serving = k8s.apiextensions.CustomResource(
+                f"{name}-serving",
+                api_version=serving["apiVersion"],
+                kind=serving["kind"],
+                metadata=_metadata(serving),
+                spec=serving["spec"],
+                opts=after_policies,
+            )
+        svc = service.service_manifest(ns, labels, pods, SERVING_PORT)
+        self.service = k8s.core.v1.Service(
+            f"{name}-service", metadata=_metadata(svc), spec=svc["spec"], opts=inside
+        )
+        budget = service.disruption_budget(ns, labels, pods)
+        self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-disruption-budget",
+            metadata=_metadata(budget),
+            spec=budget["spec"],
+            opts=inside,
+        )
+        self.manifests += [deny, allow, serving, svc, budget]
+        self.dns_name = f"serving.{ns}.svc.cluster.local"
+        self.endpoint = f"http://{self.dns_name}:{SERVING_PORT}/v1"
+        self.monthly_cost_usd = pulumi.Output.from_input(pool.monthly_cost_usd)
+        self.register_outputs(self.connection())
+
+    def _secret(
+        self,
+        resource: str,
+        namespace: str,
+        name: str,
+        labels: dict[str, str],
+        data: dict[str, pulumi.Output[str]],
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            resource,
+            metadata={"name": name, "namespace": namespace, "labels": cast(Any, labels)},
+            type="Opaque",
+            string_data=cast(
+                Any, {key: pulumi.Output.secret(value) for key, value in data.items()}
+            ),
+            opts=opts,
+        )
+
+    def connection(self) -> dict[str, object]:
+        return {
+            "target": "kubernetes",
+            "site": self.site_name,
+            "endpoint": self.endpoint,
+            "dns_name": self.dns_name,
+            "namespace": self.namespace_name,
+            "model": self.served_model,
+            "api_key_secret": f"{self.namespace_name}/{workload.SECRET_API_KEY}",
+            "leaderworkerset_release": workload.LWS_RELEASE,
+        }

@@ -1,0 +1,46 @@
+"""The Kubernetes target's stack builder (planner/targets/kubernetes.py prices it): a pool is a
+ClusterPool in its own namespace of the site's cluster, reached through its ClusterIP Service."""
+
+from __future__ import annotations
+
+from stacks.kubernetes.pool import ClusterPool, ClusterPoolArgs
+from stacks.kubernetes.workload import SECRET_API_KEY
+from stacks.pools import BuiltPool, PoolRequest
+
+
+def build_pool(request: PoolRequest) -> BuiltPool:
+    pool, site, settings = request.pool, request.site, request.settings
+    if site is None:
+        raise ValueError(f"pool {pool.name}: the plan names no Kubernetes site {pool.site!r}")
+    by_name = request.workloads
+    consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
+    component = ClusterPool(
+        pool.name,
+        ClusterPoolArgs(
+            pool=pool,
+            site=site,
+            cluster=settings.clusters[site.name],  # read_settings: one for every plan site
+            consumers=consumers,
+            image_tag=settings.serving_image_tag,
+            protect=settings.protect,
+            workloads=request.costs,
+        ),
+        request.catalog,
+    )
+    return BuiltPool(
+        connection=component.connection(),
+        callers={
+            name: {
+                "kind": "pool",
+                "pool": pool.name,
+                "endpoint": component.endpoint,
+                "dns_name": component.dns_name,
+                "model": component.served_model,
+                "api_key_secret": f"{component.namespace_name}/{SECRET_API_KEY}",
+            }
+            for name in pool.workloads
+        },
+        ca_certificate=None,
+        monthly_cost_usd=component.monthly_cost_usd,
+        access_scope_id=None,
+    )

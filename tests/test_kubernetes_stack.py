@@ -1,0 +1,347 @@
+"""The Kubernetes target's stack (issue 16), run for real under Pulumi's mocks for a workloads
+file with a Kubernetes site: what it registers, and every manifest validated against the
+Kubernetes API's own schemas (kubernetes-validate, Kubernetes 1.37) and the LeaderWorkerSet
+against its CRD's published schema (tests/data/leaderworkerset-v0.10.0.schema.json)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from pulumi import RunError
+
+from planner.catalog import default_catalog
+from planner.graph.offline import OfflineRun, run_program
+from planner.inputs.sites import label_key_problem, label_value_problem
+from planner.planfile import read_plan
+from stacks.boot import pod_startup_s
+from stacks.kubernetes.labels import label_value
+from stacks.kubernetes.namespace import KUBERNETES_VERSION
+from stacks.kubernetes.workload import LWS_API_VERSION, shape
+from stacks.targets import pool_target
+from tests.test_stacks import plain, plan_project
+
+DATA = Path(__file__).parent / "data"
+LWS_SCHEMA = json.loads((DATA / "leaderworkerset-v0.10.0.schema.json").read_text())
+# kubernetes-validate's schemas of the Kubernetes minor the namespace's Pod Security labels pin.
+SCHEMA_VERSION = f"{KUBERNETES_VERSION}.0"
+
+SITE = """\
+organization: acme
+region: us-east-1
+sites:
+  - name: dc1
+    kind: kubernetes
+    context: dc1-admin
+    gpu: h100
+    gpus_per_node: 8
+    nodes: 4
+    node_selector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}
+    storage_class: fast-nvme
+    weights_source: s3://models.internal/weights
+    cost: {owned: true}
+  - name: aws
+    kind: aws
+workloads:
+"""
+# One small workload: a single-node pool of eight one-GPU replicas (a Deployment).
+SINGLE = (
+    SITE
+    + """\
+  - name: triage
+    task: classification
+    data: regulated
+    monthly_tokens: {input: 20B, output: 500M}
+    consumers: [{cidr: 10.20.0.0/16}]
+"""
+)
+# Frontier-tier work the site serves with a pipelined replica across two nodes (a
+# LeaderWorkerSet), and a cheaper AWS-side workload beside it.
+MULTI = (
+    SITE
+    + """\
+  - name: notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 6B, output: 1.2B}
+    consumers: [{cidr: 10.50.0.0/16}]
+  - name: contracts
+    task: legal_analysis
+    data: regulated
+    monthly_tokens: {input: 300M, output: 30M}
+    consumers: [{cidr: 10.30.0.0/16}]
+    request: {input_tokens: 30000, output_tokens: 3000}
+"""
+)
+CLUSTERS = {
+    "dc1": {
+        "registry": "registry.acme.internal/ai",
+        "weights_copy_image": "registry.acme.internal/ai/amazon/aws-cli:2.27.0",
+        "weights_endpoint": "https://models.internal",
+        "weights_cidr": "10.9.0.0/24",
+    }
+}
+
+
+def _run(project: Path, text: str, clusters: object = CLUSTERS) -> OfflineRun:
+    config = plan_project(project, text, strategy="optimal")
+    config["ai-infra-planner:clusters"] = json.dumps(clusters)
+    config["ai-infra-planner:dc1_weights_access_key_id"] = "AKIAEXAMPLEREADER"
+    config["ai-infra-planner:dc1_weights_secret_access_key"] = "example-secret"
+    secrets = [
+        "ai-infra-planner:dc1_weights_access_key_id",
+        "ai-infra-planner:dc1_weights_secret_access_key",
+    ]
+    return run_program(project, "dev", config, secret_keys=secrets)
+
+
+@pytest.fixture
+def single_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    run = _run(project, SINGLE)
+    capsys.readouterr()
+    return run
+
+
+@pytest.fixture
+def multi_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
+    run = _run(project, MULTI)
+    capsys.readouterr()
+    return run
+
+
+def _whole(value: Any) -> Any:
+    """The registered inputs as a manifest: numbers come back from the mocks as floats."""
+    value = plain(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+def manifests(run: OfflineRun) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every Kubernetes object the stack registers, by resource type and name. A secret's
+    values (the generated API key) are unknown until deployed: a placeholder stands in."""
+    found = {}
+    for r in run.resources:
+        if r.type.startswith("kubernetes:") and r.custom:
+            manifest = _whole(r.inputs)
+            if manifest["kind"] == "Secret" and not isinstance(manifest["stringData"], dict):
+                manifest["stringData"] = {"key": "unknown until deployed"}
+            found[(r.type, r.name)] = manifest
+    return found
+
+
+def by_kind(run: OfflineRun, kind: str) -> list[dict[str, Any]]:
+    return [m for m in manifests(run).values() if m["kind"] == kind]
+
+
+def _strict(schema: Any) -> Any:
+    """The CRD's schema as the API server's strict field validation reads it: an object with
+    properties and no x-kubernetes-preserve-unknown-fields takes no other field."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {k: _strict(v) for k, v in schema.items()}
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        found["additionalProperties"] = False
+    return found
+
+
+def validate_lws(manifest: dict[str, Any]) -> None:
+    jsonschema.validate(manifest, _strict(LWS_SCHEMA["openAPIV3Schema"]))
+
+
+def validate(manifest: dict[str, Any]) -> None:
+    if manifest["apiVersion"] == LWS_API_VERSION:
+        validate_lws(manifest)
+    else:
+        kubernetes_validate.validate(manifest, SCHEMA_VERSION, strict=True)
+
+
+def test_the_plan_carries_its_kubernetes_sites_and_each_pool_its_target(
+    single_run: OfflineRun, project: Path
+) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    [site] = plan.sites
+    assert (site.name, site.kind, site.context, site.storage_class) == (
+        "dc1", "kubernetes", "dc1-admin", "fast-nvme",
+    )  # fmt: skip
+    assert site.node_selector == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    [pool] = plan.pools
+    assert pool.site == "dc1" and pool_target(plan, pool) == "kubernetes"
+    assert pool_target(plan, pool.model_copy(update={"site": "aws"})) == "aws"
+    # The EC2 target's resources are absent for a cluster pool: no VPC, no instance group.
+    assert not [r for r in single_run.resources if r.type.startswith("aws:ec2/")]
+
+
+def test_a_single_node_pool_is_a_sealed_deployment(single_run: OfflineRun, project: Path) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = plan.pools
+    [namespace] = by_kind(single_run, "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    [deployment] = by_kind(single_run, "Deployment")
+    assert not by_kind(single_run, "LeaderWorkerSet")
+    spec = deployment["spec"]
+    assert spec["replicas"] == pool.nodes * pool.replicas_per_node == 8
+    pod = spec["template"]["spec"]
+    assert pod["hostNetwork"] is False and pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    [container] = pod["containers"]
+    assert container["image"] == "registry.acme.internal/ai/vllm/vllm-openai:v0.33.0"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["resources"]["limits"] == {"nvidia.com/gpu": str(pool.tensor_parallel)}
+    command = container["command"]
+    assert command[:3] == ["vllm", "serve", "/weights"]
+    assert command[command.index("--data-parallel-size") + 1] == "1"
+    assert "--ssl-keyfile" not in command
+    startup = container["startupProbe"]
+    assert startup["httpGet"]["path"] == "/health"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= pod_startup_s(
+        default_catalog(), pool
+    )
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    [copy_step] = pod["initContainers"]
+    assert copy_step["image"].startswith("registry.acme.internal/ai/")
+    assert f"s3://models.internal/weights/{pool.weights}" in copy_step["command"]
+    assert copy_step["args"] == ["--endpoint-url", "https://models.internal"]
+    [weights] = [v for v in pod["volumes"] if v["name"] == "weights"]
+    claim = weights["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim["storageClassName"] == "fast-nvme"
+    [svc] = by_kind(single_run, "Service")
+    assert svc["spec"]["type"] == "ClusterIP"
+    assert [p["port"] for p in svc["spec"]["ports"]] == [8000]
+    [budget] = by_kind(single_run, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    outputs = single_run.outputs["pools"][pool.name]
+    assert outputs["endpoint"] == (
+        f"http://serving.{namespace['metadata']['name']}.svc.cluster.local:8000/v1"
+    )
+    assert single_run.outputs["workloads"]["triage"]["pool"] == pool.name
+
+
+def test_network_policies_deny_all_but_the_pool_s_own_paths(single_run: OfflineRun) -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(single_run, "NetworkPolicy")}
+    deny = policies["default-deny"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    allow = policies["serving"]
+    consumers, own = allow["ingress"]
+    assert consumers["from"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+    assert consumers["ports"] == [{"protocol": "TCP", "port": 8000}]
+    assert own["from"] == [{"podSelector": allow["podSelector"]}]
+    blocks = [peer["ipBlock"]["cidr"] for rule in allow["egress"] for peer in rule["to"]
+              if "ipBlock" in peer]  # fmt: skip
+    assert blocks == ["10.9.0.0/24"]  # the weights' store only: never 0.0.0.0/0
+    [dns] = [rule for rule in allow["egress"] if rule.get("ports", [{}])[0].get("port") == 53]
+    assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+
+
+def test_costs_are_labels_kubernetes_takes_and_whole_annotations(
+    single_run: OfflineRun, project: Path
+) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = plan.pools
+    for manifest in manifests(single_run).values():
+        labels = manifest["metadata"].get("labels", {})
+        assert labels["ai-infra-planner/monthly-usd"] == f"{pool.monthly_cost_usd:.2f}"
+        for key, value in labels.items():
+            assert label_key_problem(key) is None and label_value_problem(value) is None
+    [namespace] = by_kind(single_run, "Namespace")
+    assert namespace["metadata"]["annotations"]["ai-infra-planner/pool"] == pool.name
+    stack = "s" * 100  # a stack name Pulumi takes but no label value is
+    assert label_value_problem(label_value(stack)) is None and len(label_value(stack)) <= 63
+    assert label_value(stack) != label_value(stack[:-1] + "t")
+
+
+def test_a_multi_node_pool_is_a_leader_worker_set(multi_run: OfflineRun, project: Path) -> None:
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = [p for p in plan.pools if p.site == "dc1"]
+    assert pool.pipeline_parallel > 1
+    [lws] = by_kind(multi_run, "LeaderWorkerSet")
+    assert lws["apiVersion"] == "leaderworkerset.x-k8s.io/v1"
+    form = shape(pool)
+    assert lws["spec"]["replicas"] == form.replicas
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == form.group_size == 2
+    leader = template["leaderTemplate"]["spec"]["containers"][0]
+    worker = template["workerTemplate"]["spec"]["containers"][0]
+    assert "multi-node-serving.sh leader" in leader["command"][2]
+    assert f"--pipeline-parallel-size {pool.pipeline_parallel}" in leader["command"][2]
+    assert "multi-node-serving.sh worker" in worker["command"][2]
+    # Each pod holds its stage's GPUs: the replica's tensor x pipeline GPUs over the group.
+    assert leader["resources"]["limits"]["nvidia.com/gpu"] == str(
+        pool.tensor_parallel * pool.pipeline_parallel // form.group_size
+    )
+    assert "startupProbe" in leader and "startupProbe" not in worker
+    [svc] = by_kind(multi_run, "Service")
+    assert svc["spec"]["selector"]["ai-infra-planner/role"] == "leader"
+    assert template["leaderTemplate"]["metadata"]["labels"]["ai-infra-planner/role"] == "leader"
+
+
+def test_every_manifest_is_valid_for_the_kubernetes_api(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
+    checked = []
+    for run in (single_run, multi_run):
+        for manifest in manifests(run).values():
+            validate(manifest)
+            checked.append(manifest["kind"])
+    assert {"Namespace", "Secret", "NetworkPolicy", "Deployment", "LeaderWorkerSet", "Service",
+            "PodDisruptionBudget"} <= set(checked)  # fmt: skip
+
+
+def test_the_validators_refuse_a_broken_manifest(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
+    [deployment] = by_kind(single_run, "Deployment")
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["template"]["spec"]["hostNetwork"] = "no"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(broken)
+    unknown = copy.deepcopy(by_kind(single_run, "NetworkPolicy")[0])
+    unknown["spec"]["egresss"] = []
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(unknown)
+    [lws] = by_kind(multi_run, "LeaderWorkerSet")
+    wrong = copy.deepcopy(lws)
+    wrong["spec"]["leaderWorkerTemplate"]["size"] = "two"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(wrong)
+    typo = copy.deepcopy(lws)
+    typo["spec"]["leaderWorkerTemplate"]["workerTemplates"] = {}
+    with pytest.raises(jsonschema.ValidationError):
+        validate(typo)
+    container = copy.deepcopy(lws)
+    worker = container["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+    worker["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = "false"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(container)
+
+
+def test_the_lws_schema_is_the_published_crd_s() -> None:
+    assert LWS_SCHEMA["version"] == "v0.10.0"
+    assert LWS_SCHEMA["source"].startswith("https://github.com/kubernetes-sigs/lws/blob/v0.10.0/")
+    assert LWS_SCHEMA["api_version"] == LWS_API_VERSION
+
+
+def test_a_site_without_its_cluster_settings_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(RunError, match=r"clusters\.dc1: registry, weights_copy_image"):
+        _run(project, SINGLE, clusters={})
+    public = {"dc1": {**CLUSTERS["dc1"], "weights_copy_image": "docker.io/amazon/aws-cli:2"}}
+    with pytest.raises(RunError, match=r"weights_copy_image.*not in the registry"):
+        _run(project, SINGLE, clusters=public)

@@ -1,0 +1,416 @@
+"""The workloads file's `sites` (issue 16): where self-hosted pools may run, checked as the
+Kubernetes API server checks its names (kubernetes.io, "Labels and Selectors" and "Object Names
+and IDs", Syntax and character set), and a Kubernetes site's node priced as bought hardware."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.catalog import default_catalog
+from planner.catalog.vocabulary import Pricing
+from planner.costing import Settings
+from planner.errors import PlannerError
+from planner.inputs.loader import LoadedWorkloads, load_workloads, parse_workloads
+from planner.inputs.sites import AwsSite, KubernetesSite, label_key_problem, label_value_problem
+from planner.planfile import Plan
+from planner.planning.build import build_plan
+from planner.planning.context import Context
+from planner.planning.figures import FigureBook
+from planner.planning.optimize import Demand, overfull, solve, units_for
+from planner.targets.kubernetes import KubernetesTarget
+
+SITE = """
+  - name: dc1
+    kind: kubernetes
+    context: dc1-admin
+    gpu: h100
+    gpus_per_node: 8
+    nodes: 4
+    node_selector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}
+    storage_class: fast-nvme
+    weights_source: s3://models.internal/weights
+    cost:
+      owned: true
+      power_kw_per_node: 7.0
+      usd_per_kwh: 0.12
+      pue: 1.3
+      hosting_usd_per_node_month: 600
+  - name: aws
+    kind: aws
+"""
+WORKLOADS = """
+workloads:
+  - name: notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {input: 6B, output: 1.2B}
+    consumers: [{cidr: 10.50.0.0/16}]
+"""
+
+
+def _load(tmp_path: Path, sites: str) -> object:
+    path = tmp_path / "workloads.yaml"
+    path.write_text(f"organization: acme\nregion: us-east-1\nsites:{sites}{WORKLOADS}")
+    return load_workloads(path, default_catalog())
+
+
+def _problems(tmp_path: Path, sites: str) -> list[tuple[str, int | None, str]]:
+    with pytest.raises(PlannerError) as raised:
+        _load(tmp_path, sites)
+    return [(p.field, p.line, p.message) for p in raised.value.problems]
+
+
+def test_the_issue_s_sites_load(tmp_path: Path) -> None:
+    loaded = _load(tmp_path, SITE)
+    sites = loaded.spec.sites  # type: ignore[attr-defined]
+    assert [(s.name, s.kind) for s in sites] == [("dc1", "kubernetes"), ("aws", "aws")]
+    assert sites[0].node_selector == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "at", "says"),
+    [
+        ("gpu: h100", "gpu: a100", "sites[0].gpu", "gpu:", "unknown GPU 'a100'"),
+        ("storage_class: fast-nvme", "storage_class: Fast_NVMe", "sites[0].storage_class",
+         "storage_class:", "not a StorageClass name"),
+        ("weights_source: s3://models.internal/weights",
+         "weights_source: https://huggingface.co/meta-llama", "sites[0].weights_source",
+         "weights_source:", "not an s3:// URL"),
+        ("{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}", '{"-x/gpu": "a b"}',
+         "sites[0].node_selector", "node_selector:", "its prefix '-x' is not a DNS subdomain"),
+        ("kind: kubernetes", "kind: openstack", "sites[0].kind", "kind: openstack",
+         "unknown kind 'openstack': one of 'aws', 'kubernetes'"),
+        ("name: dc1", "name: DC_1", "sites[0].name", "name: DC_1", "is not a DNS label"),
+        ("nodes: 4", "nodes: 0", "sites[0].nodes", "nodes:", "must be at least 1"),
+        ("owned: true", "owned: true\n      amortization_months: 36", "sites[0].cost",
+         "owned: true", "amortization_months price a purchase"),
+        ("name: aws", "name: dc1", "sites[1].name", "name: dc1\n    kind: aws",
+         "duplicate site name 'dc1'"),
+        ("context: dc1-admin", "context: dc1-admin\n    colour: blue", "sites[0].colour",
+         "colour:", "unknown field"),
+    ],
+)  # fmt: skip
+def test_each_bad_site_field_is_named_with_its_line(
+    tmp_path: Path, old: str, new: str, field: str, at: str, says: str
+) -> None:
+    assert old in SITE
+    sites = SITE.replace(old, new)
+    problems = _problems(tmp_path, sites)
+    assert len(problems) == 1, problems
+    (found_field, found_line, message) = problems[0]
+    assert (found_field, says in message) == (field, True), problems
+    # The line of the field in the file: organization and region come before `sites:`.
+    assert found_line == 2 + sites[: sites.index(at)].count("\n") + 1
+
+
+def test_aws_is_one_site(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, SITE + "  - name: aws2\n    kind: aws\n")
+    assert [(f, "AWS is already a site (sites[1])" in m) for f, _, m in problems] == [
+        ("sites[2].kind", True)
+    ]
+
+
+def test_a_purchase_needs_a_server_price_the_catalog_has_or_the_file_gives(
+    tmp_path: Path,
+) -> None:
+    bought = SITE.replace("owned: true", "owned: false")
+    _load(tmp_path, bought)  # 8 x h100: the catalog prices an HGX H100 server
+    odd = bought.replace("gpus_per_node: 8", "gpus_per_node: 4")
+    problems = _problems(tmp_path, odd)
+    assert [(f, "no price of a server of 4 x h100" in m) for f, _, m in problems] == [
+        ("sites[0].cost.owned", True)
+    ]
+    _load(tmp_path, odd.replace("owned: false", "owned: false\n      capital_usd_per_node: 150000"))
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [
+        ("nvidia.com/gpu.product", True),
+        ("gpu", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("example.com/" + "b" * 63, True),
+        ("Example.com/gpu", False),  # a prefix is lowercase
+        ("/gpu", False),
+        ("gpu-", False),
+        ("x/y/z", False),
+    ],
+)
+def test_label_keys_as_kubernetes_checks_them(key: str, ok: bool) -> None:
+    assert (label_key_problem(key) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("", True), ("NVIDIA-H100-80GB-HBM3", True), ("a" * 64, False), ("a b", False), ("-a", False)],
+)
+def test_label_values_as_kubernetes_checks_them(value: str, ok: bool) -> None:
+    assert (label_value_problem(value) is None) is ok
+
+
+def _site(**cost: object) -> KubernetesSite:
+    return KubernetesSite.model_validate(
+        {
+            "name": "dc1",
+            "kind": "kubernetes",
+            "context": "dc1-admin",
+            "gpu": "h100",
+            "gpus_per_node": 8,
+            "nodes": 4,
+            "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+            "storage_class": "fast-nvme",
+            "weights_source": "s3://models.internal/weights",
+            "cost": cost,
+        }
+    )
+
+
+def test_an_owned_node_costs_power_and_hosting() -> None:
+    catalog = default_catalog()
+    hours = catalog.pricing.hours_per_month.value
+    target = KubernetesTarget(
+        _site(owned=True, power_kw_per_node=7.0, usd_per_kwh=0.12, pue=1.3,
+              hosting_usd_per_node_month=600),
+        index=0,
+    )  # fmt: skip
+    node = target.node_cost(catalog)
+    assert node.basis.power_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours)
+    assert node.basis.capital_month_usd == 0
+    assert node.monthly_usd == pytest.approx(7.0 * 1.3 * 0.12 * hours + 600)
+    cited = {c.key: c for c in target.price_figures(catalog, target.offers(catalog, None)[0], None)}  # type: ignore[arg-type]
+    assert cited["site.dc1.pue"].source == "set in the workloads file: sites[0].cost.pue"
+    (cost,) = target.purchase_costs(catalog, target.offers(catalog, None)[0], 3, None)  # type: ignore[arg-type]
+    assert (cost.option, cost.monthly_usd) == ("owned", round(3 * round(node.monthly_usd, 2), 2))
+
+
+def test_a_purchase_adds_capital_over_the_horizon_from_the_catalog_where_the_file_is_silent() -> (
+    None
+):
+    catalog = default_catalog()
+    hardware = catalog.pricing.hardware
+    hours = catalog.pricing.hours_per_month.value
+    target = KubernetesTarget(_site(owned=False), index=2)
+    node = target.node_cost(catalog)
+    server = hardware.servers["p5.48xlarge"].capital_usd.value
+    assert node.basis.capital_month_usd == pytest.approx(server / hardware.horizon_months.value)
+    power = hardware.power_kw.value * hardware.pue.value * hardware.usd_per_kwh.value * hours
+    assert node.monthly_usd == pytest.approx(
+        power + hardware.hosting_usd_per_node_month.value + node.basis.capital_month_usd
+    )
+    sources = {t.cited.key: t.cited.source for t in node.terms}
+    assert sources["site.dc1.capital_usd_per_node"].startswith("HGX H100 8-GPU server")
+    assert sources["site.dc1.hosting_usd_per_node_month"].startswith("colocation")
+    # The file's horizon, then the assumptions', then the catalog's.
+    assert KubernetesTarget(_site(owned=False), 2, amortization_months=36).node_cost(
+        catalog
+    ).basis.capital_month_usd == pytest.approx(server / 36)
+    assert KubernetesTarget(
+        _site(owned=False, amortization_months=24), 2, amortization_months=36
+    ).node_cost(catalog).basis.capital_month_usd == pytest.approx(server / 24)
+
+
+def test_a_site_node_s_formula_shows_each_term() -> None:
+    catalog = default_catalog()
+    target = KubernetesTarget(
+        _site(owned=False, capital_usd_per_node=300000, amortization_months=36, pue=1.2,
+              power_kw_per_node=7, usd_per_kwh=0.1, hosting_usd_per_node_month=500),
+        index=0,
+    )  # fmt: skip
+    offer = target.offers(catalog, None)[0]  # type: ignore[arg-type]
+    (cost,) = target.purchase_costs(catalog, offer, 2, None)
+    hours = catalog.pricing.hours_per_month.value
+    power = 7 * 1.2 * 0.1 * hours
+    node = power + 500 + 300000 / 36
+    assert cost.option == "buy"
+    assert cost.formula == (
+        f"2 x (7 kW x PUE 1.2 x 0.1 USD/kWh x {hours:,.0f} h = {power:,.2f} USD power + "
+        f"500.00 USD hosting + 300,000 USD / 36 months = {300000 / 36:,.2f} USD capital = "
+        f"{node:,.2f} USD a node-month) = {2 * round(node, 2):,.2f} USD"
+    )
+    rate = target.node_rate(catalog, offer, Pricing.spot)  # bought hardware: any option
+    assert rate.usd_per_hour == pytest.approx(node / hours)
+    assert rate.basis.startswith("bought: 7 kW x PUE 1.2")
+    assert target.pool_fixed_cost(catalog, None).formula.endswith(  # type: ignore[arg-type]
+        "network and security nothing of its own in this stack = 0.00 USD"
+    )
+
+
+# --- Planning onto a site: its nodes are shared by every pool placed there.
+
+
+def _spill_file(nodes: int) -> str:
+    return f"""
+organization: acme
+region: us-east-1
+sites:
+  - name: dc1
+    kind: kubernetes
+    context: dc1-admin
+    gpu: h100
+    gpus_per_node: 8
+    nodes: {nodes}
+    node_selector: {{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}}
+    storage_class: fast-nvme
+    weights_source: s3://models.internal/weights
+    cost: {{owned: true}}
+  - name: aws
+    kind: aws
+workloads:
+  - name: notes
+    task: summarization
+    data: regulated
+    monthly_tokens: {{input: 6B, output: 1.2B}}
+    consumers: [{{cidr: 10.50.0.0/16}}]
+  - name: contracts
+    task: legal_analysis
+    data: regulated
+    monthly_tokens: {{input: 300M, output: 30M}}
+    consumers: [{{cidr: 10.30.0.0/16}}]
+    request: {{input_tokens: 30000, output_tokens: 3000}}
+"""
+
+
+def _plan(text: str, strategy: str) -> Plan:
+    catalog = default_catalog()
+    spec = parse_workloads(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"), spec, hashlib.sha256(text.encode()).hexdigest()
+    )
+    return build_plan(loaded, catalog, "dev", "workloads.yaml", strategy)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_a_full_site_spills_to_aws_and_says_what_it_costs(strategy: str) -> None:
+    plan = _plan(_spill_file(1), strategy)
+    on_site = [p for p in plan.pools if p.site == "dc1"]
+    assert sum(p.nodes for p in on_site) <= 1
+    assert all(p.instance_type == "dc1" for p in on_site)
+    assert all(p.site == "aws" for p in plan.pools if p.instance_type.startswith("p5"))
+    contracts = next(w for w in plan.workloads if w.name == "contracts")
+    (warning,) = [w for w in contracts.warnings if w.code == "site_full"]
+    assert warning.message.startswith("site dc1 has only 1 GPU node(s) and ")
+    assert "decided alone, the workload goes to self_hosted/deepseek-v3.2/p5" in warning.message
+    pool = next(p for p in plan.pools if "contracts" in p.workloads)
+    assert pool.site == "aws"
+    if strategy == "per-workload":  # notes alone is cheapest on the owned node
+        notes = next(p for p in plan.pools if p.workloads == ["notes"])
+        assert (notes.site, notes.nodes) == ("dc1", 1)
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_a_site_with_room_takes_every_pool(strategy: str) -> None:
+    plan = _plan(_spill_file(4), strategy)
+    assert {p.site for p in plan.pools} == {"dc1"}
+    assert sum(p.nodes for p in plan.pools) <= 4
+    assert not [w for p in plan.workloads for w in p.warnings if w.code == "site_full"]
+
+
+def test_a_workload_only_a_full_site_serves_is_an_error_naming_it() -> None:
+    text = _spill_file(1).replace("  - name: aws\n    kind: aws\n", "")
+    text = text.replace(
+        "    request: {input_tokens: 30000",
+        "    model: deepseek-v3.2\n    request: {input_tokens: 30000",
+    )
+    with pytest.raises(PlannerError) as raised:
+        _plan(text, "per-workload")
+    (problem,) = raised.value.problems
+    assert problem.field == "workloads[1]"
+    assert "site dc1 has 0 of its 1 GPU nodes left" in problem.message
+
+
+def _site_context(nodes: int) -> Context:
+    site = _site(owned=True).model_copy(update={"nodes": nodes})
+    return Context(
+        catalog=default_catalog(),
+        settings=Settings(
+            pricing=Pricing.on_demand,
+            utilization=0.4,
+            memory_reserve=0.1,
+            request_input_tokens=2000,
+            request_output_tokens=400,
+            price_date=date(2026, 12, 1),
+            user_output_tps=30.0,
+            sites=(site, AwsSite(name="aws", kind="aws")),
+        ),
+        book=FigureBook(),
+        region="us-east-1",
+    )
+
+
+SITE_CONTEXT = _site_context(2)
+# One and two nodes a unit on the two-node site, and one EC2 node.
+SITE_CANDIDATES = {
+    key: SITE_CONTEXT.by_option[key]
+    for key in (
+        "self_hosted/llama-4-scout/dc1",
+        "self_hosted/deepseek-v3.2/dc1",
+        "self_hosted/llama-4-scout/p5.48xlarge",
+    )
+}
+
+
+@st.composite
+def site_demands(draw: st.DrawFn) -> list[Demand]:
+    found = []
+    for index in range(draw(st.integers(min_value=1, max_value=4))):
+        keys = draw(st.lists(st.sampled_from(sorted(SITE_CANDIDATES)), unique=True, max_size=3))
+        apis = draw(st.dictionaries(st.sampled_from(["openai"]), st.floats(0, 150_000), max_size=1))
+        if not keys and not apis:
+            apis = {"openai": 1_000.0}
+        loads = {
+            key: (draw(st.floats(0, 2.5)), 0.0, draw(st.sampled_from([0.0, 0.6]))) for key in keys
+        }
+        found.append(Demand(f"w{index}", apis, loads, draw(st.sampled_from([1, 2]))))
+    return found
+
+
+def _site_brute_force(items: list[Demand]) -> float:
+    """Every assignment, those that overfill the site left out (inf: none fits)."""
+    best = float("inf")
+    for assignment in itertools.product(*([*sorted(d.candidates), *sorted(d.apis)] for d in items)):
+        total, groups = 0.0, {}
+        for demand, chosen in zip(items, assignment, strict=True):
+            if chosen in demand.apis:
+                total += demand.apis[chosen]
+            else:
+                groups.setdefault(chosen, []).append(demand)
+        units = {
+            key: units_for([d.candidates[key] for d in group], max(d.min_units for d in group))
+            for key, group in groups.items()
+        }
+        if overfull(units, SITE_CANDIDATES):
+            continue
+        total += sum(
+            n * SITE_CANDIDATES[k].unit_monthly_usd + SITE_CANDIDATES[k].fixed_usd
+            for k, n in units.items()
+        )
+        best = min(best, total)
+    return best
+
+
+@settings(max_examples=int(os.environ.get("OPTIMIZE_EXAMPLES", "60")), deadline=None)
+@given(site_demands())
+def test_the_optimum_keeps_the_site_within_its_nodes(items: list[Demand]) -> None:
+    solution = solve(items, SITE_CANDIDATES)
+    best = _site_brute_force(items)
+    if math.isinf(best):  # nothing fits: the plan says so (planning refuses it)
+        assert overfull(solution.units, SITE_CANDIDATES)
+        return
+    assert not overfull(solution.units, SITE_CANDIDATES)
+    assert abs(solution.total_usd - best) <= 1e-6 * max(1.0, solution.total_usd)
+    site_nodes = sum(
+        n * SITE_CANDIDATES[k].capacity.nodes_per_unit
+        for k, n in solution.units.items()
+        if SITE_CANDIDATES[k].target.name == "dc1"
+    )
+    assert site_nodes <= 2
