@@ -23,6 +23,12 @@ def config_key(key: str) -> str:
     return f"{PROJECT}:{key}"
 
 
+def label_key(tag: str) -> str:
+    """The Kubernetes label (and annotation) key of a tag's key: the project's name, a DNS
+    subdomain, as its prefix, then the tag's name (`ai-infra-planner/pool`)."""
+    return f"{PROJECT}/{tag.removeprefix(TAG_PREFIX + ':')}"
+
+
 def component_type(name: str) -> str:
     """A component resource's type token (`ai-infra-planner:index:InferencePool`)."""
     return f"{PROJECT}:index:{name}"
@@ -39,10 +45,15 @@ TAG_MONTHLY_USD = tag("monthly-usd")
 TAG_REPLICA = tag("replica")
 TAG_IMDS_HOP_LIMIT_REASON = tag("imds-hop-limit-reason")
 TAG_PURCHASE_APPROVED = tag("purchase-approved")
+# The label every pod of a cluster pool carries (stacks/kubernetes/labels.py; verify finds the
+# pool's pods and namespace by it, the namespace by its annotation holding the name whole).
+LABEL_POOL = label_key(TAG_POOL)
 
 # Stack config keys (Pulumi.<stack>.yaml): written by `planner plan`, read by __main__.py.
 CONFIG_PLAN = config_key("plan")
 CONFIG_PROTECT = config_key("protect")
+# The Kubernetes sites' settings (stacks/settings.py read_clusters; verify reads their ranges).
+CONFIG_CLUSTERS = config_key("clusters")
 
 # Component type tokens (stacks/aws/*.py; preview and verify find the pools by them).
 INFERENCE_POOL = component_type("InferencePool")

@@ -31,7 +31,7 @@ from planner.verification.registry import Finding, Subject, WorkloadVerdict
 from planner.verification.values import strings, truthy
 
 
-def _caller(consumer: Consumer) -> str:
+def caller_name(consumer: Consumer) -> str:
     """A consumer as a report names it."""
     where = (
         f"in {consumer.vpc}"
@@ -87,10 +87,12 @@ def prove_ways_in(
                 path, blocked = _egress_way_in(network, subject, caller)
             if blocked is not None:
                 verdict.failures.append(
-                    Finding("way-in", _caller(caller), f"cannot reach {verdict.name}: {blocked}")
+                    Finding(
+                        "way-in", caller_name(caller), f"cannot reach {verdict.name}: {blocked}"
+                    )
                 )
             elif path:
-                verdict.ways_in.append(" -> ".join([_caller(caller), *path]))
+                verdict.ways_in.append(" -> ".join([caller_name(caller), *path]))
 
 
 Proof = tuple[list[str] | None, str | None]  # (the path, or None and what blocks it)

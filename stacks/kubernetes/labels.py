@@ -18,12 +18,9 @@ from stacks.addressing import cost_tags
 # The planner's label keys: its project name is a DNS subdomain, a label key's prefix.
 PREFIX = names.PROJECT
 # The label every pod of a pool carries, selecting them for its policies, Service and budget.
-POOL_LABEL = f"{PREFIX}/pool"
-
-
-def label_key(tag: str) -> str:
-    """The label key of a cost tag's key: the project's name as its prefix, then the tag's name."""
-    return f"{PREFIX}/{tag.removeprefix(names.TAG_PREFIX + ':')}"
+POOL_LABEL = names.LABEL_POOL
+# The label key of a cost tag's key: the project's name as its prefix, then the tag's name.
+label_key = names.label_key
 
 
 def label_value(text: str) -> str:
