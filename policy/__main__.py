@@ -30,6 +30,7 @@ PolicyPack(
                 properties={
                     "allow_unprotected": {"type": "boolean"},
                     "plan": {"type": "string"},
+                    "clusters": {"type": "object"},
                 }
             ),
         )

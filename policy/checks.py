@@ -22,10 +22,17 @@ def validate_stack(
     """Report every failure of the perimeter property and of the rules table; return how many.
 
     Policy config: `allow_unprotected` (a dev stack: keys, buckets and secrets need not be
-    protected) and `plan` (path to plan.json: also check consumers, planned models and hosts)."""
+    protected), `plan` (path to plan.json: also check consumers, planned models and hosts) and
+    `clusters` (the stack config's `clusters`: the ranges a Kubernetes site's pools may reach,
+    its weights' store; without it, such egress is not shown allowed and fails)."""
     catalog = default_catalog()
     plan = read_plan(Path(config["plan"])) if config.get("plan") else None
-    expect = Expectations.of(plan, catalog, protect=not config.get("allow_unprotected", False))
+    expect = Expectations.of(
+        plan,
+        catalog,
+        protect=not config.get("allow_unprotected", False),
+        clusters=config.get("clusters"),
+    )
     report = verify(graph_from_policy(resources), expect)
     failures = report.failures()
     for finding in failures:

@@ -3,6 +3,8 @@ verifier holds the graph to it (without a plan, only to the rules every stack ke
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from planner.catalog import Catalog, Provider
@@ -27,6 +29,14 @@ class Expectations:
     # The catalog's PrivateLink providers, by id (known with or without a plan): what an
     # endpoint's service, a policy's model ARNs and invoke actions are matched against.
     links: dict[str, Provider] = field(default_factory=dict)
+    # Pool -> the Kubernetes site (of the plan's `sites`) it runs on; a pool not here is EC2's.
+    pool_sites: dict[str, str] = field(default_factory=dict)
+    # Site -> the in-cluster ranges its pools' pods may reach besides the pool and cluster DNS,
+    # by what they are ("the weights' store" -> its CIDR): the stack config's `clusters`
+    # (clusters.<site>.weights_cidr, the range the stack's allow policy opens on HTTPS). The
+    # plan does not hold them; empty when verify is not given the stack config, and then an
+    # egress range is not shown to be allowed (fail closed).
+    cluster_ranges: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def link_of(self, service_name: str) -> str | None:
         """The PrivateLink provider (its id) whose endpoint service an interface endpoint's
@@ -51,14 +61,25 @@ class Expectations:
         }
 
     @classmethod
-    def of(cls, plan: Plan | None, catalog: Catalog | None, protect: bool = True) -> Expectations:
+    def of(
+        cls,
+        plan: Plan | None,
+        catalog: Catalog | None,
+        protect: bool = True,
+        clusters: object = None,
+    ) -> Expectations:
+        """`clusters`: the stack config's `clusters` (a mapping, or its JSON as the config file
+        gives it), when known."""
         links = {
             provider_id: provider
             for provider_id, provider in (catalog.providers.items() if catalog else ())
             if provider.private_link
         }
         if plan is None:
-            return cls({}, {}, set(), [], [], {}, protect, links=links)
+            return cls(
+                {}, {}, set(), [], [], {}, protect, links=links,
+                cluster_ranges=cluster_ranges(clusters),
+            )  # fmt: skip
         by_name = {w.name: w for w in plan.workloads}
         pools = {
             p.name: (
@@ -82,7 +103,36 @@ class Expectations:
         workloads = {w.name: w.answers.data_sensitivity.perimeter.value for w in plan.workloads}
         vpcs = {w.name: sorted({c.vpc for c in w.consumers if c.vpc}) for w in plan.workloads}
         consumers = {w.name: list(w.consumers) for w in plan.workloads}
+        sites = {s.name for s in plan.sites}
+        pool_sites = {p.name: p.site for p in plan.pools if p.site in sites}
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
-            vpcs, consumers, links,
+            vpcs, consumers, links, pool_sites, cluster_ranges(clusters),
         )  # fmt: skip
+
+
+# What a Kubernetes site's pods may reach in the cluster besides their pool and cluster DNS, by
+# the stack config key of `clusters.<site>` that states its range (stacks/settings.py
+# ClusterSettings; stacks/kubernetes/network_policy.py opens it).
+CLUSTER_RANGE_KEYS = {"weights_cidr": "the weights' store"}
+
+
+def cluster_ranges(clusters: object) -> dict[str, dict[str, str]]:
+    """The named ranges of each site in the stack config's `clusters` (a mapping or its JSON);
+    an entry that is not one gives none (what it would allow is then refused)."""
+    if isinstance(clusters, str):
+        try:
+            clusters = json.loads(clusters)
+        except json.JSONDecodeError:
+            return {}
+    if not isinstance(clusters, Mapping):
+        return {}
+    found: dict[str, dict[str, str]] = {}
+    for site, entry in sorted(clusters.items()):
+        if isinstance(entry, Mapping):
+            found[str(site)] = {
+                f"{what} (stack config clusters.{site}.{key})": entry[key]
+                for key, what in CLUSTER_RANGE_KEYS.items()
+                if isinstance(entry.get(key), str)
+            }
+    return found

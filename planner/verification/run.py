@@ -54,11 +54,15 @@ def verify_program(
 
     result = run_preview(project, catalog, stack, plan_file)
     protect = True
+    clusters = None
     if plan_file is None:
         config, _ = stack_config(project, stack)
         protect = config.get(names.CONFIG_PROTECT, "true").lower() != "false"
         plan_file = project / config[names.CONFIG_PLAN]
-    expect = Expectations.of(result.plan, catalog, protect)
+        # The Kubernetes sites' ranges their pools may reach (the weights' store): the stack
+        # config states them, the plan does not.
+        clusters = config.get(names.CONFIG_CLUSTERS)
+    expect = Expectations.of(result.plan, catalog, protect, clusters)
     texts = {
         f"plan file {plan_file.name}": plan_file.read_text(encoding="utf-8"),
         "the program's log": "\n".join(result.run.logs),
