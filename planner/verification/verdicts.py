@@ -13,6 +13,7 @@ from typing import Protocol
 
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
+from planner.verification.kubernetes_network import KubernetesNetworkModel
 from planner.verification.perimeter import AwsNetworkModel
 from planner.verification.registry import Finding, Subject, WorkloadVerdict
 
@@ -41,7 +42,10 @@ class NetworkModel(Protocol):
 
 # The network model of each target kind, made from the graph's AWS network model (the one every
 # stack has: a stack's own networks, its API access and boundaries are AWS's).
-NETWORK_MODELS: dict[str, Callable[[Network], NetworkModel]] = {"aws": AwsNetworkModel}
+NETWORK_MODELS: dict[str, Callable[[Network], NetworkModel]] = {
+    "aws": AwsNetworkModel,
+    "kubernetes": KubernetesNetworkModel,
+}
 
 
 def perimeter_verdicts(

@@ -1,0 +1,571 @@
+"""The Kubernetes target's network model for verify (issue 16): a pool on a cluster site is the
+pods of its namespace (kubernetes_pods.py finds them), held to the technical perimeter by
+NetworkPolicy and judged fail closed from the graph alone:
+
+- every pod template of the pool (a Deployment's, a LeaderWorkerSet's leader and worker) is
+  selected by a policy denying Ingress and Egress by default (no rule), and by no Service but a
+  ClusterIP one (a NodePort opens it on every node: open-ingress; a LoadBalancer beyond the
+  cluster: public-ip);
+- the union of the egress the policies selecting it allow stays within the pool's own pods,
+  cluster DNS (kube-system's kube-dns pods on port 53) and the ranges the stack config names for
+  its site (`clusters.<site>.weights_cidr`, the weights' store: Expectations.cluster_ranges);
+  anything beyond is a perimeter failure (and 0.0.0.0/0 or ::/0 an open-egress one);
+- the union of the ingress they allow is the pool's own pods, and its consumers' ranges (an
+  ipBlock within one of them) on the serving port the pool's Service targets (open-ingress);
+- no hostNetwork (NetworkPolicy does not hold a pod on the node's network: perimeter) and no
+  hostPort (open-ingress);
+- a Kubernetes resource of a kind the model does not know, in the pool's namespace or naming it
+  or the pool's pod label anywhere (a CiliumNetworkPolicy, an Ingress, a Pod), fails closed.
+
+What the cluster itself must provide (a CNI enforcing NetworkPolicy, DNS resolving no outside
+name for the pool, no node-level egress path) is the plan's stated assumption, which a passing
+pool lists among its blockers: the graph cannot show it. A consumer's way in is its range,
+admitted by a policy's ingress rule on the serving port, to the ClusterIP Service, to the pods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner import names
+from planner.graph.resources import Graph
+from planner.planfile import Consumer
+from planner.verification.aws_network import Network
+from planner.verification.expectations import Expectations
+from planner.verification.headers import within
+from planner.verification.kubernetes_pods import (
+    DNS_NAMESPACE,
+    DNS_PODS,
+    DNS_PORT,
+    ClusterPoolView,
+    Pods,
+    cluster_pools,
+    host_network,
+    host_ports,
+    k8s_label,
+    meta,
+    number,
+    pool_view,
+    spec_of,
+)
+from planner.verification.registry import Finding, Subject, WorkloadVerdict, unique
+from planner.verification.ways_in import caller_name
+
+EVERYWHERE = ("0.0.0.0/0", "::/0")
+ASSUMED = (
+    "the cluster enforces NetworkPolicy, resolves no outside name for the pool and has no "
+    "node-level egress path (the plan's stated assumptions: the graph cannot show them)"
+)
+
+
+def _ports(rule: dict[str, Any]) -> str:
+    entries = rule.get("ports") or []
+    if not entries:
+        return "every port"
+    texts = []
+    for entry in entries:
+        port, end = number(entry.get("port")), number(entry.get("endPort"))
+        span = "every port" if port is None else f"{port}" + (f"-{end}" if end else "")
+        texts.append(f"{entry.get('protocol', 'TCP')} {span}")
+    return ", ".join(texts)
+
+
+def _peer(peer: Any) -> str:
+    """A policy peer as a report names it."""
+    if not isinstance(peer, dict):
+        return repr(peer)
+    parts = []
+    if "namespaceSelector" in peer:
+        parts.append(f"namespaces {peer['namespaceSelector'] or 'all'}")
+    if "podSelector" in peer:
+        parts.append(f"pods {peer['podSelector'] or 'all'}")
+    if "ipBlock" in peer:
+        parts.append(f"ipBlock {(peer['ipBlock'] or {}).get('cidr')}")
+    return ", ".join(parts) or "a peer the verifier does not model"
+
+
+def _dns(peer: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """Cluster DNS, as the stack names it, on port 53 only."""
+    entries = rule.get("ports") or []
+    return (
+        peer.get("namespaceSelector") == {"matchLabels": DNS_NAMESPACE}
+        and peer.get("podSelector") == {"matchLabels": DNS_PODS}
+        and "ipBlock" not in peer
+        and bool(entries)
+        and all(number(e.get("port")) == DNS_PORT and not e.get("endPort") for e in entries)
+    )
+
+
+@dataclass
+class _Judgement:
+    """One pool's subject being judged, and what its pods may reach (for its blockers)."""
+
+    view: ClusterPoolView
+    subject: Subject
+    ranges: dict[str, str]
+    site: str | None
+    consumers: list[str] | None
+    blocks: list[str] = field(default_factory=list)
+
+    def fail(self, rule: str, resource: str, message: str, *witness: str) -> None:
+        self.subject.failures.append(Finding(rule, resource, message, tuple(witness)))
+
+    def egress(self, pods: Pods) -> None:
+        policies = self.view.policies_of(pods, "Egress")
+        if not policies:
+            self.fail(
+                "perimeter",
+                pods.label,
+                "no NetworkPolicy of type Egress selects them: they may send anywhere the "
+                "cluster routes",
+                pods.label,
+                "no Egress policy selects them",
+                "every destination the cluster routes to, the internet among them",
+            )
+            return
+        allowed = []
+        for policy in policies:
+            for index, rule in enumerate(spec_of(policy).get("egress") or [], 1):
+                where, ports = f"{k8s_label(policy)} egress rule {index}", _ports(rule)
+                peers = rule.get("to") or []
+                if not peers:
+                    self.fail(
+                        "perimeter",
+                        pods.label,
+                        f"{where} allows every destination on {ports}",
+                        pods.label,
+                        f"{where} (no `to`: every destination)",
+                        "the internet",
+                    )
+                for peer in peers:
+                    text = self._egress_peer(pods, where, ports, peer, rule)
+                    if text:
+                        allowed.append(text)
+        self.blocks.append(
+            f"{pods.label}: egress only to {'; '.join(sorted(set(allowed))) or 'nowhere'} "
+            f"({', '.join(k8s_label(p) for p in policies)})"
+        )
+
+    def _egress_peer(
+        self, pods: Pods, where: str, ports: str, peer: Any, rule: dict[str, Any]
+    ) -> str | None:
+        if isinstance(peer, dict) and "ipBlock" in peer and len(peer) == 1:
+            cidr = (peer["ipBlock"] or {}).get("cidr")
+            named = [
+                n
+                for n, r in sorted(self.ranges.items())
+                if isinstance(cidr, str) and within(cidr, r)
+            ]
+            if named:
+                return f"{cidr} on {ports}: {named[0]}"
+            known = ", ".join(f"{r}: {n}" for n, r in sorted(self.ranges.items()))
+            beyond = (
+                "the internet"
+                if cidr in EVERYWHERE or str(cidr).endswith("/0")
+                else f"{cidr}: no range named for the site"
+            )
+            self.fail(
+                "perimeter",
+                pods.label,
+                f"{where} allows egress to {cidr} on {ports}: beyond the pool's pods, "
+                f"cluster DNS and the ranges the stack config names for site {self.site} "
+                f"({known or 'none given to this run'})",
+                pods.label,
+                f"{where}: ipBlock {cidr} ({ports})",
+                beyond,
+            )
+            if beyond == "the internet":
+                self.fail(
+                    "open-egress",
+                    pods.label,
+                    f"{where} allows egress to {cidr} from the pool's GPU pods",
+                    pods.label,
+                    f"{where}: ipBlock {cidr} ({ports})",
+                    beyond,
+                )
+            return None
+        if isinstance(peer, dict) and self.view.own(peer):
+            return f"the pool's own pods on {ports}"
+        if isinstance(peer, dict) and _dns(peer, rule):
+            return f"cluster DNS (kube-system's kube-dns pods) on {ports}"
+        self.fail(
+            "perimeter",
+            pods.label,
+            f"{where} allows egress to {_peer(peer)} on {ports}: not the pool's own pods, "
+            "cluster DNS or a range named for the site",
+            pods.label,
+            f"{where}: {_peer(peer)}",
+            "pods or addresses beyond the pool",
+        )
+        return None
+
+    def ingress(self, pods: Pods) -> None:
+        policies = self.view.policies_of(pods, "Ingress")
+        if not policies:
+            self.fail(
+                "open-ingress",
+                pods.label,
+                "no NetworkPolicy of type Ingress selects them: every source reaches them",
+                "every source",
+                "no Ingress policy selects them",
+                pods.label,
+            )
+            return
+        serving = self.view.serving_ports()
+        allowed = []
+        for policy in policies:
+            for index, rule in enumerate(spec_of(policy).get("ingress") or [], 1):
+                where, ports = f"{k8s_label(policy)} ingress rule {index}", _ports(rule)
+                peers = rule.get("from") or []
+                if not peers:
+                    self.fail(
+                        "open-ingress",
+                        pods.label,
+                        f"{where} admits every source on {ports}",
+                        "every source",
+                        f"{where} (no `from`)",
+                        pods.label,
+                    )
+                for peer in peers:
+                    text = self._ingress_peer(pods, where, ports, peer, rule, serving)
+                    if text:
+                        allowed.append(text)
+        self.blocks.append(
+            f"{pods.label}: ingress only from {'; '.join(sorted(set(allowed))) or 'nowhere'} "
+            f"({', '.join(k8s_label(p) for p in policies)})"
+        )
+
+    def _ingress_peer(
+        self,
+        pods: Pods,
+        where: str,
+        ports: str,
+        peer: Any,
+        rule: dict[str, Any],
+        serving: set[int],
+    ) -> str | None:
+        if isinstance(peer, dict) and "ipBlock" in peer and len(peer) == 1:
+            cidr = (peer["ipBlock"] or {}).get("cidr")
+            if self.consumers is None:
+                inside = isinstance(cidr, str) and cidr not in EVERYWHERE
+            else:
+                inside = isinstance(cidr, str) and any(within(cidr, c) for c in self.consumers)
+            if not inside:
+                self.fail(
+                    "open-ingress",
+                    pods.label,
+                    f"{where} admits {cidr}, which is not within the consumers' ranges "
+                    f"({', '.join(self.consumers or []) or 'none known'})",
+                    str(cidr),
+                    f"{where}: ipBlock {cidr} ({ports})",
+                    pods.label,
+                )
+                return None
+            entries = rule.get("ports") or []
+            # A port by number, or by a name the pods give one (workers serve none: the
+            # consumers' rule then admits them only on the number the Service targets).
+            named = {
+                given if isinstance(given := number(e.get("port")), int) else pods.port(given)
+                for e in entries
+            }
+            if (
+                not entries
+                or not serving
+                or any(e.get("endPort") for e in entries)
+                or not (named <= serving)
+            ):
+                self.fail(
+                    "open-ingress",
+                    pods.label,
+                    f"{where} admits the consumers' {cidr} on {ports}, not only the "
+                    f"serving port ({', '.join(map(str, sorted(serving))) or 'none'})",
+                    str(cidr),
+                    f"{where}: ipBlock {cidr} ({ports})",
+                    pods.label,
+                )
+                return None
+            return f"{cidr} on {ports} (a consumer's range)"
+        if isinstance(peer, dict) and self.view.own(peer):
+            return f"the pool's own pods on {ports}"
+        self.fail(
+            "open-ingress",
+            pods.label,
+            f"{where} admits {_peer(peer)} on {ports}: neither the pool's own pods nor a "
+            "consumer's range",
+            _peer(peer),
+            where,
+            pods.label,
+        )
+        return None
+
+    def host(self, pods: Pods) -> None:
+        if host_network(pods):
+            self.fail(
+                "perimeter",
+                pods.label,
+                "they run on their node's network (hostNetwork): NetworkPolicy does not "
+                "hold their packets, which leave by the node's routes",
+                pods.label,
+                "hostNetwork: true (the node's network namespace)",
+                "every destination the node reaches",
+            )
+        for container, port in host_ports(pods):
+            self.fail(
+                "open-ingress",
+                pods.label,
+                f"container {container} takes hostPort {port}: the pods answer on their "
+                "node's address, a way in beside the Service (fail closed)",
+                "any address that reaches the node",
+                f"hostPort {port} of {container}",
+                pods.label,
+            )
+        if not host_network(pods) and not host_ports(pods):
+            self.blocks.append(f"{pods.label}: on the pod network (no hostNetwork, no hostPort)")
+
+    def deny(self, pods: Pods) -> None:
+        both = [
+            p
+            for p in self.view.policies_of(pods, "Ingress")
+            if p in self.view.policies_of(pods, "Egress")
+        ]
+        deny = [p for p in both if not spec_of(p).get("ingress") and not spec_of(p).get("egress")]
+        if deny:
+            self.blocks.append(
+                f"{pods.label}: denied both ways by default ({k8s_label(deny[0])}: Ingress and "
+                "Egress, no rule)"
+            )
+            return
+        held = ", ".join(
+            k8s_label(p)
+            for p in self.view.policies
+            if p in both or p in self.view.policies_of(pods, "Egress")
+        )
+        self.fail(
+            "perimeter",
+            pods.label,
+            "no NetworkPolicy denying by default (Ingress and Egress, no rule) selects "
+            "them: only allow-lists hold them, and a pod of namespace "
+            f"{self.view.name} those do not select is open both ways",
+            pods.label,
+            f"selected by {held or 'no NetworkPolicy'}",
+            "no default deny",
+        )
+
+    def services(self) -> None:
+        seen = set()
+        for svc, pods in self.view.serving():
+            if svc.urn in seen:
+                continue
+            seen.add(svc.urn)
+            spec, label = spec_of(svc), k8s_label(svc)
+            kind = spec.get("type") or "ClusterIP"
+            if kind == "ClusterIP" and not spec.get("externalIPs"):
+                self.blocks.append(f"{label} is ClusterIP: no node port, no load balancer")
+            elif kind == "ClusterIP":
+                self.fail(
+                    "open-ingress",
+                    label,
+                    f"{label} takes external IPs {spec['externalIPs']}: callers of those "
+                    "addresses reach the pool's pods",
+                    "callers of its external IPs",
+                    label,
+                    pods.label,
+                )
+            elif kind == "NodePort":
+                self.fail(
+                    "open-ingress",
+                    label,
+                    f"{label} is a NodePort Service: it opens the pool's pods on a port "
+                    "of every node of the cluster, a way in beside the consumers' ranges",
+                    "any address that reaches a node of the cluster",
+                    f"{label} (NodePort)",
+                    pods.label,
+                )
+            elif kind == "LoadBalancer":
+                self.fail(
+                    "public-ip",
+                    label,
+                    f"{label} is a LoadBalancer Service: the cluster gives it an address "
+                    "for callers beyond the cluster (the stack makes no internal one, so "
+                    "none is taken as internal)",
+                    "callers beyond the cluster",
+                    f"{label} (LoadBalancer)",
+                    pods.label,
+                )
+            else:
+                self.fail(
+                    "perimeter",
+                    label,
+                    f"{label} is a Service of type {kind}, which the verifier does not "
+                    "model (fail closed)",
+                    label,
+                    pods.label,
+                )
+
+
+def judge_pool(graph: Graph, pool: str, expect: Expectations) -> Subject:
+    """The pool's subject: its failures, or (when it passes) what blocks each way out."""
+    planned = expect.pools.get(pool)
+    view = pool_view(graph, pool)
+    site = expect.pool_sites.get(pool)
+    labels = (meta(view.namespace).get("labels") or {}) if view else {}
+    perimeter = (
+        planned[0] if planned else labels.get(names.label_key(names.TAG_PERIMETER), "technical")
+    )
+    subject = Subject("pool", f"pool {pool}", perimeter, list(planned[1]) if planned else [])
+    if view is None:
+        subject.failures.append(
+            Finding(
+                "perimeter",
+                subject.name,
+                f"the plan places it on Kubernetes site {site} and no namespace of the "
+                f"graph is annotated {names.LABEL_POOL}: {pool}: nothing to verify it "
+                "against",
+            )
+        )
+        return subject
+    ranges = (
+        expect.cluster_ranges.get(site, {})
+        if site
+        else {n: r for found in expect.cluster_ranges.values() for n, r in found.items()}
+    )
+    judged = _Judgement(view, subject, ranges, site, planned[2] if planned else None)
+    for resource in view.unmodelled:
+        where = (
+            "in the pool's namespace"
+            if meta(resource).get("namespace") == view.name
+            else ("naming the pool's namespace or pod label")
+        )
+        judged.fail(
+            "perimeter",
+            k8s_label(resource),
+            f"a {resource.type} {where}, which the verifier does not model: it may "
+            "select the pool's pods and open a way in or out of them (fail closed)",
+            k8s_label(resource),
+            f"namespace {view.name}",
+            "the pool's pods",
+        )
+    if not view.pods:
+        judged.blocks.append(f"no pod template in namespace {view.name}")
+    for pods in view.pods:
+        judged.host(pods)
+        judged.deny(pods)
+        judged.egress(pods)
+        judged.ingress(pods)
+    judged.services()
+    subject.failures = unique(subject.failures)
+    if subject.passed:
+        subject.blocks = sorted({*judged.blocks, ASSUMED})
+    return subject
+
+
+@dataclass(frozen=True)
+class KubernetesNetworkModel:
+    """The Kubernetes target's network model (planner.verification.verdicts composes it with
+    every target's): a subject per pool on a cluster site, its ways in through its Service."""
+
+    network: Network
+    kind: str = "kubernetes"
+
+    def subjects(self, expect: Expectations) -> list[Subject]:
+        graph = self.network.graph
+        return [judge_pool(graph, pool, expect) for pool in cluster_pools(graph, expect)]
+
+    def served_elsewhere(
+        self, subjects: list[Subject], workload: str, expect: Expectations
+    ) -> Subject | None:
+        return None
+
+    def prove_ways_in(
+        self, expect: Expectations, verdict: WorkloadVerdict, subjects: list[Subject]
+    ) -> None:
+        callers = expect.consumers.get(verdict.name)
+        if callers is None:
+            return  # the plan is not known: there is no consumer to prove a path for
+        if not callers:
+            verdict.failures.append(
+                Finding("way-in", f"workload {verdict.name}", "has no consumer: nothing reaches it")
+            )
+            return
+        for subject in subjects:
+            view = pool_view(self.network.graph, subject.name.removeprefix("pool "))
+            for caller in callers:
+                path, blocked = way_in(view, subject, caller)
+                if blocked is not None:
+                    verdict.failures.append(
+                        Finding(
+                            "way-in", caller_name(caller), f"cannot reach {verdict.name}: {blocked}"
+                        )
+                    )
+                else:
+                    verdict.ways_in.append(" -> ".join([caller_name(caller), *path]))
+        verdict.failures[:] = unique(verdict.failures)
+
+
+def admits(rule: dict[str, Any], port: int) -> bool:
+    """A policy rule's ports admit this TCP port (no ports: every one)."""
+    ports = rule.get("ports")
+    if not ports:
+        return True
+    for entry in ports:
+        if entry.get("protocol", "TCP") != "TCP":
+            continue
+        given, end = number(entry.get("port")), number(entry.get("endPort"))
+        if given is None or given == port or (isinstance(end, int) and given <= port <= end):
+            return True
+    return False
+
+
+def way_in(
+    view: ClusterPoolView | None, subject: Subject, caller: Consumer
+) -> tuple[list[str], str | None]:
+    """The consumer's range -> the ingress rule admitting it -> the ClusterIP Service -> the
+    pods; or what blocks it."""
+    if view is None:
+        return [], f"{subject.name} has no namespace in the graph"
+    if caller.vpc or caller.account:
+        where = caller.vpc or f"account {caller.account}"
+        return [], (
+            f"its callers are in {where}, outside the cluster: the pool's only way in is its "
+            "ClusterIP Service, reachable from inside the cluster (the stack makes no internal "
+            "load balancer or ingress)"
+        )
+    serving = [
+        (svc, pods)
+        for svc, pods in view.serving()
+        if (spec_of(svc).get("type") or "ClusterIP") == "ClusterIP"
+    ]
+    if not serving:
+        return [], f"no ClusterIP Service of namespace {view.name} selects the pool's pods"
+    blocked = ""
+    for svc, pods in serving:
+        for entry in spec_of(svc).get("ports") or []:
+            target = pods.port(entry.get("targetPort", entry.get("port")))
+            if target is None:
+                blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
+                continue
+            for policy in view.policies_of(pods, "Ingress"):
+                for index, rule in enumerate(spec_of(policy).get("ingress") or [], 1):
+                    for peer in rule.get("from") or []:
+                        block = (peer.get("ipBlock") or {}) if isinstance(peer, dict) else {}
+                        cidr = block.get("cidr")
+                        holes = block.get("except") or []
+                        if (
+                            isinstance(cidr, str)
+                            and within(caller.cidr, cidr)
+                            and not any(
+                                within(h, caller.cidr) or within(caller.cidr, h) for h in holes
+                            )
+                            and admits(rule, target)
+                        ):
+                            return [
+                                f"{k8s_label(policy)} ingress rule {index} (from {cidr} on TCP "
+                                f"{target})",
+                                f"{k8s_label(svc)} (ClusterIP, port {number(entry.get('port'))})",
+                                pods.label,
+                            ], None
+            blocked = (
+                f"no NetworkPolicy selecting the {pods.label} admits {caller.cidr} on TCP {target}"
+            )
+    return [], blocked

@@ -1,0 +1,257 @@
+"""What of the graph makes a pool on a Kubernetes site, as the Kubernetes network model
+(kubernetes_network.py) reads it: the pool's namespace (annotated with the pool's name, whole:
+stacks/kubernetes/pool.py), its pod templates (a Deployment's, a LeaderWorkerSet's leader and
+worker), the NetworkPolicies and Services there, label selectors, and the Kubernetes resources
+of kinds the model does not know that sit in the namespace or name it or the pool's pod label
+anywhere (judged fail closed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from planner import names
+from planner.graph.resources import Graph, Resource
+from planner.verification.expectations import Expectations
+from planner.verification.values import truthy
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+SERVICE = "kubernetes:core/v1:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+LEADER_WORKER_SET = "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"
+SECRET = "kubernetes:core/v1:Secret"
+DISRUPTION_BUDGET = "kubernetes:policy/v1:PodDisruptionBudget"
+# The kinds the model reads; of them, these run no pod and open no path.
+MODELLED = {
+    NAMESPACE,
+    NETWORK_POLICY,
+    SERVICE,
+    DEPLOYMENT,
+    LEADER_WORKER_SET,
+    SECRET,
+    DISRUPTION_BUDGET,
+}
+# Cluster DNS as the stack's allow policy names it (stacks/kubernetes/network_policy.py, which
+# verify may not import: tests/test_kubernetes_verify.py checks they agree).
+DNS_NAMESPACE = {"kubernetes.io/metadata.name": "kube-system"}
+DNS_PODS = {"k8s-app": "kube-dns"}
+DNS_PORT = 53
+
+
+def meta(resource: Resource) -> dict[str, Any]:
+    found = resource.inputs.get("metadata")
+    return found if isinstance(found, dict) else {}
+
+
+def spec_of(resource: Resource) -> dict[str, Any]:
+    found = resource.inputs.get("spec")
+    return found if isinstance(found, dict) else {}
+
+
+def k8s_label(resource: Resource) -> str:
+    """A resource as Kubernetes names it: kind namespace/name."""
+    found = meta(resource)
+    where = f"{found['namespace']}/" if isinstance(found.get("namespace"), str) else ""
+    return f"{resource.type.rsplit(':', 1)[-1]} {where}{found.get('name', resource.name)}"
+
+
+def number(value: Any) -> Any:
+    """A port as the mocks give it back (8000.0) as Kubernetes writes it (8000)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def selects(selector: Any, labels: dict[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions) selects these labels; the empty one
+    selects every pod; one the model cannot read selects them too (fail closed)."""
+    if not isinstance(selector, dict):
+        return selector is None
+    wanted = selector.get("matchLabels") or {}
+    if not isinstance(wanted, dict) or any(labels.get(k) != v for k, v in wanted.items()):
+        return not isinstance(wanted, dict)
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = expression.get("values") or []
+        held = {
+            "In": labels.get(key) in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }.get(operator, True)
+        if not held:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class Pods:
+    """One pod template of the pool: what makes it, which template, its labels and pod spec."""
+
+    owner: Resource
+    part: str
+    labels: dict[str, str]
+    spec: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"pods of {k8s_label(self.owner)} ({self.part})"
+
+    def port(self, target: Any) -> int | None:
+        """The container port a Service's targetPort (a number or a port's name) reaches."""
+        target = number(target)
+        for container in self.spec.get("containers") or []:
+            for port in container.get("ports") or []:
+                given = number(port.get("containerPort"))
+                if target in (given, port.get("name")) and isinstance(given, int):
+                    return given
+        return None
+
+
+def templates(resource: Resource) -> list[Pods]:
+    spec = spec_of(resource)
+    if resource.type == DEPLOYMENT:
+        found = [("pod template", spec.get("template"))]
+    else:  # a LeaderWorkerSet: without a leader template, its leader is a worker's copy
+        group = spec.get("leaderWorkerTemplate") or {}
+        found = [
+            ("leader template", group.get("leaderTemplate")),
+            ("worker template", group.get("workerTemplate")),
+        ]
+    pods = []
+    for part, template in found:
+        if isinstance(template, dict):
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            pods.append(Pods(resource, part, dict(labels), template.get("spec") or {}))
+    return pods
+
+
+@dataclass
+class ClusterPoolView:
+    """What of the graph makes one pool: its namespace and what is in it."""
+
+    pool: str
+    namespace: Resource
+    pods: list[Pods]
+    policies: list[Resource]
+    services: list[Resource]
+    unmodelled: list[Resource]
+
+    @property
+    def name(self) -> str:
+        return str(meta(self.namespace).get("name"))
+
+    @property
+    def pod_label(self) -> str | None:
+        """The value of the pool label its pods carry (the namespace carries it too)."""
+        value = (meta(self.namespace).get("labels") or {}).get(names.LABEL_POOL)
+        return value if isinstance(value, str) else None
+
+    def own(self, peer: dict[str, Any]) -> bool:
+        """A policy peer that is the pool's own pods: a pod selector in its namespace (no
+        namespace selector) requiring the pool label."""
+        selector = peer.get("podSelector")
+        return (
+            "namespaceSelector" not in peer
+            and "ipBlock" not in peer
+            and isinstance(selector, dict)
+            and self.pod_label is not None
+            and (selector.get("matchLabels") or {}).get(names.LABEL_POOL) == self.pod_label
+        )
+
+    def serving(self) -> list[tuple[Resource, Pods]]:
+        """Each Service selecting a pod template of the pool, with the template."""
+        return [
+            (svc, pods)
+            for svc in self.services
+            for pods in self.pods
+            if isinstance(spec_of(svc).get("selector"), dict)
+            and selects({"matchLabels": spec_of(svc)["selector"]}, pods.labels)
+        ]
+
+    def serving_ports(self) -> set[int]:
+        return {
+            found
+            for svc, pods in self.serving()
+            for port in spec_of(svc).get("ports") or []
+            if (found := pods.port(port.get("targetPort", port.get("port")))) is not None
+        }
+
+    def policies_of(self, pods: Pods, kind: str) -> list[Resource]:
+        """The policies of this direction (Ingress or Egress) selecting the pods."""
+        return [
+            p
+            for p in self.policies
+            if selects(spec_of(p).get("podSelector"), pods.labels) and kind in policy_types(p)
+        ]
+
+
+def policy_types(policy: Resource) -> list[str]:
+    spec = spec_of(policy)
+    given = spec.get("policyTypes")
+    if isinstance(given, list):
+        return [str(t) for t in given]
+    return ["Ingress", *(["Egress"] if spec.get("egress") else [])]
+
+
+def mentions(value: Any, namespace: str, pod_label: str | None) -> bool:
+    """Somewhere in these inputs: the namespace's name, or the pool's pod label."""
+    if isinstance(value, dict):
+        if pod_label is not None and value.get(names.LABEL_POOL) == pod_label:
+            return True
+        return any(mentions(v, namespace, pod_label) for v in value.values())
+    if isinstance(value, list):
+        return any(mentions(v, namespace, pod_label) for v in value)
+    return bool(value == namespace)
+
+
+def pool_view(graph: Graph, pool: str) -> ClusterPoolView | None:
+    """The pool's namespace (annotated with its name, whole) and what is in it, or None."""
+    found = [
+        ns
+        for ns in graph.of_type(NAMESPACE)
+        if (meta(ns).get("annotations") or {}).get(names.LABEL_POOL) == pool
+    ]
+    if not found:
+        return None
+    namespace = found[0]
+    view = ClusterPoolView(pool, namespace, [], [], [], [])
+    for resource in sorted(graph.resources.values(), key=lambda r: r.urn):
+        if not resource.type.startswith("kubernetes:") or resource is namespace:
+            continue
+        inside = meta(resource).get("namespace") == view.name
+        if resource.type in (DEPLOYMENT, LEADER_WORKER_SET) and inside:
+            view.pods.extend(templates(resource))
+        elif resource.type == NETWORK_POLICY and inside:
+            view.policies.append(resource)
+        elif resource.type == SERVICE and inside:
+            view.services.append(resource)
+        elif resource.type not in MODELLED and (
+            inside or mentions(resource.inputs, view.name, view.pod_label)
+        ):
+            view.unmodelled.append(resource)
+    return view
+
+
+def cluster_pools(graph: Graph, expect: Expectations) -> list[str]:
+    """The pools judged here: the plan's on a Kubernetes site, and any namespace annotated as
+    a pool's that the plan does not place on EC2."""
+    found = set(expect.pool_sites)
+    for ns in graph.of_type(NAMESPACE):
+        pool = (meta(ns).get("annotations") or {}).get(names.LABEL_POOL)
+        if isinstance(pool, str) and (pool not in expect.pools or pool in expect.pool_sites):
+            found.add(pool)
+    return sorted(found)
+
+
+def host_network(pods: Pods) -> bool:
+    return truthy(pods.spec.get("hostNetwork"))
+
+
+def host_ports(pods: Pods) -> list[tuple[str, int]]:
+    return [
+        (str(container.get("name")), number(port["hostPort"]))
+        for key in ("initContainers", "containers")
+        for container in pods.spec.get(key) or []
+        for port in container.get("ports") or []
+        if port.get("hostPort") not in (None, 0)
+    ]
