@@ -1,0 +1,346 @@
+"""`planner verify` for pools on a Kubernetes site (issue 16, "Verification and validation"): the
+Kubernetes network model (planner/verification/kubernetes_network.py) over the graph of the real
+program run under mocks for a plan with a site, unchanged (it passes, saying what blocks each way
+out and proving each consumer's way in) and changed as the issue lists (each fails, with its
+rule and a witness): the deny policy removed, an egress ipBlock of 0.0.0.0/0 added, hostNetwork
+set, a NodePort Service added, the consumer ipBlock widened; and a kind the model does not know
+selecting the pool's pods, a public load balancer, egress the stack config does not name."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from planner.catalog import default_catalog
+from planner.cli.app import main
+from planner.graph.resources import Graph, Resource, graph_from_offline
+from planner.planfile import Plan, read_plan
+from planner.verification import kubernetes_pods
+from planner.verification.expectations import Expectations
+from planner.verification.kubernetes_pods import (
+    DEPLOYMENT,
+    LEADER_WORKER_SET,
+    NETWORK_POLICY,
+    SERVICE,
+)
+from planner.verification.registry import Finding, Report, Subject
+from planner.verification.run import verify
+from stacks.kubernetes import network_policy
+from tests.test_kubernetes_stack import CLUSTERS, MULTI, SINGLE, _run
+from tests.test_policy import violations
+
+Case = tuple[Graph, Plan]
+
+
+def _case(project: Path, text: str) -> Case:
+    run = _run(project, text)
+    return graph_from_offline(run), read_plan(project / "plans/dev/plan.json")
+
+
+@pytest.fixture
+def single(project: Path, capsys: pytest.CaptureFixture[str]) -> Case:
+    case = _case(project, SINGLE)
+    capsys.readouterr()
+    return case
+
+
+@pytest.fixture
+def multi(project: Path, capsys: pytest.CaptureFixture[str]) -> Case:
+    case = _case(project, MULTI)
+    capsys.readouterr()
+    return case
+
+
+def check(case: Case, clusters: object = CLUSTERS) -> Report:
+    graph, plan = case
+    return verify(graph, Expectations.of(plan, default_catalog(), clusters=clusters))
+
+
+def pool_subject(report: Report) -> Subject:
+    [subject] = [s for s in report.subjects if s.name.startswith("pool ")]
+    return subject
+
+
+def changed(graph: Graph, type_: str, name: str, change: Callable[[dict[str, Any]], None]) -> Graph:
+    """The graph with one resource's inputs changed (the resource found by type and k8s name)."""
+    resources = []
+    found = 0
+    for resource in graph.resources.values():
+        if resource.type == type_ and resource.inputs["metadata"]["name"] == name:
+            inputs = copy.deepcopy(resource.inputs)
+            change(inputs)
+            resource = dataclasses.replace(resource, inputs=inputs)
+            found += 1
+        resources.append(resource)
+    assert found == 1
+    return Graph.of(resources)
+
+
+def removed(graph: Graph, type_: str, name: str) -> Graph:
+    kept = [r for r in graph.resources.values()
+            if not (r.type == type_ and r.inputs["metadata"]["name"] == name)]  # fmt: skip
+    assert len(kept) == len(graph.resources) - 1
+    return Graph.of(kept)
+
+
+def added(graph: Graph, type_: str, name: str, inputs: dict[str, Any]) -> Graph:
+    urn = f"urn:pulumi:dev::ai-infra-planner::{type_}::{name}"
+    return Graph.of([*graph.resources.values(), Resource(urn, type_, name, inputs, {})])
+
+
+def namespace(case: Case) -> str:
+    graph, _ = case
+    [ns] = graph.of_type(kubernetes_pods.NAMESPACE)
+    return str(ns.inputs["metadata"]["name"])
+
+
+def failures(report: Report, rule: str) -> list[Finding]:
+    return report.rule_failures(rule)
+
+
+def test_the_stack_s_sealed_pools_pass_and_say_what_blocks_each_way_out(
+    single: Case, multi: Case
+) -> None:
+    report = check(single)
+    assert report.failures() == [] and report.status.value == "PASS"
+    subject = pool_subject(report)
+    pods = f"pods of Deployment {namespace(single)}/serving (pod template)"
+    assert subject.workloads == ["triage"]
+    blocks = "\n".join(subject.blocks)
+    assert (
+        f"{pods}: denied both ways by default (NetworkPolicy {namespace(single)}/default-deny"
+        in blocks
+    )
+    assert (
+        "10.9.0.0/24 on TCP 443: the weights' store (stack config clusters.dc1.weights_cidr)"
+        in blocks
+    )
+    assert "cluster DNS (kube-system's kube-dns pods) on UDP 53, TCP 53" in blocks
+    assert f"{pods}: ingress only from 10.20.0.0/16 on TCP 8000 (a consumer's range)" in blocks
+    assert f"Service {namespace(single)}/serving is ClusterIP" in blocks
+    assert any("the cluster enforces NetworkPolicy" in b for b in subject.blocks)
+    [triage] = report.workloads
+    assert triage.served_by == subject.name
+    assert triage.ways_in == [
+        "consumer 10.20.0.0/16 (named by its range only) -> NetworkPolicy "
+        f"{namespace(single)}/serving ingress rule 1 (from 10.20.0.0/16 on TCP 8000) -> Service "
+        f"{namespace(single)}/serving (ClusterIP, port 8000) -> {pods}"
+    ]
+    # A LeaderWorkerSet: its leader and its workers are held alike, both consumers reach it.
+    report = check(multi)
+    assert report.failures() == []
+    blocks = "\n".join(pool_subject(report).blocks)
+    for part in ("leader template", "worker template"):
+        assert f"LeaderWorkerSet {namespace(multi)}/serving ({part}): denied both ways" in blocks
+    assert sorted(len(w.ways_in) for w in report.workloads) == [1, 1]
+
+
+def test_the_deny_policy_removed_fails_the_perimeter(single: Case) -> None:
+    graph, plan = single
+    report = check((removed(graph, NETWORK_POLICY, "default-deny"), plan))
+    [finding] = failures(report, "perimeter")
+    assert "no NetworkPolicy denying by default (Ingress and Egress, no rule)" in finding.message
+    assert finding.witness == (
+        f"pods of Deployment {namespace(single)}/serving (pod template)",
+        f"selected by NetworkPolicy {namespace(single)}/serving",
+        "no default deny",
+    )
+    assert report.workloads[0].name == "triage" and not report.workload_passed(report.workloads[0])
+
+
+def test_egress_to_everywhere_fails_the_perimeter_and_open_egress(single: Case) -> None:
+    graph, plan = single
+
+    def everywhere(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["egress"].append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]})
+
+    report = check((changed(graph, NETWORK_POLICY, "serving", everywhere), plan))
+    [perimeter] = failures(report, "perimeter")
+    assert "allows egress to 0.0.0.0/0 on every port: beyond the pool's pods" in perimeter.message
+    assert perimeter.witness == (
+        f"pods of Deployment {namespace(single)}/serving (pod template)",
+        f"NetworkPolicy {namespace(single)}/serving egress rule 4: ipBlock 0.0.0.0/0 (every port)",
+        "the internet",
+    )
+    [open_egress] = failures(report, "open-egress")
+    assert open_egress.witness == perimeter.witness
+
+
+def test_host_network_fails_the_perimeter_for_each_template(multi: Case) -> None:
+    graph, plan = multi
+
+    def host(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["hostNetwork"] = True
+
+    report = check((changed(graph, LEADER_WORKER_SET, "serving", host), plan))
+    [finding] = failures(report, "perimeter")
+    assert "(hostNetwork): NetworkPolicy does not hold their packets" in finding.message
+    assert finding.witness == (
+        f"pods of LeaderWorkerSet {namespace(multi)}/serving (worker template)",
+        "hostNetwork: true (the node's network namespace)",
+        "every destination the node reaches",
+    )
+
+
+def test_a_host_port_fails_open_ingress(single: Case) -> None:
+    graph, plan = single
+
+    def host_port(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["template"]["spec"]["containers"][0]["ports"][0]["hostPort"] = 8000
+
+    report = check((changed(graph, DEPLOYMENT, "serving", host_port), plan))
+    [finding] = failures(report, "open-ingress")
+    assert finding.witness[:2] == ("any address that reaches the node", "hostPort 8000 of vllm")
+
+
+def _service(ns: str, kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "debug", "namespace": ns},
+        "spec": {
+            "type": kind,
+            "selector": {"ai-infra-planner/pool": "llama-3-1-8b-dc1"},
+            "ports": [{"port": 8000, "targetPort": "http"}],
+        },
+    }
+
+
+def test_a_node_port_or_load_balancer_service_fails(single: Case) -> None:
+    graph, plan = single
+    ns = namespace(single)
+    report = check((added(graph, SERVICE, "debug", _service(ns, "NodePort")), plan))
+    [finding] = failures(report, "open-ingress")
+    assert finding.resource == f"Service {ns}/debug"
+    assert "is a NodePort Service: it opens the pool's pods" in finding.message
+    assert finding.witness == (
+        "any address that reaches a node of the cluster",
+        f"Service {ns}/debug (NodePort)",
+        f"pods of Deployment {ns}/serving (pod template)",
+    )
+    report = check((added(graph, SERVICE, "debug", _service(ns, "LoadBalancer")), plan))
+    [finding] = failures(report, "public-ip")
+    assert finding.witness[:2] == (
+        "callers beyond the cluster",
+        f"Service {ns}/debug (LoadBalancer)",
+    )
+    # The stack's own Service made a NodePort fails the same way.
+    report = check((changed(graph, SERVICE, "serving",
+                            lambda i: i["spec"].update(type="NodePort")), plan))  # fmt: skip
+    assert [f.resource for f in failures(report, "open-ingress")] == [f"Service {ns}/serving"]
+
+
+def test_a_widened_consumer_ip_block_fails_open_ingress(single: Case) -> None:
+    graph, plan = single
+
+    def widen(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["ingress"][0]["from"][0]["ipBlock"]["cidr"] = "10.0.0.0/8"
+
+    report = check((changed(graph, NETWORK_POLICY, "serving", widen), plan))
+    [finding] = failures(report, "open-ingress")
+    assert finding.message.endswith(
+        "admits 10.0.0.0/8, which is not within the consumers' ranges (10.20.0.0/16)"
+    )
+    assert finding.witness == (
+        "10.0.0.0/8",
+        f"NetworkPolicy {namespace(single)}/serving ingress rule 1: ipBlock 10.0.0.0/8 (TCP 8000)",
+        f"pods of Deployment {namespace(single)}/serving (pod template)",
+    )
+    # Consumers on another port than the serving one fail too.
+
+    def other_port(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["ingress"][0]["ports"] = [{"protocol": "TCP", "port": 22}]
+
+    report = check((changed(graph, NETWORK_POLICY, "serving", other_port), plan))
+    messages = [f.message for f in failures(report, "open-ingress")]
+    assert any("on TCP 22, not only the serving port (8000)" in m for m in messages)
+    # ...and the consumer's way in is refused where no rule admits it on the serving port.
+    assert [f.rule for w in report.workloads for f in w.failures] == ["way-in"]
+
+
+def test_a_kind_the_model_does_not_know_fails_closed(single: Case) -> None:
+    graph, plan = single
+    ns = namespace(single)
+    cilium = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+    inputs = {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumNetworkPolicy",
+        "metadata": {"name": "open", "namespace": ns},
+        "spec": {"endpointSelector": {}, "egress": [{"toEntities": ["world"]}]},
+    }
+    report = check((added(graph, cilium, "open", inputs), plan))
+    [finding] = failures(report, "perimeter")
+    assert finding.resource == f"CiliumNetworkPolicy {ns}/open"
+    assert f"a {cilium} in the pool's namespace, which the verifier does not model" in (
+        finding.message
+    )
+    assert finding.witness == (f"CiliumNetworkPolicy {ns}/open", f"namespace {ns}",
+                               "the pool's pods")  # fmt: skip
+    # Outside the namespace, one that selects the pool's pods by their label fails too.
+    clusterwide = "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"
+    wide = {
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumClusterwideNetworkPolicy",
+        "metadata": {"name": "wide"},
+        "spec": {
+            "endpointSelector": {"matchLabels": {"ai-infra-planner/pool": "llama-3-1-8b-dc1"}}
+        },
+    }
+    report = check((added(graph, clusterwide, "wide", wide), plan))
+    [finding] = failures(report, "perimeter")
+    assert "naming the pool's namespace or pod label" in finding.message
+    # An unrelated one elsewhere is not the pool's.
+    other = {**wide, "spec": {"endpointSelector": {"matchLabels": {"app": "other"}}}}
+    assert check((added(graph, clusterwide, "wide", other), plan)).failures() == []
+
+
+def test_egress_the_stack_config_does_not_name_fails_closed(single: Case) -> None:
+    """The weights' store's range is the stack config's (clusters.dc1.weights_cidr): without
+    it, or with another, the policy's egress to 10.9.0.0/24 is not shown allowed."""
+    for clusters in (None, {"dc1": {**CLUSTERS["dc1"], "weights_cidr": "10.8.0.0/24"}}):
+        [finding] = failures(check(single, clusters), "perimeter")
+        assert "allows egress to 10.9.0.0/24 on TCP 443: beyond the pool's pods" in finding.message
+        assert finding.witness[-1] == "10.9.0.0/24: no range named for the site"
+    # The config as the stack file gives it (JSON text) serves as the mapping does.
+    assert check(single, json.dumps(CLUSTERS)).failures() == []
+
+
+def test_cluster_dns_is_the_stack_s() -> None:
+    assert kubernetes_pods.DNS_NAMESPACE == network_policy.DNS_NAMESPACE
+    assert kubernetes_pods.DNS_PODS == network_policy.DNS_PODS
+    assert kubernetes_pods.DNS_PORT == network_policy.DNS_PORT
+
+
+def test_the_policy_pack_runs_the_same_checks(single: Case, project: Path) -> None:
+    graph, _ = single
+    config = {"plan": str(project / "plans/dev/plan.json"), "clusters": CLUSTERS}
+    assert violations(graph, config) == []
+    found = violations(removed(graph, NETWORK_POLICY, "default-deny"), config)
+    assert len(found) == 1 and found[0].startswith("[perimeter] pods of Deployment")
+    assert "no NetworkPolicy denying by default" in found[0] and "(path: " in found[0]
+
+
+def test_planner_verify_passes_the_stack_with_a_site(
+    project: Path, single: Case, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`planner verify --stack dev` runs the program with the stack config (its clusters) and
+    passes the sealed pool."""
+    path = project / "Pulumi.dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["ai-infra-planner:clusters"] = CLUSTERS
+    path.write_text(yaml.safe_dump(document))
+    assert main(["verify", "--stack", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS pool llama-3-1-8b-dc1 (technical; workloads triage)" in out
+    assert (
+        "blocked: pods of Deployment llama-3-1-8b-dc1-dev/serving (pod template): egress only"
+        in out
+    )
+    assert out.rstrip().endswith("verified: no failure")
