@@ -414,3 +414,26 @@ def test_the_optimum_keeps_the_site_within_its_nodes(items: list[Demand]) -> Non
         if SITE_CANDIDATES[k].target.name == "dc1"
     )
     assert site_nodes <= 2
+
+
+def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
+    """Issue 16: the technical perimeter on a cluster rests on what the cluster provides (a CNI
+    that enforces NetworkPolicy, DNS that resolves no outside name, no node-level egress): the
+    plan states each with its source, in plan.json and plan.md."""
+    from planner.render.plan_files import plan_markdown
+
+    catalog = default_catalog()
+    plan = _plan(_spill_file(4), "per-workload")
+    [site] = plan.sites
+    assert [a.split(":")[0] for a in site.assumptions] == [
+        "its network plugin (CNI) enforces NetworkPolicy for ingress and egress",
+        "the cluster DNS answers the pool's pods no name outside the cluster (CoreDNS forwarding "
+        "limited for them, or a DNS-level deny)",
+        "its GPU nodes give the pool's traffic no way around the policies",
+    ]
+    assert all(a.endswith(", 2026-12)") for a in site.assumptions)
+    assert len(catalog.cluster_assumptions) == len(site.assumptions)
+    markdown = plan_markdown(plan, catalog)
+    assert "Pools on the cluster site dc1 (kubeconfig context `dc1-admin`" in markdown
+    for assumption in site.assumptions:
+        assert f"- {assumption}" in markdown
