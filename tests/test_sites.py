@@ -239,7 +239,7 @@ def test_a_site_node_s_formula_shows_each_term() -> None:
     )
     rate = target.node_rate(catalog, offer, Pricing.spot)  # bought hardware: any option
     assert rate.usd_per_hour == pytest.approx(node / hours)
-    assert rate.basis.startswith("bought: 7 kW x PUE 1.2")
+    assert rate.basis.startswith("7 kW x PUE 1.2")
     assert target.pool_fixed_cost(catalog, None).formula.endswith(  # type: ignore[arg-type]
         "network and security nothing of its own in this stack = 0.00 USD"
     )
@@ -437,3 +437,25 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
     assert "Pools on the cluster site dc1 (kubeconfig context `dc1-admin`" in markdown
     for assumption in site.assumptions:
         assert f"- {assumption}" in markdown
+
+
+def test_a_cluster_pool_is_named_owned_not_by_the_plan_s_purchase_option() -> None:
+    """A cluster's node is bought hardware: its formula, the pools table and the purchase-option
+    lines say owned (or bought), never the plan's on_demand."""
+    from planner.render.plan_files import plan_markdown
+
+    plan = _plan(_spill_file(4), "optimal")
+    [pool] = plan.pools
+    assert (pool.site, [o.option for o in pool.purchase_options]) == ("dc1", ["owned"])
+    economics = plan.workloads[0].answers.volume_economics
+    chosen = next(o for o in economics.options if o.id == economics.chosen)
+    assert " USD/h (owned: 7 kW x PUE " in chosen.formula
+    assert "on_demand" not in chosen.formula
+    markdown = plan_markdown(plan, default_catalog())
+    assert f"| TP {pool.tensor_parallel} x PP {pool.pipeline_parallel} | owned | technical |" in (
+        markdown
+    )
+    assert f"Pool {pool.name} runs on the cluster site dc1, whose nodes are bought hardware, " in (
+        markdown
+    )
+    assert f"| {pool.name} | no price |" not in markdown
