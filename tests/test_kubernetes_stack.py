@@ -345,3 +345,33 @@ def test_a_site_without_its_cluster_settings_is_refused(
     public = {"dc1": {**CLUSTERS["dc1"], "weights_copy_image": "docker.io/amazon/aws-cli:2"}}
     with pytest.raises(RunError, match=r"weights_copy_image.*not in the registry"):
         _run(project, SINGLE, clusters=public)
+
+
+def test_the_aws_budget_counts_only_what_the_plan_spends_on_aws(
+    single_run: OfflineRun, project: Path
+) -> None:
+    """A pool on a cluster site is bought hardware, with no AWS bill: the AWS budget's limit
+    leaves it out, and a stack with nothing on AWS gets no budget (one at the plan's total
+    would never alert)."""
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert {p.site for p in plan.pools} == {"dc1"} and not plan.providers
+    assert [r for r in single_run.resources if r.type == "aws:budgets/budget:Budget"] == []
+
+
+def test_a_mixed_plan_s_budget_is_its_aws_share(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The site's pool and an API workload beside it: the budget is the API's share."""
+    faq = (
+        "  - name: faq\n    task: faq\n    data: internal\n    model: claude-haiku-5.5\n"
+        "    monthly_tokens: {input: 400M, output: 80M}\n    consumers: [{cidr: 10.60.0.0/16}]\n"
+    )
+    run = _run(project, SINGLE + faq)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert plan.providers and {p.site for p in plan.pools} == {"dc1"}
+    on_site = sum(p.monthly_cost_usd for p in plan.pools if p.site == "dc1")
+    [budget] = [r for r in run.resources if r.type == "aws:budgets/budget:Budget"]
+    expected = round(plan.totals.monthly_cost_usd - on_site, 2)
+    assert float(budget.inputs["limitAmount"]) == expected
+    assert (on_site > 0) and expected < plan.totals.monthly_cost_usd
