@@ -24,6 +24,7 @@ from stacks.kubernetes.labels import label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.workload import LWS_API_VERSION, shape
 from stacks.targets import pool_target
+from tests.fake_keys import fake_key
 from tests.test_stacks import plain, plan_project
 
 DATA = Path(__file__).parent / "data"
@@ -91,8 +92,10 @@ CLUSTERS = {
 def _run(project: Path, text: str, clusters: object = CLUSTERS) -> OfflineRun:
     config = plan_project(project, text, strategy="optimal")
     config["ai-infra-planner:clusters"] = json.dumps(clusters)
-    config["ai-infra-planner:dc1_weights_access_key_id"] = "AKIAEXAMPLEREADER"
-    config["ai-infra-planner:dc1_weights_secret_access_key"] = "example-secret"
+    config["ai-infra-planner:dc1_weights_access_key_id"] = fake_key("aws", 16)
+    config["ai-infra-planner:dc1_weights_secret_access_key"] = fake_key(
+        "aws", 17
+    )  # any secret string: its shape is not checked
     secrets = [
         "ai-infra-planner:dc1_weights_access_key_id",
         "ai-infra-planner:dc1_weights_secret_access_key",
