@@ -459,3 +459,25 @@ def test_a_cluster_pool_is_named_owned_not_by_the_plan_s_purchase_option() -> No
         markdown
     )
     assert f"| {pool.name} | no price |" not in markdown
+
+
+def test_a_cluster_pool_s_crossover_is_one_column_of_its_bought_nodes() -> None:
+    """Issue 16: where a site's pool beats the API, in one column (bought hardware costs the
+    same under every purchase option); the EC2 table's four columns are not printed empty."""
+    from planner.render.plan_files import plan_markdown
+
+    text = _spill_file(4)
+    head = text[: text.index("workloads:")]
+    plan = _plan(
+        head + "workloads:\n  - name: support\n    task: faq\n    data: internal\n"
+        "    monthly_tokens: {input: 40B, output: 8B}\n    consumers: [{cidr: 10.50.0.0/16}]\n",
+        "optimal",
+    )
+    [pool] = plan.pools
+    assert pool.site == "dc1" and pool.crossover
+    [row] = [c for c in pool.crossover if c.purchase == "on_demand"]
+    assert row.monthly_tokens is not None
+    markdown = plan_markdown(plan, default_catalog())
+    assert "| pool (tokens a month now) | against | owned nodes |" in markdown
+    assert f"| {pool.name} (" in markdown and f": {row.api_option} | " in markdown
+    assert "| pool (tokens a month now) | against | on-demand |" not in markdown
