@@ -199,8 +199,8 @@ def rate_basis(basis: RateBasis) -> str:
         )
     if isinstance(basis, PublishedBasis):
         return f"published {basis.label} {usd_per_hour(basis.usd_per_hour)} ({basis.date})"
-    if isinstance(basis, SiteNodeBasis):
-        return f"{'owned' if basis.owned else 'bought'}: {site_node_formula(basis)}"
+    if isinstance(basis, SiteNodeBasis):  # the formula names it owned or bought before this
+        return site_node_formula(basis)
     inferred = ", inferred: no published rate found" if basis.inferred else ""
     return (
         f"on-demand {usd_per_hour(basis.on_demand_usd_per_hour)} x {basis.multiplier:g}{inferred}"

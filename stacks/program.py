@@ -201,7 +201,16 @@ class _Stack:
         self.components["api-egress"] = network.monthly_cost_usd
 
     def add_budget(self) -> None:
-        stack, total = self.settings.stack, self.plan.totals.monthly_cost_usd
+        """An AWS budget of what the plan spends on AWS: its total less the pools on cluster
+        sites (their nodes are bought hardware, no AWS bill); none when nothing is on AWS."""
+        stack = self.settings.stack
+        clusters = {site.name for site in self.plan.sites}
+        on_clusters = [pool for pool in self.plan.pools if pool.site in clusters]
+        if len(on_clusters) == len(self.plan.pools) and not self.plan.providers:
+            return
+        total = round(
+            self.plan.totals.monthly_cost_usd - sum(p.monthly_cost_usd for p in on_clusters), 2
+        )
         CostBudget(
             f"{stack}-budget",
             CostBudgetArgs(

@@ -65,3 +65,38 @@ def test_the_purchase_rates_in_the_document_are_the_code_s(catalog: Catalog) -> 
             f"{name}, {capital.value / 1000:,.0f} k USD "
             f"({capital.low / 1000:,.0f}-{capital.high / 1000:,.0f} k)" in DOC
         )
+
+
+def test_the_cluster_site_figures_in_the_document_are_the_code_s(catalog: Catalog) -> None:
+    """Issue 16: a cluster node's power, hosting and capital with the catalog's defaults, the
+    article's buy crossover and the planner's realistic deployment, as the document states them."""
+    from planner.formulas import SiteNodeBasis
+    from planner.inputs.sites import KubernetesSite
+    from planner.targets.kubernetes import KubernetesTarget
+
+    def node(owned: bool) -> SiteNodeBasis:
+        site = KubernetesSite.model_validate(
+            {
+                "name": "dc1", "kind": "kubernetes", "context": "dc1-admin", "gpu": "h100",
+                "gpus_per_node": 8, "nodes": 4, "node_selector": {"a": "b"},
+                "storage_class": "fast-nvme", "weights_source": "s3://models.internal/weights",
+                "cost": {"owned": owned},
+            }
+        )  # fmt: skip
+        return KubernetesTarget(site, 0).node_cost(catalog).basis
+
+    bought = node(owned=False)
+    assert f"give {bought.power_usd:,.2f} USD of power a month" in DOC
+    assert f"gives {bought.hosting_usd:,.2f} USD of hosting" in DOC
+    assert f"is {bought.capital_month_usd:,.2f} USD a month of capital" in DOC
+    article = bought.capital_month_usd + bought.power_usd
+    assert (
+        f"{bought.capital_month_usd:,.2f} + {bought.power_usd:,.2f} = {article:,.2f} USD a month"
+        in DOC
+    )
+    assert f"a bought node with its hosting is {bought.monthly_usd:,.2f} USD a node-month" in DOC
+    staff = costing.pool_staff_usd(catalog)
+    two_bought = 2 * round(bought.monthly_usd, 2) + staff
+    two_owned = 2 * round(node(owned=True).monthly_usd, 2) + staff
+    assert f"is {two_bought:,.2f} USD a month for nodes bought now" in DOC
+    assert f"or {two_owned:,.2f} USD a month for nodes already owned" in DOC

@@ -24,6 +24,7 @@ from stacks.kubernetes.labels import label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.workload import LWS_API_VERSION, shape
 from stacks.targets import pool_target
+from tests.fake_keys import fake_key
 from tests.test_stacks import plain, plan_project
 
 DATA = Path(__file__).parent / "data"
@@ -91,8 +92,10 @@ CLUSTERS = {
 def _run(project: Path, text: str, clusters: object = CLUSTERS) -> OfflineRun:
     config = plan_project(project, text, strategy="optimal")
     config["ai-infra-planner:clusters"] = json.dumps(clusters)
-    config["ai-infra-planner:dc1_weights_access_key_id"] = "AKIAEXAMPLEREADER"
-    config["ai-infra-planner:dc1_weights_secret_access_key"] = "example-secret"
+    config["ai-infra-planner:dc1_weights_access_key_id"] = fake_key("aws", 16)
+    config["ai-infra-planner:dc1_weights_secret_access_key"] = fake_key(
+        "aws", 17
+    )  # any secret string: its shape is not checked
     secrets = [
         "ai-infra-planner:dc1_weights_access_key_id",
         "ai-infra-planner:dc1_weights_secret_access_key",
@@ -345,3 +348,33 @@ def test_a_site_without_its_cluster_settings_is_refused(
     public = {"dc1": {**CLUSTERS["dc1"], "weights_copy_image": "docker.io/amazon/aws-cli:2"}}
     with pytest.raises(RunError, match=r"weights_copy_image.*not in the registry"):
         _run(project, SINGLE, clusters=public)
+
+
+def test_the_aws_budget_counts_only_what_the_plan_spends_on_aws(
+    single_run: OfflineRun, project: Path
+) -> None:
+    """A pool on a cluster site is bought hardware, with no AWS bill: the AWS budget's limit
+    leaves it out, and a stack with nothing on AWS gets no budget (one at the plan's total
+    would never alert)."""
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert {p.site for p in plan.pools} == {"dc1"} and not plan.providers
+    assert [r for r in single_run.resources if r.type == "aws:budgets/budget:Budget"] == []
+
+
+def test_a_mixed_plan_s_budget_is_its_aws_share(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The site's pool and an API workload beside it: the budget is the API's share."""
+    faq = (
+        "  - name: faq\n    task: faq\n    data: internal\n    model: claude-haiku-5.5\n"
+        "    monthly_tokens: {input: 400M, output: 80M}\n    consumers: [{cidr: 10.60.0.0/16}]\n"
+    )
+    run = _run(project, SINGLE + faq)
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert plan.providers and {p.site for p in plan.pools} == {"dc1"}
+    on_site = sum(p.monthly_cost_usd for p in plan.pools if p.site == "dc1")
+    [budget] = [r for r in run.resources if r.type == "aws:budgets/budget:Budget"]
+    expected = round(plan.totals.monthly_cost_usd - on_site, 2)
+    assert float(budget.inputs["limitAmount"]) == expected
+    assert (on_site > 0) and expected < plan.totals.monthly_cost_usd

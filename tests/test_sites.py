@@ -239,7 +239,7 @@ def test_a_site_node_s_formula_shows_each_term() -> None:
     )
     rate = target.node_rate(catalog, offer, Pricing.spot)  # bought hardware: any option
     assert rate.usd_per_hour == pytest.approx(node / hours)
-    assert rate.basis.startswith("bought: 7 kW x PUE 1.2")
+    assert rate.basis.startswith("7 kW x PUE 1.2")
     assert target.pool_fixed_cost(catalog, None).formula.endswith(  # type: ignore[arg-type]
         "network and security nothing of its own in this stack = 0.00 USD"
     )
@@ -414,3 +414,70 @@ def test_the_optimum_keeps_the_site_within_its_nodes(items: list[Demand]) -> Non
         if SITE_CANDIDATES[k].target.name == "dc1"
     )
     assert site_nodes <= 2
+
+
+def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
+    """Issue 16: the technical perimeter on a cluster rests on what the cluster provides (a CNI
+    that enforces NetworkPolicy, DNS that resolves no outside name, no node-level egress): the
+    plan states each with its source, in plan.json and plan.md."""
+    from planner.render.plan_files import plan_markdown
+
+    catalog = default_catalog()
+    plan = _plan(_spill_file(4), "per-workload")
+    [site] = plan.sites
+    assert [a.split(":")[0] for a in site.assumptions] == [
+        "its network plugin (CNI) enforces NetworkPolicy for ingress and egress",
+        "the cluster DNS answers the pool's pods no name outside the cluster (CoreDNS forwarding "
+        "limited for them, or a DNS-level deny)",
+        "its GPU nodes give the pool's traffic no way around the policies",
+    ]
+    assert all(a.endswith(", 2026-12)") for a in site.assumptions)
+    assert len(catalog.cluster_assumptions) == len(site.assumptions)
+    markdown = plan_markdown(plan, catalog)
+    assert "Pools on the cluster site dc1 (kubeconfig context `dc1-admin`" in markdown
+    for assumption in site.assumptions:
+        assert f"- {assumption}" in markdown
+
+
+def test_a_cluster_pool_is_named_owned_not_by_the_plan_s_purchase_option() -> None:
+    """A cluster's node is bought hardware: its formula, the pools table and the purchase-option
+    lines say owned (or bought), never the plan's on_demand."""
+    from planner.render.plan_files import plan_markdown
+
+    plan = _plan(_spill_file(4), "optimal")
+    [pool] = plan.pools
+    assert (pool.site, [o.option for o in pool.purchase_options]) == ("dc1", ["owned"])
+    economics = plan.workloads[0].answers.volume_economics
+    chosen = next(o for o in economics.options if o.id == economics.chosen)
+    assert " USD/h (owned: 7 kW x PUE " in chosen.formula
+    assert "on_demand" not in chosen.formula
+    markdown = plan_markdown(plan, default_catalog())
+    assert f"| TP {pool.tensor_parallel} x PP {pool.pipeline_parallel} | owned | technical |" in (
+        markdown
+    )
+    assert f"Pool {pool.name} runs on the cluster site dc1, whose nodes are bought hardware, " in (
+        markdown
+    )
+    assert f"| {pool.name} | no price |" not in markdown
+
+
+def test_a_cluster_pool_s_crossover_is_one_column_of_its_bought_nodes() -> None:
+    """Issue 16: where a site's pool beats the API, in one column (bought hardware costs the
+    same under every purchase option); the EC2 table's four columns are not printed empty."""
+    from planner.render.plan_files import plan_markdown
+
+    text = _spill_file(4)
+    head = text[: text.index("workloads:")]
+    plan = _plan(
+        head + "workloads:\n  - name: support\n    task: faq\n    data: internal\n"
+        "    monthly_tokens: {input: 40B, output: 8B}\n    consumers: [{cidr: 10.50.0.0/16}]\n",
+        "optimal",
+    )
+    [pool] = plan.pools
+    assert pool.site == "dc1" and pool.crossover
+    [row] = [c for c in pool.crossover if c.purchase == "on_demand"]
+    assert row.monthly_tokens is not None
+    markdown = plan_markdown(plan, default_catalog())
+    assert "| pool (tokens a month now) | against | owned nodes |" in markdown
+    assert f"| {pool.name} (" in markdown and f": {row.api_option} | " in markdown
+    assert "| pool (tokens a month now) | against | on-demand |" not in markdown

@@ -34,6 +34,9 @@ class OwnedRack:
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         return [Offer(self, "rack-h100", catalog.instances["p5.48xlarge"])]
 
+    def purchase_label(self, pricing: Pricing) -> str:
+        return "racked"
+
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
         return NodeRate(20.0, 20.0, 20.0, True, RATE)
 

@@ -82,6 +82,7 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "regions": _read("regions.yaml", directory),
         "serving": _read("vllm.yaml", directory),
         "optimizer": _read("optimizer.yaml", directory),
+        "cluster_assumptions": _read("kubernetes.yaml", directory)["cluster_assumptions"],
         "context_windows": windows,
         "aws_prices": _read("aws_prices.yaml", directory)["resources"],
         "directory": directory,

@@ -398,6 +398,16 @@ class Serving(_Data):
     models: dict[str, ModelFlags]
 
 
+class ClusterAssumption(_Data):
+    """What a Kubernetes cluster must provide for a pool's technical perimeter that the stack
+    cannot make or check (kubernetes.yaml)."""
+
+    id: str
+    text: str
+    source: str
+    date: str
+
+
 class Catalog(_Data):
     instances: dict[str, Instance]
     pricing: PricingData
@@ -414,6 +424,7 @@ class Catalog(_Data):
     regions: Regions
     serving: Serving
     optimizer: OptimizerSettings
+    cluster_assumptions: list[ClusterAssumption]
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
     # The AWS list prices of the resource types the stacks create (aws_prices.yaml: resources).

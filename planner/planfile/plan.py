@@ -57,6 +57,9 @@ class ClusterSite(_Out):
     node_selector: dict[str, str]
     storage_class: str
     weights_source: str
+    # What the cluster must provide that the stack cannot make or check (kubernetes.yaml), each
+    # with its source: a pool's technical perimeter there rests on them.
+    assumptions: list[str]
 
 
 class Connection(_Out):

@@ -95,7 +95,7 @@ def _with_ranges(
     return placed, allocation.networks
 
 
-def _cluster_sites(sites: list[AwsSite | KubernetesSite]) -> list[ClusterSite]:
+def _cluster_sites(sites: list[AwsSite | KubernetesSite], catalog: Catalog) -> list[ClusterSite]:
     """The file's Kubernetes sites, in its order, with what the stack deploys there (their cost
     stays in the pools' formulas and figures). Each is used: every workload's options name
     its node type, a pool on it names it as its site."""
@@ -109,6 +109,7 @@ def _cluster_sites(sites: list[AwsSite | KubernetesSite]) -> list[ClusterSite]:
             node_selector=dict(site.node_selector),
             storage_class=site.storage_class,
             weights_source=site.weights_source,
+            assumptions=[f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions],
         )
         for site in sites
         if isinstance(site, KubernetesSite)
@@ -277,7 +278,7 @@ def build_plan(
         },
         workloads=workload_plans,
         pools=pools,
-        sites=_cluster_sites(spec.sites or []),
+        sites=_cluster_sites(spec.sites or [], catalog),
         providers=providers,
         networks=networks,
         connections=connections,

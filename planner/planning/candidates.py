@@ -250,7 +250,7 @@ def candidates_for(
                 + (f"/{precision}" if precision else ""),
                 tier=model.tier,
                 cost_text=formulas.node_price_text(
-                    node_hourly, settings.pricing.value, rate.terms, hours.value
+                    node_hourly, target.purchase_label(settings.pricing), rate.terms, hours.value
                 ),
             )
         )

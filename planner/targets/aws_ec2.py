@@ -32,6 +32,9 @@ class AwsEc2:
             for instance_type in sorted(settings.instance_types or catalog.instances)
         ]
 
+    def purchase_label(self, pricing: Pricing) -> str:
+        return pricing.value
+
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
         return costing.node_rate(catalog, offer.instance, pricing)
 

@@ -47,6 +47,11 @@ class Target(Protocol):
         """One node an hour under the purchase option, with its range and basis."""
         ...
 
+    def purchase_label(self, pricing: Pricing) -> str:
+        """How a formula names what a node is paid as under the plan's purchase option
+        (on_demand, spot, ...; a cluster's node: owned or bought)."""
+        ...
+
     def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
         """The figures node_rate rests on under the option, and the hours a month."""
         ...

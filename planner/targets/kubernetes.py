@@ -138,6 +138,10 @@ class KubernetesTarget:
         )
         return [Offer(self, self.site.name, instance)]
 
+    def purchase_label(self, pricing: Pricing) -> str:
+        """Bought hardware: the plan's purchase option does not apply to it."""
+        return "owned" if self.site.cost.owned else "bought"
+
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
         """Bought hardware costs the same under every purchase option."""
         node = self.node_cost(catalog)
