@@ -481,3 +481,34 @@ def test_a_cluster_pool_s_crossover_is_one_column_of_its_bought_nodes() -> None:
     assert "| pool (tokens a month now) | against | owned nodes |" in markdown
     assert f"| {pool.name} (" in markdown and f": {row.api_option} | " in markdown
     assert "| pool (tokens a month now) | against | on-demand |" not in markdown
+
+
+VPC_CALLERS = (
+    "consumers: [{cidr: 10.50.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, "
+    "subnets: [subnet-0a1b2c3d4e5f60718]}]"
+)
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_callers_in_a_vpc_never_get_a_pool_on_a_cluster_site(strategy: str) -> None:
+    """A cluster pool is a ClusterIP Service (no internal load balancer or ingress yet): a
+    workload whose callers name a VPC or an account is planned off the site, and says why."""
+    text = _spill_file(4).replace("consumers: [{cidr: 10.50.0.0/16}]", VPC_CALLERS)
+    plan = _plan(text, strategy)
+    notes = next(w for w in plan.workloads if w.name == "notes")
+    assert notes.pool is not None
+    assert next(p for p in plan.pools if p.name == notes.pool).site == "aws"
+    economics = notes.answers.volume_economics
+    assert "left out because its callers name a VPC or an account" in economics.reason
+    assert "self_hosted/llama-3.3-70b/dc1" in economics.reason
+    assert not any(o.id.endswith("/dc1") for o in economics.options)
+
+
+def test_callers_in_a_vpc_with_only_a_cluster_site_are_an_error_naming_them() -> None:
+    text = _spill_file(4).replace("  - name: aws\n    kind: aws\n", "")
+    text = text.replace("consumers: [{cidr: 10.50.0.0/16}]", VPC_CALLERS)
+    with pytest.raises(PlannerError) as raised:
+        _plan(text, "per-workload")
+    [problem] = raised.value.problems
+    assert problem.field == "workloads[0].consumers"
+    assert "reached only from inside the cluster" in problem.message

@@ -30,6 +30,8 @@ class OwnedRack:
 
     kind: str = "rack"
     name: str = "rack1"
+    reached_from_outside: bool = True
+    max_nodes: int | None = None
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         return [Offer(self, "rack-h100", catalog.instances["p5.48xlarge"])]

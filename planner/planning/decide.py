@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from planner.catalog import TIER_ORDER
@@ -123,6 +123,9 @@ class LeftOut:
     too_slow: dict[str, float]  # self-hosted options too slow for the per-user speed: their best
     speed: float  # the per-user speed, output tokens/s
     slow_text: str
+    # self-hosted options on targets its callers cannot reach (a cluster site, for callers that
+    # name a VPC or an account: Target.reached_from_outside)
+    unreachable: list[str] = field(default_factory=list)
 
 
 def _admitted(
@@ -166,8 +169,27 @@ def _admitted(
     slow_text = ", ".join(
         f"{o} (at most {tokens_per_second(too_slow[o])})" for o in sorted(too_slow)
     )
-    if too_long or over_window or too_slow:
-        left_out = {*too_long, *over_window, *too_slow}
+    outside = any(c.vpc is not None or c.account is not None for c in workload.consumers)
+    unreachable = sorted(
+        c.option_id for c in self_hosted if outside and not c.target.reached_from_outside
+    )
+    if unreachable and not [
+        e for e in entries if isinstance(e.subject, str) or e.subject.option_id not in unreachable
+    ]:
+        raise Unservable(
+            [
+                Problem(
+                    f"workloads[{index}].consumers",
+                    "its callers name a VPC or an account, and every option allowed runs on a "
+                    "cluster site, whose pools are reached only from inside the cluster (the "
+                    "stack builds no internal load balancer or ingress for it yet): give "
+                    "callers inside the cluster (a plain range), or let the workload use AWS "
+                    f"or an API ({', '.join(unreachable)})",
+                )
+            ]
+        )
+    if too_long or over_window or too_slow or unreachable:
+        left_out = {*too_long, *over_window, *too_slow, *unreachable}
         entries = [
             e
             for e in entries
@@ -213,7 +235,7 @@ def _admitted(
                     )
                 ]
             )
-    return entries, LeftOut(context, over_window, too_long, too_slow, speed, slow_text)
+    return entries, LeftOut(context, over_window, too_long, too_slow, speed, slow_text, unreachable)
 
 
 def _price(ctx: Context, subject: SelfHostedCandidate | str, demand: Demand) -> Option:
@@ -383,6 +405,13 @@ def _choice(
             f"({_speed_origin(workload)}), even one request alone: {left_out.slow_text} "
             "tokens/s"
             if left_out.too_slow
+            else ""
+        )
+        + (
+            "; left out because its callers name a VPC or an account and a cluster site's "
+            "pools are reached only from inside the cluster (no internal load balancer or "
+            f"ingress yet): {', '.join(left_out.unreachable)}"
+            if left_out.unreachable
             else ""
         )
     )

@@ -23,6 +23,8 @@ class AwsEc2:
     name: str = "aws"
     # EC2 sells as many nodes as the account's quotas allow (checked at deploy: aws_limits.yaml).
     max_nodes: int | None = None
+    # Callers in other VPCs and accounts reach a pool through its endpoint service.
+    reached_from_outside: bool = True
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The instance types pools may use: the file's `assumptions.instance_types`, or every

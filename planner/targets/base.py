@@ -35,6 +35,12 @@ class Target(Protocol):
         ...
 
     @property
+    def reached_from_outside(self) -> bool:
+        """Its pools can be called from a VPC or an account the workloads file names (AWS: an
+        endpoint service); False: only from inside (a cluster's ClusterIP Service)."""
+        ...
+
+    @property
     def max_nodes(self) -> int | None:
         """The nodes all its pools together may use (a cluster's); None: no such limit."""
         ...

@@ -55,6 +55,12 @@ class KubernetesTarget:
         return self.site.name
 
     @property
+    def reached_from_outside(self) -> bool:
+        """A pool is a ClusterIP Service: callers inside the cluster only, until the stack
+        builds an internal load balancer or ingress with TLS for it."""
+        return False
+
+    @property
     def max_nodes(self) -> int:
         """The GPU nodes pools may use: every pool on the site shares them."""
         return self.site.nodes
