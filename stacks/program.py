@@ -33,7 +33,9 @@ def run(plan: Plan, catalog: Catalog) -> None:
     """The stack of a plan: its settings from the stack config, the account's lookups, the
     components. The plan is read (and checked, where the caller means to) by the caller."""
     providers = [p.provider for p in plan.providers if p.secret_config_key]
-    sites = [site.name for site in plan.sites]
+    # The sites pools run on: a site of the file that the plan puts no pool on needs no settings.
+    used = {pool.site for pool in plan.pools}
+    sites = [site.name for site in plan.sites if site.name in used]
     build_stack(plan, catalog, read_settings(pulumi.Config(), providers, sites), lookup())
 
 

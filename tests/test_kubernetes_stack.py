@@ -378,3 +378,35 @@ def test_a_mixed_plan_s_budget_is_its_aws_share(
     expected = round(plan.totals.monthly_cost_usd - on_site, 2)
     assert float(budget.inputs["limitAmount"]) == expected
     assert (on_site > 0) and expected < plan.totals.monthly_cost_usd
+
+
+def test_a_long_workload_name_still_gives_annotation_keys_kubernetes_takes() -> None:
+    """Review of issue 16: `ai-infra-planner/workload-monthly-usd.<workload>` passed 63
+    characters after the '/' for a workload name of 43 or more (a DNS label may have 63), which
+    the API server refuses and the schema check does not see."""
+    from stacks.kubernetes.labels import workload_cost_key
+
+    for name in ("triage", "a" * 43, "w" * 63):
+        key = workload_cost_key(name)
+        assert label_key_problem(key) is None, key
+    assert workload_cost_key("triage") == "ai-infra-planner/workload-monthly-usd.triage"
+    assert workload_cost_key("a" * 62 + "b") != workload_cost_key("a" * 62 + "c")
+
+
+def test_a_site_the_plan_puts_no_pool_on_needs_no_cluster_settings(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Review of issue 16: the stack asked for `clusters.<site>` of every site of the file,
+    also one the plan put no pool on (here too small: DeepSeek needs two of its nodes)."""
+    text = SITE.replace("    nodes: 4\n", "    nodes: 1\n") + (
+        "  - name: notes\n    task: summarization\n    data: regulated\n"
+        "    model: deepseek-v3.2\n    monthly_tokens: {input: 6B, output: 1.2B}\n"
+        "    consumers: [{cidr: 10.50.0.0/16}]\n"
+    )
+    config = plan_project(project, text, strategy="optimal")
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert [s.name for s in plan.sites] == ["dc1"]
+    assert {p.site for p in plan.pools} == {"aws"}
+    run = run_program(project, "dev", config)  # no clusters config: none is needed
+    assert not [r for r in run.resources if r.type.startswith("kubernetes:")]

@@ -430,6 +430,8 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "the cluster DNS answers the pool's pods no name outside the cluster (CoreDNS forwarding "
         "limited for them, or a DNS-level deny)",
         "its GPU nodes give the pool's traffic no way around the policies",
+        "its network plugin matches the pool's ingress ipBlock rules against traffic from pods "
+        "inside the cluster",
     ]
     assert all(a.endswith(", 2026-12)") for a in site.assumptions)
     assert len(catalog.cluster_assumptions) == len(site.assumptions)
@@ -512,3 +514,24 @@ def test_callers_in_a_vpc_with_only_a_cluster_site_are_an_error_naming_them() ->
     [problem] = raised.value.problems
     assert problem.field == "workloads[0].consumers"
     assert "reached only from inside the cluster" in problem.message
+
+
+def test_a_horizon_from_the_assumptions_is_cited_as_the_assumptions() -> None:
+    """Review of issue 16: a horizon set in assumptions.amortization_months was cited as the
+    site's own cost.amortization_months, a field the file does not set."""
+    catalog = default_catalog()
+    sources = {
+        t.cited.key: t.cited.source
+        for t in KubernetesTarget(_site(owned=False), 2, amortization_months=36)
+        .node_cost(catalog)
+        .terms
+    }
+    assert sources["site.dc1.amortization_months"] == (
+        "set in the workloads file: assumptions.amortization_months"
+    )
+    own = KubernetesTarget(_site(owned=False, amortization_months=24), 2, amortization_months=36)
+    terms = {t.cited.key: t for t in own.node_cost(catalog).terms}
+    assert terms["site.dc1.amortization_months"].value == 24
+    assert terms["site.dc1.amortization_months"].cited.source == (
+        "set in the workloads file: sites[2].cost.amortization_months"
+    )

@@ -104,10 +104,16 @@ class KubernetesTarget:
             )
             horizon = self._term(
                 "amortization_months",
-                cost.amortization_months or self.amortization_months,
+                cost.amortization_months,
                 hardware.horizon_months,
                 "months",
             )
+            if cost.amortization_months is None and self.amortization_months is not None:
+                # The file's assumptions.amortization_months, cited as what set it.
+                key = f"site.{self.site.name}.amortization_months"
+                where = "set in the workloads file: assumptions.amortization_months"
+                months = self.amortization_months
+                horizon = Term(months, Cited(key, months, "months", where, ""))
             capital_usd, horizon_months = capital.value, horizon.value
             capital_month = capital.value / horizon.value
             terms += [capital, horizon]

@@ -47,3 +47,12 @@ def cost_annotations(
     """The same tags as annotations, each value whole."""
     tags = cost_tags(stack, kind, name, monthly_usd, perimeter)
     return {label_key(key): value for key, value in tags.items()}
+
+
+def workload_cost_key(workload: str) -> str:
+    """The annotation key of a workload's share of a pool's cost. An annotation key is a label
+    key (kubernetes.io, "Annotations", Syntax and character set): after the prefix's '/', at
+    most 63 characters, so a long workload name (a DNS label, up to 63) is shortened as a label
+    value is, with a hash of the whole."""
+    prefix, _, name = label_key(names.tag("workload-monthly-usd")).partition("/")
+    return f"{prefix}/{label_value(f'{name}.{workload}')}"

@@ -20,8 +20,8 @@ from stacks.kubernetes.labels import (
     POOL_LABEL,
     cost_annotations,
     cost_labels,
-    label_key,
     label_value,
+    workload_cost_key,
 )
 from stacks.kubernetes.namespace import namespace_manifest
 from stacks.settings import SERVING_PORT, ClusterSettings, guarded
@@ -73,9 +73,7 @@ class ClusterPool(pulumi.ComponentResource):
             stack, "pool", pool.name, pool.monthly_cost_usd, pool.perimeter.value
         )
         for cost in args.workloads:  # each workload's share, as the AWS stack's tags say it
-            annotations[f"{label_key(names.tag('workload-monthly-usd'))}.{cost.name}"[:253]] = (
-                f"{cost.monthly_cost_usd:.2f}"
-            )
+            annotations[workload_cost_key(cost.name)] = f"{cost.monthly_cost_usd:.2f}"
         pods = {POOL_LABEL: label_value(pool.name)}
         self.provider = k8s.Provider(
             f"{name}-cluster", context=site.context, opts=pulumi.ResourceOptions(parent=self)
