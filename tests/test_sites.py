@@ -461,6 +461,12 @@ def test_a_cluster_pool_is_named_owned_not_by_the_plan_s_purchase_option() -> No
         markdown
     )
     assert f"| {pool.name} | no price |" not in markdown
+    # Review of issue 16: what plan.md says of reaching the pool is the cluster's, not AWS's.
+    assert "A pool on a cluster site costs its nodes (bought hardware)" in markdown
+    assert "`http://serving.<namespace>.svc.cluster.local:8000/v1`" in markdown
+    assert "through AWS PrivateLink only" not in markdown
+    assert "trusting the pool's private CA" not in markdown
+    assert f"pool {pool.name} {pool.cidr}" not in markdown
 
 
 def test_a_cluster_pool_s_crossover_is_one_column_of_its_bought_nodes() -> None:
