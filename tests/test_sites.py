@@ -541,3 +541,17 @@ def test_a_horizon_from_the_assumptions_is_cited_as_the_assumptions() -> None:
     assert terms["site.dc1.amortization_months"].cited.source == (
         "set in the workloads file: sites[2].cost.amortization_months"
     )
+
+
+def test_a_cost_range_past_the_site_s_nodes_is_said_to_not_fit() -> None:
+    """Review of issue 16: on a two-node site the optimum's pool takes both nodes, and its
+    range's high end priced four (the throughput model's unfavourable end); the plan now says
+    that end would not fit the site."""
+    plan = _plan(_spill_file(2), "optimal")
+    [pool] = [p for p in plan.pools if p.site == "dc1"]
+    assert pool.nodes <= 2
+    warned = [w.message for p in plan.workloads for w in p.warnings if w.code == "site_range"]
+    assert warned and all(f"pool {pool.name} would need " in m for m in warned)
+    assert all("which has 2 (0 taken by its other pools)" in m for m in warned)
+    roomy = _plan(_spill_file(8), "optimal")
+    assert not [w for p in roomy.workloads for w in p.warnings if w.code == "site_range"]

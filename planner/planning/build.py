@@ -31,7 +31,7 @@ from planner.planning.figures import FigureBook, speed_figure
 from planner.planning.input_warnings import with_input_warnings
 from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
-from planner.planning.sites import within_sites
+from planner.planning.sites import range_warnings, within_sites
 from planner.planning.strategies import per_workload, shared_pools
 
 Strategy = Literal["optimal", "per-workload"]
@@ -182,6 +182,7 @@ def build_plan(
         workload_plans, access_fixed = with_access_costs(catalog, workload_plans)
 
     with_input_warnings(catalog, spec, decisions, workload_plans)
+    range_warnings(ctx, pools, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}
     for plan_of in workload_plans:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from planner.errors import Problem
 from planner.fmt import usd
-from planner.planfile import Option, Warning
+from planner.planfile import Option, Pool, Warning, WorkloadPlan
 from planner.planning.context import Context
 from planner.planning.decide import Decision
 from planner.planning.demand import Demand
@@ -94,3 +94,31 @@ def within_sites(ctx: Context, decisions: list[Decision]) -> tuple[list[Decision
             left[placed] -= chosen.nodes or 0
         kept.append(Decision(decision.workload, answers, chosen, warnings))
     return kept, problems
+
+
+def range_warnings(ctx: Context, pools: list[Pool], plans: list[WorkloadPlan]) -> None:
+    """A pool's cost range prices its units at both ends of the uncertain settings; on a site
+    of limited nodes the unfavourable end may need more nodes than the site has beside its
+    other pools. Its workloads then say so: the range's high end is a pool that would not fit
+    there (at that throughput the plan would spill), not a cost the site can run at."""
+    limits = site_limits(ctx)
+    by_name = {w.name: w for w in plans}
+    for pool in pools:
+        most = limits.get(pool.site)
+        if most is None:
+            continue
+        candidate = ctx.by_option[f"self_hosted/{pool.model}/{pool.instance_type}"]
+        unit_high = candidate.range_unit_usd[1]
+        units = round((pool.monthly_cost_high_usd - candidate.fixed_usd) / unit_high)
+        nodes = units * candidate.capacity.nodes_per_unit
+        others = sum(p.nodes for p in pools if p.site == pool.site and p.name != pool.name)
+        if nodes + others <= most:
+            continue
+        said = (
+            f"at the unfavourable end of its cost range pool {pool.name} would need {nodes} "
+            f"node(s) of site {pool.site}, which has {most} ({others} taken by its other pools): "
+            f"the range's high end, {usd(pool.monthly_cost_high_usd)}, is a pool that would not "
+            "fit there; at that throughput the workload would spill to its next option"
+        )
+        for name in pool.workloads:
+            by_name[name].warnings.append(Warning(code="site_range", message=said))
