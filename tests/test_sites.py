@@ -8,7 +8,7 @@ import hashlib
 import itertools
 import math
 import os
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from planner.catalog import default_catalog
 from planner.catalog.vocabulary import Pricing
-from planner.costing import Settings
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, load_workloads, parse_workloads
 from planner.inputs.sites import AwsSite, KubernetesSite, label_key_problem, label_value_problem
@@ -27,6 +26,7 @@ from planner.planning.context import Context
 from planner.planning.figures import FigureBook
 from planner.planning.optimize import Demand, overfull, solve, units_for
 from planner.targets.kubernetes import KubernetesTarget
+from tests.test_optimize import CONTEXT as OPTIMIZER_CONTEXT
 
 SITE = """
   - name: dc1
@@ -329,19 +329,11 @@ def test_a_workload_only_a_full_site_serves_is_an_error_naming_it() -> None:
 
 
 def _site_context(nodes: int) -> Context:
+    """The optimizer tests' settings (tests/test_optimize.py), with a site of these nodes."""
     site = _site(owned=True).model_copy(update={"nodes": nodes})
     return Context(
         catalog=default_catalog(),
-        settings=Settings(
-            pricing=Pricing.on_demand,
-            utilization=0.4,
-            memory_reserve=0.1,
-            request_input_tokens=2000,
-            request_output_tokens=400,
-            price_date=date(2026, 12, 1),
-            user_output_tps=30.0,
-            sites=(site, AwsSite(name="aws", kind="aws")),
-        ),
+        settings=replace(OPTIMIZER_CONTEXT.settings, sites=(site, AwsSite(name="aws", kind="aws"))),
         book=FigureBook(),
         region="us-east-1",
     )

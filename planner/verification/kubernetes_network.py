@@ -50,7 +50,7 @@ from planner.verification.kubernetes_pods import (
     spec_of,
 )
 from planner.verification.registry import Finding, Subject, WorkloadVerdict, unique
-from planner.verification.ways_in import caller_name
+from planner.verification.ways_in import caller_name, consumers_to_prove
 
 EVERYWHERE = ("0.0.0.0/0", "::/0")
 ASSUMED = (
@@ -480,14 +480,7 @@ class KubernetesNetworkModel:
     def prove_ways_in(
         self, expect: Expectations, verdict: WorkloadVerdict, subjects: list[Subject]
     ) -> None:
-        callers = expect.consumers.get(verdict.name)
-        if callers is None:
-            return  # the plan is not known: there is no consumer to prove a path for
-        if not callers:
-            verdict.failures.append(
-                Finding("way-in", f"workload {verdict.name}", "has no consumer: nothing reaches it")
-            )
-            return
+        callers = consumers_to_prove(expect, verdict)
         for subject in subjects:
             view = pool_view(self.network.graph, subject.name.removeprefix("pool "))
             for caller in callers:

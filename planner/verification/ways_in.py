@@ -62,20 +62,26 @@ class Serving:
         ]
 
 
+def consumers_to_prove(expect: Expectations, verdict: WorkloadVerdict) -> list[Consumer]:
+    """The workload's consumers whose ways in a network model proves: none where the plan is
+    not known (no consumer to prove a path for), and a failure where it names none (nothing
+    reaches the workload)."""
+    callers = expect.consumers.get(verdict.name)
+    if callers is None:
+        return []
+    if not callers:
+        verdict.failures.append(
+            Finding("way-in", f"workload {verdict.name}", "has no consumer: nothing reaches it")
+        )
+    return list(callers)
+
+
 def prove_ways_in(
     network: Network, expect: Expectations, verdict: WorkloadVerdict, subjects: list[Subject]
 ) -> None:
     """Each consumer's path to the workload (its PASS path) or the first component that blocks
     it (a failure). A workload with no consumer to reach it is a failure too."""
-    callers = expect.consumers.get(verdict.name)
-    if callers is None:
-        return  # the plan is not known: there is no consumer to prove a path for
-    if not callers:
-        verdict.failures.append(
-            Finding("way-in", f"workload {verdict.name}", "has no consumer: nothing reaches it")
-        )
-        return
-    for caller in callers:
+    for caller in consumers_to_prove(expect, verdict):
         for subject in subjects:
             if subject.kind == "pool":
                 path, blocked = _pool_way_in(network, subject, caller)
