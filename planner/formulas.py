@@ -10,7 +10,7 @@ written once and kept (SelfHostedCandidate.cost_text, ShapeLimits.texts, Demand.
 ApiQuote's texts, Context.formula_tails): the writers for those parts are the `*_text`
 functions, and the sentence joining them is `self_hosted_formula` / `api_formula`.
 
-About 500 lines on purpose: every formula's wording in one place, so a reviewer reads what the
+About 570 lines on purpose: every formula's wording in one place, so a reviewer reads what the
 plan says of a cost here and nowhere else. The reasons a decision gives (planning/decide.py,
 crossings.py) stay with the steps that decide: they say why, not how a cost is made up."""
 

@@ -13,10 +13,11 @@ plan. Only a time limit that stops the solve first can make a rerun differ, and 
 says when it did. The plan is never worse than each workload's cheapest option alone, with pools
 of one candidate merged (`alone_assignment`): the solver's plan is kept only when it costs less.
 
-One module of about 600 lines, on purpose: it is one model and its solve. The program's
+One module of about 700 lines, on purpose: it is one model and its solve. The program's
 variables and constraints (`solve`), the exact pricing its answer is checked against
-(`total_cost`, `alone_assignment`) and the moves among equal-cost optima (`_prefer_smaller`,
-`_prefer_alone_api`) all read the same layout of demands, pools and shared access; apart, each
+(`total_cost`, `alone_assignment`), the moves among equal-cost optima (`_prefer_smaller`,
+`_prefer_alone_api`) and the repair that keeps a cluster site within its nodes
+(`_within_limits`) all read the same layout of demands, pools and shared access; apart, each
 would have to restate it.
 """
 

@@ -21,6 +21,10 @@ What the cluster itself must provide (a CNI enforcing NetworkPolicy, DNS resolvi
 name for the pool, no node-level egress path) is the plan's stated assumption, which a passing
 pool lists among its blockers: the graph cannot show it. A consumer's way in is its range,
 admitted by a policy's ingress rule on the serving port, to the ClusterIP Service, to the pods.
+
+About 560 lines on purpose: one judgement of one kind of network, whose rules all read the same
+view of a pool's pods and policies (kubernetes_pods.py finds them); the AWS model's counterpart,
+aws_network.py, is one class for the same reason.
 """
 
 from __future__ import annotations
