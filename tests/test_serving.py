@@ -197,6 +197,11 @@ def test_every_pool_the_catalog_allows_gets_a_valid_command(
     for pool in pools:
         args = serve_args(pool, catalog)
         assert not flag_problems(args, catalog.serving), (pool.model, pool.instance_type, args)
+        # As a cluster site's pods run it (stacks/kubernetes/workload.py): one engine a pod,
+        # plain HTTP inside the cluster; the same release's flags only.
+        pod_args = serve_args(pool, catalog, engines=1, tls=False)
+        assert not flag_problems(pod_args, catalog.serving), (pool.model, pod_args)
+        assert not any(flag.startswith("--ssl") for flag in pod_args)
         # Plain words: the start script holds them in one double-quoted string.
         assert serve_flags(pool, catalog) == " ".join(args)
         model_flags = catalog.serving.models[pool.model].flags
