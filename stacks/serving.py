@@ -43,8 +43,8 @@ def serve_args(
     tls: bool = True,
 ) -> list[str]:
     """The arguments after `vllm serve /weights` for the nodes of a pool. `engines`: the
-    data-parallel engines one server runs (default: the replicas the plan put on a node; a
-    Kubernetes pod serves one replica, the Service spreading requests over them). `tls`: serve
+    data-parallel engines one server runs (default: the replicas the plan put on a node, as
+    both an EC2 node and a cluster pool's whole-node pod run them). `tls`: serve
     HTTPS with the node's certificate (an EC2 node behind its TLS listener; a cluster pool's pods
     serve HTTP inside the cluster, sealed by their NetworkPolicy)."""
     model = catalog.models[pool.model]

@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pulumi import RunError
 
 from planner.catalog import default_catalog
 from planner.graph.offline import OfflineRun, run_program
+from planner.inputs.loader import load_workloads
 from planner.inputs.sites import label_key_problem, label_value_problem
-from planner.planfile import read_plan
+from planner.planfile import Plan, read_plan
+from planner.planning.build import build_plan
 from stacks.boot import pod_startup_s
 from stacks.kubernetes.labels import label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
-from stacks.kubernetes.workload import LWS_API_VERSION, shape
+from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
+from stacks.settings import ClusterSettings
 from stacks.targets import pool_target
 from tests.fake_keys import fake_key
 from tests.test_stacks import plain, plan_project
@@ -79,6 +86,7 @@ MULTI = (
     request: {input_tokens: 30000, output_tokens: 3000}
 """
 )
+# The stack settings of the site, as the stack reads them from `clusters` (no secrets).
 CLUSTERS = {
     "dc1": {
         "registry": "registry.acme.internal/ai",
@@ -87,6 +95,7 @@ CLUSTERS = {
         "weights_cidr": "10.9.0.0/24",
     }
 }
+SETTINGS = ClusterSettings(**CLUSTERS["dc1"])
 
 
 def _run(project: Path, text: str, clusters: object = CLUSTERS) -> OfflineRun:
@@ -107,6 +116,8 @@ def _run(project: Path, text: str, clusters: object = CLUSTERS) -> OfflineRun:
 def single_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
     run = _run(project, SINGLE)
     capsys.readouterr()
+    # Its plan kept apart: a test taking both runs shares one project directory.
+    shutil.copy(project / "plans/dev/plan.json", project / "single.plan.json")
     return run
 
 
@@ -114,7 +125,17 @@ def single_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
 def multi_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
     run = _run(project, MULTI)
     capsys.readouterr()
+    shutil.copy(project / "plans/dev/plan.json", project / "multi.plan.json")
     return run
+
+
+@pytest.fixture(scope="module")
+def cluster_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    """The single-node plan, made once for the module (no stack run)."""
+    path = tmp_path_factory.mktemp("cluster") / "workloads.yaml"
+    path.write_text(SINGLE)
+    catalog = default_catalog()
+    return build_plan(load_workloads(path, catalog), catalog, "dev", "workloads.yaml", "optimal")
 
 
 def _whole(value: Any) -> Any:
@@ -198,17 +219,20 @@ def test_a_single_node_pool_is_a_sealed_deployment(single_run: OfflineRun, proje
     [deployment] = by_kind(single_run, "Deployment")
     assert not by_kind(single_run, "LeaderWorkerSet")
     spec = deployment["spec"]
-    assert spec["replicas"] == pool.nodes * pool.replicas_per_node == 8
+    # One pod a node, running the node's eight one-GPU replicas as data-parallel engines.
+    assert (pool.nodes, pool.replicas_per_node) == (1, 8)
+    assert spec["replicas"] == pool.nodes
     pod = spec["template"]["spec"]
     assert pod["hostNetwork"] is False and pod["securityContext"]["runAsNonRoot"] is True
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
     [container] = pod["containers"]
     assert container["image"] == "registry.acme.internal/ai/vllm/vllm-openai:v0.33.0"
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    assert container["resources"]["limits"] == {"nvidia.com/gpu": str(pool.tensor_parallel)}
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == str(pool.gpus_per_node) == "8"
     command = container["command"]
     assert command[:3] == ["vllm", "serve", "/weights"]
-    assert command[command.index("--data-parallel-size") + 1] == "1"
+    assert command[command.index("--data-parallel-size") + 1] == "8"
+    assert command[command.index("--tensor-parallel-size") + 1] == str(pool.tensor_parallel)
     assert "--ssl-keyfile" not in command
     startup = container["startupProbe"]
     assert startup["httpGet"]["path"] == "/health"
@@ -284,10 +308,11 @@ def test_a_multi_node_pool_is_a_leader_worker_set(multi_run: OfflineRun, project
     assert "multi-node-serving.sh leader" in leader["command"][2]
     assert f"--pipeline-parallel-size {pool.pipeline_parallel}" in leader["command"][2]
     assert "multi-node-serving.sh worker" in worker["command"][2]
-    # Each pod holds its stage's GPUs: the replica's tensor x pipeline GPUs over the group.
-    assert leader["resources"]["limits"]["nvidia.com/gpu"] == str(
-        pool.tensor_parallel * pool.pipeline_parallel // form.group_size
-    )
+    # Each pod holds a whole node: the group is the replica's nodes, Ray serving across them.
+    for container in (leader, worker):
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == str(pool.gpus_per_node)
+    assert form.pods == pool.nodes and form.replicas == pool.nodes // pool.pipeline_parallel
+    assert leader["command"][2].endswith("--distributed-executor-backend ray")
     assert "startupProbe" in leader and "startupProbe" not in worker
     [svc] = by_kind(multi_run, "Service")
     assert svc["spec"]["selector"]["ai-infra-planner/role"] == "leader"
@@ -410,3 +435,175 @@ def test_a_site_the_plan_puts_no_pool_on_needs_no_cluster_settings(
     assert {p.site for p in plan.pools} == {"aws"}
     run = run_program(project, "dev", config)  # no clusters config: none is needed
     assert not [r for r in run.resources if r.type.startswith("kubernetes:")]
+
+
+def pod_templates(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod templates of a serving manifest: the Deployment's, or the LWS leader's and
+    worker's."""
+    if manifest["kind"] == "Deployment":
+        return [manifest["spec"]["template"]]
+    template = manifest["spec"]["leaderWorkerTemplate"]
+    return [template["leaderTemplate"], template["workerTemplate"]]
+
+
+def qos_class(pod: dict[str, Any]) -> str:
+    """The QoS class Kubernetes gives a pod of this spec (kubernetes.io, "Pod Quality of Service
+    Classes"): Guaranteed when every container, init containers too, has CPU and memory limits
+    and requests equal to them (a request left out is its limit); BestEffort when none has any
+    CPU or memory request or limit; else Burstable."""
+    containers = [*pod.get("initContainers", []), *pod["containers"]]
+    guaranteed, any_set = True, False
+    for container in containers:
+        limits = container.get("resources", {}).get("limits", {})
+        requests = container.get("resources", {}).get("requests", {})
+        for resource in ("cpu", "memory"):
+            any_set = any_set or resource in limits or resource in requests
+            limit = limits.get(resource)
+            if limit is None or requests.get(resource, limit) != limit:
+                guaranteed = False
+    return "Guaranteed" if guaranteed else "Burstable" if any_set else "BestEffort"
+
+
+def serving_of(run: OfflineRun) -> list[dict[str, Any]]:
+    return by_kind(run, "Deployment") + by_kind(run, "LeaderWorkerSet")
+
+
+def test_every_serving_pod_is_guaranteed_and_holds_a_whole_node(
+    single_run: OfflineRun, multi_run: OfflineRun, project: Path
+) -> None:
+    """Every pod template, init step included, requests what it is limited to (Guaranteed
+    QoS): the plan's CPUs and memory of a pod on the site and all the node's GPUs, so a pool's
+    pods take exactly the nodes it is priced at; /dev/shm is bounded within that memory."""
+    checked = 0
+    for run, name in ((single_run, "single"), (multi_run, "multi")):
+        plan = read_plan(project / f"{name}.plan.json")
+        [site] = plan.sites
+        [pool] = [p for p in plan.pools if p.site == site.name]
+        [manifest] = serving_of(run)
+        pods = 0
+        for template in pod_templates(manifest):
+            pod = template["spec"]
+            assert qos_class(pod) == "Guaranteed"
+            [copy_step] = pod["initContainers"]
+            [container] = pod["containers"]
+            whole = {"cpu": str(site.pod_cpus), "memory": f"{site.pod_memory_mib}Mi"}
+            assert copy_step["resources"] == {"requests": whole, "limits": whole}
+            gpus = {**whole, "nvidia.com/gpu": str(site.gpus_per_node)}
+            assert container["resources"] == {"requests": gpus, "limits": gpus}
+            [shm] = [v for v in pod["volumes"] if v["name"] == "dshm"]
+            assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": f"{site.shm_mib}Mi"}
+            assert 0 < site.shm_mib < site.pod_memory_mib
+            checked += 1
+        if manifest["kind"] == "Deployment":
+            pods = manifest["spec"]["replicas"]
+        else:
+            pods = manifest["spec"]["replicas"] * manifest["spec"]["leaderWorkerTemplate"]["size"]
+        assert pods * site.gpus_per_node == pool.nodes * pool.gpus_per_node
+    assert checked == 3  # the Deployment's template, the LWS leader's and worker's
+    # The pod's share of a node: the node less the kubelet's reserve and the DaemonSets' room.
+    figures = plan.figures
+    cpus = figures[f"site.{site.name}.cpus_per_node"].value
+    reserve = figures[f"site.{site.name}.kubelet_reserved_cpus"].value
+    headroom = figures["kubernetes.daemonset_headroom.cpus"].value
+    assert site.pod_cpus == math.floor(float(cpus) - float(reserve) - float(headroom))
+
+
+def test_the_qos_check_catches_a_pod_that_is_not_guaranteed(single_run: OfflineRun) -> None:
+    """The QoS check above is no rubber stamp: each way a pod falls short of Guaranteed."""
+    [deployment] = by_kind(single_run, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert qos_class(pod) == "Guaranteed"
+    no_init = copy.deepcopy(pod)
+    del no_init["initContainers"][0]["resources"]
+    assert qos_class(no_init) == "Burstable"
+    lower = copy.deepcopy(pod)
+    lower["containers"][0]["resources"]["requests"]["memory"] = "1Gi"
+    assert qos_class(lower) == "Burstable"
+    no_cpu = copy.deepcopy(pod)
+    del no_cpu["containers"][0]["resources"]["limits"]["cpu"]
+    del no_cpu["containers"][0]["resources"]["requests"]["cpu"]
+    assert qos_class(no_cpu) == "Burstable"
+    gpus_only = copy.deepcopy(pod)  # the pods before issue 16's review: GPUs alone
+    for container in [*gpus_only["initContainers"], *gpus_only["containers"]]:
+        container["resources"] = {"limits": {"nvidia.com/gpu": "8"}}
+    assert qos_class(gpus_only) == "BestEffort"
+
+
+@st.composite
+def pool_shapes(draw: st.DrawFn) -> tuple[int, int, int, int, int]:
+    """A pool shape the plan checks accept (planner/planfile/checks.py): GPUs a node; tensor
+    parallel within a node; replicas a node where a replica fits one (pipelined within it, one
+    replica); or a replica over several whole nodes; nodes whole replicas."""
+    gpus = draw(st.sampled_from([1, 2, 4, 6, 8, 16]))
+    kind = draw(st.sampled_from(["engines", "pipelined", "nodes"]))
+    tensor = draw(st.sampled_from([t for t in (1, 2, 4, 8, 16) if t <= gpus]))
+    if kind == "engines":
+        pipeline, per_node, span = 1, draw(st.integers(1, gpus // tensor)), 1
+    elif kind == "pipelined":
+        stages = [p for p in range(2, 9) if tensor * p <= gpus]
+        pipeline = draw(st.sampled_from(stages)) if stages else 1
+        per_node, span = 1, 1
+    else:
+        tensor, pipeline, per_node = gpus, draw(st.integers(2, 4)), 1
+        span = pipeline
+    nodes = span * draw(st.integers(1, 5))
+    return gpus, tensor, pipeline, per_node, nodes
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(shape_of=pool_shapes())
+def test_pods_hold_exactly_the_nodes_a_pool_is_priced_at(
+    cluster_plan: Plan, shape_of: tuple[int, int, int, int, int]
+) -> None:
+    """For every pool shape: the serving manifest's pods x GPUs a pod = nodes x GPUs a node,
+    each pod a whole node; a node's replicas are engines of one server; a replica spans pods
+    only where its GPUs exceed a node's, and then with Ray."""
+    gpus, tensor, pipeline, per_node, nodes = shape_of
+    catalog = default_catalog()
+    [site] = cluster_plan.sites
+    [pool] = cluster_plan.pools
+    pool = pool.model_copy(
+        update={
+            "gpus_per_node": gpus,
+            "tensor_parallel": tensor,
+            "pipeline_parallel": pipeline,
+            "replicas_per_node": per_node,
+            "nodes": nodes,
+        }
+    )
+    site = site.model_copy(update={"gpus_per_node": gpus})
+    manifest = serving_manifest(catalog, pool, site, SETTINGS, "v0.33.0", "ns", {}, {}, {})
+    spans = tensor * pipeline > gpus
+    assert (manifest["kind"] == "LeaderWorkerSet") == spans
+    if spans:
+        size = manifest["spec"]["leaderWorkerTemplate"]["size"]
+        pods = manifest["spec"]["replicas"] * size
+        assert size * gpus >= tensor * pipeline
+    else:
+        pods = manifest["spec"]["replicas"]
+    templates = pod_templates(manifest)
+    for template in templates:
+        [container] = template["spec"]["containers"]
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == str(gpus)
+        assert qos_class(template["spec"]) == "Guaranteed"
+    assert pods * gpus == nodes * gpus
+    command = " ".join(templates[0]["spec"]["containers"][0]["command"])
+    engines = int(command.split("--data-parallel-size ")[1].split()[0])
+    assert engines == (1 if spans else per_node) and engines * tensor * pipeline <= max(
+        gpus, tensor * pipeline
+    )
+    assert ("--distributed-executor-backend ray" in command) == spans
+    validate(manifest)
+
+
+def test_a_pool_of_part_replicas_is_refused(cluster_plan: Plan) -> None:
+    """A plan whose nodes are not whole replicas (a hand-edited plan) would leave a node idle
+    or a group short: the stack refuses it, naming the pool."""
+    pool = cluster_plan.pools[0].model_copy(
+        update={"tensor_parallel": 8, "pipeline_parallel": 2, "replicas_per_node": 1, "nodes": 3}
+    )
+    with pytest.raises(ValueError, match=r"pool .*: 3 nodes are not whole replicas of 2 nodes"):
+        shape(pool)
+    assert shape(pool.model_copy(update={"nodes": 4})).pods == 4

@@ -23,6 +23,7 @@ from planner.costing import memory_fit, unit_options
 from planner.errors import PlannerError
 from planner.graph.offline import OfflineRun, run_program
 from planner.planfile import Plan, Pool, read_plan
+from stacks.kubernetes.workload import pod_serve_args
 from stacks.serving import serve_args, serve_flags
 from stacks.settings import StackSettings
 from tests.conftest import REPO, workload_yaml
@@ -197,11 +198,17 @@ def test_every_pool_the_catalog_allows_gets_a_valid_command(
     for pool in pools:
         args = serve_args(pool, catalog)
         assert not flag_problems(args, catalog.serving), (pool.model, pool.instance_type, args)
-        # As a cluster site's pods run it (stacks/kubernetes/workload.py): one engine a pod,
-        # plain HTTP inside the cluster; the same release's flags only.
-        pod_args = serve_args(pool, catalog, engines=1, tls=False)
+        # As a cluster site's pods run it (stacks/kubernetes/workload.py): a whole node's
+        # replicas as engines, plain HTTP inside the cluster, Ray across a replica's pods; the
+        # same release's flags only.
+        pod_args = pod_serve_args(
+            pool.model_copy(update={"nodes": pool.pipeline_parallel}), catalog
+        )
         assert not flag_problems(pod_args, catalog.serving), (pool.model, pod_args)
         assert not any(flag.startswith("--ssl") for flag in pod_args)
+        engines = pod_args[pod_args.index("--data-parallel-size") + 1]
+        assert engines == str(pool.replicas_per_node)
+        assert ("ray" in pod_args) == (pool.pipeline_parallel > 1)
         # Plain words: the start script holds them in one double-quoted string.
         assert serve_flags(pool, catalog) == " ".join(args)
         model_flags = catalog.serving.models[pool.model].flags

@@ -124,7 +124,9 @@ def test_a_purchase_needs_a_server_price_the_catalog_has_or_the_file_gives(
 ) -> None:
     bought = SITE.replace("owned: true", "owned: false")
     _load(tmp_path, bought)  # 8 x h100: the catalog prices an HGX H100 server
-    odd = bought.replace("gpus_per_node: 8", "gpus_per_node: 4")
+    odd = bought.replace("gpus_per_node: 8", "gpus_per_node: 4").replace(
+        "    cost:\n", "    cpus_per_node: 64\n    memory_gib_per_node: 512\n    cost:\n"
+    )  # the node's own figures given: the catalog has none of a 4-GPU node either
     problems = _problems(tmp_path, odd)
     assert [(f, "no price of a server of 4 x h100" in m) for f, _, m in problems] == [
         ("sites[0].cost.owned", True)
@@ -424,6 +426,8 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "its GPU nodes give the pool's traffic no way around the policies",
         "its network plugin matches the pool's ingress ipBlock rules against traffic from pods "
         "inside the cluster",
+        "its GPU nodes this planner may use (the site's `nodes`) run none of the cluster's other "
+        "workloads, only its DaemonSets",
     ]
     assert all(a.endswith(", 2026-12)") for a in site.assumptions)
     assert len(catalog.cluster_assumptions) == len(site.assumptions)
@@ -547,3 +551,94 @@ def test_a_cost_range_past_the_site_s_nodes_is_said_to_not_fit() -> None:
     assert all("which has 2 (0 taken by its other pools)" in m for m in warned)
     roomy = _plan(_spill_file(8), "optimal")
     assert not [w for p in roomy.workloads for w in p.warnings if w.code == "site_range"]
+
+
+def test_a_node_the_catalog_has_no_figures_of_needs_the_file_s(tmp_path: Path) -> None:
+    """A pool's pod is sized from its node's CPUs and memory: the catalog knows an 8-GPU DGX
+    node of each GPU; another node's figures come from the file, each missing one named."""
+    odd = SITE.replace("gpus_per_node: 8", "gpus_per_node: 4")
+    problems = _problems(tmp_path, odd)
+    assert [(f, "no node of 4 x h100" in m) for f, _, m in problems] == [
+        ("sites[0].cpus_per_node", True),
+        ("sites[0].memory_gib_per_node", True),
+    ]
+    given = odd.replace(
+        "    cost:\n", "    cpus_per_node: 64\n    memory_gib_per_node: 512\n    cost:\n"
+    )
+    sites = _load(tmp_path, given).spec.sites  # type: ignore[attr-defined]
+    assert (sites[0].cpus_per_node, sites[0].memory_gib_per_node) == (64, 512)
+
+
+def test_the_kubelet_reserve_is_gke_s_formula() -> None:
+    """GKE's published example (the hatemosphere/gke-node-allocatable-memory-calculator README
+    reproduces it): a 150 GiB node keeps 9.8577 GiB with the 100 MiB eviction threshold; and
+    CPU: 6 % of the first core, 1 % of the second, 0.5 % of the next two, 0.25 % above four."""
+    from planner.targets.kubernetes_nodes import reserved
+
+    reserve = default_catalog().node_resources.kubelet_reserve
+    memory = reserved(150, reserve.memory_gib_tiers) + reserve.eviction_mib / 1024
+    assert round(memory, 4) == 9.8577
+    assert reserved(1, reserve.cpu_tiers) == pytest.approx(0.06)
+    assert reserved(4, reserve.cpu_tiers) == pytest.approx(0.08)
+    assert reserved(112, reserve.cpu_tiers) == pytest.approx(0.08 + 108 * 0.0025)
+
+
+def test_a_pod_is_sized_from_the_file_s_node_or_the_catalog_s() -> None:
+    """plan.json's site says what each pool pod holds and the figures it rests on, each the
+    file's or the catalog's, as a site's cost figures are; plan.md says it too."""
+    from planner.render.plan_files import plan_markdown
+    from planner.targets.kubernetes_nodes import reserved
+
+    catalog = default_catalog()
+    plan = _plan(_spill_file(4), "per-workload")
+    [site] = plan.sites
+    cpus = plan.figures["site.dc1.cpus_per_node"]
+    assert cpus.value == site.cpus_per_node == 112
+    assert str(cpus.source).startswith("NVIDIA DGX H100 datasheet")
+    assert site.pod_cpus == 112 - 1 - 4  # 0.35 CPU the kubelet's, 4 the DaemonSets'
+    memory = plan.figures["site.dc1.memory_gib_per_node"]
+    assert memory.value == site.memory_gib_per_node == 1862
+    reserve = catalog.node_resources.kubelet_reserve
+    kept = reserved(1862, reserve.memory_gib_tiers) + 100 / 1024
+    assert plan.figures["site.dc1.kubelet_reserved_gib"].value == round(kept, 4)
+    expected = math.floor((1862 - kept - 16) * 1024)
+    assert site.pod_memory_mib == expected and site.shm_mib == 15 * 1024
+    assert set(site.figures) <= set(plan.figures)
+    markdown = plan_markdown(plan, catalog)
+    assert f"Each pod of a pool on dc1 holds a whole node: its 8 GPUs, {site.pod_cpus} CPUs" in (
+        markdown
+    )
+    for key in site.figures:
+        assert f"- {key}: " in markdown
+    text = _spill_file(4).replace(
+        "    cost: {owned: true}", "    cpus_per_node: 224\n    cost: {owned: true}"
+    )
+    [site] = _plan(text, "per-workload").sites
+    assert site.pod_cpus == math.floor(224 - (0.08 + 220 * 0.0025) - 4) == 219
+    given = _plan(text, "per-workload").figures["site.dc1.cpus_per_node"]
+    assert given.source == "set in the workloads file: sites[0].cpus_per_node"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("memory_gib_per_node", "30", "no more than its 15360 MiB of shared memory"),
+        ("cpus_per_node", "4", "4 CPUs leave a pod no whole CPU"),
+    ],
+)
+def test_a_node_too_small_for_a_pod_is_an_error_naming_the_field(
+    tmp_path: Path, field: str, value: str, says: str
+) -> None:
+    text = _spill_file(4).replace(
+        "    cost: {owned: true}", f"    {field}: {value}\n    cost: {{owned: true}}"
+    )
+    path = tmp_path / "workloads.yaml"
+    path.write_text(text)
+    catalog = default_catalog()
+    loaded = load_workloads(path, catalog)
+    with pytest.raises(PlannerError) as raised:
+        build_plan(loaded, catalog, "dev", "workloads.yaml", "per-workload")
+    [problem] = raised.value.problems
+    line = text.splitlines().index(f"    {field}: {value}") + 1
+    assert (problem.field, problem.line) == (f"sites[0].{field}", line)
+    assert says in problem.message

@@ -408,6 +408,55 @@ class ClusterAssumption(_Data):
     date: str
 
 
+class NodeServer(_Data):
+    """A GPU node's CPUs and memory, by the GPU it holds and how many (kubernetes.yaml)."""
+
+    gpus: int
+    cpus: Figure
+    memory_gib: Figure
+
+
+class ReserveTier(_Data):
+    """A tier of the kubelet's reserve: `share` of the next `size` CPUs or GiB (None: the rest)."""
+
+    size: float | None
+    share: float
+
+
+class KubeletReserve(_Data):
+    source: str
+    date: str
+    cpu_tiers: list[ReserveTier]
+    memory_gib_tiers: list[ReserveTier]
+    eviction_mib: float
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> str:
+        return str(value)
+
+
+class DaemonSetHeadroom(_Data):
+    cpus: Figure
+    memory_gib: Figure
+
+
+class NodeResources(_Data):
+    """What a cluster pool's pod requests besides GPUs is sized from (kubernetes.yaml
+    node_resources): a node's CPUs and memory by GPU, the kubelet's reserve, the DaemonSets'
+    headroom and vLLM's shared memory."""
+
+    servers: dict[str, NodeServer]
+    kubelet_reserve: KubeletReserve
+    daemonset_headroom: DaemonSetHeadroom
+    shm_gib: Figure
+
+    def server(self, gpu: str, gpus: int) -> NodeServer | None:
+        """The catalog's node of these GPUs, or None where it has none."""
+        server = self.servers.get(gpu)
+        return server if server is not None and server.gpus == gpus else None
+
+
 class Catalog(_Data):
     instances: dict[str, Instance]
     pricing: PricingData
@@ -425,6 +474,7 @@ class Catalog(_Data):
     serving: Serving
     optimizer: OptimizerSettings
     cluster_assumptions: list[ClusterAssumption]
+    node_resources: NodeResources
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
     # The AWS list prices of the resource types the stacks create (aws_prices.yaml: resources).

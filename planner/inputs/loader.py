@@ -274,6 +274,18 @@ def _site_problems(
                 f"the catalog has no price of a server of {site.gpus_per_node} x {site.gpu} "
                 "to price buying one: give capital_usd_per_node",
             )
+        if (
+            isinstance(site, KubernetesSite)
+            and site.gpu in gpus
+            and catalog.node_resources.server(site.gpu, site.gpus_per_node) is None
+        ):
+            for field in ("cpus_per_node", "memory_gib_per_node"):
+                if getattr(site, field) is None:
+                    report(
+                        ("sites", index, field),
+                        f"the catalog has no node of {site.gpus_per_node} x {site.gpu} to size "
+                        f"a pool's pods from: give {field} (its pods hold whole nodes)",
+                    )
 
 
 def _network_problems(

@@ -127,6 +127,20 @@ class KubernetesSite(_Strict):
         description="The organization's object store holding the weights (s3://bucket/prefix, "
         "S3 API): never a public hub."
     )
+    cpus_per_node: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="CPUs a GPU node has, as Kubernetes counts them (its capacity: a "
+        "hyperthread is a CPU where the node reports it so); default: the catalog's server of "
+        "the site's GPU (kubernetes.yaml node_resources).",
+    )
+    memory_gib_per_node: float | None = Field(
+        default=None,
+        gt=0,
+        le=65536,
+        description="Memory a GPU node has, GiB; default: the catalog's server of the site's GPU.",
+    )
     cost: SiteCost
 
     @field_validator("node_selector")

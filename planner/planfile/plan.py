@@ -57,6 +57,17 @@ class ClusterSite(_Out):
     node_selector: dict[str, str]
     storage_class: str
     weights_source: str
+    # A GPU node's CPUs and memory (the workloads file's, else the catalog's server of the GPU),
+    # and what each pod of a pool here requests and is limited to besides the node's GPUs
+    # (Guaranteed QoS): the node less the kubelet's reserve and the DaemonSets' headroom, whole
+    # CPUs; shm_mib of its memory is /dev/shm. `figures`: the ids in the plan's figures these
+    # rest on, each with where it came from.
+    cpus_per_node: int
+    memory_gib_per_node: float
+    pod_cpus: int
+    pod_memory_mib: int
+    shm_mib: int
+    figures: list[str]
     # What the cluster must provide that the stack cannot make or check (kubernetes.yaml), each
     # with its source: a pool's technical perimeter there rests on them.
     assumptions: list[str]

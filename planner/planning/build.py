@@ -14,7 +14,7 @@ from planner.costing import api_fixed_kinds, pool_staff_usd
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
-from planner.inputs.sites import AwsSite, KubernetesSite
+from planner.inputs.sites import KubernetesSite
 from planner.planfile import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
@@ -33,6 +33,7 @@ from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
 from planner.planning.sites import range_warnings, within_sites
 from planner.planning.strategies import per_workload, shared_pools
+from planner.targets.kubernetes_nodes import pod_problem, pod_resources
 
 Strategy = Literal["optimal", "per-workload"]
 
@@ -95,25 +96,53 @@ def _with_ranges(
     return placed, allocation.networks
 
 
-def _cluster_sites(sites: list[AwsSite | KubernetesSite], catalog: Catalog) -> list[ClusterSite]:
+def _cluster_sites(
+    loaded: LoadedWorkloads, catalog: Catalog, book: FigureBook
+) -> list[ClusterSite]:
     """The file's Kubernetes sites, in its order, with what the stack deploys there (their cost
-    stays in the pools' formulas and figures). Each is used: every workload's options name
-    its node type, a pool on it names it as its site."""
-    return [
-        ClusterSite(
-            name=site.name,
-            context=site.context,
-            gpu=site.gpu,
-            gpus_per_node=site.gpus_per_node,
-            nodes=site.nodes,
-            node_selector=dict(site.node_selector),
-            storage_class=site.storage_class,
-            weights_source=site.weights_source,
-            assumptions=[f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions],
+    stays in the pools' formulas and figures) and what each pool pod there holds, its figures
+    recorded in the book. Each is used: every workload's options name its node type, a pool on
+    it names it as its site."""
+    found: list[ClusterSite] = []
+    problems: list[Problem] = []
+    for index, site in enumerate(loaded.spec.sites or []):
+        if not isinstance(site, KubernetesSite):
+            continue
+        pod = pod_resources(catalog, site, index)
+        problem = pod_problem(pod)
+        if problem is not None:
+            field, message = problem
+            line = (
+                loaded.lines.line(("sites", index, field))
+                if field in site.model_fields_set
+                else None
+            )
+            problems.append(Problem(f"sites[{index}].{field}", message, line))
+            continue
+        found.append(
+            ClusterSite(
+                name=site.name,
+                context=site.context,
+                gpu=site.gpu,
+                gpus_per_node=site.gpus_per_node,
+                nodes=site.nodes,
+                node_selector=dict(site.node_selector),
+                storage_class=site.storage_class,
+                weights_source=site.weights_source,
+                cpus_per_node=pod.cpus_per_node,
+                memory_gib_per_node=pod.memory_gib_per_node,
+                pod_cpus=pod.cpus,
+                pod_memory_mib=pod.memory_mib,
+                shm_mib=pod.shm_mib,
+                figures=[book.add(*figure) for figure in pod.figures],
+                assumptions=[
+                    f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions
+                ],
+            )
         )
-        for site in sites
-        if isinstance(site, KubernetesSite)
-    ]
+    if problems:
+        raise PlannerError(str(loaded.path), problems)
+    return found
 
 
 def build_plan(
@@ -137,6 +166,7 @@ def build_plan(
         speed_figure(
             book, workload, f"workloads[{index}].user_output_tps", loaded.lines.line(where)
         )
+    sites = _cluster_sites(loaded, catalog, book)  # a site too small to size a pod stops here
     ctx = Context(catalog=catalog, settings=settings, book=book, region=spec.region)
 
     decisions: list[Decision] = []
@@ -279,7 +309,7 @@ def build_plan(
         },
         workloads=workload_plans,
         pools=pools,
-        sites=_cluster_sites(spec.sites or [], catalog),
+        sites=sites,
         providers=providers,
         networks=networks,
         connections=connections,

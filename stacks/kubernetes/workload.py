@@ -1,15 +1,43 @@
 """A cluster pool's serving pods: vLLM from the pinned image in the organization's registry, the
 weights copied by an init step from the site's object store (never a public hub) into a volume
-of the site's storage class, GPUs per the plan's parallelism, probes on /health.
+of the site's storage class, probes on /health.
 
-One pod serves one replica where a replica fits a node (a Deployment; the Service spreads
-requests over the replicas); a replica spanning pods (pipeline parallelism, or more GPUs than a
-node has) is a LeaderWorkerSet group (leaderworkerset.x-k8s.io/v1, kubernetes-sigs/lws): the
-leader starts a Ray head and `vllm serve`, the workers join its Ray cluster, as the LWS
-documentation's vLLM example does (lws.sigs.k8s.io/docs/examples/vllm, docs/examples/vllm/GPU/
-lws.yaml at v0.10.0, using the multi-node-serving.sh script the vLLM image ships). The cluster
-must run the LWS controller: install the pinned release (LWS_RELEASE) with
-`kubectl apply --server-side -f LWS_MANIFESTS` (lws.sigs.k8s.io, Installation)."""
+Each pod holds a whole GPU node, as an EC2 pool holds whole instances: the plan prices a pool at
+`nodes` whole nodes and keeps a site's pools within its nodes, and a pod of fewer GPUs than a
+node would let the scheduler scatter a pool's pods over more nodes than it is priced at, leaving
+partial nodes where another pool's whole-node pod no longer fits. So a pod requests all the
+node's GPUs (`gpus_per_node`) and all the CPUs and memory the node can give a pod (the plan's
+`sites[]`: the node less the kubelet's reserve and the DaemonSets' headroom), requests equal to
+limits in every container, the init step's too (Guaranteed QoS: kubernetes.io, "Pod Quality of
+Service Classes"; the init step runs before the server, so the pod's effective request stays
+one node's: kubernetes.io, "Init Containers", resource sharing within containers). The /dev/shm
+emptyDir (medium Memory) has a sizeLimit within that memory, whose pages count in the
+container's limit (kubernetes.io, "Volumes", emptyDir).
+
+- A replica within one node (tensor x pipeline parallel GPUs at most the node's): one pod per
+  node, a Deployment of `nodes` pods, each running the replicas the plan put on a node as vLLM
+  data-parallel engines behind one port (`--data-parallel-size replicas_per_node`), as an EC2
+  node does (stacks/serving.py). A pipelined replica within a node is vLLM's own multiprocessing
+  (its default executor on one node with the GPUs it needs: vLLM docs, Distributed Inference and
+  Serving); the plan checks keep it to one replica a node.
+- A replica spanning nodes: a LeaderWorkerSet group of one pod per node
+  (leaderworkerset.x-k8s.io/v1, kubernetes-sigs/lws): the leader starts a Ray head and `vllm
+  serve`, the workers join its Ray cluster, as the LWS documentation's vLLM example does
+  (lws.sigs.k8s.io/docs/examples/vllm, docs/examples/vllm/GPU/lws.yaml at v0.10.0, whose pods
+  also take all 8 GPUs of a node, using the multi-node-serving.sh script the vLLM image ships);
+  `nodes` / nodes-a-replica groups.
+
+So pods x GPUs a pod = `nodes` x `gpus_per_node` for every pool (tests/test_kubernetes_stack.py
+checks it over pool shapes). No affinity is added: two pods that each request all of a node's
+GPUs cannot share a node, so a pool's pods take exactly `nodes` nodes whatever the scheduler
+picks, and the site's pools together at most its `nodes` (the plan's assumption
+dedicated_gpu_nodes: no other workload holds them). LWS exclusive placement
+(leaderworkerset.sigs.k8s.io/exclusive-topology, LWS concepts at v0.10.0) would give each group a
+topology domain (a rack) of its own; that is speed, not correctness, and a site names no
+topology key, so a group's pods may land on any of its nodes, joined by the cluster's network
+as the plan assumes (its offer's `efa`). The cluster must run the LWS controller: install the
+pinned release (LWS_RELEASE) with `kubectl apply --server-side -f LWS_MANIFESTS`
+(lws.sigs.k8s.io, Installation)."""
 
 from __future__ import annotations
 
@@ -22,7 +50,7 @@ from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
 from stacks.boot import boot_figures, pod_startup_s, weights_gb
 from stacks.kubernetes.labels import PREFIX
-from stacks.serving import serve_args
+from stacks.serving import data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -44,32 +72,54 @@ READINESS_FAILURES = 3
 LIVENESS_FAILURES = 6
 SECRET_API_KEY = "api-key"
 SECRET_WEIGHTS = "weights-reader"
+# The NVIDIA device plugin's resource (k8s-device-plugin README: `nvidia.com/gpu` in limits).
+GPU_RESOURCE = "nvidia.com/gpu"
 
 
 @dataclass(frozen=True)
 class Shape:
-    """How the plan's replicas map onto pods: replicas, pods per replica, GPUs a pod."""
+    """How the plan's nodes map onto pods: replicas (pods, or groups of pods), pods per replica,
+    GPUs a pod (always the node's), and the vLLM data-parallel engines a replica's server runs."""
 
     replicas: int
     group_size: int
     gpus_per_pod: int
+    engines: int
 
     @property
     def spans_pods(self) -> bool:
         return self.group_size > 1
 
+    @property
+    def pods(self) -> int:
+        return self.replicas * self.group_size
+
 
 def shape(pool: Pool) -> Shape:
-    """A replica's GPUs are tensor x pipeline parallel; a node holds gpus_per_node of them. A
-    replica on one node is one pod (and a node runs replicas_per_node of them); one spanning
-    nodes, or pipelined, is a group of max(pipeline stages, nodes it needs) pods."""
+    """One pod a node. A replica's GPUs are tensor x pipeline parallel; where they fit a node,
+    each of the pool's `nodes` pods runs the node's replicas_per_node replicas as engines;
+    where they do not, a replica is a group of the nodes it needs, `nodes` / that groups."""
     per_replica = pool.tensor_parallel * pool.pipeline_parallel
     nodes_per_replica = math.ceil(per_replica / pool.gpus_per_node)
-    if pool.pipeline_parallel == 1 and nodes_per_replica == 1:
-        return Shape(pool.nodes * pool.replicas_per_node, 1, per_replica)
-    size = max(pool.pipeline_parallel, nodes_per_replica)
-    replicas = max(1, pool.nodes * pool.gpus_per_node // per_replica)
-    return Shape(replicas, size, per_replica // size)
+    if pool.nodes % nodes_per_replica:
+        raise ValueError(
+            f"pool {pool.name}: {pool.nodes} nodes are not whole replicas of "
+            f"{nodes_per_replica} nodes (tensor {pool.tensor_parallel} x pipeline "
+            f"{pool.pipeline_parallel} GPUs on nodes of {pool.gpus_per_node}): plan again"
+        )
+    if nodes_per_replica == 1:
+        return Shape(pool.nodes, 1, pool.gpus_per_node, data_parallel(pool))
+    return Shape(pool.nodes // nodes_per_replica, nodes_per_replica, pool.gpus_per_node, 1)
+
+
+def pod_serve_args(pool: Pool, catalog: Catalog) -> list[str]:
+    """The arguments after `vllm serve /weights` a pool's serving pod runs: the node's replicas
+    as data-parallel engines, plain HTTP inside the cluster (sealed by the pool's
+    NetworkPolicy), and, for a replica spanning pods, the Ray backend the group's Ray cluster
+    serves it with (as an EC2 multi-node head does)."""
+    form = shape(pool)
+    args = serve_args(pool, catalog, engines=form.engines, tls=False)
+    return [*args, "--distributed-executor-backend", "ray"] if form.spans_pods else args
 
 
 def image(catalog: Catalog, cluster: ClusterSettings, tag: str) -> str:
@@ -82,6 +132,15 @@ def volume_gi(catalog: Catalog, pool: Pool) -> int:
     """The weights volume: the checkpoint's size with the boot margin's headroom, in GiB."""
     size = weights_gb(catalog, pool.model, pool.precision) * boot_figures().margin.value
     return math.ceil(size * 1e9 / 2**30)
+
+
+def resources(site: ClusterSite, gpus: int = 0) -> dict[str, dict[str, str]]:
+    """A container's requests and limits, equal (Guaranteed QoS): the CPUs and memory a pod on
+    the site holds (the plan's sites[]), and its node's GPUs where it serves."""
+    limits = {"cpu": str(site.pod_cpus), "memory": f"{site.pod_memory_mib}Mi"}
+    if gpus:
+        limits[GPU_RESOURCE] = str(gpus)
+    return {"requests": dict(limits), "limits": limits}
 
 
 def _container_security() -> dict[str, Any]:
@@ -113,6 +172,8 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
                 if cluster.access_key_id is not None
             ),
         ],
+        # The whole pod's CPUs and memory while it runs, before the server starts.
+        "resources": resources(site),
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "weights", "mountPath": WEIGHTS_DIR},
@@ -132,7 +193,7 @@ def _probe(path: str, failures: int) -> dict[str, Any]:
 def _serving_container(
     name: str,
     command: list[str],
-    gpus: int,
+    site: ClusterSite,
     catalog: Catalog,
     pool: Pool,
     image_ref: str,
@@ -149,7 +210,7 @@ def _serving_container(
                 "valueFrom": {"secretKeyRef": {"name": SECRET_API_KEY, "key": "key"}},
             },
         ],
-        "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+        "resources": resources(site, site.gpus_per_node),
         "securityContext": _container_security(),
         "volumeMounts": [
             {"name": "weights", "mountPath": WEIGHTS_DIR, "readOnly": True},
@@ -207,7 +268,8 @@ def pod_spec(
                 },
             },
             {"name": "cache", "emptyDir": {}},
-            {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+            # Memory-backed: its pages count in the container's memory limit.
+            {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{site.shm_mib}Mi"}},
         ],
     }
 
@@ -226,7 +288,7 @@ def serving_manifest(
     """The Deployment, or the LeaderWorkerSet where a replica spans pods."""
     form = shape(pool)
     ref = image(catalog, cluster, image_tag)
-    flags = serve_args(pool, catalog, engines=1, tls=False)
+    flags = pod_serve_args(pool, catalog)
     metadata = {
         "name": "serving",
         "namespace": namespace,
@@ -238,7 +300,7 @@ def serving_manifest(
         container = _serving_container(
             "vllm",
             ["vllm", "serve", WEIGHTS_DIR, *flags],
-            form.gpus_per_pod,
+            site,
             catalog,
             pool,
             ref,
@@ -270,7 +332,7 @@ def serving_manifest(
             f"{MULTI_NODE} leader --ray_cluster_size=$(LWS_GROUP_SIZE); "
             f"exec vllm serve {WEIGHTS_DIR} {shlex.join(flags)}",
         ],
-        form.gpus_per_pod,
+        site,
         catalog,
         pool,
         ref,
@@ -279,7 +341,7 @@ def serving_manifest(
     worker = _serving_container(
         "vllm-worker",
         ["sh", "-c", f"{MULTI_NODE} worker --ray_address=$(LWS_LEADER_ADDRESS)"],
-        form.gpus_per_pod,
+        site,
         catalog,
         pool,
         ref,
