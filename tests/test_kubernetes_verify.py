@@ -344,3 +344,41 @@ def test_planner_verify_passes_the_stack_with_a_site(
         in out
     )
     assert out.rstrip().endswith("verified: no failure")
+
+
+def test_verify_preview_reads_the_sites_ranges_from_the_preview_or_the_stack(
+    project: Path, single: Case, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`planner verify --preview` holds a site's pools to the stack config's `clusters` as
+    `verify --stack` does: from the preview's own config (`pulumi preview --json` records it;
+    `planner preview --json` too), else from the stack's with --stack; with neither, the
+    weights' egress is not shown allowed (fail closed), and a FAIL exits 1."""
+    path = project / "Pulumi.dev.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["ai-infra-planner:clusters"] = CLUSTERS
+    path.write_text(yaml.safe_dump(document))
+    plan = str(project / "plans/dev/plan.json")
+    assert main(["preview", "--stack", "dev", "--json"]) == 0
+    preview = json.loads(capsys.readouterr().out)
+    assert json.loads(preview["config"]["ai-infra-planner:clusters"]) == CLUSTERS
+    with_config = project / "with-config.json"
+    with_config.write_text(json.dumps(preview))
+    assert main(["verify", "--preview", str(with_config), plan]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("verified: no failure")
+
+    del preview["config"]
+    bare = project / "bare.json"
+    bare.write_text(json.dumps(preview))
+    assert main(["verify", "--preview", str(bare), plan]) == 1
+    out = capsys.readouterr().out
+    assert "10.9.0.0/24: no range named for the site" in out
+    assert out.rstrip().endswith("verification FAILED: 1 failure(s)")
+    assert main(["verify", "--preview", str(bare), "--stack", "dev"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("verified: no failure")
+
+    # The preview's config is what the program ran with: it wins over the stack file's.
+    preview["config"] = {"ai-infra-planner:clusters": json.dumps({"dc1": {}})}
+    other = project / "other.json"
+    other.write_text(json.dumps(preview))
+    assert main(["verify", "--preview", str(other), "--stack", "dev"]) == 1
+    assert "no range named for the site" in capsys.readouterr().out

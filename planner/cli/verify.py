@@ -73,12 +73,14 @@ def run(args: argparse.Namespace) -> int:
     plan_file = Path(args.plan) if args.plan else None
     plan: Plan | None
     if args.preview:
+        clusters = None
         if plan_file is None and args.stack is not None:
-            # The stack's plan, as verify_program reads it: the preview must hold what it plans.
-            plan_file = _stack_plan(args.stack)
+            # The stack's plan, as verify_program reads it: the preview must hold what it plans;
+            # and its Kubernetes sites' ranges, where the preview does not record them.
+            plan_file, clusters = _stack_plan(args.stack)
         plan = read_plan(plan_file) if plan_file else None
         report = verify_preview_file(
-            Path(args.preview), catalog, plan, protect=not args.allow_unprotected
+            Path(args.preview), catalog, plan, protect=not args.allow_unprotected, clusters=clusters
         )
         if plan is None and not _preview_resources(Path(args.preview)):
             return _nothing_verified(Path(args.preview), report, shape)
@@ -130,8 +132,9 @@ def _sarif(
     return render_sarif(report, uri, lines, version=version(), not_run=not_run or None, notes=notes)
 
 
-def _stack_plan(stack: str) -> Path:
-    """The plan Pulumi.<stack>.yaml names (a missing config or key is an error, exit 2)."""
+def _stack_plan(stack: str) -> tuple[Path, str | None]:
+    """The plan Pulumi.<stack>.yaml names (a missing config or key is an error, exit 2), and its
+    `clusters` config (the Kubernetes sites' ranges), if set."""
     from planner.graph.preview import stack_config
 
     options.check_stack(stack)
@@ -143,7 +146,7 @@ def _stack_plan(stack: str) -> Path:
             f"config.{names.CONFIG_PLAN}",
             "not set: run `planner plan`",
         )
-    return project / config[names.CONFIG_PLAN]
+    return project / config[names.CONFIG_PLAN], config.get(names.CONFIG_CLUSTERS)
 
 
 def _preview_resources(preview: Path) -> int:

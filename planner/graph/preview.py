@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ class Preview:
     plan: Plan
     run: OfflineRun
     costs: list[ResourceCost]
+    # The config the program ran with, as `pulumi preview --json` records it under "config"
+    # (secret values masked): verify --preview reads the Kubernetes sites' ranges from it.
+    config: dict[str, str] = field(default_factory=dict)
 
     def ordered(self) -> list[tuple[int, Registered]]:
         """Resources depth-first from the stack, siblings by name and type: the same program
@@ -203,7 +206,8 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
         raise PlannerError.single(f"Pulumi.{stack}.yaml", "", str(exc)) from None
     if long:
         progress(f"pricing {len(run.resources):,} resources...")
-    return Preview(stack, plan, run, price_resources(run, plan, catalog))
+    shown = {key: SECRET if key in secrets else value for key, value in sorted(config.items())}
+    return Preview(stack, plan, run, price_resources(run, plan, catalog), shown)
 
 
 def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[ResourceCost]:

@@ -68,6 +68,7 @@ def render_json(preview: Preview) -> str:
         )
     document = {
         "offline": LABEL,
+        "config": preview.config,
         "steps": steps,
         "changeSummary": {"create": len(steps)},
         "costs": {

@@ -72,9 +72,17 @@ def verify_program(
 
 
 def verify_preview_file(
-    path: Path, catalog: Catalog, plan: Plan | None, protect: bool = True
+    path: Path,
+    catalog: Catalog,
+    plan: Plan | None,
+    protect: bool = True,
+    clusters: object = None,
 ) -> Report:
-    """Verify a preview JSON: ours (`planner preview --json`) or a real `pulumi preview --json`."""
+    """Verify a preview JSON: ours (`planner preview --json`) or a real `pulumi preview --json`.
+    The Kubernetes sites' ranges (the stack config's `clusters`) are the preview's own config
+    where it records them (`pulumi preview --json` writes the stack's config under "config"),
+    else `clusters` (the stack config's, with --stack); without either, what the sites' pools
+    may reach outside the cluster is not shown allowed (fail closed)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -88,4 +96,7 @@ def verify_preview_file(
     for index, step in enumerate(document["steps"]):
         if not isinstance(step, dict) or not isinstance(step.get("newState", {}), dict):
             raise PlannerError.single(str(path), f"steps[{index}]", "not a preview step")
-    return verify(graph_from_preview(document), Expectations.of(plan, catalog, protect))
+    config = document.get("config")
+    if isinstance(config, dict) and names.CONFIG_CLUSTERS in config:
+        clusters = config[names.CONFIG_CLUSTERS]
+    return verify(graph_from_preview(document), Expectations.of(plan, catalog, protect, clusters))
