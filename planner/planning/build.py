@@ -10,11 +10,10 @@ from typing import Literal
 from genai_prices import __version__ as genai_prices_version
 
 from planner.catalog import Catalog
-from planner.costing import api_fixed_kinds, pool_staff_usd
+from planner.costing import Settings, api_fixed_kinds, pool_staff_usd
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
-from planner.inputs.sites import AwsSite, KubernetesSite
 from planner.planfile import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
@@ -22,6 +21,7 @@ from planner.planfile import (
     Plan,
     Pool,
     ProviderAccess,
+    SiteNodeCost,
     Totals,
 )
 from planner.planning.access import EGRESS, connections_of, with_access_costs, with_connections
@@ -33,6 +33,8 @@ from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
 from planner.planning.sites import range_warnings, within_sites
 from planner.planning.strategies import per_workload, shared_pools
+from planner.targets import pool_targets
+from planner.targets.kubernetes import KubernetesTarget
 
 Strategy = Literal["optimal", "per-workload"]
 
@@ -95,25 +97,43 @@ def _with_ranges(
     return placed, allocation.networks
 
 
-def _cluster_sites(sites: list[AwsSite | KubernetesSite], catalog: Catalog) -> list[ClusterSite]:
-    """The file's Kubernetes sites, in its order, with what the stack deploys there (their cost
-    stays in the pools' formulas and figures). Each is used: every workload's options name
-    its node type, a pool on it names it as its site."""
-    return [
-        ClusterSite(
-            name=site.name,
-            context=site.context,
-            gpu=site.gpu,
-            gpus_per_node=site.gpus_per_node,
-            nodes=site.nodes,
-            node_selector=dict(site.node_selector),
-            storage_class=site.storage_class,
-            weights_source=site.weights_source,
-            assumptions=[f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions],
+def _cluster_sites(settings: Settings, catalog: Catalog) -> list[ClusterSite]:
+    """The file's Kubernetes sites, in its order, with what the stack deploys there and what a
+    node costs (the figures the pools' formulas cite). Each is used: every workload's options
+    name its node type, a pool on it names it as its site."""
+    found = []
+    for target in pool_targets(settings):
+        if not isinstance(target, KubernetesTarget):
+            continue
+        site = target.site
+        basis = target.node_cost(catalog).basis
+        found.append(
+            ClusterSite(
+                name=site.name,
+                context=site.context,
+                gpu=site.gpu,
+                gpus_per_node=site.gpus_per_node,
+                nodes=site.nodes,
+                node_selector=dict(site.node_selector),
+                storage_class=site.storage_class,
+                weights_source=site.weights_source,
+                cost=SiteNodeCost(
+                    owned=basis.owned,
+                    power_kw_per_node=basis.power_kw,
+                    pue=basis.pue,
+                    usd_per_kwh=basis.usd_per_kwh,
+                    hosting_usd_per_node_month=basis.hosting_usd,
+                    capital_usd_per_node=basis.capital_usd,
+                    amortization_months=basis.horizon_months,
+                    from_file=target.from_file(),
+                    node_monthly_usd=round(basis.monthly_usd, 2),
+                ),
+                assumptions=[
+                    f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions
+                ],
+            )
         )
-        for site in sites
-        if isinstance(site, KubernetesSite)
-    ]
+    return found
 
 
 def build_plan(
@@ -279,7 +299,7 @@ def build_plan(
         },
         workloads=workload_plans,
         pools=pools,
-        sites=_cluster_sites(spec.sites or [], catalog),
+        sites=_cluster_sites(settings, catalog),
         providers=providers,
         networks=networks,
         connections=connections,

@@ -1,0 +1,267 @@
+"""A pool on a cluster site is priced as its site's bought hardware everywhere (issue 16): the
+plan says owned or bought (never an EC2 purchase option), the plan-file checks recompute its
+cost from the site's figures the plan records, `planner preview` prices its nodes at the
+site's node-month, and its cost range comes from the catalog ranges of the figures the
+workloads file leaves to the catalog."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from planner.catalog import Catalog, default_catalog
+from planner.catalog.vocabulary import Ownership, Pricing
+from planner.errors import PlannerError
+from planner.planfile import Plan, plan_problems, read_plan
+from tests.test_sites import _plan, _spill_file
+
+Doc = dict[str, Any]
+BOUGHT = "cost: {owned: false, hosting_usd_per_node_month: 900, pue: 1.25}"
+
+
+def _mixed(cost: str = "cost: {owned: true}") -> Plan:
+    """notes on a one-node site (owned unless `cost` says otherwise), contracts spilled to
+    EC2, each decided alone."""
+    return _plan(_spill_file(1).replace("cost: {owned: true}", cost), "per-workload")
+
+
+def _cluster_index(plan: Plan) -> int:
+    return next(i for i, p in enumerate(plan.pools) if p.site == "dc1")
+
+
+def _ec2_index(plan: Plan) -> int:
+    return next(i for i, p in enumerate(plan.pools) if p.site == "aws")
+
+
+# --- 1. What a cluster pool is paid as.
+
+
+def test_a_cluster_pool_is_paid_as_its_hardware_and_an_ec2_pool_as_its_option() -> None:
+    for cost, paid in (("cost: {owned: true}", Ownership.owned), (BOUGHT, Ownership.bought)):
+        plan = _mixed(cost)
+        cluster, ec2 = plan.pools[_cluster_index(plan)], plan.pools[_ec2_index(plan)]
+        assert (cluster.pricing, ec2.pricing) == (paid, Pricing.on_demand)
+        document = json.loads(plan.model_dump_json())
+        assert document["pools"][_cluster_index(plan)]["pricing"] == paid.value
+        assert document["pools"][_ec2_index(plan)]["pricing"] == "on_demand"
+        # Every option on the site says the same; the EC2 options keep the plan's option.
+        for workload in plan.workloads:
+            for option in workload.answers.volume_economics.options:
+                if option.instance_type == "dc1":
+                    assert option.pricing == paid
+                elif option.instance_type is not None:
+                    assert option.pricing == Pricing.on_demand
+
+
+def test_the_plan_schema_documents_owned_and_bought() -> None:
+    schema = Plan.model_json_schema()
+    pricing = schema["$defs"]["Pool"]["properties"]["pricing"]
+    assert {"$ref": "#/$defs/Ownership"} in pricing["anyOf"]
+    assert "on a cluster site" in pricing["description"]
+    assert schema["$defs"]["Ownership"]["enum"] == ["owned", "bought"]
+    committed = json.loads(Path("schema/plan.schema.json").read_text())
+    assert committed["$defs"]["Ownership"] == schema["$defs"]["Ownership"]
+    assert committed["$defs"]["SiteNodeCost"] == schema["$defs"]["SiteNodeCost"]
+
+
+def test_the_site_records_the_figures_its_node_costs() -> None:
+    catalog = default_catalog()
+    hardware = catalog.pricing.hardware
+    plan = _mixed(BOUGHT)
+    [site] = plan.sites
+    cost = site.cost
+    assert cost.from_file == ["pue", "hosting_usd_per_node_month"]
+    assert (cost.pue, cost.hosting_usd_per_node_month) == (1.25, 900)
+    assert cost.power_kw_per_node == hardware.power_kw.value
+    assert cost.capital_usd_per_node == hardware.servers["p5.48xlarge"].capital_usd.value
+    assert cost.amortization_months == plan.assumptions["amortization_months"]
+    hours = catalog.pricing.hours_per_month.value
+    power = cost.power_kw_per_node * 1.25 * cost.usd_per_kwh * hours
+    node = power + 900 + cost.capital_usd_per_node / cost.amortization_months
+    assert cost.node_monthly_usd == round(node, 2)
+    # Each figure is the one the pools' formulas cite.
+    for name in ("pue", "power_kw_per_node", "capital_usd_per_node"):
+        assert plan.figures[f"site.dc1.{name}"].value == getattr(cost, name)
+
+
+# --- 2. The plan-file checks recompute a cluster pool's cost.
+
+
+def _problems(plan: Plan, corrupt: Callable[[Doc], None], catalog: Catalog) -> dict[str, str]:
+    document = json.loads(plan.model_dump_json())
+    broken = copy.deepcopy(document)
+    corrupt(broken)
+    assert broken != document
+    found = plan_problems(Plan.model_validate(broken), catalog)
+    return {p.field: p.message for p in found}
+
+
+def _cluster(plan: Plan) -> str:
+    return f"pools.{_cluster_index(plan)}"
+
+
+def _set(path: str, value: Any) -> Callable[[Doc], None]:
+    def corrupt(document: Doc) -> None:
+        *parents, last = path.split(".")
+        node: Any = document
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[int(last) if last.isdigit() else last] = value
+
+    return corrupt
+
+
+def _add(path: str, amount: float) -> Callable[[Doc], None]:
+    def corrupt(document: Doc) -> None:
+        *parents, last = path.split(".")
+        node: Any = document
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[last] = round(node[last] + amount, 2)
+
+    return corrupt
+
+
+def _both(*corruptions: Callable[[Doc], None]) -> Callable[[Doc], None]:
+    def corrupt(document: Doc) -> None:
+        for one in corruptions:
+            one(document)
+
+    return corrupt
+
+
+def _field(path: str) -> str:
+    """A dotted path as the checks name it: pools.0.nodes -> pools[0].nodes."""
+    parts = path.split(".")
+    text = parts[0]
+    for part in parts[1:]:
+        text += f"[{part}]" if part.isdigit() else f".{part}"
+    return text
+
+
+def test_a_clean_cluster_plan_passes_the_checks() -> None:
+    catalog = default_catalog()
+    for cost in ("cost: {owned: true}", BOUGHT):
+        for strategy in ("per-workload", "optimal"):
+            text = _spill_file(2).replace("cost: {owned: true}", cost)
+            assert plan_problems(_plan(text, strategy), catalog) == []
+
+
+def test_a_tampered_cluster_pool_cost_is_named() -> None:
+    catalog, plan = default_catalog(), _mixed()
+    at = _cluster(plan)
+    # The pool and its workload together, so the sums still add up: only the recomputation
+    # from the site's figures sees it.
+    workload = next(i for i, w in enumerate(plan.workloads) if w.name == "notes")
+    found = _problems(
+        plan,
+        _both(
+            _add(f"{at}.monthly_cost_usd", 100),
+            _add(f"workloads.{workload}.monthly_cost_usd", 100),
+            _add("totals.monthly_cost_usd", 100),
+            _add("totals.self_hosted_usd", 100),
+            _add("totals.per_workload_usd", 100),
+        ),
+        catalog,
+    )
+    assert list(found) == [_field(f"{at}.monthly_cost_usd")]
+    assert "node(s) of site dc1 at 2,663.30 USD a node-month (owned)" in next(iter(found.values()))
+    assert "nodes and cost disagree" in next(iter(found.values()))
+
+
+def test_a_wrong_cluster_node_count_is_named() -> None:
+    catalog, plan = default_catalog(), _mixed()
+    at = _cluster(plan)
+    found = _problems(plan, _set(f"{at}.nodes", 2), catalog)
+    assert "nodes and cost disagree" in found[_field(f"{at}.monthly_cost_usd")]
+    # More nodes than the site has: the site names it.
+    assert found["sites[0].nodes"] == (
+        f"1 GPU node(s), but its pools (pools[{_cluster_index(plan)}]) use 2: plan again with "
+        "`planner plan`"
+    )
+
+
+def test_a_tampered_site_figure_is_named() -> None:
+    catalog, plan = default_catalog(), _mixed(BOUGHT)
+    # A figure the catalog gave: it is not the catalog's.
+    found = _problems(plan, _set("sites.0.cost.power_kw_per_node", 6.0), catalog)
+    assert "the catalog's is 7 (pricing.yaml hardware)" in found["sites[0].cost.power_kw_per_node"]
+    assert "its figures make" in found["sites[0].cost.node_monthly_usd"]
+    # A figure the file set: the plan's own figures say otherwise, and the costs disagree.
+    found = _problems(plan, _set("sites.0.cost.pue", 1.1), catalog)
+    assert "the plan's figure site.dc1.pue is 1.25" in found["sites[0].cost.pue"]
+    # The node-month alone, and the pool with it: the figures still make the old one.
+    at = _cluster(plan)
+    found = _problems(plan, _add("sites.0.cost.node_monthly_usd", -1000), catalog)
+    assert list(found) == ["sites[0].cost.node_monthly_usd"]
+    # A figure moved with the plan's figure and the node-month: the catalog still knows it.
+    capital = plan.sites[0].cost.capital_usd_per_node
+    assert capital is not None
+
+    def halve(document: Doc) -> None:
+        document["sites"][0]["cost"]["capital_usd_per_node"] = capital / 2
+        document["figures"]["site.dc1.capital_usd_per_node"]["value"] = capital / 2
+
+    found = _problems(plan, halve, catalog)
+    assert found["sites[0].cost.capital_usd_per_node"] == (
+        "142500, but the workloads file does not set it (from_file) and the catalog's is "
+        "285000 (pricing.yaml hardware): plan again with `planner plan`"
+    )
+    # The pool's cost is recomputed from the figures: halved, they no longer make it.
+    assert "nodes and cost disagree" in found[_field(f"{at}.monthly_cost_usd")]
+    # An owned node with a capital figure, a purchase without its horizon.
+    owned = _mixed()
+    found = _problems(owned, _set("sites.0.cost.capital_usd_per_node", 1.0), default_catalog())
+    owned_capital = found["sites[0].cost.capital_usd_per_node"]
+    assert owned_capital.startswith("1, but an owned node has no capital_usd_per_node")
+    found = _problems(plan, _set("sites.0.cost.amortization_months", None), catalog)
+    assert "missing" in found["sites[0].cost.amortization_months"]
+    found = _problems(plan, _set("sites.0.cost.from_file", ["pue", "wattage"]), catalog)
+    assert "'wattage' is no cost figure" in found["sites[0].cost.from_file[1]"]
+
+
+def test_a_tampered_cluster_purchase_option_is_named() -> None:
+    catalog, plan = default_catalog(), _mixed()
+    at = _cluster(plan)
+    found = _problems(plan, _add(f"{at}.purchase_options.0.monthly_cost_usd", 5), catalog)
+    assert list(found) == [_field(f"{at}.purchase_options.0.monthly_cost_usd")]
+    found = _problems(plan, _set(f"{at}.purchase_options.0.option", "on_demand"), catalog)
+    assert "paid only as owned" in found[_field(f"{at}.purchase_options.0.option")]
+
+
+def test_a_purchase_option_on_the_wrong_target_is_named() -> None:
+    catalog, plan = default_catalog(), _mixed()
+    cluster, ec2 = _cluster(plan), f"pools.{_ec2_index(plan)}"
+    found = _problems(plan, _set(f"{cluster}.pricing", "on_demand"), catalog)
+    assert found[_field(f"{cluster}.pricing")].startswith(
+        "'on_demand' is an EC2 purchase option, but site dc1's nodes are bought hardware: owned"
+    )
+    found = _problems(plan, _set(f"{cluster}.pricing", "bought"), catalog)
+    assert "'bought', but site dc1's nodes are owned" in found[_field(f"{cluster}.pricing")]
+    found = _problems(plan, _set(f"{ec2}.pricing", "owned"), catalog)
+    assert "is a cluster site's hardware, but p5" in found[_field(f"{ec2}.pricing")]
+    notes = next(i for i, w in enumerate(plan.workloads) if w.name == "notes")
+    options = plan.workloads[notes].answers.volume_economics.options
+    on_site = next(i for i, o in enumerate(options) if o.instance_type == "dc1")
+    where = f"workloads.{notes}.answers.volume_economics.options.{on_site}.pricing"
+    found = _problems(plan, _set(where, "spot"), catalog)
+    assert "'spot' is an EC2 purchase option" in found[_field(where)]
+
+
+def test_every_reader_refuses_a_tampered_cluster_plan(tmp_path: Path) -> None:
+    plan = _mixed()
+    document = json.loads(plan.model_dump_json())
+    _set("sites.0.cost.hosting_usd_per_node_month", 10.0)(document)
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document, indent=2))
+    with pytest.raises(PlannerError) as raised:
+        read_plan(path)
+    fields = [p.field for p in raised.value.problems]
+    assert "sites[0].cost.hosting_usd_per_node_month" in fields
+    path.write_text(plan.model_dump_json(indent=2))
+    assert read_plan(path) == plan
