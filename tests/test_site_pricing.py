@@ -265,3 +265,43 @@ def test_every_reader_refuses_a_tampered_cluster_plan(tmp_path: Path) -> None:
     assert "sites[0].cost.hosting_usd_per_node_month" in fields
     path.write_text(plan.model_dump_json(indent=2))
     assert read_plan(path) == plan
+
+
+# --- 3. `planner preview` prices a cluster pool's nodes as its site's.
+
+
+def test_preview_prices_a_cluster_pool_s_nodes_at_its_site_s_node_month(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from planner.graph.preview import CLUSTER_POOL, Preview, price_resources
+    from planner.render.preview_report import render_json, render_text
+    from tests.test_kubernetes_stack import MULTI, _run
+
+    catalog = default_catalog()
+    run = _run(project, MULTI.replace("cost: {owned: true}", BOUGHT))
+    capsys.readouterr()
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = [p for p in plan.pools if p.site == "dc1"]
+    assert pool.pricing == Ownership.bought and pool.nodes >= 1
+    preview = Preview("dev", plan, run, price_resources(run, plan, catalog))
+    [nodes] = [c for c in preview.costs if c.type == CLUSTER_POOL]
+    staff = plan.totals.staff_usd / len(plan.pools)
+    # The plan's figure: the pool's cost less its staff (a cluster pool has no network pieces).
+    assert nodes.monthly_usd == pytest.approx(pool.monthly_cost_usd - staff, abs=0.001)
+    assert nodes.monthly_usd == pool.purchase_options[0].monthly_cost_usd
+    node = plan.sites[0].cost.node_monthly_usd
+    assert nodes.quantity == (
+        f"{pool.nodes} x GPU node of site dc1 at {node:,.2f} USD a node-month (bought "
+        "hardware, not an AWS bill)"
+    )
+    assert nodes.source.startswith("site dc1: 7 kW x PUE 1.25 x 0.1 USD/kWh x 730 h = ")
+    # Nothing of it is priced from instances.yaml: no EC2 group on the site's pool.
+    assert not [c for c in preview.costs if "p5" in c.quantity and pool.name in c.urn]
+    # The preview's total is the plan's, to the cent, with the site's nodes in it.
+    assert preview.agrees and preview.site_nodes_usd == nodes.monthly_usd
+    text = render_text(preview)
+    assert "  of which cluster sites' nodes" in text
+    assert "(the plan's total to the cent; the stack's budget is its AWS share)" in text
+    document = json.loads(render_json(preview))
+    assert document["costs"]["siteNodesMonthlyUsd"] == nodes.monthly_usd
+    assert document["costs"]["totalMonthlyUsd"] == plan.totals.monthly_cost_usd
