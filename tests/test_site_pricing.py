@@ -305,3 +305,134 @@ def test_preview_prices_a_cluster_pool_s_nodes_at_its_site_s_node_month(
     document = json.loads(render_json(preview))
     assert document["costs"]["siteNodesMonthlyUsd"] == nodes.monthly_usd
     assert document["costs"]["totalMonthlyUsd"] == plan.totals.monthly_cost_usd
+
+
+# --- 4. A cluster pool's range: the catalog's ranges of the figures the file leaves to it.
+
+
+def _catalog_with(
+    catalog: Catalog,
+    hosting: tuple[float | None, float | None] | None = None,
+    capital: tuple[float | None, float | None] | None = None,
+    horizon: tuple[float | None, float | None] | None = None,
+) -> Catalog:
+    """The catalog with other low and high ends of hosting, the H100 server's price and the
+    amortization horizon (pricing.yaml hardware)."""
+    hardware = catalog.pricing.hardware
+    update: dict[str, Any] = {}
+    if hosting is not None:
+        low, high = hosting
+        update["hosting_usd_per_node_month"] = hardware.hosting_usd_per_node_month.model_copy(
+            update={"low": low, "high": high}
+        )
+    if horizon is not None:
+        low, high = horizon
+        update["horizon_months"] = hardware.horizon_months.model_copy(
+            update={"low": low, "high": high}
+        )
+    if capital is not None:
+        low, high = capital
+        server = hardware.servers["p5.48xlarge"]
+        moved = server.capital_usd.model_copy(update={"low": low, "high": high})
+        update["servers"] = {
+            **hardware.servers,
+            "p5.48xlarge": server.model_copy(update={"capital_usd": moved}),
+        }
+    pricing = catalog.pricing.model_copy(update={"hardware": hardware.model_copy(update=update)})
+    return catalog.model_copy(update={"pricing": pricing})
+
+
+def _rate_ends(catalog: Catalog, **cost: object) -> tuple[float, float, float]:
+    """A node-month of the test site at the cost's low end, its value and its high end."""
+    from planner.targets.kubernetes import KubernetesTarget
+    from tests.test_sites import _site
+
+    target = KubernetesTarget(_site(**cost), index=0)
+    rate = target.node_rate(catalog, target.offers(catalog, None)[0], Pricing.on_demand)  # type: ignore[arg-type]
+    hours = catalog.pricing.hours_per_month.value
+    return rate.low * hours, rate.usd_per_hour * hours, rate.high * hours
+
+
+def test_an_owned_node_s_range_is_the_catalog_s_hosting_range() -> None:
+    catalog = default_catalog()
+    hardware = catalog.pricing.hardware
+    hosting = hardware.hosting_usd_per_node_month
+    assert (hosting.low, hosting.high) == (1428, 2856)
+    hours = catalog.pricing.hours_per_month.value
+    power = hardware.power_kw.value * hardware.pue.value * hardware.usd_per_kwh.value * hours
+    low, value, high = _rate_ends(catalog, owned=True)
+    assert value == pytest.approx(power + hosting.value)
+    assert low == pytest.approx(power + 1428)
+    # The catalog's ends move the node's: hosting's low end, then its high end.
+    moved = _rate_ends(_catalog_with(catalog, hosting=(1000, 4000)), owned=True)
+    assert moved == pytest.approx((power + 1000, value, power + 4000))
+    assert high < moved[2]
+    # A figure the workloads file sets is exact: no range where the file sets every figure.
+    given = dict(owned=True, power_kw_per_node=7.0, pue=1.3, usd_per_kwh=0.1,
+                 hosting_usd_per_node_month=1999)  # fmt: skip
+    low, value, high = _rate_ends(_catalog_with(catalog, hosting=(1000, 4000)), **given)
+    assert low == value == high
+
+
+def test_a_bought_node_s_range_adds_the_server_price_s_and_a_longer_horizon_costs_less() -> None:
+    catalog = default_catalog()
+    hardware = catalog.pricing.hardware
+    server = hardware.servers["p5.48xlarge"].capital_usd
+    months = hardware.horizon_months.value
+    # Only the server's price has a range where the file sets hosting and the power figures.
+    given = dict(owned=False, power_kw_per_node=7.0, pue=1.3, usd_per_kwh=0.1,
+                 hosting_usd_per_node_month=1999)  # fmt: skip
+    low, value, high = _rate_ends(catalog, **given)
+    assert value - low == pytest.approx((server.value - 250000) / months)
+    assert high - value == pytest.approx((320000 - server.value) / months)
+    moved = _rate_ends(_catalog_with(catalog, capital=(200000, 400000)), **given)
+    assert moved[0] == pytest.approx(value - (server.value - 200000) / months)
+    assert moved[2] == pytest.approx(value + (400000 - server.value) / months)
+    # A horizon range: the cost's low end writes the server off over the longer horizon.
+    ends = _rate_ends(_catalog_with(catalog, capital=(None, None), horizon=(12, 36)), **given)
+    assert ends[0] == pytest.approx(value - server.value / months + server.value / 36)
+    assert ends[2] == pytest.approx(value - server.value / months + server.value / 12)
+    # A capital the file sets is exact.
+    low, _, high = _rate_ends(catalog, **given, capital_usd_per_node=300000)
+    assert low == high
+
+
+def _plan_with(text: str, catalog: Catalog) -> Plan:
+    import hashlib
+
+    from planner.inputs.loader import LoadedWorkloads, parse_workloads
+    from planner.planning.build import build_plan
+
+    spec = parse_workloads(text, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"), spec, hashlib.sha256(text.encode()).hexdigest()
+    )
+    return build_plan(loaded, catalog, "dev", "workloads.yaml", "per-workload")
+
+
+def test_a_cluster_pool_s_range_moves_with_the_catalog_s_range_and_not_with_a_file_figure() -> None:
+    catalog = default_catalog()
+    wide = _catalog_with(catalog, hosting=(500, 5000))
+    text = _spill_file(4)
+    base, moved = (
+        next(p for p in _plan_with(text, c).pools if p.workloads == ["notes"])
+        for c in (catalog, wide)
+    )
+    assert base.site == moved.site == "dc1" and base.nodes == moved.nodes
+    assert moved.monthly_cost_usd == base.monthly_cost_usd
+    # The pool's nodes at each end of hosting's range: the ends move by the range's move.
+    assert moved.monthly_cost_low_usd < base.monthly_cost_low_usd
+    assert moved.monthly_cost_high_usd > base.monthly_cost_high_usd
+    assert base.monthly_cost_low_usd < base.monthly_cost_usd < base.monthly_cost_high_usd
+    # The file's hosting figure is exact: the catalog's hosting range no longer reaches it.
+    fixed = text.replace(
+        "cost: {owned: true}", "cost: {owned: true, hosting_usd_per_node_month: 1999}"
+    )
+    base, moved = (
+        next(p for p in _plan_with(fixed, c).pools if p.workloads == ["notes"])
+        for c in (catalog, wide)
+    )
+    assert (moved.monthly_cost_low_usd, moved.monthly_cost_high_usd) == (
+        base.monthly_cost_low_usd,
+        base.monthly_cost_high_usd,
+    )
