@@ -89,6 +89,25 @@ def test_the_site_records_the_figures_its_node_costs() -> None:
         assert plan.figures[f"site.dc1.{name}"].value == getattr(cost, name)
 
 
+def test_plan_md_names_a_cluster_pool_and_its_break_even_by_its_hardware() -> None:
+    """The pools table says bought (as plan.json does, not the purchase option's `buy`), and a
+    workload's break-even line names the site's option owned, not the plan's on_demand."""
+    from planner.render.plan_files import plan_markdown
+
+    catalog = default_catalog()
+    markdown = plan_markdown(_mixed(BOUGHT), catalog)
+    assert "| TP 4 x PP 1 | bought | technical | notes |" in markdown
+    text = _spill_file(4)
+    faq = (
+        "workloads:\n  - name: support\n    task: faq\n    data: internal\n"
+        "    monthly_tokens: {input: 40B, output: 8B}\n    consumers: [{cidr: 10.50.0.0/16}]\n"
+    )
+    plan = _plan(text[: text.index("workloads:")] + faq, "per-workload")
+    markdown = plan_markdown(plan, catalog)
+    [line] = [line for line in markdown.splitlines() if line.startswith("The first line is")]
+    assert ", the second self_hosted/llama-3.1-8b/dc1 (owned); they cross at " in line
+
+
 # --- 2. The plan-file checks recompute a cluster pool's cost.
 
 
@@ -435,4 +454,22 @@ def test_a_cluster_pool_s_range_moves_with_the_catalog_s_range_and_not_with_a_fi
     assert (moved.monthly_cost_low_usd, moved.monthly_cost_high_usd) == (
         base.monthly_cost_low_usd,
         base.monthly_cost_high_usd,
+    )
+
+
+def test_an_unknown_pricing_lists_every_value_a_pool_takes(tmp_path: Path) -> None:
+    """pools[].pricing is a union of two enums: one problem naming the field (not pydantic's
+    union member) and every value of both, with the closest."""
+    plan = _mixed()
+    document = json.loads(plan.model_dump_json())
+    document["pools"][_cluster_index(plan)]["pricing"] = "bougth"
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(PlannerError) as raised:
+        read_plan(path)
+    [problem] = raised.value.problems
+    assert problem.field == f"pools[{_cluster_index(plan)}].pricing"
+    assert problem.message == (
+        '"bougth" is not one of on_demand, spot, savings_1yr, savings_3yr, owned, bought; '
+        "did you mean 'bought'?: plan again"
     )
