@@ -108,6 +108,39 @@ def test_plan_md_names_a_cluster_pool_and_its_break_even_by_its_hardware() -> No
     assert ", the second self_hosted/llama-3.1-8b/dc1 (owned); they cross at " in line
 
 
+def test_crossover_names_a_cluster_option_by_its_hardware(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`planner crossover`, the break-even and the pool's crossover rows price a cluster option
+    once, as owned hardware: not four identical rows under EC2's purchase options."""
+    from planner.cli import main
+
+    text = _spill_file(4)
+    faq = (
+        "workloads:\n  - name: support\n    task: faq\n    data: internal\n"
+        "    monthly_tokens: {input: 40B, output: 8B}\n    consumers: [{cidr: 10.50.0.0/16}]\n"
+    )
+    path = tmp_path / "workloads.yaml"
+    path.write_text(text[: text.index("workloads:")] + faq)
+    assert main(["crossover", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "; its nodes are owned hardware, under any purchase option;" in out
+    assert "the plan buys on_demand" not in out
+    rows = [line for line in out.splitlines() if "bedrock-" in line]
+    assert len(rows) == 1 and " owned " in rows[0]
+    assert main(["crossover", str(path), "--json"]) == 0
+    [report] = json.loads(capsys.readouterr().out)["workloads"]
+    assert report["pricing"] == "owned"
+    assert {row["purchase"] for row in report["rows"]} == {"owned"}
+    assert {unit["purchase"] for unit in report["units"]} == {"owned"}
+    plan = _plan(path.read_text(), "per-workload")
+    economics = plan.workloads[0].answers.volume_economics
+    assert economics.break_even is not None
+    assert "(at this workload's input/output mix, owned, fixed costs included)" in (
+        economics.break_even.explanation
+    )
+
+
 # --- 2. The plan-file checks recompute a cluster pool's cost.
 
 
