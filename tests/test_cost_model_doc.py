@@ -72,9 +72,9 @@ def test_the_cluster_site_figures_in_the_document_are_the_code_s(catalog: Catalo
     article's buy crossover and the planner's realistic deployment, as the document states them."""
     from planner.formulas import SiteNodeBasis
     from planner.inputs.sites import KubernetesSite
-    from planner.targets.kubernetes import KubernetesTarget
+    from planner.targets.kubernetes import End, KubernetesTarget
 
-    def node(owned: bool) -> SiteNodeBasis:
+    def node(owned: bool, end: End = "value") -> SiteNodeBasis:
         site = KubernetesSite.model_validate(
             {
                 "name": "dc1", "kind": "kubernetes", "context": "dc1-admin", "gpu": "h100",
@@ -83,7 +83,7 @@ def test_the_cluster_site_figures_in_the_document_are_the_code_s(catalog: Catalo
                 "cost": {"owned": owned},
             }
         )  # fmt: skip
-        return KubernetesTarget(site, 0).node_cost(catalog).basis
+        return KubernetesTarget(site, 0).node_cost(catalog, end).basis
 
     bought = node(owned=False)
     assert f"give {bought.power_usd:,.2f} USD of power a month" in DOC
@@ -100,3 +100,12 @@ def test_the_cluster_site_figures_in_the_document_are_the_code_s(catalog: Catalo
     two_owned = 2 * round(node(owned=True).monthly_usd, 2) + staff
     assert f"is {two_bought:,.2f} USD a month for nodes bought now" in DOC
     assert f"or {two_owned:,.2f} USD a month for nodes already owned" in DOC
+    # The node-month's range: the catalog's ranges of hosting and the server's price.
+    hardware = catalog.pricing.hardware
+    hosting, server = hardware.hosting_usd_per_node_month, hardware.servers["p5.48xlarge"]
+    assert f"(hosting {hosting.low:,.0f}-{hosting.high:,.0f} USD" in DOC
+    assert f"the server {server.capital_usd.low:,.0f}-{server.capital_usd.high:,.0f} USD" in DOC
+    for owned, word in ((False, "a bought"), (True, "an owned")):
+        low, value, high = (node(owned, end).monthly_usd for end in ("low", "value", "high"))
+        assert f"{word} node-month of {low:,.2f} to {high:,.2f} USD around" in DOC
+        assert f"USD around {'its ' if not owned else ''}{value:,.2f}" in DOC

@@ -479,7 +479,9 @@ def test_a_cluster_pool_s_crossover_is_one_column_of_its_bought_nodes() -> None:
     )
     [pool] = plan.pools
     assert pool.site == "dc1" and pool.crossover
-    [row] = [c for c in pool.crossover if c.purchase == "on_demand"]
+    # One row an API, paid as the site's hardware (owned), never as an EC2 purchase option.
+    [row] = [c for c in pool.crossover if c.purchase == "owned"]
+    assert {c.purchase for c in pool.crossover} == {"owned"}
     assert row.monthly_tokens is not None
     markdown = plan_markdown(plan, default_catalog())
     assert "| pool (tokens a month now) | against | owned nodes |" in markdown

@@ -11,7 +11,7 @@ import pytest
 
 from planner import costing, formulas
 from planner.catalog import Catalog, default_catalog
-from planner.catalog.vocabulary import Pricing
+from planner.catalog.vocabulary import Ownership, PaidAs, Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
 from planner.planning import candidates as candidates_module
 from planner.planning import context as context_module
@@ -36,8 +36,8 @@ class OwnedRack:
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         return [Offer(self, "rack-h100", catalog.instances["p5.48xlarge"])]
 
-    def purchase_label(self, pricing: Pricing) -> str:
-        return "racked"
+    def purchase_label(self, pricing: Pricing) -> PaidAs:
+        return Ownership.owned
 
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
         return NodeRate(20.0, 20.0, 20.0, True, RATE)

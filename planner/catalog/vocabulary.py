@@ -48,6 +48,19 @@ class Pricing(StrEnum):
     savings_3yr = "savings_3yr"
 
 
+class Ownership(StrEnum):
+    """How a cluster site's node is paid for (issue 16): bought hardware, not rented by a
+    purchase option of EC2's. `owned`: already bought (power, hosting and staff a month);
+    `bought`: a purchase priced as its capital over the amortization horizon besides."""
+
+    owned = "owned"
+    bought = "bought"
+
+
+# What a pool's nodes are paid as: a purchase option of EC2's, or a cluster's bought hardware.
+PaidAs = Pricing | Ownership
+
+
 class Availability(StrEnum):
     standard = "standard"
     high = "high"

@@ -51,6 +51,7 @@ from planner.costing.node_prices import (
     nodes_monthly_usd,
     published_rate,
     purchase_costs,
+    site_node_basis,
     usd_per_million_tokens,
 )
 from planner.costing.serving import (
@@ -106,6 +107,7 @@ __all__ = [
     "purchase_costs",
     "serve_replica",
     "serving_replica",
+    "site_node_basis",
     "unit_capacity",
     "unit_limits",
     "unit_load",

@@ -118,6 +118,42 @@ def node_hourly_usd(catalog: Catalog, instance: Instance, pricing: Pricing) -> f
     return node_rate(catalog, instance, pricing).usd_per_hour
 
 
+def site_node_basis(
+    *,
+    owned: bool,
+    power_kw: float,
+    pue: float,
+    usd_per_kwh: float,
+    hours: float,
+    hosting_usd: float,
+    capital_usd: float | None,
+    horizon_months: float | None,
+) -> formulas.SiteNodeBasis:
+    """A cluster site's GPU node a month as bought hardware: power x PUE x electricity x hours,
+    hosting, and for a purchase (not owned) the capital over the horizon. The one arithmetic
+    the planning (planner/targets/kubernetes.py), the plan-file checks and `planner preview`
+    use, so the three agree to the cent."""
+    power_usd = power_kw * pue * usd_per_kwh * hours
+    capital_month = 0.0
+    if not owned:
+        if capital_usd is None or horizon_months is None:
+            raise ValueError("a purchase needs its capital and horizon")
+        capital_month = capital_usd / horizon_months
+    return formulas.SiteNodeBasis(
+        owned=owned,
+        power_kw=power_kw,
+        pue=pue,
+        usd_per_kwh=usd_per_kwh,
+        hours=hours,
+        power_usd=power_usd,
+        hosting_usd=hosting_usd,
+        capital_usd=None if owned else capital_usd,
+        horizon_months=None if owned else horizon_months,
+        capital_month_usd=capital_month,
+        monthly_usd=power_usd + hosting_usd + capital_month,
+    )
+
+
 def nodes_monthly_usd(node_hourly_usd: float, hours_per_month: float, nodes: int) -> float:
     """Nodes a month: a node-month in whole cents, times the nodes. The one price the plan's
     pools and `planner preview`'s auto-scaling groups both use; rounding each node-month (not

@@ -17,16 +17,17 @@ from typing import Any
 import pulumi
 import yaml
 
-from planner import names
+from planner import formulas, names
 from planner.catalog import Catalog, Instance
 from planner.catalog.aws_prices import list_price
 from planner.catalog.vocabulary import Pricing
 from planner.console import is_long, progress
 from planner.costing import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
-from planner.fmt import usd_per_hour
+from planner.fmt import usd, usd_per_hour
 from planner.graph.offline import OfflineRun, Registered, run_program
-from planner.planfile import Plan, read_plan
+from planner.planfile import ClusterSite, Plan, Pool, read_plan
+from planner.planfile.site_checks import site_node_basis_of
 
 SECRET = "[secret]"
 
@@ -82,14 +83,26 @@ class Preview:
 
     @property
     def pools_usd(self) -> float:
-        """The resources of the self-hosted pools in their own networks: nodes, network pieces."""
+        """The resources of the self-hosted pools in their own networks: nodes, network pieces
+        (a cluster pool's nodes too, at its site's node-month)."""
         tops = _top_types(self.run)
         inside = _in_consumer_vpcs(self.run, self.plan)
         return _cents(
             c.monthly_usd
             for c in self.costs
-            if tops.get(c.urn) == POOL_COMPONENT and c.urn not in inside
+            if tops.get(c.urn) in POOL_COMPONENTS and c.urn not in inside
         )
+
+    @property
+    def site_nodes_usd(self) -> float:
+        """The cluster pools' nodes: bought hardware at their sites' node-month, no AWS bill."""
+        return _cents(c.monthly_usd for c in self.costs if c.type == CLUSTER_POOL)
+
+    @property
+    def free_resources(self) -> int:
+        """The resources that cost nothing by themselves (IAM, security groups, ...)."""
+        priced = {c.urn for c in self.costs}
+        return sum(1 for r in self.run.resources if r.custom and r.urn not in priced)
 
     @property
     def shared_access_usd(self) -> float:
@@ -109,6 +122,10 @@ class Preview:
 
 
 POOL_COMPONENT = names.INFERENCE_POOL
+# A pool on a cluster site: its nodes are priced on the component (the site's node-month from
+# the plan's sites[].cost), as no resource the stack makes is a node.
+CLUSTER_POOL = names.CLUSTER_POOL
+POOL_COMPONENTS = (POOL_COMPONENT, CLUSTER_POOL)
 
 
 def _cents(amounts: Iterable[float]) -> float:
@@ -215,7 +232,14 @@ def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[Resou
     by_urn = {r.urn: r for r in run.resources}
     pricing = {pool.name: pool.pricing for pool in plan.pools}
     costs = []
+    pools = {pool.name: pool for pool in plan.pools}
+    sites = {site.name: site for site in plan.sites}
     for resource in sorted(run.resources, key=lambda r: r.urn):
+        if resource.type == CLUSTER_POOL and resource.name in pools:
+            pool = pools[resource.name]
+            if pool.site in sites:
+                costs.append(_site_nodes_cost(resource, pool, sites[pool.site], catalog))
+            continue
         if not resource.custom:
             continue
         if resource.type == "aws:autoscaling/group:Group":
@@ -278,6 +302,30 @@ def _node_cost(
         None,
         f"{instance.on_demand_usd_per_hour.source}, {instance.on_demand_usd_per_hour.date}; "
         f"{_rate_source(catalog, instance, option)}",
+    )
+
+
+def _site_nodes_cost(
+    component: Registered, pool: Pool, site: ClusterSite, catalog: Catalog
+) -> ResourceCost:
+    """A cluster pool's nodes: bought hardware at the site's node-month as the plan records it
+    (sites[].cost, the figures the plan-file checks recompute), each node-month in whole cents
+    as the plan prices the pool; not an AWS list price."""
+    hours = catalog.pricing.hours_per_month.value
+    node = site.cost.node_monthly_usd
+    basis = site_node_basis_of(site, catalog)
+    paid = "owned" if site.cost.owned else "bought"
+    return ResourceCost(
+        component.urn,
+        component.type,
+        component.name,
+        nodes_monthly_usd(node / hours, hours, pool.nodes),
+        f"{pool.nodes} x GPU node of site {site.name} at {usd(node)} a node-month ({paid} "
+        "hardware, not an AWS bill)",
+        None,
+        f"site {site.name}: "
+        + (formulas.site_node_formula(basis) if basis is not None else "its node-month")
+        + " (plan.json sites[].cost)",
     )
 
 

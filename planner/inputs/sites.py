@@ -101,6 +101,18 @@ class SiteCost(_Strict):
         return self
 
 
+# The figures of a site's cost, in the order the plan's sites[].cost lists them (the plan's
+# figures key them `site.<name>.<figure>`); the last two price a purchase only.
+COST_FIGURES = (
+    "power_kw_per_node",
+    "pue",
+    "usd_per_kwh",
+    "hosting_usd_per_node_month",
+    "capital_usd_per_node",
+    "amortization_months",
+)
+
+
 class AwsSite(_Strict):
     """AWS EC2 in the file's `region`, as without `sites`."""
 

@@ -17,6 +17,7 @@ from planner.planfile.plan import (
     FigureUsed,
     Plan,
     ProviderAccess,
+    SiteNodeCost,
     Totals,
     is_stack_name,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "PoolLoad",
     "ProviderAccess",
     "PurchaseOptionCost",
+    "SiteNodeCost",
     "TaskQuality",
     "ThroughputUsed",
     "Totals",

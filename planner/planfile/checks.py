@@ -5,6 +5,7 @@ is place_checks.py."""
 from __future__ import annotations
 
 from planner.catalog import Catalog
+from planner.catalog.vocabulary import Pricing
 from planner.costing import node_hourly_usd, nodes_monthly_usd, pieces_cost, purchase_costs
 from planner.errors import Problem
 from planner.fmt import tokens_count, usd
@@ -16,6 +17,11 @@ from planner.planfile.place_checks import (
     place_problems,
 )
 from planner.planfile.plan import Plan
+from planner.planfile.site_checks import (
+    cluster_pool_cost_problems,
+    pricing_problems,
+    site_problems,
+)
 
 
 def _cents(amount: float) -> int:
@@ -138,7 +144,7 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         cluster = clusters.get(pool.site)
         if cluster is not None:
             # A cluster pool's node is its site's GPU node (its cost is the site's, not
-            # instances.yaml's: the costs' recomputation below covers EC2 pools only).
+            # instances.yaml's: site_checks.py recomputes it).
             if pool.instance_type != cluster.name:
                 problem(
                     f"{at}.instance_type",
@@ -346,6 +352,8 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     problems.extend(consumer_problems(plan, catalog))
     problems.extend(perimeter_problems(plan, catalog))
     problems.extend(_node_cost_problems(plan, catalog))
+    problems.extend(site_problems(plan, catalog))
+    problems.extend(pricing_problems(plan))
     return problems
 
 
@@ -379,20 +387,23 @@ def _connection_problems(plan: Plan) -> list[Problem]:
 def _node_cost_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """A pool's cost is its nodes at its purchase option plus its staff and network pieces, to
     the cent (as planning/pools.py prices it); its purchase options are the same nodes priced
-    each way. A node count changed alone, or an absurd one, disagrees with the costs."""
+    each way. A node count changed alone, or an absurd one, disagrees with the costs. A
+    cluster pool's nodes are its site's (site_checks.py)."""
     fte, engineer = plan.assumptions.get("pool_fte"), plan.assumptions.get("engineer_usd_per_month")
     months = plan.assumptions.get("amortization_months")
     if not isinstance(fte, int | float) or not isinstance(engineer, int | float):
         return []  # plan_problems reports it
-    fixed = round(
-        round(fte * engineer, 2) + pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd, 2
-    )
+    staff = round(fte * engineer, 2)
+    fixed = round(staff + pieces_cost(catalog, ("self_hosted_pool",)).monthly_usd, 2)
     hours = catalog.pricing.hours_per_month.value
-    found = []
+    found = cluster_pool_cost_problems(plan, catalog, staff)
+    sites = {site.name for site in plan.sites}
     for index, pool in enumerate(plan.pools):
         instance = catalog.instances.get(pool.instance_type)
-        if instance is None or pool.nodes < 1:
-            continue  # reported by plan_problems
+        if instance is None or pool.nodes < 1 or pool.site in sites:
+            continue  # reported by plan_problems; a cluster pool: site_checks.py
+        if not isinstance(pool.pricing, Pricing):
+            continue  # owned or bought on EC2: site_checks.pricing_problems
         at = f"pools[{index}]"
         hourly = node_hourly_usd(catalog, instance, pool.pricing)
         expected = round((nodes_monthly_usd(hourly, hours, pool.nodes) + fixed) * 100)

@@ -47,13 +47,15 @@ def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
         # the planner writes them ("2", 2.0 or true for a node count is refused, not converted).
         plan = Plan.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        seen: set[str] = set()
-        problems = []
+        # A union reports each of its types: one problem a field (for a union of enums, as
+        # pools[].pricing is, one list of every value they take).
+        by_field: dict[str, list[Any]] = {}
         for error in exc.errors():
-            where = _field(error["loc"])
-            if where not in seen:  # a union reports each of its types: one problem a field
-                seen.add(where)
-                problems.append(Problem(where, f"{_message(error)}: plan again"))
+            by_field.setdefault(_field(error["loc"]), []).append(error)
+        problems = [
+            Problem(where, f"{_message(errors[0], _choices(errors))}: plan again")
+            for where, errors in by_field.items()
+        ]
         raise PlannerError(file, problems) from None
     problems = plan_problems(plan, catalog or default_catalog())
     if problems:
@@ -69,7 +71,9 @@ def _field(loc: tuple[int | str, ...]) -> str:
     """('workloads', 1, 'pool') -> workloads[1].pool: the field as the JSON file has it."""
     text = ""
     for part in loc:
-        if isinstance(part, str) and (part in _UNION_PARTS or part.startswith("function-")):
+        if isinstance(part, str) and (
+            part in _UNION_PARTS or part.startswith(("function-", "str-enum["))
+        ):
             continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
@@ -107,7 +111,21 @@ _KIND_WORDS = {
 }
 
 
-def _message(error: Any) -> str:
+_CHOICE_KINDS = ("enum", "literal_error")
+
+
+def _choices(errors: list[Any]) -> list[str] | None:
+    """The values a field takes where each type of it is a choice (an enum, a literal)."""
+    if not all(error["type"] in _CHOICE_KINDS for error in errors):
+        return None
+    return [
+        choice
+        for error in errors
+        for choice in re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+    ]
+
+
+def _message(error: Any, choices: list[str] | None = None) -> str:
     from planner.inputs.messages import did_you_mean
 
     kind, given = error["type"], error.get("input")
@@ -116,8 +134,8 @@ def _message(error: Any) -> str:
         return "missing"
     if kind == "extra_forbidden":
         return "unknown field"
-    if kind in ("enum", "literal_error"):
-        choices = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+    if kind in _CHOICE_KINDS:
+        choices = choices or _choices([error]) or []
         return (
             f"{_json_value(given)} is not one of {', '.join(choices)}{did_you_mean(given, choices)}"
         )

@@ -42,6 +42,25 @@ class ProviderAccess(_Out):
     fixed_monthly_usd: float
 
 
+class SiteNodeCost(_Out):
+    """What one GPU node of a cluster site costs a month as bought hardware: power (draw x PUE
+    x electricity x the hours of a month), hosting, and for a purchase (owned: false) the
+    capital over the amortization horizon (planner/targets/kubernetes.py). Each figure is the
+    workloads file's where `from_file` names it (sites[i].cost), else the catalog's
+    (pricing.yaml hardware; the horizon: the plan's assumptions.amortization_months); the
+    plan-file checks recompute the site's pools from them."""
+
+    owned: bool
+    power_kw_per_node: float
+    pue: float
+    usd_per_kwh: float
+    hosting_usd_per_node_month: float
+    capital_usd_per_node: float | None
+    amortization_months: float | None
+    from_file: list[str]
+    node_monthly_usd: float
+
+
 class ClusterSite(_Out):
     """A Kubernetes cluster of the workloads file's `sites` that pools of the plan run on, with
     what the stack needs to deploy there: the kubeconfig context, the GPU nodes and how to
@@ -68,6 +87,8 @@ class ClusterSite(_Out):
     pod_memory_mib: int
     shm_mib: int
     figures: list[str]
+    # What a GPU node of it costs a month, and the figures that cost is made of.
+    cost: SiteNodeCost
     # What the cluster must provide that the stack cannot make or check (kubernetes.yaml), each
     # with its source: a pool's technical perimeter there rests on them.
     assumptions: list[str]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.catalog.vocabulary import Perimeter, Pricing
+from pydantic import Field
+
+from planner.catalog.vocabulary import PaidAs, Perimeter
 from planner.planfile.base import _Out
 from planner.planfile.workload import Crossing
 
@@ -65,7 +67,15 @@ class Pool(_Out):
     # The share of GPU memory the engine may use: 1 - the plan's memory_reserve, as the plan
     # sized the KV cache with it.
     gpu_memory_utilization: float
-    pricing: Pricing
+    # What its nodes are paid as: on EC2 the plan's purchase option (on_demand, spot,
+    # savings_1yr, savings_3yr); on a cluster site its bought hardware, owned or bought as the
+    # site's cost says (no EC2 purchase option applies to it). The plan-file checks refuse an
+    # EC2 option on a cluster pool and owned or bought on an EC2 pool.
+    pricing: PaidAs = Field(
+        description="What the pool's nodes are paid as: on EC2 (site aws) the plan's purchase "
+        "option; on a cluster site (a site of the plan's sites) owned or bought, its hardware's "
+        "(never an EC2 purchase option)."
+    )
     perimeter: Perimeter
     capacity_reservation_id: str | None
     # The reservation's availability zone (the workloads file names it): the nodes go there.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.catalog.vocabulary import Perimeter, Pricing, Tier
+from planner.catalog.vocabulary import PaidAs, Perimeter, Tier
 from planner.planfile.base import Placement
 
 
@@ -65,7 +65,9 @@ class Option:
     figures: tuple[str, ...]
     provider: str | None = None
     instance_type: str | None = None
-    pricing: Pricing | None = None
+    # The plan's purchase option (on_demand, spot, ...), or owned / bought for a cluster
+    # site's node (bought hardware); None for an API.
+    pricing: PaidAs | None = None
     memory_fit: MemoryFit | None = None
     nodes: int | None = None
     # The part of monthly_cost_usd that does not grow with volume: staff and network pieces

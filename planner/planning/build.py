@@ -10,7 +10,7 @@ from typing import Literal
 from genai_prices import __version__ as genai_prices_version
 
 from planner.catalog import Catalog
-from planner.costing import api_fixed_kinds, pool_staff_usd
+from planner.costing import Settings, api_fixed_kinds, pool_staff_usd
 from planner.errors import PlannerError, Problem
 from planner.inputs import networks
 from planner.inputs.loader import LoadedWorkloads
@@ -22,6 +22,7 @@ from planner.planfile import (
     Plan,
     Pool,
     ProviderAccess,
+    SiteNodeCost,
     Totals,
 )
 from planner.planning.access import EGRESS, connections_of, with_access_costs, with_connections
@@ -33,6 +34,8 @@ from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
 from planner.planning.sites import range_warnings, within_sites
 from planner.planning.strategies import per_workload, shared_pools
+from planner.targets import pool_targets
+from planner.targets.kubernetes import KubernetesTarget
 from planner.targets.kubernetes_nodes import pod_problem, pod_resources
 
 Strategy = Literal["optimal", "per-workload"]
@@ -97,14 +100,15 @@ def _with_ranges(
 
 
 def _cluster_sites(
-    loaded: LoadedWorkloads, catalog: Catalog, book: FigureBook
+    loaded: LoadedWorkloads, settings: Settings, catalog: Catalog, book: FigureBook
 ) -> list[ClusterSite]:
-    """The file's Kubernetes sites, in its order, with what the stack deploys there (their cost
-    stays in the pools' formulas and figures) and what each pool pod there holds, its figures
-    recorded in the book. Each is used: every workload's options name its node type, a pool on
-    it names it as its site."""
+    """The file's Kubernetes sites, in its order, with what the stack deploys there, what a
+    node costs (the figures the pools' formulas cite) and what each pool pod there holds, its
+    figures recorded in the book. Each is used: every workload's options name its node type, a
+    pool on it names it as its site."""
     found: list[ClusterSite] = []
     problems: list[Problem] = []
+    targets = {t.site.name: t for t in pool_targets(settings) if isinstance(t, KubernetesTarget)}
     for index, site in enumerate(loaded.spec.sites or []):
         if not isinstance(site, KubernetesSite):
             continue
@@ -119,6 +123,8 @@ def _cluster_sites(
             )
             problems.append(Problem(f"sites[{index}].{field}", message, line))
             continue
+        target = targets[site.name]
+        basis = target.node_cost(catalog).basis
         found.append(
             ClusterSite(
                 name=site.name,
@@ -135,6 +141,17 @@ def _cluster_sites(
                 pod_memory_mib=pod.memory_mib,
                 shm_mib=pod.shm_mib,
                 figures=[book.add(*figure) for figure in pod.figures],
+                cost=SiteNodeCost(
+                    owned=basis.owned,
+                    power_kw_per_node=basis.power_kw,
+                    pue=basis.pue,
+                    usd_per_kwh=basis.usd_per_kwh,
+                    hosting_usd_per_node_month=basis.hosting_usd,
+                    capital_usd_per_node=basis.capital_usd,
+                    amortization_months=basis.horizon_months,
+                    from_file=target.from_file(),
+                    node_monthly_usd=round(basis.monthly_usd, 2),
+                ),
                 assumptions=[
                     f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions
                 ],
@@ -166,7 +183,9 @@ def build_plan(
         speed_figure(
             book, workload, f"workloads[{index}].user_output_tps", loaded.lines.line(where)
         )
-    sites = _cluster_sites(loaded, catalog, book)  # a site too small to size a pod stops here
+    sites = _cluster_sites(
+        loaded, settings, catalog, book
+    )  # a site too small to size a pod stops here
     ctx = Context(catalog=catalog, settings=settings, book=book, region=spec.region)
 
     decisions: list[Decision] = []

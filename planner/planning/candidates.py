@@ -304,14 +304,14 @@ def shape_limits(
 
 
 def unit_prices(catalog: Catalog, candidate: SelfHostedCandidate) -> list[UnitPrice]:
-    """A unit's monthly price under every purchase option."""
+    """A unit's monthly price under every purchase option, named as its target names what a
+    node is paid as: a cluster's node (owned or bought hardware, the same under every option)
+    is one price, never an EC2 purchase option."""
     hours = catalog.pricing.hours_per_month.value
-    return [
-        UnitPrice(
-            option.value,
-            candidate.target.node_rate(catalog, candidate.offer, option).usd_per_hour
-            * hours
-            * candidate.capacity.nodes_per_unit,
-        )
-        for option in Pricing
-    ]
+    prices: dict[str, float] = {}
+    for option in Pricing:
+        paid = candidate.target.purchase_label(option).value
+        if paid not in prices:
+            rate = candidate.target.node_rate(catalog, candidate.offer, option).usd_per_hour
+            prices[paid] = rate * hours * candidate.capacity.nodes_per_unit
+    return [UnitPrice(paid, monthly) for paid, monthly in prices.items()]

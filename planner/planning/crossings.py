@@ -109,9 +109,9 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
     if own is None or not api_ids:
         return None
     candidate = ctx.by_option[own.id]
-    apis, units, rows = crossover_lines(
-        ctx, candidate, [workload], api_ids, purchases=(ctx.settings.pricing.value,)
-    )
+    # The plan's purchase option, or what a cluster's node is paid as (owned or bought).
+    paid = candidate.target.purchase_label(ctx.settings.pricing).value
+    apis, units, rows = crossover_lines(ctx, candidate, [workload], api_ids, purchases=(paid,))
     if not apis:
         return None
     api, unit, row = apis[0], units[0], rows[0]
@@ -129,7 +129,7 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
         again = _crossings_text(row.crossings, api_id, own.id)
         explanation = (
             f"{own.id} costs less than {api_id} from {tokens_text(volume)} tokens a month "
-            f"(at this workload's input/output mix, {ctx.settings.pricing.value}, fixed costs "
+            f"(at this workload's input/output mix, {paid}, fixed costs "
             f"included), that is from {usd(volume * api.usd_per_token)} a month of API spend"
             + (f"; {again}" if again else "")
             + f" (crossings up to {tokens_text(row.max_tokens)} tokens a month"

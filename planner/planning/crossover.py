@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from planner.catalog import Catalog
+from planner.catalog.vocabulary import Pricing
 from planner.errors import PlannerError
 from planner.fmt import usd_whole
 from planner.inputs.loader import LoadedWorkloads
@@ -36,7 +37,9 @@ class Report:
     apis: list[ApiLine]
     units: list[Unit]
     rows: list[Row]
-    pricing: str  # the plan's purchase option: the one the chart draws
+    # The plan's purchase option (the one the chart draws), or owned / bought where the
+    # self-hosted option is a cluster site's bought hardware (its only row).
+    pricing: str
 
 
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
@@ -47,9 +50,8 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
     own = own_option(ctx, options)
     if own is None:
         return None
-    apis, units, rows = crossover_lines(
-        ctx, ctx.by_option[own.id], [workload], admissible_apis(options)
-    )
+    candidate = ctx.by_option[own.id]
+    apis, units, rows = crossover_lines(ctx, candidate, [workload], admissible_apis(options))
     return Report(
         workload.name,
         own.id,
@@ -57,7 +59,8 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
         apis,
         units,
         rows,
-        ctx.settings.pricing.value,
+        # The plan's purchase option, or a cluster's owned or bought hardware.
+        candidate.target.purchase_label(ctx.settings.pricing).value,
     )
 
 
@@ -94,6 +97,9 @@ def reports(loaded: LoadedWorkloads, catalog: Catalog, name: str | None) -> list
             + ", ".join(names),
         )
     return found
+
+
+PURCHASE_OPTIONS = {option.value for option in Pricing}
 
 
 def _tokens(volume: float | None) -> str:
@@ -153,10 +159,14 @@ def render_table(found: list[Report]) -> str:
         if report.self_hosted is None:
             lines += [f"{report.workload}: {NO_SELF_HOSTED}", ""]
             continue
+        paid = (
+            f"the plan buys {report.pricing}"
+            if report.pricing in PURCHASE_OPTIONS
+            else f"its nodes are {report.pricing} hardware, under any purchase option"
+        )
         head = (
             f"{report.workload}: {report.self_hosted} against the APIs it may use "
-            f"(this workload: {_tokens(report.monthly_tokens)} tokens a month; the plan buys "
-            f"{report.pricing}"
+            f"(this workload: {_tokens(report.monthly_tokens)} tokens a month; {paid}"
         )
         if not report.rows:
             lines.append(head + ")")

@@ -53,7 +53,9 @@ def self_hosted_option(ctx: Context, candidate: SelfHostedCandidate, demand: Dem
         model=candidate.model_id,
         tier=candidate.tier,
         instance_type=candidate.instance_type,
-        pricing=settings.pricing,
+        # What the nodes are paid as: the plan's purchase option, or a cluster's owned or
+        # bought hardware (never an EC2 purchase option it does not use).
+        pricing=candidate.target.purchase_label(settings.pricing),
         memory_fit=at_shape.memory_fit,
         nodes=nodes,
         monthly_cost_usd=round(cost, 2),

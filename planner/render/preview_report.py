@@ -84,6 +84,12 @@ def render_json(preview: Preview) -> str:
             ],
             "resourcesMonthlyUsd": preview.total_usd,
             "poolResourcesMonthlyUsd": preview.pools_usd,
+            # Only where the plan has cluster pools: their nodes, among the pools' resources.
+            **(
+                {"siteNodesMonthlyUsd": preview.site_nodes_usd}
+                if any(p.site in {s.name for s in preview.plan.sites} for p in preview.plan.pools)
+                else {}
+            ),
             "sharedAccessMonthlyUsd": preview.shared_access_usd,
             "connectionsMonthlyUsd": preview.connections_usd,
             "staffMonthlyUsd": preview.plan.totals.staff_usd,
@@ -123,9 +129,13 @@ def render_text(preview: Preview) -> str:
 
     # A kind the plan has none of gets no line ("staff 0.00 USD (0 pool(s))" is noise).
     pools, apis = bool(preview.plan.pools), bool(preview.plan.providers)
+    on_sites = any(p.site in {s.name for s in preview.plan.sites} for p in preview.plan.pools)
     lines += [
         *([row("self-hosted pools' resources", preview.pools_usd, "  (nodes, network pieces)")]
           if pools else []),
+        *([row("  of which cluster sites' nodes", preview.site_nodes_usd,
+               "  (bought hardware at the sites' node-month, no AWS bill)")]
+          if on_sites else []),
         *([row("shared access' resources", preview.shared_access_usd, "  (API boundaries, keys)")]
           if apis else []),
         *([row("consumer connections' resources", preview.connections_usd,
@@ -137,7 +147,10 @@ def render_text(preview: Preview) -> str:
         *([row("API tokens (plan)", totals.api_tokens_usd)] if apis else []),
         row("total", preview.grand_total_usd, "  a month"),
     ]  # fmt: skip
-    if preview.agrees:
+    if preview.agrees and on_sites:
+        # The stack's AWS budget leaves the cluster pools out (they have no AWS bill).
+        lines.append("  (the plan's total to the cent; the stack's budget is its AWS share)")
+    elif preview.agrees:
         lines.append("  (the plan's total to the cent, and the stack's budget)")
     else:
         lines.append(
@@ -147,7 +160,7 @@ def render_text(preview: Preview) -> str:
         )
     lines += [
         "",
-        f"{sum(1 for r in run.resources if r.custom) - len(preview.costs)} resources cost "
+        f"{preview.free_resources} resources cost "
         "nothing by themselves (IAM, security groups, routes, subnets, ...).",
         LABEL,
     ]

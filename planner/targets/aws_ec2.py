@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from planner import costing
 from planner.catalog import Catalog
-from planner.catalog.vocabulary import Pricing
+from planner.catalog.vocabulary import PaidAs, Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
 from planner.targets.base import Cited, Offer
 
@@ -34,8 +34,8 @@ class AwsEc2:
             for instance_type in sorted(settings.instance_types or catalog.instances)
         ]
 
-    def purchase_label(self, pricing: Pricing) -> str:
-        return pricing.value
+    def purchase_label(self, pricing: Pricing) -> PaidAs:
+        return pricing
 
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
         return costing.node_rate(catalog, offer.instance, pricing)

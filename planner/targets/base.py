@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from planner.catalog import Catalog, Instance
-from planner.catalog.vocabulary import Pricing
+from planner.catalog.vocabulary import PaidAs, Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
 
 
@@ -53,9 +53,10 @@ class Target(Protocol):
         """One node an hour under the purchase option, with its range and basis."""
         ...
 
-    def purchase_label(self, pricing: Pricing) -> str:
-        """How a formula names what a node is paid as under the plan's purchase option
-        (on_demand, spot, ...; a cluster's node: owned or bought)."""
+    def purchase_label(self, pricing: Pricing) -> PaidAs:
+        """What a node is paid as under the plan's purchase option, as its formula and the
+        plan's pool and options name it (on_demand, spot, ...; a cluster's node: owned or
+        bought, whatever the option)."""
         ...
 
     def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:

@@ -11,15 +11,20 @@ too large for one node is served across several (a LeaderWorkerSet in the stack)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from planner import costing, formulas
 from planner.catalog import Catalog, Figure, Instance
-from planner.catalog.vocabulary import Pricing
+from planner.catalog.vocabulary import Ownership, PaidAs, Pricing
 from planner.costing import FixedCost, NodeRate, PurchaseCost, Settings
 from planner.costing.throughput_data import throughput_data
-from planner.inputs.sites import KubernetesSite
+from planner.inputs.sites import COST_FIGURES, KubernetesSite
 from planner.targets.base import Cited, Offer
+
+# Which value of a catalog figure a node's cost takes: its value, or an end of its range.
+End = Literal["value", "low", "high"]
+# The end of a figure that costs less the larger it is (the amortization horizon).
+_INVERSE: dict[End, End] = {"value": "value", "low": "high", "high": "low"}
 
 
 class Term(NamedTuple):
@@ -65,33 +70,40 @@ class KubernetesTarget:
         """The GPU nodes pools may use: every pool on the site shares them."""
         return self.site.nodes
 
-    def _term(self, field: str, given: float | None, default: Figure, unit: str) -> Term:
+    def _term(self, field: str, given: float | None, default: Figure, unit: str, end: End) -> Term:
+        """The file's figure where it sets one (exact: no range), else the catalog's, at the
+        range's end asked for where the catalog gives one (pricing.yaml `low` / `high`)."""
         key = f"site.{self.site.name}.{field}"
         if given is not None:
             where = f"set in the workloads file: sites[{self.index}].cost.{field}"
             return Term(given, Cited(key, given, unit, where, ""))
-        return Term(default.value, Cited(key, default.value, unit, default.source, default.date))
+        at = getattr(default, end) if end != "value" else None
+        value = default.value if at is None else at
+        return Term(value, Cited(key, default.value, unit, default.source, default.date))
 
-    def node_cost(self, catalog: Catalog) -> NodeCost:
+    def node_cost(self, catalog: Catalog, end: End = "value") -> NodeCost:
+        """A node a month, at the catalog figures' values or at the low or high end of their
+        ranges (the figures the file sets are exact)."""
         hardware, cost = catalog.pricing.hardware, self.site.cost
         hours = catalog.pricing.hours_per_month
-        power = self._term("power_kw_per_node", cost.power_kw_per_node, hardware.power_kw, "kW")
-        pue = self._term("pue", cost.pue, hardware.pue, "PUE")
-        kwh = self._term("usd_per_kwh", cost.usd_per_kwh, hardware.usd_per_kwh, "USD/kWh")
+        power = self._term(
+            "power_kw_per_node", cost.power_kw_per_node, hardware.power_kw, "kW", end
+        )
+        pue = self._term("pue", cost.pue, hardware.pue, "PUE", end)
+        kwh = self._term("usd_per_kwh", cost.usd_per_kwh, hardware.usd_per_kwh, "USD/kWh", end)
         hosting = self._term(
             "hosting_usd_per_node_month",
             cost.hosting_usd_per_node_month,
             hardware.hosting_usd_per_node_month,
             "USD a node-month",
+            end,
         )
         hours_term = Term(
             hours.value,
             Cited("pricing.hours_per_month", hours.value, "hours", hours.source, hours.date),
         )
-        power_usd = power.value * pue.value * kwh.value * hours.value
         terms = [power, pue, kwh, hours_term, hosting]
         capital_usd = horizon_months = None
-        capital_month = 0.0
         if not cost.owned:
             default = catalog.server_price(self.site.gpu, self.site.gpus_per_node)
             if cost.capital_usd_per_node is None and default is None:
@@ -101,12 +113,15 @@ class KubernetesTarget:
                 cost.capital_usd_per_node,
                 default or Figure(value=0, source="", date=""),
                 "USD",
+                end,
             )
             horizon = self._term(
                 "amortization_months",
                 cost.amortization_months,
                 hardware.horizon_months,
                 "months",
+                # A longer horizon costs less a month: the cost's low end is its long end.
+                _INVERSE[end],
             )
             if cost.amortization_months is None and self.amortization_months is not None:
                 # The file's assumptions.amortization_months, cited as what set it.
@@ -115,22 +130,25 @@ class KubernetesTarget:
                 months = self.amortization_months
                 horizon = Term(months, Cited(key, months, "months", where, ""))
             capital_usd, horizon_months = capital.value, horizon.value
-            capital_month = capital.value / horizon.value
             terms += [capital, horizon]
-        basis = formulas.SiteNodeBasis(
+        basis = costing.site_node_basis(
             owned=cost.owned,
             power_kw=power.value,
             pue=pue.value,
             usd_per_kwh=kwh.value,
             hours=hours.value,
-            power_usd=power_usd,
             hosting_usd=hosting.value,
             capital_usd=capital_usd,
             horizon_months=horizon_months,
-            capital_month_usd=capital_month,
-            monthly_usd=power_usd + hosting.value + capital_month,
         )
         return NodeCost(tuple(terms), basis)
+
+    def from_file(self) -> list[str]:
+        """The cost figures the workloads file sets for this site (sites[i].cost), in the
+        order the plan lists them; the others are the catalog's (or the horizon the
+        assumptions')."""
+        cost = self.site.cost
+        return [name for name in COST_FIGURES if getattr(cost, name) is not None]
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         gpu = throughput_data(catalog).gpus[self.site.gpu]
@@ -150,15 +168,18 @@ class KubernetesTarget:
         )
         return [Offer(self, self.site.name, instance)]
 
-    def purchase_label(self, pricing: Pricing) -> str:
+    def purchase_label(self, pricing: Pricing) -> PaidAs:
         """Bought hardware: the plan's purchase option does not apply to it."""
-        return "owned" if self.site.cost.owned else "bought"
+        return Ownership.owned if self.site.cost.owned else Ownership.bought
 
     def node_rate(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> NodeRate:
-        """Bought hardware costs the same under every purchase option."""
+        """Bought hardware costs the same under every purchase option. Its range is the
+        catalog figures' ranges (hosting, a server's price: pricing.yaml hardware) where the
+        file leaves them to the catalog; a figure the file sets is exact."""
+        hours = catalog.pricing.hours_per_month.value
         node = self.node_cost(catalog)
-        hourly = node.monthly_usd / catalog.pricing.hours_per_month.value
-        return NodeRate(hourly, hourly, hourly, True, node.basis)
+        low, high = (self.node_cost(catalog, end).monthly_usd / hours for end in ("low", "high"))
+        return NodeRate(node.monthly_usd / hours, low, high, True, node.basis)
 
     def price_figures(self, catalog: Catalog, offer: Offer, pricing: Pricing) -> list[Cited]:
         return [term.cited for term in self.node_cost(catalog).terms]

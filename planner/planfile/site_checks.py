@@ -1,0 +1,246 @@
+"""What a plan's cluster sites and the pools on them must satisfy (issue 16): a site's node
+costs what its recorded figures make (each figure the workloads file did not set is the
+catalog's), a pool there costs its nodes at that node-month plus its staff, its purchase option
+is the site's bought hardware (owned or bought), never an EC2 purchase option, and the site's
+pools fit its nodes. EC2 pools are checked in checks.py."""
+
+from __future__ import annotations
+
+from planner.catalog import Catalog
+from planner.catalog.vocabulary import Ownership, Pricing
+from planner.costing import nodes_monthly_usd, pieces_cost, site_node_basis
+from planner.errors import Problem
+from planner.fmt import usd
+from planner.formulas import SiteNodeBasis
+from planner.inputs.sites import COST_FIGURES
+from planner.planfile.place_checks import again
+from planner.planfile.plan import ClusterSite, Plan
+
+# The figures that price a purchase only (an owned node has none).
+PURCHASE_FIGURES = COST_FIGURES[-2:]
+
+
+def ownership(site: ClusterSite) -> Ownership:
+    """What a pool on the site is paid as: the site's hardware, owned or bought."""
+    return Ownership.owned if site.cost.owned else Ownership.bought
+
+
+def _catalog_figure(plan: Plan, catalog: Catalog, site: ClusterSite, name: str) -> float | None:
+    """The figure a site takes where the workloads file does not set it (pricing.yaml
+    hardware; the horizon: the plan's assumptions.amortization_months, which is the file's
+    assumptions or the catalog's)."""
+    hardware = catalog.pricing.hardware
+    if name == "amortization_months":
+        months = plan.assumptions.get("amortization_months")
+        return float(months) if isinstance(months, int | float) else None
+    if name == "capital_usd_per_node":
+        server = catalog.server_price(site.gpu, site.gpus_per_node)
+        return None if server is None else server.value
+    figure = {
+        "power_kw_per_node": hardware.power_kw,
+        "pue": hardware.pue,
+        "usd_per_kwh": hardware.usd_per_kwh,
+        "hosting_usd_per_node_month": hardware.hosting_usd_per_node_month,
+    }[name]
+    return figure.value
+
+
+def site_node_basis_of(site: ClusterSite, catalog: Catalog) -> SiteNodeBasis | None:
+    """A node of the site a month from its recorded figures, with its formula's terms (None: a
+    purchase without its capital or horizon, reported by site_problems)."""
+    cost = site.cost
+    try:
+        return site_node_basis(
+            owned=cost.owned,
+            power_kw=cost.power_kw_per_node,
+            pue=cost.pue,
+            usd_per_kwh=cost.usd_per_kwh,
+            hours=catalog.pricing.hours_per_month.value,
+            hosting_usd=cost.hosting_usd_per_node_month,
+            capital_usd=cost.capital_usd_per_node,
+            horizon_months=cost.amortization_months,
+        )
+    except ValueError:
+        return None
+
+
+def site_node_monthly_usd(site: ClusterSite, catalog: Catalog) -> float | None:
+    basis = site_node_basis_of(site, catalog)
+    return None if basis is None else basis.monthly_usd
+
+
+def site_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Each site's cost figures: the catalog's where the file did not set them, the same as
+    the plan's figures cite, and a node-month they make; its pools within its nodes."""
+    found: list[Problem] = []
+    for index, site in enumerate(plan.sites):
+        at = f"sites[{index}].cost"
+        cost = site.cost
+        for name in PURCHASE_FIGURES:
+            value = getattr(cost, name)
+            if cost.owned and value is not None:
+                found.append(again(f"{at}.{name}", f"{value:g}, but an owned node has no {name}"))
+            elif not cost.owned and value is None:
+                found.append(again(f"{at}.{name}", "missing: a bought node's cost needs it"))
+        for number, name in enumerate(cost.from_file):
+            if name not in COST_FIGURES or getattr(cost, name) is None:
+                found.append(
+                    again(
+                        f"{at}.from_file[{number}]",
+                        f"{name!r} is no cost figure this site has ({', '.join(COST_FIGURES)})",
+                    )
+                )
+        for name in COST_FIGURES:
+            value = getattr(cost, name)
+            if value is None or (cost.owned and name in PURCHASE_FIGURES):
+                continue  # an owned node's purchase figure: reported above
+            if value < 0 or (value == 0 and name != "hosting_usd_per_node_month"):
+                found.append(again(f"{at}.{name}", f"{value:g} is not a positive figure"))
+            cited = plan.figures.get(f"site.{site.name}.{name}")
+            if cited is not None and cited.value != value:
+                found.append(
+                    again(
+                        f"{at}.{name}",
+                        f"{value:g}, but the plan's figure site.{site.name}.{name} is "
+                        f"{cited.value}",
+                    )
+                )
+            if name in cost.from_file:
+                continue
+            default = _catalog_figure(plan, catalog, site, name)
+            if default is not None and default != value:
+                found.append(
+                    again(
+                        f"{at}.{name}",
+                        f"{value:g}, but the workloads file does not set it (from_file) and "
+                        f"the catalog's is {default:g} (pricing.yaml hardware)",
+                    )
+                )
+        monthly = site_node_monthly_usd(site, catalog)
+        if monthly is not None and round(monthly * 100) != round(cost.node_monthly_usd * 100):
+            found.append(
+                again(
+                    f"{at}.node_monthly_usd",
+                    f"{usd(cost.node_monthly_usd)}, but its figures make {usd(monthly)} a node "
+                    "a month",
+                )
+            )
+        used = [(i, p) for i, p in enumerate(plan.pools) if p.site == site.name]
+        taken = sum(p.nodes for _, p in used)
+        if taken > site.nodes:
+            found.append(
+                again(
+                    f"sites[{index}].nodes",
+                    f"{site.nodes:,} GPU node(s), but its pools ("
+                    + ", ".join(f"pools[{i}]" for i, _ in used)
+                    + f") use {taken:,}",
+                )
+            )
+    return found
+
+
+def pricing_problems(plan: Plan) -> list[Problem]:
+    """A cluster's pool (and option) is paid as its site's hardware, owned or bought; an EC2
+    pool (and option) as a purchase option, never owned or bought."""
+    sites = {site.name: site for site in plan.sites}
+    found: list[Problem] = []
+
+    def check(field: str, paid: Pricing | Ownership | None, node_type: str, site: str) -> None:
+        cluster = sites.get(site)
+        if cluster is not None:
+            if isinstance(paid, Pricing):
+                found.append(
+                    again(
+                        field,
+                        f"{paid.value!r} is an EC2 purchase option, but site {site}'s nodes are "
+                        f"bought hardware: {ownership(cluster).value}",
+                    )
+                )
+            elif paid is not None and paid != ownership(cluster):
+                found.append(
+                    again(
+                        field,
+                        f"{paid.value!r}, but site {site}'s nodes are "
+                        f"{ownership(cluster).value} (sites[].cost.owned)",
+                    )
+                )
+        elif isinstance(paid, Ownership):
+            found.append(
+                again(
+                    field,
+                    f"{paid.value!r} is a cluster site's hardware, but {node_type} is an EC2 "
+                    "instance type: on_demand, spot, savings_1yr or savings_3yr",
+                )
+            )
+
+    for index, pool in enumerate(plan.pools):
+        check(f"pools[{index}].pricing", pool.pricing, pool.instance_type, pool.site)
+    for index, workload in enumerate(plan.workloads):
+        economics = workload.answers.volume_economics
+        for kind, options in (
+            ("options", economics.options),
+            ("alternatives", economics.alternatives),
+        ):
+            for number, option in enumerate(options):
+                if option.instance_type is None:
+                    continue
+                # An option on a site is named by the site (its instance_type).
+                site = option.instance_type if option.instance_type in sites else "aws"
+                check(
+                    f"workloads[{index}].answers.volume_economics.{kind}[{number}].pricing",
+                    option.pricing,
+                    option.instance_type,
+                    site,
+                )
+    return found
+
+
+def cluster_pool_cost_problems(plan: Plan, catalog: Catalog, staff_usd: float) -> list[Problem]:
+    """A cluster pool costs its nodes at its site's node-month (each node-month in whole cents,
+    as costing.nodes_monthly_usd prices every pool) plus its staff: a cluster pool has no
+    network pieces of its own (planner/targets/kubernetes.py pool_fixed_cost). Its purchase
+    option is the same nodes, owned or bought."""
+    sites = {site.name: site for site in plan.sites}
+    hours = catalog.pricing.hours_per_month.value
+    fixed = round(staff_usd + pieces_cost(catalog, ()).monthly_usd, 2)
+    found: list[Problem] = []
+    for index, pool in enumerate(plan.pools):
+        site = sites.get(pool.site)
+        if site is None or pool.nodes < 1:
+            continue  # EC2 pools: checks.py; a bad count: plan_problems
+        monthly = site_node_monthly_usd(site, catalog)
+        if monthly is None:
+            continue  # site_problems reports it
+        at = f"pools[{index}]"
+        nodes = nodes_monthly_usd(monthly / hours, hours, pool.nodes)
+        expected = round((nodes + fixed) * 100)
+        if round(pool.monthly_cost_usd * 100) != expected:
+            found.append(
+                again(
+                    f"{at}.monthly_cost_usd",
+                    f"{usd(pool.monthly_cost_usd)}, but {pool.nodes:,} node(s) of site "
+                    f"{site.name} at {usd(monthly)} a node-month "
+                    f"({ownership(site).value}) and the pool's staff cost "
+                    f"{usd(expected / 100)}: nodes and cost disagree",
+                )
+            )
+        option = "owned" if site.cost.owned else "buy"
+        price = round(pool.nodes * round(monthly, 2), 2)
+        for number, purchase in enumerate(pool.purchase_options):
+            if purchase.option != option:
+                found.append(
+                    again(
+                        f"{at}.purchase_options[{number}].option",
+                        f"{purchase.option!r}, but a node of site {site.name} is paid only as "
+                        f"{option}",
+                    )
+                )
+            elif round(purchase.monthly_cost_usd * 100) != round(price * 100):
+                found.append(
+                    again(
+                        f"{at}.purchase_options[{number}].monthly_cost_usd",
+                        f"{usd(purchase.monthly_cost_usd)}, but {pool.nodes:,} node(s) of site "
+                        f"{site.name} cost {usd(price)} {option}",
+                    )
+                )
+    return found
