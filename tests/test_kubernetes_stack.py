@@ -46,6 +46,14 @@ sites:
     storage_class: fast-nvme
     weights_source: s3://models.internal/weights
     cost: {owned: true}
+    load_balancer:
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
+      class: service.k8s.aws/nlb
+      dns_suffix: llm.dc1.internal
   - name: aws
     kind: aws
 workloads:

@@ -83,6 +83,9 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "serving": _read("vllm.yaml", directory),
         "optimizer": _read("optimizer.yaml", directory),
         "cluster_assumptions": _read("kubernetes.yaml", directory)["cluster_assumptions"],
+        "load_balancer_assumptions": _read("kubernetes.yaml", directory)[
+            "load_balancer_assumptions"
+        ],
         "context_windows": windows,
         "aws_prices": _read("aws_prices.yaml", directory)["resources"],
         "directory": directory,

@@ -18,6 +18,7 @@ from planner.inputs.sites import AwsSite, KubernetesSite
 from planner.planfile import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
+    ClusterLoadBalancer,
     ClusterSite,
     Plan,
     Pool,
@@ -109,7 +110,20 @@ def _cluster_sites(sites: list[AwsSite | KubernetesSite], catalog: Catalog) -> l
             node_selector=dict(site.node_selector),
             storage_class=site.storage_class,
             weights_source=site.weights_source,
-            assumptions=[f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions],
+            load_balancer=None
+            if site.load_balancer is None
+            else ClusterLoadBalancer(
+                annotations=dict(site.load_balancer.annotations),
+                load_balancer_class=site.load_balancer.load_balancer_class,
+                dns_suffix=site.load_balancer.dns_suffix,
+            ),
+            assumptions=[
+                f"{a.text} ({a.source}, {a.date})"
+                for a in [
+                    *catalog.cluster_assumptions,
+                    *(catalog.load_balancer_assumptions if site.load_balancer else []),
+                ]
+            ],
         )
         for site in sites
         if isinstance(site, KubernetesSite)
