@@ -22,7 +22,7 @@ from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
 from stacks.boot import boot_figures, pod_startup_s, weights_gb
 from stacks.kubernetes.labels import PREFIX
-from stacks.serving import serve_args
+from stacks.serving import TLS_KEY, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -44,6 +44,12 @@ READINESS_FAILURES = 3
 LIVENESS_FAILURES = 6
 SECRET_API_KEY = "api-key"
 SECRET_WEIGHTS = "weights-reader"
+# The pool's serving certificate and key (a kubernetes.io/tls Secret: tls.crt, tls.key), mounted
+# read-only where the serving command reads them (stacks/serving.py TLS_KEY, TLS_CERTIFICATE).
+SECRET_TLS = "serving-tls"
+TLS_DIR = TLS_KEY.rsplit("/", 1)[0]
+# Owner and group may read, no one else: the pods' fsGroup owns the files (0440).
+TLS_FILE_MODE = 0o440
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
 
 def _probe(path: str, failures: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+        "httpGet": {"path": path, "port": "http", "scheme": "HTTPS"},
         "periodSeconds": PROBE_PERIOD_S,
         "failureThreshold": failures,
     }
@@ -158,6 +164,7 @@ def _serving_container(
         ],
     }
     if serves:
+        container["volumeMounts"].append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
         # The startup probe holds liveness off while the weights load and the engine starts.
         budget = pod_startup_s(catalog, pool)
         container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
@@ -208,6 +215,7 @@ def pod_spec(
             },
             {"name": "cache", "emptyDir": {}},
             {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+            {"name": "tls", "secret": {"secretName": SECRET_TLS, "defaultMode": TLS_FILE_MODE}},
         ],
     }
 
@@ -226,7 +234,7 @@ def serving_manifest(
     """The Deployment, or the LeaderWorkerSet where a replica spans pods."""
     form = shape(pool)
     ref = image(catalog, cluster, image_tag)
-    flags = serve_args(pool, catalog, engines=1, tls=False)
+    flags = serve_args(pool, catalog, engines=1, tls=True)
     metadata = {
         "name": "serving",
         "namespace": namespace,
