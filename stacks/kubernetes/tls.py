@@ -59,6 +59,11 @@ class PoolCertificate:
     private_key: pulumi.Output[str]  # a secret
 
 
+def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    secret: pulumi.Output[str] = pulumi.Output.secret(value)
+    return secret
+
+
 def pool_certificate(
     name: str, pool: str, names_: list[str], opts: pulumi.ResourceOptions
 ) -> PoolCertificate:
@@ -67,7 +72,7 @@ def pool_certificate(
     ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm=ALGORITHM, ecdsa_curve=CURVE, opts=opts)
     # The mocks (and any engine that does not apply the provider's secret outputs) would hand
     # the key on in plain text: it is marked secret wherever it is passed.
-    ca_key_pem = pulumi.Output.secret(ca_key.private_key_pem)
+    ca_key_pem = _secret(ca_key.private_key_pem)
     ca = tls.SelfSignedCert(
         f"{name}-ca",
         private_key_pem=ca_key_pem,
@@ -78,7 +83,7 @@ def pool_certificate(
         opts=opts,
     )
     key = tls.PrivateKey(f"{name}-serving-key", algorithm=ALGORITHM, ecdsa_curve=CURVE, opts=opts)
-    key_pem = pulumi.Output.secret(key.private_key_pem)
+    key_pem = _secret(key.private_key_pem)
     request = tls.CertRequest(
         f"{name}-serving-request",
         private_key_pem=key_pem,
