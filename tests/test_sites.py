@@ -321,6 +321,9 @@ def test_a_site_with_room_takes_every_pool(strategy: str) -> None:
     assert {p.site for p in plan.pools} == {"dc1"}
     assert sum(p.nodes for p in plan.pools) <= 4
     assert not [w for p in plan.workloads for w in p.warnings if w.code == "site_full"]
+    # Their callers by range are outside the cluster, reached through its load balancer: not
+    # "callers inside the stack's own network", as an EC2 pool's would be.
+    assert not [w for p in plan.workloads for w in p.warnings if w.code == "consumers_inside"]
 
 
 def test_a_workload_only_a_full_site_serves_is_an_error_naming_it() -> None:
@@ -553,6 +556,10 @@ def test_a_site_without_a_load_balancer_gets_no_pool_of_callers_by_range(strateg
     assert NO_LOAD_BALANCER in text
     plan = _plan(text.replace(NO_LOAD_BALANCER, ""), strategy)
     assert plan.pools and {p.site for p in plan.pools} == {"aws"}
+    assert all(
+        [w.code for w in p.warnings if w.code == "consumers_inside"] == ["consumers_inside"]
+        for p in plan.workloads
+    )
     [site] = plan.sites
     assert site.load_balancer is None  # and no load balancer's assumptions are stated
     assert len(site.assumptions) == len(default_catalog().cluster_assumptions)
