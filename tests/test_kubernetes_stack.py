@@ -496,8 +496,13 @@ def test_the_pods_serve_tls_with_a_certificate_of_the_pool_s_own_ca(
     [pool] = plan.pools
     [namespace] = by_kind(single_run, "Namespace")
     ns = namespace["metadata"]["name"]
-    assert len(_tls(single_run, "privateKey:PrivateKey")) == 2
+    keys = {r.name.rsplit("-", 2)[-2]: r for r in _tls(single_run, "privateKey:PrivateKey")}
+    assert sorted(keys) == ["ca", "serving"]
     [ca] = _tls(single_run, "selfSignedCert:SelfSignedCert")
+    # What callers trust survives a mistaken destroy, as the pool's other keys do; the serving
+    # certificate is replaced as it nears its end, so it is not protected.
+    assert ca.protect and ca.retain_on_delete and keys["ca"].protect
+    assert not keys["serving"].protect
     assert ca.inputs["isCaCertificate"] is True
     assert sorted(ca.inputs["allowedUses"]) == ["cert_signing", "crl_signing"]
     [request] = _tls(single_run, "certRequest:CertRequest")
@@ -506,6 +511,7 @@ def test_the_pods_serve_tls_with_a_certificate_of_the_pool_s_own_ca(
         f"{ns}.llm.dc1.internal",
     ]  # fmt: skip
     [signed] = _tls(single_run, "locallySignedCert:LocallySignedCert")
+    assert not signed.protect
     assert "server_auth" in signed.inputs["allowedUses"]
     assert signed.inputs["validityPeriodHours"] == 8760
     assert signed.inputs["earlyRenewalHours"] == 720

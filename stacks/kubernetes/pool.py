@@ -110,6 +110,7 @@ class ClusterPool(pulumi.ComponentResource):
             pool.name,
             tls.dns_names(ns, "serving", outside_lb.dns_suffix if outside_lb else None),
             pulumi.ResourceOptions(parent=self),
+            guarded(args.protect, self),
         )
         self.ca_certificate = certificate.ca_certificate
         self.tls_secret = self._secret(

@@ -65,11 +65,18 @@ def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
 
 
 def pool_certificate(
-    name: str, pool: str, names_: list[str], opts: pulumi.ResourceOptions
+    name: str,
+    pool: str,
+    names_: list[str],
+    opts: pulumi.ResourceOptions,
+    kept: pulumi.ResourceOptions,
 ) -> PoolCertificate:
-    """The pool's CA and its serving certificate for these DNS names."""
+    """The pool's CA and its serving certificate for these DNS names. `kept`: the options of
+    what callers trust, the CA's key and certificate (guarded as the pool's other keys: a CA
+    made anew is one every caller must trust again); the serving certificate is replaced as it
+    nears its end, so it takes `opts`."""
     figures = tls_figures()
-    ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm=ALGORITHM, ecdsa_curve=CURVE, opts=opts)
+    ca_key = tls.PrivateKey(f"{name}-ca-key", algorithm=ALGORITHM, ecdsa_curve=CURVE, opts=kept)
     # The mocks (and any engine that does not apply the provider's secret outputs) would hand
     # the key on in plain text: it is marked secret wherever it is passed.
     ca_key_pem = _secret(ca_key.private_key_pem)
@@ -80,7 +87,7 @@ def pool_certificate(
         subject={"common_name": f"{pool} CA"[-64:], "organization": names.PROJECT},
         validity_period_hours=int(figures.ca_validity_hours.value),
         allowed_uses=CA_USES,
-        opts=opts,
+        opts=kept,
     )
     key = tls.PrivateKey(f"{name}-serving-key", algorithm=ALGORITHM, ecdsa_curve=CURVE, opts=opts)
     key_pem = _secret(key.private_key_pem)
