@@ -38,8 +38,8 @@ class BuiltPool:
     connection: dict[str, object]
     # Workload -> what its callers need to call it (stack output `workloads`).
     callers: dict[str, dict[str, object]]
-    # The CA its callers trust (None: the pool serves plain HTTP inside its cluster, sealed by
-    # its NetworkPolicy, as a Kubernetes site's does).
+    # The CA its callers trust (an EC2 pool's private CA, a cluster pool's own CA; None: a
+    # target whose pools serve no TLS of their own).
     ca_certificate: pulumi.Output[str] | None
     monthly_cost_usd: pulumi.Output[float]
     # The pool network's Network Access Analyzer scope, to analyze after `pulumi up` (None:

@@ -46,7 +46,7 @@ def serve_args(
     data-parallel engines one server runs (default: the replicas the plan put on a node, as
     both an EC2 node and a cluster pool's whole-node pod run them). `tls`: serve
     HTTPS with the node's certificate (an EC2 node behind its TLS listener; a cluster pool's pods
-    serve HTTP inside the cluster, sealed by their NetworkPolicy)."""
+    with their pool's certificate, stacks/kubernetes/tls.py)."""
     model = catalog.models[pool.model]
     if pool.precision not in model.checkpoints:
         # read_plan refuses such a plan; a caller passing its own Pool gets the reason.

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pulumi import RunError
+from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
 from planner.graph.offline import OfflineRun, run_program
@@ -35,6 +36,8 @@ from tests.fake_keys import fake_key
 from tests.test_stacks import plain, plan_project
 
 DATA = Path(__file__).parent / "data"
+# A PEM private key's header, built here so the repository holds none (test_verify.py).
+KEY_HEADER = "-----BEGIN " + "PRIVATE KEY-----"
 LWS_SCHEMA = json.loads((DATA / "leaderworkerset-v0.10.0.schema.json").read_text())
 # kubernetes-validate's schemas of the Kubernetes minor the namespace's Pod Security labels pin.
 SCHEMA_VERSION = f"{KUBERNETES_VERSION}.0"
@@ -53,6 +56,14 @@ sites:
     storage_class: fast-nvme
     weights_source: s3://models.internal/weights
     cost: {owned: true}
+    load_balancer:
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
+      class: service.k8s.aws/nlb
+      dns_suffix: llm.dc1.internal
   - name: aws
     kind: aws
 workloads:
@@ -233,9 +244,17 @@ def test_a_single_node_pool_is_a_sealed_deployment(single_run: OfflineRun, proje
     assert command[:3] == ["vllm", "serve", "/weights"]
     assert command[command.index("--data-parallel-size") + 1] == "8"
     assert command[command.index("--tensor-parallel-size") + 1] == str(pool.tensor_parallel)
-    assert "--ssl-keyfile" not in command
+    # HTTPS with the pool's certificate, read from the TLS Secret mounted read-only.
+    assert command[command.index("--ssl-keyfile") + 1] == "/secrets/tls.key"
+    assert command[command.index("--ssl-certfile") + 1] == "/secrets/tls.crt"
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+    assert mount == {"name": "tls", "mountPath": "/secrets", "readOnly": True}
+    [volume] = [v for v in pod["volumes"] if v["name"] == "tls"]
+    assert volume["secret"] == {"secretName": "serving-tls", "defaultMode": 0o440}
     startup = container["startupProbe"]
     assert startup["httpGet"]["path"] == "/health"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS"
     assert startup["periodSeconds"] * startup["failureThreshold"] >= pod_startup_s(
         default_catalog(), pool
     )
@@ -249,13 +268,17 @@ def test_a_single_node_pool_is_a_sealed_deployment(single_run: OfflineRun, proje
     claim = weights["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim["storageClassName"] == "fast-nvme"
     [svc] = by_kind(single_run, "Service")
-    assert svc["spec"]["type"] == "ClusterIP"
+    # Its consumer (10.20.0.0/16, by its range) calls from outside the cluster.
+    assert svc["spec"]["type"] == "LoadBalancer"
     assert [p["port"] for p in svc["spec"]["ports"]] == [8000]
     [budget] = by_kind(single_run, "PodDisruptionBudget")
     assert budget["spec"]["maxUnavailable"] == 1
     outputs = single_run.outputs["pools"][pool.name]
     assert outputs["endpoint"] == (
-        f"http://serving.{namespace['metadata']['name']}.svc.cluster.local:8000/v1"
+        f"https://serving.{namespace['metadata']['name']}.svc.cluster.local:8000/v1"
+    )
+    assert outputs["outside_endpoint"] == (
+        f"https://{namespace['metadata']['name']}.llm.dc1.internal:8000/v1"
     )
     assert single_run.outputs["workloads"]["triage"]["pool"] == pool.name
 
@@ -607,3 +630,118 @@ def test_a_pool_of_part_replicas_is_refused(cluster_plan: Plan) -> None:
     with pytest.raises(ValueError, match=r"pool .*: 3 nodes are not whole replicas of 2 nodes"):
         shape(pool)
     assert shape(pool.model_copy(update={"nodes": 4})).pods == 4
+
+
+def test_callers_outside_the_cluster_get_an_internal_load_balancer(
+    single_run: OfflineRun, project: Path
+) -> None:
+    """Issue 16, exposure: the pool's Service is a LoadBalancer with the site's internal
+    annotations and class, open only to the consumers' ranges, keeping the caller's address
+    (externalTrafficPolicy Local) and opening no node port (allocateLoadBalancerNodePorts
+    false); kubernetes-validate takes it (test_every_manifest_is_valid_for_the_kubernetes_api)."""
+    plan = read_plan(project / "plans/dev/plan.json")
+    [site] = plan.sites
+    assert site.load_balancer is not None
+    [svc] = by_kind(single_run, "Service")
+    assert svc["metadata"]["annotations"] == site.load_balancer.annotations == {
+        "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+        "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+        "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+            "preserve_client_ip.enabled=true",
+    }  # fmt: skip
+    spec = svc["spec"]
+    assert spec["type"] == "LoadBalancer"
+    assert spec["loadBalancerClass"] == "service.k8s.aws/nlb"
+    assert spec["loadBalancerSourceRanges"] == ["10.20.0.0/16"]
+    assert spec["externalTrafficPolicy"] == "Local"
+    assert spec["allocateLoadBalancerNodePorts"] is False
+    assert not any("nodePort" in port for port in spec["ports"])
+    assert "healthCheckNodePort" not in spec  # Kubernetes allocates it: served by kube-proxy
+    validate(svc)
+
+
+def test_a_pool_with_no_outside_callers_keeps_a_cluster_ip_service() -> None:
+    """Without callers outside the cluster (or a site without a load balancer) the Service is
+    ClusterIP, with none of the load balancer's fields (the API server refuses them there)."""
+    from stacks.kubernetes.service import Outside, service_manifest
+
+    pods = {"ai-infra-planner/pool": "p"}
+    inside = service_manifest("ns", {}, pods, 8000)
+    assert inside["spec"]["type"] == "ClusterIP"
+    assert not {"loadBalancerClass", "loadBalancerSourceRanges", "externalTrafficPolicy",
+                "allocateLoadBalancerNodePorts"} & set(inside["spec"])  # fmt: skip
+    assert "annotations" not in inside["metadata"]
+    validate(inside)
+    outside = service_manifest(
+        "ns", {}, pods, 8000, Outside({}, "service.k8s.aws/nlb", ["10.1.0.0/16"])
+    )
+    assert outside["spec"]["type"] == "LoadBalancer" and "annotations" not in outside["metadata"]
+    validate(outside)
+
+
+def _tls(run: OfflineRun, kind: str) -> list[Any]:
+    return [r for r in run.resources if r.type == f"tls:index/{kind}"]
+
+
+def test_the_pods_serve_tls_with_a_certificate_of_the_pool_s_own_ca(
+    single_run: OfflineRun, project: Path
+) -> None:
+    """A CA per pool (key, self-signed CA certificate) signs the serving certificate (key,
+    request, locally signed certificate) for the Service's names inside the cluster and
+    <namespace>.<dns_suffix>; a kubernetes.io/tls Secret holds it; the CA is a stack output."""
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = plan.pools
+    [namespace] = by_kind(single_run, "Namespace")
+    ns = namespace["metadata"]["name"]
+    keys = {r.name.rsplit("-", 2)[-2]: r for r in _tls(single_run, "privateKey:PrivateKey")}
+    assert sorted(keys) == ["ca", "serving"]
+    [ca] = _tls(single_run, "selfSignedCert:SelfSignedCert")
+    # What callers trust survives a mistaken destroy, as the pool's other keys do; the serving
+    # certificate is replaced as it nears its end, so it is not protected.
+    assert ca.protect and ca.retain_on_delete and keys["ca"].protect
+    assert not keys["serving"].protect
+    assert ca.inputs["isCaCertificate"] is True
+    assert sorted(ca.inputs["allowedUses"]) == ["cert_signing", "crl_signing"]
+    [request] = _tls(single_run, "certRequest:CertRequest")
+    assert request.inputs["dnsNames"] == [
+        "serving", f"serving.{ns}", f"serving.{ns}.svc", f"serving.{ns}.svc.cluster.local",
+        f"{ns}.llm.dc1.internal",
+    ]  # fmt: skip
+    [signed] = _tls(single_run, "locallySignedCert:LocallySignedCert")
+    assert not signed.protect
+    assert "server_auth" in signed.inputs["allowedUses"]
+    assert signed.inputs["validityPeriodHours"] == 8760
+    assert signed.inputs["earlyRenewalHours"] == 720
+    [secret] = [m for m in by_kind(single_run, "Secret") if m["type"] == "kubernetes.io/tls"]
+    assert secret["metadata"]["name"] == "serving-tls"
+    assert secret["stringData"]["tls.crt"].startswith("-----BEGIN CERTIFICATE-----")
+    assert secret["stringData"]["tls.key"].startswith(KEY_HEADER)
+    authority = single_run.outputs["pool_ca_certificates"][pool.name]
+    assert authority.startswith("-----BEGIN CERTIFICATE-----")
+    assert single_run.outputs["pools"][pool.name]["ca_certificate"] == authority
+
+
+def test_the_private_keys_stay_secrets(single_run: OfflineRun) -> None:
+    """Both private keys reach the resources that take them only as Pulumi secrets, and no
+    stack output holds one (verify's `secrets` rule on the key handed on in plain text:
+    tests/test_kubernetes_verify.py)."""
+    from planner.verification.rules.secrets import keys_in, plaintext_outputs
+    from tests.test_stacks import plain
+
+    takes_key = {
+        "tls:index/selfSignedCert:SelfSignedCert": "privateKeyPem",
+        "tls:index/certRequest:CertRequest": "privateKeyPem",
+        "tls:index/locallySignedCert:LocallySignedCert": "caPrivateKeyPem",
+    }
+    found = 0
+    for r in single_run.resources:
+        if r.type in takes_key:
+            value = r.inputs[takes_key[r.type]]
+            assert rpc.is_rpc_secret(value), r.name
+            assert keys_in(plain(value)) == [f"a private key, {KEY_HEADER}"]
+            found += 1
+        if r.type == "kubernetes:core/v1:Secret" and r.inputs["type"] == "kubernetes.io/tls":
+            assert rpc.is_rpc_secret(r.inputs["stringData"])  # tls.key with tls.crt
+            found += 1
+    assert found == 4
+    assert plaintext_outputs(plain(single_run.outputs)) == []

@@ -37,6 +37,8 @@ from tests.test_kubernetes_stack import CLUSTERS, MULTI, SINGLE, _run
 from tests.test_policy import violations
 
 Case = tuple[Graph, Plan]
+# A PEM private key's header, built here so the repository holds none (test_verify.py).
+KEY_HEADER = "-----BEGIN " + "PRIVATE KEY-----"
 
 
 def _case(project: Path, text: str) -> Case:
@@ -124,14 +126,20 @@ def test_the_stack_s_sealed_pools_pass_and_say_what_blocks_each_way_out(
     )
     assert "cluster DNS (kube-system's kube-dns pods) on UDP 53, TCP 53" in blocks
     assert f"{pods}: ingress only from 10.20.0.0/16 on TCP 8000 (a consumer's range)" in blocks
-    assert f"Service {namespace(single)}/serving is ClusterIP" in blocks
+    assert (
+        f"Service {namespace(single)}/serving is an internal LoadBalancer (class "
+        "service.k8s.aws/nlb, service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip, "
+        "service.beta.kubernetes.io/aws-load-balancer-scheme: internal, "
+    ) in blocks
+    assert "open to 10.20.0.0/16 only, no node port, externalTrafficPolicy Local" in blocks
     assert any("the cluster enforces NetworkPolicy" in b for b in subject.blocks)
     [triage] = report.workloads
     assert triage.served_by == subject.name
     assert triage.ways_in == [
-        "consumer 10.20.0.0/16 (named by its range only) -> NetworkPolicy "
-        f"{namespace(single)}/serving ingress rule 1 (from 10.20.0.0/16 on TCP 8000) -> Service "
-        f"{namespace(single)}/serving (ClusterIP, port 8000) -> {pods}"
+        "consumer 10.20.0.0/16 (named by its range only) -> Service "
+        f"{namespace(single)}/serving (LoadBalancer, port 8000, source range 10.20.0.0/16) -> "
+        f"NetworkPolicy {namespace(single)}/serving ingress rule 1 (from 10.20.0.0/16 on TCP "
+        f"8000) -> {pods}"
     ]
     # A LeaderWorkerSet: its leader and its workers are held alike, both consumers reach it.
     report = check(multi)
@@ -225,16 +233,147 @@ def test_a_node_port_or_load_balancer_service_fails(single: Case) -> None:
         f"Service {ns}/debug (NodePort)",
         f"pods of Deployment {ns}/serving (pod template)",
     )
+    # A LoadBalancer of no internal annotation or class, open to every address, with node
+    # ports and the source rewritten: every one of them is said.
     report = check((added(graph, SERVICE, "debug", _service(ns, "LoadBalancer")), plan))
-    [finding] = failures(report, "public-ip")
-    assert finding.witness[:2] == (
-        "callers beyond the cluster",
-        f"Service {ns}/debug (LoadBalancer)",
-    )
+    public = failures(report, "public-ip")
+    assert sorted(f.witness[:2] for f in public) == [
+        ("callers beyond the cluster", f"Service {ns}/debug (LoadBalancer) of class None"),
+        ("callers beyond the cluster", f"Service {ns}/debug (LoadBalancer) without "
+         "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip"),
+    ]  # fmt: skip
+    assert sorted(f.witness[1] for f in failures(report, "open-ingress")) == [
+        f"Service {ns}/debug (LoadBalancer) (no loadBalancerSourceRanges)",
+        f"Service {ns}/debug (LoadBalancer): externalTrafficPolicy Cluster",
+        f"Service {ns}/debug (LoadBalancer): node ports",
+    ]
     # The stack's own Service made a NodePort fails the same way.
     report = check((changed(graph, SERVICE, "serving",
                             lambda i: i["spec"].update(type="NodePort")), plan))  # fmt: skip
     assert [f.resource for f in failures(report, "open-ingress")] == [f"Service {ns}/serving"]
+
+
+def _serving_changed(case: Case, change: Callable[[dict[str, Any]], None]) -> Case:
+    graph, plan = case
+    return changed(graph, SERVICE, "serving", change), plan
+
+
+def _no_scheme(inputs: dict[str, Any]) -> None:
+    del inputs["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"]
+
+
+def _everyone(inputs: dict[str, Any]) -> None:
+    inputs["spec"]["loadBalancerSourceRanges"] = ["0.0.0.0/0"]
+
+
+def _node_ports(inputs: dict[str, Any]) -> None:
+    inputs["spec"]["allocateLoadBalancerNodePorts"] = True
+
+
+def _node_port_type(inputs: dict[str, Any]) -> None:
+    inputs["spec"]["type"] = "NodePort"
+    for key in ("loadBalancerClass", "loadBalancerSourceRanges", "allocateLoadBalancerNodePorts"):
+        del inputs["spec"][key]
+
+
+def _cluster_policy(inputs: dict[str, Any]) -> None:
+    inputs["spec"]["externalTrafficPolicy"] = "Cluster"
+
+
+def _other_class(inputs: dict[str, Any]) -> None:
+    inputs["spec"]["loadBalancerClass"] = "example.com/public-vip"
+
+
+# Each fault of the pool's own LoadBalancer Service: the rule it breaks and what its message says.
+LOAD_BALANCER_FAULTS = [
+    (_no_scheme, "public-ip",
+     "lacks the annotation(s) that make site dc1's load balancer internal "
+     "(service.beta.kubernetes.io/aws-load-balancer-scheme: internal)"),
+    (_everyone, "open-ingress",
+     "admits 0.0.0.0/0 (loadBalancerSourceRanges), which is not within the consumers' ranges "
+     "(10.20.0.0/16)"),
+    (_node_ports, "open-ingress",
+     "allocates node ports (allocateLoadBalancerNodePorts is not false): the pool's pods answer "
+     "on a port of every node"),
+    # ...and with no LoadBalancer left, the consumer outside the cluster has no way in either.
+    (_node_port_type, "open-ingress", "is a NodePort Service: it opens the pool's pods"),
+    (_cluster_policy, "open-ingress",
+     "has externalTrafficPolicy Cluster, not Local: a node forwards the load balancer's traffic"),
+    (_other_class, "public-ip",
+     "is of loadBalancerClass 'example.com/public-vip', not the site's internal "
+     "'service.k8s.aws/nlb'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "rule", "says"), LOAD_BALANCER_FAULTS)
+def test_each_way_around_the_internal_load_balancer_fails_verify_and_the_pack(
+    single: Case,
+    project: Path,
+    change: Callable[[dict[str, Any]], None],
+    rule: str,
+    says: str,
+) -> None:
+    """Issue 16, exposure: the pool's LoadBalancer Service with the site's internal annotation
+    removed, a source range widened to 0.0.0.0/0, node ports allocated, made a NodePort, the
+    caller's address given up, or another class: each FAILs in verify and in the policy pack."""
+    ns = namespace(single)
+    case = _serving_changed(single, change)
+    report = check(case)
+    [finding] = failures(report, rule)
+    assert finding.resource == f"Service {ns}/serving"
+    assert says in finding.message
+    lost = ["way-in"] if change is _node_port_type else []
+    assert [f.rule for f in report.failures()] == [rule, *lost]
+    config = {"plan": str(project / "plans/dev/plan.json"), "clusters": CLUSTERS}
+    found = violations(case[0], config)
+    assert len(found) == 1 + len(lost) and found[0].startswith(f"[{rule}] Service {ns}/serving: ")
+    assert says in found[0]
+
+
+def test_a_load_balancer_the_plan_does_not_state_is_public(single: Case) -> None:
+    """The internal settings come from the plan: a plan whose site states no load balancer
+    (or no plan) takes the Service as public, and the consumer's way in as absent."""
+    graph, plan = single
+    bare = plan.model_copy(
+        update={"sites": [s.model_copy(update={"load_balancer": None}) for s in plan.sites]}
+    )
+    report = verify(graph, Expectations.of(bare, default_catalog(), clusters=CLUSTERS))
+    [finding] = failures(report, "public-ip")
+    assert "the plan states no internal load balancer for site dc1" in finding.message
+    # Made a ClusterIP, the Service no longer reaches callers outside the cluster.
+
+    def inside(inputs: dict[str, Any]) -> None:
+        _node_port_type(inputs)
+        inputs["spec"]["type"] = "ClusterIP"
+        del inputs["spec"]["externalTrafficPolicy"]
+        del inputs["metadata"]["annotations"]
+
+    report = check(_serving_changed(single, inside))
+    assert [f.rule for f in report.failures()] == ["way-in"]
+    [way] = report.failures()
+    assert "its callers are outside the cluster (a range) and no LoadBalancer Service" in (
+        way.message
+    )
+
+
+def test_the_serving_key_in_plain_text_fails_the_secrets_rule(single: Case) -> None:
+    """The pool's TLS key is a Pulumi secret (tests/test_kubernetes_stack.py): handed to the
+    TLS Secret in plain text, `secrets` fails naming it, masked to its PEM header."""
+    graph, plan = single
+    assert failures(check(single), "secrets") == []
+    pem = f"{KEY_HEADER}\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+
+    def in_plain_text(inputs: dict[str, Any]) -> None:
+        inputs["stringData"] = {"tls.crt": "-----BEGIN CERTIFICATE-----", "tls.key": pem}
+
+    report = check(
+        (changed(graph, "kubernetes:core/v1:Secret", "serving-tls", in_plain_text), plan)
+    )
+    [finding] = failures(report, "secrets")
+    assert finding.resource.endswith("serving-tls")
+    assert f"stringData.tls.key holds a private key, {KEY_HEADER}, in plain text" in (
+        finding.message
+    )
 
 
 def test_a_widened_consumer_ip_block_fails_open_ingress(single: Case) -> None:

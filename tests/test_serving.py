@@ -199,13 +199,13 @@ def test_every_pool_the_catalog_allows_gets_a_valid_command(
         args = serve_args(pool, catalog)
         assert not flag_problems(args, catalog.serving), (pool.model, pool.instance_type, args)
         # As a cluster site's pods run it (stacks/kubernetes/workload.py): a whole node's
-        # replicas as engines, plain HTTP inside the cluster, Ray across a replica's pods; the
-        # same release's flags only.
+        # replicas as engines, HTTPS with the pool's certificate, Ray across a replica's pods;
+        # the same release's flags only.
         pod_args = pod_serve_args(
             pool.model_copy(update={"nodes": pool.pipeline_parallel}), catalog
         )
         assert not flag_problems(pod_args, catalog.serving), (pool.model, pod_args)
-        assert not any(flag.startswith("--ssl") for flag in pod_args)
+        assert pod_args[pod_args.index("--ssl-keyfile") + 1] == "/secrets/tls.key"
         engines = pod_args[pod_args.index("--data-parallel-size") + 1]
         assert engines == str(pool.replicas_per_node)
         assert ("ray" in pod_args) == (pool.pipeline_parallel > 1)

@@ -44,6 +44,10 @@ SITE = """
       usd_per_kwh: 0.12
       pue: 1.3
       hosting_usd_per_node_month: 600
+    load_balancer:
+      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}
+      class: service.k8s.aws/nlb
+      dns_suffix: llm.dc1.internal
   - name: aws
     kind: aws
 """
@@ -265,6 +269,10 @@ sites:
     storage_class: fast-nvme
     weights_source: s3://models.internal/weights
     cost: {{owned: true}}
+    load_balancer:
+      annotations: {{service.beta.kubernetes.io/aws-load-balancer-scheme: internal}}
+      class: service.k8s.aws/nlb
+      dns_suffix: llm.dc1.internal
   - name: aws
     kind: aws
 workloads:
@@ -315,6 +323,9 @@ def test_a_site_with_room_takes_every_pool(strategy: str) -> None:
     assert {p.site for p in plan.pools} == {"dc1"}
     assert sum(p.nodes for p in plan.pools) <= 4
     assert not [w for p in plan.workloads for w in p.warnings if w.code == "site_full"]
+    # Their callers by range are outside the cluster, reached through its load balancer: not
+    # "callers inside the stack's own network", as an EC2 pool's would be.
+    assert not [w for p in plan.workloads for w in p.warnings if w.code == "consumers_inside"]
 
 
 def test_a_workload_only_a_full_site_serves_is_an_error_naming_it() -> None:
@@ -428,9 +439,20 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "inside the cluster",
         "its GPU nodes this planner may use (the site's `nodes`) run none of the cluster's other "
         "workloads, only its DaemonSets",
+        # The site has an internal load balancer: what it must do is stated too.
+        "the site's load-balancer implementation makes the pools' LoadBalancer Services "
+        "internal (an address in the organization's network only) from the annotations and "
+        "class the site states (sites[].load_balancer), and the Service's "
+        "loadBalancerSourceRanges limit who reaches it",
+        "the load balancer sends traffic to the pods' own addresses and honours "
+        "allocateLoadBalancerNodePorts",
+        "the load balancer keeps the caller's source address up to the pod (externalTrafficPolicy "
+        "Local, and client IP preservation where it is a setting",
     ]
     assert all(a.endswith(", 2026-12)") for a in site.assumptions)
-    assert len(catalog.cluster_assumptions) == len(site.assumptions)
+    assert len(catalog.cluster_assumptions) + len(catalog.load_balancer_assumptions) == len(
+        site.assumptions
+    )
     markdown = plan_markdown(plan, catalog)
     assert "Pools on the cluster site dc1 (kubeconfig context `dc1-admin`" in markdown
     for assumption in site.assumptions:
@@ -459,7 +481,7 @@ def test_a_cluster_pool_is_named_owned_not_by_the_plan_s_purchase_option() -> No
     assert f"| {pool.name} | no price |" not in markdown
     # Review of issue 16: what plan.md says of reaching the pool is the cluster's, not AWS's.
     assert "A pool on a cluster site costs its nodes (bought hardware)" in markdown
-    assert "`http://serving.<namespace>.svc.cluster.local:8000/v1`" in markdown
+    assert "`https://serving.<namespace>.svc.cluster.local:8000/v1`" in markdown
     assert "through AWS PrivateLink only" not in markdown
     assert "trusting the pool's private CA" not in markdown
     assert f"pool {pool.name} {pool.cidr}" not in markdown
@@ -517,7 +539,122 @@ def test_callers_in_a_vpc_with_only_a_cluster_site_are_an_error_naming_them() ->
         _plan(text, "per-workload")
     [problem] = raised.value.problems
     assert problem.field == "workloads[0].consumers"
-    assert "reached only from inside the cluster" in problem.message
+    assert problem.message.startswith(
+        "its callers name a VPC or an account, for which a cluster site makes no PrivateLink "
+        "endpoint, and every option allowed runs on one: let the workload use AWS or an API ("
+    )
+
+
+NO_LOAD_BALANCER = (
+    "    load_balancer:\n"
+    "      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}\n"
+    "      class: service.k8s.aws/nlb\n"
+    "      dns_suffix: llm.dc1.internal\n"
+)
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_a_site_without_a_load_balancer_gets_no_pool_of_callers_by_range(strategy: str) -> None:
+    """Callers given by their range are outside the cluster: a site without an internal load
+    balancer cannot be reached by them, so their workloads go to AWS, and say why; with one
+    (test_a_site_with_room_takes_every_pool) the same file puts every pool on the site."""
+    text = _spill_file(4)
+    assert NO_LOAD_BALANCER in text
+    plan = _plan(text.replace(NO_LOAD_BALANCER, ""), strategy)
+    assert plan.pools and {p.site for p in plan.pools} == {"aws"}
+    assert all(
+        [w.code for w in p.warnings if w.code == "consumers_inside"] == ["consumers_inside"]
+        for p in plan.workloads
+    )
+    [site] = plan.sites
+    assert site.load_balancer is None  # and no load balancer's assumptions are stated
+    assert len(site.assumptions) == len(default_catalog().cluster_assumptions)
+    for workload in plan.workloads:
+        economics = workload.answers.volume_economics
+        assert not any(o.id.endswith("/dc1") for o in economics.options)
+        assert (
+            "left out because its callers are given by their range, outside the cluster, and "
+            "the cluster site has no internal load balancer (sites[].load_balancer): "
+            "self_hosted/" in economics.reason
+        )
+    only_site = text.replace(NO_LOAD_BALANCER, "").replace("  - name: aws\n    kind: aws\n", "")
+    with pytest.raises(PlannerError) as raised:
+        _plan(only_site, "per-workload")
+    assert [p.field for p in raised.value.problems] == [
+        "workloads[0].consumers", "workloads[1].consumers",
+    ]  # fmt: skip
+    assert "give the site a load_balancer, or let the workload use AWS or an API" in (
+        raised.value.problems[0].message
+    )
+
+
+def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
+    """plan.json sites[] carries the load balancer the stack's Services use, with the three
+    assumptions of kubernetes.yaml (internal, no node ports, the source kept); plan.md says
+    how callers outside the cluster reach the pool."""
+    from planner.render.plan_files import plan_markdown
+
+    catalog = default_catalog()
+    plan = _plan(_spill_file(4), "per-workload")
+    [site] = plan.sites
+    assert site.load_balancer is not None
+    assert site.load_balancer.model_dump() == {
+        "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+        "load_balancer_class": "service.k8s.aws/nlb",
+        "dns_suffix": "llm.dc1.internal",
+    }
+    lb = [f"{a.text} ({a.source}, {a.date})" for a in catalog.load_balancer_assumptions]
+    assert [a.id for a in catalog.load_balancer_assumptions] == [
+        "load_balancer_internal", "load_balancer_no_node_ports", "load_balancer_keeps_source",
+    ]  # fmt: skip
+    assert site.assumptions[-3:] == lb
+    assert len(site.assumptions) == len(catalog.cluster_assumptions) + 3
+    markdown = plan_markdown(plan, catalog)
+    assert "through the site's internal load balancer" in markdown
+    assert "`https://<namespace>.llm.dc1.internal:8000/v1`" in markdown
+    for assumption in lb:
+        assert f"- {assumption}" in markdown
+
+
+LOAD_BALANCER = """
+    load_balancer:
+      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}
+      class: service.k8s.aws/nlb
+      dns_suffix: llm.dc1.internal
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "says"),
+    [
+        ("{service.beta.kubernetes.io/aws-load-balancer-scheme: internal}",
+         '{"Service.Beta/scheme": internal}', "sites[0].load_balancer.annotations",
+         "its prefix 'Service.Beta' is not a DNS subdomain"),
+        ("class: service.k8s.aws/nlb", "class: service.k8s.aws/n lb",
+         "sites[0].load_balancer.class", "not a loadBalancerClass"),
+        ("dns_suffix: llm.dc1.internal", "dns_suffix: llm..internal",
+         "sites[0].load_balancer.dns_suffix", "is not a DNS domain"),
+        ("dns_suffix: llm.dc1.internal", "dns_suffix: llm.dc1.internal\n      scheme: internal",
+         "sites[0].load_balancer.scheme", "unknown field"),
+        ("      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}\n"
+         "      class: service.k8s.aws/nlb\n", "", "sites[0].load_balancer",
+         "give the annotations or the class that make the cluster's load balancer internal"),
+    ],
+)  # fmt: skip
+def test_each_bad_load_balancer_field_is_named_with_its_line(
+    tmp_path: Path, old: str, new: str, field: str, says: str
+) -> None:
+    assert old in LOAD_BALANCER
+    given = LOAD_BALANCER.replace(old, new)
+    assert LOAD_BALANCER.lstrip("\n") in SITE
+    sites = SITE.replace(LOAD_BALANCER.lstrip("\n"), given.lstrip("\n"))
+    problems = _problems(tmp_path, sites)
+    assert len(problems) == 1, problems
+    (found_field, found_line, message) = problems[0]
+    assert (found_field, says in message) == (field, True), problems
+    # A line of the load_balancer block: organization and region come before `sites:`.
+    first = 2 + sites[: sites.index("load_balancer:")].count("\n") + 1
+    assert found_line is not None and first <= found_line <= first + given.count("\n"), problems
 
 
 def test_a_horizon_from_the_assumptions_is_cited_as_the_assumptions() -> None:

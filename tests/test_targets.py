@@ -31,6 +31,7 @@ class OwnedRack:
     kind: str = "rack"
     name: str = "rack1"
     reached_from_outside: bool = True
+    reached_by_range: bool = True
     max_nodes: int | None = None
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:

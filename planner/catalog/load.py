@@ -84,6 +84,9 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "optimizer": _read("optimizer.yaml", directory),
         "cluster_assumptions": _read("kubernetes.yaml", directory)["cluster_assumptions"],
         "node_resources": _read("kubernetes.yaml", directory)["node_resources"],
+        "load_balancer_assumptions": _read("kubernetes.yaml", directory)[
+            "load_balancer_assumptions"
+        ],
         "context_windows": windows,
         "aws_prices": _read("aws_prices.yaml", directory)["resources"],
         "directory": directory,

@@ -475,6 +475,8 @@ class Catalog(_Data):
     optimizer: OptimizerSettings
     cluster_assumptions: list[ClusterAssumption]
     node_resources: NodeResources
+    # What a site's internal load balancer must do (kubernetes.yaml), stated where a site has one.
+    load_balancer_assumptions: list[ClusterAssumption]
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
     # The AWS list prices of the resource types the stacks create (aws_prices.yaml: resources).

@@ -8,6 +8,7 @@ and outputs that only AWS would know (ids, ARNs) are made up from the resource n
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import logging
@@ -140,6 +141,37 @@ def _offerings(
     }
 
 
+def _pem(label: str, name: str) -> str:
+    """A PEM block standing for one pulumi_tls output (RFC 7468 framing, made-up content)."""
+    body = base64.b64encode(f"offline {label.lower()} of {name}".encode()).decode()
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+
+
+def tls_outputs(token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The outputs pulumi_tls computes (keys, requests, certificates), made up from the name:
+    PEM-framed, so a private key handed on in plain text is seen by the `secrets` rule as a
+    real one would be."""
+    if token == "tls:index/privateKey:PrivateKey":
+        return {
+            "privateKeyPem": _pem("PRIVATE KEY", name),
+            "publicKeyPem": _pem("PUBLIC KEY", name),
+            "id": f"{name}-id",
+        }
+    if token == "tls:index/certRequest:CertRequest":
+        return {"certRequestPem": _pem("CERTIFICATE REQUEST", name)}
+    if token in (
+        "tls:index/selfSignedCert:SelfSignedCert",
+        "tls:index/locallySignedCert:LocallySignedCert",
+    ):
+        return {
+            "certPem": _pem("CERTIFICATE", name),
+            "validityStartTime": "2026-12-01T00:00:00Z",
+            "validityEndTime": "2027-12-01T00:00:00Z",
+            "readyForRenewal": False,
+        }
+    return {}
+
+
 def computed_outputs(token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     """Outputs only AWS would know (ARNs, DNS names, endpoint ids), made up from the names, so
     that what depends on them can be checked offline."""
@@ -204,6 +236,8 @@ class _Mocks(pulumi.runtime.Mocks):
         # Outputs echo the inputs, as in Pulumi's own unit-testing examples; with a region,
         # also the outputs AWS would compute.
         state = dict(args.inputs)
+        if args.typ.startswith("tls:"):
+            state = {**tls_outputs(args.typ, args.name, state), **state}
         if self.region is not None:
             state = {**computed_outputs(args.typ, args.name, state, self.region), **state}
         return f"{args.name}-id", state

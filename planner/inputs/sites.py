@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from planner.inputs.strict import Strict as _Strict
 
@@ -25,6 +25,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$")
 # A label key's name and a label value: at most 63 characters, alphanumerics with '-', '_' and
 # '.' between (a value may be empty).
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _S3_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 
 
@@ -111,6 +112,78 @@ COST_FIGURES = (
     "capital_usd_per_node",
     "amortization_months",
 )
+# Annotations of one object together: at most 256 KiB (kubernetes.io, "Annotations": keys are
+# label keys, values any string; the API server refuses a larger total).
+_ANNOTATIONS_BYTES = 256 * 1024
+
+
+class LoadBalancer(_Strict):
+    """The site's internal load balancer, for callers outside the cluster (a consumer given by
+    its range): what a Service of type LoadBalancer carries so the cluster's load-balancer
+    implementation makes it internal. Without it, the site serves callers inside the cluster
+    only (stacks/kubernetes/service.py; kubernetes.io, "Service", type LoadBalancer)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations the Service carries, e.g. service.beta.kubernetes.io/"
+        "aws-load-balancer-scheme: internal (AWS Load Balancer Controller).",
+    )
+    load_balancer_class: str | None = Field(
+        default=None,
+        alias="class",
+        description="The Service's loadBalancerClass: the implementation that makes it, e.g. "
+        "service.k8s.aws/nlb.",
+    )
+    dns_suffix: str | None = Field(
+        default=None,
+        description="A DNS domain the organization points at the load balancers: a pool's "
+        "certificate names <namespace>.<dns_suffix> too.",
+    )
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = [problem for key in value if (problem := label_key_problem(key))]
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+        if size > _ANNOTATIONS_BYTES:
+            problems.append(f"{size} bytes of annotations: Kubernetes takes at most 256 KiB")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("load_balancer_class")
+    @classmethod
+    def _class(cls, value: str | None) -> str | None:
+        # A label-style identifier with an optional prefix (ServiceSpec.loadBalancerClass).
+        problem = None if value is None else label_key_problem(value)
+        if problem:
+            raise ValueError(f"not a loadBalancerClass: {problem}")
+        return value
+
+    @field_validator("dns_suffix")
+    @classmethod
+    def _dns_suffix(cls, value: str | None) -> str | None:
+        if value is not None and (
+            len(value) > 253 - 64
+            or not _DNS_SUBDOMAIN.match(value)
+            or any(not _DNS_LABEL.match(part) for part in value.split("."))
+        ):
+            raise ValueError(
+                f"{value!r} is not a DNS domain a pool's name fits under (lowercase labels of "
+                "alphanumerics and '-', joined by '.', at most 189 characters)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _internal(self) -> LoadBalancer:
+        if not self.annotations and self.load_balancer_class is None:
+            raise ValueError(
+                "give the annotations or the class that make the cluster's load balancer "
+                "internal: without either, the cluster's default may be a public one"
+            )
+        return self
 
 
 class AwsSite(_Strict):
@@ -154,6 +227,11 @@ class KubernetesSite(_Strict):
         description="Memory a GPU node has, GiB; default: the catalog's server of the site's GPU.",
     )
     cost: SiteCost
+    load_balancer: LoadBalancer | None = Field(
+        default=None,
+        description="The cluster's internal load balancer, for callers outside it (consumers "
+        "given by their range); without it, callers inside the cluster only.",
+    )
 
     @field_validator("node_selector")
     @classmethod

@@ -12,6 +12,7 @@ from planner.planfile.io import SCHEMA_VERSION, check_fresh, read_plan
 from planner.planfile.plan import (
     API_NETWORK_FOR,
     STACK_NAME,
+    ClusterLoadBalancer,
     ClusterSite,
     Connection,
     FigureUsed,
@@ -43,6 +44,7 @@ __all__ = [
     "STACK_NAME",
     "Answers",
     "BreakEven",
+    "ClusterLoadBalancer",
     "ClusterSite",
     "Connection",
     "Consumer",

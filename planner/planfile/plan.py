@@ -61,6 +61,19 @@ class SiteNodeCost(_Out):
     node_monthly_usd: float
 
 
+class ClusterLoadBalancer(_Out):
+    """A cluster site's internal load balancer (the workloads file's sites[].load_balancer): a
+    pool with callers outside the cluster is a Service of type LoadBalancer carrying these, and
+    verify holds such a Service to them."""
+
+    # The Service's annotations that make the cluster's implementation keep it internal.
+    annotations: dict[str, str]
+    # The Service's loadBalancerClass (the workloads file's `class`), or None.
+    load_balancer_class: str | None
+    # The DNS domain pools are named under for callers outside (<namespace>.<dns_suffix>).
+    dns_suffix: str | None
+
+
 class ClusterSite(_Out):
     """A Kubernetes cluster of the workloads file's `sites` that pools of the plan run on, with
     what the stack needs to deploy there: the kubeconfig context, the GPU nodes and how to
@@ -89,6 +102,8 @@ class ClusterSite(_Out):
     figures: list[str]
     # What a GPU node of it costs a month, and the figures that cost is made of.
     cost: SiteNodeCost
+    # Its internal load balancer for callers outside the cluster; None: callers inside only.
+    load_balancer: ClusterLoadBalancer | None = None
     # What the cluster must provide that the stack cannot make or check (kubernetes.yaml), each
     # with its source: a pool's technical perimeter there rests on them.
     assumptions: list[str]

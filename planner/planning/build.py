@@ -18,6 +18,7 @@ from planner.inputs.sites import KubernetesSite
 from planner.planfile import (
     API_NETWORK_FOR,
     SCHEMA_VERSION,
+    ClusterLoadBalancer,
     ClusterSite,
     Plan,
     Pool,
@@ -152,8 +153,19 @@ def _cluster_sites(
                     from_file=target.from_file(),
                     node_monthly_usd=round(basis.monthly_usd, 2),
                 ),
+                load_balancer=None
+                if site.load_balancer is None
+                else ClusterLoadBalancer(
+                    annotations=dict(site.load_balancer.annotations),
+                    load_balancer_class=site.load_balancer.load_balancer_class,
+                    dns_suffix=site.load_balancer.dns_suffix,
+                ),
                 assumptions=[
-                    f"{a.text} ({a.source}, {a.date})" for a in catalog.cluster_assumptions
+                    f"{a.text} ({a.source}, {a.date})"
+                    for a in [
+                        *catalog.cluster_assumptions,
+                        *(catalog.load_balancer_assumptions if site.load_balancer else []),
+                    ]
                 ],
             )
         )
@@ -183,9 +195,8 @@ def build_plan(
         speed_figure(
             book, workload, f"workloads[{index}].user_output_tps", loaded.lines.line(where)
         )
-    sites = _cluster_sites(
-        loaded, settings, catalog, book
-    )  # a site too small to size a pod stops here
+    # A site too small to size a pod stops here.
+    sites = _cluster_sites(loaded, settings, catalog, book)
     ctx = Context(catalog=catalog, settings=settings, book=book, region=spec.region)
 
     decisions: list[Decision] = []

@@ -124,8 +124,10 @@ class LeftOut:
     speed: float  # the per-user speed, output tokens/s
     slow_text: str
     # self-hosted options on targets its callers cannot reach (a cluster site, for callers that
-    # name a VPC or an account: Target.reached_from_outside)
+    # name a VPC or an account, Target.reached_from_outside; one without an internal load
+    # balancer, for callers by range, Target.reached_by_range)
     unreachable: list[str] = field(default_factory=list)
+    unreachable_why: str = ""
 
 
 def _admitted(
@@ -169,9 +171,22 @@ def _admitted(
     slow_text = ", ".join(
         f"{o} (at most {tokens_per_second(too_slow[o])})" for o in sorted(too_slow)
     )
-    outside = any(c.vpc is not None or c.account is not None for c in workload.consumers)
+    # Callers naming a VPC or an account ask for a PrivateLink endpoint; callers given by
+    # their range only reach a cluster pool through its site's internal load balancer.
+    linked = any(c.vpc is not None or c.account is not None for c in workload.consumers)
+    by_range = any(c.vpc is None and c.account is None for c in workload.consumers)
     unreachable = sorted(
-        c.option_id for c in self_hosted if outside and not c.target.reached_from_outside
+        c.option_id
+        for c in self_hosted
+        if (linked and not c.target.reached_from_outside)
+        or (by_range and not c.target.reached_by_range)
+    )
+    why = (
+        "its callers name a VPC or an account, for which a cluster site makes no PrivateLink "
+        "endpoint"
+        if linked
+        else "its callers are given by their range, outside the cluster, and the cluster site "
+        "has no internal load balancer (sites[].load_balancer)"
     )
     if unreachable and not [
         e for e in entries if isinstance(e.subject, str) or e.subject.option_id not in unreachable
@@ -180,11 +195,9 @@ def _admitted(
             [
                 Problem(
                     f"workloads[{index}].consumers",
-                    "its callers name a VPC or an account, and every option allowed runs on a "
-                    "cluster site, whose pools are reached only from inside the cluster (the "
-                    "stack builds no internal load balancer or ingress for it yet): give "
-                    "callers inside the cluster (a plain range), or let the workload use AWS "
-                    f"or an API ({', '.join(unreachable)})",
+                    f"{why}, and every option allowed runs on one: "
+                    + ("" if linked else "give the site a load_balancer, or ")
+                    + f"let the workload use AWS or an API ({', '.join(unreachable)})",
                 )
             ]
         )
@@ -235,7 +248,9 @@ def _admitted(
                     )
                 ]
             )
-    return entries, LeftOut(context, over_window, too_long, too_slow, speed, slow_text, unreachable)
+    return entries, LeftOut(
+        context, over_window, too_long, too_slow, speed, slow_text, unreachable, why
+    )
 
 
 def _price(ctx: Context, subject: SelfHostedCandidate | str, demand: Demand) -> Option:
@@ -408,9 +423,7 @@ def _choice(
             else ""
         )
         + (
-            "; left out because its callers name a VPC or an account and a cluster site's "
-            "pools are reached only from inside the cluster (no internal load balancer or "
-            f"ingress yet): {', '.join(left_out.unreachable)}"
+            f"; left out because {left_out.unreachable_why}: {', '.join(left_out.unreachable)}"
             if left_out.unreachable
             else ""
         )

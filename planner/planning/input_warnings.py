@@ -46,7 +46,11 @@ def input_warnings(
                     "data would not)",
                 )
             )
-    if any(c.vpc is None and c.account is None for c in workload.consumers):
+    clusters = {site.name for site in spec.sites or [] if site.kind == "kubernetes"}
+    on_cluster = chosen.placement == "self_hosted" and chosen.instance_type in clusters
+    # On a cluster site a plain range is a caller outside the cluster, reached through the
+    # site's internal load balancer (planning admits no other): nothing to warn of there.
+    if not on_cluster and any(c.vpc is None and c.account is None for c in workload.consumers):
         # One message for every workload (grouped when many): the file shows which entries.
         warnings.append(
             Warning(

@@ -25,6 +25,8 @@ class AwsEc2:
     max_nodes: int | None = None
     # Callers in other VPCs and accounts reach a pool through its endpoint service.
     reached_from_outside: bool = True
+    # Callers by range only are inside the stack's own network (the plan warns of them).
+    reached_by_range: bool = True
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The instance types pools may use: the file's `assumptions.instance_types`, or every

@@ -37,7 +37,14 @@ class Target(Protocol):
     @property
     def reached_from_outside(self) -> bool:
         """Its pools can be called from a VPC or an account the workloads file names (AWS: an
-        endpoint service); False: only from inside (a cluster's ClusterIP Service)."""
+        endpoint service); False: a cluster, which makes no PrivateLink endpoint."""
+        ...
+
+    @property
+    def reached_by_range(self) -> bool:
+        """Its pools can be called by consumers the workloads file gives by their range only
+        (AWS: callers inside the stack's own network; a cluster: callers outside it, through
+        the site's internal load balancer, so only a site that states one)."""
         ...
 
     @property

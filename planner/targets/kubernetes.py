@@ -61,9 +61,15 @@ class KubernetesTarget:
 
     @property
     def reached_from_outside(self) -> bool:
-        """A pool is a ClusterIP Service: callers inside the cluster only, until the stack
-        builds an internal load balancer or ingress with TLS for it."""
+        """Callers naming a VPC or an account ask for a PrivateLink endpoint, which a cluster
+        does not make: never."""
         return False
+
+    @property
+    def reached_by_range(self) -> bool:
+        """Callers given by their range are outside the cluster: reached through the site's
+        internal load balancer (a Service of type LoadBalancer), so only where it has one."""
+        return self.site.load_balancer is not None
 
     @property
     def max_nodes(self) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from planner.catalog import Catalog, Provider
-from planner.planfile import Consumer, Plan
+from planner.planfile import ClusterLoadBalancer, Consumer, Plan
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class Expectations:
     # plan does not hold them; empty when verify is not given the stack config, and then an
     # egress range is not shown to be allowed (fail closed).
     cluster_ranges: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Site -> its internal load balancer as the plan states it (plan.json sites[].load_balancer):
+    # a LoadBalancer Service of a pool there passes only with its annotations and class. A site
+    # not here (or no plan) has none: every LoadBalancer Service is taken as public.
+    site_load_balancers: dict[str, ClusterLoadBalancer] = field(default_factory=dict)
 
     def link_of(self, service_name: str) -> str | None:
         """The PrivateLink provider (its id) whose endpoint service an interface endpoint's
@@ -105,9 +109,10 @@ class Expectations:
         consumers = {w.name: list(w.consumers) for w in plan.workloads}
         sites = {s.name for s in plan.sites}
         pool_sites = {p.name: p.site for p in plan.pools if p.site in sites}
+        balancers = {s.name: s.load_balancer for s in plan.sites if s.load_balancer is not None}
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
-            vpcs, consumers, links, pool_sites, cluster_ranges(clusters),
+            vpcs, consumers, links, pool_sites, cluster_ranges(clusters), balancers,
         )  # fmt: skip
 
 

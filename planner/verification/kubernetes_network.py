@@ -4,8 +4,12 @@ NetworkPolicy and judged fail closed from the graph alone:
 
 - every pod template of the pool (a Deployment's, a LeaderWorkerSet's leader and worker) is
   selected by a policy denying Ingress and Egress by default (no rule), and by no Service but a
-  ClusterIP one (a NodePort opens it on every node: open-ingress; a LoadBalancer beyond the
-  cluster: public-ip);
+  ClusterIP one or an internal LoadBalancer (a NodePort opens it on every node: open-ingress); a
+  LoadBalancer passes only on a site whose internal load balancer the plan states, carrying its
+  annotations and loadBalancerClass (else public-ip), its loadBalancerSourceRanges within the
+  consumers' ranges, allocateLoadBalancerNodePorts false and no nodePort, and
+  externalTrafficPolicy Local, which keeps the caller's address for the ipBlock rules (else
+  open-ingress);
 - the union of the egress the policies selecting it allow stays within the pool's own pods,
   cluster DNS (kube-system's kube-dns pods on port 53) and the ranges the stack config names for
   its site (`clusters.<site>.weights_cidr`, the weights' store: Expectations.cluster_ranges);
@@ -19,10 +23,10 @@ NetworkPolicy and judged fail closed from the graph alone:
 
 What the cluster itself must provide (a CNI enforcing NetworkPolicy, DNS resolving no outside
 name for the pool, no node-level egress path) is the plan's stated assumption, which a passing
-pool lists among its blockers: the graph cannot show it. A consumer's way in is its range,
-admitted by a policy's ingress rule on the serving port, to the ClusterIP Service, to the pods.
+pool lists among its blockers: the graph cannot show it. How callers reach the pool (its
+LoadBalancer Service, each consumer's way in) is kubernetes_exposure.py's.
 
-About 560 lines on purpose: one judgement of one kind of network, whose rules all read the same
+About 510 lines on purpose: one judgement of one kind of network, whose rules all read the same
 view of a pool's pods and policies (kubernetes_pods.py finds them); the AWS model's counterpart,
 aws_network.py, is one class for the same reason.
 """
@@ -34,10 +38,11 @@ from typing import Any
 
 from planner import names
 from planner.graph.resources import Graph
-from planner.planfile import Consumer
+from planner.planfile import ClusterLoadBalancer
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
 from planner.verification.headers import within
+from planner.verification.kubernetes_exposure import EVERYWHERE, load_balancer_findings, way_in
 from planner.verification.kubernetes_pods import (
     DNS_NAMESPACE,
     DNS_PODS,
@@ -56,7 +61,6 @@ from planner.verification.kubernetes_pods import (
 from planner.verification.registry import Finding, Subject, WorkloadVerdict, unique
 from planner.verification.ways_in import caller_name, consumers_to_prove
 
-EVERYWHERE = ("0.0.0.0/0", "::/0")
 ASSUMED = (
     "the cluster enforces NetworkPolicy, resolves no outside name for the pool and has no "
     "node-level egress path (the plan's stated assumptions: the graph cannot show them)"
@@ -110,6 +114,7 @@ class _Judgement:
     ranges: dict[str, str]
     site: str | None
     consumers: list[str] | None
+    load_balancer: ClusterLoadBalancer | None = None
     blocks: list[str] = field(default_factory=list)
 
     def fail(self, rule: str, resource: str, message: str, *witness: str) -> None:
@@ -387,16 +392,11 @@ class _Judgement:
                     pods.label,
                 )
             elif kind == "LoadBalancer":
-                self.fail(
-                    "public-ip",
-                    label,
-                    f"{label} is a LoadBalancer Service: the cluster gives it an address "
-                    "for callers beyond the cluster (the stack makes no internal one, so "
-                    "none is taken as internal)",
-                    "callers beyond the cluster",
-                    f"{label} (LoadBalancer)",
-                    pods.label,
+                found, block = load_balancer_findings(
+                    svc, pods, self.load_balancer, self.site, self.consumers
                 )
+                self.subject.failures.extend(found)
+                self.blocks.extend([block] if block else [])
             else:
                 self.fail(
                     "perimeter",
@@ -434,7 +434,14 @@ def judge_pool(graph: Graph, pool: str, expect: Expectations) -> Subject:
         if site
         else {n: r for found in expect.cluster_ranges.values() for n, r in found.items()}
     )
-    judged = _Judgement(view, subject, ranges, site, planned[2] if planned else None)
+    judged = _Judgement(
+        view,
+        subject,
+        ranges,
+        site,
+        planned[2] if planned else None,
+        expect.site_load_balancers.get(site) if site else None,
+    )
     for resource in view.unmodelled:
         where = (
             "in the pool's namespace"
@@ -498,71 +505,3 @@ class KubernetesNetworkModel:
                 else:
                     verdict.ways_in.append(" -> ".join([caller_name(caller), *path]))
         verdict.failures[:] = unique(verdict.failures)
-
-
-def admits(rule: dict[str, Any], port: int) -> bool:
-    """A policy rule's ports admit this TCP port (no ports: every one)."""
-    ports = rule.get("ports")
-    if not ports:
-        return True
-    for entry in ports:
-        if entry.get("protocol", "TCP") != "TCP":
-            continue
-        given, end = number(entry.get("port")), number(entry.get("endPort"))
-        if given is None or given == port or (isinstance(end, int) and given <= port <= end):
-            return True
-    return False
-
-
-def way_in(
-    view: ClusterPoolView | None, subject: Subject, caller: Consumer
-) -> tuple[list[str], str | None]:
-    """The consumer's range -> the ingress rule admitting it -> the ClusterIP Service -> the
-    pods; or what blocks it."""
-    if view is None:
-        return [], f"{subject.name} has no namespace in the graph"
-    if caller.vpc or caller.account:
-        where = caller.vpc or f"account {caller.account}"
-        return [], (
-            f"its callers are in {where}, outside the cluster: the pool's only way in is its "
-            "ClusterIP Service, reachable from inside the cluster (the stack makes no internal "
-            "load balancer or ingress)"
-        )
-    serving = [
-        (svc, pods)
-        for svc, pods in view.serving()
-        if (spec_of(svc).get("type") or "ClusterIP") == "ClusterIP"
-    ]
-    if not serving:
-        return [], f"no ClusterIP Service of namespace {view.name} selects the pool's pods"
-    blocked = ""
-    for svc, pods in serving:
-        for entry in spec_of(svc).get("ports") or []:
-            target = pods.port(entry.get("targetPort", entry.get("port")))
-            if target is None:
-                blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
-                continue
-            for policy in view.policies_of(pods, "Ingress"):
-                for index, rule in enumerate(spec_of(policy).get("ingress") or [], 1):
-                    for peer in rule.get("from") or []:
-                        block = (peer.get("ipBlock") or {}) if isinstance(peer, dict) else {}
-                        cidr = block.get("cidr")
-                        holes = block.get("except") or []
-                        if (
-                            isinstance(cidr, str)
-                            and within(caller.cidr, cidr)
-                            and not any(
-                                within(h, caller.cidr) or within(caller.cidr, h) for h in holes
-                            )
-                            and admits(rule, target)
-                        ):
-                            return [
-                                f"{k8s_label(policy)} ingress rule {index} (from {cidr} on TCP "
-                                f"{target})",
-                                f"{k8s_label(svc)} (ClusterIP, port {number(entry.get('port'))})",
-                                pods.label,
-                            ], None
-            blocked = (
-                f"no NetworkPolicy selecting the {pods.label} admits {caller.cidr} on TCP {target}"
-            )
-    return [], blocked

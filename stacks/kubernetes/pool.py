@@ -1,5 +1,6 @@
-"""A pool on a Kubernetes site: its namespace, policies, serving pods, Service and disruption
-budget, deployed with a Kubernetes provider for the site's kubeconfig context."""
+"""A pool on a Kubernetes site: its namespace, policies, serving pods, TLS certificate, Service
+(ClusterIP, or an internal LoadBalancer for callers outside the cluster) and disruption budget,
+deployed with a Kubernetes provider for the site's kubeconfig context."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
 from stacks.addressing import WorkloadCost, dns_label
 from stacks.aws.identity import API_KEY_LENGTH
-from stacks.kubernetes import network_policy, service, workload
+from stacks.kubernetes import network_policy, service, tls, workload
 from stacks.kubernetes.labels import (
     POOL_LABEL,
     cost_annotations,
@@ -33,6 +34,9 @@ class ClusterPoolArgs:
     site: ClusterSite
     cluster: ClusterSettings
     consumers: list[str]
+    # The consumers' ranges that call from outside the cluster (through the site's internal
+    # load balancer): none, and the pool's Service is ClusterIP.
+    outside: list[str]
     image_tag: str
     protect: bool
     workloads: list[WorkloadCost]
@@ -48,6 +52,7 @@ class ClusterPool(pulumi.ComponentResource):
     provider: k8s.Provider
     namespace: k8s.core.v1.Namespace
     api_key_secret: k8s.core.v1.Secret
+    tls_secret: k8s.core.v1.Secret
     policies: list[k8s.networking.v1.NetworkPolicy]
     serving: pulumi.CustomResource
     service: k8s.core.v1.Service
@@ -96,6 +101,27 @@ class ClusterPool(pulumi.ComponentResource):
         self.api_key_secret = self._secret(
             f"{name}-api-key", ns, workload.SECRET_API_KEY, labels, {"key": api_key.result}, inside
         )
+        outside_lb = site.load_balancer if args.outside else None
+        self.outside_dns_name = (
+            f"{ns}.{outside_lb.dns_suffix}" if outside_lb and outside_lb.dns_suffix else None
+        )
+        certificate = tls.pool_certificate(
+            name,
+            pool.name,
+            tls.dns_names(ns, "serving", outside_lb.dns_suffix if outside_lb else None),
+            pulumi.ResourceOptions(parent=self),
+            guarded(args.protect, self),
+        )
+        self.ca_certificate = certificate.ca_certificate
+        self.tls_secret = self._secret(
+            f"{name}-serving-tls",
+            ns,
+            workload.SECRET_TLS,
+            labels,
+            {"tls.crt": certificate.certificate, "tls.key": certificate.private_key},
+            inside,
+            kind="kubernetes.io/tls",
+        )
         cluster = args.cluster
         if cluster.access_key_id is not None and cluster.secret_access_key is not None:
             self._secret(
@@ -127,7 +153,10 @@ class ClusterPool(pulumi.ComponentResource):
         )
         # The pods start only once the policies select them: never a moment unsealed.
         after_policies = pulumi.ResourceOptions.merge(
-            inside, pulumi.ResourceOptions(depends_on=[*self.policies, self.api_key_secret])
+            inside,
+            pulumi.ResourceOptions(
+                depends_on=[*self.policies, self.api_key_secret, self.tls_secret]
+            ),
         )
         if serving["kind"] == "Deployment":
             self.serving = k8s.apps.v1.Deployment(
@@ -145,7 +174,17 @@ class ClusterPool(pulumi.ComponentResource):
                 spec=serving["spec"],
                 opts=after_policies,
             )
-        svc = service.service_manifest(ns, labels, pods, SERVING_PORT)
+        svc = service.service_manifest(
+            ns,
+            labels,
+            pods,
+            SERVING_PORT,
+            None
+            if outside_lb is None
+            else service.Outside(
+                dict(outside_lb.annotations), outside_lb.load_balancer_class, args.outside
+            ),
+        )
         self.service = k8s.core.v1.Service(
             f"{name}-service", metadata=_metadata(svc), spec=svc["spec"], opts=inside
         )
@@ -158,7 +197,11 @@ class ClusterPool(pulumi.ComponentResource):
         )
         self.manifests += [deny, allow, serving, svc, budget]
         self.dns_name = f"serving.{ns}.svc.cluster.local"
-        self.endpoint = f"http://{self.dns_name}:{SERVING_PORT}/v1"
+        self.endpoint = f"https://{self.dns_name}:{SERVING_PORT}/v1"
+        self.outside_endpoint = (
+            f"https://{self.outside_dns_name}:{SERVING_PORT}/v1" if self.outside_dns_name else None
+        )
+        self.service_type = svc["spec"]["type"]
         self.monthly_cost_usd = pulumi.Output.from_input(pool.monthly_cost_usd)
         self.register_outputs(self.connection())
 
@@ -170,11 +213,12 @@ class ClusterPool(pulumi.ComponentResource):
         labels: dict[str, str],
         data: dict[str, pulumi.Output[str]],
         opts: pulumi.ResourceOptions,
+        kind: str = "Opaque",
     ) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(
             resource,
             metadata={"name": name, "namespace": namespace, "labels": cast(Any, labels)},
-            type="Opaque",
+            type=kind,
             string_data=cast(
                 Any, {key: pulumi.Output.secret(value) for key, value in data.items()}
             ),
@@ -187,6 +231,11 @@ class ClusterPool(pulumi.ComponentResource):
             "site": self.site_name,
             "endpoint": self.endpoint,
             "dns_name": self.dns_name,
+            # Callers outside the cluster: the site's internal load balancer, at this name
+            # where the site states a dns_suffix (None: inside the cluster only, or no name).
+            "service_type": self.service_type,
+            "outside_endpoint": self.outside_endpoint,
+            "ca_certificate": self.ca_certificate,
             "namespace": self.namespace_name,
             "model": self.served_model,
             "api_key_secret": f"{self.namespace_name}/{workload.SECRET_API_KEY}",

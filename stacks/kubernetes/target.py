@@ -1,5 +1,6 @@
 """The Kubernetes target's stack builder (planner/targets/kubernetes.py prices it): a pool is a
-ClusterPool in its own namespace of the site's cluster, reached through its ClusterIP Service."""
+ClusterPool in its own namespace of the site's cluster, reached through its Service: ClusterIP,
+or an internal LoadBalancer where consumers call from outside the cluster."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ def build_pool(request: PoolRequest) -> BuiltPool:
         raise ValueError(f"pool {pool.name}: the plan names no Kubernetes site {pool.site!r}")
     by_name = request.workloads
     consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
+    # Consumers given by their range call from outside the cluster (planning admits them on a
+    # site with an internal load balancer only; a VPC or an account never reaches a cluster).
+    outside = sorted(
+        {
+            c.cidr
+            for name in pool.workloads
+            for c in by_name[name].consumers
+            if c.vpc is None and c.account is None
+        }
+    )
     component = ClusterPool(
         pool.name,
         ClusterPoolArgs(
@@ -21,6 +32,7 @@ def build_pool(request: PoolRequest) -> BuiltPool:
             site=site,
             cluster=settings.clusters[site.name],  # read_settings: one for every plan site
             consumers=consumers,
+            outside=outside if site.load_balancer is not None else [],
             image_tag=settings.serving_image_tag,
             protect=settings.protect,
             workloads=request.costs,
@@ -35,12 +47,13 @@ def build_pool(request: PoolRequest) -> BuiltPool:
                 "pool": pool.name,
                 "endpoint": component.endpoint,
                 "dns_name": component.dns_name,
+                "outside_endpoint": component.outside_endpoint,
                 "model": component.served_model,
                 "api_key_secret": f"{component.namespace_name}/{SECRET_API_KEY}",
             }
             for name in pool.workloads
         },
-        ca_certificate=None,
+        ca_certificate=component.ca_certificate,
         monthly_cost_usd=component.monthly_cost_usd,
         access_scope_id=None,
     )

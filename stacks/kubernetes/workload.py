@@ -50,7 +50,7 @@ from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
 from stacks.boot import boot_figures, pod_startup_s, weights_gb
 from stacks.kubernetes.labels import PREFIX
-from stacks.serving import data_parallel, serve_args
+from stacks.serving import TLS_KEY, data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -74,6 +74,12 @@ SECRET_API_KEY = "api-key"
 SECRET_WEIGHTS = "weights-reader"
 # The NVIDIA device plugin's resource (k8s-device-plugin README: `nvidia.com/gpu` in limits).
 GPU_RESOURCE = "nvidia.com/gpu"
+# The pool's serving certificate and key (a kubernetes.io/tls Secret: tls.crt, tls.key), mounted
+# read-only where the serving command reads them (stacks/serving.py TLS_KEY, TLS_CERTIFICATE).
+SECRET_TLS = "serving-tls"
+TLS_DIR = TLS_KEY.rsplit("/", 1)[0]
+# Owner and group may read, no one else: the pods' fsGroup owns the files (0440).
+TLS_FILE_MODE = 0o440
 
 
 @dataclass(frozen=True)
@@ -114,11 +120,11 @@ def shape(pool: Pool) -> Shape:
 
 def pod_serve_args(pool: Pool, catalog: Catalog) -> list[str]:
     """The arguments after `vllm serve /weights` a pool's serving pod runs: the node's replicas
-    as data-parallel engines, plain HTTP inside the cluster (sealed by the pool's
-    NetworkPolicy), and, for a replica spanning pods, the Ray backend the group's Ray cluster
-    serves it with (as an EC2 multi-node head does)."""
+    as data-parallel engines, HTTPS with the pool's certificate, and, for a replica spanning
+    pods, the Ray backend the group's Ray cluster serves it with (as an EC2 multi-node head
+    does)."""
     form = shape(pool)
-    args = serve_args(pool, catalog, engines=form.engines, tls=False)
+    args = serve_args(pool, catalog, engines=form.engines, tls=True)
     return [*args, "--distributed-executor-backend", "ray"] if form.spans_pods else args
 
 
@@ -184,7 +190,7 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
 
 def _probe(path: str, failures: int) -> dict[str, Any]:
     return {
-        "httpGet": {"path": path, "port": "http", "scheme": "HTTP"},
+        "httpGet": {"path": path, "port": "http", "scheme": "HTTPS"},
         "periodSeconds": PROBE_PERIOD_S,
         "failureThreshold": failures,
     }
@@ -219,6 +225,7 @@ def _serving_container(
         ],
     }
     if serves:
+        container["volumeMounts"].append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
         # The startup probe holds liveness off while the weights load and the engine starts.
         budget = pod_startup_s(catalog, pool)
         container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
@@ -270,6 +277,7 @@ def pod_spec(
             {"name": "cache", "emptyDir": {}},
             # Memory-backed: its pages count in the container's memory limit.
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{site.shm_mib}Mi"}},
+            {"name": "tls", "secret": {"secretName": SECRET_TLS, "defaultMode": TLS_FILE_MODE}},
         ],
     }
 
