@@ -34,7 +34,9 @@ def input_warnings(
         )
     if workload.data not in catalog.private_consumers.data_classes:
         public = [
-            c.cidr for c in workload.consumers if not catalog.private_consumers.is_private(c.cidr)
+            c.cidr
+            for c in workload.consumers
+            if c.cidr is not None and not catalog.private_consumers.is_private(c.cidr)
         ]
         if public:
             warnings.append(
@@ -46,7 +48,7 @@ def input_warnings(
                     "data would not)",
                 )
             )
-    if any(c.vpc is None and c.account is None for c in workload.consumers):
+    if any(c.cidr is not None and c.vpc is None and c.account is None for c in workload.consumers):
         # One message for every workload (grouped when many): the file shows which entries.
         warnings.append(
             Warning(
