@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from planner.catalog import TIER_ORDER
@@ -46,10 +46,13 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     quality = ctx.task_quality(workload)
     sensitivity = ctx.data_sensitivity(workload)
     perimeter = sensitivity.perimeter
-    allowed = _allowed(ctx, index, workload, perimeter)
+    allowed, site = _on_callers_site(
+        ctx, index, workload, _allowed(ctx, index, workload, perimeter)
+    )
     demand = Demand.of(ctx, workload)
     entries, left_out = _admitted(ctx, index, workload, allowed, demand)
-    tier = _at_tier(ctx, workload, quality, perimeter, entries, demand)
+    left_out = replace(left_out, site=site)
+    tier = _at_tier(ctx, workload, quality, perimeter, entries, demand, site)
     chosen, reason = _choice(ctx, workload, quality, perimeter, tier, left_out, demand)
     # The cheaper models of the tier under a quality ceiling, and the chosen self-hosted model
     # at a lower precision, where its own needs several nodes.
@@ -113,6 +116,70 @@ def _allowed(ctx: Context, index: int, workload: Workload, perimeter: Perimeter)
     return entries
 
 
+def callers_site(workload: Workload) -> str | None:
+    """The Kubernetes site whose pods call the workload (its consumers named by namespace: the
+    loader checks they name one site), or None."""
+    return next((c.site for c in workload.consumers if c.site is not None), None)
+
+
+def callers_text(workload: Workload) -> str:
+    """Its consumers named by namespace, as a message names them."""
+    spaces = sorted({c.namespace for c in workload.consumers if c.namespace is not None})
+    return (
+        f"its consumers are the pods of namespace{'s' if len(spaces) > 1 else ''} "
+        f"{', '.join(spaces)} on site {callers_site(workload)}"
+    )
+
+
+def _on_callers_site(
+    ctx: Context, index: int, workload: Workload, entries: list[Entry]
+) -> tuple[list[Entry], str | None]:
+    """A workload whose consumers are pods of a cluster site is served there only: an API or
+    an EC2 pool cannot be connected to a cluster's pods (the stack admits them by namespace, in
+    the pool's NetworkPolicy). The entries on that site, and the site; or why there are none."""
+    site = callers_site(workload)
+    if site is None:
+        return entries, None
+    kept = [
+        e
+        for e in entries
+        if isinstance(e.subject, SelfHostedCandidate) and e.subject.target.name == site
+    ]
+    outside = [
+        f"{c.cidr} in {c.vpc or 'account ' + str(c.account)}"
+        for c in workload.consumers
+        if c.vpc is not None or c.account is not None
+    ]
+    if outside and not any(
+        isinstance(e.subject, SelfHostedCandidate) and e.subject.target.reached_from_outside
+        for e in kept
+    ):
+        kept = []  # the pool would be out of its other callers' reach
+    if kept:
+        return kept, site
+    why = callers_text(workload) + f", which only a self-hosted pool on site {site} reaches"
+    if outside:
+        message = (
+            f"{why}, and its other consumers ({', '.join(outside)}) are outside the cluster, "
+            "which a pool on the site is not reached from: give the outside callers a workload "
+            "of their own"
+        )
+    elif workload.model is not None and workload.model in ctx.catalog.api_models:
+        message = (
+            f"{why}; the pinned model {workload.model} is an API: pin an open-weights model "
+            "or remove the pin"
+        )
+    elif workload.model is not None:
+        message = (
+            f"{why}; the pinned model {workload.model} has no option on the site (its weights "
+            "fit no replica of the site's nodes): pin a smaller model or remove the pin"
+        )
+    else:
+        message = f"{why}; no model of the catalog fits the site's nodes"
+    field_name = "model" if workload.model is not None and not outside else "consumers"
+    raise Unservable([Problem(f"workloads[{index}].{field_name}", message)])
+
+
 @dataclass(frozen=True)
 class LeftOut:
     """What the admission step left out, and why (the choice's reason says it)."""
@@ -126,6 +193,8 @@ class LeftOut:
     # self-hosted options on targets its callers cannot reach (a cluster site, for callers that
     # name a VPC or an account: Target.reached_from_outside)
     unreachable: list[str] = field(default_factory=list)
+    # the Kubernetes site its callers' pods run on: only options there were admitted
+    site: str | None = None
 
 
 def _admitted(
@@ -262,14 +331,16 @@ def _at_tier(
     perimeter: Perimeter,
     entries: list[Entry],
     demand: Demand,
+    site: str | None = None,
 ) -> AtTier:
-    """The options meeting the task's tier; where none does, the quality ceiling."""
+    """The options meeting the task's tier; where none does, the quality ceiling (`site`: the
+    cluster site its callers' pods run on, the only place it may be served)."""
     needed = TIER_ORDER[quality.tier]
     meeting = [e.subject for e in entries if e.tier >= needed]
     if meeting:
         return AtTier([_price(ctx, subject, demand) for subject in meeting], True, [], [])
     admissible, cheaper, warning = _quality_ceiling(
-        ctx, workload, quality, perimeter, entries, demand
+        ctx, workload, quality, perimeter, entries, demand, site
     )
     return AtTier(admissible, False, cheaper, [warning])
 
@@ -281,6 +352,7 @@ def _quality_ceiling(
     perimeter: Perimeter,
     entries: list[Entry],
     demand: Demand,
+    site: str | None = None,
 ) -> tuple[list[Option], list[Option], Warning]:
     """The best model allowed, the cheaper models of its tier as alternatives, and the warning
     that says what is given up."""
@@ -352,6 +424,12 @@ def _quality_ceiling(
             f"the task needs a {quality.tier.value} model but nothing at that tier meets "
             f"the {perimeter.value} perimeter"
             + (f" or the pinned model {workload.model}" if workload.model else "")
+            + (
+                f" on site {site}, the only place it may be served ({callers_text(workload)}, "
+                "which an API or an EC2 pool cannot reach)"
+                if site is not None
+                else ""
+            )
             + f"; the best model allowed, {top.model} ({top.tier.value}), is used"
             + listed
             + f". What is given up: {quality.tier.value}-level quality "
@@ -412,6 +490,12 @@ def _choice(
             "pools are reached only from inside the cluster (no internal load balancer or "
             f"ingress yet): {', '.join(left_out.unreachable)}"
             if left_out.unreachable
+            else ""
+        )
+        + (
+            f"; only options on site {left_out.site} were admitted: "
+            f"{callers_text(workload)}, which an API or an EC2 pool cannot reach"
+            if left_out.site is not None
             else ""
         )
     )
