@@ -37,6 +37,8 @@ class Expectations:
     # plan does not hold them; empty when verify is not given the stack config, and then an
     # egress range is not shown to be allowed (fail closed).
     cluster_ranges: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Pool -> the namespaces of its site's cluster whose pods its consumers are.
+    pool_namespaces: dict[str, list[str]] = field(default_factory=dict)
 
     def link_of(self, service_name: str) -> str | None:
         """The PrivateLink provider (its id) whose endpoint service an interface endpoint's
@@ -85,7 +87,14 @@ class Expectations:
             p.name: (
                 p.perimeter.value,
                 list(p.workloads),
-                sorted({c.cidr for n in p.workloads for c in by_name[n].consumers}),
+                sorted(
+                    {
+                        c.cidr
+                        for n in p.workloads
+                        for c in by_name[n].consumers
+                        if c.cidr is not None
+                    }
+                ),
             )
             for p in plan.pools
         }
@@ -105,9 +114,15 @@ class Expectations:
         consumers = {w.name: list(w.consumers) for w in plan.workloads}
         sites = {s.name for s in plan.sites}
         pool_sites = {p.name: p.site for p in plan.pools if p.site in sites}
+        namespaces = {
+            p.name: sorted(
+                {c.namespace for n in p.workloads for c in by_name[n].consumers if c.namespace}
+            )
+            for p in plan.pools
+        }
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
-            vpcs, consumers, links, pool_sites, cluster_ranges(clusters),
+            vpcs, consumers, links, pool_sites, cluster_ranges(clusters), namespaces,
         )  # fmt: skip
 
 
