@@ -8,6 +8,7 @@ and the namespace consumer's way in is proven through the rule that admits it.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ import pytest
 from planner.catalog import default_catalog
 from planner.errors import PlannerError
 from planner.graph.resources import Graph
-from planner.inputs.loader import parse_workloads
+from planner.inputs.loader import LoadedWorkloads, parse_workloads
 from planner.planfile import Consumer, Plan, read_plan
 from planner.planfile.place_checks import consumer_problems
+from planner.planning import crossover
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
 from planner.verification.kubernetes_network import way_in
@@ -501,3 +503,33 @@ def test_pods_of_a_site_have_no_way_into_an_aws_network() -> None:
         "site admits them, and pool triage-aws is not one" in finding.message
     )
     assert verdict.ways_in == []
+
+
+def test_the_crossover_says_why_no_api_is_compared() -> None:
+    alone = _spill_file(4)[: _spill_file(4).index("workloads:\n") + len("workloads:\n")]
+    text = alone + SMALL.format(consumer=TEAM_A)
+    catalog = default_catalog()
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"),
+        parse_workloads(text, "workloads.yaml", catalog),
+        hashlib.sha256(text.encode()).hexdigest(),
+    )
+    table = crossover.render_table(crossover.reports(loaded, catalog, None))
+    assert "  none: its consumers are the pods of namespace team-a on site dc1, which no API " in (
+        table
+    )
+
+
+def test_an_admission_error_on_the_site_says_the_site_is_why() -> None:
+    """No option of the site reaches the per-user speed asked: the error says that only the
+    site's options were allowed, and why."""
+    fast = SMALL.format(consumer=TEAM_A) + "    user_output_tps: 5000\n"
+    with pytest.raises(PlannerError) as raised:
+        _plan(_spill_file(4) + fast, "per-workload")
+    [problem] = raised.value.problems
+    assert problem.field == "workloads[2].user_output_tps"
+    assert "no option allowed reaches 5000 output tokens/s a user" in problem.message
+    assert problem.message.endswith(
+        "(only options on site dc1 are allowed: its consumers are the pods of namespace team-a "
+        "on site dc1, which an API or an EC2 pool cannot reach)"
+    )

@@ -23,7 +23,7 @@ from planner.planning.crossings import (
     crossover_lines,
     own_option,
 )
-from planner.planning.decide import Unservable, decide
+from planner.planning.decide import Unservable, callers_site, callers_text, decide
 from planner.planning.figures import FigureBook
 from planner.planning.settings import settings_for
 
@@ -37,6 +37,8 @@ class Report:
     units: list[Unit]
     rows: list[Row]
     pricing: str  # the plan's purchase option: the one the chart draws
+    # Why no API is compared, when none is.
+    no_api: str = "its tier and perimeter admit no API (or none with its context)"
 
 
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
@@ -58,6 +60,11 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
         units,
         rows,
         ctx.settings.pricing.value,
+        *(
+            [f"{callers_text(workload)}, which no API reaches"]
+            if callers_site(workload) is not None
+            else []
+        ),
     )
 
 
@@ -160,7 +167,7 @@ def render_table(found: list[Report]) -> str:
         )
         if not report.rows:
             lines.append(head + ")")
-            lines.append("  none: its tier and perimeter admit no API (or none with its context)")
+            lines.append(f"  none: {report.no_api}")
             lines.append("")
             continue
         lines.append(head + f"; crossings up to {_tokens(report.rows[0].max_tokens)})")

@@ -50,7 +50,22 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
         ctx, index, workload, _allowed(ctx, index, workload, perimeter)
     )
     demand = Demand.of(ctx, workload)
-    entries, left_out = _admitted(ctx, index, workload, allowed, demand)
+    try:
+        entries, left_out = _admitted(ctx, index, workload, allowed, demand)
+    except Unservable as exc:
+        if site is None:
+            raise
+        # The options it lacks are the site's: say that the site is why.
+        raise Unservable(
+            [
+                replace(
+                    p,
+                    message=f"{p.message} (only options on site {site} are allowed: "
+                    f"{callers_text(workload)}, which an API or an EC2 pool cannot reach)",
+                )
+                for p in exc.problems
+            ]
+        ) from None
     left_out = replace(left_out, site=site)
     tier = _at_tier(ctx, workload, quality, perimeter, entries, demand, site)
     chosen, reason = _choice(ctx, workload, quality, perimeter, tier, left_out, demand)
