@@ -14,6 +14,7 @@ from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.messages import did_you_mean
 from planner.inputs.workloads import Workload
 from planner.outputs import versioned
+from planner.planning.callers import callers_site, callers_text
 from planner.planning.context import Context
 from planner.planning.crossings import (
     ApiLine,
@@ -23,7 +24,7 @@ from planner.planning.crossings import (
     crossover_lines,
     own_option,
 )
-from planner.planning.decide import Unservable, callers_site, callers_text, decide
+from planner.planning.decide import Unservable, decide
 from planner.planning.figures import FigureBook
 from planner.planning.settings import settings_for
 

@@ -13,8 +13,9 @@ from dataclasses import replace
 from planner.errors import Problem
 from planner.fmt import usd
 from planner.planfile import Option, Pool, Warning, WorkloadPlan
+from planner.planning.callers import callers_site, callers_text
 from planner.planning.context import Context
-from planner.planning.decide import Decision, callers_site, callers_text
+from planner.planning.decide import Decision
 from planner.planning.demand import Demand
 from planner.planning.options import cost_range
 from planner.targets import pool_targets
