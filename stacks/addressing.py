@@ -71,7 +71,7 @@ def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], l
     vpcs: dict[str, tuple[set[str], set[str]]] = {}
     accounts: set[str] = set()
     for consumer in consumers:
-        if consumer.vpc is not None:
+        if consumer.vpc is not None and consumer.cidr is not None:
             subnets, cidrs = vpcs.setdefault(consumer.vpc, (set(), set()))
             subnets.update(consumer.subnets)
             cidrs.add(consumer.cidr)
@@ -90,7 +90,7 @@ def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], l
         if consumer.vpc is None:
             continue
         cidrs, subnets = found.setdefault(consumer.vpc, ([], []))
-        cidrs.extend(c for c in [consumer.cidr] if c not in cidrs)
+        cidrs.extend(c for c in [consumer.cidr] if c is not None and c not in cidrs)
         subnets.extend(s for s in consumer.subnets if s not in subnets)
     return found
 
@@ -98,4 +98,14 @@ def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], l
 def consumers_of(workloads: Iterable[WorkloadPlan]) -> list[Consumer]:
     """The workloads' consumers, each once, in a stable order."""
     found = {c for w in workloads for c in w.consumers}
-    return sorted(found, key=lambda c: (c.cidr, c.vpc or "", c.subnets, c.account or ""))
+    return sorted(
+        found,
+        key=lambda c: (
+            c.cidr or "",
+            c.vpc or "",
+            c.subnets,
+            c.account or "",
+            c.namespace or "",
+            c.site or "",
+        ),
+    )

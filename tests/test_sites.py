@@ -435,8 +435,8 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "the cluster DNS answers the pool's pods no name outside the cluster (CoreDNS forwarding "
         "limited for them, or a DNS-level deny)",
         "its GPU nodes give the pool's traffic no way around the policies",
-        "its network plugin matches the pool's ingress ipBlock rules against traffic from pods "
-        "inside the cluster",
+        # (No ipBlock-from-pods assumption: callers by range are outside the cluster, reached
+        # through the load balancer; pods are admitted by their namespace.)
         "its GPU nodes this planner may use (the site's `nodes`) run none of the cluster's other "
         "workloads, only its DaemonSets",
         # The site has an internal load balancer: what it must do is stated too.

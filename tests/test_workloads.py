@@ -779,10 +779,14 @@ def test_consumers_name_a_vpc_an_account_or_a_plain_range(
             "vpc": "vpc-0a1b2c3d4e5f60718",
             "subnets": ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60719"],
             "account": None,
+            "namespace": None,
+            "site": None,
         },
-        {"cidr": "10.22.0.0/16", "vpc": None, "subnets": [], "account": "111122223333"},
-        {"cidr": "10.30.0.0/16", "vpc": None, "subnets": [], "account": None},
-    ]
+        {"cidr": "10.22.0.0/16", "vpc": None, "subnets": [], "account": "111122223333",
+         "namespace": None, "site": None},
+        {"cidr": "10.30.0.0/16", "vpc": None, "subnets": [], "account": None,
+         "namespace": None, "site": None},
+    ]  # fmt: skip
     markdown = (project / "plans/dev/plan.md").read_text()
     assert (
         "called from 10.20.0.0/16 in vpc-0a1b2c3d4e5f60718 (2 subnet(s)), 10.22.0.0/16 in "

@@ -224,15 +224,59 @@ def _semantic_problems(parts: _Parts, catalog: Catalog, lines: LineIndex) -> lis
                 f"unknown model {workload.model!r}; the catalog has: "
                 f"{', '.join(sorted(known_models))}{did_you_mean(workload.model, known_models)}",
             )
+        _namespace_problems(parts, index, workload, report)
         if workload.data in private.data_classes:
             for position, consumer in enumerate(workload.consumers):
-                if not private.is_private(consumer.cidr):
+                # A namespace's pods call from inside their cluster: no range to check.
+                if consumer.cidr is not None and not private.is_private(consumer.cidr):
                     report(
                         ("workloads", index, "consumers", position),
                         f"{consumer.cidr} is not a private range, and {workload.data.value} "
                         f"data may only be called from private ones ({', '.join(private.ranges)})",
                     )
     return problems
+
+
+def _namespace_problems(
+    parts: _Parts, index: int, workload: Workload, report: typing.Callable[[Loc, str], None]
+) -> None:
+    """A consumer named by namespace names a Kubernetes site of the file, and one workload's
+    namespaces are all of one site: its pool runs there, where its callers are."""
+    clusters = [site.name for _, site in parts.sites if isinstance(site, KubernetesSite)]
+    first: tuple[str, int] | None = None
+    for position, consumer in enumerate(workload.consumers):
+        if consumer.site is None:
+            continue
+        loc = ("workloads", index, "consumers", position, "site")
+        if consumer.site not in clusters:
+            if parts.was_refused(("sites",)):
+                continue  # the sites' own errors say what is wrong there
+            others = [s.name for _, s in parts.sites if not isinstance(s, KubernetesSite)]
+            report(
+                loc,
+                f"{consumer.site!r} is not a Kubernetes site of the file"
+                + (
+                    f" ({consumer.site} is AWS: a namespace is in a cluster)"
+                    if consumer.site in others
+                    else ""
+                )
+                + (
+                    f"; its Kubernetes sites are: {', '.join(clusters)}"
+                    f"{did_you_mean(consumer.site, clusters)}"
+                    if clusters
+                    else "; the file names no Kubernetes site (`sites`, kind: kubernetes)"
+                ),
+            )
+            continue
+        if first is None:
+            first = (consumer.site, position)
+        elif consumer.site != first[0]:
+            report(
+                loc,
+                f"site {consumer.site}, but consumers[{first[1]}] names site {first[0]}: one "
+                "workload's namespaces are on one site (its pool runs there, beside its "
+                "callers)",
+            )
 
 
 def _site_problems(

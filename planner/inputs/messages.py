@@ -100,6 +100,8 @@ _PATTERN_WORDS = {
     "vpc": "a VPC id: vpc- and 8 to 17 hex digits",
     "subnets": "a subnet id: subnet- and 8 to 17 hex digits",
     "account": "an AWS account id: 12 digits, quoted",
+    "namespace": "a Kubernetes namespace name, a DNS label: at most 63 lowercase letters, "
+    "digits and '-', starting and ending with a letter or digit",
 }
 
 

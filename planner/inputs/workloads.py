@@ -19,7 +19,7 @@ from pydantic import (
 
 from planner.catalog.vocabulary import Availability, DataClass, Pricing, Task, Tier
 from planner.inputs.networks import DEFAULT_APIS, DEFAULT_POOLS, DEFAULT_SPACE
-from planner.inputs.sites import Site
+from planner.inputs.sites import SITE_NAME, Site
 from planner.inputs.strict import Strict as _Strict
 
 _SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
@@ -254,9 +254,13 @@ _ACCOUNT_ID = r"^[0-9]{12}$"
 
 class Consumer(_Strict):
     """Callers of a workload: their range, and where they run (the stack connects a VPC of this
-    account; another account is allowed to connect and makes its own endpoint)."""
+    account; another account is allowed to connect and makes its own endpoint); or, on a
+    Kubernetes site, the namespace their pods run in ({namespace, site})."""
 
-    cidr: str = Field(description="The callers' range, e.g. 10.20.0.0/16.")
+    cidr: str | None = Field(
+        default=None,
+        description="The callers' range, e.g. 10.20.0.0/16 (or give namespace and site).",
+    )
     vpc: str | None = Field(
         default=None,
         pattern=_VPC_ID,
@@ -272,10 +276,25 @@ class Consumer(_Strict):
         description="Another AWS account (12 digits) whose callers may connect; it makes its own "
         "endpoint.",
     )
+    # Kubernetes validates a namespace's name as an RFC 1123 DNS label (kubernetes.io,
+    # "Namespaces", Namespaces and DNS; "Object Names and IDs", DNS Label Names).
+    namespace: str | None = Field(
+        default=None,
+        pattern=SITE_NAME,
+        description="Instead of cidr: the callers are the pods of this namespace (a DNS label) "
+        "of the Kubernetes site `site`; the workload is then served by a pool on that site.",
+    )
+    site: str | None = Field(
+        default=None,
+        description="With namespace: the Kubernetes site (a name in `sites`) whose cluster the "
+        "namespace is in.",
+    )
 
     @field_validator("cidr")
     @classmethod
-    def _cidr(cls, value: str) -> str:
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
             network = ipaddress.ip_network(value, strict=True)
         except ValueError as exc:
@@ -286,6 +305,25 @@ class Consumer(_Strict):
 
     @model_validator(mode="after")
     def _where(self) -> Consumer:
+        if (self.cidr is None) == (self.namespace is None):
+            raise ValueError(
+                "give cidr (the callers' range) or namespace with site (pods of a Kubernetes "
+                "site), exactly one of them"
+            )
+        if self.namespace is not None:
+            if self.site is None:
+                raise ValueError(
+                    f"namespace {self.namespace} needs the site (a Kubernetes site of `sites`) "
+                    "whose cluster it is in"
+                )
+            if self.vpc is not None or self.account is not None or self.subnets:
+                raise ValueError(
+                    "a namespace's pods run in its site's cluster: vpc, subnets and account "
+                    "go with a cidr"
+                )
+            return self
+        if self.site is not None:
+            raise ValueError("site goes with namespace (pods of that site's cluster), not a cidr")
         if self.vpc is not None and self.account is not None:
             raise ValueError("give vpc (this account) or account (another one), not both")
         if self.vpc is not None and not self.subnets:
@@ -316,7 +354,7 @@ class Workload(_Strict):
         min_length=1,
         description="Who may call the workload: a CIDR (callers inside the stack's own network), "
         "or where the callers run ({cidr, vpc, subnets} in this account, {cidr, account} in "
-        "another).",
+        "another, {namespace, site} the pods of a namespace of a Kubernetes site).",
     )
     quality: Tier | None = Field(default=None, description="Overrides the task's tier.")
     model: str | None = Field(

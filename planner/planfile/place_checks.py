@@ -11,6 +11,7 @@ from planner.catalog.vocabulary import DataClass, Perimeter
 from planner.errors import Problem
 from planner.inputs.workloads import NETWORK_PREFIXES
 from planner.planfile.plan import API_NETWORK_FOR, Plan, is_stack_name
+from planner.planfile.workload import Consumer, WorkloadPlan
 
 
 def again(field: str, message: str) -> Problem:
@@ -50,11 +51,17 @@ def place_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
 
 
 def consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
-    """Each consumer is a CIDR block; for the data classes that need it, a private one."""
+    """Each consumer is a CIDR block (for the data classes that need it, a private one), or a
+    namespace of a Kubernetes site of the plan, whose workload a pool on that site serves."""
     private = catalog.private_consumers
     found = []
+    sites = {s.name for s in plan.sites}
+    pool_site = {p.name: p.site for p in plan.pools}
     for index, w in enumerate(plan.workloads):
         for number, consumer in enumerate(w.consumers):
+            if consumer.cidr is None or consumer.namespace is not None:
+                found.extend(_namespace_problems(index, number, w, consumer, sites, pool_site))
+                continue
             at = f"workloads[{index}].consumers[{number}].cidr"
             try:
                 network = ipaddress.ip_network(consumer.cidr, strict=True)
@@ -72,6 +79,37 @@ def consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                     )
                 )
     return found
+
+
+def _namespace_problems(
+    index: int,
+    number: int,
+    w: WorkloadPlan,
+    consumer: Consumer,
+    sites: set[str],
+    pool_site: dict[str, str],
+) -> list[Problem]:
+    """A namespace consumer: no range beside it, a Kubernetes site of the plan, and its
+    workload served by a pool on that site (its callers are that cluster's pods)."""
+    at = f"workloads[{index}].consumers[{number}]"
+    if consumer.namespace is None or consumer.cidr is not None:
+        return [again(at, "give a cidr or a namespace with its site, exactly one of them")]
+    if consumer.vpc is not None or consumer.account is not None or consumer.subnets:
+        return [
+            again(at, "a namespace's pods run in its site's cluster: no vpc, subnets or account")
+        ]
+    if consumer.site not in sites:
+        return [again(f"{at}.site", f"{consumer.site!r} is not a Kubernetes site of the plan")]
+    if w.pool is None or pool_site.get(w.pool) != consumer.site:
+        where = f"pool {w.pool} on site {pool_site.get(w.pool)}" if w.pool else "an API"
+        return [
+            again(
+                f"workloads[{index}].pool",
+                f"its consumers are pods of namespace {consumer.namespace} on site "
+                f"{consumer.site}, but it is served by {where}",
+            )
+        ]
+    return []
 
 
 _RANK = {perimeter: rank for rank, perimeter in enumerate(Perimeter)}  # weakest first
@@ -141,7 +179,12 @@ def perimeter_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         members = [by_name[name] for name in pool.workloads if name in by_name]
         strict = [w.name for w in members if w.data in private.data_classes]
         public = sorted(
-            {c.cidr for w in members for c in w.consumers if _public_range(private, c.cidr)}
+            {
+                c.cidr
+                for w in members
+                for c in w.consumers
+                if c.cidr is not None and _public_range(private, c.cidr)
+            }
         )
         if strict and public:
             found.append(
@@ -209,6 +252,8 @@ def network_problems(plan: Plan) -> list[Problem]:
     firsts: dict[tuple[int, int], str] = {}
     for number, w in enumerate(plan.workloads):
         for index, c in enumerate(w.consumers):
+            if c.cidr is None:
+                continue  # a namespace: no range of its own
             try:
                 consumer = ipaddress.ip_network(c.cidr, strict=True)
             except ValueError:

@@ -151,19 +151,24 @@ class Warning:
 class Consumer:
     """Callers of a workload. `vpc` (with `subnets`): their VPC in this account, where the stack
     makes their endpoint; `account`: another account, which makes its own; neither: callers
-    inside the stack's own network."""
+    inside the stack's own network. `namespace` (with `site`, no `cidr`): the pods of that
+    namespace of a Kubernetes site's cluster, admitted by the namespace's name."""
 
-    cidr: str
+    cidr: str | None = None
     vpc: str | None = None
     subnets: tuple[str, ...] = ()
     account: str | None = None
+    namespace: str | None = None
+    site: str | None = None
 
     def text(self) -> str:
+        if self.namespace is not None:
+            return f"namespace {self.namespace} on site {self.site}"
         if self.vpc is not None:
             return f"{self.cidr} in {self.vpc} ({len(self.subnets)} subnet(s))"
         if self.account is not None:
             return f"{self.cidr} in account {self.account}"
-        return self.cidr
+        return str(self.cidr)
 
 
 # Not frozen, like Option: the plan adds each API workload's share of its access afterwards.

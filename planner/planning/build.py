@@ -66,7 +66,7 @@ def _with_ranges(
         allocation = networks.allocate(
             len(pools),
             needs,
-            (c.cidr for w in spec.workloads for c in w.consumers),
+            (c.cidr for w in spec.workloads for c in w.consumers if c.cidr is not None),
             network.space,
             network.pools,
             network.apis,

@@ -15,6 +15,7 @@ from planner.inputs.loader import LoadedWorkloads
 from planner.inputs.messages import did_you_mean
 from planner.inputs.workloads import Workload
 from planner.outputs import versioned
+from planner.planning.callers import callers_site, callers_text
 from planner.planning.context import Context
 from planner.planning.crossings import (
     ApiLine,
@@ -40,6 +41,8 @@ class Report:
     # The plan's purchase option (the one the chart draws), or owned / bought where the
     # self-hosted option is a cluster site's bought hardware (its only row).
     pricing: str
+    # Why no API is compared, when none is.
+    no_api: str = "its tier and perimeter admit no API (or none with its context)"
 
 
 def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
@@ -61,6 +64,11 @@ def report_for(ctx: Context, index: int, workload: Workload) -> Report | None:
         rows,
         # The plan's purchase option, or a cluster's owned or bought hardware.
         candidate.target.purchase_label(ctx.settings.pricing).value,
+        *(
+            [f"{callers_text(workload)}, which no API reaches"]
+            if callers_site(workload) is not None
+            else []
+        ),
     )
 
 
@@ -170,7 +178,7 @@ def render_table(found: list[Report]) -> str:
         )
         if not report.rows:
             lines.append(head + ")")
-            lines.append("  none: its tier and perimeter admit no API (or none with its context)")
+            lines.append(f"  none: {report.no_api}")
             lines.append("")
             continue
         lines.append(head + f"; crossings up to {_tokens(report.rows[0].max_tokens)})")

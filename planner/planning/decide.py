@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from planner.catalog import TIER_ORDER
@@ -16,6 +16,7 @@ from planner.errors import Problem
 from planner.fmt import tokens_count, tokens_per_second, usd
 from planner.inputs.workloads import Workload
 from planner.planfile import Answers, Option, TaskQuality, VolumeEconomics, Warning
+from planner.planning.callers import callers_text, on_callers_site
 from planner.planning.candidates import SelfHostedCandidate
 from planner.planning.context import Context, Entry, api_allowed
 from planner.planning.crossings import break_even
@@ -46,10 +47,30 @@ def decide(ctx: Context, index: int, workload: Workload) -> tuple[Answers, Optio
     quality = ctx.task_quality(workload)
     sensitivity = ctx.data_sensitivity(workload)
     perimeter = sensitivity.perimeter
-    allowed = _allowed(ctx, index, workload, perimeter)
+    allowed, site, refused = on_callers_site(
+        ctx, index, workload, _allowed(ctx, index, workload, perimeter)
+    )
+    if refused is not None:
+        raise Unservable([refused])
     demand = Demand.of(ctx, workload)
-    entries, left_out = _admitted(ctx, index, workload, allowed, demand)
-    tier = _at_tier(ctx, workload, quality, perimeter, entries, demand)
+    try:
+        entries, left_out = _admitted(ctx, index, workload, allowed, demand)
+    except Unservable as exc:
+        if site is None:
+            raise
+        # The options it lacks are the site's: say that the site is why.
+        raise Unservable(
+            [
+                replace(
+                    p,
+                    message=f"{p.message} (only options on site {site} are allowed: "
+                    f"{callers_text(workload)}, which an API or an EC2 pool cannot reach)",
+                )
+                for p in exc.problems
+            ]
+        ) from None
+    left_out = replace(left_out, site=site)
+    tier = _at_tier(ctx, workload, quality, perimeter, entries, demand, site)
     chosen, reason = _choice(ctx, workload, quality, perimeter, tier, left_out, demand)
     # The cheaper models of the tier under a quality ceiling, and the chosen self-hosted model
     # at a lower precision, where its own needs several nodes.
@@ -128,6 +149,8 @@ class LeftOut:
     # balancer, for callers by range, Target.reached_by_range)
     unreachable: list[str] = field(default_factory=list)
     unreachable_why: str = ""
+    # the Kubernetes site its callers' pods run on: only options there were admitted
+    site: str | None = None
 
 
 def _admitted(
@@ -174,7 +197,9 @@ def _admitted(
     # Callers naming a VPC or an account ask for a PrivateLink endpoint; callers given by
     # their range only reach a cluster pool through its site's internal load balancer.
     linked = any(c.vpc is not None or c.account is not None for c in workload.consumers)
-    by_range = any(c.vpc is None and c.account is None for c in workload.consumers)
+    by_range = any(
+        c.cidr is not None and c.vpc is None and c.account is None for c in workload.consumers
+    )
     unreachable = sorted(
         c.option_id
         for c in self_hosted
@@ -277,14 +302,16 @@ def _at_tier(
     perimeter: Perimeter,
     entries: list[Entry],
     demand: Demand,
+    site: str | None = None,
 ) -> AtTier:
-    """The options meeting the task's tier; where none does, the quality ceiling."""
+    """The options meeting the task's tier; where none does, the quality ceiling (`site`: the
+    cluster site its callers' pods run on, the only place it may be served)."""
     needed = TIER_ORDER[quality.tier]
     meeting = [e.subject for e in entries if e.tier >= needed]
     if meeting:
         return AtTier([_price(ctx, subject, demand) for subject in meeting], True, [], [])
     admissible, cheaper, warning = _quality_ceiling(
-        ctx, workload, quality, perimeter, entries, demand
+        ctx, workload, quality, perimeter, entries, demand, site
     )
     return AtTier(admissible, False, cheaper, [warning])
 
@@ -296,6 +323,7 @@ def _quality_ceiling(
     perimeter: Perimeter,
     entries: list[Entry],
     demand: Demand,
+    site: str | None = None,
 ) -> tuple[list[Option], list[Option], Warning]:
     """The best model allowed, the cheaper models of its tier as alternatives, and the warning
     that says what is given up."""
@@ -367,6 +395,12 @@ def _quality_ceiling(
             f"the task needs a {quality.tier.value} model but nothing at that tier meets "
             f"the {perimeter.value} perimeter"
             + (f" or the pinned model {workload.model}" if workload.model else "")
+            + (
+                f" on site {site}, the only place it may be served ({callers_text(workload)}, "
+                "which an API or an EC2 pool cannot reach)"
+                if site is not None
+                else ""
+            )
             + f"; the best model allowed, {top.model} ({top.tier.value}), is used"
             + listed
             + f". What is given up: {quality.tier.value}-level quality "
@@ -425,6 +459,12 @@ def _choice(
         + (
             f"; left out because {left_out.unreachable_why}: {', '.join(left_out.unreachable)}"
             if left_out.unreachable
+            else ""
+        )
+        + (
+            f"; only options on site {left_out.site} were admitted: "
+            f"{callers_text(workload)}, which an API or an EC2 pool cannot reach"
+            if left_out.site is not None
             else ""
         )
     )

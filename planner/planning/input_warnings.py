@@ -34,7 +34,9 @@ def input_warnings(
         )
     if workload.data not in catalog.private_consumers.data_classes:
         public = [
-            c.cidr for c in workload.consumers if not catalog.private_consumers.is_private(c.cidr)
+            c.cidr
+            for c in workload.consumers
+            if c.cidr is not None and not catalog.private_consumers.is_private(c.cidr)
         ]
         if public:
             warnings.append(
@@ -50,7 +52,9 @@ def input_warnings(
     on_cluster = chosen.placement == "self_hosted" and chosen.instance_type in clusters
     # On a cluster site a plain range is a caller outside the cluster, reached through the
     # site's internal load balancer (planning admits no other): nothing to warn of there.
-    if not on_cluster and any(c.vpc is None and c.account is None for c in workload.consumers):
+    if not on_cluster and any(
+        c.cidr is not None and c.vpc is None and c.account is None for c in workload.consumers
+    ):
         # One message for every workload (grouped when many): the file shows which entries.
         warnings.append(
             Warning(

@@ -228,7 +228,7 @@ RESERVATION = "+reservation-"
 
 def _public_callers(ctx: Context, workload: Workload) -> bool:
     private = ctx.catalog.private_consumers
-    return any(not private.is_private(c.cidr) for c in workload.consumers)
+    return any(c.cidr is not None and not private.is_private(c.cidr) for c in workload.consumers)
 
 
 def pool_keys_by_workload(ctx: Context, decisions: list[Decision]) -> dict[str, dict[str, str]]:

@@ -1,7 +1,9 @@
 """A cluster site's nodes are few and shared by every pool placed on it (issue 16): decided one
 at a time, workloads fill a site in the file's order, and one whose pool no longer fits there
 goes to its next cheapest option off the full site (an API, EC2, or another site with room),
-with a warning that says what the site's size costs. The optimizer keeps the same limit as a
+with a warning that says what the site's size costs. A workload whose consumers are pods of a
+site (named by namespace) can go nowhere else: those take their site's nodes first, in the
+file's order, and one that does not fit is reported. The optimizer keeps the same limit as a
 constraint (optimize.solve)."""
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import replace
 from planner.errors import Problem
 from planner.fmt import usd
 from planner.planfile import Option, Pool, Warning, WorkloadPlan
+from planner.planning.callers import callers_site, callers_text
 from planner.planning.context import Context
 from planner.planning.decide import Decision
 from planner.planning.demand import Demand
@@ -36,25 +39,41 @@ def site_of(ctx: Context, option: Option) -> str | None:
 
 def within_sites(ctx: Context, decisions: list[Decision]) -> tuple[list[Decision], list[Problem]]:
     """The decisions (one per workload of the file, in its order) with each site's nodes shared
-    in that order, and a problem for each workload that no option off its full site can serve."""
+    in that order (the workloads bound to a site by their callers first), and a problem for each
+    workload that no option off its full site can serve."""
     limits = site_limits(ctx)
     if not limits:
         return decisions, []
     left = dict(limits)
-    kept: list[Decision] = []
+    kept: dict[int, Decision] = {}
     problems: list[Problem] = []
+    bound = [i for i, d in enumerate(decisions) if callers_site(d.workload) is not None]
+    order = [*bound, *(i for i in range(len(decisions)) if i not in set(bound))]
 
     def fits(option: Option) -> bool:
         site = site_of(ctx, option)
         return site not in left or (option.nodes or 0) <= left[site]
 
-    for index, decision in enumerate(decisions):
+    for index in order:
+        decision = decisions[index]
         chosen, answers, warnings = decision.chosen, decision.answers, decision.warnings
         site = site_of(ctx, chosen)
         if not fits(chosen):
             assert site is not None
             economics = answers.volume_economics
             spill = next((o for o in economics.options if fits(o)), None)
+            if spill is None and callers_site(decision.workload) is not None:
+                problems.append(
+                    Problem(
+                        f"workloads[{index}]",
+                        f"site {site} has {left[site]} of its {limits[site]} GPU nodes left "
+                        "after the workloads bound to it before this one in the file, and no "
+                        f"option of this workload fits them ({chosen.id} needs {chosen.nodes}): "
+                        f"{callers_text(decision.workload)}, so it cannot go to AWS or an API: "
+                        "give the site more nodes (sites, nodes), or a smaller model",
+                    )
+                )
+                continue
             if spill is None:
                 problems.append(
                     Problem(
@@ -92,8 +111,8 @@ def within_sites(ctx: Context, decisions: list[Decision]) -> tuple[list[Decision
         placed = site_of(ctx, chosen)
         if placed in left:
             left[placed] -= chosen.nodes or 0
-        kept.append(Decision(decision.workload, answers, chosen, warnings))
-    return kept, problems
+        kept[index] = Decision(decision.workload, answers, chosen, warnings)
+    return [kept[i] for i in sorted(kept)], problems
 
 
 def range_warnings(ctx: Context, pools: list[Pool], plans: list[WorkloadPlan]) -> None:

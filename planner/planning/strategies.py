@@ -41,7 +41,14 @@ def _workload_plan(
         task=workload.task.value,
         data=workload.data.value,
         consumers=[
-            Consumer(cidr=c.cidr, vpc=c.vpc, subnets=tuple(c.subnets), account=c.account)
+            Consumer(
+                cidr=c.cidr,
+                vpc=c.vpc,
+                subnets=tuple(c.subnets),
+                account=c.account,
+                namespace=c.namespace,
+                site=c.site,
+            )
             for c in workload.consumers
         ],
         placement=chosen.placement,

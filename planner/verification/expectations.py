@@ -41,6 +41,8 @@ class Expectations:
     # a LoadBalancer Service of a pool there passes only with its annotations and class. A site
     # not here (or no plan) has none: every LoadBalancer Service is taken as public.
     site_load_balancers: dict[str, ClusterLoadBalancer] = field(default_factory=dict)
+    # Pool -> the namespaces of its site's cluster whose pods its consumers are.
+    pool_namespaces: dict[str, list[str]] = field(default_factory=dict)
 
     def link_of(self, service_name: str) -> str | None:
         """The PrivateLink provider (its id) whose endpoint service an interface endpoint's
@@ -89,7 +91,14 @@ class Expectations:
             p.name: (
                 p.perimeter.value,
                 list(p.workloads),
-                sorted({c.cidr for n in p.workloads for c in by_name[n].consumers}),
+                sorted(
+                    {
+                        c.cidr
+                        for n in p.workloads
+                        for c in by_name[n].consumers
+                        if c.cidr is not None
+                    }
+                ),
             )
             for p in plan.pools
         }
@@ -110,9 +119,15 @@ class Expectations:
         sites = {s.name for s in plan.sites}
         pool_sites = {p.name: p.site for p in plan.pools if p.site in sites}
         balancers = {s.name: s.load_balancer for s in plan.sites if s.load_balancer is not None}
+        namespaces = {
+            p.name: sorted(
+                {c.namespace for n in p.workloads for c in by_name[n].consumers if c.namespace}
+            )
+            for p in plan.pools
+        }
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
-            vpcs, consumers, links, pool_sites, cluster_ranges(clusters), balancers,
+            vpcs, consumers, links, pool_sites, cluster_ranges(clusters), balancers, namespaces,
         )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from planner.verification.kubernetes_pods import (
     Pods,
     k8s_label,
     meta,
+    named_namespace,
     number,
     spec_of,
 )
@@ -183,19 +184,103 @@ def admits(rule: dict[str, Any], port: int) -> bool:
 def _source_range(svc: Any, caller: Consumer) -> str | None:
     """The LoadBalancer Service's source range holding the caller's range, or None."""
     for cidr in spec_of(svc).get("loadBalancerSourceRanges") or []:
-        if isinstance(cidr, str) and within(caller.cidr, cidr):
+        if isinstance(cidr, str) and caller.cidr is not None and within(caller.cidr, cidr):
             return cidr
     return None
 
 
+def _admits_caller(peer: Any, caller: Consumer) -> str | None:
+    """What of an ingress peer admits the consumer (as a path names it), or None: a namespace
+    consumer's namespace selected by its name (every pod of it: no narrower podSelector), a
+    range consumer's range within the peer's ipBlock and clear of its exceptions."""
+    if not isinstance(peer, dict):
+        return None
+    if caller.namespace is not None:
+        if (
+            "ipBlock" not in peer
+            and named_namespace(peer.get("namespaceSelector")) == caller.namespace
+            and peer.get("podSelector", {}) == {}
+        ):
+            return f"namespace {caller.namespace}"
+        return None
+    block = peer.get("ipBlock") or {}
+    cidr = block.get("cidr") if isinstance(block, dict) else None
+    holes = (block.get("except") or []) if isinstance(block, dict) else []
+    if (
+        isinstance(cidr, str)
+        and caller.cidr is not None
+        and within(caller.cidr, cidr)
+        and not any(within(h, caller.cidr) or within(caller.cidr, h) for h in holes)
+    ):
+        return cidr
+    return None
+
+
+def _admitted(view: ClusterPoolView, pods: Pods, caller: Consumer, target: int) -> str | None:
+    """The ingress rule of a policy selecting the pods that admits the caller on the port, as
+    a path names it; None where none does."""
+    for policy in view.policies_of(pods, "Ingress"):
+        for index, rule in enumerate(spec_of(policy).get("ingress") or [], 1):
+            for peer in rule.get("from") or []:
+                source = _admits_caller(peer, caller)
+                if source is not None and admits(rule, target):
+                    return (
+                        f"{k8s_label(policy)} ingress rule {index} (from {source} on TCP {target})"
+                    )
+    return None
+
+
+def _inside(view: ClusterPoolView, caller: Consumer) -> tuple[list[str], str | None]:
+    """A namespace consumer (pods of the cluster): the Service's cluster address (a ClusterIP
+    Service's, or a LoadBalancer one's, which has one too) -> the ingress rule admitting the
+    namespace by name -> the pods."""
+    serving = [
+        (svc, pods)
+        for svc, pods in view.serving()
+        if (spec_of(svc).get("type") or "ClusterIP") in ("ClusterIP", "LoadBalancer")
+    ]
+    if not serving:
+        return [], f"no Service of namespace {view.name} selects the pool's pods"
+    blocked = ""
+    for svc, pods in serving:
+        for entry in spec_of(svc).get("ports") or []:
+            target = pods.port(entry.get("targetPort", entry.get("port")))
+            if target is None:
+                blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
+                continue
+            rule = _admitted(view, pods, caller, target)
+            if rule is not None:
+                kind = (
+                    "ClusterIP"
+                    if (spec_of(svc).get("type") or "ClusterIP") == "ClusterIP"
+                    else "LoadBalancer's cluster IP"
+                )
+                return [
+                    rule,
+                    f"{k8s_label(svc)} ({kind}, port {number(entry.get('port'))})",
+                    pods.label,
+                ], None
+            blocked = (
+                f"no NetworkPolicy selecting the {pods.label} admits namespace "
+                f"{caller.namespace} on TCP {target}"
+            )
+    return [], blocked
+
+
 def way_in(
-    view: ClusterPoolView | None, subject: Subject, caller: Consumer
+    view: ClusterPoolView | None, subject: Subject, caller: Consumer, site: str | None = None
 ) -> tuple[list[str], str | None]:
-    """The consumer's range (a caller outside the cluster) -> the internal LoadBalancer
-    Service whose source ranges hold it -> the ingress rule admitting it -> the pods; or what
-    blocks it."""
+    """A range consumer (a caller outside the cluster) -> the internal LoadBalancer Service
+    whose source ranges hold it -> the ingress rule admitting it -> the pods; a namespace
+    consumer (pods of the pool's site) -> the Service's cluster address -> the rule admitting
+    its namespace -> the pods; or what blocks it."""
     if view is None:
         return [], f"{subject.name} has no namespace in the graph"
+    if caller.namespace is not None and site is not None and caller.site != site:
+        return [], (
+            f"its callers are pods of site {caller.site}'s cluster, and the pool runs on site "
+            f"{site}: no NetworkPolicy of one cluster admits another's pods"
+        )
     if caller.vpc or caller.account:
         where = caller.vpc or f"account {caller.account}"
         return [], (
@@ -203,6 +288,8 @@ def way_in(
             "naming a VPC or an account needs a PrivateLink endpoint, which the cluster makes "
             "none of"
         )
+    if caller.namespace is not None:
+        return _inside(view, caller)
     serving = [
         (svc, pods)
         for svc, pods in view.serving()
@@ -229,27 +316,14 @@ def way_in(
             if target is None:
                 blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
                 continue
-            for policy in view.policies_of(pods, "Ingress"):
-                for index, rule in enumerate(spec_of(policy).get("ingress") or [], 1):
-                    for peer in rule.get("from") or []:
-                        block = (peer.get("ipBlock") or {}) if isinstance(peer, dict) else {}
-                        cidr = block.get("cidr")
-                        holes = block.get("except") or []
-                        if (
-                            isinstance(cidr, str)
-                            and within(caller.cidr, cidr)
-                            and not any(
-                                within(h, caller.cidr) or within(caller.cidr, h) for h in holes
-                            )
-                            and admits(rule, target)
-                        ):
-                            return [
-                                f"{k8s_label(svc)} (LoadBalancer, port "
-                                f"{number(entry.get('port'))}, source range {source})",
-                                f"{k8s_label(policy)} ingress rule {index} (from {cidr} on TCP "
-                                f"{target})",
-                                pods.label,
-                            ], None
+            rule = _admitted(view, pods, caller, target)
+            if rule is not None:
+                return [
+                    f"{k8s_label(svc)} (LoadBalancer, port "
+                    f"{number(entry.get('port'))}, source range {source})",
+                    rule,
+                    pods.label,
+                ], None
             blocked = (
                 f"no NetworkPolicy selecting the {pods.label} admits {caller.cidr} on TCP {target}"
             )

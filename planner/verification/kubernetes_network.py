@@ -14,8 +14,10 @@ NetworkPolicy and judged fail closed from the graph alone:
   cluster DNS (kube-system's kube-dns pods on port 53) and the ranges the stack config names for
   its site (`clusters.<site>.weights_cidr`, the weights' store: Expectations.cluster_ranges);
   anything beyond is a perimeter failure (and 0.0.0.0/0 or ::/0 an open-egress one);
-- the union of the ingress they allow is the pool's own pods, and its consumers' ranges (an
-  ipBlock within one of them) on the serving port the pool's Service targets (open-ingress);
+- the union of the ingress they allow is the pool's own pods, and its consumers on the serving
+  port the pool's Service targets: their ranges (an ipBlock within one of them) and the
+  namespaces they name (a namespaceSelector on the namespace's name; an empty selector, one by
+  another label, or a namespace no consumer names is open-ingress);
 - no hostNetwork (NetworkPolicy does not hold a pod on the node's network: perimeter) and no
   hostPort (open-ingress);
 - a Kubernetes resource of a kind the model does not know, in the pool's namespace or naming it
@@ -24,11 +26,13 @@ NetworkPolicy and judged fail closed from the graph alone:
 What the cluster itself must provide (a CNI enforcing NetworkPolicy, DNS resolving no outside
 name for the pool, no node-level egress path) is the plan's stated assumption, which a passing
 pool lists among its blockers: the graph cannot show it. How callers reach the pool (its
-LoadBalancer Service, each consumer's way in) is kubernetes_exposure.py's.
+LoadBalancer Service, each consumer's way in, a namespace consumer's by name) is
+kubernetes_exposure.py's.
 
-About 510 lines on purpose: one judgement of one kind of network, whose rules all read the same
-view of a pool's pods and policies (kubernetes_pods.py finds them); the AWS model's counterpart,
-aws_network.py, is one class for the same reason.
+About 560 lines on purpose (the consumers named by namespace added about 50): one judgement of
+one kind of network, whose rules all read the same view of a pool's pods and policies
+(kubernetes_pods.py finds them); the AWS model's counterpart, aws_network.py, is one class for
+the same reason.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from planner.verification.kubernetes_pods import (
     DNS_NAMESPACE,
     DNS_PODS,
     DNS_PORT,
+    NAMESPACE_NAME,
     ClusterPoolView,
     Pods,
     cluster_pools,
@@ -54,6 +59,7 @@ from planner.verification.kubernetes_pods import (
     host_ports,
     k8s_label,
     meta,
+    named_namespace,
     number,
     pool_view,
     spec_of,
@@ -93,6 +99,20 @@ def _peer(peer: Any) -> str:
     return ", ".join(parts) or "a peer the verifier does not model"
 
 
+def _serving_only(pods: Pods, rule: dict[str, Any], serving: set[int]) -> bool:
+    """The rule's ports are the serving port only: by number, or by a name the pods give one
+    (workers serve none: the consumers' rule then admits them only on the number the Service
+    targets)."""
+    entries = rule.get("ports") or []
+    named = {
+        given if isinstance(given := number(e.get("port")), int) else pods.port(given)
+        for e in entries
+    }
+    return bool(
+        entries and serving and not any(e.get("endPort") for e in entries) and named <= serving
+    )
+
+
 def _dns(peer: dict[str, Any], rule: dict[str, Any]) -> bool:
     """Cluster DNS, as the stack names it, on port 53 only."""
     entries = rule.get("ports") or []
@@ -115,6 +135,8 @@ class _Judgement:
     site: str | None
     consumers: list[str] | None
     load_balancer: ClusterLoadBalancer | None = None
+    # The namespaces the pool's consumers name (None: the plan is not known).
+    namespaces: list[str] | None = None
     blocks: list[str] = field(default_factory=list)
 
     def fail(self, rule: str, resource: str, message: str, *witness: str) -> None:
@@ -254,6 +276,8 @@ class _Judgement:
         rule: dict[str, Any],
         serving: set[int],
     ) -> str | None:
+        if isinstance(peer, dict) and "namespaceSelector" in peer and "ipBlock" not in peer:
+            return self._namespace_peer(pods, where, ports, peer, rule, serving)
         if isinstance(peer, dict) and "ipBlock" in peer and len(peer) == 1:
             cidr = (peer["ipBlock"] or {}).get("cidr")
             if self.consumers is None:
@@ -271,19 +295,7 @@ class _Judgement:
                     pods.label,
                 )
                 return None
-            entries = rule.get("ports") or []
-            # A port by number, or by a name the pods give one (workers serve none: the
-            # consumers' rule then admits them only on the number the Service targets).
-            named = {
-                given if isinstance(given := number(e.get("port")), int) else pods.port(given)
-                for e in entries
-            }
-            if (
-                not entries
-                or not serving
-                or any(e.get("endPort") for e in entries)
-                or not (named <= serving)
-            ):
+            if not _serving_only(pods, rule, serving):
                 self.fail(
                     "open-ingress",
                     pods.label,
@@ -301,12 +313,68 @@ class _Judgement:
             "open-ingress",
             pods.label,
             f"{where} admits {_peer(peer)} on {ports}: neither the pool's own pods nor a "
-            "consumer's range",
+            "consumer's range or namespace",
             _peer(peer),
             where,
             pods.label,
         )
         return None
+
+    def _namespace_peer(
+        self,
+        pods: Pods,
+        where: str,
+        ports: str,
+        peer: dict[str, Any],
+        rule: dict[str, Any],
+        serving: set[int],
+    ) -> str | None:
+        """Pods of other namespaces: one a consumer names, selected by its name, on the serving
+        port only. A podSelector beside it narrows the pods of that namespace (both must match:
+        kubernetes.io, "Network Policies", Behavior of to and from selectors)."""
+        selector = peer["namespaceSelector"]
+        name = named_namespace(selector)
+        pod_selector = peer.get("podSelector", {})
+        if name is None or not isinstance(pod_selector, dict):
+            self.fail(
+                "open-ingress",
+                pods.label,
+                f"{where} admits {_peer(peer)} on {ports}: "
+                + (
+                    "an empty namespaceSelector selects every namespace of the cluster"
+                    if selector == {}
+                    else "a namespaceSelector not by the namespace's name "
+                    f"(matchLabels {{{NAMESPACE_NAME}: <name>}}) may select any namespace its "
+                    "owner labels so"
+                ),
+                _peer(peer),
+                where,
+                pods.label,
+            )
+            return None
+        if self.namespaces is not None and name not in self.namespaces:
+            self.fail(
+                "open-ingress",
+                pods.label,
+                f"{where} admits the pods of namespace {name}, which no consumer names "
+                f"(the consumers' namespaces: {', '.join(self.namespaces) or 'none'})",
+                f"namespace {name}",
+                f"{where}: {_peer(peer)} ({ports})",
+                pods.label,
+            )
+            return None
+        if not _serving_only(pods, rule, serving):
+            self.fail(
+                "open-ingress",
+                pods.label,
+                f"{where} admits the consumers' namespace {name} on {ports}, not only the "
+                f"serving port ({', '.join(map(str, sorted(serving))) or 'none'})",
+                f"namespace {name}",
+                f"{where}: {_peer(peer)} ({ports})",
+                pods.label,
+            )
+            return None
+        return f"namespace {name} on {ports} (a consumer's namespace)"
 
     def host(self, pods: Pods) -> None:
         if host_network(pods):
@@ -441,6 +509,7 @@ def judge_pool(graph: Graph, pool: str, expect: Expectations) -> Subject:
         site,
         planned[2] if planned else None,
         expect.site_load_balancers.get(site) if site else None,
+        expect.pool_namespaces.get(pool, []) if planned else None,
     )
     for resource in view.unmodelled:
         where = (
@@ -493,9 +562,10 @@ class KubernetesNetworkModel:
     ) -> None:
         callers = consumers_to_prove(expect, verdict)
         for subject in subjects:
-            view = pool_view(self.network.graph, subject.name.removeprefix("pool "))
+            pool = subject.name.removeprefix("pool ")
+            view = pool_view(self.network.graph, pool)
             for caller in callers:
-                path, blocked = way_in(view, subject, caller)
+                path, blocked = way_in(view, subject, caller, expect.pool_sites.get(pool))
                 if blocked is not None:
                     verdict.failures.append(
                         Finding(

@@ -34,9 +34,25 @@ MODELLED = {
 }
 # Cluster DNS as the stack's allow policy names it (stacks/kubernetes/network_policy.py, which
 # verify may not import: tests/test_kubernetes_verify.py checks they agree).
-DNS_NAMESPACE = {"kubernetes.io/metadata.name": "kube-system"}
+# The label the API server sets on every namespace to its name (Kubernetes 1.22+): a consumer's
+# namespace is selected by it.
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+DNS_NAMESPACE = {NAMESPACE_NAME: "kube-system"}
 DNS_PODS = {"k8s-app": "kube-dns"}
 DNS_PORT = 53
+
+
+def named_namespace(selector: Any) -> str | None:
+    """The one namespace a namespaceSelector selects by its name (the label only the API server
+    sets, to the namespace's own name), or None: another selector may select any namespace
+    (`{}` every one; any other label is one a namespace's owner may set)."""
+    if not isinstance(selector, dict) or set(selector) != {"matchLabels"}:
+        return None
+    labels = selector["matchLabels"]
+    if not isinstance(labels, dict) or set(labels) != {NAMESPACE_NAME}:
+        return None
+    name = labels[NAMESPACE_NAME]
+    return name if isinstance(name, str) else None
 
 
 def meta(resource: Resource) -> dict[str, Any]:

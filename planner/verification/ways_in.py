@@ -33,6 +33,8 @@ from planner.verification.values import strings, truthy
 
 def caller_name(consumer: Consumer) -> str:
     """A consumer as a report names it."""
+    if consumer.namespace is not None:
+        return f"consumer namespace {consumer.namespace} (pods of site {consumer.site})"
     where = (
         f"in {consumer.vpc}"
         if consumer.vpc
@@ -83,7 +85,9 @@ def prove_ways_in(
     it (a failure). A workload with no consumer to reach it is a failure too."""
     for caller in consumers_to_prove(expect, verdict):
         for subject in subjects:
-            if subject.kind == "pool":
+            if caller.cidr is None:
+                path, blocked = _cluster_caller(caller, subject)
+            elif subject.kind == "pool":
                 path, blocked = _pool_way_in(network, subject, caller)
             elif subject.kind in ("provider", "endpoint"):  # a PrivateLink provider (Bedrock):
                 # its network, or an endpoint the stack makes in the consumer's VPC
@@ -102,6 +106,21 @@ def prove_ways_in(
 
 
 Proof = tuple[list[str] | None, str | None]  # (the path, or None and what blocks it)
+
+
+def _cluster_caller(caller: Consumer, subject: Subject) -> Proof:
+    """Pods of a namespace of a Kubernetes site reach no AWS part of the stack."""
+    return None, (
+        f"its callers are the pods of namespace {caller.namespace} of site {caller.site}'s "
+        f"cluster: only a pool on that site admits them, and {subject.name} is not one"
+    )
+
+
+def _range(caller: Consumer) -> str:
+    """The caller's range: prove_ways_in sends only callers named by one to the AWS paths."""
+    if caller.cidr is None:
+        raise ValueError(f"{caller_name(caller)} has no range to prove an AWS way in for")
+    return caller.cidr
 
 
 def _inside(network: Network, vpc: Resource | None, cidr: str) -> bool:
@@ -145,11 +164,13 @@ def _principals(network: Network, service: Resource) -> list[str]:
 
 
 def _admits_text(groups: list[Resource], caller: Consumer, port: int) -> str:
+    cidr = _range(caller)
     ids = ", ".join(g.name for g in groups)
-    return f"security group{'s' if len(groups) > 1 else ''} {ids} (tcp {port} from {caller.cidr})"
+    return f"security group{'s' if len(groups) > 1 else ''} {ids} (tcp {port} from {cidr})"
 
 
 def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
+    cidr = _range(caller)
     graph = network.graph
     vpc = subject.vpc
     if vpc is None:
@@ -161,18 +182,18 @@ def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
     port = first.port
     if not caller.vpc and not caller.account:
         # Callers named by their range only: inside the pool's own network, or nowhere.
-        if not _inside(network, vpc, caller.cidr):
+        if not _inside(network, vpc, cidr):
             return None, (
-                f"{caller.cidr} lies outside {vpc.label} "
+                f"{cidr} lies outside {vpc.label} "
                 f"({', '.join(network.vpc_cidrs(vpc))}) and names no VPC or account, so no "
                 "endpoint is made for it and no route carries its packets in (blocked at the "
                 f"edge of {vpc.label})"
             )
         groups = graph.refs(first.balancer, "securityGroups", SG)
-        if groups and not network.admits(groups, caller.cidr, port):
+        if groups and not network.admits(groups, cidr, port):
             return None, (
                 f"blocked by security groups {', '.join(g.name for g in groups)} of "
-                f"{first.balancer.label}: nothing admits {caller.cidr} on port {port}"
+                f"{first.balancer.label}: nothing admits {cidr} on port {port}"
             )
         hops = [f"local route of {vpc.label}"]
         if groups:
@@ -233,10 +254,10 @@ def _pool_way_in(network: Network, subject: Subject, caller: Consumer) -> Proof:
             f"{endpoint.label} has no security group of its own: {caller.vpc}'s default group "
             "decides, which the verifier does not see (fail closed)"
         )
-    if not network.admits(groups, caller.cidr, through.port):
+    if not network.admits(groups, cidr, through.port):
         return None, (
             f"blocked by security groups {', '.join(g.name for g in groups)} of "
-            f"{endpoint.label}: nothing admits {caller.cidr} on port {through.port}"
+            f"{endpoint.label}: nothing admits {cidr} on port {through.port}"
         )
     if acceptance and not any(
         graph.ref(a, "vpcEndpointId") is endpoint for a in graph.users(endpoint, ENDPOINT_ACCEPTER)
@@ -256,6 +277,7 @@ def _linked_way_in(
 ) -> Proof:
     """A PrivateLink provider's caller to the provider's interface endpoint (its service from
     the catalog): in the caller's VPC, or in the stack's network that holds its range."""
+    cidr = _range(caller)
     graph = network.graph
     provider = expect.links.get(provider_id or "")
     if provider is None or provider.endpoint is None:
@@ -276,8 +298,8 @@ def _linked_way_in(
         here = [e for e in endpoints if e.inputs.get("vpcId") == caller.vpc]
         where = f"the consumer's {caller.vpc}"
     else:
-        here = [e for e in endpoints if _inside(network, network.vpc_of(e), caller.cidr)]
-        where = f"a network of the stack holding {caller.cidr}"
+        here = [e for e in endpoints if _inside(network, network.vpc_of(e), cidr)]
+        where = f"a network of the stack holding {cidr}"
     if not here:
         if not endpoints:
             return None, f"the stack has no {label} endpoint"
@@ -291,10 +313,10 @@ def _linked_way_in(
         return None, f"{other.label} sits in {sits}, not in {where}"
     endpoint = here[0]
     groups = graph.refs(endpoint, "securityGroupIds", SG)
-    if not groups or not network.admits(groups, caller.cidr, 443):
+    if not groups or not network.admits(groups, cidr, 443):
         return None, (
             f"blocked by security groups {', '.join(g.name for g in groups) or '(none)'} of "
-            f"{endpoint.label}: nothing admits {caller.cidr} on port 443"
+            f"{endpoint.label}: nothing admits {cidr} on port 443"
         )
     broad = endpoint_policy_problem(endpoint, expect)
     if broad:
@@ -311,6 +333,7 @@ def _egress_way_in(network: Network, subject: Subject, caller: Consumer) -> Proo
     """A contractual workload's callers out to the providers' hosts: through the firewall of
     the egress network (whose allow-list the perimeter rule checks), from the egress network
     itself, or from the consumer's VPC attached to it by a transit gateway."""
+    cidr = _range(caller)
     graph = network.graph
     vpc = subject.vpc
     if vpc is None:
@@ -329,9 +352,9 @@ def _egress_way_in(network: Network, subject: Subject, caller: Consumer) -> Proo
         return None, f"{vpc.label} has no firewall: no allowed way to the providers' hosts"
     firewall = firewalls[0]
     if not caller.vpc and not caller.account:
-        if not _inside(network, vpc, caller.cidr):
+        if not _inside(network, vpc, cidr):
             return None, (
-                f"{caller.cidr} lies outside {vpc.label} "
+                f"{cidr} lies outside {vpc.label} "
                 f"({', '.join(network.vpc_cidrs(vpc))}) and names no VPC: nothing attaches it "
                 f"to the egress path (blocked at the edge of {vpc.label})"
             )

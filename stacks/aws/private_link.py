@@ -97,7 +97,13 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
             )
         # Callers given as plain CIDRs live in the stack's own network (nothing outside reaches
         # it: the plan warns).
-        own = sorted({c.cidr for c in args.consumers if c.vpc is None and c.account is None})
+        own = sorted(
+            {
+                c.cidr
+                for c in args.consumers
+                if c.cidr is not None and c.vpc is None and c.account is None
+            }
+        )
         self.network: PrivateNetwork | None = None
         self.endpoint: aws.ec2.VpcEndpoint | None = None
         self.consumer_groups: dict[str, aws.ec2.SecurityGroup] = {}

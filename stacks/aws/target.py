@@ -19,7 +19,11 @@ def build_pool(request: PoolRequest) -> BuiltPool:
         request.lookups,
     )
     by_name = request.workloads
-    consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
+    # A consumer named by namespace is never an EC2 pool's (the plan places its workload on its
+    # site: place_checks.consumer_problems); only ranges reach a pool's network.
+    consumers = sorted(
+        {c.cidr for n in pool.workloads for c in by_name[n].consumers if c.cidr is not None}
+    )
     vpcs, accounts = consumer_places([c for n in pool.workloads for c in by_name[n].consumers])
     efa = catalog.instances[pool.instance_type].efa_interfaces
     boot = boot_time(catalog, pool)

@@ -2,7 +2,8 @@
 pool needs allowed (kubernetes.io, "Network Policies": policies are additive allow-lists, so a
 pod selected by a policy of a type takes only what some policy of that type allows).
 
-- Ingress: the serving port from the consumers' ranges only (ipBlock), and any port from the
+- Ingress: the serving port from the consumers only: their ranges (ipBlock) and the namespaces
+  of the cluster they name (a namespaceSelector on the namespace's name); and any port from the
   pool's own pods (a multi-node replica's Ray and NCCL traffic).
 - Egress: the pool's own pods; cluster DNS (kube-system's kube-dns pods, port 53, UDP and TCP,
   which the pods need to find each other: LeaderWorkerSet's leader address is a DNS name); and
@@ -20,7 +21,8 @@ from typing import Any
 # Cluster DNS as kubeadm and most distributions deploy it (kubernetes.io, "DNS for Services and
 # Pods"; CoreDNS's pods keep the k8s-app: kube-dns label). The namespace is selected by the
 # label the API server sets on every namespace (kubernetes.io/metadata.name, Kubernetes 1.22+).
-DNS_NAMESPACE = {"kubernetes.io/metadata.name": "kube-system"}
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+DNS_NAMESPACE = {NAMESPACE_NAME: "kube-system"}
 DNS_PODS = {"k8s-app": "kube-dns"}
 DNS_PORT = 53
 HTTPS_PORT = 443
@@ -54,9 +56,21 @@ def pool_allow(
     port: int,
     consumers: list[str],
     weights_cidr: str,
+    namespaces: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
-    """What the pool's pods (`pods`: their selector) may send and receive."""
+    """What the pool's pods (`pods`: their selector) may send and receive. `consumers`: the
+    callers' ranges; `namespaces`: the namespaces whose pods call it. A peer with only a
+    namespaceSelector admits every pod of the namespaces it selects (kubernetes.io, "Network
+    Policies", Behavior of to and from selectors); the namespace is selected by its name, in the
+    label the API server sets on every namespace (kubernetes.io/metadata.name: kubernetes.io,
+    "Well-Known Labels, Annotations and Taints"; on by default since Kubernetes 1.21, GA in
+    1.22, KEP-2161), which only the namespace's own name can match."""
     own = {"podSelector": {"matchLabels": pods}}
+    callers: list[dict[str, Any]] = [{"ipBlock": {"cidr": cidr}} for cidr in consumers]
+    callers += [
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: namespace}}}
+        for namespace in namespaces
+    ]
     return _policy(
         "serving",
         namespace,
@@ -66,7 +80,7 @@ def pool_allow(
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
-                    "from": [{"ipBlock": {"cidr": cidr}} for cidr in consumers],
+                    "from": callers,
                     "ports": [{"protocol": "TCP", "port": port}],
                 },
                 {"from": [own]},

@@ -4,7 +4,7 @@ deployed with a Kubernetes provider for the site's kubeconfig context."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
@@ -33,13 +33,15 @@ class ClusterPoolArgs:
     pool: Pool
     site: ClusterSite
     cluster: ClusterSettings
-    consumers: list[str]
+    consumers: list[str]  # the callers' ranges (an ipBlock each)
     # The consumers' ranges that call from outside the cluster (through the site's internal
     # load balancer): none, and the pool's Service is ClusterIP.
     outside: list[str]
     image_tag: str
     protect: bool
     workloads: list[WorkloadCost]
+    # The namespaces of the site's cluster whose pods call the pool (a namespaceSelector each).
+    namespaces: list[str] = field(default_factory=list)
 
 
 def _metadata(manifest: dict[str, Any]) -> Any:
@@ -137,7 +139,13 @@ class ClusterPool(pulumi.ComponentResource):
             )
         deny = network_policy.default_deny(ns, labels)
         allow = network_policy.pool_allow(
-            ns, labels, pods, SERVING_PORT, args.consumers, cluster.weights_cidr
+            ns,
+            labels,
+            pods,
+            SERVING_PORT,
+            args.consumers,
+            cluster.weights_cidr,
+            namespaces=args.namespaces,
         )
         self.policies = [
             k8s.networking.v1.NetworkPolicy(

@@ -14,17 +14,16 @@ def build_pool(request: PoolRequest) -> BuiltPool:
     if site is None:
         raise ValueError(f"pool {pool.name}: the plan names no Kubernetes site {pool.site!r}")
     by_name = request.workloads
-    consumers = sorted({c.cidr for name in pool.workloads for c in by_name[name].consumers})
+    callers = [c for name in pool.workloads for c in by_name[name].consumers]
+    consumers = sorted({c.cidr for c in callers if c.cidr is not None})
     # Consumers given by their range call from outside the cluster (planning admits them on a
     # site with an internal load balancer only; a VPC or an account never reaches a cluster).
     outside = sorted(
-        {
-            c.cidr
-            for name in pool.workloads
-            for c in by_name[name].consumers
-            if c.vpc is None and c.account is None
-        }
+        {c.cidr for c in callers if c.cidr is not None and c.vpc is None and c.account is None}
     )
+    # Pods of the site's cluster, admitted by their namespace (the plan puts a workload whose
+    # consumers name a namespace on that namespace's site only).
+    namespaces = sorted({c.namespace for c in callers if c.namespace is not None})
     component = ClusterPool(
         pool.name,
         ClusterPoolArgs(
@@ -36,6 +35,7 @@ def build_pool(request: PoolRequest) -> BuiltPool:
             image_tag=settings.serving_image_tag,
             protect=settings.protect,
             workloads=request.costs,
+            namespaces=namespaces,
         ),
         request.catalog,
     )
