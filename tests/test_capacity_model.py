@@ -307,7 +307,7 @@ def test_plan_json_shows_the_throughput_behind_each_self_hosted_option(
     out = tmp_path / "out"
     assert main(["plan", str(path), "--out", str(out), "--no-stack-config"]) == 0
     plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
-    assert plan["schema_version"] == 10
+    assert plan["schema_version"] == 11
     [workload] = plan["workloads"]
     own = [
         o

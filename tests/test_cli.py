@@ -65,7 +65,7 @@ def test_plan_writes_json_markdown_and_stack_config(
     # 4: totals by kind, access shares; 5: consumers; 6: the networks' ranges; 7: connections;
     # 8: a pool's replicas per node, max model length and GPU memory share; 9: each
     # self-hosted option's throughput (the throughput model's answer at its request shape)
-    assert plan["schema_version"] == 10
+    assert plan["schema_version"] == 11
     assert [pool["cidr"] for pool in plan["pools"]] == ["10.100.0.0/16"]
     # The optimal plan (the default) moves every self-hosted and Bedrock workload into one
     # shared DeepSeek pool on p5en.48xlarge: only the egress network remains, in its own place

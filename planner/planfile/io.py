@@ -16,7 +16,7 @@ from planner.errors import PlannerError, Problem
 from planner.planfile.checks import plan_problems
 from planner.planfile.plan import Plan
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 def read_plan(path: Path, catalog: Catalog | None = None) -> Plan:
