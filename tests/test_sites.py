@@ -432,8 +432,10 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
     [site] = plan.sites
     assert [a.split(":")[0] for a in site.assumptions] == [
         "its network plugin (CNI) enforces NetworkPolicy for ingress and egress",
-        "the cluster DNS answers the pool's pods no name outside the cluster (CoreDNS forwarding "
-        "limited for them, or a DNS-level deny)",
+        "the cluster DNS answers the pool's pods no name outside the cluster but the weights' "
+        "store's (the host of the stack config's clusters.<site>.weights_endpoint, an address "
+        "inside its weights_cidr, which the init step copies the weights from) (CoreDNS "
+        "forwarding limited for them, or a DNS-level deny)",
         "its GPU nodes give the pool's traffic no way around the policies",
         # (No ipBlock-from-pods assumption: callers by range are outside the cluster, reached
         # through the load balancer; pods are admitted by their namespace.)
