@@ -441,6 +441,8 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         # through the load balancer; pods are admitted by their namespace.)
         "its GPU nodes this planner may use (the site's `nodes`) run none of the cluster's other "
         "workloads, only its DaemonSets",
+        "each of its GPU nodes has at least the CPUs and memory the plan's pods there request "
+        "(sites[].pod_cpus, sites[].pod_memory_mib) allocatable",
         # The site has an internal load balancer: what it must do is stated too.
         "the site's load-balancer implementation makes the pools' LoadBalancer Services "
         "internal (an address in the organization's network only) from the annotations and "
