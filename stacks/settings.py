@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 
 from planner.catalog import default_catalog
+from planner.catalog.types import PrivateConsumers
+from stacks.kubernetes.network_policy import HTTPS_PORT
 
 SERVING_PORT = 8000
 # An IAM user or role ARN, as the bucket policy's aws:PrincipalArn condition compares it: for a
@@ -75,9 +78,13 @@ MOVED: dict[str, Callable[[str], str]] = {
 }
 
 
-def read_clusters(config: pulumi.Config, sites: list[str]) -> dict[str, ClusterSettings]:
+def read_clusters(
+    config: pulumi.Config, sites: list[str], private: PrivateConsumers | None = None
+) -> dict[str, ClusterSettings]:
     """The `clusters` mapping of the stack config for the plan's Kubernetes sites, each with its
-    four keys (a registry and an endpoint the pods reach, never a public one)."""
+    four keys (a registry and an endpoint the pods reach, never a public one): the store's
+    range inside the private ranges (`private`: the catalog's), its endpoint HTTPS on the port
+    the pool's policy opens (stacks/kubernetes/network_policy.py HTTPS_PORT)."""
     given = config.get_object("clusters") or {}
     found = {}
     for site in sites:
@@ -100,6 +107,22 @@ def read_clusters(config: pulumi.Config, sites: list[str]) -> dict[str, ClusterS
                 f"stack config clusters.{site}.weights_copy_image: "
                 f"{entry['weights_copy_image']!r} is not in the registry {registry!r}: the pods "
                 "pull only from the organization's registry"
+            )
+        problem = (private or default_catalog().private_consumers).range_problem(
+            entry["weights_cidr"]
+        )
+        if problem is not None:
+            raise pulumi.RunError(f"stack config clusters.{site}.weights_cidr: {problem}")
+        endpoint = urlsplit(entry["weights_endpoint"])
+        try:
+            port = endpoint.port
+        except ValueError:
+            port = -1
+        if endpoint.scheme != "https" or not endpoint.hostname or port not in (None, HTTPS_PORT):
+            raise pulumi.RunError(
+                f"stack config clusters.{site}.weights_endpoint: {entry['weights_endpoint']!r} "
+                f"is not an https:// URL on port {HTTPS_PORT}: the pool's NetworkPolicy lets its "
+                f"pods reach the store on TCP {HTTPS_PORT} only"
             )
         found[site] = ClusterSettings(
             registry=registry,

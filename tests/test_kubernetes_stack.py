@@ -8,9 +8,10 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import kubernetes_validate
@@ -30,7 +31,7 @@ from stacks.boot import pod_startup_s
 from stacks.kubernetes.labels import label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
-from stacks.settings import ClusterSettings
+from stacks.settings import ClusterSettings, read_clusters
 from stacks.targets import pool_target
 from tests.fake_keys import fake_key
 from tests.test_stacks import plain, plan_project
@@ -745,3 +746,46 @@ def test_the_private_keys_stay_secrets(single_run: OfflineRun) -> None:
             found += 1
     assert found == 4
     assert plaintext_outputs(plain(single_run.outputs)) == []
+
+
+class _Config:
+    """The two reads read_clusters makes of a stack config."""
+
+    def __init__(self, clusters: object) -> None:
+        self.clusters = clusters
+
+    def get_object(self, key: str) -> object:
+        return self.clusters if key == "clusters" else None
+
+    def get_secret(self, key: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("weights_cidr", "0.0.0.0/0", "0.0.0.0/0 is not inside the private ranges"),
+        ("weights_cidr", "8.8.8.0/24", "8.8.8.0/24 is not inside the private ranges"),
+        ("weights_cidr", "10.9.0.0/33", "'10.9.0.0/33' is not a CIDR block"),
+        ("weights_cidr", "10.9.0.1/24", "'10.9.0.1/24' is not a CIDR block"),
+        ("weights_endpoint", "http://models.internal", "is not an https:// URL on port 443"),
+        ("weights_endpoint", "https://minio.internal:9000", "is not an https:// URL on port 443"),
+        ("weights_endpoint", "https://", "is not an https:// URL on port 443"),
+    ],
+)
+def test_the_store_s_range_and_endpoint_are_refused_unless_private_and_https(
+    key: str, value: str, words: str
+) -> None:
+    """The weights' store is the only place outside the pool its pods may reach: its range
+    must be a CIDR block inside the private ranges (data_classes.yaml private_consumers), or
+    the policy would open HTTPS to the internet; its endpoint HTTPS on 443, the one port the
+    policy opens (else the init step never reaches it). Each is refused naming the key."""
+    config = _Config({"dc1": {**CLUSTERS["dc1"], key: value}})
+    with pytest.raises(RunError, match=rf"clusters\.dc1\.{key}: .*{re.escape(words)}"):
+        read_clusters(cast(Any, config), ["dc1"])
+    # What the tests' sites give passes, and so does the port named explicitly.
+    assert read_clusters(cast(Any, _Config(CLUSTERS)), ["dc1"])["dc1"].weights_cidr == "10.9.0.0/24"
+    explicit = {"dc1": {**CLUSTERS["dc1"], "weights_endpoint": "https://s3.internal:443"}}
+    assert read_clusters(cast(Any, _Config(explicit)), ["dc1"])["dc1"].weights_endpoint == (
+        "https://s3.internal:443"
+    )

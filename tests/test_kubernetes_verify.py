@@ -521,3 +521,19 @@ def test_verify_preview_reads_the_sites_ranges_from_the_preview_or_the_stack(
     other.write_text(json.dumps(preview))
     assert main(["verify", "--preview", str(other), "--stack", "dev"]) == 1
     assert "no range named for the site" in capsys.readouterr().out
+
+
+def test_a_store_range_outside_the_private_ranges_is_not_named(single: Case) -> None:
+    """A stack config naming the whole internet (or any public range) as the weights' store
+    does not make the policy's egress there allowed: verify does not take it as the store's
+    range, so the sealed pool's egress to it fails (the stack refuses such a config too)."""
+    graph, plan = single
+
+    def everywhere(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["egress"][2]["to"] = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+
+    wide = {"dc1": {**CLUSTERS["dc1"], "weights_cidr": "0.0.0.0/0"}}
+    report = check((changed(graph, NETWORK_POLICY, "serving", everywhere), plan), wide)
+    assert failures(report, "perimeter") and report.status.value == "FAIL"
+    # The range as the stack config gives it (private) is named, and passes.
+    assert check(single).failures() == []

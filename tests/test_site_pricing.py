@@ -7,6 +7,7 @@ workloads file leaves to the catalog."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -357,6 +358,23 @@ def test_preview_prices_a_cluster_pool_s_nodes_at_its_site_s_node_month(
     document = json.loads(render_json(preview))
     assert document["costs"]["siteNodesMonthlyUsd"] == nodes.monthly_usd
     assert document["costs"]["totalMonthlyUsd"] == plan.totals.monthly_cost_usd
+
+    # The nodes are counted in the graph (the serving pods' GPUs over a node's), not read from
+    # the plan: a stack serving one group more than the plan disagrees with it.
+    [lws] = [r for r in run.resources if r.type.endswith(":LeaderWorkerSet")]
+    more = dataclasses.replace(
+        lws,
+        inputs={
+            **lws.inputs,
+            "spec": {**lws.inputs["spec"], "replicas": lws.inputs["spec"]["replicas"] + 1},
+        },
+    )
+    grown = dataclasses.replace(run, resources=[more if r is lws else r for r in run.resources])
+    bigger = Preview("dev", plan, grown, price_resources(grown, plan, catalog))
+    [grown_nodes] = [c for c in bigger.costs if c.type == CLUSTER_POOL]
+    size = int(lws.inputs["spec"]["leaderWorkerTemplate"]["size"])
+    assert grown_nodes.quantity.startswith(f"{pool.nodes + size} x GPU node of site dc1")
+    assert not bigger.agrees
 
 
 # --- 4. A cluster pool's range: the catalog's ranges of the figures the file leaves to it.

@@ -432,13 +432,17 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
     [site] = plan.sites
     assert [a.split(":")[0] for a in site.assumptions] == [
         "its network plugin (CNI) enforces NetworkPolicy for ingress and egress",
-        "the cluster DNS answers the pool's pods no name outside the cluster (CoreDNS forwarding "
-        "limited for them, or a DNS-level deny)",
+        "the cluster DNS answers the pool's pods no name outside the cluster but the weights' "
+        "store's (the host of the stack config's clusters.<site>.weights_endpoint, an address "
+        "inside its weights_cidr, which the init step copies the weights from) (CoreDNS "
+        "forwarding limited for them, or a DNS-level deny)",
         "its GPU nodes give the pool's traffic no way around the policies",
         # (No ipBlock-from-pods assumption: callers by range are outside the cluster, reached
         # through the load balancer; pods are admitted by their namespace.)
         "its GPU nodes this planner may use (the site's `nodes`) run none of the cluster's other "
         "workloads, only its DaemonSets",
+        "each of its GPU nodes has at least the CPUs and memory the plan's pods there request "
+        "(sites[].pod_cpus, sites[].pod_memory_mib) allocatable",
         # The site has an internal load balancer: what it must do is stated too.
         "the site's load-balancer implementation makes the pools' LoadBalancer Services "
         "internal (an address in the organization's network only) from the annotations and "

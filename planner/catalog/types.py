@@ -304,6 +304,21 @@ class PrivateConsumers(_Data):
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return _networks(tuple(self.ranges))
 
+    def range_problem(self, cidr: object) -> str | None:
+        """Why this is no range of the organization's own network (a Kubernetes site's weights'
+        store, which a sealed pool's pods may reach): not a CIDR block, or not wholly inside
+        the private ranges; None where it is one."""
+        try:
+            network = ipaddress.ip_network(str(cidr), strict=True)
+        except ValueError as exc:
+            return f"{cidr!r} is not a CIDR block: {exc}"
+        if not self.is_private(str(network)):
+            return (
+                f"{cidr} is not inside the private ranges ({', '.join(self.ranges)}): a sealed "
+                "pool's pods reach only the organization's own store"
+            )
+        return None
+
     def is_private(self, cidr: str) -> bool:
         """The block lies wholly inside one of the private ranges."""
         network = ipaddress.ip_network(cidr)

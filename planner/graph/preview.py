@@ -9,6 +9,7 @@ JSON are rendered by planner/render/preview_report.py.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,7 +239,8 @@ def price_resources(run: OfflineRun, plan: Plan, catalog: Catalog) -> list[Resou
         if resource.type == CLUSTER_POOL and resource.name in pools:
             pool = pools[resource.name]
             if pool.site in sites:
-                costs.append(_site_nodes_cost(resource, pool, sites[pool.site], catalog))
+                nodes = _graph_nodes(resource, run, sites[pool.site])
+                costs.append(_site_nodes_cost(resource, pool, sites[pool.site], catalog, nodes))
             continue
         if not resource.custom:
             continue
@@ -305,12 +307,49 @@ def _node_cost(
     )
 
 
+def _pod_gpus(template: Any) -> int:
+    """The GPUs a pod template's containers ask for (limits: the device plugin's resource)."""
+    spec = (template or {}).get("spec") or {}
+    total = 0
+    for container in spec.get("containers") or []:
+        limits = ((container or {}).get("resources") or {}).get("limits") or {}
+        try:
+            total += int(limits.get("nvidia.com/gpu") or 0)
+        except (TypeError, ValueError):
+            continue
+    return total
+
+
+def _graph_nodes(component: Registered, run: OfflineRun, site: ClusterSite) -> int:
+    """The GPU nodes a cluster pool's serving pods take in the graph (as EC2 pools are priced
+    from their group's desiredCapacity): the Deployment's replicas, or the LeaderWorkerSet's
+    groups of a leader and workers, times their GPUs, over a node's GPUs; not the plan's count,
+    so a preview that serves more or fewer than the plan disagrees with it."""
+    children = {component.urn}
+    gpus = 0
+    for resource in run.resources:  # registered parents first
+        if resource.parent not in children:
+            continue
+        children.add(resource.urn)
+        spec = resource.inputs.get("spec") or {}
+        if resource.type == "kubernetes:apps/v1:Deployment":
+            gpus += int(spec.get("replicas") or 0) * _pod_gpus(spec.get("template"))
+        elif resource.type.endswith(":LeaderWorkerSet"):
+            group = spec.get("leaderWorkerTemplate") or {}
+            leader = group.get("leaderTemplate") or group.get("workerTemplate")
+            size = int(group.get("size") or 1)
+            per_group = _pod_gpus(leader) + (size - 1) * _pod_gpus(group.get("workerTemplate"))
+            gpus += int(spec.get("replicas") or 0) * per_group
+    return math.ceil(gpus / site.gpus_per_node)
+
+
 def _site_nodes_cost(
-    component: Registered, pool: Pool, site: ClusterSite, catalog: Catalog
+    component: Registered, pool: Pool, site: ClusterSite, catalog: Catalog, nodes: int
 ) -> ResourceCost:
-    """A cluster pool's nodes: bought hardware at the site's node-month as the plan records it
-    (sites[].cost, the figures the plan-file checks recompute), each node-month in whole cents
-    as the plan prices the pool; not an AWS list price."""
+    """A cluster pool's nodes as the graph serves them (`nodes`): bought hardware at the site's
+    node-month as the plan records it (sites[].cost, the figures the plan-file checks
+    recompute), each node-month in whole cents as the plan prices the pool; not an AWS list
+    price."""
     hours = catalog.pricing.hours_per_month.value
     node = site.cost.node_monthly_usd
     basis = site_node_basis_of(site, catalog)
@@ -319,8 +358,8 @@ def _site_nodes_cost(
         component.urn,
         component.type,
         component.name,
-        nodes_monthly_usd(node / hours, hours, pool.nodes),
-        f"{pool.nodes} x GPU node of site {site.name} at {usd(node)} a node-month ({paid} "
+        nodes_monthly_usd(node / hours, hours, nodes),
+        f"{nodes} x GPU node of site {site.name} at {usd(node)} a node-month ({paid} "
         "hardware, not an AWS bill)",
         None,
         f"site {site.name}: "

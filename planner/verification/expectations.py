@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from planner.catalog import Catalog, Provider
+from planner.catalog import Catalog, Provider, default_catalog
 from planner.planfile import ClusterLoadBalancer, Consumer, Plan
 
 
@@ -84,7 +84,7 @@ class Expectations:
         if plan is None:
             return cls(
                 {}, {}, set(), [], [], {}, protect, links=links,
-                cluster_ranges=cluster_ranges(clusters),
+                cluster_ranges=cluster_ranges(clusters, catalog),
             )  # fmt: skip
         by_name = {w.name: w for w in plan.workloads}
         pools = {
@@ -127,7 +127,8 @@ class Expectations:
         }
         return cls(
             pools, providers, linked, hosts, models, workload_provider, protect, workloads,
-            vpcs, consumers, links, pool_sites, cluster_ranges(clusters), balancers, namespaces,
+            vpcs, consumers, links, pool_sites, cluster_ranges(clusters, catalog), balancers,
+            namespaces,
         )  # fmt: skip
 
 
@@ -137,7 +138,7 @@ class Expectations:
 CLUSTER_RANGE_KEYS = {"weights_cidr": "the weights' store"}
 
 
-def cluster_ranges(clusters: object) -> dict[str, dict[str, str]]:
+def cluster_ranges(clusters: object, catalog: Catalog | None) -> dict[str, dict[str, str]]:
     """The named ranges of each site in the stack config's `clusters` (a mapping or its JSON);
     an entry that is not one gives none (what it would allow is then refused)."""
     if isinstance(clusters, str):
@@ -147,12 +148,15 @@ def cluster_ranges(clusters: object) -> dict[str, dict[str, str]]:
             return {}
     if not isinstance(clusters, Mapping):
         return {}
+    private = (catalog or default_catalog()).private_consumers
     found: dict[str, dict[str, str]] = {}
     for site, entry in sorted(clusters.items()):
         if isinstance(entry, Mapping):
+            # A range that is no CIDR block inside the private ranges is not named: the egress
+            # to it is then not shown allowed (the stack refuses such a config too).
             found[str(site)] = {
                 f"{what} (stack config clusters.{site}.{key})": entry[key]
                 for key, what in CLUSTER_RANGE_KEYS.items()
-                if isinstance(entry.get(key), str)
+                if isinstance(entry.get(key), str) and private.range_problem(entry[key]) is None
             }
     return found

@@ -33,6 +33,23 @@ from planner.verification.registry import Finding, Subject
 EVERYWHERE = ("0.0.0.0/0", "::/0")
 
 
+def external_ips_findings(svc: Resource, pods: Pods) -> list[Finding]:
+    """A Service (of any type) taking external IPs: callers of those addresses reach the
+    pods, whatever the Service's type (kubernetes.io, "Service", External IPs)."""
+    spec, label = spec_of(svc), k8s_label(svc)
+    if not spec.get("externalIPs"):
+        return []
+    return [
+        Finding(
+            "open-ingress",
+            label,
+            f"{label} takes external IPs {spec['externalIPs']}: callers of those "
+            "addresses reach the pool's pods",
+            ("callers of its external IPs", label, pods.label),
+        )
+    ]
+
+
 def load_balancer_findings(
     svc: Resource,
     pods: Pods,
@@ -62,16 +79,7 @@ def load_balancer_findings(
             pods.label,
         )
         return found, None
-    if spec.get("externalIPs"):
-        fail(
-            "open-ingress",
-            label,
-            f"{label} takes external IPs {spec['externalIPs']}: callers of those "
-            "addresses reach the pool's pods",
-            "callers of its external IPs",
-            label,
-            pods.label,
-        )
+    found.extend(external_ips_findings(svc, pods))
     given = meta(svc).get("annotations") or {}
     missing = [f"{k}: {v}" for k, v in sorted(lb.annotations.items()) if given.get(k) != v]
     if missing:
@@ -230,6 +238,25 @@ def _admitted(view: ClusterPoolView, pods: Pods, caller: Consumer, target: int) 
     return None
 
 
+def _through(
+    view: ClusterPoolView, svc: Any, pods: Pods, caller: Consumer
+) -> tuple[tuple[Any, str] | None, str]:
+    """A port of the Service whose target an ingress rule admits the caller on: (the port, the
+    rule as a path names it); or None, with what blocks it."""
+    blocked = ""
+    for entry in spec_of(svc).get("ports") or []:
+        target = pods.port(entry.get("targetPort", entry.get("port")))
+        if target is None:
+            blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
+            continue
+        rule = _admitted(view, pods, caller, target)
+        if rule is not None:
+            return (number(entry.get("port")), rule), ""
+        who = caller.cidr if caller.namespace is None else f"namespace {caller.namespace}"
+        blocked = f"no NetworkPolicy selecting the {pods.label} admits {who} on TCP {target}"
+    return None, blocked
+
+
 def _inside(view: ClusterPoolView, caller: Consumer) -> tuple[list[str], str | None]:
     """A namespace consumer (pods of the cluster): the Service's cluster address (a ClusterIP
     Service's, or a LoadBalancer one's, which has one too) -> the ingress rule admitting the
@@ -243,27 +270,15 @@ def _inside(view: ClusterPoolView, caller: Consumer) -> tuple[list[str], str | N
         return [], f"no Service of namespace {view.name} selects the pool's pods"
     blocked = ""
     for svc, pods in serving:
-        for entry in spec_of(svc).get("ports") or []:
-            target = pods.port(entry.get("targetPort", entry.get("port")))
-            if target is None:
-                blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
-                continue
-            rule = _admitted(view, pods, caller, target)
-            if rule is not None:
-                kind = (
-                    "ClusterIP"
-                    if (spec_of(svc).get("type") or "ClusterIP") == "ClusterIP"
-                    else "LoadBalancer's cluster IP"
-                )
-                return [
-                    rule,
-                    f"{k8s_label(svc)} ({kind}, port {number(entry.get('port'))})",
-                    pods.label,
-                ], None
-            blocked = (
-                f"no NetworkPolicy selecting the {pods.label} admits namespace "
-                f"{caller.namespace} on TCP {target}"
+        found, blocked = _through(view, svc, pods, caller)
+        if found is not None:
+            port, rule = found
+            kind = (
+                "ClusterIP"
+                if (spec_of(svc).get("type") or "ClusterIP") == "ClusterIP"
+                else "LoadBalancer's cluster IP"
             )
+            return [rule, f"{k8s_label(svc)} ({kind}, port {port})", pods.label], None
     return [], blocked
 
 
@@ -311,20 +326,12 @@ def way_in(
                 f"do not hold {caller.cidr}"
             )
             continue
-        for entry in spec_of(svc).get("ports") or []:
-            target = pods.port(entry.get("targetPort", entry.get("port")))
-            if target is None:
-                blocked = f"{k8s_label(svc)} targets no port of the {pods.label}"
-                continue
-            rule = _admitted(view, pods, caller, target)
-            if rule is not None:
-                return [
-                    f"{k8s_label(svc)} (LoadBalancer, port "
-                    f"{number(entry.get('port'))}, source range {source})",
-                    rule,
-                    pods.label,
-                ], None
-            blocked = (
-                f"no NetworkPolicy selecting the {pods.label} admits {caller.cidr} on TCP {target}"
-            )
+        found, blocked = _through(view, svc, pods, caller)
+        if found is not None:
+            port, rule = found
+            return [
+                f"{k8s_label(svc)} (LoadBalancer, port {port}, source range {source})",
+                rule,
+                pods.label,
+            ], None
     return [], blocked

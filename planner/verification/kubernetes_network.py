@@ -46,7 +46,12 @@ from planner.planfile import ClusterLoadBalancer
 from planner.verification.aws_network import Network
 from planner.verification.expectations import Expectations
 from planner.verification.headers import within
-from planner.verification.kubernetes_exposure import EVERYWHERE, load_balancer_findings, way_in
+from planner.verification.kubernetes_exposure import (
+    EVERYWHERE,
+    external_ips_findings,
+    load_balancer_findings,
+    way_in,
+)
 from planner.verification.kubernetes_pods import (
     DNS_NAMESPACE,
     DNS_PODS,
@@ -440,15 +445,7 @@ class _Judgement:
             if kind == "ClusterIP" and not spec.get("externalIPs"):
                 self.blocks.append(f"{label} is ClusterIP: no node port, no load balancer")
             elif kind == "ClusterIP":
-                self.fail(
-                    "open-ingress",
-                    label,
-                    f"{label} takes external IPs {spec['externalIPs']}: callers of those "
-                    "addresses reach the pool's pods",
-                    "callers of its external IPs",
-                    label,
-                    pods.label,
-                )
+                self.subject.failures.extend(external_ips_findings(svc, pods))
             elif kind == "NodePort":
                 self.fail(
                     "open-ingress",
