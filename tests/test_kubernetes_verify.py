@@ -356,6 +356,37 @@ def test_a_load_balancer_the_plan_does_not_state_is_public(single: Case) -> None
     )
 
 
+def test_a_stated_load_balancer_with_nothing_that_makes_it_internal_is_public(
+    single: Case,
+) -> None:
+    """A plan whose site's load balancer has neither annotations nor a class (the plan-file
+    checks refuse it; verify does not lean on them): the Service, whatever it carries, is
+    public, as with no load balancer stated."""
+    graph, plan = single
+    empty = plan.model_copy(
+        update={
+            "sites": [
+                s.model_copy(
+                    update={
+                        "load_balancer": s.load_balancer.model_copy(
+                            update={"annotations": {}, "load_balancer_class": None}
+                        )
+                    }
+                )
+                for s in plan.sites
+                if s.load_balancer is not None
+            ]
+        }
+    )
+    report = verify(graph, Expectations.of(empty, default_catalog(), clusters=CLUSTERS))
+    [finding] = failures(report, "public-ip")
+    assert (
+        "the plan states no annotation or class of an internal load balancer for site dc1"
+        in finding.message
+    )
+    assert "internal LoadBalancer ()" not in "\n".join(pool_subject(report).blocks)
+
+
 def test_the_serving_key_in_plain_text_fails_the_secrets_rule(single: Case) -> None:
     """The pool's TLS key is a Pulumi secret (tests/test_kubernetes_stack.py): handed to the
     TLS Secret in plain text, `secrets` fails naming it, masked to its PEM header."""

@@ -19,7 +19,14 @@ from planner.catalog import default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, load_workloads, parse_workloads
-from planner.inputs.sites import AwsSite, KubernetesSite, label_key_problem, label_value_problem
+from planner.inputs.sites import (
+    AWS_NLB_NEEDS,
+    AwsSite,
+    KubernetesSite,
+    LoadBalancer,
+    label_key_problem,
+    label_value_problem,
+)
 from planner.planfile import Plan
 from planner.planning.build import build_plan
 from planner.planning.context import Context
@@ -45,7 +52,11 @@ SITE = """
       pue: 1.3
       hosting_usd_per_node_month: 600
     load_balancer:
-      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
   - name: aws
@@ -270,7 +281,11 @@ sites:
     weights_source: s3://models.internal/weights
     cost: {{owned: true}}
     load_balancer:
-      annotations: {{service.beta.kubernetes.io/aws-load-balancer-scheme: internal}}
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
   - name: aws
@@ -551,7 +566,11 @@ def test_callers_in_a_vpc_with_only_a_cluster_site_are_an_error_naming_them() ->
 
 NO_LOAD_BALANCER = (
     "    load_balancer:\n"
-    "      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}\n"
+    "      annotations:\n"
+    "        service.beta.kubernetes.io/aws-load-balancer-scheme: internal\n"
+    "        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip\n"
+    "        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:\n"
+    "          preserve_client_ip.enabled=true\n"
     "      class: service.k8s.aws/nlb\n"
     "      dns_suffix: llm.dc1.internal\n"
 )
@@ -603,7 +622,13 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
     [site] = plan.sites
     assert site.load_balancer is not None
     assert site.load_balancer.model_dump() == {
-        "annotations": {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"},
+        "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": (
+                "preserve_client_ip.enabled=true"
+            ),
+        },
         "load_balancer_class": "service.k8s.aws/nlb",
         "dns_suffix": "llm.dc1.internal",
     }
@@ -622,7 +647,11 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
 
 LOAD_BALANCER = """
     load_balancer:
-      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
 """
@@ -631,8 +660,8 @@ LOAD_BALANCER = """
 @pytest.mark.parametrize(
     ("old", "new", "field", "says"),
     [
-        ("{service.beta.kubernetes.io/aws-load-balancer-scheme: internal}",
-         '{"Service.Beta/scheme": internal}', "sites[0].load_balancer.annotations",
+        ("service.beta.kubernetes.io/aws-load-balancer-scheme: internal",
+         '"Service.Beta/scheme": internal', "sites[0].load_balancer.annotations",
          "its prefix 'Service.Beta' is not a DNS subdomain"),
         ("class: service.k8s.aws/nlb", "class: service.k8s.aws/n lb",
          "sites[0].load_balancer.class", "not a loadBalancerClass"),
@@ -640,9 +669,24 @@ LOAD_BALANCER = """
          "sites[0].load_balancer.dns_suffix", "is not a DNS domain"),
         ("dns_suffix: llm.dc1.internal", "dns_suffix: llm.dc1.internal\n      scheme: internal",
          "sites[0].load_balancer.scheme", "unknown field"),
-        ("      annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal}\n"
+        ("      annotations:\n"
+         "        service.beta.kubernetes.io/aws-load-balancer-scheme: internal\n"
+         "        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip\n"
+         "        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:\n"
+         "          preserve_client_ip.enabled=true\n"
          "      class: service.k8s.aws/nlb\n", "", "sites[0].load_balancer",
          "give the annotations or the class that make the cluster's load balancer internal"),
+        # The AWS Load Balancer Controller's NLB: ip targets and the caller's address kept, as
+        # the plan's load_balancer_assumptions say.
+        ("        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip\n", "",
+         "sites[0].load_balancer",
+         "give the annotations service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: "
+         "ip (the plan assumes"),
+        ("aws-load-balancer-nlb-target-type: ip", "aws-load-balancer-nlb-target-type: instance",
+         "sites[0].load_balancer", "aws-load-balancer-nlb-target-type: ip (the plan assumes"),
+        ("preserve_client_ip.enabled=true", "preserve_client_ip.enabled=false",
+         "sites[0].load_balancer",
+         "target-group-attributes with preserve_client_ip.enabled=true (the plan assumes"),
     ],
 )  # fmt: skip
 def test_each_bad_load_balancer_field_is_named_with_its_line(
@@ -659,6 +703,36 @@ def test_each_bad_load_balancer_field_is_named_with_its_line(
     # A line of the load_balancer block: organization and region come before `sites:`.
     first = 2 + sites[: sites.index("load_balancer:")].count("\n") + 1
     assert found_line is not None and first <= found_line <= first + given.count("\n"), problems
+
+
+@pytest.mark.parametrize(
+    ("annotations", "class_", "ok"),
+    [
+        # The controller's type annotation instead of its class: the same NLB.
+        ({"service.beta.kubernetes.io/aws-load-balancer-type": "external"}, None, False),
+        ({"service.beta.kubernetes.io/aws-load-balancer-type": "external", **AWS_NLB_NEEDS},
+         None, True),
+        # Other attributes beside it are kept.
+        ({**AWS_NLB_NEEDS,
+          "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
+          "deregistration_delay.timeout_seconds=30, preserve_client_ip.enabled=true"},
+         "service.k8s.aws/nlb", True),
+        ({"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"},
+         "service.k8s.aws/nlb", False),
+        # Another implementation: its own annotations, none of the AWS controller's needed.
+        ({}, "example.com/internal", True),
+        ({"networking.example.com/internal": "true"}, None, True),
+    ],
+)  # fmt: skip
+def test_an_aws_nlb_must_target_pods_and_keep_the_caller_s_address(
+    annotations: dict[str, str], class_: str | None, ok: bool
+) -> None:
+    given = {"annotations": annotations, "class": class_}
+    if ok:
+        assert LoadBalancer.model_validate(given).annotations == annotations
+    else:
+        with pytest.raises(ValueError, match="the plan assumes traffic to the pods' own"):
+            LoadBalancer.model_validate(given)
 
 
 def test_a_horizon_from_the_assumptions_is_cited_as_the_assumptions() -> None:

@@ -115,6 +115,42 @@ COST_FIGURES = (
 # Annotations of one object together: at most 256 KiB (kubernetes.io, "Annotations": keys are
 # label keys, values any string; the API server refuses a larger total).
 _ANNOTATIONS_BYTES = 256 * 1024
+# The AWS Load Balancer Controller's NLB (its loadBalancerClass, or the type annotation it takes
+# instead) sends to instances unless told otherwise, and keeps the client's address only where a
+# target group attribute says so: the plan's load_balancer_assumptions (traffic to the pods' own
+# addresses, the caller's address kept up to the pod) hold only with both annotations (AWS Load
+# Balancer Controller docs, Service annotations: aws-load-balancer-nlb-target-type "default
+# instance in case of LoadBalancerClass"; aws-load-balancer-target-group-attributes,
+# preserve_client_ip.enabled; Network Load Balancer, IP mode; checked 2026-12).
+AWS_NLB_CLASS = "service.k8s.aws/nlb"
+AWS_LB_TYPE = ("service.beta.kubernetes.io/aws-load-balancer-type", "external")
+AWS_NLB_NEEDS = {
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+    "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": (
+        "preserve_client_ip.enabled=true"
+    ),
+}
+
+
+def aws_nlb_problem(annotations: dict[str, str], load_balancer_class: str | None) -> str | None:
+    """Why an AWS Load Balancer Controller NLB with these settings breaks the plan's load
+    balancer assumptions, or None (another implementation: its own annotations)."""
+    key, value = AWS_LB_TYPE
+    if load_balancer_class != AWS_NLB_CLASS and annotations.get(key) != value:
+        return None
+    target, attributes = AWS_NLB_NEEDS
+    kept = {part.strip() for part in annotations.get(attributes, "").split(",")}
+    missing = [f"{target}: {AWS_NLB_NEEDS[target]}"] if annotations.get(target) != "ip" else []
+    if AWS_NLB_NEEDS[attributes] not in kept:
+        missing.append(f"{attributes} with {AWS_NLB_NEEDS[attributes]}")
+    if not missing:
+        return None
+    return (
+        "the AWS Load Balancer Controller's NLB sends to the nodes (target type instance by "
+        "default with a loadBalancerClass) and drops the caller's address unless told: give "
+        f"the annotations {'; '.join(missing)} (the plan assumes traffic to the pods' own "
+        "addresses with the caller's address kept)"
+    )
 
 
 class LoadBalancer(_Strict):
@@ -183,6 +219,9 @@ class LoadBalancer(_Strict):
                 "give the annotations or the class that make the cluster's load balancer "
                 "internal: without either, the cluster's default may be a public one"
             )
+        problem = aws_nlb_problem(self.annotations, self.load_balancer_class)
+        if problem:
+            raise ValueError(problem)
         return self
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import re
 
 from planner.catalog import Catalog, PrivateConsumers
 from planner.catalog.vocabulary import DataClass, Perimeter
 from planner.errors import Problem
+from planner.inputs.sites import SITE_NAME
 from planner.inputs.workloads import NETWORK_PREFIXES
 from planner.planfile.plan import API_NETWORK_FOR, Plan, is_stack_name
 from planner.planfile.workload import Consumer, WorkloadPlan
+
+# A namespace's name, as the loader checks it (an RFC 1123 DNS label, like a site's name).
+SITE_NAME_PATTERN = re.compile(SITE_NAME)
 
 
 def again(field: str, message: str) -> Problem:
@@ -62,6 +67,7 @@ def consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             if consumer.cidr is None or consumer.namespace is not None:
                 found.extend(_namespace_problems(index, number, w, consumer, sites, pool_site))
                 continue
+            found.extend(_cluster_range_problems(plan, index, number, w, consumer, pool_site))
             at = f"workloads[{index}].consumers[{number}].cidr"
             try:
                 network = ipaddress.ip_network(consumer.cidr, strict=True)
@@ -81,6 +87,42 @@ def consumer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     return found
 
 
+def _cluster_range_problems(
+    plan: Plan,
+    index: int,
+    number: int,
+    w: WorkloadPlan,
+    consumer: Consumer,
+    pool_site: dict[str, str],
+) -> list[Problem]:
+    """A range consumer of a workload a cluster pool serves, as planning admits one
+    (planning/decide.py): no VPC or account (a cluster site makes no PrivateLink endpoint for
+    them), and the site's internal load balancer its callers come in through."""
+    site = next((s for s in plan.sites if w.pool and s.name == pool_site.get(w.pool)), None)
+    if site is None:
+        return []
+    at = f"workloads[{index}].consumers[{number}]"
+    found = [
+        again(
+            f"{at}.{field}",
+            f"{value}, but the workload is served by pool {w.pool} on cluster site "
+            f"{site.name}, which makes no PrivateLink endpoint for a VPC or an account",
+        )
+        for field, value in (("vpc", consumer.vpc), ("account", consumer.account))
+        if value is not None
+    ]
+    if site.load_balancer is None:
+        number_of_site = plan.sites.index(site)
+        found.append(
+            again(
+                f"sites[{number_of_site}].load_balancer",
+                f"missing, but {at} ({consumer.cidr}) calls pool {w.pool} on site {site.name} "
+                "from outside the cluster, which only its internal load balancer lets in",
+            )
+        )
+    return found
+
+
 def _namespace_problems(
     index: int,
     number: int,
@@ -97,6 +139,14 @@ def _namespace_problems(
     if consumer.vpc is not None or consumer.account is not None or consumer.subnets:
         return [
             again(at, "a namespace's pods run in its site's cluster: no vpc, subnets or account")
+        ]
+    if not SITE_NAME_PATTERN.match(consumer.namespace):
+        return [
+            again(
+                f"{at}.namespace",
+                f"{consumer.namespace!r} is not a namespace name (a DNS label: at most 63 "
+                "lowercase alphanumerics and '-', starting and ending with an alphanumeric)",
+            )
         ]
     if consumer.site not in sites:
         return [again(f"{at}.site", f"{consumer.site!r} is not a Kubernetes site of the plan")]

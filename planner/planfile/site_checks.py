@@ -6,15 +6,18 @@ pools fit its nodes. EC2 pools are checked in checks.py."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from planner.catalog import Catalog
 from planner.catalog.vocabulary import Ownership, Pricing
 from planner.costing import nodes_monthly_usd, pieces_cost, site_node_basis
 from planner.errors import Problem
 from planner.fmt import usd
 from planner.formulas import SiteNodeBasis
-from planner.inputs.sites import COST_FIGURES
+from planner.inputs.sites import COST_FIGURES, KubernetesSite, LoadBalancer, SiteCost
 from planner.planfile.place_checks import again
 from planner.planfile.plan import ClusterSite, Plan
+from planner.targets.kubernetes_nodes import NoNodeFigure, pod_problem, pod_resources
 
 # The figures that price a purchase only (an owned node has none).
 PURCHASE_FIGURES = COST_FIGURES[-2:]
@@ -136,6 +139,119 @@ def site_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                     + f") use {taken:,}",
                 )
             )
+    found.extend(load_balancer_problems(plan))
+    found.extend(pod_size_problems(plan, catalog))
+    return found
+
+
+# How the plan cites a node figure the workloads file set (planner/targets/kubernetes_nodes.py).
+_FROM_FILE = "set in the workloads file"
+# What a site records of its pods, and the PodResources field each is.
+_POD_FIELDS = (
+    ("cpus_per_node", "cpus_per_node"),
+    ("memory_gib_per_node", "memory_gib_per_node"),
+    ("pod_cpus", "cpus"),
+    ("pod_memory_mib", "memory_mib"),
+    ("shm_mib", "shm_mib"),
+)
+
+
+def pod_size_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
+    """Each site's node and pod sizes as the planner makes them (kubernetes_nodes.py
+    pod_resources): a node's CPUs and memory the workloads file's where the plan's figures cite
+    it so, else the catalog's server of the site's GPU; the pod's CPUs, memory and shared memory
+    what those leave. The stack deploys the recorded sizes: a pod asking for more than a node
+    can give is never scheduled."""
+    found: list[Problem] = []
+    for index, site in enumerate(plan.sites):
+        at = f"sites[{index}]"
+
+        def from_file(field: str, site: ClusterSite = site) -> bool:
+            cited = plan.figures.get(f"site.{site.name}.{field}")
+            return cited is not None and str(cited.source).startswith(_FROM_FILE)
+
+        # The site as the file gave it, as far as its pods' sizes go.
+        node = KubernetesSite.model_construct(
+            name=site.name,
+            kind="kubernetes",
+            context=site.context,
+            gpu=site.gpu,
+            gpus_per_node=site.gpus_per_node,
+            nodes=site.nodes,
+            node_selector=site.node_selector,
+            storage_class=site.storage_class,
+            weights_source=site.weights_source,
+            cpus_per_node=site.cpus_per_node if from_file("cpus_per_node") else None,
+            memory_gib_per_node=(
+                site.memory_gib_per_node if from_file("memory_gib_per_node") else None
+            ),
+            cost=SiteCost.model_construct(owned=site.cost.owned),
+        )
+        try:
+            pods = pod_resources(catalog, node, index)
+        except NoNodeFigure as missing:
+            found.append(
+                again(
+                    f"{at}.{missing}",
+                    f"the catalog has no node of {site.gpus_per_node} x {site.gpu} and the "
+                    f"plan's figures do not say the workloads file gave {missing}",
+                )
+            )
+            continue
+        for field, made in _POD_FIELDS:
+            value, expected = getattr(site, field), getattr(pods, made)
+            if value != expected:
+                found.append(
+                    again(
+                        f"{at}.{field}",
+                        f"{value:g}, but the site's node figures make {expected:g} "
+                        "(kubernetes.yaml node_resources; the figures the plan cites)",
+                    )
+                )
+        too_small = pod_problem(pods)
+        if too_small is not None:
+            found.append(again(f"{at}.{too_small[0]}", too_small[1]))
+        ids = [figure.key for figure in pods.figures]
+        if site.figures != ids:
+            found.append(again(f"{at}.figures", f"{site.figures}, but its pods rest on {ids}"))
+        for figure in pods.figures:
+            cited = plan.figures.get(figure.key)
+            if cited is None or cited.value != figure.value:
+                found.append(
+                    again(
+                        f"figures.{figure.key}",
+                        f"{'missing' if cited is None else cited.value}, but site "
+                        f"{site.name}'s pods rest on {figure.value:g} ({figure.source})",
+                    )
+                )
+    return found
+
+
+def load_balancer_problems(plan: Plan) -> list[Problem]:
+    """Each site's load balancer as the workloads file's loader takes it (planner/inputs/
+    sites.py LoadBalancer): annotations or a class that make it internal, each a Kubernetes
+    name, and an AWS NLB's settings that keep the plan's assumptions; verify holds the pools'
+    Services to it, so a plan stating less would pass a public one."""
+    found: list[Problem] = []
+    for index, site in enumerate(plan.sites):
+        lb = site.load_balancer
+        if lb is None:
+            continue
+        at = f"sites[{index}].load_balancer"
+        try:
+            LoadBalancer.model_validate(
+                {"annotations": lb.annotations, "class": lb.load_balancer_class}
+                | ({} if lb.dns_suffix is None else {"dns_suffix": lb.dns_suffix})
+            )
+        except ValidationError as error:
+            for detail in error.errors():
+                # The file's `class` is the plan's load_balancer_class.
+                name = ".".join(
+                    "load_balancer_class" if part == "class" else str(part)
+                    for part in detail["loc"][:1]
+                )
+                message = str(detail["msg"]).removeprefix("Value error, ")
+                found.append(again(f"{at}.{name}" if name else at, message))
     return found
 
 

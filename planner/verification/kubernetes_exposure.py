@@ -67,11 +67,14 @@ def load_balancer_findings(
     def fail(rule: str, resource: str, message: str, *witness: str) -> None:
         found.append(Finding(rule, resource, message, tuple(witness)))
 
-    if lb is None:
+    if lb is None or not (lb.annotations or lb.load_balancer_class):
+        # A stated load balancer with neither annotations nor a class says nothing that makes
+        # it internal (the loader and the plan-file checks refuse one): the same as none.
+        stated = "no" if lb is None else "no annotation or class of an"
         fail(
             "public-ip",
             label,
-            f"{label} is a LoadBalancer Service and the plan states no internal load "
+            f"{label} is a LoadBalancer Service and the plan states {stated} internal load "
             f"balancer for site {site} (sites[].load_balancer): the cluster gives it "
             "an address for callers beyond the cluster, taken as public",
             "callers beyond the cluster",
