@@ -881,3 +881,146 @@ def test_the_service_is_replaced_when_its_load_balancer_class_changes(
     # Nothing else is replaced before its successor exists.
     others = [r for r in single_run.resources if r is not service and r.delete_before_replace]
     assert others == []
+
+
+# The Pod Security Standards' Restricted policy (kubernetes.io, "Pod Security Standards",
+# Restricted, with the Baseline controls it includes): the volume types it allows.
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}  # fmt: skip
+SECCOMP_ALLOWED = {"RuntimeDefault", "Localhost"}
+
+
+def restricted_problems(pod: dict[str, Any]) -> list[str]:
+    """Where a pod spec breaks the Restricted policy: host namespaces, privileged containers,
+    host ports, hostPath and other volume types outside the allowed ones, privilege escalation,
+    running as root (runAsNonRoot true at the pod, or in every container; runAsUser never 0),
+    a seccomp profile other than RuntimeDefault or Localhost (at the pod, or every container),
+    capabilities not dropping ALL or adding any but NET_BIND_SERVICE."""
+    problems = [
+        f"spec.{field}" for field in ("hostNetwork", "hostPID", "hostIPC") if pod.get(field)
+    ]
+    pod_security = pod.get("securityContext") or {}
+    for volume in pod.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']}: {sorted(kinds - RESTRICTED_VOLUMES)}")
+    if pod_security.get("runAsUser") == 0:
+        problems.append("spec.securityContext.runAsUser 0")
+    pod_profile = (pod_security.get("seccompProfile") or {}).get("type")
+    if pod_profile is not None and pod_profile not in SECCOMP_ALLOWED:
+        problems.append(f"spec.securityContext.seccompProfile {pod_profile}")
+    containers = [*(pod.get("initContainers") or []), *pod["containers"]]
+    for container in containers:
+        name, security = container["name"], container.get("securityContext") or {}
+        if security.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if security.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation not false")
+        non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+        if non_root is not True:
+            problems.append(f"{name}: runAsNonRoot not true")
+        if security.get("runAsUser") == 0:
+            problems.append(f"{name}: runAsUser 0")
+        profile = (security.get("seccompProfile") or {}).get("type", pod_profile)
+        if profile not in SECCOMP_ALLOWED:
+            problems.append(f"{name}: seccompProfile {profile}")
+        capabilities = security.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            problems.append(f"{name}: capabilities do not drop ALL")
+        added = set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}
+        if added:
+            problems.append(f"{name}: capabilities add {sorted(added)}")
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                problems.append(f"{name}: hostPort {port['hostPort']}")
+    return problems
+
+
+def test_every_pod_template_meets_the_restricted_pod_security_standard(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
+    """Every pod template (the Deployment's, the LWS leader's and worker's), each container
+    and init container, holds to the Restricted policy, so the pool's namespace can enforce it
+    (pod-security.kubernetes.io/enforce: restricted)."""
+    checked = 0
+    for run in (single_run, multi_run):
+        [manifest] = serving_of(run)
+        for template in pod_templates(manifest):
+            pod = template["spec"]
+            assert restricted_problems(pod) == [], template["metadata"]["labels"]
+            assert len(pod["initContainers"]) == len(pod["containers"]) == 1
+            checked += 1
+    assert checked == 3
+
+
+def test_the_restricted_check_catches_each_breach(single_run: OfflineRun) -> None:
+    """The check above is no rubber stamp: each control broken is caught, in the init step as
+    in the server, and what the policy allows passes."""
+    [deployment] = by_kind(single_run, "Deployment")
+    good = deployment["spec"]["template"]["spec"]
+    assert restricted_problems(good) == []
+
+    def broken(change: Any) -> list[str]:
+        pod = copy.deepcopy(good)
+        change(pod)
+        return restricted_problems(pod)
+
+    def server(pod: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = pod["containers"][0]
+        return found
+
+    def init(pod: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = pod["initContainers"][0]
+        return found
+
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        assert broken(lambda p, f=field: p.update({f: True})) == [f"spec.{field}"]
+    assert broken(lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}})) == [
+        "volume h: ['hostPath']"
+    ]
+    assert broken(lambda p: p["volumes"].append({"name": "n", "nfs": {"server": "x"}})) == [
+        "volume n: ['nfs']"
+    ]
+    assert broken(lambda p: server(p)["securityContext"].update(privileged=True)) == [
+        "vllm: privileged"
+    ]
+    assert broken(lambda p: init(p)["securityContext"].pop("allowPrivilegeEscalation")) == [
+        "copy-weights: allowPrivilegeEscalation not false"
+    ]
+    # runAsNonRoot: at the pod suffices; false in a container is caught.
+    assert broken(lambda p: init(p)["securityContext"].pop("runAsNonRoot")) == []
+    assert broken(lambda p: init(p)["securityContext"].update(runAsNonRoot=False)) == [
+        "copy-weights: runAsNonRoot not true"
+    ]
+
+    def nowhere_non_root(pod: dict[str, Any]) -> None:
+        pod["securityContext"].pop("runAsNonRoot")
+        server(pod)["securityContext"].pop("runAsNonRoot")
+
+    assert broken(nowhere_non_root) == ["vllm: runAsNonRoot not true"]
+    assert broken(lambda p: server(p)["securityContext"].update(runAsUser=0)) == [
+        "vllm: runAsUser 0"
+    ]
+    assert broken(lambda p: p["securityContext"].update(runAsUser=0)) == [
+        "spec.securityContext.runAsUser 0"
+    ]
+    unconfined = {"seccompProfile": {"type": "Unconfined"}}
+    assert broken(lambda p: init(p)["securityContext"].update(unconfined)) == [
+        "copy-weights: seccompProfile Unconfined"
+    ]
+    assert broken(lambda p: p["securityContext"].update(unconfined)) == [
+        "spec.securityContext.seccompProfile Unconfined"
+    ]
+    assert broken(lambda p: init(p)["securityContext"].pop("seccompProfile")) == []
+    assert broken(lambda p: server(p)["securityContext"].update(capabilities={})) == [
+        "vllm: capabilities do not drop ALL"
+    ]
+    add = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]}
+    assert broken(lambda p: server(p)["securityContext"].update(capabilities=add)) == [
+        "vllm: capabilities add ['SYS_ADMIN']"
+    ]
+    bind_only = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert broken(lambda p: server(p)["securityContext"].update(capabilities=bind_only)) == []
+    assert broken(lambda p: server(p)["ports"][0].update(hostPort=8000)) == ["vllm: hostPort 8000"]
