@@ -28,7 +28,7 @@ from planner.inputs.sites import label_key_problem, label_value_problem
 from planner.planfile import Plan, read_plan
 from planner.planning.build import build_plan
 from stacks.boot import pod_startup_s
-from stacks.kubernetes.labels import label_value
+from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
 from stacks.settings import ClusterSettings, read_clusters
@@ -789,3 +789,282 @@ def test_the_store_s_range_and_endpoint_are_refused_unless_private_and_https(
     assert read_clusters(cast(Any, _Config(explicit)), ["dc1"])["dc1"].weights_endpoint == (
         "https://s3.internal:443"
     )
+
+
+def lws_service_clashes(found: list[dict[str, Any]]) -> list[str]:
+    """Each LeaderWorkerSet (namespace/name) a Service the stack makes shares its name with."""
+    services = {
+        (m["metadata"]["namespace"], m["metadata"]["name"]) for m in found if m["kind"] == "Service"
+    }
+    return sorted(
+        f"{m['metadata']['namespace']}/{m['metadata']['name']}"
+        for m in found
+        if m["kind"] == "LeaderWorkerSet"
+        and (m["metadata"]["namespace"], m["metadata"]["name"]) in services
+    )
+
+
+def test_no_service_takes_the_name_of_a_leader_worker_set(multi_run: OfflineRun) -> None:
+    """Issue 16 review: the LWS controller makes a headless Service named after the LWS, and
+    leaves alone a Service of that name already there (kubernetes-sigs/lws v0.10.0
+    pkg/controllers/leaderworkerset_controller.go CreateHeadlessServiceIfNotExists(..., lws.Name),
+    pkg/utils/controller/controller_utils.go); workers reach their leader as
+    <lws>-<group>.<lws>.<namespace> (LWS_LEADER_ADDRESS, pkg/utils/pod/pod_utils.go), a name
+    only that headless Service gives. So the pool's Service, named `serving` as its certificate
+    and callers know it, must not take the LWS's name."""
+    found = list(manifests(multi_run).values())
+    [lws] = by_kind(multi_run, "LeaderWorkerSet")
+    [svc] = by_kind(multi_run, "Service")
+    assert svc["metadata"]["name"] == "serving" and lws["metadata"]["name"] == "serving-group"
+    assert lws_service_clashes(found) == []
+    # The check catches the stack as it was: the LWS named `serving` beside the Service.
+    clash = copy.deepcopy(lws)
+    clash["metadata"]["name"] = "serving"
+    assert lws_service_clashes([*found, clash]) == [f"{lws['metadata']['namespace']}/serving"]
+
+
+def test_every_container_names_the_user_it_runs_as(
+    single_run: OfflineRun, multi_run: OfflineRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pods run as uid 1000, which the vLLM image's /etc/passwd does not name; torch calls
+    getpass.getuser() at import, which reads LOGNAME, USER, LNAME and USERNAME before the
+    password database (Python docs, getpass.getuser) and fails without them. Every container
+    (the init step's too) sets USER and LOGNAME, and getpass.getuser() then answers."""
+    import getpass
+    import pwd
+
+    def no_entry(uid: int) -> Any:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises((KeyError, OSError)):  # the pods as they were: no name for their uid
+        getpass.getuser()
+    checked = 0
+    for run in (single_run, multi_run):
+        [manifest] = serving_of(run)
+        for template in pod_templates(manifest):
+            pod = template["spec"]
+            assert pod["securityContext"]["runAsUser"] == 1000
+            for container in [*pod["initContainers"], *pod["containers"]]:
+                env = {e["name"]: e.get("value") for e in container["env"]}
+                assert env["USER"] == env["LOGNAME"] == "vllm", container["name"]
+                with monkeypatch.context() as scoped:
+                    for name in ("USER", "LOGNAME"):
+                        scoped.setenv(name, str(env[name]))
+                    assert getpass.getuser() == "vllm"
+                checked += 1
+    assert checked == 6  # 3 templates, each an init step and a server
+
+
+COST_KEYS = {"ai-infra-planner/monthly-usd", "ai-infra-planner/perimeter"}
+
+
+def test_pod_templates_carry_no_cost_so_a_price_change_restarts_no_pod(
+    single_run: OfflineRun, multi_run: OfflineRun, cluster_plan: Plan
+) -> None:
+    """A change to a pod template rolls its pods (kubernetes.io, "Deployments": a rollout is
+    triggered only by a change of .spec.template; an LWS the same). The cost labels and
+    annotations (which change with a price) stay on the Deployment or LWS; its pod templates
+    carry the pool's selector, their role and the stack's and pool's names only."""
+    for run in (single_run, multi_run):
+        [manifest] = serving_of(run)
+        assert set(manifest["metadata"]["labels"]) >= COST_KEYS
+        assert "ai-infra-planner/monthly-usd" in manifest["metadata"]["annotations"]
+        for template in pod_templates(manifest):
+            assert set(template["metadata"]) == {"labels"}
+            assert set(template["metadata"]["labels"]) == {
+                "ai-infra-planner/stack", "ai-infra-planner/pool", "ai-infra-planner/role",
+            }  # fmt: skip
+            assert not COST_KEYS & set(template["metadata"]["labels"])
+        [svc] = by_kind(run, "Service")
+        [leader, *_] = pod_templates(manifest)
+        assert svc["spec"]["selector"].items() <= leader["metadata"]["labels"].items()
+    # A new price changes the Deployment's labels and annotations, never its pod template.
+    [pool] = [p for p in cluster_plan.pools if p.site == "dc1"]
+    [site] = cluster_plan.sites
+
+    def at(price: float) -> dict[str, Any]:
+        labels = cost_labels("dev", "pool", pool.name, price, pool.perimeter.value)
+        notes = cost_annotations("dev", "pool", pool.name, price, pool.perimeter.value)
+        pods = {"ai-infra-planner/pool": label_value(pool.name)}
+        return serving_manifest(
+            default_catalog(), pool, site, SETTINGS, "v0.33.0", "ns", pods, labels, notes
+        )
+
+    before, after = at(1000.0), at(2000.0)
+    assert before["metadata"] != after["metadata"]
+    assert before["spec"] == after["spec"]
+
+
+def test_the_pods_reload_a_renewed_certificate(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
+    """The certificate a `pulumi up` re-issues reaches the running server: the TLS Secret is
+    mounted whole (a subPath mount is never updated: kubernetes.io, "Secrets") and the server
+    runs with --enable-ssl-refresh, reloading the files when they change."""
+    for run in (single_run, multi_run):
+        [manifest] = serving_of(run)
+        [serving, *_] = pod_templates(manifest)
+        [container] = serving["spec"]["containers"]
+        command = " ".join(container["command"])
+        assert "--enable-ssl-refresh" in command
+        [mount] = [m for m in container["volumeMounts"] if m["name"] == "tls"]
+        assert "subPath" not in mount and mount["mountPath"] == "/secrets"
+
+
+def test_the_service_is_replaced_when_its_load_balancer_class_changes(
+    single_run: OfflineRun,
+) -> None:
+    """spec.loadBalancerClass cannot change once set (kubernetes.io, API reference,
+    ServiceSpec): the Service is replaced instead, deleted first as its name is fixed."""
+    [service] = [r for r in single_run.resources if r.type == "kubernetes:core/v1:Service"]
+    assert service.replace_on_changes == ("spec.loadBalancerClass",)
+    assert service.delete_before_replace
+    # Nothing else is replaced before its successor exists.
+    others = [r for r in single_run.resources if r is not service and r.delete_before_replace]
+    assert others == []
+
+
+# The Pod Security Standards' Restricted policy (kubernetes.io, "Pod Security Standards",
+# Restricted, with the Baseline controls it includes): the volume types it allows.
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}  # fmt: skip
+SECCOMP_ALLOWED = {"RuntimeDefault", "Localhost"}
+
+
+def restricted_problems(pod: dict[str, Any]) -> list[str]:
+    """Where a pod spec breaks the Restricted policy: host namespaces, privileged containers,
+    host ports, hostPath and other volume types outside the allowed ones, privilege escalation,
+    running as root (runAsNonRoot true at the pod, or in every container; runAsUser never 0),
+    a seccomp profile other than RuntimeDefault or Localhost (at the pod, or every container),
+    capabilities not dropping ALL or adding any but NET_BIND_SERVICE."""
+    problems = [
+        f"spec.{field}" for field in ("hostNetwork", "hostPID", "hostIPC") if pod.get(field)
+    ]
+    pod_security = pod.get("securityContext") or {}
+    for volume in pod.get("volumes") or []:
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']}: {sorted(kinds - RESTRICTED_VOLUMES)}")
+    if pod_security.get("runAsUser") == 0:
+        problems.append("spec.securityContext.runAsUser 0")
+    pod_profile = (pod_security.get("seccompProfile") or {}).get("type")
+    if pod_profile is not None and pod_profile not in SECCOMP_ALLOWED:
+        problems.append(f"spec.securityContext.seccompProfile {pod_profile}")
+    containers = [*(pod.get("initContainers") or []), *pod["containers"]]
+    for container in containers:
+        name, security = container["name"], container.get("securityContext") or {}
+        if security.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if security.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation not false")
+        non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+        if non_root is not True:
+            problems.append(f"{name}: runAsNonRoot not true")
+        if security.get("runAsUser") == 0:
+            problems.append(f"{name}: runAsUser 0")
+        profile = (security.get("seccompProfile") or {}).get("type", pod_profile)
+        if profile not in SECCOMP_ALLOWED:
+            problems.append(f"{name}: seccompProfile {profile}")
+        capabilities = security.get("capabilities") or {}
+        if "ALL" not in (capabilities.get("drop") or []):
+            problems.append(f"{name}: capabilities do not drop ALL")
+        added = set(capabilities.get("add") or []) - {"NET_BIND_SERVICE"}
+        if added:
+            problems.append(f"{name}: capabilities add {sorted(added)}")
+        for port in container.get("ports") or []:
+            if port.get("hostPort"):
+                problems.append(f"{name}: hostPort {port['hostPort']}")
+    return problems
+
+
+def test_every_pod_template_meets_the_restricted_pod_security_standard(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
+    """Every pod template (the Deployment's, the LWS leader's and worker's), each container
+    and init container, holds to the Restricted policy, so the pool's namespace can enforce it
+    (pod-security.kubernetes.io/enforce: restricted)."""
+    checked = 0
+    for run in (single_run, multi_run):
+        [manifest] = serving_of(run)
+        for template in pod_templates(manifest):
+            pod = template["spec"]
+            assert restricted_problems(pod) == [], template["metadata"]["labels"]
+            assert len(pod["initContainers"]) == len(pod["containers"]) == 1
+            checked += 1
+    assert checked == 3
+
+
+def test_the_restricted_check_catches_each_breach(single_run: OfflineRun) -> None:
+    """The check above is no rubber stamp: each control broken is caught, in the init step as
+    in the server, and what the policy allows passes."""
+    [deployment] = by_kind(single_run, "Deployment")
+    good = deployment["spec"]["template"]["spec"]
+    assert restricted_problems(good) == []
+
+    def broken(change: Any) -> list[str]:
+        pod = copy.deepcopy(good)
+        change(pod)
+        return restricted_problems(pod)
+
+    def server(pod: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = pod["containers"][0]
+        return found
+
+    def init(pod: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = pod["initContainers"][0]
+        return found
+
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        assert broken(lambda p, f=field: p.update({f: True})) == [f"spec.{field}"]
+    assert broken(lambda p: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}})) == [
+        "volume h: ['hostPath']"
+    ]
+    assert broken(lambda p: p["volumes"].append({"name": "n", "nfs": {"server": "x"}})) == [
+        "volume n: ['nfs']"
+    ]
+    assert broken(lambda p: server(p)["securityContext"].update(privileged=True)) == [
+        "vllm: privileged"
+    ]
+    assert broken(lambda p: init(p)["securityContext"].pop("allowPrivilegeEscalation")) == [
+        "copy-weights: allowPrivilegeEscalation not false"
+    ]
+    # runAsNonRoot: at the pod suffices; false in a container is caught.
+    assert broken(lambda p: init(p)["securityContext"].pop("runAsNonRoot")) == []
+    assert broken(lambda p: init(p)["securityContext"].update(runAsNonRoot=False)) == [
+        "copy-weights: runAsNonRoot not true"
+    ]
+
+    def nowhere_non_root(pod: dict[str, Any]) -> None:
+        pod["securityContext"].pop("runAsNonRoot")
+        server(pod)["securityContext"].pop("runAsNonRoot")
+
+    assert broken(nowhere_non_root) == ["vllm: runAsNonRoot not true"]
+    assert broken(lambda p: server(p)["securityContext"].update(runAsUser=0)) == [
+        "vllm: runAsUser 0"
+    ]
+    assert broken(lambda p: p["securityContext"].update(runAsUser=0)) == [
+        "spec.securityContext.runAsUser 0"
+    ]
+    unconfined = {"seccompProfile": {"type": "Unconfined"}}
+    assert broken(lambda p: init(p)["securityContext"].update(unconfined)) == [
+        "copy-weights: seccompProfile Unconfined"
+    ]
+    assert broken(lambda p: p["securityContext"].update(unconfined)) == [
+        "spec.securityContext.seccompProfile Unconfined"
+    ]
+    assert broken(lambda p: init(p)["securityContext"].pop("seccompProfile")) == []
+    assert broken(lambda p: server(p)["securityContext"].update(capabilities={})) == [
+        "vllm: capabilities do not drop ALL"
+    ]
+    add = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]}
+    assert broken(lambda p: server(p)["securityContext"].update(capabilities=add)) == [
+        "vllm: capabilities add ['SYS_ADMIN']"
+    ]
+    bind_only = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert broken(lambda p: server(p)["securityContext"].update(capabilities=bind_only)) == []
+    assert broken(lambda p: server(p)["ports"][0].update(hostPort=8000)) == ["vllm: hostPort 8000"]

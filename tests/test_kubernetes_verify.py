@@ -146,7 +146,9 @@ def test_the_stack_s_sealed_pools_pass_and_say_what_blocks_each_way_out(
     assert report.failures() == []
     blocks = "\n".join(pool_subject(report).blocks)
     for part in ("leader template", "worker template"):
-        assert f"LeaderWorkerSet {namespace(multi)}/serving ({part}): denied both ways" in blocks
+        assert (
+            f"LeaderWorkerSet {namespace(multi)}/serving-group ({part}): denied both ways" in blocks
+        )
     assert sorted(len(w.ways_in) for w in report.workloads) == [1, 1]
 
 
@@ -187,11 +189,11 @@ def test_host_network_fails_the_perimeter_for_each_template(multi: Case) -> None
     def host(inputs: dict[str, Any]) -> None:
         inputs["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["hostNetwork"] = True
 
-    report = check((changed(graph, LEADER_WORKER_SET, "serving", host), plan))
+    report = check((changed(graph, LEADER_WORKER_SET, "serving-group", host), plan))
     [finding] = failures(report, "perimeter")
     assert "(hostNetwork): NetworkPolicy does not hold their packets" in finding.message
     assert finding.witness == (
-        f"pods of LeaderWorkerSet {namespace(multi)}/serving (worker template)",
+        f"pods of LeaderWorkerSet {namespace(multi)}/serving-group (worker template)",
         "hostNetwork: true (the node's network namespace)",
         "every destination the node reaches",
     )

@@ -79,11 +79,19 @@ def commands(text: str) -> list[list[str]]:
 
 def flag_problems(args: list[str], serving: Serving) -> list[str]:
     """What the pinned release would refuse: a flag it does not define, a flag without its
-    value, a value outside the choices or range it sets. The command uses no bare switches."""
+    value, a value outside the choices or range it sets, a value after a switch (a flag the
+    release takes on its own: vllm.yaml `values`, type switch)."""
     problems = []
     index = 0
     while index < len(args):
         flag = args[index]
+        switch = serving.values.get(flag)
+        if switch is not None and switch.type == "switch" and flag in serving.flags.names:
+            if index + 1 < len(args) and not args[index + 1].startswith("--"):
+                problems.append(f"{flag} {args[index + 1]}: a switch takes no value")
+                index += 1
+            index += 1
+            continue
         if flag not in serving.flags.names:
             problems.append(f"{flag}: not a flag of vLLM {serving.release.version}")
             has_value = index + 1 < len(args) and not args[index + 1].startswith("--")
@@ -206,6 +214,9 @@ def test_every_pool_the_catalog_allows_gets_a_valid_command(
         )
         assert not flag_problems(pod_args, catalog.serving), (pool.model, pod_args)
         assert pod_args[pod_args.index("--ssl-keyfile") + 1] == "/secrets/tls.key"
+        # The pods reload the certificate the stack re-issues (stacks/kubernetes/tls.py); an
+        # EC2 node's certificate is the load balancer's listener's, never reloaded by vLLM.
+        assert "--enable-ssl-refresh" in pod_args and "--enable-ssl-refresh" not in args
         engines = pod_args[pod_args.index("--data-parallel-size") + 1]
         assert engines == str(pool.replicas_per_node)
         assert ("ray" in pod_args) == (pool.pipeline_parallel > 1)
@@ -236,6 +247,12 @@ def test_the_flag_check_catches_what_the_release_refuses(catalog: Catalog) -> No
     for share in ("0", "0.0", "1.5", "ninety"):
         assert flag_problems(["--gpu-memory-utilization", share], serving), share
     assert not flag_problems(["--gpu-memory-utilization", "1"], serving)
+    # A switch stands alone: a value after it is refused, and it is no value of the flag before.
+    assert flag_problems(["--enable-ssl-refresh", "true"], serving) == [
+        "--enable-ssl-refresh true: a switch takes no value"
+    ]
+    assert flag_problems(["--port", "--enable-ssl-refresh"], serving) == ["--port: no value"]
+    assert not flag_problems(["--enable-ssl-refresh", "--port", "8000"], serving)
 
 
 def test_fp8_pools_load_the_published_fp8_checkpoint(

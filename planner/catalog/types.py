@@ -373,10 +373,11 @@ class Operations(_Data):
 
 
 class FlagValues(_Data):
-    """What the serving release accepts for one flag: a list of choices or a number's range."""
+    """What the serving release accepts for one flag: a list of choices or a number's range,
+    or none at all (`switch`: a flag on its own, followed by no value)."""
 
     choices: list[str] | None = None
-    type: Literal["int", "float"] | None = None
+    type: Literal["int", "float", "switch"] | None = None
     minimum: float | None = None
     exclusive_minimum: bool = False
     maximum: float | None = None

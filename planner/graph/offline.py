@@ -48,6 +48,9 @@ class Registered:
     retain_on_delete: bool
     # Every resource it waits for: its property dependencies and its explicit depends_on.
     depends_on: tuple[str, ...] = ()
+    # Its ResourceOptions replace_on_changes and delete_before_replace.
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -275,6 +278,8 @@ class _RecordingMonitor(mocks.MockMonitor):
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
                 depends_on=tuple(sorted(request.dependencies)),
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         return response

@@ -193,8 +193,21 @@ class ClusterPool(pulumi.ComponentResource):
                 dict(outside_lb.annotations), outside_lb.load_balancer_class, args.outside
             ),
         )
+        # A Service's loadBalancerClass cannot change once set (kubernetes.io, API reference,
+        # ServiceSpec.loadBalancerClass: "This field can only be set when creating or updating a
+        # Service to type 'LoadBalancer'. Once set, it can not be changed."): a site's class
+        # changed replaces the Service, the old one deleted first since its name is fixed
+        # (Pulumi ResourceOptions replace_on_changes, delete_before_replace).
         self.service = k8s.core.v1.Service(
-            f"{name}-service", metadata=_metadata(svc), spec=svc["spec"], opts=inside
+            f"{name}-service",
+            metadata=_metadata(svc),
+            spec=svc["spec"],
+            opts=pulumi.ResourceOptions.merge(
+                inside,
+                pulumi.ResourceOptions(
+                    replace_on_changes=["spec.loadBalancerClass"], delete_before_replace=True
+                ),
+            ),
         )
         budget = service.disruption_budget(ns, labels, pods)
         self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(

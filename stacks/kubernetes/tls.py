@@ -7,7 +7,13 @@ The CA signs one certificate, whose names are the Service's names inside the clu
 a `dns_suffix` for its internal load balancer, `<namespace>.<dns_suffix>` for callers outside.
 Both private keys are Pulumi secrets: the stack's state keeps them encrypted, and the pods read
 the serving key from a kubernetes.io/tls Secret (kubernetes.io, "Secrets", TLS Secrets: keys
-tls.crt and tls.key). The validity figures are planner/data/kubernetes.yaml's `pool_tls`."""
+tls.crt and tls.key). The validity figures are planner/data/kubernetes.yaml's `pool_tls`.
+
+A `pulumi up` within `early_renewal_hours` of the certificate's end re-issues it and updates the
+Secret; the kubelet then updates the mounted files (kubernetes.io, "Secrets": a mounted Secret's
+files are updated, not those of a subPath mount, which the pods do not use) and the server
+reloads them, as it runs with `--enable-ssl-refresh` (stacks/kubernetes/workload.py
+pod_serve_args; vLLM's SSLCertRefresher watches the key and certificate files): no pod restarts."""
 
 from __future__ import annotations
 

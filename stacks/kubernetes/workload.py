@@ -46,10 +46,11 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from planner import names
 from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
 from stacks.boot import boot_figures, pod_startup_s, weights_gb
-from stacks.kubernetes.labels import PREFIX
+from stacks.kubernetes.labels import PREFIX, label_key
 from stacks.serving import TLS_KEY, data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
 
@@ -58,13 +59,31 @@ LWS_RELEASE = "v0.10.0"
 LWS_MANIFESTS = (
     f"https://github.com/kubernetes-sigs/lws/releases/download/{LWS_RELEASE}/manifests.yaml"
 )
+# The LeaderWorkerSet's name: never the pool's Service's (`serving`, stacks/kubernetes/service.py).
+# The LWS controller makes a headless Service named after the LWS and leaves one already there
+# alone (kubernetes-sigs/lws v0.10.0 pkg/controllers/leaderworkerset_controller.go
+# CreateHeadlessServiceIfNotExists(..., lws.Name), pkg/utils/controller/controller_utils.go), and
+# a worker reaches its leader as <lws>-<group>.<lws>.<namespace> (LWS_LEADER_ADDRESS,
+# pkg/utils/pod/pod_utils.go): a name only that headless Service resolves.
+LWS_NAME = "serving-group"
+# Of the pool's cost labels, those a pod template carries: the names (stack, pool), which stay
+# for the pool's life; its cost and perimeter stay on the Deployment or LWS.
+NAME_LABELS = frozenset({label_key(names.TAG_STACK), label_key(names.TAG_POOL)})
 # The role label the Service selects the serving pods by (a group's leader serves).
 ROLE_LABEL = f"{PREFIX}/role"
 WEIGHTS_DIR = "/weights"
+# vLLM's switch to reload the serving certificate and key when their files change.
+SSL_REFRESH = "--enable-ssl-refresh"
 # vLLM's multi-node helper in its image (vllm examples/online_serving/multi-node-serving.sh).
 MULTI_NODE = "bash /vllm-workspace/examples/online_serving/multi-node-serving.sh"
 # The non-root user the pods run as (Pod Security "restricted": runAsNonRoot).
 USER_ID = 1000
+# The name getpass.getuser() returns for that user: the image has no /etc/passwd entry for uid
+# 1000, and torch calls getpass.getuser() at import, which reads LOGNAME, USER, LNAME and USERNAME
+# before the password database and raises KeyError without either (Python docs, getpass.getuser;
+# ai-dynamo/dynamo PR #12457, kserve/kserve#5666). Set in every container of the pod.
+USER_NAME = "vllm"
+USER_ENV = [{"name": "USER", "value": USER_NAME}, {"name": "LOGNAME", "value": USER_NAME}]
 # Probe cadence (operational choices, not costs): a probe every 10 s; a serving container
 # failing 3 readiness checks leaves the Service, 6 liveness checks (a minute) is restarted.
 PROBE_PERIOD_S = 10
@@ -125,6 +144,11 @@ def pod_serve_args(pool: Pool, catalog: Catalog) -> list[str]:
     does)."""
     form = shape(pool)
     args = serve_args(pool, catalog, engines=form.engines, tls=True)
+    # The certificate the stack re-issues reaches the running server: the kubelet updates a
+    # mounted Secret's files in place (kubernetes.io, "Secrets", mounted Secrets are updated
+    # automatically; not with subPath, which this mount does not use) and vLLM reloads them
+    # when they change (--enable-ssl-refresh: vllm/entrypoints/ssl.py SSLCertRefresher).
+    args = [*args, SSL_REFRESH]
     return [*args, "--distributed-executor-backend", "ray"] if form.spans_pods else args
 
 
@@ -169,6 +193,7 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
         "args": ["--endpoint-url", cluster.weights_endpoint],
         "env": [
             {"name": "HOME", "value": "/cache"},
+            *USER_ENV,
             *(
                 {
                     "name": env,
@@ -211,6 +236,7 @@ def _serving_container(
         "command": command,
         "env": [
             {"name": "HOME", "value": "/cache"},
+            *USER_ENV,
             {
                 "name": "VLLM_API_KEY",
                 "valueFrom": {"secretKeyRef": {"name": SECRET_API_KEY, "key": "key"}},
@@ -298,12 +324,17 @@ def serving_manifest(
     ref = image(catalog, cluster, image_tag)
     flags = pod_serve_args(pool, catalog)
     metadata = {
-        "name": "serving",
+        "name": "serving" if not form.spans_pods else LWS_NAME,
         "namespace": namespace,
         "labels": labels,
         "annotations": annotations,
     }
-    serving_labels = {**labels, **pods, ROLE_LABEL: "leader"}
+    # The pod templates carry only what stays for the pool's life: its pods' selector and their
+    # role. A change to a template restarts its pods (kubernetes.io, "Deployments", updating a
+    # Deployment: a rollout is triggered only by a change of .spec.template), so the cost
+    # labels and annotations, which change with a price, stay on the Deployment or LWS itself.
+    stable = {key: value for key, value in labels.items() if key in NAME_LABELS}
+    serving_labels = {**stable, **pods, ROLE_LABEL: "leader"}
     if not form.spans_pods:
         container = _serving_container(
             "vllm",
@@ -370,7 +401,7 @@ def serving_manifest(
                     "spec": pod_spec(catalog, pool, site, cluster, ref, leader),
                 },
                 "workerTemplate": {
-                    "metadata": {"labels": {**labels, **pods, ROLE_LABEL: "worker"}},
+                    "metadata": {"labels": {**stable, **pods, ROLE_LABEL: "worker"}},
                     "spec": pod_spec(catalog, pool, site, cluster, ref, worker),
                 },
             },
