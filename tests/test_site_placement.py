@@ -153,3 +153,43 @@ def test_a_site_bound_workload_s_range_past_the_site_says_it_cannot_spill(strate
             assert message.endswith(
                 "at that throughput the workload would spill to its next option"
             )
+
+
+PUBLIC = """
+  - name: a
+    task: summarization
+    data: internal
+    monthly_tokens: {input: 30B, output: 6B}
+    consumers: [{cidr: 8.8.8.0/24}]"""
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_callers_on_a_public_range_never_get_a_pool_behind_the_internal_load_balancer(
+    strategy: str,
+) -> None:
+    """The same workload with a private range goes to the site (cheapest); with a public one
+    no option on the site is admitted, and the reason says why."""
+    private = _plan(_file(2, PUBLIC.replace("8.8.8.0/24", "10.60.0.0/16")), strategy)
+    assert [p.site for p in private.pools] == ["dc1"]
+    plan = _plan(_file(2, PUBLIC), strategy)
+    [a] = plan.workloads
+    assert not [p for p in plan.pools if p.site == "dc1"]
+    economics = a.answers.volume_economics
+    assert not any(o.id.endswith("/dc1") for o in economics.options)
+    assert (
+        "left out because its callers include the public range 8.8.8.0/24, from which a "
+        "cluster site's internal load balancer is not reached: self_hosted/" in economics.reason
+    )
+
+
+def test_callers_on_a_public_range_with_only_a_cluster_site_are_an_error_naming_them() -> None:
+    """A model no API sells (llama-3.3-70b), and no EC2: only the site is left, which its
+    callers cannot reach."""
+    pinned = PUBLIC.replace("    data: internal", "    data: internal\n    model: llama-3.3-70b")
+    [(field, message)] = _refused(_file(2, pinned, aws=False), "per-workload")
+    assert field == "workloads[0].consumers"
+    assert message.startswith(
+        "its callers include the public range 8.8.8.0/24, from which a cluster site's internal "
+        "load balancer is not reached, and every option allowed runs on one: let the workload "
+        "use AWS or an API ("
+    )
