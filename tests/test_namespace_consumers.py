@@ -208,7 +208,8 @@ def test_a_full_site_cannot_spill_pods_it_serves_and_says_so() -> None:
         _plan(_spill_file(1) + pinned, "per-workload")
     [problem] = raised.value.problems
     assert problem.field == "workloads[2]"
-    assert problem.message.startswith("site dc1 has 1 of its 1 GPU nodes left after the ")
+    # Nothing is bound to the site before it: the site's size is why (review of issue 16).
+    assert problem.message.startswith("site dc1 has only 1 GPU node(s), and no option ")
     assert "no option of this workload fits them (self_hosted/deepseek-v3.2/dc1 needs 2)" in (
         problem.message
     )

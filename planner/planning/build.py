@@ -34,7 +34,7 @@ from planner.planning.input_warnings import with_input_warnings
 from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
 from planner.planning.sites import range_warnings, within_sites
-from planner.planning.strategies import per_workload, shared_pools
+from planner.planning.strategies import SiteOverfull, per_workload, shared_pools
 from planner.targets import pool_targets
 from planner.targets.kubernetes import KubernetesTarget
 from planner.targets.kubernetes_nodes import pod_problem, pod_resources
@@ -213,12 +213,15 @@ def build_plan(
         decisions.append(Decision(workload, answers, chosen, warnings))
     if problems:
         raise PlannerError(str(loaded.path), problems)
-    decisions, problems = within_sites(ctx, decisions)
-    if problems:
-        lines = loaded.lines
-        raise PlannerError(
-            str(loaded.path), [replace(p, line=lines.line_of_field(p.field)) for p in problems]
-        )
+    decisions, site_problems = within_sites(ctx, decisions)
+    site_error = PlannerError(
+        str(loaded.path),
+        [replace(p, line=loaded.lines.line_of_field(p.field)) for p in site_problems],
+    )
+    # One at a time, a site's workloads may not fit where sharing pools would: under the
+    # optimal strategy they are refused only if its plan, too, cannot keep them within the site.
+    if site_problems and strategy == "per-workload":
+        raise site_error
 
     purchases: Purchases = {}
     alone_plans, pools = per_workload(ctx, decisions, purchases, strategy == "per-workload")
@@ -234,9 +237,14 @@ def build_plan(
         time_limit = catalog.optimizer.time_limit_s.value
     if strategy != "per-workload":
         alone_costs = {w.name: w.monthly_cost_usd for w in alone_plans}
-        workload_plans, pools, solution = shared_pools(
-            ctx, decisions, purchases, alone_costs, time_limit, progress
-        )
+        try:
+            workload_plans, pools, solution = shared_pools(
+                ctx, decisions, purchases, alone_costs, time_limit, progress
+            )
+        except SiteOverfull:
+            if site_problems:
+                raise site_error from None
+            raise
         gap, stopped = round(solution.gap_usd, 2), solution.stopped_by_time_limit
         stopped_by_nodes = solution.stopped_by_node_limit
         workload_plans, access_fixed = with_access_costs(catalog, workload_plans)

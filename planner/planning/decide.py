@@ -200,16 +200,26 @@ def _admitted(
     by_range = any(
         c.cidr is not None and c.vpc is None and c.account is None for c in workload.consumers
     )
+    # A public range (outside the catalog's private ranges) is no caller an internal load
+    # balancer is reached from.
+    private = ctx.catalog.private_consumers
+    public = sorted(
+        c.cidr for c in workload.consumers if c.cidr is not None and not private.is_private(c.cidr)
+    )
     unreachable = sorted(
         c.option_id
         for c in self_hosted
         if (linked and not c.target.reached_from_outside)
         or (by_range and not c.target.reached_by_range)
+        or (public and not c.target.reached_by_public_range)
     )
     why = (
         "its callers name a VPC or an account, for which a cluster site makes no PrivateLink "
         "endpoint"
         if linked
+        else f"its callers include the public range{'s' if len(public) > 1 else ''} "
+        f"{', '.join(public)}, from which a cluster site's internal load balancer is not reached"
+        if public
         else "its callers are given by their range, outside the cluster, and the cluster site "
         "has no internal load balancer (sites[].load_balancer)"
     )
@@ -221,7 +231,7 @@ def _admitted(
                 Problem(
                     f"workloads[{index}].consumers",
                     f"{why}, and every option allowed runs on one: "
-                    + ("" if linked else "give the site a load_balancer, or ")
+                    + ("" if linked or public else "give the site a load_balancer, or ")
                     + f"let the workload use AWS or an API ({', '.join(unreachable)})",
                 )
             ]

@@ -110,9 +110,10 @@ def with_input_warnings(
 ) -> None:
     """Each workload's warnings: its answers' (decide) and those of the option the plan
     assigns it. The optimal plan may move a workload off its standalone choice (into a shared
-    pool, or to an API), so these follow the final assignment, never the choice alone."""
-    for (workload, _, _, decided), plan_of in zip(decisions, plans, strict=True):
+    pool, or to an API), so these follow the final assignment, never the choice alone (the
+    answers' warnings as the strategy left them: sites.placed_after_all)."""
+    for (workload, _, _, _), plan_of in zip(decisions, plans, strict=True):
         assert plan_of.name == workload.name
         economics = plan_of.answers.volume_economics
         assigned = next(o for o in economics.options if o.id == economics.chosen)
-        plan_of.warnings = [*decided, *input_warnings(catalog, spec, workload, assigned)]
+        plan_of.warnings = [*plan_of.warnings, *input_warnings(catalog, spec, workload, assigned)]

@@ -25,7 +25,13 @@ from planner.planning.pools import (
     pool_name_of,
     pool_range,
 )
-from planner.planning.sites import site_limits
+from planner.planning.sites import placed_after_all, site_limits
+
+
+class SiteOverfull(AssertionError):
+    """The optimizer's plan overfills a cluster site: no plan keeps it within its nodes (its
+    program is infeasible, or the time limit stopped it before it found one). A bug unless
+    some workload, decided alone, did not fit its site either (build_plan then refuses it)."""
 
 
 def _workload_plan(
@@ -175,7 +181,7 @@ def shared_pools(
         start=_decided(decisions, pool_keys) if site_limits(ctx) else None,
     )
     if optimize.overfull(solution.units, by_key):
-        raise AssertionError(f"the optimizer's plan overfills a site: {solution.units}")
+        raise SiteOverfull(f"the optimizer's plan overfills a site: {solution.units}")
 
     members: dict[str, list[Decision]] = {}
     for decision, demand in zip(decisions, demands, strict=True):
@@ -244,6 +250,7 @@ def shared_pools(
             chosen = next(o for o in answers.volume_economics.options if o.id == chosen_id)
             cost, note = shares[workload.name]
             pool_name = pools[chosen_key].name
+            answers, warnings = placed_after_all(ctx, chosen, answers, warnings)
         economics = replace(
             answers.volume_economics,
             chosen=chosen.id,

@@ -27,6 +27,8 @@ class AwsEc2:
     reached_from_outside: bool = True
     # Callers by range only are inside the stack's own network (the plan warns of them).
     reached_by_range: bool = True
+    # A public range too: taken as inside the stack's network, like any range (warned of).
+    reached_by_public_range: bool = True
 
     def offers(self, catalog: Catalog, settings: Settings) -> list[Offer]:
         """The instance types pools may use: the file's `assumptions.instance_types`, or every

@@ -48,6 +48,13 @@ class Target(Protocol):
         ...
 
     @property
+    def reached_by_public_range(self) -> bool:
+        """Its pools can be called by consumers given by a public range (one outside the
+        catalog's private ranges, data_classes.yaml private_consumers); False: a cluster, whose
+        load balancer is internal, reached from no address on the internet."""
+        ...
+
+    @property
     def max_nodes(self) -> int | None:
         """The nodes all its pools together may use (a cluster's); None: no such limit."""
         ...

@@ -72,6 +72,12 @@ class KubernetesTarget:
         return self.site.load_balancer is not None
 
     @property
+    def reached_by_public_range(self) -> bool:
+        """Its load balancer is internal (the site's annotations make it so: README, Cluster
+        sites), reached from no public address: never."""
+        return False
+
+    @property
     def max_nodes(self) -> int:
         """The GPU nodes pools may use: every pool on the site shares them."""
         return self.site.nodes
