@@ -28,7 +28,11 @@ sites:
     cost: {{owned: true, power_kw_per_node: 7.0, usd_per_kwh: 0.12, pue: 1.3,
             hosting_usd_per_node_month: 600}}
     load_balancer:
-      annotations: {{service.beta.kubernetes.io/aws-load-balancer-scheme: internal}}
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
 {"  - name: aws" + chr(10) + "    kind: aws" if aws else ""}
