@@ -9,7 +9,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from planner import costing
@@ -65,6 +65,8 @@ def cost_gap(a: float, c: float, cap: float, m: int, fa: float, fs: float, v: fl
     fa=st.floats(0.0, 20.0),
     fs=st.floats(0.0, 60.0),
 )
+# A tie within the tolerance at every unit's end: no crossing, and no break-even either.
+@example(a=1.0, ratio=1.0, cap=1.0, m=1, fa=0.0, fs=1e-09)
 def test_each_crossing_changes_the_cheaper_side(
     a: float, ratio: float, cap: float, m: int, fa: float, fs: float
 ) -> None:

@@ -29,7 +29,10 @@ def break_even_tokens(
     if a <= 0:
         return None
     first = (own_fixed_usd + m * c - api_fixed_usd) / a
-    if first <= m * capacity + EPSILON:
+    # first <= m*C + EPSILON, computed as `crossings` computes it (self-hosted minus API at the
+    # m-th unit's end, within a*EPSILON): the two forms differed in the last bit at a tie, and
+    # one listed a break-even the other did not (hypothesis found fs = 1e-9, a = c = C = 1).
+    if own_fixed_usd - api_fixed_usd + m * c - a * m * capacity <= a * EPSILON:
         return max(0.0, first)
     slope = a * capacity - c
     if slope <= 0:
