@@ -65,6 +65,7 @@ sites:
           preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
+      health_check_cidrs: [10.250.0.0/24]
   - name: aws
     kind: aws
 workloads:
@@ -290,7 +291,11 @@ def test_network_policies_deny_all_but_the_pool_s_own_paths(single_run: OfflineR
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     allow = policies["serving"]
     consumers, own = allow["ingress"]
-    assert consumers["from"] == [{"ipBlock": {"cidr": "10.20.0.0/16"}}]
+    # The consumers' range, and the range the site's NLB checks the pods' health from.
+    assert consumers["from"] == [
+        {"ipBlock": {"cidr": "10.20.0.0/16"}},
+        {"ipBlock": {"cidr": "10.250.0.0/24"}},
+    ]
     assert consumers["ports"] == [{"protocol": "TCP", "port": 8000}]
     assert own["from"] == [{"podSelector": allow["podSelector"]}]
     blocks = [peer["ipBlock"]["cidr"] for rule in allow["egress"] for peer in rule["to"]

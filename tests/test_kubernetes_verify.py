@@ -418,7 +418,8 @@ def test_a_widened_consumer_ip_block_fails_open_ingress(single: Case) -> None:
     report = check((changed(graph, NETWORK_POLICY, "serving", widen), plan))
     [finding] = failures(report, "open-ingress")
     assert finding.message.endswith(
-        "admits 10.0.0.0/8, which is not within the consumers' ranges (10.20.0.0/16)"
+        "admits 10.0.0.0/8, which is not within the consumers' ranges (10.20.0.0/16; the load "
+        "balancer's health checks: 10.250.0.0/24)"
     )
     assert finding.witness == (
         "10.0.0.0/8",
@@ -435,6 +436,56 @@ def test_a_widened_consumer_ip_block_fails_open_ingress(single: Case) -> None:
     assert any("on TCP 22, not only the serving port (8000)" in m for m in messages)
     # ...and the consumer's way in is refused where no rule admits it on the serving port.
     assert [f.rule for w in report.workloads for f in w.failures] == ["way-in"]
+
+
+def test_the_load_balancer_s_health_checks_are_admitted_and_no_wider(
+    single: Case, project: Path
+) -> None:
+    """An AWS NLB checks ip targets from its own subnets: the policy admits the site's
+    health_check_cidrs on the serving port, verify says so, and a wider block, or one the plan
+    does not state, fails open-ingress in verify and in the policy pack."""
+    graph, plan = single
+    [policy] = [
+        p for p in graph.of_type(NETWORK_POLICY) if p.inputs["metadata"]["name"] == "serving"
+    ]
+    assert {"ipBlock": {"cidr": "10.250.0.0/24"}} in policy.inputs["spec"]["ingress"][0]["from"]
+    blocks = "\n".join(pool_subject(check(single)).blocks)
+    assert "10.250.0.0/24 on TCP 8000 (the load balancer's health checks)" in blocks
+
+    def widen(inputs: dict[str, Any]) -> None:
+        [peer] = [
+            p for p in inputs["spec"]["ingress"][0]["from"]
+            if p.get("ipBlock", {}).get("cidr") == "10.250.0.0/24"
+        ]  # fmt: skip
+        peer["ipBlock"]["cidr"] = "10.250.0.0/16"
+
+    case = (changed(graph, NETWORK_POLICY, "serving", widen), plan)
+    [finding] = failures(check(case), "open-ingress")
+    assert "admits 10.250.0.0/16, which is not within the consumers' ranges" in finding.message
+    config = {"plan": str(project / "plans/dev/plan.json"), "clusters": CLUSTERS}
+    [found] = violations(case[0], config)
+    assert found.startswith("[open-ingress] ") and "admits 10.250.0.0/16" in found
+    # A plan whose site states no health-check ranges admits none.
+    unstated = plan.model_copy(
+        update={
+            "sites": [
+                s.model_copy(
+                    update={
+                        "load_balancer": s.load_balancer.model_copy(
+                            update={"health_check_cidrs": []}
+                        )
+                    }
+                )
+                for s in plan.sites
+                if s.load_balancer is not None
+            ]
+        }
+    )
+    report = verify(graph, Expectations.of(unstated, default_catalog(), clusters=CLUSTERS))
+    [finding] = failures(report, "open-ingress")
+    assert finding.message.endswith(
+        "admits 10.250.0.0/24, which is not within the consumers' ranges (10.20.0.0/16)"
+    )
 
 
 def test_a_kind_the_model_does_not_know_fails_closed(single: Case) -> None:

@@ -321,6 +321,7 @@ def test_the_allow_policy_admits_the_namespace_by_its_name_label(
     consumers, _own = policies["serving"]["ingress"]
     assert consumers["from"] == [
         {"ipBlock": {"cidr": "10.20.0.0/16"}},
+        {"ipBlock": {"cidr": "10.250.0.0/24"}},
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team-a"}}},
     ]
     assert consumers["ports"] == [{"protocol": "TCP", "port": 8000}]

@@ -35,6 +35,7 @@ sites:
           preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
+      health_check_cidrs: [10.250.0.0/24]
 {"  - name: aws" + chr(10) + "    kind: aws" if aws else ""}
 workloads:{workloads}"""
 

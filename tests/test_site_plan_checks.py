@@ -82,6 +82,12 @@ def _without(key: str) -> Callable[[Doc], None]:
         (_set(f"{LB}.dns_suffix", "llm..internal"),
          "sites[0].load_balancer.dns_suffix", "is not a DNS domain"),
         (_without(TARGET), "sites[0].load_balancer", f"give the annotations {TARGET}: ip"),
+        # The NLB's health checks: required, and only from the organization's own ranges.
+        (_set(f"{LB}.health_check_cidrs", []), "sites[0].load_balancer",
+         "give health_check_cidrs"),
+        (_set(f"{LB}.health_check_cidrs", ["8.8.8.0/24"]),
+         "sites[0].load_balancer.health_check_cidrs[0]",
+         "8.8.8.0/24 is not inside the private ranges"),
     ],
 )  # fmt: skip
 def test_a_tampered_load_balancer_is_named(

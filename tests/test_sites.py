@@ -59,6 +59,7 @@ SITE = """
           preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
+      health_check_cidrs: [10.250.0.0/24]
   - name: aws
     kind: aws
 """
@@ -288,6 +289,7 @@ sites:
           preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
+      health_check_cidrs: [10.250.0.0/24]
   - name: aws
     kind: aws
 workloads:
@@ -467,11 +469,17 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "allocateLoadBalancerNodePorts",
         "the load balancer keeps the caller's source address up to the pod (externalTrafficPolicy "
         "Local, and client IP preservation where it is a setting",
+        # The site names the ranges its load balancer checks the pods from: the pools admit
+        # them, so the plan says what else must not be there.
+        "the ranges the site gives for the load balancer's health checks "
+        "(sites[].load_balancer.health_check_cidrs, which the pools' NetworkPolicies admit on "
+        "the serving port beside the consumers) hold the load balancer's own addresses and "
+        "nothing else that may call a pool",
     ]
     assert all(a.endswith(", 2026-12)") for a in site.assumptions)
-    assert len(catalog.cluster_assumptions) + len(catalog.load_balancer_assumptions) == len(
-        site.assumptions
-    )
+    assert len(catalog.cluster_assumptions) + len(catalog.load_balancer_assumptions) + len(
+        catalog.health_check_assumptions
+    ) == len(site.assumptions)
     markdown = plan_markdown(plan, catalog)
     assert "Pools on the cluster site dc1 (kubeconfig context `dc1-admin`" in markdown
     for assumption in site.assumptions:
@@ -573,6 +581,7 @@ NO_LOAD_BALANCER = (
     "          preserve_client_ip.enabled=true\n"
     "      class: service.k8s.aws/nlb\n"
     "      dns_suffix: llm.dc1.internal\n"
+    "      health_check_cidrs: [10.250.0.0/24]\n"
 )
 
 
@@ -631,13 +640,14 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
         },
         "load_balancer_class": "service.k8s.aws/nlb",
         "dns_suffix": "llm.dc1.internal",
+        "health_check_cidrs": ["10.250.0.0/24"],
     }
     lb = [f"{a.text} ({a.source}, {a.date})" for a in catalog.load_balancer_assumptions]
     assert [a.id for a in catalog.load_balancer_assumptions] == [
         "load_balancer_internal", "load_balancer_no_node_ports", "load_balancer_keeps_source",
     ]  # fmt: skip
-    assert site.assumptions[-3:] == lb
-    assert len(site.assumptions) == len(catalog.cluster_assumptions) + 3
+    assert site.assumptions[-4:-1] == lb
+    assert len(site.assumptions) == len(catalog.cluster_assumptions) + 4
     markdown = plan_markdown(plan, catalog)
     assert "through the site's internal load balancer" in markdown
     assert "`https://<namespace>.llm.dc1.internal:8000/v1`" in markdown
@@ -654,6 +664,7 @@ LOAD_BALANCER = """
           preserve_client_ip.enabled=true
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
+      health_check_cidrs: [10.250.0.0/24]
 """
 
 
@@ -687,6 +698,17 @@ LOAD_BALANCER = """
         ("preserve_client_ip.enabled=true", "preserve_client_ip.enabled=false",
          "sites[0].load_balancer",
          "target-group-attributes with preserve_client_ip.enabled=true (the plan assumes"),
+        # An NLB checks ip targets from its own addresses: the pools must admit its subnets,
+        # and only ranges of the organization's own network.
+        ("      health_check_cidrs: [10.250.0.0/24]\n", "", "sites[0].load_balancer",
+         "give health_check_cidrs, the ranges of the subnets the load balancer is in"),
+        ("[10.250.0.0/24]", "[0.0.0.0/0]", "sites[0].load_balancer.health_check_cidrs",
+         "0.0.0.0/0 is every address"),
+        ("[10.250.0.0/24]", "[10.20.0.1/24]", "sites[0].load_balancer.health_check_cidrs",
+         "is not a CIDR block"),
+        ("[10.250.0.0/24]", "[10.250.0.0/24, 8.8.8.0/24]",
+         "sites[0].load_balancer.health_check_cidrs[1]",
+         "8.8.8.0/24 is not inside the private ranges"),
     ],
 )  # fmt: skip
 def test_each_bad_load_balancer_field_is_named_with_its_line(
@@ -727,7 +749,7 @@ def test_each_bad_load_balancer_field_is_named_with_its_line(
 def test_an_aws_nlb_must_target_pods_and_keep_the_caller_s_address(
     annotations: dict[str, str], class_: str | None, ok: bool
 ) -> None:
-    given = {"annotations": annotations, "class": class_}
+    given = {"annotations": annotations, "class": class_, "health_check_cidrs": ["10.250.0.0/24"]}
     if ok:
         assert LoadBalancer.model_validate(given).annotations == annotations
     else:

@@ -87,6 +87,7 @@ def load_catalog(directory: Path = DATA_DIR) -> Catalog:
         "load_balancer_assumptions": _read("kubernetes.yaml", directory)[
             "load_balancer_assumptions"
         ],
+        "health_check_assumptions": _read("kubernetes.yaml", directory)["health_check_assumptions"],
         "context_windows": windows,
         "aws_prices": _read("aws_prices.yaml", directory)["resources"],
         "directory": directory,

@@ -288,6 +288,10 @@ class OptimizerSettings(_Data):
         }
 
 
+# Why a cluster's weights' store must be the organization's own (PrivateConsumers.range_problem).
+_WEIGHTS_INSIDE = "a sealed pool's pods reach only the organization's own store"
+
+
 class PrivateConsumers(_Data):
     """Data classes whose consumers must be in private address space, and that space."""
 
@@ -304,19 +308,16 @@ class PrivateConsumers(_Data):
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return _networks(tuple(self.ranges))
 
-    def range_problem(self, cidr: object) -> str | None:
+    def range_problem(self, cidr: object, why: str = _WEIGHTS_INSIDE) -> str | None:
         """Why this is no range of the organization's own network (a Kubernetes site's weights'
-        store, which a sealed pool's pods may reach): not a CIDR block, or not wholly inside
-        the private ranges; None where it is one."""
+        store, which a sealed pool's pods may reach; `why` says what needs it so): not a CIDR
+        block, or not wholly inside the private ranges; None where it is one."""
         try:
             network = ipaddress.ip_network(str(cidr), strict=True)
         except ValueError as exc:
             return f"{cidr!r} is not a CIDR block: {exc}"
         if not self.is_private(str(network)):
-            return (
-                f"{cidr} is not inside the private ranges ({', '.join(self.ranges)}): a sealed "
-                "pool's pods reach only the organization's own store"
-            )
+            return f"{cidr} is not inside the private ranges ({', '.join(self.ranges)}): {why}"
         return None
 
     def is_private(self, cidr: str) -> bool:
@@ -493,6 +494,8 @@ class Catalog(_Data):
     node_resources: NodeResources
     # What a site's internal load balancer must do (kubernetes.yaml), stated where a site has one.
     load_balancer_assumptions: list[ClusterAssumption]
+    # What admitting its health checks' ranges takes (kubernetes.yaml), where a site gives them.
+    health_check_assumptions: list[ClusterAssumption]
     # Every model id (open and API) -> its context window, read once when the catalog loads.
     context_windows: dict[str, Figure]
     # The AWS list prices of the resource types the stacks create (aws_prices.yaml: resources).

@@ -20,7 +20,7 @@ from planner.catalog import Catalog
 from planner.errors import PlannerError, Problem
 from planner.inputs.lines import LineIndex, Loc, field_path, loader_of, repeated_keys
 from planner.inputs.messages import as_written, did_you_mean, message
-from planner.inputs.sites import AwsSite, KubernetesSite, Site
+from planner.inputs.sites import HEALTH_CHECKS_INSIDE, AwsSite, KubernetesSite, Site
 from planner.inputs.workloads import (
     Assumptions,
     Network,
@@ -330,6 +330,13 @@ def _site_problems(
                         f"the catalog has no node of {site.gpus_per_node} x {site.gpu} to size "
                         f"a pool's pods from: give {field} (its pods hold whole nodes)",
                     )
+        if isinstance(site, KubernetesSite) and site.load_balancer is not None:
+            # The pools admit these beside their consumers: the organization's own network.
+            for position, cidr in enumerate(site.load_balancer.health_check_cidrs):
+                problem = catalog.private_consumers.range_problem(cidr, HEALTH_CHECKS_INSIDE)
+                if problem:
+                    at = ("sites", index, "load_balancer", "health_check_cidrs", position)
+                    report(at, problem)
 
 
 def _network_problems(

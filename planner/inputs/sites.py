@@ -9,6 +9,7 @@ and character set)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 
@@ -132,11 +133,21 @@ AWS_NLB_NEEDS = {
 }
 
 
+# Why a site's health-check ranges must be the organization's own (the loader and plan checks).
+HEALTH_CHECKS_INSIDE = "the pools admit the load balancer's health checks from there"
+
+
+def is_aws_nlb(annotations: dict[str, str], load_balancer_class: str | None) -> bool:
+    """The AWS Load Balancer Controller makes this Service's load balancer (an NLB): its class,
+    or the type annotation it takes instead."""
+    key, value = AWS_LB_TYPE
+    return load_balancer_class == AWS_NLB_CLASS or annotations.get(key) == value
+
+
 def aws_nlb_problem(annotations: dict[str, str], load_balancer_class: str | None) -> str | None:
     """Why an AWS Load Balancer Controller NLB with these settings breaks the plan's load
     balancer assumptions, or None (another implementation: its own annotations)."""
-    key, value = AWS_LB_TYPE
-    if load_balancer_class != AWS_NLB_CLASS and annotations.get(key) != value:
+    if not is_aws_nlb(annotations, load_balancer_class):
         return None
     target, attributes = AWS_NLB_NEEDS
     kept = {part.strip() for part in annotations.get(attributes, "").split(",")}
@@ -177,6 +188,12 @@ class LoadBalancer(_Strict):
         description="A DNS domain the organization points at the load balancers: a pool's "
         "certificate names <namespace>.<dns_suffix> too.",
     )
+    health_check_cidrs: list[str] = Field(
+        default_factory=list,
+        description="The ranges the load balancer's health checks come from, which the pools' "
+        "NetworkPolicies admit on the serving port beside the consumers: an AWS NLB checks ip "
+        "targets from its own private addresses, so its subnets' ranges (required for it).",
+    )
 
     @field_validator("annotations")
     @classmethod
@@ -212,6 +229,22 @@ class LoadBalancer(_Strict):
             )
         return value
 
+    @field_validator("health_check_cidrs")
+    @classmethod
+    def _health_check_cidrs(cls, value: list[str]) -> list[str]:
+        problems = []
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError as exc:
+                problems.append(f"{cidr!r} is not a CIDR block: {exc}")
+                continue
+            if network.prefixlen == 0:
+                problems.append(f"{cidr} is every address: give the load balancer's subnets")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
     @model_validator(mode="after")
     def _internal(self) -> LoadBalancer:
         if not self.annotations and self.load_balancer_class is None:
@@ -222,6 +255,14 @@ class LoadBalancer(_Strict):
         problem = aws_nlb_problem(self.annotations, self.load_balancer_class)
         if problem:
             raise ValueError(problem)
+        if is_aws_nlb(self.annotations, self.load_balancer_class) and not self.health_check_cidrs:
+            raise ValueError(
+                "an AWS NLB checks its ip targets' health from its own private addresses, which "
+                "the pools' NetworkPolicies refuse unless admitted: give health_check_cidrs, the "
+                "ranges of the subnets the load balancer is in (AWS knowledge center, 'security "
+                "group load balancer': the target sees the load balancer's private IP address as "
+                "the source for health checks)"
+            )
         return self
 
 

@@ -72,6 +72,8 @@ class ClusterLoadBalancer(_Out):
     load_balancer_class: str | None
     # The DNS domain pools are named under for callers outside (<namespace>.<dns_suffix>).
     dns_suffix: str | None
+    # The ranges its health checks come from, which the pools admit on the serving port.
+    health_check_cidrs: list[str] = Field(default_factory=list)
 
 
 class ClusterSite(_Out):

@@ -14,7 +14,13 @@ from planner.costing import nodes_monthly_usd, pieces_cost, site_node_basis
 from planner.errors import Problem
 from planner.fmt import usd
 from planner.formulas import SiteNodeBasis
-from planner.inputs.sites import COST_FIGURES, KubernetesSite, LoadBalancer, SiteCost
+from planner.inputs.sites import (
+    COST_FIGURES,
+    HEALTH_CHECKS_INSIDE,
+    KubernetesSite,
+    LoadBalancer,
+    SiteCost,
+)
 from planner.planfile.place_checks import again
 from planner.planfile.plan import ClusterSite, Plan
 from planner.targets.kubernetes_nodes import NoNodeFigure, pod_problem, pod_resources
@@ -139,7 +145,7 @@ def site_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
                     + f") use {taken:,}",
                 )
             )
-    found.extend(load_balancer_problems(plan))
+    found.extend(load_balancer_problems(plan, catalog))
     found.extend(pod_size_problems(plan, catalog))
     return found
 
@@ -227,7 +233,7 @@ def pod_size_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     return found
 
 
-def load_balancer_problems(plan: Plan) -> list[Problem]:
+def load_balancer_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
     """Each site's load balancer as the workloads file's loader takes it (planner/inputs/
     sites.py LoadBalancer): annotations or a class that make it internal, each a Kubernetes
     name, and an AWS NLB's settings that keep the plan's assumptions; verify holds the pools'
@@ -240,7 +246,11 @@ def load_balancer_problems(plan: Plan) -> list[Problem]:
         at = f"sites[{index}].load_balancer"
         try:
             LoadBalancer.model_validate(
-                {"annotations": lb.annotations, "class": lb.load_balancer_class}
+                {
+                    "annotations": lb.annotations,
+                    "class": lb.load_balancer_class,
+                    "health_check_cidrs": lb.health_check_cidrs,
+                }
                 | ({} if lb.dns_suffix is None else {"dns_suffix": lb.dns_suffix})
             )
         except ValidationError as error:
@@ -252,6 +262,10 @@ def load_balancer_problems(plan: Plan) -> list[Problem]:
                 )
                 message = str(detail["msg"]).removeprefix("Value error, ")
                 found.append(again(f"{at}.{name}" if name else at, message))
+        for position, cidr in enumerate(lb.health_check_cidrs):
+            problem = catalog.private_consumers.range_problem(cidr, HEALTH_CHECKS_INSIDE)
+            if problem:
+                found.append(again(f"{at}.health_check_cidrs[{position}]", problem))
     return found
 
 

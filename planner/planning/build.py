@@ -159,12 +159,18 @@ def _cluster_sites(
                     annotations=dict(site.load_balancer.annotations),
                     load_balancer_class=site.load_balancer.load_balancer_class,
                     dns_suffix=site.load_balancer.dns_suffix,
+                    health_check_cidrs=list(site.load_balancer.health_check_cidrs),
                 ),
                 assumptions=[
                     f"{a.text} ({a.source}, {a.date})"
                     for a in [
                         *catalog.cluster_assumptions,
                         *(catalog.load_balancer_assumptions if site.load_balancer else []),
+                        *(
+                            catalog.health_check_assumptions
+                            if site.load_balancer and site.load_balancer.health_check_cidrs
+                            else []
+                        ),
                     ]
                 ],
             )

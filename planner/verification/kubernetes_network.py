@@ -285,16 +285,19 @@ class _Judgement:
             return self._namespace_peer(pods, where, ports, peer, rule, serving)
         if isinstance(peer, dict) and "ipBlock" in peer and len(peer) == 1:
             cidr = (peer["ipBlock"] or {}).get("cidr")
+            checks = self._health_checks()
             if self.consumers is None:
                 inside = isinstance(cidr, str) and cidr not in EVERYWHERE
             else:
                 inside = isinstance(cidr, str) and any(within(cidr, c) for c in self.consumers)
-            if not inside:
+            checker = not inside and isinstance(cidr, str) and any(within(cidr, c) for c in checks)
+            if not inside and not checker:
+                also = f"; the load balancer's health checks: {', '.join(checks)}" if checks else ""
                 self.fail(
                     "open-ingress",
                     pods.label,
                     f"{where} admits {cidr}, which is not within the consumers' ranges "
-                    f"({', '.join(self.consumers or []) or 'none known'})",
+                    f"({', '.join(self.consumers or []) or 'none known'}{also})",
                     str(cidr),
                     f"{where}: ipBlock {cidr} ({ports})",
                     pods.label,
@@ -311,6 +314,8 @@ class _Judgement:
                     pods.label,
                 )
                 return None
+            if checker:
+                return f"{cidr} on {ports} (the load balancer's health checks)"
             return f"{cidr} on {ports} (a consumer's range)"
         if isinstance(peer, dict) and self.view.own(peer):
             return f"the pool's own pods on {ports}"
@@ -324,6 +329,14 @@ class _Judgement:
             pods.label,
         )
         return None
+
+    def _health_checks(self) -> list[str]:
+        """The ranges the site's load balancer checks the pods from (the plan's sites[].
+        load_balancer.health_check_cidrs), admitted only for a pool the plan serves through it
+        (callers by range): a pool of in-cluster callers has nothing to be checked by."""
+        if self.load_balancer is None or not self.consumers:
+            return []
+        return list(self.load_balancer.health_check_cidrs)
 
     def _namespace_peer(
         self,

@@ -3,8 +3,9 @@ pool needs allowed (kubernetes.io, "Network Policies": policies are additive all
 pod selected by a policy of a type takes only what some policy of that type allows).
 
 - Ingress: the serving port from the consumers only: their ranges (ipBlock) and the namespaces
-  of the cluster they name (a namespaceSelector on the namespace's name); and any port from the
-  pool's own pods (a multi-node replica's Ray and NCCL traffic).
+  of the cluster they name (a namespaceSelector on the namespace's name), and the ranges the
+  site's load balancer checks their health from; and any port from the pool's own pods (a
+  multi-node replica's Ray and NCCL traffic).
 - Egress: the pool's own pods; cluster DNS (kube-system's kube-dns pods, port 53, UDP and TCP,
   which the pods need to find each other: LeaderWorkerSet's leader address is a DNS name); and
   the weights' object store range on HTTPS, which the init step copying the weights needs. A
@@ -57,6 +58,7 @@ def pool_allow(
     consumers: list[str],
     weights_cidr: str,
     namespaces: tuple[str, ...] | list[str] = (),
+    health_checks: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
     """What the pool's pods (`pods`: their selector) may send and receive. `consumers`: the
     callers' ranges; `namespaces`: the namespaces whose pods call it. A peer with only a
@@ -64,9 +66,14 @@ def pool_allow(
     Policies", Behavior of to and from selectors); the namespace is selected by its name, in the
     label the API server sets on every namespace (kubernetes.io/metadata.name: kubernetes.io,
     "Well-Known Labels, Annotations and Taints"; on by default since Kubernetes 1.21, GA in
-    1.22, KEP-2161), which only the namespace's own name can match."""
+    1.22, KEP-2161), which only the namespace's own name can match. `health_checks`: the
+    ranges the site's load balancer checks the pods from (an AWS NLB's own subnets: with ip
+    targets the pod sees the load balancer's private address as the source of a health check),
+    admitted on the serving port only, where the pool has a LoadBalancer Service."""
     own = {"podSelector": {"matchLabels": pods}}
-    callers: list[dict[str, Any]] = [{"ipBlock": {"cidr": cidr}} for cidr in consumers]
+    callers: list[dict[str, Any]] = [
+        {"ipBlock": {"cidr": cidr}} for cidr in [*consumers, *health_checks]
+    ]
     callers += [
         {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: namespace}}}
         for namespace in namespaces

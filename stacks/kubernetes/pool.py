@@ -146,6 +146,7 @@ class ClusterPool(pulumi.ComponentResource):
             args.consumers,
             cluster.weights_cidr,
             namespaces=args.namespaces,
+            health_checks=list(outside_lb.health_check_cidrs) if outside_lb else [],
         )
         self.policies = [
             k8s.networking.v1.NetworkPolicy(
