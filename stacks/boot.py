@@ -27,6 +27,7 @@ class BootFigures:
     weights_load_gb_per_s: Figure
     engine_start_s: Figure
     margin: Figure
+    cluster_copy_gb_per_s: Figure
 
 
 @cache
@@ -93,14 +94,32 @@ def boot_time(catalog: Catalog, pool: Pool) -> BootTime:
     return BootTime(size, instance.s3_download_gbps.value, download, load, start, grace)
 
 
-def pod_startup_s(catalog: Catalog, pool: Pool) -> int:
+def pod_startup_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:
     """How long a pool's serving container on a Kubernetes site may take to start before its
     liveness counts (the startup probe's budget): its init step has already copied the weights
-    to the pod's volume, so loading them into GPU memory and the engine's start (across nodes,
-    the Ray cluster forming), with the same margin, in whole minutes."""
+    to the pod's volume, so loading them into GPU memory and the engine's start, with the same
+    margin, in whole minutes; a multi-node replica's leader first waits for its workers to join
+    its Ray cluster (`ray_wait_s`), so its budget holds that wait too."""
     figures = boot_figures()
     load = weights_gb(catalog, pool.model, pool.precision) / figures.weights_load_gb_per_s.value
-    return math.ceil((load + figures.engine_start_s.value) * figures.margin.value / 60) * 60
+    own = math.ceil((load + figures.engine_start_s.value) * figures.margin.value / 60) * 60
+    # Twice the wait: the script counts 5 s a poll for its sleep alone, and each poll's
+    # `ray.init()` takes wall time beside it (allowed here as long as the sleep).
+    return own + (2 * ray_wait_s(catalog, pool) if multi_node else 0)
+
+
+def ray_wait_s(catalog: Catalog, pool: Pool) -> int:
+    """How long a pod of a multi-node replica on a Kubernetes site waits for the others to join
+    (leader) or for the leader's Ray head (worker) before it gives up: each pod copies the
+    weights in its own init step first, so one may still be copying a whole checkpoint (its
+    node pulling the image first: the engine-start allowance) when another is ready. With the
+    margin, in whole minutes. vLLM's multi-node-serving.sh waits 300 s unless told
+    (--ray_init_timeout), and a pod that gives up restarts its whole group (LeaderWorkerSet
+    RecreateGroupOnPodRestart), copies included: a wait shorter than the copies' skew would
+    never let the group form."""
+    figures = boot_figures()
+    copy = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
+    return math.ceil((copy + figures.engine_start_s.value) * figures.margin.value / 60) * 60
 
 
 @dataclass(frozen=True)

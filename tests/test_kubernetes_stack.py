@@ -27,7 +27,7 @@ from planner.inputs.loader import load_workloads
 from planner.inputs.sites import label_key_problem, label_value_problem
 from planner.planfile import Plan, read_plan
 from planner.planning.build import build_plan
-from stacks.boot import pod_startup_s
+from stacks.boot import boot_figures, pod_startup_s, ray_wait_s, weights_gb
 from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
@@ -343,6 +343,21 @@ def test_a_multi_node_pool_is_a_leader_worker_set(multi_run: OfflineRun, project
     assert form.pods == pool.nodes and form.replicas == pool.nodes // pool.pipeline_parallel
     assert leader["command"][2].endswith("--distributed-executor-backend ray")
     assert "startupProbe" in leader and "startupProbe" not in worker
+    # Each pod copies the weights before it joins: the pods wait for one another as long as a
+    # whole copy may lag (not the script's 300 s), vLLM starts only once the Ray cluster formed,
+    # and the leader's startup probe holds the wait besides its own start.
+    catalog = default_catalog()
+    wait = ray_wait_s(catalog, pool)
+    gb = weights_gb(catalog, pool.model, pool.precision)
+    assert wait >= gb / boot_figures().cluster_copy_gb_per_s.value > 300
+    assert (
+        f"--ray_cluster_size=$(LWS_GROUP_SIZE) --ray_init_timeout={wait} && exec vllm serve"
+        in (leader["command"][2])
+    )
+    assert worker["command"][2].endswith(f"--ray_init_timeout={wait}")
+    startup = leader["startupProbe"]
+    budget = startup["periodSeconds"] * startup["failureThreshold"]
+    assert budget >= pod_startup_s(catalog, pool) + 2 * wait
     [svc] = by_kind(multi_run, "Service")
     assert svc["spec"]["selector"]["ai-infra-planner/role"] == "leader"
     assert template["leaderTemplate"]["metadata"]["labels"]["ai-infra-planner/role"] == "leader"

@@ -49,7 +49,7 @@ from typing import Any
 from planner import names
 from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
-from stacks.boot import boot_figures, pod_startup_s, weights_gb
+from stacks.boot import boot_figures, pod_startup_s, ray_wait_s, weights_gb
 from stacks.kubernetes.labels import PREFIX, label_key
 from stacks.serving import TLS_KEY, data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
@@ -229,6 +229,7 @@ def _serving_container(
     pool: Pool,
     image_ref: str,
     serves: bool,
+    multi_node: bool = False,
 ) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": name,
@@ -253,7 +254,7 @@ def _serving_container(
     if serves:
         container["volumeMounts"].append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
         # The startup probe holds liveness off while the weights load and the engine starts.
-        budget = pod_startup_s(catalog, pool)
+        budget = pod_startup_s(catalog, pool, multi_node)
         container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
         container["startupProbe"] = _probe("/health", math.ceil(budget / PROBE_PERIOD_S))
         container["readinessProbe"] = _probe("/health", READINESS_FAILURES)
@@ -363,23 +364,30 @@ def serving_manifest(
                 },
             },
         }
+    # The pods of a replica wait this long for one another, not the script's 300 s (boot.py).
+    wait = ray_wait_s(catalog, pool)
     leader = _serving_container(
         "vllm-leader",
         [
             "sh",
             "-c",
-            f"{MULTI_NODE} leader --ray_cluster_size=$(LWS_GROUP_SIZE); "
-            f"exec vllm serve {WEIGHTS_DIR} {shlex.join(flags)}",
+            f"{MULTI_NODE} leader --ray_cluster_size=$(LWS_GROUP_SIZE) "
+            f"--ray_init_timeout={wait} && exec vllm serve {WEIGHTS_DIR} {shlex.join(flags)}",
         ],
         site,
         catalog,
         pool,
         ref,
         True,
+        multi_node=True,
     )
     worker = _serving_container(
         "vllm-worker",
-        ["sh", "-c", f"{MULTI_NODE} worker --ray_address=$(LWS_LEADER_ADDRESS)"],
+        [
+            "sh",
+            "-c",
+            f"{MULTI_NODE} worker --ray_address=$(LWS_LEADER_ADDRESS) --ray_init_timeout={wait}",
+        ],
         site,
         catalog,
         pool,
