@@ -108,6 +108,17 @@ def pod_startup_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int
     return own + (2 * ray_wait_s(catalog, pool) if multi_node else 0)
 
 
+def pod_ready_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:
+    """From a cluster pod's creation to its serving: the init step's copy of the weights from
+    the site's store (at cluster_copy_gb_per_s, with the margin, in whole minutes), then the
+    serving container's startup budget (`pod_startup_s`, whose engine allowance holds pulling
+    the image). What `pulumi up` must wait for a pod before it calls the rollout failed."""
+    figures = boot_figures()
+    copy = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
+    copy_s = math.ceil(copy * figures.margin.value / 60) * 60
+    return copy_s + pod_startup_s(catalog, pool, multi_node)
+
+
 def ray_wait_s(catalog: Catalog, pool: Pool) -> int:
     """How long a pod of a multi-node replica on a Kubernetes site waits for the others to join
     (leader) or for the leader's Ray head (worker) before it gives up: each pod copies the

@@ -27,7 +27,7 @@ from planner.inputs.loader import load_workloads
 from planner.inputs.sites import label_key_problem, label_value_problem
 from planner.planfile import Plan, read_plan
 from planner.planning.build import build_plan
-from stacks.boot import boot_figures, pod_startup_s, ray_wait_s, weights_gb
+from stacks.boot import boot_figures, pod_ready_s, pod_startup_s, ray_wait_s, weights_gb
 from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
@@ -1088,3 +1088,47 @@ def test_the_restricted_check_catches_each_breach(single_run: OfflineRun) -> Non
     bind_only = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
     assert broken(lambda p: server(p)["securityContext"].update(capabilities=bind_only)) == []
     assert broken(lambda p: server(p)["ports"][0].update(hostPort=8000)) == ["vllm: hostPort 8000"]
+
+
+@pytest.mark.parametrize("text", [SINGLE, MULTI], ids=["deployment", "leaderworkerset"])
+def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """pulumi-kubernetes calls a Deployment or a Service failed after 10 minutes unless
+    customTimeouts say otherwise (its Deployment and Service docs, 4.34.2), and a GPU pod's
+    first start (copying, then loading its weights) outlasts that: the serving resource and its
+    Service wait one pod's way to serving on a create, and each replica's in turn on an update
+    (one at a time: maxUnavailable 1, no surge)."""
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    given: dict[str, pulumi.CustomTimeouts | None] = {}
+
+    def spy(cls: type, kind: str) -> type:
+        class Spy(cls):  # type: ignore[valid-type,misc]
+            def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+                opts = kwargs.get("opts")
+                given[kind] = opts.custom_timeouts if opts is not None else None
+                super().__init__(name, *args, **kwargs)
+
+        return Spy
+
+    monkeypatch.setattr(k8s.apps.v1, "Deployment", spy(k8s.apps.v1.Deployment, "serving"))
+    monkeypatch.setattr(
+        k8s.apiextensions, "CustomResource", spy(k8s.apiextensions.CustomResource, "serving")
+    )
+    monkeypatch.setattr(k8s.core.v1, "Service", spy(k8s.core.v1.Service, "service"))
+    _run(project, text)
+    capsys.readouterr()
+    [pool] = [p for p in read_plan(project / "plans/dev/plan.json").pools if p.site == "dc1"]
+    form = shape(pool)
+    catalog = default_catalog()
+    one = pod_ready_s(catalog, pool, form.spans_pods)
+    figures = boot_figures()
+    copy_s = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
+    assert one >= copy_s + pod_startup_s(catalog, pool) > 600
+    for kind in ("serving", "service"):
+        timeouts = given[kind]
+        assert timeouts is not None, kind
+        assert timeouts.create == f"{one // 60}m"
+        assert timeouts.update == f"{one * form.replicas // 60}m"

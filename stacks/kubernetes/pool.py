@@ -160,11 +160,19 @@ class ClusterPool(pulumi.ComponentResource):
         serving = workload.serving_manifest(
             catalog, pool, site, cluster, args.image_tag, ns, pods, labels, annotations
         )
-        # The pods start only once the policies select them: never a moment unsealed.
+        # The pods start only once the policies select them: never a moment unsealed. `pulumi
+        # up` waits for them as long as their weights take (workload.await_timeouts), not the
+        # provider's 10 minutes, which a GPU pod's first start outlasts.
+        self.await_timeouts = workload.await_timeouts(catalog, pool)
+        waits = pulumi.CustomTimeouts(
+            create=f"{self.await_timeouts.create_s // 60}m",
+            update=f"{self.await_timeouts.update_s // 60}m",
+        )
         after_policies = pulumi.ResourceOptions.merge(
             inside,
             pulumi.ResourceOptions(
-                depends_on=[*self.policies, self.api_key_secret, self.tls_secret]
+                depends_on=[*self.policies, self.api_key_secret, self.tls_secret],
+                custom_timeouts=waits,
             ),
         )
         if serving["kind"] == "Deployment":
@@ -206,7 +214,10 @@ class ClusterPool(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 inside,
                 pulumi.ResourceOptions(
-                    replace_on_changes=["spec.loadBalancerClass"], delete_before_replace=True
+                    replace_on_changes=["spec.loadBalancerClass"],
+                    delete_before_replace=True,
+                    # Its endpoints are the serving pods: ready when they are.
+                    custom_timeouts=waits,
                 ),
             ),
         )

@@ -49,7 +49,7 @@ from typing import Any
 from planner import names
 from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
-from stacks.boot import boot_figures, pod_startup_s, ray_wait_s, weights_gb
+from stacks.boot import boot_figures, pod_ready_s, pod_startup_s, ray_wait_s, weights_gb
 from stacks.kubernetes.labels import PREFIX, label_key
 from stacks.serving import TLS_KEY, data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
@@ -118,6 +118,27 @@ class Shape:
     @property
     def pods(self) -> int:
         return self.replicas * self.group_size
+
+
+@dataclass(frozen=True)
+class AwaitTimeouts:
+    """How long `pulumi up` waits for the serving pods before it calls a create or an update
+    failed, in seconds (pulumi-kubernetes waits 10 minutes for a Deployment to be Available
+    and a Service's endpoints to be ready unless customTimeouts say otherwise: its Deployment
+    and Service docs, 4.34.2; a GPU pod copying and loading its weights takes longer)."""
+
+    create_s: int
+    update_s: int
+
+
+def await_timeouts(catalog: Catalog, pool: Pool) -> AwaitTimeouts:
+    """A create starts every pod at once: one pod's way to serving (stacks/boot.py
+    pod_ready_s). An update replaces them one replica at a time (the Deployment's
+    maxUnavailable 1 with no surge; the LeaderWorkerSet's rolloutStrategy defaults, maxUnavailable
+    1 and maxSurge 0 in its v0.10.0 CRD): each replica's way to serving in turn."""
+    form = shape(pool)
+    ready = pod_ready_s(catalog, pool, form.spans_pods)
+    return AwaitTimeouts(create_s=ready, update_s=ready * form.replicas)
 
 
 def shape(pool: Pool) -> Shape:
