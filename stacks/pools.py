@@ -45,3 +45,7 @@ class BuiltPool:
     # The pool network's Network Access Analyzer scope, to analyze after `pulumi up` (None:
     # not an AWS network; a cluster pool's boundary is its NetworkPolicy).
     access_scope_id: pulumi.Output[str] | None
+    # The address its load balancer got, known once `pulumi up` made it (stack output
+    # `load_balancer_addresses`, apart from `pools` so that a preview still shows those): where
+    # a cluster pool's <namespace>.<dns_suffix> points. None: no such address to give.
+    load_balancer_address: pulumi.Output[str | None] | None = None

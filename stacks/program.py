@@ -68,6 +68,7 @@ class _Stack:
     pools: dict[str, dict[str, object]] = field(default_factory=dict)
     # Each pool's CA certificate, to trust.
     authorities: dict[str, pulumi.Output[str]] = field(default_factory=dict)
+    balancers: dict[str, pulumi.Output[str | None]] = field(default_factory=dict)
     # What each workload's callers need to call it (stack output `workloads`).
     callers: dict[str, dict[str, object]] = field(default_factory=dict)
     # The plan's workloads by name.
@@ -119,6 +120,8 @@ class _Stack:
         self.callers.update(built.callers)
         if built.ca_certificate is not None:
             self.authorities[pool.name] = built.ca_certificate
+        if built.load_balancer_address is not None:
+            self.balancers[pool.name] = built.load_balancer_address
         self.components[pool.name] = built.monthly_cost_usd
         if built.access_scope_id is not None:
             self.scopes[pool.name] = built.access_scope_id
@@ -233,6 +236,7 @@ class _Stack:
         pulumi.export("network_access_scopes", self.scopes)
         pulumi.export("pools", self.pools)
         pulumi.export("pool_ca_certificates", self.authorities)
+        pulumi.export("load_balancer_addresses", self.balancers)
         pulumi.export("workloads", {name: self.callers[name] for name in sorted(self.callers)})
 
 

@@ -1132,3 +1132,30 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         assert timeouts is not None, kind
         assert timeouts.create == f"{one // 60}m"
         assert timeouts.update == f"{one * form.replicas // 60}m"
+
+
+def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
+    single_run: OfflineRun, project: Path
+) -> None:
+    """The organization points <namespace>.<dns_suffix> at the Service's load balancer: the
+    stack output load_balancer_addresses carries its address (unknown in a preview, which gives
+    no status), read from the status as the SDK or the API spells it, hostname first."""
+    import pulumi_kubernetes as k8s
+
+    from stacks.kubernetes.pool import ingress_address
+
+    [pool] = [p for p in read_plan(project / "plans/dev/plan.json").pools if p.site == "dc1"]
+    # Its own stack output, unknown until `pulumi up` (a preview leaves `pools` known).
+    assert pool.name in single_run.outputs["pools"]
+    assert single_run.outputs["load_balancer_addresses"] is None
+    name = "internal-k8s-abc.elb.us-east-1.amazonaws.com"
+    api = {"loadBalancer": {"ingress": [{"hostname": name, "ip": "10.250.0.7"}]}}
+    assert ingress_address(api) == name
+    assert ingress_address({"loadBalancer": {"ingress": [{"ip": "10.250.0.7"}]}}) == "10.250.0.7"
+    assert ingress_address({"loadBalancer": {}}) is None and ingress_address(None) is None
+    typed = k8s.core.v1.outputs.ServiceStatus(
+        load_balancer=k8s.core.v1.outputs.LoadBalancerStatus(
+            ingress=[k8s.core.v1.outputs.LoadBalancerIngress(hostname=name)]
+        )
+    )
+    assert ingress_address(typed) == name

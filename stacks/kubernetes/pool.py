@@ -235,6 +235,14 @@ class ClusterPool(pulumi.ComponentResource):
             f"https://{self.outside_dns_name}:{SERVING_PORT}/v1" if self.outside_dns_name else None
         )
         self.service_type = svc["spec"]["type"]
+        # Where the organization points <namespace>.<dns_suffix> (the stack makes no record):
+        # the address its load-balancer implementation gave the Service, which pulumi-kubernetes
+        # waits for before it calls a LoadBalancer Service ready (its Service docs, 4.34.2).
+        self.load_balancer_address: pulumi.Output[str | None] | None = (
+            self.service.status.apply(ingress_address)
+            if self.service_type == "LoadBalancer"
+            else None
+        )
         self.monthly_cost_usd = pulumi.Output.from_input(pool.monthly_cost_usd)
         self.register_outputs(self.connection())
 
@@ -274,3 +282,23 @@ class ClusterPool(pulumi.ComponentResource):
             "api_key_secret": f"{self.namespace_name}/{workload.SECRET_API_KEY}",
             "leaderworkerset_release": workload.LWS_RELEASE,
         }
+
+
+def ingress_address(status: Any) -> str | None:
+    """The first address a LoadBalancer Service's status gives (hostname, as an AWS NLB's, else
+    its IP), or None before the implementation gave one (and under mocks). The status is the
+    SDK's output type (snake_case attributes) or, as a mock hands it back, the API's dict."""
+
+    def part(value: Any, name: str, api_name: str) -> Any:
+        # The SDK's output types are dicts too, keyed in snake_case: only a plain dict is the
+        # API's spelling.
+        if type(value) is dict:
+            return value.get(api_name)
+        return getattr(value, name, None)
+
+    balancer = part(status, "load_balancer", "loadBalancer")
+    for ingress in part(balancer, "ingress", "ingress") or []:
+        found = part(ingress, "hostname", "hostname") or part(ingress, "ip", "ip")
+        if found:
+            return str(found)
+    return None

@@ -56,4 +56,5 @@ def build_pool(request: PoolRequest) -> BuiltPool:
         ca_certificate=component.ca_certificate,
         monthly_cost_usd=component.monthly_cost_usd,
         access_scope_id=None,
+        load_balancer_address=component.load_balancer_address,
     )
