@@ -1118,7 +1118,7 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         k8s.apiextensions, "CustomResource", spy(k8s.apiextensions.CustomResource, "serving")
     )
     monkeypatch.setattr(k8s.core.v1, "Service", spy(k8s.core.v1.Service, "service"))
-    _run(project, text)
+    run = _run(project, text)
     capsys.readouterr()
     [pool] = [p for p in read_plan(project / "plans/dev/plan.json").pools if p.site == "dc1"]
     form = shape(pool)
@@ -1132,6 +1132,17 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         assert timeouts is not None, kind
         assert timeouts.create == f"{one // 60}m"
         assert timeouts.update == f"{one * form.replicas // 60}m"
+    # A custom resource is awaited only where it says what for (pulumi-kubernetes
+    # ReadyCondition): the LWS, until every group is updated and ready.
+    serving = by_kind(run, "LeaderWorkerSet" if form.spans_pods else "Deployment")
+    annotations = serving[0]["metadata"]["annotations"]
+    if form.spans_pods:
+        assert json.loads(annotations["pulumi.com/waitFor"]) == [
+            f"jsonpath={{.status.updatedReplicas}}={form.replicas}",
+            f"jsonpath={{.status.readyReplicas}}={form.replicas}",
+        ]
+    else:  # a Deployment has pulumi-kubernetes's own await
+        assert "pulumi.com/waitFor" not in annotations
 
 
 def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(

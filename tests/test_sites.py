@@ -741,6 +741,10 @@ def test_each_bad_load_balancer_field_is_named_with_its_line(
          "service.k8s.aws/nlb", True),
         ({"service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip"},
          "service.k8s.aws/nlb", False),
+        # The legacy type nlb-ip is the same controller's NLB: the same needs.
+        ({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip"}, None, False),
+        ({"service.beta.kubernetes.io/aws-load-balancer-type": "nlb-ip", **AWS_NLB_NEEDS},
+         None, True),
         # Another implementation: its own annotations, none of the AWS controller's needed.
         ({}, "example.com/internal", True),
         ({"networking.example.com/internal": "true"}, None, True),
@@ -754,6 +758,28 @@ def test_an_aws_nlb_must_target_pods_and_keep_the_caller_s_address(
         assert LoadBalancer.model_validate(given).annotations == annotations
     else:
         with pytest.raises(ValueError, match="the plan assumes traffic to the pods' own"):
+            LoadBalancer.model_validate(given)
+
+
+@pytest.mark.parametrize(
+    ("port", "ok"), [(None, True), ("traffic-port", True), ("8000", False), ("10254", False)]
+)
+def test_an_aws_nlb_checks_the_pods_on_the_port_their_policy_admits_its_checks_on(
+    port: str | None, ok: bool
+) -> None:
+    """The pools admit health_check_cidrs on the serving port only, the NLB's traffic port: an
+    NLB told to check a port by number (the loader does not know which the stack serves on)
+    might find every pod unhealthy, and then fail open to all of them."""
+    key = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"
+    given = {
+        "annotations": {**AWS_NLB_NEEDS, **({key: port} if port is not None else {})},
+        "class": "service.k8s.aws/nlb",
+        "health_check_cidrs": ["10.250.0.0/24"],
+    }
+    if ok:
+        assert LoadBalancer.model_validate(given).health_check_cidrs == ["10.250.0.0/24"]
+    else:
+        with pytest.raises(ValueError, match=f"{key}: {port} makes the NLB check the pods"):
             LoadBalancer.model_validate(given)
 
 

@@ -124,7 +124,15 @@ _ANNOTATIONS_BYTES = 256 * 1024
 # instance in case of LoadBalancerClass"; aws-load-balancer-target-group-attributes,
 # preserve_client_ip.enabled; Network Load Balancer, IP mode; checked 2026-12).
 AWS_NLB_CLASS = "service.k8s.aws/nlb"
-AWS_LB_TYPE = ("service.beta.kubernetes.io/aws-load-balancer-type", "external")
+# The type annotation the controller takes instead of the class: `external`, or the legacy
+# `nlb-ip` (an ip-target NLB; AWS Load Balancer Controller, NLB IP mode).
+AWS_LB_TYPE = ("service.beta.kubernetes.io/aws-load-balancer-type", ("external", "nlb-ip"))
+# The port an NLB checks its targets on: the traffic port (the serving port, which the pools
+# admit the health checks on) unless this annotation says otherwise.
+AWS_HEALTH_CHECK_PORT = (
+    "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port",
+    "traffic-port",
+)
 AWS_NLB_NEEDS = {
     "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
     "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": (
@@ -140,8 +148,8 @@ HEALTH_CHECKS_INSIDE = "the pools admit the load balancer's health checks from t
 def is_aws_nlb(annotations: dict[str, str], load_balancer_class: str | None) -> bool:
     """The AWS Load Balancer Controller makes this Service's load balancer (an NLB): its class,
     or the type annotation it takes instead."""
-    key, value = AWS_LB_TYPE
-    return load_balancer_class == AWS_NLB_CLASS or annotations.get(key) == value
+    key, values = AWS_LB_TYPE
+    return load_balancer_class == AWS_NLB_CLASS or annotations.get(key) in values
 
 
 def aws_nlb_problem(annotations: dict[str, str], load_balancer_class: str | None) -> str | None:
@@ -149,6 +157,13 @@ def aws_nlb_problem(annotations: dict[str, str], load_balancer_class: str | None
     balancer assumptions, or None (another implementation: its own annotations)."""
     if not is_aws_nlb(annotations, load_balancer_class):
         return None
+    port, default = AWS_HEALTH_CHECK_PORT
+    if annotations.get(port, default) != default:
+        return (
+            f"{port}: {annotations[port]} makes the NLB check the pods on a port the pools' "
+            "NetworkPolicies do not open to its health checks (they admit health_check_cidrs "
+            f"on the serving port only): leave it at {default}"
+        )
     target, attributes = AWS_NLB_NEEDS
     kept = {part.strip() for part in annotations.get(attributes, "").split(",")}
     missing = [f"{target}: {AWS_NLB_NEEDS[target]}"] if annotations.get(target) != "ip" else []

@@ -216,7 +216,9 @@ class ClusterPool(pulumi.ComponentResource):
                 pulumi.ResourceOptions(
                     replace_on_changes=["spec.loadBalancerClass"],
                     delete_before_replace=True,
-                    # Its endpoints are the serving pods: ready when they are.
+                    # pulumi-kubernetes waits for a LoadBalancer Service's address and for
+                    # its endpoints to settle (not for them to be ready): the pods' budget
+                    # errs long for both.
                     custom_timeouts=waits,
                 ),
             ),

@@ -41,6 +41,7 @@ pinned release (LWS_RELEASE) with `kubectl apply --server-side -f LWS_MANIFESTS`
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ WEIGHTS_DIR = "/weights"
 SSL_REFRESH = "--enable-ssl-refresh"
 # vLLM's multi-node helper in its image (vllm examples/online_serving/multi-node-serving.sh).
 MULTI_NODE = "bash /vllm-workspace/examples/online_serving/multi-node-serving.sh"
+# The annotation pulumi-kubernetes reads for what to await on a custom resource.
+WAIT_FOR = "pulumi.com/waitFor"
 # The non-root user the pods run as (Pod Security "restricted": runAsNonRoot).
 USER_ID = 1000
 # The name getpass.getuser() returns for that user: the image has no /etc/passwd entry for uid
@@ -402,6 +405,21 @@ def serving_manifest(
         True,
         multi_node=True,
     )
+    # pulumi-kubernetes waits for a custom resource only where it says what to wait for
+    # (pulumi.com/waitFor: a JSON array of conditions, all of which must hold; provider
+    # pkg/metadata/overrides.go ReadyCondition); else `pulumi up` would end while the groups
+    # still load. Every group updated and every group ready, of replicas with no surge (LWS
+    # v0.10.0 status: readyReplicas counts ready groups updated or not, updatedReplicas updated
+    # groups ready or not).
+    metadata["annotations"] = {
+        **annotations,
+        WAIT_FOR: json.dumps(
+            [
+                f"jsonpath={{.status.updatedReplicas}}={form.replicas}",
+                f"jsonpath={{.status.readyReplicas}}={form.replicas}",
+            ]
+        ),
+    }
     worker = _serving_container(
         "vllm-worker",
         [
