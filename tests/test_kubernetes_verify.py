@@ -358,6 +358,19 @@ def test_a_load_balancer_the_plan_does_not_state_is_public(single: Case) -> None
     )
 
 
+def _balancer_changed(plan: Plan, **changes: Any) -> Plan:
+    """The plan with its sites' load balancers changed so (the sites without one left out)."""
+    return plan.model_copy(
+        update={
+            "sites": [
+                s.model_copy(update={"load_balancer": s.load_balancer.model_copy(update=changes)})
+                for s in plan.sites
+                if s.load_balancer is not None
+            ]
+        }
+    )
+
+
 def test_a_stated_load_balancer_with_nothing_that_makes_it_internal_is_public(
     single: Case,
 ) -> None:
@@ -365,21 +378,7 @@ def test_a_stated_load_balancer_with_nothing_that_makes_it_internal_is_public(
     checks refuse it; verify does not lean on them): the Service, whatever it carries, is
     public, as with no load balancer stated."""
     graph, plan = single
-    empty = plan.model_copy(
-        update={
-            "sites": [
-                s.model_copy(
-                    update={
-                        "load_balancer": s.load_balancer.model_copy(
-                            update={"annotations": {}, "load_balancer_class": None}
-                        )
-                    }
-                )
-                for s in plan.sites
-                if s.load_balancer is not None
-            ]
-        }
-    )
+    empty = _balancer_changed(plan, annotations={}, load_balancer_class=None)
     report = verify(graph, Expectations.of(empty, default_catalog(), clusters=CLUSTERS))
     [finding] = failures(report, "public-ip")
     assert (
@@ -466,21 +465,7 @@ def test_the_load_balancer_s_health_checks_are_admitted_and_no_wider(
     [found] = violations(case[0], config)
     assert found.startswith("[open-ingress] ") and "admits 10.250.0.0/16" in found
     # A plan whose site states no health-check ranges admits none.
-    unstated = plan.model_copy(
-        update={
-            "sites": [
-                s.model_copy(
-                    update={
-                        "load_balancer": s.load_balancer.model_copy(
-                            update={"health_check_cidrs": []}
-                        )
-                    }
-                )
-                for s in plan.sites
-                if s.load_balancer is not None
-            ]
-        }
-    )
+    unstated = _balancer_changed(plan, health_check_cidrs=[])
     report = verify(graph, Expectations.of(unstated, default_catalog(), clusters=CLUSTERS))
     [finding] = failures(report, "open-ingress")
     assert finding.message.endswith(
