@@ -124,13 +124,27 @@ def read_clusters(
                 f"is not an https:// URL on port {HTTPS_PORT}: the pool's NetworkPolicy lets its "
                 f"pods reach the store on TCP {HTTPS_PORT} only"
             )
+        # The init step's copy signs its requests with these; nothing else in the pod can (the
+        # policy leaves no way to instance metadata, no service account token is mounted), and
+        # with one of them only, the pods would name a Secret the stack never makes.
+        keys = {
+            key: config.get_secret(f"{site}_{key}")
+            for key in ("weights_access_key_id", "weights_secret_access_key")
+        }
+        absent = [f"{site}_{key}" for key, value in keys.items() if value is None]
+        if absent:
+            raise pulumi.RunError(
+                f"stack config secret {' and '.join(absent)} missing: the Kubernetes site "
+                f"{site}'s pods copy the weights with read-only credentials for its store "
+                f"(pulumi config set --secret {absent[0]} ...; README, Kubernetes sites)"
+            )
         found[site] = ClusterSettings(
             registry=registry,
             weights_copy_image=entry["weights_copy_image"],
             weights_endpoint=entry["weights_endpoint"],
             weights_cidr=entry["weights_cidr"],
-            access_key_id=config.get_secret(f"{site}_weights_access_key_id"),
-            secret_access_key=config.get_secret(f"{site}_weights_secret_access_key"),
+            access_key_id=keys["weights_access_key_id"],
+            secret_access_key=keys["weights_secret_access_key"],
         )
     return found
 

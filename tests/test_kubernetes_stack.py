@@ -343,6 +343,11 @@ def test_a_multi_node_pool_is_a_leader_worker_set(multi_run: OfflineRun, project
     assert form.pods == pool.nodes and form.replicas == pool.nodes // pool.pipeline_parallel
     assert leader["command"][2].endswith("--distributed-executor-backend ray")
     assert "startupProbe" in leader and "startupProbe" not in worker
+    # A pod still copying its weights (Pending) retries in place: the group is recreated only
+    # once all its pods started.
+    assert template["restartPolicy"] == "RecreateGroupAfterStart"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert leader[probe]["timeoutSeconds"] == 5
     # Each pod copies the weights before it joins: the pods wait for one another as long as a
     # whole copy may lag (not the script's 300 s), vLLM starts only once the Ray cluster formed,
     # and the leader's startup probe holds the wait besides its own start.
@@ -769,16 +774,47 @@ def test_the_private_keys_stay_secrets(single_run: OfflineRun) -> None:
 
 
 class _Config:
-    """The two reads read_clusters makes of a stack config."""
+    """The two reads read_clusters makes of a stack config: the clusters, and the secrets
+    (`secrets`: the ones set, by key; default both of dc1's weights' credentials)."""
 
-    def __init__(self, clusters: object) -> None:
+    def __init__(self, clusters: object, secrets: dict[str, str] | None = None) -> None:
         self.clusters = clusters
+        self.secrets = (
+            secrets
+            if secrets is not None
+            else {
+                "dc1_weights_access_key_id": fake_key("aws", 16),
+                "dc1_weights_secret_access_key": fake_key("aws", 17),
+            }
+        )
 
     def get_object(self, key: str) -> object:
         return self.clusters if key == "clusters" else None
 
-    def get_secret(self, key: str) -> None:
-        return None
+    def get_secret(self, key: str) -> str | None:
+        return self.secrets.get(key)
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        ["dc1_weights_access_key_id"],
+        ["dc1_weights_secret_access_key"],
+        ["dc1_weights_access_key_id", "dc1_weights_secret_access_key"],
+    ],
+)
+def test_the_weights_store_s_credentials_are_both_required(missing: list[str]) -> None:
+    """The init step's copy signs with both keys, and nothing else in the pod can (no instance
+    metadata through the policy, no service account token): with one alone the pods would name
+    a Secret the stack never made and never start; with neither the copy fails. Refused, naming
+    each missing secret."""
+    secrets = {
+        key: fake_key("aws", 16)
+        for key in ("dc1_weights_access_key_id", "dc1_weights_secret_access_key")
+        if key not in missing
+    }
+    with pytest.raises(RunError, match=rf"stack config secret {' and '.join(missing)} missing"):
+        read_clusters(cast(Any, _Config(CLUSTERS, secrets)), ["dc1"])
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,12 @@ from tests.test_kubernetes_stack import CLUSTERS, MULTI, SINGLE, _run
 from tests.test_policy import violations
 
 Case = tuple[Graph, Plan]
+# The weights' store credentials as a stack config holds them: encrypted, which verify --stack
+# passes on as a placeholder (planner/graph/preview.py stack_config).
+STORE_SECRETS = {
+    f"ai-infra-planner:dc1_weights_{key}": {"secure": "v1:placeholder"}
+    for key in ("access_key_id", "secret_access_key")
+}
 # A PEM private key's header, built here so the repository holds none (test_verify.py).
 KEY_HEADER = "-----BEGIN " + "PRIVATE KEY-----"
 
@@ -543,6 +549,7 @@ def test_planner_verify_passes_the_stack_with_a_site(
     path = project / "Pulumi.dev.yaml"
     document = yaml.safe_load(path.read_text())
     document["config"]["ai-infra-planner:clusters"] = CLUSTERS
+    document["config"] |= STORE_SECRETS
     path.write_text(yaml.safe_dump(document))
     assert main(["verify", "--stack", "dev"]) == 0
     out = capsys.readouterr().out
@@ -564,6 +571,7 @@ def test_verify_preview_reads_the_sites_ranges_from_the_preview_or_the_stack(
     path = project / "Pulumi.dev.yaml"
     document = yaml.safe_load(path.read_text())
     document["config"]["ai-infra-planner:clusters"] = CLUSTERS
+    document["config"] |= STORE_SECRETS
     path.write_text(yaml.safe_dump(document))
     plan = str(project / "plans/dev/plan.json")
     assert main(["preview", "--stack", "dev", "--json"]) == 0

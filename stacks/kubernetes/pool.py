@@ -55,6 +55,7 @@ class ClusterPool(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     api_key_secret: k8s.core.v1.Secret
     tls_secret: k8s.core.v1.Secret
+    weights_secret: k8s.core.v1.Secret
     policies: list[k8s.networking.v1.NetworkPolicy]
     serving: pulumi.CustomResource
     service: k8s.core.v1.Service
@@ -125,18 +126,20 @@ class ClusterPool(pulumi.ComponentResource):
             kind="kubernetes.io/tls",
         )
         cluster = args.cluster
-        if cluster.access_key_id is not None and cluster.secret_access_key is not None:
-            self._secret(
-                f"{name}-weights-reader",
-                ns,
-                workload.SECRET_WEIGHTS,
-                labels,
-                {
-                    "AWS_ACCESS_KEY_ID": cluster.access_key_id,
-                    "AWS_SECRET_ACCESS_KEY": cluster.secret_access_key,
-                },
-                inside,
-            )
+        if cluster.access_key_id is None or cluster.secret_access_key is None:
+            # stacks/settings.py read_clusters refuses a site without both.
+            raise ValueError(f"site {site.name}: the weights' store credentials are missing")
+        self.weights_secret = self._secret(
+            f"{name}-weights-reader",
+            ns,
+            workload.SECRET_WEIGHTS,
+            labels,
+            {
+                "AWS_ACCESS_KEY_ID": cluster.access_key_id,
+                "AWS_SECRET_ACCESS_KEY": cluster.secret_access_key,
+            },
+            inside,
+        )
         deny = network_policy.default_deny(ns, labels)
         allow = network_policy.pool_allow(
             ns,
@@ -171,7 +174,12 @@ class ClusterPool(pulumi.ComponentResource):
         after_policies = pulumi.ResourceOptions.merge(
             inside,
             pulumi.ResourceOptions(
-                depends_on=[*self.policies, self.api_key_secret, self.tls_secret],
+                depends_on=[
+                    *self.policies,
+                    self.api_key_secret,
+                    self.tls_secret,
+                    self.weights_secret,
+                ],
                 custom_timeouts=waits,
             ),
         )

@@ -90,6 +90,9 @@ USER_ENV = [{"name": "USER", "value": USER_NAME}, {"name": "LOGNAME", "value": U
 # Probe cadence (operational choices, not costs): a probe every 10 s; a serving container
 # failing 3 readiness checks leaves the Service, 6 liveness checks (a minute) is restarted.
 PROBE_PERIOD_S = 10
+# A probe's answer may take this long (Kubernetes's default, 1 s, is shorter than a busy vLLM
+# server's /health over TLS takes at times, and a liveness miss restarts the pod).
+PROBE_TIMEOUT_S = 5
 READINESS_FAILURES = 3
 LIVENESS_FAILURES = 6
 SECRET_API_KEY = "api-key"
@@ -224,7 +227,6 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
                     "valueFrom": {"secretKeyRef": {"name": SECRET_WEIGHTS, "key": env}},
                 }
                 for env in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-                if cluster.access_key_id is not None
             ),
         ],
         # The whole pod's CPUs and memory while it runs, before the server starts.
@@ -241,6 +243,7 @@ def _probe(path: str, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": "http", "scheme": "HTTPS"},
         "periodSeconds": PROBE_PERIOD_S,
+        "timeoutSeconds": PROBE_TIMEOUT_S,
         "failureThreshold": failures,
     }
 
@@ -441,8 +444,12 @@ def serving_manifest(
             "replicas": form.replicas,
             "leaderWorkerTemplate": {
                 "size": form.group_size,
-                # A pod of a group lost is the group's replica lost: start the group again.
-                "restartPolicy": "RecreateGroupOnPodRestart",
+                # A pod of a group lost is the group's replica lost: start the group again,
+                # but not while a pod of it is still Pending (copying its weights in its init
+                # step): a copy that fails then retries in place instead of restarting every
+                # pod's copy from nothing (LWS v0.10.0 restartPolicy RecreateGroupAfterStart,
+                # "Failure handling": the failure is skipped while any pod is Pending).
+                "restartPolicy": "RecreateGroupAfterStart",
                 "leaderTemplate": {
                     "metadata": {"labels": serving_labels},
                     "spec": pod_spec(catalog, pool, site, cluster, ref, leader),
