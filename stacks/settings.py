@@ -7,7 +7,10 @@ options of what must survive a mistaken destroy.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -46,6 +49,10 @@ class ClusterSettings:
     # <site>_weights_access_key_id and <site>_weights_secret_access_key).
     access_key_id: pulumi.Output[str] | None = None
     secret_access_key: pulumi.Output[str] | None = None
+    # The CA bundle (PEM) the store's certificate chains to, where no public CA signed it (an
+    # endpoint in the organization's own domain, e.g. https://models.internal): the copy's S3
+    # client trusts it (AWS_CA_BUNDLE). None: the client's own public CAs.
+    weights_ca: str | None = None
 
 
 CLUSTER_KEYS = ("registry", "weights_copy_image", "weights_endpoint", "weights_cidr")
@@ -76,6 +83,33 @@ MOVED: dict[str, Callable[[str], str]] = {
     ),
     "api_vpc_cidr": lambda value: f"apis: {value}",
 }
+
+
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s*\n(.*?)\n-----END CERTIFICATE-----", re.DOTALL
+)
+
+
+def ca_bundle_problem(value: object) -> str | None:
+    """Why this is no PEM bundle of certificates (one or more, nothing else), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return "not a PEM bundle of CA certificates (-----BEGIN CERTIFICATE----- ...)"
+    found = _PEM_CERTIFICATE.findall(value)
+    rest = _PEM_CERTIFICATE.sub("", value).strip()
+    if not found or rest:
+        return (
+            "not a PEM bundle of CA certificates only (-----BEGIN CERTIFICATE----- ... "
+            "-----END CERTIFICATE-----, nothing else: never a private key)"
+        )
+    for body in found:
+        try:
+            ssl.PEM_cert_to_DER_cert(
+                f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+            )
+            base64.b64decode("".join(body.split()), validate=True)
+        except (ValueError, binascii.Error):
+            return "a certificate in it is not valid base64 DER"
+    return None
 
 
 def read_clusters(
@@ -124,6 +158,11 @@ def read_clusters(
                 f"is not an https:// URL on port {HTTPS_PORT}: the pool's NetworkPolicy lets its "
                 f"pods reach the store on TCP {HTTPS_PORT} only"
             )
+        weights_ca = entry.get("weights_ca")
+        if weights_ca is not None:
+            problem = ca_bundle_problem(weights_ca)
+            if problem is not None:
+                raise pulumi.RunError(f"stack config clusters.{site}.weights_ca: {problem}")
         # The init step's copy signs its requests with these; nothing else in the pod can (the
         # policy leaves no way to instance metadata, no service account token is mounted), and
         # with one of them only, the pods would name a Secret the stack never makes.
@@ -145,6 +184,7 @@ def read_clusters(
             weights_cidr=entry["weights_cidr"],
             access_key_id=keys["weights_access_key_id"],
             secret_access_key=keys["weights_secret_access_key"],
+            weights_ca=weights_ca,
         )
     return found
 

@@ -5,6 +5,7 @@ against its CRD's published schema (tests/data/leaderworkerset-v0.10.0.schema.js
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import math
@@ -1206,3 +1207,68 @@ def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
         )
     )
     assert ingress_address(typed) == name
+
+
+# A PEM bundle of the right framing, built here; its body is no real certificate (the settings
+# check the framing and the base64, as `ssl.PEM_cert_to_DER_cert` does, not the DER).
+STORE_CA = (
+    "-----BEGIN CERTIFICATE-----\n"
+    + base64.b64encode(b"the organization's own CA, a stand-in " * 3).decode()
+    + "\n-----END CERTIFICATE-----\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        (STORE_CA, True),
+        (STORE_CA + STORE_CA, True),  # a chain of two
+        ("", False),
+        ("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n", False),
+        (STORE_CA + "-----BEGIN " + "PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", False),
+        (42, False),
+    ],
+)
+def test_the_store_s_ca_bundle_is_certificates_only(value: object, ok: bool) -> None:
+    """clusters.<site>.weights_ca: one or more PEM certificates and nothing else (never a key
+    pasted beside them), refused naming the key."""
+    config = _Config({"dc1": {**CLUSTERS["dc1"], "weights_ca": value}})
+    if ok:
+        assert read_clusters(cast(Any, config), ["dc1"])["dc1"].weights_ca == value
+    else:
+        with pytest.raises(RunError, match=r"clusters\.dc1\.weights_ca: not a PEM bundle|base64"):
+            read_clusters(cast(Any, config), ["dc1"])
+
+
+def test_a_store_with_the_organization_s_own_ca_is_trusted_by_the_copy(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store in the organization's own domain (https://models.internal) has a certificate no
+    public CA signed: with clusters.<site>.weights_ca the copy's S3 client trusts that bundle
+    (AWS_CA_BUNDLE), mounted read-only from the weights' Secret, its CA key only; without it,
+    nothing of the kind."""
+    run = _run(project, SINGLE, {"dc1": {**CLUSTERS["dc1"], "weights_ca": STORE_CA}})
+    capsys.readouterr()
+    [deployment] = by_kind(run, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [copy_step] = pod["initContainers"]
+    env = {e["name"]: e for e in copy_step["env"]}
+    assert env["AWS_CA_BUNDLE"]["value"] == "/etc/weights-ca/ca.crt"
+    assert {"name": "weights-ca", "mountPath": "/etc/weights-ca", "readOnly": True} in (
+        copy_step["volumeMounts"]
+    )
+    [volume] = [v for v in pod["volumes"] if v["name"] == "weights-ca"]
+    assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    [secret] = [s for s in by_kind(run, "Secret") if s["metadata"]["name"] == "weights-reader"]
+    assert sorted(secret["stringData"]) == [
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ca.crt",
+    ]  # fmt: skip
+    validate(deployment)
+    # The serving container mounts none of it.
+    assert all(m["name"] != "weights-ca" for m in pod["containers"][0]["volumeMounts"])
+    plain_run = _run(project, SINGLE)
+    capsys.readouterr()
+    [plain_deployment] = by_kind(plain_run, "Deployment")
+    plain_pod = plain_deployment["spec"]["template"]["spec"]
+    assert all(e["name"] != "AWS_CA_BUNDLE" for e in plain_pod["initContainers"][0]["env"])
+    assert all(v["name"] != "weights-ca" for v in plain_pod["volumes"])

@@ -137,6 +137,12 @@ class ClusterPool(pulumi.ComponentResource):
             {
                 "AWS_ACCESS_KEY_ID": cluster.access_key_id,
                 "AWS_SECRET_ACCESS_KEY": cluster.secret_access_key,
+                # The store's CA, where the site gives one, beside the keys the copy uses.
+                **(
+                    {workload.WEIGHTS_CA_KEY: pulumi.Output.from_input(cluster.weights_ca)}
+                    if cluster.weights_ca is not None
+                    else {}
+                ),
             },
             inside,
         )

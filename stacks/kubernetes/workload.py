@@ -103,6 +103,10 @@ GPU_RESOURCE = "nvidia.com/gpu"
 # read-only where the serving command reads them (stacks/serving.py TLS_KEY, TLS_CERTIFICATE).
 SECRET_TLS = "serving-tls"
 TLS_DIR = TLS_KEY.rsplit("/", 1)[0]
+# Where the init step finds the weights' store CA (clusters.<site>.weights_ca), a key of the
+# weights' Secret.
+WEIGHTS_CA_DIR = "/etc/weights-ca"
+WEIGHTS_CA_KEY = "ca.crt"
 # Owner and group may read, no one else: the pods' fsGroup owns the files (0440).
 TLS_FILE_MODE = 0o440
 
@@ -228,6 +232,13 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
                 }
                 for env in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
             ),
+            # The AWS CLI verifies the store's certificate against this bundle instead of its
+            # public CAs (AWS CLI User Guide, environment variables: AWS_CA_BUNDLE).
+            *(
+                [{"name": "AWS_CA_BUNDLE", "value": f"{WEIGHTS_CA_DIR}/{WEIGHTS_CA_KEY}"}]
+                if cluster.weights_ca is not None
+                else []
+            ),
         ],
         # The whole pod's CPUs and memory while it runs, before the server starts.
         "resources": resources(site),
@@ -235,6 +246,11 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
         "volumeMounts": [
             {"name": "weights", "mountPath": WEIGHTS_DIR},
             {"name": "cache", "mountPath": "/cache"},
+            *(
+                [{"name": "weights-ca", "mountPath": WEIGHTS_CA_DIR, "readOnly": True}]
+                if cluster.weights_ca is not None
+                else []
+            ),
         ],
     }
 
@@ -332,6 +348,21 @@ def pod_spec(
             # Memory-backed: its pages count in the container's memory limit.
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{site.shm_mib}Mi"}},
             {"name": "tls", "secret": {"secretName": SECRET_TLS, "defaultMode": TLS_FILE_MODE}},
+            # The store's CA only, of the weights' Secret (its keys stay in the copy's env).
+            *(
+                [
+                    {
+                        "name": "weights-ca",
+                        "secret": {
+                            "secretName": SECRET_WEIGHTS,
+                            "items": [{"key": WEIGHTS_CA_KEY, "path": WEIGHTS_CA_KEY}],
+                            "defaultMode": TLS_FILE_MODE,
+                        },
+                    }
+                ]
+                if cluster.weights_ca is not None
+                else []
+            ),
         ],
     }
 
