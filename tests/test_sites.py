@@ -907,3 +907,56 @@ def test_a_node_too_small_for_a_pod_is_an_error_naming_the_field(
     line = text.splitlines().index(f"    {field}: {value}") + 1
     assert (problem.field, problem.line) == (f"sites[0].{field}", line)
     assert says in problem.message
+
+
+def test_a_diff_warns_of_an_update_that_holds_a_site_s_old_and_new_pools_at_once() -> None:
+    """Pulumi makes a renamed pool (or one turned into a LeaderWorkerSet) before it deletes the
+    old one at the update's end: `planner diff` warns where the site would hold both past its
+    nodes, naming both, and says to deploy in two steps; the same plan again, or a change
+    that fits beside the old pool, gives no warning."""
+    from planner.diff.compare import replan_warnings
+
+    head = _plan(_spill_file(4), "per-workload")
+    [site] = head.sites
+    used = sum(p.nodes for p in head.pools if p.site == "dc1")
+    assert 2 * used > site.nodes
+    assert replan_warnings(head, head) == []
+    renamed = head.model_copy(
+        update={
+            "pools": [
+                p.model_copy(update={"name": f"old-{p.name}"}) if p.site == "dc1" else p
+                for p in head.pools
+            ]
+        }
+    )
+    [(where, code, message)] = replan_warnings(renamed, head)
+    new = [p.name for p in head.pools if p.site == "dc1"]
+    assert (where, code) == ("dc1", "site_replan")
+    assert message.startswith(
+        f"this update holds {2 * used} GPU node(s) of site dc1 at once, past its {site.nodes}"
+    )
+    olds = ", ".join(sorted(f"old-{name}" for name in new))
+    assert f"Pulumi makes {', '.join(sorted(new))} before it deletes {olds}" in message
+    assert f"first without {olds}, then this plan" in message
+    # A pool turning into a LeaderWorkerSet is another resource: the same.
+    pool = max((p for p in head.pools if p.site == "dc1"), key=lambda p: p.nodes)
+    spanning = head.model_copy(
+        update={
+            "pools": [
+                # Its kind flipped: a Deployment's replica made to span nodes, or the reverse.
+                p.model_copy(
+                    update={"tensor_parallel": 1, "pipeline_parallel": 1}
+                    if p.tensor_parallel * p.pipeline_parallel > p.gpus_per_node
+                    else {"pipeline_parallel": 2 * p.gpus_per_node}
+                )
+                if p.name == pool.name
+                else p
+                for p in head.pools
+            ]
+        }
+    )
+    assert used + pool.nodes > site.nodes
+    assert [w[1] for w in replan_warnings(spanning, head)] == ["site_replan"]
+    # A bigger site holds both: no warning.
+    roomy = head.model_copy(update={"sites": [site.model_copy(update={"nodes": 2 * used})]})
+    assert replan_warnings(renamed, roomy) == []

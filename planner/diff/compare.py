@@ -23,7 +23,7 @@ from planner.errors import PlannerError
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.graph.preview import price_resources
 from planner.graph.resources import graph_from_offline, normalize
-from planner.planfile import Plan, WorkloadPlan, read_plan
+from planner.planfile import Plan, Pool, WorkloadPlan, read_plan
 from planner.planning.pools import PERIMETER_ORDER
 from planner.verification.expectations import Expectations
 from planner.verification.registry import Report
@@ -391,7 +391,8 @@ def diff_stack(stack: str, base: Plan | None, head: Plan | None, catalog: Catalo
         {(w.name, x.code, x.message) for w in base.workloads for x in w.warnings} if base else set()
     )
     new_warnings = sorted(
-        {(w.name, x.code, x.message) for w in head.workloads for x in w.warnings} - old_warnings
+        ({(w.name, x.code, x.message) for w in head.workloads for x in w.warnings} - old_warnings)
+        | set(replan_warnings(base, head))
         if head
         else set()
     )
@@ -411,6 +412,51 @@ def diff_stack(stack: str, base: Plan | None, head: Plan | None, catalog: Catalo
         staff_change_usd=_kind(base, head, "staff_usd"),
         tokens_change_usd=_kind(base, head, "api_tokens_usd"),
     )
+
+
+def _spans_nodes(pool: Pool) -> bool:
+    """A replica of the pool spans nodes: a LeaderWorkerSet on a cluster, not a Deployment."""
+    return pool.tensor_parallel * pool.pipeline_parallel > pool.gpus_per_node
+
+
+def replan_warnings(base: Plan | None, head: Plan | None) -> list[tuple[str, str, str]]:
+    """Each cluster site that the update from BASE to HEAD would fill past its nodes while it
+    runs: Pulumi makes a new pool's resources (a new name, or a Deployment turned into a
+    LeaderWorkerSet, another resource type) before it deletes the old pool's at the update's
+    end (pulumi/pulumi issue 9979), so the site holds both at once, and on a full site the new
+    pods wait for GPUs the old ones hold until the wait runs out (README, Kubernetes sites).
+    (site, code, message), the site in place of a workload."""
+    if base is None or head is None:
+        return []
+    found = []
+    for site in head.sites:
+        old = {p.name: p for p in base.pools if p.site == site.name}
+        new = {p.name: p for p in head.pools if p.site == site.name}
+        leaving = sorted(
+            name
+            for name, pool in old.items()
+            if name not in new or _spans_nodes(pool) != _spans_nodes(new[name])
+        )
+        held = sum(p.nodes for p in new.values()) + sum(old[name].nodes for name in leaving)
+        if leaving and held > site.nodes:
+            arriving = sorted(
+                name
+                for name, pool in new.items()
+                if name not in old or _spans_nodes(pool) != _spans_nodes(old[name])
+            )
+            found.append(
+                (
+                    site.name,
+                    "site_replan",
+                    f"this update holds {held:,} GPU node(s) of site {site.name} at once, past "
+                    f"its {site.nodes:,}: Pulumi makes {', '.join(arriving) or 'the grown pools'} "
+                    f"before it deletes {', '.join(leaving)} at the update's end, so new pods "
+                    "wait for nodes the old ones hold until the wait runs out. Deploy it in two "
+                    f"steps: first without {', '.join(leaving)}, then this plan (README, "
+                    "Kubernetes sites)",
+                )
+            )
+    return found
 
 
 def _kind(base: Plan | None, head: Plan | None, field: str) -> float:
