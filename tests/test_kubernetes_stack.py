@@ -35,6 +35,7 @@ from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
 from stacks.settings import ClusterSettings, read_clusters
 from stacks.targets import pool_target
 from tests.fake_keys import fake_key
+from tests.test_sites import LOAD_BALANCER
 from tests.test_stacks import plain, plan_project
 
 DATA = Path(__file__).parent / "data"
@@ -44,7 +45,8 @@ LWS_SCHEMA = json.loads((DATA / "leaderworkerset-v0.10.0.schema.json").read_text
 # kubernetes-validate's schemas of the Kubernetes minor the namespace's Pod Security labels pin.
 SCHEMA_VERSION = f"{KUBERNETES_VERSION}.0"
 
-SITE = """\
+SITE = (
+    """\
 organization: acme
 region: us-east-1
 sites:
@@ -58,19 +60,13 @@ sites:
     storage_class: fast-nvme
     weights_source: s3://models.internal/weights
     cost: {owned: true}
-    load_balancer:
-      annotations:
-        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
-        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
-        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
-          preserve_client_ip.enabled=true
-      class: service.k8s.aws/nlb
-      dns_suffix: llm.dc1.internal
-      health_check_cidrs: [10.250.0.0/24]
-  - name: aws
+"""
+    + LOAD_BALANCER
+    + """  - name: aws
     kind: aws
 workloads:
 """
+)
 # One small workload: a single-node pool of eight one-GPU replicas (a Deployment).
 SINGLE = (
     SITE
@@ -1210,7 +1206,7 @@ def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
 
 
 # A PEM bundle of the right framing, built here; its body is no real certificate (the settings
-# check the framing and the base64, as `ssl.PEM_cert_to_DER_cert` does, not the DER).
+# check the framing and the base64, not the DER).
 STORE_CA = (
     "-----BEGIN CERTIFICATE-----\n"
     + base64.b64encode(b"the organization's own CA, a stand-in " * 3).decode()
@@ -1272,3 +1268,27 @@ def test_a_store_with_the_organization_s_own_ca_is_trusted_by_the_copy(
     plain_pod = plain_deployment["spec"]["template"]["spec"]
     assert all(e["name"] != "AWS_CA_BUNDLE" for e in plain_pod["initContainers"][0]["env"])
     assert all(v["name"] != "weights-ca" for v in plain_pod["volumes"])
+
+
+# The options vLLM's multi-node helper parses itself, per subcommand (vllm-project/vllm
+# examples/online_serving/multi-node-serving.sh, the stored version at commit
+# 2584e94bc2b500b84af054a71559f04e60c4aec2, read 2026-12; the release image's own copy was not
+# read). Any other option goes to `ray start`, which refuses one it does not know.
+MULTI_NODE_OPTIONS = {
+    "leader": {"--ray_port", "--ray_cluster_size", "--ray_init_timeout"},
+    "worker": {"--ray_address", "--ray_port", "--ray_init_timeout"},
+}
+
+
+def test_the_multi_node_helper_is_called_with_options_it_parses(multi_run: OfflineRun) -> None:
+    """The leader and worker commands give the helper only options its subcommand parses (a
+    misspelt one would reach `ray start` and stop the pod), each as --name=value."""
+    [lws] = by_kind(multi_run, "LeaderWorkerSet")
+    template = lws["spec"]["leaderWorkerTemplate"]
+    for role, spec in (("leader", "leaderTemplate"), ("worker", "workerTemplate")):
+        script = template[spec]["spec"]["containers"][0]["command"][2]
+        helper = script.split("&&")[0]
+        assert f"multi-node-serving.sh {role} " in helper
+        options = re.findall(r"(--[a-z_]+)=", helper)
+        assert options and set(options) <= MULTI_NODE_OPTIONS[role], (role, options)
+        assert "--ray_init_timeout" in options

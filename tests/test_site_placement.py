@@ -8,7 +8,7 @@ import pytest
 
 from planner.errors import PlannerError
 from planner.planfile import Plan
-from tests.test_sites import _plan
+from tests.test_sites import LOAD_BALANCER, _plan
 
 
 def _file(nodes: int, workloads: str, aws: bool = True) -> str:
@@ -27,16 +27,7 @@ sites:
     weights_source: s3://models.internal/weights
     cost: {{owned: true, power_kw_per_node: 7.0, usd_per_kwh: 0.12, pue: 1.3,
             hosting_usd_per_node_month: 600}}
-    load_balancer:
-      annotations:
-        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
-        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
-        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
-          preserve_client_ip.enabled=true
-      class: service.k8s.aws/nlb
-      dns_suffix: llm.dc1.internal
-      health_check_cidrs: [10.250.0.0/24]
-{"  - name: aws" + chr(10) + "    kind: aws" if aws else ""}
+{LOAD_BALANCER}{"  - name: aws" + chr(10) + "    kind: aws" if aws else ""}
 workloads:{workloads}"""
 
 

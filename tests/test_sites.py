@@ -35,7 +35,21 @@ from planner.planning.optimize import Demand, overfull, solve, units_for
 from planner.targets.kubernetes import KubernetesTarget
 from tests.test_optimize import CONTEXT as OPTIMIZER_CONTEXT
 
-SITE = """
+# The site's internal load balancer: the AWS Load Balancer Controller's NLB with what the
+# plan's assumptions need (ip targets, the caller's address kept, its health checks admitted).
+LOAD_BALANCER = """\
+    load_balancer:
+      annotations:
+        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
+        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
+        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
+          preserve_client_ip.enabled=true
+      class: service.k8s.aws/nlb
+      dns_suffix: llm.dc1.internal
+      health_check_cidrs: [10.250.0.0/24]
+"""
+SITE = (
+    """
   - name: dc1
     kind: kubernetes
     context: dc1-admin
@@ -51,18 +65,12 @@ SITE = """
       usd_per_kwh: 0.12
       pue: 1.3
       hosting_usd_per_node_month: 600
-    load_balancer:
-      annotations:
-        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
-        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
-        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
-          preserve_client_ip.enabled=true
-      class: service.k8s.aws/nlb
-      dns_suffix: llm.dc1.internal
-      health_check_cidrs: [10.250.0.0/24]
-  - name: aws
+"""
+    + LOAD_BALANCER
+    + """  - name: aws
     kind: aws
 """
+)
 WORKLOADS = """
 workloads:
   - name: notes
@@ -281,16 +289,7 @@ sites:
     storage_class: fast-nvme
     weights_source: s3://models.internal/weights
     cost: {{owned: true}}
-    load_balancer:
-      annotations:
-        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
-        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
-        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
-          preserve_client_ip.enabled=true
-      class: service.k8s.aws/nlb
-      dns_suffix: llm.dc1.internal
-      health_check_cidrs: [10.250.0.0/24]
-  - name: aws
+{LOAD_BALANCER}  - name: aws
     kind: aws
 workloads:
   - name: notes
@@ -572,17 +571,7 @@ def test_callers_in_a_vpc_with_only_a_cluster_site_are_an_error_naming_them() ->
     )
 
 
-NO_LOAD_BALANCER = (
-    "    load_balancer:\n"
-    "      annotations:\n"
-    "        service.beta.kubernetes.io/aws-load-balancer-scheme: internal\n"
-    "        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip\n"
-    "        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:\n"
-    "          preserve_client_ip.enabled=true\n"
-    "      class: service.k8s.aws/nlb\n"
-    "      dns_suffix: llm.dc1.internal\n"
-    "      health_check_cidrs: [10.250.0.0/24]\n"
-)
+NO_LOAD_BALANCER = LOAD_BALANCER
 
 
 @pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
@@ -653,19 +642,6 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
     assert "`https://<namespace>.llm.dc1.internal:8000/v1`" in markdown
     for assumption in lb:
         assert f"- {assumption}" in markdown
-
-
-LOAD_BALANCER = """
-    load_balancer:
-      annotations:
-        service.beta.kubernetes.io/aws-load-balancer-scheme: internal
-        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
-        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
-          preserve_client_ip.enabled=true
-      class: service.k8s.aws/nlb
-      dns_suffix: llm.dc1.internal
-      health_check_cidrs: [10.250.0.0/24]
-"""
 
 
 @pytest.mark.parametrize(

@@ -304,15 +304,7 @@ class _Judgement:
                 )
                 return None
             if not _serving_only(pods, rule, serving):
-                self.fail(
-                    "open-ingress",
-                    pods.label,
-                    f"{where} admits the consumers' {cidr} on {ports}, not only the "
-                    f"serving port ({', '.join(map(str, sorted(serving))) or 'none'})",
-                    str(cidr),
-                    f"{where}: ipBlock {cidr} ({ports})",
-                    pods.label,
-                )
+                self._off_serving_port(pods, where, ports, serving, str(cidr), f"ipBlock {cidr}")
                 return None
             if checker:
                 return f"{cidr} on {ports} (the load balancer's health checks)"
@@ -329,6 +321,27 @@ class _Judgement:
             pods.label,
         )
         return None
+
+    def _off_serving_port(
+        self,
+        pods: Pods,
+        where: str,
+        ports: str,
+        serving: set[int],
+        admitted: str,
+        peer: str,
+    ) -> None:
+        """A consumer's peer (`admitted`: its range, or its namespace) let in on more than the
+        port the pool's Service serves."""
+        self.fail(
+            "open-ingress",
+            pods.label,
+            f"{where} admits the consumers' {admitted} on {ports}, not only the "
+            f"serving port ({', '.join(map(str, sorted(serving))) or 'none'})",
+            admitted,
+            f"{where}: {peer} ({ports})",
+            pods.label,
+        )
 
     def _health_checks(self) -> list[str]:
         """The ranges the site's load balancer checks the pods from (the plan's sites[].
@@ -382,15 +395,7 @@ class _Judgement:
             )
             return None
         if not _serving_only(pods, rule, serving):
-            self.fail(
-                "open-ingress",
-                pods.label,
-                f"{where} admits the consumers' namespace {name} on {ports}, not only the "
-                f"serving port ({', '.join(map(str, sorted(serving))) or 'none'})",
-                f"namespace {name}",
-                f"{where}: {_peer(peer)} ({ports})",
-                pods.label,
-            )
+            self._off_serving_port(pods, where, ports, serving, f"namespace {name}", _peer(peer))
             return None
         return f"namespace {name} on {ports} (a consumer's namespace)"
 
