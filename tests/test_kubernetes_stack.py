@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import math
 import re
@@ -31,7 +32,13 @@ from planner.planning.build import build_plan
 from stacks.boot import boot_figures, pod_ready_s, pod_startup_s, ray_wait_s, weights_gb
 from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
-from stacks.kubernetes.workload import LWS_API_VERSION, serving_manifest, shape
+from stacks.kubernetes.tls import sha256
+from stacks.kubernetes.workload import (
+    CERTIFICATE_ANNOTATION,
+    LWS_API_VERSION,
+    serving_manifest,
+    shape,
+)
 from stacks.settings import ClusterSettings, read_clusters
 from stacks.targets import pool_target
 from tests.fake_keys import fake_key
@@ -926,7 +933,9 @@ def test_pod_templates_carry_no_cost_so_a_price_change_restarts_no_pod(
         assert set(manifest["metadata"]["labels"]) >= COST_KEYS
         assert "ai-infra-planner/monthly-usd" in manifest["metadata"]["annotations"]
         for template in pod_templates(manifest):
-            assert set(template["metadata"]) == {"labels"}
+            # Labels, and on the serving pods the certificate's digest (never a cost).
+            assert set(template["metadata"]) <= {"labels", "annotations"}
+            assert set(template["metadata"].get("annotations", {})) <= {CERTIFICATE_ANNOTATION}
             assert set(template["metadata"]["labels"]) == {
                 "ai-infra-planner/stack", "ai-infra-planner/pool", "ai-infra-planner/role",
             }  # fmt: skip
@@ -951,20 +960,41 @@ def test_pod_templates_carry_no_cost_so_a_price_change_restarts_no_pod(
     assert before["spec"] == after["spec"]
 
 
-def test_the_pods_reload_a_renewed_certificate(
-    single_run: OfflineRun, multi_run: OfflineRun
+def test_a_renewed_certificate_replaces_the_serving_pods(
+    single_run: OfflineRun, multi_run: OfflineRun, cluster_plan: Plan
 ) -> None:
-    """The certificate a `pulumi up` re-issues reaches the running server: the TLS Secret is
-    mounted whole (a subPath mount is never updated: kubernetes.io, "Secrets") and the server
-    runs with --enable-ssl-refresh, reloading the files when they change."""
+    """The certificate a `pulumi up` re-issues reaches the server by new pods: the serving pod
+    template carries the SHA-256 of the certificate in the pool's TLS Secret, so a new one
+    changes the template and the Deployment or LWS rolls its pods. vLLM's own reload
+    (--enable-ssl-refresh) is not used: its watch on the mounted files ends at the first
+    renewal (stacks/kubernetes/workload.py CERTIFICATE_ANNOTATION)."""
     for run in (single_run, multi_run):
         [manifest] = serving_of(run)
-        [serving, *_] = pod_templates(manifest)
+        [secret] = [m for m in by_kind(run, "Secret") if m["type"] == "kubernetes.io/tls"]
+        digest = hashlib.sha256(secret["stringData"]["tls.crt"].encode()).hexdigest()
+        [serving, *workers] = pod_templates(manifest)
+        assert serving["metadata"]["annotations"] == {CERTIFICATE_ANNOTATION: digest}
         [container] = serving["spec"]["containers"]
-        command = " ".join(container["command"])
-        assert "--enable-ssl-refresh" in command
-        [mount] = [m for m in container["volumeMounts"] if m["name"] == "tls"]
-        assert "subPath" not in mount and mount["mountPath"] == "/secrets"
+        assert "--enable-ssl-refresh" not in " ".join(container["command"])
+        # A group's workers need no annotation: a change to the leader's template alone updates
+        # the whole group (kubernetes-sigs/lws v0.10.0 pkg/utils/utils.go
+        # LeaderWorkerTemplateHash hashes both templates).
+        assert all("annotations" not in worker["metadata"] for worker in workers)
+    assert len(pod_templates(serving_of(multi_run)[0])) == 2
+    # Another certificate, another pod template: what makes Kubernetes replace the pods.
+    [pool] = [p for p in cluster_plan.pools if p.site == "dc1"]
+    [site] = cluster_plan.sites
+
+    def with_certificate(pem: str) -> dict[str, Any]:
+        return serving_manifest(
+            default_catalog(), pool, site, SETTINGS, "v0.33.0", "ns", {}, {}, {}, sha256(pem)
+        )
+
+    before, after = with_certificate("first"), with_certificate("renewed")
+    assert before["spec"]["template"] != after["spec"]["template"]
+    del before["spec"]["template"]["metadata"]["annotations"]
+    del after["spec"]["template"]["metadata"]["annotations"]
+    assert before == after
 
 
 def test_the_service_is_replaced_when_its_load_balancer_class_changes(

@@ -167,7 +167,16 @@ class ClusterPool(pulumi.ComponentResource):
             for manifest in (deny, allow)
         ]
         serving = workload.serving_manifest(
-            catalog, pool, site, cluster, args.image_tag, ns, pods, labels, annotations
+            catalog,
+            pool,
+            site,
+            cluster,
+            args.image_tag,
+            ns,
+            pods,
+            labels,
+            annotations,
+            certificate.certificate.apply(tls.sha256),
         )
         # The pods start only once the policies select them: never a moment unsealed. `pulumi
         # up` waits for them as long as their weights take (workload.await_timeouts), not the

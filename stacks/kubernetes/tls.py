@@ -10,13 +10,13 @@ the serving key from a kubernetes.io/tls Secret (kubernetes.io, "Secrets", TLS S
 tls.crt and tls.key). The validity figures are planner/data/kubernetes.yaml's `pool_tls`.
 
 A `pulumi up` within `early_renewal_hours` of the certificate's end re-issues it and updates the
-Secret; the kubelet then updates the mounted files (kubernetes.io, "Secrets": a mounted Secret's
-files are updated, not those of a subPath mount, which the pods do not use) and the server
-reloads them, as it runs with `--enable-ssl-refresh` (stacks/kubernetes/workload.py
-pod_serve_args; vLLM's SSLCertRefresher watches the key and certificate files): no pod restarts."""
+Secret, then the pods: their templates carry the certificate's digest (`sha256`), so the new
+certificate replaces them, a replica at a time, and each starts with it. vLLM's own reload is
+not relied on (stacks/kubernetes/workload.py CERTIFICATE_ANNOTATION says why)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cache
 
@@ -45,6 +45,11 @@ class TlsFigures:
 def tls_figures() -> TlsFigures:
     data = yaml.safe_load((DATA_DIR / "kubernetes.yaml").read_text(encoding="utf-8"))["pool_tls"]
     return TlsFigures(**{name: Figure.model_validate(value) for name, value in data.items()})
+
+
+def sha256(pem: str) -> str:
+    """A certificate's digest, as its pods' templates carry it: the SHA-256 of its PEM text."""
+    return hashlib.sha256(pem.encode()).hexdigest()
 
 
 def dns_names(namespace: str, service: str, dns_suffix: str | None) -> list[str]:

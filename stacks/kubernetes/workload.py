@@ -73,8 +73,17 @@ NAME_LABELS = frozenset({label_key(names.TAG_STACK), label_key(names.TAG_POOL)})
 # The role label the Service selects the serving pods by (a group's leader serves).
 ROLE_LABEL = f"{PREFIX}/role"
 WEIGHTS_DIR = "/weights"
-# vLLM's switch to reload the serving certificate and key when their files change.
-SSL_REFRESH = "--enable-ssl-refresh"
+# The pod-template annotation holding the SHA-256 of the serving certificate the pods mount: a
+# certificate re-issued changes the template, so the pods are replaced and start with it.
+# vLLM's own reload (--enable-ssl-refresh, vllm/entrypoints/ssl.py SSLCertRefresher) is not
+# used: it watches the two file paths with watchfiles, and a mounted Secret's files are
+# symlinks through `..data` that the kubelet swaps to a new directory, deleting the old one;
+# a watch on a file ends once that file is deleted (samuelcolvin/watchfiles#235, "Watched file
+# no longer watched after a change"; spring-projects/spring-boot#44807, "SSL Hot Reload
+# reloads certificates only once on Kubernetes"; istio/istio#14540 and KServe's refresher,
+# kserve/kserve#6106, watch the directory's `..data` instead), so at most the first renewal
+# would reach the server and the next would leave it serving an expired certificate.
+CERTIFICATE_ANNOTATION = f"{PREFIX}/serving-certificate-sha256"
 # vLLM's multi-node helper in its image (vllm examples/online_serving/multi-node-serving.sh).
 MULTI_NODE = "bash /vllm-workspace/examples/online_serving/multi-node-serving.sh"
 # The annotation pulumi-kubernetes reads for what to await on a custom resource.
@@ -175,11 +184,8 @@ def pod_serve_args(pool: Pool, catalog: Catalog) -> list[str]:
     does)."""
     form = shape(pool)
     args = serve_args(pool, catalog, engines=form.engines, tls=True)
-    # The certificate the stack re-issues reaches the running server: the kubelet updates a
-    # mounted Secret's files in place (kubernetes.io, "Secrets", mounted Secrets are updated
-    # automatically; not with subPath, which this mount does not use) and vLLM reloads them
-    # when they change (--enable-ssl-refresh: vllm/entrypoints/ssl.py SSLCertRefresher).
-    args = [*args, SSL_REFRESH]
+    # A certificate the stack re-issues reaches the server by new pods, not by a reload
+    # (CERTIFICATE_ANNOTATION).
     return [*args, "--distributed-executor-backend", "ray"] if form.spans_pods else args
 
 
@@ -377,8 +383,11 @@ def serving_manifest(
     pods: dict[str, str],
     labels: dict[str, str],
     annotations: dict[str, str],
+    certificate_sha256: Any = None,
 ) -> dict[str, Any]:
-    """The Deployment, or the LeaderWorkerSet where a replica spans pods."""
+    """The Deployment, or the LeaderWorkerSet where a replica spans pods. `certificate_sha256`
+    (a string, or the stack's Output of one): the serving certificate's digest, which every pod
+    template carries, so a certificate re-issued replaces the pods (CERTIFICATE_ANNOTATION)."""
     form = shape(pool)
     ref = image(catalog, cluster, image_tag)
     flags = pod_serve_args(pool, catalog)
@@ -388,12 +397,21 @@ def serving_manifest(
         "labels": labels,
         "annotations": annotations,
     }
-    # The pod templates carry only what stays for the pool's life: its pods' selector and their
-    # role. A change to a template restarts its pods (kubernetes.io, "Deployments", updating a
+    # The pod templates carry only what stays for the pool's life, their pods' selector and
+    # role, and the serving certificate's digest, whose change is meant to restart them. A
+    # change to a template restarts its pods (kubernetes.io, "Deployments", updating a
     # Deployment: a rollout is triggered only by a change of .spec.template), so the cost
     # labels and annotations, which change with a price, stay on the Deployment or LWS itself.
     stable = {key: value for key, value in labels.items() if key in NAME_LABELS}
     serving_labels = {**stable, **pods, ROLE_LABEL: "leader"}
+    # On the serving pods: a group's leader, as a change to either of its templates updates
+    # the whole group (kubernetes-sigs/lws v0.10.0 pkg/utils/utils.go LeaderWorkerTemplateHash
+    # hashes both).
+    certified = (
+        {"annotations": {CERTIFICATE_ANNOTATION: certificate_sha256}}
+        if certificate_sha256 is not None
+        else {}
+    )
     if not form.spans_pods:
         container = _serving_container(
             "vllm",
@@ -417,7 +435,7 @@ def serving_manifest(
                     "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
                 },
                 "template": {
-                    "metadata": {"labels": serving_labels},
+                    "metadata": {"labels": serving_labels, **certified},
                     "spec": pod_spec(catalog, pool, site, cluster, ref, container),
                 },
             },
@@ -482,7 +500,7 @@ def serving_manifest(
                 # "Failure handling": the failure is skipped while any pod is Pending).
                 "restartPolicy": "RecreateGroupAfterStart",
                 "leaderTemplate": {
-                    "metadata": {"labels": serving_labels},
+                    "metadata": {"labels": serving_labels, **certified},
                     "spec": pod_spec(catalog, pool, site, cluster, ref, leader),
                 },
                 "workerTemplate": {
