@@ -125,9 +125,9 @@ def ray_wait_s(catalog: Catalog, pool: Pool) -> int:
     weights in its own init step first, so one may still be copying a whole checkpoint (its
     node pulling the image first: the engine-start allowance) when another is ready. With the
     margin, in whole minutes. vLLM's multi-node-serving.sh waits 300 s unless told
-    (--ray_init_timeout), and a pod that gives up once every pod has started restarts its
-    whole group (LeaderWorkerSet RecreateGroupAfterStart), copies included: a wait shorter than
-    the copies' skew would never let the group form."""
+    (--ray_init_timeout), and a pod that gives up restarts its whole group once every pod has
+    started (LeaderWorkerSet RecreateGroupAfterStart), copies included: a wait shorter than the
+    copies' skew would never let the group form."""
     figures = boot_figures()
     copy = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
     return math.ceil((copy + figures.engine_start_s.value) * figures.margin.value / 60) * 60

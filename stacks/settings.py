@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,33 @@ def ca_bundle_problem(value: object) -> str | None:
     return None
 
 
+# Names no public CA may certify, so a store under one has a certificate of the organization's
+# own CA, which the copy must be given (weights_ca). The CA/Browser Forum's Baseline
+# Requirements forbid publicly-trusted certificates for an Internal Name (one not under a TLD of
+# the public DNS root, such as a single label) or a Reserved IP Address since 1 November 2015
+# (cabforum.org, "Guidance on Internal Names"; Baseline Requirements 7.1.4.2.1 at the time).
+# Names that are never public: .internal (ICANN board
+# resolution 2024.07.29.06, reserved for private use), .local (RFC 6762), .home.arpa (RFC 8375),
+# .test, .example, .invalid and .localhost (RFC 6761), and .corp, .home and .mail (ICANN board
+# resolution 2018.02.04.12: never delegated).
+PRIVATE_USE_DOMAINS = (
+    "internal", "local", "home.arpa", "test", "example", "invalid", "localhost",
+    "corp", "home", "mail",
+)  # fmt: skip
+
+
+def needs_own_ca(host: str) -> bool:
+    """Whether no public CA may certify this endpoint host (PRIVATE_USE_DOMAINS)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        name = host.rstrip(".").lower()
+        return "." not in name or any(
+            name == domain or name.endswith("." + domain) for domain in PRIVATE_USE_DOMAINS
+        )
+    return not address.is_global
+
+
 def read_clusters(
     config: pulumi.Config, sites: list[str], private: PrivateConsumers | None = None
 ) -> dict[str, ClusterSettings]:
@@ -159,6 +187,13 @@ def read_clusters(
             problem = ca_bundle_problem(weights_ca)
             if problem is not None:
                 raise pulumi.RunError(f"stack config clusters.{site}.weights_ca: {problem}")
+        elif needs_own_ca(endpoint.hostname):
+            raise pulumi.RunError(
+                f"stack config clusters.{site}.weights_ca missing: no public CA certifies "
+                f"{endpoint.hostname} (a private-use name or address), so the copy's S3 client "
+                "would refuse the store's certificate and the pods never start; give the PEM "
+                "bundle of the CA that signed it"
+            )
         # The init step's copy signs its requests with these; nothing else in the pod can (the
         # policy leaves no way to instance metadata, no service account token is mounted), and
         # with one of them only, the pods would name a Secret the stack never makes.

@@ -12,6 +12,7 @@ import json
 import math
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,7 +36,10 @@ from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.tls import sha256
 from stacks.kubernetes.workload import (
     CERTIFICATE_ANNOTATION,
+    COPY_ATTEMPTS,
+    COPY_RETRY_S,
     LWS_API_VERSION,
+    copy_script,
     serving_manifest,
     shape,
 )
@@ -103,13 +107,24 @@ MULTI = (
     request: {input_tokens: 30000, output_tokens: 3000}
 """
 )
-# The stack settings of the site, as the stack reads them from `clusters` (no secrets).
+# A PEM bundle of the right framing, built here; its body is no real certificate (the settings
+# check the framing and the base64, not the DER).
+STORE_CA = (
+    "-----BEGIN CERTIFICATE-----\n"
+    + base64.b64encode(b"the organization's own CA, a stand-in " * 3).decode()
+    + "\n-----END CERTIFICATE-----\n"
+)
+
+
+# The stack settings of the site, as the stack reads them from `clusters` (no secrets): a store
+# under the organization's own name, so with its CA.
 CLUSTERS = {
     "dc1": {
         "registry": "registry.acme.internal/ai",
         "weights_copy_image": "registry.acme.internal/ai/amazon/aws-cli:2.27.0",
         "weights_endpoint": "https://models.internal",
         "weights_cidr": "10.9.0.0/24",
+        "weights_ca": STORE_CA,
     }
 }
 SETTINGS = ClusterSettings(**CLUSTERS["dc1"])
@@ -268,8 +283,11 @@ def test_a_single_node_pool_is_a_sealed_deployment(single_run: OfflineRun, proje
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     [copy_step] = pod["initContainers"]
     assert copy_step["image"].startswith("registry.acme.internal/ai/")
-    assert f"s3://models.internal/weights/{pool.weights}" in copy_step["command"]
-    assert copy_step["args"] == ["--endpoint-url", "https://models.internal"]
+    assert copy_step["command"] == ["sh", "-c", copy_script(), "copy-weights"]
+    assert copy_step["args"] == [
+        f"s3://models.internal/weights/{pool.weights}",
+        "https://models.internal",
+    ]
     [weights] = [v for v in pod["volumes"] if v["name"] == "weights"]
     claim = weights["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim["storageClassName"] == "fast-nvme"
@@ -678,6 +696,7 @@ def test_callers_outside_the_cluster_get_an_internal_load_balancer(
         "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
         "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes":
             "preserve_client_ip.enabled=true",
+        "service.beta.kubernetes.io/aws-load-balancer-subnets": "llm-dc1-a, llm-dc1-b",
     }  # fmt: skip
     spec = svc["spec"]
     assert spec["type"] == "LoadBalancer"
@@ -1196,16 +1215,22 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         assert timeouts.create == f"{one // 60}m"
         assert timeouts.update == f"{one * form.replicas // 60}m"
     # A custom resource is awaited only where it says what for (pulumi-kubernetes
-    # ReadyCondition): the LWS, until every group is updated and ready.
+    # ReadyCondition): the LWS, until its controller has seen the spec (observedGeneration,
+    # which the provider's jsonpath checks hold to the spec's generation, and whose absence, a
+    # controller before LWS v0.9.0, fails the wait rather than passing it on old counts) and
+    # every group is updated and ready.
     serving = by_kind(run, "LeaderWorkerSet" if form.spans_pods else "Deployment")
     annotations = serving[0]["metadata"]["annotations"]
     if form.spans_pods:
         assert json.loads(annotations["pulumi.com/waitFor"]) == [
+            "jsonpath={.status.observedGeneration}",
             f"jsonpath={{.status.updatedReplicas}}={form.replicas}",
             f"jsonpath={{.status.readyReplicas}}={form.replicas}",
         ]
     else:  # a Deployment has pulumi-kubernetes's own await
         assert "pulumi.com/waitFor" not in annotations
+        # Its rollout's progress deadline holds one pod's way to serving, not 600 s.
+        assert serving[0]["spec"]["progressDeadlineSeconds"] == one
 
 
 def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
@@ -1235,15 +1260,6 @@ def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
     assert ingress_address(typed) == name
 
 
-# A PEM bundle of the right framing, built here; its body is no real certificate (the settings
-# check the framing and the base64, not the DER).
-STORE_CA = (
-    "-----BEGIN CERTIFICATE-----\n"
-    + base64.b64encode(b"the organization's own CA, a stand-in " * 3).decode()
-    + "\n-----END CERTIFICATE-----\n"
-)
-
-
 @pytest.mark.parametrize(
     ("value", "ok"),
     [
@@ -1271,9 +1287,9 @@ def test_a_store_with_the_organization_s_own_ca_is_trusted_by_the_copy(
 ) -> None:
     """A store in the organization's own domain (https://models.internal) has a certificate no
     public CA signed: with clusters.<site>.weights_ca the copy's S3 client trusts that bundle
-    (AWS_CA_BUNDLE), mounted read-only from the weights' Secret, its CA key only; without it,
-    nothing of the kind."""
-    run = _run(project, SINGLE, {"dc1": {**CLUSTERS["dc1"], "weights_ca": STORE_CA}})
+    (AWS_CA_BUNDLE), mounted read-only from the weights' Secret, its CA key only; a store a
+    public CA may certify, without it, gets nothing of the kind."""
+    run = _run(project, SINGLE)
     capsys.readouterr()
     [deployment] = by_kind(run, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -1292,7 +1308,10 @@ def test_a_store_with_the_organization_s_own_ca_is_trusted_by_the_copy(
     validate(deployment)
     # The serving container mounts none of it.
     assert all(m["name"] != "weights-ca" for m in pod["containers"][0]["volumeMounts"])
-    plain_run = _run(project, SINGLE)
+    public = {key: value for key, value in CLUSTERS["dc1"].items() if key != "weights_ca"}
+    plain_run = _run(
+        project, SINGLE, {"dc1": {**public, "weights_endpoint": "https://s3.models.acme.com"}}
+    )
     capsys.readouterr()
     [plain_deployment] = by_kind(plain_run, "Deployment")
     plain_pod = plain_deployment["spec"]["template"]["spec"]
@@ -1322,3 +1341,127 @@ def test_the_multi_node_helper_is_called_with_options_it_parses(multi_run: Offli
         options = re.findall(r"(--[a-z_]+)=", helper)
         assert options and set(options) <= MULTI_NODE_OPTIONS[role], (role, options)
         assert "--ray_init_timeout" in options
+
+
+FAKE_AWS = """#!/bin/sh
+# A stand-in `aws`: records its arguments and fails until its count of failures is spent.
+echo "$*" >> "$CALLS"
+left=$(cat "$FAILURES")
+if [ "$left" -gt 0 ]; then echo $((left - 1)) > "$FAILURES"; exit 255; fi
+"""
+
+
+@pytest.mark.parametrize("failures", [0, 1, COPY_ATTEMPTS - 1, COPY_ATTEMPTS, COPY_ATTEMPTS + 3])
+def test_the_weights_copy_retries_in_place_before_it_fails(tmp_path: Path, failures: int) -> None:
+    """The init step's script, run by a real shell with stand-in `aws` and `sleep`: a failed
+    sync is tried again in place, so a store's brief outage never fails the step (a restarted
+    init container would recreate its LeaderWorkerSet group, every pod's copy included, once
+    all started); only when every attempt failed does it exit non-zero, after exactly
+    COPY_ATTEMPTS tries, COPY_RETRY_S apart."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(FAKE_AWS)
+    (bin_dir / "sleep").write_text('#!/bin/sh\necho "$1" >> "$SLEPT"\n')
+    for tool in ("aws", "sleep"):
+        (bin_dir / tool).chmod(0o755)
+    (tmp_path / "failures").write_text(str(failures))
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "CALLS": str(tmp_path / "calls"),
+        "FAILURES": str(tmp_path / "failures"),
+        "SLEPT": str(tmp_path / "slept"),
+    }
+    source, endpoint = "s3://models.internal/weights/llama", "https://models.internal"
+    done = subprocess.run(
+        ["sh", "-c", copy_script(), "copy-weights", source, endpoint],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    calls = (tmp_path / "calls").read_text().splitlines()
+    slept = (tmp_path / "slept").read_text().split() if (tmp_path / "slept").exists() else []
+    tries = min(failures + 1, COPY_ATTEMPTS)
+    assert calls == [f"s3 sync {source} /weights --only-show-errors --endpoint-url {endpoint}"] * (
+        tries
+    )
+    assert slept == [str(COPY_RETRY_S)] * (tries - 1)
+    assert done.returncode == (0 if failures < COPY_ATTEMPTS else 1), done.stderr
+
+
+def test_the_group_waits_out_a_copy_s_retries(cluster_plan: Plan) -> None:
+    """A pod of a group retrying its copy lags the others by the retries' waits at most: the
+    margin in ray_wait_s (boot.yaml `margin` over the copy and the engine's start) holds them
+    for every model at every precision, so the group still forms."""
+    catalog = default_catalog()
+    figures = boot_figures()
+    retries_s = (COPY_ATTEMPTS - 1) * COPY_RETRY_S
+    for model in catalog.models:
+        for precision in catalog.precisions:
+            pool = cluster_plan.pools[0].model_copy(update={"model": model, "precision": precision})
+            gb = weights_gb(catalog, model, precision)
+            lag = gb / figures.cluster_copy_gb_per_s.value + figures.engine_start_s.value
+            assert ray_wait_s(catalog, pool) - lag >= retries_s, (model, precision)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "own_ca"),
+    [
+        ("https://models.internal", True),
+        ("https://s3.dc1.corp", True),
+        ("https://minio", True),  # one label: an internal name
+        ("https://models.home.arpa", True),
+        ("https://10.9.0.10", True),
+        ("https://[fd00::10]", True),
+        ("https://s3.models.acme.com", False),
+        ("https://models.internal.acme.com", False),  # under a public name
+        ("https://52.95.110.1", False),
+    ],
+)
+def test_a_store_no_public_ca_certifies_needs_its_ca(endpoint: str, own_ca: bool) -> None:
+    """Without weights_ca, a store whose name or address no public CA may certify (CA/Browser
+    Forum Baseline Requirements: no Internal Names, no Reserved IP Addresses) is refused: its
+    certificate is the organization's own, which the copy would refuse, and the pods would
+    never start. A public name passes without it."""
+    entry = {key: value for key, value in CLUSTERS["dc1"].items() if key != "weights_ca"}
+    config = _Config({"dc1": {**entry, "weights_endpoint": endpoint}})
+    if own_ca:
+        with pytest.raises(RunError, match=r"clusters\.dc1\.weights_ca missing: no public CA"):
+            read_clusters(cast(Any, config), ["dc1"])
+        given = _Config({"dc1": {**entry, "weights_endpoint": endpoint, "weights_ca": STORE_CA}})
+        assert read_clusters(cast(Any, given), ["dc1"])["dc1"].weights_ca == STORE_CA
+    else:
+        assert read_clusters(cast(Any, config), ["dc1"])["dc1"].weights_ca is None
+
+
+TOLERATIONS = (
+    "    tolerations:\n"
+    "      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n"
+    "      - {key: dedicated, value: llm, effect: NoExecute}\n"
+)
+
+
+def test_the_pods_tolerate_the_taints_the_site_names(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GPU nodes tainted to keep other workloads off take a pool's pods only where they
+    tolerate the taints (kubernetes.io, "Taints and Tolerations"): every pod template, a
+    group's workers too, carries the site's tolerations, as the API's schema takes them; a site
+    naming none adds none."""
+    for text in (SINGLE, MULTI):
+        tolerated = text.replace("    storage_class:", TOLERATIONS + "    storage_class:")
+        run = _run(project, tolerated)
+        capsys.readouterr()
+        [site] = read_plan(project / "plans/dev/plan.json").sites
+        assert len(site.tolerations) == 2
+        [manifest] = serving_of(run)
+        templates = pod_templates(manifest)
+        assert len(templates) == (2 if text is MULTI else 1)
+        for template in templates:
+            assert template["spec"]["tolerations"] == site.tolerations
+        if manifest["kind"] == "Deployment":
+            validate(manifest)
+        else:
+            validate_lws(manifest)
+    [manifest] = serving_of(_run(project, SINGLE))
+    assert "tolerations" not in pod_templates(manifest)[0]["spec"]

@@ -98,6 +98,31 @@ def test_a_tampered_load_balancer_is_named(
     assert says in found[field] and found[field].endswith("plan again with `planner plan`")
 
 
+@pytest.mark.parametrize(
+    ("toleration", "field", "says"),
+    [
+        ({"key": "gpu", "operator": "Exists", "value": "x"}, "sites[0].tolerations[0]",
+         "value must be left out when operator is Exists"),
+        ({"operator": "Equal", "value": "x"}, "sites[0].tolerations[0]",
+         "operator must be Exists when key is left out"),
+        ({"key": "gpu", "operator": "Exists", "effect": "NoAdmit"},
+         "sites[0].tolerations[0].effect", "NoSchedule"),
+        ({"key": "gpu", "operator": "Exists", "tolerationSeconds": "30"},
+         "sites[0].tolerations[0].tolerationSeconds", "Extra inputs are not permitted"),
+        # Valid, but not as the planner writes it (the operator it leaves implicit spelled out
+        # is fine; a value it would drop is not).
+        ({"key": "gpu", "operator": "Exists", "value": ""}, "sites[0].tolerations[0]",
+         "not as the planner writes it"),
+    ],
+)  # fmt: skip
+def test_a_tampered_toleration_is_named(toleration: dict[str, str], field: str, says: str) -> None:
+    """The stack puts a site's tolerations in the pods' spec as plan.json has them: one the
+    API refuses would fail every pod at `pulumi up`."""
+    found = _problems(_mixed(), _set("sites.0.tolerations", [toleration]), default_catalog())
+    assert list(found) == [field], found
+    assert says in found[field], found
+
+
 # --- 2. The pods' sizes the stack deploys, recomputed.
 
 

@@ -21,6 +21,7 @@ from planner.errors import PlannerError
 from planner.inputs.loader import LoadedWorkloads, load_workloads, parse_workloads
 from planner.inputs.sites import (
     AWS_NLB_NEEDS,
+    AWS_NLB_SUBNETS,
     AwsSite,
     KubernetesSite,
     LoadBalancer,
@@ -44,10 +45,13 @@ LOAD_BALANCER = """\
         service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip
         service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:
           preserve_client_ip.enabled=true
+        service.beta.kubernetes.io/aws-load-balancer-subnets: llm-dc1-a, llm-dc1-b
       class: service.k8s.aws/nlb
       dns_suffix: llm.dc1.internal
       health_check_cidrs: [10.250.0.0/24]
 """
+# The NLB's subnets, by Name tag (planner/inputs/sites.py AWS_NLB_SUBNETS).
+SUBNETS = {AWS_NLB_SUBNETS: "llm-dc1-a, llm-dc1-b"}
 SITE = (
     """
   - name: dc1
@@ -121,6 +125,23 @@ def test_the_issue_s_sites_load(tmp_path: Path) -> None:
          "duplicate site name 'dc1'"),
         ("context: dc1-admin", "context: dc1-admin\n    colour: blue", "sites[0].colour",
          "colour:", "unknown field"),
+        # Tolerations as the API takes them (kubernetes pkg/apis/core/validation
+        # validateTolerations).
+        ("storage_class:", "tolerations: [{key: -gpu, operator: Exists}]\n    storage_class:",
+         "sites[0].tolerations[0].key", "tolerations:", "starting and ending with"),
+        ("storage_class:", "tolerations: [{value: x, effect: NoSchedule}]\n    storage_class:",
+         "sites[0].tolerations[0]", "tolerations:", "operator must be Exists when key is left"),
+        ("storage_class:",
+         "tolerations: [{key: gpu, operator: Exists, value: x}]\n    storage_class:",
+         "sites[0].tolerations[0]", "tolerations:", "value must be left out when operator is"),
+        ("storage_class:", "tolerations: [{key: gpu, value: a b}]\n    storage_class:",
+         "sites[0].tolerations[0]", "tolerations:", "'a b'"),
+        ("storage_class:",
+         "tolerations: [{key: gpu, operator: Exists, effect: NoAdmit}]\n    storage_class:",
+         "sites[0].tolerations[0].effect", "tolerations:", "NoSchedule"),
+        ("storage_class:",
+         "tolerations: [{key: gpu, operator: Lt, value: '5'}]\n    storage_class:",
+         "sites[0].tolerations[0].operator", "tolerations:", "Exists"),
     ],
 )  # fmt: skip
 def test_each_bad_site_field_is_named_with_its_line(
@@ -134,6 +155,27 @@ def test_each_bad_site_field_is_named_with_its_line(
     assert (found_field, says in message) == (field, True), problems
     # The line of the field in the file: organization and region come before `sites:`.
     assert found_line == 2 + sites[: sites.index(at)].count("\n") + 1
+
+
+def test_the_gpu_nodes_taints_the_site_tolerates_reach_the_plan() -> None:
+    """sites[].tolerations: the taints that keep other workloads off the GPU nodes, which the
+    pools' pods must tolerate or stay Pending; the plan records them as the pods' spec takes
+    them (stacks/kubernetes/workload.py puts them there; validated against the API's schema
+    in tests/test_kubernetes_stack.py)."""
+    tolerated = _spill_file(4).replace(
+        "    storage_class:",
+        "    tolerations:\n"
+        "      - {key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}\n"
+        "      - {key: dedicated, value: llm}\n"
+        "    storage_class:",
+    )
+    [site] = _plan(tolerated, "per-workload").sites
+    assert site.tolerations == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Equal", "value": "llm"},
+    ]
+    [plain] = _plan(_spill_file(4), "per-workload").sites
+    assert plain.tolerations == []
 
 
 def test_aws_is_one_site(tmp_path: Path) -> None:
@@ -459,6 +501,10 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "workloads, only its DaemonSets",
         "each of its GPU nodes has at least the CPUs and memory the plan's pods there request "
         "(sites[].pod_cpus, sites[].pod_memory_mib) allocatable",
+        "its GPU nodes carry no taint of effect NoSchedule or NoExecute that the site's "
+        "tolerations (sites[].tolerations, which every pod of its pools carries) do not tolerate",
+        "the storage class of the weights' volumes (sites[].storage_class) binds a claim where "
+        "its pod is scheduled (volumeBindingMode WaitForFirstConsumer",
         # The site has an internal load balancer: what it must do is stated too.
         "the site's load-balancer implementation makes the pools' LoadBalancer Services "
         "internal (an address in the organization's network only) from the annotations and "
@@ -474,6 +520,7 @@ def test_a_plan_states_what_a_cluster_site_must_provide() -> None:
         "(sites[].load_balancer.health_check_cidrs, which the pools' NetworkPolicies admit on "
         "the serving port beside the consumers) hold the load balancer's own addresses and "
         "nothing else that may call a pool",
+        "the load balancer reaches the pods' own addresses",
     ]
     assert all(a.endswith(", 2026-12)") for a in site.assumptions)
     assert len(catalog.cluster_assumptions) + len(catalog.load_balancer_assumptions) + len(
@@ -626,6 +673,7 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
             "service.beta.kubernetes.io/aws-load-balancer-target-group-attributes": (
                 "preserve_client_ip.enabled=true"
             ),
+            "service.beta.kubernetes.io/aws-load-balancer-subnets": "llm-dc1-a, llm-dc1-b",
         },
         "load_balancer_class": "service.k8s.aws/nlb",
         "dns_suffix": "llm.dc1.internal",
@@ -635,8 +683,9 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
     assert [a.id for a in catalog.load_balancer_assumptions] == [
         "load_balancer_internal", "load_balancer_no_node_ports", "load_balancer_keeps_source",
     ]  # fmt: skip
-    assert site.assumptions[-4:-1] == lb
-    assert len(site.assumptions) == len(catalog.cluster_assumptions) + 4
+    checks = len(catalog.health_check_assumptions)
+    assert site.assumptions[-3 - checks : -checks] == lb
+    assert len(site.assumptions) == len(catalog.cluster_assumptions) + 3 + checks
     markdown = plan_markdown(plan, catalog)
     assert "through the site's internal load balancer" in markdown
     assert "`https://<namespace>.llm.dc1.internal:8000/v1`" in markdown
@@ -661,6 +710,7 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
          "        service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip\n"
          "        service.beta.kubernetes.io/aws-load-balancer-target-group-attributes:\n"
          "          preserve_client_ip.enabled=true\n"
+         "        service.beta.kubernetes.io/aws-load-balancer-subnets: llm-dc1-a, llm-dc1-b\n"
          "      class: service.k8s.aws/nlb\n", "", "sites[0].load_balancer",
          "give the annotations or the class that make the cluster's load balancer internal"),
         # The AWS Load Balancer Controller's NLB: ip targets and the caller's address kept, as
@@ -678,6 +728,13 @@ def test_the_plan_records_a_site_s_load_balancer_and_what_it_must_do() -> None:
         # and only ranges of the organization's own network.
         ("      health_check_cidrs: [10.250.0.0/24]\n", "", "sites[0].load_balancer",
          "give health_check_cidrs, the ranges of the subnets the load balancer is in"),
+        # Those ranges hold the NLB's checks only where the NLB is in the subnets named.
+        ("        service.beta.kubernetes.io/aws-load-balancer-subnets: llm-dc1-a, llm-dc1-b\n",
+         "", "sites[0].load_balancer",
+         "name the NLB's subnets with the annotation "
+         "service.beta.kubernetes.io/aws-load-balancer-subnets"),
+        ("subnets: llm-dc1-a, llm-dc1-b", "subnets: ' , '", "sites[0].load_balancer",
+         "name the NLB's subnets"),
         ("[10.250.0.0/24]", "[0.0.0.0/0]", "sites[0].load_balancer.health_check_cidrs",
          "0.0.0.0/0 is every address"),
         ("[10.250.0.0/24]", "[10.20.0.1/24]", "sites[0].load_balancer.health_check_cidrs",
@@ -729,9 +786,13 @@ def test_each_bad_load_balancer_field_is_named_with_its_line(
 def test_an_aws_nlb_must_target_pods_and_keep_the_caller_s_address(
     annotations: dict[str, str], class_: str | None, ok: bool
 ) -> None:
-    given = {"annotations": annotations, "class": class_, "health_check_cidrs": ["10.250.0.0/24"]}
+    given = {
+        "annotations": {**annotations, **SUBNETS},
+        "class": class_,
+        "health_check_cidrs": ["10.250.0.0/24"],
+    }
     if ok:
-        assert LoadBalancer.model_validate(given).annotations == annotations
+        assert LoadBalancer.model_validate(given).annotations == given["annotations"]
     else:
         with pytest.raises(ValueError, match="the plan assumes traffic to the pods' own"):
             LoadBalancer.model_validate(given)
@@ -748,7 +809,7 @@ def test_an_aws_nlb_checks_the_pods_on_the_port_their_policy_admits_its_checks_o
     might find every pod unhealthy, and then fail open to all of them."""
     key = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-port"
     given = {
-        "annotations": {**AWS_NLB_NEEDS, **({key: port} if port is not None else {})},
+        "annotations": {**AWS_NLB_NEEDS, **SUBNETS, **({key: port} if port is not None else {})},
         "class": "service.k8s.aws/nlb",
         "health_check_cidrs": ["10.250.0.0/24"],
     }

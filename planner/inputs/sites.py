@@ -140,6 +140,12 @@ AWS_NLB_NEEDS = {
     ),
 }
 
+# The subnets an NLB is made in, by ID or Name tag, comma-separated (AWS Load Balancer
+# Controller, Service annotations: aws-load-balancer-subnets). Without it the controller picks
+# subnets by their kubernetes.io/role/internal-elb tag (later releases also by route table: its
+# "Subnet auto-discovery" guide), and the NLB checks its targets from whichever it picked.
+AWS_NLB_SUBNETS = "service.beta.kubernetes.io/aws-load-balancer-subnets"
+
 
 # Why a site's health-check ranges must be the organization's own (the loader and plan checks).
 HEALTH_CHECKS_INSIDE = "the pools admit the load balancer's health checks from there"
@@ -278,7 +284,68 @@ class LoadBalancer(_Strict):
                 "group load balancer': the target sees the load balancer's private IP address as "
                 "the source for health checks)"
             )
+        if is_aws_nlb(self.annotations, self.load_balancer_class) and not self.annotations.get(
+            AWS_NLB_SUBNETS, ""
+        ).strip(" ,"):
+            raise ValueError(
+                f"name the NLB's subnets with the annotation {AWS_NLB_SUBNETS} (subnet IDs or "
+                "Name tags, comma-separated): without it the AWS Load Balancer Controller picks "
+                "subnets by their tags, and the NLB checks the pods from whichever it picked, "
+                "ranges health_check_cidrs may not hold, so every check is refused and the NLB "
+                "fails open to every pod"
+            )
         return self
+
+
+class Toleration(_Strict):
+    """A taint of the site's GPU nodes the pools' pods tolerate (kubernetes.io, "Taints and
+    Tolerations"), held to the API's rules (kubernetes pkg/apis/core/validation
+    validateTolerations): a key is a label key, and only `Exists` may leave it out (every
+    taint); `Exists` takes no value, `Equal` a label value; an effect, where given, is one of
+    the three taint effects (none: every effect)."""
+
+    key: str | None = Field(
+        default=None, description="The taint's key, e.g. nvidia.com/gpu; none: every taint."
+    )
+    operator: Literal["Equal", "Exists"] = Field(
+        default="Equal", description="Equal (the taint's value) or Exists (any value)."
+    )
+    value: str | None = Field(default=None, description="The taint's value, with Equal.")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="The taint's effect; none: every effect."
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        problem = label_key_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _operator(self) -> Toleration:
+        if self.key is None and self.operator != "Exists":
+            raise ValueError(
+                "operator must be Exists when key is left out (which tolerates every taint)"
+            )
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be left out when operator is Exists")
+        if self.operator == "Equal":
+            problem = label_value_problem(self.value or "")
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    def manifest(self) -> dict[str, str]:
+        """As a pod spec's toleration."""
+        given = {
+            "key": self.key,
+            "operator": self.operator,
+            "value": self.value,
+            "effect": self.effect,
+        }
+        return {name: value for name, value in given.items() if value}
 
 
 class AwsSite(_Strict):
@@ -301,6 +368,12 @@ class KubernetesSite(_Strict):
     nodes: int = Field(ge=1, le=10_000, description="GPU nodes this planner may use.")
     node_selector: dict[str, str] = Field(
         min_length=1, description="Labels that select the GPU nodes (nodeSelector)."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        description="Taints of the GPU nodes the pools' pods tolerate (e.g. key nvidia.com/gpu, "
+        "operator Exists, effect NoSchedule), where the nodes are tainted to keep other "
+        "workloads off.",
     )
     storage_class: str = Field(description="The StorageClass of the model weights' volumes.")
     weights_source: str = Field(

@@ -89,6 +89,8 @@ class ClusterSite(_Out):
     gpus_per_node: int
     nodes: int
     node_selector: dict[str, str]
+    # The taints of the GPU nodes the pods tolerate, as a pod spec's tolerations.
+    tolerations: list[dict[str, str]] = Field(default_factory=list)
     storage_class: str
     weights_source: str
     # A GPU node's CPUs and memory (the workloads file's, else the catalog's server of the GPU),

@@ -20,6 +20,7 @@ from planner.inputs.sites import (
     KubernetesSite,
     LoadBalancer,
     SiteCost,
+    Toleration,
 )
 from planner.planfile.place_checks import again
 from planner.planfile.plan import ClusterSite, Plan
@@ -147,6 +148,28 @@ def site_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             )
     found.extend(load_balancer_problems(plan, catalog))
     found.extend(pod_size_problems(plan, catalog))
+    found.extend(toleration_problems(plan))
+    return found
+
+
+def toleration_problems(plan: Plan) -> list[Problem]:
+    """Each site's tolerations as the workloads file's loader takes them (planner/inputs/
+    sites.py Toleration) and writes them: the stack puts them in the pods' spec as they are, so
+    one the API refuses would fail the pods at `pulumi up`."""
+    found: list[Problem] = []
+    for index, site in enumerate(plan.sites):
+        for position, given in enumerate(site.tolerations):
+            at = f"sites[{index}].tolerations[{position}]"
+            try:
+                written = Toleration.model_validate(given).manifest()
+            except ValidationError as error:
+                for detail in error.errors():
+                    field = ".".join(str(part) for part in detail["loc"])
+                    message = str(detail["msg"]).removeprefix("Value error, ")
+                    found.append(again(f"{at}.{field}" if field else at, message))
+                continue
+            if written != given:
+                found.append(again(at, f"not as the planner writes it: {written}"))
     return found
 
 

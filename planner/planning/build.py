@@ -134,6 +134,7 @@ def _cluster_sites(
                 gpus_per_node=site.gpus_per_node,
                 nodes=site.nodes,
                 node_selector=dict(site.node_selector),
+                tolerations=[toleration.manifest() for toleration in site.tolerations],
                 storage_class=site.storage_class,
                 weights_source=site.weights_source,
                 cpus_per_node=pod.cpus_per_node,

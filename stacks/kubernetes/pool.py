@@ -239,9 +239,9 @@ class ClusterPool(pulumi.ComponentResource):
                 pulumi.ResourceOptions(
                     replace_on_changes=["spec.loadBalancerClass"],
                     delete_before_replace=True,
-                    # pulumi-kubernetes waits for a LoadBalancer Service's address and for
-                    # its endpoints to settle (not for them to be ready): the pods' budget
-                    # errs long for both.
+                    # pulumi-kubernetes waits for a LoadBalancer Service's address and until
+                    # no endpoint is not ready (provider pkg/await/service.go): the pods' way to
+                    # serving, as the Deployment's or LWS's wait.
                     custom_timeouts=waits,
                 ),
             ),

@@ -70,6 +70,10 @@ LWS_NAME = "serving-group"
 # Of the pool's cost labels, those a pod template carries: the names (stack, pool), which stay
 # for the pool's life; its cost and perimeter stay on the Deployment or LWS.
 NAME_LABELS = frozenset({label_key(names.TAG_STACK), label_key(names.TAG_POOL)})
+# The weights copy's attempts before the init step fails, and the wait between them: about 5
+# minutes of a store's outage or throttling ridden out in place (operational choices, not costs).
+COPY_ATTEMPTS = 10
+COPY_RETRY_S = 30
 # The role label the Service selects the serving pods by (a group's leader serves).
 ROLE_LABEL = f"{PREFIX}/role"
 WEIGHTS_DIR = "/weights"
@@ -220,14 +224,31 @@ def _container_security() -> dict[str, Any]:
     }
 
 
+def copy_script(attempts: int = COPY_ATTEMPTS, retry_s: int = COPY_RETRY_S) -> str:
+    """The init step's shell script: `aws s3 sync` of $1 (the checkpoint) from the store at $2
+    into the weights volume, tried again in place after a failure (sync copies only what is
+    still missing), up to `attempts` times. It exits non-zero only once every attempt failed:
+    a LeaderWorkerSet recreates a group, every pod's copy included, once any of its pods'
+    containers restarted, init containers too, however long ago (kubernetes-sigs/lws v0.10.0
+    pkg/utils/pod/pod_utils.go ContainerRestarted; RecreateGroupAfterStart only defers it until
+    no pod of the group is Pending, pkg/controllers/pod_controller.go)."""
+    return (
+        f'i=1; until aws s3 sync "$1" {WEIGHTS_DIR} --only-show-errors --endpoint-url "$2"; do '
+        f'if [ "$i" -ge {attempts} ]; then exit 1; fi; '
+        f'echo "copy-weights: attempt $i failed, again in {retry_s} s" >&2; '
+        f"i=$((i + 1)); sleep {retry_s}; done"
+    )
+
+
 def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> dict[str, Any]:
     """The init step: the checkpoint from the site's object store to the pod's volume."""
     source = f"{site.weights_source.rstrip('/')}/{pool.weights}"
     return {
         "name": "copy-weights",
         "image": cluster.weights_copy_image,
-        "command": ["aws", "s3", "sync", source, WEIGHTS_DIR, "--only-show-errors"],
-        "args": ["--endpoint-url", cluster.weights_endpoint],
+        # The script's $0 names it in the shell's messages; $1 and $2 are the args.
+        "command": ["sh", "-c", copy_script(), "copy-weights"],
+        "args": [source, cluster.weights_endpoint],
         "env": [
             {"name": "HOME", "value": "/cache"},
             *USER_ENV,
@@ -326,6 +347,8 @@ def pod_spec(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "nodeSelector": dict(site.node_selector),
+        # The GPU nodes' taints the site tolerates (sites[].tolerations), if any.
+        **({"tolerations": [dict(t) for t in site.tolerations]} if site.tolerations else {}),
         "securityContext": {
             "runAsNonRoot": True,
             "runAsUser": USER_ID,
@@ -428,6 +451,10 @@ def serving_manifest(
             "metadata": metadata,
             "spec": {
                 "replicas": form.replicas,
+                # A rollout makes progress once per pod serving, which takes longer than the
+                # 600 s default (kubernetes.io, "Deployments", Progress Deadline Seconds), else
+                # every rollout reads ProgressDeadlineExceeded (pulumi-kubernetes only warns).
+                "progressDeadlineSeconds": await_timeouts(catalog, pool).create_s,
                 "selector": {"matchLabels": pods},
                 # The plan priced its nodes exactly: no surge pod would find a GPU.
                 "strategy": {
@@ -462,11 +489,16 @@ def serving_manifest(
     # pkg/metadata/overrides.go ReadyCondition); else `pulumi up` would end while the groups
     # still load. Every group updated and every group ready, of replicas with no surge (LWS
     # v0.10.0 status: readyReplicas counts ready groups updated or not, updatedReplicas updated
-    # groups ready or not).
+    # groups ready or not). A jsonpath check passes only once status.observedGeneration, where
+    # present, has reached the spec's generation (provider pkg/await/condition/jsonpath.go), so
+    # an update is not judged on the status of the spec before it; the LWS controller writes
+    # that field from v0.9.0 (kubernetes-sigs/lws#807). The first check requires the field,
+    # so an older controller, without it, times the wait out instead of passing it at once.
     metadata["annotations"] = {
         **annotations,
         WAIT_FOR: json.dumps(
             [
+                "jsonpath={.status.observedGeneration}",
                 f"jsonpath={{.status.updatedReplicas}}={form.replicas}",
                 f"jsonpath={{.status.readyReplicas}}={form.replicas}",
             ]
@@ -495,9 +527,11 @@ def serving_manifest(
                 "size": form.group_size,
                 # A pod of a group lost is the group's replica lost: start the group again,
                 # but not while a pod of it is still Pending (copying its weights in its init
-                # step): a copy that fails then retries in place instead of restarting every
-                # pod's copy from nothing (LWS v0.10.0 restartPolicy RecreateGroupAfterStart,
-                # "Failure handling": the failure is skipped while any pod is Pending).
+                # step), which would restart every pod's copy from nothing (LWS v0.10.0
+                # restartPolicy RecreateGroupAfterStart, "Failure handling": the failure is
+                # skipped while any pod is Pending). It only defers that: a restarted init step
+                # still recreates the group once all started, so the copy retries within its
+                # step (copy_script) instead of failing it.
                 "restartPolicy": "RecreateGroupAfterStart",
                 "leaderTemplate": {
                     "metadata": {"labels": serving_labels, **certified},
