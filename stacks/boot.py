@@ -94,6 +94,34 @@ def boot_time(catalog: Catalog, pool: Pool) -> BootTime:
     return BootTime(size, instance.s3_download_gbps.value, download, load, start, grace)
 
 
+@dataclass(frozen=True)
+class CopyRetry:
+    """How a cluster pod's init step copies the weights when the store fails: the whole `aws s3
+    sync` tried `attempts` times, `retry_s` apart, each request of it `requests` times (the
+    AWS CLI's AWS_MAX_ATTEMPTS; its standard retry mode's default) within `connect_timeout_s`
+    and `read_timeout_s` (--cli-connect-timeout and --cli-read-timeout, 60 s each by default:
+    AWS CLI User Guide, command line options). Operational choices, not costs: a store's
+    outage of a few minutes ridden out in place, since a restarted init step would recreate a
+    LeaderWorkerSet group, every pod's copy included (stacks/kubernetes/workload.py
+    copy_script)."""
+
+    attempts: int = 5
+    retry_s: int = 30
+    requests: int = 3
+    connect_timeout_s: int = 10
+    read_timeout_s: int = 30
+
+    @property
+    def allowance_s(self) -> int:
+        """The most the retries may delay a copy beyond its transfer: every attempt failing
+        after its requests each waited out both timeouts, and the waits between attempts."""
+        attempt = self.requests * (self.connect_timeout_s + self.read_timeout_s)
+        return self.attempts * attempt + (self.attempts - 1) * self.retry_s
+
+
+COPY_RETRY = CopyRetry()
+
+
 def pod_startup_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:
     """How long a pool's serving container on a Kubernetes site may take to start before its
     liveness counts (the startup probe's budget): its init step has already copied the weights
@@ -110,12 +138,13 @@ def pod_startup_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int
 
 def pod_ready_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:
     """From a cluster pod's creation to its serving: the init step's copy of the weights from
-    the site's store (at cluster_copy_gb_per_s, with the margin, in whole minutes), then the
-    serving container's startup budget (`pod_startup_s`, whose engine allowance holds pulling
-    the image). What `pulumi up` must wait for a pod before it calls the rollout failed."""
+    the site's store (at cluster_copy_gb_per_s, with the margin, and its retries' allowance,
+    COPY_RETRY, in whole minutes), then the serving container's startup budget
+    (`pod_startup_s`, whose engine allowance holds pulling the image). What `pulumi up` must
+    wait for a pod before it calls the rollout failed."""
     figures = boot_figures()
     copy = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
-    copy_s = math.ceil(copy * figures.margin.value / 60) * 60
+    copy_s = math.ceil((copy * figures.margin.value + COPY_RETRY.allowance_s) / 60) * 60
     return copy_s + pod_startup_s(catalog, pool, multi_node)
 
 
@@ -127,10 +156,12 @@ def ray_wait_s(catalog: Catalog, pool: Pool) -> int:
     margin, in whole minutes. vLLM's multi-node-serving.sh waits 300 s unless told
     (--ray_init_timeout), and a pod that gives up restarts its whole group once every pod has
     started (LeaderWorkerSet RecreateGroupAfterStart), copies included: a wait shorter than the
-    copies' skew would never let the group form."""
+    copies' skew would never let the group form. A pod whose copy retries lags by at most
+    COPY_RETRY's allowance more, which the wait holds too."""
     figures = boot_figures()
     copy = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
-    return math.ceil((copy + figures.engine_start_s.value) * figures.margin.value / 60) * 60
+    lag = (copy + figures.engine_start_s.value) * figures.margin.value + COPY_RETRY.allowance_s
+    return math.ceil(lag / 60) * 60
 
 
 @dataclass(frozen=True)

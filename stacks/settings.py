@@ -39,7 +39,8 @@ class ClusterSettings:
     # image is <registry>/<vllm.yaml release image's repository>:<serving_image_tag>.
     registry: str
     # The S3 client image the init step copies the weights with, in that registry, pinned by
-    # tag or digest (e.g. <registry>/amazon/aws-cli:<tag>).
+    # tag or digest (e.g. <registry>/amazon/aws-cli:<tag>); its script needs `aws`, a POSIX
+    # `sh` and `sleep` (stacks/kubernetes/workload.py copy_script).
     weights_copy_image: str
     # The object store's S3 endpoint (https://...), and the range its addresses are in: the
     # only place outside the pool its pods may reach (stacks/kubernetes/network_policy.py).
@@ -116,20 +117,23 @@ def ca_bundle_problem(value: object) -> str | None:
 # (cabforum.org, "Guidance on Internal Names"; Baseline Requirements 7.1.4.2.1 at the time).
 # Names that are never public: .internal (ICANN board
 # resolution 2024.07.29.06, reserved for private use), .local (RFC 6762), .home.arpa (RFC 8375),
-# .test, .example, .invalid and .localhost (RFC 6761), and .corp, .home and .mail (ICANN board
-# resolution 2018.02.04.12: never delegated).
+# .test, .example, .invalid and .localhost (RFC 6761), .corp, .home and .mail (ICANN board
+# resolution 2018.02.04.12: never delegated), and suffixes in common private use that the root
+# zone has no TLD of: .svc (Kubernetes Services), .lan, .localdomain, .intranet, .private. Not
+# every internal name: one under another TLD the root zone lacks passes unchecked.
 PRIVATE_USE_DOMAINS = (
     "internal", "local", "home.arpa", "test", "example", "invalid", "localhost",
-    "corp", "home", "mail",
+    "corp", "home", "mail", "svc", "lan", "localdomain", "intranet", "private",
 )  # fmt: skip
 
 
 def needs_own_ca(host: str) -> bool:
-    """Whether no public CA may certify this endpoint host (PRIVATE_USE_DOMAINS)."""
+    """Whether no public CA may certify this endpoint host: a non-global address, a single
+    label, or a name under PRIVATE_USE_DOMAINS."""
+    name = host.rstrip(".").lower()
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(name)
     except ValueError:
-        name = host.rstrip(".").lower()
         return "." not in name or any(
             name == domain or name.endswith("." + domain) for domain in PRIVATE_USE_DOMAINS
         )

@@ -30,16 +30,22 @@ from planner.inputs.loader import load_workloads
 from planner.inputs.sites import label_key_problem, label_value_problem
 from planner.planfile import Plan, read_plan
 from planner.planning.build import build_plan
-from stacks.boot import boot_figures, pod_ready_s, pod_startup_s, ray_wait_s, weights_gb
+from stacks.boot import (
+    COPY_RETRY,
+    boot_figures,
+    pod_ready_s,
+    pod_startup_s,
+    ray_wait_s,
+    weights_gb,
+)
 from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
 from stacks.kubernetes.namespace import KUBERNETES_VERSION
 from stacks.kubernetes.tls import sha256
 from stacks.kubernetes.workload import (
     CERTIFICATE_ANNOTATION,
-    COPY_ATTEMPTS,
-    COPY_RETRY_S,
     LWS_API_VERSION,
     copy_script,
+    pod_spec,
     serving_manifest,
     shape,
 )
@@ -365,8 +371,8 @@ def test_a_multi_node_pool_is_a_leader_worker_set(multi_run: OfflineRun, project
     assert form.pods == pool.nodes and form.replicas == pool.nodes // pool.pipeline_parallel
     assert leader["command"][2].endswith("--distributed-executor-backend ray")
     assert "startupProbe" in leader and "startupProbe" not in worker
-    # A pod still copying its weights (Pending) retries in place: the group is recreated only
-    # once all its pods started.
+    # A pod still copying its weights (Pending) does not restart its group: that waits until
+    # all its pods started (and the copy retries within its step: copy_script).
     assert template["restartPolicy"] == "RecreateGroupAfterStart"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert leader[probe]["timeoutSeconds"] == 5
@@ -996,8 +1002,8 @@ def test_a_renewed_certificate_replaces_the_serving_pods(
         [container] = serving["spec"]["containers"]
         assert "--enable-ssl-refresh" not in " ".join(container["command"])
         # A group's workers need no annotation: a change to the leader's template alone updates
-        # the whole group (kubernetes-sigs/lws v0.10.0 pkg/utils/utils.go
-        # LeaderWorkerTemplateHash hashes both templates).
+        # the whole group (kubernetes-sigs/lws v0.10.0 pkg/utils/revision/revision_utils.go: a
+        # revision is the whole leaderWorkerTemplate).
         assert all("annotations" not in worker["metadata"] for worker in workers)
     assert len(pod_templates(serving_of(multi_run)[0])) == 2
     # Another certificate, another pod template: what makes Kubernetes replace the pods.
@@ -1229,8 +1235,9 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         ]
     else:  # a Deployment has pulumi-kubernetes's own await
         assert "pulumi.com/waitFor" not in annotations
-        # Its rollout's progress deadline holds one pod's way to serving, not 600 s.
-        assert serving[0]["spec"]["progressDeadlineSeconds"] == one
+        # Its rollout's progress deadline holds one pod's way to serving, not 600 s, and the
+        # old pod's end before it (Kubernetes's default 30 s grace).
+        assert serving[0]["spec"]["progressDeadlineSeconds"] == one + 30
 
 
 def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
@@ -1351,13 +1358,16 @@ if [ "$left" -gt 0 ]; then echo $((left - 1)) > "$FAILURES"; exit 255; fi
 """
 
 
-@pytest.mark.parametrize("failures", [0, 1, COPY_ATTEMPTS - 1, COPY_ATTEMPTS, COPY_ATTEMPTS + 3])
+ATTEMPTS = COPY_RETRY.attempts
+
+
+@pytest.mark.parametrize("failures", [0, 1, ATTEMPTS - 1, ATTEMPTS, ATTEMPTS + 3])
 def test_the_weights_copy_retries_in_place_before_it_fails(tmp_path: Path, failures: int) -> None:
     """The init step's script, run by a real shell with stand-in `aws` and `sleep`: a failed
     sync is tried again in place, so a store's brief outage never fails the step (a restarted
     init container would recreate its LeaderWorkerSet group, every pod's copy included, once
     all started); only when every attempt failed does it exit non-zero, after exactly
-    COPY_ATTEMPTS tries, COPY_RETRY_S apart."""
+    COPY_RETRY.attempts tries, COPY_RETRY.retry_s apart, each bounded by the CLI's timeouts."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "aws").write_text(FAKE_AWS)
@@ -1381,27 +1391,43 @@ def test_the_weights_copy_retries_in_place_before_it_fails(tmp_path: Path, failu
     )
     calls = (tmp_path / "calls").read_text().splitlines()
     slept = (tmp_path / "slept").read_text().split() if (tmp_path / "slept").exists() else []
-    tries = min(failures + 1, COPY_ATTEMPTS)
-    assert calls == [f"s3 sync {source} /weights --only-show-errors --endpoint-url {endpoint}"] * (
-        tries
+    tries = min(failures + 1, ATTEMPTS)
+    call = (
+        f"s3 sync {source} /weights --only-show-errors --endpoint-url {endpoint} "
+        f"--cli-connect-timeout {COPY_RETRY.connect_timeout_s} "
+        f"--cli-read-timeout {COPY_RETRY.read_timeout_s}"
     )
-    assert slept == [str(COPY_RETRY_S)] * (tries - 1)
-    assert done.returncode == (0 if failures < COPY_ATTEMPTS else 1), done.stderr
+    assert calls == [call] * tries
+    assert slept == [str(COPY_RETRY.retry_s)] * (tries - 1)
+    assert done.returncode == (0 if failures < ATTEMPTS else 1), done.stderr
 
 
-def test_the_group_waits_out_a_copy_s_retries(cluster_plan: Plan) -> None:
-    """A pod of a group retrying its copy lags the others by the retries' waits at most: the
-    margin in ray_wait_s (boot.yaml `margin` over the copy and the engine's start) holds them
-    for every model at every precision, so the group still forms."""
+def test_the_copy_s_retries_are_waited_for(cluster_plan: Plan) -> None:
+    """A pod whose copy retries lags by at most every attempt failing after each request waited
+    out both of the CLI's timeouts (the copy's env sets how many requests), and the sleeps
+    between: the group's Ray wait and `pulumi up`'s wait hold that beside the copy itself, for
+    every model at every precision."""
     catalog = default_catalog()
     figures = boot_figures()
-    retries_s = (COPY_ATTEMPTS - 1) * COPY_RETRY_S
+    retry = COPY_RETRY
+    worst = (
+        retry.attempts * retry.requests * (retry.connect_timeout_s + retry.read_timeout_s)
+        + (retry.attempts - 1) * retry.retry_s
+    )
+    [site] = cluster_plan.sites
+    [copy_step] = pod_spec(
+        catalog, cluster_plan.pools[0], site, SETTINGS, "image", {"name": "vllm"}
+    )["initContainers"]
+    env = {e["name"]: e.get("value") for e in copy_step["env"]}
+    assert env["AWS_MAX_ATTEMPTS"] == str(retry.requests)
+    assert env["AWS_RETRY_MODE"] == "standard"
     for model in catalog.models:
         for precision in catalog.precisions:
             pool = cluster_plan.pools[0].model_copy(update={"model": model, "precision": precision})
-            gb = weights_gb(catalog, model, precision)
-            lag = gb / figures.cluster_copy_gb_per_s.value + figures.engine_start_s.value
-            assert ray_wait_s(catalog, pool) - lag >= retries_s, (model, precision)
+            copy = weights_gb(catalog, model, precision) / figures.cluster_copy_gb_per_s.value
+            lag = (copy + figures.engine_start_s.value) * figures.margin.value
+            assert ray_wait_s(catalog, pool) >= lag + worst, (model, precision)
+            assert pod_ready_s(catalog, pool) >= copy * figures.margin.value + worst
 
 
 @pytest.mark.parametrize(
@@ -1413,6 +1439,9 @@ def test_the_group_waits_out_a_copy_s_retries(cluster_plan: Plan) -> None:
         ("https://models.home.arpa", True),
         ("https://10.9.0.10", True),
         ("https://[fd00::10]", True),
+        ("https://10.9.0.10.", True),  # a trailing dot
+        ("https://minio.minio.svc", True),  # a Kubernetes Service's name
+        ("https://S3.LAN", True),
         ("https://s3.models.acme.com", False),
         ("https://models.internal.acme.com", False),  # under a public name
         ("https://52.95.110.1", False),

@@ -109,8 +109,7 @@ def test_a_tampered_load_balancer_is_named(
          "sites[0].tolerations[0].effect", "NoSchedule"),
         ({"key": "gpu", "operator": "Exists", "tolerationSeconds": "30"},
          "sites[0].tolerations[0].tolerationSeconds", "Extra inputs are not permitted"),
-        # Valid, but not as the planner writes it (the operator it leaves implicit spelled out
-        # is fine; a value it would drop is not).
+        # Valid for the API, but not as the planner writes it (an empty value it leaves out).
         ({"key": "gpu", "operator": "Exists", "value": ""}, "sites[0].tolerations[0]",
          "not as the planner writes it"),
     ],

@@ -302,7 +302,8 @@ class Toleration(_Strict):
     Tolerations"), held to the API's rules (kubernetes pkg/apis/core/validation
     validateTolerations): a key is a label key, and only `Exists` may leave it out (every
     taint); `Exists` takes no value, `Equal` a label value; an effect, where given, is one of
-    the three taint effects (none: every effect)."""
+    the three taint effects (none: every effect). Stricter in spelling only: an empty key,
+    operator or effect, which the API reads as absent (or Equal), is left out instead."""
 
     key: str | None = Field(
         default=None, description="The taint's key, e.g. nvidia.com/gpu; none: every taint."

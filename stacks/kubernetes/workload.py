@@ -50,7 +50,15 @@ from typing import Any
 from planner import names
 from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
-from stacks.boot import boot_figures, pod_ready_s, pod_startup_s, ray_wait_s, weights_gb
+from stacks.boot import (
+    COPY_RETRY,
+    CopyRetry,
+    boot_figures,
+    pod_ready_s,
+    pod_startup_s,
+    ray_wait_s,
+    weights_gb,
+)
 from stacks.kubernetes.labels import PREFIX, label_key
 from stacks.serving import TLS_KEY, data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
@@ -70,10 +78,9 @@ LWS_NAME = "serving-group"
 # Of the pool's cost labels, those a pod template carries: the names (stack, pool), which stay
 # for the pool's life; its cost and perimeter stay on the Deployment or LWS.
 NAME_LABELS = frozenset({label_key(names.TAG_STACK), label_key(names.TAG_POOL)})
-# The weights copy's attempts before the init step fails, and the wait between them: about 5
-# minutes of a store's outage or throttling ridden out in place (operational choices, not costs).
-COPY_ATTEMPTS = 10
-COPY_RETRY_S = 30
+# The time a pod is given to end before it is killed: Kubernetes's default, the pods set none
+# (kubernetes.io, API reference, PodSpec.terminationGracePeriodSeconds).
+TERMINATION_GRACE_S = 30
 # The role label the Service selects the serving pods by (a group's leader serves).
 ROLE_LABEL = f"{PREFIX}/role"
 WEIGHTS_DIR = "/weights"
@@ -224,19 +231,25 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def copy_script(attempts: int = COPY_ATTEMPTS, retry_s: int = COPY_RETRY_S) -> str:
-    """The init step's shell script: `aws s3 sync` of $1 (the checkpoint) from the store at $2
-    into the weights volume, tried again in place after a failure (sync copies only what is
-    still missing), up to `attempts` times. It exits non-zero only once every attempt failed:
-    a LeaderWorkerSet recreates a group, every pod's copy included, once any of its pods'
-    containers restarted, init containers too, however long ago (kubernetes-sigs/lws v0.10.0
-    pkg/utils/pod/pod_utils.go ContainerRestarted; RecreateGroupAfterStart only defers it until
-    no pod of the group is Pending, pkg/controllers/pod_controller.go)."""
+def copy_script(retry: CopyRetry = COPY_RETRY) -> str:
+    """The init step's shell script (POSIX sh; the image needs `aws`, `sh` and `sleep`):
+    `aws s3 sync` of $1 (the checkpoint) from the store at $2 into the weights volume, tried
+    again in place after a failure (sync copies only what is still missing), each try bounded
+    by the CLI's timeouts, up to `retry.attempts` times (stacks/boot.py CopyRetry). It exits
+    non-zero only once every attempt failed: a LeaderWorkerSet recreates a group, every pod's
+    copy included, once any of its pods' containers restarted, init containers too, however
+    long ago (kubernetes-sigs/lws v0.10.0 pkg/utils/pod/pod_utils.go ContainerRestarted;
+    RecreateGroupAfterStart only defers it until no pod of the group is Pending,
+    pkg/controllers/pod_controller.go)."""
+    timeouts = (
+        f"--cli-connect-timeout {retry.connect_timeout_s} --cli-read-timeout {retry.read_timeout_s}"
+    )
     return (
-        f'i=1; until aws s3 sync "$1" {WEIGHTS_DIR} --only-show-errors --endpoint-url "$2"; do '
-        f'if [ "$i" -ge {attempts} ]; then exit 1; fi; '
-        f'echo "copy-weights: attempt $i failed, again in {retry_s} s" >&2; '
-        f"i=$((i + 1)); sleep {retry_s}; done"
+        f'i=1; until aws s3 sync "$1" {WEIGHTS_DIR} --only-show-errors --endpoint-url "$2" '
+        f"{timeouts}; do "
+        f'if [ "$i" -ge {retry.attempts} ]; then exit 1; fi; '
+        f'echo "copy-weights: attempt $i failed, again in {retry.retry_s} s" >&2; '
+        f"i=$((i + 1)); sleep {retry.retry_s}; done"
     )
 
 
@@ -252,6 +265,10 @@ def _copy_weights(pool: Pool, site: ClusterSite, cluster: ClusterSettings) -> di
         "env": [
             {"name": "HOME", "value": "/cache"},
             *USER_ENV,
+            # Each request of the sync tried this many times (AWS CLI User Guide, environment
+            # variables and retries: standard mode).
+            {"name": "AWS_RETRY_MODE", "value": "standard"},
+            {"name": "AWS_MAX_ATTEMPTS", "value": str(COPY_RETRY.requests)},
             *(
                 {
                     "name": env,
@@ -428,8 +445,8 @@ def serving_manifest(
     stable = {key: value for key, value in labels.items() if key in NAME_LABELS}
     serving_labels = {**stable, **pods, ROLE_LABEL: "leader"}
     # On the serving pods: a group's leader, as a change to either of its templates updates
-    # the whole group (kubernetes-sigs/lws v0.10.0 pkg/utils/utils.go LeaderWorkerTemplateHash
-    # hashes both).
+    # the whole group (kubernetes-sigs/lws v0.10.0 pkg/utils/revision/revision_utils.go: a
+    # revision is the whole leaderWorkerTemplate, with networkConfig).
     certified = (
         {"annotations": {CERTIFICATE_ANNOTATION: certificate_sha256}}
         if certificate_sha256 is not None
@@ -453,8 +470,10 @@ def serving_manifest(
                 "replicas": form.replicas,
                 # A rollout makes progress once per pod serving, which takes longer than the
                 # 600 s default (kubernetes.io, "Deployments", Progress Deadline Seconds), else
-                # every rollout reads ProgressDeadlineExceeded (pulumi-kubernetes only warns).
-                "progressDeadlineSeconds": await_timeouts(catalog, pool).create_s,
+                # every rollout reads ProgressDeadlineExceeded (pulumi-kubernetes only warns);
+                # a new pod also waits for the old one to end and free its GPUs.
+                "progressDeadlineSeconds": await_timeouts(catalog, pool).create_s
+                + TERMINATION_GRACE_S,
                 "selector": {"matchLabels": pods},
                 # The plan priced its nodes exactly: no surge pod would find a GPU.
                 "strategy": {
