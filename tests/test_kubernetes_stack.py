@@ -1494,3 +1494,21 @@ def test_the_pods_tolerate_the_taints_the_site_names(
             validate_lws(manifest)
     [manifest] = serving_of(_run(project, SINGLE))
     assert "tolerations" not in pod_templates(manifest)[0]["spec"]
+
+
+def test_every_serving_container_runs_without_usage_statistics(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
+    """vLLM's usage statistics off in every container that runs vLLM, a group's workers too
+    (vllm.yaml `environment`, as the EC2 nodes' `docker run`: tests/test_stacks.py); not in the
+    weights copy, which runs no vLLM."""
+    wanted = default_catalog().serving.environment.values
+    assert wanted["VLLM_NO_USAGE_STATS"] == "1"
+    for run in (single_run, multi_run):
+        [manifest] = serving_of(run)
+        for template in pod_templates(manifest):
+            [container] = template["spec"]["containers"]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert wanted.items() <= env.items(), container["name"]
+            [copy_step] = template["spec"]["initContainers"]
+            assert "VLLM_NO_USAGE_STATS" not in {e["name"] for e in copy_step["env"]}

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pulumi.runtime import rpc
 
+from planner.catalog import default_catalog
 from planner.cli import main
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.planfile import read_plan
@@ -258,6 +259,12 @@ def test_user_data_carries_the_parallelism(example_run: OfflineRun) -> None:
     assert "dkr.ecr.us-east-1.amazonaws.com/contract-review-pool-serving:v0.33.0" in text
     assert "ray start" not in text
     assert "--log-driver awslogs" in text and "LOG_GROUP=contract-review-pool-serving" in text
+    # vLLM's usage statistics off (vllm.yaml `environment`): the server does not try to call out.
+    assert "--env DO_NOT_TRACK=1 --env VLLM_NO_USAGE_STATS=1" in text
+    assert default_catalog().serving.environment.values == {
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+    }
 
 
 def test_multi_node_pool_runs_ray_over_efa(multi_node_run: OfflineRun) -> None:

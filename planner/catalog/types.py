@@ -405,11 +405,20 @@ class ServingRelease(_Data):
     date: str
 
 
+class ServingEnvironment(_Data):
+    """vllm.yaml `environment`: variables every serving process runs with, on both targets."""
+
+    values: dict[str, str]
+    source: str
+    date: str
+
+
 class Serving(_Data):
     """vllm.yaml: the pinned vLLM release, the flags it defines and what each model needs."""
 
     release: ServingRelease
     flags: ReleaseFlags
+    environment: ServingEnvironment
     values: dict[str, FlagValues]
     max_model_len_margin: Figure
     models: dict[str, ModelFlags]

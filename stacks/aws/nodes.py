@@ -65,6 +65,7 @@ def user_data(
     api_key: aws.secretsmanager.Secret,
     image_tag: str,
     serve_args: list[str],
+    serve_env: dict[str, str],
     s3_download_gbps: float,
 ) -> pulumi.Output[str]:
     """The nodes' cloud-init script (templates/cloud-init.yaml.j2), encoded for the template."""
@@ -81,6 +82,10 @@ def user_data(
                 model=pool.model,
                 precision=pool.precision,
                 serve_flags=shlex.join(serve_args),
+                serve_env=" ".join(
+                    f"--env {shlex.quote(f'{name}={value}')}"
+                    for name, value in sorted(serve_env.items())
+                ),
                 tensor_parallel=pool.tensor_parallel,
                 pipeline_parallel=pool.pipeline_parallel,
                 nodes_per_replica=pool.pipeline_parallel,

@@ -68,6 +68,8 @@ class InferencePoolArgs:
     image_tag: str
     # What follows `vllm serve /weights` on every node (stacks/serving.py).
     serve_args: list[str]
+    # The serving container's environment besides its API key (vllm.yaml `environment`).
+    serve_env: dict[str, str]
     # From stacks/boot.py: the grace before a new node's health checks count, and the rate its
     # S3 client aims at (the rate the grace was computed for).
     health_check_grace_s: int
@@ -269,6 +271,7 @@ class InferencePool(pulumi.ComponentResource):
                 api_key=self.api_key_secret,
                 image_tag=args.image_tag,
                 serve_args=args.serve_args,
+                serve_env=args.serve_env,
                 s3_download_gbps=args.s3_download_gbps,
             ),
             efa_interfaces=args.efa_interfaces,

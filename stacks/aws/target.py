@@ -40,6 +40,7 @@ def build_pool(request: PoolRequest) -> BuiltPool:
             protect=settings.protect,
             image_tag=settings.serving_image_tag,
             serve_args=serve_args(pool, catalog),
+            serve_env=dict(catalog.serving.environment.values),
             health_check_grace_s=boot.grace_s,
             s3_download_gbps=boot.download_gbps,
             # Unset, the deploying principal may upload the weights (README).

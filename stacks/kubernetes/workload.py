@@ -329,6 +329,11 @@ def _serving_container(
                 "name": "VLLM_API_KEY",
                 "valueFrom": {"secretKeyRef": {"name": SECRET_API_KEY, "key": "key"}},
             },
+            # Every serving process's environment (vllm.yaml `environment`).
+            *(
+                {"name": name, "value": value}
+                for name, value in sorted(catalog.serving.environment.values.items())
+            ),
         ],
         "resources": resources(site, site.gpus_per_node),
         "securityContext": _container_security(),
