@@ -20,9 +20,9 @@ import yaml
 
 from planner.catalog import default_catalog
 from planner.cli.app import main
-from planner.graph.resources import Graph, Resource, graph_from_offline
+from planner.graph.resources import UNKNOWN, Graph, Resource, graph_from_offline
 from planner.planfile import Plan, read_plan
-from planner.verification import kubernetes_pods
+from planner.verification import kubernetes_network, kubernetes_pods
 from planner.verification.expectations import Expectations
 from planner.verification.kubernetes_pods import (
     DEPLOYMENT,
@@ -30,7 +30,7 @@ from planner.verification.kubernetes_pods import (
     NETWORK_POLICY,
     SERVICE,
 )
-from planner.verification.registry import Finding, Report, Subject
+from planner.verification.registry import Finding, Report, Status, Subject
 from planner.verification.run import verify
 from stacks.kubernetes import network_policy
 from tests.test_kubernetes_stack import CLUSTERS, MULTI, SINGLE, _run
@@ -509,10 +509,32 @@ def test_a_kind_the_model_does_not_know_fails_closed(single: Case) -> None:
     }
     report = check((added(graph, clusterwide, "wide", wide), plan))
     [finding] = failures(report, "perimeter")
-    assert "naming the pool's namespace or pod label" in finding.message
-    # An unrelated one elsewhere is not the pool's.
-    other = {**wide, "spec": {"endpointSelector": {"matchLabels": {"app": "other"}}}}
-    assert check((added(graph, clusterwide, "wide", other), plan)).failures() == []
+    assert "that may select any pod of the cluster" in finding.message
+    # So does any other network policy API's, wherever it is and whatever it names: its
+    # selectors (`endpointSelector: {}`, Calico's selector strings, an AdminNetworkPolicy's
+    # subject, decided before NetworkPolicy) may take the pool's pods without naming them.
+    for kind, spec in (
+        (clusterwide, {"endpointSelector": {}, "egress": [{"toEntities": ["world"]}]}),
+        (clusterwide, {"endpointSelector": {"matchLabels": {"app": "other"}}}),
+        (
+            "kubernetes:crd.projectcalico.org/v1:GlobalNetworkPolicy",
+            {"selector": "ai-infra-planner/pool == 'llama-3-1-8b-dc1'"},
+        ),
+        (
+            "kubernetes:policy.networking.k8s.io/v1alpha1:AdminNetworkPolicy",
+            {"subject": {"namespaces": {}}, "egress": [{"action": "Allow"}]},
+        ),
+    ):
+        other = {"metadata": {"name": "wide"}, "spec": spec}
+        [finding] = failures(check((added(graph, kind, "wide", other), plan)), "perimeter")
+        assert "that may select any pod of the cluster" in finding.message, kind
+    # A component applying manifests the graph does not show, too.
+    manifests = {"file": "allow-all.yaml"}
+    [finding] = failures(
+        check((added(graph, "kubernetes:yaml:ConfigFile", "extra", manifests), plan)),
+        "perimeter",
+    )
+    assert "that may select any pod of the cluster" in finding.message
 
 
 def test_egress_the_stack_config_does_not_name_fails_closed(single: Case) -> None:
@@ -614,3 +636,161 @@ def test_a_store_range_outside_the_private_ranges_is_not_named(single: Case) -> 
     assert failures(report, "perimeter") and report.status.value == "FAIL"
     # The range as the stack config gives it (private) is named, and passes.
     assert check(single).failures() == []
+
+
+# --- What the pods' controllers add, and other ways round the model (review of issue 16).
+# A Deployment's pods carry pod-template-hash, a LeaderWorkerSet's leaderworkerset.sigs.k8s.io/*
+# (kubernetes.io, "Deployments"; kubernetes-sigs/lws), labels their templates do not give.
+HASH = "pod-template-hash"
+
+
+def _deny_unless(key: str, operator: str) -> Callable[[dict[str, Any]], None]:
+    def change(inputs: dict[str, Any]) -> None:
+        selector = inputs["spec"]["podSelector"]
+        selector.setdefault("matchExpressions", []).append({"key": key, "operator": operator})
+
+    return change
+
+
+def test_a_deny_that_turns_on_a_label_the_controller_adds_holds_no_pod(single: Case) -> None:
+    """`pod-template-hash DoesNotExist` in the default deny's selector: every real pod carries
+    that label, so the policy selects none of them, and the pods are open both ways."""
+    graph, plan = single
+    tampered = changed(graph, NETWORK_POLICY, "default-deny", _deny_unless(HASH, "DoesNotExist"))
+    found = [f.message for f in failures(check((tampered, plan)), "perimeter")]
+    assert any("no NetworkPolicy denying by default" in m for m in found)
+
+
+def test_an_allow_that_may_select_the_pods_counts(single: Case, multi: Case) -> None:
+    """A policy or Service whose selector turns on labels the controllers add may select the
+    pool's pods: what it allows counts (fail closed)."""
+    for case, key in ((single, HASH), (multi, "leaderworkerset.sigs.k8s.io/name")):
+        graph, plan = case
+        ns = namespace(case)
+        policy = {
+            "metadata": {"name": "extra", "namespace": ns},
+            "spec": {
+                "podSelector": {"matchExpressions": [{"key": key, "operator": "Exists"}]},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}],
+            },
+        }
+        report = check((added(graph, NETWORK_POLICY, "extra", policy), plan))
+        assert failures(report, "open-egress"), key
+    graph, plan = multi
+    ns = namespace(multi)
+    node_port = {
+        "metadata": {"name": "side", "namespace": ns},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"leaderworkerset.sigs.k8s.io/name": "serving-group"},
+            "ports": [{"port": 8000, "targetPort": 8000}],
+        },
+    }
+    assert check((added(graph, SERVICE, "side", node_port), plan)).failures()
+
+
+def test_a_program_made_dns_pod_fails(single: Case) -> None:
+    """A Deployment of the program in kube-system labelled as cluster DNS: the pool's egress to
+    cluster DNS would reach a pod the program controls."""
+    graph, plan = single
+    impostor = {
+        "metadata": {"name": "dns", "namespace": "kube-system"},
+        "spec": {"template": {"metadata": {"labels": {"k8s-app": "kube-dns"}}, "spec": {}}},
+    }
+    [finding] = failures(check((added(graph, DEPLOYMENT, "dns", impostor), plan)), "perimeter")
+    assert "whose pods the pool's DNS egress reaches" in finding.message
+    elsewhere = copy.deepcopy(impostor)
+    elsewhere["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
+    assert check((added(graph, DEPLOYMENT, "dns", elsewhere), plan)).failures() == []
+
+
+@pytest.mark.parametrize(
+    "ports",
+    [None, [{"protocol": "UDP", "port": 443}], [{"port": 443, "endPort": 65535}], [{"port": 22}]],
+)
+def test_the_store_s_range_is_reached_on_https_only(
+    single: Case, ports: list[dict[str, Any]] | None
+) -> None:
+    """Egress to the weights store's range on any port but TCP 443 reaches whatever else
+    listens there."""
+    graph, plan = single
+
+    def widen(inputs: dict[str, Any]) -> None:
+        rule: dict[str, Any] = {"to": [{"ipBlock": {"cidr": "10.9.0.0/24"}}]}
+        if ports is not None:
+            rule["ports"] = ports
+        inputs["spec"]["egress"].append(rule)
+
+    tampered = changed(graph, NETWORK_POLICY, "serving", widen)
+    [finding] = failures(check((tampered, plan)), "perimeter")
+    assert "the store is reached on TCP 443 only" in finding.message
+    assert network_policy.HTTPS_PORT == kubernetes_network.STORE_PORT
+
+
+def test_without_a_plan_an_ingress_range_beyond_the_private_ones_is_open(single: Case) -> None:
+    """With no plan, no consumer is known, but none lies outside the private ranges: a range
+    beyond them (half the internet, 0.0.0.0/1) is open ingress."""
+    graph, _ = single
+
+    def widen(inputs: dict[str, Any]) -> None:
+        for cidr in ("0.0.0.0/1", "128.0.0.0/1"):
+            inputs["spec"]["ingress"].append(
+                {"from": [{"ipBlock": {"cidr": cidr}}], "ports": [{"port": 8000}]}
+            )
+
+    report = verify(
+        changed(graph, NETWORK_POLICY, "serving", widen),
+        Expectations.of(None, default_catalog(), clusters=CLUSTERS),
+    )
+    found = [f.message for f in failures(report, "open-ingress")]
+    assert any("0.0.0.0/1" in m for m in found) and any("128.0.0.0/1" in m for m in found)
+
+
+def test_a_second_namespace_claiming_the_pool_fails(single: Case) -> None:
+    graph, plan = single
+    [ns] = graph.of_type(kubernetes_pods.NAMESPACE)
+    other = copy.deepcopy(ns.inputs)
+    other["metadata"]["name"] = "elsewhere"
+    [finding] = failures(
+        check((added(graph, kubernetes_pods.NAMESPACE, "elsewhere", other), plan)), "perimeter"
+    )
+    assert "also annotated as this pool's namespace" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("type_", "name", "path"),
+    [
+        (DEPLOYMENT, "serving", ("spec", "template", "spec", "hostNetwork")),
+        (NETWORK_POLICY, "serving", ("spec", "egress")),
+        (NETWORK_POLICY, "default-deny", ("spec", "podSelector")),
+        (NETWORK_POLICY, "serving", ("metadata", "namespace")),
+        (SERVICE, "serving", ("spec", "selector")),
+        (SERVICE, "serving", ("spec", "loadBalancerSourceRanges")),
+        (DEPLOYMENT, "serving", ("spec", "template", "metadata", "labels")),
+    ],
+)
+def test_a_value_known_only_after_up_is_unknown_not_a_pass(
+    single: Case, type_: str, name: str, path: tuple[str, ...]
+) -> None:
+    """A preview of a new stack holds values known only after `pulumi up`: where the
+    perimeter rests on one (host access, rules, selectors, a namespace), the pool is UNKNOWN,
+    never PASS, and verify does not crash on it; the serving certificate's digest in the pod
+    template, unknown in every first preview, opens nothing and changes nothing."""
+    graph, plan = single
+
+    def blank(inputs: dict[str, Any]) -> None:
+        node = inputs
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = UNKNOWN
+
+    subject = pool_subject(check((changed(graph, type_, name, blank), plan)))
+    assert subject.status is Status.UNKNOWN, subject.failures
+    assert any("known only after `pulumi up`" in f.message for f in subject.unknowns)
+
+    def digest_unknown(inputs: dict[str, Any]) -> None:
+        inputs["spec"]["template"]["metadata"]["annotations"] = {"x/digest": UNKNOWN}
+
+    passing = pool_subject(check((changed(graph, DEPLOYMENT, "serving", digest_unknown), plan)))
+    assert passing.status is Status.PASS

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner import names
+from planner.catalog import default_catalog
 from planner.graph.resources import Graph
 from planner.planfile import ClusterLoadBalancer
 from planner.verification.aws_network import Network
@@ -56,16 +57,20 @@ from planner.verification.kubernetes_pods import (
     DNS_NAMESPACE,
     DNS_PODS,
     DNS_PORT,
+    NAMESPACE,
     NAMESPACE_NAME,
     ClusterPoolView,
     Pods,
     cluster_pools,
+    dns_impostor,
+    has_unknown,
     host_network,
     host_ports,
     k8s_label,
     meta,
     named_namespace,
     number,
+    opens_any,
     pool_view,
     spec_of,
 )
@@ -115,6 +120,22 @@ def _serving_only(pods: Pods, rule: dict[str, Any], serving: set[int]) -> bool:
     }
     return bool(
         entries and serving and not any(e.get("endPort") for e in entries) and named <= serving
+    )
+
+
+# The port the weights' store is reached on (its https:// endpoint; the stack's settings refuse
+# another: stacks/settings.py, HTTPS_PORT of stacks/kubernetes/network_policy.py, which verify
+# may not import: tests/test_kubernetes_verify.py checks they agree).
+STORE_PORT = 443
+
+
+def _store_port_only(rule: dict[str, Any]) -> bool:
+    entries = rule.get("ports") or []
+    return bool(entries) and all(
+        number(e.get("port")) == STORE_PORT
+        and e.get("protocol", "TCP") == "TCP"
+        and not e.get("endPort")
+        for e in entries
     )
 
 
@@ -193,8 +214,19 @@ class _Judgement:
                 for n, r in sorted(self.ranges.items())
                 if isinstance(cidr, str) and within(cidr, r)
             ]
-            if named:
+            if named and _store_port_only(rule):
                 return f"{cidr} on {ports}: {named[0]}"
+            if named:
+                self.fail(
+                    "perimeter",
+                    pods.label,
+                    f"{where} allows egress to {cidr} ({named[0]}) on {ports}: the store is "
+                    f"reached on TCP {STORE_PORT} only (its HTTPS endpoint)",
+                    pods.label,
+                    f"{where}: ipBlock {cidr} ({ports})",
+                    f"whatever else listens in {cidr}",
+                )
+                return None
             known = ", ".join(f"{r}: {n}" for n, r in sorted(self.ranges.items()))
             beyond = (
                 "the internet"
@@ -287,7 +319,13 @@ class _Judgement:
             cidr = (peer["ipBlock"] or {}).get("cidr")
             checks = self._health_checks()
             if self.consumers is None:
-                inside = isinstance(cidr, str) and cidr not in EVERYWHERE
+                # No plan: no consumer is known, but one is never outside the private ranges
+                # (the loader refuses it), so a range beyond them (0.0.0.0/1, 2000::/3) is open.
+                inside = (
+                    isinstance(cidr, str)
+                    and cidr not in EVERYWHERE
+                    and default_catalog().private_consumers.range_problem(cidr) is None
+                )
             else:
                 inside = isinstance(cidr, str) and any(within(cidr, c) for c in self.consumers)
             checker = not inside and isinstance(cidr, str) and any(within(cidr, c) for c in checks)
@@ -424,10 +462,12 @@ class _Judgement:
             self.blocks.append(f"{pods.label}: on the pod network (no hostNetwork, no hostPort)")
 
     def deny(self, pods: Pods) -> None:
+        # Surely selecting: a deny whose selector turns on labels the template does not give
+        # (pod-template-hash DoesNotExist, say) may hold no real pod.
         both = [
             p
-            for p in self.view.policies_of(pods, "Ingress")
-            if p in self.view.policies_of(pods, "Egress")
+            for p in self.view.policies_of(pods, "Ingress", surely=True)
+            if p in self.view.policies_of(pods, "Egress", surely=True)
         ]
         deny = [p for p in both if not spec_of(p).get("ingress") and not spec_of(p).get("egress")]
         if deny:
@@ -491,6 +531,11 @@ class _Judgement:
                 )
 
 
+def _read_namespace(view: ClusterPoolView) -> Any:
+    found = meta(view.namespace)
+    return [found.get("name"), found.get("labels")]
+
+
 def judge_pool(graph: Graph, pool: str, expect: Expectations) -> Subject:
     """The pool's subject: its failures, or (when it passes) what blocks each way out."""
     planned = expect.pools.get(pool)
@@ -526,11 +571,31 @@ def judge_pool(graph: Graph, pool: str, expect: Expectations) -> Subject:
         expect.site_load_balancers.get(site) if site else None,
         expect.pool_namespaces.get(pool, []) if planned else None,
     )
+    if view.unknown or has_unknown(_read_namespace(view)):
+        # What the perimeter rests on is known only after `pulumi up`: unknown, not judged
+        # (a pass would claim what the graph cannot show).
+        for resource in view.unknown or [view.namespace]:
+            subject.unknowns.append(
+                Finding.unknown(
+                    "perimeter",
+                    k8s_label(resource),
+                    f"{k8s_label(resource)} has a value the pool's perimeter rests on (its "
+                    "namespace, selectors, rules, ports or host access) that is known only "
+                    "after `pulumi up`: verify the stack's state once it is deployed",
+                )
+            )
+        return subject
     for resource in view.unmodelled:
         where = (
             "in the pool's namespace"
             if meta(resource).get("namespace") == view.name
-            else ("naming the pool's namespace or pod label")
+            else "also annotated as this pool's namespace"
+            if resource.type == NAMESPACE
+            else "that may select any pod of the cluster"
+            if opens_any(resource.type)
+            else "whose pods the pool's DNS egress reaches"
+            if dns_impostor(resource)
+            else "naming the pool's namespace or pod label"
         )
         judged.fail(
             "perimeter",

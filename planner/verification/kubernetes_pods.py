@@ -7,11 +7,11 @@ anywhere (judged fail closed)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from planner import names
-from planner.graph.resources import Graph, Resource
+from planner.graph.resources import Graph, Resource, Unknown
 from planner.verification.expectations import Expectations
 from planner.verification.values import truthy
 
@@ -77,26 +77,61 @@ def number(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def selects(selector: Any, labels: dict[str, str]) -> bool:
-    """A label selector (matchLabels, matchExpressions) selects these labels; the empty one
-    selects every pod; one the model cannot read selects them too (fail closed)."""
+def selection(selector: Any, labels: dict[str, str]) -> bool | None:
+    """Whether a label selector (matchLabels, matchExpressions) selects the pods of a template
+    with these labels: True, False, or None where it depends on labels the template does not
+    give, which the pods' controllers add to the real pods (a Deployment's pod-template-hash, a
+    LeaderWorkerSet's leaderworkerset.sigs.k8s.io/* and its StatefulSets' labels: kubernetes.io,
+    "Deployments", Pod-template-hash label) or where the model cannot read it. The empty
+    selector, and none, select every pod."""
     if not isinstance(selector, dict):
-        return selector is None
+        return True if selector is None else None
     wanted = selector.get("matchLabels") or {}
-    if not isinstance(wanted, dict) or any(labels.get(k) != v for k, v in wanted.items()):
-        return not isinstance(wanted, dict)
-    for expression in selector.get("matchExpressions") or []:
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(wanted, dict) or not isinstance(expressions, list):
+        return None
+    unsure = False
+    for key, value in wanted.items():
+        if key not in labels:
+            unsure = True
+        elif labels[key] != value:
+            return False
+    for expression in expressions:
+        if not isinstance(expression, dict):
+            return None
         key, operator = expression.get("key"), expression.get("operator")
         values = expression.get("values") or []
+        if not isinstance(key, str) or not isinstance(values, list):
+            return None
+        if key not in labels:
+            # A label the template does not give may still be on the pods.
+            if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+                return None
+            unsure = True
+            continue
         held = {
-            "In": labels.get(key) in values,
-            "NotIn": labels.get(key) not in values,
-            "Exists": key in labels,
-            "DoesNotExist": key not in labels,
-        }.get(operator, True)
+            "In": labels[key] in values,
+            "NotIn": labels[key] not in values,
+            "Exists": True,
+            "DoesNotExist": False,
+        }.get(str(operator))
+        if held is None:
+            return None
         if not held:
             return False
-    return True
+    return None if unsure else True
+
+
+def selects(selector: Any, labels: dict[str, str]) -> bool:
+    """The selector may select these pods (what a policy or Service allows counts wherever it
+    might apply: fail closed)."""
+    return selection(selector, labels) is not False
+
+
+def surely_selects(selector: Any, labels: dict[str, str]) -> bool:
+    """The selector selects these pods whatever labels their controllers add (what must hold
+    them, a default deny, counts only where it surely applies)."""
+    return selection(selector, labels) is True
 
 
 @dataclass(frozen=True)
@@ -151,6 +186,8 @@ class ClusterPoolView:
     policies: list[Resource]
     services: list[Resource]
     unmodelled: list[Resource]
+    # Resources of the pool with a value the model reads known only after `pulumi up`.
+    unknown: list[Resource] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -192,12 +229,14 @@ class ClusterPoolView:
             if (found := pods.port(port.get("targetPort", port.get("port")))) is not None
         }
 
-    def policies_of(self, pods: Pods, kind: str) -> list[Resource]:
-        """The policies of this direction (Ingress or Egress) selecting the pods."""
+    def policies_of(self, pods: Pods, kind: str, surely: bool = False) -> list[Resource]:
+        """The policies of this direction (Ingress or Egress) that may select the pods, or with
+        `surely`, that select them whatever labels their controllers add."""
+        test = surely_selects if surely else selects
         return [
             p
             for p in self.policies
-            if selects(spec_of(p).get("podSelector"), pods.labels) and kind in policy_types(p)
+            if test(spec_of(p).get("podSelector"), pods.labels) and kind in policy_types(p)
         ]
 
 
@@ -220,6 +259,76 @@ def mentions(value: Any, namespace: str, pod_label: str | None) -> bool:
     return bool(value == namespace)
 
 
+def opens_any(kind: str) -> bool:
+    """A kind that may select any pod of the cluster without naming it: another network policy
+    API (Cilium's, Calico's, the AdminNetworkPolicy of policy.networking.k8s.io, often
+    cluster-scoped with selectors of their own syntax), or a component that applies manifests
+    the graph does not show (pulumi-kubernetes yaml and helm resources)."""
+    return kind.endswith("NetworkPolicy") or kind.startswith(
+        ("kubernetes:yaml:", "kubernetes:helm.sh/", "kubernetes:kustomize:")
+    )
+
+
+def dns_impostor(resource: Resource) -> bool:
+    """A workload of the program in kube-system whose pods carry cluster DNS's label: the
+    pool's egress to cluster DNS (port 53) would reach a pod the program controls."""
+    found = meta(resource)
+    if found.get("namespace") != DNS_NAMESPACE[NAMESPACE_NAME]:
+        return False
+    template = spec_of(resource).get("template")
+    if resource.type.endswith(":Pod"):
+        labels = found.get("labels")
+    elif isinstance(template, dict):
+        labels = (template.get("metadata") or {}).get("labels")
+    else:
+        return False  # runs no pod
+    if labels is None:
+        return False
+    # Labels the model cannot read may be cluster DNS's (fail closed); no controller adds the
+    # k8s-app label, so the template's say whether its pods carry it.
+    return not isinstance(labels, dict) or all(labels.get(k) == v for k, v in DNS_PODS.items())
+
+
+def has_unknown(value: Any) -> bool:
+    """An Unknown anywhere in the value."""
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        return any(has_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_unknown(v) for v in value)
+    return False
+
+
+def _read(resource: Resource) -> Any:
+    """What of a resource the model reads: its namespace, labels, a Service's annotations and
+    spec; a workload's pod templates without their annotations (the serving certificate's
+    digest there is unknown until the certificate exists, and opens nothing)."""
+    found = meta(resource)
+    spec = dict(spec_of(resource))
+    if resource.type in (DEPLOYMENT, LEADER_WORKER_SET):
+        spec = _without_template_annotations(spec)
+    return [
+        found.get("namespace"),
+        found.get("labels"),
+        found.get("annotations") if resource.type == SERVICE else None,
+        spec,
+    ]
+
+
+def _without_template_annotations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: (
+                {k: v for k, v in item.items() if k != "annotations"}
+                if key == "metadata" and isinstance(item, dict)
+                else _without_template_annotations(item)
+            )
+            for key, item in value.items()
+        }
+    return value
+
+
 def pool_view(graph: Graph, pool: str) -> ClusterPoolView | None:
     """The pool's namespace (annotated with its name, whole) and what is in it, or None."""
     found = [
@@ -231,18 +340,29 @@ def pool_view(graph: Graph, pool: str) -> ClusterPoolView | None:
         return None
     namespace = found[0]
     view = ClusterPoolView(pool, namespace, [], [], [], [])
+    # Another namespace claiming the pool: its pods are the pool's too, and not judged here.
+    view.unmodelled.extend(found[1:])
     for resource in sorted(graph.resources.values(), key=lambda r: r.urn):
         if not resource.type.startswith("kubernetes:") or resource is namespace:
             continue
-        inside = meta(resource).get("namespace") == view.name
+        where = meta(resource).get("namespace")
+        inside = where == view.name or (isinstance(where, Unknown) and resource.type in MODELLED)
+        if inside and resource.type in MODELLED and has_unknown(_read(resource)):
+            view.unknown.append(resource)
+            continue
         if resource.type in (DEPLOYMENT, LEADER_WORKER_SET) and inside:
             view.pods.extend(templates(resource))
         elif resource.type == NETWORK_POLICY and inside:
             view.policies.append(resource)
         elif resource.type == SERVICE and inside:
             view.services.append(resource)
-        elif resource.type not in MODELLED and (
-            inside or mentions(resource.inputs, view.name, view.pod_label)
+        elif dns_impostor(resource) or (
+            resource.type not in MODELLED
+            and (
+                inside
+                or mentions(resource.inputs, view.name, view.pod_label)
+                or opens_any(resource.type)
+            )
         ):
             view.unmodelled.append(resource)
     return view
