@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from planner.catalog import Catalog, Provider, default_catalog
+from planner.catalog.types import PrivateConsumers
 from planner.planfile import ClusterLoadBalancer, Consumer, Plan
 
 
@@ -43,6 +44,9 @@ class Expectations:
     site_load_balancers: dict[str, ClusterLoadBalancer] = field(default_factory=dict)
     # Pool -> the namespaces of its site's cluster whose pods its consumers are.
     pool_namespaces: dict[str, list[str]] = field(default_factory=dict)
+    # The private ranges (data_classes.yaml private_consumers): no consumer lies beyond them, so
+    # without a plan an ingress range beyond them is open.
+    private: PrivateConsumers | None = None
 
     def link_of(self, service_name: str) -> str | None:
         """The PrivateLink provider (its id) whose endpoint service an interface endpoint's
@@ -85,6 +89,7 @@ class Expectations:
             return cls(
                 {}, {}, set(), [], [], {}, protect, links=links,
                 cluster_ranges=cluster_ranges(clusters, catalog),
+                private=(catalog or default_catalog()).private_consumers,
             )  # fmt: skip
         by_name = {w.name: w for w in plan.workloads}
         pools = {

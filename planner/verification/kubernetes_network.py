@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner import names
-from planner.catalog import default_catalog
+from planner.catalog.types import PrivateConsumers
 from planner.graph.resources import Graph
 from planner.planfile import ClusterLoadBalancer
 from planner.verification.aws_network import Network
@@ -163,6 +163,8 @@ class _Judgement:
     load_balancer: ClusterLoadBalancer | None = None
     # The namespaces the pool's consumers name (None: the plan is not known).
     namespaces: list[str] | None = None
+    # The private ranges, when the plan is not known (Expectations.private).
+    private: PrivateConsumers | None = None
     blocks: list[str] = field(default_factory=list)
 
     def fail(self, rule: str, resource: str, message: str, *witness: str) -> None:
@@ -324,7 +326,8 @@ class _Judgement:
                 inside = (
                     isinstance(cidr, str)
                     and cidr not in EVERYWHERE
-                    and default_catalog().private_consumers.range_problem(cidr) is None
+                    and self.private is not None
+                    and self.private.range_problem(cidr) is None
                 )
             else:
                 inside = isinstance(cidr, str) and any(within(cidr, c) for c in self.consumers)
@@ -570,6 +573,7 @@ def judge_pool(graph: Graph, pool: str, expect: Expectations) -> Subject:
         planned[2] if planned else None,
         expect.site_load_balancers.get(site) if site else None,
         expect.pool_namespaces.get(pool, []) if planned else None,
+        private=expect.private,
     )
     if view.unknown or has_unknown(_read_namespace(view)):
         # What the perimeter rests on is known only after `pulumi up`: unknown, not judged
