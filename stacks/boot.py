@@ -19,7 +19,8 @@ from functools import cache
 import yaml
 
 from planner.catalog import DATA_DIR, Catalog, Figure
-from planner.planfile import Pool
+from planner.inputs.sites import AWS_HEALTH_CHECK_INTERVAL, AWS_HEALTHY_THRESHOLD, is_aws_nlb
+from planner.planfile import ClusterLoadBalancer, Pool
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,25 @@ def pod_ready_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:
     copy = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
     copy_s = math.ceil((copy * figures.margin.value + COPY_RETRY.allowance_s) / 60) * 60
     return copy_s + pod_startup_s(catalog, pool, multi_node)
+
+
+def readiness_gate_s(load_balancer: ClusterLoadBalancer | None) -> int:
+    """How much longer than its own start a cluster pod takes to turn Ready behind the load
+    balancer it is served through (None: a ClusterIP Service, no gate): an AWS NLB's pod
+    readiness gate holds it until the NLB has registered it (boot.yaml `load_balancer`) and
+    seen the healthy threshold's checks pass, an interval apart (the Service's annotations, or
+    the controller's defaults), in whole minutes (as `pulumi up`'s waits are). 0 for another
+    implementation, which sets no gate."""
+    if load_balancer is None or not is_aws_nlb(
+        load_balancer.annotations, load_balancer.load_balancer_class
+    ):
+        return 0
+    figures = _whole_figures("load_balancer")
+    annotations = load_balancer.annotations
+    # The loader refused any other value (planner/inputs/sites.py aws_nlb_problem).
+    threshold = int(annotations.get(AWS_HEALTHY_THRESHOLD[0], figures["healthy_threshold"]))
+    interval = int(annotations.get(AWS_HEALTH_CHECK_INTERVAL[0], figures["interval_s"]))
+    return math.ceil((figures["registration_s"] + threshold * interval) / 60) * 60
 
 
 def ray_wait_s(catalog: Catalog, pool: Pool) -> int:

@@ -36,10 +36,11 @@ from stacks.boot import (
     pod_ready_s,
     pod_startup_s,
     ray_wait_s,
+    readiness_gate_s,
     weights_gb,
 )
 from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
-from stacks.kubernetes.namespace import KUBERNETES_VERSION
+from stacks.kubernetes.namespace import KUBERNETES_VERSION, namespace_manifest
 from stacks.kubernetes.tls import sha256
 from stacks.kubernetes.workload import (
     CERTIFICATE_ANNOTATION,
@@ -1208,10 +1209,17 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
     monkeypatch.setattr(k8s.core.v1, "Service", spy(k8s.core.v1.Service, "service"))
     run = _run(project, text)
     capsys.readouterr()
-    [pool] = [p for p in read_plan(project / "plans/dev/plan.json").pools if p.site == "dc1"]
+    plan = read_plan(project / "plans/dev/plan.json")
+    [pool] = [p for p in plan.pools if p.site == "dc1"]
     form = shape(pool)
     catalog = default_catalog()
-    one = pod_ready_s(catalog, pool, form.spans_pods)
+    # The pool's callers are outside the cluster, through the site's AWS NLB: each pod also
+    # waits for the NLB to call it healthy (its readiness gate), 5 minutes for the target's
+    # registration and the controller's default 3 checks 10 s apart, in whole minutes.
+    [site] = [s for s in plan.sites if s.name == "dc1"]
+    gate = readiness_gate_s(site.load_balancer)
+    assert gate == 360
+    one = pod_ready_s(catalog, pool, form.spans_pods) + gate
     figures = boot_figures()
     copy_s = weights_gb(catalog, pool.model, pool.precision) / figures.cluster_copy_gb_per_s.value
     assert one >= copy_s + pod_startup_s(catalog, pool) > 600
@@ -1238,6 +1246,48 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         # Its rollout's progress deadline holds one pod's way to serving, not 600 s, and the
         # old pod's end before it (Kubernetes's default 30 s grace).
         assert serving[0]["spec"]["progressDeadlineSeconds"] == one + 30
+
+
+def test_a_pool_behind_an_aws_nlb_turns_ready_only_once_the_nlb_calls_it_healthy(
+    single_run: OfflineRun, project: Path
+) -> None:
+    """A rolling update (a renewed certificate, a new image) ends an old pod once its new one
+    is Ready; behind an ip-target NLB the new one is then still "initial" in the target group
+    for minutes, and the NLB may be left with no healthy target (AWS Load Balancer Controller
+    docs, "Pod readiness gate"). The pool's namespace carries the label that has the controller
+    gate each new pod on its target's health, and every wait holds that gate's time."""
+    plan = read_plan(project / "plans/dev/plan.json")
+    [site] = [s for s in plan.sites if s.name == "dc1"]
+    [namespace] = by_kind(single_run, "Namespace")
+    assert namespace["metadata"]["labels"]["elbv2.k8s.aws/pod-readiness-gate-inject"] == "enabled"
+    validate(namespace)
+    [pool] = [p for p in plan.pools if p.site == "dc1"]
+    gate = readiness_gate_s(site.load_balancer)
+    [deployment] = by_kind(single_run, "Deployment")
+    assert deployment["spec"]["progressDeadlineSeconds"] == (
+        pod_ready_s(default_catalog(), pool) + gate + 30
+    )
+    # The gate's time follows the Service's own health-check annotations, in whole minutes.
+    assert site.load_balancer is not None
+    prefix = "service.beta.kubernetes.io/aws-load-balancer-healthcheck-"
+    slower = site.load_balancer.model_copy(
+        update={
+            "annotations": {
+                **site.load_balancer.annotations,
+                f"{prefix}healthy-threshold": "5",
+                f"{prefix}interval": "30",
+            }
+        }
+    )
+    assert (gate, readiness_gate_s(slower)) == (360, 480)  # 300 + 3 x 10; 300 + 5 x 30
+    # A ClusterIP pool (no load balancer) or another implementation's has no gate, and its
+    # namespace no label.
+    other = site.load_balancer.model_copy(
+        update={"annotations": {"example.com/internal": "true"}, "load_balancer_class": None}
+    )
+    assert readiness_gate_s(None) == readiness_gate_s(other) == 0
+    labels = namespace_manifest("ns", {}, {})["metadata"]["labels"]
+    assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in labels
 
 
 def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(

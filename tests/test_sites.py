@@ -820,6 +820,39 @@ def test_an_aws_nlb_checks_the_pods_on_the_port_their_policy_admits_its_checks_o
             LoadBalancer.model_validate(given)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "ok"),
+    [
+        ("healthy-threshold", "5", True),
+        ("healthy-threshold", " 2 ", True),
+        ("healthy-threshold", "1", False),  # below what a target group takes
+        ("healthy-threshold", "11", False),
+        ("healthy-threshold", "3.5", False),
+        ("healthy-threshold", "\u00b3", False),  # a digit to str.isdigit, not to int()
+        ("interval", "300", True),
+        ("interval", "4", False),
+        ("interval", "ten", False),
+    ],
+)
+def test_an_aws_nlb_health_check_s_count_and_interval_are_whole_numbers_in_range(
+    key: str, value: str, ok: bool
+) -> None:
+    """The stack waits for each pod's readiness gate as long as these say (stacks/boot.py
+    readiness_gate_s): the loader takes only what the ELB API would (CreateTargetGroup:
+    HealthyThresholdCount 2-10, HealthCheckIntervalSeconds 5-300), a clear error otherwise."""
+    annotation = f"service.beta.kubernetes.io/aws-load-balancer-healthcheck-{key}"
+    given = {
+        "annotations": {**AWS_NLB_NEEDS, **SUBNETS, annotation: value},
+        "class": "service.k8s.aws/nlb",
+        "health_check_cidrs": ["10.250.0.0/24"],
+    }
+    if ok:
+        assert LoadBalancer.model_validate(given).annotations[annotation] == value
+    else:
+        with pytest.raises(ValueError, match=f"{annotation}: .* is not a whole number from"):
+            LoadBalancer.model_validate(given)
+
+
 def test_a_horizon_from_the_assumptions_is_cited_as_the_assumptions() -> None:
     """Review of issue 16: a horizon set in assumptions.amortization_months was cited as the
     site's own cost.amortization_months, a field the file does not set."""

@@ -146,6 +146,25 @@ AWS_NLB_NEEDS = {
 # "Subnet auto-discovery" guide), and the NLB checks its targets from whichever it picked.
 AWS_NLB_SUBNETS = "service.beta.kubernetes.io/aws-load-balancer-subnets"
 
+# The namespace label that has the AWS Load Balancer Controller inject its pod readiness gate
+# into the pods it creates there: a pod behind an ip-target NLB turns Ready only once its target
+# is healthy, so a rolling update does not end the old pods while the NLB has only new ones in
+# "initial" (AWS Load Balancer Controller docs, "Pod readiness gate": only with target type ip,
+# injected at the pod's creation where a Service with a target group selects it).
+AWS_NLB_READINESS_GATE = ("elbv2.k8s.aws/pod-readiness-gate-inject", "enabled")
+# The NLB's health check, how many successes and how far apart, as the Service's annotations
+# set them (AWS Load Balancer Controller, Service annotations, integers), within what the ELB API
+# takes for a target group (Elastic Load Balancing API Reference, CreateTargetGroup:
+# HealthyThresholdCount 2-10, HealthCheckIntervalSeconds 5-300).
+AWS_HEALTHY_THRESHOLD = (
+    "service.beta.kubernetes.io/aws-load-balancer-healthcheck-healthy-threshold",
+    range(2, 11),
+)
+AWS_HEALTH_CHECK_INTERVAL = (
+    "service.beta.kubernetes.io/aws-load-balancer-healthcheck-interval",
+    range(5, 301),
+)
+
 
 # Why a site's health-check ranges must be the organization's own (the loader and plan checks).
 HEALTH_CHECKS_INSIDE = "the pools admit the load balancer's health checks from there"
@@ -163,6 +182,15 @@ def aws_nlb_problem(annotations: dict[str, str], load_balancer_class: str | None
     balancer assumptions, or None (another implementation: its own annotations)."""
     if not is_aws_nlb(annotations, load_balancer_class):
         return None
+    for key, allowed in (AWS_HEALTHY_THRESHOLD, AWS_HEALTH_CHECK_INTERVAL):
+        given = annotations.get(key)
+        if given is not None and not (
+            re.fullmatch(r"[0-9]+", given.strip()) and int(given) in allowed
+        ):
+            return (
+                f"{key}: {given!r} is not a whole number from {allowed.start} to "
+                f"{allowed.stop - 1} (Elastic Load Balancing API Reference, CreateTargetGroup)"
+            )
     port, default = AWS_HEALTH_CHECK_PORT
     if annotations.get(port, default) != default:
         return (

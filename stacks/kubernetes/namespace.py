@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.inputs.sites import AWS_NLB_READINESS_GATE
+
 # The Kubernetes minor whose restricted profile the labels pin (kubernetes-validate's schemas in
 # the tests are the same version's).
 KUBERNETES_VERSION = "1.37"
@@ -32,14 +34,18 @@ def pod_security_labels() -> dict[str, str]:
 
 
 def namespace_manifest(
-    name: str, labels: dict[str, str], annotations: dict[str, str]
+    name: str, labels: dict[str, str], annotations: dict[str, str], readiness_gate: bool = False
 ) -> dict[str, Any]:
+    """`readiness_gate`: the pool is served through an AWS NLB, whose controller then holds each
+    new pod un-Ready until the NLB calls it healthy (planner/inputs/sites.py
+    AWS_NLB_READINESS_GATE; stacks/boot.py readiness_gate_s: how long that adds)."""
+    gate = dict([AWS_NLB_READINESS_GATE]) if readiness_gate else {}
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": name,
-            "labels": {**labels, **pod_security_labels()},
+            "labels": {**labels, **pod_security_labels(), **gate},
             "annotations": annotations,
         },
     }

@@ -161,13 +161,14 @@ class AwaitTimeouts:
     update_s: int
 
 
-def await_timeouts(catalog: Catalog, pool: Pool) -> AwaitTimeouts:
+def await_timeouts(catalog: Catalog, pool: Pool, gate_s: int = 0) -> AwaitTimeouts:
     """A create starts every pod at once: one pod's way to serving (stacks/boot.py
-    pod_ready_s). An update replaces them one replica at a time (the Deployment's
-    maxUnavailable 1 with no surge; the LeaderWorkerSet's rolloutStrategy defaults, maxUnavailable
-    1 and maxSurge 0 in its v0.10.0 CRD): each replica's way to serving in turn."""
+    pod_ready_s), and then to Ready behind its load balancer's readiness gate (`gate_s`,
+    stacks/boot.py readiness_gate_s). An update replaces them one replica at a time (the
+    Deployment's maxUnavailable 1 with no surge; the LeaderWorkerSet's rolloutStrategy defaults,
+    maxUnavailable 1 and maxSurge 0 in its v0.10.0 CRD): each replica's way in turn."""
     form = shape(pool)
-    ready = pod_ready_s(catalog, pool, form.spans_pods)
+    ready = pod_ready_s(catalog, pool, form.spans_pods) + gate_s
     return AwaitTimeouts(create_s=ready, update_s=ready * form.replicas)
 
 
@@ -429,10 +430,12 @@ def serving_manifest(
     labels: dict[str, str],
     annotations: dict[str, str],
     certificate_sha256: Any = None,
+    gate_s: int = 0,
 ) -> dict[str, Any]:
     """The Deployment, or the LeaderWorkerSet where a replica spans pods. `certificate_sha256`
     (a string, or the stack's Output of one): the serving certificate's digest, which every pod
-    template carries, so a certificate re-issued replaces the pods (CERTIFICATE_ANNOTATION)."""
+    template carries, so a certificate re-issued replaces the pods (CERTIFICATE_ANNOTATION).
+    `gate_s`: how long the load balancer's readiness gate holds a new pod (await_timeouts)."""
     form = shape(pool)
     ref = image(catalog, cluster, image_tag)
     flags = pod_serve_args(pool, catalog)
@@ -477,7 +480,7 @@ def serving_manifest(
                 # 600 s default (kubernetes.io, "Deployments", Progress Deadline Seconds), else
                 # every rollout reads ProgressDeadlineExceeded (pulumi-kubernetes only warns);
                 # a new pod also waits for the old one to end and free its GPUs.
-                "progressDeadlineSeconds": await_timeouts(catalog, pool).create_s
+                "progressDeadlineSeconds": await_timeouts(catalog, pool, gate_s).create_s
                 + TERMINATION_GRACE_S,
                 "selector": {"matchLabels": pods},
                 # The plan priced its nodes exactly: no surge pod would find a GPU.
