@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -124,3 +125,50 @@ def test_more_concurrency_never_lowers_throughput(
         serve(r, EFF, i, o, concurrency=concurrency + more).output_tokens_per_second
         >= serve(r, EFF, i, o, concurrency=concurrency).output_tokens_per_second
     )
+
+
+@QUIET
+@given(
+    setups(),
+    st.sampled_from([1, 2, 3, 4]),
+    st.none() | st.integers(1, 3000),
+    st.none() | st.floats(0.5, 200),
+)
+def test_a_replica_serves_its_requests_in_flight_at_each_user_s_speed(
+    setup: tuple[Replica, int, int],
+    stages: int,
+    concurrency: int | None,
+    target: float | None,
+) -> None:
+    """Little's law, for every pipeline depth: the output is the requests in flight times each
+    user's speed, and those requests are no more than the KV cache holds or the concurrency
+    sends. An outside review found a two-stage replica credited with twice that (one request
+    "served" at twice its own speed; 1,064 requests' worth from a cache holding 532)."""
+    r, i, o = setup
+    if not _fits(r, i, o):
+        return
+    served = serve(r, EFF, i, o, concurrency=concurrency, tokens_per_user=target, stages=stages)
+    assert served.output_tokens_per_second == pytest.approx(served.batch * served.tokens_per_user)
+    assert served.batch <= max(served.kv_batch, 1)
+    if concurrency is not None:
+        assert served.batch <= concurrency
+    if target is not None and served.target_met:
+        assert served.tokens_per_user >= target * (1 - 1e-9)
+    # More stages never raise what a stage's own work serves in all (the same replica cut
+    # deeper here: the stage's speed is shared by more steps a token).
+    if stages > 1:
+        one = serve(r, EFF, i, o, concurrency=concurrency, stages=1)
+        deeper = serve(r, EFF, i, o, concurrency=concurrency, stages=stages)
+        assert deeper.output_tokens_per_second <= one.output_tokens_per_second * (1 + 1e-9)
+
+
+def test_one_request_on_a_two_stage_replica_is_served_at_its_own_speed() -> None:
+    """The review's case: llama-3.1-8b, one GPU a stage on two nodes, one request in flight:
+    the replica serves that one user's speed (each stage idle half the time), not twice it."""
+    r = make_replica(DATA, "llama-3.1-8b", "h100", 1)
+    alone = serve(r, EFF, 1000, 1000, concurrency=1, stages=2)
+    assert alone.batch == 1
+    assert alone.output_tokens_per_second == pytest.approx(alone.tokens_per_user)
+    both = serve(r, EFF, 1000, 1000, concurrency=2, stages=2)
+    assert both.batch == 2
+    assert both.output_tokens_per_second == pytest.approx(2 * alone.output_tokens_per_second)

@@ -203,8 +203,13 @@ def run(args: argparse.Namespace) -> int:
             if served.target_met
             else f"; no batch reaches {per_user:g} tok/s per user on {args.instance}: the "
             f"fastest a user gets is {tokens_per_second(served.tokens_per_user)} tok/s "
-            "(one request at a "
-            "time), and the price is at that speed"
+            + (
+                "(one request at a time)"
+                if capacity.fit.pipeline_parallel == 1
+                else f"(one request at a time on each of its {capacity.fit.pipeline_parallel} "
+                f"pipeline stages, {served.batch} in flight)"
+            )
+            + ", and the price is at that speed"
         )
         tps_source = (
             f"throughput model (planner/costing/throughput.py, docs/cost-model.md): "

@@ -5,7 +5,7 @@ serve_replica), and what one unit serves at a request shape and per-user speed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -197,27 +197,22 @@ def serve_replica(
     concurrency: int | None = None,
     cached_input_fraction: float = 0.0,
 ) -> Serving:
-    """What a replica of pipeline_parallel stages (serving_replica) serves: with as many
-    micro-batches in flight every stage works all the time, so the replica serves what a stage
-    does; a token passes every stage, so a stage must reach PP times the per-user speed, a user
-    reads 1/PP of a stage's speed and a first token comes after every stage. The hop between
-    nodes (EFA) is not modelled: an optimistic simplification for multi-node replicas. `data`
-    gives the fitted efficiencies (the calibrated and the deployed data share their fit)."""
-    served = serve(
+    """What a replica of pipeline_parallel stages (serving_replica) serves: with a micro-batch
+    in flight for each stage every stage works all the time, so the replica serves what a stage
+    does, holding PP micro-batches in its KV cache; a token passes every stage, so a user reads
+    1/PP of a stage's speed and a first token comes after every stage (throughput.serve
+    `stages`). The hop between nodes (EFA) is not modelled: an optimistic simplification for
+    multi-node replicas. `data` gives the fitted efficiencies (the calibrated and the deployed
+    data share their fit)."""
+    return serve(
         stage,
         Efficiencies.of(data.fit),
         input_tokens,
         output_tokens,
-        tokens_per_user=None if tokens_per_user is None else tokens_per_user * pipeline_parallel,
+        tokens_per_user=tokens_per_user,
         concurrency=concurrency,
         cached_input_fraction=cached_input_fraction,
-    )
-    if pipeline_parallel == 1:
-        return served
-    return replace(
-        served,
-        tokens_per_user=served.tokens_per_user / pipeline_parallel,
-        time_to_first_token_s=served.time_to_first_token_s * pipeline_parallel,
+        stages=pipeline_parallel,
     )
 
 

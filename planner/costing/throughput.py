@@ -329,7 +329,7 @@ class Serving:
 
 
 def _cycle(
-    r: Replica, eff: Efficiencies, batch: int, i: int, o: int, cached: float = 0.0
+    r: Replica, eff: Efficiencies, batch: float, i: int, o: int, cached: float = 0.0
 ) -> tuple[float, StepTime]:
     step = decode_step(r, eff, batch, i + o / 2)
     return o * step.seconds + batch * prefill_seconds(r, eff, i, cached), step
@@ -352,11 +352,22 @@ def serve(
     tokens_per_user: float | None = None,
     concurrency: int | None = None,
     cached_input_fraction: float = 0.0,
+    stages: int = 1,
 ) -> Serving:
     """Throughput at maximum load, at a concurrency, or at the largest batch meeting a per-user
     speed; a request that does not fit the KV cache is an error naming the shape.
     cached_input_fraction: the share of each prompt that is a prefix already cached (prefix
-    caching), whose prefill is skipped; its KV cache is still counted per request."""
+    caching), whose prefill is skipped; its KV cache is still counted per request.
+
+    `stages`: `r` is one of that many pipeline stages of a replica (1/stages of the layers each,
+    planner/costing/serving.py). Every stage works all the time only with a micro-batch in flight
+    for each stage: the requests in flight are the micro-batch times the stages, and those are
+    what the KV cache (a stage holds its layers' share of every request's), a concurrency and
+    the engine's limit count. A token passes every stage, so a user reads one a stage step
+    times the stages, and a first token comes after every stage's prefill and step. With fewer
+    requests in flight than stages, the stages idle in turn and serve that share of the time.
+    `batch` and `kv_batch` count requests in flight in the whole replica, so its output is the
+    batch times each user's speed."""
     if input_tokens < 1 or output_tokens < 1:
         flag = "--input-tokens" if input_tokens < 1 else "--output-tokens"
         raise PlannerError.single(flag, "", "must be at least 1")
@@ -379,36 +390,48 @@ def serve(
             f"one request of {input_tokens + output_tokens:,} tokens on {r.gpus}x {r.gpu_name} "
             f"({r.memory_bytes / 1e9:,.0f} GB); give more --gpus or a lower --precision",
         )
+    if stages < 1:
+        raise ValueError(f"a replica has at least one stage, not {stages}")
     most = max(kv_batch(r, input_tokens, output_tokens), 1)
-    batch, limit = most, "KV memory"
-    if r.max_batch < most:
-        batch, limit = r.max_batch, "engine batch limit"
-    if concurrency is not None and concurrency < batch:
-        batch, limit = concurrency, "concurrency"
+    # The requests in flight at most (the whole replica's), and the micro-batch a stage steps:
+    # one request each while there are fewer than stages.
+    in_flight, limit = most, "KV memory"
+    if concurrency is not None and concurrency < in_flight:
+        in_flight, limit = concurrency, "concurrency"
+    # A stage's micro-batch: the requests shared out over the stages (the scheduler's batches
+    # differ by one where they do not divide: their mean), one each below one a stage.
+    batch = in_flight / stages if in_flight >= stages else 1.0
+    if r.max_batch < batch:
+        batch, limit = float(r.max_batch), "engine batch limit"
     target_met = True
     if tokens_per_user is not None:
+        # A user reads a token every stages x a stage's step.
+        stage_speed = tokens_per_user * stages
         cycle, _ = _cycle(r, eff, batch, input_tokens, output_tokens, c)
-        if output_tokens / cycle < tokens_per_user:
-            low, high = 1, batch  # the per-user speed falls as the batch grows: bisect
-            if (
-                output_tokens / _cycle(r, eff, 1, input_tokens, output_tokens, c)[0]
-                < tokens_per_user
-            ):
+        if output_tokens / cycle < stage_speed:
+            low, high = 1, math.floor(batch)  # the speed falls as the batch grows: bisect
+            if output_tokens / _cycle(r, eff, 1, input_tokens, output_tokens, c)[0] < stage_speed:
                 high, target_met = 1, False
             while low < high:
                 middle = (low + high + 1) // 2
                 speed = output_tokens / _cycle(r, eff, middle, input_tokens, output_tokens, c)[0]
-                if speed >= tokens_per_user:
+                if speed >= stage_speed:
                     low = middle
                 else:
                     high = middle - 1
-            batch, limit = low, "per-user speed"
+            batch, limit = float(low), "per-user speed"
+    # Micro-batches in flight: one a stage, or one a request while fewer than the stages.
+    micro_batches = min(stages, in_flight)
     cycle, step = _cycle(r, eff, batch, input_tokens, output_tokens, c)
     prefill = prefill_seconds(r, eff, input_tokens, c)
-    output_tps = batch * output_tokens / cycle
+    requests = round(batch * micro_batches)
+    # Each user reads output_tokens a cycle of every stage's turn.
+    per_user = output_tokens / (cycle * stages)
+    output_tps = batch * micro_batches * per_user
     waiting = 0.0
-    if concurrency is not None and concurrency > batch:
-        waiting = (concurrency - batch) * cycle / batch  # queued until a slot frees
+    if concurrency is not None and concurrency > requests:
+        # Queued until a slot frees: a request holds one for stages x cycle.
+        waiting = (concurrency - requests) * cycle * stages / requests
     decode_bound = step.memory_s >= step.compute_s
     parts: dict[TimeBound, float] = {
         "bandwidth": output_tokens * step.memory_s if decode_bound else 0.0,
@@ -420,14 +443,14 @@ def serve(
         replica=r,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        batch=batch,
+        batch=requests,
         kv_batch=most,
         limit=limit,  # type: ignore[arg-type]
         time_bound=time_bound,
         output_tokens_per_second=output_tps,
         total_tokens_per_second=output_tps * (input_tokens + output_tokens) / output_tokens,
-        tokens_per_user=output_tokens / cycle,
-        time_to_first_token_s=waiting + prefill + step.seconds,
+        tokens_per_user=per_user,
+        time_to_first_token_s=waiting + (prefill + step.seconds) * stages,
         decode_step_s=step.seconds,
         prefill_s=prefill,
         target_met=target_met,
