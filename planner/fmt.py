@@ -5,6 +5,8 @@ these amounts into sentences are in planner/formulas.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def tokens_text(count: float) -> str:
     """400000000 -> '400M'; keeps three significant figures."""
@@ -77,13 +79,39 @@ def percent_points(points: float) -> str:
     return f"{points:.1f} %"
 
 
-def billions_label(tokens: float) -> str:
-    """A chart's axis label: tokens in billions, three significant figures below 100 and whole
-    billions with thousands separators above (never the exponent form %g gives at 1,000),
-    quoted for mermaid, whose category list a comma would otherwise split."""
+def billions_label(tokens: float, figures: int = 3) -> str:
+    """A chart's axis label: tokens in billions, `figures` significant figures below 10**figures
+    / 10 and whole billions with thousands separators above (never the exponent form %g gives
+    at 1,000), quoted for mermaid, whose category list a comma would otherwise split."""
     value = tokens / 1e9
-    text = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    text = f"{value:,.0f}" if value >= 10 ** (figures - 1) else f"{value:.{figures}g}"
     return f'"{text}"'
+
+
+def chart_labels(tokens: Sequence[float], current: float | None = None) -> str:
+    """A mermaid category list for these volumes: billions_label's, with as many significant
+    figures as keep neighbours apart (a category repeated would merge into one), a "+" on a
+    point still the same as the one before to six figures (just past a step or a crossing), and
+    "(now)" on the workload's own volume."""
+    labels: list[str] = []
+    for index, value in enumerate(tokens):
+        text = billions_label(value).strip('"')
+        for figures in range(3, 7):
+            if all(
+                billions_label(other, figures) != billions_label(value, figures)
+                for other in tokens[max(0, index - 1) : index + 2]
+                if other != value
+            ):
+                text = billions_label(value, figures).strip('"')
+                break
+        else:
+            text = billions_label(value, 6).strip('"')
+        if current is not None and round(value) == round(current):
+            text += " (now)"
+        while f'"{text}"' in labels:  # never one category twice
+            text += "+"
+        labels.append(f'"{text}"')
+    return "[" + ", ".join(labels) + "]"
 
 
 def usd_range(low: float, high: float) -> str:

@@ -248,7 +248,7 @@ def test_break_even_chart_lines_cross_where_reported(catalog: Catalog) -> None:
     tokens, api, own = (
         break_even.chart_tokens, break_even.chart_api_usd, break_even.chart_self_hosted_usd
     )  # fmt: skip
-    assert len(tokens) == len(api) == len(own) == 9 and tokens[0] == 0
+    assert len(tokens) == len(api) == len(own) >= 9 and tokens[0] == 0
     assert tokens[-1] >= 2 * break_even.monthly_tokens
     # Unused, the API costs its access (nothing here: the callers are in another account, which
     # makes its own endpoint) and self-hosting its minimum pool.

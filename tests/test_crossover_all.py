@@ -374,3 +374,49 @@ def test_preview_names_the_published_rate_s_source(catalog: Catalog) -> None:
     multiplier = catalog.pricing.options[Pricing.savings_3yr].multiplier
     assert "inferred: no published rate found" in inferred
     assert inferred.endswith(multiplier.source)
+
+
+def test_plan_md_s_chart_draws_every_stretch_between_crossings(catalog: Catalog) -> None:
+    """An outside review: nine evenly spaced points drew the lines straight across the
+    self-hosted steps, so a chart whose caption said "they cross at 119B, again at 120B, 149B,
+    ..." showed self-hosting cheaper nowhere until 207B. The chart's points now hold every
+    crossing, the steps near them and the workload's own volume: between two crossings some
+    point shows the side the plan says is cheaper there, and the own volume is labelled."""
+    found = 0
+    the_plan = plan(catalog)
+    for w in the_plan.workloads:
+        b = w.answers.volume_economics.break_even
+        if b is None or len(b.crossings) < 2:
+            continue
+        tokens, api, own = b.chart_tokens, b.chart_api_usd, b.chart_self_hosted_usd
+        assert tokens == sorted(set(tokens)) and len(tokens) == len(api) == len(own)
+        assert {c.monthly_tokens for c in b.crossings} <= set(tokens)
+        for crossing, after in pairwise(b.crossings):
+            inside = [
+                i
+                for i, v in enumerate(tokens)
+                if crossing.monthly_tokens < v < after.monthly_tokens
+            ]
+            cheaper_own = [own[i] < api[i] for i in inside]
+            assert inside and any(
+                side == (crossing.cheaper == "self_hosted") for side in cheaper_own
+            ), (w.name, crossing, after)
+            found += 1
+    assert found >= 2
+    text = plan_markdown(the_plan)
+    assert '(now)"' in text
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 10**13), min_size=1, max_size=40, unique=True))
+def test_chart_labels_never_repeat_a_category(tokens: list[int]) -> None:
+    """mermaid's categories are a list: a label repeated would merge two points into one, so
+    each label is unique however close the volumes (a step edge and the point just past it)."""
+    import json
+
+    from planner.fmt import chart_labels
+
+    ordered = sorted(tokens)
+    labels = json.loads(chart_labels(ordered, ordered[-1]))
+    assert len(labels) == len(ordered) == len(set(labels))
+    assert labels[-1].endswith(" (now)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 
 from planner import costing
 from planner.fmt import tokens_text, usd
@@ -23,6 +24,8 @@ from planner.planning.demand import (
 )
 
 CHART_POINTS = 9
+# Steps of the self-hosted line a chart draws at most (two points each).
+STEP_EDGES = 24
 
 
 def output_share(ctx: Context, workload: Workload) -> float:
@@ -137,7 +140,9 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
             + f"); this workload has {tokens_text(tokens.total)}"
         )
     top = 2 * max(volume or 0.0, float(tokens.total), unit.tokens)
-    chart_tokens = [round(top * step / (CHART_POINTS - 1)) for step in range(CHART_POINTS)]
+    chart_tokens = chart_points(
+        top, unit.tokens, [c.monthly_tokens for c in row.crossings], float(tokens.total)
+    )
     return BreakEven(
         api_option=api_id,
         self_hosted_option=own.id,
@@ -153,6 +158,34 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
         ],
         crossings_up_to_tokens=round(row.max_tokens),
     )
+
+
+def chart_points(
+    top: float, unit_tokens: float, crossings: Sequence[float], current: float
+) -> list[int]:
+    """The volumes plan.md's chart draws (its x-axis is a list of categories, the lines straight
+    between them): CHART_POINTS evenly spaced, every crossing, the workload's own volume, and
+    the middle of each stretch between two crossings, and each step of the self-hosted line
+    (where one more unit is needed: the volume a unit count serves, and just past it) up to
+    STEP_EDGES of them, those nearest a crossing first. Evenly
+    spaced points alone drew the lines straight across the steps and missed every stretch
+    where self-hosting is cheaper between two of them (an outside review: crossings at 119B,
+    149B and 179B drawn as one at 207B)."""
+    points = {round(top * step / (CHART_POINTS - 1)) for step in range(CHART_POINTS)}
+    points |= {round(c) for c in crossings if c <= top}
+    # Between two crossings the line of one side is below the other's: a point shows which.
+    points |= {round((a + b) / 2) for a, b in pairwise(sorted(crossings)) if (a + b) / 2 <= top}
+    points.add(round(current))
+    edges = [k * unit_tokens for k in range(1, int(top // unit_tokens) + 1)]
+    if crossings:
+        edges.sort(key=lambda edge: (min(abs(edge - c) for c in crossings), edge))
+    for edge in edges[:STEP_EDGES]:
+        points.add(round(edge))
+        # Past the edge by more than costing's rounding allowance: the next unit's cost.
+        after = round(edge * (1 + 1e-6)) + 1
+        if after <= top:
+            points.add(after)
+    return sorted(points)
 
 
 @dataclass(slots=True)

@@ -256,6 +256,13 @@ def write_chart(report: Report, path: Path) -> None:
     axes.axvline(now / scale, linestyle="--", color="red", linewidth=1.4,
                  label=f"this workload: {now / scale:,.0f}M tokens a month")  # fmt: skip
     axes.plot([now / scale], [unit.cost(now)], "s", color="red", markersize=7)
+    # Named beside its line too: a volume far below the crossings sits on the y-axis.
+    axes.annotate(
+        f"this workload: {now / scale:,.0f}M",
+        (now / scale, unit.cost(now)),
+        textcoords="offset points", xytext=(28, 28), fontsize=8, color="red",
+        arrowprops={"arrowstyle": "->", "color": "red"},
+    )  # fmt: skip
     for api in report.apis:
         axes.plot([now / scale], [api.cost(now)], "s", color="red", markersize=7)
     # The chart's labels (millions of tokens, whole dollars on the axis) are unique to it.

@@ -21,7 +21,15 @@ from planner import names
 from planner.catalog import Catalog, default_catalog
 from planner.console import group_warnings
 from planner.errors import PlannerError
-from planner.fmt import billions_label, tokens_text, usd, usd_cents, usd_cents_signed, usd_range
+from planner.fmt import (
+    billions_label,
+    chart_labels,
+    tokens_text,
+    usd,
+    usd_cents,
+    usd_cents_signed,
+    usd_range,
+)
 from planner.planfile import Plan, WorkloadPlan
 from planner.templating import base_environment
 
@@ -50,6 +58,7 @@ def template_environment() -> jinja2.Environment:
     )
     env.filters["tokens"] = tokens_text
     env.filters["billions"] = billions_label
+    env.filters["chart_labels"] = chart_labels
     env.filters["consumer"] = lambda consumer: consumer.text()
     env.filters["usd_range"] = usd_range
     env.globals["cost_parts"] = cost_parts
