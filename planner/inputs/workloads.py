@@ -1,4 +1,9 @@
-"""The workloads file: an organization's AI workloads, as pydantic models (the input contract)."""
+"""The workloads file: an organization's AI workloads, as pydantic models (the input contract).
+
+About 510 lines on purpose: the models the published JSON Schema (schema/workloads.schema.json)
+is generated from, with the validators that give each bad field its message; sites (sites.py)
+and networks (networks.py) already live apart.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,11 @@
 1. task quality: the smallest tier that solves the task;
 2. data sensitivity: the perimeter the data requires;
 3. volume economics: every option meeting both, priced at the workload's volume, and the choice.
+
+About 520 lines on purpose: `decide` and its named steps (admissible options, the pin, the tier
+with its ceiling warning, the choice, the alternatives) all read one workload's admitted options
+and the reasons the plan gives for leaving each out; the candidates and their pricing already
+live apart (candidates.py, options.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ through is read in planner.verification.aws_components. What is not modelled is 
 harmless: a route target or a resource the model does not know, touching a sensitive network,
 is reported as an exit (fail closed).
 
-A little over 500 lines: the fixpoint (`reach`, about 180 of them) and the resolver's way out
+About 530 lines on purpose: the fixpoint (`reach`, about 180 of them) and the resolver's way out
 are one model's, over the same sources and forwarders; the component readers already live apart.
 """
 

@@ -29,7 +29,9 @@ pool lists among its blockers: the graph cannot show it. How callers reach the p
 LoadBalancer Service, each consumer's way in, a namespace consumer's by name) is
 kubernetes_exposure.py's.
 
-About 560 lines on purpose (the consumers named by namespace added about 50): one judgement of
+About 660 lines on purpose (the consumers named by namespace added about 50, and the
+fail-closed reading of what it cannot see about 100 more: three-valued selection, other
+NetworkPolicy APIs, a DNS impostor, Unknown values): one judgement of
 one kind of network, whose rules all read the same view of a pool's pods and policies
 (kubernetes_pods.py finds them); the AWS model's counterpart, aws_network.py, is one class for
 the same reason.

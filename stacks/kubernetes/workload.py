@@ -37,7 +37,12 @@ topology domain (a rack) of its own; that is speed, not correctness, and a site 
 topology key, so a group's pods may land on any of its nodes, joined by the cluster's network
 as the plan assumes (its offer's `efa`). The cluster must run the LWS controller: install the
 pinned release (LWS_RELEASE) with `kubectl apply --server-side -f LWS_MANIFESTS`
-(lws.sigs.k8s.io, Installation)."""
+(lws.sigs.k8s.io, Installation).
+
+About 580 lines on purpose: the two shapes of serving pods (a Deployment's, a LeaderWorkerSet's
+leader and worker) share one container, volume, probe and security context, and half the module
+is the constants each field is set from with the source of its rule (the deploy-time limits
+tests/test_kubernetes_stack.py holds it to); apart, each piece would restate the others'."""
 
 from __future__ import annotations
 
