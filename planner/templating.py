@@ -8,12 +8,34 @@ text are in one place.
 
 from __future__ import annotations
 
+import site
+import sys
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# Where a wheel installs templates/, under its installation's prefix (pyproject.toml
+# [tool.setuptools.data-files]).
+INSTALLED_TEMPLATES = Path("share/ai-infra-planner/templates")
+
+
+def templates_dir(source: Path, prefixes: Sequence[str | None]) -> Path:
+    """templates/ beside the packages in a source checkout or an editable install; else where
+    a wheel put it, under the first prefix that has it (the environment's, or the user's for
+    `pip install --user`). A checkout's never shadows: the stacks render from it."""
+    if source.is_dir():
+        return source
+    for prefix in prefixes:
+        if prefix and (Path(prefix) / INSTALLED_TEMPLATES).is_dir():
+            return Path(prefix) / INSTALLED_TEMPLATES
+    return source  # nowhere: Jinja2 then names the template it cannot find
+
+
+TEMPLATES_DIR = templates_dir(
+    Path(__file__).resolve().parent.parent / "templates", [sys.prefix, site.getuserbase()]
+)
 
 
 @cache
