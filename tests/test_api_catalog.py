@@ -569,3 +569,39 @@ def test_a_write_fraction_of_zero_is_said_and_counted(catalog: Catalog) -> None:
     assert "not counted" not in option(said).formula
     assert "not counted" in option(unsaid).formula
     assert option(said).monthly_cost_usd == option(unsaid).monthly_cost_usd
+
+
+def test_a_price_the_snapshot_changes_after_the_price_date_is_said(catalog: Catalog) -> None:
+    """An outside review: the example's code-review went to gemini-4-argon at its introductory
+    2 / 10 USD per million, which genai-prices ends on 2026-12-01 (4 / 20 from then), and the
+    plan said nothing. A plan keeps its price_date (reproducible), and says when the pinned
+    snapshot already prices a chosen API otherwise after it."""
+    argon = catalog.api_models["gemini-4-argon"]
+    assert costing.later_prices(catalog, argon, 2000, 400, date(2026, 11, 1)) == [
+        costing.LaterPrice(date(2026, 12, 1), 4.0, 20.0)
+    ]
+    assert costing.later_prices(catalog, argon, 2000, 400, date(2026, 12, 1)) == []
+    # Prices that do not change, and the catalog's own overrides, have none.
+    opus = catalog.api_models["claude-opus-5.5"]
+    assert costing.later_prices(catalog, opus, 2000, 400, date(2026, 11, 1)) == []
+    overridden = next(
+        api for api in catalog.api_models.values() if catalog.override_for(api.price_ref)
+    )
+    assert costing.later_prices(catalog, overridden, 2000, 400, date(2026, 11, 1)) == []
+
+    pinned = workload_yaml(model="gemini-4-argon")
+    [warning] = [
+        w for w in only(plan_text(pinned, catalog)).warnings if w.code == "api_price_changes"
+    ]
+    assert warning.message == (
+        "gemini-4-argon is priced as of the plan's price_date, 2026-11-01, at 2 / 10 USD per "
+        "million input / output tokens; the pinned genai-prices 0.2.3 prices it at 4 / 20 from "
+        "2026-12-01: give assumptions.price_date on or after that date to plan at that price"
+    )
+    later = pinned.replace("workloads:", "assumptions:\n  price_date: 2026-12-01\nworkloads:")
+    assert not [
+        w for w in only(plan_text(later, catalog)).warnings if w.code == "api_price_changes"
+    ]
+    # Not on a workload the plan does not send to that API.
+    elsewhere = only(plan_text(workload_yaml(model="claude-opus-5.5"), catalog))
+    assert not [w for w in elsewhere.warnings if w.code == "api_price_changes"]

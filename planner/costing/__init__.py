@@ -13,10 +13,12 @@ show the formula and its sources. The package's public names are these
 
 from planner.costing.api_prices import (
     ApiPrice,
+    LaterPrice,
     api_input_usd_per_mtok,
     api_monthly_cost,
     api_price,
     cache_shares,
+    later_prices,
 )
 from planner.costing.breakeven import Crossing, break_even_tokens, crossings
 from planner.costing.capacity import (
@@ -75,6 +77,7 @@ __all__ = [
     "Crossing",
     "Fit",
     "FixedCost",
+    "LaterPrice",
     "Load",
     "NodeRate",
     "PublishedRate",
@@ -96,6 +99,7 @@ __all__ = [
     "deployed_throughput_data",
     "in_flight",
     "kv_gb_per_token",
+    "later_prices",
     "memory_fit",
     "node_hourly_usd",
     "node_rate",

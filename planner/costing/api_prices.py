@@ -91,6 +91,53 @@ def api_price(
     )
 
 
+@dataclass(frozen=True)
+class LaterPrice:
+    """A price the pinned snapshot gives an API model from a date after the plan's."""
+
+    start: date
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+
+
+@cache
+def _start_dates(model: str, provider: str) -> tuple[date, ...]:
+    """The dates from which the snapshot prices this model anew (its prices' start-date
+    constraints, genai-prices ConditionalPrice)."""
+    info = calc_price(Usage(input_tokens=1, output_tokens=1), model, provider_id=provider).model
+    prices = info.prices if isinstance(info.prices, list) else []
+    starts = {
+        start
+        for conditional in prices
+        if isinstance(start := getattr(conditional.constraint, "start_date", None), date)
+    }
+    return tuple(sorted(starts))
+
+
+def later_prices(
+    catalog: Catalog, api: ApiModel, request_in: int, request_out: int, when: date
+) -> list[LaterPrice]:
+    """The prices the pinned genai-prices snapshot already gives this model from dates after
+    `when` (an introductory price that ends, an announced rise), where they differ from the
+    price at `when`: a plan priced at its price_date says so rather than quoting a price that
+    has ended. None for a price the catalog overrides (api_price_overrides.yaml)."""
+    if catalog.override_for(api.price_ref) is not None:
+        return []
+    now = api_price(catalog, api, request_in, request_out, when)
+    found = []
+    for start in _start_dates(api.price_ref.model, api.price_ref.provider):
+        if start <= when:
+            continue
+        then = api_price(catalog, api, request_in, request_out, start)
+        if (then.input_usd_per_mtok, then.output_usd_per_mtok) != (
+            now.input_usd_per_mtok,
+            now.output_usd_per_mtok,
+        ):
+            found.append(LaterPrice(start, then.input_usd_per_mtok, then.output_usd_per_mtok))
+            now = then
+    return found
+
+
 def cache_shares(
     price: ApiPrice, cached_fraction: float = 0.0, write_fraction: float = 0.0
 ) -> tuple[float, float, float]:

@@ -30,7 +30,7 @@ from planner.planning.access import EGRESS, connections_of, with_access_costs, w
 from planner.planning.context import Context
 from planner.planning.decide import Decision, Unservable, decide
 from planner.planning.figures import FigureBook, speed_figure
-from planner.planning.input_warnings import with_input_warnings
+from planner.planning.input_warnings import price_change_warnings, with_input_warnings
 from planner.planning.pools import Purchases
 from planner.planning.settings import settings_for
 from planner.planning.sites import range_warnings, within_sites
@@ -257,6 +257,7 @@ def build_plan(
         workload_plans, access_fixed = with_access_costs(catalog, workload_plans)
 
     with_input_warnings(catalog, spec, decisions, workload_plans)
+    price_change_warnings(ctx, decisions, workload_plans)
     range_warnings(ctx, pools, workload_plans)
 
     api_users: dict[str, list[tuple[str, str]]] = {}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from genai_prices import __version__ as genai_prices_version
+
+from planner import costing
 from planner.catalog import Catalog
 from planner.fmt import usd, usd_dollars
 from planner.inputs.workloads import Workload, WorkloadsFile
 from planner.planfile import Option, Warning, WorkloadPlan
+from planner.planning.context import Context
 from planner.planning.decide import Decision
+from planner.planning.demand import request_shape
 
 
 def input_warnings(
@@ -117,3 +122,43 @@ def with_input_warnings(
         economics = plan_of.answers.volume_economics
         assigned = next(o for o in economics.options if o.id == economics.chosen)
         plan_of.warnings = [*plan_of.warnings, *input_warnings(catalog, spec, workload, assigned)]
+
+
+def _per_mtok(value: float) -> str:
+    return f"{value:,.6g}"
+
+
+def price_change_warnings(
+    ctx: Context, decisions: list[Decision], plans: list[WorkloadPlan]
+) -> None:
+    """A workload on an API whose price the pinned snapshot already changes after the plan's
+    price_date (an introductory price that ends, an announced rise) says so: the plan is priced
+    at its price_date, which a price that has since ended would otherwise quote silently (an
+    outside review: an introductory 2 / 10 USD per million, ended a month after the price date,
+    chosen at half the price it then had)."""
+    when = ctx.settings.price_date
+    for (workload, _, _, _), plan_of in zip(decisions, plans, strict=True):
+        if plan_of.placement != "cloud_api" or plan_of.model not in ctx.catalog.api_models:
+            continue
+        api = ctx.catalog.api_models[plan_of.model]
+        request_in, request_out = request_shape(ctx, workload)
+        later = costing.later_prices(ctx.catalog, api, request_in, request_out, when)
+        if not later:
+            continue
+        now = costing.api_price(ctx.catalog, api, request_in, request_out, when)
+        changes = "; ".join(
+            f"{_per_mtok(p.input_usd_per_mtok)} / {_per_mtok(p.output_usd_per_mtok)} from "
+            f"{p.start.isoformat()}"
+            for p in later
+        )
+        plan_of.warnings = [
+            *plan_of.warnings,
+            Warning(
+                code="api_price_changes",
+                message=f"{plan_of.model} is priced as of the plan's price_date, "
+                f"{when.isoformat()}, at {_per_mtok(now.input_usd_per_mtok)} / "
+                f"{_per_mtok(now.output_usd_per_mtok)} USD per million input / output tokens; "
+                f"the pinned genai-prices {genai_prices_version} prices it at {changes}: give "
+                "assumptions.price_date on or after that date to plan at that price",
+            ),
+        ]
