@@ -578,7 +578,7 @@ def test_a_price_the_snapshot_changes_after_the_price_date_is_said(catalog: Cata
     snapshot already prices a chosen API otherwise after it."""
     argon = catalog.api_models["gemini-4-argon"]
     assert costing.later_prices(catalog, argon, 2000, 400, date(2026, 11, 1)) == [
-        costing.LaterPrice(date(2026, 12, 1), 4.0, 20.0)
+        costing.LaterPrice(date(2026, 12, 1), 4.0, 20.0, 0.2, None)
     ]
     assert costing.later_prices(catalog, argon, 2000, 400, date(2026, 12, 1)) == []
     # Prices that do not change, and the catalog's own overrides, have none.
@@ -594,9 +594,10 @@ def test_a_price_the_snapshot_changes_after_the_price_date_is_said(catalog: Cata
         w for w in only(plan_text(pinned, catalog)).warnings if w.code == "api_price_changes"
     ]
     assert warning.message == (
-        "gemini-4-argon is priced as of the plan's price_date, 2026-11-01, at 2 / 10 USD per "
-        "million input / output tokens; the pinned genai-prices 0.2.3 prices it at 4 / 20 from "
-        "2026-12-01: give assumptions.price_date on or after that date to plan at that price"
+        "gemini-4-argon is priced as of the plan's price_date, 2026-11-01, at 2 / 10 (0.1 cached "
+        "input) USD per million input / output tokens; the pinned genai-prices 0.2.3 prices it "
+        "at 4 / 20 (0.2 cached input) from 2026-12-01: give assumptions.price_date on or after "
+        "that date to plan at that price"
     )
     later = pinned.replace("workloads:", "assumptions:\n  price_date: 2026-12-01\nworkloads:")
     assert not [

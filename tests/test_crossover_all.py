@@ -420,3 +420,18 @@ def test_chart_labels_never_repeat_a_category(tokens: list[int]) -> None:
     labels = json.loads(chart_labels(ordered, ordered[-1]))
     assert len(labels) == len(ordered) == len(set(labels))
     assert labels[-1].endswith(" (now)")
+
+
+def test_the_chart_reaches_past_the_last_crossing_the_plan_lists() -> None:
+    """An outside review: where the API is only slightly dearer than a unit, the sides swap
+    over many steps, and crossings listed up to ten times the volume fell off a chart drawn to
+    twice the first crossing (48.5B to 67.5B, against a chart ending at 40B)."""
+    from planner.planning.crossings import chart_points, chart_top
+
+    found, _ = costing.crossings(1e-9, 9.5, 1e10, 1, 1e11, 0.0, 1.0, limit=12)
+    listed = [c.monthly_tokens for c in found]
+    assert len(listed) >= 3 and listed[-1] > 40e9
+    first = costing.break_even_tokens(1e-9, 9.5, 1e10, 1, 0.0, 1.0)
+    top = chart_top(first, 0.5e10, 1e10, listed)
+    assert top >= listed[-1]
+    assert {round(c) for c in listed} <= set(chart_points(top, 1e10, listed, 0.5e10))

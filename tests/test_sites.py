@@ -824,7 +824,7 @@ def test_an_aws_nlb_checks_the_pods_on_the_port_their_policy_admits_its_checks_o
     ("key", "value", "ok"),
     [
         ("healthy-threshold", "5", True),
-        ("healthy-threshold", " 2 ", True),
+        ("healthy-threshold", " 2 ", False),  # the controller parses it as given
         ("healthy-threshold", "1", False),  # below what a target group takes
         ("healthy-threshold", "11", False),
         ("healthy-threshold", "3.5", False),

@@ -150,6 +150,9 @@ def test_a_replica_serves_its_requests_in_flight_at_each_user_s_speed(
     served = serve(r, EFF, i, o, concurrency=concurrency, tokens_per_user=target, stages=stages)
     assert served.output_tokens_per_second == pytest.approx(served.batch * served.tokens_per_user)
     assert served.batch <= max(served.kv_batch, 1)
+    # The engine's limit is the scheduler's, over the whole replica (the review's case: two
+    # stages held twice max_batch).
+    assert served.batch <= r.max_batch
     if concurrency is not None:
         assert served.batch <= concurrency
     if target is not None and served.target_met:

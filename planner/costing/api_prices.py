@@ -98,6 +98,18 @@ class LaterPrice:
     start: date
     input_usd_per_mtok: float
     output_usd_per_mtok: float
+    cached_input_usd_per_mtok: float | None = None
+    cache_write_usd_per_mtok: float | None = None
+
+
+def _figures(price: ApiPrice) -> tuple[float | None, ...]:
+    """What a request is charged by: input, output, cache-read and cache-write prices."""
+    return (
+        price.input_usd_per_mtok,
+        price.output_usd_per_mtok,
+        price.cached_input_usd_per_mtok,
+        price.cache_write_usd_per_mtok,
+    )
 
 
 @cache
@@ -129,11 +141,16 @@ def later_prices(
         if start <= when:
             continue
         then = api_price(catalog, api, request_in, request_out, start)
-        if (then.input_usd_per_mtok, then.output_usd_per_mtok) != (
-            now.input_usd_per_mtok,
-            now.output_usd_per_mtok,
-        ):
-            found.append(LaterPrice(start, then.input_usd_per_mtok, then.output_usd_per_mtok))
+        if _figures(then) != _figures(now):
+            found.append(
+                LaterPrice(
+                    start,
+                    then.input_usd_per_mtok,
+                    then.output_usd_per_mtok,
+                    then.cached_input_usd_per_mtok,
+                    then.cache_write_usd_per_mtok,
+                )
+            )
             now = then
     return found
 

@@ -395,14 +395,17 @@ def serve(
     most = max(kv_batch(r, input_tokens, output_tokens), 1)
     # The requests in flight at most (the whole replica's), and the micro-batch a stage steps:
     # one request each while there are fewer than stages.
+    # The engine's limit is the scheduler's, over every request it runs at once (throughput.yaml
+    # max_batch), so over the whole replica's. In this order, so that a concurrency equal to the
+    # engine's limit is named as the limit, as it always was.
     in_flight, limit = most, "KV memory"
+    if r.max_batch < in_flight:
+        in_flight, limit = r.max_batch, "engine batch limit"
     if concurrency is not None and concurrency < in_flight:
         in_flight, limit = concurrency, "concurrency"
     # A stage's micro-batch: the requests shared out over the stages (the scheduler's batches
     # differ by one where they do not divide: their mean), one each below one a stage.
     batch = in_flight / stages if in_flight >= stages else 1.0
-    if r.max_batch < batch:
-        batch, limit = float(r.max_batch), "engine batch limit"
     target_met = True
     if tokens_per_user is not None:
         # A user reads a token every stages x a stage's step.
@@ -425,9 +428,10 @@ def serve(
     cycle, step = _cycle(r, eff, batch, input_tokens, output_tokens, c)
     prefill = prefill_seconds(r, eff, input_tokens, c)
     requests = round(batch * micro_batches)
-    # Each user reads output_tokens a cycle of every stage's turn.
+    # Each user reads output_tokens a cycle of every stage's turn. (Written so that one stage
+    # computes exactly what it did before stages were modelled: x 1 and / 1 are exact.)
     per_user = output_tokens / (cycle * stages)
-    output_tps = batch * micro_batches * per_user
+    output_tps = batch * micro_batches * output_tokens / (cycle * stages)
     waiting = 0.0
     if concurrency is not None and concurrency > requests:
         # Queued until a slot frees: a request holds one for stages x cycle.
@@ -450,7 +454,7 @@ def serve(
         output_tokens_per_second=output_tps,
         total_tokens_per_second=output_tps * (input_tokens + output_tokens) / output_tokens,
         tokens_per_user=per_user,
-        time_to_first_token_s=waiting + (prefill + step.seconds) * stages,
+        time_to_first_token_s=waiting + prefill * stages + step.seconds * stages,
         decode_step_s=step.seconds,
         prefill_s=prefill,
         target_met=target_met,

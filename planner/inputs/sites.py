@@ -185,7 +185,9 @@ def aws_nlb_problem(annotations: dict[str, str], load_balancer_class: str | None
     for key, allowed in (AWS_HEALTHY_THRESHOLD, AWS_HEALTH_CHECK_INTERVAL):
         given = annotations.get(key)
         if given is not None and not (
-            re.fullmatch(r"[0-9]+", given.strip()) and int(given) in allowed
+            # As the controller reads it: strconv.ParseInt of the value as given, no spaces
+            # (aws-load-balancer-controller pkg/annotations ParseInt64Annotation).
+            re.fullmatch(r"[0-9]+", given) and int(given) in allowed
         ):
             return (
                 f"{key}: {given!r} is not a whole number from {allowed.start} to "

@@ -139,7 +139,9 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
             + (", more beyond the last listed" if row.truncated else "")
             + f"); this workload has {tokens_text(tokens.total)}"
         )
-    top = 2 * max(volume or 0.0, float(tokens.total), unit.tokens)
+    top = chart_top(
+        volume, float(tokens.total), unit.tokens, [c.monthly_tokens for c in row.crossings]
+    )
     chart_tokens = chart_points(
         top, unit.tokens, [c.monthly_tokens for c in row.crossings], float(tokens.total)
     )
@@ -158,6 +160,16 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
         ],
         crossings_up_to_tokens=round(row.max_tokens),
     )
+
+
+def chart_top(
+    first: float | None, current: float, unit_tokens: float, crossings: Sequence[float]
+) -> float:
+    """The largest volume plan.md's chart draws: twice the first crossing, the workload's
+    volume or a unit's capacity, and past the last crossing the plan lists (an outside review:
+    crossings listed up to ten times the volume fell off a chart drawn to twice the first)."""
+    top = 2 * max(first or 0.0, current, unit_tokens)
+    return max(top, 1.1 * max(crossings, default=0.0))
 
 
 def chart_points(

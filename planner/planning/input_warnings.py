@@ -128,6 +128,12 @@ def _per_mtok(value: float) -> str:
     return f"{value:,.6g}"
 
 
+def _prices(input_usd: float, output_usd: float, cached_usd: float | None) -> str:
+    """Input / output USD per million, and the cache-read price where the model has one."""
+    cached = f" ({_per_mtok(cached_usd)} cached input)" if cached_usd is not None else ""
+    return f"{_per_mtok(input_usd)} / {_per_mtok(output_usd)}{cached}"
+
+
 def price_change_warnings(
     ctx: Context, decisions: list[Decision], plans: list[WorkloadPlan]
 ) -> None:
@@ -146,9 +152,12 @@ def price_change_warnings(
         if not later:
             continue
         now = costing.api_price(ctx.catalog, api, request_in, request_out, when)
+        priced = _prices(
+            now.input_usd_per_mtok, now.output_usd_per_mtok, now.cached_input_usd_per_mtok
+        )
         changes = "; ".join(
-            f"{_per_mtok(p.input_usd_per_mtok)} / {_per_mtok(p.output_usd_per_mtok)} from "
-            f"{p.start.isoformat()}"
+            f"{_prices(p.input_usd_per_mtok, p.output_usd_per_mtok, p.cached_input_usd_per_mtok)}"
+            f" from {p.start.isoformat()}"
             for p in later
         )
         plan_of.warnings = [
@@ -156,8 +165,7 @@ def price_change_warnings(
             Warning(
                 code="api_price_changes",
                 message=f"{plan_of.model} is priced as of the plan's price_date, "
-                f"{when.isoformat()}, at {_per_mtok(now.input_usd_per_mtok)} / "
-                f"{_per_mtok(now.output_usd_per_mtok)} USD per million input / output tokens; "
+                f"{when.isoformat()}, at {priced} USD per million input / output tokens; "
                 f"the pinned genai-prices {genai_prices_version} prices it at {changes}: give "
                 "assumptions.price_date on or after that date to plan at that price",
             ),
