@@ -97,20 +97,19 @@ def boot_time(catalog: Catalog, pool: Pool) -> BootTime:
 
 @dataclass(frozen=True)
 class CopyRetry:
-    """How a cluster pod's init step copies the weights when the store fails: the whole `aws s3
-    sync` tried `attempts` times, `retry_s` apart, each request of it `requests` times (the
-    AWS CLI's AWS_MAX_ATTEMPTS; its standard retry mode's default) within `connect_timeout_s`
-    and `read_timeout_s` (--cli-connect-timeout and --cli-read-timeout, 60 s each by default:
-    AWS CLI User Guide, command line options). Operational choices, not costs: a store's
-    outage of a few minutes ridden out in place, since a restarted init step would recreate a
-    LeaderWorkerSet group, every pod's copy included (stacks/kubernetes/workload.py
-    copy_script)."""
+    """How a cluster pod's init step copies the weights when the store fails (boot.yaml
+    `copy_retry`, each figure with its source): the whole `aws s3 sync` tried `attempts`
+    times, `retry_s` apart, each request of it `requests` times (the AWS CLI's
+    AWS_MAX_ATTEMPTS) within `connect_timeout_s` and `read_timeout_s` (--cli-connect-timeout
+    and --cli-read-timeout). A store's outage of a few minutes is ridden out in place, since a
+    restarted init step would recreate a LeaderWorkerSet group, every pod's copy included
+    (stacks/kubernetes/workload.py copy_script)."""
 
-    attempts: int = 5
-    retry_s: int = 30
-    requests: int = 3
-    connect_timeout_s: int = 10
-    read_timeout_s: int = 30
+    attempts: int
+    retry_s: int
+    requests: int
+    connect_timeout_s: int
+    read_timeout_s: int
 
     @property
     def allowance_s(self) -> int:
@@ -120,7 +119,7 @@ class CopyRetry:
         return self.attempts * attempt + (self.attempts - 1) * self.retry_s
 
 
-COPY_RETRY = CopyRetry()
+COPY_RETRY = CopyRetry(**_whole_figures("copy_retry"))
 
 
 def pod_startup_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:

@@ -113,10 +113,15 @@ def _figures(price: ApiPrice) -> tuple[float | None, ...]:
 
 
 @cache
-def _start_dates(model: str, provider: str) -> tuple[date, ...]:
+def _start_dates(model: str, provider: str, when: date) -> tuple[date, ...]:
     """The dates from which the snapshot prices this model anew (its prices' start-date
-    constraints, genai-prices ConditionalPrice)."""
-    info = calc_price(Usage(input_tokens=1, output_tokens=1), model, provider_id=provider).model
+    constraints, genai-prices ConditionalPrice), looked up as of `when`, never today."""
+    info = calc_price(
+        Usage(input_tokens=1, output_tokens=1),
+        model,
+        provider_id=provider,
+        genai_request_timestamp=datetime(when.year, when.month, when.day, tzinfo=UTC),
+    ).model
     prices = info.prices if isinstance(info.prices, list) else []
     starts = {
         start
@@ -132,12 +137,13 @@ def later_prices(
     """The prices the pinned genai-prices snapshot already gives this model from dates after
     `when` (an introductory price that ends, an announced rise), where they differ from the
     price at `when`: a plan priced at its price_date says so rather than quoting a price that
-    has ended. None for a price the catalog overrides (api_price_overrides.yaml)."""
+    has ended. No later price for one the catalog overrides (api_price_overrides.yaml): the
+    snapshot does not set it."""
     if catalog.override_for(api.price_ref) is not None:
         return []
     now = api_price(catalog, api, request_in, request_out, when)
     found = []
-    for start in _start_dates(api.price_ref.model, api.price_ref.provider):
+    for start in _start_dates(api.price_ref.model, api.price_ref.provider, when):
         if start <= when:
             continue
         then = api_price(catalog, api, request_in, request_out, start)

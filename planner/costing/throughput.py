@@ -393,11 +393,10 @@ def serve(
     if stages < 1:
         raise ValueError(f"a replica has at least one stage, not {stages}")
     most = max(kv_batch(r, input_tokens, output_tokens), 1)
-    # The requests in flight at most (the whole replica's), and the micro-batch a stage steps:
-    # one request each while there are fewer than stages.
-    # The engine's limit is the scheduler's, over every request it runs at once (throughput.yaml
-    # max_batch), so over the whole replica's. In this order, so that a concurrency equal to the
-    # engine's limit is named as the limit, as it always was.
+    # The requests in flight at most, the whole replica's: what the KV cache holds, the engine's
+    # limit (the scheduler's, over every request it runs at once: throughput.yaml max_batch),
+    # a concurrency. In this order, so that a concurrency equal to the engine's limit is named
+    # as the limit, as it always was.
     in_flight, limit = most, "KV memory"
     if r.max_batch < in_flight:
         in_flight, limit = r.max_batch, "engine batch limit"

@@ -139,12 +139,9 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
             + (", more beyond the last listed" if row.truncated else "")
             + f"); this workload has {tokens_text(tokens.total)}"
         )
-    top = chart_top(
-        volume, float(tokens.total), unit.tokens, [c.monthly_tokens for c in row.crossings]
-    )
-    chart_tokens = chart_points(
-        top, unit.tokens, [c.monthly_tokens for c in row.crossings], float(tokens.total)
-    )
+    crossing_tokens = [c.monthly_tokens for c in row.crossings]
+    top = chart_top(volume, float(tokens.total), unit.tokens, crossing_tokens)
+    chart_tokens = chart_points(top, unit.tokens, crossing_tokens, float(tokens.total))
     return BreakEven(
         api_option=api_id,
         self_hosted_option=own.id,
@@ -176,13 +173,13 @@ def chart_points(
     top: float, unit_tokens: float, crossings: Sequence[float], current: float
 ) -> list[int]:
     """The volumes plan.md's chart draws (its x-axis is a list of categories, the lines straight
-    between them): CHART_POINTS evenly spaced, every crossing, the workload's own volume, and
-    the middle of each stretch between two crossings, and each step of the self-hosted line
-    (where one more unit is needed: the volume a unit count serves, and just past it) up to
-    STEP_EDGES of them, those nearest a crossing first. Evenly
-    spaced points alone drew the lines straight across the steps and missed every stretch
-    where self-hosting is cheaper between two of them (an outside review: crossings at 119B,
-    149B and 179B drawn as one at 207B)."""
+    between them): CHART_POINTS evenly spaced, every crossing, the middle of each stretch
+    between two crossings, the workload's own volume, and the self-hosted line's steps (where
+    one more unit is needed: the volume a unit count serves, and just past it), up to
+    STEP_EDGES of them, those nearest a crossing first. Evenly spaced points alone drew the
+    lines straight across the steps and missed every stretch where self-hosting is cheaper
+    between two of them (an outside review: crossings at 119B, 149B and 179B drawn as one at
+    207B)."""
     points = {round(top * step / (CHART_POINTS - 1)) for step in range(CHART_POINTS)}
     points |= {round(c) for c in crossings if c <= top}
     # Between two crossings the line of one side is below the other's: a point shows which.
