@@ -93,19 +93,21 @@ def chart_labels(tokens: Sequence[float], current: float | None = None) -> str:
     figures as keep neighbours apart (a category repeated would merge into one), a "+" on a
     point still the same as the one before to six figures (just past a step or a crossing), and
     "(now)" on the workload's own volume."""
+    # Each volume's label at three to six figures, made once.
+    at = {
+        figures: [billions_label(v, figures).strip('"') for v in tokens] for figures in range(3, 7)
+    }
     labels: list[str] = []
     for index, value in enumerate(tokens):
-        text = billions_label(value).strip('"')
-        for figures in range(3, 7):
-            if all(
-                billions_label(other, figures) != billions_label(value, figures)
-                for other in tokens[max(0, index - 1) : index + 2]
-                if other != value
-            ):
-                text = billions_label(value, figures).strip('"')
-                break
-        else:
-            text = billions_label(value, 6).strip('"')
+        near = [j for j in (index - 1, index + 1) if 0 <= j < len(tokens) and tokens[j] != value]
+        text = next(
+            (
+                at[figures][index]
+                for figures in range(3, 7)
+                if all(at[figures][j] != at[figures][index] for j in near)
+            ),
+            at[6][index],
+        )
         if current is not None and round(value) == round(current):
             text += " (now)"
         while f'"{text}"' in labels:  # never one category twice
