@@ -26,7 +26,7 @@ from tests.conftest import workload_yaml
 from tests.helpers import only, plan_text
 from tests.test_stacks import _MODEL_VERSION, accepted, plan_project
 
-PRICE_DATE = date(2026, 11, 1)
+PRICE_DATE = date(2026, 12, 1)
 PROVIDERS = ("anthropic", "openai", "google")
 # A confidential frontier workload whose callers name their VPC (the endpoint goes there).
 DEAL_MEMOS = workload_yaml(
@@ -57,10 +57,11 @@ def test_every_provider_has_a_current_model_of_each_tier_with_its_source(
 
 
 def test_current_prices_are_the_pinned_package_s(catalog: Catalog) -> None:
-    """The pinned package's figures at the plan's price_date (2026-11-01): Opus 5.5 at 4 / 20,
-    not Opus 4.8's 5 / 25 nor Opus 4's 15 / 75."""
+    """The pinned package's figures at the plan's price_date (2026-12-01): Opus 5.5 at 4 / 20,
+    not Opus 4.8's 5 / 25 nor Opus 4's 15 / 75; Fable 5.2 at 8 / 40, not 5.1's 10 / 50."""
     for api_id, expected in {
-        "claude-fable-5.1": (10, 50, 0.25),
+        "claude-fable-5.2": (8, 40, 0.2),
+        "claude-fable-5.1": (10, 50, 0.25),  # pin-only since Fable 5.2 (2026-11-09)
         "claude-opus-5.5": (4, 20, 0.2),
         "claude-sonnet-5.5": (2, 10, 0.1),
         "claude-haiku-5.5": (0.1, 0.5, 0.01),
@@ -68,8 +69,8 @@ def test_current_prices_are_the_pinned_package_s(catalog: Catalog) -> None:
         "gpt-6.1-sol": (2, 10, 0.1),
         "gpt-6.1-terra": (1, 5, 0.05),
         "gpt-6-luna": (0.1, 0.5, 0.01),
-        # Gemini 4 Argon at its introductory rate (4 / 20 from 2026-12-01).
-        "gemini-4-argon": (2, 10, 0.1),
+        # Gemini 4 Argon after its introductory 2 / 10, which ended on 2026-12-01.
+        "gemini-4-argon": (4, 20, 0.2),
         "gemini-3.8-flash": (0.75, 3.75, 0.075),
         "gemini-3.5-flash-lite": (0.3, 2.5, 0.03),
         # Bedrock: the US profile at AWS's regional rate, 10 % above the global one.
@@ -455,11 +456,12 @@ def test_a_tier_or_rank_without_its_source_is_refused(
 
 # -------------------------------------------------------------------- the current catalog
 def test_the_current_models_are_those_released_before_the_price_date(catalog: Catalog) -> None:
-    """Fable 5.2 (2026-11-09) is priced by genai-prices but came after the price_date; the
-    5.5 / 6.x / Gemini 4 models it supersedes are the current ones, the older ones pin-only."""
+    """At the price_date (2026-12-01) Fable 5.2 (released 2026-11-09) is Anthropic's flagship
+    and Fable 5.1 pin-only; the 5.5 / 6.x / Gemini 4 models are the current ones, the older ones
+    pin-only. GPT-6.2 (2026-11-17) is not in the pinned genai-prices, so not in the catalog."""
     current = {a for a, m in catalog.api_models.items() if m.current}
     assert {
-        "claude-fable-5.1",
+        "claude-fable-5.2",
         "claude-opus-5.5",
         "claude-sonnet-5.5",
         "claude-haiku-5.5",
@@ -469,8 +471,16 @@ def test_the_current_models_are_those_released_before_the_price_date(catalog: Ca
         "gemini-4-argon",
         "gemini-3.8-flash",
     } <= current
-    assert not current & {"claude-opus-4.8", "claude-sonnet-4.6", "gpt-5.6-sol", "gemini-3.1-pro"}
-    assert not [a for a, m in catalog.api_models.items() if "fable-5-2" in m.price_ref.model]
+    assert not current & {
+        "claude-fable-5.1",
+        "claude-opus-4.8",
+        "claude-sonnet-4.6",
+        "gpt-5.6-sol",
+        "gemini-3.1-pro",
+    }
+    assert not [a for a, m in catalog.api_models.items() if "gpt-6.2" in m.price_ref.model]
+    # The catalog's price_date is the one the current set was judged at.
+    assert catalog.defaults.price_date.value == "2026-12-01"
     for api_id in current:
         assert "2026" in catalog.api_models[api_id].tier_source.source or (
             catalog.api_models[api_id].open_model is not None
@@ -589,7 +599,10 @@ def test_a_price_the_snapshot_changes_after_the_price_date_is_said(catalog: Cata
     )
     assert costing.later_prices(catalog, overridden, 2000, 400, date(2026, 11, 1)) == []
 
-    pinned = workload_yaml(model="gemini-4-argon")
+    # A plan priced before the change (a workloads file may give its own price_date).
+    pinned = workload_yaml(model="gemini-4-argon").replace(
+        "workloads:", "assumptions:\n  price_date: 2026-11-01\nworkloads:"
+    )
     [warning] = [
         w for w in only(plan_text(pinned, catalog)).warnings if w.code == "api_price_changes"
     ]
@@ -599,10 +612,13 @@ def test_a_price_the_snapshot_changes_after_the_price_date_is_said(catalog: Cata
         "at 4 / 20 (0.2 cached input) from 2026-12-01: give assumptions.price_date on or after "
         "that date to plan at that price"
     )
-    later = pinned.replace("workloads:", "assumptions:\n  price_date: 2026-12-01\nworkloads:")
+    later = pinned.replace("price_date: 2026-11-01", "price_date: 2026-12-01")
     assert not [
         w for w in only(plan_text(later, catalog)).warnings if w.code == "api_price_changes"
     ]
+    # The catalog's own price_date is past the change.
+    default = only(plan_text(workload_yaml(model="gemini-4-argon"), catalog))
+    assert not [w for w in default.warnings if w.code == "api_price_changes"]
     # Not on a workload the plan does not send to that API.
     elsewhere = only(plan_text(workload_yaml(model="claude-opus-5.5"), catalog))
     assert not [w for w in elsewhere.warnings if w.code == "api_price_changes"]

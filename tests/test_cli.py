@@ -120,7 +120,7 @@ def test_plan_markdown_tells_the_reviewer_everything(
     assert "3. **Volume economics:" in text
     assert "instances.vantage.sh" in text  # sources of the figures
     assert "quality_ceiling" in text
-    assert "pulumi config set --secret google_api_key" in text
+    assert "pulumi config set --secret openai_api_key" in text
 
 
 def test_outputs_are_byte_identical_across_runs(

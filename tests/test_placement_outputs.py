@@ -576,9 +576,9 @@ def secret_run(
 
     monkeypatch.setattr(offline, "computed_outputs", with_keys)
     config = plan_project(project, None)
-    config["ai-infra-planner:google_api_key"] = CANARY
+    config["ai-infra-planner:openai_api_key"] = CANARY
     capsys.readouterr()
-    return run_program(project, "dev", config, secret_keys=["ai-infra-planner:google_api_key"])
+    return run_program(project, "dev", config, secret_keys=["ai-infra-planner:openai_api_key"])
 
 
 POOL_KEY = "pool-key-canary-3c9d"
@@ -643,8 +643,8 @@ def test_every_workload_tells_its_callers_what_to_call(
             assert any(given["model_id"] in arn for arn in invoke["Resource"])
         else:
             assert given["kind"] == "api"
-            assert given["hosts"] == access.hosts == ["generativelanguage.googleapis.com"]
-            assert given["api_key_secret_arn"].endswith(":google-access-api-key")
+            assert given["hosts"] == access.hosts == ["api.openai.com"]
+            assert given["api_key_secret_arn"].endswith(":openai-access-api-key")
             assert document["Statement"][0]["Resource"] == given["api_key_secret_arn"]
     kinds = sorted(callers[w]["kind"] for w in callers)
     assert kinds == ["api", "bedrock", "bedrock", "pool", "pool"]
@@ -671,7 +671,7 @@ def test_no_output_holds_a_secret_value(secret_run: OfflineRun) -> None:
         r.name: plain(r.inputs["secretString"])
         for r in of_type(secret_run, "aws:secretsmanager/secretVersion:SecretVersion")
     }
-    assert versions["google-access-api-key"] == CANARY
+    assert versions["openai-access-api-key"] == CANARY
     assert versions["contract-review-pool-api-key"] == f"{POOL_KEY}-contract-review-pool-api-key"
     leaked = [
         path

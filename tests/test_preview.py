@@ -22,7 +22,7 @@ def planned(project: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     plan_project(project, None)
     config_file = project / "Pulumi.dev.yaml"
     config = yaml.safe_load(config_file.read_text())
-    config["config"]["ai-infra-planner:google_api_key"] = {"secure": CIPHERTEXT}
+    config["config"]["ai-infra-planner:openai_api_key"] = {"secure": CIPHERTEXT}
     config_file.write_text(yaml.safe_dump(config))
     capsys.readouterr()
     return project
@@ -118,7 +118,7 @@ def test_json_has_the_shape_of_pulumi_preview(
     # The provider's key from config, and the pools' serving keys the stack generates (known
     # only at `pulumi up`): both masked.
     assert versions == {
-        "google-access-api-key": "[secret]",
+        "openai-access-api-key": "[secret]",
         "contract-review-pool-api-key": "[secret]",
         "patient-notes-pool-api-key": "[secret]",
     }

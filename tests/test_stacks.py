@@ -94,10 +94,10 @@ def plan_project(
 @pytest.fixture
 def example_run(project: Path, capsys: pytest.CaptureFixture[str]) -> OfflineRun:
     config = plan_project(project, None)
-    config["ai-infra-planner:google_api_key"] = CANARY
+    config["ai-infra-planner:openai_api_key"] = CANARY
     config["ai-infra-planner:budget_email"] = "finops@example.com"
     capsys.readouterr()
-    return run_program(project, "dev", config, secret_keys=["ai-infra-planner:google_api_key"])
+    return run_program(project, "dev", config, secret_keys=["ai-infra-planner:openai_api_key"])
 
 
 @pytest.fixture
@@ -397,7 +397,7 @@ def test_api_key_canary_lives_only_in_the_secret_version(
         r for r in example_run.resources if any(CANARY in text for text in _walk(plain(r.inputs)))
     ]
     assert [(r.type, r.name) for r in holders] == [
-        ("aws:secretsmanager/secretVersion:SecretVersion", "google-access-api-key")
+        ("aws:secretsmanager/secretVersion:SecretVersion", "openai-access-api-key")
     ]
     # ... and it travels as a secret there.
     [version] = holders
@@ -415,11 +415,11 @@ def test_unset_api_key_leaves_the_secret_empty_and_says_how(
     config = plan_project(project, None)
     capsys.readouterr()
     run = run_program(project, "dev", config)
-    assert component(run, "aws:secretsmanager/secret:Secret", "google-access-api-key")
+    assert component(run, "aws:secretsmanager/secret:Secret", "openai-access-api-key")
     # The pools' serving keys are the stack's own; only the provider's key waits for config.
     versions = {r.name for r in of_type(run, "aws:secretsmanager/secretVersion:SecretVersion")}
     assert versions == {"contract-review-pool-api-key", "patient-notes-pool-api-key"}
-    assert any("pulumi config set --secret google_api_key" in line for line in run.logs)
+    assert any("pulumi config set --secret openai_api_key" in line for line in run.logs)
 
 
 def test_iam_policies_are_narrow(example_run: OfflineRun) -> None:
@@ -439,7 +439,7 @@ def test_iam_policies_are_narrow(example_run: OfflineRun) -> None:
     policy = component(example_run, "aws:iam/policy:Policy", "code-review-api-access")
     statements = json.loads(policy.inputs["policy"])["Statement"]
     assert statements[0]["Resource"] == (
-        "arn:aws:secretsmanager:us-east-1:123456789012:google-access-api-key"
+        "arn:aws:secretsmanager:us-east-1:123456789012:openai-access-api-key"
     )
     bedrock = component(example_run, "aws:iam/policy:Policy", "ticket-triage-api-access")
     [statement] = json.loads(bedrock.inputs["policy"])["Statement"]
@@ -450,7 +450,7 @@ def test_contractual_egress_goes_through_the_firewall(example_run: OfflineRun) -
     [rule_group] = of_type(example_run, "aws:networkfirewall/ruleGroup:RuleGroup")
     source = rule_group.inputs["ruleGroup"]["rulesSource"]["rulesSourceList"]
     assert source["generatedRulesType"] == "ALLOWLIST"
-    assert source["targets"] == ["generativelanguage.googleapis.com"]
+    assert source["targets"] == ["api.openai.com"]
     routes = {r.name: r.inputs for r in of_type(example_run, "aws:ec2/route:Route")}
     for zone in ("us-east-1a", "us-east-1b"):
         # Each zone's callers go to that zone's firewall endpoint, and the way back too.
@@ -564,7 +564,7 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     # Usage 3,900 (Gemini 4 Argon) + its key's secret and KMS key 1.40 + the plan's egress
     # network 701.80 (its only user; the egress VPC's attachment included) + its VPC's
     # attachment 36.50.
-    assert costs["google-access"] == 4639.70
+    assert costs["openai-access"] == 4639.70
     # Per zone (2): NAT 32.85 + address 3.65 + firewall endpoint 288.35; the Secrets Manager
     # endpoint in 2 zones 14.60; key 1.00; the transit gateway attachments of the egress VPC and
     # of code-review's VPC, 36.50 each: the plan's 701.80 and code-review's connection.

@@ -374,7 +374,7 @@ def test_a_share_and_the_price_standing_alone_are_both_labelled() -> None:
     # code-review is the egress network's only user: its share is the access alone (703.20
     # USD, the egress VPC's attachment included), and its VPC's attachment its own.
     assert (
-        "3. **Volume economics: cloud_api/gemini-4-argon, 4,639.70 USD a month in this plan.** "
+        "3. **Volume economics: cloud_api/gpt-6.1-sol, 4,639.70 USD a month in this plan.** "
         "In this plan: 3,900.00 USD of tokens + 703.20 USD" in text
     )
     explained = template_environment().get_template("explain.txt.j2").render(w=faq, plan=plan)

@@ -81,8 +81,8 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Graph, Plan, dict[s
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(project)
         config = plan_project(project, None)
-        config["ai-infra-planner:google_api_key"] = CANARY
-        run = run_program(project, "dev", config, secret_keys=["ai-infra-planner:google_api_key"])
+        config["ai-infra-planner:openai_api_key"] = CANARY
+        run = run_program(project, "dev", config, secret_keys=["ai-infra-planner:openai_api_key"])
     return graph_from_offline(run), read_plan(project / "plans/dev/plan.json"), run.outputs
 
 
@@ -377,7 +377,7 @@ def test_plaintext_keys_in_user_data_tags_and_secret_versions(
     graph = changed(graph, template, userData=leaked)
     vpc = pool_vpc(graph)
     graph = changed(graph, vpc, tags={**vpc.tags(), "note": anthropic})
-    version = find(graph, "aws:secretsmanager/secretVersion:SecretVersion", "google-access-api-key")
+    version = find(graph, "aws:secretsmanager/secretVersion:SecretVersion", "openai-access-api-key")
     graph = changed(graph, version, secretString="plain")
     report = check(graph, plan)
     failures = rule_failures(report, "secrets")
@@ -478,7 +478,7 @@ def test_a_consumer_may_read_only_its_own_secret(
     clean: tuple[Graph, Plan, dict[str, Any]],
 ) -> None:
     graph, plan, _ = clean
-    secret = find(graph, "aws:secretsmanager/secret:Secret", "google-access-api-key")
+    secret = find(graph, "aws:secretsmanager/secret:Secret", "openai-access-api-key")
     other = dataclasses.replace(
         secret,
         urn=secret.urn + "-openai",
