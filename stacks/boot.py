@@ -148,6 +148,14 @@ def pod_ready_s(catalog: Catalog, pool: Pool, multi_node: bool = False) -> int:
     return copy_s + pod_startup_s(catalog, pool, multi_node)
 
 
+def behind_aws_nlb(load_balancer: ClusterLoadBalancer | None) -> bool:
+    """Whether a cluster pool's outside callers come through an AWS NLB (ip targets), which
+    registers a new pod, and lets go of an old one, minutes after Kubernetes does."""
+    return load_balancer is not None and is_aws_nlb(
+        load_balancer.annotations, load_balancer.load_balancer_class
+    )
+
+
 def readiness_gate_s(load_balancer: ClusterLoadBalancer | None) -> int:
     """How much longer than its own start a cluster pod takes to turn Ready behind the load
     balancer it is served through (None: a ClusterIP Service, no gate): an AWS NLB's pod
@@ -155,9 +163,7 @@ def readiness_gate_s(load_balancer: ClusterLoadBalancer | None) -> int:
     seen the healthy threshold's checks pass, an interval apart (the Service's annotations, or
     the controller's defaults), in whole minutes (as `pulumi up`'s waits are). 0 for another
     implementation, which sets no gate."""
-    if load_balancer is None or not is_aws_nlb(
-        load_balancer.annotations, load_balancer.load_balancer_class
-    ):
+    if load_balancer is None or not behind_aws_nlb(load_balancer):
         return 0
     figures = _whole_figures("load_balancer")
     annotations = load_balancer.annotations
@@ -247,6 +253,45 @@ def backoff_figures() -> BackoffFigures:
     figures = BackoffFigures(**_whole_figures("backoff"))
     if not 0 < figures.first_s <= figures.max_s:
         raise ValueError("boot.yaml backoff: 0 < first_s <= max_s")
+    return figures
+
+
+@dataclass(frozen=True)
+class TerminationFigures:
+    """How a serving process ends when told to, in seconds (boot.yaml `termination`): it keeps
+    serving while its callers' paths to it close (a cluster pod's preStop sleep; an EC2 node
+    needs none, as its Auto Scaling group takes it out of the target group and waits for the
+    deregistration before it terminates it: the scale-in activity "WaitingForELBConnection
+    Draining", AWS re:Post "EC2 instance terminated with active processes"), then vLLM
+    finishes the requests in flight (--shutdown-timeout drain_s) and exits."""
+
+    drain_s: int
+    endpoints_s: int
+    nlb_deregistration_s: int
+    exit_s: int
+
+    def hold_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
+        """How long a terminating cluster pod keeps serving before its server is told to stop:
+        until an AWS NLB in front of it, else every node's kube-proxy, has let go of it."""
+        return self.nlb_deregistration_s if behind_aws_nlb(load_balancer) else self.endpoints_s
+
+    def grace_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
+        """A cluster pod's terminationGracePeriodSeconds: the hold, the drain and the exit,
+        after which the kubelet kills what is left (the preStop sleep counts in it:
+        kubernetes.io, "Pod Lifecycle", Termination of Pods)."""
+        return self.hold_s(load_balancer) + self.drain_s + self.exit_s
+
+    @property
+    def stop_s(self) -> int:
+        """`docker stop --time` of an EC2 node's serving unit: the drain and the exit."""
+        return self.drain_s + self.exit_s
+
+
+@cache
+def termination_figures() -> TerminationFigures:
+    figures = TerminationFigures(**_whole_figures("termination"))
+    if min(figures.drain_s, figures.endpoints_s, figures.exit_s) <= 0:
+        raise ValueError("boot.yaml termination: every figure above 0")
     return figures
 
 

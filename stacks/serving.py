@@ -19,6 +19,7 @@ import shlex
 
 from planner.catalog import Catalog
 from planner.planfile import Pool
+from stacks.boot import termination_figures
 from stacks.settings import SERVING_PORT
 
 # Where the serving container sees the node's files (the start script mounts them there).
@@ -62,6 +63,9 @@ def serve_args(
         "--max-model-len", str(pool.max_model_len),
         # The plan's memory reserve, not the release's default (0.92 in 0.33.0).
         "--gpu-memory-utilization", str(pool.gpu_memory_utilization),
+        # On SIGTERM finish the requests in flight, for at most this long; the release's
+        # default, 0, aborts them all (stacks/boot.py TerminationFigures).
+        "--shutdown-timeout", str(termination_figures().drain_s),
     ]  # fmt: skip
     if pool.precision == "bf16":
         # A BF16 checkpoint loads as BF16 with the default dtype too: said, not inferred.

@@ -28,7 +28,7 @@ from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_progra
 from planner.planfile import Plan, read_plan
 from planner.verification.rules.secrets import user_data_text
 from stacks.aws.nodes import FAST_STORAGE, LEASE_TTL_S, REPLICA_TAG
-from stacks.boot import backoff_figures, boot_time, lease_figures
+from stacks.boot import backoff_figures, boot_time, lease_figures, termination_figures
 from stacks.serving import serve_args
 from tests.conftest import REPO
 from tests.test_stacks import MULTI_NODE, of_type, plan_project
@@ -207,6 +207,25 @@ def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
         assert "set -a\nsource /opt/serve/env\nset +a" in start
         # A single node needs no instance tag from the metadata (replicas do): none shown there.
         assert template.inputs["metadataOptions"]["instanceMetadataTags"] == "disabled"
+
+
+def test_a_stopping_node_finishes_the_requests_it_serves(example_run: OfflineRun) -> None:
+    """An instance terminated (scale-in, a refresh) has left its target group first (its Auto
+    Scaling group deregisters it and waits for the deregistration), then systemd stops the unit.
+    vLLM 0.33.0 aborts every request in flight on SIGTERM unless --shutdown-timeout says how
+    long to drain (vllm/v1/engine/core.py _handle_shutdown); `docker stop` must wait longer than
+    that before it kills the container, and systemd longer than `docker stop`."""
+    ending = termination_figures()
+    for name, template in templates(example_run).items():
+        text = user_data(template)
+        words = text.split()
+        drain = int(words[words.index("--shutdown-timeout") + 1].strip("'\""))
+        assert drain == ending.drain_s > 0, name
+        service = unit_sections(written(text)["/etc/systemd/system/serve.service"])["Service"]
+        stop = service["ExecStop"].split()
+        assert stop[:4] == ["-/usr/bin/docker", "stop", "--time", str(ending.stop_s)], name
+        assert stop[-1] == "vllm"
+        assert drain < int(stop[3]) < int(service["TimeoutStopSec"]), name
 
 
 # --- 3. The health-check grace ---------------------------------------------------------------

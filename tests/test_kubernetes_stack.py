@@ -37,6 +37,7 @@ from stacks.boot import (
     pod_startup_s,
     ray_wait_s,
     readiness_gate_s,
+    termination_figures,
     weights_gb,
 )
 from stacks.kubernetes.labels import cost_annotations, cost_labels, label_value
@@ -1227,7 +1228,11 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         timeouts = given[kind]
         assert timeouts is not None, kind
         assert timeouts.create == f"{one // 60}m"
-        assert timeouts.update == f"{one * form.replicas // 60}m"
+        # An update replaces one replica at a time, each after its old pods' grace: behind
+        # the NLB, 180 s serving on while the NLB lets go, 120 s of drain, 20 s to exit.
+        grace = termination_figures().grace_s(site.load_balancer)
+        assert grace == 320
+        assert timeouts.update == f"{math.ceil((one + grace) * form.replicas / 60)}m"
     # A custom resource is awaited only where it says what for (pulumi-kubernetes
     # ReadyCondition): the LWS, until its controller has seen the spec (observedGeneration,
     # which the provider's jsonpath checks hold to the spec's generation, and whose absence, a
@@ -1244,8 +1249,8 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
     else:  # a Deployment has pulumi-kubernetes's own await
         assert "pulumi.com/waitFor" not in annotations
         # Its rollout's progress deadline holds one pod's way to serving, not 600 s, and the
-        # old pod's end before it (Kubernetes's default 30 s grace).
-        assert serving[0]["spec"]["progressDeadlineSeconds"] == one + 30
+        # old pod's end before it (its grace).
+        assert serving[0]["spec"]["progressDeadlineSeconds"] == one + grace
 
 
 def test_a_pool_behind_an_aws_nlb_turns_ready_only_once_the_nlb_calls_it_healthy(
@@ -1265,7 +1270,9 @@ def test_a_pool_behind_an_aws_nlb_turns_ready_only_once_the_nlb_calls_it_healthy
     gate = readiness_gate_s(site.load_balancer)
     [deployment] = by_kind(single_run, "Deployment")
     assert deployment["spec"]["progressDeadlineSeconds"] == (
-        pod_ready_s(default_catalog(), pool) + gate + 30
+        pod_ready_s(default_catalog(), pool)
+        + gate
+        + termination_figures().grace_s(site.load_balancer)
     )
     # The gate's time follows the Service's own health-check annotations, in whole minutes.
     assert site.load_balancer is not None
@@ -1288,6 +1295,125 @@ def test_a_pool_behind_an_aws_nlb_turns_ready_only_once_the_nlb_calls_it_healthy
     assert readiness_gate_s(None) == readiness_gate_s(other) == 0
     labels = namespace_manifest("ns", {}, {})["metadata"]["labels"]
     assert "elbv2.k8s.aws/pod-readiness-gate-inject" not in labels
+
+
+def hold_s(container: dict[str, Any]) -> int | None:
+    """The seconds a container's preStop sleep holds it (None: no sleep)."""
+    hook = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+    return int(hook[1]) if hook and hook[0] == "sleep" and len(hook) == 2 else None
+
+
+def drain_s(container: dict[str, Any]) -> int | None:
+    """vLLM's --shutdown-timeout in a serving container's command (None: not a server)."""
+    words = " ".join(container["command"]).split()
+    if "serve" not in words:
+        return None
+    return int(words[words.index("--shutdown-timeout") + 1]) if "--shutdown-timeout" in words else 0
+
+
+def ending_problems(template: dict[str, Any]) -> list[str]:
+    """What in a pod template lets its end drop requests: a container without a preStop hold;
+    a server that aborts its requests on SIGTERM (no --shutdown-timeout, or 0); a hold and
+    drain that do not fit the pod's grace period (the kubelet kills at its end)."""
+    spec = template["spec"]
+    grace = spec.get("terminationGracePeriodSeconds", 30)  # Kubernetes's default
+    found = []
+    for container in spec["containers"]:
+        name, hold, drain = container["name"], hold_s(container), drain_s(container)
+        if hold is None:
+            found.append(f"{name}: no preStop sleep")
+            continue
+        if drain == 0:
+            found.append(f"{name}: vLLM aborts its requests on SIGTERM")
+        if hold + (drain or 0) >= grace:
+            found.append(f"{name}: hold {hold} s + drain {drain or 0} s >= grace {grace} s")
+    return found
+
+
+def test_a_pod_ends_without_dropping_the_requests_it_serves(
+    single_run: OfflineRun, multi_run: OfflineRun, project: Path
+) -> None:
+    """A rolling update, a drained node or a scale-in ends serving pods. Ended at once, vLLM
+    0.33.0 aborts every request in flight (--shutdown-timeout 0, its default), and callers
+    still sent there (an NLB takes about 2 minutes to let go of an ip target, kube-proxy up to
+    its 30 s resync) find it gone (EKS Best Practices Guide, Load Balancing, "Gracefully handle
+    the client requests"). So each serving container keeps serving through a preStop sleep,
+    then drains, within the pod's grace period; a multi-node worker stays while its leader
+    drains; and an update waits for each old replica's end."""
+    ending = termination_figures()
+    plan = read_plan(project / "plans/dev/plan.json")
+    [site] = [s for s in plan.sites if s.name == "dc1"]
+    assert site.load_balancer is not None
+    # Behind the site's AWS NLB: 180 s serving on, 120 s of drain, 20 s to exit.
+    assert ending.hold_s(site.load_balancer) == 180
+    assert ending.grace_s(site.load_balancer) == 320
+    # In the cluster alone (ClusterIP) or behind another load balancer: kube-proxy's 30 s.
+    other = site.load_balancer.model_copy(
+        update={"annotations": {"example.com/internal": "true"}, "load_balancer_class": None}
+    )
+    assert ending.hold_s(None) == ending.hold_s(other) == 30
+    assert ending.grace_s(None) == 170
+    for run in (single_run, multi_run):
+        for workload in by_kind(run, "Deployment") + by_kind(run, "LeaderWorkerSet"):
+            templates = pod_templates(workload)
+            assert [ending_problems(template) for template in templates] == [[]] * len(templates)
+            for template in templates:
+                assert template["spec"]["terminationGracePeriodSeconds"] == 320
+            if workload["kind"] == "LeaderWorkerSet":
+                leader, worker = (template["spec"]["containers"][0] for template in templates)
+                # The worker's sleep outlasts the leader's hold and drain: the leader's requests
+                # run on the worker's GPUs too.
+                assert drain_s(worker) is None
+                assert hold_s(worker) == (hold_s(leader) or 0) + (drain_s(leader) or 0) == 300
+            validate_lws(workload) if workload["kind"] == "LeaderWorkerSet" else validate(workload)
+
+
+def test_the_ending_check_catches_each_way_to_drop_requests(single_run: OfflineRun) -> None:
+    """Fault injection for ending_problems: each breach is named."""
+    [deployment] = by_kind(single_run, "Deployment")
+    [template] = pod_templates(deployment)
+
+    def broken(change: Any) -> list[str]:
+        copied = copy.deepcopy(template)
+        change(copied["spec"])
+        return ending_problems(copied)
+
+    def no_hook(spec: dict[str, Any]) -> None:
+        del spec["containers"][0]["lifecycle"]
+
+    def abort(spec: dict[str, Any]) -> None:
+        command = spec["containers"][0]["command"]
+        at = command.index("--shutdown-timeout")
+        del command[at : at + 2]
+
+    def short_grace(spec: dict[str, Any]) -> None:
+        spec["terminationGracePeriodSeconds"] = 300
+
+    def default_grace(spec: dict[str, Any]) -> None:
+        del spec["terminationGracePeriodSeconds"]
+
+    assert broken(no_hook) == ["vllm: no preStop sleep"]
+    assert broken(abort) == ["vllm: vLLM aborts its requests on SIGTERM"]
+    assert broken(short_grace) == ["vllm: hold 180 s + drain 120 s >= grace 300 s"]
+    assert broken(default_grace) == ["vllm: hold 180 s + drain 120 s >= grace 30 s"]
+
+
+def test_termination_figures_are_refused_unless_positive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drain of 0 is vLLM's abort; boot.yaml saying so fails the stack, not the requests."""
+    import stacks.boot as boot
+
+    data = boot._boot_data()
+    broken = copy.deepcopy(data)
+    broken["termination"]["drain_s"] = {"value": 0, "source": "test", "date": "2026-12"}
+    monkeypatch.setattr(boot, "_boot_data", lambda: broken)
+    boot.termination_figures.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="termination"):
+            boot.termination_figures()
+    finally:
+        boot.termination_figures.cache_clear()
 
 
 def test_a_load_balanced_pool_gives_the_address_its_dns_name_points_at(
@@ -1466,7 +1592,7 @@ def test_the_copy_s_retries_are_waited_for(cluster_plan: Plan) -> None:
     )
     [site] = cluster_plan.sites
     [copy_step] = pod_spec(
-        catalog, cluster_plan.pools[0], site, SETTINGS, "image", {"name": "vllm"}
+        catalog, cluster_plan.pools[0], site, SETTINGS, "image", {"name": "vllm"}, 170
     )["initContainers"]
     env = {e["name"]: e.get("value") for e in copy_step["env"]}
     assert env["AWS_MAX_ATTEMPTS"] == str(retry.requests)

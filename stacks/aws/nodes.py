@@ -20,7 +20,7 @@ from planner.templating import base_environment
 from stacks.aws.lookups import Lookups
 from stacks.aws.network import PrivateNetwork
 from stacks.aws.weights import LEASE_ROOT
-from stacks.boot import backoff_figures, lease_figures
+from stacks.boot import backoff_figures, lease_figures, termination_figures
 from stacks.settings import SERVING_PORT
 
 ROOT_VOLUME_GB = 200
@@ -99,6 +99,7 @@ def user_data(
                 replica_tag=REPLICA_TAG,
                 lease=LEASE,
                 backoff=backoff_figures(),
+                termination=termination_figures(),
                 fast_storage=FAST_STORAGE,
                 s3_target_gbps=f"{s3_download_gbps:g}",
                 log_group=values[2],

@@ -16,7 +16,7 @@ from planner.catalog import Catalog
 from planner.planfile import ClusterSite, Pool
 from stacks.addressing import WorkloadCost, dns_label
 from stacks.aws.identity import API_KEY_LENGTH
-from stacks.boot import readiness_gate_s
+from stacks.boot import behind_aws_nlb
 from stacks.kubernetes import network_policy, service, tls, workload
 from stacks.kubernetes.labels import (
     POOL_LABEL,
@@ -92,8 +92,9 @@ class ClusterPool(pulumi.ComponentResource):
         outside_lb = site.load_balancer if args.outside else None
         # Behind an AWS NLB a new pod turns Ready only once the NLB calls it healthy (the
         # namespace's readiness-gate label), so a rollout never leaves it no healthy target.
-        gate_s = readiness_gate_s(outside_lb)
-        self.manifests = [namespace_manifest(ns, labels, annotations, readiness_gate=gate_s > 0)]
+        self.manifests = [
+            namespace_manifest(ns, labels, annotations, readiness_gate=behind_aws_nlb(outside_lb))
+        ]
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", metadata=_metadata(self.manifests[0]), opts=on_cluster
         )
@@ -181,12 +182,12 @@ class ClusterPool(pulumi.ComponentResource):
             labels,
             annotations,
             certificate.certificate.apply(tls.sha256),
-            gate_s,
+            outside_lb,
         )
         # The pods start only once the policies select them: never a moment unsealed. `pulumi
         # up` waits for them as long as their weights take (workload.await_timeouts), not the
         # provider's 10 minutes, which a GPU pod's first start outlasts.
-        self.await_timeouts = workload.await_timeouts(catalog, pool, gate_s)
+        self.await_timeouts = workload.await_timeouts(catalog, pool, outside_lb)
         waits = pulumi.CustomTimeouts(
             create=f"{self.await_timeouts.create_s // 60}m",
             update=f"{self.await_timeouts.update_s // 60}m",

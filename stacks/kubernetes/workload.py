@@ -54,7 +54,7 @@ from typing import Any
 
 from planner import names
 from planner.catalog import Catalog
-from planner.planfile import ClusterSite, Pool
+from planner.planfile import ClusterLoadBalancer, ClusterSite, Pool
 from stacks.boot import (
     COPY_RETRY,
     CopyRetry,
@@ -62,6 +62,8 @@ from stacks.boot import (
     pod_ready_s,
     pod_startup_s,
     ray_wait_s,
+    readiness_gate_s,
+    termination_figures,
     weights_gb,
 )
 from stacks.kubernetes.labels import PREFIX, label_key
@@ -83,9 +85,6 @@ LWS_NAME = "serving-group"
 # Of the pool's cost labels, those a pod template carries: the names (stack, pool), which stay
 # for the pool's life; its cost and perimeter stay on the Deployment or LWS.
 NAME_LABELS = frozenset({label_key(names.TAG_STACK), label_key(names.TAG_POOL)})
-# The time a pod is given to end before it is killed: Kubernetes's default, the pods set none
-# (kubernetes.io, API reference, PodSpec.terminationGracePeriodSeconds).
-TERMINATION_GRACE_S = 30
 # The role label the Service selects the serving pods by (a group's leader serves).
 ROLE_LABEL = f"{PREFIX}/role"
 WEIGHTS_DIR = "/weights"
@@ -166,15 +165,22 @@ class AwaitTimeouts:
     update_s: int
 
 
-def await_timeouts(catalog: Catalog, pool: Pool, gate_s: int = 0) -> AwaitTimeouts:
+def await_timeouts(
+    catalog: Catalog, pool: Pool, load_balancer: ClusterLoadBalancer | None = None
+) -> AwaitTimeouts:
     """A create starts every pod at once: one pod's way to serving (stacks/boot.py
-    pod_ready_s), and then to Ready behind its load balancer's readiness gate (`gate_s`,
-    stacks/boot.py readiness_gate_s). An update replaces them one replica at a time (the
-    Deployment's maxUnavailable 1 with no surge; the LeaderWorkerSet's rolloutStrategy defaults,
-    maxUnavailable 1 and maxSurge 0 in its v0.10.0 CRD): each replica's way in turn."""
+    pod_ready_s), and then to Ready behind the load balancer of its outside callers
+    (`load_balancer`; an AWS NLB's readiness gate, stacks/boot.py readiness_gate_s). An update
+    replaces them one replica at a time (the Deployment's maxUnavailable 1 with no surge; the
+    LeaderWorkerSet's rolloutStrategy defaults, maxUnavailable 1 and maxSurge 0 in its v0.10.0
+    CRD): each replica's old pods end (their grace: the preStop hold runs whole, then the
+    drain) and free their GPUs before its new ones start, in turn."""
     form = shape(pool)
-    ready = pod_ready_s(catalog, pool, form.spans_pods) + gate_s
-    return AwaitTimeouts(create_s=ready, update_s=ready * form.replicas)
+    ready = pod_ready_s(catalog, pool, form.spans_pods) + readiness_gate_s(load_balancer)
+    grace = termination_figures().grace_s(load_balancer)
+    # In whole minutes, as `pulumi up`'s waits are given (stacks/kubernetes/pool.py).
+    update_s = math.ceil((grace + ready) * form.replicas / 60) * 60
+    return AwaitTimeouts(create_s=ready, update_s=update_s)
 
 
 def shape(pool: Pool) -> Shape:
@@ -322,8 +328,13 @@ def _serving_container(
     pool: Pool,
     image_ref: str,
     serves: bool,
+    hold_s: int,
     multi_node: bool = False,
 ) -> dict[str, Any]:
+    """`hold_s`: how long the container keeps running once its pod is told to end, before it
+    gets SIGTERM (a preStop sleep, which the pod's grace period holds): the server until its
+    callers' paths to it have closed (TerminationFigures.hold_s), a multi-node worker until its
+    leader has drained too, as the leader's requests run on its GPUs."""
     container: dict[str, Any] = {
         "name": name,
         "image": image_ref,
@@ -343,6 +354,10 @@ def _serving_container(
         ],
         "resources": resources(site, site.gpus_per_node),
         "securityContext": _container_security(),
+        # The image's coreutils sleep (the vLLM image is Ubuntu's): the exec form works on every
+        # Kubernetes release, where the sleep action needs 1.30 or later (KEP-3960: beta in
+        # 1.30, stable in 1.34).
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(hold_s)]}}},
         "volumeMounts": [
             {"name": "weights", "mountPath": WEIGHTS_DIR, "readOnly": True},
             {"name": "cache", "mountPath": "/cache"},
@@ -367,13 +382,16 @@ def pod_spec(
     cluster: ClusterSettings,
     image_ref: str,
     container: dict[str, Any],
+    grace_s: int,
 ) -> dict[str, Any]:
+    """`grace_s`: the pod's terminationGracePeriodSeconds (TerminationFigures.grace_s)."""
     return {
         "hostNetwork": False,
         "hostPID": False,
         "hostIPC": False,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": grace_s,
         "nodeSelector": dict(site.node_selector),
         # The GPU nodes' taints the site tolerates (sites[].tolerations), if any.
         **({"tolerations": [dict(t) for t in site.tolerations]} if site.tolerations else {}),
@@ -435,13 +453,17 @@ def serving_manifest(
     labels: dict[str, str],
     annotations: dict[str, str],
     certificate_sha256: Any = None,
-    gate_s: int = 0,
+    load_balancer: ClusterLoadBalancer | None = None,
 ) -> dict[str, Any]:
     """The Deployment, or the LeaderWorkerSet where a replica spans pods. `certificate_sha256`
     (a string, or the stack's Output of one): the serving certificate's digest, which every pod
     template carries, so a certificate re-issued replaces the pods (CERTIFICATE_ANNOTATION).
-    `gate_s`: how long the load balancer's readiness gate holds a new pod (await_timeouts)."""
+    `load_balancer`: the one the pool's outside callers come through, if any (how long a new
+    pod waits for it, await_timeouts; how long an old one keeps serving, TerminationFigures)."""
     form = shape(pool)
+    ending = termination_figures()
+    hold_s = ending.hold_s(load_balancer)
+    grace_s = ending.grace_s(load_balancer)
     ref = image(catalog, cluster, image_tag)
     flags = pod_serve_args(pool, catalog)
     metadata = {
@@ -474,6 +496,7 @@ def serving_manifest(
             pool,
             ref,
             True,
+            hold_s,
         )
         return {
             "apiVersion": "apps/v1",
@@ -485,8 +508,8 @@ def serving_manifest(
                 # 600 s default (kubernetes.io, "Deployments", Progress Deadline Seconds), else
                 # every rollout reads ProgressDeadlineExceeded (pulumi-kubernetes only warns);
                 # a new pod also waits for the old one to end and free its GPUs.
-                "progressDeadlineSeconds": await_timeouts(catalog, pool, gate_s).create_s
-                + TERMINATION_GRACE_S,
+                "progressDeadlineSeconds": await_timeouts(catalog, pool, load_balancer).create_s
+                + grace_s,
                 "selector": {"matchLabels": pods},
                 # The plan priced its nodes exactly: no surge pod would find a GPU.
                 "strategy": {
@@ -495,7 +518,7 @@ def serving_manifest(
                 },
                 "template": {
                     "metadata": {"labels": serving_labels, **certified},
-                    "spec": pod_spec(catalog, pool, site, cluster, ref, container),
+                    "spec": pod_spec(catalog, pool, site, cluster, ref, container, grace_s),
                 },
             },
         }
@@ -514,6 +537,7 @@ def serving_manifest(
         pool,
         ref,
         True,
+        hold_s,
         multi_node=True,
     )
     # pulumi-kubernetes waits for a custom resource only where it says what to wait for
@@ -548,6 +572,8 @@ def serving_manifest(
         pool,
         ref,
         False,
+        # Up while the leader holds and drains, whose requests run on this pod's GPUs too.
+        hold_s + ending.drain_s,
     )
     return {
         "apiVersion": LWS_API_VERSION,
@@ -567,11 +593,11 @@ def serving_manifest(
                 "restartPolicy": "RecreateGroupAfterStart",
                 "leaderTemplate": {
                     "metadata": {"labels": serving_labels, **certified},
-                    "spec": pod_spec(catalog, pool, site, cluster, ref, leader),
+                    "spec": pod_spec(catalog, pool, site, cluster, ref, leader, grace_s),
                 },
                 "workerTemplate": {
                     "metadata": {"labels": {**stable, **pods, ROLE_LABEL: "worker"}},
-                    "spec": pod_spec(catalog, pool, site, cluster, ref, worker),
+                    "spec": pod_spec(catalog, pool, site, cluster, ref, worker, grace_s),
                 },
             },
         },
