@@ -263,7 +263,8 @@ class TerminationFigures:
     needs none, as its Auto Scaling group takes it out of the target group and waits for the
     deregistration before it terminates it: the scale-in activity "WaitingForELBConnection
     Draining", AWS re:Post "EC2 instance terminated with active processes"), then vLLM
-    finishes the requests in flight (--shutdown-timeout drain_s) and exits."""
+    finishes the requests in flight (--shutdown-timeout drain_s; where it would not, a cluster
+    pod's hold is drain_s longer: stacks/serving.py drains_on_sigterm) and exits."""
 
     drain_s: int
     endpoints_s: int
@@ -290,7 +291,7 @@ class TerminationFigures:
 @cache
 def termination_figures() -> TerminationFigures:
     figures = TerminationFigures(**_whole_figures("termination"))
-    if min(figures.drain_s, figures.endpoints_s, figures.exit_s) <= 0:
+    if min(figures.drain_s, figures.endpoints_s, figures.nlb_deregistration_s, figures.exit_s) <= 0:
         raise ValueError("boot.yaml termination: every figure above 0")
     return figures
 

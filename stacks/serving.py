@@ -49,6 +49,7 @@ def serve_args(
     HTTPS with the node's certificate (an EC2 node behind its TLS listener; a cluster pool's pods
     with their pool's certificate, stacks/kubernetes/tls.py)."""
     model = catalog.models[pool.model]
+    engines = data_parallel(pool) if engines is None else engines
     if pool.precision not in model.checkpoints:
         # read_plan refuses such a plan; a caller passing its own Pool gets the reason.
         raise ValueError(f"{pool.model} has no checkpoint at {pool.precision}")
@@ -59,14 +60,15 @@ def serve_args(
         *(["--ssl-keyfile", TLS_KEY, "--ssl-certfile", TLS_CERTIFICATE] if tls else []),
         "--tensor-parallel-size", str(pool.tensor_parallel),
         "--pipeline-parallel-size", str(pool.pipeline_parallel),
-        "--data-parallel-size", str(data_parallel(pool) if engines is None else engines),
+        "--data-parallel-size", str(engines),
         "--max-model-len", str(pool.max_model_len),
         # The plan's memory reserve, not the release's default (0.92 in 0.33.0).
         "--gpu-memory-utilization", str(pool.gpu_memory_utilization),
+    ]  # fmt: skip
+    if drains_on_sigterm(engines):
         # On SIGTERM finish the requests in flight, for at most this long; the release's
         # default, 0, aborts them all (stacks/boot.py TerminationFigures).
-        "--shutdown-timeout", str(termination_figures().drain_s),
-    ]  # fmt: skip
+        args += ["--shutdown-timeout", str(termination_figures().drain_s)]
     if pool.precision == "bf16":
         # A BF16 checkpoint loads as BF16 with the default dtype too: said, not inferred.
         args += ["--dtype", "bfloat16"]
@@ -76,6 +78,21 @@ def serve_args(
         if not PLAIN.fullmatch(arg):
             raise ValueError(f"serving argument {arg!r} would need shell quoting")
     return args
+
+
+def drains_on_sigterm(engines: int) -> bool:
+    """Whether a vLLM 0.33.0 server of this many data-parallel engines finishes its requests in
+    flight on SIGTERM (--shutdown-timeout). Only one engine's does: with more, the release runs
+    an API server process per engine (entrypoints/cli/serve.py: api_server_count defaults to
+    data_parallel_size, and above 1 run_multi_api_server), stops those first on SIGTERM, and
+    their engine clients neither own the engines nor wait for them (v1/engine/core_client.py
+    MPClient.shutdown: no engine_manager for engines managed outside the client), so the
+    answers in flight are lost whatever the timeout. One API server for all the engines
+    (--api-server-count 1) would drain, at the cost of the front end's throughput the plan's
+    figures do not model; so a pod of several engines drains in its preStop hold instead
+    (stacks/kubernetes/workload.py), and an EC2 node while its Auto Scaling group waits for
+    the NLB's deregistration."""
+    return engines == 1
 
 
 def serve_flags(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> str:

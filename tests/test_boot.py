@@ -209,23 +209,40 @@ def test_serving_is_a_restarting_systemd_unit(example_run: OfflineRun) -> None:
         assert template.inputs["metadataOptions"]["instanceMetadataTags"] == "disabled"
 
 
-def test_a_stopping_node_finishes_the_requests_it_serves(example_run: OfflineRun) -> None:
+def test_a_stopping_node_finishes_the_requests_it_serves(
+    example_run: OfflineRun, replicas_run: OfflineRun
+) -> None:
     """An instance terminated (scale-in, a refresh) has left its target group first (its Auto
-    Scaling group deregisters it and waits for the deregistration), then systemd stops the unit.
-    vLLM 0.33.0 aborts every request in flight on SIGTERM unless --shutdown-timeout says how
-    long to drain (vllm/v1/engine/core.py _handle_shutdown); `docker stop` must wait longer than
-    that before it kills the container, and systemd longer than `docker stop`."""
+    Scaling group deregisters it and waits for the NLB's deregistration), then systemd stops the
+    unit. vLLM 0.33.0 aborts every request in flight on SIGTERM unless --shutdown-timeout says
+    how long to drain (vllm/v1/engine/core.py _handle_shutdown), and drains only as a server of
+    one engine (stacks/serving.py drains_on_sigterm): there the flag, elsewhere none. `docker
+    stop` must wait longer than the drain before it kills the container, and systemd longer
+    than `docker stop`; the script execs vLLM, so the SIGTERM reaches it."""
     ending = termination_figures()
+    drained = set()
     for name, template in templates(example_run).items():
         text = user_data(template)
         words = text.split()
-        drain = int(words[words.index("--shutdown-timeout") + 1].strip("'\""))
-        assert drain == ending.drain_s > 0, name
-        service = unit_sections(written(text)["/etc/systemd/system/serve.service"])["Service"]
+        engines = int(words[words.index("--data-parallel-size") + 1].strip("'\""))
+        if engines == 1:
+            drain = int(words[words.index("--shutdown-timeout") + 1].strip("'\""))
+            assert drain == ending.drain_s > 0, name
+        else:
+            assert "--shutdown-timeout" not in words, name
+        drained.add(engines == 1)
+        files = written(text)
+        service = unit_sections(files["/etc/systemd/system/serve.service"])["Service"]
         stop = service["ExecStop"].split()
         assert stop[:4] == ["-/usr/bin/docker", "stop", "--time", str(ending.stop_s)], name
         assert stop[-1] == "vllm"
-        assert drain < int(stop[3]) < int(service["TimeoutStopSec"]), name
+        assert ending.drain_s < int(stop[3]) < int(service["TimeoutStopSec"]), name
+        assert '"exec $SERVE"' in files["/opt/serve/start.sh"], name
+    assert drained == {True, False}  # the example has both kinds of server
+    # A multi-node replica's head execs vLLM after its Ray head and its wait for the nodes.
+    for name, template in templates(replicas_run).items():
+        script = written(user_data(template))["/opt/serve/start.sh"]
+        assert "&& exec $SERVE --distributed-executor-backend ray" in script, name
 
 
 # --- 3. The health-check grace ---------------------------------------------------------------
@@ -682,7 +699,8 @@ def test_a_single_node_boot_serves_what_the_plan_says(
         assert "--rm" in args and "-d" not in args  # foreground: systemd watches the server
         assert "--restart" not in args  # systemd restarts, not docker
         served = serve_command(text, node.root / "opt/serve/env")
-        assert args[-1] == served
+        # The container's shell execs vLLM, so `docker stop`'s SIGTERM reaches the server.
+        assert args[-1] == f"exec {served}"
         # What docker runs is the plan's command, built apart from the script (stacks/serving.py),
         # with the parallelism, context length and memory share the plan priced.
         assert served == "vllm serve /weights " + shlex.join(serve_args(pool, default_catalog()))

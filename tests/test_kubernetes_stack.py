@@ -1303,30 +1303,58 @@ def hold_s(container: dict[str, Any]) -> int | None:
     return int(hook[1]) if hook and hook[0] == "sleep" and len(hook) == 2 else None
 
 
-def drain_s(container: dict[str, Any]) -> int | None:
-    """vLLM's --shutdown-timeout in a serving container's command (None: not a server)."""
+def flag(container: dict[str, Any], name: str) -> int | None:
+    """A vLLM flag's value in a container's command (None: not given, or not a server)."""
     words = " ".join(container["command"]).split()
-    if "serve" not in words:
-        return None
-    return int(words[words.index("--shutdown-timeout") + 1]) if "--shutdown-timeout" in words else 0
+    return int(words[words.index(name) + 1]) if "serve" in words and name in words else None
 
 
-def ending_problems(template: dict[str, Any]) -> list[str]:
-    """What in a pod template lets its end drop requests: a container without a preStop hold;
-    a server that aborts its requests on SIGTERM (no --shutdown-timeout, or 0); a hold and
-    drain that do not fit the pod's grace period (the kubelet kills at its end)."""
+def ending_problems(template: dict[str, Any], closes_s: int) -> list[str]:
+    """What in a pod template lets its end drop requests, its callers' paths to it taking
+    `closes_s` to close. A container without a preStop sleep; a hold shorter than that; a
+    server that does not finish its requests in flight for TerminationFigures.drain_s: vLLM
+    0.33.0 drains on SIGTERM (--shutdown-timeout) only with one engine (stacks/serving.py
+    drains_on_sigterm: with more it runs an API server per engine, which neither own nor wait
+    for the engines), so a server of several must serve them out in its hold; a worker gone
+    before its leader has drained; a hold and drain past the pod's grace period (the kubelet
+    kills at its end); a liveness or startup probe's kill that waits out the whole hold."""
+    drain_needed = termination_figures().drain_s
     spec = template["spec"]
     grace = spec.get("terminationGracePeriodSeconds", 30)  # Kubernetes's default
     found = []
     for container in spec["containers"]:
-        name, hold, drain = container["name"], hold_s(container), drain_s(container)
+        name, hold = container["name"], hold_s(container)
         if hold is None:
             found.append(f"{name}: no preStop sleep")
             continue
-        if drain == 0:
-            found.append(f"{name}: vLLM aborts its requests on SIGTERM")
-        if hold + (drain or 0) >= grace:
-            found.append(f"{name}: hold {hold} s + drain {drain or 0} s >= grace {grace} s")
+        words = " ".join(container["command"]).split()
+        if "serve" not in words:  # a multi-node worker: up while its leader holds and drains
+            if hold < closes_s + drain_needed:
+                found.append(f"{name}: a worker gone after {hold} s, before its leader drained")
+            if hold >= grace:
+                found.append(f"{name}: hold {hold} s >= grace {grace} s")
+            continue
+        engines = flag(container, "--data-parallel-size") or 1
+        given = flag(container, "--shutdown-timeout") or 0
+        if hold < closes_s:
+            found.append(f"{name}: hold {hold} s < the {closes_s} s its callers' paths take")
+        if engines == 1:
+            drain, ends = given, hold + given
+            if given == 0:
+                found.append(f"{name}: vLLM aborts its requests on SIGTERM")
+        else:
+            drain, ends = hold - closes_s, hold
+            if given:
+                found.append(f"{name}: --shutdown-timeout drains nothing with {engines} engines")
+        if 0 < drain < drain_needed:
+            found.append(f"{name}: drains its requests for {drain} s, not {drain_needed} s")
+        elif drain <= 0 and engines > 1:
+            found.append(f"{name}: drains its requests for 0 s, not {drain_needed} s")
+        if ends >= grace:
+            found.append(f"{name}: ends after {ends} s, past its grace of {grace} s")
+        for probe in ("livenessProbe", "startupProbe"):
+            if container[probe].get("terminationGracePeriodSeconds", grace) >= hold:
+                found.append(f"{name}: a {probe} kill waits out the {hold} s hold")
     return found
 
 
@@ -1338,8 +1366,9 @@ def test_a_pod_ends_without_dropping_the_requests_it_serves(
     still sent there (an NLB takes about 2 minutes to let go of an ip target, kube-proxy up to
     its 30 s resync) find it gone (EKS Best Practices Guide, Load Balancing, "Gracefully handle
     the client requests"). So each serving container keeps serving through a preStop sleep,
-    then drains, within the pod's grace period; a multi-node worker stays while its leader
-    drains; and an update waits for each old replica's end."""
+    then drains (vLLM itself with one engine, its hold with several), within the pod's grace
+    period; a multi-node worker stays while its leader drains; a probe's kill does not wait;
+    and an update waits for each old replica's end."""
     ending = termination_figures()
     plan = read_plan(project / "plans/dev/plan.json")
     [site] = [s for s in plan.sites if s.name == "dc1"]
@@ -1347,55 +1376,92 @@ def test_a_pod_ends_without_dropping_the_requests_it_serves(
     # Behind the site's AWS NLB: 180 s serving on, 120 s of drain, 20 s to exit.
     assert ending.hold_s(site.load_balancer) == 180
     assert ending.grace_s(site.load_balancer) == 320
-    # In the cluster alone (ClusterIP) or behind another load balancer: kube-proxy's 30 s.
+    # In the cluster alone (ClusterIP) or behind another load balancer: ECK's 50 s wait.
     other = site.load_balancer.model_copy(
         update={"annotations": {"example.com/internal": "true"}, "load_balancer_class": None}
     )
-    assert ending.hold_s(None) == ending.hold_s(other) == 30
-    assert ending.grace_s(None) == 170
+    assert ending.hold_s(None) == ending.hold_s(other) == 50
+    assert ending.grace_s(None) == 190
+    kinds = set()
     for run in (single_run, multi_run):
         for workload in by_kind(run, "Deployment") + by_kind(run, "LeaderWorkerSet"):
+            kinds.add(workload["kind"])
             templates = pod_templates(workload)
-            assert [ending_problems(template) for template in templates] == [[]] * len(templates)
+            assert [ending_problems(template, 180) for template in templates] == [[]] * len(
+                templates
+            )
             for template in templates:
                 assert template["spec"]["terminationGracePeriodSeconds"] == 320
-            if workload["kind"] == "LeaderWorkerSet":
-                leader, worker = (template["spec"]["containers"][0] for template in templates)
-                # The worker's sleep outlasts the leader's hold and drain: the leader's requests
-                # run on the worker's GPUs too.
-                assert drain_s(worker) is None
-                assert hold_s(worker) == (hold_s(leader) or 0) + (drain_s(leader) or 0) == 300
+            first = templates[0]["spec"]["containers"][0]
+            if workload["kind"] == "Deployment":
+                # The example's single-node pool runs 8 engines: it drains in its hold.
+                assert flag(first, "--data-parallel-size") == 8
+                assert flag(first, "--shutdown-timeout") is None and hold_s(first) == 300
+            else:
+                # A multi-node leader is one engine: vLLM drains it; its worker waits for it.
+                assert flag(first, "--shutdown-timeout") == 120 and hold_s(first) == 180
+                worker = templates[1]["spec"]["containers"][0]
+                assert hold_s(worker) == 300
             validate_lws(workload) if workload["kind"] == "LeaderWorkerSet" else validate(workload)
+    assert kinds == {"Deployment", "LeaderWorkerSet"}
 
 
-def test_the_ending_check_catches_each_way_to_drop_requests(single_run: OfflineRun) -> None:
+def test_the_ending_check_catches_each_way_to_drop_requests(
+    single_run: OfflineRun, multi_run: OfflineRun
+) -> None:
     """Fault injection for ending_problems: each breach is named."""
     [deployment] = by_kind(single_run, "Deployment")
-    [template] = pod_templates(deployment)
+    [several] = pod_templates(deployment)  # 8 engines
+    [group] = by_kind(multi_run, "LeaderWorkerSet")
+    one, worker = pod_templates(group)  # a leader of one engine, its worker
 
-    def broken(change: Any) -> list[str]:
+    def broken(template: dict[str, Any], change: Any) -> list[str]:
         copied = copy.deepcopy(template)
         change(copied["spec"])
-        return ending_problems(copied)
+        return ending_problems(copied, 180)
 
     def no_hook(spec: dict[str, Any]) -> None:
         del spec["containers"][0]["lifecycle"]
 
+    def sleep(seconds: int) -> Any:
+        def change(spec: dict[str, Any]) -> None:
+            spec["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1] = str(seconds)
+
+        return change
+
     def abort(spec: dict[str, Any]) -> None:
         command = spec["containers"][0]["command"]
-        at = command.index("--shutdown-timeout")
-        del command[at : at + 2]
+        command[-1] = command[-1].replace(" --shutdown-timeout 120", "")
 
-    def short_grace(spec: dict[str, Any]) -> None:
-        spec["terminationGracePeriodSeconds"] = 300
+    def timeout_on_several(spec: dict[str, Any]) -> None:
+        spec["containers"][0]["command"] += ["--shutdown-timeout", "120"]
 
-    def default_grace(spec: dict[str, Any]) -> None:
-        del spec["terminationGracePeriodSeconds"]
+    def grace(seconds: int | None) -> Any:
+        def change(spec: dict[str, Any]) -> None:
+            if seconds is None:
+                del spec["terminationGracePeriodSeconds"]
+            else:
+                spec["terminationGracePeriodSeconds"] = seconds
 
-    assert broken(no_hook) == ["vllm: no preStop sleep"]
-    assert broken(abort) == ["vllm: vLLM aborts its requests on SIGTERM"]
-    assert broken(short_grace) == ["vllm: hold 180 s + drain 120 s >= grace 300 s"]
-    assert broken(default_grace) == ["vllm: hold 180 s + drain 120 s >= grace 30 s"]
+        return change
+
+    def probe_waits(spec: dict[str, Any]) -> None:
+        del spec["containers"][0]["livenessProbe"]["terminationGracePeriodSeconds"]
+
+    assert broken(several, no_hook) == ["vllm: no preStop sleep"]
+    assert broken(several, sleep(180)) == ["vllm: drains its requests for 0 s, not 120 s"]
+    assert broken(several, sleep(240)) == ["vllm: drains its requests for 60 s, not 120 s"]
+    assert broken(several, timeout_on_several) == [
+        "vllm: --shutdown-timeout drains nothing with 8 engines"
+    ]
+    assert broken(several, grace(300)) == ["vllm: ends after 300 s, past its grace of 300 s"]
+    assert broken(several, grace(None)) == ["vllm: ends after 300 s, past its grace of 30 s"]
+    assert broken(several, probe_waits) == ["vllm: a livenessProbe kill waits out the 300 s hold"]
+    assert broken(one, abort) == ["vllm-leader: vLLM aborts its requests on SIGTERM"]
+    assert broken(one, sleep(60)) == ["vllm-leader: hold 60 s < the 180 s its callers' paths take"]
+    assert broken(worker, sleep(180)) == [
+        "vllm-worker: a worker gone after 180 s, before its leader drained"
+    ]
 
 
 def test_termination_figures_are_refused_unless_positive(

@@ -681,7 +681,7 @@ def test_no_output_holds_a_secret_value(secret_run: OfflineRun) -> None:
     assert not leaked
     # Where a secret is named, it is by its ARN.
     named = [(p, v) for p, v in walk(secret_run.outputs["workloads"]) if "secret" in p]
-    assert len(named) == 3  # two pool workloads and the Google one
+    assert len(named) == 3  # two pool workloads and the OpenAI one
     assert all(str(v).startswith("arn:aws:secretsmanager:") for _, v in named)
 
 

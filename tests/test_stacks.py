@@ -561,7 +561,7 @@ def test_components_expose_their_estimate(example_run: OfflineRun, project: Path
     costs = example_run.outputs["component_monthly_cost_usd"]
     for pool in plan.pools:
         assert costs[pool.name] == pool.monthly_cost_usd
-    # Usage 3,900 (Gemini 4 Argon) + its key's secret and KMS key 1.40 + the plan's egress
+    # Usage 3,900 (GPT-6.1 Sol) + its key's secret and KMS key 1.40 + the plan's egress
     # network 701.80 (its only user; the egress VPC's attachment included) + its VPC's
     # attachment 36.50.
     assert costs["openai-access"] == 4639.70
@@ -649,7 +649,7 @@ def test_shared_pools_deploy(project: Path, capsys: pytest.CaptureFixture[str]) 
         a.inputs["principalArn"] for a in of_type(run, ALLOWED)
         if referenced(run, a, "vpcEndpointServiceId") == [service]
     ) == ["arn:aws:iam::111122223333:root", "arn:aws:iam::123456789012:root"]  # fmt: skip
-    # Only Google's API is left, so there is no PrivateLink network.
+    # Only OpenAI's API is left, so there is no PrivateLink network.
     assert not of_type(run, "ai-infra-planner:index:PrivateLinkNetwork")
     # Three pool connections (the shared pool's three consumer VPCs), 15.10 USD each, and
     # code-review's VPC attached to the egress path, 36.50 USD.
@@ -1395,7 +1395,7 @@ def test_plan_md_names_only_the_consumer_vpc_changes_the_plan_makes(
     found = sentence()
     assert found.startswith(f"{line} ({VPC_A}): {bedrock}")
     assert "egress" not in found and "transit gateway" not in found
-    plan_project(project, head.split("  - name:")[0] + code_review)  # a Gemini API alone
+    plan_project(project, head.split("  - name:")[0] + code_review)  # an OpenAI API alone
     found = sentence()
     assert found.startswith(f"{line} ({VPC_C}): {egress}")
     assert "Bedrock" not in found and "bedrock" not in found

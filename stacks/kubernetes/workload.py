@@ -67,7 +67,7 @@ from stacks.boot import (
     weights_gb,
 )
 from stacks.kubernetes.labels import PREFIX, label_key
-from stacks.serving import TLS_KEY, data_parallel, serve_args
+from stacks.serving import TLS_KEY, data_parallel, drains_on_sigterm, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -333,8 +333,12 @@ def _serving_container(
 ) -> dict[str, Any]:
     """`hold_s`: how long the container keeps running once its pod is told to end, before it
     gets SIGTERM (a preStop sleep, which the pod's grace period holds): the server until its
-    callers' paths to it have closed (TerminationFigures.hold_s), a multi-node worker until its
-    leader has drained too, as the leader's requests run on its GPUs."""
+    callers' paths to it have closed (TerminationFigures.hold_s), and the drain too where vLLM
+    would not drain on SIGTERM (serving.drains_on_sigterm); a multi-node worker until its
+    leader has drained too, as the leader's requests run on its GPUs. A liveness or startup
+    probe's kill skips the wait: it gives the container only exit_s (the probe's own
+    terminationGracePeriodSeconds, which overrides the pod's; kubernetes.io API reference,
+    Probe), as a server that stopped answering has nothing to drain."""
     container: dict[str, Any] = {
         "name": name,
         "image": image_ref,
@@ -369,9 +373,13 @@ def _serving_container(
         # The startup probe holds liveness off while the weights load and the engine starts.
         budget = pod_startup_s(catalog, pool, multi_node)
         container["ports"] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
-        container["startupProbe"] = _probe("/health", math.ceil(budget / PROBE_PERIOD_S))
+        killed = {"terminationGracePeriodSeconds": termination_figures().exit_s}
+        container["startupProbe"] = {
+            **_probe("/health", math.ceil(budget / PROBE_PERIOD_S)),
+            **killed,
+        }
         container["readinessProbe"] = _probe("/health", READINESS_FAILURES)
-        container["livenessProbe"] = _probe("/health", LIVENESS_FAILURES)
+        container["livenessProbe"] = {**_probe("/health", LIVENESS_FAILURES), **killed}
     return container
 
 
@@ -464,6 +472,8 @@ def serving_manifest(
     ending = termination_figures()
     hold_s = ending.hold_s(load_balancer)
     grace_s = ending.grace_s(load_balancer)
+    # The server's own hold: with the drain where vLLM would not drain on SIGTERM.
+    server_hold_s = hold_s + (0 if drains_on_sigterm(form.engines) else ending.drain_s)
     ref = image(catalog, cluster, image_tag)
     flags = pod_serve_args(pool, catalog)
     metadata = {
@@ -496,7 +506,7 @@ def serving_manifest(
             pool,
             ref,
             True,
-            hold_s,
+            server_hold_s,
         )
         return {
             "apiVersion": "apps/v1",
@@ -537,7 +547,7 @@ def serving_manifest(
         pool,
         ref,
         True,
-        hold_s,
+        server_hold_s,
         multi_node=True,
     )
     # pulumi-kubernetes waits for a custom resource only where it says what to wait for
