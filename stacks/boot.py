@@ -259,12 +259,14 @@ def backoff_figures() -> BackoffFigures:
 @dataclass(frozen=True)
 class TerminationFigures:
     """How a serving process ends when told to, in seconds (boot.yaml `termination`): it keeps
-    serving while its callers' paths to it close (a cluster pod's preStop sleep; an EC2 node
-    needs none, as its Auto Scaling group takes it out of the target group and waits for the
-    deregistration before it terminates it: the scale-in activity "WaitingForELBConnection
-    Draining", AWS re:Post "EC2 instance terminated with active processes"), then vLLM
-    finishes the requests in flight (--shutdown-timeout drain_s; where it would not, a cluster
-    pod's hold is drain_s longer: stacks/serving.py drains_on_sigterm) and exits."""
+    serving, untold, while its callers' paths to it close and then while the requests it took
+    finish (drain_s); then SIGTERM, and vLLM aborts what is left and exits (its own drain is
+    not used: stacks/serving.py). A cluster pod does so in its preStop sleep; an EC2 node while
+    its Auto Scaling group, which has taken it out of the target group, waits out the target
+    group's deregistration delay (drain_s: stacks/aws/load_balancer.py) before it terminates
+    it (the scale-in activity "WaitingForELBConnectionDraining", AWS re:Post "EC2 instance
+    terminated with active processes"). Requests sent on a connection opened before then
+    still arrive (an NLB and kube-proxy keep established flows): the last of those are cut."""
 
     drain_s: int
     endpoints_s: int
@@ -276,16 +278,21 @@ class TerminationFigures:
         until an AWS NLB in front of it, else every node's kube-proxy, has let go of it."""
         return self.nlb_deregistration_s if behind_aws_nlb(load_balancer) else self.endpoints_s
 
+    def serve_on_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
+        """A cluster pod's preStop sleep: the hold, then the drain."""
+        return self.hold_s(load_balancer) + self.drain_s
+
     def grace_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
-        """A cluster pod's terminationGracePeriodSeconds: the hold, the drain and the exit,
-        after which the kubelet kills what is left (the preStop sleep counts in it:
-        kubernetes.io, "Pod Lifecycle", Termination of Pods)."""
-        return self.hold_s(load_balancer) + self.drain_s + self.exit_s
+        """A cluster pod's terminationGracePeriodSeconds: the sleep and the exit, after which
+        the kubelet kills what is left (the preStop sleep counts in it: kubernetes.io, "Pod
+        Lifecycle", Termination of Pods)."""
+        return self.serve_on_s(load_balancer) + self.exit_s
 
     @property
     def stop_s(self) -> int:
-        """`docker stop --time` of an EC2 node's serving unit: the drain and the exit."""
-        return self.drain_s + self.exit_s
+        """`docker stop --time` of an EC2 node's serving unit: the exit (its drain was the
+        deregistration delay's, before the stop)."""
+        return self.exit_s
 
 
 @cache

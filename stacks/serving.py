@@ -19,7 +19,6 @@ import shlex
 
 from planner.catalog import Catalog
 from planner.planfile import Pool
-from stacks.boot import termination_figures
 from stacks.settings import SERVING_PORT
 
 # Where the serving container sees the node's files (the start script mounts them there).
@@ -65,10 +64,6 @@ def serve_args(
         # The plan's memory reserve, not the release's default (0.92 in 0.33.0).
         "--gpu-memory-utilization", str(pool.gpu_memory_utilization),
     ]  # fmt: skip
-    if drains_on_sigterm(engines):
-        # On SIGTERM finish the requests in flight, for at most this long; the release's
-        # default, 0, aborts them all (stacks/boot.py TerminationFigures).
-        args += ["--shutdown-timeout", str(termination_figures().drain_s)]
     if pool.precision == "bf16":
         # A BF16 checkpoint loads as BF16 with the default dtype too: said, not inferred.
         args += ["--dtype", "bfloat16"]
@@ -80,19 +75,15 @@ def serve_args(
     return args
 
 
-def drains_on_sigterm(engines: int) -> bool:
-    """Whether a vLLM 0.33.0 server of this many data-parallel engines finishes its requests in
-    flight on SIGTERM (--shutdown-timeout). Only one engine's does: with more, the release runs
-    an API server process per engine (entrypoints/cli/serve.py: api_server_count defaults to
-    data_parallel_size, and above 1 run_multi_api_server), stops those first on SIGTERM, and
-    their engine clients neither own the engines nor wait for them (v1/engine/core_client.py
-    MPClient.shutdown: no engine_manager for engines managed outside the client), so the
-    answers in flight are lost whatever the timeout. One API server for all the engines
-    (--api-server-count 1) would drain, at the cost of the front end's throughput the plan's
-    figures do not model; so a pod of several engines drains in its preStop hold instead
-    (stacks/kubernetes/workload.py), and an EC2 node while its Auto Scaling group waits for
-    the NLB's deregistration."""
-    return engines == 1
+# vLLM's own drain on SIGTERM (--shutdown-timeout) is not used; a server keeps serving, untold,
+# while its requests finish (stacks/boot.py TerminationFigures). vLLM 0.33.0 drains only a server
+# of one engine, perhaps not even that on Ray: with several data-parallel engines it runs an API
+# server per engine (entrypoints/cli/serve.py: api_server_count defaults to data_parallel_size),
+# stops those first on SIGTERM, and their engine clients neither own nor wait for the engines
+# (v1/engine/core_client.py MPClient.shutdown), so the answers in flight are lost; and on Ray
+# the engine installs its SIGTERM handler before it builds the Ray executor, whose ray.init may
+# install Ray's own over it (an outside review's reading of Ray 2.8 and later: not checked
+# against the image's Ray here, so not relied on either way).
 
 
 def serve_flags(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> str:

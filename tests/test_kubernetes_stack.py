@@ -1232,7 +1232,9 @@ def test_pulumi_up_waits_for_the_serving_pods_as_long_as_their_weights_take(
         # the NLB, 180 s serving on while the NLB lets go, 120 s of drain, 20 s to exit.
         grace = termination_figures().grace_s(site.load_balancer)
         assert grace == 320
-        assert timeouts.update == f"{math.ceil((one + grace) * form.replicas / 60)}m"
+        # A group's workers end only once their leader is gone (lws#956): two graces.
+        ends = grace * (2 if form.spans_pods else 1)
+        assert timeouts.update == f"{math.ceil((one + ends) * form.replicas / 60)}m"
     # A custom resource is awaited only where it says what for (pulumi-kubernetes
     # ReadyCondition): the LWS, until its controller has seen the spec (observedGeneration,
     # which the provider's jsonpath checks hold to the spec's generation, and whose absence, a
@@ -1310,15 +1312,15 @@ def flag(container: dict[str, Any], name: str) -> int | None:
 
 
 def ending_problems(template: dict[str, Any], closes_s: int) -> list[str]:
-    """What in a pod template lets its end drop requests, its callers' paths to it taking
-    `closes_s` to close. A container without a preStop sleep; a hold shorter than that; a
-    server that does not finish its requests in flight for TerminationFigures.drain_s: vLLM
-    0.33.0 drains on SIGTERM (--shutdown-timeout) only with one engine (stacks/serving.py
-    drains_on_sigterm: with more it runs an API server per engine, which neither own nor wait
-    for the engines), so a server of several must serve them out in its hold; a worker gone
-    before its leader has drained; a hold and drain past the pod's grace period (the kubelet
-    kills at its end); a liveness or startup probe's kill that waits out the whole hold."""
-    drain_needed = termination_figures().drain_s
+    """What in a pod template lets its end drop the requests it took, its callers' paths to it
+    taking `closes_s` to close. Each container must keep running, untold (a preStop sleep),
+    until those paths have closed and the requests taken before then have finished
+    (TerminationFigures.drain_s), as vLLM 0.33.0 aborts them on SIGTERM: its own drain is not
+    used (stacks/serving.py: none with several engines, perhaps none on Ray); a worker as long
+    as its leader, whose requests run on its GPUs. The sleep must end within the pod's grace period
+    (the kubelet kills at its end), and a liveness or startup probe's kill must not sleep it
+    out."""
+    needed = closes_s + termination_figures().drain_s
     spec = template["spec"]
     grace = spec.get("terminationGracePeriodSeconds", 30)  # Kubernetes's default
     found = []
@@ -1327,34 +1329,16 @@ def ending_problems(template: dict[str, Any], closes_s: int) -> list[str]:
         if hold is None:
             found.append(f"{name}: no preStop sleep")
             continue
-        words = " ".join(container["command"]).split()
-        if "serve" not in words:  # a multi-node worker: up while its leader holds and drains
-            if hold < closes_s + drain_needed:
-                found.append(f"{name}: a worker gone after {hold} s, before its leader drained")
-            if hold >= grace:
-                found.append(f"{name}: hold {hold} s >= grace {grace} s")
-            continue
-        engines = flag(container, "--data-parallel-size") or 1
-        given = flag(container, "--shutdown-timeout") or 0
-        if hold < closes_s:
-            found.append(f"{name}: hold {hold} s < the {closes_s} s its callers' paths take")
-        if engines == 1:
-            drain, ends = given, hold + given
-            if given == 0:
-                found.append(f"{name}: vLLM aborts its requests on SIGTERM")
-        else:
-            drain, ends = hold - closes_s, hold
-            if given:
-                found.append(f"{name}: --shutdown-timeout drains nothing with {engines} engines")
-        if 0 < drain < drain_needed:
-            found.append(f"{name}: drains its requests for {drain} s, not {drain_needed} s")
-        elif drain <= 0 and engines > 1:
-            found.append(f"{name}: drains its requests for 0 s, not {drain_needed} s")
-        if ends >= grace:
-            found.append(f"{name}: ends after {ends} s, past its grace of {grace} s")
+        if hold < needed:
+            found.append(f"{name}: serves on {hold} s, not the {needed} s its requests need")
+        if hold >= grace:
+            found.append(f"{name}: sleeps {hold} s, past its grace of {grace} s")
         for probe in ("livenessProbe", "startupProbe"):
-            if container[probe].get("terminationGracePeriodSeconds", grace) >= hold:
-                found.append(f"{name}: a {probe} kill waits out the {hold} s hold")
+            if (
+                probe in container
+                and container[probe].get("terminationGracePeriodSeconds", grace) >= hold
+            ):
+                found.append(f"{name}: a {probe} kill sleeps out the {hold} s")
     return found
 
 
@@ -1362,19 +1346,20 @@ def test_a_pod_ends_without_dropping_the_requests_it_serves(
     single_run: OfflineRun, multi_run: OfflineRun, project: Path
 ) -> None:
     """A rolling update, a drained node or a scale-in ends serving pods. Ended at once, vLLM
-    0.33.0 aborts every request in flight (--shutdown-timeout 0, its default), and callers
-    still sent there (an NLB takes about 2 minutes to let go of an ip target, kube-proxy up to
-    its 30 s resync) find it gone (EKS Best Practices Guide, Load Balancing, "Gracefully handle
-    the client requests"). So each serving container keeps serving through a preStop sleep,
-    then drains (vLLM itself with one engine, its hold with several), within the pod's grace
-    period; a multi-node worker stays while its leader drains; a probe's kill does not wait;
-    and an update waits for each old replica's end."""
+    0.33.0 aborts every request in flight, and callers still sent there (an NLB takes about 2
+    minutes to let go of an ip target, kube-proxy up to its 30 s resync) find it gone (EKS Best
+    Practices Guide, Load Balancing, "Gracefully handle the client requests"). So each
+    container keeps serving through a preStop sleep until its paths have closed and then its
+    requests have finished, within the pod's grace period; a multi-node worker as long as its
+    leader; a probe's kill does not sleep it out; and the server is never told to drain by
+    itself, which vLLM 0.33.0 does only with one engine (perhaps not on Ray)."""
     ending = termination_figures()
     plan = read_plan(project / "plans/dev/plan.json")
     [site] = [s for s in plan.sites if s.name == "dc1"]
     assert site.load_balancer is not None
-    # Behind the site's AWS NLB: 180 s serving on, 120 s of drain, 20 s to exit.
+    # Behind the site's AWS NLB: 180 s until it lets go, 120 s of requests, 20 s to exit.
     assert ending.hold_s(site.load_balancer) == 180
+    assert ending.serve_on_s(site.load_balancer) == 300
     assert ending.grace_s(site.load_balancer) == 320
     # In the cluster alone (ClusterIP) or behind another load balancer: ECK's 50 s wait.
     other = site.load_balancer.model_copy(
@@ -1392,16 +1377,9 @@ def test_a_pod_ends_without_dropping_the_requests_it_serves(
             )
             for template in templates:
                 assert template["spec"]["terminationGracePeriodSeconds"] == 320
-            first = templates[0]["spec"]["containers"][0]
-            if workload["kind"] == "Deployment":
-                # The example's single-node pool runs 8 engines: it drains in its hold.
-                assert flag(first, "--data-parallel-size") == 8
-                assert flag(first, "--shutdown-timeout") is None and hold_s(first) == 300
-            else:
-                # A multi-node leader is one engine: vLLM drains it; its worker waits for it.
-                assert flag(first, "--shutdown-timeout") == 120 and hold_s(first) == 180
-                worker = templates[1]["spec"]["containers"][0]
-                assert hold_s(worker) == 300
+                [container] = template["spec"]["containers"]
+                assert hold_s(container) == 300
+                assert "--shutdown-timeout" not in " ".join(container["command"])
             validate_lws(workload) if workload["kind"] == "LeaderWorkerSet" else validate(workload)
     assert kinds == {"Deployment", "LeaderWorkerSet"}
 
@@ -1411,9 +1389,9 @@ def test_the_ending_check_catches_each_way_to_drop_requests(
 ) -> None:
     """Fault injection for ending_problems: each breach is named."""
     [deployment] = by_kind(single_run, "Deployment")
-    [several] = pod_templates(deployment)  # 8 engines
+    [server] = pod_templates(deployment)
     [group] = by_kind(multi_run, "LeaderWorkerSet")
-    one, worker = pod_templates(group)  # a leader of one engine, its worker
+    _, worker = pod_templates(group)
 
     def broken(template: dict[str, Any], change: Any) -> list[str]:
         copied = copy.deepcopy(template)
@@ -1429,13 +1407,6 @@ def test_the_ending_check_catches_each_way_to_drop_requests(
 
         return change
 
-    def abort(spec: dict[str, Any]) -> None:
-        command = spec["containers"][0]["command"]
-        command[-1] = command[-1].replace(" --shutdown-timeout 120", "")
-
-    def timeout_on_several(spec: dict[str, Any]) -> None:
-        spec["containers"][0]["command"] += ["--shutdown-timeout", "120"]
-
     def grace(seconds: int | None) -> Any:
         def change(spec: dict[str, Any]) -> None:
             if seconds is None:
@@ -1445,34 +1416,29 @@ def test_the_ending_check_catches_each_way_to_drop_requests(
 
         return change
 
-    def probe_waits(spec: dict[str, Any]) -> None:
+    def probe_sleeps(spec: dict[str, Any]) -> None:
         del spec["containers"][0]["livenessProbe"]["terminationGracePeriodSeconds"]
 
-    assert broken(several, no_hook) == ["vllm: no preStop sleep"]
-    assert broken(several, sleep(180)) == ["vllm: drains its requests for 0 s, not 120 s"]
-    assert broken(several, sleep(240)) == ["vllm: drains its requests for 60 s, not 120 s"]
-    assert broken(several, timeout_on_several) == [
-        "vllm: --shutdown-timeout drains nothing with 8 engines"
-    ]
-    assert broken(several, grace(300)) == ["vllm: ends after 300 s, past its grace of 300 s"]
-    assert broken(several, grace(None)) == ["vllm: ends after 300 s, past its grace of 30 s"]
-    assert broken(several, probe_waits) == ["vllm: a livenessProbe kill waits out the 300 s hold"]
-    assert broken(one, abort) == ["vllm-leader: vLLM aborts its requests on SIGTERM"]
-    assert broken(one, sleep(60)) == ["vllm-leader: hold 60 s < the 180 s its callers' paths take"]
+    assert broken(server, no_hook) == ["vllm: no preStop sleep"]
+    assert broken(server, sleep(180)) == ["vllm: serves on 180 s, not the 300 s its requests need"]
+    assert broken(server, grace(300)) == ["vllm: sleeps 300 s, past its grace of 300 s"]
+    assert broken(server, grace(None)) == ["vllm: sleeps 300 s, past its grace of 30 s"]
+    assert broken(server, probe_sleeps) == ["vllm: a livenessProbe kill sleeps out the 300 s"]
     assert broken(worker, sleep(180)) == [
-        "vllm-worker: a worker gone after 180 s, before its leader drained"
+        "vllm-worker: serves on 180 s, not the 300 s its requests need"
     ]
 
 
+@pytest.mark.parametrize("figure", ["drain_s", "endpoints_s", "nlb_deregistration_s", "exit_s"])
 def test_termination_figures_are_refused_unless_positive(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    figure: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A drain of 0 is vLLM's abort; boot.yaml saying so fails the stack, not the requests."""
+    """A figure of 0 would end a pod with its requests (or kill it at once): boot.yaml saying so
+    fails the stack, not the requests."""
     import stacks.boot as boot
 
-    data = boot._boot_data()
-    broken = copy.deepcopy(data)
-    broken["termination"]["drain_s"] = {"value": 0, "source": "test", "date": "2026-12"}
+    broken = copy.deepcopy(boot._boot_data())
+    broken["termination"][figure] = {"value": 0, "source": "test", "date": "2026-12"}
     monkeypatch.setattr(boot, "_boot_data", lambda: broken)
     boot.termination_figures.cache_clear()
     try:

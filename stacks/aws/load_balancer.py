@@ -14,6 +14,7 @@ from stacks.addressing import dns_label
 from stacks.aws.naming import aws_name
 from stacks.aws.network import PrivateNetwork
 from stacks.aws.nodes import multi_node
+from stacks.boot import termination_figures
 from stacks.settings import SERVING_PORT, guarded
 
 # TLS 1.3 and 1.2 with the restricted (forward-secret, AES-GCM) cipher list. Set explicitly: a TLS
@@ -301,6 +302,11 @@ def serving_listener(
         protocol="TLS",
         target_type="instance",
         vpc_id=network.vpc.id,
+        # A node leaving (scale-in, a refresh) keeps its connections this long, while its Auto
+        # Scaling group waits before terminating it, so the requests it took finish (stacks/boot.py
+        # TerminationFigures; 0-3600 s, AWS's default 300: ELB API, target group attribute
+        # deregistration_delay.timeout_seconds).
+        deregistration_delay=termination_figures().drain_s,
         health_check={
             "protocol": "HTTPS",
             "path": "/health",

@@ -67,7 +67,7 @@ from stacks.boot import (
     weights_gb,
 )
 from stacks.kubernetes.labels import PREFIX, label_key
-from stacks.serving import TLS_KEY, data_parallel, drains_on_sigterm, serve_args
+from stacks.serving import TLS_KEY, data_parallel, serve_args
 from stacks.settings import SERVING_PORT, ClusterSettings
 
 LWS_API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -173,13 +173,15 @@ def await_timeouts(
     (`load_balancer`; an AWS NLB's readiness gate, stacks/boot.py readiness_gate_s). An update
     replaces them one replica at a time (the Deployment's maxUnavailable 1 with no surge; the
     LeaderWorkerSet's rolloutStrategy defaults, maxUnavailable 1 and maxSurge 0 in its v0.10.0
-    CRD): each replica's old pods end (their grace: the preStop hold runs whole, then the
-    drain) and free their GPUs before its new ones start, in turn."""
+    CRD): each replica's old pods end (their grace, whose preStop sleep runs whole) and free
+    their GPUs before its new ones start, in turn. A group's workers end only after their
+    leader is gone (their StatefulSet is the leader pod's, deleted with background
+    propagation: kubernetes-sigs/lws#956), so its end is two graces."""
     form = shape(pool)
     ready = pod_ready_s(catalog, pool, form.spans_pods) + readiness_gate_s(load_balancer)
-    grace = termination_figures().grace_s(load_balancer)
+    ends = termination_figures().grace_s(load_balancer) * (2 if form.spans_pods else 1)
     # In whole minutes, as `pulumi up`'s waits are given (stacks/kubernetes/pool.py).
-    update_s = math.ceil((grace + ready) * form.replicas / 60) * 60
+    update_s = math.ceil((ends + ready) * form.replicas / 60) * 60
     return AwaitTimeouts(create_s=ready, update_s=update_s)
 
 
@@ -332,13 +334,13 @@ def _serving_container(
     multi_node: bool = False,
 ) -> dict[str, Any]:
     """`hold_s`: how long the container keeps running once its pod is told to end, before it
-    gets SIGTERM (a preStop sleep, which the pod's grace period holds): the server until its
-    callers' paths to it have closed (TerminationFigures.hold_s), and the drain too where vLLM
-    would not drain on SIGTERM (serving.drains_on_sigterm); a multi-node worker until its
-    leader has drained too, as the leader's requests run on its GPUs. A liveness or startup
-    probe's kill skips the wait: it gives the container only exit_s (the probe's own
-    terminationGracePeriodSeconds, which overrides the pod's; kubernetes.io API reference,
-    Probe), as a server that stopped answering has nothing to drain."""
+    gets SIGTERM (a preStop sleep, which the pod's grace period holds): until its callers'
+    paths to it have closed and the requests it took before then have finished
+    (TerminationFigures.serve_on_s); a multi-node worker as long, as its leader's requests run
+    on its GPUs too. A liveness or startup probe's kill cuts the sleep at exit_s (the probe's
+    own terminationGracePeriodSeconds, which overrides the pod's: kubernetes.io API reference,
+    Probe; the kubelet gives the preStop hook that long, then SIGTERM and 2 s to SIGKILL), as a
+    server that stopped answering has nothing to drain."""
     container: dict[str, Any] = {
         "name": name,
         "image": image_ref,
@@ -470,10 +472,8 @@ def serving_manifest(
     pod waits for it, await_timeouts; how long an old one keeps serving, TerminationFigures)."""
     form = shape(pool)
     ending = termination_figures()
-    hold_s = ending.hold_s(load_balancer)
     grace_s = ending.grace_s(load_balancer)
-    # The server's own hold: with the drain where vLLM would not drain on SIGTERM.
-    server_hold_s = hold_s + (0 if drains_on_sigterm(form.engines) else ending.drain_s)
+    serve_on_s = ending.serve_on_s(load_balancer)
     ref = image(catalog, cluster, image_tag)
     flags = pod_serve_args(pool, catalog)
     metadata = {
@@ -506,7 +506,7 @@ def serving_manifest(
             pool,
             ref,
             True,
-            server_hold_s,
+            serve_on_s,
         )
         return {
             "apiVersion": "apps/v1",
@@ -547,7 +547,7 @@ def serving_manifest(
         pool,
         ref,
         True,
-        server_hold_s,
+        serve_on_s,
         multi_node=True,
     )
     # pulumi-kubernetes waits for a custom resource only where it says what to wait for
@@ -582,8 +582,10 @@ def serving_manifest(
         pool,
         ref,
         False,
-        # Up while the leader holds and drains, whose requests run on this pod's GPUs too.
-        hold_s + ending.drain_s,
+        # Up while the leader serves on, whose requests run on this pod's GPUs too (a node
+        # drained or a pod lost ends the group's pods at once; an update ends the workers only
+        # once their leader is gone: await_timeouts).
+        serve_on_s,
     )
     return {
         "apiVersion": LWS_API_VERSION,
