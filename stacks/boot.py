@@ -261,11 +261,11 @@ class TerminationFigures:
     """How a serving process ends when told to, in seconds (boot.yaml `termination`): it keeps
     serving, untold, while its callers' paths to it close and then while the requests it took
     finish (drain_s); then SIGTERM, and vLLM aborts what is left and exits (its own drain is
-    not used: stacks/serving.py). A cluster pod does so in its preStop sleep; an EC2 node while
-    its Auto Scaling group, which has taken it out of the target group, waits out the target
-    group's deregistration delay (drain_s: stacks/aws/load_balancer.py) before it terminates
-    it (the scale-in activity "WaitingForELBConnectionDraining", AWS re:Post "EC2 instance
-    terminated with active processes"). Requests sent on a connection opened before then
+    not used: stacks/serving.py). A cluster pod does so in its preStop sleep; an EC2 node
+    while its Auto Scaling group, which has taken it out of the target group, waits out the
+    target group's deregistration delay (nlb_serve_on_s: stacks/aws/load_balancer.py) before
+    it terminates it (the scale-in activity "WaitingForELBConnectionDraining", AWS re:Post "EC2
+    instance terminated with active processes"). Requests sent on a connection opened before then
     still arrive (an NLB and kube-proxy keep established flows): the last of those are cut."""
 
     drain_s: int
@@ -281,6 +281,12 @@ class TerminationFigures:
     def serve_on_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
         """A cluster pod's preStop sleep: the hold, then the drain."""
         return self.hold_s(load_balancer) + self.drain_s
+
+    @property
+    def nlb_serve_on_s(self) -> int:
+        """How long a target leaving an NLB keeps serving: until the NLB stops sending it new
+        connections, then the drain (an EC2 node's target group deregistration delay)."""
+        return self.nlb_deregistration_s + self.drain_s
 
     def grace_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
         """A cluster pod's terminationGracePeriodSeconds: the sleep and the exit, after which

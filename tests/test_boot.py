@@ -213,16 +213,18 @@ def test_a_stopping_node_finishes_the_requests_it_serves(
     example_run: OfflineRun, replicas_run: OfflineRun
 ) -> None:
     """An instance terminated (scale-in, a refresh) leaves its target group first: its Auto
-    Scaling group deregisters it and waits out the target group's deregistration delay, in
-    which the NLB sends it no new connection and the requests it took finish (the scale-in
-    activity "WaitingForELBConnectionDraining"). So that delay is the drain, set, not AWS's
-    300 s default; then systemd stops the unit, `docker stop` sends SIGTERM to vLLM itself
-    (the script execs it), on which vLLM 0.33.0 aborts what is left (no --shutdown-timeout:
-    its drain holds only for one engine, perhaps not on Ray; stacks/serving.py), and kills it after
-    the exit allowance; systemd waits longer than `docker stop`."""
+    Scaling group deregisters it and waits out the target group's deregistration delay (the
+    scale-in activity "WaitingForELBConnectionDraining"), in which the NLB stops sending it new
+    connections (about 3 minutes) and then the requests it took finish (the drain). So that
+    delay is set from those figures; then systemd stops the unit, `docker stop` sends SIGTERM
+    to vLLM itself (the script execs it), on which vLLM 0.33.0 aborts what is left (no
+    --shutdown-timeout: its drain holds only for one engine, perhaps not on Ray;
+    stacks/serving.py), and kills it after the exit allowance; systemd waits longer than
+    `docker stop`."""
     ending = termination_figures()
     groups = of_type(example_run, "aws:lb/targetGroup:TargetGroup")
-    assert groups and all(g.inputs["deregistrationDelay"] == ending.drain_s == 120 for g in groups)
+    delay = ending.nlb_deregistration_s + ending.drain_s
+    assert groups and all(g.inputs["deregistrationDelay"] == delay == 300 for g in groups)
     for name, template in templates(example_run).items():
         text = user_data(template)
         assert "--shutdown-timeout" not in text, name

@@ -1320,7 +1320,8 @@ def ending_problems(template: dict[str, Any], closes_s: int) -> list[str]:
     as its leader, whose requests run on its GPUs. The sleep must end within the pod's grace period
     (the kubelet kills at its end), and a liveness or startup probe's kill must not sleep it
     out."""
-    needed = closes_s + termination_figures().drain_s
+    ending = termination_figures()
+    needed = closes_s + ending.drain_s
     spec = template["spec"]
     grace = spec.get("terminationGracePeriodSeconds", 30)  # Kubernetes's default
     found = []
@@ -1331,14 +1332,17 @@ def ending_problems(template: dict[str, Any], closes_s: int) -> list[str]:
             continue
         if hold < needed:
             found.append(f"{name}: serves on {hold} s, not the {needed} s its requests need")
-        if hold >= grace:
-            found.append(f"{name}: sleeps {hold} s, past its grace of {grace} s")
-        for probe in ("livenessProbe", "startupProbe"):
-            if (
-                probe in container
-                and container[probe].get("terminationGracePeriodSeconds", grace) >= hold
-            ):
-                found.append(f"{name}: a {probe} kill sleeps out the {hold} s")
+        if hold + ending.exit_s > grace:
+            found.append(
+                f"{name}: sleeps {hold} s, leaving less than {ending.exit_s} s of its grace of "
+                f"{grace} s"
+            )
+        serves = "serve" in " ".join(container["command"]).split()
+        for probe in ("livenessProbe", "startupProbe") if serves else ():
+            if probe not in container:
+                found.append(f"{name}: no {probe}")
+            elif container[probe].get("terminationGracePeriodSeconds", grace) != ending.exit_s:
+                found.append(f"{name}: a {probe} kill is not cut at {ending.exit_s} s")
     return found
 
 
@@ -1421,9 +1425,22 @@ def test_the_ending_check_catches_each_way_to_drop_requests(
 
     assert broken(server, no_hook) == ["vllm: no preStop sleep"]
     assert broken(server, sleep(180)) == ["vllm: serves on 180 s, not the 300 s its requests need"]
-    assert broken(server, grace(300)) == ["vllm: sleeps 300 s, past its grace of 300 s"]
-    assert broken(server, grace(None)) == ["vllm: sleeps 300 s, past its grace of 30 s"]
-    assert broken(server, probe_sleeps) == ["vllm: a livenessProbe kill sleeps out the 300 s"]
+    assert broken(server, grace(319)) == [
+        "vllm: sleeps 300 s, leaving less than 20 s of its grace of 319 s"
+    ]
+    assert broken(server, grace(None)) == [
+        "vllm: sleeps 300 s, leaving less than 20 s of its grace of 30 s"
+    ]
+    assert broken(server, probe_sleeps) == ["vllm: a livenessProbe kill is not cut at 20 s"]
+
+    def startup_299(spec: dict[str, Any]) -> None:
+        spec["containers"][0]["startupProbe"]["terminationGracePeriodSeconds"] = 299
+
+    def no_startup(spec: dict[str, Any]) -> None:
+        del spec["containers"][0]["startupProbe"]
+
+    assert broken(server, startup_299) == ["vllm: a startupProbe kill is not cut at 20 s"]
+    assert broken(server, no_startup) == ["vllm: no startupProbe"]
     assert broken(worker, sleep(180)) == [
         "vllm-worker: serves on 180 s, not the 300 s its requests need"
     ]

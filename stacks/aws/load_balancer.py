@@ -303,10 +303,10 @@ def serving_listener(
         target_type="instance",
         vpc_id=network.vpc.id,
         # A node leaving (scale-in, a refresh) keeps its connections this long, while its Auto
-        # Scaling group waits before terminating it, so the requests it took finish (stacks/boot.py
-        # TerminationFigures; 0-3600 s, AWS's default 300: ELB API, target group attribute
-        # deregistration_delay.timeout_seconds).
-        deregistration_delay=termination_figures().drain_s,
+        # Scaling group waits before terminating it: the NLB's own time to stop sending it new
+        # ones, then the requests it took finish (stacks/boot.py TerminationFigures; 0-3600 s,
+        # AWS's default 300: ELB API, target group attribute deregistration_delay.timeout_seconds).
+        deregistration_delay=termination_figures().nlb_serve_on_s,
         health_check={
             "protocol": "HTTPS",
             "path": "/health",

@@ -582,9 +582,10 @@ def serving_manifest(
         pool,
         ref,
         False,
-        # Up while the leader serves on, whose requests run on this pod's GPUs too (a node
-        # drained or a pod lost ends the group's pods at once; an update ends the workers only
-        # once their leader is gone: await_timeouts).
+        # Up while the leader serves on, whose requests run on this pod's GPUs too (a worker
+        # evicted or lost has the group's leader deleted with it, so the group's pods end
+        # together; a leader ended, by an update or a drain, ends its workers only once it is
+        # gone: await_timeouts).
         serve_on_s,
     )
     return {
