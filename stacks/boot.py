@@ -294,12 +294,6 @@ class TerminationFigures:
         Lifecycle", Termination of Pods)."""
         return self.serve_on_s(load_balancer) + self.exit_s
 
-    @property
-    def stop_s(self) -> int:
-        """`docker stop --time` of an EC2 node's serving unit: the exit (its drain was the
-        deregistration delay's, before the stop)."""
-        return self.exit_s
-
 
 @cache
 def termination_figures() -> TerminationFigures:

@@ -48,7 +48,6 @@ def serve_args(
     HTTPS with the node's certificate (an EC2 node behind its TLS listener; a cluster pool's pods
     with their pool's certificate, stacks/kubernetes/tls.py)."""
     model = catalog.models[pool.model]
-    engines = data_parallel(pool) if engines is None else engines
     if pool.precision not in model.checkpoints:
         # read_plan refuses such a plan; a caller passing its own Pool gets the reason.
         raise ValueError(f"{pool.model} has no checkpoint at {pool.precision}")
@@ -59,10 +58,20 @@ def serve_args(
         *(["--ssl-keyfile", TLS_KEY, "--ssl-certfile", TLS_CERTIFICATE] if tls else []),
         "--tensor-parallel-size", str(pool.tensor_parallel),
         "--pipeline-parallel-size", str(pool.pipeline_parallel),
-        "--data-parallel-size", str(engines),
+        "--data-parallel-size", str(data_parallel(pool) if engines is None else engines),
         "--max-model-len", str(pool.max_model_len),
         # The plan's memory reserve, not the release's default (0.92 in 0.33.0).
         "--gpu-memory-utilization", str(pool.gpu_memory_utilization),
+        # No --shutdown-timeout: vLLM's own drain on SIGTERM is not used; a server keeps
+        # serving, untold, while its requests finish (stacks/boot.py TerminationFigures), and
+        # vLLM aborts what is left (its default, 0). 0.33.0 drains only a server of one engine,
+        # perhaps not even that on Ray: with several data-parallel engines it runs an API
+        # server per engine (entrypoints/cli/serve.py: api_server_count defaults to
+        # data_parallel_size), stops those first on SIGTERM, and their engine clients neither
+        # own nor wait for the engines (v1/engine/core_client.py MPClient.shutdown); on Ray the
+        # engine installs its SIGTERM handler before it builds the Ray executor, whose ray.init
+        # may install Ray's own over it (an outside review's reading of Ray 2.8 and later: not
+        # checked against the image's Ray, so not relied on either way).
     ]  # fmt: skip
     if pool.precision == "bf16":
         # A BF16 checkpoint loads as BF16 with the default dtype too: said, not inferred.
@@ -73,17 +82,6 @@ def serve_args(
         if not PLAIN.fullmatch(arg):
             raise ValueError(f"serving argument {arg!r} would need shell quoting")
     return args
-
-
-# vLLM's own drain on SIGTERM (--shutdown-timeout) is not used; a server keeps serving, untold,
-# while its requests finish (stacks/boot.py TerminationFigures). vLLM 0.33.0 drains only a server
-# of one engine, perhaps not even that on Ray: with several data-parallel engines it runs an API
-# server per engine (entrypoints/cli/serve.py: api_server_count defaults to data_parallel_size),
-# stops those first on SIGTERM, and their engine clients neither own nor wait for the engines
-# (v1/engine/core_client.py MPClient.shutdown), so the answers in flight are lost; and on Ray
-# the engine installs its SIGTERM handler before it builds the Ray executor, whose ray.init may
-# install Ray's own over it (an outside review's reading of Ray 2.8 and later: not checked
-# against the image's Ray here, so not relied on either way).
 
 
 def serve_flags(pool: Pool, catalog: Catalog, port: int = SERVING_PORT) -> str:

@@ -225,6 +225,9 @@ def test_a_stopping_node_finishes_the_requests_it_serves(
     groups = of_type(example_run, "aws:lb/targetGroup:TargetGroup")
     delay = ending.nlb_deregistration_s + ending.drain_s
     assert groups and all(g.inputs["deregistrationDelay"] == delay == 300 for g in groups)
+    # What the ELB API takes (target group attribute deregistration_delay.timeout_seconds:
+    # 0-3600 seconds).
+    assert 0 <= delay <= 3600
     for name, template in templates(example_run).items():
         text = user_data(template)
         assert "--shutdown-timeout" not in text, name

@@ -1384,6 +1384,10 @@ def test_a_pod_ends_without_dropping_the_requests_it_serves(
                 [container] = template["spec"]["containers"]
                 assert hold_s(container) == 300
                 assert "--shutdown-timeout" not in " ".join(container["command"])
+                # The API server refuses a readiness probe's own grace (kubernetes
+                # pkg/apis/core/validation: "must not be set for readinessProbes"); the
+                # schema alone would not catch it.
+                assert "terminationGracePeriodSeconds" not in container.get("readinessProbe", {})
             validate_lws(workload) if workload["kind"] == "LeaderWorkerSet" else validate(workload)
     assert kinds == {"Deployment", "LeaderWorkerSet"}
 
