@@ -265,8 +265,9 @@ class TerminationFigures:
     while its Auto Scaling group, which has taken it out of the target group, waits out the
     target group's deregistration delay (nlb_serve_on_s: stacks/aws/load_balancer.py) before
     it terminates it (the scale-in activity "WaitingForELBConnectionDraining", AWS re:Post "EC2
-    instance terminated with active processes"). Requests sent on a connection opened before then
-    still arrive (an NLB and kube-proxy keep established flows): the last of those are cut."""
+    instance terminated with active processes"), and then the group's termination hook
+    (node_hold_s). Requests sent on a connection opened before then still arrive (an NLB and
+    kube-proxy keep established flows): the last of those are cut."""
 
     drain_s: int
     endpoints_s: int
@@ -287,6 +288,16 @@ class TerminationFigures:
         """How long a target leaving an NLB keeps serving: until the NLB stops sending it new
         connections, then the drain (an EC2 node's target group deregistration delay)."""
         return self.nlb_deregistration_s + self.drain_s
+
+    @property
+    def node_hold_s(self) -> int:
+        """How long an EC2 node, once out of its target group, still runs before it is
+        terminated (its Auto Scaling group's termination lifecycle hook, stacks/aws/nodes.py):
+        the target group lets a node with no connection go at once (ELB: "immediately completes
+        the deregistration process"), while the NLB may still send it new ones for its own time
+        and those then finish; and a multi-node replica's workers, which take no connection,
+        keep their Ray processes up while their head drains."""
+        return self.nlb_serve_on_s
 
     def grace_s(self, load_balancer: ClusterLoadBalancer | None) -> int:
         """A cluster pod's terminationGracePeriodSeconds: the sleep and the exit, after which

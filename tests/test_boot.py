@@ -243,6 +243,38 @@ def test_a_stopping_node_finishes_the_requests_it_serves(
         assert "&& exec $SERVE --distributed-executor-backend ray" in script, name
 
 
+def test_a_node_out_of_its_target_group_still_serves_before_it_ends(
+    example_run: OfflineRun, replicas_run: OfflineRun
+) -> None:
+    """The target group lets a node with no connection go at once (ELB: "immediately completes
+    the deregistration process"), while the NLB may send it new ones for 3 minutes more; and
+    a multi-node replica's workers take no connection at all, so without more they ended at
+    once, under their head's requests. Each group's termination hook keeps every instance
+    running, out of the target group, for the NLB's time and the drain, then lets the group
+    terminate it (CONTINUE); pulumi's wait for a group's deletion holds that wait, and the hook
+    goes with its group rather than before it."""
+    ending = termination_figures()
+    assert ending.node_hold_s == ending.nlb_deregistration_s + ending.drain_s == 300
+    for run in (example_run, replicas_run):
+        groups = of_type(run, "aws:autoscaling/group:Group")
+        hooks = of_type(run, "aws:autoscaling/lifecycleHook:LifecycleHook")
+        assert groups and len(hooks) == len(groups)
+        by_group = {hook.deleted_with: hook for hook in hooks}
+        for group in groups:
+            hook = by_group[group.urn]
+            assert hook.inputs["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+            assert hook.inputs["heartbeatTimeout"] == ending.node_hold_s
+            assert hook.inputs["defaultResult"] == "CONTINUE"
+            # Nothing completes the action early: no notification target, no role.
+            assert "notificationTargetArn" not in hook.inputs and "roleArn" not in hook.inputs
+            assert group.urn in hook.dependencies["autoscalingGroupName"], group.name
+            # The provider's own 10 minutes, which held the deregistration and the
+            # termination, and the hook's 5.
+            assert group.delete_timeout == "15m", group.name
+    # A multi-node replica is a group of its own: every one of its nodes, workers too, waits.
+    assert len(of_type(replicas_run, "aws:autoscaling/group:Group")) >= 2
+
+
 # --- 3. The health-check grace ---------------------------------------------------------------
 
 

@@ -49,6 +49,7 @@ SLR = "aws:iam/serviceLinkedRole:ServiceLinkedRole"
 GROUP = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+HOOK = "aws:autoscaling/lifecycleHook:LifecycleHook"
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -184,6 +185,8 @@ def _problems(rule: dict[str, Any], resource: Registered) -> Iterator[str]:
             yield f"{path} {value!r} is not one of {rule['one_of']}"
         if "min_value" in rule and isinstance(value, int | float) and value < rule["min_value"]:
             yield f"{path} {value!r} is less than {rule['min_value']}"
+        if "max_value" in rule and isinstance(value, int | float) and value > rule["max_value"]:
+            yield f"{path} {value!r} is more than {rule['max_value']}"
         if not isinstance(value, str):
             continue
         if "max_decoded_bytes" in rule:
@@ -222,6 +225,7 @@ def violations(run: OfflineRun) -> tuple[list[str], int]:
 def test_every_rule_names_its_source_and_checks_something() -> None:
     kinds = {"max_length", "min_length", "pattern", "not_prefix", "one_of", "only_with_single"}
     kinds |= {"requires", "exactly_one_of", "tags", "max_decoded_bytes", "min_value", "max_items"}
+    kinds |= {"max_value"}
     for rule in RULES:
         assert rule["source"] and re.fullmatch(r"\d{4}-\d{2}", rule["date"]), rule
         assert kinds & set(rule), rule
@@ -332,6 +336,21 @@ FAULTS: list[tuple[str, str, str, dict[str, Any], str]] = [
         "contract-review-pool-weights",
         {"rules": [{"id": f"r{n}", "status": "Enabled"} for n in range(1001)]},
         "more than 1000",
+    ),
+    # min_value and max_value: a termination hook's wait outside 30-7200 s
+    (
+        "example",
+        HOOK,
+        "contract-review-pool-nodes-ending",
+        {"heartbeatTimeout": 7201},
+        "more than 7200",
+    ),
+    (
+        "example",
+        HOOK,
+        "contract-review-pool-nodes-ending",
+        {"heartbeatTimeout": 29},
+        "less than 30",
     ),
     # prefix + max_length: a suffix the Auto Scaling role name cannot hold
     (

@@ -51,6 +51,10 @@ class Registered:
     # Its ResourceOptions replace_on_changes and delete_before_replace.
     replace_on_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    # Its ResourceOptions deleted_with (the URN of the resource it goes with) and
+    # custom_timeouts's delete ("" when unset).
+    deleted_with: str = ""
+    delete_timeout: str = ""
 
 
 @dataclass
@@ -280,6 +284,8 @@ class _RecordingMonitor(mocks.MockMonitor):
                 depends_on=tuple(sorted(request.dependencies)),
                 replace_on_changes=tuple(request.replaceOnChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                deleted_with=request.deletedWith,
+                delete_timeout=request.customTimeouts.delete,
             )
         )
         return response

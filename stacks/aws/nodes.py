@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import math
 import shlex
 
 import pulumi
@@ -249,7 +250,7 @@ def node_groups(
         ]
     else:
         groups = [(f"{name}-nodes", pool.nodes, {})]
-    return [
+    made = [
         aws.autoscaling.Group(
             group_name,
             desired_capacity=size,
@@ -276,7 +277,59 @@ def node_groups(
                 {"key": key, "value": value, "propagate_at_launch": True}
                 for key, value in sorted({**tags, **group_tags}.items())
             ],
-            opts=pulumi.ResourceOptions(parent=parent),
+            # Deleting a group drains it first (pulumi-aws sets its capacity to 0 and waits
+            # for its instances to end, within the provider's default 10 minutes: terraform-
+            # provider-aws autoscaling group.go, drainGroup), and each instance now also waits
+            # out the termination hook below: the default plus that wait.
+            opts=pulumi.ResourceOptions(
+                parent=parent,
+                custom_timeouts=pulumi.CustomTimeouts(delete=f"{group_delete_minutes()}m"),
+            ),
         )
         for group_name, size, group_tags in groups
     ]
+    for (group_name, _, _), group in zip(groups, made, strict=True):
+        termination_hook(group_name, group, parent)
+    return made
+
+
+# What pulumi-aws waits for a group's deletion unless told otherwise (terraform-provider-aws,
+# internal/service/autoscaling/group.go: Timeouts Delete schema.DefaultTimeout(10 *
+# time.Minute), within which drainGroup waits for the group's instances to end).
+PROVIDER_GROUP_DELETE_MINUTES = 10
+# The termination hook's name, one per group (PutLifecycleHook LifecycleHookName: 1-255 of
+# [A-Za-z0-9\-_\/], unique within its group: planner/data/aws_limits.yaml).
+TERMINATION_HOOK = "serve-on-before-termination"
+
+
+def group_delete_minutes() -> int:
+    """pulumi's wait for a group's deletion: the provider's default, which held its instances'
+    deregistration and termination, and the termination hook every instance now waits too."""
+    return PROVIDER_GROUP_DELETE_MINUTES + math.ceil(termination_figures().node_hold_s / 60)
+
+
+def termination_hook(
+    group_name: str, group: aws.autoscaling.Group, parent: pulumi.Resource
+) -> aws.autoscaling.LifecycleHook:
+    """The group's instances, once out of the target group, keep running (Terminating:Wait)
+    for node_hold_s before they are terminated: "If the Auto Scaling group is being used with
+    Elastic Load Balancing, the terminating instance is first deregistered from the load
+    balancer ... The lifecycle hook puts the instance into a wait state (Terminating:Wait)"
+    (Amazon EC2 Auto Scaling User Guide, "How lifecycle hooks work"). Nothing completes the
+    action, so the wait runs its whole heartbeat timeout (PutLifecycleHook HeartbeatTimeout:
+    30-7200 s), and then CONTINUE terminates the instance; no notification target or role is
+    needed for that. Without it, a node the target group let go at once (no connection open)
+    was terminated while the NLB might still send it a request, and the worker nodes of a
+    multi-node replica ended at once, taking down the requests their head was draining.
+    deleted_with: when the group itself is deleted, pulumi leaves the hook to go with it
+    (Pulumi docs, resource option deletedWith) rather than deleting it first, so the
+    draining instances still wait."""
+    return aws.autoscaling.LifecycleHook(
+        f"{group_name}-ending",
+        name=TERMINATION_HOOK,
+        autoscaling_group_name=group.name,
+        lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+        heartbeat_timeout=termination_figures().node_hold_s,
+        default_result="CONTINUE",
+        opts=pulumi.ResourceOptions(parent=parent, deleted_with=group),
+    )
