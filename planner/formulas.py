@@ -332,22 +332,17 @@ def demand_texts(
     output_tps: float,
     total_tps: float,
     peak_tps: float | None,
-    in_flight: int,
-    busiest_tps: float | None,
-    user_output_tps: float,
-    context_tokens: int,
+    in_flight: int | None,
+    held_tokens: float,
+    request_in: int,
+    request_out: int,
+    output_share: float,
     input_tokens: int,
     output_tokens: int,
 ) -> DemandTexts:
-    """A workload's load: its average output and total rates, its peak, its requests in flight
-    (`busiest_tps` None where the file gives its concurrency, else the busiest output rate they
-    are derived from), the context each keeps, and its monthly tokens."""
-    derived = (
-        ""
-        if busiest_tps is None
-        else f" (busiest output rate {tokens_per_second(busiest_tps)} tok/s / user_output_tps "
-        f"{user_output_tps:g} tok/s)"
-    )
+    """A workload's load: its average output and total rates, its peak, its stated requests in
+    flight (None: no KV term, Demand.kv_tokens says why) and the KV cache each holds on average
+    (its prompt and that share of its output), and its monthly tokens."""
     return DemandTexts(
         units_head=(
             f"load / what a unit serves at this request shape (throughput model) x "
@@ -358,8 +353,11 @@ def demand_texts(
         total_head=f", total {tokens_per_second(total_tps)} tok/s / ",
         peak_head=f", peak {peak_tps:,.0f} tok/s / " if peak_tps else "",
         kv_head=(
-            f", KV cache {in_flight:,} request(s) in flight{derived} x "
-            f"{context_tokens:,} tokens of context / "
+            ""
+            if in_flight is None
+            else f", KV cache {in_flight:,} request(s) in flight (its concurrency) x "
+            f"{held_tokens:,.0f} tokens held (prompt {request_in:,} + {output_share:g} x "
+            f"output {request_out:,}) / "
         ),
         api_head_in=f"{tokens_text(input_tokens)} input x ",
         api_head_out=f"{tokens_text(output_tokens)} output x ",
@@ -386,7 +384,8 @@ def self_hosted_tail(
 
 def self_hosted_formula(demand: DemandTexts, shape: ShapeTexts, tail: str) -> str:
     """units = max(minimum, ceil(max(output / what a unit serves, total / ..., peak / ...,
-    KV cache in flight / what a unit holds))), then the tail (self_hosted_tail)."""
+    KV cache of a stated concurrency / what a unit holds))), then the tail
+    (self_hosted_tail)."""
     peak = demand.peak_head + shape.peak if demand.peak_head else ""
     return (
         demand.units_head
@@ -394,8 +393,7 @@ def self_hosted_formula(demand: DemandTexts, shape: ShapeTexts, tail: str) -> st
         + demand.total_head
         + shape.total
         + peak
-        + demand.kv_head
-        + shape.kv_ceiling
+        + (demand.kv_head + shape.kv_ceiling if demand.kv_head else "")
         + tail
     )
 

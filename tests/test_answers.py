@@ -278,13 +278,18 @@ def test_kv_cache_of_long_contexts_and_many_requests_needs_more_nodes(catalog: C
     shape = "{input_tokens: 32000, output_tokens: 1000}"
     assert nodes(request=shape) == 1
     assert nodes(request=shape, concurrency="100") == 4
-    # Without a concurrency, requests in flight follow the busiest output rate: a peak of
-    # 3,000 output tokens/s at 30 per user is 100 requests (4 nodes of KV cache); the peak
-    # itself needs more: a node serves 622.9 output tok/s at this shape and 30 tok/s a user.
+    # Without a concurrency, the peak alone: a node serves 622.9 output tok/s at this shape and
+    # 30 tok/s a user, so 3,000 tok/s need 5 (the requests in flight at that rate are in the
+    # throughput model's batch already: Demand.kv_tokens).
     assert nodes(request=shape, peak_tokens_per_second="3000") == 5
     workload = only(plan_text(workload_yaml(request=shape, concurrency="100"), catalog))
     option = next(o for o in workload.answers.volume_economics.options if o.id == option_id)
-    assert "KV cache 100 request(s) in flight x 33,000 tokens of context / 946k" in option.formula
+    # A request holds its prompt and, on average over its decode, half its output (vLLM grows
+    # its cache as it writes): 32,500 tokens, as the throughput model sizes a batch.
+    assert (
+        "KV cache 100 request(s) in flight (its concurrency) x 32,500 tokens held (prompt "
+        "32,000 + 0.5 x output 1,000) / 946k" in option.formula
+    )
     # The plan shows the throughput behind the count: shape, per-user speed, rate and bound.
     assert option.throughput is not None
     assert (option.throughput.input_tokens, option.throughput.output_tokens) == (32000, 1000)
@@ -501,3 +506,32 @@ def test_a_profile_is_not_offered_where_it_cannot_be_called(catalog: Catalog) ->
     with pytest.raises(PlannerError) as refused:
         plan_text(text, catalog)
     assert "not callable in eu-west-1" in str(refused.value.problems[0])
+
+
+def test_requests_in_flight_at_their_rate_take_no_more_nodes_than_the_rate(
+    catalog: Catalog,
+) -> None:
+    """Long answers read slowly: 30,000-token answers at 10 tok/s a user. The throughput model's
+    unit is bound by its KV memory and serves its users at about 30 tok/s, faster than the 10
+    asked; counting the requests in flight at 10 tok/s (three times as many as are ever there)
+    sized the KV cache at 17 nodes where the rate needs 6 (an outside review). Now the nodes
+    are the rate's, no KV term is shown without a stated concurrency, and the break-even's
+    chart prices the workload's own volume at the option's cost."""
+    text = workload_yaml(
+        monthly_tokens="{input: 5B, output: 150B}",
+        request="{input_tokens: 1000, output_tokens: 30000}",
+        user_output_tps="10",
+    )
+    workload = only(plan_text(text, catalog))
+    economics = workload.answers.volume_economics
+    break_even = economics.break_even
+    assert break_even is not None
+    [own] = [o for o in economics.options if o.id == break_even.self_hosted_option]
+    assert own.id == "self_hosted/llama-3.1-8b/p5en.48xlarge"
+    assert own.formula is not None and "KV cache" not in own.formula
+    assert own.throughput is not None and own.throughput.bound == "KV memory"
+    # 57,077.6 output tok/s on average over 0.4 utilization of 27,054.3 a unit: 5.27, so 6.
+    assert own.nodes == 6
+    volume = 155_000_000_000  # 5B input + 150B output
+    at_volume = dict(zip(break_even.chart_tokens, break_even.chart_self_hosted_usd, strict=True))
+    assert at_volume[volume] == pytest.approx(own.monthly_cost_usd, abs=0.01)

@@ -433,10 +433,7 @@ def test_a_workloads_own_speed_is_the_figure_cited(catalog: Catalog) -> None:
     cited = plan.figures["workload.w.user_output_tps"]
     assert cited.value == 50
     assert cited.source == "set in the workloads file: workloads[0].user_output_tps (line 9)"
-    busiest = 80e6 / (catalog.pricing.hours_per_month.value * 3600) / 0.4
-    assert f"(busiest output rate {busiest:,.1f} tok/s / user_output_tps 50 tok/s)" in (
-        option.formula
-    )
+    assert "at 2,000/400 tokens and 50 tok/s per user" in option.formula
 
 
 def test_without_its_own_speed_a_workload_cites_the_assumption(catalog: Catalog) -> None:
@@ -445,4 +442,4 @@ def test_without_its_own_speed_a_workload_cites_the_assumption(catalog: Catalog)
     assert option.throughput.user_output_tps == 30
     assert "assumption.user_output_tps" in option.figures
     assert not any(key.startswith("workload.") for key in plan.figures)
-    assert "/ user_output_tps 30 tok/s)" in option.formula
+    assert "at 2,000/400 tokens and 30 tok/s per user" in option.formula

@@ -112,7 +112,7 @@ def test_connection_and_quantities() -> None:
     )
 
 
-def _demand(peak: float | None, busiest: float | None) -> formulas.DemandTexts:
+def _demand(peak: float | None, in_flight: int | None = 100) -> formulas.DemandTexts:
     return formulas.demand_texts(
         utilization=0.6,
         min_units=2,
@@ -120,10 +120,11 @@ def _demand(peak: float | None, busiest: float | None) -> formulas.DemandTexts:
         output_tps=123.45,
         total_tps=1234.56,
         peak_tps=peak,
-        in_flight=100,
-        busiest_tps=busiest,
-        user_output_tps=30,
-        context_tokens=33_000,
+        in_flight=in_flight,
+        held_tokens=32_500.0,
+        request_in=32_000,
+        request_out=1_000,
+        output_share=0.5,
         input_tokens=400_000_000,
         output_tokens=50_000_000,
     )
@@ -148,21 +149,24 @@ def test_a_self_hosted_formula() -> None:
         "))) = 3; nodes = 3 x 1 = 3; cost = 3 x 98.32 USD/h (...) x 730 h = 215,320.80 USD; "
         "plus per pool F; total 1.00 USD"
     )
-    with_peak = formulas.self_hosted_formula(_demand(500, None), shape, tail)
+    with_peak = formulas.self_hosted_formula(_demand(500), shape, tail)
     assert with_peak == (
         "load / what a unit serves at this request shape (throughput model) x utilization 0.6: "
         "units = max(2 (high availability), ceil(max(output 123.5 tok/s / 1,200.0 (2,000.0 "
         "output tok/s a unit at 2,000/400 tokens and 30 tok/s per user, bound: memory, x "
         "utilization), total 1,234.6 tok/s / 6,000.0, peak 500 tok/s / 2,000.0, KV cache 100 "
-        "request(s) in flight x 33,000 tokens of context / 946k tokens a unit holds (123.5 GB / "
-        "320.0 KiB a token at fp8)" + tail
+        "request(s) in flight (its concurrency) x 32,500 tokens held (prompt 32,000 + 0.5 x "
+        "output 1,000) / 946k tokens a unit holds (123.5 GB / 320.0 KiB a token at fp8)" + tail
     )
-    # Without a peak, no peak term; with the requests in flight derived, how.
-    without = formulas.self_hosted_formula(_demand(None, 3000.0), shape, tail)
-    assert ", peak" not in without
-    assert (
-        "KV cache 100 request(s) in flight (busiest output rate 3,000.0 tok/s / user_output_tps "
-        "30 tok/s) x 33,000 tokens of context" in without
+    # Without a peak, no peak term; without a stated concurrency, no KV term (the throughput
+    # model's batch holds the requests in flight its rate brings).
+    without = formulas.self_hosted_formula(_demand(None, None), shape, tail)
+    assert ", peak" not in without and "KV cache" not in without
+    assert without == (
+        "load / what a unit serves at this request shape (throughput model) x utilization 0.6: "
+        "units = max(2 (high availability), ceil(max(output 123.5 tok/s / 1,200.0 (2,000.0 "
+        "output tok/s a unit at 2,000/400 tokens and 30 tok/s per user, bound: memory, x "
+        "utilization), total 1,234.6 tok/s / 6,000.0" + tail
     )
     assert _demand(None, None).api_head_in == "400M input x "
 

@@ -17,6 +17,7 @@ from planner.planning.candidates import SelfHostedCandidate
 from planner.planning.context import Context
 from planner.planning.demand import (
     availability_floor,
+    kv_held_tokens,
     limits_at,
     longest_request,
     request_shape,
@@ -62,11 +63,10 @@ def minimum_units(ctx: Context, candidate: SelfHostedCandidate, workload: Worklo
     floor = availability_floor(workload)
     if workload.peak_tokens_per_second is None and workload.concurrency is None:
         return floor
-    # At any volume: the peak and the requests in flight the workload states (a derived
-    # concurrency grows with volume, so it adds nothing here).
-    kv_tokens = 0
+    # At any volume: the peak and the requests in flight the workload states (Demand.kv_tokens).
+    kv_tokens = 0.0
     if workload.concurrency is not None:
-        kv_tokens = workload.concurrency * sum(request_shape(ctx, workload))
+        kv_tokens = workload.concurrency * kv_held_tokens(ctx, *request_shape(ctx, workload))
     return costing.units_needed(
         limits_at(ctx, candidate, shape_of(ctx, workload)).limits,
         0,

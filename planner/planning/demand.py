@@ -38,8 +38,15 @@ class Demand:
     request_out: int
     # The request shape the throughput model prices it at (request_in, request_out, cached share)
     shape: Shape
-    # Context the workload keeps in the KV cache at its busiest: requests in flight x context.
-    kv_tokens: int
+    # The KV cache its stated concurrency keeps: requests in flight x what one holds on average
+    # (kv_held_tokens); 0 without one. Requests in flight that follow from its rate (its busiest
+    # output rate over each user's speed) need no term of their own: the throughput model's
+    # batch, which the rate load is divided by, is bounded by the same KV cache at the same
+    # tokens a request (KV memory), and the engine serves a user at least that speed, so they
+    # fit whenever the rate does (counting them at the target speed alone sized a unit
+    # serving users faster than that for requests that had already finished: an outside
+    # review found 17 nodes where 6 serve, at 10 tok/s a user and 30,000-token answers).
+    kv_tokens: float
     texts: formulas.DemandTexts
     # Which API pieces the stack builds for these callers: a PrivateLink network of its own
     # (callers given as plain CIDRs), a transit gateway attachment (callers naming VPCs).
@@ -64,19 +71,7 @@ class Demand:
         min_units = availability_floor(workload)
         peak = workload.peak_tokens_per_second
         request_in, request_out = request_shape(ctx, workload)
-        flying = costing.in_flight(
-            ctx.settings,
-            workload.concurrency,
-            tokens.output,
-            peak,
-            ctx.seconds_per_month,
-            workload.user_output_tps,
-        )
-        context = request_in + request_out
-        speed = workload.user_output_tps or ctx.settings.user_output_tps
-        busiest = costing.busiest_output_tps(
-            ctx.settings, tokens.output, peak, ctx.seconds_per_month
-        )
+        held = kv_held_tokens(ctx, request_in, request_out)
         entries = workload.consumers
         plain = any(isinstance(c, str) or (c.vpc is None and c.account is None) for c in entries)
         vpcs = any(not isinstance(c, str) and c.vpc is not None for c in entries)
@@ -93,7 +88,7 @@ class Demand:
             request_in=request_in,
             request_out=request_out,
             shape=shape_of(ctx, workload),
-            kv_tokens=flying * context,
+            kv_tokens=(workload.concurrency or 0) * held,
             texts=formulas.demand_texts(
                 utilization=ctx.settings.utilization,
                 min_units=min_units,
@@ -101,14 +96,30 @@ class Demand:
                 output_tps=tokens.output / ctx.seconds_per_month,
                 total_tps=tokens.total / ctx.seconds_per_month,
                 peak_tps=peak,
-                in_flight=flying,
-                busiest_tps=None if workload.concurrency else busiest,
-                user_output_tps=speed,
-                context_tokens=context,
+                in_flight=workload.concurrency,
+                held_tokens=held,
+                request_in=request_in,
+                request_out=request_out,
+                output_share=kv_output_share(ctx),
                 input_tokens=tokens.input,
                 output_tokens=tokens.output,
             ),
         )
+
+
+def kv_output_share(ctx: Context) -> float:
+    """Share of a request's output its KV cache holds on average over its decode, in the engine
+    the stacks deploy (vLLM grows a request's cache as it writes: costing.serving), as the
+    throughput model sizes a batch with."""
+    return costing.deployed_throughput_data(ctx.catalog).settings.kv_reserved_output_share.value
+
+
+def kv_held_tokens(ctx: Context, request_in: int, request_out: int) -> float:
+    """Tokens one request in flight holds in the KV cache on average: its prompt and the share
+    of its output written so far (kv_output_share). The pool's KV cache is sized for requests
+    in flight x this, as the throughput model sizes a replica's batch; a request's whole context
+    must still fit one replica (context_fits)."""
+    return request_in + kv_output_share(ctx) * request_out
 
 
 def shape_of(ctx: Context, workload: Workload) -> Shape:
