@@ -49,8 +49,10 @@ def usd_whole(amount: float) -> str:
 
 
 def usd_per_hour(rate: float) -> str:
-    """98.32 -> '98.32 USD/h': an hourly price, four significant figures."""
-    return f"{rate:,.4g} USD/h"
+    """98.32 -> '98.32 USD/h', 63.296 -> '63.296 USD/h': an hourly price as the catalog has it
+    (up to ten significant figures), so a formula that multiplies it by nodes and hours gives
+    the total it prints (an outside review: '2 x 63.3 USD/h x 730 h = 92,412.16' from 63.296)."""
+    return f"{rate:,.10g} USD/h"
 
 
 def usd_per_mtok(price: float) -> str:

@@ -498,3 +498,30 @@ def test_a_pool_of_multi_node_replicas_reconciles() -> None:
     [pool] = plan.pools
     assert pool.nodes == 4 and pool.pipeline_parallel == 2
     _assert_reconciles(plan)
+
+
+HOURLY_TERM = re.compile(
+    r"(\d+) x ([\d,.]+) USD/h \((?:[^()]|\([^()]*\))*\) x ([\d,]+) h = ([\d,]+\.\d\d) USD"
+)
+
+
+@pytest.mark.parametrize("strategy", ["per-workload", "optimal"])
+def test_every_hourly_term_a_plan_prints_gives_the_total_it_prints(strategy: Strategy) -> None:
+    """'N x R USD/h (...) x H h = T USD' in every formula of the example's plan (options, pools,
+    purchase options): N x R x H is T to the cent a node. The rate was printed to four significant
+    figures (63.3 for 63.296), so the product a reader checks was off by up to 6 USD (an
+    outside review)."""
+    plan = _plan(EXAMPLE.read_text(), strategy)
+    text = plan_json(plan)
+    terms = HOURLY_TERM.findall(text)
+    assert len(terms) >= 5
+    for nodes, rate, hours, total in terms:
+        product = int(nodes) * float(rate.replace(",", "")) * float(hours.replace(",", ""))
+        # A node's month is priced to the cent, then times the nodes (as `planner preview`).
+        slack = 0.005 * (int(nodes) + 1)
+        assert product == pytest.approx(float(total.replace(",", "")), abs=slack), (
+            nodes,
+            rate,
+            hours,
+            total,
+        )
