@@ -242,8 +242,8 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
     on_demand = catalog.instances["p5.48xlarge"].on_demand_usd_per_hour.value
     assert on_demand < 52.0766 * 1.20
     assert (h100.low, h100.high) == (pytest.approx(13.2182 * 1.10), on_demand)
-    assert h100.basis.startswith("published spot 26.9 USD/h (2026-10-05) x (1 + 0.15")
-    assert h100.basis.endswith(f"at most on-demand {on_demand:,.4g} USD/h")
+    assert h100.basis.startswith("published spot 26.904583 USD/h (2026-10-05) x (1 + 0.15")
+    assert h100.basis.endswith(f"at most on-demand {on_demand:,.10g} USD/h")
     one = catalog.instances["p5.4xlarge"].spot_usd_per_hour
     assert one is not None and one.low is None and one.high is None
     assert "No low or high was found" in one.source
@@ -255,8 +255,8 @@ def test_published_spot_prices_with_their_ranges(catalog: Catalog) -> None:
     )
     assert "inferred" not in single.basis
     formulas = {c.option: c.formula for c in costing.purchase_costs(catalog, "p5.48xlarge", 2)}
-    assert "published spot 26.9 USD/h" in formulas["spot"]
-    assert "published 3-year rate 23.78 USD/h" in formulas["savings_3yr"]
+    assert "published spot 26.904583 USD/h" in formulas["spot"]
+    assert "published 3-year rate 23.77728 USD/h" in formulas["savings_3yr"]
     spot_plan = pricing_plan(catalog, "spot", "p5.48xlarge")
     used = spot_plan.figures["instance.p5.48xlarge.spot_usd_per_hour"]
     assert used.value == 26.904583 and used.date == "2026-10-05"
@@ -298,7 +298,7 @@ def test_published_commitment_rates_replace_the_multiplier(
         committed = costing.node_rate(catalog, instance, pricing)
         assert committed.published and committed.usd_per_hour == rate
         assert committed.low == committed.high == rate
-        assert committed.basis.startswith(f"published {label} rate {rate:,.4g} USD/h (")
+        assert committed.basis.startswith(f"published {label} rate {rate:,.10g} USD/h (")
     assert three_year < one_year < instance.on_demand_usd_per_hour.value
 
 
@@ -318,7 +318,7 @@ def test_the_plan_uses_the_published_three_year_rate(catalog: Catalog) -> None:
         assert three.monthly_cost_usd == pytest.approx(nodes * round(23.77728 * 730, 2), abs=1e-6)
         fixed = costing.pool_fixed_cost(catalog).monthly_usd
         assert round(three.monthly_cost_usd + fixed, 2) == pool.monthly_cost_usd
-        assert "published 3-year rate 23.78 USD/h" in three.formula
+        assert "published 3-year rate 23.77728 USD/h" in three.formula
     bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
     inferred = costing.node_rate(bare, bare.instances["p5.48xlarge"], Pricing.savings_3yr)
     assert not inferred.published and "inferred: no published rate" in inferred.basis
@@ -365,10 +365,10 @@ def test_preview_names_the_published_rate_s_source(catalog: Catalog) -> None:
     three = instance.savings_3yr_usd_per_hour
     assert three is not None
     text = _rate_source(catalog, instance, "savings_3yr")
-    assert text.startswith("published 3-year rate 23.78 USD/h (2026-09-27): ")
+    assert text.startswith("published 3-year rate 23.77728 USD/h (2026-09-27): ")
     assert text.endswith(three.source)
     spot = _rate_source(catalog, catalog.instances["p5.4xlarge"], "spot")
-    assert spot.startswith("published spot 3.338 USD/h") and "No low or high was found" in spot
+    assert spot.startswith("published spot 3.33834 USD/h") and "No low or high was found" in spot
     bare = without(catalog, "p5.48xlarge", "savings_3yr_usd_per_hour")
     inferred = _rate_source(bare, bare.instances["p5.48xlarge"], "savings_3yr")
     multiplier = catalog.pricing.options[Pricing.savings_3yr].multiplier

@@ -22,7 +22,9 @@ def test_amount_formats() -> None:
     assert fmt.usd_signed(12.5) == "+12.50 USD" and fmt.usd_signed(-3) == "-3.00 USD"
     assert fmt.usd_cents_signed(-1234.5) == "-1,234.50"
     assert fmt.usd_whole(285_000) == "285,000 USD" and fmt.usd_dollars(50_000.4) == "50,000"
-    assert fmt.usd_per_hour(98.3216) == "98.32 USD/h" and fmt.usd_per_hour(1234.5) == "1,234 USD/h"
+    assert (
+        fmt.usd_per_hour(98.3216) == "98.3216 USD/h" and fmt.usd_per_hour(1234.5) == "1,234.5 USD/h"
+    )
     assert fmt.usd_per_mtok(15) == "15 USD/M" and fmt.usd_per_mtok(0.075) == "0.075 USD/M"
     assert fmt.tokens_count(128_000) == "128,000"
     assert fmt.tokens_per_second(1234.56) == "1,234.6"
@@ -80,7 +82,7 @@ def test_rate_bases() -> None:
     capped = formulas.SpotBasis(26.9, "2026-10-05", 0.15, 98.32)
     assert formulas.rate_basis(capped).endswith(", at most on-demand 98.32 USD/h")
     published = formulas.PublishedBasis("3-year rate", 23.777, "2026-10")
-    assert formulas.rate_basis(published) == "published 3-year rate 23.78 USD/h (2026-10)"
+    assert formulas.rate_basis(published) == "published 3-year rate 23.777 USD/h (2026-10)"
     assert formulas.rate_basis(formulas.MultiplierBasis(98.32, 1, False)) == (
         "on-demand 98.32 USD/h x 1"
     )

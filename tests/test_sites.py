@@ -1030,3 +1030,47 @@ def test_a_diff_warns_of_an_update_that_holds_a_site_s_old_and_new_pools_at_once
     # A bigger site holds both: no warning.
     roomy = head.model_copy(update={"sites": [site.model_copy(update={"nodes": 2 * used})]})
     assert replan_warnings(renamed, roomy) == []
+
+
+def test_past_a_full_site_the_break_even_hands_the_volume_to_the_api() -> None:
+    """A site of 4 GPU nodes beats the API from some volume, but holds only its 4 units: past
+    what they serve only the API serves more. The break-even, the pool's crossover and
+    `planner crossover` said self-hosting stayed cheaper at any volume (an outside review: up to
+    15T tokens a month for a site that holds 1.28T); they now end at the site with a crossing
+    to the API, and plan.md's chart draws nothing past it."""
+    text = _spill_file(4)
+    head = text[: text.index("  - name: aws\n")]
+    plan = _plan(
+        head + "workloads:\n  - name: notes\n    task: faq\n    data: internal\n"
+        "    monthly_tokens: {input: 1250B, output: 250B}\n"
+        "    consumers: [{cidr: 10.50.0.0/16}]\n",
+        "per-workload",
+    )
+    [notes] = plan.workloads
+    assert notes.placement == "cloud_api"  # it does not fit the site
+    break_even = notes.answers.volume_economics.break_even
+    assert break_even is not None and break_even.self_hosted_option.endswith("/dc1")
+    first, last = break_even.crossings[0], break_even.crossings[-1]
+    assert first.cheaper == "self_hosted" and last.cheaper == "cloud_api"
+    assert "the site dc1 is full there: its 4 unit(s) serve no more" in break_even.explanation
+    # The chart ends at the site's capacity: the workload's own 1.5T is past it.
+    assert max(break_even.chart_tokens) == last.monthly_tokens < 1_500_000_000_000
+    assert break_even.crossings_up_to_tokens == last.monthly_tokens
+    # A unit is a node here: four of them serve the last crossing's volume.
+    [option] = [
+        o for o in notes.answers.volume_economics.options if o.id == break_even.self_hosted_option
+    ]
+    assert option.nodes is not None and option.nodes > 4
+    # `planner crossover` says the same, naming the site's crossing.
+    from planner.planning.crossover import render_table, reports
+
+    catalog = default_catalog()
+    body = head + "workloads:\n  - name: notes\n    task: faq\n    data: internal\n"
+    body += "    monthly_tokens: {input: 1250B, output: 250B}\n"
+    body += "    consumers: [{cidr: 10.50.0.0/16}]\n"
+    spec = parse_workloads(body, "workloads.yaml", catalog)
+    loaded = LoadedWorkloads(
+        Path("workloads.yaml"), spec, hashlib.sha256(body.encode()).hexdigest()
+    )
+    table = render_table(reports(loaded, catalog, None))
+    assert "API from 1.28T (site full)" in table

@@ -121,7 +121,14 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
     tokens = workload.monthly_tokens
     volume = row.monthly_tokens
     api_id = f"cloud_api/{api.api_id}"
-    if volume is None:
+    site = candidate.target.name
+    if volume is None and unit.max_units is not None and row.crossings == []:
+        explanation = (
+            f"{own.id} never costs less than {api_id} within what the site {site} holds "
+            f"({unit.max_units} unit(s), {tokens_text(unit.most_tokens)} tokens a month at "
+            f"this workload's mix)"
+        )
+    elif volume is None:
         explanation = (
             f"{own.id} never costs less than {api_id}: one unit serves at most "
             f"{tokens_text(unit.tokens)} tokens a month at this workload's mix, which cost "
@@ -130,6 +137,8 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
         )
     else:
         again = _crossings_text(row.crossings, api_id, own.id)
+        if row.site_full_tokens is not None:
+            again += f" (the site {site} is full there: its {unit.max_units} unit(s) serve no more)"
         explanation = (
             f"{own.id} costs less than {api_id} from {tokens_text(volume)} tokens a month "
             f"(at this workload's input/output mix, {paid}, fixed costs "
@@ -140,8 +149,15 @@ def break_even(ctx: Context, workload: Workload, options: list[Option]) -> Break
             + f"); this workload has {tokens_text(tokens.total)}"
         )
     crossing_tokens = [c.monthly_tokens for c in row.crossings]
-    top = chart_top(volume, float(tokens.total), unit.tokens, crossing_tokens)
-    chart_tokens = chart_points(top, unit.tokens, crossing_tokens, float(tokens.total))
+    # On a site the chart ends where it is full: the self-hosted line has nothing past it.
+    top = min(
+        chart_top(volume, float(tokens.total), unit.tokens, crossing_tokens), unit.most_tokens
+    )
+    chart_tokens = [
+        v
+        for v in chart_points(top, unit.tokens, crossing_tokens, float(tokens.total))
+        if v <= unit.most_tokens + 1  # the crossing there, rounded to a whole token
+    ]
     return BreakEven(
         api_option=api_id,
         self_hosted_option=own.id,
@@ -215,10 +231,17 @@ class Unit:
     tokens: float
     min_units: int
     fixed_usd: float  # the pool's staff and network pieces
+    # The units a cluster site holds (its nodes); None on EC2. Past them it serves nothing more.
+    max_units: int | None = None
 
     def cost(self, volume: float) -> float:
         units = max(self.min_units, math.ceil(volume / self.tokens - costing.EPSILON))
         return self.fixed_usd + self.monthly_usd * units
+
+    @property
+    def most_tokens(self) -> float:
+        """The most a month the units a site holds serve (infinite off a site)."""
+        return math.inf if self.max_units is None else self.max_units * self.tokens
 
 
 @dataclass(slots=True)
@@ -232,6 +255,9 @@ class Row:
     crossings: list[Crossing] = field(default_factory=list)
     max_tokens: float = 0.0
     truncated: bool = False
+    # Where a cluster site is full while self-hosting is the cheaper side: from here only the
+    # API serves more (its last crossing, to the API).
+    site_full_tokens: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +326,9 @@ def crossover_lines(
         for w, s, weight in zip(workloads, shares, weights, strict=True)
     )
     min_units = max(minimum_units(ctx, candidate, w) for w in workloads)
+    site_units = site_units_of(candidate)
     units = [
-        Unit(option, unit_usd, capacity_tokens, min_units, candidate.fixed_usd)
+        Unit(option, unit_usd, capacity_tokens, min_units, candidate.fixed_usd, site_units)
         for option, unit_usd in ctx.unit_prices[candidate.option_id]
         if purchases is None or option in purchases
     ]
@@ -309,25 +336,52 @@ def crossover_lines(
     rows = []
     for api in apis:
         for unit in units:
-            args = (api.usd_per_token, unit.monthly_usd, unit.tokens, unit.min_units)
-            fixed = (api.fixed_usd, unit.fixed_usd)
-            volume = costing.break_even_tokens(*args, *fixed)
-            found, cut = costing.crossings(*args, horizon, *fixed, limit=MAX_CROSSINGS)
-            rows.append(
-                Row(
-                    api.comparison,
-                    api.api_id,
-                    unit.purchase,
-                    volume,
-                    None if volume is None else volume * api.usd_per_token,
-                    [
-                        Crossing(c.monthly_tokens, "self_hosted")
-                        if c.cheaper == "self_hosted"
-                        else Crossing(c.monthly_tokens, "cloud_api")
-                        for c in found
-                    ],
-                    horizon,
-                    cut,
-                )
-            )
+            rows.append(_row(api, unit, horizon))
     return apis, units, rows
+
+
+def site_units_of(candidate: SelfHostedCandidate) -> int | None:
+    """The units a cluster site holds of this candidate (its nodes this planner may use, whole
+    units of them); None for a target without a limit (EC2)."""
+    most = candidate.target.max_nodes
+    return None if most is None else most // candidate.capacity.nodes_per_unit
+
+
+def _row(api: ApiLine, unit: Unit, horizon: float) -> Row:
+    """Every crossing of one API and one purchase option up to the horizon, or up to where a
+    cluster site is full: past its units self-hosting serves nothing more, so where it was the
+    cheaper side the API takes over there (an outside review: a site of 4 nodes was said to beat
+    the API at any volume past its first crossing, up to 15T tokens a month)."""
+    args = (api.usd_per_token, unit.monthly_usd, unit.tokens, unit.min_units)
+    fixed = (api.fixed_usd, unit.fixed_usd)
+    most = unit.most_tokens
+    if unit.max_units is not None and unit.max_units < unit.min_units:
+        # The site cannot hold even the minimum: self-hosting there is never an option.
+        return Row(api.comparison, api.api_id, unit.purchase, None, None, [], horizon, False)
+    top = min(horizon, most)
+    volume = costing.break_even_tokens(*args, *fixed)
+    if volume is not None and volume > most:
+        volume = None
+    found, cut = costing.crossings(*args, top, *fixed, limit=MAX_CROSSINGS)
+    crossings = [
+        Crossing(c.monthly_tokens, "self_hosted")
+        if c.cheaper == "self_hosted"
+        else Crossing(c.monthly_tokens, "cloud_api")
+        for c in found
+        if c.monthly_tokens <= most
+    ]
+    full = None
+    if most <= horizon and crossings and crossings[-1].placement == "self_hosted" and not cut:
+        full = most
+        crossings.append(Crossing(most, "cloud_api"))
+    return Row(
+        api.comparison,
+        api.api_id,
+        unit.purchase,
+        volume,
+        None if volume is None else volume * api.usd_per_token,
+        crossings,
+        top,
+        cut,
+        full,
+    )

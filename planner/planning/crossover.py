@@ -126,6 +126,7 @@ def _later(row: Row) -> str:
     """The crossings after the first: where the API wins again, and self-hosting after it."""
     parts = [
         f"{'API' if c.placement == 'cloud_api' else 'self-hosted'} from {_tokens(c.monthly_tokens)}"
+        + (" (site full)" if c.monthly_tokens == row.site_full_tokens else "")
         for c in row.crossings[1:]
     ]
     if row.truncated:
@@ -234,7 +235,8 @@ def write_chart(report: Report, path: Path) -> None:
         axes.plot([0, top / scale], [api.cost(0), api.cost(top)],
                   label=f"{api.api_id} ({api.comparison})")  # fmt: skip
     unit = next(u for u in report.units if u.purchase == report.pricing)
-    xs, ys = _steps(unit, top)
+    # On a cluster site the staircase ends where the site is full.
+    xs, ys = _steps(unit, min(top, unit.most_tokens))
     axes.plot([x / scale for x in xs], ys, label=f"{report.self_hosted} ({report.pricing})",
               color="black", linewidth=1.6)  # fmt: skip
     for row in report.rows:
@@ -255,11 +257,13 @@ def write_chart(report: Report, path: Path) -> None:
     now = report.monthly_tokens
     axes.axvline(now / scale, linestyle="--", color="red", linewidth=1.4,
                  label=f"this workload: {now / scale:,.0f}M tokens a month")  # fmt: skip
-    axes.plot([now / scale], [unit.cost(now)], "s", color="red", markersize=7)
+    served = now <= unit.most_tokens
+    if served:
+        axes.plot([now / scale], [unit.cost(now)], "s", color="red", markersize=7)
     # Named beside its line too: a volume far below the crossings sits on the y-axis.
     axes.annotate(
         f"this workload: {now / scale:,.0f}M",
-        (now / scale, unit.cost(now)),
+        (now / scale, unit.cost(now) if served or not report.apis else report.apis[0].cost(now)),
         textcoords="offset points", xytext=(28, 28), fontsize=8, color="red",
         arrowprops={"arrowstyle": "->", "color": "red"},
     )  # fmt: skip
