@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -189,3 +190,28 @@ def test_a_renamed_workload_is_refused() -> None:
     assert "workloads[0].name" in [p.field for p in problems]
     fewer = plan.model_copy(update={"workloads": plan.workloads[1:]})
     assert [p.field for p in input_problems(fewer, spec, "w.yaml")] == ["workloads"]
+
+
+def test_a_workloads_file_that_no_longer_loads_blames_the_plan(
+    example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hash matches but the file does not load (here a task no catalog knows; in life the
+    catalog changed since the plan): the program refuses the plan, naming the plan's
+    workloads_file and where in the workloads file the problem is, not a traceback."""
+    path = _write(project, example_plan, None)
+    workloads = project / "examples" / "workloads.yaml"
+    text = workloads.read_text().replace("task: faq", "task: faqq", 1)
+    assert "faqq" in text
+    workloads.write_text(text)
+    edited = json.loads(path.read_text())
+    edited["inputs_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    path.write_text(json.dumps(edited, indent=2))
+    code = main(["preview", "plans/dev/plan.json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    assert lines and all(
+        line.startswith("error: plans/dev/plan.json: workloads_file: examples/workloads.yaml: ")
+        for line in lines
+    ), err
+    assert "faqq" in err and "(line " in err

@@ -171,7 +171,21 @@ def check_fresh(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PlannerError.single(str(workloads), "", f"not UTF-8 text ({exc.reason})") from None
-    spec, _ = parse_with_lines(text, str(workloads), catalog or default_catalog())
+    try:
+        spec, _ = parse_with_lines(text, str(workloads), catalog or default_catalog())
+    except PlannerError as exc:
+        # The file the plan was made from no longer loads (the catalog changed since): the
+        # plan is blamed, each problem naming where in the workloads file it is.
+        raise PlannerError(
+            str(plan_file),
+            [
+                Problem(
+                    "workloads_file",
+                    f"{problem.render(plan.workloads_file)}; plan again with `planner plan`",
+                )
+                for problem in exc.problems
+            ],
+        ) from None
     problems = input_problems(plan, spec, plan.workloads_file)
     if problems:
         raise PlannerError(str(plan_file), problems)
