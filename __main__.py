@@ -15,7 +15,7 @@ config = pulumi.Config()
 plan_file = Path(config.require("plan"))
 try:
     plan = read_plan(plan_file)
-    check_fresh(plan, plan_file, Path.cwd())
+    check_fresh(plan, plan_file, Path.cwd(), default_catalog())
 except PlannerError as exc:
     # RunError prints the message alone, without a Python traceback.
     raise pulumi.RunError(exc.render()) from None

@@ -35,6 +35,15 @@ class PlannerError(Exception):
     def render(self) -> str:
         return "\n".join(problem.render(self.file) for problem in self.problems)
 
+    @classmethod
+    def malformed_yaml(cls, file: str, exc: Exception, note: str = "") -> PlannerError:
+        """One problem for a YAML parser's error (PyYAML's or ruamel's, both marked): what is
+        wrong and its line, not the parser's several lines of context."""
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return cls.single(file, "", f"malformed YAML{note}: {problem}", line)
+
 
 class WarningsFailed(Exception):
     """`--strict` and the plan has warnings: exit status 1, nothing written."""

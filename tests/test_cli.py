@@ -836,6 +836,46 @@ def test_the_first_plan_of_a_stack_sets_its_keys_and_says_what_moved(
     )
 
 
+def _bad_directory(path: Path) -> None:
+    path.mkdir()
+
+
+# A stack file `plan` cannot read or parse, and the one message each gives (with its line).
+BAD_STACK_FILES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "a directory": (_bad_directory, ": a directory, not a stack config file"),
+    "not UTF-8": (lambda p: p.write_bytes(b"config:\n  aws:region: \xff\xfe\n"), ": not UTF-8"),
+    "malformed YAML": (
+        lambda p: p.write_text("config:\n  aws:region: us-east-1\n  bad: [open\n"),
+        " (line 4): malformed YAML",
+    ),
+    "a repeated key": (
+        lambda p: p.write_text("config:\n  aws:region: a\n  aws:region: b\n"),
+        " (line 3): malformed YAML",
+    ),
+    "not a mapping": (lambda p: p.write_text("- config\n"), ": expected a mapping"),
+    "config not a mapping": (lambda p: p.write_text("config: 5\n"), ": config: expected a mapping"),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_STACK_FILES))
+def test_a_bad_stack_file_is_one_clear_error(
+    bad: str, example: Path, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """plan, verify and preview each say in one line what is wrong with Pulumi.<stack>.yaml
+    (its line where YAML gives one), exit 2, and plan writes nothing: no traceback, no
+    parser's five lines of context."""
+    make, says = BAD_STACK_FILES[bad]
+    make(_config(project, "bad"))
+    before = snapshot(project)
+    for command in (["plan", str(example)], ["verify"], ["preview"]):
+        code, out, err = run(capsys, *command, "--stack", "bad")
+        assert code == 2 and out == "", (command, out, err)
+        assert "Traceback" not in err
+        [line] = err.splitlines()
+        assert line.startswith("error: ") and f"Pulumi.bad.yaml{says}" in line, (command, line)
+    assert snapshot(project) == before and not (project / "plans").exists()
+
+
 def test_no_stack_config_creates_none_and_excludes_repoint(
     example: Path, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,6 +18,7 @@ from planner import costing
 from planner.catalog import DATA_DIR, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.cli.app import main
+from planner.cli.tco import compute_ceiling
 from planner.cli.throughput import _check_tensor_parallel
 from planner.costing.throughput_data import (
     Architecture,
@@ -76,9 +77,11 @@ def test_tco_refuses_a_rate_that_prices_nothing(
     capsys: pytest.CaptureFixture[str], shape: list[str]
 ) -> None:
     """1e-320 tokens/s is positive, and its cost per million tokens is infinite: `--json`
-    printed `Infinity`, which is no JSON. Exit 2 naming the flag, nothing on stdout."""
+    printed `Infinity`, which is no JSON. Exit 2 naming the flag, nothing on stdout (now by the
+    rate's floor, below, before its cost is computed)."""
     code, out, err = run(capsys, *TCO, "--tokens-per-second", "1e-320", *shape)
-    assert code == 2 and out == "" and "--tokens-per-second" in err and "finite" in err
+    assert code == 2 and out == "" and "--tokens-per-second" in err
+    assert "less than one person reads" in err
 
 
 @pytest.mark.parametrize("value", ["0", "-0.5", "1.01"])
@@ -404,3 +407,66 @@ def test_per_total_of_another_rate_says_the_shape_it_assumes(
     result = json.loads(out)
     assert result["usd_per_million_tokens"] == pytest.approx(5.72 / 6, abs=0.01)
     assert result["request_shape"]["source"] == "given on the command line"
+
+
+# --- 7. A given node rate within what a node can serve -----------------------------------------
+
+# deepseek-v3.2 (37B active) on p5.48xlarge (8 H100, 1,979 dense FP8 TFLOPS each):
+# 8 x 1979e12 / (2 x 37e9) = 213,945.9 output tok/s at most.
+DEEPSEEK_CEILING = 8 * 1979e12 / (2 * 37e9)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("1e308", "could compute for deepseek-v3.2 at their peak (213,945.9 tok/s"),
+        (f"{DEEPSEEK_CEILING * 1.000001:.2f}", "could compute for deepseek-v3.2"),
+        ("1e-300", "1e-300 output tokens/s is less than one person reads (1 a second)"),
+        ("0.99", "less than one person reads"),
+    ],
+)
+@pytest.mark.parametrize("shape", [[], ["--json"], ["--per", "total"]])
+def test_tco_refuses_an_absurd_given_rate(
+    capsys: pytest.CaptureFixture[str], value: str, says: str, shape: list[str]
+) -> None:
+    """1e308 tok/s priced a million tokens at 0.00 USD and 1e-300 at a 150-digit figure, exit 0.
+    A node rate is at least 1 token a second (slower than anyone reads) and at most what its
+    GPUs could compute at their peak, 2 FLOPs per active parameter per token: exit 2."""
+    code, out, err = run(capsys, *DEEPSEEK, "--tokens-per-second", value, *shape)
+    assert code == 2 and out == "" and "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith("error: --tokens-per-second: ") and says in line, line
+
+
+@pytest.mark.parametrize("value", ["1", "2673.55", f"{DEEPSEEK_CEILING * 0.999999:.2f}"])
+def test_tco_takes_a_rate_within_the_bounds(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    code, out, _ = run(capsys, *DEEPSEEK, "--tokens-per-second", value, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["tokens_per_second_per_node"] == float(value)
+    if value == "2673.55":  # the article's figure
+        assert result["usd_per_million_tokens"] == 5.72
+
+
+def test_the_ceiling_is_above_every_measured_rate() -> None:
+    """The ceiling refuses no measurement: every calibration and held-out point, and every
+    measured run of models.yaml, is under a third of its GPUs' compute ceiling (as the
+    ceiling's docstring says)."""
+    data = default_throughput_data()
+    points = [(p.model, p.gpu, p.gpus, p.output_tokens_per_second) for p in data.calibration]
+    points += [(p.model, p.gpu, p.gpus, p.output_tokens_per_second) for p in data.holdout]
+    points += [
+        (name, run.gpu, run.gpus, run.output_tokens_per_second)
+        for name, model in default_catalog().models.items()
+        for run in model.throughput
+    ]
+    checked = 0
+    for model, gpu, gpus, rate in points:
+        ceiling = compute_ceiling(data, model, gpu, gpus)
+        if ceiling is None:
+            continue
+        checked += 1
+        assert rate < ceiling / 3, (model, gpu, gpus, rate, ceiling)
+    assert checked >= len(data.calibration)
+    # Its arithmetic, on the figures the message cites.
+    assert compute_ceiling(data, "deepseek-v3.2", "h100", 8) == pytest.approx(DEEPSEEK_CEILING)

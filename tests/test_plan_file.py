@@ -82,6 +82,17 @@ FAULTS: dict[str, tuple[Callable[[Plan], None], str]] = {
         "pools[0].instance_type",
     ),
     "unknown open model": (_set("pools.0.model", "llama-99"), "pools[0].model"),
+    # A pool serves its workloads' model from that model's checkpoint: another catalog model's
+    # name, or other weights, would serve something else under the reviewed name.
+    "pool model not its workloads'": (_set("pools.0.model", "llama-3.1-8b"), "pools[0].model"),
+    "pool weights not its model's checkpoint": (
+        _set("pools.0.weights", "evil/model"),
+        "pools[0].weights",
+    ),
+    "pool weights another model's checkpoint": (
+        _set("pools.0.weights", "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8"),
+        "pools[0].weights",
+    ),
     "unknown API model": (_set(f"workloads.{API}.model", "gpt-99"), f"workloads[{API}].model"),
     "unknown provider": (_set("providers.0.provider", "acme-ai"), "providers[0].provider"),
     "total off by a cent": (_set("totals.monthly_cost_usd", 138988.50), "totals.monthly_cost_usd"),

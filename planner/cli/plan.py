@@ -130,7 +130,7 @@ def _stack_config_file(
     a plan is not moved to another plan or region unless --repoint says so: a what-if plan
     written to another --out would otherwise become what `pulumi up` deploys."""
     config_path = project / f"Pulumi.{args.stack}.yaml"
-    existing = config_path.read_text(encoding="utf-8") if config_path.exists() else None
+    existing = _existing(config_path)
     relative = relative_to(plan_path, project)
     changes = stack_config_changes(existing, config_path, plan.region, relative)
     # Points at a plan already: the plan key is there (changed or not).
@@ -159,6 +159,25 @@ def _stack_config_file(
         )
         raise PlannerError(shown, problems)
     return config_path, stack_config(existing, config_path, plan.region, relative), changes
+
+
+def _existing(config_path: Path) -> str | None:
+    """The stack file's text, None if there is none; one error, naming it, if it cannot be read
+    (a directory in its place, not UTF-8): nothing is written then."""
+    shown = relative_to(config_path, Path.cwd())
+    try:
+        return config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        message = "a directory, not a stack config file"
+    except UnicodeDecodeError as exc:
+        message = f"not UTF-8 text ({exc.reason})"
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror}"
+    raise PlannerError.single(
+        shown, "", f"{message}; nothing was written (--no-stack-config writes the plan alone)"
+    )
 
 
 def _change_text(change: ConfigChange) -> str:

@@ -10,13 +10,15 @@ import math
 from datetime import date
 
 from planner import costing, formulas
-from planner.catalog import OpenModel, Throughput, default_catalog
+from planner.catalog import Catalog, OpenModel, Throughput, default_catalog
 from planner.catalog.vocabulary import Pricing
 from planner.cli import options
 from planner.cli.throughput import within_context
 from planner.costing import throughput_data, throughput_report
+from planner.costing.throughput_data import ThroughputData
 from planner.errors import PlannerError
 from planner.fmt import tokens_per_second
+from planner.inputs.workloads import MIN_USER_OUTPUT_TPS
 from planner.outputs import versioned
 
 
@@ -139,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     measured = None
     model_answer: dict[str, object] | None = None
     if args.tokens_per_second is not None:
+        _check_given_rate(catalog, args.model, args.instance, args.tokens_per_second)
         tps, tps_source = args.tokens_per_second, "given on the command line"
         if not shape_given:
             measured = _measured_run(model, args.tokens_per_second)
@@ -307,6 +310,47 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def compute_ceiling(data: ThroughputData, model: str, gpu: str, gpus: int) -> float | None:
+    """Output tokens/s that `gpus` GPUs could compute for `model` at their fastest dense TFLOPS
+    (gpus.yaml) if every FLOP went to its weights: each output token costs at least 2 FLOPs per
+    active parameter (the throughput model's linear FLOPs, planner/costing/throughput.py; none
+    counted for attention or prompts), so no engine serves more. The measured runs of
+    throughput_calibration.yaml and throughput_holdout.yaml reach under a third of it. None
+    where the throughput data has no such model or GPU."""
+    arch, card = data.architectures.get(model), data.gpus.get(gpu)
+    if arch is None or card is None:
+        return None
+    peak = max(figure.value for figure in card.dense_tflops.values()) * 1e12
+    return gpus * peak / (2 * arch.active_params_b.value * 1e9)
+
+
+def _check_given_rate(catalog: Catalog, model: str, instance_type: str, tps: float) -> None:
+    """A given node rate within what a node can serve, else exit 2 naming --tokens-per-second
+    (1e308 tok/s priced a million tokens at 0.00 USD, 1e-300 at a 150-digit figure): at least
+    MIN_USER_OUTPUT_TPS (1 token a second, the workloads file's least per-user speed: slower
+    than one person reads is a typo, a unit or a missing digit, not a node), at most the node's
+    compute ceiling."""
+    instance = catalog.instances[instance_type]
+    if tps < MIN_USER_OUTPUT_TPS:
+        raise PlannerError.single(
+            "--tokens-per-second",
+            "",
+            f"{tps:g} output tokens/s is less than one person reads "
+            f"({MIN_USER_OUTPUT_TPS} a second): give the node's rate in tokens a second",
+        )
+    data = throughput_data.throughput_data(catalog)
+    ceiling = compute_ceiling(data, model, instance.gpu, instance.gpus)
+    if ceiling is not None and tps > ceiling:
+        raise PlannerError.single(
+            "--tokens-per-second",
+            "",
+            f"{tps:g} output tokens/s is more than {instance_type}'s {instance.gpus} "
+            f"{instance.gpu} GPUs could compute for {model} at their peak "
+            f"({tokens_per_second(ceiling)} tok/s at 2 FLOPs per active parameter per token, "
+            f"{data.architectures[model].active_params_b.value:g}B active): a typo, not a rate",
+        )
 
 
 def _measured_run(model: OpenModel, output_tps: float) -> Throughput | None:

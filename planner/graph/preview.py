@@ -27,6 +27,7 @@ from planner.costing import node_hourly_usd, node_rate, nodes_monthly_usd, publi
 from planner.errors import PlannerError, Problem
 from planner.fmt import usd, usd_per_hour
 from planner.graph.offline import OfflineRun, Registered, run_program
+from planner.inputs.lines import loader_of, repeated_keys
 from planner.planfile import ClusterSite, Plan, Pool, read_plan
 from planner.planfile.site_checks import site_node_basis_of
 
@@ -161,18 +162,49 @@ def _top_types(run: OfflineRun) -> dict[str, str]:
     return found
 
 
+def _stack_yaml(path: Path, text: str) -> Any:
+    """The stack file's document; a key given twice is malformed (YAML would keep the last
+    silently, where `pulumi` may read another)."""
+    loader = loader_of(text)
+    try:
+        root = loader.get_single_node()
+        repeated = repeated_keys(root)
+        if repeated:
+            loc, first, again = repeated[0]
+            raise PlannerError.single(
+                str(path),
+                "",
+                f"malformed YAML: {loc[-1]!r} is given twice in one mapping (lines {first} and "
+                f"{again}): keep one",
+                again,
+            )
+        return loader.construct_document(root) if root is not None else None
+    finally:
+        loader.dispose()
+
+
 def stack_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     """Config from Pulumi.<stack>.yaml. Encrypted values cannot be read offline: they are passed
     as a placeholder, marked secret, so the program takes the same path as with the real key."""
     path = project / f"Pulumi.{stack}.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = _stack_yaml(path, path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise PlannerError.single(
             str(path), "", f"no such stack config: run `planner plan WORKLOADS --stack {stack}`"
         ) from None
+    except IsADirectoryError:
+        raise PlannerError.single(str(path), "", "a directory, not a stack config file") from None
+    except UnicodeDecodeError as exc:
+        raise PlannerError.single(str(path), "", f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise PlannerError.single(str(path), "", f"cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise PlannerError.single(str(path), "", f"malformed YAML: {exc}") from None
+        raise PlannerError.malformed_yaml(str(path), exc) from None
+    if not isinstance(data, dict):
+        raise PlannerError.single(str(path), "", "expected a mapping with `config`")
+    if not isinstance(data.get("config") or {}, dict):
+        raise PlannerError.single(str(path), "config", "expected a mapping")
     config: dict[str, str] = {}
     secrets: list[str] = []
     for key, value in (data.get("config") or {}).items():

@@ -3,7 +3,8 @@
 Its models by part: workload.py (a workload's answers and options), pool.py (a self-hosted pool),
 plan.py (the plan, its providers' access, connections and totals), base.py (what they share);
 reading it back is io.py (read_plan, check_fresh, SCHEMA_VERSION), its checks checks.py and
-place_checks.py. The package's public names are these (`from planner.planfile import Plan`).
+place_checks.py, and the plan against its workloads file input_checks.py (check_fresh). The
+package's public names are these (`from planner.planfile import Plan`).
 """
 
 from planner.planfile.base import Placement

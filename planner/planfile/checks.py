@@ -200,6 +200,14 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
         if open_model is not None and pool.precision not in open_model.checkpoints:
             # The nodes load the checkpoint published at the pool's precision.
             problem(f"{at}.precision", f"{pool.model} has no checkpoint at {pool.precision!r}")
+        elif open_model is not None and pool.weights != open_model.checkpoints[pool.precision].repo:
+            # The nodes download `weights` and serve them as `model` (planning/pools.py sets
+            # it): other weights would be served under the reviewed model's name.
+            problem(
+                f"{at}.weights",
+                f"{pool.weights!r}, but {pool.model}'s checkpoint at {pool.precision} is "
+                f"{open_model.checkpoints[pool.precision].repo!r}",
+            )
         window = catalog.context_windows.get(pool.model)
         if window is not None and pool.max_model_len > window.value:
             problem(
@@ -230,6 +238,13 @@ def plan_problems(plan: Plan, catalog: Catalog) -> list[Problem]:
             else:
                 # The pool's own cost: its workloads' connections are priced apart.
                 members.append(member.monthly_cost_usd - member.connection_share_usd)
+                if member.model != pool.model:
+                    # A pool serves its workloads' model (their answers chose it), no other.
+                    problem(
+                        f"{at}.model",
+                        f"{pool.model!r}, but its workload {name!r} is planned for "
+                        f"{member.model!r}",
+                    )
         if len(members) == len(pool.workloads) and pool.workloads:
             adds_up(
                 f"{at}.monthly_cost_usd",

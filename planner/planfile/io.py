@@ -13,7 +13,9 @@ from pydantic import ValidationError
 
 from planner.catalog import Catalog, default_catalog
 from planner.errors import PlannerError, Problem
+from planner.inputs.loader import parse_with_lines
 from planner.planfile.checks import plan_problems
+from planner.planfile.input_checks import input_problems
 from planner.planfile.plan import Plan
 
 SCHEMA_VERSION = 11
@@ -145,20 +147,45 @@ def _message(error: Any, choices: list[str] | None = None) -> str:
     return message.replace("Input should be ", "expected ") + shown
 
 
-def check_fresh(plan: Plan, plan_file: Path, project_dir: Path) -> None:
-    """Refuse a plan whose workloads file changed since it was planned: what was reviewed is
-    what gets deployed."""
+def check_fresh(
+    plan: Plan, plan_file: Path, project_dir: Path, catalog: Catalog | None = None
+) -> None:
+    """Refuse a plan whose workloads file changed since it was planned, or whose copies of the
+    file's values (a workload's data class, consumers, ...) were edited since: what was reviewed
+    is what gets deployed. The file is read and parsed once."""
     workloads = project_dir / plan.workloads_file
     try:
-        digest = hashlib.sha256(workloads.read_bytes()).hexdigest()
+        data = workloads.read_bytes()
     except OSError as exc:
         raise PlannerError.single(
             str(plan_file), "workloads_file", f"cannot read {workloads}: {exc.strerror}"
         ) from None
-    if digest != plan.inputs_sha256:
+    if hashlib.sha256(data).hexdigest() != plan.inputs_sha256:
         raise PlannerError.single(
             str(plan_file),
             "inputs_sha256",
             f"stale plan: {plan.workloads_file} changed since this plan was made; run "
             f"`planner plan {plan.workloads_file} --stack {plan.stack}` and review the new plan",
         )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlannerError.single(str(workloads), "", f"not UTF-8 text ({exc.reason})") from None
+    try:
+        spec, _ = parse_with_lines(text, str(workloads), catalog or default_catalog())
+    except PlannerError as exc:
+        # The file the plan was made from no longer loads (the catalog changed since): the
+        # plan is blamed, each problem naming where in the workloads file it is.
+        raise PlannerError(
+            str(plan_file),
+            [
+                Problem(
+                    "workloads_file",
+                    f"{problem.render(plan.workloads_file)}; plan again with `planner plan`",
+                )
+                for problem in exc.problems
+            ],
+        ) from None
+    problems = input_problems(plan, spec, plan.workloads_file)
+    if problems:
+        raise PlannerError(str(plan_file), problems)

@@ -199,9 +199,7 @@ def _load_config(existing: str | None, config_path: Path) -> tuple[Any, Any]:
         try:
             data = _round_trip().load(existing)
         except YAMLError as exc:
-            raise PlannerError.single(
-                str(config_path), "", f"malformed YAML, left unchanged: {exc}"
-            ) from None
+            raise PlannerError.malformed_yaml(str(config_path), exc, ", left unchanged") from None
         if data is not None and not isinstance(data, dict):
             raise PlannerError.single(str(config_path), "", "expected a mapping, left unchanged")
     if data is None:
