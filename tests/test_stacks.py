@@ -22,7 +22,7 @@ from planner.cli import main
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.planfile import read_plan
 from planner.verification.rules.secrets import user_data_text
-from stacks.addressing import dns_label, service_dns_name
+from stacks.addressing import certificate_names, dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"
@@ -747,9 +747,14 @@ def assert_deployable(run: OfflineRun) -> None:
         assert ca.inputs["usageMode"] == "GENERAL_PURPOSE"  # ACM cannot issue from short-lived
     for certificate in of_type(run, "aws:acm/certificate:Certificate"):
         name = certificate.inputs["domainName"]
-        # RFC 1035: labels of at most 63 characters, names of at most 253.
-        assert len(name) <= 253 and all(0 < len(label) <= 63 for label in name.split("."))
-        assert re.fullmatch(r"[a-z0-9.-]+", name)
+        # ACM: the domain name (the common name) at most 64 characters (RFC 5280), longer names
+        # as subject alternative names of at most 253 (ACM API Reference, RequestCertificate,
+        # DomainName and SubjectAlternativeNames); RFC 1035: labels of at most 63 characters.
+        alternatives = certificate.inputs.get("subjectAlternativeNames") or []
+        assert len(name) <= 64
+        for each in [name, *alternatives]:
+            assert len(each) <= 253 and all(0 < len(label) <= 63 for label in each.split("."))
+            assert re.fullmatch(r"[a-z0-9.-]+", each)
 
 
 def test_generated_stacks_meet_deploy_time_constraints(
@@ -880,20 +885,34 @@ def test_dns_labels_fit_rfc_1035(name: str) -> None:
         assert label == name
     full = service_dns_name(name, name)
     assert len(full) <= 253
+    # The certificate for it: a common name ACM takes (at most 64) and the name itself among
+    # the names a client checks (the subject alternative names, or the common name alone).
+    common, alternatives = certificate_names(full)
+    assert len(common) <= 64 and common.endswith(".ai-infra-planner.internal")
+    assert all(0 < len(label) <= 63 for label in common.split("."))
+    assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", common)
+    assert (alternatives or [common]) == [full]
+    # Names that fit keep their certificate as it was: the name alone.
+    assert (common == full) == (len(full) <= 64)
 
 
 def test_long_workload_names_still_deploy(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A 63-character workload name makes a 68-character pool name: its DNS name, CA subject and
-    security groups still fit."""
+    security groups still fit, and its certificate names the DNS name callers use (93
+    characters: an alternative name, under a common name ACM takes)."""
     text = workload_yaml(name="w" * 63, task="chat", data="regulated", model="llama-3.1-8b")
     config = plan_project(project, text)
     capsys.readouterr()
     run = run_program(project, "dev", config)
     assert_deployable(run)
     [certificate] = of_type(run, "aws:acm/certificate:Certificate")
-    assert certificate.inputs["domainName"].endswith(".dev.ai-infra-planner.internal")
+    [pool] = run.outputs["pools"].values()
+    assert pool["dns_name"].endswith(".dev.ai-infra-planner.internal")
+    assert len(pool["dns_name"]) > 64
+    assert certificate.inputs["subjectAlternativeNames"] == [pool["dns_name"]]
+    assert len(certificate.inputs["domainName"]) <= 64
 
 
 # An organization whose consumers say where they run: a VPC of this account (the stack connects
