@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from planner import names
@@ -88,24 +88,39 @@ class ConsumerVpc:
     vpc: str
     subnets: tuple[str, ...]
     cidrs: tuple[str, ...]
+    # The workloads whose consumers name it (for errors about it).
+    workloads: tuple[str, ...] = ()
 
 
-def consumer_places(consumers: Sequence[Consumer]) -> tuple[list[ConsumerVpc], list[str]]:
+def consumer_places(
+    workloads: Iterable[WorkloadPlan],
+) -> tuple[list[ConsumerVpc], list[str]]:
     """The consumer VPCs of this account (one endpoint each, admitting every CIDR that names
     it) and the other accounts, from a pool's workloads' consumers."""
+    workloads = list(workloads)
     vpcs: dict[str, tuple[set[str], set[str]]] = {}
     accounts: set[str] = set()
-    for consumer in consumers:
+    for consumer in (c for w in workloads for c in w.consumers):
         if consumer.vpc is not None and consumer.cidr is not None:
             subnets, cidrs = vpcs.setdefault(consumer.vpc, (set(), set()))
             subnets.update(consumer.subnets)
             cidrs.add(consumer.cidr)
         elif consumer.account is not None:
             accounts.add(consumer.account)
+    naming = workloads_by_vpc(workloads)
     return [
-        ConsumerVpc(vpc, tuple(sorted(subnets)), tuple(sorted(cidrs)))
+        ConsumerVpc(vpc, tuple(sorted(subnets)), tuple(sorted(cidrs)), naming[vpc])
         for vpc, (subnets, cidrs) in sorted(vpcs.items())
     ], sorted(accounts)
+
+
+def workloads_by_vpc(workloads: Iterable[WorkloadPlan]) -> dict[str, tuple[str, ...]]:
+    """VPC id -> the names of the workloads whose consumers name it, in the workloads' order."""
+    found: dict[str, list[str]] = {}
+    for workload in workloads:
+        for vpc in dict.fromkeys(c.vpc for c in workload.consumers if c.vpc is not None):
+            found.setdefault(vpc, []).append(workload.name)
+    return {vpc: tuple(named) for vpc, named in found.items()}
 
 
 def consumer_vpcs(consumers: Iterable[Consumer]) -> dict[str, tuple[list[str], list[str]]]:

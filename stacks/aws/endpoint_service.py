@@ -103,7 +103,7 @@ def connect(
 ) -> aws.ec2.VpcEndpoint:
     """An interface endpoint in a consumer VPC of this account, made once this account may
     connect to the service (`permission`), accepted, and the pool's name in a private hosted
-    zone of that VPC."""
+    zone of that VPC. Its subnets are one per zone (InferencePool checks them first)."""
     child = pulumi.ResourceOptions(parent=parent)
     prefix = f"{name}-{consumer.vpc}"
     group = aws.ec2.SecurityGroup(
