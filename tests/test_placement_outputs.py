@@ -325,6 +325,29 @@ def test_two_consumer_subnets_in_one_zone_are_a_clear_error(
     assert run.resources
 
 
+def test_offline_commands_put_a_vpcs_subnets_in_zones_of_their_own(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`planner preview`, `verify` and `diff` run the program on made-up zones: they give a
+    VPC's subnets zones of their own (offline.plan_subnet_zones), so the stack's one-subnet-
+    per-zone check never refuses a file for a zone it invented. The bare mocks put these two
+    subnets (last digits a and c) in one zone: the check itself still stops that run."""
+    text = workload_yaml(
+        name="notes",
+        consumers=(
+            "[{cidr: 10.60.0.0/16, vpc: vpc-0a1b2c3d, subnets: [subnet-0000000a, subnet-0000000c]}]"
+        ),
+    )
+    config = plan_project(project, text)
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert offline.plan_subnet_zones(plan) == {"subnet-0000000a": "a", "subnet-0000000c": "b"}
+    capsys.readouterr()
+    assert main(["preview", "--stack", "dev"]) == 0, capsys.readouterr().err
+    assert main(["verify", "--stack", "dev"]) == 0, capsys.readouterr().out
+    with pytest.raises(RunError, match="both in us-east-1a"):
+        run_program(project, "dev", config)
+
+
 def test_a_reservation_in_a_zone_without_its_type_is_a_clear_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

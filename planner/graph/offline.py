@@ -26,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from planner import names
 from planner.errors import PlannerError
+from planner.planfile import Plan
 
 PROJECT = names.PROJECT
 ACCOUNT_ID = "123456789012"
@@ -120,6 +121,20 @@ def standard_invokes(
         raise KeyError(f"the offline run has no answer for the data source {token}")
 
     return answer
+
+
+def plan_subnet_zones(plan: Plan) -> dict[str, str]:
+    """For a plan's offline run (`planner preview`, `verify`, `diff`): each consumer VPC's
+    subnets in zones of their own, in the order the file gives them (a, b, then c), since the
+    stack refuses two subnets of one zone for a VPC's endpoint or attachment, and made-up zones
+    must not make it refuse a file that may be right. (The file names a VPC's subnets alike
+    wherever it names the VPC; the offline region has three zones.)"""
+    found: dict[str, str] = {}
+    for workload in plan.workloads:
+        for consumer in workload.consumers:
+            for index, subnet in enumerate(consumer.subnets):
+                found.setdefault(subnet, ZONE_SUFFIXES[index % len(ZONE_SUFFIXES)])
+    return found
 
 
 def _offerings(
