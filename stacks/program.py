@@ -17,7 +17,7 @@ import pulumi
 
 from planner.catalog import Catalog, InferenceProfile, Provider
 from planner.planfile import Plan, Pool, ProviderAccess, WorkloadPlan
-from stacks.addressing import WorkloadCost, consumers_of, cost_tags
+from stacks.addressing import WorkloadCost, consumers_of, cost_tags, workloads_by_vpc
 from stacks.aws.api_access import ApiAccess, ApiAccessArgs, model_arns
 from stacks.aws.budget import CostBudget, CostBudgetArgs
 from stacks.aws.egress import AttachedVpc, EgressNetwork, EgressNetworkArgs
@@ -178,6 +178,7 @@ class _Stack:
                 consumers=consumers_of(by_name[name] for name in access.workloads),
                 tags=tags,
                 protect=settings.protect,
+                vpc_workloads=workloads_by_vpc(by_name[name] for name in access.workloads),
             ),
         )
         self.components[f"{access.provider}-link"] = link.monthly_cost_usd
@@ -200,7 +201,7 @@ class _Stack:
                 workloads=self.workload_costs(names),
                 tags=cost_tags(self.settings.stack, "network", "api-egress", share, "contractual"),
                 protect=self.settings.protect,
-                attached=AttachedVpc.of(consumers_of(self.by_name[name] for name in names)),
+                attached=AttachedVpc.of(self.by_name[name] for name in names),
             ),
         )
         self.components["api-egress"] = network.monthly_cost_usd

@@ -50,6 +50,7 @@ GROUP = "aws:autoscaling/group:Group"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 HOOK = "aws:autoscaling/lifecycleHook:LifecycleHook"
+CERTIFICATE = "aws:acm/certificate:Certificate"
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -247,11 +248,41 @@ def test_lengths_agree_with_the_aws_service_models() -> None:
         shape = session.get_service_model(service).operation_model(operation).input_shape
         for part in member.split("."):
             shape = shape.members[part]
-        assert rule["max_length"] == shape.metadata["max"], rule["model"]
+        if shape.type_name == "list":  # `a[]`: each item's limit
+            shape = shape.member
+        if "model_max" in rule:
+            # A documented limit shorter than the model's constraint: the model's is the one
+            # the rule says, and the member's own documentation states the shorter one.
+            assert rule["model_max"] == shape.metadata["max"], rule["model"]
+            assert rule["max_length"] < rule["model_max"], rule["model"]
+            assert f"cannot exceed {rule['max_length']} octets" in documentation(rule), rule
+        else:
+            assert rule["max_length"] == shape.metadata["max"], rule["model"]
         if "min_length" in rule:
             assert rule["min_length"] == shape.metadata.get("min"), rule["model"]
         compared += 1
     assert compared >= 20
+
+
+def documentation(rule: dict[str, Any]) -> str:
+    """The service model's documentation of a rule's member, as plain text."""
+    import botocore.session
+
+    service, operation, member = rule["model"].split()
+    model = botocore.session.get_session().get_service_model(service)
+    shape = model.operation_model(operation).input_shape
+    for part in member.split("."):
+        shape = shape.members[part]
+    return re.sub(r"<[^>]+>", "", str(shape.documentation))
+
+
+def test_a_documented_limit_shorter_than_the_model_is_the_one_checked() -> None:
+    """ACM's DomainName: the model's constraint says 253, its documentation (and ACM) 64, the
+    common name's limit (RFC 5280); a longer name is taken as a subject alternative name."""
+    [rule] = [r for r in RULES if r["type"] == CERTIFICATE and r["property"] == "domainName"]
+    assert (rule["max_length"], rule["model_max"]) == (64, 253)
+    assert "cannot exceed 64 octets" in documentation(rule)
+    assert "Subject Alternative Name field, which supports names up to 253" in documentation(rule)
 
 
 def test_every_resource_type_the_stacks_create_is_covered(runs: dict[str, OfflineRun]) -> None:
@@ -297,6 +328,23 @@ FAULTS: list[tuple[str, str, str, dict[str, Any], str]] = [
     ),
     # not_prefix
     ("example", LB, "contract-review-pool-lb", {"name": "internal-pool"}, "starts with"),
+    # max_length: a certificate's domain name (its common name) over ACM's 64, as the example's
+    # contract-review pool's name on a stack of 18 characters would have been
+    (
+        "example",
+        CERTIFICATE,
+        "contract-review-pool-serving",
+        {"domainName": "contract-review-pool.production-eu-west.ai-infra-planner.internal"},
+        "65 characters, more than 64",
+    ),
+    # max_length and pattern of each subject alternative name
+    (
+        "example",
+        CERTIFICATE,
+        "contract-review-pool-serving",
+        {"subjectAlternativeNames": ["a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 63]},
+        "more than 253",
+    ),
     # min_length, on a lowercased auto-name and an explicit bucket name
     (
         "example",
@@ -817,6 +865,48 @@ def test_long_workload_names_get_names_aws_accepts(tmp_path: Path) -> None:
         "bucket"
         not in named(example, "aws:s3/bucket:Bucket", "contract-review-pool-weights").inputs
     )
+
+
+# A 40-character workload called from a VPC of this account, on a 27-character stack: its
+# pool's name, 99 characters, is over ACM's 64 for a certificate's domain name.
+LONG_NAMES = workload_yaml(
+    name="claims-summarization-for-regulated-notes",
+    task="chat",
+    data="regulated",
+    model="llama-3.1-8b",
+    consumers=(
+        "[{cidr: 10.60.0.0/16, vpc: vpc-0a1b2c3d4e5f60718, "
+        "subnets: [subnet-0a1b2c3d4e5f60718, subnet-0b1c2d3e4f5a60719]}]"
+    ),
+)
+LONG_STACK = "production-eu-west-payments"
+
+
+def test_a_long_pool_and_stack_name_get_a_certificate_acm_accepts(tmp_path: Path) -> None:
+    """ACM refuses a domain name (the common name) over 64 characters: the certificate gets a
+    short common name and the name callers use as a subject alternative name, which TLS
+    clients check (RFC 6125 6.4.4), so the name in the consumer VPC's zone, its record, the
+    endpoint URL and the certificate still agree."""
+    run = _run(tmp_path, LONG_NAMES, stack=LONG_STACK)
+    found, checked = violations(run)
+    assert found == [] and checked > 100
+    [(pool, given)] = run.outputs["pools"].items()
+    dns = given["dns_name"]
+    assert dns == f"{pool}.{LONG_STACK}.ai-infra-planner.internal" and len(dns) == 99
+    assert given["endpoint"] == f"https://{dns}:8000/v1"
+    [certificate] = of_type(run, CERTIFICATE)
+    common = certificate.inputs["domainName"]
+    assert len(common) <= 64 and common.endswith(".ai-infra-planner.internal")
+    assert common.startswith("claims-summarization-for-")
+    assert certificate.inputs["subjectAlternativeNames"] == [dns]
+    # Callers in the VPC resolve that very name: the zone and its record.
+    [zone] = of_type(run, "aws:route53/zone:Zone")
+    [record] = of_type(run, "aws:route53/record:Record")
+    assert zone.inputs["name"] == record.inputs["name"] == dns
+    # The listener serves this certificate.
+    [listener] = of_type(run, "aws:lb/listener:Listener")
+    arn = f"arn:aws:acm:us-east-1:{ACCOUNT_ID}:{certificate.name}"
+    assert listener.inputs["certificateArn"] == arn
 
 
 def test_a_pool_moved_to_another_range_names_its_balancer_and_target_group_anew(

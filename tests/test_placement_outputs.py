@@ -275,6 +275,79 @@ def test_a_capacity_reservation_puts_every_node_in_its_zone(
     assert main(["verify"]) == 0, capsys.readouterr().out
 
 
+# The example's consumer VPCs, each given two subnets of one zone: a pool's endpoint
+# (contract-review), Bedrock's PrivateLink endpoint (support-faq and ticket-triage) and the
+# egress transit gateway's attachment (code-review). AWS takes one subnet per zone for each
+# (stacks/aws/lookups.py one_subnet_per_zone).
+ONE_ZONE = [
+    (
+        {"subnet-0c3d4e5f6a7b80912": "b", "subnet-0d4e5f6a7b8c90a13": "b"},
+        "workload contract-review: the consumers' VPC vpc-0c3d4e5f6a7b80912 is given subnets "
+        "subnet-0c3d4e5f6a7b80912 and subnet-0d4e5f6a7b8c90a13, both in us-east-1b, but an "
+        "interface endpoint takes one subnet per availability zone: name one subnet per zone "
+        "for vpc-0c3d4e5f6a7b80912 (consumers[].subnets in the workloads file) and plan again",
+    ),
+    (
+        {"subnet-0a1b2c3d4e5f60718": "a", "subnet-0b1c2d3e4f5a60719": "a"},
+        "workloads support-faq, ticket-triage: the consumers' VPC vpc-0a1b2c3d4e5f60718 is given "
+        "subnets subnet-0a1b2c3d4e5f60718 and subnet-0b1c2d3e4f5a60719, both in us-east-1a, but "
+        "an interface endpoint takes one subnet per availability zone",
+    ),
+    (
+        {"subnet-0e5f6a7b8c9d0a1b2": "b", "subnet-0f6a7b8c9d0e1b2c3": "b"},
+        "workload code-review: the consumers' VPC vpc-0e5f6a7b8c9d0a1b2 is given subnets "
+        "subnet-0e5f6a7b8c9d0a1b2 and subnet-0f6a7b8c9d0e1b2c3, both in us-east-1b, but a "
+        "transit gateway attachment takes one subnet per availability zone",
+    ),
+]
+
+
+@pytest.mark.parametrize(("zones", "message"), ONE_ZONE)
+def test_two_consumer_subnets_in_one_zone_are_a_clear_error(
+    project: Path, capsys: pytest.CaptureFixture[str], zones: dict[str, str], message: str
+) -> None:
+    """AWS refuses two subnets of one zone for an interface endpoint and a transit gateway
+    attachment only during `pulumi up`: the program stops first, naming the workloads, the
+    VPC, the two subnets and their zone. With the subnets in two zones the same plan runs."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    kinds = {p.placement for p in read_plan(project / "plans/dev/plan.json").workloads}
+    assert len(kinds) > 1  # the example has pools, a PrivateLink provider and an egress one
+    with pytest.raises(RunError) as raised:
+        run_program(
+            project, "dev", config, answer_invoke=standard_invokes("us-east-1", None, zones)
+        )
+    assert str(raised.value).startswith(message), str(raised.value)
+    apart = dict(zip(zones, "ab", strict=True))
+    run = run_program(
+        project, "dev", config, answer_invoke=standard_invokes("us-east-1", None, apart)
+    )
+    assert run.resources
+
+
+def test_offline_commands_put_a_vpcs_subnets_in_zones_of_their_own(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`planner preview`, `verify` and `diff` run the program on made-up zones: they give a
+    VPC's subnets zones of their own (offline.plan_subnet_zones), so the stack's one-subnet-
+    per-zone check never refuses a file for a zone it invented. The bare mocks put these two
+    subnets (last digits a and c) in one zone: the check itself still stops that run."""
+    text = workload_yaml(
+        name="notes",
+        consumers=(
+            "[{cidr: 10.60.0.0/16, vpc: vpc-0a1b2c3d, subnets: [subnet-0000000a, subnet-0000000c]}]"
+        ),
+    )
+    config = plan_project(project, text)
+    plan = read_plan(project / "plans/dev/plan.json")
+    assert offline.plan_subnet_zones(plan) == {"subnet-0000000a": "a", "subnet-0000000c": "b"}
+    capsys.readouterr()
+    assert main(["preview", "--stack", "dev"]) == 0, capsys.readouterr().err
+    assert main(["verify", "--stack", "dev"]) == 0, capsys.readouterr().out
+    with pytest.raises(RunError, match="both in us-east-1a"):
+        run_program(project, "dev", config)
+
+
 def test_a_reservation_in_a_zone_without_its_type_is_a_clear_error(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

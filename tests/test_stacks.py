@@ -19,10 +19,10 @@ from pulumi.runtime import rpc
 
 from planner.catalog import default_catalog
 from planner.cli import main
-from planner.graph.offline import OfflineRun, Registered, run_program
+from planner.graph.offline import ACCOUNT_ID, OfflineRun, Registered, run_program
 from planner.planfile import read_plan
 from planner.verification.rules.secrets import user_data_text
-from stacks.addressing import dns_label, service_dns_name
+from stacks.addressing import certificate_names, dns_label, service_dns_name
 from tests.conftest import EXAMPLE, workload_yaml
 
 CANARY = "sk-canary-7f3e9a1b-do-not-leak"
@@ -747,9 +747,14 @@ def assert_deployable(run: OfflineRun) -> None:
         assert ca.inputs["usageMode"] == "GENERAL_PURPOSE"  # ACM cannot issue from short-lived
     for certificate in of_type(run, "aws:acm/certificate:Certificate"):
         name = certificate.inputs["domainName"]
-        # RFC 1035: labels of at most 63 characters, names of at most 253.
-        assert len(name) <= 253 and all(0 < len(label) <= 63 for label in name.split("."))
-        assert re.fullmatch(r"[a-z0-9.-]+", name)
+        # ACM: the domain name (the common name) at most 64 characters (RFC 5280), longer names
+        # as subject alternative names of at most 253 (ACM API Reference, RequestCertificate,
+        # DomainName and SubjectAlternativeNames); RFC 1035: labels of at most 63 characters.
+        alternatives = certificate.inputs.get("subjectAlternativeNames") or []
+        assert len(name) <= 64
+        for each in [name, *alternatives]:
+            assert len(each) <= 253 and all(0 < len(label) <= 63 for label in each.split("."))
+            assert re.fullmatch(r"[a-z0-9.-]+", each)
 
 
 def test_generated_stacks_meet_deploy_time_constraints(
@@ -880,20 +885,34 @@ def test_dns_labels_fit_rfc_1035(name: str) -> None:
         assert label == name
     full = service_dns_name(name, name)
     assert len(full) <= 253
+    # The certificate for it: a common name ACM takes (at most 64) and the name itself among
+    # the names a client checks (the subject alternative names, or the common name alone).
+    common, alternatives = certificate_names(full)
+    assert len(common) <= 64 and common.endswith(".ai-infra-planner.internal")
+    assert all(0 < len(label) <= 63 for label in common.split("."))
+    assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", common)
+    assert (alternatives or [common]) == [full]
+    # Names that fit keep their certificate as it was: the name alone.
+    assert (common == full) == (len(full) <= 64)
 
 
 def test_long_workload_names_still_deploy(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A 63-character workload name makes a 68-character pool name: its DNS name, CA subject and
-    security groups still fit."""
+    security groups still fit, and its certificate names the DNS name callers use (93
+    characters: an alternative name, under a common name ACM takes)."""
     text = workload_yaml(name="w" * 63, task="chat", data="regulated", model="llama-3.1-8b")
     config = plan_project(project, text)
     capsys.readouterr()
     run = run_program(project, "dev", config)
     assert_deployable(run)
     [certificate] = of_type(run, "aws:acm/certificate:Certificate")
-    assert certificate.inputs["domainName"].endswith(".dev.ai-infra-planner.internal")
+    [pool] = run.outputs["pools"].values()
+    assert pool["dns_name"].endswith(".dev.ai-infra-planner.internal")
+    assert len(pool["dns_name"]) > 64
+    assert certificate.inputs["subjectAlternativeNames"] == [pool["dns_name"]]
+    assert len(certificate.inputs["domainName"]) <= 64
 
 
 # An organization whose consumers say where they run: a VPC of this account (the stack connects
@@ -1103,6 +1122,64 @@ def test_consumers_in_other_accounts_are_allowed_principals(connected_run: Offli
     assert connection["endpoint_service_id"] == "claims-notes-pool-service-id"
     assert "secretString" not in json.dumps(connected_run.outputs)
     assert connected_run.outputs["pools"]["claims-triage-pool"]["account_endpoint_commands"] == {}
+
+
+def test_each_consumer_vpc_endpoint_waits_for_this_accounts_permission(
+    example_run: OfflineRun, connected_run: OfflineRun
+) -> None:
+    """An endpoint service is open to no one until a principal is allowed ("By default, your
+    endpoint service is not available to service consumers. You must add permissions that
+    allow specific AWS principals to create an interface VPC endpoint", AWS PrivateLink guide,
+    modify-endpoint-service.html): every interface endpoint the stack makes to a pool's service
+    in a consumer VPC waits for the permission of this account on that very service."""
+    checked = []
+    for run in (example_run, connected_run):
+        for endpoint in of_type(run, "aws:ec2/vpcEndpoint:VpcEndpoint"):
+            services = referenced(run, endpoint, "serviceName")
+            if not services or services[0].type != SERVICE:
+                continue  # an AWS service's endpoint (Bedrock's, the pools' own)
+            [permission] = [
+                a for a in of_type(run, ALLOWED)
+                if referenced(run, a, "vpcEndpointServiceId") == services
+                and a.inputs["principalArn"] == f"arn:aws:iam::{ACCOUNT_ID}:root"
+            ]  # fmt: skip
+            assert permission.urn in endpoint.depends_on, endpoint.name
+            checked.append(endpoint.name)
+    # The example's two pools called from a VPC of this account each, CONNECTED's two from one.
+    assert sorted(checked) == [
+        "claims-notes-pool-vpc-0a1b2c3d4e5f60718",
+        "claims-triage-pool-vpc-0a1b2c3d4e5f60718",
+        "contract-review-pool-vpc-0c3d4e5f6a7b80912",
+        "patient-notes-pool-vpc-01a2b3c4d5e6f7a8b",
+    ]
+
+
+def test_another_accounts_command_waits_for_its_permission(project: Path) -> None:
+    """Another account is handed the command that makes its endpoint once its own permission
+    is in place: the command's output is made from that permission's id."""
+    import pulumi
+    import pulumi_aws as aws
+
+    from stacks.aws.endpoint_service import publish
+    from stacks.aws.lookups import Lookups
+
+    def program() -> None:
+        lookups = Lookups("us-east-1", ACCOUNT_ID, "aws", "amazonaws.com", [], "ami")
+        parent = pulumi.ComponentResource("test:index:Pool", "pool")
+        balancer = aws.lb.LoadBalancer("pool-lb", load_balancer_type="network")
+        published = publish(
+            "pool", "pool", balancer, "pool.dev.ai-infra-planner.internal", lookups,
+            consumer_vpcs=[], consumer_accounts=["111122223333"], tags={}, parent=parent,
+        )  # fmt: skip
+        command = published.account_commands["111122223333"]
+        waits = pulumi.Output.from_input(command.resources())
+        pulumi.export("waits_for", waits.apply(lambda found: sorted(r._name for r in found)))
+        pulumi.export("command", command)
+
+    run = run_program(project, "dev", {}, program=program)
+    assert "pool-allow-111122223333" in run.outputs["waits_for"]
+    assert "pool-allow-123456789012" not in run.outputs["waits_for"]
+    assert run.outputs["command"].startswith("aws ec2 create-vpc-endpoint --region us-east-1 ")
 
 
 def test_a_consumer_vpc_gets_an_accepted_endpoint_with_a_private_name(

@@ -20,7 +20,13 @@ from planner.catalog import Catalog
 from planner.catalog.vocabulary import Perimeter
 from planner.diff.gate import budget_gate, perimeter_gate
 from planner.errors import PlannerError
-from planner.graph.offline import OfflineRun, Registered, run_program
+from planner.graph.offline import (
+    OfflineRun,
+    Registered,
+    plan_subnet_zones,
+    run_program,
+    standard_invokes,
+)
 from planner.graph.preview import price_resources
 from planner.graph.resources import graph_from_offline, normalize
 from planner.planfile import Plan, Pool, WorkloadPlan, read_plan
@@ -305,6 +311,7 @@ def run_plan(plan: Plan, catalog: Catalog) -> OfflineRun:
             plan.stack,
             {"aws:region": plan.region},
             program=plan_program(plan, catalog),
+            answer_invoke=standard_invokes(plan.region, None, plan_subnet_zones(plan)),
         )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextvars
-import hashlib
 import logging
 import os
 import runpy
@@ -27,6 +26,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from planner import names
 from planner.errors import PlannerError
+from planner.planfile import Plan
 
 PROJECT = names.PROJECT
 ACCOUNT_ID = "123456789012"
@@ -81,13 +81,16 @@ def standard_invokes(
     """Answers for the only data sources the program reads, as AWS would give them.
     `offerings`: instance type -> the zones that offer it (default: every zone offers every
     type). `subnets`: a consumer subnet id -> its zone's suffix (default: the first or second
-    zone, by a hash of the id: zones every pool of the default offerings has)."""
+    zone, zones every pool of the default offerings has, by the parity of the id's last hex
+    digit, so that subnets numbered in turn, as a VPC's subnets for one endpoint are in the
+    examples and tests, are in different zones, as AWS requires of them)."""
 
     def answer(token: str, args: dict[str, Any]) -> dict[str, Any]:
         if token == "aws:ec2/getSubnet:getSubnet":
             subnet = str(args.get("id"))
-            digest = hashlib.sha256(subnet.encode()).digest()[0]
-            suffix = (subnets or {}).get(subnet, ZONE_SUFFIXES[digest % 2])
+            last = subnet[-1:].lower()
+            turn = int(last, 16) if last and last in "0123456789abcdef" else 0
+            suffix = (subnets or {}).get(subnet, ZONE_SUFFIXES[turn % 2])
             return {"id": subnet, "availabilityZone": f"{region}{suffix}"}
         if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
             return _offerings(region, args, offerings)
@@ -118,6 +121,20 @@ def standard_invokes(
         raise KeyError(f"the offline run has no answer for the data source {token}")
 
     return answer
+
+
+def plan_subnet_zones(plan: Plan) -> dict[str, str]:
+    """For a plan's offline run (`planner preview`, `verify`, `diff`): each consumer VPC's
+    subnets in zones of their own, in the order the file gives them (a, b, then c), since the
+    stack refuses two subnets of one zone for a VPC's endpoint or attachment, and made-up zones
+    must not make it refuse a file that may be right. (The file names a VPC's subnets alike
+    wherever it names the VPC; the offline region has three zones.)"""
+    found: dict[str, str] = {}
+    for workload in plan.workloads:
+        for consumer in workload.consumers:
+            for index, subnet in enumerate(consumer.subnets):
+                found.setdefault(subnet, ZONE_SUFFIXES[index % len(ZONE_SUFFIXES)])
+    return found
 
 
 def _offerings(

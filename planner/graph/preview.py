@@ -26,7 +26,13 @@ from planner.console import is_long, progress
 from planner.costing import node_hourly_usd, node_rate, nodes_monthly_usd, published_rate
 from planner.errors import PlannerError, Problem
 from planner.fmt import usd, usd_per_hour
-from planner.graph.offline import OfflineRun, Registered, run_program
+from planner.graph.offline import (
+    OfflineRun,
+    Registered,
+    plan_subnet_zones,
+    run_program,
+    standard_invokes,
+)
 from planner.inputs.lines import loader_of, repeated_keys
 from planner.planfile import ClusterSite, Plan, Pool, read_plan
 from planner.planfile.site_checks import site_node_basis_of
@@ -244,7 +250,9 @@ def run_preview(project: Path, catalog: Catalog, stack: str, plan_file: Path | N
             f"running the program under Pulumi's mocks for {len(plan.workloads):,} workloads..."
         )
     try:
-        run = run_program(project, stack, config, secret_keys=secrets)
+        region = config.get("aws:region", "us-east-1")
+        answer = standard_invokes(region, None, plan_subnet_zones(plan))
+        run = run_program(project, stack, config, secret_keys=secrets, answer_invoke=answer)
     except pulumi.RunError as exc:
         # The program's own complaint about the plan (stale, corrupted) names the plan file:
         # blame that file, not a stack config that may not be in play.

@@ -15,12 +15,12 @@ import pulumi_aws as aws
 from planner import names
 from planner.catalog import Catalog
 from planner.costing import component_monthly_usd
-from planner.planfile import Consumer
-from stacks.addressing import WorkloadCost, consumer_vpcs
+from planner.planfile import WorkloadPlan
+from stacks.addressing import WorkloadCost, consumer_vpcs, consumers_of, workloads_by_vpc
 from stacks.aws.flow_logs import add_flow_logs
 from stacks.aws.identity import policy_json
 from stacks.aws.kms import kms_key
-from stacks.aws.lookups import Lookups
+from stacks.aws.lookups import TRANSIT_ATTACHMENT, Lookups, one_subnet_per_zone
 from stacks.aws.network import subnet_cidrs
 
 
@@ -31,13 +31,17 @@ class AttachedVpc:
     vpc: str
     cidrs: tuple[str, ...]
     subnets: tuple[str, ...]
+    # The workloads whose consumers name it (for errors about it).
+    workloads: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, consumers: Iterable[Consumer]) -> list[AttachedVpc]:
-        """One per VPC the consumers name, with all their ranges and subnets there."""
+    def of(cls, workloads: Iterable[WorkloadPlan]) -> list[AttachedVpc]:
+        """One per VPC the workloads' consumers name, with all their ranges and subnets there."""
+        workloads = list(workloads)
+        naming = workloads_by_vpc(workloads)
         return [
-            cls(vpc, tuple(cidrs), tuple(subnets))
-            for vpc, (cidrs, subnets) in consumer_vpcs(consumers).items()
+            cls(vpc, tuple(cidrs), tuple(subnets), naming[vpc])
+            for vpc, (cidrs, subnets) in consumer_vpcs(consumers_of(workloads)).items()
         ]
 
 
@@ -96,6 +100,8 @@ class EgressNetwork(pulumi.ComponentResource):
     ) -> None:
         super().__init__(names.EGRESS_NETWORK, name, None, opts)
         lookups, tags = args.lookups, args.tags
+        for each in args.attached:  # before anything is made: the attachments' subnets
+            one_subnet_per_zone(lookups, each.vpc, each.subnets, each.workloads, TRANSIT_ATTACHMENT)
         child = pulumi.ResourceOptions(parent=self)
         zones = lookups.availability_zones
         key = kms_key(

@@ -59,21 +59,32 @@ def publish(
         tags={**tags, "Name": f"{name}-service"},
         opts=child,
     )
+    # "By default, your endpoint service is not available to service consumers. You must add
+    # permissions that allow specific AWS principals to create an interface VPC endpoint to
+    # connect to your endpoint service" (AWS PrivateLink guide, "Configure an endpoint service",
+    # docs.aws.amazon.com/vpc/latest/privatelink/modify-endpoint-service.html, read 2026-12):
+    # an endpoint made before its account's permission is refused, so each waits for it.
     accounts = sorted({lookups.account_id, *consumer_accounts})
-    for account in accounts:
-        aws.ec2.VpcEndpointServiceAllowedPrinciple(
+    allowed = {
+        account: aws.ec2.VpcEndpointServiceAllowedPrinciple(
             f"{name}-allow-{account}",
             vpc_endpoint_service_id=service.id,
             principal_arn=f"arn:{lookups.partition}:iam::{account}:root",
             opts=child,
         )
+        for account in accounts
+    }
     endpoints = {
-        consumer.vpc: connect(name, pool, service, dns_name, consumer, tags, parent)
+        consumer.vpc: connect(
+            name, pool, service, dns_name, consumer, tags, parent, allowed[lookups.account_id]
+        )
         for consumer in consumer_vpcs
     }
+    # Another account's command is given only once its account's permission is in place (its
+    # id known), so the command an account is handed works when it runs it.
     commands = {
-        account: service.service_name.apply(
-            lambda service_name: endpoint_command(service_name, lookups.region)
+        account: pulumi.Output.all(service.service_name, allowed[account].id).apply(
+            lambda known: endpoint_command(known[0], lookups.region)
         )
         for account in sorted(set(consumer_accounts))
     }
@@ -88,9 +99,11 @@ def connect(
     consumer: ConsumerVpc,
     tags: dict[str, str],
     parent: pulumi.Resource,
+    permission: aws.ec2.VpcEndpointServiceAllowedPrinciple,
 ) -> aws.ec2.VpcEndpoint:
-    """An interface endpoint in a consumer VPC of this account, accepted, and the pool's name
-    in a private hosted zone of that VPC."""
+    """An interface endpoint in a consumer VPC of this account, made once this account may
+    connect to the service (`permission`), accepted, and the pool's name in a private hosted
+    zone of that VPC. Its subnets are one per zone (InferencePool checks them first)."""
     child = pulumi.ResourceOptions(parent=parent)
     prefix = f"{name}-{consumer.vpc}"
     group = aws.ec2.SecurityGroup(
@@ -116,7 +129,7 @@ def connect(
         # without any public record.
         private_dns_enabled=False,
         tags={**tags, "Name": prefix},
-        opts=child,
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[permission]),
     )
     # The service requires acceptance; an endpoint this stack makes is accepted by it.
     aws.ec2.VpcEndpointConnectionAccepter(

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from planner.planfile import Pool
-from stacks.addressing import dns_label
+from stacks.addressing import certificate_names, dns_label
 from stacks.aws.naming import aws_name
 from stacks.aws.network import PrivateNetwork
 from stacks.aws.nodes import multi_node
@@ -257,9 +257,14 @@ def pool_certificate(
         actions=["IssueCertificate", "GetCertificate", "ListPermissions"],
         opts=child,
     )
+    # A name over ACM's 64-character common name goes in as a subject alternative name, with a
+    # short common name (stacks/addressing.py certificate_names). Names that fit are requested
+    # as before, without alternative names: adding any would replace their certificates.
+    common_name, alternative_names = certificate_names(dns_name)
     certificate = aws.acm.Certificate(
         f"{name}-serving",
-        domain_name=dns_name,
+        domain_name=common_name,
+        subject_alternative_names=alternative_names or None,
         certificate_authority_arn=authority.arn,
         tags=tags,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[installed, permission]),

@@ -75,12 +75,49 @@ def subnet_zones(lookups: Lookups, subnet_ids: Sequence[str]) -> list[str]:
     knowledge center, interface-endpoint-availability-zone; "consumers can see only the
     Availability Zones that they have in common with the service provider", AWS PrivateLink
     guide, create-endpoint-service), so a pool's load balancer needs a subnet in each."""
-    for subnet in subnet_ids:
-        if subnet not in lookups.subnets:
-            import pulumi_aws as aws
+    return sorted({subnet_zone(lookups, subnet) for subnet in subnet_ids})
 
-            lookups.subnets[subnet] = aws.ec2.get_subnet(id=subnet).availability_zone
-    return sorted({lookups.subnets[subnet] for subnet in subnet_ids})
+
+def subnet_zone(lookups: Lookups, subnet: str) -> str:
+    """A subnet's zone by name (DescribeSubnets, once per subnet)."""
+    if subnet not in lookups.subnets:
+        import pulumi_aws as aws
+
+        lookups.subnets[subnet] = aws.ec2.get_subnet(id=subnet).availability_zone
+    return lookups.subnets[subnet]
+
+
+# What takes a consumer VPC's subnets, and AWS's rule that it takes one subnet per zone:
+# an interface endpoint has one network interface per subnet, each in its own zone ("You can
+# specify more than one subnet in different Availability Zones ... we create an endpoint
+# network interface in each subnet that you specify", Amazon VPC User Guide, "Interface VPC
+# endpoints", docs.aws.amazon.com/vpc/latest/userguide/vpce-interface.html; two subnets of one
+# zone are refused, DuplicateSubnetsInSameZone), and a transit gateway attachment "You can
+# specify only one subnet per Availability Zone" (EC2 API Reference,
+# CreateTransitGatewayVpcAttachment, SubnetIds). Read 2026-12.
+INTERFACE_ENDPOINT = "an interface endpoint takes one subnet per availability zone"
+TRANSIT_ATTACHMENT = "a transit gateway attachment takes one subnet per availability zone"
+
+
+def one_subnet_per_zone(
+    lookups: Lookups, vpc: str, subnets: Sequence[str], workloads: Sequence[str], rule: str
+) -> None:
+    """Refuse, before the resource is made, a consumer VPC's subnets of which two share a zone
+    where `rule` (INTERFACE_ENDPOINT, TRANSIT_ATTACHMENT) takes one per zone: AWS would refuse
+    the resource only during `pulumi up`. The error names the workloads whose consumers name
+    the VPC, the VPC, the two subnets and their zone."""
+    seen: dict[str, str] = {}
+    for subnet in subnets:
+        zone = subnet_zone(lookups, subnet)
+        if zone in seen:
+            who = ", ".join(workloads)
+            raise pulumi.RunError(
+                f"workload{'s' if len(workloads) > 1 else ''} {who}: the consumers' VPC {vpc} "
+                f"is given subnets {seen[zone]} and {subnet}, both in {zone}, but {rule}: name "
+                f"one subnet per zone for {vpc} (consumers[].subnets in the workloads file) "
+                "and plan again"
+            )
+        seen[zone] = subnet
 
 
 def pool_zones(

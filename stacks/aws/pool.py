@@ -39,7 +39,7 @@ from stacks.aws.load_balancer import (
     serving_groups,
     serving_listener,
 )
-from stacks.aws.lookups import Lookups, subnet_zones
+from stacks.aws.lookups import INTERFACE_ENDPOINT, Lookups, one_subnet_per_zone, subnet_zones
 from stacks.aws.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.aws.nodes import (
     launch_template,
@@ -120,6 +120,12 @@ class InferencePool(pulumi.ComponentResource):
     ) -> None:
         super().__init__(names.INFERENCE_POOL, name, None, opts)
         pool = args.pool
+        # Before anything of the pool is made: each consumer VPC's endpoint (endpoint_service)
+        # takes its subnets, one per zone.
+        for vpc in args.consumer_vpcs:
+            one_subnet_per_zone(
+                args.lookups, vpc.vpc, vpc.subnets, vpc.workloads, INTERFACE_ENDPOINT
+            )
         stack = pulumi.get_stack()
         # What callers name in a request (vLLM's --served-model-name, templates/cloud-init) and
         # where the weights go: for the stack outputs.

@@ -7,7 +7,7 @@ policy allows and the resources' names come from the provider's catalog entry
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -19,7 +19,7 @@ from planner.planfile import Consumer
 from stacks.addressing import WorkloadCost, consumer_vpcs
 from stacks.aws.identity import policy_json
 from stacks.aws.kms import kms_key
-from stacks.aws.lookups import Lookups
+from stacks.aws.lookups import INTERFACE_ENDPOINT, Lookups, one_subnet_per_zone
 from stacks.aws.network import PrivateNetwork, PrivateNetworkArgs
 
 
@@ -37,6 +37,8 @@ class PrivateLinkNetworkArgs:
     consumers: list[Consumer]
     tags: dict[str, str]
     protect: bool
+    # VPC id -> the workloads whose consumers name it (stacks/addressing.py workloads_by_vpc).
+    vpc_workloads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _endpoint_policy(actions: list[str], model_arns: list[str], account_id: str) -> str:
@@ -74,6 +76,9 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         # policy.
         self.consumer_endpoints: dict[str, aws.ec2.VpcEndpoint] = {}
         places = consumer_vpcs(args.consumers)
+        for vpc, (_, subnets) in places.items():  # before any endpoint: one subnet per zone
+            workloads = args.vpc_workloads.get(vpc, ())
+            one_subnet_per_zone(lookups, vpc, subnets, workloads, INTERFACE_ENDPOINT)
         for vpc, (cidrs, subnets) in places.items():
             group = aws.ec2.SecurityGroup(
                 f"{name}-{vpc}",

@@ -24,7 +24,7 @@ def build_pool(request: PoolRequest) -> BuiltPool:
     consumers = sorted(
         {c.cidr for n in pool.workloads for c in by_name[n].consumers if c.cidr is not None}
     )
-    vpcs, accounts = consumer_places([c for n in pool.workloads for c in by_name[n].consumers])
+    vpcs, accounts = consumer_places(by_name[n] for n in pool.workloads)
     efa = catalog.instances[pool.instance_type].efa_interfaces
     boot = boot_time(catalog, pool)
     component = InferencePool(
