@@ -1074,3 +1074,32 @@ def test_past_a_full_site_the_break_even_hands_the_volume_to_the_api() -> None:
     )
     table = render_table(reports(loaded, catalog, None))
     assert "API from 1.28T (site full)" in table
+
+
+def test_a_node_the_catalog_does_not_price_needs_its_own_power_and_hosting(
+    tmp_path: Path,
+) -> None:
+    """The catalog's power and hosting figures are an 8-GPU server's (a DGX H100's draw and
+    10.2 kW of committed capacity): a node of 2 GPUs was priced as one, 7 kW and 1,999 USD of
+    hosting a month, cited as the catalog's (an outside review). Such a site must give both."""
+    two = SITE.replace("gpus_per_node: 8", "gpus_per_node: 2").replace(
+        "    cost:\n", "    cpus_per_node: 64\n    memory_gib_per_node: 512\n    cost:\n"
+    )
+    silent = two.replace("      power_kw_per_node: 7.0\n", "").replace(
+        "      hosting_usd_per_node_month: 600\n", ""
+    )
+    problems = _problems(tmp_path, silent)
+    assert [(field, message.split(":")[0]) for field, _, message in problems] == [
+        (
+            "sites[0].cost.power_kw_per_node",
+            "the catalog's power_kw_per_node is an 8-GPU server's, and it has no node of 2 x h100",
+        ),
+        (
+            "sites[0].cost.hosting_usd_per_node_month",
+            "the catalog's hosting_usd_per_node_month is an 8-GPU server's, and it has no node of "
+            "2 x h100",
+        ),
+    ]
+    assert all(line is not None for _, line, _ in problems)
+    # Given, they are the site's figures.
+    assert _load(tmp_path, two) is not None

@@ -330,6 +330,17 @@ def _site_problems(
                         f"the catalog has no node of {site.gpus_per_node} x {site.gpu} to size "
                         f"a pool's pods from: give {field} (its pods hold whole nodes)",
                     )
+            # The catalog's power and hosting figures are those of its 8-GPU servers
+            # (pricing.yaml hardware.power_kw, hosting_usd_per_node_month: a DGX H100's draw
+            # and 10.2 kW): another node would be priced as one (an outside review: a 2-GPU
+            # node at 7 kW and 1,999 USD of hosting a month).
+            for field in ("power_kw_per_node", "hosting_usd_per_node_month"):
+                if getattr(site.cost, field) is None:
+                    report(
+                        ("sites", index, "cost", field),
+                        f"the catalog's {field} is an 8-GPU server's, and it has no node of "
+                        f"{site.gpus_per_node} x {site.gpu}: give {field}",
+                    )
         if isinstance(site, KubernetesSite) and site.load_balancer is not None:
             # The pools admit these beside their consumers: the organization's own network.
             for position, cidr in enumerate(site.load_balancer.health_check_cidrs):
