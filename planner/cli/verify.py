@@ -153,7 +153,7 @@ def _preview_resources(preview: Path) -> int:
     """The resources a (readable) preview file declares, the stack itself aside."""
     from planner.graph.resources import graph_from_preview
 
-    graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")))
+    graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")), str(preview))
     return sum(not r.type.startswith("pulumi:pulumi:") for r in graph.resources.values())
 
 
