@@ -48,7 +48,13 @@ from planner.verification.values import strings
 
 @dataclass
 class Components:
+    """What each component lets through. A value known only after `pulumi up` where an address
+    should be (a route's destination, a rule's CIDR) is read as every address; with
+    `known_only`, as no address: a way out found in the first reading and not in the second
+    rests on such values, and the perimeter reports it UNKNOWN, never a pass."""
+
     graph: Graph
+    known_only: bool = False
 
     # --- security groups
     def egress(self, group: Resource) -> Headers:
@@ -96,13 +102,8 @@ class Components:
         inline: bool = False,
         rule: Resource | None = None,
     ) -> Headers:
-        cidrs = (
-            strings(values.get("cidrIpv4"))
-            + strings(values.get("cidrIpv6"))
-            + strings(values.get("cidrBlocks"))
-            + strings(values.get("ipv6CidrBlocks"))
-        )
-        headers = destinations(cidrs, protocols)
+        keys = ("cidrIpv4", "cidrIpv6", "cidrBlocks", "ipv6CidrBlocks")
+        headers = self._addresses([values.get(key) for key in keys], protocols)
         lists = strings(values.get("prefixListId")) + strings(values.get("prefixListIds"))
         if lists or isinstance(values.get("prefixListId"), Unknown):
             endpoints = (
@@ -125,6 +126,18 @@ class Components:
         if peers:
             # Members of another group may sit anywhere the routing reaches (this VPC, a peered
             # one): any address, and the route table decides.
+            headers = headers | every_address(protocols)
+        return headers
+
+    def _addresses(self, values: list[Any], protocols: list[tuple[str, int, int]]) -> Headers:
+        """The addresses these fields (a CIDR or a list of them) name, to these protocols: one
+        known only after `pulumi up` (the field or an item) is every address, or none with
+        `known_only`; an Unknown is never iterated."""
+        items = [
+            item for value in values for item in (value if isinstance(value, list) else [value])
+        ]
+        headers = destinations([i for i in items if isinstance(i, str)], protocols)
+        if not self.known_only and any(isinstance(i, Unknown) for i in items):
             headers = headers | every_address(protocols)
         return headers
 
@@ -180,9 +193,13 @@ class Components:
         everything: list[tuple[str, int, int]],
         prop: str | None = None,
     ) -> tuple[Headers, str, Any]:
-        cidrs = strings(values.get("destinationCidrBlock") or values.get("cidrBlock"))
-        cidrs += strings(values.get("destinationIpv6CidrBlock") or values.get("ipv6CidrBlock"))
-        headers = destinations(cidrs, everything)
+        headers = self._addresses(
+            [
+                values.get("destinationCidrBlock") or values.get("cidrBlock"),
+                values.get("destinationIpv6CidrBlock") or values.get("ipv6CidrBlock"),
+            ],
+            everything,
+        )
         listed = values.get("destinationPrefixListId")
         if listed:
             endpoints = self.graph.refs(owner, prop or "destinationPrefixListId", ENDPOINT)
