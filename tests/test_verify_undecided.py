@@ -187,6 +187,19 @@ def test_a_route_to_an_unknown_destination_is_unknown_not_a_pass(
     # A known way out beside the unknown one: the pool fails.
     both = route_out(unknown, f"{POOL}-net-private", world, key, gateway)
     assert subject(check(both, plan), f"pool {POOL}").failures
+    # An unknown destination is every address of its own family, as a /0 route: it hides no
+    # known route of the other family (a known way out stays a failure).
+    other = ("::/0", "egressOnlyGatewayId", EIGW, "an egress-only internet gateway")
+    if destination == "destinationIpv6CidrBlock":
+        other = ("0.0.0.0/0", "gatewayId", IGW, "an internet gateway")
+    cidr, other_key, other_type, other_kind = other
+    mixed = added(unknown, other_type, "known-gw", {"vpcId": "v"}, {"vpcId": [pool_vpc(unknown)]})
+    mixed = route_out(
+        mixed, f"{POOL}-net-private", cidr, other_key, find(mixed, other_type, "known-gw")
+    )
+    pool = subject(check(mixed, plan), f"pool {POOL}")
+    assert any(f.message.startswith(f"reaches {other_kind}: ") for f in pool.failures)
+    assert any(f.message.startswith(f"reaches {kind}: ") for f in pool.unknowns)
 
 
 @pytest.mark.parametrize("form", [{"cidrIpv4": UNKNOWN}, {"cidrBlocks": [UNKNOWN]}])

@@ -102,8 +102,15 @@ class Components:
         inline: bool = False,
         rule: Resource | None = None,
     ) -> Headers:
-        keys = ("cidrIpv4", "cidrIpv6", "cidrBlocks", "ipv6CidrBlocks")
-        headers = self._addresses([values.get(key) for key in keys], protocols)
+        headers = self._addresses(
+            [
+                (values.get("cidrIpv4"), "ipv4"),
+                (values.get("cidrIpv6"), "ipv6"),
+                (values.get("cidrBlocks"), "ipv4"),
+                (values.get("ipv6CidrBlocks"), "ipv6"),
+            ],
+            protocols,
+        )
         lists = strings(values.get("prefixListId")) + strings(values.get("prefixListIds"))
         if lists or isinstance(values.get("prefixListId"), Unknown):
             endpoints = (
@@ -129,16 +136,19 @@ class Components:
             headers = headers | every_address(protocols)
         return headers
 
-    def _addresses(self, values: list[Any], protocols: list[tuple[str, int, int]]) -> Headers:
-        """The addresses these fields (a CIDR or a list of them) name, to these protocols: one
-        known only after `pulumi up` (the field or an item) is every address, or none with
-        `known_only`; an Unknown is never iterated."""
-        items = [
-            item for value in values for item in (value if isinstance(value, list) else [value])
-        ]
-        headers = destinations([i for i in items if isinstance(i, str)], protocols)
-        if not self.known_only and any(isinstance(i, Unknown) for i in items):
-            headers = headers | every_address(protocols)
+    def _addresses(
+        self, fields: list[tuple[Any, str]], protocols: list[tuple[str, int, int]]
+    ) -> Headers:
+        """The addresses these fields (each a CIDR or a list of them, of one address family)
+        name, to these protocols: one known only after `pulumi up` (the field or an item) is
+        every address of its family (as a /0 route is, so it takes nothing from a more specific
+        route), or none with `known_only`; an Unknown is never iterated."""
+        headers = Headers()
+        for value, family in fields:
+            items = value if isinstance(value, list) else [value]
+            headers = headers | destinations([i for i in items if isinstance(i, str)], protocols)
+            if not self.known_only and any(isinstance(i, Unknown) for i in items):
+                headers = headers | every_address(protocols, (family,))
         return headers
 
     # --- subnets, route tables, network ACLs
@@ -195,8 +205,8 @@ class Components:
     ) -> tuple[Headers, str, Any]:
         headers = self._addresses(
             [
-                values.get("destinationCidrBlock") or values.get("cidrBlock"),
-                values.get("destinationIpv6CidrBlock") or values.get("ipv6CidrBlock"),
+                (values.get("destinationCidrBlock") or values.get("cidrBlock"), "ipv4"),
+                (values.get("destinationIpv6CidrBlock") or values.get("ipv6CidrBlock"), "ipv6"),
             ],
             everything,
         )
