@@ -20,7 +20,17 @@ from planner.cli import main
 from planner.errors import PlannerError
 from planner.graph.resources import UNKNOWN, Graph, Resource, graph_from_preview
 from planner.planfile import Plan
-from planner.verification.aws_types import EIGW, IGW, ROUTE, ROUTE_TABLE, SG, SG_EGRESS, SG_INGRESS
+from planner.verification.aws_types import (
+    EIGW,
+    IGW,
+    NACL,
+    ROUTE,
+    ROUTE_TABLE,
+    SG,
+    SG_EGRESS,
+    SG_INGRESS,
+    SUBNET,
+)
 from planner.verification.registry import Report, Status, Subject
 from tests.test_verify import (
     POOL,
@@ -341,3 +351,34 @@ def test_a_model_endpoint_admits_its_consumers_to_one_tcp_port(
         f"{rule.label}: admits {cidr} to the model endpoint of pool {POOL} on {said}: its "
         "consumers are admitted to one TCP port, the serving port"
     ]
+
+
+@pytest.mark.parametrize("action", ["allow", "deny"])
+def test_a_network_acl_rule_of_unknown_address_is_unknown_either_way(
+    example: tuple[Graph, Plan, dict[str, Any]], action: str
+) -> None:
+    """A network ACL on the pool's subnets with a rule whose address is known only after
+    `pulumi up`, beside a route to an internet gateway: an allowing rule may let every address
+    out, a denying one may stop none (the rest allowed), so the way out is UNKNOWN, not shut
+    (an allowing rule's unknown address was dropped, and the pool passed) nor a failure."""
+    graph, plan, _ = example
+    graph, gateway = with_gateway(graph, IGW, "gatewayId")
+    graph = route_out(graph, f"{POOL}-net-private", "0.0.0.0/0", "gatewayId", gateway)
+    entry = {"protocol": "-1", "fromPort": 0, "toPort": 0}
+    rules = [{**entry, "ruleNo": 100, "action": action, "cidrBlock": UNKNOWN}]
+    if action == "deny":
+        rules.append({**entry, "ruleNo": 200, "action": "allow", "cidrBlock": "0.0.0.0/0"})
+    subnets = [s for s in graph.of_type(SUBNET) if s.name.startswith(f"{POOL}-net-private")]
+    graph = added(
+        graph, NACL, "computed", {"vpcId": "v", "subnetIds": ["a", "b"], "egress": rules},
+        {"vpcId": [pool_vpc(graph)], "subnetIds": subnets},
+    )  # fmt: skip
+    pool = subject(check(graph, plan), f"pool {POOL}")
+    assert pool.failures == [] and pool.status is Status.UNKNOWN
+    assert any(f.message.startswith("reaches an internet gateway: ") for f in pool.unknowns)
+    # Known, the same rules decide: every address allowed fails, denied passes.
+    known = "0.0.0.0/0"
+    acl = find(graph, NACL, "computed")
+    decided = changed(graph, acl, egress=[{**r, "cidrBlock": known} for r in rules])
+    pool = subject(check(decided, plan), f"pool {POOL}")
+    assert bool(pool.failures) == (action == "allow") and pool.unknowns == []

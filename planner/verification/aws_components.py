@@ -49,9 +49,10 @@ from planner.verification.values import strings
 @dataclass
 class Components:
     """What each component lets through. A value known only after `pulumi up` where an address
-    should be (a route's destination, a rule's CIDR) is read as every address; with
-    `known_only`, as no address: a way out found in the first reading and not in the second
-    rests on such values, and the perimeter reports it UNKNOWN, never a pass."""
+    should be (a route's destination, a security group's or an allowing network ACL rule's
+    CIDR) is read as every address (a denying ACL rule's, as none); with `known_only`, the other
+    way: a way out found in the first reading and not in the second rests on such values, and
+    the perimeter reports it UNKNOWN, never a pass."""
 
     graph: Graph
     known_only: bool = False
@@ -137,17 +138,21 @@ class Components:
         return headers
 
     def _addresses(
-        self, fields: list[tuple[Any, str]], protocols: list[tuple[str, int, int]]
+        self,
+        fields: list[tuple[Any, str]],
+        protocols: list[tuple[str, int, int]],
+        every: bool | None = None,
     ) -> Headers:
         """The addresses these fields (each a CIDR or a list of them, of one address family)
         name, to these protocols: one known only after `pulumi up` (the field or an item) is
         every address of its family (as a /0 route is, so it takes nothing from a more specific
-        route), or none with `known_only`; an Unknown is never iterated."""
+        route), or none with `known_only` (or as `every` says); an Unknown is never iterated."""
+        every = not self.known_only if every is None else every
         headers = Headers()
         for value, family in fields:
             items = value if isinstance(value, list) else [value]
             headers = headers | destinations([i for i in items if isinstance(i, str)], protocols)
-            if not self.known_only and any(isinstance(i, Unknown) for i in items):
+            if every and any(isinstance(i, Unknown) for i in items):
                 headers = headers | every_address(protocols, (family,))
         return headers
 
@@ -279,9 +284,12 @@ class Components:
         protocols = protocol_set(
             values.get("protocol"), values.get("fromPort"), values.get("toPort")
         )
-        cidrs = strings(values.get("cidrBlock")) + strings(values.get("ipv6CidrBlock"))
-        return (
-            int(values.get(number) or 0),
-            str(values.get(action)).lower() == "allow",
-            destinations(cidrs, protocols),
+        allow = str(values.get(action)).lower() == "allow"
+        # An address known only after `pulumi up` opens the network in the first reading (an
+        # allow rule for every address, a deny rule for none) and shuts it with `known_only`.
+        headers = self._addresses(
+            [(values.get("cidrBlock"), "ipv4"), (values.get("ipv6CidrBlock"), "ipv6")],
+            protocols,
+            every=allow != self.known_only,
         )
+        return int(values.get(number) or 0), allow, headers
