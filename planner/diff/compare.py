@@ -20,7 +20,6 @@ from planner.catalog import Catalog
 from planner.catalog.vocabulary import Perimeter
 from planner.diff.gate import budget_gate, perimeter_gate
 from planner.errors import PlannerError
-from planner.fmt import percent_points
 from planner.graph.offline import OfflineRun, Registered, run_program
 from planner.graph.preview import price_resources
 from planner.graph.resources import graph_from_offline, normalize
@@ -167,8 +166,9 @@ class Diff:
     def change_pct_text(self) -> str | None:
         """The change as the comment's heading shows it: with the decimals that keep it on its
         side of the budget gate's percent (planner.fmt.percent_points)."""
-        pct = self.change_pct
-        return None if pct is None else percent_points(pct, self.fail_on_increase_pct, True)
+        from planner.diff.gate import shown_change
+
+        return shown_change(self)
 
     @property
     def perimeter_ok(self) -> bool:
