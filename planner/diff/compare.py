@@ -163,14 +163,6 @@ class Diff:
         return None if self.before_usd == 0 else 100 * self.change_usd / self.before_usd
 
     @property
-    def change_pct_text(self) -> str | None:
-        """The change as the comment's heading shows it: with the decimals that keep it on its
-        side of the budget gate's percent (planner.fmt.percent_points)."""
-        from planner.diff.gate import shown_change
-
-        return shown_change(self)
-
-    @property
     def perimeter_ok(self) -> bool:
         return all(
             not s.weaker and (s.verification is None or s.verification.passed) for s in self.stacks

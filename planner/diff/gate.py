@@ -34,13 +34,6 @@ def budget_gate(diff: Diff) -> list[str]:
     return reasons
 
 
-def shown_change(diff: Diff) -> str | None:
-    """The change in percent as the comment's heading shows it ('+5.03 %'): with the decimals
-    that keep it on its side of --fail-on-increase-pct (planner.fmt.percent_points)."""
-    pct = diff.change_pct
-    return None if pct is None else percent_points(pct, diff.fail_on_increase_pct, signed=True)
-
-
 def perimeter_gate(diff: Diff) -> list[str]:
     """Why the perimeter gate fails: HEAD fails `planner verify` (with --fail-on-verify), a
     workload's perimeter got weaker (with --fail-on-weaker-perimeter)."""
