@@ -76,9 +76,19 @@ def percent(share: float, decimals: int = 1) -> str:
     return f"{share:.{decimals}%}"
 
 
-def percent_points(points: float) -> str:
-    """12.34 (a percent already) -> '12.3 %', as the budget gate states a rise."""
-    return f"{points:.1f} %"
+def percent_points(points: float, beyond: float | None = None, signed: bool = False) -> str:
+    """12.34 (a percent already) -> '12.3 %', as the budget gate states a rise ('+12.3 %'
+    signed). Against a threshold (`beyond`), with as many more decimals as put the figure shown
+    on the threshold's side the points are on: a rise of 5.03 % failing a 5 % gate reads
+    '5.03 %', never '5.0 %', which would not be above it."""
+    sign = "+" if signed else ""
+    decimals = 1
+    while beyond is not None and decimals < 15:
+        shown = float(f"{points:.{decimals}f}")
+        if (shown > beyond) == (points > beyond):
+            break
+        decimals += 1
+    return f"{points:{sign}.{decimals}f} %"
 
 
 def billions_label(tokens: float, figures: int = 3) -> str:

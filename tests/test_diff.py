@@ -4,8 +4,10 @@ Regenerate the golden comments with UPDATE_GOLDEN=1 after a deliberate change, a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,8 @@ from planner import costing
 from planner.catalog import Catalog, Figure, default_catalog
 from planner.cli import main
 from planner.diff.compare import diff_plans, load_plans
+from planner.diff.gate import budget_gate
+from planner.fmt import percent_points
 from planner.inputs.loader import load_workloads
 from planner.planfile import Plan
 from planner.planning.build import build_plan
@@ -367,3 +371,34 @@ def test_a_head_with_unknowns_is_not_said_verified(
     assert stack["verification"]["unknowns"] == [
         {"rule": "buckets", "resource": "bucket w", "message": "known after up"}
     ]
+
+
+def test_a_failing_budget_gate_never_shows_a_rise_at_or_below_its_percent(
+    base_plan: Plan, tmp_path: Path
+) -> None:
+    """Review: 101,783.94 -> 106,903.99 USD (+5.03 %) failed a 5 % gate saying it "rises 5.0 %,
+    above the 5 % allowed". The rise is shown with the decimals that put it above the percent
+    (the reason on stderr and in the comment, and the comment's heading); a passing gate's
+    figure is never above its percent."""
+    assert percent_points(100 * (106_903.99 - 101_783.94) / 101_783.94, 5) == "5.03 %"
+    assert percent_points(5.0004, 5, signed=True) == "+5.0004 %"
+    assert percent_points(4.96, 4.96) == "4.96 %"  # not "5.0 %", above the 4.96 % it passes
+    assert percent_points(12.34) == "12.3 %" and percent_points(-3.21, 5, True) == "-3.2 %"
+    head = plan_of(tmp_path, SCENARIOS["volume-flip"]())
+    diff = diff_plans({"dev": base_plan}, {"dev": head}, default_catalog())
+    pct = diff.change_pct
+    assert pct is not None and pct > 0
+    for threshold in [pct - 10.0**-k for k in range(1, 7)] + [pct, pct + 1e-6]:
+        gated = dataclasses.replace(diff, fail_on_increase_pct=threshold)
+        gated.gate = budget_gate(gated)
+        heading = render_markdown(gated).splitlines()[2]
+        shown = re.search(r", \+([\d.]+) %\)$", heading)
+        assert shown is not None, heading
+        if threshold < pct:
+            [reason] = gated.gate
+            rise = re.search(r"rises ([\d.]+) %", reason)
+            assert rise is not None and float(rise.group(1)) > threshold, (reason, threshold)
+            assert float(shown.group(1)) > threshold and shown.group(1) == rise.group(1)
+            assert f"rises {rise.group(1)} %" in render_markdown(gated)
+        else:
+            assert gated.gate == [] and float(shown.group(1)) <= threshold

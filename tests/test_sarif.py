@@ -136,8 +136,20 @@ def test_exit_status_and_results_agree_for_any_report(report: Report) -> None:
     ):
         argv = ["verify", "--preview", "preview.json", "--format", "sarif", "--fail-on-unknown"]
         strict = main(argv)
-    assert json.loads(out.getvalue())["runs"] == [run]
+    # ... and says so: every unknown is a failing result under it (review: SARIF said level
+    # none, kind review, while the exit status failed the run).
+    [strict_run] = valid(json.loads(out.getvalue()))["runs"]
     assert strict == (0 if not run["results"] else 1)
+    assert len(strict_run["results"]) == len(run["results"])
+    assert all(r["kind"] == "fail" and r["level"] == "error" for r in strict_run["results"])
+    for loose, hard in zip(run["results"], strict_run["results"], strict=True):
+        assert hard["partialFingerprints"] == loose["partialFingerprints"]
+        if loose["kind"] == "fail":
+            assert hard == loose
+        else:
+            assert hard["message"]["text"] == (
+                loose["message"]["text"] + " (a failure under --fail-on-unknown)"
+            )
 
 
 def test_nothing_verified_is_a_failed_run(

@@ -1093,7 +1093,8 @@ def test_a_computed_bucket_policy_is_an_unknown_of_the_buckets_rule(
         "verification FAILED: no failure; 1 check(s) unknown (--fail-on-unknown)"
     )
     assert report["passed"] is False and report["status"] == "UNKNOWN"
-    assert [r["kind"] for r in sarif["runs"][0]["results"]] == ["review"]
+    # SARIF says what the exit status says: under the flag the unknown is a failing result.
+    assert [(r["kind"], r["level"]) for r in sarif["runs"][0]["results"]] == [("fail", "error")]
 
 
 def test_a_computed_iam_policy_is_an_unknown_of_the_iam_rule(

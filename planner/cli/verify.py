@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         report, plan = verify_program(project_dir(), catalog, stack, plan_file)
     strict = args.fail_on_unknown
     if shape == "sarif":
-        print(_sarif(report, plan, catalog, args.preview), end="")
+        print(_sarif(report, plan, catalog, args.preview, strict=strict), end="")
     elif shape == "json":
         print(render_json(report, fail_on_unknown=strict), end="")
     else:
@@ -100,11 +100,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sarif(
-    report: Report, plan: Plan | None, catalog: Catalog, preview: str | None, not_run: str = ""
+    report: Report,
+    plan: Plan | None,
+    catalog: Catalog,
+    preview: str | None,
+    not_run: str = "",
+    strict: bool = False,
 ) -> str:
     """The report as SARIF, its findings on the lines of the plan's workloads file where their
     workloads are named (the preview file, line 1, without a plan), the file named relative to
-    the repository's root."""
+    the repository's root; with `strict` (--fail-on-unknown), an unknown is a failing result,
+    as it fails the exit status."""
     from planner.inputs.loader import parse_with_lines
     from planner.render.sarif import artifact_uri, render_sarif, repository_root
 
@@ -129,7 +135,10 @@ def _sarif(
             notes.append(f"the workloads file {path} is no longer valid: results on line 1")
     uri, outside = artifact_uri(path, root)
     notes += [outside] if outside else []
-    return render_sarif(report, uri, lines, version=version(), not_run=not_run or None, notes=notes)
+    return render_sarif(
+        report, uri, lines, version=version(), not_run=not_run or None, notes=notes,
+        fail_on_unknown=strict,
+    )  # fmt: skip
 
 
 def _stack_plan(stack: str) -> tuple[Path, str | None]:
@@ -153,7 +162,7 @@ def _preview_resources(preview: Path) -> int:
     """The resources a (readable) preview file declares, the stack itself aside."""
     from planner.graph.resources import graph_from_preview
 
-    graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")))
+    graph = graph_from_preview(json.loads(preview.read_text(encoding="utf-8")), str(preview))
     return sum(not r.type.startswith("pulumi:pulumi:") for r in graph.resources.values())
 
 

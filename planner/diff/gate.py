@@ -19,7 +19,9 @@ def budget_gate(diff: Diff) -> list[str]:
     if diff.fail_on_increase_pct is not None and diff.change_usd > 0:
         pct = diff.change_pct
         if pct is None or pct > diff.fail_on_increase_pct:
-            grown = "from nothing" if pct is None else percent_points(pct)
+            grown = (
+                "from nothing" if pct is None else percent_points(pct, diff.fail_on_increase_pct)
+            )
             reasons.append(
                 f"the monthly estimate rises {grown} ({usd_signed(diff.change_usd)}), above the "
                 f"{diff.fail_on_increase_pct:g} % allowed"

@@ -16,6 +16,8 @@ from typing import Any
 
 from pulumi.runtime import rpc
 
+from planner.errors import PlannerError
+
 UNKNOWN_SENTINEL = rpc.UNKNOWN  # how `pulumi preview --json` writes a value known after apply
 MASKED = "[secret]"  # how a preview shows a secret
 
@@ -141,34 +143,104 @@ def graph_from_offline(run: Any) -> Graph:
     )
 
 
-def graph_from_preview(document: Mapping[str, Any]) -> Graph:
-    """From `pulumi preview --json` (or `planner preview --json`): each step's new state."""
-    resources = []
-    for step in document.get("steps") or []:
-        # What leaves the stack: deletions, and the old halves of replacements.
-        if step.get("op") in (
-            "delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace",
-        ):  # fmt: skip
-            continue
-        state = step.get("newState") or {}
-        if not state.get("custom", True) or str(state.get("type", "")).startswith("pulumi:"):
-            continue
-        urn = str(state.get("urn") or step.get("urn"))
-        resources.append(
-            Resource(
-                urn=urn,
-                type=str(state.get("type")),
-                name=urn.rsplit("::", 1)[-1],
-                inputs=normalize(state.get("inputs") or {}),
-                # The engine writes `null` for a property with no dependencies.
-                deps={
-                    k: tuple(v or ()) for k, v in (state.get("propertyDependencies") or {}).items()
-                },
-                protect=bool(state.get("protect")),
-                retain_on_delete=bool(state.get("retainOnDelete")),
-            )
+# What leaves the stack: deletions, and the old halves of replacements.
+GONE = ("delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace")
+# Steps that may share a URN with another kept step of the same resource: a replacement's new
+# half and its logical `replace` step (the engine emits CreateReplacement, Replace and
+# DeleteReplaced for one URN), and a `--refresh` read of what exists before the step that
+# changes it.
+REPLACEMENT = ("create-replacement", "replace")
+
+
+def graph_from_preview(document: Mapping[str, Any], file: str = "preview") -> Graph:
+    """From `pulumi preview --json` (or `planner preview --json`): each step's new state. A step
+    the verifier cannot read (no type, inputs that are not an object, ...) or two steps that
+    declare one URN differently are bad input (PlannerError naming the step), never a guess:
+    a dropped or collapsed step could hide what breaks a rule."""
+    steps = document.get("steps")
+    if not isinstance(steps, list):
+        raise PlannerError.single(
+            file, "steps", "missing: expected the output of `pulumi preview --json`"
         )
-    return Graph.of(resources)
+    kept: dict[str, tuple[int, str, Resource]] = {}
+    for index, step in enumerate(steps):
+        where = f"steps[{index}]"
+        if not isinstance(step, Mapping):
+            raise PlannerError.single(file, where, "not a preview step (an object)")
+        if step.get("op") in GONE:
+            continue
+        state = step.get("newState")
+        if not isinstance(state, Mapping):
+            raise PlannerError.single(
+                file, f"{where}.newState", "missing or not an object: a step that keeps or "
+                "creates a resource records its new state",
+            )  # fmt: skip
+        type_ = state.get("type")
+        if not isinstance(type_, str) or len(type_.split(":")) != 3 or not all(type_.split(":")):
+            raise PlannerError.single(
+                file, f"{where}.newState.type",
+                "missing" if type_ is None else f"{type_!r} is not a resource type "
+                "(package:module:Type)",
+            )  # fmt: skip
+        if not state.get("custom", True) or type_.startswith("pulumi:"):
+            continue
+        urn = state.get("urn") or step.get("urn")
+        if not isinstance(urn, str) or not urn.startswith("urn:pulumi:") or "::" not in urn:
+            raise PlannerError.single(file, f"{where}.newState.urn", f"{urn!r} is not a URN")
+        resource = Resource(
+            urn=urn,
+            type=type_,
+            name=urn.rsplit("::", 1)[-1],
+            inputs=_object(state.get("inputs"), file, f"{where}.newState.inputs"),
+            # The engine writes `null` for a property with no dependencies.
+            deps=_dependencies(state.get("propertyDependencies"), file, where),
+            protect=bool(state.get("protect")),
+            retain_on_delete=bool(state.get("retainOnDelete")),
+        )
+        op = str(step.get("op"))
+        if urn in kept:
+            first, first_op, earlier = kept[urn]
+            if op == "refresh":
+                continue  # what exists now; the earlier step says what it becomes
+            if first_op == "refresh" or (
+                {op, first_op} == set(REPLACEMENT) and earlier == resource
+            ):
+                kept[urn] = (index, op, resource)
+                continue
+            raise PlannerError.single(
+                file, f"{where}.urn",
+                f"{urn} is also steps[{first}]'s: two steps declare one resource, and which "
+                "one the stack holds is not decided",
+            )  # fmt: skip
+        kept[urn] = (index, op, resource)
+    return Graph.of(resource for _, _, resource in kept.values())
+
+
+def _object(value: Any, file: str, field: str) -> dict[str, Any]:
+    """A step's inputs: an object (null: none)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PlannerError.single(file, field, f"a {type(value).__name__}, not an object")
+    found: dict[str, Any] = normalize(value)
+    return found
+
+
+def _dependencies(value: Any, file: str, where: str) -> dict[str, tuple[str, ...]]:
+    """A step's propertyDependencies: property -> URNs (null: none)."""
+    field = f"{where}.newState.propertyDependencies"
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PlannerError.single(file, field, f"a {type(value).__name__}, not an object")
+    deps: dict[str, tuple[str, ...]] = {}
+    for key, urns in value.items():
+        if urns is None:
+            urns = []
+        if not isinstance(urns, list) or not all(isinstance(u, str) for u in urns):
+            raise PlannerError.single(file, f"{field}.{key}", "not a list of URNs")
+        deps[str(key)] = tuple(urns)
+    return deps
 
 
 def graph_from_policy(resources: Iterable[Any]) -> Graph:

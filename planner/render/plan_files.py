@@ -24,6 +24,7 @@ from planner.errors import PlannerError
 from planner.fmt import (
     billions_label,
     chart_labels,
+    percent_points,
     tokens_text,
     usd,
     usd_cents,
@@ -56,6 +57,9 @@ def template_environment() -> jinja2.Environment:
     env.filters["signed"] = lambda amount: (
         usd_cents(0.0) if round(amount, 2) == 0 else usd_cents_signed(round(amount, 2))
     )
+    # A change in percent with its sign, on its side of a threshold (the budget gate's): "+5.03 %"
+    # against 5, never "+5.0 %".
+    env.filters["points"] = lambda pct, beyond=None: percent_points(pct, beyond, signed=True)
     env.filters["tokens"] = tokens_text
     env.filters["billions"] = billions_label
     env.filters["chart_labels"] = chart_labels

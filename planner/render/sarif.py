@@ -17,9 +17,11 @@ result reads as checked and passed. A failure is a result of kind `fail` (level 
 unknown (a rule that could not be decided on a resource: a value known only after `pulumi up`) a
 result of kind `review`, which SARIF 2.1.0 defines as one the tool could not judge pass or fail
 and a human should (§3.27.9), with level `none`, as the standard requires of every kind but
-`fail` (§3.27.10): never a passing result, nor a failure. A report that did not pass has at
-least one result, and so has a run that verified nothing (rule `verified`): code scanning reads
-an upload without results as every alert fixed.
+`fail` (§3.27.10): never a passing result, nor a failure. Under `--fail-on-unknown`, where an
+unknown fails the run (exit status 1), it is a result of kind `fail`, level `error`, as the
+exit status says (its message still says unknown, its fingerprint stays its own). A report that
+did not pass has at least one result, and so has a run that verified nothing (rule `verified`):
+code scanning reads an upload without results as every alert fixed.
 """
 
 from __future__ import annotations
@@ -94,11 +96,13 @@ def render_sarif(
     version: str = "",
     not_run: str | None = None,
     notes: list[str] | None = None,
+    fail_on_unknown: bool = False,
 ) -> str:
     """The report as one SARIF run. `artifact` is the file results are placed in (the workloads
     file as artifact_uri names it), `workload_lines` each workload's line in it; `not_run`
     says why nothing was verified (the run then failed, with a result of its own); `notes`,
-    what else the run should say (a file it could not read)."""
+    what else the run should say (a file it could not read); `fail_on_unknown`, that an unknown
+    fails the run, as a failure does."""
     lines = workload_lines or {}
     names = sorted(lines)
     rules = list(RULES.values())
@@ -121,12 +125,15 @@ def render_sarif(
                 text += " (witness: " + " -> ".join(finding.witness) + ")"
             if not finding.failed:
                 text = f"unknown: {text}"
+                if fail_on_unknown:
+                    text += " (a failure under --fail-on-unknown)"
+            fails = finding.failed or fail_on_unknown
             results.append(
                 {
                     "ruleId": finding.rule,
                     "ruleIndex": index[finding.rule],
-                    "kind": "fail" if finding.failed else "review",
-                    "level": "error" if finding.failed else "none",
+                    "kind": "fail" if fails else "review",
+                    "level": "error" if fails else "none",
                     "message": {"text": text},
                     "locations": [
                         {

@@ -48,7 +48,14 @@ from planner.verification.values import strings
 
 @dataclass
 class Components:
+    """What each component lets through. A value known only after `pulumi up` where an address
+    should be (a route's destination, a security group's or an allowing network ACL rule's
+    CIDR) is read as every address (a denying ACL rule's, as none); with `known_only`, the other
+    way: a way out found in the first reading and not in the second rests on such values, and
+    the perimeter reports it UNKNOWN, never a pass."""
+
     graph: Graph
+    known_only: bool = False
 
     # --- security groups
     def egress(self, group: Resource) -> Headers:
@@ -96,13 +103,15 @@ class Components:
         inline: bool = False,
         rule: Resource | None = None,
     ) -> Headers:
-        cidrs = (
-            strings(values.get("cidrIpv4"))
-            + strings(values.get("cidrIpv6"))
-            + strings(values.get("cidrBlocks"))
-            + strings(values.get("ipv6CidrBlocks"))
+        headers = self._addresses(
+            [
+                (values.get("cidrIpv4"), "ipv4"),
+                (values.get("cidrIpv6"), "ipv6"),
+                (values.get("cidrBlocks"), "ipv4"),
+                (values.get("ipv6CidrBlocks"), "ipv6"),
+            ],
+            protocols,
         )
-        headers = destinations(cidrs, protocols)
         lists = strings(values.get("prefixListId")) + strings(values.get("prefixListIds"))
         if lists or isinstance(values.get("prefixListId"), Unknown):
             endpoints = (
@@ -126,6 +135,25 @@ class Components:
             # Members of another group may sit anywhere the routing reaches (this VPC, a peered
             # one): any address, and the route table decides.
             headers = headers | every_address(protocols)
+        return headers
+
+    def _addresses(
+        self,
+        fields: list[tuple[Any, str]],
+        protocols: list[tuple[str, int, int]],
+        every: bool | None = None,
+    ) -> Headers:
+        """The addresses these fields (each a CIDR or a list of them, of one address family)
+        name, to these protocols: one known only after `pulumi up` (the field or an item) is
+        every address of its family (as a /0 route is, so it takes nothing from a more specific
+        route), or none with `known_only` (or as `every` says); an Unknown is never iterated."""
+        every = not self.known_only if every is None else every
+        headers = Headers()
+        for value, family in fields:
+            items = value if isinstance(value, list) else [value]
+            headers = headers | destinations([i for i in items if isinstance(i, str)], protocols)
+            if every and any(isinstance(i, Unknown) for i in items):
+                headers = headers | every_address(protocols, (family,))
         return headers
 
     # --- subnets, route tables, network ACLs
@@ -180,9 +208,13 @@ class Components:
         everything: list[tuple[str, int, int]],
         prop: str | None = None,
     ) -> tuple[Headers, str, Any]:
-        cidrs = strings(values.get("destinationCidrBlock") or values.get("cidrBlock"))
-        cidrs += strings(values.get("destinationIpv6CidrBlock") or values.get("ipv6CidrBlock"))
-        headers = destinations(cidrs, everything)
+        headers = self._addresses(
+            [
+                (values.get("destinationCidrBlock") or values.get("cidrBlock"), "ipv4"),
+                (values.get("destinationIpv6CidrBlock") or values.get("ipv6CidrBlock"), "ipv6"),
+            ],
+            everything,
+        )
         listed = values.get("destinationPrefixListId")
         if listed:
             endpoints = self.graph.refs(owner, prop or "destinationPrefixListId", ENDPOINT)
@@ -252,9 +284,12 @@ class Components:
         protocols = protocol_set(
             values.get("protocol"), values.get("fromPort"), values.get("toPort")
         )
-        cidrs = strings(values.get("cidrBlock")) + strings(values.get("ipv6CidrBlock"))
-        return (
-            int(values.get(number) or 0),
-            str(values.get(action)).lower() == "allow",
-            destinations(cidrs, protocols),
+        allow = str(values.get(action)).lower() == "allow"
+        # An address known only after `pulumi up` opens the network in the first reading (an
+        # allow rule for every address, a deny rule for none) and shuts it with `known_only`.
+        headers = self._addresses(
+            [(values.get("cidrBlock"), "ipv4"), (values.get("ipv6CidrBlock"), "ipv6")],
+            protocols,
+            every=allow != self.known_only,
         )
+        return int(values.get(number) or 0), allow, headers

@@ -9,14 +9,15 @@ through is read in planner.verification.aws_components. What is not modelled is 
 harmless: a route target or a resource the model does not know, touching a sensitive network,
 is reported as an exit (fail closed).
 
-About 530 lines on purpose: the fixpoint (`reach`, about 180 of them) and the resolver's way out
+About 540 lines on purpose: the fixpoint (`reach`, about 180 of them) and the resolver's way out
 are one model's, over the same sources and forwarders; the component readers already live apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from planner.graph.resources import Resource
@@ -167,6 +168,11 @@ class Source:
 class Network(Components):
     """Where packets from a network interface can go, over what each component lets through
     (Components), and who may come in."""
+
+    @cached_property
+    def as_known(self) -> Network:
+        """This network read with values known only after `pulumi up` as no address."""
+        return replace(self, known_only=True)
 
     # --- sources and forwarders
     def sources_in(self, subnets: list[Resource]) -> list[Source]:

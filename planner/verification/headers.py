@@ -154,10 +154,13 @@ def destinations(cidrs: Iterable[str], protocols: list[tuple[str, int, int]]) ->
     return Headers.of(boxes)
 
 
-def every_address(protocols: list[tuple[str, int, int]]) -> Headers:
+def every_address(
+    protocols: list[tuple[str, int, int]], families: tuple[str, ...] = ("ipv4", "ipv6")
+) -> Headers:
+    """Every address of these families (both: IPv4 and IPv6), to these protocols."""
+    spans = {"ipv4": V4, "ipv6": V6}
     return Headers.of(
-        [Box("ipv4", p, *V4, pl, ph) for p, pl, ph in protocols]
-        + [Box("ipv6", p, *V6, pl, ph) for p, pl, ph in protocols]
+        Box(family, p, *spans[family], pl, ph) for family in families for p, pl, ph in protocols
     )
 
 

@@ -32,7 +32,7 @@ from planner.verification.aws_types import (
 )
 from planner.verification.expectations import Expectations
 from planner.verification.policies import endpoint_policy_problem, policy_unknown
-from planner.verification.registry import Finding, Subject, WorkloadVerdict, unique
+from planner.verification.registry import Finding, Status, Subject, WorkloadVerdict, unique
 from planner.verification.values import article
 from planner.verification.ways_in import prove_ways_in
 
@@ -210,10 +210,33 @@ def _check_subject(network: Network, vpc: Resource, expect: Expectations) -> Sub
     for source in sources:
         reached, blocked = network.reach(source)
         said: set[str] = set()
+        sure: set[str] | None = None  # the ways out with unknown values read as no address
         for place in reached:
             problem = _judge(network, subject, place, expect)
             if problem and problem not in said:  # one witness per way out is enough
                 said.add(problem)
+                if sure is None:
+                    known = network.as_known
+                    sure = {
+                        judged
+                        for other in known.reach(source)[0]
+                        if (judged := _judge(known, subject, other, expect))
+                    }
+                if problem not in sure:
+                    # Only a value known only after `pulumi up` (a route's destination, a
+                    # rule's address), read as every address, opens it: not proven shut.
+                    subject.unknowns.append(
+                        Finding(
+                            "perimeter",
+                            source.label,
+                            f"{problem}, if a value known only after `pulumi up` (a route's "
+                            "destination, a rule's address) lets it: whether it is shut is not "
+                            "proven",
+                            tuple(hop.text() for hop in place.path),
+                            Status.UNKNOWN,
+                        )
+                    )
+                    continue
                 subject.failures.append(
                     Finding(
                         "perimeter", source.label, problem, tuple(hop.text() for hop in place.path)

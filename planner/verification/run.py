@@ -99,4 +99,6 @@ def verify_preview_file(
     config = document.get("config")
     if isinstance(config, dict) and names.CONFIG_CLUSTERS in config:
         clusters = config[names.CONFIG_CLUSTERS]
-    return verify(graph_from_preview(document), Expectations.of(plan, catalog, protect, clusters))
+    return verify(
+        graph_from_preview(document, str(path)), Expectations.of(plan, catalog, protect, clusters)
+    )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from planner import names
-from planner.graph.resources import Graph, Resource
+from planner.graph.resources import Graph, Resource, Unknown
 from planner.verification.aws_network import Network
 from planner.verification.aws_types import (
     EIP,
@@ -25,7 +25,7 @@ from planner.verification.aws_types import (
     VPC,
 )
 from planner.verification.expectations import Expectations
-from planner.verification.headers import within
+from planner.verification.headers import protocol_set, within
 from planner.verification.registry import Finding, rule
 from planner.verification.values import truthy
 
@@ -73,14 +73,22 @@ def _rules_of(graph: Graph, direction: str) -> Iterator[tuple[Resource, Resource
             yield owner, entry, entry.inputs
 
 
-def _cidrs(values: dict[str, Any]) -> list[str]:
+CIDR_KEYS = ("cidrIpv4", "cidrIpv6", "cidrBlocks", "ipv6CidrBlocks")
+WORLD = ("0.0.0.0/0", "::/0")
+UNKNOWN_ADDRESS = "an address known only after `pulumi up`"
+
+
+def _cidrs(values: dict[str, Any]) -> tuple[list[str], bool]:
+    """A rule's CIDRs (scalar or list fields), and whether one of them is known only after
+    `pulumi up` (the field itself or an item of its list): never iterated, never dropped."""
     found: list[str] = []
-    for key in ("cidrIpv4", "cidrIpv6", "cidrBlocks", "ipv6CidrBlocks"):
+    unknown = False
+    for key in CIDR_KEYS:
         value = values.get(key)
-        found += (
-            [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
-        )
-    return found
+        items = value if isinstance(value, list) else [value]
+        unknown = unknown or any(isinstance(v, Unknown) for v in items)
+        found += [v for v in items if isinstance(v, str)]
+    return found, unknown
 
 
 @rule(
@@ -93,9 +101,9 @@ def _cidrs(values: dict[str, Any]) -> list[str]:
 def _open_ingress(graph: Graph, network: Network, expect: Expectations) -> list[Finding]:
     found = []
     for group, entry, values in _rules_of(graph, "ingress"):
-        cidrs = _cidrs(values)
+        cidrs, unknown = _cidrs(values)
         for cidr in cidrs:
-            if cidr in ("0.0.0.0/0", "::/0"):
+            if cidr in WORLD:
                 found.append(
                     Finding("open-ingress", entry.label, f"admits {cidr} into {group.name}")
                 )
@@ -114,7 +122,125 @@ def _open_ingress(graph: Graph, network: Network, expect: Expectations) -> list[
                             "which is not one of its consumers",
                         )
                     )
+            found += _endpoint_peers(graph, group, entry, values, pool, cidrs, unknown)
+        elif unknown:
+            found.append(
+                Finding.unknown(
+                    "open-ingress",
+                    entry.label,
+                    f"admits {UNKNOWN_ADDRESS} into {group.name}: it may be 0.0.0.0/0",
+                )
+            )
     return found
+
+
+def _endpoint_peers(
+    graph: Graph,
+    group: Resource,
+    entry: Resource,
+    values: dict[str, Any],
+    pool: str,
+    cidrs: list[str],
+    unknown: bool,
+) -> list[Finding]:
+    """What else a rule of a model endpoint's group admits besides the consumers' ranges, read
+    as the network model reads it (aws_components.Components._peer): an address known only
+    after `pulumi up` (UNKNOWN), a prefix list (any address: FAIL), members of a security group
+    other than the pool's own serving groups (they may sit anywhere: FAIL; UNKNOWN when the
+    group is known only after `pulumi up`), and addresses admitted beyond one TCP port (every
+    protocol, a port range: FAIL; the stack admits consumers to the serving port only)."""
+    endpoint = f"the model endpoint of pool {pool}"
+    found = []
+    if unknown:
+        found.append(
+            Finding.unknown(
+                "open-ingress",
+                entry.label,
+                f"admits {UNKNOWN_ADDRESS} to {endpoint}: that it is one of its consumers is "
+                "not proven (it may be 0.0.0.0/0)",
+            )
+        )
+    for key in ("prefixListId", "prefixListIds"):
+        for listed in _listed(values.get(key)):
+            name = "known only after `pulumi up`" if isinstance(listed, Unknown) else listed
+            found.append(
+                Finding(
+                    "open-ingress",
+                    entry.label,
+                    f"admits prefix list {name} to {endpoint}: a prefix list is not one of its "
+                    "consumers (it may hold any address)",
+                )
+            )
+    peer_keys = ("referencedSecurityGroupId", "sourceSecurityGroupId", "securityGroups")
+    peers = [v for key in peer_keys for v in _listed(values.get(key)) if v]
+    self_ = [group] if truthy(values.get("self")) else []
+    if entry is group:  # an inline rule: its groups' dependencies are the group's `ingress`
+        refs = (graph.refs(group, "ingress", SG) if peers else []) + self_
+    else:
+        refs = [r for key in peer_keys for r in graph.refs(entry, key, SG)] + self_
+    for ref in refs:
+        if ref.tags().get(names.TAG_POOL) != pool or not _serves(graph, ref):
+            found.append(
+                Finding(
+                    "open-ingress",
+                    entry.label,
+                    f"admits members of security group {ref.name} to {endpoint}: they may sit "
+                    "anywhere, not only among its consumers",
+                )
+            )
+    if peers and not refs:
+        if any(isinstance(p, Unknown) for p in peers):
+            found.append(
+                Finding.unknown(
+                    "open-ingress",
+                    entry.label,
+                    f"admits members of a security group known only after `pulumi up` to "
+                    f"{endpoint}: that they are among its consumers is not proven",
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    "open-ingress",
+                    entry.label,
+                    f"admits members of security group {', '.join(map(str, peers))}, which the "
+                    f"stack does not make, to {endpoint}: they may sit anywhere",
+                )
+            )
+    protocols = protocol_set(
+        values.get("ipProtocol", values.get("protocol")),
+        values.get("fromPort"),
+        values.get("toPort"),
+    )
+    if (cidrs or unknown) and not (
+        len(protocols) == 1 and protocols[0][0] == "tcp" and protocols[0][1] == protocols[0][2]
+    ):
+        found.append(
+            Finding(
+                "open-ingress",
+                entry.label,
+                f"admits {', '.join(cidrs + ([UNKNOWN_ADDRESS] if unknown else []))} to "
+                f"{endpoint} on {_protocols_text(protocols)}: its consumers are admitted to one "
+                "TCP port, the serving port",
+            )
+        )
+    return found
+
+
+def _listed(value: Any) -> list[Any]:
+    """A field's values: a list's items, a scalar alone, nothing for None."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _protocols_text(protocols: list[tuple[str, int, int]]) -> str:
+    if len(protocols) > 1:
+        return "every protocol and port"
+    name, low, high = protocols[0]
+    if name in ("tcp", "udp"):
+        return f"{name} ports {low}-{high}" if low != high else f"{name} port {low}"
+    return name if name != "other" else "another protocol"
 
 
 def _serves(graph: Graph, group: Resource) -> bool:
@@ -144,7 +270,16 @@ def _open_egress(graph: Graph, network: Network, expect: Expectations) -> list[F
     for group, entry, values in _rules_of(graph, "egress"):
         if group.urn not in nodes:
             continue
-        for cidr in _cidrs(values):
+        cidrs, unknown = _cidrs(values)
+        if unknown:
+            found.append(
+                Finding.unknown(
+                    "open-egress",
+                    entry.label,
+                    f"lets GPU nodes of {group.name} out to {UNKNOWN_ADDRESS}: it may be 0.0.0.0/0",
+                )
+            )
+        for cidr in cidrs:
             if cidr in ("0.0.0.0/0", "::/0"):
                 found.append(
                     Finding(
