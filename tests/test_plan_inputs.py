@@ -8,7 +8,6 @@ lowered to match, as an outside review did), is refused by the program, verify a
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -28,24 +27,16 @@ from planner.inputs.loader import parse_workloads
 from planner.planfile import Plan as PlanModel
 from planner.planfile import check_fresh
 from planner.planfile.input_checks import input_problems
-from tests.conftest import EXAMPLE, REPO
+from tests import test_plan_file
+from tests.conftest import EXAMPLE
 from tests.test_sites import _plan, _spill_file
+
+# The example planned once for the module (the plan file tests' fixture).
+example_plan = test_plan_file.example_plan
 
 Plan = dict[str, Any]
 SELF = 1  # contract-review: regulated, self-hosted in the example
 API = 3  # code-review: internal, through an API
-
-
-@pytest.fixture(scope="module")
-def example_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    project = tmp_path_factory.mktemp("example")
-    shutil.copy(REPO / "Pulumi.yaml", project / "Pulumi.yaml")
-    (project / "examples").mkdir()
-    shutil.copy(EXAMPLE, project / "examples" / "workloads.yaml")
-    with contextlib.chdir(project):
-        assert main(["plan", "examples/workloads.yaml"]) == 0
-    loaded: Plan = json.loads((project / "plans/dev/plan.json").read_text())
-    return loaded
 
 
 def _lower_data(plan: Plan) -> None:

@@ -70,19 +70,7 @@ def _workload(at: str, planned: WorkloadPlan, given: Workload, differs: Any) -> 
     differs(f"{at}.task", planned.task, given.task.value, whose)
     differs(f"{at}.data", planned.data, given.data.value, whose)
     planned_consumers = [_consumer(c) for c in planned.consumers]
-    given_consumers = [
-        _consumer(
-            Consumer(
-                cidr=c.cidr,
-                vpc=c.vpc,
-                subnets=tuple(c.subnets),
-                account=c.account,
-                namespace=c.namespace,
-                site=c.site,
-            )
-        )
-        for c in given.consumers
-    ]
+    given_consumers = [_consumer(Consumer.of(c)) for c in given.consumers]
     differs(f"{at}.consumers", len(planned_consumers), len(given_consumers), f"{whose}count ")
     if len(planned_consumers) == len(given_consumers):
         for number, (found, expected) in enumerate(

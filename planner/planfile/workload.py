@@ -3,7 +3,9 @@ with every option priced and the break-even), its consumers and its warnings."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from planner.catalog.vocabulary import PaidAs, Perimeter, Tier
 from planner.planfile.base import Placement
@@ -147,6 +149,24 @@ class Warning:
     message: str
 
 
+class GivenConsumer(Protocol):
+    """A consumer as the workloads file gives it (planner.inputs.workloads.Consumer), which the
+    plan file's package does not import."""
+
+    @property
+    def cidr(self) -> str | None: ...
+    @property
+    def vpc(self) -> str | None: ...
+    @property
+    def subnets(self) -> Sequence[str]: ...
+    @property
+    def account(self) -> str | None: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def site(self) -> str | None: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Consumer:
     """Callers of a workload. `vpc` (with `subnets`): their VPC in this account, where the stack
@@ -160,6 +180,19 @@ class Consumer:
     account: str | None = None
     namespace: str | None = None
     site: str | None = None
+
+    @classmethod
+    def of(cls, given: GivenConsumer) -> Consumer:
+        """The plan's record of a workloads file's consumer (planner.inputs.workloads.Consumer):
+        what the plan copies and check_fresh compares."""
+        return cls(
+            cidr=given.cidr,
+            vpc=given.vpc,
+            subnets=tuple(given.subnets),
+            account=given.account,
+            namespace=given.namespace,
+            site=given.site,
+        )
 
     def text(self) -> str:
         if self.namespace is not None:

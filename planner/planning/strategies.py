@@ -46,17 +46,7 @@ def _workload_plan(
         name=workload.name,
         task=workload.task.value,
         data=workload.data.value,
-        consumers=[
-            Consumer(
-                cidr=c.cidr,
-                vpc=c.vpc,
-                subnets=tuple(c.subnets),
-                account=c.account,
-                namespace=c.namespace,
-                site=c.site,
-            )
-            for c in workload.consumers
-        ],
+        consumers=[Consumer.of(c) for c in workload.consumers],
         placement=chosen.placement,
         model=chosen.model,
         provider=chosen.provider,
