@@ -856,3 +856,75 @@ def test_a_restarting_node_is_not_replaced(
         assert boot_time(default_catalog(), pool).restart_s > window  # why ELB checks would kill
         groups = [g for g in of_type(run, GROUP) if g.name.startswith(pool.name)]
         assert groups and all(g.inputs["healthCheckType"] == "EC2" for g in groups)
+
+
+# The example's consumer VPCs whose names must resolve privately: a pool's (contract-review,
+# its private hosted zone) and Bedrock's PrivateLink endpoint (support-faq and ticket-triage,
+# private DNS). The egress network's attachment (code-review) needs neither.
+DNS_OFF = [
+    (
+        "vpc-0c3d4e5f6a7b80912",
+        "workload contract-review: the consumers' VPC vpc-0c3d4e5f6a7b80912 has "
+        "enableDnsHostnames off, but the pool's name resolves there through a private hosted "
+        "zone",
+    ),
+    (
+        "vpc-0a1b2c3d4e5f60718",
+        "workloads support-faq, ticket-triage: the consumers' VPC vpc-0a1b2c3d4e5f60718 has "
+        "enableDnsHostnames off, but the provider's endpoint there uses private DNS",
+    ),
+]
+
+
+@pytest.mark.parametrize(("vpc", "message"), DNS_OFF)
+def test_a_consumer_vpc_without_dns_hostnames_is_a_clear_error(
+    project: Path, capsys: pytest.CaptureFixture[str], vpc: str, message: str
+) -> None:
+    """AWS refuses an interface endpoint with private DNS in a VPC whose DNS hostnames or DNS
+    support is off, only during `pulumi up` (CreateVpcEndpoint, PrivateDnsEnabled), and a
+    private hosted zone never answers in one: the program stops first, naming the workloads,
+    the VPC and the attribute (a VPC made with `aws ec2 create-vpc` has DNS hostnames off)."""
+    config = plan_project(project, None)
+    capsys.readouterr()
+    standard = standard_invokes("us-east-1")
+
+    def answer(token: str, args: dict[str, Any]) -> dict[str, Any]:
+        found = standard(token, args)
+        if token == "aws:ec2/getVpc:getVpc" and args.get("id") == vpc:
+            return {**found, "enableDnsHostnames": False}
+        return found
+
+    with pytest.raises(RunError) as raised:
+        run_program(project, "dev", config, answer_invoke=answer)
+    assert str(raised.value).startswith(message), str(raised.value)
+    assert "aws ec2 modify-vpc-attribute --vpc-id " + vpc in str(raised.value)
+
+    # The egress network's VPC needs no private DNS: with its DNS off the program runs.
+    def egress_off(token: str, args: dict[str, Any]) -> dict[str, Any]:
+        found = standard(token, args)
+        if token == "aws:ec2/getVpc:getVpc" and args.get("id") == "vpc-0e5f6a7b8c9d0a1b2":
+            return {**found, "enableDnsHostnames": False, "enableDnsSupport": False}
+        return found
+
+    assert run_program(project, "dev", config, answer_invoke=egress_off).resources
+
+
+def test_a_consumer_vpc_in_four_zones_previews_and_verifies(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One subnet in each of four zones is what AWS takes (us-east-1 has six): the offline
+    commands give each its own zone. With three made-up zones the fourth wrapped into the
+    first's and `preview` and `verify` refused the file, 'both in us-east-1a' (an outside
+    review)."""
+    subnets = ", ".join(f"subnet-0000000{d}" for d in "1234")
+    text = workload_yaml(
+        name="notes",
+        consumers=f"[{{cidr: 10.60.0.0/16, vpc: vpc-0a1b2c3d, subnets: [{subnets}]}}]",
+    )
+    plan_project(project, text)
+    plan = read_plan(project / "plans/dev/plan.json")
+    zones = offline.plan_subnet_zones(plan)
+    assert sorted(zones.values()) == ["a", "b", "c", "d"]
+    capsys.readouterr()
+    assert main(["preview", "--stack", "dev"]) == 0, capsys.readouterr().err
+    assert main(["verify", "--stack", "dev"]) == 0, capsys.readouterr().out

@@ -600,6 +600,8 @@ def test_runs_under_plain_echo_mocks(project: Path, capsys: pytest.CaptureFixtur
         # The route table of each consumer subnet the egress path attaches (stacks/aws/egress.py).
         "aws:ec2/getRouteTable:getRouteTable",
         "aws:ec2/getSubnet:getSubnet",
+        # Each consumer VPC's DNS attributes (stacks/aws/lookups.py private_dns_on).
+        "aws:ec2/getVpc:getVpc",
         # The zones that offer each pool's instance type (stacks/aws/lookups.py).
         "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings",
     }

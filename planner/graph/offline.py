@@ -69,8 +69,12 @@ class OfflineRun:
 InvokeAnswer = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-# The zones the offline region has (getAvailabilityZones below), by suffix.
-ZONE_SUFFIXES = "abc"
+# The zones the offline region has (getAvailabilityZones below), by suffix: six, as us-east-1
+# has ("Regions and Zones", EC2 User Guide), so a consumer VPC may name a subnet in each of up
+# to six zones offline as in AWS (an outside review: with three, a fourth subnet wrapped into
+# a zone of the first and the stack refused a file AWS takes). Their AZ IDs, in order.
+ZONE_SUFFIXES = "abcdef"
+ZONE_IDS = (1, 2, 4, 6, 3, 5)
 
 
 def standard_invokes(
@@ -92,6 +96,11 @@ def standard_invokes(
             turn = int(last, 16) if last and last in "0123456789abcdef" else 0
             suffix = (subnets or {}).get(subnet, ZONE_SUFFIXES[turn % 2])
             return {"id": subnet, "availabilityZone": f"{region}{suffix}"}
+        if token == "aws:ec2/getVpc:getVpc":
+            # A consumer VPC of this account, resolving private names (both DNS attributes on,
+            # as a VPC made in the console is; stacks/aws/lookups.py private_dns_on).
+            vpc = str(args.get("id"))
+            return {"id": vpc, "enableDnsSupport": True, "enableDnsHostnames": True}
         if token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
             return _offerings(region, args, offerings)
         if token == "aws:index/getRegion:getRegion":
@@ -107,7 +116,7 @@ def standard_invokes(
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             zones = [f"{region}{suffix}" for suffix in ZONE_SUFFIXES]
-            return {"names": zones, "zoneIds": [f"use1-az{i}" for i in (1, 2, 4)], "id": region}
+            return {"names": zones, "zoneIds": [f"use1-az{i}" for i in ZONE_IDS], "id": region}
         if token == "aws:ec2/getRouteTable:getRouteTable":
             # A consumer subnet's route table, named after the subnet.
             table = f"rtb-{str(args.get('subnetId')).removeprefix('subnet-')}"
@@ -125,10 +134,10 @@ def standard_invokes(
 
 def plan_subnet_zones(plan: Plan) -> dict[str, str]:
     """For a plan's offline run (`planner preview`, `verify`, `diff`): each consumer VPC's
-    subnets in zones of their own, in the order the file gives them (a, b, then c), since the
+    subnets in zones of their own, in the order the file gives them (a, b, c, ...), since the
     stack refuses two subnets of one zone for a VPC's endpoint or attachment, and made-up zones
     must not make it refuse a file that may be right. (The file names a VPC's subnets alike
-    wherever it names the VPC; the offline region has three zones.)"""
+    wherever it names the VPC; the offline region has six zones, as many as AWS's most.)"""
     found: dict[str, str] = {}
     for workload in plan.workloads:
         for consumer in workload.consumers:

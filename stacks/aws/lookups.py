@@ -38,6 +38,8 @@ class Lookups:
     deployer_arn: str = ""
     # Subnet id -> its zone by name, looked up once per consumer subnet (subnet_zones).
     subnets: dict[str, str] = field(default_factory=dict, compare=False)
+    # VPC id -> its DNS attributes that are off, looked up once per consumer VPC (private_dns_on).
+    vpcs_dns_off: dict[str, list[str]] = field(default_factory=dict, compare=False)
 
 
 # A pool's network spans two zones: its load balancer and interface endpoints have a subnet in
@@ -118,6 +120,48 @@ def one_subnet_per_zone(
                 "and plan again"
             )
         seen[zone] = subnet
+
+
+# Where a consumer VPC must resolve private names, and AWS's rule for it (read 2026-12):
+POOL_NAME = (
+    "the pool's name resolves there through a private hosted zone, which needs both (Route 53 "
+    "Developer Guide, 'Considerations when working with a private hosted zone': "
+    "enableDnsHostnames and enableDnsSupport set to true)"
+)
+PRIVATE_DNS_ENDPOINT = (
+    "the provider's endpoint there uses private DNS, which needs both (EC2 API Reference, "
+    "CreateVpcEndpoint, PrivateDnsEnabled: 'To use a private hosted zone, you must set the "
+    "following VPC attributes to true: enableDnsHostnames and enableDnsSupport')"
+)
+
+
+def private_dns_on(lookups: Lookups, vpc: str, workloads: Sequence[str], why: str) -> None:
+    """Refuse, before anything is made, a consumer VPC whose DNS support or DNS hostnames is off
+    where `why` (POOL_NAME, PRIVATE_DNS_ENDPOINT) needs both: AWS refuses an endpoint with
+    private DNS only during `pulumi up`, and a private hosted zone associated with such a VPC is
+    made but never answers there, so callers could not find the pool (the ec2 DescribeVpcs
+    attributes, pulumi-aws aws.ec2.get_vpc)."""
+    if vpc not in lookups.vpcs_dns_off:
+        import pulumi_aws as aws
+
+        found = aws.ec2.get_vpc(id=vpc)
+        lookups.vpcs_dns_off[vpc] = [
+            name
+            for name, on in (
+                ("enableDnsSupport", found.enable_dns_support),
+                ("enableDnsHostnames", found.enable_dns_hostnames),
+            )
+            if not on
+        ]
+    off = lookups.vpcs_dns_off[vpc]
+    if off:
+        who = ", ".join(workloads)
+        raise pulumi.RunError(
+            f"workload{'s' if len(workloads) > 1 else ''} {who}: the consumers' VPC {vpc} has "
+            f"{' and '.join(off)} off, but {why}: turn "
+            f"{'them' if len(off) > 1 else 'it'} on (aws ec2 modify-vpc-attribute --vpc-id "
+            f"{vpc}, one attribute a call) and run again"
+        )
 
 
 def pool_zones(

@@ -39,7 +39,14 @@ from stacks.aws.load_balancer import (
     serving_groups,
     serving_listener,
 )
-from stacks.aws.lookups import INTERFACE_ENDPOINT, Lookups, one_subnet_per_zone, subnet_zones
+from stacks.aws.lookups import (
+    INTERFACE_ENDPOINT,
+    POOL_NAME,
+    Lookups,
+    one_subnet_per_zone,
+    private_dns_on,
+    subnet_zones,
+)
 from stacks.aws.network import NODE_ENDPOINT_SERVICES, PrivateNetwork, PrivateNetworkArgs
 from stacks.aws.nodes import (
     launch_template,
@@ -126,6 +133,7 @@ class InferencePool(pulumi.ComponentResource):
             one_subnet_per_zone(
                 args.lookups, vpc.vpc, vpc.subnets, vpc.workloads, INTERFACE_ENDPOINT
             )
+            private_dns_on(args.lookups, vpc.vpc, vpc.workloads, POOL_NAME)
         stack = pulumi.get_stack()
         # What callers name in a request (vLLM's --served-model-name, templates/cloud-init) and
         # where the weights go: for the stack outputs.

@@ -19,7 +19,13 @@ from planner.planfile import Consumer
 from stacks.addressing import WorkloadCost, consumer_vpcs
 from stacks.aws.identity import policy_json
 from stacks.aws.kms import kms_key
-from stacks.aws.lookups import INTERFACE_ENDPOINT, Lookups, one_subnet_per_zone
+from stacks.aws.lookups import (
+    INTERFACE_ENDPOINT,
+    PRIVATE_DNS_ENDPOINT,
+    Lookups,
+    one_subnet_per_zone,
+    private_dns_on,
+)
 from stacks.aws.network import PrivateNetwork, PrivateNetworkArgs
 
 
@@ -79,6 +85,7 @@ class PrivateLinkNetwork(pulumi.ComponentResource):
         for vpc, (_, subnets) in places.items():  # before any endpoint: one subnet per zone
             workloads = args.vpc_workloads.get(vpc, ())
             one_subnet_per_zone(lookups, vpc, subnets, workloads, INTERFACE_ENDPOINT)
+            private_dns_on(lookups, vpc, workloads, PRIVATE_DNS_ENDPOINT)
         for vpc, (cidrs, subnets) in places.items():
             group = aws.ec2.SecurityGroup(
                 f"{name}-{vpc}",
