@@ -500,7 +500,10 @@ def pool_sizing_formula(terms: PoolSizingTerms) -> str:
     unit = "node" if per_unit == 1 else f"{per_unit}-node replica"
     return (
         f"units = max(largest minimum {terms.minimum}, ceil(volume {terms.volume_units:,.4f}), "
-        f"ceil(peak {terms.peak_units:,.4f}), ceil(KV cache {terms.kv_units:,.4f})) = "
+        f"ceil(peak {terms.peak_units:,.4f})"
+        # Only members that state a concurrency load the KV cache (Demand.kv_tokens).
+        + (f", ceil(KV cache {terms.kv_units:,.4f})" if terms.kv_units else "")
+        + ") = "
         f"{terms.units}, the sums of {terms.members} member(s)' loads in units of one "
         f"{terms.instance_type} {unit}; nodes = {terms.units} x {per_unit} = {terms.nodes}"
     )

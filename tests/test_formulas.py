@@ -204,8 +204,10 @@ def test_pool_sizing() -> None:
         "nodes = 2 x 1 = 2"
     )
     replica = formulas.PoolSizingTerms(1, 3, 0, 0, 3, 1, "p4d.24xlarge", 2, 6)
-    assert "one p4d.24xlarge 2-node replica; nodes = 3 x 2 = 6" in (
-        formulas.pool_sizing_formula(replica)
+    # No member states a concurrency: no KV term (Demand.kv_tokens).
+    assert formulas.pool_sizing_formula(replica) == (
+        "units = max(largest minimum 1, ceil(volume 3.0000), ceil(peak 0.0000)) = 3, the sums "
+        "of 1 member(s)' loads in units of one p4d.24xlarge 2-node replica; nodes = 3 x 2 = 6"
     )
 
 

@@ -206,3 +206,22 @@ def test_a_workloads_file_that_no_longer_loads_blames_the_plan(
         for line in lines
     ), err
     assert "faqq" in err and "(line " in err
+
+
+def test_verify_of_a_preview_holds_the_plan_to_its_workloads_file(
+    example_plan: Plan, project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`verify --preview` checks a preview against the plan, so the plan must be what its
+    workloads file says, as the program holds it before it deploys: a plan edited by hand after
+    its preview was made (data classes lowered, the hash intact) passed (an outside review)."""
+    relative = "plans/dev/plan.json"
+    _write(project, example_plan, None)
+    assert main(["preview", relative, "--json"]) == 0
+    (project / "preview.json").write_text(capsys.readouterr().out)
+    assert main(["verify", "--preview", "preview.json", relative]) == 0
+    capsys.readouterr()
+    _write(project, example_plan, _lower_data)
+    code = main(["verify", "--preview", "preview.json", relative])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"error: {relative}: workloads[{SELF}].data: " in err, err

@@ -105,6 +105,21 @@ def test_two_steps_of_one_urn_are_refused_unless_one_replacement() -> None:
     )
     assert graph.resources[URN].inputs == {"name": "new"}
     assert refused([new, step("replace")]).startswith("steps[1].urn: ")
+    # A read or imported resource's replacement: read-replacement / import-replacement, the
+    # same way (pulumi's deploy.StepOp); two new halves are still two resources.
+    for half in ("read-replacement", "import-replacement"):
+        other = {**copy.deepcopy(new), "op": half}
+        graph = graph_from_preview({"steps": [other, {**copy.deepcopy(new), "op": "replace"}]})
+        assert graph.resources[URN].inputs == {"name": "new"}
+    assert refused([new, {**copy.deepcopy(new), "op": "read-replacement"}]).startswith(
+        "steps[1].urn: "
+    )
+    # A --refresh that finds the resource gone writes no newState: skipped, and the step that
+    # makes it again is the resource.
+    gone_outside = {"op": "refresh", "urn": URN}
+    assert graph_from_preview({"steps": [gone_outside, new]}).resources[URN].inputs == {
+        "name": "new"
+    }
     # A --refresh read of what exists gives way to the step that says what it becomes.
     refresh = step("refresh", inputs={"cidrIpv4": "10.0.0.0/8"})
     for steps in ([refresh, open_rule], [open_rule, refresh]):

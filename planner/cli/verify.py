@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from planner.planfile import read_plan
+    from planner.planfile import check_fresh, read_plan
     from planner.render.verify_report import render_json, render_text
     from planner.verification.run import verify_preview_file, verify_program
 
@@ -79,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
             # and its Kubernetes sites' ranges, where the preview does not record them.
             plan_file, clusters = _stack_plan(args.stack)
         plan = read_plan(plan_file) if plan_file else None
+        if plan is not None and plan_file is not None:
+            # As the program does before it deploys (__main__.py): the plan is what its
+            # workloads file says now, or nothing of it is verified (an outside review: a plan
+            # edited by hand, its hash intact, passed verify --preview).
+            check_fresh(plan, plan_file, project_dir(), catalog)
         report = verify_preview_file(
             Path(args.preview), catalog, plan, protect=not args.allow_unprotected, clusters=clusters
         )

@@ -147,9 +147,11 @@ def graph_from_offline(run: Any) -> Graph:
 GONE = ("delete", "delete-replaced", "discard", "discard-replaced", "remove-pending-replace")
 # Steps that may share a URN with another kept step of the same resource: a replacement's new
 # half and its logical `replace` step (the engine emits CreateReplacement, Replace and
-# DeleteReplaced for one URN), and a `--refresh` read of what exists before the step that
-# changes it.
-REPLACEMENT = ("create-replacement", "replace")
+# DeleteReplaced for one URN; ReadReplacement or ImportReplacement for a read or imported
+# resource), and a `--refresh` read of what exists before the step that changes it.
+# The engine's step ops (pulumi pkg/display/json.go, deploy.StepOp): the new half of a
+# replacement is created, read or imported.
+NEW_HALVES = ("create-replacement", "read-replacement", "import-replacement")
 
 
 def graph_from_preview(document: Mapping[str, Any], file: str = "preview") -> Graph:
@@ -168,6 +170,11 @@ def graph_from_preview(document: Mapping[str, Any], file: str = "preview") -> Gr
         if not isinstance(step, Mapping):
             raise PlannerError.single(file, where, "not a preview step (an object)")
         if step.get("op") in GONE:
+            continue
+        if step.get("op") == "refresh" and step.get("newState") is None:
+            # A --refresh found the resource gone (deleted outside pulumi; the engine's
+            # RefreshStep with no new state, written without `newState`): a later step of
+            # the preview says what is made in its place.
             continue
         state = step.get("newState")
         if not isinstance(state, Mapping):
@@ -202,8 +209,9 @@ def graph_from_preview(document: Mapping[str, Any], file: str = "preview") -> Gr
             first, first_op, earlier = kept[urn]
             if op == "refresh":
                 continue  # what exists now; the earlier step says what it becomes
+            halves = {op, first_op}
             if first_op == "refresh" or (
-                {op, first_op} == set(REPLACEMENT) and earlier == resource
+                "replace" in halves and len(halves & set(NEW_HALVES)) == 1 and earlier == resource
             ):
                 kept[urn] = (index, op, resource)
                 continue

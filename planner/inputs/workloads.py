@@ -213,7 +213,7 @@ class Assumptions(_Strict):
         ge=MIN_USER_OUTPUT_TPS,
         le=MAX_USER_OUTPUT_TPS,
         description=_bounded(
-            "Output tokens a second one user reads at (sets requests in flight).",
+            "Output tokens a second one user reads at (the per-user speed of its throughput).",
             "user_output_tps",
         ),
     )
@@ -381,8 +381,9 @@ class Workload(_Strict):
         gt=0,
         le=MAX_CONCURRENCY,
         description=_bounded(
-            "Requests in flight at the busiest time; with the request shape it sizes the KV "
-            "cache. Default: the busiest output rate over user_output_tps.",
+            "Requests in flight at the busiest time, at any volume: each holds its prompt and "
+            "half its output in the KV cache, which they size. Without it, the requests the "
+            "volume brings are in the throughput model's batch (no KV load of their own).",
             "concurrency",
         ),
     )
@@ -392,8 +393,7 @@ class Workload(_Strict):
         le=MAX_USER_OUTPUT_TPS,
         description=_bounded(
             "Output tokens a second one user of this workload reads at: the per-user speed its "
-            "self-hosted throughput is computed at, and what its requests in flight are counted "
-            "with. Default: the assumptions' user_output_tps.",
+            "self-hosted throughput is computed at. Default: the assumptions' user_output_tps.",
             "user_output_tps",
         ),
     )
