@@ -36,6 +36,20 @@ class PlannerError(Exception):
         return "\n".join(problem.render(self.file) for problem in self.problems)
 
     @classmethod
+    def unreadable(
+        cls, file: str, exc: OSError | UnicodeDecodeError, what: str, note: str = ""
+    ) -> PlannerError:
+        """One problem for a file (`what` it should be) that is there but cannot be read as
+        text: a directory in its place, bytes that are not UTF-8, any other read error."""
+        if isinstance(exc, UnicodeDecodeError):
+            message = f"not UTF-8 text ({exc.reason})"
+        elif isinstance(exc, IsADirectoryError):
+            message = f"a directory, not a {what}"
+        else:
+            message = f"cannot read: {exc.strerror}"
+        return cls.single(file, "", message + note)
+
+    @classmethod
     def malformed_yaml(cls, file: str, exc: Exception, note: str = "") -> PlannerError:
         """One problem for a YAML parser's error (PyYAML's or ruamel's, both marked): what is
         wrong and its line, not the parser's several lines of context."""

@@ -164,20 +164,17 @@ def _stack_config_file(
 def _existing(config_path: Path) -> str | None:
     """The stack file's text, None if there is none; one error, naming it, if it cannot be read
     (a directory in its place, not UTF-8): nothing is written then."""
-    shown = relative_to(config_path, Path.cwd())
     try:
         return config_path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        message = "a directory, not a stack config file"
-    except UnicodeDecodeError as exc:
-        message = f"not UTF-8 text ({exc.reason})"
-    except OSError as exc:
-        message = f"cannot read: {exc.strerror}"
-    raise PlannerError.single(
-        shown, "", f"{message}; nothing was written (--no-stack-config writes the plan alone)"
-    )
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlannerError.unreadable(
+            relative_to(config_path, Path.cwd()),
+            exc,
+            "stack config file",
+            "; nothing was written (--no-stack-config writes the plan alone)",
+        ) from None
 
 
 def _change_text(change: ConfigChange) -> str:

@@ -217,33 +217,3 @@ def units_needed(
     return units_for_load(
         unit_load(limits, input_tokens, output_tokens, peak_output_tps, kv_tokens), min_units
     )
-
-
-def in_flight(
-    settings: Settings,
-    concurrency: int | None,
-    output_tokens: int,
-    peak_output_tps: float | None,
-    seconds_per_month: float,
-    user_output_tps: float | None = None,
-) -> int:
-    """Requests in flight at the busiest time: as given, or the busiest output rate (the peak,
-    else the average over the utilization) over what one user reads a second (the workload's
-    own speed where it has one, else the settings')."""
-    if concurrency is not None:
-        return concurrency
-    busiest = busiest_output_tps(settings, output_tokens, peak_output_tps, seconds_per_month)
-    speed = user_output_tps or settings.user_output_tps
-    return max(1, math.ceil(busiest / speed - EPSILON))
-
-
-def busiest_output_tps(
-    settings: Settings,
-    output_tokens: int,
-    peak_output_tps: float | None,
-    seconds_per_month: float,
-) -> float:
-    """The busiest output rate: the peak where given, else the average over the utilization."""
-    if peak_output_tps is not None:
-        return peak_output_tps
-    return output_tokens / seconds_per_month / settings.utilization

@@ -199,12 +199,8 @@ def stack_config(project: Path, stack: str) -> tuple[dict[str, str], list[str]]:
         raise PlannerError.single(
             str(path), "", f"no such stack config: run `planner plan WORKLOADS --stack {stack}`"
         ) from None
-    except IsADirectoryError:
-        raise PlannerError.single(str(path), "", "a directory, not a stack config file") from None
-    except UnicodeDecodeError as exc:
-        raise PlannerError.single(str(path), "", f"not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise PlannerError.single(str(path), "", f"cannot read: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlannerError.unreadable(str(path), exc, "stack config file") from None
     except yaml.YAMLError as exc:
         raise PlannerError.malformed_yaml(str(path), exc) from None
     if not isinstance(data, dict):

@@ -170,7 +170,7 @@ def check_fresh(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PlannerError.single(str(workloads), "", f"not UTF-8 text ({exc.reason})") from None
+        raise PlannerError.unreadable(str(workloads), exc, "workloads file") from None
     try:
         spec, _ = parse_with_lines(text, str(workloads), catalog or default_catalog())
     except PlannerError as exc:

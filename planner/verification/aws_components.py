@@ -43,7 +43,7 @@ from planner.verification.headers import (
     prefix_list,
     protocol_set,
 )
-from planner.verification.values import strings
+from planner.verification.values import items, strings
 
 
 @dataclass
@@ -150,9 +150,8 @@ class Components:
         every = not self.known_only if every is None else every
         headers = Headers()
         for value, family in fields:
-            items = value if isinstance(value, list) else [value]
-            headers = headers | destinations([i for i in items if isinstance(i, str)], protocols)
-            if every and any(isinstance(i, Unknown) for i in items):
+            headers = headers | destinations(strings(value), protocols)
+            if every and any(isinstance(i, Unknown) for i in items(value)):
                 headers = headers | every_address(protocols, (family,))
         return headers
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 
+def items(value: Any) -> list[Any]:
+    """A field's values: a list's items, a scalar alone (an Unknown too), none for None."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def strings(value: Any) -> list[str]:
     """A string or a list's strings (anything else: none)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
+    return [v for v in items(value) if isinstance(v, str)]
 
 
 def truthy(value: Any) -> bool:

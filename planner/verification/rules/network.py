@@ -27,7 +27,7 @@ from planner.verification.aws_types import (
 from planner.verification.expectations import Expectations
 from planner.verification.headers import protocol_set, within
 from planner.verification.registry import Finding, rule
-from planner.verification.values import truthy
+from planner.verification.values import items, truthy
 
 
 @rule(
@@ -84,10 +84,9 @@ def _cidrs(values: dict[str, Any]) -> tuple[list[str], bool]:
     found: list[str] = []
     unknown = False
     for key in CIDR_KEYS:
-        value = values.get(key)
-        items = value if isinstance(value, list) else [value]
-        unknown = unknown or any(isinstance(v, Unknown) for v in items)
-        found += [v for v in items if isinstance(v, str)]
+        listed = items(values.get(key))
+        unknown = unknown or any(isinstance(v, Unknown) for v in listed)
+        found += [v for v in listed if isinstance(v, str)]
     return found, unknown
 
 
@@ -161,7 +160,7 @@ def _endpoint_peers(
             )
         )
     for key in ("prefixListId", "prefixListIds"):
-        for listed in _listed(values.get(key)):
+        for listed in items(values.get(key)):
             name = "known only after `pulumi up`" if isinstance(listed, Unknown) else listed
             found.append(
                 Finding(
@@ -172,7 +171,7 @@ def _endpoint_peers(
                 )
             )
     peer_keys = ("referencedSecurityGroupId", "sourceSecurityGroupId", "securityGroups")
-    peers = [v for key in peer_keys for v in _listed(values.get(key)) if v]
+    peers = [v for key in peer_keys for v in items(values.get(key)) if v]
     self_ = [group] if truthy(values.get("self")) else []
     if entry is group:  # an inline rule: its groups' dependencies are the group's `ingress`
         refs = (graph.refs(group, "ingress", SG) if peers else []) + self_
@@ -225,13 +224,6 @@ def _endpoint_peers(
             )
         )
     return found
-
-
-def _listed(value: Any) -> list[Any]:
-    """A field's values: a list's items, a scalar alone, nothing for None."""
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 def _protocols_text(protocols: list[tuple[str, int, int]]) -> str:
